@@ -1,0 +1,105 @@
+"""What an input path is: a video, an image or a folder of images, probed before any work.
+
+Probing translates PyAV's and OpenCV's failures into :class:`~srstream.errors.InputError`
+with a message that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from srstream.errors import InputError
+
+__all__ = ["IMAGE_SUFFIXES", "MediaInfo", "probe"]
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """A probed input.
+
+    Attributes:
+        kind: ``"video"``, ``"image"`` or ``"folder"``.
+        width / height: frame size in pixels (0 for folders).
+        frames: frame count the container declares (0 when it does not say; video only),
+            or the number of images in a folder.
+        rate: average frame rate (video only).
+        audio_streams / subtitle_streams: counts of streams to carry over (video only).
+    """
+
+    path: Path
+    kind: str
+    width: int = 0
+    height: int = 0
+    frames: int = 0
+    rate: Fraction | None = None
+    audio_streams: int = 0
+    subtitle_streams: int = 0
+
+
+def _probe_video(path: Path) -> MediaInfo:
+    import av  # base dependency; imported lazily to keep `--help` fast
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path} has no video stream; pass a video file, an image or a folder")
+            video = container.streams.video[0]
+            if not video.codec_context.width or not video.codec_context.height:
+                raise InputError(f"{path}: the video stream has no frame size; the file may be corrupt")
+            rate = video.average_rate
+            return MediaInfo(
+                path=path,
+                kind="video",
+                width=video.codec_context.width,
+                height=video.codec_context.height,
+                frames=int(video.frames or 0),
+                rate=Fraction(rate) if rate else None,
+                audio_streams=len(container.streams.audio),
+                subtitle_streams=len(container.streams.subtitles),
+            )
+    except av.error.FFmpegError as exc:
+        raise InputError(
+            f"{path} is not a video or image sr-stream can read ({exc.strerror or exc}); "
+            "check that the file is complete and in a format FFmpeg supports"
+        ) from exc
+
+
+def _probe_image(path: Path) -> MediaInfo:
+    import cv2
+    import numpy as np
+
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
+    return MediaInfo(path=path, kind="image", width=image.shape[1], height=image.shape[0])
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Probe ``path``.
+
+    Raises:
+        InputError: missing, unreadable, not media, or a folder with no images.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input {path} does not exist")
+    if path.is_dir():
+        images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        if not images:
+            raise InputError(
+                f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
+        return MediaInfo(path=path, kind="folder", frames=len(images))
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return _probe_image(path)
+    return _probe_video(path)

@@ -1,0 +1,78 @@
+"""Finding a model and its spec: a bundled name, or a path to an exported ``.onnx`` file.
+
+The engine never guesses a model's properties: they come from the spec stored in the ONNX
+metadata by ``sr-stream export`` (see :class:`srstream.spec.ModelSpec`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from srstream.errors import ModelError
+from srstream.spec import ModelSpec
+
+__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "MODELS_DIR", "ResolvedModel", "read_onnx_spec", "resolve_model"]
+
+#: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
+DEFAULT_MODEL = "realtime-x2"
+#: Where bundled models live inside the installed package.
+MODELS_DIR = Path(__file__).with_name("models")
+#: Bundled model name -> file name in :data:`MODELS_DIR`. The trained defaults (realtime-x2,
+#: realtime-x4, quality-x4, gan-x4) are added here when they ship (issue 8).
+BUNDLED_MODELS: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to open: where its ONNX file is and what its spec says."""
+
+    name: str
+    path: Path
+    spec: ModelSpec
+
+
+def read_onnx_spec(path: Path) -> ModelSpec:
+    """The spec stored in an ONNX file's metadata.
+
+    Raises:
+        ModelError: the file is missing or not a loadable ONNX model.
+        SpecError: it carries no sr-stream spec, or an invalid one.
+    """
+    import onnxruntime as ort  # base dependency; imported here to keep `--help` fast
+
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own unexported exception types
+        raise ModelError(f"{path} is not a loadable ONNX model: {exc}") from exc
+    return ModelSpec.from_metadata(session.get_modelmeta().custom_metadata_map, where=str(path))
+
+
+def resolve_model(name_or_path: str) -> ResolvedModel:
+    """Resolve ``--model``: a bundled name, or a path to an ``.onnx`` file.
+
+    Raises:
+        ModelError: unknown name (the message lists the bundled ones), or a bundled file missing
+            from the installation.
+    """
+    path = Path(name_or_path)
+    if path.suffix.lower() == ".onnx" or path.exists():
+        return ResolvedModel(path.stem, path, read_onnx_spec(path))
+    if name_or_path not in BUNDLED_MODELS:
+        bundled = ", ".join(BUNDLED_MODELS) or (
+            "none yet: the trained default models (realtime-x2, realtime-x4, quality-x4, gan-x4) "
+            "have not shipped in this version"
+        )
+        raise ModelError(
+            f"unknown model {name_or_path!r}; bundled models: {bundled}. "
+            "Pass --model PATH.onnx to use a model exported with `sr-stream export`."
+        )
+    bundled_path = MODELS_DIR / BUNDLED_MODELS[name_or_path]
+    if not bundled_path.is_file():
+        raise ModelError(
+            f"bundled model {name_or_path!r} is missing from this installation ({bundled_path}); "
+            "reinstall sr-stream"
+        )
+    return ResolvedModel(name_or_path, bundled_path, read_onnx_spec(bundled_path))

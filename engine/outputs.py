@@ -1,0 +1,39 @@
+"""Where results go: default output names, and the checks made before anything is written.
+
+Never overwrite the input; refuse an existing output without ``--overwrite``; fail before any
+work when the output folder cannot be written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from srstream.errors import OutputError
+
+__all__ = ["check_output", "default_output"]
+
+
+def default_output(source: Path, scale: int, kind: str) -> Path:
+    """``clip.mp4 -> clip_x2.mp4`` (beside the input); a folder ``shots -> shots_x2``."""
+    if kind == "folder":
+        return source.with_name(f"{source.name}_x{scale}")
+    return source.with_name(f"{source.stem}_x{scale}{source.suffix}")
+
+
+def check_output(source: Path, output: Path, *, overwrite: bool) -> None:
+    """Refuse outputs that would destroy data or cannot be written.
+
+    Raises:
+        OutputError: ``output`` is the input itself; it exists and ``overwrite`` is False; its
+            folder does not exist or is not writable.
+    """
+    if output.exists() and source.exists() and os.path.samefile(output, source):
+        raise OutputError(f"output {output} is the input itself; choose another -o path")
+    if output.exists() and not overwrite:
+        raise OutputError(f"output {output} already exists; pass --overwrite or choose another -o path")
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"output folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {folder} is not writable; choose another -o path")

@@ -1,0 +1,12 @@
+"""sr-stream: a real-time super-resolution engine.
+
+This package is the torch-free core every part imports: the model spec (:mod:`srstream.spec`),
+the tile planner (:mod:`srstream.tiling`), the error hierarchy (:mod:`srstream.errors`), the
+registry helper (:mod:`srstream.registry`) and the command line (:mod:`srstream.cli`).
+The heavier parts live in sub-packages imported only when used: ``srstream.engine`` (runtime,
+never imports torch), ``srstream.export``, ``srstream.trainer`` and ``srstream.archs`` (torch).
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,126 @@
+"""The ``sr-stream`` command line (also ``python -m srstream``).
+
+``sr-stream INPUT [-o OUTPUT] ...`` upscales (the default action, also spelled
+``sr-stream upscale INPUT``); ``train``, ``export``, ``bench`` and ``info`` are subcommands.
+Subcommands are registered by name and imported only when chosen, so ``sr-stream --help`` and
+``sr-stream info`` never import torch.
+
+A first argument that is a subcommand name always means the subcommand, even when a file of
+that name exists; in that case a note says how to upscale the file instead (``./NAME`` or
+``sr-stream upscale NAME``). Anything else is an input to upscale.
+
+This module is the only place that turns exceptions into messages and exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from collections.abc import Sequence
+
+from srstream import __version__
+from srstream.commands import Command
+from srstream.errors import ConfigError, SRStreamError, exit_code_for
+from srstream.registry import Entry, Registry
+
+__all__ = ["COMMANDS", "DEFAULT_COMMAND", "main"]
+
+PROG = "sr-stream"
+DEFAULT_COMMAND = "upscale"
+
+COMMANDS: Registry[Command] = Registry("subcommand", [
+    Entry("upscale", "srstream.commands.upscale:COMMAND",
+          "upscale a video, image or folder (the default: `sr-stream INPUT`)"),
+    Entry("train", "srstream.commands.train:COMMAND",
+          "train a generator from a recipe", "pip install 'sr-stream[train]'"),
+    Entry("export", "srstream.commands.export:COMMAND",
+          "checkpoint -> ONNX (fp32/fp16/int8) -> TensorRT engine", "pip install 'sr-stream[export]'"),
+    Entry("bench", "srstream.commands.bench:COMMAND",
+          "quality (PSNR/SSIM) and speed benchmarks"),
+    Entry("info", "srstream.commands.info:COMMAND",
+          "versions, CPU features, GPUs and available backends (--json)"),
+])
+
+
+def _top_help() -> str:
+    width = max(len(n) for n in COMMANDS)
+    rows = "\n".join(f"  {name:<{width}}  {entry.summary}" for name, entry in COMMANDS.entries().items())
+    return f"""usage: {PROG} INPUT [-o OUTPUT] [options]      upscale (see `{PROG} upscale --help`)
+       {PROG} COMMAND [options]
+
+Real-time super-resolution for video files, images, folders, cameras and screens.
+
+commands:
+{rows}
+
+options:
+  -h, --help     show this help and exit
+  --version      show the version and exit
+
+`{PROG} COMMAND --help` shows a command's options. A first argument that names a command
+runs the command; to upscale a file called like a command, write ./NAME.
+"""
+
+
+def _split(argv: list[str]) -> tuple[str, list[str]]:
+    """Pick the subcommand and its arguments from ``argv`` (see the module docstring)."""
+    first = argv[0]
+    if first in COMMANDS:
+        if os.path.exists(first):
+            print(f"{PROG}: note: running the '{first}' command; to upscale the file '{first}' "
+                  f"run `{PROG} ./{first}`", file=sys.stderr)
+        return first, argv[1:]
+    if not first.startswith("-") and not os.path.exists(first):
+        close = difflib.get_close_matches(first, COMMANDS.names(), n=1, cutoff=0.75)
+        if close:
+            raise ConfigError(
+                f"'{first}' is neither a command nor an existing file; did you mean "
+                f"`{PROG} {close[0]}`?"
+            )
+    return DEFAULT_COMMAND, argv
+
+
+def _run(argv: list[str]) -> int:
+    if not argv:
+        sys.stderr.write(_top_help())
+        return 2
+    if argv[0] in ("-h", "--help"):
+        sys.stdout.write(_top_help())
+        return 0
+    if argv[0] == "--version":
+        print(f"{PROG} {__version__}")
+        return 0
+    name, rest = _split(argv)
+    command = COMMANDS.load(name)
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} {name}" if name != DEFAULT_COMMAND or argv[:1] == [name] else PROG,
+        description=command.description or COMMANDS.entry(name).summary,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.configure(parser)
+    args = parser.parse_args(rest)
+    return command.run(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (the console script exits with it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt as exc:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return exit_code_for(exc)
+    except SRStreamError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    except BrokenPipeError:  # `sr-stream info | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The one error hierarchy of sr-stream.
+
+Library code raises these (translating third-party errors with ``raise ... from``); only the
+CLI turns them into messages and exit codes. Every message names the object, what was expected
+and what to do about it.
+
+Exit codes (see :data:`EXIT_CODES`) let scripts tell a bad input from a broken install.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EXIT_CODES",
+    "BackendError",
+    "ConfigError",
+    "DependencyError",
+    "InputError",
+    "ModelError",
+    "OutputError",
+    "RegistryError",
+    "SpecError",
+    "SRStreamError",
+    "TilingError",
+    "exit_code_for",
+]
+
+
+class SRStreamError(Exception):
+    """Base class of every error sr-stream raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(SRStreamError, ValueError):
+    """A command-line option, recipe or override is invalid."""
+
+    exit_code = 2
+
+
+class RegistryError(ConfigError, KeyError):
+    """An unknown or duplicate name in one of the registries."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InputError(SRStreamError):
+    """An input is missing, unreadable, corrupt, empty or unsupported. Nothing was written."""
+
+    exit_code = 3
+
+
+class OutputError(SRStreamError):
+    """An output cannot be written (exists, unwritable, disk full). The input is untouched."""
+
+    exit_code = 4
+
+
+class ModelError(SRStreamError):
+    """A model is missing, corrupt, or its spec does not fit the request."""
+
+    exit_code = 5
+
+
+class SpecError(ModelError, ValueError):
+    """A model spec is malformed: wrong types, values out of range, unknown keys."""
+
+
+class TilingError(SRStreamError, ValueError):
+    """A tile plan cannot be made with the requested tile size, overlap and model."""
+
+    exit_code = 2
+
+
+class BackendError(SRStreamError):
+    """An inference backend failed to open or to run."""
+
+    exit_code = 6
+
+
+class DependencyError(BackendError, ImportError):
+    """An optional runtime (torch, tensorrt, pycuda, onnxruntime-gpu...) is missing or broken.
+
+    The message carries the exact ``pip install`` line that fixes it.
+    """
+
+
+EXIT_CODES: dict[str, int] = {
+    "ok": 0,
+    "error": SRStreamError.exit_code,
+    "usage": ConfigError.exit_code,
+    "input": InputError.exit_code,
+    "output": OutputError.exit_code,
+    "model": ModelError.exit_code,
+    "backend": BackendError.exit_code,
+    "interrupted": 130,
+}
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The process exit code the CLI uses for ``error``."""
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_CODES["interrupted"]
+    if isinstance(error, SRStreamError):
+        return error.exit_code
+    return 1

@@ -1,0 +1,165 @@
+"""What this machine offers sr-stream: versions, CPU features, GPUs. Torch-free.
+
+Package versions are read from installed metadata (``importlib.metadata``), never by importing
+the package, so asking about torch or tensorrt costs nothing and cannot fail. GPUs are listed
+by ``nvidia-smi`` when it exists. Used by ``sr-stream info`` and written into benchmark results.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+
+from srstream import __version__
+
+__all__ = [
+    "CPU_FEATURES",
+    "PACKAGES",
+    "CpuInfo",
+    "GpuInfo",
+    "SystemInfo",
+    "collect",
+    "cpu_info",
+    "gpus",
+    "package_version",
+]
+
+#: Distribution names reported by ``sr-stream info`` (import names may differ).
+PACKAGES = (
+    "numpy", "onnxruntime", "onnxruntime-gpu", "av", "opencv-python-headless", "opencv-python",
+    "opencv-contrib-python-headless", "torch", "onnx", "onnxslim", "safetensors", "tensorrt",
+    "pycuda",
+)
+
+#: /proc/cpuinfo flag -> what it buys us.
+CPU_FEATURES = {
+    "avx2": "AVX2",
+    "fma": "FMA3",
+    "avx512f": "AVX-512 foundation",
+    "avx512bw": "AVX-512 byte/word",
+    "avx512_vnni": "AVX-512 VNNI (int8 dot products)",
+    "avx512_bf16": "AVX-512 BF16",
+    "avx512_fp16": "AVX-512 FP16",
+    "amx_tile": "AMX tiles",
+    "amx_bf16": "AMX BF16 matrix multiply",
+    "amx_int8": "AMX INT8 matrix multiply",
+}
+
+
+def package_version(dist: str) -> str | None:
+    """Installed version of distribution ``dist``, or None when it is not installed."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    model: str
+    logical_cores: int
+    usable_cores: int
+    features: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    index: int
+    name: str
+    memory_mib: int
+    compute_capability: str
+    driver: str
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    srstream: str
+    python: str
+    platform: str
+    cpu: CpuInfo
+    memory_gib: float | None
+    packages: dict[str, str | None]
+    gpus: list[GpuInfo] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def cpu_info(cpuinfo_text: str | None = None) -> CpuInfo:
+    """CPU model, core counts and SIMD/AMX features (Linux ``/proc/cpuinfo``; elsewhere the
+    features are reported as absent and the model comes from :mod:`platform`)."""
+    text = _read("/proc/cpuinfo") if cpuinfo_text is None else cpuinfo_text
+    model, flags = platform.processor() or platform.machine(), set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and value.strip():
+            model = value.strip()
+        elif key == "flags":
+            flags = set(value.split())
+            break
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return CpuInfo(
+        model=model,
+        logical_cores=os.cpu_count() or 1,
+        usable_cores=usable,
+        features={flag: flag in flags for flag in CPU_FEATURES},
+    )
+
+
+def _memory_gib() -> float | None:
+    for line in _read("/proc/meminfo").splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / 2**20, 1)
+    return None
+
+
+def gpus(timeout: float = 10.0) -> list[GpuInfo]:
+    """NVIDIA GPUs as ``nvidia-smi`` reports them; empty when there is no driver or GPU."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    query = "index,name,memory.total,compute_cap,driver_version"
+    try:
+        proc = subprocess.run(
+            [smi, f"--query-gpu={query}", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = []
+    for line in proc.stdout.splitlines() if proc.returncode == 0 else []:
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 5 and parts[0].isdigit():
+            memory = int(parts[2]) if parts[2].isdigit() else 0
+            found.append(GpuInfo(int(parts[0]), parts[1], memory, parts[3], parts[4]))
+    return found
+
+
+def collect() -> SystemInfo:
+    """Everything above, in one record."""
+    return SystemInfo(
+        srstream=__version__,
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        cpu=cpu_info(),
+        memory_gib=_memory_gib(),
+        packages={dist: package_version(dist) for dist in PACKAGES},
+        gpus=gpus(),
+    )

@@ -1,0 +1,4 @@
+"""Training (``srstream.trainer``): recipes, data and degradations, losses, loop, checkpoints.
+
+Needs ``pip install 'sr-stream[train]'`` (torch).
+"""
