@@ -7,6 +7,12 @@ The heavier parts live in sub-packages imported only when used: ``srstream.engin
 never imports torch), ``srstream.export``, ``srstream.trainer`` and ``srstream.archs`` (torch).
 """
 
+from pathlib import Path as _Path
+
+from srstream import _checkout
+
 __version__ = "0.1.0"
+
+_checkout.install(_Path(__file__).resolve().parent)
 
 __all__ = ["__version__"]

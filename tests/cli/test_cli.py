@@ -1,0 +1,140 @@
+"""The sr-stream command line: dispatch, help, info, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from srstream import __version__, cli
+from srstream.commands import Command
+from srstream.registry import Entry, Registry
+from tests.conftest import SAMPLE_CLIP
+from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    for name in ("upscale", "train", "export", "bench", "info"):
+        assert f"\n  {name} " in out
+    assert "sr-stream INPUT [-o OUTPUT]" in out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--version"], capsys)[:2] == (0, f"sr-stream {__version__}\n")
+
+
+def test_no_arguments_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run([], capsys)
+    assert code == 2 and "usage:" in err and out == ""
+
+
+@pytest.mark.parametrize("command", ["upscale", "train", "export", "bench", "info"])
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([command, "--help"], capsys)
+    assert code == 0 and f"usage: sr-stream {command}" in out
+
+
+def test_info_text(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["info"], capsys)
+    assert code == 0
+    for heading in ("CPU:", "CPU features:", "GPUs:", "packages:", "backends:"):
+        assert heading in out
+    assert "  ort    yes" in out
+
+
+def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["info", "--json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["srstream"] == __version__
+    assert "amx_bf16" in data["cpu"]["features"] and isinstance(data["gpus"], list)
+    assert {b["name"] for b in data["backends"]} == {"ort", "trt", "torch"}
+
+
+def test_command_name_wins_over_a_file_of_that_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("info").write_text("not a video")
+    code, out, err = run(["info"], capsys)
+    assert code == 0 and "backends:" in out
+    assert "to upscale the file 'info' run `sr-stream ./info`" in err
+    code, _, err = run(["./info"], capsys)  # the path spelling means the file
+    assert code == 3 and "info is not a video or image" in err
+
+
+def test_typo_of_a_command_suggests_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["infoo"], capsys)
+    assert code == 2 and "did you mean `sr-stream info`" in err
+
+
+def test_missing_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([str(tmp_path / "nope.mp4")], capsys)
+    assert code == 3 and "does not exist" in err
+
+
+def test_bad_tile_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([str(SAMPLE_CLIP), "--tile", "big"], capsys)
+    assert code == 2 and "expected 'auto' or a number of pixels" in err
+
+
+def test_default_model_message_is_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([str(SAMPLE_CLIP), "-o", str(tmp_path / "out.mp4")], capsys)
+    from srstream.engine.models import BUNDLED_MODELS, DEFAULT_MODEL
+
+    if DEFAULT_MODEL in BUNDLED_MODELS:
+        pytest.skip("the default model has shipped; the engine tests cover this path")
+    assert code == 5 and "have not shipped" in err and "--model PATH.onnx" in err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_existing_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    code, _, err = run([str(SAMPLE_CLIP), "--model", str(model), "-o", str(out)], capsys)
+    assert code == 4 and "--overwrite" in err and out.read_bytes() == b"precious"
+
+
+def test_valid_request_stops_before_writing_while_the_engine_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
+    code, _, err = run([str(SAMPLE_CLIP), "--model", str(model), "-o", str(tmp_path / "o.mp4")], capsys)
+    assert code == 1 and "nothing was written" in err and list(tmp_path.iterdir()) == [model]
+
+
+@pytest.mark.parametrize("command", ["train", "export", "bench"])
+def test_unshipped_commands_fail_loudly(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([command, "anything", "--flag"], capsys)
+    assert code == 1 and "not part of this version" in err
+
+
+def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    table = Registry("subcommand", [Entry("info", "tests.cli.test_cli:INTERRUPTED")])
+    monkeypatch.setattr(cli, "COMMANDS", table)
+    monkeypatch.setattr(sys.modules[__name__], "INTERRUPTED", Command(lambda p: None, interrupted), raising=False)
+    code, _, err = run(["info"], capsys)
+    assert code == 130 and "interrupted" in err
+
+
+def test_python_dash_m_and_console_script() -> None:
+    proc = subprocess.run([sys.executable, "-m", "srstream", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"sr-stream {__version__}"
+    script = Path(sys.executable).with_name("sr-stream")
+    if script.exists():
+        proc = subprocess.run([str(script), "bench"], capture_output=True, text=True)
+        assert proc.returncode == 1 and proc.stderr.startswith("sr-stream: error:")

@@ -1,0 +1,55 @@
+"""Shared fixtures: small media generated on the fly, the repo's sample clip, shared data."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_CLIP = REPO / "samples" / "traffic_4s.mp4"
+
+
+def shared_data() -> Path | None:
+    """``$SRSTREAM_DATA`` or ``../shared/data`` beside the checkout, when present."""
+    candidate = Path(os.environ.get("SRSTREAM_DATA", REPO.parent / "shared" / "data"))
+    return candidate if candidate.is_dir() else None
+
+
+def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), audio: bool = False) -> Path:
+    """A tiny H.264 (or MPEG-4 part 2 where libx264 is missing) clip of moving gradients."""
+    import av
+
+    width, height = size
+    with av.open(str(path), "w") as container:
+        try:
+            stream = container.add_stream("libx264", rate=Fraction(30))
+        except Exception:  # a PyAV build without libx264
+            stream = container.add_stream("mpeg4", rate=Fraction(30))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if audio:
+            astream = container.add_stream("aac", rate=44100)
+        yy, xx = np.mgrid[0:height, 0:width]
+        for i in range(frames):
+            rgb = np.stack([(xx * 4 + i * 8) % 256, (yy * 4) % 256, np.full_like(xx, 128)], -1).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio:
+            samples = np.zeros((1, 1024 * 4), dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate = 44100
+            for packet in astream.encode(frame):
+                container.mux(packet)
+            for packet in astream.encode():
+                container.mux(packet)
+    return path
+
+
+@pytest.fixture
+def tiny_video(tmp_path: Path) -> Path:
+    return write_video(tmp_path / "clip.mp4")

@@ -1,0 +1,65 @@
+"""Machine description: CPU features, package versions, GPUs via nvidia-smi."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from srstream import sysinfo
+
+CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+flags\t\t: fpu sse2 avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 amx_tile amx_bf16 amx_int8 avx512_fp16
+"""
+
+
+def test_cpu_features_are_parsed() -> None:
+    cpu = sysinfo.cpu_info(CPUINFO)
+    assert cpu.model == "Intel(R) Xeon(R) Platinum 8480+"
+    assert cpu.features["amx_bf16"] and cpu.features["avx512_fp16"] and cpu.features["avx2"]
+    assert set(cpu.features) == set(sysinfo.CPU_FEATURES)
+    assert cpu.usable_cores >= 1 and cpu.logical_cores >= 1
+
+
+def test_cpu_without_flags_reports_no_features() -> None:
+    assert not any(sysinfo.cpu_info("").features.values())
+
+
+def test_package_versions_come_from_metadata() -> None:
+    import numpy
+
+    assert sysinfo.package_version("numpy") == numpy.__version__
+    assert sysinfo.package_version("no-such-distribution-xyz") is None
+
+
+def test_no_nvidia_smi_means_no_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sysinfo.shutil, "which", lambda _: None)
+    assert sysinfo.gpus() == []
+
+
+def test_gpus_are_parsed_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho '0, NVIDIA H100 80GB HBM3, 81559, 9.0, 570.86'\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    (gpu,) = sysinfo.gpus()
+    assert (gpu.index, gpu.name, gpu.memory_mib, gpu.compute_capability) == (0, "NVIDIA H100 80GB HBM3", 81559, "9.0")
+
+
+def test_failing_nvidia_smi_means_no_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert sysinfo.gpus() == []
+
+
+def test_collect_is_json_serialisable() -> None:
+    info = sysinfo.collect()
+    data = json.loads(json.dumps(info.to_dict()))
+    assert data["srstream"] and data["cpu"]["features"] and "torch" in data["packages"]

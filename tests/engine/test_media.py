@@ -1,0 +1,89 @@
+"""Probing inputs: videos, images, folders, and the bad ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from srstream.engine.media import probe
+from srstream.errors import InputError
+from tests.conftest import SAMPLE_CLIP, write_video
+
+
+def test_video_is_probed(tiny_video: Path) -> None:
+    info = probe(tiny_video)
+    assert (info.kind, info.width, info.height) == ("video", 64, 48)
+    assert info.rate == 30 and info.audio_streams == 0
+
+
+def test_bundled_sample_clip_has_video_and_audio() -> None:
+    info = probe(SAMPLE_CLIP)
+    assert (info.kind, info.width, info.height, info.frames) == ("video", 640, 360, 122)
+    assert info.audio_streams == 1
+
+
+def test_video_with_audio(tmp_path: Path) -> None:
+    info = probe(write_video(tmp_path / "a.mp4", audio=True))
+    assert info.audio_streams == 1
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".bmp", ".tiff"])
+def test_images_are_probed(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"img{suffix}"
+    assert cv2.imwrite(str(path), np.zeros((7, 9, 3), np.uint8))
+    info = probe(path)
+    assert (info.kind, info.width, info.height) == ("image", 9, 7)
+
+
+def test_folder_counts_images(tmp_path: Path) -> None:
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((4, 4), np.uint8))
+    (tmp_path / "notes.txt").write_text("x")
+    info = probe(tmp_path)
+    assert (info.kind, info.frames) == ("folder", 3)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.mp4", "does not exist"),
+        (lambda d: _write(d / "notes.mp4", b"this is not a video"), "not a video or image"),
+        (lambda d: _write(d / "empty.mp4", b""), "not a video or image"),
+        (lambda d: _write(d / "broken.png", b"\x89PNG\r\n\x1a\n garbage"), "not a readable image"),
+        (lambda d: _write(d / "empty.jpg", b""), "not a readable image"),
+        (lambda d: (d / "emptydir").mkdir() or d / "emptydir", "has no images"),
+    ],
+)
+def test_bad_inputs_raise_input_error(tmp_path: Path, make, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        probe(make(tmp_path))
+
+
+def test_truncated_video_raises_or_probes_honestly(tmp_path: Path) -> None:
+    """Cutting a file mid-way loses its index (moov at the end): probing must fail clearly."""
+    whole = write_video(tmp_path / "whole.mp4", frames=10).read_bytes()
+    cut = _write(tmp_path / "cut.mp4", whole[: len(whole) // 2])
+    with pytest.raises(InputError, match="not a video or image"):
+        probe(cut)
+
+
+def test_audio_only_file_is_refused(tmp_path: Path) -> None:
+    import av
+
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 2048), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 44100
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            container.mux(packet)
+    with pytest.raises(InputError, match="no video stream"):
+        probe(path)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,45 @@
+"""Resolving --model: bundled names and exported ONNX files with their spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from srstream.engine.models import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model
+from srstream.errors import ModelError, SpecError
+from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+
+def test_onnx_file_with_spec(tmp_path: Path) -> None:
+    path = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
+    model = resolve_model(str(path))
+    assert model.spec == nearest_x2_spec() and model.path == path and model.name == "n"
+
+
+def test_onnx_without_spec_is_refused(tmp_path: Path) -> None:
+    path = write_nearest_x2(tmp_path / "bare.onnx")
+    with pytest.raises(SpecError, match="carries no sr-stream spec"):
+        resolve_model(str(path))
+
+
+def test_corrupt_and_missing_onnx(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a protobuf at all")
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        resolve_model(str(bad))
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model(str(tmp_path / "missing.onnx"))
+
+
+def test_unknown_name_lists_bundled_models() -> None:
+    with pytest.raises(ModelError, match="unknown model 'no-such-model'.*--model PATH.onnx"):
+        resolve_model("no-such-model")
+
+
+def test_default_model_resolves_or_says_it_has_not_shipped() -> None:
+    if DEFAULT_MODEL in BUNDLED_MODELS:
+        assert resolve_model(DEFAULT_MODEL).spec.scale == 2
+    else:
+        with pytest.raises(ModelError, match="have not shipped"):
+            resolve_model(DEFAULT_MODEL)

@@ -1,0 +1,94 @@
+"""Layering: the core and the engine never import torch, archs, trainer or export.
+
+Two checks: a static one over the source (no such import anywhere in the core or the engine)
+and a behavioural one: a subprocess with a booby-trapped ``torch`` on its path imports
+``srstream`` and ``srstream.engine``, runs ``sr-stream --help``, ``info`` and the default action
+(in-process and as the real console script), and the trap must never go off.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.conftest import REPO, SAMPLE_CLIP
+
+FORBIDDEN = ("torch", "srstream.archs", "srstream.trainer", "srstream.export")
+TORCH_FREE_DIRS = (REPO / "srstream", REPO / "engine")
+#: The optional torch reference backend is the one engine module allowed to import torch lazily.
+ALLOWED = {REPO / "engine" / "backends" / "torch_backend.py"}
+
+
+def _imports(tree: ast.AST) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def test_core_and_engine_sources_never_import_torch_or_training_code() -> None:
+    offenders = []
+    for folder in TORCH_FREE_DIRS:
+        for path in sorted(folder.rglob("*.py")):
+            if path in ALLOWED:
+                continue
+            for line, name in _imports(ast.parse(path.read_text(), str(path))):
+                if any(name == f or name.startswith(f + ".") for f in FORBIDDEN):
+                    offenders.append(f"{path.relative_to(REPO)}:{line} imports {name}")
+    assert not offenders, "\n".join(offenders)
+
+
+TRAP = "raise ImportError('TRAP: torch was imported')\n"
+
+PROBE = textwrap.dedent("""
+    import contextlib, io, json, sys
+    import srstream, srstream.engine
+    from srstream.cli import main
+    codes = {}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        for argv in (["--help"], ["info"], ["info", "--json"], ["upscale", "--help"], [sys.argv[1]]):
+            codes[" ".join(argv)] = main(argv)
+    loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.",
+        "srstream.archs", "srstream.trainer", "srstream.export")))
+    print(json.dumps({"codes": codes, "loaded": loaded}))
+""")
+
+
+def _env_with_trap(tmp_path: Path) -> dict[str, str]:
+    trap = tmp_path / "trap" / "torch"
+    trap.mkdir(parents=True)
+    (trap / "__init__.py").write_text(TRAP)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(trap.parent), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_cli_and_engine_run_without_importing_torch(tmp_path: Path) -> None:
+    env = _env_with_trap(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(SAMPLE_CLIP)], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "TRAP" not in proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["loaded"] == []
+    assert result["codes"]["--help"] == 0 and result["codes"]["info"] == 0
+    assert result["codes"]["info --json"] == 0 and result["codes"]["upscale --help"] == 0
+    assert result["codes"][str(SAMPLE_CLIP)] in (0, 1, 5)  # ran the default action to its end
+
+
+def test_console_script_help_and_info_without_torch(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("sr-stream")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "srstream"]
+    env = _env_with_trap(tmp_path)
+    for argv in (["--help"], ["info"], ["info", "--json"]):
+        proc = subprocess.run(command + argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "TRAP" not in proc.stdout + proc.stderr
