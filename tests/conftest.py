@@ -53,3 +53,15 @@ def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), a
 @pytest.fixture
 def tiny_video(tmp_path: Path) -> Path:
     return write_video(tmp_path / "clip.mp4")
+
+
+def _hypothesis_profiles() -> None:
+    from hypothesis import settings
+
+    # CI must be reproducible: same examples every run. Locally, explore new ones.
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    settings.register_profile("dev", deadline=None)
+    settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+_hypothesis_profiles()
