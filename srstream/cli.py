@@ -117,8 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code_for(exc)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
-    except BrokenPipeError:  # `sr-stream info | head`
-        sys.stderr.close()
+    except BrokenPipeError:  # `sr-stream info | head`: the reader left early; not an error
+        try:  # keep the interpreter's final flush from failing on the closed pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 0
 
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import shutil
+import subprocess
+import sys
+import zipfile
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +40,28 @@ def test_top_level_folders_install_under_srstream(sub: str, folder: str) -> None
 def test_console_script_is_declared() -> None:
     scripts = [e for e in metadata.entry_points(group="console_scripts") if e.name == "sr-stream"]
     assert [e.value for e in scripts] == ["srstream.cli:main"]
+
+
+@pytest.mark.slow
+def test_built_wheel_has_only_the_srstream_namespace(tmp_path: Path) -> None:
+    """Build the real wheel (no isolation: scikit-build-core comes with [dev]) and read it."""
+    pytest.importorskip("scikit_build_core", reason="needs scikit-build-core (pip install 'sr-stream[dev]')")
+    if shutil.which("cmake") is None and importlib.util.find_spec("cmake") is None:
+        pytest.skip("no cmake to drive scikit-build-core")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path), "--config-settings=build-dir=" + str(tmp_path / "build")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = tmp_path.glob("sr_stream-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        entry_points = next(zf.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
+    tops = {n.split("/")[0] for n in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"srstream"}
+    for module in ("srstream/engine/media.py", "srstream/trainer/__init__.py", "srstream/export/__init__.py",
+                   "srstream/archs/__init__.py", "srstream/tiling.py", "srstream/cli.py"):
+        assert module in names
+    assert not any(n.startswith(("srstream/tests", "tests/", "samples/")) for n in names)
+    assert "sr-stream = srstream.cli:main" in entry_points
