@@ -1,0 +1,135 @@
+"""Every generator builds at every scale and channel count, with the right shapes, a margin
+that bounds its real receptive field, and tiles that blend back to the whole-frame result."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs torch (pip install 'sr-stream[train]')")
+
+from srstream.archs import DISCRIMINATORS, GENERATORS, build_generator, generator_spec  # noqa: E402
+from srstream.errors import RegistryError, SpecError  # noqa: E402
+from srstream.tiling import blend_tiles, extract_tiles, plan_for_spec  # noqa: E402
+
+TINY = {
+    "srresnet": {"features": 8, "blocks": 2},
+    "srresnet_bn": {"features": 8, "blocks": 2, "norm": "all"},
+    "srresnet_bn_trunk": {"features": 8, "blocks": 1, "norm": "none-in-blocks", "act": "silu"},
+    "rrdb": {"features": 8, "blocks": 1, "growth": 4},
+    "compact": {"features": 8, "convs": 2},
+    "compact_bilinear": {"features": 8, "convs": 2, "skip": "bilinear", "act": "lrelu"},
+    "compact_y": {"features": 8, "convs": 2},
+}
+
+
+def arch_of(key: str) -> str:
+    return "srresnet" if key.startswith("srresnet") else "compact" if key == "compact_bilinear" else key
+
+
+def cases() -> list[tuple[str, int, int]]:
+    out = []
+    for key, scale, channels in itertools.product(TINY, (2, 3, 4), (1, 3)):
+        if key == "compact_y" and channels == 1:
+            continue
+        out.append((key, scale, channels))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.mark.parametrize(("key", "scale", "channels"), cases())
+def test_generator_output_shape(key: str, scale: int, channels: int) -> None:
+    spec = generator_spec("t", arch_of(key), scale, in_channels=channels, params=TINY[key])
+    net = build_generator(spec).eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, channels, 13, 9))
+    assert out.shape == (2, channels, 13 * scale, 9 * scale)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("key", list(TINY))
+def test_margin_bounds_the_real_receptive_field(key: str) -> None:
+    scale = 2
+    spec = generator_spec("t", arch_of(key), scale, params=TINY[key])
+    net = build_generator(spec).eval().double()
+    size = 2 * spec.margin + 9
+    x = torch.rand(1, 3, size, size, dtype=torch.float64, requires_grad=True)
+    c = size // 2
+    net(x)[0, :, c * scale, c * scale].sum().backward()
+    rows, cols = torch.nonzero(x.grad.abs().sum(1)[0] > 0, as_tuple=True)
+    reach = int(max((rows - c).abs().max(), (cols - c).abs().max()))
+    assert reach <= spec.margin
+    assert reach >= spec.margin - 2  # the formula is tight, not a blanket over-estimate
+
+
+@pytest.mark.parametrize("key", ["srresnet", "rrdb", "compact", "compact_bilinear", "compact_y"])
+def test_tiled_inference_equals_whole_frame(key: str) -> None:
+    spec = generator_spec("t", arch_of(key), 2, params=TINY[key])
+    net = build_generator(spec).eval()
+    tile = 2 * spec.tile_overlap + 8
+    h, w = tile + 13, 2 * tile + 5
+    image = np.random.default_rng(1).random((3, h, w), dtype=np.float32)
+    plan = plan_for_spec(spec, h, w, tile=tile)
+    assert len(plan) > 1
+    with torch.no_grad():
+        tiles = net(torch.from_numpy(extract_tiles(image, plan))).numpy()
+        whole = net(torch.from_numpy(image)[None]).numpy()[0]
+    np.testing.assert_allclose(blend_tiles(tiles, plan), whole, atol=2e-5)
+
+
+@pytest.mark.parametrize("norm", ["bn", "spectral", "none"])
+@pytest.mark.parametrize("patch", [32, 96])
+def test_discriminator_accepts_its_patch_size(norm: str, patch: int) -> None:
+    disc = DISCRIMINATORS.load("srgan")(in_channels=3, patch=patch, features=8, norm=norm)
+    logits = disc(torch.rand(2, 3, patch, patch))
+    assert logits.shape == (2, 1)
+    assert len(disc.feature_maps(torch.rand(1, 3, patch, patch))) == 8
+    with pytest.raises(ValueError, match="built for"):
+        disc(torch.rand(2, 3, patch + 16, patch + 16))
+
+
+def test_discriminator_layout_follows_srgan() -> None:
+    disc = DISCRIMINATORS.load("srgan")(patch=96)
+    convs = [m for m in disc.features if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert [c.stride[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1, 2]
+    assert disc.classifier[1].in_features == 512 * 6 * 6 and disc.classifier[1].out_features == 1024
+    with pytest.raises(ValueError, match="multiple of 16"):
+        DISCRIMINATORS.load("srgan")(patch=100)
+
+
+def test_srresnet_paper_configuration() -> None:
+    spec = generator_spec("srresnet", "srresnet", 4)
+    net = build_generator(spec)
+    assert len(net.body) == 16 and net.head[0].kernel_size == (9, 9) and net.tail.kernel_size == (9, 9)
+    assert sum(isinstance(m, torch.nn.PixelShuffle) for m in net.modules()) == 2
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # default: no BN
+    with_bn = build_generator(generator_spec("b", "srresnet", 4, params={"norm": "all"}))
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in with_bn.modules()) == 2 * 16 + 1
+
+
+def test_compact_y_keeps_chroma_of_flat_colour() -> None:
+    """With a zeroed network the luma is nearest-upscaled and chroma bilinear: a flat colour
+    stays exactly that colour (the colour conversion round-trips)."""
+    net = build_generator(generator_spec("y", "compact_y", 2, params={"features": 4, "convs": 1})).eval()
+    for p in net.parameters():
+        torch.nn.init.zeros_(p)
+    x = torch.tensor([0.8, 0.3, 0.1]).view(1, 3, 1, 1).expand(1, 3, 5, 6).contiguous()
+    with torch.no_grad():
+        out = net(x)
+    torch.testing.assert_close(out, x.repeat_interleave(2, 2).repeat_interleave(2, 3), atol=1e-6, rtol=0)
+
+
+def test_bad_parameters_and_names() -> None:
+    with pytest.raises(SpecError, match="cannot build"):
+        build_generator(generator_spec("x", "srresnet", 2, params={"norm": "group"}))
+    with pytest.raises(SpecError, match="cannot build"):
+        build_generator(generator_spec("x", "compact", 2, params={"featurez": 3}))
+    with pytest.raises(RegistryError, match="known: srresnet, rrdb, compact, compact_y"):
+        generator_spec("x", "edsr", 2)
