@@ -1,6 +1,62 @@
-"""``sr-stream train``: train a generator from a recipe (implemented by ``srstream.trainer``)."""
+"""``sr-stream train RECIPE --data DIR [--val DIR] --out RUN_DIR``: train a generator.
 
-from srstream.commands._pending import pending
+RECIPE is a bundled recipe name (see ``--list``) or a YAML file. Runs are resumable: ``--resume``
+continues from the newest checkpoint in RUN_DIR with identical results. Under ``torchrun`` the
+same command trains with DDP (gloo on CPU, NCCL on GPUs).
+"""
 
-COMMAND = pending("the trainer (sr-stream train)",
-                  "Train SRGAN-family generators (SRResNet, SRGAN, RRDB, compact nets).")
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from srstream.commands import Command
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", nargs="?", help="bundled recipe name or path to a YAML recipe")
+    parser.add_argument("--data", type=Path, action="append", default=[],
+                        help="folder of HR training images (repeatable)")
+    parser.add_argument("--val", type=Path, help="folder of HR validation images (e.g. Set5)")
+    parser.add_argument("--out", type=Path, help="run folder (created; must be new unless --resume)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--init", type=Path, help="initialise the generator from a model.safetensors / checkpoint")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe value, e.g. --set phases.0.steps=2000 (repeatable)")
+    parser.add_argument("--vgg-weights", type=Path, help="local torchvision-format VGG19 weights (perceptual loss)")
+    parser.add_argument("--cache", type=Path, help="folder for the decoded training-image cache (default: RUN/cache)")
+    parser.add_argument("--list", action="store_true", help="list the bundled recipes and exit")
+
+
+def run(args: argparse.Namespace) -> int:
+    from srstream.errors import ConfigError
+
+    try:
+        from srstream.trainer.recipe import bundled_recipes, load_recipe
+    except ModuleNotFoundError as exc:
+        from srstream.errors import DependencyError
+
+        raise DependencyError(f"training needs {exc.name}: pip install 'sr-stream[train]'") from exc
+    if args.list:
+        print("\n".join(bundled_recipes()))
+        return 0
+    if not args.recipe or not args.data or not args.out:
+        raise ConfigError("sr-stream train needs RECIPE, --data DIR and --out RUN_DIR (see --help)")
+    recipe = load_recipe(args.recipe, args.overrides)
+    try:
+        from srstream.trainer.loop import RunPaths, Trainer
+    except ModuleNotFoundError as exc:
+        from srstream.errors import DependencyError
+
+        raise DependencyError(f"training needs {exc.name}: pip install 'sr-stream[train]'") from exc
+    paths = RunPaths(data=tuple(args.data), out=args.out, val=args.val, cache=args.cache,
+                     vgg_weights=args.vgg_weights, init=args.init)
+    result = Trainer(recipe, paths, resume=args.resume).run()
+    if result:
+        print(f"final: Y-PSNR {result['val_psnr_y']:.3f} dB, Y-SSIM {result['val_ssim_y']:.4f} "
+              f"(bicubic {result['bicubic_psnr_y']:.3f} dB) at step {result['step']}")
+    print(f"run folder: {args.out}")
+    return 0
+
+
+COMMAND = Command(configure, run, __doc__.splitlines()[0] if __doc__ else "")

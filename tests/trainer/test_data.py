@@ -1,0 +1,92 @@
+"""The data pipeline: cache, seeded samples, MATLAB-bicubic LR, degradations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="needs torch (pip install 'sr-stream[train]')")
+
+from srstream.errors import InputError  # noqa: E402
+from srstream.imresize import imresize  # noqa: E402
+from srstream.trainer.data import ImageBank, PairDataset  # noqa: E402
+from srstream.trainer.degrade import Degradation, build_degradations  # noqa: E402
+from srstream.trainer.recipe import DegradationConfig  # noqa: E402
+
+
+def test_bank_is_built_once_and_reused(hr_folder: Path, tmp_path: Path) -> None:
+    bank = ImageBank([hr_folder], tmp_path)
+    assert len(bank) == 6 and bank.image(0).shape == (80, 96, 3)
+    built = bank.path.stat().st_mtime_ns
+    again = ImageBank([hr_folder], tmp_path)
+    assert again.path == bank.path and again.path.stat().st_mtime_ns == built
+    np.testing.assert_array_equal(again.image(3), bank.image(3))
+    assert len(ImageBank([hr_folder], tmp_path, max_side=64).entries) == 6  # another key, rebuilt
+    assert len(list(tmp_path.glob("bank-*.u8"))) == 2
+
+
+def test_missing_or_empty_folders(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        ImageBank([tmp_path / "nope"], tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images"):
+        ImageBank([tmp_path / "empty"], tmp_path)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_samples_are_deterministic_per_seed_and_index(hr_folder: Path, tmp_path: Path, channels: int) -> None:
+    bank = ImageBank([hr_folder], tmp_path)
+    data = PairDataset(bank, scale=2, patch=32, channels=channels, seed=5)
+    lr, hr = data[17]
+    assert lr.shape == (channels, 16, 16) and hr.shape == (channels, 32, 32) and lr.dtype == np.float32
+    assert 0.0 <= lr.min() and lr.max() <= 1.0
+    lr2, hr2 = PairDataset(bank, scale=2, patch=32, channels=channels, seed=5)[17]
+    np.testing.assert_array_equal(lr, lr2)
+    np.testing.assert_array_equal(hr, hr2)
+    other = PairDataset(bank, scale=2, patch=32, channels=channels, seed=6)[17][1]
+    assert not np.array_equal(hr, other)
+    lr_b, hr_b = data.batch(3, 4, rank=1, world=2)
+    np.testing.assert_array_equal(hr_b[0], data[(3 * 2 + 1) * 4][1])  # disjoint slice per rank
+
+
+def test_lr_is_matlab_bicubic_of_the_hr_patch(hr_folder: Path, tmp_path: Path) -> None:
+    """Away from the patch border the LR equals MATLAB-bicubic of the HR with context."""
+    data = PairDataset(ImageBank([hr_folder], tmp_path), scale=2, patch=32, flips=False, rot90=False, seed=1)
+    lr, hr = data[0]
+    hr_u8 = np.round(hr.transpose(1, 2, 0) * 255)
+    expected = np.floor(np.clip(imresize(hr_u8, 0.5), 0, 255) + 0.5) / 255
+    np.testing.assert_allclose(lr.transpose(1, 2, 0)[4:-4, 4:-4], expected[4:-4, 4:-4], atol=1e-6)
+
+
+def test_patch_too_large_for_every_image(hr_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="at least"):
+        PairDataset(ImageBank([hr_folder], tmp_path), scale=4, patch=128)
+
+
+@pytest.mark.parametrize(("kind", "strength"), [("blur", 1.5), ("noise", 10.0), ("jpeg", 20.0), ("codec", 40.0)])
+def test_each_degradation_changes_the_image_deterministically(kind: str, strength: float) -> None:
+    step = Degradation(DegradationConfig(kind, (strength, strength)))
+    image = (np.indices((24, 30)).sum(0) % 7 * 36).astype(np.uint8)[..., None].repeat(3, 2)
+    out = step.apply(image, step.make_params(np.random.default_rng(0)), rng_seed=3)
+    assert out.shape == image.shape and out.dtype == np.uint8 and not np.array_equal(out, image)
+    np.testing.assert_array_equal(out, step.apply(image, strength, rng_seed=3))
+
+
+def test_degradation_probability_and_stage() -> None:
+    never = Degradation(DegradationConfig("noise", (1, 5), prob=0.0))
+    assert never.make_params(np.random.default_rng(0)) is None
+    assert [d.stage for d in build_degradations([DegradationConfig("blur", (1, 2)),
+                                                 DegradationConfig("jpeg", (30, 90))])] == ["hr", "lr"]
+
+
+def test_degraded_pipeline_is_reproducible(hr_folder: Path, tmp_path: Path) -> None:
+    steps = build_degradations([DegradationConfig("blur", (0.5, 1.5)), DegradationConfig("noise", (2, 8)),
+                                DegradationConfig("jpeg", (40, 90), prob=0.5)])
+    bank = ImageBank([hr_folder], tmp_path)
+    a = PairDataset(bank, scale=2, patch=32, degradations=steps, seed=2)
+    clean = PairDataset(bank, scale=2, patch=32, seed=2)
+    np.testing.assert_array_equal(a[9][0], PairDataset(bank, scale=2, patch=32, degradations=steps, seed=2)[9][0])
+    np.testing.assert_array_equal(a[9][1], clean[9][1])  # HR is never degraded
+    assert not np.array_equal(a[9][0], clean[9][0])

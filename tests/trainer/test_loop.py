@@ -1,0 +1,121 @@
+"""Training runs: the loss falls, resume is exact, checkpoints carry the spec, DDP works."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="needs torch (pip install 'sr-stream[train]')")
+
+from srstream.archs import build_generator  # noqa: E402
+from srstream.cli import main  # noqa: E402
+from srstream.errors import ConfigError  # noqa: E402
+from srstream.trainer import checkpoint as ckpt  # noqa: E402
+from srstream.trainer.loop import RunPaths, Trainer  # noqa: E402
+from srstream.trainer.recipe import load_recipe  # noqa: E402
+
+
+def _trainer(hr: Path, out: Path, overrides: list[str] = (), val: Path | None = None, resume: bool = False) -> Trainer:
+    recipe = load_recipe("tiny", list(overrides))
+    return Trainer(recipe, RunPaths(data=(hr,), out=out, val=val, cache=out.parent / "cache"), resume=resume)
+
+
+def test_tiny_recipe_learns(hr_folder: Path, val_folder: Path, tmp_path: Path) -> None:
+    t = _trainer(hr_folder, tmp_path / "run", ["phases.0.steps=80", "phases.1.steps=4", "val_every=80"], val_folder)
+    before = t.val.evaluate(t.generator, t.rt.device)[0]
+    result = t.run()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    pixel = [r["pixel"] for r in rows if r.get("phase") == "psnr"]
+    assert np.mean(pixel[-10:]) < 0.8 * np.mean(pixel[:10])
+    assert result["val_psnr_y"] > before + 1.0
+    assert rows[0]["event"] == "start" and any("val_psnr_y" in r for r in rows)
+    assert any(r.get("phase") == "gan" and "disc" in r for r in rows)
+    assert len(list((tmp_path / "run" / "samples").glob("*.png"))) >= 2
+    assert (tmp_path / "run" / "recipe.yaml").is_file()
+
+
+@pytest.mark.parametrize("stop", [12, 25])  # inside the pixel phase / inside the GAN phase
+def test_resume_gives_the_same_weights_as_training_straight(hr_folder: Path, tmp_path: Path, stop: int) -> None:
+    straight = _trainer(hr_folder, tmp_path / "a")
+    straight.run()
+    interrupted = _trainer(hr_folder, tmp_path / "b")
+    interrupted.run(stop_at=stop)
+    assert interrupted.step == stop
+    resumed = _trainer(hr_folder, tmp_path / "b", resume=True)
+    assert resumed.step == stop
+    resumed.run()
+    for a, b in [(straight.generator, resumed.generator), (straight.ema.module, resumed.ema.module)]:
+        for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+            assert torch.equal(x, y), name
+    da, db = straight.phase.disc, resumed.phase.disc
+    for x, y in zip(da.state_dict().values(), db.state_dict().values()):
+        assert torch.equal(x, y)
+
+
+def test_checkpoint_ships_ema_weights_with_the_spec(hr_folder: Path, tmp_path: Path) -> None:
+    t = _trainer(hr_folder, tmp_path / "run")
+    t.run()
+    last = ckpt.latest(tmp_path / "run")
+    assert last is not None and last.name == "step_0000030"
+    spec, state = ckpt.load_model_weights(last)
+    assert spec.arch == "compact" and spec.scale == 2 and spec.name == "tiny-x2"
+    model = build_generator(spec)
+    model.load_state_dict(state)
+    shipped = t.ema.module.state_dict()
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, shipped[name].float()), name
+    assert len(list((tmp_path / "run" / "checkpoints").glob("step_*"))) == 3
+
+
+def test_existing_run_needs_resume_and_init_must_match(hr_folder: Path, tmp_path: Path) -> None:
+    t = _trainer(hr_folder, tmp_path / "run", ["phases.0.steps=2", "phases.1.steps=1"])
+    t.run()
+    with pytest.raises(ConfigError, match="--resume"):
+        _trainer(hr_folder, tmp_path / "run")
+    weights = ckpt.latest(tmp_path / "run") / "model.safetensors"
+    recipe = load_recipe("tiny", ["model.params.features=4"])
+    with pytest.raises(ConfigError, match="does not match"):
+        Trainer(recipe, RunPaths(data=(hr_folder,), out=tmp_path / "other", init=weights))
+    ok = Trainer(load_recipe("tiny"), RunPaths(data=(hr_folder,), out=tmp_path / "third", init=weights))
+    loaded = ckpt.load_model_weights(weights)[1]
+    for name, value in ok.generator.state_dict().items():
+        assert torch.equal(value, loaded[name]), name
+
+
+def test_perceptual_phase_without_vgg_weights_is_a_clear_error(hr_folder: Path, tmp_path: Path) -> None:
+    t = _trainer(hr_folder, tmp_path / "run", ["phases.0.loss.perceptual_weight=1.0"])
+    with pytest.raises(ConfigError, match="--vgg-weights"):
+        t.run()
+
+
+def test_cli_train_and_list(hr_folder: Path, val_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--list"]) == 0
+    assert "realtime_x2" in capsys.readouterr().out
+    assert main(["train", "tiny"]) == 2
+    assert "needs RECIPE, --data" in capsys.readouterr().err
+    code = main(["train", "tiny", "--data", str(hr_folder), "--val", str(val_folder), "--out", str(tmp_path / "r"),
+                 "--set", "phases.0.steps=3", "--set", "phases.1.steps=2"])
+    out = capsys.readouterr().out
+    assert code == 0 and "final: Y-PSNR" in out and ckpt.latest(tmp_path / "r") is not None
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(hr_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", "-m", "srstream",
+         "train", "tiny", "--data", str(hr_folder), "--out", str(out), "--set", "phases.0.steps=6",
+         "--set", "phases.1.steps=4", "--set", "val_every=5", "--set", "ckpt_every=5"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["world"] == 2 and rows[-1]["step"] == 10
+    assert ckpt.latest(out).name == "step_0000010"

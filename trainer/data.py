@@ -1,0 +1,197 @@
+"""Training data: HR image folders -> a decoded cache -> seeded (LR, HR) patch pairs.
+
+Decoding large JPEGs on every step would starve two CPU cores, so :class:`ImageBank` decodes
+every HR image once (downscaling anything larger than ``max_side`` with area averaging) into a
+single uint8 file that is memory-mapped afterwards; the cache is keyed by the file list, sizes,
+modification times and ``max_side``, and rebuilt when any of them changes.
+
+:class:`PairDataset` makes sample ``i`` from ``numpy.random.default_rng((seed, i))`` alone: the
+image (weighted by area), crop position, flips/rot90 and degradation parameters. Any worker
+count, any resume point and any DDP rank therefore see exactly the same samples for the same
+indices. LR is made with MATLAB-compatible bicubic on a crop with ``2 * scale`` pixels of
+context on every side, so patch borders are downscaled like the interior of a full image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from srstream.errors import InputError
+from srstream.imresize import imresize
+from srstream.trainer.degrade import Degradation
+
+__all__ = ["IMAGE_SUFFIXES", "ImageBank", "PairDataset", "list_images", "load_rgb"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def list_images(folders: Sequence[Path]) -> list[Path]:
+    """Image files under ``folders`` (recursively), sorted for reproducibility.
+
+    Raises:
+        InputError: a folder is missing, or no images were found.
+    """
+    files: list[Path] = []
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise InputError(f"data folder {folder} does not exist")
+        files += [p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    if not files:
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {', '.join(map(str, folders))}")
+    return sorted(files)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """A uint8 RGB ``(H, W, 3)`` image (grey is expanded, alpha dropped, 16-bit reduced)."""
+    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"{path} is not a readable image")
+    if image.dtype == np.uint16:
+        image = (image / 257.0).round().astype(np.uint8)
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    offset: int
+    height: int
+    width: int
+
+
+class ImageBank:
+    """All HR images decoded into one memory-mapped uint8 file.
+
+    Args:
+        folders: HR image folders.
+        cache_dir: where ``bank-<key>.u8`` and its index are kept.
+        max_side: images with a longer side are downscaled (INTER_AREA) to it.
+        min_side: images smaller than this on either side are skipped.
+    """
+
+    def __init__(self, folders: Sequence[Path], cache_dir: Path, *, max_side: int = 2048, min_side: int = 16) -> None:
+        files = list_images([Path(f) for f in folders])
+        stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        key = hashlib.sha256(json.dumps([stats, max_side, min_side]).encode()).hexdigest()[:16]
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        self.path = cache_dir / f"bank-{key}.u8"
+        index_path = cache_dir / f"bank-{key}.json"
+        if not (self.path.is_file() and index_path.is_file()):
+            self._build(files, index_path, max_side, min_side)
+        index = json.loads(index_path.read_text())
+        self.entries = [_Entry(*row) for row in index["entries"]]
+        self.sources = index["sources"]
+        self.data = np.memmap(self.path, dtype=np.uint8, mode="r")
+
+    def _build(self, files: list[Path], index_path: Path, max_side: int, min_side: int) -> None:
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        entries, sources, offset = [], [], 0
+        with open(tmp, "wb") as out:
+            for path in files:
+                image = load_rgb(path)
+                h, w = image.shape[:2]
+                if min(h, w) < min_side:
+                    continue
+                if max(h, w) > max_side:
+                    f = max_side / max(h, w)
+                    image = cv2.resize(image, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+                out.write(np.ascontiguousarray(image).tobytes())
+                entries.append((offset, image.shape[0], image.shape[1]))
+                sources.append(str(path))
+                offset += image.size
+        if not entries:
+            tmp.unlink(missing_ok=True)
+            raise InputError(f"no training image is at least {min_side}x{min_side} pixels")
+        os.replace(tmp, self.path)  # the index is written last: a half-built bank is never used
+        index_path.write_text(json.dumps({"entries": entries, "sources": sources}))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def image(self, i: int) -> np.ndarray:
+        e = self.entries[i]
+        return self.data[e.offset:e.offset + e.height * e.width * 3].reshape(e.height, e.width, 3)
+
+    @property
+    def pixels(self) -> int:
+        return sum(e.height * e.width for e in self.entries)
+
+
+class PairDataset:
+    """Seeded (LR, HR) float32 CHW patch pairs in [0, 1].
+
+    Args:
+        bank: the HR images.
+        scale: the SR factor. patch: HR patch size (multiple of ``scale``).
+        channels: 3 (RGB) or 1 (BT.601 luma, full range, as :class:`CompactYNet` sees it).
+        flips / rot90: augmentations. degradations: steps applied in order (blur on HR).
+        seed: the run's seed; sample ``i`` depends on ``(seed, i)`` only.
+    """
+
+    def __init__(self, bank: ImageBank, *, scale: int, patch: int, channels: int = 3, flips: bool = True,
+                 rot90: bool = True, degradations: Sequence[Degradation] = (), seed: int = 0) -> None:
+        if patch % scale:
+            raise ValueError(f"patch {patch} is not a multiple of scale {scale}")
+        self.bank, self.scale, self.patch, self.channels = bank, scale, patch, channels
+        self.flips, self.rot90, self.degradations, self.seed = flips, rot90, list(degradations), seed
+        self.context = 2 * scale
+        need = patch + 2 * self.context
+        usable = [(i, e) for i, e in enumerate(bank.entries) if e.height >= need and e.width >= need]
+        if not usable:
+            raise InputError(f"no training image is at least {need}x{need} pixels for patch {patch}")
+        self.images = np.array([i for i, _ in usable])
+        weights = np.array([(e.height - need + 1) * (e.width - need + 1) for _, e in usable], np.float64)
+        self.cumulative = np.cumsum(weights / weights.sum())
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng((self.seed, int(index)))
+        image = self.bank.image(int(self.images[min(np.searchsorted(self.cumulative, rng.random()), len(self.images) - 1)]))
+        c, s = self.context, self.scale
+        size = self.patch + 2 * c
+        y = int(rng.integers(0, image.shape[0] - size + 1))
+        x = int(rng.integers(0, image.shape[1] - size + 1))
+        crop = np.ascontiguousarray(image[y:y + size, x:x + size])
+        if self.flips and rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        if self.flips and rng.random() < 0.5:
+            crop = crop[::-1]
+        if self.rot90 and rng.random() < 0.5:
+            crop = crop.transpose(1, 0, 2)
+        params = [step.make_params(rng) for step in self.degradations]
+        noise_seed = int(rng.integers(0, 2**31))
+        degraded = np.ascontiguousarray(crop)
+        for step, p in zip(self.degradations, params):
+            if step.stage == "hr":
+                degraded = step.apply(degraded, p, noise_seed)
+        lr = np.floor(np.clip(imresize(degraded, 1 / s), 0, 255) + 0.5).astype(np.uint8)
+        for step, p in zip(self.degradations, params):
+            if step.stage == "lr":
+                lr = step.apply(lr, p, noise_seed)
+        lr = lr[c // s:-(c // s)]
+        lr = lr[:, c // s:-(c // s)]
+        hr = crop[c:-c, c:-c]
+        return self._tensor(lr), self._tensor(hr)
+
+    def _tensor(self, image: np.ndarray) -> np.ndarray:
+        x = image.astype(np.float32) / 255.0
+        if self.channels == 1:
+            x = x @ np.array([0.299, 0.587, 0.114], np.float32)
+            return x[None]
+        return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+    def batch(self, step: int, batch: int, *, rank: int = 0, world: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The samples of global ``step`` that belong to DDP ``rank`` (the batch is per rank)."""
+        first = (step * world + rank) * batch
+        pairs = [self[first + j] for j in range(batch)]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

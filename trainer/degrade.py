@@ -1,0 +1,95 @@
+"""Degradations for training on real footage: blur, noise, JPEG and video-codec compression.
+
+Every step splits randomness from work: ``make_params(rng)`` draws the parameters (or ``None``
+when the step is skipped by its probability) and ``apply(image, params)`` is deterministic, so a
+seed reproduces a sample exactly. Blur acts on the HR patch before downscaling (the camera's
+optics); noise and compression act on the LR image (the sensor and the encoder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import cv2
+import numpy as np
+
+from srstream.trainer.recipe import DegradationConfig
+
+__all__ = ["HR_STAGE", "Degradation", "build_degradations"]
+
+HR_STAGE = ("blur",)
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """One configured step. ``stage`` is ``"hr"`` for blur, ``"lr"`` otherwise."""
+
+    config: DegradationConfig
+
+    @property
+    def stage(self) -> str:
+        return "hr" if self.config.kind in HR_STAGE else "lr"
+
+    def make_params(self, rng: np.random.Generator) -> float | None:
+        """The strength for one sample, or None when the step is skipped."""
+        if rng.random() >= self.config.prob:
+            return None
+        low, high = self.config.range
+        return float(rng.uniform(low, high))
+
+    def apply(self, image: np.ndarray, strength: float | None, rng_seed: int = 0) -> np.ndarray:
+        """Apply to a uint8 ``(H, W, C)`` image; returns uint8 of the same shape.
+
+        ``rng_seed`` seeds the noise pattern (noise is part of the sample, like the parameters).
+        """
+        if strength is None:
+            return image
+        kind = self.config.kind
+        if kind == "blur":
+            return cv2.GaussianBlur(image, (0, 0), sigmaX=max(strength, 1e-3), borderType=cv2.BORDER_REFLECT)
+        if kind == "noise":
+            noise = np.random.default_rng(rng_seed).normal(0.0, strength, image.shape)
+            return np.clip(image + noise, 0, 255).round().astype(np.uint8)
+        if kind == "jpeg":
+            return _jpeg(image, int(round(strength)))
+        return _h264(image, int(round(strength)))
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(np.clip(quality, 1, 100))])
+    if not ok:
+        raise RuntimeError("OpenCV failed to JPEG-encode a training patch")
+    out = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    return out.reshape(image.shape)
+
+
+def _h264(image: np.ndarray, crf: int) -> np.ndarray:
+    """Encode and decode ``image`` as one H.264 intra frame (yuv420p) at ``crf``."""
+    import av
+
+    h, w = image.shape[:2]
+    gray = image.ndim == 2 or image.shape[2] == 1
+    rgb = np.repeat(image.reshape(h, w, 1), 3, axis=2) if gray else image
+    pad_h, pad_w = h % 2, w % 2  # yuv420p needs even sizes
+    rgb = np.pad(rgb, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+    codec.time_base = Fraction(1, 30)
+    codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": "ultrafast", "tune": "zerolatency"}
+    packets = [*codec.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")), *codec.encode(None)]
+    decoder = av.CodecContext.create("h264", "r")
+    frames = [f for p in packets for f in decoder.decode(p)] + list(decoder.decode(None))
+    out = frames[0].to_ndarray(format="rgb24")[:h, :w]
+    return out[..., :1].reshape(image.shape) if gray else out
+
+
+def build_degradations(configs: Sequence[DegradationConfig]) -> list[Degradation]:
+    return [Degradation(c) for c in configs]
+
+
+def sample_params(steps: Sequence[Degradation], rng: np.random.Generator) -> list[Any]:
+    """Parameters of every step for one sample (None for skipped steps)."""
+    return [step.make_params(rng) for step in steps]

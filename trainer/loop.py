@@ -1,0 +1,350 @@
+"""The training loop: phases, optimisers, EMA, mixed precision, DDP, validation, checkpoints.
+
+One :class:`Trainer` runs a :class:`~srstream.trainer.recipe.Recipe` into a run folder::
+
+    RUN/recipe.yaml          the resolved recipe (after --set overrides)
+    RUN/metrics.jsonl        one JSON object per log line and per validation
+    RUN/samples/*.png        LR | bicubic | SR | HR strips at every validation
+    RUN/checkpoints/...      see srstream.trainer.checkpoint
+
+Steps are global across phases. Sample ``i`` of the data depends on ``(seed, i)`` only and
+every piece of state is checkpointed, so stopping at step N and resuming gives the same weights
+as never stopping.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from srstream.archs import DISCRIMINATORS, build_generator, generator_spec
+from srstream.errors import ConfigError
+from srstream.spec import ModelSpec
+from srstream.trainer import checkpoint as ckpt
+from srstream.trainer import losses
+from srstream.trainer.data import ImageBank, PairDataset
+from srstream.trainer.degrade import build_degradations
+from srstream.trainer.recipe import OptimConfig, PhaseConfig, Recipe
+from srstream.trainer.runtime import Runtime
+from srstream.trainer.validate import ValidationSet, comparison_strip, write_png
+
+__all__ = ["RunPaths", "Trainer", "build_optimizer"]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    data: tuple[Path, ...]
+    out: Path
+    val: Path | None = None
+    cache: Path | None = None
+    vgg_weights: Path | None = None
+    init: Path | None = None
+
+
+def build_optimizer(params: Any, cfg: OptimConfig, steps: int) -> tuple[torch.optim.Optimizer, Any]:
+    """Adam and its schedule over ``steps`` (warm-up, then cosine / step / constant)."""
+    opt = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    milestones = [int(m * steps) for m in cfg.milestones]
+
+    def factor(step: int) -> float:
+        if cfg.warmup and step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        if cfg.schedule == "cosine":
+            t = min(1.0, (step - cfg.warmup) / max(1, steps - cfg.warmup))
+            low = cfg.min_lr / cfg.lr
+            return low + (1 - low) * 0.5 * (1 + math.cos(math.pi * t))
+        if cfg.schedule == "step":
+            return cfg.gamma ** sum(step >= m for m in milestones)
+        return 1.0
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+class _Phase:
+    """Optimisers, schedulers and (for GAN phases) the discriminator of one phase."""
+
+    def __init__(self, cfg: PhaseConfig, generator: nn.Module, spec: ModelSpec, patch: int, rt: Runtime) -> None:
+        self.cfg = cfg
+        self.opt, self.sched = build_optimizer(generator.parameters(), cfg.optim, cfg.steps)
+        self.disc: nn.Module | None = None
+        if cfg.loss.adversarial != "none":
+            disc = DISCRIMINATORS.load(cfg.discriminator)(
+                spec.in_channels, patch, features=cfg.discriminator_features, norm=cfg.discriminator_norm)
+            self.disc = rt.wrap(disc.to(rt.device))
+            self.opt_d, self.sched_d = build_optimizer(self.disc.parameters(), cfg.discriminator_optim, cfg.steps)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {"opt": self.opt.state_dict(), "sched": self.sched.state_dict()}
+        if self.disc is not None:
+            state |= {"disc": _unwrap(self.disc).state_dict(), "opt_d": self.opt_d.state_dict(),
+                      "sched_d": self.sched_d.state_dict()}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        if self.disc is not None:
+            _unwrap(self.disc).load_state_dict(state["disc"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.sched_d.load_state_dict(state["sched_d"])
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if hasattr(module, "module") and isinstance(module.module, nn.Module) else module
+
+
+class Trainer:
+    """Runs ``recipe`` into ``paths.out`` (see the module docstring)."""
+
+    def __init__(self, recipe: Recipe, paths: RunPaths, *, resume: bool = False, rt: Runtime | None = None) -> None:
+        self.recipe, self.paths = recipe, paths
+        self.rt = rt or Runtime.create(recipe.device, recipe.precision)
+        m = recipe.model
+        self.spec = generator_spec(m.name, m.arch, m.scale, in_channels=m.in_channels, params=m.params,
+                                   source=f"sr-stream train (recipe {m.name})")
+        torch.manual_seed(recipe.seed)
+        self.generator = build_generator(self.spec).to(self.rt.device)
+        if paths.init is not None:
+            self._init_from(paths.init)
+        self.ema = (AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(recipe.ema), use_buffers=True)
+                    if recipe.ema else None)
+        self.model = self.rt.wrap(self.generator)
+        self.step = 0
+        self.wall = 0.0
+        self._prepare_run_dir(resume)
+        bank = ImageBank(paths.data, paths.cache or paths.out / "cache", max_side=recipe.data.max_side)
+        self.data = PairDataset(bank, scale=m.scale, patch=recipe.data.patch, channels=m.in_channels,
+                                flips=recipe.data.flips, rot90=recipe.data.rot90,
+                                degradations=build_degradations(recipe.data.degradations), seed=recipe.seed)
+        self.val = ValidationSet(paths.val, m.scale, m.in_channels) if paths.val and self.rt.is_main else None
+        self.perceptual: nn.Module | None = None
+        self.phase: _Phase | None = None
+        self.phase_index = -1
+        timings = self.rt.pick_precision(self._probe_step)
+        if resume and (last := ckpt.latest(paths.out)) is not None:
+            self._restore(ckpt.load_state(last))
+        self._header(timings)
+
+    def _probe_step(self) -> None:
+        """One forward/backward pass on a real batch (for timing), leaving no gradients."""
+        lr, hr = (torch.from_numpy(a).to(self.rt.device) for a in self.data.batch(0, self.recipe.data.batch))
+        with self.rt.autocast():
+            loss = losses.pixel_loss("l1", self.generator(lr).float(), hr)
+        loss.backward()
+        self.generator.zero_grad(set_to_none=True)
+
+    def _header(self, timings: dict[str, float]) -> None:
+        if not self.rt.is_main:
+            return
+        chosen = f"precision {self.rt.precision}"
+        if timings:
+            chosen += " (auto: " + ", ".join(f"{k} {v * 1000:.0f} ms/step" for k, v in timings.items()) + ")"
+        print(f"sr-stream train: {self.spec.name} ({self.spec.arch} x{self.spec.scale}) on {self.rt.device}, "
+              f"{chosen}, {torch.get_num_threads()} threads, {self.rt.world} process(es), "
+              f"{len(self.data.bank)} images, starting at step {self.step}/{self.recipe.total_steps}",
+              file=sys.stderr)
+        self._log({"event": "start", "step": self.step, "device": str(self.rt.device), "precision": self.rt.precision,
+                   "precision_timings_s": timings, "threads": torch.get_num_threads(), "world": self.rt.world,
+                   "torch": torch.__version__})
+
+    # -- setup ------------------------------------------------------------------------------
+
+    def _prepare_run_dir(self, resume: bool) -> None:
+        out = self.paths.out
+        if self.rt.is_main:
+            if (out / "recipe.yaml").exists() and not resume:
+                raise ConfigError(f"run folder {out} already holds a run; pass --resume or choose another --out")
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "recipe.yaml").write_text(yaml.safe_dump(self.recipe.to_dict(), sort_keys=False))
+        self.rt.barrier()
+
+    def _init_from(self, weights: Path) -> None:
+        spec, state = ckpt.load_model_weights(weights)
+        if (spec.arch, spec.scale, dict(spec.arch_params)) != (self.spec.arch, self.spec.scale, dict(self.spec.arch_params)):
+            raise ConfigError(f"--init {weights}: model {spec.arch} x{spec.scale} {dict(spec.arch_params)} does not "
+                              f"match the recipe's {self.spec.arch} x{self.spec.scale} {dict(self.spec.arch_params)}")
+        self.generator.load_state_dict(state)
+
+    def _enter_phase(self, index: int) -> None:
+        cfg = self.recipe.phases[index]
+        self.phase_index = index
+        self.phase = _Phase(cfg, self.model, self.spec, self.recipe.data.patch, self.rt)
+        self.perceptual = None
+        if cfg.loss.perceptual_weight:
+            if self.paths.vgg_weights is None:
+                raise ConfigError(f"phase {cfg.name!r} uses a perceptual loss: pass --vgg-weights PATH "
+                                  "(a local torchvision-format VGG19 file; nothing is downloaded)")
+            self.perceptual = losses.PerceptualLoss(self.paths.vgg_weights, cfg.loss.perceptual_layers).to(self.rt.device)
+
+    def _phase_at(self, step: int) -> tuple[int, int]:
+        """(phase index, step within that phase) of global ``step``."""
+        start = 0
+        for i, p in enumerate(self.recipe.phases):
+            if step < start + p.steps:
+                return i, step - start
+            start += p.steps
+        return len(self.recipe.phases) - 1, self.recipe.phases[-1].steps
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        assert self.phase is not None
+        return {
+            "step": self.step, "phase": self.phase_index, "wall": self.wall,
+            "generator": self.generator.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else {},
+            "phase_state": self.phase.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.step, self.wall = int(state["step"]), float(state["wall"])
+        self._enter_phase(int(state["phase"]))
+        assert self.phase is not None
+        self.phase.load_state_dict(state["phase_state"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def shipped_state(self) -> dict[str, torch.Tensor]:
+        """The generator weights to ship: the EMA's when enabled."""
+        if self.ema is not None:
+            return {k: v for k, v in self.ema.module.state_dict().items()}
+        return self.generator.state_dict()
+
+    def _shipped_model(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+        assert self.phase is not None
+        cfg, ph = self.phase.cfg.loss, self.phase
+        logs: dict[str, float] = {}
+        with self.rt.autocast():
+            sr = self.model(lr)
+            loss = cfg.pixel_weight * losses.pixel_loss(cfg.pixel, sr.float(), hr)
+            logs["pixel"] = float(loss.detach())
+            if self.perceptual is not None:
+                perc = self.perceptual(sr.float(), hr)
+                logs["perceptual"] = float(perc.detach())
+                loss = loss + cfg.perceptual_weight * perc
+            if ph.disc is not None:
+                disc = _unwrap(ph.disc).requires_grad_(False)  # no DDP hooks for the G step
+                fake_logits, real_logits = disc(sr), disc(hr).detach()
+                adv = losses.generator_adversarial_loss(cfg.adversarial, fake_logits.float(), real_logits.float())
+                logs["adversarial"] = float(adv.detach())
+                loss = loss + cfg.adversarial_weight * adv
+                if cfg.feature_matching_weight:
+                    fm = losses.feature_matching(disc.feature_maps(sr), disc.feature_maps(hr))
+                    logs["feature_matching"] = float(fm.detach())
+                    loss = loss + cfg.feature_matching_weight * fm
+        self.rt.backward_step(loss, ph.opt, self.model.parameters(), self.phase.cfg.optim.grad_clip)
+        ph.sched.step()
+        logs["loss"] = float(loss.detach())
+        if ph.disc is not None:
+            ph.disc.requires_grad_(True)
+            with self.rt.autocast():
+                d_loss = losses.discriminator_loss(cfg.adversarial, ph.disc(sr.detach()).float(), ph.disc(hr).float())
+            self.rt.backward_step(d_loss, ph.opt_d, ph.disc.parameters(), self.phase.cfg.discriminator_optim.grad_clip)
+            ph.sched_d.step()
+            logs["disc"] = float(d_loss.detach())
+        if self.ema is not None:
+            self.ema.update_parameters(self.generator)
+        return logs
+
+    def run(self, stop_at: int | None = None) -> dict[str, Any]:
+        """Train to the end of the last phase (or until global step ``stop_at``, checkpointing
+        there so ``--resume`` continues exactly); returns the last validation figures."""
+        from tqdm import tqdm
+
+        total = self.recipe.total_steps if stop_at is None else min(stop_at, self.recipe.total_steps)
+        bar = tqdm(total=total, initial=self.step, disable=not self.rt.is_main, dynamic_ncols=True,
+                   mininterval=1.0 if os.isatty(2) else 30.0, desc=self.spec.name)
+        batch = self.recipe.data.batch
+        window_time, window_steps = 0.0, 0
+        result: dict[str, Any] = {}
+        # The next batch is made in a thread while this one trains (numpy and torch release the
+        # GIL in their heavy parts), so data preparation is hidden behind the step.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srstream-data")
+        fetch = partial(self.data.batch, batch=batch, rank=self.rt.rank, world=self.rt.world)
+        pending = pool.submit(fetch, self.step)
+        while self.step < total:
+            index, _ = self._phase_at(self.step)
+            if index != self.phase_index:
+                self._enter_phase(index)
+            started = time.perf_counter()
+            lr_np, hr_np = pending.result()
+            if self.step + 1 < total:
+                pending = pool.submit(fetch, self.step + 1)
+            lr, hr = (torch.from_numpy(a).to(self.rt.device, non_blocking=True) for a in (lr_np, hr_np))
+            logs = self._train_step(lr, hr)
+            self.step += 1
+            elapsed = time.perf_counter() - started
+            self.wall += elapsed
+            window_time, window_steps = window_time + elapsed, window_steps + 1
+            bar.update(1)
+            if self.step % self.recipe.log_every == 0 or self.step == total:
+                it_s = window_steps / max(window_time, 1e-9)  # training steps only, not validation
+                window_time, window_steps = 0.0, 0
+                assert self.phase is not None
+                row = {"step": self.step, "phase": self.phase.cfg.name, "wall_s": round(self.wall, 2),
+                       "it_s": round(it_s, 3), "lr": self.phase.opt.param_groups[0]["lr"],
+                       **{k: round(v, 6) for k, v in logs.items()}}
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
+                self._log(row)
+            if self.step % self.recipe.val_every == 0 or self.step == total:
+                result = self._validate()
+            if self.step % self.recipe.ckpt_every == 0 or self.step == total:
+                self._checkpoint(result)
+        bar.close()
+        pool.shutdown()
+        return result
+
+    def _log(self, row: dict[str, Any]) -> None:
+        if self.rt.is_main:
+            with open(self.paths.out / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    def _validate(self) -> dict[str, Any]:
+        if self.val is None:
+            return {}
+        model = self._shipped_model()
+        psnr, ssim, outputs = self.val.evaluate(model, self.rt.device)
+        row = {"step": self.step, "wall_s": round(self.wall, 2), "val_psnr_y": round(psnr, 4),
+               "val_ssim_y": round(ssim, 5), "bicubic_psnr_y": round(self.val.bicubic[0], 4)}
+        self._log(row)
+        pair = self.val.pairs[0]
+        write_png(self.paths.out / "samples" / f"step_{self.step:07d}.png",
+                  comparison_strip(pair.lr, pair.hr, outputs[0], self.spec.scale))
+        return row
+
+    def _checkpoint(self, result: dict[str, Any]) -> None:
+        if not self.rt.is_main:
+            self.rt.barrier()
+            return
+        metrics = {}
+        if "val_psnr_y" in result and self.paths.val is not None:
+            tag = f"{self.paths.val.name.lower()}_x{self.spec.scale}"
+            metrics = {f"{tag}_psnr_y": result["val_psnr_y"], f"{tag}_ssim_y": result["val_ssim_y"]}
+        spec = ModelSpec.from_dict({**self.spec.to_dict(), "metrics": metrics})
+        ckpt.save_checkpoint(self.paths.out, self.step, spec, self.shipped_state(), self._state())
+        self.rt.barrier()
+

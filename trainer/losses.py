@@ -1,0 +1,154 @@
+"""Losses: pixel (L1, MSE, Charbonnier), VGG19 perceptual, discriminator feature matching,
+and adversarial (SRGAN's vanilla BCE and ESRGAN's relativistic average).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from srstream.errors import ConfigError, InputError
+
+__all__ = [
+    "VGG19_LAYERS", "PerceptualLoss", "charbonnier", "discriminator_loss", "feature_matching",
+    "generator_adversarial_loss", "pixel_loss",
+]
+
+
+def charbonnier(sr: torch.Tensor, hr: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """``mean(sqrt((sr - hr)^2 + eps^2))``: L1 that is smooth at zero."""
+    return torch.sqrt((sr - hr) ** 2 + eps * eps).mean()
+
+
+def pixel_loss(kind: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    if kind == "l1":
+        return F.l1_loss(sr, hr)
+    if kind == "mse":
+        return F.mse_loss(sr, hr)
+    if kind == "charbonnier":
+        return charbonnier(sr, hr)
+    raise ConfigError(f"unknown pixel loss {kind!r}")
+
+
+# torchvision's vgg19().features layout: conv (c), relu, maxpool (M). Layer names follow the
+# paper's convI_J; the perceptual loss takes features *before* the ReLU (ESRGAN).
+_VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+
+
+def _vgg19_layer_names() -> dict[str, int]:
+    names, block, conv, index = {}, 1, 0, 0
+    for item in _VGG19_CFG:
+        if item == "M":
+            block, conv, index = block + 1, 0, index + 1
+            continue
+        conv += 1
+        names[f"conv{block}_{conv}"] = index
+        index += 2  # conv, relu
+    return names
+
+
+VGG19_LAYERS = _vgg19_layer_names()
+
+
+def _vgg19_features() -> nn.Sequential:
+    layers: list[nn.Module] = []
+    channels = 3
+    for item in _VGG19_CFG:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU(inplace=False)]
+            channels = int(item)
+    return nn.Sequential(*layers)
+
+
+def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise InputError(f"VGG19 weights {path} do not exist; pass --vgg-weights with a local "
+                         "torchvision-format vgg19 file (.pth or .safetensors); nothing is downloaded")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle/format errors of many kinds
+        raise InputError(f"cannot load VGG19 weights {path} safely: {exc}") from exc
+
+
+class PerceptualLoss(nn.Module):
+    """L1 distance of VGG19 features (before ReLU) of SR and HR, ImageNet-normalised inputs.
+
+    Args:
+        weights: a torchvision-format VGG19 state dict file (keys ``features.N.weight`` ...).
+        layers: names from :data:`VGG19_LAYERS`, e.g. ``("conv5_4",)`` (ESRGAN).
+
+    Raises:
+        InputError: the file is missing or cannot be loaded safely.
+        ConfigError: unknown layer names, or the file is not a VGG19.
+    """
+
+    def __init__(self, weights: Path, layers: Sequence[str] = ("conv5_4",)) -> None:
+        super().__init__()
+        unknown = [n for n in layers if n not in VGG19_LAYERS]
+        if unknown:
+            raise ConfigError(f"unknown VGG19 layers {unknown}; known: {', '.join(VGG19_LAYERS)}")
+        self.indices = sorted(VGG19_LAYERS[n] for n in layers)
+        features = _vgg19_features()
+        state = {k.removeprefix("features."): v for k, v in _load_state(Path(weights)).items()
+                 if k.startswith("features.")}
+        try:
+            features.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ConfigError(f"{weights} is not a torchvision VGG19: {exc}") from exc
+        self.features = features[: self.indices[-1] + 1].eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def _feats(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        x = (x - self.mean) / self.std
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.indices:
+                out.append(x)
+        return out
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            targets = self._feats(hr)
+        return sum(F.l1_loss(a, b) for a, b in zip(self._feats(sr), targets))  # type: ignore[return-value]
+
+
+def feature_matching(fake_maps: Sequence[torch.Tensor], real_maps: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Mean L1 distance between discriminator activations of SR and (detached) HR."""
+    return sum(F.l1_loss(f, r.detach()) for f, r in zip(fake_maps, real_maps)) / len(fake_maps)  # type: ignore[return-value]
+
+
+def generator_adversarial_loss(kind: str, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial term from discriminator logits of SR (``fake``) and HR."""
+    ones, zeros = torch.ones_like(fake), torch.zeros_like(fake)
+    if kind == "vanilla":
+        return F.binary_cross_entropy_with_logits(fake, ones)
+    if kind == "ragan":
+        real = real.detach()
+        return 0.5 * (F.binary_cross_entropy_with_logits(real - fake.mean(), zeros)
+                      + F.binary_cross_entropy_with_logits(fake - real.mean(), ones))
+    raise ConfigError(f"unknown adversarial loss {kind!r}")
+
+
+def discriminator_loss(kind: str, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The discriminator's loss from logits of (detached) SR and HR."""
+    ones, zeros = torch.ones_like(real), torch.zeros_like(fake)
+    if kind == "vanilla":
+        return 0.5 * (F.binary_cross_entropy_with_logits(real, ones) + F.binary_cross_entropy_with_logits(fake, zeros))
+    if kind == "ragan":
+        return 0.5 * (F.binary_cross_entropy_with_logits(real - fake.mean(), ones)
+                      + F.binary_cross_entropy_with_logits(fake - real.mean(), zeros))
+    raise ConfigError(f"unknown adversarial loss {kind!r}")

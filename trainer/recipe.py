@@ -1,0 +1,281 @@
+"""Training recipes: YAML parsed into frozen, validated dataclasses. Never executed.
+
+A recipe names the generator, the data pipeline and one or more *phases* (PSNR-oriented
+pre-training, then GAN fine-tuning initialised from it). Unknown keys are errors; command-line
+overrides ``--set phases.0.steps=200`` are parsed with YAML's safe scalar rules.
+
+Bundled recipes live beside this module (``recipes/NAME.yaml``); a path to a YAML file works too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from srstream.errors import ConfigError
+
+__all__ = [
+    "RECIPES_DIR", "DataConfig", "DegradationConfig", "LossConfig", "ModelConfig", "OptimConfig",
+    "PhaseConfig", "Recipe", "apply_overrides", "bundled_recipes", "load_recipe", "parse",
+]
+
+RECIPES_DIR = Path(__file__).with_name("recipes")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The generator: a spec name, an architecture from ``srstream.archs`` and its parameters."""
+
+    name: str
+    arch: str
+    scale: int
+    in_channels: int = 3
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DegradationConfig:
+    """One degradation step for real footage (see :mod:`srstream.trainer.degrade`).
+
+    ``kind``: ``blur`` (Gaussian, sigma in ``range``, on HR before downscaling), ``noise``
+    (Gaussian, sigma in ``range`` on the 0-255 scale), ``jpeg`` (quality in ``range``) or
+    ``codec`` (H.264 intra frame, CRF in ``range``). ``prob``: chance it is applied per sample.
+    """
+
+    kind: str
+    range: tuple[float, float]
+    prob: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("blur", "noise", "jpeg", "codec"):
+            raise ConfigError(f"degradation kind {self.kind!r}: expected blur, noise, jpeg or codec")
+        if len(self.range) != 2 or self.range[0] > self.range[1]:
+            raise ConfigError(f"degradation {self.kind}: range must be [low, high], got {self.range}")
+        if not 0.0 <= self.prob <= 1.0:
+            raise ConfigError(f"degradation {self.kind}: prob must be in [0, 1], got {self.prob}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Random HR crops of ``patch`` pixels (a multiple of the scale), flips/rot90, bicubic LR."""
+
+    patch: int = 96
+    batch: int = 16
+    flips: bool = True
+    rot90: bool = True
+    max_side: int = 2048  # larger images are downscaled (area) once when cached
+    degradations: tuple[DegradationConfig, ...] = ()
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.patch < 8 or self.batch < 1 or self.workers < 0 or self.max_side < 64:
+            raise ConfigError(f"data: invalid patch/batch/workers/max_side in {self}")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weighted sum of losses. Zero weight disables a term.
+
+    ``pixel``: ``l1``, ``mse`` or ``charbonnier``. ``perceptual``: VGG19 feature distance
+    (needs ``--vgg-weights``). ``feature_matching``: distance between discriminator features of
+    SR and HR. ``adversarial``: ``none``, ``vanilla`` (SRGAN, BCE) or ``ragan`` (relativistic
+    average, ESRGAN).
+    """
+
+    pixel: str = "l1"
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 0.0
+    perceptual_layers: tuple[str, ...] = ("conv5_4",)
+    feature_matching_weight: float = 0.0
+    adversarial: str = "none"
+    adversarial_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.pixel not in ("l1", "mse", "charbonnier"):
+            raise ConfigError(f"loss.pixel {self.pixel!r}: expected l1, mse or charbonnier")
+        if self.adversarial not in ("none", "vanilla", "ragan"):
+            raise ConfigError(f"loss.adversarial {self.adversarial!r}: expected none, vanilla or ragan")
+        if self.adversarial == "none" and (self.adversarial_weight or self.feature_matching_weight):
+            raise ConfigError("loss: adversarial/feature-matching weights need adversarial: vanilla or ragan")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam with a step or cosine schedule, optional warm-up and gradient clipping."""
+
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the phase's steps (step schedule)
+    gamma: float = 0.5
+    min_lr: float = 1e-7
+    warmup: int = 0
+    grad_clip: float = 0.0  # max global norm; 0 disables
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise ConfigError(f"optim.schedule {self.schedule!r}: expected cosine, step or constant")
+        if self.lr <= 0 or self.warmup < 0 or self.grad_clip < 0:
+            raise ConfigError(f"optim: invalid lr/warmup/grad_clip in {self}")
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """One training phase. A phase with an adversarial loss trains the discriminator too."""
+
+    name: str
+    steps: int
+    loss: LossConfig = LossConfig()
+    optim: OptimConfig = OptimConfig()
+    discriminator: str = "srgan"
+    discriminator_norm: str = "spectral"
+    discriminator_features: int = 64
+    discriminator_optim: OptimConfig = OptimConfig(lr=1e-4)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"phase {self.name!r}: steps must be >= 1")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole training run."""
+
+    model: ModelConfig
+    phases: tuple[PhaseConfig, ...]
+    data: DataConfig = DataConfig()
+    seed: int = 0
+    ema: float = 0.999  # 0 disables the EMA of generator weights
+    val_every: int = 1000
+    ckpt_every: int = 1000
+    log_every: int = 50
+    precision: str = "auto"  # auto | fp32 | bf16 (CPU autocast) | fp16 (CUDA AMP)
+    device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise ConfigError("recipe: needs at least one phase")
+        if self.data.patch % self.model.scale:
+            raise ConfigError(f"data.patch {self.data.patch} must be a multiple of scale {self.model.scale}")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16") or self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"recipe: invalid precision {self.precision!r} or device {self.device!r}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"recipe: ema must be in [0, 1), got {self.ema}")
+
+    @property
+    def total_steps(self) -> int:
+        return sum(p.steps for p in self.phases)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def parse(cls: type, data: Any, where: str = "recipe") -> Any:
+    """Build dataclass ``cls`` from plain YAML data, strictly (unknown keys are errors)."""
+    hints = typing.get_type_hints(cls)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(names)}")
+    kwargs = {key: _convert(hints[key], value, f"{where}.{key}") for key, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return parse(hint, value, where)
+    if origin is tuple:
+        if not isinstance(value, Sequence) or isinstance(value, str):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item_types = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if len(item_types) != len(value):
+            raise ConfigError(f"{where}: expected {len(item_types)} items, got {len(value)}")
+        return tuple(_convert(t, v, f"{where}.{i}") for i, (t, v) in enumerate(zip(item_types, value)))
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if origin is not None and issubclass(origin, Mapping) or hint is Any:
+        if hint is not Any and not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value) if isinstance(value, Mapping) else value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
+        raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def bundled_recipes() -> tuple[str, ...]:
+    """Names of the recipes shipped with sr-stream."""
+    return tuple(sorted(p.stem for p in RECIPES_DIR.glob("*.yaml")))
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node: Any = data
+    for key in keys[:-1]:
+        if isinstance(node, list):
+            node = node[int(key)]
+        else:
+            node = node.setdefault(key, {})
+    last = keys[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key.path=value`` strings; values use YAML's safe scalar/list syntax."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
+        try:
+            value = yaml.safe_load(text) if text else ""
+            _set_path(data, key.strip(), value)
+        except (yaml.YAMLError, ValueError, IndexError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"--set {item!r}: {exc}") from exc
+    return data
+
+
+def load_recipe(name_or_path: str, overrides: Sequence[str] = ()) -> Recipe:
+    """Load a bundled recipe by name, or a YAML file by path, then apply ``overrides``.
+
+    Raises:
+        ConfigError: unknown recipe, unreadable or invalid YAML, invalid values.
+    """
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = RECIPES_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"unknown recipe {name_or_path!r}; bundled: {', '.join(bundled_recipes())}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read recipe {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"recipe {path} is not valid YAML: {exc}") from exc
+    data = apply_overrides(data if isinstance(data, dict) else {}, overrides)
+    return parse(Recipe, data, where=path.stem)

@@ -1,0 +1,139 @@
+"""Where and how training runs: device, precision (bf16 autocast on CPU, fp16 AMP on CUDA),
+and multi-process DDP under ``torchrun``.
+
+``precision="auto"`` is resolved once per run by timing a few forward/backward passes of the
+real model on a real batch in fp32 and bf16 (CPU) and keeping the faster; on CUDA it is fp16.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from srstream.errors import ConfigError
+
+__all__ = ["Runtime"]
+
+
+def _limit_threads() -> None:
+    """torch gets the cores (shared among local DDP processes); numpy's BLAS gets one thread.
+
+    The data pipeline's small matrix products run beside torch's kernels: a multi-threaded
+    OpenBLAS there oversubscribes the cores and made training 3x slower on 2 cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    if "OMP_NUM_THREADS" not in os.environ:  # an explicit setting wins
+        torch.set_num_threads(max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    threadpool_limits(1, user_api="blas")
+
+
+@dataclass
+class Runtime:
+    """Device, precision and process group of one training process."""
+
+    device: torch.device
+    precision: str
+    rank: int = 0
+    world: int = 1
+    scaler: Any = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, device: str = "auto", precision: str = "auto") -> Runtime:
+        """Resolve ``device``; join the process group when launched by ``torchrun``."""
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' requested but torch sees no CUDA GPU")
+        if precision == "fp16" and device != "cuda":
+            raise ConfigError("fp16 training needs a CUDA GPU; use bf16 or fp32 on the CPU")
+        _limit_threads()
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        dev = torch.device(device)
+        if world > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if device == "cuda" else "gloo")
+            if device == "cuda":
+                dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(dev)
+        rt = cls(dev, precision, rank, world)
+        if precision == "auto" and device == "cuda":
+            rt.precision = "fp16"
+        if rt.precision == "fp16":
+            rt.scaler = torch.amp.GradScaler("cuda")
+        return rt
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        if self.precision == "fp16":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """DDP-wrap ``module`` when running with several processes."""
+        if self.world == 1:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=ids)
+
+    def backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params: Iterator[nn.Parameter],
+                      clip: float) -> None:
+        """``zero_grad -> backward -> (unscale) -> clip -> step`` with the AMP scaler when used."""
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if clip:
+                self.scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(list(params), clip)
+            self.scaler.step(opt)
+            self.scaler.update()
+            return
+        loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(list(params), clip)
+        opt.step()
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def pick_precision(self, step: Callable[[], None], repeats: int = 3) -> dict[str, float]:
+        """Resolve ``auto`` on the CPU: time ``step`` (forward+backward) in fp32 and bf16.
+
+        Returns the seconds per step of each candidate; sets :attr:`precision` to the faster.
+        """
+        if self.precision != "auto":
+            return {}
+        timings = {}
+        for candidate in ("fp32", "bf16"):
+            self.precision = candidate
+            step()  # warm-up: one-off allocations and kernel selection
+            start = time.perf_counter()
+            for _ in range(repeats):
+                step()
+            timings[candidate] = (time.perf_counter() - start) / repeats
+        self.precision = min(timings, key=timings.__getitem__)
+        return timings

@@ -1,0 +1,87 @@
+"""Validation during training: Y-PSNR/SSIM on a folder of HR images, and comparison strips.
+
+LR images are made exactly as the benchmark protocol makes them (MATLAB bicubic, uint8), the
+model runs on whole images, its output is rounded to uint8 and scored on the BT.601 Y channel
+with ``scale`` border pixels cropped. One-channel models are scored on grey images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from srstream.imresize import bicubic_degrade, bicubic_upscale
+from srstream.metrics import psnr_y, ssim_y
+from srstream.trainer.data import list_images, load_rgb
+
+__all__ = ["ValidationSet", "comparison_strip"]
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return np.floor(rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) + 0.5).astype(np.uint8)[..., None]
+
+
+@dataclass(frozen=True)
+class _Pair:
+    name: str
+    lr: np.ndarray
+    hr: np.ndarray
+
+
+class ValidationSet:
+    """HR images of ``folder`` with their benchmark LR images, prepared once."""
+
+    def __init__(self, folder: Path, scale: int, channels: int = 3, limit: int = 0) -> None:
+        self.scale, self.channels = scale, channels
+        self.pairs = []
+        for path in list_images([folder])[: limit or None]:
+            hr = load_rgb(path)
+            if channels == 1:
+                hr = _gray(hr)
+            h, w = hr.shape[:2]
+            hr = hr[: h - h % scale, : w - w % scale]
+            self.pairs.append(_Pair(path.stem, bicubic_degrade(hr, scale).reshape(-1, w // scale, hr.shape[2]), hr))
+        self.bicubic = self._score([bicubic_upscale(p.lr, scale).reshape(p.hr.shape) for p in self.pairs])
+
+    def _score(self, outputs: list[np.ndarray]) -> tuple[float, float]:
+        s = self.scale
+        psnrs = [psnr_y(o, p.hr, s) for o, p in zip(outputs, self.pairs)]
+        ssims = [ssim_y(o, p.hr, s) for o, p in zip(outputs, self.pairs)]
+        return float(np.mean(psnrs)), float(np.mean(ssims))
+
+    @torch.no_grad()
+    def upscale(self, model: torch.nn.Module, lr: np.ndarray, device: torch.device) -> np.ndarray:
+        x = torch.from_numpy(lr.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device)
+        y = model(x).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy()
+        return np.floor(y * 255.0 + 0.5).astype(np.uint8)
+
+    def evaluate(self, model: torch.nn.Module, device: torch.device) -> tuple[float, float, list[np.ndarray]]:
+        """Mean Y-PSNR, mean Y-SSIM and the uint8 outputs, with ``model`` in eval mode."""
+        was_training = model.training
+        model.eval()
+        outputs = [self.upscale(model, p.lr, device) for p in self.pairs]
+        model.train(was_training)
+        psnr, ssim = self._score(outputs)
+        return psnr, ssim, outputs
+
+
+def comparison_strip(lr: np.ndarray, hr: np.ndarray, sr: np.ndarray, scale: int, crop: int = 128) -> np.ndarray:
+    """``LR (nearest) | bicubic | SR | HR`` of the central ``crop`` HR pixels, as one RGB image."""
+    h, w = hr.shape[:2]
+    crop = min(crop, h, w) // scale * scale
+    y, x = (h - crop) // 2 // scale * scale, (w - crop) // 2 // scale * scale
+    bic = bicubic_upscale(lr, scale).reshape(hr.shape)
+    near = np.repeat(np.repeat(lr, scale, 0), scale, 1).reshape(hr.shape)
+    tiles = [img[y:y + crop, x:x + crop] for img in (near, bic, sr, hr)]
+    gap = np.full((crop, 4, hr.shape[2]), 255, np.uint8)
+    strip = np.concatenate([t for img in tiles for t in (img, gap)][:-1], axis=1)
+    return strip if strip.shape[2] == 3 else np.repeat(strip, 3, axis=2)
+
+
+def write_png(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
