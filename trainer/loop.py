@@ -133,9 +133,12 @@ class Trainer:
         self.perceptual: nn.Module | None = None
         self.phase: _Phase | None = None
         self.phase_index = -1
+        state = ckpt.load_state(last) if resume and (last := ckpt.latest(paths.out)) is not None else None
+        if state is not None and self.rt.precision == "auto":
+            self.rt.precision = str(state.get("precision", "auto"))  # a resumed run keeps its precision
         timings = self.rt.pick_precision(self._probe_step)
-        if resume and (last := ckpt.latest(paths.out)) is not None:
-            self._restore(ckpt.load_state(last))
+        if state is not None:
+            self._restore(state)
         self._header(timings)
 
     def _probe_step(self) -> None:
@@ -203,7 +206,7 @@ class Trainer:
     def _state(self) -> dict[str, Any]:
         assert self.phase is not None
         return {
-            "step": self.step, "phase": self.phase_index, "wall": self.wall,
+            "step": self.step, "phase": self.phase_index, "wall": self.wall, "precision": self.rt.precision,
             "generator": self.generator.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else {},
             "phase_state": self.phase.state_dict(),
