@@ -322,9 +322,10 @@ class Trainer:
         return result
 
     def _log(self, row: dict[str, Any]) -> None:
+        """Append ``row`` (plus the Unix time, so elapsed time including validation is known)."""
         if self.rt.is_main:
             with open(self.paths.out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row) + "\n")
+                fh.write(json.dumps({**row, "time": round(time.time(), 3)}) + "\n")
 
     def _validate(self) -> dict[str, Any]:
         if self.val is None:
