@@ -47,7 +47,7 @@ class Runtime:
     precision: str
     rank: int = 0
     world: int = 1
-    scaler: Any = field(default=None, repr=False)
+    scalers: dict[int, Any] = field(default_factory=dict, repr=False)  # one GradScaler per optimiser
 
     @classmethod
     def create(cls, device: str = "auto", precision: str = "auto") -> Runtime:
@@ -73,8 +73,6 @@ class Runtime:
         rt = cls(dev, precision, rank, world)
         if precision == "auto" and device == "cuda":
             rt.precision = "fp16"
-        if rt.precision == "fp16":
-            rt.scaler = torch.amp.GradScaler("cuda")
         return rt
 
     @property
@@ -99,15 +97,19 @@ class Runtime:
 
     def backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params: Iterator[nn.Parameter],
                       clip: float) -> None:
-        """``zero_grad -> backward -> (unscale) -> clip -> step`` with the AMP scaler when used."""
+        """``zero_grad -> backward -> (unscale) -> clip -> step``; fp16 uses a GradScaler per
+        optimiser (the generator and the discriminator each step once per iteration)."""
         opt.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+        if self.precision == "fp16":
+            scaler = self.scalers.get(id(opt))
+            if scaler is None:
+                scaler = self.scalers[id(opt)] = torch.amp.GradScaler("cuda")
+            scaler.scale(loss).backward()
             if clip:
-                self.scaler.unscale_(opt)
+                scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(list(params), clip)
-            self.scaler.step(opt)
-            self.scaler.update()
+            scaler.step(opt)
+            scaler.update()
             return
         loss.backward()
         if clip:
