@@ -16,7 +16,7 @@ import torch
 
 from srstream.imresize import bicubic_degrade, bicubic_upscale
 from srstream.metrics import psnr_y, ssim_y
-from srstream.trainer.data import list_images, load_rgb
+from srstream.trainer.data import list_images, read_image
 
 __all__ = ["ValidationSet", "comparison_strip"]
 
@@ -33,13 +33,20 @@ class _Pair:
 
 
 class ValidationSet:
-    """HR images of ``folder`` with their benchmark LR images, prepared once."""
+    """HR images of ``folder`` with their benchmark LR images, prepared once.
+
+    A grayscale HR image (Set14's bridge) is fed to an RGB model as three equal channels and
+    scored, like the benchmark protocol, on its own grey levels (the output's luma).
+    """
 
     def __init__(self, folder: Path, scale: int, channels: int = 3, limit: int = 0) -> None:
         self.scale, self.channels = scale, channels
         self.pairs = []
+        self.gray_sources = []
         for path in list_images([folder])[: limit or None]:
-            hr = load_rgb(path)
+            stored = read_image(path)
+            self.gray_sources.append(stored.ndim == 2)  # a grey *file*, not grey-looking RGB
+            hr = np.repeat(stored[:, :, None], 3, axis=2) if stored.ndim == 2 else stored
             if channels == 1:
                 hr = _gray(hr)
             h, w = hr.shape[:2]
@@ -49,8 +56,10 @@ class ValidationSet:
 
     def _score(self, outputs: list[np.ndarray]) -> tuple[float, float]:
         s = self.scale
-        psnrs = [psnr_y(o, p.hr, s) for o, p in zip(outputs, self.pairs)]
-        ssims = [ssim_y(o, p.hr, s) for o, p in zip(outputs, self.pairs)]
+        pairs = [(o, p.hr) if not (gray and o.shape[2] == 3) else (_gray(o), p.hr[..., :1])
+                 for o, p, gray in zip(outputs, self.pairs, self.gray_sources)]
+        psnrs = [psnr_y(o, hr, s) for o, hr in pairs]
+        ssims = [ssim_y(o, hr, s) for o, hr in pairs]
         return float(np.mean(psnrs)), float(np.mean(ssims))
 
     @torch.no_grad()
