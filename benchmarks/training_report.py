@@ -21,6 +21,15 @@ def load(run: Path) -> tuple[list[dict], list[dict], dict]:
     return train, val, start
 
 
+def _file_elapsed(run: Path, step: int) -> float | None:
+    """Runs logged before metrics rows carried a time: minutes from the run's recipe.yaml to
+    the sample strip written at that validation (both are written by the trainer)."""
+    sample = run / "samples" / f"step_{step:07d}.png"
+    if not sample.is_file():
+        return None
+    return round((sample.stat().st_mtime - (run / "recipe.yaml").stat().st_mtime) / 60, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
@@ -32,8 +41,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     its = sorted(r["it_s"] for r in train)
     t0 = start.get("time")
-    for r in val:  # elapsed time includes validation and checkpoints; older runs lack it
-        r["elapsed_min"] = round((r["time"] - t0) / 60, 2) if t0 and "time" in r else None
+    for r in val:  # elapsed time includes validation and checkpoints
+        r["elapsed_min"] = round((r["time"] - t0) / 60, 2) if t0 and "time" in r else _file_elapsed(args.run, r["step"])
     summary = {
         "run": label, "precision": start.get("precision"), "threads": start.get("threads"),
         "precision_probe_s_per_step": start.get("precision_timings_s"),
