@@ -18,11 +18,19 @@ from srstream.imresize import bicubic_degrade, bicubic_upscale
 from srstream.metrics import psnr_y, ssim_y
 from srstream.trainer.data import list_images, read_image
 
-__all__ = ["ValidationSet", "comparison_strip"]
+__all__ = ["ValidationSet", "comparison_strip", "upscale_image", "write_png"]
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
     return np.floor(rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) + 0.5).astype(np.uint8)[..., None]
+
+
+@torch.no_grad()
+def upscale_image(model: torch.nn.Module, lr: np.ndarray, device: torch.device) -> np.ndarray:
+    """Run ``model`` on a whole uint8 ``(H, W, C)`` image; returns the rounded uint8 output."""
+    x = torch.from_numpy(lr.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device)
+    y = model(x).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy()
+    return np.floor(y * 255.0 + 0.5).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -62,17 +70,11 @@ class ValidationSet:
         ssims = [ssim_y(o, hr, s) for o, hr in pairs]
         return float(np.mean(psnrs)), float(np.mean(ssims))
 
-    @torch.no_grad()
-    def upscale(self, model: torch.nn.Module, lr: np.ndarray, device: torch.device) -> np.ndarray:
-        x = torch.from_numpy(lr.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(device)
-        y = model(x).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy()
-        return np.floor(y * 255.0 + 0.5).astype(np.uint8)
-
     def evaluate(self, model: torch.nn.Module, device: torch.device) -> tuple[float, float, list[np.ndarray]]:
         """Mean Y-PSNR, mean Y-SSIM and the uint8 outputs, with ``model`` in eval mode."""
         was_training = model.training
         model.eval()
-        outputs = [self.upscale(model, p.lr, device) for p in self.pairs]
+        outputs = [upscale_image(model, p.lr, device) for p in self.pairs]
         model.train(was_training)
         psnr, ssim = self._score(outputs)
         return psnr, ssim, outputs
