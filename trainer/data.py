@@ -120,8 +120,12 @@ class ImageBank:
         if not entries:
             tmp.unlink(missing_ok=True)
             raise InputError(f"no training image is at least {min_side}x{min_side} pixels")
-        os.replace(tmp, self.path)  # the index is written last: a half-built bank is never used
-        index_path.write_text(json.dumps({"entries": entries, "sources": sources}))
+        # Both files appear atomically and the index last, so a half-built bank is never read,
+        # even when several DDP ranks build the same bank at once.
+        os.replace(tmp, self.path)
+        tmp_index = index_path.with_suffix(f".tmp{os.getpid()}")
+        tmp_index.write_text(json.dumps({"entries": entries, "sources": sources}))
+        os.replace(tmp_index, index_path)
 
     def __len__(self) -> int:
         return len(self.entries)
