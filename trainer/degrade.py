@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import cv2
 import numpy as np
@@ -89,7 +88,3 @@ def _h264(image: np.ndarray, crf: int) -> np.ndarray:
 def build_degradations(configs: Sequence[DegradationConfig]) -> list[Degradation]:
     return [Degradation(c) for c in configs]
 
-
-def sample_params(steps: Sequence[Degradation], rng: np.random.Generator) -> list[Any]:
-    """Parameters of every step for one sample (None for skipped steps)."""
-    return [step.make_params(rng) for step in steps]

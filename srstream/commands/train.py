@@ -29,13 +29,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srstream.errors import ConfigError
+    from srstream.errors import ConfigError, DependencyError
 
     try:
+        from srstream.trainer.loop import RunPaths, Trainer
         from srstream.trainer.recipe import bundled_recipes, load_recipe
     except ModuleNotFoundError as exc:
-        from srstream.errors import DependencyError
-
         raise DependencyError(f"training needs {exc.name}: pip install 'sr-stream[train]'") from exc
     if args.list:
         print("\n".join(bundled_recipes()))
@@ -43,12 +42,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.recipe or not args.data or not args.out:
         raise ConfigError("sr-stream train needs RECIPE, --data DIR and --out RUN_DIR (see --help)")
     recipe = load_recipe(args.recipe, args.overrides)
-    try:
-        from srstream.trainer.loop import RunPaths, Trainer
-    except ModuleNotFoundError as exc:
-        from srstream.errors import DependencyError
-
-        raise DependencyError(f"training needs {exc.name}: pip install 'sr-stream[train]'") from exc
     paths = RunPaths(data=tuple(args.data), out=args.out, val=args.val, cache=args.cache,
                      vgg_weights=args.vgg_weights, init=args.init)
     result = Trainer(recipe, paths, resume=args.resume).run()
