@@ -60,17 +60,22 @@ class SRGANDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_features(x)[0]
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits and the activations after every LeakyReLU of the conv stack, from one pass
+        (the feature-matching loss needs both; a second pass would double the cost)."""
         if x.shape[-2:] != (self.patch, self.patch):
             raise ValueError(
                 f"discriminator built for {self.patch}x{self.patch} patches got {tuple(x.shape[-2:])}"
             )
-        return self.classifier(self.features(x))
-
-    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Activations after every LeakyReLU of the conv stack (for feature-matching loss)."""
         maps = []
         for layer in self.features:
             x = layer(x)
             if isinstance(layer, nn.LeakyReLU):
                 maps.append(x)
-        return maps
+        return self.classifier(x), maps
+
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Activations after every LeakyReLU of the conv stack (for feature-matching loss)."""
+        return self.forward_with_features(x)[1]

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from srstream.errors import ModelError
 from srstream.spec import METADATA_KEY, ModelSpec
@@ -74,7 +74,7 @@ def read_spec(weights: Path) -> ModelSpec:
     try:
         with safe_open(str(weights), framework="pt") as f:
             metadata = f.metadata() or {}
-    except (OSError, Exception) as exc:  # safetensors raises its own error types
+    except Exception as exc:  # OSError, or safetensors' own error types
         raise ModelError(f"{weights} is not a readable safetensors file: {exc}") from exc
     return ModelSpec.from_metadata(metadata, where=str(weights))
 

@@ -189,9 +189,8 @@ class PairDataset:
         for step, p in zip(self.degradations, params):
             if step.stage == "lr":
                 lr = step.apply(lr, p, noise_seed)
-        lr = lr[c // s:-(c // s)]
-        lr = lr[:, c // s:-(c // s)]
-        hr = crop[c:-c, c:-c]
+        m = c // s
+        lr, hr = lr[m:-m, m:-m], crop[c:-c, c:-c]
         return self._tensor(lr), self._tensor(hr)
 
     def _tensor(self, image: np.ndarray) -> np.ndarray:

@@ -105,11 +105,12 @@ class _Phase:
 def _ema_with_warmup(decay: float) -> Any:
     """EMA update whose decay ramps up as ``min(decay, (1 + n) / (10 + n))`` over the first
     updates, so a short run's averaged weights are not dominated by the random initialisation
-    (with a fixed 0.999, 45% of the average is still the init after 800 steps)."""
+    (with a fixed 0.999, 45% of the average is still the init after 800 steps). One fused
+    ``lerp`` over all tensors per step, like torch's own ``get_ema_multi_avg_fn``."""
 
-    def update(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
-        return averaged * d + current * (1.0 - d)
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor | int) -> None:
+        steps = float(n)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + steps) / (10.0 + steps)))
 
     return update
 
@@ -131,7 +132,7 @@ class Trainer:
         self.generator = build_generator(self.spec).to(self.rt.device)
         if paths.init is not None:
             self._init_from(paths.init)
-        self.ema = (AveragedModel(self.generator, avg_fn=_ema_with_warmup(recipe.ema), use_buffers=True)
+        self.ema = (AveragedModel(self.generator, multi_avg_fn=_ema_with_warmup(recipe.ema), use_buffers=True)
                     if recipe.ema else None)
         self.model = self.rt.wrap(self.generator)
         self.step = 0
@@ -145,6 +146,7 @@ class Trainer:
         self.perceptual: nn.Module | None = None
         self.phase: _Phase | None = None
         self.phase_index = -1
+        self._probe_batch: list[torch.Tensor] | None = None
         state = ckpt.load_state(last) if resume and (last := ckpt.latest(paths.out)) is not None else None
         if state is not None and self.rt.precision == "auto":
             self.rt.precision = str(state.get("precision", "auto"))  # a resumed run keeps its precision
@@ -154,8 +156,13 @@ class Trainer:
         self._header(timings)
 
     def _probe_step(self) -> None:
-        """One forward/backward pass on a real batch (for timing), leaving no gradients."""
-        lr, hr = (torch.from_numpy(a).to(self.rt.device) for a in self.data.batch(0, self.recipe.data.batch))
+        """One forward/backward pass on a real batch (for timing), leaving no gradients.
+
+        The batch is made once and reused, so the timing is the model's, not the data's."""
+        if self._probe_batch is None:
+            self._probe_batch = [torch.from_numpy(a).to(self.rt.device)
+                                 for a in self.data.batch(0, self.recipe.data.batch)]
+        lr, hr = self._probe_batch
         with self.rt.autocast():
             loss = losses.pixel_loss("l1", self.generator(lr).float(), hr)
         loss.backward()
@@ -263,12 +270,14 @@ class Trainer:
                 loss = loss + cfg.perceptual_weight * perc
             if ph.disc is not None:
                 disc = _unwrap(ph.disc).requires_grad_(False)  # no DDP hooks for the G step
-                fake_logits, real_logits = disc(sr), disc(hr).detach()
+                fake_logits, fake_maps = disc.forward_with_features(sr)
+                with torch.no_grad():
+                    real_logits, real_maps = disc.forward_with_features(hr)
                 adv = losses.generator_adversarial_loss(cfg.adversarial, fake_logits.float(), real_logits.float())
                 logs["adversarial"] = float(adv.detach())
                 loss = loss + cfg.adversarial_weight * adv
                 if cfg.feature_matching_weight:
-                    fm = losses.feature_matching(disc.feature_maps(sr), disc.feature_maps(hr))
+                    fm = losses.feature_matching(fake_maps, real_maps)
                     logs["feature_matching"] = float(fm.detach())
                     loss = loss + cfg.feature_matching_weight * fm
         self.rt.backward_step(loss, ph.opt, self.model.parameters(), self.phase.cfg.optim.grad_clip)
