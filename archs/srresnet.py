@@ -8,6 +8,10 @@ the trunk conv), ``"none-in-blocks"`` (only after the trunk conv) or ``"none"`` 
 no BN at all). BN normalises with batch statistics during training and running statistics at
 inference, which shifts colours and contrast when test images differ from the training
 batches (EDSR, ESRGAN); without it the network is also simpler to export and quantise.
+
+Two options exist to host imported third-party SRGAN weights exactly: ``trunk_act`` puts the
+activation after the trunk conv, and ``output="tanh"`` maps the tail through ``(tanh + 1) / 2``
+(both as in leftthomas/SRGAN's generator).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from torch import nn
 
 from srstream.archs.blocks import SubPixelUpsampler, activation
 
-__all__ = ["NORMS", "ResidualBlock", "SRResNet"]
+__all__ = ["NORMS", "OUTPUTS", "ResidualBlock", "SRResNet"]
 
 NORMS = ("none", "none-in-blocks", "all")
+OUTPUTS = ("linear", "tanh")
 
 
 def _bn_or_identity(enabled: bool, features: int) -> nn.Module:
@@ -55,22 +60,28 @@ class SRResNet(nn.Module):
         blocks: residual blocks (paper: 16).
         norm: one of :data:`NORMS` (see the module docstring).
         act: activation (``prelu`` as in the paper, ``silu``, ``lrelu``).
+        trunk_act: add the activation after the trunk conv (default off, as in the paper).
+        output: ``"linear"`` (the paper) or ``"tanh"``: ``(tanh(x) + 1) / 2``.
 
     Input ``(N, in_channels, H, W)`` in [0, 1]; output ``(N, out_channels, sH, sW)``, same range
     (not clamped: clamping belongs to the consumer).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 4, features: int = 64,
-                 blocks: int = 16, norm: str = "none", act: str = "prelu") -> None:
+                 blocks: int = 16, norm: str = "none", act: str = "prelu", trunk_act: bool = False,
+                 output: str = "linear") -> None:
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)}")
-        self.scale = scale
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output {output!r}; known: {', '.join(OUTPUTS)}")
+        self.scale, self.output = scale, output
         self.head = nn.Sequential(nn.Conv2d(in_channels, features, 9, padding=4), activation(act, features))
         self.body = nn.Sequential(*[ResidualBlock(features, act, bn=norm == "all") for _ in range(blocks)])
         trunk_bn = norm != "none"
         self.trunk = nn.Sequential(
-            nn.Conv2d(features, features, 3, padding=1, bias=not trunk_bn), _bn_or_identity(trunk_bn, features)
+            nn.Conv2d(features, features, 3, padding=1, bias=not trunk_bn), _bn_or_identity(trunk_bn, features),
+            *([activation(act, features)] if trunk_act else []),
         )
         self.upsample = SubPixelUpsampler(features, scale, act)
         self.tail = nn.Conv2d(features, out_channels, 9, padding=4)
@@ -78,7 +89,8 @@ class SRResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)
         feat = feat + self.trunk(self.body(feat))
-        return self.tail(self.upsample(feat))
+        out = self.tail(self.upsample(feat))
+        return (torch.tanh(out) + 1) / 2 if self.output == "tanh" else out
 
     @staticmethod
     def margin(scale: int = 4, blocks: int = 16, **_: object) -> int:

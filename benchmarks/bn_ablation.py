@@ -50,7 +50,7 @@ def main() -> None:
         trainer = Trainer(recipe, RunPaths(data=(args.data,), out=args.out / norm, val=args.val,
                                            cache=args.cache or args.out / "cache"), resume=True)
         trainer.run()
-        psnr_y, ssim_y, outputs = trainer.val.evaluate(trainer.generator, trainer.rt.device)
+        psnr_y, ssim_y, outputs = trainer.val.evaluate_model(trainer.generator, trainer.rt.device)
         shift, rgb = colour_stats(outputs, [p.hr for p in trainer.val.pairs])
         rows.append({"norm": norm, "steps": args.steps, "psnr_y": round(psnr_y, 3), "ssim_y": round(ssim_y, 4),
                      "psnr_rgb": round(rgb, 3), "mean_colour_shift": round(shift, 3)})

@@ -18,7 +18,7 @@ import torch
 from srstream.archs import build_generator
 from srstream.imresize import bicubic_degrade, bicubic_upscale
 from srstream.trainer.checkpoint import load_model_weights
-from srstream.trainer.data import load_rgb
+from srstream.images import load_rgb
 from srstream.trainer.validate import upscale_image
 
 

@@ -34,7 +34,7 @@ def main() -> None:
     rows = []
     for folder in args.val:
         val = ValidationSet(folder, spec.scale, spec.in_channels)
-        psnr, ssim, _ = val.evaluate(model, torch.device("cpu"))
+        psnr, ssim, _ = val.evaluate_model(model, torch.device("cpu"))
         rows.append({"dataset": folder.name, "scale": spec.scale, "model": spec.name, "images": len(val.pairs),
                      "psnr_y": round(psnr, 3), "ssim_y": round(ssim, 4),
                      "bicubic_psnr_y": round(val.bicubic[0], 3), "bicubic_ssim_y": round(val.bicubic[1], 4)})

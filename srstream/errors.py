@@ -14,6 +14,7 @@ __all__ = [
     "BackendError",
     "ConfigError",
     "DependencyError",
+    "ExportError",
     "InputError",
     "ModelError",
     "OutputError",
@@ -64,6 +65,11 @@ class ModelError(SRStreamError):
 
 class SpecError(ModelError, ValueError):
     """A model spec is malformed: wrong types, values out of range, unknown keys."""
+
+
+class ExportError(ModelError):
+    """A model cannot be exported, or the export does not compute what the source model does
+    (a parity check failed)."""
 
 
 class TilingError(SRStreamError, ValueError):

@@ -61,7 +61,8 @@ def test_built_wheel_has_only_the_srstream_namespace(tmp_path: Path) -> None:
     tops = {n.split("/")[0] for n in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"srstream"}
     for module in ("srstream/engine/media.py", "srstream/trainer/__init__.py", "srstream/export/__init__.py",
-                   "srstream/archs/__init__.py", "srstream/tiling.py", "srstream/cli.py"):
+                   "srstream/archs/__init__.py", "srstream/tiling.py", "srstream/cli.py",
+                   "srstream/export/parity_images/frame030_61x47.png", "srstream/trainer/recipes/realtime_x2.yaml"):
         assert module in names
     assert not any(n.startswith(("srstream/tests", "tests/", "samples/")) for n in names)
     assert "sr-stream = srstream.cli:main" in entry_points

@@ -352,7 +352,7 @@ class Trainer:
         if self.val is None:
             return {}
         model = self._shipped_model()
-        psnr, ssim, outputs = self.val.evaluate(model, self.rt.device)
+        psnr, ssim, outputs = self.val.evaluate_model(model, self.rt.device)
         row = {"step": self.step, "wall_s": round(self.wall, 2), "val_psnr_y": round(psnr, 4),
                "val_ssim_y": round(ssim, 5), "bicubic_psnr_y": round(self.val.bicubic[0], 4)}
         self._log(row)

@@ -1,6 +1,59 @@
-"""``sr-stream export``: checkpoint -> ONNX -> TensorRT (implemented by ``srstream.export``)."""
+"""``sr-stream export CHECKPOINT -o OUT.onnx [--fp16] [--int8 --calib DIR] [--trt]``: checkpoint -> ONNX -> TensorRT.
 
-from srstream.commands._pending import pending
+CHECKPOINT is a training run folder, a checkpoint folder, a ``model.safetensors``, or a
+supported third-party file (Real-ESRGAN's compact video models, leftthomas/SRGAN generators).
+Every graph is checked against PyTorch before anything is written.
+"""
 
-COMMAND = pending("the exporter (sr-stream export)",
-                  "Export a checkpoint to ONNX (fp32/fp16/int8) and a TensorRT engine.")
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from srstream.commands import Command
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="run folder, checkpoint folder, model.safetensors or peer .pth")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output .onnx (fp32); variants go beside it")
+    parser.add_argument("--name", help="model name stored in the spec (default: the checkpoint's)")
+    parser.add_argument("--fp16", action="store_true", help="also write OUT.fp16.onnx (fp16 inside, fp32 I/O)")
+    parser.add_argument("--fp16-io", action="store_true", help="with --fp16: fp16 input and output too")
+    parser.add_argument("--int8", action="store_true", help="also write OUT.int8.onnx (QDQ, for CPUs); needs --calib")
+    parser.add_argument("--calib", type=Path, help="folder of images to calibrate INT8 on")
+    parser.add_argument("--calib-count", type=int, default=64, help="calibration crops (default 64)")
+    parser.add_argument("--calib-method", default="percentile", choices=("minmax", "percentile", "entropy"))
+    parser.add_argument("--val", type=Path, help="benchmark folder (e.g. Set5) to measure the INT8 PSNR cost on")
+    parser.add_argument("--trt", action="store_true", help="build (or find cached) a TensorRT engine; needs a GPU")
+    parser.add_argument("--trt-precision", default="fp16", choices=("fp16", "fp32", "int8"))
+    parser.add_argument("--trt-tile", type=int, default=0, help="static tile size of the engine (default: the spec's)")
+    parser.add_argument("--trt-batch", type=int, default=4, help="largest batch of tiles (default 4)")
+    parser.add_argument("--trt-cache", type=Path, help="engine cache folder (default ~/.cache/sr-stream/engines)")
+    parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def run(args: argparse.Namespace) -> int:
+    from srstream.errors import ConfigError, DependencyError
+
+    if args.fp16_io and not args.fp16:
+        raise ConfigError("--fp16-io needs --fp16")
+    if args.calib and not args.int8:
+        raise ConfigError("--calib is for --int8; add --int8 or drop --calib")
+    try:
+        from srstream.export.pipeline import ExportOptions, describe, run_export
+    except ModuleNotFoundError as exc:
+        raise DependencyError(f"export needs {exc.name}: pip install 'sr-stream[export,train]'") from exc
+    opts = ExportOptions(
+        out=args.out, name=args.name, fp16=args.fp16, fp16_io=args.fp16_io, int8=args.int8, calib=args.calib,
+        calib_count=args.calib_count, calib_method=args.calib_method, val=args.val, trt=args.trt,
+        trt_precision=args.trt_precision, trt_tile=args.trt_tile, trt_batch=args.trt_batch, trt_cache=args.trt_cache,
+        simplify=not args.no_simplify, overwrite=args.overwrite,
+    )
+    result = run_export(args.checkpoint, opts)
+    for line in describe(result):
+        print(line)
+    return 0
+
+
+COMMAND = Command(configure, run, __doc__.splitlines()[0] if __doc__ else "")

@@ -28,7 +28,7 @@ def _trainer(hr: Path, out: Path, overrides: list[str] = (), val: Path | None = 
 
 def test_tiny_recipe_learns(hr_folder: Path, val_folder: Path, tmp_path: Path) -> None:
     t = _trainer(hr_folder, tmp_path / "run", ["phases.0.steps=80", "phases.1.steps=4", "val_every=80"], val_folder)
-    before = t.val.evaluate(t.generator, t.rt.device)[0]
+    before = t.val.evaluate_model(t.generator, t.rt.device)[0]
     result = t.run()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     pixel = [r["pixel"] for r in rows if r.get("phase") == "psnr"]

@@ -1,0 +1,168 @@
+"""Importing other projects' trained generators into our architectures, by explicit weight maps.
+
+Supported (recognised from the state dict's keys and shapes, never from the file name):
+
+* **Real-ESRGAN SRVGGNetCompact** (``realesr-animevideov3``, ``realesr-general-x4v3``): the same
+  layer sequence as our :class:`~srstream.archs.compact.CompactNet` (conv, PReLU per channel, ...,
+  conv to ``3 * s^2``, pixel shuffle, nearest skip), so the keys map one to one.
+* **leftthomas/SRGAN generators** (x2/x4/x8, trained on VOC2012): SRResNet with 5 residual
+  blocks whose BatchNorm we fold into the convolutions (inference statistics, exact up to
+  rounding), one-parameter PReLUs broadcast to per-channel ones, an activated trunk conv and a
+  ``(tanh + 1) / 2`` output: our :class:`~srstream.archs.srresnet.SRResNet` with
+  ``trunk_act=True, output="tanh"``.
+
+Files are read with ``torch.load(weights_only=True)`` (tensors and plain containers only) or
+safetensors; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from srstream.archs import generator_spec
+from srstream.errors import ModelError
+from srstream.spec import ModelSpec
+
+__all__ = ["IMPORTERS", "Importer", "import_state", "read_foreign_state"]
+
+State = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Importer:
+    """One supported third-party format: how to recognise it and how to map it."""
+
+    name: str
+    description: str
+    detect: Callable[[Mapping[str, torch.Tensor]], bool]
+    convert: Callable[[Mapping[str, torch.Tensor], str | None, str], tuple[ModelSpec, State]]
+
+
+def read_foreign_state(path: Path) -> State:
+    """A third-party weight file as a flat ``name -> tensor`` dict.
+
+    Unwraps the usual containers (``params_ema``, ``params``, ``state_dict``, ``model``).
+
+    Raises:
+        ModelError: unreadable, not a weights-only file, or not a dict of tensors.
+    """
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj: object = load_file(str(path))
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise ModelError(f"checkpoint {path} does not exist") from exc
+    except Exception as exc:  # pickle.UnpicklingError for non-weights objects, RuntimeError for corrupt files
+        raise ModelError(f"{path} cannot be read as a weights-only checkpoint ({exc}); sr-stream never "
+                         "unpickles arbitrary objects") from exc
+    for key in ("params_ema", "params", "state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelError(f"{path} does not hold a state dict of tensors")
+    return {str(k).removeprefix("module."): v.float() for k, v in obj.items()}
+
+
+# -- Real-ESRGAN SRVGGNetCompact -------------------------------------------------------------------
+
+def _is_srvgg(state: Mapping[str, torch.Tensor]) -> bool:
+    return bool(state) and all(re.fullmatch(r"body\.\d+\.(weight|bias)", k) for k in state) \
+        and "body.0.weight" in state and state["body.0.weight"].ndim == 4
+
+
+def _convert_srvgg(state: Mapping[str, torch.Tensor], name: str | None, stem: str) -> tuple[ModelSpec, State]:
+    name = name or stem
+    indices = sorted({int(k.split(".")[1]) for k in state})
+    last = indices[-1]
+    first_w, last_w = state["body.0.weight"], state[f"body.{last}.weight"]
+    features, in_ch = first_w.shape[:2]
+    convs = (last - 2) // 2  # body: conv, act, convs x (conv, act), conv
+    scale = round((last_w.shape[0] / in_ch) ** 0.5)
+    expected = {0, last} | {2 * i + 1 for i in range(convs + 1)} | {2 * i + 2 for i in range(convs)}
+    if set(indices) != expected or scale * scale * in_ch != last_w.shape[0]:
+        raise ModelError(f"{name}: SRVGGNetCompact layout not recognised (layers {indices})")
+    act = "prelu" if f"body.{1}.weight" in state else "lrelu"
+    spec = generator_spec(name, "compact", scale, in_channels=int(in_ch), params={
+        "features": int(features), "convs": int(convs), "act": act, "skip": "nearest"},
+        source="Real-ESRGAN SRVGGNetCompact (xinntao/Real-ESRGAN), imported by sr-stream",
+        license="BSD-3-Clause")
+    return spec, {k: v.clone() for k, v in state.items()}
+
+
+# -- leftthomas/SRGAN ----------------------------------------------------------------------------
+
+def _is_leftthomas(state: Mapping[str, torch.Tensor]) -> bool:
+    return {"block1.0.weight", "block7.0.weight", "block2.conv1.weight", "block2.bn1.running_var"} <= set(state)
+
+
+def _fold_bn(state: Mapping[str, torch.Tensor], conv: str, bn: str, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """``bn(conv(x))`` (inference statistics) as one conv's weight and bias."""
+    w, b = state[f"{conv}.weight"].double(), state[f"{conv}.bias"].double()
+    gamma, beta = state[f"{bn}.weight"].double(), state[f"{bn}.bias"].double()
+    mean, var = state[f"{bn}.running_mean"].double(), state[f"{bn}.running_var"].double()
+    k = gamma / torch.sqrt(var + eps)
+    return (w * k[:, None, None, None]).float(), ((b - mean) * k + beta).float()
+
+
+def _convert_leftthomas(state: Mapping[str, torch.Tensor], name: str | None, stem: str) -> tuple[ModelSpec, State]:
+    features = state["block1.0.weight"].shape[0]
+    blocks = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"block(\d+)\.conv1\.weight", k)))
+    ups = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"block8\.(\d+)\.conv\.weight", k)))
+    if blocks != list(range(2, 2 + len(blocks))) or ups != list(range(len(ups))) or not ups:
+        raise ModelError(f"{stem}: leftthomas/SRGAN layout not recognised")
+    name = name or f"srgan-leftthomas-x{2 ** len(ups)}"
+
+    def prelu(key: str) -> torch.Tensor:  # one shared slope -> the same slope per channel
+        return state[key].reshape(-1).expand(features).clone()
+
+    out: State = {
+        "head.0.weight": state["block1.0.weight"], "head.0.bias": state["block1.0.bias"],
+        "head.1.weight": prelu("block1.1.weight"),
+        "trunk.0.weight": state["block7.0.weight"], "trunk.0.bias": state["block7.0.bias"],
+        "trunk.2.weight": prelu("block7.1.weight"),
+        "tail.weight": state[f"block8.{len(ups)}.weight"], "tail.bias": state[f"block8.{len(ups)}.bias"],
+    }
+    for i, b in enumerate(blocks):
+        out[f"body.{i}.body.0.weight"], out[f"body.{i}.body.0.bias"] = _fold_bn(state, f"block{b}.conv1", f"block{b}.bn1")
+        out[f"body.{i}.body.2.weight"] = prelu(f"block{b}.prelu.weight")
+        out[f"body.{i}.body.3.weight"], out[f"body.{i}.body.3.bias"] = _fold_bn(state, f"block{b}.conv2", f"block{b}.bn2")
+    for i in ups:
+        out[f"upsample.{3 * i}.weight"] = state[f"block8.{i}.conv.weight"]
+        out[f"upsample.{3 * i}.bias"] = state[f"block8.{i}.conv.bias"]
+        out[f"upsample.{3 * i + 2}.weight"] = prelu(f"block8.{i}.prelu.weight")
+    spec = generator_spec(name, "srresnet", 2 ** len(ups), params={
+        "features": int(features), "blocks": len(blocks), "norm": "none", "act": "prelu",
+        "trunk_act": True, "output": "tanh"},
+        source="leftthomas/SRGAN generator (VOC2012), BatchNorm folded, imported by sr-stream", license="MIT")
+    return spec, {k: v.contiguous() for k, v in out.items()}
+
+
+IMPORTERS: tuple[Importer, ...] = (
+    Importer("realesrgan-compact", "Real-ESRGAN SRVGGNetCompact (realesr-animevideov3, realesr-general)",
+             _is_srvgg, _convert_srvgg),
+    Importer("leftthomas-srgan", "leftthomas/SRGAN generator (x2/x4/x8)", _is_leftthomas, _convert_leftthomas),
+)
+
+
+def import_state(state: Mapping[str, torch.Tensor], name: str | None, stem: str) -> tuple[ModelSpec, State]:
+    """Spec and our-architecture weights for a recognised third-party ``state``.
+
+    ``name`` names the model; without it the importer picks one (``stem`` is the file's stem).
+
+    Raises:
+        ModelError: no importer recognises it (the message lists the supported formats).
+    """
+    for importer in IMPORTERS:
+        if importer.detect(state):
+            return importer.convert(state, name, stem)
+    known = "; ".join(i.description for i in IMPORTERS)
+    raise ModelError(f"{stem}: not an sr-stream checkpoint and not a supported third-party format ({known})")

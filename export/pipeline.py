@@ -1,0 +1,218 @@
+"""``sr-stream export``: one checkpoint -> verified ONNX files (fp32, fp16, int8) -> TensorRT engine.
+
+Nothing is written until every requested artifact has passed its check: the fp32 and fp16
+graphs their parity against PyTorch, the INT8 graph its calibration (and, with a validation
+folder, its measured PSNR cost). Files are then written atomically, so a failed or interrupted
+export leaves no half-written file, and the input checkpoint is never touched.
+
+Artifacts for ``-o OUT.onnx``:
+
+* ``OUT.onnx``: fp32, CPU-fast (PReLU decomposed, see :mod:`~srstream.export.rewrite`); the
+  graph ONNX Runtime's CPU provider and TensorRT fp32 builds use;
+* ``OUT.fp16.onnx`` (``--fp16``, and always with ``--trt``): fp16 inside, fp32 I/O unless
+  ``fp16_io``; the graph of TensorRT fp16 engines and of ONNX Runtime on CUDA;
+* ``OUT.int8.onnx`` (``--int8 --calib DIR``): QDQ INT8 for CPUs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from srstream.errors import ConfigError, OutputError
+from srstream.export.fp16 import to_fp16
+from srstream.export.int8 import calibration_inputs, quantize_int8
+from srstream.export.parity import ParityReport, check_parity
+from srstream.export.rewrite import decompose_prelu
+from srstream.export.sources import LoadedGenerator, load_generator
+from srstream.export.to_onnx import OPSET, export_onnx, save_onnx, stamp_spec
+from srstream.spec import ModelSpec
+
+__all__ = ["Artifact", "ExportOptions", "ExportResult", "artifact_paths", "onnx_upscaler", "run_export"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to produce (the CLI's flags)."""
+
+    out: Path
+    name: str | None = None
+    fp16: bool = False
+    fp16_io: bool = False
+    int8: bool = False
+    calib: Path | None = None
+    calib_count: int = 64
+    calib_method: str = "percentile"
+    int8_keep_float: tuple[str, ...] = ("first", "last")
+    val: Path | None = None  # benchmark folder for the INT8 PSNR cost (e.g. Set5)
+    trt: bool = False
+    trt_precision: str = "fp16"
+    trt_tile: int = 0
+    trt_batch: int = 4
+    trt_cache: Path | None = None
+    opset: int = OPSET
+    simplify: bool = True
+    parity_images: tuple[Path, ...] = ()
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class Artifact:
+    kind: str  # "fp32", "fp16", "int8", "trt-fp16", ...
+    path: Path
+    size: int
+
+
+@dataclass
+class ExportResult:
+    spec: ModelSpec
+    source: Path
+    imported: bool
+    artifacts: list[Artifact] = field(default_factory=list)
+    parity: list[ParityReport] = field(default_factory=list)
+    int8_quality: dict[str, float] = field(default_factory=dict)
+    int8_max_abs: float | None = None
+    nodes: tuple[int, int] = (0, 0)
+
+
+def artifact_paths(out: Path) -> dict[str, Path]:
+    """Where each precision goes for ``-o out``."""
+    out = Path(out)
+    stem = out.name.removesuffix(".onnx")
+    return {p: out.with_name(f"{stem}.onnx" if p == "fp32" else f"{stem}.{p}.onnx") for p in ("fp32", "fp16", "int8")}
+
+
+def onnx_upscaler(model_bytes: bytes, spec: ModelSpec):  # noqa: ANN201 - an evalset.Upscaler
+    """A uint8 image upscaler running ``model_bytes`` whole-frame with ONNX Runtime on the CPU."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    dtype = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
+    low, high = spec.value_range
+
+    def upscale(lr: np.ndarray) -> np.ndarray:
+        x = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None] * (high - low) + low
+        y = session.run([spec.output_name], {spec.input_name: x.astype(dtype)})[0][0].astype(np.float32)
+        y = np.clip((y - low) / (high - low), 0.0, 1.0).transpose(1, 2, 0)
+        return np.floor(y * 255.0 + 0.5).astype(np.uint8)
+
+    return upscale
+
+
+def _int8_quality(fp32: bytes, int8: bytes, spec: ModelSpec, folder: Path) -> dict[str, float]:
+    from srstream.evalset import BenchmarkSet
+
+    bench = BenchmarkSet(folder, spec.scale, spec.in_channels)
+    p32, s32, _ = bench.evaluate(onnx_upscaler(fp32, spec))
+    p8, s8, _ = bench.evaluate(onnx_upscaler(int8, spec))
+    return {"psnr_y_fp32": p32, "psnr_y_int8": p8, "ssim_y_fp32": s32, "ssim_y_int8": s8,
+            "psnr_cost_db": p32 - p8, "bicubic_psnr_y": bench.bicubic[0]}
+
+
+def _check_targets(opts: ExportOptions, source: Path) -> dict[str, Path]:
+    if not Path(opts.out).name.endswith(".onnx"):
+        raise ConfigError(f"-o {opts.out}: the output must be an .onnx file name")
+    paths = artifact_paths(opts.out)
+    wanted = ["fp32"] + (["fp16"] if opts.fp16 or (opts.trt and opts.trt_precision == "fp16") else []) \
+        + (["int8"] if opts.int8 else [])
+    targets = {k: paths[k] for k in wanted}
+    for kind, path in targets.items():
+        if path.resolve() == Path(source).resolve():
+            raise OutputError(f"the {kind} output {path} is the input checkpoint; choose another -o")
+        if path.exists() and not opts.overwrite:
+            raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another -o")
+        if path.is_dir():
+            raise OutputError(f"{path} is a folder; -o must name an .onnx file")
+    if opts.int8 and opts.calib is None:
+        raise ConfigError("--int8 needs --calib DIR: a folder of images to calibrate the activation ranges on")
+    return targets
+
+
+def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:  # noqa: ANN001
+    """Export ``source`` as ``opts`` asks; every check passes before anything is written.
+
+    Raises:
+        InputError / ModelError: the checkpoint cannot be used.
+        ExportError: tracing failed or a parity check failed (nothing written).
+        OutputError: a target exists (without ``overwrite``) or cannot be written.
+        DependencyError / BackendError: ``--trt`` without TensorRT or a GPU.
+    """
+    targets = _check_targets(opts, source)
+    gen: LoadedGenerator = load_generator(source, name=opts.name)
+    spec = gen.spec
+    log(f"{'imported' if gen.imported else 'loaded'} {spec.name}: {spec.arch} x{spec.scale} "
+        f"{dict(spec.arch_params)} from {gen.path}")
+    graph = export_onnx(gen.module, spec, opset=opts.opset, simplify=opts.simplify)
+    result = ExportResult(spec, gen.path, gen.imported, nodes=(graph.nodes_before, graph.nodes_after))
+    blobs: dict[str, onnx.ModelProto] = {}
+
+    fp32 = copy.deepcopy(graph.model)
+    decompose_prelu(fp32)
+    result.parity.append(check_parity(gen.module, spec, fp32.SerializeToString(), images=opts.parity_images))
+    blobs["fp32"] = fp32
+    precisions = ["fp32"]
+    if "fp16" in targets:
+        half = to_fp16(graph.model, fp16_io=opts.fp16_io)
+        result.parity.append(check_parity(gen.module, spec, half.SerializeToString(), precision="fp16",
+                                          images=opts.parity_images))
+        blobs["fp16"] = half
+        precisions.append("fp16")
+    if "int8" in targets:
+        inputs = calibration_inputs(opts.calib, spec, count=opts.calib_count)
+        log(f"calibrating INT8 on {len(inputs)} crops from {opts.calib} ({opts.calib_method})")
+        q = quantize_int8(fp32, spec, inputs, method=opts.calib_method, keep_float=opts.int8_keep_float)
+        report = check_parity(gen.module, spec, q.SerializeToString(), precision="int8", tolerance=float("inf"),
+                              images=opts.parity_images)
+        result.int8_max_abs = report.max_abs
+        if opts.val is not None:
+            result.int8_quality = _int8_quality(fp32.SerializeToString(), q.SerializeToString(), spec, opts.val)
+        blobs["int8"] = q
+        precisions.append("int8")
+
+    spec = replace(spec, precisions=tuple(precisions))
+    result.spec = spec
+    written: list[Path] = []
+    try:
+        for kind, model in blobs.items():
+            stamp_spec(model, spec)
+            size = save_onnx(model, targets[kind])
+            written.append(targets[kind])
+            result.artifacts.append(Artifact(kind, targets[kind], size))
+    except BaseException:
+        for path in written:  # all or nothing: no partial set of artifacts is left behind
+            path.unlink(missing_ok=True)
+        raise
+
+    if opts.trt:
+        from srstream.export.trt_build import ShapeProfile, build_engine
+
+        graph_kind = {"fp16": "fp16", "fp32": "fp32", "int8": "int8"}[opts.trt_precision]
+        if graph_kind not in blobs:
+            raise ConfigError(f"--trt-precision {opts.trt_precision} needs the {graph_kind} graph (add --{graph_kind})")
+        profile = ShapeProfile.for_tiles(spec, opts.trt_tile, opts.trt_batch)
+        entry = build_engine(blobs[graph_kind].SerializeToString(), spec, precision=opts.trt_precision,
+                             profile=profile, cache=opts.trt_cache)
+        log(f"TensorRT engine {'built in %.0f s' % entry.seconds if entry.built else 'found in the cache'}: {entry.path}")
+        result.artifacts.append(Artifact(f"trt-{opts.trt_precision}", entry.path, entry.path.stat().st_size))
+    return result
+
+
+def describe(result: ExportResult) -> Sequence[str]:
+    """Human-readable lines for the CLI."""
+    lines = [f"graph: {result.nodes[0]} nodes from the exporter, {result.nodes[1]} after onnxslim; opset {OPSET}, "
+             "dynamic batch/height/width"]
+    lines += [r.summary() for r in result.parity]
+    if result.int8_max_abs is not None:
+        lines.append(f"int8 max abs difference vs PyTorch fp32: {result.int8_max_abs:.3f} (informational)")
+    if result.int8_quality:
+        q = result.int8_quality
+        lines.append(f"int8 quality: Y-PSNR {q['psnr_y_int8']:.3f} dB vs fp32 {q['psnr_y_fp32']:.3f} dB "
+                     f"(cost {q['psnr_cost_db']:.3f} dB; bicubic {q['bicubic_psnr_y']:.3f} dB)")
+    for a in result.artifacts:
+        lines.append(f"wrote {a.kind:8s} {a.path} ({a.size / 1024:.0f} KiB)")
+    return lines

@@ -1,0 +1,87 @@
+"""Third-party generators import into our architectures and compute what the originals do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from srstream.errors import ModelError
+from srstream.export.parity import check_parity
+from srstream.export.sources import load_generator
+from srstream.export.to_onnx import export_onnx
+from tests.conftest import shared_data
+from tests.export.peer_reference import LeftthomasGenerator, SRVGGNetCompact, randomise_bn
+
+
+def _compare(reference: torch.nn.Module, ours: torch.nn.Module, size: tuple[int, int] = (23, 17)) -> float:
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return float((reference.eval()(x) - ours.eval()(x)).abs().max())
+
+
+def test_realesrgan_compact_maps_one_to_one(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    ref = SRVGGNetCompact(num_feat=16, num_conv=3, upscale=4)
+    randomise_bn(ref)
+    path = tmp_path / "realesr-tiny.pth"
+    torch.save({"params": ref.state_dict()}, path)
+    loaded = load_generator(path)
+    assert loaded.imported and loaded.spec.arch == "compact" and loaded.spec.scale == 4
+    assert dict(loaded.spec.arch_params) == {"features": 16, "convs": 3, "act": "prelu", "skip": "nearest"}
+    assert loaded.spec.name == "realesr-tiny" and loaded.spec.license == "BSD-3-Clause"
+    assert _compare(ref, loaded.module) < 1e-6
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_leftthomas_srgan_with_batchnorm_folded(tmp_path: Path, scale: int) -> None:
+    torch.manual_seed(0)
+    ref = LeftthomasGenerator(scale)
+    randomise_bn(ref)
+    path = tmp_path / f"netG_epoch_{scale}_100.pth"
+    torch.save(ref.state_dict(), path)
+    loaded = load_generator(path)
+    assert loaded.spec.name == f"srgan-leftthomas-x{scale}" and loaded.spec.scale == scale
+    assert dict(loaded.spec.arch_params)["norm"] == "none"  # BN folded away
+    assert _compare(ref, loaded.module) < 1e-5
+
+
+class Arbitrary:
+    """Any class: a weights-only load must refuse to construct it."""
+
+
+def test_unknown_and_unsafe_files_are_refused(tmp_path: Path) -> None:
+    unknown = tmp_path / "other.pth"
+    torch.save({"encoder.weight": torch.zeros(3, 3)}, unknown)
+    with pytest.raises(ModelError, match="not a supported third-party format"):
+        load_generator(unknown)
+    pickled = tmp_path / "pickled.pth"
+    torch.save({"params": {"body.0.weight": torch.zeros(1)}, "opt": Arbitrary()}, pickled)
+    with pytest.raises(ModelError, match="never unpickles"):
+        load_generator(pickled)
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError):
+        load_generator(corrupt)
+
+
+PEERS = shared_data() / "peers" if shared_data() else None
+
+
+@pytest.mark.data
+@pytest.mark.skipif(PEERS is None, reason="needs ../shared/data (peers/)")
+@pytest.mark.parametrize("relpath, reference", [
+    ("realesr-animevideov3/realesr-animevideov3.pth", lambda: SRVGGNetCompact(num_feat=64, num_conv=16, upscale=4)),
+    ("SRGAN_leftthomas/netG_epoch_4_100.pth", lambda: LeftthomasGenerator(4)),
+])
+def test_real_peer_weights_import_and_export(relpath: str, reference, tmp_path: Path) -> None:  # noqa: ANN001
+    path = PEERS / relpath
+    original = reference()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    original.load_state_dict(state.get("params", state), strict=True)  # the file fits the original architecture
+    loaded = load_generator(path)
+    assert _compare(original, loaded.module, (40, 36)) < 1e-4  # our import computes what the original does
+    graph = export_onnx(loaded.module, loaded.spec).model
+    report = check_parity(original, loaded.spec, graph.SerializeToString())  # ONNX vs their PyTorch model
+    assert report.passed, report.summary()

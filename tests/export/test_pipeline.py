@@ -1,0 +1,122 @@
+"""`sr-stream export`: all artifacts checked before anything is written; bad requests lose nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from srstream import cli
+from srstream.archs import build_generator, generator_spec
+from srstream.errors import ExportError, InputError
+from srstream.export import parity
+from srstream.export.int8 import calibration_inputs, quantize_int8
+from srstream.export.pipeline import ExportOptions, artifact_paths, run_export
+from srstream.export.sources import load_generator
+from srstream.export.to_onnx import export_onnx
+from srstream.spec import METADATA_KEY, ModelSpec
+
+
+def _checkpoint(folder: Path, arch: str = "compact", params: dict | None = None) -> Path:
+    torch.manual_seed(0)
+    spec = generator_spec("tiny", arch, 2, params=params or {"features": 8, "convs": 2})
+    model = build_generator(spec)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
+              metadata={METADATA_KEY: spec.to_json()})
+    return path
+
+
+def _images(folder: Path, count: int = 3) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:150, 0:200]
+    for i in range(count):
+        rgb = np.stack([xx + 20 * i, yy * 1.5, (xx + yy) // 2], -1) % 256
+        rgb = np.clip(rgb + rng.normal(0, 8, rgb.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"img{i}.png"), rgb)
+    return folder
+
+
+def test_int8_is_qdq_with_first_and_last_conv_float(tmp_path: Path) -> None:
+    loaded = load_generator(_checkpoint(tmp_path / "ck"))
+    spec, module = loaded.spec, loaded.module
+    model = export_onnx(module, spec).model
+    inputs = calibration_inputs(_images(tmp_path / "calib"), spec, count=8)
+    assert len(inputs) == 8 and len({x.shape for x in inputs}) == 1
+    q = quantize_int8(model, spec, inputs, method="minmax")
+    ops = [n.op_type for n in q.graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    convs = [n for n in q.graph.node if n.op_type == "Conv"]
+    fed_by_dq = {n.output[0] for n in q.graph.node if n.op_type == "DequantizeLinear"}
+    quantized = [c.name for c in convs if c.input[0] in fed_by_dq]
+    assert quantized and convs[0].name not in quantized and convs[-1].name not in quantized
+    report = parity.check_parity(module, spec, q.SerializeToString(), tolerance=0.25)
+    assert report.passed  # close to fp32 (an int8 model is not bit-exact by design)
+
+
+def test_calibration_needs_images(tmp_path: Path) -> None:
+    spec = generator_spec("t", "compact", 2, params={"features": 8, "convs": 2})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError):
+        calibration_inputs(tmp_path / "empty", spec)
+
+
+def test_export_writes_every_precision_with_the_spec(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "run")
+    out = tmp_path / "out" / "tiny.onnx"
+    opts = ExportOptions(out=out, fp16=True, int8=True, calib=_images(tmp_path / "calib"), calib_count=6,
+                         val=_images(tmp_path / "val", 2))
+    result = run_export(ckpt.parent, opts, log=lambda *_: None)
+    paths = artifact_paths(out)
+    assert [a.kind for a in result.artifacts] == ["fp32", "fp16", "int8"]
+    assert all(paths[k].is_file() for k in ("fp32", "fp16", "int8"))
+    assert not list(out.parent.glob(".*partial"))
+    for kind in ("fp32", "fp16", "int8"):
+        meta = {p.key: p.value for p in onnx.load(paths[kind]).metadata_props}
+        assert ModelSpec.from_metadata(meta).precisions == ("fp32", "fp16", "int8")
+    assert set(result.int8_quality) >= {"psnr_y_fp32", "psnr_y_int8", "psnr_cost_db"}
+    with pytest.raises(Exception, match="--overwrite"):
+        run_export(ckpt.parent, opts, log=lambda *_: None)
+
+
+def test_failed_parity_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ckpt = _checkpoint(tmp_path / "run")
+    monkeypatch.setitem(parity.TOLERANCES, "fp32", 0.0)
+    monkeypatch.setattr(parity, "RANDOM_SHAPES", ((9, 7, 1),))
+    with pytest.raises(ExportError, match="nothing was written"):
+        run_export(ckpt, ExportOptions(out=tmp_path / "o.onnx"), log=lambda *_: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_export_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = _checkpoint(tmp_path / "run")
+    out = tmp_path / "m.onnx"
+    code, stdout, _ = _cli(["export", str(ckpt), "-o", str(out)], capsys)
+    assert code == 0 and out.is_file() and "fp32 parity vs PyTorch" in stdout and "wrote fp32" in stdout
+    before = out.read_bytes()
+    code, _, err = _cli(["export", str(ckpt), "-o", str(out)], capsys)
+    assert code == 4 and "--overwrite" in err and out.read_bytes() == before
+    code, _, err = _cli(["export", str(ckpt), "-o", str(tmp_path / "q.onnx"), "--int8"], capsys)
+    assert code == 2 and "--calib" in err and not (tmp_path / "q.onnx").exists()
+    code, _, err = _cli(["export", str(tmp_path / "missing"), "-o", str(tmp_path / "x.onnx")], capsys)
+    assert code == 3 and "does not exist" in err
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"\x00" * 64)
+    code, _, err = _cli(["export", str(junk), "-o", str(tmp_path / "j.onnx")], capsys)
+    assert code == 5 and not (tmp_path / "j.onnx").exists()
+    before = ckpt.read_bytes()
+    code, _, err = _cli(["export", str(ckpt), "-o", str(ckpt)], capsys)
+    assert code == 2 and ".onnx" in err and ckpt.read_bytes() == before
