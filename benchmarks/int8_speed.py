@@ -1,0 +1,105 @@
+"""INT8 vs fp32 ONNX on this CPU: latency at one input size, and the PSNR each one scores.
+
+    python benchmarks/int8_speed.py CHECKPOINT --calib ../shared/data/train/bsds400 \
+        --val ../shared/data/val/Set5 [--size 640x360] [--runs 30] [--threads 0] \
+        [--json benchmarks/results/export/NAME.json]
+
+One variable: the graph the ONNX Runtime CPU provider runs, from the same checkpoint:
+
+* ``fp32-plain``: the exporter's graph as traced (PReLU kept as ``PRelu``);
+* ``fp32``: what ``sr-stream export`` writes (PReLU decomposed; same maths);
+* ``int8``: what ``sr-stream export --int8`` writes (QDQ, percentile calibration, first and
+  last conv kept float).
+
+Latency is whole-frame inference of one ``(1, C, H, W)`` input (no tiling, no I/O), median and
+90th percentile over ``--runs`` runs after 3 warm-up runs; ``--threads 0`` lets ONNX Runtime
+use every core. PSNR/SSIM: Y channel, benchmark protocol (``srstream.evalset``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _latency(model_bytes: bytes, shape: tuple[int, ...], runs: int, threads: int) -> dict[str, float]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    for _ in range(3):
+        session.run(None, {name: x})
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, {name: x})
+        times.append(time.perf_counter() - start)
+    ms = np.array(times) * 1000
+    return {"median_ms": round(float(np.median(ms)), 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
+            "fps": round(1000 / float(np.median(ms)), 2)}
+
+
+def main() -> None:
+    from srstream.evalset import BenchmarkSet
+    from srstream.export.int8 import calibration_inputs, quantize_int8
+    from srstream.export.pipeline import onnx_upscaler
+    from srstream.export.rewrite import decompose_prelu
+    from srstream.export.sources import load_generator
+    from srstream.export.to_onnx import export_onnx
+    from srstream.sysinfo import collect
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--calib", type=Path, required=True)
+    parser.add_argument("--val", type=Path, required=True)
+    parser.add_argument("--size", default="640x360", help="input WIDTHxHEIGHT")
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+
+    gen = load_generator(args.checkpoint)
+    spec = gen.spec
+    plain = export_onnx(gen.module, spec).model
+    fast = copy.deepcopy(plain)
+    decompose_prelu(fast)
+    int8 = quantize_int8(fast, spec, calibration_inputs(args.calib, spec))
+    bench = BenchmarkSet(args.val, spec.scale, spec.in_channels)
+    shape = (1, spec.in_channels, height, width)
+    rows = {}
+    for label, model in (("fp32-plain", plain), ("fp32", fast), ("int8", int8)):
+        blob = model.SerializeToString()
+        psnr, ssim, _ = bench.evaluate(onnx_upscaler(blob, spec))
+        rows[label] = {**_latency(blob, shape, args.runs, args.threads), "psnr_y": round(psnr, 3),
+                       "ssim_y": round(ssim, 4), "size_kib": round(len(blob) / 1024, 1)}
+        print(f"{label:10s} {rows[label]}", flush=True)
+    system = collect()
+    result = {
+        "benchmark": "int8_speed", "model": spec.name, "arch": spec.arch, "arch_params": dict(spec.arch_params),
+        "scale": spec.scale, "input": f"{width}x{height}", "runs": args.runs, "threads": args.threads or "all",
+        "val": args.val.name, "bicubic_psnr_y": round(bench.bicubic[0], 3), "results": rows,
+        "speedup_int8_vs_fp32": round(rows["fp32"]["median_ms"] / rows["int8"]["median_ms"], 2),
+        "speedup_int8_vs_fp32_plain": round(rows["fp32-plain"]["median_ms"] / rows["int8"]["median_ms"], 2),
+        "psnr_cost_int8_db": round(rows["fp32"]["psnr_y"] - rows["int8"]["psnr_y"], 3),
+        "machine": {"cpu": system.cpu.model, "usable_cores": system.cpu.usable_cores,
+                    "cpu_features": {k: v for k, v in system.cpu.features.items() if v},
+                    "onnxruntime": system.packages.get("onnxruntime"), "python": system.python},
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    print(json.dumps({k: result[k] for k in ("speedup_int8_vs_fp32", "speedup_int8_vs_fp32_plain", "psnr_cost_int8_db")}))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
