@@ -143,6 +143,11 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         DependencyError / BackendError: ``--trt`` without TensorRT or a GPU.
     """
     targets = _check_targets(opts, source)
+    if opts.trt:  # fail before the export work, not after it
+        from srstream.export.trt_build import gpu_identity, import_tensorrt
+
+        import_tensorrt()
+        gpu_identity()
     gen: LoadedGenerator = load_generator(source, name=opts.name)
     spec = gen.spec
     log(f"{'imported' if gen.imported else 'loaded'} {spec.name}: {spec.arch} x{spec.scale} "

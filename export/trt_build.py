@@ -28,7 +28,7 @@ from pathlib import Path
 from srstream.errors import BackendError, ConfigError, DependencyError, ExportError
 from srstream.spec import ModelSpec
 
-__all__ = ["EngineEntry", "EngineKey", "ShapeProfile", "build_engine", "default_cache_dir", "engine_key",
+__all__ = ["EngineEntry", "EngineKey", "ShapeProfile", "build_engine", "default_cache_dir", "engine_key", "import_tensorrt",
            "find_engine", "gpu_identity"]
 
 PRECISIONS = ("fp16", "fp32", "int8")
@@ -98,7 +98,7 @@ class EngineEntry:
     seconds: float
 
 
-def _import_tensorrt():  # noqa: ANN202 - the module
+def import_tensorrt():  # noqa: ANN202 - the module
     try:
         import tensorrt as trt
     except ModuleNotFoundError as exc:
@@ -128,7 +128,7 @@ def engine_key(onnx_bytes: bytes, profile: ShapeProfile, precision: str, device:
     """The cache key of an engine for ``onnx_bytes`` on this machine."""
     if precision not in PRECISIONS:
         raise ConfigError(f"TensorRT precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    trt = _import_tensorrt()
+    trt = import_tensorrt()
     name, cc = gpu_identity(device)
     return EngineKey(hashlib.sha256(onnx_bytes).hexdigest(), profile.label(), precision, trt.__version__, name, cc)
 
@@ -191,7 +191,7 @@ def build_engine(onnx_bytes: bytes, spec: ModelSpec, *, precision: str = "fp16",
     """
     from srstream.errors import OutputError
 
-    trt = _import_tensorrt()
+    trt = import_tensorrt()
     profile = profile or ShapeProfile.for_tiles(spec)
     cache = Path(cache or default_cache_dir())
     key = engine_key(onnx_bytes, profile, precision, device)

@@ -120,3 +120,13 @@ def test_cli_export_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     before = ckpt.read_bytes()
     code, _, err = _cli(["export", str(ckpt), "-o", str(ckpt)], capsys)
     assert code == 2 and ".onnx" in err and ckpt.read_bytes() == before
+
+
+def test_cli_trt_without_tensorrt_says_what_to_install(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    ckpt = _checkpoint(tmp_path / "run")
+    code, _, err = _cli(["export", str(ckpt), "-o", str(tmp_path / "t.onnx"), "--trt"], capsys)
+    assert code == 6 and "pip install 'sr-stream[gpu]'" in err and not list(tmp_path.glob("t*.onnx"))
