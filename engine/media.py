@@ -22,7 +22,7 @@ class MediaInfo:
     """A probed input.
 
     Attributes:
-        kind: ``"video"``, ``"image"`` or ``"folder"``.
+        kind: ``"video"``, ``"image"``, ``"folder"`` or ``"glob"`` (a pattern such as ``shots/*.png``).
         width / height: frame size in pixels (0 for folders).
         frames: frame count the container declares (0 when it does not say; video only),
             or the number of images in a folder.
@@ -86,6 +86,13 @@ def probe(path: str | Path) -> MediaInfo:
         InputError: missing, unreadable, not media, or a folder with no images.
     """
     path = Path(path)
+    if not path.exists() and any(c in str(path) for c in "*?["):
+        import glob
+
+        matches = [p for p in glob.glob(str(path)) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+        if not matches:
+            raise InputError(f"no images match {path}")
+        return MediaInfo(path=path, kind="glob", frames=len(matches))
     if not path.exists():
         raise InputError(f"input {path} does not exist")
     if path.is_dir():

@@ -12,15 +12,17 @@ from pathlib import Path
 from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
-__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "MODELS_DIR", "ResolvedModel", "read_onnx_spec", "resolve_model"]
+__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "MODELS_DIR", "ResolvedModel", "available_precisions", "read_onnx_spec",
+           "resolve_model", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
 #: Where bundled models live inside the installed package.
 MODELS_DIR = Path(__file__).with_name("models")
-#: Bundled model name -> file name in :data:`MODELS_DIR`. The trained defaults (realtime-x2,
-#: realtime-x4, quality-x4, gan-x4) are added here when they ship (issue 8).
-BUNDLED_MODELS: dict[str, str] = {}
+#: Bundled model name -> file name in :data:`MODELS_DIR` (variants ``NAME.int8.onnx`` etc. and the
+#: torch backend's ``NAME.safetensors`` sit beside it). See ``engine/models/README.md``.
+#: realtime-x4, quality-x4 and gan-x4 join when they ship (issue 8).
+BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx"}
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,19 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
             "reinstall sr-stream"
         )
     return ResolvedModel(name_or_path, bundled_path, read_onnx_spec(bundled_path))
+
+
+def variant_path(model: Path, precision: str) -> Path | None:
+    """The graph file of ``precision`` for ``model`` (``NAME.onnx``): ``NAME.onnx`` itself for
+    fp32, ``NAME.int8.onnx`` / ``NAME.fp16.onnx`` beside it for the others; None when absent."""
+    if precision == "fp32":
+        return model
+    if precision not in ("int8", "fp16"):
+        return None
+    candidate = model.with_name(f"{model.name.removesuffix('.onnx')}.{precision}.onnx")
+    return candidate if candidate.is_file() else None
+
+
+def available_precisions(model: Path) -> tuple[str, ...]:
+    """Precisions with a graph file for ``model`` (fp32 always)."""
+    return tuple(p for p in ("fp32", "fp16", "int8") if variant_path(model, p) is not None)

@@ -59,6 +59,8 @@ class ExportOptions:
     simplify: bool = True
     parity_images: tuple[Path, ...] = ()
     overwrite: bool = False
+    metrics: tuple[tuple[str, float], ...] = ()  # measured numbers to record in the spec
+    license: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,14 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         blobs["int8"] = q
         precisions.append("int8")
 
-    spec = replace(spec, precisions=tuple(precisions))
+    metrics = dict(spec.metrics)
+    metrics.update(opts.metrics)
+    if result.int8_quality and opts.val is not None:
+        key = f"{opts.val.name.lower()}_x{spec.scale}_psnr_y"
+        metrics[f"{key}_int8"] = round(result.int8_quality["psnr_y_int8"], 4)
+        metrics[f"{key}_onnx_fp32"] = round(result.int8_quality["psnr_y_fp32"], 4)
+    spec = replace(spec, precisions=tuple(precisions), metrics=metrics,
+                   license=opts.license if opts.license is not None else spec.license)
     result.spec = spec
     written: list[Path] = []
     try:

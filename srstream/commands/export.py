@@ -29,6 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trt-tile", type=int, default=0, help="static tile size of the engine (default: the spec's)")
     parser.add_argument("--trt-batch", type=int, default=4, help="largest batch of tiles (default 4)")
     parser.add_argument("--trt-cache", type=Path, help="engine cache folder (default ~/.cache/sr-stream/engines)")
+    parser.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE",
+                        help="a measured number to record in the spec, e.g. bsd100_x2_psnr_y=31.71 (repeatable)")
+    parser.add_argument("--license", help="licence of the weights, recorded in the spec")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
@@ -40,6 +43,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--fp16-io needs --fp16")
     if args.calib and not args.int8:
         raise ConfigError("--calib is for --int8; add --int8 or drop --calib")
+    metrics = []
+    for item in args.metric:
+        key, sep, value = item.partition("=")
+        try:
+            metrics.append((key.strip(), float(value)))
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise ConfigError(f"--metric {item!r}: expected KEY=NUMBER")
     try:
         from srstream.export.pipeline import ExportOptions, describe, run_export
     except ModuleNotFoundError as exc:
@@ -48,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out, name=args.name, fp16=args.fp16, fp16_io=args.fp16_io, int8=args.int8, calib=args.calib,
         calib_count=args.calib_count, calib_method=args.calib_method, val=args.val, trt=args.trt,
         trt_precision=args.trt_precision, trt_tile=args.trt_tile, trt_batch=args.trt_batch, trt_cache=args.trt_cache,
-        simplify=not args.no_simplify, overwrite=args.overwrite,
+        simplify=not args.no_simplify, overwrite=args.overwrite, metrics=tuple(metrics), license=args.license,
     )
     result = run_export(args.checkpoint, opts)
     for line in describe(result):

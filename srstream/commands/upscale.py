@@ -1,12 +1,16 @@
-"""``sr-stream INPUT`` / ``sr-stream upscale INPUT``: upscale a video, an image or a folder."""
+"""``sr-stream INPUT`` / ``sr-stream upscale INPUT``: upscale a video, an image, a folder or a glob."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from srstream.commands import Command
-from srstream.errors import SRStreamError
+from srstream.errors import ConfigError, InputError
+
+#: ``--scale N`` without ``--model``: the bundled model for that scale.
+MODEL_FOR_SCALE = {2: "realtime-x2", 4: "realtime-x4"}
 
 
 def tile_size(text: str) -> int | str:
@@ -23,11 +27,13 @@ def tile_size(text: str) -> int | str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="video file, image, or folder of images")
+    parser.add_argument("input", type=Path, help="video file, image, folder of images, or a quoted glob ('shots/*.png')")
     parser.add_argument("-o", "--output", type=Path,
-                        help="output path (default: INPUT_xS.ext beside the input)")
+                        help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs)")
     parser.add_argument("-m", "--model", default=None,
                         help="bundled model name or path to an exported .onnx (default: realtime-x2)")
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4, 8),
+                        help="upscaling factor: picks the bundled model for it, or checks --model's")
     parser.add_argument("--backend", choices=("auto", "ort", "trt", "torch"), default="auto",
                         help="inference backend (default: the fastest available)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16", "int8"),
@@ -35,21 +41,109 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=tile_size, default="auto",
                         help="tile size in input pixels, 0 for whole frames, or auto")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    video = parser.add_argument_group("video output")
+    video.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    video.add_argument("--crf", type=int, default=18, help="constant rate factor (default 18; lower is better)")
+    video.add_argument("--bitrate", help="target bitrate instead of CRF, e.g. 8M")
+    video.add_argument("--preset", default="medium", help="encoder preset (x264/x265; default medium)")
+    video.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default yuv420p)")
+    video.add_argument("--no-audio", action="store_true", help="drop audio instead of copying it")
+    video.add_argument("--no-subtitles", action="store_true", help="drop subtitles instead of copying them")
+
+
+def _pick_model(args: argparse.Namespace):  # noqa: ANN202 - ResolvedModel
+    from srstream.engine.models import DEFAULT_MODEL, resolve_model
+
+    name = args.model or (MODEL_FOR_SCALE.get(args.scale, DEFAULT_MODEL) if args.scale else DEFAULT_MODEL)
+    model = resolve_model(name)
+    if args.scale and model.spec.scale != args.scale:
+        raise ConfigError(f"model {model.name} upscales x{model.spec.scale}, not x{args.scale}; "
+                          f"drop --scale or pick a x{args.scale} model with --model")
+    return model
+
+
+def _progress(total: int, unit: str):  # noqa: ANN202
+    from tqdm import tqdm
+
+    return tqdm(total=total or None, unit=unit, dynamic_ncols=True, file=sys.stderr, disable=None, leave=False)
 
 
 def run(args: argparse.Namespace) -> int:
+    from srstream.engine.backends import choose, open_backend
     from srstream.engine.media import probe
-    from srstream.engine.models import DEFAULT_MODEL, resolve_model
     from srstream.engine.outputs import check_output, default_output
+    from srstream.engine.upscaler import FrameUpscaler
 
     media = probe(args.input)
-    model = resolve_model(args.model or DEFAULT_MODEL)
+    model = _pick_model(args)
     output = args.output or default_output(media.path, model.spec.scale, media.kind)
     check_output(media.path, output, overwrite=args.overwrite)
-    raise SRStreamError(
-        f"{media.kind} {media.path} and model {model.name} (x{model.spec.scale}) are valid, but "
-        "the streaming engine is not part of this version yet; nothing was written"
-    )
+    choice = choose(model, args.backend, args.precision)
+    with open_backend(model, choice) as backend:
+        upscaler = FrameUpscaler(backend, model.spec, args.tile)
+        print(f"sr-stream: {model.spec.name} x{model.spec.scale} on {backend.describe()} ({choice.reason})",
+              file=sys.stderr)
+        if media.kind == "video":
+            return _video(args, media, output, upscaler)
+        if media.kind == "image":
+            return _image(media.path, output, upscaler)
+        return _batch(args, media, output, upscaler)
 
 
-COMMAND = Command(configure, run, "Upscale a video (audio and subtitles kept), an image or a folder.")
+def _video(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # noqa: ANN001
+    import numpy as np
+
+    from srstream.engine.video import EncodeOptions, upscale_video
+
+    options = EncodeOptions(codec=args.codec, crf=args.crf, bitrate=args.bitrate, preset=args.preset,
+                            pix_fmt=args.pix_fmt, copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles)
+    print(f"sr-stream: {media.width}x{media.height} -> {media.width * upscaler.spec.scale}x"
+          f"{media.height * upscaler.spec.scale}, {upscaler.tile_label(media.height, media.width)}", file=sys.stderr)
+    with _progress(media.frames, "frame") as bar:
+        report = upscale_video(media.path, output, upscaler, options, progress=bar.update)
+    lat = np.array(report.latencies_ms or [0.0])
+    fps = report.frames_out / report.seconds if report.seconds else 0.0
+    print(f"{output}: {report.frames_out} frames ({report.frames_in} decoded) in {report.seconds:.1f} s, "
+          f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
+          f"per frame; {upscaler.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}")
+    if report.timestamp_fixes:
+        print(f"note: {report.timestamp_fixes} frames had missing or repeated timestamps and were given the next "
+              "free one", file=sys.stderr)
+    if report.interrupted:
+        print(f"sr-stream: interrupted; {output} is a valid video with the first {report.frames_out} frames",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _image(src: Path, output: Path, upscaler) -> int:  # noqa: ANN001
+    import time
+
+    from srstream.engine.stills import upscale_image
+
+    start = time.perf_counter()
+    width, height = upscale_image(src, output, upscaler)
+    print(f"{output}: {width}x{height} in {time.perf_counter() - start:.2f} s; {upscaler.backend.describe()}")
+    return 0
+
+
+def _batch(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # noqa: ANN001
+    from srstream.engine.stills import expand_inputs, upscale_folder
+
+    files = expand_inputs(media.path)
+    with _progress(len(files), "image") as bar:
+        report = upscale_folder(files, output, upscaler, overwrite=args.overwrite, progress=bar.update)
+    print(f"{output}: {len(report.done)} of {len(files)} images upscaled in {report.seconds:.1f} s"
+          + (f", {len(report.skipped)} skipped (already there)" if report.skipped else "")
+          + (f", {len(report.failed)} failed" if report.failed else ""))
+    for src, why in report.failed:
+        print(f"  failed: {src}: {why}", file=sys.stderr)
+    if report.interrupted:
+        print("sr-stream: interrupted; finished images are kept", file=sys.stderr)
+        return 130
+    if report.failed:
+        raise InputError(f"{len(report.failed)} of {len(files)} images could not be upscaled (listed above)")
+    return 0
+
+
+COMMAND = Command(configure, run, "Upscale a video (audio and subtitles kept), an image, a folder or a glob.")

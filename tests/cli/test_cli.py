@@ -88,16 +88,6 @@ def test_bad_tile_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "expected 'auto' or a number of pixels" in err
 
 
-def test_default_model_message_is_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run([str(SAMPLE_CLIP), "-o", str(tmp_path / "out.mp4")], capsys)
-    from srstream.engine.models import BUNDLED_MODELS, DEFAULT_MODEL
-
-    if DEFAULT_MODEL in BUNDLED_MODELS:
-        pytest.skip("the default model has shipped; the engine tests cover this path")
-    assert code == 5 and "have not shipped" in err and "--model PATH.onnx" in err
-    assert not (tmp_path / "out.mp4").exists()
-
-
 def test_existing_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
     out = tmp_path / "out.mp4"
@@ -106,12 +96,21 @@ def test_existing_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 4 and "--overwrite" in err and out.read_bytes() == b"precious"
 
 
-def test_valid_request_stops_before_writing_while_the_engine_is_missing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_video_with_a_model_path_writes_the_default_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", frames=8, audio=True)
     model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
-    code, _, err = run([str(SAMPLE_CLIP), "--model", str(model), "-o", str(tmp_path / "o.mp4")], capsys)
-    assert code == 1 and "nothing was written" in err and list(tmp_path.iterdir()) == [model]
+    code, out, err = run([str(clip), "--model", str(model), "--preset", "ultrafast"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "clip_x2.mp4").is_file() and "8 frames (8 decoded)" in out and "audio" in out
+    assert "nearest-x2 x2 on ort fp32 on CPU" in err
+
+
+def test_scale_must_match_the_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
+    code, _, err = run([str(SAMPLE_CLIP), "--model", str(model), "--scale", "4", "-o", str(tmp_path / "o.mp4")], capsys)
+    assert code == 2 and "not x4" in err and not (tmp_path / "o.mp4").exists()
 
 
 def test_unshipped_commands_fail_loudly(capsys: pytest.CaptureFixture[str]) -> None:

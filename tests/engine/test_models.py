@@ -37,9 +37,10 @@ def test_unknown_name_lists_bundled_models() -> None:
         resolve_model("no-such-model")
 
 
-def test_default_model_resolves_or_says_it_has_not_shipped() -> None:
-    if DEFAULT_MODEL in BUNDLED_MODELS:
-        assert resolve_model(DEFAULT_MODEL).spec.scale == 2
-    else:
-        with pytest.raises(ModelError, match="have not shipped"):
-            resolve_model(DEFAULT_MODEL)
+def test_default_model_is_bundled_with_its_variants() -> None:
+    from srstream.engine.models import available_precisions
+
+    model = resolve_model(DEFAULT_MODEL)
+    assert model.spec.scale == 2 and model.spec.metrics["set5_x2_psnr_y"] > 37.0
+    assert available_precisions(model.path) == ("fp32", "int8") and "int8" in model.spec.precisions
+    assert model.path.with_name("realtime-x2.safetensors").is_file()  # the torch backend's weights

@@ -1,0 +1,60 @@
+"""The backend interface: ``open -> infer(batch) -> close``, context-managed.
+
+A backend runs one model at one precision. ``infer`` takes a float32 ``(N, C, h, w)`` batch with
+values in the spec's value range and returns float32 ``(N, C, h * scale, w * scale)``. Backends
+with a static input shape (TensorRT engines built for one tile size) say so in ``fixed_tile``;
+the upscaler then tiles with exactly that size.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+
+import numpy as np
+
+from srstream.spec import ModelSpec
+
+__all__ = ["Backend"]
+
+
+class Backend(ABC):
+    """Base class of every inference backend."""
+
+    #: the ``--backend`` name.
+    name: str = ""
+
+    def __init__(self, spec: ModelSpec, precision: str) -> None:
+        self.spec = spec
+        self.precision = precision
+
+    #: Largest batch of tiles per ``infer`` call.
+    max_batch: int = 4
+    #: Square tile size the backend requires (0: any size, including whole frames).
+    fixed_tile: int = 0
+
+    @property
+    def device(self) -> str:
+        """Where it runs, for the run summary (``"CPU"``, ``"NVIDIA H100 ..."``)."""
+        return "CPU"
+
+    @abstractmethod
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run the model on ``batch``; raises :class:`~srstream.errors.BackendError` on failure."""
+
+    def close(self) -> None:
+        """Release sessions, engines and buffers (idempotent)."""
+
+    def memory_budget(self) -> int:
+        """Bytes of activation memory one ``infer`` call may use (drives ``--tile auto``)."""
+        return 2 << 30
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return f"{self.name} {self.precision} on {self.device}"

@@ -1,0 +1,80 @@
+"""ONNX Runtime backend: the CPU provider everywhere; CUDA / TensorRT providers with onnxruntime-gpu.
+
+Precision selects the graph file exported beside the model: ``NAME.onnx`` (fp32),
+``NAME.int8.onnx`` (QDQ, CPU) or ``NAME.fp16.onnx`` (GPU providers).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from srstream.engine.backends.base import Backend
+from srstream.engine.models import variant_path
+from srstream.errors import BackendError, ModelError
+from srstream.spec import ModelSpec
+
+__all__ = ["OrtBackend", "OrtOptions"]
+
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+@dataclass(frozen=True)
+class OrtOptions:
+    """``threads``: intra-op threads (0: one per usable core). ``gpu``: use a GPU provider when present."""
+
+    threads: int = 0
+    gpu: bool = True
+
+
+class OrtBackend(Backend):
+    name = "ort"
+
+    def __init__(self, spec: ModelSpec, model: Path, precision: str = "fp32", options: OrtOptions = OrtOptions()) -> None:
+        import onnxruntime as ort
+
+        super().__init__(spec, precision)
+        available = ort.get_available_providers()
+        gpu = [p for p in GPU_PROVIDERS if p in available and options.gpu]
+        if precision == "fp16" and not gpu:
+            raise BackendError("fp16 with ONNX Runtime needs onnxruntime-gpu and a CUDA GPU; use --precision fp32 "
+                               "or int8 on the CPU")
+        if precision in ("bf16",):
+            raise BackendError("ONNX Runtime does not run bf16 graphs here; use --backend torch for bf16")
+        path = variant_path(model, precision)
+        if path is None:
+            raise ModelError(f"model {spec.name} has no {precision} variant beside {model} "
+                             f"(expected {model.stem}.{precision}.onnx); export one with sr-stream export --{precision}")
+        session_options = ort.SessionOptions()
+        session_options.intra_op_num_threads = options.threads or len(os.sched_getaffinity(0))
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session_options.log_severity_level = 3
+        # int8 (QDQ) graphs are for the CPU; fp16 needs a GPU provider; fp32 takes a GPU when there is one.
+        providers = [*(gpu if precision != "int8" else []), "CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(path), session_options, providers=providers)
+        except Exception as exc:  # ORT's exception types are not importable
+            raise ModelError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+        self.path = path
+        self.provider = self.session.get_providers()[0]
+        self._dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
+
+    @property
+    def device(self) -> str:
+        return "CPU" if self.provider == "CPUExecutionProvider" else self.provider.removesuffix("ExecutionProvider")
+
+    def memory_budget(self) -> int:
+        return (1 << 30) if self.provider == "CPUExecutionProvider" else (2 << 30)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        try:
+            out = self.session.run([self.spec.output_name], {self.spec.input_name: batch.astype(self._dtype, copy=False)})[0]
+        except Exception as exc:
+            raise BackendError(f"ONNX Runtime failed on a {tuple(batch.shape)} batch: {exc}") from exc
+        return out.astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        self.__dict__.pop("session", None)

@@ -1,0 +1,71 @@
+"""PyTorch reference backend: CPU fp32 or bf16 (autocast; fast with AMX), CUDA fp16.
+
+Needs the weights as ``NAME.safetensors`` beside ``NAME.onnx`` (bundled models ship both;
+``sr-stream export`` users can copy the checkpoint's ``model.safetensors`` there). torch and the
+architectures are imported only here, only when this backend is chosen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from srstream.engine.backends.base import Backend
+from srstream.errors import BackendError, DependencyError, ModelError
+from srstream.spec import ModelSpec
+
+__all__ = ["TorchBackend", "weights_path"]
+
+
+def weights_path(model: Path) -> Path:
+    return model.with_name(f"{model.name.removesuffix('.onnx')}.safetensors")
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, spec: ModelSpec, model: Path, precision: str = "fp32") -> None:
+        super().__init__(spec, precision)
+        try:
+            import torch
+            from safetensors.torch import load_file
+
+            from srstream.archs import build_generator
+        except ModuleNotFoundError as exc:
+            raise DependencyError(f"the torch backend needs {exc.name}: pip install 'sr-stream[train]'") from exc
+        weights = weights_path(model)
+        if not weights.is_file():
+            raise ModelError(f"the torch backend needs the weights {weights} beside {model.name}")
+        self.torch = torch
+        self.cuda = torch.cuda.is_available()
+        if precision == "fp16" and not self.cuda:
+            raise BackendError("torch fp16 needs a CUDA GPU; use --precision bf16 or fp32 on the CPU")
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise BackendError(f"the torch backend runs fp32, bf16 or fp16, not {precision}")
+        self.dev = torch.device("cuda" if self.cuda else "cpu")
+        net = build_generator(spec)
+        try:
+            net.load_state_dict(load_file(str(weights)), strict=True)
+        except RuntimeError as exc:
+            raise ModelError(f"{weights} does not fit {spec.arch} {dict(spec.arch_params)}: {exc}") from exc
+        self.net = net.eval().to(self.dev)
+        if precision == "fp16":
+            self.net = self.net.half()
+
+    @property
+    def device(self) -> str:
+        return self.torch.cuda.get_device_name(0) if self.cuda else "CPU"
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.dev)
+        with torch.inference_mode():
+            if self.precision == "fp16":
+                y = self.net(x.half())
+            elif self.precision == "bf16":
+                with torch.autocast(self.dev.type, dtype=torch.bfloat16):
+                    y = self.net(x)
+            else:
+                y = self.net(x)
+        return y.float().cpu().numpy()

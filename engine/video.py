@@ -1,0 +1,317 @@
+"""Video files: decode thread -> upscale -> encode thread, with bounded queues and every frame kept.
+
+* **Frames**: every decoded frame is upscaled and encoded with its own timestamp, in the input's
+  time base, so frame count, frame rate and timing (variable frame rate included) survive. The
+  counts are checked at the end; a mismatch is an error, never a silent drop.
+* **Other streams**: audio and subtitle packets are copied untouched (no re-encoding) in demux
+  order, interleaved with the video by the muxer.
+* **Files**: the output is written to a hidden temporary file beside the target and renamed at
+  the end; on an error it is deleted. Ctrl-C stops reading, finishes the frames in flight,
+  closes the file properly and keeps it (the report says it was interrupted).
+* **Colour**: frames are converted to RGB with the matrix the input declares (BT.601 when it
+  declares none, as FFmpeg does) and encoded back with the same matrix, tagged in the output.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from srstream.engine.upscaler import FrameUpscaler
+from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
+
+__all__ = ["EncodeOptions", "VideoReport", "upscale_video"]
+
+#: AVColorSpace values we convert with as declared; anything else is treated as BT.601.
+_KNOWN_MATRICES = {1: "ITU709", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "ITU709"}
+_BT601 = 6
+_END = ("end", None, None)
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Video encoder settings (``--codec``, ``--crf``, ``--bitrate``, ``--preset``, ``--pix-fmt``)."""
+
+    codec: str = "libx264"
+    crf: int | None = 18
+    bitrate: str | None = None
+    preset: str = "medium"
+    pix_fmt: str = "yuv420p"
+    copy_audio: bool = True
+    copy_subtitles: bool = True
+
+    def codec_options(self) -> dict[str, str]:
+        opts: dict[str, str] = {}
+        if self.codec in ("libx264", "libx265", "libsvtav1", "libaom-av1", "libvpx-vp9"):
+            if self.bitrate is None and self.crf is not None:
+                opts["crf"] = str(self.crf)
+            if self.codec in ("libx264", "libx265") and self.preset:
+                opts["preset"] = self.preset
+        return opts
+
+
+@dataclass
+class VideoReport:
+    frames_in: int = 0
+    frames_out: int = 0
+    packets_copied: int = 0
+    copied_streams: list[str] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+    timestamp_fixes: int = 0
+
+
+def _parse_bitrate(text: str) -> int:
+    units = {"k": 1_000, "m": 1_000_000}
+    try:
+        if text[-1].lower() in units:
+            return int(float(text[:-1]) * units[text[-1].lower()])
+        return int(text)
+    except (ValueError, IndexError):
+        raise ConfigError(f"--bitrate {text!r}: expected a number like 8M or 2500k") from None
+
+
+class _Pipeline:
+    def __init__(self, src: Path, tmp: Path, upscaler: FrameUpscaler, options: EncodeOptions,
+                 progress: Callable[[int], None] | None, queue_size: int) -> None:
+        self.src, self.tmp, self.upscaler, self.options = src, tmp, upscaler, options
+        self.progress = progress
+        self.q_in: queue.Queue = queue.Queue(queue_size)
+        self.q_out: queue.Queue = queue.Queue(queue_size)
+        self.halt = threading.Event()  # the reader must stop (Ctrl-C or an error)
+        self.writer_dead = threading.Event()  # the writer failed: nobody drains q_out any more
+        self.report = VideoReport()
+        self.errors: list[BaseException] = []
+        self.ready = threading.Event()  # the output container is open (or failed to open)
+        self.in_streams: dict[int, object] = {}
+
+    # -- reader -----------------------------------------------------------------------------
+    @staticmethod
+    def _put(q: queue.Queue, item: tuple, abort: threading.Event) -> bool:
+        """Put with back-pressure; gives up (False) once ``abort`` is set."""
+        while not abort.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read(self, container) -> None:  # noqa: ANN001
+        import av
+
+        video = container.streams.video[0]
+        extra = [s for s in container.streams if s.index in self.in_streams and s.index != video.index]
+        tb = video.time_base
+        last_pts: int | None = None
+        step = int(round(1 / (video.average_rate or 30) / tb)) if tb else 1
+        try:
+            for packet in container.demux(video, *extra):
+                if self.halt.is_set():
+                    break
+                if packet.stream.index != video.index:
+                    if packet.dts is not None and not self._put(self.q_in, ("packet", packet, None), self.halt):
+                        break
+                    continue
+                for frame in packet.decode():
+                    pts = frame.pts
+                    if pts is None or (last_pts is not None and pts <= last_pts):
+                        pts = step if last_pts is None else last_pts + max(step, 1)
+                        self.report.timestamp_fixes += frame.pts is not None
+                    last_pts = pts
+                    self.report.frames_in += 1
+                    if not self._put(self.q_in, ("frame", frame, pts), self.halt):
+                        break
+        except av.error.FFmpegError as exc:
+            self.errors.append(InputError(
+                f"{self.src}: decoding failed after {self.report.frames_in} frames ({exc.strerror or exc}); "
+                "the file is truncated or corrupt; nothing was written"))
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.errors.append(exc)
+        finally:
+            self._put(self.q_in, _END, self.halt)
+
+    # -- writer -----------------------------------------------------------------------------
+    def write(self, out_container, video_in, width: int, height: int, matrix: int) -> None:  # noqa: ANN001
+        import av
+
+        try:
+            stream = out_container.add_stream(self.options.codec, rate=video_in.average_rate or Fraction(30))
+        except (av.error.FFmpegError, ValueError) as exc:
+            self.errors.append(ConfigError(f"video codec {self.options.codec!r} is not available in this FFmpeg "
+                                           f"build ({exc}); try --codec libx264 or mpeg4"))
+            self.writer_dead.set()
+            self.ready.set()
+            return
+        stream.width, stream.height, stream.pix_fmt = width, height, self.options.pix_fmt
+        stream.codec_context.time_base = video_in.time_base
+        stream.time_base = video_in.time_base
+        stream.codec_context.colorspace = matrix
+        stream.codec_context.color_range = 1  # limited ("tv"), what yuv420p players expect
+        if self.options.bitrate:
+            stream.bit_rate = _parse_bitrate(self.options.bitrate)
+        stream.options = self.options.codec_options()
+        copied = {}
+        for index, in_stream in self.in_streams.items():
+            try:
+                copied[index] = out_container.add_stream_from_template(in_stream)
+                self.report.copied_streams.append(f"{in_stream.type} #{index} ({in_stream.codec_context.name})")
+            except (av.error.FFmpegError, ValueError) as exc:
+                self.errors.append(OutputError(
+                    f"cannot copy {in_stream.type} stream #{index} ({in_stream.codec_context.name}) into "
+                    f"{self.tmp.suffix} ({exc}); use an .mkv output, or --no-audio / --no-subtitles"))
+                self.writer_dead.set()
+                self.ready.set()
+                return
+        self.ready.set()
+        colorspace = _KNOWN_MATRICES[matrix]
+        try:
+            while True:
+                kind, payload, pts = self.q_out.get()
+                if kind == "end":
+                    break
+                if kind == "packet":
+                    payload.stream = copied[payload.stream.index]
+                    out_container.mux(payload)
+                    self.report.packets_copied += 1
+                    continue
+                frame = av.VideoFrame.from_ndarray(payload, format="rgb24")
+                frame = frame.reformat(format=self.options.pix_fmt, dst_colorspace=colorspace)
+                frame.pts, frame.time_base = pts, video_in.time_base
+                for packet in stream.encode(frame):
+                    out_container.mux(packet)
+                    self.report.frames_out += 1
+            for packet in stream.encode(None):
+                out_container.mux(packet)
+                self.report.frames_out += 1
+        except av.error.FFmpegError as exc:
+            self.errors.append(OutputError(f"writing {self.tmp} failed ({exc.strerror or exc}); check free disk space"))
+        except OSError as exc:
+            self.errors.append(OutputError(f"writing {self.tmp} failed ({exc.strerror or exc}); check free disk space"))
+        except BaseException as exc:  # noqa: BLE001
+            self.errors.append(exc)
+        finally:
+            if self.errors:
+                self.writer_dead.set()
+                self.halt.set()
+
+    # -- main ------------------------------------------------------------------------------
+    def upscale_loop(self, matrix: int) -> None:
+        """Until the reader's end: frames -> upscaled frames, packets passed through in order."""
+        colorspace = _KNOWN_MATRICES[matrix]
+        size = None
+        while True:
+            try:
+                kind, payload, pts = self.q_in.get(timeout=0.1)
+            except queue.Empty:
+                if self.writer_dead.is_set():
+                    return
+                continue
+            if kind == "end":
+                return
+            if kind == "packet":
+                if not self._put(self.q_out, (kind, payload, pts), self.writer_dead):
+                    return
+                continue
+            start = time.perf_counter()
+            rgb = payload.to_ndarray(format="rgb24", src_colorspace=colorspace)
+            if size is None:
+                size = rgb.shape[:2]
+            elif rgb.shape[:2] != size:
+                raise InputError(f"{self.src}: the frame size changes mid-stream ({size[1]}x{size[0]} -> "
+                                 f"{rgb.shape[1]}x{rgb.shape[0]}); split the file at the change")
+            up = self.upscaler.upscale(rgb)
+            self.report.latencies_ms.append((time.perf_counter() - start) * 1000)
+            if not self._put(self.q_out, ("frame", up, pts), self.writer_dead):
+                return
+            if self.progress:
+                self.progress(1)
+
+
+def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
+                  progress: Callable[[int], None] | None = None, queue_size: int = 8) -> VideoReport:
+    """Upscale the first video stream of ``src`` into ``dst`` (written via a temporary file).
+
+    Raises:
+        InputError: no frames, a corrupt stream, a mid-stream size change.
+        OutputError: the output cannot be written (full disk, unsupported stream copy).
+        ConfigError: an unavailable codec or a bad option.
+        KeyboardInterrupt is not raised: an interrupted run returns a report with
+        ``interrupted=True`` and a valid, shorter output.
+    """
+    import av
+
+    tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+    pipe = _Pipeline(src, tmp, upscaler, options, progress, queue_size)
+    start = time.perf_counter()
+    try:
+        in_container = av.open(str(src))
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{src} cannot be opened as a video ({exc.strerror or exc})") from exc
+    threads: list[threading.Thread] = []
+    out_container = None
+    try:
+        video = in_container.streams.video[0]
+        video.thread_type = "AUTO"
+        for s in in_container.streams:
+            if (s.type == "audio" and options.copy_audio) or (s.type == "subtitle" and options.copy_subtitles):
+                pipe.in_streams[s.index] = s
+        matrix = video.codec_context.colorspace if video.codec_context.colorspace in _KNOWN_MATRICES else _BT601
+        width, height = video.codec_context.width * upscaler.spec.scale, video.codec_context.height * upscaler.spec.scale
+        try:
+            out_container = av.open(str(tmp), "w")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"cannot create {tmp}: {exc}; check the folder and the file extension") from exc
+        threads = [threading.Thread(target=pipe.read, args=(in_container,), name="decode", daemon=True),
+                   threading.Thread(target=pipe.write, args=(out_container, video, width, height, matrix),
+                                    name="encode", daemon=True)]
+        for t in threads:
+            t.start()
+        pipe.ready.wait()
+        try:
+            if not pipe.errors:
+                pipe.upscale_loop(matrix)
+        except KeyboardInterrupt:
+            pipe.report.interrupted = True  # keep what is done: the writer finishes the file
+        except BaseException as exc:  # noqa: BLE001 - raised below, once the threads have stopped
+            pipe.errors.append(exc)
+        pipe.halt.set()  # the reader stops (it already has, after a normal end)
+        pipe._put(pipe.q_out, _END, pipe.writer_dead)  # the writer drains, flushes the encoder, stops
+        threads[1].join()
+        threads[0].join(timeout=10)
+        out_container.close()
+        out_container = None
+        if pipe.errors:
+            raise pipe.errors[0]
+        report = pipe.report
+        if report.frames_in == 0:
+            raise InputError(f"{src} has a video stream but no decodable frames; nothing was written")
+        if not report.interrupted and report.frames_out != report.frames_in:
+            raise SRStreamError(f"the encoder wrote {report.frames_out} frames for {report.frames_in} decoded; "
+                                "nothing was written (please report this)")
+        os.replace(tmp, dst)
+        report.seconds = time.perf_counter() - start
+        return report
+    except BaseException:
+        pipe.halt.set()
+        pipe.writer_dead.set()
+        if out_container is not None:
+            try:
+                out_container.close()
+            except Exception:  # noqa: BLE001 - already failing; the file is deleted anyway
+                pass
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        for t in threads:
+            t.join(timeout=5)
+        in_container.close()

@@ -1,0 +1,106 @@
+"""Tiled upscaling equals whole-frame upscaling on real content; colour, depth and alpha handling."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from srstream.engine.backends.ort_backend import OrtBackend
+from srstream.engine.models import BUNDLED_MODELS, MODELS_DIR, read_onnx_spec
+from srstream.engine.upscaler import FrameUpscaler, choose_tile
+from tests.conftest import SAMPLE_CLIP
+from tests.onnx_models import conv_net_spec, write_conv_net
+
+
+@pytest.fixture(scope="module")
+def real_frame() -> np.ndarray:
+    """A real 640x360 frame of the bundled clip, cropped to 200x136 to keep the test fast."""
+    with av.open(str(SAMPLE_CLIP)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    return np.ascontiguousarray(frame[100:236, 200:400])
+
+
+def _backend(tmp_path: Path, scale: int, overlap: int | None = None, tile: int = 32) -> OrtBackend:
+    spec = conv_net_spec(scale, convs=3, tile=tile, overlap=overlap)
+    path = write_conv_net(tmp_path / f"net{scale}_{overlap}.onnx", scale, spec=spec)
+    return OrtBackend(read_onnx_spec(path), path, "fp32")
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize(("tile", "overlap"), [(24, 3), (32, 3), (40, 7), (64, 5), (37, 4)])
+def test_tiled_equals_whole_frame_on_real_content(tmp_path: Path, real_frame: np.ndarray, scale: int, tile: int,
+                                                  overlap: int) -> None:
+    with _backend(tmp_path, scale, overlap) as backend:
+        spec = backend.spec
+        whole = FrameUpscaler(backend, spec, 0).upscale(real_frame)
+        tiled_up = FrameUpscaler(backend, spec, tile)
+        tiled = tiled_up.upscale(real_frame)
+    assert len(tiled_up.plan(*real_frame.shape[:2])) > 1
+    assert whole.shape == tiled.shape == (136 * scale, 200 * scale, 3)
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1  # <= 1/255
+
+
+def test_bundled_default_model_is_seamless_too(real_frame: np.ndarray) -> None:
+    path = MODELS_DIR / BUNDLED_MODELS["realtime-x2"]
+    spec = read_onnx_spec(path)
+    with OrtBackend(spec, path, "fp32") as backend:
+        whole = FrameUpscaler(backend, spec, 0).upscale(real_frame)
+        for tile in (48, 64):
+            tiled = FrameUpscaler(backend, spec, tile).upscale(real_frame)
+            assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+def test_tile_auto_tiles_frames_too_big_for_memory(tmp_path: Path) -> None:
+    with _backend(tmp_path, 2) as backend:
+        assert choose_tile(backend.spec, backend, 360, 640) == 0  # whole frames fit
+        assert choose_tile(backend.spec, backend, 8640, 15360) == backend.spec.tile  # 16K does not
+        assert choose_tile(backend.spec, backend, 360, 640, 48) == 48
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 5, 3), (7, 2, 1), (33, 17, 4)])
+def test_odd_and_tiny_sizes_grey_and_alpha(tmp_path: Path, shape: tuple[int, int, int]) -> None:
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, shape, dtype=np.uint8)
+    with _backend(tmp_path, 2) as backend:
+        out = FrameUpscaler(backend, backend.spec, "auto").upscale(frame)
+    assert out.shape == (shape[0] * 2, shape[1] * 2, shape[2]) and out.dtype == np.uint8
+    if shape[2] == 4:  # alpha is upscaled separately (bicubic), not run through the model
+        assert abs(float(out[..., 3].mean()) - float(frame[..., 3].mean())) < 25
+
+
+def test_sixteen_bit_stays_sixteen_bit(tmp_path: Path) -> None:
+    frame = (np.linspace(0, 65535, 20 * 30 * 3).reshape(20, 30, 3)).astype(np.uint16)
+    with _backend(tmp_path, 2) as backend:
+        out = FrameUpscaler(backend, backend.spec, "auto").upscale(frame)
+    assert out.dtype == np.uint16 and out.shape == (40, 60, 3) and out.max() > 255
+
+
+def test_luma_models_change_luma_only(tmp_path: Path, real_frame: np.ndarray) -> None:
+    """A one-channel ('y') model sees the BT.601 luma; chroma stays the bicubic upscale's, so the
+    output differs from bicubic by the same amount in R, G and B."""
+    import cv2
+    from onnx import TensorProto, helper, save
+
+    scales = helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 2.0, 2.0])
+    graph = helper.make_graph(
+        [helper.make_node("Resize", ["input", "", "scales"], ["output"], mode="nearest")], "y_nearest",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 1, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["n", 1, "h2", "w2"])], initializer=[scales])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    spec = dataclasses.replace(conv_net_spec(2, convs=0), color_space="y", in_channels=1, out_channels=1, name="y")
+    helper.set_model_props(model, spec.to_metadata())
+    save(model, str(tmp_path / "y.onnx"))
+    with OrtBackend(spec, tmp_path / "y.onnx", "fp32") as backend:
+        out = FrameUpscaler(backend, spec, 0).upscale(real_frame).astype(np.float64)
+    h, w = real_frame.shape[:2]
+    bicubic = cv2.resize(real_frame.astype(np.float32), (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC)
+    delta = out - bicubic
+    unclipped = np.all((out > 0) & (out < 255) & (bicubic > 0) & (bicubic < 255), axis=2)
+    assert unclipped.mean() > 0.5
+    assert np.abs(delta[..., 0] - delta[..., 1])[unclipped].max() <= 2.0
+    assert np.abs(delta[..., 1] - delta[..., 2])[unclipped].max() <= 2.0
+    assert np.abs(delta).max() > 5  # the model did change luma (nearest != bicubic)

@@ -1,0 +1,175 @@
+"""Video runs: every frame and timestamp kept, audio copied, bad input and interruptions lose nothing."""
+
+from __future__ import annotations
+
+import errno
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from srstream.engine import video as video_mod
+from srstream.engine.backends.ort_backend import OrtBackend
+from srstream.engine.models import read_onnx_spec
+from srstream.engine.upscaler import FrameUpscaler
+from srstream.engine.video import EncodeOptions, upscale_video
+from srstream.errors import InputError, OutputError
+from tests.conftest import write_video
+from tests.onnx_models import write_conv_net
+
+FAST = EncodeOptions(preset="ultrafast", crf=30)
+
+
+@pytest.fixture
+def upscaler(tmp_path: Path) -> FrameUpscaler:
+    path = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
+    spec = read_onnx_spec(path)
+    backend = OrtBackend(spec, path, "fp32")
+    yield FrameUpscaler(backend, spec, "auto")
+    backend.close()
+
+
+def _frames(path: Path) -> tuple[list[int], tuple[int, int], Fraction, list[str], int]:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        pts = [f.pts for f in c.decode(v)]
+        size = (v.codec_context.width, v.codec_context.height)
+        time_base = v.time_base
+        audio_packets = 0
+        types = [s.type for s in c.streams]
+    if "audio" in types:
+        with av.open(str(path)) as c:
+            audio_packets = sum(1 for p in c.demux(c.streams.audio[0]) if p.size)
+    return pts, size, time_base, types, audio_packets
+
+
+def test_every_frame_timestamp_and_the_audio_survive(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    src = write_video(tmp_path / "in.mp4", frames=15, audio=True)
+    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    pts_in, size_in, tb_in, _, audio_in = _frames(src)
+    pts_out, size_out, tb_out, types, audio_out = _frames(tmp_path / "out.mp4")
+    assert report.frames_in == report.frames_out == len(pts_in) == len(pts_out) == 15
+    assert [p * tb_in for p in pts_in] == [p * tb_out for p in pts_out]  # same timestamps, same order
+    assert size_out == (size_in[0] * 2, size_in[1] * 2)
+    assert types.count("audio") == 1 and audio_out == audio_in > 0 and report.packets_copied == audio_in
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def _write_vfr(path: Path, pts_ms: list[int]) -> Path:
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 48, 32, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(pts_ms):
+            f = av.VideoFrame.from_ndarray(np.full((32, 48, 3), i * 15, np.uint8), format="rgb24")
+            f.pts, f.time_base = t, Fraction(1, 1000)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    src = _write_vfr(tmp_path / "vfr.mkv", [0, 33, 50, 120, 121, 400, 433])
+    upscale_video(src, tmp_path / "vfr_x2.mkv", upscaler, FAST)
+    pts_in, _, tb_in, _, _ = _frames(src)
+    pts_out, _, tb_out, _, _ = _frames(tmp_path / "vfr_x2.mkv")
+    assert [p * tb_in for p in pts_in] == [p * tb_out for p in pts_out] and len(pts_out) == 7
+
+
+def test_zero_frame_video_is_an_error_and_writes_nothing(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A file whose video track is declared (size, codec) but holds no packets: only audio."""
+    with_audio = write_video(tmp_path / "av.mp4", frames=5, audio=True)
+    src = tmp_path / "empty.mkv"
+    with av.open(str(with_audio)) as inp, av.open(str(src), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        for packet in inp.demux(inp.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    with av.open(str(src)) as check:
+        assert check.streams.video and check.streams.video[0].codec_context.width == 64
+    with pytest.raises(InputError, match="no decodable frames"):
+        upscale_video(src, tmp_path / "out.mkv", upscaler, FAST)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".mkv") == ["empty.mkv"]
+
+
+def test_corrupt_stream_stops_with_a_clear_error_or_keeps_every_decodable_frame(
+        tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    whole = write_video(tmp_path / "whole.mkv", frames=30, size=(64, 48))
+    data = bytearray(whole.read_bytes())
+    cut = len(data) // 2
+    data[cut:cut + 400] = bytes(400)  # garbage in the middle of the stream
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(bytes(data))
+    out = tmp_path / "broken_x2.mkv"
+    try:
+        report = upscale_video(broken, out, upscaler, FAST)
+    except InputError as exc:
+        assert "corrupt" in str(exc) and not out.exists()
+    else:
+        assert report.frames_out == report.frames_in == len(_frames(out)[0])
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+class _FullDisk:
+    """An output container whose disk fills up after a few packets."""
+
+    def __init__(self, real, after: int) -> None:  # noqa: ANN001
+        self._real, self._left = real, after
+
+    def mux(self, packet) -> None:  # noqa: ANN001
+        self._left -= 1
+        if self._left < 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self._real.mux(packet)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._real, name)
+
+
+def test_full_disk_leaves_no_half_written_file(tmp_path: Path, upscaler: FrameUpscaler,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    src = write_video(tmp_path / "in.mp4", frames=20)
+    real_open = av.open
+
+    def fake_open(path, mode="r", *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        container = real_open(path, mode, *args, **kwargs)
+        return _FullDisk(container, after=3) if mode == "w" else container
+
+    monkeypatch.setattr(video_mod.av if hasattr(video_mod, "av") else av, "open", fake_open)
+    with pytest.raises(OutputError, match="disk space"):
+        upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*partial*"))
+
+
+class _Interrupting:
+    def __init__(self, inner: FrameUpscaler, at: int) -> None:
+        self.inner, self.at, self.n = inner, at, 0
+        self.spec = inner.spec
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        self.n += 1
+        if self.n == self.at:
+            raise KeyboardInterrupt
+        return self.inner.upscale(frame)
+
+
+def test_ctrl_c_keeps_a_valid_file_with_the_frames_done(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    src = write_video(tmp_path / "in.mp4", frames=20, audio=True)
+    out = tmp_path / "out.mp4"
+    report = upscale_video(src, out, _Interrupting(upscaler, at=6), FAST)  # type: ignore[arg-type]
+    assert report.interrupted and report.frames_out == 5
+    assert len(_frames(out)[0]) == 5 and not list(tmp_path.glob(".*partial*"))
+
+
+def test_unknown_codec_is_a_clear_error(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    from srstream.errors import ConfigError
+
+    src = write_video(tmp_path / "in.mp4", frames=3)
+    with pytest.raises(ConfigError, match="not available"):
+        upscale_video(src, tmp_path / "out.mp4", upscaler, EncodeOptions(codec="no-such-codec"))
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*partial*"))
