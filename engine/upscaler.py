@@ -76,11 +76,10 @@ class FrameUpscaler:
         tiles = extract_tiles(chw, plan)
         if (low, high) != (0.0, 1.0):
             tiles = tiles * (high - low) + low
-        outputs = []
         step = max(1, self.backend.max_batch)
-        for i in range(0, len(tiles), step):
-            outputs.append(self.backend.infer(np.ascontiguousarray(tiles[i:i + step], dtype=np.float32)))
-            self.stats.batches += 1
+        batches = [np.ascontiguousarray(tiles[i:i + step], dtype=np.float32) for i in range(0, len(tiles), step)]
+        outputs = self.backend.infer_batches(batches)
+        self.stats.batches += len(batches)
         self.stats.tiles += len(tiles)
         out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
         if (low, high) != (0.0, 1.0):

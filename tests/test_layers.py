@@ -28,6 +28,7 @@ LAZY_ALLOWED = {
     REPO / "srstream" / "commands" / "export.py",
     REPO / "srstream" / "commands" / "bench.py",
     REPO / "engine" / "backends" / "torch_backend.py",
+    REPO / "engine" / "backends" / "trt_backend.py",  # builds missing engines with export's (torch-free) builder
 }
 
 

@@ -9,6 +9,7 @@ the upscaler then tiles with exactly that size.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from types import TracebackType
 
 import numpy as np
@@ -41,6 +42,11 @@ class Backend(ABC):
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on ``batch``; raises :class:`~srstream.errors.BackendError` on failure."""
+
+    def infer_batches(self, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Outputs of several batches, in order. Backends that can overlap copies and compute
+        across batches (TensorRT) override this; the default runs them one by one."""
+        return [self.infer(b) for b in batches]
 
     def close(self) -> None:
         """Release sessions, engines and buffers (idempotent)."""

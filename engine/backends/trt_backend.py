@@ -1,0 +1,155 @@
+"""TensorRT backend: engines from export's cache, pycuda pinned buffers, copies overlapped on streams.
+
+The engine is looked up in the engine cache by its full key (ONNX checksum, shape profile,
+precision, TensorRT version, GPU name, compute capability) and built by the exporter's builder
+when absent, so a stale or foreign engine is never loaded. Engines have one static tile shape
+(the model's recommended tile) and a batch of 1..``max_batch`` tiles.
+
+:meth:`TrtBackend.infer_batches` keeps two slots (pinned host buffers, device buffers, a CUDA
+stream each): while one batch computes, the next one's upload is queued on the other stream,
+so copies and compute overlap instead of synchronising the device per batch.
+
+All ``tensorrt`` runtime calls of the engine live here. Written against TensorRT 10/11's
+Python API; it runs only where tensorrt, pycuda and an NVIDIA GPU exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from srstream.engine.backends.base import Backend
+from srstream.engine.models import variant_path
+from srstream.errors import BackendError, DependencyError, ModelError
+from srstream.spec import ModelSpec
+
+__all__ = ["TrtBackend"]
+
+
+def _graph_bytes(model: Path, precision: str) -> bytes:
+    """The ONNX graph an engine of ``precision`` is built from (fp16: converted when not shipped)."""
+    path = variant_path(model, precision)
+    if path is not None:
+        return path.read_bytes()
+    if precision != "fp16":
+        raise ModelError(f"no {precision} graph beside {model}; export one with sr-stream export --{precision}")
+    try:
+        import onnx
+
+        from srstream.export.fp16 import to_fp16
+    except ModuleNotFoundError as exc:
+        raise DependencyError(f"building an fp16 engine needs {exc.name}: pip install 'sr-stream[gpu]'") from exc
+    return to_fp16(onnx.load(str(model))).SerializeToString()
+
+
+class _Slot:
+    """Pinned host + device buffers and a stream, sized for the largest batch."""
+
+    def __init__(self, cuda, in_shape: tuple[int, ...], out_shape: tuple[int, ...], in_dtype, out_dtype) -> None:  # noqa: ANN001
+        self.host_in = cuda.pagelocked_empty(int(np.prod(in_shape)), in_dtype)
+        self.host_out = cuda.pagelocked_empty(int(np.prod(out_shape)), out_dtype)
+        self.dev_in = cuda.mem_alloc(self.host_in.nbytes)
+        self.dev_out = cuda.mem_alloc(self.host_out.nbytes)
+        self.stream = cuda.Stream()
+        self.pending: tuple[int, tuple[int, ...]] | None = None  # (batch index, output shape)
+
+
+class TrtBackend(Backend):
+    name = "trt"
+
+    def __init__(self, spec: ModelSpec, model: Path, precision: str = "fp16", *, max_batch: int = 4,
+                 cache: Path | None = None) -> None:
+        super().__init__(spec, precision)
+        try:
+            import pycuda.driver as cuda
+            import tensorrt as trt
+
+            from srstream.export.trt_build import ShapeProfile, build_engine, gpu_identity
+        except ModuleNotFoundError as exc:
+            raise DependencyError(f"the TensorRT backend needs {exc.name}: pip install 'sr-stream[gpu]'") from exc
+        if precision not in ("fp16", "fp32", "int8"):
+            raise BackendError(f"TensorRT runs fp16, fp32 or int8 engines, not {precision}")
+        cuda.init()
+        self._gpu_name = gpu_identity(0)[0]
+        self._ctx = cuda.Device(0).retain_primary_context()
+        self._ctx.push()
+        self.cuda, self.trt = cuda, trt
+        self.max_batch, self.fixed_tile = max_batch, spec.tile
+        profile = ShapeProfile.for_tiles(spec, spec.tile, max_batch)
+        entry = build_engine(_graph_bytes(model, precision), spec, precision=precision, profile=profile, cache=cache)
+        logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(logger)
+        self.engine = self.runtime.deserialize_cuda_engine(entry.path.read_bytes())
+        if self.engine is None:
+            raise BackendError(f"TensorRT {trt.__version__} cannot load {entry.path}; delete it to rebuild")
+        self.context = self.engine.create_execution_context()
+        self.in_name, self.out_name = spec.input_name, spec.output_name
+        in_dtype = trt.nptype(self.engine.get_tensor_dtype(self.in_name))
+        out_dtype = trt.nptype(self.engine.get_tensor_dtype(self.out_name))
+        c, t, s = spec.in_channels, spec.tile, spec.scale
+        self.slots = [_Slot(cuda, (max_batch, c, t, t), (max_batch, spec.out_channels, t * s, t * s), in_dtype, out_dtype)
+                      for _ in range(2)]
+        self.entry = entry
+
+    @property
+    def device(self) -> str:
+        return self._gpu_name
+
+    def memory_budget(self) -> int:
+        return 0  # always the engine's static tile
+
+    def _submit(self, slot: _Slot, batch: np.ndarray, index: int) -> None:
+        n = batch.shape[0]
+        if n > self.max_batch or batch.shape[2:] != (self.fixed_tile, self.fixed_tile):
+            raise BackendError(f"the engine takes up to {self.max_batch} tiles of {self.fixed_tile}x{self.fixed_tile}, "
+                               f"got {tuple(batch.shape)}")
+        flat = slot.host_in[: batch.size]
+        flat[:] = batch.astype(slot.host_in.dtype, copy=False).ravel()
+        self.cuda.memcpy_htod_async(slot.dev_in, flat, slot.stream)
+        self.context.set_input_shape(self.in_name, tuple(batch.shape))
+        self.context.set_tensor_address(self.in_name, int(slot.dev_in))
+        self.context.set_tensor_address(self.out_name, int(slot.dev_out))
+        if not self.context.execute_async_v3(stream_handle=slot.stream.handle):
+            raise BackendError("TensorRT failed to enqueue inference")
+        out_shape = tuple(self.context.get_tensor_shape(self.out_name))
+        size = int(np.prod(out_shape))
+        self.cuda.memcpy_dtoh_async(slot.host_out[:size], slot.dev_out, slot.stream)
+        slot.pending = (index, out_shape)
+
+    def _collect(self, slot: _Slot) -> tuple[int, np.ndarray]:
+        slot.stream.synchronize()
+        assert slot.pending is not None
+        index, shape = slot.pending
+        slot.pending = None
+        return index, slot.host_out[: int(np.prod(shape))].reshape(shape).astype(np.float32)
+
+    def infer_batches(self, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Outputs of ``batches`` in order, alternating two slots so uploads overlap compute."""
+        results: list[np.ndarray | None] = [None] * len(batches)
+        for i, batch in enumerate(batches):
+            slot = self.slots[i % 2]
+            if slot.pending is not None:
+                j, out = self._collect(slot)
+                results[j] = out
+            self._submit(slot, batch, i)
+        for slot in self.slots:
+            if slot.pending is not None:
+                j, out = self._collect(slot)
+                results[j] = out
+        return results  # type: ignore[return-value]
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.infer_batches([batch])[0]
+
+    def close(self) -> None:
+        if getattr(self, "_ctx", None) is not None:
+            for slot in getattr(self, "slots", []):
+                slot.dev_in.free()
+                slot.dev_out.free()
+            self.slots = []
+            self.context = self.engine = self.runtime = None
+            self._ctx.pop()
+            self._ctx.detach()
+            self._ctx = None

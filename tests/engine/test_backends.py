@@ -1,0 +1,69 @@
+"""Backend choice and the backends' failure messages; TensorRT runs where it exists."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srstream import cli
+from srstream.engine.backends import Choice, choose, open_backend
+from srstream.engine.models import ResolvedModel, read_onnx_spec, resolve_model
+from srstream.sysinfo import gpus
+from tests.conftest import SAMPLE_CLIP as SAMPLE
+from tests.onnx_models import write_conv_net
+
+
+def test_auto_on_this_cpu_takes_the_int8_graph_of_the_default_model() -> None:
+    if gpus():
+        pytest.skip("a GPU machine picks a GPU backend")
+    choice = choose(resolve_model("realtime-x2"))
+    assert (choice.backend, choice.precision) == ("ort", "int8") and "INT8" in choice.reason
+
+
+def test_auto_without_variants_is_fp32(tmp_path: Path) -> None:
+    if gpus():
+        pytest.skip("a GPU machine picks a GPU backend")
+    path = write_conv_net(tmp_path / "net.onnx", 2)
+    assert choose(ResolvedModel("net", path, read_onnx_spec(path))).precision == "fp32"
+
+
+def test_missing_variant_is_a_model_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_conv_net(tmp_path / "net.onnx", 2)
+    code = cli.main([str(SAMPLE), "--model", str(path), "--precision", "int8", "-o", str(tmp_path / "o.mp4")])
+    assert code == 5 and "no int8 variant" in capsys.readouterr().err and not (tmp_path / "o.mp4").exists()
+
+
+def test_trt_without_tensorrt_names_the_install(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    monkeypatch.setitem(sys.modules, "pycuda", None)
+    code = cli.main([str(SAMPLE), "--backend", "trt", "-o", str(tmp_path / "o.mp4")])
+    assert code == 6 and "pip install 'sr-stream[gpu]'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_torch_backend_matches_onnx_runtime_on_the_default_model() -> None:
+    model = resolve_model("realtime-x2")
+    x = np.random.default_rng(0).random((1, 3, 24, 40), dtype=np.float32)
+    with open_backend(model, Choice("ort", "fp32", "")) as ort_b, open_backend(model, Choice("torch", "fp32", "")) as t_b:
+        assert np.abs(ort_b.infer(x) - t_b.infer(x)).max() < 1e-4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is None or importlib.util.find_spec("pycuda") is None
+                    or not gpus(), reason="needs tensorrt, pycuda and an NVIDIA GPU")
+def test_trt_backend_matches_onnx_runtime(tmp_path: Path) -> None:
+    model = resolve_model("realtime-x2")
+    from srstream.engine.backends.trt_backend import TrtBackend
+
+    with TrtBackend(model.spec, model.path, "fp16", cache=tmp_path) as trt_b, \
+            open_backend(model, Choice("ort", "fp32", "")) as ort_b:
+        t = model.spec.tile
+        x = np.random.default_rng(0).random((3, 3, t, t), dtype=np.float32)
+        outs = trt_b.infer_batches([x[:2], x[2:]])
+        ref = ort_b.infer(x)
+        assert np.abs(np.concatenate(outs) - ref).max() < 2 / 255
