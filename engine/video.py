@@ -33,6 +33,7 @@ __all__ = ["EncodeOptions", "VideoReport", "upscale_video"]
 #: AVColorSpace values we convert with as declared; anything else is treated as BT.601.
 _KNOWN_MATRICES = {1: "ITU709", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "ITU709"}
 _BT601 = 6
+_SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p10le")
 _END = ("end", None, None)
 
 
@@ -68,6 +69,7 @@ class VideoReport:
     seconds: float = 0.0
     interrupted: bool = False
     timestamp_fixes: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def _parse_bitrate(text: str) -> int:
@@ -152,7 +154,12 @@ class _Pipeline:
             self.writer_dead.set()
             self.ready.set()
             return
-        stream.width, stream.height, stream.pix_fmt = width, height, self.options.pix_fmt
+        pix_fmt = self.options.pix_fmt
+        if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
+            pix_fmt = "yuv444p"  # 4:2:0 / 4:2:2 need even sizes; keep every pixel instead of cropping
+            self.report.notes.append(f"{width}x{height} is odd-sized: encoded as yuv444p instead of {self.options.pix_fmt}")
+        self.pix_fmt = pix_fmt
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.codec_context.time_base = video_in.time_base
         stream.time_base = video_in.time_base
         stream.codec_context.colorspace = matrix
@@ -185,7 +192,7 @@ class _Pipeline:
                     self.report.packets_copied += 1
                     continue
                 frame = av.VideoFrame.from_ndarray(payload, format="rgb24")
-                frame = frame.reformat(format=self.options.pix_fmt, dst_colorspace=colorspace)
+                frame = frame.reformat(format=self.pix_fmt, dst_colorspace=colorspace)
                 frame.pts, frame.time_base = pts, video_in.time_base
                 for packet in stream.encode(frame):
                     out_container.mux(packet)

@@ -106,6 +106,8 @@ def _video(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # n
     print(f"{output}: {report.frames_out} frames ({report.frames_in} decoded) in {report.seconds:.1f} s, "
           f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
           f"per frame; {upscaler.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}")
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     if report.timestamp_fixes:
         print(f"note: {report.timestamp_fixes} frames had missing or repeated timestamps and were given the next "
               "free one", file=sys.stderr)

@@ -173,3 +173,21 @@ def test_unknown_codec_is_a_clear_error(tmp_path: Path, upscaler: FrameUpscaler)
     with pytest.raises(ConfigError, match="not available"):
         upscale_video(src, tmp_path / "out.mp4", upscaler, EncodeOptions(codec="no-such-codec"))
     assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_odd_output_size_is_encoded_without_losing_pixels(tmp_path: Path) -> None:
+    src = tmp_path / "odd.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 33, 25, "yuv444p"
+        for i in range(4):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.full((25, 33, 3), 40 * i, np.uint8), format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    path = write_conv_net(tmp_path / "x3.onnx", 3, convs=2, features=4)
+    spec = read_onnx_spec(path)
+    with OrtBackend(spec, path, "fp32") as backend:
+        report = upscale_video(src, tmp_path / "odd_x3.mkv", FrameUpscaler(backend, spec), FAST)
+    pts, size, _, _, _ = _frames(tmp_path / "odd_x3.mkv")
+    assert size == (99, 75) and len(pts) == 4 and report.notes and "yuv444p" in report.notes[0]
