@@ -33,6 +33,9 @@ __all__ = ["EncodeOptions", "VideoReport", "upscale_video"]
 #: AVColorSpace values we convert with as declared; anything else is treated as BT.601.
 _KNOWN_MATRICES = {1: "ITU709", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "ITU709"}
 _BT601 = 6
+#: swscale flags for every RGB <-> YUV conversion: accurate rounding and full chroma
+#: interpolation. With the defaults, YUV -> RGB came out 1.1 levels too dark on average.
+_SWS_FLAGS = "BILINEAR|ACCURATE_RND|FULL_CHR_H_INT"
 _SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p10le")
 _END = ("end", None, None)
 
@@ -192,7 +195,7 @@ class _Pipeline:
                     self.report.packets_copied += 1
                     continue
                 frame = av.VideoFrame.from_ndarray(payload, format="rgb24")
-                frame = frame.reformat(format=self.pix_fmt, dst_colorspace=colorspace)
+                frame = frame.reformat(format=self.pix_fmt, dst_colorspace=colorspace, interpolation=_sws_flags())
                 frame.pts, frame.time_base = pts, video_in.time_base
                 for packet in stream.encode(frame):
                     out_container.mux(packet)
@@ -230,7 +233,7 @@ class _Pipeline:
                     return
                 continue
             start = time.perf_counter()
-            rgb = payload.to_ndarray(format="rgb24", src_colorspace=colorspace)
+            rgb = payload.to_ndarray(format="rgb24", src_colorspace=colorspace, interpolation=_sws_flags())
             if size is None:
                 size = rgb.shape[:2]
             elif rgb.shape[:2] != size:
@@ -242,6 +245,15 @@ class _Pipeline:
                 return
             if self.progress:
                 self.progress(1)
+
+
+def _sws_flags() -> int:
+    from av.video.reformatter import Interpolation
+
+    flags = 0
+    for name in _SWS_FLAGS.split("|"):
+        flags |= int(Interpolation[name])
+    return flags
 
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,

@@ -191,3 +191,37 @@ def test_odd_output_size_is_encoded_without_losing_pixels(tmp_path: Path) -> Non
         report = upscale_video(src, tmp_path / "odd_x3.mkv", FrameUpscaler(backend, spec), FAST)
     pts, size, _, _, _ = _frames(tmp_path / "odd_x3.mkv")
     assert size == (99, 75) and len(pts) == 4 and report.notes and "yuv444p" in report.notes[0]
+
+
+class _Capture:
+    """An x2 'upscaler' that records the RGB frames the pipeline decodes (nearest upscale)."""
+
+    def __init__(self, spec) -> None:  # noqa: ANN001
+        self.spec, self.frames = spec, []
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        self.frames.append(frame)
+        return np.repeat(np.repeat(frame, 2, 0), 2, 1)
+
+
+def test_colour_conversion_is_unbiased(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """The BT.601 luma of the RGB the pipeline decodes equals the stored Y plane on average
+    (swscale's default YUV -> RGB path came out 1.1 levels dark)."""
+    yy, xx = np.mgrid[0:48, 0:64]
+    image = np.stack([xx * 3 + 20, yy * 4 + 20, (xx + yy) * 2 + 20], -1).astype(np.uint8)
+    src = tmp_path / "grad.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25, options={"qp": "0"})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(3):
+            for p in s.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    capture = _Capture(upscaler.spec)
+    upscale_video(src, tmp_path / "grad_x2.mkv", capture, FAST)  # type: ignore[arg-type]
+    with av.open(str(src)) as c:
+        stored_y = np.stack([f.to_ndarray(format="gray") for f in c.decode(video=0)]).astype(float)
+    rgb = np.stack(capture.frames).astype(float)
+    luma = 16 + 219 * (rgb @ np.array([0.299, 0.587, 0.114])) / 255
+    assert abs(float((luma - stored_y).mean())) < 0.6  # 0.37 here; 1.44 with swscale defaults
