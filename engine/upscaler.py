@@ -32,14 +32,15 @@ def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requ
 
     ``auto``: the backend's static tile if it has one; whole frames (0) when the estimated
     activation memory of one frame fits the backend's budget, since tiles repeat the overlap;
-    else the spec's recommended tile.
+    else the spec's recommended tile. The estimate counts ``features`` float32 maps at input
+    resolution three times over (a conv's input, output and a skip) plus the upsampled ones.
     """
     if requested != "auto":
         return int(requested)
     if backend.fixed_tile:
         return backend.fixed_tile
     features = int(spec.arch_params.get("features", 64))
-    estimate = 4 * height * width * features * (6 + spec.scale * spec.scale)
+    estimate = 4 * height * width * features * (3 + spec.scale * spec.scale)
     return 0 if estimate <= backend.memory_budget() else spec.tile
 
 
