@@ -48,6 +48,11 @@ class CompactNet(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.skip == "nearest" and x.shape[1] == 1:
+            # nearest(x) == shuffle(x repeated s^2 times), and a one-channel x broadcasts to the
+            # s^2 channels: the skip is added before the shuffle at input resolution (one
+            # low-resolution add instead of a resize and an add at output resolution).
+            return self.body[-1](self.body[:-1](x) + x)
         out = self.body(x)
         if self.skip == "nearest":
             out = out + F.interpolate(x, scale_factor=self.scale, mode="nearest")
@@ -73,9 +78,10 @@ class CompactYNet(nn.Module):
 
     Converting to full-range BT.601 YCbCr, upscaling Cb/Cr bilinearly and converting back is
     affine, and the inverse transform's luma column is all ones, so it equals
-    ``bilinear(rgb) + (net(Y) - bilinear(Y))`` added to every channel, with
-    ``bilinear(Y) = luma(bilinear(rgb))``. That is what runs: one resize and two weighted sums
-    instead of a chain of per-channel slices, which is cheaper in every runtime.
+    ``bilinear(rgb) + (net(Y) - bilinear(Y))`` added to every channel (bilinear resizing is
+    linear, so ``bilinear(Y)`` is the luma of ``bilinear(rgb)``). That is what runs: two resizes
+    and one weighted sum at input resolution instead of a chain of per-channel slices, which is
+    cheaper in every runtime.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 2, features: int = 32,
@@ -90,7 +96,7 @@ class CompactYNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         up = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
         y = (x * self.luma_weights).sum(1, keepdim=True)
-        detail = self.luma(y) - (up * self.luma_weights).sum(1, keepdim=True)
+        detail = self.luma(y) - F.interpolate(y, scale_factor=self.scale, mode="bilinear", align_corners=False)
         return up + detail
 
     @staticmethod
