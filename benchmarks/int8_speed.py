@@ -14,7 +14,9 @@ One variable: the graph the ONNX Runtime CPU provider runs, from the same checkp
 
 Latency is whole-frame inference of one ``(1, C, H, W)`` input (no tiling, no I/O), median and
 90th percentile over ``--runs`` runs after 3 warm-up runs; ``--threads 0`` lets ONNX Runtime
-use every core. PSNR/SSIM: Y channel, benchmark protocol (``srstream.evalset``).
+use every core. The variants are timed in interleaved blocks of 10 runs (after a warm-up run
+of each block), so a machine whose speed drifts slows them all alike while every block still
+measures a warm session, as in a video run. PSNR/SSIM: Y channel, benchmark protocol (``srstream.evalset``).
 """
 
 from __future__ import annotations
@@ -28,24 +30,34 @@ from pathlib import Path
 import numpy as np
 
 
-def _latency(model_bytes: bytes, shape: tuple[int, ...], runs: int, threads: int) -> dict[str, float]:
+def _latencies(models: dict[str, bytes], shape: tuple[int, ...], runs: int, threads: int) -> dict[str, dict]:
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
+    sessions = {}
+    for label, blob in models.items():
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        sessions[label] = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    feeds = {label: {s.get_inputs()[0].name: x} for label, s in sessions.items()}
     for _ in range(3):
-        session.run(None, {name: x})
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, {name: x})
-        times.append(time.perf_counter() - start)
-    ms = np.array(times) * 1000
-    return {"median_ms": round(float(np.median(ms)), 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
-            "fps": round(1000 / float(np.median(ms)), 2)}
+        for label, session in sessions.items():
+            session.run(None, feeds[label])
+    times: dict[str, list[float]] = {label: [] for label in sessions}
+    block = 10
+    for _ in range(max(1, runs // block)):
+        for label, session in sessions.items():
+            session.run(None, feeds[label])  # re-warm after the other variants ran
+            for _ in range(block):
+                start = time.perf_counter()
+                session.run(None, feeds[label])
+                times[label].append(time.perf_counter() - start)
+    out = {}
+    for label, values in times.items():
+        ms = np.array(values) * 1000
+        out[label] = {"median_ms": round(float(np.median(ms)), 2), "p90_ms": round(float(np.percentile(ms, 90)), 2),
+                      "fps": round(1000 / float(np.median(ms)), 2)}
+    return out
 
 
 def main() -> None:
@@ -78,12 +90,14 @@ def main() -> None:
     int8_all = quantize_int8(fast, spec, inputs, keep_float=())
     bench = BenchmarkSet(args.val, spec.scale, spec.in_channels)
     shape = (1, spec.in_channels, height, width)
+    blobs = {label: model.SerializeToString() for label, model in
+             (("fp32-plain", plain), ("fp32", fast), ("int8", int8), ("int8-all", int8_all))}
+    timings = _latencies(blobs, shape, args.runs, args.threads)
     rows = {}
-    for label, model in (("fp32-plain", plain), ("fp32", fast), ("int8", int8), ("int8-all", int8_all)):
-        blob = model.SerializeToString()
+    for label, blob in blobs.items():
         psnr, ssim, _ = bench.evaluate(onnx_upscaler(blob, spec))
-        rows[label] = {**_latency(blob, shape, args.runs, args.threads), "psnr_y": round(psnr, 3),
-                       "ssim_y": round(ssim, 4), "size_kib": round(len(blob) / 1024, 1)}
+        rows[label] = {**timings[label], "psnr_y": round(psnr, 3), "ssim_y": round(ssim, 4),
+                       "size_kib": round(len(blob) / 1024, 1)}
         print(f"{label:10s} {rows[label]}", flush=True)
     system = collect()
     result = {
