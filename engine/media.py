@@ -11,10 +11,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from srstream.errors import InputError
+from srstream.images import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "MediaInfo", "probe"]
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 
 
 @dataclass(frozen=True)

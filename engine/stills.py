@@ -19,10 +19,10 @@ import numpy as np
 
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import InputError, OutputError, SRStreamError
+from srstream.images import IMAGE_SUFFIXES
 
 __all__ = ["BatchReport", "expand_inputs", "is_glob", "read_still", "upscale_folder", "upscale_image", "write_still"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 
 

@@ -146,17 +146,19 @@ class _Pipeline:
             self._put(self.q_in, _END, self.halt)
 
     # -- writer -----------------------------------------------------------------------------
-    def write(self, out_container, video_in, width: int, height: int, matrix: int) -> None:  # noqa: ANN001
+    def _open_streams(self, out_container, video_in, width: int, height: int, matrix: int):  # noqa: ANN001, ANN202
+        """The output video stream and the copied streams (input index -> output stream).
+
+        Raises:
+            ConfigError: the codec is not available. OutputError: a stream cannot be copied.
+        """
         import av
 
         try:
             stream = out_container.add_stream(self.options.codec, rate=video_in.average_rate or Fraction(30))
         except (av.error.FFmpegError, ValueError) as exc:
-            self.errors.append(ConfigError(f"video codec {self.options.codec!r} is not available in this FFmpeg "
-                                           f"build ({exc}); try --codec libx264 or mpeg4"))
-            self.writer_dead.set()
-            self.ready.set()
-            return
+            raise ConfigError(f"video codec {self.options.codec!r} is not available in this FFmpeg "
+                              f"build ({exc}); try --codec libx264 or mpeg4") from exc
         pix_fmt = self.options.pix_fmt
         if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
             pix_fmt = "yuv444p"  # 4:2:0 / 4:2:2 need even sizes; keep every pixel instead of cropping
@@ -174,15 +176,24 @@ class _Pipeline:
         for index, in_stream in self.in_streams.items():
             try:
                 copied[index] = out_container.add_stream_from_template(in_stream)
-                self.report.copied_streams.append(f"{in_stream.type} #{index} ({in_stream.codec_context.name})")
             except (av.error.FFmpegError, ValueError) as exc:
-                self.errors.append(OutputError(
+                raise OutputError(
                     f"cannot copy {in_stream.type} stream #{index} ({in_stream.codec_context.name}) into "
-                    f"{self.tmp.suffix} ({exc}); use an .mkv output, or --no-audio / --no-subtitles"))
-                self.writer_dead.set()
-                self.ready.set()
-                return
-        self.ready.set()
+                    f"{self.tmp.suffix} ({exc}); use an .mkv output, or --no-audio / --no-subtitles") from exc
+            self.report.copied_streams.append(f"{in_stream.type} #{index} ({in_stream.codec_context.name})")
+        return stream, copied
+
+    def write(self, out_container, video_in, width: int, height: int, matrix: int) -> None:  # noqa: ANN001
+        import av
+
+        try:
+            stream, copied = self._open_streams(out_container, video_in, width, height, matrix)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which must not wait forever
+            self.errors.append(exc)
+            self.writer_dead.set()
+            return
+        finally:
+            self.ready.set()
         colorspace = _KNOWN_MATRICES[matrix]
         try:
             while True:
