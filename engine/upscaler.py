@@ -104,7 +104,8 @@ class FrameUpscaler:
         if channels not in (1, 3, 4):
             raise InputError(f"unsupported channel count {channels}; expected grey, RGB or RGBA")
         peak = 255.0 if frame.dtype == np.uint8 else 65535.0
-        x = frame.astype(np.float32) / peak
+        x = frame.astype(np.float32)
+        x *= np.float32(1.0 / peak)
         alpha = x[:, :, 3] if channels == 4 else None
         colour = x[:, :, :3] if channels >= 3 else x
         out = self._colour(colour)
@@ -112,7 +113,10 @@ class FrameUpscaler:
         if alpha is not None:
             up_alpha = cv2.resize(alpha, (alpha.shape[1] * s, alpha.shape[0] * s), interpolation=cv2.INTER_CUBIC)
             out = np.concatenate([out, up_alpha[:, :, None]], axis=2)
-        return np.floor(np.clip(out, 0.0, 1.0) * peak + 0.5).astype(frame.dtype)
+        out = np.multiply(out, np.float32(peak), dtype=np.float32)  # a fresh array: never the backend's buffer
+        out += np.float32(0.5)
+        np.clip(out, 0.0, peak, out=out)
+        return out.astype(frame.dtype)  # truncating non-negative values: floor(x * peak + 0.5)
 
     def _colour(self, x: np.ndarray) -> np.ndarray:
         """``(H, W, 1|3)`` float in [0, 1] -> upscaled ``(H*s, W*s, 1|3)``."""
