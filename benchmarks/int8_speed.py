@@ -8,8 +8,8 @@ One variable: the graph the ONNX Runtime CPU provider runs, from the same checkp
 
 * ``fp32-plain``: the exporter's graph as traced (PReLU kept as ``PRelu``);
 * ``fp32``: what ``sr-stream export`` writes (PReLU decomposed; same maths);
-* ``int8``: what ``sr-stream export --int8`` writes (QDQ, percentile calibration, first and
-  last conv kept float);
+* ``int8``: what ``sr-stream export --int8`` writes (thin convs widened to 16 channels, QDQ,
+  percentile calibration, first and last conv kept float);
 * ``int8-all``: the same with every conv quantized (faster, larger PSNR cost).
 
 Latency is whole-frame inference of one ``(1, C, H, W)`` input (no tiling, no I/O), median and
@@ -64,7 +64,7 @@ def main() -> None:
     from srstream.evalset import BenchmarkSet
     from srstream.export.int8 import calibration_inputs, quantize_int8
     from srstream.export.pipeline import onnx_upscaler
-    from srstream.export.rewrite import decompose_prelu
+    from srstream.export.rewrite import decompose_prelu, pad_thin_convs
     from srstream.export.sources import load_generator
     from srstream.export.to_onnx import export_onnx
     from srstream.sysinfo import collect
@@ -86,8 +86,10 @@ def main() -> None:
     fast = copy.deepcopy(plain)
     decompose_prelu(fast)
     inputs = calibration_inputs(args.calib, spec)
-    int8 = quantize_int8(fast, spec, inputs)
-    int8_all = quantize_int8(fast, spec, inputs, keep_float=())
+    wide = copy.deepcopy(fast)
+    pad_thin_convs(wide)  # as sr-stream export does for its INT8 graph
+    int8 = quantize_int8(wide, spec, inputs)
+    int8_all = quantize_int8(wide, spec, inputs, keep_float=())
     bench = BenchmarkSet(args.val, spec.scale, spec.in_channels)
     shape = (1, spec.in_channels, height, width)
     blobs = {label: model.SerializeToString() for label, model in

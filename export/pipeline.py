@@ -28,7 +28,7 @@ from srstream.errors import ConfigError, OutputError
 from srstream.export.fp16 import to_fp16
 from srstream.export.int8 import calibration_inputs, quantize_int8
 from srstream.export.parity import ParityReport, check_parity
-from srstream.export.rewrite import decompose_prelu
+from srstream.export.rewrite import decompose_prelu, pad_thin_convs
 from srstream.export.sources import LoadedGenerator, load_generator
 from srstream.export.to_onnx import OPSET, export_onnx, save_onnx, stamp_spec
 from srstream.spec import ModelSpec
@@ -172,7 +172,9 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
     if "int8" in targets:
         inputs = calibration_inputs(opts.calib, spec, count=opts.calib_count)
         log(f"calibrating INT8 on {len(inputs)} crops from {opts.calib} ({opts.calib_method})")
-        q = quantize_int8(fp32, spec, inputs, method=opts.calib_method, keep_float=opts.int8_keep_float)
+        wide = copy.deepcopy(fp32)
+        pad_thin_convs(wide)  # int8 kernels run 4-channel convs poorly; same maths
+        q = quantize_int8(wide, spec, inputs, method=opts.calib_method, keep_float=opts.int8_keep_float)
         report = check_parity(gen.module, spec, q.SerializeToString(), precision="int8", tolerance=float("inf"),
                               images=opts.parity_images)
         result.int8_max_abs = report.max_abs

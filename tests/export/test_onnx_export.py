@@ -103,3 +103,15 @@ def test_parity_failure_is_an_error() -> None:
             break
     with pytest.raises(ExportError, match="does not compute what the PyTorch model does"):
         check_parity(module, spec, broken.SerializeToString())
+
+
+def test_widening_thin_convs_is_exact() -> None:
+    from srstream.export.rewrite import pad_thin_convs
+
+    spec, module, model = _exported("compact_y", 2)
+    wide = copy.deepcopy(model)
+    thin = sum(n.op_type == "Conv" for n in model.graph.node)  # tiny config: every conv has < 16 outputs
+    slices = sum(n.op_type == "Slice" for n in model.graph.node)
+    assert pad_thin_convs(wide) == thin and sum(n.op_type == "Slice" for n in wide.graph.node) == slices + thin
+    report = check_parity(module, spec, wide.SerializeToString())
+    assert report.passed and report.max_abs <= 1e-5
