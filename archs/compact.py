@@ -17,8 +17,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from srstream.archs.blocks import activation
+from srstream.images import LUMA_BT601
 
-__all__ = ["LUMA", "SKIPS", "CompactNet", "CompactYNet"]
+__all__ = ["SKIPS", "CompactNet", "CompactYNet"]
 
 SKIPS = ("nearest", "bilinear", "none")
 
@@ -66,10 +67,6 @@ class CompactNet(nn.Module):
         return max(convs + 2, 1 if skip == "bilinear" else 0)
 
 
-#: BT.601 luma weights (R, G, B).
-LUMA = (0.299, 0.587, 0.114)
-
-
 class CompactYNet(nn.Module):
     """RGB in, RGB out; a :class:`CompactNet` upscales the luma, chroma is upscaled bilinearly.
 
@@ -91,7 +88,7 @@ class CompactYNet(nn.Module):
             raise ValueError("compact_y takes and returns RGB (3 channels); use compact for grey images")
         self.scale = scale
         self.luma = CompactNet(1, 1, scale, features, convs, act, skip)
-        self.register_buffer("luma_weights", torch.tensor(LUMA).reshape(1, 3, 1, 1), persistent=False)
+        self.register_buffer("luma_weights", torch.tensor(LUMA_BT601).reshape(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         up = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)

@@ -97,7 +97,7 @@ def main() -> None:
     timings = _latencies(blobs, shape, args.runs, args.threads)
     rows = {}
     for label, blob in blobs.items():
-        psnr, ssim, _ = bench.evaluate(onnx_upscaler(blob, spec))
+        psnr, ssim, _ = bench.evaluate(onnx_upscaler(blob, spec, "int8" if label.startswith("int8") else "fp32"))
         rows[label] = {**timings[label], "psnr_y": round(psnr, 3), "ssim_y": round(ssim, 4),
                        "size_kib": round(len(blob) / 1024, 1)}
         print(f"{label:10s} {rows[label]}", flush=True)

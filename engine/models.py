@@ -13,7 +13,7 @@ from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
 __all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "MODELS_DIR", "ResolvedModel", "available_precisions", "read_onnx_spec",
-           "resolve_model", "variant_path"]
+           "resolve_model", "variant_name", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
@@ -80,14 +80,21 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
     return ResolvedModel(name_or_path, bundled_path, read_onnx_spec(bundled_path))
 
 
+def variant_name(model: Path, precision: str) -> Path:
+    """Where the graph of ``precision`` lives for ``model`` (``NAME.onnx``): ``NAME.onnx`` itself for
+    fp32, ``NAME.PRECISION.onnx`` beside it otherwise. The exporter writes these names."""
+    model = Path(model)
+    stem = model.name.removesuffix(".onnx")
+    return model.with_name(f"{stem}.onnx" if precision == "fp32" else f"{stem}.{precision}.onnx")
+
+
 def variant_path(model: Path, precision: str) -> Path | None:
-    """The graph file of ``precision`` for ``model`` (``NAME.onnx``): ``NAME.onnx`` itself for
-    fp32, ``NAME.int8.onnx`` / ``NAME.fp16.onnx`` beside it for the others; None when absent."""
+    """The existing graph file of ``precision`` for ``model``; None when absent (or unsupported)."""
     if precision == "fp32":
         return model
     if precision not in ("int8", "fp16"):
         return None
-    candidate = model.with_name(f"{model.name.removesuffix('.onnx')}.{precision}.onnx")
+    candidate = variant_name(model, precision)
     return candidate if candidate.is_file() else None
 
 

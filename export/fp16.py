@@ -9,12 +9,11 @@ fp16 range are clamped by the converter, which warns; our generators have none.
 from __future__ import annotations
 
 import copy
-import logging
-import warnings
 
 import onnx
 
 from srstream.errors import DependencyError, ExportError
+from srstream.export.to_onnx import quiet
 
 __all__ = ["to_fp16"]
 
@@ -31,16 +30,9 @@ def to_fp16(model: onnx.ModelProto, *, fp16_io: bool = False) -> onnx.ModelProto
         from onnxruntime.transformers.onnx_model import OnnxModel
     except ModuleNotFoundError as exc:  # pragma: no cover - ships with onnxruntime
         raise DependencyError(f"fp16 export needs {exc.name}: pip install onnxruntime") from exc
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the converter logs advice on the root logger
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            half = convert_float_to_float16(copy.deepcopy(model), keep_io_types=not fp16_io)
+    with quiet():
+        half = convert_float_to_float16(copy.deepcopy(model), keep_io_types=not fp16_io)
         OnnxModel(half).topological_sort()
-    finally:
-        root.setLevel(level)
     try:
         onnx.checker.check_model(half, full_check=True)
     except onnx.checker.ValidationError as exc:

@@ -17,9 +17,6 @@ weights per output channel, unsigned int8 activations). What we decide:
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -29,6 +26,8 @@ import numpy as np
 import onnx
 
 from srstream.errors import ConfigError, DependencyError, ExportError, InputError
+from srstream.export.parity import model_input
+from srstream.export.to_onnx import quiet
 from srstream.images import list_images, load_rgb
 from srstream.spec import ModelSpec
 
@@ -64,11 +63,7 @@ def calibration_inputs(folder: Path, spec: ModelSpec, *, count: int = 64, seed: 
         if h < size or w < size:
             continue
         y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-        crop = rgb[y:y + size, x:x + size].astype(np.float32) / 255.0
-        if spec.in_channels == 1:
-            crop = crop @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
-        low, high = spec.value_range
-        out.append((crop.transpose(2, 0, 1)[None] * (high - low) + low).astype(np.float32))
+        out.append(model_input(rgb[y:y + size, x:x + size], spec))
     if not out:
         raise InputError(f"no calibration image in {folder} is at least {size}x{size} pixels")
     return out
@@ -125,11 +120,8 @@ def quantize_int8(model: onnx.ModelProto, spec: ModelSpec, inputs: Sequence[np.n
     with tempfile.TemporaryDirectory(prefix="srstream-int8-") as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(model, src)
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # ORT logs generic pre-processing advice on the root logger
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # and prints calibration progress
+            with quiet():
                 quantize_static(
                     str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -139,7 +131,5 @@ def quantize_int8(model: onnx.ModelProto, spec: ModelSpec, inputs: Sequence[np.n
                 )
         except Exception as exc:  # ORT raises plain Exceptions from its calibrators
             raise ExportError(f"INT8 quantization of {spec.name} failed: {exc}") from exc
-        finally:
-            root.setLevel(level)
         quantized = onnx.load(dst)
     return quantized

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from srstream.errors import ExportError
-from srstream.images import load_rgb
+from srstream.images import LUMA_BT601, load_rgb
 from srstream.spec import ModelSpec
 
-__all__ = ["PARITY_IMAGES", "TOLERANCES", "ParityCase", "ParityReport", "check_parity", "parity_inputs"]
+__all__ = ["PARITY_IMAGES", "TOLERANCES", "ParityCase", "ParityReport", "check_parity", "model_input", "parity_inputs"]
 
 PARITY_IMAGES = Path(__file__).with_name("parity_images")
 #: Max abs error allowed against the fp32 PyTorch output, on [0, 1] values. fp16 carries 11
@@ -67,16 +67,22 @@ def _fit(x: np.ndarray, spec: ModelSpec) -> np.ndarray:
     return (x[:, :, :h, :w] * (high - low) + low).astype(np.float32)
 
 
+def model_input(rgb: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """A uint8 ``(H, W, 3)`` RGB image as the model's float32 ``(1, C, H', W')`` input: BT.601 grey
+    for one-channel models, cropped to the size multiple, mapped to the value range."""
+    x = rgb.astype(np.float32) / 255.0
+    if spec.in_channels == 1:
+        x = x @ np.array(LUMA_BT601, np.float32)[:, None]
+    return _fit(x.transpose(2, 0, 1)[None], spec)
+
+
 def parity_inputs(spec: ModelSpec, images: Sequence[Path] = (), seed: int = 0) -> list[tuple[str, np.ndarray]]:
     """Labelled float32 ``(N, C, H, W)`` inputs: random ones and real crops (bundled + ``images``)."""
     rng = np.random.default_rng(seed)
     cases = [(f"random{h}x{w}", _fit(rng.random((n, spec.in_channels, h, w)), spec))
              for h, w, n in RANDOM_SHAPES]
     for path in [*sorted(PARITY_IMAGES.glob("*.png")), *images]:
-        rgb = load_rgb(path)[:96, :96].astype(np.float32) / 255.0
-        if spec.in_channels == 1:
-            rgb = rgb @ np.array([0.299, 0.587, 0.114], np.float32)[:, None]
-        cases.append((path.stem, _fit(rgb.transpose(2, 0, 1)[None], spec)))
+        cases.append((path.stem, model_input(load_rgb(path)[:96, :96], spec)))
     return cases
 
 

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import onnx
 
+from srstream.engine.models import variant_name  # the names the engine looks for variants under
 from srstream.errors import ConfigError, OutputError
 from srstream.export.fp16 import to_fp16
 from srstream.export.int8 import calibration_inputs, quantize_int8
@@ -80,30 +80,21 @@ class ExportResult:
     int8_quality: dict[str, float] = field(default_factory=dict)
     int8_max_abs: float | None = None
     nodes: tuple[int, int] = (0, 0)
+    opset: int = OPSET
 
 
 def artifact_paths(out: Path) -> dict[str, Path]:
     """Where each precision goes for ``-o out``."""
-    out = Path(out)
-    stem = out.name.removesuffix(".onnx")
-    return {p: out.with_name(f"{stem}.onnx" if p == "fp32" else f"{stem}.{p}.onnx") for p in ("fp32", "fp16", "int8")}
+    return {p: variant_name(Path(out), p) for p in ("fp32", "fp16", "int8")}
 
 
-def onnx_upscaler(model_bytes: bytes, spec: ModelSpec):  # noqa: ANN201 - an evalset.Upscaler
-    """A uint8 image upscaler running ``model_bytes`` whole-frame with ONNX Runtime on the CPU."""
-    import onnxruntime as ort
+def onnx_upscaler(model_bytes: bytes, spec: ModelSpec, precision: str = "fp32"):  # noqa: ANN201 - an evalset.Upscaler
+    """The engine's whole-frame upscaler running ``model_bytes`` with ONNX Runtime on the CPU, so
+    exported graphs are scored exactly the way ``sr-stream`` runs them."""
+    from srstream.engine.backends.ort_backend import OrtBackend, OrtOptions
+    from srstream.engine.upscaler import FrameUpscaler
 
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    dtype = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
-    low, high = spec.value_range
-
-    def upscale(lr: np.ndarray) -> np.ndarray:
-        x = (lr.astype(np.float32) / 255.0).transpose(2, 0, 1)[None] * (high - low) + low
-        y = session.run([spec.output_name], {spec.input_name: x.astype(dtype)})[0][0].astype(np.float32)
-        y = np.clip((y - low) / (high - low), 0.0, 1.0).transpose(1, 2, 0)
-        return np.floor(y * 255.0 + 0.5).astype(np.uint8)
-
-    return upscale
+    return FrameUpscaler(OrtBackend(spec, model_bytes, precision, OrtOptions(gpu=False)), spec, 0).upscale
 
 
 def _int8_quality(fp32: bytes, int8: bytes, spec: ModelSpec, folder: Path) -> dict[str, float]:
@@ -111,7 +102,7 @@ def _int8_quality(fp32: bytes, int8: bytes, spec: ModelSpec, folder: Path) -> di
 
     bench = BenchmarkSet(folder, spec.scale, spec.in_channels)
     p32, s32, _ = bench.evaluate(onnx_upscaler(fp32, spec))
-    p8, s8, _ = bench.evaluate(onnx_upscaler(int8, spec))
+    p8, s8, _ = bench.evaluate(onnx_upscaler(int8, spec, "int8"))
     return {"psnr_y_fp32": p32, "psnr_y_int8": p8, "ssim_y_fp32": s32, "ssim_y_int8": s8,
             "psnr_cost_db": p32 - p8, "bicubic_psnr_y": bench.bicubic[0]}
 
@@ -155,12 +146,14 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
     log(f"{'imported' if gen.imported else 'loaded'} {spec.name}: {spec.arch} x{spec.scale} "
         f"{dict(spec.arch_params)} from {gen.path}")
     graph = export_onnx(gen.module, spec, opset=opts.opset, simplify=opts.simplify)
-    result = ExportResult(spec, gen.path, gen.imported, nodes=(graph.nodes_before, graph.nodes_after))
+    result = ExportResult(spec, gen.path, gen.imported, nodes=(graph.nodes_before, graph.nodes_after),
+                          opset=graph.opset)
     blobs: dict[str, onnx.ModelProto] = {}
 
     fp32 = copy.deepcopy(graph.model)
     decompose_prelu(fp32)
-    result.parity.append(check_parity(gen.module, spec, fp32.SerializeToString(), images=opts.parity_images))
+    fp32_bytes = fp32.SerializeToString()
+    result.parity.append(check_parity(gen.module, spec, fp32_bytes, images=opts.parity_images))
     blobs["fp32"] = fp32
     precisions = ["fp32"]
     if "fp16" in targets:
@@ -175,11 +168,12 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         wide = copy.deepcopy(fp32)
         pad_thin_convs(wide)  # int8 kernels run 4-channel convs poorly; same maths
         q = quantize_int8(wide, spec, inputs, method=opts.calib_method, keep_float=opts.int8_keep_float)
-        report = check_parity(gen.module, spec, q.SerializeToString(), precision="int8", tolerance=float("inf"),
+        q_bytes = q.SerializeToString()
+        report = check_parity(gen.module, spec, q_bytes, precision="int8", tolerance=float("inf"),
                               images=opts.parity_images)
         result.int8_max_abs = report.max_abs
         if opts.val is not None:
-            result.int8_quality = _int8_quality(fp32.SerializeToString(), q.SerializeToString(), spec, opts.val)
+            result.int8_quality = _int8_quality(fp32_bytes, q_bytes, spec, opts.val)
         blobs["int8"] = q
         precisions.append("int8")
 
@@ -207,11 +201,10 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
     if opts.trt:
         from srstream.export.trt_build import ShapeProfile, build_engine
 
-        graph_kind = {"fp16": "fp16", "fp32": "fp32", "int8": "int8"}[opts.trt_precision]
-        if graph_kind not in blobs:
-            raise ConfigError(f"--trt-precision {opts.trt_precision} needs the {graph_kind} graph (add --{graph_kind})")
+        if opts.trt_precision not in blobs:  # the engine is built from the graph of its precision
+            raise ConfigError(f"--trt-precision {opts.trt_precision} needs that graph (add --{opts.trt_precision})")
         profile = ShapeProfile.for_tiles(spec, opts.trt_tile, opts.trt_batch)
-        entry = build_engine(blobs[graph_kind].SerializeToString(), spec, precision=opts.trt_precision,
+        entry = build_engine(blobs[opts.trt_precision].SerializeToString(), spec, precision=opts.trt_precision,
                              profile=profile, cache=opts.trt_cache)
         log(f"TensorRT engine {'built in %.0f s' % entry.seconds if entry.built else 'found in the cache'}: {entry.path}")
         result.artifacts.append(Artifact(f"trt-{opts.trt_precision}", entry.path, entry.path.stat().st_size))
@@ -220,7 +213,7 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
 
 def describe(result: ExportResult) -> Sequence[str]:
     """Human-readable lines for the CLI."""
-    lines = [f"graph: {result.nodes[0]} nodes from the exporter, {result.nodes[1]} after onnxslim; opset {OPSET}, "
+    lines = [f"graph: {result.nodes[0]} nodes from the exporter, {result.nodes[1]} after onnxslim; opset {result.opset}, "
              "dynamic batch/height/width"]
     lines += [r.summary() for r in result.parity]
     if result.int8_max_abs is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +19,11 @@ from pathlib import Path
 import onnx
 import torch
 
+from srstream.atomic import write_atomic
 from srstream.errors import DependencyError, ExportError
 from srstream.spec import ModelSpec
 
-__all__ = ["IR_VERSION", "OPSET", "OnnxGraph", "export_onnx", "save_onnx", "stamp_spec"]
+__all__ = ["IR_VERSION", "OPSET", "OnnxGraph", "export_onnx", "quiet", "save_onnx", "stamp_spec"]
 
 #: Default ONNX opset: the exporter's native one (asking for an older one runs a version
 #: converter that is not always able to convert).
@@ -43,10 +43,11 @@ class OnnxGraph:
 
 
 @contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
-    """Silence the exporter's progress lines and internal deprecation warnings (its own business,
-    not the user's); real failures still raise."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+def quiet() -> Iterator[None]:
+    """Silence what the export tools print on their own account: torch's exporter (progress
+    lines, internal deprecation warnings), onnxscript, ONNX Runtime's converters and quantizer
+    (advice on the root logger, calibration progress on stdout). Real failures still raise."""
+    loggers = [logging.getLogger(name) for name in ("", "torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
@@ -93,7 +94,7 @@ def export_onnx(module: torch.nn.Module, spec: ModelSpec, *, opset: int = OPSET,
     size += -size % spec.size_multiple
     example = torch.rand(2, spec.in_channels, size, size + spec.size_multiple)
     try:
-        with _quiet_exporter(), torch.no_grad():
+        with quiet(), torch.no_grad():
             program = torch.onnx.export(
                 module, (example,), input_names=[spec.input_name], output_names=[spec.output_name],
                 opset_version=opset, dynamic_shapes=_dynamic_shapes(dynamic_batch), dynamo=True,
@@ -119,7 +120,7 @@ def _simplify(model: onnx.ModelProto, spec: ModelSpec) -> onnx.ModelProto:
     except ModuleNotFoundError as exc:
         raise DependencyError("graph simplification needs onnxslim: pip install 'sr-stream[export]'") from exc
     try:
-        with _quiet_exporter():
+        with quiet():
             return onnxslim.slim(model)
     except Exception as exc:
         raise ExportError(f"onnxslim failed on {spec.name}: {exc}") from exc
@@ -144,20 +145,9 @@ def _check(model: onnx.ModelProto, spec: ModelSpec) -> None:
 
 
 def save_onnx(model: onnx.ModelProto, path: Path) -> int:
-    """Write ``model`` to ``path`` atomically (temporary file + rename); returns its size in bytes.
+    """Write ``model`` to ``path`` atomically; returns its size in bytes.
 
     Raises:
         OutputError: the folder is not writable or the disk is full (nothing is left behind).
     """
-    from srstream.errors import OutputError
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(model.SerializeToString())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; check the folder and free space") from exc
-    return path.stat().st_size
+    return write_atomic(Path(path), model.SerializeToString())

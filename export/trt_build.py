@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from srstream.atomic import write_atomic
 from srstream.errors import BackendError, ConfigError, DependencyError, ExportError
 from srstream.spec import ModelSpec
 
@@ -187,10 +188,8 @@ def build_engine(onnx_bytes: bytes, spec: ModelSpec, *, precision: str = "fp16",
         BackendError: no GPU.
         ExportError: the parser rejects the graph (the unsupported node and op are named) or
             the build fails.
-        OutputError: the cache folder is not writable.
+        OutputError: the cache folder is not writable (from :func:`~srstream.atomic.write_atomic`).
     """
-    from srstream.errors import OutputError
-
     trt = import_tensorrt()
     profile = profile or ShapeProfile.for_tiles(spec)
     cache = Path(cache or default_cache_dir())
@@ -233,13 +232,8 @@ def build_engine(onnx_bytes: bytes, spec: ModelSpec, *, precision: str = "fp16",
     engine, record = _entry_paths(cache, spec, key)
     meta = {"key": asdict(key), "spec": spec.to_dict(), "size": len(blob),
             "sha256": hashlib.sha256(blob).hexdigest(), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        for path, data in ((engine, blob), (record, json.dumps(meta, indent=1).encode()),
-                           (timing_path, bytes(config.get_timing_cache().serialize()))):
-            tmp = path.with_name(f".{path.name}.partial")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write the engine cache {cache}: {exc.strerror or exc}") from exc
+    # the record last: an engine counts as cached only once its record (size, checksum) is there
+    write_atomic(engine, blob)
+    write_atomic(record, json.dumps(meta, indent=1).encode())
+    write_atomic(timing_path, bytes(config.get_timing_cache().serialize()))
     return EngineEntry(engine, key, spec, built=True, seconds=time.perf_counter() - start)

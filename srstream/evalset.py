@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srstream.images import list_images, read_image
+from srstream.images import LUMA_BT601, list_images, read_image
 from srstream.imresize import bicubic_degrade, bicubic_upscale
 from srstream.metrics import psnr_y, ssim_y
 
@@ -29,7 +29,7 @@ Upscaler = Callable[[np.ndarray], np.ndarray]
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
     """BT.601 luma of a uint8 RGB image, rounded, as ``(H, W, 1)`` uint8."""
-    return np.floor(rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) + 0.5).astype(np.uint8)[..., None]
+    return np.floor(rgb.astype(np.float64) @ np.array(LUMA_BT601) + 0.5).astype(np.uint8)[..., None]
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ import numpy as np
 
 from srstream.errors import InputError
 
-__all__ = ["IMAGE_SUFFIXES", "list_images", "load_rgb", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "LUMA_BT601", "list_images", "load_rgb", "read_image"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+#: BT.601 luma weights (R, G, B): the grey level of colour images and the Y of the luma models.
+LUMA_BT601 = (0.299, 0.587, 0.114)
 
 
 def list_images(folders: Sequence[Path]) -> list[Path]:

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from srstream.errors import InputError
-from srstream.images import IMAGE_SUFFIXES, list_images, load_rgb, read_image
+from srstream.images import IMAGE_SUFFIXES, LUMA_BT601, list_images, load_rgb, read_image
 from srstream.imresize import imresize
 from srstream.trainer.degrade import Degradation
 
@@ -157,7 +157,7 @@ class PairDataset:
     def _tensor(self, image: np.ndarray) -> np.ndarray:
         x = image.astype(np.float32) / 255.0
         if self.channels == 1:
-            x = x @ np.array([0.299, 0.587, 0.114], np.float32)
+            x = x @ np.array(LUMA_BT601, np.float32)
             return x[None]
         return np.ascontiguousarray(x.transpose(2, 0, 1))
 

@@ -1,7 +1,8 @@
 """ONNX Runtime backend: the CPU provider everywhere; CUDA / TensorRT providers with onnxruntime-gpu.
 
 Precision selects the graph file exported beside the model: ``NAME.onnx`` (fp32),
-``NAME.int8.onnx`` (QDQ, CPU) or ``NAME.fp16.onnx`` (GPU providers).
+``NAME.int8.onnx`` (QDQ, CPU) or ``NAME.fp16.onnx`` (GPU providers). A graph already in memory
+(bytes, as the exporter holds it) is run as given.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class OrtOptions:
 class OrtBackend(Backend):
     name = "ort"
 
-    def __init__(self, spec: ModelSpec, model: Path, precision: str = "fp32", options: OrtOptions = OrtOptions()) -> None:
+    def __init__(self, spec: ModelSpec, model: Path | bytes, precision: str = "fp32",
+                 options: OrtOptions = OrtOptions()) -> None:
         import onnxruntime as ort
 
         super().__init__(spec, precision)
@@ -44,7 +46,7 @@ class OrtBackend(Backend):
                                "or int8 on the CPU")
         if precision in ("bf16",):
             raise BackendError("ONNX Runtime does not run bf16 graphs here; use --backend torch for bf16")
-        path = variant_path(model, precision)
+        path = model if isinstance(model, bytes) else variant_path(model, precision)
         if path is None:
             raise ModelError(f"model {spec.name} has no {precision} variant beside {model} "
                              f"(expected {model.stem}.{precision}.onnx); export one with sr-stream export --{precision}")
@@ -55,10 +57,11 @@ class OrtBackend(Backend):
         # int8 (QDQ) graphs are for the CPU; fp16 needs a GPU provider; fp32 takes a GPU when there is one.
         providers = [*(gpu if precision != "int8" else []), "CPUExecutionProvider"]
         try:
-            self.session = ort.InferenceSession(str(path), session_options, providers=providers)
+            self.session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), session_options,
+                                                providers=providers)
         except Exception as exc:  # ORT's exception types are not importable
-            raise ModelError(f"ONNX Runtime cannot load {path}: {exc}") from exc
-        self.path = path
+            where = f"the in-memory graph of {spec.name}" if isinstance(path, bytes) else str(path)
+            raise ModelError(f"ONNX Runtime cannot load {where}: {exc}") from exc
         self.provider = self.session.get_providers()[0]
         self._dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
 

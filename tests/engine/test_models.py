@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from srstream.engine.models import BUNDLED_MODELS, DEFAULT_MODEL, resolve_model
+from srstream.engine.models import DEFAULT_MODEL, resolve_model
 from srstream.errors import ModelError, SpecError
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
