@@ -8,7 +8,6 @@ image and lists the failures in its summary (and exits non-zero).
 from __future__ import annotations
 
 import glob
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,8 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from srstream.atomic import write_atomic
 from srstream.engine.upscaler import FrameUpscaler
-from srstream.errors import InputError, OutputError, SRStreamError
+from srstream.errors import InputError, OutputError
 from srstream.images import IMAGE_SUFFIXES
 
 __all__ = ["BatchReport", "expand_inputs", "is_glob", "read_still", "upscale_folder", "upscale_image", "write_still"]
@@ -85,14 +85,7 @@ def write_still(path: Path, image: np.ndarray) -> None:
     ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data.tobytes())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; check the folder and free space") from exc
+    write_atomic(path, data.tobytes())
 
 
 def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
@@ -132,14 +125,12 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
                     upscale_image(src, dst, upscaler)
                     report.done.append(src)
                 except (InputError, OutputError) as exc:
-                    if isinstance(exc, OutputError) and "space" in str(exc):
+                    if isinstance(exc, OutputError) and isinstance(exc.__cause__, OSError):  # disk or folder: all would fail
                         raise
                     report.failed.append((src, str(exc)))
             if progress:
                 progress(1)
     except KeyboardInterrupt:
         report.interrupted = True
-    except SRStreamError:
-        raise
     report.seconds = time.perf_counter() - start
     return report

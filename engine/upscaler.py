@@ -12,19 +12,18 @@ An alpha channel is upscaled separately (bicubic) and re-attached. 16-bit images
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 from srstream.engine.backends.base import Backend
 from srstream.errors import InputError
+from srstream.images import LUMA_BT601
 from srstream.spec import ModelSpec
 from srstream.tiling import TilePlan, blend_tiles, extract_tiles, plan_for_spec
 
 __all__ = ["FrameUpscaler", "choose_tile"]
 
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+_LUMA = np.array(LUMA_BT601, np.float32)
 
 
 def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requested: int | str = "auto") -> int:
@@ -44,19 +43,12 @@ def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requ
     return 0 if estimate <= backend.memory_budget() else spec.tile
 
 
-@dataclass
-class _Stats:
-    tiles: int = 0
-    batches: int = 0
-
-
 class FrameUpscaler:
     """Upscale ``(H, W, C)`` uint8/uint16 frames (C = 1, 3 or 4; RGB order) with ``backend``."""
 
     def __init__(self, backend: Backend, spec: ModelSpec, tile: int | str = "auto") -> None:
         self.backend, self.spec, self.tile = backend, spec, tile
         self._plans: dict[tuple[int, int], TilePlan] = {}
-        self.stats = _Stats()
 
     def plan(self, height: int, width: int) -> TilePlan:
         key = (height, width)
@@ -81,8 +73,6 @@ class FrameUpscaler:
         step = max(1, self.backend.max_batch)
         batches = [np.ascontiguousarray(tiles[i:i + step], dtype=np.float32) for i in range(0, len(tiles), step)]
         outputs = self.backend.infer_batches(batches)
-        self.stats.batches += len(batches)
-        self.stats.tiles += len(tiles)
         out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
         if (low, high) != (0.0, 1.0):
             out = (out - low) / (high - low)
@@ -121,7 +111,6 @@ class FrameUpscaler:
 
     def _colour(self, x: np.ndarray) -> np.ndarray:
         """``(H, W, 1|3)`` float in [0, 1] -> upscaled ``(H*s, W*s, 1|3)``."""
-        s = self.spec.scale
         if self.spec.color_space == "rgb":
             rgb = np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
             out = self._run(np.ascontiguousarray(rgb.transpose(2, 0, 1))).transpose(1, 2, 0)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -23,8 +24,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-
+from srstream.atomic import partial_path
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
@@ -214,9 +214,7 @@ class _Pipeline:
             for packet in stream.encode(None):
                 out_container.mux(packet)
                 self.report.frames_out += 1
-        except av.error.FFmpegError as exc:
-            self.errors.append(OutputError(f"writing {self.tmp} failed ({exc.strerror or exc}); check free disk space"))
-        except OSError as exc:
+        except (av.error.FFmpegError, OSError) as exc:
             self.errors.append(OutputError(f"writing {self.tmp} failed ({exc.strerror or exc}); check free disk space"))
         except BaseException as exc:  # noqa: BLE001
             self.errors.append(exc)
@@ -258,7 +256,9 @@ class _Pipeline:
                 self.progress(1)
 
 
+@functools.cache
 def _sws_flags() -> int:
+    """:data:`_SWS_FLAGS` as the int PyAV takes (resolved once, not per frame)."""
     from av.video.reformatter import Interpolation
 
     flags = 0
@@ -280,7 +280,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     """
     import av
 
-    tmp = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+    tmp = partial_path(dst)
     pipe = _Pipeline(src, tmp, upscaler, options, progress, queue_size)
     start = time.perf_counter()
     try:
