@@ -329,6 +329,9 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
             raise SRStreamError(f"the encoder wrote {report.frames_out} frames for {report.frames_in} decoded; "
                                 "nothing was written (please report this)")
         os.replace(tmp, dst)
+        if report.timestamp_fixes:
+            report.notes.append(f"{report.timestamp_fixes} frames had missing or repeated timestamps and were given "
+                                "the next free one")
         report.seconds = time.perf_counter() - start
         return report
     except BaseException:

@@ -108,9 +108,6 @@ def _video(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # n
           f"per frame; {upscaler.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}")
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
-    if report.timestamp_fixes:
-        print(f"note: {report.timestamp_fixes} frames had missing or repeated timestamps and were given the next "
-              "free one", file=sys.stderr)
     if report.interrupted:
         print(f"sr-stream: interrupted; {output} is a valid video with the first {report.frames_out} frames",
               file=sys.stderr)
