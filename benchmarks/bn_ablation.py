@@ -1,22 +1,31 @@
 """Does BatchNorm help SRResNet? Train the same small SRResNet with each `norm` setting.
 
     python benchmarks/bn_ablation.py --data ../shared/data/train --val ../shared/data/val/Set5 \
-        --out runs/bn_ablation --steps 3000 [--results benchmarks/results/bn_ablation] [--cache DIR]
+        --out runs/bn_ablation --psnr-steps 8000 --gan-steps 2000 \
+        [--results benchmarks/results/training/bn_ablation] [--cache DIR]
 
-Everything but `norm` is identical (seed, data, schedule). Reports validation Y-PSNR, RGB PSNR
-and the colour shift: the mean absolute difference of per-image mean R, G, B between the model's
-output and the HR image (BatchNorm's train/test statistics mismatch shows up as a colour cast).
+Everything but `norm` is identical (seed, data, schedule): an L1 PSNR phase, then (with
+``--gan-steps``) a GAN phase initialised from it, as SRGAN trains. Each model is scored at the end
+of each phase, in eval mode (BatchNorm uses its running statistics), on:
+
+- Set5 x2: Y-PSNR, Y-SSIM, RGB PSNR and the colour shift, the mean absolute difference of the
+  per-image mean R, G, B between output and HR (a train/test statistics mismatch in BatchNorm
+  shows up as a colour cast);
+- the same images darkened to 40% brightness ("dark"), whose statistics are far from the training
+  patches': a network whose behaviour depends on learned batch statistics degrades more there.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 
 import numpy as np
 
 NORMS = ("none", "none-in-blocks", "all")
+DARK = 0.4
 
 
 def colour_stats(outputs: list[np.ndarray], targets: list[np.ndarray]) -> tuple[float, float]:
@@ -27,7 +36,38 @@ def colour_stats(outputs: list[np.ndarray], targets: list[np.ndarray]) -> tuple[
     return float(np.mean(shifts)), float(np.mean(rgb))
 
 
+def darkened(val, factor: float):
+    """A copy of the benchmark set with every HR image scaled by ``factor`` and its LR remade."""
+    import dataclasses
+
+    from srstream.imresize import bicubic_degrade, bicubic_upscale
+
+    dark = copy.copy(val)
+    pairs = []
+    for p in val.pairs:
+        hr = np.floor(p.hr.astype(np.float64) * factor + 0.5).astype(np.uint8)
+        lr = bicubic_degrade(hr, val.scale).reshape(p.lr.shape)
+        pairs.append(dataclasses.replace(p, hr=hr, lr=lr))
+    dark.pairs = pairs
+    dark.bicubic = dark.score([bicubic_upscale(p.lr, val.scale).reshape(p.hr.shape) for p in pairs])
+    return dark
+
+
+def score(trainer, model, sets: dict, phase: str, norm: str, step: int) -> dict:
+    row = {"norm": norm, "phase": phase, "step": step}
+    for name, val in sets.items():
+        psnr_y, ssim_y, outputs = val.evaluate_model(model, trainer.rt.device)
+        shift, rgb = colour_stats(outputs, [p.hr for p in val.pairs])
+        row |= {f"{name}_psnr_y": round(psnr_y, 3), f"{name}_ssim_y": round(ssim_y, 4),
+                f"{name}_psnr_rgb": round(rgb, 3), f"{name}_colour_shift": round(shift, 3)}
+    print(row, flush=True)
+    return row
+
+
 def main() -> None:
+    import torch
+
+    from srstream.trainer import checkpoint as ckpt
     from srstream.trainer.loop import RunPaths, Trainer
     from srstream.trainer.recipe import load_recipe
 
@@ -37,31 +77,51 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--results", type=Path)
     parser.add_argument("--cache", type=Path, help="decoded-image cache (default: OUT/cache)")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--psnr-steps", type=int, default=8000)
+    parser.add_argument("--gan-steps", type=int, default=2000, help="0: PSNR phase only")
+    parser.add_argument("--norms", default=",".join(NORMS))
+    parser.add_argument("--precision", default="bf16")
     args = parser.parse_args()
     rows = []
-    for norm in NORMS:
-        recipe = load_recipe("srresnet_x4", [
+    for norm in args.norms.split(","):
+        every = args.psnr_steps // 4
+        overrides = [
             "model.scale=2", "model.params.features=32", "model.params.blocks=4", f"model.params.norm={norm}",
-            "data.patch=64", "data.batch=16", f"phases.0.steps={args.steps}", "phases.0.optim.warmup=100",
-            "phases.0.optim.lr=0.0005", f"val_every={args.steps}", f"ckpt_every={args.steps}", "log_every=100",
-            "ema=0", "precision=fp32", f"model.name=srresnet-x2-bn-{norm}",
-        ])
+            "data.patch=64", "data.batch=16", f"phases.0.steps={args.psnr_steps}", "phases.0.optim.warmup=100",
+            "phases.0.optim.lr=0.0005", f"val_every={every}", f"ckpt_every={every}", "log_every=100",
+            "ema=0", f"precision={args.precision}", f"model.name=srresnet-x2-bn-{norm}",
+        ]
+        if args.gan_steps:
+            recipe = load_recipe("srgan_x4", overrides + [
+                f"phases.1.steps={args.gan_steps}", "phases.1.loss.adversarial=ragan",
+                "phases.1.loss.adversarial_weight=0.005", "phases.1.discriminator_norm=spectral"])
+        else:
+            recipe = load_recipe("srresnet_x4", overrides)
         trainer = Trainer(recipe, RunPaths(data=(args.data,), out=args.out / norm, val=args.val,
                                            cache=args.cache or args.out / "cache"), resume=True)
         trainer.run()
-        psnr_y, ssim_y, outputs = trainer.val.evaluate_model(trainer.generator, trainer.rt.device)
-        shift, rgb = colour_stats(outputs, [p.hr for p in trainer.val.pairs])
-        rows.append({"norm": norm, "steps": args.steps, "psnr_y": round(psnr_y, 3), "ssim_y": round(ssim_y, 4),
-                     "psnr_rgb": round(rgb, 3), "mean_colour_shift": round(shift, 3)})
-        print(rows[-1], flush=True)
+        sets = {"set5": trainer.val, "dark": darkened(trainer.val, DARK)}
+        if not rows:
+            rows.append({"norm": "bicubic", "phase": "-", "step": 0} | {
+                f"{name}_{k}": round(v, 4 if k == "ssim_y" else 3)
+                for name, val in sets.items() for k, v in zip(("psnr_y", "ssim_y"), val.bicubic)})
+        if args.gan_steps:  # the PSNR phase's last checkpoint, into a copy of the generator
+            psnr_model = copy.deepcopy(trainer.generator)
+            _, state = ckpt.load_model_weights(args.out / norm / "checkpoints" / f"step_{args.psnr_steps:07d}")
+            psnr_model.load_state_dict(state)
+            rows.append(score(trainer, psnr_model, sets, "psnr", norm, args.psnr_steps))
+        with torch.no_grad():
+            rows.append(score(trainer, trainer.generator, sets, "gan" if args.gan_steps else "psnr", norm,
+                              trainer.step))
     if args.results:
         args.results.mkdir(parents=True, exist_ok=True)
         (args.results / "bn_ablation.json").write_text(json.dumps(rows, indent=2) + "\n")
-        lines = ["| norm | steps | Y-PSNR | Y-SSIM | RGB PSNR | mean colour shift (0-255) |",
-                 "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['norm']} | {r['steps']} | {r['psnr_y']} | {r['ssim_y']} | {r['psnr_rgb']} | "
-                  f"{r['mean_colour_shift']} |" for r in rows]
+        lines = ["| norm | phase | step | Set5 Y-PSNR | Y-SSIM | RGB PSNR | colour shift | dark Y-PSNR | dark colour shift |",
+                 "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['norm']} | {r['phase']} | {r['step']} | {r['set5_psnr_y']} | {r['set5_ssim_y']} | "
+                  f"{r.get('set5_psnr_rgb', '')} | {r.get('set5_colour_shift', '')} | {r['dark_psnr_y']} | "
+                  f"{r.get('dark_colour_shift', '')} |"
+                  for r in rows]
         (args.results / "bn_ablation.md").write_text("\n".join(lines) + "\n")
 
 

@@ -2,12 +2,14 @@
 
 The tile plan comes from the core planner (one static tile shape per frame size, overlap >= the
 model's receptive-field margin, blend weights that make the tiled result equal the whole-frame
-one) and is made once per resolution. Frames are packed and blended with the numpy reference
-kernels of :mod:`srstream.tiling` (native kernels are issue 6).
+one) and is made once per resolution. Frames go straight from uint8/uint16 samples into the
+backend's tile batches, and the outputs straight back into samples, through the native kernels
+of :mod:`srstream.engine.kernels` (numpy references when the extension is not built).
 
 Colour: RGB models see RGB; a grey image is fed as three equal channels and its luma kept. Luma
-(``y``) models see the BT.601 luma of a colour frame while its chroma is upscaled bicubically.
-An alpha channel is upscaled separately (bicubic) and re-attached. 16-bit images stay 16-bit.
+(``y``) models see the BT.601 luma of a colour frame; the result is the bicubic upscale with its
+luma replaced by the model's (chroma kept). An alpha channel is upscaled bicubically. 16-bit
+images stay 16-bit.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from srstream.engine import kernels
 from srstream.engine.backends.base import Backend
 from srstream.errors import InputError
 from srstream.images import LUMA_BT601
 from srstream.spec import ModelSpec
-from srstream.tiling import TilePlan, blend_tiles, extract_tiles, plan_for_spec
+from srstream.tiling import TilePlan, plan_for_spec
 
 __all__ = ["FrameUpscaler", "choose_tile"]
 
@@ -62,24 +65,23 @@ class FrameUpscaler:
         th, tw = plan.tile_shape
         return "whole frame" if len(plan) == 1 else f"{th}x{tw} tiles (overlap {plan.overlap}), {len(plan)} per frame"
 
-    def _run(self, chw: np.ndarray) -> np.ndarray:
-        """float32 ``(C, H, W)`` in [0, 1] -> ``(C, H*s, W*s)`` through the tiles and the backend."""
+    def _run(self, frame: np.ndarray) -> np.ndarray:
+        """``(H, W, C)`` samples -> the network's ``(C_out, H*s, W*s)`` float32 planes in its value
+        range (a view of the backend's output when one tile covers the frame)."""
+        h, w = frame.shape[:2]
+        plan = self.plan(h, w)
         low, high = self.spec.value_range
-        plan = self.plan(*chw.shape[1:])
-        whole = len(plan) == 1 and plan.padded_shape == chw.shape[1:]
-        tiles = chw[None] if whole else extract_tiles(chw, plan)  # no copy for an unpadded whole frame
-        if (low, high) != (0.0, 1.0):
-            tiles = tiles * (high - low) + low
+        mode = kernels.PackMode.RGB if self.spec.color_space == "rgb" else kernels.PackMode.LUMA
+        tiles = kernels.pack_tiles(frame, plan.tiles, *plan.tile_shape, mode, self.backend.input_dtype,
+                                   gain=high - low, bias=low)
         step = max(1, self.backend.max_batch)
-        batches = [np.ascontiguousarray(tiles[i:i + step], dtype=np.float32) for i in range(0, len(tiles), step)]
-        outputs = self.backend.infer_batches(batches)
+        outputs = self.backend.infer_batches([tiles[i:i + step] for i in range(0, len(tiles), step)])
         out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
-        if (low, high) != (0.0, 1.0):
-            out = (out - low) / (high - low)
+        out = np.asarray(out, dtype=np.float32)
         if len(plan) == 1:
             oh, ow = plan.output_shape
             return out[0, :, :oh, :ow]
-        return blend_tiles(out, plan)
+        return kernels.blend_tiles(out, plan)
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         """The upscaled frame, same dtype and channel count.
@@ -94,31 +96,21 @@ class FrameUpscaler:
         channels = frame.shape[2]
         if channels not in (1, 3, 4):
             raise InputError(f"unsupported channel count {channels}; expected grey, RGB or RGBA")
-        peak = 255.0 if frame.dtype == np.uint8 else 65535.0
-        x = frame.astype(np.float32)
-        x *= np.float32(1.0 / peak)
-        alpha = x[:, :, 3] if channels == 4 else None
-        colour = x[:, :, :3] if channels >= 3 else x
-        out = self._colour(colour)
-        s = self.spec.scale
-        if alpha is not None:
-            up_alpha = cv2.resize(alpha, (alpha.shape[1] * s, alpha.shape[0] * s), interpolation=cv2.INTER_CUBIC)
-            out = np.concatenate([out, up_alpha[:, :, None]], axis=2)
-        out = np.multiply(out, np.float32(peak), dtype=np.float32)  # a fresh array: never the backend's buffer
-        out += np.float32(0.5)
-        np.clip(out, 0.0, peak, out=out)
-        return out.astype(frame.dtype)  # truncating non-negative values: floor(x * peak + 0.5)
-
-    def _colour(self, x: np.ndarray) -> np.ndarray:
-        """``(H, W, 1|3)`` float in [0, 1] -> upscaled ``(H*s, W*s, 1|3)``."""
-        if self.spec.color_space == "rgb":
-            rgb = np.repeat(x, 3, axis=2) if x.shape[2] == 1 else x
-            out = self._run(np.ascontiguousarray(rgb.transpose(2, 0, 1))).transpose(1, 2, 0)
-            return (out @ _LUMA)[:, :, None] if x.shape[2] == 1 else out
-        if x.shape[2] == 1:
-            return self._run(np.ascontiguousarray(x.transpose(2, 0, 1))).transpose(1, 2, 0)
-        y = x @ _LUMA  # full-range BT.601, as the y models were trained
-        y_up = self._run(y[None])[0]
-        h, w = y_up.shape
-        up = cv2.resize(x, (w, h), interpolation=cv2.INTER_CUBIC)
-        return up + (y_up - up @ _LUMA)[:, :, None]  # same chroma as bicubic, luma from the model
+        low, high = self.spec.value_range
+        back = {"inv_gain": 1.0 / (high - low), "inv_bias": -low / (high - low)}
+        planes = self._run(frame)
+        oh, ow = planes.shape[1:]
+        if self.spec.color_space != "rgb" and channels >= 3:
+            # bicubic upscale (alpha included), then its luma replaced by the model's, in place
+            out = cv2.resize(frame, (ow, oh), interpolation=cv2.INTER_CUBIC)
+            return kernels.unpack_luma_residual(planes, out, out, **back)
+        out = np.empty((oh, ow, channels), frame.dtype)
+        if channels == 1 and planes.shape[0] == 3:  # a grey image through an RGB model keeps its luma
+            y = planes[0] * _LUMA[0]
+            y += planes[1] * _LUMA[1]
+            y += planes[2] * _LUMA[2]
+            planes = y[None]
+        kernels.unpack(planes, out, **back)
+        if channels == 4:
+            out[:, :, 3] = cv2.resize(frame[:, :, 3], (ow, oh), interpolation=cv2.INTER_CUBIC)
+        return out

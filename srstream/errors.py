@@ -16,6 +16,7 @@ __all__ = [
     "DependencyError",
     "ExportError",
     "InputError",
+    "KernelError",
     "ModelError",
     "OutputError",
     "RegistryError",
@@ -82,6 +83,10 @@ class BackendError(SRStreamError):
     """An inference backend failed to open or to run."""
 
     exit_code = 6
+
+
+class KernelError(BackendError, ValueError):
+    """A native frame kernel (``srstream.engine._native``) refused its arguments: a bug in the caller."""
 
 
 class DependencyError(BackendError, ImportError):

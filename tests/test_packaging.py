@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -66,3 +67,22 @@ def test_built_wheel_has_only_the_srstream_namespace(tmp_path: Path) -> None:
         assert module in names
     assert not any(n.startswith(("srstream/tests", "tests/", "samples/")) for n in names)
     assert "sr-stream = srstream.cli:main" in entry_points
+    natives = [n for n in names if n.startswith("srstream/engine/_native")]
+    assert any(n.startswith("srstream/engine/_native.") and n.endswith(".so") for n in natives), names
+    if shutil.which("nvcc"):  # a CUDA toolkit is found: its kernels are built too
+        assert any(n.startswith("srstream/engine/_native_cuda.") for n in natives), natives
+    with zipfile.ZipFile(wheel) as zf:
+        for name in natives:  # runtime-only kernels: no libtorch, no libc10
+            data = zf.read(name)
+            assert b"libtorch" not in data and b"libc10" not in data, name
+
+
+def test_build_without_a_compiler_says_what_to_do(tmp_path: Path) -> None:
+    """CMake configure with a missing C++ compiler fails with install instructions."""
+    if shutil.which("cmake") is None:
+        pytest.skip("no cmake")
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler")}
+    proc = subprocess.run(["cmake", "-S", str(REPO), "-B", str(tmp_path / "b"), f"-DPython_EXECUTABLE={sys.executable}"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode != 0
+    assert "no C++ compiler found" in proc.stderr and "SRSTREAM_NATIVE=OFF" in proc.stderr

@@ -33,6 +33,8 @@ class Backend(ABC):
     max_batch: int = 4
     #: Square tile size the backend requires (0: any size, including whole frames).
     fixed_tile: int = 0
+    #: The numpy dtype ``infer`` takes without a conversion (tiles are packed straight into it).
+    input_dtype: np.dtype = np.dtype(np.float32)
 
     @property
     def device(self) -> str:

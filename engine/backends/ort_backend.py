@@ -64,6 +64,7 @@ class OrtBackend(Backend):
             raise ModelError(f"ONNX Runtime cannot load {where}: {exc}") from exc
         self.provider = self.session.get_providers()[0]
         self._dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
+        self.input_dtype = np.dtype(self._dtype)
 
     @property
     def device(self) -> str:

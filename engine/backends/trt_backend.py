@@ -88,6 +88,7 @@ class TrtBackend(Backend):
         self.in_name, self.out_name = spec.input_name, spec.output_name
         in_dtype = trt.nptype(self.engine.get_tensor_dtype(self.in_name))
         out_dtype = trt.nptype(self.engine.get_tensor_dtype(self.out_name))
+        self.input_dtype = np.dtype(in_dtype)
         c, t, s = spec.in_channels, spec.tile, spec.scale
         self.slots = [_Slot(cuda, (max_batch, c, t, t), (max_batch, spec.out_channels, t * s, t * s), in_dtype, out_dtype)
                       for _ in range(2)]

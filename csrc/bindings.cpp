@@ -1,0 +1,205 @@
+// The only file that knows Python: nanobind wrappers around csrc/include/srstream/kernels.h.
+//
+// Arrays arrive as numpy arrays (any dtype; checked here against the declared sample/real
+// type), are used in place (no copies), and the GIL is released while a kernel runs. A failed
+// Status becomes srstream.errors.KernelError. srstream.engine.kernels is the typed Python
+// face of this module and checks shapes before calling it.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+
+#include <string>
+
+#include "srstream/kernels.h"
+
+namespace nb = nanobind;
+using namespace srstream;
+
+using Array = nb::ndarray<nb::numpy, nb::device::cpu>;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& message) {
+  nb::object error = nb::module_::import_("srstream.errors").attr("KernelError");
+  PyErr_SetString(error.ptr(), message.c_str());
+  throw nb::python_error();
+}
+
+void check(const Status& s) {
+  if (!s.ok) fail(s.message);
+}
+
+// Runs a kernel with the GIL released; the Status is turned into an exception after it is re-taken.
+template <class F>
+Status released(F&& kernel) {
+  nb::gil_scoped_release release;
+  return kernel();
+}
+
+size_t itemsize(const Array& a) { return a.dtype().bits / 8; }
+
+Sample sample_of(const Array& a, const char* what) {
+  const auto d = a.dtype();
+  if (d == nb::dtype<uint8_t>()) return Sample::U8;
+  if (d == nb::dtype<uint16_t>()) return Sample::U16;
+  fail(std::string(what) + ": frames must be uint8 or uint16");
+}
+
+Real real_of(const Array& a, int declared, const char* what) {
+  const auto r = static_cast<Real>(declared);
+  const auto d = a.dtype();
+  const bool ok = (r == Real::F32 && d == nb::dtype<float>()) ||
+                  (r == Real::F16 && d.code == static_cast<uint8_t>(nb::dlpack::dtype_code::Float) && d.bits == 16) ||
+                  (r == Real::BF16 && d == nb::dtype<uint16_t>());  // bfloat16 travels as uint16 bits
+  if (!ok) fail(std::string(what) + ": array dtype does not match the declared real type");
+  return r;
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) fail(message);
+}
+
+bool c_contiguous(const Array& a) {
+  int64_t expect = 1;
+  for (size_t i = a.ndim(); i-- > 0;) {
+    if (a.shape(i) != 1 && a.stride(i) != expect) return false;
+    expect *= static_cast<int64_t>(a.shape(i));
+  }
+  return true;
+}
+
+FrameView frame_view(const Array& a, const char* what) {
+  require(a.ndim() == 3, std::string(what) + ": frame must be (H, W, C)");
+  require((a.shape(2) == 1 || a.stride(2) == 1) && (a.shape(1) == 1 || a.stride(1) == static_cast<int64_t>(a.shape(2))),
+          std::string(what) + ": frame pixels must be contiguous along a row");
+  return FrameView{a.data(), sample_of(a, what), static_cast<int>(a.shape(0)), static_cast<int>(a.shape(1)),
+                   static_cast<int>(a.shape(2)), static_cast<std::ptrdiff_t>(a.stride(0))};
+}
+
+MutFrameView mut_frame_view(const Array& a, const char* what) {
+  const FrameView f = frame_view(a, what);
+  return MutFrameView{const_cast<void*>(f.data), f.sample, f.height, f.width, f.channels, f.row_stride};
+}
+
+PlanarView planar_view(const Array& a, int real, const char* what) {
+  require(a.ndim() == 3, std::string(what) + ": planes must be (C, H, W)");
+  require(a.shape(2) == 1 || a.stride(2) == 1, std::string(what) + ": plane rows must be contiguous");
+  return PlanarView{a.data(), real_of(a, real, what), static_cast<int>(a.shape(0)), static_cast<int>(a.shape(1)),
+                    static_cast<int>(a.shape(2)), static_cast<std::ptrdiff_t>(a.stride(0)),
+                    static_cast<std::ptrdiff_t>(a.stride(1))};
+}
+
+const int32_t* origins_of(const Array& a, size_t n) {
+  require(a.dtype() == nb::dtype<int32_t>() && a.ndim() == 2 && a.shape(0) == n && a.shape(1) == 2 && c_contiguous(a),
+          "origins must be a contiguous int32 (N, 2) array");
+  return static_cast<const int32_t*>(a.data());
+}
+
+YuvMatrix matrix_of(float kr, float kb, bool full) { return YuvMatrix{kr, kb, full}; }
+
+const uint8_t* plane_of(const Array& a, const char* what) {
+  require(a.dtype() == nb::dtype<uint8_t>() && a.ndim() == 2 && (a.shape(1) == 1 || a.stride(1) == 1),
+          std::string(what) + ": must be a uint8 (H, W) plane with contiguous rows");
+  return static_cast<const uint8_t*>(a.data());
+}
+
+}  // namespace
+
+NB_MODULE(_native, m) {
+  m.doc() = "sr-stream native frame kernels (CPU). Use srstream.engine.kernels, not this module.";
+
+  m.def("build_info", &build_info);
+  m.def("select_isa", &select_isa, nb::arg("want"));
+  m.def("max_threads", &max_threads);
+  m.def("set_threads", &set_threads, nb::arg("n"));
+
+  m.def("pack_tiles", [](const Array& frame, int mode, const Array& origins, int th, int tw, float gain, float bias,
+                         Array out, int real) {
+    const FrameView f = frame_view(frame, "pack_tiles");
+    require(out.ndim() == 4 && c_contiguous(out) && out.shape(2) == static_cast<size_t>(th) &&
+                out.shape(3) == static_cast<size_t>(tw),
+            "pack_tiles: out must be a contiguous (N, C, tile_h, tile_w) array");
+    const size_t n = out.shape(0);
+    const size_t want_c = (mode == 0 || mode == 1) ? 3 : 1;
+    require(out.shape(1) == want_c, "pack_tiles: out has the wrong channel count for the mode");
+    const Real r = real_of(out, real, "pack_tiles");
+    const int32_t* o = origins_of(origins, n);
+    check(released([&] { return pack_tiles(f, static_cast<PackMode>(mode), o, static_cast<int>(n), th, tw, gain, bias, out.data(), r); }));
+  });
+
+  m.def("pack_tiles_yuv420", [](const Array& y, const Array& u, const Array& v, float kr, float kb, bool full,
+                                int mode, const Array& origins, int th, int tw, float gain, float bias, Array out,
+                                int real) {
+    const uint8_t *yp = plane_of(y, "Y"), *up = plane_of(u, "U"), *vp = plane_of(v, "V");
+    const size_t h = y.shape(0), w = y.shape(1);
+    require(u.shape(0) == (h + 1) / 2 && u.shape(1) == (w + 1) / 2 && v.shape(0) == u.shape(0) &&
+                v.shape(1) == u.shape(1) && u.stride(0) == v.stride(0),
+            "pack_tiles_yuv420: U and V must be ceil(H/2) x ceil(W/2) planes with one stride");
+    require(out.ndim() == 4 && c_contiguous(out) && out.shape(2) == static_cast<size_t>(th) &&
+                out.shape(3) == static_cast<size_t>(tw) && out.shape(1) == (mode == 0 ? 3u : 1u),
+            "pack_tiles_yuv420: out must be a contiguous (N, C, tile_h, tile_w) array");
+    const Real r = real_of(out, real, "pack_tiles_yuv420");
+    const int32_t* o = origins_of(origins, out.shape(0));
+    check(released([&] { return pack_tiles_yuv420(yp, y.stride(0), up, vp, u.stride(0), static_cast<int>(h), static_cast<int>(w),
+                            matrix_of(kr, kb, full), static_cast<PackMode>(mode), o, static_cast<int>(out.shape(0)),
+                            th, tw, gain, bias, out.data(), r); }));
+  });
+
+  m.def("unpack", [](const Array& planes, int real, Array frame, float inv_gain, float inv_bias) {
+    const PlanarView p = planar_view(planes, real, "unpack");
+    const MutFrameView f = mut_frame_view(frame, "unpack");
+    check(released([&] { return unpack(p, f, inv_gain, inv_bias); }));
+  });
+
+  m.def("unpack_luma_residual", [](const Array& luma, int real, const Array& base, Array frame, float inv_gain,
+                                   float inv_bias) {
+    const PlanarView l = planar_view(luma, real, "unpack_luma_residual");
+    const FrameView b = frame_view(base, "unpack_luma_residual");
+    const MutFrameView f = mut_frame_view(frame, "unpack_luma_residual");
+    check(released([&] { return unpack_luma_residual(l, b, f, inv_gain, inv_bias); }));
+  });
+
+  m.def("unpack_yuv420", [](const Array& planes, int real, Array y, Array u, Array v, float kr, float kb, bool full,
+                            float inv_gain, float inv_bias) {
+    const PlanarView p = planar_view(planes, real, "unpack_yuv420");
+    plane_of(y, "Y"), plane_of(u, "U"), plane_of(v, "V");
+    require(y.shape(0) == static_cast<size_t>(p.height) && y.shape(1) == static_cast<size_t>(p.width) &&
+                u.shape(0) == (y.shape(0) + 1) / 2 && u.shape(1) == (y.shape(1) + 1) / 2 &&
+                v.shape(0) == u.shape(0) && v.shape(1) == u.shape(1) && u.stride(0) == v.stride(0),
+            "unpack_yuv420: Y must match the planes, U and V must be ceil(H/2) x ceil(W/2) with one stride");
+    check(released([&] { return unpack_yuv420(p, static_cast<uint8_t*>(y.data()), y.stride(0), static_cast<uint8_t*>(u.data()),
+                        static_cast<uint8_t*>(v.data()), u.stride(0), matrix_of(kr, kb, full), inv_gain, inv_bias); }));
+  });
+
+  m.def("blend_tiles", [](const Array& tiles, int real, const Array& origins, int scale, const Array& row_w,
+                          const Array& tile_row, const Array& col_w, const Array& tile_col, Array out) {
+    require(tiles.ndim() == 4 && (tiles.shape(3) == 1 || tiles.stride(3) == 1), "blend_tiles: tiles must be (N, C, h, w) with contiguous rows");
+    const size_t n = tiles.shape(0);
+    const PlanarView t{tiles.data(), real_of(tiles, real, "blend_tiles"), static_cast<int>(tiles.shape(1)),
+                       static_cast<int>(tiles.shape(2)), static_cast<int>(tiles.shape(3)),
+                       static_cast<std::ptrdiff_t>(tiles.stride(1)), static_cast<std::ptrdiff_t>(tiles.stride(2))};
+    const int32_t* o = origins_of(origins, n);
+    auto idx = [&](const Array& a, size_t limit, const char* what) {
+      require(a.dtype() == nb::dtype<int32_t>() && a.ndim() == 1 && a.shape(0) == n && c_contiguous(a),
+              std::string("blend_tiles: ") + what + " must be a contiguous int32 (N,) array");
+      const int32_t* p = static_cast<const int32_t*>(a.data());
+      for (size_t i = 0; i < n; ++i) require(p[i] >= 0 && static_cast<size_t>(p[i]) < limit, "blend_tiles: index out of range");
+      return p;
+    };
+    auto weights = [&](const Array& a, size_t len, const char* what) {
+      require(a.dtype() == nb::dtype<float>() && a.ndim() == 2 && a.shape(1) == len && c_contiguous(a),
+              std::string("blend_tiles: ") + what + " must be a contiguous float32 (K, tile length) array");
+      return static_cast<const float*>(a.data());
+    };
+    const float* rw = weights(row_w, t.height, "row weights");
+    const float* cw = weights(col_w, t.width, "column weights");
+    const int32_t* tr = idx(tile_row, row_w.shape(0), "tile rows");
+    const int32_t* tc = idx(tile_col, col_w.shape(0), "tile columns");
+    require(out.dtype() == nb::dtype<float>() && out.ndim() == 3 && c_contiguous(out) &&
+                out.shape(0) == static_cast<size_t>(t.channels),
+            "blend_tiles: out must be a contiguous float32 (C, H, W) frame");
+    for (size_t i = 0; i < 2 * n; ++i) require(o[i] >= 0, "blend_tiles: tile origins must be non-negative");
+    check(released([&] { return blend_tiles(t, static_cast<int>(n), static_cast<std::ptrdiff_t>(tiles.stride(0)), o, scale, rw, tr, cw, tc,
+                      static_cast<float*>(out.data()), static_cast<int>(out.shape(1)), static_cast<int>(out.shape(2))); }));
+  });
+}

@@ -1,0 +1,56 @@
+// nanobind wrappers of the CUDA kernels. Device buffers arrive as integer pointers with their
+// shapes (the caller owns them: pycuda, torch or TensorRT bindings); a failed Status becomes
+// srstream.errors.KernelError. srstream.engine.kernels checks shapes before calling these.
+#include <nanobind/nanobind.h>
+
+#include <string>
+
+#include "srstream/kernels_cuda.h"
+
+namespace nb = nanobind;
+using namespace srstream;
+
+namespace {
+
+void check(const Status& s) {
+  if (s.ok) return;
+  nb::object error = nb::module_::import_("srstream.errors").attr("KernelError");
+  PyErr_SetString(error.ptr(), s.message.c_str());
+  throw nb::python_error();
+}
+
+template <class T>
+T* ptr(uintptr_t p) {
+  return reinterpret_cast<T*>(p);
+}
+
+}  // namespace
+
+NB_MODULE(_native_cuda, m) {
+  m.doc() = "sr-stream CUDA frame kernels. Use srstream.engine.kernels, not this module.";
+  m.def("device_count", &cuda::device_count);
+
+  m.def("pack_tiles", [](uintptr_t frame, int sample, int h, int w, int c, long long row_stride, int mode,
+                         uintptr_t origins, int n, int th, int tw, float gain, float bias, uintptr_t out, int real,
+                         uintptr_t stream) {
+    const cuda::DeviceFrame f{ptr<void>(frame), static_cast<Sample>(sample), h, w, c, row_stride};
+    check(cuda::pack_tiles(f, static_cast<PackMode>(mode), ptr<const int32_t>(origins), n, th, tw, gain, bias,
+                           ptr<void>(out), static_cast<Real>(real), stream));
+  });
+
+  m.def("unpack", [](uintptr_t planes, int real, int c, int h, int w, long long cs, long long rs, uintptr_t frame,
+                     int sample, int fc, long long frs, float inv_gain, float inv_bias, uintptr_t stream) {
+    const cuda::DevicePlanes p{ptr<const void>(planes), static_cast<Real>(real), c, h, w, cs, rs};
+    const cuda::DeviceFrame f{ptr<void>(frame), static_cast<Sample>(sample), h, w, fc, frs};
+    check(cuda::unpack(p, f, inv_gain, inv_bias, stream));
+  });
+
+  m.def("blend_tiles", [](uintptr_t tiles, int real, int n, int c, int th, int tw, long long ts, long long cs,
+                          long long rs, uintptr_t origins, int scale, uintptr_t row_w, uintptr_t tile_row,
+                          uintptr_t col_w, uintptr_t tile_col, uintptr_t out, int out_h, int out_w, uintptr_t stream) {
+    const cuda::DevicePlanes t{ptr<const void>(tiles), static_cast<Real>(real), c, th, tw, cs, rs};
+    check(cuda::blend_tiles(t, n, ts, ptr<const int32_t>(origins), scale, ptr<const float>(row_w),
+                            ptr<const int32_t>(tile_row), ptr<const float>(col_w), ptr<const int32_t>(tile_col),
+                            ptr<float>(out), out_h, out_w, stream));
+  });
+}

@@ -1,0 +1,226 @@
+// CUDA versions of the frame kernels (see csrc/include/srstream/kernels.h for the conventions):
+// the GPU backends upload uint8/uint16 frames and download uint8/uint16 results instead of
+// float tensors. Device memory crosses the boundary as raw pointers; every launch is
+// asynchronous on the caller's stream and reports launch errors as a Status.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "srstream/kernels_cuda.h"
+
+namespace srstream {
+namespace cuda {
+
+namespace {
+
+template <class T> __device__ inline T to_real(float v);
+template <> __device__ inline float to_real<float>(float v) { return v; }
+template <> __device__ inline __half to_real<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ inline __nv_bfloat16 to_real<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+template <class T> __device__ inline float from_real(T v);
+template <> __device__ inline float from_real<float>(float v) { return v; }
+template <> __device__ inline float from_real<__half>(__half v) { return __half2float(v); }
+template <> __device__ inline float from_real<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+__device__ inline int reflect(int i, int n) {
+  if (i < n) return i;
+  if (n == 1) return 0;
+  const int period = 2 * (n - 1);
+  i %= period;
+  return i < n ? i : period - i;
+}
+
+// One thread per tile pixel; blockIdx.z = tile.
+template <class S, class T>
+__global__ void pack_kernel(const S* src, int h, int w, int c, long long row_stride, int mode, const int* origins,
+                            int th, int tw, float inv_peak, float gain, float bias, T* dst) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y, t = blockIdx.z;
+  if (x >= tw || y >= th) return;
+  const int sy = reflect(origins[2 * t] + y, h), sx = reflect(origins[2 * t + 1] + x, w);
+  const S* p = src + sy * row_stride + static_cast<long long>(sx) * c;
+  const long long plane = static_cast<long long>(th) * tw;
+  const int out_c = mode <= 1 ? 3 : 1;
+  T* o = dst + static_cast<long long>(t) * out_c * plane + static_cast<long long>(y) * tw + x;
+  float v[3];
+  if (mode <= 1) {
+    if (c == 1) {
+      v[0] = v[1] = v[2] = __fmul_rn(static_cast<float>(p[0]), inv_peak);
+    } else {
+      const int r = mode == 1 ? 2 : 0, b = mode == 1 ? 0 : 2;
+      v[0] = __fmul_rn(static_cast<float>(p[r]), inv_peak);
+      v[1] = __fmul_rn(static_cast<float>(p[1]), inv_peak);
+      v[2] = __fmul_rn(static_cast<float>(p[b]), inv_peak);
+    }
+  } else if (mode == 2 && c >= 3) {
+    float l = __fmul_rn(__fmul_rn(static_cast<float>(p[0]), inv_peak), 0.299f);
+    l = __fadd_rn(l, __fmul_rn(__fmul_rn(static_cast<float>(p[1]), inv_peak), 0.587f));
+    l = __fadd_rn(l, __fmul_rn(__fmul_rn(static_cast<float>(p[2]), inv_peak), 0.114f));
+    v[0] = l;
+  } else {
+    v[0] = __fmul_rn(static_cast<float>(p[0]), inv_peak);
+  }
+  const bool affine = !(gain == 1.0f && bias == 0.0f);
+  for (int k = 0; k < out_c; ++k) {
+    const float val = affine ? __fadd_rn(__fmul_rn(v[k], gain), bias) : v[k];
+    o[k * plane] = to_real<T>(val);
+  }
+}
+
+template <class D>
+__device__ inline D quantise(float v, float peak) {
+  v = __fadd_rn(__fmul_rn(v, peak), 0.5f);
+  v = fminf(fmaxf(v, 0.0f), peak);
+  return static_cast<D>(static_cast<int>(v));
+}
+
+template <class T, class D>
+__global__ void unpack_kernel(const T* src, int c, int h, int w, long long cs, long long rs, D* dst, int dc,
+                              long long drs, float peak, float inv_gain, float inv_bias) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= w || y >= h) return;
+  const bool affine = !(inv_gain == 1.0f && inv_bias == 0.0f);
+  for (int k = 0; k < c; ++k) {
+    float v = from_real<T>(src[k * cs + y * rs + x]);
+    if (affine) v = __fadd_rn(__fmul_rn(v, inv_gain), inv_bias);
+    dst[y * drs + static_cast<long long>(x) * dc + k] = quantise<D>(v, peak);
+  }
+}
+
+// One thread per output pixel: sums the weighted contributions of every tile covering it, in
+// tile order (as the CPU kernel and the numpy reference do).
+template <class T>
+__global__ void blend_kernel(const T* tiles, int n, long long ts, int c, int th, int tw, long long cs, long long rs,
+                             const int* origins, int s, const float* row_w, const int* tile_row, const float* col_w,
+                             const int* tile_col, float* dst, int out_h, int out_w) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= out_w || y >= out_h) return;
+  for (int k = 0; k < c; ++k) {
+    float acc = 0.0f;
+    for (int t = 0; t < n; ++t) {
+      const int ty = y - origins[2 * t] * s, tx = x - origins[2 * t + 1] * s;
+      if (ty < 0 || ty >= th || tx < 0 || tx >= tw) continue;
+      const float wgt = __fmul_rn(row_w[tile_row[t] * th + ty], col_w[tile_col[t] * tw + tx]);
+      acc = __fadd_rn(acc, __fmul_rn(from_real<T>(tiles[t * ts + k * cs + ty * rs + tx]), wgt));
+    }
+    dst[(static_cast<long long>(k) * out_h + y) * out_w + x] = acc;
+  }
+}
+
+Status launched(const char* what) {
+  const cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess) return Status::Ok();
+  return Status::Error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+dim3 grid_for(int w, int h, int z = 1) { return dim3((w + 31) / 32, (h + 7) / 8, z); }
+const dim3 kBlock(32, 8);
+
+template <class S>
+Status pack_s(const DeviceFrame& f, int mode, const int* origins, int n, int th, int tw, float g, float b, void* dst,
+              Real real, cudaStream_t st) {
+  const float inv_peak = 1.0f / (f.sample == Sample::U8 ? 255.0f : 65535.0f);
+  const S* src = static_cast<const S*>(f.data);
+  const dim3 grid = grid_for(tw, th, n);
+  switch (real) {
+    case Real::F32:
+      pack_kernel<S, float><<<grid, kBlock, 0, st>>>(src, f.height, f.width, f.channels, f.row_stride, mode, origins,
+                                                      th, tw, inv_peak, g, b, static_cast<float*>(dst));
+      break;
+    case Real::F16:
+      pack_kernel<S, __half><<<grid, kBlock, 0, st>>>(src, f.height, f.width, f.channels, f.row_stride, mode, origins,
+                                                       th, tw, inv_peak, g, b, static_cast<__half*>(dst));
+      break;
+    case Real::BF16:
+      pack_kernel<S, __nv_bfloat16><<<grid, kBlock, 0, st>>>(src, f.height, f.width, f.channels, f.row_stride, mode,
+                                                              origins, th, tw, inv_peak, g, b,
+                                                              static_cast<__nv_bfloat16*>(dst));
+      break;
+  }
+  return launched("pack_tiles (CUDA)");
+}
+
+template <class T>
+Status unpack_t(const DevicePlanes& p, const DeviceFrame& f, float g, float b, cudaStream_t st) {
+  const float peak = f.sample == Sample::U8 ? 255.0f : 65535.0f;
+  const T* src = static_cast<const T*>(p.data);
+  const dim3 grid = grid_for(p.width, p.height);
+  if (f.sample == Sample::U8)
+    unpack_kernel<T, uint8_t><<<grid, kBlock, 0, st>>>(src, p.channels, p.height, p.width, p.channel_stride,
+                                                        p.row_stride, static_cast<uint8_t*>(f.data), f.channels,
+                                                        f.row_stride, peak, g, b);
+  else
+    unpack_kernel<T, uint16_t><<<grid, kBlock, 0, st>>>(src, p.channels, p.height, p.width, p.channel_stride,
+                                                         p.row_stride, static_cast<uint16_t*>(f.data), f.channels,
+                                                         f.row_stride, peak, g, b);
+  return launched("unpack (CUDA)");
+}
+
+}  // namespace
+
+Status pack_tiles(const DeviceFrame& f, PackMode mode, const int32_t* origins, int n, int th, int tw, float gain,
+                  float bias, void* dst, Real real, uintptr_t stream) {
+  if (!f.data || !origins || !dst || n < 1 || th < 1 || tw < 1 || f.height < 1 || f.width < 1 ||
+      (f.channels != 1 && f.channels != 3 && f.channels != 4))
+    return Status::Error("pack_tiles (CUDA): bad frame, tiles or buffers");
+  const auto st = reinterpret_cast<cudaStream_t>(stream);
+  if (f.sample == Sample::U8)
+    return pack_s<uint8_t>(f, static_cast<int>(mode), origins, n, th, tw, gain, bias, dst, real, st);
+  return pack_s<uint16_t>(f, static_cast<int>(mode), origins, n, th, tw, gain, bias, dst, real, st);
+}
+
+Status unpack(const DevicePlanes& p, const DeviceFrame& f, float inv_gain, float inv_bias, uintptr_t stream) {
+  if (!p.data || !f.data || p.height != f.height || p.width != f.width || p.channels > f.channels || p.channels < 1)
+    return Status::Error("unpack (CUDA): planes and frame differ in size, or the frame has fewer channels");
+  const auto st = reinterpret_cast<cudaStream_t>(stream);
+  switch (p.real) {
+    case Real::F32: return unpack_t<float>(p, f, inv_gain, inv_bias, st);
+    case Real::F16: return unpack_t<__half>(p, f, inv_gain, inv_bias, st);
+    case Real::BF16: return unpack_t<__nv_bfloat16>(p, f, inv_gain, inv_bias, st);
+  }
+  return Status::Error("unpack (CUDA): unknown real type");
+}
+
+Status blend_tiles(const DevicePlanes& tiles, int n, long long tile_stride, const int32_t* origins, int scale,
+                   const float* row_w, const int32_t* tile_row, const float* col_w, const int32_t* tile_col,
+                   float* dst, int out_h, int out_w, uintptr_t stream) {
+  if (!tiles.data || !origins || !row_w || !tile_row || !col_w || !tile_col || !dst || n < 1 || scale < 1)
+    return Status::Error("blend_tiles (CUDA): bad tiles or buffers");
+  const auto st = reinterpret_cast<cudaStream_t>(stream);
+  const dim3 grid = grid_for(out_w, out_h);
+  const int c = tiles.channels, th = tiles.height, tw = tiles.width;
+  switch (tiles.real) {
+    case Real::F32:
+      blend_kernel<float><<<grid, kBlock, 0, st>>>(static_cast<const float*>(tiles.data), n, tile_stride, c, th, tw,
+                                                   tiles.channel_stride, tiles.row_stride, origins, scale, row_w,
+                                                   tile_row, col_w, tile_col, dst, out_h, out_w);
+      break;
+    case Real::F16:
+      blend_kernel<__half><<<grid, kBlock, 0, st>>>(static_cast<const __half*>(tiles.data), n, tile_stride, c, th, tw,
+                                                    tiles.channel_stride, tiles.row_stride, origins, scale, row_w,
+                                                    tile_row, col_w, tile_col, dst, out_h, out_w);
+      break;
+    case Real::BF16:
+      blend_kernel<__nv_bfloat16><<<grid, kBlock, 0, st>>>(static_cast<const __nv_bfloat16*>(tiles.data), n,
+                                                           tile_stride, c, th, tw, tiles.channel_stride,
+                                                           tiles.row_stride, origins, scale, row_w, tile_row, col_w,
+                                                           tile_col, dst, out_h, out_w);
+      break;
+  }
+  return launched("blend_tiles (CUDA)");
+}
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+}  // namespace cuda
+}  // namespace srstream

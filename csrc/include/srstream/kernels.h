@@ -1,0 +1,108 @@
+// sr-stream native kernels: the per-frame work around the network.
+//
+// Pure C++17, no Python and no libtorch: bindings.cpp is the only file that knows Python.
+// Every entry point validates its arguments and returns a Status (ok, or a message saying what
+// was wrong); the bindings turn a failed Status into the caller's exception. Nothing throws.
+//
+// Conventions
+//  * Frames are interleaved HWC, 8- or 16-bit, with an arbitrary row stride (in elements).
+//  * Network tensors are planar NCHW (or CHW) float32, float16 or bfloat16, each channel plane
+//    with its own stride, so crops and batch slices need no copy.
+//  * Values: network value = sample / peak * gain + bias (gain/bias map [0, 1] to the model's
+//    value range); the way back is sample = clamp(floor((v * inv_gain + inv_bias) * peak + 0.5)).
+//    The float operations and their order are those of the numpy reference in
+//    srstream.engine.kernels, with no FMA contraction, so float32 results match it bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace srstream {
+
+struct Status {
+  bool ok = true;
+  std::string message;
+  static Status Ok() { return {}; }
+  static Status Error(std::string m) { return {false, std::move(m)}; }
+};
+
+enum class Sample : int { U8 = 0, U16 = 1 };          // frame sample types
+enum class Real : int { F32 = 0, F16 = 1, BF16 = 2 };  // network tensor types
+
+// What the network sees of a frame.
+enum class PackMode : int {
+  RGB = 0,   // three channels R, G, B (a one-channel frame is repeated)
+  BGR = 1,   // the frame is stored B, G, R: swapped into R, G, B
+  LUMA = 2,  // one channel: BT.601 luma of R, G, B (a one-channel frame is taken as is)
+  FIRST = 3  // one channel: the frame's first channel
+};
+
+// YUV -> RGB / RGB -> YUV matrices for 4:2:0 video frames.
+struct YuvMatrix {
+  float kr, kb;     // luma weights of R and B (BT.601: 0.299, 0.114; BT.709: 0.2126, 0.0722)
+  bool full_range;  // JPEG/full range (0-255) or limited (16-235 luma, 16-240 chroma)
+};
+
+struct FrameView {  // an interleaved frame
+  const void* data;
+  Sample sample;
+  int height, width, channels;
+  std::ptrdiff_t row_stride;  // elements between rows (>= width * channels)
+};
+
+struct MutFrameView {
+  void* data;
+  Sample sample;
+  int height, width, channels;
+  std::ptrdiff_t row_stride;
+};
+
+struct PlanarView {  // C planes of H x W reals (a CHW tensor or one NCHW batch item)
+  const void* data;
+  Real real;
+  int channels, height, width;
+  std::ptrdiff_t channel_stride, row_stride;  // elements
+};
+
+// frame -> (N, C_out, tile_h, tile_w) tiles at origins (y, x) of the reflect-padded frame.
+// dst is contiguous NCHW of `real`. Rows/columns past the frame are mirrored (numpy "reflect").
+Status pack_tiles(const FrameView& src, PackMode mode, const int32_t* origins, int n_tiles, int tile_h, int tile_w,
+                  float gain, float bias, void* dst, Real real);
+
+// Y, U, V planes of a 4:2:0 frame (odd sizes: chroma is ceil(h/2) x ceil(w/2)) -> tiles, as
+// pack_tiles. Chroma is upsampled by sample replication (what the decoder's planes hold at each
+// luma site); LUMA mode uses Y alone, rescaled to full range.
+Status pack_tiles_yuv420(const uint8_t* y, std::ptrdiff_t y_stride, const uint8_t* u, const uint8_t* v,
+                         std::ptrdiff_t uv_stride, int height, int width, YuvMatrix matrix, PackMode mode,
+                         const int32_t* origins, int n_tiles, int tile_h, int tile_w, float gain, float bias,
+                         void* dst, Real real);
+
+// planar -> interleaved samples: channels [0, src.channels) of dst, rounded and clamped.
+Status unpack(const PlanarView& src, const MutFrameView& dst, float inv_gain, float inv_bias);
+
+// Luma models: dst = base + (luma_model - luma(base)) on R, G and B, rounded and clamped.
+// base: an RGB(A) frame of dst's size and sample type (e.g. the bicubic upscale), whose chroma
+// the result keeps; luma: 1 plane. base may be dst itself (updated in place).
+Status unpack_luma_residual(const PlanarView& luma, const FrameView& base, const MutFrameView& dst, float inv_gain,
+                            float inv_bias);
+
+// planar RGB (3 planes) -> Y, U, V planes of a 4:2:0 frame; chroma is the mean of each 2x2 block.
+Status unpack_yuv420(const PlanarView& rgb, uint8_t* y, std::ptrdiff_t y_stride, uint8_t* u, uint8_t* v,
+                     std::ptrdiff_t uv_stride, YuvMatrix matrix, float inv_gain, float inv_bias);
+
+// Accumulate tile outputs (N, C, th*s, tw*s) into a float32 frame (C, out_h, out_w), each tile
+// weighted by outer(row_weights[r], col_weights[c]) of its tile row r and column c. dst is
+// zeroed first; tiles reaching past out_h/out_w (the reflect padding) are cropped.
+Status blend_tiles(const PlanarView& tiles, int n_tiles, std::ptrdiff_t tile_stride, const int32_t* origins,
+                   int scale, const float* row_weights, const int32_t* tile_row, const float* col_weights,
+                   const int32_t* tile_col, float* dst, int out_h, int out_w);
+
+int max_threads();
+void set_threads(int n);
+// "isa=... openmp=..."; select_isa caps the instruction set used from now on (tests run each
+// compiled variant) and returns the one chosen.
+std::string build_info();
+std::string select_isa(const std::string& want);
+
+}  // namespace srstream

@@ -1,0 +1,277 @@
+"""The native frame kernels against their numpy references, for every compiled instruction set."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from srstream.engine import kernels as K
+from srstream.errors import KernelError
+from srstream.tiling import blend_tiles as blend_reference
+from srstream.tiling import plan_tiles
+
+native = K._native
+needs_native = pytest.mark.skipif(native is None, reason="native kernels not built (SRSTREAM_NATIVE=OFF install)")
+REALS = (np.float32, np.float16, K.BFLOAT16)
+SHAPES = ((1, 1), (2, 3), (7, 5), (33, 61), (64, 48), (121, 37))
+
+
+def isas() -> list[str]:
+    if native is None:
+        return []
+    chosen = []
+    for want in ("baseline", "avx2", "avx512"):
+        got = native.select_isa(want)
+        if got not in chosen:
+            chosen.append(got)
+    native.select_isa("avx512")
+    return chosen
+
+
+@pytest.fixture(params=isas() or ["none"])
+def isa(request):
+    if native is None:
+        pytest.skip("native kernels not built")
+    assert native.select_isa(request.param) == request.param
+    yield request.param
+    native.select_isa("avx512")
+
+
+def test_native_is_built_unless_disabled():
+    if os.environ.get("SRSTREAM_NATIVE", "").upper() == "OFF":
+        pytest.skip("SRSTREAM_NATIVE=OFF: the numpy fallback is expected")
+    assert native is not None, "srstream.engine._native is missing: the CMake build did not produce it"
+    assert K.active().startswith("native (isa=")
+
+
+def _equal(a: np.ndarray, b: np.ndarray, real) -> None:
+    """float32: bit for bit; float16/bfloat16: within one unit in the last place."""
+    assert a.shape == b.shape and a.dtype == b.dtype
+    if real is np.float32:
+        np.testing.assert_array_equal(a, b)
+        return
+    ai = a.view(np.int16).astype(np.int32)
+    bi = b.view(np.int16).astype(np.int32)
+    assert np.abs(ai - bi).max(initial=0) <= 1
+
+
+def _origins(h: int, w: int, th: int, tw: int, rng) -> np.ndarray:
+    ys = [0, max(0, h - th), int(rng.integers(0, h + 3))]
+    xs = [0, max(0, w - tw), int(rng.integers(0, w + 3))]
+    return np.array([(y, x) for y in ys for x in xs], np.int32)
+
+
+@needs_native
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("channels", (1, 3, 4))
+@pytest.mark.parametrize("sample", (np.uint8, np.uint16))
+def test_pack_tiles_matches_reference(isa, shape, channels, sample):
+    rng = np.random.default_rng(hash((shape, channels)) % 2**32)
+    h, w = shape
+    frame = rng.integers(0, np.iinfo(sample).max + 1, (h, w, channels), dtype=sample)
+    th, tw = min(h + 5, 24), min(w + 7, 40)  # tiles reach past the border: reflect padding
+    origins = _origins(h, w, th, tw, rng)
+    for mode in K.PackMode:
+        for real in REALS:
+            for gain, bias in ((1.0, 0.0), (2.0, -1.0)):
+                got = K.pack_tiles(frame, origins, th, tw, mode, real, gain, bias)
+                want = K.pack_tiles_reference(frame, origins, th, tw, mode, real, gain, bias)
+                _equal(got, want, real)
+
+
+@needs_native
+def test_pack_tiles_reads_strided_frames_and_fills_out(isa):
+    rng = np.random.default_rng(1)
+    big = rng.integers(0, 256, (40, 90, 3), dtype=np.uint8)
+    frame = big[3:35, 10:70]  # a crop: rows are strided
+    out = np.empty((1, 3, 32, 60), np.float32)
+    result = K.pack_tiles(frame, [(0, 0)], 32, 60, out=out)
+    assert result is out
+    np.testing.assert_array_equal(out, K.pack_tiles_reference(np.ascontiguousarray(frame), np.zeros((1, 2)), 32, 60,
+                                                              K.PackMode.RGB))
+
+
+@needs_native
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("matrix", (K.BT601, K.BT709, K.YuvMatrix(0.299, 0.114, True)))
+def test_pack_tiles_yuv420_matches_reference(isa, shape, matrix):
+    rng = np.random.default_rng(2)
+    h, w = shape
+    y = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    u = rng.integers(0, 256, ((h + 1) // 2, (w + 1) // 2), dtype=np.uint8)
+    v = rng.integers(0, 256, u.shape, dtype=np.uint8)
+    origins = _origins(h, w, 16, 16, rng)
+    for mode in (K.PackMode.RGB, K.PackMode.LUMA):
+        for real in REALS:
+            got = K.pack_tiles_yuv420(y, u, v, matrix, origins, 16, 16, mode, real, 1.0, 0.0)
+            want = K.pack_tiles_yuv420_reference(y, u, v, matrix, origins, 16, 16, mode, real)
+            _equal(got, want, real)
+
+
+def test_yuv_reference_inverts_the_encoder_matrix():
+    """Decoding the Y, U, V of a known colour gives it back (BT.601 limited range)."""
+    rgb = np.array([0.8, 0.3, 0.1], np.float32)
+    kr, kb = 0.299, 0.114
+    luma = kr * rgb[0] + (1 - kr - kb) * rgb[1] + kb * rgb[2]
+    cb, cr = (rgb[2] - luma) / (2 * (1 - kb)), (rgb[0] - luma) / (2 * (1 - kr))
+    y = np.full((2, 2), 16 + 219 * luma, np.float64).round().astype(np.uint8)
+    u = np.full((1, 1), 128 + 224 * cb).round().astype(np.uint8)
+    v = np.full((1, 1), 128 + 224 * cr).round().astype(np.uint8)
+    tiles = K.pack_tiles_yuv420_reference(y, u, v, K.BT601, np.zeros((1, 2)), 2, 2)
+    np.testing.assert_allclose(tiles[0, :, 0, 0], rgb, atol=0.01)
+
+
+def _planes(rng, c, h, w, real, lo=-0.1, hi=1.1):
+    v = rng.uniform(lo, hi, (c, h, w)).astype(np.float32)
+    v[:, 0, :1] = 0.5 / 255 + np.float32(2.0) ** -24  # near a rounding tie
+    return K._to_real(v, K._real(real))
+
+
+@needs_native
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("channels", (1, 3, 4))
+@pytest.mark.parametrize("sample", (np.uint8, np.uint16))
+def test_unpack_matches_reference(isa, shape, channels, sample):
+    rng = np.random.default_rng(3)
+    h, w = shape
+    for real in REALS:
+        planes = _planes(rng, channels, h, w, real)
+        for gain, bias in ((1.0, 0.0), (0.5, 0.5)):
+            got = K.unpack(planes, dtype=sample, real=real, inv_gain=gain, inv_bias=bias)
+            want = K.unpack_reference(planes, sample, real, gain, bias)
+            np.testing.assert_array_equal(got, want)
+
+
+@needs_native
+def test_unpack_writes_a_strided_crop_into_part_of_a_frame(isa):
+    rng = np.random.default_rng(4)
+    padded = rng.uniform(0, 1, (3, 50, 70)).astype(np.float32)
+    crop = padded[:, :45, :63]
+    frame = np.full((45, 63, 4), 7, np.uint8)
+    K.unpack(crop, frame)
+    np.testing.assert_array_equal(frame[..., :3], K.unpack_reference(np.ascontiguousarray(crop)))
+    assert (frame[..., 3] == 7).all()  # the alpha channel is left alone
+
+
+@needs_native
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("channels", (3, 4))
+def test_unpack_luma_residual_matches_reference(isa, shape, channels):
+    rng = np.random.default_rng(5)
+    h, w = shape
+    for sample in (np.uint8, np.uint16):
+        base = rng.integers(0, np.iinfo(sample).max + 1, (h, w, channels), dtype=sample)
+        for real in REALS:
+            luma = _planes(rng, 1, h, w, real)
+            got = K.unpack_luma_residual(luma, base, real=real)
+            want = K.unpack_luma_residual_reference(luma, base, real)
+            np.testing.assert_array_equal(got, want)
+            in_place = base.copy()
+            K.unpack_luma_residual(luma, in_place, in_place, real=real)
+            np.testing.assert_array_equal(in_place[..., :3], want)
+            np.testing.assert_array_equal(in_place[..., 3:], base[..., 3:])
+
+
+@needs_native
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("matrix", (K.BT601, K.BT709, K.YuvMatrix(0.299, 0.114, True)))
+def test_unpack_yuv420_matches_reference(isa, shape, matrix):
+    rng = np.random.default_rng(6)
+    h, w = shape
+    for real in REALS:
+        planes = _planes(rng, 3, h, w, real)
+        got = K.unpack_yuv420(planes, matrix, real=real)
+        want = K.unpack_yuv420_reference(planes, matrix, real)
+        for g, r in zip(got, want):
+            np.testing.assert_array_equal(g, r)
+
+
+def test_yuv_round_trip_is_close():
+    """RGB -> 4:2:0 -> RGB on a smooth image loses little (reference kernels)."""
+    yy, xx = np.mgrid[0:32, 0:48] / 64.0
+    rgb = np.stack([0.2 + xx, 0.3 + 0.5 * yy, 0.6 - 0.4 * xx]).astype(np.float32)
+    y, u, v = K.unpack_yuv420_reference(rgb, K.BT709)
+    back = K.pack_tiles_yuv420_reference(y, u, v, K.BT709, np.zeros((1, 2)), 32, 48)[0]
+    assert np.abs(back - rgb).max() < 0.04
+
+
+@needs_native
+@pytest.mark.parametrize(("h", "w", "tile", "overlap", "scale"),
+                         ((37, 53, 16, 4, 2), (64, 48, 24, 6, 4), (20, 90, 12, 2, 3), (9, 9, 16, 2, 2)))
+def test_blend_matches_reference(isa, h, w, tile, overlap, scale):
+    rng = np.random.default_rng(7)
+    plan = plan_tiles(h, w, tile=tile, overlap=overlap, scale=scale, margin=overlap - 1)
+    th, tw = plan.tile_shape
+    for real in REALS:
+        for channels in (1, 3):
+            tiles = _planes(rng, len(plan) * channels, th * scale, tw * scale, real)
+            tiles = tiles.reshape(len(plan), channels, th * scale, tw * scale)
+            got = K.blend_tiles(tiles, plan, real=real)
+            want = blend_reference(K._from_real(tiles, K._real(real)), plan)
+            np.testing.assert_array_equal(got, want)
+
+
+def test_bad_arguments_raise_kernel_errors():
+    frame = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(KernelError, match="uint8/uint16"):
+        K.pack_tiles(frame.astype(np.float32), [(0, 0)], 8, 8)
+    with pytest.raises(KernelError, match="non-negative"):
+        K.pack_tiles(frame, [(-1, 0)], 8, 8)
+    with pytest.raises(KernelError, match="float32, float16 or bfloat16"):
+        K.pack_tiles(frame, [(0, 0)], 8, 8, real=np.float64)
+    with pytest.raises(KernelError, match="out must be"):
+        K.pack_tiles(frame, [(0, 0)], 8, 8, out=np.empty((1, 1, 8, 8), np.float32))
+    with pytest.raises(KernelError, match="does not fit"):
+        K.unpack(np.zeros((3, 4, 4), np.float32), np.zeros((4, 5, 3), np.uint8))
+    with pytest.raises(KernelError, match="U, V"):
+        K.pack_tiles_yuv420(np.zeros((4, 4), np.uint8), np.zeros((1, 2), np.uint8), np.zeros((2, 2), np.uint8),
+                            K.BT601, [(0, 0)], 4, 4)
+    plan = plan_tiles(8, 8, tile=8, overlap=0, scale=2)
+    with pytest.raises(KernelError, match="do not match the plan"):
+        K.blend_tiles(np.zeros((2, 3, 16, 16), np.float32), plan)
+
+
+@needs_native
+def test_native_module_refuses_bad_buffers_with_our_error():
+    with pytest.raises(KernelError, match="origins"):
+        native.pack_tiles(np.zeros((4, 4, 3), np.uint8), 0, np.zeros((1, 3), np.int32), 4, 4, 1.0, 0.0,
+                          np.zeros((1, 3, 4, 4), np.float32), 0)
+    with pytest.raises(KernelError, match="declared real type"):
+        native.unpack(np.zeros((3, 4, 4), np.float64), 0, np.zeros((4, 4, 3), np.uint8), 1.0, 0.0)
+
+
+def test_numpy_fallback_when_the_extension_is_missing(tmp_path):
+    """Without _native the kernels fall back to numpy, say so once in the log, and still upscale."""
+    import subprocess
+    import sys
+
+    script = """
+import importlib.abc, logging, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "srstream.engine._native":
+            raise ImportError("blocked for the test")
+sys.meta_path.insert(0, Block())
+logging.basicConfig(level=logging.WARNING, format="LOG %(message)s")
+import numpy as np
+from srstream.engine import kernels as K
+from srstream.engine import kernels as K2
+print("ACTIVE", K.active())
+frame = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+tiles = K.pack_tiles(frame, [(0, 0)], 5, 7)
+print("ROUNDTRIP", (K.unpack(tiles[0]) == frame).all())
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "ACTIVE numpy" in proc.stdout and "ROUNDTRIP True" in proc.stdout
+    assert proc.stderr.count("native frame kernels unavailable") == 1
+
+
+@needs_native
+def test_grey_frames_with_a_zero_stride_channel_axis(isa):
+    grey = np.arange(6 * 9, dtype=np.uint8).reshape(6, 9)[:, :, None]  # numpy gives the new axis stride 0
+    got = K.pack_tiles(grey, [(0, 0)], 6, 9, K.PackMode.LUMA)
+    np.testing.assert_array_equal(got, K.pack_tiles_reference(grey, np.zeros((1, 2)), 6, 9, K.PackMode.LUMA))
+    np.testing.assert_array_equal(K.unpack(got[0]), grey)
