@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "srstream/kernels.h"
 
@@ -89,6 +90,53 @@ inline void pack_row(const S* src_row, const int* col_map, int tw, float inv_pea
   }
 }
 
+// The same for a run of columns inside the frame (no mirroring): 16 pixels at a time, samples
+// converted in one contiguous pass, then spread into the planes from L1.
+template <class S, class T, int C, PackMode M>
+inline void pack_row_inside(const S* src, int tw, float inv_peak, float gain, float bias, bool affine,
+                            T* const* planes) {
+  constexpr int OUT = (M == PackMode::RGB || M == PackMode::BGR) ? 3 : 1;
+  constexpr int B = 16;
+  for (int x0 = 0; x0 < tw; x0 += B) {
+    const int n = std::min(B, tw - x0);
+    float in[B * C];
+    const S* p = src + static_cast<std::ptrdiff_t>(x0) * C;
+    for (int i = 0; i < n * C; ++i) in[i] = static_cast<float>(p[i]) * inv_peak;
+    float v[OUT][B];
+    for (int x = 0; x < n; ++x) {
+      const float* q = in + x * C;
+      if constexpr (OUT == 3) {
+        if constexpr (C == 1) {
+          v[0][x] = v[1][x] = v[2][x] = q[0];
+        } else {
+          v[0][x] = q[M == PackMode::BGR ? 2 : 0];
+          v[1][x] = q[1];
+          v[2][x] = q[M == PackMode::BGR ? 0 : 2];
+        }
+      } else if constexpr (M == PackMode::LUMA && C >= 3) {
+        float y = q[0] * kLuma[0];
+        y += q[1] * kLuma[1];
+        y += q[2] * kLuma[2];
+        v[0][x] = y;
+      } else {
+        v[0][x] = q[0];
+      }
+    }
+    for (int c = 0; c < OUT; ++c) {
+      T* o = planes[c] + x0;
+      if (affine) {
+        for (int x = 0; x < n; ++x) {
+          float t = v[c][x] * gain;
+          t += bias;
+          o[x] = to_real<T>(t);
+        }
+      } else {
+        for (int x = 0; x < n; ++x) o[x] = to_real<T>(v[c][x]);
+      }
+    }
+  }
+}
+
 template <class S, class T, int C, PackMode M>
 void pack_impl(const FrameView& src, const int32_t* origins, int n, int th, int tw, float gain, float bias, T* dst) {
   constexpr int OUT = (M == PackMode::RGB || M == PackMode::BGR) ? 3 : 1;
@@ -99,19 +147,24 @@ void pack_impl(const FrameView& src, const int32_t* origins, int n, int th, int 
 #pragma omp parallel for schedule(static) collapse(2)
   for (int t = 0; t < n; ++t) {
     for (int y = 0; y < th; ++y) {
-      int col_map[4096 + 64];
-      int* cols = col_map;
-      std::unique_ptr<int[]> heap;
-      if (tw > 4096 + 64) {
-        heap.reset(new int[tw]);
-        cols = heap.get();
-      }
       const int oy = origins[2 * t], ox = origins[2 * t + 1];
-      for (int x = 0; x < tw; ++x) cols[x] = reflect(ox + x, src.width);
       const S* row = base + static_cast<std::ptrdiff_t>(reflect(oy + y, src.height)) * src.row_stride;
       T* out = dst + static_cast<std::ptrdiff_t>(t) * OUT * plane + static_cast<std::ptrdiff_t>(y) * tw;
       T* planes[3] = {out, out + plane, out + 2 * plane};
-      pack_row<S, T, C, M>(row, cols, tw, inv_peak, gain, bias, affine, planes);
+      // columns inside the frame take the contiguous path; the mirrored rest goes through a map
+      const int inside = std::max(0, std::min(tw, src.width - ox));
+      if (inside > 0)
+        pack_row_inside<S, T, C, M>(row + static_cast<std::ptrdiff_t>(ox) * C, inside, inv_peak, gain, bias, affine,
+                                    planes);
+      if (inside < tw) {
+        int col_map[1024];
+        for (int x0 = inside; x0 < tw; x0 += 1024) {
+          const int n = std::min(1024, tw - x0);
+          for (int x = 0; x < n; ++x) col_map[x] = reflect(ox + x0 + x, src.width);
+          T* shifted[3] = {planes[0] + x0, planes[1] + x0, planes[2] + x0};
+          pack_row<S, T, C, M>(row, col_map, n, inv_peak, gain, bias, affine, shifted);
+        }
+      }
     }
   }
 }
@@ -224,6 +277,41 @@ void unpack_impl(const PlanarView& src, const MutFrameView& dst, float inv_gain,
   }
 }
 
+// One row: base (stride BC) + (luma - luma(base)) -> dst (stride DC), 16 pixels at a time: the
+// samples of a block are converted in one contiguous (vectorised) pass, the luma residual is
+// formed per pixel from L1, and the results are rounded in another contiguous pass.
+template <class T, class D, int BC, int DC>
+inline void luma_row(const T* l, const D* b, D* o, int w, float peak, float inv_peak, bool affine, float g,
+                     float bias) {
+  constexpr int B = 16;
+  for (int x0 = 0; x0 < w; x0 += B) {
+    const int n = std::min(B, w - x0);
+    float in[B * BC], res[B * DC], d[B];
+    const D* bb = b + x0 * BC;
+    for (int i = 0; i < n * BC; ++i) in[i] = static_cast<float>(bb[i]) * inv_peak;
+    for (int x = 0; x < n; ++x) {
+      float m = from_real<T>(l[x0 + x]);
+      if (affine) {
+        m *= g;
+        m += bias;
+      }
+      float yb = in[x * BC] * kLuma[0];
+      yb += in[x * BC + 1] * kLuma[1];
+      yb += in[x * BC + 2] * kLuma[2];
+      d[x] = m - yb;
+    }
+    for (int x = 0; x < n; ++x)
+      for (int c = 0; c < 3; ++c) res[x * DC + c] = in[x * BC + c] + d[x];
+    D* oo = o + x0 * DC;
+    if constexpr (DC == 3) {
+      for (int i = 0; i < n * 3; ++i) oo[i] = quantise<D>(res[i], peak);
+    } else {
+      for (int x = 0; x < n; ++x)
+        for (int c = 0; c < 3; ++c) oo[x * DC + c] = quantise<D>(res[x * DC + c], peak);
+    }
+  }
+}
+
 template <class T, class D>
 void unpack_luma_impl(const PlanarView& luma, const FrameView& base, const MutFrameView& dst, float inv_gain,
                       float inv_bias) {
@@ -239,22 +327,14 @@ void unpack_luma_impl(const PlanarView& luma, const FrameView& base, const MutFr
     const T* l = lp + y * luma.row_stride;
     const D* b = bp + y * base.row_stride;
     D* o = out + y * dst.row_stride;
-    for (int x = 0; x < w; ++x) {
-      float m = from_real<T>(l[x]);
-      if (affine) {
-        m *= inv_gain;
-        m += inv_bias;
-      }
-      const float r = static_cast<float>(b[x * bc]) * inv_peak, g = static_cast<float>(b[x * bc + 1]) * inv_peak,
-                  bl = static_cast<float>(b[x * bc + 2]) * inv_peak;
-      float yb = r * kLuma[0];
-      yb += g * kLuma[1];
-      yb += bl * kLuma[2];
-      const float d = m - yb;
-      o[x * dc] = quantise<D>(r + d, peak);
-      o[x * dc + 1] = quantise<D>(g + d, peak);
-      o[x * dc + 2] = quantise<D>(bl + d, peak);
-    }
+    if (bc == 3 && dc == 3)
+      luma_row<T, D, 3, 3>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
+    else if (bc == 4 && dc == 4)
+      luma_row<T, D, 4, 4>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
+    else if (bc == 3)
+      luma_row<T, D, 3, 4>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
+    else
+      luma_row<T, D, 4, 3>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
   }
 }
 
