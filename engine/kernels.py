@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 import logging
 from functools import lru_cache
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,8 @@ from srstream.images import LUMA_BT601
 from srstream.tiling import TilePlan
 
 __all__ = [
-    "BFLOAT16", "BT601", "BT709", "PackMode", "YuvMatrix", "active", "blend_tiles", "pack_tiles",
+    "BFLOAT16", "BT601", "BT709", "CudaKernels", "PackMode", "YuvMatrix", "active", "blend_tables", "blend_tiles",
+    "pack_tiles",
     "pack_tiles_yuv420", "unpack", "unpack_luma_residual", "unpack_yuv420",
 ]
 
@@ -454,3 +456,61 @@ def blend_tiles(tiles: np.ndarray, plan: TilePlan, *, real: Any = np.float32) ->
     out = np.empty((tiles.shape[1], *plan.output_shape), _F32)
     _native.blend_tiles(tiles, _REAL_CODES[real], origins, s, row_w, tile_row, col_w, tile_col, out)
     return out
+
+
+# ---- CUDA ----------------------------------------------------------------------------------
+
+
+class CudaKernels:
+    """The CUDA kernels on device buffers passed as integer pointers (pycuda, TensorRT, torch).
+
+    Every call is queued on ``stream`` (a ``cudaStream_t`` as an integer; 0 is the default
+    stream) and returns at once. Buffers are the caller's; shapes are given explicitly.
+
+    Raises:
+        BackendError: the CUDA kernels were not built, or no CUDA device is visible.
+    """
+
+    def __init__(self) -> None:
+        from srstream.errors import BackendError
+
+        try:
+            from srstream.engine import _native_cuda
+        except ImportError as exc:
+            raise BackendError("the CUDA frame kernels were not built (no CUDA toolkit when sr-stream was "
+                               "installed); reinstall with nvcc on PATH") from exc
+        if _native_cuda.device_count() < 1:
+            raise BackendError("no CUDA device is visible for the CUDA frame kernels")
+        self._m = _native_cuda
+
+    def pack_tiles(self, frame: int, frame_shape: tuple[int, int, int], sample: Any, row_stride: int, origins: int,
+                   n_tiles: int, tile_h: int, tile_w: int, mode: PackMode, out: int, real: Any,
+                   gain: float = 1.0, bias: float = 0.0, stream: int = 0) -> None:
+        """Device frame ``(H, W, C)`` (``row_stride`` samples per row) -> tiles at ``out``.
+        ``origins``: a device int32 ``(n_tiles, 2)`` array."""
+        h, w, c = frame_shape
+        self._m.pack_tiles(frame, 0 if np.dtype(sample) == np.uint8 else 1, h, w, c, row_stride, int(mode), origins,
+                           n_tiles, tile_h, tile_w, gain, bias, out, _REAL_CODES[_real(real)], stream)
+
+    def unpack(self, planes: int, real: Any, planes_shape: tuple[int, int, int], channel_stride: int,
+               row_stride: int, frame: int, frame_channels: int, sample: Any, frame_row_stride: int,
+               inv_gain: float = 1.0, inv_bias: float = 0.0, stream: int = 0) -> None:
+        """Device planes ``(C, H, W)`` -> device frame ``(H, W, frame_channels)``, channels 0..C-1."""
+        c, h, w = planes_shape
+        self._m.unpack(planes, _REAL_CODES[_real(real)], c, h, w, channel_stride, row_stride, frame, frame_channels,
+                       0 if np.dtype(sample) == np.uint8 else 1, frame_row_stride, inv_gain, inv_bias, stream)
+
+    def blend_tiles(self, tiles: int, real: Any, tiles_shape: tuple[int, int, int, int], tables: Sequence[int],
+                    scale: int, out: int, out_shape: tuple[int, int], stream: int = 0) -> None:
+        """Contiguous device tiles ``(N, C, h, w)`` -> device float32 ``(C, *out_shape)``. ``tables``:
+        device pointers of :func:`blend_tables`' five arrays, in order."""
+        n, c, h, w = tiles_shape
+        origins, row_w, tile_row, col_w, tile_col = tables
+        self._m.blend_tiles(tiles, _REAL_CODES[_real(real)], n, c, h, w, c * h * w, h * w, w, origins, scale, row_w,
+                            tile_row, col_w, tile_col, out, *out_shape, stream)
+
+
+def blend_tables(plan: TilePlan) -> tuple[np.ndarray, ...]:
+    """The plan's blend tables as contiguous arrays (origins, row weights, tile rows, column
+    weights, tile columns), as the CPU and CUDA blend kernels take them."""
+    return _blend_tables(plan)

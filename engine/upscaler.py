@@ -65,13 +65,10 @@ class FrameUpscaler:
         th, tw = plan.tile_shape
         return "whole frame" if len(plan) == 1 else f"{th}x{tw} tiles (overlap {plan.overlap}), {len(plan)} per frame"
 
-    def _run(self, frame: np.ndarray) -> np.ndarray:
+    def _run(self, frame: np.ndarray, plan: TilePlan, mode: kernels.PackMode) -> np.ndarray:
         """``(H, W, C)`` samples -> the network's ``(C_out, H*s, W*s)`` float32 planes in its value
         range (a view of the backend's output when one tile covers the frame)."""
-        h, w = frame.shape[:2]
-        plan = self.plan(h, w)
         low, high = self.spec.value_range
-        mode = kernels.PackMode.RGB if self.spec.color_space == "rgb" else kernels.PackMode.LUMA
         tiles = kernels.pack_tiles(frame, plan.tiles, *plan.tile_shape, mode, self.backend.input_dtype,
                                    gain=high - low, bias=low)
         step = max(1, self.backend.max_batch)
@@ -97,10 +94,22 @@ class FrameUpscaler:
         if channels not in (1, 3, 4):
             raise InputError(f"unsupported channel count {channels}; expected grey, RGB or RGBA")
         low, high = self.spec.value_range
+        gain, bias = high - low, low
         back = {"inv_gain": 1.0 / (high - low), "inv_bias": -low / (high - low)}
-        planes = self._run(frame)
-        oh, ow = planes.shape[1:]
-        if self.spec.color_space != "rgb" and channels >= 3:
+        plan = self.plan(*frame.shape[:2])
+        oh, ow = plan.output_shape
+        rgb = self.spec.color_space == "rgb"
+        mode = kernels.PackMode.RGB if rgb else kernels.PackMode.LUMA
+        if rgb and channels >= 3:  # a device path may return finished samples
+            done = self.backend.run_frame(frame, plan, mode, gain, bias, (back["inv_gain"], back["inv_bias"]))
+            if done is not None:
+                if channels == 4:
+                    done[:, :, 3] = cv2.resize(frame[:, :, 3], (ow, oh), interpolation=cv2.INTER_CUBIC)
+                return done
+        planes = self.backend.run_frame(frame, plan, mode, gain, bias, None)
+        if planes is None:
+            planes = self._run(frame, plan, mode)
+        if not rgb and channels >= 3:
             # bicubic upscale (alpha included), then its luma replaced by the model's, in place
             out = cv2.resize(frame, (ow, oh), interpolation=cv2.INTER_CUBIC)
             return kernels.unpack_luma_residual(planes, out, out, **back)

@@ -15,6 +15,7 @@ from types import TracebackType
 import numpy as np
 
 from srstream.spec import ModelSpec
+from srstream.tiling import TilePlan
 
 __all__ = ["Backend"]
 
@@ -49,6 +50,17 @@ class Backend(ABC):
         """Outputs of several batches, in order. Backends that can overlap copies and compute
         across batches (TensorRT) override this; the default runs them one by one."""
         return [self.infer(b) for b in batches]
+
+    def run_frame(self, frame: np.ndarray, plan: TilePlan, mode: int, gain: float, bias: float,
+                  unpack: tuple[float, float] | None) -> np.ndarray | None:
+        """Optional device path for a whole frame: pack, infer, blend (and with ``unpack``,
+        ``(inv_gain, inv_bias)``, turn the result back into samples) where the model runs.
+
+        Returns the ``(H*s, W*s, C)`` frame (``unpack`` given; channels past the model's are
+        left for the caller) or the float32 ``(C_out, H*s, W*s)`` planes, or ``None`` when the
+        backend has no such path and the upscaler should pack and blend on the CPU.
+        """
+        return None
 
     def close(self) -> None:
         """Release sessions, engines and buffers (idempotent)."""

@@ -9,6 +9,13 @@ when absent, so a stale or foreign engine is never loaded. Engines have one stat
 stream each): while one batch computes, the next one's upload is queued on the other stream,
 so copies and compute overlap instead of synchronising the device per batch.
 
+:meth:`TrtBackend.run_frame` is the GPU frame path the upscaler takes when the CUDA kernels are
+built: the uint8/uint16 frame is uploaded once (not float tiles), tiles are packed on the GPU
+straight into the engine's input, every batch writes its output into one device buffer, the
+tiles are blended on the GPU and, for RGB models, unpacked to samples there, so only samples
+cross the bus both ways (luma models download their luma plane for the CPU to recombine with
+the bicubic chroma).
+
 All ``tensorrt`` runtime calls of the engine live here. Written against TensorRT 10/11's
 Python API; it runs only where tensorrt, pycuda and an NVIDIA GPU exist.
 """
@@ -56,6 +63,27 @@ class _Slot:
         self.pending: tuple[int, tuple[int, ...]] | None = None  # (batch index, output shape)
 
 
+class _FrameBuffers:
+    """Device and pinned buffers for one frame size and plan (kept while that size streams)."""
+
+    def __init__(self, cuda, frame: np.ndarray, plan, tile_out: tuple[int, ...], out_dtype, result_shape,  # noqa: ANN001
+                 result_dtype) -> None:
+        from srstream.engine.kernels import blend_tables
+
+        self.host_frame = cuda.pagelocked_empty(frame.shape, frame.dtype)
+        self.dev_frame = cuda.mem_alloc(self.host_frame.nbytes)
+        self.tables = [cuda.to_device(np.ascontiguousarray(t)) for t in blend_tables(plan)]
+        self.dev_tiles = cuda.mem_alloc(int(np.prod(tile_out)) * np.dtype(out_dtype).itemsize)
+        c, oh, ow = tile_out[1], *plan.output_shape
+        self.dev_planes = cuda.mem_alloc(c * oh * ow * 4)
+        self.host_result = cuda.pagelocked_empty(result_shape, result_dtype)
+        self.dev_result = cuda.mem_alloc(self.host_result.nbytes)
+
+    def free(self) -> None:
+        for buf in (self.dev_frame, *self.tables, self.dev_tiles, self.dev_planes, self.dev_result):
+            buf.free()
+
+
 class TrtBackend(Backend):
     name = "trt"
 
@@ -93,6 +121,13 @@ class TrtBackend(Backend):
         self.slots = [_Slot(cuda, (max_batch, c, t, t), (max_batch, spec.out_channels, t * s, t * s), in_dtype, out_dtype)
                       for _ in range(2)]
         self.entry = entry
+        try:
+            from srstream.engine.kernels import CudaKernels
+
+            self.kernels: CudaKernels | None = CudaKernels()
+        except BackendError:
+            self.kernels = None  # the CPU packs and blends; the engine still runs
+        self._frames: dict[tuple, _FrameBuffers] = {}
 
     @property
     def device(self) -> str:
@@ -144,8 +179,69 @@ class TrtBackend(Backend):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.infer_batches([batch])[0]
 
+    def run_frame(self, frame: np.ndarray, plan, mode: int, gain: float, bias: float,  # noqa: ANN001
+                  unpack: tuple[float, float] | None) -> np.ndarray | None:
+        """The whole tile loop on the GPU (see the module docstring); ``None`` when the CUDA
+        kernels are not built. Returns the ``(H*s, W*s, C)`` frame when ``unpack`` gives
+        ``(inv_gain, inv_bias)``, else the float32 ``(C, H*s, W*s)`` planes."""
+        if self.kernels is None:
+            return None
+        if plan.tile_shape != (self.fixed_tile, self.fixed_tile):
+            raise BackendError(f"the engine takes {self.fixed_tile}x{self.fixed_tile} tiles, the plan has "
+                               f"{plan.tile_shape}")
+        k, cuda, slot = self.kernels, self.cuda, self.slots[0]
+        th, tw = plan.tile_shape
+        s, n, c_out = plan.scale, len(plan), self.spec.out_channels
+        out_dtype = slot.host_out.dtype
+        oh, ow = plan.output_shape
+        result_shape, result_dtype = ((oh, ow, frame.shape[2]), frame.dtype) if unpack else ((c_out, oh, ow), np.float32)
+        key = (frame.shape, frame.dtype.str, plan, unpack is None)
+        if key not in self._frames:
+            for old in self._frames.values():
+                old.free()
+            self._frames = {key: _FrameBuffers(cuda, frame, plan, (n, c_out, th * s, tw * s), out_dtype,
+                                               result_shape, result_dtype)}
+        buf = self._frames[key]
+        stream = slot.stream
+        buf.host_frame[...] = frame
+        cuda.memcpy_htod_async(buf.dev_frame, buf.host_frame, stream)
+        h, w, c = frame.shape
+        tile_bytes = c_out * th * s * tw * s * np.dtype(out_dtype).itemsize
+        for first in range(0, n, self.max_batch):
+            count = min(self.max_batch, n - first)
+            k.pack_tiles(int(buf.dev_frame), (h, w, c), frame.dtype, w * c, int(buf.tables[0]) + first * 8, count,
+                         th, tw, mode, int(slot.dev_in), self.input_dtype, gain, bias, stream.handle)
+            self.context.set_input_shape(self.in_name, (count, self.spec.in_channels, th, tw))
+            self.context.set_tensor_address(self.in_name, int(slot.dev_in))
+            self.context.set_tensor_address(self.out_name, int(buf.dev_tiles) + first * tile_bytes)
+            if not self.context.execute_async_v3(stream_handle=stream.handle):
+                raise BackendError("TensorRT failed to enqueue inference")
+        if n == 1:  # the one tile is the frame (padded): read its planes with the tile's strides
+            planes, cs, rs = int(buf.dev_tiles), th * s * tw * s, tw * s
+            real = out_dtype
+        else:
+            k.blend_tiles(int(buf.dev_tiles), out_dtype, (n, c_out, th * s, tw * s), [int(t) for t in buf.tables], s,
+                          int(buf.dev_planes), (oh, ow), stream.handle)
+            planes, cs, rs, real = int(buf.dev_planes), oh * ow, ow, np.float32
+        if unpack:
+            k.unpack(planes, real, (c_out, oh, ow), cs, rs, int(buf.dev_result), frame.shape[2], frame.dtype,
+                     ow * frame.shape[2], *unpack, stream.handle)
+            cuda.memcpy_dtoh_async(buf.host_result, buf.dev_result, stream)
+        elif n == 1:  # luma planes of the single tile: copy the cropped rows down
+            stream.synchronize()
+            whole = np.empty((c_out, th * s, tw * s), out_dtype)
+            cuda.memcpy_dtoh(whole, buf.dev_tiles)
+            return whole[:, :oh, :ow].astype(np.float32)
+        else:
+            cuda.memcpy_dtoh_async(buf.host_result, buf.dev_planes, stream)
+        stream.synchronize()
+        return buf.host_result.copy()
+
     def close(self) -> None:
         if getattr(self, "_ctx", None) is not None:
+            for buf in getattr(self, "_frames", {}).values():
+                buf.free()
+            self._frames = {}
             for slot in getattr(self, "slots", []):
                 slot.dev_in.free()
                 slot.dev_out.free()

@@ -104,3 +104,35 @@ def test_luma_models_change_luma_only(tmp_path: Path, real_frame: np.ndarray) ->
     assert np.abs(delta[..., 0] - delta[..., 1])[unclipped].max() <= 2.0
     assert np.abs(delta[..., 1] - delta[..., 2])[unclipped].max() <= 2.0
     assert np.abs(delta).max() > 5  # the model did change luma (nearest != bicubic)
+
+
+class _DevicePathBackend(OrtBackend):
+    """An ORT backend with a ``run_frame`` "device path" built from the CPU kernels, recording
+    which way each frame went: the upscaler must give the same frames through it."""
+
+    def run_frame(self, frame, plan, mode, gain, bias, unpack):  # noqa: ANN001, ANN201
+        from srstream.engine import kernels as K
+
+        self.calls.append("unpack" if unpack else "planes")
+        tiles = K.pack_tiles(frame, plan.tiles, *plan.tile_shape, mode, np.float32, gain, bias)
+        out = self.infer(tiles)
+        oh, ow = plan.output_shape
+        planes = out[0, :, :oh, :ow] if len(plan) == 1 else K.blend_tiles(out, plan)
+        if unpack is None:
+            return np.ascontiguousarray(planes)
+        result = np.zeros((oh, ow, frame.shape[2]), frame.dtype)
+        return K.unpack(planes, result, inv_gain=unpack[0], inv_bias=unpack[1])
+
+
+@pytest.mark.parametrize("tile", [0, 32])
+def test_a_backend_device_path_gives_the_same_frames(tmp_path: Path, real_frame: np.ndarray, tile: int) -> None:
+    spec = conv_net_spec(2, convs=3, tile=32)
+    path = write_conv_net(tmp_path / "net.onnx", 2, spec=spec)
+    rgba = np.concatenate([real_frame, real_frame[:, :, :1]], axis=2)
+    with OrtBackend(read_onnx_spec(path), path, "fp32") as cpu, _DevicePathBackend(read_onnx_spec(path), path) as dev:
+        dev.calls = []
+        for frame in (real_frame, rgba, real_frame[:, :, 0]):
+            want = FrameUpscaler(cpu, cpu.spec, tile).upscale(frame)
+            got = FrameUpscaler(dev, dev.spec, tile).upscale(frame)
+            np.testing.assert_array_equal(got, want)
+    assert dev.calls == ["unpack", "unpack", "planes"]  # grey frames come back as planes (luma kept on the CPU)
