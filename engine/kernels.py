@@ -210,6 +210,21 @@ def pack_tiles(frame: np.ndarray, origins: Any, tile_h: int, tile_w: int, mode: 
     return out
 
 
+def _upsample_chroma(c: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A 4:2:0 chroma plane at every luma site (MPEG-2/H.264 siting: co-sited with even luma
+    columns, halfway between luma rows), as float32 code values."""
+    c = c.astype(_F32)
+    ch, cw = c.shape
+    cj = np.arange(w) // 2
+    odd_x = (np.arange(w) % 2).astype(bool)
+    cols = c[:, cj]
+    cols[:, odd_x] = (c[:, cj[odd_x]] + c[:, np.minimum(cj[odd_x] + 1, cw - 1)]) * _F32(0.5)
+    rows = np.arange(h)
+    ci = rows // 2
+    cn = np.where(rows % 2 == 1, np.minimum(ci + 1, ch - 1), np.maximum(ci - 1, 0))
+    return cols[ci] * _F32(0.75) + cols[cn] * _F32(0.25)
+
+
 def _yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: YuvMatrix, luma_only: bool) -> list[np.ndarray]:
     kr, kb, full = matrix
     ys, yo, cs, co = ((_F32(1.0) / _F32(255.0), _F32(0.0), _F32(1.0) / _F32(255.0), _F32(128.0)) if full else
@@ -218,10 +233,8 @@ def _yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: YuvMatrix, 
     if luma_only:
         return [np.clip(lum, 0.0, 1.0)]
     h, w = y.shape
-    cb = (u.astype(_F32) - co) * cs
-    cr = (v.astype(_F32) - co) * cs
-    cb = np.repeat(np.repeat(cb, 2, 0), 2, 1)[:h, :w]
-    cr = np.repeat(np.repeat(cr, 2, 0), 2, 1)[:h, :w]
+    cb = (_upsample_chroma(u, h, w) - co) * cs
+    cr = (_upsample_chroma(v, h, w) - co) * cs
     kr, kb = _F32(kr), _F32(kb)
     kg = _F32(1.0) - kr - kb
     rv, bu = _F32(2.0) * (_F32(1.0) - kr), _F32(2.0) * (_F32(1.0) - kb)
@@ -255,8 +268,9 @@ def pack_tiles_yuv420(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: YuvMa
                       bias: float = 0.0) -> np.ndarray:
     """A decoded 4:2:0 frame's planes -> network tiles, without an RGB frame in between.
 
-    ``mode`` RGB converts with ``matrix`` (chroma replicated to each luma site, values clipped to
-    [0, 1]); LUMA takes Y alone, rescaled to [0, 1]. Odd sizes: chroma planes are ceil(H/2) x ceil(W/2).
+    ``mode`` RGB converts with ``matrix`` (chroma interpolated to each luma site for MPEG-2/H.264
+    siting: co-sited with even luma columns, halfway between rows; values clipped to [0, 1]);
+    LUMA takes Y alone, rescaled to [0, 1]. Odd sizes: chroma planes are ceil(H/2) x ceil(W/2).
 
     Raises:
         KernelError: wrong plane types or sizes, or a mode other than RGB/LUMA.
@@ -371,7 +385,6 @@ def unpack_yuv420_reference(planes: np.ndarray, matrix: YuvMatrix, real: Any = n
     kr, kb = _F32(kr), _F32(kb)
     kg = _F32(1.0) - kr - kb
     rgb = np.clip(_affine(_from_real(planes, _real(real)), inv_gain, inv_bias), 0.0, 1.0)
-    r, g, b = rgb
     ysc, yoff, csc = (_F32(255), _F32(0), _F32(255)) if full else (_F32(219), _F32(16), _F32(224))
 
     def code(x: np.ndarray, scale: np.float32, offset: np.float32) -> np.ndarray:
@@ -381,28 +394,40 @@ def unpack_yuv420_reference(planes: np.ndarray, matrix: YuvMatrix, real: Any = n
         return np.clip(x, _F32(0), _F32(255)).astype(np.int32).astype(np.uint8)
 
     def luma(r: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return kr * r + kg * g + kb * b
+        y = kr * r
+        y += kg * g
+        y += kb * b
+        return y
 
-    h, w = r.shape
-    pad = ((0, h % 2), (0, w % 2))
-    count = np.pad(np.ones((h, w), _F32), pad).reshape(h // 2 + h % 2, 2, -1, 2).sum((1, 3))
-    means = [(np.pad(p, pad).reshape(count.shape[0], 2, count.shape[1], 2)) for p in (r, g, b)]
-    # the kernel sums the 2x2 block row by row, left to right
-    sums = [((m[:, 0, :, 0] + m[:, 0, :, 1]) + m[:, 1, :, 0]) + m[:, 1, :, 1] for m in means]
-    inv = _F32(1.0) / count
-    mr, mg, mb = (s * inv for s in sums)
+    _, h, w = rgb.shape
+    ch, cw = (h + 1) // 2, (w + 1) // 2
+    r0, r1 = 2 * np.arange(ch), np.minimum(2 * np.arange(ch) + 1, h - 1)
+    xl, xc, xr = np.maximum(2 * np.arange(cw) - 1, 0), 2 * np.arange(cw), np.minimum(2 * np.arange(cw) + 1, w - 1)
+
+    def sited(p: np.ndarray, rows: np.ndarray) -> np.ndarray:  # [1 2 1]/4 across columns, one row set
+        q = p[rows]
+        a = q[:, xl] * _F32(0.25)
+        a += q[:, xc] * _F32(0.5)
+        a += q[:, xr] * _F32(0.25)
+        return a
+
+    mr, mg, mb = ((sited(p, r0) + sited(p, r1)) * _F32(0.5) for p in rgb)
     ml = luma(mr, mg, mb)
     cb = (mb - ml) * (_F32(0.5) / (_F32(1.0) - kb))
     cr = (mr - ml) * (_F32(0.5) / (_F32(1.0) - kr))
-    return code(luma(r, g, b), ysc, yoff), code(cb, csc, _F32(128)), code(cr, csc, _F32(128))
+    return code(luma(*rgb), ysc, yoff), code(cb, csc, _F32(128)), code(cr, csc, _F32(128))
 
 
 def unpack_yuv420(planes: np.ndarray, matrix: YuvMatrix, *, real: Any = np.float32, inv_gain: float = 1.0,
-                  inv_bias: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  inv_bias: float = 0.0, out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(3, H, W)`` RGB network planes -> Y, U, V planes of a 4:2:0 frame for the encoder.
 
-    Chroma is computed from the mean R, G, B of each 2x2 block (the partial block of an odd
-    size averages what it has). Values are clipped to [0, 1] before conversion.
+    Chroma is sited as MPEG-2/H.264 4:2:0 expects (co-sited with even luma columns, halfway
+    between rows): each chroma sample converts the mean R, G, B of a [1 2 1]/4 filter across
+    columns 2j-1..2j+1 over rows 2i and 2i+1 (borders clamped). Values are clipped to [0, 1]
+    first. ``out``: three planes to fill (Y ``(H, W)``, U and V ``(ceil(H/2), ceil(W/2))``), e.g.
+    views into the encoder's frame; otherwise new ones are returned.
 
     Raises:
         KernelError: not three planes, or the wrong dtype.
@@ -411,14 +436,19 @@ def unpack_yuv420(planes: np.ndarray, matrix: YuvMatrix, *, real: Any = np.float
     _check_planes(planes, real, "unpack_yuv420")
     if planes.shape[0] != 3:
         raise KernelError(f"unpack_yuv420: needs 3 RGB planes, got {planes.shape[0]}")
-    if _native is None or _strided_rows(planes):
-        return unpack_yuv420_reference(planes, matrix, real, inv_gain, inv_bias)
     h, w = planes.shape[1:]
-    y = np.empty((h, w), np.uint8)
-    u = np.empty(((h + 1) // 2, (w + 1) // 2), np.uint8)
-    v = np.empty_like(u)
+    if out is None:
+        out = (np.empty((h, w), np.uint8), *(np.empty(((h + 1) // 2, (w + 1) // 2), np.uint8) for _ in range(2)))
+    y, u, v = out
+    if y.shape != (h, w):
+        raise KernelError(f"unpack_yuv420: Y plane {y.shape} does not match planes {planes.shape}")
+    _check_yuv(y, u, v, "unpack_yuv420")
+    if _native is None or _strided_rows(planes):
+        for dst, src in zip(out, unpack_yuv420_reference(planes, matrix, real, inv_gain, inv_bias)):
+            dst[...] = src
+        return out
     _native.unpack_yuv420(planes, _REAL_CODES[real], y, u, v, *matrix, inv_gain, inv_bias)
-    return y, u, v
+    return out
 
 
 # ---- blend ---------------------------------------------------------------------------------

@@ -71,6 +71,10 @@ class FrameUpscaler:
         low, high = self.spec.value_range
         tiles = kernels.pack_tiles(frame, plan.tiles, *plan.tile_shape, mode, self.backend.input_dtype,
                                    gain=high - low, bias=low)
+        return self._infer(tiles, plan)
+
+    def _infer(self, tiles: np.ndarray, plan: TilePlan) -> np.ndarray:
+        """Packed tiles -> the blended ``(C_out, H*s, W*s)`` float32 planes (batched per the backend)."""
         step = max(1, self.backend.max_batch)
         outputs = self.backend.infer_batches([tiles[i:i + step] for i in range(0, len(tiles), step)])
         out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
@@ -123,3 +127,50 @@ class FrameUpscaler:
         if channels == 4:
             out[:, :, 3] = cv2.resize(frame[:, :, 3], (ow, oh), interpolation=cv2.INTER_CUBIC)
         return out
+
+    def takes_yuv420(self, height: int, width: int) -> bool:
+        """Whether :meth:`upscale_yuv420` applies: an RGB or luma model and an even output size."""
+        s = self.spec.scale
+        return (self.spec.color_space == "y" or self.spec.in_channels == 3) and (height * s) % 2 == 0 \
+            and (width * s) % 2 == 0
+
+    def upscale_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                       matrix: kernels.YuvMatrix = kernels.BT601) -> np.ndarray:
+        """Upscale a decoded 8-bit 4:2:0 frame into the encoder's 4:2:0 frame, with no separate
+        colour conversion pass (``matrix``: the frame's Y'CbCr matrix and range).
+
+        RGB models: the planes are converted to RGB tiles as they are packed and the output
+        planes back to Y'CbCr as they are unpacked (MPEG-2/H.264 chroma siting both ways). Luma
+        models: the model sees Y' (rescaled to [0, 1]) and writes the output's Y'; Cb and Cr are
+        upscaled bicubically. Returns the ``(H*s*3/2, W*s)`` uint8 array of a yuv420p frame (Y
+        rows, then U and V), as ``av.VideoFrame.from_ndarray`` takes it.
+
+        Raises:
+            InputError: see :meth:`takes_yuv420`.
+        """
+        h, w = y.shape
+        if not self.takes_yuv420(h, w):
+            raise InputError(f"the yuv420 path needs an RGB or luma model and an even output size, not "
+                             f"{self.spec.color_space} with {self.spec.in_channels} channel(s) at "
+                             f"{w * self.spec.scale}x{h * self.spec.scale}")
+        plan = self.plan(h, w)
+        low, high = self.spec.value_range
+        luma = self.spec.color_space == "y"
+        mode = kernels.PackMode.LUMA if luma else kernels.PackMode.RGB
+        tiles = kernels.pack_tiles_yuv420(y, u, v, matrix, plan.tiles, *plan.tile_shape, mode,
+                                          self.backend.input_dtype, gain=high - low, bias=low)
+        planes = self._infer(tiles, plan)
+        oh, ow = plan.output_shape
+        frame = np.empty((oh * 3 // 2, ow), np.uint8)
+        chroma = frame[oh:].reshape(2, oh // 2, ow // 2)
+        inv_gain = 1.0 / (high - low)
+        if not luma:
+            kernels.unpack_yuv420(planes, matrix, inv_gain=inv_gain, inv_bias=-low * inv_gain,
+                                  out=(frame[:oh], chroma[0], chroma[1]))
+            return frame
+        span, offset = (255.0, 0.0) if matrix[2] else (219.0, 16.0)  # [0, 1] -> the frame's code range
+        inv_gain *= span / 255.0
+        kernels.unpack(planes, frame[:oh, :, None], inv_gain=inv_gain, inv_bias=offset / 255.0 - low * inv_gain)
+        for src, dst in zip((u, v), chroma):
+            cv2.resize(src, (ow // 2, oh // 2), dst=dst, interpolation=cv2.INTER_CUBIC)
+        return frame

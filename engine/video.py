@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+
 from srstream.atomic import partial_path
+from srstream.engine.kernels import YuvMatrix
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
@@ -33,6 +36,9 @@ __all__ = ["EncodeOptions", "VideoReport", "upscale_video"]
 #: AVColorSpace values we convert with as declared; anything else is treated as BT.601.
 _KNOWN_MATRICES = {1: "ITU709", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "ITU709"}
 _BT601 = 6
+#: (Kr, Kb) of those matrices, for the kernels' own Y'CbCr conversions.
+_MATRIX_WEIGHTS = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114), 7: (0.212, 0.087),
+                   9: (0.2627, 0.0593)}
 #: swscale flags for every RGB <-> YUV conversion: accurate rounding and full chroma
 #: interpolation. With the defaults, YUV -> RGB came out 1.1 levels too dark on average.
 _SWS_FLAGS = "BILINEAR|ACCURATE_RND|FULL_CHR_H_INT"
@@ -205,8 +211,11 @@ class _Pipeline:
                     out_container.mux(payload)
                     self.report.packets_copied += 1
                     continue
-                frame = av.VideoFrame.from_ndarray(payload, format="rgb24")
-                frame = frame.reformat(format=self.pix_fmt, dst_colorspace=colorspace, interpolation=_sws_flags())
+                if kind == "yuv":  # already the encoder's yuv420p, in the input's matrix and range
+                    frame = av.VideoFrame.from_ndarray(payload, format="yuv420p")
+                else:
+                    frame = av.VideoFrame.from_ndarray(payload, format="rgb24")
+                    frame = frame.reformat(format=self.pix_fmt, dst_colorspace=colorspace, interpolation=_sws_flags())
                 frame.pts, frame.time_base = pts, video_in.time_base
                 for packet in stream.encode(frame):
                     out_container.mux(packet)
@@ -228,6 +237,8 @@ class _Pipeline:
         """Until the reader's end: frames -> upscaled frames, packets passed through in order."""
         colorspace = _KNOWN_MATRICES[matrix]
         size = None
+        yuv = self.options.pix_fmt == "yuv420p"
+        kr, kb = _MATRIX_WEIGHTS[matrix]
         while True:
             try:
                 kind, payload, pts = self.q_in.get(timeout=0.1)
@@ -242,18 +253,33 @@ class _Pipeline:
                     return
                 continue
             start = time.perf_counter()
-            rgb = payload.to_ndarray(format="rgb24", src_colorspace=colorspace, interpolation=_sws_flags())
+            shape = (payload.height, payload.width)
             if size is None:
-                size = rgb.shape[:2]
-            elif rgb.shape[:2] != size:
+                size = shape
+            elif shape != size:
                 raise InputError(f"{self.src}: the frame size changes mid-stream ({size[1]}x{size[0]} -> "
-                                 f"{rgb.shape[1]}x{rgb.shape[0]}); split the file at the change")
-            up = self.upscaler.upscale(rgb)
+                                 f"{shape[1]}x{shape[0]}); split the file at the change")
+            if yuv and payload.format.name == "yuv420p" and payload.color_range != 2 \
+                    and self.upscaler.takes_yuv420(*shape):
+                # 4:2:0 in and out (limited range): the kernels convert while packing and
+                # unpacking, so no swscale pass runs on either side
+                up = self.upscaler.upscale_yuv420(*(_plane(p) for p in payload.planes),
+                                                  matrix=YuvMatrix(kr, kb, False))
+                kind = "yuv"
+            else:
+                rgb = payload.to_ndarray(format="rgb24", src_colorspace=colorspace, interpolation=_sws_flags())
+                up = self.upscaler.upscale(rgb)
             self.report.latencies_ms.append((time.perf_counter() - start) * 1000)
-            if not self._put(self.q_out, ("frame", up, pts), self.writer_dead):
+            if not self._put(self.q_out, (kind, up, pts), self.writer_dead):
                 return
             if self.progress:
                 self.progress(1)
+
+
+def _plane(plane) -> np.ndarray:  # noqa: ANN001
+    """A decoded frame's plane as a (height, width) uint8 view (rows keep their padding stride)."""
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, :plane.width]
 
 
 @functools.cache

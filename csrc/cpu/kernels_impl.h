@@ -201,15 +201,24 @@ void pack_yuv_impl(const uint8_t* yp, std::ptrdiff_t ys, const uint8_t* up, cons
     for (int y = 0; y < th; ++y) {
       const int sy = reflect(origins[2 * t] + y, h), ox = origins[2 * t + 1];
       const uint8_t* yrow = yp + sy * ys;
-      const uint8_t* urow = up + (sy >> 1) * uvs;
-      const uint8_t* vrow = vp + (sy >> 1) * uvs;
+      // chroma siting of MPEG-2/H.264 4:2:0: co-sited with even luma columns, halfway between
+      // luma rows. Rows: 3/4 of the nearer chroma row, 1/4 of the next one toward this luma row.
+      const int ch = (h + 1) / 2, cw = (w + 1) / 2, ci = sy >> 1;
+      const int cn = (sy & 1) ? std::min(ci + 1, ch - 1) : std::max(ci - 1, 0);
+      const uint8_t *u0 = up + ci * uvs, *u1 = up + cn * uvs, *v0 = vp + ci * uvs, *v1 = vp + cn * uvs;
       T* out = dst + static_cast<std::ptrdiff_t>(t) * OUT * plane + static_cast<std::ptrdiff_t>(y) * tw;
       for (int x = 0; x < tw; ++x) {
         const int sx = reflect(ox + x, w);
         float l = (static_cast<float>(yrow[sx]) - k.yo) * k.ys;
         if constexpr (OUT == 3) {
-          const float cb = (static_cast<float>(urow[sx >> 1]) - k.co) * k.cs;
-          const float cr = (static_cast<float>(vrow[sx >> 1]) - k.co) * k.cs;
+          const int cj = sx >> 1, cj1 = std::min(cj + 1, cw - 1);
+          auto at = [&](const uint8_t* row) {  // columns: the sample, or the mean of two for odd x
+            return (sx & 1) ? (static_cast<float>(row[cj]) + static_cast<float>(row[cj1])) * 0.5f
+                            : static_cast<float>(row[cj]);
+          };
+          const float uc = at(u0) * 0.75f + at(u1) * 0.25f, vc = at(v0) * 0.75f + at(v1) * 0.25f;
+          const float cb = (uc - k.co) * k.cs;
+          const float cr = (vc - k.co) * k.cs;
           float v[3] = {l + k.rv * cr, l - k.gu * cb - k.gv * cr, l + k.bu * cb};
           for (int c = 0; c < 3; ++c) {
             float o = std::min(std::max(v[c], 0.0f), 1.0f);
@@ -356,36 +365,44 @@ void unpack_yuv_impl(const PlanarView& rgb, uint8_t* yp, std::ptrdiff_t ys, uint
     }
     return std::min(std::max(v, 0.0f), 1.0f);
   };
+  auto code = [](float v, float scale, float offset) {
+    v *= scale;
+    v += offset;
+    v += 0.5f;
+    return static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(v, 0.0f), 255.0f)));
+  };
 #pragma omp parallel for schedule(static)
   for (int cy = 0; cy < ch; ++cy) {
-    for (int yy = 2 * cy; yy < std::min(2 * cy + 2, h); ++yy) {
+    const int r0 = 2 * cy, r1 = std::min(2 * cy + 1, h - 1);
+    for (int yy = r0; yy <= r1; ++yy) {
       uint8_t* yo = yp + yy * ys;
       for (int x = 0; x < w; ++x) {
-        const float l = m.kr * at(0, yy, x) + kg * at(1, yy, x) + m.kb * at(2, yy, x);
-        yo[x] = static_cast<uint8_t>(std::min(std::max(l * ysc + yoff + 0.5f, 0.0f), 255.0f));
+        float l = m.kr * at(0, yy, x);
+        l += kg * at(1, yy, x);
+        l += m.kb * at(2, yy, x);
+        yo[x] = code(l, ysc, yoff);
       }
     }
     uint8_t* uo = up + cy * uvs;
     uint8_t* vo = vp + cy * uvs;
     for (int cx = 0; cx < cw; ++cx) {
-      float r = 0, g = 0, b = 0;
-      int count = 0;
-      for (int yy = 2 * cy; yy < std::min(2 * cy + 2, h); ++yy) {
-        for (int xx = 2 * cx; xx < std::min(2 * cx + 2, w); ++xx) {
-          r += at(0, yy, xx);
-          g += at(1, yy, xx);
-          b += at(2, yy, xx);
-          ++count;
-        }
+      // MPEG-2/H.264 siting: [1 2 1]/4 across columns 2cx-1..2cx+1, the mean of the two rows
+      const int xl = std::max(2 * cx - 1, 0), xc = 2 * cx, xr = std::min(2 * cx + 1, w - 1);
+      float mean[3];
+      for (int c = 0; c < 3; ++c) {
+        float a = at(c, r0, xl) * 0.25f;
+        a += at(c, r0, xc) * 0.5f;
+        a += at(c, r0, xr) * 0.25f;
+        float b = at(c, r1, xl) * 0.25f;
+        b += at(c, r1, xc) * 0.5f;
+        b += at(c, r1, xr) * 0.25f;
+        mean[c] = (a + b) * 0.5f;
       }
-      const float inv = 1.0f / static_cast<float>(count);
-      r *= inv;
-      g *= inv;
-      b *= inv;
-      const float l = m.kr * r + kg * g + m.kb * b;
-      const float cb = (b - l) * cb_s, cr = (r - l) * cr_s;
-      uo[cx] = static_cast<uint8_t>(std::min(std::max(cb * csc + 128.0f + 0.5f, 0.0f), 255.0f));
-      vo[cx] = static_cast<uint8_t>(std::min(std::max(cr * csc + 128.0f + 0.5f, 0.0f), 255.0f));
+      float l = m.kr * mean[0];
+      l += kg * mean[1];
+      l += m.kb * mean[2];
+      uo[cx] = code((mean[2] - l) * cb_s, csc, 128.0f);
+      vo[cx] = code((mean[0] - l) * cr_s, csc, 128.0f);
     }
   }
 }

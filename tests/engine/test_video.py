@@ -151,11 +151,21 @@ class _Interrupting:
         self.inner, self.at, self.n = inner, at, 0
         self.spec = inner.spec
 
-    def upscale(self, frame: np.ndarray) -> np.ndarray:
+    def _tick(self) -> None:
         self.n += 1
         if self.n == self.at:
             raise KeyboardInterrupt
+
+    def takes_yuv420(self, height: int, width: int) -> bool:
+        return self.inner.takes_yuv420(height, width)
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        self._tick()
         return self.inner.upscale(frame)
+
+    def upscale_yuv420(self, *planes: np.ndarray, **kwargs: object) -> np.ndarray:
+        self._tick()
+        return self.inner.upscale_yuv420(*planes, **kwargs)
 
 
 def test_ctrl_c_keeps_a_valid_file_with_the_frames_done(tmp_path: Path, upscaler: FrameUpscaler) -> None:
@@ -199,6 +209,9 @@ class _Capture:
     def __init__(self, spec) -> None:  # noqa: ANN001
         self.spec, self.frames = spec, []
 
+    def takes_yuv420(self, height: int, width: int) -> bool:
+        return False  # this test is about the swscale RGB path
+
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         self.frames.append(frame)
         return np.repeat(np.repeat(frame, 2, 0), 2, 1)
@@ -225,3 +238,46 @@ def test_colour_conversion_is_unbiased(tmp_path: Path, upscaler: FrameUpscaler) 
     rgb = np.stack(capture.frames).astype(float)
     luma = 16 + 219 * (rgb @ np.array([0.299, 0.587, 0.114])) / 255
     assert abs(float((luma - stored_y).mean())) < 0.6  # 0.37 here; 1.44 with swscale defaults
+
+
+@pytest.mark.parametrize("matrix", [None, "bt709"])
+def test_the_yuv420_path_keeps_levels_and_colours(tmp_path: Path, matrix: str | None) -> None:
+    """The bundled model through the no-conversion 4:2:0 path: the output, shrunk back, has the
+    source's Y, U and V levels (no bias from a matrix or range mix-up)."""
+    import cv2
+
+    from srstream.engine.models import BUNDLED_MODELS, MODELS_DIR
+
+    yy, xx = np.mgrid[0:64, 0:96]
+    image = np.stack([xx * 2 + 30, yy * 3 + 20, 200 - xx - yy], -1).astype(np.uint8)
+    src = tmp_path / "grad.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25, options={"qp": "0"})
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        if matrix:
+            s.codec_context.colorspace = 1
+        for _ in range(3):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+                format="yuv420p", dst_colorspace="ITU709" if matrix else "ITU601")
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    path = MODELS_DIR / BUNDLED_MODELS["realtime-x2"]
+    spec = read_onnx_spec(path)
+    with OrtBackend(spec, path, "fp32") as backend:
+        up = FrameUpscaler(backend, spec, "auto")
+        assert up.takes_yuv420(64, 96)
+        upscale_video(src, tmp_path / "grad_x2.mkv", up, FAST)
+
+    def planes(p: Path) -> list[np.ndarray]:
+        with av.open(str(p)) as c:
+            f = next(c.decode(video=0)).to_ndarray()  # yuv420p: (H * 3/2, W)
+        h = f.shape[0] * 2 // 3
+        return [f[:h].astype(float), f[h:].reshape(2, h // 2, -1).astype(float)]
+
+    (y_in, c_in), (y_out, c_out) = planes(src), planes(tmp_path / "grad_x2.mkv")
+    y_back = cv2.resize(y_out, (96, 64), interpolation=cv2.INTER_AREA)
+    c_back = np.stack([cv2.resize(c, (48, 32), interpolation=cv2.INTER_AREA) for c in c_out])
+    assert abs((y_back - y_in)[4:-4, 4:-4].mean()) < 0.5 and np.abs(y_back - y_in)[4:-4, 4:-4].mean() < 1.5
+    assert np.abs(c_back - c_in)[:, 2:-2, 2:-2].mean() < 1.0
