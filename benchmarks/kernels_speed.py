@@ -10,6 +10,8 @@ threads; numpy runs on one). Times are medians of ``--runs`` runs after one warm
 * ``pack``: uint8 RGB frame -> float32 NCHW (whole frame as one tile), RGB and luma;
 * ``pack tiles``: the same frame cut into 256-pixel tiles (overlap 8) -> a (N, 3, 256, 256) batch;
 * ``unpack``: float32 (3, H, W) planes -> uint8 (H, W, 3);
+* ``pack yuv420 -> rgb`` / ``unpack rgb -> yuv420``: the same with the conversion to and from a
+  decoded / encoder 4:2:0 frame folded in (BT.709, limited range), which replaces swscale;
 * ``blend``: 256-pixel tile outputs -> the float32 frame;
 * ``overhead``: ``FrameUpscaler.upscale`` around a backend that returns a ready output at once,
   i.e. everything a frame costs outside the network: for the luma model (the bundled default:
@@ -92,6 +94,12 @@ def measure(width: int, height: int, threads: int, runs: int) -> dict[str, dict[
     both("pack tiles rgb", lambda: K.pack_tiles(frame, origins, 256, 256, K.PackMode.RGB),
          lambda: K.pack_tiles_reference(frame, origins, 256, 256, K.PackMode.RGB))
     both("unpack rgb", lambda: K.unpack(planes), lambda: K.unpack_reference(planes))
+    y = rng.integers(16, 236, (height, width), dtype=np.uint8)
+    u, v = (rng.integers(16, 241, ((height + 1) // 2, (width + 1) // 2), dtype=np.uint8) for _ in range(2))
+    both("pack yuv420 -> rgb", lambda: K.pack_tiles_yuv420(y, u, v, K.BT709, whole, height, width),
+         lambda: K.pack_tiles_yuv420_reference(y, u, v, K.BT709, whole, height, width))
+    both("unpack rgb -> yuv420", lambda: K.unpack_yuv420(planes, K.BT709),
+         lambda: K.unpack_yuv420_reference(planes, K.BT709))
     both("blend", lambda: K.blend_tiles(tile_out, plan), lambda: _blend_reference(tile_out, plan))
     for color_space in ("y", "rgb"):
         spec = spec_for(color_space)

@@ -188,6 +188,47 @@ struct YuvToRgb {
   }
 };
 
+// Row helpers of pack_yuv_impl; restrict-qualified so the compiler may vectorise them (their
+// buffers are slices of one thread-local allocation).
+inline void chroma_rows(const uint8_t* __restrict c0, const uint8_t* __restrict c1, float* __restrict out, int j0,
+                        int j1) {
+  for (int j = j0; j < j1; ++j) out[j] = static_cast<float>(c0[j]) * 0.75f + static_cast<float>(c1[j]) * 0.25f;
+}
+
+inline void chroma_cols(const float* __restrict c, float* __restrict out, int j0, int j1, int cw, int w) {
+  for (int j = j0; j < j1; ++j) {  // two luma columns per chroma sample
+    const float next = c[std::min(j + 1, cw - 1)];
+    out[2 * j] = c[j];
+    if (2 * j + 1 < w) out[2 * j + 1] = (c[j] + next) * 0.5f;
+  }
+}
+
+inline void yuv_to_rgb_row(const float* __restrict l, const float* __restrict u, const float* __restrict v,
+                           float* __restrict r, float* __restrict g, float* __restrict b, int n, float co, float cs,
+                           float rv, float gu, float gv, float bu) {
+  for (int x = 0; x < n; ++x) {
+    const float cb = (u[x] - co) * cs, cr = (v[x] - co) * cs;
+    float gg = l[x] - gu * cb;
+    gg -= gv * cr;
+    r[x] = std::min(std::max(l[x] + rv * cr, 0.0f), 1.0f);
+    g[x] = std::min(std::max(gg, 0.0f), 1.0f);
+    b[x] = std::min(std::max(l[x] + bu * cb, 0.0f), 1.0f);
+  }
+}
+
+template <class T>
+inline void store_row(const float* __restrict src, T* __restrict o, int n, bool affine, float gain, float bias) {
+  if (affine) {
+    for (int x = 0; x < n; ++x) {
+      float v = src[x] * gain;
+      v += bias;
+      o[x] = to_real<T>(v);
+    }
+  } else {
+    for (int x = 0; x < n; ++x) o[x] = to_real<T>(src[x]);
+  }
+}
+
 template <class T, PackMode M>
 void pack_yuv_impl(const uint8_t* yp, std::ptrdiff_t ys, const uint8_t* up, const uint8_t* vp, std::ptrdiff_t uvs,
                    int h, int w, YuvMatrix matrix, const int32_t* origins, int n, int th, int tw, float gain,
@@ -196,45 +237,69 @@ void pack_yuv_impl(const uint8_t* yp, std::ptrdiff_t ys, const uint8_t* up, cons
   const YuvToRgb k(matrix);
   const bool affine = !(gain == 1.0f && bias == 0.0f);
   const std::ptrdiff_t plane = static_cast<std::ptrdiff_t>(th) * tw;
-#pragma omp parallel for schedule(static) collapse(2)
-  for (int t = 0; t < n; ++t) {
-    for (int y = 0; y < th; ++y) {
-      const int sy = reflect(origins[2 * t] + y, h), ox = origins[2 * t + 1];
-      const uint8_t* yrow = yp + sy * ys;
-      // chroma siting of MPEG-2/H.264 4:2:0: co-sited with even luma columns, halfway between
-      // luma rows. Rows: 3/4 of the nearer chroma row, 1/4 of the next one toward this luma row.
-      const int ch = (h + 1) / 2, cw = (w + 1) / 2, ci = sy >> 1;
-      const int cn = (sy & 1) ? std::min(ci + 1, ch - 1) : std::max(ci - 1, 0);
-      const uint8_t *u0 = up + ci * uvs, *u1 = up + cn * uvs, *v0 = vp + ci * uvs, *v1 = vp + cn * uvs;
-      T* out = dst + static_cast<std::ptrdiff_t>(t) * OUT * plane + static_cast<std::ptrdiff_t>(y) * tw;
-      for (int x = 0; x < tw; ++x) {
-        const int sx = reflect(ox + x, w);
-        float l = (static_cast<float>(yrow[sx]) - k.yo) * k.ys;
+  const int ch = (h + 1) / 2, cw = (w + 1) / 2;
+#pragma omp parallel
+  {
+    // one luma row's Cb and Cr at every luma column (code values), then its Y' and R, G, B
+    std::unique_ptr<float[]> buf(new float[2 * static_cast<std::size_t>(cw) + 6 * static_cast<std::size_t>(w)]);
+    float *vu = buf.get(), *vv = vu + cw, *cu = vv + cw, *cv = cu + w, *px = cv + w;
+    // thread-local copies: shared variables reach the outlined region through pointers, which
+    // may alias the float stores below and would keep the loops from vectorising
+    const float yo = k.yo, ysc = k.ys, co = k.co, cs = k.cs, rv = k.rv, gu = k.gu, gv = k.gv, bu = k.bu;
+    const float g_ = gain, b_ = bias;
+#pragma omp for schedule(static) collapse(2)
+    for (int t = 0; t < n; ++t) {
+      for (int y = 0; y < th; ++y) {
+        const int sy = reflect(origins[2 * t] + y, h), ox = origins[2 * t + 1];
+        const uint8_t* yrow = yp + sy * ys;
+        T* out = dst + static_cast<std::ptrdiff_t>(t) * OUT * plane + static_cast<std::ptrdiff_t>(y) * tw;
+        // the frame columns this tile reads (mirrored ones included), each once and contiguously
+        const bool inside = ox + tw <= w;
+        const int lo = inside ? ox : std::max(0, std::min(ox, 2 * (w - 1) - (ox + tw - 1)));
+        const int hi = inside ? ox + tw : w;
+        for (int x = lo; x < hi; ++x) {
+          float l = (static_cast<float>(yrow[x]) - yo) * ysc;
+          px[x] = l;
+        }
         if constexpr (OUT == 3) {
-          const int cj = sx >> 1, cj1 = std::min(cj + 1, cw - 1);
-          auto at = [&](const uint8_t* row) {  // columns: the sample, or the mean of two for odd x
-            return (sx & 1) ? (static_cast<float>(row[cj]) + static_cast<float>(row[cj1])) * 0.5f
-                            : static_cast<float>(row[cj]);
-          };
-          const float uc = at(u0) * 0.75f + at(u1) * 0.25f, vc = at(v0) * 0.75f + at(v1) * 0.25f;
-          const float cb = (uc - k.co) * k.cs;
-          const float cr = (vc - k.co) * k.cs;
-          float v[3] = {l + k.rv * cr, l - k.gu * cb - k.gv * cr, l + k.bu * cb};
+          // chroma siting of MPEG-2/H.264 4:2:0: co-sited with even luma columns, halfway between
+          // luma rows: 3/4 of the nearer chroma row, 1/4 of the next one toward this luma row.
+          // (Sums of code values and halves: exact in float, so the order of operations is free.)
+          const int ci = sy >> 1;
+          const int cn = (sy & 1) ? std::min(ci + 1, ch - 1) : std::max(ci - 1, 0);
+          const uint8_t *u0 = up + ci * uvs, *u1 = up + cn * uvs, *v0 = vp + ci * uvs, *v1 = vp + cn * uvs;
+          const int j0 = lo >> 1, jv = std::min(cw, (hi >> 1) + 2), jc = std::min(cw, (hi + 1) >> 1);
+          chroma_rows(u0, u1, vu, j0, jv);
+          chroma_rows(v0, v1, vv, j0, jv);
+          chroma_cols(vu, cu, j0, jc, cw, w);
+          chroma_cols(vv, cv, j0, jc, cw, w);
+          float *R = px + w, *G = R + w, *B = G + w;
+          yuv_to_rgb_row(px + lo, cu + lo, cv + lo, R + lo, G + lo, B + lo, hi - lo, co, cs, rv, gu, gv, bu);
           for (int c = 0; c < 3; ++c) {
-            float o = std::min(std::max(v[c], 0.0f), 1.0f);
-            if (affine) {
-              o *= gain;
-              o += bias;
+            const float* src = R + c * w;
+            T* o = out + c * plane;
+            if (inside) {
+              store_row<T>(src + ox, o, tw, affine, g_, b_);
+            } else {
+              for (int x = 0; x < tw; ++x) {
+                float v = src[reflect(ox + x, w)];
+                if (affine) {
+                  v *= gain;
+                  v += bias;
+                }
+                o[x] = to_real<T>(v);
+              }
             }
-            out[c * plane + x] = to_real<T>(o);
           }
         } else {
-          float o = std::min(std::max(l, 0.0f), 1.0f);
-          if (affine) {
-            o *= gain;
-            o += bias;
+          for (int x = 0; x < tw; ++x) {
+            float v = std::min(std::max(px[inside ? ox + x : reflect(ox + x, w)], 0.0f), 1.0f);
+            if (affine) {
+              v *= gain;
+              v += bias;
+            }
+            out[x] = to_real<T>(v);
           }
-          out[x] = to_real<T>(o);
         }
       }
     }
@@ -348,6 +413,77 @@ void unpack_luma_impl(const PlanarView& luma, const FrameView& base, const MutFr
 }
 
 template <class T>
+inline void clipped_row(const T* __restrict src, float* __restrict dst, int w, bool affine, float g, float b) {
+  for (int x = 0; x < w; ++x) {
+    float v = from_real<T>(src[x]);
+    if (affine) {
+      v *= g;
+      v += b;
+    }
+    dst[x] = std::min(std::max(v, 0.0f), 1.0f);
+  }
+}
+
+inline void luma_codes(const float* __restrict r, const float* __restrict g, const float* __restrict b,
+                       uint8_t* __restrict y, int w, float kr, float kg, float kb, float scale, float offset) {
+  for (int x = 0; x < w; ++x) {
+    float l = kr * r[x];
+    l += kg * g[x];
+    l += kb * b[x];
+    l *= scale;
+    l += offset;
+    l += 0.5f;
+    y[x] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(l, 0.0f), 255.0f)));
+  }
+}
+
+// One chroma row of one channel: [1 2 1]/4 across columns (borders clamped) of rows a and b,
+// then their mean. The sums run in the order of the numpy reference.
+inline void sited_row(const float* __restrict a, const float* __restrict b, float* __restrict out, int w, int cw) {
+  auto one = [&](int cx) {
+    const int xl = std::max(2 * cx - 1, 0), xc = 2 * cx, xr = std::min(2 * cx + 1, w - 1);
+    float p = a[xl] * 0.25f;
+    p += a[xc] * 0.5f;
+    p += a[xr] * 0.25f;
+    float q = b[xl] * 0.25f;
+    q += b[xc] * 0.5f;
+    q += b[xr] * 0.25f;
+    return (p + q) * 0.5f;
+  };
+  const int last = (w - 2) / 2;  // interior: 2cx + 1 <= w - 1 and cx >= 1
+  if (cw > 0) out[0] = one(0);
+  for (int cx = 1; cx <= last; ++cx) {
+    float p = a[2 * cx - 1] * 0.25f;
+    p += a[2 * cx] * 0.5f;
+    p += a[2 * cx + 1] * 0.25f;
+    float q = b[2 * cx - 1] * 0.25f;
+    q += b[2 * cx] * 0.5f;
+    q += b[2 * cx + 1] * 0.25f;
+    out[cx] = (p + q) * 0.5f;
+  }
+  for (int cx = std::max(1, last + 1); cx < cw; ++cx) out[cx] = one(cx);
+}
+
+inline void chroma_codes(const float* __restrict r, const float* __restrict g, const float* __restrict b,
+                         uint8_t* __restrict u, uint8_t* __restrict v, int cw, float kr, float kg, float kb,
+                         float cb_s, float cr_s, float scale) {
+  for (int cx = 0; cx < cw; ++cx) {
+    float l = kr * r[cx];
+    l += kg * g[cx];
+    l += kb * b[cx];
+    float cb = (b[cx] - l) * cb_s, cr = (r[cx] - l) * cr_s;
+    cb *= scale;
+    cb += 128.0f;
+    cb += 0.5f;
+    cr *= scale;
+    cr += 128.0f;
+    cr += 0.5f;
+    u[cx] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(cb, 0.0f), 255.0f)));
+    v[cx] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(cr, 0.0f), 255.0f)));
+  }
+}
+
+template <class T>
 void unpack_yuv_impl(const PlanarView& rgb, uint8_t* yp, std::ptrdiff_t ys, uint8_t* up, uint8_t* vp,
                      std::ptrdiff_t uvs, YuvMatrix m, float inv_gain, float inv_bias) {
   const bool affine = !(inv_gain == 1.0f && inv_bias == 0.0f);
@@ -357,57 +493,40 @@ void unpack_yuv_impl(const PlanarView& rgb, uint8_t* yp, std::ptrdiff_t ys, uint
   const float cb_s = 0.5f / (1.0f - m.kb), cr_s = 0.5f / (1.0f - m.kr);
   const T* base = static_cast<const T*>(rgb.data);
   const int h = rgb.height, w = rgb.width, ch = (h + 1) / 2, cw = (w + 1) / 2;
-  auto at = [&](int c, int y, int x) {
-    float v = from_real<T>(base[c * rgb.channel_stride + y * rgb.row_stride + x]);
-    if (affine) {
-      v *= inv_gain;
-      v += inv_bias;
-    }
-    return std::min(std::max(v, 0.0f), 1.0f);
-  };
-  auto code = [](float v, float scale, float offset) {
-    v *= scale;
-    v += offset;
-    v += 0.5f;
-    return static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(v, 0.0f), 255.0f)));
-  };
-#pragma omp parallel for schedule(static)
-  for (int cy = 0; cy < ch; ++cy) {
-    const int r0 = 2 * cy, r1 = std::min(2 * cy + 1, h - 1);
-    for (int yy = r0; yy <= r1; ++yy) {
-      uint8_t* yo = yp + yy * ys;
-      for (int x = 0; x < w; ++x) {
-        float l = m.kr * at(0, yy, x);
-        l += kg * at(1, yy, x);
-        l += m.kb * at(2, yy, x);
-        yo[x] = code(l, ysc, yoff);
+  const float kr = m.kr, kb = m.kb;
+#pragma omp parallel
+  {
+    // the two rows of one chroma row, per channel, clipped to [0, 1]: contiguous passes from here
+    std::unique_ptr<float[]> buf(new float[6 * static_cast<std::size_t>(w) + 3 * static_cast<std::size_t>(cw)]);
+#pragma omp for schedule(static)
+    for (int cy = 0; cy < ch; ++cy) {
+      const int rows[2] = {2 * cy, std::min(2 * cy + 1, h - 1)};
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 3; ++c)
+          clipped_row(base + c * rgb.channel_stride + rows[r] * rgb.row_stride, buf.get() + (r * 3 + c) * w, w,
+                      affine, inv_gain, inv_bias);
+      for (int r = 0; r < (rows[1] == rows[0] ? 1 : 2); ++r) {
+        const float* R = buf.get() + r * 3 * w;
+        luma_codes(R, R + w, R + 2 * w, yp + rows[r] * ys, w, kr, kg, kb, ysc, yoff);
       }
-    }
-    uint8_t* uo = up + cy * uvs;
-    uint8_t* vo = vp + cy * uvs;
-    for (int cx = 0; cx < cw; ++cx) {
-      // MPEG-2/H.264 siting: [1 2 1]/4 across columns 2cx-1..2cx+1, the mean of the two rows
-      const int xl = std::max(2 * cx - 1, 0), xc = 2 * cx, xr = std::min(2 * cx + 1, w - 1);
-      float mean[3];
-      for (int c = 0; c < 3; ++c) {
-        float a = at(c, r0, xl) * 0.25f;
-        a += at(c, r0, xc) * 0.5f;
-        a += at(c, r0, xr) * 0.25f;
-        float b = at(c, r1, xl) * 0.25f;
-        b += at(c, r1, xc) * 0.5f;
-        b += at(c, r1, xr) * 0.25f;
-        mean[c] = (a + b) * 0.5f;
-      }
-      float l = m.kr * mean[0];
-      l += kg * mean[1];
-      l += m.kb * mean[2];
-      uo[cx] = code((mean[2] - l) * cb_s, csc, 128.0f);
-      vo[cx] = code((mean[0] - l) * cr_s, csc, 128.0f);
+      // MPEG-2/H.264 siting: [1 2 1]/4 across columns 2cx-1..2cx+1, the mean of the two rows;
+      // per channel into contiguous rows of chroma samples, then converted in one pass
+      float* sited = buf.get() + 6 * w;  // 3 rows of cw
+      for (int c = 0; c < 3; ++c) sited_row(buf.get() + c * w, buf.get() + (3 + c) * w, sited + c * cw, w, cw);
+      chroma_codes(sited, sited + cw, sited + 2 * cw, up + cy * uvs, vp + cy * uvs, cw, kr, kg, kb, cb_s, cr_s, csc);
     }
   }
 }
 
 // ---- blend ------------------------------------------------------------------------------
+
+template <class T>
+inline void blend_row(const T* __restrict src, const float* __restrict wx, float wy, float* __restrict o, int n) {
+  for (int x = 0; x < n; ++x) {
+    const float wgt = wy * wx[x];
+    o[x] += from_real<T>(src[x]) * wgt;
+  }
+}
 
 template <class T>
 void blend_impl(const PlanarView& tiles, int n, std::ptrdiff_t tile_stride, const int32_t* origins, int s,
@@ -427,12 +546,8 @@ void blend_impl(const PlanarView& tiles, int n, std::ptrdiff_t tile_stride, cons
       const float* wx = col_w + static_cast<std::ptrdiff_t>(tile_col[t]) * tw;
       const int xe = std::min(tw, out_w - x0);
       for (int c = 0; c < C; ++c) {
-        const T* src = base + t * tile_stride + c * tiles.channel_stride + ty * tiles.row_stride;
-        float* o = dst + c * out_plane + static_cast<std::ptrdiff_t>(oy) * out_w + x0;
-        for (int x = 0; x < xe; ++x) {
-          const float wgt = wy * wx[x];
-          o[x] += from_real<T>(src[x]) * wgt;
-        }
+        blend_row(base + t * tile_stride + c * tiles.channel_stride + ty * tiles.row_stride, wx, wy,
+                  dst + c * out_plane + static_cast<std::ptrdiff_t>(oy) * out_w + x0, xe);
       }
     }
   }
