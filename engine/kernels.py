@@ -28,7 +28,7 @@ from srstream.images import LUMA_BT601
 from srstream.tiling import TilePlan
 
 __all__ = [
-    "BFLOAT16", "BT601", "BT709", "CudaKernels", "PackMode", "YuvMatrix", "active", "blend_tables", "blend_tiles",
+    "BFLOAT16", "BT601", "BT709", "CudaKernels", "PackMode", "YuvMatrix", "active", "cuda_status", "blend_tables", "blend_tiles",
     "pack_tiles",
     "pack_tiles_yuv420", "unpack", "unpack_luma_residual", "unpack_yuv420",
 ]
@@ -76,6 +76,16 @@ _native = _load()
 def active() -> str:
     """Which kernels run: ``native (isa=..., openmp=...)`` or ``numpy``."""
     return f"native ({_native.build_info()})" if _native is not None else "numpy"
+
+
+def cuda_status() -> str:
+    """Whether the CUDA kernels are built and see a device, for ``sr-stream info``."""
+    try:
+        from srstream.engine import _native_cuda
+    except ImportError:
+        return "not built (no CUDA toolkit when sr-stream was installed)"
+    count = _native_cuda.device_count()
+    return f"built, {count} device(s) visible" if count else "built, no CUDA device visible"
 
 
 def _real(dtype: Any) -> Any:

@@ -13,14 +13,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from srstream.engine import kernels
     from srstream.engine.backends.probe import onnxruntime_conflict, probe
     from srstream.sysinfo import CPU_FEATURES, collect
 
     info = collect()
     backends = probe(info)
+    frame_kernels = {"cpu": kernels.active(), "cuda": kernels.cuda_status()}
     if args.json:
         data = info.to_dict()
         data["backends"] = [vars(b) for b in backends]
+        data["frame_kernels"] = frame_kernels
         data["warnings"] = [w for w in [onnxruntime_conflict(info)] if w]
         print(json.dumps(data, indent=2))
         return 0
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     print("backends:")
     for b in backends:
         print(f"  {b.name:<6} {'yes' if b.available else 'no ':<4} {b.detail}")
+    print(f"frame kernels: CPU {frame_kernels['cpu']}; CUDA {frame_kernels['cuda']}")
     conflict = onnxruntime_conflict(info)
     if conflict:
         print(f"warning: {conflict}")
