@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from srstream.engine import kernels as K
+from srstream.engine import kernels_ref as R
 from srstream.errors import KernelError
 from srstream.tiling import blend_tiles as blend_reference
 from srstream.tiling import plan_tiles
@@ -126,7 +127,7 @@ def test_yuv_reference_inverts_the_encoder_matrix():
 def _planes(rng, c, h, w, real, lo=-0.1, hi=1.1):
     v = rng.uniform(lo, hi, (c, h, w)).astype(np.float32)
     v[:, 0, :1] = 0.5 / 255 + np.float32(2.0) ** -24  # near a rounding tie
-    return K._to_real(v, K._real(real))
+    return R._to_real(v, R._real(real))
 
 
 @needs_native
@@ -209,7 +210,7 @@ def test_blend_matches_reference(isa, h, w, tile, overlap, scale):
             tiles = _planes(rng, len(plan) * channels, th * scale, tw * scale, real)
             tiles = tiles.reshape(len(plan), channels, th * scale, tw * scale)
             got = K.blend_tiles(tiles, plan, real=real)
-            want = blend_reference(K._from_real(tiles, K._real(real)), plan)
+            want = blend_reference(R._from_real(tiles, R._real(real)), plan)
             np.testing.assert_array_equal(got, want)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from srstream.engine import kernels as K
+from srstream.engine import kernels_ref as R
 from srstream.errors import BackendError
 from srstream.tiling import blend_tiles as blend_reference
 from srstream.tiling import plan_tiles
@@ -73,7 +74,7 @@ def test_cuda_unpack_matches_reference(cuda, shape, channels):
     rng = np.random.default_rng(1)
     h, w = shape
     for real in REALS:
-        planes = K._to_real(rng.uniform(-0.1, 1.1, (channels, h, w)).astype(np.float32), K._real(real))
+        planes = R._to_real(rng.uniform(-0.1, 1.1, (channels, h, w)).astype(np.float32), R._real(real))
         dev = _device(torch, planes.view(np.int16) if planes.dtype == np.uint16 else planes)
         for sample in (np.uint8, np.uint16):
             want = K.unpack_reference(planes, sample, real, 0.5, 0.25)
