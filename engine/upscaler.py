@@ -52,6 +52,15 @@ class FrameUpscaler:
     def __init__(self, backend: Backend, spec: ModelSpec, tile: int | str = "auto") -> None:
         self.backend, self.spec, self.tile = backend, spec, tile
         self._plans: dict[tuple[int, int], TilePlan] = {}
+        self._tiles: dict[tuple, np.ndarray] = {}  # packed-tile buffers, reused frame after frame
+
+    def _tile_buffer(self, plan: TilePlan, channels: int) -> np.ndarray:
+        """The ``(N, C, tile_h, tile_w)`` input buffer of ``plan``, allocated once: a fresh one
+        per frame would cost a page fault per 4 KiB (about 0.3 ms per 1080p frame)."""
+        key = (plan, channels, self.backend.input_dtype.str)
+        if key not in self._tiles:
+            self._tiles = {key: np.empty((len(plan), channels, *plan.tile_shape), self.backend.input_dtype)}
+        return self._tiles[key]
 
     def plan(self, height: int, width: int) -> TilePlan:
         key = (height, width)
@@ -69,8 +78,9 @@ class FrameUpscaler:
         """``(H, W, C)`` samples -> the network's ``(C_out, H*s, W*s)`` float32 planes in its value
         range (a view of the backend's output when one tile covers the frame)."""
         low, high = self.spec.value_range
+        channels = 3 if mode in (kernels.PackMode.RGB, kernels.PackMode.BGR) else 1
         tiles = kernels.pack_tiles(frame, plan.tiles, *plan.tile_shape, mode, self.backend.input_dtype,
-                                   gain=high - low, bias=low)
+                                   gain=high - low, bias=low, out=self._tile_buffer(plan, channels))
         return self._infer(tiles, plan)
 
     def _infer(self, tiles: np.ndarray, plan: TilePlan) -> np.ndarray:
