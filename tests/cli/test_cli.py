@@ -48,7 +48,7 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
 def test_info_text(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["info"], capsys)
     assert code == 0
-    for heading in ("CPU:", "CPU features:", "GPUs:", "packages:", "backends:"):
+    for heading in ("CPU:", "CPU features:", "GPUs:", "packages:", "backends:", "frame kernels: CPU "):
         assert heading in out
     assert "  ort    yes" in out
 
@@ -59,6 +59,7 @@ def test_info_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and data["srstream"] == __version__
     assert "amx_bf16" in data["cpu"]["features"] and isinstance(data["gpus"], list)
     assert {b["name"] for b in data["backends"]} == {"ort", "trt", "torch"}
+    assert data["frame_kernels"]["cpu"].startswith(("native (isa=", "numpy")) and data["frame_kernels"]["cuda"]
 
 
 def test_command_name_wins_over_a_file_of_that_name(
