@@ -291,6 +291,23 @@ class CudaKernels:
         self._m.pack_tiles(frame, 0 if np.dtype(sample) == np.uint8 else 1, h, w, c, row_stride, int(mode), origins,
                            n_tiles, tile_h, tile_w, gain, bias, out, _REAL_CODES[_real(real)], stream)
 
+    def pack_tiles_yuv420(self, planes: Sequence[int], strides: tuple[int, int], frame_shape: tuple[int, int],
+                          matrix: YuvMatrix, origins: int, n_tiles: int, tile_h: int, tile_w: int, mode: PackMode,
+                          out: int, real: Any, gain: float = 1.0, bias: float = 0.0, stream: int = 0) -> None:
+        """Device Y, U, V planes (``strides``: Y's and the chroma planes' row strides in bytes)
+        of an ``(H, W)`` 4:2:0 frame -> tiles at ``out``, as :func:`pack_tiles_yuv420`."""
+        y, u, v = planes
+        self._m.pack_tiles_yuv420(y, strides[0], u, v, strides[1], *frame_shape, *matrix, int(mode), origins,
+                                  n_tiles, tile_h, tile_w, gain, bias, out, _REAL_CODES[_real(real)], stream)
+
+    def unpack_yuv420(self, planes: int, real: Any, shape: tuple[int, int], channel_stride: int, row_stride: int,
+                      out: Sequence[int], strides: tuple[int, int], matrix: YuvMatrix, inv_gain: float = 1.0,
+                      inv_bias: float = 0.0, stream: int = 0) -> None:
+        """Device RGB planes ``(3, H, W)`` -> device Y, U, V planes, as :func:`unpack_yuv420`."""
+        y, u, v = out
+        self._m.unpack_yuv420(planes, _REAL_CODES[_real(real)], *shape, channel_stride, row_stride, y, strides[0], u,
+                              v, strides[1], *matrix, inv_gain, inv_bias, stream)
+
     def unpack(self, planes: int, real: Any, planes_shape: tuple[int, int, int], channel_stride: int,
                row_stride: int, frame: int, frame_channels: int, sample: Any, frame_row_stride: int,
                inv_gain: float = 1.0, inv_bias: float = 0.0, stream: int = 0) -> None:

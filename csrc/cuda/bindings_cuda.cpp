@@ -45,6 +45,22 @@ NB_MODULE(_native_cuda, m) {
     check(cuda::unpack(p, f, inv_gain, inv_bias, stream));
   });
 
+  m.def("pack_tiles_yuv420", [](uintptr_t y, long long ys, uintptr_t u, uintptr_t v, long long uvs, int h, int w,
+                                float kr, float kb, bool full, int mode, uintptr_t origins, int n, int th, int tw,
+                                float gain, float bias, uintptr_t out, int real, uintptr_t stream) {
+    check(cuda::pack_tiles_yuv420(ptr<const uint8_t>(y), ys, ptr<const uint8_t>(u), ptr<const uint8_t>(v), uvs, h, w,
+                                  YuvMatrix{kr, kb, full}, static_cast<PackMode>(mode), ptr<const int32_t>(origins), n,
+                                  th, tw, gain, bias, ptr<void>(out), static_cast<Real>(real), stream));
+  });
+
+  m.def("unpack_yuv420", [](uintptr_t planes, int real, int h, int w, long long cs, long long rs, uintptr_t y,
+                            long long ys, uintptr_t u, uintptr_t v, long long uvs, float kr, float kb, bool full,
+                            float inv_gain, float inv_bias, uintptr_t stream) {
+    const cuda::DevicePlanes p{ptr<const void>(planes), static_cast<Real>(real), 3, h, w, cs, rs};
+    check(cuda::unpack_yuv420(p, ptr<uint8_t>(y), ys, ptr<uint8_t>(u), ptr<uint8_t>(v), uvs, YuvMatrix{kr, kb, full},
+                              inv_gain, inv_bias, stream));
+  });
+
   m.def("blend_tiles", [](uintptr_t tiles, int real, int n, int c, int th, int tw, long long ts, long long cs,
                           long long rs, uintptr_t origins, int scale, uintptr_t row_w, uintptr_t tile_row,
                           uintptr_t col_w, uintptr_t tile_col, uintptr_t out, int out_h, int out_w, uintptr_t stream) {

@@ -110,6 +110,105 @@ __global__ void blend_kernel(const T* tiles, int n, long long ts, int c, int th,
   }
 }
 
+struct YuvCoefs {  // as the CPU kernels' YuvToRgb / unpack_yuv_impl compute them
+  float ys, yo, cs, co, rv, gu, gv, bu, kr, kg, kb, ysc, yoff, csc, cb_s, cr_s;
+};
+
+YuvCoefs coefs(YuvMatrix m) {
+  YuvCoefs c{};
+  c.ys = m.full_range ? 1.0f / 255.0f : 1.0f / 219.0f;
+  c.yo = m.full_range ? 0.0f : 16.0f;
+  c.cs = m.full_range ? 1.0f / 255.0f : 1.0f / 224.0f;
+  c.co = 128.0f;
+  c.kr = m.kr;
+  c.kb = m.kb;
+  c.kg = 1.0f - m.kr - m.kb;
+  c.rv = 2.0f * (1.0f - m.kr);
+  c.bu = 2.0f * (1.0f - m.kb);
+  c.gu = c.bu * m.kb / c.kg;
+  c.gv = c.rv * m.kr / c.kg;
+  c.ysc = m.full_range ? 255.0f : 219.0f;
+  c.yoff = m.full_range ? 0.0f : 16.0f;
+  c.csc = m.full_range ? 255.0f : 224.0f;
+  c.cb_s = 0.5f / (1.0f - m.kb);
+  c.cr_s = 0.5f / (1.0f - m.kr);
+  return c;
+}
+
+__device__ inline float clip01(float v) { return fminf(fmaxf(v, 0.0f), 1.0f); }
+
+// One thread per tile pixel; chroma sited as in the CPU kernel (sums of code values and halves
+// are exact in float, so the order of operations does not matter).
+template <class T>
+__global__ void pack_yuv_kernel(const uint8_t* yp, long long ys, const uint8_t* up, const uint8_t* vp, long long uvs,
+                                int h, int w, YuvCoefs k, int luma_only, const int* origins, int th, int tw,
+                                float gain, float bias, T* dst) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y, t = blockIdx.z;
+  if (x >= tw || y >= th) return;
+  const int sy = reflect(origins[2 * t] + y, h), sx = reflect(origins[2 * t + 1] + x, w);
+  const long long plane = static_cast<long long>(th) * tw;
+  T* o = dst + static_cast<long long>(t) * (luma_only ? 1 : 3) * plane + static_cast<long long>(y) * tw + x;
+  const bool affine = !(gain == 1.0f && bias == 0.0f);
+  const float l = __fmul_rn(static_cast<float>(yp[sy * ys + sx]) - k.yo, k.ys);
+  if (luma_only) {
+    const float v = clip01(l);
+    o[0] = to_real<T>(affine ? __fadd_rn(__fmul_rn(v, gain), bias) : v);
+    return;
+  }
+  const int ch = (h + 1) / 2, cw = (w + 1) / 2, ci = sy >> 1;
+  const int cn = (sy & 1) ? min(ci + 1, ch - 1) : max(ci - 1, 0);
+  const int cj = sx >> 1, cj1 = min(cj + 1, cw - 1);
+  auto chroma = [&](const uint8_t* p) {
+    const float a = static_cast<float>(p[ci * uvs + cj]) * 0.75f + static_cast<float>(p[cn * uvs + cj]) * 0.25f;
+    if (!(sx & 1)) return a;
+    const float b = static_cast<float>(p[ci * uvs + cj1]) * 0.75f + static_cast<float>(p[cn * uvs + cj1]) * 0.25f;
+    return (a + b) * 0.5f;
+  };
+  const float cb = __fmul_rn(chroma(up) - k.co, k.cs), cr = __fmul_rn(chroma(vp) - k.co, k.cs);
+  const float g = __fsub_rn(__fsub_rn(l, __fmul_rn(k.gu, cb)), __fmul_rn(k.gv, cr));
+  const float v[3] = {clip01(__fadd_rn(l, __fmul_rn(k.rv, cr))), clip01(g), clip01(__fadd_rn(l, __fmul_rn(k.bu, cb)))};
+  for (int c = 0; c < 3; ++c) o[c * plane] = to_real<T>(affine ? __fadd_rn(__fmul_rn(v[c], gain), bias) : v[c]);
+}
+
+__device__ inline uint8_t code(float v, float scale, float offset) {
+  v = __fadd_rn(__fadd_rn(__fmul_rn(v, scale), offset), 0.5f);
+  return static_cast<uint8_t>(static_cast<int>(fminf(fmaxf(v, 0.0f), 255.0f)));
+}
+
+// One thread per chroma sample: its (up to) 2x2 luma samples and the sited chroma.
+template <class T>
+__global__ void unpack_yuv_kernel(const T* src, int h, int w, long long cs_, long long rs, YuvCoefs k, float ig,
+                                  float ib, uint8_t* yp, long long ys, uint8_t* up, uint8_t* vp, long long uvs) {
+  const int cx = blockIdx.x * blockDim.x + threadIdx.x, cy = blockIdx.y * blockDim.y + threadIdx.y;
+  const int ch = (h + 1) / 2, cw = (w + 1) / 2;
+  if (cx >= cw || cy >= ch) return;
+  const bool affine = !(ig == 1.0f && ib == 0.0f);
+  auto at = [&](int c, int yy, int xx) {
+    float v = from_real<T>(src[c * cs_ + yy * rs + xx]);
+    if (affine) v = __fadd_rn(__fmul_rn(v, ig), ib);
+    return clip01(v);
+  };
+  auto luma = [&](float r, float g, float b) {
+    return __fadd_rn(__fadd_rn(__fmul_rn(k.kr, r), __fmul_rn(k.kg, g)), __fmul_rn(k.kb, b));
+  };
+  const int r0 = 2 * cy, r1 = min(2 * cy + 1, h - 1);
+  for (int yy = r0; yy <= r1; ++yy)
+    for (int xx = 2 * cx; xx < min(2 * cx + 2, w); ++xx)
+      yp[yy * ys + xx] = code(luma(at(0, yy, xx), at(1, yy, xx), at(2, yy, xx)), k.ysc, k.yoff);
+  const int xl = max(2 * cx - 1, 0), xc = 2 * cx, xr = min(2 * cx + 1, w - 1);
+  float mean[3];
+  for (int c = 0; c < 3; ++c) {
+    const float a = __fadd_rn(__fadd_rn(__fmul_rn(at(c, r0, xl), 0.25f), __fmul_rn(at(c, r0, xc), 0.5f)),
+                              __fmul_rn(at(c, r0, xr), 0.25f));
+    const float b = __fadd_rn(__fadd_rn(__fmul_rn(at(c, r1, xl), 0.25f), __fmul_rn(at(c, r1, xc), 0.5f)),
+                              __fmul_rn(at(c, r1, xr), 0.25f));
+    mean[c] = __fmul_rn(__fadd_rn(a, b), 0.5f);
+  }
+  const float l = luma(mean[0], mean[1], mean[2]);
+  up[cy * uvs + cx] = code(__fmul_rn(__fsub_rn(mean[2], l), k.cb_s), k.csc, 128.0f);
+  vp[cy * uvs + cx] = code(__fmul_rn(__fsub_rn(mean[0], l), k.cr_s), k.csc, 128.0f);
+}
+
 Status launched(const char* what) {
   const cudaError_t e = cudaGetLastError();
   if (e == cudaSuccess) return Status::Ok();
@@ -211,6 +310,61 @@ Status blend_tiles(const DevicePlanes& tiles, int n, long long tile_stride, cons
       break;
   }
   return launched("blend_tiles (CUDA)");
+}
+
+Status pack_tiles_yuv420(const uint8_t* y, long long ys, const uint8_t* u, const uint8_t* v, long long uvs, int h,
+                         int w, YuvMatrix m, PackMode mode, const int32_t* origins, int n, int th, int tw, float gain,
+                         float bias, void* dst, Real real, uintptr_t stream) {
+  if (!y || !u || !v || !origins || !dst || n < 1 || th < 1 || tw < 1 || h < 1 || w < 1 ||
+      (mode != PackMode::RGB && mode != PackMode::LUMA))
+    return Status::Error("pack_tiles_yuv420 (CUDA): bad planes, tiles, buffers or mode");
+  const auto st = reinterpret_cast<cudaStream_t>(stream);
+  const dim3 grid = grid_for(tw, th, n);
+  const YuvCoefs k = coefs(m);
+  const int luma = mode == PackMode::LUMA;
+  switch (real) {
+    case Real::F32:
+      pack_yuv_kernel<float><<<grid, kBlock, 0, st>>>(y, ys, u, v, uvs, h, w, k, luma, origins, th, tw, gain, bias,
+                                                       static_cast<float*>(dst));
+      break;
+    case Real::F16:
+      pack_yuv_kernel<__half><<<grid, kBlock, 0, st>>>(y, ys, u, v, uvs, h, w, k, luma, origins, th, tw, gain, bias,
+                                                        static_cast<__half*>(dst));
+      break;
+    case Real::BF16:
+      pack_yuv_kernel<__nv_bfloat16><<<grid, kBlock, 0, st>>>(y, ys, u, v, uvs, h, w, k, luma, origins, th, tw, gain,
+                                                               bias, static_cast<__nv_bfloat16*>(dst));
+      break;
+  }
+  return launched("pack_tiles_yuv420 (CUDA)");
+}
+
+Status unpack_yuv420(const DevicePlanes& rgb, uint8_t* y, long long ys, uint8_t* u, uint8_t* v, long long uvs,
+                     YuvMatrix m, float inv_gain, float inv_bias, uintptr_t stream) {
+  if (!rgb.data || !y || !u || !v || rgb.channels != 3 || rgb.height < 1 || rgb.width < 1)
+    return Status::Error("unpack_yuv420 (CUDA): need three planes and output planes");
+  const auto st = reinterpret_cast<cudaStream_t>(stream);
+  const dim3 grid = grid_for((rgb.width + 1) / 2, (rgb.height + 1) / 2);
+  const YuvCoefs k = coefs(m);
+  switch (rgb.real) {
+    case Real::F32:
+      unpack_yuv_kernel<float><<<grid, kBlock, 0, st>>>(static_cast<const float*>(rgb.data), rgb.height, rgb.width,
+                                                         rgb.channel_stride, rgb.row_stride, k, inv_gain, inv_bias, y,
+                                                         ys, u, v, uvs);
+      break;
+    case Real::F16:
+      unpack_yuv_kernel<__half><<<grid, kBlock, 0, st>>>(static_cast<const __half*>(rgb.data), rgb.height, rgb.width,
+                                                          rgb.channel_stride, rgb.row_stride, k, inv_gain, inv_bias, y,
+                                                          ys, u, v, uvs);
+      break;
+    case Real::BF16:
+      unpack_yuv_kernel<__nv_bfloat16><<<grid, kBlock, 0, st>>>(static_cast<const __nv_bfloat16*>(rgb.data),
+                                                                 rgb.height, rgb.width, rgb.channel_stride,
+                                                                 rgb.row_stride, k, inv_gain, inv_bias, y, ys, u, v,
+                                                                 uvs);
+      break;
+  }
+  return launched("unpack_yuv420 (CUDA)");
 }
 
 int device_count() {

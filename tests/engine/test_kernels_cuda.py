@@ -99,3 +99,32 @@ def test_cuda_blend_matches_reference(cuda):
                   plan.output_shape)
     torch.cuda.synchronize()
     np.testing.assert_array_equal(out.cpu().numpy(), blend_reference(tiles, plan))
+
+
+@pytest.mark.parametrize("shape", ((1, 1), (7, 5), (37, 61)))
+@pytest.mark.parametrize("matrix", (K.BT601, K.BT709))
+def test_cuda_yuv420_kernels_match_reference(cuda, shape, matrix):
+    torch, k = cuda
+    rng = np.random.default_rng(3)
+    h, w = shape
+    ch, cw = (h + 1) // 2, (w + 1) // 2
+    y = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    u, v = (rng.integers(0, 256, (ch, cw), dtype=np.uint8) for _ in range(2))
+    origins = np.array([(0, 0), (h, w + 1)], np.int32)
+    dev = [_device(torch, p) for p in (y, u, v)]
+    dev_origins = _device(torch, origins)
+    for mode in (K.PackMode.RGB, K.PackMode.LUMA):
+        want = K.pack_tiles_yuv420_reference(y, u, v, matrix, origins, 9, 11, mode)
+        out = torch.empty(want.shape, dtype=torch.float32, device="cuda")
+        k.pack_tiles_yuv420([p.data_ptr() for p in dev], (w, cw), (h, w), matrix, dev_origins.data_ptr(), 2, 9, 11,
+                            mode, out.data_ptr(), np.float32)
+        torch.cuda.synchronize()
+        np.testing.assert_array_equal(out.cpu().numpy(), want)
+    planes = rng.uniform(-0.1, 1.1, (3, h, w)).astype(np.float32)
+    want = K.unpack_yuv420_reference(planes, matrix)
+    outs = [torch.zeros(p.shape, dtype=torch.uint8, device="cuda") for p in want]
+    k.unpack_yuv420(_device(torch, planes).data_ptr(), np.float32, (h, w), h * w, w, [o.data_ptr() for o in outs],
+                    (w, cw), matrix)
+    torch.cuda.synchronize()
+    for got, exp in zip(outs, want):
+        np.testing.assert_array_equal(got.cpu().numpy(), exp)
