@@ -166,6 +166,12 @@ class FrameUpscaler:
         plan = self.plan(h, w)
         low, high = self.spec.value_range
         luma = self.spec.color_space == "y"
+        inv_gain = 1.0 / (high - low)
+        if not luma:  # a device path converts, runs and converts back where the model runs
+            done = self.backend.run_frame_yuv420((y, u, v), matrix, plan, high - low, low,
+                                                 (inv_gain, -low * inv_gain))
+            if done is not None:
+                return done
         mode = kernels.PackMode.LUMA if luma else kernels.PackMode.RGB
         tiles = kernels.pack_tiles_yuv420(y, u, v, matrix, plan.tiles, *plan.tile_shape, mode,
                                           self.backend.input_dtype, gain=high - low, bias=low)
@@ -173,7 +179,6 @@ class FrameUpscaler:
         oh, ow = plan.output_shape
         frame = np.empty((oh * 3 // 2, ow), np.uint8)
         chroma = frame[oh:].reshape(2, oh // 2, ow // 2)
-        inv_gain = 1.0 / (high - low)
         if not luma:
             kernels.unpack_yuv420(planes, matrix, inv_gain=inv_gain, inv_bias=-low * inv_gain,
                                   out=(frame[:oh], chroma[0], chroma[1]))

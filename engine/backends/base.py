@@ -62,6 +62,12 @@ class Backend(ABC):
         """
         return None
 
+    def run_frame_yuv420(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], matrix: tuple[float, float, bool],
+                         plan: TilePlan, gain: float, bias: float, inv: tuple[float, float]) -> np.ndarray | None:
+        """Optional device path for a decoded 8-bit 4:2:0 frame through an RGB model: the
+        ``(H*s*3/2, W*s)`` yuv420p result (Y rows, then U and V), or ``None`` (no such path)."""
+        return None
+
     def close(self) -> None:
         """Release sessions, engines and buffers (idempotent)."""
 

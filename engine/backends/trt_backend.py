@@ -84,6 +84,18 @@ class _FrameBuffers:
             buf.free()
 
 
+class _YuvBuffers(_FrameBuffers):
+    """The same for 4:2:0 frames: the three planes packed into one host/device buffer, and a
+    yuv420p result."""
+
+    def __init__(self, cuda, shape: tuple[int, int], plan, tile_out: tuple[int, ...], out_dtype) -> None:  # noqa: ANN001
+        h, w = shape
+        self.cw, self.ch = (w + 1) // 2, (h + 1) // 2
+        oh, ow = plan.output_shape
+        packed = np.empty((h * w + 2 * self.ch * self.cw,), np.uint8)  # Y, then U, then V, contiguous
+        super().__init__(cuda, packed[:, None, None], plan, tile_out, out_dtype, (oh * 3 // 2, ow), np.uint8)
+
+
 class TrtBackend(Backend):
     name = "trt"
 
@@ -234,6 +246,59 @@ class TrtBackend(Backend):
             return whole[:, :oh, :ow].astype(np.float32)
         else:
             cuda.memcpy_dtoh_async(buf.host_result, buf.dev_planes, stream)
+        stream.synchronize()
+        return buf.host_result.copy()
+
+    def run_frame_yuv420(self, planes, matrix, plan, gain: float, bias: float,  # noqa: ANN001
+                         inv: tuple[float, float]) -> np.ndarray | None:
+        """:meth:`run_frame` for a decoded 4:2:0 frame and an RGB model: the planes are uploaded
+        as they are (1.5 bytes per pixel), converted while packed and converted back while
+        unpacked on the GPU, and the encoder's yuv420p frame is downloaded."""
+        if self.kernels is None or self.spec.in_channels != 3:
+            return None
+        y, u, v = planes
+        h, w = y.shape
+        k, cuda, slot = self.kernels, self.cuda, self.slots[0]
+        th, tw = plan.tile_shape
+        s, n, c_out = plan.scale, len(plan), self.spec.out_channels
+        out_dtype = slot.host_out.dtype
+        oh, ow = plan.output_shape
+        key = ("yuv420", y.shape, plan)
+        if key not in self._frames:
+            for old in self._frames.values():
+                old.free()
+            self._frames = {key: _YuvBuffers(cuda, (h, w), plan, (n, c_out, th * s, tw * s), out_dtype)}
+        buf = self._frames[key]
+        host = buf.host_frame.reshape(-1)
+        ysize, csize = h * w, buf.ch * buf.cw
+        host[:ysize].reshape(h, w)[...] = y
+        host[ysize:ysize + csize].reshape(buf.ch, buf.cw)[...] = u
+        host[ysize + csize:].reshape(buf.ch, buf.cw)[...] = v
+        stream = slot.stream
+        cuda.memcpy_htod_async(buf.dev_frame, buf.host_frame, stream)
+        base = int(buf.dev_frame)
+        tile_bytes = c_out * th * s * tw * s * np.dtype(out_dtype).itemsize
+        for first in range(0, n, self.max_batch):
+            count = min(self.max_batch, n - first)
+            k.pack_tiles_yuv420((base, base + ysize, base + ysize + csize), (w, buf.cw), (h, w), matrix,
+                                int(buf.tables[0]) + first * 8, count, th, tw, 0, int(slot.dev_in), self.input_dtype,
+                                gain, bias, stream.handle)
+            self.context.set_input_shape(self.in_name, (count, self.spec.in_channels, th, tw))
+            self.context.set_tensor_address(self.in_name, int(slot.dev_in))
+            self.context.set_tensor_address(self.out_name, int(buf.dev_tiles) + first * tile_bytes)
+            if not self.context.execute_async_v3(stream_handle=stream.handle):
+                raise BackendError("TensorRT failed to enqueue inference")
+        if n == 1:
+            planes_ptr, cs, rs, real = int(buf.dev_tiles), th * s * tw * s, tw * s, out_dtype
+        else:
+            k.blend_tiles(int(buf.dev_tiles), out_dtype, (n, c_out, th * s, tw * s), [int(t) for t in buf.tables], s,
+                          int(buf.dev_planes), (oh, ow), stream.handle)
+            planes_ptr, cs, rs, real = int(buf.dev_planes), oh * ow, ow, np.float32
+        out = int(buf.dev_result)
+        quarter = (oh // 2) * (ow // 2)
+        k.unpack_yuv420(planes_ptr, real, (oh, ow), cs, rs, (out, out + oh * ow, out + oh * ow + quarter), (ow, ow // 2),
+                        matrix, *inv, stream.handle)
+        cuda.memcpy_dtoh_async(buf.host_result, buf.dev_result, stream)
         stream.synchronize()
         return buf.host_result.copy()
 

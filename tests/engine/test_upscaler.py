@@ -174,3 +174,38 @@ def test_the_yuv420_path_needs_even_outputs(tmp_path: Path) -> None:
         up = FrameUpscaler(backend, backend.spec, 0)
         assert up.takes_yuv420(36, 64) and not FrameUpscaler(backend, dataclasses.replace(backend.spec, scale=3),
                                                             0).takes_yuv420(35, 64)
+
+
+class _YuvDevicePathBackend(OrtBackend):
+    """``run_frame_yuv420`` emulated with the CPU kernels (what TensorRT does with the CUDA ones)."""
+
+    def run_frame_yuv420(self, planes, matrix, plan, gain, bias, inv):  # noqa: ANN001, ANN201
+        from srstream.engine import kernels as K
+
+        self.calls += 1
+        tiles = K.pack_tiles_yuv420(*planes, matrix, plan.tiles, *plan.tile_shape, K.PackMode.RGB, np.float32, gain,
+                                    bias)
+        out = self.infer(tiles)
+        oh, ow = plan.output_shape
+        rgb = out[0, :, :oh, :ow] if len(plan) == 1 else K.blend_tiles(out, plan)
+        frame = np.empty((oh * 3 // 2, ow), np.uint8)
+        chroma = frame[oh:].reshape(2, oh // 2, ow // 2)
+        K.unpack_yuv420(rgb, matrix, inv_gain=inv[0], inv_bias=inv[1], out=(frame[:oh], chroma[0], chroma[1]))
+        return frame
+
+
+@pytest.mark.parametrize("tile", [0, 32])
+def test_a_backend_yuv420_device_path_gives_the_same_frames(tmp_path: Path, tile: int) -> None:
+    from srstream.engine.video import _plane
+
+    with av.open(str(SAMPLE_CLIP)) as container:
+        planes = [np.ascontiguousarray(_plane(p)[:68, :100] if i == 0 else _plane(p)[:34, :50])
+                  for i, p in enumerate(next(container.decode(video=0)).planes)]
+    spec = conv_net_spec(2, convs=3, tile=32)
+    path = write_conv_net(tmp_path / "net.onnx", 2, spec=spec)
+    with OrtBackend(read_onnx_spec(path), path, "fp32") as cpu, _YuvDevicePathBackend(read_onnx_spec(path), path) as dev:
+        dev.calls = 0
+        want = FrameUpscaler(cpu, cpu.spec, tile).upscale_yuv420(*planes, matrix=kernels.BT709)
+        got = FrameUpscaler(dev, dev.spec, tile).upscale_yuv420(*planes, matrix=kernels.BT709)
+    assert dev.calls == 1
+    np.testing.assert_array_equal(got, want)
