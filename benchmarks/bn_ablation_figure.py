@@ -1,5 +1,5 @@
 """One picture of the BatchNorm ablation: the same crops through every norm setting, after the
-PSNR phase and after the GAN phase, beside bicubic and HR (4x nearest zoom).
+PSNR phase and after the GAN phase, beside bicubic and HR (3x nearest zoom).
 
     python benchmarks/bn_ablation_figure.py runs/bn_ablation --val ../shared/data/val/Set5 \
         --out benchmarks/results/training/bn_ablation/bn_psnr_vs_gan.png
@@ -23,7 +23,7 @@ from srstream.trainer.checkpoint import load_model_weights
 from srstream.trainer.validate import ValidationSet, upscale_image, write_png
 
 CROPS = {"butterfly": (96, 96), "baby": (250, 200), "woman": (60, 120)}  # (y, x) of 64-px HR crops
-SIZE, ZOOM = 64, 4
+SIZE, ZOOM = 64, 3
 
 
 def label(tile: np.ndarray, text: str) -> np.ndarray:
