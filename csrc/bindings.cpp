@@ -95,7 +95,19 @@ const int32_t* origins_of(const Array& a, size_t n) {
   return static_cast<const int32_t*>(a.data());
 }
 
-YuvMatrix matrix_of(float kr, float kb, bool full) { return YuvMatrix{kr, kb, full}; }
+// The (N, C, tile_h, tile_w) tile batch a pack writes: contiguous, C = 3 for RGB/BGR, else 1.
+void require_tiles_out(const Array& out, int mode, int th, int tw, const char* what) {
+  require(out.ndim() == 4 && c_contiguous(out) && out.shape(1) == (mode <= 1 ? 3u : 1u) &&
+              out.shape(2) == static_cast<size_t>(th) && out.shape(3) == static_cast<size_t>(tw),
+          std::string(what) + ": out must be a contiguous (N, C, tile_h, tile_w) array, C as the mode gives");
+}
+
+// U and V of a 4:2:0 frame whose Y is h x w: ceil(h/2) x ceil(w/2), one row stride.
+void require_chroma(const Array& u, const Array& v, size_t h, size_t w, const char* what) {
+  require(u.shape(0) == (h + 1) / 2 && u.shape(1) == (w + 1) / 2 && v.shape(0) == u.shape(0) &&
+              v.shape(1) == u.shape(1) && u.stride(0) == v.stride(0),
+          std::string(what) + ": U and V must be ceil(H/2) x ceil(W/2) planes with one row stride");
+}
 
 const uint8_t* plane_of(const Array& a, const char* what) {
   require(a.dtype() == nb::dtype<uint8_t>() && a.ndim() == 2 && (a.shape(1) == 1 || a.stride(1) == 1),
@@ -116,33 +128,28 @@ NB_MODULE(_native, m) {
   m.def("pack_tiles", [](const Array& frame, int mode, const Array& origins, int th, int tw, float gain, float bias,
                          Array out, int real) {
     const FrameView f = frame_view(frame, "pack_tiles");
-    require(out.ndim() == 4 && c_contiguous(out) && out.shape(2) == static_cast<size_t>(th) &&
-                out.shape(3) == static_cast<size_t>(tw),
-            "pack_tiles: out must be a contiguous (N, C, tile_h, tile_w) array");
-    const size_t n = out.shape(0);
-    const size_t want_c = (mode == 0 || mode == 1) ? 3 : 1;
-    require(out.shape(1) == want_c, "pack_tiles: out has the wrong channel count for the mode");
+    require_tiles_out(out, mode, th, tw, "pack_tiles");
+    const int n = static_cast<int>(out.shape(0));
     const Real r = real_of(out, real, "pack_tiles");
-    const int32_t* o = origins_of(origins, n);
-    check(released([&] { return pack_tiles(f, static_cast<PackMode>(mode), o, static_cast<int>(n), th, tw, gain, bias, out.data(), r); }));
+    const int32_t* o = origins_of(origins, out.shape(0));
+    check(released(
+        [&] { return pack_tiles(f, static_cast<PackMode>(mode), o, n, th, tw, gain, bias, out.data(), r); }));
   });
 
   m.def("pack_tiles_yuv420", [](const Array& y, const Array& u, const Array& v, float kr, float kb, bool full,
                                 int mode, const Array& origins, int th, int tw, float gain, float bias, Array out,
                                 int real) {
     const uint8_t *yp = plane_of(y, "Y"), *up = plane_of(u, "U"), *vp = plane_of(v, "V");
-    const size_t h = y.shape(0), w = y.shape(1);
-    require(u.shape(0) == (h + 1) / 2 && u.shape(1) == (w + 1) / 2 && v.shape(0) == u.shape(0) &&
-                v.shape(1) == u.shape(1) && u.stride(0) == v.stride(0),
-            "pack_tiles_yuv420: U and V must be ceil(H/2) x ceil(W/2) planes with one stride");
-    require(out.ndim() == 4 && c_contiguous(out) && out.shape(2) == static_cast<size_t>(th) &&
-                out.shape(3) == static_cast<size_t>(tw) && out.shape(1) == (mode == 0 ? 3u : 1u),
-            "pack_tiles_yuv420: out must be a contiguous (N, C, tile_h, tile_w) array");
+    const int h = static_cast<int>(y.shape(0)), w = static_cast<int>(y.shape(1));
+    require_chroma(u, v, y.shape(0), y.shape(1), "pack_tiles_yuv420");
+    require_tiles_out(out, mode, th, tw, "pack_tiles_yuv420");
     const Real r = real_of(out, real, "pack_tiles_yuv420");
     const int32_t* o = origins_of(origins, out.shape(0));
-    check(released([&] { return pack_tiles_yuv420(yp, y.stride(0), up, vp, u.stride(0), static_cast<int>(h), static_cast<int>(w),
-                            matrix_of(kr, kb, full), static_cast<PackMode>(mode), o, static_cast<int>(out.shape(0)),
-                            th, tw, gain, bias, out.data(), r); }));
+    const int n = static_cast<int>(out.shape(0));
+    check(released([&] {
+      return pack_tiles_yuv420(yp, y.stride(0), up, vp, u.stride(0), h, w, YuvMatrix{kr, kb, full},
+                               static_cast<PackMode>(mode), o, n, th, tw, gain, bias, out.data(), r);
+    }));
   });
 
   m.def("unpack", [](const Array& planes, int real, Array frame, float inv_gain, float inv_bias) {
@@ -163,17 +170,20 @@ NB_MODULE(_native, m) {
                             float inv_gain, float inv_bias) {
     const PlanarView p = planar_view(planes, real, "unpack_yuv420");
     plane_of(y, "Y"), plane_of(u, "U"), plane_of(v, "V");
-    require(y.shape(0) == static_cast<size_t>(p.height) && y.shape(1) == static_cast<size_t>(p.width) &&
-                u.shape(0) == (y.shape(0) + 1) / 2 && u.shape(1) == (y.shape(1) + 1) / 2 &&
-                v.shape(0) == u.shape(0) && v.shape(1) == u.shape(1) && u.stride(0) == v.stride(0),
-            "unpack_yuv420: Y must match the planes, U and V must be ceil(H/2) x ceil(W/2) with one stride");
-    check(released([&] { return unpack_yuv420(p, static_cast<uint8_t*>(y.data()), y.stride(0), static_cast<uint8_t*>(u.data()),
-                        static_cast<uint8_t*>(v.data()), u.stride(0), matrix_of(kr, kb, full), inv_gain, inv_bias); }));
+    require(y.shape(0) == static_cast<size_t>(p.height) && y.shape(1) == static_cast<size_t>(p.width),
+            "unpack_yuv420: Y must match the planes");
+    require_chroma(u, v, y.shape(0), y.shape(1), "unpack_yuv420");
+    auto* yp = static_cast<uint8_t*>(y.data());
+    auto *up = static_cast<uint8_t*>(u.data()), *vp = static_cast<uint8_t*>(v.data());
+    check(released([&] {
+      return unpack_yuv420(p, yp, y.stride(0), up, vp, u.stride(0), YuvMatrix{kr, kb, full}, inv_gain, inv_bias);
+    }));
   });
 
   m.def("blend_tiles", [](const Array& tiles, int real, const Array& origins, int scale, const Array& row_w,
                           const Array& tile_row, const Array& col_w, const Array& tile_col, Array out) {
-    require(tiles.ndim() == 4 && (tiles.shape(3) == 1 || tiles.stride(3) == 1), "blend_tiles: tiles must be (N, C, h, w) with contiguous rows");
+    require(tiles.ndim() == 4 && (tiles.shape(3) == 1 || tiles.stride(3) == 1),
+            "blend_tiles: tiles must be (N, C, h, w) with contiguous rows");
     const size_t n = tiles.shape(0);
     const PlanarView t{tiles.data(), real_of(tiles, real, "blend_tiles"), static_cast<int>(tiles.shape(1)),
                        static_cast<int>(tiles.shape(2)), static_cast<int>(tiles.shape(3)),
@@ -183,7 +193,8 @@ NB_MODULE(_native, m) {
       require(a.dtype() == nb::dtype<int32_t>() && a.ndim() == 1 && a.shape(0) == n && c_contiguous(a),
               std::string("blend_tiles: ") + what + " must be a contiguous int32 (N,) array");
       const int32_t* p = static_cast<const int32_t*>(a.data());
-      for (size_t i = 0; i < n; ++i) require(p[i] >= 0 && static_cast<size_t>(p[i]) < limit, "blend_tiles: index out of range");
+      for (size_t i = 0; i < n; ++i)
+        require(p[i] >= 0 && static_cast<size_t>(p[i]) < limit, "blend_tiles: index out of range");
       return p;
     };
     auto weights = [&](const Array& a, size_t len, const char* what) {
@@ -198,8 +209,11 @@ NB_MODULE(_native, m) {
     require(out.dtype() == nb::dtype<float>() && out.ndim() == 3 && c_contiguous(out) &&
                 out.shape(0) == static_cast<size_t>(t.channels),
             "blend_tiles: out must be a contiguous float32 (C, H, W) frame");
-    for (size_t i = 0; i < 2 * n; ++i) require(o[i] >= 0, "blend_tiles: tile origins must be non-negative");
-    check(released([&] { return blend_tiles(t, static_cast<int>(n), static_cast<std::ptrdiff_t>(tiles.stride(0)), o, scale, rw, tr, cw, tc,
-                      static_cast<float*>(out.data()), static_cast<int>(out.shape(1)), static_cast<int>(out.shape(2))); }));
+    auto* dst = static_cast<float*>(out.data());
+    const int oh = static_cast<int>(out.shape(1)), ow = static_cast<int>(out.shape(2));
+    check(released([&] {
+      return blend_tiles(t, static_cast<int>(n), static_cast<std::ptrdiff_t>(tiles.stride(0)), o, scale, rw, tr, cw,
+                         tc, dst, oh, ow);
+    }));
   });
 }

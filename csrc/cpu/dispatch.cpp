@@ -68,6 +68,12 @@ const Table& table() { return *current().load(std::memory_order_acquire); }
 
 bool frame_ok(int h, int w, int c) { return h > 0 && w > 0 && (c == 1 || c == 3 || c == 4); }
 
+bool origins_ok(const int32_t* origins, int n) {
+  for (int i = 0; i < 2 * n; ++i)
+    if (origins[i] < 0) return false;
+  return true;
+}
+
 }  // namespace
 
 std::string build_info() {
@@ -107,8 +113,7 @@ Status pack_tiles(const FrameView& src, PackMode mode, const int32_t* origins, i
   if (!frame_ok(src.height, src.width, src.channels) || src.row_stride < src.width * src.channels)
     return Status::Error("pack_tiles: frame must be H x W x 1|3|4 with rows of at least W * C samples");
   if (n < 1 || th < 1 || tw < 1) return Status::Error("pack_tiles: need at least one tile of positive size");
-  for (int i = 0; i < 2 * n; ++i)
-    if (origins[i] < 0) return Status::Error("pack_tiles: tile origins must be non-negative");
+  if (!origins_ok(origins, n)) return Status::Error("pack_tiles: tile origins must be non-negative");
   table().pack(src, mode, origins, n, th, tw, gain, bias, dst, real);
   return Status::Ok();
 }
@@ -121,8 +126,7 @@ Status pack_tiles_yuv420(const uint8_t* y, std::ptrdiff_t ys, const uint8_t* u, 
   if (mode != PackMode::RGB && mode != PackMode::LUMA)
     return Status::Error("pack_tiles_yuv420: mode must be RGB or LUMA");
   if (n < 1 || th < 1 || tw < 1) return Status::Error("pack_tiles_yuv420: need at least one tile of positive size");
-  for (int i = 0; i < 2 * n; ++i)
-    if (origins[i] < 0) return Status::Error("pack_tiles_yuv420: tile origins must be non-negative");
+  if (!origins_ok(origins, n)) return Status::Error("pack_tiles_yuv420: tile origins must be non-negative");
   table().pack_yuv(YuvArgs{y, u, v, ys, uvs, h, w, m, mode, origins, n, th, tw, gain, bias}, dst, real);
   return Status::Ok();
 }
@@ -162,6 +166,7 @@ Status blend_tiles(const PlanarView& tiles, int n, std::ptrdiff_t ts, const int3
   if (!tiles.data || !origins || !rw || !tr || !cw || !tc || !dst) return Status::Error("blend_tiles: null buffer");
   if (n < 1 || s < 1 || oh < 1 || ow < 1 || tiles.channels < 1)
     return Status::Error("blend_tiles: need tiles, a scale >= 1 and an output frame");
+  if (!origins_ok(origins, n)) return Status::Error("blend_tiles: tile origins must be non-negative");
   table().blend(tiles, n, ts, origins, s, rw, tr, cw, tc, dst, oh, ow);
   return Status::Ok();
 }

@@ -52,48 +52,10 @@ constexpr float kLuma[3] = {0.299f, 0.587f, 0.114f};
 
 // ---- pack -------------------------------------------------------------------------------
 
-// One output row of one tile: samples (row `src_row`, columns col_map[0..tw)) -> planes.
+// One run of contiguous pixels -> planes, 16 pixels at a time: samples converted in one
+// contiguous pass, then spread into the planes from L1.
 template <class S, class T, int C, PackMode M>
-inline void pack_row(const S* src_row, const int* col_map, int tw, float inv_peak, float gain, float bias,
-                     bool affine, T* const* planes) {
-  constexpr int OUT = (M == PackMode::RGB || M == PackMode::BGR) ? 3 : 1;
-  for (int x = 0; x < tw; ++x) {
-    const S* p = src_row + static_cast<std::ptrdiff_t>(col_map[x]) * C;
-    float v[3];
-    if constexpr (OUT == 3) {
-      if constexpr (C == 1) {
-        v[0] = v[1] = v[2] = static_cast<float>(p[0]) * inv_peak;
-      } else {
-        const int r = M == PackMode::BGR ? 2 : 0, b = M == PackMode::BGR ? 0 : 2;
-        v[0] = static_cast<float>(p[r]) * inv_peak;
-        v[1] = static_cast<float>(p[1]) * inv_peak;
-        v[2] = static_cast<float>(p[b]) * inv_peak;
-      }
-    } else if constexpr (M == PackMode::LUMA && C >= 3) {
-      const float r = static_cast<float>(p[0]) * inv_peak, g = static_cast<float>(p[1]) * inv_peak,
-                  b = static_cast<float>(p[2]) * inv_peak;
-      float y = r * kLuma[0];
-      y += g * kLuma[1];
-      y += b * kLuma[2];
-      v[0] = y;
-    } else {
-      v[0] = static_cast<float>(p[0]) * inv_peak;
-    }
-    for (int c = 0; c < OUT; ++c) {
-      float o = v[c];
-      if (affine) {
-        o *= gain;
-        o += bias;
-      }
-      planes[c][x] = to_real<T>(o);
-    }
-  }
-}
-
-// The same for a run of columns inside the frame (no mirroring): 16 pixels at a time, samples
-// converted in one contiguous pass, then spread into the planes from L1.
-template <class S, class T, int C, PackMode M>
-inline void pack_row_inside(const S* src, int tw, float inv_peak, float gain, float bias, bool affine,
+inline void pack_row(const S* src, int tw, float inv_peak, float gain, float bias, bool affine,
                             T* const* planes) {
   constexpr int OUT = (M == PackMode::RGB || M == PackMode::BGR) ? 3 : 1;
   constexpr int B = 16;
@@ -151,42 +113,24 @@ void pack_impl(const FrameView& src, const int32_t* origins, int n, int th, int 
       const S* row = base + static_cast<std::ptrdiff_t>(reflect(oy + y, src.height)) * src.row_stride;
       T* out = dst + static_cast<std::ptrdiff_t>(t) * OUT * plane + static_cast<std::ptrdiff_t>(y) * tw;
       T* planes[3] = {out, out + plane, out + 2 * plane};
-      // columns inside the frame take the contiguous path; the mirrored rest goes through a map
+      // columns inside the frame are read in place; mirrored ones are first copied in order
       const int inside = std::max(0, std::min(tw, src.width - ox));
       if (inside > 0)
-        pack_row_inside<S, T, C, M>(row + static_cast<std::ptrdiff_t>(ox) * C, inside, inv_peak, gain, bias, affine,
-                                    planes);
-      if (inside < tw) {
-        int col_map[1024];
-        for (int x0 = inside; x0 < tw; x0 += 1024) {
-          const int n = std::min(1024, tw - x0);
-          for (int x = 0; x < n; ++x) col_map[x] = reflect(ox + x0 + x, src.width);
-          T* shifted[3] = {planes[0] + x0, planes[1] + x0, planes[2] + x0};
-          pack_row<S, T, C, M>(row, col_map, n, inv_peak, gain, bias, affine, shifted);
-        }
+        pack_row<S, T, C, M>(row + static_cast<std::ptrdiff_t>(ox) * C, inside, inv_peak, gain, bias, affine, planes);
+      constexpr int B = 256;
+      for (int x0 = inside; x0 < tw; x0 += B) {
+        S mirrored[B * C];
+        const int n = std::min(B, tw - x0);
+        for (int x = 0; x < n; ++x)
+          std::copy_n(row + static_cast<std::ptrdiff_t>(reflect(ox + x0 + x, src.width)) * C, C, mirrored + x * C);
+        T* shifted[3] = {planes[0] + x0, planes[1] + x0, planes[2] + x0};
+        pack_row<S, T, C, M>(mirrored, n, inv_peak, gain, bias, affine, shifted);
       }
     }
   }
 }
 
 // ---- YUV 4:2:0 -> planes --------------------------------------------------------------------
-
-struct YuvToRgb {
-  float ys, yo, cs, co;  // Y' = (Y - yo) * ys; Cb/Cr = (C - co) * cs (both to [0, 1] / [-0.5, 0.5])
-  float rv, gu, gv, bu;  // R = Y + rv Cr; G = Y - gu Cb - gv Cr; B = Y + bu Cb
-  explicit YuvToRgb(YuvMatrix m) {
-    if (m.full_range) {
-      ys = 1.0f / 255.0f; yo = 0.0f; cs = 1.0f / 255.0f; co = 128.0f;
-    } else {
-      ys = 1.0f / 219.0f; yo = 16.0f; cs = 1.0f / 224.0f; co = 128.0f;
-    }
-    const float kg = 1.0f - m.kr - m.kb;
-    rv = 2.0f * (1.0f - m.kr);
-    bu = 2.0f * (1.0f - m.kb);
-    gu = bu * m.kb / kg;
-    gv = rv * m.kr / kg;
-  }
-};
 
 // Row helpers of pack_yuv_impl; restrict-qualified so the compiler may vectorise them (their
 // buffers are slices of one thread-local allocation).
@@ -229,23 +173,42 @@ inline void store_row(const float* __restrict src, T* __restrict o, int n, bool 
   }
 }
 
+// Y codes [lo, hi) of one row -> Y' (clipped to [0, 1] when `clip`).
+inline void luma_row(const uint8_t* __restrict y, float* __restrict out, int lo, int hi, float offset, float scale,
+                     bool clip) {
+  for (int x = lo; x < hi; ++x) out[x] = (static_cast<float>(y[x]) - offset) * scale;
+  if (clip)
+    for (int x = lo; x < hi; ++x) out[x] = std::min(std::max(out[x], 0.0f), 1.0f);
+}
+
+// The tile's columns [ox, ox + tw) of a full-width row of floats -> o; mirrored columns are
+// gathered into `gather` (tw floats) first.
+template <class T>
+inline void store_tile_row(const float* row, int ox, int tw, int w, float* __restrict gather, T* o, bool affine,
+                           float gain, float bias) {
+  if (ox + tw <= w) return store_row<T>(row + ox, o, tw, affine, gain, bias);
+  for (int x = 0; x < tw; ++x) gather[x] = row[reflect(ox + x, w)];
+  store_row<T>(gather, o, tw, affine, gain, bias);
+}
+
 template <class T, PackMode M>
 void pack_yuv_impl(const uint8_t* yp, std::ptrdiff_t ys, const uint8_t* up, const uint8_t* vp, std::ptrdiff_t uvs,
                    int h, int w, YuvMatrix matrix, const int32_t* origins, int n, int th, int tw, float gain,
                    float bias, T* dst) {
   constexpr int OUT = M == PackMode::RGB ? 3 : 1;
-  const YuvToRgb k(matrix);
+  const YuvCoefs k = yuv_coefs(matrix);
   const bool affine = !(gain == 1.0f && bias == 0.0f);
   const std::ptrdiff_t plane = static_cast<std::ptrdiff_t>(th) * tw;
   const int ch = (h + 1) / 2, cw = (w + 1) / 2;
 #pragma omp parallel
   {
     // one luma row's Cb and Cr at every luma column (code values), then its Y' and R, G, B
-    std::unique_ptr<float[]> buf(new float[2 * static_cast<std::size_t>(cw) + 6 * static_cast<std::size_t>(w)]);
-    float *vu = buf.get(), *vv = vu + cw, *cu = vv + cw, *cv = cu + w, *px = cv + w;
+    std::unique_ptr<float[]> buf(new float[2 * static_cast<std::size_t>(cw) + 6 * static_cast<std::size_t>(w) +
+                                           static_cast<std::size_t>(tw)]);
+    float *vu = buf.get(), *vv = vu + cw, *cu = vv + cw, *cv = cu + w, *px = cv + w, *gather = px + 4 * w;
     // thread-local copies: shared variables reach the outlined region through pointers, which
     // may alias the float stores below and would keep the loops from vectorising
-    const float yo = k.yo, ysc = k.ys, co = k.co, cs = k.cs, rv = k.rv, gu = k.gu, gv = k.gv, bu = k.bu;
+    const float yo = k.y_offset, ysc = k.y_scale, cs = k.c_scale, rv = k.rv, gu = k.gu, gv = k.gv, bu = k.bu;
     const float g_ = gain, b_ = bias;
 #pragma omp for schedule(static) collapse(2)
     for (int t = 0; t < n; ++t) {
@@ -257,10 +220,7 @@ void pack_yuv_impl(const uint8_t* yp, std::ptrdiff_t ys, const uint8_t* up, cons
         const bool inside = ox + tw <= w;
         const int lo = inside ? ox : std::max(0, std::min(ox, 2 * (w - 1) - (ox + tw - 1)));
         const int hi = inside ? ox + tw : w;
-        for (int x = lo; x < hi; ++x) {
-          float l = (static_cast<float>(yrow[x]) - yo) * ysc;
-          px[x] = l;
-        }
+        luma_row(yrow, px, lo, hi, yo, ysc, OUT == 1);  // luma alone is clipped here
         if constexpr (OUT == 3) {
           // chroma siting of MPEG-2/H.264 4:2:0: co-sited with even luma columns, halfway between
           // luma rows: 3/4 of the nearer chroma row, 1/4 of the next one toward this luma row.
@@ -274,32 +234,11 @@ void pack_yuv_impl(const uint8_t* yp, std::ptrdiff_t ys, const uint8_t* up, cons
           chroma_cols(vu, cu, j0, jc, cw, w);
           chroma_cols(vv, cv, j0, jc, cw, w);
           float *R = px + w, *G = R + w, *B = G + w;
-          yuv_to_rgb_row(px + lo, cu + lo, cv + lo, R + lo, G + lo, B + lo, hi - lo, co, cs, rv, gu, gv, bu);
-          for (int c = 0; c < 3; ++c) {
-            const float* src = R + c * w;
-            T* o = out + c * plane;
-            if (inside) {
-              store_row<T>(src + ox, o, tw, affine, g_, b_);
-            } else {
-              for (int x = 0; x < tw; ++x) {
-                float v = src[reflect(ox + x, w)];
-                if (affine) {
-                  v *= gain;
-                  v += bias;
-                }
-                o[x] = to_real<T>(v);
-              }
-            }
-          }
+          yuv_to_rgb_row(px + lo, cu + lo, cv + lo, R + lo, G + lo, B + lo, hi - lo, 128.0f, cs, rv, gu, gv, bu);
+          for (int c = 0; c < 3; ++c)
+            store_tile_row<T>(R + c * w, ox, tw, w, gather, out + c * plane, affine, g_, b_);
         } else {
-          for (int x = 0; x < tw; ++x) {
-            float v = std::min(std::max(px[inside ? ox + x : reflect(ox + x, w)], 0.0f), 1.0f);
-            if (affine) {
-              v *= gain;
-              v += bias;
-            }
-            out[x] = to_real<T>(v);
-          }
+          store_tile_row<T>(px, ox, tw, w, gather, out, affine, g_, b_);
         }
       }
     }
@@ -424,16 +363,21 @@ inline void clipped_row(const T* __restrict src, float* __restrict dst, int w, b
   }
 }
 
+// A Y'CbCr value -> its 8-bit code: v * scale + offset, rounded and clamped.
+inline uint8_t code(float v, float scale, float offset) {
+  v *= scale;
+  v += offset;
+  v += 0.5f;
+  return static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(v, 0.0f), 255.0f)));
+}
+
 inline void luma_codes(const float* __restrict r, const float* __restrict g, const float* __restrict b,
                        uint8_t* __restrict y, int w, float kr, float kg, float kb, float scale, float offset) {
   for (int x = 0; x < w; ++x) {
     float l = kr * r[x];
     l += kg * g[x];
     l += kb * b[x];
-    l *= scale;
-    l += offset;
-    l += 0.5f;
-    y[x] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(l, 0.0f), 255.0f)));
+    y[x] = code(l, scale, offset);
   }
 }
 
@@ -471,15 +415,8 @@ inline void chroma_codes(const float* __restrict r, const float* __restrict g, c
     float l = kr * r[cx];
     l += kg * g[cx];
     l += kb * b[cx];
-    float cb = (b[cx] - l) * cb_s, cr = (r[cx] - l) * cr_s;
-    cb *= scale;
-    cb += 128.0f;
-    cb += 0.5f;
-    cr *= scale;
-    cr += 128.0f;
-    cr += 0.5f;
-    u[cx] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(cb, 0.0f), 255.0f)));
-    v[cx] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(cr, 0.0f), 255.0f)));
+    u[cx] = code((b[cx] - l) * cb_s, scale, 128.0f);
+    v[cx] = code((r[cx] - l) * cr_s, scale, 128.0f);
   }
 }
 
@@ -487,13 +424,9 @@ template <class T>
 void unpack_yuv_impl(const PlanarView& rgb, uint8_t* yp, std::ptrdiff_t ys, uint8_t* up, uint8_t* vp,
                      std::ptrdiff_t uvs, YuvMatrix m, float inv_gain, float inv_bias) {
   const bool affine = !(inv_gain == 1.0f && inv_bias == 0.0f);
-  const float kg = 1.0f - m.kr - m.kb;
-  const float ysc = m.full_range ? 255.0f : 219.0f, yoff = m.full_range ? 0.0f : 16.0f;
-  const float csc = m.full_range ? 255.0f : 224.0f;
-  const float cb_s = 0.5f / (1.0f - m.kb), cr_s = 0.5f / (1.0f - m.kr);
+  const YuvCoefs k = yuv_coefs(m);
   const T* base = static_cast<const T*>(rgb.data);
   const int h = rgb.height, w = rgb.width, ch = (h + 1) / 2, cw = (w + 1) / 2;
-  const float kr = m.kr, kb = m.kb;
 #pragma omp parallel
   {
     // the two rows of one chroma row, per channel, clipped to [0, 1]: contiguous passes from here
@@ -507,13 +440,14 @@ void unpack_yuv_impl(const PlanarView& rgb, uint8_t* yp, std::ptrdiff_t ys, uint
                       affine, inv_gain, inv_bias);
       for (int r = 0; r < (rows[1] == rows[0] ? 1 : 2); ++r) {
         const float* R = buf.get() + r * 3 * w;
-        luma_codes(R, R + w, R + 2 * w, yp + rows[r] * ys, w, kr, kg, kb, ysc, yoff);
+        luma_codes(R, R + w, R + 2 * w, yp + rows[r] * ys, w, k.kr, k.kg, k.kb, k.y_span, k.y_offset);
       }
       // MPEG-2/H.264 siting: [1 2 1]/4 across columns 2cx-1..2cx+1, the mean of the two rows;
       // per channel into contiguous rows of chroma samples, then converted in one pass
       float* sited = buf.get() + 6 * w;  // 3 rows of cw
       for (int c = 0; c < 3; ++c) sited_row(buf.get() + c * w, buf.get() + (3 + c) * w, sited + c * cw, w, cw);
-      chroma_codes(sited, sited + cw, sited + 2 * cw, up + cy * uvs, vp + cy * uvs, cw, kr, kg, kb, cb_s, cr_s, csc);
+      chroma_codes(sited, sited + cw, sited + 2 * cw, up + cy * uvs, vp + cy * uvs, cw, k.kr, k.kg, k.kb, k.cb_s,
+                   k.cr_s, k.c_span);
     }
   }
 }

@@ -110,31 +110,6 @@ __global__ void blend_kernel(const T* tiles, int n, long long ts, int c, int th,
   }
 }
 
-struct YuvCoefs {  // as the CPU kernels' YuvToRgb / unpack_yuv_impl compute them
-  float ys, yo, cs, co, rv, gu, gv, bu, kr, kg, kb, ysc, yoff, csc, cb_s, cr_s;
-};
-
-YuvCoefs coefs(YuvMatrix m) {
-  YuvCoefs c{};
-  c.ys = m.full_range ? 1.0f / 255.0f : 1.0f / 219.0f;
-  c.yo = m.full_range ? 0.0f : 16.0f;
-  c.cs = m.full_range ? 1.0f / 255.0f : 1.0f / 224.0f;
-  c.co = 128.0f;
-  c.kr = m.kr;
-  c.kb = m.kb;
-  c.kg = 1.0f - m.kr - m.kb;
-  c.rv = 2.0f * (1.0f - m.kr);
-  c.bu = 2.0f * (1.0f - m.kb);
-  c.gu = c.bu * m.kb / c.kg;
-  c.gv = c.rv * m.kr / c.kg;
-  c.ysc = m.full_range ? 255.0f : 219.0f;
-  c.yoff = m.full_range ? 0.0f : 16.0f;
-  c.csc = m.full_range ? 255.0f : 224.0f;
-  c.cb_s = 0.5f / (1.0f - m.kb);
-  c.cr_s = 0.5f / (1.0f - m.kr);
-  return c;
-}
-
 __device__ inline float clip01(float v) { return fminf(fmaxf(v, 0.0f), 1.0f); }
 
 // One thread per tile pixel; chroma sited as in the CPU kernel (sums of code values and halves
@@ -149,7 +124,7 @@ __global__ void pack_yuv_kernel(const uint8_t* yp, long long ys, const uint8_t* 
   const long long plane = static_cast<long long>(th) * tw;
   T* o = dst + static_cast<long long>(t) * (luma_only ? 1 : 3) * plane + static_cast<long long>(y) * tw + x;
   const bool affine = !(gain == 1.0f && bias == 0.0f);
-  const float l = __fmul_rn(static_cast<float>(yp[sy * ys + sx]) - k.yo, k.ys);
+  const float l = __fmul_rn(static_cast<float>(yp[sy * ys + sx]) - k.y_offset, k.y_scale);
   if (luma_only) {
     const float v = clip01(l);
     o[0] = to_real<T>(affine ? __fadd_rn(__fmul_rn(v, gain), bias) : v);
@@ -164,7 +139,7 @@ __global__ void pack_yuv_kernel(const uint8_t* yp, long long ys, const uint8_t* 
     const float b = static_cast<float>(p[ci * uvs + cj1]) * 0.75f + static_cast<float>(p[cn * uvs + cj1]) * 0.25f;
     return (a + b) * 0.5f;
   };
-  const float cb = __fmul_rn(chroma(up) - k.co, k.cs), cr = __fmul_rn(chroma(vp) - k.co, k.cs);
+  const float cb = __fmul_rn(chroma(up) - 128.0f, k.c_scale), cr = __fmul_rn(chroma(vp) - 128.0f, k.c_scale);
   const float g = __fsub_rn(__fsub_rn(l, __fmul_rn(k.gu, cb)), __fmul_rn(k.gv, cr));
   const float v[3] = {clip01(__fadd_rn(l, __fmul_rn(k.rv, cr))), clip01(g), clip01(__fadd_rn(l, __fmul_rn(k.bu, cb)))};
   for (int c = 0; c < 3; ++c) o[c * plane] = to_real<T>(affine ? __fadd_rn(__fmul_rn(v[c], gain), bias) : v[c]);
@@ -194,7 +169,7 @@ __global__ void unpack_yuv_kernel(const T* src, int h, int w, long long cs_, lon
   const int r0 = 2 * cy, r1 = min(2 * cy + 1, h - 1);
   for (int yy = r0; yy <= r1; ++yy)
     for (int xx = 2 * cx; xx < min(2 * cx + 2, w); ++xx)
-      yp[yy * ys + xx] = code(luma(at(0, yy, xx), at(1, yy, xx), at(2, yy, xx)), k.ysc, k.yoff);
+      yp[yy * ys + xx] = code(luma(at(0, yy, xx), at(1, yy, xx), at(2, yy, xx)), k.y_span, k.y_offset);
   const int xl = max(2 * cx - 1, 0), xc = 2 * cx, xr = min(2 * cx + 1, w - 1);
   float mean[3];
   for (int c = 0; c < 3; ++c) {
@@ -205,8 +180,8 @@ __global__ void unpack_yuv_kernel(const T* src, int h, int w, long long cs_, lon
     mean[c] = __fmul_rn(__fadd_rn(a, b), 0.5f);
   }
   const float l = luma(mean[0], mean[1], mean[2]);
-  up[cy * uvs + cx] = code(__fmul_rn(__fsub_rn(mean[2], l), k.cb_s), k.csc, 128.0f);
-  vp[cy * uvs + cx] = code(__fmul_rn(__fsub_rn(mean[0], l), k.cr_s), k.csc, 128.0f);
+  up[cy * uvs + cx] = code(__fmul_rn(__fsub_rn(mean[2], l), k.cb_s), k.c_span, 128.0f);
+  vp[cy * uvs + cx] = code(__fmul_rn(__fsub_rn(mean[0], l), k.cr_s), k.c_span, 128.0f);
 }
 
 Status launched(const char* what) {
@@ -320,7 +295,7 @@ Status pack_tiles_yuv420(const uint8_t* y, long long ys, const uint8_t* u, const
     return Status::Error("pack_tiles_yuv420 (CUDA): bad planes, tiles, buffers or mode");
   const auto st = reinterpret_cast<cudaStream_t>(stream);
   const dim3 grid = grid_for(tw, th, n);
-  const YuvCoefs k = coefs(m);
+  const YuvCoefs k = yuv_coefs(m);
   const int luma = mode == PackMode::LUMA;
   switch (real) {
     case Real::F32:
@@ -345,7 +320,7 @@ Status unpack_yuv420(const DevicePlanes& rgb, uint8_t* y, long long ys, uint8_t*
     return Status::Error("unpack_yuv420 (CUDA): need three planes and output planes");
   const auto st = reinterpret_cast<cudaStream_t>(stream);
   const dim3 grid = grid_for((rgb.width + 1) / 2, (rgb.height + 1) / 2);
-  const YuvCoefs k = coefs(m);
+  const YuvCoefs k = yuv_coefs(m);
   switch (rgb.real) {
     case Real::F32:
       unpack_yuv_kernel<float><<<grid, kBlock, 0, st>>>(static_cast<const float*>(rgb.data), rgb.height, rgb.width,

@@ -44,6 +44,34 @@ struct YuvMatrix {
   bool full_range;  // JPEG/full range (0-255) or limited (16-235 luma, 16-240 chroma)
 };
 
+// The constants of one matrix, derived once for the CPU and CUDA kernels alike (the numpy
+// reference derives the same values in the same float operations).
+struct YuvCoefs {
+  float y_scale, y_offset, c_scale;  // decode: Y' = (Y - y_offset) * y_scale, Cb = (U - 128) * c_scale
+  float rv, gu, gv, bu;              // R = Y' + rv Cr; G = Y' - gu Cb - gv Cr; B = Y' + bu Cb
+  float kr, kg, kb;                  // encode: Y' = kr R + kg G + kb B
+  float y_span, c_span, cb_s, cr_s;  // Y = Y' y_span + y_offset; Cb = (B - Y') cb_s; U = Cb c_span + 128
+};
+
+inline YuvCoefs yuv_coefs(YuvMatrix m) {
+  YuvCoefs c{};
+  c.y_scale = m.full_range ? 1.0f / 255.0f : 1.0f / 219.0f;
+  c.y_offset = m.full_range ? 0.0f : 16.0f;
+  c.c_scale = m.full_range ? 1.0f / 255.0f : 1.0f / 224.0f;
+  c.kr = m.kr;
+  c.kb = m.kb;
+  c.kg = 1.0f - m.kr - m.kb;
+  c.rv = 2.0f * (1.0f - m.kr);
+  c.bu = 2.0f * (1.0f - m.kb);
+  c.gu = c.bu * m.kb / c.kg;
+  c.gv = c.rv * m.kr / c.kg;
+  c.y_span = m.full_range ? 255.0f : 219.0f;
+  c.c_span = m.full_range ? 255.0f : 224.0f;
+  c.cb_s = 0.5f / (1.0f - m.kb);
+  c.cr_s = 0.5f / (1.0f - m.kr);
+  return c;
+}
+
 struct FrameView {  // an interleaved frame
   const void* data;
   Sample sample;
