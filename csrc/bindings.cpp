@@ -1,7 +1,7 @@
 // The only file that knows Python: nanobind wrappers around csrc/include/srstream/kernels.h.
 //
-// Arrays arrive as numpy arrays (any dtype; checked here against the declared sample/real
-// type), are used in place (no copies), and the GIL is released while a kernel runs. A failed
+// Arrays arrive as numpy arrays (inputs may be read-only; any dtype, checked here against the
+// declared sample/real type), are used in place (no copies), and the GIL is released while a kernel runs. A failed
 // Status becomes srstream.errors.KernelError. srstream.engine.kernels is the typed Python
 // face of this module and checks shapes before calling it.
 #include <nanobind/nanobind.h>
@@ -15,7 +15,8 @@
 namespace nb = nanobind;
 using namespace srstream;
 
-using Array = nb::ndarray<nb::numpy, nb::device::cpu>;
+using Array = nb::ndarray<nb::numpy, nb::device::cpu>;        // written by a kernel
+using In = nb::ndarray<nb::numpy, nb::ro, nb::device::cpu>;  // only read (read-only arrays welcome)
 
 namespace {
 
@@ -36,16 +37,16 @@ Status released(F&& kernel) {
   return kernel();
 }
 
-size_t itemsize(const Array& a) { return a.dtype().bits / 8; }
-
-Sample sample_of(const Array& a, const char* what) {
+template <class A>
+Sample sample_of(const A& a, const char* what) {
   const auto d = a.dtype();
   if (d == nb::dtype<uint8_t>()) return Sample::U8;
   if (d == nb::dtype<uint16_t>()) return Sample::U16;
   fail(std::string(what) + ": frames must be uint8 or uint16");
 }
 
-Real real_of(const Array& a, int declared, const char* what) {
+template <class A>
+Real real_of(const A& a, int declared, const char* what) {
   const auto r = static_cast<Real>(declared);
   const auto d = a.dtype();
   const bool ok = (r == Real::F32 && d == nb::dtype<float>()) ||
@@ -59,7 +60,8 @@ void require(bool ok, const std::string& message) {
   if (!ok) fail(message);
 }
 
-bool c_contiguous(const Array& a) {
+template <class A>
+bool c_contiguous(const A& a) {
   int64_t expect = 1;
   for (size_t i = a.ndim(); i-- > 0;) {
     if (a.shape(i) != 1 && a.stride(i) != expect) return false;
@@ -68,9 +70,11 @@ bool c_contiguous(const Array& a) {
   return true;
 }
 
-FrameView frame_view(const Array& a, const char* what) {
+template <class A>
+FrameView frame_view(const A& a, const char* what) {
   require(a.ndim() == 3, std::string(what) + ": frame must be (H, W, C)");
-  require((a.shape(2) == 1 || a.stride(2) == 1) && (a.shape(1) == 1 || a.stride(1) == static_cast<int64_t>(a.shape(2))),
+  require((a.shape(2) == 1 || a.stride(2) == 1) &&
+              (a.shape(1) == 1 || a.stride(1) == static_cast<int64_t>(a.shape(2))),
           std::string(what) + ": frame pixels must be contiguous along a row");
   return FrameView{a.data(), sample_of(a, what), static_cast<int>(a.shape(0)), static_cast<int>(a.shape(1)),
                    static_cast<int>(a.shape(2)), static_cast<std::ptrdiff_t>(a.stride(0))};
@@ -81,7 +85,8 @@ MutFrameView mut_frame_view(const Array& a, const char* what) {
   return MutFrameView{const_cast<void*>(f.data), f.sample, f.height, f.width, f.channels, f.row_stride};
 }
 
-PlanarView planar_view(const Array& a, int real, const char* what) {
+template <class A>
+PlanarView planar_view(const A& a, int real, const char* what) {
   require(a.ndim() == 3, std::string(what) + ": planes must be (C, H, W)");
   require(a.shape(2) == 1 || a.stride(2) == 1, std::string(what) + ": plane rows must be contiguous");
   return PlanarView{a.data(), real_of(a, real, what), static_cast<int>(a.shape(0)), static_cast<int>(a.shape(1)),
@@ -89,8 +94,10 @@ PlanarView planar_view(const Array& a, int real, const char* what) {
                     static_cast<std::ptrdiff_t>(a.stride(1))};
 }
 
-const int32_t* origins_of(const Array& a, size_t n) {
-  require(a.dtype() == nb::dtype<int32_t>() && a.ndim() == 2 && a.shape(0) == n && a.shape(1) == 2 && c_contiguous(a),
+template <class A>
+const int32_t* origins_of(const A& a, size_t n) {
+  require(a.dtype() == nb::dtype<int32_t>() && a.ndim() == 2 && a.shape(0) == n && a.shape(1) == 2 &&
+              c_contiguous(a),
           "origins must be a contiguous int32 (N, 2) array");
   return static_cast<const int32_t*>(a.data());
 }
@@ -103,13 +110,15 @@ void require_tiles_out(const Array& out, int mode, int th, int tw, const char* w
 }
 
 // U and V of a 4:2:0 frame whose Y is h x w: ceil(h/2) x ceil(w/2), one row stride.
-void require_chroma(const Array& u, const Array& v, size_t h, size_t w, const char* what) {
+template <class A>
+void require_chroma(const A& u, const A& v, size_t h, size_t w, const char* what) {
   require(u.shape(0) == (h + 1) / 2 && u.shape(1) == (w + 1) / 2 && v.shape(0) == u.shape(0) &&
               v.shape(1) == u.shape(1) && u.stride(0) == v.stride(0),
           std::string(what) + ": U and V must be ceil(H/2) x ceil(W/2) planes with one row stride");
 }
 
-const uint8_t* plane_of(const Array& a, const char* what) {
+template <class A>
+const uint8_t* plane_of(const A& a, const char* what) {
   require(a.dtype() == nb::dtype<uint8_t>() && a.ndim() == 2 && (a.shape(1) == 1 || a.stride(1) == 1),
           std::string(what) + ": must be a uint8 (H, W) plane with contiguous rows");
   return static_cast<const uint8_t*>(a.data());
@@ -125,7 +134,7 @@ NB_MODULE(_native, m) {
   m.def("max_threads", &max_threads);
   m.def("set_threads", &set_threads, nb::arg("n"));
 
-  m.def("pack_tiles", [](const Array& frame, int mode, const Array& origins, int th, int tw, float gain, float bias,
+  m.def("pack_tiles", [](const In& frame, int mode, const In& origins, int th, int tw, float gain, float bias,
                          Array out, int real) {
     const FrameView f = frame_view(frame, "pack_tiles");
     require_tiles_out(out, mode, th, tw, "pack_tiles");
@@ -136,8 +145,8 @@ NB_MODULE(_native, m) {
         [&] { return pack_tiles(f, static_cast<PackMode>(mode), o, n, th, tw, gain, bias, out.data(), r); }));
   });
 
-  m.def("pack_tiles_yuv420", [](const Array& y, const Array& u, const Array& v, float kr, float kb, bool full,
-                                int mode, const Array& origins, int th, int tw, float gain, float bias, Array out,
+  m.def("pack_tiles_yuv420", [](const In& y, const In& u, const In& v, float kr, float kb, bool full,
+                                int mode, const In& origins, int th, int tw, float gain, float bias, Array out,
                                 int real) {
     const uint8_t *yp = plane_of(y, "Y"), *up = plane_of(u, "U"), *vp = plane_of(v, "V");
     const int h = static_cast<int>(y.shape(0)), w = static_cast<int>(y.shape(1));
@@ -152,13 +161,13 @@ NB_MODULE(_native, m) {
     }));
   });
 
-  m.def("unpack", [](const Array& planes, int real, Array frame, float inv_gain, float inv_bias) {
+  m.def("unpack", [](const In& planes, int real, Array frame, float inv_gain, float inv_bias) {
     const PlanarView p = planar_view(planes, real, "unpack");
     const MutFrameView f = mut_frame_view(frame, "unpack");
     check(released([&] { return unpack(p, f, inv_gain, inv_bias); }));
   });
 
-  m.def("unpack_luma_residual", [](const Array& luma, int real, const Array& base, Array frame, float inv_gain,
+  m.def("unpack_luma_residual", [](const In& luma, int real, const In& base, Array frame, float inv_gain,
                                    float inv_bias) {
     const PlanarView l = planar_view(luma, real, "unpack_luma_residual");
     const FrameView b = frame_view(base, "unpack_luma_residual");
@@ -166,7 +175,7 @@ NB_MODULE(_native, m) {
     check(released([&] { return unpack_luma_residual(l, b, f, inv_gain, inv_bias); }));
   });
 
-  m.def("unpack_yuv420", [](const Array& planes, int real, Array y, Array u, Array v, float kr, float kb, bool full,
+  m.def("unpack_yuv420", [](const In& planes, int real, Array y, Array u, Array v, float kr, float kb, bool full,
                             float inv_gain, float inv_bias) {
     const PlanarView p = planar_view(planes, real, "unpack_yuv420");
     plane_of(y, "Y"), plane_of(u, "U"), plane_of(v, "V");
@@ -180,8 +189,8 @@ NB_MODULE(_native, m) {
     }));
   });
 
-  m.def("blend_tiles", [](const Array& tiles, int real, const Array& origins, int scale, const Array& row_w,
-                          const Array& tile_row, const Array& col_w, const Array& tile_col, Array out) {
+  m.def("blend_tiles", [](const In& tiles, int real, const In& origins, int scale, const In& row_w,
+                          const In& tile_row, const In& col_w, const In& tile_col, Array out) {
     require(tiles.ndim() == 4 && (tiles.shape(3) == 1 || tiles.stride(3) == 1),
             "blend_tiles: tiles must be (N, C, h, w) with contiguous rows");
     const size_t n = tiles.shape(0);
@@ -189,7 +198,7 @@ NB_MODULE(_native, m) {
                        static_cast<int>(tiles.shape(2)), static_cast<int>(tiles.shape(3)),
                        static_cast<std::ptrdiff_t>(tiles.stride(1)), static_cast<std::ptrdiff_t>(tiles.stride(2))};
     const int32_t* o = origins_of(origins, n);
-    auto idx = [&](const Array& a, size_t limit, const char* what) {
+    auto idx = [&](const In& a, size_t limit, const char* what) {
       require(a.dtype() == nb::dtype<int32_t>() && a.ndim() == 1 && a.shape(0) == n && c_contiguous(a),
               std::string("blend_tiles: ") + what + " must be a contiguous int32 (N,) array");
       const int32_t* p = static_cast<const int32_t*>(a.data());
@@ -197,7 +206,7 @@ NB_MODULE(_native, m) {
         require(p[i] >= 0 && static_cast<size_t>(p[i]) < limit, "blend_tiles: index out of range");
       return p;
     };
-    auto weights = [&](const Array& a, size_t len, const char* what) {
+    auto weights = [&](const In& a, size_t len, const char* what) {
       require(a.dtype() == nb::dtype<float>() && a.ndim() == 2 && a.shape(1) == len && c_contiguous(a),
               std::string("blend_tiles: ") + what + " must be a contiguous float32 (K, tile length) array");
       return static_cast<const float*>(a.data());

@@ -34,7 +34,7 @@ from srstream.tiling import TilePlan
 
 __all__ = [
     "BFLOAT16", "BT601", "BT709", "CudaKernels", "PackMode", "YuvMatrix", "active", "blend_tables", "blend_tiles",
-    "cuda_status", "pack_tiles", "pack_tiles_reference", "pack_tiles_yuv420", "pack_tiles_yuv420_reference", "unpack",
+    "cuda_status", "pack_tiles", "tile_origins", "pack_tiles_reference", "pack_tiles_yuv420", "pack_tiles_yuv420_reference", "unpack",
     "unpack_luma_residual", "unpack_luma_residual_reference", "unpack_reference", "unpack_yuv420",
     "unpack_yuv420_reference",
 ]
@@ -42,6 +42,7 @@ __all__ = [
 log = logging.getLogger("srstream.engine")
 
 _REAL_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, BFLOAT16: 2}
+_SAMPLE_CODES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1}
 
 
 def _load() -> Any:
@@ -89,30 +90,34 @@ def pack_tiles(frame: np.ndarray, origins: Any, tile_h: int, tile_w: int, mode: 
     """
     real = _real(real)
     o = _origins(origins)
+    out = _tiles_out(out, (len(o), _out_channels(PackMode(mode)), tile_h, tile_w), real, "pack_tiles")
     if _native is None:
-        result = pack_tiles_reference(frame, o, tile_h, tile_w, mode, real, gain, bias)
-        if out is not None:
-            out[...] = result
-            return out
-        return result
+        out[...] = pack_tiles_reference(frame, o, tile_h, tile_w, mode, real, gain, bias)
+        return out
     frame = _check_frame(frame, "pack_tiles")
-    shape = (len(o), _out_channels(PackMode(mode)), tile_h, tile_w)
-    if out is None:
-        out = np.empty(shape, _storage(real))
-    elif out.shape != shape or out.dtype != _storage(real):
-        raise KernelError(f"pack_tiles: out must be {shape} {_storage(real)}, got {out.shape} {out.dtype}")
     _native.pack_tiles(frame, int(mode), o, tile_h, tile_w, gain, bias, out, _REAL_CODES[real])
+    return out
+
+
+def _tiles_out(out: np.ndarray | None, shape: tuple[int, ...], real: Any, what: str) -> np.ndarray:
+    """The tile batch a pack fills: ``out`` checked, or a new one."""
+    if out is None:
+        return np.empty(shape, _storage(real))
+    if out.shape != shape or out.dtype != _storage(real) or not out.flags.c_contiguous:
+        raise KernelError(f"{what}: out must be a contiguous {shape} {_storage(real)} array, got {out.shape} "
+                          f"{out.dtype}")
     return out
 
 
 def pack_tiles_yuv420(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: YuvMatrix, origins: Any, tile_h: int,
                       tile_w: int, mode: PackMode = PackMode.RGB, real: Any = np.float32, gain: float = 1.0,
-                      bias: float = 0.0) -> np.ndarray:
+                      bias: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
     """A decoded 4:2:0 frame's planes -> network tiles, without an RGB frame in between.
 
     ``mode`` RGB converts with ``matrix`` (chroma interpolated to each luma site for MPEG-2/H.264
     siting: co-sited with even luma columns, halfway between rows; values clipped to [0, 1]);
     LUMA takes Y alone, rescaled to [0, 1]. Odd sizes: chroma planes are ceil(H/2) x ceil(W/2).
+    ``out`` as for :func:`pack_tiles`.
 
     Raises:
         KernelError: wrong plane types or sizes, or a mode other than RGB/LUMA.
@@ -122,9 +127,10 @@ def pack_tiles_yuv420(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: YuvMa
     if mode not in (PackMode.RGB, PackMode.LUMA):
         raise KernelError("pack_tiles_yuv420: mode must be RGB or LUMA")
     o = _origins(origins)
+    out = _tiles_out(out, (len(o), _out_channels(mode), tile_h, tile_w), real, "pack_tiles_yuv420")
     if _native is None:
-        return pack_tiles_yuv420_reference(y, u, v, matrix, o, tile_h, tile_w, mode, real, gain, bias)
-    out = np.empty((len(o), _out_channels(mode), tile_h, tile_w), _storage(real))
+        out[...] = pack_tiles_yuv420_reference(y, u, v, matrix, o, tile_h, tile_w, mode, real, gain, bias)
+        return out
     _native.pack_tiles_yuv420(y, u, v, *matrix, int(mode), o, tile_h, tile_w, gain, bias, out, _REAL_CODES[real])
     return out
 
@@ -224,11 +230,22 @@ def unpack_yuv420(planes: np.ndarray, matrix: YuvMatrix, *, real: Any = np.float
 
 
 @lru_cache(maxsize=16)
-def _blend_tables(plan: TilePlan) -> tuple[np.ndarray, ...]:
+def tile_origins(plan: TilePlan) -> np.ndarray:
+    """The plan's tile origins as the contiguous int32 ``(N, 2)`` array the kernels take (made
+    once per plan, not per frame)."""
+    origins = np.ascontiguousarray(plan.tiles, dtype=np.int32).reshape(-1, 2)
+    origins.flags.writeable = False
+    return origins
+
+
+@lru_cache(maxsize=16)
+def blend_tables(plan: TilePlan) -> tuple[np.ndarray, ...]:
+    """The plan's blend tables as contiguous arrays (origins, row weights, tile rows, column
+    weights, tile columns), as the CPU and CUDA blend kernels take them."""
     ncols = len(plan.cols.origins)
     index = np.arange(len(plan), dtype=np.int32)
-    return (np.ascontiguousarray(plan.tiles, dtype=np.int32).reshape(-1, 2), np.stack(plan.row_weights),
-            (index // ncols).astype(np.int32), np.stack(plan.col_weights), (index % ncols).astype(np.int32))
+    return (tile_origins(plan), np.stack(plan.row_weights), (index // ncols).astype(np.int32),
+            np.stack(plan.col_weights), (index % ncols).astype(np.int32))
 
 
 def blend_tiles(tiles: np.ndarray, plan: TilePlan, *, real: Any = np.float32) -> np.ndarray:
@@ -251,7 +268,7 @@ def blend_tiles(tiles: np.ndarray, plan: TilePlan, *, real: Any = np.float32) ->
         from srstream.tiling import blend_tiles as reference
 
         return reference(_from_real(tiles, real), plan)
-    origins, row_w, tile_row, col_w, tile_col = _blend_tables(plan)
+    origins, row_w, tile_row, col_w, tile_col = blend_tables(plan)
     out = np.empty((tiles.shape[1], *plan.output_shape), np.float32)
     _native.blend_tiles(tiles, _REAL_CODES[real], origins, s, row_w, tile_row, col_w, tile_col, out)
     return out
@@ -288,7 +305,7 @@ class CudaKernels:
         """Device frame ``(H, W, C)`` (``row_stride`` samples per row) -> tiles at ``out``.
         ``origins``: a device int32 ``(n_tiles, 2)`` array."""
         h, w, c = frame_shape
-        self._m.pack_tiles(frame, 0 if np.dtype(sample) == np.uint8 else 1, h, w, c, row_stride, int(mode), origins,
+        self._m.pack_tiles(frame, _SAMPLE_CODES[np.dtype(sample)], h, w, c, row_stride, int(mode), origins,
                            n_tiles, tile_h, tile_w, gain, bias, out, _REAL_CODES[_real(real)], stream)
 
     def pack_tiles_yuv420(self, planes: Sequence[int], strides: tuple[int, int], frame_shape: tuple[int, int],
@@ -314,7 +331,7 @@ class CudaKernels:
         """Device planes ``(C, H, W)`` -> device frame ``(H, W, frame_channels)``, channels 0..C-1."""
         c, h, w = planes_shape
         self._m.unpack(planes, _REAL_CODES[_real(real)], c, h, w, channel_stride, row_stride, frame, frame_channels,
-                       0 if np.dtype(sample) == np.uint8 else 1, frame_row_stride, inv_gain, inv_bias, stream)
+                       _SAMPLE_CODES[np.dtype(sample)], frame_row_stride, inv_gain, inv_bias, stream)
 
     def blend_tiles(self, tiles: int, real: Any, tiles_shape: tuple[int, int, int, int], tables: Sequence[int],
                     scale: int, out: int, out_shape: tuple[int, int], stream: int = 0) -> None:
@@ -325,8 +342,3 @@ class CudaKernels:
         self._m.blend_tiles(tiles, _REAL_CODES[_real(real)], n, c, h, w, c * h * w, h * w, w, origins, scale, row_w,
                             tile_row, col_w, tile_col, out, *out_shape, stream)
 
-
-def blend_tables(plan: TilePlan) -> tuple[np.ndarray, ...]:
-    """The plan's blend tables as contiguous arrays (origins, row weights, tile rows, column
-    weights, tile columns), as the CPU and CUDA blend kernels take them."""
-    return _blend_tables(plan)

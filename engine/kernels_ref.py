@@ -124,7 +124,7 @@ def pack_tiles_reference(frame: np.ndarray, origins: np.ndarray, tile_h: int, ti
     """numpy :func:`pack_tiles`."""
     real = _real(real)
     frame = _check_frame(frame, "pack_tiles")
-    h, w, c = frame.shape
+    c = frame.shape[2]
     v = frame.astype(_F32) * (_F32(1.0) / _peak(frame.dtype))
     if mode in (PackMode.RGB, PackMode.BGR):
         planes = [v[..., 0]] * 3 if c == 1 else [v[..., i] for i in ((2, 1, 0) if mode == PackMode.BGR else (0, 1, 2))]
@@ -135,12 +135,15 @@ def pack_tiles_reference(frame: np.ndarray, origins: np.ndarray, tile_h: int, ti
         planes = [y]
     else:
         planes = [v[..., 0]]
-    chw = _affine(np.stack(planes), gain, bias)
-    tiles = []
-    for oy, ox in _origins(origins):
-        rows = _reflect(np.arange(oy, oy + tile_h), h)
-        cols = _reflect(np.arange(ox, ox + tile_w), w)
-        tiles.append(chw[:, rows][:, :, cols])
+    return _gather_tiles(_affine(np.stack(planes), gain, bias), origins, tile_h, tile_w, real)
+
+
+def _gather_tiles(chw: np.ndarray, origins: np.ndarray, tile_h: int, tile_w: int, real: Any) -> np.ndarray:
+    """``(C, H, W)`` float32 -> ``(N, C, tile_h, tile_w)`` tiles of the network type at ``origins``,
+    mirroring (numpy ``reflect``) past the bottom/right."""
+    h, w = chw.shape[1:]
+    tiles = [chw[:, _reflect(np.arange(oy, oy + tile_h), h)][:, :, _reflect(np.arange(ox, ox + tile_w), w)]
+             for oy, ox in _origins(origins)]
     return _to_real(np.stack(tiles), real)
 
 
@@ -182,12 +185,8 @@ def pack_tiles_yuv420_reference(y: np.ndarray, u: np.ndarray, v: np.ndarray, mat
                                 tile_h: int, tile_w: int, mode: PackMode = PackMode.RGB, real: Any = np.float32,
                                 gain: float = 1.0, bias: float = 0.0) -> np.ndarray:
     """numpy :func:`pack_tiles_yuv420`."""
-    real = _real(real)
     chw = _affine(np.stack(_yuv_to_rgb(y, u, v, matrix, mode == PackMode.LUMA)), gain, bias)
-    h, w = y.shape
-    tiles = [chw[:, _reflect(np.arange(oy, oy + tile_h), h)][:, :, _reflect(np.arange(ox, ox + tile_w), w)]
-             for oy, ox in _origins(origins)]
-    return _to_real(np.stack(tiles), real)
+    return _gather_tiles(chw, origins, tile_h, tile_w, _real(real))
 
 
 def _check_yuv(y: np.ndarray, u: np.ndarray, v: np.ndarray, what: str) -> None:

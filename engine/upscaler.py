@@ -52,15 +52,19 @@ class FrameUpscaler:
     def __init__(self, backend: Backend, spec: ModelSpec, tile: int | str = "auto") -> None:
         self.backend, self.spec, self.tile = backend, spec, tile
         self._plans: dict[tuple[int, int], TilePlan] = {}
-        self._tiles: dict[tuple, np.ndarray] = {}  # packed-tile buffers, reused frame after frame
+        self._tiles: dict[TilePlan, np.ndarray] = {}  # packed-tile buffers, reused frame after frame
+        low, high = spec.value_range
+        self._gain, self._bias = high - low, low  # [0, 1] -> the model's value range
+        self._inv_gain, self._inv_bias = 1.0 / (high - low), -low / (high - low)  # and back
+        self._mode = kernels.PackMode.RGB if spec.color_space == "rgb" else kernels.PackMode.LUMA
 
-    def _tile_buffer(self, plan: TilePlan, channels: int) -> np.ndarray:
-        """The ``(N, C, tile_h, tile_w)`` input buffer of ``plan``, allocated once: a fresh one
+    def _tile_buffer(self, plan: TilePlan) -> np.ndarray:
+        """The ``(N, C_in, tile_h, tile_w)`` input buffer of ``plan``, allocated once: a fresh one
         per frame would cost a page fault per 4 KiB (about 0.3 ms per 1080p frame)."""
-        key = (plan, channels, self.backend.input_dtype.str)
-        if key not in self._tiles:
-            self._tiles = {key: np.empty((len(plan), channels, *plan.tile_shape), self.backend.input_dtype)}
-        return self._tiles[key]
+        if plan not in self._tiles:
+            shape = (len(plan), self.spec.in_channels, *plan.tile_shape)
+            self._tiles = {plan: np.empty(shape, self.backend.input_dtype)}
+        return self._tiles[plan]
 
     def plan(self, height: int, width: int) -> TilePlan:
         key = (height, width)
@@ -74,17 +78,9 @@ class FrameUpscaler:
         th, tw = plan.tile_shape
         return "whole frame" if len(plan) == 1 else f"{th}x{tw} tiles (overlap {plan.overlap}), {len(plan)} per frame"
 
-    def _run(self, frame: np.ndarray, plan: TilePlan, mode: kernels.PackMode) -> np.ndarray:
-        """``(H, W, C)`` samples -> the network's ``(C_out, H*s, W*s)`` float32 planes in its value
-        range (a view of the backend's output when one tile covers the frame)."""
-        low, high = self.spec.value_range
-        channels = 3 if mode in (kernels.PackMode.RGB, kernels.PackMode.BGR) else 1
-        tiles = kernels.pack_tiles(frame, plan.tiles, *plan.tile_shape, mode, self.backend.input_dtype,
-                                   gain=high - low, bias=low, out=self._tile_buffer(plan, channels))
-        return self._infer(tiles, plan)
-
     def _infer(self, tiles: np.ndarray, plan: TilePlan) -> np.ndarray:
-        """Packed tiles -> the blended ``(C_out, H*s, W*s)`` float32 planes (batched per the backend)."""
+        """Packed tiles -> the network's blended ``(C_out, H*s, W*s)`` float32 planes in its value
+        range (a view of the backend's output when one tile covers the frame)."""
         step = max(1, self.backend.max_batch)
         outputs = self.backend.infer_batches([tiles[i:i + step] for i in range(0, len(tiles), step)])
         out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
@@ -107,33 +103,33 @@ class FrameUpscaler:
         channels = frame.shape[2]
         if channels not in (1, 3, 4):
             raise InputError(f"unsupported channel count {channels}; expected grey, RGB or RGBA")
-        low, high = self.spec.value_range
-        gain, bias = high - low, low
-        back = {"inv_gain": 1.0 / (high - low), "inv_bias": -low / (high - low)}
+        back = {"inv_gain": self._inv_gain, "inv_bias": self._inv_bias}
         plan = self.plan(*frame.shape[:2])
         oh, ow = plan.output_shape
         rgb = self.spec.color_space == "rgb"
-        mode = kernels.PackMode.RGB if rgb else kernels.PackMode.LUMA
-        if rgb and channels >= 3:  # a device path may return finished samples
-            done = self.backend.run_frame(frame, plan, mode, gain, bias, (back["inv_gain"], back["inv_bias"]))
-            if done is not None:
-                if channels == 4:
-                    done[:, :, 3] = cv2.resize(frame[:, :, 3], (ow, oh), interpolation=cv2.INTER_CUBIC)
-                return done
-        planes = self.backend.run_frame(frame, plan, mode, gain, bias, None)
-        if planes is None:
-            planes = self._run(frame, plan, mode)
-        if not rgb and channels >= 3:
-            # bicubic upscale (alpha included), then its luma replaced by the model's, in place
-            out = cv2.resize(frame, (ow, oh), interpolation=cv2.INTER_CUBIC)
-            return kernels.unpack_luma_residual(planes, out, out, **back)
-        out = np.empty((oh, ow, channels), frame.dtype)
-        if channels == 1 and planes.shape[0] == 3:  # a grey image through an RGB model keeps its luma
-            y = planes[0] * _LUMA[0]
-            y += planes[1] * _LUMA[1]
-            y += planes[2] * _LUMA[2]
-            planes = y[None]
-        kernels.unpack(planes, out, **back)
+        finished = rgb and channels >= 3  # samples can come back finished; else planes come back
+        result = self.backend.run_frame(frame, plan, self._mode, self._gain, self._bias,
+                                        (self._inv_gain, self._inv_bias) if finished else None)
+        if result is not None and finished:
+            out = result
+        else:
+            if result is None:
+                tiles = kernels.pack_tiles(frame, kernels.tile_origins(plan), *plan.tile_shape, self._mode,
+                                           self.backend.input_dtype, self._gain, self._bias,
+                                           out=self._tile_buffer(plan))
+                result = self._infer(tiles, plan)
+            planes = result
+            if not rgb and channels >= 3:
+                # bicubic upscale (alpha included), then its luma replaced by the model's, in place
+                out = cv2.resize(frame, (ow, oh), interpolation=cv2.INTER_CUBIC)
+                return kernels.unpack_luma_residual(planes, out, out, **back)
+            out = np.empty((oh, ow, channels), frame.dtype)
+            if channels == 1 and planes.shape[0] == 3:  # a grey image through an RGB model keeps its luma
+                y = planes[0] * _LUMA[0]
+                y += planes[1] * _LUMA[1]
+                y += planes[2] * _LUMA[2]
+                planes = y[None]
+            kernels.unpack(planes, out, **back)
         if channels == 4:
             out[:, :, 3] = cv2.resize(frame[:, :, 3], (ow, oh), interpolation=cv2.INTER_CUBIC)
         return out
@@ -164,28 +160,27 @@ class FrameUpscaler:
                              f"{self.spec.color_space} with {self.spec.in_channels} channel(s) at "
                              f"{w * self.spec.scale}x{h * self.spec.scale}")
         plan = self.plan(h, w)
-        low, high = self.spec.value_range
         luma = self.spec.color_space == "y"
-        inv_gain = 1.0 / (high - low)
         if not luma:  # a device path converts, runs and converts back where the model runs
-            done = self.backend.run_frame_yuv420((y, u, v), matrix, plan, high - low, low,
-                                                 (inv_gain, -low * inv_gain))
+            done = self.backend.run_frame_yuv420((y, u, v), matrix, plan, self._gain, self._bias,
+                                                 (self._inv_gain, self._inv_bias))
             if done is not None:
                 return done
-        mode = kernels.PackMode.LUMA if luma else kernels.PackMode.RGB
-        tiles = kernels.pack_tiles_yuv420(y, u, v, matrix, plan.tiles, *plan.tile_shape, mode,
-                                          self.backend.input_dtype, gain=high - low, bias=low)
+        tiles = kernels.pack_tiles_yuv420(y, u, v, matrix, kernels.tile_origins(plan), *plan.tile_shape, self._mode,
+                                          self.backend.input_dtype, self._gain, self._bias,
+                                          out=self._tile_buffer(plan))
         planes = self._infer(tiles, plan)
         oh, ow = plan.output_shape
         frame = np.empty((oh * 3 // 2, ow), np.uint8)
         chroma = frame[oh:].reshape(2, oh // 2, ow // 2)
         if not luma:
-            kernels.unpack_yuv420(planes, matrix, inv_gain=inv_gain, inv_bias=-low * inv_gain,
+            kernels.unpack_yuv420(planes, matrix, inv_gain=self._inv_gain, inv_bias=self._inv_bias,
                                   out=(frame[:oh], chroma[0], chroma[1]))
             return frame
         span, offset = (255.0, 0.0) if matrix[2] else (219.0, 16.0)  # [0, 1] -> the frame's code range
-        inv_gain *= span / 255.0
-        kernels.unpack(planes, frame[:oh, :, None], inv_gain=inv_gain, inv_bias=offset / 255.0 - low * inv_gain)
+        inv_gain = self._inv_gain * span / 255.0
+        inv_bias = offset / 255.0 + self._inv_bias * span / 255.0
+        kernels.unpack(planes, frame[:oh, :, None], inv_gain=inv_gain, inv_bias=inv_bias)
         for src, dst in zip((u, v), chroma):
             cv2.resize(src, (ow // 2, oh // 2), dst=dst, interpolation=cv2.INTER_CUBIC)
         return frame

@@ -63,8 +63,7 @@ class OrtBackend(Backend):
             where = f"the in-memory graph of {spec.name}" if isinstance(path, bytes) else str(path)
             raise ModelError(f"ONNX Runtime cannot load {where}: {exc}") from exc
         self.provider = self.session.get_providers()[0]
-        self._dtype = np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32
-        self.input_dtype = np.dtype(self._dtype)
+        self.input_dtype = np.dtype(np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32)
 
     @property
     def device(self) -> str:
@@ -75,7 +74,7 @@ class OrtBackend(Backend):
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         try:
-            out = self.session.run([self.spec.output_name], {self.spec.input_name: batch.astype(self._dtype, copy=False)})[0]
+            out = self.session.run([self.spec.output_name], {self.spec.input_name: batch.astype(self.input_dtype, copy=False)})[0]
         except Exception as exc:
             raise BackendError(f"ONNX Runtime failed on a {tuple(batch.shape)} batch: {exc}") from exc
         return out.astype(np.float32, copy=False)
