@@ -22,7 +22,7 @@ Python API; it runs only where tensorrt, pycuda and an NVIDIA GPU exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +191,41 @@ class TrtBackend(Backend):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.infer_batches([batch])[0]
 
+    def _buffers(self, key: tuple, make: Callable[[], _FrameBuffers]) -> _FrameBuffers:
+        """The device buffers of the frame size and plan being streamed (the previous ones freed)."""
+        if key not in self._frames:
+            for old in self._frames.values():
+                old.free()
+            self._frames = {key: make()}
+        return self._frames[key]
+
+    def _infer_on_device(self, buf: _FrameBuffers, plan, pack: Callable[[int, int, int], None],  # noqa: ANN001
+                         stream) -> tuple[int, int, int, np.dtype]:  # noqa: ANN001
+        """Every batch: ``pack(first, count, origins_ptr)`` fills the engine input, the engine writes
+        its outputs into ``buf.dev_tiles``; then the tiles are blended (more than one). Returns the
+        planes' device pointer, channel stride, row stride and type."""
+        if plan.tile_shape != (self.fixed_tile, self.fixed_tile):
+            raise BackendError(f"the engine takes {self.fixed_tile}x{self.fixed_tile} tiles, the plan has "
+                               f"{plan.tile_shape}")
+        th, tw = plan.tile_shape
+        s, n, c_out = plan.scale, len(plan), self.spec.out_channels
+        out_dtype = self.slots[0].host_out.dtype
+        tile_bytes = c_out * th * s * tw * s * out_dtype.itemsize
+        for first in range(0, n, self.max_batch):
+            count = min(self.max_batch, n - first)
+            pack(first, count, int(buf.tables[0]) + first * 8)  # origins: int32 pairs
+            self.context.set_input_shape(self.in_name, (count, self.spec.in_channels, th, tw))
+            self.context.set_tensor_address(self.in_name, int(self.slots[0].dev_in))
+            self.context.set_tensor_address(self.out_name, int(buf.dev_tiles) + first * tile_bytes)
+            if not self.context.execute_async_v3(stream_handle=stream.handle):
+                raise BackendError("TensorRT failed to enqueue inference")
+        if n == 1:  # the one tile is the (padded) frame: read its planes with the tile's strides
+            return int(buf.dev_tiles), th * s * tw * s, tw * s, out_dtype
+        oh, ow = plan.output_shape
+        self.kernels.blend_tiles(int(buf.dev_tiles), out_dtype, (n, c_out, th * s, tw * s),
+                                 [int(t) for t in buf.tables], s, int(buf.dev_planes), (oh, ow), stream.handle)
+        return int(buf.dev_planes), oh * ow, ow, np.dtype(np.float32)
+
     def run_frame(self, frame: np.ndarray, plan, mode: int, gain: float, bias: float,  # noqa: ANN001
                   unpack: tuple[float, float] | None) -> np.ndarray | None:
         """The whole tile loop on the GPU (see the module docstring); ``None`` when the CUDA
@@ -198,50 +233,31 @@ class TrtBackend(Backend):
         ``(inv_gain, inv_bias)``, else the float32 ``(C, H*s, W*s)`` planes."""
         if self.kernels is None:
             return None
-        if plan.tile_shape != (self.fixed_tile, self.fixed_tile):
-            raise BackendError(f"the engine takes {self.fixed_tile}x{self.fixed_tile} tiles, the plan has "
-                               f"{plan.tile_shape}")
         k, cuda, slot = self.kernels, self.cuda, self.slots[0]
         th, tw = plan.tile_shape
         s, n, c_out = plan.scale, len(plan), self.spec.out_channels
-        out_dtype = slot.host_out.dtype
         oh, ow = plan.output_shape
-        result_shape, result_dtype = ((oh, ow, frame.shape[2]), frame.dtype) if unpack else ((c_out, oh, ow), np.float32)
-        key = (frame.shape, frame.dtype.str, plan, unpack is None)
-        if key not in self._frames:
-            for old in self._frames.values():
-                old.free()
-            self._frames = {key: _FrameBuffers(cuda, frame, plan, (n, c_out, th * s, tw * s), out_dtype,
-                                               result_shape, result_dtype)}
-        buf = self._frames[key]
+        result_shape, result_dtype = ((oh, ow, frame.shape[2]), frame.dtype) if unpack else ((c_out, oh, ow),
+                                                                                              np.float32)
+        buf = self._buffers((frame.shape, frame.dtype.str, plan, unpack is None), lambda: _FrameBuffers(
+            cuda, frame, plan, (n, c_out, th * s, tw * s), slot.host_out.dtype, result_shape, result_dtype))
         stream = slot.stream
         buf.host_frame[...] = frame
         cuda.memcpy_htod_async(buf.dev_frame, buf.host_frame, stream)
         h, w, c = frame.shape
-        tile_bytes = c_out * th * s * tw * s * np.dtype(out_dtype).itemsize
-        for first in range(0, n, self.max_batch):
-            count = min(self.max_batch, n - first)
-            k.pack_tiles(int(buf.dev_frame), (h, w, c), frame.dtype, w * c, int(buf.tables[0]) + first * 8, count,
-                         th, tw, mode, int(slot.dev_in), self.input_dtype, gain, bias, stream.handle)
-            self.context.set_input_shape(self.in_name, (count, self.spec.in_channels, th, tw))
-            self.context.set_tensor_address(self.in_name, int(slot.dev_in))
-            self.context.set_tensor_address(self.out_name, int(buf.dev_tiles) + first * tile_bytes)
-            if not self.context.execute_async_v3(stream_handle=stream.handle):
-                raise BackendError("TensorRT failed to enqueue inference")
-        if n == 1:  # the one tile is the frame (padded): read its planes with the tile's strides
-            planes, cs, rs = int(buf.dev_tiles), th * s * tw * s, tw * s
-            real = out_dtype
-        else:
-            k.blend_tiles(int(buf.dev_tiles), out_dtype, (n, c_out, th * s, tw * s), [int(t) for t in buf.tables], s,
-                          int(buf.dev_planes), (oh, ow), stream.handle)
-            planes, cs, rs, real = int(buf.dev_planes), oh * ow, ow, np.float32
+
+        def pack(first: int, count: int, origins: int) -> None:
+            k.pack_tiles(int(buf.dev_frame), (h, w, c), frame.dtype, w * c, origins, count, th, tw, mode,
+                         int(slot.dev_in), self.input_dtype, gain, bias, stream.handle)
+
+        planes, cs, rs, real = self._infer_on_device(buf, plan, pack, stream)
         if unpack:
-            k.unpack(planes, real, (c_out, oh, ow), cs, rs, int(buf.dev_result), frame.shape[2], frame.dtype,
-                     ow * frame.shape[2], *unpack, stream.handle)
+            k.unpack(planes, real, (c_out, oh, ow), cs, rs, int(buf.dev_result), c, frame.dtype, ow * c, *unpack,
+                     stream.handle)
             cuda.memcpy_dtoh_async(buf.host_result, buf.dev_result, stream)
-        elif n == 1:  # luma planes of the single tile: copy the cropped rows down
+        elif n == 1:  # the planes of the single tile: copy it down, crop on the host
             stream.synchronize()
-            whole = np.empty((c_out, th * s, tw * s), out_dtype)
+            whole = np.empty((c_out, th * s, tw * s), real)
             cuda.memcpy_dtoh(whole, buf.dev_tiles)
             return whole[:, :oh, :ow].astype(np.float32)
         else:
@@ -261,14 +277,9 @@ class TrtBackend(Backend):
         k, cuda, slot = self.kernels, self.cuda, self.slots[0]
         th, tw = plan.tile_shape
         s, n, c_out = plan.scale, len(plan), self.spec.out_channels
-        out_dtype = slot.host_out.dtype
         oh, ow = plan.output_shape
-        key = ("yuv420", y.shape, plan)
-        if key not in self._frames:
-            for old in self._frames.values():
-                old.free()
-            self._frames = {key: _YuvBuffers(cuda, (h, w), plan, (n, c_out, th * s, tw * s), out_dtype)}
-        buf = self._frames[key]
+        buf = self._buffers(("yuv420", y.shape, plan), lambda: _YuvBuffers(
+            cuda, (h, w), plan, (n, c_out, th * s, tw * s), slot.host_out.dtype))
         host = buf.host_frame.reshape(-1)
         ysize, csize = h * w, buf.ch * buf.cw
         host[:ysize].reshape(h, w)[...] = y
@@ -277,27 +288,16 @@ class TrtBackend(Backend):
         stream = slot.stream
         cuda.memcpy_htod_async(buf.dev_frame, buf.host_frame, stream)
         base = int(buf.dev_frame)
-        tile_bytes = c_out * th * s * tw * s * np.dtype(out_dtype).itemsize
-        for first in range(0, n, self.max_batch):
-            count = min(self.max_batch, n - first)
-            k.pack_tiles_yuv420((base, base + ysize, base + ysize + csize), (w, buf.cw), (h, w), matrix,
-                                int(buf.tables[0]) + first * 8, count, th, tw, 0, int(slot.dev_in), self.input_dtype,
-                                gain, bias, stream.handle)
-            self.context.set_input_shape(self.in_name, (count, self.spec.in_channels, th, tw))
-            self.context.set_tensor_address(self.in_name, int(slot.dev_in))
-            self.context.set_tensor_address(self.out_name, int(buf.dev_tiles) + first * tile_bytes)
-            if not self.context.execute_async_v3(stream_handle=stream.handle):
-                raise BackendError("TensorRT failed to enqueue inference")
-        if n == 1:
-            planes_ptr, cs, rs, real = int(buf.dev_tiles), th * s * tw * s, tw * s, out_dtype
-        else:
-            k.blend_tiles(int(buf.dev_tiles), out_dtype, (n, c_out, th * s, tw * s), [int(t) for t in buf.tables], s,
-                          int(buf.dev_planes), (oh, ow), stream.handle)
-            planes_ptr, cs, rs, real = int(buf.dev_planes), oh * ow, ow, np.float32
+
+        def pack(first: int, count: int, origins: int) -> None:
+            k.pack_tiles_yuv420((base, base + ysize, base + ysize + csize), (w, buf.cw), (h, w), matrix, origins,
+                                count, th, tw, 0, int(slot.dev_in), self.input_dtype, gain, bias, stream.handle)
+
+        planes_ptr, cs, rs, real = self._infer_on_device(buf, plan, pack, stream)
         out = int(buf.dev_result)
         quarter = (oh // 2) * (ow // 2)
-        k.unpack_yuv420(planes_ptr, real, (oh, ow), cs, rs, (out, out + oh * ow, out + oh * ow + quarter), (ow, ow // 2),
-                        matrix, *inv, stream.handle)
+        k.unpack_yuv420(planes_ptr, real, (oh, ow), cs, rs, (out, out + oh * ow, out + oh * ow + quarter),
+                        (ow, ow // 2), matrix, *inv, stream.handle)
         cuda.memcpy_dtoh_async(buf.host_result, buf.dev_result, stream)
         stream.synchronize()
         return buf.host_result.copy()
