@@ -33,12 +33,11 @@ from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
 __all__ = ["EncodeOptions", "VideoReport", "upscale_video"]
 
-#: AVColorSpace values we convert with as declared; anything else is treated as BT.601.
-_KNOWN_MATRICES = {1: "ITU709", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "ITU709"}
+#: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
+#: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
+_MATRICES = {1: ("ITU709", 0.2126, 0.0722), 5: ("ITU601", 0.299, 0.114), 6: ("SMPTE170M", 0.299, 0.114),
+             7: ("SMPTE240M", 0.212, 0.087), 9: ("ITU709", 0.2627, 0.0593)}
 _BT601 = 6
-#: (Kr, Kb) of those matrices, for the kernels' own Y'CbCr conversions.
-_MATRIX_WEIGHTS = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114), 7: (0.212, 0.087),
-                   9: (0.2627, 0.0593)}
 #: swscale flags for every RGB <-> YUV conversion: accurate rounding and full chroma
 #: interpolation. With the defaults, YUV -> RGB came out 1.1 levels too dark on average.
 _SWS_FLAGS = "BILINEAR|ACCURATE_RND|FULL_CHR_H_INT"
@@ -200,7 +199,7 @@ class _Pipeline:
             return
         finally:
             self.ready.set()
-        colorspace = _KNOWN_MATRICES[matrix]
+        colorspace = _MATRICES[matrix][0]
         try:
             while True:
                 kind, payload, pts = self.q_out.get()
@@ -235,10 +234,10 @@ class _Pipeline:
     # -- main ------------------------------------------------------------------------------
     def upscale_loop(self, matrix: int) -> None:
         """Until the reader's end: frames -> upscaled frames, packets passed through in order."""
-        colorspace = _KNOWN_MATRICES[matrix]
+        colorspace, kr, kb = _MATRICES[matrix]
+        yuv_matrix = YuvMatrix(kr, kb, False)  # the kernels' 4:2:0 path takes limited-range frames only
         size = None
         yuv = self.options.pix_fmt == "yuv420p"
-        kr, kb = _MATRIX_WEIGHTS[matrix]
         while True:
             try:
                 kind, payload, pts = self.q_in.get(timeout=0.1)
@@ -264,7 +263,7 @@ class _Pipeline:
                 # 4:2:0 in and out (limited range): the kernels convert while packing and
                 # unpacking, so no swscale pass runs on either side
                 up = self.upscaler.upscale_yuv420(*(_plane(p) for p in payload.planes),
-                                                  matrix=YuvMatrix(kr, kb, False))
+                                                  matrix=yuv_matrix)
                 kind = "yuv"
             else:
                 rgb = payload.to_ndarray(format="rgb24", src_colorspace=colorspace, interpolation=_sws_flags())
@@ -321,7 +320,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         for s in in_container.streams:
             if (s.type == "audio" and options.copy_audio) or (s.type == "subtitle" and options.copy_subtitles):
                 pipe.in_streams[s.index] = s
-        matrix = video.codec_context.colorspace if video.codec_context.colorspace in _KNOWN_MATRICES else _BT601
+        matrix = video.codec_context.colorspace if video.codec_context.colorspace in _MATRICES else _BT601
         width, height = video.codec_context.width * upscaler.spec.scale, video.codec_context.height * upscaler.spec.scale
         try:
             out_container = av.open(str(tmp), "w")

@@ -17,6 +17,7 @@ native = K._native
 needs_native = pytest.mark.skipif(native is None, reason="native kernels not built (SRSTREAM_NATIVE=OFF install)")
 REALS = (np.float32, np.float16, K.BFLOAT16)
 SHAPES = ((1, 1), (2, 3), (7, 5), (33, 61), (64, 48), (121, 37))
+MATRICES = (K.BT601, K.BT709, K.YuvMatrix(0.299, 0.114, True))
 
 
 def isas() -> list[str]:
@@ -96,7 +97,7 @@ def test_pack_tiles_reads_strided_frames_and_fills_out(isa):
 
 @needs_native
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("matrix", (K.BT601, K.BT709, K.YuvMatrix(0.299, 0.114, True)))
+@pytest.mark.parametrize("matrix", MATRICES)
 def test_pack_tiles_yuv420_matches_reference(isa, shape, matrix):
     rng = np.random.default_rng(2)
     h, w = shape
@@ -177,7 +178,7 @@ def test_unpack_luma_residual_matches_reference(isa, shape, channels):
 
 @needs_native
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("matrix", (K.BT601, K.BT709, K.YuvMatrix(0.299, 0.114, True)))
+@pytest.mark.parametrize("matrix", MATRICES)
 def test_unpack_yuv420_matches_reference(isa, shape, matrix):
     rng = np.random.default_rng(6)
     h, w = shape
