@@ -193,44 +193,20 @@ Status launched(const char* what) {
 dim3 grid_for(int w, int h, int z = 1) { return dim3((w + 31) / 32, (h + 7) / 8, z); }
 const dim3 kBlock(32, 8);
 
-template <class S>
-Status pack_s(const DeviceFrame& f, int mode, const int* origins, int n, int th, int tw, float g, float b, void* dst,
-              Real real, cudaStream_t st) {
-  const float inv_peak = 1.0f / (f.sample == Sample::U8 ? 255.0f : 65535.0f);
-  const S* src = static_cast<const S*>(f.data);
-  const dim3 grid = grid_for(tw, th, n);
-  switch (real) {
-    case Real::F32:
-      pack_kernel<S, float><<<grid, kBlock, 0, st>>>(src, f.height, f.width, f.channels, f.row_stride, mode, origins,
-                                                      th, tw, inv_peak, g, b, static_cast<float*>(dst));
-      break;
-    case Real::F16:
-      pack_kernel<S, __half><<<grid, kBlock, 0, st>>>(src, f.height, f.width, f.channels, f.row_stride, mode, origins,
-                                                       th, tw, inv_peak, g, b, static_cast<__half*>(dst));
-      break;
-    case Real::BF16:
-      pack_kernel<S, __nv_bfloat16><<<grid, kBlock, 0, st>>>(src, f.height, f.width, f.channels, f.row_stride, mode,
-                                                              origins, th, tw, inv_peak, g, b,
-                                                              static_cast<__nv_bfloat16*>(dst));
-      break;
+// Runtime type -> template argument: calls f with a value of the matching device type.
+template <class F>
+void by_real(Real r, F&& f) {
+  switch (r) {
+    case Real::F32: return f(float{});
+    case Real::F16: return f(__half{});
+    case Real::BF16: return f(__nv_bfloat16{});
   }
-  return launched("pack_tiles (CUDA)");
 }
 
-template <class T>
-Status unpack_t(const DevicePlanes& p, const DeviceFrame& f, float g, float b, cudaStream_t st) {
-  const float peak = f.sample == Sample::U8 ? 255.0f : 65535.0f;
-  const T* src = static_cast<const T*>(p.data);
-  const dim3 grid = grid_for(p.width, p.height);
-  if (f.sample == Sample::U8)
-    unpack_kernel<T, uint8_t><<<grid, kBlock, 0, st>>>(src, p.channels, p.height, p.width, p.channel_stride,
-                                                        p.row_stride, static_cast<uint8_t*>(f.data), f.channels,
-                                                        f.row_stride, peak, g, b);
-  else
-    unpack_kernel<T, uint16_t><<<grid, kBlock, 0, st>>>(src, p.channels, p.height, p.width, p.channel_stride,
-                                                         p.row_stride, static_cast<uint16_t*>(f.data), f.channels,
-                                                         f.row_stride, peak, g, b);
-  return launched("unpack (CUDA)");
+template <class F>
+void by_sample(Sample s, F&& f) {
+  if (s == Sample::U8) return f(uint8_t{});
+  return f(uint16_t{});
 }
 
 }  // namespace
@@ -241,21 +217,35 @@ Status pack_tiles(const DeviceFrame& f, PackMode mode, const int32_t* origins, i
       (f.channels != 1 && f.channels != 3 && f.channels != 4))
     return Status::Error("pack_tiles (CUDA): bad frame, tiles or buffers");
   const auto st = reinterpret_cast<cudaStream_t>(stream);
-  if (f.sample == Sample::U8)
-    return pack_s<uint8_t>(f, static_cast<int>(mode), origins, n, th, tw, gain, bias, dst, real, st);
-  return pack_s<uint16_t>(f, static_cast<int>(mode), origins, n, th, tw, gain, bias, dst, real, st);
+  const float inv_peak = 1.0f / (f.sample == Sample::U8 ? 255.0f : 65535.0f);
+  by_sample(f.sample, [&](auto s) {
+    by_real(real, [&](auto t) {
+      using S = decltype(s);
+      using T = decltype(t);
+      pack_kernel<S, T><<<grid_for(tw, th, n), kBlock, 0, st>>>(static_cast<const S*>(f.data), f.height, f.width,
+                                                                f.channels, f.row_stride, static_cast<int>(mode),
+                                                                origins, th, tw, inv_peak, gain, bias,
+                                                                static_cast<T*>(dst));
+    });
+  });
+  return launched("pack_tiles (CUDA)");
 }
 
 Status unpack(const DevicePlanes& p, const DeviceFrame& f, float inv_gain, float inv_bias, uintptr_t stream) {
   if (!p.data || !f.data || p.height != f.height || p.width != f.width || p.channels > f.channels || p.channels < 1)
     return Status::Error("unpack (CUDA): planes and frame differ in size, or the frame has fewer channels");
   const auto st = reinterpret_cast<cudaStream_t>(stream);
-  switch (p.real) {
-    case Real::F32: return unpack_t<float>(p, f, inv_gain, inv_bias, st);
-    case Real::F16: return unpack_t<__half>(p, f, inv_gain, inv_bias, st);
-    case Real::BF16: return unpack_t<__nv_bfloat16>(p, f, inv_gain, inv_bias, st);
-  }
-  return Status::Error("unpack (CUDA): unknown real type");
+  const float peak = f.sample == Sample::U8 ? 255.0f : 65535.0f;
+  by_real(p.real, [&](auto t) {
+    by_sample(f.sample, [&](auto s) {
+      using T = decltype(t);
+      using D = decltype(s);
+      unpack_kernel<T, D><<<grid_for(p.width, p.height), kBlock, 0, st>>>(
+          static_cast<const T*>(p.data), p.channels, p.height, p.width, p.channel_stride, p.row_stride,
+          static_cast<D*>(f.data), f.channels, f.row_stride, peak, inv_gain, inv_bias);
+    });
+  });
+  return launched("unpack (CUDA)");
 }
 
 Status blend_tiles(const DevicePlanes& tiles, int n, long long tile_stride, const int32_t* origins, int scale,
@@ -264,26 +254,12 @@ Status blend_tiles(const DevicePlanes& tiles, int n, long long tile_stride, cons
   if (!tiles.data || !origins || !row_w || !tile_row || !col_w || !tile_col || !dst || n < 1 || scale < 1)
     return Status::Error("blend_tiles (CUDA): bad tiles or buffers");
   const auto st = reinterpret_cast<cudaStream_t>(stream);
-  const dim3 grid = grid_for(out_w, out_h);
-  const int c = tiles.channels, th = tiles.height, tw = tiles.width;
-  switch (tiles.real) {
-    case Real::F32:
-      blend_kernel<float><<<grid, kBlock, 0, st>>>(static_cast<const float*>(tiles.data), n, tile_stride, c, th, tw,
-                                                   tiles.channel_stride, tiles.row_stride, origins, scale, row_w,
-                                                   tile_row, col_w, tile_col, dst, out_h, out_w);
-      break;
-    case Real::F16:
-      blend_kernel<__half><<<grid, kBlock, 0, st>>>(static_cast<const __half*>(tiles.data), n, tile_stride, c, th, tw,
-                                                    tiles.channel_stride, tiles.row_stride, origins, scale, row_w,
-                                                    tile_row, col_w, tile_col, dst, out_h, out_w);
-      break;
-    case Real::BF16:
-      blend_kernel<__nv_bfloat16><<<grid, kBlock, 0, st>>>(static_cast<const __nv_bfloat16*>(tiles.data), n,
-                                                           tile_stride, c, th, tw, tiles.channel_stride,
-                                                           tiles.row_stride, origins, scale, row_w, tile_row, col_w,
-                                                           tile_col, dst, out_h, out_w);
-      break;
-  }
+  by_real(tiles.real, [&](auto t) {
+    using T = decltype(t);
+    blend_kernel<T><<<grid_for(out_w, out_h), kBlock, 0, st>>>(
+        static_cast<const T*>(tiles.data), n, tile_stride, tiles.channels, tiles.height, tiles.width,
+        tiles.channel_stride, tiles.row_stride, origins, scale, row_w, tile_row, col_w, tile_col, dst, out_h, out_w);
+  });
   return launched("blend_tiles (CUDA)");
 }
 
@@ -294,23 +270,13 @@ Status pack_tiles_yuv420(const uint8_t* y, long long ys, const uint8_t* u, const
       (mode != PackMode::RGB && mode != PackMode::LUMA))
     return Status::Error("pack_tiles_yuv420 (CUDA): bad planes, tiles, buffers or mode");
   const auto st = reinterpret_cast<cudaStream_t>(stream);
-  const dim3 grid = grid_for(tw, th, n);
   const YuvCoefs k = yuv_coefs(m);
   const int luma = mode == PackMode::LUMA;
-  switch (real) {
-    case Real::F32:
-      pack_yuv_kernel<float><<<grid, kBlock, 0, st>>>(y, ys, u, v, uvs, h, w, k, luma, origins, th, tw, gain, bias,
-                                                       static_cast<float*>(dst));
-      break;
-    case Real::F16:
-      pack_yuv_kernel<__half><<<grid, kBlock, 0, st>>>(y, ys, u, v, uvs, h, w, k, luma, origins, th, tw, gain, bias,
-                                                        static_cast<__half*>(dst));
-      break;
-    case Real::BF16:
-      pack_yuv_kernel<__nv_bfloat16><<<grid, kBlock, 0, st>>>(y, ys, u, v, uvs, h, w, k, luma, origins, th, tw, gain,
-                                                               bias, static_cast<__nv_bfloat16*>(dst));
-      break;
-  }
+  by_real(real, [&](auto t) {
+    using T = decltype(t);
+    pack_yuv_kernel<T><<<grid_for(tw, th, n), kBlock, 0, st>>>(y, ys, u, v, uvs, h, w, k, luma, origins, th, tw,
+                                                               gain, bias, static_cast<T*>(dst));
+  });
   return launched("pack_tiles_yuv420 (CUDA)");
 }
 
@@ -319,26 +285,13 @@ Status unpack_yuv420(const DevicePlanes& rgb, uint8_t* y, long long ys, uint8_t*
   if (!rgb.data || !y || !u || !v || rgb.channels != 3 || rgb.height < 1 || rgb.width < 1)
     return Status::Error("unpack_yuv420 (CUDA): need three planes and output planes");
   const auto st = reinterpret_cast<cudaStream_t>(stream);
-  const dim3 grid = grid_for((rgb.width + 1) / 2, (rgb.height + 1) / 2);
   const YuvCoefs k = yuv_coefs(m);
-  switch (rgb.real) {
-    case Real::F32:
-      unpack_yuv_kernel<float><<<grid, kBlock, 0, st>>>(static_cast<const float*>(rgb.data), rgb.height, rgb.width,
-                                                         rgb.channel_stride, rgb.row_stride, k, inv_gain, inv_bias, y,
-                                                         ys, u, v, uvs);
-      break;
-    case Real::F16:
-      unpack_yuv_kernel<__half><<<grid, kBlock, 0, st>>>(static_cast<const __half*>(rgb.data), rgb.height, rgb.width,
-                                                          rgb.channel_stride, rgb.row_stride, k, inv_gain, inv_bias, y,
-                                                          ys, u, v, uvs);
-      break;
-    case Real::BF16:
-      unpack_yuv_kernel<__nv_bfloat16><<<grid, kBlock, 0, st>>>(static_cast<const __nv_bfloat16*>(rgb.data),
-                                                                 rgb.height, rgb.width, rgb.channel_stride,
-                                                                 rgb.row_stride, k, inv_gain, inv_bias, y, ys, u, v,
-                                                                 uvs);
-      break;
-  }
+  by_real(rgb.real, [&](auto t) {
+    using T = decltype(t);
+    unpack_yuv_kernel<T><<<grid_for((rgb.width + 1) / 2, (rgb.height + 1) / 2), kBlock, 0, st>>>(
+        static_cast<const T*>(rgb.data), rgb.height, rgb.width, rgb.channel_stride, rgb.row_stride, k, inv_gain,
+        inv_bias, y, ys, u, v, uvs);
+  });
   return launched("unpack_yuv420 (CUDA)");
 }
 
