@@ -21,7 +21,7 @@ from srstream.images import LUMA_BT601, list_images, read_image
 from srstream.imresize import bicubic_degrade, bicubic_upscale
 from srstream.metrics import psnr_y, ssim_y
 
-__all__ = ["BenchmarkSet", "Upscaler", "to_gray"]
+__all__ = ["BenchmarkSet", "Pair", "Upscaler", "to_gray"]
 
 #: ``uint8 (h, w, C) -> uint8 (h * scale, w * scale, C)``.
 Upscaler = Callable[[np.ndarray], np.ndarray]

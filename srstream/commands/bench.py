@@ -1,6 +1,188 @@
-"""``sr-stream bench``: quality and speed benchmarks (implemented in ``benchmarks/``)."""
+"""``sr-stream bench quality|speed|grid|report``: quality and speed, side by side with bicubic and peers.
 
-from srstream.commands._pending import pending
+* ``quality --data DIR --scale S --model M [--json OUT.json] [--csv OUT.csv]``: the SR
+  literature's protocol on one benchmark folder (Y-PSNR/SSIM, MSE, RGB PSNR, VIF-pixel).
+* ``speed --model M --input WxH [--backend B --precision P --tile T] [--clip FILE] [--json OUT]``:
+  per-frame latency (p50/p95/p99), fps, output megapixels/s, peak memory; ``--clip`` adds the
+  end-to-end fps of decode + upscale + encode on a real clip.
+* ``grid --data DIR --scale S --model M ... --out GRID.png``: crops of LR | each model | HR.
+* ``report RESULTS_DIR``: markdown tables and plots from the JSON files in a folder.
 
-COMMAND = pending("the benchmark suite (sr-stream bench)",
-                  "Measure quality (PSNR/SSIM) and speed (latency, fps) against bicubic and peers.")
+``--model`` takes ``bicubic``, ``lanczos``, a bundled model, an exported ``.onnx``, a peer name
+(``sr-stream bench peers`` lists them) or a peer file (``.pb``, ``.pth``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from srstream.commands import Command
+from srstream.commands.upscale import tile_size
+from srstream.errors import ConfigError
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x360, got {text!r}")
+    return int(w), int(h)
+
+
+def _model_options(parser: argparse.ArgumentParser, repeat: bool = False) -> None:
+    if repeat:
+        parser.add_argument("-m", "--model", action="append", required=True,
+                            help="bicubic, lanczos, a bundled model, a .onnx, a peer name or file (repeatable)")
+    else:
+        parser.add_argument("-m", "--model", required=True,
+                            help="bicubic, lanczos, a bundled model, a .onnx, a peer name or a peer file")
+    parser.add_argument("--backend", choices=("auto", "ort", "trt", "torch"), default="auto",
+                        help="backend for sr-stream and imported models (default: the fastest available)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16", "int8"), default="auto")
+    parser.add_argument("--tile", type=tile_size, default="auto", help="tile size, 0 for whole frames, or auto")
+    parser.add_argument("--peers", type=Path, help="folder of peer models (default: $SRSTREAM_PEERS, "
+                        "$SRSTREAM_DATA/peers or ../shared/data/peers)")
+    parser.add_argument("--cache", type=Path, help="where imported peers' ONNX files are kept "
+                        "(default ~/.cache/sr-stream/peers)")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = sub.add_parser("quality", help="PSNR/SSIM/VIF on a benchmark folder")
+    q.add_argument("--data", type=Path, required=True, help="folder of HR images (Set5, Set14, BSD100, ...)")
+    q.add_argument("--scale", type=int, required=True, choices=(2, 3, 4, 8))
+    _model_options(q)
+    q.add_argument("--limit", type=int, default=0, help="only the first N images")
+    q.add_argument("--json", type=Path, help="write the summary and per-image scores here")
+    q.add_argument("--csv", type=Path, help="write per-image scores here (default: beside --json)")
+    s = sub.add_parser("speed", help="latency and throughput per frame, or end to end on a clip")
+    _model_options(s)
+    s.add_argument("--input", type=_size, help="input frame size WIDTHxHEIGHT (default 640x360)")
+    s.add_argument("--scale", type=int, choices=(2, 3, 4, 8), help="needed for bicubic/lanczos; checked otherwise")
+    s.add_argument("--threads", type=int, default=0, help="use only N cores (default: all usable)")
+    s.add_argument("--warmup", type=int, default=5)
+    s.add_argument("--runs", type=int, default=50, help="timed calls (at least 3; fewer when --max-seconds passes)")
+    s.add_argument("--max-seconds", type=float, default=20.0)
+    s.add_argument("--clip", type=Path, help="also run the file pipeline end to end on this video")
+    s.add_argument("--json", type=Path)
+    g = sub.add_parser("grid", help="a PNG of crops: LR | each model | HR")
+    g.add_argument("--data", type=Path, required=True)
+    g.add_argument("--scale", type=int, required=True, choices=(2, 3, 4, 8))
+    _model_options(g, repeat=True)
+    g.add_argument("--images", type=int, default=3, help="how many images (the first N, most detailed crop each)")
+    g.add_argument("--crop", type=int, default=0, help="HR crop size in pixels (default 48 * scale, at most 192)")
+    g.add_argument("--out", type=Path, required=True)
+    r = sub.add_parser("report", help="tables and plots from a folder of result JSON files")
+    r.add_argument("results", type=Path)
+    sub.add_parser("peers", help="list the peer models known by name")
+
+
+def _open(args: argparse.Namespace, name: str, scale: int | None):  # noqa: ANN202 - Method
+    from srstream.bench.methods import open_method
+
+    return open_method(name, scale=scale, backend=args.backend, precision=args.precision, tile=args.tile,
+                       peers_dir=args.peers, cache_dir=args.cache)
+
+
+def _quality(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from srstream.bench.quality import PROTOCOL, evaluate
+    from srstream.bench.results import record, write_json
+    from srstream.evalset import BenchmarkSet
+
+    bench = BenchmarkSet(args.data, args.scale, limit=args.limit)
+    with _open(args, args.model, args.scale) as method:
+        print(f"sr-stream bench: {method.info.name} x{args.scale} on {bench.folder.name} ({len(bench.pairs)} images), "
+              f"{method.info.runtime}", file=sys.stderr)
+        with tqdm(total=len(bench.pairs), unit="image", file=sys.stderr, disable=None, leave=False) as bar:
+            result = evaluate(method, bench, bar.update)
+    summary = result.summary()
+    print(f"{result.dataset} x{result.scale} {result.model}: Y-PSNR {summary['psnr_y']:.3f} dB, "
+          f"Y-SSIM {summary['ssim_y']:.4f}, VIF-p {summary['vifp_y']:.4f}, RGB-PSNR {summary['psnr_rgb']:.3f} dB "
+          f"(bicubic {summary['bicubic_psnr_y']:.3f} / {summary['bicubic_ssim_y']:.4f}); "
+          f"{summary['seconds_per_image']:.3f} s per image")
+    if args.json:
+        per_image = [vars(s) for s in result.per_image]
+        write_json(args.json, record({**summary, "protocol": PROTOCOL, "data": str(args.data),
+                                      "per_image": per_image}, method.info))
+    csv_path = args.csv or (args.json.with_suffix(".csv") if args.json else None)
+    if csv_path:
+        from srstream.atomic import write_atomic
+
+        write_atomic(csv_path, result.csv_text().encode())
+    return 0
+
+
+def _speed(args: argparse.Namespace) -> int:
+    from srstream.bench import speed
+    from srstream.bench.results import record, write_json
+
+    cores = speed.limit_threads(args.threads)
+    width, height = args.input or (640, 360)
+    if args.runs < 1 or args.warmup < 0:
+        raise ConfigError("--runs must be >= 1 and --warmup >= 0")
+    speed.reset_peak_rss()
+    with _open(args, args.model, args.scale) as method:
+        print(f"sr-stream bench: {method.info.name} {width}x{height} x{method.info.scale}, {method.info.runtime}, "
+              f"{cores} core(s)", file=sys.stderr)
+        fields: dict[str, object] = {
+            "model": method.info.name, "backend": method.info.backend, "precision": method.info.precision,
+            "input": f"{width}x{height}", "scale": method.info.scale, "tile": str(args.tile), "threads": cores}
+        settings = speed.SpeedSettings(args.warmup, args.runs, args.max_seconds)
+        fields.update(speed.per_frame(method, width, height, settings))
+        fields["peak_rss_mib"] = speed.peak_rss_mib()
+        lat = fields["latency_ms"]
+        print(f"{method.info.name} {width}x{height} -> {fields['output']}: {fields['fps']:.1f} fps, latency p50 "
+              f"{lat['p50']:.1f} / p95 {lat['p95']:.1f} / p99 {lat['p99']:.1f} ms, "
+              f"{fields['output_mpix_per_s']:.1f} output MP/s, peak RSS {fields['peak_rss_mib']} MiB "
+              f"({fields['runs']} runs)")
+        if args.clip:
+            e2e = speed.end_to_end(method, args.clip)
+            fields["end_to_end"] = e2e
+            print(f"end to end on {args.clip.name}: {e2e['frames_out']} frames in {e2e['seconds']} s = "
+                  f"{e2e['fps']:.1f} fps (decode + upscale + {e2e['encoder']})")
+        if args.json:
+            write_json(args.json, record(fields, method.info))
+    return 0
+
+
+def _grid(args: argparse.Namespace) -> int:
+    from srstream.bench.grid import comparison_grid
+
+    methods = []
+    try:
+        for name in args.model:
+            methods.append(_open(args, name, args.scale))
+        comparison_grid(args.data, args.scale, methods, args.out, images=args.images, crop=args.crop)
+    finally:
+        for m in methods:
+            m.close()
+    print(f"{args.out}: {args.images} crops x {len(methods) + 2} columns")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from srstream.bench.report import write_report
+
+    for path in write_report(args.results):
+        print(path)
+    return 0
+
+
+def _peers(args: argparse.Namespace) -> int:
+    from srstream.bench.methods import PEERS, default_peers_dir
+
+    folder = args.peers if getattr(args, "peers", None) else default_peers_dir()
+    for peer in PEERS.values():
+        there = "found" if (folder / peer.path).is_file() else "missing"
+        print(f"{peer.name:<26} x{peer.scale}  {peer.project}  [{there}: {folder / peer.path}]")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"quality": _quality, "speed": _speed, "grid": _grid, "report": _report, "peers": _peers}[args.action](args)
+
+
+COMMAND = Command(configure, run, "Quality (PSNR/SSIM/VIF) and speed benchmarks against bicubic and peers.")

@@ -1,0 +1,159 @@
+"""The standard benchmark matrix, in one command: quality, speed, end to end, grids, report.
+
+    python benchmarks/suite.py --data ../shared/data --out benchmarks/results/bench
+
+* quality: bicubic, lanczos, every bundled sr-stream model (each precision it ships) and every
+  peer at that scale, on Set5, Set14 and BSD100 at x2 and x4 (`sr-stream bench quality`);
+* speed: 640x360 -> x2, 960x540 -> x2, 320x180 -> x4 (and 1920x1080 -> x2 when a GPU is
+  present) for every backend x precision this machine runs, ours and the peers; each
+  configuration in its own process (`sr-stream bench speed`), so peak memory is its own;
+* end to end: the default model on ``video/traffic_360p30_audio.mp4``;
+* grids: crops of LR | bicubic | peers | ours | HR per set and scale;
+* report: ``report.md``, ``pareto.png`` and ``latency.png`` from the JSON files.
+
+Speed numbers are only meaningful on an otherwise idle machine. ``--only`` reruns one part;
+``--quick`` runs Set5 and short timings (a smoke test of the whole chain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from srstream.bench.methods import PEERS, open_method
+from srstream.bench.quality import PROTOCOL, evaluate
+from srstream.bench.report import write_report
+from srstream.bench.results import record, write_json
+from srstream.engine.models import BUNDLED_MODELS, available_precisions, resolve_model
+from srstream.evalset import BenchmarkSet
+from srstream.sysinfo import gpus, package_version
+
+SETS = ("Set5", "Set14", "BSD100")
+SCALES = (2, 4)
+SPEED_INPUTS = [("640x360", 2), ("960x540", 2), ("320x180", 4)]
+GPU_INPUTS = [("1920x1080", 2)]
+GRID_PEERS = ("opencv-fsrcnn-x{s}", "opencv-lapsrn-x{s}", "realesr-animevideov3-x{s}", "srgan-leftthomas-x{s}")
+
+
+def ours(scale: int) -> list[tuple[str, str]]:
+    """(bundled model, precision) pairs at ``scale``: every graph the model ships."""
+    found = []
+    for name in BUNDLED_MODELS:
+        model = resolve_model(name)
+        if model.spec.scale == scale:
+            found += [(name, p) for p in available_precisions(model.path)]
+    return found
+
+
+def peers(scale: int, peers_dir: Path) -> list[str]:
+    return [p.name for p in PEERS.values() if p.scale == scale and (peers_dir / p.path).is_file()]
+
+
+def run_quality(args: argparse.Namespace) -> None:
+    sets = SETS[:1] if args.quick else SETS
+    for dataset in sets:
+        for scale in SCALES:
+            bench = BenchmarkSet(args.data / "val" / dataset, scale)
+            methods = [("bicubic", "auto"), ("lanczos", "auto"), *ours(scale),
+                       *((p, "auto") for p in peers(scale, args.data / "peers"))]
+            for name, precision in methods:
+                with open_method(name, scale=scale, precision=precision, peers_dir=args.data / "peers",
+                                 cache_dir=args.cache) as method:
+                    result = evaluate(method, bench)
+                summary = result.summary()
+                tag = f"{name}_{method.info.precision}" if method.info.kind == "sr-stream" else name
+                out = args.out / "quality" / f"{dataset}_x{scale}_{tag}.json"
+                write_json(out, record({**summary, "protocol": PROTOCOL, "data": f"val/{dataset}",
+                                        "per_image": [vars(s) for s in result.per_image]}, method.info))
+                out.with_suffix(".csv").write_text(result.csv_text())
+                print(f"{dataset} x{scale} {name} [{method.info.precision}]: {summary['psnr_y']:.3f} dB / "
+                      f"{summary['ssim_y']:.4f}", flush=True)
+
+
+def speed_configs(args: argparse.Namespace) -> list[list[str]]:
+    """Command-line argument lists of ``sr-stream bench speed``, one per configuration."""
+    torch_ok = package_version("torch") is not None
+    inputs = SPEED_INPUTS + (GPU_INPUTS if gpus() else [])
+    configs = []
+    for size, scale in inputs:
+        configs.append(["--model", "bicubic", "--scale", str(scale), "--input", size])
+        for name, precision in ours(scale):
+            configs.append(["--model", name, "--backend", "ort", "--precision", precision, "--input", size])
+        for name in dict.fromkeys(n for n, _ in ours(scale)):
+            if torch_ok and (resolve_model(name).path.with_suffix(".safetensors")).is_file():
+                for precision in ("fp32", "bf16"):
+                    configs.append(["--model", name, "--backend", "torch", "--precision", precision, "--input", size])
+        for name in peers(scale, args.data / "peers"):  # OpenCV's graphs run on OpenCV, imported ones on ORT fp32
+            engine = [] if PEERS[name].path.endswith(".pb") else ["--backend", "ort", "--precision", "fp32"]
+            configs.append(["--model", name, "--input", size, *engine])
+    return configs
+
+
+def run_speed(args: argparse.Namespace) -> None:
+    timing = ["--runs", "5", "--max-seconds", "3", "--warmup", "1"] if args.quick else \
+        ["--runs", "50", "--max-seconds", "15", "--warmup", "5"]
+    common = ["--peers", str(args.data / "peers"), "--threads", str(args.threads)]
+    if args.cache:
+        common += ["--cache", str(args.cache)]
+    for config in speed_configs(args):
+        model = config[config.index("--model") + 1]
+        size = config[config.index("--input") + 1]
+        precision = config[config.index("--precision") + 1] if "--precision" in config else "default"
+        backend = config[config.index("--backend") + 1] if "--backend" in config else "own"
+        out = args.out / "speed" / f"{size}_{model}_{backend}_{precision}_{args.threads or 'all'}t.json"
+        cmd = [sys.executable, "-m", "srstream", "bench", "speed", *config, *timing, *common, "--json", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln and not ln.startswith("[")]
+        print(lines[-1] if lines else f"{model} {size}: no output (exit {proc.returncode})", flush=True)
+    if not args.quick:
+        clip = args.data / "video" / "traffic_360p30_audio.mp4"
+        out = args.out / "speed" / "e2e_traffic_360p30_realtime-x2.json"
+        cmd = [sys.executable, "-m", "srstream", "bench", "speed", "--model", "realtime-x2", "--input", "640x360",
+               "--runs", "10", "--clip", str(clip), "--json", str(out), *common]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        print((proc.stdout + proc.stderr).strip().splitlines()[-1], flush=True)
+
+
+def run_grids(args: argparse.Namespace) -> None:
+    from srstream.bench.grid import comparison_grid
+
+    for dataset in SETS[:1] if args.quick else SETS:
+        for scale in SCALES:
+            names = ["bicubic", *(p.format(s=scale) for p in GRID_PEERS if p.format(s=scale) in
+                                  peers(scale, args.data / "peers")), *dict.fromkeys(n for n, _ in ours(scale))]
+            methods = [open_method(n, scale=scale, peers_dir=args.data / "peers", cache_dir=args.cache)
+                       for n in names]
+            try:
+                out = args.out / "grids" / f"{dataset}_x{scale}.png"
+                comparison_grid(args.data / "val" / dataset, scale, methods, out, images=3)
+                print(out, flush=True)
+            finally:
+                for m in methods:
+                    m.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bench"))
+    parser.add_argument("--cache", type=Path, help="imported peers' ONNX cache (default ~/.cache/sr-stream/peers)")
+    parser.add_argument("--threads", type=int, default=0, help="cores for the speed runs (default: all usable)")
+    parser.add_argument("--only", choices=("quality", "speed", "grids", "report"), action="append")
+    parser.add_argument("--quick", action="store_true", help="Set5 only, short timings")
+    args = parser.parse_args()
+    parts = args.only or ["quality", "speed", "grids", "report"]
+    if "quality" in parts:
+        run_quality(args)
+    if "speed" in parts:
+        run_speed(args)
+    if "grids" in parts:
+        run_grids(args)
+    if "report" in parts:
+        for path in write_report(args.out):
+            print(path)
+
+
+if __name__ == "__main__":
+    main()
