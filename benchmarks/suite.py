@@ -47,6 +47,14 @@ def ours(scale: int) -> list[tuple[str, str]]:
     return found
 
 
+def torch_models(scale: int) -> list[str]:
+    """Bundled models at ``scale`` the torch backend can run here (torch installed, weights shipped)."""
+    if package_version("torch") is None:
+        return []
+    return [n for n in dict.fromkeys(n for n, _ in ours(scale))
+            if resolve_model(n).path.with_suffix(".safetensors").is_file()]
+
+
 def peers(scale: int, peers_dir: Path) -> list[str]:
     return [p.name for p in PEERS.values() if p.scale == scale and (peers_dir / p.path).is_file()]
 
@@ -56,14 +64,16 @@ def run_quality(args: argparse.Namespace) -> None:
     for dataset in sets:
         for scale in SCALES:
             bench = BenchmarkSet(args.data / "val" / dataset, scale)
-            methods = [("bicubic", "auto"), ("lanczos", "auto"), *ours(scale),
-                       *((p, "auto") for p in peers(scale, args.data / "peers"))]
-            for name, precision in methods:
-                with open_method(name, scale=scale, precision=precision, peers_dir=args.data / "peers",
-                                 cache_dir=args.cache) as method:
+            methods = [("bicubic", "auto", "auto"), ("lanczos", "auto", "auto"), *((n, "ort", p) for n, p in ours(scale)),
+                       *((n, "torch", "bf16") for n in torch_models(scale)),
+                       *((p, "auto", "auto") for p in peers(scale, args.data / "peers"))]
+            for name, backend, precision in methods:
+                with open_method(name, scale=scale, backend=backend, precision=precision,
+                                 peers_dir=args.data / "peers", cache_dir=args.cache) as method:
                     result = evaluate(method, bench)
                 summary = result.summary()
-                tag = f"{name}_{method.info.precision}" if method.info.kind == "sr-stream" else name
+                info = method.info
+                tag = f"{name}_{info.backend}_{info.precision}" if info.kind == "sr-stream" else name
                 out = args.out / "quality" / f"{dataset}_x{scale}_{tag}.json"
                 write_json(out, record({**summary, "protocol": PROTOCOL, "data": f"val/{dataset}",
                                         "per_image": [vars(s) for s in result.per_image]}, method.info))
@@ -74,17 +84,15 @@ def run_quality(args: argparse.Namespace) -> None:
 
 def speed_configs(args: argparse.Namespace) -> list[list[str]]:
     """Command-line argument lists of ``sr-stream bench speed``, one per configuration."""
-    torch_ok = package_version("torch") is not None
     inputs = SPEED_INPUTS + (GPU_INPUTS if gpus() else [])
     configs = []
     for size, scale in inputs:
         configs.append(["--model", "bicubic", "--scale", str(scale), "--input", size])
         for name, precision in ours(scale):
             configs.append(["--model", name, "--backend", "ort", "--precision", precision, "--input", size])
-        for name in dict.fromkeys(n for n, _ in ours(scale)):
-            if torch_ok and (resolve_model(name).path.with_suffix(".safetensors")).is_file():
-                for precision in ("fp32", "bf16"):
-                    configs.append(["--model", name, "--backend", "torch", "--precision", precision, "--input", size])
+        for name in torch_models(scale):
+            for precision in ("fp32", "bf16"):
+                configs.append(["--model", name, "--backend", "torch", "--precision", precision, "--input", size])
         for name in peers(scale, args.data / "peers"):  # OpenCV's graphs run on OpenCV, imported ones on ORT fp32
             engine = [] if PEERS[name].path.endswith(".pb") else ["--backend", "ort", "--precision", "fp32"]
             configs.append(["--model", name, "--input", size, *engine])
@@ -100,20 +108,30 @@ def run_speed(args: argparse.Namespace) -> None:
     for config in speed_configs(args):
         model = config[config.index("--model") + 1]
         size = config[config.index("--input") + 1]
-        precision = config[config.index("--precision") + 1] if "--precision" in config else "default"
-        backend = config[config.index("--backend") + 1] if "--backend" in config else "own"
+        precision = config[config.index("--precision") + 1] if "--precision" in config else "fp64"
+        backend = config[config.index("--backend") + 1] if "--backend" in config else "numpy"
+        if model in PEERS and PEERS[model].path.endswith(".pb"):
+            backend, precision = "opencv", "fp32"
         out = args.out / "speed" / f"{size}_{model}_{backend}_{precision}_{args.threads or 'all'}t.json"
         cmd = [sys.executable, "-m", "srstream", "bench", "speed", *config, *timing, *common, "--json", str(out)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln and not ln.startswith("[")]
-        print(lines[-1] if lines else f"{model} {size}: no output (exit {proc.returncode})", flush=True)
+        _report_run(proc, f"{model} {size}")
     if not args.quick:
         clip = args.data / "video" / "traffic_360p30_audio.mp4"
         out = args.out / "speed" / "e2e_traffic_360p30_realtime-x2.json"
         cmd = [sys.executable, "-m", "srstream", "bench", "speed", "--model", "realtime-x2", "--input", "640x360",
                "--runs", "10", "--clip", str(clip), "--json", str(out), *common]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        print((proc.stdout + proc.stderr).strip().splitlines()[-1], flush=True)
+        _report_run(proc, "end to end")
+
+
+def _report_run(proc: subprocess.CompletedProcess, what: str) -> None:
+    """The result line of a ``sr-stream bench speed`` run, or its error."""
+    if proc.returncode == 0:
+        print(proc.stdout.strip(), flush=True)
+    else:
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("sr-stream: error")]
+        print(f"{what}: failed (exit {proc.returncode}): {errors[-1] if errors else proc.stderr[-300:]}", flush=True)
 
 
 def run_grids(args: argparse.Namespace) -> None:

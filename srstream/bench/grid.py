@@ -96,7 +96,7 @@ def comparison_grid(data: Path, scale: int, methods: Sequence[Method], out: Path
     for r in rows:
         grid[pos:pos + r.shape[0], :r.shape[1]] = r
         pos += r.shape[0] + GAP
-    ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if not ok:
         raise OutputError(f"cannot encode the grid for {out}")
     write_atomic(out, png.tobytes())

@@ -143,6 +143,7 @@ def open_method(name: str, *, scale: int | None = None, backend: str = "auto", p
         method = _open_engine(str(onnx_path), backend, precision, tile, kind="peer", source=path,
                               project=peer.project if peer else "")
     else:
+        _check_engine_name(name)
         method = _open_engine(name, backend, precision, tile)
     if scale and method.info.scale != scale:
         method.close()
@@ -165,6 +166,22 @@ def _peer_file(name: str, peers_dir: Path | None) -> tuple[Path | None, Peer | N
             raise InputError(f"model file {path} does not exist")
         return path, None
     return None, None
+
+
+def _check_engine_name(name: str) -> None:
+    """Unknown names fail here with every kind of name ``--model`` takes (and a close match)."""
+    import difflib
+
+    from srstream.engine.models import BUNDLED_MODELS
+
+    if name in BUNDLED_MODELS or Path(name).suffix == ".onnx" or Path(name).exists():
+        return
+    known = [*INTERPOLATIONS, *BUNDLED_MODELS, *PEERS]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(f"unknown model {name!r}.{hint} --model takes {', '.join(INTERPOLATIONS)}, a bundled model "
+                      f"({', '.join(BUNDLED_MODELS)}), an exported .onnx, a peer name (`sr-stream bench peers` "
+                      "lists them) or a peer file (.pb, .pth, .safetensors)")
 
 
 def _open_opencv(path: Path, peer: Peer | None, scale: int | None) -> Method:

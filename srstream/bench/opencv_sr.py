@@ -5,7 +5,7 @@ the chroma is resized bilinearly and the result converted back to BGR, as
 ``cv::dnn_superres::DnnSuperResImpl::upsample`` does. With opencv-contrib installed
 (``cv2.dnn_superres``) that class itself runs. Without it (the base install carries
 opencv-python-headless), the same graph runs through ``cv2.dnn`` with the preprocessing
-reproduced here. OpenCV 4.11 and later have a built-in ``DepthToSpace`` layer, but it looks for
+reproduced here. Recent OpenCV (4.12, 4.14 and 5.0 checked) has a built-in ``DepthToSpace`` layer that looks for
 a ``blocksize`` attribute where TensorFlow writes ``block_size`` (dnn_superres registers its own
 layer instead), so the graph's attribute is renamed in memory before OpenCV reads it
 (:func:`rename_block_size`); nothing else in the graph changes. Both routes give identical

@@ -60,7 +60,7 @@ def _quality_tables(quality: list[dict]) -> list[str]:
 def _speed_tables(speed: list[dict]) -> list[str]:
     lines = []
     by_input = defaultdict(list)
-    for s in speed:
+    for s in _per_frame(speed):
         by_input[(s["input"], s["scale"])].append(s)
     for (size, scale), rows in sorted(by_input.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         lines += ["", f"## Speed {size} -> x{scale} (per frame, uint8 RGB in and out)", "",
@@ -84,6 +84,11 @@ def _speed_tables(speed: list[dict]) -> list[str]:
     return lines
 
 
+def _per_frame(speed: list[dict]) -> list[dict]:
+    """Per-frame runs (an end-to-end run's own per-frame timing is shown in its table only)."""
+    return [s for s in speed if "end_to_end" not in s]
+
+
 def _quality_for(quality: list[dict], model: str, precision: str, scale: int, dataset: str) -> dict | None:
     hits = [q for q in quality if q["model"] == model and q["scale"] == scale and q["dataset"] == dataset]
     exact = [q for q in hits if q["method"]["precision"] == precision]
@@ -99,6 +104,7 @@ def _plots(folder: Path, quality: list[dict], speed: list[dict]) -> list[Path]:
     except ModuleNotFoundError as exc:
         raise DependencyError("the report's plots need matplotlib: pip install 'sr-stream[bench]'") from exc
     written = []
+    speed = _per_frame(speed)
     scales = [s for s in sorted(PARETO_INPUT) if any(r["scale"] == s and r["input"] == PARETO_INPUT[s] for r in speed)]
     if scales:
         fig, axes = plt.subplots(1, len(scales), figsize=(7 * len(scales), 5.5), squeeze=False)
@@ -121,7 +127,8 @@ def _plots(folder: Path, quality: list[dict], speed: list[dict]) -> list[Path]:
             for fps, psnr_y, label, kind in points:
                 ax.scatter(fps, psnr_y, c=colours.get(kind, "k"), marker="*" if label in front else "o",
                            s=110 if label in front else 40)
-                ax.annotate(label, (fps, psnr_y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                ax.annotate(label, (fps, psnr_y), fontsize=7, xytext=(4, 3 - 10 * (len(ax.texts) % 3)),
+                            textcoords="offset points")
             ax.set_xscale("log")
             ax.set_xlabel(f"fps at {PARETO_INPUT[scale]} -> x{scale} (log; this machine)")
             ax.set_ylabel(f"BSD100 x{scale} Y-PSNR (dB)")

@@ -75,7 +75,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("report", help="tables and plots from a folder of result JSON files")
     r.add_argument("results", type=Path)
-    sub.add_parser("peers", help="list the peer models known by name")
+    pe = sub.add_parser("peers", help="list the peer models known by name, and whether their files are there")
+    pe.add_argument("--peers", type=Path, help="folder of peer models (default as for the other actions)")
 
 
 def _open(args: argparse.Namespace, name: str, scale: int | None):  # noqa: ANN202 - Method
@@ -174,7 +175,7 @@ def _report(args: argparse.Namespace) -> int:
 def _peers(args: argparse.Namespace) -> int:
     from srstream.bench.methods import PEERS, default_peers_dir
 
-    folder = args.peers if getattr(args, "peers", None) else default_peers_dir()
+    folder = args.peers or default_peers_dir()
     for peer in PEERS.values():
         there = "found" if (folder / peer.path).is_file() else "missing"
         print(f"{peer.name:<26} x{peer.scale}  {peer.project}  [{there}: {folder / peer.path}]")
