@@ -12,6 +12,7 @@
 * report: ``report.md``, ``pareto.png`` and ``latency.png`` from the JSON files.
 
 Speed numbers are only meaningful on an otherwise idle machine. ``--only`` reruns one part;
+``--model NAME`` adds (or refreshes) one method's quality and speed rows in existing results;
 ``--quick`` runs Set5 and short timings (a smoke test of the whole chain).
 """
 
@@ -68,6 +69,8 @@ def run_quality(args: argparse.Namespace) -> None:
                        *((n, "torch", "bf16") for n in torch_models(scale)),
                        *((p, "auto", "auto") for p in peers(scale, args.data / "peers"))]
             for name, backend, precision in methods:
+                if args.model and name not in args.model:
+                    continue
                 with open_method(name, scale=scale, backend=backend, precision=precision,
                                  peers_dir=args.data / "peers", cache_dir=args.cache) as method:
                     result = evaluate(method, bench)
@@ -107,6 +110,8 @@ def run_speed(args: argparse.Namespace) -> None:
         common += ["--cache", str(args.cache)]
     for config in speed_configs(args):
         model = config[config.index("--model") + 1]
+        if args.model and model not in args.model:
+            continue
         size = config[config.index("--input") + 1]
         precision = config[config.index("--precision") + 1] if "--precision" in config else "fp64"
         backend = config[config.index("--backend") + 1] if "--backend" in config else "numpy"
@@ -116,7 +121,7 @@ def run_speed(args: argparse.Namespace) -> None:
         cmd = [sys.executable, "-m", "srstream", "bench", "speed", *config, *timing, *common, "--json", str(out)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         _report_run(proc, f"{model} {size}")
-    if not args.quick:
+    if not args.quick and (not args.model or "realtime-x2" in args.model):
         clip = args.data / "video" / "traffic_360p30_audio.mp4"
         out = args.out / "speed" / "e2e_traffic_360p30_realtime-x2.json"
         cmd = [sys.executable, "-m", "srstream", "bench", "speed", "--model", "realtime-x2", "--input", "640x360",
@@ -160,6 +165,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="cores for the speed runs (default: all usable)")
     parser.add_argument("--only", choices=("quality", "speed", "grids", "report"), action="append")
     parser.add_argument("--quick", action="store_true", help="Set5 only, short timings")
+    parser.add_argument("--model", action="append", help="quality and speed of only this method (repeatable; "
+                        "to add a new model's rows to existing results); grids and report stay whole")
     args = parser.parse_args()
     parts = args.only or ["quality", "speed", "grids", "report"]
     if "quality" in parts:
