@@ -44,3 +44,12 @@ def test_default_model_is_bundled_with_its_variants() -> None:
     assert model.spec.scale == 2 and model.spec.metrics["set5_x2_psnr_y"] > 37.0
     assert available_precisions(model.path) == ("fp32", "int8") and "int8" in model.spec.precisions
     assert model.path.with_name("realtime-x2.safetensors").is_file()  # the torch backend's weights
+
+
+def test_realtime_x4_is_bundled_with_its_variants() -> None:
+    from srstream.engine.models import available_precisions
+
+    model = resolve_model("realtime-x4")
+    assert model.spec.scale == 4 and model.spec.metrics["set5_x4_psnr_y"] > 30.7
+    assert available_precisions(model.path) == ("fp32", "int8")
+    assert model.path.with_name("realtime-x4.safetensors").is_file()

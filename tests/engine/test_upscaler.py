@@ -46,8 +46,9 @@ def test_tiled_equals_whole_frame_on_real_content(tmp_path: Path, real_frame: np
     assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1  # <= 1/255
 
 
-def test_bundled_default_model_is_seamless_too(real_frame: np.ndarray) -> None:
-    path = MODELS_DIR / BUNDLED_MODELS["realtime-x2"]
+@pytest.mark.parametrize("name", sorted(BUNDLED_MODELS))
+def test_bundled_models_are_seamless_too(real_frame: np.ndarray, name: str) -> None:
+    path = MODELS_DIR / BUNDLED_MODELS[name]
     spec = read_onnx_spec(path)
     with OrtBackend(spec, path, "fp32") as backend:
         whole = FrameUpscaler(backend, spec, 0).upscale(real_frame)
