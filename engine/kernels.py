@@ -18,6 +18,7 @@ otherwise; network tensors are planar float32, float16 or bfloat16 (carried as u
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -46,6 +47,12 @@ _SAMPLE_CODES = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1}
 
 
 def _load() -> Any:
+    # libgomp reads OMP_WAIT_POLICY once, when it loads with the extension below. By default its
+    # idle worker threads spin for a while after every kernel; with few cores they then hold the
+    # cores ONNX Runtime's thread pool needs for the inference that follows each pack (measured on
+    # 2 cores, the bundled realtime-x2 on a 640x360 frame: 39-46 ms spinning, 29.4 ms passive,
+    # with inference alone 28.2 ms). A user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         from srstream.engine import _native
     except ImportError as exc:

@@ -271,6 +271,23 @@ print("ROUNDTRIP", (K.unpack(tiles[0]) == frame).all())
     assert proc.stderr.count("native frame kernels unavailable") == 1
 
 
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_sleep_between_kernels_unless_the_user_says_otherwise(given, expected):
+    """Spinning OpenMP workers steal the cores ONNX Runtime needs right after a pack, so the
+    kernels' module asks libgomp (before loading it) for passive waiting; an explicit setting wins."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    script = "import os, srstream.engine.kernels; print(os.environ['OMP_WAIT_POLICY'])"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == expected
+
+
 @needs_native
 def test_grey_frames_with_a_zero_stride_channel_axis(isa):
     grey = np.arange(6 * 9, dtype=np.uint8).reshape(6, 9)[:, :, None]  # numpy gives the new axis stride 0
