@@ -65,6 +65,13 @@ def test_built_wheel_has_only_the_srstream_namespace(tmp_path: Path) -> None:
                    "srstream/archs/__init__.py", "srstream/tiling.py", "srstream/cli.py",
                    "srstream/export/parity_images/frame030_61x47.png", "srstream/trainer/recipes/realtime_x2.yaml"):
         assert module in names
+    from srstream.engine.models import BUNDLED_MODELS
+
+    for model in BUNDLED_MODELS.values():  # package data: every bundled model with its variants
+        stem = model.removesuffix(".onnx")
+        for file in (model, f"{stem}.int8.onnx", f"{stem}.safetensors"):
+            assert f"srstream/engine/models/{file}" in names
+    assert "srstream/bench/opencv_sr.py" in names
     assert not any(n.startswith(("srstream/tests", "tests/", "samples/")) for n in names)
     assert "sr-stream = srstream.cli:main" in entry_points
     natives = [n for n in names if n.startswith("srstream/engine/_native")]
