@@ -24,9 +24,8 @@ import sys
 from pathlib import Path
 
 from srstream.bench.methods import PEERS, open_method
-from srstream.bench.quality import PROTOCOL, evaluate
+from srstream.bench.quality import evaluate, write_result
 from srstream.bench.report import write_report
-from srstream.bench.results import record, write_json
 from srstream.engine.models import BUNDLED_MODELS, available_precisions, resolve_model
 from srstream.evalset import BenchmarkSet
 from srstream.sysinfo import gpus, package_version
@@ -74,15 +73,11 @@ def run_quality(args: argparse.Namespace) -> None:
                 with open_method(name, scale=scale, backend=backend, precision=precision,
                                  peers_dir=args.data / "peers", cache_dir=args.cache) as method:
                     result = evaluate(method, bench)
-                summary = result.summary()
                 info = method.info
                 tag = f"{name}_{info.backend}_{info.precision}" if info.kind == "sr-stream" else name
-                out = args.out / "quality" / f"{dataset}_x{scale}_{tag}.json"
-                write_json(out, record({**summary, "protocol": PROTOCOL, "data": f"val/{dataset}",
-                                        "per_image": [vars(s) for s in result.per_image]}, method.info))
-                out.with_suffix(".csv").write_text(result.csv_text())
-                print(f"{dataset} x{scale} {name} [{method.info.precision}]: {summary['psnr_y']:.3f} dB / "
-                      f"{summary['ssim_y']:.4f}", flush=True)
+                write_result(result, info, f"val/{dataset}", args.out / "quality" / f"{dataset}_x{scale}_{tag}.json")
+                print(f"{dataset} x{scale} {name} [{info.precision}]: {result.psnr_y:.3f} dB / {result.ssim_y:.4f}",
+                      flush=True)
 
 
 def speed_configs(args: argparse.Namespace) -> list[list[str]]:

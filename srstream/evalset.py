@@ -19,9 +19,9 @@ import numpy as np
 
 from srstream.images import LUMA_BT601, list_images, read_image
 from srstream.imresize import bicubic_degrade, bicubic_upscale
-from srstream.metrics import psnr_y, ssim_y
+from srstream.metrics import crop_border, psnr, rgb_to_y, ssim
 
-__all__ = ["BenchmarkSet", "Pair", "Upscaler", "to_gray"]
+__all__ = ["BenchmarkSet", "Pair", "Upscaler", "to_gray", "y_planes"]
 
 #: ``uint8 (h, w, C) -> uint8 (h * scale, w * scale, C)``.
 Upscaler = Callable[[np.ndarray], np.ndarray]
@@ -38,6 +38,16 @@ class Pair:
     lr: np.ndarray
     hr: np.ndarray
     gray_source: bool  # the file itself is grayscale
+
+
+def y_planes(out: np.ndarray, pair: Pair, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """What every score compares: the float64 BT.601 luma of ``out`` and of its HR image, ``scale``
+    border pixels cropped. For a grey file scored from an RGB output, the output's luma against
+    the file's grey levels."""
+    hr = pair.hr
+    if pair.gray_source and out.shape[2] == 3:
+        out, hr = to_gray(out), hr[..., :1]
+    return crop_border(rgb_to_y(out), scale), crop_border(rgb_to_y(hr), scale)
 
 
 class BenchmarkSet:
@@ -69,12 +79,8 @@ class BenchmarkSet:
 
     def score(self, outputs: list[np.ndarray]) -> tuple[float, float]:
         """Mean Y-PSNR (dB) and mean Y-SSIM of uint8 ``outputs``, one per pair, in order."""
-        s = self.scale
-        pairs = [(o, p.hr) if not (p.gray_source and o.shape[2] == 3) else (to_gray(o), p.hr[..., :1])
-                 for o, p in zip(outputs, self.pairs, strict=True)]
-        psnrs = [psnr_y(o, hr, s) for o, hr in pairs]
-        ssims = [ssim_y(o, hr, s) for o, hr in pairs]
-        return float(np.mean(psnrs)), float(np.mean(ssims))
+        planes = [y_planes(o, p, self.scale) for o, p in zip(outputs, self.pairs, strict=True)]
+        return float(np.mean([psnr(a, b) for a, b in planes])), float(np.mean([ssim(a, b) for a, b in planes]))
 
     def evaluate(self, upscale: Upscaler) -> tuple[float, float, list[np.ndarray]]:
         """Run ``upscale`` on every LR image; mean Y-PSNR, mean Y-SSIM and the outputs."""

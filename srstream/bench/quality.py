@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from srstream.bench.methods import Method
-from srstream.evalset import BenchmarkSet, Pair, to_gray
-from srstream.metrics import crop_border, mse, psnr, rgb_to_y, ssim, vif_p
+from srstream.atomic import write_atomic
+from srstream.bench.methods import Method, MethodInfo
+from srstream.bench.results import record, write_json
+from srstream.evalset import BenchmarkSet, Pair, y_planes
+from srstream.metrics import crop_border, mse, psnr, ssim, vif_p
 
-__all__ = ["PROTOCOL", "ImageScore", "QualityResult", "evaluate", "score_image"]
+__all__ = ["PROTOCOL", "ImageScore", "QualityResult", "evaluate", "score_image", "write_result"]
 
 PROTOCOL = ("LR: MATLAB-compatible bicubic imresize (antialiased), uint8; Y: BT.601 16+65.481R+128.553G+24.966B "
             "rounded; border = scale px cropped; PSNR float64 peak 255; SSIM 11x11 Gaussian sigma 1.5; "
@@ -47,8 +49,7 @@ def score_image(out: np.ndarray, pair: Pair, scale: int, seconds: float = 0.0) -
     """Every metric of one uint8 output against its HR image (grey files scored on grey)."""
     if out.shape != pair.hr.shape:
         raise ValueError(f"{pair.name}: output {out.shape} for HR {pair.hr.shape}")
-    sr, hr = (to_gray(out), to_gray(pair.hr)) if pair.gray_source else (out, pair.hr)
-    y_sr, y_hr = crop_border(rgb_to_y(sr), scale), crop_border(rgb_to_y(hr), scale)
+    y_sr, y_hr = y_planes(out, pair, scale)
     rgb_sr, rgb_hr = crop_border(out, scale), crop_border(pair.hr, scale)
     return ImageScore(pair.name, psnr(y_sr, y_hr), ssim(y_sr, y_hr), mse(y_sr, y_hr), psnr(rgb_sr, rgb_hr),
                       vif_p(y_hr, y_sr), seconds)
@@ -108,3 +109,15 @@ def evaluate(method: Method, bench: BenchmarkSet, progress=None) -> QualityResul
         return float(np.mean([getattr(s, key) for s in scores]))
     return QualityResult(bench.folder.name, bench.scale, method.info.name, len(scores), *(mean(m) for m in METRICS),
                          bench.bicubic[0], bench.bicubic[1], mean("seconds"), scores)
+
+
+def write_result(result: QualityResult, info: MethodInfo, data: str, json_path: Path | None,
+                 csv_path: Path | None = None) -> None:
+    """The JSON (summary, protocol, per-image scores, method, machine) and the per-image CSV
+    (default: beside the JSON); either may be None."""
+    if json_path:
+        write_json(json_path, record({**result.summary(), "protocol": PROTOCOL, "data": data,
+                                      "per_image": [vars(s) for s in result.per_image]}, info))
+    csv_path = csv_path or (json_path.with_suffix(".csv") if json_path else None)
+    if csv_path:
+        write_atomic(csv_path, result.csv_text().encode())

@@ -89,8 +89,7 @@ def _open(args: argparse.Namespace, name: str, scale: int | None):  # noqa: ANN2
 def _quality(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from srstream.bench.quality import PROTOCOL, evaluate
-    from srstream.bench.results import record, write_json
+    from srstream.bench.quality import evaluate, write_result
     from srstream.evalset import BenchmarkSet
 
     bench = BenchmarkSet(args.data, args.scale, limit=args.limit)
@@ -104,15 +103,7 @@ def _quality(args: argparse.Namespace) -> int:
           f"Y-SSIM {summary['ssim_y']:.4f}, VIF-p {summary['vifp_y']:.4f}, RGB-PSNR {summary['psnr_rgb']:.3f} dB "
           f"(bicubic {summary['bicubic_psnr_y']:.3f} / {summary['bicubic_ssim_y']:.4f}); "
           f"{summary['seconds_per_image']:.3f} s per image")
-    if args.json:
-        per_image = [vars(s) for s in result.per_image]
-        write_json(args.json, record({**summary, "protocol": PROTOCOL, "data": str(args.data),
-                                      "per_image": per_image}, method.info))
-    csv_path = args.csv or (args.json.with_suffix(".csv") if args.json else None)
-    if csv_path:
-        from srstream.atomic import write_atomic
-
-        write_atomic(csv_path, result.csv_text().encode())
+    write_result(result, method.info, str(args.data), args.json, args.csv)
     return 0
 
 
