@@ -18,19 +18,13 @@ import numpy as np
 import torch
 
 from srstream.archs import build_generator
+from srstream.bench.grid import join, label
 from srstream.imresize import bicubic_upscale
 from srstream.trainer.checkpoint import load_model_weights
 from srstream.trainer.validate import ValidationSet, upscale_image, write_png
 
 CROPS = {"butterfly": (96, 96), "baby": (250, 200), "woman": (60, 120)}  # (y, x) of 64-px HR crops
 SIZE, ZOOM = 64, 3
-
-
-def label(tile: np.ndarray, text: str) -> np.ndarray:
-    out = np.full((tile.shape[0] + 22, tile.shape[1], 3), 255, np.uint8)
-    out[22:] = tile
-    cv2.putText(out, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    return out
 
 
 def main() -> None:
@@ -69,11 +63,9 @@ def main() -> None:
         for title, images in columns:
             crop = images[name][y:y + SIZE, x:x + SIZE]
             zoom = cv2.resize(crop, (SIZE * ZOOM, SIZE * ZOOM), interpolation=cv2.INTER_NEAREST)
-            tiles.append(label(zoom, title))
-            tiles.append(np.full((tiles[-1].shape[0], 4, 3), 255, np.uint8))
-        rows.append(np.concatenate(tiles[:-1], axis=1))
-        rows.append(np.full((4, rows[-1].shape[1], 3), 255, np.uint8))
-    write_png(args.out, np.concatenate(rows[:-1], axis=0))
+            tiles.append(label(zoom, [title]))
+        rows.append(join(tiles, axis=1))
+    write_png(args.out, join(rows, axis=0))
     print(f"wrote {args.out}")
 
 

@@ -69,8 +69,9 @@ def read_still(path: Path) -> np.ndarray:
     raise InputError(f"{path}: {image.shape[2]} channels are not supported")
 
 
-def write_still(path: Path, image: np.ndarray) -> None:
+def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = None) -> None:
     """Write atomically (temporary file + rename), in the format ``path``'s extension names.
+    ``png_compression`` (0-9) overrides OpenCV's default zlib level for PNG files.
 
     Raises:
         OutputError: the encoder refuses, or the disk is full / the folder not writable.
@@ -82,6 +83,8 @@ def write_still(path: Path, image: np.ndarray) -> None:
     if image.dtype == np.uint16 and path.suffix.lower() in _EIGHT_BIT_ONLY:
         image = (image / 257.0 + 0.5).astype(np.uint8)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    if png_compression is not None and path.suffix.lower() == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
     ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")

@@ -15,15 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srstream.atomic import write_atomic
 from srstream.bench.methods import Method
-from srstream.errors import OutputError
+from srstream.engine.stills import write_still
 from srstream.evalset import BenchmarkSet
 from srstream.metrics import psnr, rgb_to_y
 
-__all__ = ["comparison_grid", "detailed_crop"]
+__all__ = ["comparison_grid", "detailed_crop", "join", "label"]
 
-LABEL_H = 34
 GAP = 4
 
 
@@ -44,12 +42,30 @@ def detailed_crop(hr: np.ndarray, size: int, scale: int) -> tuple[int, int]:
     return where
 
 
-def _label(tile: np.ndarray, lines: Sequence[str]) -> np.ndarray:
-    out = np.full((tile.shape[0] + LABEL_H, tile.shape[1], 3), 255, np.uint8)
-    out[LABEL_H:] = tile
+def label(tile: np.ndarray, lines: Sequence[str]) -> np.ndarray:
+    """``tile`` (uint8 RGB) under a white band holding ``lines`` of text, 15 px each."""
+    band = 4 + 15 * len(lines)
+    out = np.full((tile.shape[0] + band, tile.shape[1], 3), 255, np.uint8)
+    out[band:] = tile
     for i, text in enumerate(lines):
         cv2.putText(out, text, (3, 14 + 15 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     return out
+
+
+def join(images: Sequence[np.ndarray], axis: int, gap: int = GAP) -> np.ndarray:
+    """uint8 RGB images side by side (``axis=1``) or stacked (``axis=0``) with white gaps; shorter
+    ones are padded with white at their end."""
+    size = max(img.shape[1 - axis] for img in images)
+    parts = []
+    for img in images:
+        pad = [(0, 0)] * 3
+        pad[1 - axis] = (0, size - img.shape[1 - axis])
+        if parts:
+            gap_shape = [size, size, 3]
+            gap_shape[axis] = gap
+            parts.append(np.full(gap_shape, 255, np.uint8))
+        parts.append(np.pad(img, pad, constant_values=255))
+    return np.concatenate(parts, axis=axis)
 
 
 def comparison_grid(data: Path, scale: int, methods: Sequence[Method], out: Path, *, images: int = 3,
@@ -76,28 +92,14 @@ def comparison_grid(data: Path, scale: int, methods: Sequence[Method], out: Path
             img = img if img.shape[2] == 3 else np.repeat(img, 3, axis=2)
             return cv2.resize(img, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
 
-        tiles = [_label(show(cv2.resize(lr_crop, (size_here, size_here), interpolation=cv2.INTER_NEAREST)),
-                        [f"{pair.name} LR x{scale}", "(nearest)"])]
+        tiles = [label(show(cv2.resize(lr_crop, (size_here, size_here), interpolation=cv2.INTER_NEAREST)),
+                       [f"{pair.name} LR x{scale}", "(nearest)"])]
         for method in methods:
             sr_crop = np.ascontiguousarray(method(pair.lr))[y:y + size_here, x:x + size_here]
             score = psnr(rgb_to_y(sr_crop), rgb_to_y(hr_crop))
-            tiles.append(_label(show(sr_crop), [method.info.name[:28], f"{score:.2f} dB (crop Y)"]))
-        tiles.append(_label(show(hr_crop), ["HR", f"({y}, {x})"]))
-        width = sum(t.shape[1] for t in tiles) + GAP * (len(tiles) - 1)
-        row = np.full((tiles[0].shape[0], width, 3), 255, np.uint8)
-        pos = 0
-        for t in tiles:
-            row[:, pos:pos + t.shape[1]] = t
-            pos += t.shape[1] + GAP
-        rows.append(row)
-    width = max(r.shape[1] for r in rows)
-    grid = np.full((sum(r.shape[0] for r in rows) + GAP * (len(rows) - 1), width, 3), 255, np.uint8)
-    pos = 0
-    for r in rows:
-        grid[pos:pos + r.shape[0], :r.shape[1]] = r
-        pos += r.shape[0] + GAP
-    ok, png = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    if not ok:
-        raise OutputError(f"cannot encode the grid for {out}")
-    write_atomic(out, png.tobytes())
+            tiles.append(label(show(sr_crop), [method.info.name[:28], f"{score:.2f} dB (crop Y)"]))
+        tiles.append(label(show(hr_crop), ["HR", f"({y}, {x})"]))
+        rows.append(join(tiles, axis=1))
+    grid = join(rows, axis=0)
+    write_still(out, grid, png_compression=9)
     return grid
