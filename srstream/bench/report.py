@@ -42,13 +42,17 @@ def _quality_tables(quality: list[dict]) -> list[str]:
         for q in quality:
             if q["scale"] == scale:
                 rows[(q["model"], q["method"]["precision"])][q["dataset"]] = q
-        sets = [d for d in DATASETS if any(d in r for r in rows.values())]
+        measured = {d for r in rows.values() for d in r}
+        sets = [d for d in DATASETS if d in measured] + sorted(measured - set(DATASETS))
         lines += ["", f"## Quality x{scale} (Y-PSNR dB / Y-SSIM / VIF-p; mean over images)", "",
                   "| model | kind | precision | " + " | ".join(sets) + " | runtime |",
                   "|---|---|---|" + "---:|" * len(sets) + "---|"]
-        order = sorted(rows.items(), key=lambda kv: -kv[1].get("BSD100", kv[1].get(sets[0], {})).get("psnr_y", 0)
-                       if sets else 0)
-        for (model, precision), by_set in order:
+        rank = "BSD100" if "BSD100" in sets else sets[0]  # best first, by the largest set measured
+
+        def best_first(item: tuple) -> float:
+            return -item[1].get(rank, {}).get("psnr_y", 0.0)
+
+        for (model, precision), by_set in sorted(rows.items(), key=best_first):
             any_q = next(iter(by_set.values()))
             cells = [f"{by_set[d]['psnr_y']:.2f} / {by_set[d]['ssim_y']:.4f} / {by_set[d]['vifp_y']:.3f}"
                      if d in by_set else "" for d in sets]
@@ -105,14 +109,14 @@ def _plots(folder: Path, quality: list[dict], speed: list[dict]) -> list[Path]:
         raise DependencyError("the report's plots need matplotlib: pip install 'sr-stream[bench]'") from exc
     written = []
     speed = _per_frame(speed)
+    threads = max((s["threads"] for s in speed), default=0)  # the plots show the all-cores runs
     scales = [s for s in sorted(PARETO_INPUT) if any(r["scale"] == s and r["input"] == PARETO_INPUT[s] for r in speed)]
     if scales:
         fig, axes = plt.subplots(1, len(scales), figsize=(7 * len(scales), 5.5), squeeze=False)
         for ax, scale in zip(axes[0], scales, strict=True):
             points = []
             for s in speed:
-                if s["scale"] != scale or s["input"] != PARETO_INPUT[scale] or s["threads"] != max(
-                        r["threads"] for r in speed):
+                if s["scale"] != scale or s["input"] != PARETO_INPUT[scale] or s["threads"] != threads:
                     continue
                 q = _quality_for(quality, s["model"], s["precision"], scale, "BSD100")
                 if q:

@@ -39,13 +39,10 @@ def limit_threads(threads: int) -> int:
     uses that many. Returns the number of usable cores afterwards."""
     cores = sorted(os.sched_getaffinity(0))
     if 0 < threads < len(cores):
-        os.sched_setaffinity(0, cores[:threads])
-        try:
-            import cv2
+        import cv2  # OpenCV's pool is sized once at import; tell it too
 
-            cv2.setNumThreads(threads)
-        except ImportError:  # pragma: no cover - OpenCV is a base dependency
-            pass
+        os.sched_setaffinity(0, cores[:threads])
+        cv2.setNumThreads(threads)
     return len(os.sched_getaffinity(0))
 
 
