@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from srstream.bench.methods import PEERS, open_method
@@ -37,14 +38,16 @@ GPU_INPUTS = [("1920x1080", 2)]
 GRID_PEERS = ("opencv-fsrcnn-x{s}", "opencv-lapsrn-x{s}", "realesr-animevideov3-x{s}", "srgan-leftthomas-x{s}")
 
 
-def ours(scale: int) -> list[tuple[str, str]]:
-    """(bundled model, precision) pairs at ``scale``: every graph the model ships."""
-    found = []
+@lru_cache(maxsize=None)
+def ours(scale: int) -> tuple[tuple[str, str], ...]:
+    """(bundled model, precision) pairs at ``scale``: every graph the model ships. Cached: reading
+    a spec opens the ONNX file, and the matrix asks per input size."""
+    found: list[tuple[str, str]] = []
     for name in BUNDLED_MODELS:
         model = resolve_model(name)
         if model.spec.scale == scale:
             found += [(name, p) for p in available_precisions(model.path)]
-    return found
+    return tuple(found)
 
 
 def torch_models(scale: int) -> list[str]:

@@ -200,13 +200,12 @@ def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, ki
     from srstream.engine.backends import choose, open_backend
     from srstream.engine.models import resolve_model
     from srstream.engine.upscaler import FrameUpscaler
+    from srstream.sysinfo import package_version
 
     model = resolve_model(name)
     choice = choose(model, backend, precision)
     opened = open_backend(model, choice)
     upscaler = FrameUpscaler(opened, model.spec, tile)
-    from srstream.sysinfo import package_version
-
     library = {"ort": "onnxruntime", "trt": "tensorrt", "torch": "torch"}.get(opened.name, opened.name)
     runtime = f"{opened.describe()} ({library} {package_version(library) or package_version(library + '-gpu')})"
     info = MethodInfo(model.spec.name if kind == "peer" else model.name, kind, model.spec.scale, opened.name,
