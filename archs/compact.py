@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from srstream.archs.blocks import activation
 from srstream.images import LUMA_BT601
 
-__all__ = ["SKIPS", "CompactNet", "CompactYNet"]
+__all__ = ["SKIPS", "CompactNet", "CompactYNet", "deepen_state"]
 
 SKIPS = ("nearest", "bilinear", "none")
 
@@ -99,3 +99,49 @@ class CompactYNet(nn.Module):
     @staticmethod
     def margin(scale: int = 2, convs: int = 8, skip: str = "nearest", **_: object) -> int:
         return max(CompactNet.margin(scale, convs, skip), 1)  # bilinear chroma: 1 pixel
+
+
+def deepen_state(state: dict[str, torch.Tensor], old_convs: int, new_convs: int,
+                 act: str) -> dict[str, torch.Tensor]:
+    """The weights of a trained compact net with ``new_convs`` body convs instead of ``old_convs``.
+
+    The extra ``F->F`` convs are inserted before the last conv as identities (centre tap = I,
+    zero bias), with PReLU slopes of 1, so the deeper network computes exactly what the trained
+    one did and training continues from its quality instead of from scratch (Net2DeeperNet,
+    Chen et al. 2016). A ReLU after an identity conv is an identity too, because its input
+    is the output of the previous ReLU (>= 0). Works for :class:`CompactNet` (``body.*``) and
+    :class:`CompactYNet` (``luma.body.*``) state dicts.
+
+    Raises:
+        ValueError: ``new_convs < old_convs``, an activation that is no identity anywhere
+            (``silu``, ``lrelu``), or a state dict that is not a compact net's.
+    """
+    if new_convs < old_convs:
+        raise ValueError(f"cannot deepen {old_convs} convs to {new_convs}")
+    if act not in ("relu", "prelu"):
+        raise ValueError(f"deepening needs relu or prelu activations (identity on their inputs), not {act!r}")
+    prefixes = {k.rsplit("body.", 1)[0] for k in state if "body." in k}
+    if len(prefixes) != 1:
+        raise ValueError("not a compact net state dict (no single body.* prefix)")
+    body = prefixes.pop() + "body."
+    last_old, last_new = 2 * (old_convs + 1), 2 * (new_convs + 1)
+    if f"{body}{last_old}.weight" not in state or f"{body}{last_old + 2}.weight" in state:
+        raise ValueError(f"state dict does not hold a compact net with {old_convs} body convs")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if not key.startswith(body):
+            out[key] = value
+            continue
+        index, name = key[len(body):].split(".", 1)
+        new_index = last_new if int(index) == last_old else int(index)
+        out[f"{body}{new_index}.{name}"] = value
+    weight = state[f"{body}2.weight"]  # an F->F conv: shape, dtype and F
+    features = weight.shape[0]
+    identity = torch.zeros_like(weight)
+    identity[torch.arange(features), torch.arange(features), 1, 1] = 1.0
+    for i in range(old_convs + 1, new_convs + 1):
+        out[f"{body}{2 * i}.weight"] = identity.clone()
+        out[f"{body}{2 * i}.bias"] = torch.zeros(features, dtype=weight.dtype)
+        if act == "prelu":
+            out[f"{body}{2 * i + 1}.weight"] = torch.ones(features, dtype=weight.dtype)
+    return out

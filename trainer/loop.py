@@ -195,7 +195,18 @@ class Trainer:
 
     def _init_from(self, weights: Path) -> None:
         spec, state = ckpt.load_model_weights(weights)
-        if (spec.arch, spec.scale, dict(spec.arch_params)) != (self.spec.arch, self.spec.scale, dict(self.spec.arch_params)):
+        have, want = dict(spec.arch_params), dict(self.spec.arch_params)
+        if (spec.arch in ("compact", "compact_y") and spec.arch == self.spec.arch and spec.scale == self.spec.scale
+                and {k: v for k, v in have.items() if k != "convs"} == {k: v for k, v in want.items() if k != "convs"}
+                and int(want.get("convs", 8)) > int(have.get("convs", 8))):
+            from srstream.archs.compact import deepen_state
+
+            try:  # a deeper copy of a trained compact net: identity convs inserted, same output
+                state = deepen_state(state, int(have.get("convs", 8)), int(want["convs"]), str(want.get("act", "prelu")))
+            except ValueError as exc:
+                raise ConfigError(f"--init {weights}: {exc}") from exc
+            have = want
+        if (spec.arch, spec.scale, have) != (self.spec.arch, self.spec.scale, want):
             raise ConfigError(f"--init {weights}: model {spec.arch} x{spec.scale} {dict(spec.arch_params)} does not "
                               f"match the recipe's {self.spec.arch} x{self.spec.scale} {dict(self.spec.arch_params)}")
         self.generator.load_state_dict(state)

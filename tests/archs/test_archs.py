@@ -133,3 +133,25 @@ def test_bad_parameters_and_names() -> None:
         build_generator(generator_spec("x", "compact", 2, params={"featurez": 3}))
     with pytest.raises(RegistryError, match="known: srresnet, rrdb, compact, compact_y"):
         generator_spec("x", "edsr", 2)
+
+
+@pytest.mark.parametrize("act", ["relu", "prelu"])
+@pytest.mark.parametrize("arch", ["compact", "compact_y"])
+def test_deepen_state_keeps_the_function(arch: str, act: str) -> None:
+    from srstream.archs.compact import deepen_state
+
+    params = {"features": 6, "convs": 2, "act": act}
+    shallow = build_generator(generator_spec("s", arch, 2, params=params))
+    for p in shallow.parameters():  # trained-looking weights, negative PReLU inputs included
+        torch.nn.init.normal_(p, std=0.3)
+    deep = build_generator(generator_spec("d", arch, 2, params={**params, "convs": 5}))
+    deep.load_state_dict(deepen_state(shallow.state_dict(), 2, 5, act))
+    x = torch.rand(2, 3, 9, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(deep(x), shallow(x), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="relu or prelu"):
+        deepen_state(shallow.state_dict(), 2, 5, "silu")
+    with pytest.raises(ValueError, match="cannot deepen"):
+        deepen_state(shallow.state_dict(), 2, 1, act)
+    with pytest.raises(ValueError, match="3 body convs"):
+        deepen_state(shallow.state_dict(), 3, 5, act)

@@ -88,6 +88,22 @@ def test_existing_run_needs_resume_and_init_must_match(hr_folder: Path, tmp_path
         assert torch.equal(value, loaded[name]), name
 
 
+def test_init_deepens_a_compact_net_without_changing_its_output(hr_folder: Path, tmp_path: Path) -> None:
+    t = _trainer(hr_folder, tmp_path / "run", ["phases.0.steps=2", "phases.1.steps=1"])
+    t.run()
+    weights = ckpt.latest(tmp_path / "run") / "model.safetensors"
+    shallow = build_generator(ckpt.read_spec(weights))
+    shallow.load_state_dict(ckpt.load_model_weights(weights)[1])
+    deep = Trainer(load_recipe("tiny", ["model.params.convs=5"]), RunPaths(data=(hr_folder,), out=tmp_path / "deep",
+                                                                          init=weights))
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(deep.generator(x), shallow(x), rtol=0, atol=1e-6)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in deep.generator.modules()) == 7
+    with pytest.raises(ConfigError, match="does not match"):  # shallower is no deepening
+        Trainer(load_recipe("tiny", ["model.params.convs=1"]), RunPaths(data=(hr_folder,), out=tmp_path / "x", init=weights))
+
+
 def test_perceptual_phase_without_vgg_weights_is_a_clear_error(hr_folder: Path, tmp_path: Path) -> None:
     t = _trainer(hr_folder, tmp_path / "run", ["phases.0.loss.perceptual_weight=1.0"])
     with pytest.raises(ConfigError, match="--vgg-weights"):
