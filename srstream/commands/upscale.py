@@ -27,7 +27,9 @@ def tile_size(text: str) -> int | str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, help="video file, image, folder of images, or a quoted glob ('shots/*.png')")
+    parser.add_argument("input", type=Path,
+                        help="video file, image, folder of images, a quoted glob ('shots/*.png'), or a live source: "
+                             "camera[:N], screen[:DISPLAY][@x,y,w,h], window:TITLE, lavfi:GRAPH")
     parser.add_argument("-o", "--output", type=Path,
                         help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs)")
     parser.add_argument("-m", "--model", default=None,
@@ -49,6 +51,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     video.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default yuv420p)")
     video.add_argument("--no-audio", action="store_true", help="drop audio instead of copying it")
     video.add_argument("--no-subtitles", action="store_true", help="drop subtitles instead of copying them")
+    live = parser.add_argument_group("live sources (camera, screen, window)")
+    live.add_argument("--fps", type=float, help="capture frame rate (default: the device's)")
+    live.add_argument("--size", help="capture size WIDTHxHEIGHT for cameras and whole screens (default: the device's)")
+    live.add_argument("--duration", type=float, help="stop after this many seconds (default: until closed or Ctrl-C)")
+    live.add_argument("--frames", type=int, help="stop after capturing this many frames")
+    live.add_argument("--no-display", action="store_true", help="no window (record with -o or feed --virtual-camera)")
+    live.add_argument("--no-overlay", action="store_true", help="start the window without the stats overlay (key O)")
+    live.add_argument("--window-pos", help="window position X,Y on the screen")
+    live.add_argument("--virtual-camera", action="store_true", help="also send the upscaled frames to a virtual camera "
+                                                                     "(pyvirtualcam)")
+    live.add_argument("--max-latency", type=float, metavar="MS",
+                      help="latency budget: switch to INT8 or a faster bundled model when the median misses it")
+    live.add_argument("--report", type=Path, help="write the live run's counters and latencies as JSON here")
 
 
 def _pick_model(args: argparse.Namespace):  # noqa: ANN202 - ResolvedModel
@@ -70,7 +85,15 @@ def _progress(total: int, unit: str):  # noqa: ANN202
 
 def run(args: argparse.Namespace) -> int:
     from srstream.engine.backends import choose, open_backend
+    from srstream.engine.live import parse_live
     from srstream.engine.media import probe
+
+    if not args.input.exists():
+        source = parse_live(str(args.input), fps=args.fps, size=args.size)
+        if source is not None:
+            from srstream.commands.live import run_live_command
+
+            return run_live_command(args, source, _pick_model(args))
     from srstream.engine.outputs import check_output, default_output
     from srstream.engine.upscaler import FrameUpscaler
 

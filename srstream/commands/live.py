@@ -1,0 +1,117 @@
+"""``sr-stream camera`` / ``screen[...]`` / ``window:TITLE`` / ``lavfi:GRAPH``: live upscaling.
+
+Reached through ``sr-stream INPUT`` when INPUT names a live source and no such file exists;
+the options are the upscale command's "live sources" group (plus ``-o`` to record and the video
+encoder options for it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from srstream.errors import ConfigError, InputError
+
+__all__ = ["build_ladder", "run_live_command"]
+
+
+def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.ExitStack) -> list:  # noqa: ANN001
+    """The configurations ``--max-latency`` may step down to, cheapest last.
+
+    First the chosen model as asked; then its INT8 graph on ONNX Runtime when it ships one and
+    another precision was chosen; then each bundled model of the same scale whose graph is
+    smaller (fewer weights: these are convolutional nets run at input resolution, so their cost
+    per pixel follows their weight count), in its fastest variant. Each rung opens its backend
+    only when it is reached; ``stack`` closes them.
+    """
+    from srstream.engine.backends import choose, open_backend
+    from srstream.engine.live import Rung
+    from srstream.engine.models import BUNDLED_MODELS, available_precisions, resolve_model
+    from srstream.engine.upscaler import FrameUpscaler
+
+    def rung(m, choice) -> Rung:  # noqa: ANN001
+        def make() -> FrameUpscaler:
+            be = stack.enter_context(open_backend(m, choice))
+            return FrameUpscaler(be, m.spec, tile)
+
+        return Rung(f"{m.spec.name} x{m.spec.scale} {choice.backend}/{choice.precision}", make)
+
+    first = choose(model, backend, precision)
+    ladder = [rung(model, first)]
+    if first.backend == "ort" and first.precision != "int8" and "int8" in available_precisions(model.path):
+        ladder.append(rung(model, choose(model, "ort", "int8")))
+    size = model.path.stat().st_size
+    faster = []
+    for name in BUNDLED_MODELS:
+        other = resolve_model(name)
+        if other.spec.scale == model.spec.scale and other.path.stat().st_size < size and other.path != model.path:
+            faster.append((other.path.stat().st_size, other))
+    for _, other in sorted(faster, key=lambda pair: -pair[0]):
+        ladder.append(rung(other, choose(other, "auto", "auto")))
+    return ladder
+
+
+def _position(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        x, y = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--window-pos {text!r}: expected X,Y (e.g. 0,0)") from None
+    return x, y
+
+
+def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: ANN001 - LiveSource, ResolvedModel
+    from srstream.engine.live import LiveReport, Recorder, VirtualCamera, run_live
+    from srstream.engine.video import EncodeOptions
+
+    if args.frames is not None and args.frames <= 0:
+        raise ConfigError(f"--frames must be positive, got {args.frames}")
+    if args.duration is not None and args.duration <= 0:
+        raise ConfigError(f"--duration must be positive, got {args.duration}")
+    output: Path | None = args.output
+    if output is not None:
+        if output.exists() and not args.overwrite:
+            raise ConfigError(f"{output} exists; pass --overwrite to replace it")
+        if not output.parent.is_dir():
+            raise ConfigError(f"{output.parent} is not a folder; create it first")
+    report = LiveReport(source=str(source))
+    sinks = []
+    display = None
+    with contextlib.ExitStack() as stack:
+        ladder = build_ladder(model, args.backend, args.precision, args.tile, stack)
+        if output is not None:
+            # live encoding must keep up: x264's default "medium" preset is for files, not cameras
+            preset = args.preset if args.preset != "medium" else "veryfast"
+            sinks.append(Recorder(output, EncodeOptions(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
+                                                        preset=preset, pix_fmt=args.pix_fmt), report))
+        if args.virtual_camera:
+            sinks.append(VirtualCamera(args.fps or 30))
+        if not args.no_display:
+            from srstream.engine.display import WindowDisplay
+
+            display = WindowDisplay(f"sr-stream {model.spec.name} x{model.spec.scale} - {source}",
+                                    overlay=not args.no_overlay, position=_position(args.window_pos))
+        elif not sinks:
+            print("sr-stream: --no-display without -o or --virtual-camera: frames are upscaled and measured only",
+                  file=sys.stderr)
+        print(f"sr-stream: {source} -> {ladder[0].label}"
+              + (f", then down to {', '.join(r.label for r in ladder[1:])} if over {args.max_latency:g} ms"
+                 if args.max_latency and len(ladder) > 1 else "")
+              + (f"; recording to {output}" if output else "")
+              + ("; Ctrl-C or Q in the window stops" if display else "; Ctrl-C stops"), file=sys.stderr)
+        run_live(source, ladder, display=display, sinks=sinks, report=report, max_frames=args.frames,
+                 max_seconds=args.duration, max_latency_ms=args.max_latency)
+    for switch in report.switches:
+        print(f"sr-stream: switched {switch}", file=sys.stderr)
+    print(report.summary())
+    if report.output is not None:
+        print(f"{report.output}: {report.recorded} frames")
+    if args.report is not None:
+        args.report.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    if report.stopped_by == "disconnected":
+        raise InputError(report.notes[0] if report.notes else f"{source} disconnected")
+    return 130 if report.stopped_by == "interrupt" else 0
