@@ -194,7 +194,7 @@ def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContai
     """
     import av
 
-    if source.fmt not in av.formats_available:
+    if not any(source.fmt in name.split(",") for name in av.formats_available):  # e.g. "video4linux2,v4l2"
         raise InputError(f"this PyAV/FFmpeg build has no {source.fmt!r} input, needed for {source}; "
                          "install PyAV from its wheels (pip install av) or capture another way")
     try:

@@ -47,9 +47,12 @@ def read_counter(frame: np.ndarray) -> int:
     """The frame number drawn by :func:`draw` into ``frame`` (a capture of the pattern, RGB)."""
     width = frame.shape[1]
     block = width // BITS
+    if block < 2:
+        raise ValueError(f"a {width}-pixel-wide frame holds no {BITS}-bit counter (needs >= {2 * BITS} pixels)")
+    margin = block // 4  # away from the block edges, which scaling or compression may smear
     value = 0
     for bit in range(BITS):
-        cell = frame[1:_BLOCK_H - 1, bit * block + 2:(bit + 1) * block - 2]
+        cell = frame[1:_BLOCK_H - 1, bit * block + margin:(bit + 1) * block - margin]
         if cell.mean() > 127:
             value |= 1 << bit
     return value

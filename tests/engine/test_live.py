@@ -1,0 +1,340 @@
+"""Live sources: parsing, the latest-frame-wins stages, recording, the latency ladder, errors,
+and (under Xvfb) a moving pattern captured from a virtual screen, upscaled and shown in a window
+whose screenshot must equal the upscaled frame."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srstream.cli import main
+from srstream.commands.live import build_ladder
+from srstream.engine.backends import choose, open_backend
+from srstream.engine.live import LatestFrame, LiveReport, LiveSource, Recorder, Rung, open_capture, parse_live, run_live
+from srstream.engine.models import resolve_model
+from srstream.engine.pattern import draw, read_counter
+from srstream.engine.upscaler import FrameUpscaler
+from srstream.engine.video import EncodeOptions
+from srstream.errors import ConfigError, InputError
+
+GEN = "testsrc2=size=96x64:rate=30"
+
+
+# -- parsing -------------------------------------------------------------------------------------
+def test_parse_live_sources_per_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":5")
+    assert parse_live("clip.mp4") is None and parse_live("shots/a.png") is None
+    cam = parse_live("camera", fps=30, size="640x480", platform="linux")
+    assert (cam.fmt, cam.url, cam.options) == ("v4l2", "/dev/video0", {"framerate": "30", "video_size": "640x480"})
+    assert parse_live("camera:2", platform="linux").url == "/dev/video2"
+    assert parse_live("camera:/dev/video7", platform="linux").url == "/dev/video7"
+    assert parse_live("camera:1", platform="darwin").fmt == "avfoundation"
+    assert parse_live("camera:USB Cam", platform="win32").url == "video=USB Cam"
+    scr = parse_live("screen", platform="linux")
+    assert (scr.fmt, scr.url, scr.options) == ("x11grab", ":5", {"draw_mouse": "0"})
+    region = parse_live("screen:1@10,20,640,360", platform="linux")
+    assert region.url == ":1+10,20" and region.options["video_size"] == "640x360"
+    assert parse_live("screen@0,0,32,16", platform="linux").url == ":5+0,0"
+    win = parse_live("screen@5,6,70,80", platform="win32")
+    assert win.options == {"offset_x": "5", "offset_y": "6", "video_size": "70x80"}
+    assert parse_live("window:Game", platform="win32").url == "title=Game"
+    gen = parse_live(f"lavfi:{GEN}")
+    assert gen.paced and gen.fmt == "lavfi" and gen.url == GEN
+    for bad, why in [("screen@1,2,3", "x,y,width,height"), ("screen@0,0,0,5", "empty size"),
+                     ("camera:front", "number or a /dev/video"), ("lavfi:", "filter graph")]:
+        with pytest.raises(ConfigError, match=why):
+            parse_live(bad, platform="linux")
+    with pytest.raises(ConfigError, match="WIDTHxHEIGHT"):
+        parse_live("camera", size="big")
+    with pytest.raises(ConfigError, match="positive"):
+        parse_live("camera", fps=0)
+
+
+def test_latest_frame_keeps_the_newest_and_counts_drops() -> None:
+    box = LatestFrame()
+    assert box.get(timeout=0.01) is None
+    for i in range(5):
+        box.put(i)
+    assert box.get() == 4 and box.dropped == 4
+    box.put(5)
+    assert box.get() == 5 and box.dropped == 4
+    box.close()
+    assert box.closed and box.get(timeout=0.01) is None
+
+
+# -- helpers -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def model():
+    return resolve_model("realtime-x2")
+
+
+def _rung(model, precision: str, stack: ExitStack) -> Rung:  # noqa: ANN001
+    def make() -> FrameUpscaler:
+        return FrameUpscaler(stack.enter_context(open_backend(model, choose(model, "ort", precision))), model.spec)
+
+    return Rung(f"{model.spec.name} {precision}", make)
+
+
+def _generated(n: int, size: tuple[int, int] = (96, 64)) -> list[np.ndarray]:
+    import av
+
+    with av.open(f"testsrc2=size={size[0]}x{size[1]}:rate=30", format="lavfi") as c:
+        out = []
+        for frame in c.decode(video=0):
+            out.append(frame.to_ndarray(format="rgb24"))
+            if len(out) == n:
+                return out
+    return out
+
+
+def _decode(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+# -- the camera path, with a generated live source --------------------------------------------
+def test_generated_camera_is_recorded_losslessly_in_order(model, tmp_path: Path) -> None:  # noqa: ANN001
+    """lavfi goes through open_capture -> capture thread -> upscale -> recorder, as a v4l2
+    camera would: every recorded frame is the upscaled version of a source frame, in order."""
+    out = tmp_path / "live.mkv"
+    source = parse_live(f"lavfi:{GEN}")
+    report = LiveReport(source=str(source))
+    with ExitStack() as stack:
+        rec = Recorder(out, EncodeOptions(codec="ffv1", pix_fmt="bgr0"), report)
+        report = run_live(source, [_rung(model, "int8", stack)], sinks=[rec], report=report, max_frames=24)
+        expected = [FrameUpscaler(stack.enter_context(open_backend(model, choose(model, "ort", "int8"))),
+                                  model.spec).upscale(f) for f in _generated(24)]
+    assert report.stopped_by == "frames" and report.captured == 24
+    assert report.upscaled + report.dropped_before_upscale == 24
+    assert report.recorded == report.upscaled and report.output == out and out.is_file()
+    assert not list(tmp_path.glob(".*partial*"))
+    frames = _decode(out)
+    assert len(frames) == report.recorded and frames[0].shape == (128, 192, 3)
+    position = -1
+    for frame in frames:  # each one is an upscaled source frame, later than the previous one
+        matches = [i for i, e in enumerate(expected) if np.array_equal(frame, e)]
+        assert matches and matches[0] > position
+        position = matches[0]
+    assert len(report.latency_ms) == report.upscaled and min(report.latency_ms) > 0
+    # paced like a device: 24 frames at 30 fps take ~0.8 s, not the few ms a generator needs
+    assert report.seconds > 0.5
+
+
+def test_cli_live_records_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, js = tmp_path / "cam.mp4", tmp_path / "report.json"
+    rc = main([f"lavfi:{GEN}", "--frames", "15", "--no-display", "-o", str(out), "--report", str(js)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "15 frames captured" in text and "latency p50" in text and "dropped" in text
+    import json
+
+    data = json.loads(js.read_text())
+    assert data["captured"] == 15 and data["recorded"] == len(_decode(out)) > 0
+    assert {"latency_ms_p50", "latency_ms_p99", "dropped_before_upscale", "fps"} <= set(data)
+    assert main([f"lavfi:{GEN}", "--frames", "3", "--no-display", "-o", str(out)]) == 2  # exists: no overwrite
+
+
+def test_disconnected_device_keeps_the_recording(model, tmp_path: Path) -> None:  # noqa: ANN001
+    """A camera that stops sending mid-stream: the run stops, says so, and the file is valid."""
+    out = tmp_path / "cut.mp4"
+    source = LiveSource("camera", "lavfi", f"{GEN}:d=0.5", label="camera (unplugged after 0.5 s)", paced=True)
+    report = LiveReport(source=str(source))
+    with ExitStack() as stack:
+        rec = Recorder(out, EncodeOptions(preset="veryfast"), report)
+        run_live(source, [_rung(model, "int8", stack)], sinks=[rec], report=report)
+    assert report.stopped_by == "disconnected" and "stopped sending frames after 15" in report.notes[0]
+    assert out.is_file() and len(_decode(out)) == report.recorded > 0
+
+
+def test_interrupt_finalises_the_recording(model, tmp_path: Path) -> None:  # noqa: ANN001
+    out = tmp_path / "stopped.mp4"
+    report = LiveReport()
+    seen = []
+
+    def ctrl_c_after_five(frame) -> None:  # noqa: ANN001
+        seen.append(frame)
+        if len(seen) == 5:
+            raise KeyboardInterrupt
+
+    with ExitStack() as stack:
+        rec = Recorder(out, EncodeOptions(preset="veryfast"), report)
+        run_live(parse_live(f"lavfi:{GEN}"), [_rung(model, "int8", stack)], sinks=[rec], report=report,
+                 on_shown=ctrl_c_after_five)
+    assert report.stopped_by == "interrupt" and out.is_file() and len(_decode(out)) == report.recorded >= 5
+
+
+def test_max_latency_steps_down_the_ladder(model, tmp_path: Path) -> None:  # noqa: ANN001
+    labels = []
+    with ExitStack() as stack:
+        ladder = [_rung(model, "fp32", stack), _rung(model, "int8", stack)]
+        report = run_live(parse_live(f"lavfi:{GEN}"), ladder, max_frames=40, max_latency_ms=0.01,
+                          on_shown=lambda f: labels.append(f.rung))
+        assert len(report.switches) == 1 and "fp32 -> realtime-x2 int8" in report.switches[0]
+        assert labels[0].endswith("fp32") and labels[-1].endswith("int8")
+        # the CLI's ladder for the default model: INT8 first when fp32 was asked for
+        cli = build_ladder(model, "ort", "fp32", "auto", stack)
+        assert [r.label for r in cli] == ["realtime-x2 x2 ort/fp32", "realtime-x2 x2 ort/int8"]
+
+
+def test_missing_devices_are_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(InputError, match="camera /dev/video57"):
+        open_capture(parse_live("camera:57", platform="linux"))
+    with pytest.raises(InputError, match="X server"):
+        open_capture(parse_live("screen::93@0,0,32,32", platform="linux"))
+    assert main(["camera:57", "--no-display", "--frames", "2"]) != 0
+    assert "camera /dev/video57" in capsys.readouterr().err
+
+
+def test_display_without_a_screen_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "x11")
+    monkeypatch.setenv("DISPLAY", ":94")
+    from srstream.engine.display import WindowDisplay
+
+    with pytest.raises(InputError, match="--no-display"):
+        WindowDisplay()
+
+
+def test_window_modes_and_keys_headless(model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """The window's A/B toggle and overlay, with SDL's dummy video driver (no screen needed)."""
+    pygame = pytest.importorskip("pygame")
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    from srstream.engine.display import WindowDisplay
+
+    shown = []
+    window = WindowDisplay(overlay=True)
+    with ExitStack() as stack:
+
+        def watch(frame) -> None:  # noqa: ANN001
+            shown.append((window.original, window.last.copy(), frame))
+            if len(shown) == 3:
+                pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_TAB))
+            if len(shown) == 6:
+                pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q))
+
+        report = run_live(parse_live(f"lavfi:{GEN}"), [_rung(model, "int8", stack)], display=window,
+                          max_frames=200, on_shown=watch)
+    assert report.stopped_by == "user" and report.shown == 6 == len(report.latency_ms)
+    for original, picture, frame in shown:
+        if original:  # nearest-neighbour enlargement of the captured frame
+            assert np.array_equal(picture, np.repeat(np.repeat(frame.src.rgb, 2, 0), 2, 1))
+        else:
+            assert picture is not None and np.array_equal(picture, frame.rgb)
+    assert [s[0] for s in shown] == [False] * 3 + [True] * 3
+
+
+# -- under Xvfb: a real window on a virtual screen -------------------------------------------------
+@pytest.fixture(scope="module")
+def xvfb():
+    """A private Xvfb display (':N'), or a skip saying how to get one."""
+    pytest.importorskip("pygame")
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        pytest.skip("needs Xvfb (bash tests/system-deps.sh, or apt install xvfb)")
+    read, write = os.pipe()
+    proc = subprocess.Popen([exe, "-displayfd", str(write), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as f:
+        number = f.readline().strip()
+    if not number:
+        proc.kill()
+        pytest.skip("Xvfb did not start")
+    yield f":{number}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _pattern(display: str, size: str, pos: str, seconds: float, log: Path | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "srstream.engine.pattern", "--size", size, "--pos", pos, "--seconds", str(seconds)]
+    if log is not None:
+        cmd += ["--log", str(log)]
+    proc = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": display, "SDL_VIDEODRIVER": "x11"})
+    time.sleep(1.0)  # the window is mapped and drawing
+    return proc
+
+
+def _grab(display: str, x: int, y: int, w: int, h: int) -> np.ndarray:
+    import av
+
+    with av.open(f"{display}+{x},{y}", format="x11grab", options={"video_size": f"{w}x{h}", "draw_mouse": "0"}) as c:
+        return next(c.decode(video=0)).to_ndarray(format="rgb24")
+
+
+@pytest.mark.parametrize("overlay", [False, True])
+def test_screen_capture_is_upscaled_and_shown(xvfb: str, model, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+                                              overlay: bool) -> None:
+    monkeypatch.setenv("DISPLAY", xvfb)
+    monkeypatch.setenv("SDL_VIDEODRIVER", "x11")
+    from srstream.engine.display import WindowDisplay
+
+    painter = _pattern(xvfb, "160x96", "0,0", 20)
+    try:
+        source = parse_live(f"screen:{xvfb}@0,0,160,96", fps=30)
+        window = WindowDisplay(overlay=overlay, position=(200, 0))
+        shots, counters = [], []
+
+        def check(frame) -> None:  # noqa: ANN001
+            counters.append(read_counter(frame.src.rgb))
+            if len(counters) in (5, 12):  # the window's pixels on the screen, right after the flip
+                shots.append((_grab(xvfb, 200, 0, 320, 192), window.last.copy(), frame))
+
+        with ExitStack() as stack:
+            report = run_live(source, [_rung(model, "int8", stack)], display=window, max_frames=60, on_shown=check)
+            fresh = FrameUpscaler(stack.enter_context(open_backend(model, choose(model, "ort", "int8"))), model.spec)
+            for screen, shown, frame in shots:
+                assert np.array_equal(shown, frame.rgb)  # the window shows the upscaled frame
+                assert np.array_equal(fresh.upscale(frame.src.rgb), frame.rgb)  # ... of what was captured
+                diff = np.any(screen != shown, axis=2)
+                if overlay:  # only the overlay box (top left) differs, and it does
+                    ys, xs = np.nonzero(diff)
+                    assert diff.any() and ys.max() < 80 and xs.max() < 300
+                else:
+                    assert not diff.any()
+    finally:
+        painter.terminate()
+        painter.wait(timeout=10)
+    assert len(shots) == 2
+    # the pattern moved: captured frames carry increasing frame numbers drawn by the painter
+    assert counters == sorted(counters) and counters[-1] > counters[0]
+    src = shots[0][2].src.rgb
+    assert np.array_equal(src, draw(counters[4], 160, 96))  # x11grab gives the painter's pixels
+    assert report.shown == len(report.latency_ms) >= 12 and report.captured == 60
+    assert report.captured == report.upscaled + report.dropped_before_upscale
+    assert np.isfinite(report.percentile(report.latency_ms, 99))
+
+
+def test_window_by_title(xvfb: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("xwininfo") is None:
+        pytest.skip("needs xwininfo (apt install x11-utils)")
+    monkeypatch.setenv("DISPLAY", xvfb)
+    painter = _pattern(xvfb, "128x48", "30,40", 10)
+    try:
+        source = parse_live("window:sr-stream test pattern", platform="linux")
+        assert source.url == f"{xvfb}+30,40" and source.options["video_size"] == "128x48"
+        frame = _grab(xvfb, 30, 40, 128, 48)
+        assert read_counter(frame) > 0
+    finally:
+        painter.terminate()
+        painter.wait(timeout=10)
+    with pytest.raises(InputError, match="no window titled"):
+        parse_live("window:no such window here", platform="linux")
+
+
+def test_live_stages_run_on_their_own_threads(model) -> None:  # noqa: ANN001
+    names = set()
+    with ExitStack() as stack:
+        run_live(parse_live(f"lavfi:{GEN}"), [_rung(model, "int8", stack)], max_frames=5,
+                 on_shown=lambda f: names.update(t.name for t in threading.enumerate()))
+    assert {"capture", "upscale"} <= names
