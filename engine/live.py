@@ -305,8 +305,9 @@ class LiveReport:
         return (f"{self.source}: {self.captured} frames captured, {self.upscaled} upscaled, {shown}"
                 f"{self.fps:.1f} fps over {self.seconds:.1f} s; capture-to-{'display' if self.shown else 'output'} "
                 f"latency p50 {self.percentile(lat, 50):.1f} ms, p99 {self.percentile(lat, 99):.1f} ms; upscale "
-                f"p50 {self.percentile(up, 50):.1f} ms; dropped {self.dropped_before_upscale} before upscale, "
-                f"{self.dropped_before_display} before display{rec}; stopped: {self.stopped_by}")
+                f"p50 {self.percentile(up, 50):.1f} ms; dropped {self.dropped_before_upscale} before upscale"
+                + (f", {self.dropped_before_display} before display" if self.shown else "")
+                + f"{rec}; stopped: {self.stopped_by}")
 
     def to_dict(self) -> dict[str, Any]:
         lat, up = self.latency_ms, self.upscale_ms
@@ -467,7 +468,7 @@ class Rung:
 class _Live:
     def __init__(self, source: LiveSource, ladder: list[Rung], sinks: list[Sink], report: LiveReport, *,
                  max_frames: int | None, max_seconds: float | None, max_latency_ms: float | None,
-                 has_display: bool, window: int = 15) -> None:
+                 has_display: bool, window: int = 8) -> None:
         self.source, self.ladder, self.sinks, self.report = source, ladder, sinks, report
         self.max_frames, self.max_seconds, self.max_latency_ms = max_frames, max_seconds, max_latency_ms
         self.window, self.has_display = window, has_display
