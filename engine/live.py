@@ -540,7 +540,7 @@ class _Live:
             while True:
                 item = self.captured.get(timeout=0.1)
                 if item is None:
-                    if self.captured.closed or self.stop.is_set() and self.captured.closed:
+                    if self.captured.closed:
                         return
                     continue
                 t = time.perf_counter()
