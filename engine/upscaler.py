@@ -49,8 +49,8 @@ def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requ
 class FrameUpscaler:
     """Upscale ``(H, W, C)`` uint8/uint16 frames (C = 1, 3 or 4; RGB order) with ``backend``."""
 
-    def __init__(self, backend: Backend, spec: ModelSpec, tile: int | str = "auto") -> None:
-        self.backend, self.spec, self.tile = backend, spec, tile
+    def __init__(self, backend: Backend, spec: ModelSpec, tile: int | str = "auto", *, ensemble: bool = False) -> None:
+        self.backend, self.spec, self.tile, self.ensemble = backend, spec, tile, ensemble
         self._plans: dict[tuple[int, int], TilePlan] = {}
         self._tiles: dict[TilePlan, np.ndarray] = {}  # packed-tile buffers, reused frame after frame
         low, high = spec.value_range
@@ -93,9 +93,34 @@ class FrameUpscaler:
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         """The upscaled frame, same dtype and channel count.
 
+        With ``ensemble``: the x8 geometric self-ensemble (EDSR+, Lim et al. 2017): the frame is
+        upscaled in all 8 flips/rotations, each result turned back and the 8 averaged. 8x the
+        time for about 0.1 dB; for stills and offline video. 8-bit frames run as 16-bit so the
+        average is rounded once, not 8 times.
+
         Raises:
             InputError: unsupported dtype or channel count.
         """
+        if not self.ensemble:
+            return self._upscale(frame)
+        if frame.dtype not in (np.uint8, np.uint16):
+            raise InputError(f"unsupported sample type {frame.dtype}; sr-stream reads 8- and 16-bit images")
+        wide = frame.astype(np.uint16) * np.uint16(257) if frame.dtype == np.uint8 else frame
+        total = None
+        for k in range(8):
+            turned = np.rot90(wide, k % 4)
+            if k >= 4:
+                turned = turned[:, ::-1]
+            out = self._upscale(np.ascontiguousarray(turned)).astype(np.float32)
+            if k >= 4:
+                out = out[:, ::-1]
+            out = np.rot90(out, -(k % 4))
+            total = out if total is None else total + out
+        mean = total / (8 * 257) if frame.dtype == np.uint8 else total / 8
+        limit = 255 if frame.dtype == np.uint8 else 65535
+        return np.clip(np.rint(mean), 0, limit).astype(frame.dtype)
+
+    def _upscale(self, frame: np.ndarray) -> np.ndarray:
         if frame.dtype not in (np.uint8, np.uint16):
             raise InputError(f"unsupported sample type {frame.dtype}; sr-stream reads 8- and 16-bit images")
         if frame.ndim == 2:
@@ -137,7 +162,8 @@ class FrameUpscaler:
     def takes_yuv420(self, height: int, width: int) -> bool:
         """Whether :meth:`upscale_yuv420` applies: an RGB or luma model and an even output size."""
         s = self.spec.scale
-        return (self.spec.color_space == "y" or self.spec.in_channels == 3) and (height * s) % 2 == 0 \
+        return not self.ensemble and (self.spec.color_space == "y" or self.spec.in_channels == 3) \
+            and (height * s) % 2 == 0 \
             and (width * s) % 2 == 0
 
     def upscale_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,

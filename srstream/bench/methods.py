@@ -111,7 +111,8 @@ class Method:
 
 
 def open_method(name: str, *, scale: int | None = None, backend: str = "auto", precision: str = "auto",
-                tile: int | str = "auto", peers_dir: Path | None = None, cache_dir: Path | None = None) -> Method:
+                tile: int | str = "auto", peers_dir: Path | None = None, cache_dir: Path | None = None,
+                ensemble: bool = False) -> Method:
     """Resolve ``--model`` and open it.
 
     Args:
@@ -122,12 +123,15 @@ def open_method(name: str, *, scale: int | None = None, backend: str = "auto", p
             interpolation, which have one route each).
         peers_dir: where peer names are looked up (default :func:`default_peers_dir`).
         cache_dir: where imported peers' ONNX files are kept (default ``~/.cache/sr-stream/peers``).
+        ensemble: x8 self-ensemble for models run by the engine (the name gets ``+ensemble``).
 
     Raises:
         ConfigError: an unknown name or a scale that does not match.
         InputError: a peer file that is not there.
         ModelError, DependencyError: the model cannot be opened.
     """
+    if ensemble and (name in INTERPOLATIONS or Path(name).suffix == ".pb" or (name in PEERS and PEERS[name].path.endswith(".pb"))):
+        raise ConfigError(f"--ensemble applies to models run by the engine, not to {name}")
     if name in INTERPOLATIONS:
         if not scale:
             raise ConfigError(f"--model {name} needs --scale")
@@ -141,10 +145,10 @@ def open_method(name: str, *, scale: int | None = None, backend: str = "auto", p
     elif path is not None and path.suffix in (".pth", ".pt", ".safetensors"):
         onnx_path = _imported_onnx(path, peer.name if peer else path.stem, cache_dir)
         method = _open_engine(str(onnx_path), backend, precision, tile, kind="peer", source=path,
-                              project=peer.project if peer else "")
+                              project=peer.project if peer else "", ensemble=ensemble)
     else:
         _check_engine_name(name)
-        method = _open_engine(name, backend, precision, tile)
+        method = _open_engine(name, backend, precision, tile, ensemble=ensemble)
     if scale and method.info.scale != scale:
         method.close()
         raise ConfigError(f"{method.info.name} upscales x{method.info.scale}, not x{scale}")
@@ -196,7 +200,7 @@ def _open_opencv(path: Path, peer: Peer | None, scale: int | None) -> Method:
 
 
 def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, kind: str = "sr-stream",
-                 source: Path | None = None, project: str = "") -> Method:
+                 source: Path | None = None, project: str = "", ensemble: bool = False) -> Method:
     from srstream.engine.backends import choose, open_backend
     from srstream.engine.models import resolve_model
     from srstream.engine.upscaler import FrameUpscaler
@@ -205,11 +209,13 @@ def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, ki
     model = resolve_model(name)
     choice = choose(model, backend, precision)
     opened = open_backend(model, choice)
-    upscaler = FrameUpscaler(opened, model.spec, tile)
+    upscaler = FrameUpscaler(opened, model.spec, tile, ensemble=ensemble)
     library = {"ort": "onnxruntime", "trt": "tensorrt", "torch": "torch"}.get(opened.name, opened.name)
     runtime = f"{opened.describe()} ({library} {package_version(library) or package_version(library + '-gpu')})"
-    info = MethodInfo(model.spec.name if kind == "peer" else model.name, kind, model.spec.scale, opened.name,
-                      choice.precision, runtime, str(source or model.path), project or model.spec.source)
+    label = (model.spec.name if kind == "peer" else model.name) + ("+ensemble" if ensemble else "")
+    info = MethodInfo(label, kind, model.spec.scale, opened.name, choice.precision,
+                      runtime + (", x8 self-ensemble" if ensemble else ""), str(source or model.path),
+                      project or model.spec.source)
     return Method(info, upscaler.upscale, opened.close, upscaler)
 
 

@@ -41,6 +41,8 @@ def _model_options(parser: argparse.ArgumentParser, repeat: bool = False) -> Non
                         help="backend for sr-stream and imported models (default: the fastest available)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16", "int8"), default="auto")
     parser.add_argument("--tile", type=tile_size, default="auto", help="tile size, 0 for whole frames, or auto")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="x8 self-ensemble (flips and rotations averaged) for models run by the engine")
     parser.add_argument("--peers", type=Path, help="folder of peer models (default: $SRSTREAM_PEERS, "
                         "$SRSTREAM_DATA/peers or ../shared/data/peers)")
     parser.add_argument("--cache", type=Path, help="where imported peers' ONNX files are kept "
@@ -83,7 +85,7 @@ def _open(args: argparse.Namespace, name: str, scale: int | None):  # noqa: ANN2
     from srstream.bench.methods import open_method
 
     return open_method(name, scale=scale, backend=args.backend, precision=args.precision, tile=args.tile,
-                       peers_dir=args.peers, cache_dir=args.cache)
+                       peers_dir=args.peers, cache_dir=args.cache, ensemble=args.ensemble)
 
 
 def _quality(args: argparse.Namespace) -> int:

@@ -210,3 +210,30 @@ def test_a_backend_yuv420_device_path_gives_the_same_frames(tmp_path: Path, tile
         got = FrameUpscaler(dev, dev.spec, tile).upscale_yuv420(*planes, matrix=kernels.BT709)
     assert dev.calls == 1
     np.testing.assert_array_equal(got, want)
+
+
+def test_self_ensemble_averages_the_eight_orientations(real_frame: np.ndarray) -> None:
+    path = MODELS_DIR / BUNDLED_MODELS["realtime-x2"]
+    with OrtBackend(read_onnx_spec(path), path, "fp32") as backend:
+        plain = FrameUpscaler(backend, backend.spec)
+        ens = FrameUpscaler(backend, backend.spec, ensemble=True)
+        frame = np.ascontiguousarray(real_frame[:40, :56])
+        out = ens.upscale(frame)
+        assert out.shape == (80, 112, 3) and out.dtype == np.uint8
+        wide = frame.astype(np.uint16) * 257
+        total = np.zeros(out.shape, np.float64)
+        for k in range(8):
+            turned = np.rot90(wide, k % 4)
+            turned = turned[:, ::-1] if k >= 4 else turned
+            up = plain.upscale(np.ascontiguousarray(turned)).astype(np.float64)
+            total += np.rot90(up[:, ::-1] if k >= 4 else up, -(k % 4))
+        expected = np.clip(np.rint(total / (8 * 257)), 0, 255)
+        assert np.abs(out.astype(int) - expected).max() <= 1  # float32 vs float64 sums at .5 ties
+        # the group is closed under rotation: the ensemble commutes with it (up to rounding ties)
+        turned = ens.upscale(np.ascontiguousarray(np.rot90(frame)))
+        assert np.abs(turned.astype(int) - np.rot90(out).astype(int)).max() <= 1
+        # and it is not the plain result (it averages 8 different ones)
+        assert np.abs(out.astype(int) - plain.upscale(frame).astype(int)).mean() > 0.05
+        assert not ens.takes_yuv420(40, 56)
+        grey16 = ens.upscale((frame[:, :, :1].astype(np.uint16) * 257))
+        assert grey16.shape == (80, 112, 1) and grey16.dtype == np.uint16
