@@ -86,8 +86,8 @@ def _region(text: str, where: str) -> tuple[int, int, int, int]:
     return x, y, w, h
 
 
-def _window_geometry(title: str) -> tuple[int, int, int, int]:
-    """Screen position and size of the X11 window whose title is ``title`` (xwininfo)."""
+def _find_window(title: str) -> tuple[str, int, int]:
+    """Id, width and height of the X11 window whose title is ``title`` (xwininfo)."""
     tool = shutil.which("xwininfo")
     if tool is None:
         raise DependencyError("window capture by title needs xwininfo (Debian/Ubuntu: apt install x11-utils)")
@@ -99,11 +99,11 @@ def _window_geometry(title: str) -> tuple[int, int, int, int]:
     for line in proc.stdout.splitlines():
         key, _, value = line.strip().partition(":")
         values[key] = value.strip()
+    match = re.search(r"Window id: (0x[0-9a-fA-F]+)", proc.stdout)
     try:
-        return (int(values["Absolute upper-left X"]), int(values["Absolute upper-left Y"]),
-                int(values["Width"]), int(values["Height"]))
-    except (KeyError, ValueError):
-        raise InputError(f"xwininfo gave no geometry for window {title!r}") from None
+        return match.group(1), int(values["Width"]), int(values["Height"])
+    except (AttributeError, KeyError, ValueError):
+        raise InputError(f"xwininfo gave no id or size for window {title!r}") from None
 
 
 def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
@@ -112,7 +112,8 @@ def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
 
     * ``camera`` / ``camera:N`` / ``camera:/dev/videoN`` / ``camera:NAME`` (dshow on Windows);
     * ``screen`` / ``screen:DISPLAY`` / ``screen@x,y,w,h`` / ``screen:DISPLAY@x,y,w,h``;
-    * ``window:TITLE`` (X11 via xwininfo; gdigrab's ``title=`` on Windows);
+    * ``window:TITLE`` (X11: found with xwininfo and grabbed by window id, so it is followed when
+      it moves; gdigrab's ``title=`` on Windows);
     * ``lavfi:GRAPH``: an FFmpeg generator such as ``testsrc2=size=640x360:rate=30``, paced to
       its frame rate like a camera (for tests and demos).
 
@@ -158,11 +159,12 @@ def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
             return LiveSource("window", "gdigrab", f"title={rest}", options, f"window {rest!r}")
         if not platform.startswith("linux"):
             raise ConfigError(f"window capture by title is not supported on {platform}; use screen@x,y,w,h")
-        x, y, w, h = _window_geometry(rest)
+        window, w, h = _find_window(rest)
         display = os.environ.get("DISPLAY", ":0")
-        return LiveSource("window", "x11grab", f"{display}+{x},{y}", {**options, "video_size": f"{w}x{h}",
-                                                                      "draw_mouse": "0"},
-                          f"window {rest!r} ({w}x{h} at {x},{y} on {display})")
+        # x11grab follows the window itself (moves included) rather than a fixed screen region
+        options.pop("video_size", None)
+        return LiveSource("window", "x11grab", display, {**options, "window_id": window, "draw_mouse": "0"},
+                          f"window {rest!r} ({w}x{h}, {window} on {display})")
     # screen
     region = _region(at, text) if at else None
     if platform.startswith("linux"):

@@ -322,9 +322,13 @@ def test_window_by_title(xvfb: str, monkeypatch: pytest.MonkeyPatch) -> None:
     painter = _pattern(xvfb, "128x48", "30,40", 10)
     try:
         source = parse_live("window:sr-stream test pattern", platform="linux")
-        assert source.url == f"{xvfb}+30,40" and source.options["video_size"] == "128x48"
-        frame = _grab(xvfb, 30, 40, 128, 48)
-        assert read_counter(frame) > 0
+        assert source.url == xvfb and source.options["window_id"].startswith("0x") and "128x48" in source.label
+        container = open_capture(source)
+        try:
+            frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+        finally:
+            container.close()
+        assert frame.shape == (48, 128, 3) and read_counter(frame) > 0  # the window's own pixels
     finally:
         painter.terminate()
         painter.wait(timeout=10)
