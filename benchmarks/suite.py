@@ -35,6 +35,8 @@ SETS = ("Set5", "Set14", "BSD100")
 SCALES = (2, 4)
 SPEED_INPUTS = [("640x360", 2), ("960x540", 2), ("320x180", 4)]
 GPU_INPUTS = [("1920x1080", 2)]
+#: bundled models also scored with the x8 self-ensemble (`--ensemble`): the ones for stills.
+ENSEMBLE = ("quality-x4", "gan-x4")
 GRID_PEERS = ("opencv-fsrcnn-x{s}", "opencv-lapsrn-x{s}", "realesr-animevideov3-x{s}", "srgan-leftthomas-x{s}")
 
 
@@ -67,17 +69,19 @@ def run_quality(args: argparse.Namespace) -> None:
     for dataset in sets:
         for scale in SCALES:
             bench = BenchmarkSet(args.data / "val" / dataset, scale)
-            methods = [("bicubic", "auto", "auto"), ("lanczos", "auto", "auto"), *((n, "ort", p) for n, p in ours(scale)),
-                       *((n, "torch", "bf16") for n in torch_models(scale)),
-                       *((p, "auto", "auto") for p in peers(scale, args.data / "peers"))]
-            for name, backend, precision in methods:
+            methods = [("bicubic", "auto", "auto", False), ("lanczos", "auto", "auto", False),
+                       *((n, "ort", p, False) for n, p in ours(scale)),
+                       *((n, "torch", "bf16", False) for n in torch_models(scale)),
+                       *((n, "ort", "fp32", True) for n in dict.fromkeys(n for n, _ in ours(scale)) if n in ENSEMBLE),
+                       *((p, "auto", "auto", False) for p in peers(scale, args.data / "peers"))]
+            for name, backend, precision, ensemble in methods:
                 if args.model and name not in args.model:
                     continue
-                with open_method(name, scale=scale, backend=backend, precision=precision,
+                with open_method(name, scale=scale, backend=backend, precision=precision, ensemble=ensemble,
                                  peers_dir=args.data / "peers", cache_dir=args.cache) as method:
                     result = evaluate(method, bench)
                 info = method.info
-                tag = f"{name}_{info.backend}_{info.precision}" if info.kind == "sr-stream" else name
+                tag = f"{info.name}_{info.backend}_{info.precision}" if info.kind == "sr-stream" else name
                 write_result(result, info, f"val/{dataset}", args.out / "quality" / f"{dataset}_x{scale}_{tag}.json")
                 print(f"{dataset} x{scale} {name} [{info.precision}]: {result.psnr_y:.3f} dB / {result.ssim_y:.4f}",
                       flush=True)
