@@ -315,6 +315,28 @@ def test_screen_capture_is_upscaled_and_shown(xvfb: str, model, monkeypatch: pyt
     assert np.isfinite(report.percentile(report.latency_ms, 99))
 
 
+def test_cli_shows_a_screen_region(xvfb: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    monkeypatch.setenv("DISPLAY", xvfb)
+    monkeypatch.setenv("SDL_VIDEODRIVER", "x11")
+    painter = _pattern(xvfb, "160x96", "0,0", 15)
+    try:
+        js, rec = tmp_path / "live.json", tmp_path / "rec.mkv"
+        rc = main([f"screen:{xvfb}@0,0,160,96", "--fps", "30", "--frames", "30", "--window-pos", "200,0",
+                   "-o", str(rec), "--report", str(js)])
+    finally:
+        painter.terminate()
+        painter.wait(timeout=10)
+    assert rc == 0
+    data = json.loads(js.read_text())
+    assert data["captured"] == 30 and data["shown"] > 0 and data["latency_ms_p99"] >= data["latency_ms_p50"] > 0
+    frames = _decode(rec)
+    assert len(frames) == data["recorded"] and frames[0].shape == (192, 320, 3)
+    assert "capture-to-display latency" in capsys.readouterr().out
+
+
 def test_window_by_title(xvfb: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("xwininfo") is None:
         pytest.skip("needs xwininfo (apt install x11-utils)")
