@@ -37,7 +37,8 @@ import cv2
 import numpy as np
 
 from srstream.engine.backends import choose, open_backend
-from srstream.engine.live import Rung, parse_live, run_live
+from srstream.engine.live import Rung, run_live
+from srstream.engine.sources import parse_live
 from srstream.engine.models import resolve_model
 from srstream.engine.pattern import read_counter
 from srstream.engine.upscaler import FrameUpscaler

@@ -65,7 +65,8 @@ def _position(text: str | None) -> tuple[int, int] | None:
 
 
 def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: ANN001 - LiveSource, ResolvedModel
-    from srstream.engine.live import LiveReport, Recorder, VirtualCamera, run_live
+    from srstream.engine.live import LiveReport, run_live
+    from srstream.engine.live_sinks import Recorder, VirtualCamera
     from srstream.engine.video import EncodeOptions
 
     if args.ensemble:

@@ -88,7 +88,7 @@ def _progress(total: int, unit: str):  # noqa: ANN202
 
 def run(args: argparse.Namespace) -> int:
     from srstream.engine.backends import choose, open_backend
-    from srstream.engine.live import parse_live
+    from srstream.engine.sources import parse_live
     from srstream.engine.media import probe
 
     if not args.input.exists():

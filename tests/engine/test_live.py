@@ -19,7 +19,9 @@ import pytest
 from srstream.cli import main
 from srstream.commands.live import build_ladder
 from srstream.engine.backends import choose, open_backend
-from srstream.engine.live import LatestFrame, LiveReport, LiveSource, Recorder, Rung, open_capture, parse_live, run_live
+from srstream.engine.live import LatestFrame, LiveReport, Rung, run_live
+from srstream.engine.live_sinks import Recorder
+from srstream.engine.sources import LiveSource, open_capture, parse_live
 from srstream.engine.models import resolve_model
 from srstream.engine.pattern import draw, read_counter
 from srstream.engine.upscaler import FrameUpscaler

@@ -1,0 +1,143 @@
+"""Where live frames go besides the window: a recorded video file and a virtual camera."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from srstream.atomic import partial_path
+from srstream.engine.live import LiveReport, Upscaled
+from srstream.errors import ConfigError, DependencyError, OutputError
+
+__all__ = ["Recorder", "VirtualCamera"]
+
+
+class Recorder:
+    """Upscaled frames -> a video file, on its own thread, written like the file pipeline.
+
+    The file opens on the first frame (its size is the frame's). Timestamps come from the capture
+    clock (milliseconds since the first frame), so the file plays at the pace the source was
+    captured, dropped frames included. The encoder gets a bounded queue: when it cannot keep up,
+    the frame is dropped and counted.
+    """
+
+    def __init__(self, path: Path, options: Any, report: LiveReport, queue_size: int = 16) -> None:
+        self.path, self.tmp, self.options, self.report = Path(path), partial_path(Path(path)), options, report
+        self.q: queue.Queue = queue.Queue(queue_size)
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        self.container = None
+        self.t0: float | None = None
+        self.last_pts = -1
+
+    def _open(self, width: int, height: int) -> None:
+        import av
+
+        options = self.options
+        try:
+            self.container = av.open(str(self.tmp), "w")
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"cannot create {self.tmp}: {exc}; check the folder and the file extension") from exc
+        try:
+            self.stream = self.container.add_stream(options.codec, rate=30)
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise ConfigError(f"video codec {options.codec!r} is not available ({exc}); try --codec libx264") from exc
+        pix_fmt = options.pix_fmt
+        if (width % 2 or height % 2) and pix_fmt in ("yuv420p", "yuv422p", "nv12"):
+            pix_fmt = "yuv444p"  # subsampled formats need even sizes; keep every pixel
+        self.pix_fmt = pix_fmt
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
+        self.stream.time_base = Fraction(1, 1000)
+        self.stream.codec_context.time_base = Fraction(1, 1000)
+        extra = {"tune": "zerolatency"} if options.codec in ("libx264", "libx265") else {}
+        self.stream.options = {**options.codec_options(), **extra}
+        self.thread = threading.Thread(target=self._run, name="record", daemon=True)
+        self.thread.start()
+
+    def send(self, frame: Upscaled) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.container is None:
+            self._open(frame.rgb.shape[1], frame.rgb.shape[0])
+        try:
+            self.q.put_nowait(frame)
+        except queue.Full:
+            self.report.dropped_by_recorder += 1
+
+    def _run(self) -> None:
+        import av
+
+        try:
+            while True:
+                item = self.q.get()
+                if item is None:
+                    break
+                if self.t0 is None:
+                    self.t0 = item.src.t
+                pts = max(int(round((item.src.t - self.t0) * 1000)), self.last_pts + 1)
+                self.last_pts = pts
+                frame = av.VideoFrame.from_ndarray(item.rgb, format="rgb24").reformat(format=self.pix_fmt)
+                frame.pts, frame.time_base = pts, Fraction(1, 1000)
+                for packet in self.stream.encode(frame):
+                    self.container.mux(packet)
+                self.report.recorded += 1
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        except (av.error.FFmpegError, OSError) as exc:
+            self.error = OutputError(f"writing {self.tmp} failed ({getattr(exc, 'strerror', None) or exc}); "
+                                     "check free disk space")
+        except BaseException as exc:  # noqa: BLE001 - re-raised by send()/close() on the caller's thread
+            self.error = exc
+
+    def close(self, keep: bool) -> None:
+        """Flush and finalise; keep the file (renamed into place) when ``keep`` and it has frames."""
+        if self.thread is not None:
+            while self.thread.is_alive():
+                try:
+                    self.q.put(None, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            self.thread.join()
+        if self.container is not None:
+            try:
+                self.container.close()
+            except Exception as exc:  # noqa: BLE001
+                self.error = self.error or OutputError(f"finalising {self.tmp} failed: {exc}")
+        if keep and self.error is None and self.report.recorded:
+            os.replace(self.tmp, self.path)
+            self.report.output = self.path
+            return
+        self.tmp.unlink(missing_ok=True)
+        if self.error is not None:
+            raise self.error
+
+
+class VirtualCamera:
+    """Upscaled frames -> a virtual webcam (pyvirtualcam: v4l2loopback, OBS, Unity Capture),
+    opened on the first frame at its size."""
+
+    def __init__(self, fps: float, device: str | None = None) -> None:
+        try:
+            import pyvirtualcam
+        except ImportError as exc:
+            raise DependencyError("--virtual-camera needs pyvirtualcam: pip install pyvirtualcam (on Linux also the "
+                                  "v4l2loopback kernel module: sudo modprobe v4l2loopback)") from exc
+        self.module, self.fps, self.device, self.cam = pyvirtualcam, fps, device, None
+
+    def send(self, frame: Upscaled) -> None:
+        if self.cam is None:
+            h, w = frame.rgb.shape[:2]
+            try:
+                self.cam = self.module.Camera(w, h, self.fps, fmt=self.module.PixelFormat.RGB, device=self.device)
+            except RuntimeError as exc:
+                raise OutputError(f"no virtual camera could be opened: {exc}") from exc
+        self.cam.send(frame.rgb)
+
+    def close(self, keep: bool) -> None:
+        if self.cam is not None:
+            self.cam.close()

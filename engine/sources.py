@@ -1,0 +1,185 @@
+"""Live sources: what ``camera``, ``screen``, ``window:TITLE`` and ``lavfi:GRAPH`` mean on each
+platform, and opening them with PyAV (v4l2 / dshow / avfoundation cameras, x11grab / gdigrab
+screens and windows, lavfi generators) with errors that say what to do."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from srstream.errors import ConfigError, DependencyError, InputError
+
+__all__ = ["LiveSource", "open_capture", "parse_live"]
+
+_REGION = re.compile(r"^(\d+),(\d+),(\d+),(\d+)$")
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+
+
+@dataclass(frozen=True)
+class LiveSource:
+    """What to open with PyAV: ``av.open(url, format=fmt, options=options)``."""
+
+    kind: str  # camera | screen | window | lavfi
+    fmt: str
+    url: str
+    options: dict[str, str] = field(default_factory=dict)
+    label: str = ""
+    paced: bool = False  # a generator that runs as fast as it is read: the capture stage paces it
+
+    def __str__(self) -> str:
+        return self.label or f"{self.kind} {self.url}"
+
+
+def _fps_size(fps: float | None, size: str | None) -> dict[str, str]:
+    options: dict[str, str] = {}
+    if fps is not None:
+        if fps <= 0:
+            raise ConfigError(f"--fps must be positive, got {fps}")
+        options["framerate"] = f"{fps:g}"
+    if size is not None:
+        if not _SIZE.match(size):
+            raise ConfigError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 640x360")
+        options["video_size"] = size
+    return options
+
+
+def _region(text: str, where: str) -> tuple[int, int, int, int]:
+    m = _REGION.match(text)
+    if not m:
+        raise ConfigError(f"{where}: region {text!r} must be x,y,width,height (e.g. @0,0,640,360)")
+    x, y, w, h = (int(v) for v in m.groups())
+    if w <= 0 or h <= 0:
+        raise ConfigError(f"{where}: region {text!r} has an empty size")
+    return x, y, w, h
+
+
+def _find_window(title: str) -> tuple[str, int, int]:
+    """Id, width and height of the X11 window whose title is ``title`` (xwininfo)."""
+    tool = shutil.which("xwininfo")
+    if tool is None:
+        raise DependencyError("window capture by title needs xwininfo (Debian/Ubuntu: apt install x11-utils)")
+    proc = subprocess.run([tool, "-name", title], capture_output=True, text=True, timeout=10, check=False)
+    if proc.returncode != 0:
+        raise InputError(f"no window titled {title!r} on display {os.environ.get('DISPLAY', '(unset)')}: "
+                         f"{proc.stderr.strip() or 'xwininfo failed'}; check the exact title (xwininfo -root -tree)")
+    values = {}
+    for line in proc.stdout.splitlines():
+        key, _, value = line.strip().partition(":")
+        values[key] = value.strip()
+    match = re.search(r"Window id: (0x[0-9a-fA-F]+)", proc.stdout)
+    try:
+        return match.group(1), int(values["Width"]), int(values["Height"])
+    except (AttributeError, KeyError, ValueError):
+        raise InputError(f"xwininfo gave no id or size for window {title!r}") from None
+
+
+def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
+               platform: str | None = None) -> LiveSource | None:
+    """The live source ``text`` names, or None when it names none (a file path).
+
+    * ``camera`` / ``camera:N`` / ``camera:/dev/videoN`` / ``camera:NAME`` (dshow on Windows);
+    * ``screen`` / ``screen:DISPLAY`` / ``screen@x,y,w,h`` / ``screen:DISPLAY@x,y,w,h``;
+    * ``window:TITLE`` (X11: found with xwininfo and grabbed by window id, so it is followed when
+      it moves; gdigrab's ``title=`` on Windows);
+    * ``lavfi:GRAPH``: an FFmpeg generator such as ``testsrc2=size=640x360:rate=30``, paced to
+      its frame rate like a camera (for tests and demos).
+
+    ``fps`` and ``size`` become the device's ``framerate`` / ``video_size`` options.
+
+    Raises:
+        ConfigError: a malformed region or option, or a source this platform cannot open.
+    """
+    platform = platform or sys.platform
+    kind, sep, rest = text.partition(":")
+    at = None
+    if kind.startswith("screen@"):
+        kind, at = "screen", kind[len("screen@"):]
+        if sep:
+            raise ConfigError(f"{text!r}: write screen:DISPLAY@x,y,w,h")
+    elif kind == "screen" and "@" in rest:
+        rest, at = rest.split("@", 1)
+    if kind not in ("camera", "screen", "window", "lavfi"):
+        return None
+    options = _fps_size(fps, size)
+    if kind == "lavfi":
+        if not rest:
+            raise ConfigError("lavfi: needs a filter graph, e.g. lavfi:testsrc2=size=640x360:rate=30")
+        return LiveSource("lavfi", "lavfi", rest, {}, f"lavfi {rest}", paced=True)
+    if kind == "camera":
+        if platform.startswith("linux"):
+            device = rest if rest.startswith("/") else f"/dev/video{rest or 0}"
+            if not (rest.isdigit() or rest == "" or rest.startswith("/")):
+                raise ConfigError(f"camera:{rest}: on Linux give a number or a /dev/video path")
+            return LiveSource("camera", "v4l2", device, options, f"camera {device}")
+        if platform == "darwin":
+            return LiveSource("camera", "avfoundation", f"{rest or 0}:none", options, f"camera {rest or 0}")
+        if platform.startswith("win"):
+            if not rest or rest.isdigit():
+                raise ConfigError("camera on Windows: give the device name, e.g. camera:\"USB Camera\" "
+                                  "(ffmpeg -list_devices true -f dshow -i dummy lists them)")
+            return LiveSource("camera", "dshow", f"video={rest}", options, f"camera {rest}")
+        raise ConfigError(f"camera capture is not supported on {platform}")
+    if kind == "window":
+        if not rest:
+            raise ConfigError("window: needs a title, e.g. window:\"My Game\"")
+        if platform.startswith("win"):
+            return LiveSource("window", "gdigrab", f"title={rest}", options, f"window {rest!r}")
+        if not platform.startswith("linux"):
+            raise ConfigError(f"window capture by title is not supported on {platform}; use screen@x,y,w,h")
+        window, w, h = _find_window(rest)
+        display = os.environ.get("DISPLAY", ":0")
+        # x11grab follows the window itself (moves included) rather than a fixed screen region
+        options.pop("video_size", None)
+        return LiveSource("window", "x11grab", display, {**options, "window_id": window, "draw_mouse": "0"},
+                          f"window {rest!r} ({w}x{h}, {window} on {display})")
+    # screen
+    region = _region(at, text) if at else None
+    if platform.startswith("linux"):
+        display = rest or os.environ.get("DISPLAY") or ":0"
+        if not display.startswith(":") and ":" not in display:
+            display = f":{display}"
+        url = display + (f"+{region[0]},{region[1]}" if region else "")
+        if region:
+            options["video_size"] = f"{region[2]}x{region[3]}"
+        options.setdefault("draw_mouse", "0")
+        where = f"{region[2]}x{region[3]} at {region[0]},{region[1]}" if region else "whole screen"
+        return LiveSource("screen", "x11grab", url, options, f"screen {display} ({where})")
+    if platform.startswith("win"):
+        if region:
+            options.update(offset_x=str(region[0]), offset_y=str(region[1]), video_size=f"{region[2]}x{region[3]}")
+        return LiveSource("screen", "gdigrab", "desktop", options, "screen (desktop)")
+    if platform == "darwin":
+        if region:
+            raise ConfigError("a screen region is not supported on macOS yet; capture the whole screen")
+        return LiveSource("screen", "avfoundation", f"Capture screen {rest or 0}:none", options, "screen")
+    raise ConfigError(f"screen capture is not supported on {platform}")
+
+
+def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContainer
+    """Open ``source`` with PyAV, turning the device errors into ones that say what to do.
+
+    Raises:
+        InputError: no such camera / display / window, permission denied, or an unusable format.
+    """
+    import av
+
+    if not any(source.fmt in name.split(",") for name in av.formats_available):  # e.g. "video4linux2,v4l2"
+        raise InputError(f"this PyAV/FFmpeg build has no {source.fmt!r} input, needed for {source}; "
+                         "install PyAV from its wheels (pip install av) or capture another way")
+    try:
+        return av.open(source.url, format=source.fmt, options=dict(source.options), timeout=10)
+    except PermissionError as exc:
+        raise InputError(f"permission denied opening {source}: {exc}; on Linux add yourself to the 'video' "
+                         "group (sudo usermod -aG video $USER) and log in again") from exc
+    except FileNotFoundError as exc:
+        raise InputError(f"{source}: no such device ({exc.filename or source.url}); list cameras with "
+                         "v4l2-ctl --list-devices, or pick another with camera:N") from exc
+    except av.error.FFmpegError as exc:
+        hint = {"x11grab": "is an X server running there? check DISPLAY and the region (it must fit the screen)",
+                "v4l2": "is the camera connected and not in use by another program?",
+                "lavfi": "check the filter graph"}.get(source.fmt, "check the device name")
+        raise InputError(f"cannot open {source}: {exc.strerror or exc}; {hint}") from exc
