@@ -67,10 +67,13 @@ def test_built_wheel_has_only_the_srstream_namespace(tmp_path: Path) -> None:
         assert module in names
     from srstream.engine.models import BUNDLED_MODELS
 
-    for model in BUNDLED_MODELS.values():  # package data: every bundled model with its variants
-        stem = model.removesuffix(".onnx")
-        for file in (model, f"{stem}.int8.onnx", f"{stem}.safetensors"):
-            assert f"srstream/engine/models/{file}" in names
+    for model in BUNDLED_MODELS.values():  # package data: every bundled model with its torch weights
+        assert f"srstream/engine/models/{model}" in names
+        assert f"srstream/engine/models/{model.removesuffix('.onnx')}.safetensors" in names
+    shipped = [p for p in (REPO / "engine" / "models").iterdir() if p.suffix in (".onnx", ".safetensors")]
+    for path in shipped:  # ... and every variant beside them (INT8 graphs)
+        assert f"srstream/engine/models/{path.name}" in names
+    assert sum(p.stat().st_size for p in shipped) < 30_000_000  # the budget for the model set
     assert "srstream/bench/opencv_sr.py" in names
     assert not any(n.startswith(("srstream/tests", "tests/", "samples/")) for n in names)
     assert "sr-stream = srstream.cli:main" in entry_points
