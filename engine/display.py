@@ -53,8 +53,12 @@ class WindowDisplay:
         self.screen = pg.display.set_mode((width, height))
         pg.display.set_caption(f"{self.title}  [Tab: original/upscaled, O: overlay, Q: quit]")
         if self.overlay:
-            pg.font.init()
-            self.font = pg.font.Font(None, 22)
+            self._load_font()
+
+    def _load_font(self) -> None:
+        if self.font is None:
+            self.pg.font.init()
+            self.font = self.pg.font.Font(None, 22)
 
     def _events(self) -> bool:
         pg = self.pg
@@ -68,9 +72,8 @@ class WindowDisplay:
                     self.original = not self.original
                 elif event.key == pg.K_o:
                     self.overlay = not self.overlay
-                    if self.overlay and self.font is None:
-                        pg.font.init()
-                        self.font = pg.font.Font(None, 22)
+                    if self.overlay:
+                        self._load_font()
         return True
 
     def idle(self) -> bool:

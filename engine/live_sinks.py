@@ -11,7 +11,8 @@ from typing import Any
 
 from srstream.atomic import partial_path
 from srstream.engine.live import LiveReport, Upscaled
-from srstream.errors import ConfigError, DependencyError, OutputError
+from srstream.engine.video import add_video_stream, encoder_frame
+from srstream.errors import DependencyError, OutputError
 
 __all__ = ["Recorder", "VirtualCamera"]
 
@@ -42,19 +43,12 @@ class Recorder:
             self.container = av.open(str(self.tmp), "w")
         except (av.error.FFmpegError, OSError) as exc:
             raise OutputError(f"cannot create {self.tmp}: {exc}; check the folder and the file extension") from exc
-        try:
-            self.stream = self.container.add_stream(options.codec, rate=30)
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise ConfigError(f"video codec {options.codec!r} is not available ({exc}); try --codec libx264") from exc
-        pix_fmt = options.pix_fmt
-        if (width % 2 or height % 2) and pix_fmt in ("yuv420p", "yuv422p", "nv12"):
-            pix_fmt = "yuv444p"  # subsampled formats need even sizes; keep every pixel
-        self.pix_fmt = pix_fmt
-        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
-        self.stream.time_base = Fraction(1, 1000)
-        self.stream.codec_context.time_base = Fraction(1, 1000)
-        extra = {"tune": "zerolatency"} if options.codec in ("libx264", "libx265") else {}
-        self.stream.options = {**options.codec_options(), **extra}
+        # the file pipeline's stream set-up (an unknown codec is a ConfigError; close() then deletes the file)
+        self.stream, self.pix_fmt, note = add_video_stream(self.container, options, 30, width, height, Fraction(1, 1000))
+        if note:
+            self.report.notes.append(note)
+        if options.codec in ("libx264", "libx265"):  # a live encoder must not buffer frames
+            self.stream.options = {**options.codec_options(), "tune": "zerolatency"}
         self.thread = threading.Thread(target=self._run, name="record", daemon=True)
         self.thread.start()
 
@@ -80,7 +74,7 @@ class Recorder:
                     self.t0 = item.src.t
                 pts = max(int(round((item.src.t - self.t0) * 1000)), self.last_pts + 1)
                 self.last_pts = pts
-                frame = av.VideoFrame.from_ndarray(item.rgb, format="rgb24").reformat(format=self.pix_fmt)
+                frame = encoder_frame(item.rgb, self.pix_fmt)
                 frame.pts, frame.time_base = pts, Fraction(1, 1000)
                 for packet in self.stream.encode(frame):
                     self.container.mux(packet)

@@ -31,7 +31,7 @@ from srstream.engine.kernels import YuvMatrix
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
-__all__ = ["EncodeOptions", "VideoReport", "upscale_video"]
+__all__ = ["EncodeOptions", "VideoReport", "add_video_stream", "encoder_frame", "upscale_video"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -88,6 +88,46 @@ def _parse_bitrate(text: str) -> int:
         return int(text)
     except (ValueError, IndexError):
         raise ConfigError(f"--bitrate {text!r}: expected a number like 8M or 2500k") from None
+
+
+def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, width: int, height: int,  # noqa: ANN001
+                     time_base: Fraction, matrix: int = _BT601):  # noqa: ANN201 - (av VideoStream, str, str | None)
+    """Add the encoder stream for ``options`` to an output ``container``: its size, pixel format
+    (4:4:4 instead of a subsampled one for odd sizes, with a note saying so), time base, colour
+    tags (``matrix``, limited range), bitrate or CRF and preset. Returns (stream, pix_fmt, note).
+
+    Raises:
+        ConfigError: the codec is not in this FFmpeg build, or a bad ``--bitrate``.
+    """
+    import av
+
+    try:
+        stream = container.add_stream(options.codec, rate=rate)
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise ConfigError(f"video codec {options.codec!r} is not available in this FFmpeg "
+                          f"build ({exc}); try --codec libx264 or mpeg4") from exc
+    pix_fmt, note = options.pix_fmt, None
+    if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
+        pix_fmt = "yuv444p"  # 4:2:0 / 4:2:2 need even sizes; keep every pixel instead of cropping
+        note = f"{width}x{height} is odd-sized: encoded as yuv444p instead of {options.pix_fmt}"
+    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+    stream.codec_context.time_base = time_base
+    stream.time_base = time_base
+    stream.codec_context.colorspace = matrix
+    stream.codec_context.color_range = 1  # limited ("tv"), what yuv420p players expect
+    if options.bitrate:
+        stream.bit_rate = _parse_bitrate(options.bitrate)
+    stream.options = options.codec_options()
+    return stream, pix_fmt, note
+
+
+def encoder_frame(rgb: np.ndarray, pix_fmt: str, matrix: int = _BT601):  # noqa: ANN201 - av.VideoFrame
+    """An ``(H, W, 3)`` uint8 RGB array as a frame in the encoder's ``pix_fmt``, converted with
+    ``matrix`` and accurate rounding (see :data:`_SWS_FLAGS`)."""
+    import av
+
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    return frame.reformat(format=pix_fmt, dst_colorspace=_MATRICES[matrix][0], interpolation=_sws_flags())
 
 
 class _Pipeline:
@@ -159,24 +199,10 @@ class _Pipeline:
         """
         import av
 
-        try:
-            stream = out_container.add_stream(self.options.codec, rate=video_in.average_rate or Fraction(30))
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise ConfigError(f"video codec {self.options.codec!r} is not available in this FFmpeg "
-                              f"build ({exc}); try --codec libx264 or mpeg4") from exc
-        pix_fmt = self.options.pix_fmt
-        if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
-            pix_fmt = "yuv444p"  # 4:2:0 / 4:2:2 need even sizes; keep every pixel instead of cropping
-            self.report.notes.append(f"{width}x{height} is odd-sized: encoded as yuv444p instead of {self.options.pix_fmt}")
-        self.pix_fmt = pix_fmt
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        stream.codec_context.time_base = video_in.time_base
-        stream.time_base = video_in.time_base
-        stream.codec_context.colorspace = matrix
-        stream.codec_context.color_range = 1  # limited ("tv"), what yuv420p players expect
-        if self.options.bitrate:
-            stream.bit_rate = _parse_bitrate(self.options.bitrate)
-        stream.options = self.options.codec_options()
+        stream, self.pix_fmt, note = add_video_stream(out_container, self.options, video_in.average_rate or Fraction(30),
+                                                      width, height, video_in.time_base, matrix)
+        if note:
+            self.report.notes.append(note)
         copied = {}
         for index, in_stream in self.in_streams.items():
             try:
@@ -199,7 +225,6 @@ class _Pipeline:
             return
         finally:
             self.ready.set()
-        colorspace = _MATRICES[matrix][0]
         try:
             while True:
                 kind, payload, pts = self.q_out.get()
@@ -213,8 +238,7 @@ class _Pipeline:
                 if kind == "yuv":  # already the encoder's yuv420p, in the input's matrix and range
                     frame = av.VideoFrame.from_ndarray(payload, format="yuv420p")
                 else:
-                    frame = av.VideoFrame.from_ndarray(payload, format="rgb24")
-                    frame = frame.reformat(format=self.pix_fmt, dst_colorspace=colorspace, interpolation=_sws_flags())
+                    frame = encoder_frame(payload, self.pix_fmt, matrix)
                 frame.pts, frame.time_base = pts, video_in.time_base
                 for packet in stream.encode(frame):
                     out_container.mux(packet)
