@@ -31,6 +31,15 @@ def test_auto_without_variants_is_fp32(tmp_path: Path) -> None:
     assert choose(ResolvedModel("net", path, read_onnx_spec(path))).precision == "fp32"
 
 
+def test_ort_pool_threads_do_not_spin_between_frames(tmp_path: Path) -> None:
+    """Between frames the decoder and encoder need the cores (see ort_backend: +1 fps end to end)."""
+    path = write_conv_net(tmp_path / "net.onnx", 2)
+    model = ResolvedModel("net", path, read_onnx_spec(path))
+    with open_backend(model, Choice("ort", "fp32", "test")) as backend:
+        options = backend.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_missing_variant_is_a_model_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_conv_net(tmp_path / "net.onnx", 2)
     code = cli.main([str(SAMPLE), "--model", str(path), "--precision", "int8", "-o", str(tmp_path / "o.mp4")])
