@@ -22,8 +22,9 @@ MODELS_DIR = Path(__file__).with_name("models")
 #: Bundled model name -> file name in :data:`MODELS_DIR` (variants ``NAME.int8.onnx`` etc. and the
 #: torch backend's ``NAME.safetensors`` sit beside it). See ``engine/models/README.md``.
 #: The models that ship as package data (engine/models/README.md: how each was made and measured).
-BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx", "realtime-x4": "realtime-x4.onnx",
-                                   "quality-x4": "quality-x4.onnx", "gan-x4": "gan-x4.onnx"}
+BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx", "realtime-x2-compressed": "realtime-x2-compressed.onnx",
+                                   "realtime-x4": "realtime-x4.onnx", "quality-x4": "quality-x4.onnx",
+                                   "gan-x4": "gan-x4.onnx"}
 
 
 @dataclass(frozen=True)

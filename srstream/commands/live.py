@@ -47,7 +47,9 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
     faster = []
     for name in BUNDLED_MODELS:
         other = resolve_model(name)
-        if other.spec.scale == model.spec.scale and other.path.stat().st_size < size and other.path != model.path:
+        # a variant of the same graph (realtime-x2-compressed beside realtime-x2) is no faster:
+        # only a clearly smaller graph is a rung
+        if other.spec.scale == model.spec.scale and other.path.stat().st_size < 0.8 * size and other.path != model.path:
             faster.append((other.path.stat().st_size, other))
     for _, other in sorted(faster, key=lambda pair: -pair[0]):
         ladder.append(rung(other, choose(other, "auto", "auto")))

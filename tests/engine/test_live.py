@@ -187,6 +187,11 @@ def test_max_latency_steps_down_the_ladder(model, tmp_path: Path) -> None:  # no
         # the CLI's ladder for the default model: INT8 first when fp32 was asked for
         cli = build_ladder(model, "ort", "fp32", "auto", stack)
         assert [r.label for r in cli] == ["realtime-x2 x2 ort/fp32", "realtime-x2 x2 ort/int8"]
+        # a variant of the same graph is no faster, so it is no rung; a smaller same-scale model is
+        variant = build_ladder(resolve_model("realtime-x2-compressed"), "ort", "fp32", "auto", stack)
+        assert [r.label for r in variant] == ["realtime-x2-compressed x2 ort/fp32", "realtime-x2-compressed x2 ort/int8"]
+        quality = build_ladder(resolve_model("quality-x4"), "ort", "fp32", "auto", stack)
+        assert [r.label for r in quality] == ["quality-x4 x4 ort/fp32", "realtime-x4 x4 ort/int8"]
 
 
 def test_missing_devices_are_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
