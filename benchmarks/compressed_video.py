@@ -20,17 +20,17 @@ crop through every method at the highest CRF.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from srstream import __version__
 from srstream.atomic import write_atomic
 from srstream.bench.grid import detailed_crop, join, label
 from srstream.bench.methods import open_method
+from srstream.bench.results import machine, write_json
 from srstream.engine.stills import write_still
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y, ssim_y
@@ -155,10 +155,10 @@ def main() -> int:
                 cells.append(f"{r['psnr_y']:.2f} / {r['ssim_y']:.4f}")
             lines.append(f"| {clip} | {cond} | " + " | ".join(cells) + " |")
     record = {"scale": args.scale, "crfs": crfs, "seconds": args.seconds, "frames": args.frames, "clips": clips,
-              "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d"),
-              "results": results}
+              "results": results, "srstream": __version__, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "machine": machine()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out.with_suffix(".json"), (json.dumps(record, indent=1) + "\n").encode())
+    write_json(args.out.with_suffix(".json"), record)
     write_atomic(args.out.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
     if rows:
         write_still(args.out.with_suffix(".png"), join(rows, axis=0))
