@@ -236,6 +236,8 @@ def test_grid_and_report(tmp_path: Path) -> None:
                          "--json", str(results / f"q_{model}.json")]) == 0
         assert cli.main(["bench", "speed", "--model", model, "--scale", "2", "--input", "640x360", "--runs", "3",
                          "--warmup", "0", "--json", str(results / f"s_{model}.json")]) == 0
+    # another script's record in the folder (its own machine field) is read past, not a crash
+    (results / "other.json").write_text('{"results": [], "machine": "x86_64"}')
     grid_png = tmp_path / "grid.png"
     assert cli.main(["bench", "grid", "--data", str(hr), "--scale", "2", "--model", "bicubic", "--model", "lanczos",
                      "--images", "2", "--crop", "32", "--out", str(grid_png)]) == 0
