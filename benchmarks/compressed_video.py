@@ -20,10 +20,12 @@ crop through every method at the highest CRF.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from srstream import __version__
@@ -109,15 +111,18 @@ def main() -> int:
             picks = np.linspace(0, len(hr_frames) - 1, args.frames).round().astype(int).tolist()
             conditions: list[tuple[str, list[np.ndarray]]] = [("clean", lr_clean)]
             conditions += [(f"crf{c}", h264_round_trip(lr_clean, c)) for c in crfs]
-            grid_tiles = None
+            shown = picks[len(picks) // 2]  # the frame the grid shows, from the scoring pass
             for cond, lr_frames in conditions:
                 lr_psnr = float(np.mean([psnr_y(lr_frames[i], lr_clean[i], 0) for i in picks]))
+                shown_sr = []
                 for method in methods:
                     t0 = time.perf_counter()
                     scores = []
                     for i in picks:
                         sr = method(lr_frames[i])
                         scores.append((psnr_y(sr, hr_frames[i], args.scale), ssim_y(sr, hr_frames[i], args.scale)))
+                        if i == shown:
+                            shown_sr.append(sr)
                     row = {"clip": clip, "condition": cond, "method": method.info.name,
                            "precision": method.info.precision, "psnr_y": float(np.mean([s[0] for s in scores])),
                            "ssim_y": float(np.mean([s[1] for s in scores])), "frames": picks,
@@ -125,27 +130,22 @@ def main() -> int:
                     results.append(row)
                     print(f"{clip:28s} {cond:6s} {method.info.name:26s} {row['psnr_y']:.3f} dB  {row['ssim_y']:.4f}", flush=True)
                 if args.grid and cond == f"crf{max(crfs)}":
-                    i, c, s = picks[len(picks) // 2], args.crop, args.scale
-                    y, x = detailed_crop(lr_frames[i], c, 1)
-                    import cv2
-
-                    grid_tiles = [label(cv2.resize(lr_frames[i][y:y + c, x:x + c], (c * s, c * s),
-                                                   interpolation=cv2.INTER_NEAREST), [clip.rsplit(".", 1)[0][:22], f"input {cond}"])]
-                    for method in methods:
-                        sr = method(lr_frames[i])
+                    c, s = args.crop, args.scale
+                    y, x = detailed_crop(lr_frames[shown], c, 1)
+                    ref = np.ascontiguousarray(hr_frames[shown][y * s:(y + c) * s, x * s:(x + c) * s])
+                    tiles = [label(cv2.resize(lr_frames[shown][y:y + c, x:x + c], (c * s, c * s),
+                                              interpolation=cv2.INTER_NEAREST), [clip.rsplit(".", 1)[0][:22], f"input {cond}"])]
+                    for method, sr in zip(methods, shown_sr):
                         crop = np.ascontiguousarray(sr[y * s:(y + c) * s, x * s:(x + c) * s])
-                        ref = hr_frames[i][y * s:(y + c) * s, x * s:(x + c) * s]
-                        grid_tiles.append(label(crop, [method.info.name, f"{psnr_y(crop, ref, 0):.2f} dB"]))
-                    grid_tiles.append(label(np.ascontiguousarray(ref), ["original", "(before downscale)"]))
-            if grid_tiles:
-                rows.append(join(grid_tiles, axis=1))
+                        tiles.append(label(crop, [method.info.name, f"{psnr_y(crop, ref, 0):.2f} dB"]))
+                    rows.append(join([*tiles, label(ref, ["original", "(before downscale)"])], axis=1))
     finally:
         for method in methods:
             method.close()
 
-    names = [m for m in dict.fromkeys(r["method"] for r in results)]
+    names = list(dict.fromkeys(r["method"] for r in results))
     lines = [f"Y-PSNR (dB) / Y-SSIM, x{args.scale}; {args.frames} frames of the first {args.seconds:g} s of each clip; "
-             f"LR: MATLAB bicubic, then H.264 (libx264 medium) at each CRF; `python {' '.join(['benchmarks/compressed_video.py', *_argv()])}`",
+             f"LR: MATLAB bicubic, then H.264 (libx264 medium) at each CRF; `python {' '.join(['benchmarks/compressed_video.py', *sys.argv[1:]])}`",
              "", "| clip | LR | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
     for clip in clips:
         for cond in ["clean", *[f"crf{c}" for c in crfs]]:
@@ -164,12 +164,6 @@ def main() -> int:
         write_still(args.out.with_suffix(".png"), join(rows, axis=0))
     print("\n".join(lines))
     return 0
-
-
-def _argv() -> list[str]:
-    import sys
-
-    return sys.argv[1:]
 
 
 if __name__ == "__main__":

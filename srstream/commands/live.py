@@ -24,7 +24,7 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
     First the chosen model as asked; then its INT8 graph on ONNX Runtime when it ships one and
     another precision was chosen; then each bundled model of the same scale whose graph is
     smaller (fewer weights: these are convolutional nets run at input resolution, so their cost
-    per pixel follows their weight count), in its fastest variant. Each rung opens its backend
+    per pixel follows their weight count) and not the same architecture, in its fastest variant. Each rung opens its backend
     only when it is reached; ``stack`` closes them.
     """
     from srstream.engine.backends import choose, open_backend
@@ -47,10 +47,12 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
     faster = []
     for name in BUNDLED_MODELS:
         other = resolve_model(name)
-        # a variant of the same graph (realtime-x2-compressed beside realtime-x2) is no faster:
-        # only a clearly smaller graph is a rung
-        if other.spec.scale == model.spec.scale and other.path.stat().st_size < 0.8 * size and other.path != model.path:
-            faster.append((other.path.stat().st_size, other))
+        # a smaller graph (fewer weights) of the same scale; another training of the same
+        # architecture (realtime-x2-compressed beside realtime-x2) costs the same, so it is no rung
+        same_graph = (other.spec.arch, other.spec.arch_params) == (model.spec.arch, model.spec.arch_params)
+        other_size = other.path.stat().st_size
+        if other.spec.scale == model.spec.scale and other_size < size and not same_graph:
+            faster.append((other_size, other))
     for _, other in sorted(faster, key=lambda pair: -pair[0]):
         ladder.append(rung(other, choose(other, "auto", "auto")))
     return ladder
