@@ -19,7 +19,7 @@ from srstream.errors import SpecError
 from srstream.registry import Entry, Registry
 from srstream.spec import ModelSpec
 
-__all__ = ["DISCRIMINATORS", "GENERATORS", "build_generator", "generator_spec", "margin"]
+__all__ = ["DISCRIMINATORS", "GENERATORS", "build_generator", "generator_spec", "margin", "plain_generator"]
 
 GENERATORS: Registry[Any] = Registry("architecture", [
     Entry("srresnet", "srstream.archs.srresnet:SRResNet", "SRResNet / SRGAN generator (Ledig et al.)"),
@@ -70,3 +70,22 @@ def build_generator(spec: ModelSpec) -> Any:
         return cls(in_channels=spec.in_channels, out_channels=spec.out_channels, scale=spec.scale, **params)
     except (TypeError, ValueError) as exc:
         raise SpecError(f"spec {spec.name!r}: cannot build {spec.arch!r} with {params}: {exc}") from exc
+
+
+def plain_generator(spec: ModelSpec, module: Any) -> tuple[ModelSpec, Any]:
+    """The inference form of a trained generator: re-parameterisable blocks collapsed.
+
+    A compact net trained with ``block: ecb`` becomes the plain compact net (``block`` dropped
+    from the spec) whose 3x3 convs hold the collapsed weights: the same function, at a plain
+    net's cost, and exported, quantised and shipped like any compact net. Any other generator
+    is returned unchanged.
+    """
+    if spec.arch_params.get("block", "conv") == "conv":
+        return spec, module
+    from srstream.archs.reparam import collapse_state
+
+    params = {k: v for k, v in spec.arch_params.items() if k != "block"}
+    plain_spec = ModelSpec.from_dict({**spec.to_dict(), "arch_params": params})
+    plain = build_generator(plain_spec)
+    plain.load_state_dict(collapse_state(module), strict=True)
+    return plain_spec, plain.train(module.training)

@@ -8,6 +8,10 @@ Its cost is ``features^2 x convs`` MACs per input pixel, so it is sized by those
 :class:`CompactYNet` runs the same network on the BT.601 luma of an RGB frame only and
 upsamples the chroma bilinearly, in the spirit of FSRCNN/ESPCN: the eye (and Y-PSNR) care
 about luma detail, and the network costs a third of the RGB one at the same width.
+
+Both take ``block="ecb"`` to train every 3x3 conv as an edge-oriented re-parameterisable block
+(:mod:`srstream.archs.reparam`); :func:`srstream.archs.plain_generator` collapses such a net
+into the plain ``block="conv"`` net with the same output, which is what ships.
 """
 
 from __future__ import annotations
@@ -17,11 +21,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from srstream.archs.blocks import activation
+from srstream.archs.reparam import EdgeConv
 from srstream.images import LUMA_BT601
 
-__all__ = ["SKIPS", "CompactNet", "CompactYNet", "deepen_state"]
+__all__ = ["BLOCKS", "SKIPS", "CompactNet", "CompactYNet", "deepen_state"]
 
 SKIPS = ("nearest", "bilinear", "none")
+BLOCKS = ("conv", "ecb")
+
+
+def _conv3x3(block: str, in_channels: int, out_channels: int) -> nn.Module:
+    if block == "ecb":
+        return EdgeConv(in_channels, out_channels)
+    return nn.Conv2d(in_channels, out_channels, 3, padding=1)
 
 
 class CompactNet(nn.Module):
@@ -32,20 +44,24 @@ class CompactNet(nn.Module):
         scale: any integer >= 1 (one PixelShuffle).
         features: width F. convs: number of F->F convs in the body.
         act: activation (``prelu`` default). skip: global skip, one of :data:`SKIPS`.
+        block: ``conv`` (plain 3x3 convs) or ``ecb`` (re-parameterisable blocks for training;
+            the same state-dict positions, see :func:`srstream.archs.reparam.collapse_state`).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 2, features: int = 32,
-                 convs: int = 8, act: str = "prelu", skip: str = "nearest") -> None:
+                 convs: int = 8, act: str = "prelu", skip: str = "nearest", block: str = "conv") -> None:
         super().__init__()
         if skip not in SKIPS:
             raise ValueError(f"unknown skip {skip!r}; known: {', '.join(SKIPS)}")
+        if block not in BLOCKS:
+            raise ValueError(f"unknown block {block!r}; known: {', '.join(BLOCKS)}")
         if skip != "none" and in_channels != out_channels:
             raise ValueError("a global skip needs as many output channels as input channels")
         self.scale, self.skip = scale, skip
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, features, 3, padding=1), activation(act, features)]
+        layers: list[nn.Module] = [_conv3x3(block, in_channels, features), activation(act, features)]
         for _ in range(convs):
-            layers += [nn.Conv2d(features, features, 3, padding=1), activation(act, features)]
-        layers += [nn.Conv2d(features, out_channels * scale * scale, 3, padding=1), nn.PixelShuffle(scale)]
+            layers += [_conv3x3(block, features, features), activation(act, features)]
+        layers += [_conv3x3(block, features, out_channels * scale * scale), nn.PixelShuffle(scale)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,12 +98,12 @@ class CompactYNet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 2, features: int = 32,
-                 convs: int = 8, act: str = "prelu", skip: str = "nearest") -> None:
+                 convs: int = 8, act: str = "prelu", skip: str = "nearest", block: str = "conv") -> None:
         super().__init__()
         if in_channels != 3 or out_channels != 3:
             raise ValueError("compact_y takes and returns RGB (3 channels); use compact for grey images")
         self.scale = scale
-        self.luma = CompactNet(1, 1, scale, features, convs, act, skip)
+        self.luma = CompactNet(1, 1, scale, features, convs, act, skip, block)
         self.register_buffer("luma_weights", torch.tensor(LUMA_BT601).reshape(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

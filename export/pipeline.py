@@ -26,7 +26,7 @@ import onnx
 from srstream.engine.models import variant_name  # the names the engine looks for variants under
 from srstream.errors import ConfigError, OutputError
 from srstream.export.fp16 import to_fp16
-from srstream.export.int8 import calibration_inputs, quantize_int8
+from srstream.export.int8 import KEEP_FLOAT_LADDER, calibration_inputs, quantize_int8
 from srstream.export.parity import ParityReport, check_parity
 from srstream.export.rewrite import decompose_prelu, pad_thin_convs
 from srstream.export.sources import LoadedGenerator, load_generator
@@ -48,7 +48,9 @@ class ExportOptions:
     calib: Path | None = None
     calib_count: int = 64
     calib_method: str = "percentile"
-    int8_keep_float: tuple[str, ...] = ("first", "last")
+    int8_keep_float: tuple[str, ...] | str = "auto"  # node list, or "auto" (needs val; see KEEP_FLOAT_LADDER)
+    int8_format: str = "s8s8"
+    int8_max_cost: float = 0.04  # dB on val: 0.01 under the 0.05 dB `--precision auto` accepts
     val: Path | None = None  # benchmark folder for the INT8 PSNR cost (e.g. Set5)
     trt: bool = False
     trt_precision: str = "fp16"
@@ -79,6 +81,7 @@ class ExportResult:
     parity: list[ParityReport] = field(default_factory=list)
     int8_quality: dict[str, float] = field(default_factory=dict)
     int8_max_abs: float | None = None
+    int8_keep_float: tuple[str, ...] = ()
     nodes: tuple[int, int] = (0, 0)
     opset: int = OPSET
 
@@ -105,6 +108,43 @@ def _int8_quality(fp32: bytes, int8: bytes, spec: ModelSpec, folder: Path) -> di
     p8, s8, _ = bench.evaluate(onnx_upscaler(int8, spec, "int8"))
     return {"psnr_y_fp32": p32, "psnr_y_int8": p8, "ssim_y_fp32": s32, "ssim_y_int8": s8,
             "psnr_cost_db": p32 - p8, "bicubic_psnr_y": bench.bicubic[0]}
+
+
+def _quantize(wide: onnx.ModelProto, fp32_bytes: bytes, spec: ModelSpec, inputs: Sequence, opts: ExportOptions,
+              log) -> tuple[onnx.ModelProto, tuple[str, ...], dict[str, float]]:  # noqa: ANN001
+    """The INT8 graph, the convs it keeps in float and its quality on ``val`` (when measured).
+
+    ``int8_keep_float="auto"`` walks :data:`KEEP_FLOAT_LADDER` (fastest first) and keeps the
+    first graph whose PSNR cost on ``val`` is within ``int8_max_cost``; past the ladder's end,
+    the cheapest one in PSNR. Without ``val`` it keeps the first and last convs in float, the
+    safe choice that needs no measurement.
+    """
+    def make(keep: tuple[str, ...]) -> onnx.ModelProto:
+        return quantize_int8(copy.deepcopy(wide), spec, inputs, method=opts.calib_method, keep_float=keep,
+                             int8_format=opts.int8_format)
+
+    def measure(q: onnx.ModelProto) -> dict[str, float]:
+        return _int8_quality(fp32_bytes, q.SerializeToString(), spec, opts.val) if opts.val is not None else {}
+
+    if opts.int8_keep_float != "auto":
+        keep = tuple(opts.int8_keep_float)
+        q = make(keep)
+        return q, keep, measure(q)
+    if opts.val is None:
+        log("INT8: no --val to measure on, so the first and last convs stay float")
+        return make(("first", "last")), ("first", "last"), {}
+    best: tuple[onnx.ModelProto, tuple[str, ...], dict[str, float]] | None = None
+    for keep in KEEP_FLOAT_LADDER:
+        q = make(keep)
+        quality = measure(q)
+        log(f"INT8 with {'+'.join(keep) or 'no'} conv(s) in float: {quality['psnr_cost_db']:.3f} dB on {opts.val.name}")
+        if quality["psnr_cost_db"] <= opts.int8_max_cost:
+            return q, keep, quality
+        if best is None or quality["psnr_cost_db"] < best[2]["psnr_cost_db"]:
+            best = (q, keep, quality)
+    assert best is not None
+    log(f"INT8: no variant within {opts.int8_max_cost} dB; keeping the most accurate")
+    return best
 
 
 def _check_targets(opts: ExportOptions, source: Path) -> dict[str, Path]:
@@ -167,13 +207,10 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         log(f"calibrating INT8 on {len(inputs)} crops from {opts.calib} ({opts.calib_method})")
         wide = copy.deepcopy(fp32)
         pad_thin_convs(wide)  # int8 kernels run 4-channel convs poorly; same maths
-        q = quantize_int8(wide, spec, inputs, method=opts.calib_method, keep_float=opts.int8_keep_float)
-        q_bytes = q.SerializeToString()
-        report = check_parity(gen.module, spec, q_bytes, precision="int8", tolerance=float("inf"),
+        q, result.int8_keep_float, result.int8_quality = _quantize(wide, fp32_bytes, spec, inputs, opts, log)
+        report = check_parity(gen.module, spec, q.SerializeToString(), precision="int8", tolerance=float("inf"),
                               images=opts.parity_images)
         result.int8_max_abs = report.max_abs
-        if opts.val is not None:
-            result.int8_quality = _int8_quality(fp32_bytes, q_bytes, spec, opts.val)
         blobs["int8"] = q
         precisions.append("int8")
 
@@ -217,7 +254,8 @@ def describe(result: ExportResult) -> Sequence[str]:
              "dynamic batch/height/width"]
     lines += [r.summary() for r in result.parity]
     if result.int8_max_abs is not None:
-        lines.append(f"int8 max abs difference vs PyTorch fp32: {result.int8_max_abs:.3f} (informational)")
+        lines.append(f"int8 ({'+'.join(result.int8_keep_float) or 'no'} conv(s) kept in float) max abs difference "
+                     f"vs PyTorch fp32: {result.int8_max_abs:.3f} (informational)")
     if result.int8_quality:
         q = result.int8_quality
         lines.append(f"int8 quality: Y-PSNR {q['psnr_y_int8']:.3f} dB vs fp32 {q['psnr_y_fp32']:.3f} dB "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from srstream.archs import build_generator
+from srstream.archs import build_generator, plain_generator
 from srstream.errors import InputError, ModelError
 from srstream.export.peers import import_state, read_foreign_state
 from srstream.spec import METADATA_KEY, ModelSpec
@@ -96,4 +96,5 @@ def load_generator(path: Path, *, name: str | None = None) -> LoadedGenerator:
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ModelError(f"{weights}: the weights do not fit {spec.arch} {dict(spec.arch_params)}: {exc}") from exc
+    spec, module = plain_generator(spec, module)  # re-parameterised blocks ship collapsed
     return LoadedGenerator(spec, module.eval().float(), weights, imported)

@@ -23,8 +23,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib", type=Path, help="folder of images to calibrate INT8 on")
     parser.add_argument("--calib-count", type=int, default=64, help="calibration crops (default 64)")
     parser.add_argument("--calib-method", default="percentile", choices=("minmax", "percentile", "entropy"))
-    parser.add_argument("--int8-keep-float", default="first,last", metavar="LIST",
-                        help="convs left in float in the INT8 graph: first,last (default), last, or none")
+    parser.add_argument("--int8-keep-float", default="auto", metavar="LIST",
+                        help="convs left in float in the INT8 graph: auto (default: the fewest that keep the "
+                             "PSNR cost on --val within --int8-max-cost; first,last without --val), "
+                             "first,last, first, last, or none")
+    parser.add_argument("--int8-max-cost", type=float, default=0.04, metavar="DB",
+                        help="PSNR budget of --int8-keep-float auto, in dB on --val (default 0.04)")
+    parser.add_argument("--int8-format", default="s8s8", choices=("s8s8", "u8s8"),
+                        help="activation x weight types (default s8s8: u8s8 saturates on CPUs without VNNI)")
     parser.add_argument("--val", type=Path, help="benchmark folder (e.g. Set5) to measure the INT8 PSNR cost on")
     parser.add_argument("--trt", action="store_true", help="build (or find cached) a TensorRT engine; needs a GPU")
     parser.add_argument("--trt-precision", default="fp16", choices=("fp16", "fp32", "int8"))
@@ -61,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
     opts = ExportOptions(
         out=args.out, name=args.name, fp16=args.fp16, fp16_io=args.fp16_io, int8=args.int8, calib=args.calib,
         calib_count=args.calib_count, calib_method=args.calib_method, val=args.val, trt=args.trt,
-        int8_keep_float=tuple(x for x in args.int8_keep_float.split(",") if x and x != "none"),
+        int8_keep_float=("auto" if args.int8_keep_float == "auto"
+                         else tuple(x for x in args.int8_keep_float.split(",") if x and x != "none")),
+        int8_format=args.int8_format, int8_max_cost=args.int8_max_cost,
         trt_precision=args.trt_precision, trt_tile=args.trt_tile, trt_batch=args.trt_batch, trt_cache=args.trt_cache,
         simplify=not args.no_simplify, overwrite=args.overwrite, metrics=tuple(metrics), license=args.license,
     )

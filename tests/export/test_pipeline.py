@@ -61,6 +61,47 @@ def test_int8_is_qdq_with_first_and_last_conv_float(tmp_path: Path) -> None:
     assert report.passed  # close to fp32 (an int8 model is not bit-exact by design)
 
 
+def _activation_types(q: onnx.ModelProto) -> set[int]:
+    """Element types of the activations' QuantizeLinear zero points (weights are initialisers)."""
+    inits = {i.name: i for i in q.graph.initializer}
+    return {inits[n.input[2]].data_type for n in q.graph.node if n.op_type == "QuantizeLinear"}
+
+
+@pytest.mark.parametrize(("fmt", "dtype"), [("s8s8", onnx.TensorProto.INT8), ("u8s8", onnx.TensorProto.UINT8)])
+def test_int8_format_sets_the_activation_type(tmp_path: Path, fmt: str, dtype: int) -> None:
+    """S8S8 by default: U8S8 saturates in ONNX Runtime's vpmaddubsw kernels on CPUs without VNNI."""
+    loaded = load_generator(_checkpoint(tmp_path / "ck"))
+    model = export_onnx(loaded.module, loaded.spec).model
+    inputs = calibration_inputs(_images(tmp_path / "calib"), loaded.spec, count=4)
+    q = quantize_int8(model, loaded.spec, inputs, keep_float=(), int8_format=fmt)
+    assert _activation_types(q) == {dtype}
+    with pytest.raises(Exception, match="INT8 format"):
+        quantize_int8(model, loaded.spec, inputs, int8_format="u8u8")
+
+
+def test_keep_float_auto_takes_the_fastest_rung_within_budget(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "run")
+    logs: list[str] = []
+    common = dict(int8=True, calib=_images(tmp_path / "calib"), calib_count=4, val=_images(tmp_path / "val", 2))
+    loose = run_export(ckpt, ExportOptions(out=tmp_path / "a.onnx", int8_max_cost=99.0, **common), log=logs.append)
+    assert loose.int8_keep_float == ()  # every conv quantized: the first rung fits any budget
+    assert any("no conv(s) in float" in line for line in logs)
+    logs.clear()
+    strict = run_export(ckpt, ExportOptions(out=tmp_path / "b.onnx", int8_max_cost=-1.0, **common), log=logs.append)
+    assert len([line for line in logs if "in float:" in line]) == 4  # walked the whole ladder
+    costs = [float(line.split(": ")[1].split()[0]) for line in logs if "in float:" in line]
+    assert strict.int8_quality["psnr_cost_db"] == pytest.approx(min(costs), abs=1e-3)
+    assert any("keeping the most accurate" in line for line in logs)
+
+
+def test_reparameterised_checkpoint_exports_as_a_plain_net(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "ecb", arch="compact_y", params={"features": 8, "convs": 2, "block": "ecb"})
+    result = run_export(ckpt, ExportOptions(out=tmp_path / "e.onnx"), log=lambda *_: None)
+    assert "block" not in result.spec.arch_params
+    assert all(r.passed for r in result.parity)  # the collapsed graph equals the trained net
+    assert sum(n.op_type == "Conv" for n in onnx.load(tmp_path / "e.onnx").graph.node) == 4
+
+
 def test_calibration_needs_images(tmp_path: Path) -> None:
     spec = generator_spec("t", "compact", 2, params={"features": 8, "convs": 2})
     (tmp_path / "empty").mkdir()
