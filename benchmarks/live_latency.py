@@ -36,7 +36,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srstream.engine.backends import choose, open_backend
+from srstream.engine.autotune import choose
+from srstream.engine.backends import open_backend
 from srstream.engine.live import Rung, run_live
 from srstream.engine.sources import parse_live
 from srstream.engine.models import resolve_model

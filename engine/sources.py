@@ -33,6 +33,14 @@ class LiveSource:
     def __str__(self) -> str:
         return self.label or f"{self.kind} {self.url}"
 
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """The frame size (width, height) when it is known before capture: ``--size``, a screen
+        region, or a generator's ``size=``; None when the device decides."""
+        text = self.options.get("video_size") or (re.search(r"size=(\d+x\d+)", self.url) or [None, None])[1]
+        match = _SIZE.match(text or "")
+        return (int(match[1]), int(match[2])) if match else None
+
 
 def _fps_size(fps: float | None, size: str | None) -> dict[str, str]:
     options: dict[str, str] = {}

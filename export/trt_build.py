@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -36,10 +35,10 @@ PRECISIONS = ("fp16", "fp32", "int8")
 
 
 def default_cache_dir() -> Path:
-    """``$SRSTREAM_CACHE/engines``, else ``$XDG_CACHE_HOME/sr-stream/engines`` (``~/.cache``)."""
-    if os.environ.get("SRSTREAM_CACHE"):
-        return Path(os.environ["SRSTREAM_CACHE"]) / "engines"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sr-stream" / "engines"
+    """``engines/`` in sr-stream's cache folder (:func:`srstream.cache.cache_root`)."""
+    from srstream.cache import cache_root
+
+    return cache_root() / "engines"
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,13 @@ def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), a
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """sr-stream's cache (measured backend choices, imported peers, engines) lives in a folder of
+    this test session, shared by its tests and the CLI processes they start, never in ~/.cache."""
+    os.environ["SRSTREAM_CACHE"] = str(tmp_path_factory.mktemp("srstream-cache"))
+
+
 @pytest.fixture
 def tiny_video(tmp_path: Path) -> Path:
     return write_video(tmp_path / "clip.mp4")

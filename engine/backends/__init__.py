@@ -1,73 +1,64 @@
 """Inference backends behind one small interface (``open -> infer(batch) -> close``).
 
-:data:`BACKENDS` is the explicit registry; :func:`open_backend` resolves ``--backend`` and
-``--precision`` (``auto`` picks the fastest available combination and says why). :mod:`.probe`
-tells which backends this machine can run without importing their heavy runtimes.
+:data:`BACKENDS` is the only table of backends: each row points at a backend module's
+``BACKEND`` declaration (:class:`~srstream.engine.backends.base.BackendDef`: name, options,
+precisions, availability probe, install line, runner). Adding a backend is one module and one row
+here; the command line's ``--backend`` choices, ``sr-stream info`` and ``--precision auto``'s
+candidates come from the declarations. Declaration modules import their runtimes only inside
+functions, so reading the table imports no runtime.
+
+Which backend and precision ``auto`` means is decided, measured and cached by
+:mod:`srstream.engine.autotune`; :func:`open_backend` opens a decision.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from srstream.errors import ConfigError
+from srstream.engine.backends.base import Availability, Backend, BackendDef
 from srstream.registry import Entry, Registry
 
-__all__ = ["BACKENDS", "Choice", "choose", "open_backend"]
+__all__ = ["BACKENDS", "Availability", "Backend", "BackendDef", "Choice", "backend_def", "backend_names",
+           "definitions", "open_backend"]
 
-BACKENDS: Registry[type] = Registry("backend", [
-    Entry("ort", "srstream.engine.backends.ort_backend:OrtBackend", "ONNX Runtime"),
-    Entry("trt", "srstream.engine.backends.trt_backend:TrtBackend", "TensorRT engines with pycuda"),
-    Entry("torch", "srstream.engine.backends.torch_backend:TorchBackend", "PyTorch reference"),
+BACKENDS: Registry[BackendDef] = Registry("backend", [
+    Entry("ort", "srstream.engine.backends.ort_backend:BACKEND", "ONNX Runtime"),
+    Entry("ov", "srstream.engine.backends.ov_backend:BACKEND", "OpenVINO"),
+    Entry("trt", "srstream.engine.backends.trt_backend:BACKEND", "TensorRT engines with pycuda"),
+    Entry("torch", "srstream.engine.backends.torch_backend:BACKEND", "PyTorch reference"),
 ])
+
+
+def backend_names() -> tuple[str, ...]:
+    """``--backend`` choices after ``auto``, in table order."""
+    return BACKENDS.names()
+
+
+def backend_def(name: str) -> BackendDef:
+    """The declaration of backend ``name``.
+
+    Raises:
+        RegistryError: unknown name (the message lists the known ones).
+    """
+    return BACKENDS.load(name)
+
+
+def definitions() -> list[BackendDef]:
+    """Every backend's declaration, in table order."""
+    return [BACKENDS.load(name) for name in BACKENDS.names()]
 
 
 @dataclass(frozen=True)
 class Choice:
+    """A backend and precision to open, the options to open it with, and why they were chosen."""
+
     backend: str
     precision: str
     reason: str
+    options: Any = None  # the backend's options dataclass; None: its defaults
 
 
-def choose(model, backend: str = "auto", precision: str = "auto") -> Choice:  # noqa: ANN001 - ResolvedModel
-    """Resolve ``auto`` for ``model`` on this machine.
-
-    ``auto`` backend: TensorRT when tensorrt, pycuda and a GPU are present; else ONNX Runtime.
-    ``auto`` precision: fp16 on GPUs; on the CPU the INT8 graph when the model ships one (its
-    measured PSNR cost is in the spec's metrics), else fp32.
-
-    Raises:
-        ConfigError: an unknown backend name.
-    """
-    from srstream.engine.backends.probe import probe
-    from srstream.engine.models import available_precisions
-    from srstream.sysinfo import collect
-
-    if backend not in ("auto", *BACKENDS.names()):
-        raise ConfigError(f"unknown backend {backend!r}; known: auto, {', '.join(BACKENDS.names())}")
-    if backend == "auto":
-        status = {s.name: s for s in probe(collect())}
-        backend = "trt" if status["trt"].available else "ort"
-        why = "TensorRT and an NVIDIA GPU found" if backend == "trt" else status["trt"].detail
-    else:
-        why = "chosen with --backend"
-    if precision != "auto":
-        return Choice(backend, precision, why)
-    variants = available_precisions(model.path)
-    if backend == "trt":
-        return Choice(backend, "fp16", why)
-    if backend == "torch":
-        return Choice(backend, "fp32", why)
-    import onnxruntime as ort
-
-    gpu = any(p in ort.get_available_providers() for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider"))
-    if gpu:
-        return Choice(backend, "fp16" if "fp16" in variants else "fp32", why + "; ONNX Runtime with a CUDA provider")
-    if "int8" in variants:
-        return Choice(backend, "int8", why + "; INT8 graph on the CPU")
-    return Choice(backend, "fp32", why + "; CPU")
-
-
-def open_backend(model, choice: Choice):  # noqa: ANN001, ANN201 - ResolvedModel -> Backend
-    """Instantiate the chosen backend for ``model``."""
-    cls = BACKENDS.load(choice.backend)
-    return cls(model.spec, model.path, choice.precision)
+def open_backend(model, choice: Choice) -> Backend:  # noqa: ANN001 - ResolvedModel
+    """Open ``choice`` for ``model`` (a :class:`~srstream.engine.models.ResolvedModel`)."""
+    return backend_def(choice.backend).open(model.spec, model.path, choice.precision, choice.options)

@@ -1,6 +1,13 @@
-"""The backend interface: ``open -> infer(batch) -> close``, context-managed.
+"""The backend interface: ``open -> infer(batch) -> close``, context-managed, and
+:class:`BackendDef`, the one description of a backend the registry holds.
 
-A backend runs one model at one precision. ``infer`` takes a float32 ``(N, C, h, w)`` batch with
+Each backend module declares one ``BACKEND = BackendDef(...)``: its name, its options
+dataclass, the precisions it runs, how to tell whether it can run here (without importing its
+runtime where a module search is enough) and the runner class, imported only when opened. The
+registry in :mod:`srstream.engine.backends` lists those declarations and nothing else; the
+command line's choices, ``sr-stream info`` and auto-selection all read them.
+
+A runner (:class:`Backend`) runs one model at one precision. ``infer`` takes a float32 ``(N, C, h, w)`` batch with
 values in the spec's value range and returns float32 ``(N, C, h * scale, w * scale)``. Backends
 with a static input shape (TensorRT engines built for one tile size) say so in ``fixed_tile``;
 the upscaler then tiles with exactly that size.
@@ -8,16 +15,92 @@ the upscaler then tiles with exactly that size.
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
 from srstream.spec import ModelSpec
+from srstream.sysinfo import SystemInfo, package_version
 from srstream.tiling import TilePlan
 
-__all__ = ["Backend"]
+__all__ = ["Availability", "Backend", "BackendDef"]
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can run here: what it offers, or why not and what to install."""
+
+    available: bool
+    detail: str
+
+
+def _no_cpu_candidates(info: SystemInfo) -> tuple[str, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class BackendDef:
+    """Everything the engine knows about one backend.
+
+    Attributes:
+        name: the ``--backend`` name.
+        title: what it is, for people.
+        libraries: distributions whose versions identify the runtime (the first installed one
+            is reported and keys cached measurements).
+        precisions: what it can run, best first.
+        runner: ``"module:Class"`` of its :class:`Backend`, imported only by :meth:`open`.
+        options: its frozen options dataclass; ``options()`` holds the defaults.
+        probe: ``SystemInfo -> Availability``.
+        cpu_precisions: the precisions ``--precision auto`` may measure it at on this CPU
+            (empty: not a CPU candidate, e.g. GPU-only or reference backends).
+        install: the line that installs what it needs.
+        device_field: the options field ``--device`` sets (None: the backend takes no device).
+    """
+
+    name: str
+    title: str
+    libraries: tuple[str, ...]
+    precisions: tuple[str, ...]
+    runner: str
+    options: type
+    probe: Callable[[SystemInfo], Availability]
+    install: str
+    cpu_precisions: Callable[[SystemInfo], tuple[str, ...]] = field(default=_no_cpu_candidates)
+    device_field: str | None = None
+
+    def make_options(self, device: str | None = None) -> Any:
+        """The options for a run: the defaults, with ``--device`` applied when given.
+
+        Raises:
+            ConfigError: ``device`` given to a backend that takes none.
+        """
+        if device is None:
+            return self.options()
+        if self.device_field is None:
+            from srstream.errors import ConfigError
+
+            raise ConfigError(f"--device is not an option of the {self.name} backend ({self.title})")
+        return self.options(**{self.device_field: device})
+
+    def runtime_version(self) -> str:
+        """``"onnxruntime 1.32.0"``: the installed runtime, or ``"not installed"``."""
+        for lib in self.libraries:
+            version = package_version(lib)
+            if version:
+                return f"{lib} {version}"
+        return "not installed"
+
+    def open(self, spec: ModelSpec, model: Path | bytes, precision: str, options: Any = None) -> Backend:
+        """An opened runner for ``model`` at ``precision`` (``options`` default to the backend's)."""
+        module, _, attr = self.runner.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        return cls(spec, model, precision, options if options is not None else self.options())
 
 
 class Backend(ABC):

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from srstream.engine.backends.base import Backend
+from srstream.engine.backends.base import Availability, Backend, BackendDef
 from srstream.engine.models import variant_path
 from srstream.errors import BackendError, ModelError
 from srstream.spec import ModelSpec
+from srstream.sysinfo import SystemInfo
 
-__all__ = ["OrtBackend", "OrtOptions"]
+__all__ = ["BACKEND", "OrtBackend", "OrtOptions", "onnxruntime_conflict"]
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
@@ -29,6 +30,35 @@ class OrtOptions:
 
     threads: int = 0
     gpu: bool = True
+
+
+def onnxruntime_conflict(info: SystemInfo) -> str | None:
+    """A message when both ``onnxruntime`` and ``onnxruntime-gpu`` are installed.
+
+    Both distributions write the same ``onnxruntime`` package, so which one you get depends on
+    install order and uninstalling either breaks the other.
+    """
+    if info.packages.get("onnxruntime") and info.packages.get("onnxruntime-gpu"):
+        return ("both onnxruntime and onnxruntime-gpu are installed and overwrite each other; "
+                "keep one: `pip uninstall -y onnxruntime onnxruntime-gpu && "
+                "pip install onnxruntime-gpu` (GPU) or `... && pip install onnxruntime` (CPU)")
+    return None
+
+
+def _probe(info: SystemInfo) -> Availability:
+    try:
+        import onnxruntime  # base dependency, torch-free
+
+        providers = list(onnxruntime.get_available_providers())
+    except Exception as exc:  # a broken install must not break `sr-stream info`
+        return Availability(False, f"onnxruntime fails to import: {exc}")
+    detail = "providers: " + ", ".join(providers)
+    conflict = onnxruntime_conflict(info)
+    return Availability(True, detail + (f" (warning: {conflict})" if conflict else ""))
+
+
+def _cpu_precisions(info: SystemInfo) -> tuple[str, ...]:
+    return ("fp32", "int8")
 
 
 class OrtBackend(Backend):
@@ -86,3 +116,11 @@ class OrtBackend(Backend):
 
     def close(self) -> None:
         self.__dict__.pop("session", None)
+
+
+BACKEND = BackendDef(
+    name="ort", title="ONNX Runtime (CPU; CUDA/TensorRT EPs with onnxruntime-gpu)",
+    libraries=("onnxruntime", "onnxruntime-gpu"), precisions=("fp32", "int8", "fp16"),
+    runner="srstream.engine.backends.ort_backend:OrtBackend", options=OrtOptions, probe=_probe,
+    install="pip install sr-stream", cpu_precisions=_cpu_precisions,
+)

@@ -7,25 +7,43 @@ architectures are imported only here, only when this backend is chosen.
 
 from __future__ import annotations
 
+import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from srstream.engine.backends.base import Backend
+from srstream.engine.backends.base import Availability, Backend, BackendDef
 from srstream.errors import BackendError, DependencyError, ModelError
 from srstream.spec import ModelSpec
+from srstream.sysinfo import SystemInfo
 
-__all__ = ["TorchBackend", "weights_path"]
+__all__ = ["BACKEND", "TorchBackend", "TorchOptions", "weights_path"]
 
 
 def weights_path(model: Path) -> Path:
     return model.with_name(f"{model.name.removesuffix('.onnx')}.safetensors")
 
 
+@dataclass(frozen=True)
+class TorchOptions:
+    """``device``: ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``."""
+
+    device: str = "auto"
+
+
+def _probe(info: SystemInfo) -> Availability:
+    if importlib.util.find_spec("torch") is None:
+        return Availability(False, f"missing torch: {BACKEND.install}")
+    amx = info.cpu.features.get("amx_bf16", False)
+    return Availability(True, "CPU fp32" + (", bf16 on AMX" if amx else "") + (", CUDA fp16" if info.gpus else ""))
+
+
 class TorchBackend(Backend):
     name = "torch"
 
-    def __init__(self, spec: ModelSpec, model: Path, precision: str = "fp32") -> None:
+    def __init__(self, spec: ModelSpec, model: Path, precision: str = "fp32",
+                 options: TorchOptions = TorchOptions()) -> None:
         super().__init__(spec, precision)
         try:
             import torch
@@ -33,12 +51,16 @@ class TorchBackend(Backend):
 
             from srstream.archs import build_generator
         except ModuleNotFoundError as exc:
-            raise DependencyError(f"the torch backend needs {exc.name}: pip install 'sr-stream[train]'") from exc
+            raise DependencyError(f"the torch backend needs {exc.name}: {BACKEND.install}") from exc
         weights = weights_path(model)
         if not weights.is_file():
             raise ModelError(f"the torch backend needs the weights {weights} beside {model.name}")
+        if options.device not in ("auto", "cpu", "cuda"):
+            raise BackendError(f"torch device {options.device!r}: expected auto, cpu or cuda")
         self.torch = torch
-        self.cuda = torch.cuda.is_available()
+        self.cuda = torch.cuda.is_available() and options.device != "cpu"
+        if options.device == "cuda" and not self.cuda:
+            raise BackendError("--device cuda: torch sees no CUDA GPU")
         if precision == "fp16" and not self.cuda:
             raise BackendError("torch fp16 needs a CUDA GPU; use --precision bf16 or fp32 on the CPU")
         if precision not in ("fp32", "bf16", "fp16"):
@@ -69,3 +91,12 @@ class TorchBackend(Backend):
             else:
                 y = self.net(x)
         return y.float().cpu().numpy()
+
+
+BACKEND = BackendDef(
+    name="torch", title="PyTorch reference (CPU fp32/bf16, CUDA fp16)", libraries=("torch",),
+    precisions=("fp32", "bf16", "fp16"), runner="srstream.engine.backends.torch_backend:TorchBackend",
+    options=TorchOptions, probe=_probe,
+    install="pip install torch==2.13.0 'sr-stream[train]' (CPU torch; see the README for GPUs)",
+    device_field="device",
+)

@@ -22,17 +22,38 @@ Python API; it runs only where tensorrt, pycuda and an NVIDIA GPU exist.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from srstream.engine.backends.base import Backend
+from srstream.engine.backends.base import Availability, Backend, BackendDef
 from srstream.engine.models import variant_path
 from srstream.errors import BackendError, DependencyError, ModelError
 from srstream.spec import ModelSpec
+from srstream.sysinfo import SystemInfo
 
-__all__ = ["TrtBackend"]
+__all__ = ["BACKEND", "TrtBackend", "TrtOptions"]
+
+
+@dataclass(frozen=True)
+class TrtOptions:
+    """``max_batch``: largest batch of tiles per engine call. ``cache``: the engine cache folder
+    (None: ``~/.cache/sr-stream/engines``)."""
+
+    max_batch: int = 4
+    cache: Path | None = None
+
+
+def _probe(info: SystemInfo) -> Availability:
+    missing = [m for m in ("tensorrt", "pycuda") if importlib.util.find_spec(m) is None]
+    if missing:
+        return Availability(False, f"missing {', '.join(missing)}: {BACKEND.install}")
+    if not info.gpus:
+        return Availability(False, "no NVIDIA GPU found (nvidia-smi)")
+    return Availability(True, ", ".join(BACKEND.precisions))
 
 
 def _graph_bytes(model: Path, precision: str) -> bytes:
@@ -99,16 +120,16 @@ class _YuvBuffers(_FrameBuffers):
 class TrtBackend(Backend):
     name = "trt"
 
-    def __init__(self, spec: ModelSpec, model: Path, precision: str = "fp16", *, max_batch: int = 4,
-                 cache: Path | None = None) -> None:
+    def __init__(self, spec: ModelSpec, model: Path, precision: str = "fp16", options: TrtOptions = TrtOptions()) -> None:
         super().__init__(spec, precision)
+        max_batch, cache = options.max_batch, options.cache
         try:
             import pycuda.driver as cuda
             import tensorrt as trt
 
             from srstream.export.trt_build import ShapeProfile, build_engine, gpu_identity
         except ModuleNotFoundError as exc:
-            raise DependencyError(f"the TensorRT backend needs {exc.name}: pip install 'sr-stream[gpu]'") from exc
+            raise DependencyError(f"the TensorRT backend needs {exc.name}: {BACKEND.install}") from exc
         if precision not in ("fp16", "fp32", "int8"):
             raise BackendError(f"TensorRT runs fp16, fp32 or int8 engines, not {precision}")
         cuda.init()
@@ -315,3 +336,10 @@ class TrtBackend(Backend):
             self._ctx.pop()
             self._ctx.detach()
             self._ctx = None
+
+
+BACKEND = BackendDef(
+    name="trt", title="TensorRT engines (pycuda buffers and streams)", libraries=("tensorrt", "tensorrt-cu12", "tensorrt-cu13"),
+    precisions=("fp16", "fp32", "int8"), runner="srstream.engine.backends.trt_backend:TrtBackend",
+    options=TrtOptions, probe=_probe, install="pip install 'sr-stream[gpu]'",
+)

@@ -112,15 +112,16 @@ class Method:
 
 def open_method(name: str, *, scale: int | None = None, backend: str = "auto", precision: str = "auto",
                 tile: int | str = "auto", peers_dir: Path | None = None, cache_dir: Path | None = None,
-                ensemble: bool = False) -> Method:
+                ensemble: bool = False, device: str | None = None, size: tuple[int, int] | None = None) -> Method:
     """Resolve ``--model`` and open it.
 
     Args:
         name: ``bicubic``/``lanczos``, a bundled model, a peer name, or a ``.onnx``/``.pb``/
             ``.pth``/``.safetensors`` path.
         scale: required for interpolation; for models, checked against the model's own factor.
-        backend, precision, tile: for models run by the engine (ignored by OpenCV peers and
-            interpolation, which have one route each).
+        backend, precision, tile, device: for models run by the engine (ignored by OpenCV peers
+            and interpolation, which have one route each).
+        size: the frame size (width, height) ``auto`` times its candidates at (default 640x360).
         peers_dir: where peer names are looked up (default :func:`default_peers_dir`).
         cache_dir: where imported peers' ONNX files are kept (default ``~/.cache/sr-stream/peers``).
         ensemble: x8 self-ensemble for models run by the engine (the name gets ``+ensemble``).
@@ -145,10 +146,10 @@ def open_method(name: str, *, scale: int | None = None, backend: str = "auto", p
     elif path is not None and path.suffix in (".pth", ".pt", ".safetensors"):
         onnx_path = _imported_onnx(path, peer.name if peer else path.stem, cache_dir)
         method = _open_engine(str(onnx_path), backend, precision, tile, kind="peer", source=path,
-                              project=peer.project if peer else "", ensemble=ensemble)
+                              project=peer.project if peer else "", ensemble=ensemble, device=device, size=size)
     else:
         _check_engine_name(name)
-        method = _open_engine(name, backend, precision, tile, ensemble=ensemble)
+        method = _open_engine(name, backend, precision, tile, ensemble=ensemble, device=device, size=size)
     if scale and method.info.scale != scale:
         method.close()
         raise ConfigError(f"{method.info.name} upscales x{method.info.scale}, not x{scale}")
@@ -200,18 +201,18 @@ def _open_opencv(path: Path, peer: Peer | None, scale: int | None) -> Method:
 
 
 def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, kind: str = "sr-stream",
-                 source: Path | None = None, project: str = "", ensemble: bool = False) -> Method:
-    from srstream.engine.backends import choose, open_backend
+                 source: Path | None = None, project: str = "", ensemble: bool = False, device: str | None = None,
+                 size: tuple[int, int] | None = None) -> Method:
+    from srstream.engine.autotune import choose
+    from srstream.engine.backends import backend_def, open_backend
     from srstream.engine.models import resolve_model
     from srstream.engine.upscaler import FrameUpscaler
-    from srstream.sysinfo import package_version
 
     model = resolve_model(name)
-    choice = choose(model, backend, precision)
+    choice = choose(model, backend, precision, size=size, device=device)
     opened = open_backend(model, choice)
     upscaler = FrameUpscaler(opened, model.spec, tile, ensemble=ensemble)
-    library = {"ort": "onnxruntime", "trt": "tensorrt", "torch": "torch"}.get(opened.name, opened.name)
-    runtime = f"{opened.describe()} ({library} {package_version(library) or package_version(library + '-gpu')})"
+    runtime = f"{opened.describe()} ({backend_def(opened.name).runtime_version()})"
     label = (model.spec.name if kind == "peer" else model.name) + ("+ensemble" if ensemble else "")
     info = MethodInfo(label, kind, model.spec.scale, opened.name, choice.precision,
                       runtime + (", x8 self-ensemble" if ensemble else ""), str(source or model.path),
@@ -222,8 +223,9 @@ def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, ki
 def _cache_root(cache_dir: Path | None) -> Path:
     if cache_dir:
         return cache_dir
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "sr-stream" / "peers"
+    from srstream.cache import cache_root
+
+    return cache_root() / "peers"
 
 
 def _imported_onnx(path: Path, name: str, cache_dir: Path | None) -> Path:

@@ -12,7 +12,10 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Command"]
+__all__ = ["PRECISIONS", "Command", "add_backend_arguments", "frame_size"]
+
+#: ``--precision`` choices (what each backend runs is in its declaration).
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -22,3 +25,22 @@ class Command:
     configure: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
     description: str = ""
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, backend_help: str) -> None:
+    """``--backend`` (choices from the backend registry), ``--precision`` and ``--device``."""
+    from srstream.engine.backends import backend_names  # the registry's names; no runtime is imported
+
+    parser.add_argument("--backend", choices=("auto", *backend_names()), default="auto", help=backend_help)
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="numeric precision (default: the fastest one that is accurate on this machine)")
+    parser.add_argument("--device", help="where the backend runs, for backends with devices: OpenVINO's CPU, GPU, "
+                                         "GPU.1, NPU or AUTO; torch's cpu or cuda")
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """argparse type of ``WIDTHxHEIGHT`` options (``--input 640x360``)."""
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x360, got {text!r}")
+    return int(w), int(h)

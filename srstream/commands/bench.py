@@ -18,16 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from srstream.commands import Command
+from srstream.commands import Command, add_backend_arguments, frame_size
 from srstream.commands.upscale import tile_size
 from srstream.errors import ConfigError
-
-
-def _size(text: str) -> tuple[int, int]:
-    w, sep, h = text.lower().partition("x")
-    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x360, got {text!r}")
-    return int(w), int(h)
 
 
 def _model_options(parser: argparse.ArgumentParser, repeat: bool = False) -> None:
@@ -37,9 +30,8 @@ def _model_options(parser: argparse.ArgumentParser, repeat: bool = False) -> Non
     else:
         parser.add_argument("-m", "--model", required=True,
                             help="bicubic, lanczos, a bundled model, a .onnx, a peer name or a peer file")
-    parser.add_argument("--backend", choices=("auto", "ort", "trt", "torch"), default="auto",
-                        help="backend for sr-stream and imported models (default: the fastest available)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16", "int8"), default="auto")
+    add_backend_arguments(parser, "backend for sr-stream and imported models (default: the fastest one that is "
+                                  "accurate here)")
     parser.add_argument("--tile", type=tile_size, default="auto", help="tile size, 0 for whole frames, or auto")
     parser.add_argument("--ensemble", action="store_true",
                         help="x8 self-ensemble (flips and rotations averaged) for models run by the engine")
@@ -60,7 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--csv", type=Path, help="write per-image scores here (default: beside --json)")
     s = sub.add_parser("speed", help="latency and throughput per frame, or end to end on a clip")
     _model_options(s)
-    s.add_argument("--input", type=_size, help="input frame size WIDTHxHEIGHT (default 640x360)")
+    s.add_argument("--input", type=frame_size, help="input frame size WIDTHxHEIGHT (default 640x360)")
     s.add_argument("--scale", type=int, choices=(2, 3, 4, 8), help="needed for bicubic/lanczos; checked otherwise")
     s.add_argument("--threads", type=int, default=0, help="use only N cores (default: all usable)")
     s.add_argument("--warmup", type=int, default=5)
@@ -85,7 +77,8 @@ def _open(args: argparse.Namespace, name: str, scale: int | None):  # noqa: ANN2
     from srstream.bench.methods import open_method
 
     return open_method(name, scale=scale, backend=args.backend, precision=args.precision, tile=args.tile,
-                       peers_dir=args.peers, cache_dir=args.cache, ensemble=args.ensemble)
+                       peers_dir=args.peers, cache_dir=args.cache, ensemble=args.ensemble, device=args.device,
+                       size=getattr(args, "input", None))
 
 
 def _quality(args: argparse.Namespace) -> int:

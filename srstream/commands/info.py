@@ -1,15 +1,49 @@
-"""``sr-stream info [--json]``: versions, CPU features, GPUs and available backends."""
+"""``sr-stream info [--json] [--tune [--model M] [--input WxH] [--refresh]]``: versions, CPU features,
+GPUs, available backends, and what ``--precision auto`` takes here and why."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from srstream.commands import Command
+from srstream.commands import Command, frame_size
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the same as one JSON object")
+    parser.add_argument("--tune", action="store_true",
+                        help="check and time every backend x precision for a model on this machine and show which "
+                             "one `auto` takes (cached; the first run takes a few seconds)")
+    parser.add_argument("-m", "--model", default=None, help="with --tune: the model (default: realtime-x2)")
+    parser.add_argument("--input", type=frame_size, help="with --tune: the input frame size WIDTHxHEIGHT (default 640x360)")
+    parser.add_argument("--refresh", action="store_true", help="with --tune: measure again instead of reading the cache")
+
+
+def _tune(args: argparse.Namespace, info) -> dict[str, object]:  # noqa: ANN001 - SystemInfo
+    from srstream.engine.autotune import select
+    from srstream.engine.models import DEFAULT_MODEL, resolve_model
+
+    model = resolve_model(args.model or DEFAULT_MODEL)
+    progress = None if args.json else (lambda text: print(f"  {text}...", file=sys.stderr, flush=True))
+    selection = select(model, size=args.input, refresh=args.refresh, info=info, progress=progress)
+    return {"model": model.name, "input": f"{selection.size[0]}x{selection.size[1]}",
+            "chosen": {"backend": selection.choice.backend, "precision": selection.choice.precision},
+            "reason": selection.choice.reason, "candidates": [r.to_dict() for r in selection.rows]}
+
+
+def _print_tune(tune: dict[str, object]) -> None:
+    print(f"auto-selection for {tune['model']} at {tune['input']} (checked against fp32 on the bundled crops):")
+    print(f"  {'backend':<8} {'precision':<9} {'fps':>7} {'PSNR cost':>10} {'tail':>6} {'pattern':>8}  ")
+    for row in tune["candidates"]:  # type: ignore[union-attr]
+        acc = row["accuracy"] or {}
+        fps = f"{row['fps']:.1f}" if row["fps"] else "-"
+        cost = f"{acc['cost_db']:+.3f} dB" if acc else "-"
+        tail = f"{acc['tail_levels']:.0f}" if acc else "-"
+        pattern = f"{acc['pattern_levels']:.2f}" if acc else "-"
+        mark = "chosen" if row["chosen"] else row["note"]
+        print(f"  {row['backend']:<8} {row['precision']:<9} {fps:>7} {cost:>10} {tail:>6} {pattern:>8}  {mark}")
+    print(f"  -> {tune['chosen']['backend']} {tune['chosen']['precision']}: {tune['reason']}")  # type: ignore[index]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,11 +54,14 @@ def run(args: argparse.Namespace) -> int:
     info = collect()
     backends = probe(info)
     frame_kernels = {"cpu": kernels.active(), "cuda": kernels.cuda_status()}
+    tune = _tune(args, info) if args.tune else None
     if args.json:
         data = info.to_dict()
         data["backends"] = [vars(b) for b in backends]
         data["frame_kernels"] = frame_kernels
         data["warnings"] = [w for w in [onnxruntime_conflict(info)] if w]
+        if tune is not None:
+            data["tune"] = tune
         print(json.dumps(data, indent=2))
         return 0
     cpu = info.cpu
@@ -45,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
     conflict = onnxruntime_conflict(info)
     if conflict:
         print(f"warning: {conflict}")
+    if tune is not None:
+        _print_tune(tune)
     return 0
 
 
-COMMAND = Command(configure, run, "Show what sr-stream can use on this machine.")
+COMMAND = Command(configure, run, "Show what sr-stream can use on this machine (--tune: what auto picks and why).")

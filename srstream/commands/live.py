@@ -18,16 +18,20 @@ from srstream.errors import ConfigError, InputError
 __all__ = ["build_ladder", "run_live_command"]
 
 
-def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.ExitStack) -> list:  # noqa: ANN001
+def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.ExitStack, *,  # noqa: ANN001
+                 size: tuple[int, int] | None = None, device: str | None = None) -> list:
     """The configurations ``--max-latency`` may step down to, cheapest last.
 
-    First the chosen model as asked; then its INT8 graph on ONNX Runtime when it ships one and
-    another precision was chosen; then each bundled model of the same scale whose graph is
-    smaller (fewer weights: these are convolutional nets run at input resolution, so their cost
-    per pixel follows their weight count) and not the same architecture, in its fastest variant. Each rung opens its backend
-    only when it is reached; ``stack`` closes them.
+    First the chosen model as asked; then its fastest INT8 candidate that is accurate on this
+    machine, when it ships an INT8 graph and another precision was chosen; then each bundled
+    model of the same scale whose graph is smaller (fewer weights: these are convolutional nets
+    run at input resolution, so their cost per pixel follows their weight count) and not the same
+    architecture, in its fastest correct variant. Candidates are timed at the capture ``size``.
+    Each rung opens its backend only when it is reached; ``stack`` closes them.
     """
-    from srstream.engine.backends import choose, open_backend
+    from srstream.engine.autotune import choose, select
+    from srstream.engine.backends import open_backend
+    from srstream.errors import BackendError
     from srstream.engine.live import Rung
     from srstream.engine.models import BUNDLED_MODELS, available_precisions, resolve_model
     from srstream.engine.upscaler import FrameUpscaler
@@ -39,11 +43,14 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
 
         return Rung(f"{m.spec.name} x{m.spec.scale} {choice.backend}/{choice.precision}", make)
 
-    first = choose(model, backend, precision)
+    first = choose(model, backend, precision, size=size, device=device)
     ladder = [rung(model, first)]
-    if first.backend == "ort" and first.precision != "int8" and "int8" in available_precisions(model.path):
-        ladder.append(rung(model, choose(model, "ort", "int8")))
-    size = model.path.stat().st_size
+    if first.precision != "int8" and "int8" in available_precisions(model.path):
+        try:
+            ladder.append(rung(model, select(model, precision="int8", size=size).choice))
+        except BackendError:
+            pass  # no INT8 candidate is accurate on this machine: no such rung
+    graph_bytes = model.path.stat().st_size
     faster = []
     for name in BUNDLED_MODELS:
         other = resolve_model(name)
@@ -51,10 +58,10 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
         # architecture (realtime-x2-compressed beside realtime-x2) costs the same, so it is no rung
         same_graph = (other.spec.arch, other.spec.arch_params) == (model.spec.arch, model.spec.arch_params)
         other_size = other.path.stat().st_size
-        if other.spec.scale == model.spec.scale and other_size < size and not same_graph:
+        if other.spec.scale == model.spec.scale and other_size < graph_bytes and not same_graph:
             faster.append((other_size, other))
     for _, other in sorted(faster, key=lambda pair: -pair[0]):
-        ladder.append(rung(other, choose(other, "auto", "auto")))
+        ladder.append(rung(other, choose(other, "auto", "auto", size=size)))
     return ladder
 
 
@@ -89,7 +96,8 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
     sinks = []
     display = None
     with contextlib.ExitStack() as stack:
-        ladder = build_ladder(model, args.backend, args.precision, args.tile, stack)
+        ladder = build_ladder(model, args.backend, args.precision, args.tile, stack, size=source.size,
+                              device=args.device)
         if output is not None:
             # live encoding must keep up: x264's default "medium" preset is for files, not cameras
             preset = args.preset if args.preset != "medium" else "veryfast"

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from srstream.commands import Command
+from srstream.commands import Command, add_backend_arguments
 from srstream.errors import ConfigError, InputError
 
 #: ``--scale N`` without ``--model``: the bundled model for that scale.
@@ -37,10 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "quality-x4, gan-x4) or an exported .onnx (default: realtime-x2)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4, 8),
                         help="upscaling factor: picks the bundled model for it, or checks --model's")
-    parser.add_argument("--backend", choices=("auto", "ort", "trt", "torch"), default="auto",
-                        help="inference backend (default: the fastest available)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16", "int8"),
-                        default="auto", help="numeric precision (default: fastest correct)")
+    add_backend_arguments(parser, "inference backend (default: the fastest one that is accurate here, measured "
+                                  "once per machine; `sr-stream info --tune` shows the table)")
     parser.add_argument("--tile", type=tile_size, default="auto",
                         help="tile size in input pixels, 0 for whole frames, or auto")
     parser.add_argument("--ensemble", action="store_true",
@@ -88,7 +86,8 @@ def _progress(total: int, unit: str):  # noqa: ANN202
 
 
 def run(args: argparse.Namespace) -> int:
-    from srstream.engine.backends import choose, open_backend
+    from srstream.engine.autotune import choose
+    from srstream.engine.backends import open_backend
     from srstream.engine.sources import parse_live
     from srstream.engine.media import probe
 
@@ -105,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     model = _pick_model(args)
     output = args.output or default_output(media.path, model.spec.scale, media.kind)
     check_output(media.path, output, overwrite=args.overwrite)
-    choice = choose(model, args.backend, args.precision)
+    choice = choose(model, args.backend, args.precision, size=(media.width, media.height) if media.width else None,
+                    device=args.device)
     with open_backend(model, choice) as backend:
         upscaler = FrameUpscaler(backend, model.spec, args.tile, ensemble=args.ensemble)
         print(f"sr-stream: {model.spec.name} x{model.spec.scale} on {backend.describe()} ({choice.reason})",

@@ -1,30 +1,39 @@
-"""Backend availability as `sr-stream info` reports it."""
+"""Backend availability as `sr-stream info` reports it, from each backend's own declaration."""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
 
-from srstream.engine.backends.probe import BACKENDS, onnxruntime_conflict, probe
+import pytest
+
+from srstream.engine.backends import BACKENDS, backend_def, definitions
+from srstream.engine.backends.probe import onnxruntime_conflict, probe
+from srstream.errors import ConfigError
 from srstream.sysinfo import GpuInfo, collect
 
 
-def test_every_backend_is_reported_and_ort_is_available() -> None:
+def test_every_registered_backend_is_reported_and_ort_is_available() -> None:
     statuses = {s.name: s for s in probe(collect())}
-    assert set(statuses) == {b.name for b in BACKENDS}
+    assert list(statuses) == list(BACKENDS.names()) == [b.name for b in definitions()]
     assert statuses["ort"].available and "CPUExecutionProvider" in statuses["ort"].detail
+    assert statuses["ort"].runtime.startswith("onnxruntime ")
 
 
-def test_missing_runtime_names_the_install_line() -> None:
-    info = collect()
-    statuses = {s.name: s for s in probe(info)}
-    if importlib.util.find_spec("tensorrt") is None:
-        assert not statuses["trt"].available and "pip install 'sr-stream[gpu]'" in statuses["trt"].detail
-    if importlib.util.find_spec("torch") is None:
-        assert not statuses["torch"].available and "sr-stream[train]" in statuses["torch"].detail
+@pytest.mark.parametrize(("name", "module", "install"), [
+    ("trt", "tensorrt", "pip install 'sr-stream[gpu]'"),
+    ("torch", "torch", "sr-stream[train]"),
+    ("ov", "openvino", "pip install 'sr-stream[openvino]'"),
+])
+def test_a_missing_runtime_names_its_install_line(monkeypatch: pytest.MonkeyPatch, name: str, module: str,
+                                                  install: str) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == module else real(m, *a))
+    status = next(s for s in probe(collect()) if s.name == name)
+    assert not status.available and install in status.detail
 
 
-def test_trt_needs_a_gpu_even_when_installed(monkeypatch) -> None:
+def test_trt_needs_a_gpu_even_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name in ("tensorrt", "pycuda") else real(name, *a))
@@ -42,3 +51,17 @@ def test_onnxruntime_double_install_is_flagged() -> None:
     assert "overwrite each other" in (onnxruntime_conflict(both) or "")
     one = dataclasses.replace(info, packages={**info.packages, "onnxruntime": "1.20", "onnxruntime-gpu": None})
     assert onnxruntime_conflict(one) is None
+
+
+def test_declarations_are_complete_and_options_have_defaults() -> None:
+    for b in definitions():
+        assert b.name and b.title and b.precisions and b.install.startswith("pip install")
+        options = b.options()  # every option has a default
+        assert dataclasses.is_dataclass(options) and dataclasses.fields(options) is not None
+        if b.device_field is not None:
+            assert b.make_options("X") == b.options(**{b.device_field: "X"})
+
+
+def test_device_is_refused_by_backends_without_devices() -> None:
+    with pytest.raises(ConfigError, match="--device is not an option of the ort backend"):
+        backend_def("ort").make_options("GPU")

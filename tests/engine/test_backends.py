@@ -10,25 +10,19 @@ import numpy as np
 import pytest
 
 from srstream import cli
-from srstream.engine.backends import Choice, choose, open_backend
+from srstream.engine.autotune import choose
+from srstream.engine.backends import Choice, open_backend
 from srstream.engine.models import ResolvedModel, read_onnx_spec, resolve_model
 from srstream.sysinfo import gpus
 from tests.conftest import SAMPLE_CLIP as SAMPLE
 from tests.onnx_models import write_conv_net
 
 
-def test_auto_on_this_cpu_takes_the_int8_graph_of_the_default_model() -> None:
-    if gpus():
-        pytest.skip("a GPU machine picks a GPU backend")
-    choice = choose(resolve_model("realtime-x2"))
-    assert (choice.backend, choice.precision) == ("ort", "int8") and "INT8" in choice.reason
-
-
-def test_auto_without_variants_is_fp32(tmp_path: Path) -> None:
+def test_auto_without_an_int8_graph_runs_a_float_precision(tmp_path: Path) -> None:
     if gpus():
         pytest.skip("a GPU machine picks a GPU backend")
     path = write_conv_net(tmp_path / "net.onnx", 2)
-    assert choose(ResolvedModel("net", path, read_onnx_spec(path))).precision == "fp32"
+    assert choose(ResolvedModel("net", path, read_onnx_spec(path))).precision in ("fp32", "bf16")
 
 
 def test_ort_pool_threads_do_not_spin_between_frames(tmp_path: Path) -> None:
@@ -69,7 +63,9 @@ def test_trt_backend_matches_onnx_runtime(tmp_path: Path) -> None:
     model = resolve_model("realtime-x2")
     from srstream.engine.backends.trt_backend import TrtBackend
 
-    with TrtBackend(model.spec, model.path, "fp16", cache=tmp_path) as trt_b, \
+    from srstream.engine.backends.trt_backend import TrtOptions
+
+    with TrtBackend(model.spec, model.path, "fp16", TrtOptions(cache=tmp_path)) as trt_b, \
             open_backend(model, Choice("ort", "fp32", "")) as ort_b:
         t = model.spec.tile
         x = np.random.default_rng(0).random((3, 3, t, t), dtype=np.float32)

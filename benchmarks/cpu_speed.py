@@ -1,0 +1,127 @@
+"""Speed on this CPU beside OpenCV's FSRCNN-small, for every backend x precision `auto` considers.
+
+    python benchmarks/cpu_speed.py --data ../shared/data --out benchmarks/results/cpu \
+        [--model realtime-x2 --model tiny-x2] [--input 640x360] [--seconds 40] [--clip FILE]
+
+Speeds only mean something beside a peer measured in the same run on the same CPU, so every
+method is timed interleaved with OpenCV dnn_superres FSRCNN-small x2 (the fastest runnable peer)
+and FSRCNN x2: rounds of a few calls of each method in turn, after a warm-up, until ``--seconds``
+have passed; fps = 1000 / median latency of a whole uint8 frame in and out. For each model, each
+backend x precision `auto` would consider is timed if it passes the accuracy check on this CPU,
+and `auto`'s choice is marked. ``--clip`` adds the end-to-end fps of `auto` on a real clip
+(decode + upscale + x264 encode).
+
+Results go to ``OUT/<cpu>.json`` and ``OUT/<cpu>.md`` named after this CPU's class (for example
+``zen4-avx512-vnni``), so runs on the project's different machines sit side by side.
+Stop other work first: nothing here corrects for a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def cpu_class(info) -> str:  # noqa: ANN001 - SystemInfo
+    """``zen4-avx512-vnni``-style name of the CPU's vendor family and widest int8 ISA."""
+    f = info.cpu.features
+    isa = ("amx" if f.get("amx_int8") else "avx512-vnni" if f.get("avx512_vnni") else "avx512" if f.get("avx512f")
+           else "avx2-vnni" if f.get("avx_vnni") else "avx2" if f.get("avx2") else "sse")
+    model = info.cpu.model.lower()
+    vendor = "amd" if "amd" in model or "epyc" in model or "ryzen" in model else "intel" if "intel" in model else "cpu"
+    if vendor == "amd":
+        vendor = "zen4" if f.get("avx512f") else "zen3" if f.get("avx2") else "amd"
+    elif vendor == "intel":
+        vendor = "intel-spr" if f.get("amx_int8") else "intel"
+    return re.sub(r"[^a-z0-9-]", "", f"{vendor}-{isa}")
+
+
+def _interleaved(methods: dict[str, object], frame: np.ndarray, seconds: float, block: int = 3) -> dict[str, list[float]]:
+    for m in methods.values():  # warm-up: sessions, compiled shapes, buffers
+        m(frame)
+        m(frame)
+    times: dict[str, list[float]] = {k: [] for k in methods}
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds or min(len(v) for v in times.values()) < 5:
+        for name, m in methods.items():
+            for _ in range(block):
+                t = time.perf_counter()
+                m(frame)
+                times[name].append((time.perf_counter() - t) * 1000)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="the shared data folder (peers/ inside)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--model", action="append", help="bundled x2 models (default: realtime-x2)")
+    parser.add_argument("--input", default="640x360")
+    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--clip", type=Path, help="also time `auto` end to end on this clip")
+    args = parser.parse_args()
+
+    from srstream.bench import speed
+    from srstream.bench.methods import open_method
+    from srstream.bench.results import machine, write_json
+    from srstream.engine.autotune import select
+    from srstream.engine.models import resolve_model
+    from srstream.sysinfo import collect
+
+    info = collect()
+    width, height = (int(v) for v in args.input.split("x"))
+    frame = speed.sample_frame(width, height)
+    peers = args.data / "peers"
+    opened = {name: open_method(name, scale=2, peers_dir=peers) for name in ("opencv-fsrcnn-small-x2", "opencv-fsrcnn-x2")}
+    chosen: dict[str, str] = {}
+    for name in args.model or ["realtime-x2"]:
+        selection = select(resolve_model(name), size=(width, height))
+        for row in selection.rows:
+            if row.fps is None:
+                continue
+            label = f"{name} {row.backend} {row.precision}"
+            opened[label] = open_method(name, backend=row.backend, precision=row.precision, size=(width, height))
+            if row.chosen:
+                chosen[name] = label
+    try:
+        times = _interleaved(opened, frame, args.seconds)
+        e2e = None
+        if args.clip:
+            auto = opened[chosen[(args.model or ["realtime-x2"])[0]]]
+            e2e = speed.end_to_end(auto, args.clip)
+    finally:
+        for m in opened.values():
+            m.close()
+    fps = {k: 1000.0 / float(np.median(v)) for k, v in times.items()}
+    base = fps["opencv-fsrcnn-small-x2"]
+    record = {"input": args.input, "seconds": args.seconds, "cpu_class": cpu_class(info), "machine": machine(),
+              "methods": {k: {"fps": round(v, 2), "vs_fsrcnn_small": round(v / base, 2), "runs": len(times[k]),
+                              "p90_ms": round(float(np.percentile(times[k], 90)), 2),
+                              "auto": k in chosen.values()} for k, v in fps.items()},
+              "end_to_end": e2e}
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / cpu_class(info)
+    write_json(stem.with_suffix(".json"), record)
+    flags = ", ".join(f for f, ok in info.cpu.features.items() if ok)
+    lines = [f"# {info.cpu.model} ({flags}), {info.cpu.usable_cores} cores", "",
+             f"{args.input} -> x2, whole uint8 frame in and out, interleaved for {args.seconds:.0f} s "
+             f"(`benchmarks/cpu_speed.py`, {time.strftime('%Y-%m-%d')}).", "",
+             "| method | fps | x FSRCNN-small | p90 ms | auto |", "|---|---:|---:|---:|---|"]
+    for k, v in sorted(fps.items(), key=lambda kv: -kv[1]):
+        m = record["methods"][k]
+        lines.append(f"| {k} | {v:.1f} | {m['vs_fsrcnn_small']:.2f} | {m['p90_ms']:.1f} | {'chosen' if m['auto'] else ''} |")
+    if e2e:
+        lines += ["", f"End to end (`auto`, {Path(e2e['clip']).name}): {e2e['fps']:.1f} fps, "
+                      f"{e2e['frames_out']} frames in {e2e['seconds']} s ({e2e['encoder']})."]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""``--backend auto`` / ``--precision auto``: the fastest candidate that is correct on this machine.
+
+Candidates:
+
+* an NVIDIA GPU with TensorRT and pycuda: TensorRT fp16 (not measured here yet);
+* ONNX Runtime with a CUDA provider (onnxruntime-gpu): fp16 when the model ships it, else fp32;
+* otherwise the CPU: every available backend at every precision its declaration offers on this
+  CPU (:attr:`BackendDef.cpu_precisions`) for which the model has a graph.
+
+Every CPU candidate is first checked against the fp32 graph on ONNX Runtime
+(:mod:`srstream.engine.accuracy`); one that fails is never taken. The correct ones are timed on
+a frame of the size in use (the check crops tiled), the whole per-frame path included, and the
+fastest wins. ``--backend X`` or ``--precision Y`` narrow the candidates; an explicit pair is
+opened as asked, with a warning when its check fails.
+
+Checks and timings are cached in ``autotune.json`` in sr-stream's cache folder, keyed by
+everything that changes them: the graph's checksum, the backend and its runtime version, the
+precision, the options, the CPU (model, ISA features, usable cores) and, for timings, the frame
+size. The first run on a machine pays a few seconds; later runs read the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srstream.atomic import write_atomic
+from srstream.engine.accuracy import Accuracy, check_pairs, compare
+from srstream.engine.backends import Choice, backend_def, definitions
+from srstream.engine.backends.base import BackendDef
+from srstream.engine.models import ResolvedModel, variant_path
+from srstream.errors import BackendError, DependencyError, ModelError, SRStreamError
+from srstream.sysinfo import SystemInfo, collect
+
+__all__ = ["DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "select"]
+
+#: The frame size candidates are timed at when the caller does not know it (a 360p video frame).
+DEFAULT_SIZE = (640, 360)
+_CACHE_VERSION = 1
+_TIMING_SECONDS = 0.8
+_MAX_RUNS = 8
+
+
+@dataclass
+class Row:
+    """One candidate: its check, its speed, whether it was chosen and why not otherwise."""
+
+    backend: str
+    precision: str
+    accuracy: Accuracy | None = None
+    fps: float | None = None
+    note: str = ""
+    chosen: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "precision": self.precision, "fps": self.fps, "note": self.note,
+                "chosen": self.chosen, "accuracy": self.accuracy.to_dict() if self.accuracy else None}
+
+
+@dataclass(frozen=True)
+class Selection:
+    choice: Choice
+    rows: tuple[Row, ...]
+    size: tuple[int, int]
+    cached: bool  # every number came from the cache
+
+
+class TuneCache:
+    """``autotune.json``: checks and timings per machine, written atomically."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        from srstream.cache import cache_root
+
+        self.path = path or cache_root() / "autotune.json"
+        self.data: dict[str, dict[str, Any]] = {"accuracy": {}, "speed": {}}
+        try:
+            loaded = json.loads(self.path.read_text())
+            if loaded.get("version") == _CACHE_VERSION:
+                self.data = {"accuracy": dict(loaded.get("accuracy", {})), "speed": dict(loaded.get("speed", {}))}
+        except (OSError, ValueError, AttributeError):
+            pass  # missing or damaged: measure again
+
+    def get(self, table: str, key: str) -> Any:
+        return self.data[table].get(key)
+
+    def put(self, table: str, key: str, value: Any) -> None:
+        self.data[table][key] = value
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.path, json.dumps({"version": _CACHE_VERSION, **self.data}, indent=1).encode())
+        except OSError:
+            pass  # a read-only home only costs a re-measurement next time
+
+
+def _cpu_fingerprint(info: SystemInfo) -> str:
+    flags = ",".join(sorted(f for f, ok in info.cpu.features.items() if ok))
+    return f"{info.cpu.model}|{flags}|{info.cpu.usable_cores}"
+
+
+def _graph_digest(model: ResolvedModel, precision: str) -> str:
+    path = variant_path(model.path, "int8" if precision == "int8" else "fp32")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path else "missing"
+
+
+def _key(model: ResolvedModel, b: BackendDef, precision: str, options: Any, info: SystemInfo) -> str:
+    return "|".join([_graph_digest(model, precision), b.name, b.runtime_version(), precision, repr(options),
+                     _cpu_fingerprint(info)])
+
+
+def _upscaler(model: ResolvedModel, b: BackendDef, precision: str, options: Any, tile: int | str):  # noqa: ANN202
+    from srstream.engine.upscaler import FrameUpscaler
+
+    backend = b.open(model.spec, model.path, precision, options)
+    return backend, FrameUpscaler(backend, model.spec, tile)
+
+
+def _check(model: ResolvedModel, b: BackendDef, precision: str, options: Any) -> Accuracy:
+    ref_backend, reference = _upscaler(model, backend_def("ort"), "fp32", None, 0)
+    with ref_backend:
+        expected = {id(lr): reference.upscale(lr) for lr, _ in check_pairs(model.spec.scale)}
+    backend, upscaler = _upscaler(model, b, precision, options, 0)
+    with backend:
+        return compare(upscaler.upscale, lambda lr: expected[id(lr)], model.spec.scale)
+
+
+def _frame(size: tuple[int, int]) -> np.ndarray:
+    """A ``size`` (width, height) frame tiled from the check crops: real content to time on."""
+    crops = [hr for _, hr in check_pairs(1)]
+    w, h = size
+    row = np.concatenate(crops, axis=1)
+    reps = (-(-h // row.shape[0]), -(-w // row.shape[1]), 1)
+    return np.ascontiguousarray(np.tile(row, reps)[:h, :w])
+
+
+def _time(model: ResolvedModel, b: BackendDef, precision: str, options: Any, size: tuple[int, int]) -> float:
+    """Frames per second of the whole per-frame path (median of several runs)."""
+    frame = _frame(size)
+    backend, upscaler = _upscaler(model, b, precision, options, "auto")
+    with backend:
+        upscaler.upscale(frame)  # warm-up: compilation, allocations, kernel selection
+        runs: list[float] = []
+        started = time.perf_counter()
+        while len(runs) < 3 or (time.perf_counter() - started < _TIMING_SECONDS and len(runs) < _MAX_RUNS):
+            t = time.perf_counter()
+            upscaler.upscale(frame)
+            runs.append(time.perf_counter() - t)
+    return 1.0 / statistics.median(runs)
+
+
+def _gpu_choice(model: ResolvedModel, info: SystemInfo, backend: str, precision: str) -> Choice | None:
+    """The GPU decision (unchanged from the first version: not measured)."""
+    from srstream.engine.models import available_precisions
+
+    if backend in ("auto", "trt") and info.gpus and backend_def("trt").probe(info).available:
+        return Choice("trt", "fp16" if precision == "auto" else precision, "TensorRT and an NVIDIA GPU found")
+    if backend in ("auto", "ort"):
+        import onnxruntime as ort
+
+        if any(p in ort.get_available_providers() for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider")):
+            variants = available_precisions(model.path)
+            chosen = precision if precision != "auto" else ("fp16" if "fp16" in variants else "fp32")
+            return Choice("ort", chosen, "ONNX Runtime with a CUDA provider")
+    return None
+
+
+def _candidates(model: ResolvedModel, info: SystemInfo, pool: list[BackendDef], precision: str,
+                device: str | None) -> list[tuple[BackendDef, str, Any, str]]:
+    """``(declaration, precision, options, note)``; a note marks a candidate that cannot run."""
+    out = []
+    for b in pool:
+        available = b.probe(info)
+        wanted = b.cpu_precisions(info) if precision == "auto" else (precision,)
+        for p in wanted:
+            if p not in b.precisions:
+                continue
+            note = "" if available.available else available.detail
+            if not note and p == "int8" and variant_path(model.path, "int8") is None:
+                note = "the model ships no int8 graph"
+            out.append((b, p, b.make_options(device), note))
+    return out
+
+
+def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "auto",
+           size: tuple[int, int] | None = None, device: str | None = None, cache: TuneCache | None = None,
+           refresh: bool = False, info: SystemInfo | None = None,
+           progress: Callable[[str], None] | None = None) -> Selection:
+    """Resolve ``auto`` for ``model`` on this machine (see the module docstring).
+
+    Raises:
+        RegistryError: an unknown backend name.
+        ConfigError: ``device`` given to a backend that takes none.
+        DependencyError: the backend asked for cannot run here (the message says what to install).
+        ModelError: ``int8`` asked for a model without an int8 graph.
+        BackendError: no candidate can run.
+    """
+    info = info or collect()
+    size = size or DEFAULT_SIZE
+    if precision == "int8" and variant_path(model.path, "int8") is None:
+        raise ModelError(f"model {model.spec.name} has no int8 variant beside {model.path} (expected "
+                         f"{model.path.name.removesuffix('.onnx')}.int8.onnx); export one with sr-stream export --int8")
+    if backend != "auto":
+        b = backend_def(backend)
+        available = b.probe(info)
+        if not available.available:
+            raise DependencyError(f"the {b.name} backend ({b.title}) cannot run here: {available.detail}")
+        if precision != "auto":
+            return Selection(Choice(backend, precision, "chosen with --backend and --precision",
+                                    b.make_options(device)), (), size, True)
+    gpu = _gpu_choice(model, info, backend, precision) if device is None else None
+    if gpu is not None:
+        return Selection(gpu, (), size, True)
+    if backend != "auto" and not b.cpu_precisions(info):  # a reference or GPU backend: its first precision
+        return Selection(Choice(backend, b.precisions[0], f"chosen with --backend; {b.precisions[0]}",
+                                b.make_options(device)), (), size, True)
+    pool = ([b for b in definitions() if b.cpu_precisions(info) and (device is None or b.device_field)]
+            if backend == "auto" else [backend_def(backend)])
+    cache = cache or TuneCache()
+    rows: list[tuple[Row, BackendDef, Any]] = []
+    all_cached = True
+    for b, p, options, note in _candidates(model, info, pool, precision, device):
+        row = Row(b.name, p, note=note)
+        rows.append((row, b, options))
+        if note:
+            continue
+        key = _key(model, b, p, options, info)
+        try:
+            found = None if refresh else cache.get("accuracy", key)
+            if found is None:
+                all_cached = False
+                if progress:
+                    progress(f"checking {b.name} {p} against fp32")
+                row.accuracy = _check(model, b, p, options)
+                cache.put("accuracy", key, row.accuracy.to_dict())
+            else:
+                row.accuracy = Accuracy(**found)
+            if not row.accuracy.ok:
+                row.note = "not taken: " + "; ".join(row.accuracy.problems())
+                continue
+            speed_key = f"{key}|{size[0]}x{size[1]}"
+            fps = None if refresh else cache.get("speed", speed_key)
+            if fps is None:
+                all_cached = False
+                if progress:
+                    progress(f"timing {b.name} {p} at {size[0]}x{size[1]}")
+                fps = _time(model, b, p, options, size)
+                cache.put("speed", speed_key, fps)
+            row.fps = float(fps)
+        except SRStreamError as exc:
+            row.note = f"failed: {exc}"
+    timed = [(row, b, o) for row, b, o in rows if row.fps]
+    if not timed:
+        why = "; ".join(f"{r.backend} {r.precision}: {r.note}" for r, _, _ in rows) or "no backend offers it"
+        raise BackendError(f"no backend can run {model.name} as asked here ({why})")
+    best_row, best_b, best_options = max(timed, key=lambda t: t[0].fps or 0.0)
+    best_row.chosen = True
+    others = ", ".join(f"{r.backend} {r.precision} {r.fps:.1f}" for r, _, _ in timed if r is not best_row)
+    reason = (f"fastest correct of {len(timed)} measured at {size[0]}x{size[1]}: {best_row.fps:.1f} fps"
+              + (f" (then {others})" if others else "") + (", cached" if all_cached else ""))
+    rejected = [f"{r.backend} {r.precision} {r.note}" for r, _, _ in rows if r.note.startswith("not taken")]
+    if rejected:
+        reason += "; " + "; ".join(rejected)
+    return Selection(Choice(best_row.backend, best_row.precision, reason, best_options),
+                     tuple(r for r, _, _ in rows), size, all_cached)
+
+
+def choose(model: ResolvedModel, backend: str = "auto", precision: str = "auto", *,
+           size: tuple[int, int] | None = None, device: str | None = None, verify: bool = True) -> Choice:
+    """The :class:`Choice` commands open: :func:`select`'s, with a note on stderr (once) while
+    measuring, and a warning when an explicitly asked INT8/bf16 candidate fails its check here."""
+    def note(text: str) -> None:
+        print(f"sr-stream: {text} (once per machine)...", file=sys.stderr, flush=True)
+
+    interactive = os.isatty(2)
+    selection = select(model, backend=backend, precision=precision, size=size, device=device,
+                       progress=note if interactive else None)
+    choice = selection.choice
+    if verify and backend != "auto" and precision in ("int8", "bf16") and not selection.rows:
+        b = backend_def(backend)
+        try:
+            cache = TuneCache()
+            key = _key(model, b, precision, choice.options, collect())
+            found = cache.get("accuracy", key)
+            accuracy = Accuracy(**found) if found else _check(model, b, precision, choice.options)
+            cache.put("accuracy", key, accuracy.to_dict())
+        except SRStreamError:
+            return choice  # opening it will say what is wrong
+        if not accuracy.ok:
+            print(f"sr-stream: warning: {backend} {precision} " + "; ".join(accuracy.problems())
+                  + " on this machine; --precision auto would not take it", file=sys.stderr)
+    return choice

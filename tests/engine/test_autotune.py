@@ -1,0 +1,199 @@
+"""`--precision auto` is right on this machine, whatever its CPU: candidates are checked against
+fp32 on the bundled crops, timed, cached; broken ones are never taken. And the same check on an
+emulated AVX2 CPU without VNNI (QEMU), where ONNX Runtime's U8S8 kernels saturate."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srstream import cli
+from srstream.engine import autotune
+from srstream.engine.accuracy import LIMITS, Accuracy, check_pairs, compare
+from srstream.engine.backends import backend_def
+from srstream.engine.models import ResolvedModel, read_onnx_spec, resolve_model
+from srstream.engine.upscaler import FrameUpscaler
+from srstream.errors import ConfigError, ModelError
+from srstream.imresize import bicubic_upscale
+from srstream.sysinfo import gpus
+from tests.conftest import REPO
+from tests.onnx_models import write_conv_net
+
+pytestmark = pytest.mark.skipif(bool(gpus()), reason="a GPU machine picks a GPU backend without CPU candidates")
+
+
+def _upscale(model: ResolvedModel, backend: str, precision: str, options=None):  # noqa: ANN001, ANN202
+    b = backend_def(backend)
+    return FrameUpscaler(b.open(model.spec, model.path, precision, options), model.spec, 0).upscale
+
+
+@pytest.mark.parametrize("name", ["realtime-x2", "realtime-x4"])
+def test_auto_is_within_005_db_of_fp32_on_this_machine(name: str) -> None:
+    """The issue's target, checked on whatever CPU runs the tests: what `auto` takes, run again
+    here, costs at most 0.05 dB against the fp32 graph on the bundled crops, with no pattern."""
+    model = resolve_model(name)
+    choice = autotune.choose(model)
+    accuracy = compare(_upscale(model, choice.backend, choice.precision, choice.options),
+                       _upscale(model, "ort", "fp32"), model.spec.scale)
+    assert accuracy.cost_db <= LIMITS.cost_db and accuracy.ok, (choice, accuracy)
+
+
+def test_selection_table_checks_times_and_caches(tmp_path: Path) -> None:
+    model = resolve_model("realtime-x2")
+    cache = autotune.TuneCache(tmp_path / "autotune.json")
+    first = autotune.select(model, size=(160, 96), cache=cache)
+    rows = {(r.backend, r.precision): r for r in first.rows}
+    assert ("ort", "fp32") in rows and ("ort", "int8") in rows
+    chosen = [r for r in first.rows if r.chosen]
+    assert len(chosen) == 1 and chosen[0].fps == max(r.fps or 0 for r in first.rows)
+    assert (first.choice.backend, first.choice.precision) == (chosen[0].backend, chosen[0].precision)
+    assert all(r.accuracy is not None for r in first.rows if not r.note.startswith(("missing", "failed")))
+    assert rows[("ort", "fp32")].accuracy.cost_db == pytest.approx(0.0, abs=1e-9)  # the reference itself
+    assert not first.cached and "measured at 160x96" in first.choice.reason
+    saved = json.loads((tmp_path / "autotune.json").read_text())
+    assert saved["accuracy"] and saved["speed"]
+    again = autotune.select(model, size=(160, 96), cache=autotune.TuneCache(tmp_path / "autotune.json"))
+    assert again.cached and "cached" in again.choice.reason
+    assert (again.choice.backend, again.choice.precision) == (first.choice.backend, first.choice.precision)
+    other = autotune.select(model, size=(96, 64), cache=autotune.TuneCache(tmp_path / "autotune.json"))
+    assert not other.cached  # a new frame size is timed again; its checks came from the cache
+
+
+def test_a_failing_candidate_is_never_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever its speed: here every int8 candidate 'saturates' (its check is made to fail)."""
+    real = autotune._check
+
+    def check(model, b, precision, options):  # noqa: ANN001, ANN202
+        if precision == "int8":
+            return Accuracy(0.53, 29.0, 4.35)
+        return real(model, b, precision, options)
+
+    monkeypatch.setattr(autotune, "_check", check)
+    selection = autotune.select(resolve_model("realtime-x2"), size=(160, 96),
+                                cache=autotune.TuneCache(tmp_path / "a.json"))
+    assert selection.choice.precision != "int8"
+    int8 = [r for r in selection.rows if r.precision == "int8"]
+    assert int8 and all(r.fps is None and "not taken: costs 0.53 dB" in r.note and "stripes" in r.note for r in int8)
+    assert "ort int8 not taken" in selection.choice.reason  # the run header says so
+
+
+def test_an_explicit_failing_choice_runs_with_a_warning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SRSTREAM_CACHE", str(tmp_path))  # the fake verdict must not reach the session's cache
+    monkeypatch.setattr(autotune, "_check", lambda *a: Accuracy(0.9, 30.0, 2.0))
+    choice = autotune.choose(resolve_model("realtime-x2"), "ort", "int8")
+    assert (choice.backend, choice.precision) == ("ort", "int8")
+    assert "warning: ort int8 costs 0.90 dB" in capsys.readouterr().err
+
+
+def test_int8_without_a_graph_and_unknown_devices_are_clear(tmp_path: Path) -> None:
+    path = write_conv_net(tmp_path / "net.onnx", 2)
+    model = ResolvedModel("net", path, read_onnx_spec(path))
+    with pytest.raises(ModelError, match="no int8 variant"):
+        autotune.select(model, precision="int8")
+    with pytest.raises(ConfigError, match="--device is not an option of the ort backend"):
+        autotune.select(model, backend="ort", device="GPU")
+    fp = autotune.select(model, cache=autotune.TuneCache(tmp_path / "c.json"), size=(64, 48))
+    assert fp.choice.precision in ("fp32", "bf16") and not any(r.precision == "int8" and r.fps for r in fp.rows)
+
+
+def test_the_check_sees_what_saturation_does() -> None:
+    """Calibrated on the failure it exists for: identical output passes; stripes in bright
+    areas, a large tail or a PSNR loss each fail, and say which."""
+    def bicubic(lr: np.ndarray) -> np.ndarray:
+        return bicubic_upscale(lr, 2)
+
+    assert compare(bicubic, bicubic, 2) == Accuracy(0.0, 0.0, 0.0)
+
+    def striped(lr: np.ndarray) -> np.ndarray:
+        out = bicubic(lr).astype(np.int16)
+        bright = out.mean(axis=2) > 150
+        rows = (np.arange(out.shape[0]) % 2 == 0)[:, None]
+        out[bright & rows] -= 6  # saturated bright rows, every other line
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    bad = compare(striped, bicubic, 2)
+    assert not bad.ok and bad.pattern_levels > LIMITS.pattern_levels and any("stripes" in p for p in bad.problems())
+
+    def noisy(lr: np.ndarray) -> np.ndarray:
+        out = bicubic(lr).astype(np.float32) + np.random.default_rng(0).normal(0, 6, (lr.shape[0] * 2, lr.shape[1] * 2, 3))
+        return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+
+    loud = compare(noisy, bicubic, 2)
+    assert loud.cost_db > LIMITS.cost_db and loud.tail_levels > LIMITS.tail_levels and not loud.ok
+
+
+def test_check_crops_are_bundled_at_every_scale() -> None:
+    for scale in (2, 3, 4, 8):
+        pairs = check_pairs(scale)
+        assert len(pairs) == 4
+        for lr, hr in pairs:
+            assert hr.shape[0] == lr.shape[0] * scale and hr.dtype == np.uint8 and hr.std() > 10
+
+
+def test_info_tune_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["info", "--tune", "--input", "160x96"]) == 0
+    out = capsys.readouterr().out
+    assert "auto-selection for realtime-x2 at 160x96" in out and "chosen" in out and "PSNR cost" in out
+    assert cli.main(["info", "--tune", "--json", "--model", "realtime-x4", "--input", "96x64"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tune"]["model"] == "realtime-x4" and sum(c["chosen"] for c in data["tune"]["candidates"]) == 1
+
+
+_QEMU = shutil.which("qemu-x86_64")
+_EMULATED = '''
+import importlib.util, json, sys
+from pathlib import Path
+from srstream.engine.accuracy import compare
+from srstream.engine.backends import backend_def
+from srstream.engine.models import resolve_model
+from srstream.engine.upscaler import FrameUpscaler
+model = resolve_model("realtime-x2")
+def up(backend, precision, graph=None):
+    source = Path(graph).read_bytes() if graph else model.path
+    return FrameUpscaler(backend_def(backend).open(model.spec, source, precision), model.spec, 0).upscale
+ref = up("ort", "fp32")
+out = {"ort-int8": compare(up("ort", "int8"), ref, 2).to_dict(),
+       "ort-u8s8": compare(up("ort", "int8", sys.argv[1]), ref, 2).to_dict()}
+if importlib.util.find_spec("openvino"):
+    out["ov-int8"] = compare(up("ov", "int8"), ref, 2).to_dict()
+print(json.dumps(out))
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine() != "x86_64" or _QEMU is None,
+                    reason="needs qemu-x86_64 (bash tests/system-deps.sh installs qemu-user)")
+def test_int8_on_an_emulated_avx2_cpu_without_vnni(tmp_path: Path) -> None:
+    """QEMU emulating an AMD EPYC Zen 3 (AVX2 + FMA, no AVX-512, no VNNI): the shipped S8S8 graph
+    passes the check there, and a U8S8 quantization of the same net (ONNX Runtime's default
+    format) is caught by it, as a user saw on a real Zen 3 (stripes in bright areas)."""
+    pytest.importorskip("onnx")
+    import onnx
+
+    from srstream.export.int8 import calibration_inputs, quantize_int8
+    from srstream.export.rewrite import pad_thin_convs
+
+    model = resolve_model("realtime-x2")
+    fp32 = onnx.load(str(model.path))
+    pad_thin_convs(fp32)
+    inputs = calibration_inputs(REPO / "engine" / "checks", model.spec, count=8)
+    u8s8 = tmp_path / "u8s8.onnx"
+    onnx.save(quantize_int8(fp32, model.spec, inputs, keep_float=(), int8_format="u8s8"), str(u8s8))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([_QEMU, "-cpu", "EPYC-Milan", sys.executable, "-c", _EMULATED, str(u8s8)],
+                            capture_output=True, text=True, timeout=280, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores = {k: Accuracy(**v) for k, v in json.loads(result.stdout.strip().splitlines()[-1]).items()}
+    assert scores["ort-int8"].ok, scores
+    assert not scores["ort-u8s8"].ok and scores["ort-u8s8"].pattern_levels > LIMITS.pattern_levels, scores
+    if "ov-int8" in scores:
+        assert scores["ov-int8"].ok, scores

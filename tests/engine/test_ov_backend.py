@@ -1,0 +1,93 @@
+"""The OpenVINO backend passes the tests ONNX Runtime passes: parity, tiled == whole frame, INT8,
+device paths; and the command line runs on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+pytest.importorskip("openvino", reason="needs openvino (pip install 'sr-stream[openvino]')")
+
+from srstream import cli  # noqa: E402
+from srstream.engine.accuracy import compare  # noqa: E402
+from srstream.engine.backends import Choice, backend_def, open_backend  # noqa: E402
+from srstream.engine.backends.ov_backend import OvBackend, OvOptions, cpu_has_bf16  # noqa: E402
+from srstream.engine.models import resolve_model  # noqa: E402
+from srstream.engine.upscaler import FrameUpscaler  # noqa: E402
+from srstream.errors import BackendError, ModelError  # noqa: E402
+from srstream.sysinfo import collect  # noqa: E402
+from tests.onnx_models import write_conv_net  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():  # noqa: ANN201
+    return resolve_model("realtime-x2")
+
+
+def test_fp32_matches_onnx_runtime(model) -> None:  # noqa: ANN001
+    x = np.random.default_rng(0).random((2, 3, 40, 56), dtype=np.float32)
+    with open_backend(model, Choice("ort", "fp32", "")) as ort_b, open_backend(model, Choice("ov", "fp32", "")) as ov_b:
+        assert ov_b.name == "ov" and ov_b.config["INFERENCE_PRECISION_HINT"] == "f32"
+        assert np.abs(ort_b.infer(x) - ov_b.infer(x)).max() < 1e-4
+        # another shape compiles its own model; the first one is kept
+        assert ov_b.infer(x[:1, :, :24, :24]).shape == (1, 3, 48, 48) and len(ov_b._compiled) == 2
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_tiled_equals_whole_frame(model, precision: str) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(1)
+    frame = (np.clip(rng.normal(128, 60, (150, 190, 3)), 0, 255)).astype(np.uint8)
+    with open_backend(model, Choice("ov", precision, "")) as backend:
+        whole = FrameUpscaler(backend, model.spec, 0).upscale(frame)
+        tiled = FrameUpscaler(backend, model.spec, 64).upscale(frame)
+    assert whole.shape == (300, 380, 3)
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+def test_int8_is_accurate_here(model) -> None:  # noqa: ANN001
+    ov = FrameUpscaler(backend_def("ov").open(model.spec, model.path, "int8"), model.spec, 0).upscale
+    ref = FrameUpscaler(backend_def("ort").open(model.spec, model.path, "fp32"), model.spec, 0).upscale
+    assert compare(ov, ref, 2).ok
+
+
+@pytest.mark.skipif(not cpu_has_bf16(collect()), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)")
+def test_bf16_runs_in_bf16(model) -> None:  # noqa: ANN001
+    x = np.random.default_rng(2).random((1, 3, 32, 32), dtype=np.float32)
+    with open_backend(model, Choice("ov", "bf16", "")) as bf, open_backend(model, Choice("ov", "fp32", "")) as fp:
+        diff = np.abs(bf.infer(x) - fp.infer(x)).max()
+    assert 0 < diff < 0.05  # bf16 arithmetic: different from fp32, but close
+
+
+def test_device_paths_fail_clearly(model, tmp_path: Path) -> None:  # noqa: ANN001
+    with pytest.raises(BackendError, match="'GPU.7' is not present here; available: .*CPU"):
+        OvBackend(model.spec, model.path, "fp32", OvOptions(device="GPU.7"))
+    with pytest.raises(BackendError, match="fp16 with OpenVINO is for GPU and NPU"):
+        OvBackend(model.spec, model.path, "fp16")
+    with pytest.raises(BackendError, match="not int4"):
+        OvBackend(model.spec, model.path, "int4")
+    bare = write_conv_net(tmp_path / "net.onnx", 2)
+    with pytest.raises(ModelError, match="no int8 variant"):
+        OvBackend(model.spec, bare, "int8")
+    with OvBackend(model.spec, model.path, "fp32", OvOptions(device="AUTO")) as auto:
+        assert auto.infer(np.zeros((1, 3, 8, 8), np.float32)).shape == (1, 3, 16, 16)
+
+
+def test_bf16_is_refused_where_the_cpu_has_none(model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(OvBackend, "_cpu_capabilities", lambda self: ["FP32", "INT8"])
+    with pytest.raises(BackendError, match="no native bf16"):
+        OvBackend(model.spec, model.path, "bf16")
+
+
+def test_cli_upscales_a_video_on_openvino(tiny_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o.mp4"
+    assert cli.main([str(tiny_video), "-o", str(out), "--backend", "ov", "--device", "CPU"]) == 0
+    err = capsys.readouterr().err
+    assert " on ov " in err
+    with av.open(str(out)) as c:
+        s = c.streams.video[0]
+        assert (s.codec_context.width, s.codec_context.height) == (128, 96) and sum(1 for _ in c.decode(s)) == 6
+    assert cli.main([str(tiny_video), "-o", str(tmp_path / "p.mp4"), "--backend", "ort", "--device", "GPU"]) == 2
+    assert "--device is not an option of the ort backend" in capsys.readouterr().err
