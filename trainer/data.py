@@ -101,7 +101,7 @@ class ImageBank:
 
 
 class PairDataset:
-    """Seeded (LR, HR) float32 CHW patch pairs in [0, 1].
+    """Seeded (LR, HR) float32 CHW patch pairs in [0, 1], and the teacher's target when given.
 
     Args:
         bank: the HR images.
@@ -109,13 +109,16 @@ class PairDataset:
         channels: 3 (RGB) or 1 (BT.601 luma, full range, as :class:`CompactYNet` sees it).
         flips / rot90: augmentations. degradations: steps applied in order (blur on HR).
         seed: the run's seed; sample ``i`` depends on ``(seed, i)`` only.
+        teacher: images laid out like ``bank`` (a :class:`~srstream.trainer.distill.TeacherBank`):
+            each sample then also carries the same crop of the teacher's image, flipped alike.
     """
 
     def __init__(self, bank: ImageBank, *, scale: int, patch: int, channels: int = 3, flips: bool = True,
-                 rot90: bool = True, degradations: Sequence[Degradation] = (), seed: int = 0) -> None:
+                 rot90: bool = True, degradations: Sequence[Degradation] = (), seed: int = 0,
+                 teacher: object | None = None) -> None:
         if patch % scale:
             raise ValueError(f"patch {patch} is not a multiple of scale {scale}")
-        self.bank, self.scale, self.patch, self.channels = bank, scale, patch, channels
+        self.bank, self.scale, self.patch, self.channels, self.teacher = bank, scale, patch, channels, teacher
         self.flips, self.rot90, self.degradations, self.seed = flips, rot90, list(degradations), seed
         self.context = 2 * scale
         need = patch + 2 * self.context
@@ -126,20 +129,27 @@ class PairDataset:
         weights = np.array([(e.height - need + 1) * (e.width - need + 1) for _, e in usable], np.float64)
         self.cumulative = np.cumsum(weights / weights.sum())
 
-    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
         rng = np.random.default_rng((self.seed, int(index)))
-        image = self.bank.image(int(self.images[min(np.searchsorted(self.cumulative, rng.random()), len(self.images) - 1)]))
+        which = int(self.images[min(np.searchsorted(self.cumulative, rng.random()), len(self.images) - 1)])
+        image = self.bank.image(which)
         c, s = self.context, self.scale
         size = self.patch + 2 * c
-        y = int(rng.integers(0, image.shape[0] - size + 1))
-        x = int(rng.integers(0, image.shape[1] - size + 1))
-        crop = np.ascontiguousarray(image[y:y + size, x:x + size])
+        # with a teacher, crops start on the LR grid (multiples of the scale), so the patch's LR is
+        # exactly that region of the whole image's LR, which the teacher upscaled
+        step = s if self.teacher is not None else 1
+        y = step * int(rng.integers(0, (image.shape[0] - size) // step + 1))
+        x = step * int(rng.integers(0, (image.shape[1] - size) // step + 1))
+        crops = [image[y:y + size, x:x + size]]
+        if self.teacher is not None:
+            crops.append(self.teacher.image(which)[y:y + size, x:x + size])  # type: ignore[attr-defined]
         if self.flips and rng.random() < 0.5:
-            crop = crop[:, ::-1]
+            crops = [a[:, ::-1] for a in crops]
         if self.flips and rng.random() < 0.5:
-            crop = crop[::-1]
+            crops = [a[::-1] for a in crops]
         if self.rot90 and rng.random() < 0.5:
-            crop = crop.transpose(1, 0, 2)
+            crops = [a.transpose(1, 0, 2) for a in crops]
+        crop = np.ascontiguousarray(crops[0])
         params = [step.make_params(rng) for step in self.degradations]
         noise_seed = int(rng.integers(0, 2**31))
         degraded = np.ascontiguousarray(crop)
@@ -152,6 +162,8 @@ class PairDataset:
                 lr = step.apply(lr, p, noise_seed)
         m = c // s
         lr, hr = lr[m:-m, m:-m], crop[c:-c, c:-c]
+        if self.teacher is not None:
+            return self._tensor(lr), self._tensor(hr), self._tensor(crops[1][c:-c, c:-c])
         return self._tensor(lr), self._tensor(hr)
 
     def _tensor(self, image: np.ndarray) -> np.ndarray:
@@ -161,8 +173,9 @@ class PairDataset:
             return x[None]
         return np.ascontiguousarray(x.transpose(2, 0, 1))
 
-    def batch(self, step: int, batch: int, *, rank: int = 0, world: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """The samples of global ``step`` that belong to DDP ``rank`` (the batch is per rank)."""
+    def batch(self, step: int, batch: int, *, rank: int = 0, world: int = 1) -> tuple[np.ndarray, ...]:
+        """The samples of global ``step`` that belong to DDP ``rank`` (the batch is per rank):
+        ``(lr, hr)``, or ``(lr, hr, teacher)`` with a teacher."""
         first = (step * world + rank) * batch
-        pairs = [self[first + j] for j in range(batch)]
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+        samples = [self[first + j] for j in range(batch)]
+        return tuple(np.stack([sample[k] for sample in samples]) for k in range(len(samples[0])))

@@ -52,6 +52,7 @@ class RunPaths:
     cache: Path | None = None
     vgg_weights: Path | None = None
     init: Path | None = None
+    teacher: Path | None = None  # overrides the recipe's teacher.path
 
 
 def build_optimizer(params: Any, cfg: OptimConfig, steps: int) -> tuple[torch.optim.Optimizer, Any]:
@@ -141,7 +142,8 @@ class Trainer:
         bank = ImageBank(paths.data, paths.cache or paths.out / "cache", max_side=recipe.data.max_side)
         self.data = PairDataset(bank, scale=m.scale, patch=recipe.data.patch, channels=m.in_channels,
                                 flips=recipe.data.flips, rot90=recipe.data.rot90,
-                                degradations=build_degradations(recipe.data.degradations), seed=recipe.seed)
+                                degradations=build_degradations(recipe.data.degradations), seed=recipe.seed,
+                                teacher=self._teacher_bank(bank))
         self.val = ValidationSet(paths.val, m.scale, m.in_channels) if paths.val and self.rt.is_main else None
         self.perceptual: nn.Module | None = None
         self.phase: _Phase | None = None
@@ -155,6 +157,20 @@ class Trainer:
             self._restore(state)
         self._header(timings)
 
+    def _teacher_bank(self, bank: ImageBank) -> Any:
+        """The teacher's targets for ``bank`` (built once, by the main process), or None."""
+        cfg = self.recipe.teacher
+        if cfg is None:
+            return None
+        from srstream.trainer.distill import TeacherBank
+
+        path = self.paths.teacher or Path(cfg.path)
+        cache = self.paths.cache or self.paths.out / "cache"
+        if self.rt.is_main:
+            TeacherBank(bank, path, self.recipe.model.scale, cache, ensemble=cfg.ensemble)
+        self.rt.barrier()
+        return TeacherBank(bank, path, self.recipe.model.scale, cache, ensemble=cfg.ensemble)
+
     def _probe_step(self) -> None:
         """One forward/backward pass on a real batch (for timing), leaving no gradients.
 
@@ -162,7 +178,7 @@ class Trainer:
         if self._probe_batch is None:
             self._probe_batch = [torch.from_numpy(a).to(self.rt.device)
                                  for a in self.data.batch(0, self.recipe.data.batch)]
-        lr, hr = self._probe_batch
+        lr, hr = self._probe_batch[:2]
         with self.rt.autocast():
             loss = losses.pixel_loss("l1", self.generator(lr).float(), hr)
         loss.backward()
@@ -267,7 +283,7 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, float]:
+    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, float]:
         assert self.phase is not None
         cfg, ph = self.phase.cfg.loss, self.phase
         logs: dict[str, float] = {}
@@ -275,6 +291,10 @@ class Trainer:
             sr = self.model(lr)
             loss = cfg.pixel_weight * losses.pixel_loss(cfg.pixel, sr.float(), hr)
             logs["pixel"] = float(loss.detach())
+            if target is not None and self.recipe.teacher is not None:
+                distill = losses.pixel_loss(cfg.pixel, sr.float(), target)
+                logs["distill"] = float(distill.detach())
+                loss = loss + self.recipe.teacher.weight * distill
             if self.perceptual is not None:
                 perc = self.perceptual(sr.float(), hr)
                 logs["perceptual"] = float(perc.detach())
@@ -326,11 +346,10 @@ class Trainer:
             if index != self.phase_index:
                 self._enter_phase(index)
             started = time.perf_counter()
-            lr_np, hr_np = pending.result()
+            arrays = pending.result()
             if self.step + 1 < total:
                 pending = pool.submit(fetch, self.step + 1)
-            lr, hr = (torch.from_numpy(a).to(self.rt.device, non_blocking=True) for a in (lr_np, hr_np))
-            logs = self._train_step(lr, hr)
+            logs = self._train_step(*(torch.from_numpy(a).to(self.rt.device, non_blocking=True) for a in arrays))
             self.step += 1
             elapsed = time.perf_counter() - started
             self.wall += elapsed

@@ -23,7 +23,7 @@ from srstream.errors import ConfigError
 
 __all__ = [
     "RECIPES_DIR", "DataConfig", "DegradationConfig", "LossConfig", "ModelConfig", "OptimConfig",
-    "PhaseConfig", "Recipe", "apply_overrides", "bundled_recipes", "load_recipe", "parse",
+    "PhaseConfig", "Recipe", "TeacherConfig", "apply_overrides", "bundled_recipes", "load_recipe", "parse",
 ]
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
@@ -146,12 +146,32 @@ class PhaseConfig:
 
 
 @dataclass(frozen=True)
+class TeacherConfig:
+    """Distillation from a stronger model (see :mod:`srstream.trainer.distill`).
+
+    ``path``: its checkpoint (run folder, checkpoint folder, ``model.safetensors``) or exported
+    ``.onnx``; a relative path is taken from the working directory (``--teacher`` overrides it).
+    ``weight``: weight of the pixel loss against the teacher's output, added to each phase's
+    loss against HR. ``ensemble``: compute the teacher's targets with the x8 self-ensemble.
+    """
+
+    path: str
+    weight: float = 1.0
+    ensemble: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.path or self.weight < 0:
+            raise ConfigError(f"teacher: needs a path and a weight >= 0, got {self}")
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A whole training run."""
 
     model: ModelConfig
     phases: tuple[PhaseConfig, ...]
     data: DataConfig = DataConfig()
+    teacher: TeacherConfig | None = None
     seed: int = 0
     ema: float = 0.999  # 0 disables the EMA of generator weights
     val_every: int = 1000
@@ -214,6 +234,9 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected {len(item_types)} items, got {len(value)}")
         return tuple(_convert(t, v, f"{where}.{i}") for i, (t, v) in enumerate(zip(item_types, value)))
     if origin in (typing.Union, types.UnionType):
+        classes = [a for a in args if dataclasses.is_dataclass(a)]
+        if value is not None and len(classes) == 1:  # an optional section such as ``teacher:``
+            return parse(classes[0], value, where)
         return value
     if origin is not None and issubclass(origin, Mapping) or hint is Any:
         if hint is not Any and not isinstance(value, Mapping):

@@ -21,6 +21,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="run folder (created; must be new unless --resume)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--init", type=Path, help="initialise the generator from a model.safetensors / checkpoint")
+    parser.add_argument("--teacher", type=Path, help="distil from this checkpoint or .onnx (overrides the recipe's "
+                                                     "teacher.path; a recipe without teacher: gets weight 1)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe value, e.g. --set phases.0.steps=2000 (repeatable)")
     parser.add_argument("--vgg-weights", type=Path, help="local torchvision-format VGG19 weights (perceptual loss)")
@@ -42,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.recipe or not args.data or not args.out:
         raise ConfigError("sr-stream train needs RECIPE, --data DIR and --out RUN_DIR (see --help)")
     recipe = load_recipe(args.recipe, args.overrides)
+    if args.teacher is not None and recipe.teacher is None:
+        recipe = load_recipe(args.recipe, [*args.overrides, f"teacher.path={args.teacher}"])
     paths = RunPaths(data=tuple(args.data), out=args.out, val=args.val, cache=args.cache,
-                     vgg_weights=args.vgg_weights, init=args.init)
+                     vgg_weights=args.vgg_weights, init=args.init, teacher=args.teacher)
     result = Trainer(recipe, paths, resume=args.resume).run()
     if result:
         print(f"final: Y-PSNR {result['val_psnr_y']:.3f} dB, Y-SSIM {result['val_ssim_y']:.4f} "

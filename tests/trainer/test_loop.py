@@ -64,7 +64,7 @@ def test_checkpoint_ships_ema_weights_with_the_spec(hr_folder: Path, tmp_path: P
     last = ckpt.latest(tmp_path / "run")
     assert last is not None and last.name == "step_0000030"
     spec, state = ckpt.load_model_weights(last)
-    assert spec.arch == "compact" and spec.scale == 2 and spec.name == "tiny-x2"
+    assert spec.arch == "compact" and spec.scale == 2 and spec.name == "smoke-x2"
     model = build_generator(spec)
     model.load_state_dict(state)
     shipped = t.ema.module.state_dict()
