@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from srstream.atomic import partial_path
+from srstream.atomic import PendingOutput
 from srstream.engine.live import LiveReport, Upscaled
 from srstream.engine.video import add_video_stream, encoder_frame
 from srstream.errors import DependencyError, OutputError
@@ -23,11 +22,14 @@ class Recorder:
     The file opens on the first frame (its size is the frame's). Timestamps come from the capture
     clock (milliseconds since the first frame), so the file plays at the pace the source was
     captured, dropped frames included. The encoder gets a bounded queue: when it cannot keep up,
-    the frame is dropped and counted.
+    the frame is dropped and counted. The file is locked from the start (a second run recording
+    to it is refused) and written to an exclusive temporary file; a recording ends when the user
+    stops it, so Ctrl-C keeps it under its name.
     """
 
     def __init__(self, path: Path, options: Any, report: LiveReport, queue_size: int = 16) -> None:
-        self.path, self.tmp, self.options, self.report = Path(path), partial_path(Path(path)), options, report
+        self.pending = PendingOutput(Path(path))
+        self.path, self.tmp, self.options, self.report = Path(path), self.pending.tmp, options, report
         self.q: queue.Queue = queue.Queue(queue_size)
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
@@ -103,10 +105,9 @@ class Recorder:
             except Exception as exc:  # noqa: BLE001
                 self.error = self.error or OutputError(f"finalising {self.tmp} failed: {exc}")
         if keep and self.error is None and self.report.recorded:
-            os.replace(self.tmp, self.path)
-            self.report.output = self.path
+            self.report.output = self.pending.commit()
             return
-        self.tmp.unlink(missing_ok=True)
+        self.pending.discard()
         if self.error is not None:
             raise self.error
 

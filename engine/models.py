@@ -47,10 +47,15 @@ def read_onnx_spec(path: Path) -> ModelSpec:
 
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist")
+    if path.suffix.lower() in (".pth", ".pt", ".safetensors", ".ckpt", ".pb"):
+        raise ModelError(f"{path} is a {path.suffix} file, not an ONNX model: convert it once with "
+                         f"`sr-stream export {path} -o {path.with_suffix('.onnx').name}` and pass the .onnx "
+                         "(sr-stream bench takes peers' .pb/.pth files directly)")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own unexported exception types
-        raise ModelError(f"{path} is not a loadable ONNX model: {exc}") from exc
+        raise ModelError(f"{path} is not a loadable ONNX model ({str(exc)[:200]}); --model takes a bundled name or an "
+                         ".onnx written by sr-stream export") from exc
     return ModelSpec.from_metadata(session.get_modelmeta().custom_metadata_map, where=str(path))
 
 

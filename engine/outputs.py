@@ -25,15 +25,20 @@ def default_output(source: Path, scale: int, kind: str) -> Path:
     return source.with_name(f"{source.stem}_x{scale}{source.suffix}")
 
 
-def check_output(source: Path, output: Path, *, overwrite: bool) -> None:
+def check_output(source: Path, output: Path, *, overwrite: bool, folder: bool = False) -> None:
     """Refuse outputs that would destroy data or cannot be written.
 
+    Args:
+        folder: the output is a folder (folder and glob runs), not a file.
+
     Raises:
-        OutputError: ``output`` is the input itself; it exists and ``overwrite`` is False; its
-            folder does not exist or is not writable.
+        OutputError: ``output`` is the input itself; it exists and ``overwrite`` is False; a
+            file output names an existing folder; its folder does not exist or is not writable.
     """
     if output.exists() and source.exists() and os.path.samefile(output, source):
         raise OutputError(f"output {output} is the input itself; choose another -o path")
+    if not folder and output.is_dir():
+        raise OutputError(f"output {output} is a folder; name a file with -o (e.g. {output / 'out'}{source.suffix})")
     if output.exists() and not overwrite:
         raise OutputError(f"output {output} already exists; pass --overwrite or choose another -o path")
     folder = output.parent if str(output.parent) else Path(".")

@@ -1,13 +1,17 @@
 """Images, folders and globs: read in their own bit depth and channels, written in the same format.
 
 8- and 16-bit PNG/TIFF, JPEG, WebP, BMP; grey, RGB and RGBA (alpha upscaled separately). Each
-output is written to a hidden temporary file and renamed; a folder run keeps going past a bad
-image and lists the failures in its summary (and exits non-zero).
+output is written to an exclusive hidden temporary file under a lock and renamed
+(:class:`srstream.atomic.PendingOutput`); a folder run keeps going past a bad image and lists the
+failures in its summary (and exits non-zero). Before any work, every planned output is checked
+against every input, however the input was named (folder, glob, symlink): a run never writes
+over its own inputs.
 """
 
 from __future__ import annotations
 
 import glob
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,12 +20,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srstream.atomic import write_atomic
+from srstream.atomic import PendingOutput
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import InputError, OutputError
 from srstream.images import IMAGE_SUFFIXES
 
-__all__ = ["BatchReport", "expand_inputs", "is_glob", "read_still", "upscale_folder", "upscale_image", "write_still"]
+__all__ = ["BatchReport", "check_not_inputs", "expand_inputs", "is_glob", "read_still", "upscale_folder", "upscale_image",
+           "write_still"]
 
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -88,7 +93,12 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
     ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
-    write_atomic(path, data.tobytes())
+    with PendingOutput(path) as pending:
+        try:
+            pending.tmp.write_bytes(data.tobytes())
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}; check the folder and free space") from exc
+        pending.commit()
 
 
 def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
@@ -96,6 +106,36 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, i
     out = upscaler.upscale(read_still(src))
     write_still(dst, out)
     return out.shape[1], out.shape[0]
+
+
+def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
+    """``(real path, (device, inode))`` of ``path``; the inode part is None when it does not exist."""
+    try:
+        st = os.stat(path)
+        return os.path.realpath(path), (st.st_dev, st.st_ino)
+    except OSError:
+        return os.path.realpath(path), None
+
+
+def check_not_inputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """Refuse a run whose outputs include any of its inputs (same real path, or the same file
+    through a hard or symbolic link).
+
+    Raises:
+        OutputError: naming the first clash and what to do.
+    """
+    by_path, by_inode = {}, {}
+    for src in inputs:
+        real, inode = _identity(src)
+        by_path[real] = src
+        if inode is not None:
+            by_inode[inode] = src
+    for dst in outputs:
+        real, inode = _identity(dst)
+        src = by_path.get(real) or (by_inode.get(inode) if inode is not None else None)
+        if src is not None:
+            raise OutputError(f"output {dst} would replace the input {src}; choose an -o folder that holds none of "
+                              "the inputs")
 
 
 @dataclass
@@ -114,6 +154,13 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
     image (finished images stay)."""
     report = BatchReport()
     start = time.perf_counter()
+    names: dict[str, Path] = {}
+    for src in files:  # a glob over several folders can name two inputs alike
+        if src.name in names:
+            raise OutputError(f"{names[src.name]} and {src} would both be written to {out_dir / src.name}; "
+                              "upscale the folders one at a time")
+        names[src.name] = src
+    check_not_inputs([out_dir / src.name for src in files], files)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -19,7 +19,7 @@ import numpy as np
 
 from srstream.engine import kernels
 from srstream.engine.backends.base import Backend
-from srstream.errors import InputError
+from srstream.errors import InputError, ModelError
 from srstream.images import LUMA_BT601
 from srstream.spec import ModelSpec
 from srstream.tiling import TilePlan, plan_for_spec
@@ -38,7 +38,8 @@ def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requ
     resolution three times over (a conv's input, output and a skip) plus the upsampled ones.
     """
     if requested != "auto":
-        return int(requested)
+        # a tile as large as the frame is the whole frame: never pad a frame up to a huge tile
+        return 0 if int(requested) >= max(height, width) else int(requested)
     if backend.fixed_tile:
         return backend.fixed_tile
     features = int(spec.arch_params.get("features", 64))
@@ -85,6 +86,12 @@ class FrameUpscaler:
         outputs = self.backend.infer_batches([tiles[i:i + step] for i in range(0, len(tiles), step)])
         out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
         out = np.asarray(out, dtype=np.float32)
+        s, (th, tw) = self.spec.scale, plan.tile_shape
+        expected = (len(tiles), self.spec.out_channels, th * s, tw * s)
+        if out.shape != expected:
+            raise ModelError(f"model {self.spec.name} returned {tuple(out.shape)} for {tuple(tiles.shape)} tiles, "
+                             f"where its spec (x{s}, {self.spec.out_channels} channels out) promises {expected}; "
+                             "the file's spec does not describe its graph: re-export it with sr-stream export")
         if len(plan) == 1:
             oh, ow = plan.output_shape
             return out[0, :, :oh, :ow]

@@ -5,9 +5,14 @@
   counts are checked at the end; a mismatch is an error, never a silent drop.
 * **Other streams**: audio and subtitle packets are copied untouched (no re-encoding) in demux
   order, interleaved with the video by the muxer.
-* **Files**: the output is written to a hidden temporary file beside the target and renamed at
-  the end; on an error it is deleted. Ctrl-C stops reading, finishes the frames in flight,
-  closes the file properly and keeps it (the report says it was interrupted).
+* **Files**: the output is written to a hidden temporary file beside the target (created
+  exclusively, under a lock naming this run: see :class:`srstream.atomic.PendingOutput`) and
+  renamed over the target only when complete; on an error it is deleted. Ctrl-C (or SIGTERM /
+  SIGHUP, see the CLI) stops reading, finishes the frames in flight, closes the file properly and
+  keeps it as ``NAME.interrupted.EXT``: a previous output is only ever replaced by a complete one.
+* **Inputs that end early** (a truncated download, a decoder error mid-stream): what decoded is
+  upscaled and written, and the report says how many frames of how many declared, so the caller
+  can exit non-zero.
 * **Colour**: frames are converted to RGB with the matrix the input declares (BT.601 when it
   declares none, as FFmpeg does) and encoded back with the same matrix, tagged in the output.
 """
@@ -15,7 +20,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import queue
 import threading
 import time
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srstream.atomic import partial_path
+from srstream.atomic import PendingOutput
 from srstream.engine.kernels import YuvMatrix
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
@@ -45,6 +49,28 @@ _SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p
 _END = ("end", None, None)
 
 
+_WEBM_CODECS = ("libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e", "libdav1d")
+
+
+def default_codec(suffix: str) -> str:
+    """The encoder when ``--codec`` is not given: libx264, or VP9 for a .webm output."""
+    if suffix.lower() == ".webm":
+        import av
+
+        for name in ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1"):
+            try:
+                av.codec.Codec(name, "w")
+                return name
+            except Exception:  # noqa: BLE001 - not in this FFmpeg build
+                continue
+    return "libx264"
+
+
+#: x264's and x265's presets, fastest first.
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     """Video encoder settings (``--codec``, ``--crf``, ``--bitrate``, ``--preset``, ``--pix-fmt``)."""
@@ -56,6 +82,42 @@ class EncodeOptions:
     pix_fmt: str = "yuv420p"
     copy_audio: bool = True
     copy_subtitles: bool = True
+
+    def validate(self, suffix: str = "") -> None:
+        """Check the settings before any work (the encoder would otherwise fail mid-run, or
+        accept a value it then ignores), for an output file ending in ``suffix``.
+
+        Raises:
+            ConfigError: an unknown or non-video codec, one the container cannot hold, a CRF out
+                of the codec's range, an unknown x264/x265 preset or pixel format, a malformed
+                bitrate.
+        """
+        import av
+
+        try:
+            codec = av.codec.Codec(self.codec, "w")
+        except Exception:  # PyAV raises its own UnknownCodecError / ValueError
+            raise ConfigError(f"--codec {self.codec!r} is not an encoder in this FFmpeg build; try libx264, "
+                              "libx265, libvpx-vp9, libsvtav1 or mpeg4") from None
+        if codec.type != "video":
+            raise ConfigError(f"--codec {self.codec!r} encodes {codec.type}, not video; audio is copied as it is "
+                              "(or dropped with --no-audio)")
+        if suffix.lower() == ".webm" and self.codec not in _WEBM_CODECS:
+            raise ConfigError(f"a .webm file holds VP8, VP9 or AV1 video, not {self.codec}; use --codec libvpx-vp9 "
+                              "or an .mp4/.mkv output")
+        if self.crf is not None:
+            top = 51 if self.codec in ("libx264", "libx265") else 63
+            if not 0 <= self.crf <= top:
+                raise ConfigError(f"--crf {self.crf} is out of range for {self.codec}: 0 (lossless) to {top}")
+        if self.codec in ("libx264", "libx265") and self.preset not in X264_PRESETS:
+            raise ConfigError(f"--preset {self.preset!r}: expected one of {', '.join(X264_PRESETS)}")
+        try:
+            av.VideoFormat(self.pix_fmt)
+        except (ValueError, TypeError):
+            raise ConfigError(f"--pix-fmt {self.pix_fmt!r} is not a pixel format FFmpeg knows; e.g. yuv420p, "
+                              "yuv444p, yuv420p10le") from None
+        if self.bitrate:
+            _parse_bitrate(self.bitrate)
 
     def codec_options(self) -> dict[str, str]:
         opts: dict[str, str] = {}
@@ -78,6 +140,18 @@ class VideoReport:
     interrupted: bool = False
     timestamp_fixes: int = 0
     notes: list[str] = field(default_factory=list)
+    frames_declared: int = 0  # what the container says (0: it does not say)
+    decode_error: str = ""  # the error that ended decoding early, if any
+    kept: Path | None = None  # where an interrupted run's frames are (the target is untouched)
+
+    @property
+    def ended_early(self) -> str:
+        """Why the input gave fewer frames than it should have, or ``""``."""
+        if self.decode_error:
+            return f"decoding stopped after {self.frames_in} frames: {self.decode_error}"
+        if self.frames_declared and self.frames_in < self.frames_declared and not self.interrupted:
+            return f"the input ended after {self.frames_in} of the {self.frames_declared} frames it declares"
+        return ""
 
 
 def _parse_bitrate(text: str) -> int:
@@ -181,10 +255,8 @@ class _Pipeline:
                     self.report.frames_in += 1
                     if not self._put(self.q_in, ("frame", frame, pts), self.halt):
                         break
-        except av.error.FFmpegError as exc:
-            self.errors.append(InputError(
-                f"{self.src}: decoding failed after {self.report.frames_in} frames ({exc.strerror or exc}); "
-                "the file is truncated or corrupt; nothing was written"))
+        except av.error.FFmpegError as exc:  # what decoded is kept; the caller reports it
+            self.report.decode_error = str(exc.strerror or exc)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self.errors.append(exc)
         finally:
@@ -329,18 +401,24 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     """
     import av
 
-    tmp = partial_path(dst)
-    pipe = _Pipeline(src, tmp, upscaler, options, progress, queue_size)
     start = time.perf_counter()
     try:
         in_container = av.open(str(src))
     except av.error.FFmpegError as exc:
         raise InputError(f"{src} cannot be opened as a video ({exc.strerror or exc})") from exc
+    try:
+        pending = PendingOutput(dst)
+    except BaseException:
+        in_container.close()
+        raise
+    tmp = pending.tmp
+    pipe = _Pipeline(src, tmp, upscaler, options, progress, queue_size)
     threads: list[threading.Thread] = []
     out_container = None
     try:
         video = in_container.streams.video[0]
         video.thread_type = "AUTO"
+        pipe.report.frames_declared = int(video.frames or 0)
         for s in in_container.streams:
             if (s.type == "audio" and options.copy_audio) or (s.type == "subtitle" and options.copy_subtitles):
                 pipe.in_streams[s.index] = s
@@ -373,11 +451,18 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
             raise pipe.errors[0]
         report = pipe.report
         if report.frames_in == 0:
-            raise InputError(f"{src} has a video stream but no decodable frames; nothing was written")
+            why = f" ({report.decode_error})" if report.decode_error else ""
+            raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
         if not report.interrupted and report.frames_out != report.frames_in:
             raise SRStreamError(f"the encoder wrote {report.frames_out} frames for {report.frames_in} decoded; "
                                 "nothing was written (please report this)")
-        os.replace(tmp, dst)
+        if report.interrupted:
+            if report.frames_out:
+                report.kept = pending.keep_partial()
+            else:
+                pending.discard()
+        else:
+            pending.commit()
         if report.timestamp_fixes:
             report.notes.append(f"{report.timestamp_fixes} frames had missing or repeated timestamps and were given "
                                 "the next free one")
@@ -391,7 +476,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
                 out_container.close()
             except Exception:  # noqa: BLE001 - already failing; the file is deleted anyway
                 pass
-        tmp.unlink(missing_ok=True)
+        pending.discard()
         raise
     finally:
         for t in threads:

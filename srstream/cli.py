@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from srstream import __version__
 from srstream.commands import Command
-from srstream.errors import ConfigError, SRStreamError, exit_code_for
+from srstream.errors import ConfigError, Interrupted, SRStreamError, exit_code_for, note_signal
 from srstream.registry import Entry, Registry
 
 __all__ = ["COMMANDS", "DEFAULT_COMMAND", "main"]
@@ -104,9 +106,29 @@ def _run(argv: list[str]) -> int:
     return command.run(args)
 
 
+def _raise_interrupted(signum: int, frame: object) -> None:
+    note_signal(signum)
+    raise Interrupted(signum)
+
+
+def _stop_signals() -> dict[int, object]:
+    """SIGTERM and SIGHUP stop a run like Ctrl-C (outputs finished and kept, never half-written).
+    Returns the previous handlers (only the main thread can install handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            previous[signum] = signal.signal(signum, _raise_interrupted)
+    note_signal(signal.SIGINT)
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (the console script exits with it)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    previous = _stop_signals()
     try:
         return _run(args)
     except KeyboardInterrupt as exc:
@@ -123,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":  # pragma: no cover

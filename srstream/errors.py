@@ -108,8 +108,33 @@ EXIT_CODES: dict[str, int] = {
 }
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``kill``, ``timeout``, a container stop, a closed terminal), raised in
+    the main thread by the CLI's handler so it stops like Ctrl-C: work in flight is finished and
+    kept, nothing complete is replaced."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: The signal that stopped the run (SIGINT unless the CLI's handler saw another).
+_stopped_by = {"signum": 2}
+
+
+def note_signal(signum: int) -> None:
+    _stopped_by["signum"] = signum
+
+
+def interrupted_exit_code() -> int:
+    """128 + the signal that stopped the run: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + _stopped_by["signum"]
+
+
 def exit_code_for(error: BaseException) -> int:
     """The process exit code the CLI uses for ``error``."""
+    if isinstance(error, Interrupted):
+        return 128 + error.signum
     if isinstance(error, KeyboardInterrupt):
         return EXIT_CODES["interrupted"]
     if isinstance(error, SRStreamError):

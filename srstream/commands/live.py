@@ -78,7 +78,7 @@ def _position(text: str | None) -> tuple[int, int] | None:
 def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: ANN001 - LiveSource, ResolvedModel
     from srstream.engine.live import LiveReport, run_live
     from srstream.engine.live_sinks import Recorder, VirtualCamera
-    from srstream.engine.video import EncodeOptions
+    from srstream.engine.video import EncodeOptions, default_codec
 
     if args.ensemble:
         raise ConfigError("--ensemble runs the model 8 times a frame: it is for stills and files, not live sources")
@@ -101,8 +101,12 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
         if output is not None:
             # live encoding must keep up: x264's default "medium" preset is for files, not cameras
             preset = args.preset if args.preset != "medium" else "veryfast"
-            sinks.append(Recorder(output, EncodeOptions(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
-                                                        preset=preset, pix_fmt=args.pix_fmt), report))
+            options = EncodeOptions(codec=args.codec or default_codec(output.suffix), crf=args.crf,
+                                    bitrate=args.bitrate, preset=preset, pix_fmt=args.pix_fmt)
+            options.validate(output.suffix)
+            recorder = Recorder(output, options, report)
+            stack.enter_context(recorder.pending)  # released (and its temporary file removed) on any exit
+            sinks.append(recorder)
         if args.virtual_camera:
             sinks.append(VirtualCamera(args.fps or 30))
         if not args.no_display:
@@ -129,4 +133,6 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
         args.report.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
     if report.stopped_by == "disconnected":
         raise InputError(report.notes[0] if report.notes else f"{source} disconnected")
-    return 130 if report.stopped_by == "interrupt" else 0
+    from srstream.errors import interrupted_exit_code
+
+    return interrupted_exit_code() if report.stopped_by == "interrupt" else 0

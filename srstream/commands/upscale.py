@@ -46,7 +46,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "for stills and offline video)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     video = parser.add_argument_group("video output")
-    video.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    video.add_argument("--codec", help="video encoder (default: libx264; libvpx-vp9 for .webm outputs)")
     video.add_argument("--crf", type=int, default=18, help="constant rate factor (default 18; lower is better)")
     video.add_argument("--bitrate", help="target bitrate instead of CRF, e.g. 8M")
     video.add_argument("--preset", default="medium", help="encoder preset (x264/x265; default medium)")
@@ -103,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
     media = probe(args.input)
     model = _pick_model(args)
     output = args.output or default_output(media.path, model.spec.scale, media.kind)
-    check_output(media.path, output, overwrite=args.overwrite)
+    if media.kind == "video":
+        _encode_options(args, output)  # bad encoder settings fail before any work
+    check_output(media.path, output, overwrite=args.overwrite, folder=media.kind in ("folder", "glob"))
     choice = choose(model, args.backend, args.precision, size=(media.width, media.height) if media.width else None,
                     device=args.device)
     with open_backend(model, choice) as backend:
@@ -117,13 +119,22 @@ def run(args: argparse.Namespace) -> int:
         return _batch(args, media, output, upscaler)
 
 
+def _encode_options(args: argparse.Namespace, output: Path):  # noqa: ANN202 - EncodeOptions, checked
+    from srstream.engine.video import EncodeOptions, default_codec
+
+    options = EncodeOptions(codec=args.codec or default_codec(output.suffix), crf=args.crf, bitrate=args.bitrate,
+                            preset=args.preset, pix_fmt=args.pix_fmt, copy_audio=not args.no_audio,
+                            copy_subtitles=not args.no_subtitles)
+    options.validate(output.suffix)
+    return options
+
+
 def _video(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # noqa: ANN001
     import numpy as np
 
-    from srstream.engine.video import EncodeOptions, upscale_video
+    from srstream.engine.video import upscale_video
 
-    options = EncodeOptions(codec=args.codec, crf=args.crf, bitrate=args.bitrate, preset=args.preset,
-                            pix_fmt=args.pix_fmt, copy_audio=not args.no_audio, copy_subtitles=not args.no_subtitles)
+    options = _encode_options(args, output)
     print(f"sr-stream: {media.width}x{media.height} -> {media.width * upscaler.spec.scale}x"
           f"{media.height * upscaler.spec.scale}, {upscaler.tile_label(media.height, media.width)}", file=sys.stderr)
     with _progress(media.frames, "frame") as bar:
@@ -136,9 +147,18 @@ def _video(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # n
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     if report.interrupted:
-        print(f"sr-stream: interrupted; {output} is a valid video with the first {report.frames_out} frames",
-              file=sys.stderr)
-        return 130
+        from srstream.errors import interrupted_exit_code
+
+        if report.kept is not None:
+            untouched = f"; {output} was left as it was" if output.exists() else ""
+            print(f"sr-stream: interrupted; the first {report.frames_out} frames are in {report.kept} (a valid "
+                  f"video){untouched}. Run again to upscale the whole input.", file=sys.stderr)
+        else:
+            print("sr-stream: interrupted before any frame was written; nothing was kept", file=sys.stderr)
+        return interrupted_exit_code()
+    if report.ended_early:
+        raise InputError(f"{media.path}: {report.ended_early}; {output} holds the {report.frames_out} frames that "
+                         "decoded (the input looks truncated or damaged)")
     return 0
 
 
@@ -165,8 +185,10 @@ def _batch(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # n
     for src, why in report.failed:
         print(f"  failed: {src}: {why}", file=sys.stderr)
     if report.interrupted:
+        from srstream.errors import interrupted_exit_code
+
         print("sr-stream: interrupted; finished images are kept", file=sys.stderr)
-        return 130
+        return interrupted_exit_code()
     if report.failed:
         raise InputError(f"{len(report.failed)} of {len(files)} images could not be upscaled (listed above)")
     return 0

@@ -168,12 +168,17 @@ class _Interrupting:
         return self.inner.upscale_yuv420(*planes, **kwargs)
 
 
-def test_ctrl_c_keeps_a_valid_file_with_the_frames_done(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+def test_ctrl_c_keeps_the_frames_done_without_replacing_the_output(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     src = write_video(tmp_path / "in.mp4", frames=20, audio=True)
     out = tmp_path / "out.mp4"
+    out.write_bytes(b"a previous, complete output")
     report = upscale_video(src, out, _Interrupting(upscaler, at=6), FAST)  # type: ignore[arg-type]
     assert report.interrupted and report.frames_out == 5
-    assert len(_frames(out)[0]) == 5 and not list(tmp_path.glob(".*partial*"))
+    assert report.kept == tmp_path / "out.interrupted.mp4" and len(_frames(report.kept)[0]) == 5
+    assert out.read_bytes() == b"a previous, complete output"
+    assert not list(tmp_path.glob(".*partial*")) and not list(tmp_path.glob(".*.lock"))
+    again = upscale_video(src, out, _Interrupting(upscaler, at=3), FAST)  # type: ignore[arg-type]
+    assert again.kept == tmp_path / "out.interrupted-2.mp4"  # an earlier part is not replaced either
 
 
 def test_unknown_codec_is_a_clear_error(tmp_path: Path, upscaler: FrameUpscaler) -> None:

@@ -1,0 +1,248 @@
+"""Lose nothing: inputs, previous outputs, partial work. Each case runs the real command line in
+a subprocess on inputs generated here, and checks the exit code, the message, the inputs' bytes,
+and exactly what is left on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from tests.conftest import write_video
+from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "srstream", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def _start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "srstream", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def _frames(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Hidden temporary files and locks: a run must never leave any behind."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and (".partial" in p.name
+                                                                              or p.name.endswith(".lock")))
+
+
+@pytest.fixture(scope="module")
+def nearest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_nearest_x2(tmp_path_factory.mktemp("model") / "nearest.onnx", nearest_x2_spec())
+
+
+@pytest.fixture(scope="module")
+def slow_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Long enough that a run is still writing when another process acts (with --preset veryslow)."""
+    return write_video(tmp_path_factory.mktemp("slow") / "slow.mp4", frames=240, size=(320, 240), audio=True)
+
+
+def _wait_for_lock(folder: Path, proc: subprocess.Popen[str], seconds: float = 60) -> Path:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        locks = list(folder.glob(".*.lock"))
+        if locks and any(folder.glob(".*.partial*")):
+            return locks[0]
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before writing: {proc.communicate()}")
+        time.sleep(0.05)
+    pytest.fail("the run never started writing")
+
+
+def _make_pngs(folder: Path, count: int = 3) -> list[Path]:
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        path = folder / f"shot{i}.png"
+        cv2.imwrite(str(path), rng.integers(0, 255, (12, 16, 3), dtype=np.uint8))
+        paths.append(path)
+    return paths
+
+
+# -- data loss ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["folder", "symlink"])
+def test_a_glob_run_never_writes_over_its_inputs(tmp_path: Path, nearest: Path, how: str) -> None:
+    shots = _make_pngs(tmp_path / "shots")
+    before = {p: _sha(p) for p in shots}
+    out = "shots"
+    if how == "symlink":
+        (tmp_path / "link").symlink_to(tmp_path / "shots")
+        out = "link"
+    r = _cli("shots/*.png", "-o", out, "--overwrite", "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 4 and "would replace the input" in r.stderr, r.stderr
+    assert {p: _sha(p) for p in shots} == before and _leftovers(tmp_path / "shots") == []
+
+
+def test_an_input_named_like_a_temporary_file_is_never_opened_for_writing(tmp_path: Path, nearest: Path) -> None:
+    src = write_video(tmp_path / ".out.partial.mp4", frames=8)
+    digest = _sha(src)
+    r = _cli(".out.partial.mp4", "-o", "out.mp4", "--model", str(nearest), "--preset", "ultrafast", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _sha(src) == digest and _frames(tmp_path / "out.mp4") == 8 and _leftovers(tmp_path) == [".out.partial.mp4"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "out.mp4").stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0600
+
+
+def test_a_second_run_on_the_same_output_is_refused_and_the_first_finishes(tmp_path: Path, nearest: Path,
+                                                                            slow_clip: Path) -> None:
+    first = _start(str(slow_clip), "-o", "out.mp4", "--model", str(nearest), "--preset", "veryslow", cwd=tmp_path)
+    try:
+        lock = _wait_for_lock(tmp_path, first)
+        holder = json.loads(lock.read_text())
+        second = _cli(str(slow_clip), "-o", "out.mp4", "--model", str(nearest), "--overwrite", cwd=tmp_path)
+        assert second.returncode == 4, second.stderr
+        assert f"being written by another sr-stream run (pid {first.pid}" in second.stderr
+        assert holder["pid"] == first.pid
+    finally:
+        out, err = first.communicate(timeout=240)
+    assert first.returncode == 0, err
+    assert _frames(tmp_path / "out.mp4") == 240 and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stopped_run_keeps_its_part_and_never_replaces_a_complete_output(tmp_path: Path, nearest: Path,
+                                                                           slow_clip: Path, sig: int) -> None:
+    (tmp_path / "out.mp4").write_bytes(b"the previous, complete output")
+    run = _start(str(slow_clip), "-o", "out.mp4", "--overwrite", "--model", str(nearest), "--preset", "veryslow",
+                 cwd=tmp_path)
+    _wait_for_lock(tmp_path, run)
+    time.sleep(1.5)
+    run.send_signal(sig)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 128 + sig, err
+    kept = tmp_path / "out.interrupted.mp4"
+    assert f"are in {kept.name}" in err or f"are in {kept}" in err, err
+    assert "out.mp4 was left as it was" in err
+    assert (tmp_path / "out.mp4").read_bytes() == b"the previous, complete output"
+    assert 0 < _frames(kept) < 240 and _leftovers(tmp_path) == []
+
+
+def test_a_killed_run_leaves_a_lock_the_next_run_takes_over(tmp_path: Path, nearest: Path, slow_clip: Path) -> None:
+    run = _start(str(slow_clip), "-o", "out.mp4", "--model", str(nearest), "--preset", "veryslow", cwd=tmp_path)
+    _wait_for_lock(tmp_path, run)
+    run.kill()
+    run.communicate(timeout=60)
+    assert _leftovers(tmp_path)  # SIGKILL cannot be caught: a lock and a temporary file remain
+    r = _cli(str(slow_clip), "-o", "out.mp4", "--model", str(nearest), "--preset", "ultrafast", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _frames(tmp_path / "out.mp4") == 240 and _leftovers(tmp_path) == []  # the dead run's files are gone
+
+
+def _truncated(tmp_path: Path, frames: int = 60) -> Path:
+    """An mp4 with its index first (faststart), cut in the middle of its frame data."""
+    full = tmp_path / "full.mp4"
+    with av.open(str(full), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("libx264", rate=Fraction(30))
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.options = {"preset": "ultrafast", "g": "10"}
+        rng = np.random.default_rng(0)
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), format="rgb24")
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    return cut
+
+
+def test_a_truncated_input_says_so_keeps_what_decoded_and_exits_3(tmp_path: Path, nearest: Path) -> None:
+    src = _truncated(tmp_path)
+    digest = _sha(src)
+    r = _cli(str(src), "-o", "out.mp4", "--model", str(nearest), "--preset", "ultrafast", cwd=tmp_path)
+    assert r.returncode == 3, r.stderr
+    got = _frames(tmp_path / "out.mp4")
+    assert 0 < got < 60 and f"of the 60 frames it declares" in r.stderr and f"holds the {got} frames" in r.stderr
+    assert _sha(src) == digest and _leftovers(tmp_path) == []
+
+
+# -- bad requests: a clear message, the right exit code, nothing written ------------------------------
+
+def test_a_file_output_that_is_a_folder_is_refused_before_any_work(tmp_path: Path, nearest: Path) -> None:
+    src = write_video(tmp_path / "in.mp4", frames=4)
+    (tmp_path / "existing_dir.mp4").mkdir()
+    r = _cli(str(src), "-o", "existing_dir.mp4", "--overwrite", "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 4 and "is a folder" in r.stderr and (tmp_path / "existing_dir.mp4").is_dir()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_glob_over_folders_with_the_same_names_is_refused(tmp_path: Path, nearest: Path) -> None:
+    _make_pngs(tmp_path / "a", 1)
+    _make_pngs(tmp_path / "b", 1)
+    r = _cli("*/*.png", "-o", "out", "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 4 and "would both be written to" in r.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("option", "words"), [
+    (["--crf", "-5"], "--crf -5 is out of range"), (["--crf", "99"], "--crf 99 is out of range"),
+    (["--preset", "bogus"], "--preset 'bogus': expected one of"), (["--pix-fmt", "bogus"], "not a pixel format"),
+    (["--codec", "aac"], "encodes audio, not video"), (["--codec", "nope264"], "not an encoder"),
+    (["--bitrate", "fast"], "expected a number like 8M"),
+])
+def test_bad_encoder_settings_are_usage_errors_before_any_work(tmp_path: Path, nearest: Path, option: list[str],
+                                                                words: str) -> None:
+    src = write_video(tmp_path / "in.mp4", frames=4)
+    r = _cli(str(src), "-o", "out.mp4", "--model", str(nearest), *option, cwd=tmp_path)
+    assert r.returncode == 2 and words in r.stderr, r.stderr
+    assert not (tmp_path / "out.mp4").exists() and _leftovers(tmp_path) == []
+
+
+def test_webm_gets_a_codec_it_can_hold(tmp_path: Path, nearest: Path) -> None:
+    from srstream.engine.video import default_codec
+
+    src = write_video(tmp_path / "in.mp4", frames=4)
+    r = _cli(str(src), "-o", "out.webm", "--model", str(nearest), "--codec", "libx264", cwd=tmp_path)
+    assert r.returncode == 2 and "a .webm file holds VP8, VP9 or AV1" in r.stderr
+    if default_codec(".webm") == "libx264":
+        pytest.skip("this FFmpeg build has no VP9/AV1 encoder")
+    r = _cli(str(src), "-o", "out.webm", "--model", str(nearest), "--crf", "40", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _frames(tmp_path / "out.webm") == 4
+
+
+def test_model_errors_name_the_model_and_what_to_do(tmp_path: Path, nearest: Path) -> None:
+    from srstream.spec import ModelSpec
+
+    src = write_video(tmp_path / "in.mp4", frames=2)
+    (tmp_path / "weights.pth").write_bytes(b"\x80\x02not really")
+    r = _cli(str(src), "-o", "a.mp4", "--model", "weights.pth", cwd=tmp_path)
+    assert r.returncode == 5 and "sr-stream export weights.pth -o weights.onnx" in r.stderr, r.stderr
+    lying = ModelSpec(name="liar-x4", arch="nearest", scale=4, margin=0, tile=64)  # the graph is x2
+    write_nearest_x2(tmp_path / "liar.onnx", lying)
+    r = _cli(str(src), "-o", "b.mp4", "--model", "liar.onnx", "--backend", "ort", "--precision", "fp32", cwd=tmp_path)
+    assert r.returncode == 5 and "model liar-x4 returned" in r.stderr and "re-export" in r.stderr, r.stderr
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "b.mp4").exists()
+
+
+def test_a_tile_larger_than_the_frame_is_the_whole_frame(tmp_path: Path, nearest: Path) -> None:
+    src = write_video(tmp_path / "in.mp4", frames=3)
+    r = _cli(str(src), "-o", "out.mp4", "--model", str(nearest), "--tile", "100000", cwd=tmp_path, timeout=60)
+    assert r.returncode == 0 and "whole frame" in r.stderr, r.stderr
