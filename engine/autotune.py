@@ -298,3 +298,52 @@ def choose(model: ResolvedModel, backend: str = "auto", precision: str = "auto",
             print(f"sr-stream: warning: {backend} {precision} " + "; ".join(accuracy.problems())
                   + " on this machine; --precision auto would not take it", file=sys.stderr)
     return choice
+
+
+#: Live sources need this much more than their frame rate: capture, colour conversion, the
+#: window and the encoder share the cores with the network (measured: realtime-x2 INT8 took 30 ms
+#: a frame alone and 40 ms live on a 2-core CPU).
+LIVE_HEADROOM = 1.25
+
+
+@dataclass(frozen=True)
+class TierChoice:
+    model: ResolvedModel
+    choice: Choice
+    reason: str
+    measured: tuple[tuple[str, float | None], ...]  # (tier, fps of its best correct candidate)
+
+
+def pick_tier(scale: int, *, fps: float, size: tuple[int, int] | None = None, backend: str = "auto",
+              precision: str = "auto", device: str | None = None, cache: TuneCache | None = None) -> TierChoice:
+    """For a live source: the largest bundled tier of ``scale`` (:data:`~srstream.engine.models.TIERS`)
+    whose fastest correct candidate holds ``fps`` x :data:`LIVE_HEADROOM` at ``size`` here; the
+    smallest tier when none does. Unmeasured (GPU) choices count as holding it.
+
+    Raises:
+        ConfigError: no bundled tier for ``scale``.
+    """
+    from srstream.engine.models import TIERS, resolve_model
+    from srstream.errors import ConfigError
+
+    names = TIERS.get(scale, ())
+    if not names:
+        raise ConfigError(f"no bundled model tiers for x{scale}; pass --model")
+    need = fps * LIVE_HEADROOM
+    measured: list[tuple[str, float | None]] = []
+    last: tuple[ResolvedModel, Choice] | None = None
+    for name in reversed(names):  # the largest first
+        model = resolve_model(name)
+        selection = select(model, backend=backend, precision=precision, size=size, device=device, cache=cache)
+        best = next((r.fps for r in selection.rows if r.chosen), None)
+        measured.append((name, best))
+        last = (model, selection.choice)
+        if best is None or best >= need:
+            break
+    assert last is not None
+    model, choice = last
+    w, h = size or DEFAULT_SIZE
+    table = ", ".join(f"{n} {f:.1f} fps" if f else f"{n} unmeasured" for n, f in measured)
+    verdict = "holds" if measured[-1][1] is None or (measured[-1][1] or 0) >= need else "is the fastest tier but misses"
+    reason = f"{model.name} {verdict} {fps:g} fps x {LIVE_HEADROOM} headroom at {w}x{h} here ({table})"
+    return TierChoice(model, choice, reason, tuple(measured))

@@ -12,11 +12,13 @@ from pathlib import Path
 from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
-__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "MODELS_DIR", "ResolvedModel", "available_precisions", "read_onnx_spec",
-           "resolve_model", "variant_name", "variant_path"]
+__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "TIERS", "ResolvedModel", "available_precisions",
+           "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
+#: ... and with ``--fast``.
+FAST_MODEL = "tiny-x2"
 #: Where bundled models live inside the installed package.
 MODELS_DIR = Path(__file__).with_name("models")
 #: Bundled model name -> file name in :data:`MODELS_DIR` (variants ``NAME.int8.onnx`` etc. and the
@@ -24,7 +26,11 @@ MODELS_DIR = Path(__file__).with_name("models")
 #: The models that ship as package data (engine/models/README.md: how each was made and measured).
 BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx", "realtime-x2-compressed": "realtime-x2-compressed.onnx",
                                    "realtime-x4": "realtime-x4.onnx", "quality-x4": "quality-x4.onnx",
-                                   "gan-x4": "gan-x4.onnx"}
+                                   "gan-x4": "gan-x4.onnx", "tiny-x2": "tiny-x2.onnx"}
+#: The bundled tiers per scale, cheapest first (each a PSNR-trained net of more compute than the one
+#: before): what live sources pick from by measured speed. Variants trained for other inputs
+#: (realtime-x2-compressed) or another look (gan-x4) are not tiers.
+TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "realtime-x2"), 4: ("realtime-x4", "quality-x4")}
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class ExportOptions:
     overwrite: bool = False
     metrics: tuple[tuple[str, float], ...] = ()  # measured numbers to record in the spec
     license: str | None = None
+    safetensors: bool = False  # also write OUT.safetensors: the weights as exported (blocks collapsed), for --backend torch
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,20 @@ def _quantize(wide: onnx.ModelProto, fp32_bytes: bytes, spec: ModelSpec, inputs:
     return best
 
 
+def _write_weights(module, spec: ModelSpec, out: Path) -> Path:  # noqa: ANN001 - torch module
+    """``OUT.safetensors`` beside ``OUT.onnx``: the exported (plain) weights with the spec, which
+    the torch backend loads."""
+    from safetensors.torch import save
+
+    from srstream.atomic import write_atomic
+    from srstream.spec import METADATA_KEY
+
+    path = out.with_name(out.name.removesuffix(".onnx") + ".safetensors")
+    tensors = {k: v.detach().float().contiguous() for k, v in module.state_dict().items()}
+    write_atomic(path, save(tensors, metadata={METADATA_KEY: spec.to_json()}))
+    return path
+
+
 def _check_targets(opts: ExportOptions, source: Path) -> dict[str, Path]:
     if not Path(opts.out).name.endswith(".onnx"):
         raise ConfigError(f"-o {opts.out}: the output must be an .onnx file name")
@@ -154,6 +169,8 @@ def _check_targets(opts: ExportOptions, source: Path) -> dict[str, Path]:
     wanted = ["fp32"] + (["fp16"] if opts.fp16 or (opts.trt and opts.trt_precision == "fp16") else []) \
         + (["int8"] if opts.int8 else [])
     targets = {k: paths[k] for k in wanted}
+    if opts.safetensors:
+        targets["weights"] = Path(opts.out).with_name(Path(opts.out).name.removesuffix(".onnx") + ".safetensors")
     for kind, path in targets.items():
         if path.resolve() == Path(source).resolve():
             raise OutputError(f"the {kind} output {path} is the input checkpoint; choose another -o")
@@ -230,6 +247,10 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
             size = save_onnx(model, targets[kind])
             written.append(targets[kind])
             result.artifacts.append(Artifact(kind, targets[kind], size))
+        if opts.safetensors:
+            path = _write_weights(gen.module, spec, Path(opts.out))
+            written.append(path)
+            result.artifacts.append(Artifact("weights", path, path.stat().st_size))
     except BaseException:
         for path in written:  # all or nothing: no partial set of artifacts is left behind
             path.unlink(missing_ok=True)

@@ -40,6 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE",
                         help="a measured number to record in the spec, e.g. bsd100_x2_psnr_y=31.71 (repeatable)")
     parser.add_argument("--license", help="licence of the weights, recorded in the spec")
+    parser.add_argument("--safetensors", action="store_true",
+                        help="also write OUT.safetensors: the exported weights (re-parameterised blocks collapsed) "
+                             "with the spec, for --backend torch")
     parser.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         int8_format=args.int8_format, int8_max_cost=args.int8_max_cost,
         trt_precision=args.trt_precision, trt_tile=args.trt_tile, trt_batch=args.trt_batch, trt_cache=args.trt_cache,
         simplify=not args.no_simplify, overwrite=args.overwrite, metrics=tuple(metrics), license=args.license,
+        safetensors=args.safetensors,
     )
     result = run_export(args.checkpoint, opts)
     for line in describe(result):

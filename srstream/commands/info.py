@@ -18,18 +18,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", default=None, help="with --tune: the model (default: realtime-x2)")
     parser.add_argument("--input", type=frame_size, help="with --tune: the input frame size WIDTHxHEIGHT (default 640x360)")
     parser.add_argument("--refresh", action="store_true", help="with --tune: measure again instead of reading the cache")
+    parser.add_argument("--fps", type=float, default=30.0,
+                        help="with --tune: the live frame rate the tier choice is made for (default 30)")
 
 
 def _tune(args: argparse.Namespace, info) -> dict[str, object]:  # noqa: ANN001 - SystemInfo
     from srstream.engine.autotune import select
     from srstream.engine.models import DEFAULT_MODEL, resolve_model
 
+    from srstream.engine.autotune import pick_tier
+    from srstream.engine.models import TIERS
+
     model = resolve_model(args.model or DEFAULT_MODEL)
     progress = None if args.json else (lambda text: print(f"  {text}...", file=sys.stderr, flush=True))
     selection = select(model, size=args.input, refresh=args.refresh, info=info, progress=progress)
-    return {"model": model.name, "input": f"{selection.size[0]}x{selection.size[1]}",
-            "chosen": {"backend": selection.choice.backend, "precision": selection.choice.precision},
-            "reason": selection.choice.reason, "candidates": [r.to_dict() for r in selection.rows]}
+    out: dict[str, object] = {
+        "model": model.name, "input": f"{selection.size[0]}x{selection.size[1]}",
+        "chosen": {"backend": selection.choice.backend, "precision": selection.choice.precision},
+        "reason": selection.choice.reason, "candidates": [r.to_dict() for r in selection.rows]}
+    if model.spec.scale in TIERS:
+        tier = pick_tier(model.spec.scale, fps=args.fps, size=args.input)
+        out["live"] = {"fps": args.fps, "model": tier.model.name, "reason": tier.reason,
+                       "tiers": [{"model": n, "fps": f} for n, f in tier.measured]}
+    return out
 
 
 def _print_tune(tune: dict[str, object]) -> None:
@@ -44,6 +55,9 @@ def _print_tune(tune: dict[str, object]) -> None:
         mark = "chosen" if row["chosen"] else row["note"]
         print(f"  {row['backend']:<8} {row['precision']:<9} {fps:>7} {cost:>10} {tail:>6} {pattern:>8}  {mark}")
     print(f"  -> {tune['chosen']['backend']} {tune['chosen']['precision']}: {tune['reason']}")  # type: ignore[index]
+    if "live" in tune:
+        live = tune["live"]
+        print(f"live sources without --model at {live['fps']:g} fps: {live['reason']}")  # type: ignore[index]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,18 @@ from pathlib import Path
 
 from srstream.errors import ConfigError, InputError
 
-__all__ = ["build_ladder", "run_live_command"]
+__all__ = ["build_ladder", "live_model", "run_live_command"]
+
+
+def live_model(args: argparse.Namespace, source):  # noqa: ANN001, ANN201 - LiveSource -> ResolvedModel
+    """Without ``--model``: the largest bundled tier of the scale that holds the source's frame
+    rate on this machine (measured once, cached), said once in the run header."""
+    from srstream.engine.autotune import pick_tier
+
+    tier = pick_tier(args.scale or 2, fps=args.fps or 30.0, size=source.size, backend=args.backend,
+                     precision=args.precision, device=args.device)
+    print(f"sr-stream: model {tier.reason}", file=sys.stderr)
+    return tier.model
 
 
 def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.ExitStack, *,  # noqa: ANN001

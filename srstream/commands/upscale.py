@@ -9,7 +9,8 @@ from pathlib import Path
 from srstream.commands import Command, add_backend_arguments
 from srstream.errors import ConfigError, InputError
 
-#: ``--scale N`` without ``--model``: the bundled model for that scale.
+#: ``--scale N`` without ``--model``: the bundled model for that scale (files; ``--fast``: the
+#: cheapest tier; live sources pick their tier by measured speed).
 MODEL_FOR_SCALE = {2: "realtime-x2", 4: "realtime-x4"}
 
 
@@ -37,6 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "quality-x4, gan-x4) or an exported .onnx (default: realtime-x2)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4, 8),
                         help="upscaling factor: picks the bundled model for it, or checks --model's")
+    parser.add_argument("--fast", action="store_true",
+                        help="the cheapest bundled model of the scale (tiny-x2 at x2): for slow CPUs and big inputs")
     add_backend_arguments(parser, "inference backend (default: the fastest one that is accurate here, measured "
                                   "once per machine; `sr-stream info --tune` shows the table)")
     parser.add_argument("--tile", type=tile_size, default="auto",
@@ -69,9 +72,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _pick_model(args: argparse.Namespace):  # noqa: ANN202 - ResolvedModel
-    from srstream.engine.models import DEFAULT_MODEL, resolve_model
+    from srstream.engine.models import DEFAULT_MODEL, TIERS, resolve_model
 
-    name = args.model or (MODEL_FOR_SCALE.get(args.scale, DEFAULT_MODEL) if args.scale else DEFAULT_MODEL)
+    if args.fast and args.model:
+        raise ConfigError("--fast picks the cheapest bundled model; drop it or --model")
+    if args.fast:
+        name = TIERS.get(args.scale or 2, (None,))[0]
+        if name is None:
+            raise ConfigError(f"no bundled x{args.scale} model tiers; pass --model")
+    else:
+        name = args.model or (MODEL_FOR_SCALE.get(args.scale, DEFAULT_MODEL) if args.scale else DEFAULT_MODEL)
     model = resolve_model(name)
     if args.scale and model.spec.scale != args.scale:
         raise ConfigError(f"model {model.name} upscales x{model.spec.scale}, not x{args.scale}; "
@@ -94,9 +104,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.input.exists():
         source = parse_live(str(args.input), fps=args.fps, size=args.size)
         if source is not None:
-            from srstream.commands.live import run_live_command
+            from srstream.commands.live import live_model, run_live_command
 
-            return run_live_command(args, source, _pick_model(args))
+            model = _pick_model(args) if args.model or args.fast else None
+            return run_live_command(args, source, model or live_model(args, source))
     from srstream.engine.outputs import check_output, default_output
     from srstream.engine.upscaler import FrameUpscaler
 

@@ -139,3 +139,13 @@ def test_python_dash_m_and_console_script() -> None:
         proc = subprocess.run([str(script), "bench", "quality", "--data", "/nonexistent", "--scale", "2",
                                "--model", "bicubic"], capture_output=True, text=True)
         assert proc.returncode == 3 and proc.stderr.startswith("sr-stream: error:")
+
+
+def test_fast_takes_the_cheapest_tier(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", frames=3)
+    code, _, err = run([str(clip), "--fast", "-o", str(tmp_path / "o.mp4"), "--preset", "ultrafast"], capsys)
+    assert code == 0 and "tiny-x2 x2 on " in err, err
+    code, _, err = run([str(clip), "--fast", "--model", "realtime-x2", "-o", str(tmp_path / "p.mp4")], capsys)
+    assert code == 2 and "--fast picks the cheapest bundled model" in err

@@ -197,3 +197,15 @@ def test_int8_on_an_emulated_avx2_cpu_without_vnni(tmp_path: Path) -> None:
     assert not scores["ort-u8s8"].ok and scores["ort-u8s8"].pattern_levels > LIMITS.pattern_levels, scores
     if "ov-int8" in scores:
         assert scores["ov-int8"].ok, scores
+
+
+def test_live_takes_the_largest_tier_that_holds_the_frame_rate(tmp_path: Path) -> None:
+    cache = autotune.TuneCache(tmp_path / "t.json")
+    slow_source = autotune.pick_tier(2, fps=0.5, size=(96, 64), cache=cache)
+    assert slow_source.model.name == "realtime-x2" and "holds 0.5 fps" in slow_source.reason
+    assert [name for name, _ in slow_source.measured] == ["realtime-x2"]  # the largest was enough
+    impossible = autotune.pick_tier(2, fps=1e6, size=(96, 64), cache=cache)
+    assert impossible.model.name == "tiny-x2" and "is the fastest tier but misses" in impossible.reason
+    assert [name for name, _ in impossible.measured] == ["realtime-x2", "tiny-x2"]
+    with pytest.raises(ConfigError, match="no bundled model tiers for x3"):
+        autotune.pick_tier(3, fps=30)

@@ -96,10 +96,20 @@ def test_keep_float_auto_takes_the_fastest_rung_within_budget(tmp_path: Path) ->
 
 def test_reparameterised_checkpoint_exports_as_a_plain_net(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path / "ecb", arch="compact_y", params={"features": 8, "convs": 2, "block": "ecb"})
-    result = run_export(ckpt, ExportOptions(out=tmp_path / "e.onnx"), log=lambda *_: None)
+    result = run_export(ckpt, ExportOptions(out=tmp_path / "e.onnx", safetensors=True), log=lambda *_: None)
     assert "block" not in result.spec.arch_params
     assert all(r.passed for r in result.parity)  # the collapsed graph equals the trained net
     assert sum(n.op_type == "Conv" for n in onnx.load(tmp_path / "e.onnx").graph.node) == 4
+    assert [a.kind for a in result.artifacts] == ["fp32", "weights"]
+    # the torch backend runs the collapsed weights written beside the graph, as ONNX Runtime runs the graph
+    from srstream.engine.backends import backend_def
+    from srstream.engine.models import read_onnx_spec
+
+    spec = read_onnx_spec(tmp_path / "e.onnx")
+    x = np.random.default_rng(0).random((1, 3, 12, 10), dtype=np.float32)
+    with backend_def("torch").open(spec, tmp_path / "e.onnx", "fp32") as t, \
+            backend_def("ort").open(spec, tmp_path / "e.onnx", "fp32") as o:
+        assert np.abs(t.infer(x) - o.infer(x)).max() < 1e-4
 
 
 def test_calibration_needs_images(tmp_path: Path) -> None:
