@@ -4,8 +4,8 @@
         [--model realtime-x2 --model tiny-x2] [--input 640x360] [--seconds 40] [--clip FILE]
 
 Speeds only mean something beside a peer measured in the same run on the same CPU, so every
-method is timed interleaved with OpenCV dnn_superres FSRCNN-small x2 (the fastest runnable peer)
-and FSRCNN x2: rounds of a few calls of each method in turn, after a warm-up, until ``--seconds``
+method is timed interleaved with OpenCV dnn_superres FSRCNN-small x2 (the fastest runnable peer),
+FSRCNN x2, ESPCN x2 and bicubic (numpy, MATLAB-compatible): rounds of a few calls of each method in turn, after a warm-up, until ``--seconds``
 have passed; fps = 1000 / median latency of a whole uint8 frame in and out. For each model, each
 backend x precision `auto` would consider is timed if it passes the accuracy check on this CPU,
 and `auto`'s choice is marked. ``--clip`` adds the end-to-end fps of `auto` on a real clip
@@ -77,7 +77,8 @@ def main() -> int:
     width, height = (int(v) for v in args.input.split("x"))
     frame = speed.sample_frame(width, height)
     peers = args.data / "peers"
-    opened = {name: open_method(name, scale=2, peers_dir=peers) for name in ("opencv-fsrcnn-small-x2", "opencv-fsrcnn-x2")}
+    opened = {name: open_method(name, scale=2, peers_dir=peers)
+              for name in ("opencv-fsrcnn-small-x2", "opencv-fsrcnn-x2", "opencv-espcn-x2", "bicubic")}
     chosen: dict[str, str] = {}
     for name in args.model or ["realtime-x2"]:
         selection = select(resolve_model(name), size=(width, height))

@@ -258,3 +258,14 @@ def test_peers_are_listed_with_where_they_are_looked_for(tmp_path: Path, capsys:
 
 def test_report_of_an_empty_folder_fails(tmp_path: Path) -> None:
     assert cli.main(["bench", "report", str(tmp_path)]) == 3
+
+
+def test_macs_per_pixel_follow_the_architectures() -> None:
+    pytest.importorskip("onnx")
+    from srstream.bench.macs import PEER_MACS, onnx_macs_per_pixel
+    from srstream.engine.models import resolve_model
+
+    # compact_y 32 features x 6 convs at x2: (1->32, 6 x 32->32, 32->4) 3x3 convs at LR resolution
+    assert onnx_macs_per_pixel(resolve_model("realtime-x2").path) == 9 * (32 + 32 * 32 * 6 + 32 * 4)
+    assert onnx_macs_per_pixel(resolve_model("realtime-x2").path, size=(37, 23)) == pytest.approx(56736, rel=0.02)
+    assert PEER_MACS["opencv-fsrcnn-small-x2"] == 3937 and PEER_MACS["opencv-fsrcnn-x2"] == 12464
