@@ -40,7 +40,7 @@ __all__ = ["EncodeOptions", "VideoReport", "add_video_stream", "encoder_frame", 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
 _MATRICES = {1: ("ITU709", 0.2126, 0.0722), 5: ("ITU601", 0.299, 0.114), 6: ("SMPTE170M", 0.299, 0.114),
-             7: ("SMPTE240M", 0.212, 0.087), 9: ("ITU709", 0.2627, 0.0593)}
+             7: ("SMPTE240M", 0.212, 0.087), 9: ("BT2020", 0.2627, 0.0593)}
 _BT601 = 6
 #: swscale flags for every RGB <-> YUV conversion: accurate rounding and full chroma
 #: interpolation. With the defaults, YUV -> RGB came out 1.1 levels too dark on average.
@@ -79,7 +79,7 @@ class EncodeOptions:
     crf: int | None = 18
     bitrate: str | None = None
     preset: str = "medium"
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str | None = None  # None: 4:2:0 at the input's depth (yuv420p, or yuv420p10le above 8 bits)
     copy_audio: bool = True
     copy_subtitles: bool = True
 
@@ -112,7 +112,8 @@ class EncodeOptions:
         if self.codec in ("libx264", "libx265") and self.preset not in X264_PRESETS:
             raise ConfigError(f"--preset {self.preset!r}: expected one of {', '.join(X264_PRESETS)}")
         try:
-            av.VideoFormat(self.pix_fmt)
+            if self.pix_fmt is not None:
+                av.VideoFormat(self.pix_fmt)
         except (ValueError, TypeError):
             raise ConfigError(f"--pix-fmt {self.pix_fmt!r} is not a pixel format FFmpeg knows; e.g. yuv420p, "
                               "yuv444p, yuv420p10le") from None
@@ -164,11 +165,28 @@ def _parse_bitrate(text: str) -> int:
         raise ConfigError(f"--bitrate {text!r}: expected a number like 8M or 2500k") from None
 
 
+def output_pix_fmt(requested: str | None, input_pix_fmt: str | None) -> str:
+    """``--pix-fmt``, or 4:2:0 at the input's depth: yuv420p10le for inputs of more than 8 bits
+    (10-bit HDR stays 10-bit), yuv420p otherwise."""
+    if requested:
+        return requested
+    import av
+
+    try:
+        deep = input_pix_fmt is not None and max(c.bits for c in av.VideoFormat(input_pix_fmt).components) > 8
+    except (ValueError, TypeError):
+        deep = False
+    return "yuv420p10le" if deep else "yuv420p"
+
+
 def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, width: int, height: int,  # noqa: ANN001
-                     time_base: Fraction, matrix: int = _BT601):  # noqa: ANN201 - (av VideoStream, str, str | None)
+                     time_base: Fraction, matrix: int = _BT601, *, like=None):  # noqa: ANN001, ANN201
     """Add the encoder stream for ``options`` to an output ``container``: its size, pixel format
     (4:4:4 instead of a subsampled one for odd sizes, with a note saying so), time base, colour
-    tags (``matrix``, limited range), bitrate or CRF and preset. Returns (stream, pix_fmt, note).
+    tags (``matrix``, limited range), bitrate or CRF and preset. With ``like`` (the input video
+    stream) it also takes the input's colour primaries and transfer (HDR PQ/HLG tags), sample
+    aspect ratio, field order, stream tags (language, title) and dispositions. Returns
+    (stream, pix_fmt, note).
 
     Raises:
         ConfigError: the codec is not in this FFmpeg build, or a bad ``--bitrate``.
@@ -180,27 +198,55 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
     except (av.error.FFmpegError, ValueError) as exc:
         raise ConfigError(f"video codec {options.codec!r} is not available in this FFmpeg "
                           f"build ({exc}); try --codec libx264 or mpeg4") from exc
-    pix_fmt, note = options.pix_fmt, None
+    pix_fmt = output_pix_fmt(options.pix_fmt, like.codec_context.pix_fmt if like is not None else None)
+    note = None
     if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
-        pix_fmt = "yuv444p"  # 4:2:0 / 4:2:2 need even sizes; keep every pixel instead of cropping
-        note = f"{width}x{height} is odd-sized: encoded as yuv444p instead of {options.pix_fmt}"
+        wanted = pix_fmt
+        pix_fmt = "yuv444p10le" if "10" in pix_fmt else "yuv444p"  # keep every pixel instead of cropping
+        note = f"{width}x{height} is odd-sized: encoded as {pix_fmt} instead of {wanted}"
     stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
     stream.codec_context.time_base = time_base
     stream.time_base = time_base
     stream.codec_context.colorspace = matrix
     stream.codec_context.color_range = 1  # limited ("tv"), what yuv420p players expect
+    if like is not None:
+        _copy_video_properties(like, stream)
     if options.bitrate:
         stream.bit_rate = _parse_bitrate(options.bitrate)
     stream.options = options.codec_options()
     return stream, pix_fmt, note
 
 
+def _copy_video_properties(src, dst) -> None:  # noqa: ANN001 - av VideoStreams
+    """What changes how the video plays or is labelled, from the input stream to the output's."""
+    cin, cout = src.codec_context, dst.codec_context
+    for attr in ("color_primaries", "color_trc"):
+        value = getattr(cin, attr, None)
+        if value not in (None, 0, 2):  # 0 reserved, 2 unspecified
+            setattr(cout, attr, value)
+    sar = cin.sample_aspect_ratio
+    if sar and sar.numerator and sar != 1:
+        cout.sample_aspect_ratio = sar  # both sides scale alike: the same pixel shape
+    copy_stream_tags(src, dst)
+
+
+def copy_stream_tags(src, dst) -> None:  # noqa: ANN001 - av Streams
+    """Stream tags (language, title, ...) and dispositions (default, forced, ...)."""
+    for key, value in (src.metadata or {}).items():
+        if key.lower() not in ("handler_name", "vendor_id", "encoder", "duration"):
+            dst.metadata[key] = value
+    try:
+        dst.disposition = src.disposition
+    except (AttributeError, TypeError, ValueError):  # an older PyAV: no dispositions to copy
+        pass
+
+
 def encoder_frame(rgb: np.ndarray, pix_fmt: str, matrix: int = _BT601):  # noqa: ANN201 - av.VideoFrame
-    """An ``(H, W, 3)`` uint8 RGB array as a frame in the encoder's ``pix_fmt``, converted with
-    ``matrix`` and accurate rounding (see :data:`_SWS_FLAGS`)."""
+    """An ``(H, W, 3)`` uint8 (or uint16) RGB array as a frame in the encoder's ``pix_fmt``,
+    converted with ``matrix`` and accurate rounding (see :data:`_SWS_FLAGS`)."""
     import av
 
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
     return frame.reformat(format=pix_fmt, dst_colorspace=_MATRICES[matrix][0], interpolation=_sws_flags())
 
 
@@ -217,6 +263,9 @@ class _Pipeline:
         self.errors: list[BaseException] = []
         self.ready = threading.Event()  # the output container is open (or failed to open)
         self.in_streams: dict[int, object] = {}
+        self.in_container = None  # set by upscale_video: container tags, chapters, attachments
+        self.turns = 0  # quarter turns counter-clockwise that display the input upright (np.rot90's k)
+        self.deep = False  # more than 8 bits per sample: frames go through 16-bit RGB
 
     # -- reader -----------------------------------------------------------------------------
     @staticmethod
@@ -272,19 +321,49 @@ class _Pipeline:
         import av
 
         stream, self.pix_fmt, note = add_video_stream(out_container, self.options, video_in.average_rate or Fraction(30),
-                                                      width, height, video_in.time_base, matrix)
+                                                      width, height, video_in.time_base, matrix, like=video_in)
         if note:
             self.report.notes.append(note)
         copied = {}
         for index, in_stream in self.in_streams.items():
+            what = f"{in_stream.type} stream #{index} ({in_stream.codec_context.name})"
             try:
                 copied[index] = out_container.add_stream_from_template(in_stream)
             except (av.error.FFmpegError, ValueError) as exc:
-                raise OutputError(
-                    f"cannot copy {in_stream.type} stream #{index} ({in_stream.codec_context.name}) into "
-                    f"{self.tmp.suffix} ({exc}); use an .mkv output, or --no-audio / --no-subtitles") from exc
-            self.report.copied_streams.append(f"{in_stream.type} #{index} ({in_stream.codec_context.name})")
+                raise OutputError(f"cannot copy {what} into {self.tmp.suffix} ({exc}); use an .mkv output, or "
+                                  "--no-audio / --no-subtitles") from exc
+            if copied[index].type != in_stream.type:  # e.g. mov_text into .ts becomes a data stream
+                raise OutputError(f"a {self.tmp.suffix} file cannot hold the {what}; use an .mkv or .mp4 output, "
+                                  "or --no-subtitles / --no-audio")
+            copy_stream_tags(in_stream, copied[index])
+            self.report.copied_streams.append(what)
+        self._copy_container_metadata(out_container)
         return stream, copied
+
+    def _copy_container_metadata(self, out_container) -> None:  # noqa: ANN001
+        """Container tags (title, ...), chapters and attachments (Matroska fonts), where the output
+        format can hold them; what it cannot hold is named in a note, never silently lost."""
+        src = self.in_container
+        if src is None:
+            return
+        for key, value in (src.metadata or {}).items():
+            if key.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration"):
+                out_container.metadata[key] = value
+        chapters = src.chapters()
+        if chapters:
+            try:
+                out_container.set_chapters(chapters)
+                self.report.copied_streams.append(f"{len(chapters)} chapters")
+            except Exception as exc:  # noqa: BLE001 - a format without chapters
+                self.report.notes.append(f"{len(chapters)} chapters not kept: {exc}")
+        for att in (st for st in src.streams if st.type == "attachment"):
+            name = att.metadata.get("filename") or getattr(att, "name", None) or f"attachment{att.index}"
+            if self.tmp.suffix.lower() not in (".mkv", ".mka", ".webm"):
+                self.report.notes.append(f"attachment {name} not kept: only .mkv outputs hold attachments")
+                continue
+            out_container.add_attachment(name, att.metadata.get("mimetype") or getattr(att, "mimetype", None)
+                                         or "application/octet-stream", bytes(att.data))
+            self.report.copied_streams.append(f"attachment {name}")
 
     def write(self, out_container, video_in, width: int, height: int, matrix: int) -> None:  # noqa: ANN001
         import av
@@ -333,7 +412,7 @@ class _Pipeline:
         colorspace, kr, kb = _MATRICES[matrix]
         yuv_matrix = YuvMatrix(kr, kb, False)  # the kernels' 4:2:0 path takes limited-range frames only
         size = None
-        yuv = self.options.pix_fmt == "yuv420p"
+        yuv = self.pix_fmt == "yuv420p" and not self.turns and not self.deep
         while True:
             try:
                 kind, payload, pts = self.q_in.get(timeout=0.1)
@@ -362,7 +441,10 @@ class _Pipeline:
                                                   matrix=yuv_matrix)
                 kind = "yuv"
             else:
-                rgb = payload.to_ndarray(format="rgb24", src_colorspace=colorspace, interpolation=_sws_flags())
+                rgb = payload.to_ndarray(format="rgb48le" if self.deep else "rgb24", src_colorspace=colorspace,
+                                         interpolation=_sws_flags())
+                if self.turns:  # shown upright, as FFmpeg's autorotate does; the output has no rotation flag
+                    rgb = np.ascontiguousarray(np.rot90(rgb, self.turns))
                 up = self.upscaler.upscale(rgb)
             self.report.latencies_ms.append((time.perf_counter() - start) * 1000)
             if not self._put(self.q_out, (kind, up, pts), self.writer_dead):
@@ -386,6 +468,32 @@ def _sws_flags() -> int:
     for name in _SWS_FLAGS.split("|"):
         flags |= int(Interpolation[name])
     return flags
+
+
+def _first_frame_facts(src: Path, pipe: _Pipeline) -> None:
+    """What only a decoded frame tells: the display rotation, interlacing and bit depth (read
+    from the first frame, in a second pass over the file's start)."""
+    import av
+
+    try:
+        with av.open(str(src)) as container:
+            frame = next(container.decode(video=0), None)
+    except av.error.FFmpegError:
+        return  # the main pass reports what is wrong with the file
+    if frame is None:
+        return
+    turns = round((frame.rotation or 0) / 90) % 4
+    if turns:
+        pipe.turns = turns
+        pipe.report.notes.append(f"the input is shown rotated by {-90 * turns % 360} degrees: the frames are turned "
+                                 "upright before upscaling (as FFmpeg does), so the output plays the same way")
+    if frame.interlaced_frame:
+        pipe.report.notes.append("the input is interlaced: frames are upscaled as progressive, which keeps combing "
+                                 "artefacts; deinterlace first (e.g. ffmpeg -vf bwdif) for a clean result")
+    try:
+        pipe.deep = max(c.bits for c in frame.format.components) > 8
+    except (AttributeError, ValueError):
+        pipe.deep = False
 
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
@@ -423,7 +531,11 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
             if (s.type == "audio" and options.copy_audio) or (s.type == "subtitle" and options.copy_subtitles):
                 pipe.in_streams[s.index] = s
         matrix = video.codec_context.colorspace if video.codec_context.colorspace in _MATRICES else _BT601
+        pipe.in_container = in_container
+        _first_frame_facts(src, pipe)
         width, height = video.codec_context.width * upscaler.spec.scale, video.codec_context.height * upscaler.spec.scale
+        if pipe.turns % 2:
+            width, height = height, width
         try:
             out_container = av.open(str(tmp), "w")
         except (av.error.FFmpegError, OSError) as exc:

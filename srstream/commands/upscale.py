@@ -53,7 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     video.add_argument("--crf", type=int, default=18, help="constant rate factor (default 18; lower is better)")
     video.add_argument("--bitrate", help="target bitrate instead of CRF, e.g. 8M")
     video.add_argument("--preset", default="medium", help="encoder preset (x264/x265; default medium)")
-    video.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default yuv420p)")
+    video.add_argument("--pix-fmt", help="output pixel format (default: 4:2:0 at the input's depth: yuv420p, or "
+                                          "yuv420p10le for 10-bit and deeper inputs)")
     video.add_argument("--no-audio", action="store_true", help="drop audio instead of copying it")
     video.add_argument("--no-subtitles", action="store_true", help="drop subtitles instead of copying them")
     live = parser.add_argument_group("live sources (camera, screen, window)")

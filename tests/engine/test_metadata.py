@@ -1,0 +1,178 @@
+"""What changes how an output plays or is labelled survives the upscale: tags, dispositions,
+chapters, attachments, subtitles, bit depth and HDR colour tags, the display rotation, the pixel
+aspect ratio. Inputs are generated here with PyAV; the model is an ONNX nearest-neighbour x2."""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from srstream import cli
+from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+
+@pytest.fixture(scope="module")
+def nearest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_nearest_x2(tmp_path_factory.mktemp("model") / "nearest.onnx", nearest_x2_spec())
+
+
+def _run(src: Path, out: Path, nearest: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = cli.main([str(src), "-o", str(out), "--model", str(nearest), "--backend", "ort", "--precision", "fp32",
+                     "--preset", "ultrafast", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def _labelled_mkv(path: Path) -> Path:
+    """Tags, dispositions, audio, subtitles, chapters and a font attachment, as a film's MKV has."""
+    with av.open(str(path), "w") as c:
+        c.metadata["title"] = "A film"
+        v = c.add_stream("libx264", rate=Fraction(25))
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        v.metadata["language"] = "fra"
+        a = c.add_stream("aac", rate=44100)
+        a.metadata["language"] = "ger"
+        s = c.add_mux_stream("subrip")
+        s.time_base = Fraction(1, 1000)
+        s.metadata["language"] = "eng"
+        s.metadata["title"] = "Forced English"
+        c.set_chapters([{"id": 1, "start": 0, "end": 100, "time_base": Fraction(1, 1000), "metadata": {"title": "Opening"}},
+                        {"id": 2, "start": 100, "end": 200, "time_base": Fraction(1, 1000), "metadata": {"title": "End"}}])
+        c.add_attachment("font.ttf", "application/x-truetype-font", b"\x00\x01\x00\x00 a font")
+        for i in range(5):
+            img = np.full((48, 64, 3), 40 * i, np.uint8)
+            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
+        sound.sample_rate = 44100
+        for p in a.encode(sound):
+            c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+        line = av.Packet(b"Bonjour")
+        line.stream, line.pts, line.dts, line.duration, line.time_base = s, 0, 0, 80, Fraction(1, 1000)
+        c.mux(line)
+        for p in v.encode():
+            c.mux(p)
+    return path
+
+
+def test_tags_chapters_attachments_and_subtitles_are_kept(tmp_path: Path, nearest: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    src = _labelled_mkv(tmp_path / "film.mkv")
+    code, text = _run(src, tmp_path / "out.mkv", nearest, capsys)
+    assert code == 0, text
+    assert "2 chapters" in text and "attachment font.ttf" in text and "subtitle" in text
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.metadata.get("title") == "A film"
+        kinds = {s.type: s for s in c.streams}
+        assert kinds["video"].metadata.get("language") == "fra" and kinds["video"].codec_context.width == 128
+        assert kinds["audio"].metadata.get("language") == "ger"
+        assert kinds["subtitle"].metadata.get("language") == "eng"
+        assert kinds["subtitle"].metadata.get("title") == "Forced English"
+        assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Opening", "End"]
+        att = kinds["attachment"]
+        assert att.metadata.get("filename") == "font.ttf" and bytes(att.data) == b"\x00\x01\x00\x00 a font"
+        lines = [bytes(p) for p in c.demux(kinds["subtitle"]) if p.size]
+        assert lines == [b"Bonjour"]
+
+
+def test_what_the_container_cannot_hold_is_said_not_lost_silently(tmp_path: Path, nearest: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    src = _labelled_mkv(tmp_path / "film.mkv")
+    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys)  # SubRip does not go into MP4
+    assert code == 4 and "--no-subtitles" in text and not (tmp_path / "out.mp4").exists()
+    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys, "--no-subtitles")
+    assert code == 0 and "attachment font.ttf not kept: only .mkv outputs hold attachments" in text, text
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Opening", "End"]
+
+
+def _ten_bit_hdr(path: Path) -> Path:
+    """A 10-bit BT.2020 PQ clip whose luma ramp needs more than 256 levels."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=Fraction(25))
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p10le"
+        v.codec_context.color_primaries, v.codec_context.color_trc, v.codec_context.colorspace = 9, 16, 9
+        v.options = {"crf": "0", "preset": "ultrafast"}
+        ramp = np.tile(np.linspace(4096, 61440, 64, dtype=np.uint16), (48, 1))
+        rgb = np.stack([ramp] * 3, axis=-1)
+        for _ in range(3):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(format="yuv420p10le", dst_colorspace="BT2020")
+            for p in v.encode(frame):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return path
+
+
+def test_ten_bit_hdr_stays_ten_bit_with_its_colour_tags(tmp_path: Path, nearest: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    src = _ten_bit_hdr(tmp_path / "hdr.mkv")
+    code, text = _run(src, tmp_path / "out.mkv", nearest, capsys, "--crf", "0")
+    assert code == 0, text
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.pix_fmt == "yuv420p10le"
+        assert (v.codec_context.color_primaries, v.codec_context.color_trc, v.codec_context.colorspace) == (9, 16, 9)
+        luma = np.frombuffer(next(c.decode(v)).planes[0], np.uint16)
+    assert len(np.unique(luma)) > 64  # the 10-bit ramp, not 8-bit steps scaled up
+    assert (np.unique(luma) % 4 != 0).any()
+
+
+def _rotated(path: Path) -> Path:
+    """A landscape-stored clip with a red corner that phones would display rotated 90 degrees
+    clockwise: the track header's display matrix is set as a phone writes it."""
+    img = np.zeros((48, 64, 3), np.uint8)
+    img[:8, :8] = (255, 0, 0)
+    plain = path.with_name("plain.mp4")
+    with av.open(str(plain), "w") as c:
+        v = c.add_stream("libx264", rate=Fraction(25))
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv444p"
+        v.options = {"crf": "0", "preset": "ultrafast"}
+        for _ in range(2):
+            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    data = bytearray(plain.read_bytes())
+    matrix = data.find(b"tkhd") + 4 + 40  # version-0 tkhd: the matrix follows 40 bytes of fields
+    struct.pack_into(">9i", data, matrix, 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_rotated_input_plays_the_same_way_after_upscaling(tmp_path: Path, nearest: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    src = _rotated(tmp_path / "phone.mp4")
+    with av.open(str(src)) as c:
+        assert next(c.decode(video=0)).rotation == -90  # the player turns it 90 degrees clockwise
+    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys, "--pix-fmt", "yuv444p", "--crf", "0")
+    assert code == 0 and "rotated by 90 degrees" in text, text
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        frame = next(c.decode(video=0))
+        assert frame.rotation == 0 and (frame.width, frame.height) == (96, 128)  # upright, portrait
+        rgb = frame.to_ndarray(format="rgb24")
+    assert rgb[:12, -12:, 0].mean() > 200 and rgb[:12, :12, 0].mean() < 60  # the red corner is now top-right
+
+
+def test_pixel_aspect_ratio_is_kept(tmp_path: Path, nearest: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "anamorphic.mkv"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=Fraction(25))
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        v.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for _ in range(2):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    code, text = _run(src, tmp_path / "out.mkv", nearest, capsys)
+    assert code == 0, text
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.streams.video[0].codec_context.sample_aspect_ratio == Fraction(4, 3)
