@@ -10,7 +10,7 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.live import LiveReport, Upscaled
-from srstream.engine.video import add_video_stream, encoder_frame
+from srstream.engine.video import add_video_stream, encoder_frame, write_error
 from srstream.errors import DependencyError, OutputError
 
 __all__ = ["Recorder", "VirtualCamera"]
@@ -84,8 +84,7 @@ class Recorder:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
         except (av.error.FFmpegError, OSError) as exc:
-            self.error = OutputError(f"writing {self.tmp} failed ({getattr(exc, 'strerror', None) or exc}); "
-                                     "check free disk space")
+            self.error = write_error(exc, self.tmp, self.options.codec)
         except BaseException as exc:  # noqa: BLE001 - re-raised by send()/close() on the caller's thread
             self.error = exc
 

@@ -15,13 +15,16 @@ __all__ = ["check_output", "default_output"]
 
 
 def default_output(source: Path, scale: int, kind: str) -> Path:
-    """``clip.mp4 -> clip_x2.mp4`` (beside the input); a folder ``shots -> shots_x2``; a glob
-    ``shots/*.png -> shots_x2`` (its folder's name)."""
+    """``clip.mp4 -> clip_x2.mp4`` (beside the input; an animated ``anim.gif -> anim_x2.mp4``); a
+    folder ``shots -> shots_x2``; a glob ``shots/*.png -> shots_x2`` (its folder's name)."""
     if kind == "folder":
         return source.with_name(f"{source.name}_x{scale}")
     if kind == "glob":
         parent = source.parent.resolve()
         return parent.with_name(f"{parent.name}_x{scale}")
+    if kind == "video" and source.suffix.lower() == ".gif":
+        # GIF holds 256 colours: an upscaled animation is written as H.264 unless -o asks for .gif
+        return source.with_name(f"{source.stem}_x{scale}.mp4")
     return source.with_name(f"{source.stem}_x{scale}{source.suffix}")
 
 

@@ -54,6 +54,8 @@ _WEBM_CODECS = ("libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e", "
 
 def default_codec(suffix: str) -> str:
     """The encoder when ``--codec`` is not given: libx264, or VP9 for a .webm output."""
+    if suffix.lower() == ".gif":
+        return "gif"
     if suffix.lower() == ".webm":
         import av
 
@@ -127,6 +129,8 @@ class EncodeOptions:
                 opts["crf"] = str(self.crf)
             if self.codec in ("libx264", "libx265") and self.preset:
                 opts["preset"] = self.preset
+            if self.codec == "libx265":
+                opts["x265-params"] = "log-level=error"  # x265 prints its whole configuration otherwise
         return opts
 
 
@@ -200,10 +204,16 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
                           f"build ({exc}); try --codec libx264 or mpeg4") from exc
     pix_fmt = output_pix_fmt(options.pix_fmt, like.codec_context.pix_fmt if like is not None else None)
     note = None
+    if options.codec == "gif" and not options.pix_fmt:
+        pix_fmt = "rgb8"  # what swscale can feed FFmpeg's GIF encoder: a fixed 3-3-2 palette
+        note = "GIF output: 256 fixed colours (3-3-2), so gradients band; an .mp4 or .webm output keeps them"
     if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
         wanted = pix_fmt
         pix_fmt = "yuv444p10le" if "10" in pix_fmt else "yuv444p"  # keep every pixel instead of cropping
         note = f"{width}x{height} is odd-sized: encoded as {pix_fmt} instead of {wanted}"
+    if options.codec == "libx265" and min(width, height) < 16:
+        raise ConfigError(f"libx265 cannot encode {width}x{height} frames (it needs 16x16 or more); use --codec "
+                          "libx264")
     stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
     stream.codec_context.time_base = time_base
     stream.time_base = time_base
@@ -398,7 +408,7 @@ class _Pipeline:
                 out_container.mux(packet)
                 self.report.frames_out += 1
         except (av.error.FFmpegError, OSError) as exc:
-            self.errors.append(OutputError(f"writing {self.tmp} failed ({exc.strerror or exc}); check free disk space"))
+            self.errors.append(write_error(exc, self.tmp, self.options.codec))
         except BaseException as exc:  # noqa: BLE001
             self.errors.append(exc)
         finally:
@@ -468,6 +478,21 @@ def _sws_flags() -> int:
     for name in _SWS_FLAGS.split("|"):
         flags |= int(Interpolation[name])
     return flags
+
+
+def write_error(exc: BaseException, tmp: Path, codec: str) -> OutputError:
+    """What went wrong while writing, in words: a full disk, or the encoder/muxer refusing."""
+    import errno
+
+    code = getattr(exc, "errno", None)
+    why = getattr(exc, "strerror", None) or str(exc)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"the disk is full while writing {tmp.name} ({why}); free some space or choose another -o; "
+                           "nothing was kept")
+    if code == errno.EFBIG:
+        return OutputError(f"{tmp.name} grew beyond what this file system allows ({why}); choose another -o")
+    return OutputError(f"writing {tmp.name} failed ({why}): the {codec} encoder or the {tmp.suffix} muxer refused the "
+                       "stream; try another --codec or output format")
 
 
 def _first_frame_facts(src: Path, pipe: _Pipeline) -> None:
@@ -557,8 +582,11 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         pipe._put(pipe.q_out, _END, pipe.writer_dead)  # the writer drains, flushes the encoder, stops
         threads[1].join()
         threads[0].join(timeout=10)
-        out_container.close()
-        out_container = None
+        closing, out_container = out_container, None
+        try:
+            closing.close()  # writes the trailer (the moov of an .mp4): a full disk shows here
+        except (av.error.FFmpegError, OSError) as exc:
+            pipe.errors.append(write_error(exc, tmp, options.codec))
         if pipe.errors:
             raise pipe.errors[0]
         report = pipe.report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from srstream.commands import Command, add_backend_arguments
@@ -90,10 +91,41 @@ def _pick_model(args: argparse.Namespace):  # noqa: ANN202 - ResolvedModel
     return model
 
 
+class _LineProgress:
+    """Progress for logs and pipes (stderr is not a terminal): one line every ``every`` seconds
+    with the count, the rate and the time left, instead of a bar nobody sees redrawn."""
+
+    def __init__(self, total: int, unit: str, every: float = 5.0, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.total, self.unit, self.every, self.done = total, unit, every, 0
+        self.clock = clock or time.monotonic
+        self.start = self.last = self.clock()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = self.clock()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            of = f"/{self.total}" if self.total else ""
+            eta = f", {(self.total - self.done) / rate:.0f} s left" if self.total and rate else ""
+            print(f"sr-stream: {self.done}{of} {self.unit}s, {rate:.1f} {self.unit}s/s{eta}", file=sys.stderr,
+                  flush=True)
+
+    def __enter__(self) -> _LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def _progress(total: int, unit: str):  # noqa: ANN202
+    if not sys.stderr.isatty():
+        return _LineProgress(total, unit)
     from tqdm import tqdm
 
-    return tqdm(total=total or None, unit=unit, dynamic_ncols=True, file=sys.stderr, disable=None, leave=False)
+    return tqdm(total=total or None, unit=unit, dynamic_ncols=True, file=sys.stderr, leave=False)
 
 
 def run(args: argparse.Namespace) -> int:

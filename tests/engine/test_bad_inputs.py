@@ -246,3 +246,58 @@ def test_a_tile_larger_than_the_frame_is_the_whole_frame(tmp_path: Path, nearest
     src = write_video(tmp_path / "in.mp4", frames=3)
     r = _cli(str(src), "-o", "out.mp4", "--model", str(nearest), "--tile", "100000", cwd=tmp_path, timeout=60)
     assert r.returncode == 0 and "whole frame" in r.stderr, r.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # noqa: ANN201
+    """A 300 KiB tmpfs (root, and a kernel that lets this container mount one), unmounted after."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here to fill ({r.stderr.strip() or 'not root'})")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_is_an_output_error_and_leaves_nothing(tmp_path: Path, nearest: Path, small_disk: Path) -> None:
+    src = write_video(tmp_path / "big.mp4", frames=40, size=(320, 240))
+    r = _cli(str(src), "-o", str(small_disk / "out.mp4"), "--model", str(nearest), "--crf", "0", cwd=tmp_path)
+    assert r.returncode == 4 and "the disk is full" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert list(small_disk.iterdir()) == []
+
+
+def test_an_animated_gif_is_upscaled_as_a_video(tmp_path: Path, nearest: Path) -> None:
+    with av.open(str(tmp_path / "anim.gif"), "w") as c:
+        s = c.add_stream("gif", rate=Fraction(10))
+        s.width, s.height, s.pix_fmt = 32, 24, "rgb8"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 60 * i, np.uint8), format="rgb24")
+            for p in s.encode(frame.reformat(format="rgb8")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    r = _cli("anim.gif", "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 0 and _frames(tmp_path / "anim_x2.mp4") == 4, r.stderr  # H.264 by default
+    r = _cli("anim.gif", "-o", "again.gif", "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 0 and "256 fixed colours" in r.stderr and _frames(tmp_path / "again.gif") == 4
+
+
+def test_x265_refuses_frames_it_cannot_encode(tmp_path: Path, nearest: Path) -> None:
+    src = write_video(tmp_path / "tiny.mp4", frames=2, size=(4, 4))
+    r = _cli(str(src), "-o", "out.mp4", "--model", str(nearest), "--codec", "libx265", cwd=tmp_path)
+    assert r.returncode == 2 and "libx265 cannot encode 8x8 frames" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out.mp4").exists() and _leftovers(tmp_path) == []
+
+
+def test_progress_without_a_terminal_is_a_line_every_few_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    from srstream.commands.upscale import _LineProgress
+
+    now = [0.0]
+    bar = _LineProgress(100, "frame", every=5.0, clock=lambda: now[0])
+    for _ in range(30):
+        now[0] += 0.5
+        bar.update(2)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3  # at 5, 10 and 15 s
+    assert lines[0] == "sr-stream: 20/100 frames, 4.0 frames/s, 20 s left"
