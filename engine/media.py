@@ -79,12 +79,14 @@ def _probe_image(path: Path) -> MediaInfo:
 
 
 def probe(path: str | Path) -> MediaInfo:
-    """Probe ``path``.
+    """Probe ``path`` (``-``: a video on standard input).
 
     Raises:
         InputError: missing, unreadable, not media, or a folder with no images.
     """
     path = Path(path)
+    if str(path) == "-":  # standard input: a video stream, known once the pipeline opens it
+        return MediaInfo(path=path, kind="video")
     if not path.exists() and any(c in str(path) for c in "*?["):
         import glob
 

@@ -480,6 +480,25 @@ def _sws_flags() -> int:
     return flags
 
 
+#: ``-`` as the input or the output: standard input / output (streamed Matroska out).
+PIPE = Path("-")
+
+
+class _Stdout:
+    """``-o -``: the video streams to standard output as Matroska; nothing to lock or rename."""
+
+    tmp = Path("<stdout>.mkv")
+
+    def commit(self) -> Path:
+        return PIPE
+
+    def keep_partial(self) -> Path:
+        return PIPE
+
+    def discard(self) -> None:
+        pass
+
+
 def write_error(exc: BaseException, tmp: Path, codec: str) -> OutputError:
     """What went wrong while writing, in words: a full disk, or the encoder/muxer refusing."""
     import errno
@@ -496,8 +515,8 @@ def write_error(exc: BaseException, tmp: Path, codec: str) -> OutputError:
 
 
 def _first_frame_facts(src: Path, pipe: _Pipeline) -> None:
-    """What only a decoded frame tells: the display rotation, interlacing and bit depth (read
-    from the first frame, in a second pass over the file's start)."""
+    """What only a decoded frame tells: the display rotation and interlacing (read from the first
+    frame, in a second pass over the file's start)."""
     import av
 
     try:
@@ -515,10 +534,16 @@ def _first_frame_facts(src: Path, pipe: _Pipeline) -> None:
     if frame.interlaced_frame:
         pipe.report.notes.append("the input is interlaced: frames are upscaled as progressive, which keeps combing "
                                  "artefacts; deinterlace first (e.g. ffmpeg -vf bwdif) for a clean result")
+
+
+def _deep(pix_fmt: str | None) -> bool:
+    """More than 8 bits per sample (10-bit HDR and deeper)."""
+    import av
+
     try:
-        pipe.deep = max(c.bits for c in frame.format.components) > 8
-    except (AttributeError, ValueError):
-        pipe.deep = False
+        return pix_fmt is not None and max(c.bits for c in av.VideoFormat(pix_fmt).components) > 8
+    except (ValueError, TypeError):
+        return False
 
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
@@ -536,11 +561,16 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
 
     start = time.perf_counter()
     try:
-        in_container = av.open(str(src))
+        in_container = av.open("pipe:0" if src == PIPE else str(src))
     except av.error.FFmpegError as exc:
-        raise InputError(f"{src} cannot be opened as a video ({exc.strerror or exc})") from exc
+        where = "standard input" if src == PIPE else str(src)
+        raise InputError(f"{where} cannot be opened as a video ({exc.strerror or exc}); a pipe needs a streamable "
+                         "format such as Matroska or MPEG-TS (ffmpeg ... -f matroska -)") from exc
+    if not in_container.streams.video:
+        in_container.close()
+        raise InputError(f"{src} has no video stream")
     try:
-        pending = PendingOutput(dst)
+        pending = _Stdout() if dst == PIPE else PendingOutput(dst)
     except BaseException:
         in_container.close()
         raise
@@ -557,12 +587,14 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
                 pipe.in_streams[s.index] = s
         matrix = video.codec_context.colorspace if video.codec_context.colorspace in _MATRICES else _BT601
         pipe.in_container = in_container
-        _first_frame_facts(src, pipe)
+        pipe.deep = _deep(video.codec_context.pix_fmt)
+        if src != PIPE:  # a pipe cannot be read twice: no rotation flags or interlacing notes from one
+            _first_frame_facts(src, pipe)
         width, height = video.codec_context.width * upscaler.spec.scale, video.codec_context.height * upscaler.spec.scale
         if pipe.turns % 2:
             width, height = height, width
         try:
-            out_container = av.open(str(tmp), "w")
+            out_container = av.open("pipe:1", "w", format="matroska") if dst == PIPE else av.open(str(tmp), "w")
         except (av.error.FFmpegError, OSError) as exc:
             raise OutputError(f"cannot create {tmp}: {exc}; check the folder and the file extension") from exc
         threads = [threading.Thread(target=pipe.read, args=(in_container,), name="decode", daemon=True),

@@ -146,10 +146,16 @@ def run(args: argparse.Namespace) -> int:
 
     media = probe(args.input)
     model = _pick_model(args)
+    if str(media.path) == "-" and args.output is None:
+        raise ConfigError("reading a video from standard input: name the output with -o FILE (or -o - to stream "
+                          "Matroska to standard output)")
     output = args.output or default_output(media.path, model.spec.scale, media.kind)
+    if str(output) == "-" and media.kind != "video":
+        raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
     if media.kind == "video":
         _encode_options(args, output)  # bad encoder settings fail before any work
-    check_output(media.path, output, overwrite=args.overwrite, folder=media.kind in ("folder", "glob"))
+    if str(output) != "-":
+        check_output(media.path, output, overwrite=args.overwrite, folder=media.kind in ("folder", "glob"))
     choice = choose(model, args.backend, args.precision, size=(media.width, media.height) if media.width else None,
                     device=args.device)
     with open_backend(model, choice) as backend:
@@ -166,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
 def _encode_options(args: argparse.Namespace, output: Path):  # noqa: ANN202 - EncodeOptions, checked
     from srstream.engine.video import EncodeOptions, default_codec
 
+    if str(output) == "-":
+        output = Path("stdout.mkv")  # -o - streams Matroska
     options = EncodeOptions(codec=args.codec or default_codec(output.suffix), crf=args.crf, bitrate=args.bitrate,
                             preset=args.preset, pix_fmt=args.pix_fmt, copy_audio=not args.no_audio,
                             copy_subtitles=not args.no_subtitles)
@@ -179,21 +187,26 @@ def _video(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # n
     from srstream.engine.video import upscale_video
 
     options = _encode_options(args, output)
-    print(f"sr-stream: {media.width}x{media.height} -> {media.width * upscaler.spec.scale}x"
-          f"{media.height * upscaler.spec.scale}, {upscaler.tile_label(media.height, media.width)}", file=sys.stderr)
+    streaming = str(output) == "-"  # stdout carries the video: every word goes to stderr
+    if media.width:
+        print(f"sr-stream: {media.width}x{media.height} -> {media.width * upscaler.spec.scale}x"
+              f"{media.height * upscaler.spec.scale}, {upscaler.tile_label(media.height, media.width)}", file=sys.stderr)
     with _progress(media.frames, "frame") as bar:
         report = upscale_video(media.path, output, upscaler, options, progress=bar.update)
     lat = np.array(report.latencies_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     print(f"{output}: {report.frames_out} frames ({report.frames_in} decoded) in {report.seconds:.1f} s, "
           f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
-          f"per frame; {upscaler.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}")
+          f"per frame; {upscaler.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}",
+          file=sys.stderr if streaming else sys.stdout)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     if report.interrupted:
         from srstream.errors import interrupted_exit_code
 
-        if report.kept is not None:
+        if streaming:
+            print(f"sr-stream: interrupted; {report.frames_out} frames were streamed", file=sys.stderr)
+        elif report.kept is not None:
             untouched = f"; {output} was left as it was" if output.exists() else ""
             print(f"sr-stream: interrupted; the first {report.frames_out} frames are in {report.kept} (a valid "
                   f"video){untouched}. Run again to upscale the whole input.", file=sys.stderr)

@@ -301,3 +301,24 @@ def test_progress_without_a_terminal_is_a_line_every_few_seconds(capsys: pytest.
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3  # at 5, 10 and 15 s
     assert lines[0] == "sr-stream: 20/100 frames, 4.0 frames/s, 20 s left"
+
+
+def test_pipes_in_and_out(tmp_path: Path, nearest: Path) -> None:
+    """``ffmpeg ... -f matroska - | sr-stream - -o out.mp4`` and ``sr-stream in -o - | player -``."""
+    src = write_video(tmp_path / "in.mkv", frames=10, audio=True)
+    common = [sys.executable, "-m", "srstream", "--model", str(nearest), "--preset", "ultrafast"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with open(src, "rb") as stdin:
+        r = subprocess.run([*common, "-", "-o", "piped.mp4"], stdin=stdin, cwd=tmp_path, capture_output=True, env=env,
+                           timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    assert _frames(tmp_path / "piped.mp4") == 10
+    r = subprocess.run([*common, str(src), "-o", "-"], cwd=tmp_path, capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0 and b"10 frames" in r.stderr, r.stderr.decode()
+    streamed = tmp_path / "streamed.mkv"
+    streamed.write_bytes(r.stdout)  # stdout held the video and nothing else
+    with av.open(str(streamed)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"] and sum(1 for _ in c.decode(video=0)) == 10
+    r = _cli("-", "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 2 and "name the output with -o" in r.stderr
+    assert _leftovers(tmp_path) == []

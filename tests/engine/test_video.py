@@ -141,7 +141,7 @@ def test_full_disk_leaves_no_half_written_file(tmp_path: Path, upscaler: FrameUp
         return _FullDisk(container, after=3) if mode == "w" else container
 
     monkeypatch.setattr(video_mod.av if hasattr(video_mod, "av") else av, "open", fake_open)
-    with pytest.raises(OutputError, match="disk space"):
+    with pytest.raises(OutputError, match="the disk is full"):
         upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
     assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*partial*"))
 
