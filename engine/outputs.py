@@ -11,7 +11,11 @@ from pathlib import Path
 
 from srstream.errors import OutputError
 
-__all__ = ["check_output", "default_output"]
+__all__ = ["VIDEO_SUFFIXES", "check_kind", "check_output", "default_output"]
+
+#: Output extensions FFmpeg's muxers are picked by (what `-o` may end with for a video).
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".flv", ".mpg", ".mpeg",
+                  ".ogv", ".gif", ".wmv", ".asf", ".3gp", ".mxf", ".nut", ".y4m")
 
 
 def default_output(source: Path, scale: int, kind: str) -> Path:
@@ -49,3 +53,23 @@ def check_output(source: Path, output: Path, *, overwrite: bool, folder: bool = 
         raise OutputError(f"output folder {folder} does not exist; create it first")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {folder} is not writable; choose another -o path")
+
+
+def check_kind(kind: str, output: Path) -> None:
+    """Refuse an output whose extension cannot hold what the input is, before any work.
+
+    Raises:
+        ConfigError: a video written to an image or unknown extension, an image to a video or
+            unknown one.
+    """
+    from srstream.errors import ConfigError
+    from srstream.images import IMAGE_SUFFIXES
+
+    suffix = output.suffix.lower()
+    if kind == "video" and suffix not in VIDEO_SUFFIXES:
+        what = "an image format" if suffix in IMAGE_SUFFIXES else ("no extension" if not suffix else f"unknown ({suffix})")
+        raise ConfigError(f"-o {output}: the input is a video, and the output's extension is {what}; end it with "
+                          f"one of {', '.join(VIDEO_SUFFIXES[:6])} ...")
+    if kind == "image" and suffix not in IMAGE_SUFFIXES:
+        raise ConfigError(f"-o {output}: the input is an image; end the output with one of "
+                          f"{', '.join(sorted(IMAGE_SUFFIXES))}")

@@ -595,7 +595,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
             width, height = height, width
         try:
             out_container = av.open("pipe:1", "w", format="matroska") if dst == PIPE else av.open(str(tmp), "w")
-        except (av.error.FFmpegError, OSError) as exc:
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise OutputError(f"cannot create {tmp}: {exc}; check the folder and the file extension") from exc
         threads = [threading.Thread(target=pipe.read, args=(in_container,), name="decode", daemon=True),
                    threading.Thread(target=pipe.write, args=(out_container, video, width, height, matrix),

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
             model = _pick_model(args) if args.model or args.fast else None
             return run_live_command(args, source, model or live_model(args, source))
-    from srstream.engine.outputs import check_output, default_output
+    from srstream.engine.outputs import check_kind, check_output, default_output
     from srstream.engine.upscaler import FrameUpscaler
 
     media = probe(args.input)
@@ -152,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or default_output(media.path, model.spec.scale, media.kind)
     if str(output) == "-" and media.kind != "video":
         raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
+    if str(output) != "-":
+        check_kind(media.kind, output)
     if media.kind == "video":
         _encode_options(args, output)  # bad encoder settings fail before any work
     if str(output) != "-":

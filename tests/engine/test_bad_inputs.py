@@ -322,3 +322,15 @@ def test_pipes_in_and_out(tmp_path: Path, nearest: Path) -> None:
     r = _cli("-", "--model", str(nearest), cwd=tmp_path)
     assert r.returncode == 2 and "name the output with -o" in r.stderr
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(("source", "out", "words"), [
+    ("clip", "out.xyz", "output's extension is unknown (.xyz)"), ("clip", "out", "output's extension is no extension"),
+    ("clip", "out.png", "output's extension is an image format"), ("image", "out.mp4", "the input is an image"),
+])
+def test_an_output_that_cannot_hold_the_input_is_a_usage_error(tmp_path: Path, nearest: Path, source: str, out: str,
+                                                                words: str) -> None:
+    src = write_video(tmp_path / "clip.mp4", frames=2) if source == "clip" else _make_pngs(tmp_path, 1)[0]
+    r = _cli(str(src), "-o", out, "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / out).exists() and _leftovers(tmp_path) == []
