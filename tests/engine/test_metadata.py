@@ -41,6 +41,7 @@ def _labelled_mkv(path: Path) -> Path:
         s.time_base = Fraction(1, 1000)
         s.metadata["language"] = "eng"
         s.metadata["title"] = "Forced English"
+        s.disposition = av.stream.Disposition.forced
         c.set_chapters([{"id": 1, "start": 0, "end": 100, "time_base": Fraction(1, 1000), "metadata": {"title": "Opening"}},
                         {"id": 2, "start": 100, "end": 200, "time_base": Fraction(1, 1000), "metadata": {"title": "End"}}])
         c.add_attachment("font.ttf", "application/x-truetype-font", b"\x00\x01\x00\x00 a font")
@@ -75,6 +76,7 @@ def test_tags_chapters_attachments_and_subtitles_are_kept(tmp_path: Path, neares
         assert kinds["audio"].metadata.get("language") == "ger"
         assert kinds["subtitle"].metadata.get("language") == "eng"
         assert kinds["subtitle"].metadata.get("title") == "Forced English"
+        assert kinds["subtitle"].disposition & av.stream.Disposition.forced
         assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Opening", "End"]
         att = kinds["attachment"]
         assert att.metadata.get("filename") == "font.ttf" and bytes(att.data) == b"\x00\x01\x00\x00 a font"
