@@ -1,0 +1,201 @@
+"""The checks of ``benchmarks/gpu_check.sh`` (run that: it builds the package first).
+
+    python benchmarks/gpu_check.py --out OUTDIR [--seconds 10]
+
+Each step records what it measured, or why it was skipped, into ``OUTDIR/gpu_check.json``; a
+failing step is recorded and the next one still runs. Steps:
+
+1. ``environment``: torch and its CUDA, the GPU, nvidia-smi, which frame kernels are built;
+2. ``cuda_kernel_tests``: ``tests/engine/test_kernels_cuda.py`` (pack/unpack/blend on the GPU
+   against the numpy references);
+3. ``torch_fp16_parity``: realtime-x2 with the torch backend in fp16 on CUDA against ONNX
+   Runtime fp32 on the CPU, on the bundled check crops (``srstream.engine.accuracy``);
+4. ``torch_fp16_tiled``: a 640x360 frame upscaled in tiles and whole on CUDA: max difference;
+5. ``torch_speed_1080p``: realtime-x2, 1920x1080 -> 3840x2160, fp16: the network alone (a
+   frame already on the GPU) and the whole per-frame path (uint8 frame in and out), plain,
+   channels-last, and channels-last with CUDA graphs;
+6. ``tensorrt_tests``: the TensorRT tests, where ``tensorrt`` and ``pycuda`` import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Skip(Exception):
+    """A step that cannot run here; the message says why."""
+
+
+def _cuda():  # noqa: ANN202 - the torch module, with a GPU
+    if importlib.util.find_spec("torch") is None:
+        raise Skip("torch is not installed")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise Skip("torch sees no CUDA GPU")
+    return torch
+
+
+def environment(args: argparse.Namespace) -> dict:
+    from srstream.engine import kernels
+
+    out = {"python": platform.python_version(), "machine": platform.machine(),
+           "frame_kernels": {"cpu": kernels.active(), "cuda": kernels.cuda_status()}}
+    if shutil.which("nvidia-smi"):
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+        out["nvidia_smi"] = smi.stdout.strip() or smi.stderr.strip()
+    if importlib.util.find_spec("torch"):
+        import torch
+
+        out["torch"] = torch.__version__
+        out["torch_cuda"] = torch.version.cuda
+        if torch.cuda.is_available():
+            out["gpu"] = torch.cuda.get_device_name(0)
+            out["capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
+    return out
+
+
+def _pytest(paths: list[str], extra: list[str], junit: Path) -> dict:
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *paths, *extra]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=400)
+    tail = (proc.stdout + proc.stderr).strip().splitlines()[-15:]
+    return {"command": " ".join(cmd[2:]), "exit_code": proc.returncode, "summary": tail[-1] if tail else "",
+            "tail": tail}
+
+
+def cuda_kernel_tests(args: argparse.Namespace) -> dict:
+    _cuda()
+    return _pytest(["tests/engine/test_kernels_cuda.py"], [], args.out / "junit_cuda_kernels.xml")
+
+
+def _torch_upscaler(model, tile, **options):  # noqa: ANN001, ANN202
+    from srstream.engine.backends import backend_def
+    from srstream.engine.backends.torch_backend import TorchOptions
+    from srstream.engine.upscaler import FrameUpscaler
+
+    backend = backend_def("torch").open(model.spec, model.path, "fp16", TorchOptions(device="cuda", **options))
+    return backend, FrameUpscaler(backend, model.spec, tile)
+
+
+def torch_fp16_parity(args: argparse.Namespace) -> dict:
+    _cuda()
+    from srstream.engine.accuracy import compare
+    from srstream.engine.backends import backend_def
+    from srstream.engine.models import resolve_model
+    from srstream.engine.upscaler import FrameUpscaler
+
+    model = resolve_model("realtime-x2")
+    reference = FrameUpscaler(backend_def("ort").open(model.spec, model.path, "fp32"), model.spec, 0)
+    backend, gpu = _torch_upscaler(model, 0)
+    with backend:
+        accuracy = compare(gpu.upscale, reference.upscale, model.spec.scale)
+    return {"model": model.name, **accuracy.to_dict(), "ok": accuracy.ok, "problems": accuracy.problems()}
+
+
+def torch_fp16_tiled(args: argparse.Namespace) -> dict:
+    _cuda()
+    import numpy as np
+
+    from srstream.engine.models import resolve_model
+
+    model = resolve_model("realtime-x2")
+    rng = np.random.default_rng(0)
+    frame = np.clip(rng.normal(128, 50, (360, 640, 3)), 0, 255).astype(np.uint8)
+    backend, whole = _torch_upscaler(model, 0)
+    with backend:
+        a = whole.upscale(frame)
+    backend, tiled = _torch_upscaler(model, model.spec.tile)
+    with backend:
+        b = tiled.upscale(frame)
+    diff = int(np.abs(a.astype(int) - b.astype(int)).max())
+    return {"frame": "640x360", "tile": model.spec.tile, "max_diff_levels": diff, "ok": diff <= 1}
+
+
+def torch_speed_1080p(args: argparse.Namespace) -> dict:
+    torch = _cuda()
+    import numpy as np
+
+    from srstream.engine.models import resolve_model
+
+    model = resolve_model("realtime-x2")
+    frame = np.clip(np.random.default_rng(1).normal(128, 50, (1080, 1920, 3)), 0, 255).astype(np.uint8)
+    results = {}
+    for label, options in (("plain", {"channels_last": False, "cuda_graphs": False}),
+                           ("channels_last", {"channels_last": True, "cuda_graphs": False}),
+                           ("channels_last+cuda_graphs", {"channels_last": True, "cuda_graphs": True})):
+        backend, upscaler = _torch_upscaler(model, 0, **options)
+        with backend:
+            x = torch.rand(1, 3, 1080, 1920, device="cuda").half().contiguous(memory_format=backend.layout)
+            with torch.inference_mode():
+                run = backend._replay if options["cuda_graphs"] else backend._forward
+                for _ in range(3):
+                    run(x)
+                torch.cuda.synchronize()
+                n, start = 0, time.perf_counter()
+                while time.perf_counter() - start < args.seconds / 2:
+                    run(x)
+                    n += 1
+                torch.cuda.synchronize()
+                net_fps = n / (time.perf_counter() - start)
+            for _ in range(2):
+                upscaler.upscale(frame)
+            n, start = 0, time.perf_counter()
+            while time.perf_counter() - start < args.seconds / 2:
+                upscaler.upscale(frame)
+                n += 1
+            frame_fps = n / (time.perf_counter() - start)
+        results[label] = {"network_fps": round(net_fps, 1), "per_frame_fps": round(frame_fps, 1)}
+        print(f"  {label}: network {net_fps:.1f} fps, whole uint8 frame in/out {frame_fps:.1f} fps", flush=True)
+    return {"model": model.name, "input": "1920x1080", "output": "3840x2160", "precision": "fp16", **results}
+
+
+def tensorrt_tests(args: argparse.Namespace) -> dict:
+    missing = [m for m in ("tensorrt", "pycuda") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise Skip(f"{', '.join(missing)} not importable (the wheels are too large to carry to the lent machine)")
+    return _pytest(["tests/export/test_trt.py", "tests/engine/test_backends.py"], ["-k", "trt"],
+                   args.out / "junit_tensorrt.xml")
+
+
+STEPS = (environment, cuda_kernel_tests, torch_fp16_parity, torch_fp16_tiled, torch_speed_1080p, tensorrt_tests)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seconds", type=float, default=10.0, help="timing per speed variant")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, dict] = {}
+    for step in STEPS:
+        started = time.perf_counter()
+        print(f"== {step.__name__}", flush=True)
+        try:
+            report[step.__name__] = {"status": "ok", **step(args)}
+        except Skip as why:
+            report[step.__name__] = {"status": "skipped", "why": str(why)}
+        except Exception as exc:  # noqa: BLE001 - recorded; the next step still runs
+            report[step.__name__] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                                     "traceback": traceback.format_exc().splitlines()[-8:]}
+        report[step.__name__]["seconds"] = round(time.perf_counter() - started, 1)
+        print(f"   {report[step.__name__]['status']}: "
+              + json.dumps({k: v for k, v in report[step.__name__].items() if k not in ("tail", "traceback")})[:400],
+              flush=True)
+        (args.out / "gpu_check.json").write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
