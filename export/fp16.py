@@ -13,7 +13,7 @@ import copy
 import onnx
 
 from srstream.errors import DependencyError, ExportError
-from srstream.export.to_onnx import quiet
+from srstream.export.quiet import quiet
 
 __all__ = ["to_fp16"]
 

@@ -36,7 +36,7 @@ import onnx
 
 from srstream.errors import ConfigError, DependencyError, ExportError, InputError
 from srstream.export.parity import model_input
-from srstream.export.to_onnx import quiet
+from srstream.export.quiet import quiet
 from srstream.images import list_images, load_rgb
 from srstream.spec import ModelSpec
 

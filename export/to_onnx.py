@@ -8,11 +8,6 @@ to one ONNX Runtime can load (onnx may write a newer one than the installed runt
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +16,7 @@ import torch
 
 from srstream.atomic import write_atomic
 from srstream.errors import DependencyError, ExportError
+from srstream.export.quiet import quiet
 from srstream.spec import ModelSpec
 
 __all__ = ["IR_VERSION", "OPSET", "OnnxGraph", "export_onnx", "quiet", "save_onnx", "stamp_spec"]
@@ -40,24 +36,6 @@ class OnnxGraph:
     opset: int
     nodes_before: int  # nodes straight from the exporter
     nodes_after: int  # after simplification
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence what the export tools print on their own account: torch's exporter (progress
-    lines, internal deprecation warnings), onnxscript, ONNX Runtime's converters and quantizer
-    (advice on the root logger, calibration progress on stdout). Real failures still raise."""
-    loggers = [logging.getLogger(name) for name in ("", "torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
 
 
 def _dynamic_shapes(batch: bool) -> dict[str, dict[int, object]]:

@@ -106,3 +106,15 @@ def test_console_script_help_and_info_without_torch(tmp_path: Path) -> None:
         proc = subprocess.run(command + argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
         assert proc.returncode == 0, proc.stderr
         assert "TRAP" not in proc.stdout + proc.stderr
+
+
+def test_the_gpu_runtime_and_the_pieces_of_export_it_uses_need_no_torch(tmp_path: Path) -> None:
+    """TensorRT on a GPU machine without torch: the runtime builds missing engines with export's
+    builder and fp16 converter, which must not pull torch in (they once did, through a logging
+    helper in the torch exporter)."""
+    probe = ("import json, sys; import srstream.engine.backends.trt_backend, srstream.export.trt_build, "
+             "srstream.export.fp16; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=_env_with_trap(tmp_path), cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0 and "TRAP" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout) == []
