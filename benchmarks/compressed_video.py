@@ -9,9 +9,12 @@ this makes one: the first ``--seconds`` of each higher-resolution clip (the 1080
 the 720p game and desktop captures) are downscaled by ``--scale`` with the benchmark's
 MATLAB-compatible bicubic, encoded as one H.264 stream at each ``--crf`` (libx264 ``medium``,
 yuv420p, the encoder's own GOP, so P/B frames are in it as in a real file), decoded, and upscaled
-by each method. ``--frames`` evenly spaced frames are scored against the original frames on
-BT.601 Y (``scale`` border pixels cropped, as the benchmark protocol). ``clean`` is the same
-frames without the encoder (the protocol's own LR).
+by each method. The first ``--frames`` consecutive frames are scored against the original frames
+on BT.601 Y (``scale`` border pixels cropped, as the benchmark protocol), and so is how they
+change from frame to frame: the **temporal error** of :mod:`srstream.bench.temporal` (the RMS of
+the output's motion-compensated change minus the original's, along DIS optical flow of the
+original frames; flicker raises it, 0 is the truth's own motion). ``clean`` is the same frames
+without the encoder (the protocol's own LR).
 
 Writes ``OUT.json`` (every score) and ``OUT.md`` (the table), and with ``--grid`` a PNG of the same
 crop through every method at the highest CRF.
@@ -33,6 +36,7 @@ from srstream.atomic import write_atomic
 from srstream.bench.grid import detailed_crop, join, label
 from srstream.bench.methods import open_method
 from srstream.bench.results import machine, write_json
+from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.stills import write_still
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y, ssim_y
@@ -89,7 +93,7 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--crf", type=int, action="append", help="x264 CRF of the LR stream (repeatable; default 23 and 30)")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each clip used")
-    parser.add_argument("--frames", type=int, default=6, help="frames scored per clip (evenly spaced)")
+    parser.add_argument("--frames", type=int, default=30, help="consecutive frames scored per clip (default 30)")
     parser.add_argument("-m", "--model", action="append", required=True)
     parser.add_argument("--grid", action="store_true", help="also write OUT.png (one crop per clip at the highest CRF)")
     parser.add_argument("--crop", type=int, default=64, help="LR crop size of the grid")
@@ -108,7 +112,8 @@ def main() -> int:
         for clip in clips:
             hr_frames = read_frames(args.data / "video" / clip, args.seconds, 2 * args.scale)
             lr_clean = [bicubic_degrade(f, args.scale) for f in hr_frames]
-            picks = np.linspace(0, len(hr_frames) - 1, args.frames).round().astype(int).tolist()
+            picks = list(range(min(args.frames, len(hr_frames))))
+            flows = hr_flows([hr_frames[i] for i in picks])
             conditions: list[tuple[str, list[np.ndarray]]] = [("clean", lr_clean)]
             conditions += [(f"crf{c}", h264_round_trip(lr_clean, c)) for c in crfs]
             shown = picks[len(picks) // 2]  # the frame the grid shows, from the scoring pass
@@ -117,18 +122,21 @@ def main() -> int:
                 shown_sr = []
                 for method in methods:
                     t0 = time.perf_counter()
-                    scores = []
+                    scores, outputs = [], []
                     for i in picks:
                         sr = method(lr_frames[i])
+                        outputs.append(sr)
                         scores.append((psnr_y(sr, hr_frames[i], args.scale), ssim_y(sr, hr_frames[i], args.scale)))
                         if i == shown:
                             shown_sr.append(sr)
+                    t_err = temporal_error(outputs, [hr_frames[i] for i in picks], flows, border=args.scale)
                     row = {"clip": clip, "condition": cond, "method": method.info.name,
                            "precision": method.info.precision, "psnr_y": float(np.mean([s[0] for s in scores])),
-                           "ssim_y": float(np.mean([s[1] for s in scores])), "frames": picks,
-                           "lr_psnr_vs_clean": lr_psnr, "seconds": round(time.perf_counter() - t0, 2)}
+                           "ssim_y": float(np.mean([s[1] for s in scores])), "temporal_error": t_err,
+                           "frames": len(picks), "lr_psnr_vs_clean": lr_psnr, "seconds": round(time.perf_counter() - t0, 2)}
                     results.append(row)
-                    print(f"{clip:28s} {cond:6s} {method.info.name:26s} {row['psnr_y']:.3f} dB  {row['ssim_y']:.4f}", flush=True)
+                    print(f"{clip:28s} {cond:6s} {method.info.name:26s} {row['psnr_y']:.3f} dB  {row['ssim_y']:.4f}  "
+                          f"T {t_err:.3f}", flush=True)
                 if args.grid and cond == f"crf{max(crfs)}":
                     c, s = args.crop, args.scale
                     y, x = detailed_crop(lr_frames[shown], c, 1)
@@ -144,15 +152,16 @@ def main() -> int:
             method.close()
 
     names = list(dict.fromkeys(r["method"] for r in results))
-    lines = [f"Y-PSNR (dB) / Y-SSIM, x{args.scale}; {args.frames} frames of the first {args.seconds:g} s of each clip; "
-             f"LR: MATLAB bicubic, then H.264 (libx264 medium) at each CRF; `python {' '.join(['benchmarks/compressed_video.py', *sys.argv[1:]])}`",
+    lines = [f"Y-PSNR (dB) / temporal error (luma levels, lower is steadier; see srstream.bench.temporal), x{args.scale}; "
+             f"the first {args.frames} consecutive frames of each clip; LR: MATLAB bicubic, then H.264 (libx264 medium) "
+             f"at each CRF; `python {' '.join(['benchmarks/compressed_video.py', *sys.argv[1:]])}`",
              "", "| clip | LR | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
     for clip in clips:
         for cond in ["clean", *[f"crf{c}" for c in crfs]]:
             cells = []
             for name in names:
                 r = next(r for r in results if r["clip"] == clip and r["condition"] == cond and r["method"] == name)
-                cells.append(f"{r['psnr_y']:.2f} / {r['ssim_y']:.4f}")
+                cells.append(f"{r['psnr_y']:.2f} / T {r['temporal_error']:.2f}")
             lines.append(f"| {clip} | {cond} | " + " | ".join(cells) + " |")
     record = {"scale": args.scale, "crfs": crfs, "seconds": args.seconds, "frames": args.frames, "clips": clips,
               "results": results, "srstream": __version__, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

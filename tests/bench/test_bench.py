@@ -269,3 +269,18 @@ def test_macs_per_pixel_follow_the_architectures() -> None:
     assert onnx_macs_per_pixel(resolve_model("realtime-x2").path) == 9 * (32 + 32 * 32 * 6 + 32 * 4)
     assert onnx_macs_per_pixel(resolve_model("realtime-x2").path, size=(37, 23)) == pytest.approx(56736, rel=0.02)
     assert PEER_MACS["opencv-fsrcnn-small-x2"] == 3937 and PEER_MACS["opencv-fsrcnn-x2"] == 12464
+
+
+def test_temporal_error_is_zero_for_the_truth_and_grows_with_flicker() -> None:
+    from srstream.bench.temporal import hr_flows, temporal_error
+
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (80, 96, 3)).astype(np.uint8), (7, 7), 2)
+    frames = [np.roll(base, 2 * t, axis=1) for t in range(5)]  # a pan: 2 px a frame
+    flows = hr_flows(frames)
+    assert all(p.mask.mean() > 0.8 for p in flows)  # a clean pan is consistent almost everywhere
+    assert temporal_error(frames, frames, flows) == 0.0
+    steady = [np.roll(np.clip(base.astype(int) + 3, 0, 255).astype(np.uint8), 2 * t, axis=1) for t in range(5)]
+    flicker = [np.clip(f.astype(int) + rng.normal(0, 3, f.shape), 0, 255).astype(np.uint8) for f in frames]
+    assert temporal_error(steady, frames, flows, border=4) < 0.5  # an error that moves with the content
+    assert temporal_error(flicker, frames, flows, border=4) > 2.0  # fresh noise: ~sqrt(2) x its luma sigma
