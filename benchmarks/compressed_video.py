@@ -16,6 +16,9 @@ the output's motion-compensated change minus the original's, along DIS optical f
 original frames; flicker raises it, 0 is the truth's own motion). ``clean`` is the same frames
 without the encoder (the protocol's own LR).
 
+A method named ``NAME+stabilized`` is NAME with the engine's temporal stabiliser (``sr-stream
+--stabilize``, :mod:`srstream.engine.stabilize`), restarted for every clip and condition.
+
 Writes ``OUT.json`` (every score) and ``OUT.md`` (the table), and with ``--grid`` a PNG of the same
 crop through every method at the highest CRF.
 """
@@ -37,6 +40,7 @@ from srstream.bench.grid import detailed_crop, join, label
 from srstream.bench.methods import open_method
 from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
+from srstream.engine.stabilize import TemporalStabilizer
 from srstream.engine.stills import write_still
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y, ssim_y
@@ -105,7 +109,9 @@ def main() -> int:
         if not (args.data / "video" / clip).is_file():
             raise SystemExit(f"{args.data / 'video' / clip} is not there: pass --data with the shared data folder")
 
-    methods = [open_method(m, scale=args.scale, peers_dir=args.data / "peers") for m in args.model]
+    stabilized = {m for m in args.model if m.endswith("+stabilized")}
+    methods = [open_method(m.removesuffix("+stabilized"), scale=args.scale, peers_dir=args.data / "peers")
+               for m in args.model]
     results: list[dict] = []
     rows = []
     try:
@@ -120,22 +126,25 @@ def main() -> int:
             for cond, lr_frames in conditions:
                 lr_psnr = float(np.mean([psnr_y(lr_frames[i], lr_clean[i], 0) for i in picks]))
                 shown_sr = []
-                for method in methods:
+                for name, method in zip(args.model, methods):
                     t0 = time.perf_counter()
                     scores, outputs = [], []
+                    steady = TemporalStabilizer(args.scale, 0.7, base=True) if name in stabilized else None
                     for i in picks:
                         sr = method(lr_frames[i])
+                        if steady is not None:
+                            sr = steady(lr_frames[i], sr)
                         outputs.append(sr)
                         scores.append((psnr_y(sr, hr_frames[i], args.scale), ssim_y(sr, hr_frames[i], args.scale)))
                         if i == shown:
                             shown_sr.append(sr)
                     t_err = temporal_error(outputs, [hr_frames[i] for i in picks], flows, border=args.scale)
-                    row = {"clip": clip, "condition": cond, "method": method.info.name,
+                    row = {"clip": clip, "condition": cond, "method": method.info.name + ("+stabilized" if steady else ""),
                            "precision": method.info.precision, "psnr_y": float(np.mean([s[0] for s in scores])),
                            "ssim_y": float(np.mean([s[1] for s in scores])), "temporal_error": t_err,
                            "frames": len(picks), "lr_psnr_vs_clean": lr_psnr, "seconds": round(time.perf_counter() - t0, 2)}
                     results.append(row)
-                    print(f"{clip:28s} {cond:6s} {method.info.name:26s} {row['psnr_y']:.3f} dB  {row['ssim_y']:.4f}  "
+                    print(f"{clip:28s} {cond:6s} {row['method']:26s} {row['psnr_y']:.3f} dB  {row['ssim_y']:.4f}  "
                           f"T {t_err:.3f}", flush=True)
                 if args.grid and cond == f"crf{max(crfs)}":
                     c, s = args.crop, args.scale

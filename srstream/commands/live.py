@@ -30,7 +30,7 @@ def live_model(args: argparse.Namespace, source):  # noqa: ANN001, ANN201 - Live
 
 
 def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.ExitStack, *,  # noqa: ANN001
-                 size: tuple[int, int] | None = None, device: str | None = None) -> list:
+                 size: tuple[int, int] | None = None, device: str | None = None, stabilize: float = 0.0) -> list:
     """The configurations ``--max-latency`` may step down to, cheapest last.
 
     First the chosen model as asked; then its fastest INT8 candidate that is accurate on this
@@ -50,7 +50,12 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
     def rung(m, choice) -> Rung:  # noqa: ANN001
         def make() -> FrameUpscaler:
             be = stack.enter_context(open_backend(m, choice))
-            return FrameUpscaler(be, m.spec, tile)
+            upscaler = FrameUpscaler(be, m.spec, tile)
+            if stabilize:
+                from srstream.engine.stabilize import StabilizedUpscaler
+
+                return StabilizedUpscaler(upscaler, stabilize)  # type: ignore[return-value]
+            return upscaler
 
         return Rung(f"{m.spec.name} x{m.spec.scale} {choice.backend}/{choice.precision}", make)
 
@@ -108,7 +113,7 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
     display = None
     with contextlib.ExitStack() as stack:
         ladder = build_ladder(model, args.backend, args.precision, args.tile, stack, size=source.size,
-                              device=args.device)
+                              device=args.device, stabilize=args.stabilize)
         if output is not None:
             # live encoding must keep up: x264's default "medium" preset is for files, not cameras
             preset = args.preset if args.preset != "medium" else "veryfast"

@@ -48,6 +48,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", action="store_true",
                         help="x8 self-ensemble: every flip/rotation upscaled and averaged (about +0.1 dB, 8x the time; "
                              "for stills and offline video)")
+    parser.add_argument("--stabilize", nargs="?", type=float, const=0.7, default=0.0, metavar="STRENGTH",
+                        help="steady the output from frame to frame where the content only moved (0-1, default 0.7 "
+                             "when given; off otherwise): less flicker on heavily compressed video, for some CPU time")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     video = parser.add_argument_group("video output")
     video.add_argument("--codec", help="video encoder (default: libx264; libvpx-vp9 for .webm outputs)")
@@ -152,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or default_output(media.path, model.spec.scale, media.kind)
     if str(output) == "-" and media.kind != "video":
         raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
+    if args.stabilize and media.kind != "video":
+        raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
     if str(output) != "-":
         check_kind(media.kind, output)
     if media.kind == "video":
@@ -162,6 +167,12 @@ def run(args: argparse.Namespace) -> int:
                     device=args.device)
     with open_backend(model, choice) as backend:
         upscaler = FrameUpscaler(backend, model.spec, args.tile, ensemble=args.ensemble)
+        if args.stabilize:
+            if not 0 < args.stabilize <= 1:
+                raise ConfigError(f"--stabilize {args.stabilize}: a strength between 0 and 1")
+            from srstream.engine.stabilize import StabilizedUpscaler
+
+            upscaler = StabilizedUpscaler(upscaler, args.stabilize)
         print(f"sr-stream: {model.spec.name} x{model.spec.scale} on {backend.describe()} ({choice.reason})",
               file=sys.stderr)
         if media.kind == "video":

@@ -1,0 +1,112 @@
+"""A causal temporal stabiliser: upscaled detail that does not flicker, at real-time cost.
+
+A per-frame network sharpens the compression noise of each frame differently, so detail that
+should stand still shimmers. This keeps the model's output where the picture really changes and
+steadies it where it does not:
+
+* the output's luma splits into a *base*, the bicubic upscale of this frame's input, and the
+  *detail* the model added on top;
+* a fast optical flow at input resolution (OpenCV's DIS, ultrafast preset) finds where each pixel
+  of this frame was in the previous one; the previous frame's (already steadied) detail and base
+  are warped along it;
+* where the warped previous base matches this frame's base within ``tolerance`` luma levels (the
+  content is the same, only moved), the detail is blended towards the warped previous detail with
+  weight ``strength``, fading to 0 as the mismatch reaches ``tolerance``: real changes (new
+  content, occlusions, lighting, a failed flow) keep this frame's own detail, so nothing moving
+  is smeared, and the base (the input itself) is never touched.
+
+It is recursive (each frame blends with the previous *output*), so steady regions converge to a
+temporal average of the model's detail. Only luma changes, added equally to R, G and B, as the
+luma models do. Works the same for files and live sources; it needs frames in order.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from srstream.images import LUMA_BT601
+
+__all__ = ["TemporalStabilizer"]
+
+_LUMA = np.array(LUMA_BT601, np.float32)
+
+
+class TemporalStabilizer:
+    """Call with each (input frame, upscaled frame) in order; returns the steadied frame.
+
+    Args:
+        scale: the upscaling factor.
+        strength: weight of the previous detail where the content matches (0: off; 1: frozen).
+        tolerance: luma mismatch (levels, 8-bit scale) at which the blend fades out.
+    """
+
+    def __init__(self, scale: int, strength: float = 0.5, tolerance: float = 6.0, base: bool = False) -> None:
+        self.scale, self.strength, self.tolerance, self.blend_base = scale, strength, tolerance, base
+        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # LR luma u8, HR base, HR detail
+        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+
+    def reset(self) -> None:
+        """Forget the previous frame (a cut, a seek, a new source)."""
+        self._prev = None
+
+    def _luma(self, rgb: np.ndarray) -> np.ndarray:
+        y = rgb[..., :3].astype(np.float32) @ _LUMA
+        return y / 257.0 if rgb.dtype == np.uint16 else y
+
+    def __call__(self, lr: np.ndarray, sr: np.ndarray) -> np.ndarray:
+        """``lr`` (h, w, C) and ``sr`` (h*s, w*s, C), uint8 or uint16, RGB(A): the steadied ``sr``."""
+        if lr.ndim != 3 or lr.shape[2] < 3 or self.strength <= 0:
+            return sr
+        h, w = sr.shape[:2]
+        lr_y = self._luma(lr)
+        lr_u8 = np.clip(lr_y + 0.5, 0, 255).astype(np.uint8)
+        base = cv2.resize(lr_y, (w, h), interpolation=cv2.INTER_CUBIC)
+        detail = self._luma(sr) - base
+        if self._prev is None or self._prev[0].shape != lr_u8.shape:
+            self._prev = (lr_u8, base, detail)
+            return sr
+        prev_u8, prev_base, prev_detail = self._prev
+        flow = self.flow.calc(lr_u8, prev_u8, None)  # where each pixel of this frame was before
+        if self._grid is None or self._grid[0].shape != (h, w):
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+            self._grid = (xx, yy)
+        up = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * self.scale
+        map_x, map_y = self._grid[0] + up[..., 0], self._grid[1] + up[..., 1]
+        warped_base = cv2.remap(prev_base, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped_detail = cv2.remap(prev_detail, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mismatch = np.abs(base - warped_base)
+        weight = self.strength * np.clip(1.0 - mismatch / self.tolerance, 0.0, 1.0)
+        steady = detail + weight * (warped_detail - detail)
+        change = steady - detail
+        if self.blend_base:  # also steady the input's own frame-to-frame noise (a temporal denoiser)
+            change = change + weight * (warped_base - base)
+            self._prev = (lr_u8, base + weight * (warped_base - base), steady)
+        else:
+            self._prev = (lr_u8, base, steady)
+        if sr.dtype == np.uint16:
+            change *= 257.0
+        top = 65535 if sr.dtype == np.uint16 else 255
+        out = sr.copy()
+        out[..., :3] = np.clip(sr[..., :3].astype(np.float32) + change[..., None] + 0.5, 0, top).astype(sr.dtype)
+        return out
+
+
+class StabilizedUpscaler:
+    """A :class:`~srstream.engine.upscaler.FrameUpscaler` whose frames go through a
+    :class:`TemporalStabilizer` (the 4:2:0 direct path is off: it works on RGB frames). Frames
+    must come in order; everything else is the wrapped upscaler's."""
+
+    def __init__(self, upscaler, strength: float = 0.7, tolerance: float = 6.0) -> None:  # noqa: ANN001
+        self.inner = upscaler
+        self.stabilizer = TemporalStabilizer(upscaler.spec.scale, strength, tolerance, base=True)
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        return self.stabilizer(frame, self.inner.upscale(frame))
+
+    def takes_yuv420(self, height: int, width: int) -> bool:
+        return False
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, tile_label, ...
+        return getattr(self.inner, name)
