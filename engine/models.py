@@ -12,8 +12,8 @@ from pathlib import Path
 from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
-__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "TIERS", "ResolvedModel", "available_precisions",
-           "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
+__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "MODEL_FOR_SCALE", "TIERS", "ResolvedModel",
+           "available_precisions", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
@@ -31,6 +31,8 @@ BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx", "realtime-x
 #: before): what live sources pick from by measured speed. Variants trained for other inputs
 #: (realtime-x2-compressed) or another look (gan-x4) are not tiers.
 TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "realtime-x2"), 4: ("realtime-x4", "quality-x4")}
+#: ``--scale N`` without ``--model``: the bundled model for that scale.
+MODEL_FOR_SCALE: dict[int, str] = {2: "realtime-x2", 4: "realtime-x4"}
 
 
 @dataclass(frozen=True)
@@ -114,3 +116,28 @@ def variant_path(model: Path, precision: str) -> Path | None:
 def available_precisions(model: Path) -> tuple[str, ...]:
     """Precisions with a graph file for ``model`` (fp32 always)."""
     return tuple(p for p in ("fp32", "fp16", "int8") if variant_path(model, p) is not None)
+
+
+def pick_model(name: str | None = None, scale: int | None = None, *, fast: bool = False) -> ResolvedModel:
+    """``--model`` / ``--scale`` / ``--fast``: the named model, the bundled one for ``scale``
+    (``fast``: the cheapest tier), or the default.
+
+    Raises:
+        ConfigError: ``fast`` with a name, no tier for the scale, or a model of another scale.
+        ModelError: an unknown name or a missing file.
+    """
+    from srstream.errors import ConfigError
+
+    if fast and name:
+        raise ConfigError("--fast picks the cheapest bundled model; drop it or --model")
+    if fast:
+        chosen = TIERS.get(scale or 2, (None,))[0]
+        if chosen is None:
+            raise ConfigError(f"no bundled x{scale} model tiers; pass --model")
+    else:
+        chosen = name or (MODEL_FOR_SCALE.get(scale, DEFAULT_MODEL) if scale else DEFAULT_MODEL)
+    model = resolve_model(chosen)
+    if scale and model.spec.scale != scale:
+        raise ConfigError(f"model {model.name} upscales x{model.spec.scale}, not x{scale}; "
+                          f"drop --scale or pick a x{scale} model with --model")
+    return model

@@ -10,11 +10,6 @@ from pathlib import Path
 from srstream.commands import Command, add_backend_arguments
 from srstream.errors import ConfigError, InputError
 
-#: ``--scale N`` without ``--model``: the bundled model for that scale (files; ``--fast``: the
-#: cheapest tier; live sources pick their tier by measured speed).
-MODEL_FOR_SCALE = {2: "realtime-x2", 4: "realtime-x4"}
-
-
 def tile_size(text: str) -> int | str:
     """``--tile``: ``auto`` or a non-negative integer (0 = whole frames)."""
     if text == "auto":
@@ -76,24 +71,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--report", type=Path, help="write the live run's counters and latencies as JSON here")
 
 
-def _pick_model(args: argparse.Namespace):  # noqa: ANN202 - ResolvedModel
-    from srstream.engine.models import DEFAULT_MODEL, TIERS, resolve_model
-
-    if args.fast and args.model:
-        raise ConfigError("--fast picks the cheapest bundled model; drop it or --model")
-    if args.fast:
-        name = TIERS.get(args.scale or 2, (None,))[0]
-        if name is None:
-            raise ConfigError(f"no bundled x{args.scale} model tiers; pass --model")
-    else:
-        name = args.model or (MODEL_FOR_SCALE.get(args.scale, DEFAULT_MODEL) if args.scale else DEFAULT_MODEL)
-    model = resolve_model(name)
-    if args.scale and model.spec.scale != args.scale:
-        raise ConfigError(f"model {model.name} upscales x{model.spec.scale}, not x{args.scale}; "
-                          f"drop --scale or pick a x{args.scale} model with --model")
-    return model
-
-
 class _LineProgress:
     """Progress for logs and pipes (stderr is not a terminal): one line every ``every`` seconds
     with the count, the rate and the time left, instead of a bar nobody sees redrawn."""
@@ -132,85 +109,51 @@ def _progress(total: int, unit: str):  # noqa: ANN202
 
 
 def run(args: argparse.Namespace) -> int:
-    from srstream.engine.autotune import choose
-    from srstream.engine.backends import open_backend
+    from srstream.engine.api import Upscaler, plan_file
+    from srstream.engine.models import pick_model
     from srstream.engine.sources import parse_live
-    from srstream.engine.media import probe
 
     if not args.input.exists():
         source = parse_live(str(args.input), fps=args.fps, size=args.size)
         if source is not None:
             from srstream.commands.live import live_model, run_live_command
 
-            model = _pick_model(args) if args.model or args.fast else None
+            model = pick_model(args.model, args.scale, fast=args.fast) if args.model or args.fast else None
             return run_live_command(args, source, model or live_model(args, source))
-    from srstream.engine.outputs import check_kind, check_output, default_output
-    from srstream.engine.upscaler import FrameUpscaler
-
-    media = probe(args.input)
-    model = _pick_model(args)
-    if str(media.path) == "-" and args.output is None:
-        raise ConfigError("reading a video from standard input: name the output with -o FILE (or -o - to stream "
-                          "Matroska to standard output)")
-    output = args.output or default_output(media.path, model.spec.scale, media.kind)
-    if str(output) == "-" and media.kind != "video":
-        raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
-    if args.stabilize and media.kind != "video":
+    model = pick_model(args.model, args.scale, fast=args.fast)
+    job = plan_file(args.input, args.output, scale=model.spec.scale, overwrite=args.overwrite, codec=args.codec,
+                    crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
+                    audio=not args.no_audio, subtitles=not args.no_subtitles)  # every check before any work
+    if args.stabilize and job.kind != "video":
         raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
-    if str(output) != "-":
-        check_kind(media.kind, output)
-    if media.kind == "video":
-        _encode_options(args, output)  # bad encoder settings fail before any work
-    if str(output) != "-":
-        check_output(media.path, output, overwrite=args.overwrite, folder=media.kind in ("folder", "glob"))
-    choice = choose(model, args.backend, args.precision, size=(media.width, media.height) if media.width else None,
-                    device=args.device)
-    with open_backend(model, choice) as backend:
-        upscaler = FrameUpscaler(backend, model.spec, args.tile, ensemble=args.ensemble)
-        if args.stabilize:
-            if not 0 < args.stabilize <= 1:
-                raise ConfigError(f"--stabilize {args.stabilize}: a strength between 0 and 1")
-            from srstream.engine.stabilize import StabilizedUpscaler
-
-            upscaler = StabilizedUpscaler(upscaler, args.stabilize)
-        print(f"sr-stream: {model.spec.name} x{model.spec.scale} on {backend.describe()} ({choice.reason})",
-              file=sys.stderr)
-        if media.kind == "video":
-            return _video(args, media, output, upscaler)
-        if media.kind == "image":
-            return _image(media.path, output, upscaler)
-        return _batch(args, media, output, upscaler)
+    media = job.media
+    with Upscaler(model, backend=args.backend,
+                  precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
+                  size=(media.width, media.height) if media.width else None, stabilize=args.stabilize) as up:
+        print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
+        if job.kind == "video":
+            return _video(media, job, up)
+        if job.kind == "image":
+            return _image(job, up)
+        return _batch(job, up)
 
 
-def _encode_options(args: argparse.Namespace, output: Path):  # noqa: ANN202 - EncodeOptions, checked
-    from srstream.engine.video import EncodeOptions, default_codec
-
-    if str(output) == "-":
-        output = Path("stdout.mkv")  # -o - streams Matroska
-    options = EncodeOptions(codec=args.codec or default_codec(output.suffix), crf=args.crf, bitrate=args.bitrate,
-                            preset=args.preset, pix_fmt=args.pix_fmt, copy_audio=not args.no_audio,
-                            copy_subtitles=not args.no_subtitles)
-    options.validate(output.suffix)
-    return options
-
-
-def _video(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # noqa: ANN001
+def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscaler
     import numpy as np
 
-    from srstream.engine.video import upscale_video
-
-    options = _encode_options(args, output)
+    output = job.output
     streaming = str(output) == "-"  # stdout carries the video: every word goes to stderr
+    frames = up.frame_upscaler
     if media.width:
-        print(f"sr-stream: {media.width}x{media.height} -> {media.width * upscaler.spec.scale}x"
-              f"{media.height * upscaler.spec.scale}, {upscaler.tile_label(media.height, media.width)}", file=sys.stderr)
+        print(f"sr-stream: {media.width}x{media.height} -> {media.width * up.spec.scale}x"
+              f"{media.height * up.spec.scale}, {frames.tile_label(media.height, media.width)}", file=sys.stderr)
     with _progress(media.frames, "frame") as bar:
-        report = upscale_video(media.path, output, upscaler, options, progress=bar.update)
+        report = up.run(job, progress=bar.update).video
     lat = np.array(report.latencies_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     print(f"{output}: {report.frames_out} frames ({report.frames_in} decoded) in {report.seconds:.1f} s, "
           f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
-          f"per frame; {upscaler.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}",
+          f"per frame; {frames.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}",
           file=sys.stderr if streaming else sys.stdout)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -232,23 +175,19 @@ def _video(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # n
     return 0
 
 
-def _image(src: Path, output: Path, upscaler) -> int:  # noqa: ANN001
-    import time
-
-    from srstream.engine.stills import upscale_image
-
-    start = time.perf_counter()
-    width, height = upscale_image(src, output, upscaler)
-    print(f"{output}: {width}x{height} in {time.perf_counter() - start:.2f} s; {upscaler.backend.describe()}")
+def _image(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
+    result = up.run(job)
+    width, height = result.size
+    print(f"{job.output}: {width}x{height} in {result.seconds:.2f} s; {up.frame_upscaler.backend.describe()}")
     return 0
 
 
-def _batch(args: argparse.Namespace, media, output: Path, upscaler) -> int:  # noqa: ANN001
-    from srstream.engine.stills import expand_inputs, upscale_folder
+def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
+    from srstream.engine.stills import expand_inputs
 
-    files = expand_inputs(media.path)
+    files, output = expand_inputs(job.media.path), job.output
     with _progress(len(files), "image") as bar:
-        report = upscale_folder(files, output, upscaler, overwrite=args.overwrite, progress=bar.update)
+        report = up.run(job, progress=bar.update).batch
     print(f"{output}: {len(report.done)} of {len(files)} images upscaled in {report.seconds:.1f} s"
           + (f", {len(report.skipped)} skipped (already there)" if report.skipped else "")
           + (f", {len(report.failed)} failed" if report.failed else ""))

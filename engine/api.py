@@ -1,0 +1,247 @@
+"""The Python API: ``from srstream import Upscaler`` (torch-free).
+
+>>> import numpy as np
+>>> from srstream import Upscaler
+>>> with Upscaler("realtime-x2") as up:
+...     frame = np.zeros((36, 64, 3), np.uint8)        # H x W x 3 RGB, uint8 or uint16
+...     out = up.upscale(frame)
+...     print(out.shape, out.dtype, up.spec.scale)
+(72, 128, 3) uint8 2
+>>> with Upscaler(scale=2, fast=True) as up:               # the cheapest x2 tier
+...     outs = up.upscale_batch([np.zeros((8, 8), np.uint8)] * 2)  # grey H x W works too
+...     print(up.model, [o.shape for o in outs])
+tiny-x2 [(16, 16), (16, 16)]
+
+Files go through :meth:`Upscaler.upscale_file` with the command line's guarantees (nothing
+overwritten, no half-written output, every frame and timestamp, audio and subtitles copied); the
+``sr-stream`` command line itself is built on :func:`plan_file` and :meth:`Upscaler.run`.
+
+**Threads.** An :class:`Upscaler` reuses its buffers from frame to frame: use each one from one
+thread at a time (one per thread for parallel work; the backends' own thread pools already use
+every core).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from srstream.engine.models import ResolvedModel
+from srstream.errors import ConfigError
+from srstream.spec import ModelSpec
+
+__all__ = ["FileJob", "FileResult", "Upscaler", "plan_file"]
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """A checked file job: what to read, where to write, how to encode (see :func:`plan_file`)."""
+
+    media: Any  # srstream.engine.media.MediaInfo
+    output: Path
+    overwrite: bool = False
+    encode: Any = None  # srstream.engine.video.EncodeOptions, for videos
+
+    @property
+    def kind(self) -> str:
+        return self.media.kind
+
+
+@dataclass
+class FileResult:
+    """What :meth:`Upscaler.run` did: the output and the report of its kind."""
+
+    job: FileJob
+    video: Any = None  # srstream.engine.video.VideoReport
+    batch: Any = None  # srstream.engine.stills.BatchReport
+    size: tuple[int, int] | None = None  # an image's output (width, height)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, overwrite: bool = False,
+              codec: str | None = None, crf: int | None = 18, bitrate: str | None = None, preset: str = "medium",
+              pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True) -> FileJob:
+    """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
+    for standard input), the output (default: ``INPUT_xS.ext`` beside it; ``-`` streams a video
+    to standard output), and the encoder settings for videos.
+
+    Raises:
+        InputError: a missing or unreadable input. OutputError: an output that would replace the
+        input or an existing file (without ``overwrite``), or cannot be written. ConfigError: an
+        output that cannot hold the input, or bad encoder settings.
+    """
+    from srstream.engine.media import probe
+    from srstream.engine.outputs import check_kind, check_output, default_output
+    from srstream.engine.video import EncodeOptions, default_codec
+
+    media = probe(src)
+    if str(media.path) == "-" and dst is None:
+        raise ConfigError("reading a video from standard input: name the output with -o FILE (or -o - to stream "
+                          "Matroska to standard output)")
+    output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind)
+    streaming = str(output) == "-"
+    if streaming and media.kind != "video":
+        raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
+    if not streaming:
+        check_kind(media.kind, output)
+    encode = None
+    if media.kind == "video":
+        suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
+        encode = EncodeOptions(codec=codec or default_codec(suffix), crf=crf, bitrate=bitrate, preset=preset,
+                               pix_fmt=pix_fmt, copy_audio=audio, copy_subtitles=subtitles)
+        encode.validate(suffix)
+    if not streaming:
+        check_output(media.path, output, overwrite=overwrite, folder=media.kind in ("folder", "glob"))
+    return FileJob(media, output, overwrite, encode)
+
+
+class Upscaler:
+    """A model opened on the fastest backend and precision that are accurate on this machine.
+
+    Args:
+        model: a bundled name (``realtime-x2``, ``tiny-x2``, ``realtime-x4``, ``quality-x4``,
+            ``gan-x4``, ...), an ``.onnx`` exported by ``sr-stream export``, or a model already
+            resolved by :func:`~srstream.engine.models.pick_model`; default: the bundled model for
+            ``scale`` (``realtime-x2`` at x2).
+        scale: pick the bundled model of this factor, or check ``model``'s.
+        backend, precision: ``auto`` (measured once per machine and cached; see
+            :mod:`srstream.engine.autotune`) or a name (``ort``, ``ov``, ``trt``, ``torch``;
+            ``fp32``, ``int8``, ``bf16``, ``fp16``).
+        tile: ``auto``, a tile size in input pixels, or 0 for whole frames.
+        device: OpenVINO's device or torch's, for those backends.
+        size: the frame size ``(width, height)`` ``auto`` times its candidates at (default 640x360).
+        fast: the cheapest bundled tier of the scale (``tiny-x2`` at x2).
+        ensemble: x8 self-ensemble (8x the time, about +0.1 dB; for stills and offline video).
+        stabilize: 0 (off) or a strength up to 1: steady the output over time (frames in order).
+
+    Raises:
+        ModelError, ConfigError, DependencyError, BackendError: as the command line reports them.
+    """
+
+    def __init__(self, model: str | Path | ResolvedModel | None = None, scale: int | None = None, backend: str = "auto",
+                 precision: str = "auto", tile: int | str = "auto", *, device: str | None = None,
+                 size: tuple[int, int] | None = None, fast: bool = False, ensemble: bool = False,
+                 stabilize: float = 0.0) -> None:
+        from srstream.engine.autotune import choose
+        from srstream.engine.backends import open_backend
+        from srstream.engine.models import pick_model
+        from srstream.engine.upscaler import FrameUpscaler
+
+        if not 0 <= stabilize <= 1:
+            raise ConfigError(f"stabilize={stabilize}: a strength between 0 (off) and 1")
+        if isinstance(model, ResolvedModel):
+            self.resolved = model
+        else:
+            self.resolved = pick_model(None if model is None else str(model), scale, fast=fast)
+        self.choice = choose(self.resolved, backend, precision, size=size, device=device)
+        self._backend = open_backend(self.resolved, self.choice)
+        frames: Any = FrameUpscaler(self._backend, self.resolved.spec, tile, ensemble=ensemble)
+        if stabilize:
+            from srstream.engine.stabilize import StabilizedUpscaler
+
+            frames = StabilizedUpscaler(frames, stabilize)
+        self._frames = frames
+
+    # -- what was chosen ---------------------------------------------------------------------
+    @property
+    def spec(self) -> ModelSpec:
+        """The model's spec: scale, channels, architecture, metrics."""
+        return self.resolved.spec
+
+    @property
+    def model(self) -> str:
+        return self.resolved.name
+
+    @property
+    def backend(self) -> str:
+        """The backend that runs (``ort``, ``ov``, ``trt``, ``torch``)."""
+        return self.choice.backend
+
+    @property
+    def precision(self) -> str:
+        return self.choice.precision
+
+    @property
+    def reason(self) -> str:
+        """Why this backend and precision (what ``auto`` measured)."""
+        return self.choice.reason
+
+    def describe(self) -> str:
+        """``"realtime-x2 x2 on ort int8 on CPU"``."""
+        return f"{self.spec.name} x{self.spec.scale} on {self._backend.describe()}"
+
+    @property
+    def frame_upscaler(self) -> Any:
+        """The engine's :class:`~srstream.engine.upscaler.FrameUpscaler` (for the pipelines)."""
+        return self._frames
+
+    # -- arrays ----------------------------------------------------------------------------------
+    def upscale(self, image: np.ndarray) -> np.ndarray:
+        """An ``H x W`` (grey) or ``H x W x C`` (RGB, RGBA) uint8/uint16 array, upscaled:
+        same dtype and channels, ``scale`` times the size.
+
+        Raises:
+            InputError: another dtype or channel count.
+        """
+        image = np.asarray(image)
+        if image.ndim == 2:
+            return self._frames.upscale(image[:, :, None])[:, :, 0]
+        return self._frames.upscale(image)
+
+    def upscale_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """:meth:`upscale` of each image, in order."""
+        return [self.upscale(image) for image in images]
+
+    def frames(self, images: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """A generator: each frame of ``images`` upscaled as it comes (a stream of video frames)."""
+        for image in images:
+            yield self.upscale(image)
+
+    # -- files -----------------------------------------------------------------------------------
+    def upscale_file(self, src: str | Path, dst: str | Path | None = None, *, overwrite: bool = False,
+                     progress: Callable[[int], None] | None = None, **encode: Any) -> FileResult:
+        """Upscale a video, an image, a folder or a glob into ``dst`` (default ``INPUT_xS.ext``),
+        with the command line's guarantees. ``encode``: ``codec``, ``crf``, ``bitrate``,
+        ``preset``, ``pix_fmt``, ``audio``, ``subtitles`` (see :func:`plan_file`)."""
+        return self.run(plan_file(src, dst, scale=self.spec.scale, overwrite=overwrite, **encode), progress)
+
+    def run(self, job: FileJob, progress: Callable[[int], None] | None = None) -> FileResult:
+        """Carry out a job from :func:`plan_file`."""
+        import time
+
+        if job.kind == "video":
+            from srstream.engine.video import upscale_video
+
+            video = upscale_video(job.media.path, job.output, self._frames, job.encode, progress=progress)
+            return FileResult(job, video=video, seconds=video.seconds)
+        if getattr(self._frames, "stabilizer", None) is not None:
+            raise ConfigError("stabilize steadies video over time; it does nothing for images and folders")
+        started = time.perf_counter()
+        if job.kind == "image":
+            from srstream.engine.stills import upscale_image
+
+            size = upscale_image(job.media.path, job.output, self._frames)
+            return FileResult(job, size=size, seconds=time.perf_counter() - started)
+        from srstream.engine.stills import expand_inputs, upscale_folder
+
+        batch = upscale_folder(expand_inputs(job.media.path), job.output, self._frames, overwrite=job.overwrite,
+                               progress=progress)
+        return FileResult(job, batch=batch, seconds=batch.seconds)
+
+    # -- lifetime --------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the backend (idempotent)."""
+        self._backend.close()
+
+    def __enter__(self) -> Upscaler:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

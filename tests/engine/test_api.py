@@ -1,0 +1,54 @@
+"""The Python API (`from srstream import Upscaler`): arrays, streams and files, with the command
+line's guarantees; its docstring examples run here as doctests."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+import srstream
+from srstream import Upscaler
+from srstream.engine import api
+from srstream.errors import ConfigError, OutputError
+
+
+def test_docstring_examples_run() -> None:
+    result = doctest.testmod(api, raise_on_error=False)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+def test_arrays_keep_their_type_and_channels() -> None:
+    rng = np.random.default_rng(0)
+    with Upscaler("realtime-x2") as up:
+        assert (up.model, up.spec.scale) == ("realtime-x2", 2)
+        assert up.backend in ("ort", "ov") and up.precision in ("fp32", "int8", "bf16") and "fastest" in up.reason
+        for shape, dtype in [((10, 12), np.uint8), ((10, 12, 3), np.uint8), ((10, 12, 4), np.uint16), ((10, 12, 1), np.uint8)]:
+            top = 65535 if dtype == np.uint16 else 255
+            out = up.upscale(rng.integers(0, top, shape).astype(dtype))
+            assert out.dtype == dtype and out.shape == (20, 24, *shape[2:])
+        stream = up.frames(iter([np.zeros((4, 4, 3), np.uint8)] * 3))
+        assert [f.shape for f in stream] == [(8, 8, 3)] * 3
+
+
+def test_files_go_through_the_same_checks_as_the_command_line(tiny_video: Path, tmp_path: Path) -> None:
+    with Upscaler(scale=2, fast=True) as up:
+        result = up.upscale_file(tiny_video, tmp_path / "out.mkv", crf=0)
+        assert result.video.frames_out == 6 and result.job.output == tmp_path / "out.mkv"
+        with av.open(str(tmp_path / "out.mkv")) as c:
+            assert c.streams.video[0].codec_context.width == 128
+        with pytest.raises(OutputError, match="--overwrite"):
+            up.upscale_file(tiny_video, tmp_path / "out.mkv")
+        with pytest.raises(ConfigError, match="--crf 99 is out of range"):
+            up.upscale_file(tiny_video, tmp_path / "again.mkv", crf=99)
+
+
+def test_scale_and_fast_pick_the_bundled_model() -> None:
+    with Upscaler(scale=4) as up:
+        assert up.model == "realtime-x4"
+    with pytest.raises(ConfigError, match="upscales x2, not x4"):
+        Upscaler("realtime-x2", scale=4)
+    assert "Upscaler" in srstream.__all__
