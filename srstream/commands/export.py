@@ -14,8 +14,11 @@ from srstream.commands import Command
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", type=Path, help="run folder, checkpoint folder, model.safetensors or peer .pth")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="output .onnx (fp32); variants go beside it")
+    parser.add_argument("checkpoint", type=Path, help="run folder, checkpoint folder, model.safetensors or peer .pth "
+                                                      "(with --glsl: a bundled model name or an exported .onnx)")
+    parser.add_argument("-o", "--out", type=Path, help="output .onnx (fp32); variants go beside it")
+    parser.add_argument("--glsl", type=Path, metavar="OUT.glsl",
+                        help="write the model as an mpv/libplacebo user shader instead (compact luma nets)")
     parser.add_argument("--name", help="model name stored in the spec (default: the checkpoint's)")
     parser.add_argument("--fp16", action="store_true", help="also write OUT.fp16.onnx (fp16 inside, fp32 I/O)")
     parser.add_argument("--fp16-io", action="store_true", help="with --fp16: fp16 input and output too")
@@ -47,8 +50,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
+def _glsl(args: argparse.Namespace) -> int:
+    from srstream.engine.models import resolve_model
+    from srstream.export.glsl import read_net, write_glsl
+
+    model = resolve_model(str(args.checkpoint))
+    net = read_net(model.path)
+    size = write_glsl(net, args.glsl, name=args.name, license_=args.license)
+    print(f"wrote {args.glsl} ({size / 1024:.0f} KiB): {model.name}, {len(net.layers)} convs, x{net.spec.scale}; "
+          f"mpv --glsl-shaders={args.glsl}, or ffmpeg -vf libplacebo=custom_shader_path={args.glsl}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from srstream.errors import ConfigError, DependencyError
+
+    if args.glsl is not None:
+        if args.out is not None:
+            raise ConfigError("--glsl writes a shader from an exported model; drop -o (or export the checkpoint first)")
+        if args.glsl.exists() and not args.overwrite:
+            from srstream.errors import OutputError
+
+            raise OutputError(f"{args.glsl} exists; pass --overwrite to replace it")
+        return _glsl(args)
+    if args.out is None:
+        raise ConfigError("sr-stream export needs -o OUT.onnx (or --glsl OUT.glsl for a shader)")
 
     if args.fp16_io and not args.fp16:
         raise ConfigError("--fp16-io needs --fp16")
