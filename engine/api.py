@@ -173,8 +173,10 @@ class Upscaler:
         return self.choice.reason
 
     def describe(self) -> str:
-        """``"realtime-x2 x2 on ort int8 on CPU"``."""
-        return f"{self.spec.name} x{self.spec.scale} on {self._backend.describe()}"
+        """``"realtime-x2 x2 on ort int8 on CPU"`` (and ``, x8 self-ensemble`` / ``, stabilized``)."""
+        extras = [", x8 self-ensemble" if self._frames.ensemble else "",
+                  ", stabilized" if getattr(self._frames, "stabilizer", None) is not None else ""]
+        return f"{self.spec.name} x{self.spec.scale} on {self._backend.describe()}" + "".join(extras)
 
     @property
     def frame_upscaler(self) -> Any:

@@ -36,7 +36,7 @@ COMMANDS: Registry[Command] = Registry("subcommand", [
     Entry("upscale", "srstream.commands.upscale:COMMAND",
           "upscale a video, image or folder (the default: `sr-stream INPUT`)"),
     Entry("train", "srstream.commands.train:COMMAND",
-          "train a generator from a recipe", "pip install 'sr-stream[train]'"),
+          "train a generator from a recipe", "pip install torch (for your hardware), then 'sr-stream[train]'"),
     Entry("export", "srstream.commands.export:COMMAND",
           "checkpoint -> ONNX (fp32/fp16/int8) -> TensorRT engine", "pip install 'sr-stream[export]'"),
     Entry("bench", "srstream.commands.bench:COMMAND",
@@ -66,11 +66,26 @@ runs the command; to upscale a file called like a command, write ./NAME.
 """
 
 
+def _could_be_input(name: str) -> bool:
+    """A file, or a folder holding images: something `sr-stream NAME` could have meant to upscale
+    (the repository's own `export/` package folder is neither)."""
+    if os.path.isfile(name):
+        return True
+    if os.path.isdir(name):
+        from srstream.images import IMAGE_SUFFIXES
+
+        try:
+            return any(os.path.splitext(entry)[1].lower() in IMAGE_SUFFIXES for entry in os.listdir(name))
+        except OSError:
+            return False
+    return False
+
+
 def _split(argv: list[str]) -> tuple[str, list[str]]:
     """Pick the subcommand and its arguments from ``argv`` (see the module docstring)."""
     first = argv[0]
     if first in COMMANDS:
-        if os.path.exists(first):
+        if _could_be_input(first):
             print(f"{PROG}: note: running the '{first}' command; to upscale the file '{first}' "
                   f"run `{PROG} ./{first}`", file=sys.stderr)
         return first, argv[1:]

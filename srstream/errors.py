@@ -96,6 +96,11 @@ class DependencyError(BackendError, ImportError):
     """
 
 
+#: How to get torch for training, the exporter and the torch backend: one instruction everywhere
+#: (torch first, for the hardware at hand, so the extra does not pull a CUDA build from PyPI).
+TORCH_INSTALL = ("pip install torch --index-url https://download.pytorch.org/whl/cpu (or the torch build for your "
+                 "GPU), then pip install 'sr-stream[train]'")
+
 EXIT_CODES: dict[str, int] = {
     "ok": 0,
     "error": SRStreamError.exit_code,

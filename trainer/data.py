@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +48,8 @@ class ImageBank:
         min_side: images smaller than this on either side are skipped.
     """
 
-    def __init__(self, folders: Sequence[Path], cache_dir: Path, *, max_side: int = 2048, min_side: int = 16) -> None:
+    def __init__(self, folders: Sequence[Path], cache_dir: Path, *, max_side: int = 2048, min_side: int = 16,
+                 log: Callable[[str], None] | None = None) -> None:
         files = list_images([Path(f) for f in folders])
         stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
         key = hashlib.sha256(json.dumps([stats, max_side, min_side]).encode()).hexdigest()[:16]
@@ -56,17 +57,22 @@ class ImageBank:
         self.path = cache_dir / f"bank-{key}.u8"
         index_path = cache_dir / f"bank-{key}.json"
         if not (self.path.is_file() and index_path.is_file()):
-            self._build(files, index_path, max_side, min_side)
+            if log:
+                log(f"decoding {len(files)} training images into {self.path.parent} (once; later runs reuse it)")
+            self._build(files, index_path, max_side, min_side, log)
         index = json.loads(index_path.read_text())
         self.entries = [_Entry(*row) for row in index["entries"]]
         self.sources = index["sources"]
         self.data = np.memmap(self.path, dtype=np.uint8, mode="r")
 
-    def _build(self, files: list[Path], index_path: Path, max_side: int, min_side: int) -> None:
+    def _build(self, files: list[Path], index_path: Path, max_side: int, min_side: int,
+               log: Callable[[str], None] | None = None) -> None:
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
         entries, sources, offset = [], [], 0
         with open(tmp, "wb") as out:
-            for path in files:
+            for n, path in enumerate(files, 1):
+                if log and n % 100 == 0:
+                    log(f"  {n}/{len(files)} images decoded")
                 image = load_rgb(path)
                 h, w = image.shape[:2]
                 if min(h, w) < min_side:

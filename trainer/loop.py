@@ -139,7 +139,8 @@ class Trainer:
         self.step = 0
         self.wall = 0.0
         self._prepare_run_dir(resume)
-        bank = ImageBank(paths.data, paths.cache or paths.out / "cache", max_side=recipe.data.max_side)
+        bank = ImageBank(paths.data, paths.cache or paths.out / "cache", max_side=recipe.data.max_side,
+                         log=self._say if self.rt.is_main else None)
         self.data = PairDataset(bank, scale=m.scale, patch=recipe.data.patch, channels=m.in_channels,
                                 flips=recipe.data.flips, rot90=recipe.data.rot90,
                                 degradations=build_degradations(recipe.data.degradations), seed=recipe.seed,
@@ -156,6 +157,10 @@ class Trainer:
         if state is not None:
             self._restore(state)
         self._header(timings)
+
+    @staticmethod
+    def _say(text: str) -> None:
+        print(f"sr-stream train: {text}", file=sys.stderr, flush=True)
 
     def _teacher_bank(self, bank: ImageBank) -> Any:
         """The teacher's targets for ``bank`` (built once, by the main process), or None."""
@@ -355,6 +360,9 @@ class Trainer:
             self.wall += elapsed
             window_time, window_steps = window_time + elapsed, window_steps + 1
             bar.update(1)
+            if window_steps == 1 and self.rt.is_main and not os.isatty(2) and self.step < total:
+                self._say(f"step {self.step} done in {elapsed:.2f} s; a line every {self.recipe.log_every} steps "
+                          f"in {self.paths.out / 'metrics.jsonl'}")
             if self.step % self.recipe.log_every == 0 or self.step == total:
                 it_s = window_steps / max(window_time, 1e-9)  # training steps only, not validation
                 window_time, window_steps = 0.0, 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,15 @@ from torch import nn
 from srstream.errors import ConfigError
 
 __all__ = ["Runtime"]
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Native bf16 arithmetic on this CPU (AVX512-BF16 or AMX): where bf16 autocast can be faster.
+    Elsewhere torch emulates it (a step took 20 s on an AVX2-only Zen 3)."""
+    from srstream.sysinfo import cpu_info
+
+    features = cpu_info().features
+    return bool(features.get("avx512_bf16") or features.get("amx_bf16"))
 
 
 def _limit_threads() -> None:
@@ -129,6 +139,12 @@ class Runtime:
         """
         if self.precision != "auto":
             return {}
+        if not cpu_has_fast_bf16():
+            self.precision = "fp32"  # bf16 would be emulated: several times slower, not worth timing
+            return {}
+        if self.is_main:
+            print("sr-stream train: timing fp32 against bf16 on one batch (a few seconds, once)...", file=sys.stderr,
+                  flush=True)
         timings = {}
         for candidate in ("fp32", "bf16"):
             self.precision = candidate

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from srstream.engine.backends.base import Availability, Backend, BackendDef
-from srstream.errors import BackendError, DependencyError, ModelError
+from srstream.errors import TORCH_INSTALL, BackendError, DependencyError, ModelError
 from srstream.spec import ModelSpec
 from srstream.sysinfo import SystemInfo
 
@@ -140,6 +140,6 @@ BACKEND = BackendDef(
     name="torch", title="PyTorch reference (CPU fp32/bf16, CUDA fp16)", libraries=("torch",),
     precisions=("fp32", "bf16", "fp16"), runner="srstream.engine.backends.torch_backend:TorchBackend",
     options=TorchOptions, probe=_probe,
-    install="pip install torch==2.13.0 'sr-stream[train]' (CPU torch; see the README for GPUs)",
+    install=TORCH_INSTALL,
     device_field="device",
 )

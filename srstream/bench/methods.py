@@ -152,8 +152,18 @@ def open_method(name: str, *, scale: int | None = None, backend: str = "auto", p
         method = _open_engine(name, backend, precision, tile, ensemble=ensemble, device=device, size=size)
     if scale and method.info.scale != scale:
         method.close()
-        raise ConfigError(f"{method.info.name} upscales x{method.info.scale}, not x{scale}")
+        raise ConfigError(f"{method.info.name} upscales x{method.info.scale}, not x{scale}; {_what_runs_at(scale)}")
     return method
+
+
+def _what_runs_at(scale: int) -> str:
+    """Which methods exist at ``scale``, for a message: the bundled models, peers, interpolation."""
+    from srstream.engine.models import TIERS
+
+    ours = ", ".join(TIERS.get(scale, ())) or "no bundled model"
+    peers = [p.name for p in PEERS.values() if p.scale == scale][:4]
+    return (f"at x{scale}: {ours}; peers {', '.join(peers) or 'none'}; and bicubic or lanczos "
+            f"(bundled models exist at x{' and x'.join(str(k) for k in sorted(TIERS))})")
 
 
 def _peer_file(name: str, peers_dir: Path | None) -> tuple[Path | None, Peer | None]:

@@ -53,7 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     s = sub.add_parser("speed", help="latency and throughput per frame, or end to end on a clip")
     _model_options(s)
     s.add_argument("--input", type=frame_size, help="input frame size WIDTHxHEIGHT (default 640x360)")
-    s.add_argument("--scale", type=int, choices=(2, 3, 4, 8), help="needed for bicubic/lanczos; checked otherwise")
+    s.add_argument("--scale", type=int, choices=(2, 3, 4, 8),
+                   help="the factor for bicubic/lanczos (default 2); checked against a model's own")
     s.add_argument("--threads", type=int, default=0, help="use only N cores (default: all usable)")
     s.add_argument("--warmup", type=int, default=5)
     s.add_argument("--runs", type=int, default=50, help="timed calls (at least 3; fewer when --max-seconds passes)")
@@ -111,7 +112,10 @@ def _speed(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.warmup < 0:
         raise ConfigError("--runs must be >= 1 and --warmup >= 0")
     speed.reset_peak_rss()
-    with _open(args, args.model, args.scale) as method:
+    from srstream.bench.methods import INTERPOLATIONS
+
+    scale = args.scale or (2 if args.model in INTERPOLATIONS else None)  # interpolation: x2 unless told
+    with _open(args, args.model, scale) as method:
         print(f"sr-stream bench: {method.info.name} {width}x{height} x{method.info.scale}, {method.info.runtime}, "
               f"{cores} core(s)", file=sys.stderr)
         fields: dict[str, object] = {
@@ -162,9 +166,15 @@ def _peers(args: argparse.Namespace) -> int:
     from srstream.bench.methods import PEERS, default_peers_dir
 
     folder = args.peers or default_peers_dir()
+    found = 0
     for peer in PEERS.values():
-        there = "found" if (folder / peer.path).is_file() else "missing"
-        print(f"{peer.name:<26} x{peer.scale}  {peer.project}  [{there}: {folder / peer.path}]")
+        there = (folder / peer.path).is_file()
+        found += there
+        print(f"{peer.name:<26} x{peer.scale}  {peer.project}  [{'found' if there else 'missing'}: {folder / peer.path}]")
+    if not found:
+        print(f"\nNo peer model is in {folder}. Point sr-stream at the folder that holds them (opencv_FSRCNN/, "
+              "realesr-animevideov3/, ...) with --peers DIR or `export SRSTREAM_PEERS=DIR`; their sources are in "
+              "srstream/bench/methods.py. Nothing is downloaded.", file=sys.stderr)
     return 0
 
 

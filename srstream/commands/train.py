@@ -30,17 +30,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the bundled recipes and exit")
 
 
-def run(args: argparse.Namespace) -> int:
-    from srstream.errors import ConfigError, DependencyError
+def _list_recipes() -> int:
+    """The bundled recipes with their first comment line: plain files, no torch or YAML needed."""
+    import importlib.util
 
+    spec = importlib.util.find_spec("srstream.trainer")
+    folder = Path(spec.origin).with_name("recipes") if spec and spec.origin else None
+    if folder is None or not folder.is_dir():
+        return 0
+    for path in sorted(folder.glob("*.yaml")):
+        first = next((line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), "")
+        print(f"{path.stem:<24} {first}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from srstream.errors import TORCH_INSTALL, ConfigError, DependencyError
+
+    if args.list:
+        return _list_recipes()
     try:
         from srstream.trainer.loop import RunPaths, Trainer
-        from srstream.trainer.recipe import bundled_recipes, load_recipe
+        from srstream.trainer.recipe import load_recipe
     except ModuleNotFoundError as exc:
-        raise DependencyError(f"training needs {exc.name}: pip install 'sr-stream[train]'") from exc
-    if args.list:
-        print("\n".join(bundled_recipes()))
-        return 0
+        raise DependencyError(f"training needs {exc.name}: {TORCH_INSTALL}") from exc
     if not args.recipe or not args.data or not args.out:
         raise ConfigError("sr-stream train needs RECIPE, --data DIR and --out RUN_DIR (see --help)")
     recipe = load_recipe(args.recipe, args.overrides)
