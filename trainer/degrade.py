@@ -1,4 +1,5 @@
-"""Degradations for training on real footage: blur, noise, JPEG and video-codec compression.
+"""Degradations for training on real footage: blur, noise, JPEG and video-codec compression
+(one H.264 intra frame, ``codec``, or the P frame of a short moving sequence, ``video``).
 
 Every step splits randomness from work: ``make_params(rng)`` draws the parameters (or ``None``
 when the step is skipped by its probability) and ``apply(image, params)`` is deterministic, so a
@@ -54,6 +55,8 @@ class Degradation:
             return np.clip(image + noise, 0, 255).round().astype(np.uint8)
         if kind == "jpeg":
             return _jpeg(image, int(round(strength)))
+        if kind == "video":
+            return _h264_sequence(image, int(round(strength)), rng_seed)
         return _h264(image, int(round(strength)))
 
 
@@ -82,6 +85,41 @@ def _h264(image: np.ndarray, crf: int) -> np.ndarray:
     decoder = av.CodecContext.create("h264", "r")
     frames = [f for p in packets for f in decoder.decode(p)] + list(decoder.decode(None))
     out = frames[0].to_ndarray(format="rgb24")[:h, :w]
+    return out[..., :1].reshape(image.shape) if gray else out
+
+
+def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3) -> np.ndarray:
+    """``image`` as the last frame of a short H.264 sequence (libx264 veryfast, B-frames on, no
+    scene cuts): the frames before it are the same picture moved by up to 2 pixels (sub-pixel,
+    drawn from ``seed``), so the last frame is coded as a P frame predicted from moved references,
+    with the blocking, ringing and drift that real streams show and one intra frame does not."""
+    import av
+
+    h, w = image.shape[:2]
+    gray = image.ndim == 2 or image.shape[2] == 1
+    rgb = np.repeat(image.reshape(h, w, 1), 3, axis=2) if gray else image
+    rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    rng = np.random.default_rng(seed)
+    velocity = rng.uniform(-1.0, 1.0, 2)
+    codec = av.CodecContext.create("libx264", "w")
+    codec.width, codec.height, codec.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+    codec.time_base = Fraction(1, 30)
+    codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": "veryfast",
+                     "x264-params": "keyint=60:min-keyint=60:scenecut=0:bframes=2"}
+    packets = []
+    for t in range(frames):
+        back = frames - 1 - t  # the last frame is the picture itself
+        m = np.float32([[1, 0, velocity[0] * back], [0, 1, velocity[1] * back]])
+        moved = cv2.warpAffine(rgb, m, (rgb.shape[1], rgb.shape[0]), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+        frame = av.VideoFrame.from_ndarray(moved, format="rgb24")
+        frame.pts = t
+        packets += codec.encode(frame)
+    packets += codec.encode(None)
+    decoder = av.CodecContext.create("h264", "r")
+    decoded = [f for p in packets for f in decoder.decode(p)] + list(decoder.decode(None))
+    last = max(decoded, key=lambda f: f.pts if f.pts is not None else -1)
+    out = last.to_ndarray(format="rgb24")[:h, :w]
     return out[..., :1].reshape(image.shape) if gray else out
 
 

@@ -46,7 +46,9 @@ class DegradationConfig:
 
     ``kind``: ``blur`` (Gaussian, sigma in ``range``, on HR before downscaling), ``noise``
     (Gaussian, sigma in ``range`` on the 0-255 scale), ``jpeg`` (quality in ``range``) or
-    ``codec`` (H.264 intra frame, CRF in ``range``). ``prob``: chance it is applied per sample.
+    ``codec`` (H.264 intra frame, CRF in ``range``) or ``video`` (the P frame of a short H.264
+    sequence of the patch moving by a pixel or two, CRF in ``range``: what streams look like).
+    ``prob``: chance it is applied per sample.
     """
 
     kind: str
@@ -54,8 +56,8 @@ class DegradationConfig:
     prob: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("blur", "noise", "jpeg", "codec"):
-            raise ConfigError(f"degradation kind {self.kind!r}: expected blur, noise, jpeg or codec")
+        if self.kind not in ("blur", "noise", "jpeg", "codec", "video"):
+            raise ConfigError(f"degradation kind {self.kind!r}: expected blur, noise, jpeg, codec or video")
         if len(self.range) != 2 or self.range[0] > self.range[1]:
             raise ConfigError(f"degradation {self.kind}: range must be [low, high], got {self.range}")
         if not 0.0 <= self.prob <= 1.0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -65,7 +66,8 @@ def test_patch_too_large_for_every_image(hr_folder: Path, tmp_path: Path) -> Non
         PairDataset(ImageBank([hr_folder], tmp_path), scale=4, patch=128)
 
 
-@pytest.mark.parametrize(("kind", "strength"), [("blur", 1.5), ("noise", 10.0), ("jpeg", 20.0), ("codec", 40.0)])
+@pytest.mark.parametrize(("kind", "strength"), [("blur", 1.5), ("noise", 10.0), ("jpeg", 20.0), ("codec", 40.0),
+                                               ("video", 40.0)])
 def test_each_degradation_changes_the_image_deterministically(kind: str, strength: float) -> None:
     step = Degradation(DegradationConfig(kind, (strength, strength)))
     image = (np.indices((24, 30)).sum(0) % 7 * 36).astype(np.uint8)[..., None].repeat(3, 2)
@@ -90,3 +92,15 @@ def test_degraded_pipeline_is_reproducible(hr_folder: Path, tmp_path: Path) -> N
     np.testing.assert_array_equal(a[9][0], PairDataset(bank, scale=2, patch=32, degradations=steps, seed=2)[9][0])
     np.testing.assert_array_equal(a[9][1], clean[9][1])  # HR is never degraded
     assert not np.array_equal(a[9][0], clean[9][0])
+
+
+def test_a_video_frame_is_coded_from_moved_references() -> None:
+    """The ``video`` degradation's frame is the P frame of a moving sequence: at the same CRF it
+    differs from one intra frame, and its motion follows the seed."""
+    rng = np.random.default_rng(1)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (32, 40, 3)).astype(np.uint8), (5, 5), 1.5)
+    intra = Degradation(DegradationConfig("codec", (30, 30))).apply(image, 30.0)
+    step = Degradation(DegradationConfig("video", (30, 30)))
+    a, b = step.apply(image, 30.0, rng_seed=1), step.apply(image, 30.0, rng_seed=2)
+    assert not np.array_equal(a, intra) and not np.array_equal(a, b)
+    assert np.abs(a.astype(int) - image).mean() < 20  # still the same picture
