@@ -78,7 +78,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
     """
     from srstream.engine.media import probe
     from srstream.engine.outputs import check_kind, check_output, default_output
-    from srstream.engine.video import EncodeOptions, default_codec
+    from srstream.engine.encode import EncodeOptions, default_codec
 
     media = probe(src)
     if str(media.path) == "-" and dst is None:

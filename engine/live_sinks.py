@@ -10,7 +10,7 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.live import LiveReport, Upscaled
-from srstream.engine.video import add_video_stream, encoder_frame, write_error
+from srstream.engine.encode import add_video_stream, encoder_frame, write_error
 from srstream.errors import DependencyError, OutputError
 
 __all__ = ["Recorder", "VirtualCamera"]

@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import functools
 import queue
 import threading
 import time
@@ -31,107 +30,25 @@ from pathlib import Path
 import numpy as np
 
 from srstream.atomic import PendingOutput
+from srstream.engine.encode import (
+    BT601,
+    MATRICES,
+    EncodeOptions,
+    add_video_stream,
+    copy_stream_tags,
+    default_codec,
+    encoder_frame,
+    is_deep,
+    sws_flags,
+    write_error,
+)
 from srstream.engine.kernels import YuvMatrix
 from srstream.engine.upscaler import FrameUpscaler
-from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
+from srstream.errors import InputError, OutputError, SRStreamError
 
-__all__ = ["EncodeOptions", "VideoReport", "add_video_stream", "encoder_frame", "upscale_video"]
+__all__ = ["PIPE", "EncodeOptions", "VideoReport", "default_codec", "upscale_video"]
 
-#: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
-#: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
-_MATRICES = {1: ("ITU709", 0.2126, 0.0722), 5: ("ITU601", 0.299, 0.114), 6: ("SMPTE170M", 0.299, 0.114),
-             7: ("SMPTE240M", 0.212, 0.087), 9: ("BT2020", 0.2627, 0.0593)}
-_BT601 = 6
-#: swscale flags for every RGB <-> YUV conversion: accurate rounding and full chroma
-#: interpolation. With the defaults, YUV -> RGB came out 1.1 levels too dark on average.
-_SWS_FLAGS = "BILINEAR|ACCURATE_RND|FULL_CHR_H_INT"
-_SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p10le")
 _END = ("end", None, None)
-
-
-_WEBM_CODECS = ("libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e", "libdav1d")
-
-
-def default_codec(suffix: str) -> str:
-    """The encoder when ``--codec`` is not given: libx264, or VP9 for a .webm output."""
-    if suffix.lower() == ".gif":
-        return "gif"
-    if suffix.lower() == ".webm":
-        import av
-
-        for name in ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1"):
-            try:
-                av.codec.Codec(name, "w")
-                return name
-            except Exception:  # noqa: BLE001 - not in this FFmpeg build
-                continue
-    return "libx264"
-
-
-#: x264's and x265's presets, fastest first.
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                "placebo")
-
-
-@dataclass(frozen=True)
-class EncodeOptions:
-    """Video encoder settings (``--codec``, ``--crf``, ``--bitrate``, ``--preset``, ``--pix-fmt``)."""
-
-    codec: str = "libx264"
-    crf: int | None = 18
-    bitrate: str | None = None
-    preset: str = "medium"
-    pix_fmt: str | None = None  # None: 4:2:0 at the input's depth (yuv420p, or yuv420p10le above 8 bits)
-    copy_audio: bool = True
-    copy_subtitles: bool = True
-
-    def validate(self, suffix: str = "") -> None:
-        """Check the settings before any work (the encoder would otherwise fail mid-run, or
-        accept a value it then ignores), for an output file ending in ``suffix``.
-
-        Raises:
-            ConfigError: an unknown or non-video codec, one the container cannot hold, a CRF out
-                of the codec's range, an unknown x264/x265 preset or pixel format, a malformed
-                bitrate.
-        """
-        import av
-
-        try:
-            codec = av.codec.Codec(self.codec, "w")
-        except Exception:  # PyAV raises its own UnknownCodecError / ValueError
-            raise ConfigError(f"--codec {self.codec!r} is not an encoder in this FFmpeg build; try libx264, "
-                              "libx265, libvpx-vp9, libsvtav1 or mpeg4") from None
-        if codec.type != "video":
-            raise ConfigError(f"--codec {self.codec!r} encodes {codec.type}, not video; audio is copied as it is "
-                              "(or dropped with --no-audio)")
-        if suffix.lower() == ".webm" and self.codec not in _WEBM_CODECS:
-            raise ConfigError(f"a .webm file holds VP8, VP9 or AV1 video, not {self.codec}; use --codec libvpx-vp9 "
-                              "or an .mp4/.mkv output")
-        if self.crf is not None:
-            top = 51 if self.codec in ("libx264", "libx265") else 63
-            if not 0 <= self.crf <= top:
-                raise ConfigError(f"--crf {self.crf} is out of range for {self.codec}: 0 (lossless) to {top}")
-        if self.codec in ("libx264", "libx265") and self.preset not in X264_PRESETS:
-            raise ConfigError(f"--preset {self.preset!r}: expected one of {', '.join(X264_PRESETS)}")
-        try:
-            if self.pix_fmt is not None:
-                av.VideoFormat(self.pix_fmt)
-        except (ValueError, TypeError):
-            raise ConfigError(f"--pix-fmt {self.pix_fmt!r} is not a pixel format FFmpeg knows; e.g. yuv420p, "
-                              "yuv444p, yuv420p10le") from None
-        if self.bitrate:
-            _parse_bitrate(self.bitrate)
-
-    def codec_options(self) -> dict[str, str]:
-        opts: dict[str, str] = {}
-        if self.codec in ("libx264", "libx265", "libsvtav1", "libaom-av1", "libvpx-vp9"):
-            if self.bitrate is None and self.crf is not None:
-                opts["crf"] = str(self.crf)
-            if self.codec in ("libx264", "libx265") and self.preset:
-                opts["preset"] = self.preset
-            if self.codec == "libx265":
-                opts["x265-params"] = "log-level=error"  # x265 prints its whole configuration otherwise
-        return opts
 
 
 @dataclass
@@ -157,107 +74,6 @@ class VideoReport:
         if self.frames_declared and self.frames_in < self.frames_declared and not self.interrupted:
             return f"the input ended after {self.frames_in} of the {self.frames_declared} frames it declares"
         return ""
-
-
-def _parse_bitrate(text: str) -> int:
-    units = {"k": 1_000, "m": 1_000_000}
-    try:
-        if text[-1].lower() in units:
-            return int(float(text[:-1]) * units[text[-1].lower()])
-        return int(text)
-    except (ValueError, IndexError):
-        raise ConfigError(f"--bitrate {text!r}: expected a number like 8M or 2500k") from None
-
-
-def output_pix_fmt(requested: str | None, input_pix_fmt: str | None) -> str:
-    """``--pix-fmt``, or 4:2:0 at the input's depth: yuv420p10le for inputs of more than 8 bits
-    (10-bit HDR stays 10-bit), yuv420p otherwise."""
-    if requested:
-        return requested
-    import av
-
-    try:
-        deep = input_pix_fmt is not None and max(c.bits for c in av.VideoFormat(input_pix_fmt).components) > 8
-    except (ValueError, TypeError):
-        deep = False
-    return "yuv420p10le" if deep else "yuv420p"
-
-
-def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, width: int, height: int,  # noqa: ANN001
-                     time_base: Fraction, matrix: int = _BT601, *, like=None):  # noqa: ANN001, ANN201
-    """Add the encoder stream for ``options`` to an output ``container``: its size, pixel format
-    (4:4:4 instead of a subsampled one for odd sizes, with a note saying so), time base, colour
-    tags (``matrix``, limited range), bitrate or CRF and preset. With ``like`` (the input video
-    stream) it also takes the input's colour primaries and transfer (HDR PQ/HLG tags), sample
-    aspect ratio, field order, stream tags (language, title) and dispositions. Returns
-    (stream, pix_fmt, note).
-
-    Raises:
-        ConfigError: the codec is not in this FFmpeg build, or a bad ``--bitrate``.
-    """
-    import av
-
-    try:
-        stream = container.add_stream(options.codec, rate=rate)
-    except (av.error.FFmpegError, ValueError) as exc:
-        raise ConfigError(f"video codec {options.codec!r} is not available in this FFmpeg "
-                          f"build ({exc}); try --codec libx264 or mpeg4") from exc
-    pix_fmt = output_pix_fmt(options.pix_fmt, like.codec_context.pix_fmt if like is not None else None)
-    note = None
-    if options.codec == "gif" and not options.pix_fmt:
-        pix_fmt = "rgb8"  # what swscale can feed FFmpeg's GIF encoder: a fixed 3-3-2 palette
-        note = "GIF output: 256 fixed colours (3-3-2), so gradients band; an .mp4 or .webm output keeps them"
-    if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
-        wanted = pix_fmt
-        pix_fmt = "yuv444p10le" if "10" in pix_fmt else "yuv444p"  # keep every pixel instead of cropping
-        note = f"{width}x{height} is odd-sized: encoded as {pix_fmt} instead of {wanted}"
-    if options.codec == "libx265" and min(width, height) < 16:
-        raise ConfigError(f"libx265 cannot encode {width}x{height} frames (it needs 16x16 or more); use --codec "
-                          "libx264")
-    stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-    stream.codec_context.time_base = time_base
-    stream.time_base = time_base
-    stream.codec_context.colorspace = matrix
-    stream.codec_context.color_range = 1  # limited ("tv"), what yuv420p players expect
-    if like is not None:
-        _copy_video_properties(like, stream)
-    if options.bitrate:
-        stream.bit_rate = _parse_bitrate(options.bitrate)
-    stream.options = options.codec_options()
-    return stream, pix_fmt, note
-
-
-def _copy_video_properties(src, dst) -> None:  # noqa: ANN001 - av VideoStreams
-    """What changes how the video plays or is labelled, from the input stream to the output's."""
-    cin, cout = src.codec_context, dst.codec_context
-    for attr in ("color_primaries", "color_trc"):
-        value = getattr(cin, attr, None)
-        if value not in (None, 0, 2):  # 0 reserved, 2 unspecified
-            setattr(cout, attr, value)
-    sar = cin.sample_aspect_ratio
-    if sar and sar.numerator and sar != 1:
-        cout.sample_aspect_ratio = sar  # both sides scale alike: the same pixel shape
-    copy_stream_tags(src, dst)
-
-
-def copy_stream_tags(src, dst) -> None:  # noqa: ANN001 - av Streams
-    """Stream tags (language, title, ...) and dispositions (default, forced, ...)."""
-    for key, value in (src.metadata or {}).items():
-        if key.lower() not in ("handler_name", "vendor_id", "encoder", "duration"):
-            dst.metadata[key] = value
-    try:
-        dst.disposition = src.disposition
-    except (AttributeError, TypeError, ValueError):  # an older PyAV: no dispositions to copy
-        pass
-
-
-def encoder_frame(rgb: np.ndarray, pix_fmt: str, matrix: int = _BT601):  # noqa: ANN201 - av.VideoFrame
-    """An ``(H, W, 3)`` uint8 (or uint16) RGB array as a frame in the encoder's ``pix_fmt``,
-    converted with ``matrix`` and accurate rounding (see :data:`_SWS_FLAGS`)."""
-    import av
-
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
-    return frame.reformat(format=pix_fmt, dst_colorspace=_MATRICES[matrix][0], interpolation=_sws_flags())
 
 
 class _Pipeline:
@@ -419,7 +235,7 @@ class _Pipeline:
     # -- main ------------------------------------------------------------------------------
     def upscale_loop(self, matrix: int) -> None:
         """Until the reader's end: frames -> upscaled frames, packets passed through in order."""
-        colorspace, kr, kb = _MATRICES[matrix]
+        colorspace, kr, kb = MATRICES[matrix]
         yuv_matrix = YuvMatrix(kr, kb, False)  # the kernels' 4:2:0 path takes limited-range frames only
         size = None
         yuv = self.pix_fmt == "yuv420p" and not self.turns and not self.deep
@@ -452,7 +268,7 @@ class _Pipeline:
                 kind = "yuv"
             else:
                 rgb = payload.to_ndarray(format="rgb48le" if self.deep else "rgb24", src_colorspace=colorspace,
-                                         interpolation=_sws_flags())
+                                         interpolation=sws_flags())
                 if self.turns:  # shown upright, as FFmpeg's autorotate does; the output has no rotation flag
                     rgb = np.ascontiguousarray(np.rot90(rgb, self.turns))
                 up = self.upscaler.upscale(rgb)
@@ -467,17 +283,6 @@ def _plane(plane) -> np.ndarray:  # noqa: ANN001
     """A decoded frame's plane as a (height, width) uint8 view (rows keep their padding stride)."""
     rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
     return rows[:, :plane.width]
-
-
-@functools.cache
-def _sws_flags() -> int:
-    """:data:`_SWS_FLAGS` as the int PyAV takes (resolved once, not per frame)."""
-    from av.video.reformatter import Interpolation
-
-    flags = 0
-    for name in _SWS_FLAGS.split("|"):
-        flags |= int(Interpolation[name])
-    return flags
 
 
 #: ``-`` as the input or the output: standard input / output (streamed Matroska out).
@@ -497,21 +302,6 @@ class _Stdout:
 
     def discard(self) -> None:
         pass
-
-
-def write_error(exc: BaseException, tmp: Path, codec: str) -> OutputError:
-    """What went wrong while writing, in words: a full disk, or the encoder/muxer refusing."""
-    import errno
-
-    code = getattr(exc, "errno", None)
-    why = getattr(exc, "strerror", None) or str(exc)
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return OutputError(f"the disk is full while writing {tmp.name} ({why}); free some space or choose another -o; "
-                           "nothing was kept")
-    if code == errno.EFBIG:
-        return OutputError(f"{tmp.name} grew beyond what this file system allows ({why}); choose another -o")
-    return OutputError(f"writing {tmp.name} failed ({why}): the {codec} encoder or the {tmp.suffix} muxer refused the "
-                       "stream; try another --codec or output format")
 
 
 def _first_frame_facts(src: Path, pipe: _Pipeline) -> None:
@@ -534,16 +324,6 @@ def _first_frame_facts(src: Path, pipe: _Pipeline) -> None:
     if frame.interlaced_frame:
         pipe.report.notes.append("the input is interlaced: frames are upscaled as progressive, which keeps combing "
                                  "artefacts; deinterlace first (e.g. ffmpeg -vf bwdif) for a clean result")
-
-
-def _deep(pix_fmt: str | None) -> bool:
-    """More than 8 bits per sample (10-bit HDR and deeper)."""
-    import av
-
-    try:
-        return pix_fmt is not None and max(c.bits for c in av.VideoFormat(pix_fmt).components) > 8
-    except (ValueError, TypeError):
-        return False
 
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
@@ -585,9 +365,9 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         for s in in_container.streams:
             if (s.type == "audio" and options.copy_audio) or (s.type == "subtitle" and options.copy_subtitles):
                 pipe.in_streams[s.index] = s
-        matrix = video.codec_context.colorspace if video.codec_context.colorspace in _MATRICES else _BT601
+        matrix = video.codec_context.colorspace if video.codec_context.colorspace in MATRICES else BT601
         pipe.in_container = in_container
-        pipe.deep = _deep(video.codec_context.pix_fmt)
+        pipe.deep = is_deep(video.codec_context.pix_fmt)
         if src != PIPE:  # a pipe cannot be read twice: no rotation flags or interlacing notes from one
             _first_frame_facts(src, pipe)
         width, height = video.codec_context.width * upscaler.spec.scale, video.codec_context.height * upscaler.spec.scale

@@ -94,7 +94,7 @@ def _position(text: str | None) -> tuple[int, int] | None:
 def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: ANN001 - LiveSource, ResolvedModel
     from srstream.engine.live import LiveReport, run_live
     from srstream.engine.live_sinks import Recorder, VirtualCamera
-    from srstream.engine.video import EncodeOptions, default_codec
+    from srstream.engine.encode import EncodeOptions, default_codec
 
     if args.ensemble:
         raise ConfigError("--ensemble runs the model 8 times a frame: it is for stills and files, not live sources")

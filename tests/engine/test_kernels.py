@@ -301,7 +301,8 @@ def test_yuv420_to_rgb_agrees_with_swscale(sws, matrix):
     """Our Y'CbCr -> RGB (matrix, range, chroma siting) against FFmpeg's on a real frame."""
     import av
 
-    from srstream.engine.video import _plane, _sws_flags
+    from srstream.engine.encode import sws_flags as _sws_flags
+    from srstream.engine.video import _plane
     from tests.conftest import SAMPLE_CLIP
 
     with av.open(str(SAMPLE_CLIP)) as container:

@@ -145,7 +145,8 @@ def test_a_backend_device_path_gives_the_same_frames(tmp_path: Path, real_frame:
 def test_the_yuv420_path_agrees_with_the_rgb_path(sws_matrix: str, matrix: str) -> None:
     """The bundled model on a decoded frame's Y'CbCr planes gives what the swscale RGB path gives,
     up to rounding and chroma resampling: same luma, same colours."""
-    from srstream.engine.video import _plane, _sws_flags
+    from srstream.engine.encode import sws_flags as _sws_flags
+    from srstream.engine.video import _plane
 
     with av.open(str(SAMPLE_CLIP)) as container:
         decoded = next(container.decode(video=0))
