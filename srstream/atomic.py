@@ -144,7 +144,12 @@ class PendingOutput:
                 return
             except FileExistsError:
                 holder = self._holder()
-                if holder and holder.get("host") == socket.gethostname() and _alive(int(holder.get("pid", 0))):
+                if holder and holder.get("host") != socket.gethostname():
+                    raise OutputError(  # a shared folder: its process cannot be checked from here
+                        f"{self.target} is being written by an sr-stream run on {holder.get('host')} (pid "
+                        f"{holder.get('pid')}, started {holder.get('started', '?')}); if that run is gone, delete "
+                        f"{self.lock}") from None
+                if holder and _alive(int(holder.get("pid", 0))):
                     raise OutputError(
                         f"{self.target} is being written by another sr-stream run (pid {holder['pid']}, started "
                         f"{holder.get('started', '?')}: {holder.get('command', '?')}); wait for it or choose "

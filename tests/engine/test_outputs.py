@@ -62,3 +62,23 @@ def test_unwritable_folder_message(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr("srstream.engine.outputs.os.access", lambda path, mode: False)
     with pytest.raises(OutputError, match="not writable"):
         check_output(src, tmp_path / "out.mp4", overwrite=False)
+
+
+def test_a_lock_from_another_machine_is_not_taken_over(tmp_path: Path) -> None:
+    """On a shared folder the other run's process cannot be checked: refuse, and say which file to
+    delete if that run is gone."""
+    import json
+    import socket
+
+    from srstream.atomic import PendingOutput
+
+    target = tmp_path / "out.mp4"
+    lock = tmp_path / ".out.mp4.lock"
+    lock.write_text(json.dumps({"pid": 1, "host": "render-node-7", "started": "yesterday"}))
+    with pytest.raises(OutputError, match=f"on render-node-7 .*delete {lock}"):
+        PendingOutput(target)
+    lock.write_text(json.dumps({"pid": 2 ** 22 + 7, "host": socket.gethostname()}))  # no such process here
+    with PendingOutput(target) as pending:  # taken over
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        pending.discard()
+    assert not lock.exists()
