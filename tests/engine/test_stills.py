@@ -44,6 +44,24 @@ def test_images_keep_format_depth_and_channels(tmp_path: Path, model: Path, caps
     assert result.shape[:2] == (stored.shape[0] * 2, stored.shape[1] * 2)
     if stored.ndim == 3:
         assert result.shape[2] == stored.shape[2]
+    # the file holds the upscaled picture itself (not just something of the right shape): the
+    # engine's own upscale of the stored image, exactly for lossless formats
+    from srstream.engine.backends import backend_def
+    from srstream.engine.models import read_onnx_spec
+    from srstream.engine.stills import read_still
+    from srstream.engine.upscaler import FrameUpscaler
+
+    spec = read_onnx_spec(model)
+    expected = FrameUpscaler(backend_def("ort").open(spec, model, "fp32"), spec, 0).upscale(read_still(src))
+    written = read_still(tmp_path / f"{src.stem}_x2{src.suffix}")
+    assert written.shape == expected.shape
+    diff = np.abs(written.astype(np.int64) - expected.astype(np.int64))
+    top = 65535 if expected.dtype == np.uint16 else 255
+    assert expected.std() > 0 or expected.max() > 0  # a real picture, not a blank one
+    if name.endswith((".png", ".tiff", ".bmp")):
+        assert diff.max() == 0
+    else:  # JPEG / lossy WebP re-encode the picture: close on average
+        assert diff.mean() <= 0.05 * top, diff.mean()
 
 
 def test_folder_goes_on_past_a_bad_image_and_fails_at_the_end(tmp_path: Path, model: Path,
