@@ -60,8 +60,10 @@ def test_images_keep_format_depth_and_channels(tmp_path: Path, model: Path, caps
     assert expected.std() > 0 or expected.max() > 0  # a real picture, not a blank one
     if name.endswith((".png", ".tiff", ".bmp")):
         assert diff.max() == 0
-    else:  # JPEG / lossy WebP re-encode the picture: close on average
-        assert diff.mean() <= 0.05 * top, diff.mean()
+    else:  # JPEG / lossy WebP re-encode it (chroma subsampled): the luma is close
+        weights = np.array([0.299, 0.587, 0.114])
+        luma = np.abs(written[..., :3].astype(float) @ weights - expected[..., :3].astype(float) @ weights)
+        assert luma.mean() <= 0.02 * top, luma.mean()
 
 
 def test_folder_goes_on_past_a_bad_image_and_fails_at_the_end(tmp_path: Path, model: Path,
