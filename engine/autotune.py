@@ -212,7 +212,8 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
         b = backend_def(backend)
         available = b.probe(info)
         if not available.available:
-            raise DependencyError(f"the {b.name} backend ({b.title}) cannot run here: {available.detail}")
+            error = DependencyError if available.detail.startswith("missing") else BackendError
+            raise error(f"the {b.name} backend ({b.title}) cannot run here: {available.detail}")
         if precision != "auto":
             return Selection(Choice(backend, precision, "chosen with --backend and --precision",
                                     b.make_options(device)), (), size, True)

@@ -89,11 +89,14 @@ class KernelError(BackendError, ValueError):
     """A native frame kernel (``srstream.engine._native``) refused its arguments: a bug in the caller."""
 
 
-class DependencyError(BackendError, ImportError):
-    """An optional runtime (torch, tensorrt, pycuda, onnxruntime-gpu...) is missing or broken.
+class DependencyError(SRStreamError, ImportError):
+    """An optional package (torch, tensorrt, pycuda, openvino, matplotlib, onnx...) is missing.
 
-    The message carries the exact ``pip install`` line that fixes it.
+    Its own exit code (not a backend failure: nothing ran), and the message carries the exact
+    ``pip install`` line that fixes it.
     """
+
+    exit_code = 7
 
 
 #: How to get torch for training, the exporter and the torch backend: one instruction everywhere
@@ -109,6 +112,7 @@ EXIT_CODES: dict[str, int] = {
     "output": OutputError.exit_code,
     "model": ModelError.exit_code,
     "backend": BackendError.exit_code,
+    "dependency": DependencyError.exit_code,
     "interrupted": 130,
 }
 

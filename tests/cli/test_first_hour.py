@@ -35,7 +35,7 @@ def test_train_list_needs_no_torch_and_the_install_hint_is_one_instruction(tmp_p
     assert listed.returncode == 0 and "realtime_x2 " in listed.stdout and "tiny_x2 " in listed.stdout
     assert "The default real-time x2 model" in listed.stdout  # each recipe with its first comment line
     no_torch = _run("train", "tiny", "--data", str(tmp_path), "--out", str(tmp_path / "r"), env=env)
-    assert no_torch.returncode == 6
+    assert no_torch.returncode == 7
     assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in no_torch.stderr
     assert "then pip install 'sr-stream[train]'" in no_torch.stderr
 

@@ -45,7 +45,7 @@ def test_trt_without_tensorrt_names_the_install(tmp_path: Path, capsys: pytest.C
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     monkeypatch.setitem(sys.modules, "pycuda", None)
     code = cli.main([str(SAMPLE), "--backend", "trt", "-o", str(tmp_path / "o.mp4")])
-    assert code == 6 and "pip install 'sr-stream[gpu]'" in capsys.readouterr().err
+    assert code == 7 and "pip install 'sr-stream[gpu]'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")

@@ -180,4 +180,4 @@ def test_cli_trt_without_tensorrt_says_what_to_install(tmp_path: Path, capsys: p
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     ckpt = _checkpoint(tmp_path / "run")
     code, _, err = _cli(["export", str(ckpt), "-o", str(tmp_path / "t.onnx"), "--trt"], capsys)
-    assert code == 6 and "pip install 'sr-stream[gpu]'" in err and not list(tmp_path.glob("t*.onnx"))
+    assert code == 7 and "pip install 'sr-stream[gpu]'" in err and not list(tmp_path.glob("t*.onnx"))
