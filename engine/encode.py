@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from srstream.errors import ConfigError, OutputError
+from srstream.errors import ConfigError
 
 __all__ = ["BT601", "MATRICES", "X264_PRESETS", "EncodeOptions", "add_video_stream", "copy_stream_tags", "default_codec", "encoder_frame",
-           "is_deep", "output_pix_fmt", "sws_flags", "write_error"]
+           "is_deep", "output_pix_fmt", "sws_flags"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -224,21 +224,6 @@ def sws_flags() -> int:
     for name in _SWS_FLAGS.split("|"):
         flags |= int(Interpolation[name])
     return flags
-
-
-def write_error(exc: BaseException, tmp: Path, codec: str) -> OutputError:
-    """What went wrong while writing, in words: a full disk, or the encoder/muxer refusing."""
-    import errno
-
-    code = getattr(exc, "errno", None)
-    why = getattr(exc, "strerror", None) or str(exc)
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return OutputError(f"the disk is full while writing {tmp.name} ({why}); free some space or choose another -o; "
-                           "nothing was kept")
-    if code == errno.EFBIG:
-        return OutputError(f"{tmp.name} grew beyond what this file system allows ({why}); choose another -o")
-    return OutputError(f"writing {tmp.name} failed ({why}): the {codec} encoder or the {tmp.suffix} muxer refused the "
-                       "stream; try another --codec or output format")
 
 
 def is_deep(pix_fmt: str | None) -> bool:

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from srstream.engine.av_errors import av_failures, read_error
 from srstream.engine.sources import LiveSource, open_capture
 from srstream.errors import InputError, SRStreamError
 
@@ -187,8 +188,6 @@ class _Live:
             self.stop.set()
 
     def capture(self, container) -> None:  # noqa: ANN001
-        import av
-
         stream = container.streams.video[0]
         rate = float(stream.average_rate or 30)
         start = time.perf_counter()
@@ -211,11 +210,10 @@ class _Live:
             if self.source.kind != "lavfi":
                 self.errors.append(InputError(f"{self.source} stopped sending frames after {self.report.captured} "
                                               "(disconnected?); what was recorded is kept"))
-        except av.error.FFmpegError as exc:
+        except av_failures() as exc:
             self._stop("disconnected")
-            self.errors.append(InputError(f"{self.source} failed after {self.report.captured} frames "
-                                          f"({exc.strerror or exc}): the device was disconnected or closed; "
-                                          "what was recorded is kept"))
+            self.errors.append(read_error(exc, f"{self.source} failed after {self.report.captured} frames",
+                                          "the device was disconnected or closed; what was recorded is kept"))
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self._stop("error")
             self.errors.append(exc)

@@ -10,7 +10,8 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.live import LiveReport, Upscaled
-from srstream.engine.encode import add_video_stream, encoder_frame, write_error
+from srstream.engine.av_errors import av_failures, write_error, writing
+from srstream.engine.encode import add_video_stream, encoder_frame
 from srstream.errors import DependencyError, OutputError
 
 __all__ = ["Recorder", "VirtualCamera"]
@@ -41,10 +42,8 @@ class Recorder:
         import av
 
         options = self.options
-        try:
+        with writing(self.tmp, options.codec):
             self.container = av.open(str(self.tmp), "w")
-        except (av.error.FFmpegError, OSError) as exc:
-            raise OutputError(f"cannot create {self.tmp}: {exc}; check the folder and the file extension") from exc
         # the file pipeline's stream set-up (an unknown codec is a ConfigError; close() then deletes the file)
         self.stream, self.pix_fmt, note = add_video_stream(self.container, options, 30, width, height, Fraction(1, 1000))
         if note:
@@ -83,7 +82,7 @@ class Recorder:
                 self.report.recorded += 1
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
-        except (av.error.FFmpegError, OSError) as exc:
+        except av_failures() as exc:
             self.error = write_error(exc, self.tmp, self.options.codec)
         except BaseException as exc:  # noqa: BLE001 - re-raised by send()/close() on the caller's thread
             self.error = exc

@@ -42,6 +42,8 @@ class MediaInfo:
 def _probe_video(path: Path) -> MediaInfo:
     import av  # base dependency; imported lazily to keep `--help` fast
 
+    from srstream.engine.av_errors import av_failures, read_error
+
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -60,11 +62,8 @@ def _probe_video(path: Path) -> MediaInfo:
                 audio_streams=len(container.streams.audio),
                 subtitle_streams=len(container.streams.subtitles),
             )
-    except av.error.FFmpegError as exc:
-        raise InputError(
-            f"{path} is not a video or image sr-stream can read ({exc.strerror or exc}); "
-            "check that the file is complete and in a format FFmpeg supports"
-        ) from exc
+    except av_failures() as exc:
+        raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc
 
 
 def _probe_image(path: Path) -> MediaInfo:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from srstream.engine.av_errors import av_failures, read_error
 from srstream.errors import ConfigError, DependencyError, InputError
 
 __all__ = ["LiveSource", "open_capture", "parse_live"]
@@ -186,8 +187,8 @@ def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContai
     except FileNotFoundError as exc:
         raise InputError(f"{source}: no such device ({exc.filename or source.url}); list cameras with "
                          "v4l2-ctl --list-devices, or pick another with camera:N") from exc
-    except av.error.FFmpegError as exc:
+    except av_failures() as exc:
         hint = {"x11grab": "is an X server running there? check DISPLAY and the region (it must fit the screen)",
                 "v4l2": "is the camera connected and not in use by another program?",
                 "lavfi": "check the filter graph"}.get(source.fmt, "check the device name")
-        raise InputError(f"cannot open {source}: {exc.strerror or exc}; {hint}") from exc
+        raise read_error(exc, f"cannot open {source}", hint) from exc

@@ -40,8 +40,8 @@ from srstream.engine.encode import (
     encoder_frame,
     is_deep,
     sws_flags,
-    write_error,
 )
+from srstream.engine.av_errors import av_failures, read_error, reading, write_error, writing
 from srstream.engine.kernels import YuvMatrix
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import InputError, OutputError, SRStreamError
@@ -130,8 +130,8 @@ class _Pipeline:
                     self.report.frames_in += 1
                     if not self._put(self.q_in, ("frame", frame, pts), self.halt):
                         break
-        except av.error.FFmpegError as exc:  # what decoded is kept; the caller reports it
-            self.report.decode_error = str(exc.strerror or exc)
+        except av_failures() as exc:  # what decoded is kept; the caller reports it
+            self.report.decode_error = str(read_error(exc, "decoding"))
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self.errors.append(exc)
         finally:
@@ -223,7 +223,7 @@ class _Pipeline:
             for packet in stream.encode(None):
                 out_container.mux(packet)
                 self.report.frames_out += 1
-        except (av.error.FFmpegError, OSError) as exc:
+        except av_failures() as exc:
             self.errors.append(write_error(exc, self.tmp, self.options.codec))
         except BaseException as exc:  # noqa: BLE001
             self.errors.append(exc)
@@ -312,7 +312,7 @@ def _first_frame_facts(src: Path, pipe: _Pipeline) -> None:
     try:
         with av.open(str(src)) as container:
             frame = next(container.decode(video=0), None)
-    except av.error.FFmpegError:
+    except av_failures():
         return  # the main pass reports what is wrong with the file
     if frame is None:
         return
@@ -340,12 +340,10 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     import av
 
     start = time.perf_counter()
-    try:
+    where = "standard input" if src == PIPE else str(src)
+    with reading(where, "a pipe needs a streamable format such as Matroska or MPEG-TS (ffmpeg ... -f matroska -)"
+                 if src == PIPE else ""):
         in_container = av.open("pipe:0" if src == PIPE else str(src))
-    except av.error.FFmpegError as exc:
-        where = "standard input" if src == PIPE else str(src)
-        raise InputError(f"{where} cannot be opened as a video ({exc.strerror or exc}); a pipe needs a streamable "
-                         "format such as Matroska or MPEG-TS (ffmpeg ... -f matroska -)") from exc
     if not in_container.streams.video:
         in_container.close()
         raise InputError(f"{src} has no video stream")
@@ -373,10 +371,8 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         width, height = video.codec_context.width * upscaler.spec.scale, video.codec_context.height * upscaler.spec.scale
         if pipe.turns % 2:
             width, height = height, width
-        try:
+        with writing(tmp, options.codec):
             out_container = av.open("pipe:1", "w", format="matroska") if dst == PIPE else av.open(str(tmp), "w")
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise OutputError(f"cannot create {tmp}: {exc}; check the folder and the file extension") from exc
         threads = [threading.Thread(target=pipe.read, args=(in_container,), name="decode", daemon=True),
                    threading.Thread(target=pipe.write, args=(out_container, video, width, height, matrix),
                                     name="encode", daemon=True)]
@@ -397,7 +393,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         closing, out_container = out_container, None
         try:
             closing.close()  # writes the trailer (the moov of an .mp4): a full disk shows here
-        except (av.error.FFmpegError, OSError) as exc:
+        except av_failures() as exc:
             pipe.errors.append(write_error(exc, tmp, options.codec))
         if pipe.errors:
             raise pipe.errors[0]

@@ -1,0 +1,72 @@
+"""PyAV / FFmpeg failures, translated into sr-stream's errors in one place.
+
+Every call into PyAV that can fail goes through :func:`reading` (an input: a file, a pipe, a
+device) or :func:`writing` (an output container: opening, muxing, the trailer), or has its
+exception turned by :func:`read_error` / :func:`write_error` where it is collected on a worker
+thread. The messages name the object and say what to do; the original exception stays chained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+from collections.abc import Iterator
+from pathlib import Path
+
+from srstream.errors import InputError, OutputError
+
+__all__ = ["av_failures", "read_error", "reading", "write_error", "writing"]
+
+
+def av_failures() -> tuple[type[BaseException], ...]:
+    """What PyAV raises when FFmpeg fails (plus the OS errors of files and devices)."""
+    import av
+
+    return av.error.FFmpegError, OSError
+
+
+def _why(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc)
+
+
+def read_error(exc: BaseException, what: str, hint: str = "") -> InputError:
+    """An input that FFmpeg cannot read, in words."""
+    if isinstance(exc, PermissionError):
+        return InputError(f"permission denied reading {what}: {_why(exc)}")
+    return InputError(f"{what}: {_why(exc)}; " + (hint or "check that it is complete and in a format FFmpeg supports"))
+
+
+def write_error(exc: BaseException, path: Path, codec: str = "") -> OutputError:
+    """What went wrong while writing ``path``: a full disk, a file-size limit, or the encoder or
+    muxer refusing (with what to try instead)."""
+    code = getattr(exc, "errno", None)
+    why = _why(exc)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"the disk is full while writing {path.name} ({why}); free some space or choose another -o; "
+                           "nothing was kept")
+    if code == errno.EFBIG:
+        return OutputError(f"{path.name} grew beyond what this file system allows ({why}); choose another -o")
+    if isinstance(exc, PermissionError):
+        return OutputError(f"permission denied writing {path} ({why}); choose another -o")
+    encoder = f"the {codec} encoder or " if codec else ""
+    return OutputError(f"writing {path.name} failed ({why}): {encoder}the {path.suffix or 'output'} muxer refused it; "
+                       "check the file extension, or try another --codec or output format")
+
+
+@contextlib.contextmanager
+def reading(what: str, hint: str = "") -> Iterator[None]:
+    """FFmpeg failures inside the block become :class:`InputError` about ``what``."""
+    try:
+        yield
+    except av_failures() as exc:
+        raise read_error(exc, what, hint) from exc
+
+
+@contextlib.contextmanager
+def writing(path: Path, codec: str = "") -> Iterator[None]:
+    """FFmpeg / OS failures inside the block become :class:`OutputError` about ``path`` (ValueError
+    too: PyAV raises it when no muxer matches the file's extension)."""
+    try:
+        yield
+    except (*av_failures(), ValueError) as exc:
+        raise write_error(exc, path, codec) from exc
