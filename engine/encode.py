@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from srstream.errors import ConfigError
+from srstream.errors import ConfigError, OutputError
 
-__all__ = ["BT601", "MATRICES", "X264_PRESETS", "EncodeOptions", "add_video_stream", "copy_stream_tags", "default_codec", "encoder_frame",
+__all__ = ["BT601", "MATRICES", "X264_PRESETS", "EncodeOptions", "add_video_stream", "copy_container_metadata",
+           "copy_stream_tags", "copy_streams", "default_codec", "encoder_frame",
            "is_deep", "output_pix_fmt", "sws_flags"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
@@ -234,3 +235,51 @@ def is_deep(pix_fmt: str | None) -> bool:
         return pix_fmt is not None and max(c.bits for c in av.VideoFormat(pix_fmt).components) > 8
     except (ValueError, TypeError):
         return False
+
+
+def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]) -> dict:  # noqa: ANN001
+    """Add a stream-copy output stream for each input stream (audio, subtitles), with its tags and
+    dispositions; returns input index -> output stream and appends what was copied to ``copied``.
+
+    Raises:
+        OutputError: the output format cannot hold one of them (with what to use instead).
+    """
+    import av
+
+    out = {}
+    for index, in_stream in in_streams.items():
+        what = f"{in_stream.type} stream #{index} ({in_stream.codec_context.name})"
+        try:
+            out[index] = out_container.add_stream_from_template(in_stream)
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise OutputError(f"cannot copy {what} into {suffix} ({exc}); use an .mkv output, or "
+                              "--no-audio / --no-subtitles") from exc
+        if out[index].type != in_stream.type:  # e.g. mov_text into .ts becomes a data stream
+            raise OutputError(f"a {suffix} file cannot hold the {what}; use an .mkv or .mp4 output, "
+                              "or --no-subtitles / --no-audio")
+        copy_stream_tags(in_stream, out[index])
+        copied.append(what)
+    return out
+
+
+def copy_container_metadata(src, out_container, suffix: str, copied: list[str], notes: list[str]) -> None:  # noqa: ANN001
+    """Container tags (title, ...), chapters and attachments (Matroska fonts), where the output
+    format can hold them; what it cannot hold is named in ``notes``, never silently lost."""
+    for key, value in (src.metadata or {}).items():
+        if key.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration"):
+            out_container.metadata[key] = value
+    chapters = src.chapters()
+    if chapters:
+        try:
+            out_container.set_chapters(chapters)
+            copied.append(f"{len(chapters)} chapters")
+        except Exception as exc:  # noqa: BLE001 - a format without chapters
+            notes.append(f"{len(chapters)} chapters not kept: {exc}")
+    for att in (st for st in src.streams if st.type == "attachment"):
+        name = att.metadata.get("filename") or getattr(att, "name", None) or f"attachment{att.index}"
+        if suffix.lower() not in (".mkv", ".mka", ".webm"):
+            notes.append(f"attachment {name} not kept: only .mkv outputs hold attachments")
+            continue
+        out_container.add_attachment(name, att.metadata.get("mimetype") or getattr(att, "mimetype", None)
+                                     or "application/octet-stream", bytes(att.data))
+        copied.append(f"attachment {name}")

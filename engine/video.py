@@ -35,7 +35,8 @@ from srstream.engine.encode import (
     MATRICES,
     EncodeOptions,
     add_video_stream,
-    copy_stream_tags,
+    copy_container_metadata,
+    copy_streams,
     default_codec,
     encoder_frame,
     is_deep,
@@ -44,7 +45,7 @@ from srstream.engine.encode import (
 from srstream.engine.av_errors import av_failures, read_error, reading, write_error, writing
 from srstream.engine.kernels import YuvMatrix
 from srstream.engine.upscaler import FrameUpscaler
-from srstream.errors import InputError, OutputError, SRStreamError
+from srstream.errors import InputError, SRStreamError
 
 __all__ = ["PIPE", "EncodeOptions", "VideoReport", "default_codec", "upscale_video"]
 
@@ -144,52 +145,15 @@ class _Pipeline:
         Raises:
             ConfigError: the codec is not available. OutputError: a stream cannot be copied.
         """
-        import av
-
         stream, self.pix_fmt, note = add_video_stream(out_container, self.options, video_in.average_rate or Fraction(30),
                                                       width, height, video_in.time_base, matrix, like=video_in)
         if note:
             self.report.notes.append(note)
-        copied = {}
-        for index, in_stream in self.in_streams.items():
-            what = f"{in_stream.type} stream #{index} ({in_stream.codec_context.name})"
-            try:
-                copied[index] = out_container.add_stream_from_template(in_stream)
-            except (av.error.FFmpegError, ValueError) as exc:
-                raise OutputError(f"cannot copy {what} into {self.tmp.suffix} ({exc}); use an .mkv output, or "
-                                  "--no-audio / --no-subtitles") from exc
-            if copied[index].type != in_stream.type:  # e.g. mov_text into .ts becomes a data stream
-                raise OutputError(f"a {self.tmp.suffix} file cannot hold the {what}; use an .mkv or .mp4 output, "
-                                  "or --no-subtitles / --no-audio")
-            copy_stream_tags(in_stream, copied[index])
-            self.report.copied_streams.append(what)
-        self._copy_container_metadata(out_container)
+        copied = copy_streams(out_container, self.in_streams, self.tmp.suffix, self.report.copied_streams)
+        if self.in_container is not None:
+            copy_container_metadata(self.in_container, out_container, self.tmp.suffix, self.report.copied_streams,
+                                    self.report.notes)
         return stream, copied
-
-    def _copy_container_metadata(self, out_container) -> None:  # noqa: ANN001
-        """Container tags (title, ...), chapters and attachments (Matroska fonts), where the output
-        format can hold them; what it cannot hold is named in a note, never silently lost."""
-        src = self.in_container
-        if src is None:
-            return
-        for key, value in (src.metadata or {}).items():
-            if key.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration"):
-                out_container.metadata[key] = value
-        chapters = src.chapters()
-        if chapters:
-            try:
-                out_container.set_chapters(chapters)
-                self.report.copied_streams.append(f"{len(chapters)} chapters")
-            except Exception as exc:  # noqa: BLE001 - a format without chapters
-                self.report.notes.append(f"{len(chapters)} chapters not kept: {exc}")
-        for att in (st for st in src.streams if st.type == "attachment"):
-            name = att.metadata.get("filename") or getattr(att, "name", None) or f"attachment{att.index}"
-            if self.tmp.suffix.lower() not in (".mkv", ".mka", ".webm"):
-                self.report.notes.append(f"attachment {name} not kept: only .mkv outputs hold attachments")
-                continue
-            out_container.add_attachment(name, att.metadata.get("mimetype") or getattr(att, "mimetype", None)
-                                         or "application/octet-stream", bytes(att.data))
-            self.report.copied_streams.append(f"attachment {name}")
 
     def write(self, out_container, video_in, width: int, height: int, matrix: int) -> None:  # noqa: ANN001
         import av
