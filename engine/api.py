@@ -46,6 +46,8 @@ class FileJob:
     output: Path
     overwrite: bool = False
     encode: Any = None  # srstream.engine.video.EncodeOptions, for videos
+    segment_frames: int = 0  # > 0: a resumable job of segments this long (srstream.engine.jobs)
+    restart: bool = False  # with segments: drop an unfinished job of this output instead of resuming it
 
     @property
     def kind(self) -> str:
@@ -58,18 +60,28 @@ class FileResult:
 
     job: FileJob
     video: Any = None  # srstream.engine.video.VideoReport
+    segments: Any = None  # srstream.engine.jobs.JobReport, for videos run as segmented jobs
     batch: Any = None  # srstream.engine.stills.BatchReport
     size: tuple[int, int] | None = None  # an image's output (width, height)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
 
+#: ``segments="auto"``: videos of at least this many frames run as resumable jobs of
+#: :data:`AUTO_SEGMENT_FRAMES`-frame segments (about 20 s at 30 fps): an interruption then costs at
+#: most one segment of work.
+AUTO_SEGMENTS_FROM, AUTO_SEGMENT_FRAMES = 3000, 600
+
+
 def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, overwrite: bool = False,
               codec: str | None = None, crf: int | None = 18, bitrate: str | None = None, preset: str = "medium",
-              pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True) -> FileJob:
+              pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True, segments: int | str = "auto",
+              restart: bool = False) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it; ``-`` streams a video
-    to standard output), and the encoder settings for videos.
+    to standard output), and the encoder settings for videos. ``segments``: ``"auto"`` (long
+    videos run as resumable jobs), ``"off"`` or a segment length in frames (see
+    :mod:`srstream.engine.jobs`); ``restart`` drops an unfinished job of this output.
 
     Raises:
         InputError: a missing or unreadable input. OutputError: an output that would replace the
@@ -96,9 +108,32 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
         encode = EncodeOptions(codec=codec or default_codec(suffix), crf=crf, bitrate=bitrate, preset=preset,
                                pix_fmt=pix_fmt, copy_audio=audio, copy_subtitles=subtitles)
         encode.validate(suffix)
+    segment_frames = _segment_frames(segments, media, streaming)
+    if segment_frames:
+        from dataclasses import replace
+
+        encode = replace(encode, threads=2, deterministic=True)  # the same bits whoever encodes a segment, when
     if not streaming:
-        check_output(media.path, output, overwrite=overwrite, folder=media.kind in ("folder", "glob"))
-    return FileJob(media, output, overwrite, encode)
+        from srstream.engine.jobs import job_folder
+
+        resuming = segment_frames and not restart and (job_folder(output) / "manifest.json").is_file()
+        if not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
+            check_output(media.path, output, overwrite=overwrite, folder=media.kind in ("folder", "glob"))
+    return FileJob(media, output, overwrite, encode, segment_frames, restart)
+
+
+def _segment_frames(segments: int | str, media: Any, streaming: bool) -> int:
+    if media.kind != "video" or streaming or str(media.path) == "-" or segments == "off":
+        return 0
+    if segments == "auto":
+        return AUTO_SEGMENT_FRAMES if media.frames >= AUTO_SEGMENTS_FROM else 0
+    try:
+        frames = int(segments)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--segments {segments!r}: auto, off, or a number of frames per segment") from None
+    if frames < 1:
+        raise ConfigError(f"--segments {frames}: a segment needs at least one frame")
+    return frames
 
 
 class Upscaler:
@@ -217,6 +252,8 @@ class Upscaler:
         """Carry out a job from :func:`plan_file`."""
         import time
 
+        if job.kind == "video" and job.segment_frames:
+            return self._run_segments(job, progress)
         if job.kind == "video":
             from srstream.engine.video import upscale_video
 
@@ -235,6 +272,41 @@ class Upscaler:
         batch = upscale_folder(expand_inputs(job.media.path), job.output, self._frames, overwrite=job.overwrite,
                                progress=progress)
         return FileResult(job, batch=batch, seconds=batch.seconds)
+
+    def job_options(self, job: FileJob) -> dict[str, Any]:
+        """What a segmented job's result depends on, for its manifest (a resume must match it)."""
+        import dataclasses
+        import hashlib
+
+        stabilizer = getattr(self._frames, "stabilizer", None)
+        return {"model": self.spec.name, "graph_sha256": hashlib.sha256(self.resolved.path.read_bytes()).hexdigest(),
+                "backend": self.backend, "precision": self.precision, "tile": str(self._frames.tile),
+                "ensemble": bool(self._frames.ensemble), "stabilize": stabilizer.strength if stabilizer else 0.0,
+                "encode": dataclasses.asdict(job.encode)}
+
+    def _run_segments(self, job: FileJob, progress: Callable[[int], None] | None) -> FileResult:
+        import dataclasses
+        import sys
+
+        from srstream.engine.jobs import run_job
+        from srstream.engine.video import upscale_video
+
+        per_segment = dataclasses.replace(job.encode, copy_audio=False, copy_subtitles=False)
+
+        def upscale_segment(path: Path, segment: Any) -> int:
+            stabilizer = getattr(self._frames, "stabilizer", None)
+            if stabilizer is not None:
+                stabilizer.reset()  # each segment stands alone
+            report = upscale_video(job.media.path, path, self._frames, per_segment, progress=progress,
+                                   span=(segment.start, segment.end))
+            if report.interrupted:
+                raise KeyboardInterrupt
+            return report.frames_out
+
+        report = run_job(job.media.path, job.output, upscale_segment, job.encode, self.job_options(job),
+                         segment_frames=job.segment_frames, restart=job.restart,
+                         log=lambda text: print(f"sr-stream: {text}", file=sys.stderr, flush=True))
+        return FileResult(job, segments=report, seconds=report.seconds)
 
     # -- lifetime --------------------------------------------------------------------------------
     def close(self) -> None:

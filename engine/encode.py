@@ -65,6 +65,8 @@ class EncodeOptions:
     pix_fmt: str | None = None  # None: 4:2:0 at the input's depth (yuv420p, or yuv420p10le above 8 bits)
     copy_audio: bool = True
     copy_subtitles: bool = True
+    threads: int = 0  # encoder threads (0: the encoder's choice; jobs fix it so bits never depend on the machine)
+    deterministic: bool = False  # the same bits for the same frames, every time (segmented jobs; see codec_options)
 
     def validate(self, suffix: str = "") -> None:
         """Check the settings before any work (the encoder would otherwise fail mid-run, or
@@ -112,6 +114,13 @@ class EncodeOptions:
                 opts["preset"] = self.preset
             if self.codec == "libx265":
                 opts["x265-params"] = "log-level=error"  # x265 prints its whole configuration otherwise
+            if self.codec == "libx264" and self.deterministic:
+                # x264's macroblock-tree rate control gave different bits for the same frames from one
+                # encode to the next (run-to-run, with 1 or 2 threads, presets medium and slower);
+                # without it the output repeats exactly, for a few percent more bits at the same CRF
+                opts["x264-params"] = "mbtree=0"
+        if self.threads:
+            opts["threads"] = str(self.threads)
         return opts
 
 

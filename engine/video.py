@@ -93,6 +93,7 @@ class _Pipeline:
         self.in_container = None  # set by upscale_video: container tags, chapters, attachments
         self.turns = 0  # quarter turns counter-clockwise that display the input upright (np.rot90's k)
         self.deep = False  # more than 8 bits per sample: frames go through 16-bit RGB
+        self.span: tuple[int | None, int | None] = (None, None)  # only frames with start <= pts < end
 
     # -- reader -----------------------------------------------------------------------------
     @staticmethod
@@ -114,9 +115,13 @@ class _Pipeline:
         tb = video.time_base
         last_pts: int | None = None
         step = int(round(1 / (video.average_rate or 30) / tb)) if tb else 1
+        start, end = self.span
+        done = False
         try:
+            if start is not None:  # decode from the keyframe at or before the span's start
+                container.seek(start, stream=video, backward=True, any_frame=False)
             for packet in container.demux(video, *extra):
-                if self.halt.is_set():
+                if self.halt.is_set() or done:
                     break
                 if packet.stream.index != video.index:
                     if packet.dts is not None and not self._put(self.q_in, ("packet", packet, None), self.halt):
@@ -124,6 +129,15 @@ class _Pipeline:
                     continue
                 for frame in packet.decode():
                     pts = frame.pts
+                    if start is not None or end is not None:  # a segment: the stream's own timestamps
+                        if pts is None:
+                            raise InputError(f"{self.src}: frames without timestamps cannot be cut into segments; "
+                                             "run it in one pass (--segments off)")
+                        if start is not None and pts < start:
+                            continue  # decoded only as a reference for what follows
+                        if end is not None and pts >= end:
+                            done = True  # frames come in display order: the span is complete
+                            break
                     if pts is None or (last_pts is not None and pts <= last_pts):
                         pts = step if last_pts is None else last_pts + max(step, 1)
                         self.report.timestamp_fixes += frame.pts is not None
@@ -291,8 +305,13 @@ def _first_frame_facts(src: Path, pipe: _Pipeline) -> None:
 
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
-                  progress: Callable[[int], None] | None = None, queue_size: int = 8) -> VideoReport:
+                  progress: Callable[[int], None] | None = None, queue_size: int = 8,
+                  span: tuple[int | None, int | None] = (None, None)) -> VideoReport:
     """Upscale the first video stream of ``src`` into ``dst`` (written via a temporary file).
+
+    ``span``: only the frames with ``start <= pts < end`` (in the video stream's time base; None:
+    from the first / to the last), decoded from the keyframe before ``start``: one segment of a
+    job (:mod:`srstream.engine.jobs`), written with the video stream alone.
 
     Raises:
         InputError: no frames, a corrupt stream, a mid-stream size change.
@@ -318,12 +337,13 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         raise
     tmp = pending.tmp
     pipe = _Pipeline(src, tmp, upscaler, options, progress, queue_size)
+    pipe.span = span
     threads: list[threading.Thread] = []
     out_container = None
     try:
         video = in_container.streams.video[0]
         video.thread_type = "AUTO"
-        pipe.report.frames_declared = int(video.frames or 0)
+        pipe.report.frames_declared = int(video.frames or 0) if span == (None, None) else 0
         for s in in_container.streams:
             if (s.type == "audio" and options.copy_audio) or (s.type == "subtitle" and options.copy_subtitles):
                 pipe.in_streams[s.index] = s

@@ -47,6 +47,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="steady the output from frame to frame where the content only moved (0-1, default 0.7 "
                              "when given; off otherwise): less flicker on heavily compressed video, for some CPU time")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--segments", default="auto", metavar="auto|off|FRAMES",
+                        help="run a video as a resumable job of segments this many frames long, in a folder beside "
+                             "the output (auto: videos of 3000+ frames, 600-frame segments); after a crash or Ctrl-C "
+                             "the same command continues where it stopped")
+    parser.add_argument("--restart", action="store_true",
+                        help="with segments: drop an unfinished job of this output and start over")
     video = parser.add_argument_group("video output")
     video.add_argument("--codec", help="video encoder (default: libx264; libvpx-vp9 for .webm outputs)")
     video.add_argument("--crf", type=int, default=18, help="constant rate factor (default 18; lower is better)")
@@ -123,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     model = pick_model(args.model, args.scale, fast=args.fast)
     job = plan_file(args.input, args.output, scale=model.spec.scale, overwrite=args.overwrite, codec=args.codec,
                     crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
-                    audio=not args.no_audio, subtitles=not args.no_subtitles)  # every check before any work
+                    audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
+                    restart=args.restart)  # every check before any work
     if args.stabilize and job.kind != "video":
         raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
     media = job.media
@@ -148,7 +155,10 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
         print(f"sr-stream: {media.width}x{media.height} -> {media.width * up.spec.scale}x"
               f"{media.height * up.spec.scale}, {frames.tile_label(media.height, media.width)}", file=sys.stderr)
     with _progress(media.frames, "frame") as bar:
-        report = up.run(job, progress=bar.update).video
+        result = up.run(job, progress=bar.update)
+    if result.segments is not None:
+        return _job_summary(result.segments, output, up)
+    report = result.video
     lat = np.array(report.latencies_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     print(f"{output}: {report.frames_out} frames ({report.frames_in} decoded) in {report.seconds:.1f} s, "
@@ -172,6 +182,23 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     if report.ended_early:
         raise InputError(f"{media.path}: {report.ended_early}; {output} holds the {report.frames_out} frames that "
                          "decoded (the input looks truncated or damaged)")
+    return 0
+
+
+def _job_summary(report, output: Path, up) -> int:  # noqa: ANN001 - JobReport, Upscaler
+    from srstream.errors import interrupted_exit_code
+
+    if report.interrupted:
+        print(f"sr-stream: interrupted; {report.reused + report.done_now} of {report.segments} segments are done and "
+              "kept beside the output: run the same command again to continue", file=sys.stderr)
+        return interrupted_exit_code()
+    fps = report.frames_out / report.seconds if report.seconds else 0.0
+    reused = f", {report.reused} reused from an earlier run" if report.reused else ""
+    print(f"{output}: {report.frames_out} frames in {report.segments} segments{reused}, {report.seconds:.1f} s, "
+          f"{fps:.1f} fps; {up.frame_upscaler.backend.describe()}; copied: "
+          f"{', '.join(report.copied_streams) or 'nothing'}")
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,287 @@
+"""Long videos as resumable jobs: keyframe-aligned segments, a manifest, and a join that copies.
+
+A video is cut into segments at keyframes (found by reading packets, not decoding), about
+``segment_frames`` frames each. Each segment is upscaled on its own (decoded from its keyframe,
+frames ``start <= pts < end``, the stream's own timestamps) and encoded to its own MP4 file in a
+job folder beside the output, ``.NAME.job/``, whose ``manifest.json`` records
+
+* the input's identity: its size and a SHA-256 of three 1 MiB blocks (start, middle, end);
+* the options that change the result: the model (its graph's checksum), backend and precision,
+  tiling, the encoder settings, and the segment length;
+* the boundaries, and per segment whether it is done and the SHA-256 of its file.
+
+A finished segment is never redone: running the same command again after Ctrl-C, SIGKILL, a
+power cut or a crash verifies the finished ones by their checksum and does the rest. A changed
+input or option is refused with a message (``--restart`` starts over). The join copies the
+segments' packets (no re-encoding; every segment starts with an IDR frame and the encoder's
+settings are the same, so its headers are too), muxes audio, subtitles, chapters and tags once
+from the source, and renames the output into place. The output depends only on the input, the
+options and the segmentation: not on interruptions, nor on which worker did which segment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import heapq
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from srstream.atomic import PendingOutput, write_atomic
+from srstream.engine.av_errors import reading, writing
+from srstream.engine.encode import EncodeOptions, copy_container_metadata, copy_streams, copy_stream_tags
+from srstream.errors import ConfigError, InputError, OutputError
+
+__all__ = ["JobReport", "Segment", "input_identity", "job_folder", "plan_segments", "run_job"]
+
+_MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Segment:
+    index: int
+    start: int | None  # pts (video time base) of its first keyframe; None for the first
+    end: int | None  # the next segment's start; None for the last
+    frames: int  # planned, from the packets
+
+
+@dataclass
+class JobReport:
+    segments: int = 0
+    reused: int = 0  # done before this run, verified
+    done_now: int = 0
+    frames_out: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    output: Path | None = None
+    copied_streams: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def job_folder(output: Path) -> Path:
+    return output.with_name(f".{output.name}.job")
+
+
+def input_identity(path: Path, block: int = 1 << 20) -> dict[str, Any]:
+    """Size and a SHA-256 over three blocks (start, middle, end): cheap on a large file, and any
+    re-encode or truncation changes it."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for offset in sorted({0, max(0, size // 2 - block // 2), max(0, size - block)}):
+            fh.seek(offset)
+            digest.update(fh.read(block))
+    return {"size": size, "sampled_sha256": digest.hexdigest()}
+
+
+def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
+    """Keyframe-aligned segments of about ``segment_frames`` frames (packets are read, not decoded).
+
+    Raises:
+        InputError: no video stream, or packets without timestamps (such a file runs in one pass).
+    """
+    import av
+
+    keyframes: list[tuple[int, int]] = []  # (pts, frames before it)
+    count = 0
+    with reading(str(src)), av.open(str(src)) as container:
+        if not container.streams.video:
+            raise InputError(f"{src} has no video stream")
+        video = container.streams.video[0]
+        for packet in container.demux(video):
+            if packet.size == 0:
+                continue
+            if packet.pts is None:
+                raise InputError(f"{src}: packets without timestamps cannot be cut into segments; use --segments off")
+            if packet.is_keyframe:
+                keyframes.append((packet.pts, count))
+            count += 1
+    cuts = [0]  # indices into keyframes where a segment starts
+    for i, (_, before) in enumerate(keyframes[1:], 1):
+        if before - keyframes[cuts[-1]][1] >= segment_frames:
+            cuts.append(i)
+    segments = []
+    for n, k in enumerate(cuts):
+        start = None if n == 0 else keyframes[k][0]
+        end = keyframes[cuts[n + 1]][0] if n + 1 < len(cuts) else None
+        first = 0 if n == 0 else keyframes[k][1]
+        last = keyframes[cuts[n + 1]][1] if n + 1 < len(cuts) else count
+        segments.append(Segment(n, start, end, last - first))
+    return segments
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _load(manifest: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(manifest.read_text())
+        return data if data.get("version") == _MANIFEST_VERSION else None
+    except (OSError, ValueError):
+        return None
+
+
+def _save(manifest: Path, data: dict[str, Any]) -> None:
+    write_atomic(manifest, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def _prepare(src: Path, output: Path, options: dict[str, Any], segment_frames: int, restart: bool,
+             log: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
+    folder = job_folder(output)
+    manifest = folder / "manifest.json"
+    identity = input_identity(src)
+    existing = _load(manifest)
+    if existing is not None and not restart:
+        changed = [what for what, old, new in (("the input", existing["input"], identity),
+                                                ("the options", existing["options"], options),
+                                                ("the segment length", existing["segment_frames"], segment_frames))
+                   if old != new]
+        if changed:
+            raise ConfigError(f"{folder} holds an unfinished job for {output}, but {' and '.join(changed)} changed "
+                              "since it started; run the same command as before to finish it, or add --restart "
+                              "to start over")
+        return folder, existing
+    if existing is not None:
+        for seg in folder.glob("seg_*"):
+            seg.unlink()
+    segments = plan_segments(src, segment_frames)
+    data = {"version": _MANIFEST_VERSION, "input": identity, "source": str(src), "output": str(output),
+            "options": options, "segment_frames": segment_frames,
+            "segments": [{**dataclasses.asdict(s), "status": "todo", "file": f"seg_{s.index:05d}.mp4", "sha256": None}
+                         for s in segments]}
+    folder.mkdir(parents=True, exist_ok=True)
+    _save(manifest, data)
+    log(f"job {folder}: {len(segments)} segments of about {segment_frames} frames")
+    return folder, data
+
+
+def _done(folder: Path, seg: dict[str, Any]) -> bool:
+    """A finished segment whose file is still what was recorded."""
+    path = folder / seg["file"]
+    return seg["status"] == "done" and path.is_file() and _sha256(path) == seg["sha256"]
+
+
+def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], int], encode: EncodeOptions,
+            options: dict[str, Any], *, segment_frames: int = 300, restart: bool = False,
+            run_segments: Callable[[list[tuple[Path, Segment]]], Iterator[tuple[Segment, int]]] | None = None,
+            log: Callable[[str], None] = lambda _: None) -> JobReport:
+    """Upscale ``src`` into ``output`` segment by segment (see the module docstring).
+
+    ``upscale_segment(path, segment)`` writes one segment's video to ``path`` and returns its frame
+    count; ``run_segments``, when given, runs a list of them (e.g. on Ray workers) and yields each
+    as it finishes; by default they run here, in order.
+
+    Raises:
+        ConfigError: an unfinished job of this output with other inputs or options.
+        InputError / OutputError / ...: as the segments and the join raise them; finished
+            segments stay for the next run.
+    """
+    started = time.perf_counter()
+    folder, data = _prepare(src, output, options, segment_frames, restart, log)
+    manifest = folder / "manifest.json"
+    for stale in folder.glob("seg_*.interrupted*"):  # the part of a segment an interrupted run kept
+        stale.unlink()
+    report = JobReport(segments=len(data["segments"]))
+    todo = []
+    for entry in data["segments"]:
+        seg = Segment(entry["index"], entry["start"], entry["end"], entry["frames"])
+        if _done(folder, entry):
+            report.reused += 1
+        else:
+            entry["status"] = "todo"
+            todo.append((folder / entry["file"], seg))
+    if report.reused:
+        log(f"resuming: {report.reused} of {report.segments} segments already done (checksums verified)")
+    runner = run_segments or (lambda jobs: ((seg, upscale_segment(path, seg)) for path, seg in jobs))
+    try:
+        for seg, frames in runner(todo):
+            entry = data["segments"][seg.index]
+            entry.update(status="done", sha256=_sha256(folder / entry["file"]), frames_out=frames)
+            _save(manifest, data)
+            report.done_now += 1
+            log(f"segment {seg.index + 1}/{report.segments} done ({frames} frames)")
+    except KeyboardInterrupt:
+        report.interrupted = True
+        report.seconds = time.perf_counter() - started
+        log(f"interrupted: {report.reused + report.done_now} of {report.segments} segments are done and kept in "
+            f"{folder}; run the same command again to continue")
+        return report
+    report.frames_out = _join(src, output, folder, data, encode, report)
+    for entry in data["segments"]:
+        (folder / entry["file"]).unlink(missing_ok=True)
+    manifest.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+    report.output = output
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _packets(path: Path) -> Iterator[Any]:
+    import av
+
+    with av.open(str(path)) as container:
+        for packet in container.demux(container.streams.video[0]):
+            if packet.size:
+                yield packet
+
+
+def _join(src: Path, output: Path, folder: Path, data: dict[str, Any], encode: EncodeOptions,
+          report: JobReport) -> int:
+    """Copy the segments' video packets and the source's other streams into ``output``."""
+    import av
+
+    files = [folder / s["file"] for s in data["segments"]]
+    frames = 0
+    with PendingOutput(output) as pending, reading(str(src)), av.open(str(src)) as source, \
+            av.open(str(files[0])) as first:
+        with writing(pending.tmp, encode.codec):
+            out = av.open(str(pending.tmp), "w")
+        try:
+            video_in = first.streams.video[0]
+            video = out.add_stream_from_template(video_in)
+            copy_stream_tags(source.streams.video[0], video)
+            extra = {s.index: s for s in source.streams
+                     if (s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles)}
+            copied = copy_streams(out, extra, pending.tmp.suffix, report.copied_streams)
+            copy_container_metadata(source, out, pending.tmp.suffix, report.copied_streams, report.notes)
+
+            def video_packets() -> Iterator[tuple[float, int, Any]]:
+                for i, path in enumerate(files):
+                    for packet in _packets(path):
+                        yield float(packet.dts * packet.time_base), 0, (i, packet)
+
+            def other_packets() -> Iterator[tuple[float, int, Any]]:
+                if extra:
+                    for packet in source.demux(*extra.values()):
+                        if packet.dts is not None and packet.size:
+                            yield float(packet.dts * packet.time_base), 1, (-1, packet)
+
+            with writing(pending.tmp, encode.codec):
+                for _, kind, (_, packet) in heapq.merge(video_packets(), other_packets(), key=lambda t: (t[0], t[1])):
+                    if kind == 0:
+                        packet.stream = video
+                        frames += 1
+                    else:
+                        packet.stream = copied[packet.stream.index]
+                    out.mux(packet)
+        finally:
+            with writing(pending.tmp, encode.codec):
+                out.close()
+        expected = sum(s.get("frames_out", 0) for s in data["segments"])
+        if frames != expected:
+            raise OutputError(f"the join wrote {frames} video packets for {expected} encoded frames; nothing was "
+                              "replaced (please report this)")
+        pending.commit()
+    return frames

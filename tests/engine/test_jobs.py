@@ -1,0 +1,163 @@
+"""Long videos as resumable segment jobs: killed with SIGKILL and run again, a job gives the file an
+uninterrupted run gives (video packets byte for byte), with every frame, timestamp and the audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from srstream.engine.jobs import input_identity, job_folder, plan_segments
+from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+
+@pytest.fixture(scope="module")
+def nearest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_nearest_x2(tmp_path_factory.mktemp("model") / "nearest.onnx", nearest_x2_spec())
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """240 frames with a keyframe every 12 and B-frames (open GOPs, reordered timestamps), audio."""
+    path = tmp_path_factory.mktemp("clip") / "gop.mp4"
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=Fraction(30))
+        v.width, v.height, v.pix_fmt = 160, 120, "yuv420p"
+        v.options = {"g": "12", "bf": "2", "preset": "ultrafast"}
+        a = c.add_stream("aac", rate=44100)
+        for i in range(240):
+            img = np.clip(rng.normal(128, 30, (120, 160, 3)) + (i % 9) * 8, 0, 255).astype(np.uint8)
+            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 44100 * 8), np.float32), format="fltp", layout="mono")
+        sound.sample_rate = 44100
+        for p in a.encode(sound):
+            c.mux(p)
+        for p in a.encode():
+            c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return path
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "srstream", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+def _video_packets(path: Path) -> list[tuple[int | None, int | None, bytes]]:
+    with av.open(str(path)) as c:
+        return [(p.pts, p.dts, bytes(p)) for p in c.demux(video=0) if p.size]
+
+
+def _streams(path: Path) -> tuple[list[int], int]:
+    with av.open(str(path)) as c:
+        pts = [f.pts for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        audio = sum(1 for p in c.demux(audio=0) if p.size)
+    return pts, audio
+
+
+def test_segments_start_at_keyframes_and_cover_every_frame(clip: Path) -> None:
+    segments = plan_segments(clip, 50)
+    assert len(segments) == 4 and segments[0].start is None and segments[-1].end is None  # cut at 60, 120, 180
+    assert all(a.end == b.start for a, b in zip(segments, segments[1:]))
+    assert sum(s.frames for s in segments) == 240 and all(s.frames % 12 == 0 for s in segments[:-1])
+    assert input_identity(clip) == input_identity(clip) and input_identity(clip)["size"] == clip.stat().st_size
+
+
+def test_a_job_keeps_every_frame_timestamp_and_the_audio(tmp_path: Path, nearest: Path, clip: Path) -> None:
+    r = _cli(str(clip), "-o", "seg.mp4", "--model", str(nearest), "--segments", "50", cwd=tmp_path)
+    assert r.returncode == 0 and "4 segments" in r.stdout, r.stderr
+    assert _streams(tmp_path / "seg.mp4") == _streams(clip)
+    assert not job_folder(tmp_path / "seg.mp4").exists()  # cleaned up after the join
+
+
+def test_sigkill_then_the_same_command_gives_the_uninterrupted_file(tmp_path: Path, nearest: Path, clip: Path) -> None:
+    straight = _cli(str(clip), "-o", "straight.mp4", "--model", str(nearest), "--segments", "50",
+                    "--preset", "slower", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr
+    command = [sys.executable, "-m", "srstream", str(clip), "-o", "resumed.mp4", "--model", str(nearest),
+               "--segments", "50", "--preset", "slower"]
+    run = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    manifest = job_folder(tmp_path / "resumed.mp4") / "manifest.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # kill it once two segments are done
+        done = [s for s in json.loads(manifest.read_text())["segments"] if s["status"] == "done"] \
+            if manifest.is_file() else []
+        if len(done) >= 2 or run.poll() is not None:
+            break
+        time.sleep(0.05)
+    run.send_signal(signal.SIGKILL)
+    run.communicate(timeout=60)
+    assert not (tmp_path / "resumed.mp4").exists(), "the run finished before it could be killed"
+    again = _cli(*command[3:], cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "already done (checksums verified)" in again.stderr
+    assert _video_packets(tmp_path / "resumed.mp4") == _video_packets(tmp_path / "straight.mp4")
+    assert _streams(tmp_path / "resumed.mp4") == _streams(clip)
+
+
+def test_a_changed_option_is_refused_and_restart_starts_over(tmp_path: Path, nearest: Path, clip: Path) -> None:
+    folder = job_folder(tmp_path / "out.mp4")
+    run = subprocess.Popen([sys.executable, "-m", "srstream", str(clip), "-o", "out.mp4", "--model", str(nearest),
+                            "--segments", "50", "--preset", "veryslow"], cwd=tmp_path, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    deadline = time.monotonic() + 60
+    while not (folder / "manifest.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)  # Ctrl-C: the finished segments stay
+    run.communicate(timeout=120)
+    assert run.returncode == 130 and (folder / "manifest.json").is_file()
+    other = _cli(str(clip), "-o", "out.mp4", "--model", str(nearest), "--segments", "50", "--crf", "30", cwd=tmp_path)
+    assert other.returncode == 2 and "the options changed" in other.stderr and "--restart" in other.stderr
+    fresh = _cli(str(clip), "-o", "out.mp4", "--model", str(nearest), "--segments", "50", "--crf", "30",
+                 "--restart", cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    assert _streams(tmp_path / "out.mp4") == _streams(clip) and not folder.exists()
+
+
+def test_a_damaged_segment_is_done_again(tmp_path: Path, nearest: Path, clip: Path) -> None:
+    from srstream.engine.api import Upscaler, plan_file
+
+    job = plan_file(clip, tmp_path / "out.mp4", scale=2, segments=80)
+    with Upscaler(str(nearest)) as up:
+        calls: list[int] = []
+        import srstream.engine.jobs as jobs
+
+        real = jobs.run_job
+
+        def interrupted_after_one(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            run = kwargs.pop("run_segments", None)
+            assert run is None
+
+            def first_only(todo):  # noqa: ANN001, ANN202
+                path, seg = todo[0]
+                calls.append(seg.index)
+                yield seg, args[2](path, seg)
+                raise KeyboardInterrupt
+
+            return real(*args, run_segments=first_only, **kwargs)
+
+        jobs.run_job = interrupted_after_one
+        try:
+            assert up.run(job).segments.interrupted
+        finally:
+            jobs.run_job = real
+        folder = job_folder(tmp_path / "out.mp4")
+        seg = folder / "seg_00000.mp4"
+        seg.write_bytes(seg.read_bytes()[:-10] + b"x" * 10)  # damaged after it was recorded
+        result = up.run(plan_file(clip, tmp_path / "out.mp4", scale=2, segments=80))
+        assert result.segments.reused == 0 and result.segments.done_now == 3
+    assert _streams(tmp_path / "out.mp4") == _streams(clip)
