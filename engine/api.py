@@ -48,6 +48,8 @@ class FileJob:
     encode: Any = None  # srstream.engine.video.EncodeOptions, for videos
     segment_frames: int = 0  # > 0: a resumable job of segments this long (srstream.engine.jobs)
     restart: bool = False  # with segments: drop an unfinished job of this output instead of resuming it
+    workers: int = 0  # > 0: segments run as this many Ray tasks at a time (srstream.engine.cluster)
+    ray_address: str | None = None  # an existing Ray cluster to run them on (None: a local instance)
 
     @property
     def kind(self) -> str:
@@ -76,12 +78,14 @@ AUTO_SEGMENTS_FROM, AUTO_SEGMENT_FRAMES = 3000, 600
 def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, overwrite: bool = False,
               codec: str | None = None, crf: int | None = 18, bitrate: str | None = None, preset: str = "medium",
               pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True, segments: int | str = "auto",
-              restart: bool = False) -> FileJob:
+              restart: bool = False, workers: int = 0, ray_address: str | None = None) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it; ``-`` streams a video
     to standard output), and the encoder settings for videos. ``segments``: ``"auto"`` (long
     videos run as resumable jobs), ``"off"`` or a segment length in frames (see
     :mod:`srstream.engine.jobs`); ``restart`` drops an unfinished job of this output.
+    ``workers`` / ``ray_address``: run the segments as Ray tasks, that many at a time, on a local
+    Ray instance or on the cluster at that address (see :mod:`srstream.engine.cluster`).
 
     Raises:
         InputError: a missing or unreadable input. OutputError: an output that would replace the
@@ -108,7 +112,15 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
         encode = EncodeOptions(codec=codec or default_codec(suffix), crf=crf, bitrate=bitrate, preset=preset,
                                pix_fmt=pix_fmt, copy_audio=audio, copy_subtitles=subtitles)
         encode.validate(suffix)
-    segment_frames = _segment_frames(segments, media, streaming)
+    parallel = bool(workers or ray_address)
+    if workers < 0:
+        raise ConfigError(f"--workers {workers}: a number of workers, 1 or more")
+    if parallel and (media.kind != "video" or streaming or str(media.path) == "-"):
+        raise ConfigError("--workers and --ray-address run a video file as segments; they take no images, folders, "
+                          "pipes or streamed outputs")
+    if parallel and segments == "off":
+        raise ConfigError("--workers and --ray-address run segments: drop --segments off, or run in one process")
+    segment_frames = _segment_frames(segments, media, streaming, parallel)
     if segment_frames:
         from dataclasses import replace
 
@@ -119,13 +131,18 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
         resuming = segment_frames and not restart and (job_folder(output) / "manifest.json").is_file()
         if not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
             check_output(media.path, output, overwrite=overwrite, folder=media.kind in ("folder", "glob"))
-    return FileJob(media, output, overwrite, encode, segment_frames, restart)
+    return FileJob(media, output, overwrite, encode, segment_frames, restart, workers, ray_address)
 
 
-def _segment_frames(segments: int | str, media: Any, streaming: bool) -> int:
+def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: bool = False) -> int:
+    """The segment length. ``auto`` never depends on how many workers there are, so that 1 or N
+    of them give the same file; on Ray workers (any number), videos too short for 600-frame
+    segments get about 8 segments to share."""
     if media.kind != "video" or streaming or str(media.path) == "-" or segments == "off":
         return 0
     if segments == "auto":
+        if parallel and media.frames < AUTO_SEGMENTS_FROM:
+            return max(30, -(-max(media.frames, 1) // 8))  # about 8 segments (cut at keyframes)
         return AUTO_SEGMENT_FRAMES if media.frames >= AUTO_SEGMENTS_FROM else 0
     try:
         frames = int(segments)
@@ -154,6 +171,7 @@ class Upscaler:
         fast: the cheapest bundled tier of the scale (``tiny-x2`` at x2).
         ensemble: x8 self-ensemble (8x the time, about +0.1 dB; for stills and offline video).
         stabilize: 0 (off) or a strength up to 1: steady the output over time (frames in order).
+        threads: the backend's CPU threads (0: one per usable core); a Ray worker takes its share.
 
     Raises:
         ModelError, ConfigError, DependencyError, BackendError: as the command line reports them.
@@ -162,7 +180,9 @@ class Upscaler:
     def __init__(self, model: str | Path | ResolvedModel | None = None, scale: int | None = None, backend: str = "auto",
                  precision: str = "auto", tile: int | str = "auto", *, device: str | None = None,
                  size: tuple[int, int] | None = None, fast: bool = False, ensemble: bool = False,
-                 stabilize: float = 0.0) -> None:
+                 stabilize: float = 0.0, threads: int = 0) -> None:
+        import dataclasses
+
         from srstream.engine.autotune import choose
         from srstream.engine.backends import open_backend
         from srstream.engine.models import pick_model
@@ -175,6 +195,9 @@ class Upscaler:
         else:
             self.resolved = pick_model(None if model is None else str(model), scale, fast=fast)
         self.choice = choose(self.resolved, backend, precision, size=size, device=device)
+        options = self.choice.options
+        if threads and options is not None and any(f.name == "threads" for f in dataclasses.fields(options)):
+            self.choice = dataclasses.replace(self.choice, options=dataclasses.replace(options, threads=threads))
         self._backend = open_backend(self.resolved, self.choice)
         frames: Any = FrameUpscaler(self._backend, self.resolved.spec, tile, ensemble=ensemble)
         if stabilize:
@@ -284,28 +307,53 @@ class Upscaler:
                 "ensemble": bool(self._frames.ensemble), "stabilize": stabilizer.strength if stabilizer else 0.0,
                 "encode": dataclasses.asdict(job.encode)}
 
+    def segment(self, src: Path, path: Path, span: tuple[int | None, int | None], encode: Any,
+                progress: Callable[[int], None] | None = None) -> int:
+        """Upscale one segment of a job (the frames ``start <= pts < end`` of ``src``, video only)
+        into ``path``; returns its frame count. Here or on a Ray worker, the same bits.
+
+        Raises:
+            KeyboardInterrupt: interrupted (what was written is not kept as the segment).
+        """
+        from srstream.engine.video import upscale_video
+
+        stabilizer = getattr(self._frames, "stabilizer", None)
+        if stabilizer is not None:
+            stabilizer.reset()  # each segment stands alone
+        report = upscale_video(src, path, self._frames, encode, progress=progress, span=span)
+        if report.interrupted:
+            raise KeyboardInterrupt
+        return report.frames_out
+
     def _run_segments(self, job: FileJob, progress: Callable[[int], None] | None) -> FileResult:
         import dataclasses
         import sys
 
         from srstream.engine.jobs import run_job
-        from srstream.engine.video import upscale_video
 
         per_segment = dataclasses.replace(job.encode, copy_audio=False, copy_subtitles=False)
+        runner = None
+        if job.workers or job.ray_address:
+            from srstream.engine.cluster import RayRunner
 
-        def upscale_segment(path: Path, segment: Any) -> int:
-            stabilizer = getattr(self._frames, "stabilizer", None)
-            if stabilizer is not None:
-                stabilizer.reset()  # each segment stands alone
-            report = upscale_video(job.media.path, path, self._frames, per_segment, progress=progress,
-                                   span=(segment.start, segment.end))
-            if report.interrupted:
-                raise KeyboardInterrupt
-            return report.frames_out
-
-        report = run_job(job.media.path, job.output, upscale_segment, job.encode, self.job_options(job),
-                         segment_frames=job.segment_frames, restart=job.restart,
-                         log=lambda text: print(f"sr-stream: {text}", file=sys.stderr, flush=True))
+            runner = RayRunner(self, job.media.path, per_segment, workers=job.workers, address=job.ray_address,
+                               progress=progress)
+            print(f"sr-stream: segments on {runner.describe()}", file=sys.stderr, flush=True)
+        try:
+            report = run_job(job.media.path, job.output,
+                             lambda path, seg: self.segment(job.media.path, path, (seg.start, seg.end), per_segment,
+                                                            progress),
+                             job.encode, self.job_options(job), segment_frames=job.segment_frames,
+                             restart=job.restart, run_segments=runner, progress=progress,
+                             log=lambda text: print(f"sr-stream: {text}", file=sys.stderr, flush=True))
+        finally:
+            if runner is not None:
+                runner.close()
+        if runner is not None and runner.nodes:
+            spread = ", ".join(str(n) for n in sorted(runner.nodes.values(), reverse=True))
+            done = sum(runner.nodes.values())
+            print(f"sr-stream: {done} segment{'s' if done > 1 else ''} ran on {len(runner.nodes)} Ray "
+                  f"node{'s' if len(runner.nodes) > 1 else ''} ({spread})", file=sys.stderr, flush=True)
         return FileResult(job, segments=report, seconds=report.seconds)
 
     # -- lifetime --------------------------------------------------------------------------------

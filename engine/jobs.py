@@ -173,12 +173,15 @@ def _done(folder: Path, seg: dict[str, Any]) -> bool:
 def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], int], encode: EncodeOptions,
             options: dict[str, Any], *, segment_frames: int = 300, restart: bool = False,
             run_segments: Callable[[list[tuple[Path, Segment]]], Iterator[tuple[Segment, int]]] | None = None,
-            log: Callable[[str], None] = lambda _: None) -> JobReport:
+            progress: Callable[[int], None] | None = None, log: Callable[[str], None] = lambda _: None) -> JobReport:
     """Upscale ``src`` into ``output`` segment by segment (see the module docstring).
 
     ``upscale_segment(path, segment)`` writes one segment's video to ``path`` and returns its frame
-    count; ``run_segments``, when given, runs a list of them (e.g. on Ray workers) and yields each
-    as it finishes; by default they run here, in order.
+    count; ``run_segments``, when given, runs a list of them (on Ray workers:
+    :class:`srstream.engine.cluster.RayRunner`) and yields each as it finishes; by default they run
+    here, in order. ``progress`` is told the frames of segments reused from an earlier run (the
+    segments report their own). The output's lock is held for the whole job, so a second run of
+    the same command waits for nothing and is refused.
 
     Raises:
         ConfigError: an unfinished job of this output with other inputs or options.
@@ -186,39 +189,52 @@ def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], 
             segments stay for the next run.
     """
     started = time.perf_counter()
-    folder, data = _prepare(src, output, options, segment_frames, restart, log)
-    manifest = folder / "manifest.json"
-    for stale in folder.glob("seg_*.interrupted*"):  # the part of a segment an interrupted run kept
-        stale.unlink()
-    report = JobReport(segments=len(data["segments"]))
-    todo = []
-    for entry in data["segments"]:
-        seg = Segment(entry["index"], entry["start"], entry["end"], entry["frames"])
-        if _done(folder, entry):
-            report.reused += 1
-        else:
-            entry["status"] = "todo"
-            todo.append((folder / entry["file"], seg))
-    if report.reused:
-        log(f"resuming: {report.reused} of {report.segments} segments already done (checksums verified)")
-    runner = run_segments or (lambda jobs: ((seg, upscale_segment(path, seg)) for path, seg in jobs))
-    try:
-        for seg, frames in runner(todo):
-            entry = data["segments"][seg.index]
-            entry.update(status="done", sha256=_sha256(folder / entry["file"]), frames_out=frames)
-            _save(manifest, data)
-            report.done_now += 1
-            log(f"segment {seg.index + 1}/{report.segments} done ({frames} frames)")
-    except KeyboardInterrupt:
-        report.interrupted = True
-        report.seconds = time.perf_counter() - started
-        log(f"interrupted: {report.reused + report.done_now} of {report.segments} segments are done and kept in "
-            f"{folder}; run the same command again to continue")
-        return report
-    report.frames_out = _join(src, output, folder, data, encode, report)
+    with PendingOutput(output) as pending:
+        folder, data = _prepare(src, output, options, segment_frames, restart, log)
+        manifest = folder / "manifest.json"
+        for stale in [*folder.glob("seg_*.interrupted*"), *folder.glob(".seg_*")]:
+            stale.unlink(missing_ok=True)  # what killed runs left: partial segments and their locks
+        report = JobReport(segments=len(data["segments"]))
+        todo = []
+        reused_frames = 0
+        for entry in data["segments"]:
+            seg = Segment(entry["index"], entry["start"], entry["end"], entry["frames"])
+            if _done(folder, entry):
+                report.reused += 1
+                reused_frames += entry.get("frames_out", 0)
+            else:
+                entry["status"] = "todo"
+                todo.append((folder / entry["file"], seg))
+        if report.reused:
+            log(f"resuming: {report.reused} of {report.segments} segments already done (checksums verified)")
+            if progress:
+                progress(reused_frames)
+        runner = run_segments or (lambda jobs: ((seg, upscale_segment(path, seg)) for path, seg in jobs))
+        finished = runner(todo)
+        try:
+            for seg, frames in finished:
+                entry = data["segments"][seg.index]
+                entry.update(status="done", sha256=_sha256(folder / entry["file"]), frames_out=frames)
+                _save(manifest, data)
+                report.done_now += 1
+                log(f"segment {seg.index + 1}/{report.segments} done ({frames} frames)")
+        except KeyboardInterrupt:
+            report.interrupted = True
+            report.seconds = time.perf_counter() - started
+            log(f"interrupted: {report.reused + report.done_now} of {report.segments} segments are done and kept "
+                f"in {folder}; run the same command again to continue")
+            return report
+        finally:
+            close = getattr(finished, "close", None)
+            if close is not None:
+                close()  # a runner stops what it still has in flight
+        report.frames_out = _join(src, pending, folder, data, encode, report)
+        pending.commit()
     for entry in data["segments"]:
         (folder / entry["file"]).unlink(missing_ok=True)
     manifest.unlink(missing_ok=True)
+    for leftover in folder.glob(".*"):  # a runner's marker
+        leftover.unlink(missing_ok=True)
     try:
         folder.rmdir()
     except OSError:
@@ -237,15 +253,14 @@ def _packets(path: Path) -> Iterator[Any]:
                 yield packet
 
 
-def _join(src: Path, output: Path, folder: Path, data: dict[str, Any], encode: EncodeOptions,
+def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any], encode: EncodeOptions,
           report: JobReport) -> int:
-    """Copy the segments' video packets and the source's other streams into ``output``."""
+    """Copy the segments' video packets and the source's other streams into ``pending``'s file."""
     import av
 
     files = [folder / s["file"] for s in data["segments"]]
     frames = 0
-    with PendingOutput(output) as pending, reading(str(src)), av.open(str(src)) as source, \
-            av.open(str(files[0])) as first:
+    with reading(str(src)), av.open(str(src)) as source, av.open(str(files[0])) as first:
         with writing(pending.tmp, encode.codec):
             out = av.open(str(pending.tmp), "w")
         try:
@@ -283,5 +298,4 @@ def _join(src: Path, output: Path, folder: Path, data: dict[str, Any], encode: E
         if frames != expected:
             raise OutputError(f"the join wrote {frames} video packets for {expected} encoded frames; nothing was "
                               "replaced (please report this)")
-        pending.commit()
     return frames

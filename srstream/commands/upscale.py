@@ -53,6 +53,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "the same command continues where it stopped")
     parser.add_argument("--restart", action="store_true",
                         help="with segments: drop an unfinished job of this output and start over")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="run a video's segments as N Ray tasks at a time, on a local Ray instance (each with its "
+                             "share of the cores) or with --ray-address on a cluster; needs sr-stream[cluster]. The "
+                             "file is the same whatever N")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="run the segments on the Ray cluster at ADDR (HOST:PORT, or auto); every node must see "
+                             "the input at the same path. Keep Ray clusters on a trusted network (see the README)")
     video = parser.add_argument_group("video output")
     video.add_argument("--codec", help="video encoder (default: libx264; libvpx-vp9 for .webm outputs)")
     video.add_argument("--crf", type=int, default=18, help="constant rate factor (default 18; lower is better)")
@@ -130,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     job = plan_file(args.input, args.output, scale=model.spec.scale, overwrite=args.overwrite, codec=args.codec,
                     crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
-                    restart=args.restart)  # every check before any work
+                    restart=args.restart, workers=args.workers,
+                    ray_address=args.ray_address)  # every check before any work
     if args.stabilize and job.kind != "video":
         raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
     media = job.media

@@ -161,3 +161,77 @@ def test_a_damaged_segment_is_done_again(tmp_path: Path, nearest: Path, clip: Pa
         result = up.run(plan_file(clip, tmp_path / "out.mp4", scale=2, segments=80))
         assert result.segments.reused == 0 and result.segments.done_now == 3
     assert _streams(tmp_path / "out.mp4") == _streams(clip)
+
+
+# -- Ray: the same file from 1 or 2 local workers, and from a 2-node cluster --------------------
+def _needs_ray() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (pip install 'sr-stream[cluster]')")
+
+
+@pytest.mark.slow
+def test_one_and_two_local_ray_workers_give_the_same_file(tmp_path: Path, nearest: Path, clip: Path) -> None:
+    _needs_ray()
+    alone = _cli(str(clip), "-o", "alone.mp4", "--model", str(nearest), "--segments", "50", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    for n in (1, 2):
+        r = _cli(str(clip), "-o", f"w{n}.mp4", "--model", str(nearest), "--segments", "50", "--workers", str(n),
+                 cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert f"{n} worker" in r.stderr and "local Ray instance" in r.stderr
+        assert _video_packets(tmp_path / f"w{n}.mp4") == _video_packets(tmp_path / "alone.mp4")
+        assert _streams(tmp_path / f"w{n}.mp4") == _streams(clip)
+        assert not job_folder(tmp_path / f"w{n}.mp4").exists()
+
+
+@pytest.mark.slow
+def test_a_job_on_a_two_node_ray_cluster(tmp_path: Path, nearest: Path, clip: Path) -> None:
+    """`ray start --head` plus a second node on this machine, as a user would set one up."""
+    _needs_ray()
+    ray = str(Path(sys.executable).with_name("ray"))
+    port = 6300 + os.getpid() % 500
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONWARNINGS": "ignore", "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--num-cpus", "1", "--disable-usage-stats"]
+    try:
+        head = subprocess.run([ray, "start", "--head", "--port", str(port), "--include-dashboard=false", *common],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert head.returncode == 0, head.stderr[-2000:]
+        node = subprocess.run([ray, "start", "--address", f"127.0.0.1:{port}", *common], capture_output=True,
+                              text=True, timeout=120, env=env)
+        assert node.returncode == 0, node.stderr[-2000:]
+        r = subprocess.run([sys.executable, "-m", "srstream", str(clip), "-o", "cluster.mp4", "--model", str(nearest),
+                            "--segments", "50", "--ray-address", f"127.0.0.1:{port}", "--workers", "2"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "on 2 Ray nodes" in r.stderr, r.stderr[-2000:]
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=120, env=env)
+    alone = _cli(str(clip), "-o", "alone.mp4", "--model", str(nearest), "--segments", "50", cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    assert _video_packets(tmp_path / "cluster.mp4") == _video_packets(tmp_path / "alone.mp4")
+    assert _streams(tmp_path / "cluster.mp4") == _streams(clip)
+
+
+def test_a_worker_that_cannot_see_the_job_folder_sends_the_segment_back(tmp_path: Path, nearest: Path,
+                                                                         clip: Path) -> None:
+    """What a node without the shared folder does (called here directly, without Ray)."""
+    from srstream.engine.cluster import WorkerPlan, segment_task
+    from srstream.engine.encode import EncodeOptions
+
+    segment = plan_segments(clip, 50)[1]
+    plan = WorkerPlan(nearest.name, (nearest.name,), "ort", "fp32", "0", False, 0.0, 1)
+    encode = EncodeOptions(copy_audio=False, copy_subtitles=False, threads=2, deterministic=True)
+    target = tmp_path / "elsewhere" / "seg_00001.mp4"  # a folder this "node" does not have
+    frames, blob, _ = segment_task(plan, [nearest.read_bytes()], str(clip), input_identity(clip), str(target),
+                                   "token", (segment.start, segment.end), encode, None)
+    assert frames == segment.frames and blob is not None and not target.parent.exists()
+    (tmp_path / "back.mp4").write_bytes(blob)
+    with av.open(str(tmp_path / "back.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == segment.frames
+    other = tmp_path / "other.mp4"
+    other.write_bytes(clip.read_bytes()[:-1000])
+    with pytest.raises(Exception, match="not the job's input"):
+        segment_task(plan, [nearest.read_bytes()], str(other), input_identity(clip), str(target), "token",
+                     (segment.start, segment.end), encode, None)
