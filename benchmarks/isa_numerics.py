@@ -16,6 +16,11 @@ srstream.engine.accuracy). This scores each bundled model's graphs on the benchm
 One variable per run: the CPU the runtimes see. fp32 is scored natively only (it is the
 reference), lower precisions on every CPU. Writes ``isa_numerics.json`` (one record per score,
 with the machine and the emulated CPU) and ``isa_numerics.md`` (cost against native fp32).
+
+An emulated run takes hours, so the study resumes: each score is appended to
+``OUT/isa_numerics.jsonl`` as soon as it is measured (also from inside QEMU), and a later run
+with the same ``--out`` skips the (cpu, model, set) combinations already there (``--fresh``
+starts over). The two files are rebuilt from the journal after each combination.
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 MODELS = {"realtime-x2": 2, "realtime-x2-compressed": 2, "realtime-x4": 4}
 SETS = ("Set5", "Set14", "BSD100")
+JOURNAL = "isa_numerics.jsonl"
 #: What the emulated CPU models lack, for the table.
 CPU_NOTES = {"native": "this machine", "EPYC-Milan": "AMD Zen 3: AVX2, FMA; no AVX-512, no VNNI",
              "Haswell": "Intel Haswell: AVX2, FMA; no AVX-512, no VNNI"}
@@ -72,7 +79,10 @@ def _score(args: argparse.Namespace, cpu: str) -> list[dict[str, object]]:
                               "dataset": dataset, "scale": scale, "backend": backend, "precision": precision,
                               "psnr_y": round(result.summary()["psnr_y"], 4),
                               "seconds": round(time.perf_counter() - started, 1)}
-                    rows.append(record(fields, method.info))
+                    row = record(fields, method.info)
+                    rows.append(row)
+                with (args.out / JOURNAL).open("a") as journal:  # one line per score, kept if killed
+                    journal.write(json.dumps(row) + "\n")
                 print(json.dumps({k: fields[k] for k in ("cpu", "model", "dataset", "backend", "precision", "psnr_y")}),
                       file=sys.stderr, flush=True)
     return rows
@@ -82,7 +92,6 @@ def _emulated(args: argparse.Namespace, cpu: str) -> list[dict[str, object]]:
     qemu = shutil.which("qemu-x86_64")
     if qemu is None:
         raise SystemExit("qemu-x86_64 is not installed (Debian: apt install qemu-user)")
-    out = args.out / f".rows-{cpu}.json"
     cmd = [qemu, "-cpu", cpu, sys.executable, __file__, "--inner", cpu, "--data", str(args.data), "--out", str(args.out)]
     for m in args.model:
         cmd += ["--model", m]
@@ -92,8 +101,19 @@ def _emulated(args: argparse.Namespace, cpu: str) -> list[dict[str, object]]:
     # emulated CPU must not land in the host's cache under the host's fingerprint
     with tempfile.TemporaryDirectory(prefix="srstream-qemu-cache-") as cache:
         subprocess.run(cmd, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore", "SRSTREAM_CACHE": cache})
-    rows = json.loads(out.read_text())
-    out.unlink()
+    return []  # the inner run appended its rows to the journal
+
+
+def _journal(out: Path) -> list[dict[str, Any]]:
+    path = out / JOURNAL
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a kill
+            continue
     return rows
 
 
@@ -110,6 +130,10 @@ def _table(rows: list[dict[str, object]]) -> str:
         cost = f"{base - r['psnr_y']:+.3f}" if base is not None else "-"
         lines.append(f"| {r['model']} | {r['dataset']} | {r['cpu']} ({r['cpu_note']}) | {r['backend']} | "
                      f"{r['precision']} | {r['psnr_y']:.3f} | {cost} |")
+    recovered = sum(1 for r in rows if r.get("recovered"))
+    if recovered:
+        lines += ["", f"{recovered} score(s) marked `recovered` in the JSON were read back from the log of a run "
+                      "that a machine restart cut short (the scores as printed, without timings)."]
     return "\n".join(lines) + "\n"
 
 
@@ -121,23 +145,48 @@ def main() -> int:
                                                        "native and EPYC-Milan)")
     parser.add_argument("--model", action="append", choices=sorted(MODELS))
     parser.add_argument("--set", action="append", choices=SETS)
+    parser.add_argument("--fresh", action="store_true", help="drop the journal of an earlier run and start over")
     parser.add_argument("--inner", help=argparse.SUPPRESS)  # set when re-run under QEMU
     args = parser.parse_args()
-    args.model = args.model or list(MODELS)
-    args.set = args.set or list(SETS)
+    models = args.model or list(MODELS)
+    sets = args.set or list(SETS)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.inner:
-        (args.out / f".rows-{args.inner}.json").write_text(json.dumps(_score(args, args.inner)))
+        args.model, args.set = models, sets
+        _score(args, args.inner)
         return 0
     from srstream.bench.results import write_json
 
-    rows: list[dict[str, object]] = []
+    if args.fresh:
+        (args.out / JOURNAL).unlink(missing_ok=True)
     for cpu in args.cpu or ["native", "EPYC-Milan"]:
-        rows += _score(args, cpu) if cpu == "native" else _emulated(args, cpu)
-        write_json(args.out / "isa_numerics.json", rows)
-        (args.out / "isa_numerics.md").write_text(_table(rows))
+        for model in models:
+            for dataset in sets:
+                wanted = {(b, p) for b, p in _candidates(cpu == "native")}
+                have = {(r["backend"], r["precision"]) for r in _journal(args.out)
+                        if (r["cpu"], r["model"], r["dataset"]) == (cpu, model, dataset)}
+                if wanted <= have:
+                    print(f"{cpu} {model} {dataset}: in the journal, skipped", file=sys.stderr)
+                    continue
+                one = argparse.Namespace(**{**vars(args), "model": [model], "set": [dataset]})
+                _score(one, cpu) if cpu == "native" else _emulated(one, cpu)
+                rows = _rows(_journal(args.out))
+                write_json(args.out / "isa_numerics.json", rows)
+                (args.out / "isa_numerics.md").write_text(_table(rows))
+    rows = _rows(_journal(args.out))
+    write_json(args.out / "isa_numerics.json", rows)
+    (args.out / "isa_numerics.md").write_text(_table(rows))
     print(_table(rows))
     return 0
+
+
+def _rows(journal: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The latest score of each (cpu, model, set, backend, precision), in a stable order."""
+    latest = {(r["cpu"], r["model"], r["dataset"], r["backend"], r["precision"]): r for r in journal}
+    cpus = list(dict.fromkeys(k[0] for k in latest))
+    order = {"native": -1, **{c: i for i, c in enumerate(cpus)}}
+    return [latest[k] for k in sorted(latest, key=lambda k: (order[k[0]], list(MODELS).index(k[1]),
+                                                             SETS.index(k[2])))]
 
 
 if __name__ == "__main__":

@@ -160,7 +160,10 @@ def _prepare(src: Path, output: Path, options: dict[str, Any], segment_frames: i
                          for s in segments]}
     folder.mkdir(parents=True, exist_ok=True)
     _save(manifest, data)
-    log(f"job {folder}: {len(segments)} segments of about {segment_frames} frames")
+    sizes = sorted(seg.frames for seg in segments)
+    cut = (f"{len(segments)} segments of {sizes[0]}-{sizes[-1]} frames" if len(segments) > 1
+           else f"1 segment of {sizes[0]} frames")
+    log(f"job {folder}: {cut} (asked: about {segment_frames}; cut only at keyframes)")
     return folder, data
 
 

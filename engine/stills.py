@@ -6,11 +6,18 @@ output is written to an exclusive hidden temporary file under a lock and renamed
 failures in its summary (and exits non-zero). Before any work, every planned output is checked
 against every input, however the input was named (folder, glob, symlink): a run never writes
 over its own inputs.
+
+What changes how an image looks is kept: its EXIF block (with the orientation a phone camera
+records instead of turning the pixels), ICC colour profile and XMP travel to JPEG, PNG and WebP
+outputs unchanged (OpenCV's ``imdecodeWithMetadata`` / ``imencodeWithMetadata``); an output
+format that cannot hold them (BMP, TIFF through OpenCV) gets the pixels turned upright instead,
+so it displays the same way.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -25,10 +32,64 @@ from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import InputError, OutputError
 from srstream.images import IMAGE_SUFFIXES
 
-__all__ = ["BatchReport", "check_not_inputs", "expand_inputs", "is_glob", "read_still", "upscale_folder", "upscale_image",
-           "write_still"]
+__all__ = ["BatchReport", "StillMetadata", "check_not_inputs", "exif_orientation", "expand_inputs", "is_glob", "read_still",
+           "read_still_with_metadata", "upright", "upscale_folder", "upscale_image", "write_still"]
+
+log = logging.getLogger("srstream.engine")
 
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
+#: Output formats whose OpenCV encoder writes EXIF, ICC and XMP chunks (measured with OpenCV 5.0).
+_KEEPS_METADATA = (".jpg", ".jpeg", ".png", ".webp")
+_KEPT_TYPES = (cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_ICCP, cv2.IMAGE_METADATA_XMP)
+
+
+@dataclass(frozen=True)
+class StillMetadata:
+    """The metadata chunks of an image file, as OpenCV reads them (type, bytes)."""
+
+    chunks: tuple[tuple[int, bytes], ...] = ()
+
+    @property
+    def orientation(self) -> int:
+        """The EXIF orientation (1-8; 1 when absent or unreadable)."""
+        for kind, data in self.chunks:
+            if kind == cv2.IMAGE_METADATA_EXIF:
+                return exif_orientation(data)
+        return 1
+
+
+def exif_orientation(exif: bytes) -> int:
+    """Tag 0x0112 of an EXIF block's first IFD (TIFF layout, optionally after ``Exif\\0\\0``).
+
+    One tag of a fixed layout; Pillow reads it too, but is not otherwise a dependency.
+    """
+    if exif.startswith(b"Exif\0\0"):
+        exif = exif[6:]
+    if len(exif) < 8 or exif[:2] not in (b"II", b"MM"):
+        return 1
+    order = "little" if exif[:2] == b"II" else "big"
+    ifd = int.from_bytes(exif[4:8], order)
+    if ifd + 2 > len(exif):
+        return 1
+    for i in range(int.from_bytes(exif[ifd:ifd + 2], order)):
+        entry = exif[ifd + 2 + 12 * i: ifd + 14 + 12 * i]
+        if len(entry) < 12:
+            break
+        if int.from_bytes(entry[:2], order) == 0x0112:
+            value = int.from_bytes(entry[8:10], order)
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The pixels as a viewer shows an image with this EXIF orientation (1-8)."""
+    steps = {2: (None, 1), 3: (cv2.ROTATE_180, None), 4: (None, 0), 5: (cv2.ROTATE_90_CLOCKWISE, 1),
+             6: (cv2.ROTATE_90_CLOCKWISE, None), 7: (cv2.ROTATE_90_COUNTERCLOCKWISE, 1),
+             8: (cv2.ROTATE_90_COUNTERCLOCKWISE, None)}
+    rotate, flip = steps.get(orientation, (None, None))
+    out = image if rotate is None else cv2.rotate(image, rotate)
+    out = out if flip is None else cv2.flip(out, flip)
+    return out if out.ndim == image.ndim else out[:, :, None]
 
 
 def is_glob(text: str) -> bool:
@@ -51,36 +112,49 @@ def expand_inputs(path: Path) -> list[Path]:
 
 
 def read_still(path: Path) -> np.ndarray:
-    """``(H, W, C)`` RGB(A) or grey, uint8 or uint16, as stored.
+    """``(H, W, C)`` RGB(A) or grey, uint8 or uint16, as stored (EXIF orientation not applied).
 
     Raises:
         InputError: unreadable, or an unsupported sample type (e.g. float TIFF).
     """
+    return read_still_with_metadata(path)[0]
+
+
+def read_still_with_metadata(path: Path) -> tuple[np.ndarray, StillMetadata]:
+    """:func:`read_still` and the file's EXIF, ICC and XMP chunks."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
+    image, types, chunks = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED) if data.size else (None, (), ())
+    if image is None or image.size == 0:
         raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{path}: {image.dtype} samples are not supported; convert to 8- or 16-bit")
+    meta = StillMetadata(tuple((int(t), np.asarray(c, np.uint8).tobytes())
+                               for t, c in zip(np.asarray(types).ravel(), chunks) if int(t) in _KEPT_TYPES))
     if image.ndim == 2:
-        return image[:, :, None]
+        return image[:, :, None], meta
     if image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), meta
     if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA), meta
     raise InputError(f"{path}: {image.shape[2]} channels are not supported")
 
 
-def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = None) -> None:
+def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = None,
+                metadata: StillMetadata | None = None) -> None:
     """Write atomically (temporary file + rename), in the format ``path``'s extension names.
-    ``png_compression`` (0-9) overrides OpenCV's default zlib level for PNG files.
+    ``png_compression`` (0-9) overrides OpenCV's default zlib level for PNG files. ``metadata``
+    (from :func:`read_still_with_metadata`) is written where the format holds it; elsewhere the
+    pixels are turned as its EXIF orientation says.
 
     Raises:
         OutputError: the encoder refuses, or the disk is full / the folder not writable.
     """
+    chunks = metadata.chunks if metadata is not None else ()
+    if chunks and path.suffix.lower() not in _KEEPS_METADATA:
+        image, chunks = upright(image, metadata.orientation), ()
     if image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     elif image.shape[2] == 4:
@@ -90,7 +164,21 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
     if png_compression is not None and path.suffix.lower() == ".png":
         params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
-    ok, data = cv2.imencode(path.suffix, image, params)
+    ok = False
+    if chunks:
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # the failure is reported below
+        try:
+            ok, data = cv2.imencodeWithMetadata(path.suffix, image, [t for t, _ in chunks],
+                                                [np.frombuffer(c, np.uint8) for _, c in chunks], params)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+        if not ok:  # e.g. libpng refuses a malformed ICC profile that a JPEG carried
+            log.warning(f"note: {path.name}: the input's metadata (EXIF/ICC/XMP) does not fit a {path.suffix} "
+                        "file; written without it, turned upright")
+            image = upright(image, metadata.orientation) if metadata is not None else image
+    if not ok:
+        ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
     with PendingOutput(path) as pending:
@@ -103,8 +191,9 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
 
 def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
     """Upscale one image file; returns the output ``(width, height)``."""
-    out = upscaler.upscale(read_still(src))
-    write_still(dst, out)
+    image, metadata = read_still_with_metadata(src)
+    out = upscaler.upscale(image)
+    write_still(dst, out, metadata=metadata)
     return out.shape[1], out.shape[0]
 
 

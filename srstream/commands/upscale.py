@@ -202,7 +202,8 @@ def _job_summary(report, output: Path, up) -> int:  # noqa: ANN001 - JobReport, 
         return interrupted_exit_code()
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     reused = f", {report.reused} reused from an earlier run" if report.reused else ""
-    print(f"{output}: {report.frames_out} frames in {report.segments} segments{reused}, {report.seconds:.1f} s, "
+    plural = "s" if report.segments != 1 else ""
+    print(f"{output}: {report.frames_out} frames in {report.segments} segment{plural}{reused}, {report.seconds:.1f} s, "
           f"{fps:.1f} fps; {up.frame_upscaler.backend.describe()}; copied: "
           f"{', '.join(report.copied_streams) or 'nothing'}")
     for note in report.notes:

@@ -94,3 +94,68 @@ def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
     assert cv2.imwrite(str(src), np.zeros((4, 4, 3), np.float32))
     code, _, err = run([str(src), "--model", str(model)], capsys)
     assert code == 3 and "not supported" in err and not (tmp_path / "float_x2.tiff").exists()
+
+
+def _exif(orientation: int, order: str = "little") -> bytes:
+    """A minimal EXIF block (TIFF layout): IFD0 with the orientation and a camera make."""
+    tag = b"II*\0" if order == "little" else b"MM\0*"
+    u16, u32 = (lambda v: v.to_bytes(2, order)), (lambda v: v.to_bytes(4, order))
+    entries = u16(0x0112) + u16(3) + u32(1) + u16(orientation) + b"\0\0"
+    entries += u16(0x010F) + u16(2) + u32(4) + b"Cam\0"
+    return tag + u32(8) + u16(2) + entries + u32(0)
+
+
+@pytest.mark.parametrize("order", ["little", "big"])
+def test_exif_orientation_is_read_in_both_byte_orders(order: str) -> None:
+    from srstream.engine.stills import exif_orientation
+
+    assert [exif_orientation(_exif(o, order)) for o in range(1, 9)] == list(range(1, 9))
+    assert exif_orientation(b"Exif\0\0" + _exif(6, order)) == 6
+    assert exif_orientation(b"junk") == 1 and exif_orientation(_exif(6, order)[:12]) == 1
+
+
+def test_a_phone_photo_keeps_its_exif_orientation_and_colour_profile(tmp_path: Path, model: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """EXIF (orientation 6: shown turned 90 degrees) and ICC travel to JPEG/PNG outputs as they are;
+    a BMP cannot hold them, so its pixels are turned upright and it displays the same way."""
+    from srstream.engine.stills import read_still, read_still_with_metadata, upright
+
+    image_cms = pytest.importorskip("PIL.ImageCms", reason="Pillow makes a real ICC profile for the test")
+    rng = np.random.default_rng(3)
+    stored = cv2.GaussianBlur((rng.random((12, 20, 3)) * 255).astype(np.uint8), (3, 3), 0)
+    icc = image_cms.ImageCmsProfile(image_cms.createProfile("sRGB")).tobytes()
+    src = tmp_path / "phone.jpg"
+    ok, data = cv2.imencodeWithMetadata(".jpg", stored, [cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_ICCP],
+                                        [np.frombuffer(_exif(6), np.uint8), np.frombuffer(icc, np.uint8)])
+    assert ok
+    src.write_bytes(data.tobytes())
+    for out in ("same.jpg", "same.png", "turned.bmp"):
+        code, _, err = run([str(src), "--model", str(model), "-o", str(tmp_path / out)], capsys)
+        assert code == 0, err
+    for out in ("same.jpg", "same.png"):
+        image, meta = read_still_with_metadata(tmp_path / out)
+        assert image.shape[:2] == (24, 40) and meta.orientation == 6  # stored as the input, shown turned
+        assert dict(meta.chunks)[cv2.IMAGE_METADATA_ICCP] == icc
+        assert dict(meta.chunks)[cv2.IMAGE_METADATA_EXIF] == _exif(6)
+    turned = read_still(tmp_path / "turned.bmp")
+    assert turned.shape[:2] == (40, 24)
+    np.testing.assert_array_equal(turned, upright(read_still(tmp_path / "same.png"), 6))
+
+
+def test_metadata_a_format_refuses_is_dropped_with_a_note_and_the_pixels_turned(
+        tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    """A JPEG may carry an ICC profile that libpng rejects as malformed: the PNG is still written,
+    upright, and the run says what it dropped."""
+    from srstream.engine.stills import read_still, read_still_with_metadata
+
+    src = tmp_path / "odd.jpg"
+    ok, data = cv2.imencodeWithMetadata(".jpg", np.full((6, 10, 3), 128, np.uint8),
+                                        [cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_ICCP],
+                                        [np.frombuffer(_exif(8), np.uint8), np.frombuffer(bytes(300), np.uint8)])
+    assert ok
+    src.write_bytes(data.tobytes())
+    code, _, err = run([str(src), "--model", str(model), "-o", str(tmp_path / "odd.png")], capsys)
+    assert code == 0, err
+    assert "does not fit a .png file" in caplog.text
+    assert read_still(tmp_path / "odd.png").shape[:2] == (20, 12)
+    assert read_still_with_metadata(tmp_path / "odd.png")[1].chunks == ()
