@@ -13,6 +13,15 @@ Taps outside the picture read 0, as the network's zero padding does, so the shad
 what the ONNX graph computes (checked by a test through FFmpeg's ``libplacebo`` filter on Mesa's
 software Vulkan: the luma plane within 2/255).
 
+Precision: the feature maps and their arithmetic are declared ``mediump`` by default. On GPUs
+with fast half precision (mobile, integrated, recent desktop parts) the driver may then run them
+in fp16 (SPIR-V RelaxedPrecision); elsewhere they stay fp32. Texture coordinates stay highp.
+What fp16 would cost was measured by running the shader's arithmetic in numpy float16 (each
+tap's product and sum rounded; :func:`run_net`) on crops of Set5 + Set14: at most 0.47 of 255
+levels on the x2 nets and 0.99 on realtime-x4, over 70 dB PSNR against fp32
+(``benchmarks/glsl_fp16.py``; the deeper quality-x4 and gan-x4 are not measured yet).
+``precision="highp"`` writes fp32 everywhere.
+
 Which nets: :func:`glsl_support` says, with the reason for the others. Reads the fp32 ONNX graph
 (the weights as exported, re-parameterised blocks already collapsed); needs ``onnx``.
 """
@@ -27,7 +36,7 @@ import numpy as np
 from srstream.errors import ConfigError, DependencyError, ModelError
 from srstream.spec import ModelSpec
 
-__all__ = ["ShaderNet", "glsl_support", "read_net", "write_glsl"]
+__all__ = ["PRECISIONS", "ShaderNet", "glsl_support", "read_net", "run_net", "write_glsl"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,26 @@ def read_net(path: Path) -> ShaderNet:
     return ShaderNet(spec, tuple(layers))
 
 
+def run_net(net: ShaderNet, luma: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """What the shader computes, in numpy: ``luma`` [H, W] in 0-1 -> [H*s, W*s], every tap's
+    product and running sum rounded to ``dtype`` (``np.float16``: what a GPU running the
+    ``mediump`` feature maps in half precision computes, up to its FMA rounding)."""
+    x = luma.astype(dtype)[None]
+    height, width = luma.shape
+    for index, (w, b) in enumerate(net.layers):
+        w, padded = w.astype(dtype), np.pad(x, ((0, 0), (1, 1), (1, 1)))
+        acc = np.broadcast_to(b.astype(dtype)[:, None, None], (w.shape[0], height, width)).copy()
+        for ky in range(3):
+            for kx in range(3):
+                tap = padded[:, ky:ky + height, kx:kx + width]
+                acc += np.tensordot(w[:, :, ky, kx], tap, axes=(1, 0)).astype(dtype)
+        x = acc if index == len(net.layers) - 1 else np.maximum(acc, dtype(0))
+    s = net.spec.scale
+    detail = x.reshape(s, s, height, width).transpose(2, 0, 3, 1).reshape(height * s, width * s)
+    base = np.repeat(np.repeat(luma.astype(dtype), s, axis=0), s, axis=1)
+    return (base + detail).astype(np.float32)
+
+
 def _f(x: float) -> str:
     return f"{float(x):.8g}"
 
@@ -109,13 +138,16 @@ def _mat4(block: np.ndarray) -> str:
 _TAPS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 
 
-def _header(net: ShaderNet, name: str, license_: str | None) -> str:
+def _header(net: ShaderNet, name: str, license_: str | None, precision: str) -> str:
     spec = net.spec
+    how = ("mediump: fp16 where the GPU runs half precision fast, else fp32 (sr-stream's benchmarks/glsl_fp16.py)"
+           if precision == "mediump" else "highp: fp32 arithmetic")
     return "\n".join([
         f"// sr-stream {name}: {spec.arch} x{spec.scale} {dict(spec.arch_params)}, as an mpv/libplacebo user shader.",
         f"// Licence of the weights: {license_ or spec.license or 'not stated'}. Written by `sr-stream export --glsl`.",
         "// mpv: --glsl-shaders=THIS_FILE; FFmpeg: -vf libplacebo=custom_shader_path=THIS_FILE (Vulkan).",
         "// Runs on the luma plane; taps outside the picture read 0 (the network's zero padding).",
+        f"// Feature maps: {how}.",
         "",
     ])
 
@@ -124,10 +156,13 @@ def _tap(texture: str, dy: int, dx: int) -> str:
     return f"tap_{texture}(ivec2({dx}, {dy}))"
 
 
-def _tap_function(texture: str, plane: str) -> str:
+PRECISIONS = ("mediump", "highp")
+
+
+def _tap_function(texture: str, plane: str, precision: str) -> str:
     """``tap_T(off)``: texture T at this pixel + ``off`` texels, 0 outside the picture."""
     return "\n".join([
-        f"vec4 tap_{texture}(ivec2 off) {{",
+        f"{precision} vec4 tap_{texture}(ivec2 off) {{",
         f"    vec2 p = floor({plane}_pos * {plane}_size) + vec2(off);",
         f"    if (any(lessThan(p, vec2(0.0))) || any(greaterThanEqual(p, {plane}_size))) return vec4(0.0);",
         f"    return {texture}_tex((p + vec2(0.5)) * {plane}_pt);",
@@ -139,21 +174,25 @@ def _tap_function(texture: str, plane: str) -> str:
 _WHEN = "//!WHEN OUTPUT.w HOOKED.w 1.200 * > OUTPUT.h HOOKED.h 1.200 * > *"
 
 
-def _pass(desc: str, binds: list[str], save: str, body: list[str]) -> str:
+def _pass(desc: str, binds: list[str], save: str, body: list[str], precision: str) -> str:
     lines = ["//!HOOK LUMA", f"//!DESC {desc}", "//!BIND HOOKED", _WHEN]
     lines += [f"//!BIND {b}" for b in binds if b != "HOOKED"]
     lines += [f"//!SAVE {save}", "//!COMPONENTS 4", "//!WIDTH HOOKED.w", "//!HEIGHT HOOKED.h", ""]
-    taps = [_tap_function(b, "HOOKED") for b in binds]
+    taps = [_tap_function(b, "HOOKED", precision) for b in binds]
     return "\n".join(lines + taps + ["vec4 hook() {", *body, "}", "", ""])
 
 
-def write_glsl(net: ShaderNet, out: Path, *, name: str | None = None, license_: str | None = None) -> int:
-    """Write the shader for ``net`` to ``out`` (atomically); returns its size in bytes."""
+def write_glsl(net: ShaderNet, out: Path, *, name: str | None = None, license_: str | None = None,
+               precision: str = "mediump") -> int:
+    """Write the shader for ``net`` to ``out`` (atomically); returns its size in bytes.
+    ``precision``: ``mediump`` (fp16 where the GPU runs it fast) or ``highp`` (fp32)."""
     from srstream.atomic import write_atomic
 
+    if precision not in PRECISIONS:
+        raise ConfigError(f"shader precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     name = name or net.spec.name
     s = net.spec.scale
-    parts = [_header(net, name, license_)]
+    parts = [_header(net, name, license_, precision)]
     inputs = ["HOOKED"]  # the textures the next layer reads, four channels each
     last = len(net.layers) - 1
     for index, (w, b) in enumerate(net.layers):
@@ -161,7 +200,7 @@ def write_glsl(net: ShaderNet, out: Path, *, name: str | None = None, license_: 
         outputs = [f"srs{index}_{g}" for g in range(groups)]
         for g, save in enumerate(outputs):
             lo, hi = 4 * g, min(4 * g + 4, w.shape[0])
-            body = [f"    vec4 acc = {_vec4(b[lo:hi])};"]
+            body = [f"    {precision} vec4 acc = {_vec4(b[lo:hi])};"]
             for (dy, dx) in _TAPS:
                 ky, kx = dy + 1, dx + 1
                 if index == 0:  # one input channel: the luma, in .x
@@ -172,7 +211,7 @@ def write_glsl(net: ShaderNet, out: Path, *, name: str | None = None, license_: 
                     body.append(f"    acc += {_mat4(block)} * {_tap(texture, dy, dx)};")
             body.append("    return acc;" if index == last else "    return max(acc, vec4(0.0));")
             parts.append(_pass(f"sr-stream {name} conv {index + 1}/{len(net.layers)} ch {lo}-{hi - 1}",
-                               inputs, save, body))
+                               inputs, save, body, precision))
         inputs = outputs
     final = ["//!HOOK LUMA", f"//!DESC sr-stream {name} x{s}: pixel shuffle + skip", "//!BIND HOOKED"]
     final += [f"//!BIND {t}" for t in inputs]
@@ -184,9 +223,9 @@ def write_glsl(net: ShaderNet, out: Path, *, name: str | None = None, license_: 
               f"    ivec2 sub = ivec2(hr - lr * {s}.0);",
               f"    int c = sub.y * {s} + sub.x;  // torch's PixelShuffle: channel = row offset * s + column offset",
               "    vec2 at = (lr + vec2(0.5)) * HOOKED_pt;",
-              "    vec4 texels[" + str(len(inputs)) + "];"]
+              f"    {precision} vec4 texels[" + str(len(inputs)) + "];"]
     final += [f"    texels[{g}] = {t}_tex(at);" for g, t in enumerate(inputs)]
-    final += ["    float detail = texels[c / 4][c % 4];",
+    final += [f"    {precision} float detail = texels[c / 4][c % 4];",
               "    return vec4(HOOKED_tex(at).x + detail, 0.0, 0.0, 0.0);", "}", ""]
     parts.append("\n".join(final))
     return write_atomic(Path(out), "\n".join(parts).encode())

@@ -89,14 +89,15 @@ def _small_x4(tmp_path: Path) -> Path:
     return tmp_path / "small-x4.onnx"
 
 
-@pytest.mark.parametrize("name", ["tiny-x2", "small-x4"])
-def test_the_shader_computes_what_the_onnx_graph_does(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(("name", "precision"), [("tiny-x2", "mediump"), ("tiny-x2", "highp"), ("small-x4", "mediump")])
+def test_the_shader_computes_what_the_onnx_graph_does(tmp_path: Path, name: str, precision: str) -> None:
     why = _libplacebo()
     if why:
         pytest.skip(why)
     model = resolve_model(str(_small_x4(tmp_path)) if name == "small-x4" else name)
     shader = tmp_path / f"{name}.glsl"
-    write_glsl(read_net(model.path), shader)
+    write_glsl(read_net(model.path), shader, precision=precision)
+    assert f"{precision} vec4 acc" in shader.read_text()
     src = _clip(tmp_path / "src.mkv")
     s = model.spec.scale
     out = tmp_path / "out.mkv"
@@ -129,3 +130,27 @@ def test_only_compact_luma_nets_are_written_and_the_cli_says_why(tmp_path: Path,
     # 16 features: 4 passes for each of the first 5 convs, 1 for the last (4 channels), 1 for the shuffle
     assert text.startswith("// sr-stream tiny-x2") and text.count("//!HOOK LUMA") == 5 * 4 + 1 + 1
     assert "Licence of the weights: MIT" in text
+
+
+@pytest.mark.parametrize("name", ["tiny-x2", "realtime-x2"])
+def test_half_precision_feature_maps_stay_within_a_level(name: str) -> None:
+    """The numpy mirror of the shader equals the ONNX graph in fp32, and moves by under one level
+    when every product and sum is rounded to fp16 (what mediump may run as), on a real picture."""
+    import cv2
+    import onnxruntime as ort
+
+    from srstream.export.glsl import run_net
+
+    model = resolve_model(name)
+    net = read_net(model.path)
+    photo = Path(__file__).resolve().parents[2] / "engine" / "checks"
+    crops = sorted(photo.glob("*.png"))
+    assert crops, "the bundled check crops are missing"
+    session = ort.InferenceSession(str(model.path), providers=["CPUExecutionProvider"])
+    for crop in crops[:2]:
+        luma = cv2.cvtColor(cv2.imread(str(crop)), cv2.COLOR_BGR2GRAY)[:48, :64].astype(np.float32) / 255
+        full = run_net(net, luma)
+        ref = session.run(None, {session.get_inputs()[0].name: np.repeat(luma[None, None], 3, axis=1)})[0][0, 0]
+        assert np.abs(full - ref).max() < 1e-4
+        half = run_net(net, luma, np.float16)
+        assert np.abs(half - full).max() * 255 < 1.0
