@@ -128,11 +128,13 @@ def _raise_interrupted(signum: int, frame: object) -> None:
 
 def _stop_signals() -> dict[int, object]:
     """SIGTERM and SIGHUP stop a run like Ctrl-C (outputs finished and kept, never half-written).
-    Returns the previous handlers (only the main thread can install handlers)."""
+    SIGINT gets the same handler even when the process inherited it ignored (as a shell's
+    background jobs and some CI runners start it), so ``kill -INT`` always stops a run, as it
+    stops FFmpeg. Returns the previous handlers (only the main thread can install handlers)."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None:
             previous[signum] = signal.signal(signum, _raise_interrupted)

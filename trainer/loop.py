@@ -340,6 +340,7 @@ class Trainer:
                    mininterval=1.0 if os.isatty(2) else 30.0, desc=self.spec.name)
         batch = self.recipe.data.batch
         window_time, window_steps = 0.0, 0
+        first = self.step + 1  # the step whose end is announced when progress is not on a terminal
         result: dict[str, Any] = {}
         # The next batch is made in a thread while this one trains (numpy and torch release the
         # GIL in their heavy parts), so data preparation is hidden behind the step.
@@ -360,7 +361,7 @@ class Trainer:
             self.wall += elapsed
             window_time, window_steps = window_time + elapsed, window_steps + 1
             bar.update(1)
-            if window_steps == 1 and self.rt.is_main and not os.isatty(2) and self.step < total:
+            if self.step == first and self.rt.is_main and not os.isatty(2) and self.step < total:
                 self._say(f"step {self.step} done in {elapsed:.2f} s; a line every {self.recipe.log_every} steps "
                           f"in {self.paths.out / 'metrics.jsonl'}")
             if self.step % self.recipe.log_every == 0 or self.step == total:

@@ -46,9 +46,11 @@ def test_training_says_what_it_does_from_the_start(tmp_path: Path) -> None:
 
     data = write_images(tmp_path / "hr", count=4)
     r = _run("train", "tiny", "--data", str(data), "--out", str(tmp_path / "run"), "--cache", str(tmp_path / "cache"),
-             "--set", "phases.0.steps=3", "--set", "phases.1.steps=1", "--set", "precision=auto")
+             "--set", "phases.0.steps=3", "--set", "phases.1.steps=1", "--set", "precision=auto",
+             "--set", "log_every=1")
     assert r.returncode == 0, r.stderr
     assert "decoding 4 training images" in r.stderr and "step 1 done in" in r.stderr
+    assert r.stderr.count(" done in ") == 1, r.stderr  # once, not at every log line
 
 
 def test_bf16_is_not_timed_where_the_cpu_would_emulate_it(monkeypatch: pytest.MonkeyPatch) -> None:

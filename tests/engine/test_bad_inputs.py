@@ -31,9 +31,11 @@ def _cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedPro
                           timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
-def _start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+def _start(*args: str, cwd: Path, sigint_ignored: bool = False) -> subprocess.Popen[str]:
+    """``sigint_ignored``: start it as a shell starts a background job, with SIGINT ignored."""
     return subprocess.Popen([sys.executable, "-m", "srstream", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None)
 
 
 def _frames(path: Path) -> int:
@@ -125,12 +127,15 @@ def test_a_second_run_on_the_same_output_is_refused_and_the_first_finishes(tmp_p
     assert _frames(tmp_path / "out.mp4") == 240 and _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize(("sig", "ignored"), [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False),
+                                           (signal.SIGHUP, False)])
 def test_a_stopped_run_keeps_its_part_and_never_replaces_a_complete_output(tmp_path: Path, nearest: Path,
-                                                                           slow_clip: Path, sig: int) -> None:
+                                                                           slow_clip: Path, sig: int,
+                                                                           ignored: bool) -> None:
+    """Also `kill -INT` on a run started with SIGINT ignored (a background job, some CI runners)."""
     (tmp_path / "out.mp4").write_bytes(b"the previous, complete output")
     run = _start(str(slow_clip), "-o", "out.mp4", "--overwrite", "--model", str(nearest), "--preset", "veryslow",
-                 cwd=tmp_path)
+                 cwd=tmp_path, sigint_ignored=ignored)
     _wait_for_lock(tmp_path, run)
     time.sleep(1.5)
     run.send_signal(sig)
