@@ -80,8 +80,10 @@ def read_spec(weights: Path) -> ModelSpec:
 
 
 def load_model_weights(weights: Path) -> tuple[ModelSpec, dict[str, torch.Tensor]]:
-    """Spec and tensors of a ``model.safetensors`` (a checkpoint folder is accepted too)."""
+    """Spec and tensors of a ``model.safetensors`` (a checkpoint folder, or a run folder for its
+    newest checkpoint, is accepted too)."""
     if weights.is_dir():
-        weights = weights / "model.safetensors"
+        newest = latest(weights)
+        weights = (newest or weights) / "model.safetensors"
     spec = read_spec(weights)
     return spec, load_file(str(weights))
