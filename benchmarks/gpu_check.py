@@ -14,7 +14,9 @@ failing step is recorded and the next one still runs. Steps:
 5. ``torch_speed_1080p``: realtime-x2, 1920x1080 -> 3840x2160, fp16: the network alone (a
    frame already on the GPU) and the whole per-frame path (uint8 frame in and out), plain,
    channels-last, and channels-last with CUDA graphs;
-6. ``tensorrt_tests``: the TensorRT tests, where ``tensorrt`` and ``pycuda`` import.
+6. ``tensorrt_tests``: the TensorRT tests, where ``tensorrt`` and ``pycuda`` import;
+7. ``shader_speed``: the GLSL shaders of tiny-x2 and realtime-x2 in FFmpeg's libplacebo filter
+   on the GPU's Vulkan device (``benchmarks/shader_speed.py``), where ffmpeg has the filter.
 """
 
 from __future__ import annotations
@@ -169,7 +171,32 @@ def tensorrt_tests(args: argparse.Namespace) -> dict:
                    args.out / "junit_tensorrt.xml")
 
 
-STEPS = (environment, cuda_kernel_tests, torch_fp16_parity, torch_fp16_tiled, torch_speed_1080p, tensorrt_tests)
+def shader_speed(args: argparse.Namespace) -> dict:
+    if shutil.which("ffmpeg") is None:
+        raise Skip("no ffmpeg command (the shaders run in its libplacebo filter)")
+    filters = subprocess.run(["ffmpeg", "-hide_banner", "-filters"], capture_output=True, text=True).stdout
+    if "libplacebo" not in filters:
+        raise Skip("this ffmpeg has no libplacebo filter")
+    devices = subprocess.run(["ffmpeg", "-hide_banner", "-v", "verbose", "-init_hw_device", "vulkan", "-f", "lavfi",
+                              "-i", "color=size=16x16", "-frames:v", "1", "-f", "null", "-"],
+                             capture_output=True, text=True)
+    if devices.returncode != 0:
+        raise Skip(f"no Vulkan device for FFmpeg: {devices.stderr.strip()[-200:]}")
+    device = next((line.split("selected:", 1)[1].strip() for line in devices.stderr.splitlines()
+                   if "selected:" in line), "?")
+    if "(software)" in device:
+        raise Skip(f"FFmpeg's Vulkan device is a software one ({device}); shader_speed.py times it on its own")
+    out = args.out / "shader"
+    proc = subprocess.run([sys.executable, "benchmarks/shader_speed.py", "--out", str(out), "--model", "tiny-x2",
+                           "--model", "realtime-x2", "--frames", "300"], cwd=REPO, capture_output=True, text=True,
+                          timeout=240)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-800:])
+    return {"vulkan_device": device, "results": json.loads((out / "shader_speed.json").read_text())}
+
+
+STEPS = (environment, cuda_kernel_tests, torch_fp16_parity, torch_fp16_tiled, torch_speed_1080p, tensorrt_tests,
+         shader_speed)
 
 
 def main() -> int:
