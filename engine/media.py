@@ -67,13 +67,9 @@ def _probe_video(path: Path) -> MediaInfo:
 
 
 def _probe_image(path: Path) -> MediaInfo:
-    import cv2
-    import numpy as np
+    from srstream.engine.stills import read_still_with_metadata
 
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
+    image, _ = read_still_with_metadata(path, keep=True)  # kept for the upscale: decoded once per run
     return MediaInfo(path=path, kind="image", width=image.shape[1], height=image.shape[0])
 
 

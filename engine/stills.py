@@ -120,8 +120,35 @@ def read_still(path: Path) -> np.ndarray:
     return read_still_with_metadata(path)[0]
 
 
-def read_still_with_metadata(path: Path) -> tuple[np.ndarray, StillMetadata]:
-    """:func:`read_still` and the file's EXIF, ICC and XMP chunks."""
+#: The image a probe decoded, for the upscale that follows it: ``(path, mtime_ns, size) -> result``.
+#: One entry, so a run holds at most one extra decoded image.
+_KEPT: dict[tuple[str, int, int], tuple[np.ndarray, StillMetadata]] = {}
+
+
+def _file_key(path: Path) -> tuple[str, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return os.path.realpath(path), st.st_mtime_ns, st.st_size
+
+
+def read_still_with_metadata(path: Path, *, keep: bool = False) -> tuple[np.ndarray, StillMetadata]:
+    """:func:`read_still` and the file's EXIF, ICC and XMP chunks.
+
+    ``keep``: hold the result for the next read of the same unchanged file (the probe of a
+    single-image run keeps what it decoded for the upscale, so the file is decoded once)."""
+    key = _file_key(path)
+    if key is not None and key in _KEPT:
+        return _KEPT.pop(key)
+    result = _decode_still(path)
+    if keep and key is not None:
+        _KEPT.clear()
+        _KEPT[key] = result
+    return result
+
+
+def _decode_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:

@@ -160,3 +160,22 @@ def test_metadata_a_format_refuses_is_dropped_with_a_note_and_the_pixels_turned(
     assert "does not fit a .png file" in caplog.text
     assert read_still(tmp_path / "odd.png").shape[:2] == (20, 12)
     assert read_still_with_metadata(tmp_path / "odd.png")[1].chunks == ()
+
+
+def test_a_single_image_run_decodes_its_input_once(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from srstream.engine import stills
+
+    src = tmp_path / "one.png"
+    cv2.imwrite(str(src), np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3))
+    decodes = []
+    real = stills._decode_still
+    monkeypatch.setattr(stills, "_decode_still", lambda path: decodes.append(path) or real(path))
+    code, _, err = run([str(src), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert decodes == [src] and stills._KEPT == {}
+    # a file changed after the probe is decoded again, not taken from what the probe kept
+    stills.read_still_with_metadata(src, keep=True)
+    cv2.imwrite(str(src), np.zeros((6, 8, 3), np.uint8))
+    assert stills.read_still(src).shape == (6, 8, 3)
+    stills._KEPT.clear()
