@@ -124,7 +124,9 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
     if segment_frames:
         from dataclasses import replace
 
-        encode = replace(encode, threads=2, deterministic=True)  # the same bits whoever encodes a segment, when
+        # pinned encoder threads and deterministic rate control (encode.py): the same bits whichever process or
+        # machine encodes a segment, so 1 or N workers and a resumed job give the same file
+        encode = replace(encode, threads=2, deterministic=True)
     if not streaming:
         from srstream.engine.jobs import job_folder
 

@@ -276,18 +276,18 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
             copy_container_metadata(source, out, pending.tmp.suffix, report.copied_streams, report.notes)
 
             def video_packets() -> Iterator[tuple[float, int, Any]]:
-                for i, path in enumerate(files):
+                for path in files:
                     for packet in _packets(path):
-                        yield float(packet.dts * packet.time_base), 0, (i, packet)
+                        yield float(packet.dts * packet.time_base), 0, packet
 
             def other_packets() -> Iterator[tuple[float, int, Any]]:
                 if extra:
                     for packet in source.demux(*extra.values()):
                         if packet.dts is not None and packet.size:
-                            yield float(packet.dts * packet.time_base), 1, (-1, packet)
+                            yield float(packet.dts * packet.time_base), 1, packet
 
-            with writing(pending.tmp, encode.codec):
-                for _, kind, (_, packet) in heapq.merge(video_packets(), other_packets(), key=lambda t: (t[0], t[1])):
+            with writing(pending.tmp, encode.codec):  # in decode-time order; video first on a tie
+                for _, kind, packet in heapq.merge(video_packets(), other_packets(), key=lambda t: t[:2]):
                     if kind == 0:
                         packet.stream = video
                         frames += 1

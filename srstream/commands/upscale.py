@@ -196,9 +196,7 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
 def _job_summary(report, output: Path, up) -> int:  # noqa: ANN001 - JobReport, Upscaler
     from srstream.errors import interrupted_exit_code
 
-    if report.interrupted:
-        print(f"sr-stream: interrupted; {report.reused + report.done_now} of {report.segments} segments are done and "
-              "kept beside the output: run the same command again to continue", file=sys.stderr)
+    if report.interrupted:  # the job has said what is kept and how to continue
         return interrupted_exit_code()
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     reused = f", {report.reused} reused from an earlier run" if report.reused else ""
