@@ -104,8 +104,10 @@ def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3) -> n
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
     codec.time_base = Fraction(1, 30)
-    codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": "veryfast",
-                     "x264-params": "keyint=60:min-keyint=60:scenecut=0:bframes=2"}
+    # one thread and no macroblock-tree rate control: otherwise x264 gave other bits for the same
+    # sequence now and then on a busy machine (7 in 1,200 encodes), and training data must repeat
+    codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": "veryfast", "threads": "1",
+                     "x264-params": "keyint=60:min-keyint=60:scenecut=0:bframes=2:mbtree=0"}
     packets = []
     for t in range(frames):
         back = frames - 1 - t  # the last frame is the picture itself
