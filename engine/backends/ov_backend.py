@@ -30,7 +30,7 @@ from srstream.errors import BackendError, DependencyError, ModelError
 from srstream.spec import ModelSpec
 from srstream.sysinfo import SystemInfo
 
-__all__ = ["BACKEND", "OvBackend", "OvOptions", "cpu_has_bf16"]
+__all__ = ["BACKEND", "OvBackend", "OvOptions", "cpu_has_bf16", "import_openvino"]
 
 #: ``precision`` -> OpenVINO's INFERENCE_PRECISION_HINT.
 _HINTS = {"fp32": "f32", "int8": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -51,11 +51,36 @@ def cpu_has_bf16(info: SystemInfo) -> bool:
     return bool(info.cpu.features.get("avx512_bf16") or info.cpu.features.get("amx_bf16"))
 
 
+def import_openvino() -> Any:
+    """``import openvino`` without its import-time telemetry.
+
+    ``import openvino`` imports its model converter, which sends usage events to Google Analytics
+    unless a consent file says no (opt-out, not opt-in: ``openvino_telemetry`` counts a missing
+    file as consent when it shows no dialog). It sends them from a process forked off a worker
+    thread: a fork of a multi-threaded program, whose child hung in an import lock here (no
+    network) and held ``sr-stream`` at exit for ever. An upscaler has no business reporting its
+    users, so the telemetry package is hidden from that import (the converter then takes its own
+    no-op stub); a program that imported ``openvino_telemetry`` before us keeps it.
+    """
+    import sys
+
+    if "openvino" not in sys.modules and "openvino_telemetry" not in sys.modules:
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment] - makes the import fail
+        try:
+            import openvino
+        finally:
+            del sys.modules["openvino_telemetry"]
+        return openvino
+    import openvino
+
+    return openvino
+
+
 def _probe(info: SystemInfo) -> Availability:
     if importlib.util.find_spec("openvino") is None:
         return Availability(False, f"missing openvino: {BACKEND.install}")
     try:
-        import openvino as ov
+        ov = import_openvino()
 
         devices = ov.Core().available_devices
     except Exception as exc:  # a broken install must not break `sr-stream info`
@@ -74,7 +99,7 @@ class OvBackend(Backend):
                  options: OvOptions = OvOptions()) -> None:
         super().__init__(spec, precision)
         try:
-            import openvino as ov
+            ov = import_openvino()
         except ModuleNotFoundError as exc:
             raise DependencyError(f"the OpenVINO backend needs {exc.name}: {BACKEND.install}") from exc
         if precision not in _HINTS:

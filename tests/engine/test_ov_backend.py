@@ -3,13 +3,17 @@ device paths; and the command line runs on it."""
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
-pytest.importorskip("openvino", reason="needs openvino (pip install 'sr-stream[openvino]')")
+if importlib.util.find_spec("openvino") is None:  # not importorskip: a plain import sends telemetry
+    pytest.skip("needs openvino (pip install 'sr-stream[openvino]')", allow_module_level=True)
 
 from srstream import cli  # noqa: E402
 from srstream.engine.accuracy import compare  # noqa: E402
@@ -25,6 +29,21 @@ from tests.onnx_models import write_conv_net  # noqa: E402
 @pytest.fixture(scope="module")
 def model():  # noqa: ANN201
     return resolve_model("realtime-x2")
+
+
+def test_openvino_is_imported_without_its_telemetry(tmp_path: Path) -> None:
+    """A plain ``import openvino`` forks a process to send usage events (one that hung at exit
+    here); the backend's import leaves it out: no telemetry module, no child process, no files."""
+    code = ("import sys, multiprocessing\n"
+            "from srstream.engine.backends.ov_backend import import_openvino\n"
+            "ov = import_openvino()\n"
+            "ov.Core().available_devices\n"
+            "print('openvino_telemetry' in sys.modules, len(multiprocessing.active_children()))\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                          check=True)
+    assert done.stdout.split() == ["False", "0"]
+    assert not (tmp_path / "intel").exists()  # no client id or statistics written
 
 
 def test_fp32_matches_onnx_runtime(model) -> None:  # noqa: ANN001
