@@ -96,7 +96,7 @@ def run_config(display: str, label: str, model_name: str, precision: str, w: int
             window = WindowDisplay(label, overlay=False, position=(w + 10, 0))
             source = parse_live(f"screen:{display}@0,0,{w},{h}", fps=30)
             report = run_live(source, ladder, display=window, max_seconds=seconds,
-                              on_shown=lambda f: shown.append((read_counter(f.src.rgb), time.perf_counter())))
+                              on_shown=lambda f: shown.append((read_counter(f.input), time.perf_counter())))
     finally:
         painter.terminate()
         painter.wait(timeout=10)

@@ -16,7 +16,7 @@ from collections import deque
 import cv2
 import numpy as np
 
-from srstream.engine.live import LiveReport, Upscaled
+from srstream.engine.pipeline import Report, Upscaled
 from srstream.errors import DependencyError, InputError
 
 __all__ = ["WindowDisplay"]
@@ -84,9 +84,9 @@ class WindowDisplay:
         if not self.original:
             return frame.rgb
         h, w = frame.rgb.shape[:2]
-        return cv2.resize(frame.src.rgb, (w, h), interpolation=cv2.INTER_NEAREST)
+        return cv2.resize(frame.input, (w, h), interpolation=cv2.INTER_NEAREST)
 
-    def show(self, frame: Upscaled, report: LiveReport) -> bool:
+    def show(self, frame: Upscaled, report: Report) -> bool:
         if not self._events():
             return False
         pg = self.pg
@@ -104,13 +104,13 @@ class WindowDisplay:
         self.last = picture
         return True
 
-    def _draw_overlay(self, frame: Upscaled, report: LiveReport) -> None:
+    def _draw_overlay(self, frame: Upscaled, report: Report) -> None:
         pg = self.pg
         fps = (len(self.shown_at) - 1) / (self.shown_at[-1] - self.shown_at[0]) if len(self.shown_at) > 1 else 0.0
         lat = float(np.median(self.latencies)) if self.latencies else 0.0
-        lines = [f"{'ORIGINAL' if self.original else 'UPSCALED'}  {frame.rung}",
+        lines = [f"{'ORIGINAL' if self.original else 'UPSCALED'}  {frame.label}",
                  f"{fps:5.1f} fps   latency {lat:5.1f} ms",
-                 f"dropped {report.dropped_live()} of {report.captured}"]
+                 f"dropped {report.dropped_live()} of {report.frames_in}"]
         surfaces = [self.font.render(text, True, (255, 255, 255)) for text in lines]
         width = max(s.get_width() for s in surfaces) + 12
         height = sum(s.get_height() for s in surfaces) + 10

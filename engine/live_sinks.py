@@ -1,4 +1,5 @@
-"""Where live frames go besides the window: a recorded video file and a virtual camera."""
+"""Sinks for live sources besides the window: a recorded video file and a virtual camera (the
+:class:`srstream.engine.pipeline.Sink` contract)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from srstream.atomic import PendingOutput
-from srstream.engine.live import LiveReport, Upscaled
 from srstream.engine.av_errors import av_failures, write_error, writing
 from srstream.engine.encode import add_video_stream, encoder_frame
+from srstream.engine.pipeline import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
 __all__ = ["Recorder", "VirtualCamera"]
@@ -28,7 +29,7 @@ class Recorder:
     stops it, so Ctrl-C keeps it under its name.
     """
 
-    def __init__(self, path: Path, options: Any, report: LiveReport, queue_size: int = 16) -> None:
+    def __init__(self, path: Path, options: Any, report: Report, queue_size: int = 16) -> None:
         self.pending = PendingOutput(Path(path))
         self.path, self.tmp, self.options, self.report = Path(path), self.pending.tmp, options, report
         self.q: queue.Queue = queue.Queue(queue_size)
@@ -53,7 +54,7 @@ class Recorder:
         self.thread = threading.Thread(target=self._run, name="record", daemon=True)
         self.thread.start()
 
-    def send(self, frame: Upscaled) -> None:
+    def send(self, frame: Upscaled, abort: object = None) -> bool:
         if self.error is not None:
             raise self.error
         if self.container is None:
@@ -61,7 +62,11 @@ class Recorder:
         try:
             self.q.put_nowait(frame)
         except queue.Full:
-            self.report.dropped_by_recorder += 1
+            self.report.dropped_by_encoder += 1
+        return True
+
+    def passthrough(self, packet: Passthrough, abort: object = None) -> bool:
+        return True  # a live source has no other streams
 
     def _run(self) -> None:
         import av
@@ -79,7 +84,7 @@ class Recorder:
                 frame.pts, frame.time_base = pts, Fraction(1, 1000)
                 for packet in self.stream.encode(frame):
                     self.container.mux(packet)
-                self.report.recorded += 1
+                self.report.frames_out += 1
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
         except av_failures() as exc:
@@ -87,8 +92,10 @@ class Recorder:
         except BaseException as exc:  # noqa: BLE001 - re-raised by send()/close() on the caller's thread
             self.error = exc
 
-    def close(self, keep: bool) -> None:
-        """Flush and finalise; keep the file (renamed into place) when ``keep`` and it has frames."""
+    def close(self, outcome: str) -> None:
+        """Flush and finalise; keep the file (renamed into place) unless the run ``failed``, when it
+        has frames: a recording ends when the user stops it, so an interruption keeps it too."""
+        keep = outcome != "failed"
         if self.thread is not None:
             while self.thread.is_alive():
                 try:
@@ -102,7 +109,7 @@ class Recorder:
                 self.container.close()
             except Exception as exc:  # noqa: BLE001
                 self.error = self.error or OutputError(f"finalising {self.tmp} failed: {exc}")
-        if keep and self.error is None and self.report.recorded:
+        if keep and self.error is None and self.report.frames_out:
             self.report.output = self.pending.commit()
             return
         self.pending.discard()
@@ -122,7 +129,7 @@ class VirtualCamera:
                                   "v4l2loopback kernel module: sudo modprobe v4l2loopback)") from exc
         self.module, self.fps, self.device, self.cam = pyvirtualcam, fps, device, None
 
-    def send(self, frame: Upscaled) -> None:
+    def send(self, frame: Upscaled, abort: object = None) -> bool:
         if self.cam is None:
             h, w = frame.rgb.shape[:2]
             try:
@@ -130,7 +137,11 @@ class VirtualCamera:
             except RuntimeError as exc:
                 raise OutputError(f"no virtual camera could be opened: {exc}") from exc
         self.cam.send(frame.rgb)
+        return True
 
-    def close(self, keep: bool) -> None:
+    def passthrough(self, packet: Passthrough, abort: object = None) -> bool:
+        return True
+
+    def close(self, outcome: str) -> None:
         if self.cam is not None:
             self.cam.close()

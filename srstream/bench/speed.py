@@ -130,7 +130,7 @@ def end_to_end(method: Method, clip: Path, encoder_preset: str = "medium") -> di
     with tempfile.TemporaryDirectory(prefix="sr-stream-bench-") as tmp:
         out = Path(tmp) / f"{clip.stem}_x{method.info.scale}.mp4"
         report = upscale_video(clip, out, upscaler, EncodeOptions(preset=encoder_preset))
-    lat = _percentiles(report.latencies_ms or [0.0])
+    lat = _percentiles(report.upscale_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     return {"clip": str(clip), "frames_in": report.frames_in, "frames_out": report.frames_out,
             "seconds": round(report.seconds, 2), "fps": round(fps, 2), "latency_ms": lat,

@@ -92,7 +92,8 @@ def _position(text: str | None) -> tuple[int, int] | None:
 
 
 def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: ANN001 - LiveSource, ResolvedModel
-    from srstream.engine.live import LiveReport, run_live
+    from srstream.engine.live import run_live
+    from srstream.engine.pipeline import Report
     from srstream.engine.live_sinks import Recorder, VirtualCamera
     from srstream.engine.encode import EncodeOptions, default_codec
 
@@ -108,7 +109,7 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
             raise ConfigError(f"{output} exists; pass --overwrite to replace it")
         if not output.parent.is_dir():
             raise ConfigError(f"{output.parent} is not a folder; create it first")
-    report = LiveReport(source=str(source))
+    report = Report(source=str(source))
     sinks = []
     display = None
     with contextlib.ExitStack() as stack:
@@ -144,7 +145,7 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
         print(f"sr-stream: switched {switch}", file=sys.stderr)
     print(report.summary())
     if report.output is not None:
-        print(f"{report.output}: {report.recorded} frames")
+        print(f"{report.output}: {report.frames_out} frames")
     if args.report is not None:
         args.report.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
     if report.stopped_by == "disconnected":

@@ -302,7 +302,7 @@ def test_yuv420_to_rgb_agrees_with_swscale(sws, matrix):
     import av
 
     from srstream.engine.encode import sws_flags as _sws_flags
-    from srstream.engine.video import _plane
+    from srstream.engine.pipeline import plane_view as _plane
     from tests.conftest import SAMPLE_CLIP
 
     with av.open(str(SAMPLE_CLIP)) as container:

@@ -19,7 +19,8 @@ from srstream.cli import main
 from srstream.commands.live import build_ladder
 from srstream.engine.autotune import choose
 from srstream.engine.backends import open_backend
-from srstream.engine.live import LatestFrame, LiveReport, Rung, run_live
+from srstream.engine.live import Rung, run_live
+from srstream.engine.pipeline import LatestFrame, Report
 from srstream.engine.live_sinks import Recorder
 from srstream.engine.sources import LiveSource, open_capture, parse_live
 from srstream.engine.models import resolve_model
@@ -87,12 +88,17 @@ def _rung(model, precision: str, stack: ExitStack) -> Rung:  # noqa: ANN001
 
 
 def _generated(n: int, size: tuple[int, int] = (96, 64)) -> list[np.ndarray]:
+    """The generator's frames as the pipeline converts every source's pictures (BT.601, the
+    measured swscale flags)."""
     import av
+
+    from srstream.engine.encode import BT601
+    from srstream.engine.pipeline import picture_rgb
 
     with av.open(f"testsrc2=size={size[0]}x{size[1]}:rate=30", format="lavfi") as c:
         out = []
         for frame in c.decode(video=0):
-            out.append(frame.to_ndarray(format="rgb24"))
+            out.append(picture_rgb(frame, BT601))
             if len(out) == n:
                 return out
     return out
@@ -111,18 +117,18 @@ def test_generated_camera_is_recorded_losslessly_in_order(model, tmp_path: Path)
     camera would: every recorded frame is the upscaled version of a source frame, in order."""
     out = tmp_path / "live.mkv"
     source = parse_live(f"lavfi:{GEN}")
-    report = LiveReport(source=str(source))
+    report = Report(source=str(source))
     with ExitStack() as stack:
         rec = Recorder(out, EncodeOptions(codec="ffv1", pix_fmt="bgr0"), report)
         report = run_live(source, [_rung(model, "int8", stack)], sinks=[rec], report=report, max_frames=24)
         expected = [FrameUpscaler(stack.enter_context(open_backend(model, choose(model, "ort", "int8"))),
                                   model.spec).upscale(f) for f in _generated(24)]
-    assert report.stopped_by == "frames" and report.captured == 24
+    assert report.stopped_by == "frames" and report.frames_in == 24
     assert report.upscaled + report.dropped_before_upscale == 24
-    assert report.recorded == report.upscaled and report.output == out and out.is_file()
+    assert report.frames_out == report.upscaled and report.output == out and out.is_file()
     assert not list(tmp_path.glob(".*partial*"))
     frames = _decode(out)
-    assert len(frames) == report.recorded and frames[0].shape == (128, 192, 3)
+    assert len(frames) == report.frames_out and frames[0].shape == (128, 192, 3)
     position = -1
     for frame in frames:  # each one is an upscaled source frame, later than the previous one
         matches = [i for i, e in enumerate(expected) if np.array_equal(frame, e)]
@@ -142,7 +148,7 @@ def test_cli_live_records_and_reports(tmp_path: Path, capsys: pytest.CaptureFixt
     import json
 
     data = json.loads(js.read_text())
-    assert data["captured"] == 15 and data["recorded"] == len(_decode(out)) > 0
+    assert data["frames_in"] == 15 and data["frames_out"] == len(_decode(out)) > 0
     assert {"latency_ms_p50", "latency_ms_p99", "dropped_before_upscale", "fps"} <= set(data)
     assert main([f"lavfi:{GEN}", "--frames", "3", "--no-display", "-o", str(out)]) == 2  # exists: no overwrite
 
@@ -151,17 +157,17 @@ def test_disconnected_device_keeps_the_recording(model, tmp_path: Path) -> None:
     """A camera that stops sending mid-stream: the run stops, says so, and the file is valid."""
     out = tmp_path / "cut.mp4"
     source = LiveSource("camera", "lavfi", f"{GEN}:d=0.5", label="camera (unplugged after 0.5 s)", paced=True)
-    report = LiveReport(source=str(source))
+    report = Report(source=str(source))
     with ExitStack() as stack:
         rec = Recorder(out, EncodeOptions(preset="veryfast"), report)
         run_live(source, [_rung(model, "int8", stack)], sinks=[rec], report=report)
     assert report.stopped_by == "disconnected" and "stopped sending frames after 15" in report.notes[0]
-    assert out.is_file() and len(_decode(out)) == report.recorded > 0
+    assert out.is_file() and len(_decode(out)) == report.frames_out > 0
 
 
 def test_interrupt_finalises_the_recording(model, tmp_path: Path) -> None:  # noqa: ANN001
     out = tmp_path / "stopped.mp4"
-    report = LiveReport()
+    report = Report()
     seen = []
 
     def ctrl_c_after_five(frame) -> None:  # noqa: ANN001
@@ -173,7 +179,7 @@ def test_interrupt_finalises_the_recording(model, tmp_path: Path) -> None:  # no
         rec = Recorder(out, EncodeOptions(preset="veryfast"), report)
         run_live(parse_live(f"lavfi:{GEN}"), [_rung(model, "int8", stack)], sinks=[rec], report=report,
                  on_shown=ctrl_c_after_five)
-    assert report.stopped_by == "interrupt" and out.is_file() and len(_decode(out)) == report.recorded >= 5
+    assert report.stopped_by == "interrupt" and out.is_file() and len(_decode(out)) == report.frames_out >= 5
 
 
 def test_max_latency_steps_down_the_ladder(model, tmp_path: Path) -> None:  # noqa: ANN001
@@ -181,7 +187,7 @@ def test_max_latency_steps_down_the_ladder(model, tmp_path: Path) -> None:  # no
     with ExitStack() as stack:
         ladder = [_rung(model, "fp32", stack), _rung(model, "int8", stack)]
         report = run_live(parse_live(f"lavfi:{GEN}"), ladder, max_frames=40, max_latency_ms=0.01,
-                          on_shown=lambda f: labels.append(f.rung))
+                          on_shown=lambda f: labels.append(f.label))
         assert len(report.switches) == 1 and "fp32 -> realtime-x2 int8" in report.switches[0]
         assert labels[0].endswith("fp32") and labels[-1].endswith("int8")
         # the CLI's ladder for the default model: INT8 first when fp32 was asked for
@@ -240,7 +246,7 @@ def test_window_modes_and_keys_headless(model, monkeypatch: pytest.MonkeyPatch) 
     assert report.stopped_by == "user" and report.shown == 6 == len(report.latency_ms)
     for original, picture, frame in shown:
         if original:  # nearest-neighbour enlargement of the captured frame
-            assert np.array_equal(picture, np.repeat(np.repeat(frame.src.rgb, 2, 0), 2, 1))
+            assert np.array_equal(picture, np.repeat(np.repeat(frame.input, 2, 0), 2, 1))
         else:
             assert picture is not None and np.array_equal(picture, frame.rgb)
     assert [s[0] for s in shown] == [False] * 3 + [True] * 3
@@ -298,7 +304,7 @@ def test_screen_capture_is_upscaled_and_shown(xvfb: str, model, monkeypatch: pyt
         shots, counters = [], []
 
         def check(frame) -> None:  # noqa: ANN001
-            counters.append(read_counter(frame.src.rgb))
+            counters.append(read_counter(frame.input))
             if len(counters) in (5, 12):  # the window's pixels on the screen, right after the flip
                 shots.append((_grab(xvfb, 200, 0, 320, 192), window.last.copy(), frame))
 
@@ -307,7 +313,7 @@ def test_screen_capture_is_upscaled_and_shown(xvfb: str, model, monkeypatch: pyt
             fresh = FrameUpscaler(stack.enter_context(open_backend(model, choose(model, "ort", "int8"))), model.spec)
             for screen, shown, frame in shots:
                 assert np.array_equal(shown, frame.rgb)  # the window shows the upscaled frame
-                assert np.array_equal(fresh.upscale(frame.src.rgb), frame.rgb)  # ... of what was captured
+                assert np.array_equal(fresh.upscale(frame.input), frame.rgb)  # ... of what was captured
                 diff = np.any(screen != shown, axis=2)
                 if overlay:  # only the overlay box (top left) differs, and it does
                     ys, xs = np.nonzero(diff)
@@ -320,10 +326,10 @@ def test_screen_capture_is_upscaled_and_shown(xvfb: str, model, monkeypatch: pyt
     assert len(shots) == 2
     # the pattern moved: captured frames carry increasing frame numbers drawn by the painter
     assert counters == sorted(counters) and counters[-1] > counters[0]
-    src = shots[0][2].src.rgb
+    src = shots[0][2].input
     assert np.array_equal(src, draw(counters[4], 160, 96))  # x11grab gives the painter's pixels
-    assert report.shown == len(report.latency_ms) >= 12 and report.captured == 60
-    assert report.captured == report.upscaled + report.dropped_before_upscale
+    assert report.shown == len(report.latency_ms) >= 12 and report.frames_in == 60
+    assert report.frames_in == report.upscaled + report.dropped_before_upscale
     assert np.isfinite(report.percentile(report.latency_ms, 99))
 
 
@@ -343,9 +349,9 @@ def test_cli_shows_a_screen_region(xvfb: str, tmp_path: Path, monkeypatch: pytes
         painter.wait(timeout=10)
     assert rc == 0
     data = json.loads(js.read_text())
-    assert data["captured"] == 30 and data["shown"] > 0 and data["latency_ms_p99"] >= data["latency_ms_p50"] > 0
+    assert data["frames_in"] == 30 and data["shown"] > 0 and data["latency_ms_p99"] >= data["latency_ms_p50"] > 0
     frames = _decode(rec)
-    assert len(frames) == data["recorded"] and frames[0].shape == (192, 320, 3)
+    assert len(frames) == data["frames_out"] and frames[0].shape == (192, 320, 3)
     assert "capture-to-display latency" in capsys.readouterr().out
 
 
@@ -387,5 +393,5 @@ def test_a_slow_upscaler_never_holds_up_the_capture(model) -> None:  # noqa: ANN
         rung = _rung(model, "int8", stack)
         slow = Rung("slow", lambda: Slow(rung.make()))
         report = run_live(parse_live(f"lavfi:{GEN}"), [slow], max_seconds=1.5)
-    assert report.captured >= 25  # about 45 at 30 fps; the capture never waited for the upscaler
-    assert report.upscaled <= 12 and report.dropped_before_upscale >= report.captured - report.upscaled - 2
+    assert report.frames_in >= 25  # about 45 at 30 fps; the capture never waited for the upscaler
+    assert report.upscaled <= 12 and report.dropped_before_upscale >= report.frames_in - report.upscaled - 2

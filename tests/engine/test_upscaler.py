@@ -146,7 +146,7 @@ def test_the_yuv420_path_agrees_with_the_rgb_path(sws_matrix: str, matrix: str) 
     """The bundled model on a decoded frame's Y'CbCr planes gives what the swscale RGB path gives,
     up to rounding and chroma resampling: same luma, same colours."""
     from srstream.engine.encode import sws_flags as _sws_flags
-    from srstream.engine.video import _plane
+    from srstream.engine.pipeline import plane_view as _plane
 
     with av.open(str(SAMPLE_CLIP)) as container:
         decoded = next(container.decode(video=0))
@@ -198,7 +198,7 @@ class _YuvDevicePathBackend(OrtBackend):
 
 @pytest.mark.parametrize("tile", [0, 32])
 def test_a_backend_yuv420_device_path_gives_the_same_frames(tmp_path: Path, tile: int) -> None:
-    from srstream.engine.video import _plane
+    from srstream.engine.pipeline import plane_view as _plane
 
     with av.open(str(SAMPLE_CLIP)) as container:
         planes = [np.ascontiguousarray(_plane(p)[:68, :100] if i == 0 else _plane(p)[:34, :50])

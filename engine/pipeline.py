@@ -1,0 +1,517 @@
+"""The one streaming pipeline: ``Source -> upscale -> Sinks``, for files and live sources alike.
+
+A frame's way from ``sr-stream INPUT`` to the encoder::
+
+    Source.read (its thread)        upscale stage (its thread)             Sink (its own thread)
+    decode/capture -> Frame ---> [channel] ---> RGB/YUV -> net -> Upscaled ---> encode / record / show
+                   \\-> Passthrough (audio, subtitles) ------------------------> Sink.passthrough
+
+* **Messages are typed**: :class:`Frame` (a decoded picture with its timestamp and the clock time
+  it was read), :class:`Passthrough` (another stream's packet, copied untouched: it never goes
+  through the upscale stage) and :class:`Upscaled`.
+* **The drop policy is the source's**: a file source (``live = False``) waits for the upscale
+  stage (a bounded queue: back-pressure, every frame kept); a live source (``live = True``) never
+  waits: a newer frame replaces a waiting one and the drop is counted (:class:`LatestFrame`).
+  A sink decides its own policy the same way (the file encoder waits; the live recorder drops and
+  counts).
+* **Colour is converted in one place** (:meth:`UpscaleStage.to_rgb`): with the matrix the source
+  declares (BT.601 when it declares none) and the swscale flags measured right in
+  :func:`srstream.engine.encode.sws_flags`, whether the picture came from a file or a camera.
+* **One report** (:class:`Report`) for every run: frames read, upscaled, written and shown, drops
+  at each stage, per-frame upscale time and read-to-output latency, why it stopped.
+* **Stopping**: the source ending, a frame or time limit, the window closed, Ctrl-C (on the main
+  thread, which only conducts: it runs the display, if any, and waits) or an error. Sinks are then
+  closed with the outcome, and each decides what to keep (:meth:`Sink.close`).
+
+Sources: :mod:`srstream.engine.video` (files) and :mod:`srstream.engine.live` (devices,
+generators). Sinks: the file encoder (:mod:`srstream.engine.video`), the recorder and the virtual
+camera (:mod:`srstream.engine.live_sinks`); the window (:mod:`srstream.engine.display`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from srstream.errors import InputError, SRStreamError
+
+__all__ = ["Channel", "Display", "Frame", "LatestFrame", "Passthrough", "Report", "Rung", "Sink", "Source",
+           "UpscaleStage", "Upscaled", "picture_rgb", "plane_view", "run"]
+
+
+# -- messages ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Frame:
+    """A decoded picture. ``pts`` is in the source's time base (None for live sources, whose
+    clock is ``t``); ``t`` is ``perf_counter()`` when it was read; ``picture`` an ``av.VideoFrame``
+    or an RGB array."""
+
+    index: int
+    pts: int | None
+    t: float
+    picture: Any
+
+
+@dataclass(frozen=True)
+class Passthrough:
+    """A packet of a stream that is copied, not upscaled (audio, subtitles)."""
+
+    packet: Any
+
+
+@dataclass(frozen=True)
+class Upscaled:
+    """An upscaled frame: RGB (uint8 or uint16), or the encoder's yuv420p frame (Y rows, then U
+    and V, as ``av.VideoFrame.from_ndarray`` takes it) when the kernels produced it directly
+    (``yuv``; then ``rgb`` is None)."""
+
+    src: Frame
+    rgb: np.ndarray | None
+    t_done: float
+    label: str = ""  # the ladder rung that made it (model, backend, precision)
+    yuv: np.ndarray | None = None
+    input: np.ndarray | None = None  # the RGB picture the network saw (None on the yuv path)
+
+
+# -- channels ---------------------------------------------------------------------------------
+class Channel:
+    """A bounded FIFO with back-pressure: ``put`` waits for room (giving up once ``abort`` is set)."""
+
+    def __init__(self, size: int) -> None:
+        self._q: queue.Queue = queue.Queue(size)
+        self._closed = threading.Event()
+        self.dropped = 0  # never: kept for the report's uniform view of channels
+
+    def put(self, item: Any, abort: threading.Event) -> bool:
+        while not abort.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The next item, or None after ``timeout`` or once closed and empty."""
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._closed.set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set() and self._q.empty()
+
+
+class LatestFrame:
+    """A one-slot mailbox: ``put`` replaces a waiting item (counted as a drop) and never waits."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Any = None
+        self._has = False
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item: Any, abort: threading.Event | None = None) -> bool:
+        with self._cond:
+            if self._has:
+                self.dropped += 1
+            self._item, self._has = item, True
+            self._cond.notify_all()
+        return True
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The newest item, or None after ``timeout`` or once closed and empty."""
+        with self._cond:
+            if not self._has and not self._closed:
+                self._cond.wait(timeout)
+            if not self._has:
+                return None
+            item, self._item, self._has = self._item, None, False
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed and not self._has
+
+
+# -- the report -------------------------------------------------------------------------------
+@dataclass
+class Report:
+    """What a run did, whatever its source and sinks."""
+
+    source: str = ""
+    frames_in: int = 0  # read from the source (decoded / captured), dropped ones included
+    upscaled: int = 0
+    frames_out: int = 0  # written by the file encoder or the recorder
+    shown: int = 0
+    dropped_before_upscale: int = 0  # live sources only
+    dropped_before_display: int = 0
+    dropped_by_encoder: int = 0  # the live recorder could not keep up
+    packets_copied: int = 0
+    copied_streams: list[str] = field(default_factory=list)
+    upscale_ms: list[float] = field(default_factory=list)  # per frame, the upscale stage's own time
+    latency_ms: list[float] = field(default_factory=list)  # read -> shown (or -> upscaled without a window)
+    seconds: float = 0.0
+    stopped_by: str = ""  # end | frames | duration | user | interrupt | source-ended | disconnected | error
+    switches: list[str] = field(default_factory=list)  # latency ladder steps
+    timestamp_fixes: int = 0
+    frames_declared: int = 0  # what a file's container says (0: it does not say)
+    decode_error: str = ""  # the error that ended a file's decoding early, if any
+    output: Path | None = None  # where the output went (a recording, a file)
+    kept: Path | None = None  # where an interrupted file run's frames are (the target is untouched)
+    notes: list[str] = field(default_factory=list)
+    channels: tuple[Any, ...] = field(default=(), repr=False)  # while running: the drop counters
+
+    @property
+    def interrupted(self) -> bool:
+        return self.stopped_by == "interrupt"
+
+    @property
+    def ended_early(self) -> str:
+        """Why a file gave fewer frames than it should have, or ``""``."""
+        if self.decode_error:
+            return f"decoding stopped after {self.frames_in} frames: {self.decode_error}"
+        if self.frames_declared and self.frames_in < self.frames_declared and not self.interrupted:
+            return f"the input ended after {self.frames_in} of the {self.frames_declared} frames it declares"
+        return ""
+
+    def dropped_live(self) -> int:
+        """Frames dropped so far (while running, from the channels' counters)."""
+        if self.channels:
+            return sum(c.dropped for c in self.channels)
+        return self.dropped_before_upscale + self.dropped_before_display
+
+    @staticmethod
+    def percentile(values: list[float], q: float) -> float:
+        return float(np.percentile(values, q)) if values else float("nan")
+
+    @property
+    def fps(self) -> float:
+        done = self.shown or self.upscaled
+        return done / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        lat, up = self.latency_ms, self.upscale_ms
+        shown = f"{self.shown} shown, " if self.shown else ""
+        rec = f", {self.frames_out} recorded ({self.dropped_by_encoder} dropped by the encoder)" \
+            if self.output is not None else ""
+        return (f"{self.source}: {self.frames_in} frames captured, {self.upscaled} upscaled, {shown}"
+                f"{self.fps:.1f} fps over {self.seconds:.1f} s; capture-to-{'display' if self.shown else 'output'} "
+                f"latency p50 {self.percentile(lat, 50):.1f} ms, p99 {self.percentile(lat, 99):.1f} ms; upscale "
+                f"p50 {self.percentile(up, 50):.1f} ms; dropped {self.dropped_before_upscale} before upscale"
+                + (f", {self.dropped_before_display} before display" if self.shown else "")
+                + f"{rec}; stopped: {self.stopped_by}")
+
+    def to_dict(self) -> dict[str, Any]:
+        lat, up = self.latency_ms, self.upscale_ms
+        return {"source": self.source, "frames_in": self.frames_in, "upscaled": self.upscaled,
+                "frames_out": self.frames_out, "shown": self.shown,
+                "dropped_before_upscale": self.dropped_before_upscale,
+                "dropped_before_display": self.dropped_before_display,
+                "dropped_by_encoder": self.dropped_by_encoder, "packets_copied": self.packets_copied,
+                "seconds": round(self.seconds, 3), "fps": round(self.fps, 2),
+                "latency_ms_p50": round(self.percentile(lat, 50), 2),
+                "latency_ms_p99": round(self.percentile(lat, 99), 2),
+                "upscale_ms_p50": round(self.percentile(up, 50), 2),
+                "upscale_ms_p99": round(self.percentile(up, 99), 2), "stopped_by": self.stopped_by,
+                "switches": self.switches, "notes": self.notes}
+
+
+# -- the parts --------------------------------------------------------------------------------
+class Source(Protocol):
+    """Where frames come from. ``live``: the source never waits (newest frame wins)."""
+
+    live: bool
+    matrix: int  # the colour matrix its pictures are in (an srstream.engine.encode.MATRICES key)
+    deep: bool  # more than 8 bits per sample: pictures convert to 16-bit RGB
+    turns: int  # quarter turns (np.rot90's k) that show its pictures upright
+
+    def read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
+        """Emit messages until the end or ``stop``; return why it stopped (``end``, ``frames``,
+        ``source-ended``, ``disconnected``, or ``""`` when told to stop). ``emit`` returns False
+        when the pipeline no longer takes messages."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    """Where upscaled frames go. ``send`` may wait (a file) or drop and count (a live recorder)."""
+
+    def send(self, frame: Upscaled, abort: threading.Event) -> bool: ...
+
+    def passthrough(self, packet: Passthrough, abort: threading.Event) -> bool: ...
+
+    def close(self, outcome: str) -> None:
+        """``outcome``: ``done``, ``interrupted`` (Ctrl-C, a window closed, a device gone: what
+        was written is worth keeping) or ``failed`` (delete)."""
+        ...
+
+
+class Display(Protocol):
+    def show(self, frame: Upscaled, report: Report) -> bool: ...  # False: the user closed the window
+
+    def idle(self) -> bool: ...  # pump events; False: the user closed the window
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Rung:
+    """One configuration of the latency ladder: a label and how to get its upscaler."""
+
+    label: str
+    make: Callable[[], Any]  # -> FrameUpscaler (opened lazily, closed by the caller's ExitStack)
+
+
+class UpscaleStage:
+    """Frame -> Upscaled: the colour conversion and the network, with the latency ladder.
+
+    ``yuv``: take the kernels' 4:2:0 path (limited-range yuv420p in and out, no swscale pass on
+    either side) when the picture and the upscaler allow it; the sink then gets planes.
+    ``max_latency_ms``: when the median read-to-output latency of the last ``window`` frames
+    misses it, step down to the next rung (INT8, then a faster bundled model), saying which.
+    """
+
+    def __init__(self, ladder: list[Rung], *, yuv: bool = False, max_latency_ms: float | None = None,
+                 window: int = 8) -> None:
+        self.ladder, self.yuv, self.max_latency_ms, self.window = ladder, yuv, max_latency_ms, window
+        self.rung = 0
+        self.upscaler = ladder[0].make()
+        self.size: tuple[int, int] | None = None
+        self.recent: list[float] = []
+
+    @staticmethod
+    def to_rgb(picture: Any, source: Source) -> np.ndarray:
+        """A picture as RGB in the source's matrix and depth, upright."""
+        if isinstance(picture, np.ndarray):
+            return picture
+        return picture_rgb(picture, source.matrix, deep=source.deep, turns=source.turns)
+
+    def __call__(self, frame: Frame, source: Source) -> Upscaled:
+        picture = frame.picture
+        shape = (picture.shape[0], picture.shape[1]) if isinstance(picture, np.ndarray) \
+            else (picture.height, picture.width)
+        if self.size is None:
+            self.size = shape
+        elif shape != self.size and not source.live:
+            raise InputError(f"{source}: the frame size changes mid-stream ({self.size[1]}x{self.size[0]} -> "
+                             f"{shape[1]}x{shape[0]}); split the file at the change")
+        label = self.ladder[self.rung].label
+        if self.yuv and not isinstance(picture, np.ndarray) and picture.format.name == "yuv420p" \
+                and picture.color_range != 2 and not source.turns and self.upscaler.takes_yuv420(*shape):
+            from srstream.engine.encode import MATRICES
+            from srstream.engine.kernels import YuvMatrix
+
+            _, kr, kb = MATRICES[source.matrix]
+            planes = self.upscaler.upscale_yuv420(*(plane_view(p) for p in picture.planes),
+                                                  matrix=YuvMatrix(kr, kb, False))
+            return Upscaled(frame, None, time.perf_counter(), label, yuv=planes)
+        rgb = self.to_rgb(picture, source)
+        return Upscaled(frame, self.upscaler.upscale(rgb), time.perf_counter(), label, input=rgb)
+
+    def observe(self, latency_ms: float, report: Report) -> None:
+        """Record a frame's read-to-output latency; step down the ladder when over budget."""
+        self.recent.append(latency_ms)
+        if self.max_latency_ms is None or len(self.recent) < self.window or self.rung + 1 >= len(self.ladder):
+            return
+        p50 = float(np.median(self.recent[-self.window:]))
+        if p50 <= self.max_latency_ms:
+            return
+        before = self.ladder[self.rung].label
+        self.rung += 1
+        self.upscaler = self.ladder[self.rung].make()
+        self.recent.clear()
+        report.switches.append(f"{before} -> {self.ladder[self.rung].label} (median latency {p50:.0f} ms > "
+                               f"--max-latency {self.max_latency_ms:g} ms)")
+
+
+def picture_rgb(picture: Any, matrix: int, *, deep: bool = False, turns: int = 0) -> np.ndarray:
+    """A decoded ``av.VideoFrame`` as RGB (uint16 when ``deep``), converted with ``matrix`` (an
+    :data:`srstream.engine.encode.MATRICES` key) and the measured swscale flags, turned upright by
+    ``turns`` quarter turns: the one YUV -> RGB conversion of every source."""
+    from srstream.engine.encode import MATRICES, sws_flags
+
+    rgb = picture.to_ndarray(format="rgb48le" if deep else "rgb24", src_colorspace=MATRICES[matrix][0],
+                             interpolation=sws_flags())
+    if turns:  # shown upright, as FFmpeg's autorotate does; the output has no rotation flag
+        rgb = np.ascontiguousarray(np.rot90(rgb, turns))
+    return rgb
+
+
+def plane_view(plane: Any) -> np.ndarray:
+    """A decoded frame's plane as a (height, width) uint8 view (rows keep their padding stride)."""
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, :plane.width]
+
+
+# -- the run ----------------------------------------------------------------------------------
+class _Run:
+    def __init__(self, source: Source, stage: UpscaleStage, sinks: list[Sink], report: Report, *,
+                 display: Display | None, watch: Callable[[Upscaled], None] | None, queue_size: int,
+                 progress: Callable[[int], None] | None) -> None:
+        self.source, self.stage, self.sinks, self.report = source, stage, sinks, report
+        self.frames: Channel | LatestFrame = LatestFrame() if source.live else Channel(queue_size)
+        # the main thread's mailbox (newest frame wins): for the window, or for a watcher
+        self.shown: LatestFrame | None = LatestFrame() if display is not None or watch is not None else None
+        self.watch = watch
+        report.channels = tuple(c for c in (self.frames, self.shown) if c is not None)
+        self.stop = threading.Event()  # everyone stops: Ctrl-C, a limit, the window, an error
+        self.finished = threading.Event()  # the upscale stage has nothing more to do
+        self.errors: list[BaseException] = []
+        self.has_display = display is not None
+        self.progress = progress
+
+    def halt(self, why: str) -> None:
+        if not self.stop.is_set():
+            self.report.stopped_by = self.report.stopped_by or why
+            self.stop.set()
+
+    def fail(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+        self.halt("error")
+
+    def emit(self, item: Frame | Passthrough) -> bool:
+        if isinstance(item, Passthrough):  # straight to the sinks: packets never wait for the network
+            return all(sink.passthrough(item, self.stop) for sink in self.sinks)
+        return self.frames.put(item, self.stop)
+
+    def read(self) -> None:
+        try:
+            why = self.source.read(self.emit, self.stop, self.report)
+            if why:
+                self.report.stopped_by = self.report.stopped_by or why
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.fail(exc)
+        finally:
+            self.frames.close()
+
+    def upscale(self) -> None:
+        try:
+            while not self.stop.is_set():
+                item = self.frames.get(timeout=0.1)
+                if item is None:
+                    if self.frames.closed:
+                        return
+                    continue
+                t = time.perf_counter()
+                up = self.stage(item, self.source)
+                self.report.upscale_ms.append((up.t_done - t) * 1000)
+                self.report.upscaled += 1
+                for sink in self.sinks:
+                    if not sink.send(up, self.stop):
+                        return
+                if self.shown is not None:
+                    self.shown.put(up)
+                latency = (up.t_done - item.t) * 1000
+                if not self.has_display:
+                    self.report.latency_ms.append(latency)
+                self.stage.observe(latency, self.report)
+                if self.progress:
+                    self.progress(1)
+        except KeyboardInterrupt:  # raised inside the network (a test's stand-in for Ctrl-C)
+            self.halt("interrupt")
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.fail(exc)
+        finally:
+            if self.shown is not None:
+                self.shown.close()
+            self.finished.set()
+
+    def conduct(self, display: Display | None, deadline: float | None) -> None:
+        """The main thread: show frames (or just wait) until the upscale stage is done."""
+        while not self.finished.is_set() or (self.shown is not None and not self.shown.closed):
+            if deadline is not None and time.perf_counter() >= deadline:
+                self.halt("duration")
+            if self.shown is None:
+                self.finished.wait(0.05)
+                continue
+            item = self.shown.get(timeout=0.05)
+            if item is None:
+                if display is not None and not display.idle():
+                    self.halt("user")
+                continue
+            if display is not None:
+                if not display.show(item, self.report):
+                    self.halt("user")
+                    continue
+                self.report.shown += 1
+                self.report.latency_ms.append((time.perf_counter() - item.src.t) * 1000)
+            if self.watch is not None:
+                self.watch(item)
+
+
+def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Report | None = None,
+        display: Display | None = None, watch: Callable[[Upscaled], None] | None = None,
+        max_seconds: float | None = None, queue_size: int = 8, progress: Callable[[int], None] | None = None) -> Report:
+    """Run ``source`` through ``stage`` into ``sinks`` (and ``display``) until the source ends, a
+    limit, the window is closed, Ctrl-C or an error; then close the sinks with the outcome.
+    ``watch`` sees, on the main thread, each frame the window shows (or, without a window, the
+    newest upscaled frame).
+
+    Errors are raised once every thread has stopped and every sink is closed (``failed``: its
+    partial output deleted). A live device that disconnects is no error: its source returns
+    ``disconnected`` with the reason first in the report's notes, and the sinks keep what they have.
+    """
+    report = report or Report(source=str(source))
+    run_ = _Run(source, stage, sinks, report, display=display, watch=watch, queue_size=queue_size,
+                progress=progress)
+    start = time.perf_counter()
+    deadline = start + max_seconds if max_seconds else None
+    threads = [threading.Thread(target=run_.read, name="read", daemon=True),
+               threading.Thread(target=run_.upscale, name="upscale", daemon=True)]
+    try:
+        for t in threads:
+            t.start()
+        run_.conduct(display, deadline)
+    except KeyboardInterrupt:
+        run_.halt("interrupt")
+    except BaseException as exc:  # noqa: BLE001 - raised below once everything is closed
+        run_.fail(exc)
+    finally:
+        run_.stop.set()
+        run_.frames.close()
+        for t in threads:
+            t.join(timeout=10)
+        report.seconds = time.perf_counter() - start
+        report.dropped_before_upscale = run_.frames.dropped
+        report.dropped_before_display = run_.shown.dropped if display is not None else 0
+        report.channels = ()
+        report.stopped_by = report.stopped_by or "end"
+        failure = run_.errors[0] if run_.errors else None
+        outcome = "failed" if failure is not None else "done" if report.stopped_by in ("end", "frames", "duration",
+                                                                                       "source-ended") \
+            else "interrupted"
+        for sink in sinks:
+            try:
+                sink.close(outcome)
+            except SRStreamError as exc:
+                failure = failure or exc
+            except BaseException as exc:  # noqa: BLE001 - the first failure wins
+                failure = failure or exc
+        if display is not None:
+            display.close()
+        try:
+            source.close()
+        except Exception:  # noqa: BLE001 - closing an input cannot lose output
+            pass
+    if failure is not None:
+        raise failure
+    return report
