@@ -66,8 +66,10 @@ def read_frames(path: Path, seconds: float, multiple: int) -> list[np.ndarray]:
     return frames
 
 
-def h264_round_trip(frames: list[np.ndarray], crf: int, fps: int = 30) -> list[np.ndarray]:
-    """Encode ``frames`` as one H.264 stream (libx264 medium, yuv420p) and decode it back."""
+def h264_round_trip(frames: list[np.ndarray], crf: int, fps: int = 30) -> tuple[list[np.ndarray], float]:
+    """Encode ``frames`` as one H.264 stream (libx264 medium, yuv420p) and decode it back; also
+    the stream's mean block quantiser over its first 30 frames, as :mod:`srstream.engine.compression`
+    reads it from a file."""
     import av
 
     h, w = frames[0].shape[:2]
@@ -83,11 +85,40 @@ def h264_round_trip(frames: list[np.ndarray], crf: int, fps: int = 30) -> list[n
         packets += encoder.encode(frame)
     packets += encoder.encode(None)
     decoder = av.CodecContext.create("h264", "r")
+    decoder.options = {"export_side_data": "venc_params"}
     out = [f for p in packets for f in decoder.decode(p)] + list(decoder.decode(None))
+    qps = [float(np.mean(d.qp_map())) for f in out[:30] for d in f.side_data if d.type.name == "VIDEO_ENC_PARAMS"]
     out.sort(key=lambda f: f.pts if f.pts is not None else 0)
     if len(out) != len(frames):
         raise RuntimeError(f"H.264 round trip gave {len(out)} frames for {len(frames)}")
-    return [f.to_ndarray(format="rgb24") for f in out]
+    return [f.to_ndarray(format="rgb24") for f in out], float(np.mean(qps)) if qps else 0.0
+
+
+class _AutoMethod:
+    """``-m auto``: what ``sr-stream VIDEO`` runs without ``--model``: the default model, or its
+    compressed-video variant when the stream's quantiser says so
+    (:func:`srstream.engine.models.for_compression`), picked per clip and condition."""
+
+    def __init__(self, scale: int) -> None:
+        from srstream.engine.models import DEFAULT_MODEL, MODEL_FOR_SCALE, for_compression
+
+        self.default = MODEL_FOR_SCALE.get(scale, DEFAULT_MODEL)
+        self.rule, self.scale, self.opened = for_compression, scale, {}
+        self.pick(0.0)
+
+    def pick(self, qp: float) -> None:
+        name, _ = self.rule(self.default, qp)
+        if name not in self.opened:
+            self.opened[name] = open_method(name, scale=self.scale)
+        self.current = self.opened[name]
+        self.info = self.current.info
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return self.current(rgb)
+
+    def close(self) -> None:
+        for method in self.opened.values():
+            method.close()
 
 
 def main() -> int:
@@ -110,7 +141,8 @@ def main() -> int:
             raise SystemExit(f"{args.data / 'video' / clip} is not there: pass --data with the shared data folder")
 
     stabilized = {m for m in args.model if m.endswith("+stabilized")}
-    methods = [open_method(m.removesuffix("+stabilized"), scale=args.scale, peers_dir=args.data / "peers")
+    methods = [_AutoMethod(args.scale) if m.removesuffix("+stabilized") == "auto" else
+               open_method(m.removesuffix("+stabilized"), scale=args.scale, peers_dir=args.data / "peers")
                for m in args.model]
     results: list[dict] = []
     rows = []
@@ -120,16 +152,19 @@ def main() -> int:
             lr_clean = [bicubic_degrade(f, args.scale) for f in hr_frames]
             picks = list(range(min(args.frames, len(hr_frames))))
             flows = hr_flows([hr_frames[i] for i in picks])
-            conditions: list[tuple[str, list[np.ndarray]]] = [("clean", lr_clean)]
-            conditions += [(f"crf{c}", h264_round_trip(lr_clean, c)) for c in crfs]
+            conditions: list[tuple[str, list[np.ndarray], float]] = [("clean", lr_clean, 0.0)]
+            conditions += [(f"crf{c}", *h264_round_trip(lr_clean, c)) for c in crfs]
             shown = picks[len(picks) // 2]  # the frame the grid shows, from the scoring pass
-            for cond, lr_frames in conditions:
+            for cond, lr_frames, qp in conditions:
+                for method in methods:
+                    if isinstance(method, _AutoMethod):
+                        method.pick(qp)
                 lr_psnr = float(np.mean([psnr_y(lr_frames[i], lr_clean[i], 0) for i in picks]))
                 shown_sr = []
                 for name, method in zip(args.model, methods):
                     t0 = time.perf_counter()
                     scores, outputs = [], []
-                    steady = TemporalStabilizer(args.scale, 0.7, base=True) if name in stabilized else None
+                    steady = TemporalStabilizer(args.scale, 0.85, 12.0, base=True) if name in stabilized else None
                     for i in picks:
                         sr = method(lr_frames[i])
                         if steady is not None:
@@ -139,7 +174,9 @@ def main() -> int:
                         if i == shown:
                             shown_sr.append(sr)
                     t_err = temporal_error(outputs, [hr_frames[i] for i in picks], flows, border=args.scale)
-                    row = {"clip": clip, "condition": cond, "method": method.info.name + ("+stabilized" if steady else ""),
+                    row = {"clip": clip, "condition": cond, "qp": round(qp, 2),
+                           "method": ("auto" if isinstance(method, _AutoMethod) else method.info.name)
+                           + ("+stabilized" if steady else ""), "ran": method.info.name,
                            "precision": method.info.precision, "psnr_y": float(np.mean([s[0] for s in scores])),
                            "ssim_y": float(np.mean([s[1] for s in scores])), "temporal_error": t_err,
                            "frames": len(picks), "lr_psnr_vs_clean": lr_psnr, "seconds": round(time.perf_counter() - t0, 2)}

@@ -12,8 +12,8 @@ from pathlib import Path
 from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
-__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "MODEL_FOR_SCALE", "TIERS", "ResolvedModel",
-           "available_precisions", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
+__all__ = ["BUNDLED_MODELS", "COMPRESSED_VARIANTS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "MODEL_FOR_SCALE", "TIERS", "ResolvedModel",
+           "available_precisions", "for_compression", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
@@ -31,6 +31,13 @@ BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx", "realtime-x
 #: before): what live sources pick from by measured speed. Variants trained for other inputs
 #: (realtime-x2-compressed) or another look (gan-x4) are not tiers.
 TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "realtime-x2"), 4: ("realtime-x4", "quality-x4")}
+#: Bundled models with a variant of the same graph (and speed) trained for compressed video, and the
+#: mean block quantiser (:mod:`srstream.engine.compression`) from which a video run without
+#: ``--model`` takes the variant. Where the variant starts to win (x264 at CRF 10-30, scored against
+#: the original frames, ``benchmarks/results/bench/compressed_auto.md``): from quantiser 16 on
+#: natural footage (Big Buck Bunny: +0.19 dB at 15.6, +0.46 at 23.7), from about 25 on a game capture
+#: (-0.04 dB at 23.1, +0.06 at 27.7); 22 keeps the loss where it errs under 0.05 dB.
+COMPRESSED_VARIANTS: dict[str, tuple[str, float]] = {"realtime-x2": ("realtime-x2-compressed", 22.0)}
 #: ``--scale N`` without ``--model``: the bundled model for that scale.
 MODEL_FOR_SCALE: dict[int, str] = {2: "realtime-x2", 4: "realtime-x4"}
 
@@ -141,3 +148,13 @@ def pick_model(name: str | None = None, scale: int | None = None, *, fast: bool 
         raise ConfigError(f"model {model.name} upscales x{model.spec.scale}, not x{scale}; "
                           f"drop --scale or pick a x{scale} model with --model")
     return model
+
+
+def for_compression(name: str, qp: float | None) -> tuple[str, str]:
+    """The model a video whose mean quantiser is ``qp`` (None: unknown) runs with when ``name`` was
+    picked by default, and why (``""`` when it stays ``name``)."""
+    variant, threshold = COMPRESSED_VARIANTS.get(name, (None, 0.0))
+    if variant is None or variant not in BUNDLED_MODELS or qp is None or qp < threshold:
+        return name, ""
+    return variant, (f"the input was compressed hard (mean quantiser {qp:.1f} >= {threshold:g}): {variant}, "
+                     f"trained for compressed video; --model {name} keeps the default")

@@ -98,7 +98,7 @@ class StabilizedUpscaler:
     :class:`TemporalStabilizer` (the 4:2:0 direct path is off: it works on RGB frames). Frames
     must come in order; everything else is the wrapped upscaler's."""
 
-    def __init__(self, upscaler, strength: float = 0.7, tolerance: float = 6.0) -> None:  # noqa: ANN001
+    def __init__(self, upscaler, strength: float = 0.85, tolerance: float = 12.0) -> None:  # noqa: ANN001
         self.inner = upscaler
         self.stabilizer = TemporalStabilizer(upscaler.spec.scale, strength, tolerance, base=True)
 

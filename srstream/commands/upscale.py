@@ -43,8 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", action="store_true",
                         help="x8 self-ensemble: every flip/rotation upscaled and averaged (about +0.1 dB, 8x the time; "
                              "for stills and offline video)")
-    parser.add_argument("--stabilize", nargs="?", type=float, const=0.7, default=0.0, metavar="STRENGTH",
-                        help="steady the output from frame to frame where the content only moved (0-1, default 0.7 "
+    parser.add_argument("--stabilize", nargs="?", type=float, const=0.85, default=0.0, metavar="STRENGTH",
+                        help="steady the output from frame to frame where the content only moved (0-1, default 0.85 "
                              "when given; off otherwise): less flicker on heavily compressed video, for some CPU time")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--segments", default="auto", metavar="auto|off|FRAMES",
@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if args.stabilize and job.kind != "video":
         raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
     media = job.media
+    if job.kind == "video" and not args.model and not args.fast and str(media.path) != "-":
+        model = _for_compression(model, media.path)
     with Upscaler(model, backend=args.backend,
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
                   size=(media.width, media.height) if media.width else None, stabilize=args.stabilize) as up:
@@ -151,6 +153,20 @@ def run(args: argparse.Namespace) -> int:
         if job.kind == "image":
             return _image(job, up)
         return _batch(job, up)
+
+
+def _for_compression(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
+    """The default model, or its variant for compressed video when the input's own quantiser says
+    it was compressed hard (:func:`srstream.engine.models.for_compression`)."""
+    from srstream.engine.compression import measure
+    from srstream.engine.models import for_compression, resolve_model
+
+    compression = measure(path)
+    name, why = for_compression(model.name, compression.h264_qp if compression else None)
+    if name == model.name:
+        return model
+    print(f"sr-stream: {why}", file=sys.stderr)
+    return resolve_model(name)
 
 
 def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscaler
@@ -167,7 +183,7 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     if result.segments is not None:
         return _job_summary(result.segments, output, up)
     report = result.video
-    lat = np.array(report.latencies_ms or [0.0])
+    lat = np.array(report.upscale_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     print(f"{output}: {report.frames_out} frames ({report.frames_in} decoded) in {report.seconds:.1f} s, "
           f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "

@@ -1,0 +1,212 @@
+"""The one pipeline: typed messages, packets that never wait for the network, the drop policy of
+the source, one colour conversion for files and live sources, and how sinks are closed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from srstream.engine.compression import measure
+from srstream.engine.encode import BT601
+from srstream.engine.live import CaptureSource
+from srstream.engine.models import COMPRESSED_VARIANTS, for_compression
+from srstream.engine.pipeline import Frame, Passthrough, Report, Rung, UpscaleStage, Upscaled, run
+from srstream.engine.sources import parse_live
+from srstream.engine.video import FileSource
+from srstream.errors import InputError
+
+GEN = "testsrc2=size=64x48:rate=30"
+
+
+class _Nearest:
+    """A stand-in upscaler: nearest x2, optionally slow, counting its calls."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay, self.calls = delay, 0
+
+    def upscale(self, rgb: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        time.sleep(self.delay)
+        return np.repeat(np.repeat(rgb, 2, 0), 2, 1)
+
+
+class _ListSource:
+    """Frames (and packets) from a list; ``live`` as asked."""
+
+    matrix, deep, turns = BT601, False, 0
+
+    def __init__(self, items: list, live: bool = False, gap: float = 0.0) -> None:
+        self.items, self.live, self.gap, self.closed = items, live, gap, False
+
+    def read(self, emit, stop, report) -> str:  # noqa: ANN001
+        for item in self.items:
+            if stop.is_set():
+                return ""
+            if isinstance(item, Frame):
+                report.frames_in += 1
+            emit(item)
+            time.sleep(self.gap)
+        return "end"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.got: list = []
+        self.outcome = ""
+
+    def send(self, frame: Upscaled, abort: threading.Event) -> bool:
+        self.got.append(("frame", frame.src.index, time.perf_counter()))
+        return True
+
+    def passthrough(self, packet: Passthrough, abort: threading.Event) -> bool:
+        self.got.append(("packet", packet.packet, time.perf_counter()))
+        return True
+
+    def close(self, outcome: str) -> None:
+        self.outcome = outcome
+
+
+def _frames(n: int) -> list[Frame]:
+    rng = np.random.default_rng(0)
+    return [Frame(i, i, time.perf_counter(), rng.integers(0, 256, (8, 8, 3), np.uint8)) for i in range(n)]
+
+
+def test_a_file_source_loses_nothing_and_packets_pass_the_network_by() -> None:
+    """Back-pressure for files (every frame upscaled, in order) while the audio packets reach the
+    sink without waiting for the (slow) upscale stage."""
+    items: list = []
+    for frame in _frames(6):
+        items += [frame, Passthrough(f"audio{frame.index}")]
+    source, sink, net = _ListSource(items), _ListSink(), _Nearest(delay=0.05)
+    report = run(source, UpscaleStage([Rung("nearest", lambda: net)]), [sink])
+    frames = [g for g in sink.got if g[0] == "frame"]
+    packets = [g for g in sink.got if g[0] == "packet"]
+    assert [f[1] for f in frames] == list(range(6)) and net.calls == 6
+    assert report.frames_in == report.upscaled == 6 and report.dropped_before_upscale == 0
+    assert report.stopped_by == "end" and sink.outcome == "done" and source.closed
+    # the last packet arrived long before the last frame was upscaled (6 x 50 ms)
+    assert len(packets) == 6 and packets[-1][2] < frames[-1][2] - 0.1
+
+
+def test_a_live_source_never_waits_and_counts_its_drops() -> None:
+    source, sink = _ListSource(_frames(40), live=True, gap=0.005), _ListSink()
+    report = run(source, UpscaleStage([Rung("slow", lambda: _Nearest(delay=0.05))]), [sink])
+    assert report.frames_in == 40 and report.upscaled < 20
+    assert report.upscaled + report.dropped_before_upscale == 40
+    indices = [g[1] for g in sink.got]
+    assert indices == sorted(indices) and indices[-1] == 39  # the newest frame always wins
+
+
+def test_an_error_fails_every_sink_and_is_raised() -> None:
+    class Broken(_Nearest):
+        def upscale(self, rgb: np.ndarray) -> np.ndarray:
+            if self.calls == 2:
+                raise InputError("the third frame is bad")
+            return super().upscale(rgb)
+
+    sink = _ListSink()
+    with pytest.raises(InputError, match="third frame"):
+        run(_ListSource(_frames(5)), UpscaleStage([Rung("b", Broken)]), [sink])
+    assert sink.outcome == "failed"
+
+
+def test_ctrl_c_in_the_network_is_an_interruption() -> None:
+    class Interrupted(_Nearest):
+        def upscale(self, rgb: np.ndarray) -> np.ndarray:
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return super().upscale(rgb)
+
+    sink = _ListSink()
+    report = run(_ListSource(_frames(8)), UpscaleStage([Rung("i", Interrupted)]), [sink])
+    assert report.interrupted and sink.outcome == "interrupted" and len(sink.got) == 3
+
+
+def test_files_and_live_sources_convert_colour_the_same_way(tmp_path: Path) -> None:
+    """The same yuv420p pictures, read as a file and captured live, reach the network as the same
+    RGB: there is one conversion (the declared matrix, the measured swscale flags)."""
+    clip = tmp_path / "gen.mkv"
+    with av.open(GEN, format="lavfi") as src, av.open(str(clip), "w") as out:
+        stream = out.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == 5:
+                break
+            assert frame.format.name == "yuv420p"
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+    def first_inputs(source) -> list[np.ndarray]:  # noqa: ANN001
+        seen: list[np.ndarray] = []
+        stage = UpscaleStage([Rung("nearest", _Nearest)])
+        run(source, stage, [], watch=lambda up: seen.append(up.input))
+        return seen
+
+    from_file = first_inputs(FileSource(clip))
+    captured = CaptureSource(parse_live(f"lavfi:{GEN}"), max_frames=5)
+    captured.source = type(captured.source)(**{**captured.source.__dict__, "paced": False})
+    from_live = first_inputs(captured)
+    assert from_file and from_live
+    assert np.array_equal(from_file[-1], from_live[-1])  # the newest frame wins on both sides: the fifth
+
+
+# -- compression: the input's own quantiser ------------------------------------------------------
+def _h264(path: Path, crf: int) -> Path:
+    rng = np.random.default_rng(1)
+    base = cv2_blur(rng.integers(0, 256, (96, 128, 3), np.uint8))
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"crf": str(crf), "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def cv2_blur(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(image, (0, 0), 2.0)
+
+
+def test_the_quantiser_is_read_from_the_bitstream(tmp_path: Path) -> None:
+    light, hard = measure(_h264(tmp_path / "light.mp4", 12)), measure(_h264(tmp_path / "hard.mp4", 38))
+    assert light.codec == "h264" and light.frames == 10 and hard.qp is not None
+    assert 5 < light.qp < 22 < 35 < hard.qp  # about CRF + 4 for x264
+    assert "mean quantiser" in hard.describe() and hard.h264_qp == hard.qp
+    vp9 = tmp_path / "vp9.webm"
+    with av.open(str(vp9), "w") as out:
+        stream = out.add_stream("libvpx-vp9", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    assert measure(vp9).h264_qp is None  # another scale: not compared with H.264's threshold
+    (tmp_path / "x.png").write_bytes(b"not a video")
+    assert measure(tmp_path / "x.png") is None and measure(tmp_path / "missing.mp4") is None
+
+
+def test_the_default_model_follows_the_quantiser(monkeypatch: pytest.MonkeyPatch) -> None:
+    import srstream.engine.models as models
+
+    variant, threshold = COMPRESSED_VARIANTS["realtime-x2"]
+    monkeypatch.setitem(models.BUNDLED_MODELS, variant, f"{variant}.onnx")
+    assert for_compression("realtime-x2", None) == ("realtime-x2", "")
+    assert for_compression("realtime-x2", threshold - 0.5)[0] == "realtime-x2"
+    name, why = for_compression("realtime-x2", threshold + 0.5)
+    assert name == variant and "--model realtime-x2 keeps the default" in why
+    assert for_compression("quality-x4", 40.0) == ("quality-x4", "")
