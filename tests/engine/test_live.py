@@ -275,12 +275,22 @@ def xvfb():
 
 
 def _pattern(display: str, size: str, pos: str, seconds: float, log: Path | None = None) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "srstream.engine.pattern", "--size", size, "--pos", pos, "--seconds", str(seconds)]
-    if log is not None:
-        cmd += ["--log", str(log)]
+    """The test-pattern window, returned once it is on screen and drawing (its log has frames):
+    on a loaded machine that can take several seconds, so nothing waits a fixed time."""
+    import tempfile
+
+    if log is None:
+        log = Path(tempfile.mkdtemp()) / "pattern.tsv"
+    cmd = [sys.executable, "-m", "srstream.engine.pattern", "--size", size, "--pos", pos, "--seconds", str(seconds),
+           "--log", str(log)]
     proc = subprocess.Popen(cmd, env={**os.environ, "DISPLAY": display, "SDL_VIDEODRIVER": "x11"})
-    time.sleep(1.0)  # the window is mapped and drawing
-    return proc
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.is_file() and len(log.read_text().splitlines()) >= 3:
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"the test pattern window did not start drawing within 60 s (exit {proc.poll()})")
 
 
 def _grab(display: str, x: int, y: int, w: int, h: int) -> np.ndarray:
