@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["EdgeConv", "collapse_state"]
+__all__ = ["EdgeConv", "collapse_state", "expand_state"]
 
 _SOBEL_X = ((1.0, 0.0, -1.0), (2.0, 0.0, -2.0), (1.0, 0.0, -1.0))
 _SOBEL_Y = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
@@ -135,4 +135,28 @@ def collapse_state(module: nn.Module) -> dict[str, torch.Tensor]:
         for key, value in module.state_dict().items():
             if not any(key.startswith(f"{name}.") for name in blocks):
                 state[key] = value
+    return state
+
+
+def expand_state(module: nn.Module, plain: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse of :func:`collapse_state` for one starting point: a state dict for ``module``
+    (built with :class:`EdgeConv` blocks) whose every block collapses to the plain conv of the same
+    name in ``plain``, so the network starts with the plain network's output and trains on in the
+    multi-branch form. Each block keeps its own random branches; only its 3x3 branch absorbs the
+    difference.
+
+    Raises:
+        KeyError: ``plain`` lacks a block's ``weight``/``bias`` or another parameter of ``module``.
+    """
+    state = {key: value.detach().clone() for key, value in module.state_dict().items()}
+    blocks = {name: m for name, m in module.named_modules() if isinstance(m, EdgeConv)}
+    with torch.no_grad():
+        for name, block in blocks.items():
+            weight, bias = block.collapse()
+            target_w, target_b = plain[f"{name}.weight"], plain[f"{name}.bias"]
+            state[f"{name}.conv3x3.weight"] += target_w.to(weight.dtype) - weight
+            state[f"{name}.conv3x3.bias"] += target_b.to(bias.dtype) - bias
+    for key in state:
+        if not any(key.startswith(f"{name}.") for name in blocks):
+            state[key] = plain[key].detach().clone()
     return state

@@ -227,6 +227,13 @@ class Trainer:
             except ValueError as exc:
                 raise ConfigError(f"--init {weights}: {exc}") from exc
             have = want
+        if (spec.arch == self.spec.arch and spec.scale == self.spec.scale and have.get("block", "conv") == "conv"
+                and want.get("block") == "ecb" and {k: v for k, v in have.items() if k != "block"}
+                == {k: v for k, v in want.items() if k != "block"}):
+            from srstream.archs.reparam import expand_state
+
+            # a plain net into re-parameterisable blocks: each block collapses to the plain conv
+            state, have = expand_state(self.generator, state), want
         if (spec.arch, spec.scale, have) != (self.spec.arch, self.spec.scale, want):
             raise ConfigError(f"--init {weights}: model {spec.arch} x{spec.scale} {dict(spec.arch_params)} does not "
                               f"match the recipe's {self.spec.arch} x{self.spec.scale} {dict(self.spec.arch_params)}")

@@ -95,3 +95,24 @@ def test_unknown_block_is_refused() -> None:
 
     with pytest.raises(SpecError, match="unknown block"):
         build_generator(generator_spec("t", "compact_y", 2, params={"features": 8, "convs": 2, "block": "rep"}))
+
+
+def test_a_plain_net_expands_into_blocks_with_the_same_output() -> None:
+    """``--init`` of an ECB recipe from a plain net (a shipped model): every block collapses to the
+    plain conv, so training in the multi-branch form starts from the plain net's output."""
+    from srstream.archs.reparam import expand_state
+
+    torch.manual_seed(3)
+    plain_spec = generator_spec("p", "compact_y", 2, params={"features": 8, "convs": 2, "act": "relu"})
+    plain = build_generator(plain_spec).eval()
+    ecb_spec = generator_spec("e", "compact_y", 2, params={"features": 8, "convs": 2, "act": "relu", "block": "ecb"})
+    ecb = build_generator(ecb_spec).eval()
+    ecb.load_state_dict(expand_state(ecb, plain.state_dict()))
+    x = torch.rand(1, 3, 16, 12)
+    with torch.no_grad():
+        want = plain(x)
+        assert (ecb(x) - want).abs().max() < 1e-5
+        assert (_branch_forward(ecb, x) - want).abs().max() < 1e-5
+    # the blocks keep branches of their own (not all zero): training moves them, not only conv3x3
+    block = next(m for m in ecb.modules() if isinstance(m, EdgeConv))
+    assert block.expand.weight.abs().sum() > 0
