@@ -16,7 +16,7 @@ from collections import deque
 import cv2
 import numpy as np
 
-from srstream.engine.pipeline import Report, Upscaled
+from srstream.engine.messages import Report, Upscaled
 from srstream.errors import DependencyError, InputError
 
 __all__ = ["WindowDisplay"]

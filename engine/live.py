@@ -26,7 +26,8 @@ from collections.abc import Callable
 
 from srstream.engine.av_errors import av_failures, read_error
 from srstream.engine.encode import BT601, MATRICES
-from srstream.engine.pipeline import Display, Frame, Passthrough, Report, Rung, Sink, Upscaled, UpscaleStage, run
+from srstream.engine.messages import Frame, Passthrough, Report, Upscaled
+from srstream.engine.pipeline import Display, Rung, Sink, UpscaleStage, run
 from srstream.engine.sources import LiveSource, open_capture
 from srstream.errors import InputError
 

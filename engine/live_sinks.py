@@ -12,7 +12,7 @@ from typing import Any
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
 from srstream.engine.encode import add_video_stream, encoder_frame
-from srstream.engine.pipeline import Passthrough, Report, Upscaled
+from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
 __all__ = ["Recorder", "VirtualCamera"]
@@ -69,8 +69,6 @@ class Recorder:
         return True  # a live source has no other streams
 
     def _run(self) -> None:
-        import av
-
         try:
             while True:
                 item = self.q.get()

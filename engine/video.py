@@ -39,7 +39,8 @@ from srstream.engine.encode import (
     encoder_frame,
     is_deep,
 )
-from srstream.engine.pipeline import Channel, Frame, Passthrough, Report, Rung, Upscaled, UpscaleStage, run
+from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
+from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import InputError, SRStreamError
 

@@ -93,7 +93,7 @@ def _position(text: str | None) -> tuple[int, int] | None:
 
 def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: ANN001 - LiveSource, ResolvedModel
     from srstream.engine.live import run_live
-    from srstream.engine.pipeline import Report
+    from srstream.engine.messages import Report
     from srstream.engine.live_sinks import Recorder, VirtualCamera
     from srstream.engine.encode import EncodeOptions, default_codec
 

@@ -20,7 +20,7 @@ from srstream.commands.live import build_ladder
 from srstream.engine.autotune import choose
 from srstream.engine.backends import open_backend
 from srstream.engine.live import Rung, run_live
-from srstream.engine.pipeline import LatestFrame, Report
+from srstream.engine.messages import LatestFrame, Report
 from srstream.engine.live_sinks import Recorder
 from srstream.engine.sources import LiveSource, open_capture, parse_live
 from srstream.engine.models import resolve_model

@@ -16,7 +16,8 @@ from srstream.engine.compression import measure
 from srstream.engine.encode import BT601
 from srstream.engine.live import CaptureSource
 from srstream.engine.models import COMPRESSED_VARIANTS, for_compression
-from srstream.engine.pipeline import Frame, Passthrough, Report, Rung, UpscaleStage, Upscaled, run
+from srstream.engine.messages import Frame, Passthrough, Upscaled
+from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sources import parse_live
 from srstream.engine.video import FileSource
 from srstream.errors import InputError
