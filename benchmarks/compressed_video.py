@@ -40,7 +40,7 @@ from srstream.bench.grid import detailed_crop, join, label
 from srstream.bench.methods import open_method
 from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
-from srstream.engine.stabilize import TemporalStabilizer
+from srstream.engine.stabilize import DEFAULT_STRENGTH, DEFAULT_TOLERANCE, TemporalStabilizer
 from srstream.engine.stills import write_still
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y, ssim_y
@@ -164,7 +164,7 @@ def main() -> int:
                 for name, method in zip(args.model, methods):
                     t0 = time.perf_counter()
                     scores, outputs = [], []
-                    steady = TemporalStabilizer(args.scale, 0.85, 12.0, base=True) if name in stabilized else None
+                    steady = TemporalStabilizer(args.scale, DEFAULT_STRENGTH, DEFAULT_TOLERANCE, base=True) if name in stabilized else None
                     for i in picks:
                         sr = method(lr_frames[i])
                         if steady is not None:

@@ -36,7 +36,8 @@ TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "realtime-x2"), 4: ("realtim
 #: ``--model`` takes the variant. Where the variant starts to win (x264 at CRF 10-30, scored against
 #: the original frames, ``benchmarks/results/bench/compressed_auto.md``): from quantiser 16 on
 #: natural footage (Big Buck Bunny: +0.19 dB at 15.6, +0.46 at 23.7), from about 25 on a game capture
-#: (-0.04 dB at 23.1, +0.06 at 27.7); 22 keeps the loss where it errs under 0.05 dB.
+#: (-0.04 dB at 23.1, +0.06 at 27.7); on a desktop capture (text) the clean model stays 0.07 dB
+#: better at 24.2. 22 takes the variant where natural footage gains most.
 COMPRESSED_VARIANTS: dict[str, tuple[str, float]] = {"realtime-x2": ("realtime-x2-compressed", 22.0)}
 #: ``--scale N`` without ``--model``: the bundled model for that scale.
 MODEL_FOR_SCALE: dict[int, str] = {2: "realtime-x2", 4: "realtime-x4"}

@@ -43,8 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", action="store_true",
                         help="x8 self-ensemble: every flip/rotation upscaled and averaged (about +0.1 dB, 8x the time; "
                              "for stills and offline video)")
-    parser.add_argument("--stabilize", nargs="?", type=float, const=0.85, default=0.0, metavar="STRENGTH",
-                        help="steady the output from frame to frame where the content only moved (0-1, default 0.85 "
+    parser.add_argument("--stabilize", nargs="?", type=float, const=0.5, default=0.0, metavar="STRENGTH",
+                        help="steady the output from frame to frame where the content only moved (0-1, default 0.5 "
                              "when given; off otherwise): less flicker on heavily compressed video, for some CPU time")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--segments", default="auto", metavar="auto|off|FRAMES",
