@@ -192,9 +192,8 @@ class FileSink:
             if note:
                 report.notes.append(note)
             self.copied = copy_streams(self.container, source.copied, self.tmp.suffix, report.copied_streams)
-            if dst != PIPE or source.src != PIPE:
-                copy_container_metadata(source.container, self.container, self.tmp.suffix, report.copied_streams,
-                                        report.notes)
+            copy_container_metadata(source.container, self.container, self.tmp.suffix, report.copied_streams,
+                                    report.notes)
         except BaseException:
             self._abandon()
             raise
