@@ -129,7 +129,7 @@ def markdown(rows: list[dict], machine: dict) -> str:
     for r in rows:
         lines.append(f"| {r['label']} | {r['region']} -> {r['output']} | {r['fps']:.1f} | {r['latency_ms_p50']:.1f} / "
                      f"{r['latency_ms_p95']:.1f} / {r['latency_ms_p99']:.1f} | {r['glass_to_glass_ms_p50']} / "
-                     f"{r['glass_to_glass_ms_p99']} | {r['upscale_ms_p50']:.1f} | {r['captured']} | "
+                     f"{r['glass_to_glass_ms_p99']} | {r['upscale_ms_p50']:.1f} | {r['frames_in']} | "
                      f"{r['dropped_before_upscale']} / {r['dropped_before_display']} |")
     return "\n".join(lines) + "\n"
 
