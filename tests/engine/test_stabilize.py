@@ -1,0 +1,55 @@
+"""The temporal stabiliser: steadies what only flickers, leaves real changes alone, keeps the
+frame's type and alpha."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from srstream.engine.stabilize import TemporalStabilizer
+
+
+def _scene(rng: np.random.Generator, shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    lr = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), np.uint8), (0, 0), 2)
+    lr = np.roll(lr, shift, axis=1)
+    sr = cv2.resize(lr, (128, 96), interpolation=cv2.INTER_CUBIC)
+    return lr, sr
+
+
+def test_flicker_on_a_still_scene_is_steadied() -> None:
+    rng = np.random.default_rng(0)
+    lr, clean = _scene(np.random.default_rng(1))
+    steady = TemporalStabilizer(2, 0.5, 6.0, base=True)
+    raw, out = [], []
+    for _ in range(8):  # the same input, the network's (luma) detail different every frame
+        noise = rng.integers(-4, 5, (*clean.shape[:2], 1))
+        noisy = np.clip(clean.astype(int) + noise, 0, 255).astype(np.uint8)
+        raw.append(noisy)
+        out.append(steady(lr, noisy))
+    change = lambda frames: np.mean([np.abs(a.astype(int) - b.astype(int)).mean()  # noqa: E731
+                                     for a, b in zip(frames[3:], frames[4:])])
+    assert change(out) < 0.6 * change(raw)
+
+
+def test_a_cut_is_not_blended() -> None:
+    steady = TemporalStabilizer(2, 0.9, 6.0, base=True)
+    lr1, sr1 = _scene(np.random.default_rng(1))
+    lr2, sr2 = (np.clip(x.astype(int) + 60, 0, 255).astype(np.uint8) for x in (lr1, sr1))
+    steady(lr1, sr1)
+    out = steady(lr2, sr2)  # the lights went up: every pixel is 60 levels off, far above the tolerance
+    assert np.array_equal(out, sr2)
+
+
+def test_alpha_and_depth_are_kept() -> None:
+    lr, sr = _scene(np.random.default_rng(3))
+    alpha_lr, alpha_sr = np.full(lr.shape[:2], 77, np.uint8), np.full(sr.shape[:2], 77, np.uint8)
+    steady = TemporalStabilizer(2, 0.5, 6.0, base=True)
+    for shift in (0, 1):
+        lr_s, sr_s = np.roll(lr, shift, 1), np.roll(sr, 2 * shift, 1)
+        out = steady(np.dstack([lr_s, alpha_lr]), np.dstack([sr_s, alpha_sr]))
+    assert out.dtype == np.uint8 and out.shape == (96, 128, 4) and (out[..., 3] == 77).all()
+    deep = TemporalStabilizer(2, 0.5, 6.0, base=True)
+    for shift in (0, 1):
+        lr_s, sr_s = np.roll(lr, shift, 1).astype(np.uint16) * 257, np.roll(sr, 2 * shift, 1).astype(np.uint16) * 257
+        out16 = deep(lr_s, sr_s)
+    assert out16.dtype == np.uint16 and np.abs(out16.astype(int) // 257 - out[..., :3].astype(int)).max() <= 1
