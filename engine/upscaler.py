@@ -139,18 +139,18 @@ class FrameUpscaler:
         plan = self.plan(*frame.shape[:2])
         oh, ow = plan.output_shape
         rgb = self.spec.color_space == "rgb"
-        finished = rgb and channels >= 3  # samples can come back finished; else planes come back
-        result = self.backend.run_frame(frame, plan, self._mode, self._gain, self._bias,
-                                        (self._inv_gain, self._inv_bias) if finished else None)
-        if result is not None and finished:
-            out = result
+        finished = rgb and channels >= 3  # a device path may hand back finished samples
+        samples = self.backend.run_frame_samples(frame, plan, self._mode, self._gain, self._bias,
+                                                 (self._inv_gain, self._inv_bias)) if finished else None
+        if samples is not None:
+            out = samples
         else:
-            if result is None:
+            planes = self.backend.run_frame_planes(frame, plan, self._mode, self._gain, self._bias)
+            if planes is None:  # no device path: pack, infer and blend here
                 tiles = kernels.pack_tiles(frame, kernels.tile_origins(plan), *plan.tile_shape, self._mode,
                                            self.backend.input_dtype, self._gain, self._bias,
                                            out=self._tile_buffer(plan))
-                result = self._infer(tiles, plan)
-            planes = result
+                planes = self._infer(tiles, plan)
             if not rgb and channels >= 3:
                 # bicubic upscale (alpha included), then its luma replaced by the model's, in place
                 out = cv2.resize(frame, (ow, oh), interpolation=cv2.INTER_CUBIC)

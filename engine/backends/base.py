@@ -134,15 +134,21 @@ class Backend(ABC):
         across batches (TensorRT) override this; the default runs them one by one."""
         return [self.infer(b) for b in batches]
 
-    def run_frame(self, frame: np.ndarray, plan: TilePlan, mode: int, gain: float, bias: float,
-                  unpack: tuple[float, float] | None) -> np.ndarray | None:
-        """Optional device path for a whole frame: pack, infer, blend (and with ``unpack``,
-        ``(inv_gain, inv_bias)``, turn the result back into samples) where the model runs.
+    def run_frame_samples(self, frame: np.ndarray, plan: TilePlan, mode: int, gain: float, bias: float,
+                          inv: tuple[float, float]) -> np.ndarray | None:
+        """Optional device path for a whole frame of an RGB model: pack, infer, blend and turn the
+        result back into samples (``inv``: ``(inv_gain, inv_bias)``) where the model runs.
 
-        Returns the ``(H*s, W*s, C)`` frame (``unpack`` given; channels past the model's are
-        left for the caller) or the float32 ``(C_out, H*s, W*s)`` planes, or ``None`` when the
-        backend has no such path and the upscaler should pack and blend on the CPU.
+        Returns the ``(H*s, W*s, C)`` frame of ``frame``'s type (channels past the model's are
+        left for the caller), or ``None`` when the backend has no such path.
         """
+        return None
+
+    def run_frame_planes(self, frame: np.ndarray, plan: TilePlan, mode: int, gain: float,
+                         bias: float) -> np.ndarray | None:
+        """Optional device path for a whole frame, stopping at the blended float32
+        ``(C_out, H*s, W*s)`` planes (luma models and grey frames finish on the CPU), or ``None``
+        when the backend has no such path and the upscaler packs and blends on the CPU."""
         return None
 
     def run_frame_yuv420(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], matrix: tuple[float, float, bool],

@@ -9,8 +9,8 @@ when absent, so a stale or foreign engine is never loaded. Engines have one stat
 stream each): while one batch computes, the next one's upload is queued on the other stream,
 so copies and compute overlap instead of synchronising the device per batch.
 
-:meth:`TrtBackend.run_frame` is the GPU frame path the upscaler takes when the CUDA kernels are
-built: the uint8/uint16 frame is uploaded once (not float tiles), tiles are packed on the GPU
+:meth:`TrtBackend.run_frame_samples` (and ``run_frame_planes``) is the GPU frame path the
+upscaler takes when the CUDA kernels are built: the uint8/uint16 frame is uploaded once (not float tiles), tiles are packed on the GPU
 straight into the engine's input, every batch writes its output into one device buffer, the
 tiles are blended on the GPU and, for RGB models, unpacked to samples there, so only samples
 cross the bus both ways (luma models download their luma plane for the CPU to recombine with
@@ -247,11 +247,22 @@ class TrtBackend(Backend):
                                  [int(t) for t in buf.tables], s, int(buf.dev_planes), (oh, ow), stream.handle)
         return int(buf.dev_planes), oh * ow, ow, np.dtype(np.float32)
 
-    def run_frame(self, frame: np.ndarray, plan, mode: int, gain: float, bias: float,  # noqa: ANN001
-                  unpack: tuple[float, float] | None) -> np.ndarray | None:
-        """The whole tile loop on the GPU (see the module docstring); ``None`` when the CUDA
-        kernels are not built. Returns the ``(H*s, W*s, C)`` frame when ``unpack`` gives
-        ``(inv_gain, inv_bias)``, else the float32 ``(C, H*s, W*s)`` planes."""
+    def run_frame_samples(self, frame: np.ndarray, plan, mode: int, gain: float, bias: float,  # noqa: ANN001
+                          inv: tuple[float, float]) -> np.ndarray | None:
+        """The whole tile loop on the GPU, samples out (see the module docstring); ``None`` when
+        the CUDA kernels are not built."""
+        return self._run_frame(frame, plan, mode, gain, bias, inv)
+
+    def run_frame_planes(self, frame: np.ndarray, plan, mode: int, gain: float,  # noqa: ANN001
+                         bias: float) -> np.ndarray | None:
+        """The whole tile loop on the GPU, the blended float32 planes out; ``None`` when the CUDA
+        kernels are not built."""
+        return self._run_frame(frame, plan, mode, gain, bias, None)
+
+    def _run_frame(self, frame: np.ndarray, plan, mode: int, gain: float, bias: float,  # noqa: ANN001
+                   unpack: tuple[float, float] | None) -> np.ndarray | None:
+        """Both device paths: the ``(H*s, W*s, C)`` frame when ``unpack`` gives ``(inv_gain,
+        inv_bias)``, else the float32 ``(C, H*s, W*s)`` planes."""
         if self.kernels is None:
             return None
         k, cuda, slot = self.kernels, self.cuda, self.slots[0]
@@ -288,7 +299,7 @@ class TrtBackend(Backend):
 
     def run_frame_yuv420(self, planes, matrix, plan, gain: float, bias: float,  # noqa: ANN001
                          inv: tuple[float, float]) -> np.ndarray | None:
-        """:meth:`run_frame` for a decoded 4:2:0 frame and an RGB model: the planes are uploaded
+        """:meth:`run_frame_samples` for a decoded 4:2:0 frame and an RGB model: the planes are uploaded
         as they are (1.5 bytes per pixel), converted while packed and converted back while
         unpacked on the GPU, and the encoder's yuv420p frame is downloaded."""
         if self.kernels is None or self.spec.in_channels != 3:

@@ -110,21 +110,29 @@ def test_luma_models_change_luma_only(tmp_path: Path, real_frame: np.ndarray) ->
 
 
 class _DevicePathBackend(OrtBackend):
-    """An ORT backend with a ``run_frame`` "device path" built from the CPU kernels, recording
-    which way each frame went: the upscaler must give the same frames through it."""
+    """An ORT backend with the two device paths (``run_frame_samples``, ``run_frame_planes``)
+    built from the CPU kernels, recording which way each frame went: the upscaler must give the
+    same frames through them."""
 
-    def run_frame(self, frame, plan, mode, gain, bias, unpack):  # noqa: ANN001, ANN201
+    def _planes(self, frame, plan, mode, gain, bias):  # noqa: ANN001, ANN202
         from srstream.engine import kernels as K
 
-        self.calls.append("unpack" if unpack else "planes")
         tiles = K.pack_tiles(frame, plan.tiles, *plan.tile_shape, mode, np.float32, gain, bias)
         out = self.infer(tiles)
         oh, ow = plan.output_shape
-        planes = out[0, :, :oh, :ow] if len(plan) == 1 else K.blend_tiles(out, plan)
-        if unpack is None:
-            return np.ascontiguousarray(planes)
-        result = np.zeros((oh, ow, frame.shape[2]), frame.dtype)
-        return K.unpack(planes, result, inv_gain=unpack[0], inv_bias=unpack[1])
+        return np.ascontiguousarray(out[0, :, :oh, :ow] if len(plan) == 1 else K.blend_tiles(out, plan))
+
+    def run_frame_planes(self, frame, plan, mode, gain, bias):  # noqa: ANN001, ANN201
+        self.calls.append("planes")
+        return self._planes(frame, plan, mode, gain, bias)
+
+    def run_frame_samples(self, frame, plan, mode, gain, bias, inv):  # noqa: ANN001, ANN201
+        from srstream.engine import kernels as K
+
+        self.calls.append("unpack")
+        planes = self._planes(frame, plan, mode, gain, bias)
+        result = np.zeros((*plan.output_shape, frame.shape[2]), frame.dtype)
+        return K.unpack(planes, result, inv_gain=inv[0], inv_bias=inv[1])
 
 
 @pytest.mark.parametrize("tile", [0, 32])
