@@ -6,19 +6,19 @@ A frame's way from ``sr-stream INPUT`` to the encoder::
     decode/capture -> Frame ---> [channel] ---> RGB/YUV -> net -> Upscaled ---> encode / record / show
                    \\-> Passthrough (audio, subtitles) ------------------------> Sink.passthrough
 
-* **Messages are typed**: :class:`Frame` (a decoded picture with its timestamp and the clock time
-  it was read), :class:`Passthrough` (another stream's packet, copied untouched: it never goes
-  through the upscale stage) and :class:`Upscaled`.
+* **Messages are typed** (:mod:`srstream.engine.messages`): ``Frame`` (a decoded picture with its
+  timestamp and the clock time it was read), ``Passthrough`` (another stream's packet, copied
+  untouched: it never goes through the upscale stage) and ``Upscaled``.
 * **The drop policy is the source's**: a file source (``live = False``) waits for the upscale
-  stage (a bounded queue: back-pressure, every frame kept); a live source (``live = True``) never
-  waits: a newer frame replaces a waiting one and the drop is counted (:class:`LatestFrame`).
+  stage (a bounded ``Channel``: back-pressure, every frame kept); a live source (``live = True``)
+  never waits: a newer frame replaces a waiting one and the drop is counted (``LatestFrame``).
   A sink decides its own policy the same way (the file encoder waits; the live recorder drops and
   counts).
-* **Colour is converted in one place** (:meth:`UpscaleStage.to_rgb`): with the matrix the source
-  declares (BT.601 when it declares none) and the swscale flags measured right in
+* **Colour is converted in one place** (:func:`picture_rgb`): with the matrix the source declares
+  (BT.601 when it declares none) and the swscale flags measured right in
   :func:`srstream.engine.encode.sws_flags`, whether the picture came from a file or a camera.
-* **One report** (:class:`~srstream.engine.messages.Report`) for every run: frames read, upscaled, written and shown, drops
-  at each stage, per-frame upscale time and read-to-output latency, why it stopped.
+* **One report** (``Report``) for every run: frames read, upscaled, written and shown, drops at
+  each stage, per-frame upscale time and read-to-output latency, why it stopped.
 * **Stopping**: the source ending, a frame or time limit, the window closed, Ctrl-C (on the main
   thread, which only conducts: it runs the display, if any, and waits) or an error. Sinks are then
   closed with the outcome, and each decides what to keep (:meth:`Sink.close`).
