@@ -61,7 +61,7 @@ class FileResult:
     """What :meth:`Upscaler.run` did: the output and the report of its kind."""
 
     job: FileJob
-    video: Any = None  # srstream.engine.pipeline.Report
+    video: Any = None  # srstream.engine.messages.Report
     segments: Any = None  # srstream.engine.jobs.JobReport, for videos run as segmented jobs
     batch: Any = None  # srstream.engine.stills.BatchReport
     size: tuple[int, int] | None = None  # an image's output (width, height)

@@ -30,6 +30,7 @@ camera (:mod:`srstream.engine.live_sinks`); the window (:mod:`srstream.engine.di
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -38,8 +39,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from srstream.engine.encode import MATRICES, sws_flags
+from srstream.engine.kernels import YuvMatrix
 from srstream.engine.messages import Channel, Frame, LatestFrame, Passthrough, Report, Upscaled
-from srstream.errors import InputError, SRStreamError
+from srstream.errors import InputError
 
 __all__ = ["Display", "Rung", "Sink", "Source", "UpscaleStage", "picture_rgb", "plane_view", "run"]
 
@@ -127,12 +130,8 @@ class UpscaleStage:
         label = self.ladder[self.rung].label
         if self.yuv and not isinstance(picture, np.ndarray) and picture.format.name == "yuv420p" \
                 and picture.color_range != 2 and not source.turns and self.upscaler.takes_yuv420(*shape):
-            from srstream.engine.encode import MATRICES
-            from srstream.engine.kernels import YuvMatrix
-
-            _, kr, kb = MATRICES[source.matrix]
             planes = self.upscaler.upscale_yuv420(*(plane_view(p) for p in picture.planes),
-                                                  matrix=YuvMatrix(kr, kb, False))
+                                                  matrix=_limited_range(source.matrix))
             return Upscaled(frame, None, time.perf_counter(), label, yuv=planes)
         rgb = self.to_rgb(picture, source)
         return Upscaled(frame, self.upscaler.upscale(rgb), time.perf_counter(), label, input=rgb)
@@ -153,12 +152,17 @@ class UpscaleStage:
                                f"--max-latency {self.max_latency_ms:g} ms)")
 
 
+@functools.cache
+def _limited_range(matrix: int) -> YuvMatrix:
+    """The kernels' description of ``matrix`` (a MATRICES key); their 4:2:0 path takes limited range."""
+    _, kr, kb = MATRICES[matrix]
+    return YuvMatrix(kr, kb, False)
+
+
 def picture_rgb(picture: Any, matrix: int, *, deep: bool = False, turns: int = 0) -> np.ndarray:
     """A decoded ``av.VideoFrame`` as RGB (uint16 when ``deep``), converted with ``matrix`` (an
     :data:`srstream.engine.encode.MATRICES` key) and the measured swscale flags, turned upright by
     ``turns`` quarter turns: the one YUV -> RGB conversion of every source."""
-    from srstream.engine.encode import MATRICES, sws_flags
-
     rgb = picture.to_ndarray(format="rgb48le" if deep else "rgb24", src_colorspace=MATRICES[matrix][0],
                              interpolation=sws_flags())
     if turns:  # shown upright, as FFmpeg's autorotate does; the output has no rotation flag
@@ -312,9 +316,7 @@ def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Repor
         for sink in sinks:
             try:
                 sink.close(outcome)
-            except SRStreamError as exc:
-                failure = failure or exc
-            except BaseException as exc:  # noqa: BLE001 - the first failure wins
+            except BaseException as exc:  # noqa: BLE001 - every sink is closed; the first failure wins
                 failure = failure or exc
         if display is not None:
             display.close()

@@ -61,7 +61,7 @@ class TemporalStabilizer:
     @staticmethod
     def _luma(rgb: np.ndarray) -> np.ndarray:
         weights = _LUMA / 257.0 if rgb.dtype == np.uint16 else _LUMA
-        return cv2.transform(np.ascontiguousarray(rgb[..., :3]).astype(np.float32), weights.reshape(1, 3))
+        return cv2.transform(rgb[..., :3].astype(np.float32), weights.reshape(1, 3))  # a compact copy
 
     def __call__(self, lr: np.ndarray, sr: np.ndarray) -> np.ndarray:
         """``lr`` (h, w, C) and ``sr`` (h*s, w*s, C), uint8 or uint16, RGB(A): the steadied ``sr``."""

@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -116,8 +117,6 @@ class FileSource:
                               "artefacts; deinterlace first (e.g. ffmpeg -vf bwdif) for a clean result")
 
     def read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
-        import time
-
         video = self.video
         extra = [s for s in self.container.streams if s.index in self.copied]
         tb = video.time_base
