@@ -43,6 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", action="store_true",
                         help="x8 self-ensemble: every flip/rotation upscaled and averaged (about +0.1 dB, 8x the time; "
                              "for stills and offline video)")
+    # const: engine.stabilize.DEFAULT_STRENGTH, written out so that --help does not import OpenCV (a test ties them)
     parser.add_argument("--stabilize", nargs="?", type=float, const=0.5, default=0.0, metavar="STRENGTH",
                         help="steady the output from frame to frame where the content only moved (0-1, default 0.5 "
                              "when given; off otherwise): less flicker on heavily compressed video, for some CPU time")

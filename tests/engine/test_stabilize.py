@@ -53,3 +53,14 @@ def test_alpha_and_depth_are_kept() -> None:
         lr_s, sr_s = np.roll(lr, shift, 1).astype(np.uint16) * 257, np.roll(sr, 2 * shift, 1).astype(np.uint16) * 257
         out16 = deep(lr_s, sr_s)
     assert out16.dtype == np.uint16 and np.abs(out16.astype(int) // 257 - out[..., :3].astype(int)).max() <= 1
+
+
+def test_the_command_line_default_is_the_engine_default() -> None:
+    import argparse
+
+    from srstream.commands.upscale import configure
+    from srstream.engine.stabilize import DEFAULT_STRENGTH
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    assert parser.parse_args(["x.mp4", "--stabilize"]).stabilize == DEFAULT_STRENGTH
