@@ -48,34 +48,32 @@ def main() -> int:
     models = {m: open_method(m, scale=2) for m in ("realtime-x2", "realtime-x2-compressed")}
     rows = []
 
-    def score(name: str, cond: str, outs: list[np.ndarray]) -> None:
-        row = {"condition": cond, "setting": name, "psnr_y": float(np.mean([psnr_y(o, h, 2) for o, h in zip(outs, hr)])),
+    def score(setting: str, method: str, cond: str, outs: list[np.ndarray]) -> None:
+        row = {"condition": cond, "method": method, "setting": setting,
+               "psnr_y": float(np.mean([psnr_y(o, h, 2) for o, h in zip(outs, hr)])),
                "temporal_error": temporal_error(outs, hr, flows, border=2)}
         rows.append(row)
-        print(f"{cond:6s} {name:34s} {row['psnr_y']:.3f} dB  T {row['temporal_error']:.3f}", flush=True)
+        print(f"{cond:6s} {method:22s} {setting:22s} {row['psnr_y']:.3f} dB  T {row['temporal_error']:.3f}", flush=True)
 
     for cond, crf in (("clean", None), ("crf18", 18), ("crf23", 23), ("crf30", 30)):
         frames = lr if crf is None else h264_round_trip(lr, crf)[0]
         model = "realtime-x2" if crf is None else "realtime-x2-compressed"
         outs = [models[model](x) for x in frames]
-        score("bicubic", cond, [bicubic(x) for x in frames])
-        score(f"{model}", cond, outs)
+        score("bicubic", "bicubic", cond, [bicubic(x) for x in frames])
+        score("model", model, cond, outs)
         for base, strength, tolerance in itertools.product((False, True), (0.5, 0.85), (4, 6, 12)):
             steady = TemporalStabilizer(2, strength, tolerance, base=base)
-            score(f"{model} + s{strength} t{tolerance}{' base' if base else ''}", cond,
+            score(f"model + s{strength} t{tolerance}{' base' if base else ''}", model, cond,
                   [steady(x, o) for x, o in zip(frames, outs)])
     for m in (bicubic, *models.values()):
         m.close()
     lines = [f"Y-PSNR (dB) / temporal error, x2, the first {args.frames} frames of {args.clip}; `python "
              f"{' '.join(['benchmarks/stabilizer_sweep.py', *sys.argv[1:]])}`", "",
              "| setting | clean | CRF 18 | CRF 23 | CRF 30 |", "|---|---:|---:|---:|---:|"]
-    settings = list(dict.fromkeys(r["setting"].replace("realtime-x2-compressed", "model").replace("realtime-x2", "model")
-                                  for r in rows))
-    for setting in settings:
+    for setting in dict.fromkeys(r["setting"] for r in rows):
         cells = []
         for cond in ("clean", "crf18", "crf23", "crf30"):
-            r = next(r for r in rows if r["condition"] == cond and
-                     r["setting"].replace("realtime-x2-compressed", "model").replace("realtime-x2", "model") == setting)
+            r = next(r for r in rows if r["condition"] == cond and r["setting"] == setting)
             cells.append(f"{r['psnr_y']:.3f} / T {r['temporal_error']:.3f}")
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
