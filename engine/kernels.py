@@ -337,8 +337,8 @@ class CudaKernels:
                inv_gain: float = 1.0, inv_bias: float = 0.0, stream: int = 0) -> None:
         """Device planes ``(C, H, W)`` -> device frame ``(H, W, frame_channels)``, channels 0..C-1."""
         c, h, w = planes_shape
-        self._m.unpack(planes, _REAL_CODES[_real(real)], c, h, w, channel_stride, row_stride, frame, frame_channels,
-                       _SAMPLE_CODES[np.dtype(sample)], frame_row_stride, inv_gain, inv_bias, stream)
+        self._m.unpack(planes, _REAL_CODES[_real(real)], c, h, w, channel_stride, row_stride, frame,
+                       _SAMPLE_CODES[np.dtype(sample)], frame_channels, frame_row_stride, inv_gain, inv_bias, stream)
 
     def blend_tiles(self, tiles: int, real: Any, tiles_shape: tuple[int, int, int, int], tables: Sequence[int],
                     scale: int, out: int, out_shape: tuple[int, int], stream: int = 0) -> None:

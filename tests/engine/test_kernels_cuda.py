@@ -34,7 +34,7 @@ REALS = (np.float32, np.float16, K.BFLOAT16)
 
 
 def _device(torch, array: np.ndarray):
-    return torch.from_numpy(np.ascontiguousarray(array)).cuda()
+    return torch.from_numpy(np.array(array, order="C")).cuda()  # a writable copy: torch warns on read-only arrays
 
 
 def _close(got: np.ndarray, want: np.ndarray, real) -> None:
