@@ -7,6 +7,11 @@ of one per layer): the engine streams one tile or frame shape, so a video captur
 Needs the weights as ``NAME.safetensors`` beside ``NAME.onnx`` (bundled models ship both;
 ``sr-stream export`` users can copy the checkpoint's ``model.safetensors`` there). torch and the
 architectures are imported only here, only when this backend is chosen.
+
+On CUDA, where sr-stream's CUDA frame kernels are built, a frame never crosses the bus as float:
+its samples (or a decoded 4:2:0 frame's three planes) go up as they are, are packed into tiles,
+blended and turned back into samples on the GPU, and only the finished samples come down, as in
+the TensorRT backend. Without the kernels the frame is packed and finished on the CPU.
 """
 
 from __future__ import annotations
@@ -86,6 +91,8 @@ class TorchBackend(Backend):
         if self.layout is torch.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self._graphs: dict[tuple[int, ...], tuple] = {}
+        self._kernels = None  # CudaKernels once looked up; False when they cannot run here
+        self._buffers: dict[tuple, dict] = {}
 
     @property
     def device(self) -> str:
@@ -132,8 +139,172 @@ class TorchBackend(Backend):
             y = self._replay(x) if self.cuda and self.options.cuda_graphs else self._forward(x)
             return y.float().cpu().numpy()
 
+    # -- the device paths (CUDA with sr-stream's CUDA frame kernels) --------------------------------
+
+    def _device_kernels(self):  # noqa: ANN202 - CudaKernels or None
+        if not self.cuda:
+            return None
+        if self._kernels is None:
+            from srstream.engine.kernels import CudaKernels
+
+            try:
+                self._kernels = CudaKernels()
+            except BackendError:
+                self._kernels = False
+        return self._kernels or None
+
+    def _buffer(self, key: tuple, make):  # noqa: ANN001, ANN202
+        """Device and pinned buffers for one frame size and plan, kept while that size streams."""
+        if key not in self._buffers:
+            if len(self._buffers) >= 8:
+                self._buffers.pop(next(iter(self._buffers)))
+            self._buffers[key] = make()
+        return self._buffers[key]
+
+    def _plan_buffers(self, plan) -> dict:  # noqa: ANN001
+        from srstream.engine.kernels import blend_tables
+
+        torch = self.torch
+
+        def make() -> dict:
+            dtype = torch.float16 if self.precision == "fp16" else torch.float32
+            return {"tables": [torch.from_numpy(np.array(t)).to(self.dev) for t in blend_tables(plan)],
+                    "input": torch.empty((len(plan), self.spec.in_channels, *plan.tile_shape), dtype=dtype,
+                                         device=self.dev)}
+        return self._buffer(("plan", plan), make)
+
+    def _infer_tiles(self, plan, pack) -> tuple:  # noqa: ANN001
+        """``pack(input_ptr, origins_ptr, stream)`` fills every tile of ``plan``; the network runs
+        on them (``max_batch`` at a time) and the tiles are blended. Returns the planes (a device
+        tensor to keep alive until the stream is done), their channel and row strides and type."""
+        from srstream.engine.kernels import BFLOAT16
+
+        torch = self.torch
+        k, buf = self._kernels, self._plan_buffers(plan)
+        stream = torch.cuda.current_stream().cuda_stream
+        th, tw = plan.tile_shape
+        s, n = plan.scale, len(plan)
+        oh, ow = plan.output_shape
+        pack(buf["input"].data_ptr(), buf["tables"][0].data_ptr(), stream)
+        tiles = None
+        with torch.inference_mode():
+            for first in range(0, n, max(1, self.max_batch)):
+                x = buf["input"][first:first + self.max_batch]
+                y = self._replay(x) if self.options.cuda_graphs else self._forward(x.contiguous(
+                    memory_format=self.layout))
+                y = y.contiguous()  # NCHW planes, as the kernels read them
+                if n == 1:
+                    tiles = y
+                    break
+                if tiles is None:
+                    tiles = torch.empty((n, *y.shape[1:]), dtype=y.dtype, device=self.dev)
+                tiles[first:first + len(y)].copy_(y)
+            real = {torch.float32: np.float32, torch.float16: np.float16, torch.bfloat16: BFLOAT16}[tiles.dtype]
+            if n == 1:  # the one tile is the (padded) frame: read its planes with the tile's strides
+                return tiles, th * s * tw * s, tw * s, real
+            planes = torch.empty((tiles.shape[1], oh, ow), dtype=torch.float32, device=self.dev)
+            k.blend_tiles(tiles.data_ptr(), real, tuple(tiles.shape), [t.data_ptr() for t in buf["tables"]], s,
+                          planes.data_ptr(), (oh, ow), stream)
+            return (tiles, planes), oh * ow, ow, np.float32
+
+    def _upload(self, key: tuple, host_shape: tuple[int, ...], dtype: np.dtype, device: bool = True) -> dict:
+        """A pinned host buffer (and its device twin) of ``dtype`` samples."""
+        torch = self.torch
+        storage = torch.uint8 if dtype == np.uint8 else torch.int16  # 16-bit samples travel as int16 bits
+
+        def make() -> dict:
+            host = torch.empty(host_shape, dtype=storage, pin_memory=True)
+            return {"host": host, "dev": torch.empty(host_shape, dtype=storage, device=self.dev) if device else None}
+        return self._buffer(key, make)
+
+    def _download(self, result, dtype: np.dtype) -> np.ndarray:  # noqa: ANN001 - a device tensor
+        host = self._upload(("result", tuple(result.shape), dtype.str), tuple(result.shape), dtype, False)["host"]
+        host.copy_(result, non_blocking=True)
+        self.torch.cuda.current_stream().synchronize()
+        return host.numpy().view(dtype).copy()
+
+    def _run_frame(self, frame: np.ndarray, plan, mode: int, gain: float, bias: float,  # noqa: ANN001
+                   inv: tuple[float, float] | None) -> np.ndarray | None:
+        k = self._device_kernels()
+        if k is None or frame.dtype not in (np.uint8, np.uint16) or frame.ndim != 3:
+            return None
+        torch = self.torch
+        h, w, c = frame.shape
+        up = self._upload(("frame", frame.shape, frame.dtype.str), frame.shape, frame.dtype)
+        up["host"].numpy().view(frame.dtype)[...] = frame
+        up["dev"].copy_(up["host"], non_blocking=True)
+
+        def pack(out: int, origins: int, stream: int) -> None:
+            k.pack_tiles(up["dev"].data_ptr(), (h, w, c), frame.dtype, w * c, origins, len(plan), *plan.tile_shape,
+                         mode, out, np.float16 if self.precision == "fp16" else np.float32, gain, bias, stream)
+
+        keep, cs, rs, real = self._infer_tiles(plan, pack)
+        planes = keep[-1] if isinstance(keep, tuple) else keep
+        oh, ow = plan.output_shape
+        c_out = self.spec.out_channels
+        if inv is None:  # the float32 planes, finished on the CPU
+            if isinstance(keep, tuple):
+                return self._download_planes(planes)
+            return self._download_planes(planes[0, :, :oh, :ow].float())
+        result = torch.empty((oh, ow, c), dtype=up["dev"].dtype, device=self.dev)
+        k.unpack(planes.data_ptr(), real, (c_out, oh, ow), cs, rs, result.data_ptr(), c, frame.dtype, ow * c, *inv,
+                 torch.cuda.current_stream().cuda_stream)
+        return self._download(result, frame.dtype)
+
+    def _download_planes(self, planes) -> np.ndarray:  # noqa: ANN001 - a float32 device tensor
+        out = planes.cpu().numpy()
+        return out if out.flags.c_contiguous else np.ascontiguousarray(out)
+
+    def run_frame_samples(self, frame: np.ndarray, plan, mode: int, gain: float, bias: float,  # noqa: ANN001
+                          inv: tuple[float, float]) -> np.ndarray | None:
+        """The tile loop on the GPU, samples up and down (see the module docstring); ``None`` on
+        the CPU or without the CUDA kernels."""
+        return self._run_frame(frame, plan, mode, gain, bias, inv)
+
+    def run_frame_planes(self, frame: np.ndarray, plan, mode: int, gain: float,  # noqa: ANN001
+                         bias: float) -> np.ndarray | None:
+        """The tile loop on the GPU, the blended float32 planes down; ``None`` on the CPU or
+        without the CUDA kernels."""
+        return self._run_frame(frame, plan, mode, gain, bias, None)
+
+    def run_frame_yuv420(self, planes, matrix, plan, gain: float, bias: float,  # noqa: ANN001
+                         inv: tuple[float, float]) -> np.ndarray | None:
+        """A decoded 4:2:0 frame through an RGB model: its planes go up as they are (1.5 bytes a
+        pixel), are converted while packed and back while unpacked, and the encoder's yuv420p
+        frame comes down."""
+        k = self._device_kernels()
+        if k is None or self.spec.in_channels != 3:
+            return None
+        torch = self.torch
+        y, u, v = planes
+        h, w = y.shape
+        ch, cw = u.shape
+        ysize, csize = h * w, ch * cw
+        up = self._upload(("yuv420", y.shape, u.shape), (ysize + 2 * csize,), np.dtype(np.uint8))
+        host = up["host"].numpy()
+        host[:ysize].reshape(h, w)[...] = y
+        host[ysize:ysize + csize].reshape(ch, cw)[...] = u
+        host[ysize + csize:].reshape(ch, cw)[...] = v
+        up["dev"].copy_(up["host"], non_blocking=True)
+        base = up["dev"].data_ptr()
+
+        def pack(out: int, origins: int, stream: int) -> None:
+            k.pack_tiles_yuv420((base, base + ysize, base + ysize + csize), (w, cw), (h, w), matrix, origins,
+                                len(plan), *plan.tile_shape, 0, out, np.float16 if self.precision == "fp16"
+                                else np.float32, gain, bias, stream)
+
+        keep, cs, rs, real = self._infer_tiles(plan, pack)
+        planes_t = keep[-1] if isinstance(keep, tuple) else keep
+        oh, ow = plan.output_shape
+        result = torch.empty((oh * 3 // 2, ow), dtype=torch.uint8, device=self.dev)
+        out, quarter = result.data_ptr(), (oh // 2) * (ow // 2)
+        k.unpack_yuv420(planes_t.data_ptr(), real, (oh, ow), cs, rs, (out, out + oh * ow, out + oh * ow + quarter),
+                        (ow, ow // 2), matrix, *inv, torch.cuda.current_stream().cuda_stream)
+        return self._download(result, np.dtype(np.uint8))
+
     def close(self) -> None:
         self._graphs.clear()
+        self._buffers.clear()
 
 
 BACKEND = BackendDef(
