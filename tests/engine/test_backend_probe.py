@@ -65,3 +65,23 @@ def test_declarations_are_complete_and_options_have_defaults() -> None:
 def test_device_is_refused_by_backends_without_devices() -> None:
     with pytest.raises(ConfigError, match="--device is not an option of the ort backend"):
         backend_def("ort").make_options("GPU")
+
+
+def test_auto_takes_torch_fp16_on_cuda_where_torch_sees_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found on an H200: with torch's CUDA build and no TensorRT, `auto` timed CPU candidates only
+    and ran the sample clip at a third of the GPU's end-to-end speed."""
+    from srstream.engine import autotune
+    from srstream.engine.models import resolve_model
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("tensorrt", "pycuda") else real(name, *a))
+    monkeypatch.setattr(autotune, "_torch_sees_cuda", lambda: True)
+    model = resolve_model("realtime-x2")
+    info = dataclasses.replace(collect(), gpus=[GpuInfo(0, "NVIDIA H200", 143771, "9.0", "580")])
+    choice = autotune.select(model, info=info).choice
+    assert (choice.backend, choice.precision, choice.options.device) == ("torch", "fp16", "cuda")
+    assert "NVIDIA GPU" in choice.reason
+    assert autotune._gpu_choice(model, dataclasses.replace(info, gpus=[]), "auto", "auto") is None
+    assert autotune._gpu_choice(model, info, "auto", "int8") is None  # torch runs no int8 graph
+    assert autotune._gpu_choice(model, info, "ov", "auto") is None
