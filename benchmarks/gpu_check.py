@@ -7,15 +7,25 @@ failing step is recorded and the next one still runs. Steps:
 
 1. ``environment``: torch and its CUDA, the GPU, nvidia-smi, which frame kernels are built;
 2. ``cuda_kernel_tests``: ``tests/engine/test_kernels_cuda.py`` (pack/unpack/blend on the GPU
-   against the numpy references);
+   against the numpy references) and ``tests/engine/test_torch_cuda.py`` (the torch backend's
+   device paths against its host path);
 3. ``torch_fp16_parity``: realtime-x2 with the torch backend in fp16 on CUDA against ONNX
    Runtime fp32 on the CPU, on the bundled check crops (``srstream.engine.accuracy``);
 4. ``torch_fp16_tiled``: a 640x360 frame upscaled in tiles and whole on CUDA: max difference;
 5. ``torch_speed_1080p``: realtime-x2, 1920x1080 -> 3840x2160, fp16: the network alone (a
-   frame already on the GPU) and the whole per-frame path (uint8 frame in and out), plain,
-   channels-last, and channels-last with CUDA graphs;
+   frame already on the GPU), the whole per-frame path (uint8 RGB frame in and out) and the
+   video path (a decoded 4:2:0 frame in, the encoder's 4:2:0 frame out), plain, channels-last,
+   and channels-last with CUDA graphs;
 6. ``tensorrt_tests``: the TensorRT tests, where ``tensorrt`` and ``pycuda`` import;
-7. ``shader_speed``: the GLSL shaders of tiny-x2 and realtime-x2 in FFmpeg's libplacebo filter
+7. ``model_speeds``: every bundled model, and the peers' PyTorch models found under ``--peers``
+   (Real-ESRGAN's realesr-animevideov3, leftthomas/SRGAN x2 and x4), timed the same way: fp16,
+   channels-last, one CUDA graph replayed, at the input whose output is 3840x2160;
+8. ``video_e2e``: the command line on the bundled sample clip, as README's first command runs it
+   (``--backend auto``, and ``--backend torch --device cuda --precision fp16``), then the
+   latter on its own 1280x720 output (-> 2560x1440): end-to-end fps (decode, upscale, encode),
+   frames and audio checked in the outputs. Needs PyAV (carried as a wheel; see the README of
+   the device tool);
+9. ``shader_speed``: the GLSL shaders of tiny-x2 and realtime-x2 in FFmpeg's libplacebo filter
    on the GPU's Vulkan device (``benchmarks/shader_speed.py``), where ffmpeg has the filter.
 """
 
@@ -79,7 +89,8 @@ def _pytest(paths: list[str], extra: list[str], junit: Path) -> dict:
 
 def cuda_kernel_tests(args: argparse.Namespace) -> dict:
     _cuda()
-    return _pytest(["tests/engine/test_kernels_cuda.py"], [], args.out / "junit_cuda_kernels.xml")
+    return _pytest(["tests/engine/test_kernels_cuda.py", "tests/engine/test_torch_cuda.py"], [],
+                   args.out / "junit_cuda_kernels.xml")
 
 
 def _torch_upscaler(model, tile, **options):  # noqa: ANN001, ANN202
@@ -127,12 +138,15 @@ def torch_fp16_tiled(args: argparse.Namespace) -> dict:
 
 def torch_speed_1080p(args: argparse.Namespace) -> dict:
     torch = _cuda()
+    import cv2
     import numpy as np
 
     from srstream.engine.models import resolve_model
 
     model = resolve_model("realtime-x2")
     frame = np.clip(np.random.default_rng(1).normal(128, 50, (1080, 1920, 3)), 0, 255).astype(np.uint8)
+    i420 = cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420)
+    yuv = (i420[:1080], i420[1080:1350].reshape(540, 960), i420[1350:].reshape(540, 960))
     results = {}
     for label, options in (("plain", {"channels_last": False, "cuda_graphs": False}),
                            ("channels_last", {"channels_last": True, "cuda_graphs": False}),
@@ -158,8 +172,17 @@ def torch_speed_1080p(args: argparse.Namespace) -> dict:
                 upscaler.upscale(frame)
                 n += 1
             frame_fps = n / (time.perf_counter() - start)
-        results[label] = {"network_fps": round(net_fps, 1), "per_frame_fps": round(frame_fps, 1)}
-        print(f"  {label}: network {net_fps:.1f} fps, whole uint8 frame in/out {frame_fps:.1f} fps", flush=True)
+            for _ in range(2):
+                upscaler.upscale_yuv420(*yuv)
+            n, start = 0, time.perf_counter()
+            while time.perf_counter() - start < args.seconds / 2:
+                upscaler.upscale_yuv420(*yuv)
+                n += 1
+            yuv_fps = n / (time.perf_counter() - start)
+        results[label] = {"network_fps": round(net_fps, 1), "per_frame_fps": round(frame_fps, 1),
+                          "per_frame_yuv420_fps": round(yuv_fps, 1)}
+        print(f"  {label}: network {net_fps:.1f} fps, whole uint8 frame in/out {frame_fps:.1f} fps, "
+              f"4:2:0 frame in/out {yuv_fps:.1f} fps", flush=True)
     return {"model": model.name, "input": "1920x1080", "output": "3840x2160", "precision": "fp16", **results}
 
 
@@ -169,6 +192,108 @@ def tensorrt_tests(args: argparse.Namespace) -> dict:
         raise Skip(f"{', '.join(missing)} not importable (the wheels are too large to carry to the lent machine)")
     return _pytest(["tests/export/test_trt.py", "tests/engine/test_backends.py"], ["-k", "trt"],
                    args.out / "junit_tensorrt.xml")
+
+
+def _net_fps(torch, net, shape: tuple[int, ...], seconds: float) -> float:  # noqa: ANN001
+    """Frames per second of ``net`` in fp16 channels-last through one captured CUDA graph."""
+    net = net.eval().cuda().half().to(memory_format=torch.channels_last)
+    static_in = torch.rand(shape, device="cuda").half().contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                net(static_in)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            net(static_in)
+        for _ in range(3):
+            graph.replay()
+        torch.cuda.synchronize()
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            graph.replay()
+            n += 1
+        torch.cuda.synchronize()
+        return n / (time.perf_counter() - start)
+
+
+def model_speeds(args: argparse.Namespace) -> dict:
+    torch = _cuda()
+    from safetensors.torch import load_file
+
+    from srstream.archs import build_generator
+    from srstream.engine.models import MODELS_DIR, resolve_model
+
+    nets = []
+    for onnx in sorted(MODELS_DIR.glob("*.onnx")):
+        if onnx.name.count(".") > 1:  # the .int8 variants: CPU graphs
+            continue
+        model = resolve_model(onnx.stem)
+        net = build_generator(model.spec)
+        net.load_state_dict(load_file(str(onnx.with_suffix(".safetensors"))), strict=True)
+        nets.append((model.name, model.spec.scale, net))
+    if args.peers is not None:
+        from srstream.export.peers import import_state, read_foreign_state
+
+        for path in (args.peers / "realesr-animevideov3.pth", args.peers / "netG_epoch_2_100.pth",
+                     args.peers / "netG_epoch_4_100.pth"):
+            if path.is_file():
+                spec, state = import_state(read_foreign_state(path), None, path.stem)
+                net = build_generator(spec)
+                net.load_state_dict(state, strict=True)
+                nets.append((f"peer:{path.stem}", spec.scale, net))
+    results = {}
+    for name, scale, net in nets:
+        shape = (1, 3, 2160 // scale, 3840 // scale)
+        fps = _net_fps(torch, net, shape, args.seconds / 4)
+        results[name] = {"input": f"{shape[3]}x{shape[2]}", "scale": scale, "network_fps": round(fps, 1),
+                         "params": sum(p.numel() for p in net.parameters())}
+        print(f"  {name}: {shape[3]}x{shape[2]} -> 3840x2160, {fps:.1f} fps", flush=True)
+    return {"precision": "fp16", "layout": "channels_last", "cuda_graphs": True, "output": "3840x2160",
+            "models": results}
+
+
+def _sr_stream(args: list[str]) -> dict:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "srstream", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    if proc.returncode != 0:
+        raise RuntimeError(f"sr-stream {' '.join(args)} exited {proc.returncode}: {lines[-5:]}")
+    said = [line for line in lines if "frames/s," not in line]  # not the progress lines
+    return {"command": "sr-stream " + " ".join(args), "seconds": round(time.perf_counter() - started, 1),
+            "summary": next((line for line in said if "end to end" in line), ""),
+            "said": [line for line in said if "end to end" not in line][-3:]}
+
+
+def _streams(path: Path) -> dict:
+    import av
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+        return {"size": f"{video.width}x{video.height}", "frames": frames,
+                "audio": [s.codec_context.name for s in container.streams.audio]}
+
+
+def video_e2e(args: argparse.Namespace) -> dict:
+    _cuda()
+    if importlib.util.find_spec("av") is None:
+        raise Skip("PyAV is not importable (carry its wheel: see the device tool's README)")
+    import tempfile
+
+    sample = REPO / "samples" / "traffic_4s.mp4"
+    work = Path(tempfile.mkdtemp(prefix="srstream_gpu_"))
+    runs = {"input": _streams(sample)}
+    gpu = ["--backend", "torch", "--device", "cuda", "--precision", "fp16"]
+    for label, source, extra in (("auto", sample, []), ("torch_cuda_fp16", sample, gpu),
+                                 ("torch_cuda_fp16_720p", work / "torch_cuda_fp16.mp4", gpu)):
+        out = work / f"{label}.mp4"
+        runs[label] = {**_sr_stream([str(source), "-o", str(out), *extra]), "output": _streams(out)}
+        print(f"  {label}: {runs[label]['summary']}", flush=True)
+    return runs
 
 
 def shader_speed(args: argparse.Namespace) -> dict:
@@ -195,14 +320,15 @@ def shader_speed(args: argparse.Namespace) -> dict:
     return {"vulkan_device": device, "results": json.loads((out / "shader_speed.json").read_text())}
 
 
-STEPS = (environment, cuda_kernel_tests, torch_fp16_parity, torch_fp16_tiled, torch_speed_1080p, tensorrt_tests,
-         shader_speed)
+STEPS = (environment, cuda_kernel_tests, torch_fp16_parity, torch_fp16_tiled, torch_speed_1080p, model_speeds,
+         video_e2e, tensorrt_tests, shader_speed)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seconds", type=float, default=10.0, help="timing per speed variant")
+    parser.add_argument("--peers", type=Path, help="a folder holding peers' PyTorch weights to time beside ours")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict[str, dict] = {}

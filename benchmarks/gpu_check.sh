@@ -6,7 +6,7 @@
 # when tensorrt is importable. Writes OUTDIR/gpu_check.json and OUTDIR/gpu_check.log.
 # Elsewhere every GPU part skips and says why.
 #
-#   bash benchmarks/gpu_check.sh OUTDIR          (PYTHON=... to pick the interpreter)
+#   bash benchmarks/gpu_check.sh OUTDIR [--peers DIR] [--seconds S]   (PYTHON=... picks the interpreter)
 set -uo pipefail
 out="${1:?usage: bash benchmarks/gpu_check.sh OUTDIR}"
 mkdir -p "$out"
@@ -19,5 +19,5 @@ py="${PYTHON:-python3}"
   CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$py" -m pip install --no-build-isolation --no-deps -q -e . \
     && echo "build ok in $(( $(date +%s) - start )) s" || echo "build FAILED after $(( $(date +%s) - start )) s"
   echo "== checks"
-  PYTHONUNBUFFERED=1 "$py" benchmarks/gpu_check.py --out "$out"
+  PYTHONUNBUFFERED=1 "$py" benchmarks/gpu_check.py --out "$out" "${@:2}"
 } 2>&1 | tee "$out/gpu_check.log"
