@@ -67,16 +67,46 @@ class TemporalStabilizer:
         """``lr`` (h, w, C) and ``sr`` (h*s, w*s, C), uint8 or uint16, RGB(A): the steadied ``sr``."""
         if lr.ndim != 3 or lr.shape[2] < 3 or self.strength <= 0:
             return sr
-        h, w = sr.shape[:2]
-        lr_y = self._luma(lr)
+        change = self._change(self._luma(lr), self._luma(sr))
+        if change is None:
+            return sr
+        if sr.dtype == np.uint16:
+            change = change * 257.0
+        channels = sr.shape[2]
+        delta = cv2.merge([change] * 3 + [np.zeros_like(change)] * (channels - 3))
+        depth = cv2.CV_16U if sr.dtype == np.uint16 else cv2.CV_8U
+        return cv2.add(sr, delta, dtype=depth)  # rounded and saturated to the frame's type
+
+    def steady_luma(self, lr_y: np.ndarray, out_y: np.ndarray, full_range: bool = False) -> None:
+        """The same on a 4:2:0 frame's luma plane, in place: ``lr_y`` (h, w) is the input's Y'
+        plane, ``out_y`` (h*s, w*s) the upscaled frame's, both uint8 (``full_range``: 0-255 codes,
+        else 16-235). Y' is rescaled to 0-255 luma first, so the tolerance and the blend are the
+        RGB path's; only the change is written back, in Y' codes. No colour conversion either way:
+        the video path stays 4:2:0 from decoder to encoder."""
+        if self.strength <= 0:
+            return
+        gain, offset = (1.0, 0.0) if full_range else (255.0 / 219.0, -16.0 * 255.0 / 219.0)
+        lr = lr_y.astype(np.float32)
+        out = out_y.astype(np.float32)
+        change = self._change(cv2.addWeighted(lr, gain, lr, 0.0, offset), cv2.addWeighted(out, gain, out, 0.0, offset))
+        if change is None:
+            return
+        if not full_range:
+            change = cv2.multiply(change, 1.0 / gain)  # back to Y' codes
+        cv2.add(out_y, change, dst=out_y, dtype=cv2.CV_8U)  # rounded and saturated
+
+    def _change(self, lr_y: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """The luma change (float32, 0-255 scale, at ``y``'s size) that steadies this frame, given
+        its input's luma ``lr_y`` and its output's ``y``; ``None`` for the first frame."""
+        h, w = y.shape
         lr_u8 = np.clip(lr_y + 0.5, 0, 255).astype(np.uint8)
         base = cv2.resize(lr_y, (w, h), interpolation=cv2.INTER_CUBIC)
-        detail = self._luma(sr) - base
         if self._prev is None or self._prev[0].shape != lr_u8.shape:
-            self._prev = (lr_u8, base, detail)
-            return sr
+            self._prev = (lr_u8, base, cv2.subtract(y, base))
+            return None
         prev_u8, prev_base, prev_detail = self._prev
         flow = self.flow.calc(lr_u8, prev_u8, None)  # where each pixel of this frame was before
+        detail = cv2.subtract(y, base)
         if self._grid is None or self._grid.shape[:2] != (h, w):
             yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
             self._grid = np.dstack([xx, yy])
@@ -97,17 +127,14 @@ class TemporalStabilizer:
             self._prev = (lr_u8, cv2.add(base, moved), steady)
         else:
             self._prev = (lr_u8, base, steady)
-        if sr.dtype == np.uint16:
-            change = change * 257.0
-        channels = sr.shape[2]
-        delta = cv2.merge([change] * 3 + [np.zeros_like(change)] * (channels - 3))
-        depth = cv2.CV_16U if sr.dtype == np.uint16 else cv2.CV_8U
-        return cv2.add(sr, delta, dtype=depth)  # rounded and saturated to the frame's type
+        return change
+
 
 class StabilizedUpscaler:
     """A :class:`~srstream.engine.upscaler.FrameUpscaler` whose frames go through a
-    :class:`TemporalStabilizer` (the 4:2:0 direct path is off: it works on RGB frames). Frames
-    must come in order; everything else is the wrapped upscaler's."""
+    :class:`TemporalStabilizer`: RGB frames, and the 4:2:0 video path's luma plane (the same
+    blend, without a colour conversion). Frames must come in order; everything else is the
+    wrapped upscaler's."""
 
     def __init__(self, upscaler, strength: float = DEFAULT_STRENGTH,  # noqa: ANN001
                  tolerance: float = DEFAULT_TOLERANCE) -> None:
@@ -118,7 +145,16 @@ class StabilizedUpscaler:
         return self.stabilizer(frame, self.inner.upscale(frame))
 
     def takes_yuv420(self, height: int, width: int) -> bool:
-        return False
+        return self.inner.takes_yuv420(height, width)
+
+    def upscale_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix=None) -> np.ndarray:  # noqa: ANN001
+        """The wrapped upscaler's 4:2:0 frame, its luma plane steadied in place."""
+        from srstream.engine.kernels import BT601
+
+        matrix = BT601 if matrix is None else matrix
+        frame = self.inner.upscale_yuv420(y, u, v, matrix)
+        self.stabilizer.steady_luma(y, frame[:frame.shape[0] * 2 // 3], full_range=bool(matrix[2]))
+        return frame
 
     def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, tile_label, ...
         return getattr(self.inner, name)

@@ -64,3 +64,60 @@ def test_the_command_line_default_is_the_engine_default() -> None:
     parser = argparse.ArgumentParser()
     configure(parser)
     assert parser.parse_args(["x.mp4", "--stabilize"]).stabilize == DEFAULT_STRENGTH
+
+
+def _grey_sequence(frames: int = 6) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A grey scene moving one pixel a frame, with different (luma) detail in every output."""
+    rng = np.random.default_rng(5)
+    lr0 = cv2.GaussianBlur(rng.integers(30, 220, (48, 64), np.uint8), (0, 0), 2)
+    out = []
+    for i in range(frames):
+        lr = np.roll(lr0, i, axis=1)
+        sr = cv2.resize(lr, (128, 96), interpolation=cv2.INTER_CUBIC).astype(int) + rng.integers(-4, 5, (96, 128))
+        out.append((lr, np.clip(sr, 0, 255).astype(np.uint8)))
+    return out
+
+
+def test_the_luma_plane_path_is_the_rgb_path() -> None:
+    """A 4:2:0 frame's Y' plane steadied in place gets the same change as the RGB frame whose luma
+    it is: full range exactly (to rounding), limited range within a level of the rescaled RGB
+    result."""
+    rgb, full, limited = (TemporalStabilizer(2, 0.5, 6.0, base=True) for _ in range(3))
+    for lr, sr in _grey_sequence():
+        want = rgb(np.dstack([lr] * 3), np.dstack([sr] * 3))[..., 0]
+        y = sr.copy()
+        full.steady_luma(lr, y, full_range=True)
+        assert np.abs(y.astype(int) - want.astype(int)).max() <= 1
+        to_limited = lambda a: np.round(16 + a.astype(np.float32) * 219 / 255).astype(np.uint8)  # noqa: E731
+        y = to_limited(sr)
+        limited.steady_luma(to_limited(lr), y, full_range=False)
+        assert np.abs(y.astype(int) - to_limited(want).astype(int)).max() <= 1
+    assert not np.array_equal(want, sr)  # the stabiliser did change the frame
+
+
+def test_the_stabilised_upscaler_keeps_the_4_2_0_path() -> None:
+    from srstream.engine.kernels import BT601
+    from srstream.engine.stabilize import StabilizedUpscaler
+
+    class Plain:  # a stand-in upscaler: the 4:2:0 frame of a bicubic upscale with fresh detail
+        spec = type("Spec", (), {"scale": 2})()
+
+        def __init__(self) -> None:
+            self.frames = iter(_grey_sequence())
+
+        def takes_yuv420(self, height: int, width: int) -> bool:
+            return True
+
+        def upscale_yuv420(self, y, u, v, matrix):  # noqa: ANN001, ANN202
+            _, sr = next(self.frames)
+            return np.vstack([sr, np.full((48, 128), 128, np.uint8)])
+
+    inner, reference = Plain(), TemporalStabilizer(2, 0.5, 6.0, base=True)
+    steady = StabilizedUpscaler(inner)
+    assert steady.takes_yuv420(48, 64)
+    chroma = np.full((24, 32), 128, np.uint8)
+    for lr, sr in _grey_sequence():
+        frame = steady.upscale_yuv420(lr, chroma, chroma, BT601)
+        want = sr.copy()
+        reference.steady_luma(lr, want)
+        assert frame.shape == (144, 128) and np.array_equal(frame[:96], want) and (frame[96:] == 128).all()
