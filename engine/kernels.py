@@ -287,6 +287,9 @@ def blend_tiles(tiles: np.ndarray, plan: TilePlan, *, real: Any = np.float32) ->
 class CudaKernels:
     """The CUDA kernels on device buffers passed as integer pointers (pycuda, TensorRT, torch).
 
+    Every call names each argument (the extension declares the names), so an argument passed in
+    the wrong place fails with a TypeError instead of being read as another.
+
     Every call is queued on ``stream`` (a ``cudaStream_t`` as an integer; 0 is the default
     stream) and returns at once. Buffers are the caller's; shapes are given explicitly.
 
@@ -312,8 +315,9 @@ class CudaKernels:
         """Device frame ``(H, W, C)`` (``row_stride`` samples per row) -> tiles at ``out``.
         ``origins``: a device int32 ``(n_tiles, 2)`` array."""
         h, w, c = frame_shape
-        self._m.pack_tiles(frame, _SAMPLE_CODES[np.dtype(sample)], h, w, c, row_stride, int(mode), origins,
-                           n_tiles, tile_h, tile_w, gain, bias, out, _REAL_CODES[_real(real)], stream)
+        self._m.pack_tiles(frame=frame, sample=_SAMPLE_CODES[np.dtype(sample)], h=h, w=w, c=c, row_stride=row_stride,
+                           mode=int(mode), origins=origins, n=n_tiles, th=tile_h, tw=tile_w, gain=gain, bias=bias,
+                           out=out, real=_REAL_CODES[_real(real)], stream=stream)
 
     def pack_tiles_yuv420(self, planes: Sequence[int], strides: tuple[int, int], frame_shape: tuple[int, int],
                           matrix: YuvMatrix, origins: int, n_tiles: int, tile_h: int, tile_w: int, mode: PackMode,
@@ -321,24 +325,30 @@ class CudaKernels:
         """Device Y, U, V planes (``strides``: Y's and the chroma planes' row strides in bytes)
         of an ``(H, W)`` 4:2:0 frame -> tiles at ``out``, as :func:`pack_tiles_yuv420`."""
         y, u, v = planes
-        self._m.pack_tiles_yuv420(y, strides[0], u, v, strides[1], *frame_shape, *matrix, int(mode), origins,
-                                  n_tiles, tile_h, tile_w, gain, bias, out, _REAL_CODES[_real(real)], stream)
+        kr, kb, full = matrix
+        self._m.pack_tiles_yuv420(y=y, ys=strides[0], u=u, v=v, uvs=strides[1], h=frame_shape[0], w=frame_shape[1],
+                                  kr=kr, kb=kb, full=full, mode=int(mode), origins=origins, n=n_tiles, th=tile_h,
+                                  tw=tile_w, gain=gain, bias=bias, out=out, real=_REAL_CODES[_real(real)],
+                                  stream=stream)
 
     def unpack_yuv420(self, planes: int, real: Any, shape: tuple[int, int], channel_stride: int, row_stride: int,
                       out: Sequence[int], strides: tuple[int, int], matrix: YuvMatrix, inv_gain: float = 1.0,
                       inv_bias: float = 0.0, stream: int = 0) -> None:
         """Device RGB planes ``(3, H, W)`` -> device Y, U, V planes, as :func:`unpack_yuv420`."""
         y, u, v = out
-        self._m.unpack_yuv420(planes, _REAL_CODES[_real(real)], *shape, channel_stride, row_stride, y, strides[0], u,
-                              v, strides[1], *matrix, inv_gain, inv_bias, stream)
+        kr, kb, full = matrix
+        self._m.unpack_yuv420(planes=planes, real=_REAL_CODES[_real(real)], h=shape[0], w=shape[1], cs=channel_stride,
+                              rs=row_stride, y=y, ys=strides[0], u=u, v=v, uvs=strides[1], kr=kr, kb=kb, full=full,
+                              inv_gain=inv_gain, inv_bias=inv_bias, stream=stream)
 
     def unpack(self, planes: int, real: Any, planes_shape: tuple[int, int, int], channel_stride: int,
                row_stride: int, frame: int, frame_channels: int, sample: Any, frame_row_stride: int,
                inv_gain: float = 1.0, inv_bias: float = 0.0, stream: int = 0) -> None:
         """Device planes ``(C, H, W)`` -> device frame ``(H, W, frame_channels)``, channels 0..C-1."""
         c, h, w = planes_shape
-        self._m.unpack(planes, _REAL_CODES[_real(real)], c, h, w, channel_stride, row_stride, frame,
-                       _SAMPLE_CODES[np.dtype(sample)], frame_channels, frame_row_stride, inv_gain, inv_bias, stream)
+        self._m.unpack(planes=planes, real=_REAL_CODES[_real(real)], c=c, h=h, w=w, cs=channel_stride, rs=row_stride,
+                       frame=frame, sample=_SAMPLE_CODES[np.dtype(sample)], fc=frame_channels, frs=frame_row_stride,
+                       inv_gain=inv_gain, inv_bias=inv_bias, stream=stream)
 
     def blend_tiles(self, tiles: int, real: Any, tiles_shape: tuple[int, int, int, int], tables: Sequence[int],
                     scale: int, out: int, out_shape: tuple[int, int], stream: int = 0) -> None:
@@ -346,6 +356,7 @@ class CudaKernels:
         device pointers of :func:`blend_tables`' five arrays, in order."""
         n, c, h, w = tiles_shape
         origins, row_w, tile_row, col_w, tile_col = tables
-        self._m.blend_tiles(tiles, _REAL_CODES[_real(real)], n, c, h, w, c * h * w, h * w, w, origins, scale, row_w,
-                            tile_row, col_w, tile_col, out, *out_shape, stream)
+        self._m.blend_tiles(tiles=tiles, real=_REAL_CODES[_real(real)], n=n, c=c, th=h, tw=w, ts=c * h * w, cs=h * w,
+                            rs=w, origins=origins, scale=scale, row_w=row_w, tile_row=tile_row, col_w=col_w,
+                            tile_col=tile_col, out=out, out_h=out_shape[0], out_w=out_shape[1], stream=stream)
 

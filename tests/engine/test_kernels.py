@@ -313,3 +313,26 @@ def test_yuv420_to_rgb_agrees_with_swscale(sws, matrix):
     ours = K.pack_tiles_yuv420(y, u, v, matrix, [(0, 0)], h, w)[0].transpose(1, 2, 0) * 255
     diff = np.abs(ours - rgb)
     assert diff.mean() < 0.3 and diff.max() < 1.0, (diff.mean(), diff.max())  # measured: 0.25, 0.51 (rounding)
+
+
+def test_every_wrapper_names_the_extensions_arguments():
+    """Runs wherever the CUDA extension is built, GPU or not: each CudaKernels method reaches
+    the kernel's own checks (null buffers: KernelError), so every keyword it passes is one the
+    extension declares. An argument passed under the wrong name fails with TypeError; this is
+    how the swapped sample type and channel count of unpack would have been caught without a GPU."""
+    try:
+        from srstream.engine import _native_cuda
+    except ImportError:
+        pytest.skip("the CUDA extension is not built here")
+    k = object.__new__(K.CudaKernels)  # no device needed: every call stops at the null-buffer check
+    k._m = _native_cuda
+    calls = [
+        lambda: k.pack_tiles(0, (4, 4, 3), np.uint8, 12, 0, 1, 4, 4, K.PackMode.RGB, 0, np.float32),
+        lambda: k.pack_tiles_yuv420((0, 0, 0), (4, 2), (4, 4), K.BT601, 0, 1, 4, 4, K.PackMode.RGB, 0, np.float32),
+        lambda: k.unpack_yuv420(0, np.float32, (4, 4), 16, 4, (0, 0, 0), (4, 2), K.BT601),
+        lambda: k.unpack(0, np.float32, (3, 4, 4), 16, 4, 0, 3, np.uint8, 12),
+        lambda: k.blend_tiles(0, np.float32, (2, 3, 4, 4), (0, 0, 0, 0, 0), 2, 0, (4, 8)),
+    ]
+    for call in calls:
+        with pytest.raises(KernelError):
+            call()

@@ -128,3 +128,4 @@ def test_cuda_yuv420_kernels_match_reference(cuda, shape, matrix):
     torch.cuda.synchronize()
     for got, exp in zip(outs, want):
         np.testing.assert_array_equal(got.cpu().numpy(), exp)
+
