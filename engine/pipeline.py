@@ -188,6 +188,11 @@ class _Run:
         self.watch = watch
         report.channels = tuple(c for c in (self.frames, self.shown) if c is not None)
         self.stop = threading.Event()  # everyone stops: Ctrl-C, a limit, the window, an error
+        # why the run was halted (the first reason), and why the source stopped reading: reading
+        # to the end does not make a run complete while frames still wait for the network, so a
+        # halt after it (Ctrl-C on the last frames) is the run's outcome, not the source's end
+        self.halted_by = ""
+        self.source_ended_by = ""
         self.finished = threading.Event()  # the upscale stage has nothing more to do
         self.errors: list[BaseException] = []
         self.has_display = display is not None
@@ -195,7 +200,7 @@ class _Run:
 
     def halt(self, why: str) -> None:
         if not self.stop.is_set():
-            self.report.stopped_by = self.report.stopped_by or why
+            self.halted_by = why
             self.stop.set()
 
     def fail(self, exc: BaseException) -> None:
@@ -209,9 +214,7 @@ class _Run:
 
     def read(self) -> None:
         try:
-            why = self.source.read(self.emit, self.stop, self.report)
-            if why:
-                self.report.stopped_by = self.report.stopped_by or why
+            self.source_ended_by = self.source.read(self.emit, self.stop, self.report) or ""
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self.fail(exc)
         finally:
@@ -308,7 +311,7 @@ def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Repor
         report.dropped_before_upscale = run_.frames.dropped
         report.dropped_before_display = run_.shown.dropped if display is not None else 0
         report.channels = ()
-        report.stopped_by = report.stopped_by or "end"
+        report.stopped_by = run_.halted_by or run_.source_ended_by or "end"
         failure = run_.errors[0] if run_.errors else None
         outcome = "failed" if failure is not None else "done" if report.stopped_by in ("end", "frames", "duration",
                                                                                        "source-ended") \

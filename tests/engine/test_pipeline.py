@@ -132,6 +132,33 @@ def test_ctrl_c_in_the_network_is_an_interruption() -> None:
     assert report.interrupted and sink.outcome == "interrupted" and len(sink.got) == 3
 
 
+def test_ctrl_c_after_the_source_ended_is_still_an_interruption() -> None:
+    """The source has read every frame (and said "end") while five still wait for the network:
+    a Ctrl-C then must not be taken for a complete run, or the file sink would commit an output
+    missing its last frames. (Found as an intermittent failure of the test above under load.)"""
+    source = _ListSource(_frames(8))
+    read = source.read
+    ended = threading.Event()
+
+    def read_then_say_so(emit, stop, report):  # noqa: ANN001, ANN202
+        why = read(emit, stop, report)
+        ended.set()
+        return why
+
+    source.read = read_then_say_so
+
+    class Interrupted(_Nearest):
+        def upscale(self, rgb: np.ndarray) -> np.ndarray:
+            if self.calls == 3:
+                assert ended.wait(5)  # every frame is read and queued
+                raise KeyboardInterrupt
+            return super().upscale(rgb)
+
+    sink = _ListSink()
+    report = run(source, UpscaleStage([Rung("i", Interrupted)]), [sink])
+    assert report.stopped_by == "interrupt" and sink.outcome == "interrupted" and len(sink.got) == 3
+
+
 def test_files_and_live_sources_convert_colour_the_same_way(tmp_path: Path) -> None:
     """The same yuv420p pictures, read as a file and captured live, reach the network as the same
     RGB: there is one conversion (the declared matrix, the measured swscale flags)."""
