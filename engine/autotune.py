@@ -6,8 +6,8 @@ Candidates:
 * ONNX Runtime with a CUDA provider (onnxruntime-gpu): fp16 when the model ships it, else fp32;
 * an NVIDIA GPU that torch sees (the ``[train]`` extra installed with a CUDA build of torch): the
   torch backend in fp16 on CUDA, with the frames packed and finished on the GPU. On an H200 it
-  ran the bundled sample 3x faster end to end than the best CPU candidate of that machine
-  (``benchmarks/results/gpu``);
+  ran the bundled sample end to end at 56-99 fps, against 33 for the best CPU candidate of that
+  machine's 16 cores (``benchmarks/results/gpu``), not timed here;
 * otherwise the CPU: every available backend at every precision its declaration offers on this
   CPU (:attr:`BackendDef.cpu_precisions`) for which the model has a graph.
 
