@@ -181,15 +181,11 @@ def _gpu_choice(model: ResolvedModel, info: SystemInfo, backend: str, precision:
 
 
 def _torch_sees_cuda() -> bool:
-    """Whether torch is installed and sees a CUDA GPU (imports torch: only asked where
-    ``nvidia-smi`` listed a GPU)."""
-    import importlib.util
+    """Whether torch is installed and sees a CUDA GPU (imports torch, through its backend: only
+    asked where ``nvidia-smi`` listed a GPU)."""
+    from srstream.engine.backends.torch_backend import cuda_visible
 
-    if importlib.util.find_spec("torch") is None:
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
+    return cuda_visible()
 
 
 def _candidates(model: ResolvedModel, info: SystemInfo, pool: list[BackendDef], precision: str,

@@ -27,7 +27,16 @@ from srstream.errors import TORCH_INSTALL, BackendError, DependencyError, ModelE
 from srstream.spec import ModelSpec
 from srstream.sysinfo import SystemInfo
 
-__all__ = ["BACKEND", "TorchBackend", "TorchOptions", "weights_path"]
+__all__ = ["BACKEND", "TorchBackend", "TorchOptions", "cuda_visible", "weights_path"]
+
+
+def cuda_visible() -> bool:
+    """Whether torch is installed and sees a CUDA GPU (imports torch when it is installed)."""
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def weights_path(model: Path) -> Path:
