@@ -176,25 +176,27 @@ class TorchBackend(Backend):
         torch = self.torch
 
         def make() -> dict:
-            dtype = torch.float16 if self.precision == "fp16" else torch.float32
+            half = self.precision == "fp16"
             return {"tables": [torch.from_numpy(np.array(t)).to(self.dev) for t in blend_tables(plan)],
-                    "input": torch.empty((len(plan), self.spec.in_channels, *plan.tile_shape), dtype=dtype,
-                                         device=self.dev)}
+                    "input": torch.empty((len(plan), self.spec.in_channels, *plan.tile_shape),
+                                         dtype=torch.float16 if half else torch.float32, device=self.dev),
+                    "real": np.float16 if half else np.float32}
         return self._buffer(("plan", plan), make)
 
     def _infer_tiles(self, plan, pack) -> tuple:  # noqa: ANN001
-        """``pack(input_ptr, origins_ptr, stream)`` fills every tile of ``plan``; the network runs
-        on them (``max_batch`` at a time) and the tiles are blended. Returns the planes (a device
-        tensor to keep alive until the stream is done), their channel and row strides and type."""
+        """``pack(input_ptr, real, origins_ptr, stream)`` fills every tile of ``plan``; the network
+        runs on them (``max_batch`` at a time) and the tiles are blended. Returns the ``(C, H, W)``
+        planes on the device (the padded single tile when there is one: read ``output_shape``
+        of it), their channel and row strides and their type. Everything is queued on torch's
+        current stream, so tensors freed here are not reused before the kernels that read them."""
         from srstream.engine.kernels import BFLOAT16
 
         torch = self.torch
-        k, buf = self._kernels, self._plan_buffers(plan)
+        buf = self._plan_buffers(plan)
         stream = torch.cuda.current_stream().cuda_stream
-        th, tw = plan.tile_shape
         s, n = plan.scale, len(plan)
         oh, ow = plan.output_shape
-        pack(buf["input"].data_ptr(), buf["tables"][0].data_ptr(), stream)
+        pack(buf["input"].data_ptr(), buf["real"], buf["tables"][0].data_ptr(), stream)
         tiles = None
         with torch.inference_mode():
             for first in range(0, n, max(1, self.max_batch)):
@@ -210,24 +212,24 @@ class TorchBackend(Backend):
                 tiles[first:first + len(y)].copy_(y)
             real = {torch.float32: np.float32, torch.float16: np.float16, torch.bfloat16: BFLOAT16}[tiles.dtype]
             if n == 1:  # the one tile is the (padded) frame: read its planes with the tile's strides
-                return tiles, th * s * tw * s, tw * s, real
+                return tiles[0], tiles.shape[2] * tiles.shape[3], tiles.shape[3], real
             planes = torch.empty((tiles.shape[1], oh, ow), dtype=torch.float32, device=self.dev)
-            k.blend_tiles(tiles.data_ptr(), real, tuple(tiles.shape), [t.data_ptr() for t in buf["tables"]], s,
-                          planes.data_ptr(), (oh, ow), stream)
-            return (tiles, planes), oh * ow, ow, np.float32
+            self._kernels.blend_tiles(tiles.data_ptr(), real, tuple(tiles.shape),
+                                      [t.data_ptr() for t in buf["tables"]], s, planes.data_ptr(), (oh, ow), stream)
+            return planes, oh * ow, ow, np.float32
 
-    def _upload(self, key: tuple, host_shape: tuple[int, ...], dtype: np.dtype, device: bool = True) -> dict:
-        """A pinned host buffer (and its device twin) of ``dtype`` samples."""
+    def _pinned(self, key: tuple, shape: tuple[int, ...], dtype: np.dtype, device: bool = True) -> dict:
+        """A pinned host buffer of ``dtype`` samples (and, with ``device``, its device twin)."""
         torch = self.torch
         storage = torch.uint8 if dtype == np.uint8 else torch.int16  # 16-bit samples travel as int16 bits
 
         def make() -> dict:
-            host = torch.empty(host_shape, dtype=storage, pin_memory=True)
-            return {"host": host, "dev": torch.empty(host_shape, dtype=storage, device=self.dev) if device else None}
+            host = torch.empty(shape, dtype=storage, pin_memory=True)
+            return {"host": host, "dev": torch.empty(shape, dtype=storage, device=self.dev) if device else None}
         return self._buffer(key, make)
 
     def _download(self, result, dtype: np.dtype) -> np.ndarray:  # noqa: ANN001 - a device tensor
-        host = self._upload(("result", tuple(result.shape), dtype.str), tuple(result.shape), dtype, False)["host"]
+        host = self._pinned(("result", tuple(result.shape), dtype.str), tuple(result.shape), dtype, False)["host"]
         host.copy_(result, non_blocking=True)
         self.torch.cuda.current_stream().synchronize()
         return host.numpy().view(dtype).copy()
@@ -239,30 +241,22 @@ class TorchBackend(Backend):
             return None
         torch = self.torch
         h, w, c = frame.shape
-        up = self._upload(("frame", frame.shape, frame.dtype.str), frame.shape, frame.dtype)
+        up = self._pinned(("frame", frame.shape, frame.dtype.str), frame.shape, frame.dtype)
         up["host"].numpy().view(frame.dtype)[...] = frame
         up["dev"].copy_(up["host"], non_blocking=True)
 
-        def pack(out: int, origins: int, stream: int) -> None:
+        def pack(out: int, real, origins: int, stream: int) -> None:  # noqa: ANN001
             k.pack_tiles(up["dev"].data_ptr(), (h, w, c), frame.dtype, w * c, origins, len(plan), *plan.tile_shape,
-                         mode, out, np.float16 if self.precision == "fp16" else np.float32, gain, bias, stream)
+                         mode, out, real, gain, bias, stream)
 
-        keep, cs, rs, real = self._infer_tiles(plan, pack)
-        planes = keep[-1] if isinstance(keep, tuple) else keep
+        planes, cs, rs, real = self._infer_tiles(plan, pack)
         oh, ow = plan.output_shape
-        c_out = self.spec.out_channels
         if inv is None:  # the float32 planes, finished on the CPU
-            if isinstance(keep, tuple):
-                return self._download_planes(planes)
-            return self._download_planes(planes[0, :, :oh, :ow].float())
+            return np.ascontiguousarray(planes[:, :oh, :ow].float().cpu().numpy())
         result = torch.empty((oh, ow, c), dtype=up["dev"].dtype, device=self.dev)
-        k.unpack(planes.data_ptr(), real, (c_out, oh, ow), cs, rs, result.data_ptr(), c, frame.dtype, ow * c, *inv,
-                 torch.cuda.current_stream().cuda_stream)
+        k.unpack(planes.data_ptr(), real, (self.spec.out_channels, oh, ow), cs, rs, result.data_ptr(), c, frame.dtype,
+                 ow * c, *inv, torch.cuda.current_stream().cuda_stream)
         return self._download(result, frame.dtype)
-
-    def _download_planes(self, planes) -> np.ndarray:  # noqa: ANN001 - a float32 device tensor
-        out = planes.cpu().numpy()
-        return out if out.flags.c_contiguous else np.ascontiguousarray(out)
 
     def run_frame_samples(self, frame: np.ndarray, plan, mode: int, gain: float, bias: float,  # noqa: ANN001
                           inv: tuple[float, float]) -> np.ndarray | None:
@@ -289,7 +283,7 @@ class TorchBackend(Backend):
         h, w = y.shape
         ch, cw = u.shape
         ysize, csize = h * w, ch * cw
-        up = self._upload(("yuv420", y.shape, u.shape), (ysize + 2 * csize,), np.dtype(np.uint8))
+        up = self._pinned(("yuv420", y.shape, u.shape), (ysize + 2 * csize,), np.dtype(np.uint8))
         host = up["host"].numpy()
         host[:ysize].reshape(h, w)[...] = y
         host[ysize:ysize + csize].reshape(ch, cw)[...] = u
@@ -297,17 +291,15 @@ class TorchBackend(Backend):
         up["dev"].copy_(up["host"], non_blocking=True)
         base = up["dev"].data_ptr()
 
-        def pack(out: int, origins: int, stream: int) -> None:
+        def pack(out: int, real, origins: int, stream: int) -> None:  # noqa: ANN001
             k.pack_tiles_yuv420((base, base + ysize, base + ysize + csize), (w, cw), (h, w), matrix, origins,
-                                len(plan), *plan.tile_shape, 0, out, np.float16 if self.precision == "fp16"
-                                else np.float32, gain, bias, stream)
+                                len(plan), *plan.tile_shape, 0, out, real, gain, bias, stream)
 
-        keep, cs, rs, real = self._infer_tiles(plan, pack)
-        planes_t = keep[-1] if isinstance(keep, tuple) else keep
+        rgb, cs, rs, real = self._infer_tiles(plan, pack)
         oh, ow = plan.output_shape
         result = torch.empty((oh * 3 // 2, ow), dtype=torch.uint8, device=self.dev)
         out, quarter = result.data_ptr(), (oh // 2) * (ow // 2)
-        k.unpack_yuv420(planes_t.data_ptr(), real, (oh, ow), cs, rs, (out, out + oh * ow, out + oh * ow + quarter),
+        k.unpack_yuv420(rgb.data_ptr(), real, (oh, ow), cs, rs, (out, out + oh * ow, out + oh * ow + quarter),
                         (ow, ow // 2), matrix, *inv, torch.cuda.current_stream().cuda_stream)
         return self._download(result, np.dtype(np.uint8))
 
