@@ -57,6 +57,21 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["SRSTREAM_CACHE"] = str(tmp_path_factory.mktemp("srstream-cache"))
 
 
+@pytest.fixture(scope="session")
+def cuda_kernels():  # noqa: ANN201 - (torch, srstream.engine.kernels.CudaKernels)
+    """torch with a visible NVIDIA GPU and the CUDA frame kernels, or a skip saying which is missing."""
+    torch = pytest.importorskip("torch", reason="the CUDA tests use torch CUDA tensors as device buffers")
+    if not torch.cuda.is_available():
+        pytest.skip("needs an NVIDIA GPU visible to torch")
+    from srstream.engine.kernels import CudaKernels
+    from srstream.errors import BackendError
+
+    try:
+        return torch, CudaKernels()
+    except BackendError as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
 def tiny_video(tmp_path: Path) -> Path:
     return write_video(tmp_path / "clip.mp4")

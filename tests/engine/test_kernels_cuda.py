@@ -11,23 +11,15 @@ import pytest
 
 from srstream.engine import kernels as K
 from srstream.engine import kernels_ref as R
-from srstream.errors import BackendError
 from srstream.tiling import blend_tiles as blend_reference
 from srstream.tiling import plan_tiles
 
 pytestmark = pytest.mark.gpu
 
 
-@pytest.fixture(scope="module")
-def cuda():
-    torch = pytest.importorskip("torch", reason="the CUDA kernel tests use torch CUDA tensors as device buffers")
-    if not torch.cuda.is_available():
-        pytest.skip("needs an NVIDIA GPU visible to torch")
-    try:
-        kernels = K.CudaKernels()
-    except BackendError as exc:
-        pytest.skip(str(exc))
-    return torch, kernels
+@pytest.fixture
+def cuda(cuda_kernels):  # noqa: ANN001, ANN201 - the shared fixture (tests/conftest.py) under this file's name
+    return cuda_kernels
 
 
 REALS = (np.float32, np.float16, K.BFLOAT16)

@@ -11,20 +11,12 @@ import pytest
 from srstream.engine import kernels as K
 from srstream.engine.models import resolve_model
 from srstream.engine.upscaler import FrameUpscaler
-from srstream.errors import BackendError
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module")
-def backends():
-    torch = pytest.importorskip("torch", reason="the torch backend needs torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs an NVIDIA GPU visible to torch")
-    try:
-        K.CudaKernels()
-    except BackendError as exc:
-        pytest.skip(str(exc))
+def backends(cuda_kernels):  # noqa: ANN001
     from srstream.engine.backends.torch_backend import TorchBackend, TorchOptions
 
     model = resolve_model("realtime-x2")
