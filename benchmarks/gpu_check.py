@@ -18,8 +18,8 @@ failing step is recorded and the next one still runs. Steps:
    and channels-last with CUDA graphs;
 6. ``tensorrt_tests``: the TensorRT tests, where ``tensorrt`` and ``pycuda`` import;
 7. ``model_speeds``: every bundled model, and the peers' PyTorch models found under ``--peers``
-   (Real-ESRGAN's realesr-animevideov3, leftthomas/SRGAN x2 and x4), timed the same way: fp16,
-   channels-last, one CUDA graph replayed, at the input whose output is 3840x2160;
+   (Real-ESRGAN's realesr-animevideov3, leftthomas/SRGAN x2 and x4), all run by the torch
+   backend in fp16, channels-last, one CUDA graph replayed, at the input whose output is 3840x2160;
 8. ``video_e2e``: the command line on the bundled sample clip, as README's first command runs it
    (``--backend auto``, and ``--backend torch --device cuda --precision fp16``), then the
    latter on its own 1280x720 output (-> 2560x1440): end-to-end fps (decode, upscale, encode),
@@ -155,30 +155,10 @@ def torch_speed_1080p(args: argparse.Namespace) -> dict:
         with backend:
             x = torch.rand(1, 3, 1080, 1920, device="cuda").half().contiguous(memory_format=backend.layout)
             with torch.inference_mode():
-                run = backend._replay if options["cuda_graphs"] else backend._forward
-                for _ in range(3):
-                    run(x)
-                torch.cuda.synchronize()
-                n, start = 0, time.perf_counter()
-                while time.perf_counter() - start < args.seconds / 2:
-                    run(x)
-                    n += 1
-                torch.cuda.synchronize()
-                net_fps = n / (time.perf_counter() - start)
-            for _ in range(2):
-                upscaler.upscale(frame)
-            n, start = 0, time.perf_counter()
-            while time.perf_counter() - start < args.seconds / 2:
-                upscaler.upscale(frame)
-                n += 1
-            frame_fps = n / (time.perf_counter() - start)
-            for _ in range(2):
-                upscaler.upscale_yuv420(*yuv)
-            n, start = 0, time.perf_counter()
-            while time.perf_counter() - start < args.seconds / 2:
-                upscaler.upscale_yuv420(*yuv)
-                n += 1
-            yuv_fps = n / (time.perf_counter() - start)
+                net_fps = _rate(lambda: backend._replay(x) if options["cuda_graphs"] else backend._forward(x),
+                                args.seconds / 2, torch)
+            frame_fps = _rate(lambda: upscaler.upscale(frame), args.seconds / 2)
+            yuv_fps = _rate(lambda: upscaler.upscale_yuv420(*yuv), args.seconds / 2)
         results[label] = {"network_fps": round(net_fps, 1), "per_frame_fps": round(frame_fps, 1),
                           "per_frame_yuv420_fps": round(yuv_fps, 1)}
         print(f"  {label}: network {net_fps:.1f} fps, whole uint8 frame in/out {frame_fps:.1f} fps, "
@@ -194,46 +174,38 @@ def tensorrt_tests(args: argparse.Namespace) -> dict:
                    args.out / "junit_tensorrt.xml")
 
 
-def _net_fps(torch, net, shape: tuple[int, ...], seconds: float) -> float:  # noqa: ANN001
-    """Frames per second of ``net`` in fp16 channels-last through one captured CUDA graph."""
-    net = net.eval().cuda().half().to(memory_format=torch.channels_last)
-    static_in = torch.rand(shape, device="cuda").half().contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(3):
-                net(static_in)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            net(static_in)
-        for _ in range(3):
-            graph.replay()
+def _rate(step, seconds: float, torch=None) -> float:  # noqa: ANN001
+    """Calls of ``step`` per second over ``seconds``, after three warm-up calls (the GPU
+    synchronised around the timed calls when ``torch`` is given)."""
+    for _ in range(3):
+        step()
+    if torch is not None:
         torch.cuda.synchronize()
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            graph.replay()
-            n += 1
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step()
+        n += 1
+    if torch is not None:
         torch.cuda.synchronize()
-        return n / (time.perf_counter() - start)
+    return n / (time.perf_counter() - start)
 
 
 def model_speeds(args: argparse.Namespace) -> dict:
     torch = _cuda()
-    from safetensors.torch import load_file
+    import tempfile
 
-    from srstream.archs import build_generator
+    from safetensors.torch import save_file
+
+    from srstream.engine.backends import backend_def
+    from srstream.engine.backends.torch_backend import TorchOptions
     from srstream.engine.models import MODELS_DIR, resolve_model
 
-    nets = []
+    work = Path(tempfile.mkdtemp(prefix="srstream_peers_"))
+    nets = []  # (name, spec, graph path with its .safetensors beside it), all run by the torch backend
     for onnx in sorted(MODELS_DIR.glob("*.onnx")):
-        if onnx.name.count(".") > 1:  # the .int8 variants: CPU graphs
-            continue
-        model = resolve_model(onnx.stem)
-        net = build_generator(model.spec)
-        net.load_state_dict(load_file(str(onnx.with_suffix(".safetensors"))), strict=True)
-        nets.append((model.name, model.spec.scale, net))
+        if onnx.name.count(".") == 1:  # not the .int8 variants: CPU graphs
+            model = resolve_model(onnx.stem)
+            nets.append((model.name, model.spec, model.path))
     if args.peers is not None:
         from srstream.export.peers import import_state, read_foreign_state
 
@@ -241,16 +213,18 @@ def model_speeds(args: argparse.Namespace) -> dict:
                      args.peers / "netG_epoch_4_100.pth"):
             if path.is_file():
                 spec, state = import_state(read_foreign_state(path), None, path.stem)
-                net = build_generator(spec)
-                net.load_state_dict(state, strict=True)
-                nets.append((f"peer:{path.stem}", spec.scale, net))
+                save_file({k: v.contiguous() for k, v in state.items()}, str(work / f"{path.stem}.safetensors"))
+                nets.append((f"peer:{path.stem}", spec, work / f"{path.stem}.onnx"))
     results = {}
-    for name, scale, net in nets:
-        shape = (1, 3, 2160 // scale, 3840 // scale)
-        fps = _net_fps(torch, net, shape, args.seconds / 4)
-        results[name] = {"input": f"{shape[3]}x{shape[2]}", "scale": scale, "network_fps": round(fps, 1),
-                         "params": sum(p.numel() for p in net.parameters())}
-        print(f"  {name}: {shape[3]}x{shape[2]} -> 3840x2160, {fps:.1f} fps", flush=True)
+    for name, spec, path in nets:
+        w, h = 3840 // spec.scale, 2160 // spec.scale
+        with backend_def("torch").open(spec, path, "fp16", TorchOptions(device="cuda")) as backend:
+            x = torch.rand(1, spec.in_channels, h, w, device="cuda").half().contiguous(memory_format=backend.layout)
+            with torch.inference_mode():
+                fps = _rate(lambda: backend._replay(x), args.seconds / 4, torch)
+            params = sum(p.numel() for p in backend.net.parameters())
+        results[name] = {"input": f"{w}x{h}", "scale": spec.scale, "network_fps": round(fps, 1), "params": params}
+        print(f"  {name}: {w}x{h} -> 3840x2160, {fps:.1f} fps", flush=True)
     return {"precision": "fp16", "layout": "channels_last", "cuda_graphs": True, "output": "3840x2160",
             "models": results}
 
