@@ -86,9 +86,9 @@ class TemporalStabilizer:
         if self.strength <= 0:
             return
         gain, offset = (1.0, 0.0) if full_range else (255.0 / 219.0, -16.0 * 255.0 / 219.0)
-        lr = lr_y.astype(np.float32)
-        out = out_y.astype(np.float32)
-        change = self._change(cv2.addWeighted(lr, gain, lr, 0.0, offset), cv2.addWeighted(out, gain, out, 0.0, offset))
+        # one pass each from the uint8 codes to float32 0-255 luma (no separate astype copy)
+        change = self._change(cv2.addWeighted(lr_y, gain, lr_y, 0.0, offset, dtype=cv2.CV_32F),
+                              cv2.addWeighted(out_y, gain, out_y, 0.0, offset, dtype=cv2.CV_32F))
         if change is None:
             return
         if not full_range:
