@@ -28,6 +28,7 @@ from srstream.errors import InputError
 from srstream.images import IMAGE_SUFFIXES, LUMA_BT601, list_images, load_rgb, read_image
 from srstream.imresize import imresize
 from srstream.trainer.degrade import Degradation
+from srstream.trainer.recipe import ClipConfig
 
 __all__ = ["IMAGE_SUFFIXES", "ImageBank", "PairDataset", "list_images", "load_rgb", "read_image"]
 
@@ -117,17 +118,22 @@ class PairDataset:
         seed: the run's seed; sample ``i`` depends on ``(seed, i)`` only.
         teacher: images laid out like ``bank`` (a :class:`~srstream.trainer.distill.TeacherBank`):
             each sample then also carries the same crop of the teacher's image, flipped alike.
+        clips: samples are then two consecutive frames of a moving clip (see
+            :class:`~srstream.trainer.recipe.ClipConfig`), as ``(2, C, h, w)`` LR and HR arrays.
     """
 
     def __init__(self, bank: ImageBank, *, scale: int, patch: int, channels: int = 3, flips: bool = True,
                  rot90: bool = True, degradations: Sequence[Degradation] = (), seed: int = 0,
-                 teacher: object | None = None) -> None:
+                 teacher: object | None = None, clips: ClipConfig | None = None) -> None:
         if patch % scale:
             raise ValueError(f"patch {patch} is not a multiple of scale {scale}")
+        if clips is not None and teacher is not None:
+            raise ValueError("clips and a teacher cannot be combined")
         self.bank, self.scale, self.patch, self.channels, self.teacher = bank, scale, patch, channels, teacher
         self.flips, self.rot90, self.degradations, self.seed = flips, rot90, list(degradations), seed
+        self.clips = clips
         self.context = 2 * scale
-        need = patch + 2 * self.context
+        need = patch + 2 * self.context + (clips.motion * (clips.frames - 1) if clips is not None else 0)
         usable = [(i, e) for i, e in enumerate(bank.entries) if e.height >= need and e.width >= need]
         if not usable:
             raise InputError(f"no training image is at least {need}x{need} pixels for patch {patch}")
@@ -139,6 +145,8 @@ class PairDataset:
         rng = np.random.default_rng((self.seed, int(index)))
         which = int(self.images[min(np.searchsorted(self.cumulative, rng.random()), len(self.images) - 1)])
         image = self.bank.image(which)
+        if self.clips is not None:
+            return self._clip(rng, image)
         c, s = self.context, self.scale
         size = self.patch + 2 * c
         # with a teacher, crops start on the LR grid (multiples of the scale), so the patch's LR is
@@ -172,6 +180,40 @@ class PairDataset:
             return self._tensor(lr), self._tensor(hr), self._tensor(crops[1][c:-c, c:-c])
         return self._tensor(lr), self._tensor(hr)
 
+    def _clip(self, rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two consecutive frames: ``(2, C, h, w)`` LR and ``(2, C, H, W)`` HR (see ``clips``)."""
+        assert self.clips is not None
+        frames, c, s = self.clips.frames, self.context, self.scale
+        size = self.patch + 2 * c
+        still = rng.random() < self.clips.still
+        velocity = np.zeros(2, int) if still else rng.integers(-self.clips.motion, self.clips.motion + 1, 2)
+        travel = np.abs(velocity) * (frames - 1)
+        # the first frame's corner, so that every frame's window lies inside the image
+        start = [int(rng.integers(0, image.shape[k] - size - travel[k] + 1)) + (travel[k] if velocity[k] < 0 else 0)
+                 for k in (0, 1)]
+        crops = [image[start[0] + t * velocity[0]:start[0] + t * velocity[0] + size,
+                       start[1] + t * velocity[1]:start[1] + t * velocity[1] + size] for t in range(frames)]
+        if self.flips and rng.random() < 0.5:
+            crops = [a[:, ::-1] for a in crops]
+        if self.flips and rng.random() < 0.5:
+            crops = [a[::-1] for a in crops]
+        if self.rot90 and rng.random() < 0.5:
+            crops = [a.transpose(1, 0, 2) for a in crops]
+        params = [step.make_params(rng) for step in self.degradations]
+        noise_seed = int(rng.integers(0, 2**31))
+        degraded = [np.ascontiguousarray(a) for a in crops]
+        for step, p in zip(self.degradations, params):
+            if step.stage == "hr":
+                degraded = step.apply_clip(degraded, p, noise_seed)
+        lr = [np.floor(np.clip(imresize(a, 1 / s), 0, 255) + 0.5).astype(np.uint8) for a in degraded]
+        for step, p in zip(self.degradations, params):
+            if step.stage == "lr":
+                lr = step.apply_clip(lr, p, noise_seed)
+        m = c // s
+        pair_lr = np.stack([self._tensor(a[m:-m, m:-m]) for a in lr[-2:]])
+        pair_hr = np.stack([self._tensor(np.ascontiguousarray(a[c:-c, c:-c])) for a in crops[-2:]])
+        return pair_lr, pair_hr
+
     def _tensor(self, image: np.ndarray) -> np.ndarray:
         x = image.astype(np.float32) / 255.0
         if self.channels == 1:
@@ -181,7 +223,11 @@ class PairDataset:
 
     def batch(self, step: int, batch: int, *, rank: int = 0, world: int = 1) -> tuple[np.ndarray, ...]:
         """The samples of global ``step`` that belong to DDP ``rank`` (the batch is per rank):
-        ``(lr, hr)``, or ``(lr, hr, teacher)`` with a teacher."""
+        ``(lr, hr)``, or ``(lr, hr, teacher)`` with a teacher. With ``clips``, ``batch`` pairs
+        as ``2 * batch`` frames, each pair's two frames next to each other."""
         first = (step * world + rank) * batch
         samples = [self[first + j] for j in range(batch)]
-        return tuple(np.stack([sample[k] for sample in samples]) for k in range(len(samples[0])))
+        stacked = (np.stack([sample[k] for sample in samples]) for k in range(len(samples[0])))
+        if self.clips is not None:
+            return tuple(a.reshape(-1, *a.shape[2:]) for a in stacked)
+        return tuple(stacked)

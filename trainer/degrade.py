@@ -1,5 +1,6 @@
 """Degradations for training on real footage: blur, noise, JPEG and video-codec compression
-(one H.264 intra frame, ``codec``, or the P frame of a short moving sequence, ``video``).
+(one H.264 intra frame, ``codec``, or the P frame of a short moving sequence, ``video``; on
+consecutive frames, :meth:`Degradation.apply_clip` encodes the clip itself).
 
 Every step splits randomness from work: ``make_params(rng)`` draws the parameters (or ``None``
 when the step is skipped by its probability) and ``apply(image, params)`` is deterministic, so a
@@ -59,6 +60,16 @@ class Degradation:
             return _h264_sequence(image, int(round(strength)), rng_seed)
         return _h264(image, int(round(strength)))
 
+    def apply_clip(self, frames: Sequence[np.ndarray], strength: float | None, rng_seed: int = 0) -> list[np.ndarray]:
+        """Apply to consecutive frames of one clip, alike: ``video`` encodes them as one H.264
+        sequence; the other kinds act on each frame with the same strength (noise with a new
+        pattern per frame, as a sensor's is)."""
+        if strength is None:
+            return list(frames)
+        if self.config.kind == "video":
+            return _h264_clip(frames, int(round(strength)))
+        return [self.apply(f, strength, rng_seed + k) for k, f in enumerate(frames)]
+
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(np.clip(quality, 1, 100))])
@@ -88,41 +99,48 @@ def _h264(image: np.ndarray, crf: int) -> np.ndarray:
     return out[..., :1].reshape(image.shape) if gray else out
 
 
-def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3) -> np.ndarray:
-    """``image`` as the last frame of a short H.264 sequence (libx264 veryfast, B-frames on, no
-    scene cuts): the frames before it are the same picture moved by up to 2 pixels (sub-pixel,
-    drawn from ``seed``), so the last frame is coded as a P frame predicted from moved references,
-    with the blocking, ringing and drift that real streams show and one intra frame does not."""
+def _h264_clip(frames: Sequence[np.ndarray], crf: int) -> list[np.ndarray]:
+    """``frames`` (uint8 ``(H, W, C)``, one size) encoded as one H.264 sequence (libx264
+    veryfast, B-frames on, no scene cuts) and decoded, in display order: the first is an intra
+    frame, the later ones P and B frames predicted from their neighbours, with the blocking,
+    ringing and drift that real streams show and one intra frame does not."""
     import av
 
-    h, w = image.shape[:2]
-    gray = image.ndim == 2 or image.shape[2] == 1
-    rgb = np.repeat(image.reshape(h, w, 1), 3, axis=2) if gray else image
-    rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    rng = np.random.default_rng(seed)
-    velocity = rng.uniform(-1.0, 1.0, 2)
+    h, w = frames[0].shape[:2]
+    gray = frames[0].ndim == 2 or frames[0].shape[2] == 1
     codec = av.CodecContext.create("libx264", "w")
-    codec.width, codec.height, codec.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+    codec.width, codec.height, codec.pix_fmt = w + w % 2, h + h % 2, "yuv420p"  # yuv420p needs even sizes
     codec.time_base = Fraction(1, 30)
     # one thread and no macroblock-tree rate control: otherwise x264 gave other bits for the same
     # sequence now and then on a busy machine (7 in 1,200 encodes), and training data must repeat
     codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": "veryfast", "threads": "1",
                      "x264-params": "keyint=60:min-keyint=60:scenecut=0:bframes=2:mbtree=0"}
     packets = []
-    for t in range(frames):
-        back = frames - 1 - t  # the last frame is the picture itself
-        m = np.float32([[1, 0, velocity[0] * back], [0, 1, velocity[1] * back]])
-        moved = cv2.warpAffine(rgb, m, (rgb.shape[1], rgb.shape[0]), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT)
-        frame = av.VideoFrame.from_ndarray(moved, format="rgb24")
+    for t, image in enumerate(frames):
+        rgb = np.repeat(image.reshape(h, w, 1), 3, axis=2) if gray else image
+        frame = av.VideoFrame.from_ndarray(np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge"), format="rgb24")
         frame.pts = t
         packets += codec.encode(frame)
     packets += codec.encode(None)
     decoder = av.CodecContext.create("h264", "r")
-    decoded = [f for p in packets for f in decoder.decode(p)] + list(decoder.decode(None))
-    last = max(decoded, key=lambda f: f.pts if f.pts is not None else -1)
-    out = last.to_ndarray(format="rgb24")[:h, :w]
-    return out[..., :1].reshape(image.shape) if gray else out
+    decoded = sorted((f for p in [*packets, None] for f in decoder.decode(p)), key=lambda f: f.pts)
+    if len(decoded) != len(frames):
+        raise RuntimeError(f"H.264 round trip of a training clip gave {len(decoded)} frames for {len(frames)}")
+    outs = [f.to_ndarray(format="rgb24")[:h, :w] for f in decoded]
+    return [o[..., :1].reshape(frames[0].shape) if gray else o for o in outs]
+
+
+def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3) -> np.ndarray:
+    """``image`` as the last frame of a short H.264 clip (:func:`_h264_clip`) whose earlier
+    frames are the same picture moved by up to 2 pixels (sub-pixel, drawn from ``seed``)."""
+    velocity = np.random.default_rng(seed).uniform(-1.0, 1.0, 2)
+    moved = []
+    for t in range(frames):
+        back = frames - 1 - t  # the last frame is the picture itself
+        m = np.float32([[1, 0, velocity[0] * back], [0, 1, velocity[1] * back]])
+        moved.append(cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REFLECT).reshape(image.shape))
+    return _h264_clip(moved, crf)[-1]
 
 
 def build_degradations(configs: Sequence[DegradationConfig]) -> list[Degradation]:

@@ -144,7 +144,7 @@ class Trainer:
         self.data = PairDataset(bank, scale=m.scale, patch=recipe.data.patch, channels=m.in_channels,
                                 flips=recipe.data.flips, rot90=recipe.data.rot90,
                                 degradations=build_degradations(recipe.data.degradations), seed=recipe.seed,
-                                teacher=self._teacher_bank(bank))
+                                teacher=self._teacher_bank(bank), clips=recipe.data.clips)
         self.val = ValidationSet(paths.val, m.scale, m.in_channels) if paths.val and self.rt.is_main else None
         self.perceptual: nn.Module | None = None
         self.phase: _Phase | None = None
@@ -303,6 +303,10 @@ class Trainer:
             sr = self.model(lr)
             loss = cfg.pixel_weight * losses.pixel_loss(cfg.pixel, sr.float(), hr)
             logs["pixel"] = float(loss.detach())
+            if cfg.temporal_weight:
+                temporal = losses.temporal_loss(sr.float(), hr)
+                logs["temporal"] = float(temporal.detach())
+                loss = loss + cfg.temporal_weight * temporal
             if target is not None and self.recipe.teacher is not None:
                 distill = losses.pixel_loss(cfg.pixel, sr.float(), target)
                 logs["distill"] = float(distill.detach())

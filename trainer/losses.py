@@ -15,7 +15,7 @@ from srstream.errors import ConfigError, InputError
 
 __all__ = [
     "VGG19_LAYERS", "PerceptualLoss", "charbonnier", "discriminator_loss", "feature_matching",
-    "generator_adversarial_loss", "pixel_loss",
+    "generator_adversarial_loss", "pixel_loss", "temporal_loss",
 ]
 
 
@@ -32,6 +32,21 @@ def pixel_loss(kind: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     if kind == "charbonnier":
         return charbonnier(sr, hr)
     raise ConfigError(f"unknown pixel loss {kind!r}")
+
+
+def temporal_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """L1 between the frame-to-frame change of SR and of HR, for batches of consecutive frame
+    pairs laid out ``(2 * pairs, C, H, W)`` (each pair's earlier frame first).
+
+    Both frames of a pair are crops of one moving picture with exact HR truth, so no flow is
+    needed: where the truth stays steady (a static area, or a moving one whose content only
+    slides), SR that changes differently (compression noise sharpened anew every frame) pays.
+    """
+    if sr.shape != hr.shape or sr.shape[0] % 2:
+        raise InputError(f"temporal loss: needs equal shapes with an even batch (frame pairs), got "
+                         f"{tuple(sr.shape)} and {tuple(hr.shape)}")
+    sr_pairs, hr_pairs = sr.unflatten(0, (-1, 2)), hr.unflatten(0, (-1, 2))
+    return F.l1_loss(sr_pairs[:, 1] - sr_pairs[:, 0], hr_pairs[:, 1] - hr_pairs[:, 0])
 
 
 # torchvision's vgg19().features layout: conv (c), relu, maxpool (M). Layer names follow the

@@ -22,7 +22,7 @@ import yaml
 from srstream.errors import ConfigError
 
 __all__ = [
-    "RECIPES_DIR", "DataConfig", "DegradationConfig", "LossConfig", "ModelConfig", "OptimConfig",
+    "RECIPES_DIR", "ClipConfig", "DataConfig", "DegradationConfig", "LossConfig", "ModelConfig", "OptimConfig",
     "PhaseConfig", "Recipe", "TeacherConfig", "apply_overrides", "bundled_recipes", "load_recipe", "parse",
 ]
 
@@ -65,8 +65,29 @@ class DegradationConfig:
 
 
 @dataclass(frozen=True)
+class ClipConfig:
+    """Samples as two consecutive frames of a short moving clip, for the temporal loss.
+
+    Each sample is ``frames`` crops of one HR image, the window moving by a whole number of HR
+    pixels per frame (up to ``motion`` on each axis; not at all with probability ``still``),
+    so every frame has its exact HR truth. The LR frames are degraded as one clip (``video``
+    encodes them as one H.264 sequence); the last two frames are trained on, and ``batch``
+    counts pairs.
+    """
+
+    frames: int = 3
+    motion: int = 3
+    still: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.frames < 2 or self.motion < 0 or not 0.0 <= self.still <= 1.0:
+            raise ConfigError(f"data.clips: needs frames >= 2, motion >= 0 and still in [0, 1], got {self}")
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """Random HR crops of ``patch`` pixels (a multiple of the scale), flips/rot90, bicubic LR."""
+    """Random HR crops of ``patch`` pixels (a multiple of the scale), flips/rot90, bicubic LR;
+    with ``clips``, pairs of consecutive frames instead of single crops."""
 
     patch: int = 96
     batch: int = 16
@@ -75,6 +96,7 @@ class DataConfig:
     max_side: int = 2048  # larger images are downscaled (area) once when cached
     degradations: tuple[DegradationConfig, ...] = ()
     workers: int = 0
+    clips: ClipConfig | None = None
 
     def __post_init__(self) -> None:
         if self.patch < 8 or self.batch < 1 or self.workers < 0 or self.max_side < 64:
@@ -88,7 +110,8 @@ class LossConfig:
     ``pixel``: ``l1``, ``mse`` or ``charbonnier``. ``perceptual``: VGG19 feature distance
     (needs ``--vgg-weights``). ``feature_matching``: distance between discriminator features of
     SR and HR. ``adversarial``: ``none``, ``vanilla`` (SRGAN, BCE) or ``ragan`` (relativistic
-    average, ESRGAN).
+    average, ESRGAN). ``temporal``: L1 between the change from one frame to the next in SR and
+    in HR (needs ``data.clips``): output that flickers where the truth is steady pays for it.
     """
 
     pixel: str = "l1"
@@ -98,8 +121,11 @@ class LossConfig:
     feature_matching_weight: float = 0.0
     adversarial: str = "none"
     adversarial_weight: float = 0.0
+    temporal_weight: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.temporal_weight < 0:
+            raise ConfigError(f"loss.temporal_weight must be >= 0, got {self.temporal_weight}")
         if self.pixel not in ("l1", "mse", "charbonnier"):
             raise ConfigError(f"loss.pixel {self.pixel!r}: expected l1, mse or charbonnier")
         if self.adversarial not in ("none", "vanilla", "ragan"):
@@ -191,6 +217,10 @@ class Recipe:
             raise ConfigError(f"recipe: invalid precision {self.precision!r} or device {self.device!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"recipe: ema must be in [0, 1), got {self.ema}")
+        if self.data.clips is None and any(p.loss.temporal_weight for p in self.phases):
+            raise ConfigError("loss.temporal_weight needs data.clips (pairs of consecutive frames)")
+        if self.data.clips is not None and self.teacher is not None:
+            raise ConfigError("data.clips and teacher: distillation from clips is not supported; use one or the other")
 
     @property
     def total_steps(self) -> int:

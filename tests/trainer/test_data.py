@@ -104,3 +104,63 @@ def test_a_video_frame_is_coded_from_moved_references() -> None:
     a, b = step.apply(image, 30.0, rng_seed=1), step.apply(image, 30.0, rng_seed=2)
     assert not np.array_equal(a, intra) and not np.array_equal(a, b)
     assert np.abs(a.astype(int) - image).mean() < 20  # still the same picture
+
+
+def _clip_data(bank: ImageBank, **kwargs: object) -> PairDataset:
+    from srstream.trainer.recipe import ClipConfig
+
+    return PairDataset(bank, scale=2, patch=32, seed=4, clips=ClipConfig(frames=3, motion=3, still=0.0), **kwargs)
+
+
+def test_clip_samples_are_two_frames_of_one_moving_picture(hr_folder: Path, tmp_path: Path) -> None:
+    """Each HR frame is the exact truth of its LR frame (MATLAB bicubic of it, away from the
+    border), and the second is the first moved by whole pixels: the temporal loss's premise."""
+    bank = ImageBank([hr_folder], tmp_path)
+    data = _clip_data(bank)
+    moved = 0
+    for index in range(12):
+        lr, hr = data[index]
+        assert lr.shape == (2, 3, 16, 16) and hr.shape == (2, 3, 32, 32)
+        for frame in range(2):
+            hr_u8 = np.round(hr[frame].transpose(1, 2, 0) * 255)
+            expected = np.floor(np.clip(imresize(hr_u8, 0.5), 0, 255) + 0.5) / 255
+            np.testing.assert_allclose(lr[frame].transpose(1, 2, 0)[4:-4, 4:-4], expected[4:-4, 4:-4], atol=1e-6)
+        shifts = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                  if np.array_equal(hr[1][:, max(0, -dy):32 - max(0, dy), max(0, -dx):32 - max(0, dx)],
+                                    hr[0][:, max(0, dy):32 - max(0, -dy), max(0, dx):32 - max(0, -dx)])]
+        assert shifts, f"sample {index}: the second HR frame is not the first one moved"
+        moved += shifts != [(0, 0)]
+        np.testing.assert_array_equal(lr, data[index][0])  # deterministic
+    assert moved >= 6  # still=0: nearly every clip moves (a draw of (0, 0) is allowed)
+    lr_b, hr_b = data.batch(2, 3)
+    assert lr_b.shape == (6, 3, 16, 16) and hr_b.shape == (6, 3, 32, 32)
+    np.testing.assert_array_equal(hr_b[2:4], data[2 * 3 + 1][1])  # pairs stay adjacent
+
+
+def test_a_video_clip_is_encoded_as_one_sequence(hr_folder: Path, tmp_path: Path) -> None:
+    """With ``video``, the LR frames are one H.264 clip: deterministic, the same picture, and
+    not the frames coded one by one as intra frames."""
+    steps = build_degradations([DegradationConfig("video", (34, 34))])
+    bank = ImageBank([hr_folder], tmp_path)
+    data, clean = _clip_data(bank, degradations=steps), _clip_data(bank)
+    lr, hr = data[5]
+    np.testing.assert_array_equal(hr, clean[5][1])
+    assert not np.array_equal(lr, clean[5][0])
+    assert np.corrcoef(lr.ravel(), clean[5][0].ravel())[0, 1] > 0.8  # still the same picture
+    np.testing.assert_array_equal(lr, data[5][0])
+    frames = [(np.indices((24, 30)).sum(0) * 9 % 255).astype(np.uint8)[..., None].repeat(3, 2) for _ in range(3)]
+    coded = Degradation(DegradationConfig("video", (34, 34))).apply_clip(frames, 34.0)
+    intra = Degradation(DegradationConfig("codec", (34, 34))).apply_clip(frames, 34.0)
+    assert len(coded) == 3 and all(f.shape == frames[0].shape and f.dtype == np.uint8 for f in coded)
+    assert not np.array_equal(coded[2], intra[2])
+
+
+def test_clips_need_room_for_the_motion_and_no_teacher(hr_folder: Path, tmp_path: Path) -> None:
+    from srstream.trainer.recipe import ClipConfig
+
+    bank = ImageBank([hr_folder], tmp_path)  # 80x96 images
+    with pytest.raises(InputError, match="at least"):
+        PairDataset(bank, scale=2, patch=64, clips=ClipConfig(frames=3, motion=5))  # 64 + 2 * 4 + 2 * 5 > 80
+    PairDataset(bank, scale=2, patch=64, clips=ClipConfig(frames=3, motion=4))  # 80: just fits
+    with pytest.raises(ValueError, match="teacher"):
+        PairDataset(bank, scale=2, patch=32, clips=ClipConfig(), teacher=object())

@@ -135,3 +135,13 @@ def test_ddp_with_two_cpu_processes(hr_folder: Path, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["world"] == 2 and rows[-1]["step"] == 10
     assert ckpt.latest(out).name == "step_0000010"
+
+
+def test_clips_train_with_the_temporal_loss(hr_folder: Path, tmp_path: Path) -> None:
+    t = _trainer(hr_folder, tmp_path / "run", ["phases.0.steps=6", "phases.1.steps=2", "data.clips={motion: 2}",
+                                               "data.degradations=[{kind: video, range: [30, 36], prob: 0.5}]",
+                                               "phases.0.loss.temporal_weight=1.0", "phases.1.loss.temporal_weight=1.0"])
+    t.run()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    temporal = [r["temporal"] for r in rows if "temporal" in r]
+    assert len(temporal) == 8 and all(np.isfinite(temporal)) and max(temporal) > 0

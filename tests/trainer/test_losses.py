@@ -81,3 +81,17 @@ def test_perceptual_loss_errors(tmp_path: Path) -> None:
     torch.save({"features.0.weight": object()}, pickled)
     with pytest.raises(InputError, match="safely"):
         losses.PerceptualLoss(pickled)
+
+
+def test_temporal_loss_counts_change_that_the_truth_does_not_have() -> None:
+    from srstream.trainer.losses import temporal_loss
+
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(4, 1, 8, 8, generator=g)  # two pairs
+    assert temporal_loss(hr, hr) == 0
+    assert temporal_loss(hr + 0.1, hr) < 1e-6  # the same error in both frames is steady
+    flicker = hr.clone()
+    flicker[1::2] += 0.05  # the later frame of each pair brighter: a change the truth does not have
+    assert temporal_loss(flicker, hr) == pytest.approx(0.05, abs=1e-6)
+    with pytest.raises(InputError, match="even"):
+        temporal_loss(hr[:3], hr[:3])

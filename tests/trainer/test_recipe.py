@@ -61,3 +61,15 @@ def test_yaml_is_never_executed(tmp_path: Path) -> None:
     evil.write_text("model: !!python/object/apply:os.system ['echo pwned']\nphases: []\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_recipe(str(evil))
+
+
+def test_temporal_loss_needs_clips_and_clips_exclude_a_teacher() -> None:
+    recipe = load_recipe("tiny", ["data.clips={frames: 3, motion: 2}", "phases.0.loss.temporal_weight=0.5"])
+    assert recipe.data.clips is not None and recipe.data.clips.motion == 2
+    assert recipe.phases[0].loss.temporal_weight == 0.5
+    with pytest.raises(ConfigError, match="needs data.clips"):
+        load_recipe("tiny", ["phases.0.loss.temporal_weight=0.5"])
+    with pytest.raises(ConfigError, match="teacher"):
+        load_recipe("tiny", ["data.clips={}", "teacher={path: t.onnx, weight: 1.0}"])
+    with pytest.raises(ConfigError, match="frames >= 2"):
+        load_recipe("tiny", ["data.clips={frames: 1}"])
