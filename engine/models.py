@@ -33,11 +33,13 @@ BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx", "realtime-x
 TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "realtime-x2"), 4: ("realtime-x4", "quality-x4")}
 #: Bundled models with a variant of the same graph (and speed) trained for compressed video, and the
 #: mean block quantiser (:mod:`srstream.engine.compression`) from which a video run without
-#: ``--model`` takes the variant. Where the variant starts to win (x264 at CRF 10-30, scored against
-#: the original frames, ``benchmarks/results/bench/compressed_auto.md``): from quantiser 16 on
-#: natural footage (Big Buck Bunny: +0.19 dB at 15.6, +0.46 at 23.7), from about 25 on a game capture
-#: (-0.04 dB at 23.1, +0.06 at 27.7); on a desktop capture (text) the clean model stays 0.07 dB
-#: better at 24.2. 22 takes the variant where natural footage gains most.
+#: ``--model`` takes the variant. Where the variant wins (x264 at CRF 10-30, 30 frames scored
+#: against the original frames, INT8, ``benchmarks/results/bench/compressed_threshold_30f.md``): on
+#: natural footage from the lowest quantisers on (Big Buck Bunny: +0.15 dB at 14.2, +0.32 at 27.4);
+#: on a game capture only from about 32 (-0.30 dB at 22.7, -0.05 at 31.9, +0.26 at 39.2); on a
+#: desktop capture (text) within 0.07 dB either way. 22 takes the variant where natural footage
+#: gains most; the best single threshold on those three clips (27) would drop the natural-footage
+#: sample clip (25) back to the clean model, so the split is by content, not quantiser.
 COMPRESSED_VARIANTS: dict[str, tuple[str, float]] = {"realtime-x2": ("realtime-x2-compressed", 22.0)}
 #: ``--scale N`` without ``--model``: the bundled model for that scale.
 MODEL_FOR_SCALE: dict[int, str] = {2: "realtime-x2", 4: "realtime-x4"}
