@@ -35,7 +35,8 @@ def decompose_prelu(model: onnx.ModelProto) -> int:
             nodes.append(node)
             continue
         slope = numpy_helper.to_array(inits[slope_name]).astype(np.float32)
-        x, y, tag = node.input[0], node.output[0], f"{node.name or y}_prelu"
+        x, y = node.input[0], node.output[0]
+        tag = f"{node.name or y}_prelu"  # an unnamed node is tagged by its output
         if slope.min() >= 0.0 and slope.max() <= 1.0:
             nodes += [helper.make_node("Mul", [x, slope_name], [f"{tag}_ax"], name=f"{tag}_mul"),
                       helper.make_node("Max", [x, f"{tag}_ax"], [y], name=f"{tag}_max")]
