@@ -110,7 +110,8 @@ def torch_fp16_parity(args: argparse.Namespace) -> dict:
     from srstream.engine.upscaler import FrameUpscaler
 
     model = resolve_model("realtime-x2")
-    reference = FrameUpscaler(backend_def("ort").open(model.spec, model.path, "fp32"), model.spec, 0)
+    # the RGB graph itself (as bytes: on the CPU a file path would run its luma-only graph)
+    reference = FrameUpscaler(backend_def("ort").open(model.spec, model.path.read_bytes(), "fp32"), model.spec, 0)
     backend, gpu = _torch_upscaler(model, 0)
     with backend:
         accuracy = compare(gpu.upscale, reference.upscale, model.spec.scale)

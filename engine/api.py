@@ -305,7 +305,8 @@ class Upscaler:
 
         stabilizer = getattr(self._frames, "stabilizer", None)
         return {"model": self.spec.name, "graph_sha256": hashlib.sha256(self.resolved.path.read_bytes()).hexdigest(),
-                "backend": self.backend, "precision": self.precision, "tile": str(self._frames.tile),
+                "backend": self.backend, "precision": self.precision, "luma_graph": self._backend.luma_graph,
+                "tile": str(self._frames.tile),
                 "ensemble": bool(self._frames.ensemble), "stabilize": stabilizer.strength if stabilizer else 0.0,
                 "encode": dataclasses.asdict(job.encode)}
 

@@ -42,7 +42,7 @@ from srstream.atomic import write_atomic
 from srstream.engine.accuracy import Accuracy, check_pairs, compare
 from srstream.engine.backends import Choice, backend_def, definitions
 from srstream.engine.backends.base import BackendDef
-from srstream.engine.models import ResolvedModel, variant_path
+from srstream.engine.models import ResolvedModel, luma_variant_path, variant_path
 from srstream.errors import BackendError, DependencyError, ModelError, SRStreamError
 from srstream.sysinfo import SystemInfo, collect
 
@@ -112,8 +112,16 @@ def _cpu_fingerprint(info: SystemInfo) -> str:
 
 
 def _graph_digest(model: ResolvedModel, precision: str) -> str:
-    path = variant_path(model.path, "int8" if precision == "int8" else "fp32")
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path else "missing"
+    """The graph files a candidate may run: the precision's graph and, for compact_y models, the
+    luma-only graph CPU backends take instead (:func:`~srstream.engine.models.luma_variant_path`)."""
+    p = "int8" if precision == "int8" else "fp32"
+    paths = [variant_path(model.path, p), luma_variant_path(model.path, p)]
+    if paths[0] is None:
+        return "missing"
+    digest = hashlib.sha256()
+    for path in filter(None, paths):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _key(model: ResolvedModel, b: BackendDef, precision: str, options: Any, info: SystemInfo) -> str:

@@ -13,7 +13,7 @@ from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
 __all__ = ["BUNDLED_MODELS", "COMPRESSED_VARIANTS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "MODEL_FOR_SCALE", "TIERS", "ResolvedModel",
-           "available_precisions", "for_compression", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
+           "available_precisions", "for_compression", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
@@ -120,6 +120,21 @@ def variant_path(model: Path, precision: str) -> Path | None:
     if precision not in ("int8", "fp16"):
         return None
     candidate = variant_name(model, precision)
+    return candidate if candidate.is_file() else None
+
+
+def luma_variant_path(model: Path, precision: str) -> Path | None:
+    """The existing luma-only graph of ``precision`` (``NAME.luma.onnx``, ``NAME.luma.int8.onnx``)
+    beside a ``compact_y`` model, or None.
+
+    A ``compact_y`` graph takes and returns RGB: it computes the luma, runs the net on it and
+    carries the chroma with two bilinear resizes at output size. The exporter also writes the net
+    alone (Y in, Y out), which CPU backends run instead: the engine's luma path does the colour
+    work once per frame (or none at all on the 4:2:0 video path), 8-29% faster end to end on
+    the bundled clip (``benchmarks/results/bench/luma_graph_2026-11-30.md``)."""
+    if precision not in ("fp32", "int8"):
+        return None
+    candidate = variant_name(Path(model), "luma" if precision == "fp32" else "luma.int8")
     return candidate if candidate.is_file() else None
 
 

@@ -11,7 +11,11 @@ Artifacts for ``-o OUT.onnx``:
   graph ONNX Runtime's CPU provider and TensorRT fp32 builds use;
 * ``OUT.fp16.onnx`` (``--fp16``, and always with ``--trt``): fp16 inside, fp32 I/O unless
   ``fp16_io``; the graph of TensorRT fp16 engines and of ONNX Runtime on CUDA;
-* ``OUT.int8.onnx`` (``--int8 --calib DIR``): QDQ INT8 for CPUs.
+* ``OUT.int8.onnx`` (``--int8 --calib DIR``): QDQ INT8 for CPUs;
+* for ``compact_y`` models, ``OUT.luma.onnx`` (and ``OUT.luma.int8.onnx`` with ``--int8``): the
+  net alone on luma (Y in, Y out, spec colour space ``y``), which CPU backends run instead of the
+  RGB graph (:func:`srstream.engine.models.luma_variant_path`); INT8 with the same convolutions
+  kept in float as the RGB graph's.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from srstream.export.sources import LoadedGenerator, load_generator
 from srstream.export.to_onnx import OPSET, export_onnx, save_onnx, stamp_spec
 from srstream.spec import ModelSpec
 
-__all__ = ["Artifact", "ExportOptions", "ExportResult", "artifact_paths", "onnx_upscaler", "run_export"]
+__all__ = ["Artifact", "ExportOptions", "ExportResult", "artifact_paths", "luma_spec", "onnx_upscaler", "run_export"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class ExportResult:
     int8_quality: dict[str, float] = field(default_factory=dict)
     int8_max_abs: float | None = None
     int8_keep_float: tuple[str, ...] = ()
+    luma_int8_quality: dict[str, float] = field(default_factory=dict)
     nodes: tuple[int, int] = (0, 0)
     opset: int = OPSET
 
@@ -92,21 +97,69 @@ def artifact_paths(out: Path) -> dict[str, Path]:
     return {p: variant_name(Path(out), p) for p in ("fp32", "fp16", "int8")}
 
 
-def onnx_upscaler(model_bytes: bytes, spec: ModelSpec, precision: str = "fp32"):  # noqa: ANN201 - an evalset.Upscaler
+def luma_spec(spec: ModelSpec) -> ModelSpec:
+    """The spec of a ``compact_y`` model's luma-only graph: its net (``compact``) on one channel."""
+    return replace(spec, arch="compact", in_channels=1, out_channels=1, color_space="y")
+
+
+def _luma_targets(opts: ExportOptions, targets: dict[str, Path], source: Path) -> dict[str, Path]:
+    """``OUT.luma.onnx`` (and ``OUT.luma.int8.onnx``) with the same checks as the other targets."""
+    out = Path(opts.out)
+    wanted = {"luma-fp32": variant_name(out, "luma")}
+    if "int8" in targets:
+        wanted["luma-int8"] = variant_name(out, "luma.int8")
+    for kind, path in wanted.items():
+        if path.resolve() == Path(source).resolve():
+            raise OutputError(f"the {kind} output {path} is the input checkpoint; choose another -o")
+        if path.exists() and not opts.overwrite:
+            raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another -o")
+    return wanted
+
+
+def _luma_blobs(gen: LoadedGenerator, spec: ModelSpec, opts: ExportOptions, result: ExportResult,
+                int8: bool) -> dict[str, onnx.ModelProto]:
+    """The checked luma-only graphs of a ``compact_y`` model (see the module docstring)."""
+    net, lspec = gen.module.luma, luma_spec(spec)
+    graph = export_onnx(net, lspec, opset=opts.opset, simplify=opts.simplify)
+    fp32 = copy.deepcopy(graph.model)
+    decompose_prelu(fp32)
+    fp32_bytes = fp32.SerializeToString()
+    result.parity.append(check_parity(net, lspec, fp32_bytes, images=opts.parity_images))
+    blobs = {"luma-fp32": fp32}
+    if int8:
+        # the float convs the RGB graph kept, by position (named nodes are the RGB graph's own)
+        keep = result.int8_keep_float if set(result.int8_keep_float) <= {"first", "last"} else ("first", "last")
+        inputs = calibration_inputs(opts.calib, lspec, count=opts.calib_count)
+        wide = copy.deepcopy(fp32)
+        pad_thin_convs(wide)
+        q = quantize_int8(wide, lspec, inputs, method=opts.calib_method, keep_float=keep, int8_format=opts.int8_format)
+        if opts.val is not None:
+            result.luma_int8_quality = _int8_quality(fp32_bytes, q.SerializeToString(), spec, opts.val, luma=lspec)
+        blobs["luma-int8"] = q
+    return blobs
+
+
+def onnx_upscaler(model_bytes: bytes, spec: ModelSpec, precision: str = "fp32", *,
+                  luma: ModelSpec | None = None):  # noqa: ANN201 - an evalset.Upscaler
     """The engine's whole-frame upscaler running ``model_bytes`` with ONNX Runtime on the CPU, so
-    exported graphs are scored exactly the way ``sr-stream`` runs them."""
+    exported graphs are scored exactly the way ``sr-stream`` runs them (``luma``: the bytes are
+    the luma-only graph of the ``compact_y`` model ``spec``, with this spec, run as CPU backends
+    run it)."""
     from srstream.engine.backends.ort_backend import OrtBackend, OrtOptions
     from srstream.engine.upscaler import FrameUpscaler
 
-    return FrameUpscaler(OrtBackend(spec, model_bytes, precision, OrtOptions(gpu=False)), spec, 0).upscale
+    backend = OrtBackend(luma or spec, model_bytes, precision, OrtOptions(gpu=False))
+    backend.luma_graph = luma is not None
+    return FrameUpscaler(backend, spec, 0).upscale
 
 
-def _int8_quality(fp32: bytes, int8: bytes, spec: ModelSpec, folder: Path) -> dict[str, float]:
+def _int8_quality(fp32: bytes, int8: bytes, spec: ModelSpec, folder: Path, *,
+                  luma: ModelSpec | None = None) -> dict[str, float]:
     from srstream.evalset import BenchmarkSet
 
     bench = BenchmarkSet(folder, spec.scale, spec.in_channels)
-    p32, s32, _ = bench.evaluate(onnx_upscaler(fp32, spec))
-    p8, s8, _ = bench.evaluate(onnx_upscaler(int8, spec, "int8"))
+    p32, s32, _ = bench.evaluate(onnx_upscaler(fp32, spec, luma=luma))
+    p8, s8, _ = bench.evaluate(onnx_upscaler(int8, spec, "int8", luma=luma))
     return {"psnr_y_fp32": p32, "psnr_y_int8": p8, "ssim_y_fp32": s32, "ssim_y_int8": s8,
             "psnr_cost_db": p32 - p8, "bicubic_psnr_y": bench.bicubic[0]}
 
@@ -200,6 +253,8 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         gpu_identity()
     gen: LoadedGenerator = load_generator(source, name=opts.name)
     spec = gen.spec
+    if spec.arch == "compact_y":
+        targets.update(_luma_targets(opts, targets, source))
     log(f"{'imported' if gen.imported else 'loaded'} {spec.name}: {spec.arch} x{spec.scale} "
         f"{dict(spec.arch_params)} from {gen.path}")
     graph = export_onnx(gen.module, spec, opset=opts.opset, simplify=opts.simplify)
@@ -230,6 +285,7 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         result.int8_max_abs = report.max_abs
         blobs["int8"] = q
         precisions.append("int8")
+    luma = _luma_blobs(gen, spec, opts, result, "int8" in targets) if spec.arch == "compact_y" else {}
 
     metrics = dict(spec.metrics)
     metrics.update(opts.metrics)
@@ -242,8 +298,8 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
     result.spec = spec
     written: list[Path] = []
     try:
-        for kind, model in blobs.items():
-            stamp_spec(model, spec)
+        for kind, model in [*blobs.items(), *luma.items()]:
+            stamp_spec(model, luma_spec(spec) if kind.startswith("luma-") else spec)
             size = save_onnx(model, targets[kind])
             written.append(targets[kind])
             result.artifacts.append(Artifact(kind, targets[kind], size))
@@ -281,6 +337,10 @@ def describe(result: ExportResult) -> Sequence[str]:
         q = result.int8_quality
         lines.append(f"int8 quality: Y-PSNR {q['psnr_y_int8']:.3f} dB vs fp32 {q['psnr_y_fp32']:.3f} dB "
                      f"(cost {q['psnr_cost_db']:.3f} dB; bicubic {q['bicubic_psnr_y']:.3f} dB)")
+    if result.luma_int8_quality:
+        q = result.luma_int8_quality
+        lines.append(f"luma-only int8 quality: Y-PSNR {q['psnr_y_int8']:.3f} dB vs fp32 {q['psnr_y_fp32']:.3f} dB "
+                     f"(cost {q['psnr_cost_db']:.3f} dB)")
     for a in result.artifacts:
         lines.append(f"wrote {a.kind:8s} {a.path} ({a.size / 1024:.0f} KiB)")
     return lines

@@ -119,6 +119,11 @@ class Backend(ABC):
     fixed_tile: int = 0
     #: The numpy dtype ``infer`` takes without a conversion (tiles are packed straight into it).
     input_dtype: np.dtype = np.dtype(np.float32)
+    #: True when the backend runs a ``compact_y`` model's luma-only graph
+    #: (:func:`~srstream.engine.models.luma_variant_path`): its tiles then hold luma and its
+    #: output is the upscaled luma, and the upscaler carries the chroma (bilinearly, as the
+    #: model's own graph does).
+    luma_graph: bool = False
 
     @property
     def device(self) -> str:

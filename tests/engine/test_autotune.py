@@ -209,3 +209,20 @@ def test_live_takes_the_largest_tier_that_holds_the_frame_rate(tmp_path: Path) -
     assert [name for name, _ in impossible.measured] == ["realtime-x2", "tiny-x2"]
     with pytest.raises(ConfigError, match="no bundled model tiers for x3"):
         autotune.pick_tier(3, fps=30)
+
+
+def test_the_cache_key_covers_the_luma_only_graph(tmp_path: Path) -> None:
+    """CPU backends run a compact_y model's luma-only graph when it is beside the model, so a new
+    or changed one must be measured again; a model without one keeps its old key."""
+    import hashlib
+
+    from srstream.engine.models import MODELS_DIR
+
+    _graph_digest = autotune._graph_digest
+    shutil.copy(MODELS_DIR / "tiny-x2.onnx", tmp_path / "m.onnx")
+    model = resolve_model(str(tmp_path / "m.onnx"))
+    plain = _graph_digest(model, "fp32")
+    assert plain == hashlib.sha256((tmp_path / "m.onnx").read_bytes()).hexdigest()[:16]
+    shutil.copy(MODELS_DIR / "tiny-x2.luma.onnx", tmp_path / "m.luma.onnx")
+    assert _graph_digest(model, "fp32") != plain
+    assert _graph_digest(model, "int8") == "missing"

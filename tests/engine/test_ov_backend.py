@@ -47,12 +47,15 @@ def test_openvino_is_imported_without_its_telemetry(tmp_path: Path) -> None:
 
 
 def test_fp32_matches_onnx_runtime(model) -> None:  # noqa: ANN001
-    x = np.random.default_rng(0).random((2, 3, 40, 56), dtype=np.float32)
+    x = np.random.default_rng(0).random((2, 1, 40, 56), dtype=np.float32)
     with open_backend(model, Choice("ort", "fp32", "")) as ort_b, open_backend(model, Choice("ov", "fp32", "")) as ov_b:
         assert ov_b.name == "ov" and ov_b.config["INFERENCE_PRECISION_HINT"] == "f32"
+        assert ov_b.luma_graph and ort_b.luma_graph  # both run the luma-only graph on the CPU
         assert np.abs(ort_b.infer(x) - ov_b.infer(x)).max() < 1e-4
         # another shape compiles its own model; the first one is kept
-        assert ov_b.infer(x[:1, :, :24, :24]).shape == (1, 3, 48, 48) and len(ov_b._compiled) == 2
+        assert ov_b.infer(x[:1, :, :24, :24]).shape == (1, 1, 48, 48) and len(ov_b._compiled) == 2
+    with OvBackend(model.spec, model.path.read_bytes(), "fp32") as rgb:  # the RGB graph itself
+        assert not rgb.luma_graph and rgb.infer(np.zeros((1, 3, 8, 8), np.float32)).shape == (1, 3, 16, 16)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
@@ -74,7 +77,7 @@ def test_int8_is_accurate_here(model) -> None:  # noqa: ANN001
 
 @pytest.mark.skipif(not cpu_has_bf16(collect()), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)")
 def test_bf16_runs_in_bf16(model) -> None:  # noqa: ANN001
-    x = np.random.default_rng(2).random((1, 3, 32, 32), dtype=np.float32)
+    x = np.random.default_rng(2).random((1, 1, 32, 32), dtype=np.float32)  # luma: the CPU runs the luma-only graph
     with open_backend(model, Choice("ov", "bf16", "")) as bf, open_backend(model, Choice("ov", "fp32", "")) as fp:
         diff = np.abs(bf.infer(x) - fp.infer(x)).max()
     assert 0 < diff < 0.05  # bf16 arithmetic: different from fp32, but close

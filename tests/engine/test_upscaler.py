@@ -13,7 +13,6 @@ from srstream.engine import kernels
 from srstream.engine.backends.ort_backend import OrtBackend
 from srstream.engine.models import BUNDLED_MODELS, MODELS_DIR, read_onnx_spec
 from srstream.engine.upscaler import FrameUpscaler, choose_tile
-from srstream.errors import InputError
 from tests.conftest import SAMPLE_CLIP
 from tests.onnx_models import conv_net_spec, write_conv_net
 
@@ -149,10 +148,12 @@ def test_a_backend_device_path_gives_the_same_frames(tmp_path: Path, real_frame:
     assert dev.calls == ["unpack", "unpack", "planes"]  # grey frames come back as planes (luma kept on the CPU)
 
 
+@pytest.mark.parametrize("graph", ["rgb", "luma"])
 @pytest.mark.parametrize(("sws_matrix", "matrix"), [("ITU601", "BT601"), ("ITU709", "BT709")])
-def test_the_yuv420_path_agrees_with_the_rgb_path(sws_matrix: str, matrix: str) -> None:
+def test_the_yuv420_path_agrees_with_the_rgb_path(sws_matrix: str, matrix: str, graph: str) -> None:
     """The bundled model on a decoded frame's Y'CbCr planes gives what the swscale RGB path gives,
-    up to rounding and chroma resampling: same luma, same colours."""
+    up to rounding and chroma resampling: same luma, same colours. ``rgb``: the model's RGB graph
+    (given as bytes); ``luma``: its luma-only graph, which the CPU backends take from the file."""
     from srstream.engine.encode import sws_flags as _sws_flags
     from srstream.engine.pipeline import plane_view as _plane
 
@@ -162,7 +163,8 @@ def test_the_yuv420_path_agrees_with_the_rgb_path(sws_matrix: str, matrix: str) 
         planes = [_plane(p) for p in decoded.planes]
     path = MODELS_DIR / BUNDLED_MODELS["realtime-x2"]
     spec = read_onnx_spec(path)
-    with OrtBackend(spec, path, "fp32") as backend:
+    with OrtBackend(spec, path if graph == "luma" else path.read_bytes(), "fp32") as backend:
+        assert backend.luma_graph == (graph == "luma")
         up = FrameUpscaler(backend, spec, 0)
         assert up.takes_yuv420(*planes[0].shape)
         yuv = up.upscale_yuv420(*planes, matrix=getattr(kernels, matrix))
@@ -174,9 +176,15 @@ def test_the_yuv420_path_agrees_with_the_rgb_path(sws_matrix: str, matrix: str) 
     expected = frame.to_ndarray()
     luma_diff = np.abs(yuv[:h].astype(int) - expected[:h].astype(int))
     chroma_diff = np.abs(yuv[h:].astype(int) - expected[h:].astype(int))
-    # measured: luma mean 0.08 levels (max 2), chroma mean 0.07 (max 3)
-    assert luma_diff.mean() < 0.25 and luma_diff.max() <= 3, (luma_diff.mean(), luma_diff.max())
-    assert chroma_diff.mean() < 0.25 and chroma_diff.max() <= 4, (chroma_diff.mean(), chroma_diff.max())
+    assert luma_diff.mean() < 0.25 and np.percentile(luma_diff, 99.9) <= 1, luma_diff.mean()
+    assert chroma_diff.mean() < 0.25, chroma_diff.mean()
+    if graph == "rgb":  # measured: luma mean 0.08 levels (max 2), chroma mean 0.07 (max 4)
+        assert luma_diff.max() <= 3 and chroma_diff.max() <= 4, (luma_diff.max(), chroma_diff.max())
+    else:
+        # measured: luma mean 0.08 (99.9th percentile 1), chroma mean 0.12. The 4:2:0 path writes
+        # the net's luma as it is, where the RGB path clips R, G or B of saturated colours and so
+        # moves their luma: about 90 of the 921,600 pixels differ by 4-14 levels
+        assert (luma_diff > 3).mean() < 2e-4, (luma_diff > 3).sum()
 
 
 def test_the_yuv420_path_needs_even_outputs(tmp_path: Path) -> None:

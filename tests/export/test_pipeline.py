@@ -100,7 +100,7 @@ def test_reparameterised_checkpoint_exports_as_a_plain_net(tmp_path: Path) -> No
     assert "block" not in result.spec.arch_params
     assert all(r.passed for r in result.parity)  # the collapsed graph equals the trained net
     assert sum(n.op_type == "Conv" for n in onnx.load(tmp_path / "e.onnx").graph.node) == 4
-    assert [a.kind for a in result.artifacts] == ["fp32", "weights"]
+    assert [a.kind for a in result.artifacts] == ["fp32", "luma-fp32", "weights"]
     # the torch backend runs the collapsed weights written beside the graph, as ONNX Runtime runs the graph
     from srstream.engine.backends import backend_def
     from srstream.engine.models import read_onnx_spec
@@ -108,7 +108,7 @@ def test_reparameterised_checkpoint_exports_as_a_plain_net(tmp_path: Path) -> No
     spec = read_onnx_spec(tmp_path / "e.onnx")
     x = np.random.default_rng(0).random((1, 3, 12, 10), dtype=np.float32)
     with backend_def("torch").open(spec, tmp_path / "e.onnx", "fp32") as t, \
-            backend_def("ort").open(spec, tmp_path / "e.onnx", "fp32") as o:
+            backend_def("ort").open(spec, (tmp_path / "e.onnx").read_bytes(), "fp32") as o:  # the RGB graph itself
         assert np.abs(t.infer(x) - o.infer(x)).max() < 1e-4
 
 
@@ -181,3 +181,40 @@ def test_cli_trt_without_tensorrt_says_what_to_install(tmp_path: Path, capsys: p
     ckpt = _checkpoint(tmp_path / "run")
     code, _, err = _cli(["export", str(ckpt), "-o", str(tmp_path / "t.onnx"), "--trt"], capsys)
     assert code == 7 and "pip install 'sr-stream[gpu]'" in err and not list(tmp_path.glob("t*.onnx"))
+
+
+def test_compact_y_exports_a_luma_graph_that_cpu_backends_run_instead(tmp_path: Path) -> None:
+    """A compact_y model also gets its net alone (Y in, Y out) in fp32 and INT8; ONNX Runtime on
+    the CPU runs it in place of the RGB graph, and the frames come out as the RGB graph makes them
+    (the same luma; chroma bilinear either way), on the RGB and on the 4:2:0 path."""
+    from srstream.engine.backends.ort_backend import OrtBackend
+    from srstream.engine.models import luma_variant_path, read_onnx_spec
+    from srstream.engine.upscaler import FrameUpscaler
+
+    ckpt = _checkpoint(tmp_path / "run", arch="compact_y", params={"features": 8, "convs": 2})
+    out = tmp_path / "out" / "y.onnx"
+    result = run_export(ckpt, ExportOptions(out=out, int8=True, calib=_images(tmp_path / "calib"), calib_count=6,
+                                            val=_images(tmp_path / "val", 2)), log=lambda *_: None)
+    assert [a.kind for a in result.artifacts] == ["fp32", "int8", "luma-fp32", "luma-int8"]
+    assert set(result.luma_int8_quality) >= {"psnr_y_fp32", "psnr_y_int8"}
+    spec = read_onnx_spec(out)
+    for precision in ("fp32", "int8"):
+        luma = read_onnx_spec(luma_variant_path(out, precision))
+        assert (luma.arch, luma.color_space, luma.in_channels, luma.name) == ("compact", "y", 1, spec.name)
+    rng = np.random.default_rng(3)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (0, 0), 1.5)
+    planes = [cv2.GaussianBlur(rng.integers(16, 236, shape, dtype=np.uint8), (0, 0), 1.0) for shape in
+              ((30, 40), (15, 20), (15, 20))]
+    with OrtBackend(spec, out) as cpu, OrtBackend(spec, out.read_bytes()) as whole:
+        assert cpu.luma_graph and not whole.luma_graph
+        fast, ref = FrameUpscaler(cpu, spec, 0), FrameUpscaler(whole, spec, 0)
+        a, b = fast.upscale(frame).astype(int), ref.upscale(frame).astype(int)
+        luma = np.array([0.299, 0.587, 0.114])
+        assert np.abs(a @ luma - b @ luma).max() < 1.0  # the same luma, rounded apart
+        assert np.abs(a - b).max() <= 2 and np.abs(a - b).mean() < 0.6
+        y_fast, y_ref = fast.upscale_yuv420(*planes), ref.upscale_yuv420(*planes)
+        assert np.abs(y_fast[:60].astype(int) - y_ref[:60]).max() <= 1  # Y'
+        assert np.abs(y_fast[60:].astype(int) - y_ref[60:]).mean() < 1.5  # Cb/Cr, resized another way
+    (out.parent / "y.luma.onnx").unlink()
+    with OrtBackend(spec, out) as rgb_only:
+        assert not rgb_only.luma_graph  # without the file, the RGB graph as before
