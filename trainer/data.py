@@ -157,23 +157,9 @@ class PairDataset:
         crops = [image[y:y + size, x:x + size]]
         if self.teacher is not None:
             crops.append(self.teacher.image(which)[y:y + size, x:x + size])  # type: ignore[attr-defined]
-        if self.flips and rng.random() < 0.5:
-            crops = [a[:, ::-1] for a in crops]
-        if self.flips and rng.random() < 0.5:
-            crops = [a[::-1] for a in crops]
-        if self.rot90 and rng.random() < 0.5:
-            crops = [a.transpose(1, 0, 2) for a in crops]
+        crops = self._augment(rng, crops)
         crop = np.ascontiguousarray(crops[0])
-        params = [step.make_params(rng) for step in self.degradations]
-        noise_seed = int(rng.integers(0, 2**31))
-        degraded = np.ascontiguousarray(crop)
-        for step, p in zip(self.degradations, params):
-            if step.stage == "hr":
-                degraded = step.apply(degraded, p, noise_seed)
-        lr = np.floor(np.clip(imresize(degraded, 1 / s), 0, 255) + 0.5).astype(np.uint8)
-        for step, p in zip(self.degradations, params):
-            if step.stage == "lr":
-                lr = step.apply(lr, p, noise_seed)
+        (lr,) = self._degrade(rng, [crop], clip=False)
         m = c // s
         lr, hr = lr[m:-m, m:-m], crop[c:-c, c:-c]
         if self.teacher is not None:
@@ -193,26 +179,38 @@ class PairDataset:
                  for k in (0, 1)]
         crops = [image[start[0] + t * velocity[0]:start[0] + t * velocity[0] + size,
                        start[1] + t * velocity[1]:start[1] + t * velocity[1] + size] for t in range(frames)]
+        crops = self._augment(rng, crops)
+        lr = self._degrade(rng, [np.ascontiguousarray(a) for a in crops], clip=True)
+        m = c // s
+        pair_lr = np.stack([self._tensor(a[m:-m, m:-m]) for a in lr[-2:]])
+        pair_hr = np.stack([self._tensor(np.ascontiguousarray(a[c:-c, c:-c])) for a in crops[-2:]])
+        return pair_lr, pair_hr
+
+    def _augment(self, rng: np.random.Generator, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """The same random flips and 90-degree turn on every crop (views, no copies)."""
         if self.flips and rng.random() < 0.5:
             crops = [a[:, ::-1] for a in crops]
         if self.flips and rng.random() < 0.5:
             crops = [a[::-1] for a in crops]
         if self.rot90 and rng.random() < 0.5:
             crops = [a.transpose(1, 0, 2) for a in crops]
+        return crops
+
+    def _degrade(self, rng: np.random.Generator, frames: list[np.ndarray], *, clip: bool) -> list[np.ndarray]:
+        """The uint8 LR of each HR frame: HR-stage degradations, MATLAB-bicubic downscale, then
+        the LR-stage ones, with one draw of parameters for all. ``clip``: the frames are one clip
+        (:meth:`~srstream.trainer.degrade.Degradation.apply_clip`), else one picture."""
         params = [step.make_params(rng) for step in self.degradations]
         noise_seed = int(rng.integers(0, 2**31))
-        degraded = [np.ascontiguousarray(a) for a in crops]
-        for step, p in zip(self.degradations, params):
-            if step.stage == "hr":
-                degraded = step.apply_clip(degraded, p, noise_seed)
-        lr = [np.floor(np.clip(imresize(a, 1 / s), 0, 255) + 0.5).astype(np.uint8) for a in degraded]
-        for step, p in zip(self.degradations, params):
-            if step.stage == "lr":
-                lr = step.apply_clip(lr, p, noise_seed)
-        m = c // s
-        pair_lr = np.stack([self._tensor(a[m:-m, m:-m]) for a in lr[-2:]])
-        pair_hr = np.stack([self._tensor(np.ascontiguousarray(a[c:-c, c:-c])) for a in crops[-2:]])
-        return pair_lr, pair_hr
+
+        def run(stage: str, images: list[np.ndarray]) -> list[np.ndarray]:
+            for step, p in zip(self.degradations, params):
+                if step.stage == stage:
+                    images = step.apply_clip(images, p, noise_seed) if clip else [step.apply(images[0], p, noise_seed)]
+            return images
+
+        hr = run("hr", frames)
+        return run("lr", [np.floor(np.clip(imresize(a, 1 / self.scale), 0, 255) + 0.5).astype(np.uint8) for a in hr])
 
     def _tensor(self, image: np.ndarray) -> np.ndarray:
         x = image.astype(np.float32) / 255.0
