@@ -13,7 +13,7 @@ from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
 __all__ = ["BUNDLED_MODELS", "COMPRESSED_VARIANTS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "MODEL_FOR_SCALE", "TIERS", "ResolvedModel",
-           "available_precisions", "for_compression", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
+           "available_precisions", "cpu_luma_graph", "for_compression", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
@@ -136,6 +136,15 @@ def luma_variant_path(model: Path, precision: str) -> Path | None:
         return None
     candidate = variant_name(Path(model), "luma" if precision == "fp32" else "luma.int8")
     return candidate if candidate.is_file() else None
+
+
+def cpu_luma_graph(spec: ModelSpec, model: Path | bytes, precision: str) -> Path | None:
+    """What a CPU backend runs instead of ``model``'s graph: its luma-only graph of ``precision``
+    (``int8``, else ``fp32``, the graph bf16 runs from) when ``spec`` is a ``compact_y`` model
+    with one beside it; None for anything else, and for a graph given as bytes (run as given)."""
+    if isinstance(model, bytes) or spec.arch != "compact_y":
+        return None
+    return luma_variant_path(model, "int8" if precision == "int8" else "fp32")
 
 
 def available_precisions(model: Path) -> tuple[str, ...]:

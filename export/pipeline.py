@@ -34,7 +34,7 @@ from srstream.export.int8 import KEEP_FLOAT_LADDER, calibration_inputs, quantize
 from srstream.export.parity import ParityReport, check_parity
 from srstream.export.rewrite import decompose_prelu, pad_thin_convs
 from srstream.export.sources import LoadedGenerator, load_generator
-from srstream.export.to_onnx import OPSET, export_onnx, save_onnx, stamp_spec
+from srstream.export.to_onnx import OPSET, OnnxGraph, export_onnx, save_onnx, stamp_spec
 from srstream.spec import ModelSpec
 
 __all__ = ["Artifact", "ExportOptions", "ExportResult", "artifact_paths", "luma_spec", "onnx_upscaler", "run_export"]
@@ -109,22 +109,27 @@ def _luma_targets(opts: ExportOptions, targets: dict[str, Path], source: Path) -
     if "int8" in targets:
         wanted["luma-int8"] = variant_name(out, "luma.int8")
     for kind, path in wanted.items():
-        if path.resolve() == Path(source).resolve():
-            raise OutputError(f"the {kind} output {path} is the input checkpoint; choose another -o")
-        if path.exists() and not opts.overwrite:
-            raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another -o")
+        _check_target(kind, path, opts, source)
     return wanted
+
+
+def _fp32_graph(module, spec: ModelSpec, opts: ExportOptions,  # noqa: ANN001 - torch module
+                result: ExportResult) -> tuple[OnnxGraph, onnx.ModelProto, bytes]:
+    """The exported graph, its CPU-fast fp32 form (PReLU decomposed) and that form's bytes, with
+    its parity against ``module`` added to ``result``."""
+    graph = export_onnx(module, spec, opset=opts.opset, simplify=opts.simplify)
+    fp32 = copy.deepcopy(graph.model)
+    decompose_prelu(fp32)
+    fp32_bytes = fp32.SerializeToString()
+    result.parity.append(check_parity(module, spec, fp32_bytes, images=opts.parity_images))
+    return graph, fp32, fp32_bytes
 
 
 def _luma_blobs(gen: LoadedGenerator, spec: ModelSpec, opts: ExportOptions, result: ExportResult,
                 int8: bool) -> dict[str, onnx.ModelProto]:
     """The checked luma-only graphs of a ``compact_y`` model (see the module docstring)."""
     net, lspec = gen.module.luma, luma_spec(spec)
-    graph = export_onnx(net, lspec, opset=opts.opset, simplify=opts.simplify)
-    fp32 = copy.deepcopy(graph.model)
-    decompose_prelu(fp32)
-    fp32_bytes = fp32.SerializeToString()
-    result.parity.append(check_parity(net, lspec, fp32_bytes, images=opts.parity_images))
+    _, fp32, fp32_bytes = _fp32_graph(net, lspec, opts, result)
     blobs = {"luma-fp32": fp32}
     if int8:
         # the float convs the RGB graph kept, by position (named nodes are the RGB graph's own)
@@ -215,6 +220,17 @@ def _write_weights(module, spec: ModelSpec, out: Path) -> Path:  # noqa: ANN001 
     return path
 
 
+def _check_target(kind: str, path: Path, opts: ExportOptions, source: Path) -> None:
+    """Refuse to write ``path`` over the input, over an existing file without ``overwrite``, or
+    over a folder."""
+    if path.resolve() == Path(source).resolve():
+        raise OutputError(f"the {kind} output {path} is the input checkpoint; choose another -o")
+    if path.exists() and not opts.overwrite:
+        raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another -o")
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; -o must name an .onnx file")
+
+
 def _check_targets(opts: ExportOptions, source: Path) -> dict[str, Path]:
     if not Path(opts.out).name.endswith(".onnx"):
         raise ConfigError(f"-o {opts.out}: the output must be an .onnx file name")
@@ -225,12 +241,7 @@ def _check_targets(opts: ExportOptions, source: Path) -> dict[str, Path]:
     if opts.safetensors:
         targets["weights"] = Path(opts.out).with_name(Path(opts.out).name.removesuffix(".onnx") + ".safetensors")
     for kind, path in targets.items():
-        if path.resolve() == Path(source).resolve():
-            raise OutputError(f"the {kind} output {path} is the input checkpoint; choose another -o")
-        if path.exists() and not opts.overwrite:
-            raise OutputError(f"{path} exists; pass --overwrite to replace it, or choose another -o")
-        if path.is_dir():
-            raise OutputError(f"{path} is a folder; -o must name an .onnx file")
+        _check_target(kind, path, opts, source)
     if opts.int8 and opts.calib is None:
         raise ConfigError("--int8 needs --calib DIR: a folder of images to calibrate the activation ranges on")
     return targets
@@ -257,16 +268,10 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         targets.update(_luma_targets(opts, targets, source))
     log(f"{'imported' if gen.imported else 'loaded'} {spec.name}: {spec.arch} x{spec.scale} "
         f"{dict(spec.arch_params)} from {gen.path}")
-    graph = export_onnx(gen.module, spec, opset=opts.opset, simplify=opts.simplify)
-    result = ExportResult(spec, gen.path, gen.imported, nodes=(graph.nodes_before, graph.nodes_after),
-                          opset=graph.opset)
-    blobs: dict[str, onnx.ModelProto] = {}
-
-    fp32 = copy.deepcopy(graph.model)
-    decompose_prelu(fp32)
-    fp32_bytes = fp32.SerializeToString()
-    result.parity.append(check_parity(gen.module, spec, fp32_bytes, images=opts.parity_images))
-    blobs["fp32"] = fp32
+    result = ExportResult(spec, gen.path, gen.imported)
+    graph, fp32, fp32_bytes = _fp32_graph(gen.module, spec, opts, result)
+    result.nodes, result.opset = (graph.nodes_before, graph.nodes_after), graph.opset
+    blobs: dict[str, onnx.ModelProto] = {"fp32": fp32}
     precisions = ["fp32"]
     if "fp16" in targets:
         half = to_fp16(graph.model, fp16_io=opts.fp16_io)

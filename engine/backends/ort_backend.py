@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from srstream.engine.backends.base import Availability, Backend, BackendDef
-from srstream.engine.models import luma_variant_path, variant_path
+from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, ModelError
 from srstream.spec import ModelSpec
 from srstream.sysinfo import SystemInfo
@@ -91,8 +91,7 @@ class OrtBackend(Backend):
         session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # int8 (QDQ) graphs are for the CPU; fp16 needs a GPU provider; fp32 takes a GPU when there is one.
         providers = [*(gpu if precision != "int8" else []), "CPUExecutionProvider"]
-        luma = None if isinstance(model, bytes) or providers != ["CPUExecutionProvider"] or spec.arch != "compact_y" \
-            else luma_variant_path(model, precision)
+        luma = cpu_luma_graph(spec, model, precision) if providers == ["CPUExecutionProvider"] else None
         if luma is not None:  # on the CPU, the net alone: the colour work is done once per frame outside
             path, self.luma_graph = luma, True
         try:

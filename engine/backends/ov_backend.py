@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from srstream.engine.backends.base import Availability, Backend, BackendDef
-from srstream.engine.models import luma_variant_path, variant_path
+from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, DependencyError, ModelError
 from srstream.spec import ModelSpec
 from srstream.sysinfo import SystemInfo
@@ -116,8 +116,7 @@ class OvBackend(Backend):
         if precision == "bf16" and family == "CPU" and "BF16" not in self._cpu_capabilities():
             raise BackendError("this CPU has no native bf16 (AVX512-BF16 or AMX); use fp32 or int8")
         source = model if isinstance(model, bytes) else variant_path(model, "int8" if precision == "int8" else "fp32")
-        luma = None if isinstance(model, bytes) or family != "CPU" or spec.arch != "compact_y" \
-            else luma_variant_path(model, "int8" if precision == "int8" else "fp32")
+        luma = cpu_luma_graph(spec, model, precision) if family == "CPU" else None
         if luma is not None:  # on the CPU, the net alone (see OrtBackend)
             source, self.luma_graph = luma, True
         if source is None:
