@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from srstream.engine.encode import DEFAULT_PRESET, default_crf
 from srstream.engine.models import ResolvedModel
 from srstream.errors import ConfigError
 from srstream.spec import ModelSpec
@@ -76,12 +77,14 @@ AUTO_SEGMENTS_FROM, AUTO_SEGMENT_FRAMES = 3000, 600
 
 
 def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, overwrite: bool = False,
-              codec: str | None = None, crf: int | None = 18, bitrate: str | None = None, preset: str = "medium",
-              pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True, segments: int | str = "auto",
-              restart: bool = False, workers: int = 0, ray_address: str | None = None) -> FileJob:
+              codec: str | None = None, crf: int | None = None, bitrate: str | None = None,
+              preset: str = DEFAULT_PRESET, pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True,
+              segments: int | str = "auto", restart: bool = False, workers: int = 0,
+              ray_address: str | None = None) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it; ``-`` streams a video
-    to standard output), and the encoder settings for videos. ``segments``: ``"auto"`` (long
+    to standard output), and the encoder settings for videos (``crf`` None: 16 for x264, 18 for the
+    other encoders, see :data:`srstream.engine.encode.DEFAULT_PRESET`). ``segments``: ``"auto"`` (long
     videos run as resumable jobs), ``"off"`` or a segment length in frames (see
     :mod:`srstream.engine.jobs`); ``restart`` drops an unfinished job of this output.
     ``workers`` / ``ray_address``: run the segments as Ray tasks, that many at a time, on a local
@@ -109,7 +112,9 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
     encode = None
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
-        encode = EncodeOptions(codec=codec or default_codec(suffix), crf=crf, bitrate=bitrate, preset=preset,
+        codec = codec or default_codec(suffix)
+        crf = default_crf(codec) if crf is None else crf
+        encode = EncodeOptions(codec=codec, crf=crf, bitrate=bitrate, preset=preset,
                                pix_fmt=pix_fmt, copy_audio=audio, copy_subtitles=subtitles)
         encode.validate(suffix)
     parallel = bool(workers or ray_address)

@@ -53,14 +53,29 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
                 "placebo")
 
 
+#: The x264 preset sr-stream encodes with unless told otherwise. On sr-stream's output (four clips
+#: at 720p and 1440p) veryfast at CRF 16 stays within 0.3 dB of medium at CRF 18 in what the
+#: encoder loses on camera footage, and 0.9-1.9 dB below it (at 46.5 dB and more) on game and
+#: desktop captures, for -9% to +24% bits, and costs 1.7-2.7x less encoder time; end to end on a
+#: 2-core Zen 4 that is 20.6 fps instead of 17.4 (``benchmarks/results/bench/encoder_presets/``).
+#: A real-time upscaler should not spend a third of its CPU on motion search.
+DEFAULT_PRESET = "veryfast"
+
+
+def default_crf(codec: str) -> int:
+    """sr-stream's CRF for ``codec`` when none is given: 16 for x264 (at :data:`DEFAULT_PRESET`),
+    18 for the other encoders (x265, VP9, AV1)."""
+    return 16 if codec == "libx264" else 18
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     """Video encoder settings (``--codec``, ``--crf``, ``--bitrate``, ``--preset``, ``--pix-fmt``)."""
 
     codec: str = "libx264"
-    crf: int | None = 18
+    crf: int | None = 16  # default_crf(codec); None: no CRF (the encoder's own rate control)
     bitrate: str | None = None
-    preset: str = "medium"
+    preset: str = DEFAULT_PRESET
     pix_fmt: str | None = None  # None: 4:2:0 at the input's depth (yuv420p, or yuv420p10le above 8 bits)
     copy_audio: bool = True
     copy_subtitles: bool = True

@@ -17,10 +17,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from srstream.bench.methods import Method
+
+if TYPE_CHECKING:
+    from srstream.engine.encode import EncodeOptions
 
 __all__ = ["SpeedSettings", "end_to_end", "limit_threads", "peak_rss_mib", "per_frame", "reset_peak_rss",
            "sample_frame"]
@@ -113,8 +117,9 @@ def per_frame(method: Method, width: int, height: int, settings: SpeedSettings =
             "seconds": round(time.perf_counter() - start, 2)}
 
 
-def end_to_end(method: Method, clip: Path, encoder_preset: str = "medium") -> dict[str, object]:
-    """Decode + upscale + encode ``clip`` with the file pipeline into a temporary file (deleted).
+def end_to_end(method: Method, clip: Path, encode: EncodeOptions | None = None) -> dict[str, object]:
+    """Decode + upscale + encode ``clip`` with the file pipeline into a temporary file (deleted),
+    with ``encode`` (default: sr-stream's own defaults).
 
     Raises:
         ConfigError: ``method`` is not run by the engine (interpolation or OpenCV peers).
@@ -127,12 +132,15 @@ def end_to_end(method: Method, clip: Path, encoder_preset: str = "medium") -> di
     if upscaler is None:
         raise ConfigError(f"end-to-end mode runs sr-stream's file pipeline; {method.info.name} is not an "
                           "sr-stream or imported model")
+    default = EncodeOptions()
+    encode = encode or default
     with tempfile.TemporaryDirectory(prefix="sr-stream-bench-") as tmp:
         out = Path(tmp) / f"{clip.stem}_x{method.info.scale}.mp4"
-        report = upscale_video(clip, out, upscaler, EncodeOptions(preset=encoder_preset))
+        report = upscale_video(clip, out, upscaler, encode)
     lat = _percentiles(report.upscale_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     return {"clip": str(clip), "frames_in": report.frames_in, "frames_out": report.frames_out,
             "seconds": round(report.seconds, 2), "fps": round(fps, 2), "latency_ms": lat,
-            "encoder": f"libx264 preset {encoder_preset} crf 18 (sr-stream's default)",
+            "encoder": f"{encode.codec} preset {encode.preset} crf {encode.crf}"
+                       + (" (sr-stream's default)" if encode == default else ""),
             "copied_streams": report.copied_streams}

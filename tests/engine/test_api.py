@@ -46,6 +46,18 @@ def test_files_go_through_the_same_checks_as_the_command_line(tiny_video: Path, 
             up.upscale_file(tiny_video, tmp_path / "again.mkv", crf=99)
 
 
+def test_encoder_defaults_depend_on_the_codec(tiny_video: Path, tmp_path: Path) -> None:
+    """x264 runs at preset veryfast and CRF 16 unless told otherwise (the measured trade-off in
+    DEFAULT_PRESET's comment); the other encoders keep CRF 18; a CRF or preset given is kept."""
+    x264 = api.plan_file(tiny_video, tmp_path / "a.mp4", scale=2).encode
+    assert (x264.codec, x264.preset, x264.crf) == ("libx264", "veryfast", 16)
+    assert x264.codec_options() == {"crf": "16", "preset": "veryfast"}
+    vp9 = api.plan_file(tiny_video, tmp_path / "a.webm", scale=2).encode
+    assert (vp9.codec, vp9.crf) == ("libvpx-vp9", 18)
+    asked = api.plan_file(tiny_video, tmp_path / "b.mp4", scale=2, crf=20, preset="medium").encode
+    assert (asked.preset, asked.crf) == ("medium", 20)
+
+
 def test_scale_and_fast_pick_the_bundled_model() -> None:
     with Upscaler(scale=4) as up:
         assert up.model == "realtime-x4"
