@@ -225,4 +225,51 @@ NB_MODULE(_native, m) {
                          tc, dst, oh, ow);
     }));
   });
+
+  m.def("stabilize_luma", [](const In& y, const In& base, const In& flow, const In& prev_base, const In& prev_detail,
+                             Array change, Array next_base, Array next_detail, int scale, float strength,
+                             float tolerance, bool blend_base) {
+    auto plane = [&](const auto& a, const char* what) {
+      require(a.dtype() == nb::dtype<float>() && a.ndim() == 2 && a.shape(0) == y.shape(0) &&
+                  a.shape(1) == y.shape(1) && c_contiguous(a),
+              std::string("stabilize_luma: ") + what + " must be a contiguous float32 plane of the output size");
+      return static_cast<const float*>(a.data());
+    };
+    require(y.ndim() == 2, "stabilize_luma: y must be an (H, W) plane");
+    require(scale >= 1 && flow.dtype() == nb::dtype<float>() && flow.ndim() == 3 &&
+                flow.shape(0) * scale == y.shape(0) && flow.shape(1) * scale == y.shape(1) && flow.shape(2) == 2 &&
+                c_contiguous(flow),
+            "stabilize_luma: flow must be a contiguous float32 (H/scale, W/scale, 2) array");
+    StabilizeArgs a{plane(y, "y"), plane(base, "base"), static_cast<const float*>(flow.data()),
+                    plane(prev_base, "prev_base"), plane(prev_detail, "prev_detail"),
+                    const_cast<float*>(plane(change, "change")), const_cast<float*>(plane(next_base, "next_base")),
+                    const_cast<float*>(plane(next_detail, "next_detail")), static_cast<int>(y.shape(0)),
+                    static_cast<int>(y.shape(1)), scale, strength, tolerance, blend_base};
+    check(released([&] { return stabilize_luma(a); }));
+  });
+
+  m.def("stabilize_luma_codes", [](Array codes, float gain, float offset, float inv_gain, const In& base,
+                                   const In& flow, const In& prev_base, const In& prev_detail, Array next_base,
+                                   Array next_detail, int scale, float strength, float tolerance, bool blend_base) {
+    require(codes.dtype() == nb::dtype<uint8_t>() && codes.ndim() == 2 && (codes.shape(1) == 1 || codes.stride(1) == 1),
+            "stabilize_luma_codes: codes must be a uint8 (H, W) plane with contiguous rows");
+    auto plane = [&](const auto& a, const char* what) {
+      require(a.dtype() == nb::dtype<float>() && a.ndim() == 2 && a.shape(0) == codes.shape(0) &&
+                  a.shape(1) == codes.shape(1) && c_contiguous(a),
+              std::string("stabilize_luma_codes: ") + what + " must be a contiguous float32 plane of the codes' size");
+      return static_cast<const float*>(a.data());
+    };
+    require(scale >= 1 && flow.dtype() == nb::dtype<float>() && flow.ndim() == 3 &&
+                flow.shape(0) * scale == codes.shape(0) && flow.shape(1) * scale == codes.shape(1) &&
+                flow.shape(2) == 2 && c_contiguous(flow),
+            "stabilize_luma_codes: flow must be a contiguous float32 (H/scale, W/scale, 2) array");
+    StabilizeArgs a{nullptr, plane(base, "base"), static_cast<const float*>(flow.data()),
+                    plane(prev_base, "prev_base"), plane(prev_detail, "prev_detail"), nullptr,
+                    const_cast<float*>(plane(next_base, "next_base")),
+                    const_cast<float*>(plane(next_detail, "next_detail")), static_cast<int>(codes.shape(0)),
+                    static_cast<int>(codes.shape(1)), scale, strength, tolerance, blend_base,
+                    static_cast<uint8_t*>(codes.data()), static_cast<std::ptrdiff_t>(codes.stride(0)), gain, offset,
+                    inv_gain};
+    check(released([&] { return stabilize_luma(a); }));
+  });
 }

@@ -28,14 +28,15 @@ import numpy as np
 from srstream.engine.kernels_ref import (
     BFLOAT16, BT601, BT709, PackMode, YuvMatrix, _check_frame, _check_planes, _check_yuv, _from_real, _origins,
     _out_channels, _real, _storage, _strided_rows, pack_tiles_reference, pack_tiles_yuv420_reference,
-    unpack_luma_residual_reference, unpack_reference, unpack_yuv420_reference,
+    stabilize_luma_codes_reference, stabilize_luma_reference, unpack_luma_residual_reference, unpack_reference, unpack_yuv420_reference,
 )
 from srstream.errors import KernelError
 from srstream.tiling import TilePlan
 
 __all__ = [
     "BFLOAT16", "BT601", "BT709", "CudaKernels", "PackMode", "YuvMatrix", "active", "blend_tables", "blend_tiles",
-    "cuda_status", "pack_tiles", "tile_origins", "pack_tiles_reference", "pack_tiles_yuv420", "pack_tiles_yuv420_reference", "unpack",
+    "cuda_status", "pack_tiles", "tile_origins", "pack_tiles_reference", "pack_tiles_yuv420", "pack_tiles_yuv420_reference",
+    "stabilize_luma", "stabilize_luma_codes", "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack",
     "unpack_luma_residual", "unpack_luma_residual_reference", "unpack_reference", "unpack_yuv420",
     "unpack_yuv420_reference",
 ]
@@ -197,6 +198,96 @@ def unpack_luma_residual(luma: np.ndarray, base: np.ndarray, out: np.ndarray | N
         out[:, :, :3] = unpack_luma_residual_reference(luma, base, real, inv_gain, inv_bias)
         return out
     _native.unpack_luma_residual(luma, _REAL_CODES[real], base, out, inv_gain, inv_bias)
+    return out
+
+
+def stabilize_luma(y: np.ndarray, base: np.ndarray, flow: np.ndarray, prev_base: np.ndarray, prev_detail: np.ndarray,
+                   *, scale: int, strength: float, tolerance: float, blend_base: bool,
+                   out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The temporal stabiliser's per-pixel step (:mod:`srstream.engine.stabilize`), in one pass.
+
+    ``y``: this frame's upscaled luma, ``base``: the bicubic upscale of its input's luma (both
+    ``(H, W)`` float32, 0-255 scale); ``flow``: ``(H/scale, W/scale, 2)`` float32, where each
+    input pixel was in the previous frame; ``prev_base``, ``prev_detail``: what the previous step
+    returned. The flow is upsampled bilinearly (pixel centres, edges clamped), the previous base
+    and detail are sampled bilinearly along it (edges replicated), and with weight =
+    ``max(strength - |base - warped base| * strength / tolerance, 0)`` this frame's detail
+    ``y - base`` moves towards the warped detail by that weight (and, with ``blend_base``, the
+    base towards the warped base). Returns (change to add to ``y``, next base, next detail), in
+    ``out`` if given: three planes like ``y``, none of them an input (a stabiliser alternates two
+    sets for its state, so that no frame allocates).
+
+    Raises:
+        KernelError: planes of other types or sizes, a flow that is not the input's size, ``out``
+            planes that are inputs.
+    """
+    out = _stabilize_checks("stabilize_luma", y, {"y": y, "base": base, "prev_base": prev_base,
+                                                   "prev_detail": prev_detail}, flow, scale, tolerance, out, 3)
+    if _native is None:
+        for o, r in zip(out, stabilize_luma_reference(y, base, flow, prev_base, prev_detail, scale, strength,
+                                                      tolerance, blend_base)):
+            o[...] = r
+        return out
+    _native.stabilize_luma(y, base, flow, prev_base, prev_detail, *out, scale, strength, tolerance, blend_base)
+    return out
+
+
+def stabilize_luma_codes(codes: np.ndarray, base: np.ndarray, flow: np.ndarray, prev_base: np.ndarray,
+                         prev_detail: np.ndarray, *, gain: float, offset: float, scale: int, strength: float,
+                         tolerance: float, blend_base: bool,
+                         out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stabilize_luma` on a frame's 8-bit luma codes (``(H, W)`` uint8, rows contiguous;
+    luma = code * gain + offset on the 0-255 scale), updated in place to
+    ``round(code + change / gain)`` clamped to 0-255: no float copy of the frame's luma and no
+    change plane. Returns (next base, next detail), in ``out`` if given.
+
+    Raises:
+        KernelError: as :func:`stabilize_luma`; codes that are not a uint8 plane.
+    """
+    if codes.dtype != np.uint8 or codes.ndim != 2 or (codes.shape[1] > 1 and codes.strides[1] != 1):
+        raise KernelError(f"stabilize_luma_codes: codes must be a uint8 (H, W) plane with contiguous rows, got "
+                          f"{codes.dtype} {codes.shape}")
+    out = _stabilize_checks("stabilize_luma_codes", codes, {"base": base, "prev_base": prev_base,
+                                                            "prev_detail": prev_detail}, flow, scale, tolerance, out, 2)
+    inv_gain = float(np.float32(1.0 / gain))
+    if _native is None:
+        updated, *state = stabilize_luma_codes_reference(codes, gain, offset, base, flow, prev_base, prev_detail,
+                                                         scale, strength, tolerance, blend_base)
+        codes[...] = updated
+        for o, r in zip(out, state):
+            o[...] = r
+        return out
+    _native.stabilize_luma_codes(codes, gain, offset, inv_gain, base, flow, prev_base, prev_detail, *out, scale,
+                                 strength, tolerance, blend_base)
+    return out
+
+
+def _stabilize_checks(what: str, y: np.ndarray, planes: dict[str, np.ndarray], flow: np.ndarray, scale: int,
+                      tolerance: float, out: tuple[np.ndarray, ...] | None, n_out: int) -> tuple[np.ndarray, ...]:
+    """The stabiliser kernels' arguments checked; ``out`` or new float32 planes of ``y``'s size."""
+    height, width = y.shape if y.ndim == 2 else (0, 0)
+    for name, p in planes.items():
+        if p.dtype != np.float32 or p.shape != (height, width) or not p.flags.c_contiguous or not height:
+            raise KernelError(f"{what}: {name} must be a contiguous float32 (H, W) plane of the frame's size, got "
+                              f"{p.dtype} {p.shape}")
+    if (scale < 1 or flow.dtype != np.float32 or not flow.flags.c_contiguous
+            or flow.shape != (height // scale, width // scale, 2) or height % scale or width % scale):
+        raise KernelError(f"{what}: flow must be a contiguous float32 (H/{scale}, W/{scale}, 2) array for "
+                          f"{height}x{width}, got {flow.dtype} {flow.shape}")
+    if not tolerance > 0:
+        raise KernelError(f"{what}: tolerance must be positive")
+    if out is None:
+        out = tuple(np.empty((height, width), np.float32) for _ in range(n_out))
+    if len(out) != n_out:
+        raise KernelError(f"{what}: out must hold {n_out} planes")
+    for o in out:
+        if o.dtype != np.float32 or o.shape != (height, width) or not o.flags.c_contiguous:
+            raise KernelError(f"{what}: out planes must be contiguous float32 {(height, width)}, got {o.dtype} "
+                              f"{o.shape}")
+        if (any(np.may_share_memory(o, p) for p in (*planes.values(), flow, y))
+                or sum(np.may_share_memory(o, q) for q in out) > 1):
+            raise KernelError(f"{what}: the out planes must be separate arrays, none of them an input")
     return out
 
 

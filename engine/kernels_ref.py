@@ -18,7 +18,7 @@ from srstream.images import LUMA_BT601
 
 __all__ = [
     "BFLOAT16", "BT601", "BT709", "PackMode", "YuvMatrix", "pack_tiles_reference", "pack_tiles_yuv420_reference",
-    "unpack_luma_residual_reference", "unpack_reference", "unpack_yuv420_reference",
+    "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack_luma_residual_reference", "unpack_reference", "unpack_yuv420_reference",
 ]
 
 _F32 = np.float32
@@ -267,3 +267,75 @@ def unpack_yuv420_reference(planes: np.ndarray, matrix: YuvMatrix, real: Any = n
     cb = (mb - ml) * (_F32(0.5) / (_F32(1.0) - kb))
     cr = (mr - ml) * (_F32(0.5) / (_F32(1.0) - kr))
     return code(luma(*rgb), ysc, yoff), code(cb, csc, _F32(128)), code(cr, csc, _F32(128))
+
+
+def _upsample_taps(n: int, m: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """Output pixels 0..n-1 on an input grid of m: left/top neighbour and the next one's weight
+    (pixel centres; clamped at the edges with weight 0)."""
+    f = (np.arange(n, dtype=_F32) + _F32(0.5)) / _F32(scale) - _F32(0.5)
+    ff = np.floor(f)
+    lo, a = ff.astype(np.int64), f - ff
+    a[lo < 0] = 0
+    lo[lo < 0] = 0
+    a[lo >= m - 1] = 0
+    lo[lo >= m - 1] = m - 1
+    return lo, a
+
+
+def _sample_bilinear(p: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``p`` sampled bilinearly at (x, y), edges replicated; coordinates pinned to [-1, size]."""
+    h, w = p.shape
+    x = np.where(x > -1, np.where(x < w, x, _F32(w)), _F32(-1)).astype(_F32)
+    y = np.where(y > -1, np.where(y < h, y, _F32(h)), _F32(-1)).astype(_F32)
+    fx, fy = np.floor(x), np.floor(y)
+    ax, ay = x - fx, y - fy
+    x0, y0 = fx.astype(np.int64), fy.astype(np.int64)
+    xa, xb = np.clip(x0, 0, w - 1), np.clip(x0 + 1, 0, w - 1)
+    ya, yb = np.clip(y0, 0, h - 1), np.clip(y0 + 1, 0, h - 1)
+    one = _F32(1)
+    return (one - ay) * ((one - ax) * p[ya, xa] + ax * p[ya, xb]) + ay * ((one - ax) * p[yb, xa] + ax * p[yb, xb])
+
+
+def stabilize_luma_reference(y: np.ndarray, base: np.ndarray, flow: np.ndarray, prev_base: np.ndarray,
+                             prev_detail: np.ndarray, scale: int, strength: float, tolerance: float,
+                             blend_base: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The temporal stabiliser's step (see :func:`srstream.engine.kernels.stabilize_luma`):
+    (change, next base, next detail), float32 planes of ``y``'s size."""
+    height, width = y.shape
+    h, w = flow.shape[:2]
+    cols, ax = _upsample_taps(width, w, scale)
+    rows, ay = _upsample_taps(height, h, scale)
+    c1, r1 = np.minimum(cols + 1, w - 1), np.minimum(rows + 1, h - 1)
+    one, s = _F32(1), _F32(scale)
+    ax, ay = ax[None, :], ay[:, None]
+    up = []
+    for d in range(2):
+        f = flow[..., d]
+        top = (one - ax) * f[rows][:, cols] + ax * f[rows][:, c1]
+        bottom = (one - ax) * f[r1][:, cols] + ax * f[r1][:, c1]
+        up.append((one - ay) * top + ay * bottom)
+    gy, gx = np.mgrid[0:height, 0:width].astype(_F32)
+    mx, my = gx + s * up[0], gy + s * up[1]
+    wb = _sample_bilinear(prev_base, mx, my)
+    wd = _sample_bilinear(prev_detail, mx, my)
+    k = _F32(strength) / _F32(tolerance)
+    detail = y - base
+    weight = np.maximum(_F32(strength) - np.abs(base - wb) * k, _F32(0))
+    change = weight * (wd - detail)
+    next_detail = detail + change
+    if blend_base:
+        moved = weight * (wb - base)
+        return change + moved, base + moved, next_detail
+    return change, base.copy(), next_detail
+
+
+def stabilize_luma_codes_reference(codes: np.ndarray, gain: float, offset: float, base: np.ndarray, flow: np.ndarray,
+                                   prev_base: np.ndarray, prev_detail: np.ndarray, scale: int, strength: float,
+                                   tolerance: float, blend_base: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`stabilize_luma_reference` on 8-bit luma codes (y = code * gain + offset): (the
+    updated codes, next base, next detail)."""
+    c = codes.astype(_F32)
+    change, next_base, next_detail = stabilize_luma_reference(c * _F32(gain) + _F32(offset), base, flow, prev_base,
+                                                              prev_detail, scale, strength, tolerance, blend_base)
+    inv_gain = _F32(1.0 / gain)
+    return np.clip(np.rint(c + change * inv_gain), 0, 255).astype(np.uint8), next_base, next_detail

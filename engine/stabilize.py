@@ -13,7 +13,12 @@ steadies it where it does not:
   content is the same, only moved), the detail is blended towards the warped previous detail with
   weight ``strength``, fading to 0 as the mismatch reaches ``tolerance``: real changes (new
   content, occlusions, lighting, a failed flow) keep this frame's own detail, so nothing moving
-  is smeared, and the base (the input itself) is never touched.
+  is smeared; with ``base`` (what ``--stabilize`` runs) the base is blended with the same weight
+  too, steadying the input's own frame-to-frame compression noise.
+
+The warp, the comparison and the blend are one pass over the output frame
+(:func:`srstream.engine.kernels.stabilize_luma`, a native kernel with a numpy reference), which
+on the video path reads and rewrites the frame's 8-bit luma codes directly.
 
 It is recursive (each frame blends with the previous *output*), so steady regions converge to a
 temporal average of the model's detail. Only luma changes, added equally to R, G and B, as the
@@ -25,6 +30,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes
 from srstream.images import LUMA_BT601
 
 __all__ = ["DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "StabilizedUpscaler", "TemporalStabilizer"]
@@ -52,7 +58,7 @@ class TemporalStabilizer:
         self.scale, self.strength, self.tolerance, self.blend_base = scale, strength, tolerance, base
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # LR luma u8, HR base, HR detail
-        self._grid: np.ndarray | None = None  # (h, w, 2) pixel coordinates
+        self._spare: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the next step's output planes
 
     def reset(self) -> None:
         """Forget the previous frame (a cut, a seek, a new source)."""
@@ -80,53 +86,59 @@ class TemporalStabilizer:
     def steady_luma(self, lr_y: np.ndarray, out_y: np.ndarray, full_range: bool = False) -> None:
         """The same on a 4:2:0 frame's luma plane, in place: ``lr_y`` (h, w) is the input's Y'
         plane, ``out_y`` (h*s, w*s) the upscaled frame's, both uint8 (``full_range``: 0-255 codes,
-        else 16-235). Y' is rescaled to 0-255 luma first, so the tolerance and the blend are the
-        RGB path's; only the change is written back, in Y' codes. No colour conversion either way:
-        the video path stays 4:2:0 from decoder to encoder."""
+        else 16-235). Y' is read as 0-255 luma, so the tolerance and the blend are the RGB
+        path's, and the change is written back in Y' codes, rounded, by the kernel itself: no
+        colour conversion and no float copy of the output frame. The video path stays 4:2:0 from
+        decoder to encoder."""
         if self.strength <= 0:
             return
         gain, offset = (1.0, 0.0) if full_range else (255.0 / 219.0, -16.0 * 255.0 / 219.0)
-        # one pass each from the uint8 codes to float32 0-255 luma (no separate astype copy)
-        change = self._change(cv2.addWeighted(lr_y, gain, lr_y, 0.0, offset, dtype=cv2.CV_32F),
-                              cv2.addWeighted(out_y, gain, out_y, 0.0, offset, dtype=cv2.CV_32F))
-        if change is None:
+        lr = cv2.addWeighted(lr_y, gain, lr_y, 0.0, offset, dtype=cv2.CV_32F)  # float32 0-255 luma
+        step = self._step(lr, out_y.shape)
+        if step is None:  # the first frame: its state
+            y = cv2.addWeighted(out_y, gain, out_y, 0.0, offset, dtype=cv2.CV_32F)
+            self._prev = (self._prev[0], self._prev[1], cv2.subtract(y, self._prev[1]))
             return
-        if not full_range:
-            change = cv2.multiply(change, 1.0 / gain)  # back to Y' codes
-        cv2.add(out_y, change, dst=out_y, dtype=cv2.CV_8U)  # rounded and saturated
+        base, flow, prev_base, prev_detail = step
+        spare_base, spare_detail = self._spare[1:]
+        next_base, next_detail = stabilize_luma_codes(
+            out_y, base, flow, prev_base, prev_detail, gain=gain, offset=offset, scale=self.scale,
+            strength=self.strength, tolerance=self.tolerance, blend_base=self.blend_base,
+            out=(spare_base, spare_detail))
+        self._prev, self._spare = (self._prev[0], next_base, next_detail), (self._spare[0], prev_base, prev_detail)
+
+    def _step(self, lr_y: np.ndarray, size: tuple[int, int]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Start a step from the input's luma ``lr_y`` (float32, 0-255) for an output of ``size``:
+        (base, flow, previous base, previous detail), with ``self._prev`` already holding this
+        frame's LR luma; ``None`` on the first frame (after a reset or a size change), when the
+        caller stores the frame's detail as ``self._prev[2]``."""
+        h, w = size
+        lr_u8 = np.clip(lr_y + 0.5, 0, 255).astype(np.uint8)
+        base = cv2.resize(lr_y, (w, h), interpolation=cv2.INTER_CUBIC)
+        if self._prev is None or self._prev[0].shape != lr_u8.shape or self._prev[1].shape != base.shape:
+            self._prev = (lr_u8, base, None)
+            self._spare = (np.empty_like(base), np.empty_like(base), np.empty_like(base))
+            return None
+        prev_u8, prev_base, prev_detail = self._prev
+        flow = self.flow.calc(lr_u8, prev_u8, None)  # where each pixel of this frame was before
+        self._prev = (lr_u8, prev_base, prev_detail)
+        return base, flow, prev_base, prev_detail
 
     def _change(self, lr_y: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """The luma change (float32, 0-255 scale, at ``y``'s size) that steadies this frame, given
         its input's luma ``lr_y`` and its output's ``y``; ``None`` for the first frame."""
-        h, w = y.shape
-        lr_u8 = np.clip(lr_y + 0.5, 0, 255).astype(np.uint8)
-        base = cv2.resize(lr_y, (w, h), interpolation=cv2.INTER_CUBIC)
-        if self._prev is None or self._prev[0].shape != lr_u8.shape:
-            self._prev = (lr_u8, base, cv2.subtract(y, base))
+        step = self._step(lr_y, y.shape)
+        if step is None:
+            self._prev = (self._prev[0], self._prev[1], cv2.subtract(y, self._prev[1]))
             return None
-        prev_u8, prev_base, prev_detail = self._prev
-        flow = self.flow.calc(lr_u8, prev_u8, None)  # where each pixel of this frame was before
-        detail = cv2.subtract(y, base)
-        if self._grid is None or self._grid.shape[:2] != (h, w):
-            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-            self._grid = np.dstack([xx, yy])
-        # OpenCV's own arithmetic (vectorised, threaded) throughout: the same float32 formulas as
-        # written in the comments, at a third of numpy's time on full-resolution frames
-        up = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-        where = cv2.scaleAdd(up, float(self.scale), self._grid)  # map = grid + scale * flow
-        warped_base = cv2.remap(prev_base, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        warped_detail = cv2.remap(prev_detail, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # weight = strength * clip(1 - |base - warped_base| / tolerance, 0, 1)
-        mismatch = cv2.absdiff(base, warped_base)
-        weight = cv2.max(cv2.addWeighted(mismatch, -self.strength / self.tolerance, mismatch, 0.0, self.strength), 0.0)
-        change = cv2.multiply(weight, cv2.subtract(warped_detail, detail))  # steady - detail
-        steady = cv2.add(detail, change)
-        if self.blend_base:  # also steady the input's own frame-to-frame noise (a temporal denoiser)
-            moved = cv2.multiply(weight, cv2.subtract(warped_base, base))
-            change = cv2.add(change, moved)
-            self._prev = (lr_u8, cv2.add(base, moved), steady)
-        else:
-            self._prev = (lr_u8, base, steady)
+        base, flow, prev_base, prev_detail = step
+        # warp, compare, blend: one pass over the output (native kernel; numpy reference without
+        # it), into planes kept from frame to frame: the state's two sets of planes alternate
+        change, next_base, next_detail = stabilize_luma(
+            np.ascontiguousarray(y, np.float32), base, flow, prev_base, prev_detail, scale=self.scale,
+            strength=self.strength, tolerance=self.tolerance, blend_base=self.blend_base, out=self._spare)
+        self._prev, self._spare = (self._prev[0], next_base, next_detail), (change, prev_base, prev_detail)
         return change
 
 

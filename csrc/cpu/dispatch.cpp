@@ -23,9 +23,10 @@ struct Table {
   decltype(&baseline::unpack_luma) unpack_luma;
   decltype(&baseline::unpack_yuv) unpack_yuv;
   decltype(&baseline::blend) blend;
+  decltype(&baseline::stabilize) stabilize;
 };
 
-#define SRS_TABLE(NS) Table{#NS, NS::pack, NS::pack_yuv, NS::unpack, NS::unpack_luma, NS::unpack_yuv, NS::blend}
+#define SRS_TABLE(NS) Table{#NS, NS::pack, NS::pack_yuv, NS::unpack, NS::unpack_luma, NS::unpack_yuv, NS::blend, NS::stabilize}
 
 bool cpu_has(const char* isa) {
 #if SRS_X86
@@ -168,6 +169,17 @@ Status blend_tiles(const PlanarView& tiles, int n, std::ptrdiff_t ts, const int3
     return Status::Error("blend_tiles: need tiles, a scale >= 1 and an output frame");
   if (!origins_ok(origins, n)) return Status::Error("blend_tiles: tile origins must be non-negative");
   table().blend(tiles, n, ts, origins, s, rw, tr, cw, tc, dst, oh, ow);
+  return Status::Ok();
+}
+
+Status stabilize_luma(const StabilizeArgs& a) {
+  if ((a.codes ? !a.codes : (!a.y || !a.change)) || !a.base || !a.flow || !a.prev_base || !a.prev_detail ||
+      !a.next_base || !a.next_detail)
+    return Status::Error("stabilize_luma: null buffer");
+  if (a.scale < 1 || a.height < a.scale || a.width < a.scale || a.height % a.scale || a.width % a.scale)
+    return Status::Error("stabilize_luma: the output size must be the input size times the scale");
+  if (!(a.tolerance > 0.0f)) return Status::Error("stabilize_luma: tolerance must be positive");
+  table().stabilize(a);
   return Status::Ok();
 }
 

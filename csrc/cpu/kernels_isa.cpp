@@ -98,5 +98,7 @@ void blend(const PlanarView& tiles, int n, std::ptrdiff_t ts, const int32_t* o, 
   by_real(tiles.real, [&](auto t) { blend_impl<decltype(t)>(tiles, n, ts, o, s, rw, tr, cw, tc, dst, oh, ow); });
 }
 
+void stabilize(const StabilizeArgs& a) { stabilize_impl(a); }
+
 }  // namespace SRS_ISA
 }  // namespace srstream

@@ -26,6 +26,7 @@ struct YuvArgs {
                   float);                                                                                           \
   void blend(const PlanarView&, int, std::ptrdiff_t, const int32_t*, int, const float*, const int32_t*, const float*, \
              const int32_t*, float*, int, int);                                                                     \
+  void stabilize(const StabilizeArgs&);                                                                             \
   }
 
 SRS_DECLARE_ISA(baseline)

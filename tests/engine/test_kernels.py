@@ -215,6 +215,77 @@ def test_blend_matches_reference(isa, h, w, tile, overlap, scale):
             np.testing.assert_array_equal(got, want)
 
 
+def _stabilizer_inputs(rng, h: int, w: int, scale: int) -> dict[str, np.ndarray]:
+    """Planes of (h*scale, w*scale) and a flow of (h, w) that reaches past every border, with a
+    huge and a NaN vector (pinned to the border)."""
+    H, W = h * scale, w * scale
+    base = rng.uniform(0, 255, (H, W)).astype(np.float32)
+    flow = rng.normal(0, 3, (h, w, 2)).astype(np.float32)
+    flow[0, 0], flow[-1, -1, 0] = (1e9, -1e9), np.nan
+    return {"y": rng.uniform(0, 255, (H, W)).astype(np.float32), "base": base, "flow": flow,
+            "prev_base": (base + rng.normal(0, 4, (H, W))).astype(np.float32),
+            "prev_detail": rng.normal(0, 20, (H, W)).astype(np.float32)}
+
+
+@pytest.mark.parametrize(("h", "w", "scale"), [(1, 1, 2), (7, 5, 2), (33, 61, 2), (12, 20, 4), (9, 9, 3)])
+@pytest.mark.parametrize("blend_base", (False, True))
+def test_stabilize_luma_matches_reference(isa, h, w, scale, blend_base):
+    """Bit for bit, float planes and 8-bit codes (limited and full range) alike."""
+    a = _stabilizer_inputs(np.random.default_rng(h * w + scale), h, w, scale)
+    args = (a["base"], a["flow"], a["prev_base"], a["prev_detail"])
+    got = K.stabilize_luma(a["y"], *args, scale=scale, strength=0.7, tolerance=25.0, blend_base=blend_base)
+    want = R.stabilize_luma_reference(a["y"], *args, scale, 0.7, 25.0, blend_base)
+    for g, r in zip(got, want):
+        np.testing.assert_array_equal(g, r)
+    assert np.abs(got[0]).max() > 0  # something was steadied
+    codes = np.clip(a["y"], 0, 255).astype(np.uint8)
+    for gain, offset in ((1.0, 0.0), (255.0 / 219.0, -16.0 * 255.0 / 219.0)):
+        mine = codes.copy()
+        state = K.stabilize_luma_codes(mine, *args, gain=gain, offset=offset, scale=scale, strength=0.7,
+                                       tolerance=25.0, blend_base=blend_base)
+        ref_codes, *ref_state = R.stabilize_luma_codes_reference(codes, gain, offset, *args, scale, 0.7, 25.0,
+                                                                  blend_base)
+        np.testing.assert_array_equal(mine, ref_codes)
+        for g, r in zip(state, ref_state):
+            np.testing.assert_array_equal(g, r)
+
+
+def test_stabilize_luma_follows_the_flow_and_fades_with_the_mismatch():
+    """What the step means, on the reference: with a flow of one input pixel to the left, the
+    previous detail arrives shifted by the scale; a base that matches the warped one takes
+    ``strength`` of the old detail, one off by ``tolerance`` or more keeps its own."""
+    scale, h, w = 2, 6, 8
+    H, W = h * scale, w * scale
+    prev_detail = np.tile(np.arange(W, dtype=np.float32), (H, 1))
+    base = np.full((H, W), 100, np.float32)
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[..., 0] = -1.0  # each pixel was one input pixel (two output pixels) to the left
+    y = base.copy()  # no detail of its own
+    change, _, detail = R.stabilize_luma_reference(y, base, flow, base, prev_detail, scale, 0.5, 10.0, False)
+    np.testing.assert_allclose(detail[:, 2:], 0.5 * prev_detail[:, :-2])
+    far = R.stabilize_luma_reference(y, base, flow, base + 10, prev_detail, scale, 0.5, 10.0, False)
+    assert not far[0].any() and not far[2].any()
+    np.testing.assert_array_equal(change, detail)  # y - base is 0: the change is the steadied detail
+
+
+def test_stabilize_luma_refuses_bad_planes():
+    a = _stabilizer_inputs(np.random.default_rng(0), 4, 4, 2)
+    args = dict(scale=2, strength=0.5, tolerance=6.0, blend_base=True)
+    with pytest.raises(KernelError, match="flow must be"):
+        K.stabilize_luma(a["y"], a["base"], a["flow"][:2], a["prev_base"], a["prev_detail"], **args)
+    with pytest.raises(KernelError, match="base must be"):
+        K.stabilize_luma(a["y"], a["base"].astype(np.float64), a["flow"], a["prev_base"], a["prev_detail"], **args)
+    with pytest.raises(KernelError, match="none of them an input"):
+        K.stabilize_luma(a["y"], a["base"], a["flow"], a["prev_base"], a["prev_detail"],
+                         out=(a["prev_base"], np.empty_like(a["y"]), np.empty_like(a["y"])), **args)
+    with pytest.raises(KernelError, match="codes must be"):
+        K.stabilize_luma_codes(a["y"], a["base"], a["flow"], a["prev_base"], a["prev_detail"], gain=1.0,
+                               offset=0.0, **args)
+    with pytest.raises(KernelError, match="tolerance"):
+        K.stabilize_luma(a["y"], a["base"], a["flow"], a["prev_base"], a["prev_detail"],
+                         **{**args, "tolerance": 0.0})
+
+
 def test_bad_arguments_raise_kernel_errors():
     frame = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(KernelError, match="uint8/uint16"):

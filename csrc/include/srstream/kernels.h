@@ -126,6 +126,29 @@ Status blend_tiles(const PlanarView& tiles, int n_tiles, std::ptrdiff_t tile_str
                    int scale, const float* row_weights, const int32_t* tile_row, const float* col_weights,
                    const int32_t* tile_col, float* dst, int out_h, int out_w);
 
+// The temporal stabiliser's per-pixel step (srstream.engine.stabilize); every plane float32,
+// contiguous. y: this frame's upscaled luma and base: the bicubic upscale of its input's luma
+// (height x width, 0-255 scale); flow: (height/scale, width/scale, 2), where each input pixel was
+// in the previous frame; prev_base, prev_detail: the state the previous step left. The flow is
+// upsampled bilinearly (pixel centres, edges clamped), the previous base and detail are sampled
+// bilinearly along it (edges replicated), and weight = max(strength - |base - warped base| *
+// strength / tolerance, 0) blends this frame's detail (y - base) towards the warped one (and,
+// with blend_base, its base towards the warped base). Writes change (what to add to y) and the
+// next state; the outputs may not alias the inputs. With codes (8-bit luma codes, row stride
+// codes_stride) in place of y: y = code * gain + offset, and the codes are updated in place to
+// round(code + change * inv_gain), clamped to 0-255, instead of writing change.
+struct StabilizeArgs {
+  const float *y, *base, *flow, *prev_base, *prev_detail;
+  float *change, *next_base, *next_detail;
+  int height, width, scale;
+  float strength, tolerance;
+  bool blend_base;
+  uint8_t* codes = nullptr;
+  std::ptrdiff_t codes_stride = 0;
+  float gain = 1.0f, offset = 0.0f, inv_gain = 1.0f;
+};
+Status stabilize_luma(const StabilizeArgs& args);
+
 int max_threads();
 void set_threads(int n);
 // "isa=... openmp=..."; select_isa caps the instruction set used from now on (tests run each
