@@ -93,53 +93,52 @@ class TemporalStabilizer:
         if self.strength <= 0:
             return
         gain, offset = (1.0, 0.0) if full_range else (255.0 / 219.0, -16.0 * 255.0 / 219.0)
-        lr = cv2.addWeighted(lr_y, gain, lr_y, 0.0, offset, dtype=cv2.CV_32F)  # float32 0-255 luma
-        step = self._step(lr, out_y.shape)
-        if step is None:  # the first frame: its state
-            y = cv2.addWeighted(out_y, gain, out_y, 0.0, offset, dtype=cv2.CV_32F)
-            self._prev = (self._prev[0], self._prev[1], cv2.subtract(y, self._prev[1]))
+        lr_u8, base, flow = self._start(cv2.addWeighted(lr_y, gain, lr_y, 0.0, offset, dtype=cv2.CV_32F), out_y.shape)
+        if flow is None:
+            self._first(lr_u8, base, cv2.addWeighted(out_y, gain, out_y, 0.0, offset, dtype=cv2.CV_32F))
             return
-        base, flow, prev_base, prev_detail = step
-        spare_base, spare_detail = self._spare[1:]
+        _, prev_base, prev_detail = self._prev
         next_base, next_detail = stabilize_luma_codes(
             out_y, base, flow, prev_base, prev_detail, gain=gain, offset=offset, scale=self.scale,
-            strength=self.strength, tolerance=self.tolerance, blend_base=self.blend_base,
-            out=(spare_base, spare_detail))
-        self._prev, self._spare = (self._prev[0], next_base, next_detail), (self._spare[0], prev_base, prev_detail)
-
-    def _step(self, lr_y: np.ndarray, size: tuple[int, int]
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-        """Start a step from the input's luma ``lr_y`` (float32, 0-255) for an output of ``size``:
-        (base, flow, previous base, previous detail), with ``self._prev`` already holding this
-        frame's LR luma; ``None`` on the first frame (after a reset or a size change), when the
-        caller stores the frame's detail as ``self._prev[2]``."""
-        h, w = size
-        lr_u8 = np.clip(lr_y + 0.5, 0, 255).astype(np.uint8)
-        base = cv2.resize(lr_y, (w, h), interpolation=cv2.INTER_CUBIC)
-        if self._prev is None or self._prev[0].shape != lr_u8.shape or self._prev[1].shape != base.shape:
-            self._prev = (lr_u8, base, None)
-            self._spare = (np.empty_like(base), np.empty_like(base), np.empty_like(base))
-            return None
-        prev_u8, prev_base, prev_detail = self._prev
-        flow = self.flow.calc(lr_u8, prev_u8, None)  # where each pixel of this frame was before
-        self._prev = (lr_u8, prev_base, prev_detail)
-        return base, flow, prev_base, prev_detail
+            strength=self.strength, tolerance=self.tolerance, blend_base=self.blend_base, out=self._spare[1:])
+        self._keep(lr_u8, self._spare[0], next_base, next_detail)
 
     def _change(self, lr_y: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """The luma change (float32, 0-255 scale, at ``y``'s size) that steadies this frame, given
         its input's luma ``lr_y`` and its output's ``y``; ``None`` for the first frame."""
-        step = self._step(lr_y, y.shape)
-        if step is None:
-            self._prev = (self._prev[0], self._prev[1], cv2.subtract(y, self._prev[1]))
+        lr_u8, base, flow = self._start(lr_y, y.shape)
+        if flow is None:
+            self._first(lr_u8, base, y)
             return None
-        base, flow, prev_base, prev_detail = step
-        # warp, compare, blend: one pass over the output (native kernel; numpy reference without
-        # it), into planes kept from frame to frame: the state's two sets of planes alternate
+        _, prev_base, prev_detail = self._prev
+        # warp, compare, blend: one pass over the output (native kernel; numpy reference without it)
         change, next_base, next_detail = stabilize_luma(
             np.ascontiguousarray(y, np.float32), base, flow, prev_base, prev_detail, scale=self.scale,
             strength=self.strength, tolerance=self.tolerance, blend_base=self.blend_base, out=self._spare)
-        self._prev, self._spare = (self._prev[0], next_base, next_detail), (change, prev_base, prev_detail)
+        self._keep(lr_u8, change, next_base, next_detail)
         return change
+
+    def _start(self, lr_y: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """This frame's input luma ``lr_y`` (float32, 0-255) -> (as uint8, its bicubic upscale to
+        ``size``, the flow to the previous frame: ``None`` when there is none of this size)."""
+        h, w = size
+        lr_u8 = np.clip(lr_y + 0.5, 0, 255).astype(np.uint8)
+        base = cv2.resize(lr_y, (w, h), interpolation=cv2.INTER_CUBIC)
+        if self._prev is None or self._prev[0].shape != lr_u8.shape or self._prev[1].shape != base.shape:
+            return lr_u8, base, None
+        return lr_u8, base, self.flow.calc(lr_u8, self._prev[0], None)  # where each pixel was before
+
+    def _first(self, lr_u8: np.ndarray, base: np.ndarray, y: np.ndarray) -> None:
+        """Start the state from a first frame (float32 luma ``y``), and the planes the kernel
+        will write the next state into."""
+        self._prev = (lr_u8, base, cv2.subtract(y, base))
+        self._spare = (np.empty_like(base), np.empty_like(base), np.empty_like(base))
+
+    def _keep(self, lr_u8: np.ndarray, change: np.ndarray, next_base: np.ndarray, next_detail: np.ndarray) -> None:
+        """The kernel's output becomes the state; the previous state's planes (and the change
+        plane) are written over by the next step, so no frame allocates."""
+        _, prev_base, prev_detail = self._prev
+        self._prev, self._spare = (lr_u8, next_base, next_detail), (change, prev_base, prev_detail)
 
 
 class StabilizedUpscaler:
