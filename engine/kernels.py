@@ -28,7 +28,8 @@ import numpy as np
 from srstream.engine.kernels_ref import (
     BFLOAT16, BT601, BT709, PackMode, YuvMatrix, _check_frame, _check_planes, _check_yuv, _from_real, _origins,
     _out_channels, _real, _storage, _strided_rows, pack_tiles_reference, pack_tiles_yuv420_reference,
-    stabilize_luma_codes_reference, stabilize_luma_reference, unpack_luma_residual_reference, unpack_reference, unpack_yuv420_reference,
+    stabilize_luma_codes_reference, stabilize_luma_reference, unpack_luma_residual_reference, unpack_reference,
+    unpack_yuv420_reference,
 )
 from srstream.errors import KernelError
 from srstream.tiling import TilePlan

@@ -18,7 +18,8 @@ from srstream.images import LUMA_BT601
 
 __all__ = [
     "BFLOAT16", "BT601", "BT709", "PackMode", "YuvMatrix", "pack_tiles_reference", "pack_tiles_yuv420_reference",
-    "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack_luma_residual_reference", "unpack_reference", "unpack_yuv420_reference",
+    "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack_luma_residual_reference",
+    "unpack_reference", "unpack_yuv420_reference",
 ]
 
 _F32 = np.float32
