@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from srstream.engine.encode import DEFAULT_PRESET, default_crf
+from srstream.engine.encode import DEFAULT_PRESET
 from srstream.engine.models import ResolvedModel
 from srstream.errors import ConfigError
 from srstream.spec import ModelSpec
@@ -97,7 +97,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
     """
     from srstream.engine.media import probe
     from srstream.engine.outputs import check_kind, check_output, default_output
-    from srstream.engine.encode import EncodeOptions, default_codec
+    from srstream.engine.encode import options_for
 
     media = probe(src)
     if str(media.path) == "-" and dst is None:
@@ -112,10 +112,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
     encode = None
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
-        codec = codec or default_codec(suffix)
-        crf = default_crf(codec) if crf is None else crf
-        encode = EncodeOptions(codec=codec, crf=crf, bitrate=bitrate, preset=preset,
-                               pix_fmt=pix_fmt, copy_audio=audio, copy_subtitles=subtitles)
+        encode = options_for(suffix, codec, crf, bitrate=bitrate, preset=preset, pix_fmt=pix_fmt,
+                             copy_audio=audio, copy_subtitles=subtitles)
         encode.validate(suffix)
     parallel = bool(workers or ray_address)
     if workers < 0:

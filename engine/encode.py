@@ -68,6 +68,14 @@ def default_crf(codec: str) -> int:
     return 16 if codec == "libx264" else 18
 
 
+def options_for(suffix: str, codec: str | None, crf: int | None, **settings) -> EncodeOptions:  # noqa: ANN003
+    """The encoder settings for an output ending in ``suffix``: ``codec`` or the container's
+    default (:func:`default_codec`), ``crf`` or that codec's (:func:`default_crf`), the rest as
+    given (``bitrate``, ``preset``, ``pix_fmt``, ...)."""
+    codec = codec or default_codec(suffix)
+    return EncodeOptions(codec=codec, crf=default_crf(codec) if crf is None else crf, **settings)
+
+
 @dataclass(frozen=True)
 class EncodeOptions:
     """Video encoder settings (``--codec``, ``--crf``, ``--bitrate``, ``--preset``, ``--pix-fmt``)."""

@@ -95,7 +95,7 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
     from srstream.engine.live import run_live
     from srstream.engine.messages import Report
     from srstream.engine.live_sinks import Recorder, VirtualCamera
-    from srstream.engine.encode import EncodeOptions, default_codec, default_crf
+    from srstream.engine.encode import options_for
 
     if args.ensemble:
         raise ConfigError("--ensemble runs the model 8 times a frame: it is for stills and files, not live sources")
@@ -116,9 +116,8 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
         ladder = build_ladder(model, args.backend, args.precision, args.tile, stack, size=source.size,
                               device=args.device, stabilize=args.stabilize)
         if output is not None:
-            codec = args.codec or default_codec(output.suffix)
-            options = EncodeOptions(codec=codec, crf=default_crf(codec) if args.crf is None else args.crf,
-                                    bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt)
+            options = options_for(output.suffix, args.codec, args.crf, bitrate=args.bitrate, preset=args.preset,
+                                  pix_fmt=args.pix_fmt)
             options.validate(output.suffix)
             recorder = Recorder(output, options, report)
             stack.enter_context(recorder.pending)  # released (and its temporary file removed) on any exit
