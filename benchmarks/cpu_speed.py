@@ -2,17 +2,21 @@
 
     python benchmarks/cpu_speed.py --data ../shared/data --out benchmarks/results/cpu \
         [--model realtime-x2 --model tiny-x2] [--input 640x360] [--seconds 40] [--clip FILE]
+    python benchmarks/cpu_speed.py --data ../shared/data --out benchmarks/results/cpu --scale 4 \
+        --model realtime-x4 [--model path/to/other-x4.onnx] [--input 320x180]
 
 Speeds only mean something beside a peer measured in the same run on the same CPU, so every
-method is timed interleaved with OpenCV dnn_superres FSRCNN-small x2 (the fastest runnable peer),
-FSRCNN x2, ESPCN x2 and bicubic (numpy, MATLAB-compatible): rounds of a few calls of each method in turn, after a warm-up, until ``--seconds``
+method is timed interleaved with OpenCV dnn_superres FSRCNN-small (the fastest runnable peer),
+FSRCNN, ESPCN (all at ``--scale``) and bicubic (numpy, MATLAB-compatible): rounds of a few calls of each method in turn, after a warm-up, until ``--seconds``
 have passed; fps = 1000 / median latency of a whole uint8 frame in and out. For each model, each
 backend x precision `auto` would consider is timed if it passes the accuracy check on this CPU,
 and `auto`'s choice is marked. ``--clip`` adds the end-to-end fps of `auto` on a real clip
 (decode + upscale + x264 encode).
 
 Results go to ``OUT/<cpu>.json`` and ``OUT/<cpu>.md`` named after this CPU's class (for example
-``zen4-avx512-vnni``), so runs on the project's different machines sit side by side.
+``zen4-avx512-vnni``; ``<cpu>_x4`` for ``--scale 4``), so runs on the project's different
+machines sit side by side. ``--model`` also takes a model file, to time an old or candidate
+model beside the bundled ones.
 Stop other work first: nothing here corrects for a busy machine.
 """
 
@@ -60,8 +64,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder (peers/ inside)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--model", action="append", help="bundled x2 models (default: realtime-x2)")
-    parser.add_argument("--input", default="640x360")
+    parser.add_argument("--model", action="append",
+                        help="bundled models or model files of this scale (default: realtime-x2, realtime-x4 at x4)")
+    parser.add_argument("--scale", type=int, choices=(2, 4), default=2)
+    parser.add_argument("--input", help="input size (default 640x360 at x2, 320x180 at x4: a 1280x720 output)")
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--clip", type=Path, help="also time `auto` end to end on this clip")
     args = parser.parse_args()
@@ -74,18 +80,25 @@ def main() -> int:
     from srstream.sysinfo import collect
 
     info = collect()
-    width, height = (int(v) for v in args.input.split("x"))
+    s = args.scale
+    models = args.model or [f"realtime-x{s}"]
+    width, height = (int(v) for v in (args.input or ("640x360" if s == 2 else "320x180")).split("x"))
+    input_size = f"{width}x{height}"
     frame = speed.sample_frame(width, height)
     peers = args.data / "peers"
-    opened = {name: open_method(name, scale=2, peers_dir=peers)
-              for name in ("opencv-fsrcnn-small-x2", "opencv-fsrcnn-x2", "opencv-espcn-x2", "bicubic")}
+    small = f"opencv-fsrcnn-small-x{s}"
+    opened = {name: open_method(name, scale=s, peers_dir=peers)
+              for name in (small, f"opencv-fsrcnn-x{s}", f"opencv-espcn-x{s}", "bicubic")}
     chosen: dict[str, str] = {}
-    for name in args.model or ["realtime-x2"]:
-        selection = select(resolve_model(name), size=(width, height))
+    for name in models:
+        model = resolve_model(name)
+        if model.spec.scale != s:
+            raise SystemExit(f"{name} upscales x{model.spec.scale}; this run is x{s} (--scale)")
+        selection = select(model, size=(width, height))
         for row in selection.rows:
             if row.fps is None:
                 continue
-            label = f"{name} {row.backend} {row.precision}"
+            label = f"{Path(name).stem if name.endswith('.onnx') else name} {row.backend} {row.precision}"
             opened[label] = open_method(name, backend=row.backend, precision=row.precision, size=(width, height))
             if row.chosen:
                 chosen[name] = label
@@ -93,24 +106,24 @@ def main() -> int:
         times = _interleaved(opened, frame, args.seconds)
         e2e = None
         if args.clip:
-            auto = opened[chosen[(args.model or ["realtime-x2"])[0]]]
+            auto = opened[chosen[models[0]]]
             e2e = speed.end_to_end(auto, args.clip)
     finally:
         for m in opened.values():
             m.close()
     fps = {k: 1000.0 / float(np.median(v)) for k, v in times.items()}
-    base = fps["opencv-fsrcnn-small-x2"]
-    record = {"input": args.input, "seconds": args.seconds, "cpu_class": cpu_class(info), "machine": machine(),
+    base = fps[small]
+    record = {"input": input_size, "scale": s, "seconds": args.seconds, "cpu_class": cpu_class(info), "machine": machine(),
               "methods": {k: {"fps": round(v, 2), "vs_fsrcnn_small": round(v / base, 2), "runs": len(times[k]),
                               "p90_ms": round(float(np.percentile(times[k], 90)), 2),
                               "auto": k in chosen.values()} for k, v in fps.items()},
               "end_to_end": e2e}
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / cpu_class(info)
+    stem = args.out / (cpu_class(info) + ("" if s == 2 else f"_x{s}"))
     write_json(stem.with_suffix(".json"), record)
     flags = ", ".join(f for f, ok in info.cpu.features.items() if ok)
     lines = [f"# {info.cpu.model} ({flags}), {info.cpu.usable_cores} cores", "",
-             f"{args.input} -> x2, whole uint8 frame in and out, interleaved for {args.seconds:.0f} s "
+             f"{input_size} -> x{s}, whole uint8 frame in and out, interleaved for {args.seconds:.0f} s "
              f"(`benchmarks/cpu_speed.py`, {time.strftime('%Y-%m-%d')}).", "",
              "| method | fps | x FSRCNN-small | p90 ms | auto |", "|---|---:|---:|---:|---|"]
     for k, v in sorted(fps.items(), key=lambda kv: -kv[1]):
