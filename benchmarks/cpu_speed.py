@@ -98,7 +98,7 @@ def main() -> int:
         for row in selection.rows:
             if row.fps is None:
                 continue
-            label = f"{Path(name).stem if name.endswith('.onnx') else name} {row.backend} {row.precision}"
+            label = f"{model.name} {row.backend} {row.precision}"
             opened[label] = open_method(name, backend=row.backend, precision=row.precision, size=(width, height))
             if row.chosen:
                 chosen[name] = label
