@@ -17,9 +17,9 @@ Precision: the feature maps and their arithmetic are declared ``mediump`` by def
 with fast half precision (mobile, integrated, recent desktop parts) the driver may then run them
 in fp16 (SPIR-V RelaxedPrecision); elsewhere they stay fp32. Texture coordinates stay highp.
 What fp16 would cost was measured by running the shader's arithmetic in numpy float16 (each
-tap's product and sum rounded; :func:`run_net`) on crops of Set5 + Set14: at most 0.47 of 255
-levels on the x2 nets and 0.99 on realtime-x4, over 70 dB PSNR against fp32
-(``benchmarks/glsl_fp16.py``; the deeper quality-x4 and gan-x4 are not measured yet).
+tap's product and sum rounded; :func:`run_net`) on crops of Set5 + Set14: at most 0.60 of 255
+levels on the x2 nets, 2.0 on realtime-x4 and 1.1-1.4 on the twenty-layer quality-x4 and gan-x4,
+65.7 dB PSNR or more against fp32 (``benchmarks/glsl_fp16.py``).
 ``precision="highp"`` writes fp32 everywhere.
 
 Which nets: :func:`glsl_support` says, with the reason for the others. Reads the fp32 ONNX graph
