@@ -45,6 +45,15 @@ def cpu_class(info) -> str:  # noqa: ANN001 - SystemInfo
     return re.sub(r"[^a-z0-9-]", "", f"{vendor}-{isa}")
 
 
+#: Input size per scale when ``--input`` is not given: a 1280x720 output either way.
+DEFAULT_INPUT = {2: "640x360", 4: "320x180"}
+
+
+def peers(scale: int) -> tuple[str, ...]:
+    """OpenCV dnn_superres peers timed beside ours, the fastest (FSRCNN-small, the reference) first."""
+    return tuple(f"opencv-{p}-x{scale}" for p in ("fsrcnn-small", "fsrcnn", "espcn"))
+
+
 def _interleaved(methods: dict[str, object], frame: np.ndarray, seconds: float, block: int = 3) -> dict[str, list[float]]:
     for m in methods.values():  # warm-up: sessions, compiled shapes, buffers
         m(frame)
@@ -82,13 +91,11 @@ def main() -> int:
     info = collect()
     s = args.scale
     models = args.model or [f"realtime-x{s}"]
-    width, height = (int(v) for v in (args.input or ("640x360" if s == 2 else "320x180")).split("x"))
+    width, height = (int(v) for v in (args.input or DEFAULT_INPUT[s]).split("x"))
     input_size = f"{width}x{height}"
     frame = speed.sample_frame(width, height)
-    peers = args.data / "peers"
-    small = f"opencv-fsrcnn-small-x{s}"
-    opened = {name: open_method(name, scale=s, peers_dir=peers)
-              for name in (small, f"opencv-fsrcnn-x{s}", f"opencv-espcn-x{s}", "bicubic")}
+    small = peers(s)[0]
+    opened = {name: open_method(name, scale=s, peers_dir=args.data / "peers") for name in (*peers(s), "bicubic")}
     chosen: dict[str, str] = {}
     for name in models:
         model = resolve_model(name)

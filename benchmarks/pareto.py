@@ -23,15 +23,14 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from cpu_speed import DEFAULT_INPUT, peers  # noqa: E402
+
 OURS = {2: ("tiny-x2", "realtime-x2", "realtime-x2-compressed"), 4: ("realtime-x4", "quality-x4")}
 #: (label, MACs per LR pixel, Set5 Y-PSNR) per scale, as quoted in issue 18 (ECBSR: Zhang et al. 2021).
 PUBLISHED = {2: (("ECBSR-M4C16 (published)", 10_000, 37.33), ("ECBSR-M10C32 (published)", 94_000, 37.76),
                  ("FSRCNN (paper)", 12_464, 37.00)),
              4: (("ECBSR-M10C32 (published)", 94_000, 31.66),)}
-
-
-def _peers(scale: int) -> tuple[str, ...]:
-    return tuple(f"opencv-{p}-x{scale}" for p in ("fsrcnn-small", "fsrcnn", "espcn"))
 
 
 def _quality(name: str, data: Path, peers: Path, scale: int, ours: bool) -> dict[str, float]:
@@ -58,9 +57,14 @@ def _macs(name: str) -> float:
 
 
 def _fps(name: str, speed: dict | None) -> float | None:
-    """The method's fps in the speed file: its `auto` row for our models, its own row for peers."""
+    """The method's fps in the speed file: its `auto` row for our models (a file's under its
+    resolved name, as cpu_speed labels it), its own row for peers."""
     if not speed:
         return None
+    if name.endswith(".onnx"):
+        from srstream.engine.models import resolve_model
+
+        name = resolve_model(name).name
     rows = speed["methods"]
     if name in rows:
         return rows[name]["fps"]
@@ -84,10 +88,10 @@ def main() -> int:
     extra = dict(item.split("=", 1) for item in args.extra)
     ours = {name: name for name in OURS[s]} | extra  # label -> bundled name or file
     rows = []
-    for label, name in {"bicubic": "bicubic", **{p: p for p in _peers(s)}, **ours}.items():
+    for label, name in {"bicubic": "bicubic", **{p: p for p in peers(s)}, **ours}.items():
         q = _quality(name, args.data, args.data / "peers", s, label in ours)
         rows.append({"method": label, "ours": label in ours, "macs_per_px": _macs(name), "set5": q["Set5"],
-                     "bsd100": q["BSD100"], "fps": _fps(Path(name).stem if name.endswith(".onnx") else name, speed)})
+                     "bsd100": q["BSD100"], "fps": _fps(name, speed)})
         print(rows[-1], file=sys.stderr, flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     cpu = speed["machine"]["cpu"] if speed else None
@@ -99,7 +103,7 @@ def main() -> int:
               "speed_input": speed.get("input") if speed else None}
     stem = args.out / f"pareto_x{s}"
     stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
-    size = record["speed_input"] or ("640x360" if s == 2 else "320x180")
+    size = record["speed_input"] or DEFAULT_INPUT[s]
     lines = [f"| method | MAC / LR pixel | Set5 x{s} | BSD100 x{s} | fps {size}" + (f" ({record['speed_cpu']})" if cpu else "")
              + " |", "|---|---:|---:|---:|---:|"]
     for r in rows:

@@ -32,6 +32,7 @@ from srstream.bench.methods import open_method  # noqa: E402
 from srstream.bench.results import machine, write_json  # noqa: E402
 from srstream.bench.temporal import hr_flows, temporal_error  # noqa: E402
 from srstream.engine.stabilize import TemporalStabilizer  # noqa: E402
+from srstream.images import LUMA_BT601  # noqa: E402
 from srstream.imresize import bicubic_degrade  # noqa: E402
 from srstream.metrics import psnr_y  # noqa: E402
 
@@ -46,18 +47,19 @@ class LowResPrefilter:
         self.strength, self.tolerance = strength, tolerance
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self.prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # u8 luma, raw, filtered
+        self.grid: tuple[np.ndarray, np.ndarray] | None = None  # pixel coordinates, made once per size
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        y = cv2.transform(rgb.astype(np.float32), np.float32([[0.299, 0.587, 0.114]]))
+        y = cv2.transform(rgb.astype(np.float32), np.float32([LUMA_BT601]))
         y8 = np.clip(y + 0.5, 0, 255).astype(np.uint8)
         if self.prev is None or self.prev[0].shape != y8.shape:
+            h, w = y.shape
             self.prev = (y8, y, y)
+            self.grid = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             return rgb
         prev8, prev_raw, prev_filtered = self.prev
         flow = self.flow.calc(y8, prev8, None)
-        h, w = y.shape
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        mx, my = gx + flow[..., 0], gy + flow[..., 1]
+        mx, my = self.grid[0] + flow[..., 0], self.grid[1] + flow[..., 1]
         raw = cv2.remap(prev_raw, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         filtered = cv2.remap(prev_filtered, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         weight = self.strength * np.clip(1 - np.abs(cv2.GaussianBlur(raw - y, (3, 3), 0)) / self.tolerance, 0, 1)
