@@ -154,9 +154,9 @@ def expand_state(module: nn.Module, plain: dict[str, torch.Tensor]) -> dict[str,
         for name, block in blocks.items():
             weight, bias = block.collapse()
             target_w, target_b = plain[f"{name}.weight"], plain[f"{name}.bias"]
-            state[f"{name}.conv3x3.weight"] += target_w.to(weight.dtype) - weight
-            state[f"{name}.conv3x3.bias"] += target_b.to(bias.dtype) - bias
+            state[f"{name}.conv3x3.weight"] += target_w.to(weight) - weight  # dtype and device
+            state[f"{name}.conv3x3.bias"] += target_b.to(bias) - bias
     for key in state:
         if not any(key.startswith(f"{name}.") for name in blocks):
-            state[key] = plain[key].detach().clone()
+            state[key] = plain[key].detach().to(state[key], copy=True)
     return state

@@ -116,3 +116,19 @@ def test_a_plain_net_expands_into_blocks_with_the_same_output() -> None:
     # the blocks keep branches of their own (not all zero): training moves them, not only conv3x3
     block = next(m for m in ecb.modules() if isinstance(m, EdgeConv))
     assert block.expand.weight.abs().sum() > 0
+
+
+@pytest.mark.parametrize("device", ["meta", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_expanded_state_lives_on_the_module_device(device: str) -> None:
+    """``--init`` on a GPU: the plain weights come from a file (CPU tensors), the net is on the
+    device. The expanded state must be on the net's device; mixing the two used to fail inside
+    the 3x3 branch's update (seen on a lent H200). ``meta`` stands in for a GPU elsewhere."""
+    from srstream.archs.reparam import expand_state
+
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("torch sees no CUDA GPU")
+    plain = build_generator(generator_spec("p", "compact_y", 2, params={"features": 8, "convs": 2}))
+    ecb = build_generator(generator_spec("e", "compact_y", 2, params={"features": 8, "convs": 2, "block": "ecb"}))
+    state = expand_state(ecb.to(device), plain.state_dict())
+    assert {v.device.type for v in state.values()} == {device}
+    assert state.keys() == ecb.state_dict().keys()
