@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -118,6 +120,19 @@ def _ema_with_warmup(decay: float) -> Any:
 
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if hasattr(module, "module") and isinstance(module.module, nn.Module) else module
+
+
+class _StepBatches:
+    """Steps ``start`` to ``total - 1`` as a map-style dataset of whole batches (for DataLoader)."""
+
+    def __init__(self, fetch: Callable[[int], tuple[Any, ...]], start: int, total: int) -> None:
+        self.fetch, self.start, self.total = fetch, start, total
+
+    def __len__(self) -> int:
+        return self.total - self.start
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        return self.fetch(self.start + index)
 
 
 class Trainer:
@@ -349,24 +364,17 @@ class Trainer:
         total = self.recipe.total_steps if stop_at is None else min(stop_at, self.recipe.total_steps)
         bar = tqdm(total=total, initial=self.step, disable=not self.rt.is_main, dynamic_ncols=True,
                    mininterval=1.0 if os.isatty(2) else 30.0, desc=self.spec.name)
-        batch = self.recipe.data.batch
         window_time, window_steps = 0.0, 0
         first = self.step + 1  # the step whose end is announced when progress is not on a terminal
         result: dict[str, Any] = {}
-        # The next batch is made in a thread while this one trains (numpy and torch release the
-        # GIL in their heavy parts), so data preparation is hidden behind the step.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srstream-data")
-        fetch = partial(self.data.batch, batch=batch, rank=self.rt.rank, world=self.rt.world)
-        pending = pool.submit(fetch, self.step)
+        batches = self._batches(self.step, total)
         while self.step < total:
             index, _ = self._phase_at(self.step)
             if index != self.phase_index:
                 self._enter_phase(index)
             started = time.perf_counter()
-            arrays = pending.result()
-            if self.step + 1 < total:
-                pending = pool.submit(fetch, self.step + 1)
-            logs = self._train_step(*(torch.from_numpy(a).to(self.rt.device, non_blocking=True) for a in arrays))
+            tensors = next(batches)
+            logs = self._train_step(*(t.to(self.rt.device, non_blocking=True) for t in tensors))
             self.step += 1
             elapsed = time.perf_counter() - started
             self.wall += elapsed
@@ -389,8 +397,43 @@ class Trainer:
             if self.step % self.recipe.ckpt_every == 0 or self.step == total:
                 self._checkpoint(result)
         bar.close()
-        pool.shutdown()
+        batches.close()
         return result
+
+    def _batches(self, start: int, total: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        """The batches of steps ``start`` to ``total - 1``, made ahead of the step that uses them.
+
+        ``data.workers: 0``: one thread makes the next batch while this one trains (numpy and
+        torch release the GIL in their heavy parts). ``workers: N``: N processes make batches
+        ahead (torch's DataLoader, forked, so they share the memory-mapped image and teacher
+        caches); for a GPU, which one thread cannot keep fed. A batch depends only on its step,
+        so both give the same batches in the same order, whatever N.
+        """
+        fetch = partial(self.data.batch, batch=self.recipe.data.batch, rank=self.rt.rank, world=self.rt.world)
+        workers = self.recipe.data.workers
+        if workers and "fork" not in multiprocessing.get_all_start_methods():
+            self._say(f"data.workers: {workers} needs fork-started processes, which this platform lacks; "
+                      "making batches in one thread")
+            workers = 0
+        if workers:
+            from torch.utils.data import DataLoader
+
+            loader = DataLoader(_StepBatches(fetch, start, total), batch_size=None, num_workers=workers,
+                                prefetch_factor=4, pin_memory=self.rt.device.type == "cuda",
+                                multiprocessing_context="fork",
+                                generator=torch.Generator())  # its seed draw leaves the run's RNG alone
+            yield from loader
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srstream-data")
+        try:
+            pending = pool.submit(fetch, start)
+            for step in range(start, total):
+                arrays = pending.result()
+                if step + 1 < total:
+                    pending = pool.submit(fetch, step + 1)
+                yield tuple(torch.from_numpy(a) for a in arrays)
+        finally:
+            pool.shutdown(cancel_futures=True)
 
     def _log(self, row: dict[str, Any]) -> None:
         """Append ``row`` (plus the Unix time, so elapsed time including validation is known)."""

@@ -58,6 +58,18 @@ def test_resume_gives_the_same_weights_as_training_straight(hr_folder: Path, tmp
         assert torch.equal(x, y)
 
 
+def test_data_workers_give_the_same_weights_as_one_thread(hr_folder: Path, tmp_path: Path) -> None:
+    """``data.workers: N`` makes batches in N forked processes (torch's DataLoader); a batch
+    depends only on its step, so the run is the same as with the one prefetch thread."""
+    one = _trainer(hr_folder, tmp_path / "a")
+    one.run()
+    many = _trainer(hr_folder, tmp_path / "b", ["data.workers=2"])
+    many.run()
+    assert many.step == one.step == load_recipe("tiny").total_steps
+    for (name, x), (_, y) in zip(one.ema.module.state_dict().items(), many.ema.module.state_dict().items()):
+        assert torch.equal(x, y), name
+
+
 def test_checkpoint_ships_ema_weights_with_the_spec(hr_folder: Path, tmp_path: Path) -> None:
     t = _trainer(hr_folder, tmp_path / "run")
     t.run()
