@@ -368,36 +368,38 @@ class Trainer:
         first = self.step + 1  # the step whose end is announced when progress is not on a terminal
         result: dict[str, Any] = {}
         batches = self._batches(self.step, total)
-        while self.step < total:
-            index, _ = self._phase_at(self.step)
-            if index != self.phase_index:
-                self._enter_phase(index)
-            started = time.perf_counter()
-            tensors = next(batches)
-            logs = self._train_step(*(t.to(self.rt.device, non_blocking=True) for t in tensors))
-            self.step += 1
-            elapsed = time.perf_counter() - started
-            self.wall += elapsed
-            window_time, window_steps = window_time + elapsed, window_steps + 1
-            bar.update(1)
-            if self.step == first and self.rt.is_main and not os.isatty(2) and self.step < total:
-                self._say(f"step {self.step} done in {elapsed:.2f} s; a line every {self.recipe.log_every} steps "
-                          f"in {self.paths.out / 'metrics.jsonl'}")
-            if self.step % self.recipe.log_every == 0 or self.step == total:
-                it_s = window_steps / max(window_time, 1e-9)  # training steps only, not validation
-                window_time, window_steps = 0.0, 0
-                assert self.phase is not None
-                row = {"step": self.step, "phase": self.phase.cfg.name, "wall_s": round(self.wall, 2),
-                       "it_s": round(it_s, 3), "lr": self.phase.opt.param_groups[0]["lr"],
-                       **{k: round(v, 6) for k, v in logs.items()}}
-                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
-                self._log(row)
-            if self.step % self.recipe.val_every == 0 or self.step == total:
-                result = self._validate()
-            if self.step % self.recipe.ckpt_every == 0 or self.step == total:
-                self._checkpoint(result)
+        try:
+            while self.step < total:
+                index, _ = self._phase_at(self.step)
+                if index != self.phase_index:
+                    self._enter_phase(index)
+                started = time.perf_counter()
+                tensors = next(batches)
+                logs = self._train_step(*(t.to(self.rt.device, non_blocking=True) for t in tensors))
+                self.step += 1
+                elapsed = time.perf_counter() - started
+                self.wall += elapsed
+                window_time, window_steps = window_time + elapsed, window_steps + 1
+                bar.update(1)
+                if self.step == first and self.rt.is_main and not os.isatty(2) and self.step < total:
+                    self._say(f"step {self.step} done in {elapsed:.2f} s; a line every {self.recipe.log_every} steps "
+                              f"in {self.paths.out / 'metrics.jsonl'}")
+                if self.step % self.recipe.log_every == 0 or self.step == total:
+                    it_s = window_steps / max(window_time, 1e-9)  # training steps only, not validation
+                    window_time, window_steps = 0.0, 0
+                    assert self.phase is not None
+                    row = {"step": self.step, "phase": self.phase.cfg.name, "wall_s": round(self.wall, 2),
+                           "it_s": round(it_s, 3), "lr": self.phase.opt.param_groups[0]["lr"],
+                           **{k: round(v, 6) for k, v in logs.items()}}
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
+                    self._log(row)
+                if self.step % self.recipe.val_every == 0 or self.step == total:
+                    result = self._validate()
+                if self.step % self.recipe.ckpt_every == 0 or self.step == total:
+                    self._checkpoint(result)
+        finally:
+            batches.close()  # stops the batch thread or worker processes, on Ctrl-C too
         bar.close()
-        batches.close()
         return result
 
     def _batches(self, start: int, total: int) -> Iterator[tuple[torch.Tensor, ...]]:
