@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,7 +32,7 @@ from srstream.imresize import imresize
 from srstream.trainer.degrade import Degradation
 from srstream.trainer.recipe import ClipConfig
 
-__all__ = ["IMAGE_SUFFIXES", "ImageBank", "PairDataset", "list_images", "load_rgb", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "ImageBank", "PairDataset", "list_images", "load_rgb", "prefetched", "read_image"]
 
 @dataclass(frozen=True)
 class _Entry:
@@ -229,3 +231,48 @@ class PairDataset:
         if self.clips is not None:
             return tuple(a.reshape(-1, *a.shape[2:]) for a in stacked)
         return tuple(stacked)
+
+
+class _StepBatches:
+    """Steps ``start`` to ``total - 1`` as a map-style dataset of whole batches (for DataLoader)."""
+
+    def __init__(self, fetch: Callable[[int], tuple[np.ndarray, ...]], start: int, total: int) -> None:
+        self.fetch, self.start, self.total = fetch, start, total
+
+    def __len__(self) -> int:
+        return self.total - self.start
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
+        return self.fetch(self.start + index)
+
+
+def prefetched(fetch: Callable[[int], tuple[np.ndarray, ...]], start: int, total: int, *, workers: int = 0,
+               pin_memory: bool = False) -> Iterator[tuple[Any, ...]]:
+    """``fetch(step)`` for steps ``start`` to ``total - 1`` as CPU torch tensors, each batch made
+    ahead of the step that uses it; close the iterator to stop the helpers early.
+
+    ``workers == 0``: one thread makes the next batch while this one trains (numpy and torch
+    release the GIL in their heavy parts). ``workers > 0``: that many processes make batches
+    ahead (torch's DataLoader, forked, so they share the memory-mapped image and teacher caches;
+    for a GPU, which one thread cannot keep fed). A batch depends only on its step, so both give
+    the same batches in the same order, whatever ``workers``.
+    """
+    import torch
+
+    if workers:
+        from torch.utils.data import DataLoader
+
+        yield from DataLoader(_StepBatches(fetch, start, total), batch_size=None, num_workers=workers,
+                              prefetch_factor=4, pin_memory=pin_memory, multiprocessing_context="fork",
+                              generator=torch.Generator())  # its seed draw leaves the run's RNG alone
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srstream-data")
+    try:
+        pending = pool.submit(fetch, start)
+        for step in range(start, total):
+            arrays = pending.result()
+            if step + 1 < total:
+                pending = pool.submit(fetch, step + 1)
+            yield tuple(torch.from_numpy(a) for a in arrays)
+    finally:
+        pool.shutdown(cancel_futures=True)

@@ -20,8 +20,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,7 +36,7 @@ from srstream.errors import ConfigError
 from srstream.spec import ModelSpec
 from srstream.trainer import checkpoint as ckpt
 from srstream.trainer import losses
-from srstream.trainer.data import ImageBank, PairDataset
+from srstream.trainer.data import ImageBank, PairDataset, prefetched
 from srstream.trainer.degrade import build_degradations
 from srstream.trainer.recipe import OptimConfig, PhaseConfig, Recipe
 from srstream.trainer.runtime import Runtime
@@ -120,19 +119,6 @@ def _ema_with_warmup(decay: float) -> Any:
 
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if hasattr(module, "module") and isinstance(module.module, nn.Module) else module
-
-
-class _StepBatches:
-    """Steps ``start`` to ``total - 1`` as a map-style dataset of whole batches (for DataLoader)."""
-
-    def __init__(self, fetch: Callable[[int], tuple[Any, ...]], start: int, total: int) -> None:
-        self.fetch, self.start, self.total = fetch, start, total
-
-    def __len__(self) -> int:
-        return self.total - self.start
-
-    def __getitem__(self, index: int) -> tuple[Any, ...]:
-        return self.fetch(self.start + index)
 
 
 class Trainer:
@@ -402,40 +388,14 @@ class Trainer:
         bar.close()
         return result
 
-    def _batches(self, start: int, total: int) -> Iterator[tuple[torch.Tensor, ...]]:
-        """The batches of steps ``start`` to ``total - 1``, made ahead of the step that uses them.
-
-        ``data.workers: 0``: one thread makes the next batch while this one trains (numpy and
-        torch release the GIL in their heavy parts). ``workers: N``: N processes make batches
-        ahead (torch's DataLoader, forked, so they share the memory-mapped image and teacher
-        caches); for a GPU, which one thread cannot keep fed. A batch depends only on its step,
-        so both give the same batches in the same order, whatever N.
-        """
+    def _batches(self, start: int, total: int) -> Iterator[tuple[Any, ...]]:
         fetch = partial(self.data.batch, batch=self.recipe.data.batch, rank=self.rt.rank, world=self.rt.world)
         workers = self.recipe.data.workers
         if workers and "fork" not in multiprocessing.get_all_start_methods():
             self._say(f"data.workers: {workers} needs fork-started processes, which this platform lacks; "
                       "making batches in one thread")
             workers = 0
-        if workers:
-            from torch.utils.data import DataLoader
-
-            loader = DataLoader(_StepBatches(fetch, start, total), batch_size=None, num_workers=workers,
-                                prefetch_factor=4, pin_memory=self.rt.device.type == "cuda",
-                                multiprocessing_context="fork",
-                                generator=torch.Generator())  # its seed draw leaves the run's RNG alone
-            yield from loader
-            return
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srstream-data")
-        try:
-            pending = pool.submit(fetch, start)
-            for step in range(start, total):
-                arrays = pending.result()
-                if step + 1 < total:
-                    pending = pool.submit(fetch, step + 1)
-                yield tuple(torch.from_numpy(a) for a in arrays)
-        finally:
-            pool.shutdown(cancel_futures=True)
+        return prefetched(fetch, start, total, workers=workers, pin_memory=self.rt.device.type == "cuda")
 
     def _log(self, row: dict[str, Any]) -> None:
         """Append ``row`` (plus the Unix time, so elapsed time including validation is known)."""
