@@ -30,8 +30,13 @@ __all__ = ["latest", "load_model_weights", "load_state", "read_spec", "save_chec
 
 
 def save_checkpoint(run_dir: Path, step: int, spec: ModelSpec, model_state: dict[str, torch.Tensor],
-                    train_state: dict[str, Any], *, keep: int = 3) -> Path:
-    """Write checkpoint ``step`` and point ``last.json`` at it; keep the newest ``keep``."""
+                    train_state: dict[str, Any], *, keep: int = 3, keep_weights_every: int = 0) -> Path:
+    """Write checkpoint ``step`` and point ``last.json`` at it; keep the newest ``keep``.
+
+    Older ones are deleted, except that a step that is a multiple of ``keep_weights_every`` (when
+    positive) keeps its ``model.safetensors`` (its training state goes): weights to export or
+    compare later, as a GAN run needs when its best step is not its last.
+    """
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:07d}"
@@ -47,7 +52,10 @@ def save_checkpoint(run_dir: Path, step: int, spec: ModelSpec, model_state: dict
     pointer.write_text(json.dumps({"step": step, "dir": final.name}))
     os.replace(pointer, root / "last.json")
     for old in sorted(p for p in root.glob("step_*") if p.is_dir())[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        if keep_weights_every > 0 and int(old.name.removeprefix("step_")) % keep_weights_every == 0:
+            (old / "state.pt").unlink(missing_ok=True)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
     return final
 
 

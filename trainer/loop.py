@@ -425,6 +425,7 @@ class Trainer:
             tag = f"{self.paths.val.name.lower()}_x{self.spec.scale}"
             metrics = {f"{tag}_psnr_y": result["val_psnr_y"], f"{tag}_ssim_y": result["val_ssim_y"]}
         spec = ModelSpec.from_dict({**self.spec.to_dict(), "metrics": metrics})
-        ckpt.save_checkpoint(self.paths.out, self.step, spec, self.shipped_state(), self._state())
+        ckpt.save_checkpoint(self.paths.out, self.step, spec, self.shipped_state(), self._state(),
+                             keep_weights_every=self.recipe.keep_weights_every)
         self.rt.barrier()
 

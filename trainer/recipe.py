@@ -204,6 +204,7 @@ class Recipe:
     ema: float = 0.999  # 0 disables the EMA of generator weights
     val_every: int = 1000
     ckpt_every: int = 1000
+    keep_weights_every: int = 0  # checkpoints at multiples of it keep their weights when pruned (0: none)
     log_every: int = 50
     precision: str = "auto"  # auto | fp32 | bf16 (CPU autocast) | fp16 (CUDA AMP)
     device: str = "auto"  # auto | cpu | cuda
@@ -215,6 +216,8 @@ class Recipe:
             raise ConfigError(f"data.patch {self.data.patch} must be a multiple of scale {self.model.scale}")
         if self.precision not in ("auto", "fp32", "bf16", "fp16") or self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"recipe: invalid precision {self.precision!r} or device {self.device!r}")
+        if self.keep_weights_every < 0:
+            raise ConfigError(f"recipe: keep_weights_every must be >= 0, got {self.keep_weights_every}")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"recipe: ema must be in [0, 1), got {self.ema}")
         if self.data.clips is None and any(p.loss.temporal_weight for p in self.phases):

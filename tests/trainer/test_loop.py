@@ -58,6 +58,19 @@ def test_resume_gives_the_same_weights_as_training_straight(hr_folder: Path, tmp
         assert torch.equal(x, y)
 
 
+def test_pruned_checkpoints_keep_the_weights_of_every_nth_step(hr_folder: Path, tmp_path: Path) -> None:
+    t = _trainer(hr_folder, tmp_path / "run", ["ckpt_every=5", "keep_weights_every=10"])
+    t.run()
+    root = tmp_path / "run" / "checkpoints"
+    full = sorted(p.name for p in root.glob("step_*") if (p / "state.pt").is_file())
+    weights_only = sorted(p.name for p in root.glob("step_*") if not (p / "state.pt").is_file())
+    assert full == ["step_0000020", "step_0000025", "step_0000030"]
+    assert weights_only == ["step_0000010"]
+    spec, _ = ckpt.load_model_weights(root / "step_0000010")
+    assert spec.name == "smoke-x2"
+    assert ckpt.latest(tmp_path / "run") == root / "step_0000030"
+
+
 def test_data_workers_give_the_same_weights_as_one_thread(hr_folder: Path, tmp_path: Path) -> None:
     """``data.workers: N`` makes batches in N forked processes (torch's DataLoader); a batch
     depends only on its step, so the run is the same as with the one prefetch thread."""
