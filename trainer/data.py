@@ -233,46 +233,49 @@ class PairDataset:
         return tuple(stacked)
 
 
-class _StepBatches:
-    """Steps ``start`` to ``total - 1`` as a map-style dataset of whole batches (for DataLoader)."""
 
-    def __init__(self, fetch: Callable[[int], tuple[np.ndarray, ...]], start: int, total: int) -> None:
-        self.fetch, self.start, self.total = fetch, start, total
-
-    def __len__(self) -> int:
-        return self.total - self.start
-
-    def __getitem__(self, index: int) -> tuple[np.ndarray, ...]:
-        return self.fetch(self.start + index)
+_WORKER_FETCH: Callable[[int], tuple[np.ndarray, ...]] | None = None  # set before the worker processes fork
 
 
-def prefetched(fetch: Callable[[int], tuple[np.ndarray, ...]], start: int, total: int, *, workers: int = 0,
-               pin_memory: bool = False) -> Iterator[tuple[Any, ...]]:
+def _fetch_in_worker(step: int) -> tuple[np.ndarray, ...]:
+    assert _WORKER_FETCH is not None
+    return _WORKER_FETCH(step)
+
+
+def prefetched(fetch: Callable[[int], tuple[np.ndarray, ...]], start: int, total: int, *,
+               workers: int = 0) -> Iterator[tuple[Any, ...]]:
     """``fetch(step)`` for steps ``start`` to ``total - 1`` as CPU torch tensors, each batch made
     ahead of the step that uses it; close the iterator to stop the helpers early.
 
     ``workers == 0``: one thread makes the next batch while this one trains (numpy and torch
-    release the GIL in their heavy parts). ``workers > 0``: that many processes make batches
-    ahead (torch's DataLoader, forked, so they share the memory-mapped image and teacher caches;
-    for a GPU, which one thread cannot keep fed). A batch depends only on its step, so both give
-    the same batches in the same order, whatever ``workers``.
+    release the GIL in their heavy parts). ``workers > 0``: that many forked processes make the
+    next ``2 * workers`` batches (for a GPU, which one thread cannot keep fed). They inherit
+    ``fetch`` with its memory-mapped image and teacher caches instead of receiving it pickled, so
+    only step numbers go out and finished batches come back. (Not torch's DataLoader: the SIGCHLD
+    handler it leaves installed in the parent crashed a later subprocess call in the test run.)
+    A batch depends only on its step, so every ``workers`` gives the same batches in the same order.
     """
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Executor, ProcessPoolExecutor
+
     import torch
 
+    global _WORKER_FETCH
+    pool: Executor
     if workers:
-        from torch.utils.data import DataLoader
-
-        yield from DataLoader(_StepBatches(fetch, start, total), batch_size=None, num_workers=workers,
-                              prefetch_factor=4, pin_memory=pin_memory, multiprocessing_context="fork",
-                              generator=torch.Generator())  # its seed draw leaves the run's RNG alone
-        return
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srstream-data")
+        _WORKER_FETCH = fetch
+        pool, run, ahead = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")),
+                            _fetch_in_worker, 2 * workers)
+    else:
+        pool, run, ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="srstream-data"), fetch, 1
     try:
-        pending = pool.submit(fetch, start)
+        pending = deque(pool.submit(run, step) for step in range(start, min(start + ahead, total)))
         for step in range(start, total):
-            arrays = pending.result()
-            if step + 1 < total:
-                pending = pool.submit(fetch, step + 1)
+            arrays = pending.popleft().result()
+            if step + ahead < total:
+                pending.append(pool.submit(run, step + ahead))
             yield tuple(torch.from_numpy(a) for a in arrays)
     finally:
         pool.shutdown(cancel_futures=True)
+        _WORKER_FETCH = None

@@ -395,7 +395,7 @@ class Trainer:
             self._say(f"data.workers: {workers} needs fork-started processes, which this platform lacks; "
                       "making batches in one thread")
             workers = 0
-        return prefetched(fetch, start, total, workers=workers, pin_memory=self.rt.device.type == "cuda")
+        return prefetched(fetch, start, total, workers=workers)
 
     def _log(self, row: dict[str, Any]) -> None:
         """Append ``row`` (plus the Unix time, so elapsed time including validation is known)."""

@@ -95,7 +95,7 @@ class DataConfig:
     rot90: bool = True
     max_side: int = 2048  # larger images are downscaled (area) once when cached
     degradations: tuple[DegradationConfig, ...] = ()
-    workers: int = 0  # processes making batches ahead (torch DataLoader, forked); 0: one thread. For GPUs
+    workers: int = 0  # forked processes making batches ahead; 0: one thread. For GPUs
     clips: ClipConfig | None = None
 
     def __post_init__(self) -> None:

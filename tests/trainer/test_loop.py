@@ -72,7 +72,7 @@ def test_pruned_checkpoints_keep_the_weights_of_every_nth_step(hr_folder: Path, 
 
 
 def test_data_workers_give_the_same_weights_as_one_thread(hr_folder: Path, tmp_path: Path) -> None:
-    """``data.workers: N`` makes batches in N forked processes (torch's DataLoader); a batch
+    """``data.workers: N`` makes batches in N forked processes; a batch
     depends only on its step, so the run is the same as with the one prefetch thread."""
     one = _trainer(hr_folder, tmp_path / "a")
     one.run()
