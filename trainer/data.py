@@ -233,7 +233,6 @@ class PairDataset:
         return tuple(stacked)
 
 
-
 _WORKER_FETCH: Callable[[int], tuple[np.ndarray, ...]] | None = None  # set before the worker processes fork
 
 
