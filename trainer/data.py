@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,8 +243,8 @@ def _fetch_in_worker(step: int) -> tuple[np.ndarray, ...]:
     return _WORKER_FETCH(step)
 
 
-def prefetched(fetch: Callable[[int], tuple[np.ndarray, ...]], start: int, total: int, *,
-               workers: int = 0) -> Iterator[tuple[Any, ...]]:
+def prefetched(fetch: Callable[[int], tuple[np.ndarray, ...]], start: int, total: int, *, workers: int = 0,
+               log: Callable[[str], None] | None = None) -> Iterator[tuple[Any, ...]]:
     """``fetch(step)`` for steps ``start`` to ``total - 1`` as CPU torch tensors, each batch made
     ahead of the step that uses it; close the iterator to stop the helpers early.
 
@@ -253,14 +255,16 @@ def prefetched(fetch: Callable[[int], tuple[np.ndarray, ...]], start: int, total
     only step numbers go out and finished batches come back. (Not torch's DataLoader: the SIGCHLD
     handler it leaves installed in the parent crashed a later subprocess call in the test run.)
     A batch depends only on its step, so every ``workers`` gives the same batches in the same order.
+    Where processes cannot be forked, ``log`` is told and the one thread is used.
     """
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import Executor, ProcessPoolExecutor
-
     import torch
 
     global _WORKER_FETCH
+    if workers and "fork" not in multiprocessing.get_all_start_methods():
+        if log:
+            log(f"data.workers: {workers} needs fork-started processes, which this platform lacks; "
+                "making batches in one thread")
+        workers = 0
     pool: Executor
     if workers:
         _WORKER_FETCH = fetch

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -353,7 +351,8 @@ class Trainer:
         window_time, window_steps = 0.0, 0
         first = self.step + 1  # the step whose end is announced when progress is not on a terminal
         result: dict[str, Any] = {}
-        batches = self._batches(self.step, total)
+        fetch = partial(self.data.batch, batch=self.recipe.data.batch, rank=self.rt.rank, world=self.rt.world)
+        batches = prefetched(fetch, self.step, total, workers=self.recipe.data.workers, log=self._say)
         try:
             while self.step < total:
                 index, _ = self._phase_at(self.step)
@@ -387,15 +386,6 @@ class Trainer:
             batches.close()  # stops the batch thread or worker processes, on Ctrl-C too
         bar.close()
         return result
-
-    def _batches(self, start: int, total: int) -> Iterator[tuple[Any, ...]]:
-        fetch = partial(self.data.batch, batch=self.recipe.data.batch, rank=self.rt.rank, world=self.rt.world)
-        workers = self.recipe.data.workers
-        if workers and "fork" not in multiprocessing.get_all_start_methods():
-            self._say(f"data.workers: {workers} needs fork-started processes, which this platform lacks; "
-                      "making batches in one thread")
-            workers = 0
-        return prefetched(fetch, start, total, workers=workers)
 
     def _log(self, row: dict[str, Any]) -> None:
         """Append ``row`` (plus the Unix time, so elapsed time including validation is known)."""
