@@ -12,6 +12,14 @@ about luma detail, and the network costs a third of the RGB one at the same widt
 Both take ``block="ecb"`` to train every 3x3 conv as an edge-oriented re-parameterisable block
 (:mod:`srstream.archs.reparam`); :func:`srstream.archs.plain_generator` collapses such a net
 into the plain ``block="conv"`` net with the same output, which is what ships.
+
+Both take ``strength=True`` for one net over every compression strength: ``forward(x, s)`` with
+``s`` in [0, 1] per sample (0: clean input, 1: the heaviest compression trained on; see
+:mod:`srstream.strength`) adds ``s * v_k`` to the output of every conv ``k``, ``v_k`` a learned
+per-channel vector (zero at first, so such a net starts as the unconditioned one). That is
+FFDNet's noise-level map, which enters its first conv as an input channel, given to every layer.
+For one ``s`` it is a change of biases: :func:`fold_strength` makes the plain net for that
+strength, so inference costs what the unconditioned net costs.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from srstream.archs.blocks import activation
 from srstream.archs.reparam import EdgeConv
 from srstream.images import LUMA_BT601
 
-__all__ = ["BLOCKS", "SKIPS", "CompactNet", "CompactYNet", "deepen_state"]
+__all__ = ["BLOCKS", "SKIPS", "CompactNet", "CompactYNet", "deepen_state", "fold_strength"]
 
 SKIPS = ("nearest", "bilinear", "none")
 BLOCKS = ("conv", "ecb")
@@ -46,10 +54,13 @@ class CompactNet(nn.Module):
         act: activation (``prelu`` default). skip: global skip, one of :data:`SKIPS`.
         block: ``conv`` (plain 3x3 convs) or ``ecb`` (re-parameterisable blocks for training;
             the same state-dict positions, see :func:`srstream.archs.reparam.collapse_state`).
+        strength: take a compression strength per sample (see the module docstring); its
+            offsets are ``strength_offsets.K`` for the K-th conv.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 2, features: int = 32,
-                 convs: int = 8, act: str = "prelu", skip: str = "nearest", block: str = "conv") -> None:
+                 convs: int = 8, act: str = "prelu", skip: str = "nearest", block: str = "conv",
+                 strength: bool = False) -> None:
         super().__init__()
         if skip not in SKIPS:
             raise ValueError(f"unknown skip {skip!r}; known: {', '.join(SKIPS)}")
@@ -63,14 +74,38 @@ class CompactNet(nn.Module):
             layers += [_conv3x3(block, features, features), activation(act, features)]
         layers += [_conv3x3(block, features, out_channels * scale * scale), nn.PixelShuffle(scale)]
         self.body = nn.Sequential(*layers)
+        widths = [features] * (convs + 1) + [out_channels * scale * scale]
+        self.strength_offsets = (nn.ParameterList(nn.Parameter(torch.zeros(w)) for w in widths)
+                                 if strength else None)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
+        """``x``: ``(N, C, h, w)``; ``strength``: ``(N,)`` in [0, 1] for a ``strength=True`` net
+        (None: 0, clean input), ignored otherwise."""
+        if self.strength_offsets is not None and strength is not None:
+            return self._conditioned(x, strength)
         if self.skip == "nearest" and x.shape[1] == 1:
             # nearest(x) == shuffle(x repeated s^2 times), and a one-channel x broadcasts to the
             # s^2 channels: the skip is added before the shuffle at input resolution (one
             # low-resolution add instead of a resize and an add at output resolution).
             return self.body[-1](self.body[:-1](x) + x)
         out = self.body(x)
+        if self.skip == "nearest":
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="nearest")
+        elif self.skip == "bilinear":
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return out
+
+    def _conditioned(self, x: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+        assert self.strength_offsets is not None
+        s = strength.reshape(-1, 1, 1, 1).to(x.dtype)
+        out, layers = x, list(self.body)
+        for k, conv in enumerate(layers[0:-1:2]):
+            out = conv(out) + s * self.strength_offsets[k].reshape(1, -1, 1, 1).to(x.dtype)
+            if k < len(self.strength_offsets) - 1:
+                out = layers[2 * k + 1](out)
+        if self.skip == "nearest" and x.shape[1] == 1:
+            return layers[-1](out + x)
+        out = layers[-1](out)
         if self.skip == "nearest":
             out = out + F.interpolate(x, scale_factor=self.scale, mode="nearest")
         elif self.skip == "bilinear":
@@ -98,18 +133,19 @@ class CompactYNet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 2, features: int = 32,
-                 convs: int = 8, act: str = "prelu", skip: str = "nearest", block: str = "conv") -> None:
+                 convs: int = 8, act: str = "prelu", skip: str = "nearest", block: str = "conv",
+                 strength: bool = False) -> None:
         super().__init__()
         if in_channels != 3 or out_channels != 3:
             raise ValueError("compact_y takes and returns RGB (3 channels); use compact for grey images")
         self.scale = scale
-        self.luma = CompactNet(1, 1, scale, features, convs, act, skip, block)
+        self.luma = CompactNet(1, 1, scale, features, convs, act, skip, block, strength)
         self.register_buffer("luma_weights", torch.tensor(LUMA_BT601).reshape(1, 3, 1, 1), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         up = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
         y = (x * self.luma_weights).sum(1, keepdim=True)
-        detail = self.luma(y) - F.interpolate(y, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        detail = self.luma(y, strength) - F.interpolate(y, scale_factor=self.scale, mode="bilinear", align_corners=False)
         return up + detail
 
     @staticmethod
@@ -160,4 +196,28 @@ def deepen_state(state: dict[str, torch.Tensor], old_convs: int, new_convs: int,
         out[f"{body}{2 * i}.bias"] = torch.zeros(features, dtype=weight.dtype)
         if act == "prelu":
             out[f"{body}{2 * i + 1}.weight"] = torch.ones(features, dtype=weight.dtype)
+    return out
+
+
+def fold_strength(state: dict[str, torch.Tensor], strength: float) -> dict[str, torch.Tensor]:
+    """The state dict of the unconditioned net that computes what a ``strength=True`` compact
+    net computes at ``strength`` (a plain- or ECB-block state dict; ``strength_offsets.K`` is
+    added to the bias of the K-th conv and dropped). Works for :class:`CompactNet` and
+    :class:`CompactYNet` state dicts.
+
+    Raises:
+        ValueError: ``state`` has no strength offsets, or ``strength`` is outside [0, 1].
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength {strength} is outside [0, 1]")
+    offsets = {k: v for k, v in state.items() if ".strength_offsets." in k or k.startswith("strength_offsets.")}
+    if not offsets:
+        raise ValueError("not a strength-conditioned compact net state dict (no strength_offsets.*)")
+    out = {k: v for k, v in state.items() if k not in offsets}
+    for key, offset in offsets.items():
+        prefix, index = key.rsplit("strength_offsets.", 1)
+        bias = f"{prefix}body.{2 * int(index)}.bias"
+        if bias not in out:  # an ECB block: the offset joins its 3x3 branch's bias
+            bias = f"{prefix}body.{2 * int(index)}.conv3x3.bias"
+        out[bias] = out[bias] + strength * offset.to(out[bias].dtype)
     return out

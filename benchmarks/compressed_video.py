@@ -94,23 +94,43 @@ def h264_round_trip(frames: list[np.ndarray], crf: int, fps: int = 30) -> tuple[
     return [f.to_ndarray(format="rgb24") for f in out], float(np.mean(qps)) if qps else 0.0
 
 
-class _AutoMethod:
-    """``-m auto``: what ``sr-stream VIDEO`` runs without ``--model``: the default model, or its
-    compressed-video variant when the stream's quantiser says so
-    (:func:`srstream.engine.models.for_compression`), picked per clip and condition."""
+class _PerStream:
+    """A method whose model depends on the stream, opened per clip and condition: ``auto``, what
+    ``sr-stream VIDEO`` runs without ``--model`` (the default model, or its compressed-video
+    variant when the stream's quantiser says so: :func:`srstream.engine.models.for_compression`),
+    and any model with a compression-strength input, run at the strength the stream's quantiser
+    gives (:func:`srstream.strength.from_qp`, as ``--compression auto`` does)."""
 
-    def __init__(self, scale: int) -> None:
-        from srstream.engine.models import DEFAULT_MODEL, MODEL_FOR_SCALE, for_compression
+    def __init__(self, name: str, scale: int) -> None:
+        from srstream.engine.models import DEFAULT_MODEL, MODEL_FOR_SCALE
 
+        self.name, self.scale, self.opened = name, scale, {}
         self.default = MODEL_FOR_SCALE.get(scale, DEFAULT_MODEL)
-        self.rule, self.scale, self.opened = for_compression, scale, {}
         self.pick(0.0)
 
+    @staticmethod
+    def wanted(name: str) -> bool:
+        from srstream.engine.models import resolve_model
+        from srstream.engine.strength import conditioned
+        from srstream.errors import SRStreamError
+
+        if name == "auto":
+            return True
+        try:
+            return conditioned(resolve_model(name).spec)
+        except SRStreamError:  # interpolation, a peer: open_method opens (or reports) it
+            return False
+
     def pick(self, qp: float) -> None:
-        name, _ = self.rule(self.default, qp)
-        if name not in self.opened:
-            self.opened[name] = open_method(name, scale=self.scale)
-        self.current = self.opened[name]
+        from srstream.engine.models import for_compression, resolve_model
+        from srstream.engine.strength import conditioned, quantise
+        from srstream.strength import from_qp
+
+        name = for_compression(self.default, qp)[0] if self.name == "auto" else self.name
+        level = quantise(from_qp(qp)) if conditioned(resolve_model(name).spec) else None
+        if (name, level) not in self.opened:
+            self.opened[name, level] = open_method(name, scale=self.scale, compression=level)
+        self.current = self.opened[name, level]
         self.info = self.current.info
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
@@ -141,8 +161,8 @@ def main() -> int:
             raise SystemExit(f"{args.data / 'video' / clip} is not there: pass --data with the shared data folder")
 
     stabilized = {m for m in args.model if m.endswith("+stabilized")}
-    methods = [_AutoMethod(args.scale) if m.removesuffix("+stabilized") == "auto" else
-               open_method(m.removesuffix("+stabilized"), scale=args.scale, peers_dir=args.data / "peers")
+    methods = [_PerStream(m.removesuffix("+stabilized"), args.scale) if _PerStream.wanted(m.removesuffix("+stabilized"))
+               else open_method(m.removesuffix("+stabilized"), scale=args.scale, peers_dir=args.data / "peers")
                for m in args.model]
     results: list[dict] = []
     rows = []
@@ -157,7 +177,7 @@ def main() -> int:
             shown = picks[len(picks) // 2]  # the frame the grid shows, from the scoring pass
             for cond, lr_frames, qp in conditions:
                 for method in methods:
-                    if isinstance(method, _AutoMethod):
+                    if isinstance(method, _PerStream):
                         method.pick(qp)
                 lr_psnr = float(np.mean([psnr_y(lr_frames[i], lr_clean[i], 0) for i in picks]))
                 shown_sr = []
@@ -175,7 +195,8 @@ def main() -> int:
                             shown_sr.append(sr)
                     t_err = temporal_error(outputs, [hr_frames[i] for i in picks], flows, border=args.scale)
                     row = {"clip": clip, "condition": cond, "qp": round(qp, 2),
-                           "method": ("auto" if isinstance(method, _AutoMethod) else method.info.name)
+                           "method": ("auto" if isinstance(method, _PerStream) and method.name == "auto"
+                                      else method.info.name)
                            + ("+stabilized" if steady else ""), "ran": method.info.name,
                            "precision": method.info.precision, "psnr_y": float(np.mean([s[0] for s in scores])),
                            "ssim_y": float(np.mean([s[1] for s in scores])), "temporal_error": t_err,

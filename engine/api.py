@@ -177,6 +177,10 @@ class Upscaler:
         ensemble: x8 self-ensemble (8x the time, about +0.1 dB; for stills and offline video).
         stabilize: 0 (off) or a strength up to 1: steady the output over time (frames in order).
         threads: the backend's CPU threads (0: one per usable core); a Ray worker takes its share.
+        compression: for a model trained with a compression-strength input (``strength`` in its
+            spec; :mod:`srstream.strength`), how compressed the input is, 0 (clean, the default)
+            to 1; :func:`srstream.strength.from_qp` turns a stream's mean quantiser into it.
+            Ignored by other models.
 
     Raises:
         ModelError, ConfigError, DependencyError, BackendError: as the command line reports them.
@@ -185,7 +189,7 @@ class Upscaler:
     def __init__(self, model: str | Path | ResolvedModel | None = None, scale: int | None = None, backend: str = "auto",
                  precision: str = "auto", tile: int | str = "auto", *, device: str | None = None,
                  size: tuple[int, int] | None = None, fast: bool = False, ensemble: bool = False,
-                 stabilize: float = 0.0, threads: int = 0) -> None:
+                 stabilize: float = 0.0, threads: int = 0, compression: float | None = None) -> None:
         import dataclasses
 
         from srstream.engine.autotune import choose
@@ -199,6 +203,15 @@ class Upscaler:
             self.resolved = model
         else:
             self.resolved = pick_model(None if model is None else str(model), scale, fast=fast)
+        if compression is not None and not 0 <= compression <= 1:
+            raise ConfigError(f"compression={compression}: a strength between 0 (clean) and 1")
+        self.compression: float | None = None  # the strength a conditioned model runs at
+        from srstream.engine.strength import at_strength, conditioned, quantise
+
+        if conditioned(self.resolved.spec):
+            self.compression = quantise(compression or 0.0)
+            if self.compression > 0:  # the graphs as exported compute strength 0
+                self.resolved = at_strength(self.resolved, self.compression)
         self.choice = choose(self.resolved, backend, precision, size=size, device=device)
         options = self.choice.options
         if threads and options is not None and any(f.name == "threads" for f in dataclasses.fields(options)):
@@ -237,7 +250,8 @@ class Upscaler:
 
     def describe(self) -> str:
         """``"realtime-x2 x2 on ort int8 on CPU"`` (and ``, x8 self-ensemble`` / ``, stabilized``)."""
-        extras = [", x8 self-ensemble" if self._frames.ensemble else "",
+        extras = [f", compression strength {self.compression:.2f}" if self.compression is not None else "",
+                  ", x8 self-ensemble" if self._frames.ensemble else "",
                   ", stabilized" if getattr(self._frames, "stabilizer", None) is not None else ""]
         return f"{self.spec.name} x{self.spec.scale} on {self._backend.describe()}" + "".join(extras)
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import onnx
 
 from srstream.engine.models import variant_name  # the names the engine looks for variants under
+from srstream.engine.strength import METADATA_KEY as STRENGTH_KEY, offsets_metadata
 from srstream.errors import ConfigError, OutputError
 from srstream.export.fp16 import to_fp16
 from srstream.export.int8 import KEEP_FLOAT_LADDER, calibration_inputs, quantize_int8
@@ -206,6 +207,15 @@ def _quantize(wide: onnx.ModelProto, fp32_bytes: bytes, spec: ModelSpec, inputs:
     return best
 
 
+def _strength_offsets(module) -> str | None:  # noqa: ANN001 - torch module
+    """The metadata value with a strength-conditioned net's offsets (see
+    :mod:`srstream.engine.strength`), or None for any other net. The graphs compute the net at
+    strength 0; the engine adds the offsets to the biases for the strength of each stream."""
+    offsets = {int(k.rsplit(".", 1)[1]): v.detach().double().numpy() for k, v in module.state_dict().items()
+               if ".strength_offsets." in f".{k}"}
+    return offsets_metadata(offsets) if offsets else None
+
+
 def _write_weights(module, spec: ModelSpec, out: Path) -> Path:  # noqa: ANN001 - torch module
     """``OUT.safetensors`` beside ``OUT.onnx``: the exported (plain) weights with the spec, which
     the torch backend loads."""
@@ -303,8 +313,11 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
     result.spec = spec
     written: list[Path] = []
     try:
+        strength = _strength_offsets(gen.module)
         for kind, model in [*blobs.items(), *luma.items()]:
             stamp_spec(model, luma_spec(spec) if kind.startswith("luma-") else spec)
+            if strength is not None:
+                model.metadata_props.add(key=STRENGTH_KEY, value=strength)
             size = save_onnx(model, targets[kind])
             written.append(targets[kind])
             result.artifacts.append(Artifact(kind, targets[kind], size))

@@ -31,6 +31,7 @@ import numpy as np
 from srstream.errors import InputError
 from srstream.images import IMAGE_SUFFIXES, LUMA_BT601, list_images, load_rgb, read_image
 from srstream.imresize import imresize
+from srstream.strength import from_qp as strength_from_qp
 from srstream.trainer.degrade import Degradation
 from srstream.trainer.recipe import ClipConfig
 
@@ -124,18 +125,21 @@ class PairDataset:
             each sample then also carries the same crop of the teacher's image, flipped alike.
         clips: samples are then two consecutive frames of a moving clip (see
             :class:`~srstream.trainer.recipe.ClipConfig`), as ``(2, C, h, w)`` LR and HR arrays.
+        strength: each sample also carries its compression strength (:mod:`srstream.strength`,
+            from the quantiser the H.264 decoder saw; 0 when no H.264 step ran), as a float32
+            ``(1,)`` array (``(2,)`` for a clip's pair), last in the tuple.
     """
 
     def __init__(self, bank: ImageBank, *, scale: int, patch: int, channels: int = 3, flips: bool = True,
                  rot90: bool = True, degradations: Sequence[Degradation] = (), seed: int = 0,
-                 teacher: object | None = None, clips: ClipConfig | None = None) -> None:
+                 teacher: object | None = None, clips: ClipConfig | None = None, strength: bool = False) -> None:
         if patch % scale:
             raise ValueError(f"patch {patch} is not a multiple of scale {scale}")
         if clips is not None and teacher is not None:
             raise ValueError("clips and a teacher cannot be combined")
         self.bank, self.scale, self.patch, self.channels, self.teacher = bank, scale, patch, channels, teacher
         self.flips, self.rot90, self.degradations, self.seed = flips, rot90, list(degradations), seed
-        self.clips = clips
+        self.clips, self.strength = clips, strength
         self.context = 2 * scale
         need = patch + 2 * self.context + (clips.motion * (clips.frames - 1) if clips is not None else 0)
         usable = [(i, e) for i, e in enumerate(bank.entries) if e.height >= need and e.width >= need]
@@ -163,14 +167,16 @@ class PairDataset:
             crops.append(self.teacher.image(which)[y:y + size, x:x + size])  # type: ignore[attr-defined]
         crops = self._augment(rng, crops)
         crop = np.ascontiguousarray(crops[0])
-        (lr,) = self._degrade(rng, [crop], clip=False)
+        qps: list[float] = []
+        (lr,) = self._degrade(rng, [crop], clip=False, qps=qps)
         m = c // s
         lr, hr = lr[m:-m, m:-m], crop[c:-c, c:-c]
+        out = (self._tensor(lr), self._tensor(hr))
         if self.teacher is not None:
-            return self._tensor(lr), self._tensor(hr), self._tensor(crops[1][c:-c, c:-c])
-        return self._tensor(lr), self._tensor(hr)
+            out += (self._tensor(crops[1][c:-c, c:-c]),)
+        return out + (self._strength(qps, 1),) if self.strength else out
 
-    def _clip(self, rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _clip(self, rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, ...]:
         """Two consecutive frames: ``(2, C, h, w)`` LR and ``(2, C, H, W)`` HR (see ``clips``)."""
         assert self.clips is not None
         frames, c, s = self.clips.frames, self.context, self.scale
@@ -184,11 +190,17 @@ class PairDataset:
         crops = [image[start[0] + t * velocity[0]:start[0] + t * velocity[0] + size,
                        start[1] + t * velocity[1]:start[1] + t * velocity[1] + size] for t in range(frames)]
         crops = self._augment(rng, crops)
-        lr = self._degrade(rng, [np.ascontiguousarray(a) for a in crops], clip=True)
+        qps: list[float] = []
+        lr = self._degrade(rng, [np.ascontiguousarray(a) for a in crops], clip=True, qps=qps)
         m = c // s
         pair_lr = np.stack([self._tensor(a[m:-m, m:-m]) for a in lr[-2:]])
         pair_hr = np.stack([self._tensor(np.ascontiguousarray(a[c:-c, c:-c])) for a in crops[-2:]])
-        return pair_lr, pair_hr
+        return (pair_lr, pair_hr, self._strength(qps, 2)) if self.strength else (pair_lr, pair_hr)
+
+    @staticmethod
+    def _strength(qps: list[float], frames: int) -> np.ndarray:
+        """The strength of a sample whose H.264 steps saw ``qps`` (none: clean, 0)."""
+        return np.full(frames, strength_from_qp(max(qps)) if qps else 0.0, np.float32)
 
     def _augment(self, rng: np.random.Generator, crops: list[np.ndarray]) -> list[np.ndarray]:
         """The same random flips and 90-degree turn on every crop (views, no copies)."""
@@ -200,17 +212,20 @@ class PairDataset:
             crops = [a.transpose(1, 0, 2) for a in crops]
         return crops
 
-    def _degrade(self, rng: np.random.Generator, frames: list[np.ndarray], *, clip: bool) -> list[np.ndarray]:
+    def _degrade(self, rng: np.random.Generator, frames: list[np.ndarray], *, clip: bool,
+                 qps: list[float] | None = None) -> list[np.ndarray]:
         """The uint8 LR of each HR frame: HR-stage degradations, MATLAB-bicubic downscale, then
         the LR-stage ones, with one draw of parameters for all. ``clip``: the frames are one clip
-        (:meth:`~srstream.trainer.degrade.Degradation.apply_clip`), else one picture."""
+        (:meth:`~srstream.trainer.degrade.Degradation.apply_clip`), else one picture. ``qps``:
+        where H.264 steps append the quantiser they saw."""
         params = [step.make_params(rng) for step in self.degradations]
         noise_seed = int(rng.integers(0, 2**31))
 
         def run(stage: str, images: list[np.ndarray]) -> list[np.ndarray]:
             for step, p in zip(self.degradations, params):
                 if step.stage == stage:
-                    images = step.apply_clip(images, p, noise_seed) if clip else [step.apply(images[0], p, noise_seed)]
+                    images = (step.apply_clip(images, p, noise_seed, qps) if clip
+                              else [step.apply(images[0], p, noise_seed, qps)])
             return images
 
         hr = run("hr", frames)
@@ -225,8 +240,9 @@ class PairDataset:
 
     def batch(self, step: int, batch: int, *, rank: int = 0, world: int = 1) -> tuple[np.ndarray, ...]:
         """The samples of global ``step`` that belong to DDP ``rank`` (the batch is per rank):
-        ``(lr, hr)``, or ``(lr, hr, teacher)`` with a teacher. With ``clips``, ``batch`` pairs
-        as ``2 * batch`` frames, each pair's two frames next to each other."""
+        ``(lr, hr)``, or ``(lr, hr, teacher)`` with a teacher, then the ``(batch,)`` strengths
+        when asked for. With ``clips``, ``batch`` pairs as ``2 * batch`` frames, each pair's two
+        frames next to each other."""
         first = (step * world + rank) * batch
         samples = [self[first + j] for j in range(batch)]
         stacked = (np.stack([sample[k] for sample in samples]) for k in range(len(samples[0])))

@@ -41,10 +41,12 @@ class Degradation:
         low, high = self.config.range
         return float(rng.uniform(low, high))
 
-    def apply(self, image: np.ndarray, strength: float | None, rng_seed: int = 0) -> np.ndarray:
+    def apply(self, image: np.ndarray, strength: float | None, rng_seed: int = 0,
+              qps: list[float] | None = None) -> np.ndarray:
         """Apply to a uint8 ``(H, W, C)`` image; returns uint8 of the same shape.
 
         ``rng_seed`` seeds the noise pattern (noise is part of the sample, like the parameters).
+        ``qps``: where the H.264 steps append the mean quantiser their decoder saw.
         """
         if strength is None:
             return image
@@ -57,18 +59,19 @@ class Degradation:
         if kind == "jpeg":
             return _jpeg(image, int(round(strength)))
         if kind == "video":
-            return _h264_sequence(image, int(round(strength)), rng_seed)
-        return _h264(image, int(round(strength)))
+            return _h264_sequence(image, int(round(strength)), rng_seed, qps=qps)
+        return _h264(image, int(round(strength)), qps)
 
-    def apply_clip(self, frames: Sequence[np.ndarray], strength: float | None, rng_seed: int = 0) -> list[np.ndarray]:
+    def apply_clip(self, frames: Sequence[np.ndarray], strength: float | None, rng_seed: int = 0,
+                   qps: list[float] | None = None) -> list[np.ndarray]:
         """Apply to consecutive frames of one clip, alike: ``video`` encodes them as one H.264
         sequence; the other kinds act on each frame with the same strength (noise with a new
-        pattern per frame, as a sensor's is)."""
+        pattern per frame, as a sensor's is). ``qps`` as in :meth:`apply`."""
         if strength is None:
             return list(frames)
         if self.config.kind == "video":
-            return _h264_clip(frames, int(round(strength)))
-        return [self.apply(f, strength, rng_seed + k) for k, f in enumerate(frames)]
+            return _h264_clip(frames, int(round(strength)), qps)
+        return [self.apply(f, strength, rng_seed + k, qps) for k, f in enumerate(frames)]
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -79,8 +82,27 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return out.reshape(image.shape)
 
 
-def _h264(image: np.ndarray, crf: int) -> np.ndarray:
-    """Encode and decode ``image`` as one H.264 intra frame (yuv420p) at ``crf``."""
+def _decoder(measure: bool):  # noqa: ANN202 - an av CodecContext
+    """An H.264 decoder; ``measure``: it exports every frame's block quantisers (see
+    :mod:`srstream.engine.compression`, which reads streams the same way at run time)."""
+    import av
+
+    decoder = av.CodecContext.create("h264", "r")
+    if measure:
+        decoder.options = {"export_side_data": "venc_params"}
+    return decoder
+
+
+def _mean_qp(frames: Sequence) -> float | None:  # noqa: ANN001 - av VideoFrames
+    """The mean block quantiser over ``frames`` (decoded with :func:`_decoder` ``(True)``)."""
+    qps = [float(np.mean(d.qp_map())) if d.nb_blocks else float(d.qp)
+           for f in frames for d in f.side_data if d.type.name == "VIDEO_ENC_PARAMS"]
+    return float(np.mean(qps)) if qps else None
+
+
+def _h264(image: np.ndarray, crf: int, qps: list[float] | None = None) -> np.ndarray:
+    """Encode and decode ``image`` as one H.264 intra frame (yuv420p) at ``crf`` (``qps``: where
+    the decoder's mean quantiser is appended)."""
     import av
 
     h, w = image.shape[:2]
@@ -93,17 +115,20 @@ def _h264(image: np.ndarray, crf: int) -> np.ndarray:
     codec.time_base = Fraction(1, 30)
     codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": "ultrafast", "tune": "zerolatency"}
     packets = [*codec.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")), *codec.encode(None)]
-    decoder = av.CodecContext.create("h264", "r")
+    decoder = _decoder(qps is not None)
     frames = [f for p in packets for f in decoder.decode(p)] + list(decoder.decode(None))
+    if qps is not None and (qp := _mean_qp(frames)) is not None:
+        qps.append(qp)
     out = frames[0].to_ndarray(format="rgb24")[:h, :w]
     return out[..., :1].reshape(image.shape) if gray else out
 
 
-def _h264_clip(frames: Sequence[np.ndarray], crf: int) -> list[np.ndarray]:
+def _h264_clip(frames: Sequence[np.ndarray], crf: int, qps: list[float] | None = None) -> list[np.ndarray]:
     """``frames`` (uint8 ``(H, W, C)``, one size) encoded as one H.264 sequence (libx264
     veryfast, B-frames on, no scene cuts) and decoded, in display order: the first is an intra
     frame, the later ones P and B frames predicted from their neighbours, with the blocking,
-    ringing and drift that real streams show and one intra frame does not."""
+    ringing and drift that real streams show and one intra frame does not. ``qps``: where the
+    mean quantiser over the clip's frames is appended."""
     import av
 
     h, w = frames[0].shape[:2]
@@ -122,15 +147,18 @@ def _h264_clip(frames: Sequence[np.ndarray], crf: int) -> list[np.ndarray]:
         frame.pts = t
         packets += codec.encode(frame)
     packets += codec.encode(None)
-    decoder = av.CodecContext.create("h264", "r")
+    decoder = _decoder(qps is not None)
     decoded = sorted((f for p in [*packets, None] for f in decoder.decode(p)), key=lambda f: f.pts)
     if len(decoded) != len(frames):
         raise RuntimeError(f"H.264 round trip of a training clip gave {len(decoded)} frames for {len(frames)}")
+    if qps is not None and (qp := _mean_qp(decoded)) is not None:
+        qps.append(qp)
     outs = [f.to_ndarray(format="rgb24")[:h, :w] for f in decoded]
     return [o[..., :1].reshape(frames[0].shape) if gray else o for o in outs]
 
 
-def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3) -> np.ndarray:
+def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3,
+                   qps: list[float] | None = None) -> np.ndarray:
     """``image`` as the last frame of a short H.264 clip (:func:`_h264_clip`) whose earlier
     frames are the same picture moved by up to 2 pixels (sub-pixel, drawn from ``seed``)."""
     velocity = np.random.default_rng(seed).uniform(-1.0, 1.0, 2)
@@ -140,7 +168,7 @@ def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3) -> n
         m = np.float32([[1, 0, velocity[0] * back], [0, 1, velocity[1] * back]])
         moved.append(cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REFLECT).reshape(image.shape))
-    return _h264_clip(moved, crf)[-1]
+    return _h264_clip(moved, crf, qps)[-1]
 
 
 def build_degradations(configs: Sequence[DegradationConfig]) -> list[Degradation]:

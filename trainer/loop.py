@@ -143,7 +143,8 @@ class Trainer:
         self.data = PairDataset(bank, scale=m.scale, patch=recipe.data.patch, channels=m.in_channels,
                                 flips=recipe.data.flips, rot90=recipe.data.rot90,
                                 degradations=build_degradations(recipe.data.degradations), seed=recipe.seed,
-                                teacher=self._teacher_bank(bank), clips=recipe.data.clips)
+                                teacher=self._teacher_bank(bank), clips=recipe.data.clips,
+                                strength=bool(m.params.get("strength", False)))
         self.val = ValidationSet(paths.val, m.scale, m.in_channels) if paths.val and self.rt.is_main else None
         self.perceptual: nn.Module | None = None
         self.phase: _Phase | None = None
@@ -233,6 +234,11 @@ class Trainer:
 
             # a plain net into re-parameterisable blocks: each block collapses to the plain conv
             state, have = expand_state(self.generator, state), want
+        if want.get("strength") and not have.get("strength") and {k: v for k, v in have.items() if k != "strength"} \
+                == {k: v for k, v in want.items() if k != "strength"}:
+            # an unconditioned net into a strength-conditioned one: zero offsets, the same output
+            state = {**state, **{k: v for k, v in self.generator.state_dict().items() if "strength_offsets." in k}}
+            have = want
         if (spec.arch, spec.scale, have) != (self.spec.arch, self.spec.scale, want):
             raise ConfigError(f"--init {weights}: model {spec.arch} x{spec.scale} {dict(spec.arch_params)} does not "
                               f"match the recipe's {self.spec.arch} x{self.spec.scale} {dict(self.spec.arch_params)}")
@@ -294,12 +300,16 @@ class Trainer:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, float]:
+    def _train_step(self, lr: torch.Tensor, hr: torch.Tensor, *extra: torch.Tensor) -> dict[str, float]:
+        """One step on a batch laid out as :meth:`PairDataset.batch` makes it: ``extra`` is the
+        teacher's target with a teacher, then the strengths for a strength-conditioned net."""
         assert self.phase is not None
         cfg, ph = self.phase.cfg.loss, self.phase
+        target = extra[0] if self.data.teacher is not None else None
+        strength = extra[-1].reshape(-1) if self.data.strength else None
         logs: dict[str, float] = {}
         with self.rt.autocast():
-            sr = self.model(lr)
+            sr = self.model(lr) if strength is None else self.model(lr, strength)
             loss = cfg.pixel_weight * losses.pixel_loss(cfg.pixel, sr.float(), hr)
             logs["pixel"] = float(loss.detach())
             if cfg.temporal_weight:

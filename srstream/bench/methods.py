@@ -112,7 +112,8 @@ class Method:
 
 def open_method(name: str, *, scale: int | None = None, backend: str = "auto", precision: str = "auto",
                 tile: int | str = "auto", peers_dir: Path | None = None, cache_dir: Path | None = None,
-                ensemble: bool = False, device: str | None = None, size: tuple[int, int] | None = None) -> Method:
+                ensemble: bool = False, device: str | None = None, size: tuple[int, int] | None = None,
+                compression: float | None = None) -> Method:
     """Resolve ``--model`` and open it.
 
     Args:
@@ -125,6 +126,8 @@ def open_method(name: str, *, scale: int | None = None, backend: str = "auto", p
         peers_dir: where peer names are looked up (default :func:`default_peers_dir`).
         cache_dir: where imported peers' ONNX files are kept (default ``~/.cache/sr-stream/peers``).
         ensemble: x8 self-ensemble for models run by the engine (the name gets ``+ensemble``).
+        compression: the strength a model with a compression-strength input runs at (see
+            :class:`srstream.engine.api.Upscaler`; None: 0); ignored by other methods.
 
     Raises:
         ConfigError: an unknown name or a scale that does not match.
@@ -149,7 +152,8 @@ def open_method(name: str, *, scale: int | None = None, backend: str = "auto", p
                               project=peer.project if peer else "", ensemble=ensemble, device=device, size=size)
     else:
         _check_engine_name(name)
-        method = _open_engine(name, backend, precision, tile, ensemble=ensemble, device=device, size=size)
+        method = _open_engine(name, backend, precision, tile, ensemble=ensemble, device=device, size=size,
+                              compression=compression)
     if scale and method.info.scale != scale:
         method.close()
         raise ConfigError(f"{method.info.name} upscales x{method.info.scale}, not x{scale}; {_what_runs_at(scale)}")
@@ -212,13 +216,16 @@ def _open_opencv(path: Path, peer: Peer | None, scale: int | None) -> Method:
 
 def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, kind: str = "sr-stream",
                  source: Path | None = None, project: str = "", ensemble: bool = False, device: str | None = None,
-                 size: tuple[int, int] | None = None) -> Method:
+                 size: tuple[int, int] | None = None, compression: float | None = None) -> Method:
     from srstream.engine.autotune import choose
     from srstream.engine.backends import backend_def, open_backend
     from srstream.engine.models import resolve_model
+    from srstream.engine.strength import at_strength, conditioned, quantise
     from srstream.engine.upscaler import FrameUpscaler
 
     model = resolve_model(name)
+    if conditioned(model.spec) and quantise(compression or 0.0) > 0:
+        model = at_strength(model, quantise(compression or 0.0))
     choice = choose(model, backend, precision, size=size, device=device)
     opened = open_backend(model, choice)
     upscaler = FrameUpscaler(opened, model.spec, tile, ensemble=ensemble)

@@ -48,6 +48,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stabilize", nargs="?", type=float, const=0.5, default=0.0, metavar="STRENGTH",
                         help="steady the output from frame to frame where the content only moved (0-1, default 0.5 "
                              "when given; off otherwise): less flicker on heavily compressed video, for some CPU time")
+    parser.add_argument("--compression", type=compression_level, default="auto", metavar="auto|0-1",
+                        help="for a model with a compression-strength input: how compressed the input is, 0 (clean) "
+                             "to 1 (a mean H.264 quantiser of 45 or more); auto (default) reads a video's quantiser "
+                             "from its own stream, and takes 0 for images and live sources")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--segments", default="auto", metavar="auto|off|FRAMES",
                         help="run a video as a resumable job of segments this many frames long, in a folder beside "
@@ -138,7 +142,12 @@ def run(args: argparse.Namespace) -> int:
             from srstream.commands.live import live_model, run_live_command
 
             model = pick_model(args.model, args.scale, fast=args.fast) if args.model or args.fast else None
-            return run_live_command(args, source, model or live_model(args, source))
+            model = model or live_model(args, source)
+            if args.compression != "auto" and _compression(model, args.compression, None):
+                from srstream.engine.strength import at_strength
+
+                model = at_strength(model, float(args.compression))  # a live source's quantiser is not read
+            return run_live_command(args, source, model)
     model = pick_model(args.model, args.scale, fast=args.fast)
     job = plan_file(args.input, args.output, scale=model.spec.scale, overwrite=args.overwrite, codec=args.codec,
                     crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
@@ -150,9 +159,11 @@ def run(args: argparse.Namespace) -> int:
     media = job.media
     if job.kind == "video" and not args.model and not args.fast and str(media.path) != "-":
         model = _for_compression(model, media.path)
+    compression = _compression(model, args.compression, media.path if job.kind == "video" else None)
     with Upscaler(model, backend=args.backend,
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
-                  size=(media.width, media.height) if media.width else None, stabilize=args.stabilize) as up:
+                  size=(media.width, media.height) if media.width else None, stabilize=args.stabilize,
+                  compression=compression) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if job.kind == "video":
             return _video(media, job, up)
@@ -173,6 +184,42 @@ def _for_compression(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
         return model
     print(f"sr-stream: {why}", file=sys.stderr)
     return resolve_model(name)
+
+
+def compression_level(text: str) -> str | float:
+    """``--compression``: ``auto`` or a strength in [0, 1]."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: auto, or a number from 0 (clean) to 1") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: the compression strength runs from 0 (clean) to 1")
+    return value
+
+
+def _compression(model, level: str | float, video: Path | None) -> float | None:  # noqa: ANN001 - ResolvedModel
+    """The compression strength a strength-conditioned ``model`` runs at (None for other models):
+    ``level`` as given, or with ``auto`` the one the video's own quantiser says (0 for anything
+    else: images, live sources, a stream read from stdin, a codec that exports no quantiser)."""
+    from srstream.engine.strength import conditioned
+
+    if not conditioned(model.spec):
+        return None
+    if level != "auto":
+        return float(level)
+    if video is None or str(video) == "-":
+        return 0.0
+    from srstream.engine.compression import measure
+    from srstream.strength import from_qp
+
+    found = measure(video)
+    qp = found.h264_qp if found else None
+    strength = from_qp(qp)
+    print(f"sr-stream: compression strength {strength:.2f}: "
+          f"{found.describe() if found else 'no quantiser could be read'}", file=sys.stderr)
+    return strength
 
 
 def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscaler

@@ -218,3 +218,89 @@ def test_compact_y_exports_a_luma_graph_that_cpu_backends_run_instead(tmp_path: 
     (out.parent / "y.luma.onnx").unlink()
     with OrtBackend(spec, out) as rgb_only:
         assert not rgb_only.luma_graph  # without the file, the RGB graph as before
+
+
+def test_a_strength_conditioned_model_runs_at_any_strength_on_every_graph(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A ``strength: true`` compact_y net exports as its strength-0 graphs with the offsets in their
+    metadata; :func:`srstream.engine.strength.at_strength` writes every graph and the weights at a
+    strength into the cache, and each computes what the torch net computes at that strength (INT8
+    within its quantisation error), the luma-only graphs and the torch backend included."""
+    from srstream.engine.backends import backend_def
+    from srstream.engine.models import luma_variant_path, resolve_model
+    from srstream.engine.strength import METADATA_KEY as STRENGTH_KEY, at_strength
+    from srstream.engine.upscaler import FrameUpscaler
+
+    torch.manual_seed(0)
+    spec = generator_spec("strong", "compact_y", 2, params={"features": 8, "convs": 2, "strength": True})
+    net = build_generator(spec).eval()
+    with torch.no_grad():
+        for k, p in net.named_parameters():
+            if "strength_offsets" in k:
+                p.normal_(0.0, 0.05)
+    (tmp_path / "run").mkdir()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "run" / "model.safetensors"),
+              metadata={METADATA_KEY: spec.to_json()})
+    out = tmp_path / "out" / "strong.onnx"
+    run_export(tmp_path / "run" / "model.safetensors", ExportOptions(
+        out=out, int8=True, calib=_images(tmp_path / "calib"), calib_count=6, safetensors=True), log=lambda *_: None)
+    for name in ("strong.onnx", "strong.int8.onnx", "strong.luma.onnx", "strong.luma.int8.onnx"):
+        assert STRENGTH_KEY in {p.key for p in onnx.load(out.parent / name).metadata_props}
+    model = resolve_model(str(out))
+    rng = np.random.default_rng(5)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), (0, 0), 1.2)
+    x = torch.from_numpy(frame.astype(np.float32).transpose(2, 0, 1)[None] / 255)
+    outputs = []
+    for s in (0.0, 0.6, 1.0):
+        fixed = at_strength(model, s, cache=tmp_path / "cache")
+        assert fixed.path.parent.parent == tmp_path / "cache" and luma_variant_path(fixed.path, "int8") is not None
+        with torch.no_grad():
+            want = np.clip(net(x, torch.full((1,), s))[0].numpy().transpose(1, 2, 0) * 255, 0, 255)
+        for backend, precision, tolerance in (("ort", "fp32", 1.0), ("ort", "int8", 6.0), ("torch", "fp32", 1.0)):
+            with backend_def(backend).open(fixed.spec, fixed.path, precision) as b:
+                got = FrameUpscaler(b, fixed.spec, 0).upscale(frame).astype(float)
+            assert np.abs(got - want).max() <= tolerance, (s, backend, precision)
+        outputs.append(want)
+        assert at_strength(model, s + 0.01, cache=tmp_path / "cache").path == fixed.path  # one entry per step
+    assert np.abs(outputs[2] - outputs[0]).max() > 5  # the strength changes the picture
+    from srstream.errors import ModelError
+
+    with pytest.raises(ModelError, match="takes no strength"):
+        at_strength(resolve_model("realtime-x2"), 0.5, cache=tmp_path / "cache")
+    _cli_runs_a_video_at_its_own_compression(out, tmp_path, capsys)
+
+
+def _cli_runs_a_video_at_its_own_compression(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``sr-stream VIDEO --model M`` with a strength-conditioned M runs at the strength the video's
+    own quantiser gives (``--compression auto``), which is what ``--compression S`` gives."""
+    import re
+
+    import av
+
+    from srstream.engine.compression import measure
+    from srstream.strength import from_qp
+    from tests.conftest import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", frames=4)
+    qp = measure(clip).h264_qp
+    expected = from_qp(qp)
+    assert qp is not None and expected > 0
+
+    def frames(path: Path) -> list[np.ndarray]:
+        with av.open(str(path)) as container:
+            return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+    runs = {}
+    for level in ("auto", f"{expected:.4f}", "0"):
+        out = tmp_path / f"clip_{level}.mkv"
+        code = cli.main([str(clip), "-o", str(out), "--model", str(model), "--backend", "ort", "--precision", "fp32",
+                         "--compression", level, "--crf", "0", "--preset", "ultrafast"])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        runs[level] = frames(out)
+        if level == "auto":
+            assert re.search(rf"compression strength {expected:.2f}: h264 at mean quantiser {qp:.1f}", err), err
+    assert all(np.array_equal(a, b) for a, b in zip(runs["auto"], runs[f"{expected:.4f}"], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(runs["auto"], runs["0"], strict=True))
+    assert cli.main([str(clip), "--model", str(model), "--compression", "1.5"]) == 2
+    assert "runs from 0 (clean) to 1" in capsys.readouterr().err

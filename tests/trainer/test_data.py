@@ -164,3 +164,32 @@ def test_clips_need_room_for_the_motion_and_no_teacher(hr_folder: Path, tmp_path
     PairDataset(bank, scale=2, patch=64, clips=ClipConfig(frames=3, motion=4))  # 80: just fits
     with pytest.raises(ValueError, match="teacher"):
         PairDataset(bank, scale=2, patch=32, clips=ClipConfig(), teacher=object())
+
+
+def test_samples_carry_the_strength_their_decoder_saw(hr_folder: Path, tmp_path: Path) -> None:
+    """With ``strength``, every sample ends with the strength of the quantiser the H.264 decoder
+    reported for it (:func:`srstream.strength.from_qp`): 0 without an H.264 step, higher for a
+    higher CRF, the same for both frames of a pair; the images are those made without it."""
+    from srstream.strength import from_qp
+
+    bank = ImageBank([hr_folder], tmp_path)
+    clean = _clip_data(bank, strength=True)
+    lr, hr, s = clean[3]
+    assert s.dtype == np.float32 and s.shape == (2,) and np.all(s == 0)
+    np.testing.assert_array_equal(lr, _clip_data(bank)[3][0])
+    means = []
+    for crf in (20, 44):
+        data = _clip_data(bank, strength=True, degradations=build_degradations([DegradationConfig("video", (crf, crf))]))
+        strengths = np.stack([data[i][2] for i in range(6)])
+        assert np.all(strengths[:, 0] == strengths[:, 1]) and np.all((strengths > 0) & (strengths <= 1))
+        means.append(strengths.mean())
+        lr_b, hr_b, s_b = data.batch(1, 3)
+        assert s_b.reshape(-1).shape == (6,)
+    assert means[1] > means[0] + 0.3
+    qps: list[float] = []
+    image = cv2.GaussianBlur(np.random.default_rng(2).integers(0, 255, (48, 48, 3)).astype(np.uint8), (5, 5), 1.5)
+    Degradation(DegradationConfig("video", (30, 30))).apply(image, 30.0, rng_seed=1, qps=qps)
+    assert len(qps) == 1 and 0.0 < from_qp(qps[0]) < 1.0
+    single = PairDataset(bank, scale=2, patch=32, seed=4, strength=True,
+                         degradations=build_degradations([DegradationConfig("codec", (30, 30))]))
+    assert single[0][2].shape == (1,) and 0.0 < single[0][2][0] < 1.0

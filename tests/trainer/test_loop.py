@@ -170,3 +170,23 @@ def test_clips_train_with_the_temporal_loss(hr_folder: Path, tmp_path: Path) -> 
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     temporal = [r["temporal"] for r in rows if "temporal" in r]
     assert len(temporal) == 8 and all(np.isfinite(temporal)) and max(temporal) > 0
+
+
+def test_a_strength_conditioned_net_trains_from_an_unconditioned_one(hr_folder: Path, tmp_path: Path) -> None:
+    """``--init`` of a plain compact net into a ``strength: true`` recipe starts from the same
+    function (zero offsets), and training on compressed clips moves the offsets."""
+    t = _trainer(hr_folder, tmp_path / "run", ["phases.0.steps=2", "phases.1.steps=1"])
+    t.run()
+    weights = ckpt.latest(tmp_path / "run") / "model.safetensors"
+    plain = build_generator(ckpt.read_spec(weights))
+    plain.load_state_dict(ckpt.load_model_weights(weights)[1])
+    overrides = ["model.params.strength=true", "phases.0.steps=3", "phases.1.steps=1", "data.clips={motion: 2}",
+                 "data.degradations=[{kind: video, range: [30, 40], prob: 1.0}]"]
+    conditioned = Trainer(load_recipe("tiny", overrides), RunPaths(data=(hr_folder,), out=tmp_path / "s", init=weights,
+                                                                  cache=tmp_path / "cache"))
+    x = torch.rand(2, 3, 12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(conditioned.generator(x, torch.tensor([0.2, 0.9])), plain(x), rtol=0, atol=1e-6)
+    conditioned.run()
+    offsets = [p for k, p in conditioned.generator.named_parameters() if "strength_offsets" in k]
+    assert offsets and any(float(p.detach().abs().max()) > 0 for p in offsets)
