@@ -6,7 +6,8 @@ net at ``s = 0``. For one stream ``s`` is one number, so the engine adds ``s * v
 once and runs the result as any plain model: no extra input, no extra cost, every backend and
 precision as they are. :func:`at_strength` writes that model (every graph beside it: INT8, fp16,
 the luma-only graphs, and the torch backend's weights) into the cache, once per model file and
-strength step (:data:`STEP`), and returns it.
+strength step (:data:`STEP`), and returns it. It is a plain model in every respect, its spec
+included (no ``strength`` parameter), so nothing downstream can fix its strength twice.
 
 In an INT8 graph the middle convs' biases are int32 in units of their input scale times their
 weight scale (ONNX Runtime's QDQ layout); the offset is requantised in those units. The
@@ -31,7 +32,8 @@ from srstream.engine.models import ResolvedModel, variant_name
 from srstream.errors import DependencyError, ModelError
 from srstream.spec import ModelSpec
 
-__all__ = ["METADATA_KEY", "STEP", "at_strength", "conditioned", "offsets_metadata", "patch_graph", "quantise"]
+__all__ = ["METADATA_KEY", "STEP", "at_strength", "conditioned", "fixed_spec", "offsets_metadata", "patch_graph",
+           "quantise"]
 
 #: The ONNX metadata key holding a conditioned model's offsets: JSON ``{"K": [v_K...]}``, ``K`` the
 #: conv's position (the bias of conv ``K`` is ``body.{2K}.bias``, ``luma.body.{2K}.bias`` in RGB graphs).
@@ -66,9 +68,16 @@ def _onnx():  # noqa: ANN202 - the onnx module
     return onnx, numpy_helper
 
 
+def fixed_spec(spec: ModelSpec) -> ModelSpec:
+    """The spec of ``spec``'s model at one strength: the plain net's (no ``strength`` parameter)."""
+    return ModelSpec.from_dict({**spec.to_dict(), "arch_params": {k: v for k, v in spec.arch_params.items()
+                                                                  if k != "strength"}})
+
+
 def patch_graph(model, strength: float) -> None:  # noqa: ANN001 - onnx.ModelProto
     """Add ``strength * v_K`` to the bias of every conv ``K`` of ``model`` in place, from the
-    offsets in its metadata (which are removed: the result is a plain graph).
+    offsets in its metadata; the offsets are removed and the stored spec made the plain net's
+    (:func:`fixed_spec`): the result is a plain graph.
 
     Raises:
         ModelError: no offsets in the metadata, or a bias they name is not in the graph.
@@ -98,28 +107,40 @@ def patch_graph(model, strength: float) -> None:  # noqa: ANN001 - onnx.ModelPro
             step = numpy_helper.to_array(scale).astype(np.float64)
             new = np.clip(np.round(units + strength * offset / step), -2**31, 2**31 - 1).astype(np.int32)
             q.CopyFrom(numpy_helper.from_array(new, q.name))
-    kept = [p for p in model.metadata_props if p.key != METADATA_KEY]
+    fixed = fixed_spec(ModelSpec.from_metadata(props, where=f"graph {model.graph.name!r}")).to_metadata()
+    kept = [p for p in model.metadata_props if p.key != METADATA_KEY and p.key not in fixed]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
+    for key, value in fixed.items():
+        model.metadata_props.add(key=key, value=value)
 
 
 def _fold_weights(source: Path, target: Path, strength: float) -> None:
-    """The torch backend's ``NAME.safetensors`` at ``strength``: biases moved, offsets zeroed
-    (kept, so the conditioned net still loads them)."""
-    from safetensors.numpy import load_file, save_file
+    """The torch backend's ``NAME.safetensors`` at ``strength``: biases moved, offsets dropped,
+    the plain net's spec (:func:`fixed_spec`)."""
     from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    from srstream.spec import METADATA_KEY as SPEC_KEY
 
     with safe_open(str(source), "np") as fh:
-        metadata = fh.metadata() or {}
+        metadata = dict(fh.metadata() or {})
+    if SPEC_KEY in metadata:
+        metadata[SPEC_KEY] = fixed_spec(ModelSpec.from_json(metadata[SPEC_KEY])).to_json()
     state = load_file(str(source))
     for key in [k for k in state if "strength_offsets." in k]:
         prefix, index = key.rsplit("strength_offsets.", 1)
         bias = f"{prefix}body.{2 * int(index)}.bias"
         if bias not in state:
             raise ModelError(f"{source}: no {bias} for {key}")
-        state[bias] = (state[bias] + strength * state[key]).astype(state[bias].dtype)
-        state[key] = np.zeros_like(state[key])
+        state[bias] = (state[bias] + strength * state.pop(key)).astype(state[bias].dtype)
     save_file(state, str(target), metadata=metadata)
+
+
+def _has_safetensors() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("safetensors") is not None
 
 
 def at_strength(model: ResolvedModel, strength: float, *, cache: Path | None = None) -> ResolvedModel:
@@ -151,7 +172,7 @@ def at_strength(model: ResolvedModel, strength: float, *, cache: Path | None = N
                     patch_graph(graph, level)
                     onnx.save(graph, str(tmp / source.name))
             weights = model.path.with_name(f"{stem}.safetensors")
-            if weights.is_file():
+            if weights.is_file() and _has_safetensors():  # the torch backend's (which needs the package too)
                 _fold_weights(weights, tmp / weights.name, level)
             (tmp / "complete").write_text(f"{model.path}\n{level:.2f}\n")
             shutil.rmtree(folder, ignore_errors=True)  # a stale, incomplete one
@@ -164,4 +185,4 @@ def at_strength(model: ResolvedModel, strength: float, *, cache: Path | None = N
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    return ResolvedModel(model.name, target, model.spec)
+    return ResolvedModel(model.name, target, fixed_spec(model.spec))

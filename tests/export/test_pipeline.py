@@ -262,11 +262,14 @@ def test_a_strength_conditioned_model_runs_at_any_strength_on_every_graph(tmp_pa
             assert np.abs(got - want).max() <= tolerance, (s, backend, precision)
         outputs.append(want)
         assert at_strength(model, s + 0.01, cache=tmp_path / "cache").path == fixed.path  # one entry per step
+        assert "strength" not in fixed.spec.arch_params == resolve_model(str(fixed.path)).spec.arch_params  # plain
     assert np.abs(outputs[2] - outputs[0]).max() > 5  # the strength changes the picture
     from srstream.errors import ModelError
 
     with pytest.raises(ModelError, match="takes no strength"):
         at_strength(resolve_model("realtime-x2"), 0.5, cache=tmp_path / "cache")
+    with pytest.raises(ModelError, match="takes no strength"):  # a fixed model cannot be fixed twice
+        at_strength(resolve_model(str(fixed.path)), 0.5, cache=tmp_path / "cache")
     _cli_runs_a_video_at_its_own_compression(out, tmp_path, capsys)
 
 
