@@ -18,8 +18,8 @@ Both take ``strength=True`` for one net over every compression strength: ``forwa
 :mod:`srstream.strength`) adds ``s * v_k`` to the output of every conv ``k``, ``v_k`` a learned
 per-channel vector (zero at first, so such a net starts as the unconditioned one). That is
 FFDNet's noise-level map, which enters its first conv as an input channel, given to every layer.
-For one ``s`` it is a change of biases: :func:`fold_strength` makes the plain net for that
-strength, so inference costs what the unconditioned net costs.
+For one ``s`` it is a change of biases, which the engine makes once per stream
+(:mod:`srstream.engine.strength`), so inference costs what the unconditioned net costs.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from srstream.archs.blocks import activation
 from srstream.archs.reparam import EdgeConv
 from srstream.images import LUMA_BT601
 
-__all__ = ["BLOCKS", "SKIPS", "CompactNet", "CompactYNet", "deepen_state", "fold_strength"]
+__all__ = ["BLOCKS", "SKIPS", "CompactNet", "CompactYNet", "deepen_state"]
 
 SKIPS = ("nearest", "bilinear", "none")
 BLOCKS = ("conv", "ecb")
@@ -198,26 +198,3 @@ def deepen_state(state: dict[str, torch.Tensor], old_convs: int, new_convs: int,
             out[f"{body}{2 * i + 1}.weight"] = torch.ones(features, dtype=weight.dtype)
     return out
 
-
-def fold_strength(state: dict[str, torch.Tensor], strength: float) -> dict[str, torch.Tensor]:
-    """The state dict of the unconditioned net that computes what a ``strength=True`` compact
-    net computes at ``strength`` (a plain- or ECB-block state dict; ``strength_offsets.K`` is
-    added to the bias of the K-th conv and dropped). Works for :class:`CompactNet` and
-    :class:`CompactYNet` state dicts.
-
-    Raises:
-        ValueError: ``state`` has no strength offsets, or ``strength`` is outside [0, 1].
-    """
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength {strength} is outside [0, 1]")
-    offsets = {k: v for k, v in state.items() if ".strength_offsets." in k or k.startswith("strength_offsets.")}
-    if not offsets:
-        raise ValueError("not a strength-conditioned compact net state dict (no strength_offsets.*)")
-    out = {k: v for k, v in state.items() if k not in offsets}
-    for key, offset in offsets.items():
-        prefix, index = key.rsplit("strength_offsets.", 1)
-        bias = f"{prefix}body.{2 * int(index)}.bias"
-        if bias not in out:  # an ECB block: the offset joins its 3x3 branch's bias
-            bias = f"{prefix}body.{2 * int(index)}.conv3x3.bias"
-        out[bias] = out[bias] + strength * offset.to(out[bias].dtype)
-    return out

@@ -14,9 +14,12 @@ import math
 
 __all__ = ["QP_CLEAN", "QP_HEAVY", "from_qp"]
 
-#: A mean quantiser at or below this is clean input (s = 0): libx264 at CRF ~6 and below.
+#: A mean quantiser at or below this is clean input (s = 0) ...
 QP_CLEAN = 10.0
-#: ... and at or above this the heaviest trained (s = 1): libx264 at CRF ~40.
+#: ... and at or above this the heaviest trained (s = 1). The scale was set on the trainer's
+#: 48-pixel clips, where libx264 lands about 4 under the CRF; on real 540p-1080p streams it lands
+#: 4-5 over it, and at one quantiser a real stream is less damaged than a training clip, so this
+#: scale overrates real streams' strength (measured: benchmarks/results/training/realtime_x2_strength/).
 QP_HEAVY = 45.0
 
 

@@ -199,7 +199,7 @@ class PairDataset:
 
     @staticmethod
     def _strength(qps: list[float], frames: int) -> np.ndarray:
-        """The strength of a sample whose H.264 steps saw ``qps`` (none: clean, 0)."""
+        """The strength of a sample whose H.264 steps saw ``qps`` (the largest; none: clean, 0)."""
         return np.full(frames, strength_from_qp(max(qps)) if qps else 0.0, np.float32)
 
     def _augment(self, rng: np.random.Generator, crops: list[np.ndarray]) -> list[np.ndarray]:

@@ -202,10 +202,16 @@ def compression_level(text: str) -> str | float:
 def _compression(model, level: str | float, video: Path | None) -> float | None:  # noqa: ANN001 - ResolvedModel
     """The compression strength a strength-conditioned ``model`` runs at (None for other models):
     ``level`` as given, or with ``auto`` the one the video's own quantiser says (0 for anything
-    else: images, live sources, a stream read from stdin, a codec that exports no quantiser)."""
+    else: images, live sources, a stream read from stdin, a codec that exports no quantiser).
+
+    Raises:
+        ConfigError: a level given for a model without a strength input."""
     from srstream.engine.strength import conditioned
 
     if not conditioned(model.spec):
+        if level != "auto":
+            raise ConfigError(f"--compression {level:g}: model {model.name} has no compression-strength input; "
+                              "drop --compression, or pass a model trained with one (`strength: true`)")
         return None
     if level != "auto":
         return float(level)

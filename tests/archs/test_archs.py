@@ -159,32 +159,32 @@ def test_deepen_state_keeps_the_function(arch: str, act: str) -> None:
 
 @pytest.mark.parametrize("block", ["conv", "ecb"])
 @pytest.mark.parametrize("arch", ["compact", "compact_y"])
-def test_a_strength_conditioned_net_folds_into_the_plain_net_per_strength(arch: str, block: str) -> None:
-    """At any one strength, the conditioned net is the unconditioned net with other biases; with
-    no strength (or offsets still zero) it is the unconditioned net."""
+def test_a_strength_conditioned_net_is_the_plain_net_with_other_biases(arch: str, block: str) -> None:
+    """At any one strength, the conditioned net is the unconditioned net with its biases moved by
+    the offsets times the strength (what the engine does per stream); with no strength (or
+    offsets still zero) it is the unconditioned net; blocks collapse with the offsets kept."""
     from srstream.archs import plain_generator
-    from srstream.archs.compact import fold_strength
 
-    channels = 3
     params = {"features": 6, "convs": 2, "block": block}
-    spec = generator_spec("c", arch, 2, in_channels=channels, params={**params, "strength": True})
+    spec = generator_spec("c", arch, 2, params={**params, "strength": True})
     net = build_generator(spec).eval()
-    x = torch.rand(2, channels, 9, 7)
+    x = torch.rand(2, 3, 9, 7)
     with torch.no_grad():
         torch.testing.assert_close(net(x, torch.tensor([0.3, 0.8])), net(x), rtol=0, atol=0)  # zero offsets
         for p in net.parameters():
             torch.nn.init.normal_(p, std=0.3)
-        _, collapsed = plain_generator(spec, net)
+        plain_spec, collapsed = plain_generator(spec, net)
         for s in (0.0, 0.4, 1.0):
-            plain = build_generator(generator_spec("p", arch, 2, in_channels=channels, params=params)).eval()
-            plain.load_state_dict(fold_strength(net.state_dict(), s))
+            state = {k: v.clone() for k, v in collapsed.state_dict().items()}
+            for key in [k for k in state if "strength_offsets." in k]:
+                prefix, index = key.rsplit("strength_offsets.", 1)
+                state[f"{prefix}body.{2 * int(index)}.bias"] += s * state.pop(key)
+            plain = build_generator(generator_spec("p", arch, 2, params={k: v for k, v in plain_spec.arch_params.items()
+                                                                      if k != "strength"})).eval()
+            plain.load_state_dict(state)
             conditioned = net(x, torch.full((2,), s))
-            torch.testing.assert_close(plain(x), conditioned, rtol=1e-5, atol=1e-4)  # ECB: a different sum order
+            torch.testing.assert_close(plain(x), conditioned, rtol=1e-5, atol=1e-4)  # ECB: another sum order
             torch.testing.assert_close(collapsed(x, torch.full((2,), s)), conditioned, rtol=1e-5, atol=1e-4)
         mixed = net(x, torch.tensor([0.0, 1.0]))  # per sample
         torch.testing.assert_close(mixed[1:], net(x[1:], torch.ones(1)), rtol=1e-5, atol=1e-4)
         assert not torch.allclose(net(x, torch.ones(2)), net(x))
-    with pytest.raises(ValueError, match="outside"):
-        fold_strength(net.state_dict(), 1.5)
-    with pytest.raises(ValueError, match="no strength_offsets"):
-        fold_strength(plain.state_dict(), 0.5)

@@ -149,3 +149,14 @@ def test_fast_takes_the_cheapest_tier(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0 and "tiny-x2 x2 on " in err, err
     code, _, err = run([str(clip), "--fast", "--model", "realtime-x2", "-o", str(tmp_path / "p.mp4")], capsys)
     assert code == 2 and "--fast picks the cheapest bundled model" in err
+
+
+def test_compression_needs_a_model_with_a_strength_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", frames=2)
+    model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
+    code, _, err = run([str(clip), "--model", str(model), "--compression", "0.5"], capsys)
+    assert code == 2 and "has no compression-strength input" in err and not (tmp_path / "clip_x2.mp4").exists()
+    code, _, err = run([str(clip), "--model", str(model), "--compression", "strong"], capsys)
+    assert code == 2 and "auto, or a number from 0 (clean) to 1" in err
