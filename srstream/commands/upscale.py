@@ -218,11 +218,12 @@ def _compression(model, level: str | float, video: Path | None) -> float | None:
     if video is None or str(video) == "-":
         return 0.0
     from srstream.engine.compression import measure
+    from srstream.engine.strength import quantise
     from srstream.strength import from_qp
 
     found = measure(video)
     qp = found.h264_qp if found else None
-    strength = from_qp(qp)
+    strength = quantise(from_qp(qp))  # in the steps the engine runs
     print(f"sr-stream: compression strength {strength:.2f}: "
           f"{found.describe() if found else 'no quantiser could be read'}", file=sys.stderr)
     return strength
