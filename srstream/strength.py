@@ -16,10 +16,10 @@ __all__ = ["QP_CLEAN", "QP_HEAVY", "from_qp"]
 
 #: A mean quantiser at or below this is clean input (s = 0) ...
 QP_CLEAN = 10.0
-#: ... and at or above this the heaviest trained (s = 1). The scale was set on the trainer's
-#: 48-pixel clips, where libx264 lands about 4 under the CRF; on real 540p-1080p streams it lands
-#: 4-5 over it, and at one quantiser a real stream is less damaged than a training clip, so this
-#: scale overrates real streams' strength (measured: benchmarks/results/training/realtime_x2_strength/).
+#: ... and at or above this the heaviest trained (s = 1). On the trainer's 52-pixel clips libx264
+#: lands about 1 under the CRF, on real 540p-1080p streams 4-6 over it, but at one quantiser both
+#: lose the same (benchmarks/results/training/realtime_x2_strength/calibration.md), so one scale
+#: serves both.
 QP_HEAVY = 45.0
 
 
