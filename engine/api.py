@@ -205,13 +205,9 @@ class Upscaler:
             self.resolved = pick_model(None if model is None else str(model), scale, fast=fast)
         if compression is not None and not 0 <= compression <= 1:
             raise ConfigError(f"compression={compression}: a strength between 0 (clean) and 1")
-        self.compression: float | None = None  # the strength a conditioned model runs at
-        from srstream.engine.strength import at_strength, conditioned, quantise
+        from srstream.engine.strength import for_stream
 
-        if conditioned(self.resolved.spec):
-            self.compression = quantise(compression or 0.0)
-            if self.compression > 0:  # the graphs as exported compute strength 0
-                self.resolved = at_strength(self.resolved, self.compression)
+        self.resolved, self.compression = for_stream(self.resolved, compression)  # None: no strength input
         self.choice = choose(self.resolved, backend, precision, size=size, device=device)
         options = self.choice.options
         if threads and options is not None and any(f.name == "threads" for f in dataclasses.fields(options)):

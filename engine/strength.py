@@ -32,8 +32,8 @@ from srstream.engine.models import ResolvedModel, variant_name
 from srstream.errors import DependencyError, ModelError
 from srstream.spec import ModelSpec
 
-__all__ = ["METADATA_KEY", "STEP", "at_strength", "conditioned", "fixed_spec", "offsets_metadata", "patch_graph",
-           "quantise"]
+__all__ = ["METADATA_KEY", "STEP", "at_strength", "conditioned", "fixed_spec", "for_stream", "offsets_metadata",
+           "patch_graph", "quantise"]
 
 #: The ONNX metadata key holding a conditioned model's offsets: JSON ``{"K": [v_K...]}``, ``K`` the
 #: conv's position (the bias of conv ``K`` is ``body.{2K}.bias``, ``luma.body.{2K}.bias`` in RGB graphs).
@@ -141,6 +141,17 @@ def _has_safetensors() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("safetensors") is not None
+
+
+def for_stream(model: ResolvedModel, compression: float | None) -> tuple[ResolvedModel, float | None]:
+    """What runs for ``model`` on input of ``compression`` (None: clean), and the strength it runs
+    at: a strength-conditioned model fixed at that strength (:func:`at_strength`; at 0 the graphs
+    as exported), any other model as it is, with None. The one place the command line, the Python
+    API and the benchmarks turn a compression into a model."""
+    if not conditioned(model.spec):
+        return model, None
+    level = quantise(compression or 0.0)
+    return (at_strength(model, level) if level > 0 else model), level
 
 
 def at_strength(model: ResolvedModel, strength: float, *, cache: Path | None = None) -> ResolvedModel:

@@ -220,12 +220,11 @@ def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, ki
     from srstream.engine.autotune import choose
     from srstream.engine.backends import backend_def, open_backend
     from srstream.engine.models import resolve_model
-    from srstream.engine.strength import at_strength, conditioned, quantise
+    from srstream.engine.strength import for_stream
     from srstream.engine.upscaler import FrameUpscaler
 
     model = resolve_model(name)
-    if conditioned(model.spec) and quantise(compression or 0.0) > 0:
-        model = at_strength(model, quantise(compression or 0.0))
+    model, _ = for_stream(model, compression)
     choice = choose(model, backend, precision, size=size, device=device)
     opened = open_backend(model, choice)
     upscaler = FrameUpscaler(opened, model.spec, tile, ensemble=ensemble)

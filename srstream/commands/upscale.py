@@ -143,10 +143,9 @@ def run(args: argparse.Namespace) -> int:
 
             model = pick_model(args.model, args.scale, fast=args.fast) if args.model or args.fast else None
             model = model or live_model(args, source)
-            if args.compression != "auto" and _compression(model, args.compression, None):
-                from srstream.engine.strength import at_strength
+            from srstream.engine.strength import for_stream
 
-                model = at_strength(model, float(args.compression))  # a live source's quantiser is not read
+            model, _ = for_stream(model, _compression(model, args.compression, None))  # no quantiser read live
             return run_live_command(args, source, model)
     model = pick_model(args.model, args.scale, fast=args.fast)
     job = plan_file(args.input, args.output, scale=model.spec.scale, overwrite=args.overwrite, codec=args.codec,
