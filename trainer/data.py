@@ -32,8 +32,10 @@ from srstream.errors import InputError
 from srstream.images import IMAGE_SUFFIXES, LUMA_BT601, list_images, load_rgb, read_image
 from srstream.imresize import imresize
 from srstream.strength import from_qp as strength_from_qp
+from srstream.trainer.content import choose as choose_content
+from srstream.trainer.content import make_content
 from srstream.trainer.degrade import Degradation
-from srstream.trainer.recipe import ClipConfig
+from srstream.trainer.recipe import ClipConfig, ContentConfig
 
 __all__ = ["IMAGE_SUFFIXES", "ImageBank", "PairDataset", "list_images", "load_rgb", "prefetched", "read_image"]
 
@@ -128,18 +130,24 @@ class PairDataset:
         strength: each sample also carries its compression strength (:mod:`srstream.strength`,
             from the quantiser the H.264 decoder saw; 0 when no H.264 step ran), as a float32
             ``(1,)`` array (``(2,)`` for a clip's pair), last in the tuple.
+        content: video-like content kinds (:mod:`~srstream.trainer.content`): a sample drawn to
+            be one has its HR region (every frame's window, for clips) made into it before the
+            crops are taken, from a generator of its own, so the other draws stay as without.
     """
 
     def __init__(self, bank: ImageBank, *, scale: int, patch: int, channels: int = 3, flips: bool = True,
                  rot90: bool = True, degradations: Sequence[Degradation] = (), seed: int = 0,
-                 teacher: object | None = None, clips: ClipConfig | None = None, strength: bool = False) -> None:
+                 teacher: object | None = None, clips: ClipConfig | None = None, strength: bool = False,
+                 content: Sequence[ContentConfig] = ()) -> None:
         if patch % scale:
             raise ValueError(f"patch {patch} is not a multiple of scale {scale}")
         if clips is not None and teacher is not None:
             raise ValueError("clips and a teacher cannot be combined")
+        if content and teacher is not None:
+            raise ValueError("content and a teacher cannot be combined")
         self.bank, self.scale, self.patch, self.channels, self.teacher = bank, scale, patch, channels, teacher
         self.flips, self.rot90, self.degradations, self.seed = flips, rot90, list(degradations), seed
-        self.clips, self.strength = clips, strength
+        self.clips, self.strength, self.content = clips, strength, tuple(content)
         self.context = 2 * scale
         need = patch + 2 * self.context + (clips.motion * (clips.frames - 1) if clips is not None else 0)
         usable = [(i, e) for i, e in enumerate(bank.entries) if e.height >= need and e.width >= need]
@@ -153,8 +161,12 @@ class PairDataset:
         rng = np.random.default_rng((self.seed, int(index)))
         which = int(self.images[min(np.searchsorted(self.cumulative, rng.random()), len(self.images) - 1)])
         image = self.bank.image(which)
+        kind = None
+        if self.content:
+            content_rng = np.random.default_rng((self.seed, int(index), 1))
+            kind = choose_content(self.content, content_rng)
         if self.clips is not None:
-            return self._clip(rng, image)
+            return self._clip(rng, image, kind, content_rng if kind else None)
         c, s = self.context, self.scale
         size = self.patch + 2 * c
         # with a teacher, crops start on the LR grid (multiples of the scale), so the patch's LR is
@@ -163,6 +175,8 @@ class PairDataset:
         y = step * int(rng.integers(0, (image.shape[0] - size) // step + 1))
         x = step * int(rng.integers(0, (image.shape[1] - size) // step + 1))
         crops = [image[y:y + size, x:x + size]]
+        if kind is not None:
+            crops = [make_content(kind, crops[0], content_rng)]
         if self.teacher is not None:
             crops.append(self.teacher.image(which)[y:y + size, x:x + size])  # type: ignore[attr-defined]
         crops = self._augment(rng, crops)
@@ -176,8 +190,10 @@ class PairDataset:
             out += (self._tensor(crops[1][c:-c, c:-c]),)
         return out + (self._strength(qps, 1),) if self.strength else out
 
-    def _clip(self, rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Two consecutive frames: ``(2, C, h, w)`` LR and ``(2, C, H, W)`` HR (see ``clips``)."""
+    def _clip(self, rng: np.random.Generator, image: np.ndarray, kind: str | None = None,
+              content_rng: np.random.Generator | None = None) -> tuple[np.ndarray, ...]:
+        """Two consecutive frames: ``(2, C, h, w)`` LR and ``(2, C, H, W)`` HR (see ``clips``);
+        ``kind``: the content the whole region the window travels over is made into first."""
         assert self.clips is not None
         frames, c, s = self.clips.frames, self.context, self.scale
         size = self.patch + 2 * c
@@ -187,6 +203,11 @@ class PairDataset:
         # the first frame's corner, so that every frame's window lies inside the image
         start = [int(rng.integers(0, image.shape[k] - size - travel[k] + 1)) + (travel[k] if velocity[k] < 0 else 0)
                  for k in (0, 1)]
+        if kind is not None:
+            assert content_rng is not None
+            top = [start[k] - (travel[k] if velocity[k] < 0 else 0) for k in (0, 1)]
+            region = image[top[0]:top[0] + size + travel[0], top[1]:top[1] + size + travel[1]]
+            image, start = make_content(kind, region, content_rng), [start[k] - top[k] for k in (0, 1)]
         crops = [image[start[0] + t * velocity[0]:start[0] + t * velocity[0] + size,
                        start[1] + t * velocity[1]:start[1] + t * velocity[1] + size] for t in range(frames)]
         crops = self._augment(rng, crops)

@@ -22,7 +22,7 @@ import yaml
 from srstream.errors import ConfigError
 
 __all__ = [
-    "RECIPES_DIR", "ClipConfig", "DataConfig", "DegradationConfig", "LossConfig", "ModelConfig", "OptimConfig",
+    "RECIPES_DIR", "ClipConfig", "ContentConfig", "DataConfig", "DegradationConfig", "LossConfig", "ModelConfig", "OptimConfig",
     "PhaseConfig", "Recipe", "TeacherConfig", "apply_overrides", "bundled_recipes", "load_recipe", "parse",
 ]
 
@@ -85,9 +85,30 @@ class ClipConfig:
 
 
 @dataclass(frozen=True)
+class ContentConfig:
+    """Video-like content made from the photos (see :mod:`srstream.trainer.content`).
+
+    ``kind``: ``cartoon`` (flat regions, clean edges, optional outlines), ``screen`` (a synthetic
+    desktop: panels and lines of text) or ``pixelart`` (blocky magnified textures, as games show).
+    ``prob``: the share of samples made so; the kinds of one recipe share the samples (their
+    ``prob`` add up to at most 1), the rest stay photos.
+    """
+
+    kind: str
+    prob: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("cartoon", "screen", "pixelart"):
+            raise ConfigError(f"data.content kind {self.kind!r}: expected cartoon, screen or pixelart")
+        if not 0.0 <= self.prob <= 1.0:
+            raise ConfigError(f"data.content {self.kind}: prob must be in [0, 1], got {self.prob}")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Random HR crops of ``patch`` pixels (a multiple of the scale), flips/rot90, bicubic LR;
-    with ``clips``, pairs of consecutive frames instead of single crops."""
+    with ``clips``, pairs of consecutive frames instead of single crops; with ``content``, some
+    samples made into animation-, screen- or game-like content first."""
 
     patch: int = 96
     batch: int = 16
@@ -97,10 +118,13 @@ class DataConfig:
     degradations: tuple[DegradationConfig, ...] = ()
     workers: int = 0  # forked processes making batches ahead; 0: one thread. For GPUs
     clips: ClipConfig | None = None
+    content: tuple[ContentConfig, ...] = ()
 
     def __post_init__(self) -> None:
         if self.patch < 8 or self.batch < 1 or self.workers < 0 or self.max_side < 64:
             raise ConfigError(f"data: invalid patch/batch/workers/max_side in {self}")
+        if sum(c.prob for c in self.content) > 1.0 + 1e-9:
+            raise ConfigError(f"data.content: the kinds' prob add up to more than 1: {self.content}")
 
 
 @dataclass(frozen=True)
@@ -224,6 +248,9 @@ class Recipe:
             raise ConfigError("loss.temporal_weight needs data.clips (pairs of consecutive frames)")
         if self.data.clips is not None and self.teacher is not None:
             raise ConfigError("data.clips and teacher: distillation from clips is not supported; use one or the other")
+        if self.data.content and self.teacher is not None:
+            raise ConfigError("data.content and teacher: the teacher's targets are of the photos, not of the "
+                              "content made from them; use one or the other")
 
     @property
     def total_steps(self) -> int:

@@ -193,3 +193,54 @@ def test_samples_carry_the_strength_their_decoder_saw(hr_folder: Path, tmp_path:
     single = PairDataset(bank, scale=2, patch=32, seed=4, strength=True,
                          degradations=build_degradations([DegradationConfig("codec", (30, 30))]))
     assert single[0][2].shape == (1,) and 0.0 < single[0][2][0] < 1.0
+
+
+@pytest.mark.parametrize("kind", ["cartoon", "screen", "pixelart"])
+def test_content_samples_are_exact_pairs_of_made_content(hr_folder: Path, tmp_path: Path, kind: str) -> None:
+    """``content`` changes the HR itself (the LR stays MATLAB bicubic of it), in its own way per
+    kind, deterministically, and leaves the other draws (crop, flips, degradations) as without it;
+    a clip's frames are windows of one made picture, moved by whole pixels."""
+    from srstream.trainer.content import make_content
+    from srstream.trainer.recipe import ContentConfig
+
+    bank = ImageBank([hr_folder], tmp_path)
+    made = PairDataset(bank, scale=2, patch=32, seed=3, flips=False, rot90=False, content=[ContentConfig(kind, 1.0)])
+    plain = PairDataset(bank, scale=2, patch=32, seed=3, flips=False, rot90=False)
+    changed = 0
+    for index in range(6):
+        lr, hr = made[index]
+        hr_u8 = np.round(hr.transpose(1, 2, 0) * 255)
+        expected = np.floor(np.clip(imresize(hr_u8, 0.5), 0, 255) + 0.5) / 255
+        np.testing.assert_allclose(lr.transpose(1, 2, 0)[4:-4, 4:-4], expected[4:-4, 4:-4], atol=1e-6)
+        changed += not np.array_equal(hr, plain[index][1])
+        np.testing.assert_array_equal(hr, made[index][1])
+    assert changed >= 5
+    region = bank.image(0)[:60, :60]
+    out = make_content(kind, region, np.random.default_rng(1))
+    assert out.shape == region.shape and out.dtype == np.uint8 and not np.array_equal(out, region)
+    if kind == "pixelart":  # blocks: far fewer distinct rows than the photo's
+        assert len(np.unique(out.reshape(60, -1), axis=0)) < 0.6 * len(np.unique(region.reshape(60, -1), axis=0))
+    clip = _clip_data(bank, content=[ContentConfig(kind, 1.0)])
+    lr, hr = clip[4]
+    shifts = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+              if np.array_equal(hr[1][:, max(0, -dy):32 - max(0, dy), max(0, -dx):32 - max(0, dx)],
+                                hr[0][:, max(0, dy):32 - max(0, -dy), max(0, dx):32 - max(0, -dx)])]
+    assert shifts and not np.array_equal(hr, _clip_data(bank)[4][1])
+
+
+def test_content_kinds_share_the_samples(hr_folder: Path, tmp_path: Path) -> None:
+    from srstream.errors import ConfigError
+    from srstream.trainer.content import choose
+    from srstream.trainer.recipe import ContentConfig, DataConfig
+
+    kinds = [choose([ContentConfig("cartoon", 0.3), ContentConfig("screen", 0.2)], np.random.default_rng(i))
+             for i in range(2000)]
+    assert abs(kinds.count("cartoon") / 2000 - 0.3) < 0.04 and abs(kinds.count("screen") / 2000 - 0.2) < 0.04
+    assert abs(kinds.count(None) / 2000 - 0.5) < 0.04
+    with pytest.raises(ConfigError, match="add up"):
+        DataConfig(content=(ContentConfig("cartoon", 0.7), ContentConfig("screen", 0.4)))
+    with pytest.raises(ConfigError, match="kind"):
+        ContentConfig("anime", 0.5)
+    with pytest.raises(ValueError, match="teacher"):
+        PairDataset(ImageBank([hr_folder], tmp_path), scale=2, patch=32, content=[ContentConfig("screen", 1.0)],
+                    teacher=object())
