@@ -10,8 +10,8 @@ method is timed interleaved with OpenCV dnn_superres FSRCNN-small (the fastest r
 FSRCNN, ESPCN (all at ``--scale``) and bicubic (numpy, MATLAB-compatible): rounds of a few calls of each method in turn, after a warm-up, until ``--seconds``
 have passed; fps = 1000 / median latency of a whole uint8 frame in and out. For each model, each
 backend x precision `auto` would consider is timed if it passes the accuracy check on this CPU,
-and `auto`'s choice is marked. ``--clip`` adds the end-to-end fps of `auto` on a real clip
-(decode + upscale + x264 encode).
+and `auto`'s choice is marked. ``--clip`` adds the end-to-end fps of the first ``--model`` as
+`auto` runs it on a real clip (decode + upscale + x264 encode).
 
 Results go to ``OUT/<cpu>.json`` and ``OUT/<cpu>.md`` named after this CPU's class (for example
 ``zen4-avx512-vnni``; ``<cpu>_x4`` for ``--scale 4``), so runs on the project's different
@@ -114,7 +114,7 @@ def main() -> int:
         e2e = None
         if args.clip:
             auto = opened[chosen[models[0]]]
-            e2e = speed.end_to_end(auto, args.clip)
+            e2e = {"model": models[0], **speed.end_to_end(auto, args.clip)}
     finally:
         for m in opened.values():
             m.close()
@@ -137,7 +137,7 @@ def main() -> int:
         m = record["methods"][k]
         lines.append(f"| {k} | {v:.1f} | {m['vs_fsrcnn_small']:.2f} | {m['p90_ms']:.1f} | {'chosen' if m['auto'] else ''} |")
     if e2e:
-        lines += ["", f"End to end (`auto`, {Path(e2e['clip']).name}): {e2e['fps']:.1f} fps, "
+        lines += ["", f"End to end ({e2e['model']}, `auto`, {Path(e2e['clip']).name}): {e2e['fps']:.1f} fps, "
                       f"{e2e['frames_out']} frames in {e2e['seconds']} s ({e2e['encoder']})."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
