@@ -217,8 +217,12 @@ class Trainer:
     def _init_from(self, weights: Path) -> None:
         spec, state = ckpt.load_model_weights(weights)
         have, want = dict(spec.arch_params), dict(self.spec.arch_params)
+
+        def differ(*keys: str) -> bool:
+            return {k: v for k, v in have.items() if k not in keys} != {k: v for k, v in want.items() if k not in keys}
+
         if (spec.arch in ("compact", "compact_y") and spec.arch == self.spec.arch and spec.scale == self.spec.scale
-                and {k: v for k, v in have.items() if k != "convs"} == {k: v for k, v in want.items() if k != "convs"}
+                and not differ("convs", "block") and have.get("block", "conv") in ("conv", want.get("block", "conv"))
                 and int(want.get("convs", 8)) > int(have.get("convs", 8))):
             from srstream.archs.compact import deepen_state
 
@@ -226,16 +230,14 @@ class Trainer:
                 state = deepen_state(state, int(have.get("convs", 8)), int(want["convs"]), str(want.get("act", "prelu")))
             except ValueError as exc:
                 raise ConfigError(f"--init {weights}: {exc}") from exc
-            have = want
+            have = {**have, "convs": want["convs"]}  # a plain net stays plain: expanded next if the recipe wants ECB
         if (spec.arch == self.spec.arch and spec.scale == self.spec.scale and have.get("block", "conv") == "conv"
-                and want.get("block") == "ecb" and {k: v for k, v in have.items() if k != "block"}
-                == {k: v for k, v in want.items() if k != "block"}):
+                and want.get("block") == "ecb" and not differ("block")):
             from srstream.archs.reparam import expand_state
 
             # a plain net into re-parameterisable blocks: each block collapses to the plain conv
             state, have = expand_state(self.generator, state), want
-        if want.get("strength") and not have.get("strength") and {k: v for k, v in have.items() if k != "strength"} \
-                == {k: v for k, v in want.items() if k != "strength"}:
+        if want.get("strength") and not have.get("strength") and not differ("strength"):
             # an unconditioned net into a strength-conditioned one: zero offsets, the same output
             state = {**state, **{k: v for k, v in self.generator.state_dict().items() if "strength_offsets." in k}}
             have = want

@@ -125,6 +125,11 @@ def test_init_deepens_a_compact_net_without_changing_its_output(hr_folder: Path,
     with torch.no_grad():
         torch.testing.assert_close(deep.generator(x), shallow(x), rtol=0, atol=1e-6)
     assert sum(isinstance(m, torch.nn.Conv2d) for m in deep.generator.modules()) == 7
+    # deeper and into re-parameterisable blocks at once (a shipped plain net into an ECB recipe)
+    deep_ecb = Trainer(load_recipe("tiny", ["model.params.convs=5", "model.params.block=ecb"]),
+                       RunPaths(data=(hr_folder,), out=tmp_path / "deep_ecb", init=weights))
+    with torch.no_grad():
+        torch.testing.assert_close(deep_ecb.generator(x), shallow(x), rtol=0, atol=1e-5)
     with pytest.raises(ConfigError, match="does not match"):  # shallower is no deepening
         Trainer(load_recipe("tiny", ["model.params.convs=1"]), RunPaths(data=(hr_folder,), out=tmp_path / "x", init=weights))
 
