@@ -161,12 +161,12 @@ class PairDataset:
         rng = np.random.default_rng((self.seed, int(index)))
         which = int(self.images[min(np.searchsorted(self.cumulative, rng.random()), len(self.images) - 1)])
         image = self.bank.image(which)
-        kind = None
-        if self.content:
+        kind, content_rng = None, None
+        if self.content:  # a generator of its own, so every other draw stays as without content
             content_rng = np.random.default_rng((self.seed, int(index), 1))
             kind = choose_content(self.content, content_rng)
         if self.clips is not None:
-            return self._clip(rng, image, kind, content_rng if kind else None)
+            return self._clip(rng, image, kind, content_rng)
         c, s = self.context, self.scale
         size = self.patch + 2 * c
         # with a teacher, crops start on the LR grid (multiples of the scale), so the patch's LR is
@@ -176,6 +176,7 @@ class PairDataset:
         x = step * int(rng.integers(0, (image.shape[1] - size) // step + 1))
         crops = [image[y:y + size, x:x + size]]
         if kind is not None:
+            assert content_rng is not None
             crops = [make_content(kind, crops[0], content_rng)]
         if self.teacher is not None:
             crops.append(self.teacher.image(which)[y:y + size, x:x + size])  # type: ignore[attr-defined]
