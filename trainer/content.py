@@ -43,9 +43,7 @@ def _cartoon(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         edges = cv2.Canny(gray, 60, 160)
         if rng.random() < 0.5:
             edges = cv2.dilate(edges, np.ones((2, 2), np.uint8))
-        ink = rng.integers(0, 60, 3).astype(np.uint8)
-        flat = flat.copy()
-        flat[edges > 0] = ink
+        flat[edges > 0] = rng.integers(0, 60, 3).astype(np.uint8)  # flat is OpenCV's new array: drawn on in place
     return flat
 
 
