@@ -27,6 +27,7 @@ from pathlib import Path
 
 import onnx
 
+from srstream.engine.accuracy import LIMITS  # what --precision auto accepts
 from srstream.engine.models import variant_name  # the names the engine looks for variants under
 from srstream.engine.strength import METADATA_KEY as STRENGTH_KEY, offsets_metadata
 from srstream.errors import ConfigError, OutputError
@@ -204,6 +205,10 @@ def _quantize(wide: onnx.ModelProto, fp32_bytes: bytes, spec: ModelSpec, inputs:
             best = (q, keep, quality)
     assert best is not None
     log(f"INT8: no variant within {opts.int8_max_cost} dB; keeping the most accurate")
+    if (cost := best[2]["psnr_cost_db"]) > LIMITS.cost_db:
+        log(f"INT8: {cost:.3f} dB on {opts.val.name} is over the {LIMITS.cost_db} dB --precision auto accepts: "
+            "auto will not take this INT8 graph on any machine (the cost is stored in the spec); "
+            "--precision int8 still runs it")
     return best
 
 

@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 
 from srstream import cli
 from srstream.archs import build_generator, generator_spec
+from srstream.engine.accuracy import LIMITS
 from srstream.errors import ExportError, InputError
 from srstream.export import parity
 from srstream.export.int8 import calibration_inputs, quantize_int8
@@ -92,6 +93,28 @@ def test_keep_float_auto_takes_the_fastest_rung_within_budget(tmp_path: Path) ->
     costs = [float(line.split(": ")[1].split()[0]) for line in logs if "in float:" in line]
     assert strict.int8_quality["psnr_cost_db"] == pytest.approx(min(costs), abs=1e-3)
     assert any("keeping the most accurate" in line for line in logs)
+    over = strict.int8_quality["psnr_cost_db"] > LIMITS.cost_db  # random weights: either can happen
+    assert any("auto will not take this INT8 graph" in line for line in logs) == over
+
+
+def test_an_int8_graph_over_autos_limit_is_said_at_export_and_refused_by_auto(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Export keeps its most accurate INT8 graph even over budget; the cost it records in the
+    spec is what makes ``--precision auto`` refuse that graph on every machine."""
+    from srstream.engine import autotune
+    from srstream.engine.models import resolve_model
+    from srstream.export import pipeline
+
+    lossy = {"psnr_y_fp32": 30.0, "psnr_y_int8": 29.8, "ssim_y_fp32": 0.9, "ssim_y_int8": 0.9,
+             "psnr_cost_db": 0.2, "bicubic_psnr_y": 28.0}
+    monkeypatch.setattr(pipeline, "_int8_quality", lambda *a, **k: dict(lossy))
+    logs: list[str] = []
+    out = tmp_path / "m.onnx"
+    run_export(_checkpoint(tmp_path / "run"), ExportOptions(out=out, int8=True, calib=_images(tmp_path / "calib"),
+               calib_count=4, val=_images(tmp_path / "val", 2)), log=logs.append)
+    assert any("0.200 dB on val is over the 0.05 dB --precision auto accepts" in line for line in logs), logs
+    verdict = autotune._export_int8_verdict(resolve_model(str(out)))
+    assert "the int8 graph cost 0.200 dB against fp32 on val x2 when exported" in verdict
 
 
 def test_reparameterised_checkpoint_exports_as_a_plain_net(tmp_path: Path) -> None:
