@@ -21,7 +21,7 @@ with tails of 5-29 levels and patterns of 1.5-4.4 levels.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +32,8 @@ from srstream.images import load_rgb
 from srstream.imresize import imresize
 from srstream.metrics import crop_border, rgb_to_y
 
-__all__ = ["CHECKS_DIR", "LIMITS", "Accuracy", "Limits", "check_pairs", "compare"]
+__all__ = ["CHECKS_DIR", "FP32_METRIC", "INT8_METRIC", "LIMITS", "Accuracy", "Limits", "check_pairs", "compare",
+           "recorded_int8_costs"]
 
 #: The bundled HR check crops.
 CHECKS_DIR = Path(__file__).with_name("checks")
@@ -46,6 +47,21 @@ class Limits:
 
 
 LIMITS = Limits()
+
+#: How ``sr-stream export --int8 --val SET`` records the INT8 graph's quality on that whole set in
+#: the spec's metrics: ``<set>_x<scale>_psnr_y`` + :data:`INT8_METRIC` for the INT8 graph and
+#: + :data:`FP32_METRIC` for the fp32 ONNX graph.
+INT8_METRIC, FP32_METRIC = "_int8", "_onnx_fp32"
+
+
+def recorded_int8_costs(metrics: Mapping[str, float]) -> dict[str, float]:
+    """``{"<set>_x<scale>_psnr_y": fp32 - int8 Y-PSNR}`` for every pair export recorded in ``metrics``."""
+    out = {}
+    for key, int8 in metrics.items():
+        base = key.removesuffix(INT8_METRIC)
+        if base != key and (fp32 := metrics.get(base + FP32_METRIC)) is not None:
+            out[base] = fp32 - int8
+    return out
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from srstream.atomic import write_atomic
-from srstream.engine.accuracy import LIMITS, Accuracy, check_pairs, compare
+from srstream.engine.accuracy import LIMITS, Accuracy, check_pairs, compare, recorded_int8_costs
 from srstream.engine.backends import Choice, backend_def, definitions
 from srstream.engine.backends.base import BackendDef
 from srstream.engine.models import ResolvedModel, luma_variant_path, variant_path
@@ -200,6 +200,7 @@ def _candidates(model: ResolvedModel, info: SystemInfo, pool: list[BackendDef], 
                 device: str | None) -> list[tuple[BackendDef, str, Any, str]]:
     """``(declaration, precision, options, note)``; a note marks a candidate that cannot run."""
     out = []
+    refused = _export_int8_verdict(model) if precision == "auto" else ""
     for b in pool:
         available = b.probe(info)
         wanted = b.cpu_precisions(info) if precision == "auto" else (precision,)
@@ -209,8 +210,8 @@ def _candidates(model: ResolvedModel, info: SystemInfo, pool: list[BackendDef], 
             note = "" if available.available else available.detail
             if not note and p == "int8" and variant_path(model.path, "int8") is None:
                 note = "the model ships no int8 graph"
-            if not note and p == "int8" and precision == "auto":
-                note = _export_int8_verdict(model)
+            if not note and p == "int8":
+                note = refused
             out.append((b, p, b.make_options(device), note))
     return out
 
@@ -219,19 +220,16 @@ def _export_int8_verdict(model: ResolvedModel) -> str:
     """Why ``auto`` must not take the model's INT8 graph whatever this machine's check says, or "".
 
     ``sr-stream export --int8 --val SET`` stores the graph's Y-PSNR beside fp32's on that whole
-    set (``<set>_x<s>_psnr_y_int8`` / ``..._onnx_fp32``). The per-machine check runs on a few
+    set (:func:`~srstream.engine.accuracy.recorded_int8_costs`). The per-machine check runs on a few
     bundled crops and catches what a CPU's kernels get wrong, but it understates a graph that is
     lossy everywhere (tiny-x2-deep: 0.019 dB on the crops, 0.128 on Set5), so a recorded cost over
     the limit rules the graph out on every machine.
     """
-    metrics = model.spec.metrics
-    for key, int8 in metrics.items():
-        if key.endswith("_psnr_y_int8") and (ref := metrics.get(key.removesuffix("_int8") + "_onnx_fp32")) is not None:
-            cost = ref - int8
-            if cost > LIMITS.cost_db:
-                where = key.removesuffix("_psnr_y_int8").replace("_", " ")
-                return (f"not taken: the int8 graph cost {cost:.3f} dB against fp32 on {where} when exported "
-                        f"(limit {LIMITS.cost_db})")
+    for key, cost in recorded_int8_costs(model.spec.metrics).items():
+        if cost > LIMITS.cost_db:
+            where = key.removesuffix("_psnr_y").replace("_", " ")
+            return (f"not taken: the int8 graph cost {cost:.3f} dB against fp32 on {where} when exported "
+                    f"(limit {LIMITS.cost_db})")
     return ""
 
 

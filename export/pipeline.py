@@ -27,7 +27,7 @@ from pathlib import Path
 
 import onnx
 
-from srstream.engine.accuracy import LIMITS  # what --precision auto accepts
+from srstream.engine.accuracy import FP32_METRIC, INT8_METRIC, LIMITS  # what --precision auto reads and accepts
 from srstream.engine.models import variant_name  # the names the engine looks for variants under
 from srstream.engine.strength import METADATA_KEY as STRENGTH_KEY, offsets_metadata
 from srstream.errors import ConfigError, OutputError
@@ -205,10 +205,6 @@ def _quantize(wide: onnx.ModelProto, fp32_bytes: bytes, spec: ModelSpec, inputs:
             best = (q, keep, quality)
     assert best is not None
     log(f"INT8: no variant within {opts.int8_max_cost} dB; keeping the most accurate")
-    if (cost := best[2]["psnr_cost_db"]) > LIMITS.cost_db:
-        log(f"INT8: {cost:.3f} dB on {opts.val.name} is over the {LIMITS.cost_db} dB --precision auto accepts: "
-            "auto will not take this INT8 graph on any machine (the cost is stored in the spec); "
-            "--precision int8 still runs it")
     return best
 
 
@@ -311,8 +307,12 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
     metrics.update(opts.metrics)
     if result.int8_quality and opts.val is not None:
         key = f"{opts.val.name.lower()}_x{spec.scale}_psnr_y"
-        metrics[f"{key}_int8"] = round(result.int8_quality["psnr_y_int8"], 4)
-        metrics[f"{key}_onnx_fp32"] = round(result.int8_quality["psnr_y_fp32"], 4)
+        metrics[key + INT8_METRIC] = round(result.int8_quality["psnr_y_int8"], 4)
+        metrics[key + FP32_METRIC] = round(result.int8_quality["psnr_y_fp32"], 4)
+        if (cost := result.int8_quality["psnr_cost_db"]) > LIMITS.cost_db:
+            log(f"INT8: {cost:.3f} dB on {opts.val.name} is over the {LIMITS.cost_db} dB --precision auto accepts: "
+                "auto will not take this INT8 graph on any machine (the cost is stored in the spec); "
+                "--precision int8 still runs it")
     spec = replace(spec, precisions=tuple(precisions), metrics=metrics,
                    license=opts.license if opts.license is not None else spec.license)
     result.spec = spec
