@@ -29,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from srstream.archs.blocks import activation
+from srstream.archs.quant import Conv2d
 from srstream.archs.reparam import EdgeConv
 from srstream.images import LUMA_BT601
 
@@ -41,7 +42,7 @@ BLOCKS = ("conv", "ecb")
 def _conv3x3(block: str, in_channels: int, out_channels: int) -> nn.Module:
     if block == "ecb":
         return EdgeConv(in_channels, out_channels)
-    return nn.Conv2d(in_channels, out_channels, 3, padding=1)
+    return Conv2d(in_channels, out_channels, 3, padding=1)  # nn.Conv2d that can take fake INT8
 
 
 class CompactNet(nn.Module):

@@ -22,6 +22,8 @@ Only the collapsed weights ship: a net of these blocks exports as a plain compac
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -107,8 +109,13 @@ class EdgeConv(nn.Module):
             weight = weight + eye
         return weight, bias
 
+    #: set by :func:`srstream.archs.quant.attach_fake_int8`: rounds the collapsed kernel (training only)
+    weight_quant: Callable[[torch.Tensor], torch.Tensor] | None = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias = self.collapse()
+        if self.weight_quant is not None:
+            weight = self.weight_quant(weight)
         return F.conv2d(x, weight.to(x.dtype), bias.to(x.dtype), padding=1)
 
     def forward_branches(self, x: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -148,6 +149,8 @@ class Trainer:
         self.val = ValidationSet(paths.val, m.scale, m.in_channels) if paths.val and self.rt.is_main else None
         self.perceptual: nn.Module | None = None
         self.phase: _Phase | None = None
+        self._detach_quant: Callable[[], None] | None = None  # set in a quant: int8 phase
+        self._quant_ranges: list[Any] = []  # that phase's activation roundings (srstream.archs.quant)
         self.phase_index = -1
         self._probe_batch: list[torch.Tensor] | None = None
         state = ckpt.load_state(last) if resume and (last := ckpt.latest(paths.out)) is not None else None
@@ -249,6 +252,7 @@ class Trainer:
     def _enter_phase(self, index: int) -> None:
         cfg = self.recipe.phases[index]
         self.phase_index = index
+        self._set_quant(cfg)
         self.phase = _Phase(cfg, self.model, self.spec, self.recipe.data.patch, self.rt)
         self.perceptual = None
         if cfg.loss.perceptual_weight:
@@ -256,6 +260,20 @@ class Trainer:
                 raise ConfigError(f"phase {cfg.name!r} uses a perceptual loss: pass --vgg-weights PATH "
                                   "(a local torchvision-format VGG19 file; nothing is downloaded)")
             self.perceptual = losses.PerceptualLoss(self.paths.vgg_weights, cfg.loss.perceptual_layers).to(self.rt.device)
+
+    def _set_quant(self, cfg: PhaseConfig) -> None:
+        """Fake INT8 on the trained generator for a ``quant: int8`` phase, float otherwise. The
+        EMA weights (validated and shipped) stay a float net: the export quantises them."""
+        if self._detach_quant is not None:
+            self._detach_quant()
+            self._detach_quant, self._quant_ranges = None, []
+        if cfg.quant == "int8":
+            from srstream.archs.quant import attach_fake_int8
+
+            try:
+                self._detach_quant, self._quant_ranges = attach_fake_int8(self.generator)
+            except TypeError as exc:
+                raise ConfigError(f"phase {cfg.name!r}: quant: int8: {exc}") from exc
 
     def _phase_at(self, step: int) -> tuple[int, int]:
         """(phase index, step within that phase) of global ``step``."""
@@ -277,6 +295,8 @@ class Trainer:
             "phase_state": self.phase.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            # a quant: int8 phase's running activation ranges, so a resumed run rounds alike
+            "quant_ranges": [torch.stack((r.lo, r.hi)) for r in self._quant_ranges if r.hi is not None],
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -287,6 +307,8 @@ class Trainer:
         self._enter_phase(int(state["phase"]))
         assert self.phase is not None
         self.phase.load_state_dict(state["phase_state"])
+        for rounding, saved in zip(self._quant_ranges, state.get("quant_ranges", [])):
+            rounding.lo, rounding.hi = saved[0], saved[1]
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"]:
             torch.cuda.set_rng_state_all(state["cuda_rng"])

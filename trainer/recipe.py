@@ -23,10 +23,11 @@ from srstream.errors import ConfigError
 
 __all__ = [
     "RECIPES_DIR", "ClipConfig", "ContentConfig", "DataConfig", "DegradationConfig", "LossConfig", "ModelConfig", "OptimConfig",
-    "PhaseConfig", "Recipe", "TeacherConfig", "apply_overrides", "bundled_recipes", "load_recipe", "parse",
+    "PhaseConfig", "QUANT_MODES", "Recipe", "TeacherConfig", "apply_overrides", "bundled_recipes", "load_recipe", "parse",
 ]
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
+QUANT_MODES = ("none", "int8")
 
 
 @dataclass(frozen=True)
@@ -191,10 +192,15 @@ class PhaseConfig:
     discriminator_norm: str = "spectral"
     discriminator_features: int = 64
     discriminator_optim: OptimConfig = OptimConfig(lr=1e-4)
+    #: ``int8``: train through the roundings of the exported INT8 graph (compact nets; see
+    #: :mod:`srstream.archs.quant`), so the shipped INT8 graph loses less. ``none``: float.
+    quant: str = "none"
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ConfigError(f"phase {self.name!r}: steps must be >= 1")
+        if self.quant not in QUANT_MODES:
+            raise ConfigError(f"phase {self.name!r}: quant {self.quant!r}: expected one of {', '.join(QUANT_MODES)}")
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,29 @@ def test_init_deepens_a_compact_net_without_changing_its_output(hr_folder: Path,
         Trainer(load_recipe("tiny", ["model.params.convs=1"]), RunPaths(data=(hr_folder,), out=tmp_path / "x", init=weights))
 
 
+def test_a_quant_int8_phase_trains_through_fake_int8_and_resumes_exactly(hr_folder: Path, tmp_path: Path) -> None:
+    """The pixel phase trains with fake INT8 (srstream.archs.quant) and the GAN phase in float:
+    the roundings change the weights learnt, come off with the phase, and a run resumed inside
+    the quantised phase (running activation ranges restored) ends with the same weights."""
+    quant = ["phases.0.quant=int8"]
+    float_run = _trainer(hr_folder, tmp_path / "float")
+    float_run.run()
+    straight = _trainer(hr_folder, tmp_path / "a", quant)
+    straight.run()
+    assert straight._detach_quant is None  # the last phase is float
+    assert any(not torch.equal(x, y) for x, y in zip(float_run.generator.state_dict().values(),
+                                                   straight.generator.state_dict().values()))
+    interrupted = _trainer(hr_folder, tmp_path / "b", quant)
+    interrupted.run(stop_at=12)
+    resumed = _trainer(hr_folder, tmp_path / "b", quant, resume=True)
+    assert resumed._detach_quant is not None and all(r.hi is not None for r in resumed._quant_ranges)
+    resumed.run()
+    for (name, x), (_, y) in zip(straight.ema.module.state_dict().items(), resumed.ema.module.state_dict().items()):
+        assert torch.equal(x, y), name
+    with pytest.raises(ConfigError, match="quant"):
+        load_recipe("tiny", ["phases.0.quant=int4"])
+
+
 def test_perceptual_phase_without_vgg_weights_is_a_clear_error(hr_folder: Path, tmp_path: Path) -> None:
     t = _trainer(hr_folder, tmp_path / "run", ["phases.0.loss.perceptual_weight=1.0"])
     with pytest.raises(ConfigError, match="--vgg-weights"):
