@@ -17,9 +17,11 @@ What is rounded follows the exporter's defaults exactly:
   ``scale = (hi - lo) / 255``, ``zero_point = round(-128 - lo / scale)``. The range is a running
   average of each batch's (min, max), where the exporter calibrates on crops; the first batch
   sets it.
-* **where**: the first and the last conv stay float (``keep_float=("first", "last")``), every
-  other conv has its weights and its input rounded, and so does the last conv's input (the
-  quantised conv before it writes 8-bit output; ONNX Runtime fuses each ReLU into its conv).
+* **where**: the first and the last conv stay float (``keep_float=("first", "last")``, the
+  exporter's default; ``("first",)`` as realtime-x2 ships), every other conv has its weights and
+  its input rounded, and so does the input of a float conv after a quantised one (that one
+  writes 8-bit output; ONNX Runtime fuses each ReLU into its conv), and a quantised last conv's
+  output.
 
 Nothing here touches the state dict: the running ranges live beside the net, so checkpoints and
 the shipped weights are those of the float net, and :func:`attach_fake_int8` returns the function
@@ -126,18 +128,21 @@ def attach_fake_int8(net: nn.Module, keep_float: tuple[str, ...] = ("first", "la
     """Make ``net`` (a compact net) round as its exported INT8 graph does (see the module doc).
 
     Args:
-        keep_float: which of ``"first"`` / ``"last"`` convs stay float (the exporter's default: both).
+        keep_float: which of ``"first"`` / ``"last"`` convs stay float (the exporter's default: both;
+            give what the graph will be exported with).
         momentum: see :class:`ActivationRange`.
 
     Returns:
         ``(detach, ranges)``: ``detach()`` restores the float forward; ``ranges`` are the
-        activation roundings, in the order the convs run.
+        activation roundings in the order they run (the order of the graph's QuantizeLinear nodes).
 
     Raises:
         TypeError: ``net`` is not a compact net, or a conv cannot take a weight rounding.
     """
     from srstream.archs.reparam import EdgeConv
 
+    if not set(keep_float) <= {"first", "last"}:
+        raise ValueError(f"keep_float: {keep_float!r}: expected 'first' and/or 'last'")
     body = _luma_net(net)
     convs = [m for m in body.body if isinstance(m, (nn.Conv2d, EdgeConv))]
     quantised = set(range(len(convs)))
@@ -157,6 +162,11 @@ def attach_fake_int8(net: nn.Module, keep_float: tuple[str, ...] = ("first", "la
             ranges.append(rounding)
             handles.append(conv.register_forward_pre_hook(
                 lambda module, args, r=rounding: (r(args[0], train=module.training), *args[1:])))
+        if k in quantised and k == len(convs) - 1:  # a quantised last conv writes 8-bit output too
+            rounding = ActivationRange(momentum)
+            ranges.append(rounding)
+            handles.append(conv.register_forward_hook(
+                lambda module, args, out, r=rounding: r(out, train=module.training)))
 
     def detach() -> None:
         for handle in handles:

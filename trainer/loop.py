@@ -271,7 +271,7 @@ class Trainer:
             from srstream.archs.quant import attach_fake_int8
 
             try:
-                self._detach_quant, self._quant_ranges = attach_fake_int8(self.generator)
+                self._detach_quant, self._quant_ranges = attach_fake_int8(self.generator, tuple(cfg.quant_keep_float))
             except TypeError as exc:
                 raise ConfigError(f"phase {cfg.name!r}: quant: int8: {exc}") from exc
 

@@ -195,12 +195,17 @@ class PhaseConfig:
     #: ``int8``: train through the roundings of the exported INT8 graph (compact nets; see
     #: :mod:`srstream.archs.quant`), so the shipped INT8 graph loses less. ``none``: float.
     quant: str = "none"
+    #: with ``quant: int8``: the convs the INT8 graph will keep float (give the export the same)
+    quant_keep_float: tuple[str, ...] = ("first", "last")
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ConfigError(f"phase {self.name!r}: steps must be >= 1")
         if self.quant not in QUANT_MODES:
             raise ConfigError(f"phase {self.name!r}: quant {self.quant!r}: expected one of {', '.join(QUANT_MODES)}")
+        if not set(self.quant_keep_float) <= {"first", "last"}:
+            raise ConfigError(f"phase {self.name!r}: quant_keep_float {list(self.quant_keep_float)}: "
+                              "expected first and/or last")
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,8 @@ def _ort_ranges(q) -> list[tuple[float, float]]:  # noqa: ANN001 - onnx.ModelPro
     return out
 
 
-def test_with_the_exporters_ranges_fake_int8_computes_the_int8_graph() -> None:
+@pytest.mark.parametrize("keep_float", [("first", "last"), ("first",)])  # tiny-x2's and realtime-x2's layouts
+def test_with_the_exporters_ranges_fake_int8_computes_the_int8_graph(keep_float: tuple[str, ...]) -> None:
     """The bundled tiny-x2 luma net, quantised by the exporter (first and last conv float) and
     run by ONNX Runtime, against the same net with fake INT8 at the graph's activation ranges:
     they agree far more closely than either agrees with the float net (what remains is the int32
@@ -79,13 +80,13 @@ def test_with_the_exporters_ranges_fake_int8_computes_the_int8_graph() -> None:
     fp32 = export_onnx(net, lspec).model
     wide = copy.deepcopy(fp32)
     pad_thin_convs(wide)
-    q = quantize_int8(wide, lspec, inputs, method="minmax")
+    q = quantize_int8(wide, lspec, inputs, method="minmax", keep_float=keep_float)
     session = ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.concatenate(inputs)
     int8 = np.concatenate([session.run(None, {lspec.input_name: i})[0] for i in inputs])
     with torch.no_grad():
         float_out = net(torch.from_numpy(x)).numpy()
-        detach, ranges = attach_fake_int8(net)
+        detach, ranges = attach_fake_int8(net, keep_float)
         graph_ranges = _ort_ranges(q)
         assert len(graph_ranges) == len(ranges)
         for rounding, (lo, hi) in zip(ranges, graph_ranges):

@@ -155,6 +155,8 @@ def test_a_quant_int8_phase_trains_through_fake_int8_and_resumes_exactly(hr_fold
         assert torch.equal(x, y), name
     with pytest.raises(ConfigError, match="quant"):
         load_recipe("tiny", ["phases.0.quant=int4"])
+    with pytest.raises(ConfigError, match="quant_keep_float"):
+        load_recipe("tiny", ["phases.0.quant_keep_float=[middle]"])
 
 
 def test_perceptual_phase_without_vgg_weights_is_a_clear_error(hr_folder: Path, tmp_path: Path) -> None:
