@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from cpu_speed import DEFAULT_INPUT, peers  # noqa: E402
 
-OURS = {2: ("tiny-x2", "realtime-x2", "realtime-x2-compressed"), 4: ("realtime-x4", "quality-x4")}
+OURS = {2: ("tiny-x2", "tiny-x2-deep", "realtime-x2", "realtime-x2-compressed"), 4: ("realtime-x4", "quality-x4")}
 #: (label, MACs per LR pixel, Set5 Y-PSNR) per scale, as quoted in issue 18 (ECBSR: Zhang et al. 2021).
 PUBLISHED = {2: (("ECBSR-M4C16 (published)", 10_000, 37.33), ("ECBSR-M10C32 (published)", 94_000, 37.76),
                  ("FSRCNN (paper)", 12_464, 37.00)),

@@ -26,11 +26,12 @@ MODELS_DIR = Path(__file__).with_name("models")
 #: The models that ship as package data (engine/models/README.md: how each was made and measured).
 BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx", "realtime-x2-compressed": "realtime-x2-compressed.onnx",
                                    "realtime-x4": "realtime-x4.onnx", "quality-x4": "quality-x4.onnx",
-                                   "gan-x4": "gan-x4.onnx", "tiny-x2": "tiny-x2.onnx"}
+                                   "gan-x4": "gan-x4.onnx", "tiny-x2": "tiny-x2.onnx",
+                                   "tiny-x2-deep": "tiny-x2-deep.onnx"}
 #: The bundled tiers per scale, cheapest first (each a PSNR-trained net of more compute than the one
 #: before): what live sources pick from by measured speed. Variants trained for other inputs
 #: (realtime-x2-compressed) or another look (gan-x4) are not tiers.
-TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "realtime-x2"), 4: ("realtime-x4", "quality-x4")}
+TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "tiny-x2-deep", "realtime-x2"), 4: ("realtime-x4", "quality-x4")}
 #: Bundled models with a variant of the same graph (and speed) trained for compressed video, and the
 #: mean block quantiser (:mod:`srstream.engine.compression`) from which a video run without
 #: ``--model`` takes the variant. Where the variant wins (x264 at CRF 10-30, 30 frames scored

@@ -227,7 +227,7 @@ def test_live_takes_the_largest_tier_that_holds_the_frame_rate(tmp_path: Path) -
     assert [name for name, _ in slow_source.measured] == ["realtime-x2"]  # the largest was enough
     impossible = autotune.pick_tier(2, fps=1e6, size=(96, 64), cache=cache)
     assert impossible.model.name == "tiny-x2" and "is the fastest tier but misses" in impossible.reason
-    assert [name for name, _ in impossible.measured] == ["realtime-x2", "tiny-x2"]
+    assert [name for name, _ in impossible.measured] == ["realtime-x2", "tiny-x2-deep", "tiny-x2"]
     with pytest.raises(ConfigError, match="no bundled model tiers for x3"):
         autotune.pick_tier(3, fps=30)
 

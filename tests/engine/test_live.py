@@ -192,15 +192,16 @@ def test_max_latency_steps_down_the_ladder(model, tmp_path: Path) -> None:  # no
         assert labels[0].endswith("fp32") and labels[-1].endswith("int8")
         # the CLI's ladder for the default model: INT8 first when fp32 was asked for
         # (the INT8 rung is the fastest INT8 backend that is accurate on this machine: ort or ov)
-        # (then the smaller tier, tiny-x2)
+        # (then the smaller tiers, tiny-x2-deep and tiny-x2, largest first)
         cli = [r.label for r in build_ladder(model, "ort", "fp32", "auto", stack)]
-        assert cli[0] == "realtime-x2 x2 ort/fp32" and len(cli) == 3
-        assert cli[1].startswith("realtime-x2 x2 ") and cli[1].endswith("/int8") and cli[2].startswith("tiny-x2 x2 ")
+        assert cli[0] == "realtime-x2 x2 ort/fp32" and len(cli) == 4
+        assert cli[1].startswith("realtime-x2 x2 ") and cli[1].endswith("/int8")
+        assert cli[2].startswith("tiny-x2-deep x2 ") and cli[3].startswith("tiny-x2 x2 ")
         # a variant of the same graph is no faster, so it is no rung; a smaller same-scale model is
         variant = [r.label for r in build_ladder(resolve_model("realtime-x2-compressed"), "ort", "fp32", "auto", stack)]
-        assert variant[0] == "realtime-x2-compressed x2 ort/fp32" and len(variant) == 3
+        assert variant[0] == "realtime-x2-compressed x2 ort/fp32" and len(variant) == 4
         assert variant[1].startswith("realtime-x2-compressed x2 ") and variant[1].endswith("/int8")
-        assert variant[2].startswith("tiny-x2 x2 ")
+        assert variant[2].startswith("tiny-x2-deep x2 ") and variant[3].startswith("tiny-x2 x2 ")
         quality = [r.label for r in build_ladder(resolve_model("quality-x4"), "ort", "fp32", "auto", stack)]
         assert quality[0] == "quality-x4 x4 ort/fp32" and len(quality) == 2 and quality[1].startswith("realtime-x4 x4 ")
 
