@@ -6,7 +6,8 @@ weights and input to 8 bits. A net trained in float alone loses what those round
 :func:`attach_fake_int8` makes a :class:`~srstream.archs.compact.CompactNet` (or the luma net of a
 ``CompactYNet``) compute its forward pass with the same roundings, so training learns weights
 that lose little when quantised. Gradients pass the roundings straight through (and are zero
-where an activation clips), as in torch's own fake-quantize ops, which do the work.
+where an activation clips), as in torch's own fake-quantize ops: those round the weights; the
+activations, full-size tensors, go through a leaner op of the same maths (:class:`_RoundToGrid`).
 
 What is rounded follows the exporter's defaults exactly:
 
