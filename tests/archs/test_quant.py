@@ -16,6 +16,7 @@ from onnx import numpy_helper  # noqa: E402
 from srstream.archs import build_generator, generator_spec  # noqa: E402
 from srstream.archs.quant import attach_fake_int8, fake_int8_weight  # noqa: E402
 from srstream.export.int8 import quantize_int8  # noqa: E402
+from srstream.export.pipeline import luma_spec  # noqa: E402
 from srstream.export.rewrite import pad_thin_convs  # noqa: E402
 from srstream.export.to_onnx import export_onnx  # noqa: E402
 
@@ -70,9 +71,7 @@ def test_with_the_exporters_ranges_fake_int8_computes_the_int8_graph(keep_float:
 
     gen = load_generator(MODELS / "tiny-x2.safetensors")
     net = gen.module.luma.eval()
-    spec = gen.spec
-    lspec = type(spec)(**{**spec.__dict__, "arch": "compact", "in_channels": 1, "out_channels": 1,
-                          "color_space": "y"})
+    lspec = luma_spec(gen.spec)  # the luma-only graph's spec, as the exporter makes it
     rng = np.random.default_rng(0)
     base = rng.random((1, 1, 8, 8)).astype(np.float32)  # smooth content with some texture, like a frame
     inputs = [np.clip(np.kron(base + i * 0.03, np.ones((1, 1, 12, 12), np.float32))
