@@ -2,7 +2,8 @@
 
 :class:`CompactNet` is a plain conv stack in the style of Real-ESRGAN's SRVGGNetCompact and
 ESPCN: every conv runs at input resolution, one sub-pixel shuffle at the end, and a global skip
-(nearest or bilinear upsampling of the input) so the network only learns the residual detail.
+(nearest or bilinear upsampling of the input, or ``linear``: a learned 5x5 filter of the input
+per output phase, starting as nearest) so the network only learns the residual detail.
 Its cost is ``features^2 x convs`` MACs per input pixel, so it is sized by those two numbers.
 
 :class:`CompactYNet` runs the same network on the BT.601 luma of an RGB frame only and
@@ -33,10 +34,12 @@ from srstream.archs.quant import Conv2d
 from srstream.archs.reparam import EdgeConv
 from srstream.images import LUMA_BT601
 
-__all__ = ["BLOCKS", "SKIPS", "CompactNet", "CompactYNet", "deepen_state"]
+__all__ = ["BLOCKS", "SKIPS", "CompactNet", "CompactYNet", "deepen_state", "nearest_skip_kernel"]
 
-SKIPS = ("nearest", "bilinear", "none")
+SKIPS = ("nearest", "bilinear", "linear", "none")
 BLOCKS = ("conv", "ecb")
+#: Kernel of the ``linear`` skip's filter (input pixels): bicubic needs 4 taps a side, 5 centres it.
+LINEAR_SKIP_KERNEL = 5
 
 
 def _conv3x3(block: str, in_channels: int, out_channels: int) -> nn.Module:
@@ -75,6 +78,16 @@ class CompactNet(nn.Module):
             layers += [_conv3x3(block, features, features), activation(act, features)]
         layers += [_conv3x3(block, features, out_channels * scale * scale), nn.PixelShuffle(scale)]
         self.body = nn.Sequential(*layers)
+        # ``linear``: a learned linear filter of the input per output phase (the nearest skip at
+        # first, so such a net starts as the nearest-skip one); it takes over the interpolation
+        # the body would otherwise spend channels on, for 25 s^2 MACs per input pixel and no
+        # more adds than the nearest skip. Not quantised (float in the INT8 graph, like the first
+        # conv, which reads the same raw input).
+        self.skip_conv = (nn.Conv2d(in_channels, out_channels * scale * scale, LINEAR_SKIP_KERNEL,
+                                    padding=LINEAR_SKIP_KERNEL // 2, bias=False) if skip == "linear" else None)
+        if self.skip_conv is not None:
+            with torch.no_grad():
+                self.skip_conv.weight.copy_(nearest_skip_kernel(in_channels, scale))
         widths = [features] * (convs + 1) + [out_channels * scale * scale]
         self.strength_offsets = (nn.ParameterList(nn.Parameter(torch.zeros(w)) for w in widths)
                                  if strength else None)
@@ -84,12 +97,18 @@ class CompactNet(nn.Module):
         (None: 0, clean input), ignored otherwise."""
         if self.strength_offsets is not None and strength is not None:
             return self._conditioned(x, strength)
+        return self._skip(x, self.body[:-1](x))
+
+    def _skip(self, x: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+        """The output from the last conv's output ``pre`` (before the shuffle) and the input."""
+        if self.skip_conv is not None:
+            return self.body[-1](pre + self.skip_conv(x))
         if self.skip == "nearest" and x.shape[1] == 1:
             # nearest(x) == shuffle(x repeated s^2 times), and a one-channel x broadcasts to the
             # s^2 channels: the skip is added before the shuffle at input resolution (one
             # low-resolution add instead of a resize and an add at output resolution).
-            return self.body[-1](self.body[:-1](x) + x)
-        out = self.body(x)
+            return self.body[-1](pre + x)
+        out = self.body[-1](pre)
         if self.skip == "nearest":
             out = out + F.interpolate(x, scale_factor=self.scale, mode="nearest")
         elif self.skip == "bilinear":
@@ -104,19 +123,12 @@ class CompactNet(nn.Module):
             out = conv(out) + s * self.strength_offsets[k].reshape(1, -1, 1, 1).to(x.dtype)
             if k < len(self.strength_offsets) - 1:
                 out = layers[2 * k + 1](out)
-        if self.skip == "nearest" and x.shape[1] == 1:
-            return layers[-1](out + x)
-        out = layers[-1](out)
-        if self.skip == "nearest":
-            out = out + F.interpolate(x, scale_factor=self.scale, mode="nearest")
-        elif self.skip == "bilinear":
-            out = out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
-        return out
+        return self._skip(x, out)
 
     @staticmethod
     def margin(scale: int = 2, convs: int = 8, skip: str = "nearest", **_: object) -> int:
         """Receptive-field radius in input pixels: ``convs + 2`` 3x3 convs at input resolution."""
-        return max(convs + 2, 1 if skip == "bilinear" else 0)
+        return max(convs + 2, 1 if skip == "bilinear" else LINEAR_SKIP_KERNEL // 2 if skip == "linear" else 0)
 
 
 class CompactYNet(nn.Module):
@@ -152,6 +164,16 @@ class CompactYNet(nn.Module):
     @staticmethod
     def margin(scale: int = 2, convs: int = 8, skip: str = "nearest", **_: object) -> int:
         return max(CompactNet.margin(scale, convs, skip), 1)  # bilinear chroma: 1 pixel
+
+
+def nearest_skip_kernel(channels: int, scale: int, size: int = 0) -> torch.Tensor:
+    """The ``linear`` skip's weights that make it the nearest skip: output channel ``c*s^2 + k``
+    (phase ``k`` of channel ``c`` before the shuffle) takes input channel ``c``'s centre tap."""
+    size = size or LINEAR_SKIP_KERNEL
+    weight = torch.zeros(channels * scale * scale, channels, size, size)
+    for out in range(weight.shape[0]):
+        weight[out, out // (scale * scale), size // 2, size // 2] = 1.0
+    return weight
 
 
 def deepen_state(state: dict[str, torch.Tensor], old_convs: int, new_convs: int,

@@ -83,8 +83,14 @@ def calibration_inputs(folder: Path, spec: ModelSpec, *, count: int = 64, seed: 
     return out
 
 
+def _is_skip_conv(node: onnx.NodeProto) -> bool:
+    """A compact net's ``linear`` skip filter (its weight is ``...skip_conv.weight``)."""
+    return node.op_type == "Conv" and len(node.input) > 1 and "skip_conv." in node.input[1]
+
+
 def _conv_names(model: onnx.ModelProto) -> list[str]:
-    return [n.name for n in model.graph.node if n.op_type == "Conv"]
+    """The network's convs in graph order, without a linear skip's filter (always float)."""
+    return [n.name for n in model.graph.node if n.op_type == "Conv" and not _is_skip_conv(n)]
 
 
 def quantize_int8(model: onnx.ModelProto, spec: ModelSpec, inputs: Sequence[np.ndarray], *,
@@ -126,6 +132,9 @@ def quantize_int8(model: onnx.ModelProto, spec: ModelSpec, inputs: Sequence[np.n
         if name not in convs:
             raise ConfigError(f"keep_float: {item!r} is not a Conv node of {spec.name} (convs: {', '.join(convs)})")
         exclude.append(name)
+    # a linear skip filters the raw input as the first conv does, and its output is added to the
+    # picture itself: a few MACs per pixel, left float like the first conv
+    exclude += [n.name for n in model.graph.node if _is_skip_conv(n)]
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:

@@ -21,12 +21,14 @@ TINY = {
     "rrdb": {"features": 8, "blocks": 1, "growth": 4},
     "compact": {"features": 8, "convs": 2},
     "compact_bilinear": {"features": 8, "convs": 2, "skip": "bilinear", "act": "lrelu"},
+    "compact_linear": {"features": 8, "convs": 1, "skip": "linear"},
     "compact_y": {"features": 8, "convs": 2},
 }
 
 
 def arch_of(key: str) -> str:
-    return "srresnet" if key.startswith("srresnet") else "compact" if key == "compact_bilinear" else key
+    return "srresnet" if key.startswith("srresnet") else "compact" if key.startswith("compact_") and key != "compact_y" \
+        else key
 
 
 def cases() -> list[tuple[str, int, int]]:
@@ -68,7 +70,7 @@ def test_margin_bounds_the_real_receptive_field(key: str) -> None:
     assert reach >= spec.margin - 2  # the formula is tight, not a blanket over-estimate
 
 
-@pytest.mark.parametrize("key", ["srresnet", "rrdb", "compact", "compact_bilinear", "compact_y"])
+@pytest.mark.parametrize("key", ["srresnet", "rrdb", "compact", "compact_bilinear", "compact_linear", "compact_y"])
 def test_tiled_inference_equals_whole_frame(key: str) -> None:
     spec = generator_spec("t", arch_of(key), 2, params=TINY[key])
     net = build_generator(spec).eval()
@@ -133,6 +135,34 @@ def test_bad_parameters_and_names() -> None:
         build_generator(generator_spec("x", "compact", 2, params={"featurez": 3}))
     with pytest.raises(RegistryError, match="known: srresnet, rrdb, compact, compact_y"):
         generator_spec("x", "edsr", 2)
+
+
+@pytest.mark.parametrize(("arch", "channels"), [("compact", 1), ("compact", 3), ("compact_y", 3)])
+def test_linear_skip_is_nearest_plus_a_learned_filter(arch: str, channels: int) -> None:
+    """The nearest skip at first (so a trained nearest-skip net converts to it), and a learned
+    filter per output phase after; it widens the receptive field by its own radius."""
+    params = {"features": 6, "convs": 1}
+    nearest = build_generator(generator_spec("n", arch, 2, in_channels=channels, params=params)).eval()
+    linear = build_generator(generator_spec("l", arch, 2, in_channels=channels,
+                                            params={**params, "skip": "linear"})).eval()
+    missing = linear.load_state_dict(nearest.state_dict(), strict=False).missing_keys
+    assert [k.rsplit("skip_conv.", 1)[1] for k in missing] == ["weight"]
+    x = torch.rand(2, channels, 9, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(linear(x), nearest(x), rtol=0, atol=0)
+        inner = linear.luma if arch == "compact_y" else linear
+        start = inner.skip_conv.weight.clone()
+        torch.nn.init.normal_(inner.skip_conv.weight, std=0.2)
+        delta = linear(x) - nearest(x)
+    if arch == "compact":
+        expected = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(
+            x, inner.skip_conv.weight - start, padding=inner.skip_conv.padding), 2)
+        torch.testing.assert_close(delta, expected, rtol=0, atol=1e-6)
+    else:  # the luma's change, added to every channel
+        torch.testing.assert_close(delta[:, 0], delta[:, 2], rtol=0, atol=1e-6)
+        assert delta.abs().max() > 1e-3
+    spec = generator_spec("m", "compact", 2, params={"features": 4, "convs": 0, "skip": "linear"})
+    assert spec.margin == 2
 
 
 @pytest.mark.parametrize("act", ["relu", "prelu"])

@@ -45,8 +45,11 @@ def _images(folder: Path, count: int = 3) -> Path:
     return folder
 
 
-def test_int8_is_qdq_with_first_and_last_conv_float(tmp_path: Path) -> None:
-    loaded = load_generator(_checkpoint(tmp_path / "ck"))
+@pytest.mark.parametrize("skip", ["nearest", "linear"])
+def test_int8_is_qdq_with_first_and_last_conv_float(tmp_path: Path, skip: str) -> None:
+    """The first and last of the network's convs stay float; so does a linear skip's filter,
+    which is neither (it reads the raw input beside the first conv)."""
+    loaded = load_generator(_checkpoint(tmp_path / "ck", params={"features": 8, "convs": 2, "skip": skip}))
     spec, module = loaded.spec, loaded.module
     model = export_onnx(module, spec).model
     inputs = calibration_inputs(_images(tmp_path / "calib"), spec, count=8)
@@ -57,7 +60,10 @@ def test_int8_is_qdq_with_first_and_last_conv_float(tmp_path: Path) -> None:
     convs = [n for n in q.graph.node if n.op_type == "Conv"]
     fed_by_dq = {n.output[0] for n in q.graph.node if n.op_type == "DequantizeLinear"}
     quantized = [c.name for c in convs if c.input[0] in fed_by_dq]
-    assert quantized and convs[0].name not in quantized and convs[-1].name not in quantized
+    body = [c for c in convs if "skip_conv." not in c.input[1]]
+    assert len(body) == 4 and len(convs) == 4 + (skip == "linear")
+    assert quantized and body[0].name not in quantized and body[-1].name not in quantized
+    assert len(quantized) == 2
     report = parity.check_parity(module, spec, q.SerializeToString(), tolerance=0.25)
     assert report.passed  # close to fp32 (an int8 model is not bit-exact by design)
 

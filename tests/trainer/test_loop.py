@@ -130,6 +130,11 @@ def test_init_deepens_a_compact_net_without_changing_its_output(hr_folder: Path,
                        RunPaths(data=(hr_folder,), out=tmp_path / "deep_ecb", init=weights))
     with torch.no_grad():
         torch.testing.assert_close(deep_ecb.generator(x), shallow(x), rtol=0, atol=1e-5)
+    # deeper, into blocks and with a linear skip (a zero filter beside the nearest skip) at once
+    wider = ["model.params.convs=5", "model.params.block=ecb", "model.params.skip=linear"]
+    linear = Trainer(load_recipe("tiny", wider), RunPaths(data=(hr_folder,), out=tmp_path / "linear", init=weights))
+    with torch.no_grad():
+        torch.testing.assert_close(linear.generator(x), shallow(x), rtol=0, atol=1e-5)
     with pytest.raises(ConfigError, match="does not match"):  # shallower is no deepening
         Trainer(load_recipe("tiny", ["model.params.convs=1"]), RunPaths(data=(hr_folder,), out=tmp_path / "x", init=weights))
 
