@@ -17,7 +17,9 @@ original frames; flicker raises it, 0 is the truth's own motion). ``clean`` is t
 without the encoder (the protocol's own LR).
 
 A method named ``NAME+stabilized`` is NAME with the engine's temporal stabiliser (``sr-stream
---stabilize``, :mod:`srstream.engine.stabilize`), restarted for every clip and condition.
+--stabilize``, :mod:`srstream.engine.stabilize`), restarted for every clip and condition. ``auto``
+is what ``sr-stream VIDEO`` runs by default: on a stream compressed hard enough to take the
+compressed variant, that includes the stabiliser at ``COMPRESSED_TOLERANCE`` (``--stabilize auto``).
 
 Writes ``OUT.json`` (every score) and ``OUT.md`` (the table), and with ``--grid`` a PNG of the same
 crop through every method at the highest CRF.
@@ -40,7 +42,7 @@ from srstream.bench.grid import detailed_crop, join, label
 from srstream.bench.methods import open_method
 from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
-from srstream.engine.stabilize import DEFAULT_STRENGTH, DEFAULT_TOLERANCE, TemporalStabilizer
+from srstream.engine.stabilize import COMPRESSED_TOLERANCE, DEFAULT_STRENGTH, DEFAULT_TOLERANCE, TemporalStabilizer
 from srstream.engine.stills import write_still
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y, ssim_y
@@ -127,6 +129,7 @@ class _PerStream:
         from srstream.strength import from_qp
 
         name = for_compression(self.default, qp)[0] if self.name == "auto" else self.name
+        self.hard = self.name == "auto" and name != self.default  # `auto` also steadies such a stream
         level = quantise(from_qp(qp)) if conditioned(resolve_model(name).spec) else None
         if (name, level) not in self.opened:
             self.opened[name, level] = open_method(name, scale=self.scale, compression=level)
@@ -184,7 +187,10 @@ def main() -> int:
                 for name, method in zip(args.model, methods):
                     t0 = time.perf_counter()
                     scores, outputs = [], []
-                    steady = TemporalStabilizer(args.scale, DEFAULT_STRENGTH, DEFAULT_TOLERANCE, base=True) if name in stabilized else None
+                    hard = isinstance(method, _PerStream) and method.hard
+                    steady = (TemporalStabilizer(args.scale, DEFAULT_STRENGTH,
+                                                 COMPRESSED_TOLERANCE if hard else DEFAULT_TOLERANCE, base=True)
+                              if name in stabilized or hard else None)
                     for i in picks:
                         sr = method(lr_frames[i])
                         if steady is not None:
@@ -197,7 +203,8 @@ def main() -> int:
                     row = {"clip": clip, "condition": cond, "qp": round(qp, 2),
                            "method": ("auto" if isinstance(method, _PerStream) and method.name == "auto"
                                       else method.info.name)
-                           + ("+stabilized" if steady else ""), "ran": method.info.name,
+                           + ("+stabilized" if name in stabilized else ""), "ran": method.info.name,
+                           "steadied": steady is not None,
                            "precision": method.info.precision, "psnr_y": float(np.mean([s[0] for s in scores])),
                            "ssim_y": float(np.mean([s[1] for s in scores])), "temporal_error": t_err,
                            "frames": len(picks), "lr_psnr_vs_clean": lr_psnr, "seconds": round(time.perf_counter() - t0, 2)}

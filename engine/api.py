@@ -176,6 +176,9 @@ class Upscaler:
         fast: the cheapest bundled tier of the scale (``tiny-x2`` at x2).
         ensemble: x8 self-ensemble (8x the time, about +0.1 dB; for stills and offline video).
         stabilize: 0 (off) or a strength up to 1: steady the output over time (frames in order).
+        stabilize_tolerance: the stabiliser's luma mismatch at which it lets a pixel change
+            (default :data:`~srstream.engine.stabilize.DEFAULT_TOLERANCE`; ``COMPRESSED_TOLERANCE``
+            for a stream compressed hard).
         threads: the backend's CPU threads (0: one per usable core); a Ray worker takes its share.
         compression: for a model trained with a compression-strength input (``strength`` in its
             spec; :mod:`srstream.strength`), how compressed the input is, 0 (clean, the default)
@@ -189,7 +192,8 @@ class Upscaler:
     def __init__(self, model: str | Path | ResolvedModel | None = None, scale: int | None = None, backend: str = "auto",
                  precision: str = "auto", tile: int | str = "auto", *, device: str | None = None,
                  size: tuple[int, int] | None = None, fast: bool = False, ensemble: bool = False,
-                 stabilize: float = 0.0, threads: int = 0, compression: float | None = None) -> None:
+                 stabilize: float = 0.0, stabilize_tolerance: float | None = None, threads: int = 0,
+                 compression: float | None = None) -> None:
         import dataclasses
 
         from srstream.engine.autotune import choose
@@ -199,6 +203,8 @@ class Upscaler:
 
         if not 0 <= stabilize <= 1:
             raise ConfigError(f"stabilize={stabilize}: a strength between 0 (off) and 1")
+        if stabilize_tolerance is not None and not stabilize_tolerance > 0:
+            raise ConfigError(f"stabilize_tolerance={stabilize_tolerance}: a positive number of luma levels")
         if isinstance(model, ResolvedModel):
             self.resolved = model
         else:
@@ -215,9 +221,9 @@ class Upscaler:
         self._backend = open_backend(self.resolved, self.choice)
         frames: Any = FrameUpscaler(self._backend, self.resolved.spec, tile, ensemble=ensemble)
         if stabilize:
-            from srstream.engine.stabilize import StabilizedUpscaler
+            from srstream.engine.stabilize import DEFAULT_TOLERANCE, StabilizedUpscaler
 
-            frames = StabilizedUpscaler(frames, stabilize)
+            frames = StabilizedUpscaler(frames, stabilize, stabilize_tolerance or DEFAULT_TOLERANCE)
         self._frames = frames
 
     # -- what was chosen ---------------------------------------------------------------------
@@ -317,11 +323,14 @@ class Upscaler:
         import hashlib
 
         stabilizer = getattr(self._frames, "stabilizer", None)
-        return {"model": self.spec.name, "graph_sha256": hashlib.sha256(self.resolved.path.read_bytes()).hexdigest(),
-                "backend": self.backend, "precision": self.precision, "luma_graph": self._backend.luma_graph,
-                "tile": str(self._frames.tile),
-                "ensemble": bool(self._frames.ensemble), "stabilize": stabilizer.strength if stabilizer else 0.0,
-                "encode": dataclasses.asdict(job.encode)}
+        options = {"model": self.spec.name, "graph_sha256": hashlib.sha256(self.resolved.path.read_bytes()).hexdigest(),
+                   "backend": self.backend, "precision": self.precision, "luma_graph": self._backend.luma_graph,
+                   "tile": str(self._frames.tile),
+                   "ensemble": bool(self._frames.ensemble), "stabilize": stabilizer.strength if stabilizer else 0.0,
+                   "encode": dataclasses.asdict(job.encode)}
+        if stabilizer is not None:
+            options["stabilize_tolerance"] = stabilizer.tolerance
+        return options
 
     def segment(self, src: Path, path: Path, span: tuple[int | None, int | None], encode: Any,
                 progress: Callable[[int], None] | None = None) -> int:

@@ -69,6 +69,7 @@ class WorkerPlan:
     ensemble: bool
     stabilize: float
     threads: int
+    stabilize_tolerance: float | None = None
 
 
 def _model_files(path: Path) -> list[Path]:
@@ -98,7 +99,8 @@ def _open(plan: WorkerPlan, blobs: list[bytes]) -> Any:
         tile: int | str = int(plan.tile) if plan.tile.isdigit() else plan.tile
         _opened.clear()  # one model per worker process
         _opened[key] = Upscaler(str(folder / plan.model_name), backend=plan.backend, precision=plan.precision,
-                                tile=tile, ensemble=plan.ensemble, stabilize=plan.stabilize, threads=plan.threads)
+                                tile=tile, ensemble=plan.ensemble, stabilize=plan.stabilize,
+                                stabilize_tolerance=plan.stabilize_tolerance, threads=plan.threads)
     return _opened[key]
 
 
@@ -222,7 +224,7 @@ class RayRunner:
         stabilizer = getattr(frames, "stabilizer", None)
         self.plan = WorkerPlan(resolved.path.name, tuple(p.name for p in files), upscaler.backend, upscaler.precision,
                                str(frames.tile), bool(frames.ensemble), stabilizer.strength if stabilizer else 0.0,
-                               self.threads)
+                               self.threads, stabilizer.tolerance if stabilizer else None)
         self.blobs = ray.put([p.read_bytes() for p in files])
         self.token = secrets.token_hex(16)
         self.task = ray.remote(segment_task).options(num_cpus=min(self.threads, max(total, 1)),

@@ -33,7 +33,7 @@ import numpy as np
 from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes
 from srstream.images import LUMA_BT601
 
-__all__ = ["DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "StabilizedUpscaler", "TemporalStabilizer"]
+__all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "StabilizedUpscaler", "TemporalStabilizer"]
 
 #: ``--stabilize`` without a value. Measured on 30 frames of Big Buck Bunny x2 (clean, x264 CRF 18,
 #: 23, 30; the previous output's base blended too): strength 0.5 with tolerance 6 costs 0.04 dB on
@@ -41,6 +41,14 @@ __all__ = ["DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "StabilizedUpscaler", "Tempo
 #: CRF 18 and 23 and 0.7% above it at CRF 30. Stronger settings steady more and blur clean detail
 #: (0.85 / 12: -1.0 dB on clean input). ``benchmarks/results/bench/stabilizer_sweep.md``.
 DEFAULT_STRENGTH, DEFAULT_TOLERANCE = 0.5, 6.0
+#: The tolerance for a stream compressed hard (the mean quantiser that takes the compressed variant,
+#: :data:`srstream.engine.models.COMPRESSED_VARIANTS`), where a video run steadies by default. Measured
+#: on 30 frames x2 with realtime-x2-compressed (``benchmarks/results/bench/stabilizer_sweep_{bbb,game,desktop}.md``,
+#: 2026-12-01): on Big Buck Bunny, with the base blended, temporal error falls below bicubic's at CRF
+#: 18, 23 and 30 (2.416 against 2.497 at CRF 30; tolerance 6 leaves it at 2.525) and Y-PSNR gains
+#: 0.04-0.06 dB; on a game and a desktop capture it changes neither by more than 0.002 dB / 0.01.
+#: On clean input it would cost 0.17 dB, so clean streams keep ``--stabilize`` opt-in.
+COMPRESSED_TOLERANCE = 12.0
 
 _LUMA = np.array(LUMA_BT601, np.float32)
 

@@ -114,7 +114,7 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
     display = None
     with contextlib.ExitStack() as stack:
         ladder = build_ladder(model, args.backend, args.precision, args.tile, stack, size=source.size,
-                              device=args.device, stabilize=args.stabilize)
+                              device=args.device, stabilize=0.0 if args.stabilize == "auto" else args.stabilize)
         if output is not None:
             options = options_for(output.suffix, args.codec, args.crf, bitrate=args.bitrate, preset=args.preset,
                                   pix_fmt=args.pix_fmt)

@@ -45,9 +45,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="x8 self-ensemble: every flip/rotation upscaled and averaged (about +0.1 dB, 8x the time; "
                              "for stills and offline video)")
     # const: engine.stabilize.DEFAULT_STRENGTH, written out so that --help does not import OpenCV (a test ties them)
-    parser.add_argument("--stabilize", nargs="?", type=float, const=0.5, default=0.0, metavar="STRENGTH",
-                        help="steady the output from frame to frame where the content only moved (0-1, default 0.5 "
-                             "when given; off otherwise): less flicker on heavily compressed video, for some CPU time")
+    parser.add_argument("--stabilize", nargs="?", type=stabilize_level, const=0.5, default="auto",
+                        metavar="auto|STRENGTH",
+                        help="steady the output from frame to frame where the content only moved (0-1, 0.5 when "
+                             "given without a value; 0: off): less flicker on compressed video, for some CPU time "
+                             "(about 15%% of a frame's). auto (default): on for a video file whose own quantiser "
+                             "takes the model's compressed variant, off otherwise (clean video, images, live)")
     parser.add_argument("--compression", type=compression_level, default="auto", metavar="auto|0-1",
                         help="for a model with a compression-strength input: how compressed the input is, 0 (clean) "
                              "to 1 (a mean H.264 quantiser of 45 or more); auto (default) reads a video's quantiser "
@@ -153,16 +156,24 @@ def run(args: argparse.Namespace) -> int:
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers,
                     ray_address=args.ray_address)  # every check before any work
-    if args.stabilize and job.kind != "video":
+    if args.stabilize not in ("auto", 0.0) and job.kind != "video":
         raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
     media = job.media
+    hard = False  # the stream's own quantiser took the compressed variant
     if job.kind == "video" and not args.model and not args.fast and str(media.path) != "-":
-        model = _for_compression(model, media.path)
+        variant = _for_compression(model, media.path)
+        model, hard = variant, variant is not model
     compression = _compression(model, args.compression, media.path if job.kind == "video" else None)
+    from srstream.engine.stabilize import COMPRESSED_TOLERANCE, DEFAULT_STRENGTH
+
+    stabilize = (DEFAULT_STRENGTH if hard else 0.0) if args.stabilize == "auto" else args.stabilize
+    if hard and args.stabilize == "auto":
+        print("sr-stream: steadying the output over time, as for every stream compressed this hard "
+              "(--stabilize 0 turns it off)", file=sys.stderr)
     with Upscaler(model, backend=args.backend,
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
-                  size=(media.width, media.height) if media.width else None, stabilize=args.stabilize,
-                  compression=compression) as up:
+                  size=(media.width, media.height) if media.width else None, stabilize=stabilize,
+                  stabilize_tolerance=COMPRESSED_TOLERANCE if hard else None, compression=compression) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if job.kind == "video":
             return _video(media, job, up)
@@ -183,6 +194,19 @@ def _for_compression(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
         return model
     print(f"sr-stream: {why}", file=sys.stderr)
     return resolve_model(name)
+
+
+def stabilize_level(text: str) -> str | float:
+    """``--stabilize``: ``auto`` or a strength in [0, 1]."""
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: auto, or a strength from 0 (off) to 1") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: the strength runs from 0 (off) to 1")
+    return value
 
 
 def compression_level(text: str) -> str | float:

@@ -64,6 +64,8 @@ def test_the_command_line_default_is_the_engine_default() -> None:
     parser = argparse.ArgumentParser()
     configure(parser)
     assert parser.parse_args(["x.mp4", "--stabilize"]).stabilize == DEFAULT_STRENGTH
+    assert parser.parse_args(["x.mp4"]).stabilize == "auto"
+    assert parser.parse_args(["x.mp4", "--stabilize", "0"]).stabilize == 0.0
 
 
 def _grey_sequence(frames: int = 6) -> list[tuple[np.ndarray, np.ndarray]]:
