@@ -226,7 +226,7 @@ class Trainer:
 
         if (spec.arch in ("compact", "compact_y") and want.get("skip") == "linear"
                 and have.get("skip", "nearest") == "nearest" and not differ("skip", "block", "convs")):
-            # a nearest-skip net into a linear-skip one: a zero filter beside the nearest skip, the same output
+            # a nearest-skip net into a linear-skip one: the filter starts as the nearest skip, the same output
             state = {**state, **{k: v for k, v in self.generator.state_dict().items() if "skip_conv." in k}}
             have = {**have, "skip": "linear"}
         if (spec.arch in ("compact", "compact_y") and spec.arch == self.spec.arch and spec.scale == self.spec.scale
