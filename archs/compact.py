@@ -166,10 +166,9 @@ class CompactYNet(nn.Module):
         return max(CompactNet.margin(scale, convs, skip), 1)  # bilinear chroma: 1 pixel
 
 
-def nearest_skip_kernel(channels: int, scale: int, size: int = 0) -> torch.Tensor:
+def nearest_skip_kernel(channels: int, scale: int, size: int = LINEAR_SKIP_KERNEL) -> torch.Tensor:
     """The ``linear`` skip's weights that make it the nearest skip: output channel ``c*s^2 + k``
     (phase ``k`` of channel ``c`` before the shuffle) takes input channel ``c``'s centre tap."""
-    size = size or LINEAR_SKIP_KERNEL
     weight = torch.zeros(channels * scale * scale, channels, size, size)
     for out in range(weight.shape[0]):
         weight[out, out // (scale * scale), size // 2, size // 2] = 1.0

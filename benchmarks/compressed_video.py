@@ -42,7 +42,8 @@ from srstream.bench.grid import detailed_crop, join, label
 from srstream.bench.methods import open_method
 from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
-from srstream.engine.stabilize import COMPRESSED_TOLERANCE, DEFAULT_STRENGTH, DEFAULT_TOLERANCE, TemporalStabilizer
+from srstream.engine.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
+from srstream.engine.stabilize import setting as stabilize_setting
 from srstream.engine.stills import write_still
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y, ssim_y
@@ -188,9 +189,8 @@ def main() -> int:
                     t0 = time.perf_counter()
                     scores, outputs = [], []
                     hard = isinstance(method, _PerStream) and method.hard
-                    steady = (TemporalStabilizer(args.scale, DEFAULT_STRENGTH,
-                                                 COMPRESSED_TOLERANCE if hard else DEFAULT_TOLERANCE, base=True)
-                              if name in stabilized or hard else None)
+                    strength, tolerance = stabilize_setting(DEFAULT_STRENGTH if name in stabilized else "auto", hard)
+                    steady = TemporalStabilizer(args.scale, strength, tolerance, base=True) if strength else None
                     for i in picks:
                         sr = method(lr_frames[i])
                         if steady is not None:

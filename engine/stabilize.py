@@ -33,7 +33,8 @@ import numpy as np
 from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes
 from srstream.images import LUMA_BT601
 
-__all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "StabilizedUpscaler", "TemporalStabilizer"]
+__all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "StabilizedUpscaler", "TemporalStabilizer",
+           "setting"]
 
 #: ``--stabilize`` without a value. Measured on 30 frames of Big Buck Bunny x2 (clean, x264 CRF 18,
 #: 23, 30; the previous output's base blended too): strength 0.5 with tolerance 6 costs 0.04 dB on
@@ -49,6 +50,14 @@ DEFAULT_STRENGTH, DEFAULT_TOLERANCE = 0.5, 6.0
 #: 0.04-0.06 dB; on a game and a desktop capture it changes neither by more than 0.002 dB / 0.01.
 #: On clean input it would cost 0.17 dB, so clean streams keep ``--stabilize`` opt-in.
 COMPRESSED_TOLERANCE = 12.0
+
+
+def setting(asked: str | float, hard: bool) -> tuple[float, float]:
+    """``(strength, tolerance)`` for ``--stabilize ASKED`` on a stream that is, or is not, compressed
+    hard (its quantiser took the compressed variant): ``auto`` steadies only such streams, and
+    those at :data:`COMPRESSED_TOLERANCE`. Strength 0 means off."""
+    strength = (DEFAULT_STRENGTH if hard else 0.0) if asked == "auto" else float(asked)
+    return strength, COMPRESSED_TOLERANCE if hard else DEFAULT_TOLERANCE
 
 _LUMA = np.array(LUMA_BT601, np.float32)
 

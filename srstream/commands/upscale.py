@@ -164,16 +164,16 @@ def run(args: argparse.Namespace) -> int:
         variant = _for_compression(model, media.path)
         model, hard = variant, variant is not model
     compression = _compression(model, args.compression, media.path if job.kind == "video" else None)
-    from srstream.engine.stabilize import COMPRESSED_TOLERANCE, DEFAULT_STRENGTH
+    from srstream.engine.stabilize import setting
 
-    stabilize = (DEFAULT_STRENGTH if hard else 0.0) if args.stabilize == "auto" else args.stabilize
+    stabilize, tolerance = setting(args.stabilize, hard)
     if hard and args.stabilize == "auto":
         print("sr-stream: steadying the output over time, as for every stream compressed this hard "
               "(--stabilize 0 turns it off)", file=sys.stderr)
     with Upscaler(model, backend=args.backend,
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
                   size=(media.width, media.height) if media.width else None, stabilize=stabilize,
-                  stabilize_tolerance=COMPRESSED_TOLERANCE if hard else None, compression=compression) as up:
+                  stabilize_tolerance=tolerance, compression=compression) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if job.kind == "video":
             return _video(media, job, up)
@@ -196,30 +196,27 @@ def _for_compression(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
     return resolve_model(name)
 
 
-def stabilize_level(text: str) -> str | float:
-    """``--stabilize``: ``auto`` or a strength in [0, 1]."""
+def _auto_or_unit(text: str, wrong: str, out_of_range: str) -> str | float:
+    """``auto`` or a number in [0, 1], for argparse; the messages name what the number means."""
     if text == "auto":
         return text
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: auto, or a strength from 0 (off) to 1") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: auto, or {wrong}") from None
     if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text}: the strength runs from 0 (off) to 1")
+        raise argparse.ArgumentTypeError(f"{text}: {out_of_range}")
     return value
+
+
+def stabilize_level(text: str) -> str | float:
+    """``--stabilize``: ``auto`` or a strength in [0, 1]."""
+    return _auto_or_unit(text, "a strength from 0 (off) to 1", "the strength runs from 0 (off) to 1")
 
 
 def compression_level(text: str) -> str | float:
     """``--compression``: ``auto`` or a strength in [0, 1]."""
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: auto, or a number from 0 (clean) to 1") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text}: the compression strength runs from 0 (clean) to 1")
-    return value
+    return _auto_or_unit(text, "a number from 0 (clean) to 1", "the compression strength runs from 0 (clean) to 1")
 
 
 def _compression(model, level: str | float, video: Path | None) -> float | None:  # noqa: ANN001 - ResolvedModel
