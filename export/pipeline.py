@@ -34,7 +34,7 @@ from srstream.errors import ConfigError, OutputError
 from srstream.export.fp16 import to_fp16
 from srstream.export.int8 import KEEP_FLOAT_LADDER, calibration_inputs, quantize_int8
 from srstream.export.parity import ParityReport, check_parity
-from srstream.export.rewrite import decompose_prelu, pad_thin_convs
+from srstream.export.rewrite import decompose_prelu, narrow_float_convs, pad_thin_convs
 from srstream.export.sources import LoadedGenerator, load_generator
 from srstream.export.to_onnx import OPSET, OnnxGraph, export_onnx, save_onnx, stamp_spec
 from srstream.spec import ModelSpec
@@ -140,6 +140,7 @@ def _luma_blobs(gen: LoadedGenerator, spec: ModelSpec, opts: ExportOptions, resu
         wide = copy.deepcopy(fp32)
         pad_thin_convs(wide)
         q = quantize_int8(wide, lspec, inputs, method=opts.calib_method, keep_float=keep, int8_format=opts.int8_format)
+        narrow_float_convs(q)  # the widening helps int8 kernels only
         if opts.val is not None:
             result.luma_int8_quality = _int8_quality(fp32_bytes, q.SerializeToString(), spec, opts.val, luma=lspec)
         blobs["luma-int8"] = q
@@ -181,8 +182,10 @@ def _quantize(wide: onnx.ModelProto, fp32_bytes: bytes, spec: ModelSpec, inputs:
     safe choice that needs no measurement.
     """
     def make(keep: tuple[str, ...]) -> onnx.ModelProto:
-        return quantize_int8(copy.deepcopy(wide), spec, inputs, method=opts.calib_method, keep_float=keep,
-                             int8_format=opts.int8_format)
+        q = quantize_int8(copy.deepcopy(wide), spec, inputs, method=opts.calib_method, keep_float=keep,
+                          int8_format=opts.int8_format)
+        narrow_float_convs(q)  # the widening helps int8 kernels only
+        return q
 
     def measure(q: onnx.ModelProto) -> dict[str, float]:
         return _int8_quality(fp32_bytes, q.SerializeToString(), spec, opts.val) if opts.val is not None else {}

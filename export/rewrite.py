@@ -4,6 +4,10 @@
 generators' last conv has ``scale^2`` of them) to 16 with zero filters and slices the real ones
 back out. ONNX Runtime's int8 convolution kernels are poorly filled by 4 output channels: on
 realtime-x2 at 640x360 the padded INT8 graph ran 29.7 ms instead of 33.6 ms (fp32 unchanged).
+:func:`narrow_float_convs` undoes that for the convs quantisation left in float (the compact nets'
+last conv): there the padding only quadruples a float conv's work and adds a copy. On tiny-x2's
+luma INT8 graph at 640x360 on a 2-core AMD EPYC Zen 4 (AVX-512 VNNI), one interleaved run: OpenVINO
+23.3 -> 19.9 ms, ONNX Runtime 23.5 -> 22.2 ms; tiny-x2-deep's 26.6 -> 24.9 and 32.7 -> 31.7 ms.
 
 ONNX Runtime's CPU ``PRelu`` kernel is a generic broadcasting loop that also breaks its blocked
 (NCHWc) convolution layout: in the real-time generator it took more time than all the
@@ -20,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-__all__ = ["decompose_prelu", "pad_thin_convs"]
+__all__ = ["decompose_prelu", "narrow_float_convs", "pad_thin_convs"]
 
 
 def decompose_prelu(model: onnx.ModelProto) -> int:
@@ -86,4 +90,36 @@ def pad_thin_convs(model: onnx.ModelProto, width: int = 16) -> int:
         count += 1
     del graph.node[:]
     graph.node.extend(nodes)
+    return count
+
+
+def narrow_float_convs(model: onnx.ModelProto) -> int:
+    """Undo :func:`pad_thin_convs` for every widened ``Conv`` whose weights are still a float
+    constant (quantisation kept it float), so it computes only its real output channels again.
+    In place; returns how many were narrowed. The output is bit-identical."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    producers = {node.output[0]: node for node in graph.node if node.output}
+    nodes: list[onnx.NodeProto] = []
+    dropped: set[str] = set()
+    count = 0
+    for node in graph.node:
+        conv = producers.get(node.input[0]) if node.op_type == "Slice" and node.input else None
+        if (conv is None or conv.op_type != "Conv" or not node.name.endswith("_wide_slice")
+                or conv.input[1] not in inits or inits[conv.input[1]].data_type != onnx.TensorProto.FLOAT):
+            nodes.append(node)
+            continue
+        channels = int(numpy_helper.to_array(inits[node.input[2]]).reshape(-1)[0])
+        for name in conv.input[1:3]:
+            if name in inits:
+                inits[name].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(inits[name])[:channels], name))
+        conv.output[0] = node.output[0]
+        dropped.update(node.input[1:])
+        count += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    dropped -= {name for node in graph.node for name in node.input}  # the slice bounds, if nothing else uses them
+    kept = [t for t in graph.initializer if t.name not in dropped]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
     return count

@@ -115,3 +115,29 @@ def test_widening_thin_convs_is_exact() -> None:
     assert pad_thin_convs(wide) == thin and sum(n.op_type == "Slice" for n in wide.graph.node) == slices + thin
     report = check_parity(module, spec, wide.SerializeToString())
     assert report.passed and report.max_abs <= 1e-5
+
+
+def test_int8_graph_narrows_the_convs_it_keeps_float_again() -> None:
+    """The widening is for int8 kernels: a conv quantisation keeps float gets its real output
+    channels back (fewer MACs, no Slice), with the INT8 graph's output unchanged."""
+    from srstream.export.int8 import quantize_int8
+    from srstream.export.rewrite import narrow_float_convs, pad_thin_convs
+
+    spec, _, model = _exported("compact_y", 2)
+    pad_thin_convs(model)
+    rng = np.random.default_rng(0)
+    inputs = [rng.random((1, spec.in_channels, 24, 24), dtype=np.float32) for _ in range(4)]
+    q = quantize_int8(model, spec, inputs, method="minmax", keep_float=("first", "last"))
+    narrow = copy.deepcopy(q)
+    assert narrow_float_convs(narrow) == 2  # first and last; the quantised ones stay wide
+    inits = {t.name: t for t in narrow.graph.initializer}
+    convs = [n for n in narrow.graph.node if n.op_type == "Conv"]
+    assert [inits[c.input[1]].dims[0] for c in (convs[0], convs[-1])] == [8, spec.scale ** 2]
+    assert [n.name for n in narrow.graph.node if n.name.endswith("_wide_slice")] == [
+        f"{c.name}_wide_slice" for c in convs[1:-1]]
+    assert not any(f"{c.name}_wide" in t.name for c in (convs[0], convs[-1]) for t in narrow.graph.initializer)
+    x = inputs[0]
+    run = [ort.InferenceSession(g.SerializeToString(), providers=["CPUExecutionProvider"]) for g in (q, narrow)]
+    a, b = (r.run(None, {spec.input_name: x})[0] for r in run)
+    assert np.array_equal(a, b)
+    assert narrow_float_convs(narrow) == 0  # idempotent
