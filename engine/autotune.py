@@ -13,9 +13,10 @@ Candidates:
 
 Every CPU candidate is first checked against the fp32 graph on ONNX Runtime
 (:mod:`srstream.engine.accuracy`); one that fails is never taken. The correct ones are timed on
-a frame of the size in use (the check crops tiled), the whole per-frame path included, and the
-fastest wins. ``--backend X`` or ``--precision Y`` narrow the candidates; an explicit pair is
-opened as asked, with a warning when its check fails.
+a frame of the size in use (the check crops tiled), the whole per-frame path included,
+interleaved so that a busy moment of the machine slows them all alike, and the fastest wins.
+``--backend X`` or ``--precision Y`` narrow the candidates; an explicit pair is opened as asked,
+with a warning when its check fails.
 
 Checks and timings are cached in ``autotune.json`` in sr-stream's cache folder, keyed by
 everything that changes them: the graph's checksum, the backend and its runtime version, the
@@ -25,6 +26,7 @@ size. The first run on a machine pays a few seconds; later runs read the cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -50,9 +52,12 @@ __all__ = ["DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "select"]
 
 #: The frame size candidates are timed at when the caller does not know it (a 360p video frame).
 DEFAULT_SIZE = (640, 360)
-_CACHE_VERSION = 1
+#: 2: timings are interleaved (those cached one after the other are measured again)
+_CACHE_VERSION = 2
+#: Timing: seconds per candidate, and the rounds (one frame of each candidate) it takes at least / at most.
 _TIMING_SECONDS = 0.8
-_MAX_RUNS = 8
+_MIN_ROUNDS = 3
+_MAX_ROUNDS = 24
 
 
 @dataclass
@@ -154,19 +159,49 @@ def _frame(size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(np.tile(row, reps)[:h, :w])
 
 
-def _time(model: ResolvedModel, b: BackendDef, precision: str, options: Any, size: tuple[int, int]) -> float:
-    """Frames per second of the whole per-frame path (median of several runs)."""
+def _time_together(model: ResolvedModel, candidates: list[tuple[BackendDef, str, Any]],
+                   size: tuple[int, int]) -> list[float | SRStreamError]:
+    """Frames per second of each candidate's whole per-frame path, or the error that stopped it.
+
+    The candidates are timed interleaved, one frame each per round (the order reversed every
+    other round), and each keeps the median of its rounds: a slow patch of the machine (another
+    process, a noisy neighbour on a shared host) then slows every candidate alike instead of
+    deciding the choice. Timed one after the other, a 2-core AMD EPYC Zen 4 once measured
+    tiny-x2-deep's OpenVINO INT8 graph at 25.9 fps and its bf16 one at 28.3, and cached bf16;
+    interleaved over 60 s they run 44.0 and 33.3 fps (``benchmarks/cpu_speed.py``).
+    """
     frame = _frame(size)
-    backend, upscaler = _upscaler(model, b, precision, options, "auto")
-    with backend:
-        upscaler.upscale(frame)  # warm-up: compilation, allocations, kernel selection
-        runs: list[float] = []
-        started = time.perf_counter()
-        while len(runs) < 3 or (time.perf_counter() - started < _TIMING_SECONDS and len(runs) < _MAX_RUNS):
-            t = time.perf_counter()
-            upscaler.upscale(frame)
-            runs.append(time.perf_counter() - t)
-    return 1.0 / statistics.median(runs)
+    results: list[float | SRStreamError] = [0.0] * len(candidates)
+    runs: dict[int, list[float]] = {}
+    with contextlib.ExitStack() as stack:
+        upscalers = {}
+        for i, (b, precision, options) in enumerate(candidates):
+            try:
+                backend, upscaler = _upscaler(model, b, precision, options, "auto")
+                stack.enter_context(backend)
+                upscaler.upscale(frame)  # warm-up: compilation, allocations, kernel selection
+            except SRStreamError as exc:
+                results[i] = exc
+                continue
+            upscalers[i] = upscaler
+            runs[i] = []
+        started, rounds = time.perf_counter(), 0
+        budget = _TIMING_SECONDS * max(len(upscalers), 1)
+        while upscalers and (rounds < _MIN_ROUNDS or (time.perf_counter() - started < budget and rounds < _MAX_ROUNDS)):
+            order = list(upscalers) if rounds % 2 == 0 else list(reversed(upscalers))
+            for i in order:
+                t = time.perf_counter()
+                try:
+                    upscalers[i].upscale(frame)
+                except SRStreamError as exc:
+                    results[i] = exc
+                    del upscalers[i], runs[i]
+                    continue
+                runs[i].append(time.perf_counter() - t)
+            rounds += 1
+    for i, times in runs.items():
+        results[i] = 1.0 / statistics.median(times)
+    return results
 
 
 def _gpu_choice(model: ResolvedModel, info: SystemInfo, backend: str, precision: str) -> Choice | None:
@@ -270,6 +305,7 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
             if backend == "auto" else [backend_def(backend)])
     cache = cache or TuneCache()
     rows: list[tuple[Row, BackendDef, Any]] = []
+    untimed: list[tuple[Row, BackendDef, str, Any, str]] = []  # timed together below
     all_cached = True
     for b, p, options, note in _candidates(model, info, pool, precision, device):
         row = Row(b.name, p, note=note)
@@ -293,14 +329,22 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
             speed_key = f"{key}|{size[0]}x{size[1]}"
             fps = None if refresh else cache.get("speed", speed_key)
             if fps is None:
-                all_cached = False
-                if progress:
-                    progress(f"timing {b.name} {p} at {size[0]}x{size[1]}")
-                fps = _time(model, b, p, options, size)
-                cache.put("speed", speed_key, fps)
-            row.fps = float(fps)
+                untimed.append((row, b, p, options, speed_key))
+            else:
+                row.fps = float(fps)
         except SRStreamError as exc:
             row.note = f"failed: {exc}"
+    if untimed:
+        all_cached = False
+        if progress:
+            progress(f"timing {', '.join(f'{b.name} {p}' for _, b, p, _, _ in untimed)} at {size[0]}x{size[1]}")
+        timings = _time_together(model, [(b, p, options) for _, b, p, options, _ in untimed], size)
+        for (row, _, _, _, speed_key), fps in zip(untimed, timings):
+            if isinstance(fps, SRStreamError):
+                row.note = f"failed: {fps}"
+                continue
+            cache.put("speed", speed_key, fps)
+            row.fps = fps
     timed = [(row, b, o) for row, b, o in rows if row.fps]
     if not timed:
         why = "; ".join(f"{r.backend} {r.precision}: {r.note}" for r, _, _ in rows) or "no backend offers it"

@@ -67,6 +67,42 @@ def test_selection_table_checks_times_and_caches(tmp_path: Path) -> None:
     assert not other.cached  # a new frame size is timed again; its checks came from the cache
 
 
+def test_candidates_are_timed_interleaved_so_a_busy_moment_slows_them_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One frame of each candidate per round (the order reversed every other round), each keeping
+    its median: a busy stretch as long as one candidate's whole sequential timing no longer
+    decides the choice. A candidate that fails while timed is reported without stopping the rest."""
+    import contextlib
+    import time
+
+    calls: list[str] = []
+    busy_until = time.perf_counter() + 0.15  # the machine is busy at first, for every candidate alike
+
+    class Fake:
+        def __init__(self, name: str, seconds: float, fail_at: int | None = None) -> None:
+            self.name, self.seconds, self.fail_at, self.count = name, seconds, fail_at, 0
+
+        def upscale(self, frame: np.ndarray) -> np.ndarray:
+            self.count += 1
+            if self.count == self.fail_at:
+                raise autotune.BackendError(f"{self.name} crashed")
+            calls.append(self.name)
+            time.sleep(self.seconds * (4 if time.perf_counter() < busy_until else 1))
+            return frame
+
+    fakes = {"fast": Fake("fast", 0.004), "slow": Fake("slow", 0.006), "flaky": Fake("flaky", 0.001, fail_at=3)}
+    monkeypatch.setattr(autotune, "_upscaler", lambda model, b, precision, options, tile: (
+        contextlib.nullcontext(), fakes[precision]))
+    monkeypatch.setattr(autotune, "_TIMING_SECONDS", 0.1)
+    results = autotune._time_together(resolve_model("tiny-x2"), [(None, "fast", None), (None, "slow", None),
+                                                                 (None, "flaky", None)], (32, 24))
+    fast, slow, flaky = results
+    assert isinstance(flaky, autotune.BackendError) and "flaky crashed" in str(flaky)
+    assert fast > slow  # the first (busy) rounds slowed both
+    timed = [c for c in calls[3:] if c != "flaky"]  # after the warm-up frames
+    assert timed[:4] == ["fast", "slow", "slow", "fast"]  # round 1, then round 2 reversed
+    assert abs(timed.count("fast") - timed.count("slow")) <= 1 and len(timed) >= 2 * autotune._MIN_ROUNDS
+
+
 def test_a_failing_candidate_is_never_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever its speed: here every int8 candidate 'saturates' (its check is made to fail)."""
     real = autotune._check
