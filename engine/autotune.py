@@ -57,7 +57,7 @@ _CACHE_VERSION = 2
 #: Timing: seconds per candidate, and the rounds (one frame of each candidate) it takes at least / at most.
 _TIMING_SECONDS = 0.8
 _MIN_ROUNDS = 3
-_MAX_ROUNDS = 24
+_MAX_ROUNDS = 12
 
 
 @dataclass
