@@ -3,11 +3,12 @@
 mpv (``--glsl-shaders=FILE``), libplacebo and FFmpeg's ``libplacebo`` filter
 (``custom_shader_path=FILE``) run ``//!HOOK`` passes on the video's planes. A compact net is
 exactly that shape: 3x3 convolutions at input resolution, ReLU, one sub-pixel shuffle and a
-nearest-neighbour skip, all on luma. Each layer becomes one pass per four output channels
-(a texture holds four), reading every texture of the layer before at nine taps; the weights are
-constants in the shader. The last pass hooks ``LUMA`` at ``scale`` times its size, picks each
-output pixel's channel (the pixel shuffle) and adds the input pixel (the skip); the player then
-upscales the chroma as it always does.
+skip, all on luma. Each layer becomes one pass per four output channels (a texture holds four),
+reading every texture of the layer before at nine taps; the weights are constants in the shader.
+A learned linear skip (``skip: linear``, a 5x5 filter of the input per output channel) is added
+in the last conv's passes, reading the luma at 25 taps. The last pass hooks ``LUMA`` at
+``scale`` times its size and picks each output pixel's channel (the pixel shuffle), adding the
+input pixel for a nearest skip; the player then upscales the chroma as it always does.
 
 Taps outside the picture read 0, as the network's zero padding does, so the shader computes
 what the ONNX graph computes (checked by a test through FFmpeg's ``libplacebo`` filter on Mesa's
@@ -45,6 +46,8 @@ class ShaderNet:
 
     spec: ModelSpec
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    #: ``skip: linear``: the skip filter ``(weight [s*s, 1, k, k], bias [s*s])``; None: the nearest skip
+    skip: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def glsl_support(spec: ModelSpec) -> str:
@@ -56,8 +59,8 @@ def glsl_support(spec: ModelSpec) -> str:
         return "an RGB compact net; shaders run on the luma plane (compact_y or a 1-channel compact net)"
     if params.get("act", "prelu") != "relu":
         return f"activation {params.get('act', 'prelu')}; the shader writer supports relu"
-    if params.get("skip", "nearest") != "nearest":
-        return f"skip {params.get('skip')}; the shader writer supports the nearest skip"
+    if params.get("skip", "nearest") not in ("nearest", "linear"):
+        return f"skip {params.get('skip')}; the shader writer supports the nearest and linear skips"
     if params.get("block", "conv") != "conv":
         return "re-parameterisable blocks: export the collapsed net (sr-stream export) first"
     return ""
@@ -82,21 +85,30 @@ def read_net(path: Path) -> ShaderNet:
     if why:
         raise ConfigError(f"{spec.name} cannot be written as a shader: {why}")
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    layers = []
+    layers, skips = [], []
+    linear = spec.arch_params.get("skip", "nearest") == "linear"
     for node in model.graph.node:
         if node.op_type != "Conv":
             continue
         w = weights.get(node.input[1])
         b = weights.get(node.input[2]) if len(node.input) > 2 else None
-        if w is None or w.shape[2:] != (3, 3):
-            raise ModelError(f"{path}: conv {node.name} is not a 3x3 conv with constant weights")
-        layers.append((w.astype(np.float32), (b if b is not None else np.zeros(w.shape[0])).astype(np.float32)))
+        if w is None:
+            raise ModelError(f"{path}: conv {node.name} has no constant weights")
+        pair = (w.astype(np.float32), (b if b is not None else np.zeros(w.shape[0])).astype(np.float32))
+        if linear and w.shape[1] == 1 and w.shape[2] == w.shape[3] and w.shape[2] > 3:
+            skips.append(pair)  # the linear skip: the only conv wider than 3x3
+        elif w.shape[2:] == (3, 3):
+            layers.append(pair)
+        else:
+            raise ModelError(f"{path}: conv {node.name} is not a 3x3 conv")
     features, convs, s = int(spec.arch_params.get("features", 0)), int(spec.arch_params.get("convs", 0)), spec.scale
     shapes = [tuple(w.shape[:2]) for w, _ in layers]
     want = [(features, 1)] + [(features, features)] * convs + [(s * s, features)]
-    if shapes != want:
-        raise ModelError(f"{path}: convs {shapes} are not those of {spec.arch} {dict(spec.arch_params)} ({want})")
-    return ShaderNet(spec, tuple(layers))
+    if shapes != want or len(skips) != int(linear) or any(w.shape[0] != s * s for w, _ in skips):
+        found = shapes + [tuple(w.shape) for w, _ in skips]
+        raise ModelError(f"{path}: convs {found} are not those of {spec.arch} {dict(spec.arch_params)} ({want}"
+                         + (" and a linear skip)" if linear else ")"))
+    return ShaderNet(spec, tuple(layers), skips[0] if skips else None)
 
 
 def run_net(net: ShaderNet, luma: np.ndarray, dtype: type = np.float32) -> np.ndarray:
@@ -105,16 +117,26 @@ def run_net(net: ShaderNet, luma: np.ndarray, dtype: type = np.float32) -> np.nd
     ``mediump`` feature maps in half precision computes, up to its FMA rounding)."""
     x = luma.astype(dtype)[None]
     height, width = luma.shape
-    for index, (w, b) in enumerate(net.layers):
-        w, padded = w.astype(dtype), np.pad(x, ((0, 0), (1, 1), (1, 1)))
-        acc = np.broadcast_to(b.astype(dtype)[:, None, None], (w.shape[0], height, width)).copy()
-        for ky in range(3):
-            for kx in range(3):
+
+    def conv(x: np.ndarray, w: np.ndarray, acc: np.ndarray) -> np.ndarray:
+        k = w.shape[2]
+        w, padded = w.astype(dtype), np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+        for ky in range(k):
+            for kx in range(k):
                 tap = padded[:, ky:ky + height, kx:kx + width]
                 acc += np.tensordot(w[:, :, ky, kx], tap, axes=(1, 0)).astype(dtype)
-        x = acc if index == len(net.layers) - 1 else np.maximum(acc, dtype(0))
+        return acc
+
+    last = len(net.layers) - 1
+    for index, (w, b) in enumerate(net.layers):
+        acc = conv(x, w, np.broadcast_to(b.astype(dtype)[:, None, None], (w.shape[0], height, width)).copy())
+        if index == last and net.skip is not None:  # the shader adds the skip in the last conv's passes
+            acc = conv(luma.astype(dtype)[None], net.skip[0], acc + net.skip[1].astype(dtype)[:, None, None])
+        x = acc if index == last else np.maximum(acc, dtype(0))
     s = net.spec.scale
     detail = x.reshape(s, s, height, width).transpose(2, 0, 3, 1).reshape(height * s, width * s)
+    if net.skip is not None:
+        return detail.astype(np.float32)
     base = np.repeat(np.repeat(luma.astype(dtype), s, axis=0), s, axis=1)
     return (base + detail).astype(np.float32)
 
@@ -198,9 +220,11 @@ def write_glsl(net: ShaderNet, out: Path, *, name: str | None = None, license_: 
     for index, (w, b) in enumerate(net.layers):
         groups = (w.shape[0] + 3) // 4
         outputs = [f"srs{index}_{g}" for g in range(groups)]
+        skip = net.skip if index == last else None
         for g, save in enumerate(outputs):
             lo, hi = 4 * g, min(4 * g + 4, w.shape[0])
-            body = [f"    {precision} vec4 acc = {_vec4(b[lo:hi])};"]
+            bias = b[lo:hi] + (skip[1][lo:hi] if skip is not None else 0)
+            body = [f"    {precision} vec4 acc = {_vec4(bias)};"]
             for (dy, dx) in _TAPS:
                 ky, kx = dy + 1, dx + 1
                 if index == 0:  # one input channel: the luma, in .x
@@ -209,9 +233,17 @@ def write_glsl(net: ShaderNet, out: Path, *, name: str | None = None, license_: 
                 for j, texture in enumerate(inputs):
                     block = w[lo:hi, 4 * j:4 * j + 4, ky, kx]
                     body.append(f"    acc += {_mat4(block)} * {_tap(texture, dy, dx)};")
+            binds = inputs
+            if skip is not None:  # the linear skip: a k x k filter of the luma, one per output channel
+                k = skip[0].shape[2]
+                for ky in range(k):
+                    for kx in range(k):
+                        body.append(f"    acc += {_vec4(skip[0][lo:hi, 0, ky, kx])} * "
+                                    f"{_tap('HOOKED', ky - k // 2, kx - k // 2)}.x;")
+                binds = [*inputs, "HOOKED"]
             body.append("    return acc;" if index == last else "    return max(acc, vec4(0.0));")
             parts.append(_pass(f"sr-stream {name} conv {index + 1}/{len(net.layers)} ch {lo}-{hi - 1}",
-                               inputs, save, body, precision))
+                               binds, save, body, precision))
         inputs = outputs
     final = ["//!HOOK LUMA", f"//!DESC sr-stream {name} x{s}: pixel shuffle + skip", "//!BIND HOOKED"]
     final += [f"//!BIND {t}" for t in inputs]
@@ -226,6 +258,7 @@ def write_glsl(net: ShaderNet, out: Path, *, name: str | None = None, license_: 
               f"    {precision} vec4 texels[" + str(len(inputs)) + "];"]
     final += [f"    texels[{g}] = {t}_tex(at);" for g, t in enumerate(inputs)]
     final += [f"    {precision} float detail = texels[c / 4][c % 4];",
-              "    return vec4(HOOKED_tex(at).x + detail, 0.0, 0.0, 0.0);", "}", ""]
+              "    return vec4(detail, 0.0, 0.0, 0.0);  // the linear skip is in the detail already"
+              if net.skip is not None else "    return vec4(HOOKED_tex(at).x + detail, 0.0, 0.0, 0.0);", "}", ""]
     parts.append("\n".join(final))
     return write_atomic(Path(out), "\n".join(parts).encode())

@@ -66,10 +66,11 @@ def _luma(path: Path) -> list[np.ndarray]:
     return out
 
 
-def _small_x4(tmp_path: Path) -> Path:
-    """A small trained-shape x4 net exported by the exporter (random weights): the x4 pixel
-    shuffle, four output textures, in a shader Mesa compiles in seconds (the bundled realtime-x4
-    takes minutes to compile on the CPU the first time)."""
+def _small(tmp_path: Path, scale: int = 4, skip: str = "nearest") -> Path:
+    """A small trained-shape net exported by the exporter (random weights), in a shader Mesa
+    compiles in seconds (the bundled realtime-x4 takes minutes to compile on the CPU the first
+    time): at x4, the pixel shuffle of four output textures; with ``skip="linear"``, the learned
+    5x5 skip filter (moved off its nearest start, so a shader adding the nearest skip fails)."""
     import torch
     from safetensors.torch import save_file
 
@@ -78,23 +79,28 @@ def _small_x4(tmp_path: Path) -> Path:
     from srstream.spec import METADATA_KEY
 
     torch.manual_seed(0)
-    spec = generator_spec("small-x4", "compact_y", 4, params={"features": 8, "convs": 1, "act": "relu"})
+    name = f"small-x{scale}" + ("-linear" if skip == "linear" else "")
+    spec = generator_spec(name, "compact_y", scale, params={"features": 8, "convs": 1, "act": "relu", "skip": skip})
     net = build_generator(spec)
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(0.5)
+        if skip == "linear":
+            net.luma.skip_conv.weight.add_(0.02 * torch.randn_like(net.luma.skip_conv.weight))
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "w.safetensors"),
               metadata={METADATA_KEY: spec.to_json()})
-    run_export(tmp_path / "w.safetensors", ExportOptions(out=tmp_path / "small-x4.onnx"), log=lambda *_: None)
-    return tmp_path / "small-x4.onnx"
+    run_export(tmp_path / "w.safetensors", ExportOptions(out=tmp_path / f"{name}.onnx"), log=lambda *_: None)
+    return tmp_path / f"{name}.onnx"
 
 
-@pytest.mark.parametrize(("name", "precision"), [("tiny-x2", "mediump"), ("tiny-x2", "highp"), ("small-x4", "mediump")])
+@pytest.mark.parametrize(("name", "precision"), [("tiny-x2", "mediump"), ("tiny-x2", "highp"), ("small-x4", "mediump"),
+                                               ("small-x2-linear", "mediump")])
 def test_the_shader_computes_what_the_onnx_graph_does(tmp_path: Path, name: str, precision: str) -> None:
     why = _libplacebo()
     if why:
         pytest.skip(why)
-    model = resolve_model(str(_small_x4(tmp_path)) if name == "small-x4" else name)
+    small = {"small-x4": (4, "nearest"), "small-x2-linear": (2, "linear")}
+    model = resolve_model(str(_small(tmp_path, *small[name])) if name in small else name)
     shader = tmp_path / f"{name}.glsl"
     write_glsl(read_net(model.path), shader, precision=precision)
     assert f"{precision} vec4 acc" in shader.read_text()
@@ -132,8 +138,8 @@ def test_only_compact_luma_nets_are_written_and_the_cli_says_why(tmp_path: Path,
     assert "Licence of the weights: MIT" in text
 
 
-@pytest.mark.parametrize("name", ["tiny-x2", "realtime-x2"])
-def test_half_precision_feature_maps_stay_within_a_level(name: str) -> None:
+@pytest.mark.parametrize("name", ["tiny-x2", "realtime-x2", "small-x2-linear"])
+def test_half_precision_feature_maps_stay_within_a_level(name: str, tmp_path: Path) -> None:
     """The numpy mirror of the shader equals the ONNX graph in fp32, and moves by under one level
     when every product and sum is rounded to fp16 (what mediump may run as), on a real picture."""
     import cv2
@@ -141,8 +147,9 @@ def test_half_precision_feature_maps_stay_within_a_level(name: str) -> None:
 
     from srstream.export.glsl import run_net
 
-    model = resolve_model(name)
+    model = resolve_model(str(_small(tmp_path, 2, "linear")) if name == "small-x2-linear" else name)
     net = read_net(model.path)
+    assert (net.skip is not None) == (name == "small-x2-linear")
     photo = Path(__file__).resolve().parents[2] / "engine" / "checks"
     crops = sorted(photo.glob("*.png"))
     assert crops, "the bundled check crops are missing"
