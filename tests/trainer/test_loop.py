@@ -164,6 +164,44 @@ def test_a_quant_int8_phase_trains_through_fake_int8_and_resumes_exactly(hr_fold
         load_recipe("tiny", ["phases.0.quant_keep_float=[middle]"])
 
 
+def test_auto_bf16_runs_the_end_of_each_phase_in_fp32_and_resumes_there(hr_folder: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where `precision: auto` takes bf16 (made so here, whatever this CPU), the last fp32_tail of
+    each phase trains in fp32; a run resumed inside a tail continues in fp32 and ends as one
+    that ran straight."""
+    from srstream.trainer.runtime import Runtime
+
+    def pick(rt: Runtime, step) -> dict[str, float]:  # noqa: ANN001
+        if rt.precision == "auto":
+            rt.precision = "bf16"
+        return {}
+
+    monkeypatch.setattr(Runtime, "pick_precision", pick)
+    auto = ["precision=auto", "fp32_tail=0.25"]  # phases of 20 and 10 steps: fp32 from 15 and from 28
+
+    def switches(run: Path) -> list[tuple[int, str]]:
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [(r["step"], r["precision"]) for r in rows if r.get("event") == "precision"]
+
+    straight = _trainer(hr_folder, tmp_path / "a", auto)
+    straight.run()
+    assert switches(tmp_path / "a") == [(15, "fp32"), (20, "bf16"), (28, "fp32")]
+    interrupted = _trainer(hr_folder, tmp_path / "b", auto)
+    interrupted.run(stop_at=17)
+    resumed = _trainer(hr_folder, tmp_path / "b", auto, resume=True)
+    assert (resumed.rt.precision, resumed._auto_choice) == ("fp32", "bf16")
+    resumed.run()
+    assert switches(tmp_path / "b") == [(15, "fp32"), (20, "bf16"), (28, "fp32")]
+    for (name, x), (_, y) in zip(straight.ema.module.state_dict().items(), resumed.ema.module.state_dict().items()):
+        assert torch.equal(x, y), name
+    untouched = _trainer(hr_folder, tmp_path / "c", ["precision=auto", "fp32_tail=0", "phases.0.steps=4",
+                                                     "phases.1.steps=2"])
+    untouched.run()
+    assert switches(tmp_path / "c") == [] and untouched.rt.precision == "bf16"
+    with pytest.raises(ConfigError, match="fp32_tail"):
+        load_recipe("tiny", ["fp32_tail=1.5"])
+
+
 def test_perceptual_phase_without_vgg_weights_is_a_clear_error(hr_folder: Path, tmp_path: Path) -> None:
     t = _trainer(hr_folder, tmp_path / "run", ["phases.0.loss.perceptual_weight=1.0"])
     with pytest.raises(ConfigError, match="--vgg-weights"):
