@@ -306,7 +306,8 @@ def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Repor
         run_.stop.set()
         run_.frames.close()
         for t in threads:
-            t.join(timeout=10)
+            if t.ident is not None:  # a Ctrl-C can land before the second thread started
+                t.join(timeout=10)
         report.seconds = time.perf_counter() - start
         report.dropped_before_upscale = run_.frames.dropped
         report.dropped_before_display = run_.shown.dropped if display is not None else 0
