@@ -289,8 +289,11 @@ class Trainer:
 
         Why: tiny-x2-deep with the linear skip (16 x 8, 60,000-step cosine, 2-core AMD EPYC Zen 4)
         trained in bf16 sat at 37.185-37.187 dB on Set5 from step 32,500 to 40,000; resumed at
-        40,000 in fp32 it reached 37.235 by 42,500. bf16 is 1.6-3x faster per step there, so it
-        does the bulk, and fp32 the low-learning-rate end where that resolution is lost."""
+        40,000 in fp32 (lr 1.3e-4) it reached 37.235 by 42,500. bf16 is 1.6-3x faster per step
+        there, so it does the bulk, and fp32 the end. Three nets that had finished their bf16
+        schedules at lr 1e-6 gained at most 0.02 dB from a further fp32 stage
+        (``benchmarks/results/training/fp32_stage/``), so the tail is cheap insurance, not a
+        gain every run shows."""
         if self._auto_choice != "bf16" or self.rt.device.type != "cpu":
             return self.rt.precision
         index, within = self._phase_at(step)
