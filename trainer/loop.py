@@ -158,8 +158,10 @@ class Trainer:
             self.rt.precision = str(state.get("precision", "auto"))  # a resumed run keeps its precision
         timings = self.rt.pick_precision(self._probe_step)
         # what auto chose (a run resumed in its fp32 tail was bf16 before it): see _precision_at
-        self._auto_choice = (str(state.get("auto_precision", state.get("precision"))) if state is not None
-                             else self.rt.precision) if recipe.precision == "auto" else None
+        self._auto_choice: str | None = None
+        if recipe.precision == "auto":
+            self._auto_choice = self.rt.precision if state is None else \
+                str(state.get("auto_precision", state.get("precision")))
         if state is not None:
             self._restore(state)
         self._header(timings)
@@ -283,8 +285,8 @@ class Trainer:
             except TypeError as exc:
                 raise ConfigError(f"phase {cfg.name!r}: quant: int8: {exc}") from exc
 
-    def _precision_at(self, step: int) -> str:
-        """The precision of global ``step``: the run's, except that where ``precision: auto``
+    def _precision_at(self, index: int, within: int) -> str:
+        """The precision of step ``within`` of phase ``index``: the run's, except that where ``precision: auto``
         chose bf16 (CPU autocast), the last ``fp32_tail`` of each phase runs in fp32.
 
         Why: tiny-x2-deep with the linear skip (16 x 8, 60,000-step cosine, 2-core AMD EPYC Zen 4)
@@ -296,7 +298,6 @@ class Trainer:
         gain every run shows."""
         if self._auto_choice != "bf16" or self.rt.device.type != "cpu":
             return self.rt.precision
-        index, within = self._phase_at(step)
         steps = self.recipe.phases[index].steps
         return "fp32" if within >= steps - round(steps * self.recipe.fp32_tail) else "bf16"
 
@@ -415,10 +416,10 @@ class Trainer:
         batches = prefetched(fetch, self.step, total, workers=self.recipe.data.workers, log=self._say)
         try:
             while self.step < total:
-                index, _ = self._phase_at(self.step)
+                index, within = self._phase_at(self.step)
                 if index != self.phase_index:
                     self._enter_phase(index)
-                if (precision := self._precision_at(self.step)) != self.rt.precision:
+                if (precision := self._precision_at(index, within)) != self.rt.precision:
                     self.rt.precision = precision
                     self._log({"event": "precision", "step": self.step, "precision": precision})
                     if self.rt.is_main:
