@@ -8,6 +8,7 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "srstream/kernels.h"
@@ -271,5 +272,36 @@ NB_MODULE(_native, m) {
                     static_cast<uint8_t*>(codes.data()), static_cast<std::ptrdiff_t>(codes.stride(0)), gain, offset,
                     inv_gain};
     check(released([&] { return stabilize_luma(a); }));
+  });
+
+  m.def("conv_tail", [](const In& act, float act_scale, int act_zero, const In& weight, const In& bias,
+                        const In& skip, int scale, Array out) {
+    const auto d = act.dtype();
+    const Quant type = d == nb::dtype<int8_t>()    ? Quant::S8
+                       : d == nb::dtype<uint8_t>() ? Quant::U8
+                       : d == nb::dtype<float>()   ? Quant::F32
+                                                   : (fail("conv_tail: activations must be int8, uint8 or float32"),
+                                                      Quant::F32);
+    require(act.ndim() == 3 && c_contiguous(act), "conv_tail: act must be a contiguous (C, H, W) array");
+    const int c = static_cast<int>(act.shape(0)), h = static_cast<int>(act.shape(1));
+    const int w = static_cast<int>(act.shape(2));
+    require(scale >= 1, "conv_tail: scale must be >= 1");
+    const std::size_t p = static_cast<std::size_t>(scale) * scale;
+    auto floats = [&](const auto& a, std::initializer_list<std::size_t> shape, const char* what) {
+      bool ok = a.dtype() == nb::dtype<float>() && a.ndim() == shape.size() && c_contiguous(a);
+      std::size_t i = 0;
+      for (std::size_t n : shape) ok = ok && a.shape(i++) == n;
+      require(ok, std::string("conv_tail: ") + what);
+      return static_cast<const float*>(a.data());
+    };
+    const float* wt = floats(weight, {p, static_cast<std::size_t>(c), 3, 3},
+                             "weight must be a contiguous float32 (scale^2, C, 3, 3) array");
+    const float* bs = floats(bias, {p}, "bias must be a float32 (scale^2,) array");
+    const float* sk = floats(skip, {static_cast<std::size_t>(h), static_cast<std::size_t>(w)},
+                             "skip must be a contiguous float32 (H, W) plane");
+    const float* o = floats(out, {static_cast<std::size_t>(h) * scale, static_cast<std::size_t>(w) * scale},
+                            "out must be a contiguous float32 (H * scale, W * scale) plane");
+    ConvTailArgs a{act.data(), type, c, h, w, act_scale, act_zero, wt, bs, sk, scale, const_cast<float*>(o)};
+    check(released([&] { return conv_tail(a); }));
   });
 }

@@ -2,7 +2,8 @@
 
 Each operation has a native kernel (``srstream.engine._native``, built from ``csrc/`` by the
 root CMakeLists.txt) and a numpy reference in :mod:`srstream.engine.kernels_ref`. The
-reference defines the result: float32 outputs of the kernels equal it bit for bit,
+reference defines the result: float32 outputs of the kernels equal it bit for bit (``conv_tail``:
+within float32 rounding, as it uses FMA),
 float16/bfloat16 outputs within one unit in the last place, and the tests hold them to that.
 When the extension is missing (a ``SRSTREAM_NATIVE=OFF`` build) the references run instead, and
 that is logged once. The functions here check shapes and dtypes and raise
@@ -27,7 +28,8 @@ import numpy as np
 
 from srstream.engine.kernels_ref import (
     BFLOAT16, BT601, BT709, PackMode, YuvMatrix, _check_frame, _check_planes, _check_yuv, _from_real, _origins,
-    _out_channels, _real, _storage, _strided_rows, pack_tiles_reference, pack_tiles_yuv420_reference,
+    _out_channels, _real, _storage, _strided_rows, conv_tail_reference, pack_tiles_reference,
+    pack_tiles_yuv420_reference,
     stabilize_luma_codes_reference, stabilize_luma_reference, unpack_luma_residual_reference, unpack_reference,
     unpack_yuv420_reference,
 )
@@ -36,7 +38,9 @@ from srstream.tiling import TilePlan
 
 __all__ = [
     "BFLOAT16", "BT601", "BT709", "CudaKernels", "PackMode", "YuvMatrix", "active", "blend_tables", "blend_tiles",
-    "cuda_status", "pack_tiles", "tile_origins", "pack_tiles_reference", "pack_tiles_yuv420", "pack_tiles_yuv420_reference",
+    "conv_tail", "conv_tail_reference", "has_native",
+    "cuda_status", "pack_tiles", "tile_origins", "pack_tiles_reference", "pack_tiles_yuv420",
+    "pack_tiles_yuv420_reference",
     "stabilize_luma", "stabilize_luma_codes", "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack",
     "unpack_luma_residual", "unpack_luma_residual_reference", "unpack_reference", "unpack_yuv420",
     "unpack_yuv420_reference",
@@ -168,6 +172,39 @@ def unpack(planes: np.ndarray, out: np.ndarray | None = None, *, dtype: Any = np
         out[:, :, :planes.shape[0]] = unpack_reference(planes, out.dtype, real, inv_gain, inv_bias)
         return out
     _native.unpack(planes, _REAL_CODES[real], out, inv_gain, inv_bias)
+    return out
+
+
+def has_native() -> bool:
+    """Whether the native kernels are loaded (not the numpy references)."""
+    return _native is not None
+
+
+def conv_tail(act: np.ndarray, act_scale: float, act_zero: int, weight: np.ndarray, bias: np.ndarray,
+              skip: np.ndarray, scale: int) -> np.ndarray:
+    """A luma graph's last 3x3 conv (zero padding), its skip and its pixel shuffle, as a new
+    ``(H * scale, W * scale)`` float32 plane (see :func:`conv_tail_reference` for the arithmetic).
+
+    ``act``: the ``(C, H, W)`` activations that conv reads, int8/uint8 (dequantised as
+    ``(q - act_zero) * act_scale``) or float32; ``weight`` ``(scale^2, C, 3, 3)``, ``bias``
+    ``(scale^2,)`` and ``skip`` ``(H, W)`` float32.
+
+    Raises:
+        KernelError: mismatched shapes or dtypes.
+    """
+    if act.ndim != 3 or act.dtype not in (np.int8, np.uint8, np.float32):
+        raise KernelError(f"conv_tail: act must be (C, H, W) int8, uint8 or float32, got {act.dtype} {act.shape}")
+    c, h, w = act.shape
+    p = scale * scale
+    weight, bias = np.ascontiguousarray(weight, np.float32), np.ascontiguousarray(bias, np.float32)
+    skip = np.ascontiguousarray(skip, np.float32)
+    if scale < 1 or weight.shape != (p, c, 3, 3) or bias.shape != (p,) or skip.shape != (h, w):
+        raise KernelError(f"conv_tail: weight {weight.shape}, bias {bias.shape} and skip {skip.shape} do not fit "
+                          f"activations {act.shape} at scale {scale}")
+    if _native is None:
+        return conv_tail_reference(act, act_scale, act_zero, weight, bias, skip, scale)
+    out = np.empty((h * scale, w * scale), np.float32)
+    _native.conv_tail(np.ascontiguousarray(act), float(act_scale), int(act_zero), weight, bias, skip, scale, out)
     return out
 
 

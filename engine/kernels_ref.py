@@ -2,6 +2,8 @@
 
 Float32 results of ``srstream.engine._native`` equal these bit for bit (same operations in the
 same order, no FMA contraction); float16/bfloat16 results within one unit in the last place.
+``conv_tail`` is the exception: it may fuse multiply and add where the CPU has FMA, so it equals
+:func:`conv_tail_reference` within float32 rounding of its sums.
 They also run as the engine's fallback when the extension is missing. The typed entry points
 are in :mod:`srstream.engine.kernels`.
 """
@@ -17,7 +19,8 @@ from srstream.errors import KernelError
 from srstream.images import LUMA_BT601
 
 __all__ = [
-    "BFLOAT16", "BT601", "BT709", "PackMode", "YuvMatrix", "pack_tiles_reference", "pack_tiles_yuv420_reference",
+    "BFLOAT16", "BT601", "BT709", "PackMode", "YuvMatrix", "conv_tail_reference", "pack_tiles_reference",
+    "pack_tiles_yuv420_reference",
     "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack_luma_residual_reference",
     "unpack_reference", "unpack_yuv420_reference",
 ]
@@ -340,3 +343,30 @@ def stabilize_luma_codes_reference(codes: np.ndarray, gain: float, offset: float
                                                               prev_detail, scale, strength, tolerance, blend_base)
     inv_gain = _F32(1.0 / gain)
     return np.clip(np.rint(c + change * inv_gain), 0, 255).astype(np.uint8), next_base, next_detail
+
+
+def conv_tail_reference(act: np.ndarray, act_scale: float, act_zero: int, weight: np.ndarray, bias: np.ndarray,
+                        skip: np.ndarray, scale: int) -> np.ndarray:
+    """numpy :func:`~srstream.engine.kernels.conv_tail`: a ``(H * scale, W * scale)`` float32 plane.
+
+    ``act`` ``(C, H, W)`` int8/uint8 (dequantised as ``(q - act_zero) * act_scale``) or float32;
+    per output channel: bias, plus weight times input over channels, rows, columns in that order,
+    plus ``skip``, all in float32; then the channels are pixel-shuffled."""
+    c, h, w = act.shape
+    if act.dtype == _F32:
+        x = act
+    else:
+        x = (act.astype(np.int32) - np.int32(act_zero)).astype(_F32) * _F32(act_scale)
+    padded = np.zeros((c, h + 2, w + 2), _F32)
+    padded[:, 1:-1, 1:-1] = x
+    p = scale * scale
+    acc = np.empty((p, h, w), _F32)
+    for o in range(p):
+        a = np.full((h, w), bias[o], _F32)
+        for ch in range(c):
+            for k in range(9):
+                ky, kx = divmod(k, 3)
+                a = a + _F32(weight[o, ch, ky, kx]) * padded[ch, ky:ky + h, kx:kx + w]
+        acc[o] = a + skip
+    return np.ascontiguousarray(acc.reshape(scale, scale, h, w).transpose(2, 0, 3, 1).reshape(h * scale, w * scale))
+

@@ -24,9 +24,12 @@ struct Table {
   decltype(&baseline::unpack_yuv) unpack_yuv;
   decltype(&baseline::blend) blend;
   decltype(&baseline::stabilize) stabilize;
+  decltype(&baseline::conv_tail) conv_tail;
 };
 
-#define SRS_TABLE(NS) Table{#NS, NS::pack, NS::pack_yuv, NS::unpack, NS::unpack_luma, NS::unpack_yuv, NS::blend, NS::stabilize}
+#define SRS_TABLE(NS)                                                                                         \
+  Table{#NS, NS::pack, NS::pack_yuv, NS::unpack, NS::unpack_luma, NS::unpack_yuv, NS::blend, NS::stabilize, \
+        NS::conv_tail}
 
 bool cpu_has(const char* isa) {
 #if SRS_X86
@@ -180,6 +183,16 @@ Status stabilize_luma(const StabilizeArgs& a) {
     return Status::Error("stabilize_luma: the output size must be the input size times the scale");
   if (!(a.tolerance > 0.0f)) return Status::Error("stabilize_luma: tolerance must be positive");
   table().stabilize(a);
+  return Status::Ok();
+}
+
+Status conv_tail(const ConvTailArgs& a) {
+  if (!a.act || !a.weight || !a.bias || !a.skip || !a.out) return Status::Error("conv_tail: null buffer");
+  if (a.channels < 1 || a.height < 1 || a.width < 1 || a.scale < 1 || a.scale > 4)
+    return Status::Error("conv_tail: need activations of at least one channel and pixel, and a scale of 1 to 4");
+  if (a.type != Quant::S8 && a.type != Quant::U8 && a.type != Quant::F32)
+    return Status::Error("conv_tail: activations must be int8, uint8 or float32");
+  table().conv_tail(a);
   return Status::Ok();
 }
 

@@ -7,9 +7,14 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "srstream/kernels.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace srstream {
 namespace SRS_ISA {
@@ -595,6 +600,130 @@ inline void stabilize_impl(const StabilizeArgs& A) {
   }
   if (A.blend_base) return stabilize_rows<true, false>(A);
   stabilize_rows<false, false>(A);
+}
+
+// ---- a luma graph's last conv, skip and pixel shuffle (see kernels.h: conv_tail) -------------
+
+template <class Q>
+inline float dequantised(Q q, float scale, int zero) {
+  if constexpr (std::is_same_v<Q, float>) {
+    return q;
+  } else {
+    return static_cast<float>(static_cast<int>(q) - zero) * scale;
+  }
+}
+
+// One LR row per iteration: its three input rows are dequantised into zero-padded float rows;
+// then, for each run of X pixels, the P output channels are summed in registers over every
+// (channel, tap), and written pixel-shuffled. Each output is still bias + the terms in kernels.h's
+// order + skip, so the result equals the reference bit for bit.
+typedef float v8f __attribute__((vector_size(32)));  // 8 floats (two SSE registers on the baseline build)
+
+template <class Q, int S, int V>
+__attribute__((optimize("fp-contract=fast"))) void conv_tail_rows(const ConvTailArgs& A) {
+  constexpr int X = 8 * V, P = S * S;
+  const int C = A.channels, h = A.height, w = A.width;
+  const int runs = (w + X - 1) / X;
+  const std::ptrdiff_t plane = static_cast<std::ptrdiff_t>(h) * w, padded = static_cast<std::ptrdiff_t>(runs) * X + 8;
+  const Q* act = static_cast<const Q*>(A.act);
+  std::vector<float> wt(static_cast<std::size_t>(C) * 9 * P);  // [c * 9 + k][p]
+  for (int p = 0; p < P; ++p)
+    for (int t = 0; t < C * 9; ++t)
+      wt[static_cast<std::size_t>(t) * P + p] = A.weight[static_cast<std::size_t>(p) * C * 9 + t];
+#pragma omp parallel
+  {
+    // each thread takes a block of rows and keeps the three input rows around its row dequantised
+    // (a ring: one new row per output row)
+#ifdef _OPENMP
+    const int threads = omp_get_num_threads(), me = omp_get_thread_num();
+#else
+    const int threads = 1, me = 0;
+#endif
+    const int y0 = static_cast<int>(static_cast<long long>(h) * me / threads);
+    const int y1 = static_cast<int>(static_cast<long long>(h) * (me + 1) / threads);
+    std::vector<float> ring(static_cast<std::size_t>(3 * C * padded));
+    alignas(32) float done[P][X];
+    auto load = [&](int yy) {  // input row yy (zeros outside the frame) into its ring slot
+      float* slot = ring.data() + static_cast<std::ptrdiff_t>(((yy % 3) + 3) % 3) * C * padded;
+      for (int c = 0; c < C; ++c) {
+        float* r = slot + c * padded;
+        if (yy < 0 || yy >= h) {
+          std::fill(r, r + padded, 0.0f);
+          continue;
+        }
+        r[0] = 0.0f;
+        std::fill(r + w + 1, r + padded, 0.0f);
+        const Q* q = act + c * plane + static_cast<std::ptrdiff_t>(yy) * w;
+        for (int x = 0; x < w; ++x) r[x + 1] = dequantised(q[x], A.act_scale, A.act_zero);
+      }
+    };
+    if (y0 < y1) {
+      load(y0 - 1);
+      load(y0);
+    }
+    for (int y = y0; y < y1; ++y) {
+      load(y + 1);
+      const float* slots[3];
+      for (int k = 0; k < 3; ++k)
+        slots[k] = ring.data() + static_cast<std::ptrdiff_t>(((y + k - 1) % 3 + 3) % 3) * C * padded;
+      const float* skip = A.skip + static_cast<std::ptrdiff_t>(y) * w;
+      for (int run = 0; run < runs; ++run) {
+        const int x0 = run * X;
+        v8f a[P][V];
+        for (int p = 0; p < P; ++p)
+          for (int v = 0; v < V; ++v) a[p][v] = v8f{} + A.bias[p];
+        const float* wv = wt.data();
+        for (int c = 0; c < C; ++c) {
+          for (int ky = 0; ky < 3; ++ky) {
+            const float* r = slots[ky] + c * padded + x0;
+            for (int kx = 0; kx < 3; ++kx, wv += P) {
+              v8f in[V];
+              for (int v = 0; v < V; ++v) std::memcpy(&in[v], r + kx + 8 * v, sizeof(v8f));
+              for (int p = 0; p < P; ++p)
+                for (int v = 0; v < V; ++v) a[p][v] = a[p][v] + wv[p] * in[v];
+            }
+          }
+        }
+        for (int p = 0; p < P; ++p)
+          for (int v = 0; v < V; ++v) std::memcpy(&done[p][8 * v], &a[p][v], sizeof(v8f));
+        const int n = std::min(X, w - x0);
+        const float* sk = skip + x0;
+        for (int i = 0; i < S; ++i) {
+          float* o = A.out + (static_cast<std::ptrdiff_t>(y) * S + i) * w * S + static_cast<std::ptrdiff_t>(x0) * S;
+          if constexpr (S == 2) {
+            if (n == X) {  // two channels interleaved, eight pixels at a time
+              for (int v = 0; v < V; ++v) {
+                v8f add, lo, hi;
+                std::memcpy(&add, sk + 8 * v, sizeof(v8f));
+                std::memcpy(&lo, &done[2 * i][8 * v], sizeof(v8f));
+                std::memcpy(&hi, &done[2 * i + 1][8 * v], sizeof(v8f));
+                lo = lo + add;
+                hi = hi + add;
+                const v8f first = __builtin_shufflevector(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11);
+                const v8f second = __builtin_shufflevector(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15);
+                std::memcpy(o + 16 * v, &first, sizeof(v8f));
+                std::memcpy(o + 16 * v + 8, &second, sizeof(v8f));
+              }
+              continue;
+            }
+          }
+          for (int x = 0; x < n; ++x)
+            for (int j = 0; j < S; ++j) o[x * S + j] = done[i * S + j][x] + sk[x];
+        }
+      }
+    }
+  }
+}
+
+template <class Q>
+void conv_tail_impl(const ConvTailArgs& A) {
+  switch (A.scale) {
+    case 1: return conv_tail_rows<Q, 1, 4>(A);
+    case 2: return conv_tail_rows<Q, 2, 2>(A);
+    case 3: return conv_tail_rows<Q, 3, 1>(A);
+    case 4: return conv_tail_rows<Q, 4, 1>(A);
+    default: break;
+  }
 }
 
 }  // namespace SRS_ISA

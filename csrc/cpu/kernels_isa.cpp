@@ -100,5 +100,13 @@ void blend(const PlanarView& tiles, int n, std::ptrdiff_t ts, const int32_t* o, 
 
 void stabilize(const StabilizeArgs& a) { stabilize_impl(a); }
 
+void conv_tail(const ConvTailArgs& a) {
+  switch (a.type) {
+    case Quant::S8: return conv_tail_impl<int8_t>(a);
+    case Quant::U8: return conv_tail_impl<uint8_t>(a);
+    case Quant::F32: return conv_tail_impl<float>(a);
+  }
+}
+
 }  // namespace SRS_ISA
 }  // namespace srstream

@@ -27,6 +27,7 @@ struct YuvArgs {
   void blend(const PlanarView&, int, std::ptrdiff_t, const int32_t*, int, const float*, const int32_t*, const float*, \
              const int32_t*, float*, int, int);                                                                     \
   void stabilize(const StabilizeArgs&);                                                                             \
+  void conv_tail(const ConvTailArgs&);                                                                              \
   }
 
 SRS_DECLARE_ISA(baseline)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from srstream.engine.backends.base import Availability, Backend, BackendDef
+from srstream.engine.graph_tail import Tail, split
 from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, DependencyError, ModelError
 from srstream.spec import ModelSpec
@@ -125,6 +126,11 @@ class OvBackend(Backend):
         luma = cpu_luma_graph(spec, model, precision) if family == "CPU" else None
         if luma is not None:  # on the CPU, the net alone (see OrtBackend)
             source, self.luma_graph = luma, True
+        self.tail: Tail | None = None
+        if luma is not None and precision == "int8":  # its last conv, skip and shuffle by our kernel
+            cut = split(luma)
+            if cut is not None:
+                source, self.tail = cut
         if source is None:
             raise ModelError(f"model {spec.name} has no int8 variant beside {model} "
                              f"(expected {Path(model).stem}.int8.onnx); export one with sr-stream export --int8")
@@ -173,6 +179,8 @@ class OvBackend(Backend):
             request.infer({0: np.ascontiguousarray(batch, np.float32)})
         except Exception as exc:
             raise BackendError(f"OpenVINO failed on a {tuple(batch.shape)} batch: {exc}") from exc
+        if self.tail is not None:
+            return self.tail.apply(request.get_output_tensor(0).data, np.asarray(batch, np.float32))
         return np.array(request.get_output_tensor(0).data, np.float32, copy=True)
 
     def close(self) -> None:

@@ -407,3 +407,68 @@ def test_every_wrapper_names_the_extensions_arguments():
     for call in calls:
         with pytest.raises(KernelError):
             call()
+
+
+@pytest.mark.parametrize("scale", [1, 2, 3, 4])
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.float32])
+@pytest.mark.parametrize("shape", [(1, 1), (5, 9), (23, 37)])
+def test_conv_tail_matches_reference(isa, scale, dtype, shape):
+    """The kernel may fuse multiply and add where the ISA has FMA: equal to the reference within
+    float32 rounding of a 144-term sum, not bit for bit."""
+    rng = np.random.default_rng(scale)
+    h, w = shape
+    if dtype is np.float32:
+        act = rng.standard_normal((16, h, w)).astype(np.float32)
+    else:
+        info = np.iinfo(dtype)
+        act = rng.integers(info.min, info.max + 1, (16, h, w)).astype(dtype)
+    weight = rng.standard_normal((scale * scale, 16, 3, 3)).astype(np.float32) * 0.1
+    bias = rng.standard_normal(scale * scale).astype(np.float32)
+    skip = rng.random((h, w), dtype=np.float32)
+    got = K.conv_tail(act, 0.02, 3, weight, bias, skip, scale)
+    want = R.conv_tail_reference(act, 0.02, 3, weight, bias, skip, scale)
+    assert got.shape == (h * scale, w * scale) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_tail_reference_is_conv_skip_and_depth_to_space():
+    """The reference against the ONNX ops it replaces, run by ONNX Runtime: DequantizeLinear,
+    a 3x3 Conv with zero padding, Add of the input, DepthToSpace."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    act = rng.integers(-128, 128, (1, 8, 6, 7)).astype(np.int8)
+    lr = rng.random((1, 1, 6, 7), dtype=np.float32)
+    weight = rng.standard_normal((4, 8, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(4).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("DequantizeLinear", ["q", "s", "z"], ["x"]),
+         helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+         helper.make_node("Add", ["c", "lr"], ["a"]),
+         helper.make_node("DepthToSpace", ["a"], ["out"], blocksize=2)],
+        "tail", [helper.make_tensor_value_info("q", TensorProto.INT8, act.shape),
+                 helper.make_tensor_value_info("lr", TensorProto.FLOAT, lr.shape)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(0.05, np.float32), "s"), numpy_helper.from_array(np.array(-2, np.int8), "z"),
+         numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (want,) = session.run(None, {"q": act, "lr": lr})
+    got = R.conv_tail_reference(act[0], 0.05, -2, weight, bias, lr[0, 0], 2)
+    np.testing.assert_allclose(got, want[0, 0], rtol=1e-5, atol=1e-5)
+
+
+def test_conv_tail_refuses_mismatched_arrays():
+    act = np.zeros((4, 5, 6), np.int8)
+    weight, bias, skip = np.zeros((4, 4, 3, 3), np.float32), np.zeros(4, np.float32), np.zeros((5, 6), np.float32)
+    with pytest.raises(KernelError, match="conv_tail"):
+        K.conv_tail(act.astype(np.int16), 1.0, 0, weight, bias, skip, 2)
+    with pytest.raises(KernelError, match="conv_tail"):
+        K.conv_tail(act, 1.0, 0, weight[:, :3], bias, skip, 2)
+    with pytest.raises(KernelError, match="conv_tail"):
+        K.conv_tail(act, 1.0, 0, weight, bias, skip[:4], 2)
+    if native is not None:
+        with pytest.raises(KernelError, match="scale of 1 to 4"):
+            native.conv_tail(act, 1.0, 0, np.zeros((25, 4, 3, 3), np.float32), np.zeros(25, np.float32), skip, 5,
+                             np.zeros((25, 30), np.float32))

@@ -113,3 +113,20 @@ def test_cli_upscales_a_video_on_openvino(tiny_video: Path, tmp_path: Path, caps
         assert (s.codec_context.width, s.codec_context.height) == (128, 96) and sum(1 for _ in c.decode(s)) == 6
     assert cli.main([str(tiny_video), "-o", str(tmp_path / "p.mp4"), "--backend", "ort", "--device", "GPU"]) == 2
     assert "--device is not an option of the ort backend" in capsys.readouterr().err
+
+
+def test_int8_luma_graph_runs_its_tail_in_our_kernel(monkeypatch) -> None:  # noqa: ANN001
+    """tiny-x2's INT8 luma graph ends in a float conv, skip and DepthToSpace, which the backend cuts
+    off and runs natively (srstream.engine.graph_tail): the same output as the whole graph, batched
+    and at odd sizes."""
+    from srstream.engine import kernels
+
+    if not kernels.has_native():
+        pytest.skip("native kernels not built")
+    tiny = resolve_model("tiny-x2")
+    cut = OvBackend(tiny.spec, tiny.path, "int8")
+    monkeypatch.setenv("SRSTREAM_GRAPH_TAIL", "0")
+    whole = OvBackend(tiny.spec, tiny.path, "int8")
+    assert cut.tail is not None and whole.tail is None and cut.luma_graph
+    x = np.random.default_rng(3).random((2, 1, 37, 51), dtype=np.float32)
+    np.testing.assert_allclose(cut.infer(x), whole.infer(x), rtol=0, atol=1e-5)

@@ -11,7 +11,8 @@
 //  * Values: network value = sample / peak * gain + bias (gain/bias map [0, 1] to the model's
 //    value range); the way back is sample = clamp(floor((v * inv_gain + inv_bias) * peak + 0.5)).
 //    The float operations and their order are those of the numpy reference in
-//    srstream.engine.kernels, with no FMA contraction, so float32 results match it bit for bit.
+//    srstream.engine.kernels, with no FMA contraction, so float32 results match it bit for bit
+//    (one exception: conv_tail, a long sum of products, uses FMA where the ISA has it).
 #pragma once
 
 #include <cstddef>
@@ -148,6 +149,28 @@ struct StabilizeArgs {
   float gain = 1.0f, offset = 0.0f, inv_gain = 1.0f;
 };
 Status stabilize_luma(const StabilizeArgs& args);
+
+// The last conv of a luma graph, its skip and its pixel shuffle, for a backend that runs the
+// graph only up to the activations that conv reads (srstream.engine.graph_tail). act: (channels,
+// height, width) contiguous, int8, uint8 or float32, dequantised as (q - act_zero) * act_scale
+// (float32: taken as is); weight: (scale^2, channels, 3, 3) and bias: (scale^2) float32, a 3x3
+// conv with zero padding; skip: (height, width) float32, added to every output channel; out:
+// (height * scale, width * scale) float32, output channel i * scale + j at row y * scale + i,
+// column x * scale + j (DepthToSpace with one output channel). Per output value: bias, plus
+// weight * input over channels, then rows, then columns in order, plus skip (float32, no FMA),
+// as srstream.engine.kernels_ref.conv_tail_reference adds them.
+enum class Quant : int { S8 = 0, U8 = 1, F32 = 2 };
+struct ConvTailArgs {
+  const void* act;
+  Quant type;
+  int channels, height, width;
+  float act_scale;
+  int act_zero;
+  const float *weight, *bias, *skip;
+  int scale;
+  float* out;
+};
+Status conv_tail(const ConvTailArgs& args);
 
 int max_threads();
 void set_threads(int n);

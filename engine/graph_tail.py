@@ -1,0 +1,139 @@
+"""A luma INT8 graph's last conv, skip and pixel shuffle, run by our kernel instead of the runtime.
+
+The compact luma graphs end the same way: the last hidden activations, quantised (QuantizeLinear,
+then DequantizeLinear), a float 3x3 conv to ``scale**2`` channels, the input added to every
+channel (the nearest skip) and a DepthToSpace. OpenVINO's CPU plugin runs that tail slowly: on
+a 2-core AMD EPYC Zen 3, tiny-x2-deep's INT8 graph took 50.3 ms at 640x360 and the same graph
+cut after the last QuantizeLinear 37.1 ms (the float conv to 4 channels, its dequantisation, the
+add and the shuffle: 13 ms, a quarter of the net). :func:`~srstream.engine.kernels.conv_tail`
+does that work in about 4 ms there. ONNX Runtime runs the tail fast (the cut graph was no
+faster), so only the OpenVINO backend uses this.
+
+:func:`split` recognises that ending in an ONNX file and returns the graph up to the int8
+activations plus a :class:`Tail` holding the conv's weights; anything else (RGB graphs, linear
+skips, other endings, no ``onnx`` package, no native kernels) returns None and the backend runs
+the whole graph. The result differs from the whole graph's by float rounding only (the conv's
+sums in another order): about 1e-5 of the output range.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srstream.engine import kernels
+
+__all__ = ["Tail", "split"]
+
+#: ``SRSTREAM_GRAPH_TAIL=0`` runs whole graphs (for measuring one against the other).
+ENV = "SRSTREAM_GRAPH_TAIL"
+
+
+@dataclass(frozen=True, eq=False)
+class Tail:
+    """The cut-off end of a luma graph: ``act`` ``(N, C, h, w)`` and the graph's input ``(N, 1,
+    h, w)`` in, the graph's output ``(N, 1, h * scale, w * scale)`` float32 out."""
+
+    weight: np.ndarray  # (scale**2, C, 3, 3) float32
+    bias: np.ndarray  # (scale**2,) float32
+    scale: int
+    act_scale: float
+    act_zero: int
+
+    def apply(self, act: np.ndarray, lr: np.ndarray) -> np.ndarray:
+        n, _, h, w = act.shape
+        out = np.empty((n, 1, h * self.scale, w * self.scale), np.float32)
+        for i in range(n):
+            out[i, 0] = kernels.conv_tail(act[i], self.act_scale, self.act_zero, self.weight, self.bias,
+                                          lr[i, 0], self.scale)
+        return out
+
+
+def _attrs(node: Any) -> dict[str, Any]:
+    import onnx
+
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _plain_3x3(conv: Any) -> bool:
+    a = _attrs(conv)
+    return (list(a.get("kernel_shape", [3, 3])) == [3, 3] and list(a.get("pads", [0, 0, 0, 0])) == [1, 1, 1, 1]
+            and list(a.get("strides", [1, 1])) == [1, 1] and list(a.get("dilations", [1, 1])) == [1, 1]
+            and a.get("group", 1) == 1 and a.get("auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET"))
+
+
+def _head(model: Any, output: str, dtype: np.dtype, dropped: set[int]) -> bytes | None:
+    """``model`` ending at ``output`` (of ``dtype``): the dropped nodes and the constants only they
+    read removed; None when another node reads a dropped node's output."""
+    import onnx
+
+    graph = model.graph
+    kept = [n for n in graph.node if id(n) not in dropped]
+    gone = {o for n in graph.node if id(n) in dropped for o in n.output}
+    read = {i for n in kept for i in n.input}
+    if read & gone:
+        return None
+    head = onnx.ModelProto()
+    head.CopyFrom(model)
+    del head.graph.node[:], head.graph.output[:], head.graph.initializer[:], head.graph.value_info[:]
+    head.graph.node.extend(kept)
+    head.graph.initializer.extend(t for t in graph.initializer if t.name in read)
+    elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    head.graph.output.append(onnx.helper.make_tensor_value_info(output, elem, None))
+    return head.SerializeToString()
+
+
+def split(path: Path) -> tuple[bytes, Tail] | None:
+    """``(head, tail)``: the graph at ``path`` up to the int8 activations its last conv reads
+    (serialised ONNX) and the rest as a :class:`Tail`; None when the graph does not end as
+    described above, when ``onnx`` or the native kernels are missing, or when ``SRSTREAM_GRAPH_TAIL=0``."""
+    if os.environ.get(ENV, "1") == "0" or not kernels.has_native():
+        return None
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return None
+    model = onnx.load(str(path))
+    graph = model.graph
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        return None
+    source = graph.input[0].name
+    made_by = {out: node for node in graph.node for out in node.output}
+    constants = {t.name: t for t in graph.initializer}
+
+    def producer(name: str, op: str) -> Any:
+        node = made_by.get(name)
+        return node if node is not None and node.op_type == op else None
+
+    shuffle = producer(graph.output[0].name, "DepthToSpace")
+    add = shuffle and producer(shuffle.input[0], "Add")
+    if add is None or source not in add.input:
+        return None
+    conv = producer(add.input[1] if add.input[0] == source else add.input[0], "Conv")
+    dequant = conv and producer(conv.input[0], "DequantizeLinear")
+    quant = dequant and producer(dequant.input[0], "QuantizeLinear")
+    if quant is None or len(conv.input) < 3 or not _plain_3x3(conv) or len(dequant.input) < 3:
+        return None
+    if not all(name in constants for name in (conv.input[1], conv.input[2], dequant.input[1], dequant.input[2])):
+        return None
+    scale = int(_attrs(shuffle)["blocksize"])
+    weight = numpy_helper.to_array(constants[conv.input[1]])
+    bias = numpy_helper.to_array(constants[conv.input[2]])
+    act_scale = numpy_helper.to_array(constants[dequant.input[1]])
+    act_zero = numpy_helper.to_array(constants[dequant.input[2]])
+    if (weight.dtype != np.float32 or weight.ndim != 4 or weight.shape[0] != scale * scale
+            or bias.shape != (scale ** 2,)
+            or act_scale.size != 1 or act_zero.size != 1 or act_zero.dtype not in (np.int8, np.uint8)
+            or not 1 <= scale <= 4):
+        return None
+    head = _head(model, quant.output[0], act_zero.dtype, dropped={id(n) for n in (dequant, conv, add, shuffle)})
+    if head is None:
+        return None
+    tail = Tail(np.ascontiguousarray(weight), np.ascontiguousarray(bias, np.float32), scale,
+                float(act_scale.reshape(())), int(act_zero.reshape(())))
+    return head, tail
