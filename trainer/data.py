@@ -9,7 +9,12 @@ modification times and ``max_side``, and rebuilt when any of them changes.
 image (weighted by area), crop position, flips/rot90 and degradation parameters. Any worker
 count, any resume point and any DDP rank therefore see exactly the same samples for the same
 indices. LR is made with MATLAB-compatible bicubic on a crop with ``2 * scale`` pixels of
-context on every side, so patch borders are downscaled like the interior of a full image.
+context on every side, so patch borders are downscaled like the interior of a full image. For
+clean pairs (no degradations, clips or made content: the tiers' recipes) that is the same as
+cutting the patch's LR from the whole image's, which :class:`_LowRes` makes once per image and
+sampling phase: the batches are the same (bit for bit in the tests). On a 2-core Zen 3,
+tiny-x2-deep then trained at 4.8-5.4 it/s against 4.7 with every crop downscaled on its own,
+after about 90 s making the LR images at the start (it pays from a few thousand steps on).
 """
 
 from __future__ import annotations
@@ -114,6 +119,34 @@ class ImageBank:
         return sum(e.height * e.width for e in self.entries)
 
 
+class _LowRes:
+    """Every bank image's MATLAB-bicubic LR (uint8), once per sampling phase, made on first use.
+
+    A crop whose top-left HR pixel is ``(y, x)`` downscales to rows ``(y - py) / s`` onwards of
+    the LR of the image cut at ``(py, px) = (y % s, x % s)``: the same kernel weights on the same
+    pixels as downscaling the crop with its context (``PairDataset.context`` covers the kernel),
+    so the patch's LR is that crop of the cached image, bar float rounding of the sums (a value
+    within 1e-12 of a half level can round the other way). Memory: the bank's size again, per
+    process. Thread-safe: two threads may make the same image at once; either result is kept.
+    """
+
+    def __init__(self, bank: ImageBank, scale: int) -> None:
+        self.bank, self.scale = bank, scale
+        self.made: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def crop(self, which: int, y: int, x: int, size: int) -> np.ndarray:
+        """The ``size`` x ``size`` LR of the HR crop at ``(y, x)`` (``size * scale`` HR pixels)."""
+        s = self.scale
+        py, px = y % s, x % s
+        lr = self.made.get((which, py, px))
+        if lr is None:
+            image = self.bank.image(which)
+            h, w = (image.shape[0] - py) // s * s, (image.shape[1] - px) // s * s
+            lr = np.floor(np.clip(imresize(image[py:py + h, px:px + w], 1 / s), 0, 255) + 0.5).astype(np.uint8)
+            self.made[which, py, px] = lr
+        return lr[(y - py) // s:(y - py) // s + size, (x - px) // s:(x - px) // s + size]
+
+
 class PairDataset:
     """Seeded (LR, HR) float32 CHW patch pairs in [0, 1], and the teacher's target when given.
 
@@ -154,6 +187,9 @@ class PairDataset:
         if not usable:
             raise InputError(f"no training image is at least {need}x{need} pixels for patch {patch}")
         self.images = np.array([i for i, _ in usable])
+        # clean bicubic pairs (the tiers' recipes): each image's LR is made once, not per crop
+        plain = clips is None and not self.degradations and not self.content
+        self.low_res = _LowRes(bank, scale) if plain else None
         weights = np.array([(e.height - need + 1) * (e.width - need + 1) for _, e in usable], np.float64)
         self.cumulative = np.cumsum(weights / weights.sum())
 
@@ -180,12 +216,18 @@ class PairDataset:
             crops = [make_content(kind, crops[0], content_rng)]
         if self.teacher is not None:
             crops.append(self.teacher.image(which)[y:y + size, x:x + size])  # type: ignore[attr-defined]
+        if self.low_res is not None:  # the patch's LR, cut from its image's (same draws as below)
+            crops.append(self.low_res.crop(which, y + c, x + c, self.patch // s))
         crops = self._augment(rng, crops)
         crop = np.ascontiguousarray(crops[0])
         qps: list[float] = []
-        (lr,) = self._degrade(rng, [crop], clip=False, qps=qps)
-        m = c // s
-        lr, hr = lr[m:-m, m:-m], crop[c:-c, c:-c]
+        if self.low_res is not None:
+            rng.integers(0, 2**31)  # the noise seed _degrade draws, so later draws stay the same
+            lr, hr = np.ascontiguousarray(crops.pop()), crop[c:-c, c:-c]
+        else:
+            (lr,) = self._degrade(rng, [crop], clip=False, qps=qps)
+            m = c // s
+            lr, hr = lr[m:-m, m:-m], crop[c:-c, c:-c]
         out = (self._tensor(lr), self._tensor(hr))
         if self.teacher is not None:
             out += (self._tensor(crops[1][c:-c, c:-c]),)

@@ -14,7 +14,7 @@ from srstream.errors import InputError  # noqa: E402
 from srstream.imresize import imresize  # noqa: E402
 from srstream.trainer.data import ImageBank, PairDataset  # noqa: E402
 from srstream.trainer.degrade import Degradation, build_degradations  # noqa: E402
-from srstream.trainer.recipe import DegradationConfig  # noqa: E402
+from srstream.trainer.recipe import ClipConfig, DegradationConfig  # noqa: E402
 
 
 def test_bank_is_built_once_and_reused(hr_folder: Path, tmp_path: Path) -> None:
@@ -59,6 +59,29 @@ def test_lr_is_matlab_bicubic_of_the_hr_patch(hr_folder: Path, tmp_path: Path) -
     hr_u8 = np.round(hr.transpose(1, 2, 0) * 255)
     expected = np.floor(np.clip(imresize(hr_u8, 0.5), 0, 255) + 0.5) / 255
     np.testing.assert_allclose(lr.transpose(1, 2, 0)[4:-4, 4:-4], expected[4:-4, 4:-4], atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_clean_pairs_cut_from_cached_lr_equal_pairs_downscaled_per_crop(hr_folder: Path, tmp_path: Path,
+                                                                      scale: int) -> None:
+    """The clean-bicubic path cuts each patch's LR from its image's LR, made once per sampling
+    phase; with flips, turns and odd offsets it gives the very batches downscaling each crop did."""
+    bank = ImageBank([hr_folder], tmp_path)
+    data = PairDataset(bank, scale=scale, patch=8 * scale, channels=3, seed=9)
+    assert data.low_res is not None
+    cached = [data.batch(step, 8) for step in range(6)]
+    assert len(data.low_res.made) > 4  # several images and phases were made
+    data.low_res = None
+    for got, want in zip(cached, (data.batch(step, 8) for step in range(6))):
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_degraded_or_clip_samples_downscale_each_crop(hr_folder: Path, tmp_path: Path) -> None:
+    bank = ImageBank([hr_folder], tmp_path)
+    noisy = [Degradation(DegradationConfig("noise", (1, 2)))]
+    assert PairDataset(bank, scale=2, patch=16, degradations=noisy).low_res is None
+    assert PairDataset(bank, scale=2, patch=16, clips=ClipConfig(frames=2, motion=1)).low_res is None
 
 
 def test_patch_too_large_for_every_image(hr_folder: Path, tmp_path: Path) -> None:
@@ -107,8 +130,6 @@ def test_a_video_frame_is_coded_from_moved_references() -> None:
 
 
 def _clip_data(bank: ImageBank, **kwargs: object) -> PairDataset:
-    from srstream.trainer.recipe import ClipConfig
-
     return PairDataset(bank, scale=2, patch=32, seed=4, clips=ClipConfig(frames=3, motion=3, still=0.0), **kwargs)
 
 
