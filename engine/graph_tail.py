@@ -49,8 +49,8 @@ class Tail:
         n, _, h, w = act.shape
         out = np.empty((n, 1, h * self.scale, w * self.scale), np.float32)
         for i in range(n):
-            out[i, 0] = kernels.conv_tail(act[i], self.act_scale, self.act_zero, self.weight, self.bias,
-                                          lr[i, 0], self.scale)
+            kernels.conv_tail(act[i], self.act_scale, self.act_zero, self.weight, self.bias, lr[i, 0], self.scale,
+                              out=out[i, 0])
         return out
 
 
@@ -69,7 +69,9 @@ def _plain_3x3(conv: Any) -> bool:
 
 def _head(model: Any, output: str, dtype: np.dtype, dropped: set[int]) -> bytes | None:
     """``model`` ending at ``output`` (of ``dtype``): the dropped nodes and the constants only they
-    read removed; None when another node reads a dropped node's output."""
+    read removed; None when another node reads a dropped node's output. (``onnx.utils.Extractor``
+    would do this, but it takes the new output's type from shape inference, which does not reach
+    the QuantizeLinear outputs of these graphs.)"""
     import onnx
 
     graph = model.graph

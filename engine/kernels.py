@@ -181,9 +181,10 @@ def has_native() -> bool:
 
 
 def conv_tail(act: np.ndarray, act_scale: float, act_zero: int, weight: np.ndarray, bias: np.ndarray,
-              skip: np.ndarray, scale: int) -> np.ndarray:
-    """A luma graph's last 3x3 conv (zero padding), its skip and its pixel shuffle, as a new
-    ``(H * scale, W * scale)`` float32 plane (see :func:`conv_tail_reference` for the arithmetic).
+              skip: np.ndarray, scale: int, out: np.ndarray | None = None) -> np.ndarray:
+    """A luma graph's last 3x3 conv (zero padding), its skip and its pixel shuffle, as an
+    ``(H * scale, W * scale)`` float32 plane (see :func:`conv_tail_reference` for the arithmetic),
+    written into ``out`` (a contiguous plane of that shape) when given, else a new one.
 
     ``act``: the ``(C, H, W)`` activations that conv reads, int8/uint8 (dequantised as
     ``(q - act_zero) * act_scale``) or float32; ``weight`` ``(scale^2, C, 3, 3)``, ``bias``
@@ -201,9 +202,14 @@ def conv_tail(act: np.ndarray, act_scale: float, act_zero: int, weight: np.ndarr
     if scale < 1 or weight.shape != (p, c, 3, 3) or bias.shape != (p,) or skip.shape != (h, w):
         raise KernelError(f"conv_tail: weight {weight.shape}, bias {bias.shape} and skip {skip.shape} do not fit "
                           f"activations {act.shape} at scale {scale}")
+    if out is None:
+        out = np.empty((h * scale, w * scale), np.float32)
+    elif out.shape != (h * scale, w * scale) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise KernelError(f"conv_tail: out must be a contiguous float32 {(h * scale, w * scale)} plane, got "
+                          f"{out.dtype} {out.shape}")
     if _native is None:
-        return conv_tail_reference(act, act_scale, act_zero, weight, bias, skip, scale)
-    out = np.empty((h * scale, w * scale), np.float32)
+        out[...] = conv_tail_reference(act, act_scale, act_zero, weight, bias, skip, scale)
+        return out
     _native.conv_tail(np.ascontiguousarray(act), float(act_scale), int(act_zero), weight, bias, skip, scale, out)
     return out
 

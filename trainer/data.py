@@ -35,7 +35,7 @@ import numpy as np
 
 from srstream.errors import InputError
 from srstream.images import IMAGE_SUFFIXES, LUMA_BT601, list_images, load_rgb, read_image
-from srstream.imresize import imresize
+from srstream.imresize import bicubic_degrade, imresize
 from srstream.strength import from_qp as strength_from_qp
 from srstream.trainer.content import choose as choose_content
 from srstream.trainer.content import make_content
@@ -140,9 +140,7 @@ class _LowRes:
         py, px = y % s, x % s
         lr = self.made.get((which, py, px))
         if lr is None:
-            image = self.bank.image(which)
-            h, w = (image.shape[0] - py) // s * s, (image.shape[1] - px) // s * s
-            lr = np.floor(np.clip(imresize(image[py:py + h, px:px + w], 1 / s), 0, 255) + 0.5).astype(np.uint8)
+            lr = bicubic_degrade(self.bank.image(which)[py:, px:], s)  # cropped to a multiple of s
             self.made[which, py, px] = lr
         return lr[(y - py) // s:(y - py) // s + size, (x - px) // s:(x - px) // s + size]
 
@@ -216,13 +214,12 @@ class PairDataset:
             crops = [make_content(kind, crops[0], content_rng)]
         if self.teacher is not None:
             crops.append(self.teacher.image(which)[y:y + size, x:x + size])  # type: ignore[attr-defined]
-        if self.low_res is not None:  # the patch's LR, cut from its image's (same draws as below)
+        if self.low_res is not None:  # the patch's LR, cut from its image's (flipped and turned with it)
             crops.append(self.low_res.crop(which, y + c, x + c, self.patch // s))
         crops = self._augment(rng, crops)
         crop = np.ascontiguousarray(crops[0])
         qps: list[float] = []
         if self.low_res is not None:
-            rng.integers(0, 2**31)  # the noise seed _degrade draws, so later draws stay the same
             lr, hr = np.ascontiguousarray(crops.pop()), crop[c:-c, c:-c]
         else:
             (lr,) = self._degrade(rng, [crop], clip=False, qps=qps)

@@ -615,8 +615,8 @@ inline float dequantised(Q q, float scale, int zero) {
 
 // One LR row per iteration: its three input rows are dequantised into zero-padded float rows;
 // then, for each run of X pixels, the P output channels are summed in registers over every
-// (channel, tap), and written pixel-shuffled. Each output is still bias + the terms in kernels.h's
-// order + skip, so the result equals the reference bit for bit.
+// (channel, tap), and written pixel-shuffled. Each output is bias + the terms in kernels.h's order
+// + skip, with multiply-adds fused where the ISA has FMA (so within float rounding of the reference).
 typedef float v8f __attribute__((vector_size(32)));  // 8 floats (two SSE registers on the baseline build)
 
 template <class Q, int S, int V>

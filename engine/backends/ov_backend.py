@@ -175,12 +175,13 @@ class OvBackend(Backend):
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         request = self._request(tuple(batch.shape))
+        batch = np.ascontiguousarray(batch, np.float32)
         try:
-            request.infer({0: np.ascontiguousarray(batch, np.float32)})
+            request.infer({0: batch})
         except Exception as exc:
             raise BackendError(f"OpenVINO failed on a {tuple(batch.shape)} batch: {exc}") from exc
         if self.tail is not None:
-            return self.tail.apply(request.get_output_tensor(0).data, np.asarray(batch, np.float32))
+            return self.tail.apply(request.get_output_tensor(0).data, batch)
         return np.array(request.get_output_tensor(0).data, np.float32, copy=True)
 
     def close(self) -> None:

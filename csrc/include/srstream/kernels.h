@@ -157,8 +157,9 @@ Status stabilize_luma(const StabilizeArgs& args);
 // conv with zero padding; skip: (height, width) float32, added to every output channel; out:
 // (height * scale, width * scale) float32, output channel i * scale + j at row y * scale + i,
 // column x * scale + j (DepthToSpace with one output channel). Per output value: bias, plus
-// weight * input over channels, then rows, then columns in order, plus skip (float32, no FMA),
-// as srstream.engine.kernels_ref.conv_tail_reference adds them.
+// weight * input over channels, then rows, then columns in order, plus skip, as
+// srstream.engine.kernels_ref.conv_tail_reference adds them (float32; multiply-adds fused where
+// the ISA has FMA, so the two agree within float rounding, not bit for bit).
 enum class Quant : int { S8 = 0, U8 = 1, F32 = 2 };
 struct ConvTailArgs {
   const void* act;
