@@ -84,7 +84,7 @@ class _Phase:
         if cfg.loss.adversarial != "none":
             disc = DISCRIMINATORS.load(cfg.discriminator)(
                 spec.in_channels, patch, features=cfg.discriminator_features, norm=cfg.discriminator_norm)
-            self.disc = rt.wrap(disc.to(rt.device))
+            self.disc = rt.wrap(rt.lay_out(disc.to(rt.device)))  # in the generator's layout
             self.opt_d, self.sched_d = build_optimizer(self.disc.parameters(), cfg.discriminator_optim, cfg.steps)
 
     def state_dict(self) -> dict[str, Any]:
@@ -125,7 +125,7 @@ class Trainer:
 
     def __init__(self, recipe: Recipe, paths: RunPaths, *, resume: bool = False, rt: Runtime | None = None) -> None:
         self.recipe, self.paths = recipe, paths
-        self.rt = rt or Runtime.create(recipe.device, recipe.precision)
+        self.rt = rt or Runtime.create(recipe.device, recipe.precision, recipe.memory_format)
         m = recipe.model
         self.spec = generator_spec(m.name, m.arch, m.scale, in_channels=m.in_channels, params=m.params,
                                    source=f"sr-stream train (recipe {m.name})")
@@ -135,7 +135,6 @@ class Trainer:
             self._init_from(paths.init)
         self.ema = (AveragedModel(self.generator, multi_avg_fn=_ema_with_warmup(recipe.ema), use_buffers=True)
                     if recipe.ema else None)
-        self.model = self.rt.wrap(self.generator)
         self.step = 0
         self.wall = 0.0
         self._prepare_run_dir(resume)
@@ -156,7 +155,13 @@ class Trainer:
         state = ckpt.load_state(last) if resume and (last := ckpt.latest(paths.out)) is not None else None
         if state is not None and self.rt.precision == "auto":
             self.rt.precision = str(state.get("precision", "auto"))  # a resumed run keeps its precision
-        timings = self.rt.pick_precision(self._probe_step)
+        if state is not None and self.rt.memory_format == "auto":  # and its layout (runs before it: NCHW)
+            self.rt.memory_format = str(state.get("memory_format", "contiguous"))
+        timings = self.rt.pick(self._probe_step)
+        for module in (self.generator, self.ema):
+            if module is not None:
+                self.rt.lay_out(module)
+        self.model = self.rt.wrap(self.generator)  # after the layout: DDP's buckets follow the parameters' strides
         # what auto chose (a run resumed in its fp32 tail was bf16 before it): see _precision_at
         self._auto_choice: str | None = None
         if recipe.precision == "auto":
@@ -191,7 +196,8 @@ class Trainer:
         if self._probe_batch is None:
             self._probe_batch = [torch.from_numpy(a).to(self.rt.device)
                                  for a in self.data.batch(0, self.recipe.data.batch)]
-        lr, hr = self._probe_batch[:2]
+        self.rt.lay_out(self.generator)
+        lr, hr = (self.rt.laid_out(t) for t in self._probe_batch[:2])
         with self.rt.autocast():
             loss = losses.pixel_loss("l1", self.generator(lr).float(), hr)
         loss.backward()
@@ -200,7 +206,7 @@ class Trainer:
     def _header(self, timings: dict[str, float]) -> None:
         if not self.rt.is_main:
             return
-        chosen = f"precision {self.rt.precision}"
+        chosen = f"precision {self.rt.precision}, {self.rt.memory_format.replace('_', '-')}"
         if timings:
             chosen += " (auto: " + ", ".join(f"{k} {v * 1000:.0f} ms/step" for k, v in timings.items()) + ")"
         print(f"sr-stream train: {self.spec.name} ({self.spec.arch} x{self.spec.scale}) on {self.rt.device}, "
@@ -208,8 +214,8 @@ class Trainer:
               f"{len(self.data.bank)} images, starting at step {self.step}/{self.recipe.total_steps}",
               file=sys.stderr)
         self._log({"event": "start", "step": self.step, "device": str(self.rt.device), "precision": self.rt.precision,
-                   "precision_timings_s": timings, "threads": torch.get_num_threads(), "world": self.rt.world,
-                   "torch": torch.__version__})
+                   "memory_format": self.rt.memory_format, "precision_timings_s": timings,
+                   "threads": torch.get_num_threads(), "world": self.rt.world, "torch": torch.__version__})
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -316,6 +322,7 @@ class Trainer:
         assert self.phase is not None
         return {
             "step": self.step, "phase": self.phase_index, "wall": self.wall, "precision": self.rt.precision,
+            "memory_format": self.rt.memory_format,
             "auto_precision": self._auto_choice,
             "generator": self.generator.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else {},
@@ -427,7 +434,8 @@ class Trainer:
                                   f"{self.recipe.fp32_tail})")
                 started = time.perf_counter()
                 tensors = next(batches)
-                logs = self._train_step(*(t.to(self.rt.device, non_blocking=True) for t in tensors))
+                logs = self._train_step(*(self.rt.laid_out(t.to(self.rt.device, non_blocking=True))
+                                          for t in tensors))
                 self.step += 1
                 elapsed = time.perf_counter() - started
                 self.wall += elapsed

@@ -1,8 +1,15 @@
 """Where and how training runs: device, precision (bf16 autocast on CPU, fp16 AMP on CUDA),
-and multi-process DDP under ``torchrun``.
+memory layout, and multi-process DDP under ``torchrun``.
 
-``precision="auto"`` is resolved once per run by timing a few forward/backward passes of the
-real model on a real batch in fp32 and bf16 (CPU) and keeping the faster; on CUDA it is fp16.
+``precision="auto"`` and ``memory_format="auto"`` are resolved once per run, on the CPU, by timing
+a few forward/backward passes of the real model on a real batch in each candidate (fp32 and, where
+the CPU has native bf16, bf16; NCHW and channels-last) and keeping the fastest. On CUDA precision
+auto is fp16 and the layout NCHW.
+
+Why time the layout rather than fix it: oneDNN's channels-last (NHWC) convolutions trained a
+16-wide compact net 1.10-1.35x faster and SRResNet 1.44x faster than NCHW on a 2-core Zen 3, but a
+32-wide net with PReLU 7% slower (``benchmarks/results/training/memory_format/``); the answer
+depends on the net and the CPU.
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ from torch import nn
 
 from srstream.errors import ConfigError
 
-__all__ = ["Runtime"]
+__all__ = ["MEMORY_FORMATS", "Runtime"]
+
+#: ``memory_format`` values of a recipe (``auto``: the faster of the two, timed on the CPU)
+MEMORY_FORMATS = ("auto", "contiguous", "channels_last")
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -55,13 +65,16 @@ class Runtime:
 
     device: torch.device
     precision: str
+    memory_format: str = "auto"  # auto | contiguous (NCHW) | channels_last (NHWC)
     rank: int = 0
     world: int = 1
     scalers: dict[int, Any] = field(default_factory=dict, repr=False)  # one GradScaler per optimiser
 
     @classmethod
-    def create(cls, device: str = "auto", precision: str = "auto") -> Runtime:
+    def create(cls, device: str = "auto", precision: str = "auto", memory_format: str = "auto") -> Runtime:
         """Resolve ``device``; join the process group when launched by ``torchrun``."""
+        if memory_format not in MEMORY_FORMATS:
+            raise ConfigError(f"memory_format must be one of {', '.join(MEMORY_FORMATS)}, got {memory_format!r}")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cuda" and not torch.cuda.is_available():
@@ -80,9 +93,10 @@ class Runtime:
             if device == "cuda":
                 dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(dev)
-        rt = cls(dev, precision, rank, world)
-        if precision == "auto" and device == "cuda":
-            rt.precision = "fp16"
+        rt = cls(dev, precision, memory_format, rank, world)
+        if device == "cuda":
+            rt.precision = "fp16" if precision == "auto" else precision
+            rt.memory_format = "contiguous" if memory_format == "auto" else memory_format  # not timed on GPUs
         return rt
 
     @property
@@ -95,6 +109,18 @@ class Runtime:
         if self.precision == "fp16":
             return torch.autocast("cuda", dtype=torch.float16)
         return contextlib.nullcontext()
+
+    @property
+    def torch_memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.memory_format == "channels_last" else torch.contiguous_format
+
+    def laid_out(self, tensor: torch.Tensor) -> torch.Tensor:
+        """``tensor`` in this run's layout (only 4-D tensors have one)."""
+        return tensor.contiguous(memory_format=self.torch_memory_format) if tensor.dim() == 4 else tensor
+
+    def lay_out(self, module: nn.Module) -> nn.Module:
+        """``module``'s 4-D parameters and buffers in this run's layout (in place; returns it)."""
+        return module.to(memory_format=self.torch_memory_format)
 
     def wrap(self, module: nn.Module) -> nn.Module:
         """DDP-wrap ``module`` when running with several processes."""
@@ -132,26 +158,33 @@ class Runtime:
 
             dist.barrier()
 
-    def pick_precision(self, step: Callable[[], None], repeats: int = 3) -> dict[str, float]:
-        """Resolve ``auto`` on the CPU: time ``step`` (forward+backward) in fp32 and bf16.
+    def pick(self, step: Callable[[], None], repeats: int = 3) -> dict[str, float]:
+        """Resolve ``auto`` precision and memory layout on the CPU by timing ``step``.
 
-        Returns the seconds per step of each candidate; sets :attr:`precision` to the faster.
+        ``step`` runs one forward+backward pass in the runtime's current precision and layout (it
+        lays the model and its batch out with :meth:`lay_out` / :meth:`laid_out`). bf16 is a
+        candidate only where the CPU has it natively; elsewhere it is emulated, several times slower,
+        and not worth timing. Returns the seconds per step of each candidate timed (``"fp32
+        channels_last"`` ...; empty when there was one candidate) and keeps the fastest.
         """
-        if self.precision != "auto":
-            return {}
-        if not cpu_has_fast_bf16():
-            self.precision = "fp32"  # bf16 would be emulated: several times slower, not worth timing
+        precisions = [self.precision]
+        if self.precision == "auto":
+            precisions = ["fp32", "bf16"] if cpu_has_fast_bf16() else ["fp32"]
+        layouts = [self.memory_format] if self.memory_format != "auto" else ["contiguous", "channels_last"]
+        if len(precisions) * len(layouts) == 1:
+            self.precision, self.memory_format = precisions[0], layouts[0]
             return {}
         if self.is_main:
-            print("sr-stream train: timing fp32 against bf16 on one batch (a few seconds, once)...", file=sys.stderr,
-                  flush=True)
+            print(f"sr-stream train: timing {' and '.join(precisions)} x {' and '.join(layouts)} on one batch "
+                  "(a few seconds, once)...", file=sys.stderr, flush=True)
         timings = {}
-        for candidate in ("fp32", "bf16"):
-            self.precision = candidate
-            step()  # warm-up: one-off allocations and kernel selection
-            start = time.perf_counter()
-            for _ in range(repeats):
-                step()
-            timings[candidate] = (time.perf_counter() - start) / repeats
-        self.precision = min(timings, key=timings.__getitem__)
+        for precision in precisions:
+            for layout in layouts:
+                self.precision, self.memory_format = precision, layout
+                step()  # warm-up: one-off allocations and kernel selection
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    step()
+                timings[f"{precision} {layout}"] = (time.perf_counter() - start) / repeats
+        self.precision, self.memory_format = min(timings, key=timings.__getitem__).split()
         return timings

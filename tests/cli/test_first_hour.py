@@ -63,9 +63,13 @@ def test_bf16_is_not_timed_where_the_cpu_would_emulate_it(monkeypatch: pytest.Mo
     info = sysinfo.cpu_info()
     without = dataclasses.replace(info, features={**info.features, "avx512_bf16": False, "amx_bf16": False})
     monkeypatch.setattr(sysinfo, "cpu_info", lambda *a: without)
-    rt = runtime.Runtime.create("cpu", "auto")
+    rt = runtime.Runtime.create("cpu", "auto", "contiguous")
     calls = []
-    assert rt.pick_precision(lambda: calls.append(1)) == {} and rt.precision == "fp32" and not calls
+    assert rt.pick(lambda: calls.append(1)) == {} and rt.precision == "fp32" and not calls
+    rt = runtime.Runtime.create("cpu", "auto", "auto")  # the layout is still timed, in fp32 only
+    timings = rt.pick(lambda: calls.append(1), repeats=1)
+    assert set(timings) == {"fp32 contiguous", "fp32 channels_last"} and len(calls) == 4
+    assert rt.precision == "fp32" and rt.memory_format in ("contiguous", "channels_last")
 
 
 def test_bench_speed_and_scales_say_what_exists(tmp_path: Path) -> None:

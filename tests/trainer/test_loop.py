@@ -174,9 +174,11 @@ def test_auto_bf16_runs_the_end_of_each_phase_in_fp32_and_resumes_there(hr_folde
     def pick(rt: Runtime, step) -> dict[str, float]:  # noqa: ANN001
         if rt.precision == "auto":
             rt.precision = "bf16"
+        if rt.memory_format == "auto":
+            rt.memory_format = "contiguous"
         return {}
 
-    monkeypatch.setattr(Runtime, "pick_precision", pick)
+    monkeypatch.setattr(Runtime, "pick", pick)
     auto = ["precision=auto", "fp32_tail=0.25"]  # phases of 20 and 10 steps: fp32 from 15 and from 28
 
     def switches(run: Path) -> list[tuple[int, str]]:
@@ -263,3 +265,28 @@ def test_a_strength_conditioned_net_trains_from_an_unconditioned_one(hr_folder: 
     conditioned.run()
     offsets = [p for k, p in conditioned.generator.named_parameters() if "strength_offsets" in k]
     assert offsets and any(float(p.detach().abs().max()) > 0 for p in offsets)
+
+
+def test_channels_last_trains_like_nchw_and_a_resumed_run_keeps_its_layout(hr_folder: Path, tmp_path: Path) -> None:
+    """Both layouts compute the same function (to float rounding); `memory_format: auto` times the
+    two on the real model, and a run resumed under `auto` keeps the layout it started with."""
+    nchw = _trainer(hr_folder, tmp_path / "a", ["phases.0.steps=12", "phases.1.steps=4"])
+    nchw.run()
+    nhwc = _trainer(hr_folder, tmp_path / "b", ["phases.0.steps=12", "phases.1.steps=4", "memory_format=channels_last"])
+    conv = next(p for p in nhwc.generator.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    nhwc.run(stop_at=6)
+    resumed = _trainer(hr_folder, tmp_path / "b", ["phases.0.steps=12", "phases.1.steps=4", "memory_format=auto"],
+                       resume=True)
+    assert resumed.rt.memory_format == "channels_last"
+    resumed.run()
+    for (name, x), (_, y) in zip(nchw.ema.module.state_dict().items(), resumed.ema.module.state_dict().items()):
+        torch.testing.assert_close(x, y, atol=1e-4, rtol=1e-3, msg=name)
+    auto = _trainer(hr_folder, tmp_path / "c", ["phases.0.steps=2", "phases.1.steps=1", "memory_format=auto"])
+    start = json.loads((tmp_path / "c" / "metrics.jsonl").read_text().splitlines()[0])
+    assert auto.rt.memory_format in ("contiguous", "channels_last") and auto.rt.memory_format == start["memory_format"]
+    assert {k.split()[1] for k in start["precision_timings_s"]} == {"contiguous", "channels_last"}
+    conv = next(p for p in auto.generator.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=auto.rt.torch_memory_format)
+    with pytest.raises(ConfigError, match="memory_format"):
+        load_recipe("tiny", ["memory_format=nhwc"])
