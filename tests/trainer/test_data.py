@@ -71,10 +71,26 @@ def test_clean_pairs_cut_from_cached_lr_equal_pairs_downscaled_per_crop(hr_folde
     assert data.low_res is not None
     cached = [data.batch(step, 8) for step in range(6)]
     assert len(data.low_res.made) > 4  # several images and phases were made
+    kept = sorted(data.low_res.folder.glob("*.npy"))
+    assert len(kept) == len(data.low_res.made) and not list(data.low_res.folder.glob("*.tmp*"))
+    again = PairDataset(ImageBank([hr_folder], tmp_path), scale=scale, patch=8 * scale, channels=3, seed=9)
+    reread = [again.batch(step, 8) for step in range(6)]  # a later run maps the kept files instead
+    assert all(isinstance(a, np.memmap) for a in again.low_res.made.values())
     data.low_res = None
-    for got, want in zip(cached, (data.batch(step, 8) for step in range(6))):
-        np.testing.assert_array_equal(got[0], want[0])
-        np.testing.assert_array_equal(got[1], want[1])
+    for got, kept_got, want in zip(cached, reread, (data.batch(step, 8) for step in range(6))):
+        for k in (0, 1):
+            np.testing.assert_array_equal(got[k], want[k])
+            np.testing.assert_array_equal(kept_got[k], want[k])
+
+
+def test_cached_lr_works_where_its_folder_cannot_be_written(hr_folder: Path, tmp_path: Path) -> None:
+    bank = ImageBank([hr_folder], tmp_path)
+    data = PairDataset(bank, scale=2, patch=16, channels=3, seed=3)
+    data.low_res.folder.write_text("a file where the folder should be")
+    first = data.batch(0, 4)
+    assert data.low_res.made and data.low_res.folder.is_file()
+    data.low_res = None
+    np.testing.assert_array_equal(first[0], data.batch(0, 4)[0])
 
 
 def test_degraded_or_clip_samples_downscale_each_crop(hr_folder: Path, tmp_path: Path) -> None:
