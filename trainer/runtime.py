@@ -187,4 +187,10 @@ class Runtime:
                     step()
                 timings[f"{precision} {layout}"] = (time.perf_counter() - start) / repeats
         self.precision, self.memory_format = min(timings, key=timings.__getitem__).split()
+        if self.world > 1:  # every process takes the first one's choice, so the ranks train alike
+            import torch.distributed as dist
+
+            choice = [self.precision, self.memory_format]
+            dist.broadcast_object_list(choice, src=0)
+            self.precision, self.memory_format = choice
         return timings

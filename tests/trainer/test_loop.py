@@ -228,12 +228,14 @@ def test_ddp_with_two_cpu_processes(hr_folder: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", "-m", "srstream",
          "train", "tiny", "--data", str(hr_folder), "--out", str(out), "--set", "phases.0.steps=6",
-         "--set", "phases.1.steps=4", "--set", "val_every=5", "--set", "ckpt_every=5"],
+         "--set", "phases.1.steps=4", "--set", "val_every=5", "--set", "ckpt_every=5",
+         "--set", "memory_format=auto"],  # timed by each process, the first one's choice broadcast
         capture_output=True, text=True, timeout=600, env=env,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["world"] == 2 and rows[-1]["step"] == 10
+    assert rows[0]["memory_format"] in ("contiguous", "channels_last")
     assert ckpt.latest(out).name == "step_0000010"
 
 
