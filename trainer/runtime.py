@@ -6,10 +6,11 @@ a few forward/backward passes of the real model on a real batch in each candidat
 the CPU has native bf16, bf16; NCHW and channels-last) and keeping the fastest. On CUDA precision
 auto is fp16 and the layout NCHW.
 
-Why time the layout rather than fix it: oneDNN's channels-last (NHWC) convolutions trained a
-16-wide compact net 1.10-1.35x faster and SRResNet 1.44x faster than NCHW on a 2-core Zen 3, but a
-32-wide net with PReLU 7% slower (``benchmarks/results/training/memory_format/``); the answer
-depends on the net and the CPU.
+Why time the layout rather than fix it: on a 2-core Zen 3, oneDNN's channels-last (NHWC)
+convolutions ran the probe step of most edge-oriented compact nets 1.10-1.16x faster and of
+SRResNet 1.49x faster than NCHW, but realtime-x4's at the same speed and quality-x4's plain
+48-wide net 8% slower (``benchmarks/results/training/memory_format/``): the answer depends on the
+net and the CPU.
 """
 
 from __future__ import annotations
