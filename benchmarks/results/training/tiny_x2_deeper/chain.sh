@@ -2,8 +2,9 @@
 # tiny-x2-deeper's stages one after another, each resumable: run it again after any interruption
 # and it continues the stage it was in (a finished stage returns at once).
 #   bash benchmarks/results/training/tiny_x2_deeper/chain.sh RUNS_DIR [DATA_DIR]
-# L1 (tiny_x2_deeper.yaml, cosine cut to 27,500 steps), then MSE on 128-px patches (3,000 steps),
-# then quantisation-aware MSE (3,000 steps), then eval (Set5/Set14/BSD100) and the INT8 export.
+# L1 (tiny_x2_deeper.yaml; its cosine was cut from 45,000 to 27,500 steps at step 10,000, then to
+# 22,500 at step 12,500, to end inside a session), then MSE on 128-px patches (3,000 steps), then
+# quantisation-aware MSE (3,000 steps), then eval (Set5/Set14/BSD100) and the INT8 export.
 set -euo pipefail
 RUNS=${1:?usage: chain.sh RUNS_DIR [DATA_DIR]}
 DATA=${2:-../shared/data}
@@ -12,7 +13,7 @@ TRAIN=(--data "$T/bsds400" --data "$T/div2k_resized18" --data "$T/pexels" --data
        --val "$DATA/val/Set5" --cache "$RUNS/cache")
 SHAPE=(--set model.name=tiny-x2-deeper --set model.params.convs=10)
 last() { ls -d "$1"/checkpoints/step_* | sort | tail -1; }
-sr-stream train tiny_x2_deeper "${TRAIN[@]}" --out "$RUNS/tiny_x2_deeper" --resume --set phases.0.steps=27500
+sr-stream train tiny_x2_deeper "${TRAIN[@]}" --out "$RUNS/tiny_x2_deeper" --resume --set phases.0.steps=22500
 if [ ! -f "$RUNS/tiny_x2_deeper_mse/recipe.yaml" ]; then
   sr-stream train tiny_x2_deep_mse "${TRAIN[@]}" "${SHAPE[@]}" --set phases.0.steps=3000 \
     --init "$(last "$RUNS/tiny_x2_deeper")" --out "$RUNS/tiny_x2_deeper_mse"
