@@ -14,20 +14,13 @@ TRAIN=(--data "$T/bsds400" --data "$T/div2k_resized18" --data "$T/pexels" --data
 SHAPE=(--set model.name=tiny-x2-deeper --set model.params.convs=10)
 last() { ls -d "$1"/checkpoints/step_* | sort | tail -1; }
 sr-stream train tiny_x2_deeper "${TRAIN[@]}" --out "$RUNS/tiny_x2_deeper" --resume --set phases.0.steps=22500
-if [ ! -f "$RUNS/tiny_x2_deeper_mse/recipe.yaml" ]; then
-  sr-stream train tiny_x2_deep_mse "${TRAIN[@]}" "${SHAPE[@]}" --set phases.0.steps=3000 \
-    --init "$(last "$RUNS/tiny_x2_deeper")" --out "$RUNS/tiny_x2_deeper_mse"
-else
-  sr-stream train tiny_x2_deep_mse "${TRAIN[@]}" "${SHAPE[@]}" --set phases.0.steps=3000 \
-    --out "$RUNS/tiny_x2_deeper_mse" --resume
-fi
-if [ ! -f "$RUNS/tiny_x2_deeper_qat/recipe.yaml" ]; then
-  sr-stream train tiny_x2_deep_qat "${TRAIN[@]}" "${SHAPE[@]}" --set phases.0.steps=3000 \
-    --init "$(last "$RUNS/tiny_x2_deeper_mse")" --out "$RUNS/tiny_x2_deeper_qat"
-else
-  sr-stream train tiny_x2_deep_qat "${TRAIN[@]}" "${SHAPE[@]}" --set phases.0.steps=3000 \
-    --out "$RUNS/tiny_x2_deeper_qat" --resume
-fi
+stage() {  # stage RECIPE OUT FROM: a 3,000-step stage of the 16 x 10 net, started from FROM's last checkpoint
+  local args=("$1" "${TRAIN[@]}" "${SHAPE[@]}" --set phases.0.steps=3000 --out "$RUNS/$2")
+  if [ -f "$RUNS/$2/recipe.yaml" ]; then sr-stream train "${args[@]}" --resume
+  else sr-stream train "${args[@]}" --init "$(last "$RUNS/$3")"; fi
+}
+stage tiny_x2_deep_mse tiny_x2_deeper_mse tiny_x2_deeper
+stage tiny_x2_deep_qat tiny_x2_deeper_qat tiny_x2_deeper_mse
 FINAL=$(last "$RUNS/tiny_x2_deeper_qat")
 python benchmarks/eval_checkpoint.py "$FINAL" --val "$DATA/val/Set5" --val "$DATA/val/Set14" \
   --val "$DATA/val/BSD100" --json "$RUNS/tiny_x2_deeper_qat/eval.json"
