@@ -31,12 +31,13 @@ that removes the roundings again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-__all__ = ["ActivationRange", "Conv2d", "attach_fake_int8", "fake_int8_weight"]
+__all__ = ["ActivationRange", "Conv2d", "attach_fake_int8", "fake_int8_weight", "rounded_as"]
 
 
 class Conv2d(nn.Conv2d):
@@ -176,3 +177,26 @@ def attach_fake_int8(net: nn.Module, keep_float: tuple[str, ...] = ("first", "la
             conv.weight_quant = None
 
     return detach, ranges
+
+
+@contextmanager
+def rounded_as(net: nn.Module, ranges: Sequence[ActivationRange],
+               keep_float: tuple[str, ...] = ("first", "last")) -> Iterator[nn.Module]:
+    """``net`` (a float compact net) rounding as a quantisation-aware net does, at that net's
+    activation ``ranges`` (from :func:`attach_fake_int8` on a net of the same shape), for the
+    ``with`` block: how its weights score through the INT8 graph's roundings, e.g. the EMA
+    weights of a QAT phase. The ranges are read, never moved (``net`` should be in eval mode).
+
+    Raises:
+        ValueError: ``ranges`` does not fit ``net`` (another shape or ``keep_float``), or a range
+            has seen no batch yet.
+    """
+    detach, own = attach_fake_int8(net, keep_float)
+    try:
+        if len(own) != len(ranges) or any(r.lo is None or r.hi is None for r in ranges):
+            raise ValueError(f"{len(ranges)} activation ranges (some unset?) for a net that rounds {len(own)}")
+        for mine, theirs in zip(own, ranges):
+            mine.lo, mine.hi = theirs.lo, theirs.hi
+        yield net
+    finally:
+        detach()

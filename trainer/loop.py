@@ -481,6 +481,16 @@ class Trainer:
         psnr, ssim, outputs = self.val.evaluate_model(model, self.rt.device)
         row = {"step": self.step, "wall_s": round(self.wall, 2), "val_psnr_y": round(psnr, 4),
                "val_ssim_y": round(ssim, 5), "bicubic_psnr_y": round(self.val.bicubic[0], 4)}
+        if self._quant_ranges and self.ema is not None and all(r.hi is not None for r in self._quant_ranges):
+            # a quant: int8 phase: the EMA weights through the same roundings, at the trained
+            # net's activation ranges, i.e. about what the INT8 graph will score (the float score
+            # falls as QAT goes on; this one is what ships, and it can peak early)
+            from srstream.archs.quant import rounded_as
+
+            assert self.phase is not None
+            with rounded_as(_unwrap(model), self._quant_ranges, tuple(self.phase.cfg.quant_keep_float)) as net:
+                psnr8, ssim8, _ = self.val.evaluate_model(net, self.rt.device)
+            row.update(val_psnr_y_int8=round(psnr8, 4), val_ssim_y_int8=round(ssim8, 5))
         self._log(row)
         pair = self.val.pairs[0]
         write_png(self.paths.out / "samples" / f"step_{self.step:07d}.png",

@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if result:
         print(f"final: Y-PSNR {result['val_psnr_y']:.3f} dB, Y-SSIM {result['val_ssim_y']:.4f} "
               f"(bicubic {result['bicubic_psnr_y']:.3f} dB) at step {result['step']}")
+        if "val_psnr_y_int8" in result:
+            print(f"       through fake INT8 (the QAT phase's roundings): Y-PSNR {result['val_psnr_y_int8']:.3f} dB; "
+                  "the INT8 export measures the real graph")
     print(f"run folder: {args.out}")
     return 0
 

@@ -164,6 +164,31 @@ def test_a_quant_int8_phase_trains_through_fake_int8_and_resumes_exactly(hr_fold
         load_recipe("tiny", ["phases.0.quant_keep_float=[middle]"])
 
 
+def test_a_quant_int8_phase_also_scores_the_ema_weights_through_its_roundings(hr_folder: Path, val_folder: Path,
+                                                                              tmp_path: Path) -> None:
+    """Validation in a quant: int8 phase logs the float EMA net's score and, beside it, the same
+    weights' score through the phase's roundings at the trained net's activation ranges; a float
+    phase logs the float score only, and the EMA net is left float."""
+    from srstream.archs.quant import rounded_as
+
+    t = _trainer(hr_folder, tmp_path / "q", ["phases.0.quant=int8"], val_folder)
+    result = t.run(stop_at=20)  # the end of the quantised phase
+    assert result["val_psnr_y_int8"] != result["val_psnr_y"]
+    ema = t.ema.module
+    assert t.val.evaluate_model(ema, t.rt.device)[0] == pytest.approx(result["val_psnr_y"], abs=1e-4)
+    with rounded_as(ema, t._quant_ranges) as net:
+        assert t.val.evaluate_model(net, t.rt.device)[0] == pytest.approx(result["val_psnr_y_int8"], abs=1e-4)
+    with pytest.raises(ValueError, match="activation ranges"):
+        with rounded_as(ema, t._quant_ranges[:-1]):
+            pass
+    assert t.val.evaluate_model(ema, t.rt.device)[0] == pytest.approx(result["val_psnr_y"], abs=1e-4)  # float again
+    t.run()  # the float GAN phase
+    rows = [json.loads(line) for line in (tmp_path / "q" / "metrics.jsonl").read_text().splitlines()]
+    scored = {r["step"]: r for r in rows if "val_psnr_y" in r}
+    assert sorted(scored) == [10, 20, 30]
+    assert "val_psnr_y_int8" in scored[10] and "val_psnr_y_int8" in scored[20] and "val_psnr_y_int8" not in scored[30]
+
+
 def test_auto_bf16_runs_the_end_of_each_phase_in_fp32_and_resumes_there(hr_folder: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Where `precision: auto` takes bf16 (made so here, whatever this CPU), the last fp32_tail of
