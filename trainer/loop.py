@@ -285,7 +285,8 @@ class Trainer:
 
     def _set_quant(self, cfg: PhaseConfig) -> None:
         """Fake INT8 on the trained generator for a ``quant: int8`` phase, float otherwise. The
-        EMA weights (validated and shipped) stay a float net: the export quantises them."""
+        EMA weights (shipped) stay a float net: the export quantises them, and validation scores them
+        both as they are and through these roundings (:meth:`_validate`)."""
         if self._detach_quant is not None:
             self._detach_quant()
             self._detach_quant, self._quant_ranges = None, []
@@ -377,7 +378,9 @@ class Trainer:
             loss = cfg.pixel_weight * losses.pixel_loss(cfg.pixel, sr.float(), hr)
             logs["pixel"] = float(loss.detach())
             if cfg.temporal_weight:
-                temporal = losses.temporal_loss(sr.float(), hr)
+                clips = self.recipe.data.clips
+                shift = clips.motion if cfg.temporal_align and clips is not None else 0
+                temporal = losses.temporal_loss(sr.float(), hr, shift)
                 logs["temporal"] = float(temporal.detach())
                 loss = loss + cfg.temporal_weight * temporal
             if target is not None and self.recipe.teacher is not None:

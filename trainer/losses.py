@@ -15,7 +15,7 @@ from srstream.errors import ConfigError, InputError
 
 __all__ = [
     "VGG19_LAYERS", "PerceptualLoss", "charbonnier", "discriminator_loss", "feature_matching",
-    "generator_adversarial_loss", "pixel_loss", "temporal_loss",
+    "generator_adversarial_loss", "pair_motion", "pixel_loss", "temporal_loss",
 ]
 
 
@@ -34,19 +34,60 @@ def pixel_loss(kind: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     raise ConfigError(f"unknown pixel loss {kind!r}")
 
 
-def temporal_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-    """L1 between the frame-to-frame change of SR and of HR, for batches of consecutive frame
-    pairs laid out ``(2 * pairs, C, H, W)`` (each pair's earlier frame first).
+def pair_motion(hr: torch.Tensor, max_shift: int) -> list[tuple[int, int]]:
+    """Each frame pair's motion ``(dy, dx)``: the second HR frame is the first moved by it, i.e.
+    ``hr[2k + 1][:, y, x] == hr[2k][:, y + dy, x + dx]`` wherever both exist (clips move their
+    window by whole HR pixels, so the match is exact). Found by trying every shift up to
+    ``max_shift`` on each axis, smallest first: where several fit (a flat or periodic picture),
+    the HR content agrees under each, and the smallest is taken; where none fits, ``(0, 0)``.
+    """
+    shifts = sorted(((dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)),
+                    key=lambda d: (abs(d[0]) + abs(d[1]), d))
+    pairs = hr.detach().unflatten(0, (-1, 2))
+    h, w = hr.shape[-2:]
+    found = []
+    for first, second in pairs:
+        for dy, dx in shifts:
+            if abs(dy) >= h or abs(dx) >= w:
+                continue
+            a = second[:, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+            b = first[:, max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+            if torch.equal(a, b):
+                found.append((dy, dx))
+                break
+        else:
+            found.append((0, 0))
+    return found
 
-    Both frames of a pair are crops of one moving picture with exact HR truth, so no flow is
-    needed: where the truth stays steady (a static area, or a moving one whose content only
-    slides), SR that changes differently (compression noise sharpened anew every frame) pays.
+
+def temporal_loss(sr: torch.Tensor, hr: torch.Tensor, max_shift: int = 0) -> torch.Tensor:
+    """L1 between SR's and HR's change from one frame to the next along the motion, for batches
+    of consecutive frame pairs laid out ``(2 * pairs, C, H, W)`` (each pair's earlier frame first).
+
+    Both frames of a pair are crops of one moving picture with exact HR truth, so the motion is
+    known (:func:`pair_motion`, shifts up to ``max_shift`` HR pixels): each pixel of the later
+    frame is compared with the pixel of the earlier one that shows the same content, as the
+    benchmark's motion-compensated temporal error does with flow. SR whose error changes along
+    the motion pays: compression noise sharpened anew every frame, and detail reconstructed
+    differently at each sampling phase (content moving by an odd number of HR pixels at x2).
+    ``max_shift=0`` compares the same position in both frames, which is right for still pairs
+    only: for moving ones it charges the error's change across space, not time (how the recipes
+    before ``loss.temporal_align`` trained).
     """
     if sr.shape != hr.shape or sr.shape[0] % 2:
         raise InputError(f"temporal loss: needs equal shapes with an even batch (frame pairs), got "
                          f"{tuple(sr.shape)} and {tuple(hr.shape)}")
-    sr_pairs, hr_pairs = sr.unflatten(0, (-1, 2)), hr.unflatten(0, (-1, 2))
-    return F.l1_loss(sr_pairs[:, 1] - sr_pairs[:, 0], hr_pairs[:, 1] - hr_pairs[:, 0])
+    error = (sr - hr).unflatten(0, (-1, 2))
+    if max_shift == 0:
+        return F.l1_loss(error[:, 1], error[:, 0])
+    h, w = sr.shape[-2:]
+    total, count = sr.new_zeros(()), 0
+    for (first, second), (dy, dx) in zip(error, pair_motion(hr, max_shift)):
+        a = second[:, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+        b = first[:, max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+        total = total + (a - b).abs().sum()
+        count += a.numel()
+    return total / count
 
 
 # torchvision's vgg19().features layout: conv (c), relu, maxpool (M). Layer names follow the

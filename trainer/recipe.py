@@ -137,6 +137,9 @@ class LossConfig:
     SR and HR. ``adversarial``: ``none``, ``vanilla`` (SRGAN, BCE) or ``ragan`` (relativistic
     average, ESRGAN). ``temporal``: L1 between the change from one frame to the next in SR and
     in HR (needs ``data.clips``): output that flickers where the truth is steady pays for it.
+    ``temporal_align``: compare each pixel with the one showing the same content in the earlier
+    frame (the clip's known motion; see :func:`srstream.trainer.losses.temporal_loss`); false
+    compares the same position, right for still pairs only (the recipes trained before it).
     """
 
     pixel: str = "l1"
@@ -147,6 +150,7 @@ class LossConfig:
     adversarial: str = "none"
     adversarial_weight: float = 0.0
     temporal_weight: float = 0.0
+    temporal_align: bool = True
 
     def __post_init__(self) -> None:
         if self.temporal_weight < 0:

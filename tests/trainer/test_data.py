@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("torch", reason="needs torch (pip install 'sr-stream[train]')")
+torch = pytest.importorskip("torch", reason="needs torch (pip install 'sr-stream[train]')")
 
 from srstream.errors import InputError  # noqa: E402
 from srstream.imresize import imresize  # noqa: E402
 from srstream.trainer.data import ImageBank, PairDataset  # noqa: E402
 from srstream.trainer.degrade import Degradation, build_degradations  # noqa: E402
+from srstream.trainer.losses import pair_motion  # noqa: E402
 from srstream.trainer.recipe import ClipConfig, DegradationConfig  # noqa: E402
 
 
@@ -166,6 +167,7 @@ def test_clip_samples_are_two_frames_of_one_moving_picture(hr_folder: Path, tmp_
                   if np.array_equal(hr[1][:, max(0, -dy):32 - max(0, dy), max(0, -dx):32 - max(0, dx)],
                                     hr[0][:, max(0, dy):32 - max(0, -dy), max(0, dx):32 - max(0, -dx)])]
         assert shifts, f"sample {index}: the second HR frame is not the first one moved"
+        assert pair_motion(torch.from_numpy(hr), 3)[0] in shifts  # what the aligned temporal loss finds
         moved += shifts != [(0, 0)]
         np.testing.assert_array_equal(lr, data[index][0])  # deterministic
     assert moved >= 6  # still=0: nearly every clip moves (a draw of (0, 0) is allowed)

@@ -95,3 +95,34 @@ def test_temporal_loss_counts_change_that_the_truth_does_not_have() -> None:
     assert temporal_loss(flicker, hr) == pytest.approx(0.05, abs=1e-6)
     with pytest.raises(InputError, match="even"):
         temporal_loss(hr[:3], hr[:3])
+
+
+def _moving_pair(picture: torch.Tensor, dy: int, dx: int, size: int = 16) -> torch.Tensor:
+    """Two ``size`` crops of ``picture`` ``(C, H, W)``, the second's window moved by ``(dy, dx)``."""
+    y, x = 4, 4
+    return torch.stack([picture[:, y:y + size, x:x + size], picture[:, y + dy:y + dy + size, x + dx:x + dx + size]])
+
+
+def test_the_aligned_temporal_loss_follows_the_pairs_motion() -> None:
+    """With the clip's motion found from the HR pair, output that moves with its content (the
+    error moving along) is steady, while error that stays put on moving content (what a loss
+    at fixed positions wants) or that changes with the sampling phase pays."""
+    from srstream.trainer.losses import pair_motion, temporal_loss
+
+    g = torch.Generator().manual_seed(1)
+    picture, error = torch.rand(1, 32, 32, generator=g), 0.1 * torch.rand(1, 32, 32, generator=g)
+    hr = torch.cat([_moving_pair(picture, 2, -3), _moving_pair(picture, 0, 0), _moving_pair(picture, -1, 1)])
+    assert pair_motion(hr, 3) == [(2, -3), (0, 0), (-1, 1)]
+    assert pair_motion(hr, 1)[0] == (0, 0)  # beyond the search: none found
+    flat = torch.full((2, 1, 16, 16), 0.5)
+    assert pair_motion(flat, 3) == [(0, 0)]  # every shift fits a flat picture: the smallest is taken
+    moving_error = torch.cat([_moving_pair(error, 2, -3), _moving_pair(error, 0, 0), _moving_pair(error, -1, 1)])
+    sr = hr + moving_error
+    assert temporal_loss(sr, hr, 3) < 1e-6
+    assert temporal_loss(sr, hr) > 0.02  # the fixed-position loss charges it
+    fixed_error = hr + error[:, :16, :16]  # the same error at the same place in both frames
+    assert temporal_loss(fixed_error, hr) < 1e-6
+    assert temporal_loss(fixed_error, hr, 3) > 0.02
+    flicker = sr.clone()
+    flicker[1::2] += 0.05
+    assert temporal_loss(flicker, hr, 3) == pytest.approx(0.05, abs=1e-6)
