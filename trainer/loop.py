@@ -251,6 +251,12 @@ class Trainer:
                 and int(want.get("convs", 8)) > int(have.get("convs", 8))):
             from srstream.archs.compact import deepen_state
 
+            if have.get("block") == "ecb":  # blocks collapsed first: deepening works on plain convs,
+                from srstream.archs.reparam import collapse_state  # and they are expanded again below
+
+                trained = build_generator(spec)
+                trained.load_state_dict(state)
+                state, have = collapse_state(trained), {**have, "block": "conv"}
             try:  # a deeper copy of a trained compact net: identity convs inserted, same output
                 state = deepen_state(state, int(have.get("convs", 8)), int(want["convs"]), str(want.get("act", "prelu")))
             except ValueError as exc:

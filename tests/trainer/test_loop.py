@@ -137,6 +137,15 @@ def test_init_deepens_a_compact_net_without_changing_its_output(hr_folder: Path,
         torch.testing.assert_close(linear.generator(x), shallow(x), rtol=0, atol=1e-5)
     with pytest.raises(ConfigError, match="does not match"):  # shallower is no deepening
         Trainer(load_recipe("tiny", ["model.params.convs=1"]), RunPaths(data=(hr_folder,), out=tmp_path / "x", init=weights))
+    # an ECB checkpoint deeper still (its blocks collapsed, deepened, expanded again): the same output
+    deep_ecb.run(stop_at=1)
+    ecb_weights = ckpt.latest(tmp_path / "deep_ecb") / "model.safetensors"
+    trained = build_generator(ckpt.read_spec(ecb_weights))
+    trained.load_state_dict(ckpt.load_model_weights(ecb_weights)[1])
+    deeper = Trainer(load_recipe("tiny", ["model.params.convs=7", "model.params.block=ecb"]),
+                     RunPaths(data=(hr_folder,), out=tmp_path / "deeper_ecb", init=ecb_weights))
+    with torch.no_grad():
+        torch.testing.assert_close(deeper.generator(x), trained(x), rtol=0, atol=1e-5)
 
 
 def test_a_quant_int8_phase_trains_through_fake_int8_and_resumes_exactly(hr_folder: Path, tmp_path: Path) -> None:
