@@ -34,6 +34,14 @@ def pixel_loss(kind: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     raise ConfigError(f"unknown pixel loss {kind!r}")
 
 
+def _along(later: torch.Tensor, earlier: torch.Tensor, dy: int, dx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The overlap of two ``(C, H, W)`` frames whose window moved by ``(dy, dx)``: ``later[:, y, x]``
+    beside ``earlier[:, y + dy, x + dx]``, where both exist."""
+    h, w = later.shape[-2:]
+    return (later[:, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)],
+            earlier[:, max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)])
+
+
 def pair_motion(hr: torch.Tensor, max_shift: int) -> list[tuple[int, int]]:
     """Each frame pair's motion ``(dy, dx)``: the second HR frame is the first moved by it, i.e.
     ``hr[2k + 1][:, y, x] == hr[2k][:, y + dy, x + dx]`` wherever both exist (clips move their
@@ -50,9 +58,7 @@ def pair_motion(hr: torch.Tensor, max_shift: int) -> list[tuple[int, int]]:
         for dy, dx in shifts:
             if abs(dy) >= h or abs(dx) >= w:
                 continue
-            a = second[:, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
-            b = first[:, max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
-            if torch.equal(a, b):
+            if torch.equal(*_along(second, first, dy, dx)):
                 found.append((dy, dx))
                 break
         else:
@@ -80,11 +86,9 @@ def temporal_loss(sr: torch.Tensor, hr: torch.Tensor, max_shift: int = 0) -> tor
     error = (sr - hr).unflatten(0, (-1, 2))
     if max_shift == 0:
         return F.l1_loss(error[:, 1], error[:, 0])
-    h, w = sr.shape[-2:]
     total, count = sr.new_zeros(()), 0
     for (first, second), (dy, dx) in zip(error, pair_motion(hr, max_shift)):
-        a = second[:, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
-        b = first[:, max(0, dy):h - max(0, -dy), max(0, dx):w - max(0, -dx)]
+        a, b = _along(second, first, dy, dx)
         total = total + (a - b).abs().sum()
         count += a.numel()
     return total / count
