@@ -497,7 +497,7 @@ class Trainer:
             from srstream.archs.quant import rounded_as
 
             assert self.phase is not None
-            with rounded_as(_unwrap(model), self._quant_ranges, tuple(self.phase.cfg.quant_keep_float)) as net:
+            with rounded_as(model, self._quant_ranges, tuple(self.phase.cfg.quant_keep_float)) as net:
                 psnr8, ssim8, _ = self.val.evaluate_model(net, self.rt.device)
             row.update(val_psnr_y_int8=round(psnr8, 4), val_ssim_y_int8=round(ssim8, 5))
         self._log(row)
