@@ -17,9 +17,11 @@ original frames; flicker raises it, 0 is the truth's own motion). ``clean`` is t
 without the encoder (the protocol's own LR).
 
 A method named ``NAME+stabilized`` is NAME with the engine's temporal stabiliser (``sr-stream
---stabilize``, :mod:`srstream.engine.stabilize`), restarted for every clip and condition. ``auto``
-is what ``sr-stream VIDEO`` runs by default: on a stream compressed hard enough to take the
-compressed variant, that includes the stabiliser at ``COMPRESSED_TOLERANCE`` (``--stabilize auto``).
+--stabilize``, :mod:`srstream.engine.stabilize`), restarted for every clip and condition;
+``NAME+capped`` is NAME with the change cap (``--change-cap``, :mod:`srstream.engine.changecap`).
+``auto`` is what ``sr-stream VIDEO`` runs by default: the change cap, and on a stream compressed
+hard enough to take the compressed variant, the stabiliser at ``COMPRESSED_TOLERANCE`` before it
+(``--stabilize auto``).
 
 Writes ``OUT.json`` (every score) and ``OUT.md`` (the table), and with ``--grid`` a PNG of the same
 crop through every method at the highest CRF.
@@ -42,6 +44,7 @@ from srstream.bench.grid import detailed_crop, join, label
 from srstream.bench.methods import open_method
 from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
+from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
 from srstream.engine.stabilize import setting as stabilize_setting
 from srstream.engine.stills import write_still
@@ -145,6 +148,13 @@ class _PerStream:
             method.close()
 
 
+def _bare(method: str) -> str:
+    """A ``-m`` method without its ``+stabilized`` / ``+capped`` suffixes."""
+    while method.endswith(("+stabilized", "+capped")):
+        method = method.rsplit("+", 1)[0]
+    return method
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
@@ -164,10 +174,11 @@ def main() -> int:
         if not (args.data / "video" / clip).is_file():
             raise SystemExit(f"{args.data / 'video' / clip} is not there: pass --data with the shared data folder")
 
-    stabilized = {m for m in args.model if m.endswith("+stabilized")}
-    methods = [_PerStream(m.removesuffix("+stabilized"), args.scale) if _PerStream.wanted(m.removesuffix("+stabilized"))
-               else open_method(m.removesuffix("+stabilized"), scale=args.scale, peers_dir=args.data / "peers")
-               for m in args.model]
+    bare = [_bare(m) for m in args.model]
+    stabilized = {m for m, b in zip(args.model, bare) if "+stabilized" in m[len(b):]}
+    capped = {m for m, b in zip(args.model, bare) if "+capped" in m[len(b):] or m == "auto"}
+    methods = [_PerStream(m, args.scale) if _PerStream.wanted(m)
+               else open_method(m, scale=args.scale, peers_dir=args.data / "peers") for m in bare]
     results: list[dict] = []
     rows = []
     try:
@@ -191,10 +202,13 @@ def main() -> int:
                     hard = isinstance(method, _PerStream) and method.hard
                     strength, tolerance = stabilize_setting(DEFAULT_STRENGTH if name in stabilized else "auto", hard)
                     steady = TemporalStabilizer(args.scale, strength, tolerance, base=True) if strength else None
+                    cap = ChangeCap(args.scale, DEFAULT_GAIN) if name in capped else None
                     for i in picks:
                         sr = method(lr_frames[i])
                         if steady is not None:
                             sr = steady(lr_frames[i], sr)
+                        if cap is not None:
+                            sr = cap(lr_frames[i], sr)
                         outputs.append(sr)
                         scores.append((psnr_y(sr, hr_frames[i], args.scale), ssim_y(sr, hr_frames[i], args.scale)))
                         if i == shown:
@@ -203,8 +217,8 @@ def main() -> int:
                     row = {"clip": clip, "condition": cond, "qp": round(qp, 2),
                            "method": ("auto" if isinstance(method, _PerStream) and method.name == "auto"
                                       else method.info.name)
-                           + ("+stabilized" if name in stabilized else ""), "ran": method.info.name,
-                           "steadied": steady is not None,
+                           + name[len(_bare(name)):], "ran": method.info.name,
+                           "steadied": steady is not None, "capped": cap is not None,
                            "precision": method.info.precision, "psnr_y": float(np.mean([s[0] for s in scores])),
                            "ssim_y": float(np.mean([s[1] for s in scores])), "temporal_error": t_err,
                            "frames": len(picks), "lr_psnr_vs_clean": lr_psnr, "seconds": round(time.perf_counter() - t0, 2)}

@@ -179,6 +179,10 @@ class Upscaler:
         stabilize_tolerance: the stabiliser's luma mismatch at which it lets a pixel change
             (default :data:`~srstream.engine.stabilize.DEFAULT_TOLERANCE`; ``COMPRESSED_TOLERANCE``
             for a stream compressed hard).
+        change_cap: 0 (off) or a gain: no output pixel changes from one frame to the next by more
+            than this times the change of the input pixel it is made from (frames in order; see
+            :mod:`srstream.engine.changecap`; the command line's ``--change-cap auto`` for video is
+            :data:`~srstream.engine.changecap.DEFAULT_GAIN`).
         threads: the backend's CPU threads (0: one per usable core); a Ray worker takes its share.
         compression: for a model trained with a compression-strength input (``strength`` in its
             spec; :mod:`srstream.strength`), how compressed the input is, 0 (clean, the default)
@@ -193,7 +197,7 @@ class Upscaler:
                  precision: str = "auto", tile: int | str = "auto", *, device: str | None = None,
                  size: tuple[int, int] | None = None, fast: bool = False, ensemble: bool = False,
                  stabilize: float = 0.0, stabilize_tolerance: float | None = None, threads: int = 0,
-                 compression: float | None = None) -> None:
+                 compression: float | None = None, change_cap: float = 0.0) -> None:
         import dataclasses
 
         from srstream.engine.autotune import choose
@@ -205,6 +209,8 @@ class Upscaler:
             raise ConfigError(f"stabilize={stabilize}: a strength between 0 (off) and 1")
         if stabilize_tolerance is not None and not stabilize_tolerance > 0:
             raise ConfigError(f"stabilize_tolerance={stabilize_tolerance}: a positive number of luma levels")
+        if not change_cap >= 0:
+            raise ConfigError(f"change_cap={change_cap}: 0 (off) or a positive gain")
         if isinstance(model, ResolvedModel):
             self.resolved = model
         else:
@@ -224,6 +230,10 @@ class Upscaler:
             from srstream.engine.stabilize import DEFAULT_TOLERANCE, StabilizedUpscaler
 
             frames = StabilizedUpscaler(frames, stabilize, stabilize_tolerance or DEFAULT_TOLERANCE)
+        if change_cap:
+            from srstream.engine.changecap import CappedUpscaler
+
+            frames = CappedUpscaler(frames, change_cap)
         self._frames = frames
 
     # -- what was chosen ---------------------------------------------------------------------
@@ -254,7 +264,8 @@ class Upscaler:
         """``"realtime-x2 x2 on ort int8 on CPU"`` (and ``, x8 self-ensemble`` / ``, stabilized``)."""
         extras = [f", compression strength {self.compression:.2f}" if self.compression is not None else "",
                   ", x8 self-ensemble" if self._frames.ensemble else "",
-                  ", stabilized" if getattr(self._frames, "stabilizer", None) is not None else ""]
+                  ", stabilized" if getattr(self._frames, "stabilizer", None) is not None else "",
+                  ", change-capped" if getattr(self._frames, "change_cap", None) is not None else ""]
         return f"{self.spec.name} x{self.spec.scale} on {self._backend.describe()}" + "".join(extras)
 
     @property
@@ -305,6 +316,9 @@ class Upscaler:
             return FileResult(job, video=video, seconds=video.seconds)
         if getattr(self._frames, "stabilizer", None) is not None:
             raise ConfigError("stabilize steadies video over time; it does nothing for images and folders")
+        if getattr(self._frames, "change_cap", None) is not None:
+            raise ConfigError("change_cap ties each video frame to the one before; it does nothing for images and "
+                              "folders (open the Upscaler without it)")
         started = time.perf_counter()
         if job.kind == "image":
             from srstream.engine.stills import upscale_image
@@ -330,6 +344,9 @@ class Upscaler:
                    "encode": dataclasses.asdict(job.encode)}
         if stabilizer is not None:
             options["stabilize_tolerance"] = stabilizer.tolerance
+        cap = getattr(self._frames, "change_cap", None)
+        if cap is not None:
+            options["change_cap"] = cap.gain
         return options
 
     def segment(self, src: Path, path: Path, span: tuple[int | None, int | None], encode: Any,
@@ -345,6 +362,9 @@ class Upscaler:
         stabilizer = getattr(self._frames, "stabilizer", None)
         if stabilizer is not None:
             stabilizer.reset()  # each segment stands alone
+        cap = getattr(self._frames, "change_cap", None)
+        if cap is not None:
+            cap.reset()
         report = upscale_video(src, path, self._frames, encode, progress=progress, span=span)
         if report.interrupted:
             raise KeyboardInterrupt

@@ -70,6 +70,7 @@ class WorkerPlan:
     stabilize: float
     threads: int
     stabilize_tolerance: float | None = None
+    change_cap: float = 0.0
 
 
 def _model_files(path: Path) -> list[Path]:
@@ -100,7 +101,8 @@ def _open(plan: WorkerPlan, blobs: list[bytes]) -> Any:
         _opened.clear()  # one model per worker process
         _opened[key] = Upscaler(str(folder / plan.model_name), backend=plan.backend, precision=plan.precision,
                                 tile=tile, ensemble=plan.ensemble, stabilize=plan.stabilize,
-                                stabilize_tolerance=plan.stabilize_tolerance, threads=plan.threads)
+                                stabilize_tolerance=plan.stabilize_tolerance, threads=plan.threads,
+                                change_cap=plan.change_cap)
     return _opened[key]
 
 
@@ -222,9 +224,10 @@ class RayRunner:
         files = _model_files(resolved.path)
         frames = upscaler.frame_upscaler
         stabilizer = getattr(frames, "stabilizer", None)
+        cap = getattr(frames, "change_cap", None)
         self.plan = WorkerPlan(resolved.path.name, tuple(p.name for p in files), upscaler.backend, upscaler.precision,
                                str(frames.tile), bool(frames.ensemble), stabilizer.strength if stabilizer else 0.0,
-                               self.threads, stabilizer.tolerance if stabilizer else None)
+                               self.threads, stabilizer.tolerance if stabilizer else None, cap.gain if cap else 0.0)
         self.blobs = ray.put([p.read_bytes() for p in files])
         self.token = secrets.token_hex(16)
         self.task = ray.remote(segment_task).options(num_cpus=min(self.threads, max(total, 1)),

@@ -30,7 +30,8 @@ def live_model(args: argparse.Namespace, source):  # noqa: ANN001, ANN201 - Live
 
 
 def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.ExitStack, *,  # noqa: ANN001
-                 size: tuple[int, int] | None = None, device: str | None = None, stabilize: float = 0.0) -> list:
+                 size: tuple[int, int] | None = None, device: str | None = None, stabilize: float = 0.0,
+                 change_cap: float = 0.0) -> list:
     """The configurations ``--max-latency`` may step down to, cheapest last.
 
     First the chosen model as asked; then its fastest INT8 candidate that is accurate on this
@@ -54,7 +55,11 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
             if stabilize:
                 from srstream.engine.stabilize import StabilizedUpscaler
 
-                return StabilizedUpscaler(upscaler, stabilize)  # type: ignore[return-value]
+                upscaler = StabilizedUpscaler(upscaler, stabilize)  # type: ignore[assignment]
+            if change_cap:
+                from srstream.engine.changecap import CappedUpscaler
+
+                upscaler = CappedUpscaler(upscaler, change_cap)  # type: ignore[assignment]
             return upscaler
 
         return Rung(f"{m.spec.name} x{m.spec.scale} {choice.backend}/{choice.precision}", make)
@@ -92,6 +97,7 @@ def _position(text: str | None) -> tuple[int, int] | None:
 
 
 def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: ANN001 - LiveSource, ResolvedModel
+    from srstream.commands.upscale import cap_setting
     from srstream.engine.live import run_live
     from srstream.engine.messages import Report
     from srstream.engine.live_sinks import Recorder, VirtualCamera
@@ -114,7 +120,8 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
     display = None
     with contextlib.ExitStack() as stack:
         ladder = build_ladder(model, args.backend, args.precision, args.tile, stack, size=source.size,
-                              device=args.device, stabilize=0.0 if args.stabilize == "auto" else args.stabilize)
+                              device=args.device, stabilize=0.0 if args.stabilize == "auto" else args.stabilize,
+                              change_cap=cap_setting(args.change_cap, True))
         if output is not None:
             options = options_for(output.suffix, args.codec, args.crf, bitrate=args.bitrate, preset=args.preset,
                                   pix_fmt=args.pix_fmt)

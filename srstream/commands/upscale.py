@@ -51,6 +51,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "given without a value; 0: off): less flicker on compressed video, for some CPU time "
                              "(about 15%% of a frame's). auto (default): on for a video file whose own quantiser "
                              "takes the model's compressed variant, off otherwise (clean video, images, live)")
+    # auto: engine.changecap.DEFAULT_GAIN, written out so that --help does not import OpenCV (a test ties them)
+    parser.add_argument("--change-cap", type=change_cap_gain, default="auto", metavar="auto|off|GAIN",
+                        help="no output pixel changes from one frame to the next by more than GAIN times the change "
+                             "of the input pixel it comes from: what stands still in the input stands still in the "
+                             "output (desktops, static backgrounds), where the network would shimmer with changes "
+                             "a few pixels away. auto (default): 1.5 (each input pixel and its neighbours) for video "
+                             "and live sources; off for images")
     parser.add_argument("--compression", type=compression_level, default="auto", metavar="auto|0-1",
                         help="for a model with a compression-strength input: how compressed the input is, 0 (clean) "
                              "to 1 (a mean H.264 quantiser of 45 or more); auto (default) reads a video's quantiser "
@@ -158,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
                     ray_address=args.ray_address)  # every check before any work
     if args.stabilize not in ("auto", 0.0) and job.kind != "video":
         raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
+    if args.change_cap not in ("auto", 0.0) and job.kind != "video":
+        raise ConfigError("--change-cap ties each video frame to the one before; it does nothing for images and "
+                          "folders")
     media = job.media
     hard = False  # the stream's own quantiser took the compressed variant
     if job.kind == "video" and not args.model and not args.fast and str(media.path) != "-":
@@ -173,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     with Upscaler(model, backend=args.backend,
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
                   size=(media.width, media.height) if media.width else None, stabilize=stabilize,
-                  stabilize_tolerance=tolerance, compression=compression) as up:
+                  stabilize_tolerance=tolerance, compression=compression,
+                  change_cap=cap_setting(args.change_cap, job.kind == "video")) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if job.kind == "video":
             return _video(media, job, up)
@@ -212,6 +223,28 @@ def _auto_or_unit(text: str, wrong: str, out_of_range: str) -> str | float:
 def stabilize_level(text: str) -> str | float:
     """``--stabilize``: ``auto`` or a strength in [0, 1]."""
     return _auto_or_unit(text, "a strength from 0 (off) to 1", "the strength runs from 0 (off) to 1")
+
+
+def change_cap_gain(text: str) -> str | float:
+    """``--change-cap``: ``auto``, ``off`` or a gain above 0."""
+    if text in ("auto", "off"):
+        return 0.0 if text == "off" else text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: auto, off, or a gain such as 1") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text}: the gain must be above 0 (off turns the cap off)")
+    return value
+
+
+def cap_setting(asked: str | float, video: bool) -> float:
+    """The change cap's gain for ``--change-cap ASKED`` (0: off): ``auto`` caps video and live sources."""
+    if asked == "auto":
+        from srstream.engine.changecap import DEFAULT_GAIN
+
+        return DEFAULT_GAIN if video else 0.0
+    return float(asked)
 
 
 def compression_level(text: str) -> str | float:

@@ -193,3 +193,24 @@ def test_a_stream_compressed_hard_is_steadied_by_default(
     assert seen == ([stabilize.COMPRESSED_TOLERANCE if qp > 30 else stabilize.DEFAULT_TOLERANCE] if steadied else [])
     code, _, err = run([str(clip), "-o", str(tmp_path / "p.mp4"), "--stabilize", "2"], capsys)
     assert code == 2 and "the strength runs from 0 (off) to 1" in err
+
+
+def test_video_is_change_capped_by_default_and_images_refuse_it(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`--change-cap auto` (the default) caps a video, `off` does not; an image given a gain is
+    refused before any work, with what to do."""
+    import cv2
+    import numpy as np
+
+    from tests.conftest import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", frames=3)
+    code, _, err = run([str(clip), "--fast", "-o", str(tmp_path / "o.mp4"), "--preset", "ultrafast"], capsys)
+    assert code == 0 and ", change-capped" in err, err
+    code, _, err = run([str(clip), "--fast", "-o", str(tmp_path / "p.mp4"), "--preset", "ultrafast",
+                        "--change-cap", "off"], capsys)
+    assert code == 0 and "change-capped" not in err, err
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), np.full((16, 16, 3), 90, np.uint8))
+    code, _, err = run([str(image), "--fast", "--change-cap", "1"], capsys)
+    assert code == 2 and "does nothing for images" in err and not (tmp_path / "still_x2.png").exists()

@@ -64,3 +64,35 @@ def test_scale_and_fast_pick_the_bundled_model() -> None:
     with pytest.raises(ConfigError, match="upscales x2, not x4"):
         Upscaler("realtime-x2", scale=4)
     assert "Upscaler" in srstream.__all__
+
+
+def test_a_change_capped_upscaler_holds_a_still_stream_and_records_the_cap(tiny_video: Path, tmp_path: Path) -> None:
+    """`change_cap`: a change in one input pixel moves the output only next to it (the network's
+    own output moves further), the job manifest names the gain (a resume must match it), and an
+    image job is refused."""
+    frame = np.random.default_rng(1).integers(0, 255, (12, 16, 3), np.uint8)
+    touched = frame.copy()
+    touched[0, 0] = 255 - touched[0, 0]
+
+    def moved(up: Upscaler) -> np.ndarray:
+        step = up.upscale(frame).astype(int) - up.upscale(touched).astype(int)
+        step[:4, :4] = 0  # the pixel and its neighbours (radius 1), at x2
+        return step
+
+    with Upscaler(scale=2, fast=True) as plain:
+        assert np.abs(moved(plain)).max() > 0
+    with Upscaler(scale=2, fast=True, change_cap=1.5) as up:
+        assert up.describe().endswith(", change-capped")
+        assert np.abs(moved(up)).max() == 0
+        job = api.plan_file(tiny_video, tmp_path / "a.mp4", scale=2)
+        assert up.job_options(job)["change_cap"] == 1.5
+        still = tmp_path / "still.png"
+        import cv2
+
+        cv2.imwrite(str(still), frame)
+        with pytest.raises(ConfigError, match="does nothing for images"):
+            up.upscale_file(still, tmp_path / "still_x2.png")
+    with Upscaler(scale=2, fast=True) as plain:
+        assert "change_cap" not in plain.job_options(job) and "change-capped" not in plain.describe()
+    with pytest.raises(ConfigError, match="change_cap=-1"):
+        Upscaler(scale=2, fast=True, change_cap=-1)

@@ -1,0 +1,167 @@
+"""A change cap: the output changes from frame to frame no more than its input does.
+
+A network sees a window of the input many pixels wide, so a change anywhere in that window moves
+its output here too: a blinking cursor, a scrolling line or the encoder's noise a few pixels away
+makes detail shimmer over a desktop that stands still, where a bicubic upscale, whose support is
+two pixels, stays put. This caps each output pixel's change since the previous output at
+``gain`` times the largest change, since the previous frame, of the input pixels within
+``radius`` of the one it is made from:
+
+* where the input did not change, the output keeps the previous frame's values exactly;
+* where it changed by a little (compression noise), the output may change by ``gain`` times that;
+* where it changed a lot (motion, a cut, new content), the cap is far above any change the model
+  makes, and the output is the model's own.
+
+It compares each frame with the previous one only: the output follows every change of the input
+within one frame (less the cap), so nothing freezes or drifts behind a slow fade, and there is no
+optical flow to go wrong. ``benchmarks/results/bench/change_cap_zen3.md`` has what it does to
+Y-PSNR and to the benchmark's temporal error on real clips. Integer arithmetic on the frame's own
+samples (uint8 or uint16), a few OpenCV passes over the output: about 1 ms per 720p frame.
+
+Frames must come in order; :meth:`ChangeCap.reset` after a seek or between unrelated pictures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from srstream.errors import ConfigError
+
+__all__ = ["DEFAULT_GAIN", "DEFAULT_RADIUS", "CappedUpscaler", "ChangeCap"]
+
+#: ``--change-cap auto``: see the module docstring and the benchmark record it names.
+DEFAULT_GAIN, DEFAULT_RADIUS = 1.5, 1
+#: A frame where more than this share of the input pixels changed by more than ``CUT_LEVEL`` (8-bit
+#: levels) is a new picture (a cut, a flash, a fast pan): it is not capped, so that no pixel of the
+#: new picture keeps the old one's detail because its own value happened to stay the same.
+CUT_SHARE, CUT_LEVEL = 0.5, 12
+
+
+class ChangeCap:
+    """Call with each (input frame, upscaled frame) in order; returns the capped frame.
+
+    Args:
+        scale: the upscaling factor (output pixels per input pixel along each side).
+        gain: the output may change by ``gain`` times the input's change (above 0).
+        radius: input pixels around each one whose change counts (0: its own only).
+
+    Raises:
+        ConfigError: a gain of 0 or less, a negative radius, a scale under 1.
+    """
+
+    def __init__(self, scale: int, gain: float = DEFAULT_GAIN, radius: int = DEFAULT_RADIUS) -> None:
+        if scale < 1 or not gain > 0 or radius < 0:
+            raise ConfigError(f"change cap: scale {scale}, gain {gain}, radius {radius}: expected a scale of at least "
+                              "1, a gain above 0 and a radius of at least 0")
+        self.scale, self.gain, self.radius = scale, float(gain), int(radius)
+        self._kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8) if radius else None
+        self._prev: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # plane -> (its input, its output)
+
+    def reset(self) -> None:
+        """Forget the previous frame (a cut, a seek, a new source)."""
+        self._prev.clear()
+
+    def __call__(self, lr: np.ndarray, sr: np.ndarray) -> np.ndarray:
+        """``lr`` (h, w[, C]) and ``sr`` (h*s, w*s[, C]) of one dtype (uint8 or uint16): ``sr`` capped,
+        in place. A frame of a new size starts over."""
+        change = self._input_change("rgb", lr, sr.shape[:2])
+        if change is not None and not self._is_cut(change):
+            self._cap("rgb", sr, change)
+        self._keep("rgb", lr, sr)
+        return sr
+
+    def planes(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, frame: np.ndarray) -> None:
+        """The same on a 4:2:0 frame: ``y``, ``u``, ``v`` the input's planes (uint8, rows may
+        be padded), ``frame`` the ``(H*3/2, W)`` uint8 output frame (Y rows, then U and V),
+        capped in place. A luma change counts for the chroma samples it shares and a chroma
+        change for the luma beneath it, since an RGB model mixes them."""
+        oh = frame.shape[0] * 2 // 3
+        chroma = frame[oh:].reshape(2, oh // 2, -1)
+        planes = {"y": (y, frame[:oh]), "u": (u, chroma[0]), "v": (v, chroma[1])}
+        changes = {key: self._input_change(key, lr, out.shape) for key, (lr, out) in planes.items()}
+        dy, du, dv = changes["y"], changes["u"], changes["v"]
+        if dy is not None and du is not None and dv is not None and not self._is_cut(dy):
+            dc = cv2.max(du, dv)
+            # each chroma sample's 2 x 2 luma samples: their largest change (edges: those there are)
+            pooled = cv2.dilate(dy, np.ones((2, 2), np.uint8), anchor=(0, 0))[::2, ::2]
+            if pooled.shape == dc.shape:
+                self._cap("y", planes["y"][1], cv2.max(dy, cv2.resize(dc, dy.shape[::-1],
+                                                                     interpolation=cv2.INTER_NEAREST)))
+                for key in ("u", "v"):
+                    self._cap(key, planes[key][1], cv2.max(dc, pooled))
+        for key, (lr, out) in planes.items():
+            self._keep(key, lr, out)
+
+    def _input_change(self, key: str, lr: np.ndarray, size: tuple[int, ...]) -> np.ndarray | None:
+        """The largest change of each input pixel's neighbourhood since the previous frame (the
+        input's dtype, one channel), or None when there is no previous frame of these sizes."""
+        prev = self._prev.get(key)
+        if prev is None or prev[0].shape != lr.shape or prev[0].dtype != lr.dtype:
+            return None
+        if prev[1].shape[:2] != tuple(size[:2]):
+            return None
+        change = cv2.absdiff(np.ascontiguousarray(lr), prev[0])
+        if change.ndim == 3:  # the largest over channels (OpenCV: numpy's max(axis=2) is ten times slower)
+            channels = cv2.split(change)
+            change = channels[0]
+            for other in channels[1:]:
+                change = cv2.max(change, other)
+        if self._kernel is not None:
+            change = cv2.dilate(change, self._kernel)
+        return change
+
+    @staticmethod
+    def _is_cut(change: np.ndarray) -> bool:
+        level = CUT_LEVEL * 257 if change.dtype == np.uint16 else CUT_LEVEL
+        return cv2.countNonZero((change > level).view(np.uint8)) > CUT_SHARE * change.size
+
+    def _cap(self, key: str, out: np.ndarray, change: np.ndarray) -> None:
+        """Clamp ``out`` (in place) to within ``gain * change`` of the previous output."""
+        previous = self._prev[key][1]
+        h, w = out.shape[:2]
+        channels = out.shape[2] if out.ndim == 3 else 1
+        if self.gain != 1.0:
+            change = cv2.multiply(change, self.gain, dtype=cv2.CV_16U if change.dtype == np.uint16 else cv2.CV_8U)
+        if channels > 1:  # the same limit for every channel, spread at the input's size (4x fewer pixels)
+            change = cv2.merge([change] * channels)
+        limit = cv2.resize(change, (w, h), interpolation=cv2.INTER_NEAREST).reshape(out.shape)
+        low = cv2.subtract(previous, limit)  # saturating, in the samples' own type
+        high = cv2.add(previous, limit, dst=limit)
+        capped = cv2.min(cv2.max(out, low, dst=low), high, dst=high)
+        np.copyto(out, capped.reshape(out.shape))
+
+    def _keep(self, key: str, lr: np.ndarray, out: np.ndarray) -> None:
+        prev = self._prev.get(key)
+        if prev is not None and prev[0].shape == lr.shape and prev[1].shape == out.shape:
+            np.copyto(prev[0], lr)  # reuse the buffers frame after frame
+            np.copyto(prev[1], out)
+        else:
+            self._prev[key] = (np.array(lr, copy=True), np.array(out, copy=True))
+
+
+class CappedUpscaler:
+    """A :class:`~srstream.engine.upscaler.FrameUpscaler` (or a stabilised one) whose frames go
+    through a :class:`ChangeCap`: RGB frames, and the 4:2:0 video path's planes. Frames must
+    come in order; everything else is the wrapped upscaler's."""
+
+    def __init__(self, upscaler: Any, gain: float = DEFAULT_GAIN, radius: int = DEFAULT_RADIUS) -> None:
+        self.inner = upscaler
+        self.change_cap = ChangeCap(upscaler.spec.scale, gain, radius)
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        return self.change_cap(frame, self.inner.upscale(frame))
+
+    def takes_yuv420(self, height: int, width: int) -> bool:
+        return self.inner.takes_yuv420(height, width)
+
+    def upscale_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix=None) -> np.ndarray:  # noqa: ANN001
+        """The wrapped upscaler's 4:2:0 frame, capped in place."""
+        frame = self.inner.upscale_yuv420(y, u, v) if matrix is None else self.inner.upscale_yuv420(y, u, v, matrix)
+        self.change_cap.planes(y, u, v, frame)
+        return frame
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, stabilizer, tile_label, ...
+        return getattr(self.inner, name)
