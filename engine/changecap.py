@@ -33,7 +33,7 @@ from srstream.errors import ConfigError
 __all__ = ["DEFAULT_GAIN", "DEFAULT_RADIUS", "CappedUpscaler", "ChangeCap"]
 
 #: ``--change-cap auto``: see the module docstring and the benchmark record it names.
-DEFAULT_GAIN, DEFAULT_RADIUS = 1.5, 1
+DEFAULT_GAIN, DEFAULT_RADIUS = 2.0, 1
 #: A frame where more than this share of the input pixels changed by more than ``CUT_LEVEL`` (8-bit
 #: levels) is a new picture (a cut, a flash, a fast pan): it is not capped, so that no pixel of the
 #: new picture keeps the old one's detail because its own value happened to stay the same.

@@ -56,7 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="no output pixel changes from one frame to the next by more than GAIN times the change "
                              "of the input pixel it comes from: what stands still in the input stands still in the "
                              "output (desktops, static backgrounds), where the network would shimmer with changes "
-                             "a few pixels away. auto (default): 1.5 (each input pixel and its neighbours) for video "
+                             "a few pixels away. auto (default): 2 (each input pixel and its neighbours) for video "
                              "and live sources; off for images")
     parser.add_argument("--compression", type=compression_level, default="auto", metavar="auto|0-1",
                         help="for a model with a compression-strength input: how compressed the input is, 0 (clean) "
