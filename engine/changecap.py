@@ -16,7 +16,8 @@ It compares each frame with the previous one only: the output follows every chan
 within one frame (less the cap), so nothing freezes or drifts behind a slow fade, and there is no
 optical flow to go wrong. ``benchmarks/results/bench/change_cap_zen3.md`` has what it does to
 Y-PSNR and to the benchmark's temporal error on real clips. Integer arithmetic on the frame's own
-samples (uint8 or uint16), a few OpenCV passes over the output: about 1 ms per 720p frame.
+samples (uint8 or uint16), a few OpenCV passes over the output: on a 2-core Zen 3, 2.6 ms per
+1280x720 4:2:0 frame (the video path) and 18 ms per RGB frame.
 
 Frames must come in order; :meth:`ChangeCap.reset` after a seek or between unrelated pictures.
 """
