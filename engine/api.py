@@ -180,7 +180,7 @@ class Upscaler:
             (default :data:`~srstream.engine.stabilize.DEFAULT_TOLERANCE`; ``COMPRESSED_TOLERANCE``
             for a stream compressed hard).
         change_cap: 0 (off) or a gain: no output pixel changes from one frame to the next by more
-            than this times the change of the input pixel it is made from (frames in order; see
+            than this times the largest change of its input pixel and that pixel's neighbours (frames in order; see
             :mod:`srstream.engine.changecap`; the command line's ``--change-cap auto`` for video is
             :data:`~srstream.engine.changecap.DEFAULT_GAIN`).
         threads: the backend's CPU threads (0: one per usable core); a Ray worker takes its share.
