@@ -36,8 +36,9 @@ __all__ = ["DEFAULT_GAIN", "DEFAULT_RADIUS", "CappedUpscaler", "ChangeCap"]
 #: ``--change-cap auto``: see the module docstring and the benchmark record it names.
 DEFAULT_GAIN, DEFAULT_RADIUS = 2.0, 1
 #: A frame where more than this share of the input pixels changed by more than ``CUT_LEVEL`` (8-bit
-#: levels) is a new picture (a cut, a flash, a fast pan): it is not capped, so that no pixel of the
-#: new picture keeps the old one's detail because its own value happened to stay the same.
+#: levels; a pixel's change is its neighbourhood's, as the cap reads it) is a new picture (a cut, a
+#: flash, a fast pan): it is not capped, so that no pixel of the new picture keeps the old one's
+#: detail because its own value happened to stay the same.
 CUT_SHARE, CUT_LEVEL = 0.5, 12
 
 
@@ -88,11 +89,9 @@ class ChangeCap:
             dc = cv2.max(du, dv)
             # each chroma sample's 2 x 2 luma samples: their largest change (edges: those there are)
             pooled = cv2.dilate(dy, np.ones((2, 2), np.uint8), anchor=(0, 0))[::2, ::2]
-            if pooled.shape == dc.shape:
-                self._cap("y", planes["y"][1], cv2.max(dy, cv2.resize(dc, dy.shape[::-1],
-                                                                     interpolation=cv2.INTER_NEAREST)))
-                for key in ("u", "v"):
-                    self._cap(key, planes[key][1], cv2.max(dc, pooled))
+            self._cap("y", planes["y"][1], cv2.max(dy, cv2.resize(dc, dy.shape[::-1], interpolation=cv2.INTER_NEAREST)))
+            for key in ("u", "v"):
+                self._cap(key, planes[key][1], cv2.max(dc, pooled))
         for key, (lr, out) in planes.items():
             self._keep(key, lr, out)
 
@@ -100,9 +99,7 @@ class ChangeCap:
         """The largest change of each input pixel's neighbourhood since the previous frame (the
         input's dtype, one channel), or None when there is no previous frame of these sizes."""
         prev = self._prev.get(key)
-        if prev is None or prev[0].shape != lr.shape or prev[0].dtype != lr.dtype:
-            return None
-        if prev[1].shape[:2] != tuple(size[:2]):
+        if prev is None or (prev[0].shape, prev[0].dtype, prev[1].shape[:2]) != (lr.shape, lr.dtype, tuple(size[:2])):
             return None
         change = cv2.absdiff(np.ascontiguousarray(lr), prev[0])
         if change.ndim == 3:  # the largest over channels (OpenCV: numpy's max(axis=2) is ten times slower)
@@ -160,7 +157,9 @@ class CappedUpscaler:
 
     def upscale_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix=None) -> np.ndarray:  # noqa: ANN001
         """The wrapped upscaler's 4:2:0 frame, capped in place."""
-        frame = self.inner.upscale_yuv420(y, u, v) if matrix is None else self.inner.upscale_yuv420(y, u, v, matrix)
+        from srstream.engine.kernels import BT601
+
+        frame = self.inner.upscale_yuv420(y, u, v, BT601 if matrix is None else matrix)
         self.change_cap.planes(y, u, v, frame)
         return frame
 
