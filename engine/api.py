@@ -180,7 +180,8 @@ class Upscaler:
             (default :data:`~srstream.engine.stabilize.DEFAULT_TOLERANCE`; ``COMPRESSED_TOLERANCE``
             for a stream compressed hard).
         change_cap: 0 (off) or a gain: no output pixel changes from one frame to the next by more
-            than this times the largest change of its input pixel and that pixel's neighbours (frames in order; see
+            than this times the largest change of its input pixel and that pixel's neighbours (a neighbour's only
+            above :data:`~srstream.engine.changecap.NOISE_LEVEL`; frames in order; see
             :mod:`srstream.engine.changecap`; the command line's ``--change-cap auto`` for video is
             :data:`~srstream.engine.changecap.DEFAULT_GAIN`).
         threads: the backend's CPU threads (0: one per usable core); a Ray worker takes its share.
@@ -347,6 +348,7 @@ class Upscaler:
         cap = getattr(self._frames, "change_cap", None)
         if cap is not None:
             options["change_cap"] = cap.gain
+            options["change_cap_noise"] = cap.noise  # the rule's noise level: a resume must cap alike
         return options
 
     def segment(self, src: Path, path: Path, span: tuple[int | None, int | None], encode: Any,

@@ -12,12 +12,19 @@ two pixels, stays put. This caps each output pixel's change since the previous o
 * where it changed a lot (motion, a cut, new content), the cap is far above any change the model
   makes, and the output is the model's own.
 
+A neighbour's change counts only when it is more than :data:`NOISE_LEVEL` levels: a change of a
+few levels is the source's or the encoder's noise, and the network's response to noise a pixel
+away is what shimmers, while a moving edge or new content changes by more than that. Noise at
+the pixel itself still counts, so nothing is held against its own input.
+
 It compares each frame with the previous one only: the output follows every change of the input
 within one frame (less the cap), so nothing freezes or drifts behind a slow fade, and there is no
 optical flow to go wrong. ``benchmarks/results/bench/change_cap_zen3.md`` has what it does to
-Y-PSNR and to the benchmark's temporal error on real clips. Integer arithmetic on the frame's own
-samples (uint8 or uint16), a few OpenCV passes over the output: on a 2-core Zen 3, 2.6 ms per
-1280x720 4:2:0 frame (the video path) and 18 ms per RGB frame.
+Y-PSNR and to the benchmark's temporal error on real clips, ``change_cap_noise_zen3.md`` what the
+noise level does. Integer arithmetic on the frame's own samples (uint8 or uint16), a few OpenCV
+passes over the output: on a 2-core Zen 3, 2.6 ms per 1280x720 4:2:0 frame (the video path) and
+18 ms per RGB frame; the noise level adds about a tenth (0.7 and 2 ms, timed against the rule
+without it in one interleaved run).
 
 Frames must come in order; :meth:`ChangeCap.reset` after a seek or between unrelated pictures.
 """
@@ -31,10 +38,15 @@ import numpy as np
 
 from srstream.errors import ConfigError
 
-__all__ = ["DEFAULT_GAIN", "DEFAULT_RADIUS", "CappedUpscaler", "ChangeCap"]
+__all__ = ["DEFAULT_GAIN", "DEFAULT_RADIUS", "NOISE_LEVEL", "CappedUpscaler", "ChangeCap"]
 
 #: ``--change-cap auto``: see the module docstring and the benchmark record it names.
 DEFAULT_GAIN, DEFAULT_RADIUS = 2.0, 1
+#: The largest change (8-bit levels) of a neighbour that does not count for a pixel's cap: its own
+#: change always counts. ``benchmarks/results/bench/change_cap_noise_zen3.md``: on the desktop
+#: capture this takes the temporal error from 1-2% over bicubic's to bicubic's at CRF 23 and 30,
+#: for 0.01 dB on Big Buck Bunny.
+NOISE_LEVEL = 4
 #: A frame where more than this share of the input pixels changed by more than ``CUT_LEVEL`` (8-bit
 #: levels; a pixel's change is its neighbourhood's, as the cap reads it) is a new picture (a cut, a
 #: flash, a fast pan): it is not capped, so that no pixel of the new picture keeps the old one's
@@ -49,16 +61,18 @@ class ChangeCap:
         scale: the upscaling factor (output pixels per input pixel along each side).
         gain: the output may change by ``gain`` times the input's change (above 0).
         radius: input pixels around each one whose change counts (0: its own only).
+        noise: a neighbour's change counts only above this many 8-bit levels (0: every change).
 
     Raises:
-        ConfigError: a gain of 0 or less, a negative radius, a scale under 1.
+        ConfigError: a gain of 0 or less, a negative radius or noise level, a scale under 1.
     """
 
-    def __init__(self, scale: int, gain: float = DEFAULT_GAIN, radius: int = DEFAULT_RADIUS) -> None:
-        if scale < 1 or not gain > 0 or radius < 0:
-            raise ConfigError(f"change cap: scale {scale}, gain {gain}, radius {radius}: expected a scale of at least "
-                              "1, a gain above 0 and a radius of at least 0")
-        self.scale, self.gain, self.radius = scale, float(gain), int(radius)
+    def __init__(self, scale: int, gain: float = DEFAULT_GAIN, radius: int = DEFAULT_RADIUS,
+                 noise: int = NOISE_LEVEL) -> None:
+        if scale < 1 or not gain > 0 or radius < 0 or noise < 0:
+            raise ConfigError(f"change cap: scale {scale}, gain {gain}, radius {radius}, noise {noise}: expected a "
+                              "scale of at least 1, a gain above 0, a radius and a noise level of at least 0")
+        self.scale, self.gain, self.radius, self.noise = scale, float(gain), int(radius), int(noise)
         self._kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8) if radius else None
         self._prev: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # plane -> (its input, its output)
 
@@ -97,7 +111,8 @@ class ChangeCap:
 
     def _input_change(self, key: str, lr: np.ndarray, size: tuple[int, ...]) -> np.ndarray | None:
         """The largest change of each input pixel's neighbourhood since the previous frame (the
-        input's dtype, one channel), or None when there is no previous frame of these sizes."""
+        input's dtype, one channel; a neighbour's only above the noise level), or None when there
+        is no previous frame of these sizes."""
         prev = self._prev.get(key)
         if prev is None or (prev[0].shape, prev[0].dtype, prev[1].shape[:2]) != (lr.shape, lr.dtype, tuple(size[:2])):
             return None
@@ -108,7 +123,12 @@ class ChangeCap:
             for other in channels[1:]:
                 change = cv2.max(change, other)
         if self._kernel is not None:
-            change = cv2.dilate(change, self._kernel)
+            if self.noise:
+                level = self.noise * 257 if change.dtype == np.uint16 else self.noise
+                above = cv2.threshold(change, level, 0, cv2.THRESH_TOZERO)[1]
+                change = cv2.max(change, cv2.dilate(above, self._kernel))
+            else:
+                change = cv2.dilate(change, self._kernel)
         return change
 
     @staticmethod

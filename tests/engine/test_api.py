@@ -13,6 +13,7 @@ import pytest
 import srstream
 from srstream import Upscaler
 from srstream.engine import api
+from srstream.engine.changecap import NOISE_LEVEL
 from srstream.errors import ConfigError, OutputError
 
 
@@ -68,8 +69,8 @@ def test_scale_and_fast_pick_the_bundled_model() -> None:
 
 def test_a_change_capped_upscaler_holds_a_still_stream_and_records_the_cap(tiny_video: Path, tmp_path: Path) -> None:
     """`change_cap`: a change in one input pixel moves the output only next to it (the network's
-    own output moves further), the job manifest names the gain (a resume must match it), and an
-    image job is refused."""
+    own output moves further), the job manifest names the gain and noise level (a resume must match
+    them), and an image job is refused."""
     frame = np.random.default_rng(1).integers(0, 255, (12, 16, 3), np.uint8)
     touched = frame.copy()
     touched[0, 0] = 255 - touched[0, 0]
@@ -85,7 +86,7 @@ def test_a_change_capped_upscaler_holds_a_still_stream_and_records_the_cap(tiny_
         assert up.describe().endswith(", change-capped")
         assert np.abs(moved(up)).max() == 0
         job = api.plan_file(tiny_video, tmp_path / "a.mp4", scale=2)
-        assert up.job_options(job)["change_cap"] == 1.5
+        assert up.job_options(job)["change_cap"] == 1.5 and up.job_options(job)["change_cap_noise"] == NOISE_LEVEL
         still = tmp_path / "still.png"
         import cv2
 

@@ -52,6 +52,28 @@ def test_each_output_pixel_moves_at_most_gain_times_its_input_neighbourhood(gain
     assert step[:20 - 2 * radius].max() == 0 and step[40 + 2 * radius:].max() == 0  # elsewhere it held
 
 
+@pytest.mark.parametrize("noise", [4, 0])
+def test_a_neighbours_noise_does_not_move_a_pixel_but_its_motion_does(noise: int) -> None:
+    rng = np.random.default_rng(12)
+    lr = _scene(13)
+    cap = ChangeCap(2, 2.0, 1, noise)
+    before = cap(lr, _up(lr, rng.integers(-6, 7, (96, 128))))
+    ring = np.zeros((96, 128), bool)
+    ring[38:44, 58:64] = True  # the output of input pixel (20, 30) and its 8 neighbours...
+    ring[40:42, 60:62] = False  # ...less its own
+    outside = np.ones((96, 128), bool)
+    outside[38:44, 58:64] = False
+    for step, moves in ((3, noise == 0), (20, True)):  # a change of 3 levels (noise), then of 20 (motion)
+        changed = lr.copy()
+        changed[20, 30] = np.clip(changed[20, 30].astype(int) + step, 0, 255)
+        out = cap(changed, _up(changed, rng.integers(-6, 7, (96, 128))))
+        moved = np.abs(out.astype(int) - before.astype(int)).max(axis=2)
+        assert moved[40:42, 60:62].max() > 0  # its own output follows its own change either way
+        assert (moved[ring].max() > 0) == moves
+        assert moved[outside].max() == 0  # nothing further away moves
+        before, lr = out, changed
+
+
 def test_a_new_window_is_the_networks_own_wherever_the_input_changed_as_much() -> None:
     rng = np.random.default_rng(4)
     cap = ChangeCap(2, 1.0, 0)
@@ -134,8 +156,8 @@ def test_the_capped_upscaler_wraps_both_paths() -> None:
     assert np.array_equal(capped.upscale_yuv420(y, c, c), capped.upscale_yuv420(y, c, c))
 
 
-@pytest.mark.parametrize("args", [(0, 1.0, 0), (2, 0.0, 0), (2, -1.0, 0), (2, 1.0, -1)])
-def test_bad_settings_are_refused(args: tuple[int, float, int]) -> None:
+@pytest.mark.parametrize("args", [(0, 1.0, 0), (2, 0.0, 0), (2, -1.0, 0), (2, 1.0, -1), (2, 1.0, 1, -1)])
+def test_bad_settings_are_refused(args: tuple) -> None:
     with pytest.raises(ConfigError, match="change cap"):
         ChangeCap(*args)
 
