@@ -122,19 +122,15 @@ class ChangeCap:
             change = channels[0]
             for other in channels[1:]:
                 change = cv2.max(change, other)
-        if self._kernel is not None:
-            if self.noise:
-                level = self.noise * 257 if change.dtype == np.uint16 else self.noise
-                above = cv2.threshold(change, level, 0, cv2.THRESH_TOZERO)[1]
-                change = cv2.max(change, cv2.dilate(above, self._kernel))
-            else:
-                change = cv2.dilate(change, self._kernel)
+        if self._kernel is not None:  # the neighbours' changes above noise (at level 0: all of them)
+            above = cv2.threshold(change, _levels(self.noise, change.dtype), 0, cv2.THRESH_TOZERO)[1]
+            change = cv2.max(change, cv2.dilate(above, self._kernel))
         return change
 
     @staticmethod
     def _is_cut(change: np.ndarray) -> bool:
-        level = CUT_LEVEL * 257 if change.dtype == np.uint16 else CUT_LEVEL
-        return cv2.countNonZero((change > level).view(np.uint8)) > CUT_SHARE * change.size
+        share = cv2.countNonZero((change > _levels(CUT_LEVEL, change.dtype)).view(np.uint8))
+        return share > CUT_SHARE * change.size
 
     def _cap(self, key: str, out: np.ndarray, change: np.ndarray) -> None:
         """Clamp ``out`` (in place) to within ``gain * change`` of the previous output."""
@@ -158,6 +154,11 @@ class ChangeCap:
             np.copyto(prev[1], out)
         else:
             self._prev[key] = (np.array(lr, copy=True), np.array(out, copy=True))
+
+
+def _levels(eight_bit: int, dtype: np.dtype) -> int:
+    """An 8-bit level in samples of ``dtype`` (uint8 or uint16)."""
+    return eight_bit * 257 if dtype == np.uint16 else eight_bit
 
 
 class CappedUpscaler:
