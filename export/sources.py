@@ -4,12 +4,16 @@
   written by the trainer: the spec comes from the file's metadata;
 * a supported third-party file (``.pth``/``.pt``/``.safetensors`` without our spec): recognised
   and mapped by :mod:`srstream.export.peers`.
+
+A checkpoint of a quantisation-aware phase (``quant: int8``) also holds, in its ``state.pt``, the
+activation ranges the net was trained to round at (:mod:`srstream.archs.quant`): they come with
+the generator as :attr:`LoadedGenerator.trained_ranges`, for the INT8 export.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -19,7 +23,7 @@ from srstream.errors import InputError, ModelError
 from srstream.export.peers import import_state, read_foreign_state
 from srstream.spec import METADATA_KEY, ModelSpec
 
-__all__ = ["LoadedGenerator", "load_generator", "locate_weights"]
+__all__ = ["LoadedGenerator", "load_generator", "locate_weights", "trained_ranges"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class LoadedGenerator:
     module: torch.nn.Module
     path: Path  # the weight file actually read
     imported: bool  # True for third-party weights
+    # (lo, hi) of each activation rounding of a quantisation-aware checkpoint, by site
+    # (srstream.archs.quant.Site: which conv's input or output); empty for any other weights
+    trained_ranges: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)
 
 
 def locate_weights(path: Path) -> Path:
@@ -97,4 +104,30 @@ def load_generator(path: Path, *, name: str | None = None) -> LoadedGenerator:
     except RuntimeError as exc:
         raise ModelError(f"{weights}: the weights do not fit {spec.arch} {dict(spec.arch_params)}: {exc}") from exc
     spec, module = plain_generator(spec, module)  # re-parameterised blocks ship collapsed
-    return LoadedGenerator(spec, module.eval().float(), weights, imported)
+    ranges = {} if imported else trained_ranges(weights, spec)
+    return LoadedGenerator(spec, module.eval().float(), weights, imported, ranges)
+
+
+def trained_ranges(weights: Path, spec: ModelSpec) -> dict[tuple[str, int], tuple[float, float]]:
+    """The activation ranges of the quantisation-aware phase that wrote ``weights`` (the
+    ``state.pt`` beside it), by site; empty when there is none or it holds no ranges (a float
+    phase). A checkpoint from before the sites were saved holds ranges only: they are placed as
+    the trainer places them with its default float convs (first and last), when their number fits.
+
+    Raises:
+        ModelError: the ``state.pt`` cannot be read safely.
+    """
+    state_file = weights.parent / "state.pt"
+    if weights.name != "model.safetensors" or not state_file.is_file() or spec.arch not in ("compact", "compact_y"):
+        return {}
+    try:
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # an unpickling error, or a damaged file
+        raise ModelError(f"{state_file}: not a training state this version can read safely ({exc})") from exc
+    ranges = [(float(r[0]), float(r[1])) for r in state.get("quant_ranges", [])]
+    sites = [(str(kind), int(k)) for kind, k in state.get("quant_sites", [])]
+    if ranges and not sites:
+        from srstream.archs.quant import rounding_sites
+
+        sites = rounding_sites(int(spec.arch_params.get("convs", 8)) + 2)  # the body convs, the first and the last
+    return dict(zip(sites, ranges)) if len(sites) == len(ranges) else {}

@@ -342,8 +342,10 @@ class Trainer:
             "phase_state": self.phase.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            # a quant: int8 phase's running activation ranges, so a resumed run rounds alike
+            # a quant: int8 phase's running activation ranges, so a resumed run rounds alike, and
+            # where each sits (srstream.archs.quant.rounding_sites), so the exporter quantises at them
             "quant_ranges": [torch.stack((r.lo, r.hi)) for r in self._quant_ranges if r.hi is not None],
+            "quant_sites": [[r.site[0], r.site[1]] for r in self._quant_ranges if r.hi is not None],
         }
 
     def _restore(self, state: dict[str, Any]) -> None:

@@ -37,6 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="PSNR budget of --int8-keep-float auto, in dB on --val (default 0.04)")
     parser.add_argument("--int8-format", default="s8s8", choices=("s8s8", "u8s8"),
                         help="activation x weight types (default s8s8: u8s8 saturates on CPUs without VNNI)")
+    parser.add_argument("--int8-ranges", default="auto", choices=("auto", "trained", "calibrated"),
+                        help="activation ranges: auto (default) takes those a quantisation-aware checkpoint "
+                             "(quant: int8 phase) trained at and calibrates the rest; trained insists on them; "
+                             "calibrated calibrates every tensor")
     parser.add_argument("--val", type=Path, help="benchmark folder (e.g. Set5) to measure the INT8 PSNR cost on")
     parser.add_argument("--trt", action="store_true", help="build (or find cached) a TensorRT engine; needs a GPU")
     parser.add_argument("--trt-precision", default="fp16", choices=("fp16", "fp32", "int8"))
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         calib_count=args.calib_count, calib_method=args.calib_method, val=args.val, trt=args.trt,
         int8_keep_float=("auto" if args.int8_keep_float == "auto"
                          else tuple(x for x in args.int8_keep_float.split(",") if x and x != "none")),
-        int8_format=args.int8_format, int8_max_cost=args.int8_max_cost,
+        int8_format=args.int8_format, int8_max_cost=args.int8_max_cost, int8_ranges=args.int8_ranges,
         trt_precision=args.trt_precision, trt_tile=args.trt_tile, trt_batch=args.trt_batch, trt_cache=args.trt_cache,
         simplify=not args.no_simplify, overwrite=args.overwrite, metrics=tuple(metrics), license=args.license,
         safetensors=args.safetensors,

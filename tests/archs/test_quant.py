@@ -14,7 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import numpy_helper  # noqa: E402
 
 from srstream.archs import build_generator, generator_spec  # noqa: E402
-from srstream.archs.quant import attach_fake_int8, fake_int8_weight  # noqa: E402
+from srstream.archs.quant import attach_fake_int8, fake_int8_weight, rounding_sites  # noqa: E402
 from srstream.export.int8 import quantize_int8  # noqa: E402
 from srstream.export.pipeline import luma_spec  # noqa: E402
 from srstream.export.rewrite import pad_thin_convs  # noqa: E402
@@ -97,6 +97,22 @@ def test_with_the_exporters_ranges_fake_int8_computes_the_int8_graph(keep_float:
     assert np.abs(int8 - fake).mean() < 0.4 * float_error
     # and its size: the rounding noise of the fake forward is that of the real graph
     assert 0.8 < np.sqrt(((fake - float_out) ** 2).mean()) / np.sqrt(((int8 - float_out) ** 2).mean()) < 1.25
+
+
+def test_each_rounding_names_its_site_in_the_order_the_graph_rounds() -> None:
+    """Inputs of the quantised convs and of a float conv after one, then a quantised last conv's
+    output: where the exporter places a trained range."""
+    assert rounding_sites(4) == [("input", 1), ("input", 2), ("input", 3)]
+    assert rounding_sites(4, ("first",)) == [("input", 1), ("input", 2), ("input", 3), ("output", 3)]
+    assert rounding_sites(4, ()) == [("input", 0), ("input", 1), ("input", 2), ("input", 3), ("output", 3)]
+    assert rounding_sites(4, ("last",)) == [("input", 0), ("input", 1), ("input", 2), ("input", 3)]
+    with pytest.raises(ValueError, match="keep_float"):
+        rounding_sites(4, ("middle",))
+    net = build_generator(generator_spec("t", "compact", 2, in_channels=1, params={"features": 8, "convs": 2}))
+    for keep in [("first", "last"), ("first",)]:
+        detach, ranges = attach_fake_int8(net, keep)
+        assert [r.site for r in ranges] == rounding_sites(4, keep)
+        detach()
 
 
 def test_ranges_follow_the_batches_in_training_only() -> None:

@@ -123,6 +123,71 @@ def test_an_int8_graph_over_autos_limit_is_said_at_export_and_refused_by_auto(
     assert "the int8 graph cost 0.200 dB against fp32 on val x2 when exported" in verdict
 
 
+def _qdq_ranges(q: onnx.ModelProto) -> dict[str, tuple[float, float]]:
+    """(lo, hi) of the 256 levels of each activation QuantizeLinear of a QDQ graph, by tensor."""
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in q.graph.initializer}
+    out = {}
+    for node in q.graph.node:
+        if node.op_type == "QuantizeLinear" and node.input[0] not in inits:
+            scale, zero = float(inits[node.input[1]]), float(inits[node.input[2]])
+            out[node.input[0]] = ((-128.0 - zero) * scale, (127.0 - zero) * scale)
+    return out
+
+
+@pytest.mark.parametrize("with_sites", [True, False])  # False: a checkpoint from before the sites were saved
+def test_a_quantisation_aware_checkpoint_exports_at_its_trained_ranges(tmp_path: Path, with_sites: bool) -> None:
+    """The INT8 graph of a quant: int8 phase's checkpoint rounds at the activation ranges it was
+    trained with (so it computes what training measured), calibration sets only the other
+    tensors, and --int8-ranges calibrated ignores them."""
+    from srstream.archs.quant import attach_fake_int8
+    from srstream.errors import ConfigError
+    from srstream.trainer.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    # 16 features, as the shipped nets: a thinner conv is widened to 16 for the int8 kernels, and
+    # ONNX Runtime then rounds its widened output before the ReLU, which no training rounding models
+    spec = generator_spec("q", "compact_y", 2, params={"features": 16, "convs": 2, "act": "relu", "block": "ecb"})
+    net = build_generator(spec)
+    _, ranges = attach_fake_int8(net)
+    net(torch.rand(2, 3, 24, 24))  # training mode: the ranges follow the batch
+    for r in ranges:  # far from anything calibration would pick
+        r.hi = r.hi * 0.5 + 0.3
+    state = {"quant_ranges": [torch.stack((r.lo, r.hi)) for r in ranges]}
+    if with_sites:
+        state["quant_sites"] = [list(r.site) for r in ranges]
+    ckpt = save_checkpoint(tmp_path / "run", 10, spec, net.state_dict(), state)
+    loaded = load_generator(tmp_path / "run")
+    assert loaded.path == ckpt / "model.safetensors"
+    assert loaded.trained_ranges == {r.site: (float(r.lo), float(r.hi)) for r in ranges}
+    assert list(loaded.trained_ranges) == [("input", 1), ("input", 2), ("input", 3)]
+
+    calib = _images(tmp_path / "calib")
+    logs: list[str] = []
+    trained = run_export(tmp_path / "run", ExportOptions(out=tmp_path / "t.onnx", int8=True, calib=calib, calib_count=4,
+                                                         int8_keep_float=("first", "last")), log=logs.append)
+    assert trained.int8_trained_ranges == 3 and any("3 activation ranges" in line for line in logs)
+    fresh = run_export(tmp_path / "run", ExportOptions(out=tmp_path / "c.onnx", int8=True, calib=calib, calib_count=4,
+                                                       int8_keep_float=("first", "last"), int8_ranges="calibrated"),
+                       log=lambda *_: None)
+    assert fresh.int8_trained_ranges == 0
+    for graph in ("t.int8.onnx", "t.luma.int8.onnx"):  # the RGB graph and the luma one alike
+        q = onnx.load(tmp_path / graph)
+        convs = [n for n in q.graph.node if n.op_type == "Conv"]
+        got = _qdq_ranges(q)
+        for (kind, k), (lo, hi) in loaded.trained_ranges.items():
+            # the conv's input arrives dequantised: walk back to the QuantizeLinear that rounded it
+            tensor, producers = convs[k].input[0], {n.output[0]: n for n in q.graph.node}
+            while producers[tensor].op_type != "QuantizeLinear":
+                tensor = producers[tensor].input[0]
+            assert got[producers[tensor].input[0]] == pytest.approx((lo, hi), rel=1e-5, abs=1e-6)
+    calibrated = _qdq_ranges(onnx.load(tmp_path / "c.int8.onnx"))
+    assert set(calibrated) == set(_qdq_ranges(onnx.load(tmp_path / "t.int8.onnx")))
+    assert calibrated != _qdq_ranges(onnx.load(tmp_path / "t.int8.onnx"))
+    with pytest.raises(ConfigError, match="no trained activation ranges"):
+        run_export(_checkpoint(tmp_path / "plain"), ExportOptions(out=tmp_path / "p.onnx", int8=True, calib=calib,
+                                                                   int8_ranges="trained"), log=lambda *_: None)
+
+
 def test_reparameterised_checkpoint_exports_as_a_plain_net(tmp_path: Path) -> None:
     ckpt = _checkpoint(tmp_path / "ecb", arch="compact_y", params={"features": 8, "convs": 2, "block": "ecb"})
     result = run_export(ckpt, ExportOptions(out=tmp_path / "e.onnx", safetensors=True), log=lambda *_: None)
@@ -191,6 +256,9 @@ def test_cli_export_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == 4 and "--overwrite" in err and out.read_bytes() == before
     code, _, err = _cli(["export", str(ckpt), "-o", str(tmp_path / "q.onnx"), "--int8"], capsys)
     assert code == 2 and "--calib" in err and not (tmp_path / "q.onnx").exists()
+    code, _, err = _cli(["export", str(ckpt), "-o", str(tmp_path / "q.onnx"), "--int8", "--calib",
+                         str(_images(tmp_path / "calib")), "--int8-ranges", "trained"], capsys)
+    assert code == 2 and "no trained activation ranges" in err and not (tmp_path / "q.onnx").exists()
     code, _, err = _cli(["export", str(tmp_path / "missing"), "-o", str(tmp_path / "x.onnx")], capsys)
     assert code == 3 and "does not exist" in err
     junk = tmp_path / "junk.pth"

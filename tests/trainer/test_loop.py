@@ -183,6 +183,12 @@ def test_a_quant_int8_phase_also_scores_the_ema_weights_through_its_roundings(hr
     t = _trainer(hr_folder, tmp_path / "q", ["phases.0.quant=int8"], val_folder)
     result = t.run(stop_at=20)  # the end of the quantised phase
     assert result["val_psnr_y_int8"] != result["val_psnr_y"]
+    # its checkpoints hold the ranges and where they sit, which the INT8 export then takes
+    from srstream.export.sources import load_generator
+
+    trained = load_generator(tmp_path / "q" / "checkpoints" / "step_0000010").trained_ranges
+    assert list(trained) == [r.site for r in t._quant_ranges] == [("input", 1), ("input", 2), ("input", 3)]
+    assert all(lo <= 0.0 < hi for lo, hi in trained.values())  # every range holds 0, as int8's does
     ema = t.ema.module
     assert t.val.evaluate_model(ema, t.rt.device)[0] == pytest.approx(result["val_psnr_y"], abs=1e-4)
     with rounded_as(ema, t._quant_ranges) as net:
