@@ -160,6 +160,8 @@ def test_a_quantisation_aware_checkpoint_exports_at_its_trained_ranges(tmp_path:
     assert loaded.path == ckpt / "model.safetensors"
     assert loaded.trained_ranges == {r.site: (float(r.lo), float(r.hi)) for r in ranges}
     assert list(loaded.trained_ranges) == [("input", 1), ("input", 2), ("input", 3)]
+    if not with_sites:
+        return  # placed alike: the export below is the same
 
     calib = _images(tmp_path / "calib")
     logs: list[str] = []
