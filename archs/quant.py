@@ -88,12 +88,13 @@ class ActivationRange:
     """A per-tensor int8 activation rounding whose range follows the batches it sees in training.
 
     Args:
+        site: which conv's input or output it rounds (:func:`rounding_sites`).
         momentum: weight of each new batch's (min, max) in the running range; the first batch
             sets it.
     """
 
-    def __init__(self, momentum: float = 0.01, site: Site = ("input", 0)) -> None:
-        self.momentum, self.site = momentum, site
+    def __init__(self, site: Site, momentum: float = 0.01) -> None:
+        self.site, self.momentum = site, momentum
         self.lo: torch.Tensor | None = None
         self.hi: torch.Tensor | None = None
 
@@ -178,7 +179,7 @@ def attach_fake_int8(net: nn.Module, keep_float: tuple[str, ...] = ("first", "la
         convs[k].weight_quant = fake_int8_weight
         weighted.append(convs[k])
     for kind, k in sites:
-        rounding = ActivationRange(momentum, (kind, k))
+        rounding = ActivationRange((kind, k), momentum)
         ranges.append(rounding)
         if kind == "input":  # its input is the output of a quantised conv, or it is one
             handles.append(convs[k].register_forward_pre_hook(
