@@ -136,19 +136,19 @@ def _fp32_graph(module, spec: ModelSpec, opts: ExportOptions,  # noqa: ANN001 - 
 
 
 def _luma_blobs(gen: LoadedGenerator, spec: ModelSpec, opts: ExportOptions, result: ExportResult,
-                int8: bool) -> dict[str, onnx.ModelProto]:
+                int8: bool, ranges: dict[tuple[str, int], tuple[float, float]]) -> dict[str, onnx.ModelProto]:
     """The checked luma-only graphs of a ``compact_y`` model (see the module docstring)."""
     net, lspec = gen.module.luma, luma_spec(spec)
     _, fp32, fp32_bytes = _fp32_graph(net, lspec, opts, result)
     blobs = {"luma-fp32": fp32}
-    if int8:
+    if int8:  # at the trained ranges the RGB graph took
         # the float convs the RGB graph kept, by position (named nodes are the RGB graph's own)
         keep = result.int8_keep_float if set(result.int8_keep_float) <= {"first", "last"} else ("first", "last")
         inputs = calibration_inputs(opts.calib, lspec, count=opts.calib_count)
         wide = copy.deepcopy(fp32)
         pad_thin_convs(wide)
         q = quantize_int8(wide, lspec, inputs, method=opts.calib_method, keep_float=keep, int8_format=opts.int8_format,
-                          ranges=_ranges(gen, opts))
+                          ranges=ranges)
         narrow_float_convs(q)  # the widening helps int8 kernels only
         if opts.val is not None:
             result.luma_int8_quality = _int8_quality(fp32_bytes, q.SerializeToString(), spec, opts.val, luma=lspec)
@@ -317,6 +317,7 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
                                           images=opts.parity_images))
         blobs["fp16"] = half
         precisions.append("fp16")
+    ranges: dict[tuple[str, int], tuple[float, float]] = {}  # trained activation ranges, for both INT8 graphs
     if "int8" in targets:
         inputs = calibration_inputs(opts.calib, spec, count=opts.calib_count)
         ranges = _ranges(gen, opts)
@@ -331,7 +332,7 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         result.int8_max_abs = report.max_abs
         blobs["int8"] = q
         precisions.append("int8")
-    luma = _luma_blobs(gen, spec, opts, result, "int8" in targets) if spec.arch == "compact_y" else {}
+    luma = _luma_blobs(gen, spec, opts, result, "int8" in targets, ranges) if spec.arch == "compact_y" else {}
 
     metrics = dict(spec.metrics)
     metrics.update(opts.metrics)
