@@ -134,8 +134,13 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
         from srstream.engine.jobs import job_folder
 
         resuming = segment_frames and not restart and (job_folder(output) / "manifest.json").is_file()
-        if not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
-            check_output(media.path, output, overwrite=overwrite, folder=media.kind in ("folder", "glob"))
+        if media.kind in ("folder", "glob"):
+            from srstream.engine.stills import continues_folder_run
+
+            # an earlier folder run's output folder is continued, or refused, by the run itself
+            check_output(media.path, output, overwrite=overwrite or continues_folder_run(output), folder=True)
+        elif not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
+            check_output(media.path, output, overwrite=overwrite)
     return FileJob(media, output, overwrite, encode, segment_frames, restart, workers, ray_address)
 
 
@@ -329,19 +334,24 @@ class Upscaler:
         from srstream.engine.stills import expand_inputs, upscale_folder
 
         batch = upscale_folder(expand_inputs(job.media.path), job.output, self._frames, overwrite=job.overwrite,
-                               progress=progress)
+                               progress=progress, settings=self.image_settings())
         return FileResult(job, batch=batch, seconds=batch.seconds)
+
+    def image_settings(self) -> dict[str, Any]:
+        """What an upscaled image depends on: the model's graph, backend, precision, tiling. A folder
+        run records them, and continues only with the same (:func:`srstream.engine.stills.upscale_folder`)."""
+        import hashlib
+
+        return {"model": self.spec.name, "graph_sha256": hashlib.sha256(self.resolved.path.read_bytes()).hexdigest(),
+                "backend": self.backend, "precision": self.precision, "luma_graph": self._backend.luma_graph,
+                "tile": str(self._frames.tile), "ensemble": bool(self._frames.ensemble)}
 
     def job_options(self, job: FileJob) -> dict[str, Any]:
         """What a segmented job's result depends on, for its manifest (a resume must match it)."""
         import dataclasses
-        import hashlib
 
         stabilizer = getattr(self._frames, "stabilizer", None)
-        options = {"model": self.spec.name, "graph_sha256": hashlib.sha256(self.resolved.path.read_bytes()).hexdigest(),
-                   "backend": self.backend, "precision": self.precision, "luma_graph": self._backend.luma_graph,
-                   "tile": str(self._frames.tile),
-                   "ensemble": bool(self._frames.ensemble), "stabilize": stabilizer.strength if stabilizer else 0.0,
+        options = {**self.image_settings(), "stabilize": stabilizer.strength if stabilizer else 0.0,
                    "encode": dataclasses.asdict(job.encode)}
         if stabilizer is not None:
             options["stabilize_tolerance"] = stabilizer.tolerance

@@ -5,7 +5,11 @@ output is written to an exclusive hidden temporary file under a lock and renamed
 (:class:`srstream.atomic.PendingOutput`); a folder run keeps going past a bad image and lists the
 failures in its summary (and exits non-zero). Before any work, every planned output is checked
 against every input, however the input was named (folder, glob, symlink): a run never writes
-over its own inputs.
+over its own inputs. A folder run records what its images depend on (the model's graph, backend,
+precision, tiling) in a hidden file in the output folder, :data:`BATCH_RECORD`: the same command
+run again after Ctrl-C, a crash or a failed image continues it, skipping the images already
+written (each one was renamed into place whole), and a run with other settings is refused rather
+than mixing two kinds of result in one folder.
 
 What changes how an image looks is kept: its EXIF block (with the orientation a phone camera
 records instead of turning the pixels), ICC colour profile and XMP travel to JPEG, PNG and WebP
@@ -17,6 +21,7 @@ so it displays the same way.
 from __future__ import annotations
 
 import glob
+import json
 import logging
 import os
 import time
@@ -27,15 +32,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srstream.atomic import PendingOutput
+from srstream.atomic import PendingOutput, write_atomic
 from srstream.engine.upscaler import FrameUpscaler
-from srstream.errors import InputError, OutputError
+from srstream.errors import ConfigError, InputError, OutputError
 from srstream.images import IMAGE_SUFFIXES
 
-__all__ = ["BatchReport", "StillMetadata", "check_not_inputs", "exif_orientation", "expand_inputs", "is_glob", "read_still",
-           "read_still_with_metadata", "upright", "upscale_folder", "upscale_image", "write_still"]
+__all__ = ["BATCH_RECORD", "BatchReport", "StillMetadata", "check_not_inputs", "continues_folder_run",
+           "exif_orientation", "expand_inputs", "is_glob", "read_still", "read_still_with_metadata",
+           "upright", "upscale_folder", "upscale_image", "write_still"]
 
 log = logging.getLogger("srstream.engine")
+
+#: The hidden file in a folder run's output folder that records the settings its images were made with.
+BATCH_RECORD = ".sr-stream-batch.json"
+_BATCH_RECORD_VERSION = 1
 
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 #: Output formats whose OpenCV encoder writes EXIF, ICC and XMP chunks (measured with OpenCV 5.0).
@@ -263,11 +273,74 @@ class BatchReport:
     interrupted: bool = False
 
 
+def continues_folder_run(out_dir: Path) -> bool:
+    """Whether an existing ``out_dir`` may take a folder run without ``--overwrite``: an empty
+    folder, or one an earlier folder run wrote (its :data:`BATCH_RECORD` is there; whether that
+    run's settings match is checked when the run starts, by :func:`upscale_folder`)."""
+    if not out_dir.is_dir():
+        return False
+    if (out_dir / BATCH_RECORD).is_file():
+        return True
+    try:
+        return next(out_dir.iterdir(), None) is None
+    except OSError:
+        return False
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return f"{text[:12]}..." if len(text) > 24 else text
+
+
+def _record_settings(out_dir: Path, settings: dict, overwrite: bool) -> int | None:
+    """Refuse to continue a folder run made with other settings; record this run's. Returns the
+    time (ns) before which an existing output is not this run's to keep: set by an ``overwrite``
+    run, which redoes every image, so that continuing it after Ctrl-C redoes those it had not
+    reached yet; None when every existing output was made with these settings."""
+    record = out_dir / BATCH_RECORD
+    settings = json.loads(json.dumps(settings))  # as it reads back (tuples as lists)
+    if record.exists() and not overwrite:
+        try:
+            earlier = json.loads(record.read_text())
+            redo_before, earlier_settings = earlier.get("redo_before"), earlier["settings"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{record} cannot be read ({exc}), so whether the images in {out_dir} were made with "
+                              "these settings is unknown; add --overwrite to redo every image, or choose another "
+                              "-o folder") from exc
+        changed = [f"{key} {_shown(earlier_settings.get(key))} -> {_shown(settings.get(key))}"
+                   for key in sorted({*earlier_settings, *settings}) if earlier_settings.get(key) != settings.get(key)]
+        if changed:
+            raise ConfigError(f"{out_dir} holds images an earlier run made with other settings ({'; '.join(changed)}); "
+                              "run it with the same settings to continue it, add --overwrite to redo every image, "
+                              "or choose another -o folder")
+        return redo_before
+    entry: dict = {"version": _BATCH_RECORD_VERSION, "settings": settings}
+    if overwrite:
+        entry["redo_before"] = time.time_ns()
+    write_atomic(record, (json.dumps(entry, indent=1) + "\n").encode())
+    return entry.get("redo_before")
+
+
+def _kept(dst: Path, redo_before: int | None) -> bool:
+    """An existing output a continued run keeps."""
+    try:
+        return redo_before is None or dst.stat().st_mtime_ns >= redo_before
+    except OSError:
+        return False
+
+
 def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *, overwrite: bool = False,
-                   progress: Callable[[int], None] | None = None) -> BatchReport:
+                   progress: Callable[[int], None] | None = None, settings: dict | None = None) -> BatchReport:
     """Upscale ``files`` into ``out_dir`` (same names). Existing outputs are skipped unless
     ``overwrite``; a bad image is recorded and the batch goes on; Ctrl-C stops after the current
-    image (finished images stay)."""
+    image (finished images stay). ``settings``: what the images depend on (JSON-able), recorded
+    in :data:`BATCH_RECORD` so that a later run continues only with the same.
+
+    Raises:
+        ConfigError: ``out_dir`` records other ``settings`` (and not ``overwrite``).
+        OutputError: two inputs of the same name, an output that is an input, a folder that
+            cannot be written, a full disk.
+    """
     report = BatchReport()
     start = time.perf_counter()
     names: dict[str, Path] = {}
@@ -281,10 +354,11 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create {out_dir}: {exc.strerror or exc}") from exc
+    redo_before = _record_settings(out_dir, settings, overwrite) if settings is not None else None
     try:
         for src in files:
             dst = out_dir / src.name
-            if dst.exists() and not overwrite:
+            if dst.exists() and not overwrite and _kept(dst, redo_before):
                 report.skipped.append(src)
             else:
                 try:

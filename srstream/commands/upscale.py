@@ -62,7 +62,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="for a model with a compression-strength input: how compressed the input is, 0 (clean) "
                              "to 1 (a mean H.264 quantiser of 45 or more); auto (default) reads a video's quantiser "
                              "from its own stream, and takes 0 for images and live sources")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output (for a folder: redo every image, not only those an earlier "
+                        "run of the same command left undone)")
     parser.add_argument("--segments", default="auto", metavar="auto|off|FRAMES",
                         help="run a video as a resumable job of segments this many frames long, in a folder beside "
                              "the output (auto: videos of 3000+ frames, 600-frame segments); after a crash or Ctrl-C "
@@ -359,10 +361,12 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     if report.interrupted:
         from srstream.errors import interrupted_exit_code
 
-        print("sr-stream: interrupted; finished images are kept", file=sys.stderr)
+        print("sr-stream: interrupted; finished images are kept, and the same command continues with the rest",
+              file=sys.stderr)
         return interrupted_exit_code()
     if report.failed:
-        raise InputError(f"{len(report.failed)} of {len(files)} images could not be upscaled (listed above)")
+        raise InputError(f"{len(report.failed)} of {len(files)} images could not be upscaled (listed above); the "
+                         "same command, run again, retries only those")
     return 0
 
 

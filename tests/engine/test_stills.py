@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from srstream import cli
+from srstream.engine.stills import BATCH_RECORD
 from tests.onnx_models import write_conv_net
 
 
@@ -76,7 +77,88 @@ def test_folder_goes_on_past_a_bad_image_and_fails_at_the_end(tmp_path: Path, mo
     (folder / "bad.png").write_bytes(b"\x89PNG not really")
     code, out, err = run([str(folder), "--model", str(model)], capsys)
     assert code == 3 and "3 of 4 images" in out and "bad.png" in err
-    assert sorted(p.name for p in (tmp_path / "shots_x2").iterdir()) == ["0.png", "1.png", "2.png"]
+    assert sorted(p.name for p in (tmp_path / "shots_x2").iterdir()) == [BATCH_RECORD, "0.png", "1.png", "2.png"]
+
+
+def _stamps(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir() if p.suffix == ".png"}
+
+
+def test_a_folder_run_run_again_continues_with_what_is_left(tmp_path: Path, model: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """After a failed image (or Ctrl-C, or a crash) the same command does only what is missing,
+    and never touches the images already written."""
+    folder, out_dir = tmp_path / "shots", tmp_path / "shots_x2"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((6, 8, 3), 40 * i, np.uint8))
+    (folder / "late.png").write_bytes(b"\x89PNG not yet")
+    argv = [str(folder), "--model", str(model), "--backend", "ort", "--precision", "fp32"]
+    assert run(argv, capsys)[0] == 3
+    first = _stamps(out_dir)
+    assert sorted(first) == ["0.png", "1.png", "2.png"]
+    cv2.imwrite(str(folder / "late.png"), np.full((6, 8, 3), 77, np.uint8))  # the user mends the bad one
+
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "1 of 4 images upscaled" in out and "3 skipped" in out
+    again = _stamps(out_dir)
+    assert {k: again[k] for k in first} == first and "late.png" in again
+    assert run([str(folder / "late.png"), *argv[1:], "-o", str(tmp_path / "alone.png")], capsys)[0] == 0
+    assert (out_dir / "late.png").read_bytes() == (tmp_path / "alone.png").read_bytes()  # the mended image, upscaled
+
+    code, out, _ = run(argv, capsys)  # nothing left: a no-op, not an error
+    assert code == 0 and "0 of 4 images upscaled" in out and "4 skipped" in out and _stamps(out_dir) == again
+
+
+def test_a_folder_run_with_other_settings_is_refused_unless_overwrite(tmp_path: Path, model: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    folder, out_dir = tmp_path / "shots", tmp_path / "out"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((6, 8, 3), 50 * i, np.uint8))
+    assert run([str(folder), "-o", str(out_dir), "--model", str(model)], capsys)[0] == 0
+    before = _stamps(out_dir)
+    other = write_conv_net(tmp_path / "other.onnx", 2, convs=1, features=4)
+
+    code, _, err = run([str(folder), "-o", str(out_dir), "--model", str(other)], capsys)
+    assert code == 2 and "other settings" in err and "graph_sha256" in err and "--overwrite" in err
+    assert _stamps(out_dir) == before
+
+    # an --overwrite run that does not finish (here: an image it cannot read) leaves an old image behind;
+    # continuing it redoes that one too, not only the missing ones
+    good = (folder / "1.png").read_bytes()
+    (folder / "1.png").write_bytes(b"\x89PNG broken for a while")
+    code, out, err = run([str(folder), "-o", str(out_dir), "--model", str(other), "--overwrite"], capsys)
+    assert code == 3 and "1 of 2 images upscaled" in out, err
+    redone = _stamps(out_dir)
+    assert redone["0.png"] != before["0.png"] and redone["1.png"] == before["1.png"]
+    (folder / "1.png").write_bytes(good)
+    code, out, err = run([str(folder), "-o", str(out_dir), "--model", str(other)], capsys)
+    assert code == 0 and "1 of 2 images upscaled" in out and "1 skipped" in out, err
+    assert _stamps(out_dir)["0.png"] == redone["0.png"] and _stamps(out_dir)["1.png"] != before["1.png"]
+    # the record now names the new model: the new settings continue, the old ones are refused
+    assert run([str(folder), "-o", str(out_dir), "--model", str(other)], capsys)[0] == 0
+    assert run([str(folder), "-o", str(out_dir), "--model", str(model)], capsys)[0] == 2
+
+    (out_dir / BATCH_RECORD).write_text("{not json")
+    code, _, err = run([str(folder), "-o", str(out_dir), "--model", str(other)], capsys)
+    assert code == 2 and "cannot be read" in err
+
+
+def test_a_folder_run_takes_an_empty_folder_but_not_one_it_did_not_write(tmp_path: Path, model: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.full((6, 8, 3), 9, np.uint8))
+    (tmp_path / "empty").mkdir()
+    assert run([str(folder), "-o", str(tmp_path / "empty"), "--model", str(model)], capsys)[0] == 0
+    assert (tmp_path / "empty" / "a.png").is_file()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "a.png").write_bytes(b"someone else's")
+    code, _, err = run([str(folder), "-o", str(theirs), "--model", str(model)], capsys)
+    assert code == 4 and "already exists" in err and (theirs / "a.png").read_bytes() == b"someone else's"
 
 
 def test_glob_input(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,7 +168,7 @@ def test_glob_input(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[s
         cv2.imwrite(str(folder / f"a{i}.png"), np.full((4, 4, 3), 10, np.uint8))
     cv2.imwrite(str(folder / "b.jpg"), np.full((4, 4, 3), 10, np.uint8))
     code, out, _ = run([str(folder / "a*.png"), "--model", str(model), "-o", str(tmp_path / "out")], capsys)
-    assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a0.png", "a1.png"]
+    assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == [BATCH_RECORD, "a0.png", "a1.png"]
 
 
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
