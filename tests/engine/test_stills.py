@@ -117,11 +117,12 @@ def test_a_folder_run_with_other_settings_is_refused_unless_overwrite(tmp_path: 
     folder.mkdir()
     for i in range(2):
         cv2.imwrite(str(folder / f"{i}.png"), np.full((6, 8, 3), 50 * i, np.uint8))
-    assert run([str(folder), "-o", str(out_dir), "--model", str(model)], capsys)[0] == 0
+    pinned = ["--backend", "ort", "--precision", "fp32"]  # so that only the model differs between runs
+    assert run([str(folder), "-o", str(out_dir), "--model", str(model), *pinned], capsys)[0] == 0
     before = _stamps(out_dir)
     other = write_conv_net(tmp_path / "other.onnx", 2, convs=1, features=4)
 
-    code, _, err = run([str(folder), "-o", str(out_dir), "--model", str(other)], capsys)
+    code, _, err = run([str(folder), "-o", str(out_dir), "--model", str(other), *pinned], capsys)
     assert code == 2 and "other settings" in err and "graph_sha256" in err and "--overwrite" in err
     assert _stamps(out_dir) == before
 
@@ -129,20 +130,20 @@ def test_a_folder_run_with_other_settings_is_refused_unless_overwrite(tmp_path: 
     # continuing it redoes that one too, not only the missing ones
     good = (folder / "1.png").read_bytes()
     (folder / "1.png").write_bytes(b"\x89PNG broken for a while")
-    code, out, err = run([str(folder), "-o", str(out_dir), "--model", str(other), "--overwrite"], capsys)
+    code, out, err = run([str(folder), "-o", str(out_dir), "--model", str(other), "--overwrite", *pinned], capsys)
     assert code == 3 and "1 of 2 images upscaled" in out, err
     redone = _stamps(out_dir)
     assert redone["0.png"] != before["0.png"] and redone["1.png"] == before["1.png"]
     (folder / "1.png").write_bytes(good)
-    code, out, err = run([str(folder), "-o", str(out_dir), "--model", str(other)], capsys)
+    code, out, err = run([str(folder), "-o", str(out_dir), "--model", str(other), *pinned], capsys)
     assert code == 0 and "1 of 2 images upscaled" in out and "1 skipped" in out, err
     assert _stamps(out_dir)["0.png"] == redone["0.png"] and _stamps(out_dir)["1.png"] != before["1.png"]
     # the record now names the new model: the new settings continue, the old ones are refused
-    assert run([str(folder), "-o", str(out_dir), "--model", str(other)], capsys)[0] == 0
-    assert run([str(folder), "-o", str(out_dir), "--model", str(model)], capsys)[0] == 2
+    assert run([str(folder), "-o", str(out_dir), "--model", str(other), *pinned], capsys)[0] == 0
+    assert run([str(folder), "-o", str(out_dir), "--model", str(model), *pinned], capsys)[0] == 2
 
     (out_dir / BATCH_RECORD).write_text("{not json")
-    code, _, err = run([str(folder), "-o", str(out_dir), "--model", str(other)], capsys)
+    code, _, err = run([str(folder), "-o", str(out_dir), "--model", str(other), *pinned], capsys)
     assert code == 2 and "cannot be read" in err
 
 
