@@ -314,11 +314,10 @@ def _record_settings(out_dir: Path, settings: dict, overwrite: bool) -> int | No
                               "run it with the same settings to continue it, add --overwrite to redo every image, "
                               "or choose another -o folder")
         return redo_before
-    entry: dict = {"version": _BATCH_RECORD_VERSION, "settings": settings}
-    if overwrite:
-        entry["redo_before"] = time.time_ns()
+    redo_before = time.time_ns() if overwrite else None
+    entry = {"version": _BATCH_RECORD_VERSION, "settings": settings, "redo_before": redo_before}
     write_atomic(record, (json.dumps(entry, indent=1) + "\n").encode())
-    return entry.get("redo_before")
+    return redo_before
 
 
 def _kept(dst: Path, redo_before: int | None) -> bool:
