@@ -2,7 +2,7 @@
 and watch the benchmark's score.
 
     python benchmarks/compressed_ceiling.py --data ../shared/data --source clip --steps 750 \
-        --out benchmarks/results/bench/compressed_ceiling_clip
+        --out benchmarks/results/bench/compressed_ceiling_clip_zen3
 
 A study for issue 20's CRF 30 gap, not a way to make a model. ``compressed_video.py`` scores the
 first 30 frames of a clip's first ``--seconds``, downscaled (MATLAB bicubic) and encoded as one
@@ -52,7 +52,7 @@ PAN_FRAMES = 24  # per sequence; the first 4 (the encoder's start-up) are not tr
 PAN_WIDTH = (2000, 3000)  # photos wider than this are first area-downscaled to a width in this range
 
 
-def _pans(train_dir: Path, count: int, crfs: list[int], content: str | None,
+def _pans(train_dir: Path, count: int, crfs: list[int], content: str | None, scale: int,
           rng: random.Random) -> tuple[list[np.ndarray], dict[int, list[np.ndarray]]]:
     """HR frames and, per CRF, their decoded LR frames from ``count`` pans over training photos."""
     from srstream.trainer.content import make_content
@@ -79,7 +79,7 @@ def _pans(train_dir: Path, count: int, crfs: list[int], content: str | None,
         x0, y0 = (abs(vx) * PAN_FRAMES if vx < 0 else 0), (abs(vy) * PAN_FRAMES if vy < 0 else 0)
         seq = [np.ascontiguousarray(region[y0 + vy * t:y0 + vy * t + height, x0 + vx * t:x0 + vx * t + width])
                for t in range(PAN_FRAMES)]
-        lr = [bicubic_degrade(frame, 2) for frame in seq]
+        lr = [bicubic_degrade(frame, scale) for frame in seq]
         for crf in crfs:
             lr_frames[crf] += h264_round_trip(lr, crf)[0][4:]
         hr_frames += seq[4:]
@@ -109,9 +109,11 @@ def _batch(hr: list[np.ndarray], lr: dict[int, list[np.ndarray]], size: int, pat
         y0, x0 = rng.randrange(low.shape[0] - patch), rng.randrange(low.shape[1] - patch)
         xs.append(low[y0:y0 + patch, x0:x0 + patch])
         ys.append(hr[i][scale * y0:scale * (y0 + patch), scale * x0:scale * (x0 + patch)])
-    def tensor(a: list[np.ndarray]) -> torch.Tensor:
-        return torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 255
-    return tensor(xs), tensor(ys)
+    return _tensor(xs), _tensor(ys)
+
+
+def _tensor(patches: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(patches)).permute(0, 3, 1, 2).float() / 255
 
 
 def main() -> int:
@@ -145,14 +147,14 @@ def main() -> int:
     net.load_state_dict(state)
     scale = spec.scale
 
-    clip = read_frames(args.data / "video" / args.clip, 1e9, scale)
     scored = read_frames(args.data / "video" / args.clip, args.seconds, scale)
     test_hr = scored[: args.frames]
     test_lr = h264_round_trip([bicubic_degrade(f, scale) for f in scored], args.crf)[0][: args.frames]
     if args.source == "clip":
         train_hr, train_lr = [], {crf: [] for crf in crfs}
         for name in args.train_clip or [args.clip]:
-            frames = clip[len(scored):] if name == args.clip else read_frames(args.data / "video" / name, 1e9, scale)
+            frames = read_frames(args.data / "video" / name, 1e9, scale)
+            frames = frames[len(scored):] if name == args.clip else frames
             clean = [bicubic_degrade(f, scale) for f in frames]
             for crf in crfs:
                 train_lr[crf] += h264_round_trip(clean, crf)[0]
@@ -160,7 +162,9 @@ def main() -> int:
         if not train_hr:
             raise SystemExit(f"{args.clip}: nothing after the first {args.seconds} s to train on")
     else:
-        train_hr, train_lr = _pans(args.data / "train", args.pans, crfs, args.content, rng)
+        train_hr, train_lr = _pans(args.data / "train", args.pans, crfs, args.content, scale, rng)
+    if min(min(f.shape[:2]) for f in train_lr[crfs[0]]) <= args.patch:
+        raise SystemExit(f"a training frame is no larger than --patch {args.patch} LR pixels: pass a smaller --patch")
     print(f"{len(train_hr)} training frames x {len(crfs)} CRFs; {len(test_lr)} scored frames", flush=True)
 
     bicubic = open_method("bicubic", scale=scale)
