@@ -21,6 +21,10 @@ fp32, Y-PSNR as the benchmark) every ``--every`` steps. The training frames come
   trainer imitates with 48-pixel clips and ``veryfast``, is what the models lack.
   ``--content KIND`` first turns each panned region into the trainer's synthetic content
   (:mod:`srstream.trainer.content`, e.g. ``cartoon``).
+- ``--source self``: the scored stream itself, as a user has it, with no original frame: each
+  decoded frame of the segment is the target, and its own downscale, encoded at each
+  ``--train-crf``, the input (internal learning, as ZSSR does for one image). Nothing but the
+  input is used, so unlike ``clip`` this is something the engine could do with a user's video.
 
 Writes ``OUT.json`` (the curve, the settings, the machine) and ``OUT.md``.
 """
@@ -28,6 +32,7 @@ Writes ``OUT.json`` (the curve, the settings, the machine) and ``OUT.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import sys
 import time
@@ -36,6 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 from compressed_video import h264_round_trip, read_frames
 from srstream.archs import build_generator
@@ -45,6 +51,7 @@ from srstream.bench.results import machine, write_json
 from srstream.images import list_images, load_rgb
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y
+from srstream.spec import METADATA_KEY
 from srstream.trainer.checkpoint import load_model_weights
 
 PAN_SIZE = (1280, 720)  # HR window (width, height): a 640x360 LR stream, as streamed video
@@ -123,7 +130,7 @@ def main() -> int:
     parser.add_argument("--crf", type=int, default=30, help="CRF of the scored stream (default 30)")
     parser.add_argument("--seconds", type=float, default=2.0, help="scored segment, as compressed_video.py")
     parser.add_argument("--frames", type=int, default=30, help="frames scored (default 30)")
-    parser.add_argument("--source", choices=("clip", "pans"), required=True)
+    parser.add_argument("--source", choices=("clip", "pans", "self"), required=True)
     parser.add_argument("--train-crf", type=int, action="append", help="CRFs trained on (default 26, 30, 34)")
     parser.add_argument("--train-clip", action="append",
                         help="clips of DATA/video that --source clip trains on (default: the scored clip's rest)")
@@ -138,6 +145,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="output path without extension")
+    parser.add_argument("--save", type=Path, help="write the tuned weights as DIR/model.safetensors "
+                        "(named NAME-tuned; `sr-stream export DIR` makes an ONNX graph of them)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
@@ -149,7 +158,8 @@ def main() -> int:
 
     scored = read_frames(args.data / "video" / args.clip, args.seconds, scale)
     test_hr = scored[: args.frames]
-    test_lr = h264_round_trip([bicubic_degrade(f, scale) for f in scored], args.crf)[0][: args.frames]
+    stream = h264_round_trip([bicubic_degrade(f, scale) for f in scored], args.crf)[0]  # what a user has
+    test_lr = stream[: args.frames]
     if args.source == "clip":
         train_hr, train_lr = [], {crf: [] for crf in crfs}
         for name in args.train_clip or [args.clip]:
@@ -161,6 +171,11 @@ def main() -> int:
             train_hr += frames
         if not train_hr:
             raise SystemExit(f"{args.clip}: nothing after the first {args.seconds} s to train on")
+    elif args.source == "self":  # the decoded input is the target; its own downscale, re-encoded, the input
+        train_hr = [f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale]
+                    for f in stream]
+        clean = [bicubic_degrade(f, scale) for f in train_hr]
+        train_lr = {crf: h264_round_trip(clean, crf)[0] for crf in crfs}
     else:
         train_hr, train_lr = _pans(args.data / "train", args.pans, crfs, args.content, scale, rng)
     if min(min(f.shape[:2]) for f in train_lr[crfs[0]]) <= args.patch:
@@ -186,12 +201,19 @@ def main() -> int:
                           "wall_s": round(time.perf_counter() - start, 1)})
             print(f"step {step}: {curve[-1]['psnr_y']:.3f} ({curve[-1]['wall_s']:.0f} s)", flush=True)
 
+    if args.save:
+        tuned = dataclasses.replace(spec, name=f"{spec.name}-tuned")
+        args.save.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(args.save / "model.safetensors"),
+                  metadata={METADATA_KEY: tuned.to_json(), "step": str(args.steps)})
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     settings["train_crf"] = crfs
     write_json(args.out.with_suffix(".json"), {"settings": settings, "bicubic_psnr_y": base, "curve": curve,
                                               "training_frames": len(train_hr), "machine": machine()})
     if args.source == "pans":
         source = f"{args.pans} pans over DATA/train" + (f" as {args.content}" if args.content else "")
+    elif args.source == "self":
+        source = f"{args.clip}'s own scored segment at CRF {args.crf}, downscaled again (no original frame)"
     elif args.train_clip:
         source = ", ".join(args.train_clip)
     else:
