@@ -43,7 +43,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from compressed_video import h264_round_trip, read_frames
 from srstream.archs import build_generator
@@ -53,9 +52,10 @@ from srstream.bench.results import machine, write_json
 from srstream.images import list_images, load_rgb
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y
-from srstream.spec import METADATA_KEY
-from srstream.trainer.checkpoint import load_model_weights
+from srstream.trainer.checkpoint import load_model_weights, save_checkpoint
+from srstream.trainer.validate import upscale_image
 
+CPU = torch.device("cpu")
 PAN_SIZE = (1280, 720)  # HR window (width, height): a 640x360 LR stream, as streamed video
 PAN_FRAMES = 24  # per sequence; the first 4 (the encoder's start-up) are not trained on
 PAN_WIDTH = (2000, 3000)  # photos wider than this are first area-downscaled to a width in this range
@@ -97,16 +97,9 @@ def _pans(train_dir: Path, count: int, crfs: list[int], content: str | None, sca
     return hr_frames, lr_frames
 
 
-def _upscale(net: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        x = torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255
-        y = net(x)[0].permute(1, 2, 0).clamp(0, 1).numpy()
-    return (y * 255 + 0.5).astype(np.uint8)
-
-
 def _score(net: torch.nn.Module, lr: list[np.ndarray], hr: list[np.ndarray], border: int) -> float:
     net.eval()
-    return float(np.mean([psnr_y(_upscale(net, a), b, border) for a, b in zip(lr, hr)]))
+    return float(np.mean([psnr_y(upscale_image(net, a, CPU), b, border) for a, b in zip(lr, hr)]))
 
 
 def _batch(hr: list[np.ndarray], lr: dict[int, list[np.ndarray]], size: int, patch: int, scale: int,
@@ -147,7 +140,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="output path without extension")
-    parser.add_argument("--save", type=Path, help="write the tuned weights as DIR/model.safetensors "
+    parser.add_argument("--save", type=Path, help="keep the tuned weights as a checkpoint of run folder DIR "
                         "(named NAME-tuned; `sr-stream export DIR` makes an ONNX graph of them)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -206,9 +199,7 @@ def main() -> int:
 
     if args.save:
         tuned = dataclasses.replace(spec, name=f"{spec.name}-tuned")
-        args.save.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(args.save / "model.safetensors"),
-                  metadata={METADATA_KEY: tuned.to_json(), "step": str(args.steps)})
+        save_checkpoint(args.save, args.steps, tuned, net.state_dict(), {"step": args.steps})
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     settings["train_crf"] = crfs
     write_json(args.out.with_suffix(".json"), {"settings": settings, "bicubic_psnr_y": base, "curve": curve,
