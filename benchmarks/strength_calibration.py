@@ -5,7 +5,7 @@
 
 A strength-conditioned net (:mod:`srstream.strength`) learns ``s`` from the quantiser that the
 H.264 decoder reports for each training clip: 52-pixel LR crops moving over three frames, coded by
-libx264 veryfast without macroblock tree (:func:`srstream.trainer.degrade._h264_clip`). At run
+libx264 veryfast without macroblock tree (:func:`srstream.trainer.degrade.h264_clip`). At run
 time ``s`` comes from a real stream's quantiser: whole 540p-1080p frames, usually libx264 medium
 with its defaults. This measures, on the same training images (never the test clips), how much
 each way of coding damages the LR frames (Y-PSNR of decoded against clean) at each quantiser, so
@@ -30,7 +30,7 @@ from srstream.bench.results import machine, write_json
 from srstream.images import list_images, load_rgb
 from srstream.imresize import imresize
 from srstream.metrics import psnr_y
-from srstream.trainer.degrade import _decoder, _h264_clip, _mean_qp
+from srstream.trainer.degrade import _decoder, _mean_qp, h264_clip
 
 
 def moved(image: np.ndarray, frames: int, step: tuple[float, float]) -> list[np.ndarray]:
@@ -96,7 +96,7 @@ def main() -> int:
                 crops = [np.ascontiguousarray(lr[y + 3 + t * v[0]:y + 3 + t * v[0] + size, x + 3 + t * v[1]:x + 3 + t * v[1] + size])
                          for t in range(3)]
                 qps: list[float] = []
-                coded = _h264_clip(crops, crf, qps)
+                coded = h264_clip(crops, crf, qps)
                 loss = float(np.mean([psnr_y(c, d, 0) for c, d in zip(crops[-2:], coded[-2:])]))
                 rows.append({"way": "train", "image": path.name, "crf": crf, "qp": qps[0] if qps else None,
                              "psnr_y": loss})

@@ -19,7 +19,7 @@ import numpy as np
 
 from srstream.trainer.recipe import DegradationConfig
 
-__all__ = ["HR_STAGE", "Degradation", "build_degradations"]
+__all__ = ["HR_STAGE", "Degradation", "build_degradations", "h264_clip"]
 
 HR_STAGE = ("blur",)
 
@@ -70,7 +70,7 @@ class Degradation:
         if strength is None:
             return list(frames)
         if self.config.kind == "video":
-            return _h264_clip(frames, int(round(strength)), qps)
+            return h264_clip(frames, int(round(strength)), qps)
         return [self.apply(f, strength, rng_seed + k, qps) for k, f in enumerate(frames)]
 
 
@@ -123,12 +123,20 @@ def _h264(image: np.ndarray, crf: int, qps: list[float] | None = None) -> np.nda
     return out[..., :1].reshape(image.shape) if gray else out
 
 
-def _h264_clip(frames: Sequence[np.ndarray], crf: int, qps: list[float] | None = None) -> list[np.ndarray]:
-    """``frames`` (uint8 ``(H, W, C)``, one size) encoded as one H.264 sequence (libx264
-    veryfast, B-frames on, no scene cuts) and decoded, in display order: the first is an intra
-    frame, the later ones P and B frames predicted from their neighbours, with the blocking,
-    ringing and drift that real streams show and one intra frame does not. ``qps``: where the
-    mean quantiser over the clip's frames is appended."""
+#: The training clips' x264 settings. One thread and no macroblock-tree rate control: otherwise x264
+#: gave other bits for the same sequence now and then on a busy machine (7 in 1,200 encodes), and
+#: training data must repeat.
+TRAINING_X264 = "keyint=60:min-keyint=60:scenecut=0:bframes=2:mbtree=0"
+
+
+def h264_clip(frames: Sequence[np.ndarray], crf: int, qps: list[float] | None = None, *,
+              preset: str = "veryfast", x264_params: str = TRAINING_X264) -> list[np.ndarray]:
+    """``frames`` (uint8 ``(H, W, C)``, one size) encoded as one H.264 sequence (libx264 at
+    ``preset`` with ``x264_params``, "" for x264's own defaults; by default B-frames on, no scene
+    cuts) and decoded, in display order: the first is an intra frame, the later ones P and B
+    frames predicted from their neighbours, with the blocking, ringing and drift that real streams
+    show and one intra frame does not. ``qps``: where the mean quantiser over the clip's frames is
+    appended."""
     import av
 
     h, w = frames[0].shape[:2]
@@ -136,10 +144,9 @@ def _h264_clip(frames: Sequence[np.ndarray], crf: int, qps: list[float] | None =
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height, codec.pix_fmt = w + w % 2, h + h % 2, "yuv420p"  # yuv420p needs even sizes
     codec.time_base = Fraction(1, 30)
-    # one thread and no macroblock-tree rate control: otherwise x264 gave other bits for the same
-    # sequence now and then on a busy machine (7 in 1,200 encodes), and training data must repeat
-    codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": "veryfast", "threads": "1",
-                     "x264-params": "keyint=60:min-keyint=60:scenecut=0:bframes=2:mbtree=0"}
+    codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": preset, "threads": "1"}
+    if x264_params:
+        codec.options = {**codec.options, "x264-params": x264_params}
     packets = []
     for t, image in enumerate(frames):
         rgb = np.repeat(image.reshape(h, w, 1), 3, axis=2) if gray else image
@@ -159,7 +166,7 @@ def _h264_clip(frames: Sequence[np.ndarray], crf: int, qps: list[float] | None =
 
 def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3,
                    qps: list[float] | None = None) -> np.ndarray:
-    """``image`` as the last frame of a short H.264 clip (:func:`_h264_clip`) whose earlier
+    """``image`` as the last frame of a short H.264 clip (:func:`h264_clip`) whose earlier
     frames are the same picture moved by up to 2 pixels (sub-pixel, drawn from ``seed``)."""
     velocity = np.random.default_rng(seed).uniform(-1.0, 1.0, 2)
     moved = []
@@ -168,7 +175,7 @@ def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3,
         m = np.float32([[1, 0, velocity[0] * back], [0, 1, velocity[1] * back]])
         moved.append(cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REFLECT).reshape(image.shape))
-    return _h264_clip(moved, crf, qps)[-1]
+    return h264_clip(moved, crf, qps)[-1]
 
 
 def build_degradations(configs: Sequence[DegradationConfig]) -> list[Degradation]:
