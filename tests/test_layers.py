@@ -27,6 +27,7 @@ LAZY_ALLOWED = {
     REPO / "srstream" / "commands" / "train.py",
     REPO / "srstream" / "commands" / "export.py",
     REPO / "srstream" / "commands" / "bench.py",
+    REPO / "srstream" / "commands" / "upscale.py",  # --adapt fine-tunes the model with the trainer first
     REPO / "srstream" / "bench" / "methods.py",  # imports third-party PyTorch peers with the exporter
     REPO / "engine" / "backends" / "torch_backend.py",
     REPO / "engine" / "backends" / "trt_backend.py",  # builds missing engines with export's (torch-free) builder

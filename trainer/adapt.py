@@ -1,0 +1,300 @@
+"""Adapting a model to one video before upscaling it, from nothing but that video.
+
+A net trained on many videos cannot know the texture of the one in front of it: on Big Buck
+Bunny at CRF 30 the grass that the encoder wiped out is what the bundled compressed variant misses
+(``benchmarks/results/bench/compressed_ceiling_zen3.md``). The video itself shows that texture one
+scale up. So, as ZSSR does for one image, this fine-tunes the model on pairs made from the input
+alone: each sampled frame, as decoded, is a target; its own MATLAB-bicubic downscale by the
+model's factor, encoded as one H.264 stream (libx264 ``medium``) at the input's own quantiser and
+4 and 8 CRF steps under it, is the input. No original frame is used, so this is something a user's
+run can do.
+
+The training is short on purpose (:data:`DEFAULT_STEPS`, L1, Adam). Measured on three clips
+(``benchmarks/results/bench/adapt_video_*_zen3.md``), 200 steps gain 0.12-0.75 dB over the model it
+started from on Big Buck Bunny, a game capture and a desktop capture, clean and at CRF 23 and 30.
+On the desktop capture (text, one-pixel lines, which look different one scale down) the gain
+shrinks as training goes on (CRF 30: +0.24 dB after 100 steps, +0.15 after 200; the earlier
+study, ``compressed_ceiling_zen3.md``, lost 0.12 dB after 500). Nothing the input alone shows
+tells when to stop (the self-made pairs keep improving there too), so the budget is what bounds
+the harm.
+
+The tuned weights are exported like any checkpoint (fp32, INT8 calibrated on the input's frames,
+the luma-only graphs) into sr-stream's cache, keyed by the input's identity, the model's graph and
+these options: running the same command again (a resumed job, another output format) reuses them,
+and ``--precision auto`` checks their INT8 graph against fp32 on this machine as for any model.
+
+Needs torch and the export extras: ``pip install 'sr-stream[train,export]'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from srstream.archs import build_generator
+from srstream.cache import cache_root
+from srstream.engine.models import ResolvedModel, resolve_model
+from srstream.errors import ConfigError, InputError, ModelError
+from srstream.imresize import bicubic_degrade
+from srstream.trainer.checkpoint import load_model_weights, save_checkpoint
+from srstream.trainer.degrade import h264_clip
+
+__all__ = ["DEFAULT_STEPS", "AdaptOptions", "Adapted", "adapt_to_video", "sample_runs", "training_pairs", "tune"]
+
+#: Training steps of ``--adapt`` without a number (see the module docstring for why so few).
+DEFAULT_STEPS = 200
+#: Bumped when what this module makes from the same input and options changes (old cache entries
+#: are then left unused).
+_VERSION = 1
+#: libx264 on a 960x540 stream lands about this far above its CRF (engine.compression).
+_QP_OVER_CRF = 4.5
+#: When the input's quantiser cannot be read (another codec), the middle CRF trained at: what
+#: downloaded and streamed video typically uses.
+_FALLBACK_CRF = 23
+
+
+@dataclass(frozen=True)
+class AdaptOptions:
+    """``steps`` of batches of ``batch`` LR patches ``patch`` pixels wide, Adam at ``lr``; the
+    pairs come from ``runs`` stretches of ``run_frames`` consecutive frames spread evenly over
+    the input (fewer frames when they would hold more than ``max_pixels`` decoded pixels),
+    encoded at the input's CRF and ``crf_spread`` and twice that under it."""
+
+    steps: int = DEFAULT_STEPS
+    batch: int = 16
+    patch: int = 64
+    lr: float = 1e-4
+    runs: int = 8
+    run_frames: int = 8
+    crf_spread: int = 4
+    seed: int = 0
+    max_pixels: int = 150_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch", "patch", "runs", "run_frames"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"adapt {name} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """The adapted model, whether it came from the cache, and what made it."""
+
+    model: ResolvedModel
+    reused: bool
+    crfs: tuple[int, ...]
+    frames: int
+    seconds: float
+
+
+def sample_runs(path: Path, runs: int, run_frames: int, max_pixels: int) -> list[list[np.ndarray]]:
+    """Up to ``runs`` lists of ``run_frames`` consecutive decoded RGB frames, spread evenly over
+    the first video stream of ``path`` (a short video gives fewer, or shorter, runs).
+
+    Raises:
+        InputError: no video stream, or no frame decodes.
+    """
+    import av
+
+    from srstream.engine.av_errors import reading
+
+    with reading(str(path)), av.open(str(path)) as container:
+        if not container.streams.video:
+            raise InputError(f"{path} has no video stream to adapt to")
+        stream = container.streams.video[0]
+        frames = stream.frames or 0
+        if not frames and stream.duration and stream.average_rate:
+            frames = int(stream.duration * stream.time_base * stream.average_rate)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        per_run = max(1, min(run_frames, max_pixels // max(1, runs * width * height)))
+        if frames and frames > 2 * runs * per_run and stream.duration:
+            out = []
+            for i in range(runs):  # seek to the keyframe before each point, then decode forward
+                target = stream.start_time or 0
+                target += int(stream.duration * (i + 0.5) / runs)
+                container.seek(target, stream=stream)
+                run = []
+                for frame in container.decode(stream):
+                    if frame.pts is not None and frame.pts < target:
+                        continue
+                    run.append(frame.to_ndarray(format="rgb24"))
+                    if len(run) == per_run:
+                        break
+                if run:
+                    out.append(run)
+        else:  # short: decode it all and take evenly spaced runs
+            every = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            count = min(runs, max(1, len(every) // per_run))
+            starts = [int(len(every) * (i + 0.5) / count) - per_run // 2 for i in range(count)]
+            out = [every[max(0, s):max(0, s) + per_run] for s in starts]
+    out = [run for run in out if run]
+    if not out:
+        raise InputError(f"{path}: no video frame decodes, so there is nothing to adapt to")
+    return out
+
+
+def training_pairs(runs: list[list[np.ndarray]], scale: int, crfs: tuple[int, ...]
+                   ) -> tuple[list[np.ndarray], dict[int, list[np.ndarray]]]:
+    """Targets (the decoded frames, cropped to a multiple of ``scale``) and, per CRF, their
+    inputs: each run downscaled and encoded as one H.264 stream (libx264 medium)."""
+    targets: list[np.ndarray] = []
+    inputs: dict[int, list[np.ndarray]] = {crf: [] for crf in crfs}
+    for run in runs:
+        hr = [f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale] for f in run]
+        clean = [bicubic_degrade(f, scale) for f in hr]
+        for crf in crfs:
+            inputs[crf] += h264_clip(clean, crf, preset="medium", x264_params="")
+        targets += hr
+    return targets, inputs
+
+
+def _crfs(runs: list[list[np.ndarray]], scale: int, qp: float | None, spread: int) -> tuple[int, ...]:
+    """The CRFs to train at: the one whose re-encoded stream lands at the input's quantiser ``qp``
+    (libx264's offset measured on the first run), and that less ``spread`` and twice ``spread``.
+
+    Why not either side of it: pairs a little less damaged than the stream taught the net more.
+    At CRF 30, 100 steps, the 30 scored frames in torch fp32 (2-core AMD EPYC Zen 3), pairs at the
+    matched CRF and 4 either side left the game capture where it was (33.50 dB; 32/36/40 under
+    the trainer's x264 settings, tuned to the same quantiser, took it to 33.37), where pairs at
+    the matched CRF and 4 and 8 under it gained 0.24 dB there and on the desktop capture, and
+    0.13 on Big Buck Bunny."""
+    if qp is None:
+        middle = _FALLBACK_CRF
+    else:
+        guess = int(round(qp - _QP_OVER_CRF))
+        first = [f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale] for f in runs[0]]
+        qps: list[float] = []
+        h264_clip([bicubic_degrade(f, scale) for f in first], guess, qps, preset="medium", x264_params="")
+        middle = guess + int(round(qp - qps[0])) if qps else guess
+    return tuple(sorted({int(np.clip(middle + d, 0, 51)) for d in (-2 * spread, -spread, 0)}))
+
+
+def _batch(targets: list[np.ndarray], inputs: dict[int, list[np.ndarray]], size: int, patch: int, scale: int,
+           rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for _ in range(size):
+        crf, i = rng.choice(list(inputs)), rng.randrange(len(targets))
+        low = inputs[crf][i]
+        y0, x0 = rng.randrange(low.shape[0] - patch + 1), rng.randrange(low.shape[1] - patch + 1)
+        xs.append(low[y0:y0 + patch, x0:x0 + patch])
+        ys.append(targets[i][scale * y0:scale * (y0 + patch), scale * x0:scale * (x0 + patch)])
+    return (torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float() / 255,
+            torch.from_numpy(np.stack(ys)).permute(0, 3, 1, 2).float() / 255)
+
+
+def tune(net: torch.nn.Module, targets: list[np.ndarray], inputs: dict[int, list[np.ndarray]], scale: int,
+         opts: AdaptOptions, progress: Callable[[int], None] | None = None) -> torch.nn.Module:
+    """Fine-tune ``net`` in place (L1 on RGB in [0, 1], Adam) on the pairs; returns it in eval mode.
+
+    Raises:
+        InputError: a frame is smaller than a patch.
+    """
+    patch = min(opts.patch, *(min(f.shape[:2]) for f in inputs[next(iter(inputs))]))
+    if patch < 16:
+        raise InputError(f"the input's frames are under {16 * scale} pixels on a side, too small to adapt to")
+    rng = random.Random(opts.seed)
+    torch.manual_seed(opts.seed)
+    optim = torch.optim.Adam(net.parameters(), lr=opts.lr)
+    net.train()
+    for step in range(1, opts.steps + 1):
+        x, y = _batch(targets, inputs, opts.batch, patch, scale, rng)
+        loss = (net(x) - y).abs().mean()
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        if progress:
+            progress(step)
+    return net.eval()
+
+
+def _weights(model: ResolvedModel) -> Path:
+    path = model.path.with_name(model.path.name.removesuffix(".onnx") + ".safetensors")
+    if not path.is_file():
+        raise ModelError(f"--adapt fine-tunes the model's weights, and {model.name} has none beside its graph "
+                         f"({path} is missing): export it with `sr-stream export CHECKPOINT -o {model.path.name} "
+                         "--safetensors`, or drop --adapt")
+    return path
+
+
+def _key(video: Path, model: ResolvedModel, opts: AdaptOptions) -> str:
+    from srstream.engine.jobs import input_identity
+
+    graph = hashlib.sha256(model.path.read_bytes()).hexdigest()
+    text = json.dumps({"version": _VERSION, "input": input_identity(video), "graph": graph,
+                       "options": dataclasses.asdict(opts)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def adapt_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: AdaptOptions = AdaptOptions(), *,
+                   cache: Path | None = None, log: Callable[[str], None] = lambda _: None) -> Adapted:
+    """``model`` fine-tuned on ``video`` (see the module docstring), exported, as a model to open.
+
+    ``qp``: the input's mean H.264 quantiser (:func:`srstream.engine.compression.measure`), or
+    None when unknown. ``cache``: where adapted models are kept (default: ``adapted`` in
+    sr-stream's cache folder); one found there for the same input, model and options is reused.
+
+    Raises:
+        ModelError: the model has no weights beside its graph.
+        InputError: the video has no frames, or frames too small.
+        OutputError / ExportError: the export failed (nothing is left in the cache).
+    """
+    from srstream.export.pipeline import ExportOptions, run_export
+
+    started = time.perf_counter()
+    weights = _weights(model)
+    folder = (cache or cache_root() / "adapted") / _key(video, model, opts)
+    name = f"{model.name}-adapted"
+    target = folder / f"{name}.onnx"
+    record = folder / "adapt.json"
+    if target.is_file() and record.is_file():
+        done = json.loads(record.read_text())
+        return Adapted(resolve_model(str(target)), True, tuple(done["crfs"]), done["frames"], 0.0)
+    spec, state = load_model_weights(weights)
+    net = build_generator(spec)
+    net.load_state_dict(state)
+    runs = sample_runs(video, opts.runs, opts.run_frames, opts.max_pixels)
+    crfs = _crfs(runs, spec.scale, qp, opts.crf_spread)
+    targets, inputs = training_pairs(runs, spec.scale, crfs)
+    log(f"adapting {model.name} to {video.name}: {len(targets)} frames from {len(runs)} places, re-encoded at "
+        f"CRF {'/'.join(map(str, crfs))}, {opts.steps} steps")
+    tune(net, targets, inputs, spec.scale, opts)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".adapting-", dir=folder.parent))
+    try:
+        tuned = dataclasses.replace(spec, name=name, metrics={})  # its own INT8 cost is measured below
+        run = save_checkpoint(work / "run", opts.steps, tuned, net.state_dict(), {"step": opts.steps})
+        calib = work / "calib"
+        calib.mkdir()
+        from srstream.trainer.validate import write_png
+
+        for i, frame in enumerate(inputs[crfs[len(crfs) // 2]][::max(1, len(targets) // 8)]):
+            write_png(calib / f"{i:03d}.png", frame)
+        from srstream.engine.accuracy import CHECKS_DIR
+
+        for crop in CHECKS_DIR.glob("*.png"):  # the ranges must hold on what auto checks the graph with, too
+            shutil.copy(crop, calib / f"check_{crop.name}")
+
+        out = work / "model"
+        run_export(run, ExportOptions(out=out / target.name, name=name, int8=True, calib=calib, val=CHECKS_DIR,
+                                      calib_count=32, safetensors=True), log=lambda _: None)
+        seconds = time.perf_counter() - started
+        (out / record.name).write_text(json.dumps({"source": str(video), "model": model.name, "crfs": list(crfs),
+                                                   "frames": len(targets), "seconds": round(seconds, 1),
+                                                   "options": dataclasses.asdict(opts)}, indent=1) + "\n")
+        shutil.rmtree(folder, ignore_errors=True)  # an incomplete entry of an earlier crash
+        os.replace(out, folder)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Adapted(resolve_model(str(target)), False, crfs, len(targets), seconds)
