@@ -164,12 +164,12 @@ def _crfs(runs: list[list[np.ndarray]], scale: int, qp: float | None, spread: in
     """The CRFs to train at: the one whose re-encoded stream lands at the input's quantiser ``qp``
     (libx264's offset measured on the first run), and that less ``spread`` and twice ``spread``.
 
-    Why not either side of it: pairs a little less damaged than the stream taught the net more.
-    At CRF 30, 100 steps, the 30 scored frames in torch fp32 (2-core AMD EPYC Zen 3), pairs at the
-    matched CRF and 4 either side left the game capture where it was (33.50 dB; 32/36/40 under
-    the trainer's x264 settings, tuned to the same quantiser, took it to 33.37), where pairs at
-    the matched CRF and 4 and 8 under it gained 0.24 dB there and on the desktop capture, and
-    0.13 on Big Buck Bunny."""
+    Why not either side of it: pairs a little less damaged than the stream teach the net more. At
+    CRF 30 after 100 steps (``benchmarks/results/bench/adapt_video_crf30*_zen3.md``, 30 frames,
+    through the engine), pairs at the matched CRF and 4 either side (then encoded with the
+    trainer's x264 settings) took the game capture from 33.50 to 33.36 dB; these take it to 33.73,
+    and gain on Big Buck Bunny and the desktop capture too (+0.11, +0.24).
+    """
     if qp is None:
         middle = _FALLBACK_CRF
     else:
