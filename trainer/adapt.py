@@ -101,7 +101,9 @@ class Adapted:
 
 def sample_runs(path: Path, runs: int, run_frames: int, max_pixels: int) -> list[list[np.ndarray]]:
     """Up to ``runs`` lists of ``run_frames`` consecutive decoded RGB frames, spread evenly over
-    the first video stream of ``path`` (a short video gives fewer, or shorter, runs).
+    the first video stream of ``path`` (a short video gives fewer, or shorter, runs). Memory stays
+    bounded whatever the video's length: a long one is sought into, and one whose length the
+    container does not say is read through, holding at most ``2 * runs`` runs at a time.
 
     Raises:
         InputError: no video stream, or no frame decodes.
@@ -114,35 +116,56 @@ def sample_runs(path: Path, runs: int, run_frames: int, max_pixels: int) -> list
         if not container.streams.video:
             raise InputError(f"{path} has no video stream to adapt to")
         stream = container.streams.video[0]
-        frames = stream.frames or 0
-        if not frames and stream.duration and stream.average_rate:
-            frames = int(stream.duration * stream.time_base * stream.average_rate)
         width, height = stream.codec_context.width, stream.codec_context.height
         per_run = max(1, min(run_frames, max_pixels // max(1, runs * width * height)))
-        if frames and frames > 2 * runs * per_run and stream.duration:
-            out = []
-            for i in range(runs):  # seek to the keyframe before each point, then decode forward
-                target = stream.start_time or 0
-                target += int(stream.duration * (i + 0.5) / runs)
-                container.seek(target, stream=stream)
-                run = []
-                for frame in container.decode(stream):
-                    if frame.pts is not None and frame.pts < target:
-                        continue
-                    run.append(frame.to_ndarray(format="rgb24"))
-                    if len(run) == per_run:
-                        break
-                if run:
-                    out.append(run)
-        else:  # short: decode it all and take evenly spaced runs
-            every = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-            count = min(runs, max(1, len(every) // per_run))
-            starts = [int(len(every) * (i + 0.5) / count) - per_run // 2 for i in range(count)]
-            out = [every[max(0, s):max(0, s) + per_run] for s in starts]
+        seconds = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
+                   else container.duration / av.time_base if container.duration else 0.0)
+        rate = float(stream.average_rate or 0)
+        frames = stream.frames or int(seconds * rate)
+        if frames > 2 * runs * per_run and seconds and stream.time_base:
+            out = [_run_at(container, stream, seconds * (i + 0.5) / runs, per_run) for i in range(runs)]
+        else:
+            out = _runs_read_through(container.decode(stream), runs, per_run)
     out = [run for run in out if run]
     if not out:
         raise InputError(f"{path}: no video frame decodes, so there is nothing to adapt to")
     return out
+
+
+def _run_at(container, stream, second: float, count: int) -> list[np.ndarray]:  # noqa: ANN001 - PyAV objects
+    """``count`` frames from ``second`` into ``stream`` on: seek to the keyframe before, decode on."""
+    target = (stream.start_time or 0) + int(second / stream.time_base)
+    container.seek(target, stream=stream)
+    run: list[np.ndarray] = []
+    for frame in container.decode(stream):
+        if frame.pts is not None and frame.pts < target:
+            continue
+        run.append(frame.to_ndarray(format="rgb24"))
+        if len(run) == count:
+            break
+    return run
+
+
+def _runs_read_through(frames, runs: int, per_run: int) -> list[list[np.ndarray]]:  # noqa: ANN001 - PyAV frames
+    """``runs`` evenly spaced runs of ``per_run`` frames out of ``frames``, read once: runs start
+    every ``stride`` frames, and when more than ``2 * runs`` are held, every other one goes and the
+    stride doubles, so those held stay spread over all that was read."""
+    held: list[list[np.ndarray]] = []
+    stride = per_run
+    for i, frame in enumerate(frames):
+        if i % stride >= per_run:
+            continue
+        if i % stride == 0:
+            if len(held) == 2 * runs:
+                held, stride = held[::2], stride * 2
+                if i % stride:
+                    continue
+            held.append([])
+        held[-1].append(frame.to_ndarray(format="rgb24"))
+    full = [run for run in held if len(run) == per_run] or held[:1]
+    if len(full) <= runs:
+        return full
+    return [full[int(len(full) * (k + 0.5) / runs)] for k in range(runs)]
 
 
 def training_pairs(runs: list[list[np.ndarray]], scale: int, crfs: tuple[int, ...]

@@ -158,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.input.exists():
         source = parse_live(str(args.input), fps=args.fps, size=args.size)
+        if source is not None and args.adapt is not None:
+            raise ConfigError("--adapt tunes the model to one video file before upscaling it; a live source has "
+                              "no file to learn from first: drop --adapt")
         if source is not None:
             from srstream.commands.live import live_model, run_live_command
 

@@ -50,6 +50,32 @@ def test_runs_are_consecutive_frames_spread_over_the_video(tmp_path: Path) -> No
     assert [len(run) for run in few] == [2, 2, 2]
 
 
+def test_a_video_of_unknown_length_is_read_through_and_a_matroska_one_sought_into(tmp_path: Path) -> None:
+    """A stream that says no length is read once and still gives runs of consecutive frames
+    from all over it; a Matroska file (no stream duration, only the container's) is sought into."""
+    from srstream.trainer.adapt import _runs_read_through
+
+    class Frame:
+        def __init__(self, index: int) -> None:
+            self.index = index
+
+        def to_ndarray(self, format: str) -> int:  # noqa: A002 - PyAV's name
+            return self.index
+
+    for n, count in ((10, 2), (1000, 3), (50000, 3)):
+        runs = _runs_read_through((Frame(i) for i in range(n)), 3, 4)
+        assert len(runs) == count
+        assert all(run == list(range(run[0], run[0] + 4)) for run in runs)
+        assert runs[-1][0] >= n // 2 or n < 24, (n, runs)
+    mkv = write_video(tmp_path / "v.mkv", frames=30, size=(64, 48))
+    import av
+
+    with av.open(str(mkv)) as container:
+        assert not container.streams.video[0].duration and container.duration  # what this test is about
+    starts = [_frame_index(run[0]) for run in sample_runs(mkv, runs=3, run_frames=4, max_pixels=10**9)]
+    assert len(starts) == 3 and starts == sorted(starts) and starts[-1] >= 15, starts
+
+
 def test_pairs_are_the_frames_and_their_own_downscale_reencoded(tmp_path: Path) -> None:
     runs = sample_runs(write_video(tmp_path / "v.mp4", frames=6, size=(66, 50)), 1, 6, 10**9)
     targets, inputs = training_pairs(runs, 2, (20, 40))
@@ -128,6 +154,8 @@ def test_cli_adapts_a_video_and_refuses_other_inputs(tmp_path: Path, tiny_model:
     cv2.imwrite(str(image), np.zeros((20, 20, 3), np.uint8))
     assert cli.main([str(image), "-m", str(tiny_model), "--adapt"]) != 0
     assert "--adapt tunes the model to one video file" in capsys.readouterr().err
+    assert cli.main(["camera:0", "--adapt"]) != 0
+    assert "a live source has no file to learn from" in capsys.readouterr().err
     assert not (tmp_path / "i_x2.png").exists()
 
 
