@@ -46,7 +46,7 @@ import torch
 from srstream.archs import build_generator
 from srstream.cache import cache_root
 from srstream.engine.models import ResolvedModel, resolve_model
-from srstream.errors import ConfigError, InputError, ModelError
+from srstream.errors import ConfigError, InputError, ModelError, OutputError
 from srstream.imresize import bicubic_degrade
 from srstream.trainer.checkpoint import load_model_weights, save_checkpoint
 from srstream.trainer.degrade import h264_clip
@@ -260,6 +260,11 @@ def _key(video: Path, model: ResolvedModel, opts: AdaptOptions) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def _unkept(folder: Path, exc: OSError) -> OutputError:
+    return OutputError(f"could not keep the adapted model in {folder.parent}: {exc}; free some space there, or "
+                       "point SRSTREAM_CACHE at a folder with room and write access")
+
+
 def adapt_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: AdaptOptions = AdaptOptions(), *,
                    cache: Path | None = None, log: Callable[[str], None] = lambda _: None) -> Adapted:
     """``model`` fine-tuned on ``video`` (see the module docstring), exported, as a model to open.
@@ -293,8 +298,11 @@ def adapt_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Ad
     log(f"adapting {model.name} to {video.name}: {len(targets)} frames from {len(runs)} places, re-encoded at "
         f"CRF {'/'.join(map(str, crfs))}, {opts.steps} steps")
     tune(net, targets, inputs, spec.scale, opts)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".adapting-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".adapting-", dir=folder.parent))
+    except OSError as exc:
+        raise _unkept(folder, exc) from exc
     try:
         tuned = dataclasses.replace(spec, name=name, metrics={})  # its own INT8 cost is measured below
         run = save_checkpoint(work / "run", opts.steps, tuned, net.state_dict(), {"step": opts.steps})
@@ -316,8 +324,15 @@ def adapt_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Ad
         (out / record.name).write_text(json.dumps({"source": str(video), "model": model.name, "crfs": list(crfs),
                                                    "frames": len(targets), "seconds": round(seconds, 1),
                                                    "options": dataclasses.asdict(opts)}, indent=1) + "\n")
-        shutil.rmtree(folder, ignore_errors=True)  # an incomplete entry of an earlier crash
-        os.replace(out, folder)
+        if not (target.is_file() and record.is_file()):  # else another run made the same entry meanwhile
+            shutil.rmtree(folder, ignore_errors=True)  # an incomplete entry of an earlier crash
+            try:
+                os.replace(out, folder)
+            except OSError:
+                if not (target.is_file() and record.is_file()):
+                    raise
+    except OSError as exc:  # a full disk, a read-only cache: nothing of this run is left there
+        raise _unkept(folder, exc) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Adapted(resolve_model(str(target)), False, crfs, len(targets), seconds)

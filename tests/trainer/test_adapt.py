@@ -125,6 +125,16 @@ def test_adapted_model_is_exported_cached_and_reused(tmp_path: Path, tiny_model:
     assert again.reused and again.model.path == first.model.path and again.crfs == first.crfs
 
 
+def test_a_cache_that_cannot_be_written_is_an_output_error(tmp_path: Path, tiny_model: Path) -> None:
+    from srstream.errors import OutputError
+
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.raises(OutputError, match="SRSTREAM_CACHE"):
+        adapt_to_video(write_video(tmp_path / "v.mp4", size=(96, 64)), resolve_model(str(tiny_model)), None,
+                       AdaptOptions(steps=1, batch=1, runs=1, run_frames=2), cache=blocked / "adapted")
+
+
 def test_a_model_without_weights_beside_it_says_how_to_get_them(tmp_path: Path, tiny_model: Path) -> None:
     bare = tmp_path / "bare.onnx"
     bare.write_bytes(tiny_model.read_bytes())
