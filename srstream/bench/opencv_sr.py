@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from srstream.errors import ModelError
+from srstream.errors import DependencyError, ModelError
 
 __all__ = ["OpenCvSuperRes", "rename_block_size"]
 
@@ -100,6 +100,7 @@ class OpenCvSuperRes:
 
     Raises:
         ModelError: the file is missing or not a graph OpenCV can run, or its factor is not ``scale``.
+        DependencyError: this OpenCV cannot read TensorFlow graphs (5.1 and later, without contrib).
     """
 
     def __init__(self, path: Path, algo: str, scale: int) -> None:
@@ -107,6 +108,10 @@ class OpenCvSuperRes:
         if not self.path.is_file():
             raise ModelError(f"OpenCV model {self.path} does not exist")
         self.contrib = hasattr(cv2, "dnn_superres")
+        if not self.contrib and not hasattr(cv2.dnn, "readNetFromTensorflow"):
+            raise DependencyError(f"OpenCV {cv2.__version__} cannot read {self.path.name}: its dnn module has no "
+                                  "TensorFlow importer (dropped in OpenCV 5.1); pip install "
+                                  "'opencv-python-headless>=4.8,<5.1'")
         try:
             if self.contrib:
                 self._sr = cv2.dnn_superres.DnnSuperResImpl_create()

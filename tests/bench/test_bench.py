@@ -153,6 +153,22 @@ def test_opencv_peer_scale_is_checked() -> None:
         OpenCvSuperRes(peers / "opencv_FSRCNN" / "FSRCNN_x2.pb", "fsrcnn", 3)
 
 
+def test_an_opencv_without_the_tensorflow_importer_says_which_to_install(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenCV 5.1 dropped cv2.dnn.readNetFromTensorflow: a peer .pb then asks for an OpenCV that has it."""
+    import cv2
+
+    from srstream.errors import DependencyError
+
+    monkeypatch.delattr(cv2.dnn, "readNetFromTensorflow", raising=False)
+    if hasattr(cv2, "dnn_superres"):
+        monkeypatch.delattr(cv2, "dnn_superres")
+    graph = tmp_path / "FSRCNN_x2.pb"
+    graph.write_bytes(b"\x0a\x00")
+    with pytest.raises(DependencyError, match="opencv-python-headless>=4.8,<5.1"):
+        OpenCvSuperRes(graph, "fsrcnn", 2)
+
+
 # -- quality -------------------------------------------------------------------------------------
 
 def test_quality_of_bicubic_equals_the_sets_own_baseline(tmp_path: Path) -> None:
