@@ -243,7 +243,9 @@ def tune(net: torch.nn.Module, targets: list[np.ndarray], inputs: dict[int, list
 
 
 def _weights(model: ResolvedModel) -> Path:
-    path = model.path.with_name(model.path.name.removesuffix(".onnx") + ".safetensors")
+    from srstream.engine.backends.torch_backend import weights_path  # where export --safetensors puts them
+
+    path = weights_path(model.path)
     if not path.is_file():
         raise ModelError(f"--adapt fine-tunes the model's weights, and {model.name} has none beside its graph "
                          f"({path} is missing): export it with `sr-stream export CHECKPOINT -o {model.path.name} "
