@@ -46,10 +46,9 @@ import torch
 from srstream.archs import build_generator
 from srstream.cache import cache_root
 from srstream.engine.models import ResolvedModel, resolve_model
+from srstream.engine.selfpairs import pair_crfs, sample_runs, training_pairs
 from srstream.errors import ConfigError, InputError, ModelError, OutputError
-from srstream.imresize import bicubic_degrade
 from srstream.trainer.checkpoint import load_model_weights, save_checkpoint
-from srstream.trainer.degrade import h264_clip
 
 __all__ = ["DEFAULT_STEPS", "AdaptOptions", "Adapted", "adapt_to_video", "sample_runs", "training_pairs", "tune"]
 
@@ -58,11 +57,6 @@ DEFAULT_STEPS = 200
 #: Bumped when what this module makes from the same input and options changes (old cache entries
 #: are then left unused).
 _VERSION = 1
-#: libx264 on a 960x540 stream lands about this far above its CRF (engine.compression).
-_QP_OVER_CRF = 4.5
-#: When the input's quantiser cannot be read (another codec), the middle CRF trained at: what
-#: downloaded and streamed video typically uses.
-_FALLBACK_CRF = 23
 
 
 @dataclass(frozen=True)
@@ -99,93 +93,9 @@ class Adapted:
     seconds: float
 
 
-def sample_runs(path: Path, runs: int, run_frames: int, max_pixels: int) -> list[list[np.ndarray]]:
-    """Up to ``runs`` lists of ``run_frames`` consecutive decoded RGB frames, spread evenly over
-    the first video stream of ``path`` (a short video gives fewer, or shorter, runs). Memory stays
-    bounded whatever the video's length: a long one is sought into, and one whose length the
-    container does not say is read through, holding at most ``2 * runs`` runs at a time.
-
-    Raises:
-        InputError: no video stream, or no frame decodes.
-    """
-    import av
-
-    from srstream.engine.av_errors import reading
-
-    with reading(str(path)), av.open(str(path)) as container:
-        if not container.streams.video:
-            raise InputError(f"{path} has no video stream to adapt to")
-        stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        per_run = max(1, min(run_frames, max_pixels // max(1, runs * width * height)))
-        seconds = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
-                   else container.duration / av.time_base if container.duration else 0.0)
-        rate = float(stream.average_rate or 0)
-        frames = stream.frames or int(seconds * rate)
-        if frames > 2 * runs * per_run and seconds and stream.time_base:
-            out = [_run_at(container, stream, seconds * (i + 0.5) / runs, per_run) for i in range(runs)]
-        else:
-            out = _runs_read_through(container.decode(stream), runs, per_run)
-    out = [run for run in out if run]
-    if not out:
-        raise InputError(f"{path}: no video frame decodes, so there is nothing to adapt to")
-    return out
-
-
-def _run_at(container, stream, second: float, count: int) -> list[np.ndarray]:  # noqa: ANN001 - PyAV objects
-    """``count`` frames from ``second`` into ``stream`` on: seek to the keyframe before, decode on."""
-    target = (stream.start_time or 0) + int(second / stream.time_base)
-    container.seek(target, stream=stream)
-    run: list[np.ndarray] = []
-    for frame in container.decode(stream):
-        if frame.pts is not None and frame.pts < target:
-            continue
-        run.append(frame.to_ndarray(format="rgb24"))
-        if len(run) == count:
-            break
-    return run
-
-
-def _runs_read_through(frames, runs: int, per_run: int) -> list[list[np.ndarray]]:  # noqa: ANN001 - PyAV frames
-    """``runs`` evenly spaced runs of ``per_run`` frames out of ``frames``, read once: runs start
-    every ``stride`` frames, and when more than ``2 * runs`` are held, every other one goes and the
-    stride doubles, so those held stay spread over all that was read."""
-    held: list[list[np.ndarray]] = []
-    stride = per_run
-    for i, frame in enumerate(frames):
-        if i % stride >= per_run:
-            continue
-        if i % stride == 0:
-            if len(held) == 2 * runs:
-                held, stride = held[::2], stride * 2
-                if i % stride:
-                    continue
-            held.append([])
-        held[-1].append(frame.to_ndarray(format="rgb24"))
-    full = [run for run in held if len(run) == per_run] or held[:1]
-    if len(full) <= runs:
-        return full
-    return [full[int(len(full) * (k + 0.5) / runs)] for k in range(runs)]
-
-
-def training_pairs(runs: list[list[np.ndarray]], scale: int, crfs: tuple[int, ...]
-                   ) -> tuple[list[np.ndarray], dict[int, list[np.ndarray]]]:
-    """Targets (the decoded frames, cropped to a multiple of ``scale``) and, per CRF, their
-    inputs: each run downscaled and encoded as one H.264 stream (libx264 medium)."""
-    targets: list[np.ndarray] = []
-    inputs: dict[int, list[np.ndarray]] = {crf: [] for crf in crfs}
-    for run in runs:
-        hr = [f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale] for f in run]
-        clean = [bicubic_degrade(f, scale) for f in hr]
-        for crf in crfs:
-            inputs[crf] += h264_clip(clean, crf, preset="medium", x264_params="")
-        targets += hr
-    return targets, inputs
-
-
 def _crfs(runs: list[list[np.ndarray]], scale: int, qp: float | None, spread: int) -> tuple[int, ...]:
-    """The CRFs to train at: the one whose re-encoded stream lands at the input's quantiser ``qp``
-    (libx264's offset measured on the first run), and that less ``spread`` and twice ``spread``.
+    """The CRFs to train at: the one whose re-encoded stream lands at the input's quantiser ``qp``,
+    and that less ``spread`` and twice ``spread`` (:func:`srstream.engine.selfpairs.pair_crfs`).
 
     Why not either side of it: pairs a little less damaged than the stream teach the net more. At
     CRF 30 after 100 steps (``benchmarks/results/bench/adapt_video_crf30*_zen3.md``, 30 frames,
@@ -193,15 +103,7 @@ def _crfs(runs: list[list[np.ndarray]], scale: int, qp: float | None, spread: in
     trainer's x264 settings) took the game capture from 33.50 to 33.36 dB; these take it to 33.73,
     and gain on Big Buck Bunny and the desktop capture too (+0.11, +0.24).
     """
-    if qp is None:
-        middle = _FALLBACK_CRF
-    else:
-        guess = int(round(qp - _QP_OVER_CRF))
-        first = [f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale] for f in runs[0]]
-        qps: list[float] = []
-        h264_clip([bicubic_degrade(f, scale) for f in first], guess, qps, preset="medium", x264_params="")
-        middle = guess + int(round(qp - qps[0])) if qps else guess
-    return tuple(sorted({int(np.clip(middle + d, 0, 51)) for d in (-2 * spread, -spread, 0)}))
+    return pair_crfs(runs, scale, qp, (0, spread, 2 * spread))
 
 
 def _batch(targets: list[np.ndarray], inputs: dict[int, list[np.ndarray]], size: int, patch: int, scale: int,

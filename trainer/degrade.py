@@ -17,6 +17,8 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
+from srstream.engine.selfpairs import h264_clip as engine_h264_clip
+from srstream.engine.selfpairs import h264_decoder, mean_qp
 from srstream.trainer.recipe import DegradationConfig
 
 __all__ = ["HR_STAGE", "Degradation", "build_degradations", "h264_clip"]
@@ -82,22 +84,8 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return out.reshape(image.shape)
 
 
-def _decoder(measure: bool):  # noqa: ANN202 - an av CodecContext
-    """An H.264 decoder; ``measure``: it exports every frame's block quantisers (see
-    :mod:`srstream.engine.compression`, which reads streams the same way at run time)."""
-    import av
-
-    decoder = av.CodecContext.create("h264", "r")
-    if measure:
-        decoder.options = {"export_side_data": "venc_params"}
-    return decoder
-
-
-def _mean_qp(frames: Sequence) -> float | None:  # noqa: ANN001 - av VideoFrames
-    """The mean block quantiser over ``frames`` (decoded with :func:`_decoder` ``(True)``)."""
-    qps = [float(np.mean(d.qp_map())) if d.nb_blocks else float(d.qp)
-           for f in frames for d in f.side_data if d.type.name == "VIDEO_ENC_PARAMS"]
-    return float(np.mean(qps)) if qps else None
+#: The H.264 decoder and quantiser reader live in the engine, which reads streams the same way at run time.
+_decoder, _mean_qp = h264_decoder, mean_qp
 
 
 def _h264(image: np.ndarray, crf: int, qps: list[float] | None = None) -> np.ndarray:
@@ -131,37 +119,9 @@ TRAINING_X264 = "keyint=60:min-keyint=60:scenecut=0:bframes=2:mbtree=0"
 
 def h264_clip(frames: Sequence[np.ndarray], crf: int, qps: list[float] | None = None, *,
               preset: str = "veryfast", x264_params: str = TRAINING_X264) -> list[np.ndarray]:
-    """``frames`` (uint8 ``(H, W, C)``, one size) encoded as one H.264 sequence (libx264 at
-    ``preset`` with ``x264_params``, "" for x264's own defaults; by default B-frames on, no scene
-    cuts) and decoded, in display order: the first is an intra frame, the later ones P and B
-    frames predicted from their neighbours, with the blocking, ringing and drift that real streams
-    show and one intra frame does not. ``qps``: where the mean quantiser over the clip's frames is
-    appended."""
-    import av
-
-    h, w = frames[0].shape[:2]
-    gray = frames[0].ndim == 2 or frames[0].shape[2] == 1
-    codec = av.CodecContext.create("libx264", "w")
-    codec.width, codec.height, codec.pix_fmt = w + w % 2, h + h % 2, "yuv420p"  # yuv420p needs even sizes
-    codec.time_base = Fraction(1, 30)
-    codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": preset, "threads": "1"}
-    if x264_params:
-        codec.options = {**codec.options, "x264-params": x264_params}
-    packets = []
-    for t, image in enumerate(frames):
-        rgb = np.repeat(image.reshape(h, w, 1), 3, axis=2) if gray else image
-        frame = av.VideoFrame.from_ndarray(np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge"), format="rgb24")
-        frame.pts = t
-        packets += codec.encode(frame)
-    packets += codec.encode(None)
-    decoder = _decoder(qps is not None)
-    decoded = sorted((f for p in [*packets, None] for f in decoder.decode(p)), key=lambda f: f.pts)
-    if len(decoded) != len(frames):
-        raise RuntimeError(f"H.264 round trip of a training clip gave {len(decoded)} frames for {len(frames)}")
-    if qps is not None and (qp := _mean_qp(decoded)) is not None:
-        qps.append(qp)
-    outs = [f.to_ndarray(format="rgb24")[:h, :w] for f in decoded]
-    return [o[..., :1].reshape(frames[0].shape) if gray else o for o in outs]
+    """:func:`srstream.engine.selfpairs.h264_clip` with the trainer's defaults: libx264
+    ``veryfast``, B-frames on, no scene cuts, no macroblock tree."""
+    return engine_h264_clip(frames, crf, qps, preset=preset, x264_params=x264_params)
 
 
 def _h264_sequence(image: np.ndarray, crf: int, seed: int, frames: int = 3,

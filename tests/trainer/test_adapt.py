@@ -53,7 +53,7 @@ def test_runs_are_consecutive_frames_spread_over_the_video(tmp_path: Path) -> No
 def test_a_video_of_unknown_length_is_read_through_and_a_matroska_one_sought_into(tmp_path: Path) -> None:
     """A stream that says no length is read once and still gives runs of consecutive frames
     from all over it; a Matroska file (no stream duration, only the container's) is sought into."""
-    from srstream.trainer.adapt import _runs_read_through
+    from srstream.engine.selfpairs import _runs_read_through
 
     class Frame:
         def __init__(self, index: int) -> None:
