@@ -63,13 +63,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "to 1 (a mean H.264 quantiser of 45 or more); auto (default) reads a video's quantiser "
                              "from its own stream, and takes 0 for images and live sources")
     # const: trainer.adapt.DEFAULT_STEPS, written out so that --help does not import torch (a test ties them)
-    parser.add_argument("--adapt", nargs="?", type=adapt_steps, const=200, metavar="STEPS",
+    parser.add_argument("--adapt", nargs="?", type=adapt_steps, const=200, metavar="STEPS|fast",
                         help="for a video file: first fine-tune the model on the video itself (frames sampled across "
                              "it, downscaled and re-encoded at its own quantiser; no original needed), then upscale "
                              "with the tuned copy: textures the model never saw (+0.12-0.75 dB on three clips, clean "
-                             "and compressed; README). 200 steps (the default) took about 2 minutes on 2 cores. The "
-                             "tuned model is kept in the cache, so the same command again reuses it. Needs "
-                             "sr-stream[train,export]")
+                             "and compressed; README). 200 steps (the default) took about 2 minutes on 2 cores and "
+                             "need sr-stream[train,export]. 'fast' refits only the model's last conv by least squares "
+                             "(seconds, no torch; only as far as the fit carries across a scale, so text keeps the "
+                             "model as it is). The adapted model is kept in the cache, so the same command again "
+                             "reuses it")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output (for a folder: redo every image, not only those an earlier "
                         "run of the same command left undone)")
@@ -225,22 +227,39 @@ def _for_compression(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
     return resolve_model(name)
 
 
-def _adapted(model, path: Path, steps: int):  # noqa: ANN001, ANN202 - ResolvedModel
+def _adapted(model, path: Path, steps: int | str):  # noqa: ANN001, ANN202 - ResolvedModel
     """``model`` fine-tuned on the video at ``path`` for ``steps`` steps
-    (:func:`srstream.trainer.adapt.adapt_to_video`), or the copy an earlier run kept.
+    (:func:`srstream.trainer.adapt.adapt_to_video`), or with its last conv refitted for ``"fast"``
+    (:func:`srstream.engine.refit.refit_to_video`); or the copy an earlier run kept.
 
     Raises:
         DependencyError: torch or the export extras are missing."""
+    from srstream.engine.compression import measure
     from srstream.errors import DependencyError
+
+    if steps == "fast":
+        from srstream.engine.refit import refit_to_video
+
+        found = measure(path)
+        fitted = refit_to_video(path, model, found.h264_qp if found else None,
+                                log=lambda text: print(f"sr-stream: {text}", file=sys.stderr, flush=True))
+        where = fitted.model.path.parent
+        if not fitted.shrink:
+            print(f"sr-stream: the fit to this video did not carry across a scale (text and fine lines often do "
+                  f"not): upscaling with {model.name} as it is", file=sys.stderr)
+        elif fitted.reused:
+            print(f"sr-stream: {model.name} fitted to this video by an earlier run ({where})", file=sys.stderr)
+        else:
+            print(f"sr-stream: fitted {model.name} in {fitted.seconds:.0f} s; kept in {where}, so running this "
+                  "command again reuses it", file=sys.stderr)
+        return fitted.model
 
     try:
         from srstream.trainer.adapt import AdaptOptions, adapt_to_video
     except ModuleNotFoundError as exc:
         raise DependencyError(f"--adapt trains the model on the video and needs {exc.name}: pip install "
                               "'sr-stream[train,export]' (with a CPU build of torch first, as the README says), or "
-                              "drop --adapt") from exc
-    from srstream.engine.compression import measure
-
+                              "drop --adapt, or use --adapt fast (no torch)") from exc
     found = measure(path)
     result = adapt_to_video(path, model, found.h264_qp if found else None, AdaptOptions(steps=steps),
                             log=lambda text: print(f"sr-stream: {text}", file=sys.stderr, flush=True))
@@ -254,12 +273,14 @@ def _adapted(model, path: Path, steps: int):  # noqa: ANN001, ANN202 - ResolvedM
     return result.model
 
 
-def adapt_steps(text: str) -> int:
-    """``--adapt``: a number of training steps, at least 1."""
+def adapt_steps(text: str) -> int | str:
+    """``--adapt``: a number of training steps, at least 1, or ``fast``."""
+    if text == "fast":
+        return text
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: a number of training steps, such as 100") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of training steps, such as 100, or fast") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value}: at least 1 step (drop --adapt to run the model as it is)")
     return value

@@ -1,0 +1,451 @@
+"""Fitting a model's last conv to one video by least squares, in seconds and without torch.
+
+A ``compact_y`` net ends in one 3x3 conv whose ``scale**2`` outputs, plus the input luma (the
+nearest skip), are the output's sub-pixels. With everything before it fixed, that output is
+linear in the conv's weights and bias: the weights that best map the net's own last hidden
+activations to a video's frames solve a small least-squares problem (``9 * C + 1`` unknowns per
+sub-pixel). This fits them on pairs made from the video alone (:mod:`srstream.engine.selfpairs`:
+each sampled frame, as decoded, is a target; its own bicubic downscale re-encoded with H.264 is
+the input), which is what ``--adapt`` (:mod:`srstream.trainer.adapt`) trains the whole net on
+for minutes with torch. Here the activations come from the fp32 luma graph in ONNX Runtime, the
+normal equations are summed in numpy (float64) over random crops, and the solution, pulled
+towards the shipped weights by a small ridge, is written into copies of the model's graphs (fp32
+and INT8, RGB and luma; in an INT8 graph whose last conv is quantised the new weights are
+quantised again, symmetric per output channel). Nothing else in the graphs changes, so the
+INT8 graph's body rounds exactly as the shipped one's, whose export-time INT8 cost the copy keeps
+(``--precision auto`` still checks the copy against its fp32 graph on this machine).
+
+Which pairs. The targets are frames of the compressed stream, artefacts included. Inputs
+re-encoded at the stream's own quantiser teach the conv to redraw those artefacts one scale up.
+In a first probe (torch fp32, no stabiliser, the 30 scored frames of ``benchmarks/adapt_video.py``,
+2-core AMD EPYC Zen 3; ``benchmarks/results/bench/refit_video_zen3.md``), a full step fitted on
+the 720p game capture at CRF 30 took the compressed variant from 33.50 dB to 33.00 with pairs at
+the stream's CRF, and to 33.60 with pairs 8 CRF steps cleaner. So the inputs are encoded
+:data:`DEFAULT_UNDER` CRF steps under the stream's.
+
+How far. A fit that lowers the error on the pairs need not help one scale up: on the desktop
+capture (text, one-pixel lines, which look different one scale down) the full step cut the
+pairs' error by 23% and cost 0.23 dB. So :func:`fit_last_conv` makes the same fit one scale
+further down and takes the step only as far as that one carries to the pairs at the video's own
+scale. On the desktop capture and the game capture that is not at all (the shipped weights stay;
+on the game the full step would have gained 0.09 dB, so the check is cautious); on Big Buck
+Bunny three quarters of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srstream.cache import cache_root
+from srstream.engine.models import ResolvedModel, luma_variant_path, resolve_model, variant_path
+from srstream.engine.selfpairs import pair_crfs, sample_runs, training_pairs
+from srstream.errors import ConfigError, DependencyError, InputError, ModelError, OutputError
+from srstream.images import LUMA_BT601
+from srstream.imresize import bicubic_degrade
+from srstream.spec import METADATA_KEY
+
+__all__ = ["DEFAULT_UNDER", "RefitOptions", "Refitted", "fit_last_conv", "refit_to_video", "unsupported"]
+
+#: CRF steps under the stream's at which the pairs' inputs are encoded (see the module docstring).
+DEFAULT_UNDER = (8,)
+#: Bumped when what this module makes from the same input and options changes.
+_VERSION = 1
+#: The recorded export-time INT8 cost metrics a refitted copy keeps (its body is the shipped one's).
+_KEPT_METRICS = ("_psnr_y_int8", "_psnr_y_onnx_fp32")
+
+
+@dataclass(frozen=True)
+class RefitOptions:
+    """Pairs from ``runs`` stretches of ``run_frames`` consecutive frames spread over the video,
+    inputs encoded ``under`` CRF steps below the stream's; ``crops`` random ``crop``-pixel LR
+    crops per frame and CRF enter the fit, whose ``ridge`` pulls the weights towards the shipped
+    ones (relative to the activations' mean square)."""
+
+    runs: int = 8
+    run_frames: int = 8
+    under: tuple[int, ...] = DEFAULT_UNDER
+    crop: int = 64
+    crops: int = 1
+    ridge: float = 1e-4
+    seed: int = 0
+    max_pixels: int = 150_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("runs", "run_frames", "crop", "crops"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"refit {name} must be at least 1, got {getattr(self, name)}")
+        if not self.under or min(self.under) < 0 or self.ridge < 0:
+            raise ConfigError("refit needs at least one CRF offset >= 0 and a ridge >= 0")
+
+
+@dataclass(frozen=True)
+class Refitted:
+    """The refitted model, whether it came from the cache, and what made it. ``loss_change``:
+    the fit's mean squared error on the pairs relative to the shipped weights' (below 1: better)."""
+
+    model: ResolvedModel
+    reused: bool
+    crfs: tuple[int, ...]
+    frames: int
+    shrink: float
+    loss_change: float
+    seconds: float
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise DependencyError("--adapt fast edits the model's ONNX graphs and needs the onnx package: "
+                              "pip install onnx") from exc
+    return onnx
+
+
+def _last_conv(graph: Any) -> Any | None:
+    """The graph's last Conv when it feeds the output's DepthToSpace through Add (and, in INT8
+    graphs, QuantizeLinear / DequantizeLinear / Slice) only; else None."""
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    if not convs:
+        return None
+    conv = convs[-1]
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    value = conv.output[0]
+    for _ in range(6):
+        nxt = readers.get(value, [])
+        if len(nxt) != 1 or nxt[0].op_type not in ("QuantizeLinear", "DequantizeLinear", "Slice", "Add",
+                                                     "DepthToSpace"):
+            return None
+        if nxt[0].op_type == "DepthToSpace":
+            return conv
+        value = nxt[0].output[0]
+    return None
+
+
+def unsupported(model: ResolvedModel) -> str | None:
+    """Why ``model`` cannot be refitted (None when it can): a ``compact_y`` net with a nearest skip
+    and its luma graph beside it, ending in a plain conv, is needed."""
+    spec = model.spec
+    if spec.arch != "compact_y" or spec.arch_params.get("skip", "nearest") != "nearest":
+        return f"{model.name} is not a compact luma net with a nearest skip ({spec.arch})"
+    if luma_variant_path(model.path, "fp32") is None:
+        return f"{model.name} has no luma graph beside it (export writes NAME.luma.onnx)"
+    return None
+
+
+def _features_graph(luma: Path) -> tuple[bytes, Any]:
+    """The fp32 luma graph with its last conv's input as a second output, and that conv."""
+    onnx = _onnx()
+    model = onnx.load(str(luma))
+    conv = _last_conv(model.graph)
+    if conv is None:
+        raise ModelError(f"{luma} does not end in a conv, skip and pixel shuffle; --adapt fast cannot refit it")
+    model.graph.output.append(onnx.helper.make_tensor_value_info(conv.input[0], onnx.TensorProto.FLOAT, None))
+    return model.SerializeToString(), conv
+
+
+def _constants(graph: Any) -> dict[str, Any]:
+    return {t.name: t for t in graph.initializer}
+
+
+def _shipped(luma: Path) -> np.ndarray:
+    """The last conv's weights and bias as one ``(9 * C + 1, scale**2)`` matrix."""
+    from onnx import numpy_helper
+
+    onnx = _onnx()
+    model = onnx.load(str(luma))
+    conv = _last_conv(model.graph)
+    constants = _constants(model.graph)
+    weight = numpy_helper.to_array(constants[conv.input[1]]).astype(np.float64)
+    bias = numpy_helper.to_array(constants[conv.input[2]]).astype(np.float64)
+    return np.concatenate([weight.reshape(weight.shape[0], -1), bias[:, None]], 1).T
+
+
+def _luma(frames: list[np.ndarray]) -> np.ndarray:
+    rgb = np.stack(frames).astype(np.float32) / 255
+    return (rgb @ np.asarray(LUMA_BT601, np.float32))[:, None]
+
+
+@dataclass(frozen=True)
+class _Normal:
+    """The normal equations of the last conv's least-squares fit, per pixel: ``gram`` (X'X),
+    ``cross`` (X'Y) and ``square`` (Y'Y), X the conv's input neighbourhoods and a 1, Y the sub-pixels less the skip."""
+
+    gram: np.ndarray
+    cross: np.ndarray
+    square: float
+
+    def solve(self, prior: np.ndarray, ridge: float) -> np.ndarray:
+        """The weights of least error plus ``ridge`` (relative to the inputs' mean square) times
+        their squared distance to ``prior``."""
+        lam = ridge * float(np.mean(np.diag(self.gram)[:-1]))
+        return np.linalg.solve(self.gram + lam * np.eye(len(self.gram)), self.cross + lam * prior)
+
+    def mse(self, w: np.ndarray) -> float:
+        return self.square + float(np.trace(w.T @ self.gram @ w) - 2 * np.trace(w.T @ self.cross))
+
+
+def _normal(session: Any, scale: int, margin: int, targets: list[np.ndarray], inputs: dict[int, list[np.ndarray]],
+            opts: RefitOptions) -> _Normal:
+    """:class:`_Normal` over ``opts.crops`` random crops of every pair (``session``: the luma graph
+    with the last conv's input as its second output).
+
+    Raises:
+        InputError: the frames are too small for a crop with its margin.
+    """
+    side = opts.crop + 2 * margin
+    low = next(iter(inputs.values()))[0]
+    if min(low.shape[:2]) < side:
+        crop = min(low.shape[:2]) - 2 * margin
+        if crop < 8:
+            raise InputError(f"the input's frames are under {(8 + 2 * margin) * scale} pixels on a side, too small "
+                             "to adapt to")
+        opts, side = dataclasses.replace(opts, crop=crop), crop + 2 * margin
+    rng = np.random.default_rng(opts.seed)
+    xs, ys = [], []
+    for frames in inputs.values():
+        for low, target in zip(frames, targets):
+            for _ in range(opts.crops):
+                y0, x0 = int(rng.integers(0, low.shape[0] - side + 1)), int(rng.integers(0, low.shape[1] - side + 1))
+                xs.append(low[y0:y0 + side, x0:x0 + side])
+                y1, x1 = scale * (y0 + margin), scale * (x0 + margin)
+                ys.append(target[y1:y1 + scale * opts.crop, x1:x1 + scale * opts.crop])
+    gram: np.ndarray = np.zeros(0)
+    cross: np.ndarray = np.zeros(0)
+    count, square = 0, 0.0
+    crop, inner = opts.crop, slice(margin, margin + opts.crop)
+    for i in range(0, len(xs), 16):
+        y_low, y_high = _luma(xs[i:i + 16]), _luma(ys[i:i + 16])
+        act = session.run([session.get_outputs()[1].name], {session.get_inputs()[0].name: y_low})[0]
+        n, c = act.shape[:2]
+        padded = np.pad(act, ((0, 0), (0, 0), (1, 1), (1, 1)))
+        # (N, C, 3, 3, crop, crop): the 3x3 neighbourhood of every inner pixel, in the conv's weight order
+        cols = np.stack([np.stack([padded[:, :, margin + dy:margin + dy + crop, margin + dx:margin + dx + crop]
+                                   for dx in range(3)], 2) for dy in range(3)], 2)
+        x = np.concatenate([cols.reshape(n, c * 9, -1).transpose(0, 2, 1).reshape(-1, c * 9),
+                            np.ones((n * crop ** 2, 1), np.float32)], 1).astype(np.float64)
+        # the sub-pixels the conv's outputs make (DepthToSpace order), less the nearest skip
+        sub = y_high.reshape(n, crop, scale, crop, scale).transpose(0, 2, 4, 1, 3).reshape(n, scale * scale, -1)
+        y = (sub - y_low[:, :, inner, inner].reshape(n, 1, -1)).transpose(0, 2, 1).reshape(-1, scale * scale)
+        gram = x.T @ x + (gram if count else 0)
+        cross = x.T @ y + (cross if count else 0)
+        count += x.shape[0]
+        square += float(np.square(y, dtype=np.float64).sum())
+    return _Normal(gram / count, cross / count, square / count)
+
+
+#: The shrinkages towards the shipped weights the transfer check chooses from.
+_SHRINK = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarray]], crfs: tuple[int, ...],
+                  opts: RefitOptions) -> tuple[np.ndarray, float, float]:
+    """The last conv's weights and bias, ``(9 * C + 1, scale**2)``, fitted on pairs made from
+    ``runs`` at ``crfs``; how far they move from the shipped ones (0: not at all, 1: the whole
+    least-squares step); and the pairs' mean squared error with them relative to the shipped weights'.
+
+    The step is taken only as far as it carries across a scale: the same fit made one scale
+    further down (the frames' downscales as targets) is scored on the pairs at the video's own
+    scale, and the shrinkage (:data:`_SHRINK`) that scores best there is applied to the fit.
+    Where the picture at one scale does not predict the next (text, one-pixel lines), that
+    keeps the shipped weights.
+
+    Raises:
+        InputError: the frames are too small.
+    """
+    import onnxruntime as ort
+
+    head, _ = _features_graph(luma)
+    session = ort.InferenceSession(head, providers=["CPUExecutionProvider"])
+    shipped = _shipped(luma)
+    targets, inputs = training_pairs(runs, scale, crfs)
+    here = _normal(session, scale, margin, targets, inputs, opts)
+    below_runs = [[bicubic_degrade(f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale], scale)
+                   for f in run] for run in runs]
+    below_targets, below_inputs = training_pairs(below_runs, scale, crfs)
+    below = _normal(session, scale, margin, below_targets, below_inputs, opts).solve(shipped, opts.ridge)
+    shrink = min(_SHRINK, key=lambda a: here.mse(shipped + a * (below - shipped)))
+    fitted = shipped + shrink * (here.solve(shipped, opts.ridge) - shipped)
+    return fitted, shrink, here.mse(fitted) / max(here.mse(shipped), 1e-12)
+
+
+def _write_conv(source: Path, dest: Path, fitted: np.ndarray, name: str) -> None:
+    """``source``'s graph with its last conv's weights and bias replaced by ``fitted`` and its spec
+    renamed ``name``, written to ``dest``. A quantised weight (DequantizeLinear of int8 per output
+    channel) is quantised again, symmetric, each real channel to its own largest magnitude."""
+    from onnx import numpy_helper
+
+    onnx = _onnx()
+    model = onnx.load(str(source))
+    graph = model.graph
+    conv = _last_conv(graph)
+    if conv is None:
+        raise ModelError(f"{source} does not end in a conv, skip and pixel shuffle; --adapt fast cannot refit it")
+    constants = _constants(graph)
+    made_by = {out: node for node in graph.node for out in node.output}
+    outputs = fitted.shape[1]
+    weight = fitted[:-1].T.reshape(outputs, -1, 3, 3)
+
+    def replace(name_: str, array: np.ndarray) -> None:
+        constants[name_].CopyFrom(numpy_helper.from_array(array, name_))
+
+    def quantised(value: str) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+        """The DequantizeLinear making ``value`` from constants: the node, values, scales, zero points."""
+        node = made_by.get(value)
+        if (node is None or node.op_type != "DequantizeLinear" or len(node.input) < 3
+                or not all(i in constants for i in node.input)):
+            raise ModelError(f"{source}: the last conv's {value} is neither a constant nor a quantised constant")
+        return node, *(numpy_helper.to_array(constants[i]) for i in node.input)
+
+    bias = fitted[-1]
+    if conv.input[1] in constants:
+        old = numpy_helper.to_array(constants[conv.input[1]])
+        new = old.copy()
+        new[:outputs] = weight.astype(old.dtype)
+        replace(conv.input[1], new)
+        scales = None
+    else:
+        dequant, q, scales, zeros = quantised(conv.input[1])
+        if q.dtype != np.int8 or scales.shape != (q.shape[0],) or np.any(zeros != 0):
+            raise ModelError(f"{source}: the last conv's weights are not symmetric per-channel int8")
+        peak = np.abs(weight).reshape(outputs, -1).max(1)
+        scales = scales.copy()
+        scales[:outputs] = np.where(peak > 0, peak / 127, 1.0).astype(scales.dtype)
+        q = q.copy()
+        q[:outputs] = np.clip(np.round(weight / scales[:outputs, None, None, None]), -127, 127).astype(np.int8)
+        replace(dequant.input[0], q)
+        replace(dequant.input[1], scales)
+    if len(conv.input) < 3:
+        raise ModelError(f"{source}: the last conv has no bias")
+    if conv.input[2] in constants:
+        old = numpy_helper.to_array(constants[conv.input[2]])
+        new = old.copy()
+        new[:outputs] = bias.astype(old.dtype)
+        replace(conv.input[2], new)
+    else:  # int32 at the input's scale times each channel's weight scale, as the quantiser writes it
+        dequant, q, bias_scales, zeros = quantised(conv.input[2])
+        act = made_by.get(conv.input[0])
+        if (scales is None or q.dtype != np.int32 or np.any(zeros != 0) or act is None
+                or act.op_type != "DequantizeLinear" or act.input[1] not in constants):
+            raise ModelError(f"{source}: the last conv's bias is quantised in a way --adapt fast does not know")
+        act_scale = float(numpy_helper.to_array(constants[act.input[1]]).reshape(()))
+        bias_scales = bias_scales.copy()
+        bias_scales[:outputs] = (act_scale * scales[:outputs]).astype(bias_scales.dtype)
+        q = q.copy()
+        q[:outputs] = np.round(bias / bias_scales[:outputs]).astype(np.int32)
+        replace(dequant.input[0], q)
+        replace(dequant.input[1], bias_scales)
+    for prop in model.metadata_props:
+        if prop.key == METADATA_KEY:
+            spec = json.loads(prop.value)
+            spec["name"] = name
+            spec["metrics"] = {k: v for k, v in spec.get("metrics", {}).items() if k.endswith(_KEPT_METRICS)}
+            prop.value = json.dumps(spec, sort_keys=True)
+    onnx.save(model, str(dest))
+
+
+def _graphs(model: ResolvedModel) -> list[Path]:
+    """Every graph file of ``model``: fp32 and INT8, RGB and luma (those that exist)."""
+    found = [variant_path(model.path, "fp32"), variant_path(model.path, "int8"),
+             luma_variant_path(model.path, "fp32"), luma_variant_path(model.path, "int8")]
+    return [p for p in found if p is not None]
+
+
+def _key(video: Path, model: ResolvedModel, opts: RefitOptions) -> str:
+    from srstream.engine.jobs import input_identity
+
+    graphs = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in _graphs(model)}
+    text = json.dumps({"version": _VERSION, "kind": "refit", "input": input_identity(video), "graphs": graphs,
+                       "options": dataclasses.asdict(opts)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _unkept(folder: Path, exc: OSError) -> OutputError:
+    return OutputError(f"could not keep the adapted model in {folder.parent}: {exc}; free some space there, or "
+                       "point SRSTREAM_CACHE at a folder with room and write access")
+
+
+def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: RefitOptions = RefitOptions(), *,
+                   cache: Path | None = None, log: Callable[[str], None] = lambda _: None) -> Refitted:
+    """``model`` with its last conv fitted to ``video`` (see the module docstring), as a model to
+    open; ``model`` itself when none of the fit carries across a scale (``shrink`` 0).
+
+    ``qp``: the input's mean H.264 quantiser (:func:`srstream.engine.compression.measure`), or
+    None when unknown. ``cache``: where adapted models are kept (default: ``adapted`` in
+    sr-stream's cache folder); one found there for the same input, graphs and options is reused.
+
+    Raises:
+        ModelError: the model is not one this can refit (:func:`unsupported`).
+        InputError: the video has no frames, or frames too small.
+        OutputError: the cache cannot be written (nothing is left there).
+    """
+    started = time.perf_counter()
+    reason = unsupported(model)
+    if reason:
+        raise ModelError(f"--adapt fast cannot refit {model.name}: {reason}; drop --adapt, or use --adapt STEPS "
+                         "(fine-tunes the whole net with torch)")
+    folder = (cache or cache_root() / "adapted") / _key(video, model, opts)
+    name = f"{model.name}-fit"
+    target = folder / f"{name}.onnx"
+    record = folder / "refit.json"
+
+    def kept() -> bool:  # a complete entry: the record, and the graphs unless the fit was not taken
+        try:
+            return record.is_file() and (target.is_file() or json.loads(record.read_text())["shrink"] == 0)
+        except (OSError, ValueError, KeyError):
+            return False
+
+    if kept():
+        done = json.loads(record.read_text())
+        return Refitted(resolve_model(str(target)) if done["shrink"] else model, True, tuple(done["crfs"]),
+                        done["frames"], done["shrink"], done["loss_change"], 0.0)
+    spec = model.spec
+    runs = sample_runs(video, opts.runs, opts.run_frames, opts.max_pixels)
+    crfs = pair_crfs(runs, spec.scale, qp, opts.under)
+    luma = luma_variant_path(model.path, "fp32")
+    assert luma is not None
+    fitted, shrink, change = fit_last_conv(luma, spec.scale, max(1, spec.margin), runs, crfs, opts)
+    frames = sum(map(len, runs))
+    log(f"fitted {model.name}'s last conv to {video.name}: {frames} frames from {len(runs)} places, re-encoded "
+        f"at CRF {'/'.join(map(str, crfs))}; step {shrink:g} of the fit (what carried across a scale), error on "
+        f"them x{change:.3f}")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".refitting-", dir=folder.parent))
+    except OSError as exc:
+        raise _unkept(folder, exc) from exc
+    try:
+        stem = model.path.name.removesuffix(".onnx")
+        for source in _graphs(model) if shrink else ():
+            _write_conv(source, work / source.name.replace(stem, name, 1), fitted, name)
+        seconds = time.perf_counter() - started
+        (work / record.name).write_text(json.dumps({"source": str(video), "model": model.name, "crfs": list(crfs),
+                                                    "frames": frames, "shrink": shrink, "loss_change": change,
+                                                    "seconds": round(seconds, 1),
+                                                    "options": dataclasses.asdict(opts)}, indent=1) + "\n")
+        if not kept():  # else another run made the same entry meanwhile
+            shutil.rmtree(folder, ignore_errors=True)  # an incomplete entry of an earlier crash
+            try:
+                os.replace(work, folder)
+            except OSError:
+                if not kept():
+                    raise
+    except OSError as exc:  # a full disk, a read-only cache: nothing of this run is left there
+        raise _unkept(folder, exc) from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Refitted(resolve_model(str(target)) if shrink else model, False, crfs, frames, shrink, change, seconds)

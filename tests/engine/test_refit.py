@@ -1,0 +1,190 @@
+"""``--adapt fast``: a compact_y model's last conv refitted to one video by least squares, written
+into copies of every graph, cached and reused; torch-free."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from srstream import cli
+from srstream.engine import refit
+from srstream.engine.models import resolve_model
+from srstream.engine.refit import RefitOptions, refit_to_video
+from srstream.errors import ModelError
+from tests.conftest import write_video
+
+QUICK = RefitOptions(runs=2, run_frames=3, crop=16)
+
+
+def _copy(name: str, folder: Path) -> Path:
+    """The bundled model ``name``'s graphs copied into ``folder`` (so the test may edit them)."""
+    source = resolve_model(name).path
+    stem = source.name.removesuffix(".onnx")
+    for path in source.parent.glob(f"{stem}.*onnx"):
+        if path.name.removeprefix(stem).count(".") <= 3 and path.name.split(".")[0] == stem:
+            shutil.copy(path, folder / path.name)
+    return folder / source.name
+
+
+def _run(path: Path, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def _conv_shuffle(act: np.ndarray, w: np.ndarray, scale: int) -> np.ndarray:
+    """``(9 * C + 1, s*s)`` weights applied as a padded 3x3 conv to ``act`` (N, C, h, w), then DepthToSpace."""
+    n, c, h, wd = act.shape
+    weight, bias = w[:-1].T.reshape(-1, c, 3, 3), w[-1]
+    padded = np.pad(act, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    out = np.zeros((n, weight.shape[0], h, wd))
+    for dy in range(3):
+        for dx in range(3):
+            out += np.einsum("nchw,oc->nohw", padded[:, :, dy:dy + h, dx:dx + wd], weight[:, :, dy, dx])
+    out += bias[None, :, None, None]
+    return out.reshape(n, scale, scale, h, wd).transpose(0, 3, 1, 4, 2).reshape(n, 1, h * scale, wd * scale)
+
+
+@pytest.mark.parametrize("name", ["tiny-x2", "realtime-x2"])
+def test_written_graphs_compute_the_fitted_conv(tmp_path: Path, name: str) -> None:
+    model = _copy(name, tmp_path)
+    luma = model.with_name(model.name.replace(".onnx", ".luma.onnx"))
+    shipped = refit._shipped(luma)
+    fitted = shipped + np.random.default_rng(0).normal(0, 0.02, shipped.shape)
+    out = tmp_path / "out"
+    out.mkdir()
+    written = []
+    for source in refit._graphs(resolve_model(str(model))):
+        dest = out / source.name.replace(name, "fit", 1)
+        refit._write_conv(source, dest, fitted, "fit")
+        written.append(dest.name)
+    assert sorted(written) == ["fit.int8.onnx", "fit.luma.int8.onnx", "fit.luma.onnx", "fit.onnx"]
+
+    y = np.random.default_rng(1).random((1, 1, 24, 32), np.float32)
+    head, _ = refit._features_graph(luma)
+    act = ort.InferenceSession(head, providers=["CPUExecutionProvider"]).run(None, {"input": y})[1]
+    want = _conv_shuffle(act.astype(np.float64), fitted, 2) + np.kron(y, np.ones((1, 1, 2, 2)))
+    got = _run(out / "fit.luma.onnx", y)
+    assert np.abs(got - want).max() < 1e-4
+    # the INT8 graph follows the new weights (within its rounding), not the shipped ones
+    int8 = _run(out / "fit.luma.int8.onnx", y)
+    shipped_int8 = _run(model.with_name(model.name.replace(".onnx", ".luma.int8.onnx")), y)
+    assert np.abs(int8 - got).mean() < 0.5 * np.abs(shipped_int8 - got).mean()
+    rgb = np.random.default_rng(2).random((1, 3, 24, 32), np.float32)
+    fp32 = _run(out / "fit.onnx", rgb)
+    shipped_rgb = _run(model.with_name(model.name.replace(".onnx", ".int8.onnx")), rgb)
+    assert np.abs(_run(out / "fit.int8.onnx", rgb) - fp32).mean() < 0.5 * np.abs(shipped_rgb - fp32).mean()
+    spec = resolve_model(str(out / "fit.int8.onnx")).spec
+    assert spec.name == "fit"
+    assert set(spec.metrics) <= {k for k in resolve_model(name).spec.metrics if k.endswith(refit._KEPT_METRICS)}
+
+
+def test_the_shipped_weights_written_back_change_nothing(tmp_path: Path) -> None:
+    model = _copy("realtime-x2", tmp_path)
+    luma = model.with_name("realtime-x2.luma.onnx")
+    shipped = model.with_name("realtime-x2.luma.int8.onnx")
+    refit._write_conv(shipped, tmp_path / "same.onnx", refit._shipped(luma), "same")
+    y = np.random.default_rng(3).random((1, 1, 20, 20), np.float32)
+    assert np.abs(_run(tmp_path / "same.onnx", y) - _run(shipped, y)).max() < 2e-3
+
+
+def test_refit_to_a_video_is_kept_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    video = write_video(tmp_path / "v.mp4", frames=8, size=(128, 96))
+    model = resolve_model(str(_copy("tiny-x2", tmp_path)))
+    logged: list[str] = []
+    monkeypatch.setattr(refit, "_SHRINK", (1.0,))  # the whole step, whatever the check would say
+    first = refit_to_video(video, model, 30.0, QUICK, cache=tmp_path / "cache", log=logged.append)
+    assert not first.reused and first.model.name == "tiny-x2-fit" and first.model.spec.name == "tiny-x2-fit"
+    assert first.shrink == 1.0 and first.loss_change <= 1.0 + 1e-9
+    assert first.frames == 6 and len(first.crfs) == 1 and logged
+    folder = first.model.path.parent
+    assert {p.name for p in folder.iterdir()} == {"tiny-x2-fit.onnx", "tiny-x2-fit.int8.onnx", "tiny-x2-fit.luma.onnx",
+                                                   "tiny-x2-fit.luma.int8.onnx", "refit.json"}
+    assert json.loads((folder / "refit.json").read_text())["shrink"] == first.shrink
+    again = refit_to_video(video, model, 30.0, QUICK, cache=tmp_path / "cache")
+    assert again.reused and again.model.path == first.model.path
+    assert not list((tmp_path / "cache").glob(".refitting-*"))
+
+
+def test_a_fit_that_does_not_carry_keeps_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    video = write_video(tmp_path / "v.mp4", frames=8, size=(128, 96))
+    model = resolve_model(str(_copy("tiny-x2", tmp_path)))
+    monkeypatch.setattr(refit, "_SHRINK", (0.0,))
+    first = refit_to_video(video, model, None, QUICK, cache=tmp_path / "cache")
+    assert first.shrink == 0 and first.model == model and first.loss_change == pytest.approx(1.0)
+    (entry,) = (tmp_path / "cache").iterdir()
+    assert [p.name for p in entry.iterdir()] == ["refit.json"]  # the decision is kept, no copy of the graphs
+    again = refit_to_video(video, model, None, QUICK, cache=tmp_path / "cache")
+    assert again.reused and again.model == model
+
+
+def test_the_fit_moves_towards_pairs_it_can_learn(tmp_path: Path) -> None:
+    """Pairs whose targets are the shipped net's output shifted by a constant: the least-squares
+    step is exactly that bias, and it carries across a scale, so the whole step is taken."""
+    model = resolve_model(str(_copy("tiny-x2", tmp_path)))
+    luma = model.path.with_name("tiny-x2.luma.onnx")
+    rng = np.random.default_rng(4)
+    lows = [rng.integers(0, 200, (40, 40, 3), dtype=np.uint8) for _ in range(3)]
+    targets = []
+    for low in lows:
+        y = (low.astype(np.float32) / 255 @ np.asarray(refit.LUMA_BT601, np.float32))[None, None]
+        up = _run(luma, y)[0, 0] + 0.05
+        targets.append(np.repeat((np.clip(up, 0, 1) * 255)[..., None], 3, -1))  # grey: its luma is itself
+    head, _ = refit._features_graph(luma)
+    session = ort.InferenceSession(head, providers=["CPUExecutionProvider"])
+    normal = refit._normal(session, 2, model.spec.margin, targets, {0: lows}, RefitOptions(crop=16, crops=2))
+    shipped = refit._shipped(luma)
+    fitted = normal.solve(shipped, 1e-6)
+    assert normal.mse(fitted) < 0.1 * normal.mse(shipped)
+    assert np.allclose(fitted[-1] - shipped[-1], 0.05, atol=0.01)
+
+
+def test_models_it_cannot_refit_are_refused(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "v.mp4", frames=4, size=(128, 96))
+    with pytest.raises(ModelError, match="--adapt fast cannot refit gan-x4"):
+        refit_to_video(video, resolve_model("gan-x4"), None, QUICK, cache=tmp_path / "c")
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    only = bare / "tiny-x2.onnx"
+    shutil.copy(resolve_model("tiny-x2").path, only)
+    with pytest.raises(ModelError, match="no luma graph"):
+        refit_to_video(video, resolve_model(str(only)), None, QUICK, cache=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
+def test_cli_adapt_fast_upscales_with_the_refitted_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import av
+
+    monkeypatch.setenv("SRSTREAM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(refit.refit_to_video, "__defaults__", (QUICK,))
+    monkeypatch.setattr(refit, "_SHRINK", (1.0,))
+    video = write_video(tmp_path / "v.mp4", frames=8, size=(128, 96))
+    out = tmp_path / "up.mp4"
+    code = cli.main([str(video), "--fast", "--adapt", "fast", "-o", str(out), "--backend", "ort",
+                     "--precision", "fp32"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "fitted tiny-x2 in" in err and "tiny-x2-fit" in err
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 8
+    assert cli.main([str(video), "--fast", "--adapt", "fast", "-o", str(tmp_path / "b.mp4"), "--backend", "ort",
+                     "--precision", "fp32"]) == 0
+    assert "fitted to this video by an earlier run" in capsys.readouterr().err
+
+
+def test_adapt_takes_fast_or_a_number_of_steps() -> None:
+    import argparse
+
+    from srstream.commands.upscale import configure
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    assert parser.parse_args(["x.mp4", "--adapt", "fast"]).adapt == "fast"
+    assert parser.parse_args(["x.mp4", "--adapt", "50"]).adapt == 50
+    with pytest.raises(SystemExit):
+        parser.parse_args(["x.mp4", "--adapt", "quick"])
