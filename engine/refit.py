@@ -261,8 +261,8 @@ def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarra
     The step is taken only as far as it carries across a scale: the same fit made one scale
     further down (the frames' downscales as targets) is scored on the pairs at the video's own
     scale, and the shrinkage (:data:`_SHRINK`) that scores best there is applied to the fit.
-    Where the picture at one scale does not predict the next (text, one-pixel lines), that
-    keeps the shipped weights.
+    Where the picture at one scale does not predict the next (text, one-pixel lines), or the
+    frames are too small to fit one scale further down, that keeps the shipped weights.
 
     Raises:
         InputError: the frames are too small.
@@ -277,7 +277,10 @@ def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarra
     below_runs = [[bicubic_degrade(f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale], scale)
                    for f in run] for run in runs]
     below_targets, below_inputs = training_pairs(below_runs, scale, crfs)
-    below = _normal(session, scale, margin, below_targets, below_inputs, opts).solve(shipped, opts.ridge)
+    try:
+        below = _normal(session, scale, margin, below_targets, below_inputs, opts).solve(shipped, opts.ridge)
+    except InputError:  # frames too small to fit one scale further down: nothing shows the fit would carry
+        return shipped, 0.0, 1.0
     shrink = min(_SHRINK, key=lambda a: here.mse(shipped + a * (below - shipped)))
     fitted = shipped + shrink * (here.solve(shipped, opts.ridge) - shipped)
     return fitted, shrink, here.mse(fitted) / max(here.mse(shipped), 1e-12)

@@ -188,3 +188,11 @@ def test_adapt_takes_fast_or_a_number_of_steps() -> None:
     assert parser.parse_args(["x.mp4", "--adapt", "50"]).adapt == 50
     with pytest.raises(SystemExit):
         parser.parse_args(["x.mp4", "--adapt", "quick"])
+
+
+def test_frames_too_small_to_check_keep_the_model(tmp_path: Path) -> None:
+    """x4 on a 192x128 video: the pairs one scale further down have 12x8-pixel inputs, too small to fit."""
+    video = write_video(tmp_path / "v.mp4", frames=4, size=(192, 128))
+    model = resolve_model(str(_copy("realtime-x4", tmp_path)))
+    result = refit_to_video(video, model, None, QUICK, cache=tmp_path / "cache")
+    assert result.shrink == 0 and result.model == model
