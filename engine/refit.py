@@ -48,10 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from srstream.cache import cache_root
+from srstream.cache import cache_root, unwritable
 from srstream.engine.models import ResolvedModel, luma_variant_path, resolve_model, variant_path
 from srstream.engine.selfpairs import pair_crfs, sample_runs, training_pairs
-from srstream.errors import ConfigError, DependencyError, InputError, ModelError, OutputError
+from srstream.errors import ConfigError, DependencyError, InputError, ModelError
 from srstream.images import LUMA_BT601
 from srstream.imresize import bicubic_degrade
 from srstream.spec import METADATA_KEY
@@ -377,11 +377,6 @@ def _key(video: Path, model: ResolvedModel, opts: RefitOptions) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _unkept(folder: Path, exc: OSError) -> OutputError:
-    return OutputError(f"could not keep the adapted model in {folder.parent}: {exc}; free some space there, or "
-                       "point SRSTREAM_CACHE at a folder with room and write access")
-
-
 def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: RefitOptions = RefitOptions(), *,
                    cache: Path | None = None, log: Callable[[str], None] = lambda _: None) -> Refitted:
     """``model`` with its last conv fitted to ``video`` (see the module docstring), as a model to
@@ -430,7 +425,7 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
         folder.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".refitting-", dir=folder.parent))
     except OSError as exc:
-        raise _unkept(folder, exc) from exc
+        raise unwritable(folder, exc) from exc
     try:
         stem = model.path.name.removesuffix(".onnx")
         for source in _graphs(model) if shrink else ():
@@ -448,7 +443,7 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
                 if not kept():
                     raise
     except OSError as exc:  # a full disk, a read-only cache: nothing of this run is left there
-        raise _unkept(folder, exc) from exc
+        raise unwritable(folder, exc) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Refitted(resolve_model(str(target)) if shrink else model, False, crfs, frames, shrink, change, seconds)

@@ -44,10 +44,10 @@ import numpy as np
 import torch
 
 from srstream.archs import build_generator
-from srstream.cache import cache_root
+from srstream.cache import cache_root, unwritable
 from srstream.engine.models import ResolvedModel, resolve_model
 from srstream.engine.selfpairs import pair_crfs, sample_runs, training_pairs
-from srstream.errors import ConfigError, InputError, ModelError, OutputError
+from srstream.errors import ConfigError, InputError, ModelError
 from srstream.trainer.checkpoint import load_model_weights, save_checkpoint
 
 __all__ = ["DEFAULT_STEPS", "AdaptOptions", "Adapted", "adapt_to_video", "sample_runs", "training_pairs", "tune"]
@@ -164,11 +164,6 @@ def _key(video: Path, model: ResolvedModel, opts: AdaptOptions) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _unkept(folder: Path, exc: OSError) -> OutputError:
-    return OutputError(f"could not keep the adapted model in {folder.parent}: {exc}; free some space there, or "
-                       "point SRSTREAM_CACHE at a folder with room and write access")
-
-
 def adapt_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: AdaptOptions = AdaptOptions(), *,
                    cache: Path | None = None, log: Callable[[str], None] = lambda _: None) -> Adapted:
     """``model`` fine-tuned on ``video`` (see the module docstring), exported, as a model to open.
@@ -206,7 +201,7 @@ def adapt_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Ad
         folder.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".adapting-", dir=folder.parent))
     except OSError as exc:
-        raise _unkept(folder, exc) from exc
+        raise unwritable(folder, exc) from exc
     try:
         tuned = dataclasses.replace(spec, name=name, metrics={})  # its own INT8 cost is measured below
         run = save_checkpoint(work / "run", opts.steps, tuned, net.state_dict(), {"step": opts.steps})
@@ -236,7 +231,7 @@ def adapt_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Ad
                 if not (target.is_file() and record.is_file()):
                     raise
     except OSError as exc:  # a full disk, a read-only cache: nothing of this run is left there
-        raise _unkept(folder, exc) from exc
+        raise unwritable(folder, exc) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Adapted(resolve_model(str(target)), False, crfs, len(targets), seconds)
