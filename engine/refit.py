@@ -109,7 +109,7 @@ def _onnx() -> Any:
         import onnx
     except ImportError as exc:
         raise DependencyError("--adapt fast edits the model's ONNX graphs and needs the onnx package: "
-                              "pip install onnx") from exc
+                              "pip install onnx (the openvino and export extras include it), or drop --adapt") from exc
     return onnx
 
 
@@ -164,9 +164,9 @@ def _constants(graph: Any) -> dict[str, Any]:
 
 def _shipped(luma: Path) -> np.ndarray:
     """The last conv's weights and bias as one ``(9 * C + 1, scale**2)`` matrix."""
+    onnx = _onnx()
     from onnx import numpy_helper
 
-    onnx = _onnx()
     model = onnx.load(str(luma))
     conv = _last_conv(model.graph)
     constants = _constants(model.graph)
@@ -290,9 +290,9 @@ def _write_conv(source: Path, dest: Path, fitted: np.ndarray, name: str) -> None
     """``source``'s graph with its last conv's weights and bias replaced by ``fitted`` and its spec
     renamed ``name``, written to ``dest``. A quantised weight (DequantizeLinear of int8 per output
     channel) is quantised again, symmetric, each real channel to its own largest magnitude."""
+    onnx = _onnx()
     from onnx import numpy_helper
 
-    onnx = _onnx()
     model = onnx.load(str(source))
     graph = model.graph
     conv = _last_conv(graph)
@@ -392,6 +392,7 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
         OutputError: the cache cannot be written (nothing is left there).
     """
     started = time.perf_counter()
+    _onnx()  # before any work: the graphs are read and written with it
     reason = unsupported(model)
     if reason:
         raise ModelError(f"--adapt fast cannot refit {model.name}: {reason}; drop --adapt, or use --adapt STEPS "
