@@ -12,7 +12,9 @@ file (libx264 ``medium``) at each ``--crf``: the video a user has. On that file:
   stabiliser where that is the compressed variant, the change cap;
 * ``adapted-N``: the same, with that model adapted to the file (``--adapt N``,
   :mod:`srstream.trainer.adapt`: N steps on pairs made from the file alone), exported and run as
-  ``auto`` runs it on this machine.
+  ``auto`` runs it on this machine;
+* ``fit`` (with ``--fit``): the same, with that model's last conv fitted to the file by least
+  squares (``--adapt fast``, :mod:`srstream.engine.refit`).
 
 The first ``--frames`` frames are scored against the original frames as ``compressed_video.py``
 scores them (Y-PSNR; temporal error of :mod:`srstream.bench.temporal`). Adaptation samples the
@@ -41,6 +43,7 @@ from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.compression import measure
 from srstream.engine.models import DEFAULT_MODEL, for_compression, resolve_model
+from srstream.engine.refit import refit_to_video
 from srstream.engine.stabilize import TemporalStabilizer
 from srstream.engine.stabilize import setting as stabilize_setting
 from srstream.imresize import bicubic_degrade
@@ -86,13 +89,14 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--clip", action="append", help="clip file names in DATA/video (repeatable)")
     parser.add_argument("--crf", type=int, action="append", help="CRF of the user's file (repeatable; default 30)")
-    parser.add_argument("--steps", type=int, action="append", help="--adapt budgets to compare (default 100)")
+    parser.add_argument("--steps", type=int, action="append", help="--adapt budgets to compare (default 100; 0: none)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each clip used (default 5)")
     parser.add_argument("--frames", type=int, default=30, help="frames scored from the start (default 30)")
+    parser.add_argument("--fit", action="store_true", help="also score --adapt fast (the least-squares refit)")
     parser.add_argument("--adapt-cache", type=Path, help="keep the adapted models here")
     parser.add_argument("--out", type=Path, required=True, help="output path without extension")
     args = parser.parse_args()
-    scale, crfs, budgets = 2, args.crf or [30], args.steps or [100]
+    scale, crfs, budgets = 2, args.crf or [30], [] if args.steps == [0] else args.steps or [100]
     clips = args.clip or list(CLIPS)
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,6 +119,11 @@ def main() -> int:
                     adapted = adapt_to_video(video, resolve_model(name), qp, AdaptOptions(steps=steps), cache=cache,
                                              log=lambda text: print(text, flush=True))
                     runs.append((f"adapted-{steps}", str(adapted.model.path), time.perf_counter() - t0))
+                if args.fit:
+                    t0 = time.perf_counter()
+                    fitted = refit_to_video(video, resolve_model(name), qp, cache=cache,
+                                            log=lambda text: print(text, flush=True))
+                    runs.append(("fit", str(fitted.model.path), time.perf_counter() - t0))
                 for label, model, seconds in runs:
                     method = open_method(model, scale=scale)
                     try:
