@@ -70,8 +70,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "and compressed; README). 200 steps (the default) took about 2 minutes on 2 cores and "
                              "need sr-stream[train,export]. 'fast' refits only the model's last conv by least squares "
                              "(seconds; no torch, needs onnx; only as far as the fit carries across a scale, so text "
-                             "keeps the model as it is). The adapted model is kept in the cache, so the same command again "
-                             "reuses it")
+                             "keeps the model as it is). The adapted model is kept in the cache, so the same command "
+                             "again reuses it")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output (for a folder: redo every image, not only those an earlier "
                         "run of the same command left undone)")
