@@ -37,9 +37,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from srstream.cache import cache_root, unwritable
+from srstream.cache import cache_root, new_entry
 from srstream.engine.models import ResolvedModel, luma_variant_path, resolve_model, variant_path
 from srstream.engine.selfpairs import pair_crfs, sample_runs, training_pairs
 from srstream.errors import ConfigError, DependencyError, InputError, ModelError
@@ -422,12 +419,7 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
     log(f"fitted {model.name}'s last conv to {video.name}: {frames} frames from {len(runs)} places, re-encoded "
         f"at CRF {'/'.join(map(str, crfs))}; step {shrink:g} of the fit (what carried across a scale), error on "
         f"them x{change:.3f}")
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".refitting-", dir=folder.parent))
-    except OSError as exc:
-        raise unwritable(folder, exc) from exc
-    try:
+    with new_entry(folder, kept, ".refitting-") as work:
         stem = model.path.name.removesuffix(".onnx")
         for source in _graphs(model) if shrink else ():
             _write_conv(source, work / source.name.replace(stem, name, 1), fitted, name)
@@ -436,15 +428,4 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
                                                     "frames": frames, "shrink": shrink, "loss_change": change,
                                                     "seconds": round(seconds, 1),
                                                     "options": dataclasses.asdict(opts)}, indent=1) + "\n")
-        if not kept():  # else another run made the same entry meanwhile
-            shutil.rmtree(folder, ignore_errors=True)  # an incomplete entry of an earlier crash
-            try:
-                os.replace(work, folder)
-            except OSError:
-                if not kept():
-                    raise
-    except OSError as exc:  # a full disk, a read-only cache: nothing of this run is left there
-        raise unwritable(folder, exc) from exc
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return Refitted(resolve_model(str(target)) if shrink else model, False, crfs, frames, shrink, change, seconds)

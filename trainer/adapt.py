@@ -31,10 +31,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import random
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +42,7 @@ import numpy as np
 import torch
 
 from srstream.archs import build_generator
-from srstream.cache import cache_root, unwritable
+from srstream.cache import cache_root, new_entry
 from srstream.engine.models import ResolvedModel, resolve_model
 from srstream.engine.selfpairs import pair_crfs, sample_runs, training_pairs
 from srstream.errors import ConfigError, InputError, ModelError
@@ -197,12 +195,7 @@ def adapt_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Ad
     log(f"adapting {model.name} to {video.name}: {len(targets)} frames from {len(runs)} places, re-encoded at "
         f"CRF {'/'.join(map(str, crfs))}, {opts.steps} steps")
     tune(net, targets, inputs, spec.scale, opts)
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".adapting-", dir=folder.parent))
-    except OSError as exc:
-        raise unwritable(folder, exc) from exc
-    try:
+    with new_entry(folder, lambda: target.is_file() and record.is_file(), ".adapting-", part="model") as work:
         tuned = dataclasses.replace(spec, name=name, metrics={})  # its own INT8 cost is measured below
         run = save_checkpoint(work / "run", opts.steps, tuned, net.state_dict(), {"step": opts.steps})
         calib = work / "calib"
@@ -223,15 +216,4 @@ def adapt_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Ad
         (out / record.name).write_text(json.dumps({"source": str(video), "model": model.name, "crfs": list(crfs),
                                                    "frames": len(targets), "seconds": round(seconds, 1),
                                                    "options": dataclasses.asdict(opts)}, indent=1) + "\n")
-        if not (target.is_file() and record.is_file()):  # else another run made the same entry meanwhile
-            shutil.rmtree(folder, ignore_errors=True)  # an incomplete entry of an earlier crash
-            try:
-                os.replace(out, folder)
-            except OSError:
-                if not (target.is_file() and record.is_file()):
-                    raise
-    except OSError as exc:  # a full disk, a read-only cache: nothing of this run is left there
-        raise unwritable(folder, exc) from exc
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return Adapted(resolve_model(str(target)), False, crfs, len(targets), seconds)
