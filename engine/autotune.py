@@ -53,8 +53,9 @@ __all__ = ["DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "select"]
 #: The frame size candidates are timed at when the caller does not know it (a 360p video frame).
 DEFAULT_SIZE = (640, 360)
 #: 2: timings are interleaved (those cached one after the other are measured again); 3: OpenVINO
-#: runs the INT8 luma graphs' last conv in our kernel (srstream.engine.graph_tail), faster
-_CACHE_VERSION = 3
+#: runs the INT8 luma graphs' last conv in our kernel (srstream.engine.graph_tail), faster; 4: OpenVINO
+#: on AMX runs INT8 graphs with uint8 activations (graph_tail.unsigned_activations): in int8, not fp32
+_CACHE_VERSION = 4
 #: Timing: seconds per candidate, and the rounds (one frame of each candidate) it takes at least / at most.
 _TIMING_SECONDS = 0.8
 _MIN_ROUNDS = 3

@@ -28,7 +28,7 @@ import numpy as np
 
 from srstream.engine import kernels
 
-__all__ = ["Tail", "split"]
+__all__ = ["Tail", "split", "unsigned_activations", "unsigned_graph"]
 
 #: ``SRSTREAM_GRAPH_TAIL=0`` runs whole graphs (for measuring one against the other).
 ENV = "SRSTREAM_GRAPH_TAIL"
@@ -90,10 +90,70 @@ def _head(model: Any, output: str, dtype: np.dtype, dropped: set[int]) -> bytes 
     return head.SerializeToString()
 
 
-def split(path: Path) -> tuple[bytes, Tail] | None:
+def unsigned_activations(model: Any) -> int:
+    """Re-encode ``model``'s (an ``onnx.ModelProto``, edited in place) int8 activations of zero
+    point -128 as uint8 of zero point 0; returns how many quantisers changed.
+
+    Those are what the INT8 export writes after a ReLU (signed activations, S8S8, see
+    :mod:`srstream.export.int8`): the codes -128..127 stand for ``(q + 128) * scale``, 0 to 255
+    steps. As uint8 of zero point 0 the codes are ``q + 128`` and every value, rounding and
+    saturation is the same, so the output is too. OpenVINO's CPU plugin needs this on AMX: on a
+    2-core Intel Sapphire Rapids (OpenVINO 2026.4) it ran every conv of realtime-x2's INT8 graph
+    in fp32 (``brgconv_avx512_f32``, 184 ms at 640x360) and the same graph re-encoded on AMX's
+    int8 units (``brgconv_avx512_amx_I8``, 50 ms); a one-conv graph showed the same with int8
+    zero point -128 alone, while zero point 0 (int8 or uint8) and uint8 128 ran in int8. A zero
+    point read by anything but QuantizeLinear / DequantizeLinear pairs that only feed each other
+    is left as it is."""
+    from onnx import numpy_helper
+
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    users: dict[str, list[Any]] = {}
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            readers.setdefault(name, []).append(node)
+            if i == 2:
+                users.setdefault(name, []).append(node)
+    changed = []
+    for name, nodes in users.items():
+        zero = numpy_helper.to_array(constants[name]) if name in constants else None
+        if zero is None or zero.dtype != np.int8 or not np.all(zero == -128):
+            continue
+        if any(n.op_type not in ("QuantizeLinear", "DequantizeLinear") for n in readers[name]):
+            continue
+        quants = [n for n in nodes if n.op_type == "QuantizeLinear"]
+        if not all(r.op_type == "DequantizeLinear" and len(r.input) > 2 and r.input[2] == name
+                   for q in quants for r in readers.get(q.output[0], [])):
+            continue
+        if any(n.input[0] in constants or not any(n.input[0] == q.output[0] for q in quants)
+               for n in nodes if n.op_type == "DequantizeLinear"):
+            continue  # a constant or another quantiser's codes: not this pair's to re-encode
+        constants[name].CopyFrom(numpy_helper.from_array(np.zeros(zero.shape, np.uint8), name))
+        changed.extend(q.output[0] for q in quants)
+    if changed:  # their recorded int8 types would now be wrong
+        kept = [v for v in graph.value_info if v.name not in set(changed)]
+        del graph.value_info[:]
+        graph.value_info.extend(kept)
+    return len(changed)
+
+
+def unsigned_graph(source: Path | bytes) -> bytes | None:
+    """The graph at ``source`` (a path or serialised ONNX) with :func:`unsigned_activations`
+    applied, serialised; None when it has none to re-encode or ``onnx`` is missing."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    model = onnx.load_from_string(source) if isinstance(source, bytes) else onnx.load(str(source))
+    return model.SerializeToString() if unsigned_activations(model) else None
+
+
+def split(path: Path, unsigned: bool = False) -> tuple[bytes, Tail] | None:
     """``(head, tail)``: the graph at ``path`` up to the int8 activations its last conv reads
     (serialised ONNX) and the rest as a :class:`Tail`; None when the graph does not end as
-    described above, when ``onnx`` or the native kernels are missing, or when ``SRSTREAM_GRAPH_TAIL=0``."""
+    described above, when ``onnx`` or the native kernels are missing, or when ``SRSTREAM_GRAPH_TAIL=0``.
+    ``unsigned``: :func:`unsigned_activations` first (the head's output, and the tail's input, uint8)."""
     if os.environ.get(ENV, "1") == "0" or not kernels.has_native():
         return None
     try:
@@ -102,6 +162,8 @@ def split(path: Path) -> tuple[bytes, Tail] | None:
     except ImportError:
         return None
     model = onnx.load(str(path))
+    if unsigned:
+        unsigned_activations(model)
     graph = model.graph
     if len(graph.input) != 1 or len(graph.output) != 1:
         return None

@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from srstream.engine.backends.base import Availability, Backend, BackendDef
-from srstream.engine.graph_tail import Tail, split
+from srstream.engine.graph_tail import Tail, split, unsigned_graph
 from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, DependencyError, ModelError
 from srstream.spec import ModelSpec
-from srstream.sysinfo import SystemInfo
+from srstream.sysinfo import SystemInfo, cpu_info
 
 __all__ = ["BACKEND", "OvBackend", "OvOptions", "cpu_has_bf16", "import_openvino"]
 
@@ -96,6 +96,23 @@ def _core() -> Any:
     return import_openvino().Core()
 
 
+#: ``SRSTREAM_OV_UNSIGNED``: ``1`` / ``0`` re-encode INT8 graphs' activations as uint8 for
+#: OpenVINO on any CPU / on none (for measuring); unset: on CPUs with AMX only, see :func:`_unsigned_int8`.
+UNSIGNED_ENV = "SRSTREAM_OV_UNSIGNED"
+
+
+@functools.cache
+def _unsigned_int8() -> bool:
+    """Whether OpenVINO gets INT8 graphs with their signed activations re-encoded as uint8
+    (:func:`srstream.engine.graph_tail.unsigned_activations`, exact). On AMX the CPU plugin runs
+    the signed form in fp32; elsewhere it was measured fast and right as shipped (AVX2 Zen 3,
+    AVX-512 VNNI Zen 4), so only AMX gets the re-encoded one unless ``SRSTREAM_OV_UNSIGNED`` says otherwise."""
+    forced = os.environ.get(UNSIGNED_ENV, "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return bool(cpu_info().features.get("amx_int8"))
+
+
 def _cpu_precisions(info: SystemInfo) -> tuple[str, ...]:
     return ("fp32", "int8", "bf16") if cpu_has_bf16(info) else ("fp32", "int8")
 
@@ -127,10 +144,13 @@ class OvBackend(Backend):
         if luma is not None:  # on the CPU, the net alone (see OrtBackend)
             source, self.luma_graph = luma, True
         self.tail: Tail | None = None
+        unsigned = precision == "int8" and family == "CPU" and _unsigned_int8()
         if luma is not None and precision == "int8":  # its last conv, skip and shuffle by our kernel
-            cut = split(luma)
+            cut = split(luma, unsigned)
             if cut is not None:
                 source, self.tail = cut
+        if unsigned and source is not None and self.tail is None:
+            source = unsigned_graph(source) or source
         if source is None:
             raise ModelError(f"model {spec.name} has no int8 variant beside {model} "
                              f"(expected {Path(model).stem}.int8.onnx); export one with sr-stream export --int8")

@@ -130,3 +130,23 @@ def test_int8_luma_graph_runs_its_tail_in_our_kernel(monkeypatch) -> None:  # no
     assert cut.tail is not None and whole.tail is None and cut.luma_graph
     x = np.random.default_rng(3).random((2, 1, 37, 51), dtype=np.float32)
     np.testing.assert_allclose(cut.infer(x), whole.infer(x), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["realtime-x2", "tiny-x2"])
+def test_int8_with_unsigned_activations_is_accurate(name: str, monkeypatch) -> None:  # noqa: ANN001
+    """The INT8 graphs re-encoded with uint8 activations, as OpenVINO gets them on AMX (forced here on
+    any CPU): as accurate as fp32 allows, and within a level or two of the graph as shipped."""
+    from srstream.engine.backends import ov_backend
+
+    net = resolve_model(name)
+    ref = FrameUpscaler(backend_def("ort").open(net.spec, net.path, "fp32"), net.spec, 0).upscale
+    outputs = {}
+    for forced in ("1", "0"):
+        monkeypatch.setenv(ov_backend.UNSIGNED_ENV, forced)
+        ov_backend._unsigned_int8.cache_clear()
+        upscale = FrameUpscaler(backend_def("ov").open(net.spec, net.path, "int8"), net.spec, 0).upscale
+        if forced == "1":
+            assert compare(upscale, ref, 2).ok
+        outputs[forced] = upscale(np.random.default_rng(6).integers(0, 256, (40, 56, 3), np.uint8)).astype(int)
+    ov_backend._unsigned_int8.cache_clear()
+    assert np.abs(outputs["1"] - outputs["0"]).max() <= 3
