@@ -78,19 +78,19 @@ def test_a_zero_point_read_elsewhere_is_kept() -> None:
     """A zero point that something other than its quantiser pair reads is not re-encoded."""
     from onnx import TensorProto, helper, numpy_helper
 
-    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.array(-128, np.int8), "z")]
-    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"),
+             numpy_helper.from_array(np.array(-128, np.int8), "z")]
+    nodes = [helper.make_node("QuantizeLinear", ["input", "s", "z"], ["q"]),
              helper.make_node("DequantizeLinear", ["q", "s", "z"], ["d"]),
              helper.make_node("Cast", ["z"], ["zf"], to=TensorProto.FLOAT), helper.make_node("Add", ["d", "zf"], ["y"])]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     assert graph_tail.unsigned_activations(model) == 0
-    inits[1] = numpy_helper.from_array(np.array(-128, np.int8), "z")  # the same pair without the Cast: re-encoded
+    # the same pair without the Cast: re-encoded
     bare = helper.make_model(helper.make_graph(nodes[:2], "g", list(graph.input),
                                                [helper.make_tensor_value_info("d", TensorProto.FLOAT, [1, 4])], inits),
                              opset_imports=[helper.make_opsetid("", 18)])
     assert graph_tail.unsigned_activations(bare) == 1
     x = np.array([[-1.0, 0.0, 3.33, 40.0]], np.float32)
-    got = ort.InferenceSession(bare.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    np.testing.assert_allclose(got, [[0.0, 0.0, 3.3, 25.5]], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(_run(bare.SerializeToString(), x), [[0.0, 0.0, 3.3, 25.5]], rtol=0, atol=1e-6)

@@ -135,7 +135,7 @@ def test_int8_luma_graph_runs_its_tail_in_our_kernel(monkeypatch) -> None:  # no
 @pytest.mark.parametrize("name", ["realtime-x2", "tiny-x2"])
 def test_int8_with_unsigned_activations_is_accurate(name: str, monkeypatch) -> None:  # noqa: ANN001
     """The INT8 graphs re-encoded with uint8 activations, as OpenVINO gets them on AMX (forced here on
-    any CPU): as accurate as fp32 allows, and within a level or two of the graph as shipped."""
+    any CPU): accurate against fp32, and within three levels of the graph as shipped."""
     from srstream.engine.backends import ov_backend
 
     net = resolve_model(name)
