@@ -104,33 +104,34 @@ def unsigned_activations(model: Any) -> int:
     zero point -128 alone, while zero point 0 (int8 or uint8) and uint8 128 ran in int8. A zero
     point read by anything but QuantizeLinear / DequantizeLinear pairs that only feed each other
     is left as it is."""
+    import onnx
     from onnx import numpy_helper
 
     graph = model.graph
-    constants = {t.name: t for t in graph.initializer}
-    users: dict[str, list[Any]] = {}
     readers: dict[str, list[Any]] = {}
     for node in graph.node:
-        for i, name in enumerate(node.input):
+        for name in node.input:
             readers.setdefault(name, []).append(node)
-            if i == 2:
-                users.setdefault(name, []).append(node)
+
+    def zero_point_of_pairs(name: str, nodes: list[Any]) -> bool:
+        """Read only as the zero point of QuantizeLinear / DequantizeLinear pairs feeding each other."""
+        if not nodes or any(n.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(n.input) < 3
+                            or n.input[2] != name for n in nodes):
+            return False
+        codes, pairs = {n.output[0] for n in nodes if n.op_type == "QuantizeLinear"}, {id(n) for n in nodes}
+        return (all(id(r) in pairs for c in codes for r in readers.get(c, []))
+                and all(n.input[0] in codes for n in nodes if n.op_type == "DequantizeLinear"))
+
     changed = []
-    for name, nodes in users.items():
-        zero = numpy_helper.to_array(constants[name]) if name in constants else None
-        if zero is None or zero.dtype != np.int8 or not np.all(zero == -128):
+    for tensor in graph.initializer:
+        nodes = readers.get(tensor.name, [])
+        if tensor.data_type != onnx.TensorProto.INT8 or not zero_point_of_pairs(tensor.name, nodes):
             continue
-        if any(n.op_type not in ("QuantizeLinear", "DequantizeLinear") for n in readers[name]):
+        zero = numpy_helper.to_array(tensor)
+        if not np.all(zero == -128):
             continue
-        quants = [n for n in nodes if n.op_type == "QuantizeLinear"]
-        if not all(r.op_type == "DequantizeLinear" and len(r.input) > 2 and r.input[2] == name
-                   for q in quants for r in readers.get(q.output[0], [])):
-            continue
-        if any(n.input[0] in constants or not any(n.input[0] == q.output[0] for q in quants)
-               for n in nodes if n.op_type == "DequantizeLinear"):
-            continue  # a constant or another quantiser's codes: not this pair's to re-encode
-        constants[name].CopyFrom(numpy_helper.from_array(np.zeros(zero.shape, np.uint8), name))
-        changed.extend(q.output[0] for q in quants)
+        tensor.CopyFrom(numpy_helper.from_array(np.zeros(zero.shape, np.uint8), tensor.name))
+        changed += [n.output[0] for n in nodes if n.op_type == "QuantizeLinear"]
     if changed:  # their recorded int8 types would now be wrong
         kept = [v for v in graph.value_info if v.name not in set(changed)]
         del graph.value_info[:]

@@ -101,7 +101,6 @@ def _core() -> Any:
 UNSIGNED_ENV = "SRSTREAM_OV_UNSIGNED"
 
 
-@functools.cache
 def _unsigned_int8() -> bool:
     """Whether OpenVINO gets INT8 graphs with their signed activations re-encoded as uint8
     (:func:`srstream.engine.graph_tail.unsigned_activations`, exact). On AMX the CPU plugin runs

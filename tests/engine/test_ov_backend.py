@@ -143,10 +143,8 @@ def test_int8_with_unsigned_activations_is_accurate(name: str, monkeypatch) -> N
     outputs = {}
     for forced in ("1", "0"):
         monkeypatch.setenv(ov_backend.UNSIGNED_ENV, forced)
-        ov_backend._unsigned_int8.cache_clear()
         upscale = FrameUpscaler(backend_def("ov").open(net.spec, net.path, "int8"), net.spec, 0).upscale
         if forced == "1":
             assert compare(upscale, ref, 2).ok
         outputs[forced] = upscale(np.random.default_rng(6).integers(0, 256, (40, 56, 3), np.uint8)).astype(int)
-    ov_backend._unsigned_int8.cache_clear()
     assert np.abs(outputs["1"] - outputs["0"]).max() <= 3
