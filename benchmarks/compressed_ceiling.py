@@ -26,6 +26,9 @@ fp32, Y-PSNR as the benchmark) every ``--every`` steps. The training frames come
   ``--train-crf``, the input (internal learning, as ZSSR does for one image). Nothing but the
   input is used, so unlike ``clip`` this is something the engine could do with a user's video.
 
+``--train-last N`` trains only the net's last N convs, the others frozen
+(``results/bench/adapt_tail_spr.md``).
+
 Writes ``OUT.json`` (the curve, with the seconds spent in training steps; the settings; the
 machine) and ``OUT.md``. The JSON files of 2026-12-02 record ``wall_s`` instead: the time since
 the first step, scoring included.
@@ -139,6 +142,8 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-last", type=int, default=0,
+                        help="train only the last N convs, the rest frozen (default 0: the whole net)")
     parser.add_argument("--out", type=Path, required=True, help="output path without extension")
     parser.add_argument("--save", type=Path, help="keep the tuned weights as a checkpoint of run folder DIR "
                         "(named NAME-tuned; `sr-stream export DIR` makes an ONNX graph of them)")
@@ -182,7 +187,12 @@ def main() -> int:
     bicubic.close()
     curve = [{"step": 0, "psnr_y": _score(net, test_lr, test_hr, scale), "train_s": 0.0}]
     print(f"bicubic {base:.3f}; step 0 {curve[0]['psnr_y']:.3f}", flush=True)
-    optim = torch.optim.Adam(net.parameters(), lr=args.lr)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    if args.train_last:
+        net.requires_grad_(False)
+        for conv in convs[-args.train_last:]:
+            conv.requires_grad_(True)
+    optim = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=args.lr)
     trained = 0.0  # seconds in training steps (batches included), scoring left out
     for step in range(1, args.steps + 1):
         start = time.perf_counter()

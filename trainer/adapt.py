@@ -16,7 +16,9 @@ On the desktop capture (text, one-pixel lines, which look different one scale do
 shrinks as training goes on (CRF 30: +0.24 dB after 100 steps, +0.15 after 200; the earlier
 study, ``compressed_ceiling_zen3.md``, lost 0.12 dB after 500). Nothing the input alone shows
 tells when to stop (the self-made pairs keep improving there too), so the budget is what bounds
-the harm.
+the harm. Training only the last three convs (half the time a step, at a higher learning rate)
+was no better on any of the three clips and lost the desktop capture's gain sooner
+(``benchmarks/results/bench/adapt_tail_spr.md``).
 
 The tuned weights are exported like any checkpoint (fp32, INT8 calibrated on the input's frames,
 the luma-only graphs) into sr-stream's cache, keyed by the input's identity, the model's graph and
