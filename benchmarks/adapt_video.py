@@ -43,7 +43,7 @@ from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.compression import measure
 from srstream.engine.models import DEFAULT_MODEL, for_compression, resolve_model
-from srstream.engine.refit import refit_to_video
+from srstream.engine.refit import DEFAULT_UNDER, RefitOptions, refit_to_video
 from srstream.engine.stabilize import TemporalStabilizer
 from srstream.engine.stabilize import setting as stabilize_setting
 from srstream.imresize import bicubic_degrade
@@ -93,6 +93,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each clip used (default 5)")
     parser.add_argument("--frames", type=int, default=30, help="frames scored from the start (default 30)")
     parser.add_argument("--fit", action="store_true", help="also score --adapt fast (the least-squares refit)")
+    parser.add_argument("--fit-under", action="append",
+                        help="with --fit: the CRF steps under the stream's that the refit's pairs are encoded at, "
+                        "comma-separated (repeatable, one `fit-...` row each; default: the refit's own, "
+                        f"{','.join(map(str, DEFAULT_UNDER))})")
+    parser.add_argument("--precision", default="auto",
+                        help="precision the models run at (default auto: as `sr-stream` picks on this machine)")
     parser.add_argument("--adapt-cache", type=Path, help="keep the adapted models here")
     parser.add_argument("--out", type=Path, required=True, help="output path without extension")
     args = parser.parse_args()
@@ -119,13 +125,16 @@ def main() -> int:
                     adapted = adapt_to_video(video, resolve_model(name), qp, AdaptOptions(steps=steps), cache=cache,
                                              log=lambda text: print(text, flush=True))
                     runs.append((f"adapted-{steps}", str(adapted.model.path), time.perf_counter() - t0))
-                if args.fit:
+                for under in (args.fit_under or [None]) if args.fit else ():
                     t0 = time.perf_counter()
-                    fitted = refit_to_video(video, resolve_model(name), qp, cache=cache,
+                    opts = RefitOptions() if under is None else RefitOptions(under=tuple(map(int, under.split(","))))
+                    fitted = refit_to_video(video, resolve_model(name), qp, opts, cache=cache,
                                             log=lambda text: print(text, flush=True))
-                    runs.append(("fit", str(fitted.model.path), time.perf_counter() - t0))
+                    label = "fit" if under is None else f"fit-{under.replace(',', '.')}"
+                    runs.append((label, str(fitted.model.path), time.perf_counter() - t0))
                 for label, model, seconds in runs:
-                    method = open_method(model, scale=scale)
+                    method = open_method(model, scale=scale,
+                                         precision="auto" if label == "bicubic" else args.precision)
                     try:
                         psnr, t_err = score(method, lr, hr, flows, scale, hard and label != "bicubic")
                     finally:

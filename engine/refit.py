@@ -16,12 +16,18 @@ INT8 graph's body rounds exactly as the shipped one's, whose export-time INT8 co
 (``--precision auto`` still checks the copy against its fp32 graph on this machine).
 
 Which pairs. The targets are frames of the compressed stream, artefacts included. Inputs
-re-encoded at the stream's own quantiser teach the conv to redraw those artefacts one scale up.
-In a first probe (torch fp32, no stabiliser, the 30 scored frames of ``benchmarks/adapt_video.py``,
+re-encoded at the stream's own quantiser alone teach the conv to redraw those artefacts one scale
+up. In a first probe (torch fp32, no stabiliser, the 30 scored frames of ``benchmarks/adapt_video.py``,
 2-core AMD EPYC Zen 3; ``benchmarks/results/bench/refit_video_zen3.md``), a full step fitted on
 the 720p game capture at CRF 30 took the compressed variant from 33.50 dB to 33.00 with pairs at
-the stream's CRF, and to 33.60 with pairs 8 CRF steps cleaner. So the inputs are encoded
-:data:`DEFAULT_UNDER` CRF steps under the stream's.
+the stream's CRF, and to 33.60 with pairs 8 CRF steps cleaner; so the first version encoded the
+inputs 8 steps under the stream's only. With the transfer check below, the stream's CRF and 4
+and 8 under it together (:data:`DEFAULT_UNDER`) do better on Big Buck Bunny (CRF 30: 32.745
+against 32.706 dB, CRF 23: 35.884 against 35.849, with lower temporal error) and on the game at
+CRF 30 (+0.010), lose 0.032 dB on the game at CRF 23 (still 0.098 over the model as shipped),
+and change nothing on the desktop capture or on clean video (INT8 through the engine, 2-core
+Intel Sapphire Rapids; ``benchmarks/results/bench/refit_video_under_spr.md``). They take about
+twice as long to make and fit.
 
 How far. A fit that lowers the error on the pairs need not help one scale up: on the desktop
 capture (text, one-pixel lines, which look different one scale down) the full step cut the
@@ -56,7 +62,7 @@ from srstream.spec import METADATA_KEY
 __all__ = ["DEFAULT_UNDER", "RefitOptions", "Refitted", "fit_last_conv", "refit_to_video", "unsupported"]
 
 #: CRF steps under the stream's at which the pairs' inputs are encoded (see the module docstring).
-DEFAULT_UNDER = (8,)
+DEFAULT_UNDER = (0, 4, 8)
 #: Bumped when what this module makes from the same input and options changes.
 _VERSION = 1
 #: The recorded export-time INT8 cost metrics a refitted copy keeps (its body is the shipped one's).

@@ -18,7 +18,7 @@ from srstream.engine.refit import RefitOptions, refit_to_video
 from srstream.errors import ModelError
 from tests.conftest import write_video
 
-QUICK = RefitOptions(runs=2, run_frames=3, crop=16)
+QUICK = RefitOptions(runs=2, run_frames=3, crop=16, under=(8,))  # one CRF: quick
 
 
 def _copy(name: str, folder: Path) -> Path:
