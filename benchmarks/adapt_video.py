@@ -14,7 +14,11 @@ file (libx264 ``medium``) at each ``--crf``: the video a user has. On that file:
   :mod:`srstream.trainer.adapt`: N steps on pairs made from the file alone), exported and run as
   ``auto`` runs it on this machine;
 * ``fit`` (with ``--fit``): the same, with that model's last conv fitted to the file by least
-  squares (``--adapt fast``, :mod:`srstream.engine.refit`).
+  squares (``--adapt fast``, :mod:`srstream.engine.refit`); ``fit-0.4.8`` and the like (with
+  ``--fit-under 0,4,8``) with its pairs' inputs encoded at those CRF steps under the stream's.
+
+``--precision`` runs every model at one precision (default ``auto``, as ``sr-stream`` picks it on
+this machine, which can differ between a model and its refitted copy).
 
 The first ``--frames`` frames are scored against the original frames as ``compressed_video.py``
 scores them (Y-PSNR; temporal error of :mod:`srstream.bench.temporal`). Adaptation samples the
@@ -94,9 +98,9 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=30, help="frames scored from the start (default 30)")
     parser.add_argument("--fit", action="store_true", help="also score --adapt fast (the least-squares refit)")
     parser.add_argument("--fit-under", action="append",
-                        help="with --fit: the CRF steps under the stream's that the refit's pairs are encoded at, "
-                        "comma-separated (repeatable, one `fit-...` row each; default: the refit's own, "
-                        f"{','.join(map(str, DEFAULT_UNDER))})")
+                        help="score the refit with its pairs' inputs encoded at these CRF steps under the stream's, "
+                        "comma-separated (repeatable, one `fit-...` row each; implies --fit; default: the refit's "
+                        f"own, {','.join(map(str, DEFAULT_UNDER))})")
     parser.add_argument("--precision", default="auto",
                         help="precision the models run at (default auto: as `sr-stream` picks on this machine)")
     parser.add_argument("--adapt-cache", type=Path, help="keep the adapted models here")
@@ -125,7 +129,7 @@ def main() -> int:
                     adapted = adapt_to_video(video, resolve_model(name), qp, AdaptOptions(steps=steps), cache=cache,
                                              log=lambda text: print(text, flush=True))
                     runs.append((f"adapted-{steps}", str(adapted.model.path), time.perf_counter() - t0))
-                for under in (args.fit_under or [None]) if args.fit else ():
+                for under in (args.fit_under or [None]) if args.fit or args.fit_under else ():
                     t0 = time.perf_counter()
                     opts = RefitOptions() if under is None else RefitOptions(under=tuple(map(int, under.split(","))))
                     fitted = refit_to_video(video, resolve_model(name), qp, opts, cache=cache,
