@@ -73,6 +73,17 @@ def write_h264(frames: list[np.ndarray], crf: int, path: Path, fps: int = 30) ->
     return decoded
 
 
+def crf_steps(text: str) -> tuple[int, ...]:
+    """``--fit-under``: comma-separated CRF steps, each >= 0."""
+    try:
+        steps = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: comma-separated whole numbers, e.g. 0,4,8") from None
+    if min(steps) < 0:
+        raise argparse.ArgumentTypeError(f"{text}: CRF steps under the stream's are 0 or more")
+    return steps
+
+
 def score(method, lr: list[np.ndarray], hr: list[np.ndarray], flows, scale: int, hard: bool  # noqa: ANN001
           ) -> tuple[float, float]:
     """Mean Y-PSNR and temporal error of ``method`` with the stabiliser and change cap ``auto`` uses."""
@@ -97,7 +108,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each clip used (default 5)")
     parser.add_argument("--frames", type=int, default=30, help="frames scored from the start (default 30)")
     parser.add_argument("--fit", action="store_true", help="also score --adapt fast (the least-squares refit)")
-    parser.add_argument("--fit-under", action="append",
+    parser.add_argument("--fit-under", action="append", type=crf_steps,
                         help="score the refit with its pairs' inputs encoded at these CRF steps under the stream's, "
                         "comma-separated (repeatable, one `fit-...` row each; implies --fit; default: the refit's "
                         f"own, {','.join(map(str, DEFAULT_UNDER))})")
@@ -131,10 +142,10 @@ def main() -> int:
                     runs.append((f"adapted-{steps}", str(adapted.model.path), time.perf_counter() - t0))
                 for under in (args.fit_under or [None]) if args.fit or args.fit_under else ():
                     t0 = time.perf_counter()
-                    opts = RefitOptions() if under is None else RefitOptions(under=tuple(map(int, under.split(","))))
+                    opts = RefitOptions() if under is None else RefitOptions(under=under)
                     fitted = refit_to_video(video, resolve_model(name), qp, opts, cache=cache,
                                             log=lambda text: print(text, flush=True))
-                    label = "fit" if under is None else f"fit-{under.replace(',', '.')}"
+                    label = "fit" if under is None else "fit-" + ".".join(map(str, under))
                     runs.append((label, str(fitted.model.path), time.perf_counter() - t0))
                 for label, model, seconds in runs:
                     method = open_method(model, scale=scale,

@@ -154,6 +154,13 @@ def main() -> int:
     spec, state = load_model_weights(args.model)
     net = build_generator(spec)
     net.load_state_dict(state)
+    if args.train_last:
+        convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        if not 0 < args.train_last <= len(convs):
+            raise SystemExit(f"--train-last {args.train_last}: the net has {len(convs)} convs")
+        net.requires_grad_(False)
+        for conv in convs[-args.train_last:]:
+            conv.requires_grad_(True)
     scale = spec.scale
 
     scored = read_frames(args.data / "video" / args.clip, args.seconds, scale)
@@ -187,11 +194,6 @@ def main() -> int:
     bicubic.close()
     curve = [{"step": 0, "psnr_y": _score(net, test_lr, test_hr, scale), "train_s": 0.0}]
     print(f"bicubic {base:.3f}; step 0 {curve[0]['psnr_y']:.3f}", flush=True)
-    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    if args.train_last:
-        net.requires_grad_(False)
-        for conv in convs[-args.train_last:]:
-            conv.requires_grad_(True)
     optim = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=args.lr)
     trained = 0.0  # seconds in training steps (batches included), scoring left out
     for step in range(1, args.steps + 1):
