@@ -27,6 +27,7 @@ class MediaInfo:
             or the number of images in a folder.
         rate: average frame rate (video only).
         audio_streams / subtitle_streams: counts of streams to carry over (video only).
+        seconds: the video's duration as the container gives it (0 when it does not say).
     """
 
     path: Path
@@ -37,6 +38,13 @@ class MediaInfo:
     rate: Fraction | None = None
     audio_streams: int = 0
     subtitle_streams: int = 0
+    seconds: float = 0.0
+
+    @property
+    def approx_frames(self) -> int:
+        """``frames``, or where the container does not declare a count, its duration times the
+        frame rate (0 when it says neither)."""
+        return self.frames or int(self.seconds * float(self.rate or 0))
 
 
 def _probe_video(path: Path) -> MediaInfo:
@@ -52,6 +60,8 @@ def _probe_video(path: Path) -> MediaInfo:
             if not video.codec_context.width or not video.codec_context.height:
                 raise InputError(f"{path}: the video stream has no frame size; the file may be corrupt")
             rate = video.average_rate
+            seconds = (float(video.duration * video.time_base) if video.duration and video.time_base
+                       else container.duration / av.time_base if container.duration else 0.0)
             return MediaInfo(
                 path=path,
                 kind="video",
@@ -61,6 +71,7 @@ def _probe_video(path: Path) -> MediaInfo:
                 rate=Fraction(rate) if rate else None,
                 audio_streams=len(container.streams.audio),
                 subtitle_streams=len(container.streams.subtitles),
+                seconds=seconds,
             )
     except av_failures() as exc:
         raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc

@@ -63,14 +63,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "to 1 (a mean H.264 quantiser of 45 or more); auto (default) reads a video's quantiser "
                              "from its own stream, and takes 0 for images and live sources")
     # const: trainer.adapt.DEFAULT_STEPS, written out so that --help does not import torch (a test ties them)
-    parser.add_argument("--adapt", nargs="?", type=adapt_steps, const=200, metavar="STEPS|fast",
-                        help="for a video file: first fine-tune the model on the video itself (frames sampled across "
-                             "it, downscaled and re-encoded at its own quantiser; no original needed), then upscale "
-                             "with the tuned copy: textures the model never saw (+0.12-0.75 dB on three clips, clean "
-                             "and compressed; README). 200 steps (the default) took about 2 minutes on 2 cores and "
-                             "need sr-stream[train,export]. 'fast' refits only the model's last conv by least squares "
-                             "(seconds; no torch, needs onnx; only as far as the fit carries across a scale, so text "
-                             "keeps the model as it is). The adapted model is kept in the cache, so the same command "
+    parser.add_argument("--adapt", nargs="?", type=adapt_steps, default="auto", const=200,
+                        metavar="auto|off|fast|STEPS",
+                        help="for a video file: first tune the model to the video itself (frames sampled across it, "
+                             "downscaled and re-encoded at its own quantiser; no original needed), then upscale with "
+                             "the tuned copy: textures the model never saw (+0.1-0.75 dB on three clips, clean and "
+                             "compressed; README). 'fast' refits only the model's last conv by least squares (20-60 s "
+                             "by CPU; no torch, needs onnx; only as far as the fit carries across a scale, so text "
+                             "keeps the model as it is). auto (the default): fast for a video file of 2000 frames or "
+                             "more (as many pixels where its frames are under 640x360) upscaled on the CPU, where "
+                             "the fit adds a tenth to the run or less; off: never. STEPS (--adapt alone: "
+                             "200) fine-tunes the whole net with torch, about 2 minutes on 2 cores, and needs "
+                             "sr-stream[train,export]. The tuned model is kept in the cache, so the same command "
                              "again reuses it")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output (for a folder: redo every image, not only those an earlier "
@@ -160,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.input.exists():
         source = parse_live(str(args.input), fps=args.fps, size=args.size)
-        if source is not None and args.adapt is not None:
+        if source is not None and args.adapt not in ("auto", "off"):
             raise ConfigError("--adapt tunes the model to one video file before upscaling it; a live source has "
                               "no file to learn from first: drop --adapt")
         if source is not None:
@@ -184,14 +188,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--change-cap ties each video frame to the one before; it does nothing for images and "
                           "folders")
     media = job.media
-    if args.adapt is not None and (job.kind != "video" or str(media.path) == "-"):
+    on_file = job.kind == "video" and str(media.path) != "-"
+    if args.adapt not in ("auto", "off") and not on_file:
         raise ConfigError("--adapt tunes the model to one video file before upscaling it; for images, folders and "
                           "streams read from stdin drop --adapt")
     hard = False  # the stream's own quantiser took the compressed variant
     if job.kind == "video" and not args.model and not args.fast and str(media.path) != "-":
         variant = _for_compression(model, media.path)
         model, hard = variant, variant is not model
-    if args.adapt is not None:
+    if args.adapt == "auto" and on_file:
+        model = _auto_fit(model, media, args)
+    elif args.adapt not in ("auto", "off"):
         model = _adapted(model, media.path, args.adapt)
     compression = _compression(model, args.compression, media.path if job.kind == "video" else None)
     from srstream.engine.stabilize import setting
@@ -273,14 +280,41 @@ def _adapted(model, path: Path, steps: int | str):  # noqa: ANN001, ANN202 - Res
     return result.model
 
 
+def _auto_fit(model, media, args: argparse.Namespace):  # noqa: ANN001, ANN202 - ResolvedModel, MediaInfo
+    """``--adapt auto`` on a video file: ``model`` with its last conv fitted to the video as
+    ``--adapt fast`` fits it, where :func:`srstream.engine.refit.auto_fits` says the fit is worth
+    its time; else, or when the fit cannot be made, ``model`` as it is (saying why)."""
+    from srstream.engine.refit import auto_fits
+    from srstream.errors import SRStreamError
+
+    if args.backend not in ("auto", "ort", "ov") or args.precision not in ("auto", "fp32", "int8", "bf16"):
+        return model  # the refit writes fp32 and INT8 ONNX graphs for ONNX Runtime and OpenVINO only
+    if args.device not in (None, "CPU", "cpu") or not auto_fits(model, media.width, media.height, media.approx_frames):
+        return model
+    if args.backend == "auto":
+        from srstream.sysinfo import gpus
+
+        if gpus():  # the video upscales on the GPU, next to which the fit on the CPU is not cheap
+            return model
+    print(f"sr-stream: fitting {model.name}'s last conv to this video first, as for every video this long "
+          "(--adapt off skips it)", file=sys.stderr, flush=True)
+    try:
+        return _adapted(model, media.path, "fast")
+    except SRStreamError as exc:  # the video upscales as it is; its own errors come up when it is read again
+        print(f"sr-stream: could not fit {model.name} to this video ({exc}); upscaling with it as it is",
+              file=sys.stderr)
+        return model
+
+
 def adapt_steps(text: str) -> int | str:
-    """``--adapt``: a number of training steps, at least 1, or ``fast``."""
-    if text == "fast":
+    """``--adapt``: a number of training steps, at least 1, or ``auto``, ``off`` or ``fast``."""
+    if text in ("auto", "off", "fast"):
         return text
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: a number of training steps, such as 100, or fast") from None
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of training steps, such as 100, or auto, off or "
+                                         "fast") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value}: at least 1 step (drop --adapt to run the model as it is)")
     return value

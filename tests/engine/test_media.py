@@ -25,6 +25,13 @@ def test_bundled_sample_clip_has_video_and_audio() -> None:
     assert info.audio_streams == 1
 
 
+def test_a_video_without_a_declared_frame_count_is_counted_from_its_duration(tmp_path: Path) -> None:
+    declared = probe(write_video(tmp_path / "a.mp4", frames=30))
+    assert declared.frames == declared.approx_frames == 30 and declared.seconds == pytest.approx(1.0, abs=0.05)
+    matroska = probe(write_video(tmp_path / "a.mkv", frames=30))  # Matroska does not declare one
+    assert matroska.frames == 0 and abs(matroska.approx_frames - 30) <= 1
+
+
 def test_video_with_audio(tmp_path: Path) -> None:
     info = probe(write_video(tmp_path / "a.mp4", audio=True))
     assert info.audio_streams == 1

@@ -15,7 +15,7 @@ from srstream import cli
 from srstream.engine import refit
 from srstream.engine.models import resolve_model
 from srstream.engine.refit import RefitOptions, refit_to_video
-from srstream.errors import ModelError
+from srstream.errors import ModelError, OutputError
 from tests.conftest import write_video
 
 QUICK = RefitOptions(runs=2, run_frames=3, crop=16, under=(8,))  # one CRF: quick
@@ -177,6 +177,51 @@ def test_cli_adapt_fast_upscales_with_the_refitted_model(tmp_path: Path, monkeyp
     assert "fitted to this video by an earlier run" in capsys.readouterr().err
 
 
+def test_auto_fits_long_videos_of_models_it_can_refit() -> None:
+    tiny = resolve_model("tiny-x2")
+    assert refit.auto_fits(tiny, 640, 360, refit.AUTO_MIN_FRAMES)
+    assert not refit.auto_fits(tiny, 640, 360, refit.AUTO_MIN_FRAMES - 1)
+    assert not refit.auto_fits(tiny, 640, 360, 0)  # the container does not say how long it is
+    assert refit.auto_fits(tiny, 1920, 1080, refit.AUTO_MIN_FRAMES)
+    assert not refit.auto_fits(tiny, 320, 180, refit.AUTO_MIN_FRAMES)  # as many pixels as 2000 frames of 640x360
+    assert refit.auto_fits(tiny, 320, 180, 4 * refit.AUTO_MIN_FRAMES)
+    assert not refit.auto_fits(resolve_model("quality-x4"), 640, 360, 10 * refit.AUTO_MIN_FRAMES)  # no luma graph
+
+
+def test_cli_fits_long_videos_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SRSTREAM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(refit.refit_to_video, "__defaults__", (QUICK,))
+    monkeypatch.setattr(refit, "_SHRINK", (1.0,))
+    video = write_video(tmp_path / "v.mp4", frames=8, size=(128, 96))
+    small = 8 / (640 * 360 / (128 * 96))  # 8 frames of 128x96 hold as many pixels as this many of 640x360
+
+    def upscale(name: str, *extra: str) -> str:
+        code = cli.main([str(video), "--fast", "-o", str(tmp_path / name), "--backend", "ort", "--precision", "fp32",
+                         *extra])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        return err
+
+    monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", small)
+    err = upscale("a.mp4")
+    assert "as for every video this long" in err and "tiny-x2-fit x2 on ort fp32" in err
+    assert "tiny-x2-fit" not in upscale("off.mp4", "--adapt", "off")
+    monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", small * 1.01)
+    err = upscale("short.mp4")
+    assert "fitting" not in err and "tiny-x2-fit" not in err
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise OutputError("no space left in the cache")
+
+    monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", small)
+    monkeypatch.setattr(refit, "refit_to_video", broken)
+    err = upscale("b.mp4")
+    assert "could not fit tiny-x2 to this video (no space left in the cache); upscaling with it as it is" in err
+    assert "tiny-x2 x2 on ort fp32" in err
+    assert cli.main([str(video), "--fast", "-o", str(tmp_path / "c.mp4"), "--adapt", "fast"]) != 0  # asked for
+
+
 def test_adapt_takes_fast_or_a_number_of_steps() -> None:
     import argparse
 
@@ -184,6 +229,9 @@ def test_adapt_takes_fast_or_a_number_of_steps() -> None:
 
     parser = argparse.ArgumentParser()
     configure(parser)
+    assert parser.parse_args(["x.mp4"]).adapt == "auto"
+    assert parser.parse_args(["x.mp4", "--adapt"]).adapt == 200
+    assert parser.parse_args(["x.mp4", "--adapt", "off"]).adapt == "off"
     assert parser.parse_args(["x.mp4", "--adapt", "fast"]).adapt == "fast"
     assert parser.parse_args(["x.mp4", "--adapt", "50"]).adapt == 50
     with pytest.raises(SystemExit):
