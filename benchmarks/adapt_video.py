@@ -8,17 +8,23 @@ captures), its first ``--seconds``, is downscaled by 2 (MATLAB bicubic) and writ
 file (libx264 ``medium``) at each ``--crf``: the video a user has. On that file:
 
 * ``bicubic``;
-* ``auto``: what ``sr-stream VIDEO`` runs by default: the model the file's quantiser picks, the
-  stabiliser where that is the compressed variant, the change cap;
+* ``auto``: what ``sr-stream VIDEO`` runs by default on a video under 2000 frames: the model the
+  file's quantiser picks, the stabiliser where that is the compressed variant, the change cap (a
+  longer video is also fitted, as ``fit`` below);
 * ``adapted-N``: the same, with that model adapted to the file (``--adapt N``,
   :mod:`srstream.trainer.adapt`: N steps on pairs made from the file alone), exported and run as
   ``auto`` runs it on this machine;
 * ``fit`` (with ``--fit``): the same, with that model's last conv fitted to the file by least
   squares (``--adapt fast``, :mod:`srstream.engine.refit`); ``fit-0.4.8`` and the like (with
-  ``--fit-under 0,4,8``) with its pairs' inputs encoded at those CRF steps under the stream's.
+  ``--fit-under 0,4,8``) with its pairs' inputs encoded at those CRF steps under the stream's;
+* ``oracle`` (with ``--oracle``): that model's last conv fitted, the whole step, to the original
+  frames (every other frame of the clip's first ``--seconds``, the scored ones among them) from
+  the file's own decoded frames. No user's run can make it (it needs the originals): it is how
+  far the last conv alone can take this file, the ceiling of ``fit``.
 
 ``--precision`` runs every model at one precision (default ``auto``, as ``sr-stream`` picks it on
-this machine, which can differ between a model and its refitted copy).
+this machine, which can differ between a model and its refitted copy); a copy whose graph at that
+precision fails ``auto``'s accuracy check runs as ``auto`` runs it (the row names what ran).
 
 The first ``--frames`` frames are scored against the original frames as ``compressed_video.py``
 scores them (Y-PSNR; temporal error of :mod:`srstream.bench.temporal`). Adaptation samples the
@@ -47,9 +53,10 @@ from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.compression import measure
 from srstream.engine.models import DEFAULT_MODEL, for_compression, resolve_model
-from srstream.engine.refit import DEFAULT_UNDER, RefitOptions, refit_to_video
+from srstream.engine.refit import DEFAULT_UNDER, RefitOptions, fit_to_pairs, refit_to_video, write_fitted
 from srstream.engine.stabilize import TemporalStabilizer
 from srstream.engine.stabilize import setting as stabilize_setting
+from srstream.errors import BackendError
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y
 from srstream.trainer.adapt import AdaptOptions, adapt_to_video
@@ -112,6 +119,8 @@ def main() -> int:
                         help="score the refit with its pairs' inputs encoded at these CRF steps under the stream's, "
                         "comma-separated (repeatable, one `fit-...` row each; implies --fit; default: the refit's "
                         f"own, {','.join(map(str, DEFAULT_UNDER))})")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also score the last conv fitted to the original frames (the ceiling of --fit)")
     parser.add_argument("--precision", default="auto",
                         help="precision the models run at (default auto: as `sr-stream` picks on this machine)")
     parser.add_argument("--adapt-cache", type=Path, help="keep the adapted models here")
@@ -129,7 +138,8 @@ def main() -> int:
             flows = hr_flows(hr)
             for crf in crfs:
                 video = Path(tmp) / f"{Path(clip).stem}_crf{crf}.mp4"
-                lr = write_h264(lr_clean, crf, video)[: args.frames]
+                decoded = write_h264(lr_clean, crf, video)
+                lr = decoded[: args.frames]
                 found = measure(video)
                 qp = found.h264_qp if found else None
                 name = for_compression(DEFAULT_MODEL, qp)[0]
@@ -147,9 +157,21 @@ def main() -> int:
                                             log=lambda text: print(text, flush=True))
                     label = "fit" if under is None else "fit-" + ".".join(map(str, under))
                     runs.append((label, str(fitted.model.path), time.perf_counter() - t0))
+                if args.oracle:
+                    t0 = time.perf_counter()
+                    model = resolve_model(name)
+                    weights = fit_to_pairs(model, hr_all[::2], {crf: decoded[::2]}, RefitOptions(crops=4))
+                    folder = Path(tempfile.mkdtemp(dir=tmp))
+                    runs.append(("oracle", str(write_fitted(model, weights, folder, f"{name}-oracle")),
+                                 time.perf_counter() - t0))
                 for label, model, seconds in runs:
-                    method = open_method(model, scale=scale,
-                                         precision="auto" if label == "bicubic" else args.precision)
+                    try:
+                        method = open_method(model, scale=scale,
+                                             precision="auto" if label == "bicubic" else args.precision)
+                    except BackendError:  # that precision is not accurate for this copy here: as auto runs it
+                        if args.precision == "auto":
+                            raise
+                        method = open_method(model, scale=scale, precision="auto")
                     try:
                         psnr, t_err = score(method, lr, hr, flows, scale, hard and label != "bicubic")
                     finally:

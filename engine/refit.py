@@ -36,6 +36,9 @@ further down and takes the step only as far as that one carries to the pairs at 
 scale. On the desktop capture and the game capture that is not at all (the shipped weights stay;
 on the game the full step would have gained 0.09 dB, so the check is cautious); on Big Buck
 Bunny three quarters of it.
+
+When. ``--adapt fast`` asks for it; ``--adapt auto``, the default, fits a video file long enough
+that the fit is a small part of the run (:func:`auto_fits`, :data:`AUTO_MIN_FRAMES`).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from srstream.imresize import bicubic_degrade
 from srstream.spec import METADATA_KEY
 
 __all__ = ["AUTO_MIN_FRAMES", "DEFAULT_UNDER", "RefitOptions", "Refitted", "auto_fits", "fit_last_conv",
-           "refit_to_video", "unsupported"]
+           "fit_to_pairs", "refit_to_video", "unsupported", "write_fitted"]
 
 #: CRF steps under the stream's at which the pairs' inputs are encoded (see the module docstring).
 DEFAULT_UNDER = (0, 4, 8)
@@ -304,6 +307,34 @@ def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarra
     return fitted, shrink, here.mse(fitted) / max(here.mse(shipped), 1e-12)
 
 
+def fit_to_pairs(model: ResolvedModel, targets: list[np.ndarray], inputs: dict[int, list[np.ndarray]],
+                 opts: RefitOptions = RefitOptions()) -> np.ndarray:
+    """``model``'s last conv fitted to the given pairs, the whole least-squares step and no check:
+    ``inputs`` maps any key (a CRF) to RGB frames at ``1 / scale`` of ``targets``', pair by pair.
+    :func:`refit_to_video` makes its own pairs from the video; this takes any (the benchmarks fit
+    to the original frames, to see how far the last conv can reach)."""
+    reason = unsupported(model)
+    if reason:
+        raise ModelError(f"cannot refit {model.name}: {reason}")
+    luma = luma_variant_path(model.path, "fp32")
+    assert luma is not None
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(_features_graph(luma)[0], providers=["CPUExecutionProvider"])
+    normal = _normal(session, model.spec.scale, max(1, model.spec.margin), targets, inputs, opts)
+    return normal.solve(_shipped(luma), opts.ridge)
+
+
+def write_fitted(model: ResolvedModel, fitted: np.ndarray, folder: Path, name: str) -> Path:
+    """Copies of every graph of ``model`` with the last conv's weights and bias ``fitted`` (as
+    :func:`fit_last_conv` returns them), named ``name`` and written into ``folder``; the copy's
+    main graph."""
+    stem = model.path.name.removesuffix(".onnx")
+    for source in _graphs(model):
+        _write_conv(source, folder / source.name.replace(stem, name, 1), fitted, name)
+    return folder / f"{name}.onnx"
+
+
 def _write_conv(source: Path, dest: Path, fitted: np.ndarray, name: str) -> None:
     """``source``'s graph with its last conv's weights and bias replaced by ``fitted`` and its spec
     renamed ``name``, written to ``dest``. A quantised weight (DequantizeLinear of int8 per output
@@ -441,9 +472,8 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
         f"at CRF {'/'.join(map(str, crfs))}; step {shrink:g} of the fit (what carried across a scale), error on "
         f"them x{change:.3f}")
     with new_entry(folder, kept, ".refitting-") as work:
-        stem = model.path.name.removesuffix(".onnx")
-        for source in _graphs(model) if shrink else ():
-            _write_conv(source, work / source.name.replace(stem, name, 1), fitted, name)
+        if shrink:
+            write_fitted(model, fitted, work, name)
         seconds = time.perf_counter() - started
         (work / record.name).write_text(json.dumps({"source": str(video), "model": model.name, "crfs": list(crfs),
                                                     "frames": frames, "shrink": shrink, "loss_change": change,

@@ -57,12 +57,9 @@ def test_written_graphs_compute_the_fitted_conv(tmp_path: Path, name: str) -> No
     fitted = shipped + np.random.default_rng(0).normal(0, 0.02, shipped.shape)
     out = tmp_path / "out"
     out.mkdir()
-    written = []
-    for source in refit._graphs(resolve_model(str(model))):
-        dest = out / source.name.replace(name, "fit", 1)
-        refit._write_conv(source, dest, fitted, "fit")
-        written.append(dest.name)
-    assert sorted(written) == ["fit.int8.onnx", "fit.luma.int8.onnx", "fit.luma.onnx", "fit.onnx"]
+    assert refit.write_fitted(resolve_model(str(model)), fitted, out, "fit") == out / "fit.onnx"
+    assert sorted(p.name for p in out.iterdir()) == ["fit.int8.onnx", "fit.luma.int8.onnx", "fit.luma.onnx",
+                                                     "fit.onnx"]
 
     y = np.random.default_rng(1).random((1, 1, 24, 32), np.float32)
     head, _ = refit._features_graph(luma)
@@ -81,6 +78,34 @@ def test_written_graphs_compute_the_fitted_conv(tmp_path: Path, name: str) -> No
     spec = resolve_model(str(out / "fit.int8.onnx")).spec
     assert spec.name == "fit"
     assert set(spec.metrics) <= {k for k in resolve_model(name).spec.metrics if k.endswith(refit._KEPT_METRICS)}
+
+
+def test_fit_to_pairs_finds_the_conv_that_made_them(tmp_path: Path) -> None:
+    """Targets made by a copy whose last conv was moved: fitted to them, the shipped model's copy
+    computes what that copy does (the weights themselves may differ where no input reaches)."""
+    import cv2
+
+    model = resolve_model("tiny-x2")
+    shipped = refit._shipped(model.path.with_name("tiny-x2.luma.onnx"))
+    truth = refit.write_fitted(model, shipped + np.random.default_rng(0).normal(0, 0.02, shipped.shape), tmp_path,
+                               "truth")
+    rng = np.random.default_rng(1)
+
+    def smooth(*shape: int) -> np.ndarray:
+        img = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), 1.5)
+        return (img - img.min()) / (img.max() - img.min()) * 0.8 + 0.1
+
+    lows = [np.round(smooth(48, 64, 3) * 255).astype(np.uint8) for _ in range(12)]
+    highs = [np.clip(np.round(_run(truth, (low.astype(np.float32) / 255).transpose(2, 0, 1)[None])[0]
+                              .transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8) for low in lows]
+    fitted = refit.fit_to_pairs(model, highs, {0: lows}, RefitOptions(crop=32, crops=8))
+    got = refit.write_fitted(model, fitted, tmp_path, "got")
+    y = smooth(40, 40)[None, None]
+    want = _run(tmp_path / "truth.luma.onnx", y)
+    assert np.abs(_run(got.with_name("got.luma.onnx"), y) - want).mean() < 0.1 * np.abs(
+        _run(model.path.with_name("tiny-x2.luma.onnx"), y) - want).mean()
+    with pytest.raises(ModelError, match="no luma graph"):
+        refit.fit_to_pairs(resolve_model("quality-x4"), highs, {0: lows})
 
 
 def test_the_shipped_weights_written_back_change_nothing(tmp_path: Path) -> None:
