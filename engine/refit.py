@@ -68,11 +68,15 @@ __all__ = ["AUTO_MIN_FRAMES", "DEFAULT_UNDER", "RefitOptions", "Refitted", "auto
 #: CRF steps under the stream's at which the pairs' inputs are encoded (see the module docstring).
 DEFAULT_UNDER = (0, 4, 8)
 #: ``--adapt auto`` fits a video of at least this many frames (more where they are smaller than
-#: 640x360: as many pixels). The fit's work hardly grows with the video (it samples 64 frames): on
-#: 2 cores of an Intel Sapphire Rapids it took 21, 29 and 30 s on 640x360, 960x540 and 1280x720
-#: videos, as long as upscaling 214, 162 and 102 of their frames took end to end (x2, as ``auto``
-#: runs it: 10.2, 5.6 and 3.4 fps). So from here on it adds a tenth to the run or less.
-AUTO_MIN_FRAMES = 2000
+#: 640x360: as many pixels), the length from which a video also runs as a resumable job. The fit's
+#: work hardly grows with the video (it samples 64 frames): on 2 cores of an Intel Sapphire Rapids
+#: it took 21, 29 and 30 s on 640x360, 960x540 and 1280x720 videos, as long as upscaling 214, 162
+#: and 102 of their frames took end to end (x2, as ``auto`` runs it: 10.2, 5.6 and 3.4 fps), so
+#: there it adds at most 7% to the run. On a 2-core AMD Zen 3 (AVX2) the fit took about three
+#: times as long (40 s against 9-15 s with its first, smaller set of pairs) and the upscale about
+#: 1.2 times (8.4 fps end to end at 640x360 in ``benchmarks/results/cpu/zen3-avx2.md``): expect up
+#: to about a sixth there.
+AUTO_MIN_FRAMES = 3000
 #: Bumped when what this module makes from the same input and options changes.
 _VERSION = 1
 #: The recorded export-time INT8 cost metrics a refitted copy keeps (its body is the shipped one's).
@@ -162,8 +166,8 @@ def unsupported(model: ResolvedModel) -> str | None:
 
 def auto_fits(model: ResolvedModel, width: int, height: int, frames: int) -> bool:
     """Whether ``--adapt auto`` fits ``model`` to a video of ``frames`` frames of ``width`` x
-    ``height`` (0 frames: the container does not say, and it does not): a model this module can
-    refit, and a video long enough (:data:`AUTO_MIN_FRAMES`)."""
+    ``height``: a model this module can refit, and a video long enough (:data:`AUTO_MIN_FRAMES`;
+    0 frames, a length nothing tells, is not)."""
     needed = AUTO_MIN_FRAMES * max(1.0, 640 * 360 / max(1, width * height))
     return frames >= needed and unsupported(model) is None
 

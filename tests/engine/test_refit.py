@@ -208,7 +208,7 @@ def test_auto_fits_long_videos_of_models_it_can_refit() -> None:
     assert not refit.auto_fits(tiny, 640, 360, refit.AUTO_MIN_FRAMES - 1)
     assert not refit.auto_fits(tiny, 640, 360, 0)  # the container does not say how long it is
     assert refit.auto_fits(tiny, 1920, 1080, refit.AUTO_MIN_FRAMES)
-    assert not refit.auto_fits(tiny, 320, 180, refit.AUTO_MIN_FRAMES)  # as many pixels as 2000 frames of 640x360
+    assert not refit.auto_fits(tiny, 320, 180, refit.AUTO_MIN_FRAMES)  # a quarter of the pixels
     assert refit.auto_fits(tiny, 320, 180, 4 * refit.AUTO_MIN_FRAMES)
     assert not refit.auto_fits(resolve_model("quality-x4"), 640, 360, 10 * refit.AUTO_MIN_FRAMES)  # no luma graph
 
