@@ -160,9 +160,9 @@ def main() -> int:
                 if args.oracle:
                     t0 = time.perf_counter()
                     model = resolve_model(name)
-                    weights = fit_to_pairs(model, hr_all[::2], {crf: decoded[::2]}, RefitOptions(crops=4))
+                    weights, growth = fit_to_pairs(model, hr_all[::2], {crf: decoded[::2]}, RefitOptions(crops=4))
                     folder = Path(tempfile.mkdtemp(dir=tmp))
-                    runs.append(("oracle", str(write_fitted(model, weights, folder, f"{name}-oracle")),
+                    runs.append(("oracle", str(write_fitted(model, weights, folder, f"{name}-oracle", growth)),
                                  time.perf_counter() - t0))
                 for label, model, seconds in runs:
                     try:

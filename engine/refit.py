@@ -78,7 +78,7 @@ DEFAULT_UNDER = (0, 4, 8)
 #: to about a sixth there.
 AUTO_MIN_FRAMES = 3000
 #: Bumped when what this module makes from the same input and options changes.
-_VERSION = 1
+_VERSION = 2
 #: The recorded export-time INT8 cost metrics a refitted copy keeps (its body is the shipped one's).
 _KEPT_METRICS = ("_psnr_y_int8", "_psnr_y_onnx_fp32")
 
@@ -213,6 +213,14 @@ class _Normal:
     gram: np.ndarray
     cross: np.ndarray
     square: float
+    sample: np.ndarray  # (rows, 9 * C + 1) float32: X's rows at random, for the outputs' range
+
+    def growth(self, w: np.ndarray, prior: np.ndarray) -> float:
+        """How much larger the conv's largest output magnitude on the sampled rows is with ``w``
+        than with ``prior`` (1 when no larger)."""
+        before = float(np.abs(self.sample @ prior.astype(np.float32)).max(initial=0.0))
+        after = float(np.abs(self.sample @ w.astype(np.float32)).max(initial=0.0))
+        return max(1.0, after / before) if before > 0 else 1.0
 
     def solve(self, prior: np.ndarray, ridge: float) -> np.ndarray:
         """The weights of least error plus ``ridge`` (relative to the inputs' mean square) times
@@ -252,6 +260,7 @@ def _normal(session: Any, scale: int, margin: int, targets: list[np.ndarray], in
     gram: np.ndarray = np.zeros(0)
     cross: np.ndarray = np.zeros(0)
     count, square = 0, 0.0
+    sample: list[np.ndarray] = []
     crop, inner = opts.crop, slice(margin, margin + opts.crop)
     for i in range(0, len(xs), 16):
         y_low, y_high = _luma(xs[i:i + 16]), _luma(ys[i:i + 16])
@@ -266,22 +275,26 @@ def _normal(session: Any, scale: int, margin: int, targets: list[np.ndarray], in
         # the sub-pixels the conv's outputs make (DepthToSpace order), less the nearest skip
         sub = y_high.reshape(n, crop, scale, crop, scale).transpose(0, 2, 4, 1, 3).reshape(n, scale * scale, -1)
         y = (sub - y_low[:, :, inner, inner].reshape(n, 1, -1)).transpose(0, 2, 1).reshape(-1, scale * scale)
+        sample.append(x[rng.choice(len(x), min(len(x), _SAMPLE_ROWS), replace=False)].astype(np.float32))
         gram = x.T @ x + (gram if count else 0)
         cross = x.T @ y + (cross if count else 0)
         count += x.shape[0]
         square += float(np.square(y, dtype=np.float64).sum())
-    return _Normal(gram / count, cross / count, square / count)
+    return _Normal(gram / count, cross / count, square / count, np.concatenate(sample))
 
 
+#: Rows of the conv's input kept per batch of crops, to measure the fitted conv's output range.
+_SAMPLE_ROWS = 4096
 #: The shrinkages towards the shipped weights the transfer check chooses from.
 _SHRINK = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarray]], crfs: tuple[int, ...],
-                  opts: RefitOptions) -> tuple[np.ndarray, float, float]:
+                  opts: RefitOptions) -> tuple[np.ndarray, float, float, float]:
     """The last conv's weights and bias, ``(9 * C + 1, scale**2)``, fitted on pairs made from
     ``runs`` at ``crfs``; how far they move from the shipped ones (0: not at all, 1: the whole
-    least-squares step); and the pairs' mean squared error with them relative to the shipped weights'.
+    least-squares step); the pairs' mean squared error with them relative to the shipped weights';
+    and how much the conv's output range on the pairs grew (:func:`write_fitted`'s ``growth``).
 
     The step is taken only as far as it carries across a scale: the same fit made one scale
     further down (the frames' downscales as targets) is scored on the pairs at the video's own
@@ -305,16 +318,17 @@ def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarra
     try:
         below = _normal(session, scale, margin, below_targets, below_inputs, opts).solve(shipped, opts.ridge)
     except InputError:  # frames too small to fit one scale further down: nothing shows the fit would carry
-        return shipped, 0.0, 1.0
+        return shipped, 0.0, 1.0, 1.0
     shrink = min(_SHRINK, key=lambda a: here.mse(shipped + a * (below - shipped)))
     fitted = shipped + shrink * (here.solve(shipped, opts.ridge) - shipped)
-    return fitted, shrink, here.mse(fitted) / max(here.mse(shipped), 1e-12)
+    return fitted, shrink, here.mse(fitted) / max(here.mse(shipped), 1e-12), here.growth(fitted, shipped)
 
 
 def fit_to_pairs(model: ResolvedModel, targets: list[np.ndarray], inputs: dict[int, list[np.ndarray]],
-                 opts: RefitOptions = RefitOptions()) -> np.ndarray:
-    """``model``'s last conv fitted to the given pairs, the whole least-squares step and no check:
-    ``inputs`` maps any key (a CRF) to RGB frames at ``1 / scale`` of ``targets``', pair by pair.
+                 opts: RefitOptions = RefitOptions()) -> tuple[np.ndarray, float]:
+    """``model``'s last conv fitted to the given pairs, the whole least-squares step and no check,
+    and how much its output range grew (both as :func:`write_fitted` takes them): ``inputs`` maps
+    any key (a CRF) to RGB frames at ``1 / scale`` of ``targets``', pair by pair.
     :func:`refit_to_video` makes its own pairs from the video; this takes any (the benchmarks fit
     to the original frames, to see how far the last conv can reach)."""
     reason = unsupported(model)
@@ -326,23 +340,28 @@ def fit_to_pairs(model: ResolvedModel, targets: list[np.ndarray], inputs: dict[i
 
     session = ort.InferenceSession(_features_graph(luma)[0], providers=["CPUExecutionProvider"])
     normal = _normal(session, model.spec.scale, max(1, model.spec.margin), targets, inputs, opts)
-    return normal.solve(_shipped(luma), opts.ridge)
+    shipped = _shipped(luma)
+    fitted = normal.solve(shipped, opts.ridge)
+    return fitted, normal.growth(fitted, shipped)
 
 
-def write_fitted(model: ResolvedModel, fitted: np.ndarray, folder: Path, name: str) -> Path:
+def write_fitted(model: ResolvedModel, fitted: np.ndarray, folder: Path, name: str, growth: float = 1.0) -> Path:
     """Copies of every graph of ``model`` with the last conv's weights and bias ``fitted`` (as
     :func:`fit_last_conv` returns them), named ``name`` and written into ``folder``; the copy's
-    main graph."""
+    main graph. ``growth``: how much larger the conv's outputs can now be; an INT8 graph that
+    quantises them widens its range by as much, so they are not clipped."""
     stem = model.path.name.removesuffix(".onnx")
     for source in _graphs(model):
-        _write_conv(source, folder / source.name.replace(stem, name, 1), fitted, name)
+        _write_conv(source, folder / source.name.replace(stem, name, 1), fitted, name, growth)
     return folder / f"{name}.onnx"
 
 
-def _write_conv(source: Path, dest: Path, fitted: np.ndarray, name: str) -> None:
+def _write_conv(source: Path, dest: Path, fitted: np.ndarray, name: str, growth: float = 1.0) -> None:
     """``source``'s graph with its last conv's weights and bias replaced by ``fitted`` and its spec
     renamed ``name``, written to ``dest``. A quantised weight (DequantizeLinear of int8 per output
-    channel) is quantised again, symmetric, each real channel to its own largest magnitude."""
+    channel) is quantised again, symmetric, each real channel to its own largest magnitude. Where
+    the conv's output is quantised (QuantizeLinear with a constant scale), a ``growth`` over 1
+    widens that scale by as much (the zero point stays)."""
     onnx = _onnx()
     from onnx import numpy_helper
 
@@ -405,6 +424,14 @@ def _write_conv(source: Path, dest: Path, fitted: np.ndarray, name: str) -> None
         q[:outputs] = np.round(bias / bias_scales[:outputs]).astype(np.int32)
         replace(dequant.input[0], q)
         replace(dequant.input[1], bias_scales)
+    readers = [n for n in graph.node if conv.output[0] in n.input]
+    if growth > 1 and len(readers) == 1 and readers[0].op_type == "QuantizeLinear":
+        quant = readers[0]
+        pair = [n for n in graph.node if n.op_type == "DequantizeLinear" and quant.output[0] in n.input]
+        for scale_name in dict.fromkeys([quant.input[1], *(n.input[1] for n in pair)]):
+            if scale_name not in constants:
+                raise ModelError(f"{source}: the last conv's output is quantised at a scale --adapt fast cannot widen")
+            replace(scale_name, numpy_helper.to_array(constants[scale_name]) * np.float32(growth))
     for prop in model.metadata_props:
         if prop.key == METADATA_KEY:
             spec = json.loads(prop.value)
@@ -470,17 +497,17 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
     crfs = pair_crfs(runs, spec.scale, qp, opts.under)
     luma = luma_variant_path(model.path, "fp32")
     assert luma is not None
-    fitted, shrink, change = fit_last_conv(luma, spec.scale, max(1, spec.margin), runs, crfs, opts)
+    fitted, shrink, change, growth = fit_last_conv(luma, spec.scale, max(1, spec.margin), runs, crfs, opts)
     frames = sum(map(len, runs))
     log(f"fitted {model.name}'s last conv to {video.name}: {frames} frames from {len(runs)} places, re-encoded "
         f"at CRF {'/'.join(map(str, crfs))}; step {shrink:g} of the fit (what carried across a scale), error on "
-        f"them x{change:.3f}")
+        f"them x{change:.3f}" + (f"; its outputs' range x{growth:.2f}" if shrink and growth > 1 else ""))
     with new_entry(folder, kept, ".refitting-") as work:
         if shrink:
-            write_fitted(model, fitted, work, name)
+            write_fitted(model, fitted, work, name, growth)
         seconds = time.perf_counter() - started
         (work / record.name).write_text(json.dumps({"source": str(video), "model": model.name, "crfs": list(crfs),
                                                     "frames": frames, "shrink": shrink, "loss_change": change,
-                                                    "seconds": round(seconds, 1),
+                                                    "growth": round(growth, 4), "seconds": round(seconds, 1),
                                                     "options": dataclasses.asdict(opts)}, indent=1) + "\n")
     return Refitted(resolve_model(str(target)) if shrink else model, False, crfs, frames, shrink, change, seconds)

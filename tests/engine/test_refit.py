@@ -80,6 +80,24 @@ def test_written_graphs_compute_the_fitted_conv(tmp_path: Path, name: str) -> No
     assert set(spec.metrics) <= {k for k in resolve_model(name).spec.metrics if k.endswith(refit._KEPT_METRICS)}
 
 
+def test_an_int8_graph_widens_the_range_of_the_fitted_conv_outputs(tmp_path: Path) -> None:
+    model = resolve_model(str(_copy("realtime-x2", tmp_path)))
+    fitted = 4 * refit._shipped(model.path.with_name("realtime-x2.luma.onnx"))  # outputs four times as large
+    import cv2
+
+    img = cv2.GaussianBlur(np.random.default_rng(1).random((48, 64)).astype(np.float32), (0, 0), 1.0)
+    y = ((img - img.min()) / (img.max() - img.min()))[None, None]
+    errors = []
+    for growth in (1.0, 4.0):
+        folder = tmp_path / f"growth{growth:g}"
+        folder.mkdir()
+        refit.write_fitted(model, fitted, folder, "fit", growth)
+        fp32 = _run(folder / "fit.luma.onnx", y)
+        errors.append(np.abs(_run(folder / "fit.luma.int8.onnx", y) - fp32).max())
+    assert np.array_equal(fp32, _run(tmp_path / "growth1" / "fit.luma.onnx", y))  # the float graph has no range
+    assert errors[1] < 0.5 * errors[0], errors
+
+
 def test_fit_to_pairs_finds_the_conv_that_made_them(tmp_path: Path) -> None:
     """Targets made by a copy whose last conv was moved: fitted to them, the shipped model's copy
     computes what that copy does (the weights themselves may differ where no input reaches)."""
@@ -98,8 +116,9 @@ def test_fit_to_pairs_finds_the_conv_that_made_them(tmp_path: Path) -> None:
     lows = [np.round(smooth(48, 64, 3) * 255).astype(np.uint8) for _ in range(12)]
     highs = [np.clip(np.round(_run(truth, (low.astype(np.float32) / 255).transpose(2, 0, 1)[None])[0]
                               .transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8) for low in lows]
-    fitted = refit.fit_to_pairs(model, highs, {0: lows}, RefitOptions(crop=32, crops=8))
-    got = refit.write_fitted(model, fitted, tmp_path, "got")
+    fitted, growth = refit.fit_to_pairs(model, highs, {0: lows}, RefitOptions(crop=32, crops=8))
+    assert growth >= 1
+    got = refit.write_fitted(model, fitted, tmp_path, "got", growth)
     y = smooth(40, 40)[None, None]
     want = _run(tmp_path / "truth.luma.onnx", y)
     assert np.abs(_run(got.with_name("got.luma.onnx"), y) - want).mean() < 0.1 * np.abs(
