@@ -297,7 +297,7 @@ def _auto_fit(model, media, args: argparse.Namespace):  # noqa: ANN001, ANN202 -
 
         if gpus():  # the video upscales on the GPU, next to which the fit on the CPU is not cheap
             return model
-    print(f"sr-stream: fitting {model.name}'s last conv to this video first, as for every video this long "
+    print(f"sr-stream: a video this long gets {model.name}'s last conv fitted to it first, or an earlier run's fit "
           "(--adapt off skips it)", file=sys.stderr, flush=True)
     try:
         return _adapted(model, media.path, "fast")

@@ -249,11 +249,11 @@ def test_cli_fits_long_videos_by_default(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", small)
     err = upscale("a.mp4")
-    assert "as for every video this long" in err and "tiny-x2-fit x2 on ort fp32" in err
+    assert "gets tiny-x2's last conv fitted to it first" in err and "tiny-x2-fit x2 on ort fp32" in err
     assert "tiny-x2-fit" not in upscale("off.mp4", "--adapt", "off")
     monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", small * 1.01)
     err = upscale("short.mp4")
-    assert "fitting" not in err and "tiny-x2-fit" not in err
+    assert "fitted to it first" not in err and "tiny-x2-fit" not in err
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise OutputError("no space left in the cache")
