@@ -72,7 +72,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "by CPU; no torch, needs onnx; only as far as the fit carries across a scale, so text "
                              "keeps the model as it is). auto (the default): fast for a video file of 3000 frames or "
                              "more (as many pixels where its frames are under 640x360) upscaled on the CPU, where "
-                             "the fit adds 3-7% to the run (on 2 cores of a Sapphire Rapids; up to a sixth on a "
+                             "the fit adds 3-7%% to the run (on 2 cores of a Sapphire Rapids; up to a sixth on a "
                              "Zen 3); off: never. STEPS (--adapt alone: "
                              "200) fine-tunes the whole net with torch, about 2 minutes on 2 cores, and needs "
                              "sr-stream[train,export]. The tuned model is kept in the cache, so the same command "
