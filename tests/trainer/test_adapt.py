@@ -177,4 +177,4 @@ def test_help_default_matches_the_trainer() -> None:
     parser = argparse.ArgumentParser()
     configure(parser)
     assert parser.parse_args(["x.mp4", "--adapt"]).adapt == adapt.DEFAULT_STEPS
-    assert parser.parse_args(["x.mp4"]).adapt is None
+    assert parser.parse_args(["x.mp4"]).adapt == "auto"  # the fast fit, for long video files
