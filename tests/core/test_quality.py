@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -34,6 +35,20 @@ def test_resize_is_mirror_symmetric() -> None:
 def test_upscale_by_one_is_identity() -> None:
     image = np.random.default_rng(0).random((6, 5, 3)) * 255
     np.testing.assert_allclose(imresize(image, 1.0), image, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape, scale, kernel", [((300, 260), 0.5, "cubic"), ((200, 130, 3), 1 / 3, "cubic"),
+                                                  ((70, 150), 2.0, "cubic"), ((90, 40, 3), 4.0, "lanczos3")])
+def test_banded_resize_equals_the_dense_matrix_product(shape: tuple[int, ...], scale: float, kernel: str) -> None:
+    """Each axis is multiplied block by block over its band of weights; the result must be the
+    dense product's, at the borders (mirrored) too."""
+    image = np.random.default_rng(5).uniform(0, 255, shape)
+    dense = image
+    for axis in (0, 1):
+        n = dense.shape[axis]
+        m = resize_matrix(n, math.ceil(n * scale - 1e-9), scale, True, kernel)
+        dense = np.moveaxis(np.tensordot(m, np.moveaxis(dense, axis, 0), axes=1), 0, axis)
+    np.testing.assert_allclose(imresize(image, scale, kernel=kernel), dense, rtol=0, atol=1e-9)
 
 
 def test_downscale_antialiases() -> None:
