@@ -262,24 +262,34 @@ def _normal(session: Any, scale: int, margin: int, targets: list[np.ndarray], in
     count, square = 0, 0.0
     sample: list[np.ndarray] = []
     crop, inner = opts.crop, slice(margin, margin + opts.crop)
+    order: np.ndarray | None = None
     for i in range(0, len(xs), 16):
         y_low, y_high = _luma(xs[i:i + 16]), _luma(ys[i:i + 16])
         act = session.run([session.get_outputs()[1].name], {session.get_inputs()[0].name: y_low})[0]
         n, c = act.shape[:2]
-        padded = np.pad(act, ((0, 0), (0, 0), (1, 1), (1, 1)))
-        # (N, C, 3, 3, crop, crop): the 3x3 neighbourhood of every inner pixel, in the conv's weight order
-        cols = np.stack([np.stack([padded[:, :, margin + dy:margin + dy + crop, margin + dx:margin + dx + crop]
-                                   for dx in range(3)], 2) for dy in range(3)], 2)
-        x = np.concatenate([cols.reshape(n, c * 9, -1).transpose(0, 2, 1).reshape(-1, c * 9),
-                            np.ones((n * crop ** 2, 1), np.float32)], 1).astype(np.float64)
+        # channels last, so that each 3x3 offset's inner pixels are one contiguous block of C values:
+        # a row of X is (offset, channel) ordered here and the gram permuted to the conv's weight order
+        # (channel, dy, dx) below; one float32 copy per offset, no (N, C, 3, 3, crop, crop) stack.
+        padded = np.pad(act.transpose(0, 2, 3, 1), ((0, 0), (1, 1), (1, 1), (0, 0)))
+        x = np.empty((n, crop, crop, 9 * c + 1), np.float32)
+        for k in range(9):
+            dy, dx = divmod(k, 3)
+            x[..., k * c:(k + 1) * c] = padded[:, margin + dy:margin + dy + crop, margin + dx:margin + dx + crop]
+        x[..., -1] = 1.0
+        x = x.reshape(-1, 9 * c + 1)
+        if order is None:  # the column of X holding weight (channel, dy, dx), and the bias last
+            order = np.append(np.arange(9 * c).reshape(9, c).T.ravel(), 9 * c)
         # the sub-pixels the conv's outputs make (DepthToSpace order), less the nearest skip
         sub = y_high.reshape(n, crop, scale, crop, scale).transpose(0, 2, 4, 1, 3).reshape(n, scale * scale, -1)
         y = (sub - y_low[:, :, inner, inner].reshape(n, 1, -1)).transpose(0, 2, 1).reshape(-1, scale * scale)
-        sample.append(x[rng.choice(len(x), min(len(x), _SAMPLE_ROWS), replace=False)].astype(np.float32))
-        gram = x.T @ x + (gram if count else 0)
-        cross = x.T @ y + (cross if count else 0)
+        sample.append(x[rng.choice(len(x), min(len(x), _SAMPLE_ROWS), replace=False)][:, order])
+        # float32 products summed by BLAS within a batch (at most 16 crops), float64 across batches
+        gram = (x.T @ x).astype(np.float64) + (gram if count else 0)
+        cross = (x.T @ y).astype(np.float64) + (cross if count else 0)
         count += x.shape[0]
         square += float(np.square(y, dtype=np.float64).sum())
+    assert order is not None
+    gram, cross = gram[np.ix_(order, order)], cross[order]
     return _Normal(gram / count, cross / count, square / count, np.concatenate(sample))
 
 
@@ -310,10 +320,9 @@ def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarra
     head, _ = _features_graph(luma)
     session = ort.InferenceSession(head, providers=["CPUExecutionProvider"])
     shipped = _shipped(luma)
-    targets, inputs = training_pairs(runs, scale, crfs)
+    below_runs = [[bicubic_degrade(f, scale) for f in run] for run in runs]  # also the inputs' clean downscales
+    targets, inputs = training_pairs(runs, scale, crfs, below_runs)
     here = _normal(session, scale, margin, targets, inputs, opts)
-    below_runs = [[bicubic_degrade(f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale], scale)
-                   for f in run] for run in runs]
     below_targets, below_inputs = training_pairs(below_runs, scale, crfs)
     try:
         below = _normal(session, scale, margin, below_targets, below_inputs, opts).solve(shipped, opts.ridge)

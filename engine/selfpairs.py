@@ -10,7 +10,9 @@ uses it without the training stack. Torch-free: PyAV (libx264, FFmpeg's H.264 de
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -154,19 +156,22 @@ def _cropped(frames: list[np.ndarray], scale: int) -> list[np.ndarray]:
     return [f[: f.shape[0] - f.shape[0] % scale, : f.shape[1] - f.shape[1] % scale] for f in frames]
 
 
-def training_pairs(runs: list[list[np.ndarray]], scale: int, crfs: tuple[int, ...]
+def training_pairs(runs: list[list[np.ndarray]], scale: int, crfs: tuple[int, ...],
+                   downscaled: list[list[np.ndarray]] | None = None
                    ) -> tuple[list[np.ndarray], dict[int, list[np.ndarray]]]:
     """Targets (the decoded frames, cropped to a multiple of ``scale``) and, per CRF, their
-    inputs: each run downscaled and encoded as one H.264 stream (libx264 medium)."""
-    targets: list[np.ndarray] = []
-    inputs: dict[int, list[np.ndarray]] = {crf: [] for crf in crfs}
-    for run in runs:
-        hr = _cropped(run, scale)
-        clean = [bicubic_degrade(f, scale) for f in hr]
-        for crf in crfs:
-            inputs[crf] += h264_clip(clean, crf)
-        targets += hr
-    return targets, inputs
+    inputs: each run downscaled and encoded as one H.264 stream (libx264 medium).
+    ``downscaled``: the runs' :func:`bicubic_degrade` where the caller has made it already.
+
+    The streams are encoded on as many threads as the process may use cores (PyAV lets go of
+    the GIL while libx264 works, and each stream runs x264 on one thread)."""
+    hrs = [_cropped(run, scale) for run in runs]
+    lows = downscaled if downscaled is not None else [[bicubic_degrade(f, scale) for f in hr] for hr in hrs]
+    jobs = [(i, crf) for i in range(len(hrs)) for crf in crfs]
+    with ThreadPoolExecutor(max(1, min(len(jobs), len(os.sched_getaffinity(0))))) as pool:
+        clips = dict(zip(jobs, pool.map(lambda job: h264_clip(lows[job[0]], job[1]), jobs)))
+    targets = [f for hr in hrs for f in hr]
+    return targets, {crf: [f for i in range(len(hrs)) for f in clips[i, crf]] for crf in crfs}
 
 
 def pair_crfs(runs: list[list[np.ndarray]], scale: int, qp: float | None, under: Sequence[int]) -> tuple[int, ...]:
