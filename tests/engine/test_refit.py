@@ -200,14 +200,21 @@ def test_models_it_cannot_refit_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "c").exists()
 
 
-def test_cli_adapt_fast_upscales_with_the_refitted_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    import av
-
+@pytest.fixture
+def quick_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An 8-frame 128x96 video, fitted with :data:`QUICK` options and the whole step, in a
+    temporary cache: the command-line tests' setup."""
     monkeypatch.setenv("SRSTREAM_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(refit.refit_to_video, "__defaults__", (QUICK,))
     monkeypatch.setattr(refit, "_SHRINK", (1.0,))
-    video = write_video(tmp_path / "v.mp4", frames=8, size=(128, 96))
+    return write_video(tmp_path / "v.mp4", frames=8, size=(128, 96))
+
+
+def test_cli_adapt_fast_upscales_with_the_refitted_model(tmp_path: Path, quick_video: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import av
+
+    video = quick_video
     out = tmp_path / "up.mp4"
     code = cli.main([str(video), "--fast", "--adapt", "fast", "-o", str(out), "--backend", "ort",
                      "--precision", "fp32"])
@@ -232,12 +239,9 @@ def test_auto_fits_long_videos_of_models_it_can_refit() -> None:
     assert not refit.auto_fits(resolve_model("quality-x4"), 640, 360, 10 * refit.AUTO_MIN_FRAMES)  # no luma graph
 
 
-def test_cli_fits_long_videos_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_cli_fits_long_videos_by_default(tmp_path: Path, quick_video: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("SRSTREAM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(refit.refit_to_video, "__defaults__", (QUICK,))
-    monkeypatch.setattr(refit, "_SHRINK", (1.0,))
-    video = write_video(tmp_path / "v.mp4", frames=8, size=(128, 96))
+    video = quick_video
     small = 8 / (640 * 360 / (128 * 96))  # 8 frames of 128x96 hold as many pixels as this many of 640x360
 
     def upscale(name: str, *extra: str) -> str:
