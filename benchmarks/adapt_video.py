@@ -8,7 +8,7 @@ captures), its first ``--seconds``, is downscaled by 2 (MATLAB bicubic) and writ
 file (libx264 ``medium``) at each ``--crf``: the video a user has. On that file:
 
 * ``bicubic``;
-* ``auto``: what ``sr-stream VIDEO`` runs by default on a video under 3000 frames: the model the
+* ``auto``: what ``sr-stream VIDEO`` runs by default on a video under 2000 frames: the model the
   file's quantiser picks, the stabiliser where that is the compressed variant, the change cap (a
   longer video is also fitted, as ``fit`` below);
 * ``adapted-N``: the same, with that model adapted to the file (``--adapt N``,

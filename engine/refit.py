@@ -68,15 +68,14 @@ __all__ = ["AUTO_MIN_FRAMES", "DEFAULT_UNDER", "RefitOptions", "Refitted", "auto
 #: CRF steps under the stream's at which the pairs' inputs are encoded (see the module docstring).
 DEFAULT_UNDER = (0, 4, 8)
 #: ``--adapt auto`` fits a video of at least this many frames (more where they are smaller than
-#: 640x360: as many pixels), the length from which a video also runs as a resumable job. The fit's
-#: work hardly grows with the video (it samples 64 frames): on 2 cores of an Intel Sapphire Rapids
-#: it took 21, 29 and 30 s on 640x360, 960x540 and 1280x720 videos, as long as upscaling 214, 162
-#: and 102 of their frames took end to end (x2, as ``auto`` runs it: 10.2, 5.6 and 3.4 fps), so
-#: there it adds at most 7% to the run. On a 2-core AMD Zen 3 (AVX2) the fit took about three
-#: times as long (40 s against 9-15 s with its first, smaller set of pairs) and the upscale about
-#: 1.2 times (8.4 fps end to end at 640x360 in ``benchmarks/results/cpu/zen3-avx2.md``): expect up
-#: to about a sixth there.
-AUTO_MIN_FRAMES = 3000
+#: 640x360: as many pixels). The fit's work hardly grows with the video (it samples 64 frames): on
+#: 2 cores of an Intel Sapphire Rapids it took 13, 15 and 18 s on 640x360, 960x540 and 1280x720
+#: videos, as long as upscaling 120, 75 and 58 of their frames took end to end (x2, as ``auto``
+#: runs it: 9.2, 5.0 and 3.2 fps), so there it adds at most 6% to the run. On a 2-core AMD Zen 3
+#: (AVX2) an earlier version of the fit took about three times as long as on the Sapphire Rapids
+#: and the upscale about 1.2 times (8.4 fps end to end at 640x360 in
+#: ``benchmarks/results/cpu/zen3-avx2.md``): expect up to about a seventh there (not measured).
+AUTO_MIN_FRAMES = 2000
 #: Bumped when what this module makes from the same input and options changes.
 _VERSION = 2
 #: The recorded export-time INT8 cost metrics a refitted copy keeps (its body is the shipped one's).
