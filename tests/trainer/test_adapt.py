@@ -88,6 +88,22 @@ def test_pairs_are_the_frames_and_their_own_downscale_reencoded(tmp_path: Path) 
     assert err[20] < err[40]  # the higher CRF lost more
 
 
+def test_pairs_keep_their_order_whichever_thread_encodes_them(tmp_path: Path) -> None:
+    """The streams are encoded on a thread per core: each input must still sit beside its own
+    target, run after run, and the caller's own downscales give the very same pairs."""
+    from srstream.imresize import bicubic_degrade
+
+    runs = sample_runs(write_video(tmp_path / "v.mp4", frames=24, size=(64, 48)), 3, 3, 10**9)
+    targets, inputs = training_pairs(runs, 2, (18, 26))
+    assert len(targets) == len(inputs[18]) == len(inputs[26]) == 9
+    for crf in (18, 26):
+        for i, low in enumerate(inputs[crf]):
+            errors = [np.abs(low.astype(float) - bicubic_degrade(t, 2)).mean() for t in targets]
+            assert int(np.argmin(errors)) == i
+    again = training_pairs(runs, 2, (18, 26), [[bicubic_degrade(f, 2) for f in run] for run in runs])
+    assert all(np.array_equal(a, b) for crf in (18, 26) for a, b in zip(inputs[crf], again[1][crf]))
+
+
 def test_tuning_fits_the_pairs(tmp_path: Path, tiny_model: Path) -> None:
     runs = sample_runs(write_video(tmp_path / "v.mp4", frames=8, size=(96, 64)), 2, 4, 10**9)
     targets, inputs = training_pairs(runs, 2, (23,))
