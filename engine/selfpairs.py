@@ -168,8 +168,11 @@ def training_pairs(runs: list[list[np.ndarray]], scale: int, crfs: tuple[int, ..
     hrs = [_cropped(run, scale) for run in runs]
     lows = downscaled if downscaled is not None else [[bicubic_degrade(f, scale) for f in hr] for hr in hrs]
     jobs = [(i, crf) for i in range(len(hrs)) for crf in crfs]
-    with ThreadPoolExecutor(max(1, min(len(jobs), len(os.sched_getaffinity(0))))) as pool:
+    pool = ThreadPoolExecutor(max(1, min(len(jobs), len(os.sched_getaffinity(0)))))
+    try:
         clips = dict(zip(jobs, pool.map(lambda job: h264_clip(lows[job[0]], job[1]), jobs)))
+    finally:  # on Ctrl-C or a failed stream, the streams not yet started are dropped, not encoded first
+        pool.shutdown(wait=True, cancel_futures=True)
     targets = [f for hr in hrs for f in hr]
     return targets, {crf: [f for i in range(len(hrs)) for f in clips[i, crf]] for crf in crfs}
 
