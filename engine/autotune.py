@@ -48,7 +48,7 @@ from srstream.engine.models import ResolvedModel, luma_variant_path, variant_pat
 from srstream.errors import BackendError, DependencyError, ModelError, SRStreamError
 from srstream.sysinfo import SystemInfo, collect
 
-__all__ = ["DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "select"]
+__all__ = ["DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "inherit_speed", "select"]
 
 #: The frame size candidates are timed at when the caller does not know it (a 360p video frame).
 DEFAULT_SIZE = (640, 360)
@@ -105,7 +105,10 @@ class TuneCache:
         return self.data[table].get(key)
 
     def put(self, table: str, key: str, value: Any) -> None:
-        self.data[table][key] = value
+        self.put_many(table, {key: value})
+
+    def put_many(self, table: str, items: dict[str, Any]) -> None:
+        self.data[table].update(items)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.path, json.dumps({"version": _CACHE_VERSION, **self.data}, indent=1).encode())
@@ -134,6 +137,29 @@ def _graph_digest(model: ResolvedModel, precision: str) -> str:
 def _key(model: ResolvedModel, b: BackendDef, precision: str, options: Any, info: SystemInfo) -> str:
     return "|".join([_graph_digest(model, precision), b.name, b.runtime_version(), precision, repr(options),
                      _cpu_fingerprint(info)])
+
+
+def inherit_speed(copy: ResolvedModel, source: ResolvedModel, cache: TuneCache | None = None) -> int:
+    """Give ``copy`` the timings ``source`` has on this machine where it has none of its own: for a
+    copy whose graphs are ``source``'s but for some constants (weights, biases, quantiser scales;
+    what :mod:`srstream.engine.refit` writes), whose speed does not depend on them. Its accuracy is
+    still checked, as any model's. Returns how many timings it took.
+
+    ``--adapt`` fits a copy to every video; without this, each one's first run would time every
+    candidate again (several seconds at 720p on 2 cores) for the speed its source's run measured."""
+    cache = cache or TuneCache()
+    taken: dict[str, Any] = {}
+    for precision in ("fp32", "int8"):  # the two graph digests a candidate's key can start with
+        old, new = _graph_digest(source, precision), _graph_digest(copy, precision)
+        if "missing" in (old, new) or old == new:
+            continue
+        for key, fps in cache.data["speed"].items():
+            mine = new + key[len(old):]
+            if key.startswith(old + "|") and mine not in cache.data["speed"]:
+                taken[mine] = fps
+    if taken:
+        cache.put_many("speed", taken)
+    return len(taken)
 
 
 def _upscaler(model: ResolvedModel, b: BackendDef, precision: str, options: Any, tile: int | str):  # noqa: ANN202

@@ -498,7 +498,7 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
 
     if kept():
         done = json.loads(record.read_text())
-        return Refitted(resolve_model(str(target)) if done["shrink"] else model, True, tuple(done["crfs"]),
+        return Refitted(_fitted_copy(target, model) if done["shrink"] else model, True, tuple(done["crfs"]),
                         done["frames"], done["shrink"], done["loss_change"], 0.0)
     spec = model.spec
     runs = sample_runs(video, opts.runs, opts.run_frames, opts.max_pixels)
@@ -518,4 +518,15 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
                                                     "frames": frames, "shrink": shrink, "loss_change": change,
                                                     "growth": round(growth, 4), "seconds": round(seconds, 1),
                                                     "options": dataclasses.asdict(opts)}, indent=1) + "\n")
-    return Refitted(resolve_model(str(target)) if shrink else model, False, crfs, frames, shrink, change, seconds)
+    return Refitted(_fitted_copy(target, model) if shrink else model, False, crfs, frames, shrink, change, seconds)
+
+
+def _fitted_copy(target: Path, model: ResolvedModel) -> ResolvedModel:
+    """The copy at ``target``, with ``model``'s timings on this machine: the same graphs but for
+    the last conv's constants run at the same speed (:func:`srstream.engine.autotune.inherit_speed`;
+    ``auto`` still checks the copy's accuracy)."""
+    from srstream.engine.autotune import inherit_speed
+
+    copy = resolve_model(str(target))
+    inherit_speed(copy, model)
+    return copy

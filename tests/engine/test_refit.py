@@ -187,6 +187,36 @@ def test_the_fit_moves_towards_pairs_it_can_learn(tmp_path: Path) -> None:
     assert np.allclose(fitted[-1] - shipped[-1], 0.05, atol=0.01)
 
 
+def test_a_fitted_copy_takes_its_sources_timings_but_is_checked(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its graphs differ from the source's only in the last conv's constants, so ``auto`` times
+    it no more (the source's timings are copied), and still checks its accuracy."""
+    from srstream.engine import autotune
+
+    model = resolve_model(str(_copy("tiny-x2", tmp_path)))
+    cache = autotune.TuneCache(tmp_path / "autotune.json")
+    first = autotune.select(model, size=(96, 64), cache=cache)
+    timed = {r.backend + r.precision: r.fps for r in first.rows if r.fps}
+    assert timed
+    shipped = refit._shipped(model.path.with_name("tiny-x2.luma.onnx"))
+    out = tmp_path / "fit"
+    out.mkdir()
+    copy = resolve_model(str(refit.write_fitted(model, shipped * 1.01, out, "tiny-x2-fit")))
+    assert autotune.inherit_speed(copy, model, cache) == len(timed)
+    assert autotune.inherit_speed(copy, model, cache) == 0  # what the copy has already is kept
+
+    def no_timing(*_args: object) -> list[float]:
+        raise AssertionError("the copy was timed again")
+
+    monkeypatch.setattr(autotune, "_time_together", no_timing)
+    checked = []
+    real_check = autotune._check
+    monkeypatch.setattr(autotune, "_check", lambda m, *a: checked.append(m.name) or real_check(m, *a))
+    again = autotune.select(copy, size=(96, 64), cache=autotune.TuneCache(tmp_path / "autotune.json"))
+    assert {r.backend + r.precision: r.fps for r in again.rows if r.fps} == timed
+    assert checked and set(checked) == {"tiny-x2-fit"}
+
+
 def test_models_it_cannot_refit_are_refused(tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", frames=4, size=(128, 96))
     with pytest.raises(ModelError, match="--adapt fast cannot refit gan-x4"):
