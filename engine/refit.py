@@ -70,10 +70,11 @@ DEFAULT_UNDER = (0, 4, 8)
 #: ``--adapt auto`` fits a video of at least this many frames (more where they are smaller than
 #: 640x360: as many pixels). The fit's work hardly grows with the video (it samples 64 frames): on
 #: 2 cores of an Intel Sapphire Rapids it took 13, 15 and 18 s on 640x360, 960x540 and 1280x720
-#: videos, as long as upscaling 120, 75 and 58 of their frames took end to end (x2, as ``auto``
-#: runs it: 9.2, 5.0 and 3.2 fps), so there it adds at most 6% to the run. On a 2-core AMD Zen 3
-#: (AVX2) an earlier version of the fit took about three times as long as on the Sapphire Rapids
-#: and the upscale about 1.2 times (8.4 fps end to end at 640x360 in
+#: videos, and the copy's accuracy check about 1 s more (its timings are the shipped model's:
+#: :func:`_fitted_copy`), as long as upscaling about 130, 80 and 60 of their frames took end to end
+#: (x2, as ``auto`` runs it: 9.2, 5.0 and 3.2 fps), so there it adds 3-6.5% to the run. On a 2-core
+#: AMD Zen 3 (AVX2) an earlier version of the fit took about three times as long as on the Sapphire
+#: Rapids and the upscale about 1.2 times (8.4 fps end to end at 640x360 in
 #: ``benchmarks/results/cpu/zen3-avx2.md``): expect up to about a seventh there (not measured).
 AUTO_MIN_FRAMES = 2000
 #: Bumped when what this module makes from the same input and options changes.

@@ -72,7 +72,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "on 2 cores of a Sapphire Rapids, about three times that on a Zen 3; no torch, needs "
                              "onnx; only as far as the fit carries across a scale, so text keeps the model as it "
                              "is). auto (the default): fast for a video file of 2000 frames or more (as many pixels "
-                             "where its frames are under 640x360) upscaled on the CPU, where the fit adds 3-6%% to "
+                             "where its frames are under 640x360) upscaled on the CPU, where the fit adds 3-7%% to "
                              "the run (on the Sapphire Rapids; up to about a seventh on a Zen 3); off: never. "
                              "STEPS (--adapt alone: "
                              "200) fine-tunes the whole net with torch, about 2 minutes on 2 cores, and needs "
