@@ -16,7 +16,8 @@ file (libx264 ``medium``) at each ``--crf``: the video a user has. On that file:
   ``auto`` runs it on this machine;
 * ``fit`` (with ``--fit``): the same, with that model's last conv fitted to the file by least
   squares (``--adapt fast``, :mod:`srstream.engine.refit`); ``fit-0.4.8`` and the like (with
-  ``--fit-under 0,4,8``) with its pairs' inputs encoded at those CRF steps under the stream's;
+  ``--fit-under 0,4,8``) with its pairs' inputs encoded at those CRF steps under the stream's,
+  ``fit-4x4`` and the like (with ``--fit-sample 4x4``) with its pairs sampled as 4 runs of 4 frames;
 * ``oracle`` (with ``--oracle``): that model's last conv fitted, the whole step, to the original
   frames (every other frame of the clip's first ``--seconds``, the scored ones among them) from
   the file's own decoded frames. No user's run can make it (it needs the originals): it is how
@@ -91,6 +92,17 @@ def crf_steps(text: str) -> tuple[int, ...]:
     return steps
 
 
+def sample_size(text: str) -> tuple[int, int]:
+    """``--fit-sample``: RUNSxFRAMES, e.g. 4x4."""
+    try:
+        runs, frames = (int(t) for t in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: RUNSxFRAMES, e.g. 4x4") from None
+    if min(runs, frames) < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least one run of one frame")
+    return runs, frames
+
+
 def score(method, lr: list[np.ndarray], hr: list[np.ndarray], flows, scale: int, hard: bool  # noqa: ANN001
           ) -> tuple[float, float]:
     """Mean Y-PSNR and temporal error of ``method`` with the stabiliser and change cap ``auto`` uses."""
@@ -119,6 +131,10 @@ def main() -> int:
                         help="score the refit with its pairs' inputs encoded at these CRF steps under the stream's, "
                         "comma-separated (repeatable, one `fit-...` row each; implies --fit; default: the refit's "
                         f"own, {','.join(map(str, DEFAULT_UNDER))})")
+    parser.add_argument("--fit-sample", action="append", type=sample_size, metavar="RUNSxFRAMES",
+                        help="score the refit with its pairs sampled as this many runs of this many frames "
+                        "(repeatable, one `fit-RxF` row each; implies --fit; default: the refit's own, "
+                        f"{RefitOptions().runs}x{RefitOptions().run_frames})")
     parser.add_argument("--oracle", action="store_true",
                         help="also score the last conv fitted to the original frames (the ceiling of --fit)")
     parser.add_argument("--precision", default="auto",
@@ -150,12 +166,13 @@ def main() -> int:
                     adapted = adapt_to_video(video, resolve_model(name), qp, AdaptOptions(steps=steps), cache=cache,
                                              log=lambda text: print(text, flush=True))
                     runs.append((f"adapted-{steps}", str(adapted.model.path), time.perf_counter() - t0))
-                for under in (args.fit_under or [None]) if args.fit or args.fit_under else ():
+                fits = [("fit", RefitOptions())] if args.fit else []
+                fits += [("fit-" + ".".join(map(str, u)), RefitOptions(under=u)) for u in args.fit_under or ()]
+                fits += [(f"fit-{r}x{f}", RefitOptions(runs=r, run_frames=f)) for r, f in args.fit_sample or ()]
+                for label, opts in fits:
                     t0 = time.perf_counter()
-                    opts = RefitOptions() if under is None else RefitOptions(under=under)
                     fitted = refit_to_video(video, resolve_model(name), qp, opts, cache=cache,
                                             log=lambda text: print(text, flush=True))
-                    label = "fit" if under is None else "fit-" + ".".join(map(str, under))
                     runs.append((label, str(fitted.model.path), time.perf_counter() - t0))
                 if args.oracle:
                     t0 = time.perf_counter()
