@@ -38,7 +38,8 @@ on the game the full step would have gained 0.09 dB, so the check is cautious); 
 Bunny three quarters of it.
 
 When. ``--adapt fast`` asks for it; ``--adapt auto``, the default, fits a video file long enough
-that the fit is a small part of the run (:func:`auto_fits`, :data:`AUTO_MIN_FRAMES`).
+that the fit is a small part of the run, of frames large enough that the check above has seen it
+hold (:func:`auto_fits`, :data:`AUTO_MIN_FRAMES`, :data:`AUTO_MIN_PIXELS`).
 """
 
 from __future__ import annotations
@@ -62,21 +63,25 @@ from srstream.images import LUMA_BT601
 from srstream.imresize import bicubic_degrade
 from srstream.spec import METADATA_KEY
 
-__all__ = ["AUTO_MIN_FRAMES", "DEFAULT_UNDER", "RefitOptions", "Refitted", "auto_fits", "fit_last_conv",
-           "fit_to_pairs", "refit_to_video", "unsupported", "write_fitted"]
+__all__ = ["AUTO_MIN_FRAMES", "AUTO_MIN_PIXELS", "DEFAULT_UNDER", "RefitOptions", "Refitted", "auto_fits",
+           "fit_last_conv", "fit_to_pairs", "refit_to_video", "unsupported", "write_fitted"]
 
 #: CRF steps under the stream's at which the pairs' inputs are encoded (see the module docstring).
 DEFAULT_UNDER = (0, 4, 8)
-#: ``--adapt auto`` fits a video of at least this many frames (more where they are smaller than
-#: 640x360: as many pixels). The fit's work hardly grows with the video (it samples 64 frames): on
-#: 2 cores of an Intel Sapphire Rapids it took 13, 15 and 18 s on 640x360, 960x540 and 1280x720
-#: videos, and the copy's accuracy check about 1 s more (its timings are the shipped model's:
-#: :func:`_fitted_copy`), as long as upscaling about 130, 80 and 60 of their frames took end to end
-#: (x2, as ``auto`` runs it: 9.2, 5.0 and 3.2 fps), so there it adds 3-6.5% to the run. On a 2-core
-#: AMD Zen 3 (AVX2) an earlier version of the fit took about three times as long as on the Sapphire
-#: Rapids and the upscale about 1.2 times (8.4 fps end to end at 640x360 in
+#: ``--adapt auto`` fits a video of at least this many frames. The fit's work hardly grows with the
+#: video (it samples 64 frames): on 2 cores of an Intel Sapphire Rapids it took 13, 15 and 18 s on
+#: 640x360, 960x540 and 1280x720 videos, and the copy's accuracy check about 1 s more (its timings
+#: are the shipped model's: :func:`_fitted_copy`), as long as upscaling about 130, 80 and 60 of their
+#: frames took end to end (x2, as ``auto`` runs it: 9.2, 5.0 and 3.2 fps), so there it adds 3-6.5%
+#: to the run. On a 2-core AMD Zen 3 (AVX2) an earlier version of the fit took about three times as
+#: long as on the Sapphire Rapids and the upscale about 1.2 times (8.4 fps end to end at 640x360 in
 #: ``benchmarks/results/cpu/zen3-avx2.md``): expect up to about a seventh there (not measured).
 AUTO_MIN_FRAMES = 2000
+#: ... and frames of at least this many pixels (640x360). Every measurement at 640x360 and above
+#: scored at or above the model without the fit; at 320x180 the first 5 s of Big Buck Bunny (its
+#: titles) lost 0.26 dB at CRF 23 (``benchmarks/results/bench/refit_sample_spr.md``): one scale
+#: further down, where the check judges how far the fit carries, such frames are 160x90.
+AUTO_MIN_PIXELS = 640 * 360
 #: Bumped when what this module makes from the same input and options changes.
 _VERSION = 2
 #: The recorded export-time INT8 cost metrics a refitted copy keeps (its body is the shipped one's).
@@ -166,10 +171,10 @@ def unsupported(model: ResolvedModel) -> str | None:
 
 def auto_fits(model: ResolvedModel, width: int, height: int, frames: int) -> bool:
     """Whether ``--adapt auto`` fits ``model`` to a video of ``frames`` frames of ``width`` x
-    ``height``: a model this module can refit, and a video long enough (:data:`AUTO_MIN_FRAMES`;
-    0 frames, a length nothing tells, is not)."""
-    needed = AUTO_MIN_FRAMES * max(1.0, 640 * 360 / max(1, width * height))
-    return frames >= needed and unsupported(model) is None
+    ``height``: a model this module can refit, a video long enough (:data:`AUTO_MIN_FRAMES`; 0
+    frames, a length nothing tells, is not) and frames large enough (:data:`AUTO_MIN_PIXELS`)."""
+    return (frames >= AUTO_MIN_FRAMES and width * height >= AUTO_MIN_PIXELS
+            and unsupported(model) is None)
 
 
 def _features_graph(luma: Path) -> tuple[bytes, Any]:

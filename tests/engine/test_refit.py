@@ -264,15 +264,15 @@ def test_auto_fits_long_videos_of_models_it_can_refit() -> None:
     assert not refit.auto_fits(tiny, 640, 360, refit.AUTO_MIN_FRAMES - 1)
     assert not refit.auto_fits(tiny, 640, 360, 0)  # the container does not say how long it is
     assert refit.auto_fits(tiny, 1920, 1080, refit.AUTO_MIN_FRAMES)
-    assert not refit.auto_fits(tiny, 320, 180, refit.AUTO_MIN_FRAMES)  # a quarter of the pixels
-    assert refit.auto_fits(tiny, 320, 180, 4 * refit.AUTO_MIN_FRAMES)
+    assert not refit.auto_fits(tiny, 320, 180, 10 * refit.AUTO_MIN_FRAMES)  # small frames: however long
+    assert not refit.auto_fits(tiny, 639, 360, refit.AUTO_MIN_FRAMES)
     assert not refit.auto_fits(resolve_model("quality-x4"), 640, 360, 10 * refit.AUTO_MIN_FRAMES)  # no luma graph
 
 
 def test_cli_fits_long_videos_by_default(tmp_path: Path, quick_video: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    video = quick_video
-    small = 8 / (640 * 360 / (128 * 96))  # 8 frames of 128x96 hold as many pixels as this many of 640x360
+    video = quick_video  # 8 frames of 128x96
+    monkeypatch.setattr(refit, "AUTO_MIN_PIXELS", 128 * 96)
 
     def upscale(name: str, *extra: str) -> str:
         code = cli.main([str(video), "--fast", "-o", str(tmp_path / name), "--backend", "ort", "--precision", "fp32",
@@ -281,18 +281,21 @@ def test_cli_fits_long_videos_by_default(tmp_path: Path, quick_video: Path, monk
         assert code == 0, err
         return err
 
-    monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", small)
+    monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", 8)
     err = upscale("a.mp4")
     assert "gets tiny-x2's last conv fitted to it first" in err and "tiny-x2-fit x2 on ort fp32" in err
     assert "tiny-x2-fit" not in upscale("off.mp4", "--adapt", "off")
-    monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", small * 1.01)
+    monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", 9)
     err = upscale("short.mp4")
     assert "fitted to it first" not in err and "tiny-x2-fit" not in err
+    monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", 8)
+    monkeypatch.setattr(refit, "AUTO_MIN_PIXELS", 128 * 96 + 1)
+    assert "tiny-x2-fit" not in upscale("small.mp4")
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise OutputError("no space left in the cache")
 
-    monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", small)
+    monkeypatch.setattr(refit, "AUTO_MIN_PIXELS", 128 * 96)
     monkeypatch.setattr(refit, "refit_to_video", broken)
     err = upscale("b.mp4")
     assert "could not fit tiny-x2 to this video (no space left in the cache); upscaling with it as it is" in err
