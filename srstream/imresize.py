@@ -86,31 +86,35 @@ def imresize(image: np.ndarray, scale: float, *, antialias: bool = True, kernel:
     out = np.asarray(image, dtype=np.float64)
     for axis in (0, 1):  # same scale on both axes: MATLAB's stable sort keeps rows first
         n = out.shape[axis]
-        m = resize_matrix(n, math.ceil(n * scale - 1e-9), float(scale), antialias, kernel)
-        out = np.moveaxis(_banded_product(m, np.moveaxis(out, axis, 0)), 0, axis)
+        matrix, blocks = _banded(n, math.ceil(n * scale - 1e-9), float(scale), antialias, kernel)
+        values = np.moveaxis(out, axis, 0)
+        product = np.empty((matrix.shape[0],) + values.shape[1:])
+        for rows, i0, i1 in blocks:
+            product[rows] = np.tensordot(matrix[rows, i0:i1], values[i0:i1], axes=1)
+        out = np.moveaxis(product, 0, axis)
     return out
 
 
-#: Output rows per block of :func:`_banded_product`.
+#: Output rows per block of :func:`_banded`.
 _BLOCK = 64
 
 
-def _banded_product(matrix: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``tensordot(matrix, values, 1)`` for a resize matrix, whose rows are zero outside a narrow
-    band: each block of :data:`_BLOCK` output rows is multiplied by the input rows its band spans
-    only (a 1080-row axis halved: about 140 of 1080 per block). The skipped products are zeros, so
-    the result is the dense product's up to the order BLAS sums the rest in (the tests hold it
-    within 1e-9; a 1080p frame halved came out bit for bit the same), twice as fast for that frame
-    on a 2-core Sapphire Rapids."""
+@lru_cache(maxsize=256)
+def _banded(in_len: int, out_len: int, scale: float, antialias: bool,
+            kernel: str) -> tuple[np.ndarray, tuple[tuple[slice, int, int], ...]]:
+    """:func:`resize_matrix` and its blocks of :data:`_BLOCK` output rows, each with the span of
+    input rows its band of non-zero weights covers (a 1080-row axis halved: about 140 of 1080 per
+    block); cached with the matrix, so a frame's resize only multiplies. The skipped products are
+    zeros, so the result is the dense product's up to the order BLAS sums the rest in (the tests
+    hold it within 1e-9; a 1080p frame halved came out bit for bit the same), twice as fast for
+    that frame on a 2-core Sapphire Rapids."""
+    matrix = resize_matrix(in_len, out_len, scale, antialias, kernel)
     present = matrix != 0
     first = present.argmax(1)
     stop = matrix.shape[1] - present[:, ::-1].argmax(1)
-    out = np.empty((matrix.shape[0],) + values.shape[1:])
-    for o in range(0, matrix.shape[0], _BLOCK):
-        rows = slice(o, o + _BLOCK)
-        i0, i1 = int(first[rows].min()), int(stop[rows].max())
-        out[rows] = np.tensordot(matrix[rows, i0:i1], values[i0:i1], axes=1)
-    return out
+    blocks = tuple((slice(o, o + _BLOCK), int(first[o:o + _BLOCK].min()), int(stop[o:o + _BLOCK].max()))
+                   for o in range(0, out_len, _BLOCK))
+    return matrix, blocks
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
