@@ -154,8 +154,7 @@ def inherit_speed(copy: ResolvedModel, source: ResolvedModel, cache: TuneCache |
         if "missing" in (old, new) or old == new:
             continue
         for key, fps in cache.data["speed"].items():
-            mine = new + key[len(old):]
-            if key.startswith(old + "|") and mine not in cache.data["speed"]:
+            if key.startswith(old + "|") and (mine := new + key[len(old):]) not in cache.data["speed"]:
                 taken[mine] = fps
     if taken:
         cache.put_many("speed", taken)
