@@ -509,10 +509,13 @@ inline void upsample_tap(int i, int m, float scale, int& lo, float& a) {
 
 inline int clamp_index(int i, int n) { return std::min(std::max(i, 0), n - 1); }
 
-// One straight loop per output row (flow upsampling, the bilinear taps, two gathers of four,
-// the blend) with 32-bit indices, so that it vectorises with gathers (which needs
-// -fno-trapping-math for the float -> int conversions); float ops in the reference's order
-// (kernels_ref.stabilize_luma_reference), so the results are bit-identical.
+// Two passes. First the flow is upsampled along each input row (the bilinear taps of the
+// reference's `top`/`bottom`, once per input row, into two float planes of h x W); then one
+// straight loop per output row blends two of those rows (contiguous loads: no gathers for the
+// flow), takes the bilinear taps of the previous base and detail and blends. 32-bit indices, so
+// that it vectorises with gathers (which needs -fno-trapping-math for the float -> int
+// conversions); float ops in the reference's order (kernels_ref.stabilize_luma_reference), so the
+// results are bit-identical.
 template <bool Blend, bool Codes>
 void stabilize_rows(const StabilizeArgs& A) {
   const int H = A.height, W = A.width, s = A.scale, h = H / s, w = W / s;
@@ -526,68 +529,91 @@ void stabilize_rows(const StabilizeArgs& A) {
     lo_v[x] = 2 * lo;
     hi_v[x] = 2 * std::min(lo + 1, w - 1);
   }
+  // the flow upsampled along rows, reused call after call by the calling thread (a stabiliser
+  // calls once per frame: a fresh buffer would fault in its pages every frame)
+  static thread_local std::vector<float> along;
+  along.resize(static_cast<std::size_t>(h) * W * 2);
+  float* const ux_rows = along.data();
+  float* const uy_rows = along.data() + static_cast<std::ptrdiff_t>(h) * W;
   const int* c0 = lo_v.data();
   const int* c1 = hi_v.data();
   const float* ca = a_v.data();
   const float* pb = A.prev_base;
   const float* pd = A.prev_detail;
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < H; ++y) {
-    int rlo;
-    float ay;
-    upsample_tap(y, h, sf, rlo, ay);
-    const float ay1 = 1.0f - ay, fy = static_cast<float>(y);
-    const float* f0 = A.flow + static_cast<std::ptrdiff_t>(rlo) * w * 2;
-    const float* f1 = A.flow + static_cast<std::ptrdiff_t>(std::min(rlo + 1, h - 1)) * w * 2;
-    const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(y) * W;
-    const float* __restrict yr = Codes ? nullptr : A.y + row;
-    uint8_t* __restrict cr = Codes ? A.codes + static_cast<std::ptrdiff_t>(y) * A.codes_stride : nullptr;
-    const float gain = A.gain, offset = A.offset, inv_gain = A.inv_gain;
-    const float* __restrict br = A.base + row;
-    float* __restrict out_change = Codes ? nullptr : A.change + row;
-    float* __restrict out_base = A.next_base + row;
-    float* __restrict out_detail = A.next_detail + row;
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int r = 0; r < h; ++r) {
+      const float* __restrict f = A.flow + static_cast<std::ptrdiff_t>(r) * w * 2;
+      float* __restrict ox = ux_rows + static_cast<std::ptrdiff_t>(r) * W;
+      float* __restrict oy = uy_rows + static_cast<std::ptrdiff_t>(r) * W;
+      for (int x = 0; x < W; ++x) {
+        const float ax = ca[x], ax1 = 1.0f - ax;
+        const int i0 = c0[x], i1 = c1[x];
+        ox[x] = ax1 * f[i0] + ax * f[i1];
+        oy[x] = ax1 * f[i0 + 1] + ax * f[i1 + 1];
+      }
+    }
+#pragma omp for schedule(static)
+    for (int y = 0; y < H; ++y) {
+      int rlo;
+      float ay;
+      upsample_tap(y, h, sf, rlo, ay);
+      const float ay1 = 1.0f - ay, fy = static_cast<float>(y);
+      const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(rlo) * W;
+      const std::ptrdiff_t r1 = static_cast<std::ptrdiff_t>(std::min(rlo + 1, h - 1)) * W;
+      const float* __restrict ux0 = ux_rows + r0;
+      const float* __restrict ux1 = ux_rows + r1;
+      const float* __restrict uy0 = uy_rows + r0;
+      const float* __restrict uy1 = uy_rows + r1;
+      const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(y) * W;
+      const float* __restrict yr = Codes ? nullptr : A.y + row;
+      uint8_t* __restrict cr = Codes ? A.codes + static_cast<std::ptrdiff_t>(y) * A.codes_stride : nullptr;
+      const float gain = A.gain, offset = A.offset, inv_gain = A.inv_gain;
+      const float* __restrict br = A.base + row;
+      float* __restrict out_change = Codes ? nullptr : A.change + row;
+      float* __restrict out_base = A.next_base + row;
+      float* __restrict out_detail = A.next_detail + row;
 #pragma omp simd
-    for (int x = 0; x < W; ++x) {
-      const float ax = ca[x], ax1 = 1.0f - ax;
-      const int i0 = c0[x], i1 = c1[x];
-      const float ux = ay1 * (ax1 * f0[i0] + ax * f0[i1]) + ay * (ax1 * f1[i0] + ax * f1[i1]);
-      const float uy = ay1 * (ax1 * f0[i0 + 1] + ax * f0[i1 + 1]) + ay * (ax1 * f1[i0 + 1] + ax * f1[i1 + 1]);
-      float mx = static_cast<float>(x) + sf * ux, my = fy + sf * uy;
-      mx = mx > -1.0f ? (mx < fw ? mx : fw) : -1.0f;  // beyond a pixel outside (or NaN): the border
-      my = my > -1.0f ? (my < fh ? my : fh) : -1.0f;
-      const float flx = std::floor(mx), fly = std::floor(my);
-      const float bx = mx - flx, by = my - fly, bx1 = 1.0f - bx, by1 = 1.0f - by;
-      const int x0 = static_cast<int>(flx), y0 = static_cast<int>(fly);
-      const int xa = clamp_index(x0, W), xb = clamp_index(x0 + 1, W);
-      const int ra = clamp_index(y0, H) * W, rb = clamp_index(y0 + 1, H) * W;
-      const float wb = by1 * (bx1 * pb[ra + xa] + bx * pb[ra + xb]) + by * (bx1 * pb[rb + xa] + bx * pb[rb + xb]);
-      const float wd = by1 * (bx1 * pd[ra + xa] + bx * pd[ra + xb]) + by * (bx1 * pd[rb + xa] + bx * pd[rb + xb]);
-      const float b = br[x];
-      float luma;
-      if constexpr (Codes) {
-        luma = static_cast<float>(cr[x]) * gain + offset;
-      } else {
-        luma = yr[x];
-      }
-      const float detail = luma - b;
-      const float diff = b - wb;
-      const float weight = std::max(strength - (diff < 0.0f ? -diff : diff) * k, 0.0f);
-      const float change = weight * (wd - detail);
-      out_detail[x] = detail + change;
-      float total = change;
-      if constexpr (Blend) {  // (a run-time bool here keeps GCC 12 from vectorising the loop)
-        const float moved = weight * (wb - b);
-        total = change + moved;
-        out_base[x] = b + moved;
-      } else {
-        out_base[x] = b;
-      }
-      if constexpr (Codes) {
-        const float v = std::nearbyint(static_cast<float>(cr[x]) + total * inv_gain);
-        cr[x] = static_cast<uint8_t>(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
-      } else {
-        out_change[x] = total;
+      for (int x = 0; x < W; ++x) {
+        const float ux = ay1 * ux0[x] + ay * ux1[x];
+        const float uy = ay1 * uy0[x] + ay * uy1[x];
+        float mx = static_cast<float>(x) + sf * ux, my = fy + sf * uy;
+        mx = mx > -1.0f ? (mx < fw ? mx : fw) : -1.0f;  // beyond a pixel outside (or NaN): the border
+        my = my > -1.0f ? (my < fh ? my : fh) : -1.0f;
+        const float flx = std::floor(mx), fly = std::floor(my);
+        const float bx = mx - flx, by = my - fly, bx1 = 1.0f - bx, by1 = 1.0f - by;
+        const int x0 = static_cast<int>(flx), y0 = static_cast<int>(fly);
+        const int xa = clamp_index(x0, W), xb = clamp_index(x0 + 1, W);
+        const int ra = clamp_index(y0, H) * W, rb = clamp_index(y0 + 1, H) * W;
+        const float wb = by1 * (bx1 * pb[ra + xa] + bx * pb[ra + xb]) + by * (bx1 * pb[rb + xa] + bx * pb[rb + xb]);
+        const float wd = by1 * (bx1 * pd[ra + xa] + bx * pd[ra + xb]) + by * (bx1 * pd[rb + xa] + bx * pd[rb + xb]);
+        const float b = br[x];
+        float luma;
+        if constexpr (Codes) {
+          luma = static_cast<float>(cr[x]) * gain + offset;
+        } else {
+          luma = yr[x];
+        }
+        const float detail = luma - b;
+        const float diff = b - wb;
+        const float weight = std::max(strength - (diff < 0.0f ? -diff : diff) * k, 0.0f);
+        const float change = weight * (wd - detail);
+        out_detail[x] = detail + change;
+        float total = change;
+        if constexpr (Blend) {  // (a run-time bool here keeps GCC 12 from vectorising the loop)
+          const float moved = weight * (wb - b);
+          total = change + moved;
+          out_base[x] = b + moved;
+        } else {
+          out_base[x] = b;
+        }
+        if constexpr (Codes) {
+          const float v = std::nearbyint(static_cast<float>(cr[x]) + total * inv_gain);
+          cr[x] = static_cast<uint8_t>(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
+        } else {
+          out_change[x] = total;
+        }
       }
     }
   }
