@@ -15,6 +15,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace srstream {
 namespace SRS_ISA {
@@ -509,13 +512,136 @@ inline void upsample_tap(int i, int m, float scale, int& lo, float& a) {
 
 inline int clamp_index(int i, int n) { return std::min(std::max(i, 0), n - 1); }
 
-// Two passes. First the flow is upsampled along each input row (the bilinear taps of the
-// reference's `top`/`bottom`, once per input row, into two float planes of h x W); then one
-// straight loop per output row blends two of those rows (contiguous loads: no gathers for the
-// flow), takes the bilinear taps of the previous base and detail and blends. 32-bit indices, so
-// that it vectorises with gathers (which needs -fno-trapping-math for the float -> int
-// conversions); float ops in the reference's order (kernels_ref.stabilize_luma_reference), so the
-// results are bit-identical.
+// The previous base and detail sampled bilinearly (edges replicated) where the flow says each
+// pixel of output row `y` was: `wb` and `wd` for x in [0, W). `u*0`/`u*1`: the flow upsampled
+// along the two input rows around `y`, blended with weights `ay1`/`ay`. Float ops in the
+// reference's order (kernels_ref.stabilize_luma_reference), so the results are bit-identical.
+struct WarpRow {
+  float fy, ay, ay1, sf, fw, fh;
+  int W, H;
+  const float *ux0, *ux1, *uy0, *uy1, *prev_base, *prev_detail;
+};
+
+inline void warp_pixels(const WarpRow& R, int from, float* __restrict wb, float* __restrict wd) {
+  const int W = R.W, H = R.H;
+  const float ay = R.ay, ay1 = R.ay1, sf = R.sf, fw = R.fw, fh = R.fh, fy = R.fy;
+  const float* __restrict pb = R.prev_base;
+  const float* __restrict pd = R.prev_detail;
+  const float* __restrict ux0 = R.ux0;
+  const float* __restrict ux1 = R.ux1;
+  const float* __restrict uy0 = R.uy0;
+  const float* __restrict uy1 = R.uy1;
+#pragma omp simd
+  for (int x = from; x < W; ++x) {
+    const float ux = ay1 * ux0[x] + ay * ux1[x];
+    const float uy = ay1 * uy0[x] + ay * uy1[x];
+    float mx = static_cast<float>(x) + sf * ux, my = fy + sf * uy;
+    mx = mx > -1.0f ? (mx < fw ? mx : fw) : -1.0f;  // beyond a pixel outside (or NaN): the border
+    my = my > -1.0f ? (my < fh ? my : fh) : -1.0f;
+    const float flx = std::floor(mx), fly = std::floor(my);
+    const float bx = mx - flx, by = my - fly, bx1 = 1.0f - bx, by1 = 1.0f - by;
+    const int x0 = static_cast<int>(flx), y0 = static_cast<int>(fly);
+    const int xa = clamp_index(x0, W), xb = clamp_index(x0 + 1, W);
+    const int ra = clamp_index(y0, H) * W, rb = clamp_index(y0 + 1, H) * W;
+    wb[x] = by1 * (bx1 * pb[ra + xa] + bx * pb[ra + xb]) + by * (bx1 * pb[rb + xa] + bx * pb[rb + xb]);
+    wd[x] = by1 * (bx1 * pd[ra + xa] + bx * pd[ra + xb]) + by * (bx1 * pd[rb + xa] + bx * pd[rb + xb]);
+  }
+}
+
+#if defined(__AVX512F__)
+// The AVX-512 build: 16 pixels at a time. Where the 16 pixels' taps lie in three consecutive rows
+// and one 32-wide window of columns (nearly everywhere: the flow is smooth), they are permuted out
+// of that window's registers instead of gathered (a gather of 16 floats costs as much as the rest
+// of the pixels' arithmetic); elsewhere gathered. The same float ops as warp_pixels.
+inline __m512 bilinear16(__m512 bx, __m512 bx1, __m512 by, __m512 by1, __m512 aa, __m512 ab, __m512 ba, __m512 bb) {
+  // by1 * (bx1 * aa + bx * ab) + by * (bx1 * ba + bx * bb)
+  return _mm512_add_ps(_mm512_mul_ps(by1, _mm512_add_ps(_mm512_mul_ps(bx1, aa), _mm512_mul_ps(bx, ab))),
+                       _mm512_mul_ps(by, _mm512_add_ps(_mm512_mul_ps(bx1, ba), _mm512_mul_ps(bx, bb))));
+}
+
+inline void warp_row(const WarpRow& R, float* __restrict wb, float* __restrict wd) {
+  const int W = R.W, H = R.H;
+  const __m512 vay = _mm512_set1_ps(R.ay), vay1 = _mm512_set1_ps(R.ay1), vsf = _mm512_set1_ps(R.sf);
+  const __m512 vfw = _mm512_set1_ps(R.fw), vfh = _mm512_set1_ps(R.fh), vneg1 = _mm512_set1_ps(-1.0f);
+  const __m512 vfy = _mm512_set1_ps(R.fy), one = _mm512_set1_ps(1.0f);
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i zero = _mm512_setzero_si512(), ione = _mm512_set1_epi32(1), vW = _mm512_set1_epi32(W);
+  const __m512i wmax = _mm512_set1_epi32(W - 1), hmax = _mm512_set1_epi32(H - 1);
+  const float* pb = R.prev_base;
+  const float* pd = R.prev_detail;
+  int x = 0;
+  for (; x + 16 <= W; x += 16) {
+    const __m512 ux = _mm512_add_ps(_mm512_mul_ps(vay1, _mm512_loadu_ps(R.ux0 + x)),
+                                    _mm512_mul_ps(vay, _mm512_loadu_ps(R.ux1 + x)));
+    const __m512 uy = _mm512_add_ps(_mm512_mul_ps(vay1, _mm512_loadu_ps(R.uy0 + x)),
+                                    _mm512_mul_ps(vay, _mm512_loadu_ps(R.uy1 + x)));
+    __m512 mx = _mm512_add_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_set1_epi32(x), iota)), _mm512_mul_ps(vsf, ux));
+    __m512 my = _mm512_add_ps(vfy, _mm512_mul_ps(vsf, uy));
+    // m > -1 ? (m < limit ? m : limit) : -1, so NaN -> -1 as in warp_pixels
+    mx = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mx, vneg1, _CMP_GT_OQ), vneg1,
+                              _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mx, vfw, _CMP_LT_OQ), vfw, mx));
+    my = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(my, vneg1, _CMP_GT_OQ), vneg1,
+                              _mm512_mask_blend_ps(_mm512_cmp_ps_mask(my, vfh, _CMP_LT_OQ), vfh, my));
+    const __m512 flx = _mm512_roundscale_ps(mx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 fly = _mm512_roundscale_ps(my, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    const __m512 bx = _mm512_sub_ps(mx, flx), by = _mm512_sub_ps(my, fly);
+    const __m512 bx1 = _mm512_sub_ps(one, bx), by1 = _mm512_sub_ps(one, by);
+    const __m512i x0 = _mm512_cvttps_epi32(flx), y0 = _mm512_cvttps_epi32(fly);
+    const __m512i xa = _mm512_min_epi32(_mm512_max_epi32(x0, zero), wmax);
+    const __m512i xb = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(x0, ione), zero), wmax);
+    const __m512i ya = _mm512_min_epi32(_mm512_max_epi32(y0, zero), hmax);
+    const __m512i yb = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y0, ione), zero), hmax);
+    const int top = _mm512_reduce_min_epi32(ya), rows = _mm512_reduce_max_epi32(yb) - top + 1;
+    const int left = std::min(std::max(x - 8, 0), W - 32);
+    __m512 b[4], d[4];  // taps (row a, col a), (a, b), (b, a), (b, b)
+    if (W >= 32 && rows <= 3 && _mm512_reduce_min_epi32(xa) >= left && _mm512_reduce_max_epi32(xb) < left + 32) {
+      const __m512i ca = _mm512_sub_epi32(xa, _mm512_set1_epi32(left));
+      const __m512i cb = _mm512_sub_epi32(xb, _mm512_set1_epi32(left));
+      __m512 b_a[3], b_b[3], d_a[3], d_b[3];
+      for (int k = 0; k < rows; ++k) {
+        const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(top + k) * W + left;
+        const __m512 b0 = _mm512_loadu_ps(pb + at), b1 = _mm512_loadu_ps(pb + at + 16);
+        const __m512 d0 = _mm512_loadu_ps(pd + at), d1 = _mm512_loadu_ps(pd + at + 16);
+        b_a[k] = _mm512_permutex2var_ps(b0, ca, b1);
+        b_b[k] = _mm512_permutex2var_ps(b0, cb, b1);
+        d_a[k] = _mm512_permutex2var_ps(d0, ca, d1);
+        d_b[k] = _mm512_permutex2var_ps(d0, cb, d1);
+      }
+      // each lane's rows are top .. top + 2 (row a is top + 2 only where row b is clamped onto it)
+      const __m512i next = _mm512_add_epi32(_mm512_set1_epi32(top), ione), last = _mm512_add_epi32(next, ione);
+      const __mmask16 a1 = _mm512_cmpeq_epi32_mask(ya, next), a2 = _mm512_cmpeq_epi32_mask(ya, last);
+      const __mmask16 b1 = _mm512_cmpeq_epi32_mask(yb, next), b2 = _mm512_cmpeq_epi32_mask(yb, last);
+      auto pick = [rows](const __m512* v, __mmask16 m1, __mmask16 m2) {
+        const __m512 r = rows > 1 ? _mm512_mask_blend_ps(m1, v[0], v[1]) : v[0];
+        return rows > 2 ? _mm512_mask_blend_ps(m2, r, v[2]) : r;
+      };
+      b[0] = pick(b_a, a1, a2), b[1] = pick(b_b, a1, a2), b[2] = pick(b_a, b1, b2), b[3] = pick(b_b, b1, b2);
+      d[0] = pick(d_a, a1, a2), d[1] = pick(d_b, a1, a2), d[2] = pick(d_a, b1, b2), d[3] = pick(d_b, b1, b2);
+    } else {
+      const __m512i ra = _mm512_mullo_epi32(ya, vW), rb = _mm512_mullo_epi32(yb, vW);
+      const __m512i at[4] = {_mm512_add_epi32(ra, xa), _mm512_add_epi32(ra, xb), _mm512_add_epi32(rb, xa),
+                             _mm512_add_epi32(rb, xb)};
+      for (int t = 0; t < 4; ++t) {
+        b[t] = _mm512_i32gather_ps(at[t], pb, 4);
+        d[t] = _mm512_i32gather_ps(at[t], pd, 4);
+      }
+    }
+    _mm512_storeu_ps(wb + x, bilinear16(bx, bx1, by, by1, b[0], b[1], b[2], b[3]));
+    _mm512_storeu_ps(wd + x, bilinear16(bx, bx1, by, by1, d[0], d[1], d[2], d[3]));
+  }
+  warp_pixels(R, x, wb, wd);  // the last W % 16
+}
+#else
+inline void warp_row(const WarpRow& R, float* wb, float* wd) { warp_pixels(R, 0, wb, wd); }
+#endif
+
+// First the flow is upsampled along each input row (the bilinear taps of the reference's
+// `top`/`bottom`, once per input row, into two float planes of h x W). Then per output row:
+// warp_row samples the previous base and detail where its pixels were (blending two of those
+// rows: no gathers for the flow), and one straight loop compares and blends. 32-bit indices, so
+// that the loops vectorise (gathers need -fno-trapping-math for the float -> int conversions);
+// float ops in the reference's order (kernels_ref.stabilize_luma_reference), so the results are
+// bit-identical.
 template <bool Blend, bool Codes>
 void stabilize_rows(const StabilizeArgs& A) {
   const int H = A.height, W = A.width, s = A.scale, h = H / s, w = W / s;
@@ -538,8 +664,6 @@ void stabilize_rows(const StabilizeArgs& A) {
   const int* c0 = lo_v.data();
   const int* c1 = hi_v.data();
   const float* ca = a_v.data();
-  const float* pb = A.prev_base;
-  const float* pd = A.prev_detail;
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
@@ -554,6 +678,9 @@ void stabilize_rows(const StabilizeArgs& A) {
         oy[x] = ax1 * f[i0 + 1] + ax * f[i1 + 1];
       }
     }
+    std::vector<float> warped(2 * static_cast<std::size_t>(W));  // this thread's row of warped base, detail
+    float* __restrict wb_row = warped.data();
+    float* __restrict wd_row = warped.data() + W;
 #pragma omp for schedule(static)
     for (int y = 0; y < H; ++y) {
       int rlo;
@@ -574,20 +701,10 @@ void stabilize_rows(const StabilizeArgs& A) {
       float* __restrict out_change = Codes ? nullptr : A.change + row;
       float* __restrict out_base = A.next_base + row;
       float* __restrict out_detail = A.next_detail + row;
+      warp_row(WarpRow{fy, ay, ay1, sf, fw, fh, W, H, ux0, ux1, uy0, uy1, A.prev_base, A.prev_detail}, wb_row, wd_row);
 #pragma omp simd
       for (int x = 0; x < W; ++x) {
-        const float ux = ay1 * ux0[x] + ay * ux1[x];
-        const float uy = ay1 * uy0[x] + ay * uy1[x];
-        float mx = static_cast<float>(x) + sf * ux, my = fy + sf * uy;
-        mx = mx > -1.0f ? (mx < fw ? mx : fw) : -1.0f;  // beyond a pixel outside (or NaN): the border
-        my = my > -1.0f ? (my < fh ? my : fh) : -1.0f;
-        const float flx = std::floor(mx), fly = std::floor(my);
-        const float bx = mx - flx, by = my - fly, bx1 = 1.0f - bx, by1 = 1.0f - by;
-        const int x0 = static_cast<int>(flx), y0 = static_cast<int>(fly);
-        const int xa = clamp_index(x0, W), xb = clamp_index(x0 + 1, W);
-        const int ra = clamp_index(y0, H) * W, rb = clamp_index(y0 + 1, H) * W;
-        const float wb = by1 * (bx1 * pb[ra + xa] + bx * pb[ra + xb]) + by * (bx1 * pb[rb + xa] + bx * pb[rb + xb]);
-        const float wd = by1 * (bx1 * pd[ra + xa] + bx * pd[ra + xb]) + by * (bx1 * pd[rb + xa] + bx * pd[rb + xb]);
+        const float wb = wb_row[x], wd = wd_row[x];
         const float b = br[x];
         float luma;
         if constexpr (Codes) {
