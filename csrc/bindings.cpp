@@ -274,6 +274,31 @@ NB_MODULE(_native, m) {
     check(released([&] { return stabilize_luma(a); }));
   });
 
+  m.def("cap_plane", [](Array out, Array prev, const In& limit, const In& lut, const In& rows, const In& cols) {
+    auto u8_plane = [](const auto& a, const char* what) {
+      require(a.dtype() == nb::dtype<uint8_t>() && a.ndim() == 2 && (a.shape(1) == 1 || a.stride(1) == 1),
+              std::string("cap_plane: ") + what + " must be a uint8 (H, W) plane with contiguous rows");
+    };
+    u8_plane(out, "out");
+    u8_plane(limit, "limit");
+    require(prev.dtype() == nb::dtype<uint8_t>() && prev.ndim() == 2 && prev.shape(0) == out.shape(0) &&
+                prev.shape(1) == out.shape(1) && c_contiguous(prev),
+            "cap_plane: prev must be a contiguous uint8 plane of out's size");
+    require(lut.dtype() == nb::dtype<uint8_t>() && lut.ndim() == 1 && lut.shape(0) == 256 && c_contiguous(lut),
+            "cap_plane: lut must be a contiguous uint8 (256,) array");
+    auto map = [](const auto& a, size_t n, const char* what) {
+      require(a.dtype() == nb::dtype<int32_t>() && a.ndim() == 1 && a.shape(0) == n && c_contiguous(a),
+              std::string("cap_plane: ") + what + " must be a contiguous int32 array of out's " + what);
+      return static_cast<const int32_t*>(a.data());
+    };
+    CapArgs a{static_cast<uint8_t*>(out.data()), static_cast<std::ptrdiff_t>(out.stride(0)),
+              static_cast<uint8_t*>(prev.data()), static_cast<const uint8_t*>(limit.data()),
+              static_cast<std::ptrdiff_t>(limit.stride(0)), static_cast<int>(out.shape(0)),
+              static_cast<int>(out.shape(1)), static_cast<int>(limit.shape(0)), static_cast<int>(limit.shape(1)),
+              map(rows, out.shape(0), "rows"), map(cols, out.shape(1), "cols"),
+              static_cast<const uint8_t*>(lut.data())};
+    check(released([&] { return cap_plane(a); }));
+  });
   m.def("conv_tail", [](const In& act, float act_scale, int act_zero, const In& weight, const In& bias,
                         const In& skip, int scale, Array out) {
     const auto d = act.dtype();

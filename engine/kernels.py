@@ -28,7 +28,7 @@ import numpy as np
 
 from srstream.engine.kernels_ref import (
     BFLOAT16, BT601, BT709, PackMode, YuvMatrix, _check_frame, _check_planes, _check_yuv, _from_real, _origins,
-    _out_channels, _real, _storage, _strided_rows, conv_tail_reference, pack_tiles_reference,
+    _out_channels, _real, _storage, _strided_rows, cap_plane_reference, conv_tail_reference, pack_tiles_reference,
     pack_tiles_yuv420_reference,
     stabilize_luma_codes_reference, stabilize_luma_reference, unpack_luma_residual_reference, unpack_reference,
     unpack_yuv420_reference,
@@ -38,7 +38,7 @@ from srstream.tiling import TilePlan
 
 __all__ = [
     "BFLOAT16", "BT601", "BT709", "CudaKernels", "PackMode", "YuvMatrix", "active", "blend_tables", "blend_tiles",
-    "conv_tail", "conv_tail_reference", "has_native",
+    "cap_plane", "cap_plane_reference", "conv_tail", "conv_tail_reference", "has_native",
     "cuda_status", "pack_tiles", "tile_origins", "pack_tiles_reference", "pack_tiles_yuv420",
     "pack_tiles_yuv420_reference",
     "stabilize_luma", "stabilize_luma_codes", "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack",
@@ -178,6 +178,34 @@ def unpack(planes: np.ndarray, out: np.ndarray | None = None, *, dtype: Any = np
 def has_native() -> bool:
     """Whether the native kernels are loaded (not the numpy references)."""
     return _native is not None
+
+
+def cap_plane(out: np.ndarray, prev: np.ndarray, limit: np.ndarray, lut: np.ndarray, rows: np.ndarray,
+              cols: np.ndarray) -> None:
+    """The change cap's clamp of one 8-bit plane (:mod:`srstream.engine.changecap`), in one pass:
+    each ``out[Y, X]`` is clamped to within ``lut[limit[rows[Y], cols[X]]]`` of ``prev[Y, X]``
+    (saturating at 0 and 255), and both planes take the result.
+
+    ``out`` ``(H, W)`` uint8 with contiguous rows; ``prev`` a contiguous plane like it; ``limit``
+    the cap at the input's size, uint8 with contiguous rows; ``lut`` 256 uint8 (the gain);
+    ``rows`` ``(H,)`` and ``cols`` ``(W,)`` int32 indices into ``limit`` (the nearest-neighbour map).
+
+    Raises:
+        KernelError: other types or shapes, or an index out of range.
+    """
+    if _native is None:
+        for name, a in (("out", out), ("prev", prev), ("limit", limit), ("lut", lut)):
+            if a.dtype != np.uint8:
+                raise KernelError(f"cap_plane: {name} must be uint8, got {a.dtype}")
+        if prev.shape != out.shape or lut.shape != (256,) or rows.shape != out.shape[:1] or cols.shape != out.shape[1:]:
+            raise KernelError(f"cap_plane: prev {prev.shape}, lut {lut.shape}, rows {rows.shape} and cols {cols.shape} "
+                              f"do not fit out {out.shape}")
+        if rows.min() < 0 or rows.max() >= limit.shape[0] or cols.min() < 0 or cols.max() >= limit.shape[1]:
+            raise KernelError("cap_plane: a row or column map entry is out of range")
+        out[...] = cap_plane_reference(out, prev, limit, lut, rows, cols)
+        prev[...] = out
+        return
+    _native.cap_plane(out, prev, limit, lut, rows, cols)
 
 
 def conv_tail(act: np.ndarray, act_scale: float, act_zero: int, weight: np.ndarray, bias: np.ndarray,

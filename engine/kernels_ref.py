@@ -19,6 +19,7 @@ from srstream.errors import KernelError
 from srstream.images import LUMA_BT601
 
 __all__ = [
+    "cap_plane_reference",
     "BFLOAT16", "BT601", "BT709", "PackMode", "YuvMatrix", "conv_tail_reference", "pack_tiles_reference",
     "pack_tiles_yuv420_reference",
     "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack_luma_residual_reference",
@@ -343,6 +344,15 @@ def stabilize_luma_codes_reference(codes: np.ndarray, gain: float, offset: float
                                                               prev_detail, scale, strength, tolerance, blend_base)
     inv_gain = _F32(1.0 / gain)
     return np.clip(np.rint(c + change * inv_gain), 0, 255).astype(np.uint8), next_base, next_detail
+
+
+def cap_plane_reference(out: np.ndarray, prev: np.ndarray, limit: np.ndarray, lut: np.ndarray, rows: np.ndarray,
+                        cols: np.ndarray) -> np.ndarray:
+    """numpy :func:`~srstream.engine.kernels.cap_plane`: ``out`` (uint8) clamped to within
+    ``lut[limit[rows][:, cols]]`` of ``prev`` (saturating), as a new plane."""
+    cap = lut[limit[rows][:, cols]].astype(np.int16)
+    q = prev.astype(np.int16)
+    return np.clip(out, np.maximum(q - cap, 0), np.minimum(q + cap, 255)).astype(np.uint8)
 
 
 def conv_tail_reference(act: np.ndarray, act_scale: float, act_zero: int, weight: np.ndarray, bias: np.ndarray,

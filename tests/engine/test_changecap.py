@@ -135,6 +135,42 @@ def test_the_4_2_0_planes_are_capped_as_the_rgb_frame() -> None:
         previous_v, last_lr = v.copy(), lr
 
 
+@pytest.mark.parametrize(("h", "w", "scale"), [(24, 32, 2), (23, 31, 2), (16, 20, 3), (11, 13, 4)])
+@pytest.mark.parametrize(("gain", "radius", "noise"), [(2.0, 1, 4), (1.0, 0, 0), (1.5, 2, 0), (2.7, 1, 4)])
+def test_the_native_clamp_equals_the_opencv_passes(h, w, scale, gain, radius, noise,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 4:2:0 path clamps each 8-bit plane in one native pass; frame after frame it gives what
+    the OpenCV passes give (the RGB path's), odd sizes and a cut included."""
+    from srstream.engine import kernels
+
+    if not kernels.has_native():
+        pytest.skip("the native kernels are not built here")
+    rng = np.random.default_rng(h * w + scale)
+    H, W = h * scale, w * scale
+    base = _scene(3, (h, w, 3))
+    inputs = []
+    for k, shift in enumerate((0, 0, 1, 1, 2, 2)):
+        lr = np.roll(base, shift, axis=1) if k != 4 else _scene(4, (h, w, 3))  # frame 4: a cut
+        y, u, v = (np.clip(lr[..., c].astype(int) + rng.integers(-3, 4, (h, w)), 0, 255).astype(np.uint8)
+                   for c in range(3))
+        u, v = (cv2.resize(p, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA) for p in (u, v))
+        frame = rng.integers(0, 256, (H * 3 // 2, W), np.uint8)
+        inputs.append((y, u, v, frame))
+    results = {}
+    for native in (True, False):
+        if not native:
+            monkeypatch.setattr(kernels, "has_native", lambda: False)
+        cap, got = ChangeCap(scale, gain, radius, noise), []
+        for y, u, v, frame in inputs:
+            out = frame.copy()
+            cap.planes(y, u, v, out)
+            got.append(out)
+        results[native] = got
+    for a, b in zip(results[True], results[False]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(results[True][1], inputs[1][3])  # the cap did change something
+
+
 def test_the_capped_upscaler_wraps_both_paths() -> None:
     class Plain:
         spec = type("Spec", (), {"scale": 2, "name": "plain"})()

@@ -274,6 +274,31 @@ def test_stabilize_luma_matches_reference_on_a_smooth_flow(isa, blend_base):
                                                                          blend_base)[0])
 
 
+def test_cap_plane_matches_reference(isa):
+    """The change cap's clamp: saturating at both ends, through the table and the index maps, on a
+    plane with padded rows; the previous output takes the result."""
+    rng = np.random.default_rng(11)
+    h, w, H, W = 9, 14, 27, 41
+    rows = np.minimum(np.arange(H) * h // H, h - 1).astype(np.int32)
+    cols = np.minimum(np.arange(W) * w // W, w - 1).astype(np.int32)
+    limit = rng.integers(0, 256, (h, w + 3), np.uint8)[:, :w]  # padded rows
+    lut = np.clip(np.arange(256) * 1.7, 0, 255).astype(np.uint8)
+    prev = rng.integers(0, 256, (H, W), np.uint8)
+    prev[:3], prev[-3:] = 0, 255  # both saturations
+    frame = rng.integers(0, 256, (H, W + 5), np.uint8)
+    before = frame.copy()
+    out = frame[:, :W]
+    want = R.cap_plane_reference(out.copy(), prev, limit, lut, rows, cols)
+    assert not np.array_equal(want, before[:, :W])  # the clamp moves samples
+    mine = prev.copy()
+    K.cap_plane(out, mine, limit, lut, rows, cols)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(mine, want)
+    np.testing.assert_array_equal(frame[:, W:], before[:, W:])  # the row padding is not written
+    with pytest.raises(KernelError):
+        K.cap_plane(out, mine, limit, lut, rows + h, cols)
+
+
 def test_stabilize_luma_follows_the_flow_and_fades_with_the_mismatch():
     """What the step means, on the reference: with a flow of one input pixel to the left, the
     previous detail arrives shifted by the scale; a base that matches the warped one takes

@@ -173,6 +173,24 @@ struct ConvTailArgs {
 };
 Status conv_tail(const ConvTailArgs& args);
 
+// The change cap's clamp of one 8-bit plane (srstream.engine.changecap): each output sample
+// out[Y][X] is clamped to within lut[limit[rows[Y]][cols[X]]] of the previous output's prev[Y][X]
+// (saturating at 0 and 255) and written to both. limit: the cap at the input's size (limit_h x
+// limit_w, row stride limit_stride); rows, cols: each output row's and column's limit row and
+// column (the nearest-neighbour map, as cv2.resize makes it); lut: 256 entries (the gain).
+// out has row stride out_stride; prev is contiguous (height x width).
+struct CapArgs {
+  uint8_t* out;
+  std::ptrdiff_t out_stride;
+  uint8_t* prev;
+  const uint8_t* limit;
+  std::ptrdiff_t limit_stride;
+  int height, width, limit_h, limit_w;
+  const int32_t *rows, *cols;
+  const uint8_t* lut;
+};
+Status cap_plane(const CapArgs& args);
+
 int max_threads();
 void set_threads(int n);
 // "isa=... openmp=..."; select_isa caps the instruction set used from now on (tests run each
