@@ -15,7 +15,12 @@ threads; numpy runs on one). Times are medians of ``--runs`` runs after one warm
 * ``blend``: 256-pixel tile outputs -> the float32 frame;
 * ``overhead``: ``FrameUpscaler.upscale`` around a backend that returns a ready output at once,
   i.e. everything a frame costs outside the network: for the luma model (the bundled default:
-  pack luma, bicubic upscale of the frame, luma replacement) and for an RGB model.
+  pack luma, bicubic upscale of the frame, luma replacement) and for an RGB model;
+* ``stabilise 4:2:0``: the temporal stabiliser's step on a video frame's luma
+  (``TemporalStabilizer.steady_luma``: its optical flow, bicubic base and the warp-compare-blend
+  kernel), frame after frame on a textured picture that pans by a fraction of a pixel;
+* ``change cap 4:2:0``: ``ChangeCap.planes`` on the same frames' three planes; its ``numpy``
+  column is the OpenCV passes the cap runs without the native clamp.
 """
 
 from __future__ import annotations
@@ -111,10 +116,58 @@ def measure(width: int, height: int, threads: int, runs: int) -> dict[str, dict[
         finally:
             K._native = saved
         rows[f"overhead {color_space} model"] = {"native_ms": native, "numpy_ms": reference}
+    rows.update(_temporal_rows(width, height, runs))
     for row in rows.values():
         row["speedup"] = row["numpy_ms"] / row["native_ms"]
         for key in ("native_ms", "numpy_ms", "speedup"):
             row[key] = round(row[key], 3 if key != "speedup" else 1)
+    return rows
+
+
+def _temporal_rows(width: int, height: int, runs: int) -> dict[str, dict[str, float]]:
+    """The stabiliser's step and the change cap on x2 4:2:0 frames of a picture panning 0.4
+    pixels a frame, each timed over a run of consecutive frames (their state carried)."""
+    from srstream.engine.changecap import ChangeCap
+    from srstream.engine.stabilize import TemporalStabilizer
+
+    rng = np.random.default_rng(1)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (height + 8, width + 40), np.uint8), (0, 0), 1.5)
+    frames = []
+    for k in range(8):
+        shift = np.float32([[1, 0, -0.4 * k], [0, 1, -0.2 * k]])
+        y = cv2.warpAffine(texture, shift, (width, height), flags=cv2.INTER_LINEAR)
+        u, v = (cv2.resize(y, ((width + 1) // 2, (height + 1) // 2), interpolation=cv2.INTER_AREA) for _ in range(2))
+        out_y = cv2.resize(y, (2 * width, 2 * height), interpolation=cv2.INTER_CUBIC)
+        out = np.vstack([out_y, cv2.resize(u, (width, height)).reshape(-1, 2 * width),
+                         cv2.resize(v, (width, height)).reshape(-1, 2 * width)])
+        out[:2 * height] = np.clip(out[:2 * height].astype(np.int16) + rng.integers(-3, 4, out_y.shape), 16, 235)
+        frames.append((y, u, v, out))
+
+    def stabilise() -> None:
+        stabilizer = TemporalStabilizer(2, 0.5, 12.0, base=True)
+        for y, _, _, out in frames:
+            stabilizer.steady_luma(y, out[:2 * height].copy())
+
+    def cap() -> None:
+        capper = ChangeCap(2)
+        for y, u, v, out in frames:
+            capper.planes(y, u, v, out.copy())
+
+    per_frame = len(frames)
+    saved = K._native
+    rows = {"stabilise 4:2:0": {"native_ms": timed(stabilise, max(3, runs // 4)) / per_frame}}
+    K._native = None
+    try:
+        rows["stabilise 4:2:0"]["numpy_ms"] = timed(stabilise, 2) / per_frame
+    finally:
+        K._native = saved
+    native_cap = K.has_native
+    rows["change cap 4:2:0"] = {"native_ms": timed(cap, max(3, runs // 4)) / per_frame}
+    K.has_native = lambda: False
+    try:
+        rows["change cap 4:2:0"]["numpy_ms"] = timed(cap, max(3, runs // 4)) / per_frame
+    finally:
+        K.has_native = native_cap
     return rows
 
 
