@@ -19,9 +19,8 @@ from srstream.errors import KernelError
 from srstream.images import LUMA_BT601
 
 __all__ = [
-    "cap_plane_reference",
-    "BFLOAT16", "BT601", "BT709", "PackMode", "YuvMatrix", "conv_tail_reference", "pack_tiles_reference",
-    "pack_tiles_yuv420_reference",
+    "BFLOAT16", "BT601", "BT709", "PackMode", "YuvMatrix", "cap_plane_reference", "conv_tail_reference",
+    "pack_tiles_reference", "pack_tiles_yuv420_reference",
     "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack_luma_residual_reference",
     "unpack_reference", "unpack_yuv420_reference",
 ]

@@ -265,8 +265,8 @@ class _Run:
                 if display is not None and not display.idle():
                     self.halt("user")
                 continue
-            if self.stop.is_set():  # halted (the window closed, Ctrl-C, a limit): a frame still
-                continue  # on its way is not shown, nor counted as shown
+            if self.stop.is_set():
+                continue  # halted (the window closed, Ctrl-C, a limit): a frame still on its way is not shown
             if display is not None:
                 if not display.show(item, self.report):
                     self.halt("user")
