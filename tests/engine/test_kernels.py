@@ -299,6 +299,23 @@ def test_cap_plane_matches_reference(isa):
         K.cap_plane(out, mine, limit, lut, rows + h, cols)
 
 
+def test_cap_plane_without_the_native_kernels(monkeypatch: pytest.MonkeyPatch):
+    """A build without the extension clamps with the reference, updates the previous output the
+    same way and refuses a map that reaches outside the limit plane."""
+    monkeypatch.setattr(K, "_native", None)
+    rng = np.random.default_rng(12)
+    rows, cols = np.repeat(np.arange(4, dtype=np.int32), 2), np.repeat(np.arange(5, dtype=np.int32), 2)
+    limit, lut = rng.integers(0, 30, (4, 5), np.uint8), np.arange(256, dtype=np.uint8)
+    out, prev = rng.integers(0, 256, (8, 10), np.uint8), rng.integers(0, 256, (8, 10), np.uint8)
+    want = R.cap_plane_reference(out, prev, limit, lut, rows, cols)
+    assert not np.array_equal(want, out)
+    K.cap_plane(out, prev, limit, lut, rows, cols)
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(prev, want)
+    with pytest.raises(KernelError, match="out of range"):
+        K.cap_plane(out, prev, limit, lut, rows + 1, cols)
+
+
 def test_stabilize_luma_follows_the_flow_and_fades_with_the_mismatch():
     """What the step means, on the reference: with a flow of one input pixel to the left, the
     previous detail arrives shifted by the scale; a base that matches the warped one takes
