@@ -136,10 +136,10 @@ def _temporal_rows(width: int, height: int, runs: int) -> dict[str, dict[str, fl
     for k in range(8):
         shift = np.float32([[1, 0, -0.4 * k], [0, 1, -0.2 * k]])
         y = cv2.warpAffine(texture, shift, (width, height), flags=cv2.INTER_LINEAR)
-        u, v = (cv2.resize(y, ((width + 1) // 2, (height + 1) // 2), interpolation=cv2.INTER_AREA) for _ in range(2))
+        u = v = cv2.resize(y, ((width + 1) // 2, (height + 1) // 2), interpolation=cv2.INTER_AREA)  # grey chroma
         out_y = cv2.resize(y, (2 * width, 2 * height), interpolation=cv2.INTER_CUBIC)
-        out = np.vstack([out_y, cv2.resize(u, (width, height)).reshape(-1, 2 * width),
-                         cv2.resize(v, (width, height)).reshape(-1, 2 * width)])
+        out_uv = cv2.resize(u, (width, height)).reshape(-1, 2 * width)
+        out = np.vstack([out_y, out_uv, out_uv])
         out[:2 * height] = np.clip(out[:2 * height].astype(np.int16) + rng.integers(-3, 4, out_y.shape), 16, 235)
         frames.append((y, u, v, out))
 
