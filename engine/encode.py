@@ -18,7 +18,7 @@ from srstream.errors import ConfigError, OutputError
 
 __all__ = ["BT601", "MATRICES", "X264_PRESETS", "EncodeOptions", "add_video_stream", "copy_container_metadata",
            "copy_stream_tags", "copy_streams", "default_codec", "encoder_frame",
-           "is_deep", "output_pix_fmt", "sws_flags"]
+           "is_deep", "output_pix_fmt", "sws_flags", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -30,6 +30,36 @@ BT601 = 6
 _SWS_FLAGS = "BILINEAR|ACCURATE_RND|FULL_CHR_H_INT"
 _SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p10le")
 _WEBM_CODECS = ("libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e", "libdav1d")
+
+
+@functools.cache
+def _has_avx512() -> bool:
+    """Whether this CPU runs AVX-512 (numpy's runtime dispatch table: CPUID and the OS's saved state)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # numpy 1.x
+        from numpy.core._multiarray_umath import __cpu_features__
+    return bool(__cpu_features__.get("AVX512F"))
+
+
+def x264_params(*params: str) -> str:
+    """An ``x264-params`` value: ``params`` (``"key=value"``, empty ones left out), and on a CPU
+    with AVX-512 ``asm=AVX2`` too, for encodes whose bits must repeat with x264's macroblock-tree
+    rate control on (the self-pairs' round trips). With it on, libx264's AVX-512 code (in PyAV's
+    wheels) reads memory it never wrote: on Sapphire Rapids the same frames gave other bits from
+    one process or thread to the next at frame widths such as 32, 96, 320 and 720 (not 128, 256
+    or 1280), and other bits for each glibc ``MALLOC_PERTURB_`` byte; x264's AVX2, SSE and C code
+    gave the same bits every time, and the same as each other.
+
+    The output encoder keeps x264's own choice: its AVX2 code took 2-7% longer per 720p frame at
+    ``veryfast`` (the medians of two runs of six alternating pairs; ``benchmarks/results/bench/x264_avx512.md``).
+    Segment jobs, whose bits must repeat, turn macroblock-tree off (``deterministic``): that gave
+    the same bits with the AVX-512 code as with the AVX2 code, on the traffic clip at 640x360 to
+    1920x1080."""
+    out = [p for p in params if p]
+    if _has_avx512():
+        out.append("asm=AVX2")
+    return ":".join(out)
 
 
 def default_codec(suffix: str) -> str:

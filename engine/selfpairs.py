@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from srstream.engine import encode
 from srstream.errors import InputError
 from srstream.imresize import bicubic_degrade
 
@@ -64,8 +65,8 @@ def h264_clip(frames: Sequence[np.ndarray], crf: int, qps: list[float] | None = 
     codec.width, codec.height, codec.pix_fmt = w + w % 2, h + h % 2, "yuv420p"  # yuv420p needs even sizes
     codec.time_base = Fraction(1, 30)
     codec.options = {"crf": str(int(np.clip(crf, 0, 51))), "preset": preset, "threads": "1"}
-    if x264_params:
-        codec.options = {**codec.options, "x264-params": x264_params}
+    if params := encode.x264_params(x264_params):  # the same bits every time, on every CPU
+        codec.options = {**codec.options, "x264-params": params}
     packets = []
     for t, image in enumerate(frames):
         rgb = np.repeat(image.reshape(h, w, 1), 3, axis=2) if gray else image

@@ -1,0 +1,66 @@
+"""libx264 where its bits must repeat (the self-pairs, segment jobs): the same frames give the
+same bits, whatever the CPU and whatever memory x264 is handed."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from srstream.engine import encode
+
+#: Encodes frames of a moving gradient at widths where libx264's AVX-512 code gave other bits
+#: from one process to the next, through the self-pairs' round trip and through a segment job's
+#: output stream (add_video_stream, deterministic), and prints a digest of each.
+_ENCODE = r"""
+import hashlib, io
+from fractions import Fraction
+import av, numpy as np
+from srstream.engine.encode import add_video_stream, options_for
+from srstream.engine.selfpairs import h264_clip
+def frames(w, h, n=12):
+    yy, xx = np.mgrid[0:h, 0:w]
+    return [np.stack([(xx * 4 + i * 8) % 256, (yy * 4) % 256, np.full_like(xx, 128)], -1).astype(np.uint8)
+            for i in range(n)]
+digests = []
+for w, h in ((32, 24), (96, 48)):
+    digests.append(hashlib.md5(np.stack(h264_clip(frames(w, h), 23)).tobytes()).hexdigest())
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="h264") as out:
+        options = options_for(".mp4", None, 23, deterministic=True)
+        stream, _, _ = add_video_stream(out, options, 30, w, h, Fraction(1, 30))
+        for i, rgb in enumerate(frames(w, h)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    digests.append(hashlib.md5(buf.getvalue()).hexdigest())
+print(" ".join(digests))
+"""
+
+
+def test_x264_params_keep_x264_off_avx512_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(encode, "_has_avx512", lambda: True)
+    assert encode.x264_params() == "asm=AVX2"
+    assert encode.x264_params("mbtree=0", "") == "mbtree=0:asm=AVX2"
+    monkeypatch.setattr(encode, "_has_avx512", lambda: False)
+    assert encode.x264_params() == ""
+    assert encode.x264_params("bframes=2", "mbtree=0") == "bframes=2:mbtree=0"
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="MALLOC_PERTURB_ is glibc's")
+def test_x264_gives_the_same_bits_whatever_memory_it_is_handed() -> None:
+    """glibc's MALLOC_PERTURB_ fills memory with a given byte as it is handed out and freed: code
+    that reads memory it never wrote then gives other results for each byte. On Sapphire Rapids
+    libx264's AVX-512 code did, for every one of these encodes (see encode.x264_params)."""
+    pytest.importorskip("av")
+    runs = []
+    for byte in ("85", "170"):
+        env = {**os.environ, "MALLOC_PERTURB_": byte}
+        done = subprocess.run([sys.executable, "-c", _ENCODE], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        runs.append(done.stdout.split())
+    assert len(runs[0]) == 4 and runs[0] == runs[1]
