@@ -23,10 +23,14 @@ def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), a
     """A tiny H.264 (or MPEG-4 part 2 where libx264 is missing) clip of moving gradients."""
     import av
 
+    from srstream.engine.encode import x264_params
+
     width, height = size
     with av.open(str(path), "w") as container:
         try:
             stream = container.add_stream("libx264", rate=Fraction(30))
+            if params := x264_params():  # the same file in every test process (see x264_params)
+                stream.options = {"x264-params": params}
         except Exception:  # a PyAV build without libx264
             stream = container.add_stream("mpeg4", rate=Fraction(30))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
