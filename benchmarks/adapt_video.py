@@ -53,6 +53,7 @@ from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.compression import measure
+from srstream.engine.encode import x264_params
 from srstream.engine.models import DEFAULT_MODEL, for_compression, resolve_model
 from srstream.engine.refit import DEFAULT_UNDER, RefitOptions, fit_to_pairs, refit_to_video, write_fitted
 from srstream.engine.stabilize import TemporalStabilizer
@@ -71,6 +72,8 @@ def write_h264(frames: list[np.ndarray], crf: int, path: Path, fps: int = 30) ->
         stream = out.add_stream("libx264", rate=Fraction(fps, 1))
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
         stream.options = {"crf": str(crf), "preset": "medium"}
+        if params := x264_params():  # the same file every run (see x264_params)
+            stream.options = {**stream.options, "x264-params": params}
         for rgb in frames:
             out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         out.mux(stream.encode(None))

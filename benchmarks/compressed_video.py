@@ -45,6 +45,7 @@ from srstream.bench.methods import open_method
 from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
+from srstream.engine.encode import x264_params
 from srstream.engine.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
 from srstream.engine.stabilize import setting as stabilize_setting
 from srstream.engine.stills import write_still
@@ -84,6 +85,8 @@ def h264_round_trip(frames: list[np.ndarray], crf: int, fps: int = 30) -> tuple[
     encoder.time_base = Fraction(1, fps)
     encoder.framerate = Fraction(fps, 1)
     encoder.options = {"crf": str(crf), "preset": "medium"}
+    if params := x264_params():  # the same stream every run (see x264_params)
+        encoder.options = {**encoder.options, "x264-params": params}
     packets = []
     for i, rgb in enumerate(frames):
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from srstream.bench.results import machine, write_json
+from srstream.engine.encode import x264_params
 from srstream.images import list_images, load_rgb
 from srstream.imresize import imresize
 from srstream.metrics import psnr_y
@@ -53,6 +54,8 @@ def real_stream(frames: list[np.ndarray], crf: int) -> tuple[list[np.ndarray], f
     codec.width, codec.height, codec.pix_fmt = w, h, "yuv420p"
     codec.time_base = Fraction(1, 30)
     codec.options = {"crf": str(crf), "preset": "medium"}
+    if params := x264_params():  # the same stream every run (see x264_params)
+        codec.options = {**codec.options, "x264-params": params}
     packets = []
     for t, rgb in enumerate(frames):
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
