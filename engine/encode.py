@@ -16,9 +16,9 @@ import numpy as np
 
 from srstream.errors import ConfigError, OutputError
 
-__all__ = ["BT601", "MATRICES", "X264_PRESETS", "EncodeOptions", "add_video_stream", "copy_container_metadata",
-           "copy_stream_tags", "copy_streams", "default_codec", "encoder_frame",
-           "is_deep", "output_pix_fmt", "sws_flags", "x264_params"]
+__all__ = ["BT601", "MATRICES", "X264_PRESETS", "AudioReencode", "EncodeOptions", "add_video_stream",
+           "copy_container_metadata", "copy_stream_tags", "copy_streams", "default_codec", "encoder_frame",
+           "is_deep", "mux_copied", "output_pix_fmt", "sws_flags", "undecodable", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -298,9 +298,64 @@ def is_deep(pix_fmt: str | None) -> bool:
         return False
 
 
+class AudioReencode:
+    """An audio stream that the output format cannot hold as it is (AAC, MP3, FLAC or PCM into
+    .webm), decoded and encoded again with the format's own audio codec (Opus for .webm) at the
+    input's sample rate where that codec takes it (else the nearest above) and channel layout:
+    what FFmpeg's command line does with such a stream. Its packets are fed from the input as the
+    copied streams' are; PyAV resamples and re-chunks the frames for the encoder and carries their
+    timestamps. A packet that does not decode is left out and counted (``bad``)."""
+
+    #: Bits per second per channel: Opus is near transparent at 64k, AAC (FFmpeg's) at about 96k.
+    RATES = {"libopus": 64_000}
+    DEFAULT_RATE = 96_000
+
+    def __init__(self, in_stream, out_container, codec: str) -> None:  # noqa: ANN001 - av streams
+        import av
+
+        self.decoder = in_stream.codec_context
+        rates = av.codec.Codec(codec, "w").audio_rates
+        rate = in_stream.rate or 48000
+        if rates and rate not in rates:
+            rate = min((r for r in rates if r >= rate), default=max(rates))
+        self.stream = out_container.add_stream(codec, rate=rate)
+        self.stream.layout = in_stream.layout
+        self.stream.bit_rate = self.RATES.get(codec, self.DEFAULT_RATE) * max(1, in_stream.channels)
+        self.what = f"audio stream #{in_stream.index} ({in_stream.codec_context.name})"
+        self.bad = 0
+
+    def packets(self, packet) -> list:  # noqa: ANN001 - an input av.Packet (or None: the end)
+        """The output packets that ``packet`` completes (with None: all that are left)."""
+        import av
+
+        try:
+            frames = self.decoder.decode(packet)
+        except av.error.InvalidDataError:
+            self.bad += 1
+            return []
+        out = [q for frame in frames for q in self.stream.encode(frame)]
+        return out + list(self.stream.encode(None)) if packet is None else out
+
+
+def _reencoder(in_stream, out_container) -> AudioReencode | None:  # noqa: ANN001
+    """An :class:`AudioReencode` for an audio stream the output cannot hold, in the output format's
+    own audio codec; None where there is none to take (the caller then says so)."""
+    import av
+
+    default = out_container.default_audio_codec
+    codec = {"opus": "libopus", "vorbis": "libvorbis"}.get(default, default)
+    if in_stream.type != "audio" or not codec or codec == "none":
+        return None
+    try:
+        return AudioReencode(in_stream, out_container, codec)
+    except (av.error.FFmpegError, ValueError, LookupError):  # no such encoder here, or a layout it cannot take
+        return None
+
+
 def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]) -> dict:  # noqa: ANN001
     """Add a stream-copy output stream for each input stream (audio, subtitles), with its tags and
-    dispositions; returns input index -> output stream and appends what was copied to ``copied``.
+    dispositions; returns input index -> output stream, or -> :class:`AudioReencode` for an audio
+    stream the format cannot hold as it is, and appends what was copied (or re-encoded) to ``copied``.
 
     Raises:
         OutputError: the output format cannot hold one of them (with what to use instead).
@@ -313,14 +368,42 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
         try:
             out[index] = out_container.add_stream_from_template(in_stream)
         except (av.error.FFmpegError, ValueError) as exc:
-            raise OutputError(f"cannot copy {what} into {suffix} ({exc}); use an .mkv output, or "
-                              "--no-audio / --no-subtitles") from exc
+            again = _reencoder(in_stream, out_container)
+            if again is None:
+                raise OutputError(f"cannot copy {what} into {suffix} ({exc}); use an .mkv output, or "
+                                  "--no-audio / --no-subtitles") from exc
+            out[index] = again
+            copy_stream_tags(in_stream, again.stream)
+            copied.append(f"{what} re-encoded as {again.stream.codec_context.name} at "
+                          f"{again.stream.bit_rate // 1000} kbit/s (a {suffix} file cannot hold "
+                          f"{in_stream.codec_context.name})")
+            continue
         if out[index].type != in_stream.type:  # e.g. mov_text into .ts becomes a data stream
             raise OutputError(f"a {suffix} file cannot hold the {what}; use an .mkv or .mp4 output, "
                               "or --no-subtitles / --no-audio")
         copy_stream_tags(in_stream, out[index])
         copied.append(what)
     return out
+
+
+def mux_copied(out_container, copied: dict, packet) -> int:  # noqa: ANN001 - av objects
+    """Mux an input ``packet`` of another stream into its output stream from :func:`copy_streams`:
+    as it is, or re-encoded; with ``packet`` None, what each re-encoded stream still holds. Returns
+    how many packets went out."""
+    if packet is None:
+        ends = [q for target in copied.values() if isinstance(target, AudioReencode) for q in target.packets(None)]
+        for q in ends:
+            out_container.mux(q)
+        return len(ends)
+    target = copied[packet.stream.index]
+    if isinstance(target, AudioReencode):
+        out = target.packets(packet)
+        for q in out:
+            out_container.mux(q)
+        return len(out)
+    packet.stream = target
+    out_container.mux(packet)
+    return 1
 
 
 def copy_container_metadata(src, out_container, suffix: str, copied: list[str], notes: list[str]) -> None:  # noqa: ANN001
@@ -344,3 +427,9 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
         out_container.add_attachment(name, att.metadata.get("mimetype") or getattr(att, "mimetype", None)
                                      or "application/octet-stream", bytes(att.data))
         copied.append(f"attachment {name}")
+
+
+def undecodable(copied: dict) -> list[str]:
+    """Notes for the packets of re-encoded audio streams that did not decode and were left out."""
+    return [f"{target.bad} packets of {target.what} did not decode and were left out"
+            for target in copied.values() if isinstance(target, AudioReencode) and target.bad]

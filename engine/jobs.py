@@ -33,7 +33,8 @@ from typing import Any
 
 from srstream.atomic import PendingOutput, write_atomic
 from srstream.engine.av_errors import reading, writing
-from srstream.engine.encode import EncodeOptions, copy_container_metadata, copy_streams, copy_stream_tags
+from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy_stream_tags, copy_streams, mux_copied,
+                                    undecodable)
 from srstream.errors import ConfigError, InputError, OutputError
 
 __all__ = ["JobReport", "Segment", "input_identity", "job_folder", "plan_segments", "run_job"]
@@ -291,9 +292,11 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
                     if kind == 0:
                         packet.stream = video
                         frames += 1
+                        out.mux(packet)
                     else:
-                        packet.stream = copied[packet.stream.index]
-                    out.mux(packet)
+                        mux_copied(out, copied, packet)
+                mux_copied(out, copied, None)  # what re-encoded audio still holds
+            report.notes.extend(undecodable(copied))
         finally:
             with writing(pending.tmp, encode.codec):
                 out.close()

@@ -39,6 +39,8 @@ from srstream.engine.encode import (
     default_codec,
     encoder_frame,
     is_deep,
+    mux_copied,
+    undecodable,
 )
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
@@ -225,9 +227,7 @@ class FileSink:
                         break
                     continue
                 if isinstance(item, Passthrough):
-                    packet = item.packet
-                    packet.stream = self.copied[packet.stream.index]
-                    self.container.mux(packet)
+                    mux_copied(self.container, self.copied, item.packet)
                     self.report.packets_copied += 1
                     continue
                 if item.yuv is not None:  # already the encoder's yuv420p, in the input's matrix and range
@@ -241,6 +241,8 @@ class FileSink:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
                 self.report.frames_out += 1
+            mux_copied(self.container, self.copied, None)  # what re-encoded audio still holds
+            self.report.notes.extend(undecodable(self.copied))
         except av_failures() as exc:
             self.error = write_error(exc, self.tmp, self.options.codec)
         except BaseException as exc:  # noqa: BLE001 - raised by close() on the caller's thread

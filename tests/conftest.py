@@ -54,6 +54,50 @@ def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), a
     return path
 
 
+def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_codec: str = "aac",
+                    start: float = 0.1) -> Path:
+    """A clip of ``frames`` grey frames at 25 fps (x264, a keyframe every 10) with a stereo sine
+    ``tone`` in ``audio_codec`` at 44.1 kHz, starting ``start`` seconds in and as long as the video."""
+    import av
+
+    rate = 44100
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        v.options = {"g": "10", "preset": "ultrafast"}
+        a = c.add_stream(audio_codec, rate=rate)
+        a.layout = "stereo"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), 40 + i * 3, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+        n = int(rate * (frames / 25 - start))
+        wave = (0.3 * np.sin(2 * np.pi * tone * np.arange(n) / rate)).astype(np.float32)
+        sound = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
+        sound.sample_rate, sound.pts = rate, int(start * rate)
+        c.mux(a.encode(sound))
+        c.mux(a.encode())
+    return path
+
+
+def audio_of(path: Path, index: int = 0) -> tuple[str, float, float, float]:
+    """The audio stream ``index`` of ``path``: codec, start and length in seconds, and its loudest
+    frequency (Hz) in the first channel."""
+    import av
+
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[index]
+        frames = list(c.decode(stream))
+        start = float(frames[0].pts * frames[0].time_base)
+        channels = len(frames[0].layout.channels)
+        samples = np.concatenate([f.to_ndarray().reshape(channels, -1)[0] if f.format.is_planar
+                                  else f.to_ndarray().reshape(-1, channels)[:, 0] for f in frames])
+        rate = frames[0].sample_rate
+        peak = np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(np.abs(np.fft.rfft(samples))))]
+        return stream.codec_context.name, start, len(samples) / rate, float(peak)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """sr-stream's cache (measured backend choices, imported peers, engines) lives in a folder of

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from srstream.engine.jobs import input_identity, job_folder, plan_segments
+from tests.conftest import audio_of, write_tone_clip
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 
@@ -81,6 +82,23 @@ def test_a_job_keeps_every_frame_timestamp_and_the_audio(tmp_path: Path, nearest
     assert r.returncode == 0 and "4 segments" in r.stdout, r.stderr
     assert _streams(tmp_path / "seg.mp4") == _streams(clip)
     assert not job_folder(tmp_path / "seg.mp4").exists()  # cleaned up after the join
+
+
+def test_a_job_into_webm_reencodes_the_audio_it_cannot_copy(tmp_path: Path, nearest: Path) -> None:
+    from srstream.engine.video import default_codec
+
+    if default_codec(".webm") == "libx264":
+        pytest.skip("this FFmpeg build has no VP9/AV1 encoder")
+    src = write_tone_clip(tmp_path / "tone.mp4")  # AAC, a keyframe every 10 of its 30 frames
+    r = _cli(str(src), "-o", "seg.webm", "--model", str(nearest), "--segments", "10", "--crf", "50", cwd=tmp_path)
+    assert r.returncode == 0 and "3 segments" in r.stdout, r.stderr
+    assert "audio stream #1 (aac) re-encoded as libopus" in r.stdout
+    _, start_in, length_in, _ = audio_of(src)
+    codec, start, length, peak = audio_of(tmp_path / "seg.webm")
+    assert codec == "opus" and abs(start - start_in) < 0.005 and abs(length - length_in) < 0.03
+    assert abs(peak - 440) < 3
+    with av.open(str(tmp_path / "seg.webm")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 30
 
 
 def test_sigkill_then_the_same_command_gives_the_uninterrupted_file(tmp_path: Path, nearest: Path, clip: Path) -> None:

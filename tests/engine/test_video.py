@@ -15,9 +15,9 @@ from srstream.engine import video as video_mod
 from srstream.engine.backends.ort_backend import OrtBackend
 from srstream.engine.models import read_onnx_spec
 from srstream.engine.upscaler import FrameUpscaler
-from srstream.engine.video import EncodeOptions, upscale_video
+from srstream.engine.video import EncodeOptions, default_codec, upscale_video
 from srstream.errors import InputError, OutputError
-from tests.conftest import write_video
+from tests.conftest import audio_of, write_tone_clip, write_video
 from tests.onnx_models import write_conv_net
 
 FAST = EncodeOptions(preset="ultrafast", crf=30)
@@ -56,6 +56,24 @@ def test_every_frame_timestamp_and_the_audio_survive(tmp_path: Path, upscaler: F
     assert size_out == (size_in[0] * 2, size_in[1] * 2)
     assert types.count("audio") == 1 and audio_out == audio_in > 0 and report.packets_copied == audio_in
     assert not list(tmp_path.glob(".*partial*"))
+
+
+@pytest.mark.parametrize("audio_codec", ["aac", "pcm_s16le"])
+def test_audio_a_webm_cannot_hold_is_reencoded_in_time_and_in_tune(tmp_path: Path, upscaler: FrameUpscaler,
+                                                                   audio_codec: str) -> None:
+    """AAC or PCM audio into .webm, which holds neither: encoded again as Opus (what FFmpeg's
+    command line does), starting when it started, as long and at the same pitch; the run says so."""
+    if default_codec(".webm") == "libx264":
+        pytest.skip("this FFmpeg build has no VP9/AV1 encoder")
+    src = write_tone_clip(tmp_path / f"in.{'mp4' if audio_codec == 'aac' else 'mkv'}", audio_codec=audio_codec)
+    report = upscale_video(src, tmp_path / "out.webm", upscaler, EncodeOptions(codec="libvpx-vp9", crf=50))
+    codec_in, start_in, length_in, _ = audio_of(src)
+    codec, start, length, peak = audio_of(tmp_path / "out.webm")
+    assert codec == "opus" and abs(start - start_in) < 0.005 and abs(length - length_in) < 0.03, (start, length)
+    assert abs(peak - 440) < 3
+    assert report.copied_streams == [f"audio stream #1 ({codec_in}) re-encoded as libopus at 128 kbit/s "
+                                     f"(a .webm file cannot hold {codec_in})"]
+    assert report.packets_copied > 0 and not report.notes
 
 
 def _write_vfr(path: Path, pts_ms: list[int]) -> Path:
