@@ -298,6 +298,10 @@ def is_deep(pix_fmt: str | None) -> bool:
         return False
 
 
+#: FFmpeg's default channel layout for each channel count (av_channel_layout_default).
+_USUAL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
 class AudioReencode:
     """An audio stream that the output format cannot hold as it is (AAC, MP3, FLAC or PCM into
     .webm), decoded and encoded again with the format's own audio codec (Opus for .webm) at the
@@ -381,6 +385,11 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
         if out[index].type != in_stream.type:  # e.g. mov_text into .ts becomes a data stream
             raise OutputError(f"a {suffix} file cannot hold the {what}; use an .mkv or .mp4 output, "
                               "or --no-subtitles / --no-audio")
+        count = len(in_stream.layout.channels) if in_stream.type == "audio" else 0
+        if count in _USUAL_LAYOUTS and all(c.name == "NONE" for c in in_stream.layout.channels):
+            # channels in no declared order (PCM from Matroska): the .mp4 muxer refuses that at the first
+            # packet, so take the usual layout for that many, as FFmpeg's command line guesses it
+            out[index].layout = _USUAL_LAYOUTS[count]
         copy_stream_tags(in_stream, out[index])
         copied.append(what)
     return out

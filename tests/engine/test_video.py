@@ -76,6 +76,17 @@ def test_audio_a_webm_cannot_hold_is_reencoded_in_time_and_in_tune(tmp_path: Pat
     assert report.packets_copied > 0 and not report.notes
 
 
+def test_pcm_from_matroska_is_copied_into_mp4(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """Matroska declares PCM's channels in no order; the .mp4 muxer refused that at the first audio
+    packet, mid-run. The copy takes the usual stereo layout, as FFmpeg's command line does."""
+    src = write_tone_clip(tmp_path / "in.mkv", audio_codec="pcm_s16le")
+    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    assert audio_of(tmp_path / "out.mp4") == pytest.approx(audio_of(src)) and audio_of(src)[0] == "pcm_s16le"
+    assert report.copied_streams == ["audio stream #1 (pcm_s16le)"]
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert c.streams.audio[0].layout.name == "stereo"
+
+
 def _write_vfr(path: Path, pts_ms: list[int]) -> Path:
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=30)
