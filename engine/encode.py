@@ -16,9 +16,9 @@ import numpy as np
 
 from srstream.errors import ConfigError, OutputError
 
-__all__ = ["BT601", "MATRICES", "X264_PRESETS", "AudioReencode", "EncodeOptions", "add_video_stream",
-           "copy_container_metadata", "copy_stream_tags", "copy_streams", "default_codec", "encoder_frame",
-           "is_deep", "mux_copied", "output_pix_fmt", "sws_flags", "undecodable", "x264_params"]
+__all__ = ["BT601", "MATRICES", "X264_PRESETS", "AudioReencode", "EncodeOptions", "SubtitleReencode",
+           "add_video_stream", "copy_container_metadata", "copy_stream_tags", "copy_streams", "default_codec",
+           "encoder_frame", "is_deep", "mux_copied", "output_pix_fmt", "sws_flags", "undecodable", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -341,25 +341,78 @@ class AudioReencode:
         return out + list(self.stream.encode(None)) if packet is None else out
 
 
-def _reencoder(in_stream, out_container) -> AudioReencode | None:  # noqa: ANN001
-    """An :class:`AudioReencode` for an audio stream the output cannot hold, in the output format's
-    own audio codec; None where there is none to take (the caller then says so)."""
+class SubtitleReencode:
+    """A text subtitle stream that the output format cannot hold as it is (SubRip or ASS into .mp4:
+    mov_text; into .webm: WebVTT), each event decoded and encoded again at its own time and length,
+    as FFmpeg's command line does. Styling beyond what the target format knows is lost; picture
+    subtitles (Blu-ray PGS, DVD) have no text to carry and are refused by the caller."""
+
+    def __init__(self, in_stream, out_container, codec: str) -> None:  # noqa: ANN001 - av streams
+        self.decoder = in_stream.codec_context
+        if not self.decoder.is_open:
+            self.decoder.open()  # which makes its ASS header, the one the encoder needs to open
+        self.stream = out_container.add_stream(codec)
+        self.stream.codec_context.time_base = in_stream.time_base
+        self.stream.codec_context.subtitle_header = self.decoder.subtitle_header
+        self.what = f"subtitle stream #{in_stream.index} ({in_stream.codec_context.name})"
+        self.bad = 0
+
+    def packets(self, packet) -> list:  # noqa: ANN001 - an input av.Packet (or None: the end)
+        """The output packet for ``packet``'s event (none for the end, or an empty event)."""
+        import av
+
+        if packet is None:
+            return []
+        try:
+            events = self.decoder.decode2(packet)
+            if events is None:
+                return []
+            out = self.stream.codec_context.encode_subtitle(events)
+        except av.error.FFmpegError:
+            self.bad += 1
+            return []
+        if out is None:
+            return []
+        out.stream = self.stream
+        out.pts, out.dts, out.duration, out.time_base = packet.pts, packet.dts, packet.duration, packet.time_base
+        return [out]
+
+
+_REENCODERS = (AudioReencode, SubtitleReencode)
+#: Subtitle codecs with text to carry from one format to another.
+_TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
+
+
+def _reencoder(in_stream, out_container) -> AudioReencode | SubtitleReencode | None:  # noqa: ANN001
+    """A re-encoder for a stream the output cannot hold as it is, in the output format's own codec
+    (audio: the format's default; text subtitles: mov_text for .mp4/.mov, the default elsewhere);
+    None where there is none to take (the caller then says so)."""
     import av
 
-    default = out_container.default_audio_codec
-    codec = {"opus": "libopus", "vorbis": "libvorbis"}.get(default, default)
-    if in_stream.type != "audio" or not codec or codec == "none":
+    if in_stream.type == "audio":
+        default = out_container.default_audio_codec
+        codec = {"opus": "libopus", "vorbis": "libvorbis"}.get(default, default)
+        kind = AudioReencode
+    elif in_stream.type == "subtitle" and in_stream.codec_context.name in _TEXT_SUBTITLES:
+        default = out_container.default_subtitle_codec
+        mp4 = any(name in out_container.format.name.split(",") for name in ("mp4", "mov"))
+        codec = "mov_text" if mp4 else default
+        kind = SubtitleReencode
+    else:
+        return None
+    if not codec or codec == "none":
         return None
     try:
-        return AudioReencode(in_stream, out_container, codec)
+        return kind(in_stream, out_container, codec)
     except (av.error.FFmpegError, ValueError, LookupError):  # no such encoder here, or a layout it cannot take
         return None
 
 
 def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]) -> dict:  # noqa: ANN001
     """Add a stream-copy output stream for each input stream (audio, subtitles), with its tags and
-    dispositions; returns input index -> output stream, or -> :class:`AudioReencode` for an audio
-    stream the format cannot hold as it is, and appends what was copied (or re-encoded) to ``copied``.
+    dispositions; returns input index -> output stream, or -> :class:`AudioReencode` /
+    :class:`SubtitleReencode` for an audio or text subtitle stream the format cannot hold as it is,
+    and appends what was copied (or re-encoded) to ``copied``.
 
     Raises:
         OutputError: the output format cannot hold one of them (with what to use instead).
@@ -378,9 +431,9 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
                                   "--no-audio / --no-subtitles") from exc
             out[index] = again
             copy_stream_tags(in_stream, again.stream)
-            copied.append(f"{what} re-encoded as {again.stream.codec_context.name} at "
-                          f"{again.stream.bit_rate // 1000} kbit/s (a {suffix} file cannot hold "
-                          f"{in_stream.codec_context.name})")
+            rate = f" at {again.stream.bit_rate // 1000} kbit/s" if isinstance(again, AudioReencode) else ""
+            copied.append(f"{what} re-encoded as {again.stream.codec_context.name}{rate} (a {suffix} file cannot "
+                          f"hold {in_stream.codec_context.name})")
             continue
         if out[index].type != in_stream.type:  # e.g. mov_text into .ts becomes a data stream
             raise OutputError(f"a {suffix} file cannot hold the {what}; use an .mkv or .mp4 output, "
@@ -400,12 +453,12 @@ def mux_copied(out_container, copied: dict, packet) -> int:  # noqa: ANN001 - av
     as it is, or re-encoded; with ``packet`` None, what each re-encoded stream still holds. Returns
     how many packets went out."""
     if packet is None:
-        ends = [q for target in copied.values() if isinstance(target, AudioReencode) for q in target.packets(None)]
+        ends = [q for target in copied.values() if isinstance(target, _REENCODERS) for q in target.packets(None)]
         for q in ends:
             out_container.mux(q)
         return len(ends)
     target = copied[packet.stream.index]
-    if isinstance(target, AudioReencode):
+    if isinstance(target, _REENCODERS):
         out = target.packets(packet)
         for q in out:
             out_container.mux(q)
@@ -441,4 +494,4 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
 def undecodable(copied: dict) -> list[str]:
     """Notes for the packets of re-encoded audio streams that did not decode and were left out."""
     return [f"{target.bad} packets of {target.what} did not decode and were left out"
-            for target in copied.values() if isinstance(target, AudioReencode) and target.bad]
+            for target in copied.values() if isinstance(target, _REENCODERS) and target.bad]

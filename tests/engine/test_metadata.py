@@ -87,12 +87,28 @@ def test_tags_chapters_attachments_and_subtitles_are_kept(tmp_path: Path, neares
 def test_what_the_container_cannot_hold_is_said_not_lost_silently(tmp_path: Path, nearest: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = _labelled_mkv(tmp_path / "film.mkv")
-    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys)  # SubRip does not go into MP4
-    assert code == 4 and "--no-subtitles" in text and not (tmp_path / "out.mp4").exists()
-    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys, "--no-subtitles")
+    code, text = _run(src, tmp_path / "out.avi", nearest, capsys)  # no subtitle goes into AVI
+    assert code == 4 and "--no-subtitles" in text and not (tmp_path / "out.avi").exists()
+    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys)  # SubRip does not go into MP4 as it is
     assert code == 0 and "attachment font.ttf not kept: only .mkv outputs hold attachments" in text, text
+    assert "subtitle stream #2 (srt) re-encoded as mov_text (a .mp4 file cannot hold srt)" in text, text
     with av.open(str(tmp_path / "out.mp4")) as c:
         assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Opening", "End"]
+        sub = c.streams.subtitles[0]
+        assert sub.codec_context.name == "mov_text" and sub.metadata.get("language") == "eng"
+        assert sub.disposition & av.stream.Disposition.forced
+        events = [(p.pts * p.time_base, p.duration * p.time_base, bytes(p)[2:]) for p in c.demux(sub) if p.size > 2]
+        assert events == [(0, Fraction(80, 1000), b"Bonjour")]  # mov_text: a 2-byte length, then the text
+    from srstream.engine.video import default_codec
+
+    if default_codec(".webm") == "libx264":
+        return  # this FFmpeg build has no VP9/AV1 encoder: no .webm output
+    code, text = _run(src, tmp_path / "out.webm", nearest, capsys)  # neither AAC nor SubRip goes into WebM
+    assert code == 0 and "re-encoded as libopus" in text and "re-encoded as webvtt" in text, text
+    with av.open(str(tmp_path / "out.webm")) as c:
+        sub = c.streams.subtitles[0]
+        assert c.streams.audio[0].codec_context.name == "opus" and sub.codec_context.name == "webvtt"
+        assert [(p.pts * p.time_base, bytes(p)) for p in c.demux(sub) if p.size] == [(0, b"Bonjour")]
 
 
 def _ten_bit_hdr(path: Path) -> Path:
