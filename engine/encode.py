@@ -492,6 +492,6 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
 
 
 def undecodable(copied: dict) -> list[str]:
-    """Notes for the packets of re-encoded audio streams that did not decode and were left out."""
+    """Notes for the packets of re-encoded streams (audio, subtitles) that did not decode and were left out."""
     return [f"{target.bad} packets of {target.what} did not decode and were left out"
             for target in copied.values() if isinstance(target, _REENCODERS) and target.bad]

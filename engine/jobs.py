@@ -295,7 +295,7 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
                         out.mux(packet)
                     else:
                         mux_copied(out, copied, packet)
-                mux_copied(out, copied, None)  # what re-encoded audio still holds
+                mux_copied(out, copied, None)  # what the re-encoded streams still hold
             report.notes.extend(undecodable(copied))
         finally:
             with writing(pending.tmp, encode.codec):

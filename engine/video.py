@@ -241,7 +241,7 @@ class FileSink:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
                 self.report.frames_out += 1
-            mux_copied(self.container, self.copied, None)  # what re-encoded audio still holds
+            mux_copied(self.container, self.copied, None)  # what the re-encoded streams still hold
             self.report.notes.extend(undecodable(self.copied))
         except av_failures() as exc:
             self.error = write_error(exc, self.tmp, self.options.codec)

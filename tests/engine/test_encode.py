@@ -61,7 +61,8 @@ def test_x264_params_keep_x264_off_avx512_only_where_the_cpu_has_it(monkeypatch:
 def test_x264_gives_the_same_bits_whatever_memory_it_is_handed() -> None:
     """glibc's MALLOC_PERTURB_ fills memory with a given byte as it is handed out and freed: code
     that reads memory it never wrote then gives other results for each byte. On Sapphire Rapids
-    libx264's AVX-512 code did, for every one of these encodes (see encode.x264_params)."""
+    libx264's AVX-512 code did, for the self-pairs' round trips at these sizes before they kept x264
+    off it (see encode.x264_params)."""
     pytest.importorskip("av")
     runs = []
     for byte in ("85", "170"):
