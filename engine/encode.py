@@ -408,6 +408,29 @@ def _reencoder(in_stream, out_container) -> AudioReencode | SubtitleReencode | N
         return None
 
 
+def _header_takes(format_name: str, in_stream) -> None:  # noqa: ANN001 - an av stream
+    """Write a ``format_name`` header holding a copy of ``in_stream`` into memory. Some muxers accept
+    the stream and refuse it only when the header is written (Opus into .mov), which in a run would be
+    mid-way; this finds out before any work.
+
+    Raises:
+        av.error.FFmpegError, ValueError: the format cannot hold the stream as it is.
+    """
+    import io
+
+    import av
+
+    probe = av.open(io.BytesIO(), "w", format=format_name)
+    try:
+        probe.add_stream_from_template(in_stream)
+        probe.start_encoding()
+    finally:
+        try:
+            probe.close()
+        except (av.error.FFmpegError, ValueError):  # a probe that failed half-way; nothing was written anywhere
+            pass
+
+
 def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]) -> dict:  # noqa: ANN001
     """Add a stream-copy output stream for each input stream (audio, subtitles), with its tags and
     dispositions; returns input index -> output stream, or -> :class:`AudioReencode` /
@@ -423,6 +446,7 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
     for index, in_stream in in_streams.items():
         what = f"{in_stream.type} stream #{index} ({in_stream.codec_context.name})"
         try:
+            _header_takes(out_container.format.name, in_stream)
             out[index] = out_container.add_stream_from_template(in_stream)
         except (av.error.FFmpegError, ValueError) as exc:
             again = _reencoder(in_stream, out_container)

@@ -55,12 +55,11 @@ def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), a
 
 
 def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_codec: str = "aac",
-                    start: float = 0.1) -> Path:
+                    start: float = 0.1, rate: int = 44100) -> Path:
     """A clip of ``frames`` grey frames at 25 fps (x264, a keyframe every 10) with a stereo sine
-    ``tone`` in ``audio_codec`` at 44.1 kHz, starting ``start`` seconds in and as long as the video."""
+    ``tone`` in ``audio_codec`` at ``rate`` Hz, starting ``start`` seconds in and ending with the video."""
     import av
 
-    rate = 44100
     with av.open(str(path), "w") as c:
         v = c.add_stream("libx264", rate=25)
         v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
@@ -82,20 +81,22 @@ def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_cod
 
 
 def audio_of(path: Path, index: int = 0) -> tuple[str, float, float, float]:
-    """The audio stream ``index`` of ``path``: codec, start and length in seconds, and its loudest
-    frequency (Hz) in the first channel."""
+    """The audio stream ``index`` of ``path``: codec, when the sound starts and how long it lasts in
+    seconds (from the first to the last sample above a tenth of full scale in the first channel, so
+    an encoder's priming silence does not count), and its loudest frequency (Hz)."""
     import av
 
     with av.open(str(path)) as c:
         stream = c.streams.audio[index]
         frames = list(c.decode(stream))
-        start = float(frames[0].pts * frames[0].time_base)
         channels = len(frames[0].layout.channels)
         samples = np.concatenate([f.to_ndarray().reshape(channels, -1)[0] if f.format.is_planar
                                   else f.to_ndarray().reshape(-1, channels)[:, 0] for f in frames])
         rate = frames[0].sample_rate
+        loud = np.flatnonzero(np.abs(samples) > 0.1 * (32768 if samples.dtype.kind == "i" else 1))
+        start = float(frames[0].pts * frames[0].time_base) + loud[0] / rate
         peak = np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(np.abs(np.fft.rfft(samples))))]
-        return stream.codec_context.name, start, len(samples) / rate, float(peak)
+        return stream.codec_context.name, float(start), float((loud[-1] - loud[0]) / rate), float(peak)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -76,6 +76,19 @@ def test_audio_a_webm_cannot_hold_is_reencoded_in_time_and_in_tune(tmp_path: Pat
     assert report.packets_copied > 0 and not report.notes
 
 
+def test_audio_a_header_refuses_is_reencoded_before_any_work(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """The .mov muxer accepts an Opus stream and refuses it only when it writes the header, which
+    stopped a run after its first frame; the copy is now tried on a header in memory first, and the
+    audio encoded again as AAC, the format's own codec."""
+    src = write_tone_clip(tmp_path / "in.mkv", audio_codec="libopus", rate=48000)
+    report = upscale_video(src, tmp_path / "out.mov", upscaler, FAST)
+    codec, start, length, peak = audio_of(tmp_path / "out.mov")
+    _, start_in, length_in, _ = audio_of(src)
+    assert codec == "aac" and abs(start - start_in) < 0.005 and abs(length - length_in) < 0.03 and abs(peak - 440) < 3
+    assert report.copied_streams == ["audio stream #1 (opus) re-encoded as aac at 192 kbit/s "
+                                     "(a .mov file cannot hold opus)"]
+
+
 def test_pcm_from_matroska_is_copied_into_mp4(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """Matroska declares PCM's channels in no order; the .mp4 muxer refused that at the first audio
     packet, mid-run. The copy takes the usual stereo layout, as FFmpeg's command line does."""
