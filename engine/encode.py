@@ -16,9 +16,10 @@ import numpy as np
 
 from srstream.errors import ConfigError, OutputError
 
-__all__ = ["BT601", "MATRICES", "X264_PRESETS", "AudioReencode", "EncodeOptions", "SubtitleReencode",
+__all__ = ["AudioReencode", "BT601", "EncodeOptions", "GifPalette", "MATRICES", "SubtitleReencode", "X264_PRESETS",
            "add_video_stream", "copy_container_metadata", "copy_stream_tags", "copy_streams", "default_codec",
-           "encoder_frame", "is_deep", "mux_copied", "output_pix_fmt", "sws_flags", "undecodable", "x264_params"]
+           "encoder_frame", "frame_converter", "is_deep", "mux_copied", "output_pix_fmt", "sws_flags", "undecodable",
+           "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -222,8 +223,8 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
     pix_fmt = output_pix_fmt(options.pix_fmt, like.codec_context.pix_fmt if like is not None else None)
     note = None
     if options.codec == "gif" and not options.pix_fmt:
-        pix_fmt = "rgb8"  # what swscale can feed FFmpeg's GIF encoder: a fixed 3-3-2 palette
-        note = "GIF output: 256 fixed colours (3-3-2), so gradients band; an .mp4 or .webm output keeps them"
+        pix_fmt = "pal8"  # a palette made for each frame (GifPalette)
+        note = "GIF output: 256 colours a frame (each frame's own palette, dithered); an .mp4 or .webm output keeps all"
     if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
         wanted = pix_fmt
         pix_fmt = "yuv444p10le" if "10" in pix_fmt else "yuv444p"  # keep every pixel instead of cropping
@@ -275,6 +276,50 @@ def encoder_frame(rgb: np.ndarray, pix_fmt: str, matrix: int = BT601):  # noqa: 
 
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
     return frame.reformat(format=pix_fmt, dst_colorspace=MATRICES[matrix][0], interpolation=sws_flags())
+
+
+class GifPalette:
+    """RGB frames as ``pal8`` frames for FFmpeg's GIF encoder, each with a palette of its own: the
+    256 colours FFmpeg's ``palettegen`` picks for the frame (``stats_mode=single``) and its
+    ``paletteuse`` mapping the frame onto them with error-diffusion dithering, what FFmpeg's own
+    recipe for good GIFs does, one frame at a time so a stream never waits for its end. swscale's
+    only way into a GIF is a fixed 3-3-2 palette, which bands every gradient."""
+
+    def __init__(self, width: int, height: int) -> None:
+        import av.filter
+
+        graph = av.filter.Graph()
+        source = graph.add_buffer(width=width, height=height, format="rgb24", time_base=Fraction(1, 1000))
+        split = graph.add("split")
+        make = graph.add("palettegen", "stats_mode=single:reserve_transparent=0")
+        use = graph.add("paletteuse", "new=1:dither=sierra2_4a")
+        sink = graph.add("buffersink")
+        source.link_to(split)
+        split.link_to(make, 0, 0)
+        split.link_to(use, 1, 0)
+        make.link_to(use, 0, 1)
+        use.link_to(sink)
+        graph.configure()
+        self.graph, self.pts = graph, 0
+
+    def __call__(self, rgb: np.ndarray):  # noqa: ANN204 - av.VideoFrame
+        import av
+
+        if rgb.dtype == np.uint16:  # a deep source: GIF has 8 bits a channel
+            rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts, frame.time_base = self.pts, Fraction(1, 1000)
+        self.pts += 1
+        self.graph.push(frame)
+        return self.graph.pull()  # palettegen's single mode gives each frame's palette at once
+
+
+def frame_converter(pix_fmt: str, matrix: int = BT601, size: tuple[int, int] = (0, 0)):  # noqa: ANN201
+    """What turns an RGB array into a frame for the encoder: :class:`GifPalette` for ``pal8`` (a
+    GIF of ``size``, width and height), else :func:`encoder_frame` with ``matrix``."""
+    if pix_fmt == "pal8":
+        return GifPalette(*size)
+    return functools.partial(encoder_frame, pix_fmt=pix_fmt, matrix=matrix)
 
 
 @functools.cache

@@ -11,7 +11,7 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
-from srstream.engine.encode import add_video_stream, encoder_frame
+from srstream.engine.encode import add_video_stream, frame_converter
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
@@ -47,6 +47,7 @@ class Recorder:
             self.container = av.open(str(self.tmp), "w")
         # the file pipeline's stream set-up (an unknown codec is a ConfigError; close() then deletes the file)
         self.stream, self.pix_fmt, note = add_video_stream(self.container, options, 30, width, height, Fraction(1, 1000))
+        self.convert = frame_converter(self.pix_fmt, size=(width, height))
         if note:
             self.report.notes.append(note)
         if options.codec in ("libx264", "libx265"):  # a live encoder must not buffer frames
@@ -78,7 +79,7 @@ class Recorder:
                     self.t0 = item.src.t
                 pts = max(int(round((item.src.t - self.t0) * 1000)), self.last_pts + 1)
                 self.last_pts = pts
-                frame = encoder_frame(item.rgb, self.pix_fmt)
+                frame = self.convert(item.rgb)
                 frame.pts, frame.time_base = pts, Fraction(1, 1000)
                 for packet in self.stream.encode(frame):
                     self.container.mux(packet)

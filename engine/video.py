@@ -37,7 +37,7 @@ from srstream.engine.encode import (
     copy_container_metadata,
     copy_streams,
     default_codec,
-    encoder_frame,
+    frame_converter,
     is_deep,
     mux_copied,
     undecodable,
@@ -192,6 +192,7 @@ class FileSink:
                 video.time_base, source.matrix, like=video)
             if note:
                 report.notes.append(note)
+            self.convert = frame_converter(self.pix_fmt, source.matrix, (width * scale, height * scale))
             self.copied = copy_streams(self.container, source.copied, self.tmp.suffix, report.copied_streams)
             copy_container_metadata(source.container, self.container, self.tmp.suffix, report.copied_streams,
                                     report.notes)
@@ -233,7 +234,7 @@ class FileSink:
                 if item.yuv is not None:  # already the encoder's yuv420p, in the input's matrix and range
                     frame = av.VideoFrame.from_ndarray(item.yuv, format="yuv420p")
                 else:
-                    frame = encoder_frame(item.rgb, self.pix_fmt, self.source.matrix)
+                    frame = self.convert(item.rgb)
                 frame.pts, frame.time_base = item.src.pts, tb
                 for packet in self.stream.encode(frame):
                     self.container.mux(packet)
