@@ -31,6 +31,7 @@ BT601 = 6
 _SWS_FLAGS = "BILINEAR|ACCURATE_RND|FULL_CHR_H_INT"
 _SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p10le")
 _WEBM_CODECS = ("libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e", "libdav1d")
+_OGG_CODECS = ("libtheora", "libvpx")
 
 
 @functools.cache
@@ -64,13 +65,15 @@ def x264_params(*params: str) -> str:
 
 
 def default_codec(suffix: str) -> str:
-    """The encoder when ``--codec`` is not given: libx264, or VP9 for a .webm output."""
+    """The encoder when ``--codec`` is not given: libx264; VP9 for a .webm output, Theora or VP8 for
+    an .ogv one (what those containers hold), the first this FFmpeg build has."""
+    kinds = {".webm": ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1"), ".ogv": _OGG_CODECS}
     if suffix.lower() == ".gif":
         return "gif"
-    if suffix.lower() == ".webm":
+    if suffix.lower() in kinds:
         import av
 
-        for name in ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1"):
+        for name in kinds[suffix.lower()]:
             try:
                 av.codec.Codec(name, "w")
                 return name
@@ -142,6 +145,9 @@ class EncodeOptions:
                               "(or dropped with --no-audio)")
         if suffix.lower() == ".webm" and self.codec not in _WEBM_CODECS:
             raise ConfigError(f"a .webm file holds VP8, VP9 or AV1 video, not {self.codec}; use --codec libvpx-vp9 "
+                              "or an .mp4/.mkv output")
+        if suffix.lower() == ".ogv" and self.codec not in _OGG_CODECS:
+            raise ConfigError(f"an .ogv file holds Theora or VP8 video, not {self.codec}; use --codec libvpx "
                               "or an .mp4/.mkv output")
         if self.crf is not None:
             top = 51 if self.codec in ("libx264", "libx265") else 63

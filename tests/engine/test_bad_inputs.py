@@ -233,6 +233,20 @@ def test_webm_gets_a_codec_it_can_hold(tmp_path: Path, nearest: Path) -> None:
     assert _frames(tmp_path / "out.webm") == 4
 
 
+def test_ogv_gets_a_codec_it_can_hold(tmp_path: Path, nearest: Path) -> None:
+    """An .ogv output took libx264 by default, which the Ogg muxer refused after the first frame."""
+    from srstream.engine.video import default_codec
+
+    src = write_video(tmp_path / "in.mp4", frames=4)
+    r = _cli(str(src), "-o", "out.ogv", "--model", str(nearest), "--codec", "libx264", cwd=tmp_path)
+    assert r.returncode == 2 and "an .ogv file holds Theora or VP8 video" in r.stderr
+    if default_codec(".ogv") == "libx264":
+        pytest.skip("this FFmpeg build has no Theora/VP8 encoder")
+    r = _cli(str(src), "-o", "out.ogv", "--model", str(nearest), "--crf", "40", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _frames(tmp_path / "out.ogv") == 4
+
+
 def test_model_errors_name_the_model_and_what_to_do(tmp_path: Path, nearest: Path) -> None:
     from srstream.spec import ModelSpec
 
