@@ -30,8 +30,11 @@ BT601 = 6
 #: interpolation. With the defaults, YUV -> RGB came out 1.1 levels too dark on average.
 _SWS_FLAGS = "BILINEAR|ACCURATE_RND|FULL_CHR_H_INT"
 _SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p10le")
-_WEBM_CODECS = ("libvpx", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e", "libdav1d")
-_OGG_CODECS = ("libtheora", "libvpx")
+#: Containers that hold only some video codecs: the codecs (the default is the first this FFmpeg build
+#: has), and how the refusal of another one names them.
+_HELD_CODECS = {".webm": (("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1", "librav1e"), "a .webm file holds VP8, "
+                          "VP9 or AV1 video"),
+                ".ogv": (("libtheora", "libvpx"), "an .ogv file holds Theora or VP8 video")}
 
 
 @functools.cache
@@ -67,13 +70,12 @@ def x264_params(*params: str) -> str:
 def default_codec(suffix: str) -> str:
     """The encoder when ``--codec`` is not given: libx264; VP9 for a .webm output, Theora or VP8 for
     an .ogv one (what those containers hold), the first this FFmpeg build has."""
-    kinds = {".webm": ("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1"), ".ogv": _OGG_CODECS}
     if suffix.lower() == ".gif":
         return "gif"
-    if suffix.lower() in kinds:
+    if suffix.lower() in _HELD_CODECS:
         import av
 
-        for name in kinds[suffix.lower()]:
+        for name in _HELD_CODECS[suffix.lower()][0]:
             try:
                 av.codec.Codec(name, "w")
                 return name
@@ -143,12 +145,11 @@ class EncodeOptions:
         if codec.type != "video":
             raise ConfigError(f"--codec {self.codec!r} encodes {codec.type}, not video; audio is copied as it is "
                               "(or dropped with --no-audio)")
-        if suffix.lower() == ".webm" and self.codec not in _WEBM_CODECS:
-            raise ConfigError(f"a .webm file holds VP8, VP9 or AV1 video, not {self.codec}; use --codec libvpx-vp9 "
-                              "or an .mp4/.mkv output")
-        if suffix.lower() == ".ogv" and self.codec not in _OGG_CODECS:
-            raise ConfigError(f"an .ogv file holds Theora or VP8 video, not {self.codec}; use --codec libvpx "
-                              "or an .mp4/.mkv output")
+        held, words = _HELD_CODECS.get(suffix.lower(), (None, ""))
+        if held and self.codec not in held:
+            fit = default_codec(suffix)  # none of them in this build: libx264, which the container cannot hold either
+            raise ConfigError(f"{words}, not {self.codec}; use " + (f"--codec {fit} or " if fit in held else "")
+                              + "an .mp4/.mkv output")
         if self.crf is not None:
             top = 51 if self.codec in ("libx264", "libx265") else 63
             if not 0 <= self.crf <= top:

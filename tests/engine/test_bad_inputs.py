@@ -220,31 +220,21 @@ def test_bad_encoder_settings_are_usage_errors_before_any_work(tmp_path: Path, n
     assert not (tmp_path / "out.mp4").exists() and _leftovers(tmp_path) == []
 
 
-def test_webm_gets_a_codec_it_can_hold(tmp_path: Path, nearest: Path) -> None:
+@pytest.mark.parametrize(("suffix", "words"), [(".webm", "a .webm file holds VP8, VP9 or AV1"),
+                                              (".ogv", "an .ogv file holds Theora or VP8 video")])
+def test_a_container_gets_a_codec_it_can_hold(tmp_path: Path, nearest: Path, suffix: str, words: str) -> None:
+    """.webm and .ogv hold only some codecs: another is refused before any work, and the default is
+    one they hold (an .ogv output took libx264 before, which the Ogg muxer refused after a frame)."""
     from srstream.engine.video import default_codec
 
     src = write_video(tmp_path / "in.mp4", frames=4)
-    r = _cli(str(src), "-o", "out.webm", "--model", str(nearest), "--codec", "libx264", cwd=tmp_path)
-    assert r.returncode == 2 and "a .webm file holds VP8, VP9 or AV1" in r.stderr
-    if default_codec(".webm") == "libx264":
-        pytest.skip("this FFmpeg build has no VP9/AV1 encoder")
-    r = _cli(str(src), "-o", "out.webm", "--model", str(nearest), "--crf", "40", cwd=tmp_path)
+    r = _cli(str(src), "-o", f"out{suffix}", "--model", str(nearest), "--codec", "libx264", cwd=tmp_path)
+    assert r.returncode == 2 and words in r.stderr
+    if default_codec(suffix) == "libx264":
+        pytest.skip(f"this FFmpeg build has no encoder a {suffix} file holds")
+    r = _cli(str(src), "-o", f"out{suffix}", "--model", str(nearest), "--crf", "40", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert _frames(tmp_path / "out.webm") == 4
-
-
-def test_ogv_gets_a_codec_it_can_hold(tmp_path: Path, nearest: Path) -> None:
-    """An .ogv output took libx264 by default, which the Ogg muxer refused after the first frame."""
-    from srstream.engine.video import default_codec
-
-    src = write_video(tmp_path / "in.mp4", frames=4)
-    r = _cli(str(src), "-o", "out.ogv", "--model", str(nearest), "--codec", "libx264", cwd=tmp_path)
-    assert r.returncode == 2 and "an .ogv file holds Theora or VP8 video" in r.stderr
-    if default_codec(".ogv") == "libx264":
-        pytest.skip("this FFmpeg build has no Theora/VP8 encoder")
-    r = _cli(str(src), "-o", "out.ogv", "--model", str(nearest), "--crf", "40", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert _frames(tmp_path / "out.ogv") == 4
+    assert _frames(tmp_path / f"out{suffix}") == 4
 
 
 def test_model_errors_name_the_model_and_what_to_do(tmp_path: Path, nearest: Path) -> None:
