@@ -33,7 +33,7 @@ import numpy as np
 
 from srstream.engine.encode import DEFAULT_PRESET
 from srstream.engine.models import ResolvedModel
-from srstream.errors import ConfigError
+from srstream.errors import ConfigError, OutputError
 from srstream.spec import ModelSpec
 
 __all__ = ["FileJob", "FileResult", "Upscaler", "plan_file"]
@@ -314,7 +314,19 @@ class Upscaler:
         import time
 
         if job.kind == "video" and job.segment_frames:
-            return self._run_segments(job, progress)
+            try:
+                self._joinable(job)
+            except OutputError as exc:
+                if job.workers or job.ray_address:
+                    raise
+                import dataclasses
+                import sys
+
+                print(f"sr-stream: a resumable job of segments cannot make this output ({exc}); upscaling in one "
+                      "pass instead, which a crash cannot resume", file=sys.stderr, flush=True)
+                job = dataclasses.replace(job, segment_frames=0)
+            else:
+                return self._run_segments(job, progress)
         if job.kind == "video":
             from srstream.engine.video import upscale_video
 
@@ -381,6 +393,34 @@ class Upscaler:
         if report.interrupted:
             raise KeyboardInterrupt
         return report.frames_out
+
+    def _joinable(self, job: FileJob) -> None:
+        """Find out before the first segment whether the segments can be joined into the output (the
+        join comes last, after all the work): a segment is encoded into memory and joined there with
+        the input's other streams (:func:`srstream.engine.jobs.join_filter`).
+
+        Raises:
+            OutputError: they cannot, and why.
+        """
+        import dataclasses
+        import io
+
+        import av
+
+        from srstream.engine.encode import format_for
+        from srstream.engine.jobs import join_filter
+        from srstream.engine.video import FileSource, rehearse_output
+
+        per_segment = dataclasses.replace(job.encode, copy_audio=False, copy_subtitles=False)
+        source = FileSource(job.media.path, copy_audio=False, copy_subtitles=False)
+        try:
+            width, height = source.size
+            size = (width * self.spec.scale, height * self.spec.scale)
+            segment = rehearse_output(source, "mp4", ".mp4", size, per_segment)
+            with av.open(io.BytesIO(segment)) as sample:
+                join_filter(format_for(job.output.suffix), job.output.suffix, sample, source.container, job.encode)
+        finally:
+            source.close()
 
     def _run_segments(self, job: FileJob, progress: Callable[[int], None] | None) -> FileResult:
         import dataclasses

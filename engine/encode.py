@@ -11,14 +11,16 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
-from srstream.errors import ConfigError, OutputError
+from srstream.errors import ConfigError, OutputError, SRStreamError
 
 __all__ = ["AudioReencode", "BT601", "EncodeOptions", "GifPalette", "MATRICES", "SubtitleReencode", "X264_PRESETS",
-           "add_video_stream", "copy_container_metadata", "copy_stream_tags", "copy_streams", "default_codec",
-           "encoder_frame", "frame_converter", "is_deep", "mux_copied", "output_pix_fmt", "sws_flags", "undecodable",
+           "add_video_stream", "copy_container_metadata", "copy_packet", "copy_stream_tags", "copy_streams",
+           "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets", "format_for",
+           "frame_converter", "frames_kept", "is_deep", "mux_copied", "output_pix_fmt", "rehearse", "sws_flags", "undecodable",
            "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
@@ -35,6 +37,12 @@ _SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p
 _HELD_CODECS = {".webm": (("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1", "librav1e"), "a .webm file holds VP8, "
                           "VP9 or AV1 video"),
                 ".ogv": (("libtheora", "libvpx"), "an .ogv file holds Theora or VP8 video")}
+#: Frames :func:`rehearse` encodes: x265 gives its packets garbage decode times when a stream has fewer
+#: than three (every other encoder in a process; the MP4 muxer then refuses them).
+REHEARSAL_FRAMES = 3
+#: Encoders that take only a time base of one tick a frame (MPEG-1/2 video refuses the input's 1/15360);
+#: FFmpeg's command line gives every encoder that time base.
+_FRAME_TICKS = ("mpeg1video", "mpeg2video")
 
 
 @functools.cache
@@ -162,6 +170,9 @@ class EncodeOptions:
         except (ValueError, TypeError):
             raise ConfigError(f"--pix-fmt {self.pix_fmt!r} is not a pixel format FFmpeg knows; e.g. yuv420p, "
                               "yuv444p, yuv420p10le") from None
+        takes = [f.name for f in codec.video_formats or ()]
+        if self.pix_fmt is not None and takes and self.pix_fmt not in takes:
+            raise ConfigError(f"--pix-fmt {self.pix_fmt}: the {self.codec} encoder takes {', '.join(takes)}")
         if self.bitrate:
             _parse_bitrate(self.bitrate)
 
@@ -179,6 +190,8 @@ class EncodeOptions:
                 # encode to the next (run-to-run, with 1 or 2 threads, presets medium and slower);
                 # without it the output repeats exactly, for a few percent more bits at the same CRF
                 opts["x264-params"] = "mbtree=0"
+        if self.codec == "dnxhd" and not self.bitrate:
+            opts["profile"] = "dnxhr_hq"  # DNxHR: any size; plain DNxHD takes a few broadcast sizes at fixed bitrates
         if self.threads:
             opts["threads"] = str(self.threads)
         return opts
@@ -206,6 +219,31 @@ def output_pix_fmt(requested: str | None, input_pix_fmt: str | None) -> str:
     except (ValueError, TypeError):
         deep = False
     return "yuv420p10le" if deep else "yuv420p"
+
+
+def encodable_pix_fmt(codec: str, pix_fmt: str, width: int, height: int) -> str:
+    """``pix_fmt``, or the pixel format nearest to it that the ``codec`` encoder takes, as FFmpeg's
+    command line would pick one: every colour channel kept, then the bit depth, then no subsampling
+    across an odd size, then the same family (YUV or RGB), no alpha, limited range, and the fewest
+    bits (DNxHD and ProRes take no 4:2:0: yuv422p, yuv422p10le; QuickTime Animation: rgb24)."""
+    import av
+
+    takes = [f.name for f in av.codec.Codec(codec, "w").video_formats or ()]
+    if not takes or pix_fmt in takes:
+        return pix_fmt
+    want = av.VideoFormat(pix_fmt)
+
+    def cost(name: str) -> tuple:
+        fmt = av.VideoFormat(name)
+        colours = [c for c in fmt.components if not c.is_alpha]
+        odd = (width % 2 and fmt.chroma_width(2) < 2) or (height % 2 and fmt.chroma_height(2) < 2)
+        return (fmt.has_palette or fmt.is_bayer or fmt.is_bit_stream,
+                len(colours) < len([c for c in want.components if not c.is_alpha]),
+                max(c.bits for c in fmt.components) < max(c.bits for c in want.components), bool(odd),
+                fmt.is_rgb != want.is_rgb, len(colours) < len(fmt.components), name.startswith("yuvj"),
+                fmt.bits_per_pixel)
+
+    return min(takes, key=cost)
 
 
 def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, width: int, height: int,  # noqa: ANN001
@@ -236,6 +274,13 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
         wanted = pix_fmt
         pix_fmt = "yuv444p10le" if "10" in pix_fmt else "yuv444p"  # keep every pixel instead of cropping
         note = f"{width}x{height} is odd-sized: encoded as {pix_fmt} instead of {wanted}"
+    if not options.pix_fmt:
+        wanted = pix_fmt
+        pix_fmt = encodable_pix_fmt(options.codec, pix_fmt, width, height)
+        if pix_fmt != wanted:
+            note = (f"{note}; " if note else "") + f"{options.codec} does not take {wanted}: encoded as {pix_fmt}"
+    if options.codec in _FRAME_TICKS:
+        time_base = 1 / Fraction(rate)
     if options.codec == "libx265" and min(width, height) < 16:
         raise ConfigError(f"libx265 cannot encode {width}x{height} frames (it needs 16x16 or more); use --codec "
                           "libx264")
@@ -370,7 +415,13 @@ class AudioReencode:
         import av
 
         self.decoder = in_stream.codec_context
-        rates = av.codec.Codec(codec, "w").audio_rates
+        self.pads = out_container.format.name in _PADDED_AUDIO
+        self.end: Fraction | None = None  # where the audio encoded so far ends, in seconds
+        self.last = None  # the last decoded frame: the format, layout and rate of the padding
+        video = in_stream.container.streams.video
+        first = video[0].start_time if video else None
+        self.video_start = Fraction(0) if first is None else first * video[0].time_base
+        rates = av.codec.Codec(codec, "w").audio_rates or _FORMAT_AUDIO_RATES.get(out_container.format.name)
         rate = in_stream.rate or 48000
         if rates and rate not in rates:
             rate = min((r for r in rates if r >= rate), default=max(rates))
@@ -380,8 +431,19 @@ class AudioReencode:
         self.what = f"audio stream #{in_stream.index} ({in_stream.codec_context.name})"
         self.bad = 0
 
-    def packets(self, packet) -> list:  # noqa: ANN001 - an input av.Packet (or None: the end)
-        """The output packets that ``packet`` completes (with None: all that are left)."""
+    def silence(self) -> list:
+        """The packets of a frame of silence and the encoder's end (for :func:`rehearse`, on its own stream)."""
+        import av
+
+        frame = av.AudioFrame(format="s16", layout=self.stream.layout, samples=1024)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate, frame.pts = self.stream.rate, 0
+        return [*self.stream.encode(frame), *self.stream.encode(None)]
+
+    def packets(self, packet, until: Fraction | None = None) -> list:  # noqa: ANN001 - an input av.Packet
+        """The output packets that ``packet`` completes; with None, all that are left, and (for a
+        format in :data:`_PADDED_AUDIO`) silence up to ``until`` seconds, the video's end."""
         import av
 
         try:
@@ -389,8 +451,37 @@ class AudioReencode:
         except av.error.InvalidDataError:
             self.bad += 1
             return []
-        out = [q for frame in frames for q in self.stream.encode(frame)]
+        padded = []
+        for frame in frames:
+            if frame.pts is not None:
+                if self.pads and self.end is None:  # the first: silence from the video's start
+                    padded += self._silence(frame, self.video_start, frame.pts * frame.time_base)
+                self.end = frame.pts * frame.time_base + Fraction(frame.samples, frame.sample_rate)
+            self.last = frame
+            padded.append(frame)
+        if packet is None and self.pads and until is not None and self.last is not None and self.end is not None:
+            padded += self._silence(self.last, self.end, until)
+        out = [q for frame in padded for q in self.stream.encode(frame)]
         return out + list(self.stream.encode(None)) if packet is None else out
+
+    @staticmethod
+    def _silence(like, start: Fraction, until: Fraction) -> list:  # noqa: ANN001 - an av.AudioFrame
+        """Frames of silence in ``like``'s format, layout and rate, from ``start`` to ``until`` seconds."""
+        import av
+
+        frames = []
+        rate = like.sample_rate
+        start = round(start * rate)
+        left = int(-(-(until * rate - start) // 1))
+        while left > 0:
+            frame = av.AudioFrame(format=like.format.name, layout=like.layout, samples=min(left, 1024))
+            for plane in frame.planes:  # unsigned 8-bit samples are silent at 128; every other format at 0
+                plane.update(bytes([128 if like.format.name.startswith("u8") else 0]) * plane.buffer_size)
+            frame.sample_rate, frame.time_base, frame.pts = rate, Fraction(1, rate), start
+            frames.append(frame)
+            start += frame.samples
+            left -= frame.samples
+        return frames
 
 
 class SubtitleReencode:
@@ -431,6 +522,13 @@ class SubtitleReencode:
 
 
 _REENCODERS = (AudioReencode, SubtitleReencode)
+#: Formats that hold audio only at some sample rates (FFmpeg's MXF muxer: 48 kHz).
+_FORMAT_AUDIO_RATES = {"mxf": (48000,)}
+#: Formats whose audio is always encoded again and padded with silence from the video's start to its
+#: end: FFmpeg's MXF muxer writes the video only as far as the audio reaches (a clip whose sound
+#: stopped 1 frame early lost its last frame; one with half the sound, half its frames), and keeps
+#: no start time for the audio (sound that began 0.1 s in played at 0).
+_PADDED_AUDIO = ("mxf",)
 #: Subtitle codecs with text to carry from one format to another.
 _TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
 
@@ -460,6 +558,157 @@ def _reencoder(in_stream, out_container) -> AudioReencode | SubtitleReencode | N
         return None
 
 
+@functools.cache
+def format_for(suffix: str) -> str:
+    """The name of the muxer FFmpeg picks for a file ending in ``suffix`` (``.mxf`` -> ``mxf``), found by
+    opening an empty file of that name in the temporary folder.
+
+    Raises:
+        OutputError: no muxer takes that extension.
+    """
+    import tempfile
+
+    import av
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            with av.open(f"{folder}/probe{suffix}", "w") as probe:
+                return probe.format.name
+        except ValueError as exc:
+            raise OutputError(f"no output format for {suffix!r} files; use .mp4, .mkv, .mov or .webm") from exc
+
+
+def first_packets(path: str | Path | None, indices, limit: int = 2000) -> dict:  # noqa: ANN001
+    """A copy of the first packet of each stream ``indices`` of the file at ``path``, opened anew
+    (None, standard input: none), from its first ``limit`` packets: what a probe muxes into the
+    copied streams (:func:`finish_probe`)."""
+    import av
+
+    wanted = set(indices)
+    if not wanted or path is None or str(path) == "-":
+        return {}
+    found: dict = {}
+    try:
+        with av.open(str(path)) as container:
+            for count, packet in enumerate(container.demux(*[container.streams[i] for i in sorted(wanted)])):
+                index = packet.stream.index
+                if packet.size and packet.dts is not None and index not in found:
+                    found[index] = copy_packet(packet)
+                if len(found) == len(wanted) or count >= limit:
+                    break
+    except (av.error.FFmpegError, OSError):  # the run reads it and says what is wrong
+        return found
+    return found
+
+
+def copy_packet(packet):  # noqa: ANN001, ANN202 - av.Packet
+    """A packet of its own (muxing empties the one muxed)."""
+    import av
+
+    copy = av.Packet(bytes(packet))
+    copy.pts, copy.dts, copy.duration = packet.pts, packet.dts, packet.duration
+    copy.time_base, copy.is_keyframe = packet.time_base, packet.is_keyframe
+    return copy
+
+
+def finish_probe(probe, copied: dict, samples: dict) -> None:  # noqa: ANN001 - an av output container in memory
+    """Mux into a probe's other streams (:func:`copy_streams`' ``copied``) what a run would: a frame of
+    silence into each re-encoded audio stream, the ``samples`` (:func:`first_packets`) into the copied
+    ones; then write the trailer. A trailer can fail for a stream that got no packet (.mxf's does, and
+    .avi's muxer only checks a packet when it writes it, which with a silent stream is at the end):
+    with one such stream, that says nothing about a run, and is let pass."""
+    import av
+
+    empty = False
+    for index, target in copied.items():
+        if isinstance(target, AudioReencode):
+            for packet in target.silence():
+                probe.mux(packet)
+        elif index in samples and not isinstance(target, _REENCODERS):
+            packet = copy_packet(samples[index])
+            packet.stream = target
+            probe.mux(packet)
+        else:
+            empty = True
+    try:
+        probe.close()
+    except (av.error.FFmpegError, ValueError):
+        if not empty:
+            raise
+
+
+def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, int], what: str,  # noqa: ANN001
+             samples: dict | None = None) -> bytes:
+    """Write a whole output into memory before any work, and return it: ``build(container, options)``
+    adds its streams (and returns the video stream, its RGB-to-frame converter and
+    :func:`copy_streams`' result), then :data:`REHEARSAL_FRAMES` black frames of ``size`` go through
+    the encoder, a frame of silence through each re-encoded audio stream, ``samples``
+    (:func:`first_packets`) into the copied ones, and the header and trailer are written.
+
+    Encoders and muxers accept settings they refuse only when they open or write: MPEG-2 at a frame
+    rate it has no code for, DNxHD without a profile for the size, 44.1 kHz audio into .mxf. In a run
+    that was after the model had loaded, at the first frame; here it costs an encoder opening and
+    three frames (30 ms at 720p with x264, 2 s at 2160p with x265). A refusal is tried again with one
+    encoder thread and FFmpeg's log on, to say FFmpeg's own reason (the log stays off otherwise: PyAV
+    turns it off because its callback can deadlock against FFmpeg's threads).
+
+    Raises:
+        OutputError: ``what`` (e.g. "a .mxf output with mpeg2video") cannot be written, FFmpeg's
+            reason, and what to try; nothing was written anywhere.
+        ConfigError: as ``build`` raises it.
+    """
+    import dataclasses
+    import io
+
+    import av
+    import av.logging
+
+    def attempt(opts: EncodeOptions) -> bytes:
+        memory = io.BytesIO()
+        probe = av.open(memory, "w", format=format_name)
+        try:
+            stream, convert, copied = build(probe, opts)
+            tick = stream.codec_context.time_base
+            step = max(1, round(1 / (Fraction(stream.average_rate or 30) * tick))) if tick else 1
+            packets = []
+            for index in range(REHEARSAL_FRAMES):
+                frame = convert(np.zeros((size[1], size[0], 3), np.uint8))
+                frame.pts, frame.time_base = index * step, tick
+                packets += stream.encode(frame)
+            for packet in [*packets, *stream.encode(None)]:
+                probe.mux(packet)
+            finish_probe(probe, copied, samples or {})
+        except BaseException:
+            try:
+                probe.close()
+            except (av.error.FFmpegError, ValueError):  # already failing; the memory is dropped
+                pass
+            raise
+        return memory.getvalue()
+
+    def refused(reason: object) -> OutputError:
+        return OutputError(f"{what} cannot be written ({reason}); nothing was written. Try another --codec or "
+                           "--pix-fmt, --no-audio / --no-subtitles, or an .mkv output")
+
+    try:
+        return attempt(options)
+    except SRStreamError:  # said already (ConfigError is a ValueError too)
+        raise
+    except (av.error.FFmpegError, ValueError) as exc:
+        first = exc
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture(local=False) as logs:
+            attempt(dataclasses.replace(options, threads=1))
+    except (av.error.FFmpegError, ValueError) as exc:
+        said = [f"{name}: {text.strip()}" for lvl, name, text in logs if lvl <= av.logging.ERROR and text.strip()]
+        raise refused(said[-1] if said else exc) from exc  # the last: what stopped it (DNxHD lists its profiles first)
+    finally:
+        av.logging.set_level(level)
+    raise refused(first) from first  # refused with the encoder's threads only: so would the run be
+
+
 def _header_takes(format_name: str, in_stream) -> None:  # noqa: ANN001 - an av stream
     """Write a ``format_name`` header holding a copy of ``in_stream`` into memory. Some muxers accept
     the stream and refuse it only when the header is written (Opus into .mov), which in a run would be
@@ -485,9 +734,10 @@ def _header_takes(format_name: str, in_stream) -> None:  # noqa: ANN001 - an av 
 
 def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]) -> dict:  # noqa: ANN001
     """Add a stream-copy output stream for each input stream (audio, subtitles), with its tags and
-    dispositions; returns input index -> output stream, or -> :class:`AudioReencode` /
-    :class:`SubtitleReencode` for an audio or text subtitle stream the format cannot hold as it is,
-    and appends what was copied (or re-encoded) to ``copied``.
+    dispositions; returns input index -> output stream, or ->
+    :class:`AudioReencode` / :class:`SubtitleReencode` for an audio or text subtitle stream the
+    format cannot hold as it is (and for all audio into .mxf, :data:`_PADDED_AUDIO`), and appends
+    what was copied (or re-encoded) to ``copied``.
 
     Raises:
         OutputError: the output format cannot hold one of them (with what to use instead).
@@ -498,6 +748,8 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
     for index, in_stream in in_streams.items():
         what = f"{in_stream.type} stream #{index} ({in_stream.codec_context.name})"
         try:
+            if in_stream.type == "audio" and out_container.format.name in _PADDED_AUDIO:
+                raise ValueError(f"the sound of a {suffix} file runs from the video's start to its end")
             _header_takes(out_container.format.name, in_stream)
             out[index] = out_container.add_stream_from_template(in_stream)
         except (av.error.FFmpegError, ValueError) as exc:
@@ -508,8 +760,9 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
             out[index] = again
             copy_stream_tags(in_stream, again.stream)
             rate = f" at {again.stream.bit_rate // 1000} kbit/s" if isinstance(again, AudioReencode) else ""
-            copied.append(f"{what} re-encoded as {again.stream.codec_context.name}{rate} (a {suffix} file cannot "
-                          f"hold {in_stream.codec_context.name})")
+            why = (f"{exc}, padded with silence" if getattr(again, "pads", False)
+                   else f"a {suffix} file cannot hold {in_stream.codec_context.name}")
+            copied.append(f"{what} re-encoded as {again.stream.codec_context.name}{rate} ({why})")
             continue
         if out[index].type != in_stream.type:  # e.g. mov_text into .ts becomes a data stream
             raise OutputError(f"a {suffix} file cannot hold the {what}; use an .mkv or .mp4 output, "
@@ -524,12 +777,14 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
     return out
 
 
-def mux_copied(out_container, copied: dict, packet) -> int:  # noqa: ANN001 - av objects
+def mux_copied(out_container, copied: dict, packet, until: Fraction | None = None) -> int:  # noqa: ANN001
     """Mux an input ``packet`` of another stream into its output stream from :func:`copy_streams`:
-    as it is, or re-encoded; with ``packet`` None, what each re-encoded stream still holds. Returns
-    how many packets went out."""
+    as it is, or re-encoded; with ``packet`` None, what each re-encoded stream still holds (audio
+    padded to ``until`` seconds, the video's end, where the format needs it). Returns how many
+    packets went out."""
     if packet is None:
-        ends = [q for target in copied.values() if isinstance(target, _REENCODERS) for q in target.packets(None)]
+        ends = [q for target in copied.values() if isinstance(target, _REENCODERS)
+                for q in (target.packets(None, until) if isinstance(target, AudioReencode) else target.packets(None))]
         for q in ends:
             out_container.mux(q)
         return len(ends)
@@ -565,6 +820,25 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
         out_container.add_attachment(name, att.metadata.get("mimetype") or getattr(att, "mimetype", None)
                                      or "application/octet-stream", bytes(att.data))
         copied.append(f"attachment {name}")
+
+
+def frames_kept(path: Path, given: int) -> None:
+    """Check that the finished file at ``path`` holds the ``given`` video frames its muxer was handed:
+    its index's count where it has one (.mp4, .mov), else its video packets, read without decoding.
+    A muxer can drop frames without an error: FFmpeg's MXF muxer wrote the video only as far as the
+    audio reached.
+
+    Raises:
+        OutputError: it holds fewer (the caller deletes it).
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        kept = video.frames or sum(1 for packet in container.demux(video) if packet.size)
+    if kept < given:
+        raise OutputError(f"the {path.suffix} muxer kept {kept} of the {given} frames it was given; nothing was "
+                          "written: choose an .mkv or .mp4 output (and please report this)")
 
 
 def undecodable(copied: dict) -> list[str]:

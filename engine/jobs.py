@@ -33,11 +33,11 @@ from typing import Any
 
 from srstream.atomic import PendingOutput, write_atomic
 from srstream.engine.av_errors import reading, writing
-from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy_stream_tags, copy_streams, mux_copied,
-                                    undecodable)
+from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags, copy_streams,
+                                    finish_probe, first_packets, frames_kept, mux_copied, undecodable)
 from srstream.errors import ConfigError, InputError, OutputError
 
-__all__ = ["JobReport", "Segment", "input_identity", "job_folder", "plan_segments", "run_job"]
+__all__ = ["JobReport", "Segment", "input_identity", "job_folder", "join_filter", "plan_segments", "run_job"]
 
 _MANIFEST_VERSION = 1
 
@@ -257,6 +257,71 @@ def _packets(path: Path) -> Iterator[Any]:
                 yield packet
 
 
+#: Bitstream filters from MP4's length-prefixed H.264 / HEVC (the segments') to Annex B start codes,
+#: which the .avi and .mxf muxers take only (FFmpeg's command line needs ``-bsf:v`` for them too).
+_ANNEX_B = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+#: Video packets :func:`join_filter` tries.
+_PROBE_PACKETS = 3
+
+
+def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, copied_names: list[str],  # noqa: ANN001
+                  notes: list[str]) -> tuple[Any, dict, dict]:
+    """The join's streams in ``out`` (the file, or :func:`join_filter`'s in memory): a copy of the
+    segments' video (``video_in``, the first segment's stream) with the source video's tags, and the
+    source's audio and subtitles as :func:`copy_streams` makes them. Returns (video, the source's
+    streams to copy, what copy_streams made of them)."""
+    video = out.add_stream_from_template(video_in)
+    copy_stream_tags(source.streams.video[0], video)
+    extra = {s.index: s for s in source.streams
+             if (s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles)}
+    copied = copy_streams(out, extra, suffix, copied_names)
+    copy_container_metadata(source, out, suffix, copied_names, notes)
+    return video, extra, copied
+
+
+def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOptions) -> str | None:  # noqa: ANN001
+    """The bitstream filter the segments' video needs to be joined into a ``format_name`` output
+    (None: none), found by muxing the first packets of ``segment`` (an open segment file) with the
+    streams of ``source`` (the open input) into memory: as they are, then through :data:`_ANNEX_B`'s
+    filter. Before the first segment, with a segment encoded into memory, this says whether a job
+    can be joined at all; at the join, with the first real segment, which way.
+
+    Raises:
+        OutputError: neither way (FFmpeg's reason); nothing was written.
+    """
+    import io
+
+    import av
+
+    video_in = segment.streams.video[0]
+    samples = first_packets(source.name, [s.index for s in source.streams if s.type in ("audio", "subtitle")])
+    packets = []
+    for packet in segment.demux(video_in):
+        if packet.size:
+            packets.append(packet)
+        if len(packets) == _PROBE_PACKETS:
+            break
+    failure: BaseException | None = None
+    for name in dict.fromkeys((None, _ANNEX_B.get(video_in.codec_context.name))):
+        probe = av.open(io.BytesIO(), "w", format=format_name)
+        try:
+            video, _, copied = _join_streams(probe, video_in, source, encode, suffix, [], [])
+            bsf = av.bitstream.BitStreamFilterContext(name, video_in, video) if name else None
+            for packet in [q for p in map(copy_packet, packets) for q in (bsf.filter(p) if bsf else [p])]:
+                packet.stream = video
+                probe.mux(packet)
+            finish_probe(probe, copied, samples)
+            return name
+        except (av.error.FFmpegError, ValueError) as exc:
+            failure = failure or exc
+            try:
+                probe.close()
+            except (av.error.FFmpegError, ValueError):
+                pass
+    raise OutputError(f"the segments cannot be joined into a {suffix} file ({failure}); run it in one pass "
+                      "(--segments off), or choose an .mkv or .mp4 output")
+
+
 def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any], encode: EncodeOptions,
           report: JobReport) -> int:
     """Copy the segments' video packets and the source's other streams into ``pending``'s file."""
@@ -268,13 +333,12 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
         with writing(pending.tmp, encode.codec):
             out = av.open(str(pending.tmp), "w")
         try:
+            with av.open(str(files[0])) as sample:
+                name = join_filter(out.format.name, pending.tmp.suffix, sample, source, encode)
             video_in = first.streams.video[0]
-            video = out.add_stream_from_template(video_in)
-            copy_stream_tags(source.streams.video[0], video)
-            extra = {s.index: s for s in source.streams
-                     if (s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles)}
-            copied = copy_streams(out, extra, pending.tmp.suffix, report.copied_streams)
-            copy_container_metadata(source, out, pending.tmp.suffix, report.copied_streams, report.notes)
+            video, extra, copied = _join_streams(out, video_in, source, encode, pending.tmp.suffix,
+                                                 report.copied_streams, report.notes)
+            bsf = av.bitstream.BitStreamFilterContext(name, video_in, video) if name else None
 
             def video_packets() -> Iterator[tuple[float, int, Any]]:
                 for path in files:
@@ -288,14 +352,22 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
                             yield float(packet.dts * packet.time_base), 1, packet
 
             with writing(pending.tmp, encode.codec):  # in decode-time order; video first on a tie
+                end = None
                 for _, kind, packet in heapq.merge(video_packets(), other_packets(), key=lambda t: t[:2]):
                     if kind == 0:
-                        packet.stream = video
                         frames += 1
-                        out.mux(packet)
+                        if packet.pts is not None:
+                            shown = packet.pts * packet.time_base + 1 / (source.streams.video[0].average_rate or 30)
+                            end = shown if end is None else max(end, shown)
+                        for q in bsf.filter(packet) if bsf else [packet]:
+                            q.stream = video
+                            out.mux(q)
                     else:
                         mux_copied(out, copied, packet)
-                mux_copied(out, copied, None)  # what the re-encoded streams still hold
+                for q in bsf.filter(None) if bsf else []:
+                    q.stream = video
+                    out.mux(q)
+                mux_copied(out, copied, None, end)  # what the re-encoded streams still hold
             report.notes.extend(undecodable(copied))
         finally:
             with writing(pending.tmp, encode.codec):
@@ -304,4 +376,6 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
         if frames != expected:
             raise OutputError(f"the join wrote {frames} video packets for {expected} encoded frames; nothing was "
                               "replaced (please report this)")
+        with writing(pending.tmp, encode.codec):
+            frames_kept(pending.tmp, frames)
     return frames

@@ -11,7 +11,7 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
-from srstream.engine.encode import add_video_stream, frame_converter
+from srstream.engine.encode import add_video_stream, frame_converter, rehearse
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
@@ -45,15 +45,24 @@ class Recorder:
         options = self.options
         with writing(self.tmp, options.codec):
             self.container = av.open(str(self.tmp), "w")
-        # the file pipeline's stream set-up (an unknown codec is a ConfigError; close() then deletes the file)
-        self.stream, self.pix_fmt, note = add_video_stream(self.container, options, 30, width, height, Fraction(1, 1000))
-        self.convert = frame_converter(self.pix_fmt, size=(width, height))
+        # the file pipeline's stream set-up, tried in memory first (an unknown codec is a ConfigError, a
+        # refusal an OutputError; close() then deletes the file)
+        rehearse(self.container.format.name, options, lambda box, opts: self._streams(box, opts, width, height)[:2]
+                 + ({},), (width, height), f"a {self.tmp.suffix} recording with {options.codec}")
+        self.stream, self.convert, self.pix_fmt, note = self._streams(self.container, options, width, height)
         if note:
             self.report.notes.append(note)
-        if options.codec in ("libx264", "libx265"):  # a live encoder must not buffer frames
-            self.stream.options = {**options.codec_options(), "tune": "zerolatency"}
         self.thread = threading.Thread(target=self._run, name="record", daemon=True)
         self.thread.start()
+
+    @staticmethod
+    def _streams(container, options: Any, width: int, height: int) -> tuple:  # noqa: ANN001 - an av container
+        """The recording's video stream in ``container`` (the file's, or :func:`rehearse`'s in memory):
+        (stream, RGB-to-frame converter, pix_fmt, note)."""
+        stream, pix_fmt, note = add_video_stream(container, options, 30, width, height, Fraction(1, 1000))
+        if options.codec in ("libx264", "libx265"):  # a live encoder must not buffer frames
+            stream.options = {**options.codec_options(), "tune": "zerolatency"}
+        return stream, frame_converter(pix_fmt, size=(width, height)), pix_fmt, note
 
     def send(self, frame: Upscaled, abort: object = None) -> bool:
         if self.error is not None:
@@ -127,6 +136,15 @@ class VirtualCamera:
             raise DependencyError("--virtual-camera needs pyvirtualcam: pip install pyvirtualcam (on Linux also the "
                                   "v4l2loopback kernel module: sudo modprobe v4l2loopback)") from exc
         self.module, self.fps, self.device, self.cam = pyvirtualcam, fps, device, None
+
+    @staticmethod
+    def _streams(container, options: Any, width: int, height: int) -> tuple:  # noqa: ANN001 - an av container
+        """The recording's video stream in ``container`` (the file's, or :func:`rehearse`'s in memory):
+        (stream, RGB-to-frame converter, pix_fmt, note)."""
+        stream, pix_fmt, note = add_video_stream(container, options, 30, width, height, Fraction(1, 1000))
+        if options.codec in ("libx264", "libx265"):  # a live encoder must not buffer frames
+            stream.options = {**options.codec_options(), "tune": "zerolatency"}
+        return stream, frame_converter(pix_fmt, size=(width, height)), pix_fmt, note
 
     def send(self, frame: Upscaled, abort: object = None) -> bool:
         if self.cam is None:

@@ -37,17 +37,20 @@ from srstream.engine.encode import (
     copy_container_metadata,
     copy_streams,
     default_codec,
+    first_packets,
     frame_converter,
+    frames_kept,
     is_deep,
     mux_copied,
+    rehearse,
     undecodable,
 )
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.upscaler import FrameUpscaler
-from srstream.errors import InputError, SRStreamError
+from srstream.errors import InputError, OutputError, SRStreamError
 
-__all__ = ["PIPE", "EncodeOptions", "FileSink", "FileSource", "default_codec", "upscale_video"]
+__all__ = ["PIPE", "EncodeOptions", "FileSink", "FileSource", "default_codec", "rehearse_output", "upscale_video"]
 
 #: ``-`` as the input or the output: standard input / output (streamed Matroska out).
 PIPE = Path("-")
@@ -160,6 +163,36 @@ class FileSource:
         self.container.close()
 
 
+def _output_streams(container, options: EncodeOptions, source: FileSource,  # noqa: ANN001 - av container
+                    size: tuple[int, int], suffix: str, copied: list[str], notes: list[str]) -> tuple:
+    """The output's streams in ``container`` (the file's, or :func:`rehearse`'s in memory): the
+    encoder's at ``size``, like the input's video, and the copied or re-encoded audio and subtitles,
+    with the container's metadata. Returns (video stream, RGB-to-frame converter, copied streams, pix_fmt)."""
+    video = source.video
+    stream, pix_fmt, note = add_video_stream(container, options, video.average_rate or Fraction(30), *size,
+                                             video.time_base, source.matrix, like=video)
+    if note:
+        notes.append(note)
+    convert = frame_converter(pix_fmt, source.matrix, size)
+    streams = copy_streams(container, source.copied, suffix, copied)
+    copy_container_metadata(source.container, container, suffix, copied, notes)
+    return stream, convert, streams, pix_fmt
+
+
+def rehearse_output(source: FileSource, format_name: str, suffix: str, size: tuple[int, int],
+                    options: EncodeOptions) -> bytes:
+    """:func:`rehearse` the output of ``source`` upscaled to ``size``, into the ``format_name``
+    muxer (a ``suffix`` file), before any work; returns what it wrote.
+
+    Raises:
+        OutputError: the encoder or the muxer refuses it (FFmpeg's reason, and what to try).
+    """
+    return rehearse(format_name, options,
+                    lambda box, opts: _output_streams(box, opts, source, size, suffix, [], [])[:3], size,
+                    f"a {suffix} output with {options.codec}",
+                    first_packets(None if source.src == PIPE else source.src, source.copied))
+
+
 class FileSink:
     """Upscaled frames and passed-through packets -> one output file (or Matroska on stdout),
     encoded on its own thread behind a bounded queue (it waits: nothing is dropped).
@@ -185,17 +218,11 @@ class FileSink:
             with writing(self.tmp, options.codec):
                 self.container = av.open("pipe:1", "w", format="matroska") if dst == PIPE \
                     else av.open(str(self.tmp), "w")
-            video = source.video
             width, height = source.size
-            self.stream, self.pix_fmt, note = add_video_stream(
-                self.container, options, video.average_rate or Fraction(30), width * scale, height * scale,
-                video.time_base, source.matrix, like=video)
-            if note:
-                report.notes.append(note)
-            self.convert = frame_converter(self.pix_fmt, source.matrix, (width * scale, height * scale))
-            self.copied = copy_streams(self.container, source.copied, self.tmp.suffix, report.copied_streams)
-            copy_container_metadata(source.container, self.container, self.tmp.suffix, report.copied_streams,
-                                    report.notes)
+            self.size = (width * scale, height * scale)
+            rehearse_output(source, self.container.format.name, self.tmp.suffix, self.size, options)
+            self.stream, self.convert, self.copied, self.pix_fmt = _output_streams(
+                self.container, options, source, self.size, self.tmp.suffix, report.copied_streams, report.notes)
         except BaseException:
             self._abandon()
             raise
@@ -220,6 +247,7 @@ class FileSink:
         import av
 
         tb = self.source.video.time_base
+        last = None  # the latest frame's pts
         try:
             while True:
                 item = self.q.get(timeout=0.1)
@@ -236,13 +264,15 @@ class FileSink:
                 else:
                     frame = self.convert(item.rgb)
                 frame.pts, frame.time_base = item.src.pts, tb
+                last = item.src.pts if last is None else max(last, item.src.pts)
                 for packet in self.stream.encode(frame):
                     self.container.mux(packet)
                     self.report.frames_out += 1
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
                 self.report.frames_out += 1
-            mux_copied(self.container, self.copied, None)  # what the re-encoded streams still hold
+            end = None if last is None else last * tb + 1 / (self.source.video.average_rate or Fraction(30))
+            mux_copied(self.container, self.copied, None, end)  # what the re-encoded streams still hold
             self.report.notes.extend(undecodable(self.copied))
         except av_failures() as exc:
             self.error = write_error(exc, self.tmp, self.options.codec)
@@ -287,6 +317,12 @@ class FileSink:
             raise SRStreamError(f"the encoder wrote {report.frames_out} frames for {self.sent} decoded; "
                                 "nothing was written (please report this)")
         if report.frames_in:
+            if not isinstance(self.pending, _Stdout):
+                try:
+                    frames_kept(self.tmp, report.frames_out)
+                except (OutputError, *av_failures()) as exc:
+                    self.pending.discard()
+                    raise exc if isinstance(exc, OutputError) else write_error(exc, self.tmp) from exc
             report.output = self.pending.commit()
         else:
             self.pending.discard()

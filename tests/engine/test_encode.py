@@ -106,3 +106,55 @@ def test_a_gif_gets_a_palette_for_each_frame() -> None:
 
     assert max(round_trip(encode.frame_converter("pal8", size=(64, 48)), "pal8")) < 5
     assert min(round_trip(lambda rgb: encode.encoder_frame(rgb, "rgb8"), "rgb8")) > 7
+
+
+@pytest.mark.parametrize(("codec", "wanted", "size", "nearest"), [
+    ("libx264", "yuv420p", (64, 48), "yuv420p"),  # taken as it is
+    ("dnxhd", "yuv420p", (64, 48), "yuv422p"),  # the same depth, the fewest bits
+    ("dnxhd", "yuv420p10le", (64, 48), "yuv422p10le"),  # a 10-bit input stays 10-bit
+    ("dnxhd", "yuv444p", (65, 49), "yuv444p10le"),  # an odd size: no subsampling, then depth
+    ("prores_ks", "yuv420p", (64, 48), "yuv422p10le"),
+    ("qtrle", "yuv420p", (64, 48), "rgb24"),  # every colour kept: not gray, which has fewer bits
+])
+def test_an_encoder_gets_the_nearest_pixel_format_it_takes(codec: str, wanted: str, size: tuple[int, int],
+                                                          nearest: str) -> None:
+    import av
+
+    try:
+        av.codec.Codec(codec, "w")
+    except Exception:  # noqa: BLE001 - not in this FFmpeg build
+        pytest.skip(f"no {codec} encoder in this FFmpeg build")
+    assert encode.encodable_pix_fmt(codec, wanted, *size) == nearest
+
+
+def test_a_pixel_format_the_encoder_does_not_take_is_refused_before_any_work() -> None:
+    from srstream.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--pix-fmt yuv420p: the dnxhd encoder takes yuv422p, "):
+        encode.EncodeOptions(codec="dnxhd", pix_fmt="yuv420p").validate(".mov")
+
+
+def test_a_muxer_that_says_no_is_not_called_a_permission_problem(tmp_path) -> None:  # noqa: ANN001
+    """FFmpeg's muxers return -1 for 'I cannot do that' (44.1 kHz audio into .mxf), which reads as
+    EPERM; it was reported as 'permission denied writing ...'. EACCES still is one."""
+    import errno
+
+    import av
+
+    from srstream.engine.av_errors import write_error
+
+    muxer = write_error(av.error.PermissionError(errno.EPERM, "Operation not permitted"), tmp_path / "o.mxf")
+    assert "permission denied" not in str(muxer) and "the .mxf muxer refused it" in str(muxer)
+    denied = write_error(PermissionError(errno.EACCES, "Permission denied"), tmp_path / "o.mp4")
+    assert str(denied).startswith("permission denied writing")
+
+
+def test_a_file_missing_frames_is_found(tmp_path) -> None:  # noqa: ANN001
+    from srstream.errors import OutputError
+    from tests.conftest import write_video
+
+    for name in ("six.mp4", "six.mkv"):  # an index's count, and packets counted
+        path = write_video(tmp_path / name, frames=6)
+        encode.frames_kept(path, 6)
+        with pytest.raises(OutputError, match=r"muxer kept 6 of the 7 frames it was given"):
+            encode.frames_kept(path, 7)

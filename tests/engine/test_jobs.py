@@ -101,6 +101,33 @@ def test_a_job_into_webm_reencodes_the_audio_it_cannot_copy(tmp_path: Path, near
         assert sum(1 for _ in c.decode(video=0)) == 30
 
 
+@pytest.mark.parametrize(("suffix", "codec", "joined", "audio"), [
+    (".avi", "libx264", True, "aac"),  # joined through h264_mp4toannexb: the .avi muxer takes only start codes
+    (".mxf", "mpeg2video", True, "pcm_s16le"),  # 48 kHz PCM, padded to the video's end
+    (".mxf", "libx264", False, "pcm_s16le"),  # MP4's H.264 at 1/30000 cannot be joined into .mxf: one pass
+])
+def test_a_job_into_avi_or_mxf_keeps_every_frame_and_the_sound(tmp_path: Path, nearest: Path, suffix: str,
+                                                                codec: str, joined: bool, audio: str) -> None:
+    """Formats whose muxer takes the segments' MP4 packets only filtered (.avi), or not at all
+    (H.264 into .mxf, found before any work): the job is joined, or run in one pass with a line
+    saying why, and keeps all 30 frames. Before, the join failed after every segment was done,
+    and MXF's muxer cut the video where the sound stopped (here at 0.6 s: 15 frames)."""
+    src = write_tone_clip(tmp_path / "tone.mp4", end=0.6)
+    r = _cli(str(src), "-o", f"seg{suffix}", "--model", str(nearest), "--segments", "10", "--codec", codec,
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert ("3 segments" in r.stdout) == joined, r.stdout
+    assert ("cannot make this output" in r.stderr) != joined, r.stderr
+    with av.open(str(tmp_path / f"seg{suffix}")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 30
+    _, start_in, length_in, _ = audio_of(src)
+    got, start, length, peak = audio_of(tmp_path / f"seg{suffix}")
+    assert got == audio and abs(peak - 440) < 3
+    if suffix == ".mxf":  # in time (.avi keeps no start time for sound: FFmpeg's command line loses it too)
+        assert abs(start - start_in) < 0.005 and abs(length - length_in) < 0.005, (start, length)
+    assert not list(tmp_path.glob(".*")), list(tmp_path.glob(".*"))  # no job folder or partial file left
+
+
 def test_sigkill_then_the_same_command_gives_the_uninterrupted_file(tmp_path: Path, nearest: Path, clip: Path) -> None:
     straight = _cli(str(clip), "-o", "straight.mp4", "--model", str(nearest), "--segments", "50",
                     "--preset", "slower", cwd=tmp_path)

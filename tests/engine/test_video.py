@@ -365,3 +365,43 @@ def test_stabilized_video_keeps_every_frame_and_steadies_static_detail(tmp_path:
         return float(np.mean([np.abs(p - q).mean() for p, q in zip(y[1:], y[:-1])]))
 
     assert change(b) < 0.85 * change(a), (change(b), change(a))
+
+
+@pytest.mark.parametrize(("codec", "suffix", "pix_fmt"), [
+    ("prores_ks", ".mov", "yuv422p10le"),  # ProRes takes no 4:2:0 and no 8 bits
+    ("qtrle", ".mov", "rgb24"),  # QuickTime Animation: RGB only
+    ("mpeg2video", ".mxf", "yuv420p"),  # a time base of one tick a frame; 44.1 kHz AAC as 48 kHz PCM
+])
+def test_an_encoder_gets_what_it_takes_and_every_frame_is_kept(tmp_path: Path, upscaler: FrameUpscaler, codec: str,
+                                                                suffix: str, pix_fmt: str) -> None:
+    """Encoders that refused the defaults only when they opened, at the first frame (4:2:0, the
+    input's 1/12800 time base): each gets the nearest pixel format it takes, with a note, and the
+    right time base; every frame and the sound, in time, are in the file."""
+    src = write_tone_clip(tmp_path / "in.mp4")
+    report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, EncodeOptions(codec=codec))
+    with av.open(str(tmp_path / f"out{suffix}")) as c:
+        assert c.streams.video[0].codec_context.pix_fmt == pix_fmt
+        assert sum(1 for _ in c.decode(video=0)) == report.frames_out == 30
+    _, start_in, length_in, _ = audio_of(src)
+    _, start, length, peak = audio_of(tmp_path / f"out{suffix}")
+    assert abs(start - start_in) < 0.005 and abs(length - length_in) < 0.03 and abs(peak - 440) < 3, (start, length)
+    assert (f"{codec} does not take yuv420p: encoded as {pix_fmt}" in report.notes) == (pix_fmt != "yuv420p")
+
+
+def test_what_an_encoder_refuses_is_said_before_any_work(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """MPEG-2 has no code for 11 frames a second: said in FFmpeg's words before the first frame is
+    upscaled, with nothing written (before, the encoder failed at the first frame, after the model
+    had loaded, and the message said only 'Invalid argument')."""
+    src = tmp_path / "in.mkv"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=11)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+    with pytest.raises(OutputError, match=r"a \.mpg output with mpeg2video cannot be written \(mpeg2video: MPEG-1/2 "
+                                          r"does not support 11/1 fps\); nothing was written"):
+        upscale_video(src, tmp_path / "out.mpg", upscaler, EncodeOptions(codec="mpeg2video"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv", "net.onnx"]
