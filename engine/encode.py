@@ -20,7 +20,7 @@ from srstream.errors import ConfigError, OutputError, SRStreamError
 __all__ = ["AudioReencode", "BT601", "EncodeOptions", "GifPalette", "MATRICES", "SubtitleReencode", "X264_PRESETS",
            "add_video_stream", "copy_container_metadata", "copy_packet", "copy_stream_tags", "copy_streams",
            "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets", "format_for",
-           "frame_converter", "frames_kept", "is_deep", "mux_copied", "output_pix_fmt", "rehearse", "sws_flags", "undecodable",
+           "frame_converter", "frames_kept", "is_deep", "mux_copied", "output_pix_fmt", "plausible_dts", "rehearse", "sws_flags", "undecodable",
            "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
@@ -37,8 +37,7 @@ _SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p
 _HELD_CODECS = {".webm": (("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1", "librav1e"), "a .webm file holds VP8, "
                           "VP9 or AV1 video"),
                 ".ogv": (("libtheora", "libvpx"), "an .ogv file holds Theora or VP8 video")}
-#: Frames :func:`rehearse` encodes: x265 gives its packets garbage decode times when a stream has fewer
-#: than three (every other encoder in a process; the MP4 muxer then refuses them).
+#: Frames :func:`rehearse` encodes: enough for an encoder to reorder them (B-frames), as a run's would.
 REHEARSAL_FRAMES = 3
 #: Encoders that take only a time base of one tick a frame (MPEG-1/2 video refuses the input's 1/15360);
 #: FFmpeg's command line gives every encoder that time base.
@@ -244,6 +243,19 @@ def encodable_pix_fmt(codec: str, pix_fmt: str, width: int, height: int) -> str:
                 fmt.bits_per_pixel)
 
     return min(takes, key=cost)
+
+
+def plausible_dts(packets, step: int) -> list:  # noqa: ANN001 - av.Packets
+    """``packets`` with a decode time more than 16 frames (``step`` ticks each) before the
+    presentation time set to the presentation time. libx265 (through FFmpeg) gives the packets of a
+    stream of fewer than three frames such decode times from memory it never wrote (-5.9e11 for a
+    pts of 0, in every other encoder of a process), which the .mp4 muxer refuses; no encoder
+    reorders frames that far, and a stream that short has nothing to reorder."""
+    packets = list(packets)
+    for packet in packets:
+        if packet.pts is not None and packet.dts is not None and packet.pts - packet.dts > 16 * max(step, 1):
+            packet.dts = packet.pts
+    return packets
 
 
 def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, width: int, height: int,  # noqa: ANN001
@@ -675,7 +687,7 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
                 frame = convert(np.zeros((size[1], size[0], 3), np.uint8))
                 frame.pts, frame.time_base = index * step, tick
                 packets += stream.encode(frame)
-            for packet in [*packets, *stream.encode(None)]:
+            for packet in plausible_dts([*packets, *stream.encode(None)], step):
                 probe.mux(packet)
             finish_probe(probe, copied, samples or {})
         except BaseException:

@@ -11,7 +11,7 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
-from srstream.engine.encode import add_video_stream, frame_converter, rehearse
+from srstream.engine.encode import add_video_stream, frame_converter, plausible_dts, rehearse
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
@@ -90,10 +90,10 @@ class Recorder:
                 self.last_pts = pts
                 frame = self.convert(item.rgb)
                 frame.pts, frame.time_base = pts, Fraction(1, 1000)
-                for packet in self.stream.encode(frame):
+                for packet in plausible_dts(self.stream.encode(frame), 33):  # 30 fps in milliseconds
                     self.container.mux(packet)
                 self.report.frames_out += 1
-            for packet in self.stream.encode(None):
+            for packet in plausible_dts(self.stream.encode(None), 33):
                 self.container.mux(packet)
         except av_failures() as exc:
             self.error = write_error(exc, self.tmp, self.options.codec)

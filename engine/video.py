@@ -42,6 +42,7 @@ from srstream.engine.encode import (
     frames_kept,
     is_deep,
     mux_copied,
+    plausible_dts,
     rehearse,
     undecodable,
 )
@@ -248,6 +249,8 @@ class FileSink:
 
         tb = self.source.video.time_base
         last = None  # the latest frame's pts
+        rate = self.source.video.average_rate or Fraction(30)
+        step = round(1 / (rate * self.stream.codec_context.time_base))  # a frame, in the encoder's ticks
         try:
             while True:
                 item = self.q.get(timeout=0.1)
@@ -265,13 +268,13 @@ class FileSink:
                     frame = self.convert(item.rgb)
                 frame.pts, frame.time_base = item.src.pts, tb
                 last = item.src.pts if last is None else max(last, item.src.pts)
-                for packet in self.stream.encode(frame):
+                for packet in plausible_dts(self.stream.encode(frame), step):
                     self.container.mux(packet)
                     self.report.frames_out += 1
-            for packet in self.stream.encode(None):
+            for packet in plausible_dts(self.stream.encode(None), step):
                 self.container.mux(packet)
                 self.report.frames_out += 1
-            end = None if last is None else last * tb + 1 / (self.source.video.average_rate or Fraction(30))
+            end = None if last is None else last * tb + 1 / rate
             mux_copied(self.container, self.copied, None, end)  # what the re-encoded streams still hold
             self.report.notes.extend(undecodable(self.copied))
         except av_failures() as exc:

@@ -405,3 +405,22 @@ def test_what_an_encoder_refuses_is_said_before_any_work(tmp_path: Path, upscale
                                           r"does not support 11/1 fps\); nothing was written"):
         upscale_video(src, tmp_path / "out.mpg", upscaler, EncodeOptions(codec="mpeg2video"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv", "net.onnx"]
+
+
+def test_a_two_frame_video_encodes_with_x265(tmp_path: Path) -> None:
+    """libx265 gave the packets of a stream of fewer than three frames decode times from memory it
+    never wrote (-5.9e11 for a pts of 0, in a fresh process's second encoder: the rehearsal makes the
+    first), which the .mp4 muxer refused; such times are now set to the presentation time."""
+    import subprocess
+    import sys
+
+    try:
+        av.codec.Codec("libx265", "w")
+    except Exception:  # noqa: BLE001 - not in this FFmpeg build
+        pytest.skip("no libx265 in this FFmpeg build")
+    net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
+    src = write_video(tmp_path / "in.mp4", frames=2, size=(160, 120))  # 64x48 did not show it
+    r = subprocess.run([sys.executable, "-m", "srstream", str(src), "-o", "out.mp4", "--model", str(net), "--codec",
+                        "libx265", "--crf", "30"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert _frames(tmp_path / "out.mp4")[0] == _frames(src)[0]
