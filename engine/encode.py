@@ -20,8 +20,8 @@ from srstream.errors import ConfigError, OutputError, SRStreamError
 __all__ = ["AudioReencode", "BT601", "EncodeOptions", "GifPalette", "MATRICES", "SubtitleReencode", "X264_PRESETS",
            "add_video_stream", "copy_container_metadata", "copy_packet", "copy_stream_tags", "copy_streams",
            "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets", "format_for",
-           "frame_converter", "frames_kept", "is_deep", "mux_copied", "output_pix_fmt", "plausible_dts", "rehearse", "sws_flags", "undecodable",
-           "x264_params"]
+           "frame_converter", "frames_kept", "is_deep", "mux_copied", "output_pix_fmt", "plausible_dts", "rehearse",
+           "sws_flags", "undecodable", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
