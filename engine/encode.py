@@ -36,12 +36,14 @@ _SUBSAMPLED = ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv420p10le", "yuv422p
 #: has), and how the refusal of another one names them.
 _HELD_CODECS = {".webm": (("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1", "librav1e"), "a .webm file holds VP8, "
                           "VP9 or AV1 video"),
-                ".ogv": (("libtheora", "libvpx"), "an .ogv file holds Theora or VP8 video")}
+                ".ogv": (("libtheora", "libvpx"), "an .ogv file holds Theora or VP8 video"),
+                ".y4m": (("wrapped_avframe", "rawvideo"), "a .y4m file holds raw video (--codec rawvideo)")}
 #: Frames :func:`rehearse` encodes: enough for an encoder to reorder them (B-frames), as a run's would.
 REHEARSAL_FRAMES = 3
-#: Encoders that take only a time base of one tick a frame (MPEG-1/2 video refuses the input's 1/15360);
-#: FFmpeg's command line gives every encoder that time base.
-_FRAME_TICKS = ("mpeg1video", "mpeg2video")
+#: Encoders that take only a time base of one tick a frame (MPEG-1/2 video refuses the input's 1/15360),
+#: and muxers that write the time base as the frame rate (a .y4m said 12800 frames a second, an .ogv
+#: 15360); FFmpeg's command line gives every encoder that time base.
+_FRAME_TICKS = ("mpeg1video", "mpeg2video", "yuv4mpegpipe", "ogv", "ogg")
 
 
 @functools.cache
@@ -76,7 +78,7 @@ def x264_params(*params: str) -> str:
 
 def default_codec(suffix: str) -> str:
     """The encoder when ``--codec`` is not given: libx264; VP9 for a .webm output, Theora or VP8 for
-    an .ogv one (what those containers hold), the first this FFmpeg build has."""
+    an .ogv one, raw frames for a .y4m one (what those containers hold), the first this FFmpeg build has."""
     if suffix.lower() == ".gif":
         return "gif"
     if suffix.lower() in _HELD_CODECS:
@@ -291,7 +293,7 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
         pix_fmt = encodable_pix_fmt(options.codec, pix_fmt, width, height)
         if pix_fmt != wanted:
             note = (f"{note}; " if note else "") + f"{options.codec} does not take {wanted}: encoded as {pix_fmt}"
-    if options.codec in _FRAME_TICKS:
+    if options.codec in _FRAME_TICKS or container.format.name in _FRAME_TICKS:
         time_base = 1 / Fraction(rate)
     if options.codec == "libx265" and min(width, height) < 16:
         raise ConfigError(f"libx265 cannot encode {width}x{height} frames (it needs 16x16 or more); use --codec "

@@ -250,7 +250,9 @@ class FileSink:
         tb = self.source.video.time_base
         last = None  # the latest frame's pts
         rate = self.source.video.average_rate or Fraction(30)
-        step = round(1 / (rate * self.stream.codec_context.time_base))  # a frame, in the encoder's ticks
+        ticks = self.stream.codec_context.time_base
+        step = round(1 / (rate * ticks))  # a frame, in the encoder's ticks
+        last_tick = None
         try:
             while True:
                 item = self.q.get(timeout=0.1)
@@ -267,6 +269,10 @@ class FileSink:
                 else:
                     frame = self.convert(item.rgb)
                 frame.pts, frame.time_base = item.src.pts, tb
+                if ticks != tb:  # a frame a tick (MPEG-2, .y4m, .ogv): the next free tick, for a variable rate
+                    tick = round(item.src.pts * tb / ticks)
+                    frame.pts, frame.time_base = tick if last_tick is None else max(tick, last_tick + 1), ticks
+                    last_tick = frame.pts
                 last = item.src.pts if last is None else max(last, item.src.pts)
                 for packet in plausible_dts(self.stream.encode(frame), step):
                     self.container.mux(packet)

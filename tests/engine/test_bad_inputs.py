@@ -221,10 +221,12 @@ def test_bad_encoder_settings_are_usage_errors_before_any_work(tmp_path: Path, n
 
 
 @pytest.mark.parametrize(("suffix", "words"), [(".webm", "a .webm file holds VP8, VP9 or AV1"),
-                                              (".ogv", "an .ogv file holds Theora or VP8 video")])
+                                              (".ogv", "an .ogv file holds Theora or VP8 video"),
+                                              (".y4m", "a .y4m file holds raw video")])
 def test_a_container_gets_a_codec_it_can_hold(tmp_path: Path, nearest: Path, suffix: str, words: str) -> None:
-    """.webm and .ogv hold only some codecs: another is refused before any work, and the default is
-    one they hold (an .ogv output took libx264 before, which the Ogg muxer refused after a frame)."""
+    """.webm, .ogv and .y4m hold only some codecs: another is refused before any work, and the default
+    is one they hold, at the input's frame rate (an .ogv output took libx264 before, which the Ogg
+    muxer refused after a frame; a .y4m took libx264, and then said 12800 frames a second)."""
     from srstream.engine.video import default_codec
 
     src = write_video(tmp_path / "in.mp4", frames=4)
@@ -235,6 +237,8 @@ def test_a_container_gets_a_codec_it_can_hold(tmp_path: Path, nearest: Path, suf
     r = _cli(str(src), "-o", f"out{suffix}", "--model", str(nearest), "--crf", "40", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert _frames(tmp_path / f"out{suffix}") == 4
+    with av.open(str(tmp_path / f"out{suffix}")) as c:
+        assert c.streams.video[0].guessed_rate == 30
 
 
 def test_model_errors_name_the_model_and_what_to_do(tmp_path: Path, nearest: Path) -> None:

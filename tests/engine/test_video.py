@@ -424,3 +424,26 @@ def test_a_two_frame_video_encodes_with_x265(tmp_path: Path) -> None:
                         "libx265", "--crf", "30"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert _frames(tmp_path / "out.mp4")[0] == _frames(src)[0]
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".y4m", None), (".mpg", "mpeg2video")])
+def test_a_variable_rate_input_keeps_every_frame_where_the_output_has_a_frame_a_tick(
+        tmp_path: Path, upscaler: FrameUpscaler, suffix: str, codec: str | None) -> None:
+    """MPEG-2 and .y4m count time in frames; frames 10-15 ms apart in the input fell on one tick and
+    were refused as out of order. Each takes the next free tick instead."""
+    src = tmp_path / "vfr.mkv"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        v.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        for i in range(12):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            t += (40, 10, 15, 80)[i % 4]
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+    options = EncodeOptions(codec=codec) if codec else video_mod.EncodeOptions(codec=default_codec(suffix))
+    report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, options)
+    with av.open(str(tmp_path / f"out{suffix}")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == report.frames_out == 12
