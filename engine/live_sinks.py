@@ -11,7 +11,7 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
-from srstream.engine.encode import add_video_stream, frame_converter, plausible_dts, rehearse
+from srstream.engine.encode import add_video_stream, frame_converter, frames_kept, plausible_dts, rehearse
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
@@ -119,6 +119,11 @@ class Recorder:
                 self.error = self.error or OutputError(f"finalising {self.tmp} failed: {exc}")
         if keep and self.error is None and self.report.frames_out:
             self.report.output = self.pending.commit()
+            try:
+                frames_kept(self.report.output, self.report.frames_out)
+            except OutputError as exc:  # a live moment cannot be recorded again: what there is stays
+                raise OutputError(f"{exc.args[0].split(';')[0]}; the recording is kept as {self.report.output}, "
+                                  "without them (an .mkv or .mp4 recording keeps all)") from exc
             return
         self.pending.discard()
         if self.error is not None:

@@ -182,6 +182,20 @@ def test_interrupt_finalises_the_recording(model, tmp_path: Path) -> None:  # no
     assert report.stopped_by == "interrupt" and out.is_file() and len(_decode(out)) == report.frames_out >= 5
 
 
+def test_a_recording_the_encoder_refuses_stops_at_the_first_frame(model, tmp_path: Path) -> None:  # noqa: ANN001
+    """DNxHR takes nothing under 256x120: said at the first frame, from a rehearsal in memory,
+    with no file left (before, the recorder's thread failed with 'Invalid argument')."""
+    from srstream.errors import OutputError
+
+    out = tmp_path / "rec.mov"
+    report = Report()
+    with ExitStack() as stack, pytest.raises(OutputError, match="dnxhd: Input dimensions too small"):
+        rec = Recorder(out, EncodeOptions(codec="dnxhd"), report)
+        stack.enter_context(rec.pending)
+        run_live(parse_live(f"lavfi:{GEN}"), [_rung(model, "int8", stack)], sinks=[rec], report=report, max_frames=5)
+    assert not list(tmp_path.iterdir())
+
+
 def test_max_latency_steps_down_the_ladder(model, tmp_path: Path) -> None:  # noqa: ANN001
     labels = []
     with ExitStack() as stack:
