@@ -322,8 +322,8 @@ class Upscaler:
                 import dataclasses
                 import sys
 
-                print(f"sr-stream: a resumable job of segments cannot make this output ({exc}); upscaling in one "
-                      "pass instead, which a crash cannot resume", file=sys.stderr, flush=True)
+                print(f"sr-stream: a resumable job cannot make this output: {exc}; upscaling in one pass instead, "
+                      "which a crash cannot resume", file=sys.stderr, flush=True)
                 job = dataclasses.replace(job, segment_frames=0)
             else:
                 return self._run_segments(job, progress)
@@ -416,7 +416,10 @@ class Upscaler:
         try:
             width, height = source.size
             size = (width * self.spec.scale, height * self.spec.scale)
-            segment = rehearse_output(source, "mp4", ".mp4", size, per_segment)
+            try:
+                segment = rehearse_output(source, "mp4", ".mp4", size, per_segment)
+            except (OutputError, ConfigError) as exc:  # a one-pass run says what is wrong with the settings
+                raise OutputError(f"its segments (.mp4 files) cannot hold {job.encode.codec} video") from exc
             with av.open(io.BytesIO(segment)) as sample:
                 join_filter(format_for(job.output.suffix), job.output.suffix, sample, source.container, job.encode)
         finally:

@@ -46,7 +46,9 @@ def write_error(exc: BaseException, path: Path, codec: str = "") -> OutputError:
                            "nothing was kept")
     if code == errno.EFBIG:
         return OutputError(f"{path.name} grew beyond what this file system allows ({why}); choose another -o")
-    if isinstance(exc, PermissionError) and not (code == errno.EPERM and isinstance(exc, av_failures()[0])):
+    import av
+
+    if isinstance(exc, PermissionError) and not (code == errno.EPERM and isinstance(exc, av.error.FFmpegError)):
         # FFmpeg's muxers return -1 for "I cannot do that" (44.1 kHz audio into .mxf), which reads as
         # EPERM: a file the OS refuses is EACCES, or an OSError from open()
         return OutputError(f"permission denied writing {path} ({why}); choose another -o")

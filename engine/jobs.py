@@ -287,7 +287,7 @@ def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOp
     can be joined at all; at the join, with the first real segment, which way.
 
     Raises:
-        OutputError: neither way (FFmpeg's reason); nothing was written.
+        OutputError: neither way (with FFmpeg's reason); nothing was written.
     """
     import io
 
@@ -318,8 +318,7 @@ def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOp
                 probe.close()
             except (av.error.FFmpegError, ValueError):
                 pass
-    raise OutputError(f"the segments cannot be joined into a {suffix} file ({failure}); run it in one pass "
-                      "(--segments off), or choose an .mkv or .mp4 output")
+    raise OutputError(f"its segments cannot be joined into a {suffix} file ({failure})")
 
 
 def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any], encode: EncodeOptions,
@@ -333,8 +332,12 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
         with writing(pending.tmp, encode.codec):
             out = av.open(str(pending.tmp), "w")
         try:
-            with av.open(str(files[0])) as sample:
-                name = join_filter(out.format.name, pending.tmp.suffix, sample, source, encode)
+            try:
+                with av.open(str(files[0])) as sample:
+                    name = join_filter(out.format.name, pending.tmp.suffix, sample, source, encode)
+            except OutputError as exc:  # found before the first segment, unless the job began before that check
+                raise OutputError(f"{exc}; the segments are kept: run it again with --segments off, or with an .mkv "
+                                  "or .mp4 output") from exc
             video_in = first.streams.video[0]
             video, extra, copied = _join_streams(out, video_in, source, encode, pending.tmp.suffix,
                                                  report.copied_streams, report.notes)

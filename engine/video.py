@@ -329,9 +329,12 @@ class FileSink:
             if not isinstance(self.pending, _Stdout):
                 try:
                     frames_kept(self.tmp, report.frames_out)
-                except (OutputError, *av_failures()) as exc:
+                except OutputError:
                     self.pending.discard()
-                    raise exc if isinstance(exc, OutputError) else write_error(exc, self.tmp) from exc
+                    raise
+                except av_failures() as exc:
+                    self.pending.discard()
+                    raise write_error(exc, self.tmp) from exc
             report.output = self.pending.commit()
         else:
             self.pending.discard()

@@ -128,6 +128,16 @@ def test_a_job_into_avi_or_mxf_keeps_every_frame_and_the_sound(tmp_path: Path, n
     assert not list(tmp_path.glob(".*")), list(tmp_path.glob(".*"))  # no job folder or partial file left
 
 
+def test_a_gif_job_runs_in_one_pass(tmp_path: Path, nearest: Path) -> None:
+    """A segment is an .mp4, which holds no GIF: a GIF job failed at its first segment (every GIF of
+    3000 frames or more); it is found before any work, and the GIF made in one pass."""
+    src = write_tone_clip(tmp_path / "tone.mp4", frames=20)
+    r = _cli(str(src), "-o", "anim.gif", "--model", str(nearest), "--segments", "10", "--no-audio", cwd=tmp_path)
+    assert r.returncode == 0 and "its segments (.mp4 files) cannot hold gif video" in r.stderr, r.stderr
+    with av.open(str(tmp_path / "anim.gif")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 20
+
+
 def test_sigkill_then_the_same_command_gives_the_uninterrupted_file(tmp_path: Path, nearest: Path, clip: Path) -> None:
     straight = _cli(str(clip), "-o", "straight.mp4", "--model", str(nearest), "--segments", "50",
                     "--preset", "slower", cwd=tmp_path)
