@@ -142,15 +142,6 @@ class VirtualCamera:
                                   "v4l2loopback kernel module: sudo modprobe v4l2loopback)") from exc
         self.module, self.fps, self.device, self.cam = pyvirtualcam, fps, device, None
 
-    @staticmethod
-    def _streams(container, options: Any, width: int, height: int) -> tuple:  # noqa: ANN001 - an av container
-        """The recording's video stream in ``container`` (the file's, or :func:`rehearse`'s in memory):
-        (stream, RGB-to-frame converter, pix_fmt, note)."""
-        stream, pix_fmt, note = add_video_stream(container, options, 30, width, height, Fraction(1, 1000))
-        if options.codec in ("libx264", "libx265"):  # a live encoder must not buffer frames
-            stream.options = {**options.codec_options(), "tune": "zerolatency"}
-        return stream, frame_converter(pix_fmt, size=(width, height)), pix_fmt, note
-
     def send(self, frame: Upscaled, abort: object = None) -> bool:
         if self.cam is None:
             h, w = frame.rgb.shape[:2]
