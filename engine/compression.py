@@ -50,15 +50,16 @@ def measure(path: str | Path, frames: int = 30) -> Compression | None:
     import numpy as np
 
     from srstream.engine.av_errors import av_failures
+    from srstream.engine.media import main_video
 
     qps: list[float] = []
     read = 0
     codec = "?"
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
+            stream = main_video(container)
+            if stream is None:
                 return None
-            stream = container.streams.video[0]
             codec = stream.codec_context.name
             stream.codec_context.options = {"export_side_data": "venc_params"}
             for frame in container.decode(stream):

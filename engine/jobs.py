@@ -35,6 +35,7 @@ from srstream.atomic import PendingOutput, write_atomic
 from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags, copy_streams,
                                     finish_probe, first_packets, frames_kept, mux_copied, undecodable)
+from srstream.engine.media import main_video, no_video
 from srstream.errors import ConfigError, InputError, OutputError
 
 __all__ = ["JobReport", "Segment", "input_identity", "job_folder", "join_filter", "plan_segments", "run_job"]
@@ -90,9 +91,9 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
     keyframes: list[tuple[int, int]] = []  # (pts, frames before it)
     count = 0
     with reading(str(src)), av.open(str(src)) as container:
-        if not container.streams.video:
-            raise InputError(f"{src} has no video stream")
-        video = container.streams.video[0]
+        video = main_video(container)
+        if video is None:
+            raise InputError(no_video(src, container))
         for packet in container.demux(video):
             if packet.size == 0:
                 continue
@@ -271,7 +272,7 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     source's audio and subtitles as :func:`copy_streams` makes them. Returns (video, the source's
     streams to copy, what copy_streams made of them)."""
     video = out.add_stream_from_template(video_in)
-    copy_stream_tags(source.streams.video[0], video)
+    copy_stream_tags(main_video(source), video)
     extra = {s.index: s for s in source.streams
              if (s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles)}
     copied = copy_streams(out, extra, suffix, copied_names)
@@ -360,7 +361,7 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
                     if kind == 0:
                         frames += 1
                         if packet.pts is not None:
-                            shown = packet.pts * packet.time_base + 1 / (source.streams.video[0].average_rate or 30)
+                            shown = packet.pts * packet.time_base + 1 / (main_video(source).average_rate or 30)
                             end = shown if end is None else max(end, shown)
                         for q in bsf.filter(packet) if bsf else [packet]:
                             q.stream = video

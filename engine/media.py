@@ -13,7 +13,35 @@ from pathlib import Path
 from srstream.errors import InputError
 from srstream.images import IMAGE_SUFFIXES
 
-__all__ = ["IMAGE_SUFFIXES", "MediaInfo", "probe"]
+__all__ = ["IMAGE_SUFFIXES", "MediaInfo", "main_video", "no_video", "probe"]
+
+
+def main_video(container):  # noqa: ANN001, ANN201 - an av input container and its stream
+    """The video stream of ``container`` that FFmpeg's command line takes (``av_find_best_stream``:
+    the one with frames before a one-picture stream, then the larger bit rate), never a cover picture
+    (an ``attached_pic`` stream: the album art of an .mp3 or .m4a, a video's thumbnail); None when
+    there is none. ``streams.video[0]`` took a cover stored before the video, or made a one-frame
+    video of an .mp3's album art."""
+    import av
+
+    def cover(stream) -> bool:  # noqa: ANN001
+        return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+    try:
+        best = container.streams.best("video")
+    except (ValueError, av.error.FFmpegError):
+        best = None
+    if best is not None and not cover(best):
+        return best
+    return next((s for s in container.streams.video if not cover(s)), None)
+
+
+def no_video(path, container) -> str:  # noqa: ANN001
+    """Why ``container`` (``path``) gives no video stream to upscale, and what to do."""
+    if container.streams.video:  # only cover pictures
+        return (f"{path} has no video stream, only a cover picture; to upscale the picture, take it out first "
+                f"(ffmpeg -i {path} -an -frames:v 1 cover.png) and pass that")
+    return f"{path} has no video stream; pass a video file, an image or a folder"
 
 
 @dataclass(frozen=True)
@@ -54,9 +82,9 @@ def _probe_video(path: Path) -> MediaInfo:
 
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(f"{path} has no video stream; pass a video file, an image or a folder")
-            video = container.streams.video[0]
+            video = main_video(container)
+            if video is None:
+                raise InputError(no_video(path, container))
             if not video.codec_context.width or not video.codec_context.height:
                 raise InputError(f"{path}: the video stream has no frame size; the file may be corrupt")
             rate = video.average_rate

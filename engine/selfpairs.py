@@ -96,11 +96,12 @@ def sample_runs(path: Path, runs: int, run_frames: int, max_pixels: int) -> list
     import av
 
     from srstream.engine.av_errors import reading
+    from srstream.engine.media import main_video
 
     with reading(str(path)), av.open(str(path)) as container:
-        if not container.streams.video:
+        stream = main_video(container)
+        if stream is None:
             raise InputError(f"{path} has no video stream to adapt to")
-        stream = container.streams.video[0]
         width, height = stream.codec_context.width, stream.codec_context.height
         per_run = max(1, min(run_frames, max_pixels // max(1, runs * width * height)))
         seconds = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base

@@ -46,6 +46,7 @@ from srstream.engine.encode import (
     rehearse,
     undecodable,
 )
+from srstream.engine.media import main_video, no_video
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.upscaler import FrameUpscaler
@@ -79,10 +80,12 @@ class FileSource:
         with reading(where, "a pipe needs a streamable format such as Matroska or MPEG-TS (ffmpeg ... -f matroska -)"
                      if src == PIPE else ""):
             self.container = av.open("pipe:0" if src == PIPE else str(src))
-        if not self.container.streams.video:
+        video = main_video(self.container)
+        if video is None:
+            why = no_video(src, self.container)
             self.container.close()
-            raise InputError(f"{src} has no video stream")
-        self.video = video = self.container.streams.video[0]
+            raise InputError(why)
+        self.video = video
         video.thread_type = "AUTO"
         self.copied = {s.index: s for s in self.container.streams
                        if (s.type == "audio" and copy_audio) or (s.type == "subtitle" and copy_subtitles)}
@@ -90,6 +93,10 @@ class FileSource:
         self.deep = is_deep(video.codec_context.pix_fmt)
         self.frames_declared = int(video.frames or 0) if span == (None, None) else 0
         self.turns, self.notes = 0, []
+        for other in (s for s in self.container.streams.video if s.index != video.index):
+            what = "a cover picture" if other.disposition & av.stream.Disposition.attached_pic else "video"
+            self.notes.append(f"stream #{other.index} ({other.codec_context.name}, {what}) is not kept: sr-stream "
+                              f"upscales one video stream, #{video.index}")
         if src != PIPE:  # a pipe cannot be read twice: no rotation flags or interlacing notes from one
             self._first_frame_facts()
 
@@ -109,7 +116,7 @@ class FileSource:
 
         try:
             with av.open(str(self.src)) as container:
-                frame = next(container.decode(video=0), None)
+                frame = next(container.decode(container.streams[self.video.index]), None)
         except av_failures():
             return  # the main pass reports what is wrong with the file
         if frame is None:

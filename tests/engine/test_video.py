@@ -447,3 +447,45 @@ def test_a_variable_rate_input_keeps_every_frame_where_the_output_has_a_frame_a_
     report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, options)
     with av.open(str(tmp_path / f"out{suffix}")) as c:
         assert sum(1 for _ in c.decode(video=0)) == report.frames_out == 12
+
+
+def test_the_video_stream_is_the_one_ffmpeg_takes_never_a_cover_picture(tmp_path: Path,
+                                                                          upscaler: FrameUpscaler) -> None:
+    """A one-picture stream stored before the video (a thumbnail) was taken for the video, and an
+    .mp3's album art made a one-frame video: the video is the stream FFmpeg's command line takes,
+    the other is named in a note, and a file with only a cover picture is refused with what to do."""
+    src = tmp_path / "thumb_first.mkv"
+    with av.open(str(src), "w") as c:
+        thumb = c.add_stream("mjpeg", rate=1)
+        thumb.width, thumb.height, thumb.pix_fmt = 32, 32, "yuvj420p"
+        video = c.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        picture = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")
+        picture = picture.reformat(format="yuvj420p")
+        picture.pts = 0
+        c.mux([*thumb.encode(picture), *thumb.encode(None)])
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 30 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(video.encode(frame))
+        c.mux(video.encode())
+    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    assert report.frames_out == 6 and _frames(tmp_path / "out.mp4")[1] == (128, 96)
+    assert "stream #0 (mjpeg, video) is not kept: sr-stream upscales one video stream, #1" in report.notes
+    song = tmp_path / "song.mp3"
+    with av.open(str(song), "w") as c:
+        sound = c.add_stream("libmp3lame", rate=44100)
+        sound.layout = "mono"
+        art = c.add_stream("mjpeg", rate=1)
+        art.width, art.height, art.pix_fmt = 32, 32, "yuvj420p"
+        art.disposition = av.stream.Disposition.attached_pic
+        picture = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")
+        picture = picture.reformat(format="yuvj420p")
+        picture.pts = 0
+        c.mux([*art.encode(picture), *art.encode(None)])
+        tone = av.AudioFrame.from_ndarray(np.zeros((1, 44100), np.float32), format="fltp", layout="mono")
+        tone.sample_rate, tone.pts = 44100, 0
+        c.mux([*sound.encode(tone), *sound.encode(None)])
+    with pytest.raises(InputError, match="has no video stream, only a cover picture; to upscale the picture"):
+        upscale_video(song, tmp_path / "song.mp4", upscaler, FAST)
+    assert not (tmp_path / "song.mp4").exists()
