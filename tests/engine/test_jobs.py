@@ -111,7 +111,7 @@ def test_a_job_into_avi_or_mxf_keeps_every_frame_and_the_sound(tmp_path: Path, n
     """Formats whose muxer takes the segments' MP4 packets only filtered (.avi), or not at all
     (H.264 into .mxf, found before any work): the job is joined, or run in one pass with a line
     saying why, and keeps all 30 frames. Before, the join failed after every segment was done,
-    and MXF's muxer cut the video where the sound stopped (here at 0.6 s: 15 frames)."""
+    and MXF's muxer cut the video where the sound stopped (here at 0.6 s: it kept 14 of the 30)."""
     src = write_tone_clip(tmp_path / "tone.mp4", end=0.6)
     r = _cli(str(src), "-o", f"seg{suffix}", "--model", str(nearest), "--segments", "10", "--codec", codec,
              cwd=tmp_path)
