@@ -662,9 +662,10 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
     Encoders and muxers accept settings they refuse only when they open or write: MPEG-2 at a frame
     rate it has no code for, DNxHD without a profile for the size, 44.1 kHz audio into .mxf. In a run
     that was after the model had loaded, at the first frame; here it costs an encoder opening and
-    three frames (30 ms at 720p with x264, 2 s at 2160p with x265). A refusal is tried again with one
-    encoder thread and FFmpeg's log on, to say FFmpeg's own reason (the log stays off otherwise: PyAV
-    turns it off because its callback can deadlock against FFmpeg's threads).
+    three frames (on a 2-core Sapphire Rapids, x264: 51-72 ms at 720p, 0.4 s at 2160p; x265: 0.3 and
+    2.2 s; ``benchmarks/results/bench/rehearsal_cost.md``). A refusal is tried again with one encoder
+    thread and FFmpeg's log on, to say FFmpeg's own reason (the log stays off otherwise: PyAV turns
+    it off because its callback can deadlock against FFmpeg's threads).
 
     Raises:
         OutputError: ``what`` (e.g. "a .mxf output with mpeg2video") cannot be written, FFmpeg's
