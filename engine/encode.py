@@ -432,9 +432,11 @@ class AudioReencode:
         self.pads = out_container.format.name in _PADDED_AUDIO
         self.end: Fraction | None = None  # where the audio encoded so far ends, in seconds
         self.last = None  # the last decoded frame: the format, layout and rate of the padding
-        video = in_stream.container.streams.video
-        first = video[0].start_time if video else None
-        self.video_start = Fraction(0) if first is None else first * video[0].time_base
+        from srstream.engine.media import main_video
+
+        video = main_video(in_stream.container)
+        first = None if video is None else video.start_time
+        self.video_start = Fraction(0) if first is None else first * video.time_base
         rates = av.codec.Codec(codec, "w").audio_rates or _FORMAT_AUDIO_RATES.get(out_container.format.name)
         rate = in_stream.rate or 48000
         if rates and rate not in rates:

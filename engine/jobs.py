@@ -356,12 +356,12 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
                             yield float(packet.dts * packet.time_base), 1, packet
 
             with writing(pending.tmp, encode.codec):  # in decode-time order; video first on a tie
-                end = None
+                end, frame_time = None, 1 / (main_video(source).average_rate or 30)
                 for _, kind, packet in heapq.merge(video_packets(), other_packets(), key=lambda t: t[:2]):
                     if kind == 0:
                         frames += 1
                         if packet.pts is not None:
-                            shown = packet.pts * packet.time_base + 1 / (main_video(source).average_rate or 30)
+                            shown = packet.pts * packet.time_base + frame_time
                             end = shown if end is None else max(end, shown)
                         for q in bsf.filter(packet) if bsf else [packet]:
                             q.stream = video
