@@ -389,7 +389,8 @@ class Upscaler:
         cap = getattr(self._frames, "change_cap", None)
         if cap is not None:
             cap.reset()
-        report = upscale_video(src, path, self._frames, encode, progress=progress, span=span)
+        # the segments' settings were rehearsed once before the first (_joinable), not again for each
+        report = upscale_video(src, path, self._frames, encode, progress=progress, span=span, rehearsed=True)
         if report.interrupted:
             raise KeyboardInterrupt
         return report.frames_out

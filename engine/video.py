@@ -59,8 +59,9 @@ PIPE = Path("-")
 
 
 class FileSource:
-    """The first video stream of a file (or standard input), decoded in display order, with the
-    audio and subtitle streams it carries passed through.
+    """The video stream of a file (or standard input) that FFmpeg takes
+    (:func:`~srstream.engine.media.main_video`), decoded in display order, with the audio and
+    subtitle streams it carries passed through.
 
     ``span``: only the frames with ``start <= pts < end`` (the stream's time base; None: from the
     first / to the last), decoded from the keyframe at or before ``start``.
@@ -211,7 +212,7 @@ class FileSink:
     """
 
     def __init__(self, dst: Path, source: FileSource, scale: int, options: EncodeOptions, report: Report,
-                 queue_size: int = 8) -> None:
+                 queue_size: int = 8, rehearsed: bool = False) -> None:
         import av
 
         self.options, self.report, self.source = options, report, source
@@ -228,7 +229,8 @@ class FileSink:
                     else av.open(str(self.tmp), "w")
             width, height = source.size
             self.size = (width * scale, height * scale)
-            rehearse_output(source, self.container.format.name, self.tmp.suffix, self.size, options)
+            if not rehearsed:  # a job's segments: once for them all, before the first (Upscaler._joinable)
+                rehearse_output(source, self.container.format.name, self.tmp.suffix, self.size, options)
             self.stream, self.convert, self.copied, self.pix_fmt = _output_streams(
                 self.container, options, source, self.size, self.tmp.suffix, report.copied_streams, report.notes)
         except BaseException:
@@ -364,11 +366,13 @@ class _Stdout:
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
                   progress: Callable[[int], None] | None = None, queue_size: int = 8,
-                  span: tuple[int | None, int | None] = (None, None)) -> Report:
-    """Upscale the first video stream of ``src`` into ``dst`` (written via a temporary file):
-    a :class:`FileSource` through the pipeline into a :class:`FileSink`.
+                  span: tuple[int | None, int | None] = (None, None), rehearsed: bool = False) -> Report:
+    """Upscale the video stream of ``src`` (:func:`~srstream.engine.media.main_video`) into ``dst``
+    (written via a temporary file): a :class:`FileSource` through the pipeline into a :class:`FileSink`.
 
     ``span``: one segment of a job (:mod:`srstream.engine.jobs`), see :class:`FileSource`.
+    ``rehearsed``: these settings were already tried in memory (:func:`rehearse_output`; a job does
+    that once before its first segment), so the sink does not try them again.
 
     Raises:
         InputError: no frames, a corrupt stream, a mid-stream size change.
@@ -380,7 +384,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     source = FileSource(src, copy_audio=options.copy_audio, copy_subtitles=options.copy_subtitles, span=span)
     report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
     try:
-        sink = FileSink(dst, source, upscaler.spec.scale, options, report, queue_size)
+        sink = FileSink(dst, source, upscaler.spec.scale, options, report, queue_size, rehearsed)
     except BaseException:
         source.close()
         raise
