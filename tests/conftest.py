@@ -19,8 +19,10 @@ def shared_data() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
-def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), audio: bool = False) -> Path:
-    """A tiny H.264 (or MPEG-4 part 2 where libx264 is missing) clip of moving gradients."""
+def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), audio: bool = False,
+                rate: int = 30, times_ms: list[int] | None = None) -> Path:
+    """A tiny H.264 (or MPEG-4 part 2 where libx264 is missing) clip of moving gradients at ``rate``
+    frames a second, or with each frame at its time in ``times_ms`` (a variable frame rate)."""
     import av
 
     from srstream.engine.encode import x264_params
@@ -28,18 +30,23 @@ def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), a
     width, height = size
     with av.open(str(path), "w") as container:
         try:
-            stream = container.add_stream("libx264", rate=Fraction(30))
+            stream = container.add_stream("libx264", rate=Fraction(rate))
             if params := x264_params():  # the same file in every test process (see x264_params)
                 stream.options = {"x264-params": params}
         except Exception:  # a PyAV build without libx264
-            stream = container.add_stream("mpeg4", rate=Fraction(30))
+            stream = container.add_stream("mpeg4", rate=Fraction(rate))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if times_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
         if audio:
             astream = container.add_stream("aac", rate=44100)
         yy, xx = np.mgrid[0:height, 0:width]
         for i in range(frames):
             rgb = np.stack([(xx * 4 + i * 8) % 256, (yy * 4) % 256, np.full_like(xx, 128)], -1).astype(np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            if times_ms is not None:
+                frame.pts, frame.time_base = times_ms[i], Fraction(1, 1000)
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

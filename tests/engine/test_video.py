@@ -392,15 +392,7 @@ def test_what_an_encoder_refuses_is_said_before_any_work(tmp_path: Path, upscale
     """MPEG-2 has no code for 11 frames a second: said in FFmpeg's words before the first frame is
     upscaled, with nothing written (before, the encoder failed at the first frame, after the model
     had loaded, and the message said only 'Invalid argument')."""
-    src = tmp_path / "in.mkv"
-    with av.open(str(src), "w") as c:
-        v = c.add_stream("libx264", rate=11)
-        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        for i in range(4):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60 * i, np.uint8), format="rgb24")
-            frame.pts = i
-            c.mux(v.encode(frame))
-        c.mux(v.encode())
+    src = write_video(tmp_path / "in.mkv", frames=4, rate=11)
     with pytest.raises(OutputError, match=r"a \.mpg output with mpeg2video cannot be written \(mpeg2video: MPEG-1/2 "
                                           r"does not support 11/1 fps\); nothing was written"):
         upscale_video(src, tmp_path / "out.mpg", upscaler, EncodeOptions(codec="mpeg2video"))
@@ -431,18 +423,8 @@ def test_a_variable_rate_input_keeps_every_frame_where_the_output_has_a_frame_a_
         tmp_path: Path, upscaler: FrameUpscaler, suffix: str, codec: str | None) -> None:
     """MPEG-2 and .y4m count time in frames; frames 10-15 ms apart in the input fell on one tick and
     were refused as out of order. Each takes the next free tick instead."""
-    src = tmp_path / "vfr.mkv"
-    with av.open(str(src), "w") as c:
-        v = c.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        v.codec_context.time_base = Fraction(1, 1000)
-        t = 0
-        for i in range(12):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
-            frame.pts, frame.time_base = t, Fraction(1, 1000)
-            t += (40, 10, 15, 80)[i % 4]
-            c.mux(v.encode(frame))
-        c.mux(v.encode())
+    gaps = [(40, 10, 15, 80)[i % 4] for i in range(12)]
+    src = write_video(tmp_path / "vfr.mkv", frames=12, times_ms=[sum(gaps[:i]) for i in range(12)])
     options = EncodeOptions(codec=codec) if codec else video_mod.EncodeOptions(codec=default_codec(suffix))
     report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, options)
     with av.open(str(tmp_path / f"out{suffix}")) as c:
