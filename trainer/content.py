@@ -12,6 +12,8 @@ so LR and HR stay an exact pair; nothing is downloaded and no test clip is used.
 - ``screen``: a synthetic desktop: a flat themed background, panels with borders, lines of text
   in OpenCV's Hershey fonts at desktop sizes (anti-aliased or not), and sometimes part of the
   photo as a picture in a window.
+- ``desktop``: a synthetic desktop drawn with TrueType fonts (editor, file tree, terminal, a
+  board or table grid, icons, a pointer): :mod:`srstream.trainer.desktop`.
 - ``pixelart``: the photo area-downscaled 2-8x and magnified back with nearest neighbour, as
   voxel and retro games show their textures.
 
@@ -27,6 +29,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from srstream.trainer.desktop import desktop
 from srstream.trainer.recipe import ContentConfig
 
 __all__ = ["CONTENT_KINDS", "choose", "make_content"]
@@ -95,7 +98,7 @@ def _pixelart(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 CONTENT_KINDS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
-    "cartoon": _cartoon, "screen": _screen, "pixelart": _pixelart}
+    "cartoon": _cartoon, "screen": _screen, "pixelart": _pixelart, "desktop": desktop}
 
 
 def choose(configs: Sequence[ContentConfig], rng: np.random.Generator) -> str | None:

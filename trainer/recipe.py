@@ -90,7 +90,8 @@ class ContentConfig:
     """Video-like content made from the photos (see :mod:`srstream.trainer.content`).
 
     ``kind``: ``cartoon`` (flat regions, clean edges, optional outlines), ``screen`` (a synthetic
-    desktop: panels and lines of text) or ``pixelart`` (blocky magnified textures, as games show).
+    desktop: panels and lines of Hershey text), ``desktop`` (the same drawn with TrueType fonts, grids,
+    icons and a pointer: :mod:`srstream.trainer.desktop`) or ``pixelart`` (blocky magnified textures, as games show).
     ``prob``: the share of samples made so; the kinds of one recipe share the samples (their
     ``prob`` add up to at most 1), the rest stay photos.
     """
@@ -99,8 +100,8 @@ class ContentConfig:
     prob: float
 
     def __post_init__(self) -> None:
-        if self.kind not in ("cartoon", "screen", "pixelart"):
-            raise ConfigError(f"data.content kind {self.kind!r}: expected cartoon, screen or pixelart")
+        if self.kind not in ("cartoon", "screen", "pixelart", "desktop"):
+            raise ConfigError(f"data.content kind {self.kind!r}: expected cartoon, screen, pixelart or desktop")
         if not 0.0 <= self.prob <= 1.0:
             raise ConfigError(f"data.content {self.kind}: prob must be in [0, 1], got {self.prob}")
 

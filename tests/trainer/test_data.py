@@ -234,7 +234,7 @@ def test_samples_carry_the_strength_their_decoder_saw(hr_folder: Path, tmp_path:
     assert single[0][2].shape == (1,) and 0.0 < single[0][2][0] < 1.0
 
 
-@pytest.mark.parametrize("kind", ["cartoon", "screen", "pixelart"])
+@pytest.mark.parametrize("kind", ["cartoon", "screen", "pixelart", "desktop"])
 def test_content_samples_are_exact_pairs_of_made_content(hr_folder: Path, tmp_path: Path, kind: str) -> None:
     """``content`` changes the HR itself (the LR stays MATLAB bicubic of it), in its own way per
     kind, deterministically, and leaves the other draws (crop, flips, degradations) as without it;
@@ -257,6 +257,15 @@ def test_content_samples_are_exact_pairs_of_made_content(hr_folder: Path, tmp_pa
     region = bank.image(0)[:60, :60]
     out = make_content(kind, region, np.random.default_rng(1))
     assert out.shape == region.shape and out.dtype == np.uint8 and not np.array_equal(out, region)
+    if kind == "desktop":  # what the engine takes for a screen recording, at a video's size
+        import cv2
+
+        from srstream.engine.screen import look
+
+        photo = np.ascontiguousarray(cv2.resize(bank.image(0), (640, 360)))
+        seen = [look(cv2.cvtColor(make_content(kind, photo, np.random.default_rng(i)), cv2.COLOR_RGB2GRAY))
+                for i in range(10)]
+        assert sum(s.screen for s in seen) >= 7 and not look(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)).screen
     if kind == "pixelart":  # blocks: far fewer distinct rows than the photo's
         assert len(np.unique(out.reshape(60, -1), axis=0)) < 0.6 * len(np.unique(region.reshape(60, -1), axis=0))
     clip = _clip_data(bank, content=[ContentConfig(kind, 1.0)])
