@@ -40,7 +40,7 @@ def _uncapped(name: str, lr_frames: list[np.ndarray], qp: float) -> list[np.ndar
     method = _PerStream("auto", 2) if name == "auto" else open_method(name, scale=2)
     try:
         if name == "auto":
-            method.pick(qp)
+            method.pick(qp, lr_frames)
         strength, tolerance = setting("auto", name == "auto" and method.hard)
         steady = TemporalStabilizer(2, strength, tolerance, base=True) if strength else None
         out = []

@@ -130,13 +130,18 @@ class _PerStream:
         except SRStreamError:  # interpolation, a peer: open_method opens (or reports) it
             return False
 
-    def pick(self, qp: float) -> None:
-        from srstream.engine.models import for_compression, resolve_model
+    def pick(self, qp: float, frames: list[np.ndarray] | None = None) -> None:
+        """Open the model for a stream of quantiser ``qp`` whose LR ``frames`` (RGB) look as they do
+        (every tenth of them counts, as :func:`srstream.engine.compression.measure` reads a file)."""
+        from srstream.engine.models import for_compression, for_content, resolve_model
+        from srstream.engine.screen import look, mean_look
         from srstream.engine.strength import conditioned, quantise
         from srstream.strength import from_qp
 
-        name = for_compression(self.default, qp)[0] if self.name == "auto" else self.name
-        self.hard = self.name == "auto" and name != self.default  # `auto` also steadies such a stream
+        seen = mean_look(look(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for f in (frames or [])[:30:10])
+        name = for_content(self.default, qp, seen)[0] if self.name == "auto" else self.name
+        # `auto` also steadies a stream its quantiser says was compressed hard, whichever model it takes
+        self.hard = self.name == "auto" and for_compression(self.default, qp)[0] != self.default
         level = quantise(from_qp(qp)) if conditioned(resolve_model(name).spec) else None
         if (name, level) not in self.opened:
             self.opened[name, level] = open_method(name, scale=self.scale, compression=level)
@@ -196,7 +201,7 @@ def main() -> int:
             for cond, lr_frames, qp in conditions:
                 for method in methods:
                     if isinstance(method, _PerStream):
-                        method.pick(qp)
+                        method.pick(qp, lr_frames)
                 lr_psnr = float(np.mean([psnr_y(lr_frames[i], lr_clean[i], 0) for i in picks]))
                 shown_sr = []
                 for name, method in zip(args.model, methods):

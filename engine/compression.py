@@ -8,7 +8,9 @@ about 4-5 above the CRF (measured on Big Buck Bunny at 960x540: CRF 18 -> 22.5, 
 encoder (our own clips span 0.007-0.08 bits per pixel at quantisers 17-30), so it is not used to
 choose a model.
 
-:func:`measure` costs one decode of the first ``frames`` frames, before any model runs.
+:func:`measure` costs one decode of the first ``frames`` frames, before any model runs. It also
+takes the :class:`~srstream.engine.screen.Look` of every tenth of them (whether the video looks
+like a screen recording), which costs a few milliseconds a frame.
 """
 
 from __future__ import annotations
@@ -16,17 +18,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from srstream.engine.screen import Look
+
 __all__ = ["Compression", "measure"]
 
 
 @dataclass(frozen=True)
 class Compression:
     """``qp``: the mean block quantiser of the frames read (None when the codec does not export
-    one); ``codec``: the stream's codec; ``frames``: how many frames were read."""
+    one); ``codec``: the stream's codec; ``frames``: how many frames were read; ``look``: the
+    mean look of every tenth frame read (None when none could be converted)."""
 
     codec: str
     qp: float | None
     frames: int
+    look: Look | None = None
 
     @property
     def h264_qp(self) -> float | None:
@@ -51,8 +57,10 @@ def measure(path: str | Path, frames: int = 30) -> Compression | None:
 
     from srstream.engine.av_errors import av_failures
     from srstream.engine.media import main_video
+    from srstream.engine.screen import look, mean_look
 
     qps: list[float] = []
+    looks: list[Look] = []
     read = 0
     codec = "?"
     try:
@@ -67,10 +75,12 @@ def measure(path: str | Path, frames: int = 30) -> Compression | None:
                 for data in frame.side_data:
                     if data.type.name == "VIDEO_ENC_PARAMS":
                         qps.append(float(np.mean(data.qp_map())) if data.nb_blocks else float(data.qp))
+                if read % 10 == 1:
+                    looks.append(look(frame.to_ndarray(format="gray")))
                 if read >= frames:
                     break
     except (*av_failures(), OSError, ValueError):
         return None
     if not read:
         return None
-    return Compression(codec, float(np.mean(qps)) if qps else None, read)
+    return Compression(codec, float(np.mean(qps)) if qps else None, read, mean_look(looks))

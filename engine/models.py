@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from srstream.engine.screen import Look
 from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
 __all__ = ["BUNDLED_MODELS", "COMPRESSED_VARIANTS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "MODEL_FOR_SCALE", "TIERS", "ResolvedModel",
-           "available_precisions", "cpu_luma_graph", "for_compression", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
+           "SCREEN_VARIANTS", "available_precisions", "cpu_luma_graph", "for_compression", "for_content", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
@@ -42,6 +43,11 @@ TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "tiny-x2-deep", "realtime-x2
 #: gains most; the best single threshold on those three clips (27) would drop the natural-footage
 #: sample clip (25) back to the clean model, so the split is by content, not quantiser.
 COMPRESSED_VARIANTS: dict[str, tuple[str, float]] = {"realtime-x2": ("realtime-x2-compressed", 22.0)}
+#: Bundled models with a variant of the same graph (and speed) trained on screen content: synthetic
+#: desktops drawn with TrueType fonts, clean and through H.264 (``trainer/recipes/realtime_x2_screen.yaml``).
+#: A video run without ``--model`` takes it when its first frames look like a screen
+#: (:mod:`srstream.engine.screen`), whatever its quantiser; so does a live screen or window capture.
+SCREEN_VARIANTS: dict[str, str] = {"realtime-x2": "realtime-x2-screen"}
 #: ``--scale N`` without ``--model``: the bundled model for that scale.
 MODEL_FOR_SCALE: dict[int, str] = {2: "realtime-x2", 4: "realtime-x4"}
 
@@ -186,3 +192,13 @@ def for_compression(name: str, qp: float | None) -> tuple[str, str]:
         return name, ""
     return variant, (f"the input was compressed hard (mean quantiser {qp:.1f} >= {threshold:g}): {variant}, "
                      f"trained for compressed video; --model {name} keeps the default")
+
+
+def for_content(name: str, qp: float | None, look: Look | None) -> tuple[str, str]:
+    """As :func:`for_compression`, but a video whose first frames look like a screen recording
+    (``look``, :mod:`srstream.engine.screen`) takes the screen variant first."""
+    variant = SCREEN_VARIANTS.get(name)
+    if variant is not None and variant in BUNDLED_MODELS and look is not None and look.screen:
+        return variant, (f"the input looks like a screen recording ({look.describe()}): {variant}, trained on "
+                         f"desktops and text; --model {name} keeps the default")
+    return for_compression(name, qp)

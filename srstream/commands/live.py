@@ -20,12 +20,19 @@ __all__ = ["build_ladder", "live_model", "run_live_command"]
 
 def live_model(args: argparse.Namespace, source):  # noqa: ANN001, ANN201 - LiveSource -> ResolvedModel
     """Without ``--model``: the largest bundled tier of the scale that holds the source's frame
-    rate on this machine (measured once, cached), said once in the run header."""
+    rate on this machine (measured once, cached), said once in the run header; for a screen or
+    window capture, that tier's screen variant where it has one."""
     from srstream.engine.autotune import pick_tier
+    from srstream.engine.models import BUNDLED_MODELS, SCREEN_VARIANTS, resolve_model
 
     tier = pick_tier(args.scale or 2, fps=args.fps or 30.0, size=source.size, backend=args.backend,
                      precision=args.precision, device=args.device)
     print(f"sr-stream: model {tier.reason}", file=sys.stderr)
+    variant = SCREEN_VARIANTS.get(tier.model.name)
+    if source.kind in ("screen", "window") and variant in BUNDLED_MODELS:  # the same graph and speed
+        print(f"sr-stream: a {source.kind} capture: {variant}, trained on desktops and text "
+              f"(--model {tier.model.name} keeps the tier)", file=sys.stderr)
+        return resolve_model(variant)
     return tier.model
 
 

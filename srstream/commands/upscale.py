@@ -194,10 +194,9 @@ def run(args: argparse.Namespace) -> int:
     if args.adapt not in ("auto", "off") and not on_file:
         raise ConfigError("--adapt tunes the model to one video file before upscaling it; for images, folders and "
                           "streams read from stdin drop --adapt")
-    hard = False  # the stream's own quantiser took the compressed variant
+    hard = False  # the stream's own quantiser says it was compressed hard enough for the compressed variant
     if job.kind == "video" and not args.model and not args.fast and str(media.path) != "-":
-        variant = _for_compression(model, media.path)
-        model, hard = variant, variant is not model
+        model, hard = _for_content(model, media.path)
     if args.adapt == "auto" and on_file:
         model = _auto_fit(model, media, args)
     elif args.adapt not in ("auto", "off"):
@@ -222,18 +221,22 @@ def run(args: argparse.Namespace) -> int:
         return _batch(job, up)
 
 
-def _for_compression(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
-    """The default model, or its variant for compressed video when the input's own quantiser says
-    it was compressed hard (:func:`srstream.engine.models.for_compression`)."""
+def _for_content(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
+    """The default model, its variant for screen recordings when the first frames look like one,
+    or its variant for compressed video when the input's own quantiser says it was compressed hard
+    (:func:`srstream.engine.models.for_content`); and whether the quantiser says so (the
+    stabiliser's ``auto`` steadies such streams, whichever model runs)."""
     from srstream.engine.compression import measure
-    from srstream.engine.models import for_compression, resolve_model
+    from srstream.engine.models import for_compression, for_content, resolve_model
 
     compression = measure(path)
-    name, why = for_compression(model.name, compression.h264_qp if compression else None)
+    qp = compression.h264_qp if compression else None
+    name, why = for_content(model.name, qp, compression.look if compression else None)
+    hard = for_compression(model.name, qp)[0] != model.name
     if name == model.name:
-        return model
+        return model, hard
     print(f"sr-stream: {why}", file=sys.stderr)
-    return resolve_model(name)
+    return resolve_model(name), hard
 
 
 def _adapted(model, path: Path, steps: int | str):  # noqa: ANN001, ANN202 - ResolvedModel
