@@ -28,7 +28,7 @@ MODELS_DIR = Path(__file__).with_name("models")
 BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx", "realtime-x2-compressed": "realtime-x2-compressed.onnx",
                                    "realtime-x4": "realtime-x4.onnx", "quality-x4": "quality-x4.onnx",
                                    "gan-x4": "gan-x4.onnx", "tiny-x2": "tiny-x2.onnx",
-                                   "tiny-x2-deep": "tiny-x2-deep.onnx"}
+                                   "tiny-x2-deep": "tiny-x2-deep.onnx", "realtime-x2-screen": "realtime-x2-screen.onnx"}
 #: The bundled tiers per scale, cheapest first (each a PSNR-trained net of more compute than the one
 #: before): what live sources pick from by measured speed. Variants trained for other inputs
 #: (realtime-x2-compressed) or another look (gan-x4) are not tiers.
