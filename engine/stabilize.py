@@ -53,9 +53,10 @@ COMPRESSED_TOLERANCE = 12.0
 
 
 def setting(asked: str | float, hard: bool) -> tuple[float, float]:
-    """``(strength, tolerance)`` for ``--stabilize ASKED`` on a stream that is, or is not, compressed
-    hard (its quantiser took the compressed variant): ``auto`` steadies only such streams, and
-    those at :data:`COMPRESSED_TOLERANCE`. Strength 0 means off."""
+    """``(strength, tolerance)`` for ``--stabilize ASKED`` on a stream that is, or is not, ``hard``:
+    compressed hard (its quantiser took the compressed variant) or a screen recording (it took the
+    screen variant). ``auto`` steadies only such streams, and those at :data:`COMPRESSED_TOLERANCE`.
+    Strength 0 means off."""
     strength = (DEFAULT_STRENGTH if hard else 0.0) if asked == "auto" else float(asked)
     return strength, COMPRESSED_TOLERANCE if hard else DEFAULT_TOLERANCE
 

@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     if args.adapt not in ("auto", "off") and not on_file:
         raise ConfigError("--adapt tunes the model to one video file before upscaling it; for images, folders and "
                           "streams read from stdin drop --adapt")
-    hard = False  # the stream's own quantiser says it was compressed hard enough for the compressed variant
+    hard = False  # compressed hard enough for the compressed variant, or a screen recording: steadied
     if job.kind == "video" and not args.model and not args.fast and str(media.path) != "-":
         model, hard = _for_content(model, media.path)
     if args.adapt == "auto" and on_file:
@@ -206,8 +206,8 @@ def run(args: argparse.Namespace) -> int:
 
     stabilize, tolerance = setting(args.stabilize, hard)
     if hard and args.stabilize == "auto":
-        print("sr-stream: steadying the output over time, as for every stream compressed this hard "
-              "(--stabilize 0 turns it off)", file=sys.stderr)
+        print("sr-stream: steadying the output over time, as for every screen recording and every stream "
+              "compressed this hard (--stabilize 0 turns it off)", file=sys.stderr)
     with Upscaler(model, backend=args.backend,
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
                   size=(media.width, media.height) if media.width else None, stabilize=stabilize,
@@ -224,15 +224,16 @@ def run(args: argparse.Namespace) -> int:
 def _for_content(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
     """The default model, its variant for screen recordings when the first frames look like one,
     or its variant for compressed video when the input's own quantiser says it was compressed hard
-    (:func:`srstream.engine.models.for_content`); and whether the quantiser says so (the
-    stabiliser's ``auto`` steadies such streams, whichever model runs)."""
+    (:func:`srstream.engine.models.for_content`); and whether the stabiliser's ``auto`` steadies
+    it: a stream its quantiser says was compressed hard, and every screen recording (steadied, the
+    screen variant's output changes less from frame to frame at no cost in PSNR)."""
     from srstream.engine.compression import measure
-    from srstream.engine.models import for_compression, for_content, resolve_model
+    from srstream.engine.models import SCREEN_VARIANTS, for_compression, for_content, resolve_model
 
     compression = measure(path)
     qp = compression.h264_qp if compression else None
     name, why = for_content(model.name, qp, compression.look if compression else None)
-    hard = for_compression(model.name, qp)[0] != model.name
+    hard = for_compression(model.name, qp)[0] != model.name or name in SCREEN_VARIANTS.values()
     if name == model.name:
         return model, hard
     print(f"sr-stream: {why}", file=sys.stderr)

@@ -98,9 +98,9 @@ def test_a_screen_recording_takes_the_screen_variant(monkeypatch: pytest.MonkeyP
     assert for_content("quality-x4", 30.0, screen) == ("quality-x4", "")
 
 
-def test_a_video_run_takes_the_screen_variant_and_steadies_by_the_quantiser(tmp_path: Path) -> None:
+def test_a_video_run_takes_the_screen_variant_and_steadies_it(tmp_path: Path) -> None:
     """What ``sr-stream VIDEO`` without --model runs: a screen recording takes the screen variant
-    whatever its quantiser; the stabiliser still follows the quantiser (``hard``)."""
+    whatever its quantiser, and is steadied (``hard``); footage follows its quantiser."""
     from srstream.commands.upscale import _for_content
     from srstream.engine.models import BUNDLED_MODELS, resolve_model
 
@@ -110,6 +110,8 @@ def test_a_video_run_takes_the_screen_variant_and_steadies_by_the_quantiser(tmp_
     default = resolve_model("realtime-x2")
     soft = _write(tmp_path / "soft.mp4", [_desktop(i) for i in range(11)], crf=12)
     hard = _write(tmp_path / "hard.mp4", [_desktop(i) for i in range(11)], crf=40)
+    film = _write(tmp_path / "film.mp4", _footage(11), crf=12)
     assert [(m.name, h) for m, h in (_for_content(default, soft), _for_content(default, hard))] == \
-        [(variant, False), (variant, True)]
+        [(variant, True), (variant, True)]
+    assert _for_content(default, film) == (default, False)
     assert _for_content(default, SAMPLE) == (resolve_model(COMPRESSED_VARIANTS["realtime-x2"][0]), True)
