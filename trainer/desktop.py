@@ -15,6 +15,7 @@ of fonts on the machine). Pillow does the rasterising, OpenCV the shapes; only t
 from __future__ import annotations
 
 import functools
+import importlib.util
 import string
 from pathlib import Path
 
@@ -40,11 +41,9 @@ def font_faces() -> tuple[str, ...]:
     """The TrueType files found on this machine ('' stands for Pillow's embedded face)."""
     found: list[str] = [""]
     dirs = list(_FONT_DIRS)
-    try:
-        import matplotlib
-        dirs.append(str(Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"))
-    except ImportError:
-        pass
+    mpl = importlib.util.find_spec("matplotlib")  # its DejaVu copy, found without importing it
+    if mpl is not None and mpl.origin:
+        dirs.append(str(Path(mpl.origin).parent / "mpl-data" / "fonts" / "ttf"))
     for name in _FACES:
         for d in dirs:
             if (Path(d) / name).is_file():
@@ -53,10 +52,23 @@ def font_faces() -> tuple[str, ...]:
     return tuple(found)
 
 
+def _pillow():  # noqa: ANN202 - the PIL package
+    """Pillow, or a :class:`~srstream.errors.DependencyError` that says how to install it."""
+    try:
+        import PIL.Image
+        import PIL.ImageDraw
+        import PIL.ImageFont
+    except ImportError as exc:
+        from srstream.errors import DependencyError
+
+        raise DependencyError("the desktop content draws its text with Pillow: pip install 'sr-stream[train]'") from exc
+    return PIL
+
+
 @functools.lru_cache(maxsize=256)
-def _font(face: str, size: int):  # -> PIL.ImageFont.FreeTypeFont
-    from PIL import ImageFont
-    return ImageFont.load_default(size) if not face else ImageFont.truetype(face, size)
+def _font(face: str, size: int):  # noqa: ANN202 - PIL.ImageFont.FreeTypeFont
+    font = _pillow().ImageFont
+    return font.load_default(size) if not face else font.truetype(face, size)
 
 
 def _token(rng: np.random.Generator) -> str:
@@ -161,8 +173,7 @@ def desktop(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _draw(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    from PIL import Image, ImageDraw
-
+    pil = _pillow()
     h, w = region.shape[:2]
     bg, panel, ink = _theme(rng)
     canvas = np.empty_like(region)
@@ -189,8 +200,8 @@ def _draw(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), np.clip(panel + 40, 0, 255).tolist(), 1)
     if rng.random() < 0.35:
         _grid(canvas, rng)
-    image = Image.fromarray(canvas)
-    draw = ImageDraw.Draw(image)
+    image = pil.Image.fromarray(canvas)
+    draw = pil.ImageDraw.Draw(image)
     if rng.random() < 0.2:
         draw.fontmode = "1"  # no anti-aliasing, as some terminals and older UIs draw text
     for box in boxes:
