@@ -31,8 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path,
                         help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs)")
     parser.add_argument("-m", "--model", default=None,
-                        help="bundled model (realtime-x2, realtime-x2-compressed for heavily compressed sources, realtime-x4, "
-                             "quality-x4, gan-x4) or an exported .onnx (default: realtime-x2)")
+                        help="bundled model (realtime-x2; realtime-x2-compressed, which heavily compressed videos take; "
+                             "realtime-x2-screen, which screen recordings and games take; tiny-x2, tiny-x2-deep, "
+                             "realtime-x4, quality-x4, gan-x4) or an exported .onnx (default: realtime-x2)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4, 8),
                         help="upscaling factor: picks the bundled model for it, or checks --model's")
     parser.add_argument("--fast", action="store_true",
