@@ -185,7 +185,7 @@ def test_a_stream_compressed_hard_is_steadied_by_default(
         real(self, upscaler, strength, tolerance)
 
     monkeypatch.setattr(stabilize.StabilizedUpscaler, "__init__", spy)
-    monkeypatch.setattr(compression, "measure", lambda path: types.SimpleNamespace(h264_qp=qp))
+    monkeypatch.setattr(compression, "measure", lambda path: types.SimpleNamespace(h264_qp=qp, look=None))
     clip = write_video(tmp_path / "clip.mp4", frames=3)
     code, _, err = run([str(clip), "-o", str(tmp_path / "o.mp4"), "--preset", "ultrafast", *flag], capsys)
     assert code == 0, err
