@@ -48,7 +48,7 @@ class Look:
 
 
 def _cut_bars(y: np.ndarray) -> np.ndarray:
-    """``y`` without the rows and columns at its borders that are one level (black bars)."""
+    """``y`` without the rows and columns at its borders that span at most two levels (black bars)."""
     rows = np.flatnonzero(np.ptp(y, axis=1) > 2)
     cols = np.flatnonzero(np.ptp(y, axis=0) > 2)
     if not len(rows) or not len(cols):
@@ -71,8 +71,9 @@ def look(luma: np.ndarray) -> Look:
 
 
 def mean_look(looks: Iterable[Look]) -> Look | None:
-    """The mean of several frames' looks (None for none)."""
-    found = list(looks)
+    """The mean of several frames' looks, blank frames left out (None when none is left): a screen
+    recording that opens on a black frame is still a screen recording."""
+    found = [f for f in looks if f != Look(0.0, 0.0)]
     if not found:
         return None
     return Look(float(np.mean([f.flat for f in found])), float(np.mean([f.edges for f in found])))

@@ -56,7 +56,8 @@ def test_a_desktop_looks_like_a_screen_and_footage_does_not() -> None:
     boxed[180:540] = _desktop()
     assert look(_gray(boxed)).screen
     assert look(np.zeros((48, 64), np.uint8)) == Look(0.0, 0.0)  # a blank frame says nothing
-    assert mean_look([]) is None
+    assert mean_look([]) is None and mean_look([Look(0.0, 0.0)]) is None
+    assert mean_look([Look(0.0, 0.0), Look(0.6, 0.02)]) == Look(0.6, 0.02)  # a black first frame says nothing
     both = mean_look([Look(0.4, 0.01), Look(0.8, 0.02)])
     assert both is not None and (both.flat, both.edges) == pytest.approx((0.6, 0.015))
 
