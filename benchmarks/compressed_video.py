@@ -133,16 +133,14 @@ class _PerStream:
     def pick(self, qp: float, frames: list[np.ndarray] | None = None) -> None:
         """Open the model for a stream of quantiser ``qp`` whose LR ``frames`` (RGB) look as they do
         (every tenth of them counts, as :func:`srstream.engine.compression.measure` reads a file)."""
-        from srstream.engine.models import SCREEN_VARIANTS, for_compression, for_content, resolve_model
+        from srstream.engine.models import for_content, resolve_model, steadied
         from srstream.engine.screen import look, mean_look
         from srstream.engine.strength import conditioned, quantise
         from srstream.strength import from_qp
 
         seen = mean_look(look(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for f in (frames or [])[:30:10])
         name = for_content(self.default, qp, seen)[0] if self.name == "auto" else self.name
-        # `auto` also steadies a stream its quantiser says was compressed hard, and a screen recording
-        self.hard = self.name == "auto" and (for_compression(self.default, qp)[0] != self.default
-                                             or name in SCREEN_VARIANTS.values())
+        self.hard = self.name == "auto" and steadied(self.default, qp, name)  # as `--stabilize auto`
         level = quantise(from_qp(qp)) if conditioned(resolve_model(name).spec) else None
         if (name, level) not in self.opened:
             self.opened[name, level] = open_method(name, scale=self.scale, compression=level)

@@ -14,7 +14,7 @@ from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
 __all__ = ["BUNDLED_MODELS", "COMPRESSED_VARIANTS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "MODEL_FOR_SCALE", "TIERS", "ResolvedModel",
-           "SCREEN_VARIANTS", "available_precisions", "cpu_luma_graph", "for_compression", "for_content", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
+           "SCREEN_VARIANTS", "available_precisions", "cpu_luma_graph", "for_compression", "for_content", "steadied", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
@@ -202,3 +202,10 @@ def for_content(name: str, qp: float | None, look: Look | None) -> tuple[str, st
         return variant, (f"the input looks like a screen recording ({look.describe()}): {variant}, trained on "
                          f"desktops and text; --model {name} keeps the default")
     return for_compression(name, qp)
+
+
+def steadied(name: str, qp: float | None, chosen: str) -> bool:
+    """Whether ``--stabilize auto`` steadies a video that ``name`` was picked for by default and
+    that runs ``chosen`` (:func:`for_content`'s pick): a stream its quantiser says was compressed
+    hard, and every screen recording, at :data:`srstream.engine.stabilize.COMPRESSED_TOLERANCE`."""
+    return for_compression(name, qp)[0] != name or chosen in SCREEN_VARIANTS.values()

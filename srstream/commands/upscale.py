@@ -229,12 +229,12 @@ def _for_content(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
     it: a stream its quantiser says was compressed hard, and every screen recording (steadied, the
     screen variant's output changes less from frame to frame at no cost in PSNR)."""
     from srstream.engine.compression import measure
-    from srstream.engine.models import SCREEN_VARIANTS, for_compression, for_content, resolve_model
+    from srstream.engine.models import for_content, resolve_model, steadied
 
     compression = measure(path)
     qp = compression.h264_qp if compression else None
     name, why = for_content(model.name, qp, compression.look if compression else None)
-    hard = for_compression(model.name, qp)[0] != model.name or name in SCREEN_VARIANTS.values()
+    hard = steadied(model.name, qp, name)
     if name == model.name:
         return model, hard
     print(f"sr-stream: {why}", file=sys.stderr)
