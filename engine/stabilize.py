@@ -14,7 +14,11 @@ steadies it where it does not:
   weight ``strength``, fading to 0 as the mismatch reaches ``tolerance``: real changes (new
   content, occlusions, lighting, a failed flow) keep this frame's own detail, so nothing moving
   is smeared; with ``base`` (what ``--stabilize`` runs) the base is blended with the same weight
-  too, steadying the input's own frame-to-frame compression noise.
+  too, steadying the input's own frame-to-frame compression noise;
+* a frame that stands still (a desktop, a paused game: at least :data:`STILL_SHARE` of its pixels
+  moved less than :data:`STILL_MOTION` input pixels) is held harder, at ``still`` strength, and
+  its pixels that moved less than that are taken as not moved at all: the flow's fraction of a
+  pixel on static text is the encoder's noise, and warping along it made the text's detail shimmer.
 
 The warp, the comparison and the blend are one pass over the output frame
 (:func:`srstream.engine.kernels.stabilize_luma`, a native kernel with a numpy reference), which
@@ -33,8 +37,8 @@ import numpy as np
 from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes
 from srstream.images import LUMA_BT601
 
-__all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "StabilizedUpscaler", "TemporalStabilizer",
-           "setting"]
+__all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "STILL_MOTION", "STILL_SHARE",
+           "STILL_STRENGTH", "StabilizedUpscaler", "TemporalStabilizer", "setting"]
 
 #: ``--stabilize`` without a value. Measured on 30 frames of Big Buck Bunny x2 (clean, x264 CRF 18,
 #: 23, 30; the previous output's base blended too): strength 0.5 with tolerance 6 costs 0.04 dB on
@@ -42,6 +46,14 @@ __all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "Sta
 #: CRF 18 and 23 and 0.7% above it at CRF 30. Stronger settings steady more and blur clean detail
 #: (0.85 / 12: -1.0 dB on clean input). ``benchmarks/results/bench/stabilizer_sweep.md``.
 DEFAULT_STRENGTH, DEFAULT_TOLERANCE = 0.5, 6.0
+#: A frame stands still when at least ``STILL_SHARE`` of its input pixels moved less than
+#: ``STILL_MOTION`` input pixels (the stabiliser's own flow); it is then steadied at ``STILL_STRENGTH``
+#: (or the strength asked, if higher). Measured on 30 frames x2, fp32, the change cap after
+#: (``benchmarks/results/bench/stabilizer_still.md``, 2026-12-03): on the desktop capture at CRF 23 and
+#: 30 it takes the temporal error from above bicubic's to below it, for no PSNR; Big Buck Bunny's
+#: frames (median share 0.87) and the voxel game's moving ones never stand still by this rule, and
+#: a share of 0.8 would cost Big Buck Bunny 0.09 dB.
+STILL_SHARE, STILL_MOTION, STILL_STRENGTH = 0.95, 0.5, 0.85
 #: The tolerance for a stream compressed hard (the mean quantiser that takes the compressed variant,
 #: :data:`srstream.engine.models.COMPRESSED_VARIANTS`), where a video run steadies by default. Measured
 #: on 30 frames x2 with realtime-x2-compressed (``benchmarks/results/bench/stabilizer_sweep_{bbb,game,desktop}.md``,
@@ -70,10 +82,13 @@ class TemporalStabilizer:
         scale: the upscaling factor.
         strength: weight of the previous detail where the content matches (0: off; 1: frozen).
         tolerance: luma mismatch (levels, 8-bit scale) at which the blend fades out.
+        still: the strength for a frame that stands still (see :data:`STILL_SHARE`; 0: as any other).
     """
 
-    def __init__(self, scale: int, strength: float = 0.5, tolerance: float = 6.0, base: bool = False) -> None:
+    def __init__(self, scale: int, strength: float = 0.5, tolerance: float = 6.0, base: bool = False,
+                 still: float = STILL_STRENGTH) -> None:
         self.scale, self.strength, self.tolerance, self.blend_base = scale, strength, tolerance, base
+        self.still = still
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # LR luma u8, HR base, HR detail
         self._spare: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the next step's output planes
@@ -118,7 +133,7 @@ class TemporalStabilizer:
         _, prev_base, prev_detail = self._prev
         next_base, next_detail = stabilize_luma_codes(
             out_y, base, flow, prev_base, prev_detail, gain=gain, offset=offset, scale=self.scale,
-            strength=self.strength, tolerance=self.tolerance, blend_base=self.blend_base, out=self._spare[1:])
+            strength=self._strength(flow), tolerance=self.tolerance, blend_base=self.blend_base, out=self._spare[1:])
         self._keep(lr_u8, self._spare[0], next_base, next_detail)
 
     def _change(self, lr_y: np.ndarray, y: np.ndarray) -> np.ndarray | None:
@@ -132,7 +147,7 @@ class TemporalStabilizer:
         # warp, compare, blend: one pass over the output (native kernel; numpy reference without it)
         change, next_base, next_detail = stabilize_luma(
             np.ascontiguousarray(y, np.float32), base, flow, prev_base, prev_detail, scale=self.scale,
-            strength=self.strength, tolerance=self.tolerance, blend_base=self.blend_base, out=self._spare)
+            strength=self._strength(flow), tolerance=self.tolerance, blend_base=self.blend_base, out=self._spare)
         self._keep(lr_u8, change, next_base, next_detail)
         return change
 
@@ -145,6 +160,17 @@ class TemporalStabilizer:
         if self._prev is None or self._prev[0].shape != lr_u8.shape or self._prev[1].shape != base.shape:
             return lr_u8, base, None
         return lr_u8, base, self.flow.calc(lr_u8, self._prev[0], None)  # where each pixel was before
+
+    def _strength(self, flow: np.ndarray) -> float:
+        """This frame's strength, given its flow (input pixels, (h, w, 2)): :attr:`still` if the frame
+        stands still, its small motions then set to none (in place)."""
+        if self.still <= self.strength:
+            return self.strength
+        resting = cv2.magnitude(flow[..., 0], flow[..., 1]) < STILL_MOTION
+        if np.count_nonzero(resting) < STILL_SHARE * resting.size:
+            return self.strength
+        flow[resting] = 0.0
+        return self.still
 
     def _first(self, lr_u8: np.ndarray, base: np.ndarray, y: np.ndarray) -> None:
         """Start the state from a first frame (float32 luma ``y``), and the planes the kernel
@@ -166,9 +192,9 @@ class StabilizedUpscaler:
     wrapped upscaler's."""
 
     def __init__(self, upscaler, strength: float = DEFAULT_STRENGTH,  # noqa: ANN001
-                 tolerance: float = DEFAULT_TOLERANCE) -> None:
+                 tolerance: float = DEFAULT_TOLERANCE, still: float = STILL_STRENGTH) -> None:
         self.inner = upscaler
-        self.stabilizer = TemporalStabilizer(upscaler.spec.scale, strength, tolerance, base=True)
+        self.stabilizer = TemporalStabilizer(upscaler.spec.scale, strength, tolerance, base=True, still=still)
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         return self.stabilizer(frame, self.inner.upscale(frame))
