@@ -16,9 +16,11 @@ steadies it where it does not:
   is smeared; with ``base`` (what ``--stabilize`` runs) the base is blended with the same weight
   too, steadying the input's own frame-to-frame compression noise;
 * a frame that stands still (a desktop, a paused game: at least :data:`STILL_SHARE` of its pixels
-  moved less than :data:`STILL_MOTION` input pixels) is held harder, at ``still`` strength, and
-  its pixels that moved less than that are taken as not moved at all: the flow's fraction of a
-  pixel on static text is the encoder's noise, and warping along it made the text's detail shimmer.
+  moved less than :data:`STILL_MOTION` input pixels, and the picture as a whole not at all: its
+  median motion under :data:`STILL_DRIFT`, so a slow pan is not still) is held harder, at
+  ``still`` strength, and its pixels that moved less than that are taken as not moved at all: the
+  flow's fraction of a pixel on static text is the encoder's noise, and warping along it made the
+  text's detail shimmer.
 
 The warp, the comparison and the blend are one pass over the output frame
 (:func:`srstream.engine.kernels.stabilize_luma`, a native kernel with a numpy reference), which
@@ -37,7 +39,7 @@ import numpy as np
 from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes
 from srstream.images import LUMA_BT601
 
-__all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "STILL_MOTION", "STILL_SHARE",
+__all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "STILL_DRIFT", "STILL_MOTION", "STILL_SHARE",
            "STILL_STRENGTH", "StabilizedUpscaler", "TemporalStabilizer", "setting"]
 
 #: ``--stabilize`` without a value. Measured on 30 frames of Big Buck Bunny x2 (clean, x264 CRF 18,
@@ -54,6 +56,9 @@ DEFAULT_STRENGTH, DEFAULT_TOLERANCE = 0.5, 6.0
 #: frames (median share 0.87) and the voxel game's moving ones never stand still by this rule, and
 #: a share of 0.8 would cost Big Buck Bunny 0.09 dB.
 STILL_SHARE, STILL_MOTION, STILL_STRENGTH = 0.95, 0.5, 0.85
+#: ... and its median motion (input pixels) is under this: a pan of a third of a pixel a frame moves
+#: every pixel by less than ``STILL_MOTION``, but the whole picture the same way.
+STILL_DRIFT = 0.1
 #: The tolerance for a stream compressed hard (the mean quantiser that takes the compressed variant,
 #: :data:`srstream.engine.models.COMPRESSED_VARIANTS`), where a video run steadies by default. Measured
 #: on 30 frames x2 with realtime-x2-compressed (``benchmarks/results/bench/stabilizer_sweep_{bbb,game,desktop}.md``,
@@ -168,6 +173,8 @@ class TemporalStabilizer:
             return self.strength
         resting = cv2.magnitude(flow[..., 0], flow[..., 1]) < STILL_MOTION
         if np.count_nonzero(resting) < STILL_SHARE * resting.size:
+            return self.strength
+        if np.hypot(*np.median(flow[::4, ::4].reshape(-1, 2), axis=0)) >= STILL_DRIFT:  # a slow pan
             return self.strength
         flow[resting] = 0.0
         return self.still

@@ -127,15 +127,18 @@ def test_the_stabilised_upscaler_keeps_the_4_2_0_path() -> None:
 
 def test_a_frame_that_stands_still_is_held_harder_and_a_moving_one_is_not() -> None:
     """``still``: where (almost) nothing moved, the detail's flicker is damped more than at the
-    strength asked; where the picture moves, the output is the one without the rule, exactly."""
+    strength asked; where the picture moves, even by a fraction of a pixel a frame, the output is
+    the one without the rule, exactly."""
     from srstream.engine.stabilize import STILL_STRENGTH
 
-    def run(still: float, shift: int) -> list[np.ndarray]:
+    def run(still: float, shift: float) -> list[np.ndarray]:
         rng, steady = np.random.default_rng(0), TemporalStabilizer(2, 0.5, 12.0, base=True, still=still)
         lr0, clean0 = _scene(np.random.default_rng(1))
         out = []
-        for t in range(8):
-            lr, clean = np.roll(lr0, shift * t, axis=1), np.roll(clean0, 2 * shift * t, axis=1)
+        for t in range(8):  # the picture moved by ``shift`` input pixels a frame (sub-pixel: resampled)
+            move = lambda image, s: cv2.warpAffine(image, np.float32([[1, 0, s], [0, 1, 0]]),  # noqa: E731
+                                                   image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+            lr, clean = move(lr0, shift * t), move(clean0, 2 * shift * t)
             noise = rng.integers(-4, 5, (*clean.shape[:2], 1))
             out.append(steady(lr, np.clip(clean.astype(int) + noise, 0, 255).astype(np.uint8)))
         return out
@@ -143,5 +146,6 @@ def test_a_frame_that_stands_still_is_held_harder_and_a_moving_one_is_not() -> N
     change = lambda frames: np.mean([np.abs(a.astype(int) - b.astype(int)).mean()  # noqa: E731
                                      for a, b in zip(frames[3:], frames[4:])])
     assert change(run(STILL_STRENGTH, 0)) < 0.75 * change(run(0.0, 0))
-    moving, plain = run(STILL_STRENGTH, 3), run(0.0, 3)
-    assert all(np.array_equal(a, b) for a, b in zip(moving, plain))
+    for shift in (3, 0.3):  # a fast pan, and one of a third of a pixel a frame
+        moving, plain = run(STILL_STRENGTH, shift), run(0.0, shift)
+        assert all(np.array_equal(a, b) for a, b in zip(moving, plain))
