@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["desktop", "font_faces"]
+__all__ = ["desktop", "desktop_subpixel", "font_faces"]
 
 #: Where the DejaVu faces live on common Linux systems (and matplotlib's copy, where installed).
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF",
@@ -94,12 +94,17 @@ def _theme(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return bg, panel, ink
 
 
-def _text_block(draw, box: tuple[int, int, int, int], ink: np.ndarray, rng: np.random.Generator) -> None:
-    """Lines of code-like or menu-like text in ``box`` (x0, y0, x1, y1)."""
+def _text_block(draw, box: tuple[int, int, int, int], ink: np.ndarray, rng: np.random.Generator,
+                zoom: int = 1) -> None:
+    """Lines of code-like or menu-like text in ``box`` (x0, y0, x1, y1, in pixels of the desktop).
+
+    ``draw`` draws on an image ``zoom`` times the desktop's size (the subpixel layers of
+    :func:`_subpixel_text`), with the font and the layout scaled by as much.
+    """
     faces = font_faces()
     face = faces[int(rng.integers(0, len(faces)))]
     size = int(rng.integers(8, 17))
-    font = _font(face, size)
+    font = _font(face, size * zoom)
     line = int(round(size * rng.uniform(1.15, 1.6)))
     x0, y0, x1, y1 = box
     y = y0 + int(rng.integers(-line // 2, line // 2 + 1))
@@ -110,11 +115,45 @@ def _text_block(draw, box: tuple[int, int, int, int], ink: np.ndarray, rng: np.r
             for _ in range(int(rng.integers(1, 9))):
                 word = _token(rng)
                 colour = palette[int(rng.integers(0, len(palette)))] if rng.random() < 0.5 else ink
-                draw.text((x, y), word, font=font, fill=tuple(int(c) for c in colour))
-                x += int(draw.textlength(word + " ", font=font))
+                draw.text((x * zoom, y * zoom), word, font=font, fill=tuple(int(c) for c in colour))
+                x += int(draw.textlength(word + " ", font=font) / zoom)
                 if x > x1:
                     break
         y += line
+
+
+#: The LCD filter that spreads each subpixel's coverage over its neighbours, as FreeType's default
+#: (and, to within rounding, ClearType's) does to keep the colour fringes faint.
+_LCD_FILTER = np.array([8, 77, 86, 77, 8], np.float32) / 256
+
+
+def _subpixel_text(canvas: np.ndarray, boxes: list[tuple[int, int, int, int]], ink: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Text drawn on ``canvas`` as subpixel (ClearType) rendering draws it on Windows and in
+    browsers: each pixel's red, green and blue stripes covered on their own, from glyphs rasterised
+    at three times the width, through an LCD filter. Such text has coloured fringes and stems at
+    third-pixel positions, and is what most desktop recordings show. The glyphs are drawn three
+    times larger; vertically they are then either anti-aliased (DirectWrite: the mean of each
+    pixel's three rows) or not (GDI: its middle row), one or the other per desktop."""
+    pil = _pillow()
+    h, w = canvas.shape[:2]
+    layer = pil.Image.new("RGBA", (3 * w, 3 * h), (0, 0, 0, 0))  # words' colours, coverage as alpha
+    draw = pil.ImageDraw.Draw(layer)
+    for box in boxes:
+        if rng.random() < 0.85:
+            _text_block(draw, box, ink, rng, zoom=3)
+    rgba = np.asarray(layer, np.float32).reshape(h, 3, 3 * w, 4)
+    cover = rgba[..., 3] / 255
+    cover = cover.mean(axis=1) if rng.random() < 0.5 else cover[:, 1]  # (h, 3w)
+    ink_rgb = rgba[..., :3].max(axis=1)
+    cover = cv2.filter2D(cover, -1, _LCD_FILTER[None, :], borderType=cv2.BORDER_CONSTANT)
+    cover = cover.reshape(h, w, 3)  # each pixel's three stripes, left to right
+    if rng.random() < 0.2:  # BGR panels
+        cover = cover[:, :, ::-1]
+    ink_rgb = ink_rgb.reshape(h, w, 3, 3).max(axis=2)  # a word's colour over the pixel, and over
+    ink_rgb = cv2.dilate(ink_rgb, np.ones((1, 3), np.uint8))  # the pixels the filter spreads it to
+    out = canvas.astype(np.float32) * (1 - cover) + ink_rgb * cover
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _grid(canvas: np.ndarray, rng: np.random.Generator) -> None:
@@ -156,7 +195,7 @@ def _icons(canvas: np.ndarray, rng: np.random.Generator) -> None:
             cv2.polylines(canvas, [pts], True, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def desktop(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def desktop(region: np.ndarray, rng: np.random.Generator, subpixel: float = 0.0) -> np.ndarray:
     """``region`` (uint8 RGB, HxWx3) made into a synthetic desktop: uint8, the same shape.
 
     Panels split by one-pixel rules, text in each (the system's fonts, 8-16 px), sometimes a
@@ -168,11 +207,17 @@ def desktop(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.5:
         f = float(rng.uniform(1.2, 2.0))
         big = cv2.resize(region, (round(w * f), round(h * f)), interpolation=cv2.INTER_LINEAR)
-        return cv2.resize(_draw(big, rng), (w, h), interpolation=cv2.INTER_AREA)
-    return _draw(region, rng)
+        return cv2.resize(_draw(big, rng, subpixel), (w, h), interpolation=cv2.INTER_AREA)
+    return _draw(region, rng, subpixel)
 
 
-def _draw(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def desktop_subpixel(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """:func:`desktop` with half the desktops' text drawn as subpixel (ClearType) rendering draws
+    it (:func:`_subpixel_text`), as Windows and browsers show it."""
+    return desktop(region, rng, subpixel=0.5)
+
+
+def _draw(region: np.ndarray, rng: np.random.Generator, subpixel: float = 0.0) -> np.ndarray:
     pil = _pillow()
     h, w = region.shape[:2]
     bg, panel, ink = _theme(rng)
@@ -200,14 +245,17 @@ def _draw(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         cv2.rectangle(canvas, (x0, y0), (x1 - 1, y1 - 1), np.clip(panel + 40, 0, 255).tolist(), 1)
     if rng.random() < 0.35:
         _grid(canvas, rng)
-    image = pil.Image.fromarray(canvas)
-    draw = pil.ImageDraw.Draw(image)
-    if rng.random() < 0.2:
-        draw.fontmode = "1"  # no anti-aliasing, as some terminals and older UIs draw text
-    for box in boxes:
-        if rng.random() < 0.85:
-            _text_block(draw, box, ink, rng)
-    out = np.asarray(image).copy()
+    if subpixel and rng.random() < subpixel:  # no draw without it: ``desktop`` stays as it was
+        out = _subpixel_text(canvas, boxes, ink, rng)
+    else:
+        image = pil.Image.fromarray(canvas)
+        draw = pil.ImageDraw.Draw(image)
+        if rng.random() < 0.2:
+            draw.fontmode = "1"  # no anti-aliasing, as some terminals and older UIs draw text
+        for box in boxes:
+            if rng.random() < 0.85:
+                _text_block(draw, box, ink, rng)
+        out = np.asarray(image).copy()
     _icons(out, rng)
     return out
 
