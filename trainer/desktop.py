@@ -8,6 +8,9 @@ draws what an editor, a file tree, a terminal or a game board shows, with Pillow
 rasteriser (the font it embeds, and the DejaVu faces where the system has them), so a net can
 learn what small text and rules look like one scale down.
 
+``desktop_subpixel`` draws half its desktops' text as subpixel (ClearType) rendering does, with
+coloured fringes: most desktop recordings are of Windows or a browser.
+
 ``desktop(region, rng)`` is a pure function of the region and the generator (for a given set
 of fonts on the machine). Pillow does the rasterising, OpenCV the shapes; only the layout is ours.
 """
