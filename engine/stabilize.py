@@ -39,8 +39,8 @@ import numpy as np
 from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes
 from srstream.images import LUMA_BT601
 
-__all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "STILL_DRIFT", "STILL_MOTION", "STILL_SHARE",
-           "STILL_STRENGTH", "StabilizedUpscaler", "TemporalStabilizer", "setting"]
+__all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "STILL_DRIFT", "STILL_MOTION",
+           "STILL_SHARE", "STILL_STRENGTH", "StabilizedUpscaler", "TemporalStabilizer", "setting"]
 
 #: ``--stabilize`` without a value. Measured on 30 frames of Big Buck Bunny x2 (clean, x264 CRF 18,
 #: 23, 30; the previous output's base blended too): strength 0.5 with tolerance 6 costs 0.04 dB on
@@ -53,8 +53,8 @@ DEFAULT_STRENGTH, DEFAULT_TOLERANCE = 0.5, 6.0
 #: (or the strength asked, if higher). Measured on 30 frames x2, fp32, the change cap after
 #: (``benchmarks/results/bench/stabilizer_still.md``, 2026-12-03): on the desktop capture at CRF 23 and
 #: 30 it takes the temporal error from above bicubic's to below it, for no PSNR; Big Buck Bunny's
-#: frames (median share 0.87) and the voxel game's moving ones never stand still by this rule, and
-#: a share of 0.8 would cost Big Buck Bunny 0.09 dB.
+#: frames (median share 0.87) and the voxel game's moving ones never stand still by this rule; a
+#: share of 0.9 would cost Big Buck Bunny 0.09 dB at CRF 23, one of 0.8 0.30 dB.
 STILL_SHARE, STILL_MOTION, STILL_STRENGTH = 0.95, 0.5, 0.85
 #: ... and its median motion (input pixels) is under this: a pan of a third of a pixel a frame moves
 #: every pixel by less than ``STILL_MOTION``, but the whole picture the same way.

@@ -102,7 +102,8 @@ class ContentConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in ("cartoon", "screen", "pixelart", "desktop", "desktop_subpixel"):
-            raise ConfigError(f"data.content kind {self.kind!r}: expected cartoon, screen, pixelart, desktop or desktop_subpixel")
+            raise ConfigError(f"data.content kind {self.kind!r}: expected cartoon, screen, pixelart, desktop or "
+                              "desktop_subpixel")
         if not 0.0 <= self.prob <= 1.0:
             raise ConfigError(f"data.content {self.kind}: prob must be in [0, 1], got {self.prob}")
 
