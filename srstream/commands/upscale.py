@@ -50,8 +50,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         metavar="auto|STRENGTH",
                         help="steady the output from frame to frame where the content only moved (0-1, 0.5 when "
                              "given without a value; 0: off): less flicker on compressed video, for some CPU time "
-                             "(about 15%% of a frame's). auto (default): on for a video file whose own quantiser "
-                             "takes the model's compressed variant, off otherwise (clean video, images, live)")
+                             "(about 15%% of a frame's); a frame that stands still is held at 0.85 (or STRENGTH if "
+                             "higher). auto (default): on for a video file whose own quantiser takes the model's "
+                             "compressed variant or that looks like a screen recording, off otherwise (clean video, "
+                             "images, live)")
     # auto: engine.changecap.DEFAULT_GAIN, written out so that --help does not import OpenCV (a test ties them)
     parser.add_argument("--change-cap", type=change_cap_gain, default="auto", metavar="auto|off|GAIN",
                         help="no output pixel changes from one frame to the next by more than GAIN times the change "
