@@ -180,7 +180,9 @@ class Upscaler:
         size: the frame size ``(width, height)`` ``auto`` times its candidates at (default 640x360).
         fast: the cheapest bundled tier of the scale (``tiny-x2`` at x2).
         ensemble: x8 self-ensemble (8x the time, about +0.1 dB; for stills and offline video).
-        stabilize: 0 (off) or a strength up to 1: steady the output over time (frames in order).
+        stabilize: 0 (off) or a strength up to 1: steady the output over time (frames in order); a
+            frame that stands still is held at :data:`~srstream.engine.stabilize.STILL_STRENGTH` if
+            that is higher.
         stabilize_tolerance: the stabiliser's luma mismatch at which it lets a pixel change
             (default :data:`~srstream.engine.stabilize.DEFAULT_TOLERANCE`; ``COMPRESSED_TOLERANCE``
             for a stream compressed hard).
