@@ -368,7 +368,11 @@ class Upscaler:
         options = {**self.image_settings(), "stabilize": stabilizer.strength if stabilizer else 0.0,
                    "encode": dataclasses.asdict(job.encode)}
         if stabilizer is not None:
+            from srstream.engine.stabilize import STILL_DRIFT, STILL_MOTION, STILL_SHARE
+
             options["stabilize_tolerance"] = stabilizer.tolerance
+            # the rule for frames that stand still: a resume must hold them alike
+            options["stabilize_still"] = [stabilizer.still, STILL_SHARE, STILL_MOTION, STILL_DRIFT]
         cap = getattr(self._frames, "change_cap", None)
         if cap is not None:
             options["change_cap"] = cap.gain

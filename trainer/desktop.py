@@ -204,7 +204,8 @@ def desktop(region: np.ndarray, rng: np.random.Generator, subpixel: float = 0.0)
     Panels split by one-pixel rules, text in each (the system's fonts, 8-16 px), sometimes a
     board or table grid, icons and a pointer, and sometimes part of the photo in a window. Half
     the desktops are drawn 1.2-2x larger and area-downscaled, as a recording of a larger screen
-    at 720p is: text then 5-13 px high, no longer on the pixel grid.
+    at 720p is: text then 5-13 px high, no longer on the pixel grid. ``subpixel``: the share of
+    desktops whose text is drawn as subpixel (ClearType) rendering draws it (:func:`_subpixel_text`).
     """
     h, w = region.shape[:2]
     if rng.random() < 0.5:
@@ -274,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--count", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--subpixel", type=float, default=0.0,
+                        help="the share of desktops with ClearType-like text (desktop_subpixel: 0.5)")
     args = parser.parse_args(argv)
     photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     if not photos:
@@ -286,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         if bgr is None:
             raise SystemExit(f"cannot read {photo}")
         region = np.ascontiguousarray(cv2.resize(bgr, (640, 360), interpolation=cv2.INTER_AREA)[:, :, ::-1])
-        cv2.imwrite(str(args.out / f"desktop_{i:04d}.png"), desktop(region, rng)[:, :, ::-1])
+        cv2.imwrite(str(args.out / f"desktop_{i:04d}.png"), desktop(region, rng, args.subpixel)[:, :, ::-1])
     print(f"wrote {args.count} desktops to {args.out}")
     return 0
 
