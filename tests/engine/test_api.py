@@ -95,5 +95,10 @@ def test_a_change_capped_upscaler_holds_a_still_stream_and_records_the_cap(tiny_
             up.upscale_file(still, tmp_path / "still_x2.png")
     with Upscaler(scale=2, fast=True) as plain:
         assert "change_cap" not in plain.job_options(job) and "change-capped" not in plain.describe()
+        assert "stabilize_still" not in plain.job_options(job)
+    from srstream.engine.stabilize import STILL_STRENGTH
+
+    with Upscaler(scale=2, fast=True, stabilize=0.5) as steady:  # a resume must hold still frames alike
+        assert steady.job_options(job)["stabilize_still"][0] == STILL_STRENGTH
     with pytest.raises(ConfigError, match="change_cap=-1"):
         Upscaler(scale=2, fast=True, change_cap=-1)
