@@ -54,10 +54,11 @@ from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.compression import measure
 from srstream.engine.encode import x264_params
-from srstream.engine.models import DEFAULT_MODEL, for_content, resolve_model, steadied
+from srstream.engine.models import DEFAULT_MODEL, SCREEN_VARIANTS, for_content, resolve_model, steadied
 from srstream.engine.refit import DEFAULT_UNDER, RefitOptions, fit_to_pairs, refit_to_video, write_fitted
 from srstream.engine.stabilize import TemporalStabilizer
 from srstream.engine.stabilize import setting as stabilize_setting
+from srstream.engine.stabilize import still_setting
 from srstream.errors import BackendError
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y
@@ -106,11 +107,13 @@ def sample_size(text: str) -> tuple[int, int]:
     return runs, frames
 
 
-def score(method, lr: list[np.ndarray], hr: list[np.ndarray], flows, scale: int, hard: bool  # noqa: ANN001
-          ) -> tuple[float, float]:
-    """Mean Y-PSNR and temporal error of ``method`` with the stabiliser and change cap ``auto`` uses."""
+def score(method, lr: list[np.ndarray], hr: list[np.ndarray], flows, scale: int, hard: bool,  # noqa: ANN001
+          screen: bool = False) -> tuple[float, float]:
+    """Mean Y-PSNR and temporal error of ``method`` with the stabiliser and change cap ``auto`` uses
+    (``screen``: a screen recording's, its still frames held harder)."""
     strength, tolerance = stabilize_setting("auto", hard)
-    steady = TemporalStabilizer(scale, strength, tolerance, base=True) if strength else None
+    still = still_setting(screen)
+    steady = TemporalStabilizer(scale, strength, tolerance, base=True, still=still) if strength else None
     cap = ChangeCap(scale, DEFAULT_GAIN)
     outputs = []
     for low in lr:
@@ -163,6 +166,7 @@ def main() -> int:
                 qp = found.h264_qp if found else None
                 name = for_content(DEFAULT_MODEL, qp, found.look if found else None)[0]
                 hard = steadied(DEFAULT_MODEL, qp, name)
+                screen = name in SCREEN_VARIANTS.values()
                 runs: list[tuple[str, str, float]] = [("bicubic", "bicubic", 0.0), ("auto", name, 0.0)]
                 for steps in budgets:
                     t0 = time.perf_counter()
@@ -193,7 +197,8 @@ def main() -> int:
                             raise
                         method = open_method(model, scale=scale, precision="auto")
                     try:
-                        psnr, t_err = score(method, lr, hr, flows, scale, hard and label != "bicubic")
+                        psnr, t_err = score(method, lr, hr, flows, scale, hard and label != "bicubic",
+                                            screen and label != "bicubic")
                     finally:
                         method.close()
                     row = {"clip": clip, "crf": crf, "qp": qp, "method": label, "model": name,

@@ -30,7 +30,7 @@ from srstream.bench.methods import open_method  # noqa: E402
 from srstream.bench.results import machine, write_json  # noqa: E402
 from srstream.bench.temporal import hr_flows, temporal_error  # noqa: E402
 from srstream.engine.changecap import NOISE_LEVEL, ChangeCap  # noqa: E402
-from srstream.engine.stabilize import TemporalStabilizer, setting  # noqa: E402
+from srstream.engine.stabilize import TemporalStabilizer, setting, still_setting  # noqa: E402
 from srstream.imresize import bicubic_degrade  # noqa: E402
 from srstream.metrics import psnr_y  # noqa: E402
 
@@ -42,7 +42,8 @@ def _uncapped(name: str, lr_frames: list[np.ndarray], qp: float) -> list[np.ndar
         if name == "auto":
             method.pick(qp, lr_frames)
         strength, tolerance = setting("auto", name == "auto" and method.hard)
-        steady = TemporalStabilizer(2, strength, tolerance, base=True) if strength else None
+        still = still_setting(name == "auto" and method.screen)
+        steady = TemporalStabilizer(2, strength, tolerance, base=True, still=still) if strength else None
         out = []
         for lr in lr_frames:
             sr = method(lr)

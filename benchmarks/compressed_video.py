@@ -48,6 +48,7 @@ from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.encode import x264_params
 from srstream.engine.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
 from srstream.engine.stabilize import setting as stabilize_setting
+from srstream.engine.stabilize import still_setting
 from srstream.engine.stills import write_still
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y, ssim_y
@@ -133,7 +134,7 @@ class _PerStream:
     def pick(self, qp: float, frames: list[np.ndarray] | None = None) -> None:
         """Open the model for a stream of quantiser ``qp`` whose LR ``frames`` (RGB) look as they do
         (every tenth of them counts, as :func:`srstream.engine.compression.measure` reads a file)."""
-        from srstream.engine.models import for_content, resolve_model, steadied
+        from srstream.engine.models import SCREEN_VARIANTS, for_content, resolve_model, steadied
         from srstream.engine.screen import look, mean_look
         from srstream.engine.strength import conditioned, quantise
         from srstream.strength import from_qp
@@ -141,6 +142,7 @@ class _PerStream:
         seen = mean_look(look(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for f in (frames or [])[:30:10])
         name = for_content(self.default, qp, seen)[0] if self.name == "auto" else self.name
         self.hard = self.name == "auto" and steadied(self.default, qp, name)  # as `--stabilize auto`
+        self.screen = self.name == "auto" and name in SCREEN_VARIANTS.values()  # and its still frames
         level = quantise(from_qp(qp)) if conditioned(resolve_model(name).spec) else None
         if (name, level) not in self.opened:
             self.opened[name, level] = open_method(name, scale=self.scale, compression=level)
@@ -208,7 +210,9 @@ def main() -> int:
                     scores, outputs = [], []
                     hard = isinstance(method, _PerStream) and method.hard
                     strength, tolerance = stabilize_setting(DEFAULT_STRENGTH if name in stabilized else "auto", hard)
-                    steady = TemporalStabilizer(args.scale, strength, tolerance, base=True) if strength else None
+                    still = still_setting(isinstance(method, _PerStream) and method.screen)
+                    steady = (TemporalStabilizer(args.scale, strength, tolerance, base=True, still=still)
+                              if strength else None)
                     cap = ChangeCap(args.scale, DEFAULT_GAIN) if name in capped else None
                     for i in picks:
                         sr = method(lr_frames[i])

@@ -180,9 +180,9 @@ class Upscaler:
         size: the frame size ``(width, height)`` ``auto`` times its candidates at (default 640x360).
         fast: the cheapest bundled tier of the scale (``tiny-x2`` at x2).
         ensemble: x8 self-ensemble (8x the time, about +0.1 dB; for stills and offline video).
-        stabilize: 0 (off) or a strength up to 1: steady the output over time (frames in order); a
-            frame that stands still is held at :data:`~srstream.engine.stabilize.STILL_STRENGTH` if
-            that is higher.
+        stabilize: 0 (off) or a strength up to 1: steady the output over time (frames in order).
+        stabilize_still: the strength for frames that stand still (0: off, the default;
+            :func:`srstream.engine.stabilize.still_setting` gives a screen recording's).
         stabilize_tolerance: the stabiliser's luma mismatch at which it lets a pixel change
             (default :data:`~srstream.engine.stabilize.DEFAULT_TOLERANCE`; ``COMPRESSED_TOLERANCE``
             for a stream compressed hard).
@@ -204,7 +204,8 @@ class Upscaler:
     def __init__(self, model: str | Path | ResolvedModel | None = None, scale: int | None = None, backend: str = "auto",
                  precision: str = "auto", tile: int | str = "auto", *, device: str | None = None,
                  size: tuple[int, int] | None = None, fast: bool = False, ensemble: bool = False,
-                 stabilize: float = 0.0, stabilize_tolerance: float | None = None, threads: int = 0,
+                 stabilize: float = 0.0, stabilize_tolerance: float | None = None, stabilize_still: float = 0.0,
+                 threads: int = 0,
                  compression: float | None = None, change_cap: float = 0.0) -> None:
         import dataclasses
 
@@ -237,7 +238,7 @@ class Upscaler:
         if stabilize:
             from srstream.engine.stabilize import DEFAULT_TOLERANCE, StabilizedUpscaler
 
-            frames = StabilizedUpscaler(frames, stabilize, stabilize_tolerance or DEFAULT_TOLERANCE)
+            frames = StabilizedUpscaler(frames, stabilize, stabilize_tolerance or DEFAULT_TOLERANCE, stabilize_still)
         if change_cap:
             from srstream.engine.changecap import CappedUpscaler
 

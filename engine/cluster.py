@@ -71,6 +71,7 @@ class WorkerPlan:
     threads: int
     stabilize_tolerance: float | None = None
     change_cap: float = 0.0
+    stabilize_still: float = 0.0
 
 
 def _model_files(path: Path) -> list[Path]:
@@ -102,7 +103,7 @@ def _open(plan: WorkerPlan, blobs: list[bytes]) -> Any:
         _opened[key] = Upscaler(str(folder / plan.model_name), backend=plan.backend, precision=plan.precision,
                                 tile=tile, ensemble=plan.ensemble, stabilize=plan.stabilize,
                                 stabilize_tolerance=plan.stabilize_tolerance, threads=plan.threads,
-                                change_cap=plan.change_cap)
+                                change_cap=plan.change_cap, stabilize_still=plan.stabilize_still)
     return _opened[key]
 
 
@@ -227,7 +228,8 @@ class RayRunner:
         cap = getattr(frames, "change_cap", None)
         self.plan = WorkerPlan(resolved.path.name, tuple(p.name for p in files), upscaler.backend, upscaler.precision,
                                str(frames.tile), bool(frames.ensemble), stabilizer.strength if stabilizer else 0.0,
-                               self.threads, stabilizer.tolerance if stabilizer else None, cap.gain if cap else 0.0)
+                               self.threads, stabilizer.tolerance if stabilizer else None, cap.gain if cap else 0.0,
+                               stabilizer.still if stabilizer else 0.0)
         self.blobs = ray.put([p.read_bytes() for p in files])
         self.token = secrets.token_hex(16)
         self.task = ray.remote(segment_task).options(num_cpus=min(self.threads, max(total, 1)),

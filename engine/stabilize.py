@@ -15,12 +15,12 @@ steadies it where it does not:
   content, occlusions, lighting, a failed flow) keep this frame's own detail, so nothing moving
   is smeared; with ``base`` (what ``--stabilize`` runs) the base is blended with the same weight
   too, steadying the input's own frame-to-frame compression noise;
-* a frame that stands still (a desktop, a paused game: at least :data:`STILL_SHARE` of its pixels
-  moved less than :data:`STILL_MOTION` input pixels, and the picture as a whole not at all: its
-  median motion under :data:`STILL_DRIFT`, so a slow pan is not still) is held harder, at
-  ``still`` strength, and its pixels that moved less than that are taken as not moved at all: the
-  flow's fraction of a pixel on static text is the encoder's noise, and warping along it made the
-  text's detail shimmer.
+* with ``still`` (screen recordings: :func:`still_setting`), a frame that stands still (at least
+  :data:`STILL_SHARE` of its pixels moved less than :data:`STILL_MOTION` input pixels, and the
+  picture as a whole not at all: its median motion under :data:`STILL_DRIFT`, so a slow pan is not
+  still) is held harder, at ``still`` strength, and its pixels that moved less than that are taken
+  as not moved at all: the flow's fraction of a pixel on static text is the encoder's noise, and
+  warping along it made the text's detail shimmer.
 
 The warp, the comparison and the blend are one pass over the output frame
 (:func:`srstream.engine.kernels.stabilize_luma`, a native kernel with a numpy reference), which
@@ -40,7 +40,7 @@ from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes
 from srstream.images import LUMA_BT601
 
 __all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "STILL_DRIFT", "STILL_MOTION",
-           "STILL_SHARE", "STILL_STRENGTH", "StabilizedUpscaler", "TemporalStabilizer", "setting"]
+           "STILL_SHARE", "STILL_STRENGTH", "StabilizedUpscaler", "TemporalStabilizer", "setting", "still_setting"]
 
 #: ``--stabilize`` without a value. Measured on 30 frames of Big Buck Bunny x2 (clean, x264 CRF 18,
 #: 23, 30; the previous output's base blended too): strength 0.5 with tolerance 6 costs 0.04 dB on
@@ -49,12 +49,14 @@ __all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "STI
 #: (0.85 / 12: -1.0 dB on clean input). ``benchmarks/results/bench/stabilizer_sweep.md``.
 DEFAULT_STRENGTH, DEFAULT_TOLERANCE = 0.5, 6.0
 #: A frame stands still when at least ``STILL_SHARE`` of its input pixels moved less than
-#: ``STILL_MOTION`` input pixels (the stabiliser's own flow); it is then steadied at ``STILL_STRENGTH``
-#: (or the strength asked, if higher). Measured on 30 frames x2, fp32, the change cap after
-#: (``benchmarks/results/bench/stabilizer_still.md``, 2026-12-03): on the desktop capture at CRF 23 and
-#: 30 it takes the temporal error from above bicubic's to below it, for no PSNR; Big Buck Bunny's
-#: frames (median share 0.87) and the voxel game's moving ones never stand still by this rule; a
-#: share of 0.9 would cost Big Buck Bunny 0.09 dB at CRF 23, one of 0.8 0.30 dB.
+#: ``STILL_MOTION`` input pixels (the stabiliser's own flow); with the rule on, it is then steadied at
+#: ``STILL_STRENGTH`` (or the strength asked, if higher). Measured on 30 frames x2, fp32, the change cap
+#: after (``benchmarks/results/bench/stabilizer_still.md``, 2026-12-03): on the desktop capture at CRF 23
+#: and 30 it takes the temporal error from above bicubic's to below it, for no PSNR; Big Buck Bunny's
+#: frames (median share 0.87) and the voxel game's moving ones never stand still by this rule (a share
+#: of 0.9 would cost Big Buck Bunny 0.09 dB at CRF 23, one of 0.8 0.30 dB); but a street filmed from a
+#: fixed camera stands still in most frames, and there the stronger blend reaches the moving cars too
+#: (-0.010 dB, temporal error +0.3%): so only screen recordings take the rule (:func:`still_setting`).
 STILL_SHARE, STILL_MOTION, STILL_STRENGTH = 0.95, 0.5, 0.85
 #: ... and its median motion (input pixels) is under this: a pan of a third of a pixel a frame moves
 #: every pixel by less than ``STILL_MOTION``, but the whole picture the same way.
@@ -67,6 +69,13 @@ STILL_DRIFT = 0.1
 #: 0.04-0.06 dB; on a game and a desktop capture it changes neither by more than 0.002 dB / 0.01.
 #: On clean input it would cost 0.17 dB, so clean streams keep ``--stabilize`` opt-in.
 COMPRESSED_TOLERANCE = 12.0
+
+
+def still_setting(screen: bool) -> float:
+    """The ``still`` strength for a stream that is, or is not, a screen recording (it took the screen
+    variant): :data:`STILL_STRENGTH` for one, whose frames mostly stand still and hold static text,
+    off (0) for other video (see :data:`STILL_SHARE`)."""
+    return STILL_STRENGTH if screen else 0.0
 
 
 def setting(asked: str | float, hard: bool) -> tuple[float, float]:
@@ -87,11 +96,12 @@ class TemporalStabilizer:
         scale: the upscaling factor.
         strength: weight of the previous detail where the content matches (0: off; 1: frozen).
         tolerance: luma mismatch (levels, 8-bit scale) at which the blend fades out.
-        still: the strength for a frame that stands still (see :data:`STILL_SHARE`; 0: as any other).
+        still: the strength for a frame that stands still (see :data:`STILL_SHARE`; 0, the default:
+            as any other).
     """
 
     def __init__(self, scale: int, strength: float = 0.5, tolerance: float = 6.0, base: bool = False,
-                 still: float = STILL_STRENGTH) -> None:
+                 still: float = 0.0) -> None:
         self.scale, self.strength, self.tolerance, self.blend_base = scale, strength, tolerance, base
         self.still = still
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
@@ -199,7 +209,7 @@ class StabilizedUpscaler:
     wrapped upscaler's."""
 
     def __init__(self, upscaler, strength: float = DEFAULT_STRENGTH,  # noqa: ANN001
-                 tolerance: float = DEFAULT_TOLERANCE, still: float = STILL_STRENGTH) -> None:
+                 tolerance: float = DEFAULT_TOLERANCE, still: float = 0.0) -> None:
         self.inner = upscaler
         self.stabilizer = TemporalStabilizer(upscaler.spec.scale, strength, tolerance, base=True, still=still)
 

@@ -50,10 +50,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         metavar="auto|STRENGTH",
                         help="steady the output from frame to frame where the content only moved (0-1, 0.5 when "
                              "given without a value; 0: off): less flicker on compressed video, for some CPU time "
-                             "(about 15%% of a frame's); a frame that stands still is held at 0.85 (or STRENGTH if "
-                             "higher). auto (default): on for a video file whose own quantiser takes the model's "
-                             "compressed variant or that looks like a screen recording, off otherwise (clean video, "
-                             "images, live)")
+                             "(about 15%% of a frame's). auto (default): on for a video file whose own quantiser "
+                             "takes the model's compressed variant or that looks like a screen recording (whose "
+                             "frames that stand still are held at 0.85), off otherwise (clean video, images, live)")
     # auto: engine.changecap.DEFAULT_GAIN, written out so that --help does not import OpenCV (a test ties them)
     parser.add_argument("--change-cap", type=change_cap_gain, default="auto", metavar="auto|off|GAIN",
                         help="no output pixel changes from one frame to the next by more than GAIN times the change "
@@ -198,14 +197,18 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--adapt tunes the model to one video file before upscaling it; for images, folders and "
                           "streams read from stdin drop --adapt")
     hard = False  # compressed hard enough for the compressed variant, or a screen recording: steadied
+    screen = False  # a screen recording: its frames that stand still are held harder
     if job.kind == "video" and not args.model and not args.fast and str(media.path) != "-":
+        from srstream.engine.models import SCREEN_VARIANTS
+
         model, hard = _for_content(model, media.path)
+        screen = model.name in SCREEN_VARIANTS.values()
     if args.adapt == "auto" and on_file:
         model = _auto_fit(model, media, args)
     elif args.adapt not in ("auto", "off"):
         model = _adapted(model, media.path, args.adapt)
     compression = _compression(model, args.compression, media.path if job.kind == "video" else None)
-    from srstream.engine.stabilize import setting
+    from srstream.engine.stabilize import setting, still_setting
 
     stabilize, tolerance = setting(args.stabilize, hard)
     if hard and args.stabilize == "auto":
@@ -214,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
     with Upscaler(model, backend=args.backend,
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
                   size=(media.width, media.height) if media.width else None, stabilize=stabilize,
-                  stabilize_tolerance=tolerance, compression=compression,
+                  stabilize_tolerance=tolerance, stabilize_still=still_setting(screen), compression=compression,
                   change_cap=cap_setting(args.change_cap, job.kind == "video")) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if job.kind == "video":

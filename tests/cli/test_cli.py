@@ -162,35 +162,44 @@ def test_compression_needs_a_model_with_a_strength_input(tmp_path: Path, capsys:
     assert code == 2 and "auto, or a number from 0 (clean) to 1" in err
 
 
-@pytest.mark.parametrize(("qp", "flag", "steadied"), [(40.0, [], True), (40.0, ["--stabilize", "0"], False),
-                                                       (12.0, [], False), (12.0, ["--stabilize"], True)])
+@pytest.mark.parametrize(("qp", "flag", "steadied", "screen"),
+                         [(40.0, [], True, False), (40.0, ["--stabilize", "0"], False, False),
+                          (12.0, [], False, False), (12.0, ["--stabilize"], True, False), (12.0, [], True, True)])
 def test_a_stream_compressed_hard_is_steadied_by_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    qp: float, flag: list[str], steadied: bool,
+    qp: float, flag: list[str], steadied: bool, screen: bool,
 ) -> None:
     """`--stabilize auto` (the default) steadies a video whose own quantiser takes the compressed
-    variant, at the tolerance measured for such streams; `--stabilize 0` turns it off, and a
-    clean stream stays unsteadied unless asked."""
+    variant, at the tolerance measured for such streams, and a screen recording at any quantiser,
+    its frames that stand still held harder; `--stabilize 0` turns it off, and a clean stream
+    stays unsteadied unless asked."""
     import types
 
     import srstream.engine.compression as compression
     import srstream.engine.stabilize as stabilize
+    from srstream.engine.models import BUNDLED_MODELS, SCREEN_VARIANTS
+    from srstream.engine.screen import Look
     from tests.conftest import write_video
 
-    seen: list[float] = []
+    if screen and SCREEN_VARIANTS["realtime-x2"] not in BUNDLED_MODELS:
+        pytest.skip("the screen variant is not bundled in this checkout")
+    seen: list[tuple[float, float]] = []
     real = stabilize.StabilizedUpscaler.__init__
 
-    def spy(self, upscaler, strength=stabilize.DEFAULT_STRENGTH, tolerance=stabilize.DEFAULT_TOLERANCE):  # noqa: ANN001
-        seen.append(tolerance)
-        real(self, upscaler, strength, tolerance)
+    def spy(self, upscaler, strength=stabilize.DEFAULT_STRENGTH, tolerance=stabilize.DEFAULT_TOLERANCE,  # noqa: ANN001
+            still=0.0):
+        seen.append((tolerance, still))
+        real(self, upscaler, strength, tolerance, still)
 
+    look = Look(flat=0.6, edges=0.03) if screen else None
     monkeypatch.setattr(stabilize.StabilizedUpscaler, "__init__", spy)
-    monkeypatch.setattr(compression, "measure", lambda path: types.SimpleNamespace(h264_qp=qp, look=None))
+    monkeypatch.setattr(compression, "measure", lambda path: types.SimpleNamespace(h264_qp=qp, look=look))
     clip = write_video(tmp_path / "clip.mp4", frames=3)
     code, _, err = run([str(clip), "-o", str(tmp_path / "o.mp4"), "--preset", "ultrafast", *flag], capsys)
     assert code == 0, err
     assert (", stabilized" in err) == steadied and ("steadying the output" in err) == (steadied and not flag)
-    assert seen == ([stabilize.COMPRESSED_TOLERANCE if qp > 30 else stabilize.DEFAULT_TOLERANCE] if steadied else [])
+    tolerance = stabilize.COMPRESSED_TOLERANCE if qp > 30 or screen else stabilize.DEFAULT_TOLERANCE
+    assert seen == ([(tolerance, stabilize.STILL_STRENGTH if screen else 0.0)] if steadied else [])
     code, _, err = run([str(clip), "-o", str(tmp_path / "p.mp4"), "--stabilize", "2"], capsys)
     assert code == 2 and "the strength runs from 0 (off) to 1" in err
 

@@ -98,7 +98,9 @@ def test_a_change_capped_upscaler_holds_a_still_stream_and_records_the_cap(tiny_
         assert "stabilize_still" not in plain.job_options(job)
     from srstream.engine.stabilize import STILL_STRENGTH
 
-    with Upscaler(scale=2, fast=True, stabilize=0.5) as steady:  # a resume must hold still frames alike
-        assert steady.job_options(job)["stabilize_still"][0] == STILL_STRENGTH
+    with Upscaler(scale=2, fast=True, stabilize=0.5, stabilize_still=STILL_STRENGTH) as steady:
+        assert steady.job_options(job)["stabilize_still"][0] == STILL_STRENGTH  # a resume must hold them alike
+    with Upscaler(scale=2, fast=True, stabilize=0.5) as steady:  # off unless asked (screen recordings)
+        assert steady.job_options(job)["stabilize_still"][0] == 0.0
     with pytest.raises(ConfigError, match="change_cap=-1"):
         Upscaler(scale=2, fast=True, change_cap=-1)
