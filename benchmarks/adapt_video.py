@@ -54,7 +54,7 @@ from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.compression import measure
 from srstream.engine.encode import x264_params
-from srstream.engine.models import DEFAULT_MODEL, SCREEN_VARIANTS, for_content, resolve_model, steadied
+from srstream.engine.models import DEFAULT_MODEL, for_content, resolve_model, screen_variant, steadied
 from srstream.engine.refit import DEFAULT_UNDER, RefitOptions, fit_to_pairs, refit_to_video, write_fitted
 from srstream.engine.stabilize import TemporalStabilizer
 from srstream.engine.stabilize import setting as stabilize_setting
@@ -166,7 +166,7 @@ def main() -> int:
                 qp = found.h264_qp if found else None
                 name = for_content(DEFAULT_MODEL, qp, found.look if found else None)[0]
                 hard = steadied(DEFAULT_MODEL, qp, name)
-                screen = name in SCREEN_VARIANTS.values()
+                screen = screen_variant(name)
                 runs: list[tuple[str, str, float]] = [("bicubic", "bicubic", 0.0), ("auto", name, 0.0)]
                 for steps in budgets:
                     t0 = time.perf_counter()

@@ -134,7 +134,7 @@ class _PerStream:
     def pick(self, qp: float, frames: list[np.ndarray] | None = None) -> None:
         """Open the model for a stream of quantiser ``qp`` whose LR ``frames`` (RGB) look as they do
         (every tenth of them counts, as :func:`srstream.engine.compression.measure` reads a file)."""
-        from srstream.engine.models import SCREEN_VARIANTS, for_content, resolve_model, steadied
+        from srstream.engine.models import for_content, resolve_model, screen_variant, steadied
         from srstream.engine.screen import look, mean_look
         from srstream.engine.strength import conditioned, quantise
         from srstream.strength import from_qp
@@ -142,7 +142,7 @@ class _PerStream:
         seen = mean_look(look(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)) for f in (frames or [])[:30:10])
         name = for_content(self.default, qp, seen)[0] if self.name == "auto" else self.name
         self.hard = self.name == "auto" and steadied(self.default, qp, name)  # as `--stabilize auto`
-        self.screen = self.name == "auto" and name in SCREEN_VARIANTS.values()  # and its still frames
+        self.screen = self.name == "auto" and screen_variant(name)  # and its still frames held harder
         level = quantise(from_qp(qp)) if conditioned(resolve_model(name).spec) else None
         if (name, level) not in self.opened:
             self.opened[name, level] = open_method(name, scale=self.scale, compression=level)

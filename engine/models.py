@@ -14,7 +14,7 @@ from srstream.errors import ModelError
 from srstream.spec import ModelSpec
 
 __all__ = ["BUNDLED_MODELS", "COMPRESSED_VARIANTS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "MODEL_FOR_SCALE", "TIERS", "ResolvedModel",
-           "SCREEN_VARIANTS", "available_precisions", "cpu_luma_graph", "for_compression", "for_content", "steadied", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
+           "SCREEN_VARIANTS", "available_precisions", "cpu_luma_graph", "for_compression", "for_content", "screen_variant", "steadied", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
 
 #: The model ``sr-stream INPUT`` uses when ``--model`` is not given.
 DEFAULT_MODEL = "realtime-x2"
@@ -204,8 +204,15 @@ def for_content(name: str, qp: float | None, look: Look | None) -> tuple[str, st
     return for_compression(name, qp)
 
 
+def screen_variant(chosen: str) -> bool:
+    """Whether ``chosen`` (:func:`for_content`'s pick) is a screen variant: the video is a screen
+    recording, steadied at any quantiser and its still frames held harder
+    (:func:`srstream.engine.stabilize.still_setting`)."""
+    return chosen in SCREEN_VARIANTS.values()
+
+
 def steadied(name: str, qp: float | None, chosen: str) -> bool:
     """Whether ``--stabilize auto`` steadies a video that ``name`` was picked for by default and
     that runs ``chosen`` (:func:`for_content`'s pick): a stream its quantiser says was compressed
     hard, and every screen recording, at :data:`srstream.engine.stabilize.COMPRESSED_TOLERANCE`."""
-    return for_compression(name, qp)[0] != name or chosen in SCREEN_VARIANTS.values()
+    return for_compression(name, qp)[0] != name or screen_variant(chosen)

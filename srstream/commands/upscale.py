@@ -199,10 +199,10 @@ def run(args: argparse.Namespace) -> int:
     hard = False  # compressed hard enough for the compressed variant, or a screen recording: steadied
     screen = False  # a screen recording: its frames that stand still are held harder
     if job.kind == "video" and not args.model and not args.fast and str(media.path) != "-":
-        from srstream.engine.models import SCREEN_VARIANTS
+        from srstream.engine.models import screen_variant
 
         model, hard = _for_content(model, media.path)
-        screen = model.name in SCREEN_VARIANTS.values()
+        screen = screen_variant(model.name)
     if args.adapt == "auto" and on_file:
         model = _auto_fit(model, media, args)
     elif args.adapt not in ("auto", "off"):
