@@ -32,16 +32,28 @@ import numpy as np
 
 
 def cpu_class(info) -> str:  # noqa: ANN001 - SystemInfo
-    """``zen4-avx512-vnni``-style name of the CPU's vendor family and widest int8 ISA."""
+    """``zen4-avx512-vnni``-style name of the CPU's kind and widest int8 ISA. The kind is archspec's
+    microarchitecture where it was read (``zen`` -> ``zen1``, ``sapphirerapids`` -> ``intel-spr``, other
+    Intel ones ``intel-<name>``); without it, a guess from the vendor and ISA (which took a first-generation
+    Zen for a Zen 3 before)."""
     f = info.cpu.features
     isa = ("amx" if f.get("amx_int8") else "avx512-vnni" if f.get("avx512_vnni") else "avx512" if f.get("avx512f")
            else "avx2-vnni" if f.get("avx_vnni") else "avx2" if f.get("avx2") else "sse")
-    model = info.cpu.model.lower()
-    vendor = "amd" if "amd" in model or "epyc" in model or "ryzen" in model else "intel" if "intel" in model else "cpu"
-    if vendor == "amd":
-        vendor = "zen4" if f.get("avx512f") else "zen3" if f.get("avx2") else "amd"
-    elif vendor == "intel":
-        vendor = "intel-spr" if f.get("amx_int8") else "intel"
+    arch = info.cpu.microarchitecture or ""
+    if arch.startswith("zen"):
+        vendor = "zen1" if arch == "zen" else arch
+    elif arch == "sapphirerapids":
+        vendor = "intel-spr"
+    elif arch and "intel" in info.cpu.model.lower():
+        vendor = f"intel-{arch}"
+    else:
+        model = info.cpu.model.lower()
+        amd = "amd" in model or "epyc" in model or "ryzen" in model
+        vendor = "amd" if amd else "intel" if "intel" in model else "cpu"
+        if vendor == "amd":
+            vendor = "zen4" if f.get("avx512f") else "zen3" if f.get("avx2") else "amd"
+        elif vendor == "intel":
+            vendor = "intel-spr" if f.get("amx_int8") else "intel"
     return re.sub(r"[^a-z0-9-]", "", f"{vendor}-{isa}")
 
 
@@ -129,7 +141,7 @@ def main() -> int:
     stem = args.out / (cpu_class(info) + ("" if s == 2 else f"_x{s}"))
     write_json(stem.with_suffix(".json"), record)
     flags = ", ".join(f for f, ok in info.cpu.features.items() if ok)
-    lines = [f"# {info.cpu.model} ({flags}), {info.cpu.usable_cores} cores", "",
+    lines = [f"# {info.cpu.describe()} ({flags}), {info.cpu.usable_cores} cores", "",
              f"{input_size} -> x{s}, whole uint8 frame in and out, interleaved for {args.seconds:.0f} s "
              f"(`benchmarks/cpu_speed.py`, {time.strftime('%Y-%m-%d')}).", "",
              "| method | fps | x FSRCNN-small | p90 ms | auto |", "|---|---:|---:|---:|---|"]

@@ -118,7 +118,7 @@ class TuneCache:
 
 def _cpu_fingerprint(info: SystemInfo) -> str:
     flags = ",".join(sorted(f for f, ok in info.cpu.features.items() if ok))
-    return f"{info.cpu.model}|{flags}|{info.cpu.usable_cores}"
+    return f"{info.cpu.model}|{info.cpu.family}.{info.cpu.model_number}|{flags}|{info.cpu.usable_cores}"
 
 
 def _graph_digest(model: ResolvedModel, precision: str) -> str:
@@ -308,7 +308,7 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
         ModelError: ``int8`` asked for a model without an int8 graph.
         BackendError: no candidate can run.
     """
-    info = info or collect()
+    info = info or collect(microarchitecture=False)
     size = size or DEFAULT_SIZE
     if precision == "int8" and variant_path(model.path, "int8") is None:
         raise ModelError(f"model {model.spec.name} has no int8 variant beside {model.path} (expected "
@@ -403,7 +403,7 @@ def choose(model: ResolvedModel, backend: str = "auto", precision: str = "auto",
         b = backend_def(backend)
         try:
             cache = TuneCache()
-            key = _key(model, b, precision, choice.options, collect())
+            key = _key(model, b, precision, choice.options, collect(microarchitecture=False))
             found = cache.get("accuracy", key)
             accuracy = Accuracy(**found) if found else _check(model, b, precision, choice.options)
             cache.put("accuracy", key, accuracy.to_dict())

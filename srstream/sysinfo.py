@@ -61,10 +61,27 @@ def package_version(dist: str) -> str | None:
 
 @dataclass(frozen=True)
 class CpuInfo:
+    """``model`` is the brand string, which a virtual machine may shorten to "AMD EPYC"; ``family`` and
+    ``model_number`` are the CPUID family and model the (virtual) machine presents (AMD family 23 model 1 is
+    first-generation Zen, family 25 Zen 3 or 4), and ``microarchitecture`` archspec's name for the newest
+    microarchitecture whose instructions the CPU shows (``zen``, ``zen3``, ``sapphirerapids``...; None
+    when not read from this machine). In a VM all three describe the CPU presented, not the host's."""
+
     model: str
     logical_cores: int
     usable_cores: int
     features: dict[str, bool]
+    family: int | None = None
+    model_number: int | None = None
+    microarchitecture: str | None = None
+
+    def describe(self) -> str:
+        """``AMD EPYC (zen; family 23 model 1)``: the brand and, where known, what kind of core it is."""
+        known = [self.microarchitecture or ""]
+        if self.family is not None and self.model_number is not None:
+            known.append(f"family {self.family} model {self.model_number}")
+        detail = "; ".join(k for k in known if k)
+        return f"{self.model} ({detail})" if detail else self.model
 
 
 @dataclass(frozen=True)
@@ -98,16 +115,21 @@ def _read(path: str) -> str:
         return ""
 
 
-def cpu_info(cpuinfo_text: str | None = None) -> CpuInfo:
-    """CPU model, core counts and SIMD/AMX features (Linux ``/proc/cpuinfo``; elsewhere the
-    features are reported as absent and the model comes from :mod:`platform`)."""
+def cpu_info(cpuinfo_text: str | None = None, *, microarchitecture: bool = False) -> CpuInfo:
+    """CPU model, family and model numbers, core counts and SIMD/AMX features (Linux ``/proc/cpuinfo``;
+    elsewhere the features are reported as absent and the model comes from :mod:`platform`); with
+    ``microarchitecture``, also this machine's microarchitecture's name (archspec reads its catalogue
+    for it, about a tenth of a second, once per process)."""
     text = _read("/proc/cpuinfo") if cpuinfo_text is None else cpuinfo_text
     model, flags = platform.processor() or platform.machine(), set()
+    numbers: dict[str, int] = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()
         if key == "model name" and value.strip():
             model = value.strip()
+        elif key in ("cpu family", "model") and value.strip().isdigit():
+            numbers[key] = int(value)
         elif key == "flags":
             flags = set(value.split())
             break
@@ -120,7 +142,20 @@ def cpu_info(cpuinfo_text: str | None = None) -> CpuInfo:
         logical_cores=os.cpu_count() or 1,
         usable_cores=usable,
         features={flag: flag in flags for flag in CPU_FEATURES},
+        family=numbers.get("cpu family"),
+        model_number=numbers.get("model"),
+        microarchitecture=_microarchitecture() if microarchitecture and cpuinfo_text is None else None,
     )
+
+
+def _microarchitecture() -> str | None:
+    """This machine's microarchitecture as archspec (Spack's CPU catalogue) names it from the CPU's
+    vendor and instruction flags; None without archspec."""
+    try:
+        import archspec.cpu
+    except ImportError:
+        return None
+    return archspec.cpu.host().name
 
 
 def _memory_gib() -> float | None:
@@ -152,13 +187,13 @@ def gpus(timeout: float = 10.0) -> list[GpuInfo]:
     return found
 
 
-def collect() -> SystemInfo:
-    """Everything above, in one record."""
+def collect(*, microarchitecture: bool = True) -> SystemInfo:
+    """Everything above, in one record (``microarchitecture``: see :func:`cpu_info`)."""
     return SystemInfo(
         srstream=__version__,
         python=sys.version.split()[0],
         platform=platform.platform(),
-        cpu=cpu_info(),
+        cpu=cpu_info(microarchitecture=microarchitecture),
         memory_gib=_memory_gib(),
         packages={dist: package_version(dist) for dist in PACKAGES},
         gpus=gpus(),

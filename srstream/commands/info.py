@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cpu = info.cpu
     print(f"sr-stream {info.srstream}  (Python {info.python}, {info.platform})")
-    print(f"CPU: {cpu.model}; {cpu.usable_cores} usable of {cpu.logical_cores} logical cores"
+    print(f"CPU: {cpu.describe()}; {cpu.usable_cores} usable of {cpu.logical_cores} logical cores"
           + (f"; {info.memory_gib} GiB RAM" if info.memory_gib else ""))
     have = [CPU_FEATURES[f] for f, ok in cpu.features.items() if ok]
     print("CPU features: " + (", ".join(have) if have else "none of AVX2/AVX-512/AMX detected"))

@@ -26,6 +26,21 @@ def test_cpu_features_are_parsed() -> None:
     assert cpu.usable_cores >= 1 and cpu.logical_cores >= 1
 
 
+def test_cpu_family_and_model_numbers_are_parsed_and_described() -> None:
+    text = CPUINFO.replace("model name", "cpu family\t: 6\nmodel\t\t: 143\nmodel name")
+    cpu = sysinfo.cpu_info(text)
+    assert (cpu.family, cpu.model_number, cpu.microarchitecture) == (6, 143, None)  # not read from this machine
+    assert cpu.describe() == "Intel(R) Xeon(R) Platinum 8480+ (family 6 model 143)"
+    assert sysinfo.cpu_info(CPUINFO).describe() == "Intel(R) Xeon(R) Platinum 8480+"
+
+
+def test_this_machine_s_microarchitecture_is_named_only_when_asked() -> None:
+    pytest.importorskip("archspec")
+    named = sysinfo.cpu_info(microarchitecture=True)
+    assert named.microarchitecture and named.microarchitecture in named.describe()
+    assert sysinfo.cpu_info().microarchitecture is None
+
+
 def test_cpu_without_flags_reports_no_features() -> None:
     assert not any(sysinfo.cpu_info("").features.values())
 
