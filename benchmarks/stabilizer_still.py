@@ -9,8 +9,10 @@ A frame of which at least ``share`` of the input pixels moved less than
 (:class:`srstream.engine.stabilize.TemporalStabilizer`). The clip's first ``--frames`` frames are
 downscaled x2 (MATLAB bicubic), encoded at each ``--crf`` (``compressed_video.py``'s round trip),
 upscaled once by ``--model`` (fp32 unless the name says otherwise), then steadied (tolerance
-:data:`~srstream.engine.stabilize.COMPRESSED_TOLERANCE`, base blended, as ``--stabilize auto``)
-and capped (``--change-cap auto``) per setting, and scored against the original frames.
+:data:`~srstream.engine.stabilize.COMPRESSED_TOLERANCE`, base blended, as ``--stabilize auto``;
+``--tolerance 6`` is :data:`~srstream.engine.stabilize.DEFAULT_TOLERANCE`, what ``--stabilize`` gives a
+clean stream or a live source) and capped (``--change-cap auto``) per setting, and scored against the
+original frames. The ``not steadied`` row is the capped net alone.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def main() -> int:
     parser.add_argument("--crf", type=int, action="append", help="x264 CRF (repeatable; 0: the clean LR)")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--tolerance", type=float, default=stabilize.COMPRESSED_TOLERANCE,
+                        help="the stabiliser's tolerance (luma levels; default: a hard-compressed stream's)")
     parser.add_argument("--out", type=Path, required=True, help="output path without extension")
     args = parser.parse_args()
     path = args.data / "video" / args.clip
@@ -69,10 +73,12 @@ def main() -> int:
             lr = h264_round_trip(clean, crf)[0] if crf else clean
             raw = [model(x) for x in lr]
             score(cond, "bicubic", [bicubic(x) for x in lr])
+            cap = ChangeCap(2, DEFAULT_GAIN)
+            score(cond, "not steadied", [cap(x, o) for x, o in zip(lr, raw)])
             for still, share in SETTINGS:
                 stabilize.STILL_SHARE = share
-                steady = stabilize.TemporalStabilizer(2, stabilize.DEFAULT_STRENGTH, stabilize.COMPRESSED_TOLERANCE,
-                                                      base=True, still=still)
+                steady = stabilize.TemporalStabilizer(2, stabilize.DEFAULT_STRENGTH, args.tolerance, base=True,
+                                                      still=still)
                 cap = ChangeCap(2, DEFAULT_GAIN)
                 setting = "still off" if not still else f"still {still} at share >= {share}"
                 score(cond, setting, [cap(x, steady(x, o)) for x, o in zip(lr, raw)])
@@ -83,7 +89,7 @@ def main() -> int:
     conds = list(dict.fromkeys(r["condition"] for r in rows))
     lines = [f"Y-PSNR (dB) / temporal error, x2, the first {args.frames} frames of {args.clip}, {model.info.name} "
              f"({model.info.precision}), steadied at strength {stabilize.DEFAULT_STRENGTH} / tolerance "
-             f"{stabilize.COMPRESSED_TOLERANCE} and capped; `python "
+             f"{args.tolerance:g} and capped; `python "
              f"{' '.join(['benchmarks/stabilizer_still.py', *sys.argv[1:]])}`", "",
              "| setting | " + " | ".join(conds) + " |", "|---|" + "---:|" * len(conds)]
     for setting in dict.fromkeys(r["setting"] for r in rows):
@@ -92,7 +98,8 @@ def main() -> int:
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out.with_suffix(".json"), {"clip": args.clip, "model": args.model, "frames": args.frames,
-                                              "rows": rows, "machine": machine()})
+                                              "tolerance": args.tolerance, "rows": rows,
+                                              "machine": machine()})
     write_atomic(args.out.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
     return 0

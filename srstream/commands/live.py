@@ -38,7 +38,7 @@ def live_model(args: argparse.Namespace, source):  # noqa: ANN001, ANN201 - Live
 
 def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.ExitStack, *,  # noqa: ANN001
                  size: tuple[int, int] | None = None, device: str | None = None, stabilize: float = 0.0,
-                 change_cap: float = 0.0) -> list:
+                 stabilize_tolerance: float = 6.0, stabilize_still: float = 0.0, change_cap: float = 0.0) -> list:
     """The configurations ``--max-latency`` may step down to, cheapest last.
 
     First the chosen model as asked; then its fastest INT8 candidate that is accurate on this
@@ -46,7 +46,9 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
     model of the same scale whose graph is smaller (fewer weights: these are convolutional nets
     run at input resolution, so their cost per pixel follows their weight count) and not the same
     architecture, in its fastest correct variant. Candidates are timed at the capture ``size``.
-    Each rung opens its backend only when it is reached; ``stack`` closes them.
+    Each rung opens its backend only when it is reached; ``stack`` closes them. Every rung is
+    steadied (``stabilize``: strength, 0 for off; its tolerance and still-frame strength as
+    :class:`srstream.engine.stabilize.StabilizedUpscaler` takes them) and capped alike.
     """
     from srstream.engine.autotune import choose, select
     from srstream.engine.backends import open_backend
@@ -62,7 +64,8 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
             if stabilize:
                 from srstream.engine.stabilize import StabilizedUpscaler
 
-                upscaler = StabilizedUpscaler(upscaler, stabilize)  # type: ignore[assignment]
+                upscaler = StabilizedUpscaler(upscaler, stabilize, stabilize_tolerance,  # type: ignore[assignment]
+                                              stabilize_still)
             if change_cap:
                 from srstream.engine.changecap import CappedUpscaler
 
@@ -116,6 +119,19 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
         raise ConfigError(f"--frames must be positive, got {args.frames}")
     if args.duration is not None and args.duration <= 0:
         raise ConfigError(f"--duration must be positive, got {args.duration}")
+    from srstream.engine.models import screen_variant
+    from srstream.engine.stabilize import DEFAULT_TOLERANCE, setting, still_setting
+
+    # a screen or window capture that took the screen variant (no --model) is steadied as a screen
+    # recording in a file is, by default and its still frames held harder; other live sources only on
+    # --stabilize. A capture is not compressed: the clean stream's tolerance (on the game capture's clean
+    # frames 12 levels cost 0.041 dB, 6 cost 0.014; the desktop's took the same from both:
+    # benchmarks/results/bench/stabilizer_still_live.md)
+    screen = not args.model and not args.fast and screen_variant(model.name)
+    strength, tolerance = setting(args.stabilize, screen)[0], DEFAULT_TOLERANCE
+    if screen and args.stabilize == "auto":
+        print("sr-stream: steadying the output over time, as for every screen recording (--stabilize 0 turns "
+              "it off)", file=sys.stderr)
     output: Path | None = args.output
     if output is not None:
         if output.exists() and not args.overwrite:
@@ -127,8 +143,8 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
     display = None
     with contextlib.ExitStack() as stack:
         ladder = build_ladder(model, args.backend, args.precision, args.tile, stack, size=source.size,
-                              device=args.device, stabilize=0.0 if args.stabilize == "auto" else args.stabilize,
-                              change_cap=cap_setting(args.change_cap, True))
+                              device=args.device, stabilize=strength, stabilize_tolerance=tolerance,
+                              stabilize_still=still_setting(screen), change_cap=cap_setting(args.change_cap, True))
         if output is not None:
             options = options_for(output.suffix, args.codec, args.crf, bitrate=args.bitrate, preset=args.preset,
                                   pix_fmt=args.pix_fmt)

@@ -52,7 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "given without a value; 0: off): less flicker on compressed video, for some CPU time "
                              "(about 15%% of a frame's). auto (default): on for a video file whose own quantiser "
                              "takes the model's compressed variant or that looks like a screen recording (whose "
-                             "frames that stand still are held at 0.85), off otherwise (clean video, images, live)")
+                             "frames that stand still are held at 0.85) and for a screen or window capture that "
+                             "takes the screen variant, off otherwise (clean video, images, cameras)")
     # auto: engine.changecap.DEFAULT_GAIN, written out so that --help does not import OpenCV (a test ties them)
     parser.add_argument("--change-cap", type=change_cap_gain, default="auto", metavar="auto|off|GAIN",
                         help="no output pixel changes from one frame to the next by more than GAIN times the change "

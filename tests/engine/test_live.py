@@ -153,6 +153,36 @@ def test_cli_live_records_and_reports(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([f"lavfi:{GEN}", "--frames", "3", "--no-display", "-o", str(out)]) == 2  # exists: no overwrite
 
 
+@pytest.mark.parametrize("screen", [True, False])
+def test_a_screen_capture_is_steadied_as_a_screen_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], screen: bool) -> None:
+    """A capture that took the screen variant (as a screen or window capture without --model does) is
+    steadied by default, its still frames held harder as a screen recording's in a file are, at the
+    clean stream's tolerance; another live source only on --stabilize, without the still rule."""
+    import srstream.commands.live as live
+    import srstream.engine.stabilize as stabilize
+
+    seen = []
+    real = stabilize.StabilizedUpscaler.__init__
+
+    def spy(self, upscaler, strength=0.5, tolerance=stabilize.DEFAULT_TOLERANCE, still=0.0):  # noqa: ANN001
+        seen.append((strength, tolerance, still))
+        real(self, upscaler, strength, tolerance, still)
+
+    monkeypatch.setattr(stabilize.StabilizedUpscaler, "__init__", spy)
+    monkeypatch.setattr(live, "live_model", lambda args, source: resolve_model("realtime-x2-screen"))
+    flags = [] if screen else ["--model", "tiny-x2", "--stabilize"]
+    rc = main([f"lavfi:{GEN}", "--frames", "4", "--no-display", "-o", str(tmp_path / "s.mkv"), *flags])
+    assert rc == 0 and seen
+    want = (stabilize.DEFAULT_STRENGTH, stabilize.DEFAULT_TOLERANCE, stabilize.STILL_STRENGTH if screen else 0.0)
+    assert set(seen) == {want}
+    assert ("as for every screen recording" in capsys.readouterr().err) == screen
+    seen.clear()
+    assert main([f"lavfi:{GEN}", "--frames", "2", "--no-display", "-o", str(tmp_path / "o.mkv"), "--stabilize", "0",
+                 *flags[:2]]) == 0
+    assert not seen  # --stabilize 0 turns it off
+
+
 def test_disconnected_device_keeps_the_recording(model, tmp_path: Path) -> None:  # noqa: ANN001
     """A camera that stops sending mid-stream: the run stops, says so, and the file is valid."""
     out = tmp_path / "cut.mp4"
