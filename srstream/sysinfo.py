@@ -119,7 +119,7 @@ def cpu_info(cpuinfo_text: str | None = None, *, microarchitecture: bool = False
     """CPU model, family and model numbers, core counts and SIMD/AMX features (Linux ``/proc/cpuinfo``;
     elsewhere the features are reported as absent and the model comes from :mod:`platform`); with
     ``microarchitecture``, also this machine's microarchitecture's name (archspec reads its catalogue
-    for it, about a tenth of a second, once per process)."""
+    for it once per process: 0.28 s on a 2-core first-generation Zen; the engine's own calls skip it)."""
     text = _read("/proc/cpuinfo") if cpuinfo_text is None else cpuinfo_text
     model, flags = platform.processor() or platform.machine(), set()
     numbers: dict[str, int] = {}
