@@ -84,6 +84,10 @@ class Channel:
     def close(self) -> None:
         self._closed.set()
 
+    def discard(self) -> None:
+        """Nothing: a file's frames are never dropped (what an interrupted run did not write is
+        the report's ``frames_out`` shortfall)."""
+
     @property
     def closed(self) -> bool:
         return self._closed.is_set() and self._q.empty()
@@ -121,6 +125,13 @@ class LatestFrame:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def discard(self) -> None:
+        """Drop a waiting item, counted as a drop: the run stopped before anyone took it."""
+        with self._cond:
+            if self._has:
+                self.dropped += 1
+            self._item, self._has = None, False
 
     @property
     def closed(self) -> bool:

@@ -265,11 +265,13 @@ class _Run:
                 if display is not None and not display.idle():
                     self.halt("user")
                 continue
-            if self.stop.is_set():
-                continue  # halted (the window closed, Ctrl-C, a limit): a frame still on its way is not shown
+            if self.stop.is_set():  # halted (the window closed, Ctrl-C, a limit): a frame still on its way
+                self.shown.dropped += display is not None  # is not shown, and counts as dropped
+                continue
             if display is not None:
                 if not display.show(item, self.report):
                     self.halt("user")
+                    self.shown.dropped += 1  # the window closed instead of showing it
                     continue
                 self.report.shown += 1
                 self.report.latency_ms.append((time.perf_counter() - item.src.t) * 1000)
@@ -311,6 +313,9 @@ def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Repor
             if t.ident is not None:  # a Ctrl-C can land before the second thread started
                 t.join(timeout=10)
         report.seconds = time.perf_counter() - start
+        for channel in (run_.frames, run_.shown):  # a live frame still waiting at a stop was dropped
+            if channel is not None:
+                channel.discard()
         report.dropped_before_upscale = run_.frames.dropped
         report.dropped_before_display = run_.shown.dropped if display is not None else 0
         report.channels = ()

@@ -289,6 +289,9 @@ def test_window_modes_and_keys_headless(model, monkeypatch: pytest.MonkeyPatch) 
         report = run_live(parse_live(f"lavfi:{GEN}"), [_rung(model, "int8", stack)], display=window,
                           max_frames=200, on_shown=watch)
     assert report.stopped_by == "user" and report.shown == 6 == len(report.latency_ms)
+    # a stop leaves frames waiting between the stages: they count as dropped, every frame accounted for
+    assert report.frames_in == report.upscaled + report.dropped_before_upscale
+    assert report.upscaled == report.shown + report.dropped_before_display
     for original, picture, frame in shown:
         if original:  # nearest-neighbour enlargement of the captured frame
             assert np.array_equal(picture, np.repeat(np.repeat(frame.input, 2, 0), 2, 1))
@@ -350,9 +353,11 @@ def test_screen_capture_is_upscaled_and_shown(xvfb: str, model, monkeypatch: pyt
                                               overlay: bool) -> None:
     monkeypatch.setenv("DISPLAY", xvfb)
     monkeypatch.setenv("SDL_VIDEODRIVER", "x11")
+    import pygame
+
     from srstream.engine.display import WindowDisplay
 
-    painter = _pattern(xvfb, "160x96", "0,0", 20)
+    painter = _pattern(xvfb, "160x96", "0,0", 30)
     try:
         source = parse_live(f"screen:{xvfb}@0,0,160,96", fps=30)
         window = WindowDisplay(overlay=overlay, position=(200, 0))
@@ -362,9 +367,11 @@ def test_screen_capture_is_upscaled_and_shown(xvfb: str, model, monkeypatch: pyt
             counters.append(read_counter(frame.input))
             if len(counters) in (5, 12):  # the window's pixels on the screen, right after the flip
                 shots.append((_grab(xvfb, 200, 0, 320, 192), window.last.copy(), frame))
+            if len(counters) == 12:  # stop by the frames shown, not captured: a slow CPU drops most
+                pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q))
 
         with ExitStack() as stack:
-            report = run_live(source, [_rung(model, "int8", stack)], display=window, max_frames=60, on_shown=check)
+            report = run_live(source, [_rung(model, "int8", stack)], display=window, max_frames=600, on_shown=check)
             fresh = FrameUpscaler(stack.enter_context(open_backend(model, choose(model, "ort", "int8"))), model.spec)
             for screen, shown, frame in shots:
                 assert np.array_equal(shown, frame.rgb)  # the window shows the upscaled frame
@@ -383,7 +390,7 @@ def test_screen_capture_is_upscaled_and_shown(xvfb: str, model, monkeypatch: pyt
     assert counters == sorted(counters) and counters[-1] > counters[0]
     src = shots[0][2].input
     assert np.array_equal(src, draw(counters[4], 160, 96))  # x11grab gives the painter's pixels
-    assert report.shown == len(report.latency_ms) >= 12 and report.frames_in == 60
+    assert report.stopped_by == "user" and report.shown == len(report.latency_ms) == 12
     assert report.frames_in == report.upscaled + report.dropped_before_upscale
     assert np.isfinite(report.percentile(report.latency_ms, 99))
 
