@@ -34,8 +34,8 @@ import numpy as np
 def cpu_class(info) -> str:  # noqa: ANN001 - SystemInfo
     """``zen4-avx512-vnni``-style name of the CPU's kind and widest int8 ISA. The kind is archspec's
     microarchitecture where it was read (``zen`` -> ``zen1``, ``sapphirerapids`` -> ``intel-spr``, other
-    Intel ones ``intel-<name>``); without it, a guess from the vendor and ISA (which took a first-generation
-    Zen for a Zen 3 before)."""
+    Intel ones ``intel-<name>``); without it (no archspec), only the vendor: guessing the generation from
+    the ISA took a first-generation Zen for a Zen 3."""
     f = info.cpu.features
     isa = ("amx" if f.get("amx_int8") else "avx512-vnni" if f.get("avx512_vnni") else "avx512" if f.get("avx512f")
            else "avx2-vnni" if f.get("avx_vnni") else "avx2" if f.get("avx2") else "sse")
@@ -50,10 +50,6 @@ def cpu_class(info) -> str:  # noqa: ANN001 - SystemInfo
         model = info.cpu.model.lower()
         amd = "amd" in model or "epyc" in model or "ryzen" in model
         vendor = "amd" if amd else "intel" if "intel" in model else "cpu"
-        if vendor == "amd":
-            vendor = "zen4" if f.get("avx512f") else "zen3" if f.get("avx2") else "amd"
-        elif vendor == "intel":
-            vendor = "intel-spr" if f.get("amx_int8") else "intel"
     return re.sub(r"[^a-z0-9-]", "", f"{vendor}-{isa}")
 
 

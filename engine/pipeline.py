@@ -266,7 +266,8 @@ class _Run:
                     self.halt("user")
                 continue
             if self.stop.is_set():  # halted (the window closed, Ctrl-C, a limit): a frame still on its way
-                self.shown.dropped += display is not None  # is not shown, and counts as dropped
+                if display is not None:  # is not shown, and counts as dropped
+                    self.shown.dropped += 1
                 continue
             if display is not None:
                 if not display.show(item, self.report):
