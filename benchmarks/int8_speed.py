@@ -1,7 +1,7 @@
 """INT8 vs fp32 ONNX on this CPU: latency at one input size, and the PSNR each one scores.
 
     python benchmarks/int8_speed.py CHECKPOINT --calib ../shared/data/train/bsds400 \
-        --val ../shared/data/val/Set5 [--size 640x360] [--runs 30] [--threads 0] \
+        --val ../shared/data/val/Set5 [--size 640x360] [--runs 30] [--threads 0] [--format u8s7] \
         [--json benchmarks/results/export/NAME.json]
 
 One variable: the graph the ONNX Runtime CPU provider runs, from the same checkpoint:
@@ -10,7 +10,10 @@ One variable: the graph the ONNX Runtime CPU provider runs, from the same checkp
 * ``fp32``: what ``sr-stream export`` writes (PReLU decomposed; same maths);
 * ``int8``: what ``sr-stream export --int8`` writes (thin convs widened to 16 channels, QDQ,
   percentile calibration, first and last conv kept float);
-* ``int8-all``: the same with every conv quantized (faster, larger PSNR cost).
+* ``int8-all``: the same with every conv quantized (faster, larger PSNR cost);
+* ``int8-u8s8``, ``int8-u8s7`` (``--format``): the ``int8`` graph with unsigned activations, and
+  with them and 7-bit weights (:data:`srstream.export.int8.INT8_FORMATS`): on a CPU without VNNI the
+  first saturates in ONNX Runtime's ``vpmaddubsw`` kernels, the second cannot.
 
 Latency is whole-frame inference of one ``(1, C, H, W)`` input (no tiling, no I/O), median and
 90th percentile over ``--runs`` runs after 3 warm-up runs; ``--threads 0`` lets ONNX Runtime
@@ -76,6 +79,8 @@ def main() -> None:
     parser.add_argument("--size", default="640x360", help="input WIDTHxHEIGHT")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--format", action="append", default=[], choices=("u8s8", "u8s7"),
+                        help="also time and score the int8 graph in this activation x weight format (repeatable)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
@@ -92,8 +97,9 @@ def main() -> None:
     int8_all = quantize_int8(wide, spec, inputs, keep_float=())
     bench = BenchmarkSet(args.val, spec.scale, spec.in_channels)
     shape = (1, spec.in_channels, height, width)
-    blobs = {label: model.SerializeToString() for label, model in
-             (("fp32-plain", plain), ("fp32", fast), ("int8", int8), ("int8-all", int8_all))}
+    variants = [("fp32-plain", plain), ("fp32", fast), ("int8", int8), ("int8-all", int8_all)]
+    variants += [(f"int8-{fmt}", quantize_int8(wide, spec, inputs, int8_format=fmt)) for fmt in args.format]
+    blobs = {label: model.SerializeToString() for label, model in variants}
     timings = _latencies(blobs, shape, args.runs, args.threads)
     rows = {}
     for label, blob in blobs.items():
@@ -111,7 +117,11 @@ def main() -> None:
         "psnr_cost_int8_db": round(rows["fp32"]["psnr_y"] - rows["int8"]["psnr_y"], 3),
         "speedup_int8_all_vs_fp32": round(rows["fp32"]["median_ms"] / rows["int8-all"]["median_ms"], 2),
         "psnr_cost_int8_all_db": round(rows["fp32"]["psnr_y"] - rows["int8-all"]["psnr_y"], 3),
-        "machine": {"cpu": system.cpu.model, "usable_cores": system.cpu.usable_cores,
+        **{f"speedup_int8_{fmt}_vs_fp32": round(rows["fp32"]["median_ms"] / rows[f"int8-{fmt}"]["median_ms"], 2)
+           for fmt in args.format},
+        **{f"psnr_cost_int8_{fmt}_db": round(rows["fp32"]["psnr_y"] - rows[f"int8-{fmt}"]["psnr_y"], 3)
+           for fmt in args.format},
+        "machine": {"cpu": system.cpu.describe(), "usable_cores": system.cpu.usable_cores,
                     "cpu_features": {k: v for k, v in system.cpu.features.items() if v},
                     "onnxruntime": system.packages.get("onnxruntime"), "python": system.python},
         "date": time.strftime("%Y-%m-%d"),

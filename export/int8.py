@@ -49,8 +49,11 @@ from srstream.spec import ModelSpec
 __all__ = ["CALIBRATION_METHODS", "INT8_FORMATS", "KEEP_FLOAT_LADDER", "calibration_inputs", "quantize_int8"]
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
-#: Activation x weight types: ``s8s8`` (default, no saturation without VNNI) or ``u8s8``.
-INT8_FORMATS = ("s8s8", "u8s8")
+#: Activation x weight types: ``s8s8`` (default, no saturation without VNNI), ``u8s8``, or ``u8s7``
+#: (unsigned activations, weights rounded within +-64: ONNX Runtime's ``reduce_range``; a pair of
+#: products, 2 x 255 x 64, stays within int16, so ``vpmaddubsw`` cannot saturate, at half the weight
+#: resolution).
+INT8_FORMATS = ("s8s8", "u8s8", "u8s7")
 #: ``keep_float="auto"`` tries these in order (fastest first: each float conv adds
 #: Quantize/Dequantize work) and keeps the first whose PSNR cost fits the budget.
 KEEP_FLOAT_LADDER: tuple[tuple[str, ...], ...] = ((), ("first",), ("last",), ("first", "last"))
@@ -169,6 +172,7 @@ def quantize_int8(model: onnx.ModelProto, spec: ModelSpec, inputs: Sequence[np.n
             with quiet():
                 quantize_static(
                     str(src), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    reduce_range=int8_format == "u8s7",
                     activation_type=QuantType.QInt8 if int8_format == "s8s8" else QuantType.QUInt8,
                     weight_type=QuantType.QInt8,
                     op_types_to_quantize=["Conv", "Relu"], nodes_to_exclude=exclude,

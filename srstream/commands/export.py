@@ -35,8 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "first,last, first, last, or none")
     parser.add_argument("--int8-max-cost", type=float, default=0.04, metavar="DB",
                         help="PSNR budget of --int8-keep-float auto, in dB on --val (default 0.04)")
-    parser.add_argument("--int8-format", default="s8s8", choices=("s8s8", "u8s8"),
-                        help="activation x weight types (default s8s8: u8s8 saturates on CPUs without VNNI)")
+    parser.add_argument("--int8-format", default="s8s8", choices=("s8s8", "u8s8", "u8s7"),
+                        help="activation x weight types (default s8s8: u8s8 saturates on CPUs without VNNI; "
+                             "u8s7 rounds weights to 7 bits so that it cannot)")
     parser.add_argument("--int8-ranges", default="auto", choices=("auto", "trained", "calibrated"),
                         help="activation ranges: auto (default) takes those a quantisation-aware checkpoint "
                              "(quant: int8 phase) trained at and calibrates the rest; trained insists on them; "

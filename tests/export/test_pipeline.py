@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
+from onnx import numpy_helper
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -74,14 +75,21 @@ def _activation_types(q: onnx.ModelProto) -> set[int]:
     return {inits[n.input[2]].data_type for n in q.graph.node if n.op_type == "QuantizeLinear"}
 
 
-@pytest.mark.parametrize(("fmt", "dtype"), [("s8s8", onnx.TensorProto.INT8), ("u8s8", onnx.TensorProto.UINT8)])
-def test_int8_format_sets_the_activation_type(tmp_path: Path, fmt: str, dtype: int) -> None:
-    """S8S8 by default: U8S8 saturates in ONNX Runtime's vpmaddubsw kernels on CPUs without VNNI."""
+@pytest.mark.parametrize(("fmt", "dtype", "weight_max"), [("s8s8", onnx.TensorProto.INT8, 127),
+                                                          ("u8s8", onnx.TensorProto.UINT8, 127),
+                                                          ("u8s7", onnx.TensorProto.UINT8, 64)])
+def test_int8_format_sets_the_activation_and_weight_types(tmp_path: Path, fmt: str, dtype: int,
+                                                          weight_max: int) -> None:
+    """S8S8 by default: U8S8 saturates in ONNX Runtime's vpmaddubsw kernels on CPUs without VNNI;
+    U8S7's weights lie within +-64 (7 bits), so that a pair of products, 2 x 255 x 64, fits in int16."""
     loaded = load_generator(_checkpoint(tmp_path / "ck"))
     model = export_onnx(loaded.module, loaded.spec).model
     inputs = calibration_inputs(_images(tmp_path / "calib"), loaded.spec, count=4)
     q = quantize_int8(model, loaded.spec, inputs, keep_float=(), int8_format=fmt)
     assert _activation_types(q) == {dtype}
+    weights = [numpy_helper.to_array(i) for i in q.graph.initializer
+               if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4]
+    assert weights and max(int(np.abs(w.astype(np.int16)).max()) for w in weights) == weight_max
     with pytest.raises(Exception, match="INT8 format"):
         quantize_int8(model, loaded.spec, inputs, int8_format="u8u8")
 
