@@ -429,14 +429,17 @@ class AudioReencode:
         import av
 
         self.decoder = in_stream.codec_context
-        self.pads = out_container.format.name in _PADDED_AUDIO
+        self.pads = out_container.format.name in _PADDED_AUDIO  # padded to the video's end too
         self.end: Fraction | None = None  # where the audio encoded so far ends, in seconds
         self.last = None  # the last decoded frame: the format, layout and rate of the padding
         from srstream.engine.media import main_video
 
         video = main_video(in_stream.container)
         first = None if video is None else video.start_time
-        self.video_start = Fraction(0) if first is None else first * video.time_base
+        video_start = Fraction(0) if first is None else first * video.time_base
+        #: where silence before the sound starts, in seconds: the video's start (.mxf), the file's (.avi), or none
+        self.pad_from: Fraction | None = (video_start if self.pads else
+                                          Fraction(0) if out_container.format.name in _STARTLESS_AUDIO else None)
         rates = av.codec.Codec(codec, "w").audio_rates or _FORMAT_AUDIO_RATES.get(out_container.format.name)
         rate = in_stream.rate or 48000
         if rates and rate not in rates:
@@ -470,8 +473,8 @@ class AudioReencode:
         padded = []
         for frame in frames:
             if frame.pts is not None:
-                if self.pads and self.end is None:  # the first: silence from the video's start
-                    padded += self._silence(frame, self.video_start, frame.pts * frame.time_base)
+                if self.pad_from is not None and self.end is None:  # the first: silence before it
+                    padded += self._silence(frame, self.pad_from, frame.pts * frame.time_base)
                 self.end = frame.pts * frame.time_base + Fraction(frame.samples, frame.sample_rate)
             self.last = frame
             padded.append(frame)
@@ -545,6 +548,14 @@ _FORMAT_AUDIO_RATES = {"mxf": (48000,)}
 #: stopped 1 frame early lost its last frame; one with half the sound, half its frames), and keeps
 #: no start time for the audio (sound that began 0.1 s in played at 0).
 _PADDED_AUDIO = ("mxf",)
+#: Formats whose muxer keeps no start time for sound and plays it from the file's start, while the
+#: video keeps its own (FFmpeg's AVI muxer fills a video's late start with empty frames): sound that
+#: began 0.4 s in played at 0, 0.4 s before its picture. Such sound is encoded again with silence
+#: before it when it begins more than :data:`STARTLESS_TOLERANCE` seconds in.
+_STARTLESS_AUDIO = ("avi",)
+#: Sound may come this much early and still be copied as it is: half the 40 ms by which EBU R37
+#: lets sound lead its picture at the end of a broadcast chain (lip sync is seen from about 45 ms).
+STARTLESS_TOLERANCE = 0.02
 #: Subtitle codecs with text to carry from one format to another.
 _TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
 
@@ -767,6 +778,9 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
         try:
             if in_stream.type == "audio" and out_container.format.name in _PADDED_AUDIO:
                 raise ValueError(f"the sound of a {suffix} file runs from the video's start to its end")
+            late = _sound_start(in_stream) if in_stream.type == "audio" else 0.0
+            if out_container.format.name in _STARTLESS_AUDIO and late > STARTLESS_TOLERANCE:
+                raise ValueError(f"a {suffix} file keeps no start time for sound, which begins {late:.2f} s in")
             _header_takes(out_container.format.name, in_stream)
             out[index] = out_container.add_stream_from_template(in_stream)
         except (av.error.FFmpegError, ValueError) as exc:
@@ -777,7 +791,7 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
             out[index] = again
             copy_stream_tags(in_stream, again.stream)
             rate = f" at {again.stream.bit_rate // 1000} kbit/s" if isinstance(again, AudioReencode) else ""
-            why = (f"{exc}, padded with silence" if getattr(again, "pads", False)
+            why = (f"{exc}, padded with silence" if getattr(again, "pad_from", None) is not None
                    else f"a {suffix} file cannot hold {in_stream.codec_context.name}")
             copied.append(f"{what} re-encoded as {again.stream.codec_context.name}{rate} ({why})")
             continue
@@ -792,6 +806,12 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
         copy_stream_tags(in_stream, out[index])
         copied.append(what)
     return out
+
+
+def _sound_start(in_stream) -> float:  # noqa: ANN001 - an av stream
+    """When ``in_stream`` starts, in seconds (0 when its container does not say)."""
+    start = in_stream.start_time
+    return 0.0 if start is None or in_stream.time_base is None else float(start * in_stream.time_base)
 
 
 def mux_copied(out_container, copied: dict, packet, until: Fraction | None = None) -> int:  # noqa: ANN001
