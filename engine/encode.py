@@ -550,9 +550,9 @@ _FORMAT_AUDIO_RATES = {"mxf": (48000,)}
 _PADDED_AUDIO = ("mxf",)
 #: Formats whose muxer keeps no start time for sound and plays it from the file's start, while the
 #: video keeps its own (FFmpeg's AVI muxer fills a video's late start with empty frames): sound that
-#: began 0.4 s in played at 0, 0.4 s before its picture. Such sound is encoded again with silence
-#: before it when it begins more than :data:`STARTLESS_TOLERANCE` seconds in.
-_STARTLESS_AUDIO = ("avi",)
+#: began 0.4 s in played at 0, 0.4 s before its picture, in .avi and .ogv alike. Such sound is encoded
+#: again with silence before it when it begins more than :data:`STARTLESS_TOLERANCE` seconds in.
+_STARTLESS_AUDIO = ("avi", "ogv")
 #: Sound may come this much early and still be copied as it is: half the 40 ms by which EBU R37
 #: lets sound lead its picture at the end of a broadcast chain (lip sync is seen from about 45 ms).
 STARTLESS_TOLERANCE = 0.02
