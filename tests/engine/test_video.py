@@ -397,8 +397,7 @@ def test_sound_that_begins_late_keeps_its_time_in_an_avi_or_ogv(tmp_path: Path, 
     sound that begins with the file is still copied. The MP3 encoder's own delay, 1105 samples
     (25 ms), stays: sound that late is not seen (lip sync is seen from about 45 ms early, 125 ms late)."""
     src = write_tone_clip(tmp_path / "in.mp4", frames=50, start=start)
-    video = {".ogv": "libtheora"}.get(suffix, "libx264")  # what the command line picks for the format
-    report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, EncodeOptions(codec=video))
+    report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, EncodeOptions(codec=default_codec(suffix)))
     assert report.frames_out == 50
     _, start_in, length_in, _ = audio_of(src)
     got, start_out, length, peak = audio_of(tmp_path / f"out{suffix}")
