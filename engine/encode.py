@@ -9,6 +9,7 @@ Shared by the file pipeline (:mod:`srstream.engine.video`) and the live recorder
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -186,6 +187,11 @@ class EncodeOptions:
                 opts["preset"] = self.preset
             if self.codec == "libx265":
                 opts["x265-params"] = "log-level=error"  # x265 prints its whole configuration otherwise
+            if self.codec == "libsvtav1":
+                # SVT-AV1 printed its version and configuration (20 lines) for the rehearsal and again for
+                # the run; it takes its log level from the environment only (0 fatal ... 3 info, its
+                # default), when an encoder opens. Errors still show; a level the user set stays.
+                os.environ.setdefault("SVT_LOG", "1")
             if self.codec == "libx264" and self.deterministic:
                 # x264's macroblock-tree rate control gave different bits for the same frames from one
                 # encode to the next (run-to-run, with 1 or 2 threads, presets medium and slower);

@@ -492,3 +492,27 @@ def test_the_video_stream_is_the_one_ffmpeg_takes_never_a_cover_picture(tmp_path
     with pytest.raises(InputError, match="has no video stream, only a cover picture; to upscale the picture"):
         upscale_video(song, tmp_path / "song.mp4", upscaler, FAST)
     assert not (tmp_path / "song.mp4").exists()
+
+
+def test_svt_av1_says_only_what_went_wrong(tmp_path: Path) -> None:
+    """SVT-AV1 printed its version and configuration, about 20 lines, for the rehearsal and again for
+    the run; it now prints errors only, unless SVT_LOG asks for more."""
+    import os
+    import subprocess
+    import sys
+
+    try:
+        av.codec.Codec("libsvtav1", "w")
+    except Exception:  # noqa: BLE001 - not in this FFmpeg build
+        pytest.skip("no libsvtav1 in this FFmpeg build")
+    net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
+    src = write_video(tmp_path / "in.mp4", frames=4, size=(160, 120))
+    env = {k: v for k, v in os.environ.items() if k != "SVT_LOG"}
+    command = [sys.executable, "-m", "srstream", str(src), "--model", str(net), "--codec", "libsvtav1"]
+    quiet = subprocess.run([*command, "-o", "quiet.mkv"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                           env=env)
+    assert quiet.returncode == 0 and "Svt[info]" not in quiet.stderr, quiet.stderr
+    told = subprocess.run([*command, "-o", "told.mkv"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**env, "SVT_LOG": "3"})
+    assert told.returncode == 0 and "Svt[info]" in told.stderr, told.stderr
+    assert len(_frames(tmp_path / "quiet.mkv")[0]) == 4
