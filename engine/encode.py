@@ -443,7 +443,7 @@ class AudioReencode:
         video = main_video(in_stream.container)
         first = None if video is None else video.start_time
         video_start = Fraction(0) if first is None else first * video.time_base
-        #: where silence before the sound starts, in seconds: the video's start (.mxf), the file's (.avi), or none
+        #: where silence before the sound starts, in seconds: the video's start (.mxf), the file's (.avi, .ogv), or none
         self.pad_from: Fraction | None = (video_start if self.pads else
                                           Fraction(0) if out_container.format.name in _STARTLESS_AUDIO else None)
         rates = av.codec.Codec(codec, "w").audio_rates or _FORMAT_AUDIO_RATES.get(out_container.format.name)
