@@ -48,7 +48,7 @@ from srstream.engine.models import ResolvedModel, luma_variant_path, variant_pat
 from srstream.errors import BackendError, DependencyError, ModelError, SRStreamError
 from srstream.sysinfo import SystemInfo, collect
 
-__all__ = ["DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "inherit_speed", "select"]
+__all__ = ["DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "expected_fps", "inherit_speed", "select"]
 
 #: The frame size candidates are timed at when the caller does not know it (a 360p video frame).
 DEFAULT_SIZE = (640, 360)
@@ -388,16 +388,16 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
                      tuple(r for r, _, _ in rows), size, all_cached)
 
 
+def _note(text: str) -> None:
+    print(f"sr-stream: {text} (once per machine)...", file=sys.stderr, flush=True)
+
+
 def choose(model: ResolvedModel, backend: str = "auto", precision: str = "auto", *,
            size: tuple[int, int] | None = None, device: str | None = None, verify: bool = True) -> Choice:
     """The :class:`Choice` commands open: :func:`select`'s, with a note on stderr (once) while
     measuring, and a warning when an explicitly asked INT8/bf16 candidate fails its check here."""
-    def note(text: str) -> None:
-        print(f"sr-stream: {text} (once per machine)...", file=sys.stderr, flush=True)
-
-    interactive = os.isatty(2)
     selection = select(model, backend=backend, precision=precision, size=size, device=device,
-                       progress=note if interactive else None)
+                       progress=_note if os.isatty(2) else None)
     choice = selection.choice
     if verify and backend != "auto" and precision in ("int8", "bf16") and not selection.rows:
         b = backend_def(backend)
@@ -413,6 +413,33 @@ def choose(model: ResolvedModel, backend: str = "auto", precision: str = "auto",
             print(f"sr-stream: warning: {backend} {precision} " + "; ".join(accuracy.problems())
                   + " on this machine; --precision auto would not take it", file=sys.stderr)
     return choice
+
+
+def expected_fps(model: ResolvedModel, backend: str = "auto", precision: str = "auto", *,
+                 size: tuple[int, int] | None = None, device: str | None = None) -> float | None:
+    """The speed (network alone) of what :func:`choose` will take for ``model`` at ``size`` on this
+    machine, measured now or found in the cache (which :func:`choose` then reads); with ``backend``
+    and ``precision`` both given, that one alone. None on a GPU, or where nothing can run (opening
+    it says why)."""
+    size = size or DEFAULT_SIZE
+    try:
+        if backend == "auto" or precision == "auto":
+            selection = select(model, backend=backend, precision=precision, size=size, device=device,
+                               progress=_note if os.isatty(2) else None)
+            return next((row.fps for row in selection.rows if row.chosen), None)
+        b = backend_def(backend)
+        options = b.make_options(device)
+        cache = TuneCache()
+        speed_key = f"{_key(model, b, precision, options, collect(microarchitecture=False))}|{size[0]}x{size[1]}"
+        fps = cache.get("speed", speed_key)
+        if fps is None:
+            [fps] = _time_together(model, [(b, precision, options)], size)
+            if isinstance(fps, SRStreamError):
+                return None
+            cache.put("speed", speed_key, fps)
+        return float(fps)
+    except SRStreamError:
+        return None
 
 
 #: Live sources need this much more than their frame rate: capture, colour conversion, the

@@ -63,8 +63,9 @@ from srstream.images import LUMA_BT601
 from srstream.imresize import bicubic_degrade
 from srstream.spec import METADATA_KEY
 
-__all__ = ["AUTO_MIN_FRAMES", "AUTO_MIN_PIXELS", "DEFAULT_UNDER", "RefitOptions", "Refitted", "auto_fits",
-           "fit_last_conv", "fit_to_pairs", "refit_to_video", "unsupported", "write_fitted"]
+__all__ = ["AUTO_FIT_SECONDS", "AUTO_FIT_SHARE", "AUTO_FLOOR_FRAMES", "AUTO_MIN_FRAMES", "AUTO_MIN_PIXELS",
+           "DEFAULT_UNDER", "RefitOptions", "Refitted", "auto_fits", "fit_last_conv", "fit_reason", "fit_to_pairs",
+           "refit_to_video", "unsupported", "write_fitted"]
 
 #: CRF steps under the stream's at which the pairs' inputs are encoded (see the module docstring).
 DEFAULT_UNDER = (0, 4, 8)
@@ -77,6 +78,17 @@ DEFAULT_UNDER = (0, 4, 8)
 #: long as on the Sapphire Rapids and the upscale about 1.2 times (8.4 fps end to end at 640x360 in
 #: ``benchmarks/results/cpu/zen3-avx2.md``): expect up to about a seventh there (not measured).
 AUTO_MIN_FRAMES = 2000
+#: ... or a shorter one (of at least the frames the fit samples) that the model, at the speed
+#: ``auto`` measured for it on this machine at the video's frame size, takes at least
+#: ``AUTO_FIT_SECONDS / AUTO_FIT_SHARE`` seconds to upscale: on a CPU that upscales slowly the fit
+#: is a small part of even a short run. The fit with pairs at 0/4/8 CRF steps under the stream's took
+#: 18-29 s on the 2-core Sapphire Rapids (``benchmarks/results/bench/refit_video_under_spr.md``)
+#: and 16 s for a 960x540 video on a 2-core first-generation Zen, whose upscaling there ran at
+#: about 1 fps: 30 s bounds both. The measured speed is the network's alone, so the run takes
+#: longer than that and the fit's share is smaller.
+AUTO_FIT_SECONDS, AUTO_FIT_SHARE = 30.0, 0.1
+#: ... and never one shorter than the fit samples (:class:`RefitOptions`: 8 runs of 8 frames).
+AUTO_FLOOR_FRAMES = 64
 #: ... and frames of at least this many pixels (640x360). Every measurement at 640x360 and above
 #: scored at or above the model without the fit; at 320x180 the first 5 s of Big Buck Bunny (its
 #: titles) lost 0.26 dB at CRF 23 (``benchmarks/results/bench/refit_sample_spr.md``): one scale
@@ -169,12 +181,30 @@ def unsupported(model: ResolvedModel) -> str | None:
     return None
 
 
-def auto_fits(model: ResolvedModel, width: int, height: int, frames: int) -> bool:
+def auto_fits(model: ResolvedModel, width: int, height: int, frames: int,
+              speed: Callable[[], float | None] | None = None) -> bool:
     """Whether ``--adapt auto`` fits ``model`` to a video of ``frames`` frames of ``width`` x
-    ``height``: a model this module can refit, a video long enough (:data:`AUTO_MIN_FRAMES`; 0
-    frames, a length nothing tells, is not) and frames large enough (:data:`AUTO_MIN_PIXELS`)."""
-    return (frames >= AUTO_MIN_FRAMES and width * height >= AUTO_MIN_PIXELS
-            and unsupported(model) is None)
+    ``height`` (:func:`fit_reason`)."""
+    return fit_reason(model, width, height, frames, speed) is not None
+
+
+def fit_reason(model: ResolvedModel, width: int, height: int, frames: int,
+               speed: Callable[[], float | None] | None = None) -> str | None:
+    """Why ``--adapt auto`` fits ``model`` to a video of ``frames`` frames of ``width`` x ``height``,
+    or None where it does not: a model this module can refit, frames large enough
+    (:data:`AUTO_MIN_PIXELS`) and a video long enough (0 frames, a length nothing tells, is not):
+    :data:`AUTO_MIN_FRAMES`, or long enough that the fit is at most :data:`AUTO_FIT_SHARE` of
+    upscaling it at ``speed()``, the model's speed on this machine (called only then: it may measure)."""
+    if width * height < AUTO_MIN_PIXELS or unsupported(model) is not None or frames <= 0:
+        return None
+    if frames >= AUTO_MIN_FRAMES:
+        return "a video this long"
+    if speed is None or frames < AUTO_FLOOR_FRAMES:
+        return None
+    fps = speed()
+    if not fps or frames / fps < AUTO_FIT_SECONDS / AUTO_FIT_SHARE:
+        return None
+    return f"a video that takes {frames / fps / 60:.0f} min or more to upscale here"
 
 
 def _features_graph(luma: Path) -> tuple[bytes, Any]:

@@ -76,7 +76,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "onnx; only as far as the fit carries across a scale, so text keeps the model as it "
                              "is). auto (the default): fast for a video file of 2000 frames or more, with frames of at "
                              "least 640x360's pixels, upscaled on the CPU, where the fit adds 3-7%% to the run (on "
-                             "the Sapphire Rapids; up to about a seventh on a Zen 3); off: never. "
+                             "the Sapphire Rapids; up to about a seventh on a Zen 3), or of 64 or more that this "
+                             "machine takes 5 minutes or more to upscale (the fit then adds at most a tenth); "
+                             "off: never. "
                              "STEPS (--adapt alone: "
                              "200) fine-tunes the whole net with torch, about 2 minutes on 2 cores, and needs "
                              "sr-stream[train,export]. The tuned model is kept in the cache, so the same command "
@@ -295,21 +297,28 @@ def _adapted(model, path: Path, steps: int | str):  # noqa: ANN001, ANN202 - Res
 
 def _auto_fit(model, media, args: argparse.Namespace):  # noqa: ANN001, ANN202 - ResolvedModel, MediaInfo
     """``--adapt auto`` on a video file: ``model`` with its last conv fitted to the video as
-    ``--adapt fast`` fits it, where :func:`srstream.engine.refit.auto_fits` says the fit is worth
+    ``--adapt fast`` fits it, where :func:`srstream.engine.refit.fit_reason` says the fit is worth
     its time; else, or when the fit cannot be made, ``model`` as it is (saying why)."""
-    from srstream.engine.refit import auto_fits
+    from srstream.engine import refit
     from srstream.errors import SRStreamError
 
     if args.backend not in ("auto", "ort", "ov") or args.precision not in ("auto", "fp32", "int8", "bf16"):
         return model  # the refit writes fp32 and INT8 ONNX graphs for ONNX Runtime and OpenVINO only
-    if args.device not in (None, "CPU", "cpu") or not auto_fits(model, media.width, media.height, media.approx_frames):
+    if args.device not in (None, "CPU", "cpu"):
         return model
     if args.backend == "auto":
         from srstream.sysinfo import gpus
 
         if gpus():  # the video upscales on the GPU, next to which the fit on the CPU is not cheap
             return model
-    print(f"sr-stream: a video this long gets {model.name}'s last conv fitted to it first, or an earlier run's fit "
+    from srstream.engine.autotune import expected_fps
+
+    size = (media.width, media.height)
+    why = refit.fit_reason(model, *size, media.approx_frames,  # the speed opening it measures anyway
+                           lambda: expected_fps(model, args.backend, args.precision, size=size))
+    if why is None:
+        return model
+    print(f"sr-stream: {why} gets {model.name}'s last conv fitted to it first, or an earlier run's fit "
           "(--adapt off skips it)", file=sys.stderr, flush=True)
     try:
         return _adapted(model, media.path, "fast")

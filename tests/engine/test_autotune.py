@@ -67,6 +67,24 @@ def test_selection_table_checks_times_and_caches(tmp_path: Path) -> None:
     assert not other.cached  # a new frame size is timed again; its checks came from the cache
 
 
+def test_expected_fps_is_what_opening_will_take(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The speed ``--adapt auto`` weighs the fit against: the chosen candidate's, from the same cache
+    opening reads (so it is not timed twice), or, with backend and precision given, that one's."""
+    monkeypatch.setenv("SRSTREAM_CACHE", str(tmp_path))
+    model = resolve_model("tiny-x2")
+    fps = autotune.expected_fps(model, size=(160, 96))
+    chosen = [r for r in autotune.select(model, size=(160, 96)).rows if r.chosen]
+    assert fps and chosen[0].fps == fps
+    timed: list[int] = []
+    real = autotune._time_together
+    monkeypatch.setattr(autotune, "_time_together", lambda *a: timed.append(1) or real(*a))
+    assert autotune.select(model, size=(160, 96)).cached and not timed
+    one = autotune.expected_fps(model, "ort", "fp32", size=(160, 96))
+    assert one and one == autotune.expected_fps(model, "ort", "fp32", size=(160, 96))
+    assert len(timed) <= 1  # from the cache when select had timed ort fp32; else timed once, then cached
+    assert autotune.expected_fps(model, "ort", "int4", size=(160, 96)) is None  # cannot run: opening says why
+
+
 def test_candidates_are_timed_interleaved_so_a_busy_moment_slows_them_alike(monkeypatch: pytest.MonkeyPatch) -> None:
     """One frame of each candidate per round (the order reversed every other round), each keeping
     its median: a busy stretch as long as one candidate's whole sequential timing no longer

@@ -269,6 +269,31 @@ def test_auto_fits_long_videos_of_models_it_can_refit() -> None:
     assert not refit.auto_fits(resolve_model("quality-x4"), 640, 360, 10 * refit.AUTO_MIN_FRAMES)  # no luma graph
 
 
+def test_a_shorter_video_is_fitted_where_upscaling_it_takes_long_here() -> None:
+    """Under AUTO_MIN_FRAMES, the fit is made where this machine's measured speed makes it at most a
+    tenth of the upscaling; the speed is asked for only then (measuring it may take seconds)."""
+    tiny = resolve_model("tiny-x2")
+    asked: list[int] = []
+
+    def speed(fps: float):  # noqa: ANN202
+        def measured() -> float:
+            asked.append(1)
+            return fps
+        return measured
+
+    enough = refit.AUTO_FIT_SECONDS / refit.AUTO_FIT_SHARE  # seconds of upscaling
+    assert refit.fit_reason(tiny, 640, 360, 300, speed(300 / enough)) == "a video that takes 5 min or more to upscale here"
+    assert refit.fit_reason(tiny, 640, 360, 300, speed(1.01 * 300 / enough)) is None  # a little faster: not worth it
+    assert refit.fit_reason(tiny, 640, 360, 300, speed(0.0)) is None  # nothing measured
+    assert len(asked) == 3
+    assert refit.fit_reason(tiny, 640, 360, refit.AUTO_MIN_FRAMES, speed(1e6)) == "a video this long"
+    assert refit.fit_reason(tiny, 640, 360, refit.AUTO_FLOOR_FRAMES - 1, speed(1e-6)) is None  # fewer than it samples
+    assert refit.fit_reason(tiny, 320, 180, 300, speed(1e-6)) is None  # small frames: however slow
+    assert refit.fit_reason(tiny, 640, 360, 0, speed(1e-6)) is None
+    assert refit.fit_reason(tiny, 640, 360, 300) is None  # no speed known: the length alone decides
+    assert len(asked) == 3
+
+
 def test_cli_fits_long_videos_by_default(tmp_path: Path, quick_video: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     video = quick_video  # 8 frames of 128x96
@@ -288,6 +313,13 @@ def test_cli_fits_long_videos_by_default(tmp_path: Path, quick_video: Path, monk
     monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", 9)
     err = upscale("short.mp4")
     assert "fitted to it first" not in err and "tiny-x2-fit" not in err
+    monkeypatch.setattr(refit, "AUTO_FLOOR_FRAMES", 8)  # ... unless upscaling it takes long on this machine
+    monkeypatch.setattr(refit, "AUTO_FIT_SECONDS", 1e-6)
+    err = upscale("slow.mp4")
+    assert "a video that takes 0 min or more to upscale here gets tiny-x2's last conv fitted" in err, err
+    assert "tiny-x2-fit x2 on ort fp32" in err
+    monkeypatch.setattr(refit, "AUTO_FIT_SECONDS", 1e6)
+    assert "tiny-x2-fit" not in upscale("fast.mp4")
     monkeypatch.setattr(refit, "AUTO_MIN_FRAMES", 8)
     monkeypatch.setattr(refit, "AUTO_MIN_PIXELS", 128 * 96 + 1)
     assert "tiny-x2-fit" not in upscale("small.mp4")
