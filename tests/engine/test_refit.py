@@ -282,7 +282,8 @@ def test_a_shorter_video_is_fitted_where_upscaling_it_takes_long_here() -> None:
         return measured
 
     enough = refit.AUTO_FIT_SECONDS / refit.AUTO_FIT_SHARE  # seconds of upscaling
-    assert refit.fit_reason(tiny, 640, 360, 300, speed(300 / enough)) == "a video that takes 5 min or more to upscale here"
+    said = refit.fit_reason(tiny, 640, 360, 300, speed(300 / enough))
+    assert said == "a video that takes 5 min or more to upscale here"
     assert refit.fit_reason(tiny, 640, 360, 300, speed(1.01 * 300 / enough)) is None  # a little faster: not worth it
     assert refit.fit_reason(tiny, 640, 360, 300, speed(0.0)) is None  # nothing measured
     assert len(asked) == 3
