@@ -204,7 +204,7 @@ def fit_reason(model: ResolvedModel, width: int, height: int, frames: int,
     fps = speed()
     if not fps or frames / fps < AUTO_FIT_SECONDS / AUTO_FIT_SHARE:
         return None
-    return f"a video that takes {frames / fps / 60:.0f} min or more to upscale here"
+    return f"a video of {frames} frames, {frames / fps / 60:.0f} min at the {fps:.1f} fps measured for it here,"
 
 
 def _features_graph(luma: Path) -> tuple[bytes, Any]:

@@ -283,7 +283,7 @@ def test_a_shorter_video_is_fitted_where_upscaling_it_takes_long_here() -> None:
 
     enough = refit.AUTO_FIT_SECONDS / refit.AUTO_FIT_SHARE  # seconds of upscaling
     said = refit.fit_reason(tiny, 640, 360, 300, speed(300 / enough))
-    assert said == "a video that takes 5 min or more to upscale here"
+    assert said == "a video of 300 frames, 5 min at the 1.0 fps measured for it here,"
     assert refit.fit_reason(tiny, 640, 360, 300, speed(1.01 * 300 / enough)) is None  # a little faster: not worth it
     assert refit.fit_reason(tiny, 640, 360, 300, speed(0.0)) is None  # nothing measured
     assert len(asked) == 3
@@ -317,7 +317,8 @@ def test_cli_fits_long_videos_by_default(tmp_path: Path, quick_video: Path, monk
     monkeypatch.setattr(refit, "AUTO_FLOOR_FRAMES", 8)  # ... unless upscaling it takes long on this machine
     monkeypatch.setattr(refit, "AUTO_FIT_SECONDS", 1e-6)
     err = upscale("slow.mp4")
-    assert "a video that takes 0 min or more to upscale here gets tiny-x2's last conv fitted" in err, err
+    assert "a video of 8 frames, 0 min at the " in err, err
+    assert "fps measured for it here, gets tiny-x2's last conv" in err, err
     assert "tiny-x2-fit x2 on ort fp32" in err
     monkeypatch.setattr(refit, "AUTO_FIT_SECONDS", 1e6)
     assert "tiny-x2-fit" not in upscale("fast.mp4")
