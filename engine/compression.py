@@ -10,7 +10,11 @@ choose a model.
 
 :func:`measure` costs one decode of the first ``frames`` frames, before any model runs. It also
 takes the :class:`~srstream.engine.screen.Look` of every tenth of them (whether the video looks
-like a screen recording), which costs a few milliseconds a frame.
+like a screen recording), which costs a few milliseconds a frame, and, in a longer file, of the
+keyframe before each of :data:`SPREAD_LOOKS` places spread over it (a seek and a frame's decode
+each), which decide alone where at least half of them are distinct keyframes: a film that opens
+on titles (flat ground, sharp letters) looked like a screen recording from its first frames alone
+(the 60-s Big Buck Bunny clip: 56% flat, 1.5% sharp edges there; 8% and 2.7% over the whole clip).
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ from pathlib import Path
 
 from srstream.engine.screen import Look
 
-__all__ = ["Compression", "measure"]
+__all__ = ["SPREAD_LOOKS", "Compression", "measure"]
+
+#: Places spread over a video longer than the frames read, whose looks join those of its first frames.
+SPREAD_LOOKS = 8
 
 
 @dataclass(frozen=True)
 class Compression:
     """``qp``: the mean block quantiser of the frames read (None when the codec does not export
     one); ``codec``: the stream's codec; ``frames``: how many frames were read; ``look``: the
-    mean look of every tenth frame read (None when none could be converted)."""
+    mean look of the keyframes spread over a longer video (:data:`SPREAD_LOOKS`), or where too
+    few could be reached, of those and every tenth frame read (None when none could be converted)."""
 
     codec: str
     qp: float | None
@@ -79,8 +87,39 @@ def measure(path: str | Path, frames: int = 30) -> Compression | None:
                     looks.append(look(frame.to_ndarray(format="gray")))
                 if read >= frames:
                     break
+            spread = _spread_looks(container, stream) if read >= frames else []
+            # the whole video decides where it shows enough of itself; else its start does too
+            looks = spread if spread and len(spread) >= SPREAD_LOOKS // 2 else looks + spread
     except (*av_failures(), OSError, ValueError):
         return None
     if not read:
         return None
     return Compression(codec, float(np.mean(qps)) if qps else None, read, mean_look(looks))
+
+
+def _spread_looks(container, stream) -> list[Look]:  # noqa: ANN001 - an open av container and its video stream
+    """The looks of the keyframes before :data:`SPREAD_LOOKS` places spread evenly over ``stream``,
+    each once and none at its start (none where its length is unknown, it cannot seek or its only
+    keyframe is the first: the first frames' looks then decide)."""
+    from srstream.engine.av_errors import av_failures
+    from srstream.engine.screen import look
+
+    if stream.duration is not None and stream.time_base is not None:
+        start, length = stream.start_time or 0, stream.duration
+    elif container.duration:  # in microseconds (AV_TIME_BASE)
+        start = stream.start_time or 0
+        length = int(container.duration / 1_000_000 / stream.time_base) if stream.time_base else 0
+    else:
+        return []
+    looks, seen = [], set()
+    try:
+        for k in range(SPREAD_LOOKS):
+            container.seek(start + int(length * (k + 0.5) / SPREAD_LOOKS), stream=stream)
+            frame = next(container.decode(stream), None)
+            # a keyframe reached from two places (or the first one, when keyframes are far apart) counts once
+            if frame is not None and frame.pts not in seen and (frame.pts or 0) > start:
+                seen.add(frame.pts)
+                looks.append(look(frame.to_ndarray(format="gray")))
+    except (*av_failures(), OSError, ValueError, StopIteration):
+        pass  # a file that will not seek keeps the looks it gave
+    return looks

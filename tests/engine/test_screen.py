@@ -62,11 +62,11 @@ def test_a_desktop_looks_like_a_screen_and_footage_does_not() -> None:
     assert both is not None and (both.flat, both.edges) == pytest.approx((0.6, 0.015))
 
 
-def _write(path: Path, frames: list[np.ndarray], crf: int) -> Path:
+def _write(path: Path, frames: list[np.ndarray], crf: int, keyint: int = 250) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(30))
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        stream.options = {"crf": str(crf), "preset": "veryfast", "g": str(keyint)}
         for rgb in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
         container.mux(stream.encode(None))
@@ -79,6 +79,23 @@ def test_the_probe_reads_the_look_of_a_file(tmp_path: Path) -> None:
     assert desk is not None and desk.look is not None and desk.look.screen, desk
     film = measure(SAMPLE)
     assert film is not None and film.look is not None and not film.look.screen, film
+
+
+def test_a_film_that_opens_on_titles_is_not_a_screen_recording(tmp_path: Path) -> None:
+    """Its first frames look like a screen (flat ground, sharp letters); the rest, spread over the
+    file, do not. Before, the first 30 frames alone decided: the 60-s Big Buck Bunny clip took the
+    screen variant. A desktop recording as long still looks like one throughout."""
+    footage = _footage(40)
+    titles = [_desktop() for _ in range(40)]
+    film = [*titles, *footage, *footage, *footage]  # a keyframe a second, as streamed video has
+    seen = measure(_write(tmp_path / "film.mp4", film, crf=23, keyint=30))
+    assert seen is not None and seen.look is not None and not seen.look.screen, seen
+    one_keyframe = measure(_write(tmp_path / "one.mp4", film, crf=23))  # nowhere else to look: the start decides
+    assert one_keyframe is not None and one_keyframe.look is not None and one_keyframe.look.screen, one_keyframe
+    titles_only = [look(_gray(f)) for f in titles[:30:10]]
+    assert mean_look(titles_only).screen  # what the first frames alone said
+    desk = measure(_write(tmp_path / "desk.mp4", [_desktop(i) for i in range(160)], crf=23))
+    assert desk is not None and desk.look is not None and desk.look.screen, desk
 
 
 def test_a_screen_recording_takes_the_screen_variant(monkeypatch: pytest.MonkeyPatch) -> None:
