@@ -306,11 +306,6 @@ def _auto_fit(model, media, args: argparse.Namespace):  # noqa: ANN001, ANN202 -
         return model  # the refit writes fp32 and INT8 ONNX graphs for ONNX Runtime and OpenVINO only
     if args.device not in (None, "CPU", "cpu"):
         return model
-    if args.backend == "auto":
-        from srstream.sysinfo import gpus
-
-        if gpus():  # the video upscales on the GPU, next to which the fit on the CPU is not cheap
-            return model
     from srstream.engine.autotune import expected_fps
 
     size = (media.width, media.height)
@@ -318,6 +313,11 @@ def _auto_fit(model, media, args: argparse.Namespace):  # noqa: ANN001, ANN202 -
                            lambda: expected_fps(model, args.backend, args.precision, size=size))
     if why is None:
         return model
+    if args.backend == "auto":
+        from srstream.sysinfo import gpus
+
+        if gpus():  # the video upscales on the GPU, next to which the fit on the CPU is not cheap
+            return model
     print(f"sr-stream: {why} gets {model.name}'s last conv fitted to it first, or an earlier run's fit "
           "(--adapt off skips it)", file=sys.stderr, flush=True)
     try:
