@@ -298,8 +298,10 @@ def _export_int8_verdict(model: ResolvedModel) -> str:
 def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "auto",
            size: tuple[int, int] | None = None, device: str | None = None, cache: TuneCache | None = None,
            refresh: bool = False, info: SystemInfo | None = None,
-           progress: Callable[[str], None] | None = None) -> Selection:
-    """Resolve ``auto`` for ``model`` on this machine (see the module docstring).
+           progress: Callable[[str], None] | None = None, measure: bool = False) -> Selection:
+    """Resolve ``auto`` for ``model`` on this machine (see the module docstring). With ``backend``
+    and ``precision`` both given, that candidate is taken unmeasured, or with ``measure`` checked
+    and timed (cached) like any other, so that its row carries its speed.
 
     Raises:
         RegistryError: an unknown backend name.
@@ -319,7 +321,7 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
         if not available.available:
             error = DependencyError if available.detail.startswith("missing") else BackendError
             raise error(f"the {b.name} backend ({b.title}) cannot run here: {available.detail}")
-        if precision != "auto":
+        if precision != "auto" and not measure:
             return Selection(Choice(backend, precision, "chosen with --backend and --precision",
                                     b.make_options(device)), (), size, True)
     gpu = _gpu_choice(model, info, backend, precision) if device is None else None
@@ -419,27 +421,14 @@ def expected_fps(model: ResolvedModel, backend: str = "auto", precision: str = "
                  size: tuple[int, int] | None = None, device: str | None = None) -> float | None:
     """The speed (network alone) of what :func:`choose` will take for ``model`` at ``size`` on this
     machine, measured now or found in the cache (which :func:`choose` then reads); with ``backend``
-    and ``precision`` both given, that one alone. None on a GPU, or where nothing can run (opening
-    it says why)."""
-    size = size or DEFAULT_SIZE
+    and ``precision`` both given, that one's. None on a GPU, or where nothing can run (opening it
+    says why)."""
     try:
-        if backend == "auto" or precision == "auto":
-            selection = select(model, backend=backend, precision=precision, size=size, device=device,
-                               progress=_note if os.isatty(2) else None)
-            return next((row.fps for row in selection.rows if row.chosen), None)
-        b = backend_def(backend)
-        options = b.make_options(device)
-        cache = TuneCache()
-        speed_key = f"{_key(model, b, precision, options, collect(microarchitecture=False))}|{size[0]}x{size[1]}"
-        fps = cache.get("speed", speed_key)
-        if fps is None:
-            [fps] = _time_together(model, [(b, precision, options)], size)
-            if isinstance(fps, SRStreamError):
-                return None
-            cache.put("speed", speed_key, fps)
-        return float(fps)
+        selection = select(model, backend=backend, precision=precision, size=size, device=device,
+                           progress=_note if os.isatty(2) else None, measure=True)
     except SRStreamError:
         return None
+    return next((row.fps for row in selection.rows if row.chosen), None)
 
 
 #: Live sources need this much more than their frame rate: capture, colour conversion, the
