@@ -108,7 +108,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
     if streaming and media.kind != "video":
         raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
     if not streaming:
-        check_kind(media.kind, output)
+        check_kind(media.kind, output, media.frames)
     encode = None
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska

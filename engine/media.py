@@ -51,8 +51,8 @@ class MediaInfo:
     Attributes:
         kind: ``"video"``, ``"image"``, ``"folder"`` or ``"glob"`` (a pattern such as ``shots/*.png``).
         width / height: frame size in pixels (0 for folders).
-        frames: frame count the container declares (0 when it does not say; video only),
-            or the number of images in a folder.
+        frames: frame count the container declares (0 when it does not say; video only), an
+            animated PNG's or WebP's frames (0 for a still image), or the number of images in a folder.
         rate: average frame rate (video only).
         audio_streams / subtitle_streams: counts of streams to carry over (video only).
         seconds: the video's duration as the container gives it (0 when it does not say).
@@ -106,10 +106,13 @@ def _probe_video(path: Path) -> MediaInfo:
 
 
 def _probe_image(path: Path) -> MediaInfo:
-    from srstream.engine.stills import read_still_with_metadata
+    from srstream.engine.stills import ANIMATION_SUFFIXES, animation_frames, read_still_with_metadata
 
-    image, _ = read_still_with_metadata(path, keep=True)  # kept for the upscale: decoded once per run
-    return MediaInfo(path=path, kind="image", width=image.shape[1], height=image.shape[0])
+    frames = animation_frames(path) if path.suffix.lower() in ANIMATION_SUFFIXES else 1
+    # a still is kept for the upscale (decoded once per run); an animation's first frame gives its size
+    image, _ = read_still_with_metadata(path, keep=frames == 1)
+    return MediaInfo(path=path, kind="image", width=image.shape[1], height=image.shape[0],
+                     frames=frames if frames > 1 else 0)
 
 
 def probe(path: str | Path) -> MediaInfo:

@@ -55,12 +55,13 @@ def check_output(source: Path, output: Path, *, overwrite: bool, folder: bool = 
         raise OutputError(f"output folder {folder} is not writable; choose another -o path")
 
 
-def check_kind(kind: str, output: Path) -> None:
+def check_kind(kind: str, output: Path, frames: int = 0) -> None:
     """Refuse an output whose extension cannot hold what the input is, before any work.
+    ``frames``: an image input's frames (more than one: an animated PNG or WebP).
 
     Raises:
         ConfigError: a video written to an image or unknown extension, an image to a video or
-            unknown one.
+            unknown one, an animation to a format of one picture.
     """
     from srstream.errors import ConfigError
     from srstream.images import IMAGE_SUFFIXES
@@ -73,3 +74,9 @@ def check_kind(kind: str, output: Path) -> None:
     if kind == "image" and suffix not in IMAGE_SUFFIXES:
         raise ConfigError(f"-o {output}: the input is an image; end the output with one of "
                           f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+    if kind == "image" and frames > 1:
+        from srstream.engine.stills import ANIMATION_SUFFIXES
+
+        if suffix not in ANIMATION_SUFFIXES:
+            raise ConfigError(f"-o {output}: the input is an animation of {frames} frames, and {suffix} holds one "
+                              f"picture; end the output with {' or '.join(ANIMATION_SUFFIXES)}")

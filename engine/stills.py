@@ -16,6 +16,10 @@ records instead of turning the pixels), ICC colour profile and XMP travel to JPE
 outputs unchanged (OpenCV's ``imdecodeWithMetadata`` / ``imencodeWithMetadata``); an output
 format that cannot hold them (BMP, TIFF through OpenCV) gets the pixels turned upright instead,
 so it displays the same way.
+
+An animated PNG (APNG) or WebP is upscaled frame by frame into an animation of the same kind, with
+its frame durations, loop count and alpha (OpenCV's ``imdecodeanimation`` / ``imencodeanimation``;
+FFmpeg, which reads GIFs as video, reads no animated WebP): never flattened to its first frame.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import ConfigError, InputError, OutputError
 from srstream.images import IMAGE_SUFFIXES
 
-__all__ = ["BATCH_RECORD", "BatchReport", "StillMetadata", "check_not_inputs", "continues_folder_run",
-           "exif_orientation", "expand_inputs", "is_glob", "read_still", "read_still_with_metadata",
-           "upright", "upscale_folder", "upscale_image", "write_still"]
+__all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "StillMetadata", "animation_frames",
+           "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs", "is_glob",
+           "read_animation", "read_still", "read_still_with_metadata", "skipped_media", "upright",
+           "upscale_folder", "upscale_image", "write_animation", "write_still"]
 
 log = logging.getLogger("srstream.engine")
 
@@ -51,6 +56,11 @@ _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 #: Output formats whose OpenCV encoder writes EXIF, ICC and XMP chunks (measured with OpenCV 5.0).
 _KEEPS_METADATA = (".jpg", ".jpeg", ".png", ".webp")
 _KEPT_TYPES = (cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_ICCP, cv2.IMAGE_METADATA_XMP)
+#: Image formats whose files may hold an animation, which is read and written as one.
+ANIMATION_SUFFIXES = (".png", ".webp")
+#: The most of this machine's memory an animation's upscaled frames may take (they are encoded
+#: together, so they are all held at once).
+ANIMATION_MEMORY_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,15 @@ def expand_inputs(path: Path) -> list[Path]:
     if not files:
         raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) match {path}")
     return files
+
+
+def skipped_media(path: Path) -> list[Path]:
+    """The videos and GIF animations of a folder or glob (sorted), which a run of its images leaves
+    alone: each is upscaled as a video by a run of its own."""
+    from srstream.engine.outputs import VIDEO_SUFFIXES
+
+    found = path.iterdir() if path.is_dir() else map(Path, glob.glob(str(path)))
+    return sorted(p for p in found if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
 
 
 def read_still(path: Path) -> np.ndarray:
@@ -226,8 +245,148 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
         pending.commit()
 
 
+def animation_frames(path: Path) -> int:
+    """How many frames an animated PNG (its ``acTL`` chunk) or WebP (its ``ANMF`` chunks) holds, read
+    from the file's chunk headers alone; 1 for a still image, another format, or a file whose
+    header cannot be read (the decoder reports what is wrong with it)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if head[:8] == b"\x89PNG\r\n\x1a\n":
+                f.seek(8)
+                while True:  # acTL comes before the first IDAT
+                    chunk = f.read(8)
+                    if len(chunk) < 8 or chunk[4:] in (b"IDAT", b"IEND"):
+                        return 1
+                    size = int.from_bytes(chunk[:4], "big")
+                    if chunk[4:] == b"acTL":
+                        return max(1, int.from_bytes(f.read(4), "big"))
+                    f.seek(size + 4, os.SEEK_CUR)
+            if head[:4] == b"RIFF" and head[8:] == b"WEBP":
+                frames = 0
+                while True:
+                    chunk = f.read(8)
+                    if len(chunk) < 8:
+                        return max(1, frames)
+                    frames += chunk[:4] == b"ANMF"
+                    size = int.from_bytes(chunk[4:], "little")
+                    f.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        pass
+    return 1
+
+
+def _animation_memory() -> int:
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return int(total * ANIMATION_MEMORY_SHARE)
+
+
+def read_animation(path: Path) -> tuple[list[np.ndarray], list[int], int]:
+    """An animated PNG or WebP: its frames as :func:`read_still` gives an image (each one whole,
+    as a viewer shows it), their durations in ms, and the loop count (0: for ever).
+
+    Raises:
+        InputError: unreadable or truncated.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    ok, animation = cv2.imdecodeanimation(data) if data.size else (False, None)
+    if not ok or not animation.frames:
+        raise InputError(f"{path} is not a readable animation (empty, truncated or not really {path.suffix})")
+    frames = list(animation.frames)
+    for i, frame in enumerate(frames):
+        if frame.dtype not in (np.uint8, np.uint16):
+            raise InputError(f"{path}: {frame.dtype} samples are not supported; convert to 8- or 16-bit")
+        frames[i] = _rgb(frame)
+    return frames, [int(d) for d in animation.durations], int(animation.loop_count)
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        return image[:, :, None]
+    if image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def _bgr(image: np.ndarray, suffix: str) -> np.ndarray:
+    if image.shape[2] == 1:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)  # the animation encoders take colour frames
+    elif image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    else:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    if image.dtype == np.uint16 and suffix in _EIGHT_BIT_ONLY:
+        image = (image / 257.0 + 0.5).astype(np.uint8)
+    return image
+
+
+def write_animation(path: Path, frames: list[np.ndarray], durations: list[int], loop_count: int) -> None:
+    """Write RGB(A) or grey ``frames`` as one animated PNG or WebP (``path``'s extension), atomically.
+    The frames are converted for the encoder in place, one at a time (the list then holds them in
+    its order).
+
+    Raises:
+        OutputError: the encoder refuses, or the disk is full / the folder not writable.
+    """
+    suffix = path.suffix.lower()
+    for i, frame in enumerate(frames):
+        frames[i] = _bgr(frame, suffix)
+    animation = cv2.Animation()
+    animation.frames, animation.durations, animation.loop_count = frames, list(durations), loop_count
+    # WebP lossless, as OpenCV writes a still WebP (its animation encoder's default is lossy, at quality 75)
+    ok, data = cv2.imencodeanimation(suffix, animation, [cv2.IMWRITE_WEBP_QUALITY, 101] if suffix == ".webp" else [])
+    if not ok:
+        raise OutputError(f"cannot encode {path.name} as an animated {suffix}")
+    with PendingOutput(path) as pending:
+        try:
+            pending.tmp.write_bytes(data.tobytes())
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}; check the folder and free space") from exc
+        pending.commit()
+
+
+def _upscale_animation(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
+    if dst.suffix.lower() not in ANIMATION_SUFFIXES:
+        raise ConfigError(f"{src} is an animation; {dst.suffix or 'a file without extension'} holds one picture: "
+                          f"write {' or '.join(ANIMATION_SUFFIXES)}")
+    frames, durations, loop_count = read_animation(src)
+    scale = upscaler.spec.scale
+    needed = sum(f.shape[0] * f.shape[1] * max(3, f.shape[2]) * f.itemsize for f in frames) * scale * scale
+    if needed > _animation_memory():
+        height, width = frames[0].shape[:2]
+        raise InputError(f"{src} is an animation of {len(frames)} frames of {width}x{height}; upscaled x{scale}, its "
+                         f"frames would take {needed / 2**30:.1f} GiB, more than half of this machine's memory "
+                         "(they are encoded together); split it into shorter animations first")
+    previous = None
+    for i, frame in enumerate(frames):
+        if previous is not None and np.array_equal(frame, previous[0]):
+            out = previous[1]  # a frame that repeats the one before: the same output
+        else:
+            out = upscaler.upscale(frame)
+        previous = frame, out
+        frames[i] = out
+    width, height = frames[0].shape[1], frames[0].shape[0]
+    write_animation(dst, frames, durations, loop_count)
+    return width, height
+
+
 def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
-    """Upscale one image file; returns the output ``(width, height)``."""
+    """Upscale one image file, or an animated PNG or WebP into an animation (:func:`animation_frames`);
+    returns the output ``(width, height)``.
+
+    Raises:
+        ConfigError: an animation written to a format of one picture.
+    """
+    if src.suffix.lower() in ANIMATION_SUFFIXES and animation_frames(src) > 1:
+        return _upscale_animation(src, dst, upscaler)
     image, metadata = read_still_with_metadata(src)
     out = upscaler.upscale(image)
     write_still(dst, out, metadata=metadata)

@@ -476,12 +476,13 @@ def _job_summary(report, output: Path, up) -> int:  # noqa: ANN001 - JobReport, 
 def _image(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     result = up.run(job)
     width, height = result.size
-    print(f"{job.output}: {width}x{height} in {result.seconds:.2f} s; {up.frame_upscaler.backend.describe()}")
+    frames = f"an animation of {job.media.frames} frames of " if job.media.frames > 1 else ""
+    print(f"{job.output}: {frames}{width}x{height} in {result.seconds:.2f} s; {up.frame_upscaler.backend.describe()}")
     return 0
 
 
 def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
-    from srstream.engine.stills import expand_inputs
+    from srstream.engine.stills import expand_inputs, skipped_media
 
     files, output = expand_inputs(job.media.path), job.output
     with _progress(len(files), "image") as bar:
@@ -491,6 +492,13 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
           + (f", {len(report.failed)} failed" if report.failed else ""))
     for src, why in report.failed:
         print(f"  failed: {src}: {why}", file=sys.stderr)
+    videos = skipped_media(job.media.path)
+    if videos:
+        names = ", ".join(p.name for p in videos[:3]) + (f" and {len(videos) - 3} more" if len(videos) > 3 else "")
+        many = len(videos) > 1
+        print(f"note: {len(videos)} video{'s' if many else ''} or GIF animation{'s' if many else ''} left alone "
+              f"({names}): a folder run upscales its images; run `sr-stream FILE` on {'each' if many else 'it'}",
+              file=sys.stderr)
     if report.interrupted:
         from srstream.errors import interrupted_exit_code
 

@@ -262,3 +262,72 @@ def test_a_single_image_run_decodes_its_input_once(tmp_path: Path, model: Path, 
     cv2.imwrite(str(src), np.zeros((6, 8, 3), np.uint8))
     assert stills.read_still(src).shape == (6, 8, 3)
     stills._KEPT.clear()
+
+
+def _animation(frames: list[np.ndarray], durations: list[int], loop_count: int) -> cv2.Animation:
+    animation = cv2.Animation()
+    animation.frames, animation.durations, animation.loop_count = frames, durations, loop_count
+    return animation
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_an_animated_png_or_webp_stays_an_animation(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
+                                                   suffix: str) -> None:
+    """An APNG or animated WebP was upscaled as its first frame alone: every other frame was lost
+    without a word. Now every frame is upscaled, with its duration, the loop count and alpha."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for i in range(4):
+        frame = np.zeros((10, 12, 4), np.uint8)
+        frame[..., :3] = rng.integers(0, 256, (10, 12, 3))
+        frame[2 + i:6 + i, 2:9, 3] = 255  # a moving opaque patch on a transparent ground
+        frames.append(frame)
+    src = tmp_path / f"sticker{suffix}"
+    ok, data = cv2.imencodeanimation(suffix, _animation(frames, [40, 50, 60, 70], 3),
+                                     [cv2.IMWRITE_WEBP_QUALITY, 101] if suffix == ".webp" else [])
+    assert ok
+    src.write_bytes(data.tobytes())
+    from srstream.engine.stills import animation_frames, read_animation
+
+    assert animation_frames(src) == 4
+    code, out, err = run([str(src), "--model", str(model), "--backend", "ort", "--precision", "fp32"], capsys)
+    assert code == 0, err
+    assert "an animation of 4 frames of 24x20" in out
+    written, durations, loop_count = read_animation(tmp_path / f"sticker_x2{suffix}")
+    assert (len(written), durations, loop_count) == (4, [40, 50, 60, 70], 3)
+    from srstream.engine.backends import backend_def
+    from srstream.engine.models import read_onnx_spec
+    from srstream.engine.upscaler import FrameUpscaler
+
+    spec = read_onnx_spec(model)
+    upscaler = FrameUpscaler(backend_def("ort").open(spec, model, "fp32"), spec, 0)
+    stored, _, _ = read_animation(src)
+    for got, frame in zip(written, stored):
+        expected = upscaler.upscale(frame)
+        assert got.shape == expected.shape == (20, 24, 4)
+        diff = np.abs(got.astype(int) - expected.astype(int))
+        assert diff[..., 3].max() <= 1  # both formats written lossless (colour kept where anything shows)
+        assert diff[..., :3][expected[..., 3] > 0].max() <= 1
+    assert not np.array_equal(written[0], written[1])
+
+
+def test_an_animation_is_refused_a_format_of_one_picture_and_a_folder_leaves_videos_alone(
+        tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frames = [np.full((6, 6, 3), v, np.uint8) for v in (20, 200)]
+    ok, data = cv2.imencodeanimation(".png", _animation(frames, [100, 100], 0))
+    assert ok
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    (shots / "anim.png").write_bytes(data.tobytes())
+    assert cv2.imwrite(str(shots / "still.png"), frames[0])
+    (shots / "clip.gif").write_bytes(b"GIF89a")  # not read: a folder run leaves videos alone
+    code, out, err = run([str(shots / "anim.png"), "-o", str(tmp_path / "anim.jpg"), "--model", str(model)], capsys)
+    assert code != 0 and "animation of 2 frames" in err and ".png or .webp" in err
+    assert not (tmp_path / "anim.jpg").exists()
+    code, out, err = run([str(shots), "-o", str(tmp_path / "out"), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert "2 of 2 images" in out and "left alone (clip.gif)" in err
+    from srstream.engine.stills import animation_frames
+
+    assert animation_frames(tmp_path / "out" / "anim.png") == 2
+    assert animation_frames(tmp_path / "out" / "still.png") == 1
