@@ -249,31 +249,44 @@ def animation_frames(path: Path) -> int:
     """How many frames an animated PNG (its ``acTL`` chunk) or WebP (its ``ANMF`` chunks) holds, read
     from the file's chunk headers alone; 1 for a still image, another format, or a file whose
     header cannot be read (the decoder reports what is wrong with it)."""
+    return _animation_header(path)[0]
+
+
+def _animation_header(path: Path) -> tuple[int, bool]:
+    """:func:`animation_frames`, and whether the file says it holds EXIF, ICC or XMP metadata (a
+    PNG's ``eXIf``/``iCCP``/``iTXt`` chunks before its pictures, a WebP's ``VP8X`` flags)."""
+    frames, metadata = 1, False
     try:
         with open(path, "rb") as f:
             head = f.read(12)
             if head[:8] == b"\x89PNG\r\n\x1a\n":
                 f.seek(8)
-                while True:  # acTL comes before the first IDAT
+                while True:  # acTL, iCCP and eXIf come before the first IDAT
                     chunk = f.read(8)
                     if len(chunk) < 8 or chunk[4:] in (b"IDAT", b"IEND"):
-                        return 1
+                        return frames, metadata
                     size = int.from_bytes(chunk[:4], "big")
+                    metadata |= chunk[4:] in (b"eXIf", b"iCCP", b"iTXt")
                     if chunk[4:] == b"acTL":
-                        return max(1, int.from_bytes(f.read(4), "big"))
+                        frames = max(1, int.from_bytes(f.read(4), "big"))
+                        size -= 4
                     f.seek(size + 4, os.SEEK_CUR)
             if head[:4] == b"RIFF" and head[8:] == b"WEBP":
-                frames = 0
+                count = 0
                 while True:
                     chunk = f.read(8)
                     if len(chunk) < 8:
-                        return max(1, frames)
-                    frames += chunk[:4] == b"ANMF"
+                        return max(1, count), metadata
                     size = int.from_bytes(chunk[4:], "little")
-                    f.seek(size + (size & 1), os.SEEK_CUR)
-    except OSError:
+                    skip = size + (size & 1)  # chunks are padded to an even size
+                    if chunk[:4] == b"VP8X":
+                        metadata = bool(f.read(1)[0] & 0x2C)  # ICC, EXIF, XMP
+                        skip -= 1
+                    count += chunk[:4] == b"ANMF"
+                    f.seek(skip, os.SEEK_CUR)
+    except (OSError, IndexError):
         pass
-    return 1
+    return frames, metadata
 
 
 def _animation_memory() -> int:
@@ -375,6 +388,9 @@ def _upscale_animation(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[i
         frames[i] = out
     width, height = frames[0].shape[1], frames[0].shape[0]
     write_animation(dst, frames, durations, loop_count)
+    if _animation_header(src)[1]:  # OpenCV reads an animation's metadata no more than it writes it
+        log.warning(f"note: {src.name}: the animation's EXIF/ICC/XMP metadata is not kept (OpenCV writes animations "
+                    "without it)")
     return width, height
 
 

@@ -331,3 +331,23 @@ def test_an_animation_is_refused_a_format_of_one_picture_and_a_folder_leaves_vid
 
     assert animation_frames(tmp_path / "out" / "anim.png") == 2
     assert animation_frames(tmp_path / "out" / "still.png") == 1
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_an_animation_says_when_its_metadata_is_not_kept(tmp_path: Path, model: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         caplog: pytest.LogCaptureFixture, suffix: str) -> None:
+    image = pytest.importorskip("PIL.Image")
+    from PIL import ImageCms
+
+    from srstream.engine.stills import _animation_header
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    frames = [image.fromarray(np.full((8, 6, 3), v, np.uint8)) for v in (20, 120, 200)]
+    src, plain = tmp_path / f"icc{suffix}", tmp_path / f"plain{suffix}"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, icc_profile=profile, lossless=True)
+    frames[0].save(plain, save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    assert _animation_header(src) == (3, True) and _animation_header(plain) == (3, False)
+    code, out, err = run([str(src), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert "an animation of 3 frames of 12x16" in out and "metadata is not kept" in caplog.text
