@@ -103,7 +103,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
     if str(media.path) == "-" and dst is None:
         raise ConfigError("reading a video from standard input: name the output with -o FILE (or -o - to stream "
                           "Matroska to standard output)")
-    output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind)
+    output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind, media.transparent)
     streaming = str(output) == "-"
     if streaming and media.kind != "video":
         raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
@@ -415,15 +415,17 @@ class Upscaler:
 
         import av
 
-        from srstream.engine.encode import format_for
+        from srstream.engine.encode import choose_pix_fmt, format_for
         from srstream.engine.jobs import join_filter
-        from srstream.engine.video import FileSource, rehearse_output
+        from srstream.engine.video import FileSource, keeps_alpha, rehearse_output
 
         per_segment = dataclasses.replace(job.encode, copy_audio=False, copy_subtitles=False)
         source = FileSource(job.media.path, copy_audio=False, copy_subtitles=False)
         try:
             width, height = source.size
             size = (width * self.spec.scale, height * self.spec.scale)
+            if keeps_alpha(source, choose_pix_fmt(job.encode, source.video.codec_context.pix_fmt, *size, True)[0]):
+                raise OutputError("its segments (.mp4 files) cannot hold the input's transparency")
             try:
                 segment = rehearse_output(source, "mp4", ".mp4", size, per_segment)
             except (OutputError, ConfigError) as exc:  # a one-pass run says what is wrong with the settings

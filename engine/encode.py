@@ -19,10 +19,10 @@ import numpy as np
 from srstream.errors import ConfigError, OutputError, SRStreamError
 
 __all__ = ["AudioReencode", "BT601", "EncodeOptions", "GifPalette", "MATRICES", "SubtitleReencode", "X264_PRESETS",
-           "add_video_stream", "copy_container_metadata", "copy_packet", "copy_stream_tags", "copy_streams",
-           "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets", "format_for",
-           "frame_converter", "frames_kept", "is_deep", "mux_copied", "output_pix_fmt", "plausible_dts", "rehearse",
-           "sws_flags", "undecodable", "x264_params"]
+           "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet", "copy_stream_tags",
+           "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets",
+           "format_for", "frame_converter", "frames_kept", "has_alpha", "is_deep", "mux_copied", "output_pix_fmt",
+           "plausible_dts", "rehearse", "sws_flags", "undecodable", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -232,25 +232,53 @@ def encodable_pix_fmt(codec: str, pix_fmt: str, width: int, height: int) -> str:
     """``pix_fmt``, or the pixel format nearest to it that the ``codec`` encoder takes, as FFmpeg's
     command line would pick one: every colour channel kept, then the bit depth, then no subsampling
     across an odd size, then the same family (YUV or RGB), no alpha, limited range, and the fewest
-    bits (DNxHD and ProRes take no 4:2:0: yuv422p, yuv422p10le; QuickTime Animation: rgb24)."""
+    bits (DNxHD and ProRes take no 4:2:0: yuv422p, yuv422p10le; QuickTime Animation: rgb24). For a
+    ``pix_fmt`` with alpha, a format with alpha comes before all that, where the codec takes one
+    (ProRes: yuva444p10le; QuickTime Animation: argb; VP9 and FFV1: yuva420p)."""
     import av
 
     takes = [f.name for f in av.codec.Codec(codec, "w").video_formats or ()]
     if not takes or pix_fmt in takes:
         return pix_fmt
     want = av.VideoFormat(pix_fmt)
+    alpha = has_alpha(pix_fmt)
 
     def cost(name: str) -> tuple:
         fmt = av.VideoFormat(name)
         colours = [c for c in fmt.components if not c.is_alpha]
         odd = (width % 2 and fmt.chroma_width(2) < 2) or (height % 2 and fmt.chroma_height(2) < 2)
-        return (fmt.has_palette or fmt.is_bayer or fmt.is_bit_stream,
+        return (fmt.has_palette or fmt.is_bayer or fmt.is_bit_stream, alpha and len(colours) == len(fmt.components),
                 len(colours) < len([c for c in want.components if not c.is_alpha]),
                 max(c.bits for c in fmt.components) < max(c.bits for c in want.components), bool(odd),
-                fmt.is_rgb != want.is_rgb, len(colours) < len(fmt.components), name.startswith("yuvj"),
+                fmt.is_rgb != want.is_rgb, not alpha and len(colours) < len(fmt.components), name.startswith("yuvj"),
                 fmt.bits_per_pixel)
 
     return min(takes, key=cost)
+
+
+def has_alpha(pix_fmt: str) -> bool:
+    """Whether FFmpeg's pixel format ``pix_fmt`` has an alpha component."""
+    import av
+
+    try:
+        return any(c.is_alpha for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, TypeError):
+        return False
+
+
+def _with_alpha(pix_fmt: str) -> str:
+    """The format like ``pix_fmt`` with an alpha plane (yuv420p -> yuva420p, rgb24 -> rgba,
+    gbrp10le -> gbrap10le), or ``pix_fmt`` where FFmpeg has none."""
+    import av
+
+    names = {"rgb24": "rgba", "bgr24": "bgra", "rgb48le": "rgba64le", "gray": "ya8", "gray16le": "ya16le"}
+    name = names.get(pix_fmt) or (f"yuva{pix_fmt[3:]}" if pix_fmt.startswith("yuv") and not pix_fmt.startswith("yuvj")
+                                  else f"gbra{pix_fmt[3:]}" if pix_fmt.startswith("gbrp") else pix_fmt)
+    try:
+        av.VideoFormat(name)
+    except (ValueError, TypeError):
+        return pix_fmt
+    return name
 
 
 def plausible_dts(packets, step: int) -> list:  # noqa: ANN001 - av.Packets
@@ -266,14 +294,46 @@ def plausible_dts(packets, step: int) -> list:  # noqa: ANN001 - av.Packets
     return packets
 
 
+def choose_pix_fmt(options: EncodeOptions, input_pix_fmt: str | None, width: int, height: int,
+                   alpha: bool = False) -> tuple[str, str | None]:
+    """The encoder's pixel format for :func:`add_video_stream` (``--pix-fmt``, or 4:2:0 at the
+    input's depth, 4:4:4 across an odd size, with alpha for ``alpha`` frames, as near as the codec
+    takes; a GIF's ``pal8``), and the note that says what differs from what was asked."""
+    pix_fmt = output_pix_fmt(options.pix_fmt, input_pix_fmt)
+    note = None
+    if options.codec == "gif" and not options.pix_fmt:
+        pix_fmt = "pal8"  # a palette made for each frame (GifPalette)
+        note = "GIF output: 256 colours a frame (each frame's own palette, dithered); an .mp4 or .webm output keeps all"
+    if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
+        wanted = pix_fmt
+        pix_fmt = "yuv444p10le" if "10" in pix_fmt else "yuv444p"  # keep every pixel instead of cropping
+        note = f"{width}x{height} is odd-sized: encoded as {pix_fmt} instead of {wanted}"
+    if alpha and not options.pix_fmt and pix_fmt != "pal8":
+        pix_fmt = _with_alpha(pix_fmt)
+    if not options.pix_fmt:
+        wanted = pix_fmt
+        pix_fmt = encodable_pix_fmt(options.codec, pix_fmt, width, height)
+        if pix_fmt != wanted and not (alpha and pix_fmt == wanted.replace("yuva", "yuv", 1)):
+            note = (f"{note}; " if note else "") + f"{options.codec} does not take {wanted}: encoded as {pix_fmt}"
+    if alpha and pix_fmt != "pal8" and not has_alpha(pix_fmt):
+        note = (f"{note}; " if note else "") + (
+            f"the input's transparency is dropped: {options.codec} {pix_fmt} has no alpha; for transparency write "
+            ".webm (VP9), .gif, or .mov with --codec prores_ks, qtrle or png")
+    return pix_fmt, note
+
+
 def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, width: int, height: int,  # noqa: ANN001
-                     time_base: Fraction, matrix: int = BT601, *, like=None):  # noqa: ANN001, ANN201
+                     time_base: Fraction, matrix: int = BT601, *, like=None,  # noqa: ANN001
+                     alpha: bool = False):  # noqa: ANN201
     """Add the encoder stream for ``options`` to an output ``container``: its size, pixel format
     (4:4:4 instead of a subsampled one for odd sizes, with a note saying so), time base, colour
     tags (``matrix``, limited range), bitrate or CRF and preset. With ``like`` (the input video
     stream) it also takes the input's colour primaries and transfer (HDR PQ/HLG tags), sample
-    aspect ratio, field order, stream tags (language, title) and dispositions. Returns
-    (stream, pix_fmt, note).
+    aspect ratio, field order, stream tags (language, title) and dispositions. ``alpha``: the
+    frames carry transparency, kept where the codec takes a format with alpha (a GIF's
+    transparent colour; see :func:`encodable_pix_fmt`) and otherwise dropped with a note saying
+    what would keep it. Returns (stream, pix_fmt, note): ``pix_fmt`` has alpha (or is a GIF's
+    ``pal8``) when the stream keeps it.
 
     Raises:
         ConfigError: the codec is not in this FFmpeg build, or a bad ``--bitrate``.
@@ -285,20 +345,8 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
     except (av.error.FFmpegError, ValueError) as exc:
         raise ConfigError(f"video codec {options.codec!r} is not available in this FFmpeg "
                           f"build ({exc}); try --codec libx264 or mpeg4") from exc
-    pix_fmt = output_pix_fmt(options.pix_fmt, like.codec_context.pix_fmt if like is not None else None)
-    note = None
-    if options.codec == "gif" and not options.pix_fmt:
-        pix_fmt = "pal8"  # a palette made for each frame (GifPalette)
-        note = "GIF output: 256 colours a frame (each frame's own palette, dithered); an .mp4 or .webm output keeps all"
-    if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
-        wanted = pix_fmt
-        pix_fmt = "yuv444p10le" if "10" in pix_fmt else "yuv444p"  # keep every pixel instead of cropping
-        note = f"{width}x{height} is odd-sized: encoded as {pix_fmt} instead of {wanted}"
-    if not options.pix_fmt:
-        wanted = pix_fmt
-        pix_fmt = encodable_pix_fmt(options.codec, pix_fmt, width, height)
-        if pix_fmt != wanted:
-            note = (f"{note}; " if note else "") + f"{options.codec} does not take {wanted}: encoded as {pix_fmt}"
+    pix_fmt, note = choose_pix_fmt(options, like.codec_context.pix_fmt if like is not None else None, width, height,
+                                   alpha)
     if options.codec in _FRAME_TICKS or container.format.name in _FRAME_TICKS:
         time_base = 1 / Fraction(rate)
     if options.codec == "libx265" and min(width, height) < 16:
@@ -331,9 +379,10 @@ def _copy_video_properties(src, dst) -> None:  # noqa: ANN001 - av VideoStreams
 
 
 def copy_stream_tags(src, dst) -> None:  # noqa: ANN001 - av Streams
-    """Stream tags (language, title, ...) and dispositions (default, forced, ...)."""
+    """Stream tags (language, title, ...) and dispositions (default, forced, ...). Not Matroska's
+    ``alpha_mode``: the muxer sets it from the output's own pixel format, which may have no alpha."""
     for key, value in (src.metadata or {}).items():
-        if key.lower() not in ("handler_name", "vendor_id", "encoder", "duration"):
+        if key.lower() not in ("handler_name", "vendor_id", "encoder", "duration", "alpha_mode"):
             dst.metadata[key] = value
     try:
         dst.disposition = src.disposition
@@ -342,11 +391,15 @@ def copy_stream_tags(src, dst) -> None:  # noqa: ANN001 - av Streams
 
 
 def encoder_frame(rgb: np.ndarray, pix_fmt: str, matrix: int = BT601):  # noqa: ANN201 - av.VideoFrame
-    """An ``(H, W, 3)`` uint8 (or uint16) RGB array as a frame in the encoder's ``pix_fmt``,
-    converted with ``matrix`` and accurate rounding (see :data:`_SWS_FLAGS`)."""
+    """An ``(H, W, 3)`` uint8 (or uint16) RGB array, or ``(H, W, 4)`` RGBA, as a frame in the
+    encoder's ``pix_fmt``, converted with ``matrix`` and accurate rounding (see :data:`_SWS_FLAGS`)."""
     import av
 
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
+    deep = rgb.dtype == np.uint16
+    if rgb.shape[2] == 4 and not has_alpha(pix_fmt):
+        rgb = rgb[:, :, :3]  # the stream keeps no alpha
+    kind = ("rgba64le" if deep else "rgba") if rgb.shape[2] == 4 else ("rgb48le" if deep else "rgb24")
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=kind)
     return frame.reformat(format=pix_fmt, dst_colorspace=MATRICES[matrix][0], interpolation=sws_flags())
 
 
@@ -355,16 +408,19 @@ class GifPalette:
     256 colours FFmpeg's ``palettegen`` picks for the frame (``stats_mode=single``) and its
     ``paletteuse`` mapping the frame onto them with error-diffusion dithering, what FFmpeg's own
     recipe for good GIFs does, one frame at a time so a stream never waits for its end. swscale's
-    only way into a GIF is a fixed 3-3-2 palette, which bands every gradient."""
+    only way into a GIF is a fixed 3-3-2 palette, which bands every gradient. With ``alpha``, the
+    frames are RGBA and one palette entry is kept for transparency: pixels less than half opaque
+    are transparent, as a GIF has no partial transparency."""
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, alpha: bool = False) -> None:
         import av.filter
 
         graph = av.filter.Graph()
-        source = graph.add_buffer(width=width, height=height, format="rgb24", time_base=Fraction(1, 1000))
+        self.format = "rgba" if alpha else "rgb24"
+        source = graph.add_buffer(width=width, height=height, format=self.format, time_base=Fraction(1, 1000))
         split = graph.add("split")
-        make = graph.add("palettegen", "stats_mode=single:reserve_transparent=0")
-        use = graph.add("paletteuse", "new=1:dither=sierra2_4a")
+        make = graph.add("palettegen", f"stats_mode=single:reserve_transparent={int(alpha)}")
+        use = graph.add("paletteuse", "new=1:dither=sierra2_4a" + (":alpha_threshold=128" if alpha else ""))
         sink = graph.add("buffersink")
         source.link_to(split)
         split.link_to(make, 0, 0)
@@ -379,18 +435,23 @@ class GifPalette:
 
         if rgb.dtype == np.uint16:  # a deep source: GIF has 8 bits a channel
             rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        channels = 4 if self.format == "rgba" else 3
+        if rgb.shape[2] != channels:
+            rgb = rgb[:, :, :3] if channels == 3 else np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=self.format)
         frame.pts, frame.time_base = self.pts, Fraction(1, 1000)
         self.pts += 1
         self.graph.push(frame)
         return self.graph.pull()  # palettegen's single mode gives each frame's palette at once
 
 
-def frame_converter(pix_fmt: str, matrix: int = BT601, size: tuple[int, int] = (0, 0)):  # noqa: ANN201
-    """What turns an RGB array into a frame for the encoder: :class:`GifPalette` for ``pal8`` (a
-    GIF of ``size``, width and height), else :func:`encoder_frame` with ``matrix``."""
+def frame_converter(pix_fmt: str, matrix: int = BT601, size: tuple[int, int] = (0, 0),  # noqa: ANN201
+                    alpha: bool = False):
+    """What turns an RGB(A) array into a frame for the encoder: :class:`GifPalette` for ``pal8`` (a
+    GIF of ``size``, width and height, with a transparent colour for ``alpha``), else
+    :func:`encoder_frame` with ``matrix``."""
     if pix_fmt == "pal8":
-        return GifPalette(*size)
+        return GifPalette(*size, alpha=alpha)
     return functools.partial(encoder_frame, pix_fmt=pix_fmt, matrix=matrix)
 
 

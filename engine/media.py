@@ -56,6 +56,7 @@ class MediaInfo:
         rate: average frame rate (video only).
         audio_streams / subtitle_streams: counts of streams to carry over (video only).
         seconds: the video's duration as the container gives it (0 when it does not say).
+        transparent: a GIF with transparent pixels (its default output stays a GIF, which keeps them).
     """
 
     path: Path
@@ -67,6 +68,7 @@ class MediaInfo:
     audio_streams: int = 0
     subtitle_streams: int = 0
     seconds: float = 0.0
+    transparent: bool = False
 
     @property
     def approx_frames(self) -> int:
@@ -100,9 +102,18 @@ def _probe_video(path: Path) -> MediaInfo:
                 audio_streams=len(container.streams.audio),
                 subtitle_streams=len(container.streams.subtitles),
                 seconds=seconds,
+                transparent=_transparent_gif(container, video),
             )
     except av_failures() as exc:
         raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc
+
+
+def _transparent_gif(container, video) -> bool:  # noqa: ANN001 - av container and stream
+    """A GIF whose first frame has transparent pixels (FFmpeg decodes every GIF as bgra)."""
+    if video.codec_context.name != "gif":
+        return False
+    frame = next(container.decode(video), None)
+    return frame is not None and bool(frame.to_ndarray(format="rgba")[:, :, 3].min() < 255)
 
 
 def _probe_image(path: Path) -> MediaInfo:

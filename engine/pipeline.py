@@ -116,7 +116,8 @@ class UpscaleStage:
         """A picture as RGB in the source's matrix and depth, upright."""
         if isinstance(picture, np.ndarray):
             return picture
-        return picture_rgb(picture, source.matrix, deep=source.deep, turns=source.turns)
+        return picture_rgb(picture, source.matrix, deep=source.deep, turns=source.turns,
+                           alpha=getattr(source, "alpha", False))
 
     def __call__(self, frame: Frame, source: Source) -> Upscaled:
         picture = frame.picture
@@ -159,12 +160,12 @@ def _limited_range(matrix: int) -> YuvMatrix:
     return YuvMatrix(kr, kb, False)
 
 
-def picture_rgb(picture: Any, matrix: int, *, deep: bool = False, turns: int = 0) -> np.ndarray:
-    """A decoded ``av.VideoFrame`` as RGB (uint16 when ``deep``), converted with ``matrix`` (an
-    :data:`srstream.engine.encode.MATRICES` key) and the measured swscale flags, turned upright by
-    ``turns`` quarter turns: the one YUV -> RGB conversion of every source."""
-    rgb = picture.to_ndarray(format="rgb48le" if deep else "rgb24", src_colorspace=MATRICES[matrix][0],
-                             interpolation=sws_flags())
+def picture_rgb(picture: Any, matrix: int, *, deep: bool = False, turns: int = 0, alpha: bool = False) -> np.ndarray:
+    """A decoded ``av.VideoFrame`` as RGB (uint16 when ``deep``; RGBA with ``alpha``), converted with
+    ``matrix`` (an :data:`srstream.engine.encode.MATRICES` key) and the measured swscale flags,
+    turned upright by ``turns`` quarter turns: the one YUV -> RGB conversion of every source."""
+    kind = ("rgba64le" if deep else "rgba") if alpha else ("rgb48le" if deep else "rgb24")
+    rgb = picture.to_ndarray(format=kind, src_colorspace=MATRICES[matrix][0], interpolation=sws_flags())
     if turns:  # shown upright, as FFmpeg's autorotate does; the output has no rotation flag
         rgb = np.ascontiguousarray(np.rot90(rgb, turns))
     return rgb

@@ -17,6 +17,10 @@
   can exit non-zero.
 * **Colour**: frames are converted to RGB with the matrix the input declares (BT.601 when it
   declares none, as FFmpeg does) and encoded back with the same matrix, tagged in the output.
+* **Transparency**: a stream with alpha (ProRes 4444, QuickTime Animation, PNG, FFV1, VP9 with
+  alpha, which only libvpx decodes, a GIF whose first frame has transparent pixels) is upscaled as
+  RGBA where the output keeps alpha (:func:`~srstream.engine.encode.add_video_stream`); elsewhere
+  the run says that it is dropped and what would keep it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from srstream.engine.encode import (
     first_packets,
     frame_converter,
     frames_kept,
+    has_alpha,
     is_deep,
     mux_copied,
     plausible_dts,
@@ -52,7 +57,8 @@ from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import InputError, OutputError, SRStreamError
 
-__all__ = ["PIPE", "EncodeOptions", "FileSink", "FileSource", "default_codec", "rehearse_output", "upscale_video"]
+__all__ = ["PIPE", "EncodeOptions", "FileSink", "FileSource", "default_codec", "keeps_alpha", "rehearse_output",
+           "upscale_video"]
 
 #: ``-`` as the input or the output: standard input / output (streamed Matroska out).
 PIPE = Path("-")
@@ -87,13 +93,23 @@ class FileSource:
             self.container.close()
             raise InputError(why)
         self.video = video
+        self.turns, self.notes = 0, []
         video.thread_type = "AUTO"
         self.copied = {s.index: s for s in self.container.streams
                        if (s.type == "audio" and copy_audio) or (s.type == "subtitle" and copy_subtitles)}
         self.matrix = video.codec_context.colorspace if video.codec_context.colorspace in MATRICES else BT601
         self.deep = is_deep(video.codec_context.pix_fmt)
         self.frames_declared = int(video.frames or 0) if span == (None, None) else 0
-        self.turns, self.notes = 0, []
+        # transparency: a format with alpha (a GIF's is always bgra: its first frame decides), or
+        # VP9 with alpha, whose alpha plane only libvpx's decoder reads (FFmpeg's own drops it)
+        self.decoder = None
+        name = video.codec_context.name
+        if name == "vp9" and any(k.lower() == "alpha_mode" and v == "1" for k, v in (video.metadata or {}).items()):
+            try:
+                self.decoder = av.CodecContext.create("libvpx-vp9", "r")
+            except (av.error.FFmpegError, ValueError):
+                self.notes.append("the input's VP9 alpha (transparency) is not read: this FFmpeg build has no libvpx")
+        self.alpha = self.decoder is not None or (has_alpha(video.codec_context.pix_fmt or "") and name != "gif")
         for other in (s for s in self.container.streams.video if s.index != video.index):
             what = "a cover picture" if other.disposition & av.stream.Disposition.attached_pic else "video"
             self.notes.append(f"stream #{other.index} ({other.codec_context.name}, {what}) is not kept: sr-stream "
@@ -122,6 +138,8 @@ class FileSource:
             return  # the main pass reports what is wrong with the file
         if frame is None:
             return
+        if self.video.codec_context.name == "gif" and frame.format.name in ("bgra", "rgba"):
+            self.alpha = bool(frame.to_ndarray(format="rgba")[:, :, 3].min() < 255)
         self.turns = round((frame.rotation or 0) / 90) % 4
         if self.turns:
             self.notes.append(f"the input is shown rotated by {-90 * self.turns % 360} degrees: the frames are turned "
@@ -147,7 +165,7 @@ class FileSource:
                     if packet.dts is not None and not emit(Passthrough(packet)):
                         return ""
                     continue
-                for frame in packet.decode():
+                for frame in (self.decoder.decode(packet) if self.decoder is not None else packet.decode()):
                     pts = frame.pts
                     if start is not None or end is not None:  # a segment: the stream's own timestamps
                         if pts is None:
@@ -179,13 +197,18 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
     with the container's metadata. Returns (video stream, RGB-to-frame converter, copied streams, pix_fmt)."""
     video = source.video
     stream, pix_fmt, note = add_video_stream(container, options, video.average_rate or Fraction(30), *size,
-                                             video.time_base, source.matrix, like=video)
+                                             video.time_base, source.matrix, like=video, alpha=source.alpha)
     if note:
         notes.append(note)
-    convert = frame_converter(pix_fmt, source.matrix, size)
+    convert = frame_converter(pix_fmt, source.matrix, size, alpha=keeps_alpha(source, pix_fmt))
     streams = copy_streams(container, source.copied, suffix, copied)
     copy_container_metadata(source.container, container, suffix, copied, notes)
     return stream, convert, streams, pix_fmt
+
+
+def keeps_alpha(source: FileSource, pix_fmt: str) -> bool:
+    """Whether an output stream in ``pix_fmt`` keeps the transparency ``source`` carries."""
+    return source.alpha and (pix_fmt == "pal8" or has_alpha(pix_fmt))
 
 
 def rehearse_output(source: FileSource, format_name: str, suffix: str, size: tuple[int, int],
@@ -233,6 +256,7 @@ class FileSink:
                 rehearse_output(source, self.container.format.name, self.tmp.suffix, self.size, options)
             self.stream, self.convert, self.copied, self.pix_fmt = _output_streams(
                 self.container, options, source, self.size, self.tmp.suffix, report.copied_streams, report.notes)
+            self.alpha = keeps_alpha(source, self.pix_fmt)
         except BaseException:
             self._abandon()
             raise
@@ -388,6 +412,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     except BaseException:
         source.close()
         raise
+    source.alpha = sink.alpha  # decoded as RGBA only where the output keeps the transparency
     stage = UpscaleStage([Rung("", lambda: upscaler)], yuv=sink.takes_yuv)
     run(source, stage, [sink], report=report, queue_size=queue_size, progress=progress)
     if report.frames_in == 0 and not report.interrupted:

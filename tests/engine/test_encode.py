@@ -115,6 +115,10 @@ def test_a_gif_gets_a_palette_for_each_frame() -> None:
     ("dnxhd", "yuv444p", (65, 49), "yuv444p10le"),  # an odd size: no subsampling, then depth
     ("prores_ks", "yuv420p", (64, 48), "yuv422p10le"),
     ("qtrle", "yuv420p", (64, 48), "rgb24"),  # every colour kept: not gray, which has fewer bits
+    ("prores_ks", "yuva420p", (64, 48), "yuva444p10le"),  # alpha asked: a format with alpha first (4444)
+    ("qtrle", "yuva420p", (64, 48), "argb"),
+    ("png", "yuva420p", (64, 48), "rgba"),
+    ("libx264", "yuva420p", (64, 48), "yuv420p"),  # none with alpha: the nearest without
 ])
 def test_an_encoder_gets_the_nearest_pixel_format_it_takes(codec: str, wanted: str, size: tuple[int, int],
                                                           nearest: str) -> None:
