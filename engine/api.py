@@ -103,7 +103,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
     if str(media.path) == "-" and dst is None:
         raise ConfigError("reading a video from standard input: name the output with -o FILE (or -o - to stream "
                           "Matroska to standard output)")
-    output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind, media.transparent)
+    output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind, media.transparent, media.frames)
     streaming = str(output) == "-"
     if streaming and media.kind != "video":
         raise ConfigError("-o - streams video to standard output; images and folders need an -o path")

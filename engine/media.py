@@ -56,7 +56,8 @@ class MediaInfo:
         rate: average frame rate (video only).
         audio_streams / subtitle_streams: counts of streams to carry over (video only).
         seconds: the video's duration as the container gives it (0 when it does not say).
-        transparent: a GIF with transparent pixels (its default output stays a GIF, which keeps them).
+        transparent: a GIF with transparent pixels (its default output stays a GIF, which keeps them,
+            as does a GIF of one frame's).
     """
 
     path: Path
@@ -97,7 +98,7 @@ def _probe_video(path: Path) -> MediaInfo:
                 kind="video",
                 width=video.codec_context.width,
                 height=video.codec_context.height,
-                frames=int(video.frames or 0),
+                frames=int(video.frames or 0) or _gif_frames(path, video),
                 rate=Fraction(rate) if rate else None,
                 audio_streams=len(container.streams.audio),
                 subtitle_streams=len(container.streams.subtitles),
@@ -106,6 +107,16 @@ def _probe_video(path: Path) -> MediaInfo:
             )
     except av_failures() as exc:
         raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc
+
+
+def _gif_frames(path: Path, video) -> int:  # noqa: ANN001 - an av stream
+    """A GIF's frame count (its container declares none), from its packets: no decoding."""
+    import av
+
+    if video.codec_context.name != "gif":
+        return 0
+    with av.open(str(path)) as container:
+        return sum(1 for packet in container.demux(container.streams[video.index]) if packet.size)
 
 
 def _transparent_gif(container, video) -> bool:  # noqa: ANN001 - av container and stream

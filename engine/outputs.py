@@ -18,16 +18,16 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts
                   ".ogv", ".gif", ".wmv", ".asf", ".3gp", ".mxf", ".nut", ".y4m")
 
 
-def default_output(source: Path, scale: int, kind: str, transparent: bool = False) -> Path:
+def default_output(source: Path, scale: int, kind: str, transparent: bool = False, frames: int = 0) -> Path:
     """``clip.mp4 -> clip_x2.mp4`` (beside the input; an animated ``anim.gif -> anim_x2.mp4``, or
-    ``anim_x2.gif`` for a ``transparent`` one); a folder ``shots -> shots_x2``; a glob
-    ``shots/*.png -> shots_x2`` (its folder's name)."""
+    ``anim_x2.gif`` for a ``transparent`` one or a still GIF of one frame); a folder
+    ``shots -> shots_x2``; a glob ``shots/*.png -> shots_x2`` (its folder's name)."""
     if kind == "folder":
         return source.with_name(f"{source.name}_x{scale}")
     if kind == "glob":
         parent = source.parent.resolve()
         return parent.with_name(f"{parent.name}_x{scale}")
-    if kind == "video" and source.suffix.lower() == ".gif" and not transparent:
+    if kind == "video" and source.suffix.lower() == ".gif" and not transparent and frames != 1:
         # GIF holds 256 colours: an upscaled animation is written as H.264 unless -o asks for .gif
         return source.with_name(f"{source.stem}_x{scale}.mp4")
     return source.with_name(f"{source.stem}_x{scale}{source.suffix}")

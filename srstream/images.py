@@ -10,9 +10,9 @@ import numpy as np
 
 from srstream.errors import InputError
 
-__all__ = ["IMAGE_SUFFIXES", "LUMA_BT601", "list_images", "load_rgb", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "LUMA_BT601", "avif_bits", "full_range", "list_images", "load_rgb", "read_image"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".avif")
 #: BT.601 luma weights (R, G, B): the grey level of colour images and the Y of the luma models.
 LUMA_BT601 = (0.299, 0.587, 0.114)
 
@@ -33,10 +33,30 @@ def list_images(folders: Sequence[Path]) -> list[Path]:
     return sorted(files)
 
 
+def avif_bits(data: bytes) -> int:
+    """The bits per channel an AVIF file's ``pixi`` property records (8, 10 or 12; 0 when not
+    found): OpenCV decodes 10- and 12-bit AVIF as uint16 in that many bits, not the full range."""
+    at = data.find(b"pixi")
+    return data[at + 9] if at >= 0 and len(data) > at + 9 and data[at + 8] else 0
+
+
+def full_range(image: np.ndarray | None, head: bytes, suffix: str) -> np.ndarray | None:
+    """A decoded image with its 16-bit samples over the full 0-65535 range: a 10- or 12-bit AVIF
+    (``head``, the start of its file, holds its ``pixi``) is scaled up; any other image (or None,
+    a failed decode) is returned as it is."""
+    if image is None or image.dtype != np.uint16 or suffix.lower() != ".avif":
+        return image
+    bits = avif_bits(head) or (10 if int(image.max()) < 1024 else 12)
+    top = (1 << bits) - 1
+    return ((image.astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
+
+
 def read_image(path: Path) -> np.ndarray:
     """A uint8 image as stored: ``(H, W)`` for grayscale files, else RGB ``(H, W, 3)``
     (alpha dropped, 16-bit reduced to 8)."""
-    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    data = np.fromfile(path, np.uint8)
+    image = full_range(cv2.imdecode(data, cv2.IMREAD_UNCHANGED), data[:65536].tobytes(), Path(path).suffix) \
+        if data.size else None
     if image is None:
         raise InputError(f"{path} is not a readable image")
     if image.dtype == np.uint16:

@@ -109,7 +109,8 @@ def test_transparency_an_output_cannot_hold_is_dropped_with_a_note(tmp_path: Pat
 def test_a_transparent_gif_stays_a_transparent_gif(tmp_path: Path, net: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """FFmpeg decodes every GIF as bgra; one whose first frame has transparent pixels keeps them, and
-    its default output is a GIF (an .mp4 has no alpha). An opaque GIF still becomes an .mp4."""
+    its default output is a GIF (an .mp4 has no alpha), as is a GIF of one frame's. An opaque
+    animated GIF still becomes an .mp4."""
     image = pytest.importorskip("PIL.Image")
     sticker, opaque = tmp_path / "sticker.gif", tmp_path / "opaque.gif"
     frames = [image.fromarray(_sticker(i), "RGBA") for i in range(4)]
@@ -124,8 +125,10 @@ def test_a_transparent_gif_stays_a_transparent_gif(tmp_path: Path, net: Path,
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
+    still = tmp_path / "still.gif"  # a GIF of one frame: a picture, which stays a GIF
+    frames[0].convert("RGB").save(still)
     assert (_rgba(sticker)[1][0][..., 3] == 0).any()
-    for src, out in ((sticker, "sticker_x2.gif"), (opaque, "opaque_x2.mp4")):
+    for src, out in ((sticker, "sticker_x2.gif"), (opaque, "opaque_x2.mp4"), (still, "still_x2.gif")):
         code = cli.main([str(src), "--model", str(net), "--backend", "ort", "--precision", "fp32"])
         err = capsys.readouterr().err
         assert code == 0, err
