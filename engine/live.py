@@ -72,7 +72,7 @@ class CaptureSource:
             why = read_error(exc, f"{self.source} failed after {report.frames_in} frames",
                              "the device was disconnected or closed; what was recorded is kept")
         else:
-            if self.source.kind == "lavfi":
+            if self.source.kind in ("lavfi", "stream"):  # a generator or a stream that ended
                 return "source-ended"
             why = InputError(f"{self.source} stopped sending frames after {report.frames_in} "
                              "(disconnected?); what was recorded is kept")

@@ -1,6 +1,7 @@
-"""Live sources: what ``camera``, ``screen``, ``window:TITLE`` and ``lavfi:GRAPH`` mean on each
-platform, and opening them with PyAV (v4l2 / dshow / avfoundation cameras, x11grab / gdigrab
-screens and windows, lavfi generators) with errors that say what to do."""
+"""Live sources: what ``camera``, ``screen``, ``window:TITLE``, ``lavfi:GRAPH`` and a network
+stream's URL (``rtsp://``, ``srt://``, ...) mean on each platform, and opening them with PyAV (v4l2 /
+dshow / avfoundation cameras, x11grab / gdigrab screens and windows, lavfi generators, FFmpeg's
+network protocols) with errors that say what to do."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from dataclasses import dataclass, field
 from srstream.engine.av_errors import av_failures, read_error
 from srstream.errors import ConfigError, DependencyError, InputError
 
-__all__ = ["LiveSource", "open_capture", "parse_live"]
+__all__ = ["STREAM_SCHEMES", "LiveSource", "is_stream_url", "open_capture", "parse_live", "shown_url"]
+
+#: URL schemes read as live network streams (IP cameras, RTMP/SRT feeds, HLS): FFmpeg's protocols.
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp", "http", "https")
+_URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 
 _REGION = re.compile(r"^(\d+),(\d+),(\d+),(\d+)$")
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
@@ -24,7 +29,7 @@ _SIZE = re.compile(r"^(\d+)x(\d+)$")
 class LiveSource:
     """What to open with PyAV: ``av.open(url, format=fmt, options=options)``."""
 
-    kind: str  # camera | screen | window | lavfi
+    kind: str  # camera | screen | window | lavfi | stream
     fmt: str
     url: str
     options: dict[str, str] = field(default_factory=dict)
@@ -41,6 +46,18 @@ class LiveSource:
         text = self.options.get("video_size") or (re.search(r"size=(\d+x\d+)", self.url) or [None, None])[1]
         match = _SIZE.match(text or "")
         return (int(match[1]), int(match[2])) if match else None
+
+
+def is_stream_url(text: str) -> bool:
+    """Whether ``text`` is a URL of a network stream (:data:`STREAM_SCHEMES`)."""
+    match = _URL.match(text)
+    return bool(match) and match[1].lower() in STREAM_SCHEMES
+
+
+def shown_url(url: str) -> str:
+    """``url`` without the password it may carry (``rtsp://user:secret@cam`` -> ``rtsp://user:***@cam``),
+    for messages and logs."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url, flags=re.IGNORECASE)
 
 
 def _fps_size(fps: float | None, size: str | None) -> dict[str, str]:
@@ -95,14 +112,25 @@ def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
     * ``window:TITLE`` (X11: found with xwininfo and grabbed by window id, so it is followed when
       it moves; gdigrab's ``title=`` on Windows);
     * ``lavfi:GRAPH``: an FFmpeg generator such as ``testsrc2=size=640x360:rate=30``, paced to
-      its frame rate like a camera (for tests and demos).
+      its frame rate like a camera (for tests and demos);
+    * a network stream's URL (:data:`STREAM_SCHEMES`): an IP camera's ``rtsp://`` (over TCP, which
+      loses no packets on a busy network), an ``rtmp://`` / ``srt://`` / ``udp://`` feed, an HTTP
+      live stream (HLS) or MJPEG camera. Read as it arrives, like a camera.
 
-    ``fps`` and ``size`` become the device's ``framerate`` / ``video_size`` options.
+    ``fps`` and ``size`` become the device's ``framerate`` / ``video_size`` options (not a
+    stream's: it sends what it sends).
 
     Raises:
         ConfigError: a malformed region or option, or a source this platform cannot open.
     """
     platform = platform or sys.platform
+    if is_stream_url(text):
+        if fps is not None or size is not None:
+            raise ConfigError("--fps and --size set a camera's or screen's capture; a network stream sends its own "
+                              "frame rate and size: drop them")
+        scheme = text.split(":", 1)[0].lower()
+        options = {"rtsp_transport": "tcp"} if scheme in ("rtsp", "rtsps") else {}
+        return LiveSource("stream", "", text, options, f"stream {shown_url(text)}")
     kind, sep, rest = text.partition(":")
     at = None
     if kind.startswith("screen@"):
@@ -176,11 +204,11 @@ def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContai
     """
     import av
 
-    if not any(source.fmt in name.split(",") for name in av.formats_available):  # e.g. "video4linux2,v4l2"
+    if source.fmt and not any(source.fmt in name.split(",") for name in av.formats_available):  # "video4linux2,v4l2"
         raise InputError(f"this PyAV/FFmpeg build has no {source.fmt!r} input, needed for {source}; "
                          "install PyAV from its wheels (pip install av) or capture another way")
     try:
-        return av.open(source.url, format=source.fmt, options=dict(source.options), timeout=10)
+        return av.open(source.url, format=source.fmt or None, options=dict(source.options), timeout=10)
     except PermissionError as exc:
         raise InputError(f"permission denied opening {source}: {exc}; on Linux add yourself to the 'video' "
                          "group (sudo usermod -aG video $USER) and log in again") from exc
@@ -190,5 +218,6 @@ def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContai
     except av_failures() as exc:
         hint = {"x11grab": "is an X server running there? check DISPLAY and the region (it must fit the screen)",
                 "v4l2": "is the camera connected and not in use by another program?",
-                "lavfi": "check the filter graph"}.get(source.fmt, "check the device name")
+                "lavfi": "check the filter graph"}.get(source.fmt, "check the device name") if source.fmt else \
+            "is the address right, the stream running and reachable from here (firewall, login)?"
         raise read_error(exc, f"cannot open {source}", hint) from exc

@@ -25,9 +25,10 @@ def tile_size(text: str) -> int | str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path,
+    parser.add_argument("input",  # kept as written: a URL is no path (Path would fold its "//")
                         help="video file, image, folder of images, a quoted glob ('shots/*.png'), or a live source: "
-                             "camera[:N], screen[:DISPLAY][@x,y,w,h], window:TITLE, lavfi:GRAPH")
+                             "camera[:N], screen[:DISPLAY][@x,y,w,h], window:TITLE, lavfi:GRAPH, or a network "
+                             "stream's URL (rtsp://, rtmp://, srt://, udp://, http(s):// for HLS or MJPEG)")
     parser.add_argument("-o", "--output", type=Path,
                         help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs)")
     parser.add_argument("-m", "--model", default=None,
@@ -169,8 +170,9 @@ def run(args: argparse.Namespace) -> int:
     from srstream.engine.models import pick_model
     from srstream.engine.sources import parse_live
 
+    text, args.input = args.input, Path(args.input)
     if not args.input.exists():
-        source = parse_live(str(args.input), fps=args.fps, size=args.size)
+        source = parse_live(text, fps=args.fps, size=args.size)
         if source is not None and args.adapt not in ("auto", "off"):
             raise ConfigError("--adapt tunes the model to one video file before upscaling it; a live source has "
                               "no file to learn from first: drop --adapt")

@@ -457,3 +457,67 @@ def test_a_slow_upscaler_never_holds_up_the_capture(model) -> None:  # noqa: ANN
         report = run_live(parse_live(f"lavfi:{GEN}"), [slow], max_seconds=1.5)
     assert report.frames_in >= 25  # about 45 at 30 fps; the capture never waited for the upscaler
     assert report.upscaled <= 12 and report.dropped_before_upscale >= report.frames_in - report.upscaled - 2
+
+
+# -- network streams -----------------------------------------------------------------------------
+def test_parse_network_streams() -> None:
+    """A stream's URL was taken for a file path (and its "//" folded): "input rtsp:/cam does not exist"."""
+    from srstream.engine.sources import is_stream_url, shown_url
+
+    cam = parse_live("rtsp://admin:s3cret@192.168.1.20:554/Streaming/Channels/101")
+    assert (cam.kind, cam.fmt, cam.options) == ("stream", "", {"rtsp_transport": "tcp"})  # TCP: no lost packets
+    assert cam.url.endswith("/Channels/101") and "s3cret" not in str(cam) and "admin:***@" in str(cam)
+    feed = parse_live("udp://127.0.0.1:1234?fifo_size=100000")
+    assert (feed.kind, feed.options) == ("stream", {}) and not feed.paced
+    assert is_stream_url("SRT://host:9000") and is_stream_url("https://example.com/live.m3u8")
+    assert not is_stream_url("ftp://host/clip.mp4") and not is_stream_url("clip.mp4")
+    assert parse_live("ftp://host/clip.mp4") is None
+    assert shown_url("rtmp://live.example.com/app/key") == "rtmp://live.example.com/app/key"
+    with pytest.raises(ConfigError, match="network stream sends its own"):
+        parse_live("rtsp://cam/stream", fps=30)
+
+
+def _send_udp(port: int, frames: int = 100, delay: float = 0.5) -> None:
+    """An MPEG-TS stream of moving frames at 25 fps to 127.0.0.1:``port``, as a network camera sends."""
+    import av
+
+    time.sleep(delay)
+    with av.open(f"udp://127.0.0.1:{port}?pkt_size=1316", "w", format="mpegts") as out:
+        stream = out.add_stream("mpeg2video", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"g": "5"}
+        start = time.perf_counter()
+        for i in range(frames):
+            rgb = np.zeros((48, 64, 3), np.uint8)
+            rgb[10:30, i % 40:i % 40 + 10] = 255
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            time.sleep(max(0.0, start + (i + 1) / 25 - time.perf_counter()))
+
+
+def test_cli_upscales_and_records_a_network_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+    import threading
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sender = threading.Thread(target=_send_udp, args=(port,), daemon=True)
+    sender.start()
+    out = tmp_path / "rec.mkv"
+    rc = main([f"udp://127.0.0.1:{port}", "--frames", "12", "--no-display", "-o", str(out), "--model", "tiny-x2",
+               "--backend", "ort", "--precision", "fp32"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "12 frames captured" in captured.out and f"stream udp://127.0.0.1:{port}" in captured.out
+    frames = _decode(out)
+    assert len(frames) > 0 and frames[0].shape[:2] == (96, 128)
+    sender.join(timeout=10)
+
+
+def test_a_stream_that_cannot_be_reached_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rtsp://127.0.0.1:9/none", "--no-display", "--frames", "2", "--model", "tiny-x2"]) != 0
+    err = capsys.readouterr().err
+    assert "stream rtsp://127.0.0.1:9/none" in err and "reachable" in err
