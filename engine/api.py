@@ -76,14 +76,15 @@ class FileResult:
 AUTO_SEGMENTS_FROM, AUTO_SEGMENT_FRAMES = 3000, 600
 
 
-def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, overwrite: bool = False,
+def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | str, overwrite: bool = False,
               codec: str | None = None, crf: int | None = None, bitrate: str | None = None,
               preset: str = DEFAULT_PRESET, pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True,
               segments: int | str = "auto", restart: bool = False, workers: int = 0,
               ray_address: str | None = None) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
-    for standard input), the output (default: ``INPUT_xS.ext`` beside it; ``-`` streams a video
-    to standard output), and the encoder settings for videos (``crf`` None: 16 for x264, 18 for the
+    for standard input), the output (default: ``INPUT_xS.ext`` beside it, or ``INPUT_TAG.ext`` for
+    a ``scale`` given as a tag such as ``"x1.5"`` or ``"1080p"``; ``-`` streams a video to standard
+    output), and the encoder settings for videos (``crf`` None: 16 for x264, 18 for the
     other encoders, see :data:`srstream.engine.encode.DEFAULT_PRESET`). ``segments``: ``"auto"`` (long
     videos run as resumable jobs), ``"off"`` or a segment length in frames (see
     :mod:`srstream.engine.jobs`); ``restart`` drops an unfinished job of this output.
@@ -103,7 +104,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int, ove
     if str(media.path) == "-" and dst is None:
         raise ConfigError("reading a video from standard input: name the output with -o FILE (or -o - to stream "
                           "Matroska to standard output)")
-    output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind, media.transparent, media.frames)
+    output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind, media.transparent,
+                                                              media.frames)
     streaming = str(output) == "-"
     if streaming and media.kind != "video":
         raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
@@ -196,6 +198,10 @@ class Upscaler:
             spec; :mod:`srstream.strength`), how compressed the input is, 0 (clean, the default)
             to 1; :func:`srstream.strength.from_qp` turns a stream's mean quantiser into it.
             Ignored by other models.
+        output: an :class:`~srstream.engine.upscaler.OutputSize` (``OutputSize(scale=1.5)``,
+            ``OutputSize(height=1080)``): frames come out at that size instead of the model's
+            factor, the model's output shrunk (area filter) or enlarged (Lanczos) to it. None:
+            the model's factor.
 
     Raises:
         ModelError, ConfigError, DependencyError, BackendError: as the command line reports them.
@@ -206,7 +212,7 @@ class Upscaler:
                  size: tuple[int, int] | None = None, fast: bool = False, ensemble: bool = False,
                  stabilize: float = 0.0, stabilize_tolerance: float | None = None, stabilize_still: float = 0.0,
                  threads: int = 0,
-                 compression: float | None = None, change_cap: float = 0.0) -> None:
+                 compression: float | None = None, change_cap: float = 0.0, output: Any = None) -> None:
         import dataclasses
 
         from srstream.engine.autotune import choose
@@ -243,6 +249,11 @@ class Upscaler:
             from srstream.engine.changecap import CappedUpscaler
 
             frames = CappedUpscaler(frames, change_cap)
+        if output is not None:  # an output size other than the model's factor
+            from srstream.engine.upscaler import ResizedUpscaler
+
+            frames = ResizedUpscaler(frames, output)
+        self.output = output
         self._frames = frames
 
     # -- what was chosen ---------------------------------------------------------------------
@@ -274,8 +285,15 @@ class Upscaler:
         extras = [f", compression strength {self.compression:.2f}" if self.compression is not None else "",
                   ", x8 self-ensemble" if self._frames.ensemble else "",
                   ", stabilized" if getattr(self._frames, "stabilizer", None) is not None else "",
-                  ", change-capped" if getattr(self._frames, "change_cap", None) is not None else ""]
+                  ", change-capped" if getattr(self._frames, "change_cap", None) is not None else "",
+                  f", resized to {self.output.label}" if self.output is not None else ""]
         return f"{self.spec.name} x{self.spec.scale} on {self._backend.describe()}" + "".join(extras)
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size a ``width`` x ``height`` input comes out at: the model's factor, or ``output``'s."""
+        from srstream.engine.upscaler import output_size
+
+        return output_size(self._frames, width, height)
 
     @property
     def frame_upscaler(self) -> Any:
@@ -357,9 +375,13 @@ class Upscaler:
         run records them, and continues only with the same (:func:`srstream.engine.stills.upscale_folder`)."""
         import hashlib
 
-        return {"model": self.spec.name, "graph_sha256": hashlib.sha256(self.resolved.path.read_bytes()).hexdigest(),
-                "backend": self.backend, "precision": self.precision, "luma_graph": self._backend.luma_graph,
-                "tile": str(self._frames.tile), "ensemble": bool(self._frames.ensemble)}
+        graph = hashlib.sha256(self.resolved.path.read_bytes()).hexdigest()
+        settings = {"model": self.spec.name, "graph_sha256": graph, "backend": self.backend,
+                    "precision": self.precision, "luma_graph": self._backend.luma_graph, "tile": str(self._frames.tile),
+                    "ensemble": bool(self._frames.ensemble)}
+        if self.output is not None:  # only when resized: a record made before outputs were resized still matches
+            settings["output"] = self.output.label
+        return settings
 
     def job_options(self, job: FileJob) -> dict[str, Any]:
         """What a segmented job's result depends on, for its manifest (a resume must match it)."""
@@ -422,8 +444,7 @@ class Upscaler:
         per_segment = dataclasses.replace(job.encode, copy_audio=False, copy_subtitles=False)
         source = FileSource(job.media.path, copy_audio=False, copy_subtitles=False)
         try:
-            width, height = source.size
-            size = (width * self.spec.scale, height * self.spec.scale)
+            size = self.output_size(*source.size)
             if keeps_alpha(source, choose_pix_fmt(job.encode, source.video.codec_context.pix_fmt, *size, True)[0]):
                 raise OutputError("its segments (.mp4 files) cannot hold the input's transparency")
             try:

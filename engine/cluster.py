@@ -72,6 +72,7 @@ class WorkerPlan:
     stabilize_tolerance: float | None = None
     change_cap: float = 0.0
     stabilize_still: float = 0.0
+    output: tuple[float | None, int | None] | None = None  # an OutputSize's (scale, height), when resized
 
 
 def _model_files(path: Path) -> list[Path]:
@@ -89,6 +90,7 @@ def _open(plan: WorkerPlan, blobs: list[bytes]) -> Any:
     import hashlib
 
     from srstream.engine.api import Upscaler
+    from srstream.engine.upscaler import OutputSize
 
     digest = hashlib.sha256(b"".join(blobs)).hexdigest()[:16]
     key = (plan, digest)
@@ -103,7 +105,8 @@ def _open(plan: WorkerPlan, blobs: list[bytes]) -> Any:
         _opened[key] = Upscaler(str(folder / plan.model_name), backend=plan.backend, precision=plan.precision,
                                 tile=tile, ensemble=plan.ensemble, stabilize=plan.stabilize,
                                 stabilize_tolerance=plan.stabilize_tolerance, threads=plan.threads,
-                                change_cap=plan.change_cap, stabilize_still=plan.stabilize_still)
+                                change_cap=plan.change_cap, stabilize_still=plan.stabilize_still,
+                                output=OutputSize(*plan.output) if plan.output else None)
     return _opened[key]
 
 
@@ -229,7 +232,8 @@ class RayRunner:
         self.plan = WorkerPlan(resolved.path.name, tuple(p.name for p in files), upscaler.backend, upscaler.precision,
                                str(frames.tile), bool(frames.ensemble), stabilizer.strength if stabilizer else 0.0,
                                self.threads, stabilizer.tolerance if stabilizer else None, cap.gain if cap else 0.0,
-                               stabilizer.still if stabilizer else 0.0)
+                               stabilizer.still if stabilizer else 0.0,
+                               (upscaler.output.scale, upscaler.output.height) if upscaler.output else None)
         self.blobs = ray.put([p.read_bytes() for p in files])
         self.token = secrets.token_hex(16)
         self.task = ray.remote(segment_task).options(num_cpus=min(self.threads, max(total, 1)),

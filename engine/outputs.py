@@ -18,19 +18,21 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts
                   ".ogv", ".gif", ".wmv", ".asf", ".3gp", ".mxf", ".nut", ".y4m")
 
 
-def default_output(source: Path, scale: int, kind: str, transparent: bool = False, frames: int = 0) -> Path:
+def default_output(source: Path, scale: int | str, kind: str, transparent: bool = False, frames: int = 0) -> Path:
     """``clip.mp4 -> clip_x2.mp4`` (beside the input; an animated ``anim.gif -> anim_x2.mp4``, or
     ``anim_x2.gif`` for a ``transparent`` one or a still GIF of one frame); a folder
-    ``shots -> shots_x2``; a glob ``shots/*.png -> shots_x2`` (its folder's name)."""
+    ``shots -> shots_x2``; a glob ``shots/*.png -> shots_x2`` (its folder's name). A ``scale`` given as
+    a string is the tag itself: ``"1080p"`` makes ``clip_1080p.mp4``."""
+    tag = scale if isinstance(scale, str) else f"x{scale}"
     if kind == "folder":
-        return source.with_name(f"{source.name}_x{scale}")
+        return source.with_name(f"{source.name}_{tag}")
     if kind == "glob":
         parent = source.parent.resolve()
-        return parent.with_name(f"{parent.name}_x{scale}")
+        return parent.with_name(f"{parent.name}_{tag}")
     if kind == "video" and source.suffix.lower() == ".gif" and not transparent and frames != 1:
         # GIF holds 256 colours: an upscaled animation is written as H.264 unless -o asks for .gif
-        return source.with_name(f"{source.stem}_x{scale}.mp4")
-    return source.with_name(f"{source.stem}_x{scale}{source.suffix}")
+        return source.with_name(f"{source.stem}_{tag}.mp4")
+    return source.with_name(f"{source.stem}_{tag}{source.suffix}")
 
 
 def check_output(source: Path, output: Path, *, overwrite: bool, folder: bool = False) -> None:

@@ -14,6 +14,9 @@ images stay 16-bit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -24,7 +27,7 @@ from srstream.images import LUMA_BT601
 from srstream.spec import ModelSpec
 from srstream.tiling import TilePlan, plan_for_spec
 
-__all__ = ["FrameUpscaler", "choose_tile"]
+__all__ = ["FrameUpscaler", "OutputSize", "ResizedUpscaler", "choose_tile", "output_size"]
 
 _LUMA = np.array(LUMA_BT601, np.float32)
 
@@ -232,3 +235,79 @@ class FrameUpscaler:
         for src, dst in zip((u, v), chroma):
             cv2.resize(src, (ow // 2, oh // 2), dst=dst, interpolation=self._chroma)
         return frame
+
+
+@dataclass(frozen=True)
+class OutputSize:
+    """An output size other than the model's own factor (``--scale 1.5``, ``--height 1080``):
+    ``scale``, any factor of 1 or more, or ``height`` in pixels with the width that keeps the
+    aspect ratio. Both sides are rounded to even numbers (4:2:0 video needs them; an image loses
+    at most a pixel)."""
+
+    scale: float | None = None
+    height: int | None = None
+
+    def __post_init__(self) -> None:
+        from srstream.errors import ConfigError
+
+        if (self.scale is None) == (self.height is None):
+            raise ConfigError("give an output scale or an output height, not both")
+        if self.scale is not None and not self.scale >= 1:
+            raise ConfigError(f"--scale {self.scale:g}: a factor of 1 or more (sr-stream does not shrink)")
+        if self.height is not None and self.height < 2:
+            raise ConfigError(f"--height {self.height}: at least 2 pixels")
+
+    def __call__(self, width: int, height: int) -> tuple[int, int]:
+        """The output (width, height) for an input of ``width`` x ``height``."""
+        factor = self.scale if self.scale is not None else self.height / height
+        return max(2, 2 * int(width * factor / 2 + 0.5)), max(2, 2 * int(height * factor / 2 + 0.5))
+
+    @property
+    def label(self) -> str:
+        """``x1.5`` or ``1080p``: for output names and messages."""
+        return f"x{self.scale:g}" if self.scale is not None else f"{self.height}p"
+
+    def model_scale(self, scales: tuple[int, ...] = (2, 4)) -> int:
+        """The smallest model factor that reaches ``scale`` (its output is then shrunk, as upscaling
+        from a larger result is the sharper way); the largest when none does; 2 for a height."""
+        if self.scale is None:
+            return scales[0]
+        return next((s for s in scales if s >= self.scale - 1e-9), scales[-1])
+
+
+class ResizedUpscaler:
+    """An upscaler (plain, steadied or capped) whose frames are resized to an :class:`OutputSize`:
+    shrunk with OpenCV's area filter from the model's output when that is larger (a model of a
+    larger factor, then down: what Real-ESRGAN's ``--outscale`` does too), enlarged with Lanczos
+    when the model's factor falls short. Frames take the RGB path (the kernels' 4:2:0 path works
+    at the model's factor); everything else is the wrapped upscaler's."""
+
+    def __init__(self, upscaler: Any, size: OutputSize) -> None:
+        self.inner, self.size = upscaler, size
+
+    def output_size(self, width: int, height: int) -> tuple[int, int]:
+        return self.size(width, height)
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        out = self.inner.upscale(frame)
+        width, height = self.size(frame.shape[1], frame.shape[0])
+        if (out.shape[1], out.shape[0]) == (width, height):
+            return out
+        shrink = width <= out.shape[1] and height <= out.shape[0]
+        resized = cv2.resize(out, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
+        return resized if resized.ndim == out.ndim else resized[:, :, None]
+
+    def takes_yuv420(self, height: int, width: int) -> bool:
+        return False
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, stabilizer, change_cap, tile_label, ...
+        return getattr(self.inner, name)
+
+
+def output_size(upscaler: Any, width: int, height: int) -> tuple[int, int]:
+    """The size ``upscaler``'s frames come out at for a ``width`` x ``height`` input."""
+    sized = getattr(upscaler, "output_size", None)
+    if callable(sized):
+        return sized(width, height)
+    scale = upscaler.spec.scale
+    return width * scale, height * scale

@@ -54,7 +54,7 @@ from srstream.engine.encode import (
 from srstream.engine.media import main_video, no_video
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
-from srstream.engine.upscaler import FrameUpscaler
+from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import InputError, OutputError, SRStreamError
 
 __all__ = ["PIPE", "EncodeOptions", "FileSink", "FileSource", "default_codec", "keeps_alpha", "rehearse_output",
@@ -234,7 +234,7 @@ class FileSink:
     deletes it.
     """
 
-    def __init__(self, dst: Path, source: FileSource, scale: int, options: EncodeOptions, report: Report,
+    def __init__(self, dst: Path, source: FileSource, size: tuple[int, int], options: EncodeOptions, report: Report,
                  queue_size: int = 8, rehearsed: bool = False) -> None:
         import av
 
@@ -250,8 +250,7 @@ class FileSink:
             with writing(self.tmp, options.codec):
                 self.container = av.open("pipe:1", "w", format="matroska") if dst == PIPE \
                     else av.open(str(self.tmp), "w")
-            width, height = source.size
-            self.size = (width * scale, height * scale)
+            self.size = size  # (width, height) of the output frames
             if not rehearsed:  # a job's segments: once for them all, before the first (Upscaler._joinable)
                 rehearse_output(source, self.container.format.name, self.tmp.suffix, self.size, options)
             self.stream, self.convert, self.copied, self.pix_fmt = _output_streams(
@@ -408,7 +407,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     source = FileSource(src, copy_audio=options.copy_audio, copy_subtitles=options.copy_subtitles, span=span)
     report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
     try:
-        sink = FileSink(dst, source, upscaler.spec.scale, options, report, queue_size, rehearsed)
+        sink = FileSink(dst, source, output_size(upscaler, *source.size), options, report, queue_size, rehearsed)
     except BaseException:
         source.close()
         raise

@@ -24,6 +24,50 @@ def tile_size(text: str) -> int | str:
     return value
 
 
+def _factor(text: str) -> float:
+    try:
+        value = float(text.lower().removeprefix("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a factor such as 2, 1.5 or 3, got {text!r}") from None
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"a factor of 1 or more, got {text!r} (sr-stream does not shrink)")
+    return value
+
+
+def _sized_model(args: argparse.Namespace, height: int | None):  # noqa: ANN202 - (ResolvedModel, OutputSize, tag)
+    """``--model`` / ``--scale`` / ``--height`` / ``--fast`` for an input ``height`` pixels high (None:
+    unknown, a folder): the model, the :class:`~srstream.engine.upscaler.OutputSize` its output is
+    resized to (None: its own factor) and the tag of the default output's name (``x2``, ``x1.5``,
+    ``1080p``)."""
+    from srstream.engine.models import MODEL_FOR_SCALE, pick_model
+    from srstream.engine.upscaler import OutputSize
+
+    if args.height is not None and args.scale is not None:
+        raise ConfigError("--scale and --height both set the output size: give one")
+    if args.height is None and (args.scale is None or (args.scale == int(args.scale) and not args.model
+                                                       and int(args.scale) in MODEL_FOR_SCALE)):
+        model = pick_model(args.model, int(args.scale) if args.scale else None, fast=args.fast)
+        return model, None, f"x{model.spec.scale}"
+    rule = OutputSize(scale=args.scale) if args.height is None else OutputSize(height=args.height)
+    if height and args.height is not None and args.height < height:
+        raise ConfigError(f"--height {args.height} is below the input's {height}: sr-stream does not shrink")
+    factor = args.scale if args.scale is not None else (args.height / height if height else None)
+    if args.model:
+        model = pick_model(args.model, None)
+    else:
+        net = next((s for s in sorted(MODEL_FOR_SCALE) if factor is not None and s >= factor - 1e-9),
+                   max(MODEL_FOR_SCALE))
+        model = pick_model(None, net, fast=args.fast)
+    if factor is not None and factor > model.spec.scale + 1e-9:  # only interpolation would make up the rest
+        asked = f"--scale {args.scale:g}" if args.scale is not None else f"--height {args.height} (x{factor:.3g})"
+        raise ConfigError(f"model {model.name} upscales x{model.spec.scale}, not x{factor:.3g}: {asked} would enlarge "
+                          f"its output by interpolation; pick a model of x{factor:.3g} or more, or a smaller size "
+                          "(or run twice: the first output as the second input)")
+    if args.scale is not None and args.scale == model.spec.scale:
+        return model, None, f"x{model.spec.scale}"
+    return model, rule, rule.label
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input",  # kept as written: a URL is no path (Path would fold its "//")
                         help="video file, image, folder of images, a quoted glob ('shots/*.png'), or a live source: "
@@ -35,8 +79,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="bundled model (realtime-x2; realtime-x2-compressed, which heavily compressed videos take; "
                              "realtime-x2-screen, which screen recordings and games take; tiny-x2, tiny-x2-deep, "
                              "realtime-x4, quality-x4, gan-x4) or an exported .onnx (default: realtime-x2)")
-    parser.add_argument("--scale", type=int, choices=(2, 3, 4, 8),
-                        help="upscaling factor: picks the bundled model for it, or checks --model's")
+    parser.add_argument("--scale", type=_factor,
+                        help="upscaling factor: 2 or 4 pick the bundled model for it; any other factor of 1 or "
+                             "more (1.5, 3) runs the model of the next larger factor and shrinks its output to "
+                             "it (area filter); with --model, a factor other than the model's resizes its output")
+    parser.add_argument("--height", type=int, default=None,
+                        help="output height in pixels (e.g. 1080: 720p -> 1080p), the width following the aspect "
+                             "ratio, both even; the model of the factor that reaches it, its output shrunk to it")
     parser.add_argument("--fast", action="store_true",
                         help="the cheapest bundled model of the scale (tiny-x2 at x2): for slow CPUs and big inputs")
     add_backend_arguments(parser, "inference backend (default: the fastest one that is accurate here, measured "
@@ -179,14 +228,23 @@ def run(args: argparse.Namespace) -> int:
         if source is not None:
             from srstream.commands.live import live_model, run_live_command
 
-            model = pick_model(args.model, args.scale, fast=args.fast) if args.model or args.fast else None
+            if args.height is not None or (args.scale is not None and args.scale not in (2, 4)):
+                raise ConfigError("--height and factors other than a model's (2, 4) are for files and images; a "
+                                  "live source is upscaled by the model's own factor")
+            scale = int(args.scale) if args.scale else None
+            model = pick_model(args.model, scale, fast=args.fast) if args.model or args.fast else None
             model = model or live_model(args, source)
             from srstream.engine.strength import for_stream
 
             model, _ = for_stream(model, _compression(model, args.compression, None))  # no quantiser read live
             return run_live_command(args, source, model)
-    model = pick_model(args.model, args.scale, fast=args.fast)
-    job = plan_file(args.input, args.output, scale=model.spec.scale, overwrite=args.overwrite, codec=args.codec,
+    height = None
+    if args.height is not None and args.input.exists() and not args.input.is_dir():
+        from srstream.engine.media import probe
+
+        height = probe(args.input).height or None
+    model, resize, tag = _sized_model(args, height)
+    job = plan_file(args.input, args.output, scale=tag, overwrite=args.overwrite, codec=args.codec,
                     crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers,
@@ -223,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
                   size=(media.width, media.height) if media.width else None, stabilize=stabilize,
                   stabilize_tolerance=tolerance, stabilize_still=still_setting(screen), compression=compression,
-                  change_cap=cap_setting(args.change_cap, job.kind == "video")) as up:
+                  change_cap=cap_setting(args.change_cap, job.kind == "video"), output=resize) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if job.kind == "video":
             return _video(media, job, up)
@@ -426,8 +484,9 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     streaming = str(output) == "-"  # stdout carries the video: every word goes to stderr
     frames = up.frame_upscaler
     if media.width:
-        print(f"sr-stream: {media.width}x{media.height} -> {media.width * up.spec.scale}x"
-              f"{media.height * up.spec.scale}, {frames.tile_label(media.height, media.width)}", file=sys.stderr)
+        width, height = up.output_size(media.width, media.height)
+        tiles = frames.tile_label(media.height, media.width)
+        print(f"sr-stream: {media.width}x{media.height} -> {width}x{height}, {tiles}", file=sys.stderr)
     with _progress(media.frames, "frame") as bar:
         result = up.run(job, progress=bar.update)
     if result.segments is not None:

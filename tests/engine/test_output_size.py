@@ -1,0 +1,97 @@
+"""Output sizes other than a model's factor: ``--scale 1.5``, ``--scale 3``, ``--height 1080``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from srstream import cli
+from srstream.engine.upscaler import OutputSize
+from srstream.errors import ConfigError
+from tests.conftest import write_video
+from tests.onnx_models import write_conv_net
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_output_sizes_are_even_and_keep_the_aspect_ratio() -> None:
+    assert OutputSize(scale=1.5)(1280, 720) == (1920, 1080)
+    assert OutputSize(height=1080)(640, 360) == (1920, 1080)
+    assert OutputSize(height=1080)(854, 480) == (1922, 1080)  # 854 x 2.25 = 1921.5: the even one nearest
+    assert OutputSize(scale=3)(5, 3) == (16, 10)
+    assert (OutputSize(scale=1.5).label, OutputSize(height=720).label) == ("x1.5", "720p")
+    assert [OutputSize(scale=s).model_scale() for s in (1, 1.5, 2, 2.5, 4, 6)] == [2, 2, 2, 4, 4, 4]
+    for bad in ({"scale": 0.5}, {"height": 1}, {}, {"scale": 2.0, "height": 1080}):
+        with pytest.raises(ConfigError):
+            OutputSize(**bad)
+
+
+def test_an_image_at_one_and_a_half_times_is_the_x2_result_shrunk(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``--scale`` took only 2, 3, 4 or 8, and 3 and 8 failed for want of a model."""
+    net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
+    yy, xx = np.mgrid[0:20, 0:30]
+    picture = np.dstack([xx * 8, yy * 12, (xx + yy) * 5]).astype(np.uint8)
+    src = tmp_path / "pic.png"
+    assert cv2.imwrite(str(src), picture)
+    code, out, err = run([str(src), "--model", str(net), "--scale", "1.5", "--backend", "ort", "--precision", "fp32"],
+                         capsys)
+    assert code == 0, err
+    assert "resized to x1.5" in err and "pic_x1.5.png: 46x30" in out
+    code, _, err = run([str(src), "--model", str(net), "-o", str(tmp_path / "x2.png"), "--backend", "ort",
+                        "--precision", "fp32"], capsys)
+    assert code == 0, err
+    x2 = cv2.imread(str(tmp_path / "x2.png"))
+    expected = cv2.resize(x2, (46, 30), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(cv2.imread(str(tmp_path / "pic_x1.5.png")), expected)
+
+
+def test_a_video_to_a_height_keeps_every_frame_and_the_sound(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
+    src = write_video(tmp_path / "clip.mp4", frames=8, size=(64, 36), audio=True)
+    code, out, err = run([str(src), "--model", str(net), "--height", "54"], capsys)
+    assert code == 0, err
+    assert "64x36 -> 96x54" in err
+    with av.open(str(tmp_path / "clip_54p.mp4")) as container:
+        video = container.streams.video[0]
+        assert (video.codec_context.width, video.codec_context.height) == (96, 54)
+        assert len(container.streams.audio) == 1
+        assert sum(1 for _ in container.decode(video)) == 8
+
+
+def test_output_size_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "pic.png"
+    assert cv2.imwrite(str(src), np.full((20, 30, 3), 100, np.uint8))
+    for argv, says in ((["--height", "10"], "below the input's 20"),
+                       (["--height", "40", "--scale", "2"], "give one"),
+                       (["--scale", "0.5"], "does not shrink"),
+                       (["--scale", "1.5x"], "a factor such as"),
+                       (["--scale", "6"], "not x6")):
+        code, _, err = run([str(src), *argv], capsys)
+        assert code != 0 and says in err, (argv, err)
+    assert not list(tmp_path.glob("pic_*"))
+    code, _, err = run(["lavfi:testsrc2=size=32x32:rate=30", "--scale", "1.5", "--frames", "1", "--no-display"],
+                       capsys)
+    assert code != 0 and "for files and images" in err
+
+
+def test_a_folder_run_records_its_output_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    for i in range(2):
+        assert cv2.imwrite(str(shots / f"{i}.png"), np.full((10, 14, 3), 40 * i, np.uint8))
+    code, out, err = run([str(shots), "--model", str(net), "--scale", "1.5"], capsys)
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "shots_x1.5" / "0.png")).shape == (16, 22, 3)
+    code, _, err = run([str(shots), "--model", str(net), "-o", str(tmp_path / "shots_x1.5")], capsys)
+    assert code != 0 and "other settings" in err and "output" in err  # never two sizes in one folder
