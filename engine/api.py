@@ -202,6 +202,9 @@ class Upscaler:
             ``OutputSize(height=1080)``): frames come out at that size instead of the model's
             factor, the model's output shrunk (area filter) or enlarged (Lanczos) to it. None:
             the model's factor.
+        deinterlace: for videos: ``auto`` (the default) deinterlaces one whose first frame is
+            interlaced with FFmpeg's bwdif, a frame out for each frame in; ``on`` every frame
+            marked interlaced; ``off`` none (:class:`srstream.engine.video.Deinterlacer`).
 
     Raises:
         ModelError, ConfigError, DependencyError, BackendError: as the command line reports them.
@@ -212,7 +215,8 @@ class Upscaler:
                  size: tuple[int, int] | None = None, fast: bool = False, ensemble: bool = False,
                  stabilize: float = 0.0, stabilize_tolerance: float | None = None, stabilize_still: float = 0.0,
                  threads: int = 0,
-                 compression: float | None = None, change_cap: float = 0.0, output: Any = None) -> None:
+                 compression: float | None = None, change_cap: float = 0.0, output: Any = None,
+                 deinterlace: str = "auto") -> None:
         import dataclasses
 
         from srstream.engine.autotune import choose
@@ -253,7 +257,9 @@ class Upscaler:
             from srstream.engine.upscaler import ResizedUpscaler
 
             frames = ResizedUpscaler(frames, output)
-        self.output = output
+        if deinterlace not in ("auto", "on", "off"):
+            raise ConfigError(f"deinterlace={deinterlace!r}: auto, on or off")
+        self.output, self.deinterlace = output, deinterlace
         self._frames = frames
 
     # -- what was chosen ---------------------------------------------------------------------
@@ -351,7 +357,8 @@ class Upscaler:
         if job.kind == "video":
             from srstream.engine.video import upscale_video
 
-            video = upscale_video(job.media.path, job.output, self._frames, job.encode, progress=progress)
+            video = upscale_video(job.media.path, job.output, self._frames, job.encode, progress=progress,
+                                  deinterlace=self.deinterlace)
             return FileResult(job, video=video, seconds=video.seconds)
         if getattr(self._frames, "stabilizer", None) is not None:
             raise ConfigError("stabilize steadies video over time; it does nothing for images and folders")
@@ -381,6 +388,8 @@ class Upscaler:
                     "ensemble": bool(self._frames.ensemble)}
         if self.output is not None:  # only when resized: a record made before outputs were resized still matches
             settings["output"] = self.output.label
+        if self.deinterlace != "auto":  # likewise
+            settings["deinterlace"] = self.deinterlace
         return settings
 
     def job_options(self, job: FileJob) -> dict[str, Any]:
@@ -419,7 +428,8 @@ class Upscaler:
         if cap is not None:
             cap.reset()
         # the segments' settings were rehearsed once before the first (_joinable), not again for each
-        report = upscale_video(src, path, self._frames, encode, progress=progress, span=span, rehearsed=True)
+        report = upscale_video(src, path, self._frames, encode, progress=progress, span=span, rehearsed=True,
+                               deinterlace=self.deinterlace)
         if report.interrupted:
             raise KeyboardInterrupt
         return report.frames_out
@@ -442,7 +452,8 @@ class Upscaler:
         from srstream.engine.video import FileSource, keeps_alpha, rehearse_output
 
         per_segment = dataclasses.replace(job.encode, copy_audio=False, copy_subtitles=False)
-        source = FileSource(job.media.path, copy_audio=False, copy_subtitles=False)
+        source = FileSource(job.media.path, copy_audio=False, copy_subtitles=False, deinterlace=self.deinterlace)
+        self._input_notes = list(source.notes)  # what the input's first frame says (rotation, interlacing, ...)
         try:
             size = self.output_size(*source.size)
             if keeps_alpha(source, choose_pix_fmt(job.encode, source.video.codec_context.pix_fmt, *size, True)[0]):
@@ -480,6 +491,7 @@ class Upscaler:
         finally:
             if runner is not None:
                 runner.close()
+        report.notes[:0] = getattr(self, "_input_notes", [])  # the segments' own reports go no further
         if runner is not None and runner.nodes:
             spread = ", ".join(str(n) for n in sorted(runner.nodes.values(), reverse=True))
             done = sum(runner.nodes.values())

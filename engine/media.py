@@ -149,14 +149,14 @@ def probe(path: str | Path) -> MediaInfo:
     if not path.exists() and any(c in str(path) for c in "*?["):
         import glob
 
-        matches = [p for p in glob.glob(str(path)) if Path(p).suffix.lower() in IMAGE_SUFFIXES]
+        matches = [p for p in glob.glob(str(path)) if Path(p).suffix.lower() in (*IMAGE_SUFFIXES, ".gif")]
         if not matches:
             raise InputError(f"no images match {path}")
         return MediaInfo(path=path, kind="glob", frames=len(matches))
     if not path.exists():
         raise InputError(f"input {path} does not exist")
     if path.is_dir():
-        images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        images = [p for p in path.iterdir() if p.suffix.lower() in (*IMAGE_SUFFIXES, ".gif") and p.is_file()]
         if not images:
             raise InputError(
                 f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})"

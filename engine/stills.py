@@ -122,28 +122,33 @@ def is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+#: What a folder or glob run upscales: images, and GIFs (as GIFs, through the video pipeline).
+FOLDER_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")
+
+
 def expand_inputs(path: Path) -> list[Path]:
-    """The images of a folder (sorted, not recursive) or of a glob pattern.
+    """The images and GIFs of a folder (sorted, not recursive) or of a glob pattern.
 
     Raises:
         InputError: nothing matches.
     """
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FOLDER_SUFFIXES and p.is_file())
     else:
-        files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).suffix.lower() in FOLDER_SUFFIXES)
     if not files:
         raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) match {path}")
     return files
 
 
 def skipped_media(path: Path) -> list[Path]:
-    """The videos and GIF animations of a folder or glob (sorted), which a run of its images leaves
-    alone: each is upscaled as a video by a run of its own."""
+    """The videos of a folder or glob (sorted), which a run of its images leaves alone: each is
+    upscaled by a run of its own (GIFs are not among them: a folder run upscales them as GIFs)."""
     from srstream.engine.outputs import VIDEO_SUFFIXES
 
     found = path.iterdir() if path.is_dir() else map(Path, glob.glob(str(path)))
-    return sorted(p for p in found if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    return sorted(p for p in found if p.suffix.lower() in VIDEO_SUFFIXES and p.suffix.lower() not in FOLDER_SUFFIXES
+                  and p.is_file())
 
 
 def read_still(path: Path) -> np.ndarray:
@@ -432,6 +437,34 @@ def _upscale_animation(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[i
     return width, height
 
 
+def _upscale_gif(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
+    """A GIF of a folder run, into a GIF through the video pipeline (every frame at its time, a
+    palette for each, its transparency kept), as ``sr-stream clip.gif -o out.gif`` makes it.
+
+    Raises:
+        InputError: unreadable, or it ended early. KeyboardInterrupt: Ctrl-C (a partial output
+        is kept as ``NAME.interrupted.gif``, never under the output's name).
+    """
+    from srstream.engine.encode import options_for
+    from srstream.engine.upscaler import output_size
+    from srstream.engine.video import upscale_video
+
+    options = options_for(dst.suffix, None, None, copy_audio=False, copy_subtitles=False)
+    report = upscale_video(src, dst, upscaler, options)
+    if report.interrupted:
+        raise KeyboardInterrupt
+    if report.decode_error:
+        raise InputError(f"{src}: {report.decode_error} ({report.frames_out} frames written)")
+    return output_size(upscaler, *_gif_size(src))
+
+
+def _gif_size(path: Path) -> tuple[int, int]:
+    """A GIF's logical screen (width, height): its header's bytes 6-9."""
+    with open(path, "rb") as f:
+        head = f.read(10)
+    return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+
+
 def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
     """Upscale one image file, or an animated PNG or WebP into an animation (:func:`animation_frames`);
     returns the output ``(width, height)``.
@@ -441,6 +474,8 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, i
     """
     if src.suffix.lower() in ANIMATION_SUFFIXES and animation_frames(src) > 1:
         return _upscale_animation(src, dst, upscaler)
+    if src.suffix.lower() == ".gif":
+        return _upscale_gif(src, dst, upscaler)
     image, metadata = read_still_with_metadata(src)
     out = upscaler.upscale(image)
     write_still(dst, out, metadata=metadata)

@@ -55,13 +55,58 @@ from srstream.engine.media import main_video, no_video
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.upscaler import FrameUpscaler, output_size
-from srstream.errors import InputError, OutputError, SRStreamError
+from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
-__all__ = ["PIPE", "EncodeOptions", "FileSink", "FileSource", "default_codec", "keeps_alpha", "rehearse_output",
-           "upscale_video"]
+__all__ = ["DEINTERLACED_NOTE", "PIPE", "Deinterlacer", "EncodeOptions", "FileSink", "FileSource", "default_codec",
+           "keeps_alpha", "rehearse_output", "upscale_video"]
 
 #: ``-`` as the input or the output: standard input / output (streamed Matroska out).
 PIPE = Path("-")
+
+
+DEINTERLACED_NOTE = ("the input is interlaced: each frame deinterlaced (FFmpeg's bwdif, one frame out for each "
+                     "frame in, at its own time) before upscaling; --deinterlace off upscales the fields as they are")
+
+
+class Deinterlacer:
+    """FFmpeg's ``bwdif`` (motion-adaptive, from the fields before and after) over a video
+    stream's frames: one frame out for each frame in (``send_frame``), only frames marked
+    interlaced changed, each with the timestamp it came in with (bwdif halves the time base for
+    field rates; the frames keep the stream's). Written as a filter graph of PyAV's, not by hand:
+    FFmpeg's is the deinterlacer its command line users know."""
+
+    def __init__(self, video) -> None:  # noqa: ANN001 - av VideoStream
+        import av.filter
+
+        self.graph = av.filter.Graph()
+        self.source = self.graph.add_buffer(template=video)
+        bwdif = self.graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+        self.sink = self.graph.add("buffersink")
+        self.source.link_to(bwdif)
+        bwdif.link_to(self.sink)
+        self.graph.configure()
+        self.times: list[tuple[int | None, Fraction | None]] = []
+
+    def push(self, frame) -> list:  # noqa: ANN001 - av.VideoFrame
+        self.times.append((frame.pts, frame.time_base))
+        self.source.push(frame)
+        return self._pull()
+
+    def flush(self) -> list:
+        self.source.push(None)
+        return self._pull()
+
+    def _pull(self) -> list:
+        import av
+
+        out = []
+        while True:
+            try:
+                frame = self.sink.pull()
+            except (av.error.BlockingIOError, BlockingIOError, av.error.EOFError, EOFError):
+                return out
+            frame.pts, frame.time_base = self.times.pop(0)
+            out.append(frame)
 
 
 class FileSource:
@@ -79,10 +124,14 @@ class FileSource:
     live = False
 
     def __init__(self, src: Path, *, copy_audio: bool = True, copy_subtitles: bool = True,
-                 span: tuple[int | None, int | None] = (None, None)) -> None:
+                 span: tuple[int | None, int | None] = (None, None), deinterlace: str = "auto") -> None:
         import av
 
-        self.src, self.span = src, span
+        if deinterlace not in ("auto", "on", "off"):
+            raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on or off")
+        self.src, self.span, self.deinterlace = src, span, deinterlace
+        self.bwdif: Deinterlacer | None = None
+        self._deinterlace_decided = self._deinterlace_noted = False
         where = "standard input" if src == PIPE else str(src)
         with reading(where, "a pipe needs a streamable format such as Matroska or MPEG-TS (ffmpeg ... -f matroska -)"
                      if src == PIPE else ""):
@@ -144,9 +193,14 @@ class FileSource:
         if self.turns:
             self.notes.append(f"the input is shown rotated by {-90 * self.turns % 360} degrees: the frames are turned "
                               "upright before upscaling (as FFmpeg does), so the output plays the same way")
-        if frame.interlaced_frame:
-            self.notes.append("the input is interlaced: frames are upscaled as progressive, which keeps combing "
-                              "artefacts; deinterlace first (e.g. ffmpeg -vf bwdif) for a clean result")
+        self._deinterlace_decided = True  # by the file's first frame, for every segment alike
+        if self.deinterlace == "off" and frame.interlaced_frame:
+            self.notes.append("the input is interlaced: frames are upscaled as progressive (--deinterlace off), "
+                              "which keeps combing artefacts")
+        elif self.deinterlace == "on" or frame.interlaced_frame:
+            self.notes.append(DEINTERLACED_NOTE)
+            self._deinterlace_noted = True
+            self.bwdif = Deinterlacer(self.video)
 
     def read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
         video = self.video
@@ -155,6 +209,27 @@ class FileSource:
         step = int(round(1 / (video.average_rate or 30) / tb)) if tb else 1
         start, end = self.span
         last_pts: int | None = None
+
+        def handle(frame) -> str | None:  # noqa: ANN001 - av.VideoFrame; a reason to stop, or None
+            nonlocal last_pts
+            pts = frame.pts
+            if start is not None or end is not None:  # a segment: the stream's own timestamps
+                if pts is None:
+                    raise InputError(f"{self.src}: frames without timestamps cannot be cut into segments; "
+                                     "run it in one pass (--segments off)")
+                if start is not None and pts < start:
+                    return None  # decoded only as a reference for what follows
+                if end is not None and pts >= end:
+                    return "end"  # frames come in display order: the span is complete
+            if pts is None or (last_pts is not None and pts <= last_pts):
+                pts = step if last_pts is None else last_pts + max(step, 1)
+                report.timestamp_fixes += frame.pts is not None
+            last_pts = pts
+            if not emit(Frame(report.frames_in, pts, time.perf_counter(), frame)):
+                return ""
+            report.frames_in += 1
+            return None
+
         try:
             if start is not None:  # decode from the keyframe at or before the span's start
                 self.container.seek(start, stream=video, backward=True, any_frame=False)
@@ -165,26 +240,31 @@ class FileSource:
                     if packet.dts is not None and not emit(Passthrough(packet)):
                         return ""
                     continue
-                for frame in (self.decoder.decode(packet) if self.decoder is not None else packet.decode()):
-                    pts = frame.pts
-                    if start is not None or end is not None:  # a segment: the stream's own timestamps
-                        if pts is None:
-                            raise InputError(f"{self.src}: frames without timestamps cannot be cut into segments; "
-                                             "run it in one pass (--segments off)")
-                        if start is not None and pts < start:
-                            continue  # decoded only as a reference for what follows
-                        if end is not None and pts >= end:
-                            return "end"  # frames come in display order: the span is complete
-                    if pts is None or (last_pts is not None and pts <= last_pts):
-                        pts = step if last_pts is None else last_pts + max(step, 1)
-                        report.timestamp_fixes += frame.pts is not None
-                    last_pts = pts
-                    if not emit(Frame(report.frames_in, pts, time.perf_counter(), frame)):
-                        return ""
-                    report.frames_in += 1
+                for decoded in (self.decoder.decode(packet) if self.decoder is not None else packet.decode()):
+                    for frame in self._deinterlaced(decoded, report):
+                        if (outcome := handle(frame)) is not None:
+                            return outcome
         except av_failures() as exc:  # what decoded is kept; the caller reports it
             report.decode_error = str(read_error(exc, "decoding"))
+        if self.bwdif is not None:  # the frames the deinterlacer still holds
+            try:
+                for frame in self.bwdif.flush():
+                    if (outcome := handle(frame)) is not None:
+                        return outcome
+            except av_failures() as exc:
+                report.decode_error = report.decode_error or str(read_error(exc, "deinterlacing"))
         return "end"
+
+    def _deinterlaced(self, frame, report: Report) -> list:  # noqa: ANN001 - av.VideoFrame
+        """``frame``, or what the deinterlacer gives back for it (the frame before, once it has
+        the one after). ``--deinterlace auto`` decides at the first frame: on where it is interlaced."""
+        if self.bwdif is None and self.deinterlace != "off" and not self._deinterlace_decided:
+            self._deinterlace_decided = True
+            if self.deinterlace == "on" or frame.interlaced_frame:
+                self.bwdif = Deinterlacer(self.video)
+                if not self._deinterlace_noted:
+                    report.notes.append(DEINTERLACED_NOTE)
+        return self.bwdif.push(frame) if self.bwdif is not None else [frame]
 
     def close(self) -> None:
         self.container.close()
@@ -389,13 +469,16 @@ class _Stdout:
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
                   progress: Callable[[int], None] | None = None, queue_size: int = 8,
-                  span: tuple[int | None, int | None] = (None, None), rehearsed: bool = False) -> Report:
+                  span: tuple[int | None, int | None] = (None, None), rehearsed: bool = False,
+                  deinterlace: str = "auto") -> Report:
     """Upscale the video stream of ``src`` (:func:`~srstream.engine.media.main_video`) into ``dst``
     (written via a temporary file): a :class:`FileSource` through the pipeline into a :class:`FileSink`.
 
     ``span``: one segment of a job (:mod:`srstream.engine.jobs`), see :class:`FileSource`.
     ``rehearsed``: these settings were already tried in memory (:func:`rehearse_output`; a job does
-    that once before its first segment), so the sink does not try them again.
+    that once before its first segment), so the sink does not try them again. ``deinterlace``:
+    ``auto`` deinterlaces a video whose first frame is interlaced (:class:`Deinterlacer`), ``on``
+    every frame marked interlaced, ``off`` none.
 
     Raises:
         InputError: no frames, a corrupt stream, a mid-stream size change.
@@ -404,7 +487,8 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         KeyboardInterrupt is not raised: an interrupted run returns a report with
         ``interrupted=True`` and a valid, shorter output.
     """
-    source = FileSource(src, copy_audio=options.copy_audio, copy_subtitles=options.copy_subtitles, span=span)
+    source = FileSource(src, copy_audio=options.copy_audio, copy_subtitles=options.copy_subtitles, span=span,
+                        deinterlace=deinterlace)
     report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
     try:
         sink = FileSink(dst, source, output_size(upscaler, *source.size), options, report, queue_size, rehearsed)

@@ -83,6 +83,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="upscaling factor: 2 or 4 pick the bundled model for it; any other factor of 1 or "
                              "more (1.5, 3) runs the model of the next larger factor and shrinks its output to "
                              "it (area filter); with --model, a factor other than the model's resizes its output")
+    parser.add_argument("--deinterlace", choices=("auto", "on", "off"), default="auto",
+                        help="for video: auto (default) deinterlaces a video whose first frame is interlaced (DVD, "
+                             "TV captures) with FFmpeg's bwdif before upscaling, a frame out for each frame in; on: "
+                             "every frame marked interlaced; off: the fields upscaled as they are (combing kept)")
     parser.add_argument("--height", type=int, default=None,
                         help="output height in pixels (e.g. 1080: 720p -> 1080p), the width following the aspect "
                              "ratio, both even; the model of the factor that reaches it, its output shrunk to it")
@@ -281,7 +285,8 @@ def run(args: argparse.Namespace) -> int:
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
                   size=(media.width, media.height) if media.width else None, stabilize=stabilize,
                   stabilize_tolerance=tolerance, stabilize_still=still_setting(screen), compression=compression,
-                  change_cap=cap_setting(args.change_cap, job.kind == "video"), output=resize) as up:
+                  change_cap=cap_setting(args.change_cap, job.kind == "video"), output=resize,
+                  deinterlace=args.deinterlace) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if job.kind == "video":
             return _video(media, job, up)
@@ -557,9 +562,8 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     if videos:
         names = ", ".join(p.name for p in videos[:3]) + (f" and {len(videos) - 3} more" if len(videos) > 3 else "")
         many = len(videos) > 1
-        print(f"note: {len(videos)} video{'s' if many else ''} or GIF animation{'s' if many else ''} left alone "
-              f"({names}): a folder run upscales its images; run `sr-stream FILE` on {'each' if many else 'it'}",
-              file=sys.stderr)
+        print(f"note: {len(videos)} video{'s' if many else ''} left alone ({names}): a folder run upscales its "
+              f"images and GIFs; run `sr-stream FILE` on {'each' if many else 'it'}", file=sys.stderr)
     if report.interrupted:
         from srstream.errors import interrupted_exit_code
 

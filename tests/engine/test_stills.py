@@ -320,13 +320,13 @@ def test_an_animation_is_refused_a_format_of_one_picture_and_a_folder_leaves_vid
     shots.mkdir()
     (shots / "anim.png").write_bytes(data.tobytes())
     assert cv2.imwrite(str(shots / "still.png"), frames[0])
-    (shots / "clip.gif").write_bytes(b"GIF89a")  # not read: a folder run leaves videos alone
+    (shots / "clip.mp4").write_bytes(b"\0\0\0\x18ftypmp42")  # not read: a folder run leaves videos alone
     code, out, err = run([str(shots / "anim.png"), "-o", str(tmp_path / "anim.jpg"), "--model", str(model)], capsys)
     assert code != 0 and "animation of 2 frames" in err and ".png or .webp" in err
     assert not (tmp_path / "anim.jpg").exists()
     code, out, err = run([str(shots), "-o", str(tmp_path / "out"), "--model", str(model)], capsys)
     assert code == 0, err
-    assert "2 of 2 images" in out and "left alone (clip.gif)" in err
+    assert "2 of 2 images" in out and "left alone (clip.mp4)" in err
     from srstream.engine.stills import animation_frames
 
     assert animation_frames(tmp_path / "out" / "anim.png") == 2
@@ -399,3 +399,27 @@ def test_avif_stills_and_sequences_keep_their_depth_and_frames(tmp_path: Path, m
         assert np.array_equal(written, read_still(tmp_path / f"{name}_expected.avif"))
     written, durations, _ = read_animation(tmp_path / "seq_x2.avif")
     assert len(written) == 3 and durations == [70, 80, 90] and written[0].shape == (48, 64, 3)
+
+
+def test_a_folder_run_upscales_its_gifs_as_gifs(tmp_path: Path, model: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """GIFs in a folder were left out without a word (they are read as videos)."""
+    image = pytest.importorskip("PIL.Image")
+    shots = tmp_path / "stickers"
+    shots.mkdir()
+    frames = [np.zeros((8, 10, 4), np.uint8) for _ in range(3)]
+    for i, frame in enumerate(frames):
+        frame[..., 0], frame[2:6, 2 + i:6 + i, 3] = 200, 255  # an opaque patch moving on a clear ground
+    pictures = [image.fromarray(f, "RGBA") for f in frames]
+    pictures[0].save(shots / "wave.gif", save_all=True, append_images=pictures[1:], duration=80, disposal=2)
+    pictures[0].convert("RGB").save(shots / "logo.gif")
+    code, out, err = run([str(shots), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert "2 of 2 images" in out and "left alone" not in err
+    import av
+
+    with av.open(str(tmp_path / "stickers_x2" / "wave.gif")) as container:
+        decoded = [f.to_ndarray(format="rgba") for f in container.decode(video=0)]
+    assert len(decoded) == 3 and decoded[0].shape == (16, 20, 4) and (decoded[0][..., 3] == 0).any()
+    with av.open(str(tmp_path / "stickers_x2" / "logo.gif")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 1

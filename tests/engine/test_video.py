@@ -516,3 +516,50 @@ def test_svt_av1_says_only_what_went_wrong(tmp_path: Path) -> None:
                           env={**env, "SVT_LOG": "3"})
     assert told.returncode == 0 and "Svt[info]" in told.stderr, told.stderr
     assert len(_frames(tmp_path / "quiet.mkv")[0]) == 4
+
+
+def _write_interlaced(path: Path, frames: int = 10) -> Path:
+    """An interlaced H.264 clip whose two fields show a patch at different places (combing)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"flags": "+ildct+ilme", "x264-params": "tff=1"}
+        yy, xx = np.mgrid[0:48, 0:64]
+        for i in range(frames):  # each field a moment of a disc moving 3 pixels a field
+            rgb = np.zeros((48, 64, 3), np.uint8)
+            for field in (0, 1):
+                disc = (xx - 12 - 3 * (2 * i + field)) ** 2 + (yy - 24) ** 2 < 100
+                rgb[field::2][disc[field::2]] = 255
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def _combing(frames: list) -> float:
+    """How much every other line departs from the mean of its neighbours, over decoded frames."""
+    grey = [f.to_ndarray(format="gray").astype(float) for f in frames]
+    return float(np.mean([np.abs(g[1:-1] - (g[:-2] + g[2:]) / 2).mean() for g in grey]))
+
+
+def test_an_interlaced_video_is_deinterlaced_frame_for_frame(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """Interlaced input (DVD, TV captures) was upscaled field lines and all, its combing enlarged,
+    with a note telling the user to deinterlace first. Now ``auto`` deinterlaces it (bwdif),
+    one frame out for each frame in, at the same times."""
+    src = _write_interlaced(tmp_path / "tv.mp4")
+    report = upscale_video(src, tmp_path / "auto.mp4", upscaler, FAST)
+    kept = upscale_video(src, tmp_path / "off.mp4", upscaler, FAST, deinterlace="off")
+    assert report.frames_in == report.frames_out == kept.frames_out == 10
+    assert any("deinterlaced" in n for n in report.notes) and any("--deinterlace off" in n for n in kept.notes)
+    assert _frames(tmp_path / "auto.mp4")[0] == _frames(tmp_path / "off.mp4")[0] == _frames(src)[0]  # the same times
+    with av.open(str(src)) as container:  # what the upscaler gets: the fields woven, or deinterlaced
+        deinterlacer = video_mod.Deinterlacer(container.streams.video[0])
+        woven = list(container.decode(video=0))
+        smooth = [f for frame in woven for f in deinterlacer.push(frame)] + deinterlacer.flush()
+    assert [f.pts for f in smooth] == [f.pts for f in woven] and len(smooth) == 10
+    assert _combing(smooth) < 0.5 * _combing(woven)
+    progressive = write_video(tmp_path / "p.mp4", frames=4)
+    assert not any("interlaced" in n for n in upscale_video(progressive, tmp_path / "p2.mp4", upscaler, FAST).notes)
