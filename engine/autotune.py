@@ -21,7 +21,12 @@ with a warning when its check fails.
 Checks and timings are cached in ``autotune.json`` in sr-stream's cache folder, keyed by
 everything that changes them: the graph's checksum, the backend and its runtime version, the
 precision, the options, the CPU (model, ISA features, usable cores) and, for timings, the frame
-size. The first run on a machine pays a few seconds; later runs read the cache.
+size. The first run on a machine pays a few seconds; later runs read the cache. A timing made
+while the machine was busy (its 1-minute load average above :data:`BUSY_LOAD_SHARE` of its
+cores: a build, a benchmark) still ranks the candidates fairly, as they are timed interleaved,
+but its frame rates are low; it is marked so, and timed again by the first selection made while
+the machine is not busy (so the speeds that ``--adapt auto`` and the live tier go by are not a
+busy moment's for ever).
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ from srstream.engine.models import ResolvedModel, luma_variant_path, variant_pat
 from srstream.errors import BackendError, DependencyError, ModelError, SRStreamError
 from srstream.sysinfo import SystemInfo, collect
 
-__all__ = ["DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "expected_fps", "inherit_speed", "select"]
+__all__ = ["BUSY_LOAD_SHARE", "DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "expected_fps",
+           "inherit_speed", "load_share", "select"]
 
 #: The frame size candidates are timed at when the caller does not know it (a 360p video frame).
 DEFAULT_SIZE = (640, 360)
@@ -56,6 +62,8 @@ DEFAULT_SIZE = (640, 360)
 #: runs the INT8 luma graphs' last conv in our kernel (srstream.engine.graph_tail), faster; 4: OpenVINO
 #: on AMX runs INT8 graphs with uint8 activations (graph_tail.unsigned_activations): in int8, not fp32
 _CACHE_VERSION = 4
+#: A load average above this share of the usable cores makes the machine busy (see the module docstring).
+BUSY_LOAD_SHARE = 0.5
 #: Timing: seconds per candidate, and the rounds (one frame of each candidate) it takes at least / at most.
 _TIMING_SECONDS = 0.8
 _MIN_ROUNDS = 3
@@ -93,11 +101,12 @@ class TuneCache:
         from srstream.cache import cache_root
 
         self.path = path or cache_root() / "autotune.json"
-        self.data: dict[str, dict[str, Any]] = {"accuracy": {}, "speed": {}}
+        # busy: the load share (see BUSY_LOAD_SHARE) a timing was made at, for those made while busy
+        self.data: dict[str, dict[str, Any]] = {"accuracy": {}, "speed": {}, "busy": {}}
         try:
             loaded = json.loads(self.path.read_text())
             if loaded.get("version") == _CACHE_VERSION:
-                self.data = {"accuracy": dict(loaded.get("accuracy", {})), "speed": dict(loaded.get("speed", {}))}
+                self.data = {table: dict(loaded.get(table, {})) for table in ("accuracy", "speed", "busy")}
         except (OSError, ValueError, AttributeError):
             pass  # missing or damaged: measure again
 
@@ -108,12 +117,24 @@ class TuneCache:
         self.put_many(table, {key: value})
 
     def put_many(self, table: str, items: dict[str, Any]) -> None:
+        """Set ``items`` in ``table`` (a None value removes its key) and write the file."""
         self.data[table].update(items)
+        for key in [k for k, v in items.items() if v is None]:
+            del self.data[table][key]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.path, json.dumps({"version": _CACHE_VERSION, **self.data}, indent=1).encode())
         except OSError:
             pass  # a read-only home only costs a re-measurement next time
+
+
+def load_share() -> float:
+    """The 1-minute load average per usable core (0 where the system does not say)."""
+    try:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return os.getloadavg()[0] / max(cores, 1)
+    except (OSError, AttributeError):
+        return 0.0
 
 
 def _cpu_fingerprint(info: SystemInfo) -> str:
@@ -149,6 +170,7 @@ def inherit_speed(copy: ResolvedModel, source: ResolvedModel, cache: TuneCache |
     candidate again (several seconds at 720p on 2 cores) for the speed its source's run measured."""
     cache = cache or TuneCache()
     taken: dict[str, Any] = {}
+    busy: dict[str, Any] = {}
     for precision in ("fp32", "int8"):  # the two graph digests a candidate's key can start with
         old, new = _graph_digest(source, precision), _graph_digest(copy, precision)
         if "missing" in (old, new) or old == new:
@@ -156,6 +178,10 @@ def inherit_speed(copy: ResolvedModel, source: ResolvedModel, cache: TuneCache |
         for key, fps in cache.data["speed"].items():
             if key.startswith(old + "|") and (mine := new + key[len(old):]) not in cache.data["speed"]:
                 taken[mine] = fps
+                if key in cache.data["busy"]:  # a busy moment's timing stays marked as one
+                    busy[mine] = cache.data["busy"][key]
+    if busy:
+        cache.data["busy"].update(busy)
     if taken:
         cache.put_many("speed", taken)
     return len(taken)
@@ -336,6 +362,14 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
     rows: list[tuple[Row, BackendDef, Any]] = []
     untimed: list[tuple[Row, BackendDef, str, Any, str]] = []  # timed together below
     all_cached = True
+    busy_note = ""
+    idle: list[bool] = []
+
+    def busy() -> bool:  # read once, and only for a cached timing made while the machine was busy
+        if not idle:
+            idle.append(load_share() <= BUSY_LOAD_SHARE)
+        return not idle[0]
+
     for b, p, options, note in _candidates(model, info, pool, precision, device):
         row = Row(b.name, p, note=note)
         rows.append((row, b, options))
@@ -357,6 +391,8 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
                 continue
             speed_key = f"{key}|{size[0]}x{size[1]}"
             fps = None if refresh else cache.get("speed", speed_key)
+            if fps is not None and cache.get("busy", speed_key) is not None and not busy():
+                fps = None  # timed while the machine was busy; it is not now: timed again
             if fps is None:
                 untimed.append((row, b, p, options, speed_key))
             else:
@@ -367,13 +403,17 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
         all_cached = False
         if progress:
             progress(f"timing {', '.join(f'{b.name} {p}' for _, b, p, _, _ in untimed)} at {size[0]}x{size[1]}")
+        share = load_share()
         timings = _time_together(model, [(b, p, options) for _, b, p, options, _ in untimed], size)
         for (row, _, _, _, speed_key), fps in zip(untimed, timings):
             if isinstance(fps, SRStreamError):
                 row.note = f"failed: {fps}"
                 continue
             cache.put("speed", speed_key, fps)
+            cache.put("busy", speed_key, round(share, 2) if share > BUSY_LOAD_SHARE else None)
             row.fps = fps
+        if share > BUSY_LOAD_SHARE:
+            busy_note = f"; timed while the machine was busy (load {share:.1f} a core): timed again when it is not"
     timed = [(row, b, o) for row, b, o in rows if row.fps]
     if not timed:
         why = "; ".join(f"{r.backend} {r.precision}: {r.note}" for r, _, _ in rows) or "no backend offers it"
@@ -382,7 +422,7 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
     best_row.chosen = True
     others = ", ".join(f"{r.backend} {r.precision} {r.fps:.1f}" for r, _, _ in timed if r is not best_row)
     reason = (f"fastest correct of {len(timed)} measured at {size[0]}x{size[1]}: {best_row.fps:.1f} fps"
-              + (f" (then {others})" if others else "") + (", cached" if all_cached else ""))
+              + (f" (then {others})" if others else "") + (", cached" if all_cached else "") + busy_note)
     rejected = [f"{r.backend} {r.precision} {r.note}" for r, _, _ in rows if r.note.startswith("not taken")]
     if rejected:
         reason += "; " + "; ".join(rejected)

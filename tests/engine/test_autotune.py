@@ -341,3 +341,25 @@ def test_the_cache_key_covers_the_luma_only_graph(tmp_path: Path) -> None:
     shutil.copy(MODELS_DIR / "tiny-x2.luma.onnx", tmp_path / "m.luma.onnx")
     assert _graph_digest(model, "fp32") != plain
     assert _graph_digest(model, "int8") == "missing"
+
+
+def test_a_timing_made_while_busy_is_timed_again_when_the_machine_is_not(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timing made during a build or a benchmark ranked the candidates fairly but kept its low
+    frame rates for ever: the speeds the fit rule and the live tier go by."""
+    model = resolve_model("tiny-x2")
+    timed: list[int] = []
+    real = autotune._time_together
+    monkeypatch.setattr(autotune, "_time_together", lambda *a: timed.append(1) or real(*a))
+    cache = autotune.TuneCache(tmp_path / "a.json")
+    monkeypatch.setattr(autotune, "load_share", lambda: 1.6)  # busy
+    first = autotune.select(model, size=(64, 48), cache=cache)
+    assert len(timed) == 1 and "timed while the machine was busy (load 1.6" in first.choice.reason
+    assert autotune.select(model, size=(64, 48), cache=cache).cached
+    assert len(timed) == 1  # still busy: the busy timing stands (nothing better to be had)
+    monkeypatch.setattr(autotune, "load_share", lambda: 0.1)  # idle
+    again = autotune.select(model, size=(64, 48),
+                            cache=autotune.TuneCache(tmp_path / "a.json"))
+    assert len(timed) == 2 and not again.cached and "busy" not in again.choice.reason
+    assert autotune.select(model, size=(64, 48), cache=autotune.TuneCache(tmp_path / "a.json")).cached
+    assert len(timed) == 2 and not autotune.TuneCache(tmp_path / "a.json").data["busy"]
