@@ -31,7 +31,12 @@ from srstream.engine.pipeline import Display, Rung, Sink, UpscaleStage, run
 from srstream.engine.sources import LiveSource, open_capture
 from srstream.errors import InputError
 
-__all__ = ["CaptureSource", "Rung", "run_live"]
+__all__ = ["RECONNECT_SECONDS", "CaptureSource", "Rung", "run_live"]
+
+#: How long a network stream that fails (an IP camera rebooting, a dropped connection) is tried
+#: again, a second apart, before the run ends as a disconnected device does; the recording goes on
+#: across a reconnection.
+RECONNECT_SECONDS = 30.0
 
 
 class CaptureSource:
@@ -52,6 +57,33 @@ class CaptureSource:
         return str(self.source)
 
     def read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
+        while True:
+            outcome = self._read(emit, stop, report)
+            if outcome != "failed" or not self._reconnected(stop, report):
+                return "disconnected" if outcome == "failed" else outcome
+
+    def _reconnected(self, stop: threading.Event, report: Report) -> bool:
+        """A network stream that failed, opened again within :data:`RECONNECT_SECONDS`."""
+        if self.source.kind != "stream" or RECONNECT_SECONDS <= 0:
+            return False
+        began = time.perf_counter()
+        while not stop.wait(1.0):
+            try:
+                container = open_capture(self.source)
+            except InputError:
+                if time.perf_counter() - began >= RECONNECT_SECONDS:
+                    report.notes.insert(0, f"{self.source}: could not reconnect within {RECONNECT_SECONDS:g} s")
+                    return False
+                continue
+            self.container.close()
+            self.container = container
+            report.notes.pop(0)  # the failure _read noted: the run goes on
+            report.notes.append(f"{self.source} failed after {report.frames_in} frames and was reconnected "
+                                f"{time.perf_counter() - began:.0f} s later")
+            return True
+        return False
+
+    def _read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
         stream = self.container.streams.video[0]
         rate = float(stream.average_rate or 30)
         start = time.perf_counter()
@@ -77,7 +109,7 @@ class CaptureSource:
             why = InputError(f"{self.source} stopped sending frames after {report.frames_in} "
                              "(disconnected?); what was recorded is kept")
         report.notes.insert(0, str(why))  # not an error: the sinks keep what they have, the caller says it
-        return "disconnected"
+        return "failed"
 
     def close(self) -> None:
         self.container.close()

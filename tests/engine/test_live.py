@@ -521,3 +521,50 @@ def test_a_stream_that_cannot_be_reached_is_a_clear_error(capsys: pytest.Capture
     assert main(["rtsp://127.0.0.1:9/none", "--no-display", "--frames", "2", "--model", "tiny-x2"]) != 0
     err = capsys.readouterr().err
     assert "stream rtsp://127.0.0.1:9/none" in err and "reachable" in err
+
+
+def test_a_network_stream_that_fails_is_reconnected_and_the_recording_goes_on(
+        model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """An IP camera that reboots or a dropped connection ended the run; a stream is now opened
+    again (for up to RECONNECT_SECONDS) and the same recording goes on."""
+    import av
+
+    from srstream.engine import live as live_mod
+
+    opened: list[int] = []
+    real_open = live_mod.open_capture
+
+    class Failing:  # the first connection: 10 frames, then the network fails
+        def __init__(self, container) -> None:  # noqa: ANN001
+            self.container, self.streams = container, container.streams
+
+        def decode(self, stream):  # noqa: ANN001, ANN202
+            for i, frame in enumerate(self.container.decode(stream)):
+                if i == 10:
+                    raise av.error.ConnectionResetError(104, "Connection reset by peer")
+                yield frame
+
+        def close(self) -> None:
+            self.container.close()
+
+    def open_capture(source):  # noqa: ANN001, ANN202
+        opened.append(1)
+        container = real_open(LiveSource("lavfi", "lavfi", GEN, paced=True))
+        return Failing(container) if len(opened) == 1 else container
+
+    monkeypatch.setattr(live_mod, "open_capture", open_capture)
+    source = LiveSource("stream", "", "rtsp://cam/stream", label="stream rtsp://cam/stream", paced=True)
+    out = tmp_path / "rec.mkv"
+    report = Report(source=str(source))
+    with ExitStack() as stack:
+        rec = Recorder(out, EncodeOptions(preset="veryfast"), report)
+        run_live(source, [_rung(model, "int8", stack)], sinks=[rec], report=report, max_frames=25)
+    assert len(opened) == 2 and report.frames_in == 25 and report.stopped_by == "frames"
+    assert any("reconnected" in n for n in report.notes) and not any("is kept" in n for n in report.notes)
+    assert len(_decode(out)) == report.frames_out > 10
+    monkeypatch.setattr(live_mod, "RECONNECT_SECONDS", 0.0)  # never back: the run ends as a disconnect does
+    opened.clear()
+    report = Report(source=str(source))
+    with ExitStack() as stack:
+        run_live(source, [_rung(model, "int8", stack)], report=report, max_frames=25)
+    assert report.stopped_by == "disconnected" and "failed after 10 frames" in report.notes[0]
