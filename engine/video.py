@@ -156,6 +156,7 @@ class FileSource:
         if name == "vp9" and any(k.lower() == "alpha_mode" and v == "1" for k, v in (video.metadata or {}).items()):
             try:
                 self.decoder = av.CodecContext.create("libvpx-vp9", "r")
+                self.decoder.thread_type = "AUTO"
             except (av.error.FFmpegError, ValueError):
                 self.notes.append("the input's VP9 alpha (transparency) is not read: this FFmpeg build has no libvpx")
         self.alpha = self.decoder is not None or (has_alpha(video.codec_context.pix_fmt or "") and name != "gif")

@@ -82,7 +82,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=_factor,
                         help="upscaling factor: 2 or 4 pick the bundled model for it; any other factor of 1 or "
                              "more (1.5, 3) runs the model of the next larger factor and shrinks its output to "
-                             "it (area filter); with --model, a factor other than the model's resizes its output")
+                             "it (area filter); with --model, a factor below the model's shrinks its output")
     parser.add_argument("--deinterlace", choices=("auto", "on", "off"), default="auto",
                         help="for video: auto (default) deinterlaces a video whose first frame is interlaced (DVD, "
                              "TV captures) with FFmpeg's bwdif before upscaling, a frame out for each frame in; on: "
