@@ -477,8 +477,9 @@ def test_parse_network_streams() -> None:
         parse_live("rtsp://cam/stream", fps=30)
 
 
-def _send_udp(port: int, frames: int = 100, delay: float = 0.5) -> None:
-    """An MPEG-TS stream of moving frames at 25 fps to 127.0.0.1:``port``, as a network camera sends."""
+def _send_udp(port: int, stop, delay: float = 0.5) -> None:  # noqa: ANN001 - threading.Event
+    """An MPEG-TS stream of moving frames at 25 fps to 127.0.0.1:``port``, as a network camera
+    sends, until ``stop`` is set (at most 60 s)."""
     import av
 
     time.sleep(delay)
@@ -487,7 +488,9 @@ def _send_udp(port: int, frames: int = 100, delay: float = 0.5) -> None:
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.options = {"g": "5"}
         start = time.perf_counter()
-        for i in range(frames):
+        for i in range(25 * 60):
+            if stop.is_set():
+                break
             rgb = np.zeros((48, 64, 3), np.uint8)
             rgb[10:30, i % 40:i % 40 + 10] = 255
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -504,12 +507,16 @@ def test_cli_upscales_and_records_a_network_stream(tmp_path: Path, capsys: pytes
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    # 8 s of frames: the reader opens within that even on a loaded machine; it stops after 12
-    sender = threading.Thread(target=_send_udp, args=(port, 200), daemon=True)
+    stop = threading.Event()
+    sender = threading.Thread(target=_send_udp, args=(port, stop), daemon=True)
     sender.start()
     out = tmp_path / "rec.mkv"
-    rc = main([f"udp://127.0.0.1:{port}", "--frames", "12", "--no-display", "-o", str(out), "--model", "tiny-x2",
-               "--backend", "ort", "--precision", "fp32"])
+    try:
+        rc = main([f"udp://127.0.0.1:{port}", "--frames", "12", "--no-display", "-o", str(out), "--model", "tiny-x2",
+                   "--backend", "ort", "--precision", "fp32"])
+    finally:
+        stop.set()  # the sender goes on until the reader has its frames, however slow the machine
+        sender.join(timeout=10)
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "12 frames captured" in captured.out and f"stream udp://127.0.0.1:{port}" in captured.out
