@@ -20,6 +20,9 @@ __all__ = ["STREAM_SCHEMES", "LiveSource", "is_stream_url", "open_capture", "par
 #: URL schemes read as live network streams (IP cameras, RTMP/SRT feeds, HLS): FFmpeg's protocols.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp", "http", "https")
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
+#: What an http(s) URL ending so names: a file (upscaled whole once downloaded), not a live stream.
+_FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ogv", ".3gp",
+                  ".gif", ".png", ".jpg", ".jpeg", ".webp", ".avif", ".bmp", ".tif", ".tiff")
 
 _REGION = re.compile(r"^(\d+),(\d+),(\d+),(\d+)$")
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
@@ -129,6 +132,11 @@ def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
             raise ConfigError("--fps and --size set a camera's or screen's capture; a network stream sends its own "
                               "frame rate and size: drop them")
         scheme = text.split(":", 1)[0].lower()
+        suffix = os.path.splitext(text.split("?", 1)[0].split("#", 1)[0])[1].lower()
+        if scheme in ("http", "https") and suffix in _FILE_SUFFIXES:
+            raise ConfigError(f"{shown_url(text)} is a file on a server: a network stream is read live, dropping the "
+                              "frames the upscaler cannot keep up with; download it first (curl -LO URL) and "
+                              "upscale the file, which keeps every frame and its sound")
         options = {"rtsp_transport": "tcp"} if scheme in ("rtsp", "rtsps") else {}
         return LiveSource("stream", "", text, options, f"stream {shown_url(text)}")
     kind, sep, rest = text.partition(":")

@@ -475,6 +475,10 @@ def test_parse_network_streams() -> None:
     assert shown_url("rtmp://live.example.com/app/key") == "rtmp://live.example.com/app/key"
     with pytest.raises(ConfigError, match="network stream sends its own"):
         parse_live("rtsp://cam/stream", fps=30)
+    with pytest.raises(ConfigError, match="download it first"):  # read live, it would lose frames
+        parse_live("https://example.com/films/clip.MP4?token=1")
+    assert parse_live("https://example.com/live/index.m3u8").kind == "stream"
+    assert parse_live("http://192.168.1.5/video.mjpg").kind == "stream"
 
 
 def _send_udp(port: int, stop, delay: float = 0.5) -> None:  # noqa: ANN001 - threading.Event
