@@ -10,9 +10,12 @@ import numpy as np
 
 from srstream.errors import InputError
 
-__all__ = ["IMAGE_SUFFIXES", "LUMA_BT601", "avif_bits", "full_range", "list_images", "load_rgb", "read_image"]
+__all__ = ["HEIF_SUFFIXES", "IMAGE_SUFFIXES", "LUMA_BT601", "avif_bits", "full_range", "list_images", "load_rgb",
+           "read_heif", "read_image"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".avif")
+#: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
+HEIF_SUFFIXES = (".heic", ".heif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".avif", *HEIF_SUFFIXES)
 #: BT.601 luma weights (R, G, B): the grey level of colour images and the Y of the luma models.
 LUMA_BT601 = (0.299, 0.587, 0.114)
 
@@ -51,12 +54,48 @@ def full_range(image: np.ndarray | None, head: bytes, suffix: str) -> np.ndarray
     return ((image.astype(np.uint32) * 65535 + top // 2) // top).astype(np.uint16)
 
 
+def read_heif(path: Path) -> tuple[np.ndarray, int, dict[str, bytes]]:
+    """An HEIC/HEIF file's primary picture as stored: ``(H, W, C)`` RGB(A) or grey, uint8, or
+    uint16 over the full range for 10- and 12-bit files, turned upright as libheif does (its
+    rotation and mirroring); its bits per sample; its ``exif`` (without the ``Exif\\0\\0``
+    header, as OpenCV gives a JPEG's), ``icc`` and ``xmp`` blocks where present.
+
+    Raises:
+        DependencyError: pillow-heif is not installed. InputError: unreadable.
+    """
+    try:
+        import pillow_heif
+    except ImportError as exc:
+        from srstream.errors import DependencyError
+
+        raise DependencyError(f"{path}: HEIC/HEIF images need pillow-heif: pip install 'sr-stream[heif]'") from exc
+    try:
+        heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)
+        image = np.asarray(heif)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{path} is not a readable HEIC/HEIF image ({exc})") from exc
+    bits = int(heif.info.get("bit_depth") or 8)
+    if image.dtype == np.uint16 and bits < 16:  # libheif puts 10 or 12 bits at the top of 16
+        top = (1 << bits) - 1
+        image = ((image.astype(np.uint32) >> (16 - bits)) * 65535 + top // 2) // top
+        image = image.astype(np.uint16)
+    exif = heif.info.get("exif") or b""
+    blocks = {"exif": exif[6:] if exif.startswith(b"Exif\0\0") else exif, "icc": heif.info.get("icc_profile") or b"",
+              "xmp": heif.info.get("xmp") or b""}
+    return (image[:, :, None] if image.ndim == 2 else image), bits, {k: v for k, v in blocks.items() if v}
+
+
 def read_image(path: Path) -> np.ndarray:
     """A uint8 image as stored: ``(H, W)`` for grayscale files, else RGB ``(H, W, 3)``
     (alpha dropped, 16-bit reduced to 8)."""
-    data = np.fromfile(path, np.uint8)
-    image = full_range(cv2.imdecode(data, cv2.IMREAD_UNCHANGED), data[:65536].tobytes(), Path(path).suffix) \
-        if data.size else None
+    if Path(path).suffix.lower() in HEIF_SUFFIXES:
+        rgb = read_heif(Path(path))[0]
+        image = rgb[:, :, 0] if rgb.shape[2] == 1 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR if rgb.shape[2] == 3
+                                                                     else cv2.COLOR_RGBA2BGRA)
+    else:
+        data = np.fromfile(path, np.uint8)
+        image = full_range(cv2.imdecode(data, cv2.IMREAD_UNCHANGED), data[:65536].tobytes(), Path(path).suffix) \
+            if data.size else None
     if image is None:
         raise InputError(f"{path} is not a readable image")
     if image.dtype == np.uint16:

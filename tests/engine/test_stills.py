@@ -423,3 +423,47 @@ def test_a_folder_run_upscales_its_gifs_as_gifs(tmp_path: Path, model: Path,
     assert len(decoded) == 3 and decoded[0].shape == (16, 20, 4) and (decoded[0][..., 3] == 0).any()
     with av.open(str(tmp_path / "stickers_x2" / "logo.gif")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 1
+
+
+def test_heic_photos_keep_their_depth_colour_profile_and_stay_upright(tmp_path: Path, model: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A phone's HEIC was taken for a video and refused ("the output's extension is unknown")."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from srstream.engine.stills import read_still, read_still_with_metadata, write_still
+
+    yy, xx = np.mgrid[0:16, 0:24]
+    rgb = np.dstack([xx * 10, yy * 15, (xx + yy) * 6]).astype(np.uint8)
+    for name, image in (("photo.heic", rgb), ("deep.heic", rgb.astype(np.uint16) * 257),
+                        ("cutout.heic", np.dstack([rgb, np.full((16, 24), 200, np.uint8)]))):
+        mode = {(np.dtype(np.uint8), 3): "RGB", (np.dtype(np.uint16), 3): "RGB;16",
+                (np.dtype(np.uint8), 4): "RGBA"}[(image.dtype, image.shape[2])]
+        pillow_heif.from_bytes(mode=mode, size=(24, 16), data=image.tobytes()).save(tmp_path / name, quality=-1,
+                                                                                     icc_profile=bytes(128))
+        code, out, err = run([str(tmp_path / name), "--model", str(model), "--backend", "ort", "--precision", "fp32"],
+                             capsys)
+        assert code == 0, err
+        written, meta = read_still_with_metadata(tmp_path / name.replace(".heic", "_x2.heic"))
+        source, source_meta = read_still_with_metadata(tmp_path / name)
+        assert written.shape == (32, 48, image.shape[2]) and written.dtype == image.dtype
+        assert meta.bits == source_meta.bits == (10 if image.dtype == np.uint16 else 0)
+        assert [k for k, _ in meta.chunks] == [cv2.IMAGE_METADATA_ICCP]  # the colour profile travels
+        expected = tmp_path / name.replace(".heic", "_expected.heic")  # the upscale, as the encoder gives it back
+        from srstream.engine.backends import backend_def
+        from srstream.engine.models import read_onnx_spec
+        from srstream.engine.upscaler import FrameUpscaler
+
+        spec = read_onnx_spec(model)
+        write_still(expected, FrameUpscaler(backend_def("ort").open(spec, model, "fp32"), spec, 0).upscale(source),
+                    metadata=source_meta)
+        assert np.array_equal(written, read_still(expected))
+    # a JPEG whose EXIF says "turn 90 degrees" comes out as a HEIC that shows the same way
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(rgb).save(tmp_path / "turned.jpg", exif=exif.tobytes(), quality=95)
+    code, _, err = run([str(tmp_path / "turned.jpg"), "-o", str(tmp_path / "turned.heic"), "--model", str(model)],
+                       capsys)
+    assert code == 0, err
+    shown, meta = read_still_with_metadata(tmp_path / "turned.heic")
+    assert shown.shape[:2] == (48, 32) and meta.orientation == 1
