@@ -279,8 +279,9 @@ class ResizedUpscaler:
     """An upscaler (plain, steadied or capped) whose frames are resized to an :class:`OutputSize`:
     shrunk with OpenCV's area filter from the model's output when that is larger (a model of a
     larger factor, then down: what Real-ESRGAN's ``--outscale`` does too), enlarged with Lanczos
-    when the model's factor falls short. Frames take the RGB path (the kernels' 4:2:0 path works
-    at the model's factor); everything else is the wrapped upscaler's."""
+    when the model's factor falls short. On the kernels' 4:2:0 path the frame's planes are resized
+    alike (the output's sides are even, so its chroma planes are exactly half); everything else is
+    the wrapped upscaler's."""
 
     def __init__(self, upscaler: Any, size: OutputSize) -> None:
         self.inner, self.size = upscaler, size
@@ -298,7 +299,24 @@ class ResizedUpscaler:
         return resized if resized.ndim == out.ndim else resized[:, :, None]
 
     def takes_yuv420(self, height: int, width: int) -> bool:
-        return False
+        return self.inner.takes_yuv420(height, width)
+
+    def upscale_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix=None) -> np.ndarray:  # noqa: ANN001
+        """The wrapped upscaler's yuv420p frame, each plane resized to the output size."""
+        frame = self.inner.upscale_yuv420(y, u, v) if matrix is None else self.inner.upscale_yuv420(y, u, v, matrix)
+        width, height = self.size(y.shape[1], y.shape[0])
+        oh, ow = frame.shape[0] * 2 // 3, frame.shape[1]
+        if (ow, oh) == (width, height):
+            return frame
+        shrink = width <= ow and height <= oh
+        how = cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4
+        out = np.empty((height * 3 // 2, width), np.uint8)
+        cv2.resize(frame[:oh], (width, height), dst=out[:height], interpolation=how)
+        chroma_in = frame[oh:].reshape(2, oh // 2, ow // 2)
+        chroma_out = out[height:].reshape(2, height // 2, width // 2)
+        for src, dst in zip(chroma_in, chroma_out):
+            cv2.resize(src, (width // 2, height // 2), dst=dst, interpolation=how)
+        return out
 
     def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, stabilizer, change_cap, tile_label, ...
         return getattr(self.inner, name)

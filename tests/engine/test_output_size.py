@@ -95,3 +95,35 @@ def test_a_folder_run_records_its_output_size(tmp_path: Path, capsys: pytest.Cap
     assert cv2.imread(str(tmp_path / "shots_x1.5" / "0.png")).shape == (16, 22, 3)
     code, _, err = run([str(shots), "--model", str(net), "-o", str(tmp_path / "shots_x1.5")], capsys)
     assert code != 0 and "other settings" in err and "output" in err  # never two sizes in one folder
+
+
+def test_a_resized_video_takes_the_4_2_0_path_and_matches_the_rgb_one(tmp_path: Path) -> None:
+    """Resizing after the model no longer sends 8-bit 4:2:0 video through RGB: its planes are
+    resized alike, and the frames match the RGB path's to within the conversions' rounding."""
+    from srstream.engine.backends.ort_backend import OrtBackend
+    from srstream.engine.encode import BT601
+    from srstream.engine.models import read_onnx_spec
+    from srstream.engine.pipeline import picture_rgb
+    from srstream.engine.upscaler import FrameUpscaler, ResizedUpscaler
+    from srstream.engine.video import EncodeOptions, upscale_video
+
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    net = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())  # a smooth picture: the paths comparable
+    spec = read_onnx_spec(net)
+    backend = OrtBackend(spec, net, "fp32")
+    try:
+        resized = ResizedUpscaler(FrameUpscaler(backend, spec, 0), OutputSize(scale=1.5))
+        assert resized.takes_yuv420(36, 64)
+        src = write_video(tmp_path / "clip.mp4", frames=4, size=(64, 36))
+        report = upscale_video(src, tmp_path / "out.mkv", resized, EncodeOptions(crf=0, preset="ultrafast"))
+        assert report.frames_out == 4
+        with av.open(str(src)) as a, av.open(str(tmp_path / "out.mkv")) as b:
+            pairs = list(zip(a.decode(video=0), b.decode(video=0)))
+        for before, after in pairs:
+            got = after.to_ndarray(format="rgb24").astype(float)
+            want = resized.upscale(picture_rgb(before, BT601)).astype(float)
+            assert got.shape == want.shape == (54, 96, 3)
+            assert np.abs(got - want).mean() < 3  # 4:2:0 against RGB, chroma resized at half size
+    finally:
+        backend.close()
