@@ -256,6 +256,7 @@ def encodable_pix_fmt(codec: str, pix_fmt: str, width: int, height: int) -> str:
     return min(takes, key=cost)
 
 
+@functools.cache  # asked for every RGBA frame an encoder gets
 def has_alpha(pix_fmt: str) -> bool:
     """Whether FFmpeg's pixel format ``pix_fmt`` has an alpha component."""
     import av

@@ -11,9 +11,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from srstream.errors import InputError
-from srstream.images import IMAGE_SUFFIXES
+from srstream.images import FOLDER_SUFFIXES, IMAGE_SUFFIXES
 
-__all__ = ["IMAGE_SUFFIXES", "MediaInfo", "main_video", "no_video", "probe"]
+__all__ = ["IMAGE_SUFFIXES", "MediaInfo", "has_clear_pixels", "main_video", "no_video", "probe"]
 
 
 def main_video(container):  # noqa: ANN001, ANN201 - an av input container and its stream
@@ -124,7 +124,12 @@ def _transparent_gif(container, video) -> bool:  # noqa: ANN001 - av container a
     if video.codec_context.name != "gif":
         return False
     frame = next(container.decode(video), None)
-    return frame is not None and bool(frame.to_ndarray(format="rgba")[:, :, 3].min() < 255)
+    return frame is not None and has_clear_pixels(frame)
+
+
+def has_clear_pixels(frame) -> bool:  # noqa: ANN001 - av.VideoFrame
+    """Whether a decoded frame has pixels less than fully opaque (what makes a GIF transparent)."""
+    return frame.format.name in ("bgra", "rgba") and bool(frame.to_ndarray(format="rgba")[:, :, 3].min() < 255)
 
 
 def _probe_image(path: Path) -> MediaInfo:
@@ -149,14 +154,14 @@ def probe(path: str | Path) -> MediaInfo:
     if not path.exists() and any(c in str(path) for c in "*?["):
         import glob
 
-        matches = [p for p in glob.glob(str(path)) if Path(p).suffix.lower() in (*IMAGE_SUFFIXES, ".gif")]
+        matches = [p for p in glob.glob(str(path)) if Path(p).suffix.lower() in FOLDER_SUFFIXES]
         if not matches:
             raise InputError(f"no images match {path}")
         return MediaInfo(path=path, kind="glob", frames=len(matches))
     if not path.exists():
         raise InputError(f"input {path} does not exist")
     if path.is_dir():
-        images = [p for p in path.iterdir() if p.suffix.lower() in (*IMAGE_SUFFIXES, ".gif") and p.is_file()]
+        images = [p for p in path.iterdir() if p.suffix.lower() in FOLDER_SUFFIXES and p.is_file()]
         if not images:
             raise InputError(
                 f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})"

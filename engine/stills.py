@@ -39,7 +39,7 @@ import numpy as np
 from srstream.atomic import PendingOutput, write_atomic
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.errors import ConfigError, InputError, OutputError
-from srstream.images import HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range, read_heif
+from srstream.images import FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range, read_heif
 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "StillMetadata", "animation_frames",
            "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs", "is_glob",
@@ -125,10 +125,6 @@ def is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-#: What a folder or glob run upscales: images, and GIFs (as GIFs, through the video pipeline).
-FOLDER_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")
-
-
 def expand_inputs(path: Path) -> list[Path]:
     """The images and GIFs of a folder (sorted, not recursive) or of a glob pattern.
 
@@ -180,10 +176,11 @@ def read_still_with_metadata(path: Path, *, keep: bool = False) -> tuple[np.ndar
     """:func:`read_still` and the file's EXIF, ICC and XMP chunks.
 
     ``keep``: hold the result for the next read of the same unchanged file (the probe of a
-    single-image run keeps what it decoded for the upscale, so the file is decoded once)."""
+    single-image run keeps what it decoded for the upscale, so the file is decoded once, however
+    often it is probed first); a read without ``keep`` takes it."""
     key = _file_key(path)
     if key is not None and key in _KEPT:
-        return _KEPT.pop(key)
+        return _KEPT[key] if keep else _KEPT.pop(key)
     result = _decode_still(path)
     if keep and key is not None:
         _KEPT.clear()
@@ -222,7 +219,7 @@ def _decode_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     image, types, chunks = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED) if data.size else (None, (), ())
-    head = data[:65536].tobytes()
+    head = data[:65536].tobytes() if path.suffix.lower() == ".avif" else b""  # only an AVIF's depth is in it
     image = full_range(image, head, path.suffix)
     if image is None or image.size == 0:
         raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
@@ -283,6 +280,15 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
         ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
+    _write_encoded(path, data)
+
+
+def _write_encoded(path: Path, data: np.ndarray) -> None:
+    """An encoded file's bytes to ``path``: a temporary file under a lock, renamed when whole.
+
+    Raises:
+        OutputError: the disk is full or the folder not writable.
+    """
     with PendingOutput(path) as pending:
         try:
             pending.tmp.write_bytes(data.tobytes())
@@ -420,12 +426,7 @@ def write_animation(path: Path, frames: list[np.ndarray], durations: list[int], 
     ok, data = cv2.imencodeanimation(suffix, animation, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as an animated {suffix}")
-    with PendingOutput(path) as pending:
-        try:
-            pending.tmp.write_bytes(data.tobytes())
-        except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}; check the folder and free space") from exc
-        pending.commit()
+    _write_encoded(path, data)
 
 
 def _avif(image: np.ndarray, bits: int) -> tuple[np.ndarray, list[int]]:

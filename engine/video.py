@@ -51,7 +51,7 @@ from srstream.engine.encode import (
     rehearse,
     undecodable,
 )
-from srstream.engine.media import main_video, no_video
+from srstream.engine.media import has_clear_pixels, main_video, no_video
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.upscaler import FrameUpscaler, output_size
@@ -188,8 +188,8 @@ class FileSource:
             return  # the main pass reports what is wrong with the file
         if frame is None:
             return
-        if self.video.codec_context.name == "gif" and frame.format.name in ("bgra", "rgba"):
-            self.alpha = bool(frame.to_ndarray(format="rgba")[:, :, 3].min() < 255)
+        if self.video.codec_context.name == "gif":  # decoded as bgra whether transparent or not
+            self.alpha = has_clear_pixels(frame)
         self.turns = round((frame.rotation or 0) / 90) % 4
         if self.turns:
             self.notes.append(f"the input is shown rotated by {-90 * self.turns % 360} degrees: the frames are turned "

@@ -10,12 +10,14 @@ import numpy as np
 
 from srstream.errors import InputError
 
-__all__ = ["HEIF_SUFFIXES", "IMAGE_SUFFIXES", "LUMA_BT601", "avif_bits", "full_range", "list_images", "load_rgb",
-           "read_heif", "read_image"]
+__all__ = ["FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_SUFFIXES", "LUMA_BT601", "avif_bits", "full_range",
+           "list_images", "load_rgb", "read_heif", "read_image"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
 HEIF_SUFFIXES = (".heic", ".heif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".avif", *HEIF_SUFFIXES)
+#: What a folder or glob run of the engine upscales: images, and GIFs (as GIFs, through the video pipeline).
+FOLDER_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")
 #: BT.601 luma weights (R, G, B): the grey level of colour images and the Y of the luma models.
 LUMA_BT601 = (0.299, 0.587, 0.114)
 
