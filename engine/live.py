@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from srstream.engine.av_errors import av_failures, read_error
 from srstream.engine.encode import BT601, MATRICES
+from srstream.engine.live_sinks import Recorder
 from srstream.engine.messages import Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Display, Rung, Sink, UpscaleStage, run
 from srstream.engine.sources import LiveSource, open_capture
@@ -47,11 +48,33 @@ class CaptureSource:
     deep = False  # shown in a window: 8-bit RGB
     turns = 0
 
-    def __init__(self, source: LiveSource, max_frames: int | None = None) -> None:
+    def __init__(self, source: LiveSource, max_frames: int | None = None, sound: bool = False) -> None:
         self.source, self.max_frames = source, max_frames
         self.container = open_capture(source)
         cc = self.container.streams.video[0].codec_context
         self.matrix = cc.colorspace if cc.colorspace in MATRICES else BT601
+        #: the stream's sound, passed on to the sinks (a recording) when ``sound`` is asked for: a
+        #: network stream's only (a camera's microphone is a device of its own)
+        self.audio = self._sound(self.container) if sound and source.kind == "stream" else None
+        # the stream's clock, run on across reconnections: this connection's first time (seconds),
+        # what is added to its times, the latest time given, and when the connection failed
+        self.origin: float | None = None
+        self.shift, self.latest, self.failed_at = 0.0, 0.0, 0.0
+        self.anchor: float | None = None  # perf_counter() at the clock's 0: when its frames are due
+
+    @staticmethod
+    def _sound(container):  # noqa: ANN001, ANN205 - av containers and streams
+        """The container's first audio stream (None without one)."""
+        return container.streams.audio[0] if container.streams.audio else None
+
+    def _clock(self, seconds: float | None) -> float:
+        """A time of this connection (seconds; None: unknown) on the clock that runs on across reconnections."""
+        if seconds is None:
+            return self.latest
+        if self.origin is None:
+            self.origin = seconds
+        self.latest = max(self.latest, self.shift + seconds - self.origin)
+        return self.shift + seconds - self.origin
 
     def __str__(self) -> str:
         return str(self.source)
@@ -80,26 +103,55 @@ class CaptureSource:
             report.notes.pop(0)  # the failure _read noted: the run goes on
             report.notes.append(f"{self.source} failed after {report.frames_in} frames and was reconnected "
                                 f"{time.perf_counter() - began:.0f} s later")
+            # the new connection's times start afresh: on the run's clock they follow the last one's
+            # after the time the stream was away
+            self.shift, self.origin = self.latest + time.perf_counter() - self.failed_at, None
+            if self.audio is not None:
+                new = self._sound(container)
+                if new is None or any(getattr(new.codec_context, k) != getattr(self.audio.codec_context, k)
+                                      for k in ("name", "sample_rate", "channels")):
+                    report.notes.append(f"{self.source}: the sound changed on reconnection; it is not recorded "
+                                        "after that")
+                    new = None
+                self.audio = new
             return True
         return False
 
     def _read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
         stream = self.container.streams.video[0]
         rate = float(stream.average_rate or 30)
+        timed = self.source.kind == "stream"  # a network stream's own clock times the recording
         start = time.perf_counter()
         try:
-            for frame in self.container.decode(stream):
-                if stop.is_set():
-                    return ""
-                if self.source.paced:  # a generator: release each frame at its own time, like a device
-                    due = start + (float(frame.time) if frame.time is not None else report.frames_in / rate)
-                    delay = due - time.perf_counter()
+            for packet in self.container.demux(*[s for s in (stream, self.audio) if s is not None]):
+                if packet.stream.type == "audio":
+                    if packet.size and packet.pts is not None and packet.dts is not None:
+                        seconds = float(packet.pts * packet.time_base)  # moved onto the run's clock:
+                        step = round((self._clock(seconds) - seconds) / packet.time_base)
+                        packet.pts, packet.dts = packet.pts + step, packet.dts + step
+                        if not emit(Passthrough(packet)):
+                            return ""
+                    continue
+                for frame in packet.decode():
+                    if stop.is_set():
+                        return ""
+                    clock = due = None
+                    if timed:  # released at its time on the stream's clock: what the network sends in a
+                        # burst (a buffer probed, an HLS segment) is played at its pace, not dropped
+                        clock = self._clock(frame.time) if frame.time is not None else self.latest + 1 / rate
+                        self.latest = max(self.latest, clock)
+                        if self.anchor is None:
+                            self.anchor = time.perf_counter() - clock
+                        due = self.anchor + clock
+                    elif self.source.paced:  # a generator: release each frame at its own time, like a device
+                        due = start + (float(frame.time) if frame.time is not None else report.frames_in / rate)
+                    delay = 0.0 if due is None else due - time.perf_counter()
                     if delay > 0 and stop.wait(delay):
                         return ""
-                emit(Frame(report.frames_in, None, time.perf_counter(), frame))
-                report.frames_in += 1
-                if self.max_frames is not None and report.frames_in >= self.max_frames:
-                    return "frames"
+                    emit(Frame(report.frames_in, None, time.perf_counter(), frame, clock))
+                    report.frames_in += 1
+                    if self.max_frames is not None and report.frames_in >= self.max_frames:
+                        return "frames"
         except av_failures() as exc:
             why = read_error(exc, f"{self.source} failed after {report.frames_in} frames",
                              "the device was disconnected or closed; what was recorded is kept")
@@ -108,6 +160,7 @@ class CaptureSource:
                 return "source-ended"
             why = InputError(f"{self.source} stopped sending frames after {report.frames_in} "
                              "(disconnected?); what was recorded is kept")
+        self.failed_at = time.perf_counter()
         report.notes.insert(0, str(why))  # not an error: the sinks keep what they have, the caller says it
         return "failed"
 
@@ -118,10 +171,11 @@ class CaptureSource:
 def run_live(source: LiveSource, ladder: list[Rung], *, display: Display | None = None,
              sinks: list[Sink] | None = None, report: Report | None = None, max_frames: int | None = None,
              max_seconds: float | None = None, max_latency_ms: float | None = None,
-             on_shown: Callable[[Upscaled], None] | None = None) -> Report:
+             on_shown: Callable[[Upscaled], None] | None = None, sound: bool = True) -> Report:
     """Capture ``source``, upscale with ``ladder[0]`` (stepping down under ``max_latency_ms``),
     show on ``display`` and feed ``sinks`` until ``max_frames``/``max_seconds``, the window is
-    closed, Ctrl-C, or the source ends.
+    closed, Ctrl-C, or the source ends. A network stream's sound goes into the recordings among
+    ``sinks`` unless ``sound`` is False.
 
     Sinks are closed by the pipeline: kept when the run ended normally or by Ctrl-C or a
     disconnect, deleted on other errors, which are raised after that. A disconnected device is no
@@ -135,7 +189,10 @@ def run_live(source: LiveSource, ladder: list[Rung], *, display: Display | None 
     sinks = list(sinks or [])
     capture = None
     try:
-        capture = CaptureSource(source, max_frames)
+        recorders = [sink for sink in sinks if isinstance(sink, Recorder)]
+        capture = CaptureSource(source, max_frames, sound=sound and bool(recorders))
+        for recorder in recorders:  # a network stream's sound goes into its recordings
+            recorder.sound = capture.audio
         stage = UpscaleStage(ladder, max_latency_ms=max_latency_ms)
     except BaseException:
         if capture is not None:

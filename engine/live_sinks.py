@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 from fractions import Fraction
@@ -11,7 +12,8 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
-from srstream.engine.encode import add_video_stream, frame_converter, frames_kept, plausible_dts, rehearse
+from srstream.engine.encode import (add_video_stream, copy_streams, frame_converter, frames_kept, mux_copied,
+                                    plausible_dts, rehearse)
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
@@ -22,27 +24,42 @@ class Recorder:
     """Upscaled frames -> a video file, on its own thread, written like the file pipeline.
 
     The file opens on the first frame (its size is the frame's). Timestamps come from the capture
-    clock (milliseconds since the first frame), so the file plays at the pace the source was
-    captured, dropped frames included. The encoder gets a bounded queue: when it cannot keep up,
-    the frame is dropped and counted. The file is locked from the start (a second run recording
-    to it is refused) and written to an exclusive temporary file; a recording ends when the user
-    stops it, so Ctrl-C keeps it under its name.
+    clock (milliseconds since the first frame), or a network stream's own (:attr:`Frame.clock`), so
+    the file plays at the pace the source was captured, dropped frames included. A network stream's
+    sound (:attr:`sound`, set before the first frame) is recorded beside it on that clock, copied, or
+    encoded again where the format cannot hold it, from the first recorded picture on. The encoder
+    gets up to ``queue_size`` frames: when it cannot keep up, the frame is dropped and counted
+    (sound is never dropped). The file is locked from the start (a second run recording to it is
+    refused) and written to an exclusive temporary file; a recording ends when the user stops it,
+    so Ctrl-C keeps it under its name.
     """
+
+    #: Sound packets kept from before the first upscaled frame (about a minute of AAC at 48 kHz).
+    EARLY_PACKETS = 3000
 
     def __init__(self, path: Path, options: Any, report: Report, queue_size: int = 16) -> None:
         self.pending = PendingOutput(Path(path))
         self.path, self.tmp, self.options, self.report = Path(path), self.pending.tmp, options, report
-        self.q: queue.Queue = queue.Queue(queue_size)
+        self.q: queue.Queue = queue.Queue()  # frames (at most queue_size, self.room), sound packets, None: the end
+        self.room = threading.Semaphore(queue_size)
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
         self.container = None
-        self.t0: float | None = None
+        self.t0: float | None = None  # the first recorded frame's capture time and stream time
+        self.clock0: float | None = None
         self.last_pts = -1
+        #: the source's sound stream to record (an av stream; None: none)
+        self.sound = None
+        self.sound_out = None  # its output stream, or the AudioReencode that writes it
+        self.early: collections.deque = collections.deque(maxlen=self.EARLY_PACKETS)
+        self.lock = threading.Lock()  # the file's opening against sound packets arriving from the reader
 
-    def _open(self, width: int, height: int) -> None:
+    def _open(self, first: Upscaled) -> None:
         import av
 
         options = self.options
+        width, height = first.rgb.shape[1], first.rgb.shape[0]
+        self.t0, self.clock0 = first.src.t, first.src.clock
         with writing(self.tmp, options.codec):
             self.container = av.open(str(self.tmp), "w")
         # the file pipeline's stream set-up, tried in memory first (an unknown codec is a ConfigError, a
@@ -52,6 +69,8 @@ class Recorder:
         self.stream, self.convert, self.pix_fmt, note = self._streams(self.container, options, width, height)
         if note:
             self.report.notes.append(note)
+        if self.sound is not None:
+            self._add_sound()
         self.thread = threading.Thread(target=self._run, name="record", daemon=True)
         self.thread.start()
 
@@ -64,19 +83,43 @@ class Recorder:
             stream.options = {**options.codec_options(), "tune": "zerolatency"}
         return stream, frame_converter(pix_fmt, size=(width, height)), pix_fmt, note
 
+    def _add_sound(self) -> None:
+        """The sound's output stream (copied, or encoded again); a format that holds neither records
+        without it, and says so (a live moment is not refused for its sound)."""
+        done: list[str] = []
+        try:
+            self.sound_out = copy_streams(self.container, {self.sound.index: self.sound}, self.tmp.suffix,
+                                          done)[self.sound.index]
+        except OutputError as exc:
+            self.report.notes.append(f"the stream's sound is not recorded: {exc}")
+            self.sound, self.early = None, collections.deque()
+            return
+        self.report.copied_streams += done
+        for packet in self.early:  # what came before the first picture, in order before it
+            self.q.put(Passthrough(packet))
+        self.early.clear()
+
     def send(self, frame: Upscaled, abort: object = None) -> bool:
         if self.error is not None:
             raise self.error
         if self.container is None:
-            self._open(frame.rgb.shape[1], frame.rgb.shape[0])
-        try:
-            self.q.put_nowait(frame)
-        except queue.Full:
+            with self.lock:
+                self._open(frame)
+        if self.room.acquire(blocking=False):
+            self.q.put(frame)
+        else:
             self.report.dropped_by_encoder += 1
         return True
 
     def passthrough(self, packet: Passthrough, abort: object = None) -> bool:
-        return True  # a live source has no other streams
+        """A packet of the stream's sound: kept until the file opens, then queued with the frames."""
+        if self.sound is not None and self.error is None:
+            with self.lock:
+                if self.container is None:
+                    self.early.append(packet.packet)
+                elif self.sound is not None:
+                    self.q.put(packet)
+        return True
 
     def _run(self) -> None:
         try:
@@ -84,9 +127,13 @@ class Recorder:
                 item = self.q.get()
                 if item is None:
                     break
-                if self.t0 is None:
-                    self.t0 = item.src.t
-                pts = max(int(round((item.src.t - self.t0) * 1000)), self.last_pts + 1)
+                if isinstance(item, Passthrough):
+                    self._mux_sound(item.packet)
+                    continue
+                self.room.release()
+                since = (item.src.t - self.t0 if item.src.clock is None or self.clock0 is None
+                         else item.src.clock - self.clock0)
+                pts = max(int(round(since * 1000)), self.last_pts + 1)
                 self.last_pts = pts
                 frame = self.convert(item.rgb)
                 frame.pts, frame.time_base = pts, Fraction(1, 1000)
@@ -95,22 +142,28 @@ class Recorder:
                 self.report.frames_out += 1
             for packet in plausible_dts(self.stream.encode(None), 33):
                 self.container.mux(packet)
+            if self.sound_out is not None:
+                mux_copied(self.container, {0: self.sound_out}, None)  # what an encoder still holds
         except av_failures() as exc:
             self.error = write_error(exc, self.tmp, self.options.codec)
         except BaseException as exc:  # noqa: BLE001 - re-raised by send()/close() on the caller's thread
             self.error = exc
+
+    def _mux_sound(self, packet) -> None:  # noqa: ANN001 - an av.Packet of the source's sound
+        """Mux a sound packet, its times moved to start at the first recorded picture; one from before
+        that picture is left out."""
+        step = round(Fraction(self.clock0 or 0.0) / packet.time_base)
+        if packet.dts - step < 0:
+            return
+        packet.pts, packet.dts = packet.pts - step, packet.dts - step
+        mux_copied(self.container, {packet.stream.index: self.sound_out}, packet)
 
     def close(self, outcome: str) -> None:
         """Flush and finalise; keep the file (renamed into place) unless the run ``failed``, when it
         has frames: a recording ends when the user stops it, so an interruption keeps it too."""
         keep = outcome != "failed"
         if self.thread is not None:
-            while self.thread.is_alive():
-                try:
-                    self.q.put(None, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            self.q.put(None)
             self.thread.join()
         if self.container is not None:
             try:

@@ -27,12 +27,14 @@ __all__ = ["Channel", "Frame", "LatestFrame", "Passthrough", "Report", "Upscaled
 class Frame:
     """A decoded picture. ``pts`` is in the source's time base (None for live sources, whose
     clock is ``t``); ``t`` is ``perf_counter()`` when it was read; ``picture`` an ``av.VideoFrame``
-    or an RGB array."""
+    or an RGB array; ``clock``, for a network stream, its time in seconds on the stream's own
+    clock, which runs on across reconnections (None elsewhere)."""
 
     index: int
     pts: int | None
     t: float
     picture: Any
+    clock: float | None = None
 
 
 @dataclass(frozen=True)

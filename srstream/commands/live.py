@@ -168,12 +168,15 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
               + (f"; recording to {output}" if output else "")
               + ("; Ctrl-C or Q in the window stops" if display else "; Ctrl-C stops"), file=sys.stderr)
         run_live(source, ladder, display=display, sinks=sinks, report=report, max_frames=args.frames,
-                 max_seconds=args.duration, max_latency_ms=args.max_latency)
+                 max_seconds=args.duration, max_latency_ms=args.max_latency, sound=not args.no_audio)
     for switch in report.switches:
         print(f"sr-stream: switched {switch}", file=sys.stderr)
     print(report.summary())
     if report.output is not None:
-        print(f"{report.output}: {report.frames_out} frames")
+        sound = f"; with the stream's {', '.join(report.copied_streams)}" if report.copied_streams else ""
+        print(f"{report.output}: {report.frames_out} frames{sound}")
+    for note in report.notes[report.stopped_by == "disconnected":]:  # the first is then the error below
+        print(f"note: {note}", file=sys.stderr)
     if args.report is not None:
         args.report.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
     if report.stopped_by == "disconnected":

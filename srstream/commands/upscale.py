@@ -164,7 +164,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             "files)")
     video.add_argument("--pix-fmt", help="output pixel format (default: 4:2:0 at the input's depth: yuv420p, or "
                                           "yuv420p10le for 10-bit and deeper inputs)")
-    video.add_argument("--no-audio", action="store_true", help="drop audio instead of copying it")
+    video.add_argument("--no-audio", action="store_true", help="drop audio instead of copying it (a file's, or a network stream's "
+                                                                "in a recording)")
     video.add_argument("--no-subtitles", action="store_true", help="drop subtitles instead of copying them")
     live = parser.add_argument_group("live sources (camera, screen, window)")
     live.add_argument("--fps", type=float, help="capture frame rate (default: the device's)")

@@ -481,9 +481,10 @@ def test_parse_network_streams() -> None:
     assert parse_live("http://192.168.1.5/video.mjpg").kind == "stream"
 
 
-def _send_udp(port: int, stop, delay: float = 0.5) -> None:  # noqa: ANN001 - threading.Event
+def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False) -> None:  # noqa: ANN001 - threading.Event
     """An MPEG-TS stream of moving frames at 25 fps to 127.0.0.1:``port``, as a network camera
-    sends, until ``stop`` is set (at most 60 s)."""
+    sends, until ``stop`` is set (at most 60 s). With ``sound``, AAC beside it, silent but for a
+    tone during every tenth frame, which is white (the clap a recording is synchronised by)."""
     import av
 
     time.sleep(delay)
@@ -491,16 +492,30 @@ def _send_udp(port: int, stop, delay: float = 0.5) -> None:  # noqa: ANN001 - th
         stream = out.add_stream("mpeg2video", rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.options = {"g": "5"}
+        if sound:
+            audio = out.add_stream("aac", rate=48000)
+            audio.layout = "mono"
+            sent = 0  # samples
         start = time.perf_counter()
         for i in range(25 * 60):
             if stop.is_set():
                 break
             rgb = np.zeros((48, 64, 3), np.uint8)
             rgb[10:30, i % 40:i % 40 + 10] = 255
+            if sound and i % 10 == 0:
+                rgb[:] = 255
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i
             for packet in stream.encode(frame):
                 out.mux(packet)
+            while sound and sent < (i + 1) * 48000 // 25:  # the sound up to the frame's end
+                t = (sent + np.arange(1024)) / 48000
+                wave = np.where((t * 25).astype(int) % 10 == 0, 0.5 * np.sin(2 * np.pi * 1000 * t), 0)
+                samples = av.AudioFrame.from_ndarray(wave.astype(np.float32)[None], format="fltp", layout="mono")
+                samples.sample_rate, samples.pts = 48000, sent
+                for packet in audio.encode(samples):
+                    out.mux(packet)
+                sent += 1024
             time.sleep(max(0.0, start + (i + 1) / 25 - time.perf_counter()))
 
 
@@ -528,6 +543,53 @@ def test_cli_upscales_and_records_a_network_stream(tmp_path: Path, capsys: pytes
     assert len(frames) > 0 and frames[0].shape[:2] == (96, 128)
 
 
+def test_a_network_streams_sound_is_recorded_in_step_with_its_pictures(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A recording of an IP camera's or a live channel's stream had no sound: the stream's audio was
+    never read. Now it is recorded beside the pictures, on the stream's clock: each tone starts
+    with its white frame. With --no-audio, none."""
+    import socket
+    import threading
+
+    import av
+
+    def record(out: Path, *extra: str) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        stop = threading.Event()
+        sender = threading.Thread(target=_send_udp, args=(port, stop), kwargs={"sound": True}, daemon=True)
+        sender.start()
+        try:
+            rc = main([f"udp://127.0.0.1:{port}", "--frames", "45", "--no-display", "-o", str(out), "--model",
+                       "tiny-x2", "--backend", "ort", "--precision", "fp32", *extra])
+        finally:
+            stop.set()
+            sender.join(timeout=10)
+        assert rc == 0, capsys.readouterr().err
+
+    out = tmp_path / "rec.mp4"
+    record(out)
+    assert "45 frames; with the stream's audio stream #1 (aac)" in capsys.readouterr().out
+    with av.open(str(out)) as container:
+        flashes = [float(f.time) for f in container.decode(video=0) if f.to_ndarray(format="gray").mean() > 200]
+        container.seek(0)
+        tones, level = [], 0.0
+        for f in container.decode(audio=0):
+            loud = np.abs(f.to_ndarray()).max() > 0.2
+            if loud and level <= 0.2:  # a tone starts in this frame of 1024 samples: where exactly
+                at = int(np.argmax(np.abs(f.to_ndarray()[0]) > 0.2))
+                tones.append(float(f.time) + at / f.sample_rate)
+            level = np.abs(f.to_ndarray()).max()
+    assert len(flashes) >= 3 and len(tones) >= 3
+    for flash in flashes:  # each white frame has its tone, within a frame (AAC adds 21 ms of priming)
+        assert min(abs(flash - tone) for tone in tones) < 0.045, (flashes, tones)
+    quiet = tmp_path / "quiet.mkv"
+    record(quiet, "--no-audio")
+    with av.open(str(quiet)) as container:
+        assert not container.streams.audio and container.streams.video
+
+
 def test_a_stream_that_cannot_be_reached_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rtsp://127.0.0.1:9/none", "--no-display", "--frames", "2", "--model", "tiny-x2"]) != 0
     err = capsys.readouterr().err
@@ -549,11 +611,11 @@ def test_a_network_stream_that_fails_is_reconnected_and_the_recording_goes_on(
         def __init__(self, container) -> None:  # noqa: ANN001
             self.container, self.streams = container, container.streams
 
-        def decode(self, stream):  # noqa: ANN001, ANN202
-            for i, frame in enumerate(self.container.decode(stream)):
+        def demux(self, *streams):  # noqa: ANN001, ANN002, ANN202
+            for i, packet in enumerate(self.container.demux(*streams)):  # a packet a frame
                 if i == 10:
                     raise av.error.ConnectionResetError(104, "Connection reset by peer")
-                yield frame
+                yield packet
 
         def close(self) -> None:
             self.container.close()
@@ -573,6 +635,10 @@ def test_a_network_stream_that_fails_is_reconnected_and_the_recording_goes_on(
     assert len(opened) == 2 and report.frames_in == 25 and report.stopped_by == "frames"
     assert any("reconnected" in n for n in report.notes) and not any("is kept" in n for n in report.notes)
     assert len(_decode(out)) == report.frames_out > 10
+    with av.open(str(out)) as container:  # the second connection's times start afresh; the recording's
+        times = [float(f.time) for f in container.decode(video=0)]  # follow the first's, a second later
+    gaps = np.diff(times)
+    assert (gaps > 0).all() and 0.9 < gaps.max() < 3 and np.median(gaps) == pytest.approx(1 / 30, abs=0.005)
     monkeypatch.setattr(live_mod, "RECONNECT_SECONDS", 0.0)  # never back: the run ends as a disconnect does
     opened.clear()
     report = Report(source=str(source))
