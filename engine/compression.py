@@ -24,7 +24,7 @@ from pathlib import Path
 
 from srstream.engine.screen import Look
 
-__all__ = ["SPREAD_LOOKS", "Compression", "measure"]
+__all__ = ["SPREAD_LOOKS", "Compression", "measure", "read_compression"]
 
 #: Places spread over a video longer than the frames read, whose looks join those of its first frames.
 SPREAD_LOOKS = 8
@@ -61,37 +61,47 @@ def measure(path: str | Path, frames: int = 30) -> Compression | None:
     reports what is wrong with it).
     """
     import av
-    import numpy as np
 
     from srstream.engine.av_errors import av_failures
     from srstream.engine.media import main_video
+
+    try:
+        with av.open(str(path)) as container:
+            stream = main_video(container)
+            return None if stream is None else read_compression(container, stream, frames)
+    except (*av_failures(), OSError, ValueError):
+        return None
+
+
+def read_compression(container, stream, frames: int = 30, spread: bool = True) -> Compression | None:  # noqa: ANN001
+    """:func:`measure` of ``stream`` in an open ``container`` that has not been decoded yet (a file,
+    or a network stream opened for it): its first ``frames`` frames, and with ``spread`` the
+    keyframes spread over a longer file. None when no frame decoded.
+
+    Raises:
+        av.error.FFmpegError, OSError, ValueError: the container failed before ``frames`` were read.
+    """
+    import numpy as np
+
     from srstream.engine.screen import look, mean_look
 
     qps: list[float] = []
     looks: list[Look] = []
     read = 0
-    codec = "?"
-    try:
-        with av.open(str(path)) as container:
-            stream = main_video(container)
-            if stream is None:
-                return None
-            codec = stream.codec_context.name
-            stream.codec_context.options = {"export_side_data": "venc_params"}
-            for frame in container.decode(stream):
-                read += 1
-                for data in frame.side_data:
-                    if data.type.name == "VIDEO_ENC_PARAMS":
-                        qps.append(float(np.mean(data.qp_map())) if data.nb_blocks else float(data.qp))
-                if read % 10 == 1:
-                    looks.append(look(frame.to_ndarray(format="gray")))
-                if read >= frames:
-                    break
-            spread = _spread_looks(container, stream) if read >= frames else []
-            # the whole video decides where it shows enough of itself; else its start does too
-            looks = spread if spread and len(spread) >= SPREAD_LOOKS // 2 else looks + spread
-    except (*av_failures(), OSError, ValueError):
-        return None
+    codec = stream.codec_context.name
+    stream.codec_context.options = {"export_side_data": "venc_params"}
+    for frame in container.decode(stream):
+        read += 1
+        for data in frame.side_data:
+            if data.type.name == "VIDEO_ENC_PARAMS":
+                qps.append(float(np.mean(data.qp_map())) if data.nb_blocks else float(data.qp))
+        if read % 10 == 1:
+            looks.append(look(frame.to_ndarray(format="gray")))
+        if read >= frames:
+            break
+    more = _spread_looks(container, stream) if spread and read >= frames else []
+    # the whole video decides where it shows enough of itself; else its start does too
+    looks = more if more and len(more) >= SPREAD_LOOKS // 2 else looks + more
     if not read:
         return None
     return Compression(codec, float(np.mean(qps)) if qps else None, read, mean_look(looks))

@@ -10,13 +10,16 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from srstream.engine.av_errors import av_failures, read_error
 from srstream.errors import ConfigError, DependencyError, InputError
 
-__all__ = ["STREAM_SCHEMES", "LiveSource", "is_stream_url", "open_capture", "parse_live", "shown_url"]
+__all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "LiveSource", "is_stream_url", "open_capture", "parse_live",
+           "probe_stream", "shown_url"]
 
+#: Frames of a network stream read before its run (:func:`probe_stream`): a second at 30 fps.
+PROBE_FRAMES = 30
 #: URL schemes read as live network streams (IP cameras, RTMP/SRT feeds, HLS): FFmpeg's protocols.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp", "http", "https")
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
@@ -38,6 +41,9 @@ class LiveSource:
     options: dict[str, str] = field(default_factory=dict)
     label: str = ""
     paced: bool = False  # a generator that runs as fast as it is read: the capture stage paces it
+    #: a network stream's frame size and rate, read by :func:`probe_stream` (None: not probed)
+    found_size: tuple[int, int] | None = None
+    rate: float | None = None
 
     def __str__(self) -> str:
         return self.label or f"{self.kind} {self.url}"
@@ -45,7 +51,9 @@ class LiveSource:
     @property
     def size(self) -> tuple[int, int] | None:
         """The frame size (width, height) when it is known before capture: ``--size``, a screen
-        region, or a generator's ``size=``; None when the device decides."""
+        region, or a generator's ``size=``, or a probed stream's; None when the device decides."""
+        if self.found_size:
+            return self.found_size
         text = self.options.get("video_size") or (re.search(r"size=(\d+x\d+)", self.url) or [None, None])[1]
         match = _SIZE.match(text or "")
         return (int(match[1]), int(match[2])) if match else None
@@ -229,3 +237,34 @@ def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContai
                 "lavfi": "check the filter graph"}.get(source.fmt, "check the device name") if source.fmt else \
             "is the address right, the stream running and reachable from here (firewall, login)?"
         raise read_error(exc, f"cannot open {source}", hint) from exc
+
+
+def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN201 - (LiveSource, Compression | None)
+    """A network stream opened once before its run, for its first ``frames`` frames: the source with
+    its frame size and rate (the tier that holds them is picked for them), and how hard it was
+    compressed and whether it looks like a screen
+    (:class:`srstream.engine.compression.Compression`: the model variant for it; None when no
+    frame decoded). The connection is closed again, so the run's own starts at the live edge, not
+    behind what waited while the model was prepared.
+
+    Raises:
+        InputError: the stream cannot be opened, or carries no video.
+    """
+    from srstream.engine.compression import read_compression
+
+    container = open_capture(source)
+    try:
+        if not container.streams.video:
+            kinds = ", ".join(s.type for s in container.streams) or "nothing"
+            raise InputError(f"{source} carries no video (only {kinds}); sr-stream upscales pictures")
+        stream = container.streams.video[0]
+        try:
+            found = read_compression(container, stream, frames, spread=False)
+        except (*av_failures(), OSError, ValueError):  # the run reads it again and says what fails
+            found = None
+        cc = stream.codec_context
+        size = (cc.width, cc.height) if cc.width and cc.height else None
+        rate = float(stream.average_rate) if stream.average_rate else None
+    finally:
+        container.close()
+    return replace(source, found_size=size, rate=rate), found

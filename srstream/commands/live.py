@@ -18,22 +18,30 @@ from srstream.errors import ConfigError, InputError
 __all__ = ["build_ladder", "live_model", "run_live_command"]
 
 
-def live_model(args: argparse.Namespace, source):  # noqa: ANN001, ANN201 - LiveSource -> ResolvedModel
+def live_model(args: argparse.Namespace, source, found=None):  # noqa: ANN001, ANN201 - LiveSource, Compression
     """Without ``--model``: the largest bundled tier of the scale that holds the source's frame
     rate on this machine (measured once, cached), said once in the run header; for a screen or
-    window capture, that tier's screen variant where it has one."""
+    window capture, that tier's screen variant where it has one; for a network stream, the variant
+    its first frames call for (``found``, :func:`srstream.engine.sources.probe_stream`: compressed
+    hard, or a screen), as for a file. Returns (model, whether ``--stabilize auto`` steadies it:
+    a stream that took a variant, as a file that did)."""
     from srstream.engine.autotune import pick_tier
-    from srstream.engine.models import BUNDLED_MODELS, SCREEN_VARIANTS, resolve_model
+    from srstream.engine.models import BUNDLED_MODELS, SCREEN_VARIANTS, for_content, resolve_model, steadied
 
-    tier = pick_tier(args.scale or 2, fps=args.fps or 30.0, size=source.size, backend=args.backend,
+    tier = pick_tier(args.scale or 2, fps=args.fps or source.rate or 30.0, size=source.size, backend=args.backend,
                      precision=args.precision, device=args.device)
     print(f"sr-stream: model {tier.reason}", file=sys.stderr)
     variant = SCREEN_VARIANTS.get(tier.model.name)
     if source.kind in ("screen", "window") and variant in BUNDLED_MODELS:  # the same graph and speed
         print(f"sr-stream: a {source.kind} capture: {variant}, trained on desktops and text "
               f"(--model {tier.model.name} keeps the tier)", file=sys.stderr)
-        return resolve_model(variant)
-    return tier.model
+        return resolve_model(variant), False
+    if found is None:
+        return tier.model, False
+    name, why = for_content(tier.model.name, found.h264_qp, found.look)
+    if why:
+        print(f"sr-stream: {why}", file=sys.stderr)
+    return resolve_model(name), steadied(tier.model.name, found.h264_qp, name)
 
 
 def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.ExitStack, *,  # noqa: ANN001
@@ -106,7 +114,9 @@ def _position(text: str | None) -> tuple[int, int] | None:
     return x, y
 
 
-def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: ANN001 - LiveSource, ResolvedModel
+def run_live_command(args: argparse.Namespace, source, model, steady: bool = False) -> int:  # noqa: ANN001
+    """Upscale the live ``source`` (a LiveSource) with ``model`` (a ResolvedModel); ``steady``: a
+    network stream that :func:`live_model` says ``--stabilize auto`` steadies."""
     from srstream.commands.upscale import cap_setting
     from srstream.engine.live import run_live
     from srstream.engine.messages import Report
@@ -129,9 +139,11 @@ def run_live_command(args: argparse.Namespace, source, model) -> int:  # noqa: A
     # benchmarks/results/bench/stabilizer_still_live.md)
     screen = not args.model and not args.fast and screen_variant(model.name)
     strength, tolerance = setting(args.stabilize, screen)[0], DEFAULT_TOLERANCE
-    if screen and args.stabilize == "auto":
-        print("sr-stream: steadying the output over time, as for every screen recording (--stabilize 0 turns "
-              "it off)", file=sys.stderr)
+    if steady:  # a network stream is compressed: the file pipeline's setting, tolerance included
+        strength, tolerance = setting(args.stabilize, True)
+    if (screen or steady) and args.stabilize == "auto":
+        print("sr-stream: steadying the output over time, as for every screen recording and every stream "
+              "compressed this hard (--stabilize 0 turns it off)", file=sys.stderr)
     output: Path | None = args.output
     if output is not None:
         if output.exists() and not args.overwrite:

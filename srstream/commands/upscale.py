@@ -238,11 +238,20 @@ def run(args: argparse.Namespace) -> int:
                                   "live source is upscaled by the model's own factor")
             scale = int(args.scale) if args.scale else None
             model = pick_model(args.model, scale, fast=args.fast) if args.model or args.fast else None
-            model = model or live_model(args, source)
+            found, steady = None, False
+            if source.kind == "stream":  # its size, rate, compression and look, from its first frames
+                from srstream.engine.sources import probe_stream
+
+                source, found = probe_stream(source)
+                size = "x".join(map(str, source.size)) if source.size else "size unknown"
+                print(f"sr-stream: {source}: {size}, {source.rate or 0:g} fps, "
+                      f"{found.describe() if found else 'no frame decoded yet'}", file=sys.stderr)
+            if model is None:
+                model, steady = live_model(args, source, found)
             from srstream.engine.strength import for_stream
 
-            model, _ = for_stream(model, _compression(model, args.compression, None))  # no quantiser read live
-            return run_live_command(args, source, model)
+            model, _ = for_stream(model, _compression(model, args.compression, None, found))
+            return run_live_command(args, source, model, steady)
     height = None
     if args.height is not None and args.input.exists() and not args.input.is_dir():
         from srstream.engine.media import probe
@@ -453,10 +462,11 @@ def compression_level(text: str) -> str | float:
     return _auto_or_unit(text, "a number from 0 (clean) to 1", "the compression strength runs from 0 (clean) to 1")
 
 
-def _compression(model, level: str | float, video: Path | None) -> float | None:  # noqa: ANN001 - ResolvedModel
-    """The compression strength a strength-conditioned ``model`` runs at (None for other models):
-    ``level`` as given, or with ``auto`` the one the video's own quantiser says (0 for anything
-    else: images, live sources, a stream read from stdin, a codec that exports no quantiser).
+def _compression(model, level: str | float, video: Path | None, found=None) -> float | None:  # noqa: ANN001
+    """The compression strength a strength-conditioned ``model`` (a ResolvedModel) runs at (None
+    for other models): ``level`` as given, or with ``auto`` the one the video's own quantiser says,
+    or a network stream's (``found``, read from its first frames); 0 for anything else: images,
+    devices, a stream read from stdin, a codec that exports no quantiser.
 
     Raises:
         ConfigError: a level given for a model without a strength input."""
@@ -469,13 +479,13 @@ def _compression(model, level: str | float, video: Path | None) -> float | None:
         return None
     if level != "auto":
         return float(level)
-    if video is None or str(video) == "-":
+    if found is None and (video is None or str(video) == "-"):
         return 0.0
     from srstream.engine.compression import measure
     from srstream.engine.strength import quantise
     from srstream.strength import from_qp
 
-    found = measure(video)
+    found = found or measure(video)
     qp = found.h264_qp if found else None
     strength = quantise(from_qp(qp))  # in the steps the engine runs
     print(f"sr-stream: compression strength {strength:.2f}: "

@@ -170,7 +170,7 @@ def test_a_screen_capture_is_steadied_as_a_screen_recording(tmp_path: Path, monk
         real(self, upscaler, strength, tolerance, still)
 
     monkeypatch.setattr(stabilize.StabilizedUpscaler, "__init__", spy)
-    monkeypatch.setattr(live, "live_model", lambda args, source: resolve_model("realtime-x2-screen"))
+    monkeypatch.setattr(live, "live_model", lambda args, source, found: (resolve_model("realtime-x2-screen"), False))
     flags = [] if screen else ["--model", "tiny-x2", "--stabilize"]
     rc = main([f"lavfi:{GEN}", "--frames", "4", "--no-display", "-o", str(tmp_path / "s.mkv"), *flags])
     assert rc == 0 and seen
@@ -481,17 +481,20 @@ def test_parse_network_streams() -> None:
     assert parse_live("http://192.168.1.5/video.mjpg").kind == "stream"
 
 
-def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False) -> None:  # noqa: ANN001 - threading.Event
+def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int | None = None) -> None:  # noqa: ANN001
     """An MPEG-TS stream of moving frames at 25 fps to 127.0.0.1:``port``, as a network camera
     sends, until ``stop`` is set (at most 60 s). With ``sound``, AAC beside it, silent but for a
-    tone during every tenth frame, which is white (the clap a recording is synchronised by)."""
+    tone during every tenth frame, which is white (the clap a recording is synchronised by). With
+    ``crf``, H.264 at that CRF of a textured scene panning (a camera's picture) instead of MPEG-2."""
     import av
 
     time.sleep(delay)
+    texture = np.random.default_rng(0).integers(0, 256, (48, 160, 3), dtype=np.uint8)
+    texture = ((texture.astype(np.float32) + np.roll(texture, 1, 1) + np.roll(texture, 1, 0)) / 3).astype(np.uint8)
     with av.open(f"udp://127.0.0.1:{port}?pkt_size=1316", "w", format="mpegts") as out:
-        stream = out.add_stream("mpeg2video", rate=25)
+        stream = out.add_stream("mpeg2video" if crf is None else "libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.options = {"g": "5"}
+        stream.options = {"g": "5"} if crf is None else {"g": "5", "crf": str(crf), "tune": "zerolatency"}
         if sound:
             audio = out.add_stream("aac", rate=48000)
             audio.layout = "mono"
@@ -502,6 +505,8 @@ def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False) -> None:
                 break
             rgb = np.zeros((48, 64, 3), np.uint8)
             rgb[10:30, i % 40:i % 40 + 10] = 255
+            if crf is not None:
+                rgb = np.ascontiguousarray(texture[:, i % 96:i % 96 + 64])
             if sound and i % 10 == 0:
                 rgb[:] = 255
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -588,6 +593,34 @@ def test_a_network_streams_sound_is_recorded_in_step_with_its_pictures(
     record(quiet, "--no-audio")
     with av.open(str(quiet)) as container:
         assert not container.streams.audio and container.streams.video
+
+
+def test_a_network_stream_is_probed_and_gets_the_model_its_compression_calls_for(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A network stream ran the default tier, timed at 640x360 and 30 fps whatever it sent, and
+    never its compressed variant: only files were measured. Its first second is now read first:
+    its size, rate and quantiser pick the tier and the variant (and the stabiliser), as for a file."""
+    import socket
+    import threading
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop = threading.Event()
+    sender = threading.Thread(target=_send_udp, args=(port, stop), kwargs={"crf": 40}, daemon=True)
+    sender.start()
+    try:
+        rc = main([f"udp://127.0.0.1:{port}", "--frames", "6", "--no-display", "-o", str(tmp_path / "r.mkv"),
+                   "--backend", "ort", "--precision", "fp32"])
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert f"stream udp://127.0.0.1:{port}: 64x48, 25 fps, h264 at mean quantiser" in err
+    assert "at 64x48 here" in err and "holds 25 fps" in err  # the tier, timed at the stream's size and rate
+    assert "compressed hard" in err and "-> realtime-x2-compressed x2" in err and "steadying" in err
+    assert len(_decode(tmp_path / "r.mkv")) >= 1
 
 
 def test_a_stream_that_cannot_be_reached_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
