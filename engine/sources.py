@@ -248,12 +248,16 @@ def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN20
     behind what waited while the model was prepared.
 
     Raises:
-        InputError: the stream cannot be opened, or carries no video.
+        InputError: the stream cannot be opened, carries no video, or has an end (a recording).
     """
     from srstream.engine.compression import read_compression
 
     container = open_capture(source)
     try:
+        if container.duration:  # in microseconds: a recording on a server (an HLS VOD playlist), not live
+            raise InputError(f"{source} is a recording {container.duration / 1e6:.0f} s long, not a live stream: "
+                             "read live, it would lose the frames the upscaler cannot keep up with; download it "
+                             "first (ffmpeg -i URL -c copy clip.mp4) and upscale the file, which keeps every frame")
         if not container.streams.video:
             kinds = ", ".join(s.type for s in container.streams) or "nothing"
             raise InputError(f"{source} carries no video (only {kinds}); sr-stream upscales pictures")

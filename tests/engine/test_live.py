@@ -623,6 +623,50 @@ def test_a_network_stream_is_probed_and_gets_the_model_its_compression_calls_for
     assert len(_decode(tmp_path / "r.mkv")) >= 1
 
 
+def test_an_hls_playlist_is_played_at_its_pace_and_a_recorded_one_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An HLS segment arrives whole: its frames were read in a burst and all but a few dropped
+    before the upscaler. They are now released at their own times. A playlist with an end (a
+    recording, not a live channel) is refused, with how to keep every frame."""
+    import functools
+    import http.server
+    import threading
+
+    import av
+
+    with av.open(str(tmp_path / "vod.m3u8"), "w", format="hls",
+                 options={"hls_time": "1", "hls_playlist_type": "vod"}) as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(50):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 4, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    playlist = (tmp_path / "vod.m3u8").read_text()
+    (tmp_path / "live.m3u8").write_text(playlist.replace("#EXT-X-ENDLIST\n", "").replace("VOD", "EVENT"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            assert main([f"{url}/vod.m3u8", "--no-display", "--frames", "5", "--model", "tiny-x2"]) != 0
+            assert "is a recording 2 s long, not a live stream" in capsys.readouterr().err
+            report = tmp_path / "report.json"
+            rc = main([f"{url}/live.m3u8", "--no-display", "--frames", "20", "-o", str(tmp_path / "r.mkv"),
+                       "--model", "tiny-x2", "--backend", "ort", "--precision", "fp32", "--report", str(report)])
+        finally:
+            server.shutdown()
+    assert rc == 0, capsys.readouterr().err
+    import json
+
+    done = json.loads(report.read_text())
+    assert done["frames_in"] == 20 and done["dropped_before_upscale"] == 0 and done["frames_out"] == 20
+
+
 def test_a_stream_that_cannot_be_reached_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rtsp://127.0.0.1:9/none", "--no-display", "--frames", "2", "--model", "tiny-x2"]) != 0
     err = capsys.readouterr().err
