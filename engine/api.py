@@ -114,8 +114,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     encode = None
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
-        encode = options_for(suffix, codec, crf, bitrate=bitrate, preset=preset, pix_fmt=pix_fmt,
-                             copy_audio=audio, copy_subtitles=subtitles)
+        encode = options_for(suffix, codec, crf, media.deep, bitrate=bitrate, preset=preset, pix_fmt=pix_fmt,
+                             copy_audio=audio, copy_subtitles=subtitles, hdr10=media.hdr10)
         encode.validate(suffix)
     parallel = bool(workers or ray_address)
     if workers < 0:
@@ -397,8 +397,11 @@ class Upscaler:
         import dataclasses
 
         stabilizer = getattr(self._frames, "stabilizer", None)
+        encode = dataclasses.asdict(job.encode)
+        if encode["hdr10"] is None:  # a manifest written before HDR10 was kept still matches
+            del encode["hdr10"]
         options = {**self.image_settings(), "stabilize": stabilizer.strength if stabilizer else 0.0,
-                   "encode": dataclasses.asdict(job.encode)}
+                   "encode": encode}
         if stabilizer is not None:
             from srstream.engine.stabilize import STILL_DRIFT, STILL_MOTION, STILL_SHARE
 

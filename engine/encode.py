@@ -18,11 +18,12 @@ import numpy as np
 
 from srstream.errors import ConfigError, OutputError, SRStreamError
 
-__all__ = ["AudioReencode", "BT601", "EncodeOptions", "GifPalette", "MATRICES", "SubtitleReencode", "X264_PRESETS",
+__all__ = ["AudioReencode", "BT601", "DEEP_CODEC", "EncodeOptions", "GifPalette", "HDR10_CODECS", "Hdr10", "MATRICES",
+           "PQ_TRANSFER", "SubtitleReencode", "X264_PRESETS",
            "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet", "copy_stream_tags",
            "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets",
            "format_for", "frame_converter", "frames_kept", "has_alpha", "is_deep", "mux_copied", "output_pix_fmt",
-           "plausible_dts", "rehearse", "sws_flags", "undecodable", "x264_params"]
+           "plausible_dts", "rehearse", "sws_flags", "tag_hevc", "undecodable", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -77,20 +78,109 @@ def x264_params(*params: str) -> str:
     return ":".join(out)
 
 
-def default_codec(suffix: str) -> str:
-    """The encoder when ``--codec`` is not given: libx264; VP9 for a .webm output, Theora or VP8 for
-    an .ogv one, raw frames for a .y4m one (what those containers hold), the first this FFmpeg build has."""
+#: The SMPTE ST 2084 (PQ) transfer: HDR10, whose static metadata (:class:`Hdr10`) is kept.
+PQ_TRANSFER = 16
+
+
+@dataclass(frozen=True)
+class Hdr10:
+    """HDR10's static metadata, read from an input's decoded frames (FFmpeg's side data): the
+    mastering display's primaries (R, G, B) and white point as CIE 1931 xy, its luminance range in
+    cd/m² (each None where the input does not say), and the content light levels (MaxCLL,
+    MaxFALL, cd/m²; None where it does not say). HDR players tone-map by them: without them a
+    PQ video is shown as if mastered for a 1000- or 4000-nit display, brighter or darker than made.
+    Written by x265 and SVT-AV1 (as they are given on their command lines); x264 has no such
+    option here, so an H.264 output drops them (and says so)."""
+
+    primaries: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] | None = None
+    white: tuple[float, float] | None = None
+    luminance: tuple[float, float] | None = None  # (max, min)
+    light: tuple[int, int] | None = None  # (MaxCLL, MaxFALL)
+
+    @classmethod
+    def from_side_data(cls, mastering: bytes | None, light: bytes | None) -> Hdr10 | None:
+        """From FFmpeg's ``AVMasteringDisplayMetadata`` (22 ints: 8 rationals, then
+        has_primaries and has_luminance) and ``AVContentLightMetadata`` (2 unsigned ints) as bytes;
+        None when neither says anything."""
+        import struct
+
+        primaries = white = luminance = cll = None
+        if mastering is not None and len(mastering) >= 88:
+            v = struct.unpack("<22i", mastering[:88])
+            ratio = [v[i] / v[i + 1] if v[i + 1] else 0.0 for i in range(0, 20, 2)]
+            if v[20]:
+                primaries = ((ratio[0], ratio[1]), (ratio[2], ratio[3]), (ratio[4], ratio[5]))
+                white = (ratio[6], ratio[7])
+            if v[21]:
+                luminance = (ratio[9], ratio[8])
+        if light is not None and len(light) >= 8:
+            cll = struct.unpack("<2I", light[:8])
+            cll = cll if any(cll) else None
+        if primaries is None and luminance is None and cll is None:
+            return None
+        return cls(primaries, white, luminance, cll)
+
+    def x265(self) -> str:
+        """x265's ``master-display`` / ``max-cll`` parameters (xy in 0.00002, luminance in 0.0001 cd/m²)."""
+        out = ["hdr10=1"]
+        if self.primaries and self.white and self.luminance:
+            (r, g, b), w = self.primaries, self.white
+            xy = "".join(f"{name}({round(x * 50000)},{round(y * 50000)})"
+                         for name, (x, y) in (("G", g), ("B", b), ("R", r), ("WP", w)))
+            out.append(f"master-display={xy}L({round(self.luminance[0] * 10000)},{round(self.luminance[1] * 10000)})")
+        if self.light:
+            out.append(f"max-cll={self.light[0]},{self.light[1]}")
+        return ":".join(out)
+
+    def svtav1(self) -> str:
+        """SVT-AV1's ``mastering-display`` / ``content-light`` parameters (decimal xy and cd/m²)."""
+        out = []
+        if self.primaries and self.white and self.luminance:
+            (r, g, b), w = self.primaries, self.white
+            xy = "".join(f"{name}({x:.5f},{y:.5f})" for name, (x, y) in (("G", g), ("B", b), ("R", r), ("WP", w)))
+            out.append(f"mastering-display={xy}L({self.luminance[0]:.4f},{self.luminance[1]:.4f})")
+        if self.light:
+            out.append(f"content-light={self.light[0]},{self.light[1]}")
+        return ":".join(out)
+
+
+#: Encoders that write :class:`Hdr10`.
+HDR10_CODECS = ("libx265", "libsvtav1")
+#: The encoder of a video of more than 8 bits a sample (10-bit HDR from a phone, a camera or a
+#: disc) when ``--codec`` is not given, for the containers that take it: HEVC Main 10, which
+#: phones, TVs, browsers and hardware decoders play at that depth and which carries HDR10's
+#: metadata. x264's High 10 profile, the default before, plays almost nowhere in hardware.
+DEEP_CODEC = "libx265"
+
+
+def default_codec(suffix: str, deep: bool = False) -> str:
+    """The encoder when ``--codec`` is not given: libx264, or for a ``deep`` input (more than 8 bits a
+    sample) :data:`DEEP_CODEC` where this FFmpeg build has it; VP9 for a .webm output, Theora or VP8
+    for an .ogv one, raw frames for a .y4m one (what those containers hold), the first this FFmpeg
+    build has."""
     if suffix.lower() == ".gif":
         return "gif"
     if suffix.lower() in _HELD_CODECS:
         import av
 
+        held = []
         for name in _HELD_CODECS[suffix.lower()][0]:
             try:
-                av.codec.Codec(name, "w")
-                return name
+                held.append(av.codec.Codec(name, "w"))
             except Exception:  # noqa: BLE001 - not in this FFmpeg build
                 continue
+        # a deep input takes the first that encodes more than 8 bits (PyAV's libvpx-vp9 encodes 8 only)
+        deeper = [c for c in held if any(is_deep(f.name) for f in c.video_formats or ())] if deep else []
+        if deeper or held:
+            return (deeper or held)[0].name
+    if deep:
+        import av
+
+        try:
+            av.codec.Codec(DEEP_CODEC, "w")
+            return DEEP_CODEC
+        except Exception:  # noqa: BLE001 - not in this FFmpeg build
+            pass
     return "libx264"
 
 
@@ -114,11 +204,13 @@ def default_crf(codec: str) -> int:
     return 16 if codec == "libx264" else 18
 
 
-def options_for(suffix: str, codec: str | None, crf: int | None, **settings) -> EncodeOptions:  # noqa: ANN003
+def options_for(suffix: str, codec: str | None, crf: int | None, deep: bool = False,  # noqa: ANN003
+                **settings) -> EncodeOptions:
     """The encoder settings for an output ending in ``suffix``: ``codec`` or the container's
-    default (:func:`default_codec`), ``crf`` or that codec's (:func:`default_crf`), the rest as
-    given (``bitrate``, ``preset``, ``pix_fmt``, ...)."""
-    codec = codec or default_codec(suffix)
+    default for an input that is, or is not, ``deep`` (:func:`default_codec`), ``crf`` or that
+    codec's (:func:`default_crf`), the rest as given (``bitrate``, ``preset``, ``pix_fmt``,
+    ``hdr10``, ...)."""
+    codec = codec or default_codec(suffix, deep)
     return EncodeOptions(codec=codec, crf=default_crf(codec) if crf is None else crf, **settings)
 
 
@@ -135,6 +227,7 @@ class EncodeOptions:
     copy_subtitles: bool = True
     threads: int = 0  # encoder threads (0: the encoder's choice; jobs fix it so bits never depend on the machine)
     deterministic: bool = False  # the same bits for the same frames, every time (segmented jobs; see codec_options)
+    hdr10: Hdr10 | None = None  # the input's HDR10 metadata, written where the encoder takes it (HDR10_CODECS)
 
     def validate(self, suffix: str = "") -> None:
         """Check the settings before any work (the encoder would otherwise fail mid-run, or
@@ -186,7 +279,10 @@ class EncodeOptions:
             if self.codec in ("libx264", "libx265") and self.preset:
                 opts["preset"] = self.preset
             if self.codec == "libx265":
-                opts["x265-params"] = "log-level=error"  # x265 prints its whole configuration otherwise
+                # x265 prints its whole configuration otherwise
+                opts["x265-params"] = "log-level=error" + (f":{self.hdr10.x265()}" if self.hdr10 else "")
+            if self.codec == "libsvtav1" and self.hdr10 and self.hdr10.svtav1():
+                opts["svtav1-params"] = self.hdr10.svtav1()
             if self.codec == "libsvtav1":
                 # SVT-AV1 printed its version and configuration (20 lines) for the rehearsal and again for
                 # the run; it takes its log level from the environment only (0 fatal ... 3 info, its
@@ -363,7 +459,19 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
     if options.bitrate:
         stream.bit_rate = _parse_bitrate(options.bitrate)
     stream.options = options.codec_options()
+    tag_hevc(container, stream, "hevc" if options.codec == "libx265" else options.codec)
+    if options.hdr10 is not None and options.codec not in HDR10_CODECS:
+        note = (f"{note}; " if note else "") + (
+            f"the input's HDR10 metadata (mastering display, light levels) is not kept by {options.codec}: HDR "
+            "players tone-map without it; --codec libx265 (.mp4, .mkv, .mov) or libsvtav1 keeps it")
     return stream, pix_fmt, note
+
+
+def tag_hevc(container, stream, codec: str) -> None:  # noqa: ANN001 - an av output container and its stream
+    """Tag an HEVC ``stream`` in an .mp4 or .mov ``container`` ``hvc1``, what Apple's players
+    (QuickTime, Safari, iOS) take; FFmpeg's default, ``hev1``, they refuse."""
+    if codec == "hevc" and any(name in container.format.name.split(",") for name in ("mp4", "mov")):
+        stream.codec_tag = "hvc1"
 
 
 def _copy_video_properties(src, dst) -> None:  # noqa: ANN001 - av VideoStreams

@@ -34,7 +34,7 @@ from typing import Any
 from srstream.atomic import PendingOutput, write_atomic
 from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags, copy_streams,
-                                    finish_probe, first_packets, frames_kept, mux_copied, undecodable)
+                                    finish_probe, first_packets, frames_kept, mux_copied, tag_hevc, undecodable)
 from srstream.engine.media import main_video, no_video
 from srstream.errors import ConfigError, InputError, OutputError
 
@@ -272,6 +272,7 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     source's audio and subtitles as :func:`copy_streams` makes them. Returns (video, the source's
     streams to copy, what copy_streams made of them)."""
     video = out.add_stream_from_template(video_in)
+    tag_hevc(out, video, video_in.codec_context.name)
     copy_stream_tags(main_video(source), video)
     extra = {s.index: s for s in source.streams
              if (s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles)}

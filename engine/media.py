@@ -7,6 +7,7 @@ with a message that names the file and says what to do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from fractions import Fraction
 from pathlib import Path
 
@@ -58,6 +59,10 @@ class MediaInfo:
         seconds: the video's duration as the container gives it (0 when it does not say).
         transparent: a GIF with transparent pixels (its default output stays a GIF, which keeps them,
             as does a GIF of one frame's).
+        deep: more than 8 bits a sample (10-bit HDR and deeper: its default encoder is
+            :data:`srstream.engine.encode.DEEP_CODEC`).
+        hdr10: a PQ video's HDR10 metadata (:class:`srstream.engine.encode.Hdr10`), read from its
+            first frame; None for others, and where it has none.
     """
 
     path: Path
@@ -70,6 +75,8 @@ class MediaInfo:
     subtitle_streams: int = 0
     seconds: float = 0.0
     transparent: bool = False
+    deep: bool = False
+    hdr10: Any = None
 
     @property
     def approx_frames(self) -> int:
@@ -82,6 +89,7 @@ def _probe_video(path: Path) -> MediaInfo:
     import av  # base dependency; imported lazily to keep `--help` fast
 
     from srstream.engine.av_errors import av_failures, read_error
+    from srstream.engine.encode import is_deep
 
     try:
         with av.open(str(path)) as container:
@@ -104,9 +112,24 @@ def _probe_video(path: Path) -> MediaInfo:
                 subtitle_streams=len(container.streams.subtitles),
                 seconds=seconds,
                 transparent=_transparent_gif(container, video),
+                deep=is_deep(video.codec_context.pix_fmt),
+                hdr10=_hdr10(container, video),
             )
     except av_failures() as exc:
         raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc
+
+
+def _hdr10(container, video):  # noqa: ANN001, ANN202 - av container and stream -> Hdr10 | None
+    """A PQ video's HDR10 metadata, from its first frame's side data (None for other videos)."""
+    from srstream.engine.encode import PQ_TRANSFER, Hdr10
+
+    if video.codec_context.color_trc != PQ_TRANSFER:
+        return None
+    frame = next(container.decode(video), None)
+    if frame is None:
+        return None
+    found = {data.type.name: bytes(data) for data in frame.side_data}
+    return Hdr10.from_side_data(found.get("MASTERING_DISPLAY_METADATA"), found.get("CONTENT_LIGHT_LEVEL"))
 
 
 def _gif_frames(path: Path, video) -> int:  # noqa: ANN001 - an av stream

@@ -143,6 +143,72 @@ def test_ten_bit_hdr_stays_ten_bit_with_its_colour_tags(tmp_path: Path, nearest:
     assert (np.unique(luma) % 4 != 0).any()
 
 
+#: An HDR10 grade's metadata as x265 takes it: a P3 mastering display (R, G, B, white), 1000 to
+#: 0.0001 cd/m²; MaxCLL 1000, MaxFALL 400.
+_MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+
+
+def _hdr10_clip(path: Path) -> Path:
+    """A 10-bit HEVC PQ clip with HDR10 metadata, as a phone or a disc gives."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx265", rate=Fraction(25))
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p10le"
+        v.codec_context.color_primaries, v.codec_context.color_trc, v.codec_context.colorspace = 9, 16, 9
+        v.options = {"crf": "10", "preset": "ultrafast", "g": "1",  # every frame a keyframe: segments can cut anywhere
+                     "x265-params": f"log-level=error:hdr10=1:master-display={_MASTERING}:max-cll=1000,400"}
+        ramp = np.tile(np.linspace(4096, 61440, 64, dtype=np.uint16), (48, 1))
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.stack([ramp] * 3, axis=-1), format="rgb48le")
+            frame = frame.reformat(format="yuv420p10le", dst_colorspace="BT2020")
+            frame.pts = i
+            for p in v.encode(frame):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return path
+
+
+def _hdr10_of(path: Path):  # noqa: ANN202 - Hdr10 | None
+    from srstream.engine.encode import Hdr10
+
+    with av.open(str(path)) as c:
+        found = {d.type.name: bytes(d) for d in next(c.decode(video=0)).side_data}
+    return Hdr10.from_side_data(found.get("MASTERING_DISPLAY_METADATA"), found.get("CONTENT_LIGHT_LEVEL"))
+
+
+def test_hdr10_video_becomes_hevc_main_10_with_its_mastering_metadata(tmp_path: Path, nearest: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A 10-bit HDR video came out as H.264 High 10, which phones, TVs and browsers do not play, and
+    without its HDR10 metadata, so HDR players tone-mapped it as they guessed. It now comes out as
+    HEVC Main 10 (tagged hvc1 for Apple's players) with the input's mastering display and light
+    levels; AV1 in a .webm; an encoder that cannot carry them says so."""
+    src = _hdr10_clip(tmp_path / "phone.mp4")
+    given = _hdr10_of(src)
+    assert given is not None and given.light == (1000, 400) and given.primaries[0] == (0.68, 0.32)
+    assert given.x265() == f"hdr10=1:master-display={_MASTERING}:max-cll=1000,400"  # the same words back
+    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys)
+    assert code == 0 and "HDR10" not in text, text
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        v = c.streams.video[0]
+        assert (v.codec_context.name, v.codec_context.profile, v.codec_context.codec_tag) == ("hevc", "Main 10", "hvc1")
+        assert v.codec_context.pix_fmt == "yuv420p10le" and v.codec_context.color_trc == 16
+    assert _hdr10_of(tmp_path / "out.mp4") == given
+    code, text = _run(src, tmp_path / "joined.mp4", nearest, capsys, "--segments", "2")  # a job's segments, joined
+    assert code == 0 and "2 segments" in text, text
+    with av.open(str(tmp_path / "joined.mp4")) as c:
+        assert c.streams.video[0].codec_context.codec_tag == "hvc1" and c.streams.video[0].frames == 3
+    assert _hdr10_of(tmp_path / "joined.mp4") == given
+    if "libsvtav1" in av.codecs_available:  # PyAV's wheels have it (their libvpx-vp9 encodes 8 bits only)
+        code, text = _run(src, tmp_path / "out.webm", nearest, capsys)
+        assert code == 0, text
+        with av.open(str(tmp_path / "out.webm")) as c:
+            cc = c.streams.video[0].codec_context
+            assert cc.name in ("av1", "libdav1d") and cc.pix_fmt == "yuv420p10le"
+        assert _hdr10_of(tmp_path / "out.webm").light == (1000, 400)
+    code, text = _run(src, tmp_path / "h264.mp4", nearest, capsys, "--codec", "libx264")
+    assert code == 0 and "HDR10 metadata (mastering display, light levels) is not kept by libx264" in text, text
+
+
 def _rotated(path: Path) -> Path:
     """A landscape-stored clip with a red corner that phones would display rotated 90 degrees
     clockwise: the track header's display matrix is set as a phone writes it."""
