@@ -9,7 +9,7 @@ from pathlib import Path
 
 from srstream.commands import Command, add_backend_arguments
 from srstream.engine.encode import DEFAULT_PRESET
-from srstream.errors import ConfigError, InputError
+from srstream.errors import ConfigError, InputError, OutputError
 
 def tile_size(text: str) -> int | str:
     """``--tile``: ``auto`` or a non-negative integer (0 = whole frames)."""
@@ -221,7 +221,6 @@ def _progress(total: int, unit: str):  # noqa: ANN202
 
 
 def run(args: argparse.Namespace) -> int:
-    from srstream.engine.api import Upscaler, plan_file
     from srstream.engine.models import pick_model
     from srstream.engine.sources import parse_live
 
@@ -253,6 +252,19 @@ def run(args: argparse.Namespace) -> int:
 
             model, _ = for_stream(model, _compression(model, args.compression, None, found))
             return run_live_command(args, source, model, steady)
+    from srstream.engine.stills import is_glob, skipped_media
+
+    if args.input.is_dir() or (not args.input.exists() and is_glob(text)):
+        videos = skipped_media(args.input)
+        if videos:
+            return _folder(args, videos)
+    return _run_file(args)
+
+
+def _run_file(args: argparse.Namespace) -> int:
+    """A video, an image, or a folder's or glob's images (``args.input`` a Path)."""
+    from srstream.engine.api import Upscaler, plan_file
+
     height = None
     if args.height is not None and args.input.exists() and not args.input.is_dir():
         from srstream.engine.media import probe
@@ -560,7 +572,7 @@ def _image(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
 
 
 def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
-    from srstream.engine.stills import expand_inputs, skipped_media
+    from srstream.engine.stills import expand_inputs
 
     files, output = expand_inputs(job.media.path), job.output
     with _progress(len(files), "image") as bar:
@@ -570,12 +582,6 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
           + (f", {len(report.failed)} failed" if report.failed else ""))
     for src, why in report.failed:
         print(f"  failed: {src}: {why}", file=sys.stderr)
-    videos = skipped_media(job.media.path)
-    if videos:
-        names = ", ".join(p.name for p in videos[:3]) + (f" and {len(videos) - 3} more" if len(videos) > 3 else "")
-        many = len(videos) > 1
-        print(f"note: {len(videos)} video{'s' if many else ''} left alone ({names}): a folder run upscales its "
-              f"images and GIFs; run `sr-stream FILE` on {'each' if many else 'it'}", file=sys.stderr)
     if report.interrupted:
         from srstream.errors import interrupted_exit_code
 
@@ -585,6 +591,77 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     if report.failed:
         raise InputError(f"{len(report.failed)} of {len(files)} images could not be upscaled (listed above); the "
                          "same command, run again, retries only those")
+    return 0
+
+
+def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
+    """A folder or glob with videos: its images and GIFs as a batch (:func:`_batch`), then each video
+    as ``sr-stream VIDEO -o OUT/VIDEO`` would make it (its own model variant, audio, subtitles, a
+    resumable job when long), into the same output folder under its own name. A video already
+    there (a finished earlier run: outputs appear only when complete) is skipped unless
+    ``--overwrite``; one that fails is listed and the rest go on (exit 3 at the end); Ctrl-C stops
+    the run, and the same command continues it."""
+    import copy
+
+    from srstream.engine.outputs import default_output
+    from srstream.engine.stills import expand_inputs
+    from srstream.errors import SRStreamError, interrupted_exit_code
+
+    folder = args.input
+    try:
+        expand_inputs(folder)
+        images = True
+    except InputError:
+        images = False
+    kind = "folder" if folder.is_dir() else "glob"
+    out_dir = args.output if args.output is not None else default_output(folder, _sized_model(args, None)[2], kind)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir} is a file: a folder run writes into a folder; choose another -o path")
+    if not out_dir.parent.is_dir():
+        raise OutputError(f"output folder {out_dir.parent} does not exist; create it first")
+    failed_images: InputError | None = None
+    if images:
+        batch = copy.copy(args)  # what is for videos only does nothing to images
+        batch.stabilize, batch.change_cap, batch.adapt = "auto", "auto", "auto"
+        try:
+            code = _run_file(batch)
+        except InputError as exc:  # images that failed: listed; the videos still run
+            failed_images, code = exc, 0
+        if code == interrupted_exit_code():
+            return code
+    out_dir.mkdir(exist_ok=True)
+    done: list[Path] = []
+    kept: list[Path] = []
+    failed: list[tuple[Path, str]] = []
+    for number, video in enumerate(videos, 1):
+        target = out_dir / video.name
+        if target.exists() and not args.overwrite:
+            kept.append(video)
+            continue
+        print(f"sr-stream: video {number} of {len(videos)}: {video.name} -> {target}", file=sys.stderr)
+        one = copy.copy(args)
+        one.input, one.output = video, target
+        try:
+            code = _run_file(one)
+        except SRStreamError as exc:
+            print(f"sr-stream: {video.name} failed: {exc}", file=sys.stderr)
+            failed.append((video, str(exc)))
+            continue
+        if code == interrupted_exit_code():
+            print("sr-stream: interrupted; finished videos are kept, and the same command continues with the rest",
+                  file=sys.stderr)
+            return code
+        done.append(video)
+    print(f"{out_dir}: {len(done)} of {len(videos)} videos upscaled"
+          + (f", {len(kept)} skipped (already there; --overwrite redoes them)" if kept else "")
+          + (f", {len(failed)} failed" if failed else ""))
+    for video, why in failed:
+        print(f"  failed: {video}: {why}", file=sys.stderr)
+    if failed or failed_images:
+        what = [f"{len(failed)} of {len(videos)} videos"] if failed else []
+        what += [str(failed_images).split(" could not")[0]] if failed_images else []
+        raise InputError(f"{' and '.join(what)} could not be upscaled (listed above); the same command, run again, "
+                         "retries only those")
     return 0
 
 

@@ -311,7 +311,7 @@ def test_an_animated_png_or_webp_stays_an_animation(tmp_path: Path, model: Path,
     assert not np.array_equal(written[0], written[1])
 
 
-def test_an_animation_is_refused_a_format_of_one_picture_and_a_folder_leaves_videos_alone(
+def test_an_animation_is_refused_a_format_of_one_picture(
         tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
     frames = [np.full((6, 6, 3), v, np.uint8) for v in (20, 200)]
     ok, data = cv2.imencodeanimation(".png", _animation(frames, [100, 100], 0))
@@ -320,13 +320,12 @@ def test_an_animation_is_refused_a_format_of_one_picture_and_a_folder_leaves_vid
     shots.mkdir()
     (shots / "anim.png").write_bytes(data.tobytes())
     assert cv2.imwrite(str(shots / "still.png"), frames[0])
-    (shots / "clip.mp4").write_bytes(b"\0\0\0\x18ftypmp42")  # not read: a folder run leaves videos alone
     code, out, err = run([str(shots / "anim.png"), "-o", str(tmp_path / "anim.jpg"), "--model", str(model)], capsys)
     assert code != 0 and "animation of 2 frames" in err and ".png or .webp" in err
     assert not (tmp_path / "anim.jpg").exists()
     code, out, err = run([str(shots), "-o", str(tmp_path / "out"), "--model", str(model)], capsys)
     assert code == 0, err
-    assert "2 of 2 images" in out and "left alone (clip.mp4)" in err
+    assert "2 of 2 images" in out and "videos" not in out
     from srstream.engine.stills import animation_frames
 
     assert animation_frames(tmp_path / "out" / "anim.png") == 2
@@ -401,6 +400,56 @@ def test_avif_stills_and_sequences_keep_their_depth_and_frames(tmp_path: Path, m
     assert len(written) == 3 and durations == [70, 80, 90] and written[0].shape == (48, 64, 3)
 
 
+def _clip(path: Path, frames: int = 3) -> Path:
+    """A small H.264 clip with AAC sound."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        video, audio = out.add_stream("libx264", rate=10), out.add_stream("aac", rate=48000)
+        video.width, video.height, video.pix_fmt = 16, 12, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((12, 16, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 48000, 0
+        for packet in [*audio.encode(sound), *audio.encode(None), *video.encode(None)]:
+            out.mux(packet)
+    return path
+
+
+def test_a_folder_run_upscales_its_videos_too(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A folder's videos were left alone with a note to run each by hand: a season of episodes was
+    one command per file. Each is now upscaled as ``sr-stream VIDEO -o OUT/VIDEO`` would, into the
+    output folder beside the images; one that fails is listed and the rest go on (exit 3); the
+    same command again skips what is there and retries the failure; a glob of videos runs too."""
+    import av
+
+    shots = tmp_path / "season"
+    shots.mkdir()
+    assert cv2.imwrite(str(shots / "poster.png"), np.full((6, 6, 3), 90, np.uint8))
+    _clip(shots / "e01.mp4")
+    _clip(shots / "e02.mkv", 4)
+    (shots / "e03.mp4").write_bytes(b"\0\0\0\x18ftypmp42")  # a download cut short
+    out_dir = tmp_path / "out"
+    code, out, err = run([str(shots), "-o", str(out_dir), "--model", str(model)], capsys)
+    assert code == 3, err
+    assert "1 of 1 images" in out and "2 of 3 videos upscaled, 1 failed" in out and "e03.mp4" in err
+    for name, frames in (("e01.mp4", 3), ("e02.mkv", 4)):
+        with av.open(str(out_dir / name)) as container:
+            assert container.streams.video[0].codec_context.width == 32 and container.streams.audio
+            assert sum(1 for _ in container.decode(video=0)) == frames
+    assert sorted(p.name for p in out_dir.iterdir() if not p.name.startswith(".")) == ["e01.mp4", "e02.mkv",
+                                                                                        "poster.png"]
+    code, out, err = run([str(shots), "-o", str(out_dir), "--model", str(model)], capsys)
+    assert code == 3 and "0 of 3 videos upscaled, 2 skipped (already there" in out
+    (shots / "e03.mp4").unlink()
+    code, out, err = run([str(shots / "*.mkv"), "-o", str(tmp_path / "glob"), "--model", str(model)], capsys)
+    assert code == 0 and "1 of 1 videos upscaled" in out, err
+    assert (tmp_path / "glob" / "e02.mkv").exists()
+
+
 def test_a_folder_run_upscales_its_gifs_as_gifs(tmp_path: Path, model: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """GIFs in a folder were left out without a word (they are read as videos)."""
@@ -415,7 +464,7 @@ def test_a_folder_run_upscales_its_gifs_as_gifs(tmp_path: Path, model: Path,
     pictures[0].convert("RGB").save(shots / "logo.gif")
     code, out, err = run([str(shots), "--model", str(model)], capsys)
     assert code == 0, err
-    assert "2 of 2 images" in out and "left alone" not in err
+    assert "2 of 2 images" in out
     import av
 
     with av.open(str(tmp_path / "stickers_x2" / "wave.gif")) as container:
