@@ -461,6 +461,8 @@ class Upscaler:
             size = self.output_size(*source.size)
             if keeps_alpha(source, choose_pix_fmt(job.encode, source.video.codec_context.pix_fmt, *size, True)[0]):
                 raise OutputError("its segments (.mp4 files) cannot hold the input's transparency")
+            if source.ivtc:  # a segment's own start would shift the five-frame cycle: frames lost or doubled
+                raise OutputError("telecined film is rebuilt in one pass, its five-frame cadence unbroken")
             try:
                 segment = rehearse_output(source, "mp4", ".mp4", size, per_segment)
             except (OutputError, ConfigError) as exc:  # a one-pass run says what is wrong with the settings

@@ -162,6 +162,7 @@ class Report:
     switches: list[str] = field(default_factory=list)  # latency ladder steps
     timestamp_fixes: int = 0
     frames_declared: int = 0  # what a file's container says (0: it does not say)
+    frames_decoded: int | None = None  # where fewer frames go on than were decoded (inverse telecine): decoded
     decode_error: str = ""  # the error that ended a file's decoding early, if any
     output: Path | None = None  # where the output went (a recording, a file)
     kept: Path | None = None  # where an interrupted file run's frames are (the target is untouched)
@@ -177,8 +178,9 @@ class Report:
         """Why a file gave fewer frames than it should have, or ``""``."""
         if self.decode_error:
             return f"decoding stopped after {self.frames_in} frames: {self.decode_error}"
-        if self.frames_declared and self.frames_in < self.frames_declared and not self.interrupted:
-            return f"the input ended after {self.frames_in} of the {self.frames_declared} frames it declares"
+        read = self.frames_in if self.frames_decoded is None else self.frames_decoded
+        if self.frames_declared and read < self.frames_declared and not self.interrupted:
+            return f"the input ended after {read} of the {self.frames_declared} frames it declares"
         return ""
 
     def dropped_live(self) -> int:

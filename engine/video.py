@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -66,6 +67,118 @@ PIPE = Path("-")
 
 DEINTERLACED_NOTE = ("the input is interlaced: each frame deinterlaced (FFmpeg's bwdif, one frame out for each "
                      "frame in, at its own time) before upscaling; --deinterlace off upscales the fields as they are")
+
+
+IVTC_NOTE = ("the input is telecined film (3:2 pulldown: its fields repeat in a five-frame cadence): its film frames "
+             "are rebuilt from their fields and the repeats dropped (FFmpeg's fieldmatch and decimate, bwdif where a "
+             "frame has no match), four frames out for every five in, at the film's own times, before upscaling; "
+             "--deinterlace on deinterlaces every frame instead, off upscales the fields as they are")
+#: Frames of an interlaced video's start that :func:`telecined` reads (about 7 s at 29.97 fps).
+TELECINE_PROBE_FRAMES = 200
+
+
+def telecined(path: Path, index: int, frames: int = TELECINE_PROBE_FRAMES) -> str | None:
+    """The field order (``tff`` / ``bff``) of the video stream ``index`` of ``path`` when it is
+    telecined film, else None: FFmpeg's ``idet`` finds a repeated field in 30-50% of its first
+    ``frames`` frames (3:2 pulldown repeats two fields in every five frames), top and bottom alike,
+    and four fifths of them at the same two places of a five-frame cycle (the cadence; a still
+    scene repeats fields anywhere). The order is the one ``idet`` sees in most frames: matching
+    fields in the wrong order rebuilt a film frame from the wrong pair (one in four lost, another
+    doubled), and a decoded frame's own flag is not to be trusted."""
+    import av
+
+    repeated: list[tuple[int, str]] = []
+    count = 0
+    order = {}
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams[index]
+            graph, source, sink = _graph(stream, [("idet", "")])
+            for frame in container.decode(stream):
+                source.push(frame)
+                for out in _drain(sink):
+                    facts = out.metadata or {}
+                    kind = facts.get("lavfi.idet.repeated.current_frame", "neither")
+                    if kind != "neither":
+                        repeated.append((count, kind))
+                    order = {k: float(facts.get(f"lavfi.idet.multiple.{k}", 0)) for k in ("tff", "bff")}
+                    count += 1
+                if count >= frames:
+                    break
+    except (*av_failures(), ValueError):
+        return None
+    if count < 20 or not 0.3 <= len(repeated) / count <= 0.5:
+        return None
+    tops = sum(kind == "top" for _, kind in repeated)
+    if min(tops, len(repeated) - tops) < 0.3 * len(repeated):
+        return None
+    places = sorted(Counter(i % 5 for i, _ in repeated).values(), reverse=True)
+    if sum(places[:2]) < 0.8 * len(repeated):
+        return None
+    return "bff" if order.get("bff", 0) > order.get("tff", 0) else "tff"
+
+
+def _graph(video, chain: list[tuple[str, str]]) -> tuple:  # noqa: ANN001 - av VideoStream
+    """A filter graph from ``video``'s frames through ``chain`` ((filter, arguments), ...): (graph,
+    buffer source, buffersink). The source is told the stream's frame rate, which ``decimate`` needs."""
+    import av.filter
+
+    cc = video.codec_context
+    rate = video.average_rate or video.guessed_rate or Fraction(30000, 1001)
+    sar = cc.sample_aspect_ratio if cc.sample_aspect_ratio and cc.sample_aspect_ratio.numerator else Fraction(1)
+    graph = av.filter.Graph()
+    source = graph.add("buffer", f"video_size={cc.width}x{cc.height}:pix_fmt={cc.pix_fmt}:time_base={video.time_base}"
+                                 f":frame_rate={rate}:pixel_aspect={sar.numerator}/{sar.denominator}")
+    last = source
+    for name, args in chain:
+        node = graph.add(name, args)
+        last.link_to(node)
+        last = node
+    sink = graph.add("buffersink")
+    last.link_to(sink)
+    graph.configure()
+    return graph, source, sink
+
+
+def _drain(sink) -> list:  # noqa: ANN001 - a buffersink
+    """The frames a filter graph's sink holds now."""
+    import av
+
+    out = []
+    while True:
+        try:
+            out.append(sink.pull())
+        except (av.error.BlockingIOError, BlockingIOError, av.error.EOFError, EOFError):
+            return out
+
+
+class InverseTelecine:
+    """Telecined film back to its frames: FFmpeg's ``fieldmatch`` (each frame's fields matched
+    with their partners), ``bwdif`` for a frame that stays combed (a cadence break, a video
+    overlay), ``decimate`` (the repeat in each five dropped), as FFmpeg's own documentation
+    chains them, the fields taken in ``order`` (:func:`telecined`'s). Four frames out for every five
+    in, at the film's times, in the stream's time base. The interface of :class:`Deinterlacer`."""
+
+    def __init__(self, video, order: str = "tff") -> None:  # noqa: ANN001 - av VideoStream
+        self.tb = video.time_base
+        self.graph, self.source, self.sink = _graph(video, [
+            ("fieldmatch", f"order={order}:combmatch=full"),
+            ("bwdif", "mode=send_frame:parity=auto:deint=interlaced"),
+            ("decimate", "")])
+
+    def push(self, frame) -> list:  # noqa: ANN001 - av.VideoFrame
+        self.source.push(frame)
+        return self._pull()
+
+    def flush(self) -> list:
+        self.source.push(None)
+        return self._pull()
+
+    def _pull(self) -> list:
+        out = _drain(self.sink)
+        for frame in out:  # decimate's own time base (the film's rate) back to the stream's
+            frame.pts, frame.time_base = round(frame.pts * frame.time_base / self.tb), self.tb
+        return out
 
 
 class Deinterlacer:
@@ -130,7 +243,8 @@ class FileSource:
         if deinterlace not in ("auto", "on", "off"):
             raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on or off")
         self.src, self.span, self.deinterlace = src, span, deinterlace
-        self.bwdif: Deinterlacer | None = None
+        self.bwdif: Deinterlacer | InverseTelecine | None = None
+        self.ivtc = False  # telecined film, rebuilt (InverseTelecine): fewer frames out than in, one pass only
         self._deinterlace_decided = self._deinterlace_noted = False
         where = "standard input" if src == PIPE else str(src)
         with reading(where, "a pipe needs a streamable format such as Matroska or MPEG-TS (ffmpeg ... -f matroska -)"
@@ -198,6 +312,10 @@ class FileSource:
         if self.deinterlace == "off" and frame.interlaced_frame:
             self.notes.append("the input is interlaced: frames are upscaled as progressive (--deinterlace off), "
                               "which keeps combing artefacts")
+        elif self.deinterlace == "auto" and frame.interlaced_frame and (order := telecined(self.src, self.video.index)):
+            self.notes.append(IVTC_NOTE)
+            self._deinterlace_noted = self.ivtc = True
+            self.bwdif = InverseTelecine(self.video, order)
         elif self.deinterlace == "on" or frame.interlaced_frame:
             self.notes.append(DEINTERLACED_NOTE)
             self._deinterlace_noted = True
@@ -265,6 +383,8 @@ class FileSource:
                 self.bwdif = Deinterlacer(self.video)
                 if not self._deinterlace_noted:
                     report.notes.append(DEINTERLACED_NOTE)
+        if self.ivtc:  # four frames go on for five decoded: the input's end is judged by what decoded
+            report.frames_decoded = (report.frames_decoded or 0) + 1
         return self.bwdif.push(frame) if self.bwdif is not None else [frame]
 
     def close(self) -> None:
@@ -277,8 +397,9 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
     encoder's at ``size``, like the input's video, and the copied or re-encoded audio and subtitles,
     with the container's metadata. Returns (video stream, RGB-to-frame converter, copied streams, pix_fmt)."""
     video = source.video
-    stream, pix_fmt, note = add_video_stream(container, options, video.average_rate or Fraction(30), *size,
-                                             video.time_base, source.matrix, like=video, alpha=source.alpha)
+    rate = (video.average_rate or Fraction(30)) * (Fraction(4, 5) if source.ivtc else 1)  # telecine: the film's
+    stream, pix_fmt, note = add_video_stream(container, options, rate, *size, video.time_base, source.matrix,
+                                             like=video, alpha=source.alpha)
     if note:
         notes.append(note)
     convert = frame_converter(pix_fmt, source.matrix, size, alpha=keeps_alpha(source, pix_fmt))

@@ -85,8 +85,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "it (area filter); with --model, a factor below the model's shrinks its output")
     parser.add_argument("--deinterlace", choices=("auto", "on", "off"), default="auto",
                         help="for video: auto (default) deinterlaces a video whose first frame is interlaced (DVD, "
-                             "TV captures) with FFmpeg's bwdif before upscaling, a frame out for each frame in; on: "
-                             "every frame marked interlaced; off: the fields upscaled as they are (combing kept)")
+                             "TV captures) with FFmpeg's bwdif before upscaling, a frame out for each frame in, or "
+                             "rebuilds telecined film (3:2 pulldown) into its 24 fps frames; on: bwdif on every frame "
+                             "marked interlaced; off: the fields upscaled as they are (combing kept)")
     parser.add_argument("--height", type=int, default=None,
                         help="output height in pixels (e.g. 1080: 720p -> 1080p), the width following the aspect "
                              "ratio, both even; the model of the factor that reaches it, its output shrunk to it")
@@ -523,7 +524,7 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     report = result.video
     lat = np.array(report.upscale_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
-    print(f"{output}: {report.frames_out} frames ({report.frames_in} decoded) in {report.seconds:.1f} s, "
+    print(f"{output}: {report.frames_out} frames ({report.frames_decoded or report.frames_in} decoded) in {report.seconds:.1f} s, "
           f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
           f"per frame; {frames.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}",
           file=sys.stderr if streaming else sys.stdout)

@@ -539,6 +539,84 @@ def _write_interlaced(path: Path, frames: int = 10) -> Path:
     return path
 
 
+def _film(frames: int = 40) -> list[np.ndarray]:
+    """Film frames (24 fps): a disc moving 4 pixels a frame over a gradient."""
+    yy, xx = np.mgrid[0:48, 0:64]
+    out = []
+    for i in range(frames):
+        rgb = np.zeros((48, 64, 3), np.uint8)
+        rgb[..., 2] = (xx * 3).astype(np.uint8)
+        rgb[(xx - 8 - 4 * i % 48) ** 2 + (yy - 24) ** 2 < 80] = 255
+        out.append(rgb)
+    return out
+
+
+def _write_telecined(path: Path, film: list[np.ndarray]) -> Path:
+    """``film`` (24 fps) hard-telecined to 30 fps by FFmpeg's telecine filter (3:2 pulldown: two
+    of every five frames woven from two film frames), losslessly encoded as interlaced H.264: a
+    DVD or broadcast of a film or an anime."""
+    import av.filter
+
+    graph = av.filter.Graph()
+    source = graph.add("buffer", "video_size=64x48:pix_fmt=yuv420p:time_base=1/24:frame_rate=24/1:pixel_aspect=1/1")
+    telecine, sink = graph.add("telecine", "first_field=top:pattern=23"), graph.add("buffersink")
+    source.link_to(telecine)
+    telecine.link_to(sink)
+    graph.configure()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"qp": "0", "preset": "ultrafast", "flags": "+ildct+ilme", "x264-params": "tff=1"}
+        count = 0
+        for i, rgb in enumerate([*film, None]):
+            if rgb is None:
+                source.push(None)
+            else:
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+                frame.pts, frame.time_base = i, Fraction(1, 24)
+                source.push(frame)
+            for woven in video_mod._drain(sink):
+                woven.pts, woven.time_base = count, Fraction(1, 30)
+                count += 1
+                for packet in stream.encode(woven):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def test_telecined_film_is_rebuilt_into_its_own_frames(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A telecined DVD (film or anime at 24 fps carried as 30 interlaced) was deinterlaced frame by
+    frame: two of every five frames were interpolated from one field, softer and shimmering, and
+    the film's judder kept. Its fields now go back together into the film's frames (fieldmatch,
+    decimate): 40 frames out of 50, each the film frame it came from, at the film's times; one
+    pass (a segment would break the cadence). Video that is truly interlaced still gets bwdif."""
+    film = _film()
+    src = _write_telecined(tmp_path / "dvd.mp4", film)
+    assert video_mod.telecined(src, 0) == "tff"
+    assert video_mod.telecined(_write_interlaced(tmp_path / "tv.mp4", 30), 0) is None
+    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    assert any("telecined film" in n for n in report.notes) and not report.ended_early
+    assert report.frames_decoded == 50 and report.frames_in == report.frames_out == 40
+    pts, _, time_base, _, _ = _frames(tmp_path / "out.mp4")
+    assert np.allclose(np.diff(pts) * float(time_base), 1 / 24, atol=0.002)
+    with av.open(str(src)) as container:  # what the upscaler gets: the film's frames again
+        stream = container.streams.video[0]
+        rebuilt = video_mod.InverseTelecine(stream, "tff")
+        frames = [f for frame in container.decode(stream) for f in rebuilt.push(frame)] + rebuilt.flush()
+        container.seek(0)
+        bwdif = video_mod.Deinterlacer(stream)
+        smooth = [f for frame in container.decode(stream) for f in bwdif.push(frame)] + bwdif.flush()
+    truth = [av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p").to_ndarray()[:48] for f in film]
+    lumas = [f.to_ndarray()[:48] for f in frames]
+    assert len(lumas) == 40 and all(np.array_equal(a, b) for a, b in zip(lumas, truth))  # every film frame, exactly
+
+    def error(outs: list) -> float:  # each frame against the film frame nearest to it
+        return float(np.mean([min(np.abs(f.to_ndarray()[:48].astype(int) - t).mean() for t in truth) for f in outs]))
+
+    assert error(smooth) > 1.0 > error(frames) == 0.0
+
+
 def _combing(frames: list) -> float:
     """How much every other line departs from the mean of its neighbours, over decoded frames."""
     grey = [f.to_ndarray(format="gray").astype(float) for f in frames]
