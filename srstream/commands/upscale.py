@@ -603,6 +603,7 @@ def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
     ``--overwrite``; one that fails is listed and the rest go on (exit 3 at the end); Ctrl-C stops
     the run, and the same command continues it."""
     import copy
+    import os
 
     from srstream.engine.outputs import default_output
     from srstream.engine.stills import expand_inputs
@@ -620,6 +621,9 @@ def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
         raise OutputError(f"{out_dir} is a file: a folder run writes into a folder; choose another -o path")
     if not out_dir.parent.is_dir():
         raise OutputError(f"output folder {out_dir.parent} does not exist; create it first")
+    if any(os.path.realpath(out_dir / video.name) == os.path.realpath(video) for video in videos):
+        raise OutputError(f"{out_dir} holds the videos themselves: the outputs would replace them; choose another "
+                          "-o folder")
     failed_images: InputError | None = None
     if images:
         batch = copy.copy(args)  # what is for videos only does nothing to images
