@@ -435,6 +435,11 @@ class Upscaler:
                                deinterlace=self.deinterlace)
         if report.interrupted:
             raise KeyboardInterrupt
+        # what the job says at its end (a segment run here; a Ray worker's stay there, and the job
+        # then judges by the frame count alone)
+        self._segment_damage = getattr(self, "_segment_damage", 0) + report.damaged_packets
+        if report.decode_error:
+            self._segment_errors = [*getattr(self, "_segment_errors", []), report.ended_early]
         return report.frames_out
 
     def _joinable(self, job: FileJob) -> None:
@@ -497,6 +502,17 @@ class Upscaler:
             if runner is not None:
                 runner.close()
         report.notes[:0] = getattr(self, "_input_notes", [])  # the segments' own reports go no further
+        damaged, errors = getattr(self, "_segment_damage", 0), getattr(self, "_segment_errors", [])
+        self._segment_damage, self._segment_errors = 0, []
+        if damaged:
+            report.notes.append(f"{damaged} damaged packets of the input's video did not decode and were skipped, as "
+                                "FFmpeg's players skip them: the output holds every frame that decoded")
+        declared = job.media.frames
+        if not report.interrupted and report.output is not None:
+            if errors:  # a truncated or damaged input, as a one-pass run says it
+                report.ended_early = errors[0]
+            elif declared and report.frames_out < declared and not damaged:
+                report.ended_early = f"the input ended after {report.frames_out} of the {declared} frames it declares"
         if runner is not None and runner.nodes:
             spread = ", ".join(str(n) for n in sorted(runner.nodes.values(), reverse=True))
             done = sum(runner.nodes.values())

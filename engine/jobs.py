@@ -62,6 +62,7 @@ class JobReport:
     output: Path | None = None
     copied_streams: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    ended_early: str = ""  # why the output holds fewer frames than the input should have given
 
 
 def job_folder(output: Path) -> Path:

@@ -164,6 +164,7 @@ class Report:
     frames_declared: int = 0  # what a file's container says (0: it does not say)
     frames_decoded: int | None = None  # where fewer frames go on than were decoded (inverse telecine): decoded
     decode_error: str = ""  # the error that ended a file's decoding early, if any
+    damaged_packets: int = 0  # a file's video packets that did not decode and were skipped
     output: Path | None = None  # where the output went (a recording, a file)
     kept: Path | None = None  # where an interrupted file run's frames are (the target is untouched)
     notes: list[str] = field(default_factory=list)
@@ -179,7 +180,7 @@ class Report:
         if self.decode_error:
             return f"decoding stopped after {self.frames_in} frames: {self.decode_error}"
         read = self.frames_in if self.frames_decoded is None else self.frames_decoded
-        if self.frames_declared and read < self.frames_declared and not self.interrupted:
+        if self.frames_declared and read < self.frames_declared and not self.interrupted and not self.damaged_packets:
             return f"the input ended after {read} of the {self.frames_declared} frames it declares"
         return ""
 

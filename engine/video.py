@@ -69,6 +69,10 @@ DEINTERLACED_NOTE = ("the input is interlaced: each frame deinterlaced (FFmpeg's
                      "frame in, at its own time) before upscaling; --deinterlace off upscales the fields as they are")
 
 
+#: Damaged video packets in a row that are skipped before the decoding counts as failed (a
+#: stream that does not decode at all, rather than damage here and there: a bad download, a
+#: scratched disc, a dropped network packet in a recording).
+DAMAGED_RUN = 250
 IVTC_NOTE = ("the input is telecined film (3:2 pulldown: its fields repeat in a five-frame cadence): its film frames "
              "are rebuilt from their fields and the repeats dropped (FFmpeg's fieldmatch and decimate, bwdif where a "
              "frame has no match), four frames out for every five in, at the film's own times, before upscaling; "
@@ -322,12 +326,15 @@ class FileSource:
             self.bwdif = Deinterlacer(self.video)
 
     def read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
+        import av
+
         video = self.video
         extra = [s for s in self.container.streams if s.index in self.copied]
         tb = video.time_base
         step = int(round(1 / (video.average_rate or 30) / tb)) if tb else 1
         start, end = self.span
         last_pts: int | None = None
+        damaged_run = 0  # damaged packets in a row
 
         def handle(frame) -> str | None:  # noqa: ANN001 - av.VideoFrame; a reason to stop, or None
             nonlocal last_pts
@@ -359,7 +366,16 @@ class FileSource:
                     if packet.dts is not None and not emit(Passthrough(packet)):
                         return ""
                     continue
-                for decoded in (self.decoder.decode(packet) if self.decoder is not None else packet.decode()):
+                try:
+                    pictures = self.decoder.decode(packet) if self.decoder is not None else packet.decode()
+                except av.error.FFmpegError:  # a damaged packet: skipped, as FFmpeg's command line does
+                    report.damaged_packets += 1
+                    damaged_run += 1
+                    if damaged_run > DAMAGED_RUN:  # not damage here and there: a stream that does not decode
+                        raise
+                    continue
+                damaged_run = 0
+                for decoded in pictures:
                     for frame in self._deinterlaced(decoded, report):
                         if (outcome := handle(frame)) is not None:
                             return outcome
@@ -626,4 +642,10 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     if report.timestamp_fixes:
         report.notes.append(f"{report.timestamp_fixes} frames had missing or repeated timestamps and were given "
                             "the next free one")
+    if report.damaged_packets:
+        short = (f"; the input declares {report.frames_declared} frames, {report.frames_in} decoded"
+                 if report.frames_declared > report.frames_in else "")
+        report.notes.append(f"{report.damaged_packets} damaged packets of the input's video did not decode and were "
+                            f"skipped, as FFmpeg's players skip them{short}: the output holds every frame that "
+                            "decoded, each at its own time (the sound stays in step)")
     return report

@@ -524,7 +524,8 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     report = result.video
     lat = np.array(report.upscale_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
-    print(f"{output}: {report.frames_out} frames ({report.frames_decoded or report.frames_in} decoded) in {report.seconds:.1f} s, "
+    decoded = report.frames_decoded or report.frames_in
+    print(f"{output}: {report.frames_out} frames ({decoded} decoded) in {report.seconds:.1f} s, "
           f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
           f"per frame; {frames.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}",
           file=sys.stderr if streaming else sys.stdout)
@@ -561,6 +562,9 @@ def _job_summary(report, output: Path, up) -> int:  # noqa: ANN001 - JobReport, 
           f"{', '.join(report.copied_streams) or 'nothing'}")
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
+    if report.ended_early:
+        raise InputError(f"{report.ended_early}; {output} holds the {report.frames_out} frames that decoded (the "
+                         "input looks truncated or damaged)")
     return 0
 
 

@@ -159,9 +159,8 @@ def test_a_killed_run_leaves_a_lock_the_next_run_takes_over(tmp_path: Path, near
     assert _frames(tmp_path / "out.mp4") == 240 and _leftovers(tmp_path) == []  # the dead run's files are gone
 
 
-def _truncated(tmp_path: Path, frames: int = 60) -> Path:
-    """An mp4 with its index first (faststart), cut in the middle of its frame data."""
-    full = tmp_path / "full.mp4"
+def _clip(full: Path, frames: int = 60) -> Path:
+    """An mp4 of random frames with its index first (faststart), a keyframe every 10 frames."""
     with av.open(str(full), "w", options={"movflags": "faststart"}) as c:
         s = c.add_stream("libx264", rate=Fraction(30))
         s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
@@ -173,7 +172,12 @@ def _truncated(tmp_path: Path, frames: int = 60) -> Path:
                 c.mux(p)
         for p in s.encode():
             c.mux(p)
-    data = full.read_bytes()
+    return full
+
+
+def _truncated(tmp_path: Path, frames: int = 60) -> Path:
+    """An mp4 with its index first (faststart), cut in the middle of its frame data."""
+    data = _clip(tmp_path / "full.mp4", frames).read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
     return cut
@@ -187,6 +191,30 @@ def test_a_truncated_input_says_so_keeps_what_decoded_and_exits_3(tmp_path: Path
     got = _frames(tmp_path / "out.mp4")
     assert 0 < got < 60 and "of the 60 frames it declares" in r.stderr and f"holds the {got} frames" in r.stderr
     assert _sha(src) == digest and _leftovers(tmp_path) == []
+    # a resumable job of segments said nothing and exited 0 with the part that decoded
+    r = _cli(str(src), "-o", "job.mp4", "--model", str(nearest), "--preset", "ultrafast", "--segments", "20",
+             cwd=tmp_path)
+    assert r.returncode == 3 and "of the 60 frames it declares" in r.stderr, r.stderr
+    assert _frames(tmp_path / "job.mp4") == got and _leftovers(tmp_path) == []
+
+
+def test_a_damaged_packet_is_skipped_and_the_rest_upscaled(tmp_path: Path, nearest: Path) -> None:
+    """One damaged packet in the middle of a file (a bad download, a scratched disc) ended the run
+    there: 34 of a clip's 122 frames came out, with an error, where FFmpeg's players skip the
+    packet and play the rest. It is skipped now, and said so, in one pass and in a job alike."""
+    src = _clip(tmp_path / "in.mp4")
+    with av.open(str(src)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
+    with open(src, "r+b") as f:  # packet 25 (not a keyframe): its NAL length prefix ruined
+        f.seek(packets[25][0])
+        f.write(b"\xff\xff\xff\xff")
+    kept = []
+    for name, extra in (("out.mp4", ()), ("job.mp4", ("--segments", "20"))):
+        r = _cli(str(src), "-o", name, "--model", str(nearest), "--preset", "ultrafast", *extra, cwd=tmp_path)
+        assert r.returncode == 0 and "1 damaged packets of the input's video did not decode and were skipped" in \
+            r.stderr, r.stderr
+        kept.append(_frames(tmp_path / name))
+    assert kept[0] == kept[1] == 59 and _leftovers(tmp_path) == []
 
 
 # -- bad requests: a clear message, the right exit code, nothing written ------------------------------
