@@ -34,6 +34,9 @@ from srstream.errors import InputError
 
 __all__ = ["RECONNECT_SECONDS", "CaptureSource", "Rung", "run_live"]
 
+#: Damaged packets in a row that a live source skips before it counts as failed (as a file's,
+#: :data:`srstream.engine.video.DAMAGED_RUN`).
+DAMAGED_RUN = 250
 #: How long a network stream that fails (an IP camera rebooting, a dropped connection) is tried
 #: again, a second apart, before the run ends as a disconnected device does; the recording goes on
 #: across a reconnection.
@@ -120,8 +123,11 @@ class CaptureSource:
     def _read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
         stream = self.container.streams.video[0]
         rate = float(stream.average_rate or 30)
+        import av
+
         timed = self.source.kind == "stream"  # a network stream's own clock times the recording
         start = time.perf_counter()
+        damaged_run = 0
         try:
             for packet in self.container.demux(*[s for s in (stream, self.audio) if s is not None]):
                 if packet.stream.type == "audio":
@@ -132,7 +138,16 @@ class CaptureSource:
                         if not emit(Passthrough(packet)):
                             return ""
                     continue
-                for frame in packet.decode():
+                try:
+                    pictures = packet.decode()
+                except av.error.FFmpegError:  # a packet damaged on the way (RTP over UDP loses some): skipped,
+                    report.damaged_packets += 1  # as a player skips it; the connection goes on
+                    damaged_run += 1
+                    if damaged_run > DAMAGED_RUN:
+                        raise
+                    continue
+                damaged_run = 0
+                for frame in pictures:
                     if stop.is_set():
                         return ""
                     clock = due = None

@@ -187,6 +187,8 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
     if report.output is not None:
         sound = f"; with the stream's {', '.join(report.copied_streams)}" if report.copied_streams else ""
         print(f"{report.output}: {report.frames_out} frames{sound}")
+    if report.damaged_packets:
+        report.notes.append(f"{report.damaged_packets} damaged packets of {source} did not decode and were skipped")
     for note in report.notes[report.stopped_by == "disconnected":]:  # the first is then the error below
         print(f"note: {note}", file=sys.stderr)
     if args.report is not None:

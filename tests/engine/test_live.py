@@ -667,6 +667,46 @@ def test_an_hls_playlist_is_played_at_its_pace_and_a_recorded_one_is_refused(
     assert done["frames_in"] == 20 and done["dropped_before_upscale"] == 0 and done["frames_out"] == 20
 
 
+def test_a_damaged_packet_of_a_stream_is_skipped_not_a_disconnection(
+        model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """A packet that did not decode (RTP over UDP loses some) ended the connection: the run
+    reconnected, or stopped. It is skipped now, as a player skips it, and counted."""
+    import av
+
+    from srstream.engine import live as live_mod
+
+    real_open = live_mod.open_capture
+
+    class Bad:  # a packet damaged on the way
+        size, pts, dts = 100, None, None
+
+        def __init__(self, stream) -> None:  # noqa: ANN001
+            self.stream = stream
+
+        def decode(self) -> list:
+            raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+
+    class Lossy:
+        def __init__(self, container) -> None:  # noqa: ANN001
+            self.container, self.streams = container, container.streams
+
+        def demux(self, *streams):  # noqa: ANN001, ANN002, ANN202
+            for i, packet in enumerate(self.container.demux(*streams)):
+                if i in (5, 6, 12):
+                    yield Bad(packet.stream)
+                yield packet
+
+        def close(self) -> None:
+            self.container.close()
+
+    monkeypatch.setattr(live_mod, "open_capture", lambda source: Lossy(real_open(parse_live(f"lavfi:{GEN}"))))
+    source = LiveSource("stream", "", "rtsp://cam/stream", label="stream rtsp://cam/stream", paced=True)
+    with ExitStack() as stack:
+        report = run_live(source, [_rung(model, "int8", stack)], max_frames=20)
+    assert report.frames_in == 20 and report.damaged_packets == 3 and report.stopped_by == "frames"
+    assert not any("reconnected" in n or "failed" in n for n in report.notes)
+
+
 def test_a_stream_that_cannot_be_reached_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rtsp://127.0.0.1:9/none", "--no-display", "--frames", "2", "--model", "tiny-x2"]) != 0
     err = capsys.readouterr().err
