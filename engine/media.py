@@ -101,32 +101,35 @@ def _probe_video(path: Path) -> MediaInfo:
             rate = video.average_rate
             seconds = (float(video.duration * video.time_base) if video.duration and video.time_base
                        else container.duration / av.time_base if container.duration else 0.0)
+            cc = video.codec_context
+            deep = is_deep(cc.pix_fmt)
+            try:  # its first frame: its size (a stream's parameters can be its last size's), GIF alpha, HDR10
+                first = next(container.decode(video), None)
+            except av_failures():  # the run reports what is wrong with it
+                first = None
             return MediaInfo(
                 path=path,
                 kind="video",
-                width=video.codec_context.width,
-                height=video.codec_context.height,
+                width=first.width if first is not None else cc.width,
+                height=first.height if first is not None else cc.height,
                 frames=int(video.frames or 0) or _gif_frames(path, video),
                 rate=Fraction(rate) if rate else None,
                 audio_streams=len(container.streams.audio),
                 subtitle_streams=len(container.streams.subtitles),
                 seconds=seconds,
-                transparent=_transparent_gif(container, video),
-                deep=is_deep(video.codec_context.pix_fmt),
-                hdr10=_hdr10(container, video),
+                transparent=cc.name == "gif" and first is not None and has_clear_pixels(first),
+                deep=deep,
+                hdr10=_hdr10(video, first),
             )
     except av_failures() as exc:
         raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc
 
 
-def _hdr10(container, video):  # noqa: ANN001, ANN202 - av container and stream -> Hdr10 | None
+def _hdr10(video, frame):  # noqa: ANN001, ANN202 - av stream and its first frame (or None) -> Hdr10 | None
     """A PQ video's HDR10 metadata, from its first frame's side data (None for other videos)."""
     from srstream.engine.encode import PQ_TRANSFER, Hdr10
 
-    if video.codec_context.color_trc != PQ_TRANSFER:
-        return None
-    frame = next(container.decode(video), None)
-    if frame is None:
+    if video.codec_context.color_trc != PQ_TRANSFER or frame is None:
         return None
     found = {data.type.name: bytes(data) for data in frame.side_data}
     return Hdr10.from_side_data(found.get("MASTERING_DISPLAY_METADATA"), found.get("CONTENT_LIGHT_LEVEL"))
@@ -140,14 +143,6 @@ def _gif_frames(path: Path, video) -> int:  # noqa: ANN001 - an av stream
         return 0
     with av.open(str(path)) as container:
         return sum(1 for packet in container.demux(container.streams[video.index]) if packet.size)
-
-
-def _transparent_gif(container, video) -> bool:  # noqa: ANN001 - av container and stream
-    """A GIF whose first frame has transparent pixels (FFmpeg decodes every GIF as bgra)."""
-    if video.codec_context.name != "gif":
-        return False
-    frame = next(container.decode(video), None)
-    return frame is not None and has_clear_pixels(frame)
 
 
 def has_clear_pixels(frame) -> bool:  # noqa: ANN001 - av.VideoFrame

@@ -42,7 +42,6 @@ import numpy as np
 from srstream.engine.encode import MATRICES, sws_flags
 from srstream.engine.kernels import YuvMatrix
 from srstream.engine.messages import Channel, Frame, LatestFrame, Passthrough, Report, Upscaled
-from srstream.errors import InputError
 
 __all__ = ["Display", "Rung", "Sink", "Source", "UpscaleStage", "picture_rgb", "plane_view", "run"]
 
@@ -110,6 +109,8 @@ class UpscaleStage:
         self.upscaler = ladder[0].make()
         self.size: tuple[int, int] | None = None
         self.recent: list[float] = []
+        self.notes: list[str] = []  # what the run says at its end (a size change)
+        self.refitted = 0  # frames of another size, fitted into the first's
 
     @staticmethod
     def to_rgb(picture: Any, source: Source) -> np.ndarray:
@@ -123,12 +124,12 @@ class UpscaleStage:
         picture = frame.picture
         shape = (picture.shape[0], picture.shape[1]) if isinstance(picture, np.ndarray) \
             else (picture.height, picture.width)
-        if self.size is None:
-            self.size = shape
-        elif shape != self.size and not source.live:
-            raise InputError(f"{source}: the frame size changes mid-stream ({self.size[1]}x{self.size[0]} -> "
-                             f"{shape[1]}x{shape[0]}); split the file at the change")
+        if self.size is None:  # a file's stream size (every segment alike), else the first frame's
+            self.size = getattr(source, "shape", None) or shape
         label = self.ladder[self.rung].label
+        if shape != self.size and not source.live:
+            return Upscaled(frame, self.upscaler.upscale(self._fitted(picture, shape, source, frame.index)),
+                            time.perf_counter(), label)
         if self.yuv and not isinstance(picture, np.ndarray) and picture.format.name == "yuv420p" \
                 and picture.color_range != 2 and not source.turns and self.upscaler.takes_yuv420(*shape):
             planes = self.upscaler.upscale_yuv420(*(plane_view(p) for p in picture.planes),
@@ -136,6 +137,29 @@ class UpscaleStage:
             return Upscaled(frame, None, time.perf_counter(), label, yuv=planes)
         rgb = self.to_rgb(picture, source)
         return Upscaled(frame, self.upscaler.upscale(rgb), time.perf_counter(), label, input=rgb)
+
+    def _fitted(self, picture: Any, shape: tuple[int, int], source: Source, index: int) -> np.ndarray:
+        """A frame whose size differs from the stream's (a broadcast's SD ad in HD, an adaptive
+        stream's recording, clips joined), fitted into the stream's size with its aspect ratio
+        kept (black bars), then turned upright: the encoder holds one size, and FFmpeg's command
+        line would stretch it. Said once, with where it began."""
+        import cv2
+
+        height, width = self.size
+        raw = picture if isinstance(picture, np.ndarray) else picture_rgb(
+            picture, source.matrix, deep=source.deep, alpha=getattr(source, "alpha", False))
+        ratio = min(width / shape[1], height / shape[0])
+        w, h = max(1, round(shape[1] * ratio)), max(1, round(shape[0] * ratio))
+        fitted = np.zeros((height, width, raw.shape[2]), raw.dtype)
+        y, x = (height - h) // 2, (width - w) // 2
+        resized = cv2.resize(raw, (w, h), interpolation=cv2.INTER_AREA if ratio < 1 else cv2.INTER_CUBIC)
+        fitted[y:y + h, x:x + w] = resized.reshape(h, w, raw.shape[2])
+        if not self.refitted:
+            self.notes.append(f"the frame size changes at frame {index} ({width}x{height} -> {shape[1]}x{shape[0]}): "
+                              f"such frames are fitted into {width}x{height}, their aspect ratio kept, before upscaling")
+        self.refitted += 1
+        turns = getattr(source, "turns", 0)
+        return np.ascontiguousarray(np.rot90(fitted, turns)) if turns else fitted
 
     def observe(self, latency_ms: float, report: Report) -> None:
         """Record a frame's read-to-output latency; step down the ladder when over budget."""
@@ -322,6 +346,8 @@ def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Repor
         report.dropped_before_display = run_.shown.dropped if display is not None else 0
         report.channels = ()
         report.stopped_by = run_.halted_by or run_.source_ended_by or "end"
+        if stage.refitted:
+            report.notes.extend(f"{note} ({stage.refitted} frames)" for note in stage.notes)
         failure = run_.errors[0] if run_.errors else None
         outcome = "failed" if failure is not None else "done" if report.stopped_by in ("end", "frames", "duration",
                                                                                        "source-ended") \

@@ -261,6 +261,10 @@ class FileSource:
             raise InputError(why)
         self.video = video
         self.turns, self.notes = 0, []
+        #: (height, width) of its pictures as stored, its first frame's where that can be read (a
+        #: stream's parameters can be its last size's): what the output is sized for, in every
+        #: segment alike (a frame of another size is fitted into it, :class:`srstream.engine.pipeline.UpscaleStage`)
+        self.shape = (video.codec_context.height, video.codec_context.width)
         video.thread_type = "AUTO"
         self.copied = {s.index: s for s in self.container.streams
                        if (s.type == "audio" and copy_audio) or (s.type == "subtitle" and copy_subtitles)}
@@ -291,7 +295,7 @@ class FileSource:
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the pictures, upright."""
-        w, h = self.video.codec_context.width, self.video.codec_context.height
+        h, w = self.shape
         return (h, w) if self.turns % 2 else (w, h)
 
     def _first_frame_facts(self) -> None:
@@ -306,6 +310,7 @@ class FileSource:
             return  # the main pass reports what is wrong with the file
         if frame is None:
             return
+        self.shape = (frame.height, frame.width)
         if self.video.codec_context.name == "gif":  # decoded as bgra whether transparent or not
             self.alpha = has_clear_pixels(frame)
         self.turns = round((frame.rotation or 0) / 90) % 4

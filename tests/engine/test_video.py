@@ -224,6 +224,54 @@ def test_ctrl_c_keeps_the_frames_done_without_replacing_the_output(tmp_path: Pat
     assert again.kept == tmp_path / "out.interrupted-2.mp4"  # an earlier part is not replaced either
 
 
+def _size_change(path: Path) -> Path:
+    """An MPEG-TS H.264 stream whose frames go from 64x48 to 32x32 (another aspect) after 6 frames
+    (a broadcast's SD break in HD, an adaptive stream's recording): its parameters say 32x32."""
+    encoded = []
+    for (w, h), count, start in (((64, 48), 6, 0), ((32, 32), 4, 6)):
+        encoder = av.CodecContext.create("libx264", "w")
+        encoder.width, encoder.height, encoder.pix_fmt, encoder.time_base = w, h, "yuv420p", Fraction(1, 25)
+        encoder.options = {"preset": "ultrafast", "repeat-headers": "1", "bframes": "0"}
+        encoder.open()
+        for i in range(count):
+            rgb = np.full((h, w, 3), 60 + 20 * i, np.uint8)
+            rgb[:, : w // 4] = 250
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = start + i
+            encoded += list(encoder.encode(frame))
+        encoded += list(encoder.encode(None))
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("h264", rate=25)
+        stream.width, stream.height = 64, 48
+        for packet in encoded:
+            packet.stream, packet.time_base = stream, Fraction(1, 25)
+            out.mux(packet)
+    return path
+
+
+def test_a_frame_size_change_mid_stream_is_fitted_not_fatal(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A video whose frame size changes mid-stream stopped with 'split the file at the change', its
+    output deleted; and the output took the size its stream parameters gave (here the last
+    frames'). Now the output has the first frame's size, and frames of another size are fitted
+    into it, their aspect kept (black bars), said once; in one pass and in segments alike."""
+    src = _size_change(tmp_path / "tv.ts")
+    from srstream.engine.media import probe
+
+    assert (probe(src).width, probe(src).height) == (64, 48)
+    reports = []
+    for name, span in (("out.mp4", (None, None)), ("late.mp4", (6 * 3600, None))):  # a segment after the change
+        report = upscale_video(src, tmp_path / name, upscaler, FAST, span=span)
+        with av.open(str(tmp_path / name)) as c:
+            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        assert len(frames) == report.frames_out == (10 if span[0] is None else 4)
+        assert all(f.shape == (96, 128, 3) for f in frames)
+        last = frames[-1].astype(int).mean(axis=(0, 2))  # 32x32 in 64x48: 8-pixel bars each side, x2
+        assert last[:10].max() < 12 and last[-10:].max() < 12 and last[20:30].min() > 100  # (a random net's colours)
+        reports.append(report)
+    assert any("the frame size changes at frame 6 (64x48 -> 32x32)" in n and "(4 frames)" in n
+               for n in reports[0].notes)
+
+
 def test_unknown_codec_is_a_clear_error(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     from srstream.errors import ConfigError
 
