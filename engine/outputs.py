@@ -11,11 +11,16 @@ from pathlib import Path
 
 from srstream.errors import OutputError
 
-__all__ = ["VIDEO_SUFFIXES", "check_kind", "check_output", "default_output"]
+__all__ = ["INPUT_VIDEO_SUFFIXES", "VIDEO_SUFFIXES", "check_kind", "check_output", "default_output", "video_suffix"]
 
 #: Output extensions FFmpeg's muxers are picked by (what `-o` may end with for a video).
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".flv", ".mpg", ".mpeg",
                   ".ogv", ".gif", ".wmv", ".asf", ".3gp", ".mxf", ".nut", ".y4m")
+#: Videos a folder run takes: those, and formats FFmpeg reads but does not write (their outputs are
+#: .mkv, :func:`video_suffix`).
+INPUT_VIDEO_SUFFIXES = VIDEO_SUFFIXES + (".vob", ".mod", ".tod", ".vro", ".evo", ".m2v", ".rm", ".rmvb", ".divx",
+                                         ".f4v", ".ogm", ".dv", ".qt", ".3g2", ".h264", ".264", ".hevc", ".h265",
+                                         ".ivf", ".wtv", ".mk3d")
 
 
 def default_output(source: Path, scale: int | str, kind: str, transparent: bool = False, frames: int = 0) -> Path:
@@ -32,7 +37,15 @@ def default_output(source: Path, scale: int | str, kind: str, transparent: bool 
     if kind == "video" and source.suffix.lower() == ".gif" and not transparent and frames != 1:
         # GIF holds 256 colours: an upscaled animation is written as H.264 unless -o asks for .gif
         return source.with_name(f"{source.stem}_{tag}.mp4")
-    return source.with_name(f"{source.stem}_{tag}{source.suffix}")
+    return source.with_name(f"{source.stem}_{tag}{video_suffix(source.suffix) if kind == 'video' else source.suffix}")
+
+
+def video_suffix(suffix: str) -> str:
+    """The extension of a video output named after an input ending in ``suffix``: the same, where
+    FFmpeg writes that format (:data:`VIDEO_SUFFIXES`); else ``.mkv``, which holds any codec: a
+    DVD's ``.vob`` (MPEG-2, AC-3, DVD subtitles), a camcorder's ``.mod`` / ``.tod``, RealMedia,
+    raw ``.h264`` streams, which FFmpeg reads but cannot write."""
+    return suffix if suffix.lower() in VIDEO_SUFFIXES else ".mkv"
 
 
 def check_output(source: Path, output: Path, *, overwrite: bool, folder: bool = False) -> None:

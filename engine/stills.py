@@ -143,10 +143,11 @@ def expand_inputs(path: Path) -> list[Path]:
 def skipped_media(path: Path) -> list[Path]:
     """The videos of a folder or glob (sorted), which a run of its images leaves alone: each is
     upscaled by a run of its own (GIFs are not among them: a folder run upscales them as GIFs)."""
-    from srstream.engine.outputs import VIDEO_SUFFIXES
+    from srstream.engine.outputs import INPUT_VIDEO_SUFFIXES
 
     found = path.iterdir() if path.is_dir() else map(Path, glob.glob(str(path)))
-    return sorted(p for p in found if p.suffix.lower() in VIDEO_SUFFIXES and p.suffix.lower() not in FOLDER_SUFFIXES
+    return sorted(p for p in found
+                  if p.suffix.lower() in INPUT_VIDEO_SUFFIXES and p.suffix.lower() not in FOLDER_SUFFIXES
                   and p.is_file())
 
 

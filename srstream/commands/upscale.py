@@ -609,7 +609,7 @@ def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
     import copy
     import os
 
-    from srstream.engine.outputs import default_output
+    from srstream.engine.outputs import default_output, video_suffix
     from srstream.engine.stills import expand_inputs
     from srstream.errors import SRStreamError, interrupted_exit_code
 
@@ -625,7 +625,8 @@ def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
         raise OutputError(f"{out_dir} is a file: a folder run writes into a folder; choose another -o path")
     if not out_dir.parent.is_dir():
         raise OutputError(f"output folder {out_dir.parent} does not exist; create it first")
-    if any(os.path.realpath(out_dir / video.name) == os.path.realpath(video) for video in videos):
+    if any(os.path.realpath(out_dir / (video.stem + video_suffix(video.suffix))) == os.path.realpath(video)
+           for video in videos):
         raise OutputError(f"{out_dir} holds the videos themselves: the outputs would replace them; choose another "
                           "-o folder")
     failed_images: InputError | None = None
@@ -643,7 +644,7 @@ def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
     kept: list[Path] = []
     failed: list[tuple[Path, str]] = []
     for number, video in enumerate(videos, 1):
-        target = out_dir / video.name
+        target = out_dir / (video.stem + video_suffix(video.suffix))
         if target.exists() and not args.overwrite:
             kept.append(video)
             continue
