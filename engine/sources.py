@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from srstream.engine.av_errors import av_failures, read_error
 from srstream.errors import ConfigError, DependencyError, InputError
 
-__all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "LiveSource", "is_stream_url", "open_capture", "parse_live",
+__all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "LiveSource", "is_stream_url", "listens", "open_capture", "parse_live",
            "probe_stream", "shown_url"]
 
 #: Frames of a network stream read before its run (:func:`probe_stream`): a second at 30 fps.
@@ -63,6 +63,15 @@ def is_stream_url(text: str) -> bool:
     """Whether ``text`` is a URL of a network stream (:data:`STREAM_SCHEMES`)."""
     match = _URL.match(text)
     return bool(match) and match[1].lower() in STREAM_SCHEMES
+
+
+def listens(url: str) -> bool:
+    """Whether opening ``url`` makes sr-stream the server a sender connects to (``rtmp://...?listen=1``,
+    ``tcp://...?listen``, ``srt://...?mode=listener``): such a sender comes once, and goes if its
+    connection is closed."""
+    query = url.split("?", 1)[1].lower() if "?" in url else ""
+    params = dict(part.partition("=")[::2] for part in query.split("&") if part)
+    return params.get("listen", "0") != "0" or params.get("mode") == "listener"
 
 
 def shown_url(url: str) -> str:

@@ -240,7 +240,11 @@ def run(args: argparse.Namespace) -> int:
             scale = int(args.scale) if args.scale else None
             model = pick_model(args.model, scale, fast=args.fast) if args.model or args.fast else None
             found, steady = None, False
-            if source.kind == "stream":  # its size, rate, compression and look, from its first frames
+            from srstream.engine.sources import listens
+
+            # its size, rate, compression and look, from its first frames; not where sr-stream is the
+            # server (OBS pushing RTMP to it): a sender whose connection the probe closed goes away
+            if source.kind == "stream" and not listens(source.url):
                 from srstream.engine.sources import probe_stream
 
                 source, found = probe_stream(source)

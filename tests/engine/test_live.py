@@ -481,17 +481,21 @@ def test_parse_network_streams() -> None:
     assert parse_live("http://192.168.1.5/video.mjpg").kind == "stream"
 
 
-def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int | None = None) -> None:  # noqa: ANN001
+def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int | None = None,  # noqa: ANN001
+              url: str | None = None) -> None:
     """An MPEG-TS stream of moving frames at 25 fps to 127.0.0.1:``port``, as a network camera
     sends, until ``stop`` is set (at most 60 s). With ``sound``, AAC beside it, silent but for a
     tone during every tenth frame, which is white (the clap a recording is synchronised by). With
-    ``crf``, H.264 at that CRF of a textured scene panning (a camera's picture) instead of MPEG-2."""
+    ``crf``, H.264 at that CRF of a textured scene panning (a camera's picture) instead of MPEG-2.
+    ``url``: another destination (a server to connect to, tried until it listens)."""
     import av
 
     time.sleep(delay)
     texture = np.random.default_rng(0).integers(0, 256, (48, 160, 3), dtype=np.uint8)
     texture = ((texture.astype(np.float32) + np.roll(texture, 1, 1) + np.roll(texture, 1, 0)) / 3).astype(np.uint8)
-    with av.open(f"udp://127.0.0.1:{port}?pkt_size=1316", "w", format="mpegts") as out:
+    target = url or f"udp://127.0.0.1:{port}?pkt_size=1316"
+    for _ in range(150):  # a server may not listen yet: PyAV connects when the header is written
+        out = av.open(target, "w", format="mpegts")
         stream = out.add_stream("mpeg2video" if crf is None else "libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.options = {"g": "5"} if crf is None else {"g": "5", "crf": str(crf), "tune": "zerolatency"}
@@ -499,6 +503,13 @@ def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int
             audio = out.add_stream("aac", rate=48000)
             audio.layout = "mono"
             sent = 0  # samples
+        try:
+            out.start_encoding()
+            break
+        except av.error.ConnectionRefusedError:
+            if stop.wait(0.2):
+                return
+    with out:
         start = time.perf_counter()
         for i in range(25 * 60):
             if stop.is_set():
@@ -620,6 +631,32 @@ def test_a_network_stream_is_probed_and_gets_the_model_its_compression_calls_for
     assert f"stream udp://127.0.0.1:{port}: 64x48, 25 fps, h264 at mean quantiser" in err
     assert "at 64x48 here" in err and "holds 25 fps" in err  # the tier, timed at the stream's size and rate
     assert "compressed hard" in err and "-> realtime-x2-compressed x2" in err and "steadying" in err
+    assert len(_decode(tmp_path / "r.mkv")) >= 1
+
+
+def test_a_stream_pushed_to_sr_stream_as_its_server_is_not_probed_away(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """OBS or a camera pushing to sr-stream (``tcp://...?listen``, ``rtmp://...?listen=1``, SRT in
+    listener mode) connects once: the probe's connection, closed, took the sender with it. Such a
+    stream is read on its one connection."""
+    import socket
+    import threading
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop = threading.Event()
+    sender = threading.Thread(target=_send_udp, args=(port, stop), daemon=True,
+                              kwargs={"url": f"tcp://127.0.0.1:{port}", "delay": 0.2})
+    sender.start()
+    try:
+        rc = main([f"tcp://127.0.0.1:{port}?listen", "--frames", "10", "--no-display", "-o", str(tmp_path / "r.mkv"),
+                   "--model", "tiny-x2", "--backend", "ort", "--precision", "fp32"])
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+    captured = capsys.readouterr()
+    assert rc == 0 and "10 frames captured" in captured.out, captured.err
     assert len(_decode(tmp_path / "r.mkv")) >= 1
 
 
