@@ -23,6 +23,7 @@ every core).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
               codec: str | None = None, crf: int | None = None, bitrate: str | None = None,
               preset: str = DEFAULT_PRESET, pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True,
               segments: int | str = "auto", restart: bool = False, workers: int = 0,
-              ray_address: str | None = None) -> FileJob:
+              ray_address: str | None = None, recursive: bool = False) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it, or ``INPUT_TAG.ext`` for
     a ``scale`` given as a tag such as ``"x1.5"`` or ``"1080p"``; ``-`` streams a video to standard
@@ -90,6 +91,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     :mod:`srstream.engine.jobs`); ``restart`` drops an unfinished job of this output.
     ``workers`` / ``ray_address``: run the segments as Ray tasks, that many at a time, on a local
     Ray instance or on the cluster at that address (see :mod:`srstream.engine.cluster`).
+    ``recursive``: a folder's subfolders too, their images written at the same places under the
+    output folder.
 
     Raises:
         InputError: a missing or unreadable input. OutputError: an output that would replace the
@@ -100,7 +103,9 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     from srstream.engine.outputs import check_kind, check_output, default_output
     from srstream.engine.encode import options_for
 
-    media = probe(src)
+    media = probe(src, recursive=recursive)
+    if recursive and media.kind != "folder":
+        raise ConfigError("--recursive takes a folder's subfolders too; the input is not a folder")
     if str(media.path) == "-" and dst is None:
         raise ConfigError("reading a video from standard input: name the output with -o FILE (or -o - to stream "
                           "Matroska to standard output)")
@@ -141,6 +146,10 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
 
             # an earlier folder run's output folder is continued, or refused, by the run itself
             check_output(media.path, output, overwrite=overwrite or continues_folder_run(output), folder=True)
+            inside = Path(os.path.realpath(output)).is_relative_to(os.path.realpath(media.path))
+            if recursive and inside:  # the next recursive run would take the outputs for inputs
+                raise OutputError(f"{output} is inside {media.path}, which a recursive run reads whole; choose an "
+                                  "-o folder outside it")
         elif not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
             check_output(media.path, output, overwrite=overwrite)
     return FileJob(media, output, overwrite, encode, segment_frames, restart, workers, ray_address)
@@ -373,8 +382,10 @@ class Upscaler:
             return FileResult(job, size=size, seconds=time.perf_counter() - started)
         from srstream.engine.stills import expand_inputs, upscale_folder
 
-        batch = upscale_folder(expand_inputs(job.media.path), job.output, self._frames, overwrite=job.overwrite,
-                               progress=progress, settings=self.image_settings())
+        recursive = getattr(job.media, "recursive", False)
+        batch = upscale_folder(expand_inputs(job.media.path, recursive), job.output, self._frames,
+                               overwrite=job.overwrite, progress=progress, settings=self.image_settings(),
+                               root=job.media.path if recursive else None)
         return FileResult(job, batch=batch, seconds=batch.seconds)
 
     def image_settings(self) -> dict[str, Any]:

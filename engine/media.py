@@ -63,6 +63,7 @@ class MediaInfo:
             :data:`srstream.engine.encode.DEEP_CODEC`).
         hdr10: a PQ video's HDR10 metadata (:class:`srstream.engine.encode.Hdr10`), read from its
             first frame; None for others, and where it has none.
+        recursive: a folder whose subfolders' images are its images too.
     """
 
     path: Path
@@ -77,6 +78,7 @@ class MediaInfo:
     transparent: bool = False
     deep: bool = False
     hdr10: Any = None
+    recursive: bool = False
 
     @property
     def approx_frames(self) -> int:
@@ -160,8 +162,9 @@ def _probe_image(path: Path) -> MediaInfo:
                      frames=frames if frames > 1 else 0)
 
 
-def probe(path: str | Path) -> MediaInfo:
-    """Probe ``path`` (``-``: a video on standard input).
+def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
+    """Probe ``path`` (``-``: a video on standard input); a folder's images with ``recursive``
+    include its subfolders'.
 
     Raises:
         InputError: missing, unreadable, not media, or a folder with no images.
@@ -179,12 +182,14 @@ def probe(path: str | Path) -> MediaInfo:
     if not path.exists():
         raise InputError(f"input {path} does not exist")
     if path.is_dir():
-        images = [p for p in path.iterdir() if p.suffix.lower() in FOLDER_SUFFIXES and p.is_file()]
+        from srstream.engine.stills import folder_files
+
+        images = [p for p in folder_files(path, recursive) if p.suffix.lower() in FOLDER_SUFFIXES]
         if not images:
             raise InputError(
                 f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
             )
-        return MediaInfo(path=path, kind="folder", frames=len(images))
+        return MediaInfo(path=path, kind="folder", frames=len(images), recursive=recursive)
     try:
         with path.open("rb"):
             pass

@@ -42,7 +42,7 @@ from srstream.errors import ConfigError, InputError, OutputError
 from srstream.images import FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range, read_heif
 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "StillMetadata", "animation_frames",
-           "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs", "is_glob",
+           "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs", "folder_files", "is_glob",
            "read_animation", "read_still", "read_still_with_metadata", "skipped_media", "upright",
            "upscale_folder", "upscale_image", "write_animation", "write_still"]
 
@@ -125,14 +125,27 @@ def is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def expand_inputs(path: Path) -> list[Path]:
-    """The images and GIFs of a folder (sorted, not recursive) or of a glob pattern.
+def folder_files(path: Path, recursive: bool = False) -> list[Path]:
+    """The files of a folder, sorted; with ``recursive``, of its subfolders too (hidden ones, such
+    as a run's ``.job`` folders, left out)."""
+    if not recursive:
+        return sorted(p for p in path.iterdir() if p.is_file())
+    found = []
+    for folder, subfolders, names in os.walk(path):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        found += [Path(folder) / name for name in names if (Path(folder) / name).is_file()]
+    return sorted(found)
+
+
+def expand_inputs(path: Path, recursive: bool = False) -> list[Path]:
+    """The images and GIFs of a folder (sorted; with ``recursive``, its subfolders' too) or of a
+    glob pattern.
 
     Raises:
         InputError: nothing matches.
     """
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FOLDER_SUFFIXES and p.is_file())
+        files = [p for p in folder_files(path, recursive) if p.suffix.lower() in FOLDER_SUFFIXES]
     else:
         files = sorted(Path(p) for p in glob.glob(str(path)) if Path(p).suffix.lower() in FOLDER_SUFFIXES)
     if not files:
@@ -140,12 +153,13 @@ def expand_inputs(path: Path) -> list[Path]:
     return files
 
 
-def skipped_media(path: Path) -> list[Path]:
-    """The videos of a folder or glob (sorted), which a run of its images leaves alone: each is
-    upscaled by a run of its own (GIFs are not among them: a folder run upscales them as GIFs)."""
+def skipped_media(path: Path, recursive: bool = False) -> list[Path]:
+    """The videos of a folder (with ``recursive``, of its subfolders too) or glob (sorted), which a
+    run of its images leaves alone: each is upscaled by a run of its own (GIFs are not among them:
+    a folder run upscales them as GIFs)."""
     from srstream.engine.outputs import INPUT_VIDEO_SUFFIXES
 
-    found = path.iterdir() if path.is_dir() else map(Path, glob.glob(str(path)))
+    found = folder_files(path, recursive) if path.is_dir() else map(Path, glob.glob(str(path)))
     return sorted(p for p in found
                   if p.suffix.lower() in INPUT_VIDEO_SUFFIXES and p.suffix.lower() not in FOLDER_SUFFIXES
                   and p.is_file())
@@ -639,8 +653,10 @@ def _kept(dst: Path, redo_before: int | None) -> bool:
 
 
 def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *, overwrite: bool = False,
-                   progress: Callable[[int], None] | None = None, settings: dict | None = None) -> BatchReport:
-    """Upscale ``files`` into ``out_dir`` (same names). Existing outputs are skipped unless
+                   progress: Callable[[int], None] | None = None, settings: dict | None = None,
+                   root: Path | None = None) -> BatchReport:
+    """Upscale ``files`` into ``out_dir`` (same names; with ``root``, the folder they were found in
+    with its subfolders, at the same places under ``out_dir``). Existing outputs are skipped unless
     ``overwrite``; a bad image is recorded and the batch goes on; Ctrl-C stops after the current
     image (finished images stay). ``settings``: what the images depend on (JSON-able), recorded
     in :data:`BATCH_RECORD` so that a later run continues only with the same.
@@ -652,13 +668,14 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
     """
     report = BatchReport()
     start = time.perf_counter()
-    names: dict[str, Path] = {}
-    for src in files:  # a glob over several folders can name two inputs alike
-        if src.name in names:
-            raise OutputError(f"{names[src.name]} and {src} would both be written to {out_dir / src.name}; "
-                              "upscale the folders one at a time")
-        names[src.name] = src
-    check_not_inputs([out_dir / src.name for src in files], files)
+    targets = {src: out_dir / (src.relative_to(root) if root is not None else src.name) for src in files}
+    names: dict[Path, Path] = {}
+    for src, dst in targets.items():  # a glob over several folders can name two inputs alike
+        if dst in names:
+            raise OutputError(f"{names[dst]} and {src} would both be written to {dst}; upscale the folders one "
+                              "at a time")
+        names[dst] = src
+    check_not_inputs(list(targets.values()), files)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -666,11 +683,16 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
     redo_before = _record_settings(out_dir, settings, overwrite) if settings is not None else None
     try:
         for src in files:
-            dst = out_dir / src.name
+            dst = targets[src]
             if dst.exists() and not overwrite and _kept(dst, redo_before):
                 report.skipped.append(src)
             else:
                 try:
+                    if dst.parent != out_dir:  # a subfolder's place (a recursive run)
+                        try:
+                            dst.parent.mkdir(parents=True, exist_ok=True)
+                        except OSError as exc:
+                            raise OutputError(f"cannot create {dst.parent}: {exc.strerror or exc}") from exc
                     upscale_image(src, dst, upscaler)
                     report.done.append(src)
                 except (InputError, OutputError) as exc:

@@ -141,6 +141,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output (for a folder: redo every image, not only those an earlier "
                         "run of the same command left undone)")
+    parser.add_argument("-r", "--recursive", action="store_true",
+                        help="for a folder: its subfolders too, each image and video written at the same place "
+                             "under the output folder")
     parser.add_argument("--segments", default="auto", metavar="auto|off|FRAMES",
                         help="run a video as a resumable job of segments this many frames long, in a folder beside "
                              "the output (auto: videos of 3000+ frames, 600-frame segments); after a crash or Ctrl-C "
@@ -260,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     from srstream.engine.stills import is_glob, skipped_media
 
     if args.input.is_dir() or (not args.input.exists() and is_glob(text)):
-        videos = skipped_media(args.input)
+        videos = skipped_media(args.input, args.recursive and args.input.is_dir())
         if videos:
             return _folder(args, videos)
     return _run_file(args)
@@ -279,8 +282,8 @@ def _run_file(args: argparse.Namespace) -> int:
     job = plan_file(args.input, args.output, scale=tag, overwrite=args.overwrite, codec=args.codec,
                     crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
-                    restart=args.restart, workers=args.workers,
-                    ray_address=args.ray_address)  # every check before any work
+                    restart=args.restart, workers=args.workers, ray_address=args.ray_address,
+                    recursive=args.recursive)  # every check before any work
     if args.stabilize not in ("auto", 0.0) and job.kind != "video":
         raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
     if args.change_cap not in ("auto", 0.0) and job.kind != "video":
@@ -583,7 +586,7 @@ def _image(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
 def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     from srstream.engine.stills import expand_inputs
 
-    files, output = expand_inputs(job.media.path), job.output
+    files, output = expand_inputs(job.media.path, job.media.recursive), job.output
     with _progress(len(files), "image") as bar:
         report = up.run(job, progress=bar.update).batch
     print(f"{output}: {len(report.done)} of {len(files)} images upscaled in {report.seconds:.1f} s"
@@ -618,8 +621,9 @@ def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
     from srstream.errors import SRStreamError, interrupted_exit_code
 
     folder = args.input
+    recursive = args.recursive and folder.is_dir()
     try:
-        expand_inputs(folder)
+        expand_inputs(folder, recursive)
         images = True
     except InputError:
         images = False
@@ -629,10 +633,16 @@ def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
         raise OutputError(f"{out_dir} is a file: a folder run writes into a folder; choose another -o path")
     if not out_dir.parent.is_dir():
         raise OutputError(f"output folder {out_dir.parent} does not exist; create it first")
-    if any(os.path.realpath(out_dir / (video.stem + video_suffix(video.suffix))) == os.path.realpath(video)
-           for video in videos):
+    def target_of(video: Path) -> Path:  # its place under the output folder (a subfolder's in a recursive run)
+        place = video.parent.relative_to(folder) if recursive else Path()
+        return out_dir / place / (video.stem + video_suffix(video.suffix))
+
+    if any(os.path.realpath(target_of(video)) == os.path.realpath(video) for video in videos):
         raise OutputError(f"{out_dir} holds the videos themselves: the outputs would replace them; choose another "
                           "-o folder")
+    if recursive and Path(os.path.realpath(out_dir)).is_relative_to(os.path.realpath(folder)):
+        raise OutputError(f"{out_dir} is inside {folder}, which a recursive run reads whole; choose an -o folder "
+                          "outside it")
     failed_images: InputError | None = None
     if images:
         batch = copy.copy(args)  # what is for videos only does nothing to images
@@ -648,13 +658,14 @@ def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
     kept: list[Path] = []
     failed: list[tuple[Path, str]] = []
     for number, video in enumerate(videos, 1):
-        target = out_dir / (video.stem + video_suffix(video.suffix))
+        target = target_of(video)
         if target.exists() and not args.overwrite:
             kept.append(video)
             continue
         print(f"sr-stream: video {number} of {len(videos)}: {video.name} -> {target}", file=sys.stderr)
         one = copy.copy(args)
-        one.input, one.output = video, target
+        one.input, one.output, one.recursive = video, target, False
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             code = _run_file(one)
         except SRStreamError as exc:

@@ -454,6 +454,34 @@ def test_a_folder_run_upscales_its_videos_too(tmp_path: Path, model: Path, capsy
     assert (tmp_path / "glob" / "e02.mkv").exists()
 
 
+def test_a_recursive_folder_run_keeps_the_folder_tree(tmp_path: Path, model: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A photo library kept in year and trip folders was one run per folder; -r takes the whole
+    tree, every image and video at the same place under the output folder (hidden folders, such as
+    a job's, left out), continued by the same command; never into a folder inside the tree."""
+    library = tmp_path / "photos"
+    (library / "2024" / "trip").mkdir(parents=True)
+    (library / ".cache").mkdir()
+    for place in ("a.png", "2024/b.png", ".cache/x.png"):
+        assert cv2.imwrite(str(library / place), np.full((6, 6, 3), 90, np.uint8))
+    _clip(library / "2024" / "trip" / "c.mp4")
+    out_dir = tmp_path / "out"
+    code, out, err = run([str(library), "-r", "-o", str(out_dir), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert "2 of 2 images" in out and "1 of 1 videos upscaled" in out
+    made = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    assert made == ["2024/b.png", "2024/trip/c.mp4", "a.png"]
+    assert cv2.imread(str(out_dir / "2024" / "b.png")).shape == (12, 12, 3)
+    code, out, err = run([str(library), "-r", "-o", str(out_dir), "--model", str(model)], capsys)
+    assert code == 0 and "2 skipped (already there)" in out and "1 skipped (already there" in out, err
+    code, out, err = run([str(library), "-o", str(tmp_path / "flat"), "--model", str(model)], capsys)
+    assert code == 0 and "1 of 1 images" in out and "videos" not in out  # without -r: the folder itself
+    code, out, err = run([str(library), "-r", "-o", str(library / "2024" / "up"), "--model", str(model)], capsys)
+    assert code == 4 and "which a recursive run reads whole" in err
+    code, out, err = run([str(library / "a.png"), "-r", "--model", str(model)], capsys)
+    assert code == 2 and "not a folder" in err
+
+
 def test_a_folder_run_upscales_its_gifs_as_gifs(tmp_path: Path, model: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """GIFs in a folder were left out without a word (they are read as videos)."""
