@@ -30,7 +30,7 @@ from srstream.engine.live_sinks import Recorder
 from srstream.engine.messages import Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Display, Rung, Sink, UpscaleStage, run
 from srstream.engine.sources import LiveSource, open_capture
-from srstream.errors import InputError
+from srstream.errors import ConfigError, InputError
 
 __all__ = ["RECONNECT_SECONDS", "CaptureSource", "Rung", "run_live"]
 
@@ -183,14 +183,75 @@ class CaptureSource:
         self.container.close()
 
 
+class SoundCapture:
+    """A sound device (``--audio-input``: a microphone) read on its own thread beside a camera,
+    screen or window, whose capture carries none. Its packets are timed on the capture clock (the
+    frames' ``t``, ``perf_counter()``): the first from its arrival, less its own length, the rest
+    by the samples before them (the device's clock, steadier than arrival times), and handed to
+    the recorders, which start them at the first recorded frame.
+
+    Raises (on construction):
+        InputError: the device cannot be opened, or gives no sound.
+    """
+
+    def __init__(self, source: LiveSource) -> None:
+        self.source = source
+        self.container = open_capture(source)
+        if not self.container.streams.audio:
+            self.container.close()
+            raise InputError(f"{source} gives no sound")
+        self.stream = self.container.streams.audio[0]
+        self.halt = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.failure = ""
+
+    def start(self, recorders: list) -> None:
+        """Read on a thread of its own into ``recorders`` until :meth:`close`."""
+        self.thread = threading.Thread(target=self._read, args=(recorders,), name="sound", daemon=True)
+        self.thread.start()
+
+    def _read(self, recorders: list) -> None:
+        tb = self.stream.time_base
+        anchor: float | None = None
+        heard = 0.0  # seconds of sound so far
+        try:
+            for packet in self.container.demux(self.stream):
+                if self.halt.is_set():
+                    return
+                if not packet.size:
+                    continue
+                length = float(packet.duration * tb) if packet.duration else 0.0
+                if anchor is None:
+                    anchor = time.perf_counter() - length
+                if self.source.paced:  # a generator: its sound at its own pace, like a device
+                    delay = anchor + heard + length - time.perf_counter()
+                    if delay > 0 and self.halt.wait(delay):
+                        return
+                packet.pts = packet.dts = round((anchor + heard) / tb)
+                heard += length
+                for recorder in recorders:
+                    recorder.passthrough(Passthrough(packet))
+        except av_failures() as exc:
+            self.failure = str(read_error(exc, f"{self.source} failed after {heard:.1f} s",
+                                          "the recording goes on without sound from there"))
+
+    def close(self) -> None:
+        self.halt.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        self.container.close()
+
+
 def run_live(source: LiveSource, ladder: list[Rung], *, display: Display | None = None,
              sinks: list[Sink] | None = None, report: Report | None = None, max_frames: int | None = None,
              max_seconds: float | None = None, max_latency_ms: float | None = None,
-             on_shown: Callable[[Upscaled], None] | None = None, sound: bool = True) -> Report:
+             on_shown: Callable[[Upscaled], None] | None = None, sound: bool = True,
+             audio_input: LiveSource | None = None) -> Report:
     """Capture ``source``, upscale with ``ladder[0]`` (stepping down under ``max_latency_ms``),
     show on ``display`` and feed ``sinks`` until ``max_frames``/``max_seconds``, the window is
     closed, Ctrl-C, or the source ends. A network stream's sound goes into the recordings among
-    ``sinks`` unless ``sound`` is False.
+    ``sinks`` unless ``sound`` is False; another source's, from the sound device ``audio_input``
+    (:class:`SoundCapture`).
 
     Sinks are closed by the pipeline: kept when the run ended normally or by Ctrl-C or a
     disconnect, deleted on other errors, which are raised after that. A disconnected device is no
@@ -202,20 +263,34 @@ def run_live(source: LiveSource, ladder: list[Rung], *, display: Display | None 
     report = report or Report(source=str(source))
     report.source = report.source or str(source)
     sinks = list(sinks or [])
-    capture = None
+    capture = microphone = None
     try:
         recorders = [sink for sink in sinks if isinstance(sink, Recorder)]
+        if audio_input is not None and source.kind == "stream":
+            raise ConfigError("--audio-input records a sound device beside a camera, screen or window; a network "
+                              "stream's own sound is recorded with it")
         capture = CaptureSource(source, max_frames, sound=sound and bool(recorders))
-        for recorder in recorders:  # a network stream's sound goes into its recordings
-            recorder.sound = capture.audio
+        if audio_input is not None and recorders:
+            microphone = SoundCapture(audio_input)
+        for recorder in recorders:  # a network stream's sound, or the device's, goes into its recordings
+            recorder.sound = capture.audio if microphone is None else microphone.stream
         stage = UpscaleStage(ladder, max_latency_ms=max_latency_ms)
     except BaseException:
-        if capture is not None:
-            capture.close()
+        for opened in (capture, microphone):
+            if opened is not None:
+                opened.close()
         for sink in sinks:
             sink.close("failed")
         raise
-    run(capture, stage, sinks, report=report, display=display, watch=on_shown, max_seconds=max_seconds)
+    if microphone is not None:
+        microphone.start(recorders)
+    try:
+        run(capture, stage, sinks, report=report, display=display, watch=on_shown, max_seconds=max_seconds)
+    finally:
+        if microphone is not None:
+            microphone.close()
+            if microphone.failure:
+                report.notes.append(microphone.failure)
     if report.upscaled == 0 and report.stopped_by not in ("interrupt", "user"):
         raise InputError(f"{source} delivered no frames; nothing was written")
     return report

@@ -12,8 +12,8 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
-from srstream.engine.encode import (add_video_stream, copy_streams, frame_converter, frames_kept, mux_copied,
-                                    plausible_dts, rehearse)
+from srstream.engine.encode import (AudioReencode, add_video_stream, copy_streams, frame_converter, frames_kept,
+                                    mux_copied, plausible_dts, rehearse)
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
@@ -26,8 +26,9 @@ class Recorder:
     The file opens on the first frame (its size is the frame's). Timestamps come from the capture
     clock (milliseconds since the first frame), or a network stream's own (:attr:`Frame.clock`), so
     the file plays at the pace the source was captured, dropped frames included. A network stream's
-    sound (:attr:`sound`, set before the first frame) is recorded beside it on that clock, copied, or
-    encoded again where the format cannot hold it, from the first recorded picture on. The encoder
+    sound, or a sound device's (:attr:`sound`, set before the first frame), is recorded beside it on
+    that clock, copied, or encoded again where the format cannot hold it (a device's PCM into
+    .mp4: AAC), from the first recorded picture on. The encoder
     gets up to ``queue_size`` frames: when it cannot keep up, the frame is dropped and counted
     (sound is never dropped). The file is locked from the start (a second run recording to it is
     refused) and written to an exclusive temporary file; a recording ends when the user stops it,
@@ -88,13 +89,20 @@ class Recorder:
         without it, and says so (a live moment is not refused for its sound)."""
         done: list[str] = []
         try:
-            self.sound_out = copy_streams(self.container, {self.sound.index: self.sound}, self.tmp.suffix,
-                                          done)[self.sound.index]
-        except OutputError as exc:
+            if self.sound.codec_context.name.startswith("pcm_"):  # a sound device's raw samples: compressed
+                webm = any(n in self.container.format.name.split(",") for n in ("webm", "ogg"))
+                self.sound_out = AudioReencode(self.sound, self.container, "libopus" if webm else "aac")
+                done.append(f"the sound device's {self.sound.codec_context.name} encoded as "
+                            f"{self.sound_out.stream.codec_context.name} at {self.sound_out.stream.bit_rate // 1000} "
+                            "kbit/s")
+            else:
+                self.sound_out = copy_streams(self.container, {self.sound.index: self.sound}, self.tmp.suffix,
+                                              done)[self.sound.index]
+        except (OutputError, ValueError, *av_failures()) as exc:
             self.report.notes.append(f"the stream's sound is not recorded: {exc}")
             self.sound, self.early = None, collections.deque()
             return
-        self.report.copied_streams += done
+        self.report.copied_streams += [d if d.startswith("the sound device") else f"the stream's {d}" for d in done]
         for packet in self.early:  # what came before the first picture, in order before it
             self.q.put(Passthrough(packet))
         self.early.clear()
@@ -151,8 +159,10 @@ class Recorder:
 
     def _mux_sound(self, packet) -> None:  # noqa: ANN001 - an av.Packet of the source's sound
         """Mux a sound packet, its times moved to start at the first recorded picture; one from before
-        that picture is left out."""
-        step = round(Fraction(self.clock0 or 0.0) / packet.time_base)
+        that picture is left out. A network stream's sound is on its clock; a sound device's on the
+        capture clock (:class:`srstream.engine.live.SoundCapture`)."""
+        zero = self.clock0 if self.clock0 is not None else self.t0
+        step = round(Fraction(zero or 0.0) / packet.time_base)
         if packet.dts - step < 0:
             return
         packet.pts, packet.dts = packet.pts - step, packet.dts - step

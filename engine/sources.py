@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from srstream.engine.av_errors import av_failures, read_error
 from srstream.errors import ConfigError, DependencyError, InputError
 
-__all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "LiveSource", "is_stream_url", "listens", "open_capture", "parse_live",
-           "probe_stream", "shown_url"]
+__all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "LiveSource", "is_stream_url", "listens", "open_capture",
+           "parse_audio_input", "parse_live", "probe_stream", "shown_url"]
 
 #: Frames of a network stream read before its run (:func:`probe_stream`): a second at 30 fps.
 PROBE_FRAMES = 30
@@ -219,6 +219,40 @@ def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
             raise ConfigError("a screen region is not supported on macOS yet; capture the whole screen")
         return LiveSource("screen", "avfoundation", f"Capture screen {rest or 0}:none", options, "screen")
     raise ConfigError(f"screen capture is not supported on {platform}")
+
+
+def parse_audio_input(text: str, platform: str | None = None) -> LiveSource:
+    """``--audio-input``: the sound device recorded beside a camera, screen or window (their capture
+    carries none). ``default`` (PulseAudio's, else ALSA's default on Linux; the first device on
+    macOS), ``alsa:NAME`` / ``pulse:NAME`` (``alsa:hw:1``, ``pulse:alsa_input.usb-...``), ``N`` on
+    macOS, ``NAME`` on Windows (dshow), or ``lavfi:GRAPH`` (a generator such as ``sine``, paced).
+
+    Raises:
+        ConfigError: a device this platform cannot name.
+    """
+    import av
+
+    platform = platform or sys.platform
+    kind, _, rest = text.partition(":")
+    if kind == "lavfi" and rest:
+        return LiveSource("audio", "lavfi", rest, {}, f"sound lavfi {rest}", paced=True)
+    if platform.startswith("linux"):
+        if kind in ("alsa", "pulse") and rest:
+            return LiveSource("audio", kind, rest, {}, f"sound {kind} {rest}")
+        if text == "default":
+            fmt = "pulse" if "pulse" in av.formats_available else "alsa"
+            return LiveSource("audio", fmt, "default", {}, f"sound {fmt} default")
+        raise ConfigError(f"--audio-input {text}: on Linux give default, alsa:NAME (arecord -L lists them) or "
+                          "pulse:NAME (pactl list short sources)")
+    if platform == "darwin":
+        device = "0" if text == "default" else text
+        return LiveSource("audio", "avfoundation", f"none:{device}", {}, f"sound device {device}")
+    if platform.startswith("win"):
+        if text == "default":
+            raise ConfigError("--audio-input on Windows: give the device's name (ffmpeg -list_devices true -f dshow "
+                              "-i dummy lists them)")
+        return LiveSource("audio", "dshow", f"audio={text}", {}, f"sound {text}")
+    raise ConfigError(f"sound capture is not supported on {platform}")
 
 
 def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContainer

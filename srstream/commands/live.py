@@ -179,13 +179,21 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
                  if args.max_latency and len(ladder) > 1 else "")
               + (f"; recording to {output}" if output else "")
               + ("; Ctrl-C or Q in the window stops" if display else "; Ctrl-C stops"), file=sys.stderr)
+        audio_input = None
+        if args.audio_input:
+            from srstream.engine.sources import parse_audio_input
+
+            if output is None:
+                raise ConfigError("--audio-input records a sound device beside the pictures: give -o FILE")
+            audio_input = None if args.no_audio else parse_audio_input(args.audio_input)
         run_live(source, ladder, display=display, sinks=sinks, report=report, max_frames=args.frames,
-                 max_seconds=args.duration, max_latency_ms=args.max_latency, sound=not args.no_audio)
+                 max_seconds=args.duration, max_latency_ms=args.max_latency, sound=not args.no_audio,
+                 audio_input=audio_input)
     for switch in report.switches:
         print(f"sr-stream: switched {switch}", file=sys.stderr)
     print(report.summary())
     if report.output is not None:
-        sound = f"; with the stream's {', '.join(report.copied_streams)}" if report.copied_streams else ""
+        sound = f"; with {', '.join(report.copied_streams)}" if report.copied_streams else ""
         print(f"{report.output}: {report.frames_out} frames{sound}")
     if report.damaged_packets:
         report.notes.append(f"{report.damaged_packets} damaged packets of {source} did not decode and were skipped")

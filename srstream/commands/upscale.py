@@ -169,8 +169,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             "files)")
     video.add_argument("--pix-fmt", help="output pixel format (default: 4:2:0 at the input's depth: yuv420p, or "
                                           "yuv420p10le for 10-bit and deeper inputs)")
-    video.add_argument("--no-audio", action="store_true", help="drop audio instead of copying it (a file's, or a network stream's "
-                                                                "in a recording)")
+    video.add_argument("--no-audio", action="store_true",
+                       help="drop audio instead of copying it (a file's, or a network stream's in a recording)")
     video.add_argument("--no-subtitles", action="store_true", help="drop subtitles instead of copying them")
     live = parser.add_argument_group("live sources (camera, screen, window)")
     live.add_argument("--fps", type=float, help="capture frame rate (default: the device's)")
@@ -185,6 +185,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--max-latency", type=float, metavar="MS",
                       help="latency budget: switch to INT8 or a faster bundled model when the median misses it")
     live.add_argument("--report", type=Path, help="write the live run's counters and latencies as JSON here")
+    live.add_argument("--audio-input", metavar="DEVICE",
+                      help="record this sound device beside a camera, screen or window with -o: default, "
+                           "alsa:NAME, pulse:NAME (Linux), N (macOS), NAME (Windows), lavfi:GRAPH")
 
 
 class _LineProgress:

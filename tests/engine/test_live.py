@@ -744,6 +744,32 @@ def test_a_damaged_packet_of_a_stream_is_skipped_not_a_disconnection(
     assert not any("reconnected" in n or "failed" in n for n in report.notes)
 
 
+def test_a_sound_device_is_recorded_beside_a_camera(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A camera's recording had no sound: its microphone is a device of its own. --audio-input
+    records one beside it (a generator here, paced like a device), on the capture clock,
+    encoded as the container's sound (AAC in .mp4), from the first recorded frame to the last."""
+    import av
+
+    from srstream.engine.sources import parse_audio_input
+
+    out = tmp_path / "cam.mp4"
+    assert main([f"lavfi:{GEN}", "--frames", "45", "--no-display", "-o", str(out), "--model", "tiny-x2",
+                 "--backend", "ort", "--precision", "fp32", "--audio-input", "lavfi:sine=frequency=440"]) == 0
+    assert "45 frames; with the sound device's pcm_s16le encoded as aac" in capsys.readouterr().out
+    with av.open(str(out)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert audio.codec_context.name == "aac"
+        video_span = float(video.duration * video.time_base)
+        start, span = float(audio.start_time * audio.time_base), float(audio.duration * audio.time_base)
+    assert abs(start) < 0.1 and abs(span - video_span) < 0.25, (start, span, video_span)
+    assert main([f"lavfi:{GEN}", "--frames", "2", "--no-display", "--audio-input", "default"]) == 2
+    assert "give -o FILE" in capsys.readouterr().err
+    assert parse_audio_input("alsa:hw:1", "linux").fmt == "alsa" and parse_audio_input("2", "darwin").url == "none:2"
+    assert parse_audio_input("Microphone (USB)", "win32").url == "audio=Microphone (USB)"
+    with pytest.raises(ConfigError, match="arecord -L"):
+        parse_audio_input("mic", "linux")
+
+
 def test_a_stream_that_cannot_be_reached_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rtsp://127.0.0.1:9/none", "--no-display", "--frames", "2", "--model", "tiny-x2"]) != 0
     err = capsys.readouterr().err
