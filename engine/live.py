@@ -37,6 +37,8 @@ __all__ = ["RECONNECT_SECONDS", "CaptureSource", "Rung", "run_live"]
 #: Damaged packets in a row that a live source skips before it counts as failed (as a file's,
 #: :data:`srstream.engine.video.DAMAGED_RUN`).
 DAMAGED_RUN = 250
+#: A jump in a network stream's timestamps beyond this many seconds is a discontinuity, not a wait.
+TIME_JUMP = 5.0
 #: How long a network stream that fails (an IP camera rebooting, a dropped connection) is tried
 #: again, a second apart, before the run ends as a disconnected device does; the recording goes on
 #: across a reconnection.
@@ -57,7 +59,7 @@ class CaptureSource:
         cc = self.container.streams.video[0].codec_context
         self.matrix = cc.colorspace if cc.colorspace in MATRICES else BT601
         #: the stream's sound, passed on to the sinks (a recording) when ``sound`` is asked for: a
-        #: network stream's only (a camera's microphone is a device of its own)
+        #: network stream's only (a camera's microphone is a device of its own: SoundCapture)
         self.audio = self._sound(self.container) if sound and source.kind == "stream" else None
         # the stream's clock, run on across reconnections: this connection's first time (seconds),
         # what is added to its times, the latest time given, and when the connection failed
@@ -71,13 +73,20 @@ class CaptureSource:
         return container.streams.audio[0] if container.streams.audio else None
 
     def _clock(self, seconds: float | None) -> float:
-        """A time of this connection (seconds; None: unknown) on the clock that runs on across reconnections."""
+        """A time of this connection (seconds; None: unknown) on the clock that runs on across
+        reconnections and across a jump in the stream's timestamps of more than :data:`TIME_JUMP`
+        (a broadcast's splice, MPEG-TS's 26.5-hour wrap): the frames after one were due hours
+        later, or all at once."""
         if seconds is None:
             return self.latest
         if self.origin is None:
             self.origin = seconds
-        self.latest = max(self.latest, self.shift + seconds - self.origin)
-        return self.shift + seconds - self.origin
+        value = self.shift + seconds - self.origin
+        if abs(value - self.latest) > TIME_JUMP:  # the clock goes on from where it was
+            self.shift += self.latest - value
+            value = self.latest
+        self.latest = max(self.latest, value)
+        return value
 
     def __str__(self) -> str:
         return str(self.source)
@@ -121,10 +130,10 @@ class CaptureSource:
         return False
 
     def _read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
-        stream = self.container.streams.video[0]
-        rate = float(stream.average_rate or 30)
         import av
 
+        stream = self.container.streams.video[0]
+        rate = float(stream.average_rate or 30)
         timed = self.source.kind == "stream"  # a network stream's own clock times the recording
         start = time.perf_counter()
         damaged_run = 0

@@ -770,6 +770,44 @@ def test_a_sound_device_is_recorded_beside_a_camera(tmp_path: Path, capsys: pyte
         parse_audio_input("mic", "linux")
 
 
+def test_a_jump_in_a_streams_timestamps_is_neither_a_wait_nor_a_burst(model, tmp_path: Path,  # noqa: ANN001
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream's frames are released at their times: a jump in its timestamps (a splice, a wrap)
+    would have held the next frame back 100 s, or let everything after a jump back out at once.
+    The clock goes on from where it was."""
+    from srstream.engine import live as live_mod
+
+    real_open = live_mod.open_capture
+
+    class Jumping:
+        def __init__(self, container) -> None:  # noqa: ANN001
+            self.container, self.streams = container, container.streams
+
+        def demux(self, *streams):  # noqa: ANN001, ANN002, ANN202
+            for i, packet in enumerate(self.container.demux(*streams)):
+                if packet.pts is not None and i >= 10:  # 100 s on, from the eleventh frame
+                    packet.pts += round(100 / packet.time_base)
+                yield packet
+
+        def close(self) -> None:
+            self.container.close()
+
+    monkeypatch.setattr(live_mod, "open_capture", lambda source: Jumping(real_open(parse_live(f"lavfi:{GEN}"))))
+    source = LiveSource("stream", "", "rtsp://cam/stream", label="stream rtsp://cam/stream")
+    out = tmp_path / "rec.mkv"
+    report = Report(source=str(source))
+    began = time.perf_counter()
+    with ExitStack() as stack:
+        rec = Recorder(out, EncodeOptions(preset="veryfast"), report)
+        run_live(source, [_rung(model, "int8", stack)], sinks=[rec], report=report, max_frames=20)
+    assert report.frames_in == 20 and time.perf_counter() - began < 20
+    import av
+
+    with av.open(str(out)) as container:
+        times = [float(f.time) for f in container.decode(video=0)]
+    assert max(np.diff(times)) < 0.5  # no 100-s hole in the recording either
+
+
 def test_a_stream_that_cannot_be_reached_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rtsp://127.0.0.1:9/none", "--no-display", "--frames", "2", "--model", "tiny-x2"]) != 0
     err = capsys.readouterr().err
