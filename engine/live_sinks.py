@@ -99,7 +99,7 @@ class Recorder:
                 self.sound_out = copy_streams(self.container, {self.sound.index: self.sound}, self.tmp.suffix,
                                               done)[self.sound.index]
         except (OutputError, ValueError, *av_failures()) as exc:
-            self.report.notes.append(f"the stream's sound is not recorded: {exc}")
+            self.report.notes.append(f"the sound ({self.sound.codec_context.name}) is not recorded: {exc}")
             self.sound, self.early = None, collections.deque()
             return
         self.report.copied_streams += [d if d.startswith("the sound device") else f"the stream's {d}" for d in done]
