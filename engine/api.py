@@ -119,8 +119,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     encode = None
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
-        encode = options_for(suffix, codec, crf, media.deep, bitrate=bitrate, preset=preset, pix_fmt=pix_fmt,
-                             copy_audio=audio, copy_subtitles=subtitles, hdr10=media.hdr10)
+        encode = options_for(suffix, codec, crf, media.deep, media.hdr, bitrate=bitrate, preset=preset,
+                             pix_fmt=pix_fmt, copy_audio=audio, copy_subtitles=subtitles, hdr10=media.hdr10)
         encode.validate(suffix)
     parallel = bool(workers or ray_address)
     if workers < 0:

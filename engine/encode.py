@@ -18,8 +18,8 @@ import numpy as np
 
 from srstream.errors import ConfigError, OutputError, SRStreamError
 
-__all__ = ["AudioReencode", "BT601", "DEEP_CODEC", "EncodeOptions", "GifPalette", "HDR10_CODECS", "Hdr10", "MATRICES",
-           "PQ_TRANSFER", "SubtitleReencode", "X264_PRESETS",
+__all__ = ["AudioReencode", "BT601", "EncodeOptions", "GifPalette", "HDR10_CODECS", "HDR_CODEC", "HDR_TRANSFERS",
+           "Hdr10", "MATRICES", "PQ_TRANSFER", "SubtitleReencode", "X264_PRESETS",
            "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet", "copy_stream_tags",
            "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets",
            "format_for", "frame_converter", "frames_kept", "has_alpha", "is_deep", "mux_copied", "output_pix_fmt",
@@ -146,18 +146,24 @@ class Hdr10:
 
 #: Encoders that write :class:`Hdr10`.
 HDR10_CODECS = ("libx265", "libsvtav1")
-#: The encoder of a video of more than 8 bits a sample (10-bit HDR from a phone, a camera or a
-#: disc) when ``--codec`` is not given, for the containers that take it: HEVC Main 10, which
-#: phones, TVs, browsers and hardware decoders play at that depth and which carries HDR10's
-#: metadata. x264's High 10 profile, the default before, plays almost nowhere in hardware.
-DEEP_CODEC = "libx265"
+#: The encoder of an HDR video (PQ or HLG: a phone's, a camera's or a disc's 10-bit HDR) when
+#: ``--codec`` is not given, for the containers that take it: HEVC Main 10, which phones, TVs,
+#: browsers and hardware decoders play as HDR, and which carries HDR10's metadata. x264's High 10
+#: profile, the default before, plays almost nowhere in hardware and carries no HDR10 metadata
+#: here. It costs encoder time: at 720p, 10-bit, on a 2-core first-generation Zen, x265 veryfast
+#: took 89.8 ms a frame against x264's 15.5, for 45% fewer bits
+#: (``benchmarks/results/bench/deep_encoders.md``), so 10-bit SDR video (an anime encode, played on
+#: a computer) keeps x264 High 10.
+HDR_CODEC = "libx265"
+#: The transfers of HDR video: SMPTE ST 2084 (PQ) and ARIB STD-B67 (HLG).
+HDR_TRANSFERS = (16, 18)
 
 
-def default_codec(suffix: str, deep: bool = False) -> str:
-    """The encoder when ``--codec`` is not given: libx264, or for a ``deep`` input (more than 8 bits a
-    sample) :data:`DEEP_CODEC` where this FFmpeg build has it; VP9 for a .webm output, Theora or VP8
-    for an .ogv one, raw frames for a .y4m one (what those containers hold), the first this FFmpeg
-    build has."""
+def default_codec(suffix: str, deep: bool = False, hdr: bool = False) -> str:
+    """The encoder when ``--codec`` is not given: libx264, or for an ``hdr`` input :data:`HDR_CODEC`
+    where this FFmpeg build has it; VP9 for a .webm output (for a ``deep`` input, of more than 8
+    bits a sample, the first of its encoders that keeps them: AV1), Theora or VP8 for an .ogv one,
+    raw frames for a .y4m one (what those containers hold), the first this FFmpeg build has."""
     if suffix.lower() == ".gif":
         return "gif"
     if suffix.lower() in _HELD_CODECS:
@@ -173,12 +179,12 @@ def default_codec(suffix: str, deep: bool = False) -> str:
         deeper = [c for c in held if any(is_deep(f.name) for f in c.video_formats or ())] if deep else []
         if deeper or held:
             return (deeper or held)[0].name
-    if deep:
+    if hdr:
         import av
 
         try:
-            av.codec.Codec(DEEP_CODEC, "w")
-            return DEEP_CODEC
+            av.codec.Codec(HDR_CODEC, "w")
+            return HDR_CODEC
         except Exception:  # noqa: BLE001 - not in this FFmpeg build
             pass
     return "libx264"
@@ -204,13 +210,13 @@ def default_crf(codec: str) -> int:
     return 16 if codec == "libx264" else 18
 
 
-def options_for(suffix: str, codec: str | None, crf: int | None, deep: bool = False,  # noqa: ANN003
-                **settings) -> EncodeOptions:
+def options_for(suffix: str, codec: str | None, crf: int | None, deep: bool = False, hdr: bool = False,
+                **settings) -> EncodeOptions:  # noqa: ANN003
     """The encoder settings for an output ending in ``suffix``: ``codec`` or the container's
-    default for an input that is, or is not, ``deep`` (:func:`default_codec`), ``crf`` or that
-    codec's (:func:`default_crf`), the rest as given (``bitrate``, ``preset``, ``pix_fmt``,
-    ``hdr10``, ...)."""
-    codec = codec or default_codec(suffix, deep)
+    default for an input that is, or is not, ``deep`` or ``hdr`` (:func:`default_codec`), ``crf``
+    or that codec's (:func:`default_crf`), the rest as given (``bitrate``, ``preset``,
+    ``pix_fmt``, ``hdr10``, ...)."""
+    codec = codec or default_codec(suffix, deep, hdr)
     return EncodeOptions(codec=codec, crf=default_crf(codec) if crf is None else crf, **settings)
 
 

@@ -59,8 +59,8 @@ class MediaInfo:
         seconds: the video's duration as the container gives it (0 when it does not say).
         transparent: a GIF with transparent pixels (its default output stays a GIF, which keeps them,
             as does a GIF of one frame's).
-        deep: more than 8 bits a sample (10-bit HDR and deeper: its default encoder is
-            :data:`srstream.engine.encode.DEEP_CODEC`).
+        deep: more than 8 bits a sample (10-bit and deeper).
+        hdr: a PQ or HLG transfer (its default encoder is :data:`srstream.engine.encode.HDR_CODEC`).
         hdr10: a PQ video's HDR10 metadata (:class:`srstream.engine.encode.Hdr10`), read from its
             first frame; None for others, and where it has none.
         recursive: a folder whose subfolders' images are its images too.
@@ -77,6 +77,7 @@ class MediaInfo:
     seconds: float = 0.0
     transparent: bool = False
     deep: bool = False
+    hdr: bool = False
     hdr10: Any = None
     recursive: bool = False
 
@@ -91,7 +92,7 @@ def _probe_video(path: Path) -> MediaInfo:
     import av  # base dependency; imported lazily to keep `--help` fast
 
     from srstream.engine.av_errors import av_failures, read_error
-    from srstream.engine.encode import is_deep
+    from srstream.engine.encode import HDR_TRANSFERS, is_deep
 
     try:
         with av.open(str(path)) as container:
@@ -121,6 +122,7 @@ def _probe_video(path: Path) -> MediaInfo:
                 seconds=seconds,
                 transparent=cc.name == "gif" and first is not None and has_clear_pixels(first),
                 deep=deep,
+                hdr=cc.color_trc in HDR_TRANSFERS,
                 hdr10=_hdr10(video, first),
             )
     except av_failures() as exc:

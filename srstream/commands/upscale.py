@@ -158,8 +158,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="run the segments on the Ray cluster at ADDR (HOST:PORT, or auto); every node must see "
                              "the input at the same path. Keep Ray clusters on a trusted network (see the README)")
     video = parser.add_argument_group("video output")
-    video.add_argument("--codec", help="video encoder (default: libx264, libx265 for 10-bit and deeper inputs; "
-                                       "libvpx-vp9 for .webm outputs, libsvtav1 for deep ones)")
+    video.add_argument("--codec", help="video encoder (default: libx264, libx265 for HDR inputs; libvpx-vp9 for "
+                                       ".webm outputs, libsvtav1 for 10-bit ones)")
     video.add_argument("--crf", type=int, help="constant rate factor, lower is better (default: 16 for x264, 18 for "
                                                "x265, VP9 and AV1)")
     video.add_argument("--bitrate", help="target bitrate instead of CRF, e.g. 8M")
