@@ -185,6 +185,15 @@ class InverseTelecine:
         return out
 
 
+def _inverse_telecine(video, order: str) -> InverseTelecine | None:  # noqa: ANN001 - av VideoStream
+    """:class:`InverseTelecine` for ``video``, or None where FFmpeg's filters refuse it (the frames are
+    then deinterlaced as any interlaced video's)."""
+    try:
+        return InverseTelecine(video, order)
+    except (*av_failures(), ValueError):
+        return None
+
+
 class Deinterlacer:
     """FFmpeg's ``bwdif`` (motion-adaptive, from the fields before and after) over a video
     stream's frames: one frame out for each frame in (``send_frame``), only frames marked
@@ -321,10 +330,12 @@ class FileSource:
         if self.deinterlace == "off" and frame.interlaced_frame:
             self.notes.append("the input is interlaced: frames are upscaled as progressive (--deinterlace off), "
                               "which keeps combing artefacts")
-        elif self.deinterlace == "auto" and frame.interlaced_frame and (order := telecined(self.src, self.video.index)):
+        elif (self.deinterlace == "auto" and frame.interlaced_frame
+              and (order := telecined(self.src, self.video.index))
+              and (rebuilt := _inverse_telecine(self.video, order)) is not None):
             self.notes.append(IVTC_NOTE)
             self._deinterlace_noted = self.ivtc = True
-            self.bwdif = InverseTelecine(self.video, order)
+            self.bwdif = rebuilt
         elif self.deinterlace == "on" or frame.interlaced_frame:
             self.notes.append(DEINTERLACED_NOTE)
             self._deinterlace_noted = True

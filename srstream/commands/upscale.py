@@ -636,6 +636,7 @@ def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
         raise OutputError(f"{out_dir} is a file: a folder run writes into a folder; choose another -o path")
     if not out_dir.parent.is_dir():
         raise OutputError(f"output folder {out_dir.parent} does not exist; create it first")
+
     def target_of(video: Path) -> Path:  # its place under the output folder (a subfolder's in a recursive run)
         place = video.parent.relative_to(folder) if recursive else Path()
         return out_dir / place / (video.stem + video_suffix(video.suffix))
