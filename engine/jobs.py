@@ -28,6 +28,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -347,9 +348,17 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
             bsf = av.bitstream.BitStreamFilterContext(name, video_in, video) if name else None
 
             def video_packets() -> Iterator[tuple[float, int, Any]]:
+                last: Fraction | None = None  # the decode time of the packet before, in seconds
                 for path in files:
                     for packet in _packets(path):
-                        yield float(packet.dts * packet.time_base), 0, packet
+                        # a segment's first decode times can fall before the last segment's: libx265 gives
+                        # a segment of one or two frames a decode time from memory it never wrote (0 for
+                        # its third frame's presentation time), which the muxer refuses out of order
+                        if last is not None and packet.dts * packet.time_base <= last:
+                            after = int(last / packet.time_base) + 1
+                            packet.dts = after if packet.pts is None else min(after, packet.pts)
+                        last = packet.dts * packet.time_base
+                        yield float(last), 0, packet
 
             def other_packets() -> Iterator[tuple[float, int, Any]]:
                 if extra:
