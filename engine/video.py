@@ -122,6 +122,10 @@ def telecined(path: Path, index: int, frames: int = TELECINE_PROBE_FRAMES) -> st
     return "bff" if order.get("bff", 0) > order.get("tff", 0) else "tff"
 
 
+#: bwdif as both deinterlacing paths run it: a frame out for each frame in, only frames marked interlaced.
+_BWDIF = "mode=send_frame:parity=auto:deint=interlaced"
+
+
 def _graph(video, chain: list[tuple[str, str]]) -> tuple:  # noqa: ANN001 - av VideoStream
     """A filter graph from ``video``'s frames through ``chain`` ((filter, arguments), ...): (graph,
     buffer source, buffersink). The source is told the stream's frame rate, which ``decimate`` needs."""
@@ -161,14 +165,12 @@ class InverseTelecine:
     with their partners), ``bwdif`` for a frame that stays combed (a cadence break, a video
     overlay), ``decimate`` (the repeat in each five dropped), as FFmpeg's own documentation
     chains them, the fields taken in ``order`` (:func:`telecined`'s). Four frames out for every five
-    in, at the film's times, in the stream's time base. The interface of :class:`Deinterlacer`."""
+    in, at the film's times, in the stream's time base. :class:`Deinterlacer`'s interface."""
 
     def __init__(self, video, order: str = "tff") -> None:  # noqa: ANN001 - av VideoStream
         self.tb = video.time_base
         self.graph, self.source, self.sink = _graph(video, [
-            ("fieldmatch", f"order={order}:combmatch=full"),
-            ("bwdif", "mode=send_frame:parity=auto:deint=interlaced"),
-            ("decimate", "")])
+            ("fieldmatch", f"order={order}:combmatch=full"), ("bwdif", _BWDIF), ("decimate", "")])
 
     def push(self, frame) -> list:  # noqa: ANN001 - av.VideoFrame
         self.source.push(frame)
@@ -194,7 +196,7 @@ def _inverse_telecine(video, order: str) -> InverseTelecine | None:  # noqa: ANN
         return None
 
 
-class Deinterlacer:
+class Deinterlacer(InverseTelecine):
     """FFmpeg's ``bwdif`` (motion-adaptive, from the fields before and after) over a video
     stream's frames: one frame out for each frame in (``send_frame``), only frames marked
     interlaced changed, each with the timestamp it came in with (bwdif halves the time base for
@@ -202,37 +204,18 @@ class Deinterlacer:
     FFmpeg's is the deinterlacer its command line users know."""
 
     def __init__(self, video) -> None:  # noqa: ANN001 - av VideoStream
-        import av.filter
-
-        self.graph = av.filter.Graph()
-        self.source = self.graph.add_buffer(template=video)
-        bwdif = self.graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
-        self.sink = self.graph.add("buffersink")
-        self.source.link_to(bwdif)
-        bwdif.link_to(self.sink)
-        self.graph.configure()
+        self.graph, self.source, self.sink = _graph(video, [("bwdif", _BWDIF)])
         self.times: list[tuple[int | None, Fraction | None]] = []
 
     def push(self, frame) -> list:  # noqa: ANN001 - av.VideoFrame
         self.times.append((frame.pts, frame.time_base))
-        self.source.push(frame)
-        return self._pull()
-
-    def flush(self) -> list:
-        self.source.push(None)
-        return self._pull()
+        return super().push(frame)
 
     def _pull(self) -> list:
-        import av
-
-        out = []
-        while True:
-            try:
-                frame = self.sink.pull()
-            except (av.error.BlockingIOError, BlockingIOError, av.error.EOFError, EOFError):
-                return out
+        out = _drain(self.sink)
+        for frame in out:
             frame.pts, frame.time_base = self.times.pop(0)
-            out.append(frame)
+        return out
 
 
 class FileSource:
