@@ -52,6 +52,10 @@ class FileJob:
     restart: bool = False  # with segments: drop an unfinished job of this output instead of resuming it
     workers: int = 0  # > 0: segments run as this many Ray tasks at a time (srstream.engine.cluster)
     ray_address: str | None = None  # an existing Ray cluster to run them on (None: a local instance)
+    #: a folder's or glob's videos and their outputs (:func:`srstream.engine.folders.video_targets`)
+    videos: tuple[tuple[Path, Path], ...] = ()
+    #: how a folder's videos are encoded: :func:`plan_file`'s arguments for each of them
+    video_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -65,7 +69,8 @@ class FileResult:
     job: FileJob
     video: Any = None  # srstream.engine.messages.Report
     segments: Any = None  # srstream.engine.jobs.JobReport, for videos run as segmented jobs
-    batch: Any = None  # srstream.engine.stills.BatchReport
+    batch: Any = None  # srstream.engine.stills.BatchReport: a folder's images (None: it has none)
+    videos: Any = None  # srstream.engine.folders.VideosReport: a folder's videos (None: it has none)
     size: tuple[int, int] | None = None  # an image's output (width, height)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -91,8 +96,10 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     :mod:`srstream.engine.jobs`); ``restart`` drops an unfinished job of this output.
     ``workers`` / ``ray_address``: run the segments as Ray tasks, that many at a time, on a local
     Ray instance or on the cluster at that address (see :mod:`srstream.engine.cluster`).
-    ``recursive``: a folder's subfolders too, their images written at the same places under the
-    output folder.
+    ``recursive``: a folder's subfolders too, their images and videos written at the same places
+    under the output folder. A folder's or glob's videos are each planned as a video of their own
+    when the run reaches them, with these encoder and segment settings
+    (:mod:`srstream.engine.folders`).
 
     Raises:
         InputError: a missing or unreadable input. OutputError: an output that would replace the
@@ -125,11 +132,16 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     parallel = bool(workers or ray_address)
     if workers < 0:
         raise ConfigError(f"--workers {workers}: a number of workers, 1 or more")
-    if parallel and (media.kind != "video" or streaming or str(media.path) == "-"):
-        raise ConfigError("--workers and --ray-address run a video file as segments; they take no images, folders, "
-                          "pipes or streamed outputs")
+    if parallel and (media.kind == "image" or (media.kind != "video" and not media.videos) or streaming
+                     or str(media.path) == "-"):
+        raise ConfigError("--workers and --ray-address run a video file (or a folder's videos) as segments; they "
+                          "take no images, pipes or streamed outputs")
     if parallel and segments == "off":
         raise ConfigError("--workers and --ray-address run segments: drop --segments off, or run in one process")
+    if media.kind != "video":  # a folder's videos: planned one by one as the run reaches them
+        return _plan_folder(media, output, overwrite, recursive, dict(
+            codec=codec, crf=crf, bitrate=bitrate, preset=preset, pix_fmt=pix_fmt, audio=audio, subtitles=subtitles,
+            segments=segments, restart=restart, workers=workers, ray_address=ray_address))
     segment_frames = _segment_frames(segments, media, streaming, parallel)
     if segment_frames:
         from dataclasses import replace
@@ -141,18 +153,31 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         from srstream.engine.jobs import job_folder
 
         resuming = segment_frames and not restart and (job_folder(output) / "manifest.json").is_file()
-        if media.kind in ("folder", "glob"):
-            from srstream.engine.stills import continues_folder_run
-
-            # an earlier folder run's output folder is continued, or refused, by the run itself
-            check_output(media.path, output, overwrite=overwrite or continues_folder_run(output), folder=True)
-            inside = Path(os.path.realpath(output)).is_relative_to(os.path.realpath(media.path))
-            if recursive and inside:  # the next recursive run would take the outputs for inputs
-                raise OutputError(f"{output} is inside {media.path}, which a recursive run reads whole; choose an "
-                                  "-o folder outside it")
-        elif not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
+        if not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
             check_output(media.path, output, overwrite=overwrite)
     return FileJob(media, output, overwrite, encode, segment_frames, restart, workers, ray_address)
+
+
+def _plan_folder(media: Any, output: Path, overwrite: bool, recursive: bool, video_options: dict[str, Any]) -> FileJob:
+    """A folder's or glob's job: its output folder checked, and where each of its videos goes."""
+    from srstream.engine.outputs import check_output
+    from srstream.engine.stills import continues_folder_run, folder_videos
+
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"{output} is a file: a folder run writes into a folder; choose another -o path")
+    # an earlier folder run's output folder is continued, or refused, by the run itself
+    check_output(media.path, output, overwrite=overwrite or continues_folder_run(output) or not media.frames,
+                 folder=True)
+    inside = Path(os.path.realpath(output)).is_relative_to(os.path.realpath(media.path))
+    if recursive and inside:  # the next recursive run would take the outputs for inputs
+        raise OutputError(f"{output} is inside {media.path}, which a recursive run reads whole; choose an -o folder "
+                          "outside it")
+    videos = ()
+    if media.videos:
+        from srstream.engine.folders import video_targets
+
+        videos = tuple(video_targets(media.path, output, folder_videos(media.path, recursive), recursive))
+    return FileJob(media, output, overwrite, videos=videos, video_options=video_options)
 
 
 def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: bool = False) -> int:
@@ -366,27 +391,65 @@ class Upscaler:
         if job.kind == "video":
             from srstream.engine.video import upscale_video
 
+            self._start_video()
             video = upscale_video(job.media.path, job.output, self._frames, job.encode, progress=progress,
                                   deinterlace=self.deinterlace)
             return FileResult(job, video=video, seconds=video.seconds)
-        if getattr(self._frames, "stabilizer", None) is not None:
-            raise ConfigError("stabilize steadies video over time; it does nothing for images and folders")
-        if getattr(self._frames, "change_cap", None) is not None:
-            raise ConfigError("change_cap ties each video frame to the one before; it does nothing for images and "
-                              "folders (open the Upscaler without it)")
         started = time.perf_counter()
+        if job.kind == "image" or job.media.frames:  # an image, or a folder's images
+            if getattr(self._frames, "stabilizer", None) is not None:
+                raise ConfigError("stabilize steadies video over time; it does nothing for images (open the "
+                                  "Upscaler without it for a folder's images)")
+            if getattr(self._frames, "change_cap", None) is not None:
+                raise ConfigError("change_cap ties each video frame to the one before; it does nothing for images "
+                                  "(open the Upscaler without it for a folder's images)")
         if job.kind == "image":
             from srstream.engine.stills import upscale_image
 
             size = upscale_image(job.media.path, job.output, self._frames)
             return FileResult(job, size=size, seconds=time.perf_counter() - started)
-        from srstream.engine.stills import expand_inputs, upscale_folder
+        batch = None
+        if job.media.frames:
+            from srstream.engine.stills import expand_inputs, upscale_folder
 
-        recursive = getattr(job.media, "recursive", False)
-        batch = upscale_folder(expand_inputs(job.media.path, recursive), job.output, self._frames,
-                               overwrite=job.overwrite, progress=progress, settings=self.image_settings(),
-                               root=job.media.path if recursive else None)
-        return FileResult(job, batch=batch, seconds=batch.seconds)
+            recursive = getattr(job.media, "recursive", False)
+            batch = upscale_folder(expand_inputs(job.media.path, recursive), job.output, self._frames,
+                                   overwrite=job.overwrite, progress=progress, settings=self.image_settings(),
+                                   root=job.media.path if recursive else None)
+            if batch.interrupted:
+                return FileResult(job, batch=batch, seconds=batch.seconds)
+        videos = self._run_videos(job) if job.videos else None
+        return FileResult(job, batch=batch, videos=videos, seconds=time.perf_counter() - started)
+
+    def _run_videos(self, job: FileJob) -> Any:
+        """A folder's videos, each planned and upscaled as a video of its own, with this model
+        (:func:`srstream.engine.folders.run_videos`); one that ends early (damaged or truncated) is
+        listed as failed."""
+        from srstream.engine.folders import run_videos
+
+        job.output.mkdir(exist_ok=True)
+
+        def one(video: Path, target: Path) -> FileResult:
+            result = self.run(plan_file(video, target, scale=self.spec.scale, overwrite=job.overwrite,
+                                        **job.video_options))
+            report = result.segments if result.segments is not None else result.video
+            if report.ended_early and not report.interrupted:
+                from srstream.errors import InputError
+
+                raise InputError(f"{report.ended_early}; {target} holds the {report.frames_out} frames that decoded")
+            return result
+
+        def interrupted(result: FileResult) -> bool:
+            return (result.segments if result.segments is not None else result.video).interrupted
+
+        return run_videos(list(job.videos), one, overwrite=job.overwrite, interrupted=interrupted)
+
+    def _start_video(self) -> None:
+        """A new video: the stabiliser and the change cap forget the last one's frames."""
+        for part in ("stabilizer", "change_cap"):
+            state = getattr(self._frames, part, None)
+            if state is not None:
+                state.reset()
 
     def image_settings(self) -> dict[str, Any]:
         """What an upscaled image depends on: the model's graph, backend, precision, tiling. A folder
@@ -435,12 +498,7 @@ class Upscaler:
         """
         from srstream.engine.video import upscale_video
 
-        stabilizer = getattr(self._frames, "stabilizer", None)
-        if stabilizer is not None:
-            stabilizer.reset()  # each segment stands alone
-        cap = getattr(self._frames, "change_cap", None)
-        if cap is not None:
-            cap.reset()
+        self._start_video()  # each segment stands alone
         # the segments' settings were rehearsed once before the first (_joinable), not again for each
         report = upscale_video(src, path, self._frames, encode, progress=progress, span=span, rehearsed=True,
                                deinterlace=self.deinterlace)

@@ -64,6 +64,8 @@ class MediaInfo:
         hdr10: a PQ video's HDR10 metadata (:class:`srstream.engine.encode.Hdr10`), read from its
             first frame; None for others, and where it has none.
         recursive: a folder whose subfolders' images are its images too.
+        videos: the number of videos in a folder or glob (each upscaled by a run of its own:
+            :mod:`srstream.engine.folders`).
     """
 
     path: Path
@@ -80,6 +82,7 @@ class MediaInfo:
     hdr: bool = False
     hdr10: Any = None
     recursive: bool = False
+    videos: int = 0
 
     @property
     def approx_frames(self) -> int:
@@ -169,7 +172,7 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
     include its subfolders'.
 
     Raises:
-        InputError: missing, unreadable, not media, or a folder with no images.
+        InputError: missing, unreadable, not media, or a folder with no images or videos.
     """
     path = Path(path)
     if str(path) == "-":  # standard input: a video stream, known once the pipeline opens it
@@ -177,21 +180,24 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
     if not path.exists() and any(c in str(path) for c in "*?["):
         import glob
 
+        from srstream.engine.stills import folder_videos
+
         matches = [p for p in glob.glob(str(path)) if Path(p).suffix.lower() in FOLDER_SUFFIXES]
-        if not matches:
-            raise InputError(f"no images match {path}")
-        return MediaInfo(path=path, kind="glob", frames=len(matches))
+        videos = len(folder_videos(path))
+        if not matches and not videos:
+            raise InputError(f"no images or videos match {path}")
+        return MediaInfo(path=path, kind="glob", frames=len(matches), videos=videos)
     if not path.exists():
         raise InputError(f"input {path} does not exist")
     if path.is_dir():
-        from srstream.engine.stills import folder_files
+        from srstream.engine.stills import folder_files, folder_videos
 
         images = [p for p in folder_files(path, recursive) if p.suffix.lower() in FOLDER_SUFFIXES]
-        if not images:
-            raise InputError(
-                f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
-            )
-        return MediaInfo(path=path, kind="folder", frames=len(images), recursive=recursive)
+        videos = len(folder_videos(path, recursive))
+        if not images and not videos:
+            raise InputError(f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos"
+                             + ("" if recursive else ", and without -r its subfolders are not read"))
+        return MediaInfo(path=path, kind="folder", frames=len(images), recursive=recursive, videos=videos)
     try:
         with path.open("rb"):
             pass

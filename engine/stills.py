@@ -43,7 +43,7 @@ from srstream.images import FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif
 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "StillMetadata", "animation_frames",
            "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs", "folder_files", "is_glob",
-           "read_animation", "read_still", "read_still_with_metadata", "skipped_media", "upright",
+           "read_animation", "read_still", "read_still_with_metadata", "folder_videos", "upright",
            "upscale_folder", "upscale_image", "write_animation", "write_still"]
 
 log = logging.getLogger("srstream.engine")
@@ -153,10 +153,10 @@ def expand_inputs(path: Path, recursive: bool = False) -> list[Path]:
     return files
 
 
-def skipped_media(path: Path, recursive: bool = False) -> list[Path]:
+def folder_videos(path: Path, recursive: bool = False) -> list[Path]:
     """The videos of a folder (with ``recursive``, of its subfolders too) or glob (sorted), which a
-    run of its images leaves alone: each is upscaled by a run of its own (GIFs are not among them:
-    a folder run upscales them as GIFs)."""
+    run of its images leaves alone: each is upscaled by a run of its own (:mod:`srstream.engine.folders`;
+    GIFs are not among them: a folder run upscales them as GIFs)."""
     from srstream.engine.outputs import INPUT_VIDEO_SUFFIXES
 
     found = folder_files(path, recursive) if path.is_dir() else map(Path, glob.glob(str(path)))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from srstream.commands import Command, add_backend_arguments
 from srstream.engine.encode import DEFAULT_PRESET
-from srstream.errors import ConfigError, InputError, OutputError
+from srstream.errors import ConfigError, InputError
 
 def tile_size(text: str) -> int | str:
     """``--tile``: ``auto`` or a non-negative integer (0 = whole frames)."""
@@ -263,18 +263,12 @@ def run(args: argparse.Namespace) -> int:
 
             model, _ = for_stream(model, _compression(model, args.compression, None, found))
             return run_live_command(args, source, model, steady)
-    from srstream.engine.stills import is_glob, skipped_media
-
-    if args.input.is_dir() or (not args.input.exists() and is_glob(text)):
-        videos = skipped_media(args.input, args.recursive and args.input.is_dir())
-        if videos:
-            return _folder(args, videos)
     return _run_file(args)
 
 
 def _run_file(args: argparse.Namespace) -> int:
-    """A video, an image, or a folder's or glob's images (``args.input`` a Path)."""
-    from srstream.engine.api import Upscaler, plan_file
+    """A video, an image, or a folder's or glob's images and videos (``args.input`` a Path)."""
+    from srstream.engine.api import plan_file
 
     height = None
     if args.height is not None and args.input.exists() and not args.input.is_dir():
@@ -287,6 +281,15 @@ def _run_file(args: argparse.Namespace) -> int:
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers, ray_address=args.ray_address,
                     recursive=args.recursive)  # every check before any work
+    if job.videos:
+        return _folder(args, job)
+    return _upscale(args, job, model, resize)
+
+
+def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN001 - FileJob, ResolvedModel, OutputSize
+    """A planned video, image, or folder's or glob's images, with the model its content takes."""
+    from srstream.engine.api import Upscaler
+
     if args.stabilize not in ("auto", 0.0) and job.kind != "video":
         raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
     if args.change_cap not in ("auto", 0.0) and job.kind != "video":
@@ -609,88 +612,55 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     return 0
 
 
-def _folder(args: argparse.Namespace, videos: list[Path]) -> int:
+def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
     """A folder or glob with videos: its images and GIFs as a batch (:func:`_batch`), then each video
     as ``sr-stream VIDEO -o OUT/VIDEO`` would make it (its own model variant, audio, subtitles, a
-    resumable job when long), into the same output folder under its own name. A video already
-    there (a finished earlier run: outputs appear only when complete) is skipped unless
+    resumable job when long), into the output folder (:mod:`srstream.engine.folders`). A video
+    already there (a finished earlier run: outputs appear only when complete) is skipped unless
     ``--overwrite``; one that fails is listed and the rest go on (exit 3 at the end); Ctrl-C stops
     the run, and the same command continues it."""
     import copy
-    import os
+    import dataclasses
 
-    from srstream.engine.outputs import default_output, video_suffix
-    from srstream.engine.stills import expand_inputs
+    from srstream.engine.folders import failure, run_videos
     from srstream.errors import SRStreamError, interrupted_exit_code
 
-    folder = args.input
-    recursive = args.recursive and folder.is_dir()
-    try:
-        expand_inputs(folder, recursive)
-        images = True
-    except InputError:
-        images = False
-    kind = "folder" if folder.is_dir() else "glob"
-    out_dir = args.output if args.output is not None else default_output(folder, _sized_model(args, None)[2], kind)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir} is a file: a folder run writes into a folder; choose another -o path")
-    if not out_dir.parent.is_dir():
-        raise OutputError(f"output folder {out_dir.parent} does not exist; create it first")
-
-    def target_of(video: Path) -> Path:  # its place under the output folder (a subfolder's in a recursive run)
-        place = video.parent.relative_to(folder) if recursive else Path()
-        return out_dir / place / (video.stem + video_suffix(video.suffix))
-
-    if any(os.path.realpath(target_of(video)) == os.path.realpath(video) for video in videos):
-        raise OutputError(f"{out_dir} holds the videos themselves: the outputs would replace them; choose another "
-                          "-o folder")
-    if recursive and Path(os.path.realpath(out_dir)).is_relative_to(os.path.realpath(folder)):
-        raise OutputError(f"{out_dir} is inside {folder}, which a recursive run reads whole; choose an -o folder "
-                          "outside it")
     failed_images: InputError | None = None
-    if images:
-        batch = copy.copy(args)  # what is for videos only does nothing to images
-        batch.stabilize, batch.change_cap, batch.adapt = "auto", "auto", "auto"
+    if job.media.frames:
+        images = copy.copy(args)  # what is for videos only does nothing to images
+        images.stabilize, images.change_cap, images.adapt = "auto", "auto", "auto"
+        model, resize, _ = _sized_model(images, None)
         try:
-            code = _run_file(batch)
+            code = _upscale(images, dataclasses.replace(job, videos=()), model, resize)
         except InputError as exc:  # images that failed: listed; the videos still run
             failed_images, code = exc, 0
         if code == interrupted_exit_code():
             return code
-    out_dir.mkdir(exist_ok=True)
-    done: list[Path] = []
-    kept: list[Path] = []
-    failed: list[tuple[Path, str]] = []
-    for number, video in enumerate(videos, 1):
-        target = target_of(video)
-        if target.exists() and not args.overwrite:
-            kept.append(video)
-            continue
-        print(f"sr-stream: video {number} of {len(videos)}: {video.name} -> {target}", file=sys.stderr)
-        one = copy.copy(args)
-        one.input, one.output, one.recursive = video, target, False
-        target.parent.mkdir(parents=True, exist_ok=True)
+    job.output.mkdir(exist_ok=True)
+
+    def one(video: Path, target: Path) -> int:
+        single = copy.copy(args)
+        single.input, single.output, single.recursive = video, target, False
         try:
-            code = _run_file(one)
+            return _run_file(single)
         except SRStreamError as exc:
             print(f"sr-stream: {video.name} failed: {exc}", file=sys.stderr)
-            failed.append((video, str(exc)))
-            continue
-        if code == interrupted_exit_code():
-            print("sr-stream: interrupted; finished videos are kept, and the same command continues with the rest",
-                  file=sys.stderr)
-            return code
-        done.append(video)
-    print(f"{out_dir}: {len(done)} of {len(videos)} videos upscaled"
-          + (f", {len(kept)} skipped (already there; --overwrite redoes them)" if kept else "")
-          + (f", {len(failed)} failed" if failed else ""))
-    for video, why in failed:
+            raise
+
+    def announce(number: int, video: Path, target: Path) -> None:
+        print(f"sr-stream: video {number} of {len(job.videos)}: {video.name} -> {target}", file=sys.stderr)
+
+    report = run_videos(list(job.videos), one, overwrite=args.overwrite, announce=announce,
+                        interrupted=lambda code: code == interrupted_exit_code())
+    if report.interrupted:
+        print("sr-stream: interrupted; finished videos are kept, and the same command continues with the rest",
+              file=sys.stderr)
+        return interrupted_exit_code()
+    print(report.summary(job.output))
+    for video, why in report.failed:
         print(f"  failed: {video}: {why}", file=sys.stderr)
-    if failed or failed_images:
-        what = [f"{len(failed)} of {len(videos)} videos"] if failed else []
-        what += [str(failed_images).split(" could not")[0]] if failed_images else []
-        raise InputError(f"{' and '.join(what)} could not be upscaled (listed above); the same command, run again, "
-                         "retries only those")
+    if report.failed or failed_images:
+        raise failure(report, str(failed_images).split(" could not")[0] if failed_images else None)
     return 0
 
 

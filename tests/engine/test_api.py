@@ -104,3 +104,53 @@ def test_a_change_capped_upscaler_holds_a_still_stream_and_records_the_cap(tiny_
         assert steady.job_options(job)["stabilize_still"][0] == 0.0
     with pytest.raises(ConfigError, match="change_cap=-1"):
         Upscaler(scale=2, fast=True, change_cap=-1)
+
+
+def _decoded(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def test_one_upscaler_on_two_videos_starts_each_afresh(tiny_video: Path, tmp_path: Path) -> None:
+    """The stabiliser and the change cap carried the last video's frames into the next one: the
+    second video's first frame was blended with the first video's last."""
+    with Upscaler(scale=2, fast=True, stabilize=0.5, change_cap=2.0) as up:
+        up.upscale_file(tiny_video, tmp_path / "first.mkv", crf=0)
+        up.upscale_file(tiny_video, tmp_path / "second.mkv", crf=0)
+    first, second = _decoded(tmp_path / "first.mkv"), _decoded(tmp_path / "second.mkv")
+    assert len(first) == len(second) == 6
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_a_folder_of_videos_runs_through_the_library_as_on_the_command_line(tmp_path: Path) -> None:
+    """``Upscaler.upscale_file(folder)`` upscaled a folder's images only, and a folder of videos
+    (a season of episodes) was an error ("has no images"). Now each video is written as the
+    command line writes it, with this Upscaler's model and the encoder settings given; one that
+    fails is listed and the others go on; a second run skips what is there."""
+    from tests.conftest import write_video
+
+    season = tmp_path / "season"
+    (season / "extras").mkdir(parents=True)
+    write_video(season / "e01.mp4", frames=4, audio=True)
+    write_video(season / "extras" / "making of.mov", frames=3)
+    (season / "e02.vob").write_bytes(b"\0\0\1\xba" + bytes(60))  # a DVD file cut short: not a video
+    out = tmp_path / "out"
+    with Upscaler(scale=2, fast=True) as up:
+        result = up.upscale_file(season, out, recursive=True, crf=0, segments=2)
+        assert result.batch is None and result.videos.total == 3
+        assert result.videos.done == [season / "e01.mp4", season / "extras" / "making of.mov"]
+        assert [video for video, _ in result.videos.failed] == [season / "e02.vob"]
+        assert not (out / "e02.mkv").exists()  # never half-written
+        done = result.videos.results[season / "e01.mp4"]
+        assert done.segments is not None and done.segments.frames_out == 4  # the job settings reach each video
+        assert [len(_decoded(out / "e01.mp4")), len(_decoded(out / "extras" / "making of.mov"))] == [4, 3]
+        with av.open(str(out / "e01.mp4")) as container:
+            assert container.streams.video[0].codec_context.width == 128 and container.streams.audio
+        again = up.upscale_file(season, out, recursive=True).videos
+        assert again.done == [] and len(again.kept) == 2 and len(again.failed) == 1
+        assert "0 of 3 videos upscaled, 2 skipped" in again.summary(out)
+        with pytest.raises(OutputError, match="is the input itself"):
+            up.upscale_file(season, season, overwrite=True)
+        (tmp_path / "afile").write_bytes(b"x")
+        with pytest.raises(OutputError, match="is a file"):
+            up.upscale_file(season, tmp_path / "afile")

@@ -448,7 +448,7 @@ def test_a_folder_run_upscales_its_videos_too(tmp_path: Path, model: Path, capsy
     for poster in (shots / "poster.png", out_dir / "poster.png"):
         poster.unlink()
     code, out, err = run([str(shots), "-o", str(shots), "--model", str(model), "--overwrite"], capsys)
-    assert code == 4 and "the outputs would replace them" in err  # never over its own inputs
+    assert code == 4 and "is the input itself" in err  # never over its own inputs
     code, out, err = run([str(shots / "*.mkv"), "-o", str(tmp_path / "glob"), "--model", str(model)], capsys)
     assert code == 0 and "1 of 1 videos upscaled" in out, err
     assert (tmp_path / "glob" / "e02.mkv").exists()

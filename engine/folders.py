@@ -1,0 +1,126 @@
+"""A folder's (or a glob's) videos, upscaled one after another beside its images.
+
+Each video goes where ``sr-stream VIDEO -o OUT/VIDEO`` would put it: into the output folder under
+its own name (at the same place under it in a recursive run), with an extension FFmpeg can write
+(:func:`srstream.engine.outputs.video_suffix`: a DVD's ``.vob`` becomes ``.mkv``). A video's output
+appears only when it is complete, so one that is there is done: the same run again skips it
+(unless ``overwrite``) and retries those that failed. A video that fails is listed and the others
+go on; an interruption stops the run there.
+
+The command line and :meth:`srstream.engine.api.Upscaler.run` both run folders this way; they
+differ only in how they upscale one video (the command line picks each video's model variant).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from srstream.errors import InputError, OutputError, SRStreamError
+
+__all__ = ["VideosReport", "failure", "run_videos", "video_targets"]
+
+
+@dataclass
+class VideosReport:
+    """What a folder run did with its videos.
+
+    Attributes:
+        done: the videos upscaled by this run.
+        kept: those skipped because their output was already there.
+        failed: ``(video, why)`` for each one that failed (its output is not written, or holds
+            only what decoded of a damaged input).
+        interrupted: the run was stopped (Ctrl-C) in the middle of a video; those after it were not
+            started.
+        results: what upscaling each video returned, by video (the library's
+            :class:`~srstream.engine.api.FileResult`).
+    """
+
+    total: int
+    done: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    interrupted: bool = False
+    results: dict[Path, Any] = field(default_factory=dict)
+
+    def summary(self, out_dir: Path) -> str:
+        """One line: ``OUT: 2 of 3 videos upscaled, 1 failed``."""
+        return (f"{out_dir}: {len(self.done)} of {self.total} videos upscaled"
+                + (f", {len(self.kept)} skipped (already there; --overwrite redoes them)" if self.kept else "")
+                + (f", {len(self.failed)} failed" if self.failed else ""))
+
+
+def video_targets(inputs: Path, out_dir: Path, videos: list[Path], recursive: bool = False) -> list[tuple[Path, Path]]:
+    """``(video, output)`` for each of a folder's or glob's ``videos``.
+
+    Args:
+        inputs: the folder (or the glob pattern) the videos come from.
+        out_dir: the run's output folder.
+        recursive: the videos come from ``inputs``' subfolders too; each keeps its place under
+            ``out_dir``.
+
+    Raises:
+        OutputError: an output would be its own input (``out_dir`` is the videos' folder), or a
+            recursive run's ``out_dir`` lies inside ``inputs`` (the next run would read it).
+    """
+    from srstream.engine.outputs import video_suffix
+
+    pairs = []
+    for video in videos:
+        place = video.parent.relative_to(inputs) if recursive else Path()
+        pairs.append((video, out_dir / place / (video.stem + video_suffix(video.suffix))))
+    if any(os.path.realpath(target) == os.path.realpath(video) for video, target in pairs):
+        raise OutputError(f"{out_dir} holds the videos themselves: the outputs would replace them; choose another "
+                          "-o folder")
+    if recursive and Path(os.path.realpath(out_dir)).is_relative_to(os.path.realpath(inputs)):
+        raise OutputError(f"{out_dir} is inside {inputs}, which a recursive run reads whole; choose an -o folder "
+                          "outside it")
+    return pairs
+
+
+def run_videos(pairs: list[tuple[Path, Path]], upscale: Callable[[Path, Path], Any], *, overwrite: bool = False,
+               interrupted: Callable[[Any], bool] = lambda result: False,
+               announce: Callable[[int, Path, Path], None] | None = None) -> VideosReport:
+    """Upscale each ``(video, output)`` of :func:`video_targets` with ``upscale(video, output)``.
+
+    Args:
+        upscale: upscales one video into its output; raises an :class:`~srstream.errors.SRStreamError`
+            when it fails (the video is listed and the run goes on).
+        overwrite: redo videos whose output is there (default: skip them).
+        interrupted: whether ``upscale``'s result says it was interrupted (the run stops there).
+        announce: called with ``(number, video, output)`` before each video is started.
+    """
+    report = VideosReport(total=len(pairs))
+    for number, (video, target) in enumerate(pairs, 1):
+        if target.exists() and not overwrite:
+            report.kept.append(video)
+            continue
+        if announce is not None:
+            announce(number, video, target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {target.parent}: {exc.strerror}; choose another -o folder") from exc
+        try:
+            result = upscale(video, target)
+        except SRStreamError as exc:
+            report.failed.append((video, str(exc)))
+            continue
+        report.results[video] = result
+        if interrupted(result):
+            report.interrupted = True
+            return report
+        report.done.append(video)
+    return report
+
+
+def failure(report: VideosReport, images: str | None = None) -> InputError:
+    """The error a folder run ends with when some of its videos (or, named by ``images``, its
+    images) failed."""
+    what = [f"{len(report.failed)} of {report.total} videos"] if report.failed else []
+    what += [images] if images else []
+    return InputError(f"{' and '.join(what)} could not be upscaled (listed above); the same command, run again, "
+                      "retries only those")
