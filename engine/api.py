@@ -102,7 +102,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     (:mod:`srstream.engine.folders`).
 
     Raises:
-        InputError: a missing or unreadable input. OutputError: an output that would replace the
+        InputError: a missing or unreadable input, or a Dolby Vision video with no picture but its
+        own (profile 5: :mod:`srstream.engine.dovi`). OutputError: an output that would replace the
         input or an existing file (without ``overwrite``), or cannot be written. ConfigError: an
         output that cannot hold the input, or bad encoder settings.
     """
@@ -111,6 +112,11 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     from srstream.engine.encode import options_for
 
     media = probe(src, recursive=recursive)
+    if media.dolby_vision is not None and not media.dolby_vision.displayable:
+        from srstream.engine.dovi import refusal
+        from srstream.errors import InputError
+
+        raise InputError(refusal(media.path, media.dolby_vision))
     if recursive and media.kind != "folder":
         raise ConfigError("--recursive takes a folder's subfolders too; the input is not a folder")
     if str(media.path) == "-" and dst is None:

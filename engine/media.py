@@ -64,6 +64,8 @@ class MediaInfo:
         hdr10: a PQ video's HDR10 metadata (:class:`srstream.engine.encode.Hdr10`), read from its
             first frame; None for others, and where it has none.
         recursive: a folder whose subfolders' images are its images too.
+        dolby_vision: a Dolby Vision video's configuration (:class:`srstream.engine.dovi.DoviConfig`,
+            read from an MP4/MOV or Matroska header); None for others.
         videos: the number of videos in a folder or glob (each upscaled by a run of its own:
             :mod:`srstream.engine.folders`).
     """
@@ -82,6 +84,7 @@ class MediaInfo:
     hdr: bool = False
     hdr10: Any = None
     recursive: bool = False
+    dolby_vision: Any = None
     videos: int = 0
 
     @property
@@ -95,6 +98,7 @@ def _probe_video(path: Path) -> MediaInfo:
     import av  # base dependency; imported lazily to keep `--help` fast
 
     from srstream.engine.av_errors import av_failures, read_error
+    from srstream.engine.dovi import read_config
     from srstream.engine.encode import HDR_TRANSFERS, is_deep
 
     try:
@@ -127,6 +131,7 @@ def _probe_video(path: Path) -> MediaInfo:
                 deep=deep,
                 hdr=cc.color_trc in HDR_TRANSFERS,
                 hdr10=_hdr10(video, first),
+                dolby_vision=read_config(path),
             )
     except av_failures() as exc:
         raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, read_error, reading, write_error, writing
+from srstream.engine.dovi import dynamic_hdr_notes
 from srstream.engine.encode import (
     BT601,
     MATRICES,
@@ -306,6 +307,7 @@ class FileSource:
         if self.video.codec_context.name == "gif":  # decoded as bgra whether transparent or not
             self.alpha = has_clear_pixels(frame)
         self.turns = round((frame.rotation or 0) / 90) % 4
+        self.notes += dynamic_hdr_notes(self.src, frame)
         if self.turns:
             self.notes.append(f"the input is shown rotated by {-90 * self.turns % 360} degrees: the frames are turned "
                               "upright before upscaling (as FFmpeg does), so the output plays the same way")

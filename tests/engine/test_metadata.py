@@ -149,8 +149,9 @@ def test_ten_bit_hdr_stays_ten_bit_with_its_colour_tags(tmp_path: Path, nearest:
 _MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
 
 
-def _hdr10_clip(path: Path) -> Path:
-    """A 10-bit HEVC PQ clip with HDR10 metadata, as a phone or a disc gives."""
+def _hdr10_clip(path: Path, sei: bytes = b"") -> Path:
+    """A 10-bit HEVC PQ clip with HDR10 metadata, as a phone or a disc gives; ``sei``: an SEI NAL
+    unit (Annex B) put in each frame before its picture."""
     with av.open(str(path), "w") as c:
         v = c.add_stream("libx265", rate=Fraction(25))
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p10le"
@@ -163,10 +164,108 @@ def _hdr10_clip(path: Path) -> Path:
             frame = frame.reformat(format="yuv420p10le", dst_colorspace="BT2020")
             frame.pts = i
             for p in v.encode(frame):
-                c.mux(p)
+                c.mux(_with_nal(p, sei))
         for p in v.encode():
-            c.mux(p)
+            c.mux(_with_nal(p, sei))
     return path
+
+
+def _with_nal(packet: av.Packet, nal: bytes) -> av.Packet:
+    """``packet`` (H.265, Annex B) with ``nal`` put before its first picture NAL unit."""
+    if not nal:
+        return packet
+    data = bytes(packet)
+    at = next(i for i in range(len(data) - 3) if data[i:i + 3] == b"\0\0\1" and (data[i + 3] >> 1) & 0x3F < 32)
+    at -= 1 if at and data[at - 1] == 0 else 0  # a 4-byte start code
+    out = av.Packet(data[:at] + nal + data[at:])
+    out.pts, out.dts, out.time_base, out.stream, out.is_keyframe = (packet.pts, packet.dts, packet.time_base,
+                                                                    packet.stream, packet.is_keyframe)
+    return out
+
+
+def _hdr10_plus_sei() -> bytes:
+    """An H.265 prefix SEI with HDR10+ metadata (ST 2094-40 in ITU-T T.35, as Samsung registered
+    it): one window, a 400-nit target display, MaxSCL 1000, no curves."""
+    fields = [(8, 1), (2, 1), (27, 400), (1, 0), (17, 1000), (17, 1000), (17, 1000), (17, 100), (4, 0), (10, 0),
+              (1, 0), (1, 0), (1, 0)]  # version, windows, target, ..., bright pixels, three flags off
+    bits = "".join(format(value, f"0{n}b") for n, value in fields)
+    bits += "0" * (-len(bits) % 8)
+    t35 = bytes([0xB5, 0x00, 0x3C, 0x00, 0x01, 0x04]) + bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+    rbsp = bytes([0x4E, 0x01, 4, len(t35)]) + t35 + b"\x80"  # NAL type 39, payload type 4, its size
+    escaped, zeros = bytearray(), 0
+    for byte in rbsp:  # emulation prevention
+        if zeros >= 2 and byte <= 3:
+            escaped.append(3)
+            zeros = 0
+        escaped.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return b"\0\0\0\1" + bytes(escaped)
+
+
+def _with_dolby_vision(path: Path, profile: int, compatibility: int) -> Path:
+    """``path`` (an .mp4 with its ``moov`` last) with a Dolby Vision configuration record in its
+    HEVC sample entry, as a streaming service's file has."""
+    bits = (profile << 9) | (6 << 3) | 0b101  # level 6, RPU and base layer present
+    record = bytes([1, 0]) + struct.pack(">H", bits) + bytes([compatibility << 4]) + bytes(19)
+    box = struct.pack(">I4s", 8 + len(record), b"dvcC") + record
+    data = bytearray(path.read_bytes())
+    parents, start, end = [], 0, len(data)
+    for kind, fixed in ((b"moov", 0), (b"trak", 0), (b"mdia", 0), (b"minf", 0), (b"stbl", 0), (b"stsd", 8),
+                        (b"hvc1", 78)):
+        at = start
+        while struct.unpack(">4s", data[at + 4:at + 8])[0] not in (kind, b"hev1" if kind == b"hvc1" else kind):
+            at += struct.unpack(">I", data[at:at + 4])[0]
+            assert at < end, kind
+        parents.append(at)
+        start, end = at + 8 + fixed, at + struct.unpack(">I", data[at:at + 4])[0]
+    data[end:end] = box  # the sample entry's last child; the moov follows the media: no offset moves
+    for at in parents:
+        struct.pack_into(">I", data, at, struct.unpack(">I", data[at:at + 4])[0] + len(box))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_dynamic_hdr_metadata_that_cannot_be_carried_is_named_and_profile_5_refused(
+        tmp_path: Path, nearest: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """HDR10+ and Dolby Vision's per-frame metadata were dropped without a word, and a Dolby Vision
+    profile 5 file (streaming services' and their rips: no HDR10 picture beneath, decoded as it is
+    it shows green and purple) came out green and purple. The run now names what it drops (the
+    output is the HDR10 picture they carry) and refuses profile 5 before any work, in MP4 and
+    Matroska alike, with what to run instead."""
+    from srstream.engine.dovi import DoviConfig, find_config, read_config
+
+    plus = _hdr10_clip(tmp_path / "plus.mp4", _hdr10_plus_sei())
+    with av.open(str(plus)) as c:
+        assert "DYNAMIC_HDR_PLUS" in [d.type.name for d in next(c.decode(video=0)).side_data]
+    code, text = _run(plus, tmp_path / "plus_x2.mp4", nearest, capsys)
+    assert code == 0 and "HDR10+ metadata" in text and "Dolby" not in text, text
+    assert _hdr10_of(tmp_path / "plus_x2.mp4").light == (1000, 400)  # the static HDR10 metadata stays
+    code, text = _run(_hdr10_clip(tmp_path / "plain.mp4"), tmp_path / "plain_x2.mp4", nearest, capsys)
+    assert code == 0 and "HDR10+" not in text and "Dolby" not in text, text
+
+    web = _with_dolby_vision(_hdr10_clip(tmp_path / "web.mp4"), 8, 1)
+    assert read_config(web) == DoviConfig(8, 6, 1)
+    code, text = _run(web, tmp_path / "web_x2.mp4", nearest, capsys)
+    assert code == 0 and "Dolby Vision profile 8.1" in text and "the HDR10 picture" in text, text
+    with av.open(str(tmp_path / "web_x2.mp4")) as c:
+        assert c.streams.video[0].frames == 3
+
+    five = _with_dolby_vision(_hdr10_clip(tmp_path / "p5.mp4"), 5, 0)
+    matroska = tmp_path / "p5.mkv"  # FFmpeg carries the record into Matroska's block addition mapping
+    with av.open(str(five)) as src, av.open(str(matroska), "w") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    for source in (five, matroska):
+        assert read_config(source) == DoviConfig(5, 6, 0) and not read_config(source).displayable
+        code, text = _run(source, tmp_path / f"{source.stem}_x2{source.suffix}", nearest, capsys)
+        assert code == 3 and "Dolby Vision profile 5" in text and "libplacebo" in text, text
+        assert not (tmp_path / f"{source.stem}_x2{source.suffix}").exists()
+    av1 = find_config(b"\0\0\0\x1fdvvC" + bytes([2, 0]) + struct.pack(">H", 10 << 9) + bytes(20))
+    assert av1.name == "profile 10.0" and not av1.displayable  # AV1's form of profile 5
+    assert find_config(b"dvcC without a record") is None and read_config(tmp_path / "missing.mp4") is None
 
 
 def _hdr10_of(path: Path):  # noqa: ANN202 - Hdr10 | None

@@ -1,0 +1,167 @@
+"""Dolby Vision and HDR10+: the per-frame HDR metadata a run cannot carry, and what that costs.
+
+A Dolby Vision video is a base layer that decoders show as they find it, plus per-frame
+metadata (the RPU) that a Dolby Vision display uses to map it. sr-stream upscales the base layer
+and cannot carry the RPU (PyAV gives its encoders no frame side data to pass on), so:
+
+* in profiles 7, 8.1, 8.2, 8.4 and 9 the base layer is plain HDR10, SDR or HLG: the output is
+  that, which every player shows; the run says the Dolby Vision metadata was dropped;
+* in profile 5 (and 10.0, its AV1 form) the base layer is Dolby's own IPTPQc2 colour space with no
+  fallback: decoded as it is, it shows green and purple, and an upscale of it stays so. Such a
+  file is refused before any work, with what to run instead.
+
+The record (``dvcC``/``dvvC``/``dvwC``, ETSI TS 103 572 / Dolby's "Dolby Vision Streams Within
+the ISO Base Media File Format") sits in an MP4/MOV sample entry or a Matroska track's block
+addition mapping. FFmpeg reads it into the stream's coded side data, which PyAV does not expose,
+so it is read here from the container's header: the ``moov`` box, or Matroska's first megabytes.
+MPEG-TS and raw streams are not read (their Dolby Vision goes unnoticed, as before).
+
+HDR10+ (SMPTE ST 2094-40) is per-frame metadata in H.265 SEI or AV1 metadata OBUs, which FFmpeg's
+decoders export as frame side data: a run says it was dropped. Its pictures are plain HDR10.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["HDR10_PLUS_NOTE", "DoviConfig", "dropped_note", "dynamic_hdr_notes", "find_config", "read_config",
+           "refusal"]
+
+_TYPES = (b"dvcC", b"dvvC", b"dvwC")
+#: the most of a file's header read: an MP4's ``moov`` (its sample tables: about 1 MB an hour), or
+#: Matroska's start (its track entries come before the first cluster)
+_MOOV_LIMIT, _MATROSKA_HEAD = 64 << 20, 4 << 20
+
+
+@dataclass(frozen=True)
+class DoviConfig:
+    """A Dolby Vision configuration record.
+
+    Attributes:
+        profile: the Dolby Vision profile (4, 5, 7, 8, 9, 10, ...).
+        level: its level (frame size and rate class).
+        compatibility: ``dv_bl_signal_compatibility_id``: what the base layer is without Dolby
+            Vision: 0 none (IPTPQc2), 1 HDR10, 2 SDR, 4 HLG, 6 Blu-ray HDR10.
+    """
+
+    profile: int
+    level: int
+    compatibility: int
+
+    @property
+    def name(self) -> str:
+        """``profile 8.1``, as players and release notes call it."""
+        sub = f".{self.compatibility}" if self.profile in (8, 10) else ""
+        return f"profile {self.profile}{sub}"
+
+    @property
+    def displayable(self) -> bool:
+        """Whether its base layer shows right without Dolby Vision (all but profile 5 and 10.0)."""
+        return not (self.profile == 5 or (self.profile == 10 and self.compatibility == 0))
+
+    @classmethod
+    def parse(cls, record: bytes) -> DoviConfig | None:
+        """The record's first 5 bytes: version (2), then profile (7 bits), level (6), rpu, el and
+        bl present (1 each), compatibility id (4). None if too short or of an unknown version."""
+        if len(record) < 5 or record[0] not in (1, 2, 3):
+            return None
+        bits = struct.unpack(">H", record[2:4])[0]
+        return cls(profile=bits >> 9, level=(bits >> 3) & 0x3F, compatibility=record[4] >> 4)
+
+
+def find_config(header: bytes) -> DoviConfig | None:
+    """The configuration record in a container header's bytes: an ISO box (``size``, type, record)
+    or a Matroska ``BlockAddIDType`` (the type as a 4-byte value) followed by its
+    ``BlockAddIDExtraData`` (ID ``0x41ED``, a size, the record)."""
+    for kind in _TYPES:
+        at = header.find(kind)
+        while at >= 4:
+            size = struct.unpack(">I", header[at - 4:at])[0]
+            if 8 + 5 <= size <= 8 + 64:  # an ISO box holding the record
+                found = DoviConfig.parse(header[at + 4:at + size - 4])
+            else:  # Matroska: the extra data element within the next bytes
+                extra = header.find(b"\x41\xed", at + 4, at + 24)
+                found = None
+                if extra >= 0 and header[extra + 2] & 0x80:  # a one-byte size (the record is 24 bytes)
+                    length = header[extra + 2] & 0x7F
+                    found = DoviConfig.parse(header[extra + 3:extra + 3 + length])
+            if found is not None:
+                return found
+            at = header.find(kind, at + 4)
+    return None
+
+
+def read_config(path: str | Path) -> DoviConfig | None:
+    """The Dolby Vision configuration of an MP4/MOV or Matroska/WebM file; None where it has none,
+    or where the container is another (or unreadable: the run reports what is wrong with it)."""
+    try:
+        with open(path, "rb") as file:
+            start = file.read(12)
+            if start[:4] == b"\x1a\x45\xdf\xa3":  # EBML: Matroska, WebM
+                return find_config(start + file.read(_MATROSKA_HEAD))
+            if start[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+                moov = _moov(file)
+                return find_config(moov) if moov else None
+    except OSError:
+        return None
+    return None
+
+
+def _moov(file) -> bytes | None:  # noqa: ANN001 - a binary file
+    """An ISO file's ``moov`` box (its sample descriptions), found by walking the top-level boxes."""
+    offset = 0
+    while True:
+        file.seek(offset)
+        head = file.read(16)
+        if len(head) < 8:
+            return None
+        size, kind = struct.unpack(">I4s", head[:8])
+        header = 8
+        if size == 1 and len(head) == 16:  # a 64-bit size
+            size, header = struct.unpack(">Q", head[8:16])[0], 16
+        if kind == b"moov":
+            if size == 0 or size > _MOOV_LIMIT:
+                size = _MOOV_LIMIT
+            file.seek(offset)
+            return file.read(size)
+        if size < header:  # 0: the box runs to the end of the file; below its header: damaged
+            return None
+        offset += size
+
+
+_BASES = {1: "HDR10", 2: "SDR", 4: "HLG", 6: "HDR10"}
+
+
+def dropped_note(config: DoviConfig) -> str:
+    """What a run of a displayable Dolby Vision video says it left out."""
+    base = _BASES.get(config.compatibility, "base layer")
+    return (f"the input is Dolby Vision {config.name}: its per-frame metadata (the RPU) is not carried, so the output "
+            f"is the {base} picture it holds, which every player shows as {base}")
+
+
+def refusal(path: str | Path, config: DoviConfig) -> str:
+    """Why a video whose base layer is IPTPQc2 is refused, and what to run instead."""
+    return (f"{path} is Dolby Vision {config.name}: its pictures are in Dolby's IPTPQc2 colour space, with no HDR10 "
+            "picture beneath, so decoded without a Dolby Vision renderer they show green and purple, and upscaled "
+            "they would stay so. Convert it to HDR10 first with a renderer that applies its metadata, e.g. an FFmpeg "
+            "built with libplacebo (and a Vulkan GPU): ffmpeg -i IN -vf libplacebo=colorspace=bt2020nc:"
+            "color_primaries=bt2020:color_trc=smpte2084:format=yuv420p10le -c:v libx265 -crf 16 -c:a copy "
+            "HDR10.mkv; then upscale HDR10.mkv")
+
+
+HDR10_PLUS_NOTE = ("the input's HDR10+ metadata (per-scene brightness for the display's tone mapping) is not carried: "
+                   "the output is plain HDR10, which HDR players tone-map by its static metadata")
+
+
+def dynamic_hdr_notes(path: str | Path, frame) -> list[str]:  # noqa: ANN001 - its first av.VideoFrame
+    """What a run of a file leaves out of its per-frame HDR metadata: Dolby Vision's (from the
+    file's configuration record) and HDR10+'s (from its first frame, in H.265 or AV1)."""
+    notes = []
+    config = read_config(path)
+    if config is not None and config.displayable:
+        notes.append(dropped_note(config))
+    if any(data.type.name == "DYNAMIC_HDR_PLUS" for data in frame.side_data):
+        notes.append(HDR10_PLUS_NOTE)
+    return notes
