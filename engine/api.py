@@ -108,7 +108,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         output that cannot hold the input, or bad encoder settings.
     """
     from srstream.engine.media import probe
-    from srstream.engine.outputs import check_kind, check_output, default_output
+    from srstream.engine.outputs import (check_image_size, check_kind, check_output, default_output, image_fits,
+                                         tagged_size)
     from srstream.engine.encode import options_for
 
     media = probe(src, recursive=recursive)
@@ -129,6 +130,11 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
     if not streaming:
         check_kind(media.kind, output, media.frames)
+    if media.width and (media.kind == "image" or output.suffix.lower() == ".gif"):
+        size = tagged_size(scale, media.width, media.height)
+        if dst is None and media.kind == "image" and not image_fits(output.suffix, *size):
+            output = output.with_suffix(".png")  # a WebP or JPEG too large for its format: lossless PNG holds it
+        check_image_size(output, *size)
     encode = None
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from srstream.errors import OutputError
 
-__all__ = ["INPUT_VIDEO_SUFFIXES", "VIDEO_SUFFIXES", "check_kind", "check_output", "default_output", "video_suffix"]
+__all__ = ["IMAGE_SIDE_LIMITS", "INPUT_VIDEO_SUFFIXES", "VIDEO_SUFFIXES", "check_image_size", "check_kind",
+           "check_output", "default_output", "image_fits", "tagged_size", "video_suffix"]
 
 #: Output extensions FFmpeg's muxers are picked by (what `-o` may end with for a video).
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".flv", ".mpg", ".mpeg",
@@ -96,3 +97,43 @@ def check_kind(kind: str, output: Path, frames: int = 0) -> None:
         if suffix not in ANIMATION_SUFFIXES:
             raise ConfigError(f"-o {output}: the input is an animation of {frames} frames, and {suffix} holds one "
                               f"picture; end the output with {' or '.join(ANIMATION_SUFFIXES)}")
+
+
+#: The longest side each image format's encoder writes, in pixels (measured through the encoders
+#: sr-stream uses: libwebp 16383, libjpeg 65500, GIF's 16-bit sizes 65535, libavif 65536); PNG,
+#: TIFF, BMP and HEIC (libheif tiles a large image) have no limit a run reaches.
+IMAGE_SIDE_LIMITS = {".webp": 16383, ".jpg": 65500, ".jpeg": 65500, ".gif": 65535, ".avif": 65536}
+
+
+def image_fits(suffix: str, width: int, height: int) -> bool:
+    """Whether an image of ``width`` x ``height`` can be written as ``suffix``."""
+    return max(width, height) <= IMAGE_SIDE_LIMITS.get(suffix.lower(), 1 << 31)
+
+
+def check_image_size(output: Path, width: int, height: int) -> None:
+    """Refuse, before any work, an image output its format cannot hold.
+
+    Raises:
+        OutputError: ``output``'s format holds fewer pixels a side than ``width`` x ``height`` has (a
+        folder run lists the image and goes on).
+    """
+    if not image_fits(output.suffix, width, height):
+        limit = IMAGE_SIDE_LIMITS[output.suffix.lower()]
+        raise OutputError(f"-o {output}: the upscaled image would be {width}x{height}, and "
+                          f"{output.suffix.lower().lstrip('.').upper()} holds at most {limit} pixels a side; write "
+                          ".png or .tif (no such limit), or ask for a smaller --scale or --height")
+
+
+def tagged_size(scale: int | str, width: int, height: int) -> tuple[int, int]:
+    """The output size a scale or an output name's tag (:func:`default_output`'s ``x2``, ``x1.5``,
+    ``1080p``) gives an input of ``width`` x ``height``."""
+    from srstream.engine.upscaler import OutputSize
+
+    if isinstance(scale, int):
+        return width * scale, height * scale
+    if scale.endswith("p"):
+        return OutputSize(height=int(scale[:-1]))(width, height)
+    factor = float(scale.lstrip("x"))
+    if factor == int(factor):
+        return width * int(factor), height * int(factor)
+    return OutputSize(scale=factor)(width, height)

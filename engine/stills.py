@@ -37,7 +37,8 @@ import cv2
 import numpy as np
 
 from srstream.atomic import PendingOutput, write_atomic
-from srstream.engine.upscaler import FrameUpscaler
+from srstream.engine.outputs import check_image_size
+from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError
 from srstream.images import FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range, read_heif
 
@@ -460,6 +461,7 @@ def _upscale_animation(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[i
         raise ConfigError(f"{src} is an animation; {dst.suffix or 'a file without extension'} holds one picture: "
                           f"write {' or '.join(ANIMATION_SUFFIXES)}")
     frames, durations, loop_count = read_animation(src)
+    check_image_size(dst, *output_size(upscaler, frames[0].shape[1], frames[0].shape[0]))
     scale = upscaler.spec.scale
     needed = sum(f.shape[0] * f.shape[1] * max(3, f.shape[2]) * f.itemsize for f in frames) * scale * scale
     if needed > _animation_memory():
@@ -492,9 +494,9 @@ def _upscale_gif(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, in
         is kept as ``NAME.interrupted.gif``, never under the output's name).
     """
     from srstream.engine.encode import options_for
-    from srstream.engine.upscaler import output_size
     from srstream.engine.video import upscale_video
 
+    check_image_size(dst, *output_size(upscaler, *_gif_size(src)))
     options = options_for(dst.suffix, None, None, copy_audio=False, copy_subtitles=False)
     report = upscale_video(src, dst, upscaler, options)
     if report.interrupted:
@@ -546,13 +548,15 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, i
     returns the output ``(width, height)``.
 
     Raises:
-        ConfigError: an animation written to a format of one picture.
+        ConfigError: an animation written to a format of one picture. OutputError: an image too
+            large for its output's format (:func:`srstream.engine.outputs.check_image_size`).
     """
     if src.suffix.lower() in ANIMATION_SUFFIXES and animation_frames(src) > 1:
         return _upscale_animation(src, dst, upscaler)
     if src.suffix.lower() == ".gif":
         return _upscale_gif(src, dst, upscaler)
     image, metadata = read_still_with_metadata(src)
+    check_image_size(dst, *output_size(upscaler, image.shape[1], image.shape[0]))  # before the work, not after
     out = upscaler.upscale(image)
     write_still(dst, out, metadata=metadata)
     return out.shape[1], out.shape[0]

@@ -320,7 +320,7 @@ def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN0
               "compressed this hard (--stabilize 0 turns it off)", file=sys.stderr)
     with Upscaler(model, backend=args.backend,
                   precision=args.precision, tile=args.tile, device=args.device, ensemble=args.ensemble,
-                  size=(media.width, media.height) if media.width else None, stabilize=stabilize,
+                  size=_timing_size(job), stabilize=stabilize,
                   stabilize_tolerance=tolerance, stabilize_still=still_setting(screen), compression=compression,
                   change_cap=cap_setting(args.change_cap, job.kind == "video"), output=resize,
                   deinterlace=args.deinterlace) as up:
@@ -330,6 +330,15 @@ def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN0
         if job.kind == "image":
             return _image(job, up)
         return _batch(job, up)
+
+
+def _timing_size(job) -> tuple[int, int] | None:  # noqa: ANN001 - FileJob
+    """The frame size ``auto`` times its candidates at: a video's own (measured once per machine and
+    size, then cached); None for images (the default 640x360: one measurement serves every image,
+    where timing each image's own size took a large photo's upscale 16 times over before its one
+    upscale, and again for every new size)."""
+    media = job.media
+    return (media.width, media.height) if media.width and job.kind == "video" else None
 
 
 def _for_content(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel

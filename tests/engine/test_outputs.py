@@ -117,3 +117,55 @@ def test_a_lock_from_another_machine_is_not_taken_over(tmp_path: Path) -> None:
         assert json.loads(lock.read_text())["pid"] == os.getpid()
         pending.discard()
     assert not lock.exists()
+
+
+def test_an_image_too_large_for_its_format_is_caught_before_any_work(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A 4200x600 WebP panorama at x4 was upscaled for three minutes (2-core first-generation Zen)
+    and then failed with "cannot encode out.webp as .webp": WebP holds 16383 pixels a side. An
+    explicit -o that cannot hold the result is now refused at once, saying why; the default
+    output of such an image is PNG; a folder run lists it and goes on."""
+    import cv2
+    import numpy as np
+
+    from srstream import cli
+    from srstream.engine.api import plan_file
+    from srstream.engine.outputs import tagged_size
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    model = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    wide = tmp_path / "wide.webp"
+    assert cv2.imwrite(str(wide), np.full((4, 8200, 3), 90, np.uint8))  # 16400 pixels wide at x2
+    assert cv2.imwrite(str(tmp_path / "small.webp"), np.full((4, 8, 3), 90, np.uint8))
+    assert plan_file(wide, scale=2).output == tmp_path / "wide_x2.png"
+    assert plan_file(tmp_path / "small.webp", scale=2).output == tmp_path / "small_x2.webp"
+    code = cli.main([str(wide), "-o", str(tmp_path / "out.webp"), "--model", str(model)])
+    err = capsys.readouterr().err
+    assert code == 4 and "16400x8, and WEBP holds at most 16383 pixels a side; write .png" in err, err
+    assert cli.main([str(wide), "--model", str(model)]) == 0, capsys.readouterr().err
+    assert cv2.imread(str(tmp_path / "wide_x2.png")).shape == (8, 16400, 3)
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    wide.rename(shots / "wide.webp")
+    (tmp_path / "small.webp").rename(shots / "small.webp")
+    code = cli.main([str(shots), "-o", str(tmp_path / "out"), "--model", str(model)])
+    out, err = capsys.readouterr()
+    assert code == 3 and "1 of 2 images" in out and "WEBP holds at most 16383" in err, out + err
+    assert tagged_size(2, 3, 5) == (6, 10) and tagged_size("x1.5", 100, 50) == (150, 76)
+    assert tagged_size("1080p", 1280, 720) == (1920, 1080) and tagged_size("x4", 3, 2) == (12, 8)
+
+
+def test_images_are_timed_once_at_one_size_and_videos_at_their_own(tmp_path: Path) -> None:
+    """``auto`` timed each image at its own size: four candidates, at least four rounds, for a large
+    photo many times its one upscale, and again for each new size (the 4200x600 panorama: about
+    2.5 minutes of its 3). Images now share the default timing size; a video keeps its own."""
+    import cv2
+    import numpy as np
+
+    from srstream.commands.upscale import _timing_size
+    from srstream.engine.api import plan_file
+    from tests.conftest import write_video
+
+    assert cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((30, 50, 3), np.uint8))
+    assert _timing_size(plan_file(tmp_path / "photo.png", scale=2)) is None
+    assert _timing_size(plan_file(write_video(tmp_path / "clip.mp4"), scale=2)) == (64, 48)
