@@ -150,7 +150,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
                           "take no images, pipes or streamed outputs")
     if parallel and segments == "off":
         raise ConfigError("--workers and --ray-address run segments: drop --segments off, or run in one process")
-    if media.kind != "video":  # a folder's videos: planned one by one as the run reaches them
+    if media.kind in ("folder", "glob"):  # its videos: planned one by one as the run reaches them
         return _plan_folder(media, output, overwrite, recursive, dict(
             codec=codec, crf=crf, bitrate=bitrate, preset=preset, pix_fmt=pix_fmt, audio=audio, subtitles=subtitles,
             segments=segments, restart=restart, workers=workers, ray_address=ray_address))
@@ -177,6 +177,7 @@ def _plan_folder(media: Any, output: Path, overwrite: bool, recursive: bool, vid
 
     if output.exists() and not output.is_dir():
         raise OutputError(f"{output} is a file: a folder run writes into a folder; choose another -o path")
+    _check_folder_name(media, output)
     # an earlier folder run's output folder is continued, or refused, by the run itself
     check_output(media.path, output, overwrite=overwrite or continues_folder_run(output) or not media.frames,
                  folder=True)
@@ -190,6 +191,32 @@ def _plan_folder(media: Any, output: Path, overwrite: bool, recursive: bool, vid
 
         videos = tuple(video_targets(media.path, output, folder_videos(media.path, recursive), recursive))
     return FileJob(media, output, overwrite, videos=videos, video_options=video_options)
+
+
+def _check_folder_name(media: Any, output: Path) -> None:
+    """Refuse a folder run's output named like a file (``-o out.mp4``): it was made a folder of that
+    name, holding the images, where an image sequence's user asked for a video.
+
+    Raises:
+        ConfigError: the name ends like a video or an image, and no such folder exists yet.
+    """
+    from srstream.engine.outputs import VIDEO_SUFFIXES
+    from srstream.images import IMAGE_SUFFIXES
+
+    suffix = output.suffix.lower()
+    if output.is_dir() or suffix not in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES):
+        return
+    if suffix in VIDEO_SUFFIXES and media.frames and not media.videos:
+        from srstream.engine.stills import expand_inputs
+
+        suffix = expand_inputs(media.path)[0].suffix if media.kind == "folder" else ""
+        sequence = f"'{media.path / ('*' + suffix)}'" if media.kind == "folder" else f"'{media.path}'"
+        raise ConfigError(f"-o {output} names a video, and {media.path} is a folder of images: a folder run writes "
+                          "each image into an output folder (-o FOLDER). To upscale an image sequence into a video, "
+                          f"make the sequence a video first, e.g. ffmpeg -framerate 25 -pattern_type glob -i "
+                          f"{sequence} -c:v ffv1 sequence.mkv, then sr-stream sequence.mkv -o {output}")
+    raise ConfigError(f"-o {output} names a file, and {media.path} is a folder run, which writes into a folder: "
+                      "name a folder with -o")
 
 
 def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: bool = False) -> int:

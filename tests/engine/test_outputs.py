@@ -169,3 +169,47 @@ def test_images_are_timed_once_at_one_size_and_videos_at_their_own(tmp_path: Pat
     assert cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((30, 50, 3), np.uint8))
     assert _timing_size(plan_file(tmp_path / "photo.png", scale=2)) is None
     assert _timing_size(plan_file(write_video(tmp_path / "clip.mp4"), scale=2)) == (64, 48)
+
+
+def test_a_folder_run_named_like_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``sr-stream frames/ -o out.mp4`` made a folder called out.mp4 holding the upscaled images,
+    where a user of an image sequence asked for a video: it now says how to make the sequence a
+    video first (the FFmpeg command given runs: checked by hand with FFmpeg 5.1), and refuses an
+    image's name too; a folder that exists under such a name is still written into."""
+    import cv2
+    import numpy as np
+
+    from srstream import cli
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    model = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        assert cv2.imwrite(str(frames / f"f_{i:04d}.png"), np.full((4, 6, 3), 60 * i, np.uint8))
+    code = cli.main([str(frames), "-o", str(tmp_path / "out.mp4"), "--model", str(model)])
+    err = capsys.readouterr().err
+    assert code == 2 and "names a video" in err and f"-pattern_type glob -i '{frames}/*.png'" in err, err
+    assert not (tmp_path / "out.mp4").exists()
+    code = cli.main([f"{frames}/*.png", "-o", str(tmp_path / "out.png"), "--model", str(model)])
+    assert code == 2 and "name a folder with -o" in capsys.readouterr().err
+    (tmp_path / "made.mp4").mkdir()
+    assert cli.main([str(frames), "-o", str(tmp_path / "made.mp4"), "--model", str(model)]) == 0
+    assert len(list((tmp_path / "made.mp4").glob("*.png"))) == 3
+
+
+def test_an_image_job_refuses_an_existing_output_and_a_folder(tmp_path: Path) -> None:
+    """An image's job is checked as a file's, never as a folder run's (whose output folder may exist)."""
+    import cv2
+    import numpy as np
+
+    from srstream.engine.api import plan_file
+
+    assert cv2.imwrite(str(tmp_path / "a.png"), np.zeros((4, 4, 3), np.uint8))
+    assert cv2.imwrite(str(tmp_path / "a_x2.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(OutputError, match="--overwrite"):
+        plan_file(tmp_path / "a.png", scale=2)
+    assert plan_file(tmp_path / "a.png", scale=2, overwrite=True).output == tmp_path / "a_x2.png"
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(OutputError, match="is a folder"):
+        plan_file(tmp_path / "a.png", tmp_path / "dir.png", scale=2, overwrite=True)
