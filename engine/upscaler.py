@@ -29,6 +29,17 @@ from srstream.tiling import TilePlan, plan_for_spec
 
 __all__ = ["FrameUpscaler", "OutputSize", "ResizedUpscaler", "choose_tile", "output_size"]
 
+#: A frame whose upscale would hold more than a quarter of this machine's memory in working buffers
+#: at once (the network's float32 output planes, twice over while tiles are blended, and a 16-bit
+#: base image for luma models: about 18 bytes per output pixel; None: that quarter, or a number of
+#: bytes) is upscaled in bands of input rows of about :data:`BAND_BYTES` each, every band with the
+#: model's margin of context above and below, cropped and written into the output: the same
+#: samples, and memory that grows with the output's samples alone. A 12-megapixel photo at x4
+#: (2-core first-generation Zen, OpenVINO fp32): 3.32 GB peak in one piece, 2.07 GB in bands, for
+#: 9% more time (the context rows upscaled twice); so only where memory is short.
+BAND_FROM_BYTES: int | None = None
+BAND_BYTES = 512 << 20
+
 _LUMA = np.array(LUMA_BT601, np.float32)
 
 
@@ -136,6 +147,47 @@ class FrameUpscaler:
         return np.clip(np.rint(mean), 0, limit).astype(frame.dtype)
 
     def _upscale(self, frame: np.ndarray) -> np.ndarray:
+        """One frame, in bands of rows where it is large (:data:`BAND_FROM_BYTES`); the bands'
+        outputs equal the whole frame's, each output row computed with its whole receptive field
+        (and the base resize's 2 rows) inside its band, each band a whole number of tile rows tall."""
+        height, width = frame.shape[:2]
+        s = self.spec.scale
+        planes = 1 if self._luma else self.spec.out_channels
+        per_row = width * s * s * (8 * planes + 6 + frame.itemsize * 4)  # working bytes per input row
+        if BAND_FROM_BYTES is not None:
+            limit = BAND_FROM_BYTES
+        else:
+            from srstream.sysinfo import total_memory
+
+            limit = total_memory() // 4
+        if height * per_row <= limit or height < 4:
+            return self._upscale_whole(frame)
+        context = max(self.spec.margin, 2)
+        plan = self.plan(height, width)
+        tall = 2 * context + 1
+        rows = max(1, BAND_BYTES // per_row)
+        step = overlap = 0
+        if len(plan) > 1:
+            # each band a whole number of tile rows tall (context included): a band cut across a tile
+            # row pads it and upscales the padding; and at least a tile tall, or the model would see
+            # that padding at the frame's bottom edge instead of its own border
+            tall, overlap = max(plan.tile_shape[0], tall), plan.overlap
+            step = plan.tile_shape[0] - overlap
+            rows = max(1, max(1, (rows + 2 * context - overlap) // step) * step + overlap - 2 * context)
+        out = None
+        for top in range(0, height, rows):
+            bottom = min(height, top + rows)
+            first = max(0, min(top - context, height - tall))
+            last = min(height, max(bottom + context, first + tall))
+            if step:
+                last = min(height, last + (-(last - first - overlap)) % step)
+            band = self._upscale_whole(np.ascontiguousarray(frame[first:last]))
+            if out is None:
+                out = np.empty((height * s, width * s, *band.shape[2:]), band.dtype)
+            out[top * s:bottom * s] = band[(top - first) * s:(bottom - first) * s]
+        return out
+
+    def _upscale_whole(self, frame: np.ndarray) -> np.ndarray:
         if frame.dtype not in (np.uint8, np.uint16):
             raise InputError(f"unsupported sample type {frame.dtype}; sr-stream reads 8- and 16-bit images")
         if frame.ndim == 2:

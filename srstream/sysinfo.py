@@ -158,6 +158,14 @@ def _microarchitecture() -> str | None:
     return archspec.cpu.host().name
 
 
+def total_memory(default: int = 8 << 30) -> int:
+    """This machine's physical memory in bytes (``default`` where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return default
+
+
 def _memory_gib() -> float | None:
     for line in _read("/proc/meminfo").splitlines():
         if line.startswith("MemTotal:"):

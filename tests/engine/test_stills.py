@@ -548,3 +548,26 @@ def test_heic_photos_keep_their_depth_colour_profile_and_stay_upright(tmp_path: 
     assert code == 0, err
     shown, meta = read_still_with_metadata(tmp_path / "turned.heic")
     assert shown.shape[:2] == (48, 32) and meta.orientation == 1
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif"])
+@pytest.mark.parametrize("channels", [3, 4])
+def test_writing_an_image_swaps_its_colours_in_place_and_back(tmp_path: Path, suffix: str, channels: int) -> None:
+    """OpenCV encodes BGR: the output was copied to swap R and B (2.3 GB more for a 48-megapixel
+    photo at x4). It is swapped in place and back: the file holds the colours, and the array
+    handed in is as it was."""
+    from srstream.engine.stills import read_still, write_still
+
+    if suffix == ".jpg" and channels == 4:
+        pytest.skip("JPEG holds no alpha")
+    image = np.zeros((8, 8, channels), np.uint8)
+    image[..., 0], image[..., 1], image[..., 2] = 200, 100, 30
+    if channels == 4:
+        image[..., 3] = 255
+    kept = image.copy()
+    write_still(tmp_path / f"out{suffix}", image)
+    assert np.array_equal(image, kept)
+    back = read_still(tmp_path / f"out{suffix}")
+    assert np.abs(back[..., :3].astype(int) - kept[..., :3]).max() <= 2  # JPEG rounds
+    write_still(tmp_path / f"view{suffix}", image[:, ::-1])  # a view: converted into a copy as before
+    assert np.array_equal(image, kept)

@@ -254,3 +254,35 @@ def test_self_ensemble_averages_the_eight_orientations(real_frame: np.ndarray) -
         assert not ens.takes_yuv420(40, 56)
         grey16 = ens.upscale((frame[:, :, :1].astype(np.uint16) * 257))
         assert grey16.shape == (80, 112, 1) and grey16.dtype == np.uint16
+
+
+@pytest.mark.parametrize("name", ["realtime-x2", "realtime-x4"])
+def test_a_large_frame_upscaled_in_bands_equals_it_whole(real_frame: np.ndarray, name: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large photo's whole-frame buffers (float planes twice over, a 16-bit base) took 3.6 GB at
+    12 megapixels x4 and would not fit a 16 GB machine at 50; it now runs in bands of rows, each
+    with the model's margin of context, whose outputs equal the whole frame's exactly: colour (the
+    luma graph and its bilinear base), RGBA, grey and 16 bits; bands as short as the tiles allow,
+    and a last band shorter than a tile (padded up to the tile, it once saw the padding at the
+    frame's bottom)."""
+    from srstream.engine import upscaler as module
+
+    path = MODELS_DIR / BUNDLED_MODELS[name]
+    spec = read_onnx_spec(path)
+    frame = real_frame[:60]
+    frames = [frame, np.dstack([frame, frame[:, :, 1]]), frame[:, :, 0], frame.astype(np.uint16) * 257]
+    with OrtBackend(spec, path, "fp32") as backend:
+        up = FrameUpscaler(backend, spec, 48)
+        wholes = [up.upscale(f) for f in frames]
+        monkeypatch.setattr(module, "BAND_FROM_BYTES", 0)
+        bands = []
+        whole_frame = up._upscale_whole
+        monkeypatch.setattr(up, "_upscale_whole", lambda f: bands.append(f.shape[0]) or whole_frame(f))
+        for rows in (1, 13):  # bands of that many rows asked, as many as the tiles allow given
+            monkeypatch.setattr(module, "BAND_BYTES", rows * 200 * spec.scale ** 2 * 17)
+            for f, whole in zip(frames if rows > 1 else frames[:1], wholes):
+                bands.clear()
+                banded = up.upscale(f)
+                assert len(bands) >= 2 and max(bands) < 60
+                assert banded.shape == whole.shape and banded.dtype == whole.dtype
+                assert np.array_equal(banded, whole)
