@@ -570,12 +570,11 @@ class Upscaler:
         per_segment = dataclasses.replace(job.encode, copy_audio=False, copy_subtitles=False)
         source = FileSource(job.media.path, copy_audio=False, copy_subtitles=False, deinterlace=self.deinterlace)
         self._input_notes = list(source.notes)  # what the input's first frame says (rotation, interlacing, ...)
+        self._input_ivtc = source.ivtc  # telecined film: four frames out for five in
         try:
             size = self.output_size(*source.size)
             if keeps_alpha(source, choose_pix_fmt(job.encode, source.video.codec_context.pix_fmt, *size, True)[0]):
                 raise OutputError("its segments (.mp4 files) cannot hold the input's transparency")
-            if source.ivtc:  # a segment's own start would shift the five-frame cycle: frames lost or doubled
-                raise OutputError("telecined film is rebuilt in one pass, its five-frame cadence unbroken")
             try:
                 segment = rehearse_output(source, "mp4", ".mp4", size, per_segment)
             except (OutputError, ConfigError) as exc:  # a one-pass run says what is wrong with the settings
@@ -619,7 +618,11 @@ class Upscaler:
         if not report.interrupted and report.output is not None:
             if errors:  # a truncated or damaged input, as a one-pass run says it
                 report.ended_early = errors[0]
-            elif declared and report.frames_out < declared and not damaged:
+            elif getattr(self, "_input_ivtc", False) and declared and report.frames_out < declared * 4 // 5 - 1 \
+                    and not damaged:  # a film frame for four of five decoded; the last five may fall short by one
+                report.ended_early = (f"the input ended early: {report.frames_out} film frames where its {declared} "
+                                      f"frames hold {declared * 4 // 5}")
+            elif declared and report.frames_out < declared and not damaged and not getattr(self, "_input_ivtc", False):
                 report.ended_early = f"the input ended after {report.frames_out} of the {declared} frames it declares"
         if runner is not None and runner.nodes:
             spread = ", ".join(str(n) for n in sorted(runner.nodes.values(), reverse=True))

@@ -105,9 +105,14 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
                 keyframes.append((packet.pts, count))
             count += 1
     cuts = [0]  # indices into keyframes where a segment starts
+    segment_frames = max(segment_frames, 2)
     for i, (_, before) in enumerate(keyframes[1:], 1):
         if before - keyframes[cuts[-1]][1] >= segment_frames:
             cuts.append(i)
+    if len(cuts) > 1 and count - keyframes[cuts[-1]][1] < 2:
+        # a last segment of one frame joins the one before: rebuilt telecined film (four frames for
+        # five) can owe it no frame at all, and a segment must hold one
+        cuts.pop()
     segments = []
     for n, k in enumerate(cuts):
         start = None if n == 0 else keyframes[k][0]

@@ -166,14 +166,25 @@ class InverseTelecine:
     with their partners), ``bwdif`` for a frame that stays combed (a cadence break, a video
     overlay), ``decimate`` (the repeat in each five dropped), as FFmpeg's own documentation
     chains them, the fields taken in ``order`` (:func:`telecined`'s). Four frames out for every five
-    in, at the film's times, in the stream's time base. :class:`Deinterlacer`'s interface."""
+    in, in the stream's time base. :class:`Deinterlacer`'s interface.
+
+    Film frame ``n`` after the first frame pushed, ``first``, is timed ``first + n * 5/4`` of the
+    stream's frame duration (in whole ticks, rounded down): the film's clock, whichever frame of a
+    five decimate drops. So a job's segment that starts pushing at a frame a whole number of
+    fives after the stream's first frame (:meth:`FileSource.read` does) times its film frames as
+    one pass over the whole stream times them."""
 
     def __init__(self, video, order: str = "tff") -> None:  # noqa: ANN001 - av VideoStream
         self.tb = video.time_base
+        self.step = max(1, round(1 / ((video.average_rate or Fraction(30)) * self.tb))) if self.tb else 1
+        self.first: int | None = None  # the first pushed frame's pts
+        self.made = 0  # film frames given so far
         self.graph, self.source, self.sink = _graph(video, [
             ("fieldmatch", f"order={order}:combmatch=full"), ("bwdif", _BWDIF), ("decimate", "")])
 
     def push(self, frame) -> list:  # noqa: ANN001 - av.VideoFrame
+        if self.first is None:
+            self.first = frame.pts
         self.source.push(frame)
         return self._pull()
 
@@ -183,8 +194,13 @@ class InverseTelecine:
 
     def _pull(self) -> list:
         out = _drain(self.sink)
-        for frame in out:  # decimate's own time base (the film's rate) back to the stream's
-            frame.pts, frame.time_base = round(frame.pts * frame.time_base / self.tb), self.tb
+        for frame in out:  # on the film's clock, in the stream's time base
+            if self.first is None:
+                frame.pts = round(frame.pts * frame.time_base / self.tb)
+            else:
+                frame.pts = self.first + self.made * 5 * self.step // 4
+            frame.time_base = self.tb
+            self.made += 1
         return out
 
 
@@ -207,6 +223,7 @@ class Deinterlacer(InverseTelecine):
     def __init__(self, video) -> None:  # noqa: ANN001 - av VideoStream
         self.graph, self.source, self.sink = _graph(video, [("bwdif", _BWDIF)])
         self.times: list[tuple[int | None, Fraction | None]] = []
+        self.first, self.made = None, 0
 
     def push(self, frame) -> list:  # noqa: ANN001 - av.VideoFrame
         self.times.append((frame.pts, frame.time_base))
@@ -241,7 +258,9 @@ class FileSource:
             raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on or off")
         self.src, self.span, self.deinterlace = src, span, deinterlace
         self.bwdif: Deinterlacer | InverseTelecine | None = None
-        self.ivtc = False  # telecined film, rebuilt (InverseTelecine): fewer frames out than in, one pass only
+        self.ivtc = False  # telecined film, rebuilt (InverseTelecine): four frames out for five in
+        self._origin: int | None = None  # the pts of the file's first frame: where the fives of telecine count from
+        self._ivtc_from: int | None = None  # a segment's first frame pushed into the InverseTelecine
         self._deinterlace_decided = self._deinterlace_noted = False
         where = "standard input" if src == PIPE else str(src)
         with reading(where, "a pipe needs a streamable format such as Matroska or MPEG-TS (ffmpeg ... -f matroska -)"
@@ -303,7 +322,7 @@ class FileSource:
             return  # the main pass reports what is wrong with the file
         if frame is None:
             return
-        self.shape = (frame.height, frame.width)
+        self.shape, self._origin = (frame.height, frame.width), frame.pts
         if self.video.codec_context.name == "gif":  # decoded as bgra whether transparent or not
             self.alpha = has_clear_pixels(frame)
         self.turns = round((frame.rotation or 0) / 90) % 4
@@ -359,7 +378,7 @@ class FileSource:
 
         try:
             if start is not None:  # decode from the keyframe at or before the span's start
-                self.container.seek(start, stream=video, backward=True, any_frame=False)
+                self.container.seek(self._preroll(start), stream=video, backward=True, any_frame=False)
             for packet in self.container.demux(video, *extra):
                 if stop.is_set():
                     return ""
@@ -391,6 +410,19 @@ class FileSource:
                 report.decode_error = report.decode_error or str(read_error(exc, "deinterlacing"))
         return "end"
 
+    def _preroll(self, start: int) -> int:
+        """Where a segment starting at ``start`` decodes from: for telecined film, a whole five of
+        frames before the five that holds ``start``, counted from the file's first frame, so that
+        fieldmatch and decimate see around the segment's first frames what one pass sees, and the
+        film frames are timed as one pass times them (:class:`InverseTelecine`); the frames it
+        rebuilds before ``start`` belong to the segment before and are dropped."""
+        if not self.ivtc or self._origin is None:
+            return start
+        step = self.bwdif.step
+        five = max(0, (start - self._origin) // step // 5 - 1)
+        self._ivtc_from = self._origin + five * 5 * step
+        return min(start, self._ivtc_from)
+
     def _deinterlaced(self, frame, report: Report) -> list:  # noqa: ANN001 - av.VideoFrame
         """``frame``, or what the deinterlacer gives back for it (the frame before, once it has
         the one after). ``--deinterlace auto`` decides at the first frame: on where it is interlaced."""
@@ -400,6 +432,9 @@ class FileSource:
                 self.bwdif = Deinterlacer(self.video)
                 if not self._deinterlace_noted:
                     report.notes.append(DEINTERLACED_NOTE)
+        if self.ivtc and self._ivtc_from is not None and frame.pts is not None \
+                and frame.pts < self._ivtc_from - self.bwdif.step // 2:
+            return []  # before the segment's first five: not pushed, so the fives fall as in one pass
         if self.ivtc:  # four frames go on for five decoded: the input's end is judged by what decoded
             report.frames_decoded = (report.frames_decoded or 0) + 1
         return self.bwdif.push(frame) if self.bwdif is not None else [frame]

@@ -599,10 +599,10 @@ def _film(frames: int = 40) -> list[np.ndarray]:
     return out
 
 
-def _write_telecined(path: Path, film: list[np.ndarray]) -> Path:
+def _write_telecined(path: Path, film: list[np.ndarray], gop: int = 250) -> Path:
     """``film`` (24 fps) hard-telecined to 30 fps by FFmpeg's telecine filter (3:2 pulldown: two
-    of every five frames woven from two film frames), losslessly encoded as interlaced H.264: a
-    DVD or broadcast of a film or an anime."""
+    of every five frames woven from two film frames), losslessly encoded as interlaced H.264 with a
+    keyframe every ``gop`` frames: a DVD or broadcast of a film or an anime."""
     import av.filter
 
     graph = av.filter.Graph()
@@ -614,7 +614,8 @@ def _write_telecined(path: Path, film: list[np.ndarray]) -> Path:
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=30)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.options = {"qp": "0", "preset": "ultrafast", "flags": "+ildct+ilme", "x264-params": "tff=1"}
+        stream.options = {"qp": "0", "preset": "ultrafast", "flags": "+ildct+ilme", "x264-params": "tff=1",
+                          "g": str(gop), "keyint_min": str(gop)}
         count = 0
         for i, rgb in enumerate([*film, None]):
             if rgb is None:
@@ -637,8 +638,8 @@ def test_telecined_film_is_rebuilt_into_its_own_frames(tmp_path: Path, upscaler:
     """A telecined DVD (film or anime at 24 fps carried as 30 interlaced) was deinterlaced frame by
     frame: two of every five frames were interpolated from one field, softer and shimmering, and
     the film's judder kept. Its fields now go back together into the film's frames (fieldmatch,
-    decimate): 40 frames out of 50, each the film frame it came from, at the film's times; one
-    pass (a segment would break the cadence). Video that is truly interlaced still gets bwdif."""
+    decimate): 40 frames out of 50, each the film frame it came from, at the film's times. Video
+    that is truly interlaced still gets bwdif."""
     film = _film()
     src = _write_telecined(tmp_path / "dvd.mp4", film)
     assert video_mod.telecined(src, 0) == "tff"
@@ -689,3 +690,56 @@ def test_an_interlaced_video_is_deinterlaced_frame_for_frame(tmp_path: Path, ups
     assert _combing(smooth) < 0.5 * _combing(woven)
     progressive = write_video(tmp_path / "p.mp4", frames=4)
     assert not any("interlaced" in n for n in upscale_video(progressive, tmp_path / "p2.mp4", upscaler, FAST).notes)
+
+
+def test_telecined_film_in_segments_is_the_film_of_one_pass(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A telecined video ran in one pass only, so a long DVD film lost all its work to a crash: a
+    segment's own start shifted the five-frame cycle (frames lost or doubled). Each segment now
+    starts the rebuild a whole five before its own five, counted from the file's first frame, and
+    drops what belongs to the segment before: cut at keyframes 7 frames apart (never on a five),
+    the segments give the same 40 film frames, pixel for pixel and tick for tick, as one pass."""
+    src = _write_telecined(tmp_path / "dvd.mp4", _film(), gop=7)
+    with av.open(str(src)) as container:
+        keyframes = [p.pts for p in container.demux(video=0) if p.size and p.is_keyframe]
+    assert len(keyframes) >= 7
+    lossless = EncodeOptions(preset="ultrafast", crf=0)
+    whole = upscale_video(src, tmp_path / "whole.mp4", upscaler, lossless)
+    assert whole.frames_out == 40
+
+    def decoded(path: Path) -> list[tuple[int, np.ndarray]]:
+        with av.open(str(path)) as container:
+            return [(f.pts, f.to_ndarray(format="gray")) for f in container.decode(video=0)]
+
+    expected = decoded(tmp_path / "whole.mp4")
+    cuts = [None, *keyframes[1:-1:2], None]  # two keyframe intervals (14 frames) each, cut at frames 7, 21, 35
+    pieces = []
+    for n, span in enumerate(zip(cuts, cuts[1:])):
+        report = upscale_video(src, tmp_path / f"seg{n}.mp4", upscaler, lossless, span=span)
+        assert not report.ended_early
+        pieces += decoded(tmp_path / f"seg{n}.mp4")
+    assert len(pieces) == len(expected) == 40
+    # tick for tick, but for MP4's edit list, which gives a file's start in milliseconds (10880 ticks of
+    # 1/15360 s, 708.3 ms, come back as 10875)
+    assert all(abs(t - u) <= 15360 // 1000 for (t, _), (u, _) in zip(pieces, expected))
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(pieces, expected))
+
+
+def test_a_telecined_video_runs_as_a_resumable_job(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """The job of segments (what a long video runs as, resumable after a crash) was refused for
+    telecined film and ran in one pass; it now runs, and its joined film is the one pass's."""
+    from srstream import Upscaler
+
+    src = _write_telecined(tmp_path / "dvd.mp4", _film(), gop=7)
+    with Upscaler(tmp_path / "net.onnx", backend="ort", precision="fp32") as up:
+        one = up.upscale_file(src, tmp_path / "one.mp4", crf=0, preset="ultrafast", segments="off")
+        job = up.upscale_file(src, tmp_path / "job.mp4", crf=0, preset="ultrafast", segments=10)
+    assert one.video.frames_out == 40 and any("telecined film" in n for n in one.video.notes)
+    assert job.segments is not None and job.segments.segments >= 3, job
+    assert job.segments.frames_out == 40 and not job.segments.ended_early
+
+    def decoded(path: Path) -> list[tuple[float, np.ndarray]]:
+        with av.open(str(path)) as container:
+            return [(float(f.pts * f.time_base), f.to_ndarray(format="gray")) for f in container.decode(video=0)]
+
+    pairs = list(zip(decoded(tmp_path / "job.mp4"), decoded(tmp_path / "one.mp4")))
+    assert len(pairs) == 40 and all(abs(t - u) <= 0.001 and np.array_equal(a, b) for (t, a), (u, b) in pairs)
