@@ -23,7 +23,6 @@ every core).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +150,10 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     if parallel and segments == "off":
         raise ConfigError("--workers and --ray-address run segments: drop --segments off, or run in one process")
     if media.kind in ("folder", "glob"):  # its videos: planned one by one as the run reaches them
-        return _plan_folder(media, output, overwrite, recursive, dict(
+        from srstream.engine.folders import plan_folder
+
+        videos = plan_folder(media, output, overwrite, recursive)
+        return FileJob(media, output, overwrite, videos=videos, video_options=dict(
             codec=codec, crf=crf, bitrate=bitrate, preset=preset, pix_fmt=pix_fmt, audio=audio, subtitles=subtitles,
             segments=segments, restart=restart, workers=workers, ray_address=ray_address))
     segment_frames = _segment_frames(segments, media, streaming, parallel)
@@ -168,55 +170,6 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         if not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
             check_output(media.path, output, overwrite=overwrite)
     return FileJob(media, output, overwrite, encode, segment_frames, restart, workers, ray_address)
-
-
-def _plan_folder(media: Any, output: Path, overwrite: bool, recursive: bool, video_options: dict[str, Any]) -> FileJob:
-    """A folder's or glob's job: its output folder checked, and where each of its videos goes."""
-    from srstream.engine.outputs import check_output
-    from srstream.engine.stills import continues_folder_run, folder_videos
-
-    if output.exists() and not output.is_dir():
-        raise OutputError(f"{output} is a file: a folder run writes into a folder; choose another -o path")
-    _check_folder_name(media, output)
-    # an earlier folder run's output folder is continued, or refused, by the run itself
-    check_output(media.path, output, overwrite=overwrite or continues_folder_run(output) or not media.frames,
-                 folder=True)
-    inside = Path(os.path.realpath(output)).is_relative_to(os.path.realpath(media.path))
-    if recursive and inside:  # the next recursive run would take the outputs for inputs
-        raise OutputError(f"{output} is inside {media.path}, which a recursive run reads whole; choose an -o folder "
-                          "outside it")
-    videos = ()
-    if media.videos:
-        from srstream.engine.folders import video_targets
-
-        videos = tuple(video_targets(media.path, output, folder_videos(media.path, recursive), recursive))
-    return FileJob(media, output, overwrite, videos=videos, video_options=video_options)
-
-
-def _check_folder_name(media: Any, output: Path) -> None:
-    """Refuse a folder run's output named like a file (``-o out.mp4``): it was made a folder of that
-    name, holding the images, where an image sequence's user asked for a video.
-
-    Raises:
-        ConfigError: the name ends like a video or an image, and no such folder exists yet.
-    """
-    from srstream.engine.outputs import VIDEO_SUFFIXES
-    from srstream.images import IMAGE_SUFFIXES
-
-    suffix = output.suffix.lower()
-    if output.is_dir() or suffix not in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES):
-        return
-    if suffix in VIDEO_SUFFIXES and media.frames and not media.videos:
-        from srstream.engine.stills import expand_inputs
-
-        suffix = expand_inputs(media.path)[0].suffix if media.kind == "folder" else ""
-        sequence = f"'{media.path / ('*' + suffix)}'" if media.kind == "folder" else f"'{media.path}'"
-        raise ConfigError(f"-o {output} names a video, and {media.path} is a folder of images: a folder run writes "
-                          "each image into an output folder (-o FOLDER). To upscale an image sequence into a video, "
-                          f"make the sequence a video first, e.g. ffmpeg -framerate 25 -pattern_type glob -i "
-                          f"{sequence} -c:v ffv1 sequence.mkv, then sr-stream sequence.mkv -o {output}")
-    raise ConfigError(f"-o {output} names a file, and {media.path} is a folder run, which writes into a folder: "
-                      "name a folder with -o")
 
 
 def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: bool = False) -> int:

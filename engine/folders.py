@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srstream.errors import InputError, OutputError, SRStreamError
+from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
-__all__ = ["VideosReport", "failure", "run_videos", "video_targets"]
+__all__ = ["VideosReport", "failure", "plan_folder", "run_videos", "video_targets"]
 
 
 @dataclass
@@ -63,8 +63,7 @@ def video_targets(inputs: Path, out_dir: Path, videos: list[Path], recursive: bo
             ``out_dir``.
 
     Raises:
-        OutputError: an output would be its own input (``out_dir`` is the videos' folder), or a
-            recursive run's ``out_dir`` lies inside ``inputs`` (the next run would read it).
+        OutputError: an output would be its own input (``out_dir`` is the videos' folder).
     """
     from srstream.engine.outputs import video_suffix
 
@@ -75,10 +74,60 @@ def video_targets(inputs: Path, out_dir: Path, videos: list[Path], recursive: bo
     if any(os.path.realpath(target) == os.path.realpath(video) for video, target in pairs):
         raise OutputError(f"{out_dir} holds the videos themselves: the outputs would replace them; choose another "
                           "-o folder")
-    if recursive and Path(os.path.realpath(out_dir)).is_relative_to(os.path.realpath(inputs)):
-        raise OutputError(f"{out_dir} is inside {inputs}, which a recursive run reads whole; choose an -o folder "
-                          "outside it")
     return pairs
+
+
+def plan_folder(media: Any, output: Path, overwrite: bool = False,
+                recursive: bool = False) -> tuple[tuple[Path, Path], ...]:
+    """A folder's or glob's run checked before any work (its output folder, and what it is named), and
+    where each of its videos goes (:func:`video_targets`).
+
+    Raises:
+        OutputError: the output is a file, would take the input's place, or lies inside a
+            recursive run's tree. ConfigError: the output is named like a file (:func:`_check_folder_name`).
+    """
+    from srstream.engine.outputs import check_output
+    from srstream.engine.stills import continues_folder_run, folder_videos
+
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"{output} is a file: a folder run writes into a folder; choose another -o path")
+    _check_folder_name(media, output)
+    # an earlier folder run's output folder is continued, or refused, by the run itself
+    check_output(media.path, output, overwrite=overwrite or continues_folder_run(output) or not media.frames,
+                 folder=True)
+    inside = Path(os.path.realpath(output)).is_relative_to(os.path.realpath(media.path))
+    if recursive and inside:  # the next recursive run would take the outputs for inputs
+        raise OutputError(f"{output} is inside {media.path}, which a recursive run reads whole; choose an -o folder "
+                          "outside it")
+    if not media.videos:
+        return ()
+    return tuple(video_targets(media.path, output, folder_videos(media.path, recursive), recursive))
+
+
+def _check_folder_name(media: Any, output: Path) -> None:
+    """Refuse a folder run's output named like a file (``-o out.mp4``): it was made a folder of that
+    name, holding the images, where an image sequence's user asked for a video.
+
+    Raises:
+        ConfigError: the name ends like a video or an image, and no such folder exists yet.
+    """
+    from srstream.engine.outputs import VIDEO_SUFFIXES
+    from srstream.images import IMAGE_SUFFIXES
+
+    suffix = output.suffix.lower()
+    if output.is_dir() or suffix not in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES):
+        return
+    if suffix in VIDEO_SUFFIXES and media.frames and not media.videos:
+        from srstream.engine.stills import expand_inputs
+
+        suffix = expand_inputs(media.path)[0].suffix if media.kind == "folder" else ""
+        sequence = f"'{media.path / ('*' + suffix)}'" if media.kind == "folder" else f"'{media.path}'"
+        raise ConfigError(f"-o {output} names a video, and {media.path} is a folder of images: a folder run writes "
+                          "each image into an output folder (-o FOLDER). To upscale an image sequence into a video, "
+                          f"make the sequence a video first, e.g. ffmpeg -framerate 25 -pattern_type glob -i "
+                          f"{sequence} -c:v ffv1 sequence.mkv, then sr-stream sequence.mkv -o {output}")
+    raise ConfigError(f"-o {output} names a file, and {media.path} is a folder run, which writes into a folder: "
+                      "name a folder with -o")
 
 
 def run_videos(pairs: list[tuple[Path, Path]], upscale: Callable[[Path, Path], Any], *, overwrite: bool = False,

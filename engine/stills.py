@@ -43,8 +43,8 @@ from srstream.errors import ConfigError, InputError, OutputError
 from srstream.images import FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range, read_heif
 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "StillMetadata", "animation_frames",
-           "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs", "folder_files", "is_glob",
-           "read_animation", "read_still", "read_still_with_metadata", "folder_videos", "upright",
+           "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs", "folder_files",
+           "folder_videos", "is_glob", "read_animation", "read_still", "read_still_with_metadata", "upright",
            "upscale_folder", "upscale_image", "write_animation", "write_still"]
 
 log = logging.getLogger("srstream.engine")

@@ -159,7 +159,7 @@ def _hdr10_clip(path: Path, sei: bytes = b"") -> Path:
         v.options = {"crf": "10", "preset": "ultrafast", "g": "1",  # every frame a keyframe: segments can cut anywhere
                      "x265-params": f"log-level=error:hdr10=1:master-display={_MASTERING}:max-cll=1000,400"}
         ramp = np.tile(np.linspace(4096, 61440, 64, dtype=np.uint16), (48, 1))
-        for i in range(3):
+        for i in range(4):  # two segments of two (a last segment of one joins the one before)
             frame = av.VideoFrame.from_ndarray(np.stack([ramp] * 3, axis=-1), format="rgb48le")
             frame = frame.reformat(format="yuv420p10le", dst_colorspace="BT2020")
             frame.pts = i
@@ -248,7 +248,7 @@ def test_dynamic_hdr_metadata_that_cannot_be_carried_is_named_and_profile_5_refu
     code, text = _run(web, tmp_path / "web_x2.mp4", nearest, capsys)
     assert code == 0 and "Dolby Vision profile 8.1" in text and "the HDR10 picture" in text, text
     with av.open(str(tmp_path / "web_x2.mp4")) as c:
-        assert c.streams.video[0].frames == 3
+        assert c.streams.video[0].frames == 4
 
     five = _with_dolby_vision(_hdr10_clip(tmp_path / "p5.mp4"), 5, 0)
     matroska = tmp_path / "p5.mkv"  # FFmpeg carries the record into Matroska's block addition mapping
@@ -297,7 +297,7 @@ def test_hdr10_video_becomes_hevc_main_10_with_its_mastering_metadata(tmp_path: 
     code, text = _run(src, tmp_path / "joined.mp4", nearest, capsys, "--segments", "2")  # a job's segments, joined
     assert code == 0 and "2 segments" in text, text
     with av.open(str(tmp_path / "joined.mp4")) as c:
-        assert c.streams.video[0].codec_context.codec_tag == "hvc1" and c.streams.video[0].frames == 3
+        assert c.streams.video[0].codec_context.codec_tag == "hvc1" and c.streams.video[0].frames == 4
     assert _hdr10_of(tmp_path / "joined.mp4") == given
     if "libsvtav1" in av.codecs_available:  # PyAV's wheels have it (their libvpx-vp9 encodes 8 bits only)
         code, text = _run(src, tmp_path / "out.webm", nearest, capsys)
