@@ -157,8 +157,8 @@ def test_an_image_too_large_for_its_format_is_caught_before_any_work(tmp_path: P
 
 def test_images_are_timed_once_at_one_size_and_videos_at_their_own(tmp_path: Path) -> None:
     """``auto`` timed each image at its own size: four candidates, at least four rounds, for a large
-    photo many times its one upscale, and again for each new size (the 4200x600 panorama: about
-    2.5 minutes of its 3). Images now share the default timing size; a video keeps its own."""
+    photo many times its one upscale, and again for each new size (the 4200x600 panorama:
+    about 2.7 minutes of its 3). Images now share the default timing size; a video keeps its own."""
     import cv2
     import numpy as np
 
