@@ -64,11 +64,15 @@ class DoviConfig:
     @classmethod
     def parse(cls, record: bytes) -> DoviConfig | None:
         """The record's first 5 bytes: version (2), then profile (7 bits), level (6), rpu, el and
-        bl present (1 each), compatibility id (4). None if too short or of an unknown version."""
+        bl present (1 each), compatibility id (4). None if too short, of an unknown version, or of
+        a profile or level that does not exist."""
         if len(record) < 5 or record[0] not in (1, 2, 3):
             return None
         bits = struct.unpack(">H", record[2:4])[0]
-        return cls(profile=bits >> 9, level=(bits >> 3) & 0x3F, compatibility=record[4] >> 4)
+        profile, level = bits >> 9, (bits >> 3) & 0x3F
+        if profile > 10 or level > 13:  # not a record: bytes that happen to spell its type
+            return None
+        return cls(profile=profile, level=level, compatibility=record[4] >> 4)
 
 
 def find_config(header: bytes) -> DoviConfig | None:
@@ -84,7 +88,7 @@ def find_config(header: bytes) -> DoviConfig | None:
             else:  # Matroska: the extra data element within the next bytes
                 extra = header.find(b"\x41\xed", at + 4, at + 24)
                 found = None
-                if extra >= 0 and header[extra + 2] & 0x80:  # a one-byte size (the record is 24 bytes)
+                if 0 <= extra < len(header) - 2 and header[extra + 2] & 0x80:  # a one-byte size (24 bytes)
                     length = header[extra + 2] & 0x7F
                     found = DoviConfig.parse(header[extra + 3:extra + 3 + length])
             if found is not None:
@@ -100,7 +104,9 @@ def read_config(path: str | Path) -> DoviConfig | None:
         with open(path, "rb") as file:
             start = file.read(12)
             if start[:4] == b"\x1a\x45\xdf\xa3":  # EBML: Matroska, WebM
-                return find_config(start + file.read(_MATROSKA_HEAD))
+                head = start + file.read(_MATROSKA_HEAD)
+                cluster = head.find(b"\x1f\x43\xb6\x75")  # the tracks come before the first cluster: no
+                return find_config(head[:cluster] if cluster > 0 else head)  # picture's bytes are searched
             if start[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
                 moov = _moov(file)
                 return find_config(moov) if moov else None

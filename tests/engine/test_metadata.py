@@ -266,6 +266,11 @@ def test_dynamic_hdr_metadata_that_cannot_be_carried_is_named_and_profile_5_refu
     av1 = find_config(b"\0\0\0\x1fdvvC" + bytes([2, 0]) + struct.pack(">H", 10 << 9) + bytes(20))
     assert av1.name == "profile 10.0" and not av1.displayable  # AV1's form of profile 5
     assert find_config(b"dvcC without a record") is None and read_config(tmp_path / "missing.mp4") is None
+    record = b"\x41\xed\x98" + bytes([1, 0]) + struct.pack(">H", (5 << 9) | (6 << 3)) + bytes(20)
+    assert find_config(b"\0\0\0\x1fdvcC" + bytes([1, 0]) + struct.pack(">H", 99 << 9) + bytes(20)) is None
+    (tmp_path / "picture.mkv").write_bytes(b"\x1a\x45\xdf\xa3" + bytes(8) + b"\x1f\x43\xb6\x75dvcC" + record)
+    assert find_config(b"\xa0\x41\xe7\x84dvcC" + record).profile == 5  # a track entry
+    assert read_config(tmp_path / "picture.mkv") is None  # bytes that spell it in a cluster
 
 
 def _hdr10_of(path: Path):  # noqa: ANN202 - Hdr10 | None
