@@ -22,8 +22,8 @@ __all__ = ["AudioReencode", "BT601", "EncodeOptions", "GifPalette", "HDR10_CODEC
            "Hdr10", "MATRICES", "PQ_TRANSFER", "SubtitleReencode", "X264_PRESETS",
            "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet", "copy_stream_tags",
            "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets",
-           "format_for", "frame_converter", "frames_kept", "has_alpha", "is_deep", "mux_copied", "output_pix_fmt",
-           "plausible_dts", "rehearse", "sws_flags", "tag_hevc", "undecodable", "x264_params"]
+           "format_for", "frame_converter", "frame_ticks", "frames_kept", "has_alpha", "is_deep", "mux_copied",
+           "output_pix_fmt", "plausible_dts", "rehearse", "sws_flags", "tag_hevc", "undecodable", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -202,6 +202,13 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 #: 2-core Zen 4 that is 20.6 fps instead of 17.4 (``benchmarks/results/bench/encoder_presets/``).
 #: A real-time upscaler should not spend a third of its CPU on motion search.
 DEFAULT_PRESET = "veryfast"
+
+
+def frame_ticks(rate: Fraction | int | None, time_base: Fraction | None) -> int:
+    """One frame at ``rate`` (30 where it is not known) in ticks of ``time_base``; at least 1."""
+    if not time_base:
+        return 1
+    return max(1, round(1 / (Fraction(rate or 30) * time_base)))
 
 
 def default_crf(codec: str) -> int:
@@ -879,7 +886,7 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
         try:
             stream, convert, copied = build(probe, opts)
             tick = stream.codec_context.time_base
-            step = max(1, round(1 / (Fraction(stream.average_rate or 30) * tick))) if tick else 1
+            step = frame_ticks(stream.average_rate, tick)
             packets = []
             for index in range(REHEARSAL_FRAMES):
                 frame = convert(np.zeros((size[1], size[0], 3), np.uint8))

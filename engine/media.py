@@ -185,20 +185,22 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
     if not path.exists() and any(c in str(path) for c in "*?["):
         import glob
 
-        from srstream.engine.stills import folder_videos
+        from srstream.engine.stills import videos_among
 
-        matches = [p for p in glob.glob(str(path)) if Path(p).suffix.lower() in FOLDER_SUFFIXES]
-        videos = len(folder_videos(path))
+        found = [Path(p) for p in glob.glob(str(path))]  # read once: for the images and the videos
+        matches = [p for p in found if p.suffix.lower() in FOLDER_SUFFIXES]
+        videos = len(videos_among(found))
         if not matches and not videos:
             raise InputError(f"no images or videos match {path}")
         return MediaInfo(path=path, kind="glob", frames=len(matches), videos=videos)
     if not path.exists():
         raise InputError(f"input {path} does not exist")
     if path.is_dir():
-        from srstream.engine.stills import folder_files, folder_videos
+        from srstream.engine.stills import folder_files, videos_among
 
-        images = [p for p in folder_files(path, recursive) if p.suffix.lower() in FOLDER_SUFFIXES]
-        videos = len(folder_videos(path, recursive))
+        files = folder_files(path, recursive)  # walked once: for the images and the videos
+        images = [p for p in files if p.suffix.lower() in FOLDER_SUFFIXES]
+        videos = len(videos_among(files))
         if not images and not videos:
             raise InputError(f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos"
                              + ("" if recursive else ", and without -r its subfolders are not read"))

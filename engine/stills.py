@@ -29,7 +29,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +45,7 @@ from srstream.images import FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "StillMetadata", "animation_frames",
            "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs", "folder_files",
            "folder_videos", "is_glob", "read_animation", "read_still", "read_still_with_metadata", "upright",
-           "upscale_folder", "upscale_image", "write_animation", "write_still"]
+           "upscale_folder", "upscale_image", "videos_among", "write_animation", "write_still"]
 
 log = logging.getLogger("srstream.engine")
 
@@ -158,10 +158,14 @@ def folder_videos(path: Path, recursive: bool = False) -> list[Path]:
     """The videos of a folder (with ``recursive``, of its subfolders too) or glob (sorted), which a
     run of its images leaves alone: each is upscaled by a run of its own (:mod:`srstream.engine.folders`;
     GIFs are not among them: a folder run upscales them as GIFs)."""
+    return videos_among(folder_files(path, recursive) if path.is_dir() else map(Path, glob.glob(str(path))))
+
+
+def videos_among(files: Iterable[Path]) -> list[Path]:
+    """The videos among ``files`` (sorted; GIFs left to the images), as :func:`folder_videos` finds them."""
     from srstream.engine.outputs import INPUT_VIDEO_SUFFIXES
 
-    found = folder_files(path, recursive) if path.is_dir() else map(Path, glob.glob(str(path)))
-    return sorted(p for p in found
+    return sorted(p for p in files
                   if p.suffix.lower() in INPUT_VIDEO_SUFFIXES and p.suffix.lower() not in FOLDER_SUFFIXES
                   and p.is_file())
 

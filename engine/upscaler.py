@@ -14,6 +14,7 @@ images stay 16-bit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,13 @@ BAND_FROM_BYTES: int | None = None
 BAND_BYTES = 512 << 20
 
 _LUMA = np.array(LUMA_BT601, np.float32)
+
+
+@functools.cache
+def _quarter_of_memory() -> int:
+    from srstream.sysinfo import total_memory
+
+    return total_memory() // 4
 
 
 def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requested: int | str = "auto") -> int:
@@ -154,12 +162,7 @@ class FrameUpscaler:
         s = self.spec.scale
         planes = 1 if self._luma else self.spec.out_channels
         per_row = width * s * s * (8 * planes + 6 + frame.itemsize * 4)  # working bytes per input row
-        if BAND_FROM_BYTES is not None:
-            limit = BAND_FROM_BYTES
-        else:
-            from srstream.sysinfo import total_memory
-
-            limit = total_memory() // 4
+        limit = BAND_FROM_BYTES if BAND_FROM_BYTES is not None else _quarter_of_memory()
         if height * per_row <= limit or height < 4:
             return self._upscale_whole(frame)
         context = max(self.spec.margin, 2)

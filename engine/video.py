@@ -45,6 +45,7 @@ from srstream.engine.encode import (
     default_codec,
     first_packets,
     frame_converter,
+    frame_ticks,
     frames_kept,
     has_alpha,
     is_deep,
@@ -176,7 +177,7 @@ class InverseTelecine:
 
     def __init__(self, video, order: str = "tff") -> None:  # noqa: ANN001 - av VideoStream
         self.tb = video.time_base
-        self.step = max(1, round(1 / ((video.average_rate or Fraction(30)) * self.tb))) if self.tb else 1
+        self.step = frame_ticks(video.average_rate, self.tb)
         self.first: int | None = None  # the first pushed frame's pts
         self.made = 0  # film frames given so far
         self.graph, self.source, self.sink = _graph(video, [
@@ -223,11 +224,11 @@ class Deinterlacer(InverseTelecine):
     def __init__(self, video) -> None:  # noqa: ANN001 - av VideoStream
         self.graph, self.source, self.sink = _graph(video, [("bwdif", _BWDIF)])
         self.times: list[tuple[int | None, Fraction | None]] = []
-        self.first, self.made = None, 0
 
     def push(self, frame) -> list:  # noqa: ANN001 - av.VideoFrame
         self.times.append((frame.pts, frame.time_base))
-        return super().push(frame)
+        self.source.push(frame)
+        return self._pull()
 
     def _pull(self) -> list:
         out = _drain(self.sink)
@@ -326,7 +327,8 @@ class FileSource:
         if self.video.codec_context.name == "gif":  # decoded as bgra whether transparent or not
             self.alpha = has_clear_pixels(frame)
         self.turns = round((frame.rotation or 0) / 90) % 4
-        self.notes += dynamic_hdr_notes(self.src, frame)
+        if self.span == (None, None):  # a job's segments: the job said it once, from the whole file's source
+            self.notes += dynamic_hdr_notes(self.src, frame)
         if self.turns:
             self.notes.append(f"the input is shown rotated by {-90 * self.turns % 360} degrees: the frames are turned "
                               "upright before upscaling (as FFmpeg does), so the output plays the same way")
