@@ -23,6 +23,7 @@ every core).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,9 @@ class FileJob:
     videos: tuple[tuple[Path, Path], ...] = ()
     #: how a folder's videos are encoded: :func:`plan_file`'s arguments for each of them
     video_options: dict[str, Any] = field(default_factory=dict)
+    #: a folder's or glob's images upscaled into a video (:class:`srstream.engine.sequence.ImageSequence`;
+    #: ``media`` is then its concat list's, a video's)
+    sequence: Any = None
 
     @property
     def kind(self) -> str:
@@ -81,11 +85,29 @@ class FileResult:
 AUTO_SEGMENTS_FROM, AUTO_SEGMENT_FRAMES = 3000, 600
 
 
+def _sequence(media: Any, dst: str | Path | None, fps: float | None, sound: str | Path | None,
+              recursive: bool) -> Any:
+    """The image sequence a folder or glob of images with an output named like a video makes
+    (:func:`srstream.engine.sequence.plan_sequence`), or None for any other job."""
+    from srstream.engine.outputs import VIDEO_SUFFIXES
+
+    if (media.kind not in ("folder", "glob") or dst is None or str(dst) == "-" or media.videos or not media.frames
+            or Path(dst).suffix.lower() not in VIDEO_SUFFIXES or Path(dst).is_dir()):
+        return None
+    if recursive:
+        raise ConfigError("an image sequence is one folder's frames: drop -r (--recursive), or upscale the "
+                          "subfolders' images as images with -o FOLDER")
+    from srstream.engine.sequence import plan_sequence
+
+    return plan_sequence(media.path, Path(dst), fps, sound)
+
+
 def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | str, overwrite: bool = False,
               codec: str | None = None, crf: int | None = None, bitrate: str | None = None,
               preset: str = DEFAULT_PRESET, pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True,
               segments: int | str = "auto", restart: bool = False, workers: int = 0,
-              ray_address: str | None = None, recursive: bool = False) -> FileJob:
+              ray_address: str | None = None, recursive: bool = False, fps: float | None = None,
+              sound: str | Path | None = None) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it, or ``INPUT_TAG.ext`` for
     a ``scale`` given as a tag such as ``"x1.5"`` or ``"1080p"``; ``-`` streams a video to standard
@@ -98,7 +120,10 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     ``recursive``: a folder's subfolders too, their images and videos written at the same places
     under the output folder. A folder's or glob's videos are each planned as a video of their own
     when the run reaches them, with these encoder and segment settings
-    (:mod:`srstream.engine.folders`).
+    (:mod:`srstream.engine.folders`). A folder or glob of images with an ``dst`` named like a video
+    is an image sequence upscaled into that video, its frames in their numbers' order at ``fps``
+    frames a second (default 25), with the first audio stream of the file ``sound`` (an audio file,
+    or a video whose sound is wanted) where one is given (:mod:`srstream.engine.sequence`).
 
     Raises:
         InputError: a missing or unreadable input, or a Dolby Vision video with no picture but its
@@ -107,11 +132,47 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         output that cannot hold the input, or bad encoder settings.
     """
     from srstream.engine.media import probe
+
+    media = probe(src, recursive=recursive)
+    options = dict(scale=scale, overwrite=overwrite, codec=codec, crf=crf, bitrate=bitrate, preset=preset,
+                   pix_fmt=pix_fmt, audio=audio, subtitles=subtitles, segments=segments, restart=restart,
+                   workers=workers, ray_address=ray_address, recursive=recursive)
+    sequence = _sequence(media, dst, fps, sound, recursive)
+    if sequence is None:
+        if fps is not None:
+            raise ConfigError("--fps is the frame rate of an image sequence upscaled into a video (a folder or glob "
+                              "of images with -o VIDEO) and of a live capture; a video keeps its own rate: drop --fps")
+        if sound is not None:
+            raise ConfigError("--audio is the sound of an image sequence upscaled into a video (a folder or glob of "
+                              "images with -o VIDEO); a video keeps its own sound: drop --audio")
+        return _plan_media(media, dst, **options)
+    try:
+        sequence.write()
+        listed = dataclasses.replace(probe(sequence.listing), frames=len(sequence.frames))
+        if sequence.audio is not None:  # the sound is muxed by a job's join: even a short sequence runs as a job
+            if not audio:
+                raise ConfigError("--audio gives the sequence's video a sound, --no-audio drops it: drop one")
+            if segments == "off":
+                raise ConfigError("--audio is muxed when a job joins its segments: drop --segments off")
+            options.update(audio=True, segments=AUTO_SEGMENT_FRAMES if segments == "auto" else segments)
+        else:
+            options.update(audio=False)
+        job = _plan_media(listed, Path(dst), **{**options, "subtitles": False, "recursive": False})
+    except BaseException:
+        sequence.remove()
+        raise
+    return dataclasses.replace(job, sequence=sequence)
+
+
+def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwrite: bool, codec: str | None,
+                crf: int | None, bitrate: str | None, preset: str, pix_fmt: str | None, audio: bool, subtitles: bool,
+                segments: int | str, restart: bool, workers: int, ray_address: str | None,
+                recursive: bool) -> FileJob:
+    """:func:`plan_file` of a probed input."""
     from srstream.engine.outputs import (check_image_size, check_kind, check_output, default_output, image_fits,
                                          tagged_size)
     from srstream.engine.encode import options_for
 
-    media = probe(src, recursive=recursive)
     if media.dolby_vision is not None and not media.dolby_vision.displayable:
         from srstream.engine.dovi import refusal
         from srstream.errors import InputError
@@ -359,11 +420,23 @@ class Upscaler:
                      progress: Callable[[int], None] | None = None, **encode: Any) -> FileResult:
         """Upscale a video, an image, a folder or a glob into ``dst`` (default ``INPUT_xS.ext``),
         with the command line's guarantees. ``encode``: ``codec``, ``crf``, ``bitrate``,
-        ``preset``, ``pix_fmt``, ``audio``, ``subtitles`` (see :func:`plan_file`)."""
+        ``preset``, ``pix_fmt``, ``audio``, ``subtitles``, and ``fps`` for an image sequence
+        upscaled into a video (see :func:`plan_file`)."""
         return self.run(plan_file(src, dst, scale=self.spec.scale, overwrite=overwrite, **encode), progress)
 
     def run(self, job: FileJob, progress: Callable[[int], None] | None = None) -> FileResult:
         """Carry out a job from :func:`plan_file`."""
+        if job.sequence is None:
+            return self._run(job, progress)
+        try:  # an image sequence: its concat list is there while it runs (a resumed job writes it again)
+            result = self._run(job, progress)
+        finally:
+            job.sequence.remove()
+        report = result.segments if result.segments is not None else result.video
+        report.notes[:0] = job.sequence.notes
+        return result
+
+    def _run(self, job: FileJob, progress: Callable[[int], None] | None = None) -> FileResult:
         import time
 
         if job.kind == "video" and job.segment_frames:
@@ -372,6 +445,9 @@ class Upscaler:
             except OutputError as exc:
                 if job.workers or job.ray_address:
                     raise
+                if job.sequence is not None and job.sequence.audio is not None:
+                    raise OutputError(f"{exc}; and the sound (--audio) is muxed when a job joins its segments: "
+                                      "choose an .mkv or .mp4 output, or drop --audio") from exc
                 import dataclasses
                 import sys
 
@@ -516,8 +592,11 @@ class Upscaler:
 
         import av
 
+        import contextlib
+
         from srstream.engine.encode import choose_pix_fmt, format_for
         from srstream.engine.jobs import join_filter
+        from srstream.engine.sequence import open_input
         from srstream.engine.video import FileSource, keeps_alpha, rehearse_output
 
         per_segment = dataclasses.replace(job.encode, copy_audio=False, copy_subtitles=False)
@@ -532,8 +611,11 @@ class Upscaler:
                 segment = rehearse_output(source, "mp4", ".mp4", size, per_segment)
             except (OutputError, ConfigError) as exc:  # a one-pass run says what is wrong with the settings
                 raise OutputError(f"its segments (.mp4 files) cannot hold {job.encode.codec} video") from exc
-            with av.open(io.BytesIO(segment)) as sample:
-                join_filter(format_for(job.output.suffix), job.output.suffix, sample, source.container, job.encode)
+            sound = job.sequence.audio if job.sequence is not None else None
+            with av.open(io.BytesIO(segment)) as sample, contextlib.ExitStack() as opened:
+                heard = opened.enter_context(open_input(sound)) if sound is not None else None
+                join_filter(format_for(job.output.suffix), job.output.suffix, sample, source.container, job.encode,
+                            heard)
         finally:
             source.close()
 
@@ -557,7 +639,8 @@ class Upscaler:
                                                             progress),
                              job.encode, self.job_options(job), segment_frames=job.segment_frames,
                              restart=job.restart, run_segments=runner, progress=progress,
-                             log=lambda text: print(f"sr-stream: {text}", file=sys.stderr, flush=True))
+                             log=lambda text: print(f"sr-stream: {text}", file=sys.stderr, flush=True),
+                             sound=job.sequence.audio if job.sequence is not None else None)
         finally:
             if runner is not None:
                 runner.close()

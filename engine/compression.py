@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srstream.engine.screen import Look
+from srstream.engine.sequence import open_input
 
 __all__ = ["SPREAD_LOOKS", "Compression", "measure", "read_compression"]
 
@@ -60,13 +61,12 @@ def measure(path: str | Path, frames: int = 30) -> Compression | None:
     Reads at most ``frames`` frames; never raises for a damaged or unusual file (the run itself
     reports what is wrong with it).
     """
-    import av
 
     from srstream.engine.av_errors import av_failures
     from srstream.engine.media import main_video
 
     try:
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             stream = main_video(container)
             return None if stream is None else read_compression(container, stream, frames)
     except (*av_failures(), OSError, ValueError):

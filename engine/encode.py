@@ -800,12 +800,14 @@ def first_packets(path: str | Path | None, indices, limit: int = 2000) -> dict: 
     copied streams (:func:`finish_probe`)."""
     import av
 
+    from srstream.engine.sequence import open_input
+
     wanted = set(indices)
     if not wanted or path is None or str(path) == "-":
         return {}
     found: dict = {}
     try:
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             for count, packet in enumerate(container.demux(*[container.streams[i] for i in sorted(wanted)])):
                 index = packet.stream.index
                 if packet.size and packet.dts is not None and index not in found:

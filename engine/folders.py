@@ -106,7 +106,8 @@ def plan_folder(media: Any, output: Path, overwrite: bool = False,
 
 def _check_folder_name(media: Any, output: Path) -> None:
     """Refuse a folder run's output named like a file (``-o out.mp4``): it was made a folder of that
-    name, holding the images, where an image sequence's user asked for a video.
+    name. (A folder or glob of images alone with ``-o VIDEO`` never comes here: it is an image
+    sequence, upscaled into that video, :mod:`srstream.engine.sequence`.)
 
     Raises:
         ConfigError: the name ends like a video or an image, and no such folder exists yet.
@@ -117,17 +118,8 @@ def _check_folder_name(media: Any, output: Path) -> None:
     suffix = output.suffix.lower()
     if output.is_dir() or suffix not in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES):
         return
-    if suffix in VIDEO_SUFFIXES and media.frames and not media.videos:
-        from srstream.engine.stills import expand_inputs
-
-        suffix = expand_inputs(media.path)[0].suffix if media.kind == "folder" else ""
-        sequence = f"'{media.path / ('*' + suffix)}'" if media.kind == "folder" else f"'{media.path}'"
-        raise ConfigError(f"-o {output} names a video, and {media.path} is a folder of images: a folder run writes "
-                          "each image into an output folder (-o FOLDER). To upscale an image sequence into a video, "
-                          f"make the sequence a video first, e.g. ffmpeg -framerate 25 -pattern_type glob -i "
-                          f"{sequence} -c:v ffv1 sequence.mkv, then sr-stream sequence.mkv -o {output}")
     raise ConfigError(f"-o {output} names a file, and {media.path} is a folder run, which writes into a folder: "
-                      "name a folder with -o")
+                      "name a folder with -o (a folder of images alone, with -o VIDEO, is upscaled into that video)")
 
 
 def run_videos(pairs: list[tuple[Path, Path]], upscale: Callable[[Path, Path], Any], *, overwrite: bool = False,

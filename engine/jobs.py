@@ -37,6 +37,7 @@ from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags, copy_streams,
                                     finish_probe, first_packets, frames_kept, mux_copied, tag_hevc, undecodable)
 from srstream.engine.media import main_video, no_video
+from srstream.engine.sequence import open_input
 from srstream.errors import ConfigError, InputError, OutputError
 
 __all__ = ["JobReport", "Segment", "input_identity", "job_folder", "join_filter", "plan_segments", "run_job"]
@@ -88,11 +89,10 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
     Raises:
         InputError: no video stream, or packets without timestamps (such a file runs in one pass).
     """
-    import av
 
     keyframes: list[tuple[int, int]] = []  # (pts, frames before it)
     count = 0
-    with reading(str(src)), av.open(str(src)) as container:
+    with reading(str(src)), open_input(src) as container:
         video = main_video(container)
         if video is None:
             raise InputError(no_video(src, container))
@@ -185,8 +185,11 @@ def _done(folder: Path, seg: dict[str, Any]) -> bool:
 def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], int], encode: EncodeOptions,
             options: dict[str, Any], *, segment_frames: int = 300, restart: bool = False,
             run_segments: Callable[[list[tuple[Path, Segment]]], Iterator[tuple[Segment, int]]] | None = None,
-            progress: Callable[[int], None] | None = None, log: Callable[[str], None] = lambda _: None) -> JobReport:
-    """Upscale ``src`` into ``output`` segment by segment (see the module docstring).
+            progress: Callable[[int], None] | None = None, log: Callable[[str], None] = lambda _: None,
+            sound: Path | None = None) -> JobReport:
+    """Upscale ``src`` into ``output`` segment by segment (see the module docstring); ``sound``: a
+    file whose first audio stream the join muxes instead of the source's streams (an image
+    sequence's soundtrack).
 
     ``upscale_segment(path, segment)`` writes one segment's video to ``path`` and returns its frame
     count; ``run_segments``, when given, runs a list of them (on Ray workers:
@@ -240,7 +243,7 @@ def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], 
             close = getattr(finished, "close", None)
             if close is not None:
                 close()  # a runner stops what it still has in flight
-        report.frames_out = _join(src, pending, folder, data, encode, report)
+        report.frames_out = _join(src, pending, folder, data, encode, report, sound)
         pending.commit()
     for entry in data["segments"]:
         (folder / entry["file"]).unlink(missing_ok=True)
@@ -273,26 +276,31 @@ _PROBE_PACKETS = 3
 
 
 def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, copied_names: list[str],  # noqa: ANN001
-                  notes: list[str]) -> tuple[Any, dict, dict]:
+                  notes: list[str], sound=None) -> tuple[Any, dict, dict]:  # noqa: ANN001
     """The join's streams in ``out`` (the file, or :func:`join_filter`'s in memory): a copy of the
     segments' video (``video_in``, the first segment's stream) with the source video's tags, and the
-    source's audio and subtitles as :func:`copy_streams` makes them. Returns (video, the source's
+    source's audio and subtitles as :func:`copy_streams` makes them, or the first audio stream of
+    ``sound`` (an open container: an image sequence's soundtrack) instead. Returns (video, the
     streams to copy, what copy_streams made of them)."""
     video = out.add_stream_from_template(video_in)
     tag_hevc(out, video, video_in.codec_context.name)
     copy_stream_tags(main_video(source), video)
-    extra = {s.index: s for s in source.streams
-             if (s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles)}
+    if sound is not None:
+        extra = {s.index: s for s in sound.streams.audio[:1]}
+    else:
+        extra = {s.index: s for s in source.streams
+                 if (s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles)}
     copied = copy_streams(out, extra, suffix, copied_names)
     copy_container_metadata(source, out, suffix, copied_names, notes)
     return video, extra, copied
 
 
-def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOptions) -> str | None:  # noqa: ANN001
+def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOptions,  # noqa: ANN001
+                sound=None) -> str | None:  # noqa: ANN001
     """The bitstream filter the segments' video needs to be joined into a ``format_name`` output
     (None: none), found by muxing the first packets of ``segment`` (an open segment file) with the
-    streams of ``source`` (the open input) into memory: as they are, then through :data:`_ANNEX_B`'s
-    filter. Before the first segment, with a segment encoded into memory, this says whether a job
+    streams of ``source`` (the open input; or ``sound``'s, see :func:`_join_streams`) into memory:
+    as they are, then through :data:`_ANNEX_B`'s filter. Before the first segment, with a segment encoded into memory, this says whether a job
     can be joined at all; at the join, with the first real segment, which way.
 
     Raises:
@@ -303,7 +311,8 @@ def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOp
     import av
 
     video_in = segment.streams.video[0]
-    samples = first_packets(source.name, [s.index for s in source.streams if s.type in ("audio", "subtitle")])
+    others = sound if sound is not None else source
+    samples = first_packets(others.name, [s.index for s in others.streams if s.type in ("audio", "subtitle")])
     packets = []
     for packet in segment.demux(video_in):
         if packet.size:
@@ -314,7 +323,7 @@ def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOp
     for name in dict.fromkeys((None, _ANNEX_B.get(video_in.codec_context.name))):
         probe = av.open(io.BytesIO(), "w", format=format_name)
         try:
-            video, _, copied = _join_streams(probe, video_in, source, encode, suffix, [], [])
+            video, _, copied = _join_streams(probe, video_in, source, encode, suffix, [], [], sound)
             bsf = av.bitstream.BitStreamFilterContext(name, video_in, video) if name else None
             for packet in [q for p in map(copy_packet, packets) for q in (bsf.filter(p) if bsf else [p])]:
                 packet.stream = video
@@ -331,25 +340,34 @@ def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOp
 
 
 def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any], encode: EncodeOptions,
-          report: JobReport) -> int:
-    """Copy the segments' video packets and the source's other streams into ``pending``'s file."""
+          report: JobReport, sound: Path | None = None) -> int:
+    """Copy the segments' video packets and the source's other streams (or ``sound``'s first audio
+    stream) into ``pending``'s file."""
+    files = [folder / s["file"] for s in data["segments"]]
+    if sound is None:
+        return _join_into(src, pending, files, encode, report, data, None)
+    with reading(str(sound)), open_input(sound) as sound_in:
+        return _join_into(src, pending, files, encode, report, data, sound_in)
+
+
+def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: EncodeOptions, report: JobReport,
+               data: dict[str, Any], sound) -> int:  # noqa: ANN001
     import av
 
-    files = [folder / s["file"] for s in data["segments"]]
     frames = 0
-    with reading(str(src)), av.open(str(src)) as source, av.open(str(files[0])) as first:
+    with reading(str(src)), open_input(src) as source, av.open(str(files[0])) as first:
         with writing(pending.tmp, encode.codec):
             out = av.open(str(pending.tmp), "w")
         try:
             try:
                 with av.open(str(files[0])) as sample:
-                    name = join_filter(out.format.name, pending.tmp.suffix, sample, source, encode)
+                    name = join_filter(out.format.name, pending.tmp.suffix, sample, source, encode, sound)
             except OutputError as exc:  # found before the first segment, unless the job began before that check
                 raise OutputError(f"{exc}; the segments are kept: run it again with --segments off, or with an .mkv "
                                   "or .mp4 output") from exc
             video_in = first.streams.video[0]
             video, extra, copied = _join_streams(out, video_in, source, encode, pending.tmp.suffix,
-                                                 report.copied_streams, report.notes)
+                                                 report.copied_streams, report.notes, sound)
             bsf = av.bitstream.BitStreamFilterContext(name, video_in, video) if name else None
 
             def video_packets() -> Iterator[tuple[float, int, Any]]:
@@ -367,7 +385,7 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
 
             def other_packets() -> Iterator[tuple[float, int, Any]]:
                 if extra:
-                    for packet in source.demux(*extra.values()):
+                    for packet in (sound if sound is not None else source).demux(*extra.values()):
                         if packet.dts is not None and packet.size:
                             yield float(packet.dts * packet.time_base), 1, packet
 

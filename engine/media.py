@@ -11,6 +11,7 @@ from typing import Any
 from fractions import Fraction
 from pathlib import Path
 
+from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.images import FOLDER_SUFFIXES, IMAGE_SUFFIXES
 
@@ -102,7 +103,7 @@ def _probe_video(path: Path) -> MediaInfo:
     from srstream.engine.encode import HDR_TRANSFERS, is_deep
 
     try:
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             video = main_video(container)
             if video is None:
                 raise InputError(no_video(path, container))
@@ -149,11 +150,10 @@ def _hdr10(video, frame):  # noqa: ANN001, ANN202 - av stream and its first fram
 
 def _gif_frames(path: Path, video) -> int:  # noqa: ANN001 - an av stream
     """A GIF's frame count (its container declares none), from its packets: no decoding."""
-    import av
 
     if video.codec_context.name != "gif":
         return 0
-    with av.open(str(path)) as container:
+    with open_input(path) as container:
         return sum(1 for packet in container.demux(container.streams[video.index]) if packet.size)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from srstream.engine import encode
+from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.imresize import bicubic_degrade
 
@@ -98,7 +99,7 @@ def sample_runs(path: Path, runs: int, run_frames: int, max_pixels: int) -> list
     from srstream.engine.av_errors import reading
     from srstream.engine.media import main_video
 
-    with reading(str(path)), av.open(str(path)) as container:
+    with reading(str(path)), open_input(path) as container:
         stream = main_video(container)
         if stream is None:
             raise InputError(f"{path} has no video stream to adapt to")

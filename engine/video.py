@@ -57,6 +57,7 @@ from srstream.engine.encode import (
 from srstream.engine.media import has_clear_pixels, main_video, no_video
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
+from srstream.engine.sequence import open_input
 from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
@@ -91,13 +92,12 @@ def telecined(path: Path, index: int, frames: int = TELECINE_PROBE_FRAMES) -> st
     scene repeats fields anywhere). The order is the one ``idet`` sees in most frames: matching
     fields in the wrong order rebuilt a film frame from the wrong pair (one in four lost, another
     doubled), and a decoded frame's own flag is not to be trusted."""
-    import av
 
     repeated: list[tuple[int, str]] = []
     count = 0
     order = {}
     try:
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             stream = container.streams[index]
             graph, source, sink = _graph(stream, [("idet", "")])
             for frame in container.decode(stream):
@@ -266,7 +266,7 @@ class FileSource:
         where = "standard input" if src == PIPE else str(src)
         with reading(where, "a pipe needs a streamable format such as Matroska or MPEG-TS (ffmpeg ... -f matroska -)"
                      if src == PIPE else ""):
-            self.container = av.open("pipe:0" if src == PIPE else str(src))
+            self.container = av.open("pipe:0") if src == PIPE else open_input(src)
         video = main_video(self.container)
         if video is None:
             why = no_video(src, self.container)
@@ -314,10 +314,9 @@ class FileSource:
     def _first_frame_facts(self) -> None:
         """What only a decoded frame tells: the display rotation and interlacing (read from the
         first frame, in a second pass over the file's start)."""
-        import av
 
         try:
-            with av.open(str(self.src)) as container:
+            with open_input(self.src) as container:
                 frame = next(container.decode(container.streams[self.video.index]), None)
         except av_failures():
             return  # the main pass reports what is wrong with the file

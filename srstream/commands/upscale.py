@@ -169,11 +169,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                             "files)")
     video.add_argument("--pix-fmt", help="output pixel format (default: 4:2:0 at the input's depth: yuv420p, or "
                                           "yuv420p10le for 10-bit and deeper inputs)")
+    video.add_argument("--audio", type=Path, metavar="FILE",
+                       help="for a folder or glob of images with -o VIDEO: the video's sound, the first audio "
+                            "stream of FILE (an audio file, or a video whose sound is wanted)")
     video.add_argument("--no-audio", action="store_true",
                        help="drop audio instead of copying it (a file's, or a network stream's in a recording)")
     video.add_argument("--no-subtitles", action="store_true", help="drop subtitles instead of copying them")
     live = parser.add_argument_group("live sources (camera, screen, window)")
-    live.add_argument("--fps", type=float, help="capture frame rate (default: the device's)")
+    live.add_argument("--fps", type=float, help="capture frame rate (default: the device's); for a folder or glob of "
+                      "images with -o VIDEO, the video's frame rate (default 25)")
     live.add_argument("--size", help="capture size WIDTHxHEIGHT for cameras and whole screens (default: the device's)")
     live.add_argument("--duration", type=float, help="stop after this many seconds (default: until closed or Ctrl-C)")
     live.add_argument("--frames", type=int, help="stop after capturing this many frames")
@@ -280,7 +284,9 @@ def _run_file(args: argparse.Namespace) -> int:
                     crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers, ray_address=args.ray_address,
-                    recursive=args.recursive)  # every check before any work
+                    recursive=args.recursive, fps=args.fps, sound=args.audio)  # every check before any work
+    if job.sequence is not None:
+        print(f"sr-stream: {job.sequence.describe()}", file=sys.stderr)
     if job.videos:
         return _folder(args, job)
     return _upscale(args, job, model, resize)

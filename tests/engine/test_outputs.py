@@ -172,27 +172,31 @@ def test_images_are_timed_once_at_one_size_and_videos_at_their_own(tmp_path: Pat
 
 
 def test_a_folder_run_named_like_a_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``sr-stream frames/ -o out.mp4`` made a folder called out.mp4 holding the upscaled images,
-    where a user of an image sequence asked for a video: it now says how to make the sequence a
-    video first (the FFmpeg command given runs: checked by hand with FFmpeg 5.1), and refuses an
-    image's name too; a folder that exists under such a name is still written into."""
+    """A folder run's ``-o`` named like an image is refused (it made a folder of that name), and one
+    named like a video where the folder holds videos too; a folder that exists under such a name is
+    still written into. (A folder of images alone with ``-o out.mp4`` is upscaled into that video:
+    tests/engine/test_sequence.py.)"""
     import cv2
     import numpy as np
 
     from srstream import cli
     from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+    from tests.conftest import write_video
 
     model = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
     frames = tmp_path / "frames"
     frames.mkdir()
     for i in range(3):
         assert cv2.imwrite(str(frames / f"f_{i:04d}.png"), np.full((4, 6, 3), 60 * i, np.uint8))
-    code = cli.main([str(frames), "-o", str(tmp_path / "out.mp4"), "--model", str(model)])
-    err = capsys.readouterr().err
-    assert code == 2 and "names a video" in err and f"-pattern_type glob -i '{frames}/*.png'" in err, err
-    assert not (tmp_path / "out.mp4").exists()
     code = cli.main([f"{frames}/*.png", "-o", str(tmp_path / "out.png"), "--model", str(model)])
     assert code == 2 and "name a folder with -o" in capsys.readouterr().err
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    assert cv2.imwrite(str(mixed / "a.png"), np.zeros((4, 6, 3), np.uint8))
+    write_video(mixed / "clip.mp4")
+    code = cli.main([str(mixed), "-o", str(tmp_path / "out.mp4"), "--model", str(model)])
+    assert code == 2 and "name a folder with -o" in capsys.readouterr().err
+    assert not (tmp_path / "out.mp4").exists()
     (tmp_path / "made.mp4").mkdir()
     assert cli.main([str(frames), "-o", str(tmp_path / "made.mp4"), "--model", str(model)]) == 0
     assert len(list((tmp_path / "made.mp4").glob("*.png"))) == 3
