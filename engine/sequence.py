@@ -1,4 +1,4 @@
-"""An image sequence upscaled into a video: ``sr-stream frames/ -o film.mp4 [--fps 24]``.
+"""An image sequence upscaled into a video: ``sr-stream frames/ -o film.mp4 [--fps 24] [--audio FILE]``.
 
 A folder's (or glob's) frames, in their numbers' order, are described to FFmpeg as a concat list
 (FFmpeg's own ``ffconcat`` format, read by its ``concat`` demuxer): every frame a file, read by
@@ -13,6 +13,11 @@ Why a list and not FFmpeg's ``image2`` pattern (``frame_%05d.png``): a pattern t
 names only, looks for its first number among five, stops at the first gap, and needs options a
 path cannot carry; the list takes any names, in the order sr-stream gives it. Every input a video
 run reads is opened with :func:`open_input`, which reads such a list as the concat demuxer does.
+
+A soundtrack (``--audio FILE``: its first audio stream) is muxed by the join of a resumable job
+(:mod:`srstream.engine.jobs`), which copies other streams beside the segments' video in any case: a
+sequence with a sound always runs as a job, of one segment when short, so the output appears with
+its sound or not at all.
 """
 
 from __future__ import annotations
