@@ -59,6 +59,8 @@ class FileJob:
     #: a folder's or glob's images upscaled into a video (:class:`srstream.engine.sequence.ImageSequence`;
     #: ``media`` is then its concat list's, a video's)
     sequence: Any = None
+    #: a video upscaled into numbered image files (:class:`srstream.engine.framefiles.FrameFiles`)
+    frames: Any = None
 
     @property
     def kind(self) -> str:
@@ -188,6 +190,13 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
     streaming = str(output) == "-"
     if streaming and media.kind != "video":
         raise ConfigError("-o - streams video to standard output; images and folders need an -o path")
+    if media.kind == "video" and not streaming and str(media.path) != "-":
+        from srstream.engine.framefiles import frame_files
+
+        frames = frame_files(output, media.path)
+        if frames is not None:
+            return _plan_frames(media, frames, overwrite=overwrite, workers=workers, ray_address=ray_address,
+                                segments=segments)
     if not streaming:
         check_kind(media.kind, output, media.frames)
     if media.width and (media.kind == "image" or output.suffix.lower() == ".gif"):
@@ -231,6 +240,27 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
         if not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
             check_output(media.path, output, overwrite=overwrite)
     return FileJob(media, output, overwrite, encode, segment_frames, restart, workers, ray_address)
+
+
+def _plan_frames(media: Any, frames: Any, *, overwrite: bool, workers: int, ray_address: str | None,
+                 segments: int | str) -> FileJob:
+    """:func:`plan_file` of a video upscaled into numbered frame files
+    (:mod:`srstream.engine.framefiles`)."""
+    from srstream.engine.stills import BATCH_RECORD
+
+    if workers or ray_address:
+        raise ConfigError("--workers and --ray-address run a video's segments into a video; numbered frames are "
+                          "written in one pass (which the same command continues after an interruption)")
+    if segments not in ("auto", "off"):
+        raise ConfigError("--segments cuts a video output into resumable segments; numbered frames are resumable "
+                          "as they are: drop --segments")
+    first = frames.path(0)
+    if first.exists() and not overwrite and not (frames.folder / BATCH_RECORD).is_file():
+        raise OutputError(f"{first} exists, and no sr-stream run wrote it; add --overwrite to replace the frames "
+                          f"there, or choose another folder")
+    if first.resolve() == Path(media.path).resolve():
+        raise OutputError(f"{first} is the input; choose another name")
+    return FileJob(media, frames.folder, overwrite, frames=frames)
 
 
 def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: bool = False) -> int:
@@ -439,6 +469,14 @@ class Upscaler:
     def _run(self, job: FileJob, progress: Callable[[int], None] | None = None) -> FileResult:
         import time
 
+        if job.frames is not None:
+            from srstream.engine.framefiles import upscale_to_frames
+
+            self._start_video()
+            report = upscale_to_frames(job.media.path, job.frames, self._frames, overwrite=job.overwrite,
+                                       settings=self.image_settings(), restart=self._start_video, progress=progress,
+                                       deinterlace=self.deinterlace)
+            return FileResult(job, video=report, seconds=report.seconds)
         if job.kind == "video" and job.segment_frames:
             try:
                 self._joinable(job)

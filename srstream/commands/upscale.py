@@ -74,7 +74,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "camera[:N], screen[:DISPLAY][@x,y,w,h], window:TITLE, lavfi:GRAPH, or a network "
                              "stream's URL (rtsp://, rtmp://, srt://, udp://, http(s):// for HLS or MJPEG)")
     parser.add_argument("-o", "--output", type=Path,
-                        help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs)")
+                        help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs); "
+                             "for a video, numbered frames with 'frames/%%06d.png' or an existing folder; for a "
+                             "folder of images, a video (an image sequence, --fps)")
     parser.add_argument("-m", "--model", default=None,
                         help="bundled model (realtime-x2; realtime-x2-compressed, which heavily compressed videos take; "
                              "realtime-x2-screen, which screen recordings and games take; tiny-x2, tiny-x2-deep, "
@@ -550,6 +552,8 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     if result.segments is not None:
         return _job_summary(result.segments, output, up)
     report = result.video
+    if job.frames is not None:
+        return _frames_summary(media, job, report, up)
     lat = np.array(report.upscale_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     decoded = report.frames_decoded or report.frames_in
@@ -574,6 +578,25 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     if report.ended_early:
         raise InputError(f"{media.path}: {report.ended_early}; {output} holds the {report.frames_out} frames that "
                          "decoded (the input looks truncated or damaged)")
+    return 0
+
+
+def _frames_summary(media, job, report, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Report, Upscaler
+    """A video upscaled into numbered frame files: what was written, and how to continue."""
+    from srstream.errors import interrupted_exit_code
+
+    fps = report.frames_out / report.seconds if report.seconds else 0.0
+    print(f"{job.frames}: {report.frames_out} frames written in {report.seconds:.1f} s, {fps:.1f} fps; "
+          f"{up.frame_upscaler.backend.describe()}")
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if report.interrupted:
+        print(f"sr-stream: interrupted; every frame written is whole and stays in {job.frames.folder}: the same "
+              "command continues from there", file=sys.stderr)
+        return interrupted_exit_code()
+    if report.ended_early:
+        raise InputError(f"{media.path}: {report.ended_early}; {job.frames.folder} holds the frames that decoded "
+                         "(the input looks truncated or damaged)")
     return 0
 
 

@@ -1,0 +1,203 @@
+"""A video upscaled into numbered image files: ``sr-stream clip.mp4 -o 'frames/%06d.png'`` (or
+``-o FOLDER`` that exists: ``FOLDER/clip_%06d.png``), the way compositing and editing tools take
+frames (lossless 8- or 16-bit PNG or TIFF, alpha kept), as FFmpeg's ``image2`` muxer numbers them:
+from 1, one file a frame in display order.
+
+Every frame file is written whole (a temporary file renamed, :func:`srstream.engine.stills.write_still`)
+by a writer thread behind a bounded queue, so encoding PNGs overlaps upscaling. The run records
+its settings and the input's identity in the folder (:data:`srstream.engine.stills.BATCH_RECORD`,
+as a folder run of images does): the same command run again after Ctrl-C or a crash keeps the
+frames already written, decodes past them without upscaling, and does the rest; other settings
+or another input into the same folder are refused (``--overwrite`` redoes every frame).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
+from srstream.engine.pipeline import Rung, UpscaleStage, run
+from srstream.errors import ConfigError, OutputError
+
+__all__ = ["FRAME_SUFFIXES", "FrameFiles", "frame_files", "upscale_to_frames"]
+
+#: The formats a frame file can be written in: one picture a file, quickly (AVIF and HEIC encode
+#: a 1080p frame in seconds).
+FRAME_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".bmp")
+_NUMBER = re.compile(r"%(0\d+)?d")
+
+
+@dataclass(frozen=True)
+class FrameFiles:
+    """Where each frame goes: ``folder / (template % number)``, numbered from ``start``."""
+
+    folder: Path
+    template: str
+    start: int = 1
+
+    def path(self, index: int) -> Path:
+        """The file of the frame ``index`` (0: the first)."""
+        return self.folder / (self.template % (self.start + index))
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.template).suffix.lower()
+
+    def __str__(self) -> str:
+        return str(self.folder / self.template)
+
+
+def frame_files(output: Path, src: Path) -> FrameFiles | None:
+    """What ``-o output`` asks of a video: numbered frame files where it is a name with one
+    ``%d`` or ``%0Nd`` (``frames/%06d.png``), or an existing folder not named like a video
+    (``FOLDER/STEM_%06d.png``); None for a video output.
+
+    Raises:
+        ConfigError: a pattern with more than one number, or in a format not in :data:`FRAME_SUFFIXES`.
+    """
+    from srstream.engine.outputs import VIDEO_SUFFIXES
+
+    name = output.name
+    if "%" not in name:  # a folder named like a video (out.mp4/) is a mistake said as one, not a folder of frames
+        if output.is_dir() and output.suffix.lower() not in VIDEO_SUFFIXES:
+            return FrameFiles(output, f"{src.stem.replace('%', '%%')}_%06d.png")
+        return None
+    numbers = _NUMBER.findall(name.replace("%%", ""))
+    if len(numbers) != 1 or "%" in _NUMBER.sub("", name.replace("%%", "")):
+        raise ConfigError(f"-o {output}: a name for numbered frames holds one %d or %0Nd (e.g. frames/%06d.png), "
+                          "and %% for a percent sign")
+    suffix = Path(name).suffix.lower()
+    if suffix not in FRAME_SUFFIXES:
+        raise ConfigError(f"-o {output}: frames are written as {', '.join(FRAME_SUFFIXES)} (PNG and TIFF keep 16 bits "
+                          "and transparency)")
+    return FrameFiles(output.parent, name)
+
+
+class _SkipWritten(UpscaleStage):
+    """The upscale stage of a continued run: a frame whose file an earlier run wrote is decoded but
+    not upscaled; the next one upscaled starts afresh (``restart``: the stabiliser and the change
+    cap forget the frames before, as at a segment's start)."""
+
+    def __init__(self, ladder: list[Rung], written: Callable[[int], bool], restart: Callable[[], None]) -> None:
+        super().__init__(ladder)
+        self.written, self.restart, self.skipping = written, restart, False
+
+    def __call__(self, frame: Frame, source: Any) -> Upscaled:
+        if self.written(frame.index):
+            self.skipping = True
+            return Upscaled(frame, None, time.perf_counter())
+        if self.skipping:
+            self.skipping = False
+            self.restart()
+        return super().__call__(frame, source)
+
+
+class FramesSink:
+    """Upscaled frames -> one image file each, written on its own thread behind a bounded queue
+    (it waits: nothing is dropped). A frame the stage passed over (already written) is counted."""
+
+    live = False
+
+    def __init__(self, target: FrameFiles, report: Report, queue_size: int = 8) -> None:
+        from srstream.engine.stills import write_still
+
+        self.target, self.report, self.write = target, report, write_still
+        self.q = Channel(queue_size)
+        self.kept = 0
+        self.error: BaseException | None = None
+        self.dead = threading.Event()
+        self.takes_yuv = False
+        self.thread = threading.Thread(target=self._write, name="frames", daemon=True)
+        self.thread.start()
+
+    def send(self, frame: Upscaled, abort: threading.Event) -> bool:
+        return not self.dead.is_set() and self.q.put(frame, self.dead)
+
+    def passthrough(self, packet: Passthrough, abort: threading.Event) -> bool:
+        return True  # sound and subtitles: an image sequence holds pictures only (said once, by the run)
+
+    def _write(self) -> None:
+        try:
+            while True:
+                item = self.q.get(timeout=0.1)
+                if item is None:
+                    if self.q.closed:
+                        break
+                    continue
+                if item.rgb is None:
+                    self.kept += 1
+                    continue
+                self.write(self.target.path(item.src.index), item.rgb)
+                self.report.frames_out += 1
+        except BaseException as exc:  # noqa: BLE001 - raised by close() on the caller's thread
+            self.error = exc
+            self.dead.set()
+
+    def close(self, outcome: str) -> None:
+        """Every frame file is whole whatever the outcome (each was renamed into place): they stay,
+        for the same command to continue."""
+        self.q.close()
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        self.report.output = self.target.folder
+
+
+def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite: bool = False,
+                      settings: dict[str, Any] | None = None, restart: Callable[[], None] = lambda: None,
+                      progress: Callable[[int], None] | None = None, deinterlace: str = "auto") -> Report:
+    """Upscale the video ``src`` into ``target``'s frame files with ``upscaler`` (a
+    :class:`~srstream.engine.upscaler.FrameUpscaler`). ``settings``: what the frames depend on
+    (the model's), recorded in the folder with the input's identity and the names.
+
+    Raises:
+        ConfigError: the folder holds frames of another input or other settings (without ``overwrite``).
+        InputError: an unreadable input, no frames. OutputError: a folder that cannot be written, a full disk.
+        KeyboardInterrupt is not raised: an interrupted run returns a report with ``interrupted=True``.
+    """
+    from srstream.engine.jobs import input_identity
+    from srstream.engine.stills import _kept, _record_settings
+    from srstream.engine.video import FileSource
+    from srstream.errors import InputError
+
+    source = FileSource(src, copy_audio=False, copy_subtitles=False, deinterlace=deinterlace)
+    try:
+        report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
+        dropped = [s.type for s in source.container.streams if s.type in ("audio", "subtitle")]
+        if dropped:
+            report.notes.append(f"the input's {' and '.join(sorted(set(dropped)))} and its frames' times are not in "
+                                "numbered frames: a video output keeps them")
+        try:
+            target.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {target.folder}: {exc.strerror or exc}") from exc
+        record = {**(settings or {}), "input": {"name": src.name, **input_identity(src)}, "frames": target.template,
+                  "start": target.start}
+        redo_before = _record_settings(target.folder, record, overwrite)
+        source.alpha = source.alpha and target.suffix in (".png", ".tif", ".tiff", ".webp")
+        if source.deep and target.suffix not in (".png", ".tif", ".tiff"):
+            report.notes.append(f"the input's samples are deeper than 8 bits: {target.suffix} frames hold 8 (PNG and "
+                                "TIFF frames keep 16)")
+
+        def written(index: int) -> bool:
+            path = target.path(index)
+            return not overwrite and path.exists() and _kept(path, redo_before)
+
+        sink = FramesSink(target, report)
+        stage = _SkipWritten([Rung("", lambda: upscaler)], written, restart)
+        run(source, stage, [sink], report=report, progress=progress)
+    except BaseException:
+        source.close()
+        raise
+    if sink.kept:
+        report.notes.append(f"{sink.kept} frames an earlier run wrote were kept")
+    if report.frames_in == 0 and not report.interrupted:
+        why = f" ({report.decode_error})" if report.decode_error else ""
+        raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
+    return report
