@@ -464,6 +464,14 @@ class Upscaler:
             job.sequence.remove()
         report = result.segments if result.segments is not None else result.video
         report.notes[:0] = job.sequence.notes
+        if not report.interrupted and report.frames_out < len(job.sequence.frames):
+            from srstream.errors import InputError
+
+            missing = job.sequence.missing(job.output)
+            names = ", ".join(p.name for p in missing[:5]) + (", ..." if len(missing) > 5 else "")
+            raise InputError(f"{len(missing)} of the {len(job.sequence.frames)} frames did not decode ({names}): "
+                             f"{job.output} holds the others, the frame before each shown in its place; replace "
+                             "them and run again with --overwrite")
         return result
 
     def _run(self, job: FileJob, progress: Callable[[int], None] | None = None) -> FileResult:

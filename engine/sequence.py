@@ -143,6 +143,16 @@ class ImageSequence:
     def remove(self) -> None:
         self.listing.unlink(missing_ok=True)
 
+    def missing(self, video: Path) -> list[Path]:
+        """The frames the upscaled ``video`` does not hold (files that did not decode, which the
+        pipeline skips as damaged packets), found by its packets' times: frame n at n / rate."""
+        with open_input(video) as container:
+            stream = container.streams.video[0]
+            times = [p.pts * p.time_base for p in container.demux(stream) if p.size and p.pts is not None]
+        first = min(times, default=0)
+        held = {round((t - first) * self.rate) for t in times}
+        return [frame for n, frame in enumerate(self.frames) if n not in held]
+
 
 def listing_for(output: Path) -> Path:
     """Where the concat list of a sequence upscaled into ``output`` is kept while it runs."""

@@ -216,3 +216,18 @@ def test_what_a_soundtrack_refuses(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="a video keeps its own sound"):
         plan_file(clip, out, scale=2, sound=clip)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "frames"]
+
+
+def test_a_frame_that_does_not_decode_is_named(tmp_path: Path, nearest: Path) -> None:
+    """A damaged file among the frames: the video holds the others (the frame before shown in its
+    place), and the run ends with an error that names the file, in one pass and as a job alike."""
+    frames = _frames(tmp_path / "frames", list(range(1, 9)))
+    (frames / "f5.png").write_bytes((frames / "f5.png").read_bytes()[:60])
+    with Upscaler(str(nearest)) as up:
+        for segments, out in (("off", tmp_path / "one.mkv"), (4, tmp_path / "job.mkv")):
+            with pytest.raises(InputError, match=r"1 of the 8 frames did not decode \(f5\.png\)"):
+                up.run(plan_file(frames, out, scale=2, codec="ffv1", segments=segments))
+            levels, times, _ = _levels(out)
+            assert np.allclose(levels, [10 * n + 20 for n in (1, 2, 3, 4, 6, 7, 8)], atol=2), (segments, levels)
+            assert np.allclose(times, [k / 25 for k in (0, 1, 2, 3, 5, 6, 7)], atol=1e-3), (segments, times)
+            assert not listing_for(out).exists()
