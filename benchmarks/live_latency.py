@@ -10,7 +10,12 @@ for each configuration. Per configuration it reports:
 * **glass-to-glass** latency: the pattern's frame number is decoded from each captured frame
   and matched with the moment the pattern program put that frame on screen, so the time the
   grab itself waited (up to one capture period) is included;
-* the upscale time per frame.
+* the upscale time per frame;
+* **judder**: for each pair of frames shown one after the other, how far the time between their
+  showings departs from the time between their drawings (mean and p95, ms; 0: motion shown as
+  it was drawn), and the glass-to-glass latency's standard deviation. Each configuration runs
+  paced (the default: each frame shown at its capture time plus a steady delay,
+  :class:`srstream.engine.pipeline.Pacer`) and not paced (``--no-pace``: as soon as upscaled).
 
 A ``bicubic`` row (OpenCV resize instead of a network, same stages) gives the floor that
 capture, colour conversion and display cost on their own.
@@ -45,11 +50,17 @@ from srstream.engine.pattern import read_counter
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.sysinfo import collect
 
-CONFIGS = [  # (label, model or "bicubic", precision, region width, height)
-    ("bicubic x2 (no network)", "bicubic", "", 640, 360, 2),
-    ("realtime-x2 INT8", "realtime-x2", "int8", 640, 360, 2),
-    ("realtime-x2 fp32", "realtime-x2", "fp32", 640, 360, 2),
-    ("realtime-x4 INT8", "realtime-x4", "int8", 320, 180, 4),
+CONFIGS = [  # (label, model or "bicubic", precision, region width, height, scale, paced)
+    ("bicubic x2 (no network)", "bicubic", "", 640, 360, 2, True),
+    ("bicubic x2 (no network), not paced", "bicubic", "", 640, 360, 2, False),
+    ("tiny-x2 fp32", "tiny-x2", "fp32", 320, 180, 2, True),
+    ("tiny-x2 fp32, not paced", "tiny-x2", "fp32", 320, 180, 2, False),
+    ("realtime-x2 INT8", "realtime-x2", "int8", 640, 360, 2, True),
+    ("realtime-x2 INT8, not paced", "realtime-x2", "int8", 640, 360, 2, False),
+    ("realtime-x2 fp32", "realtime-x2", "fp32", 640, 360, 2, True),
+    ("realtime-x2 fp32, not paced", "realtime-x2", "fp32", 640, 360, 2, False),
+    ("realtime-x4 INT8", "realtime-x4", "int8", 320, 180, 4, True),
+    ("realtime-x4 INT8, not paced", "realtime-x4", "int8", 320, 180, 4, False),
 ]
 
 
@@ -75,10 +86,10 @@ def start_xvfb(size: str) -> tuple[subprocess.Popen, str]:
 
 
 def run_config(display: str, label: str, model_name: str, precision: str, w: int, h: int, scale: int,
-               seconds: float, log_dir: Path) -> dict:
+               paced: bool, seconds: float, log_dir: Path) -> dict:
     from srstream.engine.display import WindowDisplay
 
-    log = log_dir / f"pattern_{model_name}_{precision or 'none'}.tsv"
+    log = log_dir / f"pattern_{model_name}_{precision or 'none'}_{paced}.tsv"
     painter = subprocess.Popen([sys.executable, "-m", "srstream.engine.pattern", "--size", f"{w}x{h}", "--pos", "0,0",
                                 "--fps", "30", "--seconds", str(seconds + 6), "--log", str(log)],
                                env={**os.environ, "DISPLAY": display, "SDL_VIDEODRIVER": "x11"})
@@ -95,7 +106,7 @@ def run_config(display: str, label: str, model_name: str, precision: str, w: int
                                                             model.spec))]
             window = WindowDisplay(label, overlay=False, position=(w + 10, 0))
             source = parse_live(f"screen:{display}@0,0,{w},{h}", fps=30)
-            report = run_live(source, ladder, display=window, max_seconds=seconds,
+            report = run_live(source, ladder, display=window, max_seconds=seconds, pace=paced,
                               on_shown=lambda f: shown.append((read_counter(f.input), time.perf_counter())))
     finally:
         painter.terminate()
@@ -106,12 +117,17 @@ def run_config(display: str, label: str, model_name: str, precision: str, w: int
         drawn.setdefault(int(index) % 65536, float(t))
     log.unlink()
     g2g = [(t - drawn[c]) * 1000 for c, t in shown if c in drawn]
+    pairs = [(a, b) for a, b in zip(shown, shown[1:]) if a[0] in drawn and b[0] in drawn and b[0] != a[0]]
+    judder = [abs((tb - ta) - (drawn[cb] - drawn[ca])) * 1000 for (ca, ta), (cb, tb) in pairs]
     data = report.to_dict()
     data.update(label=label, model=model_name, precision=precision or None, region=f"{w}x{h}", scale=scale,
                 output=f"{w * scale}x{h * scale}", latency_ms_p95=round(report.percentile(report.latency_ms, 95), 2),
                 glass_to_glass_ms_p50=round(float(np.percentile(g2g, 50)), 2) if g2g else None,
                 glass_to_glass_ms_p99=round(float(np.percentile(g2g, 99)), 2) if g2g else None,
-                matched_frames=len(g2g))
+                matched_frames=len(g2g), paced=paced,
+                glass_to_glass_ms_std=round(float(np.std(g2g)), 2) if g2g else None,
+                judder_ms_mean=round(float(np.mean(judder)), 2) if judder else None,
+                judder_ms_p95=round(float(np.percentile(judder, 95)), 2) if judder else None)
     return data
 
 
@@ -124,12 +140,14 @@ def markdown(rows: list[dict], machine: dict) -> str:
              f"Machine: {machine['cpu'].get('model', '?')}, {machine['cpu'].get('logical_cores', '?')} logical cores; "
              f"date {rows[0]['date']}.", "",
              "| configuration | region -> output | fps shown | capture-to-display p50 / p95 / p99 ms | "
-             "glass-to-glass p50 / p99 ms | upscale p50 ms | captured | dropped before upscale / display |",
-             "|---|---|---:|---|---|---:|---:|---|"]
+             "glass-to-glass p50 / p99 / std ms | judder mean / p95 ms | upscale p50 ms | captured | "
+             "dropped before upscale / display |",
+             "|---|---|---:|---|---|---|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['label']} | {r['region']} -> {r['output']} | {r['fps']:.1f} | {r['latency_ms_p50']:.1f} / "
                      f"{r['latency_ms_p95']:.1f} / {r['latency_ms_p99']:.1f} | {r['glass_to_glass_ms_p50']} / "
-                     f"{r['glass_to_glass_ms_p99']} | {r['upscale_ms_p50']:.1f} | {r['frames_in']} | "
+                     f"{r['glass_to_glass_ms_p99']} / {r.get('glass_to_glass_ms_std')} | {r.get('judder_ms_mean')} / "
+                     f"{r.get('judder_ms_p95')} | {r['upscale_ms_p50']:.1f} | {r['frames_in']} | "
                      f"{r['dropped_before_upscale']} / {r['dropped_before_display']} |")
     return "\n".join(lines) + "\n"
 
@@ -147,15 +165,16 @@ def main() -> int:
     machine = collect().to_dict()
     rows = []
     try:
-        for label, model, precision, w, h, scale in CONFIGS:
+        for label, model, precision, w, h, scale, paced in CONFIGS:
             if args.only and not any(o in label for o in args.only):
                 continue
-            row = run_config(display, label, model, precision, w, h, scale, args.seconds, args.out)
+            row = run_config(display, label, model, precision, w, h, scale, paced, args.seconds, args.out)
             row["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             rows.append(row)
             print(f"{label}: {row['fps']:.1f} fps, capture-to-display p50 {row['latency_ms_p50']} ms "
                   f"p99 {row['latency_ms_p99']} ms, glass-to-glass p50 {row['glass_to_glass_ms_p50']} ms, "
-                  f"dropped {row['dropped_before_upscale']}/{row['dropped_before_display']}", flush=True)
+                  f"dropped {row['dropped_before_upscale']}/{row['dropped_before_display']}, judder mean "
+                  f"{row['judder_ms_mean']} ms p95 {row['judder_ms_p95']} ms", flush=True)
     finally:
         xvfb.terminate()
         xvfb.wait(timeout=10)

@@ -255,12 +255,13 @@ def run_live(source: LiveSource, ladder: list[Rung], *, display: Display | None 
              sinks: list[Sink] | None = None, report: Report | None = None, max_frames: int | None = None,
              max_seconds: float | None = None, max_latency_ms: float | None = None,
              on_shown: Callable[[Upscaled], None] | None = None, sound: bool = True,
-             audio_input: LiveSource | None = None) -> Report:
+             audio_input: LiveSource | None = None, pace: bool = True) -> Report:
     """Capture ``source``, upscale with ``ladder[0]`` (stepping down under ``max_latency_ms``),
     show on ``display`` and feed ``sinks`` until ``max_frames``/``max_seconds``, the window is
     closed, Ctrl-C, or the source ends. A network stream's sound goes into the recordings among
     ``sinks`` unless ``sound`` is False; another source's, from the sound device ``audio_input``
-    (:class:`SoundCapture`).
+    (:class:`SoundCapture`). ``pace``: the window shows each frame at its capture time plus a
+    steady delay (:class:`srstream.engine.pipeline.Pacer`); off, as soon as it is upscaled.
 
     Sinks are closed by the pipeline: kept when the run ended normally or by Ctrl-C or a
     disconnect, deleted on other errors, which are raised after that. A disconnected device is no
@@ -294,7 +295,8 @@ def run_live(source: LiveSource, ladder: list[Rung], *, display: Display | None 
     if microphone is not None:
         microphone.start(recorders)
     try:
-        run(capture, stage, sinks, report=report, display=display, watch=on_shown, max_seconds=max_seconds)
+        run(capture, stage, sinks, report=report, display=display, watch=on_shown, max_seconds=max_seconds,
+            pace=pace)
     finally:
         if microphone is not None:
             microphone.close()

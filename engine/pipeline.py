@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -202,10 +203,39 @@ def plane_view(plane: Any) -> np.ndarray:
 
 
 # -- the run ----------------------------------------------------------------------------------
+class Pacer:
+    """When the window shows a live frame: at its capture time plus one steady delay, as a
+    player's jitter buffer does. Shown as soon as each is upscaled, frames come at the pace of the
+    upscaler's varying time, not the source's: motion judders though every frame arrives.
+
+    The delay is the ``quantile`` of the last ``window`` frames' capture-to-upscaled latencies, but
+    never more than one capture interval over their median: an upscaler that cannot keep up (whose
+    latency swings by several frames) is smoothed as far as one frame's wait allows, not at any
+    cost in latency. A frame later than the delay is shown at once."""
+
+    def __init__(self, window: int = 30, quantile: float = 90.0) -> None:
+        self.recent: deque[float] = deque(maxlen=window)
+        self.steps: deque[float] = deque(maxlen=window)  # capture intervals, from the frames seen
+        self.quantile = quantile
+        self.last: tuple[int, float] | None = None  # the last frame's (index, capture time)
+
+    def due(self, frame: Upscaled) -> float:
+        """When ``frame`` is to be shown (``perf_counter`` seconds)."""
+        src = frame.src
+        self.recent.append(frame.t_done - src.t)
+        if self.last is not None and src.index > self.last[0]:  # frames dropped between count as captured
+            self.steps.append((src.t - self.last[1]) / (src.index - self.last[0]))
+        self.last = (src.index, src.t)
+        delay = float(np.percentile(self.recent, self.quantile))
+        if self.steps:
+            delay = min(delay, float(np.median(self.recent)) + float(np.median(self.steps)))
+        return src.t + delay
+
+
 class _Run:
     def __init__(self, source: Source, stage: UpscaleStage, sinks: list[Sink], report: Report, *,
                  display: Display | None, watch: Callable[[Upscaled], None] | None, queue_size: int,
-                 progress: Callable[[int], None] | None) -> None:
+                 progress: Callable[[int], None] | None, pace: bool = False) -> None:
         self.source, self.stage, self.sinks, self.report = source, stage, sinks, report
         self.frames: Channel | LatestFrame = LatestFrame() if source.live else Channel(queue_size)
         # the main thread's mailbox (newest frame wins): for the window, or for a watcher
@@ -222,6 +252,7 @@ class _Run:
         self.errors: list[BaseException] = []
         self.has_display = display is not None
         self.progress = progress
+        self.pacer = Pacer() if pace and display is not None and source.live else None
 
     def halt(self, why: str) -> None:
         if not self.stop.is_set():
@@ -277,6 +308,14 @@ class _Run:
                 self.shown.close()
             self.finished.set()
 
+    def _wait(self, display: Display, due: float) -> bool:
+        """Wait until ``due``, the window's events pumped; False when the user closed it."""
+        while (left := due - time.perf_counter()) > 0 and not self.stop.is_set():
+            if not display.idle():
+                return False
+            time.sleep(min(left, 0.004))
+        return True
+
     def conduct(self, display: Display | None, deadline: float | None) -> None:
         """The main thread: show frames (or just wait) until the upscale stage is done."""
         while not self.finished.is_set() or (self.shown is not None and not self.shown.closed):
@@ -294,6 +333,10 @@ class _Run:
                 if display is not None:  # is not shown, and counts as dropped
                     self.shown.dropped += 1
                 continue
+            if self.pacer is not None and not self._wait(display, self.pacer.due(item)):
+                self.halt("user")
+                self.shown.dropped += 1  # the window closed while it waited for its time
+                continue
             if display is not None:
                 if not display.show(item, self.report):
                     self.halt("user")
@@ -307,11 +350,13 @@ class _Run:
 
 def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Report | None = None,
         display: Display | None = None, watch: Callable[[Upscaled], None] | None = None,
-        max_seconds: float | None = None, queue_size: int = 8, progress: Callable[[int], None] | None = None) -> Report:
+        max_seconds: float | None = None, queue_size: int = 8, progress: Callable[[int], None] | None = None,
+        pace: bool = False) -> Report:
     """Run ``source`` through ``stage`` into ``sinks`` (and ``display``) until the source ends, a
     limit, the window is closed, Ctrl-C or an error; then close the sinks with the outcome.
     ``watch`` sees, on the main thread, each frame the window shows (or, without a window, the
-    newest upscaled frame).
+    newest upscaled frame). ``pace``: a live source's window shows each frame at its capture time
+    plus a steady delay (:class:`Pacer`), not as soon as it is upscaled.
 
     Errors are raised once every thread has stopped and every sink is closed (``failed``: its
     partial output deleted). A live device that disconnects is no error: its source returns
@@ -319,7 +364,7 @@ def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Repor
     """
     report = report or Report(source=str(source))
     run_ = _Run(source, stage, sinks, report, display=display, watch=watch, queue_size=queue_size,
-                progress=progress)
+                progress=progress, pace=pace)
     start = time.perf_counter()
     deadline = start + max_seconds if max_seconds else None
     threads = [threading.Thread(target=run_.read, name="read", daemon=True),

@@ -188,7 +188,7 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
             audio_input = None if args.no_audio else parse_audio_input(args.audio_input)
         run_live(source, ladder, display=display, sinks=sinks, report=report, max_frames=args.frames,
                  max_seconds=args.duration, max_latency_ms=args.max_latency, sound=not args.no_audio,
-                 audio_input=audio_input)
+                 audio_input=audio_input, pace=not args.no_pace)
     for switch in report.switches:
         print(f"sr-stream: switched {switch}", file=sys.stderr)
     print(report.summary())

@@ -185,6 +185,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--frames", type=int, help="stop after capturing this many frames")
     live.add_argument("--no-display", action="store_true", help="no window (record with -o or feed --virtual-camera)")
     live.add_argument("--no-overlay", action="store_true", help="start the window without the stats overlay (key O)")
+    live.add_argument("--no-pace", action="store_true",
+                      help="show each frame as soon as it is upscaled (the least latency), not at its capture time "
+                           "plus a steady delay (motion as captured; the delay is the upscale time's 90th percentile)")
     live.add_argument("--window-pos", help="window position X,Y on the screen")
     live.add_argument("--virtual-camera", action="store_true", help="also send the upscaled frames to a virtual camera "
                                                                      "(pyvirtualcam)")

@@ -264,3 +264,59 @@ def test_the_default_model_follows_the_quantiser(monkeypatch: pytest.MonkeyPatch
     name, why = for_compression("realtime-x2", threshold + 0.5)
     assert name == variant and "--model realtime-x2 keeps the default" in why
     assert for_compression("quality-x4", 40.0) == ("quality-x4", "")
+
+
+def test_a_paced_window_shows_frames_at_the_pace_they_were_captured() -> None:
+    """Captured every 33 ms, upscaled in 5 or 25 ms by turns: shown as soon as upscaled, the
+    window's intervals swing by 20 ms (judder); paced (:class:`Pacer`, the default of a live run),
+    each frame is shown at its capture time plus the upscale time's 90th percentile, the same
+    interval every time, at about 20 ms more latency on the fast frames only."""
+    from srstream.engine.pipeline import Pacer
+
+    class Captured(_ListSource):  # a frame's clock is when it was read, as a capture's is
+        def read(self, emit, stop, report) -> str:  # noqa: ANN001
+            rgb = np.zeros((8, 8, 3), np.uint8)
+            for i in range(30):
+                if stop.is_set():
+                    return ""
+                report.frames_in += 1
+                emit(Frame(i, None, time.perf_counter(), rgb))
+                time.sleep(0.033)
+            return "end"
+
+    class Jittery(_Nearest):
+        def upscale(self, rgb: np.ndarray) -> np.ndarray:
+            self.delay = 0.005 if self.calls % 2 == 0 else 0.025
+            return super().upscale(rgb)
+
+    class Window:
+        def __init__(self) -> None:
+            self.at: list[tuple[int, float]] = []
+
+        def show(self, frame: Upscaled, report) -> bool:  # noqa: ANN001
+            self.at.append((frame.src.index, time.perf_counter()))
+            return True
+
+        def idle(self) -> bool:
+            return True
+
+        def close(self) -> None:
+            pass
+
+    swing = {}
+    for pace in (False, True):
+        window = Window()
+        run(Captured([], live=True), UpscaleStage([Rung("j", Jittery)]), [], display=window, pace=pace)
+        steps = [(tb - ta) / (ib - ia) for (ia, ta), (ib, tb) in zip(window.at, window.at[1:])]
+        assert len(window.at) >= 25, (pace, len(window.at))
+        swing[pace] = float(np.std(steps[5:]))  # after the pacer has seen a few frames
+    assert swing[False] > 0.008 and swing[True] < swing[False] / 2, swing
+
+    pacer = Pacer(window=4)  # captured every 33 ms: the 90th percentile of 10 and 30 ms
+    for i, delay in enumerate((0.01, 0.03, 0.01, 0.03)):
+        due = pacer.due(Upscaled(Frame(i, None, 100.0 + i * 0.033, None), None, 100.0 + i * 0.033 + delay))
+    assert due == pytest.approx(100.0 + 3 * 0.033 + float(np.percentile([0.01, 0.03, 0.01, 0.03], 90)))
+    slow = Pacer(window=4)  # captured every 10 ms, upscaled in 50 to 150 ms: at most 10 ms over the median
+    for i, delay in enumerate((0.05, 0.15, 0.05, 0.15)):
+        due = slow.due(Upscaled(Frame(2 * i, None, 100.0 + i * 0.02, None), None, 100.0 + i * 0.02 + delay))
+    assert due == pytest.approx(100.0 + 3 * 0.02 + 0.10 + 0.01)
