@@ -458,7 +458,8 @@ class Upscaler:
         """Carry out a job from :func:`plan_file`."""
         if job.sequence is None:
             return self._run(job, progress)
-        try:  # an image sequence: its concat list is there while it runs (a resumed job writes it again)
+        try:  # an image sequence: its concat list is there while it runs (written again for a job run twice)
+            job.sequence.write()
             result = self._run(job, progress)
         finally:
             job.sequence.remove()
@@ -633,12 +634,11 @@ class Upscaler:
         Raises:
             OutputError: they cannot, and why.
         """
+        import contextlib
         import dataclasses
         import io
 
         import av
-
-        import contextlib
 
         from srstream.engine.encode import choose_pix_fmt, format_for
         from srstream.engine.jobs import join_filter

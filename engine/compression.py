@@ -61,7 +61,6 @@ def measure(path: str | Path, frames: int = 30) -> Compression | None:
     Reads at most ``frames`` frames; never raises for a damaged or unusual file (the run itself
     reports what is wrong with it).
     """
-
     from srstream.engine.av_errors import av_failures
     from srstream.engine.media import main_video
 

@@ -89,7 +89,6 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
     Raises:
         InputError: no video stream, or packets without timestamps (such a file runs in one pass).
     """
-
     keyframes: list[tuple[int, int]] = []  # (pts, frames before it)
     count = 0
     with reading(str(src)), open_input(src) as container:

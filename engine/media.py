@@ -150,7 +150,6 @@ def _hdr10(video, frame):  # noqa: ANN001, ANN202 - av stream and its first fram
 
 def _gif_frames(path: Path, video) -> int:  # noqa: ANN001 - an av stream
     """A GIF's frame count (its container declares none), from its packets: no decoding."""
-
     if video.codec_context.name != "gif":
         return 0
     with open_input(path) as container:

@@ -92,7 +92,6 @@ def telecined(path: Path, index: int, frames: int = TELECINE_PROBE_FRAMES) -> st
     scene repeats fields anywhere). The order is the one ``idet`` sees in most frames: matching
     fields in the wrong order rebuilt a film frame from the wrong pair (one in four lost, another
     doubled), and a decoded frame's own flag is not to be trusted."""
-
     repeated: list[tuple[int, str]] = []
     count = 0
     order = {}
@@ -314,7 +313,6 @@ class FileSource:
     def _first_frame_facts(self) -> None:
         """What only a decoded frame tells: the display rotation and interlacing (read from the
         first frame, in a second pass over the file's start)."""
-
         try:
             with open_input(self.src) as container:
                 frame = next(container.decode(container.streams[self.video.index]), None)
