@@ -12,9 +12,11 @@ and cannot carry the RPU (PyAV gives its encoders no frame side data to pass on)
 
 The record (``dvcC``/``dvvC``/``dvwC``, ETSI TS 103 572 / Dolby's "Dolby Vision Streams Within
 the ISO Base Media File Format") sits in an MP4/MOV sample entry or a Matroska track's block
-addition mapping. FFmpeg reads it into the stream's coded side data, which PyAV does not expose,
-so it is read here from the container's header: the ``moov`` box, or Matroska's first megabytes.
-MPEG-TS and raw streams are not read (their Dolby Vision goes unnoticed, as before).
+addition mapping, and in MPEG-TS (broadcast, and Blu-ray's .m2ts) as a ``DOVI_video_stream``
+descriptor (tag 0xB0) of the video's entry in the program map table. FFmpeg reads it into the
+stream's coded side data, which PyAV does not expose, so it is read here from the container's
+header: the ``moov`` box, Matroska's first megabytes, or a transport stream's first program map
+table. Raw streams are not read (their Dolby Vision goes unnoticed).
 
 HDR10+ (SMPTE ST 2094-40) is per-frame metadata in H.265 SEI or AV1 metadata OBUs, which FFmpeg's
 decoders export as frame side data: a run says it was dropped. Its pictures are plain HDR10.
@@ -27,9 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["HDR10_PLUS_NOTE", "DoviConfig", "dropped_note", "dynamic_hdr_notes", "find_config", "read_config",
-           "refusal"]
+           "refusal", "ts_config"]
 
 _TYPES = (b"dvcC", b"dvvC", b"dvwC")
+#: the descriptor that carries the record in an MPEG-TS program map table
+_TS_DOVI_DESCRIPTOR = 0xB0
+#: how much of a transport stream is read for its program association and program map tables
+#: (repeated every 100 ms or so: they come within its first packets)
+_TS_HEAD = 2 << 20
 #: the most of a file's header read: an MP4's ``moov`` (its sample tables: about 1 MB an hour), or
 #: Matroska's start (its track entries come before the first cluster)
 _MOOV_LIMIT, _MATROSKA_HEAD = 64 << 20, 4 << 20
@@ -98,11 +105,15 @@ def find_config(header: bytes) -> DoviConfig | None:
 
 
 def read_config(path: str | Path) -> DoviConfig | None:
-    """The Dolby Vision configuration of an MP4/MOV or Matroska/WebM file; None where it has none,
-    or where the container is another (or unreadable: the run reports what is wrong with it)."""
+    """The Dolby Vision configuration of an MP4/MOV, Matroska/WebM or MPEG-TS (.ts, .m2ts) file;
+    None where it has none, or where the container is another (or unreadable: the run reports
+    what is wrong with it)."""
     try:
         with open(path, "rb") as file:
             start = file.read(12)
+            if start[:1] == b"\x47" or start[4:5] == b"\x47":  # a transport stream's sync byte (.m2ts: after 4)
+                head = start + file.read(_TS_HEAD)
+                return ts_config(head)
             if start[:4] == b"\x1a\x45\xdf\xa3":  # EBML: Matroska, WebM
                 head = start + file.read(_MATROSKA_HEAD)
                 cluster = head.find(b"\x1f\x43\xb6\x75")  # the tracks come before the first cluster: no
@@ -113,6 +124,58 @@ def read_config(path: str | Path) -> DoviConfig | None:
     except OSError:
         return None
     return None
+
+
+def ts_config(head: bytes) -> DoviConfig | None:
+    """The Dolby Vision record of a transport stream's first bytes: the ``DOVI_video_stream``
+    descriptor in its program map table (found through the program association table), in
+    188-byte packets or Blu-ray's 192 (a 4-byte time code before each). None where the bytes are
+    no transport stream, or its first program map tables carry no record."""
+    size = 188 if head[:1] == b"\x47" and head[188:189] in (b"\x47", b"") else 192
+    skip = size - 188
+    if head[skip:skip + 1] != b"\x47":
+        return None
+    programs: set[int] = set()
+    for offset in range(skip, len(head) - 187, size):
+        packet = head[offset:offset + 188]
+        if packet[0] != 0x47:
+            return None  # sync lost: not a transport stream after all
+        pid = ((packet[1] & 0x1F) << 8) | packet[2]
+        control = (packet[3] >> 4) & 3
+        if not packet[1] & 0x40 or not control & 1 or (pid != 0 and pid not in programs):
+            continue  # only a section's first packet, with a payload, of the tables wanted
+        at = 4 + (1 + packet[4] if control & 2 else 0)
+        if at >= 188:
+            continue
+        section = packet[at + 1 + packet[at]:]  # after the pointer field
+        if len(section) < 12:
+            continue
+        end = min(3 + (((section[1] & 0x0F) << 8) | section[2]) - 4, len(section))  # before the CRC
+        if pid == 0 and section[0] == 0x00:  # the program association table: where each map is
+            programs.update(((section[e + 2] & 0x1F) << 8) | section[e + 3] for e in range(8, end - 3, 4)
+                            if section[e:e + 2] != b"\0\0")
+        elif section[0] == 0x02:  # a program map table: each stream's descriptors
+            entry = 12 + (((section[10] & 0x0F) << 8) | section[11])
+            while entry + 5 <= end:
+                last = entry + 5 + (((section[entry + 3] & 0x0F) << 8) | section[entry + 4])
+                at = entry + 5
+                while at + 2 <= min(last, end):
+                    tag, length = section[at], section[at + 1]
+                    if tag == _TS_DOVI_DESCRIPTOR and (found := _descriptor(section[at + 2:at + 2 + length])):
+                        return found
+                    at += 2 + length
+                entry = last
+            return None
+    return None
+
+
+def _descriptor(body: bytes) -> DoviConfig | None:
+    """A ``DOVI_video_stream`` descriptor's record: the ISO record's fields, except that a stream
+    without its base layer (profile 7's enhancement layer alone) names that layer's PID first."""
+    if len(body) < 5:
+        return None
+    bl_present = body[3] & 1
+    return DoviConfig.parse(body[:4] + (body[4:5] if bl_present else body[6:7]))
 
 
 def _moov(file) -> bytes | None:  # noqa: ANN001 - a binary file

@@ -372,3 +372,73 @@ def test_pixel_aspect_ratio_is_kept(tmp_path: Path, nearest: Path, capsys: pytes
     assert code == 0, text
     with av.open(str(tmp_path / "out.mkv")) as c:
         assert c.streams.video[0].codec_context.sample_aspect_ratio == Fraction(4, 3)
+
+
+def _crc32_mpeg(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if crc & 0x80000000 else (crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+def _ts_with_dolby_vision(mp4: Path, ts: Path, profile: int | None, compatibility: int = 0) -> Path:
+    """``mp4``'s video remuxed into MPEG-TS (by FFmpeg), with a ``DOVI_video_stream`` descriptor
+    added to its stream's entry in the program map table (length, CRC and all), as a broadcaster's
+    or a Blu-ray's stream has it."""
+    with av.open(str(mp4)) as src, av.open(str(ts), "w", format="mpegts") as out:
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    if profile is None:  # the remux as FFmpeg writes it: no descriptor
+        return ts
+    data = bytearray(ts.read_bytes())
+    bits = (profile << 9) | (6 << 3) | 0b101  # level 6, RPU and base layer present
+    descriptor = bytes([0xB0, 5, 1, 0]) + struct.pack(">H", bits) + bytes([compatibility << 4])
+    patched = 0
+    for offset in range(0, len(data), 188):
+        packet = data[offset:offset + 188]
+        section_at = 5 + packet[4]  # payload start, pointer field 0 (FFmpeg writes no adaptation field here)
+        if not packet[1] & 0x40 or packet[section_at] != 0x02:
+            continue
+        section = packet[section_at:]
+        length = ((section[1] & 0x0F) << 8) | section[2]
+        entry = 12 + (((section[10] & 0x0F) << 8) | section[11])
+        es_length = ((section[entry + 3] & 0x0F) << 8) | section[entry + 4]
+        body = bytearray(section[:entry + 5 + es_length] + descriptor + section[entry + 5 + es_length:3 + length - 4])
+        struct.pack_into(">H", body, 1, 0xB000 | (length + len(descriptor)))
+        struct.pack_into(">H", body, entry + 3, 0xF000 | (es_length + len(descriptor)))
+        body += struct.pack(">I", _crc32_mpeg(bytes(body)))
+        data[offset + section_at:offset + 188] = (body + b"\xff" * 188)[:188 - section_at]
+        patched += 1
+    assert patched, "no program map table found"
+    ts.write_bytes(bytes(data))
+    return ts
+
+
+def test_dolby_vision_in_a_transport_stream_is_found(tmp_path: Path, nearest: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Dolby Vision in MPEG-TS (broadcast, a Blu-ray's .m2ts) went unnoticed: profile 5 came out green
+    and purple, profile 8.1's metadata was dropped without a word. Its descriptor in the program map
+    table is now read, in 188- and 192-byte packets alike; FFmpeg reads the patched tables (the
+    run decodes every frame)."""
+    from srstream.engine.dovi import DoviConfig, read_config
+
+    clip = _hdr10_clip(tmp_path / "clip.mp4")
+    five = _ts_with_dolby_vision(clip, tmp_path / "p5.ts", 5, 0)
+    assert read_config(five) == DoviConfig(5, 6, 0)
+    code, text = _run(five, tmp_path / "p5_x2.mkv", nearest, capsys)
+    assert code == 3 and "Dolby Vision profile 5" in text and not (tmp_path / "p5_x2.mkv").exists(), text
+    eight = _ts_with_dolby_vision(clip, tmp_path / "p8.ts", 8, 1)
+    code, text = _run(eight, tmp_path / "p8_x2.mkv", nearest, capsys)
+    assert code == 0 and "Dolby Vision profile 8.1" in text, text
+    with av.open(str(tmp_path / "p8_x2.mkv")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 4
+    packets = eight.read_bytes()  # Blu-ray's .m2ts: a 4-byte time code before each packet
+    m2ts = tmp_path / "p8.m2ts"
+    m2ts.write_bytes(b"".join(b"\0\0\0\0" + packets[i:i + 188] for i in range(0, len(packets), 188)))
+    assert read_config(m2ts) == DoviConfig(8, 6, 1)
+    assert read_config(_ts_with_dolby_vision(clip, tmp_path / "plain.ts", None)) is None
