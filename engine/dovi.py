@@ -37,6 +37,8 @@ _TS_DOVI_DESCRIPTOR = 0xB0
 #: how much of a transport stream is read for its program association and program map tables
 #: (repeated every 100 ms or so: they come within its first packets)
 _TS_HEAD = 2 << 20
+#: the transport stream type each profile's video has: HEVC (0x24), H.264 (0x1B), AV1 (0x06, private)
+_TS_STREAM_TYPES = {4: 0x24, 5: 0x24, 7: 0x24, 8: 0x24, 9: 0x1B, 10: 0x06}
 #: the most of a file's header read: an MP4's ``moov`` (its sample tables: about 1 MB an hour), or
 #: Matroska's start (its track entries come before the first cluster)
 _MOOV_LIMIT, _MATROSKA_HEAD = 64 << 20, 4 << 20
@@ -161,8 +163,9 @@ def ts_config(head: bytes) -> DoviConfig | None:
                 at = entry + 5
                 while at + 2 <= min(last, end):
                     tag, length = section[at], section[at + 1]
-                    if tag == _TS_DOVI_DESCRIPTOR and (found := _descriptor(section[at + 2:at + 2 + length])):
-                        return found
+                    found = _descriptor(section[at + 2:at + 2 + length]) if tag == _TS_DOVI_DESCRIPTOR else None
+                    if found is not None and _TS_STREAM_TYPES.get(found.profile) == section[entry]:
+                        return found  # a record of the stream's own codec: no other private descriptor 0xB0
                     at += 2 + length
                 entry = last
             return None
@@ -172,7 +175,7 @@ def ts_config(head: bytes) -> DoviConfig | None:
 def _descriptor(body: bytes) -> DoviConfig | None:
     """A ``DOVI_video_stream`` descriptor's record: the ISO record's fields, except that a stream
     without its base layer (profile 7's enhancement layer alone) names that layer's PID first."""
-    if len(body) < 5:
+    if len(body) < 5 or body[0] != 1:  # dv_version_major 1: what Dolby's descriptor defines
         return None
     bl_present = body[3] & 1
     return DoviConfig.parse(body[:4] + (body[4:5] if bl_present else body[6:7]))

@@ -244,6 +244,33 @@ def test_one_and_two_local_ray_workers_give_the_same_file(tmp_path: Path, neares
 
 
 @pytest.mark.slow
+def test_a_sequence_and_a_folders_video_run_on_ray_workers(tmp_path: Path, nearest: Path, clip: Path) -> None:
+    """An image sequence with a soundtrack (its concat list read by the workers) and a folder's
+    video, each on two local Ray workers: the same files as one process makes."""
+    import cv2
+
+    _needs_ray()
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for n in range(1, 41):
+        assert cv2.imwrite(str(frames / f"f{n}.png"), np.full((48, 64, 3), 5 * n, np.uint8))
+    write_tone_clip(tmp_path / "sound.mp4", frames=40)
+    (tmp_path / "season").mkdir()
+    (tmp_path / "season" / "ep1.mp4").write_bytes(clip.read_bytes())
+    for name, workers in (("ray", ["--workers", "2"]), ("alone", [])):
+        r = _cli("frames", "-o", f"{name}.mp4", "--model", str(nearest), "--segments", "10", "--audio", "sound.mp4",
+                 *workers, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert ("2 workers" in r.stderr) == bool(workers), r.stderr[-2000:]
+        r = _cli("season", "-o", f"season_{name}", "--model", str(nearest), "--segments", "50", *workers, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert _video_packets(tmp_path / "ray.mp4") == _video_packets(tmp_path / "alone.mp4")
+    pts, sound = _streams(tmp_path / "ray.mp4")
+    assert len(pts) == 40 and sound > 0 and not list(tmp_path.glob(".*.ffconcat"))
+    assert _video_packets(tmp_path / "season_ray" / "ep1.mp4") == _video_packets(tmp_path / "season_alone" / "ep1.mp4")
+
+
+@pytest.mark.slow
 def test_a_job_on_a_two_node_ray_cluster(tmp_path: Path, nearest: Path, clip: Path) -> None:
     """`ray start --head` plus a second node on this machine, as a user would set one up."""
     _needs_ray()

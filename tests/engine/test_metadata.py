@@ -442,3 +442,5 @@ def test_dolby_vision_in_a_transport_stream_is_found(tmp_path: Path, nearest: Pa
     m2ts.write_bytes(b"".join(b"\0\0\0\0" + packets[i:i + 188] for i in range(0, len(packets), 188)))
     assert read_config(m2ts) == DoviConfig(8, 6, 1)
     assert read_config(_ts_with_dolby_vision(clip, tmp_path / "plain.ts", None)) is None
+    # a private descriptor 0xB0 that is no record of this HEVC stream's (profile 9 is H.264's): not read as one
+    assert read_config(_ts_with_dolby_vision(clip, tmp_path / "other.ts", 9, 2)) is None
