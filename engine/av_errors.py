@@ -15,7 +15,7 @@ from pathlib import Path
 
 from srstream.errors import InputError, OutputError
 
-__all__ = ["av_failures", "read_error", "reading", "write_error", "writing"]
+__all__ = ["av_failures", "read_error", "reading", "side_data", "write_error", "writing"]
 
 
 def av_failures() -> tuple[type[BaseException], ...]:
@@ -23,6 +23,39 @@ def av_failures() -> tuple[type[BaseException], ...]:
     import av
 
     return av.error.FFmpegError, OSError
+
+
+def side_data(frame) -> list:  # noqa: ANN001 - an av.VideoFrame
+    """A decoded frame's side data (PyAV's ``frame.side_data``), where a type PyAV has no name for
+    is named ``UNKNOWN_<n>``. PyAV 18 names FFmpeg's types up to ``VIDEO_HINT``; the FFmpeg it bundles
+    also attaches newer ones (a JPEG's EXIF block, type 31, beside its orientation), and one of
+    them made ``frame.side_data`` raise ValueError for the whole frame: a camera's MJPEG video or
+    a JPEG image sequence ended in a traceback. (PyAV-Org/PyAV#2392 made its stream-level tables
+    skip such types; the frame's is what is read here.)"""
+    _name_unknown_side_data()
+    return list(frame.side_data)
+
+
+def _name_unknown_side_data() -> None:
+    """Let PyAV's side data ``Type`` enum take values it does not list (``Enum._missing_``), each
+    once, as ``UNKNOWN_<n>``."""
+    from av.sidedata.sidedata import Type
+
+    if getattr(Type, "_srstream_unknown", None) is not None:
+        return
+    made: dict[int, Type] = {}
+
+    def missing(cls, value):  # noqa: ANN001, ANN202
+        if not isinstance(value, int):
+            return None
+        if value not in made:
+            member = object.__new__(cls)
+            member._name_, member._value_ = f"UNKNOWN_{value}", value
+            made[value] = member
+        return made[value]
+
+    Type._missing_ = classmethod(missing)
+    Type._srstream_unknown = made
 
 
 def _why(exc: BaseException) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from srstream.engine.av_errors import side_data
 from srstream.engine.screen import Look
 from srstream.engine.sequence import open_input
 
@@ -91,7 +92,7 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
     stream.codec_context.options = {"export_side_data": "venc_params"}
     for frame in container.decode(stream):
         read += 1
-        for data in frame.side_data:
+        for data in side_data(frame):
             if data.type.name == "VIDEO_ENC_PARAMS":
                 qps.append(float(np.mean(data.qp_map())) if data.nb_blocks else float(data.qp))
         if read % 10 == 1:

@@ -234,6 +234,8 @@ def dynamic_hdr_notes(path: str | Path, frame) -> list[str]:  # noqa: ANN001 - i
     config = read_config(path)
     if config is not None and config.displayable:
         notes.append(dropped_note(config))
-    if any(data.type.name == "DYNAMIC_HDR_PLUS" for data in frame.side_data):
+    from srstream.engine.av_errors import side_data
+
+    if any(data.type.name == "DYNAMIC_HDR_PLUS" for data in side_data(frame)):
         notes.append(HDR10_PLUS_NOTE)
     return notes

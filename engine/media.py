@@ -144,7 +144,9 @@ def _hdr10(video, frame):  # noqa: ANN001, ANN202 - av stream and its first fram
 
     if video.codec_context.color_trc != PQ_TRANSFER or frame is None:
         return None
-    found = {data.type.name: bytes(data) for data in frame.side_data}
+    from srstream.engine.av_errors import side_data
+
+    found = {data.type.name: bytes(data) for data in side_data(frame)}
     return Hdr10.from_side_data(found.get("MASTERING_DISPLAY_METADATA"), found.get("CONTENT_LIGHT_LEVEL"))
 
 
