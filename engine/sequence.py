@@ -188,6 +188,8 @@ def plan_sequence(source: Path, output: Path, fps: float | Fraction | None = Non
         raise InputError(f"{source}: a video is made of {', '.join(SEQUENCE_SUFFIXES)} frames, not {suffix}; "
                          f"convert them first (e.g. to PNG), or upscale them as images with -o FOLDER")
     frames = sorted(files, key=_natural)
+    if source.is_dir():
+        _check_strays(source, frames, output)
     notes = [note for note in (_gaps(frames),) if note]
     audio = None
     if sound is not None:
@@ -199,6 +201,30 @@ def plan_sequence(source: Path, output: Path, fps: float | Fraction | None = Non
             notes.append(f"the sound runs {seconds:.2f} s, the {len(frames)} frames {video:.2f} s at "
                          f"{float(rate):g} fps: the sound is kept whole{fits}")
     return ImageSequence(source, tuple(frames), rate, listing_for(output), tuple(notes), audio)
+
+
+def _check_strays(source: Path, frames: list[Path], output: Path) -> None:
+    """Refuse a folder whose frames are numbered alike but for a few other images (a poster, a
+    preview, another shot's frames), which would play among or after them: the user names which
+    with a glob (a glob's files are taken as given).
+
+    Raises:
+        InputError: the images not numbered as most are, and the globs that say which to take.
+    """
+    groups: dict[tuple[str, str], int] = {}
+    for frame in frames:
+        if match := re.fullmatch(r"(.*?)(\d+)(\D*)", frame.name):
+            groups[(match[1], match[3])] = groups.get((match[1], match[3]), 0) + 1
+    if not groups:
+        return
+    (prefix, suffix), count = max(groups.items(), key=lambda kv: kv[1])
+    strays = [f for f in frames if not re.fullmatch(re.escape(prefix) + r"\d+" + re.escape(suffix), f.name)]
+    if count < 2 or not strays:
+        return
+    shown = ", ".join(f.name for f in strays[:3]) + (f" and {len(strays) - 3} more" if len(strays) > 3 else "")
+    raise InputError(f"{source}: {shown} {'is' if len(strays) == 1 else 'are'} not numbered like the {count} frames "
+                     f"{prefix}N{suffix}; name the frames with a glob: sr-stream '{source / (prefix + '*' + suffix)}' "
+                     f"-o {output} (or '{source / ('*' + frames[0].suffix)}' to take them all, in their names' order)")
 
 
 def _sound_seconds(path: Path) -> float:

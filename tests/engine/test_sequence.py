@@ -255,3 +255,27 @@ def test_phone_jpegs_with_an_orientation_come_out_upright(tmp_path: Path, neares
     with av.open(str(tmp_path / "out.mkv")) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="gray")
     assert frame.shape == (96, 48) and frame[:40].mean() > 240 and frame[56:].mean() < 15
+
+
+def test_a_stray_image_among_numbered_frames_is_refused(tmp_path: Path, nearest: Path) -> None:
+    """A preview beside a render's numbered frames would have played after them (or another shot's
+    frames between them): a folder whose images are numbered alike but for some is refused, naming
+    them and the globs that say which to take; a glob's files are taken as given."""
+    frames = _frames(tmp_path / "render", [1, 2, 3], "shot_{:04d}.png")
+    assert cv2.imwrite(str(frames / "preview.png"), np.zeros((12, 16, 3), np.uint8))
+    with pytest.raises(InputError, match=r"preview\.png is not numbered like the 3 frames shot_N\.png.*shot_\*\.png"):
+        plan_file(frames, tmp_path / "out.mkv", scale=2)
+    with Upscaler(str(nearest)) as up:
+        assert up.run(plan_file(f"{frames}/shot_*.png", tmp_path / "out.mkv", scale=2)).video.frames_out == 3
+        assert up.run(plan_file(f"{frames}/*.png", tmp_path / "all.mkv", scale=2)).video.frames_out == 4
+    _frames(tmp_path / "two", [1, 2])  # even beside two frames
+    assert cv2.imwrite(str(tmp_path / "two" / "cover.png"), np.zeros((12, 16, 3), np.uint8))
+    with pytest.raises(InputError, match="cover.png is not numbered like the 2 frames fN.png"):
+        plan_file(tmp_path / "two", tmp_path / "p.mkv", scale=2)
+    named = tmp_path / "named"  # names without numbers: no question, their names' order
+    named.mkdir()
+    for name in ("a.png", "b.png"):
+        assert cv2.imwrite(str(named / name), np.zeros((12, 16, 3), np.uint8))
+    job = plan_file(named, tmp_path / "n.mkv", scale=2)
+    assert [p.name for p in job.sequence.frames] == ["a.png", "b.png"]
+    job.sequence.remove()
