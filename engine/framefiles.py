@@ -102,8 +102,6 @@ class FramesSink:
     """Upscaled frames -> one image file each, written on its own thread behind a bounded queue
     (it waits: nothing is dropped). A frame the stage passed over (already written) is counted."""
 
-    live = False
-
     def __init__(self, target: FrameFiles, report: Report, queue_size: int = 8) -> None:
         from srstream.engine.stills import write_still
 

@@ -43,6 +43,8 @@ SEQUENCE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _SAME = {".jpeg": ".jpg", ".tiff": ".tif"}
 #: NTSC's rates, which ``--fps 23.976`` (or 29.97, 59.94) means: 24000/1001, ...
 _NTSC = (24, 30, 48, 60, 120)
+#: A numbered name: a prefix, its last number, a suffix without digits (``shot_0042.png``).
+_NUMBERED = re.compile(r"(.*?)(\d+)(\D*)")
 
 
 def open_input(path: str | Path, **kwargs: Any):  # noqa: ANN201 - an av input container
@@ -67,8 +69,11 @@ def frame_rate(fps: float | Fraction | None) -> Fraction:
     if isinstance(fps, Fraction):
         rate = fps
     else:
-        rate = next((Fraction(n * 1000, 1001) for n in _NTSC if abs(float(fps) - n * 1000 / 1001) < 0.0015),
-                    Fraction(float(fps)).limit_denominator(1001))
+        try:
+            rate = next((Fraction(n * 1000, 1001) for n in _NTSC if abs(float(fps) - n * 1000 / 1001) < 0.0015),
+                        Fraction(float(fps)).limit_denominator(1001))
+        except (ValueError, OverflowError):  # nan, inf
+            rate = Fraction(0)
     if not 0 < rate <= 1000:
         raise ConfigError(f"--fps {float(fps):g}: a frame rate above 0 and at most 1000")
     return rate
@@ -83,7 +88,7 @@ def _natural(path: Path) -> tuple:
 def _gaps(frames: list[Path]) -> str:
     """A note on numbers missing from the frames' numbering (``f0041.png``, ``f0043.png``: 42),
     where every name is one prefix, a number and one suffix; empty where none is missing."""
-    parts = [re.fullmatch(r"(.*?)(\d+)(\D*)", p.name) for p in frames]
+    parts = [_NUMBERED.fullmatch(p.name) for p in frames]
     if not all(parts) or len({(m[1], m[3]) for m in parts}) != 1:
         return ""
     numbers = sorted({int(m[2]) for m in parts})
@@ -108,10 +113,6 @@ class ImageSequence:
     notes: tuple[str, ...] = ()
     audio: Path | None = None  # the file whose first audio stream is the video's sound
 
-    @property
-    def seconds(self) -> float:
-        return len(self.frames) / self.rate
-
     def describe(self) -> str:
         first, last = self.frames[0].name, self.frames[-1].name
         return (f"{self.source}: {len(self.frames)} frames ({first} ... {last}) as a video at "
@@ -123,7 +124,7 @@ class ImageSequence:
         is the step between its frame's start and the next's, rounded on the sequence's exact
         clock, so the frames' times never drift from ``n / rate`` however long the sequence."""
         lines = ["ffconcat version 1.0",
-                 f"# sr-stream: {len(self.frames)} frames of {self.source} at {self.rate} fps"]
+                 f"# sr-stream: {len(self.frames)} frames of {self.source!s:.200} at {self.rate} fps".replace("\n", " ")]
         for n, frame in enumerate(self.frames):
             try:
                 st = frame.stat()
@@ -213,7 +214,7 @@ def _check_strays(source: Path, frames: list[Path], output: Path) -> None:
     """
     groups: dict[tuple[str, str], int] = {}
     for frame in frames:
-        if match := re.fullmatch(r"(.*?)(\d+)(\D*)", frame.name):
+        if match := _NUMBERED.fullmatch(frame.name):
             groups[(match[1], match[3])] = groups.get((match[1], match[3]), 0) + 1
     if not groups:
         return
