@@ -459,7 +459,8 @@ class Upscaler:
         if job.sequence is None:
             return self._run(job, progress)
         try:  # an image sequence: its concat list is there while it runs (written again for a job run twice)
-            job.sequence.write()
+            if not job.sequence.listing.is_file():  # plan_file wrote it: every frame is not read twice
+                job.sequence.write()
             result = self._run(job, progress)
         finally:
             job.sequence.remove()

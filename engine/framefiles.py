@@ -122,12 +122,7 @@ class FramesSink:
 
     def _write(self) -> None:
         try:
-            while True:
-                item = self.q.get(timeout=0.1)
-                if item is None:
-                    if self.q.closed:
-                        break
-                    continue
+            for item in self.q.drain():
                 if item.rgb is None:
                     self.kept += 1
                     continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,15 @@ class Channel:
 
     def close(self) -> None:
         self._closed.set()
+
+    def drain(self, poll: float = 0.1) -> Iterator[Any]:
+        """Each item in turn until the channel is closed and empty (a sink's writer thread)."""
+        while True:
+            item = self.get(timeout=poll)
+            if item is not None:
+                yield item
+            elif self.closed:
+                return
 
     def discard(self) -> None:
         """Nothing: a file's frames are never dropped (what an interrupted run did not write is

@@ -539,12 +539,7 @@ class FileSink:
         step = round(1 / (rate * ticks))  # a frame, in the encoder's ticks
         last_tick = None
         try:
-            while True:
-                item = self.q.get(timeout=0.1)
-                if item is None:
-                    if self.q.closed:
-                        break
-                    continue
+            for item in self.q.drain():
                 if isinstance(item, Passthrough):
                     mux_copied(self.container, self.copied, item.packet)
                     self.report.packets_copied += 1
