@@ -84,6 +84,7 @@ class _Phase:
 
     def __init__(self, cfg: PhaseConfig, generator: nn.Module, spec: ModelSpec, patch: int, rt: Runtime) -> None:
         self.cfg = cfg
+        self.rt = rt
         self.opt, self.sched = build_optimizer(generator.parameters(), cfg.optim, cfg.steps)
         self.disc: nn.Module | None = None
         if cfg.loss.adversarial != "none":
@@ -97,7 +98,14 @@ class _Phase:
         if self.disc is not None:
             state |= {"disc": _unwrap(self.disc).state_dict(), "opt_d": self.opt_d.state_dict(),
                       "sched_d": self.sched_d.state_dict()}
+        for key, opt in self._optimisers():  # fp16's loss scales, so a resumed run skips the steps it would have
+            if (scaler := self.rt.scalers.get(id(opt))) is not None:
+                state[key] = scaler.state_dict()
         return state
+
+    def _optimisers(self) -> list[tuple[str, torch.optim.Optimizer]]:
+        """Each optimiser with the key of its gradient scaler's state in a checkpoint."""
+        return [("scaler", self.opt)] + ([("scaler_d", self.opt_d)] if self.disc is not None else [])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # the saved param groups carry their Adam flags: a run begun before Adam was fused resumes unfused
@@ -107,6 +115,9 @@ class _Phase:
             _unwrap(self.disc).load_state_dict(state["disc"])
             self.opt_d.load_state_dict(state["opt_d"])
             self.sched_d.load_state_dict(state["sched_d"])
+        for key, opt in self._optimisers():
+            if key in state and (scaler := self.rt.scaler(opt)) is not None:
+                scaler.load_state_dict(state[key])
 
 
 def _ema_with_warmup(decay: float) -> Any:
@@ -411,15 +422,16 @@ class Trainer:
                     fm = losses.feature_matching(fake_maps, real_maps)
                     logs["feature_matching"] = float(fm.detach())
                     loss = loss + cfg.feature_matching_weight * fm
-        self.rt.backward_step(loss, ph.opt, self.model.parameters(), self.phase.cfg.optim.grad_clip)
-        ph.sched.step()
+        if self.rt.backward_step(loss, ph.opt, self.model.parameters(), self.phase.cfg.optim.grad_clip):
+            ph.sched.step()
         logs["loss"] = float(loss.detach())
         if ph.disc is not None:
             ph.disc.requires_grad_(True)
             with self.rt.autocast():
                 d_loss = losses.discriminator_loss(cfg.adversarial, ph.disc(sr.detach()).float(), ph.disc(hr).float())
-            self.rt.backward_step(d_loss, ph.opt_d, ph.disc.parameters(), self.phase.cfg.discriminator_optim.grad_clip)
-            ph.sched_d.step()
+            if self.rt.backward_step(d_loss, ph.opt_d, ph.disc.parameters(),
+                                     self.phase.cfg.discriminator_optim.grad_clip):
+                ph.sched_d.step()
             logs["disc"] = float(d_loss.detach())
         if self.ema is not None:
             self.ema.update_parameters(self.generator)

@@ -70,6 +70,7 @@ class Runtime:
     rank: int = 0
     world: int = 1
     scalers: dict[int, Any] = field(default_factory=dict, repr=False)  # one GradScaler per optimiser
+    init_scale: float = 2.0**16  # fp16's first loss scale (torch's default)
 
     @classmethod
     def create(cls, device: str = "auto", precision: str = "auto", memory_format: str = "auto") -> Runtime:
@@ -108,7 +109,7 @@ class Runtime:
         if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         if self.precision == "fp16":
-            return torch.autocast("cuda", dtype=torch.float16)
+            return torch.autocast(self.device.type, dtype=torch.float16)
         return contextlib.nullcontext()
 
     @property
@@ -132,26 +133,39 @@ class Runtime:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids)
 
+    def scaler(self, opt: torch.optim.Optimizer) -> Any | None:
+        """The fp16 gradient scaler of ``opt`` (made at its first use), or None in other precisions."""
+        if self.precision != "fp16":
+            return None
+        scaler = self.scalers.get(id(opt))
+        if scaler is None:
+            scaler = self.scalers[id(opt)] = torch.amp.GradScaler(self.device.type, init_scale=self.init_scale)
+        return scaler
+
     def backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params: Iterator[nn.Parameter],
-                      clip: float) -> None:
+                      clip: float) -> bool:
         """``zero_grad -> backward -> (unscale) -> clip -> step``; fp16 uses a GradScaler per
-        optimiser (the generator and the discriminator each step once per iteration)."""
+        optimiser (the generator and the discriminator each step once per iteration).
+
+        Returns whether the optimiser stepped: fp16's scaler skips a step whose gradients
+        overflowed, and halves its scale (often the first few steps of a run). The caller steps
+        the schedule only after a step, as torch expects (it warns otherwise)."""
         opt.zero_grad(set_to_none=True)
-        if self.precision == "fp16":
-            scaler = self.scalers.get(id(opt))
-            if scaler is None:
-                scaler = self.scalers[id(opt)] = torch.amp.GradScaler("cuda")
+        scaler = self.scaler(opt)
+        if scaler is not None:
             scaler.scale(loss).backward()
             if clip:
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(list(params), clip)
+            scale = scaler.get_scale()
             scaler.step(opt)
             scaler.update()
-            return
+            return scaler.get_scale() >= scale  # lowered only where it skipped
         loss.backward()
         if clip:
             torch.nn.utils.clip_grad_norm_(list(params), clip)
         opt.step()
+        return True
 
     def barrier(self) -> None:
         if self.world > 1:
