@@ -125,6 +125,21 @@ def test_tuning_fits_the_pairs(tmp_path: Path, tiny_model: Path) -> None:
     assert loss() < before * 0.9
 
 
+@pytest.mark.parametrize("device", ["meta", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_tuning_trains_where_the_weights_are(tmp_path: Path, tiny_model: Path, device: str) -> None:
+    """``--adapt STEPS`` trains on a GPU where torch sees one: the batches (made on the CPU) go to
+    the net's device. ``meta`` stands in for a GPU elsewhere (a CPU batch there fails)."""
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("torch sees no CUDA GPU")
+    runs = sample_runs(write_video(tmp_path / "v.mp4", frames=4, size=(96, 64)), 1, 4, 10**9)
+    targets, inputs = training_pairs(runs, 2, (23,))
+    spec, state = load_model_weights(tiny_model.with_suffix(".safetensors"))
+    net = build_generator(spec)
+    net.load_state_dict(state)
+    tuned = tune(net.to(device), targets, inputs, 2, AdaptOptions(steps=3, batch=2))
+    assert {p.device.type for p in tuned.parameters()} == {device}
+
+
 def test_adapted_model_is_exported_cached_and_reused(tmp_path: Path, tiny_model: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     video = write_video(tmp_path / "v.mp4", frames=10, size=(96, 64))
