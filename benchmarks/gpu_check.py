@@ -8,7 +8,9 @@ failing step is recorded and the next one still runs. Steps:
 1. ``environment``: torch and its CUDA, the GPU, nvidia-smi, which frame kernels are built;
 2. ``cuda_kernel_tests``: ``tests/engine/test_kernels_cuda.py`` (pack/unpack/blend on the GPU
    against the numpy references) and ``tests/engine/test_torch_cuda.py`` (the torch backend's
-   device paths against its host path);
+   device paths against its host path); ``gpu_marked_tests``: the CUDA cases of the archs' and
+   the trainer's tests (``-m gpu``: ECB expansion, fp16 AMP training, ``--adapt`` on the GPU;
+   ``test_adapt.py``'s model is exported through onnxslim: carry its wheel);
 3. ``torch_fp16_parity``: realtime-x2 with the torch backend in fp16 on CUDA against ONNX
    Runtime fp32 on the CPU, on the bundled check crops (``srstream.engine.accuracy``);
 4. ``torch_fp16_tiled``: a 640x360 frame upscaled in tiles and whole on CUDA: max difference;
@@ -91,6 +93,12 @@ def cuda_kernel_tests(args: argparse.Namespace) -> dict:
     _cuda()
     return _pytest(["tests/engine/test_kernels_cuda.py", "tests/engine/test_torch_cuda.py"], [],
                    args.out / "junit_cuda_kernels.xml")
+
+
+def gpu_marked_tests(args: argparse.Namespace) -> dict:
+    _cuda()
+    return _pytest(["tests/archs/test_reparam.py", "tests/trainer/test_loop.py", "tests/trainer/test_adapt.py"],
+                   ["-m", "gpu", "-rs"], args.out / "junit_gpu_marked.xml")
 
 
 def _torch_upscaler(model, tile, **options):  # noqa: ANN001, ANN202
@@ -295,8 +303,8 @@ def shader_speed(args: argparse.Namespace) -> dict:
     return {"vulkan_device": device, "results": json.loads((out / "shader_speed.json").read_text())}
 
 
-STEPS = (environment, cuda_kernel_tests, torch_fp16_parity, torch_fp16_tiled, torch_speed_1080p, model_speeds,
-         video_e2e, tensorrt_tests, shader_speed)
+STEPS = (environment, cuda_kernel_tests, gpu_marked_tests, torch_fp16_parity, torch_fp16_tiled, torch_speed_1080p,
+         model_speeds, video_e2e, tensorrt_tests, shader_speed)
 
 
 def main() -> int:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything only a GPU can show, in one command for a lent NVIDIA machine (H100/H200, under
-# 8 minutes): builds the package with its CUDA kernels, runs the CUDA kernel tests, checks the
+# 8 minutes): builds the package with its CUDA kernels, runs the CUDA kernel tests and the
+# CUDA cases of the archs and trainer tests (carry onnxslim's wheel beside PyAV's), checks the
 # torch CUDA fp16 backend (parity with CPU fp32, tiled == whole frame), times realtime-x2 from
 # 1080p to 4K (plain, channels-last, channels-last + CUDA graphs), and runs the TensorRT tests
 # when tensorrt is importable. Writes OUTDIR/gpu_check.json and OUTDIR/gpu_check.log.
