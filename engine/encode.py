@@ -195,6 +195,16 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
                 "placebo")
 
 
+#: NVIDIA's hardware encoders, in PyAV's wheels as in FFmpeg's: they need an NVIDIA GPU that has the
+#: encoder (GeForce and RTX cards, L4/L40; not the A100, H100 or H200) and its driver's
+#: libnvidia-encode. The rehearsal (:func:`rehearse`) finds out before any work.
+NVENC_CODECS = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
+#: NVENC's presets, fastest first, and the one each x264 preset name stands for (``--preset``
+#: takes either; the default, veryfast, is p3).
+NVENC_PRESETS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")
+NVENC_FOR_X264 = dict(zip(X264_PRESETS, ("p1", "p2", "p3", "p3", "p4", "p4", "p5", "p6", "p7", "p7")))
+
+
 #: The x264 preset sr-stream encodes with unless told otherwise. On sr-stream's output (four clips
 #: at 720p and 1440p) veryfast at CRF 16 stays within 0.3 dB of medium at CRF 18 in what the
 #: encoder loses on camera footage, and 0.9-1.9 dB below it (at 46.5 dB and more) on game and
@@ -266,12 +276,18 @@ class EncodeOptions:
             fit = default_codec(suffix)  # none of them in this build: libx264, which the container cannot hold either
             raise ConfigError(f"{words}, not {self.codec}; use " + (f"--codec {fit} or " if fit in held else "")
                               + "an .mp4/.mkv output")
-        if self.crf is not None:
+        if self.crf is not None and self.codec in NVENC_CODECS:
+            if not 1 <= self.crf <= 51:  # NVENC's constant quality: 0 there is "automatic", not lossless
+                raise ConfigError(f"--crf {self.crf} is out of range for {self.codec}: 1 (best) to 51")
+        elif self.crf is not None:
             top = 51 if self.codec in ("libx264", "libx265") else 63
             if not 0 <= self.crf <= top:
                 raise ConfigError(f"--crf {self.crf} is out of range for {self.codec}: 0 (lossless) to {top}")
         if self.codec in ("libx264", "libx265") and self.preset not in X264_PRESETS:
             raise ConfigError(f"--preset {self.preset!r}: expected one of {', '.join(X264_PRESETS)}")
+        if self.codec in NVENC_CODECS and self.preset not in NVENC_PRESETS + X264_PRESETS:
+            raise ConfigError(f"--preset {self.preset!r}: expected one of {', '.join(NVENC_PRESETS)} (or an x264 "
+                              "preset name, taken as the nearest of them)")
         try:
             if self.pix_fmt is not None:
                 av.VideoFormat(self.pix_fmt)
@@ -306,6 +322,13 @@ class EncodeOptions:
                 # encode to the next (run-to-run, with 1 or 2 threads, presets medium and slower);
                 # without it the output repeats exactly, for a few percent more bits at the same CRF
                 opts["x264-params"] = "mbtree=0"
+        if self.codec in NVENC_CODECS:
+            opts["preset"] = NVENC_FOR_X264.get(self.preset, self.preset)
+            opts["tune"] = "hq"
+            if self.bitrate is None and self.crf is not None:
+                # constant quality, as --crf means: with FFmpeg's default average bitrate (2 Mb/s) the
+                # variable rate control would hold a 4K stream to it
+                opts |= {"rc": "vbr", "cq": str(self.crf), "b": "0"}
         if self.codec == "dnxhd" and not self.bitrate:
             opts["profile"] = "dnxhr_hq"  # DNxHR: any size; plain DNxHD takes a few broadcast sizes at fixed bitrates
         if self.threads:
@@ -906,6 +929,10 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
         return memory.getvalue()
 
     def refused(reason: object) -> OutputError:
+        if options.codec in NVENC_CODECS:
+            return OutputError(f"{what} cannot be written ({reason}); nothing was written. {options.codec} needs an "
+                               "NVIDIA GPU that has the hardware encoder (GeForce/RTX, L4/L40; not A100/H100/H200) "
+                               "and its driver; leave out --codec for libx264 on the CPU")
         return OutputError(f"{what} cannot be written ({reason}); nothing was written. Try another --codec or "
                            "--pix-fmt, --no-audio / --no-subtitles, or an .mkv output")
 

@@ -162,14 +162,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "the input at the same path. Keep Ray clusters on a trusted network (see the README)")
     video = parser.add_argument_group("video output")
     video.add_argument("--codec", help="video encoder (default: libx264, libx265 for HDR inputs; libvpx-vp9 for "
-                                       ".webm outputs, libsvtav1 for 10-bit ones)")
+                                       ".webm outputs, libsvtav1 for 10-bit ones); h264_nvenc, hevc_nvenc, "
+                                       "av1_nvenc: NVIDIA's hardware encoders, where the GPU has one")
     video.add_argument("--crf", type=int, help="constant rate factor, lower is better (default: 16 for x264, 18 for "
-                                               "x265, VP9 and AV1)")
+                                               "x265, VP9, AV1 and NVENC's constant quality)")
     video.add_argument("--bitrate", help="target bitrate instead of CRF, e.g. 8M")
     video.add_argument("--preset", default=DEFAULT_PRESET,
                        help=f"encoder preset (x264/x265; default {DEFAULT_PRESET}: at CRF 16 it keeps medium-at-18's "
                             "quality on camera footage for about 2x less encoder time; slower presets make smaller "
-                            "files)")
+                            "files; NVENC: p1-p7, or an x264 name taken as the nearest)")
     video.add_argument("--pix-fmt", help="output pixel format (default: 4:2:0 at the input's depth: yuv420p, or "
                                           "yuv420p10le for 10-bit and deeper inputs)")
     video.add_argument("--audio", type=Path, metavar="FILE",

@@ -138,6 +138,23 @@ def test_a_pixel_format_the_encoder_does_not_take_is_refused_before_any_work() -
         encode.EncodeOptions(codec="dnxhd", pix_fmt="yuv420p").validate(".mov")
 
 
+def test_nvenc_takes_crf_as_constant_quality_and_x264_presets_as_its_own() -> None:
+    """--crf on NVENC is its constant quality (FFmpeg's default 2 Mb/s average would otherwise hold
+    the stream to it), x264 preset names become the nearest NVENC preset, and what NVENC cannot
+    take is refused before any work."""
+    from srstream.errors import ConfigError
+
+    opts = encode.options_for(".mp4", "hevc_nvenc", None)
+    assert opts.codec_options() == {"preset": "p3", "tune": "hq", "rc": "vbr", "cq": "18", "b": "0"}
+    assert encode.EncodeOptions(codec="h264_nvenc", crf=18, preset="slow").codec_options()["preset"] == "p5"
+    rate = encode.EncodeOptions(codec="av1_nvenc", crf=18, bitrate="8M", preset="p7").codec_options()
+    assert rate == {"preset": "p7", "tune": "hq"}  # the bitrate is the stream's, its own rate control
+    for bad, match in ((dict(crf=0), "1 \\(best\\) to 51"), (dict(crf=52), "1 \\(best\\) to 51"),
+                       (dict(preset="p9"), "p1, p2, p3, p4, p5, p6, p7")):
+        with pytest.raises(ConfigError, match=match):
+            encode.EncodeOptions(codec="h264_nvenc", **{"crf": 18, **bad}).validate(".mp4")
+
+
 def test_a_muxer_that_says_no_is_not_called_a_permission_problem(tmp_path) -> None:  # noqa: ANN001
     """FFmpeg's muxers return -1 for 'I cannot do that' (44.1 kHz audio into .mxf), which reads as
     EPERM; it was reported as 'permission denied writing ...'. EACCES still is one."""

@@ -281,6 +281,24 @@ def test_unknown_codec_is_a_clear_error(tmp_path: Path, upscaler: FrameUpscaler)
     assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*partial*"))
 
 
+def test_nvenc_without_its_gpu_is_refused_before_any_work_saying_what_it_needs(tmp_path: Path,
+                                                                                upscaler: FrameUpscaler) -> None:
+    """PyAV's wheels hold NVIDIA's encoders; where no GPU with one is (no driver here), the
+    rehearsal says so and what to do, and nothing is written."""
+    from srstream.errors import OutputError
+
+    src = write_video(tmp_path / "in.mp4", frames=3)
+    try:
+        upscale_video(src, tmp_path / "out.mp4", upscaler, EncodeOptions(codec="h264_nvenc", crf=18))
+    except OutputError as exc:
+        assert "h264_nvenc needs an NVIDIA GPU that has the hardware encoder" in str(exc)
+        assert "leave out --codec" in str(exc)
+        assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*partial*"))
+    else:  # a GPU with NVENC: the frames are in the file
+        with av.open(str(tmp_path / "out.mp4")) as c:
+            assert c.streams.video[0].codec_context.name == "h264" and sum(1 for _ in c.decode(video=0)) == 3
+
+
 def test_odd_output_size_is_encoded_without_losing_pixels(tmp_path: Path) -> None:
     src = tmp_path / "odd.mkv"
     with av.open(str(src), "w") as c:
