@@ -137,8 +137,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "machine takes 5 minutes or more to upscale (the fit then adds at most a tenth); "
                              "off: never. "
                              "STEPS (--adapt alone: "
-                             "200) fine-tunes the whole net with torch (on a GPU where torch sees one), about 2 minutes "
-                             "on 2 CPU cores, and needs "
+                             "200) fine-tunes the whole net with torch (on a GPU where torch sees one), about 2 "
+                             "minutes on 2 CPU cores, and needs "
                              "sr-stream[train,export]. The tuned model is kept in the cache, so the same command "
                              "again reuses it")
     parser.add_argument("--overwrite", action="store_true",
