@@ -19,6 +19,11 @@ failing step is recorded and the next one still runs. Steps:
    video path (a decoded 4:2:0 frame in, the encoder's 4:2:0 frame out), plain, channels-last,
    and channels-last with CUDA graphs;
 6. ``tensorrt_tests``: the TensorRT tests, where ``tensorrt`` and ``pycuda`` import;
+   ``train_speed_cuda``: training it/s on CUDA of realtime_x2 and the SRResNet x2 teacher in fp16
+   and bf16, NCHW and channels-last, with the one batch thread and with 8 forked data workers
+   (``benchmarks/train_speed.py``, on synthetic images: the candidates' ratios, not the data's
+   cost). The trainer keeps NCHW on CUDA untimed, and an H200 trained the SRResNet teacher no
+   faster with 12 workers than without (2026-12-04);
 7. ``model_speeds``: every bundled model, and the peers' PyTorch models found under ``--peers``
    (Real-ESRGAN's realesr-animevideov3, leftthomas/SRGAN x2 and x4), all run by the torch
    backend in fp16, channels-last, one CUDA graph replayed, at the input whose output is 3840x2160;
@@ -183,6 +188,35 @@ def tensorrt_tests(args: argparse.Namespace) -> dict:
                    args.out / "junit_tensorrt.xml")
 
 
+def train_speed_cuda(args: argparse.Namespace) -> dict:
+    _cuda()
+    import tempfile
+
+    import cv2
+    import numpy as np
+
+    work = Path(tempfile.mkdtemp(prefix="srstream_train_"))
+    images = work / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(16):  # smooth noise with edges: the batch thread's work is that of real photos of this size
+        noise = cv2.GaussianBlur(rng.uniform(0, 255, (480, 480, 3)).astype(np.float32), (0, 0), 1 + i % 4)
+        cv2.imwrite(str(images / f"{i:02d}.png"), np.clip(noise, 0, 255).astype(np.uint8))
+    results = {}
+    for recipe in ("realtime_x2", "teacher_x2_srresnet"):
+        for workers in (0, 8):
+            out = args.out / f"train_speed_{recipe}_w{workers}.json"
+            cmd = [sys.executable, "benchmarks/train_speed.py", recipe, "--data", str(images), "--cache",
+                   str(work / "cache"), "--steps", "150", "--precision", "fp16", "--precision", "bf16", "--set",
+                   f"data.workers={workers}", "--json", str(out)]
+            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{recipe}, {workers} workers: {proc.stderr.strip()[-600:]}")
+            results[f"{recipe} workers={workers}"] = speeds = json.loads(out.read_text())["it_s"]
+            print(f"  {recipe}, {workers} data workers: {speeds}", flush=True)
+    return {"steps": 150, "data": "16 synthetic 480x480 images", "it_s": results}
+
+
 def _rate(step, seconds: float, torch=None) -> float:  # noqa: ANN001
     """Calls of ``step`` per second over ``seconds``, after three warm-up calls (the GPU
     synchronised around the timed calls when ``torch`` is given)."""
@@ -304,7 +338,7 @@ def shader_speed(args: argparse.Namespace) -> dict:
 
 
 STEPS = (environment, cuda_kernel_tests, gpu_marked_tests, torch_fp16_parity, torch_fp16_tiled, torch_speed_1080p,
-         model_speeds, video_e2e, tensorrt_tests, shader_speed)
+         model_speeds, video_e2e, tensorrt_tests, train_speed_cuda, shader_speed)
 
 
 def main() -> int:

@@ -3,8 +3,9 @@
 # 8 minutes): builds the package with its CUDA kernels, runs the CUDA kernel tests and the
 # CUDA cases of the archs and trainer tests (carry onnxslim's wheel beside PyAV's), checks the
 # torch CUDA fp16 backend (parity with CPU fp32, tiled == whole frame), times realtime-x2 from
-# 1080p to 4K (plain, channels-last, channels-last + CUDA graphs), and runs the TensorRT tests
-# when tensorrt is importable. Writes OUTDIR/gpu_check.json and OUTDIR/gpu_check.log.
+# 1080p to 4K (plain, channels-last, channels-last + CUDA graphs), runs the TensorRT tests
+# when tensorrt is importable, and times training on CUDA per precision, layout and data
+# workers. Writes OUTDIR/gpu_check.json and OUTDIR/gpu_check.log.
 # Elsewhere every GPU part skips and says why.
 #
 #   bash benchmarks/gpu_check.sh OUTDIR [--peers DIR] [--seconds S]   (PYTHON=... picks the interpreter)

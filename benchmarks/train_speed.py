@@ -6,7 +6,8 @@
 
 Runs ``--steps`` steps per candidate (after one logging window of warm-up) with validation and
 checkpoints out of the way, and reports the mean it/s of the remaining windows. Defaults: fp32, plus
-bf16 where the CPU has it natively (emulated bf16 takes seconds a step); both layouts. With
+bf16 where the CPU has it natively (emulated bf16 takes seconds a step); both layouts. On a GPU (the
+recipe's ``device: auto`` takes CUDA where torch sees one) ask for fp16 and bf16. With
 ``--rounds N`` the candidates run in turn N times (interleaved, so a machine that slows down
 mid-run slows all of them) and the median per candidate is reported.
 """
@@ -33,7 +34,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, action="append", required=True)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--precision", action="append", choices=("fp32", "bf16"))
+    parser.add_argument("--precision", action="append", choices=("fp32", "bf16", "fp16"))  # fp16: CUDA only
     parser.add_argument("--memory-format", action="append", choices=("contiguous", "channels_last"))
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], help="recipe override, as sr-stream train --set")

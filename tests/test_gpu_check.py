@@ -18,7 +18,7 @@ def test_gpu_check_runs_and_says_why_it_skips(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert list(report) == ["environment", "cuda_kernel_tests", "gpu_marked_tests", "torch_fp16_parity",
                             "torch_fp16_tiled", "torch_speed_1080p", "model_speeds", "video_e2e", "tensorrt_tests",
-                            "shader_speed"]
+                            "train_speed_cuda", "shader_speed"]
     assert report["environment"]["status"] == "ok" and "frame_kernels" in report["environment"]
     assert not [name for name, step in report.items() if step["status"] == "failed"], report
     for step in report.values():
