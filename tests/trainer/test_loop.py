@@ -276,9 +276,8 @@ def test_fp16_skips_overflowing_steps_without_stepping_the_schedule_and_resumes_
     assert [gan.sched.last_epoch, gan.sched_d.last_epoch] == [10 - n for n in skipped]
     if device == "cuda":
         return
-    assert skipped[0] < skipped[1], skipped
     interrupted = _trainer(hr_folder, tmp_path / "b", fp16)
-    interrupted.run(stop_at=22)  # after some of the generator's skips and the discriminator's
+    interrupted.run(stop_at=22)  # after the first skips (here: the generator skips 4 steps, the discriminator 8)
     resumed = _trainer(hr_folder, tmp_path / "b", fp16, resume=True)
     assert resumed.rt.precision == "fp16"
     resumed.run()
