@@ -23,6 +23,7 @@ its sound or not at all.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -212,14 +213,12 @@ def _check_strays(source: Path, frames: list[Path], output: Path) -> None:
     Raises:
         InputError: the images not numbered as most are, and the globs that say which to take.
     """
-    groups: dict[tuple[str, str], int] = {}
-    for frame in frames:
-        if match := _NUMBERED.fullmatch(frame.name):
-            groups[(match[1], match[3])] = groups.get((match[1], match[3]), 0) + 1
+    keys = [(m[1], m[3]) if (m := _NUMBERED.fullmatch(frame.name)) else None for frame in frames]
+    groups = Counter(key for key in keys if key is not None)
     if not groups:
         return
-    (prefix, suffix), count = max(groups.items(), key=lambda kv: kv[1])
-    strays = [f for f in frames if not re.fullmatch(re.escape(prefix) + r"\d+" + re.escape(suffix), f.name)]
+    (prefix, suffix), count = groups.most_common(1)[0]
+    strays = [frame for frame, key in zip(frames, keys) if key != (prefix, suffix)]
     if count < 2 or not strays:
         return
     shown = ", ".join(f.name for f in strays[:3]) + (f" and {len(strays) - 3} more" if len(strays) > 3 else "")
