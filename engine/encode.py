@@ -415,14 +415,18 @@ def _with_alpha(pix_fmt: str) -> str:
 
 
 def plausible_dts(packets, step: int) -> list:  # noqa: ANN001 - av.Packets
-    """``packets`` with a decode time more than 16 frames (``step`` ticks each) before the
-    presentation time set to the presentation time. libx265 (through FFmpeg) gives the packets of a
-    stream of fewer than three frames such decode times from memory it never wrote (-5.9e11 for a
-    pts of 0, in every other encoder of a process), which the .mp4 muxer refuses; no encoder
-    reorders frames that far, and a stream that short has nothing to reorder."""
+    """``packets`` whose decode time lies after the presentation time, or more than 16 frames
+    (``step`` ticks each) before it, with the presentation time as their decode time. libx265
+    (through FFmpeg) gives the packets of a stream of fewer than three frames the presentation time
+    less a delay it never set, whatever the heap held (x265 issue #781, fixed by its pull request
+    #936 in August 2026; PyAV 18.1's wheels carry x265 4.2+1, which still does it): -5.9e11 for a
+    pts of 0 here, and a leftover below zero puts the decode time after the presentation time
+    (what fits a two-frame segment the .mp4 muxer refused, "Invalid argument", in one full test
+    run). No encoder reorders frames that far, and a stream that short has nothing to reorder."""
     packets = list(packets)
     for packet in packets:
-        if packet.pts is not None and packet.dts is not None and packet.pts - packet.dts > 16 * max(step, 1):
+        if packet.pts is not None and packet.dts is not None and not (
+                0 <= packet.pts - packet.dts <= 16 * max(step, 1)):
             packet.dts = packet.pts
     return packets
 

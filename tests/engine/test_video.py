@@ -505,6 +505,36 @@ def test_a_two_frame_video_encodes_with_x265(tmp_path: Path) -> None:
     assert _frames(tmp_path / "out.mp4")[0] == _frames(src)[0]
 
 
+@pytest.mark.parametrize("leftover", [-512, 10**11])
+def test_decode_times_from_x265s_unset_delay_are_replaced_before_the_muxer_sees_them(tmp_path: Path,
+                                                                                    leftover: int) -> None:
+    """x265 subtracts a delay it never set from a short stream's decode times (its issue #781):
+    whatever the heap held. A leftover far above zero gave -5.9e11 (above); one below zero puts
+    the decode time after the presentation time, which the .mp4 muxer refuses as well (a two-frame
+    segment failed so in one full test run). Both now get the presentation time; a B-frame's
+    genuine reordering (a decode time a frame or two before) is kept."""
+    from srstream.engine.encode import plausible_dts
+
+    with av.open(str(tmp_path / "in.mp4"), "w") as c:
+        v = c.add_stream("mpeg4", rate=25)
+        v.width, v.height, v.pix_fmt, v.codec_context.time_base = 64, 48, "yuv420p", Fraction(1, 25)
+        frames = [av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24") for i in range(2)]
+        packets = [p for f in frames for p in v.encode(f.reformat(format="yuv420p"))] + list(v.encode())
+        for packet in packets:
+            packet.dts = packet.pts - leftover  # what x265 gives
+        with pytest.raises(av.error.FFmpegError):
+            c.mux(packets[0])
+        fixed = plausible_dts(packets, 1)
+        assert [p.dts for p in fixed] == [p.pts for p in fixed] == [0, 1]
+        for packet in fixed:
+            c.mux(packet)
+    with av.open(str(tmp_path / "in.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 2
+    reordered = av.Packet(b"\0")
+    reordered.pts, reordered.dts = 3, 1
+    assert plausible_dts([reordered], 1)[0].dts == 1
+
+
 @pytest.mark.parametrize(("suffix", "codec"), [(".y4m", None), (".mpg", "mpeg2video")])
 def test_a_variable_rate_input_keeps_every_frame_where_the_output_has_a_frame_a_tick(
         tmp_path: Path, upscaler: FrameUpscaler, suffix: str, codec: str | None) -> None:
