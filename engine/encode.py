@@ -414,19 +414,21 @@ def _with_alpha(pix_fmt: str) -> str:
     return name
 
 
-def plausible_dts(packets, step: int) -> list:  # noqa: ANN001 - av.Packets
-    """``packets`` whose decode time lies after the presentation time, or more than 16 frames
-    (``step`` ticks each) before it, with the presentation time as their decode time. libx265
-    (through FFmpeg) gives the packets of a stream of fewer than three frames the presentation time
-    less a delay it never set, whatever the heap held (x265 issue #781, fixed by its pull request
-    #936 in August 2026; PyAV 18.1's wheels carry x265 4.2+1, which still does it): -5.9e11 for a
-    pts of 0 here, and a leftover below zero puts the decode time after the presentation time
-    (what fits a two-frame segment the .mp4 muxer refused, "Invalid argument", in one full test
-    run). No encoder reorders frames that far, and a stream that short has nothing to reorder."""
+def plausible_dts(packets, frames: int) -> list:  # noqa: ANN001 - av.Packets
+    """``packets``, of an encoder given ``frames`` frames so far, with decode times a muxer takes.
+    libx265 (through FFmpeg) gives the packets of a stream of fewer than three frames the
+    presentation time less a delay it never set, whatever the heap held (x265 issue #781, fixed by
+    its pull request #936 in August 2026; PyAV 18.1's wheels carry x265 4.2+1, which still does it):
+    -5.9e11 for a pts of 0 here, and a leftover below zero puts the decode time after the
+    presentation time (what fits a two-frame segment the .mp4 muxer refused, "Invalid argument", in
+    one full test run). Such a stream has nothing to reorder (a B-frame needs a frame on each
+    side), so its decode times are its presentation times; and no packet of any stream decodes
+    after it is shown. Reordering is kept otherwise, however long a variable frame rate's gaps (an
+    earlier bound of 16 frames at the average rate moved a B-frame's decode time after the stall of
+    a live recording, and refused a variable-rate concat list, whose average rate is its clock)."""
     packets = list(packets)
     for packet in packets:
-        if packet.pts is not None and packet.dts is not None and not (
-                0 <= packet.pts - packet.dts <= 16 * max(step, 1)):
+        if packet.pts is not None and (frames < 3 or packet.dts is None or packet.dts > packet.pts):
             packet.dts = packet.pts
     return packets
 
@@ -921,7 +923,7 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
                 frame = convert(np.zeros((size[1], size[0], 3), np.uint8))
                 frame.pts, frame.time_base = index * step, tick
                 packets += stream.encode(frame)
-            for packet in plausible_dts([*packets, *stream.encode(None)], step):
+            for packet in plausible_dts([*packets, *stream.encode(None)], REHEARSAL_FRAMES):
                 probe.mux(packet)
             finish_probe(probe, copied, samples or {})
         except BaseException:

@@ -130,6 +130,7 @@ class Recorder:
         return True
 
     def _run(self) -> None:
+        given = 0  # frames given to the encoder
         try:
             while True:
                 item = self.q.get()
@@ -145,10 +146,11 @@ class Recorder:
                 self.last_pts = pts
                 frame = self.convert(item.rgb)
                 frame.pts, frame.time_base = pts, Fraction(1, 1000)
-                for packet in plausible_dts(self.stream.encode(frame), 33):  # 30 fps in milliseconds
+                given += 1
+                for packet in plausible_dts(self.stream.encode(frame), given):
                     self.container.mux(packet)
                 self.report.frames_out += 1
-            for packet in plausible_dts(self.stream.encode(None), 33):
+            for packet in plausible_dts(self.stream.encode(None), given):
                 self.container.mux(packet)
             if self.sound_out is not None:
                 mux_copied(self.container, {0: self.sound_out}, None)  # what an encoder still holds

@@ -536,7 +536,7 @@ class FileSink:
         last = None  # the latest frame's pts
         rate = self.source.video.average_rate or Fraction(30)
         ticks = self.stream.codec_context.time_base
-        step = round(1 / (rate * ticks))  # a frame, in the encoder's ticks
+        given = 0  # frames given to the encoder
         last_tick = None
         try:
             for item in self.q.drain():
@@ -554,10 +554,11 @@ class FileSink:
                     frame.pts, frame.time_base = tick if last_tick is None else max(tick, last_tick + 1), ticks
                     last_tick = frame.pts
                 last = item.src.pts if last is None else max(last, item.src.pts)
-                for packet in plausible_dts(self.stream.encode(frame), step):
+                given += 1
+                for packet in plausible_dts(self.stream.encode(frame), given):
                     self.container.mux(packet)
                     self.report.frames_out += 1
-            for packet in plausible_dts(self.stream.encode(None), step):
+            for packet in plausible_dts(self.stream.encode(None), given):
                 self.container.mux(packet)
                 self.report.frames_out += 1
             end = None if last is None else last * tb + 1 / rate

@@ -508,11 +508,13 @@ def test_a_two_frame_video_encodes_with_x265(tmp_path: Path) -> None:
 @pytest.mark.parametrize("leftover", [-512, 10**11])
 def test_decode_times_from_x265s_unset_delay_are_replaced_before_the_muxer_sees_them(tmp_path: Path,
                                                                                     leftover: int) -> None:
-    """x265 subtracts a delay it never set from a short stream's decode times (its issue #781):
-    whatever the heap held. A leftover far above zero gave -5.9e11 (above); one below zero puts
-    the decode time after the presentation time, which the .mp4 muxer refuses as well (a two-frame
-    segment failed so in one full test run). Both now get the presentation time; a B-frame's
-    genuine reordering (a decode time a frame or two before) is kept."""
+    """x265 subtracts a delay it never set from the decode times of a stream of fewer than three
+    frames (its issue #781): whatever the heap held. A leftover far above zero gave -5.9e11
+    (above); one below zero puts the decode time after the presentation time, which the .mp4
+    muxer refuses as well (a two-frame segment failed so in one full test run). Such a stream's
+    decode times are now its presentation times. A longer stream's reordering is kept, however far
+    apart its frames: a bound of 16 frames at the average rate had moved a B-frame's decode time
+    after a live recording's stall, and refused a variable-rate concat list (next test)."""
     from srstream.engine.encode import plausible_dts
 
     with av.open(str(tmp_path / "in.mp4"), "w") as c:
@@ -524,15 +526,38 @@ def test_decode_times_from_x265s_unset_delay_are_replaced_before_the_muxer_sees_
             packet.dts = packet.pts - leftover  # what x265 gives
         with pytest.raises(av.error.FFmpegError):
             c.mux(packets[0])
-        fixed = plausible_dts(packets, 1)
+        fixed = plausible_dts(packets, 2)
         assert [p.dts for p in fixed] == [p.pts for p in fixed] == [0, 1]
         for packet in fixed:
             c.mux(packet)
     with av.open(str(tmp_path / "in.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 2
     reordered = av.Packet(b"\0")
-    reordered.pts, reordered.dts = 3, 1
-    assert plausible_dts([reordered], 1)[0].dts == 1
+    reordered.pts, reordered.dts = 90_000, 1  # a B-frame after a stall of many frames
+    assert plausible_dts([reordered], 3)[0].dts == 1
+    reordered.dts = 90_001
+    assert plausible_dts([reordered], 3)[0].dts == 90_000  # never decoded after it is shown
+
+
+def test_a_variable_rate_concat_list_encodes_with_b_frames(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A concat list of frames at their own times (what a video upscaled into numbered frames
+    writes beside them) has its clock as its average rate (1/16000 s here): x264's B-frames then
+    decode hundreds of ticks before they are shown, which the old 16-frame bound rewrote into
+    decode times out of order ("Invalid argument" from the .mp4 muxer)."""
+    import cv2
+
+    times = [0, 33, 50, 117, 133, 300, 317, 350]
+    lines = ["ffconcat version 1.0"]
+    yy, xx = np.mgrid[0:48, 0:64]
+    for n, ms in enumerate(times):  # a slowly moving gradient: x264 codes B-frames
+        picture = np.stack([(xx * 4 + n * 8) % 256, (yy * 4) % 256, np.full_like(xx, 128)], -1).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"{n}.png"), picture)
+        end = times[n + 1] if n + 1 < len(times) else ms + 33
+        lines += [f"file '{n}.png'", "option framerate 16000", f"duration {(end - ms) / 1000:.6f}"]
+    (tmp_path / "frames.ffconcat").write_text("\n".join(lines) + "\n")
+    report = upscale_video(tmp_path / "frames.ffconcat", tmp_path / "out.mp4", upscaler, EncodeOptions())
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert [round(f.pts * f.time_base * 1000) for f in c.decode(video=0)] == times == times[:report.frames_out]
 
 
 @pytest.mark.parametrize(("suffix", "codec"), [(".y4m", None), (".mpg", "mpeg2video")])
