@@ -9,6 +9,15 @@ its settings and the input's identity in the folder (:data:`srstream.engine.stil
 as a folder run of images does): the same command run again after Ctrl-C or a crash keeps the
 frames already written, decodes past them without upscaling, and does the rest; other settings
 or another input into the same folder are refused (``--overwrite`` redoes every frame).
+
+A picture file has no time, so a run that ends with every frame written also writes the frames'
+times beside them, as FFmpeg's concat list (:attr:`FrameFiles.listing`, ``clip.ffconcat``): each
+file with its duration to the next frame, which keeps a variable frame rate (a phone's video, a
+screen recording). FFmpeg reads it as a video (``ffmpeg -f concat -safe 0 -i frames/clip.ffconcat -i
+clip.mp4 -map 0:v -map 1:a? -fps_mode passthrough ...``: the frames at their own times, with the
+input's sound; ``-safe 0`` for the list's ``option`` lines, and ``-fps_mode passthrough`` keeps
+FFmpeg from filling a variable rate's .mp4 up to the list's clock), and so does sr-stream (an
+input ending in ``.ffconcat``).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +58,13 @@ class FrameFiles:
     @property
     def suffix(self) -> str:
         return Path(self.template).suffix.lower()
+
+    @property
+    def listing(self) -> Path:
+        """The concat list of the frames' times: the template without its number and suffix
+        (``clip_%06d.png``: ``clip.ffconcat``; ``%06d.png``: ``frames.ffconcat``)."""
+        stem = _NUMBER.sub("", Path(self.template).stem.replace("%%", "%")).strip("_-. ") or "frames"
+        return self.folder / f"{stem}.ffconcat"
 
     def __str__(self) -> str:
         return str(self.folder / self.template)
@@ -98,14 +115,53 @@ class _SkipWritten(UpscaleStage):
         return super().__call__(frame, source)
 
 
+#: The first line of a concat list sr-stream wrote (one it may replace; a user's own it leaves).
+_LIST_HEADER = "ffconcat version 1.0\n# sr-stream: the times of "
+
+
+def timing_list(target: FrameFiles, times: dict[int, int | None], time_base: Fraction, rate: Fraction) -> str:
+    """The concat list of ``target``'s frames (``times``: each frame's index and presentation time
+    in ``time_base``; None where the input gave none: the frame ``1 / rate`` after the one before).
+    Each file's duration is the step to the next frame's start, in whole microseconds (the concat
+    demuxer's clock), rounded on the input's exact clock so that the times never drift; the last
+    frame lasts ``1 / rate``. Times count from the first frame (a list cannot start later).
+
+    FFmpeg reads each picture on a clock of its ``framerate`` option (25 unless told, which moved
+    a frame at 33 ms to 40): the list gives ``rate`` where every frame falls on it (the video's own
+    rate, as a player shows it), and otherwise ticks of ``time_base``, on which every time falls."""
+    order = sorted(times)
+    step = round(1_000_000 / rate)
+    starts: list[int] = []  # microseconds from the first frame
+    origin = next((times[i] for i in order if times[i] is not None), 0)
+    for index in order:
+        pts = times[index]
+        at = round((pts - origin) * time_base * 1_000_000) if pts is not None else None
+        if at is None or (starts and at <= starts[-1]):  # no time, or out of order: the next frame's step
+            at = starts[-1] + step if starts else 0
+        starts.append(at)
+    even = all(at == round(n * 1_000_000 / rate) for n, at in enumerate(starts))
+    clock = rate if even else 1 / time_base
+    about = f"{len(order)} frames of {target.template}, from the input's {float(origin * time_base):.6f} s"
+    lines = [_LIST_HEADER + about.replace("\n", " ")]
+    for n, index in enumerate(order):
+        end = starts[n + 1] if n + 1 < len(starts) else starts[n] + step
+        name = target.path(index).name.replace("'", "'\\''")
+        lines += [f"file '{name}'", f"option framerate {clock}", f"duration {(end - starts[n]) / 1e6:.6f}"]
+    return "\n".join(lines) + "\n"
+
+
 class FramesSink:
     """Upscaled frames -> one image file each, written on its own thread behind a bounded queue
-    (it waits: nothing is dropped). A frame the stage passed over (already written) is counted."""
+    (it waits: nothing is dropped). A frame the stage passed over (already written) is counted.
+    Each frame's time is kept, for the concat list written when the run is done."""
 
-    def __init__(self, target: FrameFiles, report: Report, queue_size: int = 8) -> None:
+    def __init__(self, target: FrameFiles, report: Report, queue_size: int = 8,
+                 time_base: Fraction = Fraction(1, 90000), rate: Fraction = Fraction(25)) -> None:
         from srstream.engine.stills import write_still
 
         self.target, self.report, self.write = target, report, write_still
+        self.time_base, self.rate = time_base, rate
+        self.times: dict[int, int | None] = {}
         self.q = Channel(queue_size)
         self.kept = 0
         self.error: BaseException | None = None
@@ -123,6 +179,7 @@ class FramesSink:
     def _write(self) -> None:
         try:
             for item in self.q.drain():
+                self.times[item.src.index] = item.src.pts
                 if item.rgb is None:
                     self.kept += 1
                     continue
@@ -134,12 +191,32 @@ class FramesSink:
 
     def close(self, outcome: str) -> None:
         """Every frame file is whole whatever the outcome (each was renamed into place): they stay,
-        for the same command to continue."""
+        for the same command to continue. When the run is done, the frames' times are written
+        (:func:`timing_list`), whole, over a list sr-stream wrote before but never over a user's."""
         self.q.close()
         self.thread.join()
         if self.error is not None:
             raise self.error
         self.report.output = self.target.folder
+        if outcome != "done" or not self.times:
+            return
+        from srstream.atomic import write_atomic
+
+        listing = self.target.listing
+        try:
+            with listing.open("rb") as f:
+                ours = f.read(len(_LIST_HEADER)) == _LIST_HEADER.encode()
+        except FileNotFoundError:
+            ours = True
+        except OSError:
+            ours = False
+        if not ours:
+            self.report.notes.append(f"the frames' times are not written: {listing} exists and sr-stream did not "
+                                     "write it (move it away and run the same command again)")
+            return
+        write_atomic(listing, timing_list(self.target, self.times, self.time_base, self.rate).encode())
+        self.report.notes.append(f"the frames' times are in {listing} (ffmpeg -f concat -safe 0 -i {listing.name} "
+                                 "-fps_mode passthrough ... makes the frames a video at them)")
 
 
 def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite: bool = False,
@@ -164,8 +241,8 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
         report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
         dropped = [s.type for s in source.container.streams if s.type in ("audio", "subtitle")]
         if dropped:
-            report.notes.append(f"the input's {' and '.join(sorted(set(dropped)))} and its frames' times are not in "
-                                "numbered frames: a video output keeps them")
+            report.notes.append(f"the input's {' and '.join(sorted(set(dropped)))} is not in numbered frames: a video "
+                                "output keeps it")
         try:
             target.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -182,7 +259,8 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
             path = target.path(index)
             return not overwrite and path.exists() and _kept(path, redo_before)
 
-        sink = FramesSink(target, report)
+        sink = FramesSink(target, report, time_base=source.video.time_base,
+                          rate=source.video.average_rate or source.video.guessed_rate or Fraction(25))
         stage = _SkipWritten([Rung("", lambda: upscaler)], written, restart)
         run(source, stage, [sink], report=report, progress=progress)
     except BaseException:

@@ -38,7 +38,7 @@ def test_every_frame_becomes_a_numbered_file(tmp_path: Path, nearest: Path) -> N
         result = up.run(plan_file(clip, tmp_path / "frames" / "f%04d.png", scale=2))
         assert result.video.frames_out == 12
         names = sorted(p.name for p in (tmp_path / "frames").iterdir())
-        assert names == [".sr-stream-batch.json"] + [f"f{n:04d}.png" for n in range(1, 13)]
+        assert names == [".sr-stream-batch.json", "f.ffconcat"] + [f"f{n:04d}.png" for n in range(1, 13)]
         with av.open(str(clip)) as container:  # nearest x2: each pixel of the frame as a video run sees it, twice
             for n, frame in enumerate(container.decode(video=0), 1):
                 rgb = picture_rgb(frame, BT601)
@@ -62,12 +62,45 @@ def test_an_interrupted_run_is_continued_into_the_same_files(tmp_path: Path, nea
         whole = up.run(plan_file(clip, tmp_path / "whole" / "%03d.png", scale=2))
         cut = up.run(plan_file(clip, tmp_path / "cut" / "%03d.png", scale=2), progress=interrupt_after_five)
         assert cut.video.interrupted and 5 <= cut.video.frames_out < 12
+        assert not (tmp_path / "cut" / "frames.ffconcat").exists()  # the times of every frame, or none
         for path in (tmp_path / "cut").glob("*.png"):
             assert _read(path).shape == (96, 128, 3)  # whole files, or none
         done = up.run(plan_file(clip, tmp_path / "cut" / "%03d.png", scale=2))
     assert whole.video.frames_out == 12 and done.video.frames_out == 12 - cut.video.frames_out
     for n in range(1, 13):
         assert (tmp_path / "cut" / f"{n:03d}.png").read_bytes() == (tmp_path / "whole" / f"{n:03d}.png").read_bytes()
+    assert (tmp_path / "cut" / "frames.ffconcat").read_bytes() == (tmp_path / "whole" / "frames.ffconcat").read_bytes()
+
+
+def test_the_frames_times_are_written_beside_them_as_a_concat_list(tmp_path: Path, nearest: Path) -> None:
+    """A picture file has no time: a variable-rate video's frames came out as if evenly spaced. A
+    done run writes FFmpeg's concat list beside them, each file with its duration to the next
+    frame, so FFmpeg (and sr-stream) read the frames back as a video at the input's own times; a
+    list of the same name that sr-stream did not write is left as it was, and said."""
+    from srstream.engine.sequence import open_input
+
+    times = [0, 33, 50, 117, 133, 300, 317]  # ms: a phone's variable rate, with a stall
+    clip = write_video(tmp_path / "phone.mp4", frames=len(times), times_ms=times)
+    with av.open(str(clip)) as c:
+        shown = [f.pts * f.time_base for f in c.decode(video=0)]
+    with Upscaler(str(nearest)) as up:
+        up.run(plan_file(clip, tmp_path / "frames" / "phone_%04d.png", scale=2))
+        listing = tmp_path / "frames" / "phone.ffconcat"
+        text = listing.read_text()
+        assert text.count("file '") == len(times) and "file 'phone_0001.png'" in text
+        with open_input(listing) as c:  # FFmpeg's concat demuxer: the files at the list's times
+            read = [(f.pts * f.time_base, f.width) for f in c.decode(video=0)]
+        assert [t for t, _ in read] == [t - shown[0] for t in shown] and {w for _, w in read} == {128}
+        even = write_video(tmp_path / "even.mp4", frames=4, rate=30)  # an even rate is the list's clock
+        up.run(plan_file(even, tmp_path / "even" / "%d.png", scale=2))
+        with open_input(tmp_path / "even" / "frames.ffconcat") as c:
+            assert c.streams.video[0].average_rate == 30
+            assert [f.pts * f.time_base for f in c.decode(video=0)] == [Fraction(n, 30) for n in range(4)]
+        (tmp_path / "mine").mkdir()
+        (tmp_path / "mine" / "phone.ffconcat").write_text("ffconcat version 1.0\n# my own cut\n")
+        result = up.run(plan_file(clip, tmp_path / "mine" / "phone_%04d.png", scale=2))
+    assert (tmp_path / "mine" / "phone.ffconcat").read_text() == "ffconcat version 1.0\n# my own cut\n"
+    assert any("times are not written" in note and "did not write it" in note for note in result.video.notes)
 
 
 def test_deep_and_transparent_frames_keep_their_bits_and_alpha(tmp_path: Path, nearest: Path) -> None:
@@ -115,7 +148,8 @@ def test_names_and_what_is_refused(tmp_path: Path, nearest: Path, capsys: pytest
     assert cli.main([str(clip), "-o", str(tmp_path / "out"), "--model", str(nearest)]) == 0
     captured = capsys.readouterr()
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [f"clip_{n:06d}.png" for n in (1, 2, 3)]
-    assert "3 frames written" in captured.out and "the input's audio and its frames' times are not" in captured.err
+    assert "3 frames written" in captured.out and "the input's audio is not in numbered frames" in captured.err
+    assert f"the frames' times are in {tmp_path / 'out' / 'clip.ffconcat'}" in captured.err
     for name, error in (("%d_%d.png", "one %d"), ("%d.gif", "frames are written as"), ("100%.png", "one %d")):
         with pytest.raises(ConfigError, match=error):
             plan_file(clip, tmp_path / "x" / name, scale=2)
