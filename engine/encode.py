@@ -423,9 +423,10 @@ def plausible_dts(packets, frames: int) -> list:  # noqa: ANN001 - av.Packets
     presentation time (what fits a two-frame segment the .mp4 muxer refused, "Invalid argument", in
     one full test run). Such a stream has nothing to reorder (a B-frame needs a frame on each
     side), so its decode times are its presentation times; and no packet of any stream decodes
-    after it is shown. Reordering is kept otherwise, however long a variable frame rate's gaps (an
-    earlier bound of 16 frames at the average rate moved a B-frame's decode time after the stall of
-    a live recording, and refused a variable-rate concat list, whose average rate is its clock)."""
+    after it is shown. Reordering is kept otherwise, however long a variable frame rate's pauses
+    (an earlier bound, 16 frames at the average rate, rewrote the decode times of the frames coded
+    across a 3-second pause in a phone-like video, and of a variable-rate concat list, whose
+    average rate is its clock: out of order, "Invalid argument" from the .mp4 muxer)."""
     packets = list(packets)
     for packet in packets:
         if packet.pts is not None and (frames < 3 or packet.dts is None or packet.dts > packet.pts):

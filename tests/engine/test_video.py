@@ -513,8 +513,7 @@ def test_decode_times_from_x265s_unset_delay_are_replaced_before_the_muxer_sees_
     (above); one below zero puts the decode time after the presentation time, which the .mp4
     muxer refuses as well (a two-frame segment failed so in one full test run). Such a stream's
     decode times are now its presentation times. A longer stream's reordering is kept, however far
-    apart its frames: a bound of 16 frames at the average rate had moved a B-frame's decode time
-    after a live recording's stall, and refused a variable-rate concat list (next test)."""
+    apart its frames (the next two tests)."""
     from srstream.engine.encode import plausible_dts
 
     with av.open(str(tmp_path / "in.mp4"), "w") as c:
@@ -537,6 +536,18 @@ def test_decode_times_from_x265s_unset_delay_are_replaced_before_the_muxer_sees_
     assert plausible_dts([reordered], 3)[0].dts == 1
     reordered.dts = 90_001
     assert plausible_dts([reordered], 3)[0].dts == 90_000  # never decoded after it is shown
+
+
+def test_a_pause_in_a_variable_rate_video_keeps_its_b_frames_in_decode_order(tmp_path: Path,
+                                                                             upscaler: FrameUpscaler) -> None:
+    """A video that pauses for 3 s (a phone's or a screen recorder's variable rate) failed with
+    "Invalid argument": x264 decodes the frames coded across the pause long before they are shown,
+    and a bound of 16 frames at the average rate rewrote those decode times out of order."""
+    times = [i * 33 for i in range(10)] + [3000 + i * 33 for i in range(10)]
+    src = write_video(tmp_path / "paused.mp4", frames=len(times), times_ms=times)
+    upscale_video(src, tmp_path / "out.mp4", upscaler, EncodeOptions())
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert [round(f.pts * f.time_base * 1000) for f in c.decode(video=0)] == times
 
 
 def test_a_variable_rate_concat_list_encodes_with_b_frames(tmp_path: Path, upscaler: FrameUpscaler) -> None:
