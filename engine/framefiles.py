@@ -33,6 +33,7 @@ from typing import Any
 
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
+from srstream.engine.sequence import TIMES_HEADER
 from srstream.errors import ConfigError, OutputError
 
 __all__ = ["FRAME_SUFFIXES", "FrameFiles", "frame_files", "upscale_to_frames"]
@@ -115,10 +116,6 @@ class _SkipWritten(UpscaleStage):
         return super().__call__(frame, source)
 
 
-#: The first line of a concat list sr-stream wrote (one it may replace; a user's own it leaves).
-_LIST_HEADER = "ffconcat version 1.0\n# sr-stream: the times of "
-
-
 def timing_list(target: FrameFiles, times: dict[int, int | None], time_base: Fraction, rate: Fraction) -> str:
     """The concat list of ``target``'s frames (``times``: each frame's index and presentation time
     in ``time_base``; None where the input gave none: the frame ``1 / rate`` after the one before).
@@ -142,7 +139,7 @@ def timing_list(target: FrameFiles, times: dict[int, int | None], time_base: Fra
     even = all(at == round(n * 1_000_000 / rate) for n, at in enumerate(starts))
     clock = rate if even else 1 / time_base
     about = f"{len(order)} frames of {target.template}, from the input's {float(origin * time_base):.6f} s"
-    lines = [_LIST_HEADER + about.replace("\n", " ")]
+    lines = [TIMES_HEADER + about.replace("\n", " ")]
     for n, index in enumerate(order):
         end = starts[n + 1] if n + 1 < len(starts) else starts[n] + step
         name = target.path(index).name.replace("'", "'\\''")
@@ -205,7 +202,7 @@ class FramesSink:
         listing = self.target.listing
         try:
             with listing.open("rb") as f:
-                ours = f.read(len(_LIST_HEADER)) == _LIST_HEADER.encode()
+                ours = f.read(len(TIMES_HEADER)) == TIMES_HEADER.encode()
         except FileNotFoundError:
             ours = True
         except OSError:

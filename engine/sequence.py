@@ -31,11 +31,14 @@ from typing import Any
 
 from srstream.errors import ConfigError, InputError
 
-__all__ = ["DEFAULT_RATE", "LIST_SUFFIX", "SEQUENCE_SUFFIXES", "ImageSequence", "frame_rate", "listing_for",
-           "open_input", "plan_sequence"]
+__all__ = ["DEFAULT_RATE", "LIST_SUFFIX", "SEQUENCE_SUFFIXES", "TIMES_HEADER", "ImageSequence", "frame_rate",
+           "listing_for", "open_input", "plan_sequence"]
 
 #: What a concat list ends with; an input so named is read as one (a user's own list too).
 LIST_SUFFIX = ".ffconcat"
+#: How a concat list of a video's frame times begins, as sr-stream writes it beside the numbered
+#: frames of a video (:mod:`srstream.engine.framefiles`).
+TIMES_HEADER = "ffconcat version 1.0\n# sr-stream: the times of "
 #: The frame rate of a sequence run without ``--fps``: FFmpeg's for an image sequence.
 DEFAULT_RATE = Fraction(25)
 #: Frames a sequence can be made of: formats FFmpeg decodes one picture a file of. AVIF and HEIF
@@ -193,6 +196,10 @@ def plan_sequence(source: Path, output: Path, fps: float | Fraction | None = Non
     if source.is_dir():
         _check_strays(source, frames, output)
     notes = [note for note in (_gaps(frames),) if note]
+    if fps is None and (times := _times_of(frames)) is not None:
+        notes.append(f"{times} holds these frames' own times (sr-stream wrote them with the frames): here they play "
+                     f"at {float(rate):g} fps; to keep those times give the list as the input: sr-stream {times} "
+                     f"-o {output}")
     audio = None
     if sound is not None:
         audio = Path(sound)
@@ -203,6 +210,21 @@ def plan_sequence(source: Path, output: Path, fps: float | Fraction | None = Non
             notes.append(f"the sound runs {seconds:.2f} s, the {len(frames)} frames {video:.2f} s at "
                          f"{float(rate):g} fps: the sound is kept whole{fits}")
     return ImageSequence(source, tuple(frames), rate, listing_for(output), tuple(notes), audio)
+
+
+def _times_of(frames: list[Path]) -> Path | None:
+    """The concat list of the times of exactly ``frames`` that sr-stream wrote in their folder, if any."""
+    names = {frame.name for frame in frames}
+    for listing in sorted(frames[0].parent.glob(f"*{LIST_SUFFIX}")):
+        try:
+            text = listing.read_text(errors="replace")
+        except OSError:
+            continue
+        if text.startswith(TIMES_HEADER):
+            listed = {name.replace("'\\''", "'") for name in re.findall(r"^file '(.*)'$", text, re.MULTILINE)}
+            if listed == names:
+                return listing
+    return None
 
 
 def _check_strays(source: Path, frames: list[Path], output: Path) -> None:

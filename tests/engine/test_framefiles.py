@@ -75,9 +75,10 @@ def test_an_interrupted_run_is_continued_into_the_same_files(tmp_path: Path, nea
 def test_the_frames_times_are_written_beside_them_as_a_concat_list(tmp_path: Path, nearest: Path) -> None:
     """A picture file has no time: a variable-rate video's frames came out as if evenly spaced. A
     done run writes FFmpeg's concat list beside them, each file with its duration to the next
-    frame, so FFmpeg (and sr-stream) read the frames back as a video at the input's own times; a
-    list of the same name that sr-stream did not write is left as it was, and said."""
-    from srstream.engine.sequence import open_input
+    frame, so FFmpeg (and sr-stream) read the frames back as a video at the input's own times, and
+    the folder given as a sequence says so; a list of the same name that sr-stream did not write is
+    left as it was, and said."""
+    from srstream.engine.sequence import open_input, plan_sequence
 
     times = [0, 33, 50, 117, 133, 300, 317]  # ms: a phone's variable rate, with a stall
     clip = write_video(tmp_path / "phone.mp4", frames=len(times), times_ms=times)
@@ -91,6 +92,9 @@ def test_the_frames_times_are_written_beside_them_as_a_concat_list(tmp_path: Pat
         with open_input(listing) as c:  # FFmpeg's concat demuxer: the files at the list's times
             read = [(f.pts * f.time_base, f.width) for f in c.decode(video=0)]
         assert [t for t, _ in read] == [t - shown[0] for t in shown] and {w for _, w in read} == {128}
+        note = f"{listing} holds these frames' own times"  # the folder as a sequence: at 25 fps, said
+        assert any(note in n for n in plan_sequence(tmp_path / "frames", tmp_path / "film.mp4").notes)
+        assert not any(note in n for n in plan_sequence(tmp_path / "frames", tmp_path / "film.mp4", fps=30).notes)
         even = write_video(tmp_path / "even.mp4", frames=4, rate=30)  # an even rate is the list's clock
         up.run(plan_file(even, tmp_path / "even" / "%d.png", scale=2))
         with open_input(tmp_path / "even" / "frames.ffconcat") as c:
