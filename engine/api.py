@@ -61,6 +61,8 @@ class FileJob:
     sequence: Any = None
     #: a video upscaled into numbered image files (:class:`srstream.engine.framefiles.FrameFiles`)
     frames: Any = None
+    #: (frames, seconds): the most of either a video's run takes from its start (a preview), in one pass
+    limit: tuple[int | None, float | None] = (None, None)
 
     @property
     def kind(self) -> str:
@@ -109,7 +111,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
               preset: str = DEFAULT_PRESET, pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True,
               segments: int | str = "auto", restart: bool = False, workers: int = 0,
               ray_address: str | None = None, recursive: bool = False, fps: float | None = None,
-              sound: str | Path | None = None) -> FileJob:
+              sound: str | Path | None = None, max_frames: int | None = None,
+              max_seconds: float | None = None) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it, or ``INPUT_TAG.ext`` for
     a ``scale`` given as a tag such as ``"x1.5"`` or ``"1080p"``; ``-`` streams a video to standard
@@ -126,6 +129,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     is an image sequence upscaled into that video, its frames in their numbers' order at ``fps``
     frames a second (default 25), with the first audio stream of the file ``sound`` (an audio file,
     or a video whose sound is wanted) where one is given (:mod:`srstream.engine.sequence`).
+    ``max_frames`` / ``max_seconds``: a video's first frames or seconds only (a preview of the
+    settings, as FFmpeg's ``-frames:v`` and ``-t``), in one pass.
 
     Raises:
         InputError: a missing or unreadable input, or a Dolby Vision video with no picture but its
@@ -147,7 +152,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         if sound is not None:
             raise ConfigError("--audio is the sound of an image sequence upscaled into a video (a folder or glob of "
                               "images with -o VIDEO); a video keeps its own sound: drop --audio")
-        return _plan_media(media, dst, **options)
+        return _limited(_plan_media(media, dst, **options), max_frames, max_seconds, segments)
     try:
         sequence.write()
         listed = dataclasses.replace(probe(sequence.listing), frames=len(sequence.frames))
@@ -160,10 +165,40 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         else:
             options.update(audio=False)
         job = _plan_media(listed, Path(dst), **{**options, "subtitles": False, "recursive": False})
+        job = _limited(job, max_frames, max_seconds, "auto" if sequence.audio is None else "sound")
     except BaseException:
         sequence.remove()
         raise
     return dataclasses.replace(job, sequence=sequence)
+
+
+def _limited(job: FileJob, max_frames: int | None, max_seconds: float | None, segments: int | str) -> FileJob:
+    """``job`` taking only its video's first ``max_frames`` frames or ``max_seconds`` seconds
+    (None: all), in one pass: a resumable job's segments and its workers cover the whole input.
+
+    Raises:
+        ConfigError: a limit that is not positive, for anything but a video, or beside segments
+            asked for (``--segments N``, workers, a sequence's sound, which a job's join muxes).
+    """
+    import math
+
+    if max_frames is None and max_seconds is None:
+        return job
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"--frames {max_frames}: a number of frames, 1 or more")
+    if max_seconds is not None and not (max_seconds > 0 and math.isfinite(max_seconds)):
+        raise ConfigError(f"--duration {max_seconds:g}: a number of seconds above 0")
+    if job.kind != "video" or job.videos:
+        raise ConfigError("--frames and --duration stop a live capture, or take a video file's first frames or "
+                          "seconds (a preview); images and folders are upscaled whole: drop them")
+    if job.workers or job.ray_address:
+        raise ConfigError("--frames and --duration take a video's first frames in one pass; --workers and "
+                          "--ray-address share a whole video's segments: drop one or the other")
+    if job.segment_frames and segments != "auto":
+        raise ConfigError("--frames and --duration take a video's first frames in one pass; a resumable job "
+                          "(--segments, or a sequence's --audio, which the job's join muxes) covers it whole: "
+                          "drop one or the other")
+    return dataclasses.replace(job, segment_frames=0, limit=(max_frames, max_seconds))
 
 
 def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwrite: bool, codec: str | None,
@@ -466,7 +501,8 @@ class Upscaler:
             job.sequence.remove()
         report = result.segments if result.segments is not None else result.video
         report.notes[:0] = job.sequence.notes
-        if not report.interrupted and report.frames_out < len(job.sequence.frames):
+        limited = getattr(report, "stopped_by", "") in ("frames", "duration")  # the first frames, on purpose
+        if not report.interrupted and not limited and report.frames_out < len(job.sequence.frames):
             from srstream.errors import InputError
 
             missing = job.sequence.missing(job.output)
@@ -485,7 +521,7 @@ class Upscaler:
             self._start_video()
             report = upscale_to_frames(job.media.path, job.frames, self._frames, overwrite=job.overwrite,
                                        settings=self.image_settings(), restart=self._start_video, progress=progress,
-                                       deinterlace=self.deinterlace)
+                                       deinterlace=self.deinterlace, limit=job.limit)
             return FileResult(job, video=report, seconds=report.seconds)
         if job.kind == "video" and job.segment_frames:
             try:
@@ -509,7 +545,7 @@ class Upscaler:
 
             self._start_video()
             video = upscale_video(job.media.path, job.output, self._frames, job.encode, progress=progress,
-                                  deinterlace=self.deinterlace)
+                                  deinterlace=self.deinterlace, limit=job.limit)
             return FileResult(job, video=video, seconds=video.seconds)
         started = time.perf_counter()
         if job.kind == "image" or job.media.frames:  # an image, or a folder's images

@@ -218,10 +218,12 @@ class FramesSink:
 
 def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite: bool = False,
                       settings: dict[str, Any] | None = None, restart: Callable[[], None] = lambda: None,
-                      progress: Callable[[int], None] | None = None, deinterlace: str = "auto") -> Report:
+                      progress: Callable[[int], None] | None = None, deinterlace: str = "auto",
+                      limit: tuple[int | None, float | None] = (None, None)) -> Report:
     """Upscale the video ``src`` into ``target``'s frame files with ``upscaler`` (a
     :class:`~srstream.engine.upscaler.FrameUpscaler`). ``settings``: what the frames depend on
-    (the model's), recorded in the folder with the input's identity and the names.
+    (the model's), recorded in the folder with the input's identity and the names. ``limit``:
+    (frames, seconds), the most of either taken from the start (``--frames``/``--duration``).
 
     Raises:
         ConfigError: the folder holds frames of another input or other settings (without ``overwrite``).
@@ -233,7 +235,7 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
     from srstream.engine.video import FileSource
     from srstream.errors import InputError
 
-    source = FileSource(src, copy_audio=False, copy_subtitles=False, deinterlace=deinterlace)
+    source = FileSource(src, copy_audio=False, copy_subtitles=False, deinterlace=deinterlace, limit=limit)
     try:
         report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
         dropped = [s.type for s in source.container.streams if s.type in ("audio", "subtitle")]
@@ -265,6 +267,10 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
         raise
     if sink.kept:
         report.notes.append(f"{sink.kept} frames an earlier run wrote were kept")
+    if report.stopped_by in ("frames", "duration"):
+        from srstream.engine.video import limit_note
+
+        report.notes.append(limit_note(report))
     if report.frames_in == 0 and not report.interrupted:
         why = f" ({report.decode_error})" if report.decode_error else ""
         raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")

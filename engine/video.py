@@ -62,7 +62,7 @@ from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
 __all__ = ["DEINTERLACED_NOTE", "PIPE", "Deinterlacer", "EncodeOptions", "FileSink", "FileSource", "default_codec",
-           "keeps_alpha", "rehearse_output", "upscale_video"]
+           "keeps_alpha", "limit_note", "rehearse_output", "upscale_video"]
 
 #: ``-`` as the input or the output: standard input / output (streamed Matroska out).
 PIPE = Path("-")
@@ -242,7 +242,9 @@ class FileSource:
     subtitle streams it carries passed through.
 
     ``span``: only the frames with ``start <= pts < end`` (the stream's time base; None: from the
-    first / to the last), decoded from the keyframe at or before ``start``.
+    first / to the last), decoded from the keyframe at or before ``start``. ``limit``: (frames,
+    seconds), the most of either to read from the start (``--frames``/``--duration``: a preview);
+    the read then ends as ``"frames"`` or ``"duration"``.
 
     Raises (on construction):
         InputError: unreadable, or no video stream.
@@ -251,9 +253,11 @@ class FileSource:
     live = False
 
     def __init__(self, src: Path, *, copy_audio: bool = True, copy_subtitles: bool = True,
-                 span: tuple[int | None, int | None] = (None, None), deinterlace: str = "auto") -> None:
+                 span: tuple[int | None, int | None] = (None, None), deinterlace: str = "auto",
+                 limit: tuple[int | None, float | None] = (None, None)) -> None:
         import av
 
+        self.limit = limit
         if deinterlace not in ("auto", "on", "off"):
             raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on or off")
         self.src, self.span, self.deinterlace = src, span, deinterlace
@@ -353,10 +357,12 @@ class FileSource:
         step = int(round(1 / (video.average_rate or 30) / tb)) if tb else 1
         start, end = self.span
         last_pts: int | None = None
+        first_pts: int | None = None  # of the first frame read: where --duration counts from
+        most_frames, most_seconds = self.limit
         damaged_run = 0  # damaged packets in a row
 
         def handle(frame) -> str | None:  # noqa: ANN001 - av.VideoFrame; a reason to stop, or None
-            nonlocal last_pts
+            nonlocal last_pts, first_pts
             pts = frame.pts
             if start is not None or end is not None:  # a segment: the stream's own timestamps
                 if pts is None:
@@ -370,6 +376,11 @@ class FileSource:
                 pts = step if last_pts is None else last_pts + max(step, 1)
                 report.timestamp_fixes += frame.pts is not None
             last_pts = pts
+            first_pts = pts if first_pts is None else first_pts
+            if most_frames is not None and report.frames_in >= most_frames:
+                return "frames"
+            if most_seconds is not None and (pts - first_pts) * tb >= most_seconds:
+                return "duration"
             if not emit(Frame(report.frames_in, pts, time.perf_counter(), frame)):
                 return ""
             report.frames_in += 1
@@ -636,10 +647,15 @@ class _Stdout:
         pass
 
 
+def limit_note(report: Report) -> str:
+    """What a run that stopped at ``--frames`` or ``--duration`` says it kept."""
+    return f"the first {report.frames_in} frames only (--{report.stopped_by}): the rest of the input was not read"
+
+
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
                   progress: Callable[[int], None] | None = None, queue_size: int = 8,
                   span: tuple[int | None, int | None] = (None, None), rehearsed: bool = False,
-                  deinterlace: str = "auto") -> Report:
+                  deinterlace: str = "auto", limit: tuple[int | None, float | None] = (None, None)) -> Report:
     """Upscale the video stream of ``src`` (:func:`~srstream.engine.media.main_video`) into ``dst``
     (written via a temporary file): a :class:`FileSource` through the pipeline into a :class:`FileSink`.
 
@@ -647,7 +663,8 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     ``rehearsed``: these settings were already tried in memory (:func:`rehearse_output`; a job does
     that once before its first segment), so the sink does not try them again. ``deinterlace``:
     ``auto`` deinterlaces a video whose first frame is interlaced (:class:`Deinterlacer`), ``on``
-    every frame marked interlaced, ``off`` none.
+    every frame marked interlaced, ``off`` none. ``limit``: (frames, seconds), the most of either
+    taken from the start (see :class:`FileSource`).
 
     Raises:
         InputError: no frames, a corrupt stream, a mid-stream size change.
@@ -657,7 +674,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         ``interrupted=True`` and a valid, shorter output.
     """
     source = FileSource(src, copy_audio=options.copy_audio, copy_subtitles=options.copy_subtitles, span=span,
-                        deinterlace=deinterlace)
+                        deinterlace=deinterlace, limit=limit)
     report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
     try:
         sink = FileSink(dst, source, output_size(upscaler, *source.size), options, report, queue_size, rehearsed)
@@ -670,6 +687,8 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     if report.frames_in == 0 and not report.interrupted:
         why = f" ({report.decode_error})" if report.decode_error else ""
         raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
+    if report.stopped_by in ("frames", "duration"):
+        report.notes.append(limit_note(report))
     if report.timestamp_fixes:
         report.notes.append(f"{report.timestamp_fixes} frames had missing or repeated timestamps and were given "
                             "the next free one")

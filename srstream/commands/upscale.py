@@ -183,8 +183,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--fps", type=float, help="capture frame rate (default: the device's); for a folder or glob of "
                       "images with -o VIDEO, the video's frame rate (default 25)")
     live.add_argument("--size", help="capture size WIDTHxHEIGHT for cameras and whole screens (default: the device's)")
-    live.add_argument("--duration", type=float, help="stop after this many seconds (default: until closed or Ctrl-C)")
-    live.add_argument("--frames", type=int, help="stop after capturing this many frames")
+    live.add_argument("--duration", type=float, help="stop after this many seconds (default: until closed or "
+                      "Ctrl-C); for a video file, upscale its first this many seconds only (a preview)")
+    live.add_argument("--frames", type=int, help="stop after capturing this many frames; for a video file, upscale "
+                      "its first this many frames only (a preview)")
     live.add_argument("--no-display", action="store_true", help="no window (record with -o or feed --virtual-camera)")
     live.add_argument("--no-overlay", action="store_true", help="start the window without the stats overlay (key O)")
     live.add_argument("--no-pace", action="store_true",
@@ -291,7 +293,8 @@ def _run_file(args: argparse.Namespace) -> int:
                     crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers, ray_address=args.ray_address,
-                    recursive=args.recursive, fps=args.fps, sound=args.audio)  # every check before any work
+                    recursive=args.recursive, fps=args.fps, sound=args.audio, max_frames=args.frames,
+                    max_seconds=args.duration)  # every check before any work
     if job.sequence is not None:
         print(f"sr-stream: {job.sequence.describe()}", file=sys.stderr)
     if job.videos:

@@ -154,3 +154,41 @@ def test_a_folder_of_videos_runs_through_the_library_as_on_the_command_line(tmp_
         (tmp_path / "afile").write_bytes(b"x")
         with pytest.raises(OutputError, match="is a file"):
             up.upscale_file(season, tmp_path / "afile")
+
+
+def test_frames_and_duration_take_a_videos_first_frames_only(tmp_path: Path) -> None:
+    """--frames and --duration stopped only live captures: on a video file they were ignored
+    without a word, so a preview of a long film upscaled all of it. They now take a video's first
+    frames or seconds (with its sound to there), from a video or an image sequence, into a video or
+    numbered frames, in one pass; a limit for images, a resumable job's segments or workers is
+    refused before any work."""
+    from tests.conftest import write_tone_clip
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    clip = write_tone_clip(tmp_path / "film.mp4", frames=50)  # 2 s at 25 fps, a tone from 0.1 s
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    with Upscaler(str(nearest)) as up:
+        second = up.run(api.plan_file(clip, tmp_path / "second.mp4", scale=2, max_seconds=1))
+        assert second.video.frames_out == 25 and not second.video.ended_early
+        assert "the first 25 frames only (--duration)" in " ".join(second.video.notes)
+        with av.open(str(tmp_path / "second.mp4")) as c:
+            assert c.streams.video[0].frames == 25
+            assert 0.8 < c.streams.audio[0].duration * c.streams.audio[0].time_base < 1.2  # the sound to there
+        four = up.run(api.plan_file(clip, tmp_path / "f" / "%d.png", scale=2, max_frames=4))
+        assert four.video.frames_out == 4 and sorted(p.name for p in (tmp_path / "f").glob("*.png")) == [
+            "1.png", "2.png", "3.png", "4.png"]
+        whole = up.run(api.plan_file(clip, tmp_path / "all.mp4", scale=2, max_frames=500))  # more than it has
+        assert whole.video.frames_out == 50 and not any("first" in n for n in whole.video.notes)
+        seq = up.run(api.plan_file(tmp_path / "f", tmp_path / "seq.mp4", scale=2, max_frames=2))  # frames, not lost
+        assert seq.video.frames_out == 2
+    for kwargs, error in (({"max_frames": 0}, "1 or more"), ({"max_seconds": float("inf")}, "above 0"),
+                          ({"max_frames": 5, "segments": 10}, "one pass"),
+                          ({"max_frames": 5, "workers": 2}, "one pass")):
+        with pytest.raises(ConfigError, match=error):
+            api.plan_file(clip, tmp_path / "refused.mp4", scale=2, **kwargs)
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "still.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ConfigError, match="images and folders are upscaled whole"):
+        api.plan_file(tmp_path / "still.png", tmp_path / "still_x2.png", scale=2, max_frames=1)
+    assert not (tmp_path / "refused.mp4").exists() and not (tmp_path / "still_x2.png").exists()
