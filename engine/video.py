@@ -649,7 +649,8 @@ class _Stdout:
 
 def limit_note(report: Report) -> str:
     """What a run that stopped at ``--frames`` or ``--duration`` says it kept."""
-    return f"the first {report.frames_in} frames only (--{report.stopped_by}): the rest of the input was not read"
+    first = "the first frame" if report.frames_in == 1 else f"the first {report.frames_in} frames"
+    return f"{first} only (--{report.stopped_by}): the rest of the input was not read"
 
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,

@@ -279,9 +279,22 @@ def run(args: argparse.Namespace) -> int:
     return _run_file(args)
 
 
+#: The options of live sources that a file has no use for: (attribute, option, what it is unset).
+_LIVE_ONLY = (("size", "--size", None), ("no_display", "--no-display", False), ("no_overlay", "--no-overlay", False),
+              ("no_pace", "--no-pace", False), ("window_pos", "--window-pos", None),
+              ("virtual_camera", "--virtual-camera", False), ("max_latency", "--max-latency", None),
+              ("report", "--report", None), ("audio_input", "--audio-input", None))
+
+
 def _run_file(args: argparse.Namespace) -> int:
     """A video, an image, or a folder's or glob's images and videos (``args.input`` a Path)."""
     from srstream.engine.api import plan_file
+
+    given = [option for attr, option, unset in _LIVE_ONLY if getattr(args, attr, unset) != unset]
+    if given and args.input.exists():  # a missing one is said as such by plan_file  # they were ignored without a word (--size 1920x1080 for a file upscaled it by the model's factor)
+        raise ConfigError(f"{', '.join(given)}: for live sources (camera, screen, window, a network stream); "
+                          f"{args.input} is a file: drop {'it' if len(given) == 1 else 'them'}"
+                          + ("; --scale or --height sets a file's output size" if "--size" in given else ""))
 
     height = None
     if args.height is not None and args.input.exists() and not args.input.is_dir():

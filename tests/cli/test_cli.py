@@ -85,6 +85,19 @@ def test_missing_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 3 and "does not exist" in err
 
 
+def test_live_options_for_a_file_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--size, --no-display, --report and the other live-only options were ignored without a word
+    for a file (--size 1920x1080 upscaled by the model's factor); they are now refused before any
+    work, and a missing file is still said to be missing."""
+    code, _, err = run([str(SAMPLE_CLIP), "-o", str(tmp_path / "o.mp4"), "--size", "1920x1080"], capsys)
+    assert code == 2 and "--size: for live sources" in err and "--scale or --height" in err
+    code, _, err = run([str(SAMPLE_CLIP), "-o", str(tmp_path / "o.mp4"), "--no-display", "--report", "r.json"], capsys)
+    assert code == 2 and "--no-display, --report: for live sources" in err and "drop them" in err
+    assert not (tmp_path / "o.mp4").exists()
+    code, _, err = run([str(tmp_path / "nope.mp4"), "--no-display"], capsys)
+    assert code == 3 and "does not exist" in err
+
+
 def test_bad_tile_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run([str(SAMPLE_CLIP), "--tile", "big"], capsys)
     assert code == 2 and "expected 'auto' or a number of pixels" in err
