@@ -291,7 +291,9 @@ def _run_file(args: argparse.Namespace) -> int:
     from srstream.engine.api import plan_file
 
     given = [option for attr, option, unset in _LIVE_ONLY if getattr(args, attr, unset) != unset]
-    if given and args.input.exists():  # a missing one is said as such by plan_file  # they were ignored without a word (--size 1920x1080 for a file upscaled it by the model's factor)
+    # they were ignored without a word (--size 1920x1080 upscaled a file by the model's factor); a
+    # missing input is said to be missing, by plan_file
+    if given and args.input.exists():
         raise ConfigError(f"{', '.join(given)}: for live sources (camera, screen, window, a network stream); "
                           f"{args.input} is a file: drop {'it' if len(given) == 1 else 'them'}"
                           + ("; --scale or --height sets a file's output size" if "--size" in given else ""))
