@@ -286,11 +286,24 @@ _LIVE_ONLY = (("size", "--size", None), ("no_display", "--no-display", False), (
               ("report", "--report", None), ("audio_input", "--audio-input", None))
 
 
+#: The options of a video output: (attribute, option, what it is unset); the first five set its encoder.
+_VIDEO_ONLY = (("codec", "--codec", None), ("crf", "--crf", None), ("bitrate", "--bitrate", None),
+               ("preset", "--preset", DEFAULT_PRESET), ("pix_fmt", "--pix-fmt", None),
+               ("no_audio", "--no-audio", False), ("no_subtitles", "--no-subtitles", False),
+               ("segments", "--segments", "auto"), ("restart", "--restart", False),
+               ("deinterlace", "--deinterlace", "auto"))
+
+
+def _given(args: argparse.Namespace, options: tuple) -> list[str]:
+    """Which of ``options`` (attribute, option, unset) the command line set."""
+    return [option for attr, option, unset in options if getattr(args, attr, unset) != unset]
+
+
 def _run_file(args: argparse.Namespace) -> int:
     """A video, an image, or a folder's or glob's images and videos (``args.input`` a Path)."""
     from srstream.engine.api import plan_file
 
-    given = [option for attr, option, unset in _LIVE_ONLY if getattr(args, attr, unset) != unset]
+    given = _given(args, _LIVE_ONLY)
     # they were ignored without a word (--size 1920x1080 upscaled a file by the model's factor); a
     # missing input is said to be missing, by plan_file
     if given and args.input.exists():
@@ -321,6 +334,16 @@ def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN0
     """A planned video, image, or folder's or glob's images, with the model its content takes."""
     from srstream.engine.api import Upscaler
 
+    # what a video's output takes, for images or into numbered frames, was ignored without a word
+    # (--crf 20 for a photo, --codec libx265 for a video's PNG frames)
+    if job.kind != "video" and (given := _given(args, _VIDEO_ONLY)):
+        what = "an image" if job.kind == "image" else "a folder of images"
+        raise ConfigError(f"{', '.join(given)}: for a video (and the videos of a folder); {args.input} is {what}: "
+                          f"drop {'it' if len(given) == 1 else 'them'}")
+    if job.frames is not None and (given := _given(args, _VIDEO_ONLY[:5])):
+        raise ConfigError(f"{', '.join(given)}: set a video encoder; numbered frames are written as "
+                          f"{job.frames.suffix} images: drop {'it' if len(given) == 1 else 'them'}, or write a video "
+                          "with -o")
     if args.stabilize not in ("auto", 0.0) and job.kind != "video":
         raise ConfigError("--stabilize steadies video over time; it does nothing for images and folders")
     if args.change_cap not in ("auto", 0.0) and job.kind != "video":
@@ -690,6 +713,8 @@ def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
     if job.media.frames:
         images = copy.copy(args)  # what is for videos only does nothing to images
         images.stabilize, images.change_cap, images.adapt = "auto", "auto", "auto"
+        for attr, _, unset in _VIDEO_ONLY:
+            setattr(images, attr, unset)
         model, resize, _ = _sized_model(images, None)
         try:
             code = _upscale(images, dataclasses.replace(job, videos=()), model, resize)

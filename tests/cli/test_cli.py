@@ -98,6 +98,31 @@ def test_live_options_for_a_file_are_refused(tmp_path: Path, capsys: pytest.Capt
     assert code == 3 and "does not exist" in err
 
 
+def test_video_options_for_images_or_frames_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--crf, --codec, --segments and the other options of a video output did nothing for an image,
+    and the encoder's did nothing for a video's numbered frames, without a word; they are refused
+    there, and a folder of images and videos still takes them for its videos."""
+    import cv2
+    import numpy as np
+
+    from tests.conftest import write_video
+
+    model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
+    (tmp_path / "mixed").mkdir()
+    cv2.imwrite(str(tmp_path / "mixed" / "photo.png"), np.full((8, 8, 3), 90, np.uint8))
+    code, _, err = run([str(tmp_path / "mixed" / "photo.png"), "--model", str(model), "--crf", "20"], capsys)
+    assert code == 2 and "--crf: for a video" in err and "is an image" in err
+    code, _, err = run([str(SAMPLE_CLIP), "--model", str(model), "-o", str(tmp_path / "f" / "%d.png"), "--codec",
+                        "libx265", "--preset", "slow"], capsys)
+    assert code == 2 and "--codec, --preset: set a video encoder" in err and not (tmp_path / "f").exists()
+    write_video(tmp_path / "mixed" / "clip.mp4", frames=3)
+    code, _, err = run([str(tmp_path / "mixed"), "--model", str(model), "-o", str(tmp_path / "out"), "--crf", "20",
+                        "--no-audio"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["clip.mp4",
+                                                                                                 "photo.png"]
+
+
 def test_bad_tile_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run([str(SAMPLE_CLIP), "--tile", "big"], capsys)
     assert code == 2 and "expected 'auto' or a number of pixels" in err
