@@ -985,6 +985,10 @@ def _header_takes(format_name: str, in_stream) -> None:  # noqa: ANN001 - an av 
             pass
 
 
+class _Reencode(ValueError):
+    """A stream the output could hold as it is, but that is encoded again for a reason said here."""
+
+
 def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]) -> dict:  # noqa: ANN001
     """Add a stream-copy output stream for each input stream (audio, subtitles), with its tags and
     dispositions; returns input index -> output stream, or ->
@@ -1002,10 +1006,10 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
         what = f"{in_stream.type} stream #{index} ({in_stream.codec_context.name})"
         try:
             if in_stream.type == "audio" and out_container.format.name in _PADDED_AUDIO:
-                raise ValueError(f"the sound of a {suffix} file runs from the video's start to its end")
+                raise _Reencode(f"the sound of a {suffix} file runs from the video's start to its end")
             late = _sound_start(in_stream) if in_stream.type == "audio" else 0.0
             if out_container.format.name in _STARTLESS_AUDIO and late > STARTLESS_TOLERANCE:
-                raise ValueError(f"a {suffix} file keeps no start time for sound, which begins {late:.2f} s in")
+                raise _Reencode(f"a {suffix} file keeps no start time for sound, which begins {late:.2f} s in")
             _header_takes(out_container.format.name, in_stream)
             out[index] = out_container.add_stream_from_template(in_stream)
         except (av.error.FFmpegError, ValueError) as exc:
@@ -1016,8 +1020,11 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
             out[index] = again
             copy_stream_tags(in_stream, again.stream)
             rate = f" at {again.stream.bit_rate // 1000} kbit/s" if isinstance(again, AudioReencode) else ""
-            why = (f"{exc}, padded with silence" if getattr(again, "pad_from", None) is not None
-                   else f"a {suffix} file cannot hold {in_stream.codec_context.name}")
+            # our reason, or the format's refusal in words (FFmpeg's said "Invalid argument: '<none>'
+            # returned 22" for AAC into .ogv)
+            held = f"a {suffix} file cannot hold {in_stream.codec_context.name}"
+            why = str(exc) if isinstance(exc, _Reencode) else held
+            why += ", padded with silence" if getattr(again, "pad_from", None) is not None else ""
             copied.append(f"{what} re-encoded as {again.stream.codec_context.name}{rate} ({why})")
             continue
         if out[index].type != in_stream.type:  # e.g. mov_text into .ts becomes a data stream
