@@ -165,7 +165,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         else:
             options.update(audio=False)
         job = _plan_media(listed, Path(dst), **{**options, "subtitles": False, "recursive": False})
-        job = _limited(job, max_frames, max_seconds, "auto" if sequence.audio is None else "sound")
+        job = _limited(job, max_frames, max_seconds, segments if sequence.audio is None else "sound")
     except BaseException:
         sequence.remove()
         raise

@@ -181,6 +181,8 @@ def test_frames_and_duration_take_a_videos_first_frames_only(tmp_path: Path) -> 
         assert whole.video.frames_out == 50 and not any("first" in n for n in whole.video.notes)
         seq = up.run(api.plan_file(tmp_path / "f", tmp_path / "seq.mp4", scale=2, max_frames=2))  # frames, not lost
         assert seq.video.frames_out == 2
+    with pytest.raises(ConfigError, match="one pass"):  # a sequence's segments asked for
+        api.plan_file(tmp_path / "f", tmp_path / "seq2.mp4", scale=2, max_frames=2, segments=2)
     for kwargs, error in (({"max_frames": 0}, "1 or more"), ({"max_seconds": float("inf")}, "above 0"),
                           ({"max_frames": 5, "segments": 10}, "one pass"),
                           ({"max_frames": 5, "workers": 2}, "one pass")):
