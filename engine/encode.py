@@ -414,22 +414,27 @@ def _with_alpha(pix_fmt: str) -> str:
     return name
 
 
-def plausible_dts(packets, frames: int) -> list:  # noqa: ANN001 - av.Packets
-    """``packets``, of an encoder given ``frames`` frames so far, with decode times a muxer takes.
+def plausible_dts(packets, short: bool = False) -> list:  # noqa: ANN001 - av.Packets
+    """``packets`` with decode times a muxer takes; ``short``: they are what the encoder gave at
+    the end of a stream of fewer than three frames.
+
     libx265 (through FFmpeg) gives the packets of a stream of fewer than three frames the
     presentation time less a delay it never set, whatever the heap held (x265 issue #781, fixed by
     its pull request #936 in August 2026; PyAV 18.1's wheels carry x265 4.2+1, which still does it):
     -5.9e11 for a pts of 0 here, and a leftover below zero puts the decode time after the
     presentation time (what fits a two-frame segment the .mp4 muxer refused, "Invalid argument", in
     one full test run). Such a stream has nothing to reorder (a B-frame needs a frame on each
-    side), so its decode times are its presentation times; and no packet of any stream decodes
-    after it is shown. Reordering is kept otherwise, however long a variable frame rate's pauses
-    (an earlier bound, 16 frames at the average rate, rewrote the decode times of the frames coded
-    across a 3-second pause in a phone-like video, and of a variable-rate concat list, whose
-    average rate is its clock: out of order, "Invalid argument" from the .mp4 muxer)."""
+    side), so the decode times x265 gives at its end, where it gives them all, are made its
+    presentation times. Only there: an encoder that gives each packet at once (MPEG-2) has given
+    its first ones already, and rewriting those alone put its decode times out of order. No packet
+    of any stream decodes after it is shown. Reordering is kept otherwise, however long a
+    variable frame rate's pauses (an earlier bound, 16 frames at the average rate, rewrote the
+    decode times of the frames coded across a 3-second pause in a phone-like video, and of a
+    variable-rate concat list, whose average rate is its clock: out of order, "Invalid argument"
+    from the .mp4 muxer)."""
     packets = list(packets)
     for packet in packets:
-        if packet.pts is not None and (frames < 3 or packet.dts is None or packet.dts > packet.pts):
+        if packet.pts is not None and (short or packet.dts is None or packet.dts > packet.pts):
             packet.dts = packet.pts
     return packets
 
@@ -924,7 +929,7 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
                 frame = convert(np.zeros((size[1], size[0], 3), np.uint8))
                 frame.pts, frame.time_base = index * step, tick
                 packets += stream.encode(frame)
-            for packet in plausible_dts([*packets, *stream.encode(None)], REHEARSAL_FRAMES):
+            for packet in plausible_dts([*packets, *stream.encode(None)], REHEARSAL_FRAMES < 3):
                 probe.mux(packet)
             finish_probe(probe, copied, samples or {})
         except BaseException:

@@ -147,10 +147,10 @@ class Recorder:
                 frame = self.convert(item.rgb)
                 frame.pts, frame.time_base = pts, Fraction(1, 1000)
                 given += 1
-                for packet in plausible_dts(self.stream.encode(frame), given):
+                for packet in plausible_dts(self.stream.encode(frame)):
                     self.container.mux(packet)
                 self.report.frames_out += 1
-            for packet in plausible_dts(self.stream.encode(None), given):
+            for packet in plausible_dts(self.stream.encode(None), short=given < 3):
                 self.container.mux(packet)
             if self.sound_out is not None:
                 mux_copied(self.container, {0: self.sound_out}, None)  # what an encoder still holds

@@ -566,10 +566,10 @@ class FileSink:
                     last_tick = frame.pts
                 last = item.src.pts if last is None else max(last, item.src.pts)
                 given += 1
-                for packet in plausible_dts(self.stream.encode(frame), given):
+                for packet in plausible_dts(self.stream.encode(frame)):
                     self.container.mux(packet)
                     self.report.frames_out += 1
-            for packet in plausible_dts(self.stream.encode(None), given):
+            for packet in plausible_dts(self.stream.encode(None), short=given < 3):
                 self.container.mux(packet)
                 self.report.frames_out += 1
             end = None if last is None else last * tb + 1 / rate
