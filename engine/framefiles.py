@@ -33,7 +33,7 @@ from typing import Any
 
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
-from srstream.engine.sequence import TIMES_HEADER
+from srstream.engine.sequence import TIMES_HEADER, concat_entry
 from srstream.errors import ConfigError, OutputError
 
 __all__ = ["FRAME_SUFFIXES", "FrameFiles", "frame_files", "upscale_to_frames"]
@@ -142,8 +142,7 @@ def timing_list(target: FrameFiles, times: dict[int, int | None], time_base: Fra
     lines = [TIMES_HEADER + about.replace("\n", " ")]
     for n, index in enumerate(order):
         end = starts[n + 1] if n + 1 < len(starts) else starts[n] + step
-        name = target.path(index).name.replace("'", "'\\''")
-        lines += [f"file '{name}'", f"option framerate {clock}", f"duration {(end - starts[n]) / 1e6:.6f}"]
+        lines += concat_entry(target.path(index).name, clock, end - starts[n])
     return "\n".join(lines) + "\n"
 
 

@@ -31,8 +31,8 @@ from typing import Any
 
 from srstream.errors import ConfigError, InputError
 
-__all__ = ["DEFAULT_RATE", "LIST_SUFFIX", "SEQUENCE_SUFFIXES", "TIMES_HEADER", "ImageSequence", "frame_rate",
-           "listing_for", "open_input", "plan_sequence"]
+__all__ = ["DEFAULT_RATE", "LIST_SUFFIX", "SEQUENCE_SUFFIXES", "TIMES_HEADER", "ImageSequence", "concat_entry",
+           "frame_rate", "listing_for", "open_input", "plan_sequence"]
 
 #: What a concat list ends with; an input so named is read as one (a user's own list too).
 LIST_SUFFIX = ".ffconcat"
@@ -49,6 +49,14 @@ _SAME = {".jpeg": ".jpg", ".tiff": ".tif"}
 _NTSC = (24, 30, 48, 60, 120)
 #: A numbered name: a prefix, its last number, a suffix without digits (``shot_0042.png``).
 _NUMBERED = re.compile(r"(.*?)(\d+)(\D*)")
+
+
+def concat_entry(name: str, clock: Fraction, microseconds: int) -> list[str]:
+    """A concat list's lines for one picture file: its name (quoted as the concat demuxer unquotes
+    it), the clock FFmpeg reads it on (its ``framerate``; 25 unless told) and how long it shows,
+    in whole microseconds (the demuxer's own clock)."""
+    quoted = name.replace("'", "'\\''")
+    return [f"file '{quoted}'", f"option framerate {clock}", f"duration {microseconds / 1e6:.6f}"]
 
 
 def open_input(path: str | Path, **kwargs: Any):  # noqa: ANN201 - an av input container
@@ -135,9 +143,7 @@ class ImageSequence:
             except OSError as exc:
                 raise InputError(f"cannot read {frame}: {exc.strerror}") from exc
             start, end = (round(k * 1_000_000 / self.rate) for k in (n, n + 1))
-            quoted = str(frame.resolve()).replace("'", "'\\''")
-            lines += [f"# {st.st_size} {st.st_mtime_ns}", f"file '{quoted}'", f"option framerate {self.rate}",
-                      f"duration {(end - start) / 1e6:.6f}"]
+            lines += [f"# {st.st_size} {st.st_mtime_ns}", *concat_entry(str(frame.resolve()), self.rate, end - start)]
         return "\n".join(lines) + "\n"
 
     def write(self) -> None:
