@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -236,6 +236,13 @@ class Deinterlacer(InverseTelecine):
         return out
 
 
+
+def _start(packet) -> Fraction | None:  # noqa: ANN001 - av.Packet
+    """When ``packet`` starts, in seconds (its presentation time, or its decode time), if it says."""
+    when = packet.pts if packet.pts is not None else packet.dts
+    return None if when is None or packet.time_base is None else when * packet.time_base
+
+
 class FileSource:
     """The video stream of a file (or standard input) that FFmpeg takes
     (:func:`~srstream.engine.media.main_video`), decoded in display order, with the audio and
@@ -359,7 +366,19 @@ class FileSource:
         last_pts: int | None = None
         first_pts: int | None = None  # of the first frame read: where --duration counts from
         most_frames, most_seconds = self.limit
+        # A preview's other streams: its packets wait until a frame shows that the output reaches
+        # them (a packet starting before the end of a frame that is kept), and what is left when the
+        # preview ends is dropped, so its sound stops with its pictures, not where the demuxer had
+        # read ahead to (up to a second of interleaving); at most one packet (an AAC frame: 21-23
+        # ms) starts before the last frame's end and runs past it.
+        held: deque | None = deque() if self.limit != (None, None) else None
         damaged_run = 0  # damaged packets in a row
+
+        def release(until: Fraction | None) -> bool:  # the held packets starting before ``until`` seconds (all: None)
+            while held and (until is None or _start(held[0]) is None or _start(held[0]) < until):
+                if not emit(Passthrough(held.popleft())):
+                    return False
+            return True
 
         def handle(frame) -> str | None:  # noqa: ANN001 - av.VideoFrame; a reason to stop, or None
             nonlocal last_pts, first_pts
@@ -384,6 +403,8 @@ class FileSource:
             if not emit(Frame(report.frames_in, pts, time.perf_counter(), frame)):
                 return ""
             report.frames_in += 1
+            if held is not None and not release((pts + (frame.duration or step)) * tb):
+                return ""
             return None
 
         try:
@@ -393,7 +414,11 @@ class FileSource:
                 if stop.is_set():
                     return ""
                 if packet.stream.index != video.index:
-                    if packet.dts is not None and not emit(Passthrough(packet)):
+                    if packet.dts is None:
+                        continue
+                    if held is not None:
+                        held.append(packet)
+                    elif not emit(Passthrough(packet)):
                         return ""
                     continue
                 try:
@@ -418,6 +443,8 @@ class FileSource:
                         return outcome
             except av_failures() as exc:
                 report.decode_error = report.decode_error or str(read_error(exc, "deinterlacing"))
+        if not release(None):  # the file ended inside the preview's limit: all of its sound
+            return ""
         return "end"
 
     def _preroll(self, start: int) -> int:
