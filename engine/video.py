@@ -236,7 +236,6 @@ class Deinterlacer(InverseTelecine):
         return out
 
 
-
 def _start(packet) -> Fraction | None:  # noqa: ANN001 - av.Packet
     """When ``packet`` starts, in seconds (its presentation time, or its decode time), if it says."""
     when = packet.pts if packet.pts is not None else packet.dts
