@@ -929,7 +929,7 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
                 frame = convert(np.zeros((size[1], size[0], 3), np.uint8))
                 frame.pts, frame.time_base = index * step, tick
                 packets += stream.encode(frame)
-            for packet in plausible_dts([*packets, *stream.encode(None)], REHEARSAL_FRAMES < 3):
+            for packet in [*plausible_dts(packets), *plausible_dts(stream.encode(None), short=REHEARSAL_FRAMES < 3)]:
                 probe.mux(packet)
             finish_probe(probe, copied, samples or {})
         except BaseException:

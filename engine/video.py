@@ -374,7 +374,10 @@ class FileSource:
         damaged_run = 0  # damaged packets in a row
 
         def release(until: Fraction | None) -> bool:  # the held packets starting before ``until`` seconds (all: None)
-            while held and (until is None or _start(held[0]) is None or _start(held[0]) < until):
+            while held:
+                begins = None if until is None else _start(held[0])
+                if begins is not None and begins >= until:
+                    break
                 if not emit(Passthrough(held.popleft())):
                     return False
             return True
