@@ -17,7 +17,9 @@ file (libx264 ``medium``) at each ``--crf``: the video a user has. On that file:
 * ``fit`` (with ``--fit``): the same, with that model's last conv fitted to the file by least
   squares (``--adapt fast``, :mod:`srstream.engine.refit`); ``fit-0.4.8`` and the like (with
   ``--fit-under 0,4,8``) with its pairs' inputs encoded at those CRF steps under the stream's,
-  ``fit-4x4`` and the like (with ``--fit-sample 4x4``) with its pairs sampled as 4 runs of 4 frames;
+  ``fit-4x4`` and the like (with ``--fit-sample 4x4``) with its pairs sampled as 4 runs of 4 frames,
+  ``fit-step0.5`` and the like (with ``--fit-step 0.5``) taking that much of the step, whatever the
+  transfer check (or the screen recordings' fixed step) would take;
 * ``oracle`` (with ``--oracle``): that model's last conv fitted, the whole step, to the original
   frames (every other frame of the clip's first ``--seconds``, the scored ones among them) from
   the file's own decoded frames. No user's run can make it (it needs the originals): it is how
@@ -141,6 +143,9 @@ def main() -> int:
                         help="score the refit with its pairs sampled as this many runs of this many frames "
                         "(repeatable, one `fit-RxF` row each; implies --fit; default: the refit's own, "
                         f"{RefitOptions().runs}x{RefitOptions().run_frames})")
+    parser.add_argument("--fit-step", action="append", type=float, metavar="STEP",
+                        help="also score fits that take this much of the step (0-1) in place of the transfer check "
+                        "(repeatable; rows fit-stepSTEP)")
     parser.add_argument("--oracle", action="store_true",
                         help="also score the last conv fitted to the original frames (the ceiling of --fit)")
     parser.add_argument("--precision", default="auto",
@@ -176,6 +181,7 @@ def main() -> int:
                 fits = [("fit", RefitOptions())] if args.fit else []
                 fits += [("fit-" + ".".join(map(str, u)), RefitOptions(under=u)) for u in args.fit_under or ()]
                 fits += [(f"fit-{r}x{f}", RefitOptions(runs=r, run_frames=f)) for r, f in args.fit_sample or ()]
+                fits += [(f"fit-step{s:g}", RefitOptions(step=s)) for s in args.fit_step or ()]
                 for label, opts in fits:
                     t0 = time.perf_counter()
                     fitted = refit_to_video(video, resolve_model(name), qp, opts, cache=cache,

@@ -35,7 +35,10 @@ pairs' error by 23% and cost 0.23 dB. So :func:`fit_last_conv` makes the same fi
 further down and takes the step only as far as that one carries to the pairs at the video's own
 scale. On the desktop capture and the game capture that is not at all (the shipped weights stay;
 on the game the full step would have gained 0.09 dB, so the check is cautious); on Big Buck
-Bunny three quarters of it.
+Bunny three quarters of it. (Those figures are the compressed variant's, before screen recordings
+had their own.) A video that looks like a screen recording, which runs a screen variant, takes a
+quarter step without the check (:data:`SCREEN_STEP`): one scale down its text is a few pixels
+high, and the check misjudged its step both ways.
 
 When. ``--adapt fast`` asks for it; ``--adapt auto``, the default, fits a video file long enough
 that the fit is a small part of the run, of frames large enough that the check above has seen it
@@ -56,7 +59,7 @@ from typing import Any
 import numpy as np
 
 from srstream.cache import cache_root, new_entry
-from srstream.engine.models import ResolvedModel, luma_variant_path, resolve_model, variant_path
+from srstream.engine.models import ResolvedModel, luma_variant_path, resolve_model, screen_variant, variant_path
 from srstream.engine.selfpairs import pair_crfs, sample_runs, training_pairs
 from srstream.errors import ConfigError, DependencyError, InputError, ModelError
 from srstream.images import LUMA_BT601
@@ -64,8 +67,8 @@ from srstream.imresize import bicubic_degrade
 from srstream.spec import METADATA_KEY
 
 __all__ = ["AUTO_FIT_SECONDS", "AUTO_FIT_SHARE", "AUTO_FLOOR_FRAMES", "AUTO_MIN_FRAMES", "AUTO_MIN_PIXELS",
-           "DEFAULT_UNDER", "RefitOptions", "Refitted", "auto_fits", "fit_last_conv", "fit_reason", "fit_to_pairs",
-           "refit_to_video", "unsupported", "write_fitted"]
+           "DEFAULT_UNDER", "SCREEN_STEP", "RefitOptions", "Refitted", "auto_fits", "fit_last_conv", "fit_reason",
+           "fit_to_pairs", "refit_to_video", "unsupported", "write_fitted"]
 
 #: CRF steps under the stream's at which the pairs' inputs are encoded (see the module docstring).
 DEFAULT_UNDER = (0, 4, 8)
@@ -94,8 +97,16 @@ AUTO_FLOOR_FRAMES = 64
 #: titles) lost 0.26 dB at CRF 23 (``benchmarks/results/bench/refit_sample_spr.md``): one scale
 #: further down, where the check judges how far the fit carries, such frames are 160x90.
 AUTO_MIN_PIXELS = 640 * 360
+#: The step a screen variant takes (:func:`srstream.engine.models.screen_variant`: the video looks like
+#: a screen recording), in place of the transfer check. One scale down, such frames' text is a few
+#: pixels high and their lines vanish, so the check misjudges the step both ways: on the desktop
+#: capture's first 5 s it took none where a quarter gained 0.12-0.13 dB at CRF 23 and 30, 5 s from
+#: 30 s in at CRF 30 it took half where a quarter gained 0.03 dB more. A quarter scored best or within
+#: 0.013 dB of the best in all eight screen recordings measured (three 5-s stretches of the desktop
+#: capture and the voxel game, CRF 23 and 30; ``benchmarks/results/bench/refit_screen_step_spr.md``).
+SCREEN_STEP = 0.25
 #: Bumped when what this module makes from the same input and options changes.
-_VERSION = 2
+_VERSION = 3
 #: The recorded export-time INT8 cost metrics a refitted copy keeps (its body is the shipped one's).
 _KEPT_METRICS = ("_psnr_y_int8", "_psnr_y_onnx_fp32")
 
@@ -105,7 +116,8 @@ class RefitOptions:
     """Pairs from ``runs`` stretches of ``run_frames`` consecutive frames spread over the video,
     inputs encoded ``under`` CRF steps below the stream's; ``crops`` random ``crop``-pixel LR
     crops per frame and CRF enter the fit, whose ``ridge`` pulls the weights towards the shipped
-    ones (relative to the activations' mean square)."""
+    ones (relative to the activations' mean square). ``step``: how much of the fit to take in place
+    of the transfer check (None: the check decides, or :data:`SCREEN_STEP` for a screen variant)."""
 
     runs: int = 8
     run_frames: int = 8
@@ -115,6 +127,7 @@ class RefitOptions:
     ridge: float = 1e-4
     seed: int = 0
     max_pixels: int = 150_000_000
+    step: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("runs", "run_frames", "crop", "crops"):
@@ -122,6 +135,8 @@ class RefitOptions:
                 raise ConfigError(f"refit {name} must be at least 1, got {getattr(self, name)}")
         if not self.under or min(self.under) < 0 or self.ridge < 0:
             raise ConfigError("refit needs at least one CRF offset >= 0 and a ridge >= 0")
+        if self.step is not None and not 0 <= self.step <= 1:
+            raise ConfigError(f"refit step must be within 0-1, got {self.step}")
 
 
 @dataclass(frozen=True)
@@ -335,7 +350,7 @@ _SHRINK = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarray]], crfs: tuple[int, ...],
-                  opts: RefitOptions) -> tuple[np.ndarray, float, float, float]:
+                  opts: RefitOptions, step: float | None = None) -> tuple[np.ndarray, float, float, float]:
     """The last conv's weights and bias, ``(9 * C + 1, scale**2)``, fitted on pairs made from
     ``runs`` at ``crfs``; how far they move from the shipped ones (0: not at all, 1: the whole
     least-squares step); the pairs' mean squared error with them relative to the shipped weights';
@@ -345,7 +360,8 @@ def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarra
     further down (the frames' downscales as targets) is scored on the pairs at the video's own
     scale, and the shrinkage (:data:`_SHRINK`) that scores best there is applied to the fit.
     Where the picture at one scale does not predict the next (text, one-pixel lines), or the
-    frames are too small to fit one scale further down, that keeps the shipped weights.
+    frames are too small to fit one scale further down, that keeps the shipped weights. A given
+    ``step`` is taken instead, without the check (:data:`SCREEN_STEP`).
 
     Raises:
         InputError: the frames are too small.
@@ -358,12 +374,15 @@ def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarra
     below_runs = [[bicubic_degrade(f, scale) for f in run] for run in runs]  # also the inputs' clean downscales
     targets, inputs = training_pairs(runs, scale, crfs, below_runs)
     here = _normal(session, scale, margin, targets, inputs, opts)
-    below_targets, below_inputs = training_pairs(below_runs, scale, crfs)
-    try:
-        below = _normal(session, scale, margin, below_targets, below_inputs, opts).solve(shipped, opts.ridge)
-    except InputError:  # frames too small to fit one scale further down: nothing shows the fit would carry
-        return shipped, 0.0, 1.0, 1.0
-    shrink = min(_SHRINK, key=lambda a: here.mse(shipped + a * (below - shipped)))
+    if step is not None:
+        shrink = step
+    else:
+        below_targets, below_inputs = training_pairs(below_runs, scale, crfs)
+        try:
+            below = _normal(session, scale, margin, below_targets, below_inputs, opts).solve(shipped, opts.ridge)
+        except InputError:  # frames too small to fit one scale further down: nothing shows the fit would carry
+            return shipped, 0.0, 1.0, 1.0
+        shrink = min(_SHRINK, key=lambda a: here.mse(shipped + a * (below - shipped)))
     fitted = shipped + shrink * (here.solve(shipped, opts.ridge) - shipped)
     return fitted, shrink, here.mse(fitted) / max(here.mse(shipped), 1e-12), here.growth(fitted, shipped)
 
@@ -541,10 +560,13 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
     crfs = pair_crfs(runs, spec.scale, qp, opts.under)
     luma = luma_variant_path(model.path, "fp32")
     assert luma is not None
-    fitted, shrink, change, growth = fit_last_conv(luma, spec.scale, max(1, spec.margin), runs, crfs, opts)
+    step = SCREEN_STEP if opts.step is None and screen_variant(model.name) else opts.step
+    fitted, shrink, change, growth = fit_last_conv(luma, spec.scale, max(1, spec.margin), runs, crfs, opts, step)
     frames = sum(map(len, runs))
+    why = ("what carried across a scale" if step is None else "as for every screen recording"
+           if opts.step is None else "as asked")
     log(f"fitted {model.name}'s last conv to {video.name}: {frames} frames from {len(runs)} places, re-encoded "
-        f"at CRF {'/'.join(map(str, crfs))}; step {shrink:g} of the fit (what carried across a scale), error on "
+        f"at CRF {'/'.join(map(str, crfs))}; step {shrink:g} of the fit ({why}), error on "
         f"them x{change:.3f}" + (f"; its outputs' range x{growth:.2f}" if shrink and growth > 1 else ""))
     with new_entry(folder, kept, ".refitting-") as work:
         if shrink:

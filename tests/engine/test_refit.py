@@ -3,6 +3,7 @@ into copies of every graph, cached and reused; torch-free."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -13,9 +14,9 @@ import pytest
 
 from srstream import cli
 from srstream.engine import refit
-from srstream.engine.models import resolve_model
+from srstream.engine.models import resolve_model, screen_variant
 from srstream.engine.refit import RefitOptions, refit_to_video
-from srstream.errors import ModelError, OutputError
+from srstream.errors import ConfigError, ModelError, OutputError
 from tests.conftest import write_video
 
 QUICK = RefitOptions(runs=2, run_frames=3, crop=16, under=(8,))  # one CRF: quick
@@ -164,6 +165,28 @@ def test_a_fit_that_does_not_carry_keeps_the_model(tmp_path: Path, monkeypatch: 
     assert [p.name for p in entry.iterdir()] == ["refit.json"]  # the decision is kept, no copy of the graphs
     again = refit_to_video(video, model, None, QUICK, cache=tmp_path / "cache")
     assert again.reused and again.model == model
+
+
+def test_a_screen_recording_takes_a_quarter_step_without_the_check(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A screen variant's fit takes :data:`refit.SCREEN_STEP` where the check would take none, and
+    the pairs one scale further down (the check's) are not made."""
+    video = write_video(tmp_path / "v.mp4", frames=8, size=(128, 96))
+    model = resolve_model(str(_copy("realtime-x2-screen", tmp_path)))
+    assert screen_variant(model.name)
+    monkeypatch.setattr(refit, "_SHRINK", (0.0,))
+    made: list[int] = []
+    pairs = refit.training_pairs
+    monkeypatch.setattr(refit, "training_pairs", lambda *a, **k: made.append(1) or pairs(*a, **k))
+    logged: list[str] = []
+    result = refit_to_video(video, model, 30.0, QUICK, cache=tmp_path / "cache", log=logged.append)
+    assert result.shrink == refit.SCREEN_STEP == 0.25 and result.model.name == "realtime-x2-screen-fit"
+    assert len(made) == 1 and "as for every screen recording" in logged[0]
+    assert 0 < result.loss_change < 1  # a quarter of the least-squares step lowers the pairs' error
+    asked = refit_to_video(video, model, 30.0, dataclasses.replace(QUICK, step=0.0), cache=tmp_path / "cache")
+    assert asked.shrink == 0 and asked.model == model  # a step asked for is taken, for any model
+    with pytest.raises(ConfigError, match="within 0-1"):
+        RefitOptions(step=1.5)
 
 
 def test_the_fit_moves_towards_pairs_it_can_learn(tmp_path: Path) -> None:
