@@ -563,8 +563,10 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
     step = SCREEN_STEP if opts.step is None and screen_variant(model.name) else opts.step
     fitted, shrink, change, growth = fit_last_conv(luma, spec.scale, max(1, spec.margin), runs, crfs, opts, step)
     frames = sum(map(len, runs))
-    why = ("what carried across a scale" if step is None else "as for every screen recording"
-           if opts.step is None else "as asked")
+    if step is None:
+        why = "what carried across a scale"
+    else:
+        why = "as asked" if opts.step is not None else "as for every screen recording"
     log(f"fitted {model.name}'s last conv to {video.name}: {frames} frames from {len(runs)} places, re-encoded "
         f"at CRF {'/'.join(map(str, crfs))}; step {shrink:g} of the fit ({why}), error on "
         f"them x{change:.3f}" + (f"; its outputs' range x{growth:.2f}" if shrink and growth > 1 else ""))
