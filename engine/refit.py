@@ -350,7 +350,7 @@ _SHRINK = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarray]], crfs: tuple[int, ...],
-                  opts: RefitOptions, step: float | None = None) -> tuple[np.ndarray, float, float, float]:
+                  opts: RefitOptions) -> tuple[np.ndarray, float, float, float]:
     """The last conv's weights and bias, ``(9 * C + 1, scale**2)``, fitted on pairs made from
     ``runs`` at ``crfs``; how far they move from the shipped ones (0: not at all, 1: the whole
     least-squares step); the pairs' mean squared error with them relative to the shipped weights';
@@ -360,8 +360,8 @@ def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarra
     further down (the frames' downscales as targets) is scored on the pairs at the video's own
     scale, and the shrinkage (:data:`_SHRINK`) that scores best there is applied to the fit.
     Where the picture at one scale does not predict the next (text, one-pixel lines), or the
-    frames are too small to fit one scale further down, that keeps the shipped weights. A given
-    ``step`` is taken instead, without the check (:data:`SCREEN_STEP`).
+    frames are too small to fit one scale further down, that keeps the shipped weights. A step
+    given in ``opts`` is taken instead, without the check.
 
     Raises:
         InputError: the frames are too small.
@@ -374,8 +374,8 @@ def fit_last_conv(luma: Path, scale: int, margin: int, runs: list[list[np.ndarra
     below_runs = [[bicubic_degrade(f, scale) for f in run] for run in runs]  # also the inputs' clean downscales
     targets, inputs = training_pairs(runs, scale, crfs, below_runs)
     here = _normal(session, scale, margin, targets, inputs, opts)
-    if step is not None:
-        shrink = step
+    if opts.step is not None:
+        shrink = opts.step
     else:
         below_targets, below_inputs = training_pairs(below_runs, scale, crfs)
         try:
@@ -560,13 +560,14 @@ def refit_to_video(video: Path, model: ResolvedModel, qp: float | None, opts: Re
     crfs = pair_crfs(runs, spec.scale, qp, opts.under)
     luma = luma_variant_path(model.path, "fp32")
     assert luma is not None
-    step = SCREEN_STEP if opts.step is None and screen_variant(model.name) else opts.step
-    fitted, shrink, change, growth = fit_last_conv(luma, spec.scale, max(1, spec.margin), runs, crfs, opts, step)
-    frames = sum(map(len, runs))
-    if step is None:
-        why = "what carried across a scale"
+    if opts.step is not None:
+        fit, why = opts, "as asked"
+    elif screen_variant(model.name):
+        fit, why = dataclasses.replace(opts, step=SCREEN_STEP), "as for every screen recording"
     else:
-        why = "as asked" if opts.step is not None else "as for every screen recording"
+        fit, why = opts, "what carried across a scale"
+    fitted, shrink, change, growth = fit_last_conv(luma, spec.scale, max(1, spec.margin), runs, crfs, fit)
+    frames = sum(map(len, runs))
     log(f"fitted {model.name}'s last conv to {video.name}: {frames} frames from {len(runs)} places, re-encoded "
         f"at CRF {'/'.join(map(str, crfs))}; step {shrink:g} of the fit ({why}), error on "
         f"them x{change:.3f}" + (f"; its outputs' range x{growth:.2f}" if shrink and growth > 1 else ""))
