@@ -15,7 +15,7 @@ so LR and HR stay an exact pair; nothing is downloaded and no test clip is used.
 - ``desktop``: a synthetic desktop drawn with TrueType fonts (editor, file tree, terminal, a
   board or table grid, icons, a pointer): :mod:`srstream.trainer.desktop`.
 - ``desktop_subpixel``: the same with half the desktops' text in subpixel (ClearType) rendering,
-  coloured fringes and all, as Windows and browsers draw it.
+  coloured fringes and all, as Windows and browsers draw it; ``desktop_cleartype``: all of it so.
 - ``pixelart``: the photo area-downscaled 2-8x and magnified back with nearest neighbour, as
   voxel and retro games show their textures.
 
@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from srstream.trainer.desktop import desktop, desktop_subpixel
+from srstream.trainer.desktop import desktop, desktop_cleartype, desktop_subpixel
 from srstream.trainer.recipe import ContentConfig
 
 __all__ = ["CONTENT_KINDS", "choose", "make_content"]
@@ -101,7 +101,7 @@ def _pixelart(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 CONTENT_KINDS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "cartoon": _cartoon, "screen": _screen, "pixelart": _pixelart, "desktop": desktop,
-    "desktop_subpixel": desktop_subpixel}
+    "desktop_subpixel": desktop_subpixel, "desktop_cleartype": desktop_cleartype}
 
 
 def choose(configs: Sequence[ContentConfig], rng: np.random.Generator) -> str | None:

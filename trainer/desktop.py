@@ -9,7 +9,8 @@ rasteriser (the font it embeds, and the DejaVu faces where the system has them),
 learn what small text and rules look like one scale down.
 
 ``desktop_subpixel`` draws half its desktops' text as subpixel (ClearType) rendering does, with
-coloured fringes: most desktop recordings are of Windows or a browser.
+coloured fringes: most desktop recordings are of Windows or a browser. ``desktop_cleartype`` draws all
+of it so.
 
 ``desktop(region, rng)`` is a pure function of the region and the generator (for a given set
 of fonts on the machine). Pillow does the rasterising, OpenCV the shapes; only the layout is ours.
@@ -25,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["desktop", "desktop_subpixel", "font_faces"]
+__all__ = ["desktop", "desktop_cleartype", "desktop_subpixel", "font_faces"]
 
 #: Where the DejaVu faces live on common Linux systems (and matplotlib's copy, where installed).
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/share/fonts/TTF",
@@ -219,6 +220,11 @@ def desktop_subpixel(region: np.ndarray, rng: np.random.Generator) -> np.ndarray
     """:func:`desktop` with half the desktops' text drawn as subpixel (ClearType) rendering draws
     it (:func:`_subpixel_text`), as Windows and browsers show it."""
     return desktop(region, rng, subpixel=0.5)
+
+
+def desktop_cleartype(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """:func:`desktop` with every desktop's text drawn as subpixel (ClearType) rendering draws it."""
+    return desktop(region, rng, subpixel=1.0)
 
 
 def _draw(region: np.ndarray, rng: np.random.Generator, subpixel: float = 0.0) -> np.ndarray:

@@ -92,7 +92,7 @@ class ContentConfig:
     ``kind``: ``cartoon`` (flat regions, clean edges, optional outlines), ``screen`` (a synthetic
     desktop: panels and lines of Hershey text), ``desktop`` (the same drawn with TrueType fonts, grids,
     icons and a pointer: :mod:`srstream.trainer.desktop`), ``desktop_subpixel`` (half of those with ClearType-like
-    subpixel text) or ``pixelart`` (blocky magnified textures, as games show).
+    subpixel text), ``desktop_cleartype`` (all of them so) or ``pixelart`` (blocky magnified textures, as games show).
     ``prob``: the share of samples made so; the kinds of one recipe share the samples (their
     ``prob`` add up to at most 1), the rest stay photos.
     """
@@ -101,9 +101,9 @@ class ContentConfig:
     prob: float
 
     def __post_init__(self) -> None:
-        if self.kind not in ("cartoon", "screen", "pixelart", "desktop", "desktop_subpixel"):
-            raise ConfigError(f"data.content kind {self.kind!r}: expected cartoon, screen, pixelart, desktop or "
-                              "desktop_subpixel")
+        if self.kind not in ("cartoon", "screen", "pixelart", "desktop", "desktop_subpixel", "desktop_cleartype"):
+            raise ConfigError(f"data.content kind {self.kind!r}: expected cartoon, screen, pixelart, desktop, "
+                              "desktop_subpixel or desktop_cleartype")
         if not 0.0 <= self.prob <= 1.0:
             raise ConfigError(f"data.content {self.kind}: prob must be in [0, 1], got {self.prob}")
 

@@ -234,7 +234,8 @@ def test_samples_carry_the_strength_their_decoder_saw(hr_folder: Path, tmp_path:
     assert single[0][2].shape == (1,) and 0.0 < single[0][2][0] < 1.0
 
 
-@pytest.mark.parametrize("kind", ["cartoon", "screen", "pixelart", "desktop", "desktop_subpixel"])
+@pytest.mark.parametrize("kind", ["cartoon", "screen", "pixelart", "desktop", "desktop_subpixel",
+                                  "desktop_cleartype"])
 def test_content_samples_are_exact_pairs_of_made_content(hr_folder: Path, tmp_path: Path, kind: str) -> None:
     """``content`` changes the HR itself (the LR stays MATLAB bicubic of it), in its own way per
     kind, deterministically, and leaves the other draws (crop, flips, degradations) as without it;
