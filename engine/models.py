@@ -44,7 +44,8 @@ TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "tiny-x2-deep", "realtime-x2
 #: sample clip (25) back to the clean model, so the split is by content, not quantiser.
 COMPRESSED_VARIANTS: dict[str, tuple[str, float]] = {"realtime-x2": ("realtime-x2-compressed", 22.0)}
 #: Bundled models with a variant of the same graph (and speed) trained on screen content: synthetic
-#: desktops drawn with TrueType fonts, clean and through H.264 (``trainer/recipes/realtime_x2_screen.yaml``).
+#: desktops drawn with TrueType fonts, clean and through H.264 (``trainer/recipes/realtime_x2_screen.yaml``, then
+#: ``realtime_x2_screen_subpixel.yaml`` and ``realtime_x2_screen_cleartype.yaml``: text as ClearType draws it).
 #: A video run without ``--model`` takes it when its first frames look like a screen
 #: (:mod:`srstream.engine.screen`), whatever its quantiser; so does a live screen or window capture.
 SCREEN_VARIANTS: dict[str, str] = {"realtime-x2": "realtime-x2-screen"}

@@ -103,7 +103,9 @@ AUTO_MIN_PIXELS = 640 * 360
 #: capture's first 5 s it took none where a quarter gained 0.12-0.13 dB at CRF 23 and 30, 5 s from
 #: 30 s in at CRF 30 it took half where a quarter gained 0.03 dB more. A quarter scored best or within
 #: 0.013 dB of the best in all eight screen cases measured (three 5-s stretches of the desktop
-#: capture and the voxel game, each at CRF 23 and 30; ``benchmarks/results/bench/refit_screen_step_spr.md``).
+#: capture and the voxel game, each at CRF 23 and 30; ``benchmarks/results/bench/refit_screen_step_spr.md``),
+#: and best of a quarter, a half and three quarters with the variant's third stage on the desktop's first 5 s
+#: and the game (``benchmarks/results/training/realtime_x2_screen/cleartype_steps_spr.md``).
 SCREEN_STEP = 0.25
 #: Bumped when what this module makes from the same input and options changes.
 _VERSION = 3
