@@ -22,8 +22,9 @@ import yaml
 from srstream.errors import ConfigError
 
 __all__ = [
-    "RECIPES_DIR", "ClipConfig", "ContentConfig", "DataConfig", "DegradationConfig", "LossConfig", "ModelConfig", "OptimConfig",
-    "PhaseConfig", "QUANT_MODES", "Recipe", "TeacherConfig", "apply_overrides", "bundled_recipes", "load_recipe", "parse",
+    "CONTENT_KIND_NAMES", "RECIPES_DIR", "ClipConfig", "ContentConfig", "DataConfig", "DegradationConfig", "LossConfig",
+    "ModelConfig", "OptimConfig", "PhaseConfig", "QUANT_MODES", "Recipe", "TeacherConfig", "apply_overrides",
+    "bundled_recipes", "load_recipe", "parse",
 ]
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
@@ -85,6 +86,10 @@ class ClipConfig:
             raise ConfigError(f"data.clips: needs frames >= 2, motion >= 0 and still in [0, 1], got {self}")
 
 
+#: The ``data.content`` kinds (:data:`srstream.trainer.content.CONTENT_KINDS` makes each).
+CONTENT_KIND_NAMES = ("cartoon", "screen", "pixelart", "desktop", "desktop_subpixel", "desktop_cleartype")
+
+
 @dataclass(frozen=True)
 class ContentConfig:
     """Video-like content made from the photos (see :mod:`srstream.trainer.content`).
@@ -101,9 +106,8 @@ class ContentConfig:
     prob: float
 
     def __post_init__(self) -> None:
-        if self.kind not in ("cartoon", "screen", "pixelart", "desktop", "desktop_subpixel", "desktop_cleartype"):
-            raise ConfigError(f"data.content kind {self.kind!r}: expected cartoon, screen, pixelart, desktop, "
-                              "desktop_subpixel or desktop_cleartype")
+        if self.kind not in CONTENT_KIND_NAMES:
+            raise ConfigError(f"data.content kind {self.kind!r}: expected one of {', '.join(CONTENT_KIND_NAMES)}")
         if not 0.0 <= self.prob <= 1.0:
             raise ConfigError(f"data.content {self.kind}: prob must be in [0, 1], got {self.prob}")
 

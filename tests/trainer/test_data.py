@@ -15,7 +15,7 @@ from srstream.imresize import imresize  # noqa: E402
 from srstream.trainer.data import ImageBank, PairDataset  # noqa: E402
 from srstream.trainer.degrade import Degradation, build_degradations  # noqa: E402
 from srstream.trainer.losses import pair_motion  # noqa: E402
-from srstream.trainer.recipe import ClipConfig, DegradationConfig  # noqa: E402
+from srstream.trainer.recipe import CONTENT_KIND_NAMES, ClipConfig, DegradationConfig  # noqa: E402
 
 
 def test_bank_is_built_once_and_reused(hr_folder: Path, tmp_path: Path) -> None:
@@ -234,8 +234,7 @@ def test_samples_carry_the_strength_their_decoder_saw(hr_folder: Path, tmp_path:
     assert single[0][2].shape == (1,) and 0.0 < single[0][2][0] < 1.0
 
 
-@pytest.mark.parametrize("kind", ["cartoon", "screen", "pixelart", "desktop", "desktop_subpixel",
-                                  "desktop_cleartype"])
+@pytest.mark.parametrize("kind", CONTENT_KIND_NAMES)
 def test_content_samples_are_exact_pairs_of_made_content(hr_folder: Path, tmp_path: Path, kind: str) -> None:
     """``content`` changes the HR itself (the LR stays MATLAB bicubic of it), in its own way per
     kind, deterministically, and leaves the other draws (crop, flips, degradations) as without it;
@@ -279,7 +278,7 @@ def test_content_samples_are_exact_pairs_of_made_content(hr_folder: Path, tmp_pa
 
 def test_content_kinds_share_the_samples(hr_folder: Path, tmp_path: Path) -> None:
     from srstream.errors import ConfigError
-    from srstream.trainer.content import choose
+    from srstream.trainer.content import CONTENT_KINDS, choose
     from srstream.trainer.recipe import ContentConfig, DataConfig
 
     kinds = [choose([ContentConfig("cartoon", 0.3), ContentConfig("screen", 0.2)], np.random.default_rng(i))
@@ -290,6 +289,7 @@ def test_content_kinds_share_the_samples(hr_folder: Path, tmp_path: Path) -> Non
         DataConfig(content=(ContentConfig("cartoon", 0.7), ContentConfig("screen", 0.4)))
     with pytest.raises(ConfigError, match="kind"):
         ContentConfig("anime", 0.5)
+    assert sorted(CONTENT_KINDS) == sorted(CONTENT_KIND_NAMES)  # every kind a recipe may name is made
     with pytest.raises(ValueError, match="teacher"):
         PairDataset(ImageBank([hr_folder], tmp_path), scale=2, patch=32, content=[ContentConfig("screen", 1.0)],
                     teacher=object())
