@@ -42,12 +42,11 @@ import argparse
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from compressed_video import CLIPS, read_frames
+from compressed_video import CLIPS, read_frames, write_h264_file
 from srstream import __version__
 from srstream.atomic import write_atomic
 from srstream.bench.methods import open_method
@@ -55,7 +54,6 @@ from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.compression import measure
-from srstream.engine.encode import x264_params
 from srstream.engine.models import DEFAULT_MODEL, for_content, resolve_model, screen_variant, steadied
 from srstream.engine.refit import DEFAULT_UNDER, RefitOptions, fit_to_pairs, refit_to_video, write_fitted
 from srstream.engine.stabilize import TemporalStabilizer
@@ -71,15 +69,7 @@ def write_h264(frames: list[np.ndarray], crf: int, path: Path, fps: int = 30) ->
     """Write ``frames`` as an H.264 MP4 (libx264 medium, yuv420p) and return them as decoded."""
     import av
 
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=Fraction(fps, 1))
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium"}
-        if params := x264_params():  # the same file every run (see x264_params)
-            stream.options = {**stream.options, "x264-params": params}
-        for rgb in frames:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        out.mux(stream.encode(None))
+    write_h264_file(frames, crf, path, fps)
     with av.open(str(path)) as container:
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     if len(decoded) != len(frames):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -72,6 +73,26 @@ def read_frames(path: Path, seconds: float, multiple: int) -> list[np.ndarray]:
     if not frames:
         raise SystemExit(f"{path}: no frames decoded")
     return frames
+
+
+def write_h264_file(frames: Iterable[np.ndarray], crf: int, path: Path, fps: int = 30) -> int:
+    """Write ``frames`` (RGB, one size; read one at a time, so a generator keeps a long clip out of
+    memory) to ``path`` as an H.264 MP4 (libx264 medium, yuv420p, the same file every run); how many."""
+    import av
+
+    count = 0
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(fps, 1))
+        stream.options = {"crf": str(crf), "preset": "medium"}
+        if params := x264_params():  # the same file every run (see x264_params)
+            stream.options = {**stream.options, "x264-params": params}
+        for rgb in frames:
+            if count == 0:
+                stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+            count += 1
+        out.mux(stream.encode(None))
+    return count
 
 
 def h264_round_trip(frames: list[np.ndarray], crf: int, fps: int = 30) -> tuple[list[np.ndarray], float]:

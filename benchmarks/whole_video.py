@@ -21,17 +21,17 @@ import argparse
 import subprocess
 import sys
 import tempfile
-from fractions import Fraction
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from compressed_video import write_h264_file
 from srstream import __version__
 from srstream.atomic import write_atomic
 from srstream.bench.methods import open_method
 from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
-from srstream.engine.encode import x264_params
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y
 
@@ -42,23 +42,17 @@ def write_low(clip: Path, crf: int, path: Path, keep: int) -> tuple[list[np.ndar
     import av
 
     originals: list[np.ndarray] = []
-    count = 0
-    with av.open(str(clip)) as source, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=Fraction(30, 1))
-        stream.options = {"crf": str(crf), "preset": "medium"}
-        if params := x264_params():  # the same file every run
-            stream.options = {**stream.options, "x264-params": params}
-        for frame in source.decode(video=0):
+
+    def lows(container) -> Iterator[np.ndarray]:  # noqa: ANN001 - a PyAV container
+        for frame in container.decode(video=0):
             rgb = frame.to_ndarray(format="rgb24")
             rgb = rgb[: rgb.shape[0] - rgb.shape[0] % 4, : rgb.shape[1] - rgb.shape[1] % 4]
             if len(originals) < keep:
                 originals.append(rgb)
-            low = bicubic_degrade(rgb, 2)
-            if count == 0:
-                stream.width, stream.height, stream.pix_fmt = low.shape[1], low.shape[0], "yuv420p"
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(low, format="rgb24")))
-            count += 1
-        out.mux(stream.encode(None))
+            yield bicubic_degrade(rgb, 2)
+
+    with av.open(str(clip)) as source:
+        count = write_h264_file(lows(source), crf, path)
     if count == 0:
         raise SystemExit(f"{clip}: no frames decoded")
     return originals, count
@@ -90,9 +84,9 @@ def main() -> int:
     if not clip.is_file():
         print(f"{clip}: not found (pass --data)", file=sys.stderr)
         return 2
-    rows = []
+    rows, crfs, bicubic = [], args.crf or [23], open_method("bicubic", scale=2)
     with tempfile.TemporaryDirectory() as tmp:
-        for crf in args.crf or [23]:
+        for crf in crfs:
             low_path, sr_path = Path(tmp) / f"{clip.stem}_crf{crf}.mp4", Path(tmp) / f"sr_crf{crf}.mkv"
             originals, count = write_low(clip, crf, low_path, args.frames)
             cmd = [sys.executable, "-m", "srstream", str(low_path), "-o", str(sr_path), "--frames", str(args.frames),
@@ -102,7 +96,6 @@ def main() -> int:
                 print(run.stderr, file=sys.stderr)
                 return run.returncode
             low = first_frames(low_path, args.frames)
-            bicubic = open_method("bicubic", scale=2)
             outputs = {"bicubic": [bicubic(f) for f in low], "sr-stream": first_frames(sr_path, args.frames)}
             flows = hr_flows(originals)
             for method, frames in outputs.items():
@@ -120,7 +113,7 @@ def main() -> int:
     lines = [f"Y-PSNR (dB) / temporal error, x2, the first {args.frames} frames of the whole clip upscaled by "
              f"`sr-stream` {' '.join(args.arg) or '(defaults)'}; `{command}`", "",
              "| clip | CRF | frames in the file | bicubic | sr-stream |", "|---|---|---:|---:|---:|"]
-    for crf in args.crf or [23]:
+    for crf in crfs:
         pair = [r for r in rows if r["crf"] == crf]
         cells = [f"{r['psnr_y']:.3f} / T {r['temporal_error']:.3f}" for r in pair]
         lines.append(f"| {args.clip} | {crf} | {pair[0]['input_frames']} | {' | '.join(cells)} |")
