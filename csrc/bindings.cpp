@@ -169,11 +169,11 @@ NB_MODULE(_native, m) {
   });
 
   m.def("unpack_luma_residual", [](const In& luma, int real, const In& base, Array frame, float inv_gain,
-                                   float inv_bias) {
+                                   float inv_bias, int scale) {
     const PlanarView l = planar_view(luma, real, "unpack_luma_residual");
     const FrameView b = frame_view(base, "unpack_luma_residual");
     const MutFrameView f = mut_frame_view(frame, "unpack_luma_residual");
-    check(released([&] { return unpack_luma_residual(l, b, f, inv_gain, inv_bias); }));
+    check(released([&] { return unpack_luma_residual(l, b, f, scale, inv_gain, inv_bias); }));
   });
 
   m.def("unpack_yuv420", [](const In& planes, int real, Array y, Array u, Array v, float kr, float kb, bool full,

@@ -247,9 +247,11 @@ def unpack_luma_residual(luma: np.ndarray, base: np.ndarray, out: np.ndarray | N
     """Luma models: ``base + (luma - luma(base))`` on R, G and B, as a frame.
 
     ``luma``: the model's ``(1, H, W)`` output (a strided crop is fine); ``base``: an RGB(A)
-    frame of the output size (the bicubic upscale of the input), whose chroma the result keeps.
-    ``out``: an ``(H, W, 3|4)`` frame of base's type to fill (channels 0-2; it may be ``base``
-    itself), else a new RGB frame.
+    frame whose chroma the result keeps: of the output size (an upscale of the input), or the
+    input frame itself, of the output size divided by a whole scale, whose bilinear upscale
+    (pixel centres, edges clamped: OpenCV's ``INTER_LINEAR``) is then made row by row in float,
+    in the same pass. ``out``: an ``(H, W, 3|4)`` frame of base's type to fill (channels 0-2; it
+    may be ``base`` itself when that is of the output size), else a new RGB frame.
 
     Raises:
         KernelError: mismatched shapes or dtypes.
@@ -259,17 +261,22 @@ def unpack_luma_residual(luma: np.ndarray, base: np.ndarray, out: np.ndarray | N
         luma = luma[None]
     _check_planes(luma, real, "unpack_luma_residual")
     base = _check_frame(base, "unpack_luma_residual")
-    if base.shape[:2] != luma.shape[1:] or base.shape[2] < 3:
-        raise KernelError(f"unpack_luma_residual: base {base.shape} must be an RGB(A) frame of {luma.shape[1:]}")
+    (height, width), (h, w) = luma.shape[1:], base.shape[:2]
+    scale = height // h if h else 0
+    if base.shape[2] < 3 or scale < 1 or (h * scale, w * scale) != (height, width):
+        raise KernelError(f"unpack_luma_residual: base {base.shape} must be an RGB(A) frame of {luma.shape[1:]} "
+                          "or of that size divided by a whole scale")
     if out is None:
-        out = np.empty((*base.shape[:2], 3), base.dtype)
-    if out.ndim != 3 or out.shape[:2] != base.shape[:2] or out.shape[2] < 3 or out.dtype != base.dtype:
-        raise KernelError(f"unpack_luma_residual: frame {out.dtype} {out.shape} does not fit base {base.dtype} "
-                          f"{base.shape}")
+        out = np.empty((height, width, 3), base.dtype)
+    if out.ndim != 3 or out.shape[:2] != (height, width) or out.shape[2] < 3 or out.dtype != base.dtype:
+        raise KernelError(f"unpack_luma_residual: frame {out.dtype} {out.shape} does not fit the luma "
+                          f"{luma.shape[1:]} and base {base.dtype} {base.shape}")
+    if scale > 1 and np.shares_memory(out, base):
+        raise KernelError("unpack_luma_residual: the output cannot share memory with an input-sized base")
     if _native is None or _strided_rows(luma):
         out[:, :, :3] = unpack_luma_residual_reference(luma, base, real, inv_gain, inv_bias)
         return out
-    _native.unpack_luma_residual(luma, _REAL_CODES[real], base, out, inv_gain, inv_bias)
+    _native.unpack_luma_residual(luma, _REAL_CODES[real], base, out, inv_gain, inv_bias, scale)
     return out
 
 

@@ -225,7 +225,11 @@ def unpack_luma_residual_reference(luma: np.ndarray, base: np.ndarray, real: Any
     """numpy :func:`unpack_luma_residual` (a new RGB frame)."""
     m = _affine(_from_real(luma.reshape(luma.shape[-2:]), _real(real)), inv_gain, inv_bias)
     peak = _peak(base.dtype)
-    b = base[..., :3].astype(_F32) * (_F32(1.0) / peak)
+    if base.shape[:2] == m.shape:
+        b = base[..., :3].astype(_F32)
+    else:
+        b = _upsampled(base[..., :3].astype(_F32), *m.shape)
+    b *= _F32(1.0) / peak
     yb = b[..., 0] * _LUMA[0]
     yb += b[..., 1] * _LUMA[1]
     yb += b[..., 2] * _LUMA[2]
@@ -284,6 +288,18 @@ def _upsample_taps(n: int, m: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
     a[lo >= m - 1] = 0
     lo[lo >= m - 1] = m - 1
     return lo, a
+
+
+def _upsampled(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``frame`` (float32, H x W x C) upscaled bilinearly to ``height`` x ``width``, an integer
+    multiple of its size (pixel centres, edges clamped: OpenCV's ``INTER_LINEAR``): between rows
+    first, then along them, as the native kernel does."""
+    h, w = frame.shape[:2]
+    rows, ay = _upsample_taps(height, h, height // h)
+    cols, ax = _upsample_taps(width, w, width // w)
+    one = _F32(1)
+    v = (one - ay)[:, None, None] * frame[rows] + ay[:, None, None] * frame[np.minimum(rows + 1, h - 1)]
+    return (one - ax)[None, :, None] * v[:, cols] + ax[None, :, None] * v[:, np.minimum(cols + 1, w - 1)]
 
 
 def _sample_bilinear(p: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

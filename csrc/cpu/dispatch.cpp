@@ -145,14 +145,17 @@ Status unpack(const PlanarView& src, const MutFrameView& dst, float inv_gain, fl
   return Status::Ok();
 }
 
-Status unpack_luma_residual(const PlanarView& luma, const FrameView& base, const MutFrameView& dst, float inv_gain,
-                            float inv_bias) {
+Status unpack_luma_residual(const PlanarView& luma, const FrameView& base, const MutFrameView& dst, int scale,
+                            float inv_gain, float inv_bias) {
   if (!luma.data || !base.data || !dst.data) return Status::Error("unpack_luma_residual: null buffer");
-  if (luma.channels != 1 || dst.channels < 3 || base.channels < 3 || luma.height != dst.height ||
-      luma.width != dst.width || base.height != dst.height || base.width != dst.width || base.sample != dst.sample)
-    return Status::Error("unpack_luma_residual: need one luma plane and RGB(A) base and output frames of one size "
-                         "and sample type");
-  table().unpack_luma(luma, base, dst, inv_gain, inv_bias);
+  if (scale < 1 || luma.channels != 1 || dst.channels < 3 || base.channels < 3 || luma.height != dst.height ||
+      luma.width != dst.width || base.height * scale != dst.height || base.width * scale != dst.width ||
+      base.sample != dst.sample)
+    return Status::Error("unpack_luma_residual: need one luma plane, an RGB(A) output frame of its size and an RGB(A) "
+                         "base of that size divided by the scale (>= 1), of the output's sample type");
+  if (scale > 1 && base.data == dst.data)
+    return Status::Error("unpack_luma_residual: an input base cannot be the output");
+  table().unpack_luma(luma, base, dst, scale, inv_gain, inv_bias);
   return Status::Ok();
 }
 

@@ -299,17 +299,18 @@ void unpack_impl(const PlanarView& src, const MutFrameView& dst, float inv_gain,
   }
 }
 
-// One row: base (stride BC) + (luma - luma(base)) -> dst (stride DC), 16 pixels at a time: the
-// samples of a block are converted in one contiguous (vectorised) pass, the luma residual is
-// formed per pixel from L1, and the results are rounded in another contiguous pass.
-template <class T, class D, int BC, int DC>
-inline void luma_row(const T* l, const D* b, D* o, int w, float peak, float inv_peak, bool affine, float g,
+// One row: base (stride BC, samples of type S: D, or float in D's units) + (luma - luma(base)) -> dst
+// (stride DC), 16 pixels at a time: the samples of a block are converted in one contiguous
+// (vectorised) pass, the luma residual is formed per pixel from L1, and the results are rounded in
+// another contiguous pass.
+template <class T, class S, class D, int BC, int DC>
+inline void luma_row(const T* l, const S* b, D* o, int w, float peak, float inv_peak, bool affine, float g,
                      float bias) {
   constexpr int B = 16;
   for (int x0 = 0; x0 < w; x0 += B) {
     const int n = std::min(B, w - x0);
     float in[B * BC], res[B * DC], d[B];
-    const D* bb = b + x0 * BC;
+    const S* bb = b + x0 * BC;
     for (int i = 0; i < n * BC; ++i) in[i] = static_cast<float>(bb[i]) * inv_peak;
     for (int x = 0; x < n; ++x) {
       float m = from_real<T>(l[x0 + x]);
@@ -334,9 +335,59 @@ inline void luma_row(const T* l, const D* b, D* o, int w, float peak, float inv_
   }
 }
 
+// Where output pixel i (of n = scale * m) falls on the input grid of m pixels: the left/top
+// neighbour and the weight of the next one (pixel centres; edges clamped, weight 0 there).
+inline void upsample_tap(int i, int m, float scale, int& lo, float& a) {
+  const float f = (static_cast<float>(i) + 0.5f) / scale - 0.5f;
+  const float ff = std::floor(f);
+  lo = static_cast<int>(ff);
+  a = f - ff;
+  if (lo < 0) { lo = 0; a = 0.0f; }
+  if (lo >= m - 1) { lo = m - 1; a = 0.0f; }
+}
+
+// Row `y` of the bilinear upscale (pixel centres, edges clamped: upsample_tap) of an RGB(A) frame
+// by `scale`, its R, G and B in `out` (3 floats a pixel, in sample units): first between the two
+// input rows, then along the row with the column taps `cols`/`ax`; the same float operations as
+// kernels_ref.unpack_luma_residual_reference, so the results are bit-identical.
+template <class D>
+inline void upsampled_row(const FrameView& src, int y, int scale, const int* cols, const float* ax, float* row,
+                          float* out, int ow) {
+  int r0;
+  float ay;
+  upsample_tap(y, src.height, static_cast<float>(scale), r0, ay);
+  const int r1 = std::min(r0 + 1, src.height - 1), c = src.channels;
+  const D* p0 = static_cast<const D*>(src.data) + r0 * src.row_stride;
+  const D* p1 = static_cast<const D*>(src.data) + r1 * src.row_stride;
+  const float by = 1.0f - ay;
+  for (int x = 0; x < src.width; ++x)
+    for (int k = 0; k < 3; ++k)
+      row[x * 3 + k] = by * static_cast<float>(p0[x * c + k]) + ay * static_cast<float>(p1[x * c + k]);
+  const int last = src.width - 1;
+  if (scale == 2 && src.width > 1) {  // the taps of x2 inside the row: 0.25 / 0.75 either side, exactly
+    for (int k = 0; k < 3; ++k) out[k] = row[k], out[(ow - 1) * 3 + k] = row[last * 3 + k];
+    const float q = 0.25f, t = 0.75f;
+    for (int x = 0; x < last; ++x) {
+      const float* a = row + x * 3;
+      float* o = out + (2 * x + 1) * 3;
+      for (int k = 0; k < 3; ++k) {
+        o[k] = t * a[k] + q * a[k + 3];
+        o[k + 3] = q * a[k] + t * a[k + 3];
+      }
+    }
+    return;
+  }
+  for (int x = 0; x < ow; ++x) {
+    const float* a = row + cols[x] * 3;
+    const float* b = row + std::min(cols[x] + 1, last) * 3;
+    const float bx = 1.0f - ax[x];
+    for (int k = 0; k < 3; ++k) out[x * 3 + k] = bx * a[k] + ax[x] * b[k];
+  }
+}
+
 template <class T, class D>
-void unpack_luma_impl(const PlanarView& luma, const FrameView& base, const MutFrameView& dst, float inv_gain,
-                      float inv_bias) {
+void unpack_luma_impl(const PlanarView& luma, const FrameView& base, const MutFrameView& dst, int scale,
+                      float inv_gain, float inv_bias) {
   const float peak = dst.sample == Sample::U8 ? 255.0f : 65535.0f;
   const float inv_peak = 1.0f / peak;
   const bool affine = !(inv_gain == 1.0f && inv_bias == 0.0f);
@@ -344,19 +395,39 @@ void unpack_luma_impl(const PlanarView& luma, const FrameView& base, const MutFr
   const D* bp = static_cast<const D*>(base.data);
   D* out = static_cast<D*>(dst.data);
   const int w = luma.width, dc = dst.channels, bc = base.channels;
+  if (scale > 1) {  // base is the input frame: its bilinear upscale, one output row at a time
+    std::vector<int> cols(w);
+    std::vector<float> ax(w);
+    for (int x = 0; x < w; ++x) upsample_tap(x, base.width, static_cast<float>(scale), cols[x], ax[x]);
+#pragma omp parallel
+    {
+      std::vector<float> row(static_cast<size_t>(base.width) * 3), up(static_cast<size_t>(w) * 3);
+#pragma omp for schedule(static)
+      for (int y = 0; y < luma.height; ++y) {
+        upsampled_row<D>(base, y, scale, cols.data(), ax.data(), row.data(), up.data(), w);
+        const T* l = lp + y * luma.row_stride;
+        D* o = out + y * dst.row_stride;
+        if (dc == 3)
+          luma_row<T, float, D, 3, 3>(l, up.data(), o, w, peak, inv_peak, affine, inv_gain, inv_bias);
+        else
+          luma_row<T, float, D, 3, 4>(l, up.data(), o, w, peak, inv_peak, affine, inv_gain, inv_bias);
+      }
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static)
   for (int y = 0; y < luma.height; ++y) {
     const T* l = lp + y * luma.row_stride;
     const D* b = bp + y * base.row_stride;
     D* o = out + y * dst.row_stride;
     if (bc == 3 && dc == 3)
-      luma_row<T, D, 3, 3>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
+      luma_row<T, D, D, 3, 3>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
     else if (bc == 4 && dc == 4)
-      luma_row<T, D, 4, 4>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
+      luma_row<T, D, D, 4, 4>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
     else if (bc == 3)
-      luma_row<T, D, 3, 4>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
+      luma_row<T, D, D, 3, 4>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
     else
-      luma_row<T, D, 4, 3>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
+      luma_row<T, D, D, 4, 3>(l, b, o, w, peak, inv_peak, affine, inv_gain, inv_bias);
   }
 }
 
@@ -498,17 +569,6 @@ void blend_impl(const PlanarView& tiles, int n, std::ptrdiff_t tile_stride, cons
 
 
 // ---- temporal stabiliser (see kernels.h: stabilize_luma) ----------------------------------------
-
-// Where output pixel i (of n = scale * m) falls on the input grid of m pixels: the left/top
-// neighbour and the weight of the next one (pixel centres; edges clamped, weight 0 there).
-inline void upsample_tap(int i, int m, float scale, int& lo, float& a) {
-  const float f = (static_cast<float>(i) + 0.5f) / scale - 0.5f;
-  const float ff = std::floor(f);
-  lo = static_cast<int>(ff);
-  a = f - ff;
-  if (lo < 0) { lo = 0; a = 0.0f; }
-  if (lo >= m - 1) { lo = m - 1; a = 0.0f; }
-}
 
 inline int clamp_index(int i, int n) { return std::min(std::max(i, 0), n - 1); }
 

@@ -82,9 +82,9 @@ void unpack(const PlanarView& src, const MutFrameView& dst, float g, float b) {
   });
 }
 
-void unpack_luma(const PlanarView& l, const FrameView& base, const MutFrameView& dst, float g, float b) {
+void unpack_luma(const PlanarView& l, const FrameView& base, const MutFrameView& dst, int s, float g, float b) {
   by_real(l.real, [&](auto t) {
-    by_sample(dst.sample, [&](auto d) { unpack_luma_impl<decltype(t), decltype(d)>(l, base, dst, g, b); });
+    by_sample(dst.sample, [&](auto d) { unpack_luma_impl<decltype(t), decltype(d)>(l, base, dst, s, g, b); });
   });
 }
 

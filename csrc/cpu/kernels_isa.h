@@ -21,7 +21,7 @@ struct YuvArgs {
   void pack(const FrameView&, PackMode, const int32_t*, int, int, int, float, float, void*, Real);                  \
   void pack_yuv(const YuvArgs&, void*, Real);                                                                       \
   void unpack(const PlanarView&, const MutFrameView&, float, float);                                                \
-  void unpack_luma(const PlanarView&, const FrameView&, const MutFrameView&, float, float);                        \
+  void unpack_luma(const PlanarView&, const FrameView&, const MutFrameView&, int, float, float);                   \
   void unpack_yuv(const PlanarView&, uint8_t*, std::ptrdiff_t, uint8_t*, uint8_t*, std::ptrdiff_t, YuvMatrix, float, \
                   float);                                                                                           \
   void blend(const PlanarView&, int, std::ptrdiff_t, const int32_t*, int, const float*, const int32_t*, const float*, \

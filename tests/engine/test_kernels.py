@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -174,6 +175,39 @@ def test_unpack_luma_residual_matches_reference(isa, shape, channels):
             K.unpack_luma_residual(luma, in_place, in_place, real=real)
             np.testing.assert_array_equal(in_place[..., :3], want)
             np.testing.assert_array_equal(in_place[..., 3:], base[..., 3:])
+
+
+@needs_native
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("scale", (2, 3, 4))
+def test_unpack_luma_residual_upscales_an_input_base(isa, shape, scale):
+    """A base of the input's size is upscaled bilinearly in the same pass: bit for bit the reference,
+    within a code of OpenCV's bilinear resize followed by the same-size kernel (which rounds the base
+    to whole codes first), and the alpha of an RGBA output untouched."""
+    rng = np.random.default_rng(7)
+    h, w = shape
+    for sample in (np.uint8, np.uint16):
+        for channels in (3, 4):
+            frame = rng.integers(0, np.iinfo(sample).max + 1, (h, w, channels), dtype=sample)
+            luma = _planes(rng, 1, h * scale, w * scale, np.float32)
+            got = K.unpack_luma_residual(luma, frame)
+            np.testing.assert_array_equal(got, K.unpack_luma_residual_reference(luma, frame))
+            wide = cv2.resize(frame, (w * scale, h * scale), interpolation=cv2.INTER_LINEAR)
+            assert np.abs(got.astype(np.int64) - K.unpack_luma_residual(luma, wide)).max() <= 1
+            out = np.full((h * scale, w * scale, 4), 7, sample)
+            K.unpack_luma_residual(luma, frame, out)
+            np.testing.assert_array_equal(out[..., :3], got)
+            assert (out[..., 3] == 7).all()
+
+
+def test_unpack_luma_residual_refuses_bases_of_other_sizes():
+    luma = np.zeros((1, 8, 12), np.float32)
+    for base in (np.zeros((3, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8), np.zeros((16, 24, 3), np.uint8)):
+        with pytest.raises(KernelError, match="whole scale"):
+            K.unpack_luma_residual(luma, base)
+    buffer = np.zeros(8 * 12 * 3, np.uint8)
+    with pytest.raises(KernelError, match="share memory"):
+        K.unpack_luma_residual(luma, buffer[:4 * 6 * 3].reshape(4, 6, 3), buffer.reshape(8, 12, 3))
 
 
 @needs_native

@@ -112,9 +112,11 @@ Status unpack(const PlanarView& src, const MutFrameView& dst, float inv_gain, fl
 
 // Luma models: dst = base + (luma_model - luma(base)) on R, G and B, rounded and clamped.
 // base: an RGB(A) frame of dst's size and sample type (e.g. the bicubic upscale), whose chroma
-// the result keeps; luma: 1 plane. base may be dst itself (updated in place).
-Status unpack_luma_residual(const PlanarView& luma, const FrameView& base, const MutFrameView& dst, float inv_gain,
-                            float inv_bias);
+// the result keeps; luma: 1 plane. base may be dst itself (updated in place). With scale > 1, base is
+// the input frame (dst's size / scale) and its bilinear upscale (pixel centres, edges clamped) is
+// used, computed row by row in float: one pass in place of a resize and this.
+Status unpack_luma_residual(const PlanarView& luma, const FrameView& base, const MutFrameView& dst, int scale,
+                            float inv_gain, float inv_bias);
 
 // planar RGB (3 planes) -> Y, U, V planes of a 4:2:0 frame; chroma is the mean of each 2x2 block.
 Status unpack_yuv420(const PlanarView& rgb, uint8_t* y, std::ptrdiff_t y_stride, uint8_t* u, uint8_t* v,
