@@ -60,23 +60,32 @@ class CompactNet(nn.Module):
             the same state-dict positions, see :func:`srstream.archs.reparam.collapse_state`).
         strength: take a compression strength per sample (see the module docstring); its
             offsets are ``strength_offsets.K`` for the K-th conv.
+        unshuffle: run the body at ``1 / unshuffle`` of the input's resolution on its
+            ``unshuffle**2`` pixel phases as channels (a pixel unshuffle first; the last conv makes
+            the ``(scale * unshuffle)**2`` sub-pixels): per input pixel the same MACs as a net of
+            ``features / unshuffle`` channels at full resolution, with ``unshuffle**2`` times its
+            weights and ``unshuffle`` times its reach. The input is padded (edges replicated) to a
+            multiple of ``unshuffle`` and the output cropped back.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 2, features: int = 32,
                  convs: int = 8, act: str = "prelu", skip: str = "nearest", block: str = "conv",
-                 strength: bool = False) -> None:
+                 strength: bool = False, unshuffle: int = 1) -> None:
         super().__init__()
+        if unshuffle < 1 or (unshuffle > 1 and skip == "linear"):
+            raise ValueError(f"unshuffle must be a whole number >= 1 (without the linear skip), got {unshuffle}")
         if skip not in SKIPS:
             raise ValueError(f"unknown skip {skip!r}; known: {', '.join(SKIPS)}")
         if block not in BLOCKS:
             raise ValueError(f"unknown block {block!r}; known: {', '.join(BLOCKS)}")
         if skip != "none" and in_channels != out_channels:
             raise ValueError("a global skip needs as many output channels as input channels")
-        self.scale, self.skip = scale, skip
-        layers: list[nn.Module] = [_conv3x3(block, in_channels, features), activation(act, features)]
+        self.scale, self.skip, self.unshuffle = scale, skip, unshuffle
+        u, shuffle = unshuffle, scale * unshuffle
+        layers: list[nn.Module] = [_conv3x3(block, in_channels * u * u, features), activation(act, features)]
         for _ in range(convs):
             layers += [_conv3x3(block, features, features), activation(act, features)]
-        layers += [_conv3x3(block, features, out_channels * scale * scale), nn.PixelShuffle(scale)]
+        layers += [_conv3x3(block, features, out_channels * shuffle * shuffle), nn.PixelShuffle(shuffle)]
         self.body = nn.Sequential(*layers)
         # ``linear``: a learned linear filter of the input per output phase (the nearest skip at
         # first, so such a net starts as the nearest-skip one); it takes over the interpolation
@@ -88,22 +97,31 @@ class CompactNet(nn.Module):
         if self.skip_conv is not None:
             with torch.no_grad():
                 self.skip_conv.weight.copy_(nearest_skip_kernel(in_channels, scale))
-        widths = [features] * (convs + 1) + [out_channels * scale * scale]
+        widths = [features] * (convs + 1) + [out_channels * shuffle * shuffle]
         self.strength_offsets = (nn.ParameterList(nn.Parameter(torch.zeros(w)) for w in widths)
                                  if strength else None)
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
         """``x``: ``(N, C, h, w)``; ``strength``: ``(N,)`` in [0, 1] for a ``strength=True`` net
         (None: 0, clean input), ignored otherwise."""
+        u = self.unshuffle
+        if u > 1 and (x.shape[-2] % u or x.shape[-1] % u):
+            h, w = x.shape[-2:]
+            padded = F.pad(x, (0, -w % u, 0, -h % u), mode="replicate")
+            return self.forward(padded, strength)[..., :h * self.scale, :w * self.scale]
         if self.strength_offsets is not None and strength is not None:
             return self._conditioned(x, strength)
-        return self._skip(x, self.body[:-1](x))
+        return self._skip(x, self.body[:-1](self._low(x)))
+
+    def _low(self, x: torch.Tensor) -> torch.Tensor:
+        """What the first conv reads: ``x``, or its pixel phases as channels (``unshuffle``)."""
+        return F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
 
     def _skip(self, x: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         """The output from the last conv's output ``pre`` (before the shuffle) and the input."""
         if self.skip_conv is not None:
             return self.body[-1](pre + self.skip_conv(x))
-        if self.skip == "nearest" and x.shape[1] == 1:
+        if self.skip == "nearest" and x.shape[1] == 1 and self.unshuffle == 1:
             # nearest(x) == shuffle(x repeated s^2 times), and a one-channel x broadcasts to the
             # s^2 channels: the skip is added before the shuffle at input resolution (one
             # low-resolution add instead of a resize and an add at output resolution).
@@ -118,7 +136,7 @@ class CompactNet(nn.Module):
     def _conditioned(self, x: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
         assert self.strength_offsets is not None
         s = strength.reshape(-1, 1, 1, 1).to(x.dtype)
-        out, layers = x, list(self.body)
+        out, layers = self._low(x), list(self.body)
         for k, conv in enumerate(layers[0:-1:2]):
             out = conv(out) + s * self.strength_offsets[k].reshape(1, -1, 1, 1).to(x.dtype)
             if k < len(self.strength_offsets) - 1:
@@ -126,9 +144,11 @@ class CompactNet(nn.Module):
         return self._skip(x, out)
 
     @staticmethod
-    def margin(scale: int = 2, convs: int = 8, skip: str = "nearest", **_: object) -> int:
-        """Receptive-field radius in input pixels: ``convs + 2`` 3x3 convs at input resolution."""
-        return max(convs + 2, 1 if skip == "bilinear" else LINEAR_SKIP_KERNEL // 2 if skip == "linear" else 0)
+    def margin(scale: int = 2, convs: int = 8, skip: str = "nearest", unshuffle: int = 1, **_: object) -> int:
+        """Receptive-field radius in input pixels: ``convs + 2`` 3x3 convs at input resolution, or at
+        ``1 / unshuffle`` of it (each reaching ``unshuffle`` input pixels, plus the phase's own span)."""
+        return max((convs + 2) * unshuffle + unshuffle - 1,
+                   1 if skip == "bilinear" else LINEAR_SKIP_KERNEL // 2 if skip == "linear" else 0)
 
 
 class CompactYNet(nn.Module):
@@ -147,12 +167,12 @@ class CompactYNet(nn.Module):
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 2, features: int = 32,
                  convs: int = 8, act: str = "prelu", skip: str = "nearest", block: str = "conv",
-                 strength: bool = False) -> None:
+                 strength: bool = False, unshuffle: int = 1) -> None:
         super().__init__()
         if in_channels != 3 or out_channels != 3:
             raise ValueError("compact_y takes and returns RGB (3 channels); use compact for grey images")
         self.scale = scale
-        self.luma = CompactNet(1, 1, scale, features, convs, act, skip, block, strength)
+        self.luma = CompactNet(1, 1, scale, features, convs, act, skip, block, strength, unshuffle)
         self.register_buffer("luma_weights", torch.tensor(LUMA_BT601).reshape(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> torch.Tensor:
@@ -162,8 +182,8 @@ class CompactYNet(nn.Module):
         return up + detail
 
     @staticmethod
-    def margin(scale: int = 2, convs: int = 8, skip: str = "nearest", **_: object) -> int:
-        return max(CompactNet.margin(scale, convs, skip), 1)  # bilinear chroma: 1 pixel
+    def margin(scale: int = 2, convs: int = 8, skip: str = "nearest", unshuffle: int = 1, **_: object) -> int:
+        return max(CompactNet.margin(scale, convs, skip, unshuffle), 1)  # bilinear chroma: 1 pixel
 
 
 def nearest_skip_kernel(channels: int, scale: int, size: int = LINEAR_SKIP_KERNEL) -> torch.Tensor:

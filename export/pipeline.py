@@ -302,6 +302,10 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         gpu_identity()
     gen: LoadedGenerator = load_generator(source, name=opts.name)
     spec = gen.spec
+    if spec.arch_params.get("unshuffle", 1) != 1:  # the engine's tiles and frames are not aligned to its phases yet
+        raise ConfigError(f"{spec.name} runs its body on the input's pixel phases (unshuffle "
+                          f"{spec.arch_params['unshuffle']}), which the engine cannot tile seamlessly yet; it is for "
+                          "training studies (benchmarks/eval_checkpoint.py scores its checkpoints)")
     if spec.arch == "compact_y":
         targets.update(_luma_targets(opts, targets, source))
     log(f"{'imported' if gen.imported else 'loaded'} {spec.name}: {spec.arch} x{spec.scale} "

@@ -23,18 +23,21 @@ TINY = {
     "compact_bilinear": {"features": 8, "convs": 2, "skip": "bilinear", "act": "lrelu"},
     "compact_linear": {"features": 8, "convs": 1, "skip": "linear"},
     "compact_y": {"features": 8, "convs": 2},
+    "compact_unshuffle": {"features": 8, "convs": 1, "unshuffle": 2},
+    "compact_y_unshuffle": {"features": 8, "convs": 2, "unshuffle": 2, "block": "ecb"},
 }
 
 
 def arch_of(key: str) -> str:
-    return "srresnet" if key.startswith("srresnet") else "compact" if key.startswith("compact_") and key != "compact_y" \
-        else key
+    if key.startswith("compact_y"):
+        return "compact_y"
+    return "srresnet" if key.startswith("srresnet") else "compact" if key.startswith("compact_") else key
 
 
 def cases() -> list[tuple[str, int, int]]:
     out = []
     for key, scale, channels in itertools.product(TINY, (2, 3, 4), (1, 3)):
-        if key == "compact_y" and channels == 1:
+        if key.startswith("compact_y") and channels == 1:
             continue
         out.append((key, scale, channels))
     return out
@@ -114,6 +117,28 @@ def test_srresnet_paper_configuration() -> None:
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # default: no BN
     with_bn = build_generator(generator_spec("b", "srresnet", 4, params={"norm": "all"}))
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in with_bn.modules()) == 2 * 16 + 1
+
+
+@pytest.mark.parametrize("shape", [(12, 16), (13, 9), (1, 1)])
+def test_unshuffled_compact_net_pads_to_its_phases_and_starts_from_the_skip(shape: tuple[int, int]) -> None:
+    """With ``unshuffle`` the body reads the input's 2x2 phases; an input of odd size is padded
+    (edges replicated) and its output cropped back, so it equals the padded input's output there,
+    and a zeroed net is the nearest upscale (the skip), as without it."""
+    from srstream.archs.compact import CompactNet
+
+    net = CompactNet(1, 1, 2, features=8, convs=1, act="relu", unshuffle=2).eval()
+    h, w = shape
+    x = torch.rand(1, 1, h, w)
+    with torch.no_grad():
+        out = net(x)
+        padded = net(torch.nn.functional.pad(x, (0, w % 2, 0, h % 2), mode="replicate"))
+    torch.testing.assert_close(out, padded[..., :2 * h, :2 * w])
+    for p in net.parameters():
+        torch.nn.init.zeros_(p)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
+    with pytest.raises(ValueError, match="unshuffle"):
+        CompactNet(1, 1, 2, features=8, convs=1, skip="linear", unshuffle=2)
 
 
 def test_compact_y_keeps_chroma_of_flat_colour() -> None:

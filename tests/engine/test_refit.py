@@ -251,6 +251,10 @@ def test_models_it_cannot_refit_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no luma graph"):
         refit_to_video(video, resolve_model(str(only)), None, QUICK, cache=tmp_path / "c")
     assert not (tmp_path / "c").exists()
+    tiny = resolve_model("tiny-x2")  # a net whose last conv makes 2x2 input pixels' sub-pixels at once
+    phased = dataclasses.replace(tiny, spec=dataclasses.replace(tiny.spec, arch_params={**tiny.spec.arch_params,
+                                                                                        "unshuffle": 2}))
+    assert refit.unsupported(tiny) is None and "unshuffle" in (refit.unsupported(phased) or "")
 
 
 @pytest.fixture

@@ -415,3 +415,14 @@ def _cli_runs_a_video_at_its_own_compression(model: Path, tmp_path: Path, capsys
     assert not all(np.array_equal(a, b) for a, b in zip(runs["auto"], runs["0"], strict=True))
     assert cli.main([str(clip), "--model", str(model), "--compression", "1.5"]) == 2
     assert "runs from 0 (clean) to 1" in capsys.readouterr().err
+
+
+def test_a_net_on_pixel_phases_is_refused_before_any_work(tmp_path: Path) -> None:
+    """``unshuffle`` nets are not translation-equivariant by one pixel, so the engine's tiles (at any
+    origin) would not join seamlessly: export says so and writes nothing."""
+    from srstream.errors import ConfigError
+
+    ckpt = _checkpoint(tmp_path / "run", arch="compact_y", params={"features": 8, "convs": 1, "unshuffle": 2})
+    with pytest.raises(ConfigError, match="unshuffle 2"):
+        run_export(ckpt, ExportOptions(out=tmp_path / "u.onnx"), log=lambda *_: None)
+    assert not list(tmp_path.glob("u*"))
