@@ -219,7 +219,9 @@ class FrameUpscaler:
                 # replaced by the model's, in place
                 if self._chroma == cv2.INTER_LINEAR and kernels.has_native():
                     # the bilinear upscale made in float by the same pass, row by row (exact, where a
-                    # resize first would round it to the sample type; 2-3 ms less at 640x360 x2)
+                    # resize first rounds it), on the kernels' threads: 1-5 ms less a 640x360 frame x2 than
+                    # OpenCV's resize, whose threads contend with the backend's
+                    # (benchmarks/results/cpu/intel-spr-amx.md)
                     out = np.empty((oh, ow, channels), frame.dtype)
                     kernels.unpack_luma_residual(planes, frame, out, **back)
                 elif self.backend.luma_graph and frame.dtype == np.uint8:
