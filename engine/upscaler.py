@@ -217,18 +217,13 @@ class FrameUpscaler:
             if not rgb and channels >= 3:
                 # bicubic (bilinear for a compact_y luma graph) upscale, alpha included, then its luma
                 # replaced by the model's, in place
-                if self._chroma == cv2.INTER_LINEAR and kernels.has_native():
-                    # the bilinear upscale made in float by the same pass, row by row (exact, where a
-                    # resize first rounds it), on the kernels' threads: 1-5 ms less a 640x360 frame x2 than
-                    # OpenCV's resize, whose threads contend with the backend's
-                    # (benchmarks/results/cpu/intel-spr-amx.md)
+                if self._chroma == cv2.INTER_LINEAR:
+                    # the bilinear upscale made in float by the residual pass itself, row by row (exact,
+                    # where a resize first rounds it), on the kernels' threads: 1-5 ms less a 640x360 frame
+                    # x2 than OpenCV's resize, whose threads contend with the backend's
+                    # (benchmarks/results/cpu/intel-spr-amx.md); the numpy fallback is as fast as before
                     out = np.empty((oh, ow, channels), frame.dtype)
                     kernels.unpack_luma_residual(planes, frame, out, **back)
-                elif self.backend.luma_graph and frame.dtype == np.uint8:
-                    # the bilinear base at 16 bits: added to whole 8-bit codes, the model's luma
-                    # would round the same way in R, G and B (0.28 levels RMS of luma error, not 0.20)
-                    wide = cv2.resize(np.multiply(frame, 257, dtype=np.uint16), (ow, oh), interpolation=self._chroma)
-                    out = cv2.convertScaleAbs(kernels.unpack_luma_residual(planes, wide, wide, **back), alpha=1 / 257)
                 else:
                     out = cv2.resize(frame, (ow, oh), interpolation=self._chroma)
                     out = kernels.unpack_luma_residual(planes, out, out, **back)
