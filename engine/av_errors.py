@@ -15,7 +15,7 @@ from pathlib import Path
 
 from srstream.errors import InputError, OutputError
 
-__all__ = ["av_failures", "read_error", "reading", "side_data", "write_error", "writing"]
+__all__ = ["av_failures", "read_error", "reading", "side_data", "stream_side_data", "write_error", "writing"]
 
 
 def av_failures() -> tuple[type[BaseException], ...]:
@@ -31,9 +31,21 @@ def side_data(frame) -> list:  # noqa: ANN001 - an av.VideoFrame
     also attaches newer ones (a JPEG's EXIF block, type 31, beside its orientation), and one of
     them made ``frame.side_data`` raise ValueError for the whole frame: a camera's MJPEG video or
     a JPEG image sequence ended in a traceback. (PyAV-Org/PyAV#2392 made its stream-level tables
-    skip such types; the frame's is what is read here.)"""
+    skip such types; the frame's is what is read here.) Read by position, which every PyAV version
+    takes: PyAV 19 iterates the container as a mapping, over its types, where 18 iterated the side
+    data itself."""
     _name_unknown_side_data()
-    return list(frame.side_data)
+    container = frame.side_data
+    return [container[i] for i in range(len(container))]
+
+
+def stream_side_data(codec_context) -> dict[str, bytes]:  # noqa: ANN001 - an av CodecContext
+    """A decoder's stream-wide side data by type name: PyAV 19's ``CodecContext.decoded_side_data``,
+    where the FFmpeg it bundles keeps what older ones attached to every frame (an HDR10 video's
+    content light level, for one); empty with older PyAV, whose frames carry it."""
+    _name_unknown_side_data()
+    found = getattr(codec_context, "decoded_side_data", None) or {}
+    return {getattr(kind, "name", str(kind)): bytes(data) for kind, data in found.items()}
 
 
 def _name_unknown_side_data() -> None:

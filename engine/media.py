@@ -139,14 +139,15 @@ def _probe_video(path: Path) -> MediaInfo:
 
 
 def _hdr10(video, frame):  # noqa: ANN001, ANN202 - av stream and its first frame (or None) -> Hdr10 | None
-    """A PQ video's HDR10 metadata, from its first frame's side data (None for other videos)."""
+    """A PQ video's HDR10 metadata, from its first frame's side data and its decoder's stream-wide
+    side data (None for other videos)."""
     from srstream.engine.encode import PQ_TRANSFER, Hdr10
 
     if video.codec_context.color_trc != PQ_TRANSFER or frame is None:
         return None
-    from srstream.engine.av_errors import side_data
+    from srstream.engine.av_errors import side_data, stream_side_data
 
-    found = {data.type.name: bytes(data) for data in side_data(frame)}
+    found = stream_side_data(video.codec_context) | {data.type.name: bytes(data) for data in side_data(frame)}
     return Hdr10.from_side_data(found.get("MASTERING_DISPLAY_METADATA"), found.get("CONTENT_LIGHT_LEVEL"))
 
 

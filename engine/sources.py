@@ -282,6 +282,41 @@ def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContai
         raise read_error(exc, f"cannot open {source}", hint) from exc
 
 
+def _recording(container, url: str) -> bool:  # noqa: ANN001 - an av InputContainer
+    """Whether the opened network stream has an end: a recording on a server, not a live stream.
+    FFmpeg gives such streams a duration. From the FFmpeg of PyAV 19 on, a live HLS playlist of
+    type EVENT (segments only ever added) has one too, the length so far; so an HLS stream over
+    HTTP is a recording only when its media playlist says it ends (``#EXT-X-ENDLIST``), as
+    FFmpeg's own demuxer decides. Where that playlist cannot be read here, the duration decides."""
+    if not container.duration:
+        return False
+    if container.format.name != "hls" or not url.lower().startswith(("http://", "https://")):
+        return True
+    ended = _hls_ends(url)
+    return True if ended is None else ended
+
+
+def _hls_ends(url: str, depth: int = 2) -> bool | None:
+    """Whether the HLS media playlist at ``url`` (or, for a master playlist, its first variant's)
+    has an end; None when it cannot be read."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 - the user's own http(s) URL
+            text = reply.read(1 << 20).decode("utf-8", "replace")
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    if "#EXT-X-STREAM-INF" not in text:
+        return "#EXT-X-ENDLIST" in text
+    lines = [line.strip() for line in text.splitlines()]
+    for tag, following in zip(lines, lines[1:]):
+        if tag.startswith("#EXT-X-STREAM-INF") and following and not following.startswith("#") and depth > 0:
+            return _hls_ends(urllib.parse.urljoin(url, following), depth - 1)
+    return None
+
+
 def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN201 - (LiveSource, Compression | None)
     """A network stream opened once before its run, for its first ``frames`` frames: the source with
     its frame size and rate (the tier that holds them is picked for them), and how hard it was
@@ -297,7 +332,7 @@ def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN20
 
     container = open_capture(source)
     try:
-        if container.duration:  # in microseconds: a recording on a server (an HLS VOD playlist), not live
+        if _recording(container, source.url):  # duration in microseconds
             raise InputError(f"{source} is a recording {container.duration / 1e6:.0f} s long, not a live stream: "
                              "read live, it would lose the frames the upscaler cannot keep up with; download it "
                              "first (ffmpeg -i URL -c copy clip.mp4) and upscale the file, which keeps every frame")

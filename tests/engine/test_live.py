@@ -863,3 +863,41 @@ def test_a_network_stream_that_fails_is_reconnected_and_the_recording_goes_on(
     with ExitStack() as stack:
         run_live(source, [_rung(model, "int8", stack)], report=report, max_frames=25)
     assert report.stopped_by == "disconnected" and "failed after 10 frames" in report.notes[0]
+
+
+def test_an_hls_stream_is_a_recording_only_when_its_playlist_ends(tmp_path: Path) -> None:
+    """The FFmpeg of PyAV 19 gives a live HLS playlist of type EVENT a duration, its length so far,
+    which had made every such live stream a "recording". An HLS stream over HTTP with a duration is
+    now one only when its media playlist (a master playlist's first variant's) ends; where the
+    playlist cannot be read, the duration decides as before, and other streams are unchanged."""
+    import functools
+    import http.server
+    import threading
+    from types import SimpleNamespace
+
+    from srstream.engine.sources import _recording
+
+    media = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nseg0.ts\n"
+    (tmp_path / "vod.m3u8").write_text(media.replace("#EXT-X-VERSION:3\n", "#EXT-X-PLAYLIST-TYPE:VOD\n")
+                                       + "#EXT-X-ENDLIST\n")
+    (tmp_path / "event.m3u8").write_text(media.replace("#EXT-X-VERSION:3\n", "#EXT-X-PLAYLIST-TYPE:EVENT\n"))
+    for name, variant in (("master_live", "event.m3u8"), ("master_vod", "sub/../vod.m3u8")):
+        (tmp_path / f"{name}.m3u8").write_text(f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\n{variant}\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+
+    def opened(duration: int | None, fmt: str = "hls") -> SimpleNamespace:
+        return SimpleNamespace(duration=duration, format=SimpleNamespace(name=fmt))
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            found = {name: _recording(opened(2_000_000), f"{url}/{name}.m3u8")
+                     for name in ("vod", "event", "master_live", "master_vod", "missing")}
+            assert not _recording(opened(None), f"{url}/vod.m3u8")  # no duration: live, whatever the playlist
+        finally:
+            server.shutdown()
+    assert found == {"vod": True, "event": False, "master_live": False, "master_vod": True, "missing": True}
+    assert _recording(opened(2_000_000, "dash"), "http://127.0.0.1:9/x.mpd")  # not HLS: the duration decides
+    assert _recording(opened(2_000_000), "/tmp/local.m3u8") and not _recording(opened(0), "/tmp/local.m3u8")

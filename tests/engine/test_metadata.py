@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from srstream import cli
+from srstream.engine.av_errors import side_data, stream_side_data
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 
@@ -236,7 +237,7 @@ def test_dynamic_hdr_metadata_that_cannot_be_carried_is_named_and_profile_5_refu
 
     plus = _hdr10_clip(tmp_path / "plus.mp4", _hdr10_plus_sei())
     with av.open(str(plus)) as c:
-        assert "DYNAMIC_HDR_PLUS" in [d.type.name for d in next(c.decode(video=0)).side_data]
+        assert "DYNAMIC_HDR_PLUS" in [d.type.name for d in side_data(next(c.decode(video=0)))]
     code, text = _run(plus, tmp_path / "plus_x2.mp4", nearest, capsys)
     assert code == 0 and "HDR10+ metadata" in text and "Dolby" not in text, text
     assert _hdr10_of(tmp_path / "plus_x2.mp4").light == (1000, 400)  # the static HDR10 metadata stays
@@ -277,7 +278,8 @@ def _hdr10_of(path: Path):  # noqa: ANN202 - Hdr10 | None
     from srstream.engine.encode import Hdr10
 
     with av.open(str(path)) as c:
-        found = {d.type.name: bytes(d) for d in next(c.decode(video=0)).side_data}
+        first = next(c.decode(video=0))
+        found = stream_side_data(c.streams.video[0].codec_context) | {d.type.name: bytes(d) for d in side_data(first)}
     return Hdr10.from_side_data(found.get("MASTERING_DISPLAY_METADATA"), found.get("CONTENT_LIGHT_LEVEL"))
 
 
