@@ -296,18 +296,26 @@ def _recording(container, url: str) -> bool:  # noqa: ANN001 - an av InputContai
     return True if ended is None else ended
 
 
+#: The most of an HLS playlist :func:`_hls_ends` reads (a 10-hour recording in 2-s segments lists
+#: about 1 MB); a longer one is not judged from its start.
+_PLAYLIST_BYTES = 16 << 20
+
+
 def _hls_ends(url: str, depth: int = 2) -> bool | None:
     """Whether the HLS media playlist at ``url`` (or, for a master playlist, its first variant's)
-    has an end; None when it cannot be read."""
-    import urllib.error
+    has an end; None when it cannot be read whole."""
+    import http.client
     import urllib.parse
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 - the user's own http(s) URL
-            text = reply.read(1 << 20).decode("utf-8", "replace")
-    except (OSError, ValueError, urllib.error.URLError):
+            data = reply.read(_PLAYLIST_BYTES + 1)
+    except (OSError, ValueError, http.client.HTTPException):  # URLError is an OSError
         return None
+    if len(data) > _PLAYLIST_BYTES:
+        return None
+    text = data.decode("utf-8", "replace")
     if "#EXT-X-STREAM-INF" not in text:
         return "#EXT-X-ENDLIST" in text
     lines = [line.strip() for line in text.splitlines()]
