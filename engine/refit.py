@@ -193,8 +193,8 @@ def unsupported(model: ResolvedModel) -> str | None:
     spec = model.spec
     if spec.arch != "compact_y" or spec.arch_params.get("skip", "nearest") != "nearest":
         return f"{model.name} is not a compact luma net with a nearest skip ({spec.arch})"
-    if spec.arch_params.get("unshuffle", 1) != 1:
-        return f"{model.name}'s last conv makes the sub-pixels of 2x2 input pixels at once (unshuffle)"
+    if (u := spec.arch_params.get("unshuffle", 1)) != 1:
+        return f"{model.name}'s last conv makes the sub-pixels of {u}x{u} input pixels at once (unshuffle)"
     if luma_variant_path(model.path, "fp32") is None:
         return f"{model.name} has no luma graph beside it (export writes NAME.luma.onnx)"
     return None
