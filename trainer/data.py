@@ -191,6 +191,9 @@ class PairDataset:
         scale: the SR factor. patch: HR patch size (multiple of ``scale``).
         channels: 3 (RGB) or 1 (BT.601 luma, full range, as :class:`CompactYNet` sees it).
         flips / rot90: augmentations. degradations: steps applied in order (blur on HR).
+        channel_order: the probability that a sample's colour channels are put in a random order
+            (the same for all its crops) before anything else: a luma net then sees another
+            grey rendering of the same scene (its blue, say, weighted as green usually is).
         seed: the run's seed; sample ``i`` depends on ``(seed, i)`` only.
         teacher: images laid out like ``bank`` (a :class:`~srstream.trainer.distill.TeacherBank`):
             each sample then also carries the same crop of the teacher's image, flipped alike.
@@ -207,13 +210,18 @@ class PairDataset:
     def __init__(self, bank: ImageBank, *, scale: int, patch: int, channels: int = 3, flips: bool = True,
                  rot90: bool = True, degradations: Sequence[Degradation] = (), seed: int = 0,
                  teacher: object | None = None, clips: ClipConfig | None = None, strength: bool = False,
-                 content: Sequence[ContentConfig] = ()) -> None:
+                 content: Sequence[ContentConfig] = (), channel_order: float = 0.0) -> None:
         if patch % scale:
             raise ValueError(f"patch {patch} is not a multiple of scale {scale}")
         if clips is not None and teacher is not None:
             raise ValueError("clips and a teacher cannot be combined")
         if content and teacher is not None:
             raise ValueError("content and a teacher cannot be combined")
+        if channel_order and teacher is not None:  # the teacher saw the image's own channel order
+            raise ValueError("channel_order and a teacher cannot be combined")
+        if not 0.0 <= channel_order <= 1.0:
+            raise ValueError(f"channel_order is a probability, got {channel_order}")
+        self.channel_order = channel_order
         self.bank, self.scale, self.patch, self.channels, self.teacher = bank, scale, patch, channels, teacher
         self.flips, self.rot90, self.degradations, self.seed = flips, rot90, list(degradations), seed
         self.clips, self.strength, self.content = clips, strength, tuple(content)
@@ -302,7 +310,11 @@ class PairDataset:
         return np.full(frames, strength_from_qp(max(qps)) if qps else 0.0, np.float32)
 
     def _augment(self, rng: np.random.Generator, crops: list[np.ndarray]) -> list[np.ndarray]:
-        """The same random flips and 90-degree turn on every crop (views, no copies)."""
+        """The same random flips and 90-degree turn on every crop (views, no copies), and channel
+        order (``channel_order``; drawn only where it is on, so that other runs draw as before)."""
+        if self.channel_order and rng.random() < self.channel_order:
+            order = rng.permutation(3)
+            crops = [a[..., order] for a in crops]
         if self.flips and rng.random() < 0.5:
             crops = [a[:, ::-1] for a in crops]
         if self.flips and rng.random() < 0.5:

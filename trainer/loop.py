@@ -161,7 +161,8 @@ class Trainer:
                                 flips=recipe.data.flips, rot90=recipe.data.rot90,
                                 degradations=build_degradations(recipe.data.degradations), seed=recipe.seed,
                                 teacher=self._teacher_bank(bank), clips=recipe.data.clips,
-                                strength=bool(m.params.get("strength", False)), content=recipe.data.content)
+                                strength=bool(m.params.get("strength", False)), content=recipe.data.content,
+                                channel_order=recipe.data.channel_order)
         self.val = ValidationSet(paths.val, m.scale, m.in_channels) if paths.val and self.rt.is_main else None
         self.perceptual: nn.Module | None = None
         self.phase: _Phase | None = None

@@ -127,8 +127,11 @@ class DataConfig:
     workers: int = 0  # forked processes making batches ahead; 0: one thread. For GPUs
     clips: ClipConfig | None = None
     content: tuple[ContentConfig, ...] = ()
+    channel_order: float = 0.0  # probability of a random colour-channel order per sample
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.channel_order <= 1.0:
+            raise ConfigError(f"data.channel_order is a probability, got {self.channel_order}")
         if self.patch < 8 or self.batch < 1 or self.workers < 0 or self.max_side < 64:
             raise ConfigError(f"data: invalid patch/batch/workers/max_side in {self}")
         if sum(c.prob for c in self.content) > 1.0 + 1e-9:
@@ -281,6 +284,9 @@ class Recipe:
             raise ConfigError("loss.temporal_weight needs data.clips (pairs of consecutive frames)")
         if self.data.clips is not None and self.teacher is not None:
             raise ConfigError("data.clips and teacher: distillation from clips is not supported; use one or the other")
+        if self.data.channel_order and self.teacher is not None:
+            raise ConfigError("data.channel_order and teacher: the teacher upscaled the images in their own channel "
+                              "order; use one or the other")
         if self.data.content and self.teacher is not None:
             raise ConfigError("data.content and teacher: the teacher's targets are of the photos, not of the "
                               "content made from them; use one or the other")

@@ -293,3 +293,26 @@ def test_content_kinds_share_the_samples(hr_folder: Path, tmp_path: Path) -> Non
     with pytest.raises(ValueError, match="teacher"):
         PairDataset(ImageBank([hr_folder], tmp_path), scale=2, patch=32, content=[ContentConfig("screen", 1.0)],
                     teacher=object())
+
+
+def test_channel_order_permutes_both_crops_alike_and_leaves_other_runs_as_they_were(hr_folder: Path,
+                                                                                  tmp_path: Path) -> None:
+    """``channel_order`` reorders a sample's colour channels, the LR's as the HR's (the pair stays a
+    bicubic pair); off, it draws nothing, so a run without it gets the samples it got before."""
+    bank = ImageBank([hr_folder], tmp_path)
+    plain = PairDataset(bank, scale=2, patch=16, seed=4, flips=False, rot90=False)
+    always = PairDataset(bank, scale=2, patch=16, seed=4, flips=False, rot90=False, channel_order=1.0)
+    moved = 0
+    for i in range(12):
+        (lr, hr), (lr_p, hr_p) = plain[i], always[i]
+        # the same crop (its position is drawn before the order): each channel is one of the plain run's
+        for a, b in ((lr, lr_p), (hr, hr_p)):
+            assert sorted(map(tuple, b.reshape(3, -1).round(6))) == sorted(map(tuple, a.reshape(3, -1).round(6)))
+        order = [next(k for k in range(3) if np.array_equal(hr_p[c], hr[k])) for c in range(3)]
+        np.testing.assert_array_equal(lr_p, lr[order])
+        moved += order != [0, 1, 2]
+    assert moved >= 6
+    off = PairDataset(bank, scale=2, patch=16, seed=4, flips=False, rot90=False, channel_order=0.0)
+    np.testing.assert_array_equal(off[5][1], plain[5][1])
+    with pytest.raises(ValueError, match="probability"):
+        PairDataset(bank, scale=2, patch=16, channel_order=1.5)
