@@ -737,11 +737,13 @@ class Upscaler:
         if not report.interrupted and report.output is not None:
             if errors:  # a truncated or damaged input, as a one-pass run says it
                 report.ended_early = errors[0]
-            elif getattr(self, "_input_ivtc", False) and declared and report.frames_out < declared * 4 // 5 - 1 \
-                    and not damaged:  # a film frame for four of five decoded; the last five may fall short by one
+            elif (getattr(self, "_input_ivtc", False) and declared
+                  and report.frames_out + damaged < declared * 4 // 5 - 1):
+                # a film frame for four of five decoded (the last five may fall short by one); a damaged packet
+                # stands for at most one
                 report.ended_early = (f"the input ended early: {report.frames_out} film frames where its {declared} "
                                       f"frames hold {declared * 4 // 5}")
-            elif declared and report.frames_out < declared and not damaged and not getattr(self, "_input_ivtc", False):
+            elif declared and report.frames_out + damaged < declared and not getattr(self, "_input_ivtc", False):
                 report.ended_early = f"the input ended after {report.frames_out} of the {declared} frames it declares"
         if runner is not None and runner.nodes:
             spread = ", ".join(str(n) for n in sorted(runner.nodes.values(), reverse=True))

@@ -236,6 +236,11 @@ class Deinterlacer(InverseTelecine):
         return out
 
 
+#: How far past a preview's end (``--frames``, ``--duration``) its other streams' packets are looked
+#: for, in seconds: FFmpeg's muxers interleave streams within 10 s (``max_interleave_delta``).
+PREVIEW_INTERLEAVE = 10
+
+
 def _start(packet) -> Fraction | None:  # noqa: ANN001 - av.Packet
     """When ``packet`` starts, in seconds (its presentation time, or its decode time), if it says."""
     when = packet.pts if packet.pts is not None else packet.dts
@@ -371,6 +376,7 @@ class FileSource:
         # read ahead to (up to a second of interleaving); at most one packet (an AAC frame: 21-23
         # ms) starts before the last frame's end and runs past it.
         held: deque | None = deque() if self.limit != (None, None) else None
+        kept_until: Fraction | None = None  # the last kept frame's end, in seconds (a preview's)
         damaged_run = 0  # damaged packets in a row
 
         def release(until: Fraction | None) -> bool:  # the held packets starting before ``until`` seconds (all: None)
@@ -383,7 +389,7 @@ class FileSource:
             return True
 
         def handle(frame) -> str | None:  # noqa: ANN001 - av.VideoFrame; a reason to stop, or None
-            nonlocal last_pts, first_pts
+            nonlocal last_pts, first_pts, kept_until
             pts = frame.pts
             if start is not None or end is not None:  # a segment: the stream's own timestamps
                 if pts is None:
@@ -405,14 +411,49 @@ class FileSource:
             if not emit(Frame(report.frames_in, pts, time.perf_counter(), frame)):
                 return ""
             report.frames_in += 1
-            if held is not None and not release((pts + (frame.duration or step)) * tb):
-                return ""
+            if held is not None:
+                kept_until = (pts + (frame.duration or step)) * tb
+                if not release(kept_until):
+                    return ""
             return None
+
+        def finish(outcome: str) -> str:
+            """``outcome``; where a preview's limit ended the run, first the other streams' packets that
+            start before the last kept frame's end and were not read yet: a decoder that hands each
+            frame out as soon as its packet is in (one thread: one CPU) had the demuxer stop short of
+            them, and the sound ended a packet early. Demuxed only (no frame decodes), until every
+            such stream is past that end or :data:`PREVIEW_INTERLEAVE` seconds more were read."""
+            if outcome not in ("frames", "duration") or held is None or kept_until is None or not extra:
+                return outcome
+            if not release(kept_until):
+                return ""
+            waiting = {s.index for s in extra}
+            try:
+                for packet in packets:
+                    if stop.is_set():
+                        return ""
+                    begins = _start(packet)
+                    if packet.dts is None or begins is None:
+                        continue
+                    if begins >= kept_until + PREVIEW_INTERLEAVE:
+                        break
+                    if packet.stream.index == video.index:
+                        continue
+                    if begins >= kept_until:
+                        waiting.discard(packet.stream.index)
+                        if not waiting:
+                            break
+                    elif not emit(Passthrough(packet)):
+                        return ""
+            except av_failures():  # the frames and sound so far are kept, as at a damaged end
+                pass
+            return outcome
 
         try:
             if start is not None:  # decode from the keyframe at or before the span's start
                 self.container.seek(self._preroll(start), stream=video, backward=True, any_frame=False)
-            for packet in self.container.demux(video, *extra):
+            packets = self.container.demux(video, *extra)
+            for packet in packets:
                 if stop.is_set():
                     return ""
                 if packet.stream.index != video.index:
@@ -435,7 +476,7 @@ class FileSource:
                 for decoded in pictures:
                     for frame in self._deinterlaced(decoded, report):
                         if (outcome := handle(frame)) is not None:
-                            return outcome
+                            return finish(outcome)
         except av_failures() as exc:  # what decoded is kept; the caller reports it
             report.decode_error = str(read_error(exc, "decoding"))
         if self.bwdif is not None:  # the frames the deinterlacer still holds

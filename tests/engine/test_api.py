@@ -161,22 +161,31 @@ def test_frames_and_duration_take_a_videos_first_frames_only(tmp_path: Path) -> 
     without a word, so a preview of a long film upscaled all of it. They now take a video's first
     frames or seconds (with its sound to there), from a video or an image sequence, into a video or
     numbered frames, in one pass; a limit for images, a resumable job's segments or workers is
-    refused before any work."""
+    refused before any work. On one CPU (no frame threads: each frame is out as soon as its packet is
+    in) the sound ended a packet early, before the demuxer had read it."""
+    import os
+
     from tests.conftest import write_tone_clip
     from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
     clip = write_tone_clip(tmp_path / "film.mp4", frames=50)  # 2 s at 25 fps, a tone from 0.1 s
     nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
     with Upscaler(str(nearest)) as up:
-        second = up.run(api.plan_file(clip, tmp_path / "second.mp4", scale=2, max_seconds=1))
-        assert second.video.frames_out == 25 and not second.video.ended_early
-        assert "the first 25 frames only (--duration)" in " ".join(second.video.notes)
-        with av.open(str(tmp_path / "second.mp4")) as c:
-            assert c.streams.video[0].frames == 25
-            last = [q for q in c.demux(c.streams.audio[0]) if q.pts is not None][-1]
-            # the sound to there: to the last frame's end, within the one AAC packet (23 ms) that spans it, not
-            # to where the demuxer had read ahead (1.098 s: four packets more)
-            assert 1 <= (last.pts + last.duration) * last.time_base < 1 + 1024 / 44100
+        cpus = os.sched_getaffinity(0)
+        for name, allowed in (("second.mp4", cpus), ("second_one_cpu.mp4", {min(cpus)})):
+            os.sched_setaffinity(0, allowed)  # the run's threads, started from here, inherit it
+            try:
+                second = up.run(api.plan_file(clip, tmp_path / name, scale=2, max_seconds=1))
+            finally:
+                os.sched_setaffinity(0, cpus)
+            assert second.video.frames_out == 25 and not second.video.ended_early
+            assert "the first 25 frames only (--duration)" in " ".join(second.video.notes)
+            with av.open(str(tmp_path / name)) as c:
+                assert c.streams.video[0].frames == 25
+                last = [q for q in c.demux(c.streams.audio[0]) if q.pts is not None][-1]
+                # the sound to there: to the last frame's end, within the one AAC packet (23 ms) that spans it,
+                # not to where the demuxer had read ahead (1.098 s: four packets more)
+                assert 1 <= (last.pts + last.duration) * last.time_base < 1 + 1024 / 44100, name
         four = up.run(api.plan_file(clip, tmp_path / "f" / "%d.png", scale=2, max_frames=4))
         assert four.video.frames_out == 4 and sorted(p.name for p in (tmp_path / "f").glob("*.png")) == [
             "1.png", "2.png", "3.png", "4.png"]

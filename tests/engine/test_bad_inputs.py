@@ -26,9 +26,13 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path, timeout: float = 240, one_cpu: bool = False) -> subprocess.CompletedProcess[str]:
+    """``one_cpu``: the run may use one CPU only (as ``taskset -c N`` or a one-CPU container allows), so
+    FFmpeg's decoders run without frame threads."""
     return subprocess.run([sys.executable, "-m", "srstream", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                          timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                          preexec_fn=(lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if one_cpu
+                          else None)
 
 
 def _start(*args: str, cwd: Path, sigint_ignored: bool = False) -> subprocess.Popen[str]:
@@ -183,22 +187,27 @@ def _truncated(tmp_path: Path, frames: int = 60) -> Path:
     return cut
 
 
-def test_a_truncated_input_says_so_keeps_what_decoded_and_exits_3(tmp_path: Path, nearest: Path) -> None:
+@pytest.mark.parametrize("one_cpu", [False, True], ids=["all-cpus", "one-cpu"])
+def test_a_truncated_input_says_so_keeps_what_decoded_and_exits_3(tmp_path: Path, nearest: Path, one_cpu: bool) -> None:
+    """On one CPU the decoder, without frame threads, also fails on the packet the cut split in two,
+    which was counted as a damaged packet skipped: the run said so and exited 0 with half the film."""
     src = _truncated(tmp_path)
     digest = _sha(src)
-    r = _cli(str(src), "-o", "out.mp4", "--model", str(nearest), "--preset", "ultrafast", cwd=tmp_path)
+    r = _cli(str(src), "-o", "out.mp4", "--model", str(nearest), "--preset", "ultrafast", cwd=tmp_path,
+             one_cpu=one_cpu)
     assert r.returncode == 3, r.stderr
     got = _frames(tmp_path / "out.mp4")
     assert 0 < got < 60 and "of the 60 frames it declares" in r.stderr and f"holds the {got} frames" in r.stderr
     assert _sha(src) == digest and _leftovers(tmp_path) == []
     # a resumable job of segments said nothing and exited 0 with the part that decoded
     r = _cli(str(src), "-o", "job.mp4", "--model", str(nearest), "--preset", "ultrafast", "--segments", "20",
-             cwd=tmp_path)
+             cwd=tmp_path, one_cpu=one_cpu)
     assert r.returncode == 3 and "of the 60 frames it declares" in r.stderr, r.stderr
     assert _frames(tmp_path / "job.mp4") == got and _leftovers(tmp_path) == []
 
 
-def test_a_damaged_packet_is_skipped_and_the_rest_upscaled(tmp_path: Path, nearest: Path) -> None:
+@pytest.mark.parametrize("one_cpu", [False, True], ids=["all-cpus", "one-cpu"])
+def test_a_damaged_packet_is_skipped_and_the_rest_upscaled(tmp_path: Path, nearest: Path, one_cpu: bool) -> None:
     """One damaged packet in the middle of a file (a bad download, a scratched disc) ended the run
     there: 34 of a clip's 122 frames came out, with an error, where FFmpeg's players skip the
     packet and play the rest. It is skipped now, and said so, in one pass and in a job alike."""
@@ -210,7 +219,8 @@ def test_a_damaged_packet_is_skipped_and_the_rest_upscaled(tmp_path: Path, neare
         f.write(b"\xff\xff\xff\xff")
     kept = []
     for name, extra in (("out.mp4", ()), ("job.mp4", ("--segments", "20"))):
-        r = _cli(str(src), "-o", name, "--model", str(nearest), "--preset", "ultrafast", *extra, cwd=tmp_path)
+        r = _cli(str(src), "-o", name, "--model", str(nearest), "--preset", "ultrafast", *extra, cwd=tmp_path,
+                 one_cpu=one_cpu)
         assert r.returncode == 0 and "1 damaged packets of the input's video did not decode and were skipped" in \
             r.stderr, r.stderr
         kept.append(_frames(tmp_path / name))
