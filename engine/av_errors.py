@@ -33,10 +33,17 @@ def side_data(frame) -> list:  # noqa: ANN001 - an av.VideoFrame
     a JPEG image sequence ended in a traceback. (PyAV-Org/PyAV#2392 made its stream-level tables
     skip such types; the frame's is what is read here.) Read by position, which every PyAV version
     takes: PyAV 19 iterates the container as a mapping, over its types, where 18 iterated the side
-    data itself."""
+    data itself. Up to the first missing position, not ``len``: PyAV 19 counts the types, so a frame
+    with two entries of one type (x265's two unregistered SEIs) hid its last entry, an HDR10+ clip's
+    ``DYNAMIC_HDR_PLUS`` among them."""
     _name_unknown_side_data()
     container = frame.side_data
-    return [container[i] for i in range(len(container))]
+    found: list = []
+    while True:
+        try:
+            found.append(container[len(found)])
+        except IndexError:
+            return found
 
 
 def stream_side_data(codec_context) -> dict[str, bytes]:  # noqa: ANN001 - an av CodecContext

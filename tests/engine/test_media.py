@@ -100,32 +100,39 @@ def test_side_data_is_read_the_same_from_every_pyav_version() -> None:
     """PyAV 19 iterates a frame's side data as a mapping, over its types (``Type`` members), where 18
     iterated the side data itself: ``d.type.name`` then failed on every video (118 tests failed on
     Python 3.12, where pip installed PyAV 19 until pyproject capped it). Both are read by position; a
-    decoder's stream-wide side data (PyAV 19 keeps HDR10's content light level there) comes by name."""
+    decoder's stream-wide side data (PyAV 19 keeps HDR10's content light level there) comes by name.
+    PyAV 19's length counts the types, not the entries: read up to ``len``, a frame whose first type
+    came twice (x265 writes two unregistered SEIs) lost its last entry, an HDR10+ clip's metadata."""
     from types import SimpleNamespace
 
     from av.sidedata.sidedata import Type
 
     from srstream.engine.av_errors import side_data, stream_side_data
 
-    values = [SimpleNamespace(type=Type.MASTERING_DISPLAY_METADATA), SimpleNamespace(type=Type.VIDEO_ENC_PARAMS)]
+    values = [SimpleNamespace(type=t) for t in (Type.SEI_UNREGISTERED, Type.SEI_UNREGISTERED,
+                                                Type.MASTERING_DISPLAY_METADATA, Type.DYNAMIC_HDR_PLUS)]
 
-    class Mapping19:  # iterates types; values by type or position
+    class Mapping19:  # iterates (and counts) the types; values by type or position
         def __len__(self) -> int:
-            return len(values)
+            return len({v.type for v in values})
 
         def __iter__(self):  # noqa: ANN204
-            return iter(v.type for v in values)
+            return iter(dict.fromkeys(v.type for v in values))
 
         def __getitem__(self, key):  # noqa: ANN001, ANN204
             return values[key] if isinstance(key, int) else next(v for v in values if v.type == key)
 
-    class Sequence18(Mapping19):  # iterates the side data itself
+    class Sequence18(Mapping19):  # iterates (and counts) the side data itself
+        def __len__(self) -> int:
+            return len(values)
+
         def __iter__(self):  # noqa: ANN204
             return iter(values)
 
     for container in (Mapping19(), Sequence18()):
         found = side_data(SimpleNamespace(side_data=container))
-        assert [d.type.name for d in found] == ["MASTERING_DISPLAY_METADATA", "VIDEO_ENC_PARAMS"]
+        assert [d.type.name for d in found] == ["SEI_UNREGISTERED", "SEI_UNREGISTERED", "MASTERING_DISPLAY_METADATA",
+                                                "DYNAMIC_HDR_PLUS"]
     decoder = SimpleNamespace(decoded_side_data={Type.CONTENT_LIGHT_LEVEL: b"\3\350\1\220"})
     assert stream_side_data(decoder) == {"CONTENT_LIGHT_LEVEL": b"\3\350\1\220"}
     assert stream_side_data(SimpleNamespace()) == {}  # PyAV 18: none there
