@@ -192,8 +192,9 @@ class PairDataset:
         channels: 3 (RGB) or 1 (BT.601 luma, full range, as :class:`CompactYNet` sees it).
         flips / rot90: augmentations. degradations: steps applied in order (blur on HR).
         channel_order: the probability that a sample's colour channels are put in a random order
-            (the same for all its crops) before anything else: a luma net then sees another
-            grey rendering of the same scene (its blue, say, weighted as green usually is).
+            (the same for all its crops, with the flips and turns, before any degradation): a luma
+            net then sees another grey rendering of the same scene (its blue, say, weighted as
+            green usually is).
         seed: the run's seed; sample ``i`` depends on ``(seed, i)`` only.
         teacher: images laid out like ``bank`` (a :class:`~srstream.trainer.distill.TeacherBank`):
             each sample then also carries the same crop of the teacher's image, flipped alike.
