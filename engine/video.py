@@ -422,12 +422,15 @@ class FileSource:
             start before the last kept frame's end and were not read yet: a decoder that hands each
             frame out as soon as its packet is in (one thread: one CPU) had the demuxer stop short of
             them, and the sound ended a packet early. Demuxed only (no frame decodes), until every
-            such stream is past that end or :data:`PREVIEW_INTERLEAVE` seconds more were read."""
-            if outcome not in ("frames", "duration") or held is None or kept_until is None or not extra:
+            audio stream is past that end or :data:`PREVIEW_INTERLEAVE` seconds more were read (not
+            for subtitles alone: sparse, they could have it read all of that, from a network too)."""
+            if outcome not in ("frames", "duration") or held is None or kept_until is None:
                 return outcome
             if not release(kept_until):
                 return ""
-            waiting = {s.index for s in extra}
+            waiting = {s.index for s in extra if s.type == "audio"}
+            if not waiting:
+                return outcome
             try:
                 for packet in packets:
                     if stop.is_set():
