@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from srstream.errors import ExportError
 from srstream.images import LUMA_BT601, load_rgb
 from srstream.spec import ModelSpec
+
+if TYPE_CHECKING:  # torch only where a module is checked: the INT8 quantiser reads model_input without it
+    import torch
 
 __all__ = ["PARITY_IMAGES", "TOLERANCES", "ParityCase", "ParityReport", "check_parity", "model_input", "parity_inputs"]
 
@@ -95,6 +98,7 @@ def check_parity(module: torch.nn.Module, spec: ModelSpec, onnx_bytes: bytes, *,
             ``raise_on_fail``).
     """
     import onnxruntime as ort
+    import torch
 
     tol = TOLERANCES[precision] if tolerance is None else tolerance
     try:
