@@ -292,8 +292,7 @@ def _recording(container, url: str) -> bool:  # noqa: ANN001 - an av InputContai
         return False
     if container.format.name != "hls" or not url.lower().startswith(("http://", "https://")):
         return True
-    ended = _hls_ends(url)
-    return True if ended is None else ended
+    return _hls_ends(url) is not False  # an unreadable playlist (None): the duration decides
 
 
 #: The most of an HLS playlist :func:`_hls_ends` reads (a 10-hour recording in 2-s segments lists
