@@ -85,12 +85,12 @@ def test_a_zero_point_read_elsewhere_is_kept() -> None:
              helper.make_node("Cast", ["z"], ["zf"], to=TensorProto.FLOAT), helper.make_node("Add", ["d", "zf"], ["y"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     assert graph_tail.unsigned_activations(model) == 0
     # the same pair without the Cast: re-encoded
     bare = helper.make_model(helper.make_graph(nodes[:2], "g", list(graph.input),
                                                [helper.make_tensor_value_info("d", TensorProto.FLOAT, [1, 4])], inits),
-                             opset_imports=[helper.make_opsetid("", 18)])
+                             opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
     assert graph_tail.unsigned_activations(bare) == 1
     x = np.array([[-1.0, 0.0, 3.33, 40.0]], np.float32)
     np.testing.assert_allclose(_run(bare.SerializeToString(), x), [[0.0, 0.0, 3.3, 25.5]], rtol=0, atol=1e-6)

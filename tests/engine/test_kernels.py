@@ -546,7 +546,7 @@ def test_conv_tail_reference_is_conv_skip_and_depth_to_space():
         [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
         [numpy_helper.from_array(np.array(0.05, np.float32), "s"), numpy_helper.from_array(np.array(-2, np.int8), "z"),
          numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (want,) = session.run(None, {"q": act, "lr": lr})
     got = R.conv_tail_reference(act[0], 0.05, -2, weight, bias, lr[0, 0], 2)
