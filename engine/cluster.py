@@ -34,6 +34,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,29 @@ def _ray() -> Any:
         raise DependencyError("--workers and --ray-address run on Ray, which is not installed: "
                               "pip install 'sr-stream[cluster]'") from None
     return ray
+
+
+@contextmanager
+def _ascii_ray_temp() -> Iterator[None]:
+    """A local Ray instance keeps its sockets, logs and objects under ``RAY_TMPDIR``, else ``TMPDIR``,
+    else ``/tmp``, and fails to start (``UnicodeEncodeError`` in its core worker, Ray 2.60) when that
+    path is not ASCII: a ``TMPDIR`` under a home folder named in another script broke every
+    ``--workers`` run. Such a ``TMPDIR`` is passed over for ``/tmp`` while the instance starts; a
+    ``RAY_TMPDIR`` that is not ASCII, or no writable ``/tmp``, is refused with what to set."""
+    if "RAY_TMPDIR" in os.environ or os.environ.get("TMPDIR", "/tmp").isascii():
+        if not os.environ.get("RAY_TMPDIR", "/tmp").isascii():
+            raise ConfigError(f"RAY_TMPDIR={os.environ['RAY_TMPDIR']}: Ray cannot keep its files under a path that "
+                              "is not ASCII; point RAY_TMPDIR at another folder")
+        yield
+        return
+    if not (os.path.isdir("/tmp") and os.access("/tmp", os.W_OK)):
+        raise ConfigError(f"TMPDIR={os.environ['TMPDIR']}: Ray cannot keep its files under a path that is not ASCII, "
+                          "and /tmp is not writable; set RAY_TMPDIR to a writable folder whose path is ASCII")
+    os.environ["RAY_TMPDIR"] = "/tmp"
+    try:
+        yield
+    finally:
+        os.environ.pop("RAY_TMPDIR", None)
 
 
 @dataclass(frozen=True)
@@ -112,13 +136,16 @@ def _open(plan: WorkerPlan, blobs: list[bytes]) -> Any:
 
 
 def _node() -> str:
-    """This Ray node's id (the host name outside Ray)."""
+    """This Ray node's id (the host name outside Ray). Outside Ray, asking Ray for its runtime
+    context would start a whole local instance (Ray's auto-init) just to answer."""
     try:
         import ray
 
-        return ray.get_runtime_context().get_node_id()
-    except Exception:  # noqa: BLE001 - not in a Ray worker (a direct call, a test)
-        return socket.gethostname()
+        if ray.is_initialized():
+            return ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - no usable Ray here
+        pass
+    return socket.gethostname()
 
 
 class _Reporter:
@@ -210,14 +237,18 @@ class RayRunner:
         cores = len(os.sched_getaffinity(0))
         try:
             if self.local:
-                ray.init(address="local", num_cpus=cores, include_dashboard=False, configure_logging=False,
-                         log_to_driver=False, object_store_memory=256 << 20)
+                with _ascii_ray_temp():
+                    ray.init(address="local", num_cpus=cores, include_dashboard=False, configure_logging=False,
+                             log_to_driver=False, object_store_memory=256 << 20)
             else:
                 ray.init(address=address, configure_logging=False, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             what = "start a local Ray instance" if self.local else f"reach the Ray cluster at {address}"
             hint = ""
-            if "auth" in repr(exc.__cause__).lower() or "auth" in str(exc).lower():
+            if isinstance(exc, UnicodeEncodeError):
+                hint = ("; Ray cannot keep its files under a path that is not ASCII: start every node with RAY_TMPDIR "
+                        "set to a folder whose path is ASCII")
+            elif "auth" in repr(exc.__cause__).lower() or "auth" in str(exc).lower():
                 hint = ("; the cluster uses token authentication: set RAY_AUTH_MODE=token and give its token "
                         "(RAY_AUTH_TOKEN, or the file ~/.ray/auth_token copied from the head node)")
             raise ConfigError(f"cannot {what}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

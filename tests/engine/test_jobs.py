@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -277,6 +278,8 @@ def test_a_job_on_a_two_node_ray_cluster(tmp_path: Path, nearest: Path, clip: Pa
     ray = str(Path(sys.executable).with_name("ray"))
     port = 6300 + os.getpid() % 500
     env = {**os.environ, "RAY_AUTH_MODE": "token", "PYTHONWARNINGS": "ignore", "RAY_USAGE_STATS_ENABLED": "0"}
+    if not tempfile.gettempdir().isascii():  # Ray's nodes need an ASCII path for their files, as a user's would
+        env["RAY_TMPDIR"] = "/tmp"
     common = ["--num-cpus", "1", "--disable-usage-stats"]
     try:
         head = subprocess.run([ray, "start", "--head", "--port", str(port), "--include-dashboard=false", *common],
@@ -296,6 +299,27 @@ def test_a_job_on_a_two_node_ray_cluster(tmp_path: Path, nearest: Path, clip: Pa
     assert alone.returncode == 0, alone.stderr
     assert _video_packets(tmp_path / "cluster.mp4") == _video_packets(tmp_path / "alone.mp4")
     assert _streams(tmp_path / "cluster.mp4") == _streams(clip)
+
+
+def test_a_local_ray_instance_keeps_its_files_under_an_ascii_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray's core worker cannot start under a temporary folder whose path is not ASCII (a TMPDIR in a
+    home folder named in another script): every --workers run failed with 'ascii' codec can't encode.
+    A local instance now starts under /tmp then; a RAY_TMPDIR that is not ASCII is refused in words."""
+    from srstream.engine.cluster import _ascii_ray_temp
+    from srstream.errors import ConfigError
+
+    monkeypatch.delenv("RAY_TMPDIR", raising=False)
+    monkeypatch.setenv("TMPDIR", "/home/josé/tmp")
+    with _ascii_ray_temp():
+        assert os.environ["RAY_TMPDIR"] == "/tmp"
+    assert "RAY_TMPDIR" not in os.environ
+    monkeypatch.setenv("TMPDIR", "/tmp")
+    with _ascii_ray_temp():
+        assert "RAY_TMPDIR" not in os.environ  # nothing changed where nothing needs to
+    monkeypatch.setenv("RAY_TMPDIR", "/srv/räy")
+    with pytest.raises(ConfigError, match="RAY_TMPDIR=.*not ASCII"):
+        with _ascii_ray_temp():
+            pass
 
 
 def test_a_worker_that_cannot_see_the_job_folder_sends_the_segment_back(tmp_path: Path, nearest: Path,
