@@ -65,15 +65,16 @@ def _ascii_ray_temp() -> Iterator[None]:
     path is not ASCII: a ``TMPDIR`` under a home folder named in another script broke every
     ``--workers`` run. Such a ``TMPDIR`` is passed over for ``/tmp`` while the instance starts; a
     ``RAY_TMPDIR`` that is not ASCII, or no writable ``/tmp``, is refused with what to set."""
-    if "RAY_TMPDIR" in os.environ or os.environ.get("TMPDIR", "/tmp").isascii():
-        if not os.environ.get("RAY_TMPDIR", "/tmp").isascii():
-            raise ConfigError(f"RAY_TMPDIR={os.environ['RAY_TMPDIR']}: Ray cannot keep its files under a path that "
-                              "is not ASCII; point RAY_TMPDIR at another folder")
+    chosen, tmp = os.environ.get("RAY_TMPDIR"), os.environ.get("TMPDIR", "/tmp")
+    if chosen is not None and not chosen.isascii():
+        raise ConfigError(f"RAY_TMPDIR={chosen}: Ray cannot keep its files under a path that is not ASCII; "
+                          "point RAY_TMPDIR at another folder")
+    if chosen is not None or tmp.isascii():
         yield
         return
     if not (os.path.isdir("/tmp") and os.access("/tmp", os.W_OK)):
-        raise ConfigError(f"TMPDIR={os.environ['TMPDIR']}: Ray cannot keep its files under a path that is not ASCII, "
-                          "and /tmp is not writable; set RAY_TMPDIR to a writable folder whose path is ASCII")
+        raise ConfigError(f"TMPDIR={tmp}: Ray cannot keep its files under a path that is not ASCII, and /tmp is "
+                          "not writable; set RAY_TMPDIR to a writable folder whose path is ASCII")
     os.environ["RAY_TMPDIR"] = "/tmp"
     try:
         yield
