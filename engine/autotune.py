@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import statistics
 import sys
@@ -55,6 +56,10 @@ from srstream.sysinfo import SystemInfo, collect
 
 __all__ = ["BUSY_LOAD_SHARE", "DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "expected_fps",
            "inherit_speed", "load_share", "select"]
+
+log = logging.getLogger("srstream.engine")
+#: Cache files this process could not write, said once each (see :meth:`TuneCache.put_many`).
+_UNWRITABLE: set[Path] = set()
 
 #: The frame size candidates are timed at when the caller does not know it (a 360p video frame).
 DEFAULT_SIZE = (640, 360)
@@ -124,8 +129,12 @@ class TuneCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.path, json.dumps({"version": _CACHE_VERSION, **self.data}, indent=1).encode())
-        except OSError:
-            pass  # a read-only home only costs a re-measurement next time
+        except OSError as exc:  # a read-only home only costs a re-measurement next time: said once
+            if self.path not in _UNWRITABLE:
+                _UNWRITABLE.add(self.path)
+                log.warning(f"note: could not keep this machine's measurements in {self.path.parent} "
+                            f"({exc.strerror or exc}): every run measures again; point SRSTREAM_CACHE at a "
+                            "writable folder to measure once")
 
 
 def load_share() -> float:

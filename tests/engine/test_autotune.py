@@ -363,3 +363,18 @@ def test_a_timing_made_while_busy_is_timed_again_when_the_machine_is_not(tmp_pat
     assert len(timed) == 2 and not again.cached and "busy" not in again.choice.reason
     assert autotune.select(model, size=(64, 48), cache=autotune.TuneCache(tmp_path / "a.json")).cached
     assert len(timed) == 2 and not autotune.TuneCache(tmp_path / "a.json").data["busy"]
+
+
+def test_a_cache_that_cannot_be_written_is_said_once_and_the_run_goes_on(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A service user without a home (HOME=/nonexistent) had every run measure the backends again
+    without a word on why; the run goes on as before, and now says once what to set."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cache = autotune.TuneCache(blocker / "sr-stream" / "autotune.json")  # its folder cannot be made
+    with caplog.at_level("WARNING", logger="srstream.engine"):
+        cache.put("speed", "k", 1.0)
+        cache.put("speed", "k2", 2.0)
+    notes = [r.getMessage() for r in caplog.records if "could not keep this machine's measurements" in r.getMessage()]
+    assert len(notes) == 1 and "SRSTREAM_CACHE" in notes[0], notes
+    assert cache.get("speed", "k") == 1.0 and cache.get("speed", "k2") == 2.0  # kept for this run
