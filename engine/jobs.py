@@ -32,7 +32,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from srstream.atomic import PendingOutput, write_atomic
+from srstream.atomic import PendingOutput, fitting_name, write_atomic
 from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags, copy_streams,
                                     finish_probe, first_packets, frames_kept, mux_copied, tag_hevc, undecodable)
@@ -68,7 +68,7 @@ class JobReport:
 
 
 def job_folder(output: Path) -> Path:
-    return output.with_name(f".{output.name}.job")
+    return output.with_name(fitting_name(output.parent, ".", output.name, ".job"))
 
 
 def input_identity(path: Path, block: int = 1 << 20) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from srstream.atomic import fitting_name
 from srstream.errors import OutputError
 
 __all__ = ["IMAGE_SIDE_LIMITS", "INPUT_VIDEO_SUFFIXES", "VIDEO_SUFFIXES", "check_image_size", "check_kind",
@@ -31,14 +32,17 @@ def default_output(source: Path, scale: int | str, kind: str, transparent: bool 
     a string is the tag itself: ``"1080p"`` makes ``clip_1080p.mp4``."""
     tag = scale if isinstance(scale, str) else f"x{scale}"
     if kind == "folder":
-        return source.with_name(f"{source.name}_{tag}")
+        return source.with_name(fitting_name(source.parent, "", source.name, f"_{tag}"))
     if kind == "glob":
         parent = source.parent.resolve()
-        return parent.with_name(f"{parent.name}_{tag}")
+        return parent.with_name(fitting_name(parent.parent, "", parent.name, f"_{tag}"))
     if kind == "video" and source.suffix.lower() == ".gif" and not transparent and frames != 1:
         # GIF holds 256 colours: an upscaled animation is written as H.264 unless -o asks for .gif
-        return source.with_name(f"{source.stem}_{tag}.mp4")
-    return source.with_name(f"{source.stem}_{tag}{video_suffix(source.suffix) if kind == 'video' else source.suffix}")
+        suffix = ".mp4"
+    else:
+        suffix = video_suffix(source.suffix) if kind == "video" else source.suffix
+    # cut to fit the folder (:func:`fitting_name`): an input named near the limit gets an output that can be made
+    return source.with_name(fitting_name(source.parent, "", source.stem, f"_{tag}{suffix}"))
 
 
 def video_suffix(suffix: str) -> str:

@@ -29,6 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from srstream.atomic import fitting_name
 from srstream.errors import ConfigError, InputError
 
 __all__ = ["DEFAULT_RATE", "LIST_SUFFIX", "SEQUENCE_SUFFIXES", "TIMES_HEADER", "ImageSequence", "concat_entry",
@@ -167,7 +168,7 @@ class ImageSequence:
 
 def listing_for(output: Path) -> Path:
     """Where the concat list of a sequence upscaled into ``output`` is kept while it runs."""
-    return output.with_name(f".{output.name}.frames{LIST_SUFFIX}")
+    return output.with_name(fitting_name(output.parent, ".", output.name, f".frames{LIST_SUFFIX}"))
 
 
 def plan_sequence(source: Path, output: Path, fps: float | Fraction | None = None,

@@ -10,10 +10,16 @@ and its temporary file removed.
 
 A run that stops early never replaces the target: :meth:`PendingOutput.keep_partial` keeps what
 was written under ``NAME.interrupted.EXT`` (the target, if any, stays as it was).
+
+Every name made from a target's (these, a job's folder, a default output) is cut to what its
+folder holds (:func:`fitting_name`): a file system takes at most 255 bytes in a name, which a
+downloaded video's title in UTF-8 (3 bytes to a CJK character) reaches, and a target that fits
+must not fail because a file beside it is named longer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -25,7 +31,42 @@ from types import TracebackType
 
 from srstream.errors import OutputError
 
-__all__ = ["PendingOutput", "interrupted_path", "temporary_beside", "write_atomic"]
+__all__ = ["PendingOutput", "fitting_name", "interrupted_path", "temporary_beside", "write_atomic"]
+
+#: The longest name (bytes) assumed where the folder cannot be asked: Linux's, macOS's and Windows'.
+NAME_MAX = 255
+
+
+def _name_max(folder: Path) -> int:
+    """The longest name, in bytes, that ``folder`` (or the nearest folder above it that exists) holds."""
+    for place in (folder, *folder.parents):
+        try:
+            return min(NAME_MAX, os.pathconf(place, "PC_NAME_MAX"))
+        except (OSError, ValueError):
+            continue
+    return NAME_MAX
+
+
+def fitting_name(folder: Path, head: str, body: str, tail: str = "", reserve: int = 0) -> str:
+    """``head + body + tail``, or, where that (and ``reserve`` more bytes) is longer than a name in
+    ``folder`` may be, ``body`` cut at a character and followed by ``~`` and 8 hex digits of its hash,
+    so that the name fits and two long bodies cut alike still differ. The same arguments give the
+    same name (a lock is found again by it).
+
+    Raises:
+        OutputError: ``head`` and ``tail`` alone leave no room.
+    """
+    room = _name_max(Path(folder)) - reserve - len(os.fsencode(head + tail))
+    if len(os.fsencode(body)) <= room:
+        return head + body + tail
+    mark = "~" + hashlib.sha256(os.fsencode(body)).hexdigest()[:8]
+    room -= len(mark)
+    if room < 1:
+        raise OutputError(f"a name ending in {tail!r} does not fit in {folder}; choose a shorter -o name")
+    cut = body
+    while len(os.fsencode(cut)) > room:
+        cut = cut[:-1]
+    return head + cut + mark + tail
 
 
 def temporary_beside(path: Path) -> Path:
@@ -38,7 +79,8 @@ def temporary_beside(path: Path) -> Path:
     """
     path = Path(path)
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent or ".")
+        fd, name = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=f".partial{path.suffix}",
+                                    dir=path.parent or ".")
     except OSError as exc:
         raise OutputError(f"cannot create a file in {path.parent or '.'}: {exc.strerror or exc}; check the folder "
                           "and free space") from exc
@@ -47,6 +89,11 @@ def temporary_beside(path: Path) -> Path:
     finally:
         os.close(fd)
     return Path(name)
+
+
+def _temporary_prefix(path: Path) -> str:
+    """How :func:`temporary_beside`'s names for ``path`` start (room kept for mkstemp's 8 characters)."""
+    return fitting_name(path.parent, ".", path.stem, ".", reserve=8 + len(os.fsencode(f".partial{path.suffix}")))
 
 
 def _umask() -> int:
@@ -65,10 +112,10 @@ def interrupted_path(path: Path) -> Path:
     """Where the part of an interrupted ``path`` is kept: ``clip_x2.interrupted.mp4``, or
     ``clip_x2.interrupted-2.mp4`` ... when that exists."""
     path = Path(path)
-    candidate = path.with_name(f"{path.stem}.interrupted{path.suffix}")
+    candidate = path.with_name(fitting_name(path.parent, "", path.stem, f".interrupted{path.suffix}"))
     n = 2
     while candidate.exists():
-        candidate = path.with_name(f"{path.stem}.interrupted-{n}{path.suffix}")
+        candidate = path.with_name(fitting_name(path.parent, "", path.stem, f".interrupted-{n}{path.suffix}"))
         n += 1
     return candidate
 
@@ -118,7 +165,7 @@ class PendingOutput:
 
     def __init__(self, target: Path) -> None:
         self.target = Path(target)
-        self.lock = self.target.with_name(f".{self.target.name}.lock")
+        self.lock = self.target.with_name(fitting_name(self.target.parent, ".", self.target.name, ".lock"))
         self._acquire()
         try:
             self.tmp = temporary_beside(self.target)
@@ -181,8 +228,8 @@ class PendingOutput:
         tmp = holder.get("tmp")
         if isinstance(tmp, str):
             stale = Path(tmp)
-            if (stale.resolve().parent == self.target.resolve().parent and stale.name.startswith(f".{self.target.stem}.")
-                    and ".partial" in stale.name):
+            if (stale.resolve().parent == self.target.resolve().parent and ".partial" in stale.name
+                    and stale.name.startswith(_temporary_prefix(self.target))):
                 stale.unlink(missing_ok=True)
         self.lock.unlink(missing_ok=True)
 

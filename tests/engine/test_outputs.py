@@ -119,6 +119,67 @@ def test_a_lock_from_another_machine_is_not_taken_over(tmp_path: Path) -> None:
     assert not lock.exists()
 
 
+def test_names_made_from_a_long_name_are_cut_to_fit_the_folder(tmp_path: Path) -> None:
+    """A file system takes 255 bytes in a name. A video downloaded under its title reaches that
+    (CJK characters take 3 bytes each): its default output, and the files beside an output that
+    fits (lock, temporary file, kept part, job folder), were named longer and could not be made."""
+    from srstream.atomic import PendingOutput, fitting_name, interrupted_path, temporary_beside
+    from srstream.engine.jobs import job_folder
+    from srstream.engine.sequence import listing_for
+
+    def size(name: str) -> int:
+        return len(os.fsencode(name))
+
+    assert fitting_name(tmp_path, ".", "clip.mp4", ".lock") == ".clip.mp4.lock"  # a short name as it was
+    title = "非" * 83  # 249 bytes
+    made = fitting_name(tmp_path, "", title, "_x2.mp4")
+    assert size(made) <= 255 and made.endswith("_x2.mp4") and "~" in made
+    assert made == fitting_name(tmp_path, "", title, "_x2.mp4")  # the same name every time (a lock is found by it)
+    assert made != fitting_name(tmp_path, "", title[:-1] + "是", "_x2.mp4")  # two titles cut alike still differ
+    assert made.startswith("非" * 10)  # cut between characters, not inside one
+    with pytest.raises(OutputError, match="shorter -o name"):
+        fitting_name(tmp_path, "", "clip", "." + "x" * 252)
+
+    source = tmp_path / f"{title}.mp4"  # 253 bytes: it exists, so a name this long fits here
+    source.write_bytes(b"")
+    for kind in ("video", "image"):
+        out = default_output(source, 2, kind)
+        out.write_bytes(b"")
+        assert size(out.name) <= 255 and out.suffix == ".mp4"
+    folder = tmp_path / ("d" * 254)
+    folder.mkdir()
+    assert size(default_output(folder, 4, "folder").name) <= 255
+
+    target = tmp_path / ("v" * 251 + ".mp4")  # 255 bytes: the longest name there is
+    for path in (job_folder(target), listing_for(target), interrupted_path(target), temporary_beside(target)):
+        assert size(path.name) <= 255 and path.parent == tmp_path
+        path.touch()
+    with PendingOutput(target) as pending:
+        pending.tmp.write_bytes(b"video")
+        pending.commit()
+    assert target.read_bytes() == b"video" and not pending.lock.exists()
+    with PendingOutput(target) as pending:
+        kept = pending.keep_partial()
+    assert kept.exists() and size(kept.name) <= 255 and kept.name != interrupted_path(target).name
+
+
+def test_a_dead_runs_temporary_file_with_a_cut_name_is_removed(tmp_path: Path) -> None:
+    """The dead run's temporary file is found by how such names start, cut alike."""
+    import json
+    import socket
+
+    from srstream.atomic import PendingOutput
+
+    target = tmp_path / ("w" * 251 + ".mkv")
+    first = PendingOutput(target)  # a run killed with its lock and temporary file left behind
+    stale = first.tmp
+    assert stale.exists() and json.loads(first.lock.read_text())["tmp"] == str(stale)
+    first.lock.write_text(json.dumps({"pid": 2 ** 22 + 7, "host": socket.gethostname(), "tmp": str(stale)}))
+    with PendingOutput(target) as pending:
+        assert not stale.exists() and pending.tmp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_an_image_too_large_for_its_format_is_caught_before_any_work(tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     """A 4200x600 WebP panorama at x4 was upscaled for three minutes (2-core first-generation Zen)
