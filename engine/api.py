@@ -112,7 +112,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
               segments: int | str = "auto", restart: bool = False, workers: int = 0,
               ray_address: str | None = None, recursive: bool = False, fps: float | None = None,
               sound: str | Path | None = None, max_frames: int | None = None,
-              max_seconds: float | None = None) -> FileJob:
+              max_seconds: float | None = None, into: Path | None = None) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it, or ``INPUT_TAG.ext`` for
     a ``scale`` given as a tag such as ``"x1.5"`` or ``"1080p"``; ``-`` streams a video to standard
@@ -130,7 +130,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     frames a second (default 25), with the first audio stream of the file ``sound`` (an audio file,
     or a video whose sound is wanted) where one is given (:mod:`srstream.engine.sequence`).
     ``max_frames`` / ``max_seconds``: a video's first frames or seconds only (a preview of the
-    settings, as FFmpeg's ``-frames:v`` and ``-t``), in one pass.
+    settings, as FFmpeg's ``-frames:v`` and ``-t``), in one pass. ``into``: the folder the default
+    output goes into, under its default name, in place of the input's (``dst`` None only).
 
     Raises:
         InputError: a missing or unreadable input, or a Dolby Vision video with no picture but its
@@ -143,7 +144,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     media = probe(src, recursive=recursive)
     options = dict(scale=scale, overwrite=overwrite, codec=codec, crf=crf, bitrate=bitrate, preset=preset,
                    pix_fmt=pix_fmt, audio=audio, subtitles=subtitles, segments=segments, restart=restart,
-                   workers=workers, ray_address=ray_address, recursive=recursive)
+                   workers=workers, ray_address=ray_address, recursive=recursive, into=into)
     sequence = _sequence(media, dst, fps, sound, recursive)
     if sequence is None:
         if fps is not None:
@@ -204,7 +205,7 @@ def _limited(job: FileJob, max_frames: int | None, max_seconds: float | None, se
 def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwrite: bool, codec: str | None,
                 crf: int | None, bitrate: str | None, preset: str, pix_fmt: str | None, audio: bool, subtitles: bool,
                 segments: int | str, restart: bool, workers: int, ray_address: str | None,
-                recursive: bool) -> FileJob:
+                recursive: bool, into: Path | None = None) -> FileJob:
     """:func:`plan_file` of a probed input."""
     from srstream.engine.outputs import (check_image_size, check_kind, check_output, default_output, image_fits,
                                          tagged_size)
@@ -222,6 +223,8 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
                           "Matroska to standard output)")
     output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind, media.transparent,
                                                               media.frames)
+    if dst is None and into is not None:
+        output = Path(into) / output.name
     streaming = str(output) == "-"
     if streaming and media.kind != "video":
         raise ConfigError("-o - streams video to standard output; images and folders need an -o path")

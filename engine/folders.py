@@ -46,9 +46,9 @@ class VideosReport:
     interrupted: bool = False
     results: dict[Path, Any] = field(default_factory=dict)
 
-    def summary(self, out_dir: Path) -> str:
+    def summary(self, out_dir: Path | str, noun: str = "videos") -> str:
         """One line: ``OUT: 2 of 3 videos upscaled, 1 failed``."""
-        return (f"{out_dir}: {len(self.done)} of {self.total} videos upscaled"
+        return (f"{out_dir}: {len(self.done)} of {self.total} {noun} upscaled"
                 + (f", {len(self.kept)} skipped (already there; --overwrite redoes them)" if self.kept else "")
                 + (f", {len(self.failed)} failed" if self.failed else ""))
 
@@ -158,10 +158,10 @@ def run_videos(pairs: list[tuple[Path, Path]], upscale: Callable[[Path, Path], A
     return report
 
 
-def failure(report: VideosReport, images: str | None = None) -> InputError:
+def failure(report: VideosReport, images: str | None = None, noun: str = "videos") -> InputError:
     """The error a folder run ends with when some of its videos (or, named by ``images``, its
-    images) failed."""
-    what = [f"{len(report.failed)} of {report.total} videos"] if report.failed else []
+    images) failed; ``noun``: what the report counts (a run of several inputs: ``"inputs"``)."""
+    what = [f"{len(report.failed)} of {report.total} {noun}"] if report.failed else []
     what += [images] if images else []
     return InputError(f"{' and '.join(what)} could not be upscaled (listed above); the same command, run again, "
                       "retries only those")

@@ -117,7 +117,8 @@ def _run(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     command.configure(parser)
-    args = parser.parse_args(rest)
+    # several inputs may come on either side of options (`sr-stream a.mp4 --crf 18 b.mp4`)
+    args = parser.parse_intermixed_args(rest) if name == DEFAULT_COMMAND else parser.parse_args(rest)
     return command.run(args)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from srstream.commands import Command, add_backend_arguments
 from srstream.engine.encode import DEFAULT_PRESET
-from srstream.errors import ConfigError, InputError
+from srstream.errors import ConfigError, InputError, OutputError
 
 def tile_size(text: str) -> int | str:
     """``--tile``: ``auto`` or a non-negative integer (0 = whole frames)."""
@@ -69,10 +70,12 @@ def _sized_model(args: argparse.Namespace, height: int | None):  # noqa: ANN202 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input",  # kept as written: a URL is no path (Path would fold its "//")
+    parser.add_argument("input", nargs="+",  # kept as written: a URL is no path (Path would fold its "//")
                         help="video file, image, folder of images, a quoted glob ('shots/*.png'), or a live source: "
                              "camera[:N], screen[:DISPLAY][@x,y,w,h], window:TITLE, lavfi:GRAPH, or a network "
-                             "stream's URL (rtsp://, rtmp://, srt://, udp://, http(s):// for HLS or MJPEG)")
+                             "stream's URL (rtsp://, rtmp://, srt://, udp://, http(s):// for HLS or MJPEG). "
+                             "Several files or folders (a shell's unquoted *.mp4) are each upscaled as alone, "
+                             "into -o FOLDER where given")
     parser.add_argument("-o", "--output", type=Path,
                         help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs); "
                              "for a video, numbered frames with 'frames/%%06d.png' or an existing folder; for a "
@@ -245,7 +248,10 @@ def run(args: argparse.Namespace) -> int:
     from srstream.engine.models import pick_model
     from srstream.engine.sources import parse_live
 
-    text, args.input = args.input, Path(args.input)
+    if isinstance(args.input, list) and len(args.input) > 1:
+        return _several(args, args.input)
+    text = args.input[0] if isinstance(args.input, list) else args.input
+    args.input = Path(text)
     if not args.input.exists():
         source = parse_live(text, fps=args.fps, size=args.size)
         if source is not None and args.adapt not in ("auto", "off"):
@@ -302,6 +308,18 @@ def _given(args: argparse.Namespace, options: tuple) -> list[str]:
 
 def _run_file(args: argparse.Namespace) -> int:
     """A video, an image, or a folder's or glob's images and videos (``args.input`` a Path)."""
+    job, model, resize = _plan(args)
+    if job.sequence is not None:
+        print(f"sr-stream: {job.sequence.describe()}", file=sys.stderr)
+    if job.videos:
+        return _folder(args, job)
+    return _upscale(args, job, model, resize)
+
+
+def _plan(args: argparse.Namespace, into: Path | None = None, overwrite: bool | None = None):  # noqa: ANN202
+    """:func:`_run_file`'s job, model and resize, every check made before any work. ``into``: the
+    folder the default output goes into, in place of the input's; ``overwrite``: in place of
+    ``--overwrite`` (:func:`_several` plans with True, to learn every output before it runs any)."""
     from srstream.engine.api import plan_file
 
     given = _given(args, _LIVE_ONLY)
@@ -318,17 +336,106 @@ def _run_file(args: argparse.Namespace) -> int:
 
         height = probe(args.input).height or None
     model, resize, tag = _sized_model(args, height)
-    job = plan_file(args.input, args.output, scale=tag, overwrite=args.overwrite, codec=args.codec,
-                    crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
+    job = plan_file(args.input, args.output, scale=tag, overwrite=args.overwrite if overwrite is None else overwrite,
+                    codec=args.codec, crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers, ray_address=args.ray_address,
                     recursive=args.recursive, fps=args.fps, sound=args.audio, max_frames=args.frames,
-                    max_seconds=args.duration)  # every check before any work
-    if job.sequence is not None:
-        print(f"sr-stream: {job.sequence.describe()}", file=sys.stderr)
-    if job.videos:
-        return _folder(args, job)
-    return _upscale(args, job, model, resize)
+                    max_seconds=args.duration, into=into)  # every check before any work
+    return job, model, resize
+
+
+def _several(args: argparse.Namespace, texts: list[str]) -> int:
+    """Several inputs, as a shell expands ``sr-stream *.mp4``: each upscaled as ``sr-stream INPUT``
+    alone would upscale it (its own model variant, audio, a resumable job when long), into its
+    default output beside it, or with ``-o FOLDER`` under the same name in that folder. Every input
+    is planned before any is run: a missing one, an input given twice, an output that is one of
+    the inputs or two inputs' same output stop the run before any work. As in a folder run, a file
+    output already there (a finished earlier run) is skipped unless ``--overwrite``, one that fails
+    is listed and the rest go on (exit 3 at the end), and Ctrl-C stops the run: the same command
+    continues it."""
+    import copy
+
+    from srstream.engine.folders import VideosReport, failure
+    from srstream.engine.outputs import VIDEO_SUFFIXES
+    from srstream.engine.sources import parse_live
+    from srstream.images import IMAGE_SUFFIXES
+    from srstream.errors import SRStreamError, interrupted_exit_code
+
+    inputs = [Path(text) for text in texts]
+    for text, path in zip(texts, inputs):
+        if not path.exists():
+            if parse_live(text, fps=args.fps, size=args.size) is not None:
+                raise ConfigError(f"{text} is a live source, which is upscaled alone: run `sr-stream {text}` by "
+                                  "itself; several inputs are files or folders")
+            raise InputError(f"{text}: no such file or folder; nothing was upscaled (check the name, or quote a "
+                             "pattern: 'shots/*.png')")
+    real = [os.path.realpath(path) for path in inputs]
+    for i, place in enumerate(real):
+        if place in real[:i]:
+            raise ConfigError(f"{inputs[i]} is given twice (as {inputs[real.index(place)]}); give each input once")
+    into = args.output
+    if into is not None:
+        if str(into) == "-" or (into.exists() and not into.is_dir()):
+            raise ConfigError(f"-o {into}: several inputs go into a folder, each under its own name; name a folder "
+                              "(it is made if missing)")
+        if not into.exists() and into.suffix.lower() in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES):
+            raise ConfigError(f"-o {into} names a file; several inputs go into a folder, each under its own name: "
+                              "name a folder (it is made if missing)")
+        try:
+            into.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {into}: {exc.strerror or exc}; choose another -o folder") from exc
+    report = VideosReport(total=len(inputs))
+    targets: dict[Path, Path] = {}
+    images: set[Path] = set()  # run without the options for videos, as a folder run's images are
+    for path in inputs:
+        single = copy.copy(args)
+        single.input, single.output = path, None
+        try:
+            job = _plan(single, into, overwrite=True)[0]
+        except (InputError, OutputError) as exc:  # this input alone: listed, the rest go on
+            report.failed.append((path, str(exc)))
+            continue
+        targets[path] = job.output
+        if job.kind == "image":
+            images.add(path)
+    if len(images) == len(inputs):
+        images = set()  # images alone: an option for videos is refused, as for one image
+    made: dict[str, Path] = {}
+    for path, target in targets.items():
+        place = os.path.realpath(target)
+        if place in real:
+            raise OutputError(f"{path}'s output {target} is one of the inputs; nothing was upscaled: choose an -o "
+                              "folder, or leave that input out")
+        if place in made:
+            raise OutputError(f"{made[place]} and {path} would both be written to {target}; nothing was upscaled: "
+                              "upscale them into different -o folders")
+        made[place] = path
+    for number, (path, target) in enumerate(targets.items(), 1):
+        if target.is_file() and not args.overwrite:
+            report.kept.append(path)
+            continue
+        print(f"sr-stream: input {number} of {len(inputs)}: {path} -> {target}", file=sys.stderr)
+        single = _for_images(args) if path in images else copy.copy(args)
+        single.input, single.output = path, target
+        try:
+            code = _run_file(single)
+        except SRStreamError as exc:
+            print(f"sr-stream: {path} failed: {exc}", file=sys.stderr)
+            report.failed.append((path, str(exc)))
+            continue
+        if code == interrupted_exit_code():
+            print("sr-stream: interrupted; finished outputs are kept, and the same command continues with the rest",
+                  file=sys.stderr)
+            return code
+        report.done.append(path)
+    print(report.summary(into or "sr-stream", "inputs"))
+    for path, why in report.failed:
+        print(f"  failed: {path}: {why}", file=sys.stderr)
+    if report.failed:
+        raise failure(report, noun="inputs")
+    return 0
 
 
 def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN001 - FileJob, ResolvedModel, OutputSize
@@ -697,6 +804,18 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     return 0
 
 
+def _for_images(args: argparse.Namespace) -> argparse.Namespace:
+    """A copy of ``args`` without what is for videos only, which does nothing to a folder's (or a
+    run of several inputs') images."""
+    import copy
+
+    images = copy.copy(args)
+    images.stabilize, images.change_cap, images.adapt = "auto", "auto", "auto"
+    for attr, _, unset in _VIDEO_ONLY:
+        setattr(images, attr, unset)
+    return images
+
+
 def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
     """A folder or glob with videos: its images and GIFs as a batch (:func:`_batch`), then each video
     as ``sr-stream VIDEO -o OUT/VIDEO`` would make it (its own model variant, audio, subtitles, a
@@ -712,10 +831,7 @@ def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
 
     failed_images: InputError | None = None
     if job.media.frames:
-        images = copy.copy(args)  # what is for videos only does nothing to images
-        images.stabilize, images.change_cap, images.adapt = "auto", "auto", "auto"
-        for attr, _, unset in _VIDEO_ONLY:
-            setattr(images, attr, unset)
+        images = _for_images(args)
         model, resize, _ = _sized_model(images, None)
         try:
             code = _upscale(images, dataclasses.replace(job, videos=()), model, resize)

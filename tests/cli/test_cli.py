@@ -261,3 +261,56 @@ def test_video_is_change_capped_by_default_and_images_refuse_it(tmp_path: Path,
     cv2.imwrite(str(image), np.full((16, 16, 3), 90, np.uint8))
     code, _, err = run([str(image), "--fast", "--change-cap", "1"], capsys)
     assert code == 2 and "does nothing for images" in err and not (tmp_path / "still_x2.png").exists()
+
+
+def test_several_inputs_are_each_upscaled_as_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`sr-stream *.mp4 *.png`, a shell's unquoted glob, was refused as "unrecognized arguments"."""
+    import cv2
+    import numpy as np
+
+    from tests.conftest import write_video
+
+    model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    a = write_video(clips / "a.mp4", frames=4, audio=True)
+    b = write_video(clips / "b.mp4", frames=3)
+    cv2.imwrite(str(clips / "c.png"), np.full((20, 30, 3), 90, np.uint8))
+    bad = clips / "d.mp4"
+    bad.write_bytes(b"not a video")
+    argv = [str(a), str(b), str(clips / "c.png"), "--model", str(model), "--preset", "ultrafast"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert "3 of 3 inputs upscaled" in out and "input 2 of 3" in err
+    assert (clips / "a_x2.mp4").is_file() and (clips / "b_x2.mp4").is_file()
+    assert cv2.imread(str(clips / "c_x2.png")).shape == (40, 60, 3)
+    stamp = (clips / "a_x2.mp4").stat().st_mtime_ns
+    code, out, err = run([*argv, str(bad)], capsys)  # the finished ones skipped, the damaged one listed
+    assert code == 3 and "0 of 4 inputs upscaled, 3 skipped" in out and "1 failed" in out, err
+    assert f"failed: {bad}" in err and (clips / "a_x2.mp4").stat().st_mtime_ns == stamp
+    # into a folder, made if missing, each under its own name
+    code, out, err = run([*argv, "-o", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x2.mp4", "b_x2.mp4", "c_x2.png"]
+
+
+def test_several_inputs_are_checked_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import write_video
+
+    model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
+    a = write_video(tmp_path / "a.mp4", frames=3)
+    (tmp_path / "other").mkdir()
+    b = write_video(tmp_path / "other" / "a.mp4", frames=3)
+    first = write_video(tmp_path / "a_x2.mp4", frames=3)
+    before = first.read_bytes()
+    cases = [([str(a), str(first), "--overwrite"], 4, "a.mp4's output .*a_x2.mp4 is one of the inputs"),
+             ([str(a), str(b), "-o", str(tmp_path / "o")], 4, "would both be written to"),
+             ([str(a), str(tmp_path / "." / "a.mp4")], 2, "given twice"),
+             ([str(a), str(tmp_path / "missing.mp4")], 3, "missing.mp4: no such file or folder; nothing was upscaled"),
+             ([str(a), str(b), "-o", str(tmp_path / "x.mp4")], 2, "names a file; several inputs go into a folder"),
+             ([str(a), "camera:0"], 2, "camera:0 is a live source, which is upscaled alone")]
+    for argv, want, message in cases:
+        code, _, err = run([*argv, "--model", str(model)], capsys)
+        assert code == want and re.search(message, err), (argv, err)
+    assert first.read_bytes() == before and not (tmp_path / "a_x2_x2.mp4").exists()
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
