@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -356,11 +357,11 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
     continues it."""
     import copy
 
-    from srstream.engine.folders import VideosReport, failure
+    from srstream.engine.folders import failure
     from srstream.engine.outputs import VIDEO_SUFFIXES
     from srstream.engine.sources import parse_live
-    from srstream.images import IMAGE_SUFFIXES
     from srstream.errors import SRStreamError, interrupted_exit_code
+    from srstream.images import IMAGE_SUFFIXES
 
     inputs = [Path(text) for text in texts]
     for text, path in zip(texts, inputs):
@@ -382,36 +383,19 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
         if not into.exists() and into.suffix.lower() in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES):
             raise ConfigError(f"-o {into} names a file; several inputs go into a folder, each under its own name: "
                               "name a folder (it is made if missing)")
+    created = into is not None and not into.exists()
+    if into is not None:
         try:
             into.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create {into}: {exc.strerror or exc}; choose another -o folder") from exc
-    report = VideosReport(total=len(inputs))
-    targets: dict[Path, Path] = {}
-    images: set[Path] = set()  # run without the options for videos, as a folder run's images are
-    for path in inputs:
-        single = copy.copy(args)
-        single.input, single.output = path, None
-        try:
-            job = _plan(single, into, overwrite=True)[0]
-        except (InputError, OutputError) as exc:  # this input alone: listed, the rest go on
-            report.failed.append((path, str(exc)))
-            continue
-        targets[path] = job.output
-        if job.kind == "image":
-            images.add(path)
-    if len(images) == len(inputs):
-        images = set()  # images alone: an option for videos is refused, as for one image
-    made: dict[str, Path] = {}
-    for path, target in targets.items():
-        place = os.path.realpath(target)
-        if place in real:
-            raise OutputError(f"{path}'s output {target} is one of the inputs; nothing was upscaled: choose an -o "
-                              "folder, or leave that input out")
-        if place in made:
-            raise OutputError(f"{made[place]} and {path} would both be written to {target}; nothing was upscaled: "
-                              "upscale them into different -o folders")
-        made[place] = path
+    try:
+        report, targets, images = _plan_several(args, inputs, into)
+    except BaseException:
+        if created:  # refused before any work: the folder made for it goes too (only if empty)
+            with contextlib.suppress(OSError):
+                into.rmdir()
+        raise
     for number, (path, target) in enumerate(targets.items(), 1):
         if target.is_file() and not args.overwrite:
             report.kept.append(path)
@@ -802,6 +786,52 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
         raise InputError(f"{len(report.failed)} of {len(files)} images could not be upscaled (listed above); the "
                          "same command, run again, retries only those")
     return 0
+
+
+def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | None):  # noqa: ANN202
+    """:func:`_several`'s plan: the report to fill, each input's output (those that could be
+    planned) and which inputs are images.
+
+    Raises:
+        ConfigError: settings that no input takes. OutputError: an output that is one of the
+            inputs, or two inputs' same output.
+    """
+    import copy
+
+    from srstream.engine.folders import VideosReport
+
+    real = [os.path.realpath(path) for path in inputs]
+    report = VideosReport(total=len(inputs))
+    targets: dict[Path, Path] = {}
+    images: set[Path] = set()  # run without the options for videos, as a folder run's images are
+    refused: list[ConfigError] = []
+    for path in inputs:
+        single = copy.copy(args)
+        single.input, single.output = path, None
+        try:
+            job = _plan(single, into, overwrite=True)[0]
+        except (InputError, OutputError, ConfigError) as exc:  # this input alone: listed, the rest go on
+            report.failed.append((path, str(exc)))
+            refused += [exc] if isinstance(exc, ConfigError) else []
+            continue
+        targets[path] = job.output
+        if job.kind == "image":
+            images.add(path)
+    if len(refused) == len(inputs):  # settings no input takes (--crf 99): said once, as for one input
+        raise refused[0]
+    if len(images) == len(inputs):
+        images = set()  # images alone: an option for videos is refused, as for one image
+    made: dict[str, Path] = {}
+    for path, target in targets.items():
+        place = os.path.realpath(target)
+        if place in real:
+            raise OutputError(f"{path}'s output {target} is one of the inputs; nothing was upscaled: choose an -o "
+                              "folder, or leave that input out")
+        if place in made:
+            raise OutputError(f"{made[place]} and {path} would both be written to {target}; nothing was upscaled: "
+                              "upscale them into different -o folders")
+        made[place] = path
+    return report, targets, images
 
 
 def _for_images(args: argparse.Namespace) -> argparse.Namespace:
