@@ -6,6 +6,8 @@ with a message that names the file and says what to do.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from typing import Any
 from fractions import Fraction
@@ -174,6 +176,15 @@ def _probe_image(path: Path) -> MediaInfo:
                      frames=frames if frames > 1 else 0)
 
 
+def is_pipe(path: Path) -> bool:
+    """Whether ``path`` is a pipe (a named one, or a shell's process substitution ``<(ffmpeg ...)``,
+    ``/dev/fd/63``): read once, its data is gone, so it cannot be probed and then read again."""
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
     """Probe ``path`` (``-``: a video on standard input); a folder's images with ``recursive``
     include its subfolders'.
@@ -197,6 +208,9 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
         return MediaInfo(path=path, kind="glob", frames=len(matches), videos=videos)
     if not path.exists():
         raise InputError(f"input {path} does not exist")
+    if is_pipe(path):
+        raise InputError(f"{path} is a pipe, which can be read only once (and a run reads its input more than once); "
+                         "pass the stream on standard input: `... | sr-stream - -o OUT.mkv`")
     if path.is_dir():
         from srstream.engine.stills import folder_files, videos_among
 

@@ -246,6 +246,7 @@ def _progress(total: int, unit: str):  # noqa: ANN202
 
 
 def run(args: argparse.Namespace) -> int:
+    from srstream.engine.media import is_pipe
     from srstream.engine.models import pick_model
     from srstream.engine.sources import parse_live
 
@@ -253,7 +254,14 @@ def run(args: argparse.Namespace) -> int:
         return _several(args, args.input)
     text = args.input[0] if isinstance(args.input, list) else args.input
     args.input = Path(text)
-    if not args.input.exists():
+    if is_pipe(args.input):  # `sr-stream <(ffmpeg ...) -o out.mp4`: read once, as standard input is
+        if args.output is None:
+            raise ConfigError(f"{text} is a pipe, with no name to make the output's from: name it with -o FILE")
+        pipe = os.open(args.input, os.O_RDONLY)
+        os.dup2(pipe, 0)
+        os.close(pipe)
+        args.input = Path("-")
+    if not args.input.exists() and str(args.input) != "-":
         source = parse_live(text, fps=args.fps, size=args.size)
         if source is not None and args.adapt not in ("auto", "off"):
             raise ConfigError("--adapt tunes the model to one video file before upscaling it; a live source has "

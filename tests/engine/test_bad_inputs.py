@@ -4,6 +4,7 @@ and exactly what is left on disk."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -372,6 +373,35 @@ def test_pipes_in_and_out(tmp_path: Path, nearest: Path) -> None:
         assert [s.type for s in c.streams] == ["video", "audio"] and sum(1 for _ in c.decode(video=0)) == 10
     r = _cli("-", "--model", str(nearest), cwd=tmp_path)
     assert r.returncode == 2 and "name the output with -o" in r.stderr
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_named_pipe_is_read_once_as_standard_input_is(tmp_path: Path, nearest: Path) -> None:
+    """``sr-stream <(ffmpeg ... -f matroska -) -o out.mp4``: the probe read the pipe's start, and the
+    run then failed on what was left ("Invalid data found when processing input")."""
+    import threading
+
+    src = write_video(tmp_path / "in.mkv", frames=10, audio=True)
+    fifo = tmp_path / "stream"
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as pipe:  # blocks until the run opens it
+            pipe.write(src.read_bytes())
+
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    r = _cli(str(fifo), "-o", "out.mp4", "--model", str(nearest), "--preset", "ultrafast", cwd=tmp_path, timeout=120)
+    writer.join(30)
+    assert r.returncode == 0, r.stderr
+    assert _frames(tmp_path / "out.mp4") == 10
+    r = _cli(str(fifo), "--model", str(nearest), cwd=tmp_path, timeout=60)  # nothing opens it: no writer needed
+    assert r.returncode == 2 and "is a pipe, with no name to make the output's from: name it with -o" in r.stderr
+    from srstream.engine.api import plan_file
+    from srstream.errors import InputError
+
+    with pytest.raises(InputError, match="is a pipe, which can be read only once"):  # the library says how
+        plan_file(fifo, tmp_path / "lib.mp4", scale=2)
     assert _leftovers(tmp_path) == []
 
 
