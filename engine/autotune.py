@@ -60,6 +60,9 @@ __all__ = ["BUSY_LOAD_SHARE", "DEFAULT_SIZE", "Row", "Selection", "TuneCache", "
 log = logging.getLogger("srstream.engine")
 #: Cache files this process could not write, said once each (see :meth:`TuneCache.put_many`).
 _UNWRITABLE: set[Path] = set()
+#: The timings (speed keys) this process made: a run header calls its numbers "cached" only when an
+#: earlier run measured them (``--adapt auto``'s rule times the model before the header is written).
+_TIMED_HERE: set[str] = set()
 
 #: The frame size candidates are timed at when the caller does not know it (a 360p video frame).
 DEFAULT_SIZE = (640, 360)
@@ -371,6 +374,7 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
     rows: list[tuple[Row, BackendDef, Any]] = []
     untimed: list[tuple[Row, BackendDef, str, Any, str]] = []  # timed together below
     all_cached = True
+    timed_here = False  # a number from the cache that this process measured (not "cached" in the header)
     busy_note = ""
     idle: list[bool] = []
 
@@ -406,6 +410,7 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
                 untimed.append((row, b, p, options, speed_key))
             else:
                 row.fps = float(fps)
+                timed_here |= speed_key in _TIMED_HERE
         except SRStreamError as exc:
             row.note = f"failed: {exc}"
     if untimed:
@@ -420,6 +425,7 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
                 continue
             cache.put("speed", speed_key, fps)
             cache.put("busy", speed_key, round(share, 2) if share > BUSY_LOAD_SHARE else None)
+            _TIMED_HERE.add(speed_key)
             row.fps = fps
         if share > BUSY_LOAD_SHARE:
             busy_note = f"; timed while the machine was busy (load {share:.1f} a core): timed again when it is not"
@@ -431,7 +437,8 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
     best_row.chosen = True
     others = ", ".join(f"{r.backend} {r.precision} {r.fps:.1f}" for r, _, _ in timed if r is not best_row)
     reason = (f"fastest correct of {len(timed)} measured at {size[0]}x{size[1]}: {best_row.fps:.1f} fps"
-              + (f" (then {others})" if others else "") + (", cached" if all_cached else "") + busy_note)
+              + (f" (then {others})" if others else "") + (", cached" if all_cached and not timed_here else "")
+              + busy_note)
     rejected = [f"{r.backend} {r.precision} {r.note}" for r, _, _ in rows if r.note.startswith("not taken")]
     if rejected:
         reason += "; " + "; ".join(rejected)
