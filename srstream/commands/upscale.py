@@ -374,9 +374,11 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
     inputs = [Path(text) for text in texts]
     for text, path in zip(texts, inputs):
         if not path.exists():
-            if parse_live(text, fps=args.fps, size=args.size) is not None:
-                raise ConfigError(f"{text} is a live source, which is upscaled alone: run `sr-stream {text}` by "
-                                  "itself; several inputs are files or folders")
+            if text == "-" or parse_live(text, fps=args.fps, size=args.size) is not None:
+                what, alone = (("standard input", "- -o OUT") if text == "-"
+                               else (f"{text} is a live source, which", text))
+                raise ConfigError(f"{what} is upscaled alone: run `sr-stream {alone}` by itself; several inputs are "
+                                  "files or folders")
             raise InputError(f"{text}: no such file or folder; nothing was upscaled (check the name, or quote a "
                              "pattern: 'shots/*.png')")
     real = [os.path.realpath(path) for path in inputs]

@@ -309,6 +309,7 @@ def test_several_inputs_are_checked_before_any_work(tmp_path: Path, capsys: pyte
              ([str(a), str(tmp_path / "missing.mp4")], 3, "missing.mp4: no such file or folder; nothing was upscaled"),
              ([str(a), str(b), "-o", str(tmp_path / "x.mp4")], 2, "names a file; several inputs go into a folder"),
              ([str(a), "camera:0"], 2, "camera:0 is a live source, which is upscaled alone"),
+             (["-", str(a)], 2, "standard input is upscaled alone: run `sr-stream - -o OUT` by itself"),
              ([str(a), str(b), "--crf", "99", "-o", str(tmp_path / "o")], 2,
               "^sr-stream: error: --crf 99 is out of range")]
     for argv, want, message in cases:
