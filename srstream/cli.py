@@ -117,8 +117,10 @@ def _run(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     command.configure(parser)
-    # several inputs may come on either side of options (`sr-stream a.mp4 --crf 18 b.mp4`)
-    args = parser.parse_intermixed_args(rest) if name == DEFAULT_COMMAND else parser.parse_args(rest)
+    # several inputs may come on either side of options (`sr-stream a.mp4 --crf 18 b.mp4`); Python
+    # 3.11's intermixed parsing loses the inputs after a `--` (`sr-stream --crf 18 -- -clip.mp4`)
+    intermixed = name == DEFAULT_COMMAND and "--" not in rest
+    args = parser.parse_intermixed_args(rest) if intermixed else parser.parse_args(rest)
     return command.run(args)
 
 
