@@ -358,8 +358,9 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
     """Several inputs, as a shell expands ``sr-stream *.mp4``: each upscaled as ``sr-stream INPUT``
     alone would upscale it (its own model variant, audio, a resumable job when long), into its
     default output beside it, or with ``-o FOLDER`` under the same name in that folder. Every input
-    is planned before any is run: a missing one, an input given twice, an output that is one of
-    the inputs or two inputs' same output stop the run before any work. As in a folder run, a file
+    is planned before any is run: a missing one, an input given twice or two inputs' same output
+    stop the run before any work; an input that is another's output (``sr-stream *.mp4`` again) is
+    left out, or with ``--overwrite``, which would replace it, stops the run. As in a folder run, a file
     output already there (a finished earlier run) is skipped unless ``--overwrite``, one that fails
     is listed and the rest go on (exit 3 at the end), and Ctrl-C stops the run: the same command
     continues it."""
@@ -804,7 +805,7 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
 
     Raises:
         ConfigError: settings that no input takes. OutputError: an output that is one of the
-            inputs, or two inputs' same output.
+            inputs, with ``--overwrite``; two inputs' same output.
     """
     import copy
 
@@ -832,11 +833,21 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
     if len(images) == len(inputs):
         images = set()  # images alone: an option for videos is refused, as for one image
     made: dict[str, Path] = {}
+    for path, target in list(targets.items()):
+        place = os.path.realpath(target)
+        if place in real and not args.overwrite:  # `sr-stream *.mp4` again: the shell now names the outputs too
+            output = inputs[real.index(place)]
+            print(f"sr-stream: leaving out {output}: it is {path}'s output (an earlier run's), which this run keeps",
+                  file=sys.stderr)
+            targets.pop(output, None)
+            images.discard(output)
+            report.failed = [(p, why) for p, why in report.failed if p != output]
+            report.total -= 1
+        elif place in real:
+            raise OutputError(f"{path}'s output {target} is one of the inputs, and --overwrite would replace it; "
+                              "nothing was upscaled: choose an -o folder, or leave that input out")
     for path, target in targets.items():
         place = os.path.realpath(target)
-        if place in real:
-            raise OutputError(f"{path}'s output {target} is one of the inputs; nothing was upscaled: choose an -o "
-                              "folder, or leave that input out")
         if place in made:
             raise OutputError(f"{made[place]} and {path} would both be written to {target}; nothing was upscaled: "
                               "upscale them into different -o folders")

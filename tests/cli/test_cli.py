@@ -289,6 +289,11 @@ def test_several_inputs_are_each_upscaled_as_alone(tmp_path: Path, capsys: pytes
     code, out, err = run([*argv, str(bad)], capsys)  # the finished ones skipped, the damaged one listed
     assert code == 3 and "0 of 4 inputs upscaled, 3 skipped" in out and "1 failed" in out, err
     assert f"failed: {bad}" in err and (clips / "a_x2.mp4").stat().st_mtime_ns == stamp
+    # `sr-stream clips/*` again: the shell now names the outputs too; they are left out, not upscaled again
+    again = [*argv, str(clips / "a_x2.mp4"), str(clips / "b_x2.mp4"), str(clips / "c_x2.png")]
+    code, out, err = run(again, capsys)
+    assert code == 0 and "0 of 3 inputs upscaled, 3 skipped" in out, err
+    assert f"leaving out {clips / 'a_x2.mp4'}: it is {a}'s output" in err and not (clips / "a_x2_x2.mp4").exists()
     # a name that starts like an option, after `--` (intermixed parsing lost it in Python 3.11)
     (clips / "-d.png").write_bytes((clips / "c.png").read_bytes())
     monkeypatch.chdir(clips)
