@@ -804,18 +804,20 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
     planned) and which inputs are images.
 
     Raises:
-        ConfigError: settings that no input takes. OutputError: an output that is one of the
-            inputs, with ``--overwrite``; two inputs' same output.
+        ConfigError, InputError or OutputError: every input refused alike (settings that no input
+            takes, a folder none can be written to), the first one's. OutputError: an output that
+            is one of the inputs, with ``--overwrite``; two inputs' same output.
     """
     import copy
 
     from srstream.engine.folders import VideosReport
+    from srstream.errors import SRStreamError
 
     real = [os.path.realpath(path) for path in inputs]
     report = VideosReport(total=len(inputs))
     targets: dict[Path, Path] = {}
     images: set[Path] = set()  # run without the options for videos, as a folder run's images are
-    refused: list[ConfigError] = []
+    refused: list[SRStreamError] = []
     for path in inputs:
         single = copy.copy(args)
         single.input, single.output = path, None
@@ -823,13 +825,13 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
             job = _plan(single, into, overwrite=True)[0]
         except (InputError, OutputError, ConfigError) as exc:  # this input alone: listed, the rest go on
             report.failed.append((path, str(exc)))
-            refused += [exc] if isinstance(exc, ConfigError) else []
+            refused.append(exc)
             continue
         targets[path] = job.output
         if job.kind == "image":
             images.add(path)
-    if len(refused) == len(inputs):  # settings no input takes (--crf 99): said once, as for one input
-        raise refused[0]
+    if len(refused) == len(inputs) and len({type(exc) for exc in refused}) == 1:
+        raise refused[0]  # settings no input takes (--crf 99), a folder none can be written to: said once
     if len(images) == len(inputs):
         images = set()  # images alone: an option for videos is refused, as for one image
     made: dict[str, Path] = {}

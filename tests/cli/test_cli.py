@@ -314,6 +314,9 @@ def test_several_inputs_are_checked_before_any_work(tmp_path: Path, capsys: pyte
     b = write_video(tmp_path / "other" / "a.mp4", frames=3)
     first = write_video(tmp_path / "a_x2.mp4", frames=3)
     before = first.read_bytes()
+    junk, junk2 = tmp_path / "junk.mp4", tmp_path / "junk2.mp4"  # every input refused alike: said once
+    junk.write_bytes(b"not a video")
+    junk2.write_bytes(b"nor this")
     cases = [([str(a), str(first), "--overwrite"], 4, "a.mp4's output .*a_x2.mp4 is one of the inputs"),
              ([str(a), str(b), "-o", str(tmp_path / "o")], 4, "would both be written to"),
              ([str(a), str(tmp_path / "." / "a.mp4")], 2, "given twice"),
@@ -322,9 +325,10 @@ def test_several_inputs_are_checked_before_any_work(tmp_path: Path, capsys: pyte
              ([str(a), "camera:0"], 2, "camera:0 is a live source, which is upscaled alone"),
              (["-", str(a)], 2, "standard input is upscaled alone: run `sr-stream - -o OUT` by itself"),
              ([str(a), str(b), "--crf", "99", "-o", str(tmp_path / "o")], 2,
-              "^sr-stream: error: --crf 99 is out of range")]
+              "^sr-stream: error: --crf 99 is out of range"),
+             ([str(junk), str(junk2)], 3, "^sr-stream: error: .*junk.mp4 is not a video or image sr-stream can read")]
     for argv, want, message in cases:
         code, _, err = run([*argv, "--model", str(model)], capsys)
-        assert code == want and re.search(message, err, re.M), (argv, err)
+        assert code == want and re.search(message, err, re.M) and "listed above" not in err, (argv, err)
     assert first.read_bytes() == before and not (tmp_path / "a_x2_x2.mp4").exists()
     assert not (tmp_path / "o").exists()  # the folder made for a run refused before any work goes too
