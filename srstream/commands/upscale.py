@@ -395,9 +395,9 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
             raise ConfigError(f"-o {into} names a file; several inputs go into a folder, each under its own name: "
                               "name a folder (it is made if missing)")
     created = into is not None and not into.exists()
-    if into is not None:
+    if created:
         try:
-            into.mkdir(parents=True, exist_ok=True)
+            into.mkdir(parents=True)
         except OSError as exc:
             raise OutputError(f"cannot create {into}: {exc.strerror or exc}; choose another -o folder") from exc
     try:
@@ -411,7 +411,7 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
         if target.is_file() and not args.overwrite:
             report.kept.append(path)
             continue
-        print(f"sr-stream: input {number} of {len(inputs)}: {path} -> {target}", file=sys.stderr)
+        print(f"sr-stream: input {number} of {len(targets)}: {path} -> {target}", file=sys.stderr)
         single = _for_images(args) if path in images else copy.copy(args)
         single.input, single.output = path, target
         try:
