@@ -65,12 +65,14 @@ def video_targets(inputs: Path, out_dir: Path, videos: list[Path], recursive: bo
     Raises:
         OutputError: an output would be its own input (``out_dir`` is the videos' folder).
     """
+    from srstream.atomic import fitting_name
     from srstream.engine.outputs import video_suffix
 
     pairs = []
     for video in videos:
-        place = video.parent.relative_to(inputs) if recursive else Path()
-        pairs.append((video, out_dir / place / (video.stem + video_suffix(video.suffix))))
+        folder = out_dir / (video.parent.relative_to(inputs) if recursive else Path())
+        # a longer extension (a RealMedia .rm becomes .mkv) may pass the folder's limit: cut to fit
+        pairs.append((video, folder / fitting_name(folder, "", video.stem, video_suffix(video.suffix))))
     if any(os.path.realpath(target) == os.path.realpath(video) for video, target in pairs):
         raise OutputError(f"{out_dir} holds the videos themselves: the outputs would replace them; choose another "
                           "-o folder")

@@ -149,6 +149,11 @@ def test_names_made_from_a_long_name_are_cut_to_fit_the_folder(tmp_path: Path) -
     folder = tmp_path / ("d" * 254)
     folder.mkdir()
     assert size(default_output(folder, 4, "folder").name) <= 255
+    from srstream.engine.folders import video_targets
+
+    real_media = tmp_path / ("r" * 252 + ".rm")  # a folder run's RealMedia video is written as .mkv: 1 byte more
+    [(_, into)] = video_targets(tmp_path, tmp_path / "out", [real_media])
+    assert size(into.name) <= 255 and into.suffix == ".mkv" and into.parent == tmp_path / "out"
 
     target = tmp_path / ("v" * 251 + ".mp4")  # 255 bytes: the longest name there is
     for path in (job_folder(target), listing_for(target), interrupted_path(target), temporary_beside(target)):
