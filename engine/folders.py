@@ -138,7 +138,8 @@ def run_videos(pairs: list[tuple[Path, Path]], upscale: Callable[[Path, Path], A
     """
     report = VideosReport(total=len(pairs))
     for number, (video, target) in enumerate(pairs, 1):
-        if target.exists() and not overwrite:
+        # a finished output is a file (a folder input's output folder is continued by its own run)
+        if target.is_file() and not overwrite:
             report.kept.append(video)
             continue
         if announce is not None:

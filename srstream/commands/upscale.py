@@ -366,7 +366,7 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
     continues it."""
     import copy
 
-    from srstream.engine.folders import failure
+    from srstream.engine.folders import run_videos
     from srstream.engine.outputs import VIDEO_SUFFIXES
     from srstream.engine.sources import parse_live
     from srstream.errors import SRStreamError, interrupted_exit_code
@@ -407,29 +407,39 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
             with contextlib.suppress(OSError):
                 into.rmdir()
         raise
-    for number, (path, target) in enumerate(targets.items(), 1):
-        if target.is_file() and not args.overwrite:
-            report.kept.append(path)
-            continue
-        print(f"sr-stream: input {number} of {len(targets)}: {path} -> {target}", file=sys.stderr)
+    def one(path: Path, target: Path) -> int:
         single = _for_images(args) if path in images else copy.copy(args)
         single.input, single.output = path, target
         try:
-            code = _run_file(single)
+            return _run_file(single)
         except SRStreamError as exc:
             print(f"sr-stream: {path} failed: {exc}", file=sys.stderr)
-            report.failed.append((path, str(exc)))
-            continue
-        if code == interrupted_exit_code():
-            print("sr-stream: interrupted; finished outputs are kept, and the same command continues with the rest",
-                  file=sys.stderr)
-            return code
-        report.done.append(path)
-    print(report.summary(into or "sr-stream", "inputs"))
+            raise
+
+    def announce(number: int, path: Path, target: Path) -> None:
+        print(f"sr-stream: input {number} of {len(targets)}: {path} -> {target}", file=sys.stderr)
+
+    ran = run_videos(list(targets.items()), one, overwrite=args.overwrite, announce=announce,
+                     interrupted=lambda code: code == interrupted_exit_code())
+    ran.total, ran.failed = report.total, report.failed + ran.failed  # with the inputs refused in planning
+    return _end_of_run(ran, into or "sr-stream", "inputs")
+
+
+def _end_of_run(report, out: Path | str, noun: str, failed_images: InputError | None = None) -> int:  # noqa: ANN001
+    """How a run of several videos or inputs (a :class:`~srstream.engine.folders.VideosReport`) ends:
+    interrupted (the same command continues), or its summary, what failed, and exit 3 if anything did."""
+    from srstream.engine.folders import failure
+    from srstream.errors import interrupted_exit_code
+
+    if report.interrupted:
+        print(f"sr-stream: interrupted; the {noun} finished are kept, and the same command continues with the rest",
+              file=sys.stderr)
+        return interrupted_exit_code()
+    print(report.summary(out, noun))
     for path, why in report.failed:
         print(f"  failed: {path}: {why}", file=sys.stderr)
-    if report.failed:
-        raise failure(report, noun="inputs")
+    if report.failed or failed_images:
+        raise failure(report, str(failed_images).split(" could not")[0] if failed_images else None, noun)
     return 0
 
 
@@ -879,7 +889,7 @@ def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
     import copy
     import dataclasses
 
-    from srstream.engine.folders import failure, run_videos
+    from srstream.engine.folders import run_videos
     from srstream.errors import SRStreamError, interrupted_exit_code
 
     failed_images: InputError | None = None
@@ -908,16 +918,7 @@ def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
 
     report = run_videos(list(job.videos), one, overwrite=args.overwrite, announce=announce,
                         interrupted=lambda code: code == interrupted_exit_code())
-    if report.interrupted:
-        print("sr-stream: interrupted; finished videos are kept, and the same command continues with the rest",
-              file=sys.stderr)
-        return interrupted_exit_code()
-    print(report.summary(job.output))
-    for video, why in report.failed:
-        print(f"  failed: {video}: {why}", file=sys.stderr)
-    if report.failed or failed_images:
-        raise failure(report, str(failed_images).split(" could not")[0] if failed_images else None)
-    return 0
+    return _end_of_run(report, job.output, "videos", failed_images)
 
 
 COMMAND = Command(configure, run, "Upscale a video (audio and subtitles kept), an image, a folder or a glob.")
