@@ -236,7 +236,7 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
             return _plan_frames(media, frames, overwrite=overwrite, workers=workers, ray_address=ray_address,
                                 segments=segments)
     if not streaming:
-        check_kind(media.kind, output, media.frames)
+        check_kind(media.kind, output, media.frames, media.path)
     if media.width and (media.kind == "image" or output.suffix.lower() == ".gif"):
         size = tagged_size(scale, media.width, media.height)
         if dst is None and media.kind == "image" and not image_fits(output.suffix, *size):

@@ -56,7 +56,8 @@ class MediaInfo:
         kind: ``"video"``, ``"image"``, ``"folder"`` or ``"glob"`` (a pattern such as ``shots/*.png``).
         width / height: frame size in pixels (0 for folders).
         frames: frame count the container declares (0 when it does not say; video only), an
-            animated PNG's or WebP's frames (0 for a still image), or the number of images in a folder.
+            animated PNG's or WebP's frames or a TIFF's pages (0 for a still image), or the number of
+            images in a folder.
         rate: average frame rate (video only).
         audio_streams / subtitle_streams: counts of streams to carry over (video only).
         seconds: the video's duration as the container gives it (0 when it does not say).
@@ -167,10 +168,11 @@ def has_clear_pixels(frame) -> bool:  # noqa: ANN001 - av.VideoFrame
 
 
 def _probe_image(path: Path) -> MediaInfo:
-    from srstream.engine.stills import ANIMATION_SUFFIXES, animation_frames, read_still_with_metadata
+    from srstream.engine.stills import image_frames, read_still_with_metadata
 
-    frames = animation_frames(path) if path.suffix.lower() in ANIMATION_SUFFIXES else 1
-    # a still is kept for the upscale (decoded once per run); an animation's first frame gives its size
+    frames = image_frames(path)
+    # a still is kept for the upscale (decoded once per run); an animation's first frame (a TIFF's first page)
+    # gives its size
     image, _ = read_still_with_metadata(path, keep=frames == 1)
     return MediaInfo(path=path, kind="image", width=image.shape[1], height=image.shape[0],
                      frames=frames if frames > 1 else 0)

@@ -76,13 +76,14 @@ def check_output(source: Path, output: Path, *, overwrite: bool, folder: bool = 
         raise OutputError(f"output folder {folder} is not writable; choose another -o path")
 
 
-def check_kind(kind: str, output: Path, frames: int = 0) -> None:
+def check_kind(kind: str, output: Path, frames: int = 0, source: Path | None = None) -> None:
     """Refuse an output whose extension cannot hold what the input is, before any work.
-    ``frames``: an image input's frames (more than one: an animated PNG or WebP).
+    ``frames``: an image input's frames (more than one: an animated PNG or WebP, or the pages of a
+    TIFF, the input ``source``).
 
     Raises:
         ConfigError: a video written to an image or unknown extension, an image to a video or
-            unknown one, an animation to a format of one picture.
+            unknown one, an animation or a multi-page TIFF to a format of one picture.
     """
     from srstream.errors import ConfigError
     from srstream.images import IMAGE_SUFFIXES
@@ -96,9 +97,13 @@ def check_kind(kind: str, output: Path, frames: int = 0) -> None:
         raise ConfigError(f"-o {output}: the input is an image; end the output with one of "
                           f"{', '.join(sorted(IMAGE_SUFFIXES))}")
     if kind == "image" and frames > 1:
-        from srstream.engine.stills import ANIMATION_SUFFIXES
+        from srstream.engine.stills import ANIMATION_SUFFIXES, PAGED_SUFFIXES
 
-        if suffix not in ANIMATION_SUFFIXES:
+        if source is not None and source.suffix.lower() in PAGED_SUFFIXES:
+            if suffix not in PAGED_SUFFIXES:
+                raise ConfigError(f"-o {output}: the input is a TIFF of {frames} pages, and {suffix or 'no extension'} "
+                                  f"holds one picture; end the output with {' or '.join(PAGED_SUFFIXES)}")
+        elif suffix not in ANIMATION_SUFFIXES:
             raise ConfigError(f"-o {output}: the input is an animation of {frames} frames, and {suffix} holds one "
                               f"picture; end the output with {' or '.join(ANIMATION_SUFFIXES)}")
 

@@ -20,6 +20,9 @@ so it displays the same way.
 An animated PNG (APNG) or WebP is upscaled frame by frame into an animation of the same kind, with
 its frame durations, loop count and alpha (OpenCV's ``imdecodeanimation`` / ``imencodeanimation``;
 FFmpeg, which reads GIFs as video, reads no animated WebP): never flattened to its first frame.
+A multi-page TIFF (a scanned document, a fax, a microscope's stack) is upscaled page by page into
+a TIFF of as many pages, each in its own size, bit depth and channels (OpenCV's
+``imdecodemulti`` / ``imencodemulti``): never cut to its first page.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError
 from srstream.images import FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range, read_heif
 
-__all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "StillMetadata", "animation_frames",
-           "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs", "folder_files",
-           "folder_videos", "is_glob", "read_animation", "read_still", "read_still_with_metadata", "upright",
-           "upscale_folder", "upscale_image", "videos_among", "write_animation", "write_still"]
+__all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "PAGED_SUFFIXES", "StillMetadata",
+           "animation_frames", "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs",
+           "folder_files", "folder_videos", "image_frames", "is_glob", "read_animation", "read_pages", "read_still",
+           "read_still_with_metadata", "tiff_pages", "upright", "upscale_folder", "upscale_image", "videos_among",
+           "write_animation", "write_pages", "write_still"]
 
 log = logging.getLogger("srstream.engine")
 
@@ -66,6 +70,8 @@ AVIF_QUALITY = 95
 HEIF_QUALITY = 75
 #: Image formats whose files may hold an animation, which is read and written as one.
 ANIMATION_SUFFIXES = (".png", ".webp", ".avif")
+#: Image formats whose files may hold several pages (pictures of their own sizes, not an animation).
+PAGED_SUFFIXES = (".tif", ".tiff")
 #: The most of this machine's memory an animation's upscaled frames may take (they are encoded
 #: together, so they are all held at once).
 ANIMATION_MEMORY_SHARE = 0.5
@@ -338,6 +344,47 @@ def animation_frames(path: Path) -> int:
     return _animation_header(path)[0]
 
 
+def tiff_pages(path: Path) -> int:
+    """How many pages (images in its chain of image file directories) a TIFF or BigTIFF holds,
+    read from its headers without decoding; 1 for a file that is not a TIFF or whose header cannot
+    be read (the decoder reports what is wrong with it).
+
+    Read by hand: a chain of offsets, and neither OpenCV (``imcount`` decodes every page) nor
+    Pillow (not a dependency of the engine) counts pages without reading them."""
+    pages, seen = 0, set()
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+            if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+                return 1
+            order = "little" if head[:2] == b"II" else "big"
+            big = int.from_bytes(head[2:4], order) == 43  # BigTIFF: 8-byte counts and offsets
+            count_size, entry_size, offset_size = (8, 20, 8) if big else (2, 12, 4)
+            ifd = int.from_bytes(head[8:16] if big else head[4:8], order)
+            while ifd and ifd not in seen and pages < 100_000:  # a loop in a damaged file ends the count
+                seen.add(ifd)
+                f.seek(ifd)
+                count = f.read(count_size)
+                if len(count) < count_size:
+                    break
+                f.seek(ifd + count_size + int.from_bytes(count, order) * entry_size)
+                following = f.read(offset_size)
+                pages += 1
+                ifd = int.from_bytes(following, order) if len(following) == offset_size else 0
+    except OSError:
+        pass
+    return max(1, pages)
+
+
+def image_frames(path: Path) -> int:
+    """An image file's pictures: an animation's frames (:func:`animation_frames`), a TIFF's pages
+    (:func:`tiff_pages`), else 1."""
+    suffix = path.suffix.lower()
+    if suffix in ANIMATION_SUFFIXES:
+        return animation_frames(path)
+    return tiff_pages(path) if suffix in PAGED_SUFFIXES else 1
+
+
 def _animation_header(path: Path) -> tuple[int, bool]:
     """:func:`animation_frames`, and whether the file says it holds EXIF, ICC or XMP metadata (a
     PNG's ``eXIf``/``iCCP``/``iTXt`` chunks before its pictures, a WebP's ``VP8X`` flags)."""
@@ -413,6 +460,47 @@ def read_animation(path: Path) -> tuple[list[np.ndarray], list[int], int]:
             raise InputError(f"{path}: {frame.dtype} samples are not supported; convert to 8- or 16-bit")
         frames[i] = _rgb(full_range(frame, head, path.suffix))
     return frames, [int(d) for d in animation.durations], int(animation.loop_count)
+
+
+def read_pages(path: Path) -> list[np.ndarray]:
+    """A multi-page TIFF's pages, each as :func:`read_still` gives an image (its own size, depth
+    and channels).
+
+    Raises:
+        InputError: unreadable, or a page of an unsupported sample type (e.g. float).
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    ok, pages = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED) if data.size else (False, ())
+    if not ok or not pages:
+        raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
+    out = []
+    for number, page in enumerate(pages, 1):
+        if page.dtype not in (np.uint8, np.uint16):
+            raise InputError(f"{path}: page {number} has {page.dtype} samples, which are not supported; convert to "
+                             "8- or 16-bit")
+        if page.ndim == 3 and page.shape[2] not in (1, 3, 4):
+            raise InputError(f"{path}: page {number} has {page.shape[2]} channels, which are not supported")
+        out.append(_rgb(page))
+    return out
+
+
+def write_pages(path: Path, pages: list[np.ndarray]) -> None:
+    """Write RGB(A) or grey ``pages`` (uint8 or uint16, each its own size) as one multi-page TIFF,
+    atomically. The pages are converted for the encoder in place, one at a time.
+
+    Raises:
+        OutputError: the encoder refuses, or the disk is full / the folder not writable.
+    """
+    swaps = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}
+    for i, page in enumerate(pages):
+        pages[i] = cv2.cvtColor(page, swaps[page.shape[2]]) if page.shape[2] in swaps else page[:, :, 0]
+    ok, data = cv2.imencodemulti(path.suffix, pages)
+    if not ok:
+        raise OutputError(f"cannot encode {path.name} as a {path.suffix} of {len(pages)} pages")
+    _write_encoded(path, data)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -500,6 +588,27 @@ def _upscale_animation(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[i
     return width, height
 
 
+def _upscale_pages(src: Path, dst: Path, upscaler: FrameUpscaler, count: int) -> tuple[int, int]:
+    """A multi-page TIFF into a TIFF of as many pages; returns the first page's output size."""
+    if dst.suffix.lower() not in PAGED_SUFFIXES:
+        raise ConfigError(f"{src} is a TIFF of {count} pages; {dst.suffix or 'a file without extension'} holds one "
+                          f"picture: write {' or '.join(PAGED_SUFFIXES)}")
+    pages = read_pages(src)
+    for page in pages:
+        check_image_size(dst, *output_size(upscaler, page.shape[1], page.shape[0]))
+    scale = upscaler.spec.scale
+    needed = sum(p.shape[0] * p.shape[1] * p.shape[2] * p.itemsize for p in pages) * scale * scale
+    if needed > _animation_memory():
+        raise InputError(f"{src} holds {len(pages)} pages; upscaled x{scale}, they would take "
+                         f"{needed / 2**30:.1f} GiB, more than half of this machine's memory (they are encoded "
+                         "together); split it into smaller files first")
+    for i, page in enumerate(pages):
+        pages[i] = upscaler.upscale(page)
+    width, height = pages[0].shape[1], pages[0].shape[0]
+    write_pages(dst, pages)
+    return width, height
+
+
 def _upscale_gif(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
     """A GIF of a folder run, into a GIF through the video pipeline (every frame at its time, a
     palette for each, its transparency kept), as ``sr-stream clip.gif -o out.gif`` makes it.
@@ -559,15 +668,18 @@ def _write_heif(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
 
 
 def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
-    """Upscale one image file, or an animated PNG or WebP into an animation (:func:`animation_frames`);
-    returns the output ``(width, height)``.
+    """Upscale one image file, an animated PNG or WebP into an animation (:func:`animation_frames`),
+    or a multi-page TIFF into one of as many pages; returns the output ``(width, height)`` (a
+    TIFF's first page's).
 
     Raises:
-        ConfigError: an animation written to a format of one picture. OutputError: an image too
+        ConfigError: an animation or a multi-page TIFF written to a format of one picture. OutputError: an image too
             large for its output's format (:func:`srstream.engine.outputs.check_image_size`).
     """
     if src.suffix.lower() in ANIMATION_SUFFIXES and animation_frames(src) > 1:
         return _upscale_animation(src, dst, upscaler)
+    if src.suffix.lower() in PAGED_SUFFIXES and (pages := tiff_pages(src)) > 1:
+        return _upscale_pages(src, dst, upscaler, pages)
     if src.suffix.lower() == ".gif":
         return _upscale_gif(src, dst, upscaler)
     image, metadata = read_still_with_metadata(src)

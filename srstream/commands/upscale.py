@@ -781,8 +781,12 @@ def _job_summary(report, output: Path, up) -> int:  # noqa: ANN001 - JobReport, 
 def _image(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     result = up.run(job)
     width, height = result.size
-    frames = f"an animation of {job.media.frames} frames of " if job.media.frames > 1 else ""
-    print(f"{job.output}: {frames}{width}x{height} in {result.seconds:.2f} s; {up.frame_upscaler.backend.describe()}")
+    size = f"{width}x{height}"
+    if job.media.frames > 1:
+        paged = job.media.path.suffix.lower() in (".tif", ".tiff")
+        count = job.media.frames
+        size = f"{count} pages (the first {size})" if paged else f"an animation of {count} frames of {size}"
+    print(f"{job.output}: {size} in {result.seconds:.2f} s; {up.frame_upscaler.backend.describe()}")
     return 0
 
 

@@ -332,6 +332,68 @@ def test_an_animation_is_refused_a_format_of_one_picture(
     assert animation_frames(tmp_path / "out" / "still.png") == 1
 
 
+def _pages() -> list[np.ndarray]:
+    """Three TIFF pages, as OpenCV holds them: BGR 8-bit, grey 16-bit, BGRA 8-bit, each its own size."""
+    rng = np.random.default_rng(5)
+    return [rng.integers(0, 256, (10, 12, 3), dtype=np.uint8), rng.integers(0, 65536, (7, 9), dtype=np.uint16),
+            rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)]
+
+
+def test_a_multi_page_tiff_keeps_every_page(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from srstream.engine.backends import backend_def
+    from srstream.engine.models import read_onnx_spec
+    from srstream.engine.stills import read_pages, tiff_pages
+    from srstream.engine.upscaler import FrameUpscaler
+
+    ok, data = cv2.imencodemulti(".tif", _pages())
+    assert ok
+    src = tmp_path / "scan.tif"
+    src.write_bytes(data.tobytes())
+    assert tiff_pages(src) == 3
+    code, out, err = run([str(src), "--model", str(model), "--backend", "ort", "--precision", "fp32"], capsys)
+    assert code == 0, err
+    assert "3 pages (the first 24x20)" in out
+    written = read_pages(tmp_path / "scan_x2.tif")
+    spec = read_onnx_spec(model)
+    upscaler = FrameUpscaler(backend_def("ort").open(spec, model, "fp32"), spec, 0)
+    stored = read_pages(src)
+    assert [p.shape for p in written] == [(20, 24, 3), (14, 18, 1), (12, 10, 4)]
+    assert [p.dtype for p in written] == [np.uint8, np.uint16, np.uint8]
+    for got, page in zip(written, stored):
+        assert np.array_equal(got, upscaler.upscale(page))  # TIFF is lossless: each page exactly as upscaled alone
+
+    # a folder's multi-page TIFF too; a format of one picture is refused before any work
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    src.rename(shots / "scan.tiff")
+    code, out, err = run([str(shots), "-o", str(tmp_path / "out"), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert tiff_pages(tmp_path / "out" / "scan.tiff") == 3
+    code, out, err = run([str(shots / "scan.tiff"), "-o", str(tmp_path / "scan.png"), "--model", str(model)], capsys)
+    assert code == 2 and "TIFF of 3 pages" in err and ".tif or .tiff" in err
+    assert not (tmp_path / "scan.png").exists()
+
+
+def test_tiff_pages_reads_the_chain_of_directories(tmp_path: Path) -> None:
+    from srstream.engine.stills import tiff_pages
+
+    image = pytest.importorskip("PIL.Image")
+    frames = [image.new("RGB", (4 + i, 3), (i, 0, 0)) for i in range(4)]
+    frames[0].save(tmp_path / "big.tif", save_all=True, append_images=frames[1:], big_tiff=True)
+    assert (tmp_path / "big.tif").read_bytes()[2:4] == b"\x2b\x00"  # BigTIFF: 8-byte offsets
+    assert tiff_pages(tmp_path / "big.tif") == 4
+    frames[0].save(tmp_path / "one.tif")
+    assert tiff_pages(tmp_path / "one.tif") == 1
+    data = bytearray((tmp_path / "one.tif").read_bytes())  # its one directory pointing back at itself
+    first = int.from_bytes(data[4:8], "little")
+    count = int.from_bytes(data[first:first + 2], "little")
+    data[first + 2 + 12 * count:first + 6 + 12 * count] = first.to_bytes(4, "little")
+    (tmp_path / "loop.tif").write_bytes(bytes(data))
+    assert tiff_pages(tmp_path / "loop.tif") == 1
+    (tmp_path / "cut.tif").write_bytes(b"II*\x00")
+    assert tiff_pages(tmp_path / "cut.tif") == 1
+
+
 @pytest.mark.parametrize("suffix", [".png", ".webp"])
 def test_an_animation_says_when_its_metadata_is_not_kept(tmp_path: Path, model: Path,
                                                          capsys: pytest.CaptureFixture[str],
