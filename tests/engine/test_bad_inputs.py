@@ -207,6 +207,35 @@ def test_a_truncated_input_says_so_keeps_what_decoded_and_exits_3(tmp_path: Path
     assert _frames(tmp_path / "job.mp4") == got and _leftovers(tmp_path) == []
 
 
+def test_a_clip_cut_without_re_encoding_is_not_called_truncated(tmp_path: Path, nearest: Path) -> None:
+    """A clip cut without re-encoding (``ffmpeg -ss 0.4 -i in.mp4 -c copy``, an editor's trim) keeps
+    packets before the cut, which its edit list hides (FFmpeg marks them discard: decoded, never
+    shown). Its container declares them all, so the run said the input "ended after 7 of the 20
+    frames it declares" and exited 3, in one pass and in a job, with every frame a player shows
+    written."""
+    from srstream.engine.media import probe
+
+    full = _clip(tmp_path / "full.mp4", 20)  # keyframes every 10 frames
+    src = tmp_path / "trimmed.mp4"
+    with av.open(str(full)) as i, av.open(str(src), "w") as o:
+        video = i.streams.video[0]
+        out = o.add_stream_from_template(video)
+        cut = round(Fraction(13, 30) / video.time_base)  # frame 13: the cut-away packets span two keyframes
+        for packet in i.demux(video):
+            if packet.dts is not None:
+                packet.pts, packet.dts, packet.stream = packet.pts - cut, packet.dts - cut, out
+                o.mux(packet)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].frames == 20
+    shown = _frames(src)
+    assert shown == 7 and probe(src).frames == 7
+    for args in ([], ["--segments", "5"]):
+        r = _cli(str(src), "-o", f"out{len(args)}.mp4", "--model", str(nearest), "--preset", "ultrafast", *args,
+                 cwd=tmp_path)
+        assert r.returncode == 0 and "declares" not in r.stderr, r.stderr
+        assert _frames(tmp_path / f"out{len(args)}.mp4") == shown
+
+
 @pytest.mark.parametrize("one_cpu", [False, True], ids=["all-cpus", "one-cpu"])
 def test_a_damaged_packet_is_skipped_and_the_rest_upscaled(tmp_path: Path, nearest: Path, one_cpu: bool) -> None:
     """One damaged packet in the middle of a file (a bad download, a scratched disc) ended the run
