@@ -690,6 +690,9 @@ class Upscaler:
         self._input_notes = list(source.notes)  # what the input's first frame says (rotation, interlacing, ...)
         self._input_ivtc = source.ivtc  # telecined film: four frames out for five in
         try:
+            if source.decode_times:
+                raise OutputError(f"the input ({source.video.codec_context.name} with B-frames in AVI) stores no times "
+                                  "of its frames' own, so it cannot be cut at keyframes by time")
             size = self.output_size(*source.size)
             if keeps_alpha(source, choose_pix_fmt(job.encode, source.video.codec_context.pix_fmt, *size, True)[0]):
                 raise OutputError("its segments (.mp4 files) cannot hold the input's transparency")

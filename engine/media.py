@@ -127,7 +127,7 @@ def _probe_video(path: Path) -> MediaInfo:
                 kind="video",
                 width=first.width if first is not None else cc.width,
                 height=first.height if first is not None else cc.height,
-                frames=shown_frames(video) or _gif_frames(path, video),
+                frames=shown_frames(path, video) or _gif_frames(path, video),
                 rate=Fraction(rate) if rate else None,
                 audio_streams=len(container.streams.audio),
                 subtitle_streams=len(container.streams.subtitles),
@@ -142,20 +142,69 @@ def _probe_video(path: Path) -> MediaInfo:
         raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc
 
 
-def shown_frames(video) -> int:  # noqa: ANN001 - an av stream of an open container
-    """The frames a video's container declares, less those its edit list hides (0 when it declares
-    none). A clip cut without re-encoding (``ffmpeg -ss 5 -i in.mp4 -c copy``, an editor's trim)
-    keeps samples before the cut back to a keyframe; FFmpeg's MP4/MOV demuxer leaves out of its
-    index those before the last keyframe it needs and marks the rest *discard* (decoded for
-    reference, never shown, as in every player). The index is in memory once the file is open
-    (about 0.5 us an entry to count)."""
+def shown_frames(path: Path, video) -> int:  # noqa: ANN001 - an av stream of an open container
+    """The frames a video's container declares, as its index counts them where it has one (0 when
+    it declares none). A clip cut without re-encoding (``ffmpeg -ss 5 -i in.mp4 -c copy``, an
+    editor's trim) keeps samples before the cut back to a keyframe, which its edit list hides:
+    FFmpeg's MP4/MOV demuxer leaves out of its index those before the last keyframe it needs and
+    marks the rest *discard* (decoded for reference, never shown, as in every player). An AVI's
+    header counts among its frames the empty chunks a variable frame rate leaves in it (the
+    player repeats the frame before); its index holds the pictures, where the file is whole (an
+    AVI cut short has lost its index, which comes last, and FFmpeg rebuilds one from what is
+    there: then the header's count says how many frames are missing). The index is in memory once
+    the file is open (about 0.5 us an entry to count)."""
     declared = int(video.frames or 0)
-    if not declared or not video.container.format.name.startswith("mov,"):
+    kind = video.container.format.name.split(",")[0]
+    if not declared or kind not in ("mov", "avi") or (kind == "avi" and not _riff_whole(path)):
         return declared
     entries = video.index_entries
     if not len(entries):
         return declared
     return min(declared, sum(1 for entry in entries if not entry.is_discard))
+
+
+def _riff_whole(path: Path) -> bool:
+    """Whether a RIFF file (AVI; an OpenDML AVI over 1 GB is several RIFF chunks in a row) holds
+    every byte its chunks' sizes say: their ends fall on the file's end."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            at = 0
+            while at + 8 <= size:
+                f.seek(at)
+                head = f.read(8)
+                if head[:4] != b"RIFF":
+                    break
+                at += 8 + int.from_bytes(head[4:8], "little")
+                at += at & 1  # chunks are padded to an even size
+            return 0 < at <= size
+    except OSError:
+        return False
+
+
+#: Packets :func:`decode_order_times` reads.
+_TIMES_READ = 64
+
+
+def decode_order_times(path: Path, video) -> bool:  # noqa: ANN001 - an av stream
+    """Whether a video's packets carry times that rise in decoding order while its decoder reorders frames:
+    H.264 or HEVC with B-frames in AVI, a format that stores no presentation times (FFmpeg's
+    demuxer numbers the packets in file order, so the times its frames come out with go back and
+    forth). Such frames are timed by their decoding times instead (each frame's ``dts``, as FFmpeg's
+    best-effort timestamp takes them). An MPEG-4 with packed B-frames (Xvid) in AVI gets proper
+    times from FFmpeg and is not such a video; nor is any other container's, whose packets hold
+    presentation times. Reads the first :data:`_TIMES_READ` packets (not pictures)."""
+    if not video.codec_context.has_b_frames or video.container.format.name != "avi":
+        return False
+    last = None
+    with open_input(path) as container:
+        for n, packet in enumerate(container.demux(container.streams[video.index])):
+            if n >= _TIMES_READ or packet.size == 0:
+                break
+            if packet.pts is None or (last is not None and packet.pts <= last):
+                return False  # none, or presentation times of their own (out of decoding order)
+            last = packet.pts
+    return last is not None
 
 
 def _hdr10(video, frame):  # noqa: ANN001, ANN202 - av stream and its first frame (or None) -> Hdr10 | None

@@ -54,7 +54,7 @@ from srstream.engine.encode import (
     rehearse,
     undecodable,
 )
-from srstream.engine.media import has_clear_pixels, main_video, no_video, shown_frames
+from srstream.engine.media import decode_order_times, has_clear_pixels, main_video, no_video, shown_frames
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
@@ -297,7 +297,9 @@ class FileSource:
                        if (s.type == "audio" and copy_audio) or (s.type == "subtitle" and copy_subtitles)}
         self.matrix = video.codec_context.colorspace if video.codec_context.colorspace in MATRICES else BT601
         self.deep = is_deep(video.codec_context.pix_fmt)
-        self.frames_declared = shown_frames(video) if span == (None, None) else 0
+        self.frames_declared = shown_frames(src, video) if span == (None, None) and src != PIPE else 0
+        #: its frames are timed by their decoding times (:func:`srstream.engine.media.decode_order_times`)
+        self.decode_times = src != PIPE and decode_order_times(src, video)
         # transparency: a format with alpha (a GIF's is always bgra: its first frame decides), or
         # VP9 with alpha, whose alpha plane only libvpx's decoder reads (FFmpeg's own drops it)
         self.decoder = None
@@ -477,6 +479,8 @@ class FileSource:
                     continue
                 damaged_run = 0
                 for decoded in pictures:
+                    if self.decode_times:
+                        decoded.pts = decoded.dts  # None for the last few: each gets the next free time
                     for frame in self._deinterlaced(decoded, report):
                         if (outcome := handle(frame)) is not None:
                             return finish(outcome)

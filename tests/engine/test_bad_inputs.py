@@ -236,6 +236,22 @@ def test_a_clip_cut_without_re_encoding_is_not_called_truncated(tmp_path: Path, 
         assert _frames(tmp_path / f"out{len(args)}.mp4") == shown
 
 
+def test_an_avi_of_b_frames_asked_for_segments_runs_in_one_pass(tmp_path: Path, nearest: Path) -> None:
+    """Its frames are timed by their decoding times (they have no others), which keyframe cuts by
+    time do not line up with: its job's join failed after every segment was upscaled ('writing ...
+    failed (Invalid argument)'). It runs in one pass, saying so."""
+    from tests.engine.test_video import write_b_frame_avi
+
+    src = write_b_frame_avi(tmp_path / "in.avi", 40)
+    r = _cli(str(src), "-o", "out.mkv", "--model", str(nearest), "--preset", "ultrafast", "--segments", "10",
+             cwd=tmp_path)
+    assert r.returncode == 0 and "in one pass instead" in r.stderr and "B-frames in AVI" in r.stderr, r.stderr
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        times = [f.time for f in c.decode(video=0)]
+    assert len(times) == 40 and times == sorted(set(times))
+    assert _leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("one_cpu", [False, True], ids=["all-cpus", "one-cpu"])
 def test_a_damaged_packet_is_skipped_and_the_rest_upscaled(tmp_path: Path, nearest: Path, one_cpu: bool) -> None:
     """One damaged packet in the middle of a file (a bad download, a scratched disc) ended the run

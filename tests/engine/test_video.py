@@ -123,6 +123,74 @@ def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path, upscaler: Frame
     assert [p * tb_in for p in pts_in] == [p * tb_out for p in pts_out] and len(pts_out) == 7
 
 
+def write_b_frame_avi(path: Path, frames: int = 30) -> Path:
+    """H.264 with B-frames in AVI, which stores no presentation times: FFmpeg's demuxer gives the
+    packets times in file (decoding) order."""
+    rng = np.random.default_rng(2)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=Fraction(30))
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.options = {"preset": "ultrafast", "bf": "2", "g": "10"}
+        for i in range(frames):
+            f = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def test_an_avi_of_b_frames_keeps_its_frames_in_time(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """Its frames came out of the decoder with the packets' times, out of order (1, 4, 3, 5, 2, ...),
+    and were 'given the next free one': the output's frames sat at the wrong times. They are timed by
+    their decoding times now, as FFmpeg's best-effort timestamp (and ffprobe) times them."""
+    src = write_b_frame_avi(tmp_path / "in.avi")
+    with av.open(str(src)) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.has_b_frames
+        decoded = [(f.pts, f.dts) for f in c.decode(v)]
+        tb_in = v.time_base
+    assert [pts for pts, _ in decoded] != sorted(pts for pts, _ in decoded)  # what the decoder hands out
+    report = upscale_video(src, tmp_path / "out.mkv", upscaler, FAST)
+    pts_out, _, tb_out, _, _ = _frames(tmp_path / "out.mkv")
+    times = [p * tb_out for p in pts_out]
+    assert len(times) == report.frames_out == 30 and times == sorted(set(times))
+    known = [round(dts * tb_in * 1000) for _, dts in decoded if dts is not None]  # the last few carry none: the
+    assert [round(t * 1000) for t in times[:len(known)]] == known and len(known) >= 25  # next free time (ms in .mkv)
+    assert not any("timestamps" in note for note in report.notes) and not report.ended_early
+
+
+def test_an_avi_with_empty_chunks_is_not_called_short_and_one_cut_short_is(tmp_path: Path,
+                                                                            upscaler: FrameUpscaler) -> None:
+    """A variable-rate AVI holds empty chunks where its frames pause (the player repeats the frame
+    before), which its header counts as frames: the run said it 'ended after 8 of the 14 frames it
+    declares' and exited 3. Its index counts the pictures; an AVI cut short has lost the index (it
+    comes last), and the header's count still tells."""
+    src = tmp_path / "gaps.avi"
+    shown = [0, 1, 2, 6, 7, 8, 12, 13]
+    rng = np.random.default_rng(3)
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("mjpeg", rate=Fraction(30))
+        s.width, s.height, s.pix_fmt = 64, 48, "yuvj420p"
+        for t in shown:
+            f = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), format="rgb24")
+            f.pts, f.time_base = t, Fraction(1, 30)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].frames == 14
+    report = upscale_video(src, tmp_path / "out.mkv", upscaler, FAST)
+    pts_out, _, tb_out, _, _ = _frames(tmp_path / "out.mkv")
+    assert [p * tb_out for p in pts_out] == [round(Fraction(t, 30), 3) for t in shown] and not report.ended_early
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size * 2 // 3])
+    report = upscale_video(cut, tmp_path / "cut_out.mkv", upscaler, FAST)
+    assert "frames it declares" in report.ended_early and report.frames_out < 8
+
+
 def test_zero_frame_video_is_an_error_and_writes_nothing(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """A file whose video track is declared (size, codec) but holds no packets: only audio."""
     with_audio = write_video(tmp_path / "av.mp4", frames=5, audio=True)
