@@ -308,9 +308,10 @@ def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: 
     if media.kind != "video" or streaming or str(media.path) == "-" or segments == "off":
         return 0
     if segments == "auto":
-        if parallel and media.frames < AUTO_SEGMENTS_FROM:
-            return max(30, -(-max(media.frames, 1) // 8))  # about 8 segments (cut at keyframes)
-        return AUTO_SEGMENT_FRAMES if media.frames >= AUTO_SEGMENTS_FROM else 0
+        frames = media.approx_frames  # a container that declares no count (Matroska, MPEG-TS): from its duration
+        if parallel and frames < AUTO_SEGMENTS_FROM:
+            return max(30, -(-max(frames, 1) // 8))  # about 8 segments (cut at keyframes)
+        return AUTO_SEGMENT_FRAMES if frames >= AUTO_SEGMENTS_FROM else 0
     try:
         frames = int(segments)
     except (TypeError, ValueError):

@@ -206,3 +206,19 @@ def test_frames_and_duration_take_a_videos_first_frames_only(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="images and folders are upscaled whole"):
         api.plan_file(tmp_path / "still.png", tmp_path / "still_x2.png", scale=2, max_frames=1)
     assert not (tmp_path / "refused.mp4").exists() and not (tmp_path / "still_x2.png").exists()
+
+
+def test_a_long_video_whose_container_counts_no_frames_runs_as_a_resumable_job() -> None:
+    """Matroska, WebM and MPEG-TS declare no frame count: `--segments auto` took them as 0 frames,
+    so a two-hour .mkv ran in one pass, which a crash cannot resume. They are counted from their
+    duration, as the fit counts them."""
+    from fractions import Fraction
+
+    from srstream.engine.media import MediaInfo
+
+    movie = MediaInfo(path=Path("movie.mkv"), kind="video", seconds=7200.0, rate=Fraction(24000, 1001))
+    short = MediaInfo(path=Path("clip.mkv"), kind="video", seconds=10.0, rate=Fraction(30))
+    assert movie.frames == 0 and api._segment_frames("auto", movie, False) == api.AUTO_SEGMENT_FRAMES
+    assert api._segment_frames("auto", short, False) == 0
+    assert api._segment_frames("auto", short, False, parallel=True) == 38  # about 8 segments of its 300 frames
+    assert api._segment_frames("off", movie, False) == 0
