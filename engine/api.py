@@ -543,7 +543,21 @@ class Upscaler:
                       "which a crash cannot resume", file=sys.stderr, flush=True)
                 job = dataclasses.replace(job, segment_frames=0)
             else:
-                return self._run_segments(job, progress)
+                from srstream.engine.jobs import Uncuttable
+
+                try:
+                    return self._run_segments(job, progress)
+                except Uncuttable as exc:  # found from the packets, before any segment
+                    if job.workers or job.ray_address:
+                        raise ConfigError(f"{job.media.path} cannot be cut into the segments that --workers and "
+                                          f"--ray-address share out: {exc}; drop them to upscale it in one "
+                                          "pass") from exc
+                    import dataclasses
+                    import sys
+
+                    print(f"sr-stream: a resumable job cannot cut this input: {exc}; upscaling in one pass instead, "
+                          "which a crash cannot resume", file=sys.stderr, flush=True)
+                    job = dataclasses.replace(job, segment_frames=0)
         if job.kind == "video":
             from srstream.engine.video import upscale_video
 

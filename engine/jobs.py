@@ -38,9 +38,11 @@ from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy
                                     finish_probe, first_packets, frames_kept, mux_copied, tag_hevc, undecodable)
 from srstream.engine.media import main_video, no_video
 from srstream.engine.sequence import open_input
+from srstream.engine.timeline import Continuity, jumps_in
 from srstream.errors import ConfigError, InputError, OutputError
 
-__all__ = ["JobReport", "Segment", "input_identity", "job_folder", "join_filter", "plan_segments", "run_job"]
+__all__ = ["JobReport", "Segment", "Uncuttable", "input_identity", "job_folder", "join_filter", "plan_segments",
+           "run_job"]
 
 _MANIFEST_VERSION = 1
 
@@ -83,11 +85,16 @@ def input_identity(path: Path, block: int = 1 << 20) -> dict[str, Any]:
     return {"size": size, "sampled_sha256": digest.hexdigest()}
 
 
+class Uncuttable(InputError):
+    """An input whose timestamps cannot place segments (it runs in one pass instead)."""
+
+
 def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
     """Keyframe-aligned segments of about ``segment_frames`` frames (packets are read, not decoded).
 
     Raises:
-        InputError: no video stream, or packets without timestamps (such a file runs in one pass).
+        InputError: no video stream. Uncuttable: packets without timestamps, or times that jump
+            (a transport stream of files joined end to end: :mod:`srstream.engine.timeline`).
     """
     keyframes: list[tuple[int, int]] = []  # (pts, frames before it)
     count = 0
@@ -95,12 +102,20 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
         video = main_video(container)
         if video is None:
             raise InputError(no_video(src, container))
+        continuity = Continuity() if jumps_in(container) else None
         for packet in container.demux(video):
             if packet.size == 0:
                 continue
             if packet.pts is None:
-                raise InputError(f"{src}: packets without timestamps cannot be cut into segments; use --segments off")
+                raise Uncuttable("its packets have no timestamps")
+            if continuity is not None:
+                continuity(packet)
+                if continuity.jumps:
+                    raise Uncuttable("its timestamps jump (files joined end to end, a recorder restarted), so its "
+                                     "segments' times would not be those of one pass")
             if packet.is_keyframe:
+                if keyframes and packet.pts <= keyframes[-1][0]:
+                    raise Uncuttable("its keyframes' timestamps go back")
                 keyframes.append((packet.pts, count))
             count += 1
     cuts = [0]  # indices into keyframes where a segment starts

@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -58,6 +58,7 @@ from srstream.engine.media import decode_order_times, has_clear_pixels, main_vid
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
+from srstream.engine.timeline import Continuity, jumps_in
 from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
@@ -247,6 +248,13 @@ def _start(packet) -> Fraction | None:  # noqa: ANN001 - av.Packet
     return None if when is None or packet.time_base is None else when * packet.time_base
 
 
+def _shifted(packets: Iterator, continuity: Continuity) -> Iterator:
+    """``packets``, each with its times made continuous by ``continuity`` as it is read."""
+    for packet in packets:
+        continuity(packet)
+        yield packet
+
+
 class FileSource:
     """The video stream of a file (or standard input) that FFmpeg takes
     (:func:`~srstream.engine.media.main_video`), decoded in display order, with the audio and
@@ -300,6 +308,8 @@ class FileSource:
         self.frames_declared = shown_frames(src, video) if span == (None, None) and src != PIPE else 0
         #: its frames are timed by their decoding times (:func:`srstream.engine.media.decode_order_times`)
         self.decode_times = src != PIPE and decode_order_times(src, video)
+        #: a transport stream's times made continuous across jumps (:mod:`srstream.engine.timeline`)
+        self.continuity = Continuity() if jumps_in(self.container) else None
         # transparency: a format with alpha (a GIF's is always bgra: its first frame decides), or
         # VP9 with alpha, whose alpha plane only libvpx's decoder reads (FFmpeg's own drops it)
         self.decoder = None
@@ -458,6 +468,8 @@ class FileSource:
             if start is not None:  # decode from the keyframe at or before the span's start
                 self.container.seek(self._preroll(start), stream=video, backward=True, any_frame=False)
             packets = self.container.demux(video, *extra)
+            if self.continuity is not None:
+                packets = _shifted(packets, self.continuity)
             for packet in packets:
                 if stop.is_set():
                     return ""
@@ -767,6 +779,11 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
     if report.stopped_by in ("frames", "duration"):
         report.notes.append(limit_note(report))
+    if source.continuity is not None and source.continuity.jumps:
+        jumps = source.continuity.jumps
+        report.notes.append(f"the input's timestamps jump {jumps} time{'s' if jumps > 1 else ''} (files joined end to "
+                            "end, a recorder restarted): what follows each jump is moved on to go on from where the "
+                            "streams were, its sound and pictures in step")
     if report.timestamp_fixes:
         report.notes.append(f"{report.timestamp_fixes} frames had missing or repeated timestamps and were given "
                             "the next free one")

@@ -141,6 +141,21 @@ def test_a_gif_job_runs_in_one_pass(tmp_path: Path, nearest: Path) -> None:
         assert sum(1 for _ in c.decode(video=0)) == 20
 
 
+def test_a_transport_stream_whose_times_jump_runs_in_one_pass(tmp_path: Path, nearest: Path) -> None:
+    """Segments are cut and placed by time, which jumps in files joined end to end: such a file runs
+    in one pass, saying why, before any segment is made."""
+    from tests.engine.test_video import write_joined_ts
+
+    src = write_joined_ts(tmp_path / "joined.ts")
+    r = _cli(str(src), "-o", "out.mkv", "--model", str(nearest), "--segments", "10", cwd=tmp_path)
+    assert r.returncode == 0 and "cannot cut this input: its timestamps jump" in r.stderr, r.stderr
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 60
+    assert not list(tmp_path.glob(".*")), list(tmp_path.glob(".*"))  # no job folder or partial file left
+    r = _cli(str(src), "-o", "out2.mkv", "--model", str(nearest), "--workers", "2", cwd=tmp_path)
+    assert r.returncode == 2 and "cannot be cut into the segments that --workers" in r.stderr, r.stderr
+
+
 def test_sigkill_then_the_same_command_gives_the_uninterrupted_file(tmp_path: Path, nearest: Path, clip: Path) -> None:
     straight = _cli(str(clip), "-o", "straight.mp4", "--model", str(nearest), "--segments", "50",
                     "--preset", "slower", cwd=tmp_path)

@@ -191,6 +191,33 @@ def test_an_avi_with_empty_chunks_is_not_called_short_and_one_cut_short_is(tmp_p
     assert "frames it declares" in report.ended_early and report.frames_out < 8
 
 
+def write_joined_ts(path: Path) -> Path:
+    """Two MPEG-TS clips with sound (30 frames each, their clocks both starting at 1.4 s) joined end
+    to end, as ``cat`` joins an HLS download's segments."""
+    parts = [write_tone_clip(path.with_name(f"part{i}.ts"), frames=30, tone=tone) for i, tone in enumerate((440, 880))]
+    path.write_bytes(b"".join(part.read_bytes() for part in parts))
+    return path
+
+
+def test_a_transport_stream_of_joined_files_keeps_every_frame_and_its_sound(tmp_path: Path,
+                                                                            upscaler: FrameUpscaler) -> None:
+    """Its times start again at the join: the run failed ('Invalid argument') once the first part was
+    upscaled. What follows the jump now goes on from where the streams were, as FFmpeg's command
+    line makes it, its sound in step with its pictures."""
+    src = write_joined_ts(tmp_path / "joined.ts")
+    with av.open(str(src)) as c:
+        sound_in = sum(1 for p in c.demux(c.streams.audio[0]) if p.size)
+    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    assert report.frames_out == 60 and any("timestamps jump 1 time" in note for note in report.notes)
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        video = [f.time for f in c.decode(c.streams.video[0])]
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        sound = [p.dts * p.time_base for p in c.demux(c.streams.audio[0]) if p.size]
+    assert len(video) == 60 and video == sorted(set(video)) and len(sound) == sound_in and sound == sorted(set(sound))
+    gap = video[30] - video[29]  # the second part right after the first (its sound ran a little longer)
+    assert 0.03 < gap < 0.2, gap
+
+
 def test_zero_frame_video_is_an_error_and_writes_nothing(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """A file whose video track is declared (size, codec) but holds no packets: only audio."""
     with_audio = write_video(tmp_path / "av.mp4", frames=5, audio=True)
