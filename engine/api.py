@@ -221,6 +221,9 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
     if str(media.path) == "-" and dst is None:
         raise ConfigError("reading a video from standard input: name the output with -o FILE (or -o - to stream "
                           "Matroska to standard output)")
+    if (dst is not None and media.kind in ("video", "image") and str(media.path) != "-" and str(dst) != "-"
+            and Path(dst).is_dir()):
+        dst, into = None, Path(dst)  # an existing folder: the output goes there under its default name
     output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind, media.transparent,
                                                               media.frames)
     if dst is None and into is not None:
@@ -231,7 +234,7 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
     if media.kind == "video" and not streaming and str(media.path) != "-":
         from srstream.engine.framefiles import frame_files
 
-        frames = frame_files(output, media.path)
+        frames = frame_files(output)
         if frames is not None:
             return _plan_frames(media, frames, overwrite=overwrite, workers=workers, ray_address=ray_address,
                                 segments=segments)

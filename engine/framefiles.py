@@ -71,20 +71,17 @@ class FrameFiles:
         return str(self.folder / self.template)
 
 
-def frame_files(output: Path, src: Path) -> FrameFiles | None:
+def frame_files(output: Path) -> FrameFiles | None:
     """What ``-o output`` asks of a video: numbered frame files where it is a name with one
-    ``%d`` or ``%0Nd`` (``frames/%06d.png``), or an existing folder not named like a video
-    (``FOLDER/STEM_%06d.png``); None for a video output.
+    ``%d`` or ``%0Nd`` (``frames/%06d.png``); None for a video output. (An existing folder takes
+    the video under its default name, as it takes an image and several inputs' outputs:
+    :func:`srstream.engine.api.plan_file`.)
 
     Raises:
         ConfigError: a pattern with more than one number, or in a format not in :data:`FRAME_SUFFIXES`.
     """
-    from srstream.engine.outputs import VIDEO_SUFFIXES
-
     name = output.name
-    if "%" not in name:  # a folder named like a video (out.mp4/) is a mistake said as one, not a folder of frames
-        if output.is_dir() and output.suffix.lower() not in VIDEO_SUFFIXES:
-            return FrameFiles(output, f"{src.stem.replace('%', '%%')}_%06d.png")
+    if "%" not in name:
         return None
     numbers = _NUMBER.findall(name.replace("%%", ""))
     if len(numbers) != 1 or "%" in _NUMBER.sub("", name.replace("%%", "")):

@@ -92,10 +92,12 @@ def check_kind(kind: str, output: Path, frames: int = 0, source: Path | None = N
     if kind == "video" and suffix not in VIDEO_SUFFIXES:
         what = "an image format" if suffix in IMAGE_SUFFIXES else ("no extension" if not suffix else f"unknown ({suffix})")
         raise ConfigError(f"-o {output}: the input is a video, and the output's extension is {what}; end it with "
-                          f"one of {', '.join(VIDEO_SUFFIXES[:6])} ...")
+                          f"one of {', '.join(VIDEO_SUFFIXES[:6])} ..., or name an existing folder (the output goes "
+                          "there under its default name)")
     if kind == "image" and suffix not in IMAGE_SUFFIXES:
         raise ConfigError(f"-o {output}: the input is an image; end the output with one of "
-                          f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+                          f"{', '.join(sorted(IMAGE_SUFFIXES))}, or name an existing folder (the output goes there "
+                          "under its default name)")
     if kind == "image" and frames > 1:
         from srstream.engine.stills import ANIMATION_SUFFIXES, PAGED_SUFFIXES
 

@@ -78,9 +78,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "Several files or folders (a shell's unquoted *.mp4) are each upscaled as alone, "
                              "into -o FOLDER where given")
     parser.add_argument("-o", "--output", type=Path,
-                        help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs); "
-                             "for a video, numbered frames with 'frames/%%06d.png' or an existing folder; for a "
-                             "folder of images, a video (an image sequence, --fps)")
+                        help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs), "
+                             "or an existing folder (the output goes there under its default name); for a video, "
+                             "numbered frames with 'frames/%%06d.png'; for a folder of images, a video (an image "
+                             "sequence, --fps)")
     parser.add_argument("-m", "--model", default=None,
                         help="bundled model (realtime-x2; realtime-x2-compressed, which heavily compressed videos take; "
                              "realtime-x2-screen, which screen recordings and games take; tiny-x2, tiny-x2-deep, "

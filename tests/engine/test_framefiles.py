@@ -141,19 +141,24 @@ def test_deep_and_transparent_frames_keep_their_bits_and_alpha(tmp_path: Path, n
 
 
 def test_names_and_what_is_refused(tmp_path: Path, nearest: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """An existing folder takes CLIP_%06d.png; a name with two numbers, a format of animations,
+    """A name with one number takes the frames; a name with two numbers, a format of animations,
     --workers and a file no run wrote are refused before any work, and the sound is said to stay
-    behind (the command line)."""
+    behind (the command line). An existing folder takes the video under its default name, as it
+    takes an image's output and several inputs' (it took numbered frames, unlike them)."""
     from srstream import cli
     from tests.conftest import write_tone_clip
 
     clip = write_tone_clip(tmp_path / "clip.mp4", frames=3)
     (tmp_path / "out").mkdir()
-    assert cli.main([str(clip), "-o", str(tmp_path / "out"), "--model", str(nearest)]) == 0
+    assert cli.main([str(clip), "-o", str(tmp_path / "out" / "clip_%06d.png"), "--model", str(nearest)]) == 0
     captured = capsys.readouterr()
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == [f"clip_{n:06d}.png" for n in (1, 2, 3)]
     assert "3 frames written" in captured.out and "the input's audio is not in numbered frames" in captured.err
     assert f"the frames' times are in {tmp_path / 'out' / 'clip.ffconcat'}" in captured.err
+    (tmp_path / "videos").mkdir()
+    assert cli.main([str(clip), "-o", str(tmp_path / "videos"), "--model", str(nearest)]) == 0
+    assert [p.name for p in (tmp_path / "videos").iterdir()] == ["clip_x2.mp4"]
+    assert plan_file(clip, tmp_path / "videos", scale=2, overwrite=True).output == tmp_path / "videos" / "clip_x2.mp4"
     for name, error in (("%d_%d.png", "one %d"), ("%d.gif", "frames are written as"), ("100%.png", "one %d")):
         with pytest.raises(ConfigError, match=error):
             plan_file(clip, tmp_path / "x" / name, scale=2)

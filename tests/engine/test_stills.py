@@ -633,3 +633,16 @@ def test_writing_an_image_swaps_its_colours_in_place_and_back(tmp_path: Path, su
     assert np.abs(back[..., :3].astype(int) - kept[..., :3]).max() <= 2  # JPEG rounds
     write_still(tmp_path / f"view{suffix}", image[:, ::-1])  # a view: converted into a copy as before
     assert np.array_equal(image, kept)
+
+
+def test_an_image_into_an_existing_folder_takes_its_default_name(tmp_path: Path, model: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`sr-stream photo.png -o out/` was refused ('end the output with one of .avif, ...'), though
+    several inputs and a folder's images go into `-o FOLDER` under their own names."""
+    assert cv2.imwrite(str(tmp_path / "photo.png"), np.full((6, 8, 3), 90, np.uint8))
+    (tmp_path / "out").mkdir()
+    code, out, err = run([str(tmp_path / "photo.png"), "-o", str(tmp_path / "out"), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["photo_x2.png"]
+    code, out, err = run([str(tmp_path / "photo.png"), "-o", str(tmp_path / "nowhere"), "--model", str(model)], capsys)
+    assert code == 2 and "or name an existing folder" in err
