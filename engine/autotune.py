@@ -13,7 +13,8 @@ Candidates:
 
 Every CPU candidate is first checked against the fp32 graph on ONNX Runtime
 (:mod:`srstream.engine.accuracy`); one that fails is never taken. The correct ones are timed on
-a frame of the size in use (the check crops tiled), the whole per-frame path included,
+a frame of the size in use (the check crops tiled; a part of at most :data:`TIMING_AREA` pixels
+of a larger one, in its tiles, the speed scaled by area), the whole per-frame path included,
 interleaved so that a busy moment of the machine slows them all alike, and the fastest wins.
 ``--backend X`` or ``--precision Y`` narrow the candidates; an explicit pair is opened as asked,
 with a warning when its check fails.
@@ -54,8 +55,8 @@ from srstream.engine.models import ResolvedModel, luma_variant_path, variant_pat
 from srstream.errors import BackendError, DependencyError, ModelError, SRStreamError
 from srstream.sysinfo import SystemInfo, collect
 
-__all__ = ["BUSY_LOAD_SHARE", "DEFAULT_SIZE", "Row", "Selection", "TuneCache", "choose", "expected_fps",
-           "inherit_speed", "load_share", "select"]
+__all__ = ["BUSY_LOAD_SHARE", "DEFAULT_SIZE", "TIMING_AREA", "Row", "Selection", "TuneCache", "choose",
+           "expected_fps", "inherit_speed", "load_share", "select", "timing_size"]
 
 log = logging.getLogger("srstream.engine")
 #: Cache files this process could not write, said once each (see :meth:`TuneCache.put_many`).
@@ -74,6 +75,10 @@ _CACHE_VERSION = 4
 BUSY_LOAD_SHARE = 0.5
 #: Timing: seconds per candidate, and the rounds (one frame of each candidate) it takes at least / at most.
 _TIMING_SECONDS = 0.8
+#: Frames larger than this (pixels; 1080p) are timed on a part of them this large, in the tiles the
+#: whole frame gets, and their speed scaled by area: the per-pixel work is the same, and timing each
+#: candidate on whole 8K frames (a warm-up and three rounds each) took four minutes of a first run.
+TIMING_AREA = 1920 * 1080
 _MIN_ROUNDS = 3
 _MAX_ROUNDS = 12
 
@@ -235,7 +240,8 @@ def _time_together(model: ResolvedModel, candidates: list[tuple[BackendDef, str,
     tiny-x2-deep's OpenVINO INT8 graph at 25.9 fps and its bf16 one at 28.3, and cached bf16;
     interleaved over 60 s they run 44.0 and 33.3 fps (``benchmarks/cpu_speed.py``).
     """
-    frame = _frame(size)
+    timed_size, share = timing_size(size)
+    frame = _frame(timed_size)
     results: list[float | SRStreamError] = [0.0] * len(candidates)
     runs: dict[int, list[float]] = {}
     with contextlib.ExitStack() as stack:
@@ -244,6 +250,10 @@ def _time_together(model: ResolvedModel, candidates: list[tuple[BackendDef, str,
             try:
                 backend, upscaler = _upscaler(model, b, precision, options, "auto")
                 stack.enter_context(backend)
+                if timed_size != size:  # the part in the tiles the whole frame gets
+                    from srstream.engine.upscaler import FrameUpscaler, choose_tile
+
+                    upscaler = FrameUpscaler(backend, model.spec, choose_tile(model.spec, backend, size[1], size[0]))
                 upscaler.upscale(frame)  # warm-up: compilation, allocations, kernel selection
             except SRStreamError as exc:
                 results[i] = exc
@@ -265,8 +275,19 @@ def _time_together(model: ResolvedModel, candidates: list[tuple[BackendDef, str,
                 runs[i].append(time.perf_counter() - t)
             rounds += 1
     for i, times in runs.items():
-        results[i] = 1.0 / statistics.median(times)
+        results[i] = share / statistics.median(times)
     return results
+
+
+def timing_size(size: tuple[int, int]) -> tuple[tuple[int, int], float]:
+    """The (width, height) a frame of ``size`` is timed at (at most :data:`TIMING_AREA` pixels, its
+    shape kept), and the share of the frame that is."""
+    w, h = size
+    if w * h <= TIMING_AREA:
+        return size, 1.0
+    f = (TIMING_AREA / (w * h)) ** 0.5
+    part = (max(16, int(w * f) // 2 * 2), max(16, int(h * f) // 2 * 2))
+    return part, part[0] * part[1] / (w * h)
 
 
 def _gpu_choice(model: ResolvedModel, info: SystemInfo, backend: str, precision: str) -> Choice | None:
@@ -436,7 +457,9 @@ def select(model: ResolvedModel, *, backend: str = "auto", precision: str = "aut
     best_row, best_b, best_options = max(timed, key=lambda t: t[0].fps or 0.0)
     best_row.chosen = True
     others = ", ".join(f"{r.backend} {r.precision} {r.fps:.1f}" for r, _, _ in timed if r is not best_row)
-    reason = (f"fastest correct of {len(timed)} measured at {size[0]}x{size[1]}: {best_row.fps:.1f} fps"
+    part = timing_size(size)[0]
+    where = f"{size[0]}x{size[1]}" + (f" (on a {part[0]}x{part[1]} part)" if part != size else "")
+    reason = (f"fastest correct of {len(timed)} measured at {where}: {best_row.fps:.1f} fps"
               + (f" (then {others})" if others else "") + (", cached" if all_cached and not timed_here else "")
               + busy_note)
     rejected = [f"{r.backend} {r.precision} {r.note}" for r, _, _ in rows if r.note.startswith("not taken")]

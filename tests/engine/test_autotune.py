@@ -383,3 +383,25 @@ def test_a_cache_that_cannot_be_written_is_said_once_and_the_run_goes_on(tmp_pat
     notes = [r.getMessage() for r in caplog.records if "could not keep this machine's measurements" in r.getMessage()]
     assert len(notes) == 1 and "SRSTREAM_CACHE" in notes[0], notes
     assert cache.get("speed", "k") == 1.0 and cache.get("speed", "k2") == 2.0  # kept for this run
+
+
+def test_a_large_frame_is_timed_on_a_part_of_it_in_its_own_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each candidate was timed on whole frames of the size in use (a warm-up and three rounds
+    each): on 8K video the first run spent four minutes timing. A frame larger than TIMING_AREA is
+    timed on a part of that area, in the tiles the whole frame gets, and its speed scaled by area."""
+    from srstream.engine import upscaler as upscaler_mod
+
+    assert autotune.timing_size((640, 360)) == ((640, 360), 1.0)
+    part, share = autotune.timing_size((7680, 4320))
+    assert part == (1920, 1080) and share == 1 / 16
+    monkeypatch.setattr(autotune, "TIMING_AREA", 64 * 36)
+    monkeypatch.setattr(autotune, "_TIMING_SECONDS", 0.05)
+    seen: list[tuple[tuple[int, ...], int | str]] = []
+    real_upscale = upscaler_mod.FrameUpscaler.upscale
+    monkeypatch.setattr(upscaler_mod.FrameUpscaler, "upscale",
+                        lambda self, frame: seen.append((frame.shape[:2], self.tile)) or real_upscale(self, frame))
+    monkeypatch.setattr(upscaler_mod, "choose_tile", lambda spec, backend, height, width, requested="auto": 24)
+    (fps,) = autotune._time_together(resolve_model("tiny-x2"), [(autotune.backend_def("ort"), "fp32", None)],
+                                     (256, 144))
+    assert isinstance(fps, float) and fps > 0
+    assert seen and all(shape == (36, 64) and tile == 24 for shape, tile in seen)  # the part, the frame's tiles
