@@ -98,6 +98,9 @@ def write_error(exc: BaseException, path: Path, codec: str = "") -> OutputError:
                            "nothing was kept")
     if code == errno.EFBIG:
         return OutputError(f"{path.name} grew beyond what this file system allows ({why}); choose another -o")
+    if code == errno.EPIPE:  # a pipe or socket whose reader went away (`sr-stream in.mp4 -o - | head -c 1000`)
+        return OutputError(f"the program reading {'standard output' if path.stem == '<stdout>' else path.name} "
+                           f"closed it ({why}): the output stopped there")
     import av
 
     if isinstance(exc, PermissionError) and not (code == errno.EPERM and isinstance(exc, av.error.FFmpegError)):

@@ -207,6 +207,20 @@ def test_a_truncated_input_says_so_keeps_what_decoded_and_exits_3(tmp_path: Path
     assert _frames(tmp_path / "job.mp4") == got and _leftovers(tmp_path) == []
 
 
+def test_a_reader_that_closes_standard_output_early_is_said_as_such(tmp_path: Path, nearest: Path) -> None:
+    """`sr-stream in.mp4 -o - | head -c 1000`: the error blamed the encoder or the muxer and said to
+    check the file extension."""
+    src = _clip(tmp_path / "in.mp4", 60)
+    run = subprocess.Popen([sys.executable, "-m", "srstream", str(src), "-o", "-", "--model", str(nearest)],
+                           cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert len(run.stdout.read(1000)) == 1000
+    run.stdout.close()
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 4 and b"the program reading standard output closed it" in err, err
+    assert b"Traceback" not in err and b"muxer refused" not in err
+
+
 def test_a_clip_cut_without_re_encoding_is_not_called_truncated(tmp_path: Path, nearest: Path) -> None:
     """A clip cut without re-encoding (``ffmpeg -ss 0.4 -i in.mp4 -c copy``, an editor's trim) keeps
     packets before the cut, which its edit list hides (FFmpeg marks them discard: decoded, never
