@@ -776,6 +776,10 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     run(source, stage, [sink], report=report, queue_size=queue_size, progress=progress)
     if report.frames_in == 0 and not report.interrupted:
         why = f" ({report.decode_error})" if report.decode_error else ""
+        if src == PIPE and source.container.format.name.startswith("mov,"):  # its index after its data
+            raise InputError("the MP4/MOV on standard input gave no frames: one whose index (moov) comes after its "
+                             "data cannot be read from a pipe; pass the file itself, or remux it first with "
+                             "ffmpeg -i IN -c copy -movflags faststart OUT.mp4 (or send Matroska: -f matroska -)")
         raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
     if report.stopped_by in ("frames", "duration"):
         report.notes.append(limit_note(report))

@@ -221,6 +221,25 @@ def test_a_reader_that_closes_standard_output_early_is_said_as_such(tmp_path: Pa
     assert b"Traceback" not in err and b"muxer refused" not in err
 
 
+def test_an_mp4_with_its_index_last_on_standard_input_says_what_to_do(tmp_path: Path, nearest: Path) -> None:
+    """`cat clip.mp4 | sr-stream - -o out.mkv` with the index (moov) after the data, as most MP4s
+    are written: 'has a video stream but no decodable frames (... Invalid data ...)'."""
+    src = tmp_path / "in.mp4"
+    with av.open(str(src), "w") as c:  # the index last, as PyAV and most tools write an MP4
+        s = c.add_stream("libx264", rate=Fraction(30))
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        rng = np.random.default_rng(0)
+        for _ in range(60):
+            picture = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            c.mux(s.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        c.mux(s.encode())
+    r = subprocess.run([sys.executable, "-m", "srstream", "-", "-o", "out.mkv", "--model", str(nearest)], cwd=tmp_path,
+                       input=src.read_bytes(), capture_output=True, timeout=120,
+                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert r.returncode == 3 and b"index (moov) comes after its data" in r.stderr and b"faststart" in r.stderr, r.stderr
+    assert not (tmp_path / "out.mkv").exists() and _leftovers(tmp_path) == []
+
+
 def test_a_clip_cut_without_re_encoding_is_not_called_truncated(tmp_path: Path, nearest: Path) -> None:
     """A clip cut without re-encoding (``ffmpeg -ss 0.4 -i in.mp4 -c copy``, an editor's trim) keeps
     packets before the cut, which its edit list hides (FFmpeg marks them discard: decoded, never
