@@ -45,7 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     q = sub.add_parser("quality", help="PSNR/SSIM/VIF on a benchmark folder")
     q.add_argument("--data", type=Path, required=True, help="folder of HR images (Set5, Set14, BSD100, ...)")
-    q.add_argument("--scale", type=int, required=True, choices=(2, 3, 4, 8))
+    q.add_argument("--scale", type=int, choices=(2, 3, 4, 8),
+                   help="the factor (default: the model's own; bicubic/lanczos need it)")
     _model_options(q)
     q.add_argument("--limit", type=int, default=0, help="only the first N images")
     q.add_argument("--json", type=Path, help="write the summary and per-image scores here")
@@ -85,12 +86,16 @@ def _open(args: argparse.Namespace, name: str, scale: int | None):  # noqa: ANN2
 def _quality(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from srstream.bench.methods import INTERPOLATIONS
     from srstream.bench.quality import evaluate, write_result
     from srstream.evalset import BenchmarkSet
 
-    bench = BenchmarkSet(args.data, args.scale, limit=args.limit)
+    if args.scale is None and args.model in INTERPOLATIONS:
+        raise ConfigError(f"{args.model} upscales by any factor: give --scale 2, 3, 4 or 8")
     with _open(args, args.model, args.scale) as method:
-        print(f"sr-stream bench: {method.info.name} x{args.scale} on {bench.folder.name} ({len(bench.pairs)} images), "
+        scale = args.scale or method.info.scale  # a model's own, where not given (and checked against it where given)
+        bench = BenchmarkSet(args.data, scale, limit=args.limit)
+        print(f"sr-stream bench: {method.info.name} x{scale} on {bench.folder.name} ({len(bench.pairs)} images), "
               f"{method.info.runtime}", file=sys.stderr)
         with tqdm(total=len(bench.pairs), unit="image", file=sys.stderr, disable=None, leave=False) as bar:
             result = evaluate(method, bench, bar.update)

@@ -208,6 +208,17 @@ def test_quality_command_writes_json_and_csv(tmp_path: Path, capsys: pytest.Capt
     assert "Y-PSNR" in capsys.readouterr().out
 
 
+def test_quality_takes_a_models_own_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--scale` was required even for a model that has one; interpolation still needs it."""
+    hr = _images(tmp_path / "hr", count=2)
+    model = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    out = tmp_path / "q.json"
+    assert cli.main(["bench", "quality", "--data", str(hr), "--model", str(model), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["scale"] == 2 and "x2" in capsys.readouterr().out
+    assert cli.main(["bench", "quality", "--data", str(hr), "--model", "bicubic"]) == 2
+    assert "give --scale" in capsys.readouterr().err
+
+
 @pytest.mark.data
 @pytest.mark.parametrize(("scale", "published"), [(2, 33.66), (4, 28.42)])
 def test_bicubic_through_the_bench_command_reproduces_published_set5(
