@@ -324,6 +324,27 @@ def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: 
     return frames
 
 
+def _in_one_pass(job: FileJob, why: Exception, what: str) -> FileJob:
+    """``job`` in one pass, where its segments cannot be made (``why``; said as ``what: why``); the
+    error itself where only segments can do what was asked (Ray workers share segments out; a
+    sequence's ``--audio`` is muxed by the job's join).
+
+    Raises:
+        ConfigError: --workers or --ray-address. OutputError: a sequence's sound.
+    """
+    import sys
+
+    if job.workers or job.ray_address:
+        raise ConfigError(f"{job.media.path}: {what}: {why}; --workers and --ray-address share out a job's "
+                          "segments: drop them to upscale it in one pass") from why
+    if job.sequence is not None and job.sequence.audio is not None:
+        raise OutputError(f"{what}: {why}; and the sound (--audio) is muxed when a job joins its segments: "
+                          "choose an .mkv or .mp4 output, or drop --audio") from why
+    print(f"sr-stream: {what}: {why}; upscaling in one pass instead, which a crash cannot resume", file=sys.stderr,
+          flush=True)
+    return dataclasses.replace(job, segment_frames=0)
+
+
 class Upscaler:
     """A model opened on the fastest backend and precision that are accurate on this machine.
 
@@ -531,36 +552,17 @@ class Upscaler:
                                        deinterlace=self.deinterlace, limit=job.limit)
             return FileResult(job, video=report, seconds=report.seconds)
         if job.kind == "video" and job.segment_frames:
+            from srstream.engine.jobs import Uncuttable
+
             try:
                 self._joinable(job)
             except OutputError as exc:
-                if job.workers or job.ray_address:
-                    raise
-                if job.sequence is not None and job.sequence.audio is not None:
-                    raise OutputError(f"{exc}; and the sound (--audio) is muxed when a job joins its segments: "
-                                      "choose an .mkv or .mp4 output, or drop --audio") from exc
-                import dataclasses
-                import sys
-
-                print(f"sr-stream: a resumable job cannot make this output: {exc}; upscaling in one pass instead, "
-                      "which a crash cannot resume", file=sys.stderr, flush=True)
-                job = dataclasses.replace(job, segment_frames=0)
+                job = _in_one_pass(job, exc, "a resumable job cannot make this output")
             else:
-                from srstream.engine.jobs import Uncuttable
-
                 try:
                     return self._run_segments(job, progress)
                 except Uncuttable as exc:  # found from the packets, before any segment
-                    if job.workers or job.ray_address:
-                        raise ConfigError(f"{job.media.path} cannot be cut into the segments that --workers and "
-                                          f"--ray-address share out: {exc}; drop them to upscale it in one "
-                                          "pass") from exc
-                    import dataclasses
-                    import sys
-
-                    print(f"sr-stream: a resumable job cannot cut this input: {exc}; upscaling in one pass instead, "
-                          "which a crash cannot resume", file=sys.stderr, flush=True)
-                    job = dataclasses.replace(job, segment_frames=0)
+                    job = _in_one_pass(job, exc, "a resumable job cannot cut this input")
         if job.kind == "video":
             from srstream.engine.video import upscale_video
 
@@ -708,9 +710,6 @@ class Upscaler:
         self._input_notes = list(source.notes)  # what the input's first frame says (rotation, interlacing, ...)
         self._input_ivtc = source.ivtc  # telecined film: four frames out for five in
         try:
-            if source.decode_times:
-                raise OutputError(f"the input ({source.video.codec_context.name} with B-frames in AVI) stores no times "
-                                  "of its frames' own, so it cannot be cut at keyframes by time")
             size = self.output_size(*source.size)
             if keeps_alpha(source, choose_pix_fmt(job.encode, source.video.codec_context.pix_fmt, *size, True)[0]):
                 raise OutputError("its segments (.mp4 files) cannot hold the input's transparency")

@@ -36,7 +36,7 @@ from srstream.atomic import PendingOutput, fitting_name, write_atomic
 from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags, copy_streams,
                                     finish_probe, first_packets, frames_kept, mux_copied, tag_hevc, undecodable)
-from srstream.engine.media import main_video, no_video
+from srstream.engine.media import decode_order_times, main_video, no_video
 from srstream.engine.sequence import open_input
 from srstream.engine.timeline import Continuity, jumps_in
 from srstream.errors import ConfigError, InputError, OutputError
@@ -93,8 +93,9 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
     """Keyframe-aligned segments of about ``segment_frames`` frames (packets are read, not decoded).
 
     Raises:
-        InputError: no video stream. Uncuttable: packets without timestamps, or times that jump
-            (a transport stream of files joined end to end: :mod:`srstream.engine.timeline`).
+        InputError: no video stream. Uncuttable: packets without timestamps, frames timed by their
+            decoding order (:func:`srstream.engine.media.decode_order_times`), or times that jump (a
+            transport stream of files joined end to end: :mod:`srstream.engine.timeline`).
     """
     keyframes: list[tuple[int, int]] = []  # (pts, frames before it)
     count = 0
@@ -102,6 +103,9 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
         video = main_video(container)
         if video is None:
             raise InputError(no_video(src, container))
+        if decode_order_times(src, video):
+            raise Uncuttable(f"its frames ({video.codec_context.name} with B-frames in AVI) have no times of their "
+                             "own to cut them at, only their decoding order's")
         continuity = Continuity() if jumps_in(container) else None
         for packet in container.demux(video):
             if packet.size == 0:

@@ -55,7 +55,7 @@ class MediaInfo:
     Attributes:
         kind: ``"video"``, ``"image"``, ``"folder"`` or ``"glob"`` (a pattern such as ``shots/*.png``).
         width / height: frame size in pixels (0 for folders).
-        frames: frame count the container declares, less those its edit list cuts
+        frames: frame count the container declares, as its index counts them where it has one
             (:func:`shown_frames`; 0 when it does not say; video only), an
             animated PNG's or WebP's frames or a TIFF's pages (0 for a still image), or the number of
             images in a folder.

@@ -153,7 +153,7 @@ def test_a_transport_stream_whose_times_jump_runs_in_one_pass(tmp_path: Path, ne
         assert sum(1 for _ in c.decode(video=0)) == 60
     assert not list(tmp_path.glob(".*")), list(tmp_path.glob(".*"))  # no job folder or partial file left
     r = _cli(str(src), "-o", "out2.mkv", "--model", str(nearest), "--workers", "2", cwd=tmp_path)
-    assert r.returncode == 2 and "cannot be cut into the segments that --workers" in r.stderr, r.stderr
+    assert r.returncode == 2 and "--ray-address share out a job's segments" in r.stderr, r.stderr
 
 
 def test_sigkill_then_the_same_command_gives_the_uninterrupted_file(tmp_path: Path, nearest: Path, clip: Path) -> None:
