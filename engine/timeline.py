@@ -75,8 +75,9 @@ class Continuity:
             jumped = abs(when - due) > JUMP or when + BACK < self._last[index]
         else:  # a stream's first packet: against the others
             jumped = self._latest is not None and abs(when - self._latest) > JUMP
-        if jumped:
-            self.offset += max(self._due.values(), default=self._latest) - when
+        change = max(self._due.values(), default=self._latest) - when if jumped else Fraction(0)
+        if abs(change) > BACK:  # not one stream's own gap (sound missing for a while) while the others went on
+            self.offset += change
             when = dts + self.offset
             self.jumps += 1
             self._settling = set(self._due) - {index}

@@ -57,3 +57,14 @@ def test_a_jump_far_ahead_is_closed_and_small_unevenness_or_sparse_subtitles_are
     for packet in steady:
         times(packet)
     assert times.jumps == 0 and times.offset == 0
+
+
+def test_one_streams_gap_while_the_others_go_on_is_not_a_jump() -> None:
+    """Sound missing for 15 s of a broadcast whose pictures go on: FFmpeg's rule would shift every
+    stream back by the gap (the pictures then going back); nothing moves."""
+    pictures = [_packet(VIDEO, i / 25, 1 / 25) for i in range(25 * 20)]
+    sound = [_packet(AUDIO, t, 0.02) for t in [i * 0.02 for i in range(100)] + [17 + i * 0.02 for i in range(50)]]
+    times = Continuity()
+    for packet in sorted(pictures + sound, key=lambda p: p.dts):
+        times(packet)
+    assert times.jumps == 0 and times.offset == 0
