@@ -222,7 +222,7 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
         raise ConfigError("reading a video from standard input: name the output with -o FILE (or -o - to stream "
                           "Matroska to standard output)")
     if (dst is not None and media.kind in ("video", "image") and str(media.path) != "-" and str(dst) != "-"
-            and Path(dst).is_dir()):
+            and Path(dst).is_dir() and not _media_named(Path(dst))):
         dst, into = None, Path(dst)  # an existing folder: the output goes there under its default name
     output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind, media.transparent,
                                                               media.frames)
@@ -322,6 +322,15 @@ def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: 
     if frames < 1:
         raise ConfigError(f"--segments {frames}: a segment needs at least one frame")
     return frames
+
+
+def _media_named(path: Path) -> bool:
+    """Whether ``path`` ends like a video or an image file: a folder named so (``out.mp4/``) is taken
+    for a mistake, said as one, not as the folder an output goes into."""
+    from srstream.engine.outputs import VIDEO_SUFFIXES
+    from srstream.images import IMAGE_SUFFIXES
+
+    return path.suffix.lower() in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES)
 
 
 def _in_one_pass(job: FileJob, why: Exception, what: str) -> FileJob:

@@ -270,7 +270,8 @@ def test_a_folder_run_named_like_a_file_is_refused(tmp_path: Path, capsys: pytes
 
 def test_an_image_job_refuses_an_existing_output_and_a_folder(tmp_path: Path) -> None:
     """An image's job is checked as a file's, never as a folder run's (whose output folder may exist);
-    an existing folder as -o takes the image under its default name, even one named like an image."""
+    an existing folder as -o takes the image under its default name, but one named like an image is
+    taken for a mistake."""
     import cv2
     import numpy as np
 
@@ -282,7 +283,10 @@ def test_an_image_job_refuses_an_existing_output_and_a_folder(tmp_path: Path) ->
         plan_file(tmp_path / "a.png", scale=2)
     assert plan_file(tmp_path / "a.png", scale=2, overwrite=True).output == tmp_path / "a_x2.png"
     (tmp_path / "dir.png").mkdir()
-    assert plan_file(tmp_path / "a.png", tmp_path / "dir.png", scale=2).output == tmp_path / "dir.png" / "a_x2.png"
-    (tmp_path / "dir.png" / "a_x2.png").mkdir()  # the default name there taken by a folder
     with pytest.raises(OutputError, match="is a folder"):
         plan_file(tmp_path / "a.png", tmp_path / "dir.png", scale=2, overwrite=True)
+    (tmp_path / "out").mkdir()
+    assert plan_file(tmp_path / "a.png", tmp_path / "out", scale=2).output == tmp_path / "out" / "a_x2.png"
+    (tmp_path / "out" / "a_x2.png").mkdir()  # the default name there taken by a folder
+    with pytest.raises(OutputError, match="is a folder"):
+        plan_file(tmp_path / "a.png", tmp_path / "out", scale=2, overwrite=True)
