@@ -784,7 +784,9 @@ def _image(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     width, height = result.size
     size = f"{width}x{height}"
     if job.media.frames > 1:
-        paged = job.media.path.suffix.lower() in (".tif", ".tiff")
+        from srstream.engine.stills import PAGED_SUFFIXES
+
+        paged = job.media.path.suffix.lower() in PAGED_SUFFIXES
         count = job.media.frames
         size = f"{count} pages (the first {size})" if paged else f"an animation of {count} frames of {size}"
     print(f"{job.output}: {size} in {result.seconds:.2f} s; {up.frame_upscaler.backend.describe()}")
