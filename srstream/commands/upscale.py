@@ -367,10 +367,8 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
     continues it."""
     import copy
 
-    from srstream.engine.folders import run_videos
     from srstream.engine.outputs import VIDEO_SUFFIXES
     from srstream.engine.sources import parse_live
-    from srstream.errors import SRStreamError, interrupted_exit_code
     from srstream.images import IMAGE_SUFFIXES
 
     inputs = [Path(text) for text in texts]
@@ -408,22 +406,36 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
             with contextlib.suppress(OSError):
                 into.rmdir()
         raise
+    ran = _each(args, list(targets.items()), "input", str,
+                lambda path: _for_images(args) if path in images else copy.copy(args))
+    ran.total, ran.failed = report.total, report.failed + ran.failed  # with the inputs refused in planning
+    return _end_of_run(ran, into or "sr-stream", "inputs")
+
+
+def _each(args: argparse.Namespace, pairs: list[tuple[Path, Path]], noun: str, shown: Callable[[Path], str],
+          options: Callable[[Path], argparse.Namespace]):  # noqa: ANN202 - a folders.BatchReport-like report
+    """Each ``(input, output)`` of a folder's videos or of several inputs run as ``sr-stream INPUT -o
+    OUTPUT`` would run it, with the command's ``options(input)``, through
+    :func:`srstream.engine.folders.run_videos` (a finished output skipped unless ``--overwrite``, a
+    failure listed and the rest run, Ctrl-C stopping them all); each announced as ``noun N of M``
+    and named as ``shown(input)`` says."""
+    from srstream.engine.folders import run_videos
+    from srstream.errors import SRStreamError, interrupted_exit_code
+
     def one(path: Path, target: Path) -> int:
-        single = _for_images(args) if path in images else copy.copy(args)
+        single = options(path)
         single.input, single.output = path, target
         try:
             return _run_file(single)
         except SRStreamError as exc:
-            print(f"sr-stream: {path} failed: {exc}", file=sys.stderr)
+            print(f"sr-stream: {shown(path)} failed: {exc}", file=sys.stderr)
             raise
 
     def announce(number: int, path: Path, target: Path) -> None:
-        print(f"sr-stream: input {number} of {len(targets)}: {path} -> {target}", file=sys.stderr)
+        print(f"sr-stream: {noun} {number} of {len(pairs)}: {shown(path)} -> {target}", file=sys.stderr)
 
-    ran = run_videos(list(targets.items()), one, overwrite=args.overwrite, announce=announce,
-                     interrupted=lambda code: code == interrupted_exit_code())
-    ran.total, ran.failed = report.total, report.failed + ran.failed  # with the inputs refused in planning
-    return _end_of_run(ran, into or "sr-stream", "inputs")
+    return run_videos(pairs, one, overwrite=args.overwrite, announce=announce,
+                      interrupted=lambda code: code == interrupted_exit_code())
 
 
 def _end_of_run(report, out: Path | str, noun: str, failed_images: InputError | None = None) -> int:  # noqa: ANN001
@@ -896,8 +908,7 @@ def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
     import copy
     import dataclasses
 
-    from srstream.engine.folders import run_videos
-    from srstream.errors import SRStreamError, interrupted_exit_code
+    from srstream.errors import interrupted_exit_code
 
     failed_images: InputError | None = None
     if job.media.frames:
@@ -911,20 +922,12 @@ def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
             return code
     job.output.mkdir(exist_ok=True)
 
-    def one(video: Path, target: Path) -> int:
-        single = copy.copy(args)
-        single.input, single.output, single.recursive = video, target, False
-        try:
-            return _run_file(single)
-        except SRStreamError as exc:
-            print(f"sr-stream: {video.name} failed: {exc}", file=sys.stderr)
-            raise
+    def single(video: Path) -> argparse.Namespace:
+        one = copy.copy(args)
+        one.recursive = False
+        return one
 
-    def announce(number: int, video: Path, target: Path) -> None:
-        print(f"sr-stream: video {number} of {len(job.videos)}: {video.name} -> {target}", file=sys.stderr)
-
-    report = run_videos(list(job.videos), one, overwrite=args.overwrite, announce=announce,
-                        interrupted=lambda code: code == interrupted_exit_code())
+    report = _each(args, list(job.videos), "video", lambda path: path.name, single)
     return _end_of_run(report, job.output, "videos", failed_images)
 
 
