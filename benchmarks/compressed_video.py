@@ -46,6 +46,7 @@ from srstream.bench.methods import open_method
 from srstream.bench.results import machine, write_json
 from srstream.bench.temporal import hr_flows, temporal_error
 from srstream.engine.av_errors import side_data
+from srstream.engine.compression import frame_qp
 from srstream.engine.changecap import DEFAULT_GAIN, ChangeCap
 from srstream.engine.encode import x264_params
 from srstream.engine.stabilize import DEFAULT_STRENGTH, TemporalStabilizer
@@ -119,7 +120,7 @@ def h264_round_trip(frames: list[np.ndarray], crf: int, fps: int = 30) -> tuple[
     decoder = av.CodecContext.create("h264", "r")
     decoder.options = {"export_side_data": "venc_params"}
     out = [f for p in packets for f in decoder.decode(p)] + list(decoder.decode(None))
-    qps = [float(np.mean(d.qp_map())) for f in out[:30] for d in side_data(f) if d.type.name == "VIDEO_ENC_PARAMS"]
+    qps = [frame_qp(d) for f in out[:30] for d in side_data(f) if d.type.name == "VIDEO_ENC_PARAMS"]
     out.sort(key=lambda f: f.pts if f.pts is not None else 0)
     if len(out) != len(frames):
         raise RuntimeError(f"H.264 round trip gave {len(out)} frames for {len(frames)}")

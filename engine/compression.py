@@ -26,7 +26,7 @@ from srstream.engine.av_errors import side_data
 from srstream.engine.screen import Look
 from srstream.engine.sequence import open_input
 
-__all__ = ["SPREAD_LOOKS", "Compression", "measure", "read_compression"]
+__all__ = ["SPREAD_LOOKS", "Compression", "frame_qp", "measure", "read_compression"]
 
 #: Places spread over a video longer than the frames read, whose looks join those of its first frames.
 SPREAD_LOOKS = 8
@@ -94,7 +94,7 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
         read += 1
         for data in side_data(frame):
             if data.type.name == "VIDEO_ENC_PARAMS":
-                qps.append(float(np.mean(data.qp_map())) if data.nb_blocks else float(data.qp))
+                qps.append(frame_qp(data))
         if read % 10 == 1:
             looks.append(look(frame.to_ndarray(format="gray")))
         if read >= frames:
@@ -105,6 +105,24 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
     if not read:
         return None
     return Compression(codec, float(np.mean(qps)) if qps else None, read, mean_look(looks))
+
+
+def frame_qp(params) -> float:  # noqa: ANN001 - an av VideoEncParams side data
+    """A frame's mean block quantiser from its ``VIDEO_ENC_PARAMS`` side data: the frame's base
+    quantiser plus the mean of its blocks' deltas, read from the side data's own block table (each
+    block's ``delta_qp`` at byte 16 of its ``AVVideoBlockParams``), or the base alone where it lists
+    no blocks. Not PyAV's ``qp_map``, which expects exactly one block per 16x16 macroblock of the
+    frame: an interlaced H.264 frame coded as field pairs (MBAFF) lists its macroblock pairs to a
+    height rounded up to 32 lines (320x240: 320 blocks for 300 macroblocks), and ``qp_map`` raised
+    RuntimeError for it, which ended a broadcast recording's run in a traceback."""
+    import numpy as np
+
+    if not params.nb_blocks:
+        return float(params.qp)
+    table = np.frombuffer(memoryview(params), dtype=np.uint8)
+    start, size = params.blocks_offset, params.block_size
+    blocks = table[start:start + params.nb_blocks * size].reshape(params.nb_blocks, size)
+    return float(params.qp) + float(np.mean(blocks[:, 16:20].copy().view(np.int32)))
 
 
 def _spread_looks(container, stream) -> list[Look]:  # noqa: ANN001 - an open av container and its video stream

@@ -20,6 +20,7 @@ import numpy as np
 
 from srstream.engine import encode
 from srstream.engine.av_errors import side_data
+from srstream.engine.compression import frame_qp
 from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.imresize import bicubic_degrade
@@ -47,8 +48,7 @@ def h264_decoder(measure: bool):  # noqa: ANN201 - an av CodecContext
 
 def mean_qp(frames: Sequence) -> float | None:  # noqa: ANN001 - av VideoFrames
     """The mean block quantiser over ``frames`` (decoded with :func:`h264_decoder` ``(True)``)."""
-    qps = [float(np.mean(d.qp_map())) if d.nb_blocks else float(d.qp)
-           for f in frames for d in side_data(f) if d.type.name == "VIDEO_ENC_PARAMS"]
+    qps = [frame_qp(d) for f in frames for d in side_data(f) if d.type.name == "VIDEO_ENC_PARAMS"]
     return float(np.mean(qps)) if qps else None
 
 

@@ -215,12 +215,13 @@ def test_files_and_live_sources_convert_colour_the_same_way(tmp_path: Path) -> N
 
 
 # -- compression: the input's own quantiser ------------------------------------------------------
-def _h264(path: Path, crf: int) -> Path:
+def _h264(path: Path, crf: int, height: int = 96, x264_params: str = "") -> Path:
     rng = np.random.default_rng(1)
-    base = cv2_blur(rng.integers(0, 256, (96, 128, 3), np.uint8))
+    base = cv2_blur(rng.integers(0, 256, (height, 128, 3), np.uint8))
+    options = {"crf": str(crf), "preset": "veryfast", **({"x264-params": x264_params} if x264_params else {})}
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=30, options={"crf": str(crf), "preset": "veryfast"})
-        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream = out.add_stream("libx264", rate=30, options=options)
+        stream.width, stream.height, stream.pix_fmt = 128, height, "yuv420p"
         for i in range(10):
             frame = av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="rgb24")
             frame.pts = i
@@ -252,6 +253,17 @@ def test_the_quantiser_is_read_from_the_bitstream(tmp_path: Path) -> None:
     assert measure(vp9).h264_qp is None  # another scale: not compared with H.264's threshold
     (tmp_path / "x.png").write_bytes(b"not a video")
     assert measure(tmp_path / "x.png") is None and measure(tmp_path / "missing.mp4") is None
+
+
+def test_the_quantiser_of_interlaced_h264(tmp_path: Path) -> None:
+    """An interlaced H.264 stream (a broadcast recording, a camcorder's 1080i) coded as field pairs
+    lists its macroblock pairs to a height rounded up to 32 lines: 80 lines, 5 macroblock rows, come
+    as 6. Reading its quantiser ended the run in a traceback (PyAV's ``qp_map`` wants one block per
+    macroblock); it is read like a progressive stream's."""
+    interlaced = measure(_h264(tmp_path / "tff.mp4", 30, height=80, x264_params="interlaced=1:tff=1"))
+    progressive = measure(_h264(tmp_path / "p.mp4", 30, height=80))
+    assert interlaced is not None and interlaced.frames == 10 and interlaced.qp is not None
+    assert abs(interlaced.qp - progressive.qp) < 4  # the same CRF: about the same quantiser
 
 
 def test_the_default_model_follows_the_quantiser(monkeypatch: pytest.MonkeyPatch) -> None:
