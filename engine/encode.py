@@ -18,8 +18,8 @@ import numpy as np
 
 from srstream.errors import ConfigError, OutputError, SRStreamError
 
-__all__ = ["AudioReencode", "BT601", "EncodeOptions", "GifPalette", "HDR10_CODECS", "HDR_CODEC", "HDR_TRANSFERS",
-           "Hdr10", "MATRICES", "PQ_TRANSFER", "SubtitleReencode", "X264_PRESETS",
+__all__ = ["AudioReencode", "BT601", "CopiedOrder", "EncodeOptions", "GifPalette", "HDR10_CODECS", "HDR_CODEC",
+           "HDR_TRANSFERS", "Hdr10", "MATRICES", "PQ_TRANSFER", "SubtitleReencode", "X264_PRESETS",
            "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet", "copy_stream_tags",
            "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets",
            "format_for", "frame_converter", "frame_ticks", "frames_kept", "has_alpha", "is_deep", "mux_copied",
@@ -1051,11 +1051,51 @@ def _sound_start(in_stream) -> float:  # noqa: ANN001 - an av stream
     return 0.0 if start is None or in_stream.time_base is None else float(start * in_stream.time_base)
 
 
-def mux_copied(out_container, copied: dict, packet, until: Fraction | None = None) -> int:  # noqa: ANN001
+class CopiedOrder:
+    """The packets of each copied stream (audio, subtitles) that go back in time, left out.
+
+    Two recordings joined end to end (``cat a.ts b.ts``, a capture's pieces) overlap in their
+    sound: the second's first audio packets start before the first's last ones end (an AAC
+    encoder's priming alone puts them 21-23 ms early; here they were 110 ms). Muxed as they came,
+    their decode times went backwards and the muxer refused the whole output ("writing ...
+    failed (Invalid argument)") after every frame was upscaled. FFmpeg's command line moves such a
+    packet to just after the one before, which plays the overlap late and the sound after it out
+    of step with the pictures; here it is left out, so every packet kept plays at its own time, and
+    the notes say how many and how long."""
+
+    def __init__(self) -> None:
+        self.last: dict[int, int] = {}  # input stream index -> the latest decode time muxed
+        self.left_out: dict[int, tuple[str, int, float]] = {}  # index -> (what, packets, seconds)
+
+    def keeps(self, packet) -> bool:  # noqa: ANN001 - an av.Packet of a copied stream
+        index, dts = packet.stream.index, packet.dts
+        if dts is None:
+            return True
+        last = self.last.get(index)
+        if last is None or dts > last:
+            self.last[index] = dts
+            return True
+        what, count, seconds = self.left_out.get(index, (f"{packet.stream.type} stream #{index}", 0, 0.0))
+        length = float(packet.duration * packet.time_base) if packet.duration and packet.time_base else 0.0
+        self.left_out[index] = what, count + 1, seconds + length
+        return False
+
+    def notes(self) -> list[str]:
+        return [f"{count} packet{'s' if count > 1 else ''} of {what} ({seconds:.2f} s) that went back in time "
+                f"{'were' if count > 1 else 'was'} left out: the input's sound overlaps itself there, as where two "
+                "recordings are joined end to end"
+                for what, count, seconds in self.left_out.values()]
+
+
+def mux_copied(out_container, copied: dict, packet, until: Fraction | None = None,  # noqa: ANN001
+               order: CopiedOrder | None = None) -> int:
     """Mux an input ``packet`` of another stream into its output stream from :func:`copy_streams`:
     as it is, or re-encoded; with ``packet`` None, what each re-encoded stream still holds (audio
-    padded to ``until`` seconds, the video's end, where the format needs it). Returns how many
-    packets went out."""
+    padded to ``until`` seconds, the video's end, where the format needs it). ``order``: where a
+    packet that goes back in time is left out (:class:`CopiedOrder`). Returns how many packets
+    went out."""
+    if packet is not None and order is not None and not order.keeps(packet):
+        return 0
     if packet is None:
         ends = [q for target in copied.values() if isinstance(target, _REENCODERS)
                 for q in (target.packets(None, until) if isinstance(target, AudioReencode) else target.packets(None))]

@@ -34,8 +34,9 @@ from typing import Any
 
 from srstream.atomic import PendingOutput, fitting_name, write_atomic
 from srstream.engine.av_errors import reading, writing
-from srstream.engine.encode import (EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags, copy_streams,
-                                    finish_probe, first_packets, frames_kept, mux_copied, tag_hevc, undecodable)
+from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags,
+                                    copy_streams, finish_probe, first_packets, frames_kept, mux_copied, tag_hevc,
+                                    undecodable)
 from srstream.engine.media import decode_order_times, main_video, no_video
 from srstream.engine.sequence import open_input
 from srstream.engine.timeline import Continuity, jumps_in
@@ -94,10 +95,12 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
 
     Raises:
         InputError: no video stream. Uncuttable: packets without timestamps, frames timed by their
-            decoding order (:func:`srstream.engine.media.decode_order_times`), or times that jump (a
-            transport stream of files joined end to end: :mod:`srstream.engine.timeline`).
+            decoding order (:func:`srstream.engine.media.decode_order_times`), times that jump (a
+            transport stream of files joined end to end: :mod:`srstream.engine.timeline`), or times
+            that repeat or go back (:func:`_overlapping`).
     """
     keyframes: list[tuple[int, int]] = []  # (pts, frames before it)
+    times: list[int] = []  # every packet's pts, in decoding order
     count = 0
     with reading(str(src)), open_input(src) as container:
         video = main_video(container)
@@ -118,10 +121,12 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
                     raise Uncuttable("its timestamps jump (files joined end to end, a recorder restarted), so its "
                                      "segments' times would not be those of one pass")
             if packet.is_keyframe:
-                if keyframes and packet.pts <= keyframes[-1][0]:
-                    raise Uncuttable("its keyframes' timestamps go back")
                 keyframes.append((packet.pts, count))
+            times.append(packet.pts)
             count += 1
+    if _overlapping(keyframes, times):
+        raise Uncuttable("its frames' times repeat or go back (pieces joined whose pictures overlap, a recorder "
+                         "that went back), so its segments' times would not be those of one pass")
     cuts = [0]  # indices into keyframes where a segment starts
     segment_frames = max(segment_frames, 2)
     for i, (_, before) in enumerate(keyframes[1:], 1):
@@ -139,6 +144,24 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
         last = keyframes[cuts[n + 1]][1] if n + 1 < len(cuts) else count
         segments.append(Segment(n, start, end, last - first))
     return segments
+
+
+def _overlapping(keyframes: list[tuple[int, int]], times: list[int]) -> bool:
+    """Whether frames' times repeat, or a packet decoded before one of ``keyframes`` ((pts, packets
+    before it); ``times``: every packet's pts in decoding order) shows at or after it. One pass
+    moves such frames to the next free times, and every frame after them with them; a segment
+    holds the frames whose own times fall between its keyframe's and the next one's, so segments
+    would place them elsewhere or nowhere. Two pieces of a recording joined whose pictures overlap
+    by two frames came out as a first segment without its last frames and a second that decoded
+    none ("no decodable frames"). (A keyframe's leading pictures, decoded after it and shown
+    before it, are the segment before's: they are not such packets.)"""
+    import numpy as np
+
+    pts = np.asarray(times, dtype=np.int64)
+    if np.unique(pts).size < pts.size:
+        return True
+    shown = np.maximum.accumulate(pts)  # the latest time among the packets up to each
+    return any(n and shown[n - 1] >= t for t, n in keyframes)
 
 
 def _sha256(path: Path) -> str:
@@ -407,6 +430,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                         if packet.dts is not None and packet.size:
                             yield float(packet.dts * packet.time_base), 1, packet
 
+            order = CopiedOrder()
             with writing(pending.tmp, encode.codec):  # in decode-time order; video first on a tie
                 end, frame_time = None, 1 / (main_video(source).average_rate or 30)
                 for _, kind, packet in heapq.merge(video_packets(), other_packets(), key=lambda t: t[:2]):
@@ -419,12 +443,12 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                             q.stream = video
                             out.mux(q)
                     else:
-                        mux_copied(out, copied, packet)
+                        mux_copied(out, copied, packet, order=order)
                 for q in bsf.filter(None) if bsf else []:
                     q.stream = video
                     out.mux(q)
                 mux_copied(out, copied, None, end)  # what the re-encoded streams still hold
-            report.notes.extend(undecodable(copied))
+            report.notes.extend(undecodable(copied) + order.notes())
         finally:
             with writing(pending.tmp, encode.codec):
                 out.close()

@@ -12,8 +12,8 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
-from srstream.engine.encode import (AudioReencode, add_video_stream, copy_streams, frame_converter, frames_kept,
-                                    mux_copied, plausible_dts, rehearse)
+from srstream.engine.encode import (AudioReencode, CopiedOrder, add_video_stream, copy_streams, frame_converter,
+                                    frames_kept, mux_copied, plausible_dts, rehearse)
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
@@ -52,6 +52,7 @@ class Recorder:
         #: the source's sound stream to record (an av stream; None: none)
         self.sound = None
         self.sound_out = None  # its output stream, or the AudioReencode that writes it
+        self.order = CopiedOrder()  # its packets that go back in time, left out
         self.early: collections.deque = collections.deque(maxlen=self.EARLY_PACKETS)
         self.lock = threading.Lock()  # the file's opening against sound packets arriving from the reader
 
@@ -154,6 +155,7 @@ class Recorder:
                 self.container.mux(packet)
             if self.sound_out is not None:
                 mux_copied(self.container, {0: self.sound_out}, None)  # what an encoder still holds
+            self.report.notes.extend(self.order.notes())
         except av_failures() as exc:
             self.error = write_error(exc, self.tmp, self.options.codec)
         except BaseException as exc:  # noqa: BLE001 - re-raised by send()/close() on the caller's thread
@@ -168,7 +170,7 @@ class Recorder:
         if packet.dts - step < 0:
             return
         packet.pts, packet.dts = packet.pts - step, packet.dts - step
-        mux_copied(self.container, {packet.stream.index: self.sound_out}, packet)
+        mux_copied(self.container, {packet.stream.index: self.sound_out}, packet, order=self.order)
 
     def close(self, outcome: str) -> None:
         """Flush and finalise; keep the file (renamed into place) unless the run ``failed``, when it

@@ -49,6 +49,7 @@ from srstream.engine.encode import (
     frames_kept,
     has_alpha,
     is_deep,
+    CopiedOrder,
     mux_copied,
     plausible_dts,
     rehearse,
@@ -638,10 +639,11 @@ class FileSink:
         ticks = self.stream.codec_context.time_base
         given = 0  # frames given to the encoder
         last_tick = None
+        order = CopiedOrder()
         try:
             for item in self.q.drain():
                 if isinstance(item, Passthrough):
-                    mux_copied(self.container, self.copied, item.packet)
+                    mux_copied(self.container, self.copied, item.packet, order=order)
                     self.report.packets_copied += 1
                     continue
                 if item.yuv is not None:  # already the encoder's yuv420p, in the input's matrix and range
@@ -663,7 +665,7 @@ class FileSink:
                 self.report.frames_out += 1
             end = None if last is None else last * tb + 1 / rate
             mux_copied(self.container, self.copied, None, end)  # what the re-encoded streams still hold
-            self.report.notes.extend(undecodable(self.copied))
+            self.report.notes.extend(undecodable(self.copied) + order.notes())
         except av_failures() as exc:
             self.error = write_error(exc, self.tmp, self.options.codec)
         except BaseException as exc:  # noqa: BLE001 - raised by close() on the caller's thread

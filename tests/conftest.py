@@ -62,10 +62,11 @@ def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), a
 
 
 def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_codec: str = "aac",
-                    start: float = 0.1, rate: int = 44100, end: float | None = None) -> Path:
+                    start: float = 0.1, rate: int = 44100, end: float | None = None, first: int = 0) -> Path:
     """A clip of ``frames`` grey frames at 25 fps (x264, a keyframe every 10) with a stereo sine
     ``tone`` in ``audio_codec`` at ``rate`` Hz, starting ``start`` seconds in and ending with the video
-    (or ``end`` seconds in)."""
+    (or ``end`` seconds in); ``first``: its clock starts as if that many frames came before (the
+    next piece of a recording)."""
     import av
 
     with av.open(str(path), "w") as c:
@@ -76,13 +77,13 @@ def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_cod
         a.layout = "stereo"
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), 40 + i * 3, np.uint8), format="rgb24")
-            frame.pts = i
+            frame.pts = first + i
             c.mux(v.encode(frame))
         c.mux(v.encode())
         n = int(rate * ((frames / 25 if end is None else end) - start))
         wave = (0.3 * np.sin(2 * np.pi * tone * np.arange(n) / rate)).astype(np.float32)
         sound = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
-        sound.sample_rate, sound.pts = rate, int(start * rate)
+        sound.sample_rate, sound.pts = rate, int((start + first / 25) * rate)
         c.mux(a.encode(sound))
         c.mux(a.encode())
     return path

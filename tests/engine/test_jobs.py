@@ -156,6 +156,28 @@ def test_a_transport_stream_whose_times_jump_runs_in_one_pass(tmp_path: Path, ne
     assert r.returncode == 2 and "--ray-address share out a job's segments" in r.stderr, r.stderr
 
 
+def test_pieces_joined_whose_sound_or_pictures_overlap(tmp_path: Path, nearest: Path) -> None:
+    """Sound that overlaps itself at a join: the job is cut and joined, its join leaving out the audio
+    packet that goes back, as one pass does (the muxer refused the join). Pictures that overlap by
+    two frames: segments would hold other frames than one pass; it runs in one pass, saying why (its
+    first segment lost two frames and the second decoded none)."""
+    from tests.engine.test_video import write_overlapping_ts
+
+    src = write_overlapping_ts(tmp_path / "sound.ts")
+    r = _cli(str(src), "-o", "sound.mkv", "--model", str(nearest), "--segments", "10", cwd=tmp_path)
+    assert r.returncode == 0 and "in 6 segments" in r.stdout, r.stdout + r.stderr
+    assert "1 packet of audio stream #1 (0.02 s) that went back in time was left out" in r.stderr, r.stderr
+    with av.open(str(tmp_path / "sound.mkv")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 60
+    parts = [write_tone_clip(tmp_path / "a.ts", frames=30), write_tone_clip(tmp_path / "b.ts", frames=30, first=28)]
+    (tmp_path / "pictures.ts").write_bytes(b"".join(part.read_bytes() for part in parts))
+    r = _cli("pictures.ts", "-o", "pictures.mkv", "--model", str(nearest), "--segments", "10", cwd=tmp_path)
+    assert r.returncode == 0 and "cannot cut this input: its frames' times repeat" in r.stderr, r.stderr
+    with av.open(str(tmp_path / "pictures.mkv")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 60
+    assert not list(tmp_path.glob(".*")), list(tmp_path.glob(".*"))  # no job folder or partial file left
+
+
 def test_sigkill_then_the_same_command_gives_the_uninterrupted_file(tmp_path: Path, nearest: Path, clip: Path) -> None:
     straight = _cli(str(clip), "-o", "straight.mp4", "--model", str(nearest), "--segments", "50",
                     "--preset", "slower", cwd=tmp_path)

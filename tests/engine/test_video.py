@@ -218,6 +218,36 @@ def test_a_transport_stream_of_joined_files_keeps_every_frame_and_its_sound(tmp_
     assert 0.03 < gap < 0.2, gap
 
 
+def write_overlapping_ts(path: Path) -> Path:
+    """Two pieces of one MPEG-TS recording joined end to end (30 frames each, the second's clock
+    going on from the first's), whose sound overlaps by an AAC encoder's priming: the second's first
+    audio packet starts 15 ms before the first's last one."""
+    parts = [write_tone_clip(path.with_name("part0.ts"), frames=30, tone=440),
+             write_tone_clip(path.with_name("part1.ts"), frames=30, tone=880, start=0.0, first=30)]
+    path.write_bytes(b"".join(part.read_bytes() for part in parts))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_sound_that_overlaps_itself_leaves_out_what_goes_back(tmp_path: Path, upscaler: FrameUpscaler,
+                                                              suffix: str) -> None:
+    """The muxer refused the whole output ('writing ... failed (Invalid argument)') once every frame
+    was upscaled: the second piece's first audio packet went back in time. It is left out and
+    named; every frame and every other packet is kept, at its own time."""
+    src = write_overlapping_ts(tmp_path / "pieces.ts")
+    with av.open(str(src)) as c:
+        times = [p.dts for p in c.demux(c.streams.audio[0]) if p.size]
+    back = sum(1 for i, t in enumerate(times) if t <= max(times[:i], default=-1))
+    assert back == 1  # what the input is made to show
+    report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, FAST)
+    assert report.frames_out == 60
+    assert any(note.startswith("1 packet of audio stream #1 (0.02 s) that went back in time was left out")
+               for note in report.notes), report.notes
+    with av.open(str(tmp_path / f"out{suffix}")) as c:
+        sound = [p.dts for p in c.demux(c.streams.audio[0]) if p.size]
+    assert len(sound) == len(times) - 1 and sound == sorted(set(sound))
+
+
 def test_zero_frame_video_is_an_error_and_writes_nothing(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """A file whose video track is declared (size, codec) but holds no packets: only audio."""
     with_audio = write_video(tmp_path / "av.mp4", frames=5, audio=True)
