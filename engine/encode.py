@@ -40,6 +40,9 @@ _HELD_CODECS = {".webm": (("libvpx-vp9", "libvpx", "libsvtav1", "libaom-av1", "l
                           "VP9 or AV1 video"),
                 ".ogv": (("libtheora", "libvpx"), "an .ogv file holds Theora or VP8 video"),
                 ".y4m": (("wrapped_avframe", "rawvideo"), "a .y4m file holds raw video (--codec rawvideo)")}
+#: The DNxHR profile for each pixel format the dnxhd encoder takes (:meth:`EncodeOptions.codec_options`).
+_DNXHR_PROFILES = {"yuv422p": "dnxhr_hq", "yuv422p10le": "dnxhr_hqx", "yuv444p10le": "dnxhr_444",
+                   "gbrp10le": "dnxhr_444"}
 #: Frames :func:`rehearse` encodes: enough for an encoder to reorder them (B-frames), as a run's would.
 REHEARSAL_FRAMES = 3
 #: Encoders that take only a time base of one tick a frame (MPEG-1/2 video refuses the input's 1/15360),
@@ -300,7 +303,8 @@ class EncodeOptions:
         if self.bitrate:
             _parse_bitrate(self.bitrate)
 
-    def codec_options(self) -> dict[str, str]:
+    def codec_options(self, pix_fmt: str | None = None) -> dict[str, str]:
+        """The encoder's options; ``pix_fmt``: the pixel format it encodes (a DNxHR profile takes some only)."""
         opts: dict[str, str] = {}
         if self.codec in ("libx264", "libx265", "libsvtav1", "libaom-av1", "libvpx-vp9"):
             if self.bitrate is None and self.crf is not None:
@@ -330,7 +334,10 @@ class EncodeOptions:
                 # variable rate control would hold a 4K stream to it
                 opts |= {"rc": "vbr", "cq": str(self.crf), "b": "0"}
         if self.codec == "dnxhd" and not self.bitrate:
-            opts["profile"] = "dnxhr_hq"  # DNxHR: any size; plain DNxHD takes a few broadcast sizes at fixed bitrates
+            # DNxHR: any size; plain DNxHD takes a few broadcast sizes at fixed bitrates. Its profiles
+            # each take some pixel formats: HQ 8-bit 4:2:2, HQX 10-bit 4:2:2, 444 10-bit 4:4:4 or RGB
+            # (a 10-bit input, or --pix-fmt yuv444p10le, was refused with HQ alone)
+            opts["profile"] = _DNXHR_PROFILES.get(pix_fmt or "", "dnxhr_hq")
         if self.threads:
             opts["threads"] = str(self.threads)
         return opts
@@ -506,7 +513,7 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
         _copy_video_properties(like, stream)
     if options.bitrate:
         stream.bit_rate = _parse_bitrate(options.bitrate)
-    stream.options = options.codec_options()
+    stream.options = options.codec_options(pix_fmt)
     tag_hevc(container, stream, "hevc" if options.codec == "libx265" else options.codec)
     if options.hdr10 is not None and options.codec not in HDR10_CODECS:
         note = (f"{note}; " if note else "") + (

@@ -82,7 +82,7 @@ class Recorder:
         (stream, RGB-to-frame converter, pix_fmt, note)."""
         stream, pix_fmt, note = add_video_stream(container, options, 30, width, height, Fraction(1, 1000))
         if options.codec in ("libx264", "libx265"):  # a live encoder must not buffer frames
-            stream.options = {**options.codec_options(), "tune": "zerolatency"}
+            stream.options = {**options.codec_options(pix_fmt), "tune": "zerolatency"}
         return stream, frame_converter(pix_fmt, size=(width, height)), pix_fmt, note
 
     def _add_sound(self) -> None:

@@ -131,6 +131,33 @@ def test_an_encoder_gets_the_nearest_pixel_format_it_takes(codec: str, wanted: s
     assert encode.encodable_pix_fmt(codec, wanted, *size) == nearest
 
 
+@pytest.mark.parametrize(("pix_fmt", "profile"), [(None, "DNXHR HQ"), ("yuv422p10le", "DNXHR HQX"),
+                                               ("yuv444p10le", "DNXHR 444")])
+def test_dnxhr_takes_the_profile_of_its_pixel_format(pix_fmt: str | None, profile: str) -> None:
+    """--codec dnxhd always asked for DNxHR HQ, which takes 8-bit 4:2:2 only: a 10-bit input (encoded
+    as yuv422p10le, the nearest it takes) or --pix-fmt yuv444p10le was refused ('pixel format is
+    incompatible'). Each is now encoded in the profile that takes it."""
+    import io
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mov") as out:
+        stream, chosen, _ = encode.add_video_stream(out, encode.EncodeOptions(codec="dnxhd", pix_fmt=pix_fmt), 25,
+                                                    320, 180, Fraction(1, 25))
+        convert = encode.frame_converter(chosen, size=(320, 180))
+        for i in range(2):
+            frame = convert(np.full((180, 320, 3), 60 * i, np.uint8))
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    buf.seek(0)
+    with av.open(buf) as back:
+        assert back.streams.video[0].codec_context.profile == profile
+
+
 def test_a_pixel_format_the_encoder_does_not_take_is_refused_before_any_work() -> None:
     from srstream.errors import ConfigError
 
