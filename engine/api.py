@@ -248,7 +248,8 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
     encode = None
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
-        encode = options_for(suffix, codec, crf, media.deep, media.hdr, bitrate=bitrate, preset=preset,
+        source = (media.path.suffix, media.codec, media.pix_fmt)
+        encode = options_for(suffix, codec, crf, media.deep, media.hdr, source, bitrate=bitrate, preset=preset,
                              pix_fmt=pix_fmt, copy_audio=audio, copy_subtitles=subtitles, hdr10=media.hdr10)
         encode.validate(suffix)
     parallel = bool(workers or ray_address)
@@ -658,6 +659,7 @@ class Upscaler:
         encode = dataclasses.asdict(job.encode)
         if encode["hdr10"] is None:  # a manifest written before HDR10 was kept still matches
             del encode["hdr10"]
+        del encode["kept_from"]  # a note's word only: the codec and pixel format say what it chose
         options = {**self.image_settings(), "stabilize": stabilizer.strength if stabilizer else 0.0,
                    "encode": encode}
         if stabilizer is not None:
@@ -710,7 +712,7 @@ class Upscaler:
         import av
 
         from srstream.engine.encode import choose_pix_fmt, format_for
-        from srstream.engine.jobs import join_filter
+        from srstream.engine.jobs import join_filter, segment_suffix
         from srstream.engine.sequence import open_input
         from srstream.engine.video import FileSource, keeps_alpha, rehearse_output
 
@@ -720,12 +722,14 @@ class Upscaler:
         self._input_ivtc = source.ivtc  # telecined film: four frames out for five in
         try:
             size = self.output_size(*source.size)
-            if keeps_alpha(source, choose_pix_fmt(job.encode, source.video.codec_context.pix_fmt, *size, True)[0]):
+            suffix = segment_suffix(job.encode.codec)
+            if suffix == ".mp4" and keeps_alpha(source, choose_pix_fmt(job.encode, source.video.codec_context.pix_fmt,
+                                                                       *size, True)[0]):
                 raise OutputError("its segments (.mp4 files) cannot hold the input's transparency")
             try:
-                segment = rehearse_output(source, "mp4", ".mp4", size, per_segment)
+                segment = rehearse_output(source, format_for(suffix), suffix, size, per_segment)
             except (OutputError, ConfigError) as exc:  # a one-pass run says what is wrong with the settings
-                raise OutputError(f"its segments (.mp4 files) cannot hold {job.encode.codec} video") from exc
+                raise OutputError(f"its segments ({suffix} files) cannot hold {job.encode.codec} video") from exc
             sound = job.sequence.audio if job.sequence is not None else None
             with av.open(io.BytesIO(segment)) as sample, contextlib.ExitStack() as opened:
                 heard = opened.enter_context(open_input(sound)) if sound is not None else None

@@ -19,10 +19,11 @@ import numpy as np
 from srstream.errors import ConfigError, OutputError, SRStreamError
 
 __all__ = ["AudioReencode", "BT601", "CopiedOrder", "EncodeOptions", "GifPalette", "HDR10_CODECS", "HDR_CODEC",
-           "HDR_TRANSFERS", "Hdr10", "MATRICES", "PQ_TRANSFER", "SubtitleReencode", "X264_PRESETS",
+           "HDR_TRANSFERS", "Hdr10", "KEPT_CODECS", "MATRICES", "PQ_TRANSFER", "SubtitleReencode", "X264_PRESETS",
            "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet", "copy_stream_tags",
            "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets",
-           "format_for", "frame_converter", "frame_ticks", "frames_kept", "has_alpha", "is_deep", "mux_copied",
+           "format_for", "frame_converter", "frame_ticks", "frames_kept", "has_alpha", "is_deep", "kept_codec",
+           "kept_note", "mux_copied",
            "output_pix_fmt", "plausible_dts", "rehearse", "sws_flags", "tag_hevc", "undecodable", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
@@ -231,13 +232,57 @@ def default_crf(codec: str) -> int:
 
 
 def options_for(suffix: str, codec: str | None, crf: int | None, deep: bool = False, hdr: bool = False,
-                **settings) -> EncodeOptions:  # noqa: ANN003
-    """The encoder settings for an output ending in ``suffix``: ``codec`` or the container's
-    default for an input that is, or is not, ``deep`` or ``hdr`` (:func:`default_codec`), ``crf``
-    or that codec's (:func:`default_crf`), the rest as given (``bitrate``, ``preset``,
-    ``pix_fmt``, ``hdr10``, ...)."""
+                source: tuple[str, str, str] | None = None, **settings) -> EncodeOptions:  # noqa: ANN003
+    """The encoder settings for an output ending in ``suffix``: ``codec``, or the input's own where it
+    is an editing or lossless one (:func:`kept_codec`; ``source``: the input's suffix, codec and
+    pixel format), or the container's default for an input that is, or is not, ``deep`` or ``hdr``
+    (:func:`default_codec`); ``crf`` or that codec's (:func:`default_crf`), the rest as given
+    (``bitrate``, ``preset``, ``pix_fmt``, ``hdr10``, ...)."""
+    if codec is None and source is not None and (kept := kept_codec(suffix, *source[:2])) is not None:
+        codec, settings["kept_from"] = kept, source[1]
+        if source[2] and not settings.get("pix_fmt"):  # its own, or the nearest the encoder takes
+            settings["pix_fmt"] = encodable_pix_fmt(kept, source[2], 2, 2)
     codec = codec or default_codec(suffix, deep, hdr)
     return EncodeOptions(codec=codec, crf=default_crf(codec) if crf is None else crf, **settings)
+
+
+#: Editing (intermediate) and lossless codecs, and the encoder that writes each. An input in one of
+#: them is a master, a mezzanine or a lossless capture (ProRes and DNxHR from cameras and editors,
+#: FFV1 archives, UT Video and MagicYUV from OBS's and game recorders' lossless settings): its upscale
+#: was written as H.264 at CRF 16, 4:2:0, which dropped a ProRes 4444's alpha and 4:4:4 and a lossless
+#: capture's every bit, where an editor or a second pass expects what it gave. Kept where the output is
+#: the same kind of file as the input (the default output's name is): another extension chooses its
+#: container's default, and ``--codec`` any.
+KEPT_CODECS = {"prores": "prores_ks", "dnxhd": "dnxhd", "ffv1": "ffv1", "utvideo": "utvideo", "huffyuv": "huffyuv",
+               "ffvhuff": "ffvhuff", "magicyuv": "magicyuv", "qtrle": "qtrle", "png": "png"}
+
+
+#: The names :data:`KEPT_CODECS`' codecs go by.
+_CODEC_NAMES = {"prores": "ProRes", "dnxhd": "DNxHD/DNxHR", "ffv1": "FFV1", "utvideo": "UT Video", "huffyuv": "HuffYUV",
+                "ffvhuff": "FFVHuff", "magicyuv": "MagicYUV", "qtrle": "QuickTime Animation", "png": "PNG video"}
+
+
+def kept_note(options: EncodeOptions, pix_fmt: str) -> str:
+    """What a run whose ``options`` keep the input's codec (:func:`options_for`) says of it."""
+    name = _CODEC_NAMES.get(options.kept_from or "", options.kept_from)
+    return (f"the input is {name}, an editing or lossless codec: kept ({options.codec}, {pix_fmt}); --codec libx264 "
+            "makes a far smaller file")
+
+
+def kept_codec(suffix: str, input_suffix: str, input_codec: str) -> str | None:
+    """The encoder that keeps an input's editing or lossless codec (:data:`KEPT_CODECS`) in an output
+    ending in ``suffix``: None for other codecs, another extension than the input's, or an encoder
+    this FFmpeg build does not have."""
+    encoder = KEPT_CODECS.get(input_codec)
+    if encoder is None or suffix.lower() != input_suffix.lower():
+        return None
+    import av
+
+    try:
+        av.codec.Codec(encoder, "w")
+    except Exception:  # noqa: BLE001 - not in this FFmpeg build
+        return None
+    return encoder
 
 
 @dataclass(frozen=True)
@@ -254,6 +299,7 @@ class EncodeOptions:
     threads: int = 0  # encoder threads (0: the encoder's choice; jobs fix it so bits never depend on the machine)
     deterministic: bool = False  # the same bits for the same frames, every time (segmented jobs; see codec_options)
     hdr10: Hdr10 | None = None  # the input's HDR10 metadata, written where the encoder takes it (HDR10_CODECS)
+    kept_from: str | None = None  # the input's codec, which ``codec`` keeps (KEPT_CODECS; a note says so)
 
     def validate(self, suffix: str = "") -> None:
         """Check the settings before any work (the encoder would otherwise fail mid-run, or
@@ -514,6 +560,8 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
     if options.bitrate:
         stream.bit_rate = _parse_bitrate(options.bitrate)
     stream.options = options.codec_options(pix_fmt)
+    if options.kept_from:
+        note = (f"{note}; " if note else "") + kept_note(options, pix_fmt)
     tag_hevc(container, stream, "hevc" if options.codec == "libx265" else options.codec)
     if options.hdr10 is not None and options.codec not in HDR10_CODECS:
         note = (f"{note}; " if note else "") + (

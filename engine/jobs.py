@@ -35,17 +35,29 @@ from typing import Any
 from srstream.atomic import PendingOutput, fitting_name, write_atomic
 from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags,
-                                    copy_streams, finish_probe, first_packets, frames_kept, mux_copied, tag_hevc,
-                                    undecodable)
+                                    copy_streams, finish_probe, first_packets, frames_kept, kept_note, mux_copied,
+                                    tag_hevc, undecodable)
 from srstream.engine.media import decode_order_times, main_video, no_video
 from srstream.engine.sequence import open_input
 from srstream.engine.timeline import Continuity, jumps_in
 from srstream.errors import ConfigError, InputError, OutputError
 
 __all__ = ["JobReport", "Segment", "Uncuttable", "input_identity", "job_folder", "join_filter", "plan_segments",
-           "run_job"]
+           "run_job", "segment_suffix"]
 
 _MANIFEST_VERSION = 1
+#: The container of a job's segments for the codecs MP4 does not hold: QuickTime's for its own
+#: editing codecs (it holds a ProRes 4444's alpha too), Matroska for FFV1, and FFmpeg's own NUT for
+#: the lossless codecs that FFmpeg's Matroska and QuickTime muxers refuse (they name no tag for them;
+#: AVI, which takes them, keeps a frame rate's times only) (the codecs an input in them keeps:
+#: :data:`srstream.engine.encode.KEPT_CODECS`); MP4 for every other.
+_SEGMENT_SUFFIXES = {"prores_ks": ".mov", "prores_aw": ".mov", "dnxhd": ".mov", "qtrle": ".mov", "png": ".mov",
+                     "ffv1": ".mkv", "utvideo": ".nut", "huffyuv": ".nut", "ffvhuff": ".nut", "magicyuv": ".nut"}
+
+
+def segment_suffix(codec: str) -> str:
+    """The extension of a job's segment files for video encoded with ``codec``."""
+    return _SEGMENT_SUFFIXES.get(codec, ".mp4")
 
 
 @dataclass(frozen=True)
@@ -204,10 +216,11 @@ def _prepare(src: Path, output: Path, options: dict[str, Any], segment_frames: i
         for seg in folder.glob("seg_*"):
             seg.unlink()
     segments = plan_segments(src, segment_frames)
+    suffix = segment_suffix(options.get("encode", {}).get("codec", ""))
     data = {"version": _MANIFEST_VERSION, "input": identity, "source": str(src), "output": str(output),
             "options": options, "segment_frames": segment_frames,
-            "segments": [{**dataclasses.asdict(s), "status": "todo", "file": f"seg_{s.index:05d}.mp4", "sha256": None}
-                         for s in segments]}
+            "segments": [{**dataclasses.asdict(s), "status": "todo", "file": f"seg_{s.index:05d}{suffix}",
+                          "sha256": None} for s in segments]}
     folder.mkdir(parents=True, exist_ok=True)
     _save(manifest, data)
     sizes = sorted(seg.frames for seg in segments)
@@ -324,6 +337,10 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     ``sound`` (an open container: an image sequence's soundtrack) instead. Returns (video, the
     streams to copy, what copy_streams made of them)."""
     video = out.add_stream_from_template(video_in)
+    if video_in.codec_context.name == "utvideo":
+        # its fourcc names its pixel layout (ULY0: 4:2:0, ULRA: RGBA, ...), which the template leaves out:
+        # joined into an .avi, the AVI muxer's first UT Video tag (ULRA) made a 4:2:0 video undecodable
+        video.codec_context.codec_tag = video_in.codec_context.codec_tag
     tag_hevc(out, video, video_in.codec_context.name)
     copy_stream_tags(main_video(source), video)
     if sound is not None:
@@ -333,6 +350,8 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
                  if (s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles)}
     copied = copy_streams(out, extra, suffix, copied_names)
     copy_container_metadata(source, out, suffix, copied_names, notes)
+    if encode.kept_from:
+        notes.append(kept_note(encode, video_in.codec_context.pix_fmt))
     return video, extra, copied
 
 

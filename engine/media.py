@@ -73,6 +73,7 @@ class MediaInfo:
             read from an MP4/MOV or Matroska header); None for others.
         videos: the number of videos in a folder or glob (each upscaled by a run of its own:
             :mod:`srstream.engine.folders`).
+        codec / pix_fmt: a video's codec and pixel format, as its decoder names them ("" where unknown).
     """
 
     path: Path
@@ -91,6 +92,8 @@ class MediaInfo:
     recursive: bool = False
     dolby_vision: Any = None
     videos: int = 0
+    codec: str = ""
+    pix_fmt: str = ""
 
     @property
     def approx_frames(self) -> int:
@@ -137,6 +140,8 @@ def _probe_video(path: Path) -> MediaInfo:
                 hdr=cc.color_trc in HDR_TRANSFERS,
                 hdr10=_hdr10(video, first),
                 dolby_vision=read_config(path),
+                codec=cc.name or "",
+                pix_fmt=cc.pix_fmt or "",
             )
     except av_failures() as exc:
         raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc

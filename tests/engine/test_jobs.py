@@ -178,6 +178,45 @@ def test_pieces_joined_whose_sound_or_pictures_overlap(tmp_path: Path, nearest: 
     assert not list(tmp_path.glob(".*")), list(tmp_path.glob(".*"))  # no job folder or partial file left
 
 
+@pytest.mark.parametrize(("name", "codec", "pix_fmt"), [
+    ("in.mov", "prores_ks", "yuva444p10le"),  # a ProRes 4444 with alpha: its segments are QuickTime files
+    ("in.avi", "utvideo", "yuv422p"),  # a lossless capture: NUT segments, joined with the fourcc of its layout
+    ("in.mkv", "ffv1", "yuv444p"),
+])
+def test_an_editing_or_lossless_input_keeps_its_codec(tmp_path: Path, nearest: Path, name: str, codec: str,
+                                                       pix_fmt: str) -> None:
+    """A ProRes master or a lossless capture came out as H.264 4:2:0 at CRF 16 (a ProRes 4444's alpha
+    dropped). The default keeps its codec and pixel layout, in one pass and as a resumable job (whose
+    segments were MP4, which holds neither: such a job ran in one pass); another container takes its
+    own default."""
+    rng = np.random.default_rng(3)
+    with av.open(str(tmp_path / name), "w") as c:
+        stream = c.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+        stream.codec_context.gop_size = 1  # FFV1 too codes every frame alone, as an editor's export does
+        for i in range(20):
+            rgba = np.dstack([rng.integers(0, 256, (48, 64, 3), np.uint8), np.full((48, 64), 200, np.uint8)])
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format=pix_fmt)
+            frame.pts = i
+            c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+    decoder = {"prores_ks": "prores"}.get(codec, codec)
+    for args, where in (([], "in_x2" + Path(name).suffix), (["-o", f"job{Path(name).suffix}", "--segments", "5"],
+                                                             f"job{Path(name).suffix}")):
+        r = _cli(name, "--model", str(nearest), *args, cwd=tmp_path)
+        assert r.returncode == 0 and "an editing or lossless codec: kept" in r.stderr, r.stderr
+        assert ("in 4 segments" in r.stdout) == bool(args), r.stdout + r.stderr
+        with av.open(str(tmp_path / where)) as c:
+            video = c.streams.video[0]
+            assert video.codec_context.name == decoder
+            assert video.codec_context.pix_fmt.startswith(pix_fmt[:8]), video.codec_context.pix_fmt
+            assert sum(1 for _ in c.decode(video)) == 20
+    r = _cli(name, "--model", str(nearest), "-o", "other.mp4", cwd=tmp_path)
+    assert r.returncode == 0 and "editing" not in r.stderr, r.stderr
+    with av.open(str(tmp_path / "other.mp4")) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+
+
 def test_sigkill_then_the_same_command_gives_the_uninterrupted_file(tmp_path: Path, nearest: Path, clip: Path) -> None:
     straight = _cli(str(clip), "-o", "straight.mp4", "--model", str(nearest), "--segments", "50",
                     "--preset", "slower", cwd=tmp_path)
