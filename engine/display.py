@@ -10,6 +10,7 @@ runs it without a screen.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import deque
 
@@ -36,11 +37,30 @@ class WindowDisplay:
             raise DependencyError("the display window needs pygame: pip install 'sr-stream[live]' "
                                   "(or pass --no-display and record with -o)") from exc
         self.pg = pygame
+        asked = os.environ.get("SDL_VIDEODRIVER")
+        # Linux without a desktop (no DISPLAY, no WAYLAND_DISPLAY: a server, an SSH session): SDL's Wayland
+        # probe printed "error: XDG_RUNTIME_DIR is invalid or not set", and then it fell back to its
+        # offscreen driver, so the run "showed" every frame to nobody. Only a console's own screen
+        # (KMS/DRM) is tried there; SDL_VIDEODRIVER, where set, chooses as always.
+        console = (asked is None and sys.platform.startswith("linux")
+                   and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
         try:
-            pygame.display.init()
+            if console:
+                os.environ["SDL_VIDEODRIVER"] = "kmsdrm"
+            try:
+                pygame.display.init()
+            finally:
+                if console:
+                    del os.environ["SDL_VIDEODRIVER"]
         except pygame.error as exc:
-            raise InputError(f"no display to open a window on ({exc}); set DISPLAY, or pass --no-display and "
+            why = "no DISPLAY or WAYLAND_DISPLAY, and no console screen SDL can open" if console else str(exc)
+            raise InputError(f"no display to open a window on ({why}); set DISPLAY, or pass --no-display and "
                              "record with -o") from exc
+        driver = pygame.display.get_driver()
+        if driver in ("offscreen", "dummy") and asked != driver:
+            pygame.display.quit()
+            raise InputError(f"no display to open a window on (SDL found only its {driver} driver, which shows "
+                             "nothing); set DISPLAY, or pass --no-display and record with -o")
         self.title, self.overlay, self.original = title, overlay, start_original
         self.screen = None
         self.font = None

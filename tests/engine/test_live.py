@@ -269,6 +269,29 @@ def test_display_without_a_screen_is_a_clear_error(monkeypatch: pytest.MonkeyPat
         WindowDisplay()
 
 
+def test_display_on_linux_without_a_desktop_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                                             capfd: pytest.CaptureFixture[str]) -> None:
+    """No DISPLAY, no WAYLAND_DISPLAY (a server, an SSH session): SDL's Wayland probe printed 'error:
+    XDG_RUNTIME_DIR is invalid or not set', then its offscreen driver took the window, and the run
+    'showed' every frame to nobody."""
+    pytest.importorskip("pygame")
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux's display variables")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    from srstream.engine.display import WindowDisplay
+
+    try:
+        window = WindowDisplay()
+    except InputError as exc:
+        assert "--no-display" in str(exc)
+    else:  # a machine whose console SDL can draw on (KMS/DRM): a real screen
+        assert window.pg.display.get_driver() == "kmsdrm"
+        window.pg.display.quit()
+    assert "XDG_RUNTIME_DIR" not in capfd.readouterr().err
+    assert "SDL_VIDEODRIVER" not in os.environ
+
+
 def test_window_modes_and_keys_headless(model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     """The window's A/B toggle and overlay, with SDL's dummy video driver (no screen needed)."""
     pygame = pytest.importorskip("pygame")
