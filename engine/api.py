@@ -746,18 +746,27 @@ class Upscaler:
 
         per_segment = dataclasses.replace(job.encode, copy_audio=False, copy_subtitles=False)
         runner = None
-        if job.workers or job.ray_address:
+
+        def on_ray(todo: list) -> Any:
+            """The segments still to do, on Ray: started once the job is planned (an input that cannot
+            be cut is refused first, not after seconds of starting Ray) and only when some are left."""
+            nonlocal runner
+            if not todo:
+                return iter(())
             from srstream.engine.cluster import RayRunner
 
             runner = RayRunner(self, job.media.path, per_segment, workers=job.workers, address=job.ray_address,
                                progress=progress)
             print(f"sr-stream: segments on {runner.describe()}", file=sys.stderr, flush=True)
+            return runner(todo)
+
         try:
             report = run_job(job.media.path, job.output,
                              lambda path, seg: self.segment(job.media.path, path, (seg.start, seg.end), per_segment,
                                                             progress),
                              job.encode, self.job_options(job), segment_frames=job.segment_frames,
-                             restart=job.restart, run_segments=runner, progress=progress,
+                             restart=job.restart, run_segments=on_ray if job.workers or job.ray_address else None,
+                             progress=progress,
                              log=lambda text: print(f"sr-stream: {text}", file=sys.stderr, flush=True),
                              sound=job.sequence.audio if job.sequence is not None else None)
         finally:

@@ -154,6 +154,7 @@ def test_a_transport_stream_whose_times_jump_runs_in_one_pass(tmp_path: Path, ne
     assert not list(tmp_path.glob(".*")), list(tmp_path.glob(".*"))  # no job folder or partial file left
     r = _cli(str(src), "-o", "out2.mkv", "--model", str(nearest), "--workers", "2", cwd=tmp_path)
     assert r.returncode == 2 and "--ray-address share out a job's segments" in r.stderr, r.stderr
+    assert "segments on" not in r.stderr  # refused before Ray started (seconds, and its own lines)
 
 
 def test_pieces_joined_whose_sound_or_pictures_overlap(tmp_path: Path, nearest: Path) -> None:
