@@ -15,7 +15,7 @@ from pathlib import Path
 
 from srstream.engine.sequence import open_input
 from srstream.errors import InputError
-from srstream.images import FOLDER_SUFFIXES, IMAGE_SUFFIXES
+from srstream.images import AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "MediaInfo", "has_clear_pixels", "main_video", "no_video", "probe"]
 
@@ -299,6 +299,9 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
             pass
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in FLOAT_STILL_SUFFIXES:
+        raise InputError(f"{path} is a floating-point (HDR) image; sr-stream's models take 8- and 16-bit pictures: "
+                         "tone-map or convert it to a 16-bit PNG or TIFF first")
+    if path.suffix.lower() in (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES):
         return _probe_image(path)
     return _probe_video(path)

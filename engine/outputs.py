@@ -13,7 +13,7 @@ from srstream.atomic import fitting_name
 from srstream.errors import OutputError
 
 __all__ = ["IMAGE_SIDE_LIMITS", "INPUT_VIDEO_SUFFIXES", "VIDEO_SUFFIXES", "check_image_size", "check_kind",
-           "check_output", "default_output", "image_fits", "tagged_size", "video_suffix"]
+           "check_output", "default_output", "image_fits", "still_suffix", "tagged_size", "video_suffix"]
 
 #: Output extensions FFmpeg's muxers are picked by (what `-o` may end with for a video).
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".flv", ".mpg", ".mpeg",
@@ -40,9 +40,18 @@ def default_output(source: Path, scale: int | str, kind: str, transparent: bool 
         # GIF holds 256 colours: an upscaled animation is written as H.264 unless -o asks for .gif
         suffix = ".mp4"
     else:
-        suffix = video_suffix(source.suffix) if kind == "video" else source.suffix
+        suffix = video_suffix(source.suffix) if kind == "video" else still_suffix(source.suffix)
     # cut to fit the folder (:func:`fitting_name`): an input named near the limit gets an output that can be made
     return source.with_name(fitting_name(source.parent, "", source.stem, f"_{tag}{suffix}"))
+
+
+def still_suffix(suffix: str) -> str:
+    """The extension of an image output named after an input ending in ``suffix``: the same, or
+    ``.png`` for a still that FFmpeg reads and OpenCV cannot write (a .tga, a .dds texture, a
+    netpbm file: :data:`srstream.images.AV_STILL_SUFFIXES`); PNG holds its alpha and 16 bits."""
+    from srstream.images import AV_STILL_SUFFIXES
+
+    return ".png" if suffix.lower() in AV_STILL_SUFFIXES else suffix
 
 
 def video_suffix(suffix: str) -> str:

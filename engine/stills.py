@@ -40,10 +40,11 @@ import cv2
 import numpy as np
 
 from srstream.atomic import PendingOutput, write_atomic
-from srstream.engine.outputs import check_image_size
+from srstream.engine.outputs import check_image_size, still_suffix
 from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError
-from srstream.images import FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range, read_heif
+from srstream.images import (AV_STILL_SUFFIXES, FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range,
+                             read_heif)
 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "PAGED_SUFFIXES", "StillMetadata",
            "animation_frames", "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs",
@@ -237,9 +238,47 @@ def _exif_upright(exif: bytes) -> bytes:
     return bytes(data)
 
 
+def _decode_av_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
+    """A still that FFmpeg reads and OpenCV does not (:data:`AV_STILL_SUFFIXES`), decoded with PyAV:
+    ``(H, W, C)`` grey, RGB or RGBA (with or without alpha as stored), uint8, or uint16 for samples
+    of more than 8 bits (a 10-bit DPX scan, a 16-bit netpbm)."""
+    import av
+
+    from srstream.engine.av_errors import av_failures
+    from srstream.engine.encode import has_alpha, is_deep
+    from srstream.engine.media import main_video
+
+    try:
+        with av.open(str(path)) as container:
+            video = main_video(container)
+            frame = next(container.decode(video), None) if video is not None else None
+            if frame is not None:
+                name = frame.format.name
+                grey = name.startswith(("gray", "mono"))
+                deep = is_deep(name)
+                if has_alpha(name) or name == "pal8":  # a palette can hold transparent colours
+                    target = "rgba64le" if deep else "rgba"
+                elif grey:
+                    target = "gray16le" if deep else "gray"
+                else:
+                    target = "rgb48le" if deep else "rgb24"
+                image = frame.to_ndarray(format=target)
+    except av_failures() as exc:
+        raise InputError(f"{path} is not a readable image ({exc})") from exc
+    if frame is None:
+        raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 4 and (image[:, :, 3] == image[:, :, 3].max()).all() and image[0, 0, 3] in (255, 65535):
+        image = image[:, :, :3]  # every pixel opaque (a palette's, or an alpha plane stored full): RGB
+    return np.ascontiguousarray(image), StillMetadata()
+
+
 def _decode_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     if path.suffix.lower() in HEIF_SUFFIXES:
         return _decode_heif(path)
+    if path.suffix.lower() in AV_STILL_SUFFIXES:
+        return _decode_av_still(path)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
@@ -799,7 +838,8 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
     """
     report = BatchReport()
     start = time.perf_counter()
-    targets = {src: out_dir / (src.relative_to(root) if root is not None else src.name) for src in files}
+    targets = {src: out_dir / (src.relative_to(root) if root is not None else Path(src.name)).with_suffix(
+        still_suffix(src.suffix)) for src in files}  # a .tga or a .dds texture is written as PNG
     names: dict[Path, Path] = {}
     for src, dst in targets.items():  # a glob over several folders can name two inputs alike
         if dst in names:

@@ -72,10 +72,10 @@ def _could_be_input(name: str) -> bool:
     if os.path.isfile(name):
         return True
     if os.path.isdir(name):
-        from srstream.images import IMAGE_SUFFIXES
+        from srstream.images import FOLDER_SUFFIXES
 
         try:
-            return any(os.path.splitext(entry)[1].lower() in IMAGE_SUFFIXES for entry in os.listdir(name))
+            return any(os.path.splitext(entry)[1].lower() in FOLDER_SUFFIXES for entry in os.listdir(name))
         except OSError:
             return False
     return False

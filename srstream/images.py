@@ -10,14 +10,22 @@ import numpy as np
 
 from srstream.errors import InputError
 
-__all__ = ["FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_SUFFIXES", "LUMA_BT601", "avif_bits", "full_range",
-           "list_images", "load_rgb", "read_heif", "read_image"]
+__all__ = ["AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_SUFFIXES",
+           "LUMA_BT601", "avif_bits", "full_range", "list_images", "load_rgb", "read_heif", "read_image"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
 HEIF_SUFFIXES = (".heic", ".heif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".avif", *HEIF_SUFFIXES)
+#: Still images the engine reads through FFmpeg (PyAV), which OpenCV reads not at all or in some
+#: layouts only (a .ppm in RGB alone, a .pgm in grey alone), and writes as PNG: netpbm, JPEG 2000,
+#: TGA, DDS textures, PCX, SGI, QOI, X11 dumps, DPX film scans, Sun raster, icons, Photoshop's
+#: composite. FFmpeg reads each as a video of one frame: they came out as a one-frame .mkv video.
+AV_STILL_SUFFIXES = (".ppm", ".pgm", ".pbm", ".pnm", ".pam", ".jp2", ".j2k", ".tga", ".dds", ".pcx", ".sgi", ".qoi",
+                     ".xwd", ".xbm", ".dpx", ".ras", ".sun", ".ico", ".psd")
+#: Floating-point (HDR) stills: refused with what to do (the models take 8- and 16-bit pictures).
+FLOAT_STILL_SUFFIXES = (".exr", ".hdr", ".pfm", ".phm")
 #: What a folder or glob run of the engine upscales: images, and GIFs (as GIFs, through the video pipeline).
-FOLDER_SUFFIXES = (*IMAGE_SUFFIXES, ".gif")
+FOLDER_SUFFIXES = (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES, ".gif")
 #: BT.601 luma weights (R, G, B): the grey level of colour images and the Y of the luma models.
 LUMA_BT601 = (0.299, 0.587, 0.114)
 

@@ -172,6 +172,54 @@ def test_glob_input(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[s
     assert code == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == [BATCH_RECORD, "a0.png", "a1.png"]
 
 
+def _av_still(path: Path, codec: str, pix_fmt: str, image: np.ndarray, source_format: str) -> Path:
+    """``image`` written by FFmpeg's ``codec`` encoder as the one picture of an image file."""
+    from fractions import Fraction
+
+    import av
+
+    encoder = av.CodecContext.create(codec, "w")
+    encoder.width, encoder.height, encoder.pix_fmt = image.shape[1], image.shape[0], pix_fmt
+    encoder.time_base = Fraction(1, 25)
+    frame = av.VideoFrame.from_ndarray(image, format=source_format).reformat(format=pix_fmt)
+    path.write_bytes(b"".join(bytes(p) for p in [*encoder.encode(frame), *encoder.encode(None)]))
+    return path
+
+
+@pytest.mark.parametrize(("name", "codec", "pix_fmt", "image", "source_format"), [
+    ("scan.ppm", "ppm", "rgb24", np.random.default_rng(1).integers(0, 256, (6, 5, 3), np.uint8), "rgb24"),
+    ("deep.pgm", "pgm", "gray16be", (np.arange(30).reshape(6, 5) * 2000).astype(np.uint16), "gray16le"),
+    ("sprite.tga", "targa", "bgra", np.dstack([np.full((6, 5, 3), 80, np.uint8),
+                                                np.linspace(0, 255, 30).reshape(6, 5).astype(np.uint8)]), "rgba"),
+    ("frame.qoi", "qoi", "rgb24", np.random.default_rng(2).integers(0, 256, (6, 5, 3), np.uint8), "rgb24"),
+])
+def test_stills_ffmpeg_reads_come_out_as_png(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
+                                             name: str, codec: str, pix_fmt: str, image: np.ndarray,
+                                             source_format: str) -> None:
+    """A netpbm scan, a TGA sprite, a QOI frame (and JPEG 2000, DDS textures, DPX scans, ...): FFmpeg
+    reads each as a video of one frame, and each came out as a one-frame .mkv video. They are images
+    now, read as stored (grey, 16-bit, alpha) and written as PNG, which holds all of that; a folder
+    run of them too; a floating-point (HDR) image is refused with what to do."""
+    from srstream.engine.stills import read_still
+
+    src = _av_still(tmp_path / name, codec, pix_fmt, image, source_format)
+    stored = read_still(src)
+    assert np.array_equal(stored, image.reshape(stored.shape))  # read as written: its depth, channels, alpha
+    code, _, err = run([str(src), "--model", str(model), "--backend", "ort", "--precision", "fp32"], capsys)
+    assert code == 0, err
+    written = read_still(tmp_path / f"{src.stem}_x2.png")
+    assert written.dtype == stored.dtype and written.shape == (12, 10, stored.shape[2])
+    assert not list(tmp_path.glob("*.mkv"))
+    folder = tmp_path / "textures"
+    folder.mkdir()
+    src.rename(folder / name)
+    code, _, err = run([str(folder), "--model", str(model)], capsys)
+    assert code == 0 and (tmp_path / "textures_x2" / f"{src.stem}.png").is_file(), err
+    (tmp_path / "sky.hdr").write_bytes(b"#?RADIANCE\n")
+    code, _, err = run([str(tmp_path / "sky.hdr"), "--model", str(model)], capsys)
+    assert code == 3 and "floating-point (HDR) image" in err and not list(tmp_path.glob("sky_x2*"))
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
