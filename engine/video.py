@@ -326,6 +326,13 @@ class FileSource:
             what = "a cover picture" if other.disposition & av.stream.Disposition.attached_pic else "video"
             self.notes.append(f"stream #{other.index} ({other.codec_context.name}, {what}) is not kept: sr-stream "
                               f"upscales one video stream, #{video.index}")
+        for data in self.container.streams.data:
+            tags = data.metadata or {}
+            if "timecode" in tags:  # a timecode track: kept as the video's timecode tag (a .mov writes it again)
+                continue
+            name = tags.get("handler_name", "").strip() or (data.name or "")
+            self.notes.append(f"stream #{data.index} (data{': ' + name if name else ''}) is not kept: sr-stream copies "
+                              "sound and subtitles; a camera's telemetry (GoPro GPMF) or other data stays in the input")
         if src != PIPE:  # a pipe cannot be read twice: no rotation flags or interlacing notes from one
             self._first_frame_facts()
 

@@ -711,6 +711,41 @@ def test_a_variable_rate_input_keeps_every_frame_where_the_output_has_a_frame_a_
         assert sum(1 for _ in c.decode(video=0)) == report.frames_out == 12
 
 
+def test_a_data_stream_left_behind_is_named(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A data stream (a GoPro's GPMF telemetry, a broadcast's data) was dropped without a word; a
+    .mov's timecode track, which the output keeps as the video's timecode tag, is not named."""
+    from fractions import Fraction
+
+    src = tmp_path / "data.ts"
+    with av.open(str(src), "w") as c:
+        video = c.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        data = c.add_data_stream()
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(video.encode(frame))
+            packet = av.Packet(b"telemetry %d" % i)
+            packet.stream, packet.pts, packet.dts, packet.time_base = data, i * 3600, i * 3600, Fraction(1, 90000)
+            c.mux(packet)
+        c.mux(video.encode(None))
+    report = upscale_video(src, tmp_path / "out.mkv", upscaler, FAST)
+    assert report.frames_out == 5
+    assert any(n.startswith("stream #1 (data: bin_data) is not kept") for n in report.notes), report.notes
+    timed = write_video(tmp_path / "tc.mp4", frames=3)
+    with av.open(str(timed)) as inp, av.open(str(tmp_path / "tc.mov"), "w") as out:
+        out.metadata["timecode"] = "01:00:00:00"  # the .mov muxer writes a timecode track for it
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.stream = stream
+                out.mux(packet)
+    with av.open(str(tmp_path / "tc.mov")) as c:
+        assert c.streams.data  # the timecode track
+    report = upscale_video(tmp_path / "tc.mov", tmp_path / "tc_out.mov", upscaler, FAST)
+    assert not any("is not kept" in n for n in report.notes), report.notes
+
+
 def test_the_video_stream_is_the_one_ffmpeg_takes_never_a_cover_picture(tmp_path: Path,
                                                                           upscaler: FrameUpscaler) -> None:
     """A one-picture stream stored before the video (a thumbnail) was taken for the video, and an
