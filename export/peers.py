@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from srstream.archs import generator_spec
-from srstream.errors import ModelError
+from srstream.errors import ModelError, unreadable_weights
 from srstream.spec import ModelSpec
 
 __all__ = ["IMPORTERS", "Importer", "import_state", "read_foreign_state"]
@@ -61,8 +61,7 @@ def read_foreign_state(path: Path) -> State:
     except FileNotFoundError as exc:
         raise ModelError(f"checkpoint {path} does not exist") from exc
     except Exception as exc:  # pickle.UnpicklingError for non-weights objects, RuntimeError for corrupt files
-        raise ModelError(f"{path} cannot be read as a weights-only checkpoint ({exc}); sr-stream never "
-                         "unpickles arbitrary objects") from exc
+        raise ModelError(unreadable_weights(path, exc)) from exc
     for key in ("params_ema", "params", "state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from srstream.archs import build_generator, plain_generator
-from srstream.errors import InputError, ModelError
+from srstream.errors import InputError, ModelError, unreadable_weights
 from srstream.export.peers import import_state, read_foreign_state
 from srstream.spec import METADATA_KEY, ModelSpec
 
@@ -123,7 +123,8 @@ def trained_ranges(weights: Path, spec: ModelSpec) -> dict[tuple[str, int], tupl
     try:
         state = torch.load(state_file, map_location="cpu", weights_only=True)
     except Exception as exc:  # an unpickling error, or a damaged file
-        raise ModelError(f"{state_file}: not a training state this version can read safely ({exc})") from exc
+        raise ModelError(f"not a training state this version can read safely: {unreadable_weights(state_file, exc)}") \
+            from exc
     ranges = [(float(r[0]), float(r[1])) for r in state.get("quant_ranges", [])]
     sites = [(str(kind), int(k)) for kind, k in state.get("quant_sites", [])]
     if ranges and not sites:

@@ -9,6 +9,8 @@ Exit codes (see :data:`EXIT_CODES`) let scripts tell a bad input from a broken i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "EXIT_CODES",
     "BackendError",
@@ -24,6 +26,7 @@ __all__ = [
     "SRStreamError",
     "TilingError",
     "exit_code_for",
+    "unreadable_weights",
 ]
 
 
@@ -149,3 +152,23 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, SRStreamError):
         return error.exit_code
     return 1
+
+
+def unreadable_weights(path: Path, exc: BaseException) -> str:
+    """Why the weight file ``path`` did not load (``exc``: what ``torch.load(weights_only=True)`` or
+    safetensors raised), in words that say what to do. PyTorch's own text (a page long) suggests
+    loading again with ``weights_only=False``, which would run whatever the file holds, and said so
+    for a damaged file too."""
+    text = str(exc)
+    if "Unsupported global" in text or "GLOBAL" in text:
+        found = text.split("Unsupported global:", 1)[-1].split("was not an allowed global", 1)[0].strip(" :")
+        held = f" ({found})" if "Unsupported global" in text and found else ""
+        return (f"{path} holds Python objects beside its tensors{held}, a pickled model or training state: "
+                "sr-stream loads weights only and never unpickles arbitrary objects; save its state dict "
+                "(torch.save(model.state_dict(), 'weights.pth')) or convert it to safetensors")
+    if path.suffix == ".safetensors":
+        return f"{path} is not a readable safetensors file ({text.splitlines()[0] if text else exc!r})"
+    reason = text.split("WeightsUnpickler error:", 1)[-1].strip() or type(exc).__name__
+    reason = reason.splitlines()[0].split(". ")[0].strip()  # PyTorch's first sentence; its advice is not ours
+    return f"{path} is not a PyTorch checkpoint sr-stream can read (damaged, cut short or another kind of file: " \
+           f"{reason})"

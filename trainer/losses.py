@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from srstream.errors import ConfigError, InputError
+from srstream.errors import ConfigError, InputError, unreadable_weights
 
 __all__ = [
     "VGG19_LAYERS", "PerceptualLoss", "charbonnier", "discriminator_loss", "feature_matching",
@@ -137,7 +137,7 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/format errors of many kinds
-        raise InputError(f"cannot load VGG19 weights {path} safely: {exc}") from exc
+        raise InputError(f"cannot load the VGG19 weights: {unreadable_weights(path, exc)}") from exc
 
 
 class PerceptualLoss(nn.Module):

@@ -58,12 +58,15 @@ def test_unknown_and_unsafe_files_are_refused(tmp_path: Path) -> None:
         load_generator(unknown)
     pickled = tmp_path / "pickled.pth"
     torch.save({"params": {"body.0.weight": torch.zeros(1)}, "opt": Arbitrary()}, pickled)
-    with pytest.raises(ModelError, match="never unpickles"):
+    with pytest.raises(ModelError, match="never unpickles") as refused:
         load_generator(pickled)
+    assert "Arbitrary" in str(refused.value) and "weights_only" not in str(refused.value)
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelError):
+    # the reason, without PyTorch's advice to load it again with weights_only=False (which runs what it holds)
+    with pytest.raises(ModelError, match="not a PyTorch checkpoint sr-stream can read") as refused:
         load_generator(corrupt)
+    assert "weights_only" not in str(refused.value) and "\n" not in str(refused.value)
 
 
 PEERS = shared_data() / "peers" if shared_data() else None

@@ -79,7 +79,7 @@ def test_perceptual_loss_errors(tmp_path: Path) -> None:
         losses.PerceptualLoss(_fake_vgg19(tmp_path / "v.pth"), ["conv9_9"])
     pickled = tmp_path / "evil.pth"
     torch.save({"features.0.weight": object()}, pickled)
-    with pytest.raises(InputError, match="safely"):
+    with pytest.raises(InputError, match="never unpickles arbitrary objects"):
         losses.PerceptualLoss(pickled)
 
 
