@@ -11,7 +11,7 @@ from pathlib import Path
 
 from srstream.engine.screen import Look
 from srstream.errors import ModelError
-from srstream.spec import ModelSpec
+from srstream.spec import METADATA_KEY, ModelSpec
 
 __all__ = ["BUNDLED_MODELS", "COMPRESSED_VARIANTS", "DEFAULT_MODEL", "FAST_MODEL", "MODELS_DIR", "MODEL_FOR_SCALE", "TIERS", "ResolvedModel",
            "SCREEN_VARIANTS", "available_precisions", "cpu_luma_graph", "for_compression", "for_content", "screen_variant", "steadied", "luma_variant_path", "pick_model", "read_onnx_spec", "resolve_model", "variant_name", "variant_path"]
@@ -81,8 +81,13 @@ def read_onnx_spec(path: Path) -> ModelSpec:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own unexported exception types
         raise ModelError(f"{path} is not a loadable ONNX model ({str(exc)[:200]}); --model takes a bundled name or an "
-                         ".onnx written by sr-stream export") from exc
-    return ModelSpec.from_metadata(session.get_modelmeta().custom_metadata_map, where=str(path))
+                         ".onnx file") from exc
+    metadata = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in metadata:  # a graph from elsewhere: its spec measured by running it
+        from srstream.engine.foreign import foreign_spec
+
+        return foreign_spec(path, session)
+    return ModelSpec.from_metadata(metadata, where=str(path))
 
 
 def resolve_model(name_or_path: str) -> ResolvedModel:
@@ -102,7 +107,8 @@ def resolve_model(name_or_path: str) -> ResolvedModel:
         )
         raise ModelError(
             f"unknown model {name_or_path!r}; bundled models: {bundled}. "
-            "Pass --model PATH.onnx to use a model exported with `sr-stream export`."
+            "Pass --model PATH.onnx: a model written by `sr-stream export`, or another project's super-resolution "
+            "ONNX graph (its scale, value range and reach are measured)."
         )
     bundled_path = MODELS_DIR / BUNDLED_MODELS[name_or_path]
     if not bundled_path.is_file():

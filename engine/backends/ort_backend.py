@@ -102,6 +102,9 @@ class OrtBackend(Backend):
             raise ModelError(f"ONNX Runtime cannot load {where}: {exc}") from exc
         self.provider = self.session.get_providers()[0]
         self.input_dtype = np.dtype(np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32)
+        batch = self.session.get_inputs()[0].shape[0]
+        if isinstance(batch, int) and batch > 0:  # a graph exported for one batch size (a foreign one): no more
+            self.max_batch = min(self.max_batch, batch)
 
     @property
     def device(self) -> str:

@@ -505,6 +505,8 @@ def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN0
                   change_cap=cap_setting(args.change_cap, job.kind == "video"), output=resize,
                   deinterlace=args.deinterlace) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
+        if up.spec.arch == "foreign":  # an ONNX graph from elsewhere: say what was measured of it
+            print(f"sr-stream: {up.spec.source}", file=sys.stderr)
         if job.kind == "video":
             return _video(media, job, up)
         if job.kind == "image":

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from srstream.engine.models import DEFAULT_MODEL, resolve_model
-from srstream.errors import ModelError, SpecError
+from srstream.errors import ModelError
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 
@@ -17,10 +17,11 @@ def test_onnx_file_with_spec(tmp_path: Path) -> None:
     assert model.spec == nearest_x2_spec() and model.path == path and model.name == "n"
 
 
-def test_onnx_without_spec_is_refused(tmp_path: Path) -> None:
+def test_onnx_without_spec_is_measured(tmp_path: Path) -> None:
+    """A graph from elsewhere is taken, its spec measured (tests/engine/test_foreign.py); it was refused."""
     path = write_nearest_x2(tmp_path / "bare.onnx")
-    with pytest.raises(SpecError, match="carries no sr-stream spec"):
-        resolve_model(str(path))
+    spec = resolve_model(str(path)).spec
+    assert spec.arch == "foreign" and spec.scale == 2 and spec.name == "bare"
 
 
 def test_corrupt_and_missing_onnx(tmp_path: Path) -> None:

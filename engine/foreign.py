@@ -1,0 +1,173 @@
+"""A super-resolution ONNX graph from elsewhere, its spec measured by running it.
+
+sr-stream's own graphs carry their :class:`~srstream.spec.ModelSpec` in their metadata. A graph
+exported by another project (a Real-ESRGAN or SwinIR export, a model zoo's download, what vs-mlrt
+users keep) carries none, and ``--model it.onnx`` was refused. What the engine needs from a spec
+can be found by running the graph on a few small pictures on the CPU (ONNX Runtime), about a
+second for the usual nets:
+
+- its tensors: one input of shape ``(N, 3, H, W)``, float or half, with ``H`` and ``W`` left free
+  (a graph exported for one tile size is refused: the engine tiles frames of any size), and its
+  first output;
+- the sizes it takes: odd ones, or only multiples of 2, 4, ... 64 (window attention wants 8 or
+  16), the smallest that runs (:func:`_size_multiple`);
+- its scale, from the output's size;
+- its value range: ``[0, 1]``, ``[0, 255]`` or ``[-1, 1]``, whichever gives back the picture it was
+  given, shrunk (a super-resolution net's output, averaged down, is close to its input);
+- its margin: how far a change of one input pixel reaches in the output, which sets how much the
+  engine's tiles overlap for the tiled frame to equal the whole one. A change that reaches the
+  edges of the probe (global attention, a whole-image statistic) means no tile size is exact: such
+  a graph runs on whole frames.
+
+It runs in fp32 (its own graph) and, where the CPU has them, the precisions the backends derive
+from it (OpenVINO bf16); no INT8 graph comes with it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srstream.errors import ModelError
+from srstream.spec import ModelSpec
+
+__all__ = ["PROBE", "foreign_spec"]
+
+#: The side of the picture the margin is probed on (input pixels). A change reaching its edges
+#: means a receptive field wider than half of it, taken as global.
+PROBE = 96
+#: Value ranges tried, in this order: (input low, input high), the output read in the same range.
+_RANGES = ((0.0, 1.0), (0.0, 255.0), (-1.0, 1.0))
+#: How close (mean absolute difference, as a share of the range) the output shrunk back to the
+#: input's size must come to the input for a range to be the graph's.
+_RANGE_TOLERANCE = 0.06
+#: An output sample moved by more than this share of the range counts as reached by the change.
+_REACHED = 1e-4
+
+
+def _picture(size: tuple[int, int], seed: int = 0) -> np.ndarray:
+    """A smooth natural-ish RGB test picture in [0, 1], ``(1, 3, H, W)`` float32: gradients and blurred
+    noise, which every super-resolution net gives back close to itself, one scale up."""
+    import cv2
+
+    h, w = size
+    rng = np.random.default_rng(seed)
+    noise = cv2.GaussianBlur(rng.random((h, w, 3)).astype(np.float32), (0, 0), 2.0)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ramp = np.stack([xx / max(w - 1, 1), yy / max(h - 1, 1), (xx + yy) / max(h + w - 2, 1)], axis=-1)
+    picture = np.clip(0.05 + 0.9 * (0.3 * noise + 0.7 * ramp), 0.0, 1.0)
+    return np.ascontiguousarray(picture.transpose(2, 0, 1)[None])
+
+
+def _run(session: Any, name: str, batch: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    try:
+        return np.asarray(session.run(None, {name: batch.astype(dtype)})[0], np.float32)
+    except Exception:  # noqa: BLE001 - ORT's own exception types: the graph refused that shape
+        return None
+
+
+def _size_multiple(session: Any, name: str, dtype: np.dtype, where: str) -> int:
+    """The smallest of 1, 2, 4, ... 64 whose multiples the graph takes as its height and width."""
+    for multiple in (1, 2, 4, 8, 16, 32, 64):
+        side = multiple * math.ceil(37 / multiple) if multiple > 1 else 37
+        if _run(session, name, _picture((side, side + multiple)), dtype) is not None:
+            return multiple
+    raise ModelError(f"{where} runs on none of the sizes tried (37x38 to 64x128 pixels); --model takes a "
+                     "super-resolution graph of shape (N, 3, H, W) with H and W free")
+
+
+def _value_range(session: Any, name: str, dtype: np.dtype, picture: np.ndarray, scale: int,
+                 where: str) -> tuple[float, float]:
+    import cv2
+
+    errors = {}
+    for low, high in _RANGES:
+        out = _run(session, name, picture * (high - low) + low, dtype)
+        if out is None:
+            continue
+        back = (out[0].transpose(1, 2, 0) - low) / (high - low)
+        shrunk = cv2.resize(back, (picture.shape[3], picture.shape[2]), interpolation=cv2.INTER_AREA)
+        errors[low, high] = float(np.abs(shrunk - picture[0].transpose(1, 2, 0)).mean())
+    for value_range, error in errors.items():  # the usual one first: a graph linear in its input fits all
+        if error < _RANGE_TOLERANCE:
+            return value_range
+    raise ModelError(f"{where}: its output, shrunk x{scale}, is not the picture it was given in any of the value "
+                     "ranges tried ([0, 1], [0, 255], [-1, 1]); is it a super-resolution model?")
+
+
+def _margin(session: Any, name: str, dtype: np.dtype, multiple: int, scale: int, value_range: tuple[float, float],
+            ) -> int | None:
+    """How far (input pixels) a change of the centre pixels reaches in the output; None where it
+    reaches the probe's edges (no tile size is exact)."""
+    side = multiple * math.ceil(PROBE / multiple)
+    low, high = value_range
+    base = _picture((side, side), seed=1)
+    changed = base.copy()
+    centre = side // 2
+    block = changed[:, :, centre - 1:centre + 1, centre - 1:centre + 1]  # 2x2 pixels moved by a quarter of the range
+    block += np.where(block < 0.5, 0.25, -0.25).astype(np.float32)
+    first = _run(session, name, base * (high - low) + low, dtype)
+    second = _run(session, name, changed * (high - low) + low, dtype)
+    if first is None or second is None:
+        return None
+    reached = np.argwhere((np.abs(second - first) / (high - low)).max(axis=(0, 1)) > _REACHED)
+    if reached.size == 0:
+        return 1
+    lowest, highest = reached.min(axis=0), reached.max(axis=0)
+    if lowest.min() == 0 or highest.max() >= side * scale - 1:
+        return None
+    first_row, last_row = (centre - 1) * scale, (centre + 1) * scale - 1  # the changed pixels, one scale up
+    reach = max(first_row - lowest.min(), highest.max() - last_row)
+    return int(math.ceil(max(reach, 0) / scale)) + 1
+
+
+def foreign_spec(path: Path, session: Any) -> ModelSpec:
+    """The spec of the ONNX graph at ``path`` (``session``: it, opened in ONNX Runtime on the CPU),
+    measured by running it (see the module docstring).
+
+    Raises:
+        ModelError: not a graph the engine can run as a super-resolution model, and why.
+    """
+    where = f"{path} (an ONNX graph without an sr-stream spec)"
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        raise ModelError(f"{where} takes {len(inputs)} inputs of shapes {[i.shape for i in inputs]}; --model takes one "
+                         "picture of shape (N, 3, H, W)")
+    tensor = inputs[0]
+    batch, channels, height, width = tensor.shape
+    if channels not in (3, None) and not isinstance(channels, str):
+        raise ModelError(f"{where} takes {channels} channels; --model takes RGB graphs of shape (N, 3, H, W)")
+    if isinstance(height, int) or isinstance(width, int):
+        raise ModelError(f"{where} was exported for {height}x{width} pictures only; sr-stream tiles frames of any "
+                         "size: export it with the height and width left free (dynamic axes)")
+    if tensor.type not in ("tensor(float)", "tensor(float16)"):
+        raise ModelError(f"{where} takes {tensor.type}; --model takes float or half pictures")
+    dtype = np.dtype(np.float16 if tensor.type == "tensor(float16)" else np.float32)
+    multiple = _size_multiple(session, tensor.name, dtype, where)
+    side = multiple * math.ceil(40 / multiple)
+    picture = _picture((side, side + multiple))
+    out = _run(session, tensor.name, picture, dtype)
+    if out is None or out.ndim != 4 or out.shape[1] != 3:
+        raise ModelError(f"{where} gives {None if out is None else out.shape} for a {picture.shape} picture; --model "
+                         "takes graphs whose output is a (N, 3, H * scale, W * scale) picture")
+    scale = out.shape[2] / picture.shape[2]
+    if scale != out.shape[3] / picture.shape[3] or scale != int(scale) or not 1 <= scale <= 8:
+        raise ModelError(f"{where} turns {picture.shape[2]}x{picture.shape[3]} into {out.shape[2]}x{out.shape[3]}: "
+                         "not one whole scale from 1 to 8")
+    scale = int(scale)
+    value_range = _value_range(session, tensor.name, dtype, picture, scale, where)
+    margin = _margin(session, tensor.name, dtype, multiple, scale, value_range)
+    tile, overlap = 0, 0  # whole frames where no tile size is exact
+    if margin is not None:
+        overlap = multiple * math.ceil(max(margin, 4) / multiple)
+        tile = max(256, 4 * overlap)
+        tile = multiple * math.ceil(tile / multiple)
+    reach = "reaches the whole picture (whole frames, no tiles)" if margin is None else f"margin {margin}"
+    return ModelSpec(name=path.stem, arch="foreign", scale=scale, margin=margin or 0, value_range=value_range,
+                     size_multiple=multiple, tile=tile, tile_overlap=overlap, precisions=("fp32",),
+                     input_name=tensor.name, output_name=outputs[0].name,
+                     source=f"{path.name}: ONNX graph from elsewhere, spec measured by sr-stream (x{scale}, values "
+                            f"{value_range[0]:g} to {value_range[1]:g}, sizes a multiple of {multiple}, {reach})")
