@@ -351,7 +351,7 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     copied = copy_streams(out, extra, suffix, copied_names)
     copy_container_metadata(source, out, suffix, copied_names, notes)
     if encode.kept_from:
-        notes.append(kept_note(encode, video_in.codec_context.pix_fmt))
+        notes.append(kept_note(encode, encode.pix_fmt or video_in.codec_context.pix_fmt))  # as encoded, not decoded
     return video, extra, copied
 
 
