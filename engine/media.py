@@ -15,7 +15,7 @@ from pathlib import Path
 
 from srstream.engine.sequence import open_input
 from srstream.errors import InputError
-from srstream.images import AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_SUFFIXES
+from srstream.images import AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_ALIASES, IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "MediaInfo", "has_clear_pixels", "main_video", "no_video", "probe"]
 
@@ -302,6 +302,24 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
     if path.suffix.lower() in FLOAT_STILL_SUFFIXES:
         raise InputError(f"{path} is a floating-point (HDR) image; sr-stream's models take 8- and 16-bit pictures: "
                          "tone-map or convert it to a 16-bit PNG or TIFF first")
-    if path.suffix.lower() in (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES):
+    if path.suffix.lower() in (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES, *IMAGE_ALIASES) or _is_still(path):
         return _probe_image(path)
     return _probe_video(path)
+
+
+def _is_still(path: Path) -> bool:
+    """Whether a file whose name does not say what it is (no extension, an unknown one) is a still
+    image, as FFmpeg finds by its content (a picture demuxer: ``png_pipe``, ``jpeg_pipe``, ...). Such a
+    file came out as a one-frame .mkv video."""
+    from srstream.engine.outputs import INPUT_VIDEO_SUFFIXES
+
+    if path.suffix.lower() in (*INPUT_VIDEO_SUFFIXES, ".gif") or not path.is_file():
+        return False
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return container.format.name.endswith("_pipe") and len(container.streams.video) == 1 \
+                and not container.streams.audio
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False

@@ -46,12 +46,15 @@ def default_output(source: Path, scale: int | str, kind: str, transparent: bool 
 
 
 def still_suffix(suffix: str) -> str:
-    """The extension of an image output named after an input ending in ``suffix``: the same, or
-    ``.png`` for a still that FFmpeg reads and OpenCV cannot write (a .tga, a .dds texture, a
-    netpbm file: :data:`srstream.images.AV_STILL_SUFFIXES`); PNG holds its alpha and 16 bits."""
-    from srstream.images import AV_STILL_SUFFIXES
+    """The extension of an image output named after an input ending in ``suffix``: the same; ``.jpg``
+    for another name of JPEG (``.jfif``); ``.png`` for a still that FFmpeg reads and OpenCV cannot
+    write (a .tga, a .dds texture, a netpbm file: :data:`srstream.images.AV_STILL_SUFFIXES`) or one
+    whose name does not say its format (none, an unknown one): PNG holds alpha and 16 bits."""
+    from srstream.images import IMAGE_ALIASES, IMAGE_SUFFIXES
 
-    return ".png" if suffix.lower() in AV_STILL_SUFFIXES else suffix
+    if suffix.lower() in IMAGE_ALIASES:
+        return IMAGE_ALIASES[suffix.lower()]
+    return suffix if suffix.lower() in (*IMAGE_SUFFIXES, ".gif") else ".png"  # a folder's GIFs stay GIFs
 
 
 def video_suffix(suffix: str) -> str:

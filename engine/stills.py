@@ -279,6 +279,15 @@ def _decode_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
         return _decode_heif(path)
     if path.suffix.lower() in AV_STILL_SUFFIXES:
         return _decode_av_still(path)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:  # a name that does not say (.jfif, none): OpenCV, else FFmpeg
+        try:
+            return _decode_cv_still(path)
+        except InputError:
+            return _decode_av_still(path)
+    return _decode_cv_still(path)
+
+
+def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:

@@ -10,8 +10,9 @@ import numpy as np
 
 from srstream.errors import InputError
 
-__all__ = ["AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_SUFFIXES",
-           "LUMA_BT601", "avif_bits", "full_range", "list_images", "load_rgb", "read_heif", "read_image"]
+__all__ = ["AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_ALIASES",
+           "IMAGE_SUFFIXES", "LUMA_BT601", "avif_bits", "full_range", "list_images", "load_rgb", "read_heif",
+           "read_image"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
 HEIF_SUFFIXES = (".heic", ".heif")
@@ -22,10 +23,13 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".a
 #: composite. FFmpeg reads each as a video of one frame: they came out as a one-frame .mkv video.
 AV_STILL_SUFFIXES = (".ppm", ".pgm", ".pbm", ".pnm", ".pam", ".jp2", ".j2k", ".tga", ".dds", ".pcx", ".sgi", ".qoi",
                      ".xwd", ".xbm", ".dpx", ".ras", ".sun", ".ico", ".psd")
+#: Other names of formats in :data:`IMAGE_SUFFIXES`, and the extension their upscale is written with:
+#: a JPEG a browser saved on Windows (``.jfif``), ``.jpe``; decoded by their content.
+IMAGE_ALIASES = {".jfif": ".jpg", ".jpe": ".jpg", ".pjpeg": ".jpg", ".pjp": ".jpg"}
 #: Floating-point (HDR) stills: refused with what to do (the models take 8- and 16-bit pictures).
 FLOAT_STILL_SUFFIXES = (".exr", ".hdr", ".pfm", ".phm")
 #: What a folder or glob run of the engine upscales: images, and GIFs (as GIFs, through the video pipeline).
-FOLDER_SUFFIXES = (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES, ".gif")
+FOLDER_SUFFIXES = (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES, *IMAGE_ALIASES, ".gif")
 #: BT.601 luma weights (R, G, B): the grey level of colour images and the Y of the luma models.
 LUMA_BT601 = (0.299, 0.587, 0.114)
 

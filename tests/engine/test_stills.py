@@ -220,6 +220,22 @@ def test_stills_ffmpeg_reads_come_out_as_png(tmp_path: Path, model: Path, capsys
     assert code == 3 and "floating-point (HDR) image" in err and not list(tmp_path.glob("sky_x2*"))
 
 
+def test_an_image_whose_name_does_not_say_is_still_an_image(tmp_path: Path, model: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A picture without an extension (a download named by its hash, a cache's file) or with another
+    name of JPEG (.jfif, as browsers on Windows save them) came out as a one-frame .mkv video; it is an
+    image, written as PNG (which holds whatever it was) or, for a JFIF, as .jpg."""
+    picture = np.random.default_rng(3).integers(0, 256, (10, 12, 3), np.uint8)
+    ok, data = cv2.imencode(".png", picture)
+    (tmp_path / "a1b2c3").write_bytes(data.tobytes())
+    ok, data = cv2.imencode(".jpg", picture)
+    (tmp_path / "saved.jfif").write_bytes(data.tobytes())
+    for name, out in (("a1b2c3", "a1b2c3_x2.png"), ("saved.jfif", "saved_x2.jpg")):
+        code, _, err = run([str(tmp_path / name), "--model", str(model)], capsys)
+        assert code == 0 and cv2.imread(str(tmp_path / out)).shape == (20, 24, 3), err
+    assert not list(tmp_path.glob("*.mkv"))
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
