@@ -1127,7 +1127,8 @@ class CopiedOrder:
         if dts is None:
             return True
         last = self.last.get(index)
-        if last is None or dts > last:
+        # subtitles: two events may start together (an ASS file's sign and dialogue); sound: never
+        if last is None or dts > last or (dts == last and packet.stream.type != "audio"):
             self.last[index] = dts
             return True
         what, count, seconds = self.left_out.get(index, (f"{packet.stream.type} stream #{index}", 0, 0.0))
@@ -1137,8 +1138,8 @@ class CopiedOrder:
 
     def notes(self) -> list[str]:
         return [f"{count} packet{'s' if count > 1 else ''} of {what} ({seconds:.2f} s) that went back in time "
-                f"{'were' if count > 1 else 'was'} left out: the input's sound overlaps itself there, as where two "
-                "recordings are joined end to end"
+                f"{'were' if count > 1 else 'was'} left out: the input's {what.split()[0]} overlaps itself there, as "
+                "where two recordings are joined end to end"
                 for what, count, seconds in self.left_out.values()]
 
 

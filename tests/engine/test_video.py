@@ -248,6 +248,34 @@ def test_sound_that_overlaps_itself_leaves_out_what_goes_back(tmp_path: Path, up
     assert len(sound) == len(times) - 1 and sound == sorted(set(sound))
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_subtitle_events_that_start_together_are_both_kept(tmp_path: Path, upscaler: FrameUpscaler,
+                                                           suffix: str) -> None:
+    """Two subtitle events at one time (a sign and a line of dialogue) are not 'back in time': the
+    second was left out once packets going back were."""
+    from fractions import Fraction
+
+    src = tmp_path / "two.mkv"
+    with av.open(str(src), "w") as c:
+        video = c.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        text = c.add_mux_stream("subrip")
+        text.time_base = Fraction(1, 1000)
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(video.encode(frame))
+        for words in (b"A sign", b"A line"):
+            line = av.Packet(words)
+            line.stream, line.pts, line.dts, line.duration, line.time_base = text, 40, 40, 100, Fraction(1, 1000)
+            c.mux(line)
+        c.mux(video.encode(None))
+    report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, FAST)
+    assert not any("back in time" in note for note in report.notes), report.notes
+    with av.open(str(tmp_path / f"out{suffix}")) as c:
+        assert sum(1 for p in c.demux(c.streams.subtitles[0]) if p.size > 2) == 2  # mov_text: 2 bytes of length
+
+
 def test_zero_frame_video_is_an_error_and_writes_nothing(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """A file whose video track is declared (size, codec) but holds no packets: only audio."""
     with_audio = write_video(tmp_path / "av.mp4", frames=5, audio=True)
