@@ -6,7 +6,8 @@ users keep) carries none, and ``--model it.onnx`` was refused. What the engine n
 can be found by running the graph on a few small pictures on the CPU (ONNX Runtime), about a
 second for the usual nets:
 
-- its tensors: one input of shape ``(N, 3, H, W)``, float or half, with ``H`` and ``W`` left free
+- its tensors: one input of shape ``(N, 3, H, W)`` (or ``(N, 1, H, W)``: a net on the luma, which
+  the engine runs as its own luma models, carrying the colour), float or half, with ``H`` and ``W`` left free
   (a graph exported for one tile size is refused: the engine tiles frames of any size), and its
   first output;
 - the sizes it takes: odd ones, or only multiples of 2, 4, ... 64 (window attention wants 8 or
@@ -48,9 +49,10 @@ _RANGE_TOLERANCE = 0.06
 _REACHED = 1e-4
 
 
-def _picture(size: tuple[int, int], seed: int = 0) -> np.ndarray:
-    """A smooth natural-ish RGB test picture in [0, 1], ``(1, 3, H, W)`` float32: gradients and blurred
-    noise, which every super-resolution net gives back close to itself, one scale up."""
+def _picture(size: tuple[int, int], seed: int = 0, channels: int = 3) -> np.ndarray:
+    """A smooth natural-ish test picture in [0, 1], ``(1, channels, H, W)`` float32: gradients and
+    blurred noise, which every super-resolution net gives back close to itself, one scale up (one
+    channel: its luma)."""
     import cv2
 
     h, w = size
@@ -59,6 +61,8 @@ def _picture(size: tuple[int, int], seed: int = 0) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     ramp = np.stack([xx / max(w - 1, 1), yy / max(h - 1, 1), (xx + yy) / max(h + w - 2, 1)], axis=-1)
     picture = np.clip(0.05 + 0.9 * (0.3 * noise + 0.7 * ramp), 0.0, 1.0)
+    if channels == 1:
+        picture = picture @ np.array([[0.299], [0.587], [0.114]], np.float32)
     return np.ascontiguousarray(picture.transpose(2, 0, 1)[None])
 
 
@@ -69,14 +73,14 @@ def _run(session: Any, name: str, batch: np.ndarray, dtype: np.dtype) -> np.ndar
         return None
 
 
-def _size_multiple(session: Any, name: str, dtype: np.dtype, where: str) -> int:
+def _size_multiple(session: Any, name: str, dtype: np.dtype, channels: int, where: str) -> int:
     """The smallest of 1, 2, 4, ... 64 whose multiples the graph takes as its height and width."""
     for multiple in (1, 2, 4, 8, 16, 32, 64):
         side = multiple * math.ceil(37 / multiple) if multiple > 1 else 37
-        if _run(session, name, _picture((side, side + multiple)), dtype) is not None:
+        if _run(session, name, _picture((side, side + multiple), channels=channels), dtype) is not None:
             return multiple
     raise ModelError(f"{where} runs on none of the sizes tried (37x38 to 64x128 pixels); --model takes a "
-                     "super-resolution graph of shape (N, 3, H, W) with H and W free")
+                     "super-resolution graph of shape (N, 3, H, W) or (N, 1, H, W) with H and W free")
 
 
 def _value_range(session: Any, name: str, dtype: np.dtype, picture: np.ndarray, scale: int,
@@ -90,6 +94,7 @@ def _value_range(session: Any, name: str, dtype: np.dtype, picture: np.ndarray, 
             continue
         back = (out[0].transpose(1, 2, 0) - low) / (high - low)
         shrunk = cv2.resize(back, (picture.shape[3], picture.shape[2]), interpolation=cv2.INTER_AREA)
+        shrunk = shrunk.reshape(picture.shape[2], picture.shape[3], -1)  # one channel: OpenCV drops its axis
         errors[low, high] = float(np.abs(shrunk - picture[0].transpose(1, 2, 0)).mean())
     for value_range, error in errors.items():  # the usual one first: a graph linear in its input fits all
         if error < _RANGE_TOLERANCE:
@@ -99,12 +104,12 @@ def _value_range(session: Any, name: str, dtype: np.dtype, picture: np.ndarray, 
 
 
 def _margin(session: Any, name: str, dtype: np.dtype, multiple: int, scale: int, value_range: tuple[float, float],
-            ) -> int | None:
+            channels: int) -> int | None:
     """How far (input pixels) a change of the centre pixels reaches in the output; None where it
     reaches the probe's edges (no tile size is exact)."""
     side = multiple * math.ceil(PROBE / multiple)
     low, high = value_range
-    base = _picture((side, side), seed=1)
+    base = _picture((side, side), seed=1, channels=channels)
     changed = base.copy()
     centre = side // 2
     block = changed[:, :, centre - 1:centre + 1, centre - 1:centre + 1]  # 2x2 pixels moved by a quarter of the range
@@ -137,37 +142,42 @@ def foreign_spec(path: Path, session: Any) -> ModelSpec:
         raise ModelError(f"{where} takes {len(inputs)} inputs of shapes {[i.shape for i in inputs]}; --model takes one "
                          "picture of shape (N, 3, H, W)")
     tensor = inputs[0]
-    batch, channels, height, width = tensor.shape
-    if channels not in (3, None) and not isinstance(channels, str):
-        raise ModelError(f"{where} takes {channels} channels; --model takes RGB graphs of shape (N, 3, H, W)")
+    _, channels, height, width = tensor.shape
+    if channels not in (1, 3) and not (channels is None or isinstance(channels, str)):
+        raise ModelError(f"{where} takes {channels} channels; --model takes graphs of RGB (N, 3, H, W) or luma "
+                         "(N, 1, H, W) pictures")
+    channels = channels if channels in (1, 3) else 3
     if isinstance(height, int) or isinstance(width, int):
         raise ModelError(f"{where} was exported for {height}x{width} pictures only; sr-stream tiles frames of any "
                          "size: export it with the height and width left free (dynamic axes)")
     if tensor.type not in ("tensor(float)", "tensor(float16)"):
         raise ModelError(f"{where} takes {tensor.type}; --model takes float or half pictures")
     dtype = np.dtype(np.float16 if tensor.type == "tensor(float16)" else np.float32)
-    multiple = _size_multiple(session, tensor.name, dtype, where)
+    multiple = _size_multiple(session, tensor.name, dtype, channels, where)
     side = multiple * math.ceil(40 / multiple)
-    picture = _picture((side, side + multiple))
+    picture = _picture((side, side + multiple), channels=channels)
     out = _run(session, tensor.name, picture, dtype)
-    if out is None or out.ndim != 4 or out.shape[1] != 3:
+    if out is None or out.ndim != 4 or out.shape[1] != channels:
         raise ModelError(f"{where} gives {None if out is None else out.shape} for a {picture.shape} picture; --model "
-                         "takes graphs whose output is a (N, 3, H * scale, W * scale) picture")
+                         f"takes graphs whose output is a (N, {channels}, H * scale, W * scale) picture")
     scale = out.shape[2] / picture.shape[2]
     if scale != out.shape[3] / picture.shape[3] or scale != int(scale) or not 1 <= scale <= 8:
         raise ModelError(f"{where} turns {picture.shape[2]}x{picture.shape[3]} into {out.shape[2]}x{out.shape[3]}: "
                          "not one whole scale from 1 to 8")
     scale = int(scale)
     value_range = _value_range(session, tensor.name, dtype, picture, scale, where)
-    margin = _margin(session, tensor.name, dtype, multiple, scale, value_range)
+    margin = _margin(session, tensor.name, dtype, multiple, scale, value_range, channels)
     tile, overlap = 0, 0  # whole frames where no tile size is exact
     if margin is not None:
         overlap = multiple * math.ceil(max(margin, 4) / multiple)
         tile = max(256, 4 * overlap)
         tile = multiple * math.ceil(tile / multiple)
     reach = "reaches the whole picture (whole frames, no tiles)" if margin is None else f"margin {margin}"
+    luma = channels == 1  # a net on the luma (Y) alone: the engine carries the colour around it
     return ModelSpec(name=path.stem, arch="foreign", scale=scale, margin=margin or 0, value_range=value_range,
+                     in_channels=channels, out_channels=channels, color_space="y" if luma else "rgb",
                      size_multiple=multiple, tile=tile, tile_overlap=overlap, precisions=("fp32",),
                      input_name=tensor.name, output_name=outputs[0].name,
-                     source=f"{path.name}: ONNX graph from elsewhere, spec measured by sr-stream (x{scale}, values "
+                     source=f"{path.name}: ONNX graph from elsewhere, spec measured by sr-stream (x{scale}"
+                            f"{', luma' if luma else ''}, values "
                             f"{value_range[0]:g} to {value_range[1]:g}, sizes a multiple of {multiple}, {reach})")

@@ -75,6 +75,21 @@ def test_range_size_multiple_and_reach_are_measured(tmp_path: Path) -> None:
     assert spec.tile == 0 and "whole picture" in spec.source
 
 
+def test_a_luma_graph_runs_on_the_luma(tmp_path: Path) -> None:
+    """A graph of one channel (the ONNX model zoo's super-resolution net takes Y) is a luma model: the
+    engine upscales the Y plane with it and carries the colour."""
+    from srstream.engine.backends import backend_def
+    from srstream.engine.upscaler import FrameUpscaler
+
+    path = _graph(tmp_path / "y.onnx", [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest")],
+                  _scales(2.0), ("n", 1, "h", "w"))
+    spec = read_onnx_spec(path)
+    assert (spec.color_space, spec.in_channels, spec.out_channels, spec.scale) == ("y", 1, 1, 2)
+    frame = np.full((8, 10, 3), (200, 40, 90), np.uint8)
+    out = FrameUpscaler(backend_def("ort").open(spec, path, "fp32"), spec, 0).upscale(frame)
+    assert out.shape == (16, 20, 3) and np.abs(out.astype(int) - (200, 40, 90)).max() <= 2  # the colour carried
+
+
 @pytest.mark.parametrize(("shape", "nodes", "why"), [
     ((1, 3, 64, 64), [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest")], "exported for 64x64"),
     (("n", 3, "h", "w"), [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest")], "not one whole scale"),
