@@ -428,9 +428,11 @@ def image_frames(path: Path) -> int:
     """An image file's pictures: an animation's frames (:func:`animation_frames`), a TIFF's pages
     (:func:`tiff_pages`), else 1."""
     suffix = path.suffix.lower()
-    if suffix in ANIMATION_SUFFIXES:
-        return animation_frames(path)
-    return tiff_pages(path) if suffix in PAGED_SUFFIXES else 1
+    unnamed = suffix not in IMAGE_SUFFIXES  # a name that does not say: its content does (an animated WebP)
+    if suffix in ANIMATION_SUFFIXES or unnamed:
+        if (frames := animation_frames(path)) > 1 or not unnamed:
+            return frames
+    return tiff_pages(path) if suffix in PAGED_SUFFIXES or unnamed else 1
 
 
 def _animation_header(path: Path) -> tuple[int, bool]:
@@ -724,9 +726,10 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, i
         ConfigError: an animation or a multi-page TIFF written to a format of one picture. OutputError: an image too
             large for its output's format (:func:`srstream.engine.outputs.check_image_size`).
     """
-    if src.suffix.lower() in ANIMATION_SUFFIXES and animation_frames(src) > 1:
+    unnamed = src.suffix.lower() not in (*IMAGE_SUFFIXES, ".gif")  # its content says what it holds
+    if (src.suffix.lower() in ANIMATION_SUFFIXES or unnamed) and animation_frames(src) > 1:
         return _upscale_animation(src, dst, upscaler)
-    if src.suffix.lower() in PAGED_SUFFIXES and (pages := tiff_pages(src)) > 1:
+    if (src.suffix.lower() in PAGED_SUFFIXES or unnamed) and (pages := tiff_pages(src)) > 1:
         return _upscale_pages(src, dst, upscaler, pages)
     if src.suffix.lower() == ".gif":
         return _upscale_gif(src, dst, upscaler)

@@ -233,6 +233,13 @@ def test_an_image_whose_name_does_not_say_is_still_an_image(tmp_path: Path, mode
     for name, out in (("a1b2c3", "a1b2c3_x2.png"), ("saved.jfif", "saved_x2.jpg")):
         code, _, err = run([str(tmp_path / name), "--model", str(model)], capsys)
         assert code == 0 and cv2.imread(str(tmp_path / out)).shape == (20, 24, 3), err
+    animation = cv2.Animation()  # an animated WebP without its extension: still an animation, not its first frame
+    animation.frames, animation.durations, animation.loop_count = [picture, picture[::-1]], [100, 100], 0
+    ok, data = cv2.imencodeanimation(".webp", animation)
+    (tmp_path / "sticker").write_bytes(data.tobytes())
+    code, _, err = run([str(tmp_path / "sticker"), "--model", str(model)], capsys)
+    ok, back = cv2.imdecodeanimation(np.fromfile(tmp_path / "sticker_x2.png", np.uint8))
+    assert code == 0 and ok and len(back.frames) == 2, err
     assert not list(tmp_path.glob("*.mkv"))
 
 
