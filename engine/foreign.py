@@ -16,9 +16,11 @@ second for the usual nets:
 - its value range: ``[0, 1]``, ``[0, 255]`` or ``[-1, 1]``, whichever gives back the picture it was
   given, shrunk (a super-resolution net's output, averaged down, is close to its input);
 - its margin: how far a change of one input pixel reaches in the output, which sets how much the
-  engine's tiles overlap for the tiled frame to equal the whole one. A change that reaches the
-  edges of the probe (global attention, a whole-image statistic) means no tile size is exact: such
-  a graph runs on whole frames.
+  engine's tiles overlap for the tiled frame to equal the whole one; where the change reaches the
+  probe's edges (a deep net's receptive field spans hundreds of pixels), how far it moves the output
+  by more than half an 8-bit level, so that tiles blend to within that of the whole frame. A change
+  that moves the probe's edges that much (global attention, a whole-image statistic) means no tile
+  size is close: such a graph runs on whole frames.
 
 It runs in fp32 (its own graph) and, where the CPU has them, the precisions the backends derive
 from it (OpenVINO bf16); no INT8 graph comes with it.
@@ -47,6 +49,10 @@ _RANGES = ((0.0, 1.0), (0.0, 255.0), (-1.0, 1.0))
 _RANGE_TOLERANCE = 0.06
 #: An output sample moved by more than this share of the range counts as reached by the change.
 _REACHED = 1e-4
+#: ... and where that reaches the probe's edges (a deep net's receptive field is hundreds of pixels,
+#: though what reaches far is tiny), by more than this: half of one 8-bit level. Tiles that overlap
+#: that far blend to within it of the whole frame.
+_VISIBLE = 0.5 / 255
 
 
 def _picture(size: tuple[int, int], seed: int = 0, channels: int = 3) -> np.ndarray:
@@ -118,15 +124,34 @@ def _margin(session: Any, name: str, dtype: np.dtype, multiple: int, scale: int,
     second = _run(session, name, changed * (high - low) + low, dtype)
     if first is None or second is None:
         return None
-    reached = np.argwhere((np.abs(second - first) / (high - low)).max(axis=(0, 1)) > _REACHED)
-    if reached.size == 0:
-        return 1
-    lowest, highest = reached.min(axis=0), reached.max(axis=0)
-    if lowest.min() == 0 or highest.max() >= side * scale - 1:
+    moved = (np.abs(second - first) / (high - low)).max(axis=(0, 1))
+    for threshold in (_REACHED, _VISIBLE):
+        reached = np.argwhere(moved > threshold)
+        if reached.size == 0:
+            margin = 1
+            break
+        lowest, highest = reached.min(axis=0), reached.max(axis=0)
+        if lowest.min() > 0 and highest.max() < side * scale - 1:
+            first_row, last_row = (centre - 1) * scale, (centre + 1) * scale - 1  # the changed pixels, one scale up
+            reach = max(first_row - lowest.min(), highest.max() - last_row)
+            margin = int(math.ceil(max(reach, 0) / scale)) + 1
+            break
+    else:
         return None
-    first_row, last_row = (centre - 1) * scale, (centre + 1) * scale - 1  # the changed pixels, one scale up
-    reach = max(first_row - lowest.min(), highest.max() - last_row)
-    return int(math.ceil(max(reach, 0) / scale)) + 1
+    # What one pixel's change reaches is not all: many far pixels together (a statistic of the whole
+    # picture) move a tile's output though each moves it by nothing. So the picture's top left corner
+    # is run as a tile of that margin beyond 16 pixels, and those 16 compared with the whole picture's
+    # (twice the margin, ... while it fits).
+    inner = multiple * math.ceil(16 / multiple)
+    while margin < side - inner:
+        size = inner + multiple * math.ceil(margin / multiple)
+        out = _run(session, name, base[:, :, :size, :size] * (high - low) + low, dtype)
+        if out is not None:
+            part, whole = out[:, :, :inner * scale, :inner * scale], first[:, :, :inner * scale, :inner * scale]
+            if float(np.abs(part - whole).max()) / (high - low) <= _VISIBLE:
+                return margin
+        margin *= 2
+    return None
 
 
 def foreign_spec(path: Path, session: Any) -> ModelSpec:
@@ -140,7 +165,7 @@ def foreign_spec(path: Path, session: Any) -> ModelSpec:
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
         raise ModelError(f"{where} takes {len(inputs)} inputs of shapes {[i.shape for i in inputs]}; --model takes one "
-                         "picture of shape (N, 3, H, W)")
+                         "picture of shape (N, 3, H, W) or (N, 1, H, W)")
     tensor = inputs[0]
     _, channels, height, width = tensor.shape
     if channels not in (1, 3) and not (channels is None or isinstance(channels, str)):
