@@ -7,9 +7,9 @@ can be found by running the graph on a few small pictures on the CPU (ONNX Runti
 second for the usual nets:
 
 - its tensors: one input of shape ``(N, 3, H, W)`` (or ``(N, 1, H, W)``: a net on the luma, which
-  the engine runs as its own luma models, carrying the colour), float or half, with ``H`` and ``W`` left free
-  (a graph exported for one tile size is refused: the engine tiles frames of any size), and its
-  first output;
+  the engine runs as its own luma models, carrying the colour), float or half, with ``H`` and ``W``
+  left free or fixed to one square size (a TensorRT-minded export: the engine then cuts every frame
+  into tiles of that size, padding a smaller one), and its first output;
 - the sizes it takes: odd ones, or only multiples of 2, 4, ... 64 (window attention wants 8 or
   16), the smallest that runs (:func:`_size_multiple`);
 - its scale, from the output's size;
@@ -110,10 +110,11 @@ def _value_range(session: Any, name: str, dtype: np.dtype, picture: np.ndarray, 
 
 
 def _margin(session: Any, name: str, dtype: np.dtype, multiple: int, scale: int, value_range: tuple[float, float],
-            channels: int) -> int | None:
+            channels: int, fixed: int = 0) -> int | None:
     """How far (input pixels) a change of the centre pixels reaches in the output; None where it
-    reaches the probe's edges (no tile size is exact)."""
-    side = multiple * math.ceil(PROBE / multiple)
+    reaches the probe's edges (no tile size is exact). ``fixed``: the graph's one picture size, the
+    probe's (no tile of another size can be checked against it)."""
+    side = fixed or multiple * math.ceil(PROBE / multiple)
     low, high = value_range
     base = _picture((side, side), seed=1, channels=channels)
     changed = base.copy()
@@ -142,6 +143,8 @@ def _margin(session: Any, name: str, dtype: np.dtype, multiple: int, scale: int,
     # picture) move a tile's output though each moves it by nothing. So the picture's top left corner
     # is run as a tile of that margin beyond 16 pixels, and those 16 compared with the whole picture's
     # (twice the margin, ... while it fits).
+    if fixed:
+        return margin
     inner = multiple * math.ceil(16 / multiple)
     while margin < side - inner:
         size = inner + multiple * math.ceil(margin / multiple)
@@ -172,15 +175,19 @@ def foreign_spec(path: Path, session: Any) -> ModelSpec:
         raise ModelError(f"{where} takes {channels} channels; --model takes graphs of RGB (N, 3, H, W) or luma "
                          "(N, 1, H, W) pictures")
     channels = channels if channels in (1, 3) else 3
+    fixed = 0  # the one picture size of a graph exported for it (a TensorRT-minded export): tiles of that size
     if isinstance(height, int) or isinstance(width, int):
-        raise ModelError(f"{where} was exported for {height}x{width} pictures only; sr-stream tiles frames of any "
-                         "size: export it with the height and width left free (dynamic axes)")
+        if height != width or not isinstance(height, int) or height < 16:
+            raise ModelError(f"{where} was exported for {height}x{width} pictures only; sr-stream tiles frames in "
+                             "squares: export it for a square size of 16 or more, or with height and width free "
+                             "(dynamic axes)")
+        fixed = height
     if tensor.type not in ("tensor(float)", "tensor(float16)"):
         raise ModelError(f"{where} takes {tensor.type}; --model takes float or half pictures")
     dtype = np.dtype(np.float16 if tensor.type == "tensor(float16)" else np.float32)
-    multiple = _size_multiple(session, tensor.name, dtype, channels, where)
+    multiple = 1 if fixed else _size_multiple(session, tensor.name, dtype, channels, where)
     side = multiple * math.ceil(40 / multiple)
-    picture = _picture((side, side + multiple), channels=channels)
+    picture = _picture((fixed, fixed) if fixed else (side, side + multiple), channels=channels)
     out = _run(session, tensor.name, picture, dtype)
     if out is None or out.ndim != 4 or out.shape[1] != channels:
         raise ModelError(f"{where} gives {None if out is None else out.shape} for a {picture.shape} picture; --model "
@@ -191,17 +198,23 @@ def foreign_spec(path: Path, session: Any) -> ModelSpec:
                          "not one whole scale from 1 to 8")
     scale = int(scale)
     value_range = _value_range(session, tensor.name, dtype, picture, scale, where)
-    margin = _margin(session, tensor.name, dtype, multiple, scale, value_range, channels)
+    margin = _margin(session, tensor.name, dtype, multiple, scale, value_range, channels, fixed)
     tile, overlap = 0, 0  # whole frames where no tile size is exact
-    if margin is not None:
+    if fixed:  # tiles of its size, overlapping by the margin measured, or a quarter of it where that is wider
+        margin = min(fixed // 4 if margin is None else margin, fixed // 2 - 1)
+        tile, overlap = fixed, max(margin, min(4, fixed // 2 - 1))
+    elif margin is not None:
         overlap = multiple * math.ceil(max(margin, 4) / multiple)
         tile = max(256, 4 * overlap)
         tile = multiple * math.ceil(tile / multiple)
     reach = "reaches the whole picture (whole frames, no tiles)" if margin is None else f"margin {margin}"
+    if fixed:
+        reach += f", {fixed}x{fixed} tiles only"
     luma = channels == 1  # a net on the luma (Y) alone: the engine carries the colour around it
     return ModelSpec(name=path.stem, arch="foreign", scale=scale, margin=margin or 0, value_range=value_range,
                      in_channels=channels, out_channels=channels, color_space="y" if luma else "rgb",
                      size_multiple=multiple, tile=tile, tile_overlap=overlap, precisions=("fp32",),
+                     arch_params={"input_size": fixed} if fixed else {},
                      input_name=tensor.name, output_name=outputs[0].name,
                      source=f"{path.name}: ONNX graph from elsewhere, spec measured by sr-stream (x{scale}"
                             f"{', luma' if luma else ''}, values "

@@ -59,11 +59,16 @@ def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requ
     else the spec's recommended tile. The estimate counts ``features`` float32 maps at input
     resolution three times over (a conv's input, output and a skip) plus the upsampled ones.
     """
+    if backend.fixed_tile:  # a graph of one input size: tiles of that size, whatever the frame's (whole: none)
+        if requested not in ("auto", 0, backend.fixed_tile):
+            from srstream.errors import ConfigError
+
+            raise ConfigError(f"--tile {requested}: {spec.name} takes {backend.fixed_tile}x{backend.fixed_tile} "
+                              f"pictures only; drop --tile or pass --tile {backend.fixed_tile}")
+        return backend.fixed_tile
     if requested != "auto":
         # a tile as large as the frame is the whole frame: never pad a frame up to a huge tile
         return 0 if int(requested) >= max(height, width) else int(requested)
-    if backend.fixed_tile:
-        return backend.fixed_tile
     features = int(spec.arch_params.get("features", 64))
     estimate = 4 * height * width * features * (3 + spec.scale * spec.scale)
     return 0 if estimate <= backend.memory_budget() else spec.tile

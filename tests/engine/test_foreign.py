@@ -75,6 +75,34 @@ def test_range_size_multiple_and_reach_are_measured(tmp_path: Path) -> None:
     assert spec.tile == 0 and "whole picture" in spec.source
 
 
+def test_a_graph_of_one_picture_size_runs_in_tiles_of_that_size(tmp_path: Path) -> None:
+    """A graph exported for 32x32 pictures only (as TensorRT-minded exports are): every frame is cut
+    into 32x32 tiles, a smaller one padded, and the result is the whole frame's; another --tile is
+    refused with what to pass."""
+    from srstream.engine.backends import backend_def
+    from srstream.engine.upscaler import FrameUpscaler
+    from srstream.errors import ConfigError
+
+    free = _without_spec(write_conv_net(tmp_path / "free.onnx", 2, convs=3, features=6))
+    model = onnx.load(str(free))
+    for axis, size in ((2, 32), (3, 32)):
+        model.graph.input[0].type.tensor_type.shape.dim[axis].dim_value = size
+    onnx.save(model, str(tmp_path / "fixed.onnx"))
+    spec = read_onnx_spec(tmp_path / "fixed.onnx")
+    assert spec.tile == 32 and dict(spec.arch_params) == {"input_size": 32} and 3 <= spec.margin < 16
+    free_spec = read_onnx_spec(free)
+    for frame in (np.random.default_rng(0).integers(0, 256, (50, 70, 3), np.uint8),
+                  np.random.default_rng(1).integers(0, 256, (20, 12, 3), np.uint8)):  # smaller than a tile
+        tiled = FrameUpscaler(backend_def("ort").open(spec, tmp_path / "fixed.onnx", "fp32"), spec).upscale(frame)
+        whole = FrameUpscaler(backend_def("ort").open(free_spec, free, "fp32"), free_spec, 0).upscale(frame)
+        assert tiled.shape == whole.shape
+        # a frame smaller than a tile is padded (reflected) at its bottom and right, whose borders then differ
+        edge = 0 if frame.shape[0] >= 32 else -2 * spec.margin
+        assert np.array_equal(tiled[:edge or None, :edge or None], whole[:edge or None, :edge or None])
+    with pytest.raises(ConfigError, match="--tile 16: fixed takes 32x32 pictures only"):
+        FrameUpscaler(backend_def("ort").open(spec, tmp_path / "fixed.onnx", "fp32"), spec, 16).upscale(frame)
+
+
 def test_a_luma_graph_runs_on_the_luma(tmp_path: Path) -> None:
     """A graph of one channel (the ONNX model zoo's super-resolution net takes Y) is a luma model: the
     engine upscales the Y plane with it and carries the colour."""
@@ -91,7 +119,7 @@ def test_a_luma_graph_runs_on_the_luma(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("shape", "nodes", "why"), [
-    ((1, 3, 64, 64), [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest")], "exported for 64x64"),
+    ((1, 3, 64, 48), [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest")], "exported for 64x48"),
     (("n", 3, "h", "w"), [helper.make_node("Resize", ["x", "", "s"], ["y"], mode="nearest")], "not one whole scale"),
     (("n", 3, "h", "w"), [helper.make_node("Neg", ["x"], ["n"]),
                           helper.make_node("Resize", ["n", "", "s"], ["y"], mode="nearest")], "value ranges tried"),
