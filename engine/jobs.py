@@ -346,8 +346,8 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     if sound is not None:
         extra = {s.index: s for s in sound.streams.audio[:1]}
     else:
-        extra = {s.index: s for s in source.streams
-                 if (s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles)}
+        extra = {s.index: s for s in source.streams if s.codec_context is not None  # as FileSource copies them
+                 and ((s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles))}
     copied = copy_streams(out, extra, suffix, copied_names)
     copy_container_metadata(source, out, suffix, copied_names, notes)
     if encode.kept_from:

@@ -114,6 +114,9 @@ def _probe_video(path: Path) -> MediaInfo:
             video = main_video(container)
             if video is None:
                 raise InputError(no_video(path, container))
+            if video.codec_context is None:  # a codec FFmpeg has no decoder for (an odd AVI's fourcc)
+                raise InputError(f"{path}: its video is in a codec this FFmpeg build cannot decode; convert it with "
+                                 "the software that made it (or one that plays it) into a common codec first")
             if not video.codec_context.width or not video.codec_context.height:
                 raise InputError(f"{path}: the video stream has no frame size; the file may be corrupt")
             rate = video.average_rate

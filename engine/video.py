@@ -302,8 +302,12 @@ class FileSource:
         #: segment alike (a frame of another size is fitted into it, :class:`srstream.engine.pipeline.UpscaleStage`)
         self.shape = (video.codec_context.height, video.codec_context.width)
         video.thread_type = "AUTO"
-        self.copied = {s.index: s for s in self.container.streams
-                       if (s.type == "audio" and copy_audio) or (s.type == "subtitle" and copy_subtitles)}
+        self.copied = {s.index: s for s in self.container.streams if s.codec_context is not None
+                       and ((s.type == "audio" and copy_audio) or (s.type == "subtitle" and copy_subtitles))}
+        for unknown in (s for s in self.container.streams if s.type in ("audio", "subtitle", "video")
+                        and s.codec_context is None):  # a codec this FFmpeg does not know: no muxer takes it
+            self.notes.append(f"stream #{unknown.index} ({unknown.type}, in a codec this FFmpeg build does not know) "
+                              "is not kept")
         self.matrix = video.codec_context.colorspace if video.codec_context.colorspace in MATRICES else BT601
         self.deep = is_deep(video.codec_context.pix_fmt)
         self.frames_declared = shown_frames(src, video) if span == (None, None) and src != PIPE else 0
@@ -322,7 +326,7 @@ class FileSource:
             except (av.error.FFmpegError, ValueError):
                 self.notes.append("the input's VP9 alpha (transparency) is not read: this FFmpeg build has no libvpx")
         self.alpha = self.decoder is not None or (has_alpha(video.codec_context.pix_fmt or "") and name != "gif")
-        for other in (s for s in self.container.streams.video if s.index != video.index):
+        for other in (s for s in self.container.streams.video if s.index != video.index and s.codec_context):
             what = "a cover picture" if other.disposition & av.stream.Disposition.attached_pic else "video"
             self.notes.append(f"stream #{other.index} ({other.codec_context.name}, {what}) is not kept: sr-stream "
                               f"upscales one video stream, #{video.index}")

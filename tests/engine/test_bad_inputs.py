@@ -285,6 +285,38 @@ def test_an_avi_of_b_frames_asked_for_segments_runs_in_one_pass(tmp_path: Path, 
     assert _leftovers(tmp_path) == []
 
 
+def test_codecs_ffmpeg_does_not_know_are_said_not_a_traceback(tmp_path: Path, nearest: Path) -> None:
+    """An AVI whose fourcc FFmpeg has no decoder for ended in a traceback ('NoneType' object has no
+    attribute 'width'); so did one whose sound is in an unknown codec. The video is refused with
+    what to do; the sound is left out, named, and the pictures upscaled."""
+    src = tmp_path / "plain.avi"
+    with av.open(str(src), "w") as c:
+        video = c.add_stream("mpeg4", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = c.add_stream("pcm_s16le", rate=8000)
+        sound.layout = "mono"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(video.encode(frame))
+        samples = av.AudioFrame.from_ndarray(np.zeros((1, 1600), np.int16), format="s16", layout="mono")
+        samples.sample_rate, samples.pts = 8000, 0
+        c.mux(sound.encode(samples))
+        c.mux(sound.encode(None))
+        c.mux(video.encode(None))
+    data = src.read_bytes()
+    assert b"FMP4" in data
+    (tmp_path / "odd_video.avi").write_bytes(data.replace(b"FMP4", b"ZZZZ"))
+    tag = data.index(b"strf", data.index(b"auds")) + 8  # WAVEFORMATEX's wFormatTag
+    (tmp_path / "odd_sound.avi").write_bytes(data[:tag] + b"\x99\x99" + data[tag + 2:])
+    r = _cli("odd_video.avi", "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 3 and "in a codec this FFmpeg build cannot decode" in r.stderr, r.stderr
+    r = _cli("odd_sound.avi", "-o", "out.mkv", "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 0 and "stream #1 (audio, in a codec this FFmpeg build does not know) is not kept" in r.stderr
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 5 and not c.streams.audio
+
+
 @pytest.mark.parametrize("one_cpu", [False, True], ids=["all-cpus", "one-cpu"])
 def test_a_damaged_packet_is_skipped_and_the_rest_upscaled(tmp_path: Path, nearest: Path, one_cpu: bool) -> None:
     """One damaged packet in the middle of a file (a bad download, a scratched disc) ended the run
