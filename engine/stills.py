@@ -264,7 +264,8 @@ def _decode_av_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
                     target = "rgb48le" if deep else "rgb24"
                 image = frame.to_ndarray(format=target)
     except av_failures() as exc:
-        raise InputError(f"{path} is not a readable image ({exc})") from exc
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"{path} is not a readable image (empty, truncated or damaged: {why})") from exc
     if frame is None:
         raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
     if image.ndim == 2:
