@@ -284,9 +284,9 @@ def lossy_source(path: Path, head: bytes | None = None) -> bool:
     """Whether the picture at ``path`` (``head``: its first bytes, if read already) was stored lossily:
     a JPEG, or a WebP whose (first) picture is VP8 rather than lossless VP8L. A WebP upscale of it is
     then written lossy at :data:`WEBP_LOSSY_QUALITY`: written lossless, a lossy WebP's upscale came out
-    3-17 times the bytes of its lossy one (what the input's own coding had already thrown away, kept
-    exactly), and an animation's took 5.2 s for ten 320x240 frames against 0.13 s (OpenCV's encoder,
-    2-core AMX Xeon)."""
+    4.3-7.3 times the bytes of its lossy one (a 10-frame animation, two stills; what the input's own
+    coding had already thrown away, kept exactly), and the animation's encode took 5.2 s for ten
+    320x240 frames against 0.13 s (OpenCV's encoder, 2-core AMX Xeon)."""
     if head is None:
         try:
             with open(path, "rb") as f:

@@ -245,7 +245,7 @@ def test_an_image_whose_name_does_not_say_is_still_an_image(tmp_path: Path, mode
 
 def test_a_webp_upscale_is_lossy_where_its_source_was(tmp_path: Path, model: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    """A lossy WebP (most on the web, stickers) was written back lossless: 3-17 times the bytes, and an
+    """A lossy WebP (most on the web, stickers) was written back lossless: 4-7 times the bytes, and an
     animation's encode took 40 times as long. It follows its source now: lossy (VP8) for a lossy
     WebP or a JPEG, lossless (VP8L) for a lossless one; stills and animations alike."""
     picture = cv2.GaussianBlur(np.random.default_rng(4).integers(0, 256, (24, 32, 3), np.uint8), (0, 0), 1.0)
