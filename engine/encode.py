@@ -23,8 +23,8 @@ __all__ = ["AudioReencode", "BT601", "CopiedOrder", "EncodeOptions", "GifPalette
            "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet", "copy_stream_tags",
            "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets",
            "format_for", "frame_converter", "frame_ticks", "frames_kept", "has_alpha", "is_deep", "kept_codec",
-           "kept_note", "mux_copied",
-           "output_pix_fmt", "plausible_dts", "rehearse", "sws_flags", "tag_hevc", "undecodable", "x264_params"]
+           "kept_note", "mux_copied", "output_pix_fmt", "plausible_dts", "rehearse", "sws_flags", "tag_hevc",
+           "undecodable", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.

@@ -63,11 +63,13 @@ class ResolvedModel:
 
 
 def read_onnx_spec(path: Path) -> ModelSpec:
-    """The spec stored in an ONNX file's metadata.
+    """The spec stored in an ONNX file's metadata, or for a graph from elsewhere (no spec), the one
+    measured by running it (:func:`srstream.engine.foreign.foreign_spec`).
 
     Raises:
-        ModelError: the file is missing or not a loadable ONNX model.
-        SpecError: it carries no sr-stream spec, or an invalid one.
+        ModelError: the file is missing, not a loadable ONNX model, or a foreign graph the engine
+            cannot run as a super-resolution model.
+        SpecError: an invalid sr-stream spec.
     """
     import onnxruntime as ort  # base dependency; imported here to keep `--help` fast
 
