@@ -454,11 +454,17 @@ def tiff_pages(path: Path) -> int:
     return max(1, pages)
 
 
+def _unnamed(path: Path) -> bool:
+    """Whether ``path``'s name does not say what kind of picture it holds (no extension, an unknown
+    one, ``.jfif``): its content then says whether it is an animation or a TIFF of pages."""
+    return path.suffix.lower() not in (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES, ".gif")
+
+
 def image_frames(path: Path) -> int:
     """An image file's pictures: an animation's frames (:func:`animation_frames`), a TIFF's pages
     (:func:`tiff_pages`), else 1."""
     suffix = path.suffix.lower()
-    unnamed = suffix not in IMAGE_SUFFIXES  # a name that does not say: its content does (an animated WebP)
+    unnamed = _unnamed(path)
     if suffix in ANIMATION_SUFFIXES or unnamed:
         if (frames := animation_frames(path)) > 1 or not unnamed:
             return frames
@@ -758,7 +764,7 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, i
         ConfigError: an animation or a multi-page TIFF written to a format of one picture. OutputError: an image too
             large for its output's format (:func:`srstream.engine.outputs.check_image_size`).
     """
-    unnamed = src.suffix.lower() not in (*IMAGE_SUFFIXES, ".gif")  # its content says what it holds
+    unnamed = _unnamed(src)
     if (src.suffix.lower() in ANIMATION_SUFFIXES or unnamed) and animation_frames(src) > 1:
         return _upscale_animation(src, dst, upscaler)
     if (src.suffix.lower() in PAGED_SUFFIXES or unnamed) and (pages := tiff_pages(src)) > 1:
