@@ -38,6 +38,7 @@ from srstream.engine.dovi import dynamic_hdr_notes
 from srstream.engine.encode import (
     BT601,
     MATRICES,
+    CopiedOrder,
     EncodeOptions,
     add_video_stream,
     copy_container_metadata,
@@ -49,7 +50,6 @@ from srstream.engine.encode import (
     frames_kept,
     has_alpha,
     is_deep,
-    CopiedOrder,
     mux_copied,
     plausible_dts,
     rehearse,
