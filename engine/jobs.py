@@ -37,7 +37,7 @@ from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags,
                                     copy_streams, finish_probe, first_packets, frames_kept, kept_note, mux_copied,
                                     tag_hevc, undecodable)
-from srstream.engine.media import decode_order_times, main_video, no_video
+from srstream.engine.media import carried_streams, decode_order_times, main_video, no_video
 from srstream.engine.sequence import open_input
 from srstream.engine.timeline import Continuity, jumps_in
 from srstream.errors import ConfigError, InputError, OutputError
@@ -346,8 +346,7 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     if sound is not None:
         extra = {s.index: s for s in sound.streams.audio[:1]}
     else:
-        extra = {s.index: s for s in source.streams if s.codec_context is not None  # as FileSource copies them
-                 and ((s.type == "audio" and encode.copy_audio) or (s.type == "subtitle" and encode.copy_subtitles))}
+        extra = carried_streams(source, encode.copy_audio, encode.copy_subtitles)
     copied = copy_streams(out, extra, suffix, copied_names)
     copy_container_metadata(source, out, suffix, copied_names, notes)
     if encode.kept_from:

@@ -17,7 +17,7 @@ from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.images import AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_ALIASES, IMAGE_SUFFIXES
 
-__all__ = ["IMAGE_SUFFIXES", "MediaInfo", "has_clear_pixels", "main_video", "no_video", "probe"]
+__all__ = ["IMAGE_SUFFIXES", "MediaInfo", "carried_streams", "has_clear_pixels", "main_video", "no_video", "probe"]
 
 
 def main_video(container):  # noqa: ANN001, ANN201 - an av input container and its stream
@@ -38,6 +38,14 @@ def main_video(container):  # noqa: ANN001, ANN201 - an av input container and i
     if best is not None and not cover(best):
         return best
     return next((s for s in container.streams.video if not cover(s)), None)
+
+
+def carried_streams(container, audio: bool = True, subtitles: bool = True) -> dict:  # noqa: ANN001
+    """The streams of ``container`` a run carries into its output, by index: its sound (``audio``) and
+    subtitles (``subtitles``), those in a codec this FFmpeg build knows (no muxer takes one it does not:
+    :class:`srstream.engine.video.FileSource` names them). One pass and a job's join take the same."""
+    return {s.index: s for s in container.streams if s.codec_context is not None
+            and ((s.type == "audio" and audio) or (s.type == "subtitle" and subtitles))}
 
 
 def no_video(path, container) -> str:  # noqa: ANN001

@@ -23,7 +23,7 @@ import numpy as np
 
 from srstream.engine import kernels
 from srstream.engine.backends.base import Backend
-from srstream.errors import InputError, ModelError
+from srstream.errors import ConfigError, InputError, ModelError
 from srstream.images import LUMA_BT601
 from srstream.spec import ModelSpec
 from srstream.tiling import TilePlan, plan_for_spec
@@ -61,8 +61,6 @@ def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requ
     """
     if backend.fixed_tile:  # a graph of one input size: tiles of that size, whatever the frame's (whole: none)
         if requested not in ("auto", 0, backend.fixed_tile):
-            from srstream.errors import ConfigError
-
             raise ConfigError(f"--tile {requested}: {spec.name} takes {backend.fixed_tile}x{backend.fixed_tile} "
                               f"pictures only; drop --tile or pass --tile {backend.fixed_tile}")
         return backend.fixed_tile

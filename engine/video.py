@@ -55,7 +55,8 @@ from srstream.engine.encode import (
     rehearse,
     undecodable,
 )
-from srstream.engine.media import decode_order_times, has_clear_pixels, main_video, no_video, shown_frames
+from srstream.engine.media import (carried_streams, decode_order_times, has_clear_pixels, main_video, no_video,
+                                   shown_frames)
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
@@ -302,8 +303,7 @@ class FileSource:
         #: segment alike (a frame of another size is fitted into it, :class:`srstream.engine.pipeline.UpscaleStage`)
         self.shape = (video.codec_context.height, video.codec_context.width)
         video.thread_type = "AUTO"
-        self.copied = {s.index: s for s in self.container.streams if s.codec_context is not None
-                       and ((s.type == "audio" and copy_audio) or (s.type == "subtitle" and copy_subtitles))}
+        self.copied = carried_streams(self.container, copy_audio, copy_subtitles)
         for unknown in (s for s in self.container.streams if s.type in ("audio", "subtitle", "video")
                         and s.codec_context is None):  # a codec this FFmpeg does not know: no muxer takes it
             self.notes.append(f"stream #{unknown.index} ({unknown.type}, in a codec this FFmpeg build does not know) "

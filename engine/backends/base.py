@@ -112,6 +112,8 @@ class Backend(ABC):
     def __init__(self, spec: ModelSpec, precision: str) -> None:
         self.spec = spec
         self.precision = precision
+        # a graph exported for one picture size (a foreign one: srstream.engine.foreign) takes tiles of it only
+        self.fixed_tile = int(spec.arch_params.get("input_size", 0))
 
     #: Largest batch of tiles per ``infer`` call.
     max_batch: int = 4

@@ -105,7 +105,6 @@ class OrtBackend(Backend):
         batch = self.session.get_inputs()[0].shape[0]
         if isinstance(batch, int) and batch > 0:  # a graph exported for one batch size (a foreign one): no more
             self.max_batch = min(self.max_batch, batch)
-        self.fixed_tile = int(spec.arch_params.get("input_size", 0))  # a foreign graph of one picture size
 
     @property
     def device(self) -> str:

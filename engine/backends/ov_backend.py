@@ -167,11 +167,9 @@ class OvBackend(Backend):
         if family == "CPU":
             self.config["INFERENCE_NUM_THREADS"] = options.threads or len(os.sched_getaffinity(0))
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
-        self.fixed_tile = int(spec.arch_params.get("input_size", 0))  # a foreign graph of one picture size
-        if spec.arch == "foreign":  # exported for one batch size: no more tiles a call than it takes
-            first = self.model.inputs[0].get_partial_shape()[0]
-            if first.is_static and first.get_length() > 0:
-                self.max_batch = min(self.max_batch, first.get_length())
+        batch = self.model.inputs[0].get_partial_shape()[0]
+        if batch.is_static and batch.get_length() > 0:  # a graph exported for one batch size (a foreign one)
+            self.max_batch = min(self.max_batch, batch.get_length())
 
     def _cpu_capabilities(self) -> list[str]:
         return list(self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
