@@ -34,7 +34,7 @@ import numpy as np
 
 from srstream.engine.encode import DEFAULT_PRESET
 from srstream.engine.models import ResolvedModel
-from srstream.errors import ConfigError, OutputError
+from srstream.errors import ConfigError, InputError, OutputError
 from srstream.spec import ModelSpec
 
 __all__ = ["FileJob", "FileResult", "Upscaler", "plan_file"]
@@ -213,7 +213,6 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
 
     if media.dolby_vision is not None and not media.dolby_vision.displayable:
         from srstream.engine.dovi import refusal
-        from srstream.errors import InputError
 
         raise InputError(refusal(media.path, media.dolby_vision))
     if recursive and media.kind != "folder":
@@ -498,16 +497,39 @@ class Upscaler:
 
     # -- arrays ----------------------------------------------------------------------------------
     def upscale(self, image: np.ndarray) -> np.ndarray:
-        """An ``H x W`` (grey) or ``H x W x C`` (RGB, RGBA) uint8/uint16 array, upscaled:
-        same dtype and channels, ``scale`` times the size.
+        """An ``H x W`` (grey) or ``H x W x C`` (RGB, RGBA) array, upscaled: same dtype and
+        channels, ``scale`` times the size. Samples are uint8, uint16, or floats from 0 to 1 (as
+        scikit-image and torch pipelines hold them; run at 16 bits, so a float keeps 1/65535 steps).
 
         Raises:
-            InputError: another dtype or channel count.
+            InputError: another dtype, a float outside 0..1 (or NaN), or another shape or
+                channel count.
         """
         image = np.asarray(image)
+        if image.ndim not in (2, 3):
+            several = " (several images: upscale_batch, or frames for a stream)" if image.ndim == 4 else ""
+            raise InputError(f"an array of shape {image.shape}: pass one image, H x W (grey) or H x W x C (RGB, "
+                             f"RGBA){several}")
+        if image.dtype.kind == "f":
+            return self._upscale_float(image)
         if image.ndim == 2:
             return self._frames.upscale(image[:, :, None])[:, :, 0]
         return self._frames.upscale(image)
+
+    def _upscale_float(self, image: np.ndarray) -> np.ndarray:
+        """A float image in 0..1 run as 16-bit, returned in its own float type."""
+        if image.size and not np.isfinite(image).all():
+            held = "samples that are NaN or infinite"
+        elif image.size and not (image.min() >= 0 and image.max() <= 1):
+            held = f"samples from {image.min():g} to {image.max():g}"
+        else:
+            held = ""
+        if held:
+            raise InputError(f"a {image.dtype} image with {held}: float images are read as 0 (black) to 1 (white); "
+                             "divide 8-bit values by 255, clip, or pass uint8")
+        wide = np.rint(image * np.float32(65535)).astype(np.uint16)
+        out = self.upscale(wide)
+        return (out * (1 / 65535)).astype(image.dtype)
 
     def upscale_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """:meth:`upscale` of each image, in order."""
@@ -541,8 +563,6 @@ class Upscaler:
         report.notes[:0] = job.sequence.notes
         limited = getattr(report, "stopped_by", "") in ("frames", "duration")  # the first frames, on purpose
         if not report.interrupted and not limited and report.frames_out < len(job.sequence.frames):
-            from srstream.errors import InputError
-
             missing = job.sequence.missing(job.output)
             names = ", ".join(p.name for p in missing[:5]) + (", ..." if len(missing) > 5 else "")
             raise InputError(f"{len(missing)} of the {len(job.sequence.frames)} frames did not decode ({names}): "
@@ -619,8 +639,6 @@ class Upscaler:
                                         **job.video_options))
             report = result.segments if result.segments is not None else result.video
             if report.ended_early and not report.interrupted:
-                from srstream.errors import InputError
-
                 raise InputError(f"{report.ended_early}; {target} holds the {report.frames_out} frames that decoded")
             return result
 

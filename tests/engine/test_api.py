@@ -14,7 +14,7 @@ import srstream
 from srstream import Upscaler
 from srstream.engine import api
 from srstream.engine.changecap import NOISE_LEVEL
-from srstream.errors import ConfigError, OutputError
+from srstream.errors import ConfigError, InputError, OutputError
 
 
 def test_docstring_examples_run() -> None:
@@ -33,6 +33,26 @@ def test_arrays_keep_their_type_and_channels() -> None:
             assert out.dtype == dtype and out.shape == (20, 24, *shape[2:])
         stream = up.frames(iter([np.zeros((4, 4, 3), np.uint8)] * 3))
         assert [f.shape for f in stream] == [(8, 8, 3)] * 3
+
+
+def test_float_images_in_zero_to_one_come_back_as_floats_and_other_shapes_are_named() -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (9, 11, 3)).astype(np.uint8)
+    with Upscaler("realtime-x2") as up:
+        want = up.upscale(image).astype(np.float64) / 255
+        for dtype in (np.float32, np.float64):
+            out = up.upscale(image.astype(dtype) / dtype(255))
+            assert out.dtype == dtype and out.shape == (18, 22, 3)
+            assert np.abs(out - want).max() <= 0.5 / 255 + 1e-6  # 16-bit inside: within the 8-bit result's rounding
+        assert up.upscale(image[:, :, 0] / 255.0).shape == (18, 22)
+        with pytest.raises(InputError, match="samples from [0-9.]+ to 255: .*divide 8-bit values by 255"):
+            up.upscale(image.astype(np.float32) * np.float32(255 / image.max()))
+        with pytest.raises(InputError, match="NaN or infinite"):
+            up.upscale(np.full((4, 4), np.nan, np.float32))
+        with pytest.raises(InputError, match=r"shape \(1, 9, 11, 3\).*upscale_batch"):
+            up.upscale(image[None])
+        with pytest.raises(InputError, match=r"shape \(11,\)"):
+            up.upscale(image[0, :, 0])
 
 
 def test_files_go_through_the_same_checks_as_the_command_line(tiny_video: Path, tmp_path: Path) -> None:
