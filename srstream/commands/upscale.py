@@ -711,6 +711,14 @@ def _compression(model, level: str | float, video: Path | None, found=None) -> f
     return strength
 
 
+def _frames_wanted(media, job) -> int:  # noqa: ANN001 - MediaInfo, FileJob
+    """The frames a run reads, for its progress: the input's, or fewer where ``--frames`` or
+    ``--duration`` takes its first ones (0: not known)."""
+    frames, seconds = job.limit
+    wanted = [n for n in (media.frames, frames, round(seconds * media.rate) if seconds and media.rate else 0) if n]
+    return min(wanted) if wanted else 0
+
+
 def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscaler
     import numpy as np
 
@@ -721,7 +729,7 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
         width, height = up.output_size(media.width, media.height)
         tiles = frames.tile_label(media.height, media.width)
         print(f"sr-stream: {media.width}x{media.height} -> {width}x{height}, {tiles}", file=sys.stderr)
-    with _progress(media.frames, "frame") as bar:
+    with _progress(_frames_wanted(media, job), "frame") as bar:
         result = up.run(job, progress=bar.update)
     if result.segments is not None:
         return _job_summary(result.segments, output, up)

@@ -465,6 +465,21 @@ def test_progress_without_a_terminal_is_a_line_every_few_seconds(capsys: pytest.
     assert lines[0] == "sr-stream: 20/100 frames, 4.0 frames/s, 20 s left"
 
 
+def test_progress_counts_the_frames_a_preview_takes_not_the_whole_input() -> None:
+    from types import SimpleNamespace
+
+    from srstream.commands.upscale import _frames_wanted
+
+    media = SimpleNamespace(frames=1000, rate=25.0)
+    assert _frames_wanted(media, SimpleNamespace(limit=(None, None))) == 1000
+    assert _frames_wanted(media, SimpleNamespace(limit=(30, None))) == 30  # --frames 30
+    assert _frames_wanted(media, SimpleNamespace(limit=(None, 2.0))) == 50  # --duration 2
+    assert _frames_wanted(media, SimpleNamespace(limit=(5000, None))) == 1000
+    unknown = SimpleNamespace(frames=0, rate=0.0)  # a container that counts no frames
+    assert _frames_wanted(unknown, SimpleNamespace(limit=(None, 2.0))) == 0
+    assert _frames_wanted(unknown, SimpleNamespace(limit=(7, None))) == 7
+
+
 def test_pipes_in_and_out(tmp_path: Path, nearest: Path) -> None:
     """``ffmpeg ... -f matroska - | sr-stream - -o out.mp4`` and ``sr-stream in -o - | player -``."""
     src = write_video(tmp_path / "in.mkv", frames=10, audio=True)
