@@ -394,6 +394,9 @@ class Upscaler:
         deinterlace: for videos: ``auto`` (the default) deinterlaces one whose first frame is
             interlaced with FFmpeg's bwdif, a frame out for each frame in; ``on`` every frame
             marked interlaced; ``off`` none (:class:`srstream.engine.video.Deinterlacer`).
+        tileable: each frame is a texture that repeats edge to edge: upscale it as if it wrapped
+            around, so the output tiles without seams (:class:`srstream.engine.upscaler.TileableUpscaler`;
+            the model's own factor only).
 
     Raises:
         ModelError, ConfigError, DependencyError, BackendError: as the command line reports them.
@@ -405,7 +408,7 @@ class Upscaler:
                  stabilize: float = 0.0, stabilize_tolerance: float | None = None, stabilize_still: float = 0.0,
                  threads: int = 0,
                  compression: float | None = None, change_cap: float = 0.0, output: Any = None,
-                 deinterlace: str = "auto") -> None:
+                 deinterlace: str = "auto", tileable: bool = False) -> None:
         import dataclasses
 
         from srstream.engine.autotune import choose
@@ -419,6 +422,9 @@ class Upscaler:
             raise ConfigError(f"stabilize_tolerance={stabilize_tolerance}: a positive number of luma levels")
         if not change_cap >= 0:
             raise ConfigError(f"change_cap={change_cap}: 0 (off) or a positive gain")
+        if tileable and output is not None:
+            raise ConfigError("a tileable texture keeps the model's own factor (x2, x4): resized, its edges would no "
+                              "longer meet; drop the other output size (--scale 1.5, --height)")
         if isinstance(model, ResolvedModel):
             self.resolved = model
         else:
@@ -434,6 +440,10 @@ class Upscaler:
             self.choice = dataclasses.replace(self.choice, options=dataclasses.replace(options, threads=threads))
         self._backend = open_backend(self.resolved, self.choice)
         frames: Any = FrameUpscaler(self._backend, self.resolved.spec, tile, ensemble=ensemble)
+        if tileable:
+            from srstream.engine.upscaler import TileableUpscaler
+
+            frames = TileableUpscaler(frames)
         if stabilize:
             from srstream.engine.stabilize import DEFAULT_TOLERANCE, StabilizedUpscaler
 
@@ -448,7 +458,7 @@ class Upscaler:
             frames = ResizedUpscaler(frames, output)
         if deinterlace not in ("auto", "on", "off"):
             raise ConfigError(f"deinterlace={deinterlace!r}: auto, on or off")
-        self.output, self.deinterlace = output, deinterlace
+        self.output, self.deinterlace, self.tileable = output, deinterlace, tileable
         self._frames = frames
 
     # -- what was chosen ---------------------------------------------------------------------
@@ -481,6 +491,7 @@ class Upscaler:
                   ", x8 self-ensemble" if self._frames.ensemble else "",
                   ", stabilized" if getattr(self._frames, "stabilizer", None) is not None else "",
                   ", change-capped" if getattr(self._frames, "change_cap", None) is not None else "",
+                  ", tileable" if self.tileable else "",
                   f", resized to {self.output.label}" if self.output is not None else ""]
         return f"{self.spec.name} x{self.spec.scale} on {self._backend.describe()}" + "".join(extras)
 
@@ -667,6 +678,8 @@ class Upscaler:
             settings["output"] = self.output.label
         if self.deinterlace != "auto":  # likewise
             settings["deinterlace"] = self.deinterlace
+        if self.tileable:  # likewise
+            settings["tileable"] = True
         return settings
 
     def job_options(self, job: FileJob) -> dict[str, Any]:

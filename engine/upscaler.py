@@ -297,6 +297,36 @@ class FrameUpscaler:
         return frame
 
 
+class TileableUpscaler:
+    """An upscaler for a texture that repeats edge to edge (a game's or a 3D scene's tileable
+    texture): each frame is upscaled as if it wrapped around, padded with its own opposite edges
+    as far as the model's receptive field reaches (``spec.margin``, and the 2 pixels of the base
+    resize), so every output pixel near an edge sees what lies across it when the texture is
+    laid in a grid. The output then tiles without seams (it equals the middle of the upscaled
+    grid), where a plain upscale mirrors each edge and leaves a visible line at every repeat.
+    The padding costs ``(1 + 2 * margin / side)**2`` times a frame's work. Frames take the RGB
+    path (no 4:2:0 kernels: those do not pad); everything else is the wrapped upscaler's."""
+
+    def __init__(self, upscaler: Any) -> None:
+        self.inner = upscaler
+        self.pad = max(upscaler.spec.margin, 2)
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        p, s = self.pad, self.inner.spec.scale
+        padded = np.pad(frame, ((p, p), (p, p)) + ((0, 0),) * (frame.ndim - 2), mode="wrap")
+        out = self.inner.upscale(padded)
+        return np.ascontiguousarray(out[p * s:out.shape[0] - p * s, p * s:out.shape[1] - p * s])
+
+    def takes_yuv420(self, height: int, width: int) -> bool:
+        return False
+
+    def tile_label(self, height: int, width: int) -> str:
+        return f"{self.inner.tile_label(height + 2 * self.pad, width + 2 * self.pad)}, wrapped around"
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, ensemble, tile, plan, ...
+        return getattr(self.inner, name)
+
+
 @dataclass(frozen=True)
 class OutputSize:
     """An output size other than the model's own factor (``--scale 1.5``, ``--height 1080``):

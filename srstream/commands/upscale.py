@@ -107,6 +107,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", action="store_true",
                         help="x8 self-ensemble: every flip/rotation upscaled and averaged (about +0.1 dB, 8x the time; "
                              "for stills and offline video)")
+    parser.add_argument("--tileable", action="store_true",
+                        help="the input is a texture that repeats edge to edge: upscale it as if it wrapped around, "
+                             "so the output tiles without seams (a plain upscale leaves a line at every repeat); "
+                             "the model's own factor only")
     # const: engine.stabilize.DEFAULT_STRENGTH, written out so that --help does not import OpenCV (a test ties them)
     parser.add_argument("--stabilize", nargs="?", type=stabilize_level, const=0.5, default="auto",
                         metavar="auto|STRENGTH",
@@ -503,7 +507,7 @@ def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN0
                   size=_timing_size(job), stabilize=stabilize,
                   stabilize_tolerance=tolerance, stabilize_still=still_setting(screen), compression=compression,
                   change_cap=cap_setting(args.change_cap, job.kind == "video"), output=resize,
-                  deinterlace=args.deinterlace) as up:
+                  deinterlace=args.deinterlace, tileable=args.tileable) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if up.spec.arch == "foreign":  # an ONNX graph from elsewhere: say what was measured of it
             print(f"sr-stream: {up.spec.source}", file=sys.stderr)

@@ -265,6 +265,25 @@ def test_a_webp_upscale_is_lossy_where_its_source_was(tmp_path: Path, model: Pat
         assert (b"VP8 " in head) == lossy and (b"VP8L" in head) != lossy, (name, head[:64])
 
 
+def test_a_tileable_texture_comes_out_tiling_without_seams(tmp_path: Path, model: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    texture = np.random.default_rng(3).integers(0, 256, (12, 16, 3)).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "tex.png"), texture)
+    cv2.imwrite(str(tmp_path / "grid.png"), np.tile(texture, (3, 3, 1)))
+    for name in ("tex.png", "grid.png"):
+        assert run([str(tmp_path / name), "--model", str(model)], capsys)[0] == 0
+    code, _, err = run([str(tmp_path / "tex.png"), "--tileable", "-o", str(tmp_path / "t.png"), "--model", str(model)],
+                       capsys)
+    assert code == 0 and ", tileable" in err, err
+    middle = cv2.imread(str(tmp_path / "grid_x2.png"))[24:48, 32:64]
+    assert np.abs(cv2.imread(str(tmp_path / "t.png")).astype(int) - middle).max() <= 1
+    assert np.abs(cv2.imread(str(tmp_path / "tex_x2.png")).astype(int) - middle).max() > 10
+    code, _, err = run([str(tmp_path / "tex.png"), "--tileable", "--scale", "1.5", "--model", str(model)], capsys)
+    assert code == 2 and "keeps the model's own factor" in err and not (tmp_path / "tex_x1.5.png").exists()
+    code, _, err = run(["lavfi:testsrc", "--tileable", "--no-display", "--frames", "1", "--model", str(model)], capsys)
+    assert code == 2 and "not live sources" in err
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"

@@ -12,7 +12,7 @@ import pytest
 from srstream.engine import kernels
 from srstream.engine.backends.ort_backend import OrtBackend
 from srstream.engine.models import BUNDLED_MODELS, MODELS_DIR, read_onnx_spec
-from srstream.engine.upscaler import FrameUpscaler, choose_tile
+from srstream.engine.upscaler import FrameUpscaler, TileableUpscaler, choose_tile
 from tests.conftest import SAMPLE_CLIP
 from tests.onnx_models import conv_net_spec, write_conv_net
 
@@ -254,6 +254,26 @@ def test_self_ensemble_averages_the_eight_orientations(real_frame: np.ndarray) -
         assert not ens.takes_yuv420(40, 56)
         grey16 = ens.upscale((frame[:, :, :1].astype(np.uint16) * 257))
         assert grey16.shape == (80, 112, 1) and grey16.dtype == np.uint16
+
+
+@pytest.mark.parametrize("name", ["realtime-x2", "quality-x4"])
+def test_a_tileable_texture_upscales_to_the_middle_of_its_upscaled_grid(real_frame: np.ndarray, name: str) -> None:
+    """``--tileable``: a texture that repeats edge to edge comes out as the middle of its 3x3 grid
+    upscaled whole, so it tiles without seams; a plain upscale mirrors its edges and does not."""
+    path = MODELS_DIR / BUNDLED_MODELS[name]
+    with OrtBackend(read_onnx_spec(path), path, "fp32") as backend:
+        s, plain = backend.spec.scale, FrameUpscaler(backend, backend.spec, 0)
+        texture = np.ascontiguousarray(real_frame[:30, :44])
+        grid = plain.upscale(np.tile(texture, (3, 3, 1)))[30 * s:60 * s, 44 * s:88 * s]
+        for tile in (0, 2 * backend.spec.tile_overlap + 20):  # whole, and in tiles
+            wrapped = TileableUpscaler(FrameUpscaler(backend, backend.spec, tile))
+            assert len(wrapped.plan(30 + 2 * wrapped.pad, 44 + 2 * wrapped.pad)) > (1 if tile else 0)
+            out = wrapped.upscale(texture)
+            assert out.shape == grid.shape and not wrapped.takes_yuv420(30, 44)
+            assert np.abs(out.astype(int) - grid).max() <= 1
+        assert np.abs(plain.upscale(texture).astype(int) - grid).max() > 10  # the mirrored edges
+        grey = TileableUpscaler(plain).upscale(texture[:, :, :1])
+        assert grey.shape == (30 * s, 44 * s, 1)
 
 
 @pytest.mark.parametrize("name", ["realtime-x2", "realtime-x4"])
