@@ -63,6 +63,9 @@ class FileJob:
     frames: Any = None
     #: (frames, seconds): the most of either a video's run takes from its start (a preview), in one pass
     limit: tuple[int | None, float | None] = (None, None)
+    #: the format of image outputs (``".png"``): a folder's or glob's images (where it holds them), or
+    #: the one image's; None: each image's own
+    image_suffix: str | None = None
 
     @property
     def kind(self) -> str:
@@ -111,8 +114,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
               preset: str = DEFAULT_PRESET, pix_fmt: str | None = None, audio: bool = True, subtitles: bool = True,
               segments: int | str = "auto", restart: bool = False, workers: int = 0,
               ray_address: str | None = None, recursive: bool = False, fps: float | None = None,
-              sound: str | Path | None = None, max_frames: int | None = None,
-              max_seconds: float | None = None, into: Path | None = None) -> FileJob:
+              sound: str | Path | None = None, max_frames: int | None = None, max_seconds: float | None = None,
+              into: Path | None = None, image_format: str | None = None) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it, or ``INPUT_TAG.ext`` for
     a ``scale`` given as a tag such as ``"x1.5"`` or ``"1080p"``; ``-`` streams a video to standard
@@ -132,6 +135,10 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     ``max_frames`` / ``max_seconds``: a video's first frames or seconds only (a preview of the
     settings, as FFmpeg's ``-frames:v`` and ``-t``), in one pass. ``into``: the folder the default
     output goes into, under its default name, in place of the input's (``dst`` None only).
+    ``image_format``: the format image outputs are written in (``"png"``, ``"webp"``; None: each
+    image's own): an image's default output, and a folder's or glob's images where the format holds
+    them (an animation, a TIFF's pages and a GIF otherwise keep theirs:
+    :func:`srstream.engine.stills.output_suffix`); a video's output is named by ``dst`` alone.
 
     Raises:
         InputError: a missing or unreadable input, or a Dolby Vision video with no picture but its
@@ -141,10 +148,13 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     """
     from srstream.engine.media import probe
 
+    from srstream.engine.outputs import image_format as format_suffix
+
     media = probe(src, recursive=recursive)
     options = dict(scale=scale, overwrite=overwrite, codec=codec, crf=crf, bitrate=bitrate, preset=preset,
                    pix_fmt=pix_fmt, audio=audio, subtitles=subtitles, segments=segments, restart=restart,
-                   workers=workers, ray_address=ray_address, recursive=recursive, into=into)
+                   workers=workers, ray_address=ray_address, recursive=recursive, into=into,
+                   image_suffix=format_suffix(image_format))
     sequence = _sequence(media, dst, fps, sound, recursive)
     if sequence is None:
         if fps is not None:
@@ -165,7 +175,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
             options.update(audio=True, segments=AUTO_SEGMENT_FRAMES if segments == "auto" else segments)
         else:
             options.update(audio=False)
-        job = _plan_media(listed, Path(dst), **{**options, "subtitles": False, "recursive": False})
+        job = _plan_media(listed, Path(dst), **{**options, "subtitles": False, "recursive": False,
+                                                "image_suffix": None})
         job = _limited(job, max_frames, max_seconds, segments if sequence.audio is None else "sound")
     except BaseException:
         sequence.remove()
@@ -205,7 +216,7 @@ def _limited(job: FileJob, max_frames: int | None, max_seconds: float | None, se
 def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwrite: bool, codec: str | None,
                 crf: int | None, bitrate: str | None, preset: str, pix_fmt: str | None, audio: bool, subtitles: bool,
                 segments: int | str, restart: bool, workers: int, ray_address: str | None,
-                recursive: bool, into: Path | None = None) -> FileJob:
+                recursive: bool, into: Path | None = None, image_suffix: str | None = None) -> FileJob:
     """:func:`plan_file` of a probed input."""
     from srstream.engine.outputs import (check_image_size, check_kind, check_output, default_output, image_fits,
                                          tagged_size)
@@ -225,6 +236,11 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
         dst, into = None, Path(dst)  # an existing folder: the output goes there under its default name
     output = Path(dst) if dst is not None else default_output(media.path, scale, media.kind, media.transparent,
                                                               media.frames)
+    if media.kind == "image" and image_suffix is not None:
+        if dst is None:
+            output = output.with_suffix(image_suffix)
+        elif output.suffix.lower() != image_suffix:
+            raise ConfigError(f"-o {output} and --ext {image_suffix.lstrip('.')} name two formats: drop one")
     if dst is None and into is not None:
         output = Path(into) / output.name
     streaming = str(output) == "-"
@@ -241,7 +257,7 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
         check_kind(media.kind, output, media.frames, media.path)
     if media.width and (media.kind == "image" or output.suffix.lower() == ".gif"):
         size = tagged_size(scale, media.width, media.height)
-        if dst is None and media.kind == "image" and not image_fits(output.suffix, *size):
+        if dst is None and image_suffix is None and media.kind == "image" and not image_fits(output.suffix, *size):
             output = output.with_suffix(".png")  # a WebP or JPEG too large for its format: lossless PNG holds it
         check_image_size(output, *size)
     encode = None
@@ -266,7 +282,8 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
         videos = plan_folder(media, output, overwrite, recursive)
         return FileJob(media, output, overwrite, videos=videos, video_options=dict(
             codec=codec, crf=crf, bitrate=bitrate, preset=preset, pix_fmt=pix_fmt, audio=audio, subtitles=subtitles,
-            segments=segments, restart=restart, workers=workers, ray_address=ray_address))
+            segments=segments, restart=restart, workers=workers, ray_address=ray_address),
+            image_suffix=image_suffix if media.frames else None)
     segment_frames = _segment_frames(segments, media, streaming, parallel)
     if segment_frames:
         from dataclasses import replace
@@ -280,7 +297,8 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
         resuming = segment_frames and not restart and (job_folder(output) / "manifest.json").is_file()
         if not resuming:  # an unfinished job of this output is resumed, or refused, by the job itself
             check_output(media.path, output, overwrite=overwrite)
-    return FileJob(media, output, overwrite, encode, segment_frames, restart, workers, ray_address)
+    return FileJob(media, output, overwrite, encode, segment_frames, restart, workers, ray_address,
+                   image_suffix=image_suffix if media.kind == "image" else None)
 
 
 def _plan_frames(media: Any, frames: Any, *, overwrite: bool, workers: int, ray_address: str | None,
@@ -556,8 +574,8 @@ class Upscaler:
                      progress: Callable[[int], None] | None = None, **encode: Any) -> FileResult:
         """Upscale a video, an image, a folder or a glob into ``dst`` (default ``INPUT_xS.ext``),
         with the command line's guarantees. ``encode``: ``codec``, ``crf``, ``bitrate``,
-        ``preset``, ``pix_fmt``, ``audio``, ``subtitles``, and ``fps`` for an image sequence
-        upscaled into a video (see :func:`plan_file`)."""
+        ``preset``, ``pix_fmt``, ``audio``, ``subtitles``, ``fps`` for an image sequence
+        upscaled into a video, and ``image_format`` for images (see :func:`plan_file`)."""
         return self.run(plan_file(src, dst, scale=self.spec.scale, overwrite=overwrite, **encode), progress)
 
     def run(self, job: FileJob, progress: Callable[[int], None] | None = None) -> FileResult:
@@ -631,7 +649,7 @@ class Upscaler:
             recursive = getattr(job.media, "recursive", False)
             batch = upscale_folder(expand_inputs(job.media.path, recursive), job.output, self._frames,
                                    overwrite=job.overwrite, progress=progress, settings=self.image_settings(),
-                                   root=job.media.path if recursive else None)
+                                   root=job.media.path if recursive else None, suffix=job.image_suffix)
             if batch.interrupted:
                 return FileResult(job, batch=batch, seconds=batch.seconds)
         videos = self._run_videos(job) if job.videos else None

@@ -13,7 +13,8 @@ from srstream.atomic import fitting_name
 from srstream.errors import OutputError
 
 __all__ = ["IMAGE_SIDE_LIMITS", "INPUT_VIDEO_SUFFIXES", "VIDEO_SUFFIXES", "check_image_size", "check_kind",
-           "check_output", "default_output", "image_fits", "still_suffix", "tagged_size", "video_suffix"]
+           "check_output", "default_output", "image_fits", "image_format", "still_suffix", "tagged_size",
+           "video_suffix"]
 
 #: Output extensions FFmpeg's muxers are picked by (what `-o` may end with for a video).
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".flv", ".mpg", ".mpeg",
@@ -55,6 +56,24 @@ def still_suffix(suffix: str) -> str:
     if suffix.lower() in IMAGE_ALIASES:
         return IMAGE_ALIASES[suffix.lower()]
     return suffix if suffix.lower() in (*IMAGE_SUFFIXES, ".gif") else ".png"  # a folder's GIFs stay GIFs
+
+
+def image_format(text: str | None) -> str | None:
+    """The extension ``--ext`` names (``png``, ``.JPG``, ``webp``) as a suffix (``.png``), or None.
+
+    Raises:
+        ConfigError: a format sr-stream does not write images in.
+    """
+    if text is None:
+        return None
+    from srstream.errors import ConfigError
+    from srstream.images import IMAGE_SUFFIXES
+
+    suffix = "." + text.lower().lstrip(".")
+    if suffix not in IMAGE_SUFFIXES:
+        raise ConfigError(f"--ext {text}: images are written as one of "
+                          f"{', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES)}")
+    return suffix
 
 
 def video_suffix(suffix: str) -> str:

@@ -815,6 +815,8 @@ class BatchReport:
     skipped: list[Path] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    #: images written in their own format, which the one asked for cannot hold (an animation, a GIF)
+    own_format: list[Path] = field(default_factory=list)
 
 
 def continues_folder_run(out_dir: Path) -> bool:
@@ -872,14 +874,30 @@ def _kept(dst: Path, redo_before: int | None) -> bool:
         return False
 
 
+def output_suffix(src: Path, wanted: str | None) -> str:
+    """The extension of ``src``'s upscaled image in a folder run: ``wanted`` (``--ext``), except
+    where that cannot hold it: an animation into a format of one picture, a TIFF's pages into
+    anything but TIFF, and a GIF (upscaled with its own palette); those, and every image when
+    ``wanted`` is None, take their own (:func:`~srstream.engine.outputs.still_suffix`)."""
+    own = still_suffix(src.suffix)
+    if wanted is None or wanted == own or src.suffix.lower() == ".gif":
+        return own
+    if image_frames(src) == 1:
+        return wanted
+    paged = src.suffix.lower() in PAGED_SUFFIXES or (_unnamed(src) and animation_frames(src) <= 1)
+    return wanted if wanted in (PAGED_SUFFIXES if paged else ANIMATION_SUFFIXES) else own
+
+
 def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *, overwrite: bool = False,
                    progress: Callable[[int], None] | None = None, settings: dict | None = None,
-                   root: Path | None = None) -> BatchReport:
+                   root: Path | None = None, suffix: str | None = None) -> BatchReport:
     """Upscale ``files`` into ``out_dir`` (same names; with ``root``, the folder they were found in
     with its subfolders, at the same places under ``out_dir``). Existing outputs are skipped unless
     ``overwrite``; a bad image is recorded and the batch goes on; Ctrl-C stops after the current
     image (finished images stay). ``settings``: what the images depend on (JSON-able), recorded
-    in :data:`BATCH_RECORD` so that a later run continues only with the same.
+    in :data:`BATCH_RECORD` so that a later run continues only with the same. ``suffix``: the
+    outputs' format (``".png"``; None: each input's), where an image can be written in it
+    (:func:`output_suffix`; the others are listed in the report's ``own_format``).
 
     Raises:
         ConfigError: ``out_dir`` records other ``settings`` (and not ``overwrite``).
@@ -889,9 +907,15 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
     report = BatchReport()
     start = time.perf_counter()
     targets = {src: out_dir / (src.relative_to(root) if root is not None else Path(src.name)).with_suffix(
-        still_suffix(src.suffix)) for src in files}  # a .tga or a .dds texture is written as PNG
+        output_suffix(src, suffix)) for src in files}  # a .tga or a .dds texture is written as PNG
+    if suffix is not None:
+        report.own_format = [src for src, dst in targets.items() if dst.suffix != suffix]
+        settings = None if settings is None else {**settings, "ext": suffix}
     names: dict[Path, Path] = {}
     for src, dst in targets.items():  # a glob over several folders can name two inputs alike
+        if dst in names and names[dst].with_suffix("") == src.with_suffix("") and suffix is not None:
+            raise OutputError(f"{names[dst]} and {src} would both be written to {dst} (--ext "
+                              f"{suffix.lstrip('.')}); rename one, or drop --ext")
         if dst in names:
             raise OutputError(f"{names[dst]} and {src} would both be written to {dst}; upscale the folders one "
                               "at a time")

@@ -107,6 +107,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ensemble", action="store_true",
                         help="x8 self-ensemble: every flip/rotation upscaled and averaged (about +0.1 dB, 8x the time; "
                              "for stills and offline video)")
+    parser.add_argument("--ext", metavar="FORMAT",
+                        help="write image outputs in this format (png, jpg, webp, avif, tif, bmp, heic), not each "
+                             "input's: a folder's or glob's images (an animation, a TIFF's pages or a GIF that the "
+                             "format cannot hold keep theirs, named), or one image's default output")
     parser.add_argument("--tileable", action="store_true",
                         help="the input is a texture that repeats edge to edge: upscale it as if it wrapped around, "
                              "so the output tiles without seams (a plain upscale leaves a line at every repeat); "
@@ -330,7 +334,8 @@ def _run_file(args: argparse.Namespace) -> int:
     return _upscale(args, job, model, resize)
 
 
-def _plan(args: argparse.Namespace, into: Path | None = None, overwrite: bool | None = None):  # noqa: ANN202
+def _plan(args: argparse.Namespace, into: Path | None = None, overwrite: bool | None = None,  # noqa: ANN202
+          alone: bool = True):
     """:func:`_run_file`'s job, model and resize, every check made before any work. ``into``: the
     folder the default output goes into, in place of the input's; ``overwrite``: in place of
     ``--overwrite`` (:func:`_several` plans with True, to learn every output before it runs any)."""
@@ -355,7 +360,13 @@ def _plan(args: argparse.Namespace, into: Path | None = None, overwrite: bool | 
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers, ray_address=args.ray_address,
                     recursive=args.recursive, fps=args.fps, sound=args.audio, max_frames=args.frames,
-                    max_seconds=args.duration, into=into)  # every check before any work
+                    max_seconds=args.duration, into=into, image_format=args.ext)  # every check before any work
+    if alone and args.ext is not None and job.image_suffix is None and job.frames is None and not job.sequence:
+        if job.kind == "video":
+            raise ConfigError(f"--ext names the format of image outputs; {args.input} is a video, whose output -o "
+                              "names (e.g. -o out.mkv, or -o 'frames/%06d.png' for numbered frames): drop --ext")
+        raise ConfigError(f"--ext names the format of image outputs; {args.input} holds videos only, whose outputs "
+                          "keep their formats: drop --ext")
     return job, model, resize
 
 
@@ -404,14 +415,15 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
         except OSError as exc:
             raise OutputError(f"cannot create {into}: {exc.strerror or exc}; choose another -o folder") from exc
     try:
-        report, targets, images = _plan_several(args, inputs, into)
+        report, targets, images, videos = _plan_several(args, inputs, into)
     except BaseException:
         if created:  # refused before any work: the folder made for it goes too (only if empty)
             with contextlib.suppress(OSError):
                 into.rmdir()
         raise
     ran = _each(args, list(targets.items()), "input", str,
-                lambda path: _for_images(args) if path in images else copy.copy(args))
+                lambda path: _for_images(args) if path in images else _for_videos(args) if path in videos
+                else copy.copy(args))
     ran.total, ran.failed = report.total, report.failed + ran.failed  # with the inputs refused in planning
     return _end_of_run(ran, into or "sr-stream", "inputs")
 
@@ -828,6 +840,11 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     print(f"{output}: {len(report.done)} of {len(files)} images upscaled in {report.seconds:.1f} s"
           + (f", {len(report.skipped)} skipped (already there)" if report.skipped else "")
           + (f", {len(report.failed)} failed" if report.failed else ""))
+    if report.own_format:
+        names = ", ".join(p.name for p in report.own_format[:3]) + (", ..." if len(report.own_format) > 3 else "")
+        count = f"{len(report.own_format)} image{'s' if len(report.own_format) > 1 else ''}"
+        print(f"note: {count} kept their own format, which --ext {job.image_suffix.lstrip('.')} cannot hold (an "
+              f"animation, a TIFF's pages, a GIF): {names}", file=sys.stderr)
     for src, why in report.failed:
         print(f"  failed: {src}: {why}", file=sys.stderr)
     if report.interrupted:
@@ -860,12 +877,13 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
     report = VideosReport(total=len(inputs))
     targets: dict[Path, Path] = {}
     images: set[Path] = set()  # run without the options for videos, as a folder run's images are
+    videos: set[Path] = set()
     refused: list[SRStreamError] = []
     for path in inputs:
         single = copy.copy(args)
         single.input, single.output = path, None
         try:
-            job = _plan(single, into, overwrite=True)[0]
+            job = _plan(single, into, overwrite=True, alone=False)[0]
         except (InputError, OutputError, ConfigError) as exc:  # this input alone: listed, the rest go on
             report.failed.append((path, str(exc)))
             refused.append(exc)
@@ -873,10 +891,15 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
         targets[path] = job.output
         if job.kind == "image":
             images.add(path)
+        if job.image_suffix is None and args.ext is not None:
+            videos.add(path)  # --ext does nothing to it: run without, as a folder's videos are
     if len(refused) == len(inputs) and len({type(exc) for exc in refused}) == 1:
         raise refused[0]  # settings no input takes (--crf 99), a folder none can be written to: said once
     if len(images) == len(inputs):
         images = set()  # images alone: an option for videos is refused, as for one image
+    if args.ext is not None and targets and len(videos) == len(targets):
+        raise ConfigError("--ext names the format of image outputs, and these inputs are videos, whose outputs take "
+                          "their own: drop --ext")
     made: dict[str, Path] = {}
     for path, target in list(targets.items()):
         place = os.path.realpath(target)
@@ -897,7 +920,7 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
             raise OutputError(f"{made[place]} and {path} would both be written to {target}; nothing was upscaled: "
                               "upscale them into different -o folders")
         made[place] = path
-    return report, targets, images
+    return report, targets, images, videos
 
 
 def _for_images(args: argparse.Namespace) -> argparse.Namespace:
@@ -912,6 +935,16 @@ def _for_images(args: argparse.Namespace) -> argparse.Namespace:
     return images
 
 
+def _for_videos(args: argparse.Namespace) -> argparse.Namespace:
+    """A copy of ``args`` without what is for images only (``--ext``), which does nothing to a
+    folder's (or a run of several inputs') videos."""
+    import copy
+
+    videos = copy.copy(args)
+    videos.ext = None
+    return videos
+
+
 def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
     """A folder or glob with videos: its images and GIFs as a batch (:func:`_batch`), then each video
     as ``sr-stream VIDEO -o OUT/VIDEO`` would make it (its own model variant, audio, subtitles, a
@@ -919,7 +952,6 @@ def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
     already there (a finished earlier run: outputs appear only when complete) is skipped unless
     ``--overwrite``; one that fails is listed and the rest go on (exit 3 at the end); Ctrl-C stops
     the run, and the same command continues it."""
-    import copy
     import dataclasses
 
     from srstream.errors import interrupted_exit_code
@@ -937,7 +969,7 @@ def _folder(args: argparse.Namespace, job) -> int:  # noqa: ANN001 - FileJob
     job.output.mkdir(exist_ok=True)
 
     def single(video: Path) -> argparse.Namespace:
-        one = copy.copy(args)
+        one = _for_videos(args)
         one.recursive = False
         return one
 

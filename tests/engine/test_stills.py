@@ -284,6 +284,45 @@ def test_a_tileable_texture_comes_out_tiling_without_seams(tmp_path: Path, model
     assert code == 2 and "not live sources" in err
 
 
+def test_ext_writes_a_folders_images_in_one_format_where_it_holds_them(tmp_path: Path, model: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """``--ext`` (Real-ESRGAN's): a folder of PNG, JPEG and BMP pictures comes out as JPEGs; an
+    animation that a JPEG cannot hold keeps its own format, named; a single image's default output
+    takes it; and what it cannot mean is refused before any work."""
+    from tests.conftest import write_video
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    rng = np.random.default_rng(5)
+    for name in ("a.png", "b.jpg", "c.bmp"):
+        cv2.imwrite(str(shots / name), rng.integers(0, 256, (6, 8, 3)).astype(np.uint8))
+    frames = [np.dstack([rng.integers(0, 256, (6, 8, 3)), np.full((6, 8), 255)]).astype(np.uint8) for _ in range(2)]
+    ok, data = cv2.imencodeanimation(".webp", _animation(frames, [40, 40], 0), [cv2.IMWRITE_WEBP_QUALITY, 101])
+    (shots / "d.webp").write_bytes(data.tobytes())
+    code, _, err = run([str(shots), "--ext", "JPG", "--model", str(model)], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "shots_x2").iterdir() if not p.name.startswith(".")) == [
+        "a.jpg", "b.jpg", "c.jpg", "d.webp"]
+    assert "1 image kept their own format, which --ext jpg cannot hold" in err and "d.webp" in err
+    assert cv2.imread(str(tmp_path / "shots_x2" / "a.jpg")).shape == (12, 16, 3)
+    # the same folder into another format is another run's settings: refused, as other settings are
+    code, _, err = run([str(shots), "--ext", "png", "--model", str(model)], capsys)
+    assert code == 2 and "ext .jpg -> .png" in err
+    # two inputs that one format would name alike
+    cv2.imwrite(str(shots / "a.jpg"), np.zeros((6, 8, 3), np.uint8))
+    code, _, err = run([str(shots), "--ext", "webp", "-o", str(tmp_path / "w"), "--model", str(model)], capsys)
+    assert code == 4 and "(--ext webp); rename one, or drop --ext" in err
+    code, _, err = run([str(shots / "a.png"), "--ext", "webp", "--model", str(model)], capsys)
+    assert code == 0 and (shots / "a_x2.webp").is_file()
+    code, _, err = run([str(shots / "a.png"), "--ext", "webp", "-o", str(tmp_path / "x.png"), "--model", str(model)],
+                       capsys)
+    assert code == 2 and "name two formats" in err
+    assert run([str(shots / "a.png"), "--ext", "gif", "--model", str(model)], capsys)[0] == 2
+    clip = write_video(tmp_path / "clip.mp4", frames=2)
+    code, _, err = run([str(clip), "--ext", "png", "--model", str(model)], capsys)
+    assert code == 2 and "is a video" in err and not (tmp_path / "clip_x2.mp4").exists()
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
