@@ -373,6 +373,8 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     """:func:`write_still` of an image already in OpenCV's channel order."""
     if image.dtype == np.uint16 and path.suffix.lower() in _EIGHT_BIT_ONLY:
         image = (image / 257.0 + 0.5).astype(np.uint8)
+    if path.suffix.lower() in (".jpg", ".jpeg") and image.shape[2] == 4:
+        image = _flattened(path, image)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
     if path.suffix.lower() == ".webp" and metadata is not None and metadata.lossy:
         params = [cv2.IMWRITE_WEBP_QUALITY, WEBP_LOSSY_QUALITY]  # else OpenCV's default: lossless
@@ -398,6 +400,21 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
     _write_encoded(path, data)
+
+
+def _flattened(path: Path, image: np.ndarray) -> np.ndarray:
+    """An image with alpha (BGRA, 8-bit) for a JPEG, which holds none: its colours where it is
+    opaque, laid on white where it is not (as GIMP, Photoshop and ImageMagick's ``-flatten`` save
+    one), with a note. JPEG's encoder dropped the alpha plane instead, baring whatever colours the
+    transparent pixels hid (often noise, or black)."""
+    alpha = image[:, :, 3]
+    if alpha.min() == 255:
+        return image[:, :, :3]
+    log.warning(f"note: {path.name}: JPEG holds no transparency; its transparent parts are laid on white (write .png "
+                "or .webp to keep them)")
+    weight = alpha.astype(np.float32)[:, :, None] * np.float32(1 / 255)
+    flat = image[:, :, :3] * weight + np.float32(255) * (1 - weight)
+    return np.rint(flat).astype(np.uint8)
 
 
 def _write_encoded(path: Path, data: np.ndarray) -> None:

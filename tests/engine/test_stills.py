@@ -323,6 +323,25 @@ def test_ext_writes_a_folders_images_in_one_format_where_it_holds_them(tmp_path:
     assert code == 2 and "is a video" in err and not (tmp_path / "clip_x2.mp4").exists()
 
 
+def test_transparency_written_as_jpeg_is_laid_on_white(tmp_path: Path, model: Path,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """A sticker's transparent pixels hide colours (here noise); JPEG's encoder dropped the alpha
+    plane and bared them. They are laid on white now, with a note."""
+    image = np.zeros((12, 16, 4), np.uint8)
+    image[..., :3] = np.random.default_rng(2).integers(0, 256, (12, 16, 3))
+    image[4:8, 4:12] = (200, 0, 0, 255)  # an opaque blue patch (BGRA)
+    cv2.imwrite(str(tmp_path / "sticker.png"), image)
+    code, _, err = run([str(tmp_path / "sticker.png"), "--ext", "jpg", "--model", str(model)], capsys)
+    assert code == 0, err
+    assert "JPEG holds no transparency; its transparent parts are laid on white" in caplog.text
+    out = cv2.imread(str(tmp_path / "sticker_x2.jpg")).astype(int)
+    assert run([str(tmp_path / "sticker.png"), "--model", str(model)], capsys)[0] == 0
+    kept = cv2.imread(str(tmp_path / "sticker_x2.png"), cv2.IMREAD_UNCHANGED).astype(float)
+    laid = kept[..., :3] * kept[..., 3:] / 255 + 255 * (1 - kept[..., 3:] / 255)
+    assert np.abs(out[:4] - 255).max() <= 8 and np.abs(out - laid).mean() < 8  # the PNG's, on white (JPEG's loss)
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
