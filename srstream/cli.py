@@ -117,6 +117,11 @@ def _run(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     command.configure(parser)
+    dashed = next((arg for arg in rest[:rest.index("--") if "--" in rest else len(rest)]
+                   if arg.startswith("-") and arg not in parser._option_string_actions and os.path.exists(arg)), None)
+    if dashed is not None:  # argparse said "unrecognized arguments" or "input is required"
+        raise ConfigError(f"{dashed} is read as an option; to upscale the file {dashed}, write ./{dashed} (or put -- "
+                          "before it)")
     # several inputs may come on either side of options (`sr-stream a.mp4 --crf 18 b.mp4`); Python
     # 3.11's intermixed parsing loses the inputs after a `--` (`sr-stream --crf 18 -- -clip.mp4`)
     intermixed = name == DEFAULT_COMMAND and "--" not in rest

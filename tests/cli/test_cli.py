@@ -85,6 +85,15 @@ def test_missing_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 3 and "does not exist" in err
 
 
+def test_a_file_named_like_an_option_is_pointed_to(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sr-stream -clip.mp4`` said "the following arguments are required: input" of a file that is there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-clip.mp4").write_bytes(b"")
+    code, _, err = run(["-clip.mp4"], capsys)
+    assert code == 2 and "-clip.mp4 is read as an option; to upscale the file -clip.mp4, write ./-clip.mp4" in err
+
+
 def test_live_options_for_a_file_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--size, --no-display, --report and the other live-only options were ignored without a word
     for a file (--size 1920x1080 upscaled by the model's factor); they are now refused before any
