@@ -11,7 +11,7 @@ from pathlib import Path
 
 from srstream.commands import Command, add_backend_arguments
 from srstream.engine.encode import DEFAULT_PRESET
-from srstream.errors import ConfigError, InputError, OutputError
+from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
 def tile_size(text: str) -> int | str:
     """``--tile``: ``auto`` or a non-negative integer (0 = whole frames)."""
@@ -270,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
         os.dup2(pipe, 0)
         os.close(pipe)
         args.input = Path("-")
+    if str(args.input) == "-" and args.output is not None and _names_an_image(Path(args.output)):
+        return _from_stdin(args)
     if not args.input.exists() and str(args.input) != "-":
         source = parse_live(text, fps=args.fps, size=args.size)
         if source is not None and args.adapt not in ("auto", "off"):
@@ -302,6 +304,34 @@ def run(args: argparse.Namespace) -> int:
             model, _ = for_stream(model, _compression(model, args.compression, None, found))
             return run_live_command(args, source, model, steady)
     return _run_file(args)
+
+
+def _names_an_image(output: Path) -> bool:
+    """Whether ``-o`` names an image file (or a folder: an image's default name goes there)."""
+    from srstream.images import IMAGE_SUFFIXES
+
+    return output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir()
+
+
+def _from_stdin(args: argparse.Namespace) -> int:
+    """``convert photo.jpg png:- | sr-stream - -o big.png``: a picture read from standard input
+    (whole, into a temporary file that goes when the run ends), found by its content as a file
+    without an extension is, and upscaled as that file would be."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sr-stream-stdin-") as folder:
+        path = Path(folder) / "standard input"
+        with open(path, "wb") as kept:
+            shutil.copyfileobj(sys.stdin.buffer, kept, 1 << 20)
+        if not path.stat().st_size:
+            raise InputError("standard input was empty: pipe a picture into it (convert photo.jpg png:- | "
+                             f"sr-stream - -o {args.output})")
+        args.input = path
+        try:
+            return _run_file(args)
+        except SRStreamError as exc:  # said of the temporary file: said of standard input
+            raise type(exc)(str(exc).replace(str(path), "standard input")) from exc.__cause__
 
 
 #: The options of live sources that a file has no use for: (attribute, option, what it is unset).
@@ -436,7 +466,7 @@ def _each(args: argparse.Namespace, pairs: list[tuple[Path, Path]], noun: str, s
     failure listed and the rest run, Ctrl-C stopping them all); each announced as ``noun N of M``
     and named as ``shown(input)`` says."""
     from srstream.engine.folders import run_videos
-    from srstream.errors import SRStreamError, interrupted_exit_code
+    from srstream.errors import interrupted_exit_code
 
     def one(path: Path, target: Path) -> int:
         single = options(path)
@@ -609,7 +639,6 @@ def _auto_fit(model, media, args: argparse.Namespace):  # noqa: ANN001, ANN202 -
     ``--adapt fast`` fits it, where :func:`srstream.engine.refit.fit_reason` says the fit is worth
     its time; else, or when the fit cannot be made, ``model`` as it is (saying why)."""
     from srstream.engine import refit
-    from srstream.errors import SRStreamError
 
     if args.backend not in ("auto", "ort", "ov") or args.precision not in ("auto", "fp32", "int8", "bf16"):
         return model  # the refit writes fp32 and INT8 ONNX graphs for ONNX Runtime and OpenVINO only
@@ -871,7 +900,6 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
     import copy
 
     from srstream.engine.folders import VideosReport
-    from srstream.errors import SRStreamError
 
     real = [os.path.realpath(path) for path in inputs]
     report = VideosReport(total=len(inputs))

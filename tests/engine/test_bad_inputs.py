@@ -501,6 +501,26 @@ def test_pipes_in_and_out(tmp_path: Path, nearest: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
+def test_a_picture_piped_in_is_upscaled_as_its_file_would_be(tmp_path: Path, nearest: Path) -> None:
+    """``convert photo.jpg png:- | sr-stream - -o big.png`` was read as a video and refused ("the
+    input is a video, and the output's extension is an image format")."""
+    import cv2
+
+    picture = np.random.default_rng(4).integers(0, 256, (6, 9, 3)).astype(np.uint8)
+    ok, png = cv2.imencode(".png", picture)
+    run = [sys.executable, "-m", "srstream", "-", "--model", str(nearest), "-o"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    r = subprocess.run([*run, "big.png"], input=png.tobytes(), cwd=tmp_path, capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "big.png")), np.repeat(np.repeat(picture, 2, 0), 2, 1))
+    r = subprocess.run([*run, "bad.png"], input=b"\x89PNG not quite", cwd=tmp_path, capture_output=True, env=env,
+                       timeout=120)
+    assert r.returncode == 3 and b"error: standard input is not a video or image" in r.stderr, r.stderr.decode()
+    r = subprocess.run([*run, "none.png"], input=b"", cwd=tmp_path, capture_output=True, env=env, timeout=120)
+    assert r.returncode == 3 and b"standard input was empty" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
 def test_a_named_pipe_is_read_once_as_standard_input_is(tmp_path: Path, nearest: Path) -> None:
     """``sr-stream <(ffmpeg ... -f matroska -) -o out.mp4``: the probe read the pipe's start, and the
     run then failed on what was left ("Invalid data found when processing input")."""
