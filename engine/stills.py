@@ -31,8 +31,9 @@ import glob
 import json
 import logging
 import os
+import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,9 @@ class StillMetadata:
     chunks: tuple[tuple[int, bytes], ...] = ()
     bits: int = 0
     lossy: bool = False  # the picture was stored lossily (a JPEG, a lossy WebP: :func:`lossy_source`)
+    #: a PNG's text and resolution chunks, whole as stored (:func:`png_chunks`), which OpenCV neither
+    #: reads nor writes: a Stable Diffusion or ComfyUI picture's generation parameters, a title
+    png: tuple[bytes, ...] = ()
 
     @property
     def orientation(self) -> int:
@@ -314,6 +318,43 @@ def _decode_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     return _decode_cv_still(path)
 
 
+#: PNG chunks copied from a PNG input to its PNG output as stored: text (``tEXt``, ``zTXt``,
+#: ``iTXt``) and the pixel density (``pHYs``); none of them depends on the pixels.
+PNG_KEPT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"pHYs")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_walk(data: bytes) -> Iterator[tuple[int, bytes, int]]:
+    """``(start, type, end)`` of each chunk of a PNG file's bytes up to ``IEND``; none for anything
+    else, and none past where the chunk list breaks off."""
+    at = len(PNG_SIGNATURE) if data.startswith(PNG_SIGNATURE) else len(data)
+    while at + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        end = at + 12 + length
+        if end > len(data) or kind == b"IEND":
+            return
+        yield at, kind, end
+        at = end
+
+
+def png_chunks(data: bytes, kinds: tuple[bytes, ...] = PNG_KEPT_CHUNKS) -> tuple[bytes, ...]:
+    """The chunks of these ``kinds`` in a PNG file's bytes, each whole (length, type, data, CRC);
+    () for anything else."""
+    return tuple(data[start:end] for start, kind, end in _png_walk(data) if kind in kinds)
+
+
+def _with_png_chunks(data: bytes, chunks: tuple[bytes, ...]) -> bytes:
+    """An encoded PNG with ``chunks`` put before its first ``IDAT`` (a ``pHYs`` only where the
+    encoder wrote none)."""
+    walk = list(_png_walk(data))
+    have = {kind for _, kind, _ in walk}
+    chunks = tuple(chunk for chunk in chunks if not (chunk[4:8] == b"pHYs" and b"pHYs" in have))
+    first = next((start for start, kind, _ in walk if kind == b"IDAT"), None)
+    if not chunks or first is None:
+        return data
+    return data[:first] + b"".join(chunks) + data[first:]
+
+
 def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     try:
         data = np.fromfile(path, dtype=np.uint8)
@@ -329,7 +370,7 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     meta = StillMetadata(tuple((int(t), np.asarray(c, np.uint8).tobytes())
                                for t, c in zip(np.asarray(types).ravel(), chunks) if int(t) in _KEPT_TYPES),
                          avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
-                         lossy_source(path, data[:4096].tobytes()))
+                         lossy_source(path, data[:4096].tobytes()), png_chunks(data.tobytes()))
     if image.ndim == 2:
         return image[:, :, None], meta
     if image.shape[2] == 3:
@@ -399,6 +440,12 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
         ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
+    kept = metadata.png if metadata is not None else ()
+    if kept and path.suffix.lower() == ".png":
+        data = np.frombuffer(_with_png_chunks(data.tobytes(), kept), np.uint8)
+    elif any(chunk[4:8] != b"pHYs" for chunk in kept):
+        log.warning(f"note: {path.name}: the input's PNG text (generation parameters, a title, ...) has no place in "
+                    f"a {path.suffix} file; write .png to keep it")
     _write_encoded(path, data)
 
 

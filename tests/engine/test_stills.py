@@ -342,6 +342,33 @@ def test_transparency_written_as_jpeg_is_laid_on_white(tmp_path: Path, model: Pa
     assert np.abs(out[:4] - 255).max() <= 8 and np.abs(out - laid).mean() < 8  # the PNG's, on white (JPEG's loss)
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_a_pngs_text_and_density_are_kept(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A Stable Diffusion or ComfyUI picture's generation parameters (PNG ``tEXt``/``iTXt``) and its
+    pixel density (``pHYs``) were dropped: OpenCV reads and writes neither."""
+    from srstream.engine.stills import png_chunks
+
+    ok, png = cv2.imencode(".png", np.random.default_rng(6).integers(0, 256, (6, 8, 3)).astype(np.uint8))
+    data = png.tobytes()
+    kept = (_png_chunk(b"tEXt", b"parameters\0a cat, Steps: 20"), _png_chunk(b"iTXt", b"Title\0\0\0\0\0K\xc3\xa4tzchen"),
+            _png_chunk(b"pHYs", bytes.fromhex("00000ec400000ec401")))
+    at = data.index(b"IDAT") - 4
+    (tmp_path / "sd.png").write_bytes(data[:at] + b"".join(kept) + data[at:])
+    code, _, err = run([str(tmp_path / "sd.png"), "--model", str(model)], capsys)
+    assert code == 0, err
+    out = (tmp_path / "sd_x2.png").read_bytes()
+    assert png_chunks(out) == kept and cv2.imread(str(tmp_path / "sd_x2.png")).shape == (12, 16, 3)
+    code, _, err = run([str(tmp_path / "sd.png"), "--ext", "webp", "--model", str(model)], capsys)
+    assert code == 0 and "PNG text (generation parameters" in caplog.text
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
