@@ -87,9 +87,12 @@ class StillMetadata:
     chunks: tuple[tuple[int, bytes], ...] = ()
     bits: int = 0
     lossy: bool = False  # the picture was stored lossily (a JPEG, a lossy WebP: :func:`lossy_source`)
-    #: a PNG's text and resolution chunks, whole as stored (:func:`png_chunks`), which OpenCV neither
-    #: reads nor writes: a Stable Diffusion or ComfyUI picture's generation parameters, a title
-    png: tuple[bytes, ...] = ()
+    #: what OpenCV neither reads nor writes, whole as stored: a PNG's text and resolution chunks
+    #: (:func:`png_chunks`: a Stable Diffusion or ComfyUI picture's generation parameters, a title),
+    #: a JPEG's IPTC block and comments (:func:`jpeg_segments`: a photographer's caption, keywords,
+    #: copyright); into an output of the same format (``stored_in``: ``".png"``, ``".jpg"``)
+    stored: tuple[bytes, ...] = ()
+    stored_in: str = ""
 
     @property
     def orientation(self) -> int:
@@ -343,6 +346,52 @@ def png_chunks(data: bytes, kinds: tuple[bytes, ...] = PNG_KEPT_CHUNKS) -> tuple
     return tuple(data[start:end] for start, kind, end in _png_walk(data) if kind in kinds)
 
 
+#: JPEG segments copied from a JPEG input to its JPEG output as stored: APP13 (Photoshop's
+#: resource block, which holds IPTC captions, keywords and copyright) and COM (comments).
+JPEG_KEPT_MARKERS = (0xED, 0xFE)
+
+
+def _jpeg_walk(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """``(start, marker, end)`` of each segment of a JPEG file's bytes before its picture data
+    (``SOS``); none for anything else, and none past where the segments break off."""
+    at = 2 if data.startswith(b"\xff\xd8") else len(data)
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0xDA, 0xD9):
+            return
+        end = at + 2 + struct.unpack(">H", data[at + 2:at + 4])[0]
+        if end > len(data):
+            return
+        yield at, marker, end
+        at = end
+
+
+def jpeg_segments(data: bytes, markers: tuple[int, ...] = JPEG_KEPT_MARKERS) -> tuple[bytes, ...]:
+    """The segments with these ``markers`` in a JPEG file's bytes, each whole (marker, length,
+    data); () for anything else."""
+    return tuple(data[start:end] for start, marker, end in _jpeg_walk(data) if marker in markers)
+
+
+def _with_jpeg_segments(data: bytes, segments: tuple[bytes, ...]) -> bytes:
+    """An encoded JPEG with ``segments`` put after its application segments (JFIF, EXIF, ICC)."""
+    first = next((start for start, marker, _ in _jpeg_walk(data) if not 0xE0 <= marker <= 0xEF), None)
+    if not segments or first is None:
+        return data
+    return data[:first] + b"".join(segments) + data[first:]
+
+
+def _stored(data: bytes) -> tuple[tuple[bytes, ...], str]:
+    """:attr:`StillMetadata.stored` and ``stored_in`` of an image file's bytes."""
+    if data.startswith(PNG_SIGNATURE):
+        return png_chunks(data), ".png"
+    if data.startswith(b"\xff\xd8"):
+        return jpeg_segments(data), ".jpg"
+    return (), ""
+
+
 def _with_png_chunks(data: bytes, chunks: tuple[bytes, ...]) -> bytes:
     """An encoded PNG with ``chunks`` put before its first ``IDAT`` (a ``pHYs`` only where the
     encoder wrote none)."""
@@ -370,7 +419,7 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     meta = StillMetadata(tuple((int(t), np.asarray(c, np.uint8).tobytes())
                                for t, c in zip(np.asarray(types).ravel(), chunks) if int(t) in _KEPT_TYPES),
                          avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
-                         lossy_source(path, data[:4096].tobytes()), png_chunks(data.tobytes()))
+                         lossy_source(path, data[:4096].tobytes()), *_stored(data.tobytes()))
     if image.ndim == 2:
         return image[:, :, None], meta
     if image.shape[2] == 3:
@@ -440,12 +489,17 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
         ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
-    kept = metadata.png if metadata is not None else ()
-    if kept and path.suffix.lower() == ".png":
-        data = np.frombuffer(_with_png_chunks(data.tobytes(), kept), np.uint8)
-    elif any(chunk[4:8] != b"pHYs" for chunk in kept):
+    kept, kind = (metadata.stored, metadata.stored_in) if metadata is not None else ((), "")
+    suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()
+    if kept and suffix == kind:
+        insert = _with_png_chunks if kind == ".png" else _with_jpeg_segments
+        data = np.frombuffer(insert(data.tobytes(), kept), np.uint8)
+    elif kind == ".png" and any(chunk[4:8] != b"pHYs" for chunk in kept):
         log.warning(f"note: {path.name}: the input's PNG text (generation parameters, a title, ...) has no place in "
                     f"a {path.suffix} file; write .png to keep it")
+    elif kind == ".jpg" and kept:
+        log.warning(f"note: {path.name}: the input's IPTC block and comments (caption, keywords, copyright) are "
+                    f"JPEG's own; not kept in a {path.suffix} file (EXIF and XMP are)")
     _write_encoded(path, data)
 
 

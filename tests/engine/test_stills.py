@@ -369,6 +369,26 @@ def test_a_pngs_text_and_density_are_kept(tmp_path: Path, model: Path, capsys: p
     assert code == 0 and "PNG text (generation parameters" in caplog.text
 
 
+def test_a_jpegs_iptc_block_and_comment_are_kept(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A photographer's IPTC caption, keywords and copyright (APP13) and a comment (COM) were dropped;
+    OpenCV keeps a JPEG's EXIF, ICC and XMP only."""
+    import struct
+
+    from srstream.engine.stills import jpeg_segments
+
+    ok, jpeg = cv2.imencode(".jpg", np.full((6, 8, 3), 90, np.uint8))
+    iptc = b"Photoshop 3.0\0" + b"8BIM\x04\x04\0\0" + struct.pack(">I", 13) + b"\x1c\x02\x74\x00\x08Jane Doe\0"
+    kept = (b"\xff\xed" + struct.pack(">H", len(iptc) + 2) + iptc, b"\xff\xfe\x00\x0e(c) Jane Doe")
+    (tmp_path / "photo.jpg").write_bytes(jpeg.tobytes()[:2] + b"".join(kept) + jpeg.tobytes()[2:])
+    code, _, err = run([str(tmp_path / "photo.jpg"), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert jpeg_segments((tmp_path / "photo_x2.jpg").read_bytes()) == kept
+    assert cv2.imread(str(tmp_path / "photo_x2.jpg")).shape == (12, 16, 3)
+    code, _, err = run([str(tmp_path / "photo.jpg"), "--ext", "png", "--model", str(model)], capsys)
+    assert code == 0 and "IPTC block and comments (caption, keywords, copyright) are JPEG's own" in caplog.text
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
