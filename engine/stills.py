@@ -77,6 +77,9 @@ PAGED_SUFFIXES = (".tif", ".tiff")
 #: The most of this machine's memory an animation's upscaled frames may take (they are encoded
 #: together, so they are all held at once).
 ANIMATION_MEMORY_SHARE = 0.5
+#: The most of this machine's memory one upscaled picture and its encoded file may take (their
+#: bytes, counted as two pictures' worth: the encoder's output can be as large as the picture).
+STILL_MEMORY_SHARE = 0.75
 
 
 @dataclass(frozen=True)
@@ -638,6 +641,27 @@ def _animation_header(path: Path) -> tuple[int, bool]:
     return frames, metadata
 
 
+def _check_memory(src: Path, image: np.ndarray, scale: int) -> None:
+    """Refuse, before the work, a picture whose upscale and its encoded file (at worst as large,
+    held at once) would take more than :data:`STILL_MEMORY_SHARE` of this machine's memory: it
+    failed with numpy's traceback (a 30000x30000 scan at x4: 40.2 GiB), or took the machine into
+    swap. A large picture's working memory is bounded apart from that (in bands:
+    :data:`srstream.engine.upscaler.BAND_BYTES`).
+
+    Raises:
+        InputError: the upscaled picture would take more.
+    """
+    from srstream.sysinfo import total_memory
+
+    height, width = image.shape[:2]
+    picture = height * width * scale * scale * image.shape[2] * image.itemsize
+    if 2 * picture > total_memory() * STILL_MEMORY_SHARE:
+        raise InputError(f"{src} is {width}x{height}; upscaled x{scale} it would be {width * scale}x"
+                         f"{height * scale}: {picture / 2**30:.1f} GiB, and as much again to encode, more than this "
+                         f"machine's {total_memory() / 2**30:.1f} GiB hold; upscale it by a smaller factor (--scale 2, "
+                         "--height), or cut it into parts first")
+
+
 def _animation_memory() -> int:
     from srstream.sysinfo import total_memory
 
@@ -891,6 +915,7 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, i
         return _upscale_gif(src, dst, upscaler)
     image, metadata = read_still_with_metadata(src)
     check_image_size(dst, *output_size(upscaler, image.shape[1], image.shape[0]))  # before the work, not after
+    _check_memory(src, image, upscaler.spec.scale)
     out = upscaler.upscale(image)
     write_still(dst, out, metadata=metadata)
     return out.shape[1], out.shape[0]

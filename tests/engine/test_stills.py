@@ -389,6 +389,22 @@ def test_a_jpegs_iptc_block_and_comment_are_kept(tmp_path: Path, model: Path, ca
     assert code == 0 and "IPTC block and comments (caption, keywords, copyright) are JPEG's own" in caplog.text
 
 
+def test_a_picture_too_large_for_memory_is_refused_before_the_work(tmp_path: Path, model: Path,
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 30000x30000 scan at x4 (40.2 GiB) ended in numpy's ``_ArrayMemoryError`` traceback."""
+    import srstream.sysinfo
+
+    cv2.imwrite(str(tmp_path / "scan.png"), np.zeros((20, 30, 3), np.uint8))
+    monkeypatch.setattr(srstream.sysinfo, "total_memory", lambda: 30_000)  # 2 x 7200 bytes: within 75% of it
+    code, _, err = run([str(tmp_path / "scan.png"), "-o", str(tmp_path / "ok.png"), "--model", str(model)], capsys)
+    assert code == 0, err
+    monkeypatch.setattr(srstream.sysinfo, "total_memory", lambda: 15_000)  # and not of this
+    code, _, err = run([str(tmp_path / "scan.png"), "--model", str(model)], capsys)
+    assert code == 3 and "scan.png is 30x20; upscaled x2 it would be 60x40: 0.0 GiB, and as much again" in err
+    assert "Traceback" not in err and not (tmp_path / "scan_x2.png").exists()
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
