@@ -1175,6 +1175,15 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
     for key, value in (src.metadata or {}).items():
         if key.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration"):
             out_container.metadata[key] = value
+    keys = [key for key in (src.metadata or {}) if "." in key]  # com.apple.quicktime.make, com.android.version
+    if keys and suffix.lower() in (".mov", ".mp4", ".m4v"):
+        # a phone's own tags (make, model, the local capture time, where it was taken) are QuickTime
+        # metadata keys ("mdta"), which FFmpeg's muxer writes only when asked, dropping them otherwise
+        flags = out_container.options.get("movflags", "")
+        out_container.options["movflags"] = f"{flags}+use_metadata_tags" if flags else "use_metadata_tags"
+    elif keys and suffix.lower() != ".mkv":
+        notes.append(f"{len(keys)} QuickTime tags ({', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''}) not "
+                     f"kept: a {suffix} file holds none (.mov, .mp4 and .mkv do)")
     chapters = src.chapters()
     if chapters:
         try:

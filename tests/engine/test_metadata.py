@@ -85,6 +85,28 @@ def test_tags_chapters_attachments_and_subtitles_are_kept(tmp_path: Path, neares
         assert lines == [b"Bonjour"]
 
 
+def test_a_phones_quicktime_tags_are_kept(tmp_path: Path, nearest: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An iPhone's make, model, local capture time and place are QuickTime metadata keys
+    (``com.apple.quicktime.*``), which FFmpeg's MOV/MP4 muxer dropped without a word."""
+    tags = {"com.apple.quicktime.make": "Apple", "com.apple.quicktime.model": "iPhone 15",
+            "com.apple.quicktime.creationdate": "2025-06-01T12:00:00+0200",
+            "com.apple.quicktime.location.ISO6709": "+48.8577+002.2950+035.000/", "title": "Trip"}
+    src = tmp_path / "IMG_0001.MOV"
+    with av.open(str(src), "w", format="mov", options={"movflags": "use_metadata_tags"}) as c:
+        c.metadata.update(tags)
+        v = c.add_stream("libx264", rate=Fraction(10))
+        v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
+        for p in [*v.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")), *v.encode()]:
+            c.mux(p)
+    for name in ("out.mov", "out.mp4"):
+        code, text = _run(src, tmp_path / name, nearest, capsys)
+        assert code == 0, text
+        with av.open(str(tmp_path / name)) as c:
+            assert {key: c.metadata.get(key) for key in tags} == tags, name
+    code, text = _run(src, tmp_path / "out.avi", nearest, capsys)
+    assert code == 0 and "4 QuickTime tags (com.apple.quicktime.make, com.apple.quicktime.model, ...) not kept" in text
+
+
 def test_what_the_container_cannot_hold_is_said_not_lost_silently(tmp_path: Path, nearest: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = _labelled_mkv(tmp_path / "film.mkv")
