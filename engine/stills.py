@@ -27,6 +27,7 @@ a TIFF of as many pages, each in its own size, bit depth and channels (OpenCV's
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import logging
@@ -423,6 +424,13 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
                                for t, c in zip(np.asarray(types).ravel(), chunks) if int(t) in _KEPT_TYPES),
                          avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
                          lossy_source(path, data[:4096].tobytes()), *_stored(data.tobytes()))
+    if image.ndim == 2 and path.suffix.lower() in PAGED_SUFFIXES:
+        # OpenCV reads a grey TIFF with alpha (a scanned signature, a mask) as grey, its alpha dropped;
+        # FFmpeg keeps it
+        with contextlib.suppress(InputError):  # a TIFF FFmpeg cannot read: OpenCV's grey
+            with_alpha = _decode_av_still(path)[0]
+            if with_alpha.shape[2] == 4:
+                return with_alpha, meta
     if image.ndim == 2:
         return image[:, :, None], meta
     if image.shape[2] == 3:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -403,6 +404,26 @@ def test_a_picture_too_large_for_memory_is_refused_before_the_work(tmp_path: Pat
     code, _, err = run([str(tmp_path / "scan.png"), "--model", str(model)], capsys)
     assert code == 3 and "scan.png is 30x20; upscaled x2 it would be 60x40: 0.0 GiB, and as much again" in err
     assert "Traceback" not in err and not (tmp_path / "scan_x2.png").exists()
+
+
+def test_a_grey_tiff_with_alpha_keeps_its_alpha(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """OpenCV reads a grey TIFF with an alpha plane (a scanned signature, a mask) as grey: the
+    transparency was dropped without a word."""
+    src = tmp_path / "signature.tif"
+    with av.open(str(src), "w", format="image2", options={"update": "1"}) as c:
+        stream = c.add_stream("tiff", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 8, 6, "ya8"
+        plane = np.zeros((6, 8, 2), np.uint8)
+        plane[..., 0], plane[2:4, 2:6, 1] = 90, 255
+        frame = av.VideoFrame(8, 6, "ya8")
+        frame.planes[0].update(plane.tobytes())
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            c.mux(packet)
+    assert cv2.imread(str(src), cv2.IMREAD_UNCHANGED).ndim == 2  # what OpenCV alone gives
+    code, _, err = run([str(src), "--model", str(model)], capsys)
+    assert code == 0, err
+    out = cv2.imread(str(tmp_path / "signature_x2.tif"), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (12, 16, 4) and out[..., 3].min() == 0 and out[5:7, 6:10, 3].min() > 200
 
 
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
