@@ -270,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
         os.dup2(pipe, 0)
         os.close(pipe)
         args.input = Path("-")
+    if str(args.output) == "-" and _image_out(args):
+        return _to_stdout(args)
     if str(args.input) == "-" and args.output is not None and _names_an_image(Path(args.output)):
         return _from_stdin(args)
     if not args.input.exists() and str(args.input) != "-":
@@ -311,6 +313,49 @@ def _names_an_image(output: Path) -> bool:
     from srstream.images import IMAGE_SUFFIXES
 
     return output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir()
+
+
+def _image_out(args: argparse.Namespace) -> bool:
+    """Whether ``-o -`` asks for a picture on standard output: standard input with ``--ext``, or an
+    image file."""
+    if str(args.input) == "-":
+        return args.ext is not None
+    if not args.input.is_file():
+        return False
+    from srstream.engine.media import probe
+
+    try:
+        return probe(args.input).kind == "image"
+    except SRStreamError:
+        return False  # said by the run itself
+
+
+def _to_stdout(args: argparse.Namespace) -> int:
+    """``sr-stream photo.jpg -o - | ...``, ``... | sr-stream - -o - --ext png > big.png``: the
+    picture upscaled into a temporary file (in ``--ext``'s format, or the input's), then copied
+    to standard output; every word goes to stderr."""
+    import io
+    import shutil
+    import tempfile
+
+    from srstream.engine.outputs import image_format, still_suffix
+
+    suffix = image_format(args.ext) or still_suffix(args.input.suffix)
+    with tempfile.TemporaryDirectory(prefix="sr-stream-stdout-") as folder:
+        target = args.output = Path(folder) / f"standard output{suffix}"
+        said = io.StringIO()  # the summary, said on stderr of standard output, not of the temporary file
+        try:
+            with contextlib.redirect_stdout(said):
+                code = _from_stdin(args) if str(args.input) == "-" else _run_file(args)
+        except SRStreamError as exc:
+            raise type(exc)(str(exc).replace(str(target), "standard output")) from exc.__cause__
+        finally:
+            sys.stderr.write(said.getvalue().replace(str(target), "standard output"))
+        if code == 0:
+            with open(target, "rb") as made:
+                shutil.copyfileobj(made, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+        return code
 
 
 def _from_stdin(args: argparse.Namespace) -> int:

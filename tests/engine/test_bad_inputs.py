@@ -519,6 +519,14 @@ def test_a_picture_piped_in_is_upscaled_as_its_file_would_be(tmp_path: Path, nea
     r = subprocess.run([*run, "none.png"], input=b"", cwd=tmp_path, capture_output=True, env=env, timeout=120)
     assert r.returncode == 3 and b"standard input was empty" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+    # and out again: `... | sr-stream - -o - --ext png > big.png`, `sr-stream photo.png -o - | ...`
+    r = subprocess.run([*run, "-", "--ext", "png"], input=png.tobytes(), cwd=tmp_path, capture_output=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0 and b"standard output: 18x12" in r.stderr, r.stderr.decode()
+    assert r.stdout == (tmp_path / "big.png").read_bytes()
+    r = subprocess.run([*run[:3], "big.png", *run[4:], "-"], cwd=tmp_path, capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0 and cv2.imdecode(np.frombuffer(r.stdout, np.uint8), 1).shape == (24, 36, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
 
 
 def test_a_named_pipe_is_read_once_as_standard_input_is(tmp_path: Path, nearest: Path) -> None:
