@@ -66,6 +66,9 @@ class FileJob:
     #: the format of image outputs (``".png"``): a folder's or glob's images (where it holds them), or
     #: the one image's; None: each image's own
     image_suffix: str | None = None
+    #: the quality (1-100) of lossy image outputs (JPEG, WebP, AVIF, HEIC): the image's, a folder's
+    #: images', a video's numbered frames'; None: sr-stream's (:func:`srstream.engine.stills.write_still`)
+    image_quality: int | None = None
 
     @property
     def kind(self) -> str:
@@ -115,7 +118,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
               segments: int | str = "auto", restart: bool = False, workers: int = 0,
               ray_address: str | None = None, recursive: bool = False, fps: float | None = None,
               sound: str | Path | None = None, max_frames: int | None = None, max_seconds: float | None = None,
-              into: Path | None = None, image_format: str | None = None) -> FileJob:
+              into: Path | None = None, image_format: str | None = None, image_quality: int | None = None) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it, or ``INPUT_TAG.ext`` for
     a ``scale`` given as a tag such as ``"x1.5"`` or ``"1080p"``; ``-`` streams a video to standard
@@ -139,6 +142,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     image's own): an image's default output, and a folder's or glob's images where the format holds
     them (an animation, a TIFF's pages and a GIF otherwise keep theirs:
     :func:`srstream.engine.stills.output_suffix`); a video's output is named by ``dst`` alone.
+    ``image_quality``: 1-100, the quality of lossy image outputs (JPEG, WebP, AVIF, HEIC; a WebP
+    is then lossy), a video's numbered frames' too; None: sr-stream's.
 
     Raises:
         InputError: a missing or unreadable input, or a Dolby Vision video with no picture but its
@@ -150,6 +155,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
 
     from srstream.engine.outputs import image_format as format_suffix
 
+    if image_quality is not None and not 1 <= image_quality <= 100:
+        raise ConfigError(f"--quality {image_quality}: from 1 (smallest files) to 100 (best)")
     media = probe(src, recursive=recursive)
     options = dict(scale=scale, overwrite=overwrite, codec=codec, crf=crf, bitrate=bitrate, preset=preset,
                    pix_fmt=pix_fmt, audio=audio, subtitles=subtitles, segments=segments, restart=restart,
@@ -163,7 +170,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         if sound is not None:
             raise ConfigError("--audio is the sound of an image sequence upscaled into a video (a folder or glob of "
                               "images with -o VIDEO); a video keeps its own sound: drop --audio")
-        return _limited(_plan_media(media, dst, **options), max_frames, max_seconds, segments)
+        job = _limited(_plan_media(media, dst, **options), max_frames, max_seconds, segments)
+        return _with_quality(job, image_quality)
     try:
         sequence.write()
         listed = dataclasses.replace(probe(sequence.listing), frames=len(sequence.frames))
@@ -182,6 +190,24 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         sequence.remove()
         raise
     return dataclasses.replace(job, sequence=sequence)
+
+
+def _with_quality(job: FileJob, quality: int | None) -> FileJob:
+    """``job`` writing its lossy images at ``quality``.
+
+    Raises:
+        ConfigError: a quality for outputs that are all lossless (one PNG, TIFF or BMP image, or
+            numbered frames of one).
+    """
+    from srstream.engine.stills import LOSSY_SUFFIXES
+
+    if quality is None:
+        return job
+    suffix = job.frames.suffix if job.frames is not None else job.output.suffix.lower()
+    if (job.kind == "image" or job.frames is not None) and suffix not in LOSSY_SUFFIXES:
+        raise ConfigError(f"--quality sets a lossy image's ({', '.join(s.lstrip('.') for s in LOSSY_SUFFIXES)}); "
+                          f"{suffix or 'the output'} is lossless: drop --quality")
+    return dataclasses.replace(job, image_quality=quality)
 
 
 def _limited(job: FileJob, max_frames: int | None, max_seconds: float | None, segments: int | str) -> FileJob:
@@ -608,7 +634,7 @@ class Upscaler:
             self._start_video()
             report = upscale_to_frames(job.media.path, job.frames, self._frames, overwrite=job.overwrite,
                                        settings=self.image_settings(), restart=self._start_video, progress=progress,
-                                       deinterlace=self.deinterlace, limit=job.limit)
+                                       deinterlace=self.deinterlace, limit=job.limit, quality=job.image_quality)
             return FileResult(job, video=report, seconds=report.seconds)
         if job.kind == "video" and job.segment_frames:
             from srstream.engine.jobs import Uncuttable
@@ -640,7 +666,7 @@ class Upscaler:
         if job.kind == "image":
             from srstream.engine.stills import upscale_image
 
-            size = upscale_image(job.media.path, job.output, self._frames)
+            size = upscale_image(job.media.path, job.output, self._frames, job.image_quality)
             return FileResult(job, size=size, seconds=time.perf_counter() - started)
         batch = None
         if job.media.frames:
@@ -649,7 +675,8 @@ class Upscaler:
             recursive = getattr(job.media, "recursive", False)
             batch = upscale_folder(expand_inputs(job.media.path, recursive), job.output, self._frames,
                                    overwrite=job.overwrite, progress=progress, settings=self.image_settings(),
-                                   root=job.media.path if recursive else None, suffix=job.image_suffix)
+                                   root=job.media.path if recursive else None, suffix=job.image_suffix,
+                                   quality=job.image_quality)
             if batch.interrupted:
                 return FileResult(job, batch=batch, seconds=batch.seconds)
         videos = self._run_videos(job) if job.videos else None

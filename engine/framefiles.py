@@ -149,10 +149,11 @@ class FramesSink:
     Each frame's time is kept, for the concat list written when the run is done."""
 
     def __init__(self, target: FrameFiles, report: Report, queue_size: int = 8,
-                 time_base: Fraction = Fraction(1, 90000), rate: Fraction = Fraction(25)) -> None:
+                 time_base: Fraction = Fraction(1, 90000), rate: Fraction = Fraction(25),
+                 quality: int | None = None) -> None:
         from srstream.engine.stills import write_still
 
-        self.target, self.report, self.write = target, report, write_still
+        self.target, self.report, self.write, self.quality = target, report, write_still, quality
         self.time_base, self.rate = time_base, rate
         self.times: dict[int, int | None] = {}
         self.q = Channel(queue_size)
@@ -176,7 +177,7 @@ class FramesSink:
                 if item.rgb is None:
                     self.kept += 1
                     continue
-                self.write(self.target.path(item.src.index), item.rgb)
+                self.write(self.target.path(item.src.index), item.rgb, quality=self.quality)
                 self.report.frames_out += 1
         except BaseException as exc:  # noqa: BLE001 - raised by close() on the caller's thread
             self.error = exc
@@ -215,11 +216,12 @@ class FramesSink:
 def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite: bool = False,
                       settings: dict[str, Any] | None = None, restart: Callable[[], None] = lambda: None,
                       progress: Callable[[int], None] | None = None, deinterlace: str = "auto",
-                      limit: tuple[int | None, float | None] = (None, None)) -> Report:
+                      limit: tuple[int | None, float | None] = (None, None), quality: int | None = None) -> Report:
     """Upscale the video ``src`` into ``target``'s frame files with ``upscaler`` (a
     :class:`~srstream.engine.upscaler.FrameUpscaler`). ``settings``: what the frames depend on
     (the model's), recorded in the folder with the input's identity and the names. ``limit``:
     (frames, seconds), the most of either taken from the start (``--frames``/``--duration``).
+    ``quality``: lossy frame files' (``--quality``; :func:`srstream.engine.stills.write_still`).
 
     Raises:
         ConfigError: the folder holds frames of another input or other settings (without ``overwrite``).
@@ -242,8 +244,9 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
             target.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create {target.folder}: {exc.strerror or exc}") from exc
-        record = {**(settings or {}), "input": {"name": src.name, **input_identity(src)}, "frames": target.template,
-                  "start": target.start}
+        quality_setting = {"quality": quality} if quality is not None else {}  # none: a record made before matches
+        record = {**(settings or {}), **quality_setting, "input": {"name": src.name, **input_identity(src)},
+                  "frames": target.template, "start": target.start}
         redo_before = _record_settings(target.folder, record, overwrite)
         source.alpha = source.alpha and target.suffix in (".png", ".tif", ".tiff", ".webp")
         if source.deep and target.suffix not in (".png", ".tif", ".tiff"):
@@ -255,7 +258,7 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
             return not overwrite and path.exists() and _kept(path, redo_before)
 
         sink = FramesSink(target, report, time_base=source.video.time_base,
-                          rate=source.video.average_rate or source.video.guessed_rate or Fraction(25))
+                          rate=source.video.average_rate or source.video.guessed_rate or Fraction(25), quality=quality)
         stage = _SkipWritten([Rung("", lambda: upscaler)], written, restart)
         run(source, stage, [sink], report=report, progress=progress)
     except BaseException:

@@ -289,6 +289,8 @@ def _decode_av_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
 
 #: WebP's quality for an output whose source was stored lossily, as JPEG outputs get 95.
 WEBP_LOSSY_QUALITY = 95
+#: The image formats ``--quality`` sets (the others are lossless).
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp", ".avif", *HEIF_SUFFIXES)
 
 
 def lossy_source(path: Path, head: bytes | None = None) -> bool:
@@ -441,11 +443,13 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
 
 
 def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = None,
-                metadata: StillMetadata | None = None) -> None:
+                metadata: StillMetadata | None = None, quality: int | None = None) -> None:
     """Write atomically (temporary file + rename), in the format ``path``'s extension names.
     ``png_compression`` (0-9) overrides OpenCV's default zlib level for PNG files. ``metadata``
     (from :func:`read_still_with_metadata`) is written where the format holds it; elsewhere the
-    pixels are turned as its EXIF orientation says.
+    pixels are turned as its EXIF orientation says. ``quality`` (1-100, ``--quality``): a JPEG's,
+    WebP's (then lossy), AVIF's or HEIC's, in place of sr-stream's (:data:`LOSSY_SUFFIXES`);
+    nothing to the lossless formats.
 
     Raises:
         OutputError: the encoder refuses, or the disk is full / the folder not writable.
@@ -454,33 +458,33 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
     if chunks and path.suffix.lower() not in _KEEPS_METADATA:
         image, chunks = upright(image, metadata.orientation), ()
     if path.suffix.lower() in HEIF_SUFFIXES:
-        return _write_heif(path, image, chunks, metadata.bits if metadata is not None else 0)
+        return _write_heif(path, image, chunks, metadata.bits if metadata is not None else 0, quality)
     swap = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}.get(image.shape[2])
     if swap is not None and image.flags.c_contiguous and image.flags.writeable:
         # OpenCV encodes BGR: R and B swapped in place and back after, not copied (a 48-megapixel
         # photo at x4 is a 2.3 GB output)
         cv2.cvtColor(image, swap, dst=image)
         try:
-            return _encode_bgr(path, image, chunks, metadata, png_compression)
+            return _encode_bgr(path, image, chunks, metadata, png_compression, quality)
         finally:
             cv2.cvtColor(image, swap, dst=image)
     if swap is not None:
         image = cv2.cvtColor(image, swap)
-    return _encode_bgr(path, image, chunks, metadata, png_compression)
+    return _encode_bgr(path, image, chunks, metadata, png_compression, quality)
 
 
 def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], ...],
-                metadata: StillMetadata | None, png_compression: int | None) -> None:
+                metadata: StillMetadata | None, png_compression: int | None, quality: int | None = None) -> None:
     """:func:`write_still` of an image already in OpenCV's channel order."""
     if image.dtype == np.uint16 and path.suffix.lower() in _EIGHT_BIT_ONLY:
         image = (image / 257.0 + 0.5).astype(np.uint8)
     if path.suffix.lower() in (".jpg", ".jpeg") and image.shape[2] == 4:
         image = _flattened(path, image)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
-    if path.suffix.lower() == ".webp" and metadata is not None and metadata.lossy:
-        params = [cv2.IMWRITE_WEBP_QUALITY, WEBP_LOSSY_QUALITY]  # else OpenCV's default: lossless
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality or 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    if path.suffix.lower() == ".webp" and (quality or (metadata is not None and metadata.lossy)):
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality or WEBP_LOSSY_QUALITY]  # else OpenCV's default: lossless
     if path.suffix.lower() == ".avif":
-        image, params = _avif(image, metadata.bits if metadata is not None else 0)
+        image, params = _avif(image, metadata.bits if metadata is not None else 0, quality)
     if png_compression is not None and path.suffix.lower() == ".png":
         params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
     ok = False
@@ -762,10 +766,11 @@ def _bgr(image: np.ndarray, suffix: str) -> np.ndarray:
 
 
 def write_animation(path: Path, frames: list[np.ndarray], durations: list[int], loop_count: int,
-                    lossy: bool = False) -> None:
+                    lossy: bool = False, quality: int | None = None) -> None:
     """Write RGB(A) or grey ``frames`` as one animated PNG or WebP (``path``'s extension), atomically.
     The frames are converted for the encoder in place, one at a time (the list then holds them in
-    its order). ``lossy``: a WebP is written lossy (:func:`lossy_source`), else lossless.
+    its order). ``lossy``: a WebP is written lossy (:func:`lossy_source`), else lossless;
+    ``quality``: a WebP's (lossy) or AVIF's, as :func:`write_still` takes it.
 
     Raises:
         OutputError: the encoder refuses, or the disk is full / the folder not writable.
@@ -773,11 +778,12 @@ def write_animation(path: Path, frames: list[np.ndarray], durations: list[int], 
     suffix = path.suffix.lower()
     # WebP lossless, as OpenCV writes a still WebP (its animation encoder's default is lossy, at quality 75),
     # or lossy at the quality a still of a lossy source gets
-    params = [cv2.IMWRITE_WEBP_QUALITY, WEBP_LOSSY_QUALITY if lossy else 101] if suffix == ".webp" else []
+    webp = quality or (WEBP_LOSSY_QUALITY if lossy else 101)
+    params = [cv2.IMWRITE_WEBP_QUALITY, webp] if suffix == ".webp" else []
     for i, frame in enumerate(frames):
         frames[i] = _bgr(frame, suffix)
         if suffix == ".avif":
-            frames[i], params = _avif(frames[i], 0)
+            frames[i], params = _avif(frames[i], 0, quality)
     animation = cv2.Animation()
     animation.frames, animation.durations, animation.loop_count = frames, list(durations), loop_count
     ok, data = cv2.imencodeanimation(suffix, animation, params)
@@ -786,10 +792,11 @@ def write_animation(path: Path, frames: list[np.ndarray], durations: list[int], 
     _write_encoded(path, data)
 
 
-def _avif(image: np.ndarray, bits: int) -> tuple[np.ndarray, list[int]]:
-    """An image and the encoder parameters for an AVIF file: 8-bit as it is, 16-bit samples in
-    ``bits`` (10 or 12; an AVIF holds no more: 12 for deeper sources) over their full range."""
-    params = [cv2.IMWRITE_AVIF_QUALITY, AVIF_QUALITY]
+def _avif(image: np.ndarray, bits: int, quality: int | None = None) -> tuple[np.ndarray, list[int]]:
+    """An image and the encoder parameters for an AVIF file (at ``quality``, or :data:`AVIF_QUALITY`):
+    8-bit as it is, 16-bit samples in ``bits`` (10 or 12; an AVIF holds no more: 12 for deeper
+    sources) over their full range."""
+    params = [cv2.IMWRITE_AVIF_QUALITY, quality or AVIF_QUALITY]
     if image.dtype != np.uint16:
         return image, params
     bits = bits if bits in (10, 12) else 12
@@ -797,7 +804,7 @@ def _avif(image: np.ndarray, bits: int) -> tuple[np.ndarray, list[int]]:
     return ((image.astype(np.uint32) * top + 32767) // 65535).astype(np.uint16), params + [cv2.IMWRITE_AVIF_DEPTH, bits]
 
 
-def _upscale_animation(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
+def _upscale_animation(src: Path, dst: Path, upscaler: FrameUpscaler, quality: int | None = None) -> tuple[int, int]:
     if dst.suffix.lower() not in ANIMATION_SUFFIXES:
         raise ConfigError(f"{src} is an animation; {dst.suffix or 'a file without extension'} holds one picture: "
                           f"write {' or '.join(ANIMATION_SUFFIXES)}")
@@ -819,7 +826,7 @@ def _upscale_animation(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[i
         previous = frame, out
         frames[i] = out
     width, height = frames[0].shape[1], frames[0].shape[0]
-    write_animation(dst, frames, durations, loop_count, lossy=lossy_source(src))
+    write_animation(dst, frames, durations, loop_count, lossy=lossy_source(src), quality=quality)
     if _animation_header(src)[1]:  # OpenCV reads an animation's metadata no more than it writes it
         log.warning(f"note: {src.name}: the animation's EXIF/ICC/XMP metadata is not kept (OpenCV writes animations "
                     "without it)")
@@ -875,8 +882,9 @@ def _gif_size(path: Path) -> tuple[int, int]:
     return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
 
 
-def _write_heif(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], ...], bits: int) -> None:
-    """An HEIC/HEIF through pillow-heif at :data:`HEIF_QUALITY`, with the EXIF, ICC and XMP blocks;
+def _write_heif(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], ...], bits: int,
+                quality: int | None = None) -> None:
+    """An HEIC/HEIF through pillow-heif at ``quality`` or :data:`HEIF_QUALITY`, with the EXIF, ICC and XMP blocks;
     16-bit samples as 12 bits where the source had 12, else 10 (what HEIC holds)."""
     try:
         import pillow_heif
@@ -895,7 +903,7 @@ def _write_heif(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     twelve, pillow_heif.options.SAVE_HDR_TO_12_BIT = pillow_heif.options.SAVE_HDR_TO_12_BIT, bits == 12
     with PendingOutput(path) as pending:
         try:
-            heif.save(pending.tmp, quality=HEIF_QUALITY, **{k: v for k, v in extra.items() if v})
+            heif.save(pending.tmp, quality=quality or HEIF_QUALITY, **{k: v for k, v in extra.items() if v})
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}; check the folder and free space") from exc
         except (ValueError, RuntimeError) as exc:
@@ -905,10 +913,10 @@ def _write_heif(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
         pending.commit()
 
 
-def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
+def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler, quality: int | None = None) -> tuple[int, int]:
     """Upscale one image file, an animated PNG or WebP into an animation (:func:`animation_frames`),
     or a multi-page TIFF into one of as many pages; returns the output ``(width, height)`` (a
-    TIFF's first page's).
+    TIFF's first page's). ``quality``: a lossy output's (:func:`write_still`).
 
     Raises:
         ConfigError: an animation or a multi-page TIFF written to a format of one picture. OutputError: an image too
@@ -916,7 +924,7 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, i
     """
     unnamed = _unnamed(src)
     if (src.suffix.lower() in ANIMATION_SUFFIXES or unnamed) and animation_frames(src) > 1:
-        return _upscale_animation(src, dst, upscaler)
+        return _upscale_animation(src, dst, upscaler, quality)
     if (src.suffix.lower() in PAGED_SUFFIXES or unnamed) and (pages := tiff_pages(src)) > 1:
         return _upscale_pages(src, dst, upscaler, pages)
     if src.suffix.lower() == ".gif":
@@ -925,7 +933,7 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, i
     check_image_size(dst, *output_size(upscaler, image.shape[1], image.shape[0]))  # before the work, not after
     _check_memory(src, image, upscaler.spec.scale)
     out = upscaler.upscale(image)
-    write_still(dst, out, metadata=metadata)
+    write_still(dst, out, metadata=metadata, quality=quality)
     return out.shape[1], out.shape[0]
 
 
@@ -1041,14 +1049,15 @@ def output_suffix(src: Path, wanted: str | None) -> str:
 
 def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *, overwrite: bool = False,
                    progress: Callable[[int], None] | None = None, settings: dict | None = None,
-                   root: Path | None = None, suffix: str | None = None) -> BatchReport:
+                   root: Path | None = None, suffix: str | None = None, quality: int | None = None) -> BatchReport:
     """Upscale ``files`` into ``out_dir`` (same names; with ``root``, the folder they were found in
     with its subfolders, at the same places under ``out_dir``). Existing outputs are skipped unless
     ``overwrite``; a bad image is recorded and the batch goes on; Ctrl-C stops after the current
     image (finished images stay). ``settings``: what the images depend on (JSON-able), recorded
     in :data:`BATCH_RECORD` so that a later run continues only with the same. ``suffix``: the
     outputs' format (``".png"``; None: each input's), where an image can be written in it
-    (:func:`output_suffix`; the others are listed in the report's ``own_format``).
+    (:func:`output_suffix`; the others are listed in the report's ``own_format``). ``quality``: the
+    lossy outputs' (:func:`write_still`).
 
     Raises:
         ConfigError: ``out_dir`` records other ``settings`` (and not ``overwrite``).
@@ -1062,6 +1071,8 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
     if suffix is not None:
         report.own_format = [src for src, dst in targets.items() if dst.suffix != suffix]
         settings = None if settings is None else {**settings, "ext": suffix}
+    if quality is not None and settings is not None:
+        settings = {**settings, "quality": quality}
     names: dict[Path, Path] = {}
     for src, dst in targets.items():  # a glob over several folders can name two inputs alike
         if dst in names and names[dst].with_suffix("") == src.with_suffix("") and suffix is not None:
@@ -1089,7 +1100,7 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
                             dst.parent.mkdir(parents=True, exist_ok=True)
                         except OSError as exc:
                             raise OutputError(f"cannot create {dst.parent}: {exc.strerror or exc}") from exc
-                    upscale_image(src, dst, upscaler)
+                    upscale_image(src, dst, upscaler, quality)
                     report.done.append(src)
                 except (InputError, OutputError) as exc:
                     if isinstance(exc, OutputError) and isinstance(exc.__cause__, OSError):  # disk or folder: all would fail

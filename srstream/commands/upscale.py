@@ -111,6 +111,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="write image outputs in this format (png, jpg, webp, avif, tif, bmp, heic), not each "
                              "input's: a folder's or glob's images (an animation, a TIFF's pages or a GIF that the "
                              "format cannot hold keep theirs, named), or one image's default output")
+    parser.add_argument("--quality", type=int, metavar="1-100",
+                        help="the quality of lossy image outputs (JPEG, WebP, AVIF, HEIC; a WebP is then lossy), a "
+                             "video's numbered frames' too: lower for smaller files (default: JPEG, WebP and AVIF "
+                             "95, HEIC 75; a WebP of a lossless source lossless)")
     parser.add_argument("--tileable", action="store_true",
                         help="the input is a texture that repeats edge to edge: upscale it as if it wrapped around, "
                              "so the output tiles without seams (a plain upscale leaves a line at every repeat); "
@@ -435,14 +439,32 @@ def _plan(args: argparse.Namespace, into: Path | None = None, overwrite: bool | 
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers, ray_address=args.ray_address,
                     recursive=args.recursive, fps=args.fps, sound=args.audio, max_frames=args.frames,
-                    max_seconds=args.duration, into=into, image_format=args.ext)  # every check before any work
-    if alone and args.ext is not None and job.image_suffix is None and job.frames is None and not job.sequence:
-        if job.kind == "video":
-            raise ConfigError(f"--ext names the format of image outputs; {args.input} is a video, whose output -o "
-                              "names (e.g. -o out.mkv, or -o 'frames/%06d.png' for numbered frames): drop --ext")
-        raise ConfigError(f"--ext names the format of image outputs; {args.input} holds videos only, whose outputs "
-                          "keep their formats: drop --ext")
+                    max_seconds=args.duration, into=into, image_format=args.ext,
+                    image_quality=args.quality)  # every check before any work
+    unused = _unused_image_options(args, job)
+    if alone and unused:
+        if job.sequence is not None:
+            what = f"goes into the video {job.output}"
+        elif job.kind == "video":
+            what = "is a video, whose output -o names (e.g. -o out.mkv, or -o 'frames/%06d.png' for numbered frames)"
+        else:
+            what = "holds videos only, whose outputs keep their formats"
+        crf = "; --crf sets a video's quality" if "--quality" in unused else ""
+        raise ConfigError(f"{', '.join(unused)}: for image outputs; {args.input} {what}{crf}: drop "
+                          f"{'it' if len(unused) == 1 else 'them'}")
     return job, model, resize
+
+
+#: The options of image outputs: (attribute, option, what it is unset).
+_IMAGE_ONLY = (("ext", "--ext", None), ("quality", "--quality", None))
+
+
+def _unused_image_options(args: argparse.Namespace, job) -> list[str]:  # noqa: ANN001 - FileJob
+    """Which of :data:`_IMAGE_ONLY` the command line set and ``job`` has no use for: a video's, an
+    image sequence's, a folder of videos only (``--quality`` serves numbered frames too)."""
+    images = job.sequence is None and (job.kind == "image" or (job.kind != "video" and job.media.frames))
+    return [option for option in _given(args, _IMAGE_ONLY)
+            if not (images or (option == "--quality" and job.frames is not None))]
 
 
 def _several(args: argparse.Namespace, texts: list[str]) -> int:
@@ -964,15 +986,16 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
         targets[path] = job.output
         if job.kind == "image":
             images.add(path)
-        if job.image_suffix is None and args.ext is not None:
-            videos.add(path)  # --ext does nothing to it: run without, as a folder's videos are
+        if _unused_image_options(args, job):
+            videos.add(path)  # --ext, --quality do nothing to it: run without, as a folder's videos are
     if len(refused) == len(inputs) and len({type(exc) for exc in refused}) == 1:
         raise refused[0]  # settings no input takes (--crf 99), a folder none can be written to: said once
     if len(images) == len(inputs):
         images = set()  # images alone: an option for videos is refused, as for one image
-    if args.ext is not None and targets and len(videos) == len(targets):
-        raise ConfigError("--ext names the format of image outputs, and these inputs are videos, whose outputs take "
-                          "their own: drop --ext")
+    if targets and len(videos) == len(targets):
+        unused = _given(args, _IMAGE_ONLY)
+        raise ConfigError(f"{', '.join(unused)}: for image outputs, and these inputs are videos, whose outputs take "
+                          f"their own: drop {'it' if len(unused) == 1 else 'them'}")
     made: dict[str, Path] = {}
     for path, target in list(targets.items()):
         place = os.path.realpath(target)
@@ -1009,12 +1032,13 @@ def _for_images(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def _for_videos(args: argparse.Namespace) -> argparse.Namespace:
-    """A copy of ``args`` without what is for images only (``--ext``), which does nothing to a
+    """A copy of ``args`` without what is for images only (``--ext``, ``--quality``), which does nothing to a
     folder's (or a run of several inputs') videos."""
     import copy
 
     videos = copy.copy(args)
-    videos.ext = None
+    for attr, _, unset in _IMAGE_ONLY:
+        setattr(videos, attr, unset)
     return videos
 
 

@@ -426,6 +426,33 @@ def test_a_grey_tiff_with_alpha_keeps_its_alpha(tmp_path: Path, model: Path, cap
     assert out.shape == (12, 16, 4) and out[..., 3].min() == 0 and out[5:7, 6:10, 3].min() > 200
 
 
+def test_quality_sets_lossy_outputs_and_is_refused_where_nothing_is_lossy(tmp_path: Path, model: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import write_video
+
+    image = cv2.resize(np.random.default_rng(7).integers(0, 256, (8, 8, 3)).astype(np.uint8), (48, 40))
+    cv2.imwrite(str(tmp_path / "shot.png"), image)
+    sizes = {}
+    for quality in ("30", "95"):
+        out = tmp_path / f"q{quality}.jpg"
+        code, _, err = run([str(tmp_path / "shot.png"), "-o", str(out), "--quality", quality, "--model", str(model)],
+                           capsys)
+        assert code == 0, err
+        sizes[quality] = out.stat().st_size
+    assert sizes["30"] < 0.7 * sizes["95"]
+    code, _, err = run([str(tmp_path / "shot.png"), "--ext", "webp", "--quality", "80", "--model", str(model)], capsys)
+    assert code == 0 and b"VP8 " in (tmp_path / "shot_x2.webp").read_bytes()[:64]  # lossy, from a lossless PNG
+    code, _, err = run([str(tmp_path / "shot.png"), "--quality", "80", "--model", str(model)], capsys)
+    assert code == 2 and ".png is lossless: drop --quality" in err
+    assert run([str(tmp_path / "shot.png"), "--quality", "101", "--model", str(model)], capsys)[0] == 2
+    clip = write_video(tmp_path / "clip.mp4", frames=2)
+    code, _, err = run([str(clip), "--quality", "80", "--model", str(model)], capsys)
+    assert code == 2 and "--crf sets a video's quality" in err
+    code, _, err = run([str(clip), "-o", str(tmp_path / "f" / "%03d.jpg"), "--quality", "30", "--model", str(model)],
+                       capsys)
+    assert code == 0 and (tmp_path / "f" / "001.jpg").is_file(), err
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
