@@ -453,6 +453,24 @@ def test_quality_sets_lossy_outputs_and_is_refused_where_nothing_is_lossy(tmp_pa
     assert code == 0 and (tmp_path / "f" / "001.jpg").is_file(), err
 
 
+def test_a_jpeg_outputs_chroma_follows_its_source(tmp_path: Path, model: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """JPEG outputs were all 4:2:0: a PNG's colours (a screenshot's red text, line art) lost half
+    their resolution. A JPEG source keeps its own subsampling; a lossless one gets 4:4:4."""
+    from srstream.engine.stills import jpeg_sampling
+
+    image = np.random.default_rng(8).integers(0, 256, (8, 10, 3)).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "shot.png"), image)
+    cv2.imwrite(str(tmp_path / "photo.jpg"), image)  # OpenCV's default: 4:2:0
+    full = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    cv2.imwrite(str(tmp_path / "fine.jpg"), image, full)
+    assert [jpeg_sampling((tmp_path / n).read_bytes()) for n in ("photo.jpg", "fine.jpg")] == ["420", "444"]
+    for name in ("shot.png", "photo.jpg", "fine.jpg"):
+        assert run([str(tmp_path / name), "--ext", "jpg", "--model", str(model)], capsys)[0] == 0
+    made = [jpeg_sampling((tmp_path / f"{n}_x2.jpg").read_bytes()) for n in ("shot", "photo", "fine")]
+    assert made == ["444", "420", "444"]
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
