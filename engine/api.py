@@ -66,6 +66,8 @@ class FileJob:
     #: the format of image outputs (``".png"``): a folder's or glob's images (where it holds them), or
     #: the one image's; None: each image's own
     image_suffix: str | None = None
+    #: a video upscaled into one animated picture (``-o clip.webp``: :mod:`srstream.engine.animated`)
+    animation: bool = False
     #: the quality (1-100) of lossy image outputs (JPEG, WebP, AVIF, HEIC): the image's, a folder's
     #: images', a video's numbered frames'; None: sr-stream's (:func:`srstream.engine.stills.write_still`)
     image_quality: int | None = None
@@ -204,7 +206,7 @@ def _with_quality(job: FileJob, quality: int | None) -> FileJob:
     if quality is None:
         return job
     suffix = job.frames.suffix if job.frames is not None else job.output.suffix.lower()
-    if (job.kind == "image" or job.frames is not None) and suffix not in LOSSY_SUFFIXES:
+    if (job.kind == "image" or job.frames is not None or job.animation) and suffix not in LOSSY_SUFFIXES:
         raise ConfigError(f"--quality sets a lossy image's ({', '.join(s.lstrip('.') for s in LOSSY_SUFFIXES)}); "
                           f"{suffix or 'the output'} is lossless: drop --quality")
     return dataclasses.replace(job, image_quality=quality)
@@ -281,11 +283,21 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
                                 segments=segments)
     if not streaming:
         check_kind(media.kind, output, media.frames, media.path)
-    if media.width and (media.kind == "image" or output.suffix.lower() == ".gif"):
+    from srstream.engine.animated import ANIMATED_SUFFIXES
+
+    animation = media.kind == "video" and not streaming and output.suffix.lower() in ANIMATED_SUFFIXES
+    if media.width and (media.kind == "image" or output.suffix.lower() == ".gif" or animation):
         size = tagged_size(scale, media.width, media.height)
         if dst is None and image_suffix is None and media.kind == "image" and not image_fits(output.suffix, *size):
             output = output.with_suffix(".png")  # a WebP or JPEG too large for its format: lossless PNG holds it
         check_image_size(output, *size)
+    if animation:
+        if workers or ray_address or segments not in ("auto", "off"):
+            raise ConfigError("an animated WebP is encoded whole, in one pass: drop --workers, --ray-address and "
+                              "--segments")
+        if str(media.path) != "-":
+            check_output(media.path, output, overwrite=overwrite)
+        return FileJob(media, output, overwrite, animation=True)
     encode = None
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
@@ -636,6 +648,8 @@ class Upscaler:
                                        settings=self.image_settings(), restart=self._start_video, progress=progress,
                                        deinterlace=self.deinterlace, limit=job.limit, quality=job.image_quality)
             return FileResult(job, video=report, seconds=report.seconds)
+        if job.animation:
+            return self._run_animation(job, progress)
         if job.kind == "video" and job.segment_frames:
             from srstream.engine.jobs import Uncuttable
 
@@ -681,6 +695,31 @@ class Upscaler:
                 return FileResult(job, batch=batch, seconds=batch.seconds)
         videos = self._run_videos(job) if job.videos else None
         return FileResult(job, batch=batch, videos=videos, seconds=time.perf_counter() - started)
+
+    def _run_animation(self, job: FileJob, progress: Callable[[int], None] | None) -> FileResult:
+        """:func:`srstream.engine.animated.upscale_to_animation`, refused before the work where the
+        input's frame count says that its frames would not fit in memory.
+
+        Raises:
+            OutputError: they would not.
+        """
+        from srstream.engine.animated import animation_bytes, upscale_to_animation
+        from srstream.engine.stills import _animation_memory
+
+        media, (frames, seconds) = job.media, job.limit
+        counted = [n for n in (media.frames, frames, round(seconds * media.rate) if seconds and media.rate else 0) if n]
+        width, height = self.output_size(media.width, media.height)
+        needed = animation_bytes(min(counted), width, height, alpha=True) if counted else 0
+        if needed > _animation_memory():
+            raise OutputError(f"-o {job.output}: an animated WebP is encoded whole, and {min(counted)} frames of "
+                              f"{width}x{height} would take {needed / 2**30:.1f} GiB, more than half of this "
+                              "machine's memory; take part of the input (--duration, --frames), or write a video "
+                              "(.mp4, .webm)")
+        self._start_video()
+        report = upscale_to_animation(media.path, job.output, self._frames, memory=_animation_memory(),
+                                      progress=progress, deinterlace=self.deinterlace, limit=job.limit,
+                                      quality=job.image_quality)
+        return FileResult(job, video=report, seconds=report.seconds)
 
     def _run_videos(self, job: FileJob) -> Any:
         """A folder's videos, each planned and upscaled as a video of its own, with this model

@@ -113,14 +113,16 @@ def check_kind(kind: str, output: Path, frames: int = 0, source: Path | None = N
     TIFF, the input ``source``).
 
     Raises:
-        ConfigError: a video written to an image or unknown extension, an image to a video or
+        ConfigError: a video written to an image (but an animated WebP) or unknown extension, an image to a video or
             unknown one, an animation or a multi-page TIFF to a format of one picture.
     """
     from srstream.errors import ConfigError
     from srstream.images import IMAGE_SUFFIXES
 
+    from srstream.engine.animated import ANIMATED_SUFFIXES
+
     suffix = output.suffix.lower()
-    if kind == "video" and suffix not in VIDEO_SUFFIXES:
+    if kind == "video" and suffix not in (*VIDEO_SUFFIXES, *ANIMATED_SUFFIXES):
         what = "an image format" if suffix in IMAGE_SUFFIXES else ("no extension" if not suffix else f"unknown ({suffix})")
         raise ConfigError(f"-o {output}: the input is a video, and the output's extension is {what}; end it with "
                           f"one of {', '.join(VIDEO_SUFFIXES[:6])} ..., or name an existing folder (the output goes "

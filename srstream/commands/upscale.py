@@ -461,10 +461,11 @@ _IMAGE_ONLY = (("ext", "--ext", None), ("quality", "--quality", None))
 
 def _unused_image_options(args: argparse.Namespace, job) -> list[str]:  # noqa: ANN001 - FileJob
     """Which of :data:`_IMAGE_ONLY` the command line set and ``job`` has no use for: a video's, an
-    image sequence's, a folder of videos only (``--quality`` serves numbered frames too)."""
+    image sequence's, a folder of videos only (``--quality`` serves numbered frames and an animated
+    WebP too)."""
     images = job.sequence is None and (job.kind == "image" or (job.kind != "video" and job.media.frames))
     return [option for option in _given(args, _IMAGE_ONLY)
-            if not (images or (option == "--quality" and job.frames is not None))]
+            if not (images or (option == "--quality" and (job.frames is not None or job.animation)))]
 
 
 def _several(args: argparse.Namespace, texts: list[str]) -> int:

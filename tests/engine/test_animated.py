@@ -1,0 +1,102 @@
+"""A video upscaled into an animated WebP (``-o sticker.webp``): every frame at its time, alpha
+kept, looping; refused where its frames would not fit in memory, and nothing left by a failed run."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from srstream import cli
+from tests.conftest import write_video
+from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+
+@pytest.fixture(scope="module")
+def nearest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_nearest_x2(tmp_path_factory.mktemp("model") / "nearest.onnx", nearest_x2_spec())
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = cli.main([*argv, "--backend", "ort", "--precision", "fp32"])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_a_clip_becomes_an_animated_webp_at_its_own_times(tmp_path: Path, nearest: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """It was refused ("the input is a video, and the output's extension is an image format")."""
+    src = write_video(tmp_path / "clip.mp4", frames=5, audio=True, times_ms=[0, 40, 80, 200, 240])
+    code, text = _run(capsys, str(src), "-o", str(tmp_path / "sticker.webp"), "--model", str(nearest))
+    assert code == 0, text
+    assert "audio has no place in an animated WebP" in text
+    ok, animation = cv2.imreadanimation(str(tmp_path / "sticker.webp"))
+    assert ok and len(animation.frames) == 5 and animation.loop_count == 0
+    assert list(animation.durations) == [40, 40, 120, 40, 40]  # to the next frame; the last its own
+    assert animation.frames[0].shape[:2] == (96, 128)
+    with av.open(str(src)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    near = np.kron(first, np.ones((2, 2, 1), np.uint8)).astype(int)
+    assert np.abs(animation.frames[0][..., :3].astype(int) - near).mean() < 6  # lossy, at quality 95
+    small = tmp_path / "small.webp"
+    code, text = _run(capsys, str(src), "-o", str(small), "--model", str(nearest), "--quality", "10")
+    assert code == 0 and small.stat().st_size < (tmp_path / "sticker.webp").stat().st_size
+
+
+def test_a_transparent_gif_becomes_a_transparent_webp(tmp_path: Path, nearest: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    image = pytest.importorskip("PIL.Image")
+    frames = []
+    for i in range(3):
+        rgba = np.zeros((16, 24, 4), np.uint8)
+        rgba[2 + i:8 + i, 4:20] = (255, 40, 0, 255)
+        frames.append(image.fromarray(rgba, "RGBA"))
+    frames[0].save(tmp_path / "emote.gif", save_all=True, append_images=frames[1:], duration=[100, 200, 50],
+                   disposal=2, loop=0)
+    code, text = _run(capsys, str(tmp_path / "emote.gif"), "-o", str(tmp_path / "emote.webp"), "--model",
+                      str(nearest))
+    assert code == 0, text
+    ok, animation = cv2.imreadanimation(str(tmp_path / "emote.webp"))
+    assert ok and list(animation.durations) == [100, 200, 50]
+    alpha = animation.frames[1][..., 3]
+    assert alpha[0, 0] == 0 and alpha[8, 16] == 255
+
+
+def test_an_animation_too_large_for_memory_is_refused_and_nothing_is_left(tmp_path: Path, nearest: Path,
+                                                                          capsys: pytest.CaptureFixture[str],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from srstream.engine import stills
+
+    src = write_video(tmp_path / "clip.mp4", frames=6)
+    monkeypatch.setattr(stills, "_animation_memory", lambda: 4 * 128 * 96 * 4)  # four frames' worth
+    code, text = _run(capsys, str(src), "-o", str(tmp_path / "long.webp"), "--model", str(nearest))
+    assert code == 4 and "6 frames of 128x96 would take" in text and "--duration" in text
+    code, text = _run(capsys, str(src), "-o", str(tmp_path / "short.webp"), "--model", str(nearest), "--frames", "4")
+    assert code == 0, text
+    # a container that does not count its frames: stopped when they fill the memory
+    monkeypatch.setattr(stills, "_animation_memory", lambda: 4 * 128 * 96 * 3)
+    unknown = tmp_path / "clip.ts"
+    with av.open(str(src)) as inp, av.open(str(unknown), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    code, text = _run(capsys, str(unknown), "-o", str(tmp_path / "ts.webp"), "--model", str(nearest))
+    assert code != 0 and "encoded whole, and after 4 frames" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip.ts", "short.webp"]
+    code, text = _run(capsys, str(src), "-o", str(tmp_path / "x.webp"), "--model", str(nearest), "--workers", "2")
+    assert code == 2 and "encoded whole, in one pass" in text
+
+
+def test_rates_without_times_fall_back_to_the_frame_rate() -> None:
+    from srstream.engine.animated import AnimationSink
+    from srstream.engine.messages import Report
+
+    sink = AnimationSink(Path("x.webp"), Report(), Fraction(1, 90000), Fraction(25), 1 << 20)
+    sink.frames = [(0, None, np.zeros(1)), (1, None, np.zeros(1)), (2, 3600 * 3, np.zeros(1))]
+    assert sink.durations() == [40, 80, 40]  # 0, 40 (one frame on), 120 ms (its own time); the last 1 / 25 s
