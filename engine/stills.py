@@ -889,9 +889,10 @@ def _upscale_pages(src: Path, dst: Path, upscaler: FrameUpscaler, count: int) ->
     return width, height
 
 
-def _upscale_gif(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, int]:
+def _upscale_gif(src: Path, dst: Path, upscaler: FrameUpscaler, quality: int | None = None) -> tuple[int, int]:
     """A GIF of a folder run, into a GIF through the video pipeline (every frame at its time, a
-    palette for each, its transparency kept), as ``sr-stream clip.gif -o out.gif`` makes it.
+    palette for each, its transparency kept), as ``sr-stream clip.gif -o out.gif`` makes it, or
+    into an animated WebP (``--ext webp``; :mod:`srstream.engine.animated`, at ``quality``).
 
     Raises:
         InputError: unreadable, or it ended early. KeyboardInterrupt: Ctrl-C (a partial output
@@ -901,8 +902,13 @@ def _upscale_gif(src: Path, dst: Path, upscaler: FrameUpscaler) -> tuple[int, in
     from srstream.engine.video import upscale_video
 
     check_image_size(dst, *output_size(upscaler, *_gif_size(src)))
-    options = options_for(dst.suffix, None, None, copy_audio=False, copy_subtitles=False)
-    report = upscale_video(src, dst, upscaler, options)
+    if dst.suffix.lower() == ".webp":
+        from srstream.engine.animated import upscale_to_animation
+
+        report = upscale_to_animation(src, dst, upscaler, memory=_animation_memory(), quality=quality)
+    else:
+        options = options_for(dst.suffix, None, None, copy_audio=False, copy_subtitles=False)
+        report = upscale_video(src, dst, upscaler, options)
     if report.interrupted:
         raise KeyboardInterrupt
     if report.decode_error:
@@ -963,7 +969,7 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler, quality: int | 
     if (src.suffix.lower() in PAGED_SUFFIXES or unnamed) and (pages := tiff_pages(src)) > 1:
         return _upscale_pages(src, dst, upscaler, pages)
     if src.suffix.lower() == ".gif":
-        return _upscale_gif(src, dst, upscaler)
+        return _upscale_gif(src, dst, upscaler, quality)
     image, metadata = read_still_with_metadata(src)
     check_image_size(dst, *output_size(upscaler, image.shape[1], image.shape[0]))  # before the work, not after
     _check_memory(src, image, upscaler.spec.scale)
@@ -1071,10 +1077,12 @@ def _kept(dst: Path, redo_before: int | None) -> bool:
 def output_suffix(src: Path, wanted: str | None) -> str:
     """The extension of ``src``'s upscaled image in a folder run: ``wanted`` (``--ext``), except
     where that cannot hold it: an animation into a format of one picture, a TIFF's pages into
-    anything but TIFF, and a GIF (upscaled with its own palette); those, and every image when
-    ``wanted`` is None, take their own (:func:`~srstream.engine.outputs.still_suffix`)."""
+    anything but TIFF, and a GIF into anything but WebP (an animated one); those, and every image
+    when ``wanted`` is None, take their own (:func:`~srstream.engine.outputs.still_suffix`)."""
     own = still_suffix(src.suffix)
-    if wanted is None or wanted == own or src.suffix.lower() == ".gif":
+    if src.suffix.lower() == ".gif":
+        return ".webp" if wanted == ".webp" else own  # an animated WebP holds a GIF whole
+    if wanted is None or wanted == own:
         return own
     if image_frames(src) == 1:
         return wanted

@@ -64,6 +64,14 @@ def test_a_transparent_gif_becomes_a_transparent_webp(tmp_path: Path, nearest: P
     assert ok and list(animation.durations) == [100, 200, 50]
     alpha = animation.frames[1][..., 3]
     assert alpha[0, 0] == 0 and alpha[8, 16] == 255
+    # a folder's GIFs with --ext webp: animated WebPs too (other formats leave a GIF a GIF)
+    folder = tmp_path / "emotes"
+    folder.mkdir()
+    (tmp_path / "emote.gif").rename(folder / "emote.gif")
+    code, text = _run(capsys, str(folder), "--ext", "webp", "--model", str(nearest))
+    assert code == 0 and "kept their own format" not in text, text
+    ok, animation = cv2.imreadanimation(str(tmp_path / "emotes_x2" / "emote.webp"))
+    assert ok and list(animation.durations) == [100, 200, 50]
 
 
 def test_an_animation_too_large_for_memory_is_refused_and_nothing_is_left(tmp_path: Path, nearest: Path,
