@@ -849,6 +849,12 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     report = result.video
     if job.frames is not None:
         return _frames_summary(media, job, report, up)
+    if job.animation and report.interrupted:
+        from srstream.errors import interrupted_exit_code
+
+        print(f"sr-stream: interrupted after {report.frames_out} frames; an animated WebP is written whole, so "
+              f"nothing was kept: run again for the whole input, or take part of it (--duration)", file=sys.stderr)
+        return interrupted_exit_code()
     lat = np.array(report.upscale_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     decoded = report.frames_decoded or report.frames_in

@@ -108,3 +108,17 @@ def test_rates_without_times_fall_back_to_the_frame_rate() -> None:
     sink = AnimationSink(Path("x.webp"), Report(), Fraction(1, 90000), Fraction(25), 1 << 20)
     sink.frames = [(0, None, np.zeros(1)), (1, None, np.zeros(1)), (2, 3600 * 3, np.zeros(1))]
     assert sink.durations() == [40, 80, 40]  # 0, 40 (one frame on), 120 ms (its own time); the last 1 / 25 s
+
+
+def test_an_interrupted_or_failed_run_writes_nothing(tmp_path: Path) -> None:
+    from srstream.engine.animated import AnimationSink
+    from srstream.engine.messages import Frame, Report, Upscaled
+
+    for outcome in ("interrupted", "failed"):
+        sink = AnimationSink(tmp_path / "x.webp", Report(), Fraction(1, 1000), Fraction(25), 1 << 20)
+        sink.send(Upscaled(Frame(0, 0, 0.0, None), np.zeros((4, 4, 3), np.uint8), 0.0), None)
+        sink.close(outcome)
+        assert not sink.frames and list(tmp_path.iterdir()) == []
+    sink.send(Upscaled(Frame(0, 0, 0.0, None), np.zeros((4, 4, 3), np.uint8), 0.0), None)
+    sink.close("done")
+    assert [p.name for p in tmp_path.iterdir()] == ["x.webp"]
