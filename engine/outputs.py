@@ -73,7 +73,27 @@ def image_format(text: str | None) -> str | None:
     if suffix not in IMAGE_SUFFIXES:
         raise ConfigError(f"--ext {text}: images are written as one of "
                           f"{', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES)}")
+    _writable(f"--ext {text}", suffix)
     return suffix
+
+
+def _writable(name: str, suffix: str) -> None:
+    """Refuse, before any work, an image format whose writer is not installed (HEIC: pillow-heif).
+
+    Raises:
+        DependencyError: it is not.
+    """
+    from srstream.images import HEIF_SUFFIXES
+
+    if suffix.lower() in HEIF_SUFFIXES:
+        import importlib
+
+        try:
+            importlib.import_module("pillow_heif")
+        except ImportError as exc:
+            from srstream.errors import DependencyError
+
+            raise DependencyError(f"{name}: HEIC/HEIF images need pillow-heif: pip install 'sr-stream[heif]'") from exc
 
 
 def video_suffix(suffix: str) -> str:
@@ -127,6 +147,8 @@ def check_kind(kind: str, output: Path, frames: int = 0, source: Path | None = N
         raise ConfigError(f"-o {output}: the input is a video, and the output's extension is {what}; end it with "
                           f"one of {', '.join(VIDEO_SUFFIXES[:6])} ..., or name an existing folder (the output goes "
                           "there under its default name)")
+    if kind == "image":
+        _writable(f"-o {output}", suffix)
     if kind == "image" and suffix not in IMAGE_SUFFIXES:
         raise ConfigError(f"-o {output}: the input is an image; end the output with one of "
                           f"{', '.join(sorted(IMAGE_SUFFIXES))}, or name an existing folder (the output goes there "

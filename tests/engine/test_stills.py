@@ -471,6 +471,20 @@ def test_a_jpeg_outputs_chroma_follows_its_source(tmp_path: Path, model: Path,
     assert made == ["444", "420", "444"]
 
 
+def test_heic_outputs_without_pillow_heif_are_refused_before_the_work(tmp_path: Path, model: Path,
+                                                                       capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run upscaled the first image and then failed on writing it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # not installed
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((4, 4, 3), np.uint8))
+    for argv in (["-o", str(tmp_path / "a.heic")], ["--ext", "heic", "-o", str(tmp_path / "out")]):
+        code, _, err = run([str(tmp_path / "a.png"), *argv, "--model", str(model)], capsys)
+        assert code != 0 and "HEIC/HEIF images need pillow-heif" in err and "convnet" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "net.onnx"]
+
+
 def test_unsupported_sample_type_is_an_input_error(tmp_path: Path, model: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "float.tiff"
