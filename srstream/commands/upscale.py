@@ -1019,6 +1019,9 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
                               "nothing was upscaled: choose an -o folder, or leave that input out")
     for path, target in targets.items():
         place = os.path.realpath(target)
+        if place in made and args.ext is not None and made[place].with_suffix("") == path.with_suffix(""):
+            raise OutputError(f"{made[place]} and {path} would both be written to {target} (--ext {args.ext}); "
+                              "nothing was upscaled: rename one, or drop --ext")
         if place in made:
             raise OutputError(f"{made[place]} and {path} would both be written to {target}; nothing was upscaled: "
                               "upscale them into different -o folders")

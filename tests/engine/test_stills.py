@@ -313,6 +313,9 @@ def test_ext_writes_a_folders_images_in_one_format_where_it_holds_them(tmp_path:
     cv2.imwrite(str(shots / "a.jpg"), np.zeros((6, 8, 3), np.uint8))
     code, _, err = run([str(shots), "--ext", "webp", "-o", str(tmp_path / "w"), "--model", str(model)], capsys)
     assert code == 4 and "(--ext webp); rename one, or drop --ext" in err
+    code, _, err = run([str(shots / "a.png"), str(shots / "a.jpg"), "--ext", "webp", "-o", str(tmp_path / "w"),
+                        "--model", str(model)], capsys)  # several inputs alike
+    assert code == 4 and "(--ext webp); nothing was upscaled: rename one, or drop --ext" in err
     code, _, err = run([str(shots / "a.png"), "--ext", "webp", "--model", str(model)], capsys)
     assert code == 0 and (shots / "a_x2.webp").is_file()
     code, _, err = run([str(shots / "a.png"), "--ext", "webp", "-o", str(tmp_path / "x.png"), "--model", str(model)],
