@@ -133,13 +133,13 @@ def check_kind(kind: str, output: Path, frames: int = 0, source: Path | None = N
     TIFF, the input ``source``).
 
     Raises:
-        ConfigError: a video written to an image (but an animated WebP) or unknown extension, an image to a video or
-            unknown one, an animation or a multi-page TIFF to a format of one picture.
+        ConfigError: a video written to an image (but an animated WebP) or unknown extension, an
+            image to a video or unknown one, an animation or a multi-page TIFF to a format of one
+            picture. DependencyError: an image format whose writer is not installed (HEIC).
     """
+    from srstream.engine.animated import ANIMATED_SUFFIXES
     from srstream.errors import ConfigError
     from srstream.images import IMAGE_SUFFIXES
-
-    from srstream.engine.animated import ANIMATED_SUFFIXES
 
     suffix = output.suffix.lower()
     if kind == "video" and suffix not in (*VIDEO_SUFFIXES, *ANIMATED_SUFFIXES):
