@@ -23,7 +23,7 @@ import numpy as np
 
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
-from srstream.errors import InputError, OutputError
+from srstream.errors import OutputError
 
 __all__ = ["ANIMATED_SUFFIXES", "AnimationSink", "animation_bytes", "upscale_to_animation"]
 
@@ -103,10 +103,11 @@ def upscale_to_animation(src: Path, dst: Path, upscaler: Any, *, memory: int,
     (default :data:`srstream.engine.stills.WEBP_LOSSY_QUALITY`).
 
     Raises:
-        InputError: an unreadable input, no frames. OutputError: more frames than ``memory`` holds,
-            a folder that cannot be written, a full disk.
+        InputError: an unreadable input, no frames (:func:`srstream.engine.video.end_of_input`).
+            OutputError: more frames than ``memory`` holds, a folder that cannot be written, a full
+            disk.
     """
-    from srstream.engine.video import FileSource, limit_note
+    from srstream.engine.video import FileSource, end_of_input
 
     source = FileSource(src, copy_audio=False, copy_subtitles=False, deinterlace=deinterlace, limit=limit)
     try:
@@ -121,9 +122,5 @@ def upscale_to_animation(src: Path, dst: Path, upscaler: Any, *, memory: int,
     except BaseException:
         source.close()
         raise
-    if report.stopped_by in ("frames", "duration"):
-        report.notes.append(limit_note(report))
-    if report.frames_in == 0 and not report.interrupted:
-        why = f" ({report.decode_error})" if report.decode_error else ""
-        raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
+    end_of_input(src, report)
     return report

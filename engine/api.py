@@ -37,7 +37,7 @@ from srstream.engine.models import ResolvedModel
 from srstream.errors import ConfigError, InputError, OutputError
 from srstream.spec import ModelSpec
 
-__all__ = ["FileJob", "FileResult", "Upscaler", "plan_file"]
+__all__ = ["FileJob", "FileResult", "Upscaler", "frames_wanted", "plan_file"]
 
 
 @dataclass(frozen=True)
@@ -192,6 +192,14 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         sequence.remove()
         raise
     return dataclasses.replace(job, sequence=sequence)
+
+
+def frames_wanted(media: Any, limit: tuple[int | None, float | None]) -> int:
+    """The frames a video's run reads: its own count, or fewer where ``limit`` (``--frames``,
+    ``--duration``) takes its first ones; 0 where neither says."""
+    frames, seconds = limit
+    wanted = [n for n in (media.frames, frames, round(seconds * media.rate) if seconds and media.rate else 0) if n]
+    return min(wanted) if wanted else 0
 
 
 def _with_quality(job: FileJob, quality: int | None) -> FileJob:
@@ -707,12 +715,11 @@ class Upscaler:
         from srstream.engine.animated import animation_bytes, upscale_to_animation
         from srstream.engine.stills import _animation_memory
 
-        media, (frames, seconds) = job.media, job.limit
-        counted = [n for n in (media.frames, frames, round(seconds * media.rate) if seconds and media.rate else 0) if n]
+        media, counted = job.media, frames_wanted(job.media, job.limit)
         width, height = self.output_size(media.width, media.height)
-        needed = animation_bytes(min(counted), width, height, alpha=True) if counted else 0
+        needed = animation_bytes(counted, width, height, alpha=True)
         if needed > _animation_memory():
-            raise OutputError(f"-o {job.output}: an animated WebP is encoded whole, and {min(counted)} frames of "
+            raise OutputError(f"-o {job.output}: an animated WebP is encoded whole, and {counted} frames of "
                               f"{width}x{height} would take {needed / 2**30:.1f} GiB, more than half of this "
                               "machine's memory; take part of the input (--duration, --frames), or write a video "
                               "(.mp4, .webm)")

@@ -230,8 +230,7 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
     """
     from srstream.engine.jobs import input_identity
     from srstream.engine.stills import _kept, _record_settings
-    from srstream.engine.video import FileSource
-    from srstream.errors import InputError
+    from srstream.engine.video import FileSource, end_of_input
 
     source = FileSource(src, copy_audio=False, copy_subtitles=False, deinterlace=deinterlace, limit=limit)
     try:
@@ -266,11 +265,5 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
         raise
     if sink.kept:
         report.notes.append(f"{sink.kept} frames an earlier run wrote were kept")
-    if report.stopped_by in ("frames", "duration"):
-        from srstream.engine.video import limit_note
-
-        report.notes.append(limit_note(report))
-    if report.frames_in == 0 and not report.interrupted:
-        why = f" ({report.decode_error})" if report.decode_error else ""
-        raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
+    end_of_input(src, report)
     return report

@@ -335,10 +335,10 @@ PNG_KEPT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"pHYs")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _png_walk(data: bytes) -> Iterator[tuple[int, bytes, int]]:
+def _png_walk(data: bytes | memoryview) -> Iterator[tuple[int, bytes, int]]:
     """``(start, type, end)`` of each chunk of a PNG file's bytes up to ``IEND``; none for anything
     else, and none past where the chunk list breaks off."""
-    at = len(PNG_SIGNATURE) if data.startswith(PNG_SIGNATURE) else len(data)
+    at = len(PNG_SIGNATURE) if bytes(data[:len(PNG_SIGNATURE)]) == PNG_SIGNATURE else len(data)
     while at + 12 <= len(data):
         length, kind = struct.unpack(">I4s", data[at:at + 8])
         end = at + 12 + length
@@ -348,10 +348,10 @@ def _png_walk(data: bytes) -> Iterator[tuple[int, bytes, int]]:
         at = end
 
 
-def png_chunks(data: bytes, kinds: tuple[bytes, ...] = PNG_KEPT_CHUNKS) -> tuple[bytes, ...]:
+def png_chunks(data: bytes | memoryview, kinds: tuple[bytes, ...] = PNG_KEPT_CHUNKS) -> tuple[bytes, ...]:
     """The chunks of these ``kinds`` in a PNG file's bytes, each whole (length, type, data, CRC);
     () for anything else."""
-    return tuple(data[start:end] for start, kind, end in _png_walk(data) if kind in kinds)
+    return tuple(bytes(data[start:end]) for start, kind, end in _png_walk(data) if kind in kinds)
 
 
 #: JPEG segments copied from a JPEG input to its JPEG output as stored: APP13 (Photoshop's
@@ -359,10 +359,10 @@ def png_chunks(data: bytes, kinds: tuple[bytes, ...] = PNG_KEPT_CHUNKS) -> tuple
 JPEG_KEPT_MARKERS = (0xED, 0xFE)
 
 
-def _jpeg_walk(data: bytes) -> Iterator[tuple[int, int, int]]:
+def _jpeg_walk(data: bytes | memoryview) -> Iterator[tuple[int, int, int]]:
     """``(start, marker, end)`` of each segment of a JPEG file's bytes before its picture data
     (``SOS``); none for anything else, and none past where the segments break off."""
-    at = 2 if data.startswith(b"\xff\xd8") else len(data)
+    at = 2 if bytes(data[:2]) == b"\xff\xd8" else len(data)
     while at + 4 <= len(data) and data[at] == 0xFF:
         marker = data[at + 1]
         if marker == 0xFF:  # fill byte
@@ -377,10 +377,10 @@ def _jpeg_walk(data: bytes) -> Iterator[tuple[int, int, int]]:
         at = end
 
 
-def jpeg_segments(data: bytes, markers: tuple[int, ...] = JPEG_KEPT_MARKERS) -> tuple[bytes, ...]:
+def jpeg_segments(data: bytes | memoryview, markers: tuple[int, ...] = JPEG_KEPT_MARKERS) -> tuple[bytes, ...]:
     """The segments with these ``markers`` in a JPEG file's bytes, each whole (marker, length,
     data); () for anything else."""
-    return tuple(data[start:end] for start, marker, end in _jpeg_walk(data) if marker in markers)
+    return tuple(bytes(data[start:end]) for start, marker, end in _jpeg_walk(data) if marker in markers)
 
 
 def _with_jpeg_segments(data: bytes, segments: tuple[bytes, ...]) -> bytes:
@@ -391,7 +391,7 @@ def _with_jpeg_segments(data: bytes, segments: tuple[bytes, ...]) -> bytes:
     return data[:first] + b"".join(segments) + data[first:]
 
 
-def jpeg_sampling(data: bytes) -> str:
+def jpeg_sampling(data: bytes | memoryview) -> str:
     """A colour JPEG's chroma subsampling as ``"420"``, ``"422"``, ``"444"``, ``"440"`` or ``"411"``
     (from its frame header: the luma's sampling factors over the chroma's); "" for a grey one, any
     other layout, or anything else."""
@@ -406,13 +406,14 @@ def jpeg_sampling(data: bytes) -> str:
     return ""
 
 
-def _stored(data: bytes) -> tuple[tuple[bytes, ...], str]:
-    """:attr:`StillMetadata.stored` and ``stored_in`` of an image file's bytes."""
-    if data.startswith(PNG_SIGNATURE):
-        return png_chunks(data), ".png"
-    if data.startswith(b"\xff\xd8"):
-        return jpeg_segments(data), ".jpg"
-    return (), ""
+def _stored(data: memoryview) -> tuple[tuple[bytes, ...], str, str]:
+    """:attr:`StillMetadata.stored`, ``stored_in`` and ``chroma`` of an image file's bytes (read in
+    place: a large PNG is not copied to find its text)."""
+    if bytes(data[:len(PNG_SIGNATURE)]) == PNG_SIGNATURE:
+        return png_chunks(data), ".png", ""
+    if bytes(data[:2]) == b"\xff\xd8":
+        return jpeg_segments(data), ".jpg", jpeg_sampling(data)
+    return (), "", ""
 
 
 def _with_png_chunks(data: bytes, chunks: tuple[bytes, ...]) -> bytes:
@@ -442,8 +443,7 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     meta = StillMetadata(tuple((int(t), np.asarray(c, np.uint8).tobytes())
                                for t, c in zip(np.asarray(types).ravel(), chunks) if int(t) in _KEPT_TYPES),
                          avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
-                         lossy_source(path, data[:4096].tobytes()), *_stored(data.tobytes()),
-                         jpeg_sampling(data[:65536].tobytes()))
+                         lossy_source(path, data[:4096].tobytes()), *_stored(memoryview(data)))
     if image.ndim == 2 and path.suffix.lower() in PAGED_SUFFIXES:
         # OpenCV reads a grey TIFF with alpha (a scanned signature, a mask) as grey, its alpha dropped;
         # FFmpeg keeps it

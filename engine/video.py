@@ -65,7 +65,7 @@ from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
 __all__ = ["DEINTERLACED_NOTE", "PIPE", "Deinterlacer", "EncodeOptions", "FileSink", "FileSource", "default_codec",
-           "keeps_alpha", "limit_note", "rehearse_output", "upscale_video"]
+           "end_of_input", "keeps_alpha", "limit_note", "rehearse_output", "upscale_video"]
 
 #: ``-`` as the input or the output: standard input / output (streamed Matroska out).
 PIPE = Path("-")
@@ -755,6 +755,20 @@ def limit_note(report: Report) -> str:
     return f"{first} only (--{report.stopped_by}): the rest of the input was not read"
 
 
+def end_of_input(src: Path, report: Report) -> None:
+    """What a file run (into a video, numbered frames or an animation) says when its input is read:
+    that it stopped at ``--frames`` or ``--duration`` (:func:`limit_note`).
+
+    Raises:
+        InputError: no frame decoded (and the run was not interrupted).
+    """
+    if report.frames_in == 0 and not report.interrupted:
+        why = f" ({report.decode_error})" if report.decode_error else ""
+        raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
+    if report.stopped_by in ("frames", "duration"):
+        report.notes.append(limit_note(report))
+
+
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
                   progress: Callable[[int], None] | None = None, queue_size: int = 8,
                   span: tuple[int | None, int | None] = (None, None), rehearsed: bool = False,
@@ -787,15 +801,12 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     source.alpha = sink.alpha  # decoded as RGBA only where the output keeps the transparency
     stage = UpscaleStage([Rung("", lambda: upscaler)], yuv=sink.takes_yuv)
     run(source, stage, [sink], report=report, queue_size=queue_size, progress=progress)
-    if report.frames_in == 0 and not report.interrupted:
-        why = f" ({report.decode_error})" if report.decode_error else ""
-        if src == PIPE and source.container.format.name.startswith("mov,"):  # its index after its data
-            raise InputError("the MP4/MOV on standard input gave no frames: one whose index (moov) comes after its "
-                             "data cannot be read from a pipe; pass the file itself, or remux it first with "
-                             "ffmpeg -i IN -c copy -movflags faststart OUT.mp4 (or send Matroska: -f matroska -)")
-        raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
-    if report.stopped_by in ("frames", "duration"):
-        report.notes.append(limit_note(report))
+    if report.frames_in == 0 and not report.interrupted and src == PIPE \
+            and source.container.format.name.startswith("mov,"):  # its index after its data
+        raise InputError("the MP4/MOV on standard input gave no frames: one whose index (moov) comes after its "
+                         "data cannot be read from a pipe; pass the file itself, or remux it first with "
+                         "ffmpeg -i IN -c copy -movflags faststart OUT.mp4 (or send Matroska: -f matroska -)")
+    end_of_input(src, report)
     if source.continuity is not None and source.continuity.jumps:
         jumps = source.continuity.jumps
         report.notes.append(f"the input's timestamps jump {jumps} time{'s' if jumps > 1 else ''} (files joined end to "

@@ -19,6 +19,20 @@ def shared_data() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def remux_video(src: Path, dst: Path, format: str | None = None) -> Path:
+    """``src``'s video stream copied, packet for packet, into ``dst`` (its container named by its
+    extension, or ``format``): the same pictures in another container."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=format) as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    return dst
+
+
 def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), audio: bool = False,
                 rate: int = 30, times_ms: list[int] | None = None) -> Path:
     """A tiny H.264 (or MPEG-4 part 2 where libx264 is missing) clip of moving gradients at ``rate``

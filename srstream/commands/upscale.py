@@ -6,7 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from srstream.commands import Command, add_backend_arguments
@@ -349,10 +349,8 @@ def _to_stdout(args: argparse.Namespace) -> int:
         target = args.output = Path(folder) / f"standard output{suffix}"
         said = io.StringIO()  # the summary, said on stderr of standard output, not of the temporary file
         try:
-            with contextlib.redirect_stdout(said):
+            with _said_as(target, "standard output"), contextlib.redirect_stdout(said):
                 code = _from_stdin(args) if str(args.input) == "-" else _run_file(args)
-        except SRStreamError as exc:
-            raise type(exc)(str(exc).replace(str(target), "standard output")) from exc.__cause__
         finally:
             sys.stderr.write(said.getvalue().replace(str(target), "standard output"))
         if code == 0:
@@ -377,10 +375,17 @@ def _from_stdin(args: argparse.Namespace) -> int:
             raise InputError("standard input was empty: pipe a picture into it (convert photo.jpg png:- | "
                              f"sr-stream - -o {args.output})")
         args.input = path
-        try:
+        with _said_as(path, "standard input"):
             return _run_file(args)
-        except SRStreamError as exc:  # said of the temporary file: said of standard input
-            raise type(exc)(str(exc).replace(str(path), "standard input")) from exc.__cause__
+
+
+@contextlib.contextmanager
+def _said_as(path: Path, name: str) -> Iterator[None]:
+    """An error said of the temporary file ``path`` standing for a pipe, said of ``name`` instead."""
+    try:
+        yield
+    except SRStreamError as exc:
+        raise type(exc)(str(exc).replace(str(path), name)) from exc.__cause__
 
 
 #: The options of live sources that a file has no use for: (attribute, option, what it is unset).
@@ -825,11 +830,10 @@ def _compression(model, level: str | float, video: Path | None, found=None) -> f
 
 
 def _frames_wanted(media, job) -> int:  # noqa: ANN001 - MediaInfo, FileJob
-    """The frames a run reads, for its progress: the input's, or fewer where ``--frames`` or
-    ``--duration`` takes its first ones (0: not known)."""
-    frames, seconds = job.limit
-    wanted = [n for n in (media.frames, frames, round(seconds * media.rate) if seconds and media.rate else 0) if n]
-    return min(wanted) if wanted else 0
+    """The frames a run reads, for its progress (:func:`srstream.engine.api.frames_wanted`; 0: not known)."""
+    from srstream.engine.api import frames_wanted
+
+    return frames_wanted(media, job.limit)
 
 
 def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscaler

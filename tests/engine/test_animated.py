@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from srstream import cli
-from tests.conftest import write_video
+from tests.conftest import remux_video, write_video
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 
@@ -87,13 +87,7 @@ def test_an_animation_too_large_for_memory_is_refused_and_nothing_is_left(tmp_pa
     assert code == 0, text
     # a container that does not count its frames: stopped when they fill the memory
     monkeypatch.setattr(stills, "_animation_memory", lambda: 4 * 128 * 96 * 3)
-    unknown = tmp_path / "clip.ts"
-    with av.open(str(src)) as inp, av.open(str(unknown), "w") as out:
-        stream = out.add_stream_from_template(inp.streams.video[0])
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
+    unknown = remux_video(src, tmp_path / "clip.ts")
     code, text = _run(capsys, str(unknown), "-o", str(tmp_path / "ts.webp"), "--model", str(nearest))
     assert code != 0 and "encoded whole, and after 4 frames" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "clip.ts", "short.webp"]

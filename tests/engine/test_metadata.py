@@ -14,6 +14,7 @@ import pytest
 
 from srstream import cli
 from srstream.engine.av_errors import side_data, stream_side_data
+from tests.conftest import remux_video
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 
@@ -274,13 +275,8 @@ def test_dynamic_hdr_metadata_that_cannot_be_carried_is_named_and_profile_5_refu
         assert c.streams.video[0].frames == 4
 
     five = _with_dolby_vision(_hdr10_clip(tmp_path / "p5.mp4"), 5, 0)
-    matroska = tmp_path / "p5.mkv"  # FFmpeg carries the record into Matroska's block addition mapping
-    with av.open(str(five)) as src, av.open(str(matroska), "w") as out:
-        stream = out.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
+    # FFmpeg carries the record into Matroska's block addition mapping
+    matroska = remux_video(five, tmp_path / "p5.mkv")
     for source in (five, matroska):
         assert read_config(source) == DoviConfig(5, 6, 0) and not read_config(source).displayable
         code, text = _run(source, tmp_path / f"{source.stem}_x2{source.suffix}", nearest, capsys)
@@ -411,12 +407,7 @@ def _ts_with_dolby_vision(mp4: Path, ts: Path, profile: int | None, compatibilit
     """``mp4``'s video remuxed into MPEG-TS (by FFmpeg), with a ``DOVI_video_stream`` descriptor
     added to its stream's entry in the program map table (length, CRC and all), as a broadcaster's
     or a Blu-ray's stream has it."""
-    with av.open(str(mp4)) as src, av.open(str(ts), "w", format="mpegts") as out:
-        stream = out.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
+    remux_video(mp4, ts, "mpegts")
     if profile is None:  # the remux as FFmpeg writes it: no descriptor
         return ts
     data = bytearray(ts.read_bytes())
