@@ -24,6 +24,8 @@ every core).
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -397,6 +399,11 @@ def _media_named(path: Path) -> bool:
     return path.suffix.lower() in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES)
 
 
+def _is_pil(image: Any) -> bool:
+    """Whether ``image`` is a PIL image (without importing Pillow, which the engine does not need)."""
+    return type(image).__module__.startswith("PIL.") and hasattr(image, "mode") and hasattr(image, "getbands")
+
+
 def _in_one_pass(job: FileJob, why: Exception, what: str) -> FileJob:
     """``job`` in one pass, where its segments cannot be made (``why``; said as ``what: why``); the
     error itself where only segments can do what was asked (Ray workers share segments out; a
@@ -524,6 +531,10 @@ class Upscaler:
             raise ConfigError(f"deinterlace={deinterlace!r}: auto, on or off")
         self.output, self.deinterlace, self.tileable = output, deinterlace, tileable
         self._frames = frames
+        # one call at a time: the backend's request (OpenVINO's says "Infer Request is busy" to a second
+        # thread), the tile buffers and the stabiliser's last frame are the Upscaler's own
+        self._lock = threading.RLock()
+        self._closed = False
 
     # -- what was chosen ---------------------------------------------------------------------
     @property
@@ -572,24 +583,39 @@ class Upscaler:
 
     # -- arrays ----------------------------------------------------------------------------------
     def upscale(self, image: np.ndarray) -> np.ndarray:
-        """An ``H x W`` (grey) or ``H x W x C`` (RGB, RGBA) array, upscaled: same dtype and
-        channels, ``scale`` times the size. Samples are uint8, uint16, or floats from 0 to 1 (as
-        scikit-image and torch pipelines hold them; run at 16 bits, so a float keeps 1/65535 steps).
+        """An ``H x W`` (grey) or ``H x W x C`` (grey and alpha, RGB, RGBA) array, upscaled: same
+        dtype and channels, ``scale`` times the size. Samples are uint8, uint16, or floats from 0 to
+        1 (as scikit-image and torch pipelines hold them; run at 16 bits, so a float keeps 1/65535
+        steps). A PIL image comes back as a PIL image (:meth:`_upscale_pil`). Calls from several
+        threads take turns.
 
         Raises:
             InputError: another dtype, a float outside 0..1 (or NaN), or another shape or
                 channel count.
         """
+        if _is_pil(image):
+            return self._upscale_pil(image)
+        if isinstance(image, (str, os.PathLike)):
+            raise InputError(f"{image}: upscale takes a decoded image (an array or a PIL image); for a file, "
+                             "upscale_file(path, output), or read it first (cv2.imread, PIL.Image.open)")
         image = np.asarray(image)
         if image.ndim not in (2, 3):
             several = " (several images: upscale_batch, or frames for a stream)" if image.ndim == 4 else ""
             raise InputError(f"an array of shape {image.shape}: pass one image, H x W (grey) or H x W x C (RGB, "
                              f"RGBA){several}")
+        if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[2] > 4:
+            raise InputError(f"an array of shape {image.shape} looks channel-first (C x H x W, as torch holds "
+                             "images): pass image.transpose(1, 2, 0) (a tensor: tensor.permute(1, 2, 0).numpy())")
+        if image.dtype.byteorder == ">":  # big-endian samples (FITS, a PIL "I;16B" image): the machine's order
+            image = image.astype(image.dtype.newbyteorder("="))
         if image.dtype.kind == "f":
             return self._upscale_float(image)
-        if image.ndim == 2:
-            return self._frames.upscale(image[:, :, None])[:, :, 0]
-        return self._frames.upscale(image)
+        with self._lock:
+            if self._closed:
+                raise ConfigError("this Upscaler was closed: open a new one (or upscale inside its with block)")
+            if image.ndim == 2:
+                return self._frames.upscale(image[:, :, None])[:, :, 0]
+            return self._frames.upscale(image)
 
     def _upscale_float(self, image: np.ndarray) -> np.ndarray:
         """A float image in 0..1 run as 16-bit, returned in its own float type."""
@@ -605,6 +631,42 @@ class Upscaler:
         wide = np.rint(image * np.float32(65535)).astype(np.uint16)
         out = self.upscale(wide)
         return (out * (1 / 65535)).astype(image.dtype)
+
+    def _upscale_pil(self, image: Any) -> Any:
+        """A PIL image upscaled into a PIL image: its mode kept (CMYK, YCbCr and HSV upscaled as
+        RGB and turned back, as Pillow converts them), its ``info`` (ICC profile, EXIF, DPI) carried as
+        ``Image.resize`` carries it. A palette image comes back RGB (RGBA where it has transparent
+        colours) and a bilevel one grey: the upscaled edges hold colours and levels between theirs."""
+        from PIL import Image  # the caller's own Pillow: it made the image
+
+        mode, back = image.mode, image.mode
+        if mode in ("P", "PA"):
+            back = "RGBA" if mode == "PA" or "transparency" in image.info else "RGB"
+            pixels = np.asarray(image.convert(back))
+        elif mode == "1":
+            back = "L"
+            pixels = np.asarray(image.convert(back))
+        elif mode in ("CMYK", "YCbCr", "HSV"):
+            pixels = np.asarray(image.convert("RGB"))
+        elif mode == "I":  # 32-bit integers: how Pillow opens a 16-bit PNG
+            pixels = np.asarray(image)
+            if pixels.size and not (pixels.min() >= 0 and pixels.max() <= 65535):
+                raise InputError(f"a PIL image in mode I with samples from {pixels.min()} to {pixels.max()}: "
+                                 "sr-stream reads 8- and 16-bit samples (0 to 65535)")
+            pixels = pixels.astype(np.uint16)
+        elif mode in ("RGB", "RGBA", "L", "LA", "F") or mode.startswith("I;16"):
+            pixels = np.asarray(image)
+        else:
+            raise InputError(f"a PIL image in mode {mode}: convert it to RGB, RGBA, L or LA first "
+                             "(image.convert(\"RGB\"))")
+        out = self.upscale(pixels)
+        if mode == "I":
+            out = out.astype(np.int32)
+        result = Image.fromarray(out)
+        if result.mode != back:
+            result = result.convert(back)  # CMYK, YCbCr, HSV: back from RGB; I;16B: Pillow's own order
+        result.info = {k: v for k, v in image.info.items() if back == mode or k != "transparency"}
+        return result
 
     def upscale_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """:meth:`upscale` of each image, in order."""
@@ -626,7 +688,13 @@ class Upscaler:
         return self.run(plan_file(src, dst, scale=self.spec.scale, overwrite=overwrite, **encode), progress)
 
     def run(self, job: FileJob, progress: Callable[[int], None] | None = None) -> FileResult:
-        """Carry out a job from :func:`plan_file`."""
+        """Carry out a job from :func:`plan_file` (a second thread's call waits for the first's end)."""
+        with self._lock:
+            if self._closed:
+                raise ConfigError("this Upscaler was closed: open a new one (or run inside its with block)")
+            return self._run_job(job, progress)
+
+    def _run_job(self, job: FileJob, progress: Callable[[int], None] | None) -> FileResult:
         if job.sequence is None:
             return self._run(job, progress)
         try:  # an image sequence: its concat list is there while it runs (written again for a job run twice)
@@ -922,8 +990,10 @@ class Upscaler:
 
     # -- lifetime --------------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the backend (idempotent)."""
-        self._backend.close()
+        """Release the backend (idempotent; after a call that is running in another thread)."""
+        with self._lock:
+            self._closed = True
+            self._backend.close()
 
     def __enter__(self) -> Upscaler:
         return self

@@ -73,7 +73,7 @@ def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requ
 
 
 class FrameUpscaler:
-    """Upscale ``(H, W, C)`` uint8/uint16 frames (C = 1, 3 or 4; RGB order) with ``backend``."""
+    """Upscale ``(H, W, C)`` uint8/uint16 frames (C = 1, 2 (grey and alpha), 3 or 4; RGB order) with ``backend``."""
 
     def __init__(self, backend: Backend, spec: ModelSpec, tile: int | str = "auto", *, ensemble: bool = False) -> None:
         self.backend, self.spec, self.tile, self.ensemble = backend, spec, tile, ensemble
@@ -199,8 +199,15 @@ class FrameUpscaler:
         if frame.ndim == 2:
             frame = frame[:, :, None]
         channels = frame.shape[2]
+        if channels == 2:  # grey and alpha (a signature, a mask): the grey upscaled, the alpha bicubic as RGBA's
+            grey = self._upscale_whole(np.ascontiguousarray(frame[:, :, :1]))
+            out = np.empty((*grey.shape[:2], 2), frame.dtype)
+            out[:, :, 0] = grey[:, :, 0]
+            out[:, :, 1] = cv2.resize(np.ascontiguousarray(frame[:, :, 1]), grey.shape[1::-1],
+                                      interpolation=cv2.INTER_CUBIC)
+            return out
         if channels not in (1, 3, 4):
-            raise InputError(f"unsupported channel count {channels}; expected grey, RGB or RGBA")
+            raise InputError(f"unsupported channel count {channels}; expected grey, grey and alpha, RGB or RGBA")
         back = {"inv_gain": self._inv_gain, "inv_bias": self._inv_bias}
         plan = self.plan(*frame.shape[:2])
         oh, ow = plan.output_shape

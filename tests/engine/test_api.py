@@ -55,6 +55,85 @@ def test_float_images_in_zero_to_one_come_back_as_floats_and_other_shapes_are_na
             up.upscale(image[0, :, 0])
 
 
+def test_pil_images_come_back_as_pil_images_in_their_own_mode() -> None:
+    image_module = pytest.importorskip("PIL.Image")
+    rng = np.random.default_rng(2)
+    rgb = image_module.fromarray(rng.integers(0, 256, (9, 11, 3)).astype(np.uint8))
+    rgb.info["icc_profile"] = b"a profile"
+    with Upscaler("realtime-x2", backend="ort", precision="fp32") as up:
+        def same(image, mode, as_array) -> None:  # noqa: ANN001
+            out = up.upscale(image)
+            assert isinstance(out, image_module.Image) and out.mode == mode and out.size == (22, 18)
+            assert np.array_equal(np.asarray(out), as_array)
+
+        same(rgb, "RGB", up.upscale(np.asarray(rgb)))
+        assert up.upscale(rgb).info["icc_profile"] == b"a profile"  # as Image.resize carries it
+        grey = rgb.convert("L")
+        same(grey, "L", up.upscale(np.asarray(grey)))
+        # a palette's indices are not levels: upscaled as its colours (with its transparency: RGBA)
+        palette = rgb.convert("P")
+        same(palette, "RGB", up.upscale(np.asarray(palette.convert("RGB"))))
+        palette.info["transparency"] = 0
+        same(palette, "RGBA", up.upscale(np.asarray(palette.convert("RGBA"))))
+        # CMYK is not RGBA: upscaled as RGB and turned back
+        cmyk = rgb.convert("CMYK")
+        assert np.array_equal(np.asarray(up.upscale(cmyk).convert("RGB")), up.upscale(np.asarray(rgb)))
+        with_alpha = image_module.merge("LA", (grey, grey.point(lambda v: 255 - v)))
+        out = np.asarray(up.upscale(with_alpha))
+        assert out.shape == (18, 22, 2) and np.array_equal(out[:, :, 0], up.upscale(np.asarray(grey)))
+        deep = np.asarray(grey).astype(np.int32) * 257  # mode I: how Pillow opens a 16-bit PNG
+        same(image_module.fromarray(deep), "I", up.upscale(deep.astype(np.uint16)).astype(np.int32))
+        with pytest.raises(InputError, match="mode LAB: convert it to RGB"):
+            up.upscale(rgb.convert("LAB"))
+
+
+def test_arrays_in_other_layouts_are_upscaled_or_named() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (9, 11, 3)).astype(np.uint8)
+    up = Upscaler("realtime-x2", backend="ort", precision="fp32")
+    # grey and alpha: the grey as a grey image's, the alpha bicubic (as RGBA's)
+    both = np.dstack([image[:, :, 0], image[:, :, 1]])
+    out = up.upscale(both)
+    assert out.shape == (18, 22, 2) and np.array_equal(out[:, :, 0], up.upscale(image[:, :, 0]))
+    assert np.array_equal(out[:, :, 1], up.upscale(np.dstack([image, image[:, :, 1]]))[:, :, 3])
+    wide = (image.astype(np.uint16) * 257).astype(">u2")  # big-endian samples, as FITS holds them
+    assert np.array_equal(up.upscale(wide), up.upscale(image.astype(np.uint16) * 257))
+    with pytest.raises(InputError, match=r"channel-first .*transpose\(1, 2, 0\)"):
+        up.upscale(image.transpose(2, 0, 1))
+    with pytest.raises(InputError, match="upscale takes a decoded image.*upscale_file"):
+        up.upscale("photo.jpg")
+    up.close()
+    with pytest.raises(ConfigError, match="was closed: open a new one"):
+        up.upscale(image)
+
+
+def test_one_upscaler_shared_by_threads_gives_each_call_its_own_result() -> None:
+    import threading
+
+    pytest.importorskip("openvino")
+    rng = np.random.default_rng(4)
+    images = [rng.integers(0, 256, (24 + 4 * i, 32, 3)).astype(np.uint8) for i in range(4)]
+    with Upscaler("realtime-x2", backend="ov", precision="fp32") as up:  # OpenVINO: "Infer Request is busy"
+        want = [up.upscale(image) for image in images]
+        got: dict[tuple[int, int], np.ndarray] = {}
+        failed: list[BaseException] = []
+
+        def work(k: int) -> None:
+            for r in range(4):
+                try:
+                    got[k, r] = up.upscale(images[(k + r) % 4])
+                except Exception as e:  # noqa: BLE001 - each thread's failure is the test's
+                    failed.append(e)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failed == [] and len(got) == 16
+    assert all(np.array_equal(out, want[(k + r) % 4]) for (k, r), out in got.items())
+
+
 def test_files_go_through_the_same_checks_as_the_command_line(tiny_video: Path, tmp_path: Path) -> None:
     with Upscaler(scale=2, fast=True) as up:
         result = up.upscale_file(tiny_video, tmp_path / "out.mkv", crf=0)
