@@ -6,9 +6,10 @@ so the upscaled frames are held until the input ends: a clip whose frames would 
 half of this machine's memory (:data:`srstream.engine.stills.ANIMATION_MEMORY_SHARE`) is refused
 before the work where its frame count is known, and stopped where it is not. Each frame lasts
 until the next one's time (a variable frame rate kept, to the millisecond that WebP counts in);
-the animation loops for ever, as a GIF does. Frames are lossy at quality 95 (``--quality``):
-libwebp's lossless mode made a video's frames several times larger. Sound and subtitles have no
-place in it, and the run says so. FFmpeg's own WebP encoder gives one packet for the whole
+a video's animation loops for ever, a GIF's plays as often as the GIF's own loop block says
+(:func:`gif_repeats`; once where it has none, as browsers play it). Frames are lossy at quality
+95 (``--quality``): libwebp's lossless mode made a video's frames several times larger. Sound and
+subtitles have no place in it, and the run says so. FFmpeg's own WebP encoder gives one packet for the whole
 animation, which the video pipeline (a packet a frame) does not take.
 """
 
@@ -25,10 +26,56 @@ from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.errors import OutputError
 
-__all__ = ["ANIMATED_SUFFIXES", "AnimationSink", "animation_bytes", "upscale_to_animation"]
+__all__ = ["ANIMATED_SUFFIXES", "AnimationSink", "animation_bytes", "gif_repeats", "upscale_to_animation",
+           "webp_loop_count"]
 
 #: Output extensions a video is written to as one animated picture.
 ANIMATED_SUFFIXES = (".webp",)
+
+
+def gif_repeats(path: Path | str) -> int | None:
+    """How often the GIF ``path`` plays again after its first time, from its NETSCAPE2.0 (or
+    ANIMEXTS1.0) loop block: 0 for ever; None where it has no such block, and plays once (as
+    browsers play it). None too for a file that is not a GIF or is damaged before the block.
+
+    FFmpeg's GIF demuxer reads the block but does not pass the count on, and OpenCV's would
+    decode every frame to give it: the file's blocks are walked here, skipping the pictures' data
+    (a few hundred bytes read per frame).
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        return None
+    at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # the screen descriptor, its colour table
+
+    def skip_blocks(i: int) -> int:  # data sub-blocks, each led by its length, up to the empty one
+        while i < len(data) and data[i]:
+            i += data[i] + 1
+        return i + 1
+
+    while at < len(data):
+        kind = data[at]
+        if kind == 0x21 and at + 2 < len(data):  # an extension: its label, then its sub-blocks
+            label, block = data[at + 1], data[at + 2:at + 3 + 11]
+            if label == 0xFF and block[1:] in (b"NETSCAPE2.0", b"ANIMEXTS1.0") and data[at + 14:at + 16] == b"\x03\x01":
+                return int.from_bytes(data[at + 16:at + 18], "little")
+            at = skip_blocks(at + 2)
+        elif kind == 0x2C and at + 10 <= len(data):  # a picture: its descriptor, colour table, LZW data
+            flags = data[at + 9]
+            at += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+            at = skip_blocks(at + 1)
+        else:  # the trailer, or damage
+            return None
+    return None
+
+
+def webp_loop_count(repeats: int | None) -> int:
+    """WebP's loop count for a GIF that plays again ``repeats`` times (:func:`gif_repeats`): WebP
+    counts every play (0: for ever), as Chromium and libwebp's gif2webp read it."""
+    return 0 if repeats == 0 else min(65535, 1 + (repeats or 0))
 
 
 def animation_bytes(frames: int, width: int, height: int, alpha: bool) -> int:
@@ -44,9 +91,9 @@ class AnimationSink:
     takes_yuv = False
 
     def __init__(self, dst: Path, report: Report, time_base: Fraction, rate: Fraction, limit: int,
-                 quality: int | None = None) -> None:
+                 quality: int | None = None, loop_count: int = 0) -> None:
         self.dst, self.report, self.time_base, self.rate = dst, report, time_base, rate
-        self.limit, self.quality = limit, quality
+        self.limit, self.quality, self.loop_count = limit, quality, loop_count
         self.frames: list[tuple[int, int | None, np.ndarray]] = []
         self.held = 0
         self.last: int | None = None  # the last frame's own duration, where the input gives it (a GIF's)
@@ -90,7 +137,7 @@ class AnimationSink:
         durations = self.durations()
         pictures = [picture for _, _, picture in self.frames]
         self.frames.clear()
-        write_animation(self.dst, pictures, durations, 0, lossy=True, quality=self.quality)
+        write_animation(self.dst, pictures, durations, self.loop_count, lossy=True, quality=self.quality)
         self.report.output = self.dst
 
 
@@ -116,8 +163,11 @@ def upscale_to_animation(src: Path, dst: Path, upscaler: Any, *, memory: int,
         if dropped:
             report.notes.append(f"the input's {' and '.join(dropped)} has no place in an animated WebP: a video "
                                 "output keeps it")
+        # a GIF plays as often as its own loop block says (once where it has none); a video loops for ever
+        loops = webp_loop_count(gif_repeats(src)) if source.container.format.name == "gif" else 0
         sink = AnimationSink(dst, report, source.video.time_base,
-                             source.video.average_rate or source.video.guessed_rate or Fraction(25), memory, quality)
+                             source.video.average_rate or source.video.guessed_rate or Fraction(25), memory, quality,
+                             loops)
         run(source, UpscaleStage([Rung("", lambda: upscaler)]), [sink], report=report, progress=progress)
     except BaseException:
         source.close()

@@ -590,6 +590,17 @@ def rehearse_output(source: FileSource, format_name: str, suffix: str, size: tup
                     first_packets(None if source.src == PIPE else source.src, source.copied))
 
 
+def _gif_loop(source: FileSource, path: Path) -> dict[str, str]:
+    """The GIF muxer's ``loop`` for a GIF out of a GIF: as often as the input's own loop block says
+    (-1: once, where it has none); FFmpeg's default (0, for ever) for a GIF out of a video."""
+    if path.suffix.lower() != ".gif" or source.src == PIPE or source.container.format.name != "gif":
+        return {}
+    from srstream.engine.animated import gif_repeats
+
+    repeats = gif_repeats(source.src)
+    return {"loop": str(-1 if repeats is None else repeats)}
+
+
 class FileSink:
     """Upscaled frames and passed-through packets -> one output file (or Matroska on stdout),
     encoded on its own thread behind a bounded queue (it waits: nothing is dropped).
@@ -614,7 +625,7 @@ class FileSink:
         try:
             with writing(self.tmp, options.codec):
                 self.container = av.open("pipe:1", "w", format="matroska") if dst == PIPE \
-                    else av.open(str(self.tmp), "w")
+                    else av.open(str(self.tmp), "w", options=_gif_loop(source, self.tmp))
             self.size = size  # (width, height) of the output frames
             if not rehearsed:  # a job's segments: once for them all, before the first (Upscaler._joinable)
                 rehearse_output(source, self.container.format.name, self.tmp.suffix, self.size, options)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from srstream import cli
+from srstream.engine.animated import gif_repeats, webp_loop_count
 from tests.conftest import remux_video, write_video
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
@@ -72,6 +73,41 @@ def test_a_transparent_gif_becomes_a_transparent_webp(tmp_path: Path, nearest: P
     assert code == 0 and "kept their own format" not in text, text
     ok, animation = cv2.imreadanimation(str(tmp_path / "emotes_x2" / "emote.webp"))
     assert ok and list(animation.durations) == [100, 200, 50]
+
+
+@pytest.mark.parametrize("loop", [None, 0, 2])
+def test_a_gif_plays_as_often_as_its_loop_block_says_as_webp_and_as_gif(tmp_path: Path, nearest: Path, loop: int | None,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Every GIF came out looping for ever: one made to play once (no loop block) or twice more did not."""
+    image = pytest.importorskip("PIL.Image")
+    frames = [image.fromarray(np.full((8, 12, 3), 60 * i, np.uint8)) for i in range(3)]
+    src = tmp_path / "once.gif"
+    looping = {} if loop is None else {"loop": loop}
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, **looping)
+    assert gif_repeats(src) == loop
+    for out in ("out.webp", "out.gif"):
+        code, text = _run(capsys, str(src), "-o", str(tmp_path / out), "--model", str(nearest))
+        assert code == 0, text
+    ok, animation = cv2.imreadanimation(str(tmp_path / "out.webp"))
+    assert ok and animation.loop_count == {None: 1, 0: 0, 2: 3}[loop]  # WebP counts every play
+    assert gif_repeats(tmp_path / "out.gif") == loop
+    with image.open(tmp_path / "out.gif") as gif:  # as Pillow reads it
+        assert gif.info.get("loop") == loop
+
+
+def test_a_gifs_loop_block_is_found_after_its_first_picture(tmp_path: Path) -> None:
+    """The NETSCAPE block after a picture with its own colour table and two LZW sub-blocks."""
+    def gif_repeats_bytes(data: bytes) -> int | None:
+        (tmp_path / "a.gif").write_bytes(data)
+        return gif_repeats(tmp_path / "a.gif")
+
+    picture = b"\x2c" + bytes(8) + b"\x81" + bytes(12) + b"\x02" + b"\x02ab\x01c\x00"
+    block = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x07\x00\x00"
+    screen = b"GIF89a" + bytes([4, 0, 4, 0, 0, 0, 0])
+    assert webp_loop_count(gif_repeats_bytes(screen + picture + block + b"\x3b")) == 8
+    assert gif_repeats_bytes(screen + picture + b"\x3b") is None
+    assert gif_repeats_bytes(screen + picture[:14]) is None  # cut short
+    assert gif_repeats_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20)) is None
 
 
 def test_an_animation_too_large_for_memory_is_refused_and_nothing_is_left(tmp_path: Path, nearest: Path,
