@@ -143,11 +143,13 @@ class AnimationSink:
 
 def upscale_to_animation(src: Path, dst: Path, upscaler: Any, *, memory: int,
                          progress: Callable[[int], None] | None = None, deinterlace: str = "auto",
-                         limit: tuple[int | None, float | None] = (None, None), quality: int | None = None) -> Report:
+                         limit: tuple[int | None, float | None] = (None, None), quality: int | None = None,
+                         start: float | None = None) -> Report:
     """Upscale the video ``src`` into the animated WebP ``dst`` with ``upscaler`` (a
     :class:`~srstream.engine.upscaler.FrameUpscaler`), holding at most ``memory`` bytes of frames.
-    ``limit``: (frames, seconds), the most of either taken from the start; ``quality``: libwebp's
-    (default :data:`srstream.engine.stills.WEBP_LOSSY_QUALITY`).
+    ``limit``: (frames, seconds), the most of either taken from the start; ``start``: the seconds
+    into the video it starts at (``--start``); ``quality``: libwebp's (default
+    :data:`srstream.engine.stills.WEBP_LOSSY_QUALITY`).
 
     Raises:
         InputError: an unreadable input, no frames (:func:`srstream.engine.video.end_of_input`).
@@ -156,7 +158,8 @@ def upscale_to_animation(src: Path, dst: Path, upscaler: Any, *, memory: int,
     """
     from srstream.engine.video import FileSource, end_of_input
 
-    source = FileSource(src, copy_audio=False, copy_subtitles=False, deinterlace=deinterlace, limit=limit)
+    source = FileSource(src, copy_audio=False, copy_subtitles=False, deinterlace=deinterlace, limit=limit,
+                        start=start)
     try:
         report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
         dropped = sorted({s.type for s in source.container.streams if s.type in ("audio", "subtitle")})
@@ -172,5 +175,5 @@ def upscale_to_animation(src: Path, dst: Path, upscaler: Any, *, memory: int,
     except BaseException:
         source.close()
         raise
-    end_of_input(src, report)
+    end_of_input(src, report, start)
     return report

@@ -65,6 +65,8 @@ class FileJob:
     frames: Any = None
     #: (frames, seconds): the most of either a video's run takes from its start (a preview), in one pass
     limit: tuple[int | None, float | None] = (None, None)
+    #: the seconds into the video its run starts at (``--start``: a scene), in one pass; None: its start
+    start: float | None = None
     #: the format of image outputs (``".png"``): a folder's or glob's images (where it holds them), or
     #: the one image's; None: each image's own
     image_suffix: str | None = None
@@ -122,7 +124,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
               segments: int | str = "auto", restart: bool = False, workers: int = 0,
               ray_address: str | None = None, recursive: bool = False, fps: float | None = None,
               sound: str | Path | None = None, max_frames: int | None = None, max_seconds: float | None = None,
-              into: Path | None = None, image_format: str | None = None, image_quality: int | None = None) -> FileJob:
+              into: Path | None = None, image_format: str | None = None, image_quality: int | None = None,
+              start: float | None = None) -> FileJob:
     """Check a file job before any work: the input (a video, an image, a folder, a glob, or ``-``
     for standard input), the output (default: ``INPUT_xS.ext`` beside it, or ``INPUT_TAG.ext`` for
     a ``scale`` given as a tag such as ``"x1.5"`` or ``"1080p"``; ``-`` streams a video to standard
@@ -140,7 +143,9 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     frames a second (default 25), with the first audio stream of the file ``sound`` (an audio file,
     or a video whose sound is wanted) where one is given (:mod:`srstream.engine.sequence`).
     ``max_frames`` / ``max_seconds``: a video's first frames or seconds only (a preview of the
-    settings, as FFmpeg's ``-frames:v`` and ``-t``), in one pass. ``into``: the folder the default
+    settings, as FFmpeg's ``-frames:v`` and ``-t``), in one pass; ``start``: from this many seconds
+    into the video (a scene, as FFmpeg's ``-ss``: the output's times, sound and subtitles then
+    count from there), in one pass. ``into``: the folder the default
     output goes into, under its default name, in place of the input's (``dst`` None only).
     ``image_format``: the format image outputs are written in (``"png"``, ``"webp"``; None: each
     image's own): an image's default output, and a folder's or glob's images where the format holds
@@ -174,7 +179,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         if sound is not None:
             raise ConfigError("--audio is the sound of an image sequence upscaled into a video (a folder or glob of "
                               "images with -o VIDEO); a video keeps its own sound: drop --audio")
-        job = _limited(_plan_media(media, dst, **options), max_frames, max_seconds, segments)
+        job = _limited(_plan_media(media, dst, **options), max_frames, max_seconds, segments, start)
         return _with_quality(job, image_quality)
     try:
         sequence.write()
@@ -189,18 +194,22 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
             options.update(audio=False)
         job = _plan_media(listed, Path(dst), **{**options, "subtitles": False, "recursive": False,
                                                 "image_suffix": None})
-        job = _limited(job, max_frames, max_seconds, segments if sequence.audio is None else "sound")
+        job = _limited(job, max_frames, max_seconds, segments if sequence.audio is None else "sound", start)
     except BaseException:
         sequence.remove()
         raise
     return dataclasses.replace(job, sequence=sequence)
 
 
-def frames_wanted(media: Any, limit: tuple[int | None, float | None]) -> int:
+def frames_wanted(media: Any, limit: tuple[int | None, float | None], start: float | None = None) -> int:
     """The frames a video's run reads: its own count, or fewer where ``limit`` (``--frames``,
-    ``--duration``) takes its first ones; 0 where neither says."""
+    ``--duration``) takes its first ones, or ``start`` (``--start``) skips some; 0 where none says."""
     frames, seconds = limit
-    wanted = [n for n in (media.frames, frames, round(seconds * media.rate) if seconds and media.rate else 0) if n]
+    rate = float(media.rate or 0)
+    left = media.frames
+    if start and left:
+        left = max(1, left - round(start * rate)) if rate else 0
+    wanted = [n for n in (left, frames, round(seconds * rate) if seconds and rate else 0) if n]
     return min(wanted) if wanted else 0
 
 
@@ -222,16 +231,38 @@ def _with_quality(job: FileJob, quality: int | None) -> FileJob:
     return dataclasses.replace(job, image_quality=quality)
 
 
-def _limited(job: FileJob, max_frames: int | None, max_seconds: float | None, segments: int | str) -> FileJob:
+def _limited(job: FileJob, max_frames: int | None, max_seconds: float | None, segments: int | str,
+             start: float | None = None) -> FileJob:
     """``job`` taking only its video's first ``max_frames`` frames or ``max_seconds`` seconds
-    (None: all), in one pass: a resumable job's segments and its workers cover the whole input.
+    (None: all), from ``start`` seconds in (None: its start), in one pass: a resumable job's
+    segments and its workers cover the whole input.
 
     Raises:
-        ConfigError: a limit that is not positive, for anything but a video, or beside segments
-            asked for (``--segments N``, workers, a sequence's sound, which a job's join muxes).
+        ConfigError: a limit that is not positive, a start that is negative or past the video's
+            end, either for anything but a video, or beside segments asked for (``--segments N``,
+            workers, a sequence's sound, which a job's join muxes).
     """
     import math
 
+    if start is not None:
+        from srstream.engine.video import clock
+
+        if not (start >= 0 and math.isfinite(start)):
+            raise ConfigError(f"--start {start:g}: a time from the video's start, 0 or more seconds (90, 1:30, "
+                              "1:02:03.5)")
+        if job.kind != "video" or job.videos:
+            raise ConfigError("--start takes a video file from that time on; images and folders are upscaled whole: "
+                              "drop it")
+        if job.media.seconds and start >= job.media.seconds:
+            raise ConfigError(f"--start {clock(start)}: {job.media.path} is {clock(job.media.seconds)} long; start "
+                              "inside it")
+        if job.workers or job.ray_address:
+            raise ConfigError("--start runs a video from that time in one pass; --workers and --ray-address share a "
+                              "whole video's segments: drop one or the other")
+        if job.segment_frames and segments != "auto":
+            raise ConfigError("--start runs a video from that time in one pass; a resumable job (--segments, or a "
+                              "sequence's --audio, which the job's join muxes) covers it whole: drop one or the other")
+        job = dataclasses.replace(job, segment_frames=0, start=start or None)
     if max_frames is None and max_seconds is None:
         return job
     if max_frames is not None and max_frames < 1:
@@ -723,7 +754,8 @@ class Upscaler:
             self._start_video()
             report = upscale_to_frames(job.media.path, job.frames, self._frames, overwrite=job.overwrite,
                                        settings=self.image_settings(), restart=self._start_video, progress=progress,
-                                       deinterlace=self.deinterlace, limit=job.limit, quality=job.image_quality)
+                                       deinterlace=self.deinterlace, limit=job.limit, quality=job.image_quality,
+                                       start=job.start)
             return FileResult(job, video=report, seconds=report.seconds)
         if job.animation:
             return self._run_animation(job, progress)
@@ -744,7 +776,7 @@ class Upscaler:
 
             self._start_video()
             video = upscale_video(job.media.path, job.output, self._frames, job.encode, progress=progress,
-                                  deinterlace=self.deinterlace, limit=job.limit)
+                                  deinterlace=self.deinterlace, limit=job.limit, start=job.start)
             return FileResult(job, video=video, seconds=video.seconds)
         started = time.perf_counter()
         if job.kind == "image" or job.media.frames:  # an image, or a folder's images
@@ -783,7 +815,7 @@ class Upscaler:
         from srstream.engine.animated import animation_bytes, upscale_to_animation
         from srstream.engine.stills import _animation_memory
 
-        media, counted = job.media, frames_wanted(job.media, job.limit)
+        media, counted = job.media, frames_wanted(job.media, job.limit, job.start)
         width, height = self.output_size(media.width, media.height)
         needed = animation_bytes(counted, width, height, alpha=True)
         if needed > _animation_memory():
@@ -794,7 +826,7 @@ class Upscaler:
         self._start_video()
         report = upscale_to_animation(media.path, job.output, self._frames, memory=_animation_memory(),
                                       progress=progress, deinterlace=self.deinterlace, limit=job.limit,
-                                      quality=job.image_quality)
+                                      quality=job.image_quality, start=job.start)
         return FileResult(job, video=report, seconds=report.seconds)
 
     def _run_videos(self, job: FileJob) -> Any:

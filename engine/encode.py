@@ -1169,9 +1169,24 @@ def mux_copied(out_container, copied: dict, packet, until: Fraction | None = Non
     return 1
 
 
-def copy_container_metadata(src, out_container, suffix: str, copied: list[str], notes: list[str]) -> None:  # noqa: ANN001
+def _chapters_from(chapters: list[dict], cut: Fraction) -> list[dict]:
+    """``chapters`` (PyAV's) of an output that starts ``cut`` seconds in: those that end after it,
+    each moved back by it (the one it falls in then starting at 0)."""
+    moved = []
+    for chapter in chapters:
+        tb = chapter["time_base"]
+        shift = round(cut / tb)
+        if chapter["end"] > shift:
+            moved.append({**chapter, "start": max(0, chapter["start"] - shift), "end": chapter["end"] - shift})
+    return moved
+
+
+def copy_container_metadata(src, out_container, suffix: str, copied: list[str], notes: list[str],  # noqa: ANN001
+                            cut: Fraction | None = None) -> None:
     """Container tags (title, ...), chapters and attachments (Matroska fonts), where the output
-    format can hold them; what it cannot hold is named in ``notes``, never silently lost."""
+    format can hold them; what it cannot hold is named in ``notes``, never silently lost. ``cut``:
+    the output starts this many seconds into ``src`` (``--start``): the chapters that end before
+    it are left out, the others moved to count from it."""
     for key, value in (src.metadata or {}).items():
         if key.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration"):
             out_container.metadata[key] = value
@@ -1185,6 +1200,8 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
         notes.append(f"{len(keys)} QuickTime tags ({', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''}) not "
                      f"kept: a {suffix} file holds none (.mov, .mp4 and .mkv do)")
     chapters = src.chapters()
+    if cut is not None:
+        chapters = _chapters_from(chapters, cut)
     if chapters:
         try:
             out_container.set_chapters(chapters)

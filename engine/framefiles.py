@@ -216,12 +216,15 @@ class FramesSink:
 def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite: bool = False,
                       settings: dict[str, Any] | None = None, restart: Callable[[], None] = lambda: None,
                       progress: Callable[[int], None] | None = None, deinterlace: str = "auto",
-                      limit: tuple[int | None, float | None] = (None, None), quality: int | None = None) -> Report:
+                      limit: tuple[int | None, float | None] = (None, None), quality: int | None = None,
+                      start: float | None = None) -> Report:
     """Upscale the video ``src`` into ``target``'s frame files with ``upscaler`` (a
     :class:`~srstream.engine.upscaler.FrameUpscaler`). ``settings``: what the frames depend on
     (the model's), recorded in the folder with the input's identity and the names. ``limit``:
-    (frames, seconds), the most of either taken from the start (``--frames``/``--duration``).
-    ``quality``: lossy frame files' (``--quality``; :func:`srstream.engine.stills.write_still`).
+    (frames, seconds), the most of either taken from the start (``--frames``/``--duration``);
+    ``start``: the seconds into the video the frames start at (``--start``; recorded with the
+    settings: frames from another time are another run's). ``quality``: lossy frame files'
+    (``--quality``; :func:`srstream.engine.stills.write_still`).
 
     Raises:
         ConfigError: the folder holds frames of another input or other settings (without ``overwrite``).
@@ -232,7 +235,8 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
     from srstream.engine.stills import _kept, _record_settings
     from srstream.engine.video import FileSource, end_of_input
 
-    source = FileSource(src, copy_audio=False, copy_subtitles=False, deinterlace=deinterlace, limit=limit)
+    source = FileSource(src, copy_audio=False, copy_subtitles=False, deinterlace=deinterlace, limit=limit,
+                        start=start)
     try:
         report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
         dropped = [s.type for s in source.container.streams if s.type in ("audio", "subtitle")]
@@ -244,6 +248,7 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
         except OSError as exc:
             raise OutputError(f"cannot create {target.folder}: {exc.strerror or exc}") from exc
         quality_setting = {"quality": quality} if quality is not None else {}  # none: a record made before matches
+        quality_setting.update({"from_seconds": start} if start else {})
         record = {**(settings or {}), **quality_setting, "input": {"name": src.name, **input_identity(src)},
                   "frames": target.template, "start": target.start}
         redo_before = _record_settings(target.folder, record, overwrite)
@@ -265,5 +270,5 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
         raise
     if sink.kept:
         report.notes.append(f"{sink.kept} frames an earlier run wrote were kept")
-    end_of_input(src, report)
+    end_of_input(src, report, start)
     return report

@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter, deque
@@ -250,6 +251,29 @@ def _start(packet) -> Fraction | None:  # noqa: ANN001 - av.Packet
     return None if when is None or packet.time_base is None else when * packet.time_base
 
 
+def _from_cut(packet, cut_at: Fraction) -> bool:  # noqa: ANN001 - av.Packet
+    """Whether a copied stream's ``packet`` is kept by a run that starts ``cut_at`` seconds into
+    the file (``--start``), its times then made to count from there: one that starts before it is
+    left out (a sound packet too: its samples before the cut cannot be cut off without decoding
+    it, and the next one starts within a packet's time of the pictures), but for a subtitle still
+    shown at the cut, which is shown from the cut to its own end."""
+    begins, tb = _start(packet), packet.time_base
+    if begins is None or tb is None:
+        return False
+    if begins < cut_at:
+        ends = begins + (packet.duration or 0) * tb
+        if packet.stream.type != "subtitle" or ends <= cut_at:
+            return False
+        packet.duration = max(1, round((ends - cut_at) / tb))
+        packet.pts = packet.dts = round(cut_at / tb)
+    shift = round(cut_at / tb)
+    if packet.pts is not None:
+        packet.pts -= shift
+    if packet.dts is not None:
+        packet.dts -= shift
+    return True
+
+
 def _shifted(packets: Iterator, continuity: Continuity) -> Iterator:
     """``packets``, each with its times made continuous by ``continuity`` as it is read."""
     for packet in packets:
@@ -265,7 +289,11 @@ class FileSource:
     ``span``: only the frames with ``start <= pts < end`` (the stream's time base; None: from the
     first / to the last), decoded from the keyframe at or before ``start``. ``limit``: (frames,
     seconds), the most of either to read from the start (``--frames``/``--duration``: a preview);
-    the read then ends as ``"frames"`` or ``"duration"``.
+    the read then ends as ``"frames"`` or ``"duration"``. ``start``: seconds from the file's start
+    (``--start``, as FFmpeg's ``-ss`` counts them) where the read begins (decoded from the keyframe
+    at or before it); every time handed on then counts from there, so that an output starts at
+    0; the other streams' packets before it are left out (a sound packet that spans it too: the
+    sound starts within one packet of the pictures), a subtitle shown across it is shown from it.
 
     Raises (on construction):
         InputError: unreadable, or no video stream.
@@ -275,10 +303,10 @@ class FileSource:
 
     def __init__(self, src: Path, *, copy_audio: bool = True, copy_subtitles: bool = True,
                  span: tuple[int | None, int | None] = (None, None), deinterlace: str = "auto",
-                 limit: tuple[int | None, float | None] = (None, None)) -> None:
+                 limit: tuple[int | None, float | None] = (None, None), start: float | None = None) -> None:
         import av
 
-        self.limit = limit
+        self.limit, self.start = limit, start
         if deinterlace not in ("auto", "on", "off"):
             raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on or off")
         self.src, self.span, self.deinterlace = src, span, deinterlace
@@ -298,6 +326,14 @@ class FileSource:
             raise InputError(why)
         self.video = video
         self.turns, self.notes = 0, []
+        #: ``start`` on the video's clock (the first pts kept) and in seconds: where the output's times count from
+        self.cut: int | None = None
+        self.cut_at: Fraction | None = None
+        if start is not None:
+            # from the file's start (av.time_base, rounded to a microsecond: to the video's tick), as -ss counts
+            origin = round(Fraction(self.container.start_time or 0, 1_000_000) / video.time_base)
+            self.cut = origin + math.ceil(Fraction(start).limit_denominator(1_000_000) / video.time_base)
+            self.cut_at = self.cut * video.time_base
         #: (height, width) of its pictures as stored, its first frame's where that can be read (a
         #: stream's parameters can be its last size's): what the output is sized for, in every
         #: segment alike (a frame of another size is fitted into it, :class:`srstream.engine.pipeline.UpscaleStage`)
@@ -391,6 +427,9 @@ class FileSource:
         tb = video.time_base
         step = int(round(1 / (video.average_rate or 30) / tb)) if tb else 1
         start, end = self.span
+        if self.cut is not None:  # --start: a segment's frames, from the cut on
+            start = self.cut if start is None else max(start, self.cut)
+        shift = self.cut or 0
         last_pts: int | None = None
         first_pts: int | None = None  # of the first frame read: where --duration counts from
         most_frames, most_seconds = self.limit
@@ -403,12 +442,17 @@ class FileSource:
         kept_until: Fraction | None = None  # the last kept frame's end, in seconds (a preview's)
         damaged_run = 0  # damaged packets in a row
 
+        def pass_on(packet) -> bool:  # noqa: ANN001 - av.Packet of a copied stream: handed on, from the cut on
+            if self.cut_at is not None and not _from_cut(packet, self.cut_at):
+                return True
+            return emit(Passthrough(packet))
+
         def release(until: Fraction | None) -> bool:  # the held packets starting before ``until`` seconds (all: None)
             while held:
                 begins = None if until is None else _start(held[0])
                 if begins is not None and begins >= until:
                     break
-                if not emit(Passthrough(held.popleft())):
+                if not pass_on(held.popleft()):
                     return False
             return True
 
@@ -416,6 +460,9 @@ class FileSource:
             nonlocal last_pts, first_pts, kept_until
             pts = frame.pts
             if start is not None or end is not None:  # a segment: the stream's own timestamps
+                if pts is None and self.cut is not None:
+                    raise InputError(f"{self.src}: its frames carry no timestamps, so --start cannot find its "
+                                     "time in them; cut it with --frames from the start instead")
                 if pts is None:
                     raise InputError(f"{self.src}: frames without timestamps cannot be cut into segments; "
                                      "run it in one pass (--segments off)")
@@ -432,7 +479,7 @@ class FileSource:
                 return "frames"
             if most_seconds is not None and (pts - first_pts) * tb >= most_seconds:
                 return "duration"
-            if not emit(Frame(report.frames_in, pts, time.perf_counter(), frame)):
+            if not emit(Frame(report.frames_in, pts - shift, time.perf_counter(), frame)):
                 return ""
             report.frames_in += 1
             if held is not None:
@@ -470,14 +517,17 @@ class FileSource:
                         waiting.discard(packet.stream.index)
                         if not waiting:
                             break
-                    elif not emit(Passthrough(packet)):
+                    elif not pass_on(packet):
                         return ""
             except av_failures():  # the frames and sound so far are kept, as at a damaged end
                 pass
             return outcome
 
         try:
-            if start is not None:  # decode from the keyframe at or before the span's start
+            if start is not None and self.cut is not None:  # --start: from where decoding reaches the cut
+                if (point := self._seek_point(self._preroll(start))) is not None:
+                    self.container.seek(point, stream=video, backward=True, any_frame=False)
+            elif start is not None:  # decode from the keyframe at or before the span's start
                 self.container.seek(self._preroll(start), stream=video, backward=True, any_frame=False)
             packets = self.container.demux(video, *extra)
             if self.continuity is not None:
@@ -490,7 +540,7 @@ class FileSource:
                         continue
                     if held is not None:
                         held.append(packet)
-                    elif not emit(Passthrough(packet)):
+                    elif not pass_on(packet):
                         return ""
                     continue
                 try:
@@ -520,6 +570,30 @@ class FileSource:
         if not release(None):  # the file ended inside the preview's limit: all of its sound
             return ""
         return "end"
+
+    def _seek_point(self, target: int) -> int | None:
+        """Where to seek so that decoding reaches the frame at ``target`` (``--start``): ``target``
+        itself where the format's seek lands on a keyframe at or before it (an indexed MP4 or MKV),
+        else earlier: a transport stream seeks by time onto any packet, and its decoder then waits
+        for the next keyframe, past the target (tried 10 and 60 s before, each with a first frame
+        decoded on a second opening of the file); None: decode from the file's start (a pipe too)."""
+        if self.src == PIPE:
+            return None
+        tb, first_pts = self.video.time_base, self.video.start_time or 0
+        for back in (0, 10, 60):
+            point = target - round(back / tb)
+            if point <= first_pts:
+                return None
+            try:
+                with open_input(self.src) as container:
+                    video = container.streams[self.video.index]
+                    container.seek(point, stream=video, backward=True, any_frame=False)
+                    first = next(iter(container.decode(video)), None)
+            except av_failures():
+                return None
+            if first is not None and first.pts is not None and first.pts <= target:
+                return point
+        return None
 
     def _preroll(self, start: int) -> int:
         """Where a segment starting at ``start`` decodes from: for telecined film, a whole five of
@@ -567,7 +641,7 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
         notes.append(note)
     convert = frame_converter(pix_fmt, source.matrix, size, alpha=keeps_alpha(source, pix_fmt))
     streams = copy_streams(container, source.copied, suffix, copied)
-    copy_container_metadata(source.container, container, suffix, copied, notes)
+    copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at)
     return stream, convert, streams, pix_fmt
 
 
@@ -760,30 +834,47 @@ class _Stdout:
         pass
 
 
-def limit_note(report: Report) -> str:
-    """What a run that stopped at ``--frames`` or ``--duration`` says it kept."""
+def clock(seconds: float) -> str:
+    """``seconds`` as a player shows a time: ``"1:02:03.5"``, ``"12:30"``, ``"0:07.25"``."""
+    whole, part = divmod(round(seconds * 1000), 1000)
+    hours, rest = divmod(whole, 3600)
+    text = (f"{hours}:{rest // 60:02d}" if hours else f"{rest // 60}") + f":{rest % 60:02d}"
+    return text + (f".{part:03d}".rstrip("0") if part else "")
+
+
+def limit_note(report: Report, start: float | None = None) -> str:
+    """What a run that stopped at ``--frames`` or ``--duration`` says it kept (from ``start``, ``--start``)."""
+    if start:
+        many = "1 frame" if report.frames_in == 1 else f"{report.frames_in} frames"
+        return f"{many} from {clock(start)} only (--start, --{report.stopped_by}): the rest of the input was not read"
     first = "the first frame" if report.frames_in == 1 else f"the first {report.frames_in} frames"
     return f"{first} only (--{report.stopped_by}): the rest of the input was not read"
 
 
-def end_of_input(src: Path, report: Report) -> None:
+def end_of_input(src: Path, report: Report, start: float | None = None) -> None:
     """What a file run (into a video, numbered frames or an animation) says when its input is read:
-    that it stopped at ``--frames`` or ``--duration`` (:func:`limit_note`).
+    that it stopped at ``--frames`` or ``--duration`` (:func:`limit_note`), or started at ``start``.
 
     Raises:
-        InputError: no frame decoded (and the run was not interrupted).
+        InputError: no frame decoded (and the run was not interrupted); none at or after ``start``.
     """
     if report.frames_in == 0 and not report.interrupted:
         why = f" ({report.decode_error})" if report.decode_error else ""
+        if start and not report.decode_error:
+            raise InputError(f"{src} has no frames from {clock(start)} on (--start): it ends before; nothing was "
+                             "written")
         raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
     if report.stopped_by in ("frames", "duration"):
-        report.notes.append(limit_note(report))
+        report.notes.append(limit_note(report, start))
+    elif start:
+        report.notes.append(f"from {clock(start)} on (--start): the output's times count from there")
 
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,
                   progress: Callable[[int], None] | None = None, queue_size: int = 8,
                   span: tuple[int | None, int | None] = (None, None), rehearsed: bool = False,
-                  deinterlace: str = "auto", limit: tuple[int | None, float | None] = (None, None)) -> Report:
+                  deinterlace: str = "auto", limit: tuple[int | None, float | None] = (None, None),
+                  start: float | None = None) -> Report:
     """Upscale the video stream of ``src`` (:func:`~srstream.engine.media.main_video`) into ``dst``
     (written via a temporary file): a :class:`FileSource` through the pipeline into a :class:`FileSink`.
 
@@ -792,7 +883,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     that once before its first segment), so the sink does not try them again. ``deinterlace``:
     ``auto`` deinterlaces a video whose first frame is interlaced (:class:`Deinterlacer`), ``on``
     every frame marked interlaced, ``off`` none. ``limit``: (frames, seconds), the most of either
-    taken from the start (see :class:`FileSource`).
+    taken from the start; ``start``: the seconds into the file it starts at (see :class:`FileSource`).
 
     Raises:
         InputError: no frames, a corrupt stream, a mid-stream size change.
@@ -802,7 +893,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         ``interrupted=True`` and a valid, shorter output.
     """
     source = FileSource(src, copy_audio=options.copy_audio, copy_subtitles=options.copy_subtitles, span=span,
-                        deinterlace=deinterlace, limit=limit)
+                        deinterlace=deinterlace, limit=limit, start=start)
     report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
     try:
         sink = FileSink(dst, source, output_size(upscaler, *source.size), options, report, queue_size, rehearsed)
@@ -817,7 +908,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         raise InputError("the MP4/MOV on standard input gave no frames: one whose index (moov) comes after its "
                          "data cannot be read from a pipe; pass the file itself, or remux it first with "
                          "ffmpeg -i IN -c copy -movflags faststart OUT.mp4 (or send Matroska: -f matroska -)")
-    end_of_input(src, report)
+    end_of_input(src, report, start)
     if source.continuity is not None and source.continuity.jumps:
         jumps = source.continuity.jumps
         report.notes.append(f"the input's timestamps jump {jumps} time{'s' if jumps > 1 else ''} (files joined end to "

@@ -197,14 +197,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     video.add_argument("--no-audio", action="store_true",
                        help="drop audio instead of copying it (a file's, or a network stream's in a recording)")
     video.add_argument("--no-subtitles", action="store_true", help="drop subtitles instead of copying them")
+    video.add_argument("--start", type=_seconds, metavar="TIME",
+                       help="begin this far into a video file (seconds, M:SS or H:MM:SS.ss, as players show it): with "
+                            "--duration or --frames, that scene only; the output's times, sound, subtitles and "
+                            "chapters count from there")
     live = parser.add_argument_group("live sources (camera, screen, window)")
     live.add_argument("--fps", type=float, help="capture frame rate (default: the device's); for a folder or glob of "
                       "images with -o VIDEO, the video's frame rate (default 25)")
     live.add_argument("--size", help="capture size WIDTHxHEIGHT for cameras and whole screens (default: the device's)")
-    live.add_argument("--duration", type=float, help="stop after this many seconds (default: until closed or "
-                      "Ctrl-C); for a video file, upscale its first this many seconds only (a preview)")
+    live.add_argument("--duration", type=_seconds, metavar="SECONDS",
+                      help="stop after this many seconds (default: until closed or Ctrl-C); for a video file, "
+                           "upscale this many seconds of it only, from its start or --start (a preview)")
     live.add_argument("--frames", type=int, help="stop after capturing this many frames; for a video file, upscale "
-                      "its first this many frames only (a preview)")
+                      "this many frames of it only, from its start or --start (a preview)")
     live.add_argument("--no-display", action="store_true", help="no window (record with -o or feed --virtual-camera)")
     live.add_argument("--no-overlay", action="store_true", help="start the window without the stats overlay (key O)")
     live.add_argument("--no-pace", action="store_true",
@@ -445,7 +450,7 @@ def _plan(args: argparse.Namespace, into: Path | None = None, overwrite: bool | 
                     restart=args.restart, workers=args.workers, ray_address=args.ray_address,
                     recursive=args.recursive, fps=args.fps, sound=args.audio, max_frames=args.frames,
                     max_seconds=args.duration, into=into, image_format=args.ext,
-                    image_quality=args.quality)  # every check before any work
+                    image_quality=args.quality, start=args.start)  # every check before any work
     unused = _unused_image_options(args, job)
     if alone and unused:
         if job.sequence is not None:
@@ -829,11 +834,30 @@ def _compression(model, level: str | float, video: Path | None, found=None) -> f
     return strength
 
 
+def _seconds(text: str) -> float:
+    """A time as players show it, ``"90"``, ``"1:30"``, ``"1:02:03.5"``, in seconds (argparse's type)."""
+    parts = text.strip().split(":")
+    try:
+        if len(parts) > 3 or any(not part.strip() for part in parts):
+            raise ValueError(text)
+        numbers = [float(part) for part in parts]
+        if any(n < 0 for n in numbers) or any(n >= 60 for n in numbers[1:]) \
+                or any(not n.is_integer() for n in numbers[:-1]):
+            raise ValueError(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds (90, 7.5) or a time as players show it (1:30, "
+                                         "1:02:03.5)") from None
+    total = 0.0
+    for n in numbers:
+        total = total * 60 + n
+    return total
+
+
 def _frames_wanted(media, job) -> int:  # noqa: ANN001 - MediaInfo, FileJob
     """The frames a run reads, for its progress (:func:`srstream.engine.api.frames_wanted`; 0: not known)."""
     from srstream.engine.api import frames_wanted
 
-    return frames_wanted(media, job.limit)
+    return frames_wanted(media, job.limit, job.start)
 
 
 def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscaler

@@ -4,6 +4,7 @@ line's guarantees; its docstring examples run here as doctests."""
 from __future__ import annotations
 
 import doctest
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -305,6 +306,86 @@ def test_frames_and_duration_take_a_videos_first_frames_only(tmp_path: Path) -> 
     with pytest.raises(ConfigError, match="images and folders are upscaled whole"):
         api.plan_file(tmp_path / "still.png", tmp_path / "still_x2.png", scale=2, max_frames=1)
     assert not (tmp_path / "refused.mp4").exists() and not (tmp_path / "still_x2.png").exists()
+
+
+def _scene_film(path: Path) -> Path:
+    """2 s at 25 fps (grey 40 + 3i, a keyframe every 10), a tone from 1.2 s, three subtitle lines
+    (0-0.5, 0.8-1.2 and 1.5-1.7 s) and three chapters (0-0.6, 0.6-1.4, 1.4-2 s)."""
+    from fractions import Fraction
+
+    ms = Fraction(1, 1000)
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        v.options = {"g": "10", "preset": "ultrafast"}
+        a = c.add_stream("aac", rate=44100)
+        s = c.add_mux_stream("subrip")
+        s.time_base = ms
+        c.set_chapters([{"id": i + 1, "start": t0, "end": t1, "time_base": ms, "metadata": {"title": name}}
+                        for i, (t0, t1, name) in enumerate([(0, 600, "One"), (600, 1400, "Two"), (1400, 2000, "Three")])])
+        for i in range(50):
+            c.mux(v.encode(av.VideoFrame.from_ndarray(np.full((64, 96, 3), 40 + i * 3, np.uint8), format="rgb24")))
+        c.mux(v.encode())
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(0.8 * 44100)) / 44100)).astype(np.float32)
+        sound = av.AudioFrame.from_ndarray(wave[None], format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 44100, int(1.2 * 44100)
+        c.mux(a.encode(sound))
+        c.mux(a.encode())
+        for text, t0, t1 in ((b"Before", 0, 500), (b"Across", 800, 1200), (b"After", 1500, 1700)):
+            line = av.Packet(text)
+            line.stream, line.pts, line.dts, line.duration, line.time_base = s, t0, t0, t1 - t0, ms
+            c.mux(line)
+    return path
+
+
+def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_chapters(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A preview or a scene could only be taken from a video's start (--frames, --duration): a
+    film's opening credits. --start 0:00.92 now begins at frame 23 (decoded from the keyframe at
+    frame 20) and the output counts its times from there: its sound 0.28 s in where the tone
+    began 1.2 s into the film, the subtitle shown across the cut from 0, the chapters moved."""
+    from srstream import cli
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    film = _scene_film(tmp_path / "film.mkv")
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    out = tmp_path / "scene.mkv"
+    code = cli.main([str(film), "-o", str(out), "--start", "0:00.92", "--duration", "1", "--model", str(nearest),
+                     "--backend", "ort", "--precision", "fp32", "--crf", "0"])
+    text = capsys.readouterr().err
+    assert code == 0 and "25 frames from 0:00.92 only (--start, --duration)" in text, text
+    with av.open(str(out)) as c:
+        frames = [(f.pts * f.time_base, f.to_ndarray(format="gray")) for f in c.decode(video=0)]
+        assert len(frames) == 25 and frames[0][0] == 0 and frames[-1][0] == Fraction(24, 25)
+        assert [round(float(np.median(g))) for _, g in frames[:3]] == [109, 112, 115]  # frames 23, 24, 25
+    with av.open(str(out)) as c:
+        lines = [(bytes(p), p.pts, p.duration) for p in c.demux(c.streams.subtitles[0]) if p.size]
+        assert lines == [(b"Across", 0, 280), (b"After", 580, 200)]
+        assert [(ch["metadata"]["title"], ch["start"] * ch["time_base"], ch["end"] * ch["time_base"])
+                for ch in c.chapters()] == [("Two", 0, Fraction(12, 25)), ("Three", Fraction(12, 25), Fraction(27, 25))]
+    with av.open(str(out)) as c:
+        heard = [(f.pts * f.time_base, f.to_ndarray()[0]) for f in c.decode(audio=0)]
+        rate = c.streams.audio[0].rate
+    when, sound = next((t, samples) for t, samples in heard if (np.abs(samples) > 0.1).any())
+    onset = when + np.argmax(np.abs(sound) > 0.1) / rate
+    assert abs(onset - 0.28) < 1024 / 44100 + 0.005, onset  # the tone where it was in the film, to within a packet
+    # the cut's frames are numbered files from 1; a start past the end, or for an image, is refused
+    four = cli.main([str(film), "-o", str(tmp_path / "f" / "%d.png"), "--start", "1.6", "--model", str(nearest),
+                     "--backend", "ort", "--precision", "fp32"])
+    assert four == 0 and len(list((tmp_path / "f").glob("*.png"))) == 10
+    # a transport stream seeks by time onto any packet; one keyframe in all, its decoder gave nothing after it
+    from tests.conftest import remux_video, write_video
+
+    ts = remux_video(write_video(tmp_path / "one_gop.mp4", frames=60, rate=30), tmp_path / "one_gop.ts")
+    cut = api.plan_file(ts, tmp_path / "ts_cut.mkv", scale=2, start=1)
+    with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
+        assert up.run(cut).video.frames_out == 30
+    with pytest.raises(ConfigError, match=r"--start 0:05: .* is 0:02[.0-9]* long"):
+        api.plan_file(film, tmp_path / "late.mkv", scale=2, start=5)
+    with pytest.raises(ConfigError, match="one pass"):
+        api.plan_file(film, tmp_path / "late.mkv", scale=2, start=1, workers=2)
+    capsys.readouterr()
+    assert cli.main([str(film), "--start", "1:75"]) == 2 and "as players show it" in capsys.readouterr().err
 
 
 def test_a_long_video_whose_container_counts_no_frames_runs_as_a_resumable_job() -> None:

@@ -471,13 +471,19 @@ def test_progress_counts_the_frames_a_preview_takes_not_the_whole_input() -> Non
     from srstream.commands.upscale import _frames_wanted
 
     media = SimpleNamespace(frames=1000, rate=25.0)
-    assert _frames_wanted(media, SimpleNamespace(limit=(None, None))) == 1000
-    assert _frames_wanted(media, SimpleNamespace(limit=(30, None))) == 30  # --frames 30
-    assert _frames_wanted(media, SimpleNamespace(limit=(None, 2.0))) == 50  # --duration 2
-    assert _frames_wanted(media, SimpleNamespace(limit=(5000, None))) == 1000
+
+    def wanted(info, limit, start=None) -> int:  # noqa: ANN001
+        return _frames_wanted(info, SimpleNamespace(limit=limit, start=start))
+
+    assert wanted(media, (None, None)) == 1000
+    assert wanted(media, (30, None)) == 30  # --frames 30
+    assert wanted(media, (None, 2.0)) == 50  # --duration 2
+    assert wanted(media, (5000, None)) == 1000
+    assert wanted(media, (None, None), 10.0) == 750  # --start 10: what is left
+    assert wanted(media, (None, 2.0), 10.0) == 50
     unknown = SimpleNamespace(frames=0, rate=0.0)  # a container that counts no frames
-    assert _frames_wanted(unknown, SimpleNamespace(limit=(None, 2.0))) == 0
-    assert _frames_wanted(unknown, SimpleNamespace(limit=(7, None))) == 7
+    assert wanted(unknown, (None, 2.0)) == 0
+    assert wanted(unknown, (7, None)) == 7
 
 
 def test_pipes_in_and_out(tmp_path: Path, nearest: Path) -> None:
