@@ -430,6 +430,13 @@ def _media_named(path: Path) -> bool:
     return path.suffix.lower() in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES)
 
 
+def _swap_red_blue(image: np.ndarray) -> np.ndarray:
+    """An RGB(A) array as BGR(A), or back (a copy)."""
+    out = image.copy()
+    out[:, :, 0], out[:, :, 2] = image[:, :, 2], image[:, :, 0]
+    return out
+
+
 def _is_pil(image: Any) -> bool:
     """Whether ``image`` is a PIL image (without importing Pillow, which the engine does not need)."""
     return type(image).__module__.startswith("PIL.") and hasattr(image, "mode") and hasattr(image, "getbands")
@@ -499,6 +506,11 @@ class Upscaler:
         tileable: each frame is a texture that repeats edge to edge: upscale it as if it wrapped
             around, so the output tiles without seams (:class:`srstream.engine.upscaler.TileableUpscaler`;
             the model's own factor only).
+        channels: ``"rgb"`` (the default) or ``"bgr"``: the order of the arrays' colour channels
+            given to and returned by :meth:`upscale`, :meth:`upscale_batch` and :meth:`frames`;
+            ``"bgr"`` for OpenCV's (``cv2.imread``, ``cv2.VideoCapture``), alpha last in either.
+            The model sees RGB: BGR frames given as RGB come out with their luma taken from the
+            wrong weights (up to 16 levels off on Set5's head). PIL images are RGB whatever it says.
 
     Raises:
         ModelError, ConfigError, DependencyError, BackendError: as the command line reports them.
@@ -510,7 +522,7 @@ class Upscaler:
                  stabilize: float = 0.0, stabilize_tolerance: float | None = None, stabilize_still: float = 0.0,
                  threads: int = 0,
                  compression: float | None = None, change_cap: float = 0.0, output: Any = None,
-                 deinterlace: str = "auto", tileable: bool = False) -> None:
+                 deinterlace: str = "auto", tileable: bool = False, channels: str = "rgb") -> None:
         import dataclasses
 
         from srstream.engine.autotune import choose
@@ -524,6 +536,8 @@ class Upscaler:
             raise ConfigError(f"stabilize_tolerance={stabilize_tolerance}: a positive number of luma levels")
         if not change_cap >= 0:
             raise ConfigError(f"change_cap={change_cap}: 0 (off) or a positive gain")
+        if channels not in ("rgb", "bgr"):
+            raise ConfigError(f"channels={channels!r}: 'rgb', or 'bgr' for OpenCV's arrays")
         if tileable and output is not None:
             raise ConfigError("a tileable texture keeps the model's own factor (x2, x4): resized, its edges would no "
                               "longer meet; drop the other output size (--scale 1.5, --height)")
@@ -561,6 +575,7 @@ class Upscaler:
         if deinterlace not in ("auto", "on", "off"):
             raise ConfigError(f"deinterlace={deinterlace!r}: auto, on or off")
         self.output, self.deinterlace, self.tileable = output, deinterlace, tileable
+        self.channels = channels
         self._frames = frames
         # one call at a time: the backend's request (OpenVINO's says "Infer Request is busy" to a second
         # thread), the tile buffers and the stabiliser's last frame are the Upscaler's own
@@ -641,6 +656,12 @@ class Upscaler:
             image = image.astype(image.dtype.newbyteorder("="))
         if image.dtype.kind == "f":
             return self._upscale_float(image)
+        if self.channels == "bgr" and image.ndim == 3 and image.shape[2] in (3, 4):  # OpenCV's order: RGB inside
+            return _swap_red_blue(self._upscale_rgb(_swap_red_blue(image)))
+        return self._upscale_rgb(image)
+
+    def _upscale_rgb(self, image: np.ndarray) -> np.ndarray:
+        """:meth:`upscale` of an 8- or 16-bit array in RGB order (or grey)."""
         with self._lock:
             if self._closed:
                 raise ConfigError("this Upscaler was closed: open a new one (or upscale inside its with block)")
@@ -660,7 +681,7 @@ class Upscaler:
             raise InputError(f"a {image.dtype} image with {held}: float images are read as 0 (black) to 1 (white); "
                              "divide 8-bit values by 255, clip, or pass uint8")
         wide = np.rint(image * np.float32(65535)).astype(np.uint16)
-        out = self.upscale(wide)
+        out = self.upscale(wide)  # in the order it was given
         return (out * (1 / 65535)).astype(image.dtype)
 
     def _upscale_pil(self, image: Any) -> Any:
@@ -690,7 +711,7 @@ class Upscaler:
         else:
             raise InputError(f"a PIL image in mode {mode}: convert it to RGB, RGBA, L or LA first "
                              "(image.convert(\"RGB\"))")
-        out = self.upscale(pixels)
+        out = self._upscale_rgb(pixels) if pixels.dtype.kind != "f" else self.upscale(pixels)
         if mode == "I":
             out = out.astype(np.int32)
         result = Image.fromarray(out)

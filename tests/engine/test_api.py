@@ -108,6 +108,26 @@ def test_arrays_in_other_layouts_are_upscaled_or_named() -> None:
         up.upscale(image)
 
 
+def test_opencvs_bgr_arrays_are_upscaled_as_rgb_and_given_back_as_bgr() -> None:
+    """OpenCV's frames (cv2.imread, cv2.VideoCapture) are BGR; given as they are, the luma model
+    took blue for red and came out up to 16 levels off on Set5's head."""
+    rng = np.random.default_rng(5)
+    rgba = rng.integers(0, 256, (9, 11, 4)).astype(np.uint8)
+    with Upscaler("realtime-x2", backend="ort", precision="fp32") as rgb_up, \
+            Upscaler("realtime-x2", backend="ort", precision="fp32", channels="bgr") as bgr_up:
+        want = rgb_up.upscale(rgba[:, :, :3])
+        assert not np.array_equal(rgb_up.upscale(rgba[:, :, 2::-1]), want[:, :, ::-1])  # the order matters
+        assert np.array_equal(bgr_up.upscale(rgba[:, :, 2::-1]), want[:, :, ::-1])
+        bgra = rgba[:, :, [2, 1, 0, 3]]
+        assert np.array_equal(bgr_up.upscale(bgra), rgb_up.upscale(rgba)[:, :, [2, 1, 0, 3]])
+        assert np.array_equal(bgr_up.upscale(rgba[:, :, 0]), rgb_up.upscale(rgba[:, :, 0]))  # grey: no order
+        floats = bgr_up.upscale(rgba[:, :, 2::-1] / 255.0)
+        assert np.abs(floats - rgb_up.upscale(rgba[:, :, :3] / 255.0)[:, :, ::-1]).max() < 1e-6
+        assert [f.shape for f in bgr_up.frames(iter([rgba[:, :, :3]] * 2))] == [(18, 22, 3)] * 2
+    with pytest.raises(ConfigError, match="'rgb', or 'bgr'"):
+        Upscaler("realtime-x2", channels="rgba")
+
+
 def test_one_upscaler_shared_by_threads_gives_each_call_its_own_result() -> None:
     import threading
 
