@@ -127,8 +127,9 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
         raise ConfigError("--ensemble runs the model 8 times a frame: it is for stills and files, not live sources")
     if args.tileable:
         raise ConfigError("--tileable is for textures that repeat edge to edge (images and files), not live sources")
-    if getattr(args, "start", None) is not None:
-        raise ConfigError("--start begins a video file further in; a live source starts now: drop it")
+    if getattr(args, "start", None) is not None or getattr(args, "to", None) is not None:
+        raise ConfigError("--start and --to cut a scene from a video file; a live source starts now (--duration "
+                          "stops it): drop them")
     if args.frames is not None and args.frames <= 0:
         raise ConfigError(f"--frames must be positive, got {args.frames}")
     if args.duration is not None and args.duration <= 0:

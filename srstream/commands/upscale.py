@@ -201,6 +201,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                        help="begin this far into a video file (seconds, M:SS or H:MM:SS.ss, as players show it): with "
                             "--duration or --frames, that scene only; the output's times, sound, subtitles and "
                             "chapters count from there")
+    video.add_argument("--to", type=_seconds, metavar="TIME",
+                       help="end at this time of a video file (as --start takes it; in place of --duration)")
     live = parser.add_argument_group("live sources (camera, screen, window)")
     live.add_argument("--fps", type=float, help="capture frame rate (default: the device's); for a folder or glob of "
                       "images with -o VIDEO, the video's frame rate (default 25)")
@@ -449,7 +451,7 @@ def _plan(args: argparse.Namespace, into: Path | None = None, overwrite: bool | 
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers, ray_address=args.ray_address,
                     recursive=args.recursive, fps=args.fps, sound=args.audio, max_frames=args.frames,
-                    max_seconds=args.duration, into=into, image_format=args.ext,
+                    max_seconds=_until(args), into=into, image_format=args.ext,
                     image_quality=args.quality, start=args.start)  # every check before any work
     unused = _unused_image_options(args, job)
     if alone and unused:
@@ -851,6 +853,24 @@ def _seconds(text: str) -> float:
     for n in numbers:
         total = total * 60 + n
     return total
+
+
+def _until(args: argparse.Namespace) -> float | None:
+    """The seconds a video file's run takes: ``--duration``, or ``--to`` less ``--start``.
+
+    Raises:
+        ConfigError: both given, or a ``--to`` that is not after ``--start``.
+    """
+    if args.to is None:
+        return args.duration
+    if args.duration is not None:
+        raise ConfigError("--to and --duration both say where the run ends: give one")
+    from srstream.engine.video import clock
+
+    begin = args.start or 0.0
+    if args.to <= begin:
+        raise ConfigError(f"--to {clock(args.to)} is not after --start {clock(begin)}: the scene would be empty")
+    return args.to - begin
 
 
 def _frames_wanted(media, job) -> int:  # noqa: ANN001 - MediaInfo, FileJob

@@ -406,6 +406,12 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
         api.plan_file(film, tmp_path / "late.mkv", scale=2, start=1, workers=2)
     capsys.readouterr()
     assert cli.main([str(film), "--start", "1:75"]) == 2 and "as players show it" in capsys.readouterr().err
+    # --to: the end as a player shows it, in place of --duration
+    common = ["--model", str(nearest), "--backend", "ort", "--precision", "fp32"]
+    assert cli.main([str(film), "-o", str(tmp_path / "to.mkv"), "--start", "0.92", "--to", "0:01.92", *common]) == 0
+    assert "25 frames from 0:00.92 only" in capsys.readouterr().err
+    assert cli.main([str(film), "-o", str(tmp_path / "to2.mkv"), "--start", "1", "--to", "0.5", *common]) == 2
+    assert "--to 0:00.5 is not after --start 0:01" in capsys.readouterr().err
 
 
 def test_a_long_video_whose_container_counts_no_frames_runs_as_a_resumable_job() -> None:
