@@ -16,6 +16,7 @@ animation, which the video pipeline (a packet a frame) does not take.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.errors import OutputError
 
-__all__ = ["ANIMATED_SUFFIXES", "AnimationSink", "animation_bytes", "gif_repeats", "upscale_to_animation",
-           "webp_loop_count"]
+__all__ = ["ANIMATED_SUFFIXES", "AnimationSink", "PictureFrames", "animation_bytes", "gif_repeats", "picture_frames",
+           "upscale_to_animation", "webp_loop_count"]
 
 #: Output extensions a video is written to as one animated picture.
 ANIMATED_SUFFIXES = (".webp",)
@@ -76,6 +77,61 @@ def webp_loop_count(repeats: int | None) -> int:
     """WebP's loop count for a GIF that plays again ``repeats`` times (:func:`gif_repeats`): WebP
     counts every play (0: for ever), as Chromium and libwebp's gif2webp read it."""
     return 0 if repeats == 0 else min(65535, 1 + (repeats or 0))
+
+
+@dataclass(frozen=True)
+class PictureFrames:
+    """An animated WebP upscaled into a video or a GIF (``sticker.webp -o sticker.mp4``): FFmpeg
+    decodes no animated WebP, so its frames are written, with their times and alpha and without
+    loss, into an animated PNG (``listing``, beside the output, removed when the run ends), which
+    the video run reads as it reads any video. It stands where an image sequence's concat list
+    stands in a :class:`~srstream.engine.api.FileJob` (``sequence``)."""
+
+    source: Path
+    listing: Path
+    frames: tuple[str, ...]  # "frame 1", ...: what a run that did not hold them all names
+    notes: tuple[str, ...] = ()
+    audio: Path | None = None  # a sequence's soundtrack: an animation has none
+
+    def describe(self) -> str:
+        return f"{self.source}: an animated WebP of {len(self.frames)} frames, read as an animated PNG"
+
+    def write(self) -> None:
+        from srstream.engine.stills import read_animation, write_animation
+
+        frames, durations, loops = read_animation(self.source)
+        write_animation(self.listing, frames, durations, loops, lossy=False)
+
+    def remove(self) -> None:
+        self.listing.unlink(missing_ok=True)
+
+    def missing(self, video: Path) -> list[Path]:
+        """The frames the upscaled ``video`` does not hold, by count (the last ones)."""
+        from srstream.engine.sequence import open_input
+
+        with open_input(video) as container:
+            held = sum(1 for p in container.demux(container.streams.video[0]) if p.size)
+        return [Path(name) for name in self.frames[held:]]
+
+
+def picture_frames(media: Any, output: Path) -> PictureFrames:
+    """The stand-in of the animated WebP ``media`` (a probed image of several frames) for a run
+    into the video ``output``.
+
+    Raises:
+        OutputError: its frames would take more than :data:`srstream.engine.stills.ANIMATION_MEMORY_SHARE`
+            of this machine's memory while they are read.
+    """
+    from srstream.atomic import fitting_name
+    from srstream.engine.stills import _animation_memory
+
+    needed = animation_bytes(media.frames, media.width, media.height, alpha=True)
+    if needed > _animation_memory():
+        raise OutputError(f"{media.path}: an animated WebP is read whole, and its {media.frames} frames of "
+                          f"{media.width}x{media.height} would take {needed / 2**30:.1f} GiB, more than half of this "
+                          "machine's memory")
+    listing = output.with_name(fitting_name(output.parent, ".", output.name, ".frames.png"))
+    return PictureFrames(media.path, listing, tuple(f"frame {n + 1}" for n in range(media.frames)))
 
 
 def animation_bytes(frames: int, width: int, height: int, alpha: bool) -> int:

@@ -167,6 +167,16 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     if image_quality is not None and not 1 <= image_quality <= 100:
         raise ConfigError(f"--quality {image_quality}: from 1 (smallest files) to 100 (best)")
     media = probe(src, recursive=recursive)
+    if _animation_into_video(media, dst):
+        if media.path.suffix.lower() == ".png" or _is_apng(media.path):  # FFmpeg reads an animated PNG as a video
+            media = _probe_video(media.path)
+        else:  # an animated WebP, which FFmpeg does not read: its frames through an animated PNG
+            from srstream.engine.animated import picture_frames
+
+            return _plan_stand_in(picture_frames(media, Path(dst)), dst, fps, sound, max_frames, max_seconds, start,
+                                  image_quality, overwrite=overwrite, codec=codec, crf=crf, bitrate=bitrate,
+                                  preset=preset, pix_fmt=pix_fmt, audio=audio, subtitles=subtitles, segments=segments,
+                                  restart=restart, workers=workers, ray_address=ray_address, scale=scale)
     options = dict(scale=scale, overwrite=overwrite, codec=codec, crf=crf, bitrate=bitrate, preset=preset,
                    pix_fmt=pix_fmt, audio=audio, subtitles=subtitles, segments=segments, restart=restart,
                    workers=workers, ray_address=ray_address, recursive=recursive, into=into,
@@ -435,6 +445,56 @@ def _swap_red_blue(image: np.ndarray) -> np.ndarray:
     out = image.copy()
     out[:, :, 0], out[:, :, 2] = image[:, :, 2], image[:, :, 0]
     return out
+
+
+def _animation_into_video(media: Any, dst: str | Path | None) -> bool:
+    """Whether ``media`` is an animated PNG or WebP and ``dst`` names a video (or a GIF): until
+    this version such a run was refused ("the input is an image")."""
+    from srstream.engine.outputs import VIDEO_SUFFIXES
+
+    return (media.kind == "image" and media.frames > 1 and dst is not None and str(dst) != "-"
+            and Path(dst).suffix.lower() in VIDEO_SUFFIXES and not Path(dst).is_dir()
+            and media.path.suffix.lower() not in (".tif", ".tiff", ".gif"))  # a TIFF's pages are no animation
+
+
+def _is_apng(path: Path) -> bool:
+    """Whether FFmpeg reads ``path`` as an animated PNG (an APNG named otherwise)."""
+    from srstream.engine.sequence import open_input
+
+    try:
+        with open_input(path) as container:
+            return container.format.name == "apng"
+    except Exception:  # noqa: BLE001 - anything FFmpeg cannot open is not one
+        return False
+
+
+def _probe_video(path: Path) -> Any:
+    from srstream.engine.media import _probe_video as probe_video
+
+    return probe_video(path)
+
+
+def _plan_stand_in(stand_in: Any, dst: str | Path, fps: float | None, sound: str | Path | None,
+                   max_frames: int | None, max_seconds: float | None, start: float | None,
+                   image_quality: int | None, **options: Any) -> FileJob:
+    """:func:`plan_file` of an animated WebP into a video through ``stand_in``
+    (:class:`srstream.engine.animated.PictureFrames`), written here: probed as the video it is."""
+    if fps is not None or sound is not None:
+        raise ConfigError(f"{'--fps' if fps is not None else '--audio'} is for an image sequence; an animated "
+                          f"WebP keeps its own frame times and has no sound: drop it")
+    if image_quality is not None:
+        raise ConfigError("--quality sets a lossy image's; the animation goes into a video, whose quality --crf "
+                          "sets: drop --quality")
+    try:
+        stand_in.write()
+        listed = dataclasses.replace(_probe_video(stand_in.listing), frames=len(stand_in.frames))
+        job = _plan_media(listed, Path(dst), **{**options, "audio": False, "subtitles": False, "recursive": False,
+                                                "into": None, "image_suffix": None})
+        job = _limited(job, max_frames, max_seconds, options["segments"], start)
+    except BaseException:
+        stand_in.remove()
+        raise
+    return dataclasses.replace(job, sequence=stand_in)
 
 
 def _is_pil(image: Any) -> bool:

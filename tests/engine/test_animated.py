@@ -110,6 +110,29 @@ def test_a_gifs_loop_block_is_found_after_its_first_picture(tmp_path: Path) -> N
     assert gif_repeats_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20)) is None
 
 
+@pytest.mark.parametrize("suffix", [".webp", ".png"])
+def test_an_animated_webp_or_png_becomes_a_video_at_its_own_times(tmp_path: Path, nearest: Path, suffix: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A sticker (animated WebP) or an animated PNG into -o NAME.mp4 was refused ("the input is an
+    image"): FFmpeg reads an animated PNG as a video, and an animated WebP not at all (its frames
+    now go through an animated PNG beside the output, removed after)."""
+    animation = cv2.Animation()
+    animation.frames = [np.full((16, 24, 4), (40 * i, 90, 200, 255), np.uint8) for i in range(3)]
+    animation.durations, animation.loop_count = [100, 200, 50], 0
+    ok, data = cv2.imencodeanimation(suffix, animation, [cv2.IMWRITE_WEBP_QUALITY, 101] if suffix == ".webp" else [])
+    src = tmp_path / f"sticker{suffix}"
+    src.write_bytes(data.tobytes())
+    code, text = _run(capsys, str(src), "-o", str(tmp_path / "sticker.mp4"), "--model", str(nearest), "--crf", "0")
+    assert code == 0, text
+    with av.open(str(tmp_path / "sticker.mp4")) as container:
+        frames = [(f.time, f.to_ndarray(format="bgr24")) for f in container.decode(video=0)]
+    assert [round(t, 2) for t, _ in frames] == [0, 0.1, 0.3]  # each frame at its time
+    assert frames[2][1].shape == (32, 48, 3) and abs(int(frames[2][1][8, 8, 0]) - 80) <= 3
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # the stand-in is gone
+    code, text = _run(capsys, str(src), "-o", str(tmp_path / "sticker.gif"), "--model", str(nearest))
+    assert code == 0 and (tmp_path / "sticker.gif").stat().st_size > 0, text
+
+
 def test_an_animation_too_large_for_memory_is_refused_and_nothing_is_left(tmp_path: Path, nearest: Path,
                                                                           capsys: pytest.CaptureFixture[str],
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
