@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from srstream.commands import Command, add_backend_arguments
 from srstream.engine.encode import DEFAULT_PRESET
@@ -162,6 +163,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output (for a folder: redo every image, not only those an earlier "
                         "run of the same command left undone)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="say nothing but errors, a folder's failed files and what an interrupted run kept (no "
+                             "progress, notes or summaries): for scripts and scheduled jobs; the exit code says "
+                             "how it went")
     parser.add_argument("-r", "--recursive", action="store_true",
                         help="for a folder: its subfolders too, each image and video written at the same place "
                              "under the output folder")
@@ -265,7 +270,45 @@ def _progress(total: int, unit: str):  # noqa: ANN202
     return tqdm(total=total or None, unit=unit, dynamic_ncols=True, file=sys.stderr, leave=False)
 
 
+class _Quiet:
+    """``--quiet``: a text stream passing on only the lines that say what went wrong or what to do
+    next (:data:`QUIET_KEEPS`), whole lines at a time; the rest (progress, notes, summaries) is
+    dropped. Not a terminal, so progress is never drawn as a bar."""
+
+    def __init__(self, target: Any) -> None:  # noqa: ANN401 - a text stream
+        self.target, self.pending = target, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if line.startswith(QUIET_KEEPS) or (line.startswith("sr-stream: ") and " failed: " in line):
+                self.target.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+#: The lines ``--quiet`` keeps: errors, a folder's failed files (``  failed: PATH: why``, and
+#: ``sr-stream: PATH failed: why``) and what an interrupted run kept and how to go on.
+QUIET_KEEPS = ("sr-stream: error", "sr-stream: interrupted", "  failed: ")
+
+
 def run(args: argparse.Namespace) -> int:
+    if not getattr(args, "quiet", False):
+        return _run(args)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stderr(_Quiet(sys.stderr)))
+        if str(args.output) != "-":  # -o -: the picture or video itself goes to standard output
+            stack.enter_context(contextlib.redirect_stdout(_Quiet(sys.stdout)))
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from srstream.engine.media import is_pipe
     from srstream.engine.models import pick_model
     from srstream.engine.sources import parse_live

@@ -341,3 +341,28 @@ def test_several_inputs_are_checked_before_any_work(tmp_path: Path, capsys: pyte
         assert code == want and re.search(message, err, re.M) and "listed above" not in err, (argv, err)
     assert first.read_bytes() == before and not (tmp_path / "a_x2_x2.mp4").exists()
     assert not (tmp_path / "o").exists()  # the folder made for a run refused before any work goes too
+
+
+def test_quiet_says_only_what_went_wrong(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A scheduled job's log had every run's model line, progress, notes and summary; --quiet
+    keeps errors, a folder's failed files and what to do next, and the exit codes."""
+    import cv2
+    import numpy as np
+
+    from tests.conftest import write_video
+
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    common = ["--model", str(nearest), "--backend", "ort", "--precision", "fp32", "-q"]
+    clip = write_video(tmp_path / "clip.mp4", frames=4, audio=True)
+    assert run([str(clip), "-o", str(tmp_path / "out.mkv"), *common], capsys) == (0, "", "")
+    code, out, err = run([str(clip), "-o", str(tmp_path / "out.mkv"), *common], capsys)
+    assert code == 4 and out == "" and err == f"sr-stream: error: output {tmp_path / 'out.mkv'} already exists; pass " \
+        "--overwrite or choose another -o path\n"
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good.png"), np.full((8, 8, 3), 90, np.uint8))
+    (folder / "bad.png").write_bytes(b"not a png")
+    code, out, err = run([str(folder), *common], capsys)
+    assert code == 3 and out == "" and err.splitlines()[0].startswith(f"  failed: {folder / 'bad.png'}: ")
+    assert len(err.splitlines()) == 2 and "1 of 2 images could not be upscaled" in err
+    assert (tmp_path / "shots_x2" / "good.png").is_file()
