@@ -27,8 +27,8 @@ from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.errors import OutputError
 
-__all__ = ["ANIMATED_SUFFIXES", "AnimationSink", "PictureFrames", "animation_bytes", "gif_repeats", "picture_frames",
-           "upscale_to_animation", "webp_loop_count"]
+__all__ = ["ANIMATED_SUFFIXES", "AnimationSink", "PictureFrames", "animation_bytes", "apng_plays", "gif_repeats",
+           "picture_frames", "upscale_to_animation", "webp_loop_count"]
 
 #: Output extensions a video is written to as one animated picture.
 ANIMATED_SUFFIXES = (".webp",)
@@ -70,6 +70,27 @@ def gif_repeats(path: Path | str) -> int | None:
             at = skip_blocks(at + 1)
         else:  # the trailer, or damage
             return None
+    return None
+
+
+def apng_plays(path: Path | str) -> int | None:
+    """How often the animated PNG ``path`` plays, from its ``acTL`` chunk (0: for ever), as WebP
+    counts; None where it has none (not an animated PNG, or damaged before it). Its chunks are
+    walked up to the first picture data, which ``acTL`` must come before."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                return None
+            while len(head := f.read(8)) == 8:
+                size, kind = int.from_bytes(head[:4], "big"), head[4:]
+                if kind == b"acTL":
+                    body = f.read(8)
+                    return int.from_bytes(body[4:8], "big") if len(body) == 8 else None
+                if kind == b"IDAT":
+                    return None
+                f.seek(size + 4, 1)  # the chunk's data and its CRC
+    except OSError:
+        return None
     return None
 
 
