@@ -795,7 +795,8 @@ class Upscaler:
         """Upscale a video, an image, a folder or a glob into ``dst`` (default ``INPUT_xS.ext``),
         with the command line's guarantees. ``encode``: ``codec``, ``crf``, ``bitrate``,
         ``preset``, ``pix_fmt``, ``audio``, ``subtitles``, ``fps`` for an image sequence
-        upscaled into a video, and ``image_format`` and ``image_quality`` for images (see
+        upscaled into a video, ``max_frames``, ``max_seconds`` and ``start`` for a part of a video
+        (a preview, a scene), and ``image_format`` and ``image_quality`` for images (see
         :func:`plan_file`)."""
         return self.run(plan_file(src, dst, scale=self.spec.scale, overwrite=overwrite, **encode), progress)
 
