@@ -346,7 +346,9 @@ class FileSource:
                               "is not kept")
         self.matrix = video.codec_context.colorspace if video.codec_context.colorspace in MATRICES else BT601
         self.deep = is_deep(video.codec_context.pix_fmt)
-        self.frames_declared = shown_frames(src, video) if span == (None, None) and src != PIPE else 0
+        # what the container counts, to tell a truncated file by (a segment's or a --start's frames are fewer)
+        self.frames_declared = shown_frames(src, video) if span == (None, None) and src != PIPE and start is None \
+            else 0
         #: its frames are timed by their decoding times (:func:`srstream.engine.media.decode_order_times`)
         self.decode_times = src != PIPE and decode_order_times(src, video)
         #: a transport stream's times made continuous across jumps (:mod:`srstream.engine.timeline`)

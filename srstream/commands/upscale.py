@@ -1053,6 +1053,29 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
     return 0
 
 
+#: A part of a video (attribute, option, unset): each video of several inputs takes it, an image among them is whole.
+_VIDEO_PART = (("start", "--start", None), ("to", "--to", None), ("frames", "--frames", None),
+               ("duration", "--duration", None))
+
+
+def _image_whole(single: argparse.Namespace, into: Path | None, refusal: ConfigError):  # noqa: ANN202 - FileJob
+    """The plan of an image among several inputs that ``refusal`` refused for asking a part of a
+    video (:data:`_VIDEO_PART`), made without it: the image is upscaled whole, as a folder's
+    images are without the options for videos; None for another refusal, or a video's."""
+    import copy
+
+    if not _given(single, _VIDEO_PART):
+        return None
+    whole = copy.copy(single)
+    for attr, _, unset in _VIDEO_PART:
+        setattr(whole, attr, unset)
+    try:
+        job = _plan(whole, into, overwrite=True, alone=False)[0]
+    except SRStreamError:
+        return None
+    return job if job.kind == "image" else None
+
+
 def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | None):  # noqa: ANN202
     """:func:`_several`'s plan: the report to fill, each input's output (those that could be
     planned) and which inputs are images.
@@ -1072,12 +1095,20 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
     images: set[Path] = set()  # run without the options for videos, as a folder run's images are
     videos: set[Path] = set()
     refused: list[SRStreamError] = []
+    whole: list[ConfigError] = []  # an image's refusal of a video's part (--start, --frames): run whole
     for path in inputs:
         single = copy.copy(args)
         single.input, single.output = path, None
         try:
             job = _plan(single, into, overwrite=True, alone=False)[0]
-        except (InputError, OutputError, ConfigError) as exc:  # this input alone: listed, the rest go on
+        except ConfigError as exc:
+            job = _image_whole(single, into, exc)
+            if job is None:
+                report.failed.append((path, str(exc)))
+                refused.append(exc)
+                continue
+            whole.append(exc)
+        except (InputError, OutputError) as exc:  # this input alone: listed, the rest go on
             report.failed.append((path, str(exc)))
             refused.append(exc)
             continue
@@ -1089,6 +1120,8 @@ def _plan_several(args: argparse.Namespace, inputs: list[Path], into: Path | Non
     if len(refused) == len(inputs) and len({type(exc) for exc in refused}) == 1:
         raise refused[0]  # settings no input takes (--crf 99), a folder none can be written to: said once
     if len(images) == len(inputs):
+        if whole:
+            raise whole[0]  # images alone: a video's part is refused, as for one image
         images = set()  # images alone: an option for videos is refused, as for one image
     if targets and len(videos) == len(targets):
         unused = _given(args, _IMAGE_ONLY)
@@ -1127,6 +1160,8 @@ def _for_images(args: argparse.Namespace) -> argparse.Namespace:
 
     images = copy.copy(args)
     images.stabilize, images.change_cap, images.adapt = "auto", "auto", "auto"
+    for attr, _, unset in _VIDEO_PART:  # a part of each video; an image is whole
+        setattr(images, attr, unset)
     for attr, _, unset in _VIDEO_ONLY:
         setattr(images, attr, unset)
     return images

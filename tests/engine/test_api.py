@@ -406,6 +406,13 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
         api.plan_file(film, tmp_path / "late.mkv", scale=2, start=1, workers=2)
     capsys.readouterr()
     assert cli.main([str(film), "--start", "1:75"]) == 2 and "as players show it" in capsys.readouterr().err
+    # beside an image, which is upscaled whole; a cut is no truncated file ("ended after 25 of the 50 frames")
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "still.png"), np.full((8, 8, 3), 90, np.uint8))
+    assert cli.main([str(film), str(tmp_path / "still.png"), "-o", str(tmp_path / "both"), "--start", "1",
+                     "--model", str(nearest), "--backend", "ort", "--precision", "fp32"]) == 0
+    assert (tmp_path / "both" / "still_x2.png").is_file() and len(_decoded(tmp_path / "both" / "film_x2.mkv")) == 25
     # --to: the end as a player shows it, in place of --duration
     common = ["--model", str(nearest), "--backend", "ort", "--precision", "fp32"]
     assert cli.main([str(film), "-o", str(tmp_path / "to.mkv"), "--start", "0.92", "--to", "0:01.92", *common]) == 0
