@@ -1112,6 +1112,13 @@ class Upscaler:
     def __enter__(self) -> Upscaler:
         return self
 
+    def __reduce_ex__(self, protocol: Any) -> Any:  # noqa: ANN401
+        """Not sent to other processes (``pickle``: a process pool's tasks): it holds a compiled
+        model. Said so, where pickle named only the backend's session ("cannot pickle 'Core' object")."""
+        raise TypeError("an Upscaler holds an open model and is not sent to other processes: open one in each "
+                        "process (a pool's initializer, e.g. ProcessPoolExecutor(initializer=...)), or share one "
+                        "between threads (calls take turns)")
+
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()

@@ -103,6 +103,10 @@ def test_arrays_in_other_layouts_are_upscaled_or_named() -> None:
         up.upscale(image.transpose(2, 0, 1))
     with pytest.raises(InputError, match="upscale takes a decoded image.*upscale_file"):
         up.upscale("photo.jpg")
+    import pickle
+
+    with pytest.raises(TypeError, match="open one in each process"):  # not "cannot pickle 'Core' object"
+        pickle.dumps(up)
     up.close()
     with pytest.raises(ConfigError, match="was closed: open a new one"):
         up.upscale(image)
