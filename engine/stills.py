@@ -34,6 +34,7 @@ import logging
 import os
 import struct
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,9 @@ class StillMetadata:
     stored_in: str = ""
     #: a JPEG's chroma subsampling (``"420"``, ``"422"``, ``"444"``, ...; :func:`jpeg_sampling`)
     chroma: str = ""
+    #: the pixels per inch (x, y) a PNG, JPEG or TIFF says it prints at (:func:`pixel_density`);
+    #: written into a PNG, JPEG or TIFF output as it was (the upscaled picture prints larger)
+    density: tuple[float, float] | None = None
 
     @property
     def orientation(self) -> int:
@@ -406,14 +410,88 @@ def jpeg_sampling(data: bytes | memoryview) -> str:
     return ""
 
 
-def _stored(data: memoryview) -> tuple[tuple[bytes, ...], str, str]:
-    """:attr:`StillMetadata.stored`, ``stored_in`` and ``chroma`` of an image file's bytes (read in
-    place: a large PNG is not copied to find its text)."""
+def _stored(data: memoryview) -> tuple[tuple[bytes, ...], str, str, tuple[float, float] | None]:
+    """:attr:`StillMetadata.stored`, ``stored_in``, ``chroma`` and ``density`` of an image file's
+    bytes (read in place: a large PNG is not copied to find its text)."""
+    density = pixel_density(data)
     if bytes(data[:len(PNG_SIGNATURE)]) == PNG_SIGNATURE:
-        return png_chunks(data), ".png", ""
+        return png_chunks(data), ".png", "", density
     if bytes(data[:2]) == b"\xff\xd8":
-        return jpeg_segments(data), ".jpg", jpeg_sampling(data)
-    return (), "", ""
+        return jpeg_segments(data), ".jpg", jpeg_sampling(data), density
+    return (), "", "", density
+
+
+#: Inches in a metre (PNG's unit) and in a centimetre (JPEG's and TIFF's other unit).
+_INCH_M, _INCH_CM = 0.0254, 2.54
+
+
+def pixel_density(data: bytes | memoryview) -> tuple[float, float] | None:
+    """The pixels per inch (x, y) a PNG (``pHYs``), JPEG (JFIF's ``APP0``) or TIFF (``XResolution``,
+    ``YResolution``, ``ResolutionUnit`` of its first page) says it prints at; None where it says
+    none, only an aspect ratio, or is none of these. Scanners and print work keep it there; OpenCV
+    neither reads nor writes it (a JPEG's or TIFF's output lost it), so the few bytes are read here."""
+    head = bytes(data[:8])
+    try:
+        if head == PNG_SIGNATURE:
+            for start, kind, end in _png_walk(data):
+                if kind == b"pHYs" and end - start == 21:
+                    x, y, unit = struct.unpack(">IIB", data[start + 8:start + 17])
+                    return (x * _INCH_M, y * _INCH_M) if unit == 1 and x and y else None
+                if kind == b"IDAT":
+                    return None
+            return None
+        if head[:2] == b"\xff\xd8":
+            for start, marker, end in _jpeg_walk(data):
+                if marker == 0xE0 and end - start >= 18 and bytes(data[start + 4:start + 9]) == b"JFIF\0":
+                    unit, x, y = struct.unpack(">BHH", data[start + 11:start + 16])
+                    factor = {1: 1.0, 2: _INCH_CM}.get(unit)
+                    return (x * factor, y * factor) if factor and x and y else None
+            return None
+        if head[:4] in (b"II*\0", b"MM\0*"):
+            order = "<" if head[:2] == b"II" else ">"
+            ifd = struct.unpack(order + "I", data[4:8])[0]
+            count = struct.unpack(order + "H", data[ifd:ifd + 2])[0]
+            tags: dict[int, tuple[int, bytes]] = {}
+            for at in range(ifd + 2, ifd + 2 + 12 * count, 12):
+                tag, kind = struct.unpack(order + "HH", data[at:at + 4])
+                tags[tag] = (kind, bytes(data[at + 8:at + 12]))
+
+            def rational(tag: int) -> float:
+                kind, value = tags.get(tag, (0, b""))
+                if kind != 5:  # RATIONAL: an offset to two 32-bit numbers
+                    return 0.0
+                at = struct.unpack(order + "I", value)[0]
+                num, den = struct.unpack(order + "II", data[at:at + 8])
+                return num / den if den else 0.0
+
+            kind, value = tags.get(296, (3, struct.pack(order + "H", 2) + bytes(2)))  # default: inches
+            unit = struct.unpack(order + "H", value[:2])[0] if kind == 3 else 0
+            factor = {2: 1.0, 3: _INCH_CM}.get(unit)
+            x, y = rational(282), rational(283)
+            return (x * factor, y * factor) if factor and x > 0 and y > 0 else None
+    except (struct.error, ValueError, IndexError):  # a file cut short or damaged: no density
+        return None
+    return None
+
+
+def _with_density(suffix: str, data: bytes, density: tuple[float, float] | None) -> bytes:
+    """An encoded PNG or JPEG saying it prints at ``density`` pixels per inch: a PNG's ``pHYs``
+    put before its first ``IDAT`` (where the encoder wrote none), a JPEG's JFIF ``APP0`` set to it
+    (OpenCV writes an aspect ratio of 1:1 there), or one put after ``SOI`` where it has none."""
+    if density is None:
+        return data
+    x, y = density
+    if suffix == ".png":
+        ppm = struct.pack(">IIB", round(x / _INCH_M), round(y / _INCH_M), 1)
+        chunk = struct.pack(">I", 9) + b"pHYs" + ppm + struct.pack(">I", zlib.crc32(b"pHYs" + ppm))
+        return _with_png_chunks(data, (chunk,))
+    if suffix == ".jpg":
+        dots = struct.pack(">BHH", 1, min(65535, round(x)), min(65535, round(y)))
+        for start, marker, end in _jpeg_walk(data):
+            if marker == 0xE0 and end - start >= 18 and data[start + 4:start + 9] == b"JFIF\0":
+                return data[:start + 11] + dots + data[start + 16:]
+        return data[:2] + b"\xff\xe0\x00\x10JFIF\x00\x01\x01" + dots + b"\x00\x00" + data[2:]
+    return data
 
 
 def _with_png_chunks(data: bytes, chunks: tuple[bytes, ...]) -> bytes:
@@ -507,6 +585,10 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
         image, params = _avif(image, metadata.bits if metadata is not None else 0, quality)
     if png_compression is not None and path.suffix.lower() == ".png":
         params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
+    density = metadata.density if metadata is not None else None
+    if density is not None and path.suffix.lower() in (".tif", ".tiff"):  # OpenCV wrote no resolution at all
+        params = [*params, cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, max(1, round(density[0])),
+                  cv2.IMWRITE_TIFF_YDPI, max(1, round(density[1]))]
     ok = False
     if chunks:
         level = cv2.utils.logging.getLogLevel()
@@ -526,6 +608,8 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
     kept, kind = (metadata.stored, metadata.stored_in) if metadata is not None else ((), "")
     suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()
+    if density is not None and suffix in (".png", ".jpg") and not suffix == kind == ".png":  # a PNG's pHYs is kept
+        data = np.frombuffer(_with_density(suffix, data.tobytes(), density), np.uint8)
     if kept and suffix == kind:
         insert = _with_png_chunks if kind == ".png" else _with_jpeg_segments
         data = np.frombuffer(insert(data.tobytes(), kept), np.uint8)

@@ -962,3 +962,44 @@ def test_an_image_into_an_existing_folder_takes_its_default_name(tmp_path: Path,
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["photo_x2.png"]
     code, out, err = run([str(tmp_path / "photo.png"), "-o", str(tmp_path / "nowhere"), "--model", str(model)], capsys)
     assert code == 2 and "or name an existing folder" in err
+
+
+@pytest.mark.parametrize("source", ["png", "jpg", "tif"])
+def test_a_scans_print_density_is_kept_in_png_jpeg_and_tiff(tmp_path: Path, model: Path, source: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A 300 dpi scan's JPEG and TIFF outputs said nothing of it (OpenCV writes a 1:1 aspect ratio
+    in a JPEG and no resolution in a TIFF): the density is now carried as it was, into each."""
+    image_module = pytest.importorskip("PIL.Image")
+    src = tmp_path / f"scan.{source}"
+    image_module.fromarray(np.full((10, 12, 3), 100, np.uint8)).save(src, dpi=(300, 300))
+    for out in ("png", "jpg", "tif"):
+        code, _, err = run([str(src), "-o", str(tmp_path / f"out.{out}"), "--model", str(model), "--backend", "ort",
+                            "--overwrite"], capsys)
+        assert code == 0, err
+        with image_module.open(tmp_path / f"out.{out}") as written:
+            assert [round(d) for d in written.info["dpi"]] == [300, 300], (source, out)
+
+
+def test_pixel_density_reads_each_format_and_its_units() -> None:
+    import struct
+    import zlib
+
+    from srstream.engine.stills import pixel_density
+
+    def png(ppm: int, unit: int) -> bytes:
+        body = struct.pack(">IIB", ppm, ppm, unit)
+        return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 9) + b"pHYs" + body
+                + struct.pack(">I", zlib.crc32(b"pHYs" + body)) + bytes(12))
+
+    assert [round(d) for d in pixel_density(png(11811, 1))] == [300, 300]  # pixels a metre
+    assert pixel_density(png(1, 0)) is None  # an aspect ratio only
+    jfif = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01"
+    assert pixel_density(jfif + struct.pack(">BHH", 2, 100, 50) + b"\x00\x00\xff\xda") == (254.0, 127.0)  # per cm
+    assert pixel_density(jfif + struct.pack(">BHH", 0, 1, 1) + b"\x00\x00\xff\xda") is None
+    # a TIFF whose resolution is 150/1 per centimetre (ResolutionUnit 3)
+    entries = [(282, 5, 1, 50), (283, 5, 1, 58), (296, 3, 1, 3)]  # the rationals after the IFD
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 3)
+    tiff += b"".join(struct.pack("<HHII", *entry) for entry in entries) + struct.pack("<I", 0)
+    tiff += struct.pack("<II", 150, 1) * 2
+    assert pixel_density(tiff) == (381.0, 381.0)
+    assert pixel_density(tiff[:30]) is None and pixel_density(b"GIF89a") is None
