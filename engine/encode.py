@@ -225,10 +225,26 @@ def frame_ticks(rate: Fraction | int | None, time_base: Fraction | None) -> int:
     return max(1, round(1 / (Fraction(rate or 30) * time_base)))
 
 
+#: Encoders with no CRF, whose quality is a fixed quantiser scale (FFmpeg's ``-q:v``, 1-31, lower
+#: better): MPEG-1/2 (DVD, an .mpg), MPEG-4 part 2 and Xvid (an old player's .avi), the Windows
+#: Media and Flash ones, H.263 and Motion JPEG. ``--crf`` sets that scale for them; without one they
+#: ran at FFmpeg's default average bitrate (200 kbit/s): the traffic clip's first 30 frames upscaled
+#: to 1280x720 came out of MPEG-2 at 39.9 dB Y-PSNR against the frames it was given (130 kB), and
+#: at :data:`DEFAULT_QSCALE` at 50.3 dB (650 kB; MPEG-4 part 2: 38.9 and 49.7 dB; x264 at its
+#: default CRF 16: 48.3 dB, 323 kB). Bytes and dB do not depend on the CPU.
+QSCALE_CODECS = ("mpeg1video", "mpeg2video", "mpeg4", "libxvid", "msmpeg4v2", "msmpeg4", "wmv1", "wmv2", "h263",
+                 "h263p", "flv", "mjpeg")
+#: Their quantiser scale when ``--crf`` is not given (FFmpeg's ``-q:v 2``: near transparent).
+DEFAULT_QSCALE = 2
+#: FFmpeg's ``FF_QP2LAMBDA``: a quantiser scale as the ``global_quality`` an encoder takes.
+_QP2LAMBDA = 118
+
+
 def default_crf(codec: str) -> int:
     """sr-stream's CRF for ``codec`` when none is given: 16 for x264 (at :data:`DEFAULT_PRESET`),
-    18 for the other encoders (x265, VP9, AV1)."""
-    return 16 if codec == "libx264" else 18
+    18 for the other encoders (x265, VP9, AV1), :data:`DEFAULT_QSCALE` for those with a quantiser
+    scale instead (:data:`QSCALE_CODECS`)."""
+    return 16 if codec == "libx264" else DEFAULT_QSCALE if codec in QSCALE_CODECS else 18
 
 
 def options_for(suffix: str, codec: str | None, crf: int | None, deep: bool = False, hdr: bool = False,
@@ -328,6 +344,10 @@ class EncodeOptions:
         if self.crf is not None and self.codec in NVENC_CODECS:
             if not 1 <= self.crf <= 51:  # NVENC's constant quality: 0 there is "automatic", not lossless
                 raise ConfigError(f"--crf {self.crf} is out of range for {self.codec}: 1 (best) to 51")
+        elif self.crf is not None and self.codec in QSCALE_CODECS:
+            if not 1 <= self.crf <= 31:
+                raise ConfigError(f"--crf {self.crf}: {self.codec} has no CRF, and --crf sets its quantiser scale "
+                                  f"(FFmpeg's -q:v): 1 (best) to 31, {DEFAULT_QSCALE} unless given")
         elif self.crf is not None:
             top = 51 if self.codec in ("libx264", "libx265") else 63
             if not 0 <= self.crf <= top:
@@ -379,6 +399,10 @@ class EncodeOptions:
                 # constant quality, as --crf means: with FFmpeg's default average bitrate (2 Mb/s) the
                 # variable rate control would hold a 4K stream to it
                 opts |= {"rc": "vbr", "cq": str(self.crf), "b": "0"}
+        if self.codec in QSCALE_CODECS and self.bitrate is None and self.crf is not None:
+            # a fixed quantiser scale (FFmpeg's -q:v), as --crf means: FFmpeg's default average bitrate,
+            # 200 kbit/s, starved an upscaled picture
+            opts |= {"flags": "+qscale", "global_quality": str(self.crf * _QP2LAMBDA)}
         if self.codec == "dnxhd" and not self.bitrate:
             # DNxHR: any size; plain DNxHD takes a few broadcast sizes at fixed bitrates. Its profiles
             # each take some pixel formats: HQ 8-bit 4:2:2, HQX 10-bit 4:2:2, 444 10-bit 4:4:4 or RGB

@@ -182,6 +182,41 @@ def test_nvenc_takes_crf_as_constant_quality_and_x264_presets_as_its_own() -> No
             encode.EncodeOptions(codec="h264_nvenc", **{"crf": 18, **bad}).validate(".mp4")
 
 
+def test_encoders_without_crf_take_it_as_their_quantiser_scale(tmp_path) -> None:  # noqa: ANN001
+    """MPEG-2 (an .mpg for a DVD), MPEG-4 part 2 (an old player's .avi) and the like have no CRF:
+    they ran at FFmpeg's default 200 kbit/s, starving an upscaled picture. --crf is now their
+    quantiser scale (FFmpeg's -q:v), 2 unless given."""
+    import av
+    import numpy as np
+
+    from srstream.errors import ConfigError
+
+    opts = encode.options_for(".mpg", "mpeg2video", None)
+    assert opts.crf == encode.DEFAULT_QSCALE == 2
+    assert opts.codec_options() == {"flags": "+qscale", "global_quality": "236"}
+    assert encode.EncodeOptions(codec="mpeg4", crf=5, bitrate="4M").codec_options() == {}  # a bitrate: its own
+    with pytest.raises(ConfigError, match="quantiser scale .* 1 \\(best\\) to 31"):
+        encode.EncodeOptions(codec="mpeg4", crf=40).validate(".avi")
+    rng = np.random.default_rng(0)
+    # grey noise (no chroma for 4:2:0 to halve): every bit counts
+    frames = [np.repeat(rng.integers(0, 256, (240, 320, 1), dtype=np.uint8), 3, axis=2) for _ in range(5)]
+    with av.open(str(tmp_path / "noise.mpg"), "w") as out:
+        stream = out.add_stream("mpeg2video", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.options = opts.codec_options()
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(tmp_path / "noise.mpg")) as back:
+        got = [f.to_ndarray(format="rgb24").astype(float) for f in back.decode(video=0)]
+    psnr = 10 * np.log10(255 ** 2 / np.mean([(g - f) ** 2 for g, f in zip(got, frames)]))
+    assert len(got) == 5 and psnr > 30, psnr  # 37.4 dB; at 200 kbit/s 22.0
+
+
 def test_a_muxer_that_says_no_is_not_called_a_permission_problem(tmp_path) -> None:  # noqa: ANN001
     """FFmpeg's muxers return -1 for 'I cannot do that' (44.1 kHz audio into .mxf), which reads as
     EPERM; it was reported as 'permission denied writing ...'. EACCES still is one."""
