@@ -437,6 +437,11 @@ def output_pix_fmt(requested: str | None, input_pix_fmt: str | None) -> str:
     return "yuv420p10le" if deep else "yuv420p"
 
 
+#: Pixel formats an encoder lists but refuses unless told to break its standard (``strict``):
+#: Motion JPEG's limited-range YUV ("Non full-range YUV is non-standard"); its full-range yuvj go.
+_NON_STANDARD = {"mjpeg": ("yuv420p", "yuv422p", "yuv444p")}
+
+
 def encodable_pix_fmt(codec: str, pix_fmt: str, width: int, height: int) -> str:
     """``pix_fmt``, or the pixel format nearest to it that the ``codec`` encoder takes, as FFmpeg's
     command line would pick one: every colour channel kept, then the bit depth, then no subsampling
@@ -446,7 +451,8 @@ def encodable_pix_fmt(codec: str, pix_fmt: str, width: int, height: int) -> str:
     (ProRes: yuva444p10le; QuickTime Animation: argb; VP9 and FFV1: yuva420p)."""
     import av
 
-    takes = [f.name for f in av.codec.Codec(codec, "w").video_formats or ()]
+    takes = [f.name for f in av.codec.Codec(codec, "w").video_formats or ()
+             if f.name not in _NON_STANDARD.get(codec, ())]
     if not takes or pix_fmt in takes:
         return pix_fmt
     want = av.VideoFormat(pix_fmt)

@@ -119,6 +119,7 @@ def test_a_gif_gets_a_palette_for_each_frame() -> None:
     ("qtrle", "yuva420p", (64, 48), "argb"),
     ("png", "yuva420p", (64, 48), "rgba"),
     ("libx264", "yuva420p", (64, 48), "yuv420p"),  # none with alpha: the nearest without
+    ("mjpeg", "yuv420p", (64, 48), "yuvj420p"),  # listed, but "non full-range YUV is non-standard"
 ])
 def test_an_encoder_gets_the_nearest_pixel_format_it_takes(codec: str, wanted: str, size: tuple[int, int],
                                                           nearest: str) -> None:
