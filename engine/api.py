@@ -440,6 +440,15 @@ def _media_named(path: Path) -> bool:
     return path.suffix.lower() in (*VIDEO_SUFFIXES, *IMAGE_SUFFIXES)
 
 
+def _async_raise(thread: int, exc: type[BaseException] | None) -> bool:
+    """``exc`` raised in ``thread`` at its next Python step (None: one pending there is dropped);
+    whether the thread was found."""
+    import ctypes
+
+    pending = None if exc is None else ctypes.py_object(exc)  # None: NULL, which clears
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), pending) == 1
+
+
 def _swap_red_blue(image: np.ndarray) -> np.ndarray:
     """An RGB(A) array as BGR(A), or back (a copy)."""
     out = image.copy()
@@ -641,6 +650,8 @@ class Upscaler:
         # thread), the tile buffers and the stabiliser's last frame are the Upscaler's own
         self._lock = threading.RLock()
         self._closed = False
+        self._cancelling = threading.Lock()  # cancel() and a run's start and end: one at a time
+        self._running: int | None = None  # the thread in run(), which cancel() stops
 
     # -- what was chosen ---------------------------------------------------------------------
     @property
@@ -805,7 +816,28 @@ class Upscaler:
         with self._lock:
             if self._closed:
                 raise ConfigError("this Upscaler was closed: open a new one (or run inside its with block)")
-            return self._run_job(job, progress)
+            with self._cancelling:
+                self._running = threading.get_ident()
+            try:
+                return self._run_job(job, progress)
+            finally:
+                with self._cancelling:
+                    self._running = None
+                    _async_raise(threading.get_ident(), None)  # a cancel() that came as the run ended: void
+
+    def cancel(self) -> bool:
+        """Stop the file run (:meth:`upscale_file`, :meth:`run`) that another thread is in, as
+        Ctrl-C stops the command line's (a GUI's Cancel button): the frames and images finished are
+        kept (a video's so far in ``NAME.interrupted.EXT``, a folder's finished images, a job's
+        segments, resumed by the same call again) and the run returns, its report saying
+        ``interrupted``; where nothing is kept (one image) it raises ``KeyboardInterrupt``. Delivered
+        as Ctrl-C is, as a ``KeyboardInterrupt`` in that thread (CPython's
+        ``PyThreadState_SetAsyncExc``), at its next Python step: within a frame's time.
+        Returns whether a run was going on."""
+        with self._cancelling:
+            if self._running is None:
+                return False
+            return _async_raise(self._running, KeyboardInterrupt)
 
     def _run_job(self, job: FileJob, progress: Callable[[int], None] | None) -> FileResult:
         if job.sequence is None:

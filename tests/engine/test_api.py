@@ -132,6 +132,38 @@ def test_opencvs_bgr_arrays_are_upscaled_as_rgb_and_given_back_as_bgr() -> None:
         Upscaler("realtime-x2", channels="rgba")
 
 
+def test_cancel_stops_a_file_run_in_another_thread_as_ctrl_c_would(tmp_path: Path) -> None:
+    """A GUI's Cancel button had no way in: a run in a worker thread went on to its end (Ctrl-C
+    reaches the main thread only). cancel() stops it as Ctrl-C stops the command line's."""
+    import threading
+    import time
+
+    from tests.conftest import write_video
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    clip = write_video(tmp_path / "clip.mp4", frames=120, audio=True)
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
+        assert up.cancel() is False  # nothing running
+        seen, results = [], []
+
+        def slowly(n: int) -> None:  # a frame every 20 ms: the run takes 2.4 s
+            seen.append(n)
+            time.sleep(0.02)
+
+        worker = threading.Thread(target=lambda: results.append(
+            up.upscale_file(clip, tmp_path / "out.mkv", progress=slowly, segments="off")))
+        worker.start()
+        while len(seen) < 5:
+            time.sleep(0.01)
+        assert up.cancel() is True
+        worker.join(timeout=30)
+        report = results[0].video
+        assert report.interrupted and 5 <= report.frames_out < 120
+        assert report.kept == tmp_path / "out.interrupted.mkv" and not (tmp_path / "out.mkv").exists()
+        assert up.cancel() is False and up.upscale(np.zeros((4, 4, 3), np.uint8)).shape == (8, 8, 3)
+
+
 def test_one_upscaler_shared_by_threads_gives_each_call_its_own_result() -> None:
     import threading
 
