@@ -821,9 +821,12 @@ class Upscaler:
             try:
                 return self._run_job(job, progress)
             finally:
+                # first, with no call before it (where a pending KeyboardInterrupt could fire): no cancel()
+                # reaches this thread once it has left; one that came as the run ended is dropped below, under
+                # the lock cancel() holds while it sends it
+                self._running = None
                 with self._cancelling:
-                    self._running = None
-                    _async_raise(threading.get_ident(), None)  # a cancel() that came as the run ended: void
+                    _async_raise(threading.get_ident(), None)
 
     def cancel(self) -> bool:
         """Stop the file run (:meth:`upscale_file`, :meth:`run`) that another thread is in, as
