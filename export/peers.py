@@ -5,6 +5,12 @@ Supported (recognised from the state dict's keys and shapes, never from the file
 * **Real-ESRGAN SRVGGNetCompact** (``realesr-animevideov3``, ``realesr-general-x4v3``): the same
   layer sequence as our :class:`~srstream.archs.compact.CompactNet` (conv, PReLU per channel, ...,
   conv to ``3 * s^2``, pixel shuffle, nearest skip), so the keys map one to one.
+* **ESRGAN RRDBNet** (``RealESRGAN_x4plus``, ``RealESRGAN_x4plus_anime_6B``, ESRGAN, and the community's
+  ESRGAN models, 4x-UltraSharp and the like): our :class:`~srstream.archs.rrdb.RRDBNet` is the same
+  network (nearest x2 and a conv per stage, ``conv_hr``, ``conv_last``), so BasicSR's names map one
+  to one; the original ESRGAN code's (``model.0``, ``model.1.sub.N.RDBr.convc.0``, ...) are renamed
+  to them first. Width, growth, depth and scale are read from the shapes. Real-ESRGAN's x2plus and
+  x1 models, which fold the picture into 12 or 48 channels first (pixel unshuffle), are refused.
 * **leftthomas/SRGAN generators** (x2/x4/x8, trained on VOC2012): SRResNet with 5 residual
   blocks whose BatchNorm we fold into the convolutions (inference statistics, exact up to
   rounding), one-parameter PReLUs broadcast to per-channel ones, an activated trunk conv and a
@@ -145,10 +151,76 @@ def _convert_leftthomas(state: Mapping[str, torch.Tensor], name: str | None, ste
     return spec, {k: v.contiguous() for k, v in out.items()}
 
 
+# -- ESRGAN RRDBNet (BasicSR / Real-ESRGAN, and the original ESRGAN layout) --------------------------
+
+#: The original ESRGAN code's names (``model.0``, ``model.1.sub.N.RDBr.convc.0``, ...), as most
+#: community models (OpenModelDB's 4x-UltraSharp, ...) are saved: one BasicSR name for each.
+_OLD_RDB = re.compile(r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)")
+_OLD_CONV = re.compile(r"model\.(\d+)\.(weight|bias)")
+
+
+def _is_rrdb(state: Mapping[str, torch.Tensor]) -> bool:
+    return ({"conv_first.weight", "conv_body.weight", "conv_last.weight", "body.0.rdb1.conv1.weight"} <= set(state)
+            or {"model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight"} <= set(state))
+
+
+def _basicsr_names(state: Mapping[str, torch.Tensor]) -> State:
+    """An original-layout ESRGAN state renamed to BasicSR's names (a BasicSR one as it is): after
+    the trunk, its convs in order are the upsampling ones, then ``conv_hr``, then ``conv_last``."""
+    if "conv_first.weight" in state:
+        return dict(state)
+    blocks = 1 + max(int(m.group(1)) for k in state if (m := _OLD_RDB.fullmatch(k)))
+    out: State = {}
+    for key, value in state.items():
+        if m := _OLD_RDB.fullmatch(key):
+            out[f"body.{m.group(1)}.rdb{m.group(2)}.conv{m.group(3)}.{m.group(4)}"] = value
+        elif key.startswith(f"model.1.sub.{blocks}."):
+            out[f"conv_body.{key.rsplit('.', 1)[1]}"] = value
+    tail = sorted({int(m.group(1)) for k in state if (m := _OLD_CONV.fullmatch(k)) and int(m.group(1)) >= 2})
+    names = ["conv_first"] + [f"conv_up{i + 1}" for i in range(len(tail) - 2)] + ["conv_hr", "conv_last"]
+    for index, name in zip([0, *tail], names):
+        for part in ("weight", "bias"):
+            if f"model.{index}.{part}" in state:
+                out[f"{name}.{part}"] = state[f"model.{index}.{part}"]
+    return out
+
+
+def _convert_rrdb(state: Mapping[str, torch.Tensor], name: str | None, stem: str) -> tuple[ModelSpec, State]:
+    name = name or stem
+    state = _basicsr_names(state)
+    head = state["conv_first.weight"]
+    features, in_ch = int(head.shape[0]), int(head.shape[1])
+    ups = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"conv_up(\d+)\.weight", k)))
+    blocks = 1 + max(int(m.group(1)) for k in state if (m := re.fullmatch(r"body\.(\d+)\.rdb1\.conv1\.weight", k)))
+    growth = int(state["body.0.rdb1.conv1.weight"].shape[0])
+    if in_ch not in (1, 3) or ups != list(range(1, len(ups) + 1)) or not ups:
+        raise ModelError(f"{name}: an RRDBNet with {in_ch} input channels and {len(ups)} upsampling convs: only the "
+                         "x2/x4/x8 ones that take the picture as it is are imported (Real-ESRGAN's x2plus and x1 "
+                         "models first fold the picture into 12 or 48 channels, which sr-stream's RRDB does not)")
+    out: State = {"head.weight": head, "head.bias": state["conv_first.bias"],
+                  "trunk.weight": state["conv_body.weight"], "trunk.bias": state["conv_body.bias"],
+                  "hr.0.weight": state["conv_hr.weight"], "hr.0.bias": state["conv_hr.bias"],
+                  "tail.weight": state["conv_last.weight"], "tail.bias": state["conv_last.bias"]}
+    for i in ups:
+        out[f"up_convs.{i - 1}.weight"], out[f"up_convs.{i - 1}.bias"] = (state[f"conv_up{i}.weight"],
+                                                                           state[f"conv_up{i}.bias"])
+    for b in range(blocks):
+        for r in range(3):
+            for c in range(5):
+                for part in ("weight", "bias"):
+                    out[f"body.{b}.blocks.{r}.convs.{c}.{part}"] = state[f"body.{b}.rdb{r + 1}.conv{c + 1}.{part}"]
+    spec = generator_spec(name, "rrdb", 2 ** len(ups), in_channels=in_ch, params={
+        "features": features, "blocks": blocks, "growth": growth, "res_scale": 0.2, "act": "lrelu"},
+        source="ESRGAN RRDBNet (xinntao/ESRGAN, BasicSR, Real-ESRGAN layouts), imported by sr-stream")
+    return spec, {k: v.contiguous() for k, v in out.items()}
+
+
 IMPORTERS: tuple[Importer, ...] = (
     Importer("realesrgan-compact", "Real-ESRGAN SRVGGNetCompact (realesr-animevideov3, realesr-general)",
              _is_srvgg, _convert_srvgg),
     Importer("leftthomas-srgan", "leftthomas/SRGAN generator (x2/x4/x8)", _is_leftthomas, _convert_leftthomas),
+    Importer("esrgan-rrdb", "ESRGAN RRDBNet x2/x4/x8 (RealESRGAN_x4plus, community ESRGAN models; BasicSR or original "
+             "layout)", _is_rrdb, _convert_rrdb),
 )
 
 

@@ -88,3 +88,75 @@ def randomise_bn(module: nn.Module, seed: int = 0) -> None:
             m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
         if isinstance(m, nn.PReLU):
             m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) * 0.5)
+
+
+class _BasicsrRDB(nn.Module):
+    """BasicSR's ResidualDenseBlock: five convs, each on everything before it, LeakyReLU 0.2
+    between, the last scaled by 0.2 and added to the input."""
+
+    def __init__(self, num_feat: int, num_grow_ch: int) -> None:
+        super().__init__()
+        for i in range(5):
+            setattr(self, f"conv{i + 1}", nn.Conv2d(num_feat + i * num_grow_ch, num_feat if i == 4 else num_grow_ch,
+                                                    3, 1, 1))
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = [x]
+        for i in range(4):
+            feats.append(self.lrelu(getattr(self, f"conv{i + 1}")(torch.cat(feats, 1))))
+        return self.conv5(torch.cat(feats, 1)) * 0.2 + x
+
+
+class _BasicsrRRDB(nn.Module):
+    def __init__(self, num_feat: int, num_grow_ch: int) -> None:
+        super().__init__()
+        self.rdb1, self.rdb2, self.rdb3 = (_BasicsrRDB(num_feat, num_grow_ch) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rdb3(self.rdb2(self.rdb1(x))) * 0.2 + x
+
+
+class BasicsrRRDBNet(nn.Module):
+    """BasicSR's RRDBNet (Real-ESRGAN's x4plus) for a picture taken as it is (scale 4, or 2 and 8
+    with one upsampling conv per x2): conv_first, RRDBs, conv_body with a long skip, (nearest x2,
+    conv_upN, LeakyReLU) per stage, conv_hr + LeakyReLU, conv_last."""
+
+    def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, scale: int = 4, num_feat: int = 64,
+                 num_block: int = 23, num_grow_ch: int = 32) -> None:
+        super().__init__()
+        self.ups = int(math.log2(scale))
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.body = nn.Sequential(*[_BasicsrRRDB(num_feat, num_grow_ch) for _ in range(num_block)])
+        self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        for i in range(self.ups):
+            setattr(self, f"conv_up{i + 1}", nn.Conv2d(num_feat, num_feat, 3, 1, 1))
+        self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.conv_first(x)
+        feat = feat + self.conv_body(self.body(feat))
+        for i in range(self.ups):
+            feat = self.lrelu(getattr(self, f"conv_up{i + 1}")(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+
+def esrgan_original_names(state: dict[str, torch.Tensor], blocks: int, ups: int) -> dict[str, torch.Tensor]:
+    """A BasicSR RRDBNet state under the original ESRGAN code's names: ``model.0`` the first conv,
+    ``model.1.sub.N.RDBr.convc.0`` the dense blocks and ``model.1.sub.<blocks>`` the trunk conv,
+    then (Upsample, conv, LeakyReLU) per stage and conv_hr, LeakyReLU, conv_last in one Sequential."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if parts[0] == "body":
+            out[f"model.1.sub.{parts[1]}.RDB{parts[2][3:]}.conv{parts[3][4:]}.0.{parts[4]}"] = value
+        elif parts[0] == "conv_body":
+            out[f"model.1.sub.{blocks}.{parts[1]}"] = value
+    order = ["conv_first"] + [f"conv_up{i + 1}" for i in range(ups)] + ["conv_hr", "conv_last"]
+    indices = [0] + [3 + 3 * i for i in range(ups)] + [2 + 3 * ups, 4 + 3 * ups]
+    for name, index in zip(order, indices):
+        for part in ("weight", "bias"):
+            out[f"model.{index}.{part}"] = state[f"{name}.{part}"]
+    return out

@@ -12,7 +12,8 @@ from srstream.export.parity import check_parity
 from srstream.export.sources import load_generator
 from srstream.export.to_onnx import export_onnx
 from tests.conftest import shared_data
-from tests.export.peer_reference import LeftthomasGenerator, SRVGGNetCompact, randomise_bn
+from tests.export.peer_reference import (BasicsrRRDBNet, LeftthomasGenerator, SRVGGNetCompact,
+                                         esrgan_original_names, randomise_bn)
 
 
 def _compare(reference: torch.nn.Module, ours: torch.nn.Module, size: tuple[int, int] = (23, 17)) -> float:
@@ -45,6 +46,32 @@ def test_leftthomas_srgan_with_batchnorm_folded(tmp_path: Path, scale: int) -> N
     assert loaded.spec.name == f"srgan-leftthomas-x{scale}" and loaded.spec.scale == scale
     assert dict(loaded.spec.arch_params)["norm"] == "none"  # BN folded away
     assert _compare(ref, loaded.module) < 1e-5
+
+
+@pytest.mark.parametrize(("scale", "layout"), [(4, "basicsr"), (4, "original"), (2, "original"), (8, "basicsr")])
+def test_esrgan_rrdbnet_in_either_layout_maps_one_to_one(tmp_path: Path, scale: int, layout: str) -> None:
+    """RealESRGAN_x4plus and the community's ESRGAN models (OpenModelDB's 4x-UltraSharp, saved in
+    the original ESRGAN code's layout) were refused as "not a supported third-party format"."""
+    torch.manual_seed(scale)
+    ref = BasicsrRRDBNet(scale=scale, num_feat=8, num_block=2, num_grow_ch=4)
+    state = ref.state_dict()
+    if layout == "original":
+        state = esrgan_original_names(state, blocks=2, ups={2: 1, 4: 2, 8: 3}[scale])
+    path = tmp_path / f"{scale}x-Tiny.pth"
+    torch.save({"params_ema": state} if layout == "basicsr" else state, path)
+    loaded = load_generator(path)
+    assert loaded.spec.arch == "rrdb" and loaded.spec.scale == scale and loaded.spec.name == f"{scale}x-Tiny"
+    assert dict(loaded.spec.arch_params) == {"features": 8, "blocks": 2, "growth": 4, "res_scale": 0.2,
+                                             "act": "lrelu"}
+    assert _compare(ref, loaded.module) < 1e-5
+
+
+def test_an_rrdbnet_that_folds_the_picture_first_is_refused_in_words(tmp_path: Path) -> None:
+    """Real-ESRGAN's x2plus takes the picture pixel-unshuffled into 12 channels."""
+    ref = BasicsrRRDBNet(num_in_ch=12, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
+    torch.save({"params_ema": ref.state_dict()}, tmp_path / "RealESRGAN_x2plus.pth")
+    with pytest.raises(ModelError, match="12 input channels .* x2plus"):
+        load_generator(tmp_path / "RealESRGAN_x2plus.pth")
 
 
 class Arbitrary:
