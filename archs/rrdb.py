@@ -57,13 +57,18 @@ class RRDBNet(nn.Module):
         features: trunk width (ESRGAN: 64). growth: dense-block growth (32).
         blocks: number of RRDBs (ESRGAN: 23). res_scale: residual scaling (0.2).
         act: activation (ESRGAN: ``lrelu``).
+        unshuffle: 1, or 2 (4): the picture is first folded into 4 (16) times the channels at half
+            (a quarter of) its size (``pixel_unshuffle``), and upsampled by that much more, as
+            Real-ESRGAN's x2plus (x1) model runs; its sides must then be even (multiples of 4).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 4, features: int = 64,
-                 blocks: int = 23, growth: int = 32, res_scale: float = 0.2, act: str = "lrelu") -> None:
+                 blocks: int = 23, growth: int = 32, res_scale: float = 0.2, act: str = "lrelu",
+                 unshuffle: int = 1) -> None:
         super().__init__()
-        self.steps = upsample_steps(scale)
-        self.head = nn.Conv2d(in_channels, features, 3, padding=1)
+        self.unshuffle = unshuffle
+        self.steps = upsample_steps(scale * unshuffle)
+        self.head = nn.Conv2d(in_channels * unshuffle * unshuffle, features, 3, padding=1)
         self.body = nn.Sequential(*[RRDB(features, growth, res_scale, act) for _ in range(blocks)])
         self.trunk = nn.Conv2d(features, features, 3, padding=1)
         self.up_convs = nn.ModuleList(nn.Conv2d(features, features, 3, padding=1) for _ in self.steps)
@@ -72,6 +77,8 @@ class RRDBNet(nn.Module):
         self.tail = nn.Conv2d(features, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.unshuffle > 1:
+            x = F.pixel_unshuffle(x, self.unshuffle)
         feat = self.head(x)
         feat = feat + self.trunk(self.body(feat))
         for factor, conv, act in zip(self.steps, self.up_convs, self.up_acts):
@@ -79,10 +86,14 @@ class RRDBNet(nn.Module):
         return self.tail(self.hr(feat))
 
     @staticmethod
-    def margin(scale: int = 4, blocks: int = 23, **_: object) -> int:
+    def margin(scale: int = 4, blocks: int = 23, unshuffle: int = 1, **_: object) -> int:
         """Receptive-field radius in input pixels: head, 15 convs per RRDB, trunk, one conv
-        per upsampling stage at its resolution, two convs at output resolution."""
+        per upsampling stage at its resolution, two convs at output resolution; with
+        ``unshuffle``, those counted at the folded resolution, ``unshuffle`` input pixels each,
+        and the fold's own cell."""
         radius, resolution = 1 + 15 * blocks + 1, 1
+        if unshuffle > 1:  # each finer stage's conv can reach a whole folded pixel (nearest's rounding); the fold
+            return unshuffle * (radius + len(upsample_steps(scale * unshuffle)) + 1) + unshuffle - 1
         for factor in upsample_steps(scale):
             resolution *= factor
             radius += 1 / resolution

@@ -181,9 +181,11 @@ class FrameUpscaler:
             step = plan.tile_shape[0] - overlap
             rows = max(1, max(1, (rows + 2 * context - overlap) // step) * step + overlap - 2 * context)
         out = None
+        multiple = self.spec.size_multiple  # a model on pixel phases (unshuffle) sees each band's as the frame's
         for top in range(0, height, rows):
             bottom = min(height, top + rows)
             first = max(0, min(top - context, height - tall))
+            first -= first % multiple
             last = min(height, max(bottom + context, first + tall))
             if step:
                 last = min(height, last + (-(last - first - overlap)) % step)
@@ -316,7 +318,8 @@ class TileableUpscaler:
 
     def __init__(self, upscaler: Any) -> None:
         self.inner = upscaler
-        self.pad = max(upscaler.spec.margin, 2)
+        multiple = upscaler.spec.size_multiple  # a model on pixel phases (unshuffle): the frame's own phases
+        self.pad = -(-max(upscaler.spec.margin, 2) // multiple) * multiple
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         p, s = self.pad, self.inner.spec.scale

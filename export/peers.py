@@ -9,8 +9,9 @@ Supported (recognised from the state dict's keys and shapes, never from the file
   ESRGAN models, 4x-UltraSharp and the like): our :class:`~srstream.archs.rrdb.RRDBNet` is the same
   network (nearest x2 and a conv per stage, ``conv_hr``, ``conv_last``), so BasicSR's names map one
   to one; the original ESRGAN code's (``model.0``, ``model.1.sub.N.RDBr.convc.0``, ...) are renamed
-  to them first. Width, growth, depth and scale are read from the shapes. Real-ESRGAN's x2plus and
-  x1 models, which fold the picture into 12 or 48 channels first (pixel unshuffle), are refused.
+  to them first. Width, growth, depth and scale are read from the shapes; Real-ESRGAN's x2plus,
+  which folds the picture 2x2 into 12 channels first (pixel unshuffle), runs so (``unshuffle``).
+  Its x1 model (folded 4x4, no upscale) is refused: sr-stream upscales.
 * **leftthomas/SRGAN generators** (x2/x4/x8, trained on VOC2012): SRResNet with 5 residual
   blocks whose BatchNorm we fold into the convolutions (inference statistics, exact up to
   rounding), one-parameter PReLUs broadcast to per-channel ones, an activated trunk conv and a
@@ -193,10 +194,14 @@ def _convert_rrdb(state: Mapping[str, torch.Tensor], name: str | None, stem: str
     ups = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"conv_up(\d+)\.weight", k)))
     blocks = 1 + max(int(m.group(1)) for k in state if (m := re.fullmatch(r"body\.(\d+)\.rdb1\.conv1\.weight", k)))
     growth = int(state["body.0.rdb1.conv1.weight"].shape[0])
-    if in_ch not in (1, 3) or ups != list(range(1, len(ups) + 1)) or not ups:
-        raise ModelError(f"{name}: an RRDBNet with {in_ch} input channels and {len(ups)} upsampling convs: only the "
-                         "x2/x4/x8 ones that take the picture as it is are imported (Real-ESRGAN's x2plus and x1 "
-                         "models first fold the picture into 12 or 48 channels, which sr-stream's RRDB does not)")
+    out_ch = int(state["conv_last.weight"].shape[0])
+    # 12 or 48 channels in: the picture folded 2x2 or 4x4 first (pixel unshuffle: x2plus, x1 models)
+    unshuffle = {out_ch: 1, 4 * out_ch: 2, 16 * out_ch: 4}.get(in_ch, 0)
+    if out_ch not in (1, 3) or not unshuffle or ups != list(range(1, len(ups) + 1)) or 2 ** len(ups) <= unshuffle:
+        raise ModelError(f"{name}: an RRDBNet with {in_ch} input channels, {out_ch} output channels and {len(ups)} "
+                         "upsampling convs is not one sr-stream imports (x2, x4 and x8, of the picture as it is "
+                         "or folded 2x2 first as Real-ESRGAN's x2plus)")
+    in_ch = out_ch
     out: State = {"head.weight": head, "head.bias": state["conv_first.bias"],
                   "trunk.weight": state["conv_body.weight"], "trunk.bias": state["conv_body.bias"],
                   "hr.0.weight": state["conv_hr.weight"], "hr.0.bias": state["conv_hr.bias"],
@@ -209,9 +214,12 @@ def _convert_rrdb(state: Mapping[str, torch.Tensor], name: str | None, stem: str
             for c in range(5):
                 for part in ("weight", "bias"):
                     out[f"body.{b}.blocks.{r}.convs.{c}.{part}"] = state[f"body.{b}.rdb{r + 1}.conv{c + 1}.{part}"]
-    spec = generator_spec(name, "rrdb", 2 ** len(ups), in_channels=in_ch, params={
-        "features": features, "blocks": blocks, "growth": growth, "res_scale": 0.2, "act": "lrelu"},
-        source="ESRGAN RRDBNet (xinntao/ESRGAN, BasicSR, Real-ESRGAN layouts), imported by sr-stream")
+    folded = {"unshuffle": unshuffle, "size_multiple": unshuffle} if unshuffle > 1 else {}
+    spec = generator_spec(name, "rrdb", 2 ** len(ups) // unshuffle, in_channels=in_ch, params={
+        "features": features, "blocks": blocks, "growth": growth, "res_scale": 0.2, "act": "lrelu",
+        **{k: v for k, v in folded.items() if k == "unshuffle"}},
+        source="ESRGAN RRDBNet (xinntao/ESRGAN, BasicSR, Real-ESRGAN layouts), imported by sr-stream",
+        **{k: v for k, v in folded.items() if k == "size_multiple"})
     return spec, {k: v.contiguous() for k, v in out.items()}
 
 
@@ -219,8 +227,8 @@ IMPORTERS: tuple[Importer, ...] = (
     Importer("realesrgan-compact", "Real-ESRGAN SRVGGNetCompact (realesr-animevideov3, realesr-general)",
              _is_srvgg, _convert_srvgg),
     Importer("leftthomas-srgan", "leftthomas/SRGAN generator (x2/x4/x8)", _is_leftthomas, _convert_leftthomas),
-    Importer("esrgan-rrdb", "ESRGAN RRDBNet x2/x4/x8 (RealESRGAN_x4plus, community ESRGAN models; BasicSR or original "
-             "layout)", _is_rrdb, _convert_rrdb),
+    Importer("esrgan-rrdb", "ESRGAN RRDBNet x2/x4/x8 (RealESRGAN_x4plus and x2plus, community ESRGAN models; BasicSR "
+             "or original layout)", _is_rrdb, _convert_rrdb),
 )
 
 

@@ -302,7 +302,9 @@ def run_export(source: Path, opts: ExportOptions, *, log=print) -> ExportResult:
         gpu_identity()
     gen: LoadedGenerator = load_generator(source, name=opts.name)
     spec = gen.spec
-    if spec.arch_params.get("unshuffle", 1) != 1:  # the engine's tiles and frames are not aligned to its phases yet
+    # a net on pixel phases that pads itself to them: the engine's tiles are aligned to its phases only where the
+    # spec asks for its frames in multiples of them (an imported x2plus RRDB does)
+    if spec.size_multiple % spec.arch_params.get("unshuffle", 1):
         raise ConfigError(f"{spec.name} runs its body on the input's pixel phases (unshuffle "
                           f"{spec.arch_params['unshuffle']}), which the engine cannot tile seamlessly yet; it is for "
                           "training studies (benchmarks/eval_checkpoint.py scores its checkpoints)")

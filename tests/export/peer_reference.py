@@ -120,13 +120,15 @@ class _BasicsrRRDB(nn.Module):
 class BasicsrRRDBNet(nn.Module):
     """BasicSR's RRDBNet (Real-ESRGAN's x4plus) for a picture taken as it is (scale 4, or 2 and 8
     with one upsampling conv per x2): conv_first, RRDBs, conv_body with a long skip, (nearest x2,
-    conv_upN, LeakyReLU) per stage, conv_hr + LeakyReLU, conv_last."""
+    conv_upN, LeakyReLU) per stage, conv_hr + LeakyReLU, conv_last. ``fold``: Real-ESRGAN's x2plus
+    (x1): the picture pixel-unshuffled 2x2 (4x4) into 4 (16) times the channels first, then x4."""
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, scale: int = 4, num_feat: int = 64,
-                 num_block: int = 23, num_grow_ch: int = 32) -> None:
+                 num_block: int = 23, num_grow_ch: int = 32, fold: int = 1) -> None:
         super().__init__()
-        self.ups = int(math.log2(scale))
-        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.fold = fold
+        self.ups = int(math.log2(scale * fold))
+        self.conv_first = nn.Conv2d(num_in_ch * fold * fold, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[_BasicsrRRDB(num_feat, num_grow_ch) for _ in range(num_block)])
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         for i in range(self.ups):
@@ -136,7 +138,7 @@ class BasicsrRRDBNet(nn.Module):
         self.lrelu = nn.LeakyReLU(negative_slope=0.2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = self.conv_first(x)
+        feat = self.conv_first(F.pixel_unshuffle(x, self.fold) if self.fold > 1 else x)
         feat = feat + self.conv_body(self.body(feat))
         for i in range(self.ups):
             feat = self.lrelu(getattr(self, f"conv_up{i + 1}")(F.interpolate(feat, scale_factor=2, mode="nearest")))

@@ -66,12 +66,20 @@ def test_esrgan_rrdbnet_in_either_layout_maps_one_to_one(tmp_path: Path, scale: 
     assert _compare(ref, loaded.module) < 1e-5
 
 
-def test_an_rrdbnet_that_folds_the_picture_first_is_refused_in_words(tmp_path: Path) -> None:
-    """Real-ESRGAN's x2plus takes the picture pixel-unshuffled into 12 channels."""
-    ref = BasicsrRRDBNet(num_in_ch=12, scale=4, num_feat=8, num_block=1, num_grow_ch=4)
+def test_realesrgan_x2plus_folds_the_picture_first_and_x1_is_refused(tmp_path: Path) -> None:
+    """Real-ESRGAN's x2plus takes the picture pixel-unshuffled 2x2 into 12 channels, then runs x4."""
+    torch.manual_seed(1)
+    ref = BasicsrRRDBNet(scale=2, num_feat=8, num_block=1, num_grow_ch=4, fold=2)
     torch.save({"params_ema": ref.state_dict()}, tmp_path / "RealESRGAN_x2plus.pth")
-    with pytest.raises(ModelError, match="12 input channels .* x2plus"):
-        load_generator(tmp_path / "RealESRGAN_x2plus.pth")
+    loaded = load_generator(tmp_path / "RealESRGAN_x2plus.pth")
+    assert loaded.spec.scale == 2 and loaded.spec.arch_params["unshuffle"] == 2 and loaded.spec.size_multiple == 2
+    assert _compare(ref, loaded.module, (24, 18)) < 1e-5
+    graph = export_onnx(loaded.module, loaded.spec).model
+    assert check_parity(ref, loaded.spec, graph.SerializeToString()).passed
+    one = BasicsrRRDBNet(scale=1, num_feat=8, num_block=1, num_grow_ch=4, fold=4)
+    torch.save({"params_ema": one.state_dict()}, tmp_path / "RealESRGAN_x1.pth")
+    with pytest.raises(ModelError, match="48 input channels"):
+        load_generator(tmp_path / "RealESRGAN_x1.pth")
 
 
 class Arbitrary:
