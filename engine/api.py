@@ -169,7 +169,9 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     media = probe(src, recursive=recursive)
     if _animation_into_video(media, dst):
         if media.path.suffix.lower() == ".png" or _is_apng(media.path):  # FFmpeg reads an animated PNG as a video
-            media = _probe_video(media.path)
+            from srstream.engine.media import probe_video
+
+            media = probe_video(media.path)
         else:  # an animated WebP, which FFmpeg does not read: its frames through an animated PNG
             from srstream.engine.animated import picture_frames
 
@@ -477,12 +479,6 @@ def _is_apng(path: Path) -> bool:
         return False
 
 
-def _probe_video(path: Path) -> Any:
-    from srstream.engine.media import _probe_video as probe_video
-
-    return probe_video(path)
-
-
 def _plan_stand_in(stand_in: Any, dst: str | Path, fps: float | None, sound: str | Path | None,
                    max_frames: int | None, max_seconds: float | None, start: float | None,
                    image_quality: int | None, **options: Any) -> FileJob:
@@ -494,9 +490,11 @@ def _plan_stand_in(stand_in: Any, dst: str | Path, fps: float | None, sound: str
     if image_quality is not None:
         raise ConfigError("--quality sets a lossy image's; the animation goes into a video, whose quality --crf "
                           "sets: drop --quality")
+    from srstream.engine.media import probe_video
+
     try:
         stand_in.write()
-        listed = dataclasses.replace(_probe_video(stand_in.listing), frames=len(stand_in.frames))
+        listed = dataclasses.replace(probe_video(stand_in.listing), frames=len(stand_in.frames))
         job = _plan_media(listed, Path(dst), **{**options, "audio": False, "subtitles": False, "recursive": False,
                                                 "into": None, "image_suffix": None})
         job = _limited(job, max_frames, max_seconds, options["segments"], start)

@@ -17,7 +17,8 @@ from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.images import AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_ALIASES, IMAGE_SUFFIXES
 
-__all__ = ["IMAGE_SUFFIXES", "MediaInfo", "carried_streams", "has_clear_pixels", "main_video", "no_video", "probe"]
+__all__ = ["IMAGE_SUFFIXES", "MediaInfo", "carried_streams", "has_clear_pixels", "main_video", "no_video", "probe",
+           "probe_video"]
 
 
 def main_video(container):  # noqa: ANN001, ANN201 - an av input container and its stream
@@ -108,6 +109,12 @@ class MediaInfo:
         """``frames``, or where the container does not declare a count, its duration times the
         frame rate (0 when it says neither)."""
         return self.frames or int(self.seconds * float(self.rate or 0))
+
+
+def probe_video(path: Path) -> MediaInfo:
+    """``path`` probed as the video FFmpeg reads it as, whatever its name says (an animated PNG,
+    which :func:`probe` takes for an image, upscaled into a video)."""
+    return _probe_video(path)
 
 
 def _probe_video(path: Path) -> MediaInfo:
