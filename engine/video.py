@@ -306,7 +306,7 @@ class FileSource:
                  limit: tuple[int | None, float | None] = (None, None), start: float | None = None) -> None:
         import av
 
-        self.limit, self.start = limit, start
+        self.limit = limit
         if deinterlace not in ("auto", "on", "off"):
             raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on or off")
         self.src, self.span, self.deinterlace = src, span, deinterlace
