@@ -851,7 +851,8 @@ class Upscaler:
             job.sequence.remove()
         report = result.segments if result.segments is not None else result.video
         report.notes[:0] = job.sequence.notes
-        limited = getattr(report, "stopped_by", "") in ("frames", "duration")  # the first frames, on purpose
+        # the first frames, or those from --start on, on purpose
+        limited = getattr(report, "stopped_by", "") in ("frames", "duration") or job.start is not None
         if not report.interrupted and not limited and report.frames_out < len(job.sequence.frames):
             missing = job.sequence.missing(job.output)
             names = ", ".join(p.name for p in missing[:5]) + (", ..." if len(missing) > 5 else "")

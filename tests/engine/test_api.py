@@ -429,6 +429,9 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
     four = cli.main([str(film), "-o", str(tmp_path / "f" / "%d.png"), "--start", "1.6", "--model", str(nearest),
                      "--backend", "ort", "--precision", "fp32"])
     assert four == 0 and len(list((tmp_path / "f").glob("*.png"))) == 10
+    # an image sequence from its sixth frame: not "5 of the 10 frames did not decode"
+    with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
+        assert up.upscale_file(tmp_path / "f", tmp_path / "seq.mkv", fps=25, start=0.2).video.frames_out == 5
     # a transport stream seeks by time onto any packet; one keyframe in all, its decoder gave nothing after it
     from tests.conftest import remux_video, write_video
 
