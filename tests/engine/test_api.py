@@ -377,8 +377,9 @@ def _scene_film(path: Path) -> Path:
         a = c.add_stream("aac", rate=44100)
         s = c.add_mux_stream("subrip")
         s.time_base = ms
+        marks = [(0, 600, "One"), (600, 1400, "Two"), (1400, 2000, "Three")]
         c.set_chapters([{"id": i + 1, "start": t0, "end": t1, "time_base": ms, "metadata": {"title": name}}
-                        for i, (t0, t1, name) in enumerate([(0, 600, "One"), (600, 1400, "Two"), (1400, 2000, "Three")])])
+                        for i, (t0, t1, name) in enumerate(marks)])
         for i in range(50):
             c.mux(v.encode(av.VideoFrame.from_ndarray(np.full((64, 96, 3), 40 + i * 3, np.uint8), format="rgb24")))
         c.mux(v.encode())
