@@ -252,5 +252,5 @@ def upscale_to_animation(src: Path, dst: Path, upscaler: Any, *, memory: int,
     except BaseException:
         source.close()
         raise
-    end_of_input(src, report, start)
+    end_of_input(src, report, start, limit[1])
     return report

@@ -270,5 +270,5 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
         raise
     if sink.kept:
         report.notes.append(f"{sink.kept} frames an earlier run wrote were kept")
-    end_of_input(src, report, start)
+    end_of_input(src, report, start, limit[1])
     return report

@@ -848,16 +848,19 @@ def clock(seconds: float) -> str:
     return text + (f".{part:03d}".rstrip("0") if part else "")
 
 
-def limit_note(report: Report, start: float | None = None) -> str:
-    """What a run that stopped at ``--frames`` or ``--duration`` says it kept (from ``start``, ``--start``)."""
+def limit_note(report: Report, start: float | None = None, seconds: float | None = None) -> str:
+    """What a run that stopped at ``--frames`` or ``--duration`` says it kept (from ``start``, ``--start``;
+    ``seconds``: the duration asked, said as the scene's end, which ``--to`` gives too)."""
     if start:
         many = "1 frame" if report.frames_in == 1 else f"{report.frames_in} frames"
+        if report.stopped_by == "duration" and seconds:
+            return f"{many} from {clock(start)} to {clock(start + seconds)} only: the rest of the input was not read"
         return f"{many} from {clock(start)} only (--start, --{report.stopped_by}): the rest of the input was not read"
     first = "the first frame" if report.frames_in == 1 else f"the first {report.frames_in} frames"
     return f"{first} only (--{report.stopped_by}): the rest of the input was not read"
 
 
-def end_of_input(src: Path, report: Report, start: float | None = None) -> None:
+def end_of_input(src: Path, report: Report, start: float | None = None, seconds: float | None = None) -> None:
     """What a file run (into a video, numbered frames or an animation) says when its input is read:
     that it stopped at ``--frames`` or ``--duration`` (:func:`limit_note`), or started at ``start``.
 
@@ -871,7 +874,7 @@ def end_of_input(src: Path, report: Report, start: float | None = None) -> None:
                              "written")
         raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
     if report.stopped_by in ("frames", "duration"):
-        report.notes.append(limit_note(report, start))
+        report.notes.append(limit_note(report, start, seconds))
     elif start:
         report.notes.append(f"from {clock(start)} on (--start): the output's times count from there")
 
@@ -914,7 +917,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
         raise InputError("the MP4/MOV on standard input gave no frames: one whose index (moov) comes after its "
                          "data cannot be read from a pipe; pass the file itself, or remux it first with "
                          "ffmpeg -i IN -c copy -movflags faststart OUT.mp4 (or send Matroska: -f matroska -)")
-    end_of_input(src, report, start)
+    end_of_input(src, report, start, limit[1])
     if source.continuity is not None and source.continuity.jumps:
         jumps = source.continuity.jumps
         report.notes.append(f"the input's timestamps jump {jumps} time{'s' if jumps > 1 else ''} (files joined end to "

@@ -410,7 +410,7 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
     code = cli.main([str(film), "-o", str(out), "--start", "0:00.92", "--duration", "1", "--model", str(nearest),
                      "--backend", "ort", "--precision", "fp32", "--crf", "0"])
     text = capsys.readouterr().err
-    assert code == 0 and "25 frames from 0:00.92 only (--start, --duration)" in text, text
+    assert code == 0 and "25 frames from 0:00.92 to 0:01.92 only" in text, text
     with av.open(str(out)) as c:
         frames = [(f.pts * f.time_base, f.to_ndarray(format="gray")) for f in c.decode(video=0)]
         assert len(frames) == 25 and frames[0][0] == 0 and frames[-1][0] == Fraction(24, 25)
@@ -456,7 +456,7 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
     # --to: the end as a player shows it, in place of --duration
     common = ["--model", str(nearest), "--backend", "ort", "--precision", "fp32"]
     assert cli.main([str(film), "-o", str(tmp_path / "to.mkv"), "--start", "0.92", "--to", "0:01.92", *common]) == 0
-    assert "25 frames from 0:00.92 only" in capsys.readouterr().err
+    assert "25 frames from 0:00.92 to 0:01.92 only" in capsys.readouterr().err
     assert cli.main([str(film), "-o", str(tmp_path / "to2.mkv"), "--start", "1", "--to", "0.5", *common]) == 2
     assert "--to 0:00.5 is not after --start 0:01" in capsys.readouterr().err
 
