@@ -657,7 +657,7 @@ def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN0
         model, hard = _for_content(model, media.path)
         screen = screen_variant(model.name)
     if args.adapt == "auto" and on_file:
-        model = _auto_fit(model, media, args)
+        model = _auto_fit(model, media, args, _frames_taken(media, job))
     elif args.adapt not in ("auto", "off"):
         model = _adapted(model, media.path, args.adapt)
     compression = _compression(model, args.compression, media.path if job.kind == "video" else None)
@@ -757,10 +757,22 @@ def _adapted(model, path: Path, steps: int | str):  # noqa: ANN001, ANN202 - Res
     return result.model
 
 
-def _auto_fit(model, media, args: argparse.Namespace):  # noqa: ANN001, ANN202 - ResolvedModel, MediaInfo
+def _frames_taken(media, job) -> int:  # noqa: ANN001 - MediaInfo, FileJob
+    """The frames a video's run upscales, as the fit's worth is judged: its length (declared, or
+    its duration times its rate), or the part ``--frames``, ``--duration`` and ``--start`` take."""
+    import dataclasses
+
+    from srstream.engine.api import frames_wanted
+
+    return frames_wanted(dataclasses.replace(media, frames=media.approx_frames), job.limit, job.start)
+
+
+def _auto_fit(model, media, args: argparse.Namespace, frames: int):  # noqa: ANN001, ANN202 - ResolvedModel, MediaInfo
     """``--adapt auto`` on a video file: ``model`` with its last conv fitted to the video as
     ``--adapt fast`` fits it, where :func:`srstream.engine.refit.fit_reason` says the fit is worth
-    its time; else, or when the fit cannot be made, ``model`` as it is (saying why)."""
+    its time for the ``frames`` the run upscales (a 100-frame preview of a film is not worth a fit
+    that takes as long as 130 frames' run; it was judged by the film's length); else, or when the
+    fit cannot be made, ``model`` as it is (saying why)."""
     from srstream.engine import refit
 
     if args.backend not in ("auto", "ort", "ov") or args.precision not in ("auto", "fp32", "int8", "bf16"):
@@ -770,7 +782,7 @@ def _auto_fit(model, media, args: argparse.Namespace):  # noqa: ANN001, ANN202 -
     from srstream.engine.autotune import expected_fps
 
     size = (media.width, media.height)
-    why = refit.fit_reason(model, *size, media.approx_frames,  # the speed opening it measures anyway
+    why = refit.fit_reason(model, *size, frames,  # the speed opening it measures anyway
                            lambda: expected_fps(model, args.backend, args.precision, size=size))
     if why is None:
         return model

@@ -486,6 +486,26 @@ def test_progress_counts_the_frames_a_preview_takes_not_the_whole_input() -> Non
     assert wanted(unknown, (7, None)) == 7
 
 
+def test_the_fit_is_judged_by_the_frames_a_run_takes_not_the_whole_film() -> None:
+    """--adapt auto fitted the model to a 2-hour film before a 100-frame preview of it (13-29 s for a
+    few seconds' run): the fit's worth was judged by the film's length."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+
+    from srstream.commands.upscale import _frames_taken
+    from srstream.engine.media import MediaInfo
+
+    film = MediaInfo(path=Path("film.mkv"), kind="video", seconds=7200.0, rate=Fraction(24))  # counts no frames
+    counted = MediaInfo(path=Path("film.mp4"), kind="video", frames=5000, rate=Fraction(25))
+
+    def taken(media: MediaInfo, limit: tuple = (None, None), start: float | None = None) -> int:
+        return _frames_taken(media, SimpleNamespace(limit=limit, start=start))
+
+    assert taken(film) == 172800 and taken(counted) == 5000
+    assert taken(film, (100, None)) == 100 and taken(film, (None, 10.0)) == 240
+    assert taken(film, start=3600.0) == 86400 and taken(counted, start=100.0) == 2500
+
+
 def test_pipes_in_and_out(tmp_path: Path, nearest: Path) -> None:
     """``ffmpeg ... -f matroska - | sr-stream - -o out.mp4`` and ``sr-stream in -o - | player -``."""
     src = write_video(tmp_path / "in.mkv", frames=10, audio=True)
