@@ -355,8 +355,10 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
         source = (media.path.suffix, media.codec, media.pix_fmt)
+        pictures = suffix.lower() == ".gif"  # a GIF holds no sound or subtitles: left out, said (_left_out)
         encode = options_for(suffix, codec, crf, media.deep, media.hdr, source, bitrate=bitrate, preset=preset,
-                             pix_fmt=pix_fmt, copy_audio=audio, copy_subtitles=subtitles, hdr10=media.hdr10)
+                             pix_fmt=pix_fmt, copy_audio=audio and not pictures,
+                             copy_subtitles=subtitles and not pictures, hdr10=media.hdr10)
         encode.validate(suffix)
     parallel = bool(workers or ray_address)
     if workers < 0:
@@ -502,6 +504,17 @@ def _plan_stand_in(stand_in: Any, dst: str | Path, fps: float | None, sound: str
         stand_in.remove()
         raise
     return dataclasses.replace(job, sequence=stand_in)
+
+
+def _left_out(job: FileJob) -> list[str]:
+    """What a GIF output says of its input's sound and subtitles, which it has no place for (as an
+    animated WebP says: :mod:`srstream.engine.animated`). They stopped the run before ("cannot
+    copy audio stream #1 (aac) into .gif"), asking for --no-audio on every GIF of a clip with sound."""
+    media = job.media
+    kinds = [kind for kind, count in (("audio", media.audio_streams), ("subtitles", media.subtitle_streams)) if count]
+    if job.output.suffix.lower() != ".gif" or not kinds:
+        return []
+    return [f"the input's {' and '.join(kinds)} has no place in a GIF: a video output (.mp4, .webm) keeps it"]
 
 
 def _is_pil(image: Any) -> bool:
@@ -893,6 +906,7 @@ class Upscaler:
             self._start_video()
             video = upscale_video(job.media.path, job.output, self._frames, job.encode, progress=progress,
                                   deinterlace=self.deinterlace, limit=job.limit, start=job.start)
+            video.notes[:0] = _left_out(job)
             return FileResult(job, video=video, seconds=video.seconds)
         started = time.perf_counter()
         if job.kind == "image" or job.media.frames:  # an image, or a folder's images
@@ -1134,6 +1148,7 @@ class Upscaler:
             done = sum(runner.nodes.values())
             print(f"sr-stream: {done} segment{'s' if done > 1 else ''} ran on {len(runner.nodes)} Ray "
                   f"node{'s' if len(runner.nodes) > 1 else ''} ({spread})", file=sys.stderr, flush=True)
+        report.notes[:0] = _left_out(job)
         return FileResult(job, segments=report, seconds=report.seconds)
 
     # -- lifetime --------------------------------------------------------------------------------

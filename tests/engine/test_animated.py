@@ -133,6 +133,17 @@ def test_an_animated_webp_or_png_becomes_a_video_at_its_own_times(tmp_path: Path
     assert code == 0 and gif_repeats(tmp_path / "sticker.gif") == 1, text  # twice, as the animation played
 
 
+def test_a_clip_with_sound_becomes_a_gif_without_it_and_says_so(tmp_path: Path, nearest: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A GIF of a clip with sound stopped the run ("cannot copy audio stream #1 (aac) into .gif"),
+    asking for --no-audio every time; the sound is now left out with a note, as an animated WebP's is."""
+    src = write_video(tmp_path / "clip.mp4", frames=4, audio=True)
+    code, text = _run(capsys, str(src), "-o", str(tmp_path / "clip.gif"), "--model", str(nearest))
+    assert code == 0 and "the input's audio has no place in a GIF" in text, text
+    with av.open(str(tmp_path / "clip.gif")) as container:
+        assert [s.type for s in container.streams] == ["video"] and container.streams.video[0].frames in (0, 4)
+
+
 def test_an_animation_too_large_for_memory_is_refused_and_nothing_is_left(tmp_path: Path, nearest: Path,
                                                                           capsys: pytest.CaptureFixture[str],
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
