@@ -40,14 +40,20 @@ def gif_repeats(path: Path | str) -> int | None:
     browsers play it). None too for a file that is not a GIF or is damaged before the block.
 
     FFmpeg's GIF demuxer reads the block but does not pass the count on, and OpenCV's would
-    decode every frame to give it: the file's blocks are walked here, skipping the pictures' data
-    (a few hundred bytes read per frame).
+    decode every frame to give it: the file is mapped and its blocks walked here, skipping the
+    pictures' data (their sub-blocks' length bytes are all that is read of them).
     """
+    import mmap
+
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _loop_block(data)
+    except (OSError, ValueError):  # unreadable, or empty (nothing to map)
         return None
+
+
+def _loop_block(data: Any) -> int | None:  # noqa: ANN401 - bytes or a mapped file
+    """:func:`gif_repeats` of a GIF file's bytes."""
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
         return None
     at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # the screen descriptor, its colour table
@@ -75,23 +81,18 @@ def gif_repeats(path: Path | str) -> int | None:
 
 def apng_plays(path: Path | str) -> int | None:
     """How often the animated PNG ``path`` plays, from its ``acTL`` chunk (0: for ever), as WebP
-    counts; None where it has none (not an animated PNG, or damaged before it). Its chunks are
-    walked up to the first picture data, which ``acTL`` must come before."""
+    counts; None where it has none (not an animated PNG, or damaged before it). The file is mapped,
+    and its chunks' headers walked (:func:`srstream.engine.stills.png_chunks`), not read whole."""
+    import mmap
+
+    from srstream.engine.stills import png_chunks
+
     try:
-        with open(path, "rb") as f:
-            if f.read(8) != b"\x89PNG\r\n\x1a\n":
-                return None
-            while len(head := f.read(8)) == 8:
-                size, kind = int.from_bytes(head[:4], "big"), head[4:]
-                if kind == b"acTL":
-                    body = f.read(8)
-                    return int.from_bytes(body[4:8], "big") if len(body) == 8 else None
-                if kind == b"IDAT":
-                    return None
-                f.seek(size + 4, 1)  # the chunk's data and its CRC
-    except OSError:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            found = png_chunks(data, (b"acTL",))
+    except (OSError, ValueError):  # unreadable, or empty (nothing to map)
         return None
-    return None
+    return int.from_bytes(found[0][12:16], "big") if found and len(found[0]) >= 20 else None
 
 
 def webp_loop_count(repeats: int | None) -> int:

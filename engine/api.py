@@ -262,18 +262,11 @@ def _limited(job: FileJob, max_frames: int | None, max_seconds: float | None, se
         if not (start >= 0 and math.isfinite(start)):
             raise ConfigError(f"--start {start:g}: a time from the video's start, 0 or more seconds (90, 1:30, "
                               "1:02:03.5)")
-        if job.kind != "video" or job.videos:
-            raise ConfigError("--start takes a video file from that time on; images and folders are upscaled whole: "
-                              "drop it")
+        _video_in_one_pass(job, segments, "--start", "takes a video file from that time on", "runs a video from "
+                           "that time in one pass", "it")
         if job.media.seconds and start >= job.media.seconds:
             raise ConfigError(f"--start {clock(start)}: {job.media.path} is {clock(job.media.seconds)} long; start "
                               "inside it")
-        if job.workers or job.ray_address:
-            raise ConfigError("--start runs a video from that time in one pass; --workers and --ray-address share a "
-                              "whole video's segments: drop one or the other")
-        if job.segment_frames and segments != "auto":
-            raise ConfigError("--start runs a video from that time in one pass; a resumable job (--segments, or a "
-                              "sequence's --audio, which the job's join muxes) covers it whole: drop one or the other")
         job = dataclasses.replace(job, segment_frames=0, start=start or None)
     if max_frames is None and max_seconds is None:
         return job
@@ -281,17 +274,27 @@ def _limited(job: FileJob, max_frames: int | None, max_seconds: float | None, se
         raise ConfigError(f"--frames {max_frames}: a number of frames, 1 or more")
     if max_seconds is not None and not (max_seconds > 0 and math.isfinite(max_seconds)):
         raise ConfigError(f"--duration {max_seconds:g}: a number of seconds above 0")
-    if job.kind != "video" or job.videos:
-        raise ConfigError("--frames and --duration stop a live capture, or take a video file's first frames or "
-                          "seconds (a preview); images and folders are upscaled whole: drop them")
-    if job.workers or job.ray_address:
-        raise ConfigError("--frames and --duration take a video's first frames in one pass; --workers and "
-                          "--ray-address share a whole video's segments: drop one or the other")
-    if job.segment_frames and segments != "auto":
-        raise ConfigError("--frames and --duration take a video's first frames in one pass; a resumable job "
-                          "(--segments, or a sequence's --audio, which the job's join muxes) covers it whole: "
-                          "drop one or the other")
+    _video_in_one_pass(job, segments, "--frames and --duration", "stop a live capture, or take a video file's "
+                       "first frames or seconds (a preview)", "take a video's first frames in one pass", "them")
     return dataclasses.replace(job, segment_frames=0, limit=(max_frames, max_seconds))
+
+
+def _video_in_one_pass(job: FileJob, segments: int | str, options: str, does: str, in_pass: str, them: str) -> None:
+    """Refuse ``options`` (``--start``; ``--frames and --duration``), which ``does`` to a video and
+    run it ``in_pass``, for anything but one video, or beside what shares a whole video's segments.
+
+    Raises:
+        ConfigError: an image or folder; workers or a Ray cluster; segments asked for (``--segments N``,
+            a sequence's sound, which a job's join muxes).
+    """
+    if job.kind != "video" or job.videos:
+        raise ConfigError(f"{options} {does}; images and folders are upscaled whole: drop {them}")
+    if job.workers or job.ray_address:
+        raise ConfigError(f"{options} {in_pass}; --workers and --ray-address share a whole video's segments: drop "
+                          "one or the other")
+    if job.segment_frames and segments != "auto":
+        raise ConfigError(f"{options} {in_pass}; a resumable job (--segments, or a sequence's --audio, which the "
+                          "job's join muxes) covers it whole: drop one or the other")
 
 
 def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwrite: bool, codec: str | None,
@@ -453,10 +456,11 @@ def _async_raise(thread: int, exc: type[BaseException] | None) -> bool:
     return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), pending) == 1
 
 
-def _swap_red_blue(image: np.ndarray) -> np.ndarray:
-    """An RGB(A) array as BGR(A), or back (a copy)."""
-    out = image.copy()
-    out[:, :, 0], out[:, :, 2] = image[:, :, 2], image[:, :, 0]
+def _swap_red_blue(image: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """An RGB(A) array as BGR(A), or back: a copy (the caller's array), or ``in_place`` (an output
+    of our own: no second copy of a frame)."""
+    out = image if in_place else image.copy()
+    out[:, :, [0, 2]] = image[:, :, [2, 0]]  # the right side is taken first: safe in place
     return out
 
 
@@ -739,7 +743,7 @@ class Upscaler:
         if image.dtype.kind == "f":
             return self._upscale_float(image)
         if self.channels == "bgr" and image.ndim == 3 and image.shape[2] in (3, 4):  # OpenCV's order: RGB inside
-            return _swap_red_blue(self._upscale_rgb(_swap_red_blue(image)))
+            return _swap_red_blue(self._upscale_rgb(_swap_red_blue(image)), in_place=True)
         return self._upscale_rgb(image)
 
     def _upscale_rgb(self, image: np.ndarray) -> np.ndarray:
