@@ -608,18 +608,19 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
     kept, kind = (metadata.stored, metadata.stored_in) if metadata is not None else ((), "")
     suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()
+    spliced = None  # the encoded file's bytes with what OpenCV does not write, copied out of its array once
     if density is not None and suffix in (".png", ".jpg") and not suffix == kind == ".png":  # a PNG's pHYs is kept
-        data = np.frombuffer(_with_density(suffix, data.tobytes(), density), np.uint8)
+        spliced = _with_density(suffix, data.tobytes(), density)
     if kept and suffix == kind:
         insert = _with_png_chunks if kind == ".png" else _with_jpeg_segments
-        data = np.frombuffer(insert(data.tobytes(), kept), np.uint8)
+        spliced = insert(data.tobytes() if spliced is None else spliced, kept)
     elif kind == ".png" and any(chunk[4:8] != b"pHYs" for chunk in kept):
         log.warning(f"note: {path.name}: the input's PNG text (generation parameters, a title, ...) has no place in "
                     f"a {path.suffix} file; write .png to keep it")
     elif kind == ".jpg" and kept:
         log.warning(f"note: {path.name}: the input's IPTC block and comments (caption, keywords, copyright) are "
                     f"JPEG's own; not kept in a {path.suffix} file (EXIF and XMP are)")
-    _write_encoded(path, data)
+    _write_encoded(path, data if spliced is None else np.frombuffer(spliced, np.uint8))
 
 
 _JPEG_SAMPLING = {"411": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411, "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
