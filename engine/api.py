@@ -166,24 +166,20 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
 
     if image_quality is not None and not 1 <= image_quality <= 100:
         raise ConfigError(f"--quality {image_quality}: from 1 (smallest files) to 100 (best)")
+    from srstream.engine.media import probe_video
+
     media = probe(src, recursive=recursive)
+    stand_in = None  # an animated WebP's frames, which FFmpeg does not read, through an animated PNG
     if _animation_into_video(media, dst):
         if media.path.suffix.lower() == ".png" or _is_apng(media.path):  # FFmpeg reads an animated PNG as a video
-            from srstream.engine.media import probe_video
-
             media = probe_video(media.path)
-        else:  # an animated WebP, which FFmpeg does not read: its frames through an animated PNG
-            from srstream.engine.animated import picture_frames
-
-            return _plan_stand_in(picture_frames(media, Path(dst)), dst, fps, sound, max_frames, max_seconds, start,
-                                  image_quality, overwrite=overwrite, codec=codec, crf=crf, bitrate=bitrate,
-                                  preset=preset, pix_fmt=pix_fmt, audio=audio, subtitles=subtitles, segments=segments,
-                                  restart=restart, workers=workers, ray_address=ray_address, scale=scale)
+        else:
+            stand_in = _stand_in(media, Path(dst), fps, sound, image_quality)
     options = dict(scale=scale, overwrite=overwrite, codec=codec, crf=crf, bitrate=bitrate, preset=preset,
                    pix_fmt=pix_fmt, audio=audio, subtitles=subtitles, segments=segments, restart=restart,
                    workers=workers, ray_address=ray_address, recursive=recursive, into=into,
                    image_suffix=format_suffix(image_format))
-    sequence = _sequence(media, dst, fps, sound, recursive)
+    sequence = stand_in or _sequence(media, dst, fps, sound, recursive)
     if sequence is None:
         if fps is not None:
             raise ConfigError("--fps is the frame rate of an image sequence upscaled into a video (a folder or glob "
@@ -195,7 +191,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         return _with_quality(job, image_quality)
     try:
         sequence.write()
-        listed = dataclasses.replace(probe(sequence.listing), frames=len(sequence.frames))
+        listed = dataclasses.replace(probe_video(sequence.listing), frames=len(sequence.frames))
         if sequence.audio is not None:  # the sound is muxed by a job's join: even a short sequence runs as a job
             if not audio:
                 raise ConfigError("--audio gives the sequence's video a sound, --no-audio drops it: drop one")
@@ -485,29 +481,24 @@ def _is_apng(path: Path) -> bool:
         return False
 
 
-def _plan_stand_in(stand_in: Any, dst: str | Path, fps: float | None, sound: str | Path | None,
-                   max_frames: int | None, max_seconds: float | None, start: float | None,
-                   image_quality: int | None, **options: Any) -> FileJob:
-    """:func:`plan_file` of an animated WebP into a video through ``stand_in``
-    (:class:`srstream.engine.animated.PictureFrames`), written here: probed as the video it is."""
+def _stand_in(media: Any, output: Path, fps: float | None, sound: str | Path | None,
+              image_quality: int | None) -> Any:
+    """The animated WebP ``media`` upscaled into the video ``output`` as an image sequence is
+    (:class:`srstream.engine.animated.PictureFrames` stands where its concat list stands).
+
+    Raises:
+        ConfigError: ``--fps`` or ``--audio`` (an animation keeps its times and has no sound), or
+            ``--quality`` (a video's is ``--crf``). OutputError: its frames would not fit in memory.
+    """
+    from srstream.engine.animated import picture_frames
+
     if fps is not None or sound is not None:
         raise ConfigError(f"{'--fps' if fps is not None else '--audio'} is for an image sequence; an animated "
                           f"WebP keeps its own frame times and has no sound: drop it")
     if image_quality is not None:
         raise ConfigError("--quality sets a lossy image's; the animation goes into a video, whose quality --crf "
                           "sets: drop --quality")
-    from srstream.engine.media import probe_video
-
-    try:
-        stand_in.write()
-        listed = dataclasses.replace(probe_video(stand_in.listing), frames=len(stand_in.frames))
-        job = _plan_media(listed, Path(dst), **{**options, "audio": False, "subtitles": False, "recursive": False,
-                                                "into": None, "image_suffix": None})
-        job = _limited(job, max_frames, max_seconds, options["segments"], start)
-    except BaseException:
-        stand_in.remove()
-        raise
-    return dataclasses.replace(job, sequence=stand_in)
+    return picture_frames(media, output)
 
 
 def _left_out(job: FileJob) -> list[str]:
