@@ -361,7 +361,8 @@ def test_a_pngs_text_and_density_are_kept(tmp_path: Path, model: Path, capsys: p
 
     ok, png = cv2.imencode(".png", np.random.default_rng(6).integers(0, 256, (6, 8, 3)).astype(np.uint8))
     data = png.tobytes()
-    kept = (_png_chunk(b"tEXt", b"parameters\0a cat, Steps: 20"), _png_chunk(b"iTXt", b"Title\0\0\0\0\0K\xc3\xa4tzchen"),
+    kept = (_png_chunk(b"tEXt", b"parameters\0a cat, Steps: 20"),
+            _png_chunk(b"iTXt", b"Title\0\0\0\0\0K\xc3\xa4tzchen"),
             _png_chunk(b"pHYs", bytes.fromhex("00000ec400000ec401")))
     at = data.index(b"IDAT") - 4
     (tmp_path / "sd.png").write_bytes(data[:at] + b"".join(kept) + data[at:])
@@ -409,7 +410,8 @@ def test_a_picture_too_large_for_memory_is_refused_before_the_work(tmp_path: Pat
     assert "Traceback" not in err and not (tmp_path / "scan_x2.png").exists()
 
 
-def test_a_grey_tiff_with_alpha_keeps_its_alpha(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_grey_tiff_with_alpha_keeps_its_alpha(tmp_path: Path, model: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     """OpenCV reads a grey TIFF with an alpha plane (a scanned signature, a mask) as grey: the
     transparency was dropped without a word."""
     src = tmp_path / "signature.tif"
