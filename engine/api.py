@@ -63,9 +63,10 @@ class FileJob:
     sequence: Any = None
     #: a video upscaled into numbered image files (:class:`srstream.engine.framefiles.FrameFiles`)
     frames: Any = None
-    #: (frames, seconds): the most of either a video's run takes from its start (a preview), in one pass
+    #: (frames, seconds): the most of either a video's run takes from its start (a preview, a scene's
+    #: end); frames in one pass
     limit: tuple[int | None, float | None] = (None, None)
-    #: the seconds into the video its run starts at (``--start``: a scene), in one pass; None: its start
+    #: the seconds into the video its run starts at (``--start``: a scene); None: its start
     start: float | None = None
     #: the format of image outputs (``".png"``): a folder's or glob's images (where it holds them), or
     #: the one image's; None: each image's own
@@ -143,9 +144,10 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     frames a second (default 25), with the first audio stream of the file ``sound`` (an audio file,
     or a video whose sound is wanted) where one is given (:mod:`srstream.engine.sequence`).
     ``max_frames`` / ``max_seconds``: a video's first frames or seconds only (a preview of the
-    settings, as FFmpeg's ``-frames:v`` and ``-t``), in one pass; ``start``: from this many seconds
-    into the video (a scene, as FFmpeg's ``-ss``: the output's times, sound and subtitles then
-    count from there), in one pass. ``into``: the folder the default
+    settings, as FFmpeg's ``-frames:v`` and ``-t``; frames in one pass); ``start``: from this many
+    seconds into the video (a scene, as FFmpeg's ``-ss``: the output's times, sound and subtitles
+    then count from there); a long part given by times runs as a resumable job, as a whole video
+    does. ``into``: the folder the default
     output goes into, under its default name, in place of the input's (``dst`` None only).
     ``image_format``: the format image outputs are written in (``"png"``, ``"webp"``; None: each
     image's own): an image's default output, and a folder's or glob's images where the format holds
@@ -187,8 +189,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         if sound is not None:
             raise ConfigError("--audio is the sound of an image sequence upscaled into a video (a folder or glob of "
                               "images with -o VIDEO); a video keeps its own sound: drop --audio")
-        job = _limited(_plan_media(media, dst, **options), max_frames, max_seconds, segments, start)
-        return _with_quality(job, image_quality)
+        job = _plan_media(media, dst, **options, part=(max_frames, max_seconds, start))
+        return _with_quality(_limited(job, max_frames, max_seconds, segments, start), image_quality)
     try:
         sequence.write()
         listed = dataclasses.replace(probe_video(sequence.listing), frames=len(sequence.frames))
@@ -202,7 +204,8 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
             options.update(audio=False)
         job = _plan_media(listed, Path(dst), **{**options, "subtitles": False, "recursive": False,
                                                 "image_suffix": None})
-        job = _limited(job, max_frames, max_seconds, segments if sequence.audio is None else "sound", start)
+        job = _limited(job, max_frames, max_seconds, segments if sequence.audio is None else "sound", start,
+                       cuttable=False)
     except BaseException:
         sequence.remove()
         raise
@@ -240,64 +243,77 @@ def _with_quality(job: FileJob, quality: int | None) -> FileJob:
 
 
 def _limited(job: FileJob, max_frames: int | None, max_seconds: float | None, segments: int | str,
-             start: float | None = None) -> FileJob:
+             start: float | None = None, cuttable: bool = True) -> FileJob:
     """``job`` taking only its video's first ``max_frames`` frames or ``max_seconds`` seconds
-    (None: all), from ``start`` seconds in (None: its start), in one pass: a resumable job's
-    segments and its workers cover the whole input.
+    (None: all), from ``start`` seconds in (None: its start). A part given by times (``start``,
+    ``max_seconds``) runs as the video would, a resumable job of segments where it is long enough
+    (:func:`srstream.engine.jobs.plan_segments` cuts that part); ``max_frames``, and any part of what
+    is not ``cuttable`` (an image sequence), in one pass.
 
     Raises:
         ConfigError: a limit that is not positive, a start that is negative or past the video's
-            end, either for anything but a video, or beside segments asked for (``--segments N``,
-            workers, a sequence's sound, which a job's join muxes).
+            end, either for anything but a video; ``max_frames`` (or a part of what is not
+            cuttable) beside segments asked for (``--segments N``, workers, a sequence's sound,
+            which a job's join muxes).
     """
     import math
 
+    if start is None and max_frames is None and max_seconds is None:
+        return job
     if start is not None:
         from srstream.engine.video import clock
 
         if not (start >= 0 and math.isfinite(start)):
             raise ConfigError(f"--start {start:g}: a time from the video's start, 0 or more seconds (90, 1:30, "
                               "1:02:03.5)")
-        _video_in_one_pass(job, segments, "--start", "takes a video file from that time on", "runs a video from "
-                           "that time in one pass", "it")
+        if job.kind != "video" or job.videos:
+            raise ConfigError("--start takes a video file from that time on; images and folders are upscaled "
+                              "whole: drop it")
+        if not cuttable:
+            _video_in_one_pass(job, segments, "--start", "runs a video from that time in one pass")
         if job.media.seconds and start >= job.media.seconds:
             raise ConfigError(f"--start {clock(start)}: {job.media.path} is {clock(job.media.seconds)} long; start "
                               "inside it")
-        job = dataclasses.replace(job, segment_frames=0, start=start or None)
-    if max_frames is None and max_seconds is None:
-        return job
     if max_frames is not None and max_frames < 1:
         raise ConfigError(f"--frames {max_frames}: a number of frames, 1 or more")
     if max_seconds is not None and not (max_seconds > 0 and math.isfinite(max_seconds)):
         raise ConfigError(f"--duration {max_seconds:g}: a number of seconds above 0")
-    _video_in_one_pass(job, segments, "--frames and --duration", "stop a live capture, or take a video file's "
-                       "first frames or seconds (a preview)", "take a video's first frames in one pass", "them")
-    return dataclasses.replace(job, segment_frames=0, limit=(max_frames, max_seconds))
+    if max_frames is not None or max_seconds is not None:
+        if job.kind != "video" or job.videos:
+            raise ConfigError("--frames and --duration stop a live capture, or take a video file's first frames or "
+                              "seconds (a preview); images and folders are upscaled whole: drop them")
+        if max_frames is not None:
+            _video_in_one_pass(job, segments, "--frames", "takes a video's first frames in one pass")
+        elif not cuttable:
+            _video_in_one_pass(job, segments, "--duration", "takes a video's first seconds in one pass")
+    if max_frames is not None or not cuttable:
+        job = dataclasses.replace(job, segment_frames=0)
+    return dataclasses.replace(job, start=start or None, limit=(max_frames, max_seconds))
 
 
-def _video_in_one_pass(job: FileJob, segments: int | str, options: str, does: str, in_pass: str, them: str) -> None:
-    """Refuse ``options`` (``--start``; ``--frames and --duration``), which ``does`` to a video and
-    run it ``in_pass``, for anything but one video, or beside what shares a whole video's segments.
+def _video_in_one_pass(job: FileJob, segments: int | str, option: str, in_pass: str) -> None:
+    """Refuse ``option`` (``--frames``; ``--start`` or ``--duration`` of an image sequence), which
+    runs a video ``in_pass``, beside what shares a whole video's segments.
 
     Raises:
-        ConfigError: an image or folder; workers or a Ray cluster; segments asked for (``--segments N``,
-            a sequence's sound, which a job's join muxes).
+        ConfigError: workers or a Ray cluster; segments asked for (``--segments N``, a sequence's
+            sound, which a job's join muxes).
     """
-    if job.kind != "video" or job.videos:
-        raise ConfigError(f"{options} {does}; images and folders are upscaled whole: drop {them}")
     if job.workers or job.ray_address:
-        raise ConfigError(f"{options} {in_pass}; --workers and --ray-address share a whole video's segments: drop "
+        raise ConfigError(f"{option} {in_pass}; --workers and --ray-address share a whole video's segments: drop "
                           "one or the other")
     if job.segment_frames and segments != "auto":
-        raise ConfigError(f"{options} {in_pass}; a resumable job (--segments, or a sequence's --audio, which the "
+        raise ConfigError(f"{option} {in_pass}; a resumable job (--segments, or a sequence's --audio, which the "
                           "job's join muxes) covers it whole: drop one or the other")
 
 
 def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwrite: bool, codec: str | None,
                 crf: int | None, bitrate: str | None, preset: str, pix_fmt: str | None, audio: bool, subtitles: bool,
                 segments: int | str, restart: bool, workers: int, ray_address: str | None,
-                recursive: bool, into: Path | None = None, image_suffix: str | None = None) -> FileJob:
-    """:func:`plan_file` of a probed input."""
+                recursive: bool, into: Path | None = None, image_suffix: str | None = None,
+                part: tuple[int | None, float | None, float | None] = (None, None, None)) -> FileJob:
+    """:func:`plan_file` of a probed input; ``part``: (frames, seconds, start), the part of a video
+    taken (:func:`_limited`), which decides whether ``segments="auto"`` makes a job of it."""
     from srstream.engine.outputs import (check_image_size, check_kind, check_output, default_output, image_fits,
                                          tagged_size)
     from srstream.engine.encode import options_for
@@ -376,7 +392,7 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
             codec=codec, crf=crf, bitrate=bitrate, preset=preset, pix_fmt=pix_fmt, audio=audio, subtitles=subtitles,
             segments=segments, restart=restart, workers=workers, ray_address=ray_address),
             image_suffix=image_suffix if media.frames else None)
-    segment_frames = _segment_frames(segments, media, streaming, parallel)
+    segment_frames = _segment_frames(segments, media, streaming, parallel, part)
     if segment_frames:
         from dataclasses import replace
 
@@ -414,14 +430,25 @@ def _plan_frames(media: Any, frames: Any, *, overwrite: bool, workers: int, ray_
     return FileJob(media, frames.folder, overwrite, frames=frames)
 
 
-def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: bool = False) -> int:
+def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: bool = False,
+                    part: tuple[int | None, float | None, float | None] = (None, None, None)) -> int:
     """The segment length. ``auto`` never depends on how many workers there are, so that 1 or N
     of them give the same file; on Ray workers (any number), videos too short for 600-frame
-    segments get about 8 segments to share."""
+    segments get about 8 segments to share. ``part``: (frames, seconds, start) of the video taken
+    (:func:`_limited`): ``auto`` judges by the frames from ``start`` for ``seconds``; ``frames``
+    (a preview) runs in one pass."""
     if media.kind != "video" or streaming or str(media.path) == "-" or segments == "off":
         return 0
     if segments == "auto":
+        most, seconds, start = part
+        if most is not None:
+            return 0
         frames = media.approx_frames  # a container that declares no count (Matroska, MPEG-TS): from its duration
+        rate = float(media.rate or 0)
+        if start and rate:
+            frames = max(0, frames - round(start * rate))
+        if seconds and rate and seconds < float("inf"):  # (a limit that is not a number is refused: _limited)
+            frames = min(frames, round(seconds * rate)) if frames else round(seconds * rate)
         if parallel and frames < AUTO_SEGMENTS_FROM:
             return max(30, -(-max(frames, 1) // 8))  # about 8 segments (cut at keyframes)
         return AUTO_SEGMENT_FRAMES if frames >= AUTO_SEGMENTS_FROM else 0
@@ -1020,12 +1047,15 @@ class Upscaler:
         if cap is not None:
             options["change_cap"] = cap.gain
             options["change_cap_noise"] = cap.noise  # the rule's noise level: a resume must cap alike
+        if job.start is not None or job.limit[1] is not None:  # a part of the video: a resume must take the same
+            options["part"] = {"start": job.start, "seconds": job.limit[1]}
         return options
 
     def segment(self, src: Path, path: Path, span: tuple[int | None, int | None], encode: Any,
-                progress: Callable[[int], None] | None = None) -> int:
+                progress: Callable[[int], None] | None = None, start: float | None = None) -> int:
         """Upscale one segment of a job (the frames ``start <= pts < end`` of ``src``, video only)
-        into ``path``; returns its frame count. Here or on a Ray worker, the same bits.
+        into ``path``; returns its frame count. Here or on a Ray worker, the same bits. ``start``:
+        the job's ``--start`` (seconds): the segment's frames from there on, timed from there.
 
         Raises:
             KeyboardInterrupt: interrupted (what was written is not kept as the segment).
@@ -1035,7 +1065,7 @@ class Upscaler:
         self._start_video()  # each segment stands alone
         # the segments' settings were rehearsed once before the first (_joinable), not again for each
         report = upscale_video(src, path, self._frames, encode, progress=progress, span=span, rehearsed=True,
-                               deinterlace=self.deinterlace)
+                               deinterlace=self.deinterlace, start=start)
         if report.interrupted:
             raise KeyboardInterrupt
         # what the job says at its end (a segment run here; a Ray worker's stay there, and the job
@@ -1104,19 +1134,20 @@ class Upscaler:
             from srstream.engine.cluster import RayRunner
 
             runner = RayRunner(self, job.media.path, per_segment, workers=job.workers, address=job.ray_address,
-                               progress=progress)
+                               progress=progress, start=job.start)
             print(f"sr-stream: segments on {runner.describe()}", file=sys.stderr, flush=True)
             return runner(todo)
 
         try:
             report = run_job(job.media.path, job.output,
                              lambda path, seg: self.segment(job.media.path, path, (seg.start, seg.end), per_segment,
-                                                            progress),
+                                                            progress, job.start),
                              job.encode, self.job_options(job), segment_frames=job.segment_frames,
                              restart=job.restart, run_segments=on_ray if job.workers or job.ray_address else None,
                              progress=progress,
                              log=lambda text: print(f"sr-stream: {text}", file=sys.stderr, flush=True),
-                             sound=job.sequence.audio if job.sequence is not None else None)
+                             sound=job.sequence.audio if job.sequence is not None else None, start=job.start,
+                             seconds=job.limit[1])
         finally:
             if runner is not None:
                 runner.close()
@@ -1126,7 +1157,15 @@ class Upscaler:
         if damaged:
             report.notes.append(f"{damaged} damaged packets of the input's video did not decode and were skipped, as "
                                 "FFmpeg's players skip them: the output holds every frame that decoded")
-        declared = job.media.frames
+        part = job.start is not None or job.limit[1] is not None
+        declared = 0 if part else job.media.frames  # a part holds fewer on purpose
+        ends = job.limit[1] is not None and (not job.media.seconds
+                                             or (job.start or 0) + job.limit[1] < job.media.seconds)
+        if (job.start or ends) and report.output is not None:
+            from srstream.engine.video import part_note
+
+            report.notes.append(part_note(report.frames_out, "duration" if ends else "end", job.start,
+                                          job.limit[1]))
         if not report.interrupted and report.output is not None:
             if errors:  # a truncated or damaged input, as a one-pass run says it
                 report.ended_early = errors[0]

@@ -167,8 +167,10 @@ class _Reporter:
 
 
 def segment_task(plan: WorkerPlan, blobs: list[bytes], src: str, identity: dict[str, Any], target: str, token: str,
-                 span: tuple[int | None, int | None], encode: Any, actor: Any) -> tuple[int, bytes | None, str]:
-    """One segment on a worker: ``(frames, the file's bytes unless written in place, node)``."""
+                 span: tuple[int | None, int | None], encode: Any, actor: Any,
+                 start: float | None = None) -> tuple[int, bytes | None, str]:
+    """One segment on a worker: ``(frames, the file's bytes unless written in place, node)``;
+    ``start``: the job's ``--start``, see :meth:`srstream.engine.api.Upscaler.segment`."""
     from srstream.engine.jobs import input_identity
 
     node = _node()
@@ -185,7 +187,7 @@ def segment_task(plan: WorkerPlan, blobs: list[bytes], src: str, identity: dict[
         out = scratch / out.name
     report = _Reporter(actor)
     try:
-        frames = _open(plan, blobs).segment(source, out, span, encode, report)
+        frames = _open(plan, blobs).segment(source, out, span, encode, report, start)
         report.flush()
         return frames, (None if in_place else out.read_bytes()), node
     finally:
@@ -221,6 +223,7 @@ class RayRunner:
         address: an existing cluster (``HOST:PORT``, ``auto``); None: start a local instance
             with this machine's usable cores, and stop it when done.
         progress: told the frames done, summed over the workers.
+        start: the job's ``--start`` (seconds; None: none), which each segment is told.
 
     Raises:
         DependencyError: Ray is not installed. ConfigError: the cluster cannot be reached, or
@@ -228,9 +231,9 @@ class RayRunner:
     """
 
     def __init__(self, upscaler: Any, src: Path, encode: Any, *, workers: int = 0, address: str | None = None,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, start: float | None = None) -> None:
         self.ray = ray = _ray()
-        self.src, self.encode, self.progress = Path(src).resolve(), encode, progress
+        self.src, self.encode, self.progress, self.start = Path(src).resolve(), encode, progress, start
         self.local = address is None
         if self.local and os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
             raise ConfigError("RAY_AUTH_MODE=disabled: sr-stream starts its local Ray instance only with Ray's token "
@@ -293,7 +296,7 @@ class RayRunner:
                 while queue and len(running) < self.workers:
                     path, seg = queue.pop(0)
                     ref = self.task.remote(self.plan, self.blobs, str(self.src), identity, str(path), self.token,
-                                           (seg.start, seg.end), self.encode, self.actor)
+                                           (seg.start, seg.end), self.encode, self.actor, self.start)
                     running[ref] = (path, seg)
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
                 self._report()

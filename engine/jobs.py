@@ -37,7 +37,7 @@ from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags,
                                     copy_streams, finish_probe, first_packets, frames_kept, kept_note, mux_copied,
                                     tag_hevc, undecodable)
-from srstream.engine.media import carried_streams, decode_order_times, main_video, no_video
+from srstream.engine.media import carried_streams, cut_pts, decode_order_times, main_video, no_video
 from srstream.engine.sequence import open_input
 from srstream.engine.timeline import Continuity, jumps_in
 from srstream.errors import ConfigError, InputError, OutputError
@@ -102,18 +102,25 @@ class Uncuttable(InputError):
     """An input whose timestamps cannot place segments (it runs in one pass instead)."""
 
 
-def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
-    """Keyframe-aligned segments of about ``segment_frames`` frames (packets are read, not decoded).
+def plan_segments(src: Path, segment_frames: int, start: float | None = None,
+                  seconds: float | None = None) -> list[Segment]:
+    """Keyframe-aligned segments of about ``segment_frames`` frames (packets are read, not decoded),
+    of the frames from ``start`` seconds into the file (``--start``; None: its start) for
+    ``seconds`` (``--duration``, ``--to``; None: to its end), as one pass keeps them: from the
+    first frame at or after the start (:func:`srstream.engine.media.cut_pts`; the first segment
+    then decodes from the keyframe before it) to the frames shown ``seconds`` after that one.
 
     Raises:
-        InputError: no video stream. Uncuttable: packets without timestamps, frames timed by their
-            decoding order (:func:`srstream.engine.media.decode_order_times`), times that jump (a
-            transport stream of files joined end to end: :mod:`srstream.engine.timeline`), or times
-            that repeat or go back (:func:`_overlapping`).
+        InputError: no video stream; no frame from ``start`` on. Uncuttable: packets without
+            timestamps, frames timed by their decoding order
+            (:func:`srstream.engine.media.decode_order_times`), times that jump (a transport stream
+            of files joined end to end: :mod:`srstream.engine.timeline`), or times that repeat or
+            go back (:func:`_overlapping`).
     """
-    keyframes: list[tuple[int, int]] = []  # (pts, frames before it)
+    import math
+
+    keyframes: list[tuple[int, int]] = []  # (pts, packets before it)
     times: list[int] = []  # every packet's pts, in decoding order
-    count = 0
     with reading(str(src)), open_input(src) as container:
         video = main_video(container)
         if video is None:
@@ -121,6 +128,8 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
         if decode_order_times(src, video):
             raise Uncuttable(f"its frames ({video.codec_context.name} with B-frames in AVI) have no times of their "
                              "own to cut them at, only their decoding order's")
+        cut = cut_pts(container, video, start) if start is not None else None
+        tb = video.time_base
         continuity = Continuity() if jumps_in(container) else None
         for packet in container.demux(video):
             if packet.size == 0:
@@ -133,28 +142,40 @@ def plan_segments(src: Path, segment_frames: int) -> list[Segment]:
                     raise Uncuttable("its timestamps jump (files joined end to end, a recorder restarted), so its "
                                      "segments' times would not be those of one pass")
             if packet.is_keyframe:
-                keyframes.append((packet.pts, count))
+                keyframes.append((packet.pts, len(times)))
             times.append(packet.pts)
-            count += 1
     if _overlapping(keyframes, times):
         raise Uncuttable("its frames' times repeat or go back (pieces joined whose pictures overlap, a recorder "
                          "that went back), so its segments' times would not be those of one pass")
-    cuts = [0]  # indices into keyframes where a segment starts
+    until = None
+    if seconds is not None:  # one pass stops at the first frame shown ``seconds`` after the first it keeps
+        first = min((t for t in times if cut is None or t >= cut), default=None)
+        if first is not None:
+            until = first + math.ceil(Fraction(seconds) / tb)
+    kept = [0]  # the packets before each (in decoding order) that a run keeps: shown from the cut, before the end
+    for t in times:
+        kept.append(kept[-1] + ((cut is None or t >= cut) and (until is None or t < until)))
+    if not kept[-1]:
+        from srstream.engine.video import clock
+
+        raise InputError(f"{src} has no frames from {clock(start or 0)} on (--start): it ends before; nothing was "
+                         "written")
+    # where a segment may start: a keyframe after the cut and before the end (the first segment starts at the cut,
+    # decoded from the keyframe before it: FileSource)
+    starts = [(None, keyframes[0][1] if cut is None and keyframes else 0)]  # (pts, frames kept before it)
     segment_frames = max(segment_frames, 2)
-    for i, (_, before) in enumerate(keyframes[1:], 1):
-        if before - keyframes[cuts[-1]][1] >= segment_frames:
-            cuts.append(i)
-    if len(cuts) > 1 and count - keyframes[cuts[-1]][1] < 2:
+    for pts, before in keyframes[1:] if cut is None else keyframes:
+        if (cut is None or pts > cut) and (until is None or pts < until) \
+                and kept[before] - starts[-1][1] >= segment_frames:
+            starts.append((pts, kept[before]))
+    if len(starts) > 1 and kept[-1] - starts[-1][1] < 2:
         # a last segment of one frame joins the one before: rebuilt telecined film (four frames for
         # five) can owe it no frame at all, and a segment must hold one
-        cuts.pop()
+        starts.pop()
     segments = []
-    for n, k in enumerate(cuts):
-        start = None if n == 0 else keyframes[k][0]
-        end = keyframes[cuts[n + 1]][0] if n + 1 < len(cuts) else None
-        first = 0 if n == 0 else keyframes[k][1]
-        last = keyframes[cuts[n + 1]][1] if n + 1 < len(cuts) else count
-        segments.append(Segment(n, start, end, last - first))
+    for n, (pts, before) in enumerate(starts):
+        end, after = starts[n + 1] if n + 1 < len(starts) else (until, kept[-1])
+        segments.append(Segment(n, pts, end, after - (0 if n == 0 else before)))
     return segments
 
 
@@ -197,7 +218,8 @@ def _save(manifest: Path, data: dict[str, Any]) -> None:
 
 
 def _prepare(src: Path, output: Path, options: dict[str, Any], segment_frames: int, restart: bool,
-             log: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
+             log: Callable[[str], None], part: tuple[float | None, float | None] = (None, None)
+             ) -> tuple[Path, dict[str, Any]]:
     folder = job_folder(output)
     manifest = folder / "manifest.json"
     identity = input_identity(src)
@@ -215,7 +237,7 @@ def _prepare(src: Path, output: Path, options: dict[str, Any], segment_frames: i
     if existing is not None:
         for seg in folder.glob("seg_*"):
             seg.unlink()
-    segments = plan_segments(src, segment_frames)
+    segments = plan_segments(src, segment_frames, *part)
     suffix = segment_suffix(options.get("encode", {}).get("codec", ""))
     data = {"version": _MANIFEST_VERSION, "input": identity, "source": str(src), "output": str(output),
             "options": options, "segment_frames": segment_frames,
@@ -240,10 +262,13 @@ def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], 
             options: dict[str, Any], *, segment_frames: int = 300, restart: bool = False,
             run_segments: Callable[[list[tuple[Path, Segment]]], Iterator[tuple[Segment, int]]] | None = None,
             progress: Callable[[int], None] | None = None, log: Callable[[str], None] = lambda _: None,
-            sound: Path | None = None) -> JobReport:
+            sound: Path | None = None, start: float | None = None, seconds: float | None = None) -> JobReport:
     """Upscale ``src`` into ``output`` segment by segment (see the module docstring); ``sound``: a
     file whose first audio stream the join muxes instead of the source's streams (an image
-    sequence's soundtrack).
+    sequence's soundtrack). ``start`` / ``seconds``: a part of it only (``--start``, and
+    ``--duration`` or ``--to``: :func:`plan_segments`), its times, sound, subtitles and chapters
+    counting from the start as one pass makes them (the segments' upscalers are told ``start``
+    too: ``upscale_segment`` and ``run_segments`` take it from their caller).
 
     ``upscale_segment(path, segment)`` writes one segment's video to ``path`` and returns its frame
     count; ``run_segments``, when given, runs a list of them (on Ray workers:
@@ -259,7 +284,7 @@ def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], 
     """
     started = time.perf_counter()
     with PendingOutput(output) as pending:
-        folder, data = _prepare(src, output, options, segment_frames, restart, log)
+        folder, data = _prepare(src, output, options, segment_frames, restart, log, (start, seconds))
         manifest = folder / "manifest.json"
         for stale in [*folder.glob("seg_*.interrupted*"), *folder.glob(".seg_*")]:
             stale.unlink(missing_ok=True)  # what killed runs left: partial segments and their locks
@@ -297,7 +322,7 @@ def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], 
             close = getattr(finished, "close", None)
             if close is not None:
                 close()  # a runner stops what it still has in flight
-        report.frames_out = _join(src, pending, folder, data, encode, report, sound)
+        report.frames_out = _join(src, pending, folder, data, encode, report, sound, start, seconds is not None)
         pending.commit()
     for entry in data["segments"]:
         (folder / entry["file"]).unlink(missing_ok=True)
@@ -330,11 +355,12 @@ _PROBE_PACKETS = 3
 
 
 def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, copied_names: list[str],  # noqa: ANN001
-                  notes: list[str], sound=None) -> tuple[Any, dict, dict]:  # noqa: ANN001
+                  notes: list[str], sound=None, cut: Fraction | None = None) -> tuple[Any, dict, dict]:  # noqa: ANN001
     """The join's streams in ``out`` (the file, or :func:`join_filter`'s in memory): a copy of the
     segments' video (``video_in``, the first segment's stream) with the source video's tags, and the
     source's audio and subtitles as :func:`copy_streams` makes them, or the first audio stream of
-    ``sound`` (an open container: an image sequence's soundtrack) instead. Returns (video, the
+    ``sound`` (an open container: an image sequence's soundtrack) instead; ``cut``: the output
+    starts this many seconds into the source (its chapters are moved). Returns (video, the
     streams to copy, what copy_streams made of them)."""
     video = out.add_stream_from_template(video_in)
     if video_in.codec_context.name == "utvideo":
@@ -348,7 +374,7 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     else:
         extra = carried_streams(source, encode.copy_audio, encode.copy_subtitles)
     copied = copy_streams(out, extra, suffix, copied_names)
-    copy_container_metadata(source, out, suffix, copied_names, notes)
+    copy_container_metadata(source, out, suffix, copied_names, notes, cut=cut)
     if encode.kept_from:
         notes.append(kept_note(encode, encode.pix_fmt or video_in.codec_context.pix_fmt))  # as encoded, not decoded
     return video, extra, copied
@@ -399,22 +425,71 @@ def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOp
 
 
 def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any], encode: EncodeOptions,
-          report: JobReport, sound: Path | None = None) -> int:
+          report: JobReport, sound: Path | None = None, start: float | None = None, ends: bool = False) -> int:
     """Copy the segments' video packets and the source's other streams (or ``sound``'s first audio
-    stream) into ``pending``'s file."""
+    stream) into ``pending``'s file; ``start``: the seconds into the source the segments start at
+    (:func:`run_job`); ``ends``: they end before the source does (``--duration``, ``--to``)."""
     files = [folder / s["file"] for s in data["segments"]]
     if sound is None:
-        return _join_into(src, pending, files, encode, report, data, None)
+        return _join_into(src, pending, files, encode, report, data, None, start, ends)
     with reading(str(sound)), open_input(sound) as sound_in:
         return _join_into(src, pending, files, encode, report, data, sound_in)
 
 
+def _shown_until(path: Path) -> Fraction | None:
+    """When the last frame of a segment file ends, in seconds (its own times: the output's)."""
+    import av
+
+    end = None
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        step = round(1 / (video.average_rate or 30) / video.time_base)
+        for packet in container.demux(video):
+            if packet.size and packet.pts is not None:
+                shown = (packet.pts + (packet.duration or step)) * packet.time_base
+                end = shown if end is None else max(end, shown)
+    return end
+
+
+def _part_packets(source, streams: list, video, start: float | None, until: Fraction | None  # noqa: ANN001
+                  ) -> Iterator[Any]:
+    """The packets of ``streams`` (the source's copied ones) that a run of part of it keeps, as one
+    pass keeps them (:class:`srstream.engine.video.FileSource`): from ``start`` seconds into the file
+    (read from the keyframe of ``video`` at or before it; their times then count from there:
+    :func:`srstream.engine.video.from_cut`) and, with ``until`` (when the last frame kept ends, in
+    the output's seconds), those that start before it (at most one sound packet runs past it); the
+    reading stops once every sound stream is past it, or :data:`srstream.engine.video.PREVIEW_INTERLEAVE`
+    seconds later."""
+    from srstream.engine.video import PREVIEW_INTERLEAVE, from_cut, packet_start
+
+    cut = cut_pts(source, video, start) if start is not None else None
+    cut_at = cut * video.time_base if cut is not None else None
+    if cut is not None:
+        source.seek(cut, stream=video, backward=True, any_frame=False)  # where one pass's reading starts
+    waiting = {s.index for s in streams if s.type == "audio"}
+    for packet in source.demux(*streams):
+        if packet.dts is None or not packet.size:
+            continue
+        if cut_at is not None and not from_cut(packet, cut_at):
+            continue
+        if until is not None:
+            begins = packet_start(packet)
+            if begins is not None and begins >= until:
+                waiting.discard(packet.stream.index)
+                if not waiting or begins >= until + PREVIEW_INTERLEAVE:
+                    return
+                continue
+        yield packet
+
+
 def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: EncodeOptions, report: JobReport,
-               data: dict[str, Any], sound) -> int:  # noqa: ANN001
+               data: dict[str, Any], sound, start: float | None = None, ends: bool = False) -> int:  # noqa: ANN001
     import av
 
     frames = 0
     with reading(str(src)), open_input(src) as source, av.open(str(files[0])) as first:
+        cut = cut_pts(source, main_video(source), start) * main_video(source).time_base if start is not None \
+            else None
         with writing(pending.tmp, encode.codec):
             out = av.open(str(pending.tmp), "w")
         try:
@@ -426,7 +501,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                                   "or .mp4 output") from exc
             video_in = first.streams.video[0]
             video, extra, copied = _join_streams(out, video_in, source, encode, pending.tmp.suffix,
-                                                 report.copied_streams, report.notes, sound)
+                                                 report.copied_streams, report.notes, sound, cut)
             bsf = av.bitstream.BitStreamFilterContext(name, video_in, video) if name else None
 
             def video_packets() -> Iterator[tuple[float, int, Any]]:
@@ -443,10 +518,16 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                         yield float(last), 0, packet
 
             def other_packets() -> Iterator[tuple[float, int, Any]]:
-                if extra:
-                    for packet in (sound if sound is not None else source).demux(*extra.values()):
-                        if packet.dts is not None and packet.size:
-                            yield float(packet.dts * packet.time_base), 1, packet
+                if not extra:
+                    return
+                if sound is None and (start is not None or ends):  # a part of the source
+                    packets = _part_packets(source, list(extra.values()), main_video(source), start,
+                                            _shown_until(files[-1]) if ends else None)
+                else:
+                    packets = (sound if sound is not None else source).demux(*extra.values())
+                for packet in packets:
+                    if packet.dts is not None and packet.size:
+                        yield float(packet.dts * packet.time_base), 1, packet
 
             order = CopiedOrder()
             with writing(pending.tmp, encode.codec):  # in decode-time order; video first on a tie

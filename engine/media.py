@@ -41,6 +41,16 @@ def main_video(container):  # noqa: ANN001, ANN201 - an av input container and i
     return next((s for s in container.streams.video if not cover(s)), None)
 
 
+def cut_pts(container, video, start: float) -> int:  # noqa: ANN001 - an av input container and its video stream
+    """``start`` seconds from the file's start (``--start``, as FFmpeg's ``-ss`` counts them: from
+    the container's start time, rounded to a microsecond) on ``video``'s clock: the first pts a run
+    from there keeps, wherever it is computed (one pass, or each segment of a job and its join)."""
+    import math
+
+    origin = round(Fraction(container.start_time or 0, 1_000_000) / video.time_base)
+    return origin + math.ceil(Fraction(start).limit_denominator(1_000_000) / video.time_base)
+
+
 def carried_streams(container, audio: bool = True, subtitles: bool = True) -> dict:  # noqa: ANN001
     """The streams of ``container`` a run carries into its output, by index: its sound (``audio``) and
     subtitles (``subtitles``), those in a codec this FFmpeg build knows (no muxer takes one it does not:

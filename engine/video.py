@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import Counter, deque
@@ -56,8 +55,8 @@ from srstream.engine.encode import (
     rehearse,
     undecodable,
 )
-from srstream.engine.media import (carried_streams, decode_order_times, has_clear_pixels, main_video, no_video,
-                                   shown_frames)
+from srstream.engine.media import (carried_streams, cut_pts, decode_order_times, has_clear_pixels, main_video,
+                                   no_video, shown_frames)
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
@@ -66,7 +65,7 @@ from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
 __all__ = ["DEINTERLACED_NOTE", "PIPE", "Deinterlacer", "EncodeOptions", "FileSink", "FileSource", "default_codec",
-           "end_of_input", "keeps_alpha", "limit_note", "rehearse_output", "upscale_video"]
+           "end_of_input", "keeps_alpha", "part_note", "rehearse_output", "upscale_video"]
 
 #: ``-`` as the input or the output: standard input / output (streamed Matroska out).
 PIPE = Path("-")
@@ -245,19 +244,19 @@ class Deinterlacer(InverseTelecine):
 PREVIEW_INTERLEAVE = 10
 
 
-def _start(packet) -> Fraction | None:  # noqa: ANN001 - av.Packet
+def packet_start(packet) -> Fraction | None:  # noqa: ANN001 - av.Packet
     """When ``packet`` starts, in seconds (its presentation time, or its decode time), if it says."""
     when = packet.pts if packet.pts is not None else packet.dts
     return None if when is None or packet.time_base is None else when * packet.time_base
 
 
-def _from_cut(packet, cut_at: Fraction) -> bool:  # noqa: ANN001 - av.Packet
+def from_cut(packet, cut_at: Fraction) -> bool:  # noqa: ANN001 - av.Packet
     """Whether a copied stream's ``packet`` is kept by a run that starts ``cut_at`` seconds into
     the file (``--start``), its times then made to count from there: one that starts before it is
     left out (a sound packet too: its samples before the cut cannot be cut off without decoding
     it, and the next one starts within a packet's time of the pictures), but for a subtitle still
     shown at the cut, which is shown from the cut to its own end."""
-    begins, tb = _start(packet), packet.time_base
+    begins, tb = packet_start(packet), packet.time_base
     if begins is None or tb is None:
         return False
     if begins < cut_at:
@@ -330,9 +329,7 @@ class FileSource:
         self.cut: int | None = None
         self.cut_at: Fraction | None = None
         if start is not None:
-            # from the file's start (av.time_base, rounded to a microsecond: to the video's tick), as -ss counts
-            origin = round(Fraction(self.container.start_time or 0, 1_000_000) / video.time_base)
-            self.cut = origin + math.ceil(Fraction(start).limit_denominator(1_000_000) / video.time_base)
+            self.cut = cut_pts(self.container, video, start)
             self.cut_at = self.cut * video.time_base
         #: (height, width) of its pictures as stored, its first frame's where that can be read (a
         #: stream's parameters can be its last size's): what the output is sized for, in every
@@ -445,13 +442,13 @@ class FileSource:
         damaged_run = 0  # damaged packets in a row
 
         def pass_on(packet) -> bool:  # noqa: ANN001 - av.Packet of a copied stream: handed on, from the cut on
-            if self.cut_at is not None and not _from_cut(packet, self.cut_at):
+            if self.cut_at is not None and not from_cut(packet, self.cut_at):
                 return True
             return emit(Passthrough(packet))
 
         def release(until: Fraction | None) -> bool:  # the held packets starting before ``until`` seconds (all: None)
             while held:
-                begins = None if until is None else _start(held[0])
+                begins = None if until is None else packet_start(held[0])
                 if begins is not None and begins >= until:
                     break
                 if not pass_on(held.popleft()):
@@ -508,7 +505,7 @@ class FileSource:
                 for packet in packets:
                     if stop.is_set():
                         return ""
-                    begins = _start(packet)
+                    begins = packet_start(packet)
                     if packet.dts is None or begins is None:
                         continue
                     if begins >= kept_until + PREVIEW_INTERLEAVE:
@@ -848,21 +845,24 @@ def clock(seconds: float) -> str:
     return text + (f".{part:03d}".rstrip("0") if part else "")
 
 
-def limit_note(report: Report, start: float | None = None, seconds: float | None = None) -> str:
-    """What a run that stopped at ``--frames`` or ``--duration`` says it kept (from ``start``, ``--start``;
-    ``seconds``: the duration asked, said as the scene's end, which ``--to`` gives too)."""
+def part_note(frames: int, stopped_by: str, start: float | None = None, seconds: float | None = None) -> str:
+    """What a run of part of a video says it kept: ``frames`` frames, where it stopped at ``--frames``
+    or ``--duration`` (``stopped_by``; "end": the input's end), from ``start`` (``--start``);
+    ``seconds``: the duration asked, said as the scene's end, which ``--to`` gives too."""
+    many = "1 frame" if frames == 1 else f"{frames} frames"
+    if stopped_by not in ("frames", "duration"):
+        return f"from {clock(start or 0)} on (--start): the output's times count from there"
     if start:
-        many = "1 frame" if report.frames_in == 1 else f"{report.frames_in} frames"
-        if report.stopped_by == "duration" and seconds:
+        if stopped_by == "duration" and seconds:
             return f"{many} from {clock(start)} to {clock(start + seconds)} only: the rest of the input was not read"
-        return f"{many} from {clock(start)} only (--start, --{report.stopped_by}): the rest of the input was not read"
-    first = "the first frame" if report.frames_in == 1 else f"the first {report.frames_in} frames"
-    return f"{first} only (--{report.stopped_by}): the rest of the input was not read"
+        return f"{many} from {clock(start)} only (--start, --{stopped_by}): the rest of the input was not read"
+    first = "the first frame" if frames == 1 else f"the first {frames} frames"
+    return f"{first} only (--{stopped_by}): the rest of the input was not read"
 
 
 def end_of_input(src: Path, report: Report, start: float | None = None, seconds: float | None = None) -> None:
     """What a file run (into a video, numbered frames or an animation) says when its input is read:
-    that it stopped at ``--frames`` or ``--duration`` (:func:`limit_note`), or started at ``start``.
+    that it stopped at ``--frames`` or ``--duration`` (:func:`part_note`), or started at ``start``.
 
     Raises:
         InputError: no frame decoded (and the run was not interrupted); none at or after ``start``.
@@ -873,10 +873,8 @@ def end_of_input(src: Path, report: Report, start: float | None = None, seconds:
             raise InputError(f"{src} has no frames from {clock(start)} on (--start): it ends before; nothing was "
                              "written")
         raise InputError(f"{src} has a video stream but no decodable frames{why}; nothing was written")
-    if report.stopped_by in ("frames", "duration"):
-        report.notes.append(limit_note(report, start, seconds))
-    elif start:
-        report.notes.append(f"from {clock(start)} on (--start): the output's times count from there")
+    if report.stopped_by in ("frames", "duration") or start:
+        report.notes.append(part_note(report.frames_in, report.stopped_by, start, seconds))
 
 
 def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: EncodeOptions = EncodeOptions(), *,

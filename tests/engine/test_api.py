@@ -442,8 +442,10 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
         assert up.run(cut).video.frames_out == 30
     with pytest.raises(ConfigError, match=r"--start 0:05: .* is 0:02[.0-9]* long"):
         api.plan_file(film, tmp_path / "late.mkv", scale=2, start=5)
-    with pytest.raises(ConfigError, match="one pass"):
-        api.plan_file(film, tmp_path / "late.mkv", scale=2, start=1, workers=2)
+    with pytest.raises(ConfigError, match="one pass"):  # a scene's first frames
+        api.plan_file(film, tmp_path / "late.mkv", scale=2, start=1, max_frames=5, workers=2)
+    shared = api.plan_file(film, tmp_path / "late.mkv", scale=2, start=1, workers=2)  # a scene's segments, on Ray
+    assert shared.segment_frames and shared.start == 1
     capsys.readouterr()
     assert cli.main([str(film), "--start", "1:75"]) == 2 and "as players show it" in capsys.readouterr().err
     # beside an image, which is upscaled whole; a cut is no truncated file ("ended after 25 of the 50 frames")
@@ -459,6 +461,57 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
     assert "25 frames from 0:00.92 to 0:01.92 only" in capsys.readouterr().err
     assert cli.main([str(film), "-o", str(tmp_path / "to2.mkv"), "--start", "1", "--to", "0.5", *common]) == 2
     assert "--to 0:00.5 is not after --start 0:01" in capsys.readouterr().err
+
+
+def _streams(path: Path) -> dict[str, list]:
+    """What a player gets from ``path``: each frame's time and pixels, each sound and subtitle
+    packet's time and bytes (a subtitle's duration too), the chapters."""
+    with av.open(str(path)) as c:
+        got: dict[str, list] = {"frames": [(f.pts * f.time_base, f.to_ndarray(format="gray").tobytes())
+                                           for f in c.decode(video=0)]}
+    with av.open(str(path)) as c:
+        got["packets"] = [(p.stream.type, p.pts * p.time_base, bytes(p)) + ((p.duration,) if p.stream.type == "subtitle"
+                           else ()) for p in c.demux(*c.streams.audio, *c.streams.subtitles) if p.size]
+        got["chapters"] = [(ch["metadata"]["title"], ch["start"] * ch["time_base"], ch["end"] * ch["time_base"])
+                           for ch in c.chapters()]
+    return got
+
+
+def test_a_scene_runs_as_a_resumable_job_that_gives_the_file_of_one_pass(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--start and --to ran in one pass: an hour cut from a film was lost to a crash or Ctrl-C
+    where the whole film would have resumed. A part given by times is now cut into segments
+    (from its first frame, keyframe-aligned, to its end), and the job's join cuts the sound,
+    subtitles and chapters as one pass does: the same frames, times, packets and chapters. An
+    interrupted scene resumes; the same output with another --start is refused, not mixed."""
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    film = _scene_film(tmp_path / "film.mkv")
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    part = {"start": 0.92, "max_seconds": 1, "crf": 0}
+    with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
+        one = up.run(api.plan_file(film, tmp_path / "one.mkv", scale=2, segments="off", **part))
+        assert one.video.frames_out == 25
+        job = api.plan_file(film, tmp_path / "job.mkv", scale=2, segments=8, **part)
+        real, calls = Upscaler.segment, []
+
+        def stopped_after_one(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            calls.append(args[2])
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Upscaler, "segment", stopped_after_one)
+        assert up.run(job).segments.interrupted
+        monkeypatch.setattr(Upscaler, "segment", real)
+        assert calls[0] == (None, 1600)  # from the cut (frame 23, decoded from frame 20) to the keyframe at 40 (1.6 s)
+        with pytest.raises(ConfigError, match="the options changed"):
+            up.run(api.plan_file(film, tmp_path / "job.mkv", scale=2, segments=8, **{**part, "start": 0.6}))
+        done = up.run(job).segments
+    assert (done.segments, done.reused, done.frames_out) == (2, 1, 25)
+    assert "25 frames from 0:00.92 to 0:01.92 only" in " ".join(done.notes)
+    assert not done.ended_early
+    assert _streams(tmp_path / "job.mkv") == _streams(tmp_path / "one.mkv")
 
 
 def test_a_long_video_whose_container_counts_no_frames_runs_as_a_resumable_job() -> None:

@@ -319,6 +319,16 @@ def test_one_and_two_local_ray_workers_give_the_same_file(tmp_path: Path, neares
         assert _video_packets(tmp_path / f"w{n}.mp4") == _video_packets(tmp_path / "alone.mp4")
         assert _streams(tmp_path / f"w{n}.mp4") == _streams(clip)
         assert not job_folder(tmp_path / f"w{n}.mp4").exists()
+    # a scene (--start, --to): its segments on two workers give the file they give here, and the frames and
+    # sound of one pass
+    for name, how in (("ray", ["--segments", "30", "--workers", "2"]), ("here", ["--segments", "30"]),
+                      ("one", ["--segments", "off"])):
+        r = _cli(str(clip), "-o", f"scene_{name}.mp4", "--model", str(nearest), "--start", "2.5", "--to", "6", *how,
+                 cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    assert _video_packets(tmp_path / "scene_ray.mp4") == _video_packets(tmp_path / "scene_here.mp4")
+    pts, audio = _streams(tmp_path / "scene_one.mp4")
+    assert len(pts) == 105 and _streams(tmp_path / "scene_ray.mp4") == (pts, audio)
 
 
 @pytest.mark.slow
