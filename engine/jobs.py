@@ -451,26 +451,43 @@ def _shown_until(path: Path) -> Fraction | None:
     return end
 
 
-def _part_packets(source, streams: list, video, start: float | None, until: Fraction | None  # noqa: ANN001
-                  ) -> Iterator[Any]:
-    """The packets of ``streams`` (the source's copied ones) that a run of part of it keeps, as one
+def _part_packets(src: Path, source, streams: list, video, start: float | None,  # noqa: ANN001
+                  until: Fraction | None) -> Iterator[Any]:
+    """The packets of ``streams`` (the copied ones of ``source``, ``src`` opened) that a run of part of it keeps, as one
     pass keeps them (:class:`srstream.engine.video.FileSource`): from ``start`` seconds into the file
     (read from the keyframe of ``video`` at or before it; their times then count from there:
     :func:`srstream.engine.video.from_cut`) and, with ``until`` (when the last frame kept ends, in
     the output's seconds), those that start before it (at most one sound packet runs past it); the
     reading stops once every sound stream is past it, or :data:`srstream.engine.video.PREVIEW_INTERLEAVE`
-    seconds later."""
-    from srstream.engine.video import PREVIEW_INTERLEAVE, from_cut, packet_start
+    seconds later. A subtitle line on screen at the start, begun before that keyframe too, is
+    found as one pass finds it (:func:`srstream.engine.video.subtitles_across`)."""
+    from srstream.engine.video import subtitles_across
 
     cut = cut_pts(source, video, start) if start is not None else None
     cut_at = cut * video.time_base if cut is not None else None
+    looked_back = None
     if cut is not None:
+        looked_back = subtitles_across(src, [s.index for s in streams if s.type == "subtitle"], cut_at)
         source.seek(cut, stream=video, backward=True, any_frame=False)  # where one pass's reading starts
+    try:
+        yield from looked_back[1] if looked_back is not None else ()
+        yield from _after_cut(source, streams, cut_at, until, looked_back is None)
+    finally:
+        if looked_back is not None:
+            looked_back[0].close()
+
+
+def _after_cut(source, streams: list, cut_at: Fraction | None, until: Fraction | None,  # noqa: ANN001
+               across: bool) -> Iterator[Any]:
+    """:func:`_part_packets` from where the source's reading starts (``across``: a subtitle line
+    on screen at the cut is taken from here, none was looked for before)."""
+    from srstream.engine.video import PREVIEW_INTERLEAVE, from_cut, packet_start
+
     waiting = {s.index for s in streams if s.type == "audio"}
     for packet in source.demux(*streams):
         if packet.dts is None or not packet.size:
             continue
-        if cut_at is not None and not from_cut(packet, cut_at):
+        if cut_at is not None and not from_cut(packet, cut_at, across):
             continue
         if until is not None:
             begins = packet_start(packet)
@@ -521,7 +538,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                 if not extra:
                     return
                 if sound is None and (start is not None or ends):  # a part of the source
-                    packets = _part_packets(source, list(extra.values()), main_video(source), start,
+                    packets = _part_packets(src, source, list(extra.values()), main_video(source), start,
                                             _shown_until(files[-1]) if ends else None)
                 else:
                     packets = (sound if sound is not None else source).demux(*extra.values())

@@ -250,18 +250,19 @@ def packet_start(packet) -> Fraction | None:  # noqa: ANN001 - av.Packet
     return None if when is None or packet.time_base is None else when * packet.time_base
 
 
-def from_cut(packet, cut_at: Fraction) -> bool:  # noqa: ANN001 - av.Packet
+def from_cut(packet, cut_at: Fraction, across: bool = True) -> bool:  # noqa: ANN001 - av.Packet
     """Whether a copied stream's ``packet`` is kept by a run that starts ``cut_at`` seconds into
     the file (``--start``), its times then made to count from there: one that starts before it is
     left out (a sound packet too: its samples before the cut cannot be cut off without decoding
     it, and the next one starts within a packet's time of the pictures), but for a subtitle still
-    shown at the cut, which is shown from the cut to its own end."""
+    shown at the cut, which is shown from the cut to its own end (unless not ``across``: such
+    lines were taken by :func:`subtitles_across`)."""
     begins, tb = packet_start(packet), packet.time_base
     if begins is None or tb is None:
         return False
     if begins < cut_at:
         ends = begins + (packet.duration or 0) * tb
-        if packet.stream.type != "subtitle" or ends <= cut_at:
+        if packet.stream.type != "subtitle" or ends <= cut_at or not across:
             return False
         packet.duration = max(1, round((ends - cut_at) / tb))
         packet.pts = packet.dts = round(cut_at / tb)
@@ -271,6 +272,45 @@ def from_cut(packet, cut_at: Fraction) -> bool:  # noqa: ANN001 - av.Packet
     if packet.dts is not None:
         packet.dts -= shift
     return True
+
+
+#: How long before ``--start`` a subtitle line still on screen there may have begun (a film's lines
+#: last seconds): the reading of the pictures starts at the keyframe before the start, which can
+#: come after such a line began, so lines are looked for in a second opening of the file from this
+#: far back (:func:`subtitles_across`)
+SUBTITLE_LOOKBACK = 30
+
+
+def subtitles_across(src: Path, indices: list[int], cut_at: Fraction) -> tuple[object, list] | None:
+    """The lines of ``src``'s subtitle streams ``indices`` still on screen at ``cut_at`` seconds
+    (begun before it, ending after), each moved to show from it to its own end (:func:`from_cut`):
+    read from a second opening of the file, from :data:`SUBTITLE_LOOKBACK` seconds before the cut
+    to :data:`PREVIEW_INTERLEAVE` seconds after it (demuxed, not decoded). Returns (that opening,
+    which its packets belong to: the caller closes it; the lines), or None where it cannot be
+    read so (a pipe, a seek that fails): the reading from the keyframe then finds what it can."""
+    if not indices or src == PIPE:
+        return None
+    try:
+        container = open_input(src)
+    except (*av_failures(), OSError):
+        return None
+    lines = []
+    try:
+        first = Fraction(container.start_time or 0, 1_000_000)
+        if cut_at - SUBTITLE_LOOKBACK > first:
+            container.seek(int((cut_at - SUBTITLE_LOOKBACK) * 1_000_000), backward=True)
+        for packet in container.demux():
+            begins = packet_start(packet)
+            if begins is None or packet.dts is None:
+                continue
+            if begins >= cut_at + PREVIEW_INTERLEAVE:
+                break
+            if packet.stream.index in indices and packet.size and begins < cut_at and from_cut(packet, cut_at):
+                lines.append(packet)
+    except av_failures():
+        container.close()
+        return None
+    return container, lines
 
 
 def _shifted(packets: Iterator, continuity: Continuity) -> Iterator:
@@ -312,6 +352,7 @@ class FileSource:
         self.bwdif: Deinterlacer | InverseTelecine | None = None
         self.ivtc = False  # telecined film, rebuilt (InverseTelecine): four frames out for five in
         self._origin: int | None = None  # the pts of the file's first frame: where the fives of telecine count from
+        self._looked_back = None  # the second opening of the file subtitles_across read lines from
         self._ivtc_from: int | None = None  # a segment's first frame pushed into the InverseTelecine
         self._deinterlace_decided = self._deinterlace_noted = False
         where = "standard input" if src == PIPE else str(src)
@@ -441,8 +482,17 @@ class FileSource:
         kept_until: Fraction | None = None  # the last kept frame's end, in seconds (a preview's)
         damaged_run = 0  # damaged packets in a row
 
+        looked_back = None
+        if self.cut_at is not None:  # the subtitle lines on screen at the cut, however long before its keyframe
+            looked_back = subtitles_across(self.src, [s.index for s in extra if s.type == "subtitle"], self.cut_at)
+            if looked_back is not None:
+                self._looked_back = looked_back[0]
+                for line in looked_back[1]:
+                    if not emit(Passthrough(line)):
+                        return ""
+
         def pass_on(packet) -> bool:  # noqa: ANN001 - av.Packet of a copied stream: handed on, from the cut on
-            if self.cut_at is not None and not from_cut(packet, self.cut_at):
+            if self.cut_at is not None and not from_cut(packet, self.cut_at, across=looked_back is None):
                 return True
             return emit(Passthrough(packet))
 
@@ -625,6 +675,8 @@ class FileSource:
 
     def close(self) -> None:
         self.container.close()
+        if self._looked_back is not None:  # subtitles_across's opening, whose lines the sink has muxed by now
+            self._looked_back.close()
 
 
 def _output_streams(container, options: EncodeOptions, source: FileSource,  # noqa: ANN001 - av container

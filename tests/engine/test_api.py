@@ -365,12 +365,13 @@ def test_frames_and_duration_take_a_videos_first_frames_only(tmp_path: Path) -> 
 
 
 def _scene_film(path: Path) -> Path:
-    """2 s at 25 fps (grey 40 + 3i, a keyframe every 10), a tone from 1.2 s, three subtitle lines
-    (0-0.5, 0.8-1.2 and 1.5-1.7 s) and three chapters (0-0.6, 0.6-1.4, 1.4-2 s)."""
+    """2 s at 25 fps (grey 40 + 3i, a keyframe every 10, each starting a cluster: a seek lands
+    there), a tone from 1.2 s, four subtitle lines (0-0.5, 0.3-1.9, 0.8-1.2 and 1.5-1.7 s) and
+    three chapters (0-0.6, 0.6-1.4, 1.4-2 s)."""
     from fractions import Fraction
 
     ms = Fraction(1, 1000)
-    with av.open(str(path), "w") as c:
+    with av.open(str(path), "w", options={"cluster_time_limit": "100"}) as c:  # a cluster at each keyframe
         v = c.add_stream("libx264", rate=25)
         v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
         v.options = {"g": "10", "preset": "ultrafast"}
@@ -388,7 +389,8 @@ def _scene_film(path: Path) -> Path:
         sound.sample_rate, sound.pts = 44100, int(1.2 * 44100)
         c.mux(a.encode(sound))
         c.mux(a.encode())
-        for text, t0, t1 in ((b"Before", 0, 500), (b"Across", 800, 1200), (b"After", 1500, 1700)):
+        for text, t0, t1 in ((b"Before", 0, 500), (b"Long", 300, 1900), (b"Across", 800, 1200),
+                             (b"After", 1500, 1700)):
             line = av.Packet(text)
             line.stream, line.pts, line.dts, line.duration, line.time_base = s, t0, t0, t1 - t0, ms
             c.mux(line)
@@ -400,7 +402,8 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
     """A preview or a scene could only be taken from a video's start (--frames, --duration): a
     film's opening credits. --start 0:00.92 now begins at frame 23 (decoded from the keyframe at
     frame 20) and the output counts its times from there: its sound 0.28 s in where the tone
-    began 1.2 s into the film, the subtitle shown across the cut from 0, the chapters moved."""
+    began 1.2 s into the film, the subtitles shown across the cut from 0 (one begun before that
+    keyframe too), the chapters moved."""
     from srstream import cli
     from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
@@ -417,7 +420,8 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
         assert [round(float(np.median(g))) for _, g in frames[:3]] == [109, 112, 115]  # frames 23, 24, 25
     with av.open(str(out)) as c:
         lines = [(bytes(p), p.pts, p.duration) for p in c.demux(c.streams.subtitles[0]) if p.size]
-        assert lines == [(b"Across", 0, 280), (b"After", 580, 200)]
+        # "Long" began before the keyframe the pictures are decoded from (0.8 s): it was lost
+        assert lines == [(b"Long", 0, 980), (b"Across", 0, 280), (b"After", 580, 200)]
         assert [(ch["metadata"]["title"], ch["start"] * ch["time_base"], ch["end"] * ch["time_base"])
                 for ch in c.chapters()] == [("Two", 0, Fraction(12, 25)), ("Three", Fraction(12, 25), Fraction(27, 25))]
     with av.open(str(out)) as c:
