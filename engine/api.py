@@ -371,7 +371,8 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
         source = (media.path.suffix, media.codec, media.pix_fmt)
         pictures = suffix.lower() == ".gif"  # a GIF holds no sound or subtitles: left out, said (_left_out)
-        encode = options_for(suffix, codec, crf, media.deep, media.hdr, source, bitrate=bitrate, preset=preset,
+        picture = (media.rate, *tagged_size(scale, media.width, media.height)) if media.width else None
+        encode = options_for(suffix, codec, crf, media.deep, media.hdr, source, picture, bitrate=bitrate, preset=preset,
                              pix_fmt=pix_fmt, copy_audio=audio and not pictures,
                              copy_subtitles=subtitles and not pictures, hdr10=media.hdr10)
         encode.validate(suffix)
@@ -1034,7 +1035,7 @@ class Upscaler:
         encode = dataclasses.asdict(job.encode)
         if encode["hdr10"] is None:  # a manifest written before HDR10 was kept still matches
             del encode["hdr10"]
-        del encode["kept_from"]  # a note's word only: the codec and pixel format say what it chose
+        del encode["kept_from"], encode["note"]  # a note's words only: the codec and pixel format say what it chose
         options = {**self.image_settings(), "stabilize": stabilizer.strength if stabilizer else 0.0,
                    "encode": encode}
         if stabilizer is not None:

@@ -247,17 +247,49 @@ def default_crf(codec: str) -> int:
     return 16 if codec == "libx264" else DEFAULT_QSCALE if codec in QSCALE_CODECS else 18
 
 
+#: The frame rates MPEG-2 video has codes for (FFmpeg's encoder refuses others).
+MPEG2_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30), Fraction(50),
+               Fraction(60000, 1001), Fraction(60))
+#: The largest picture of MPEG-2's High level (what its players and DVD tools are made for).
+MPEG2_MOST = (1920, 1152)
+#: Outputs that are MPEG program streams: the files DVD tools, old players and editors take as MPEG-2.
+MPEG_PS_SUFFIXES = (".mpg", ".mpeg")
+
+
+def mpeg_ps_codec(deep: bool, hdr: bool, picture: tuple[Fraction | None, int, int] | None) -> tuple[str, str]:
+    """The video codec of an .mpg output when ``--codec`` is not given, and the note that says why
+    it is not MPEG-2 where it is not: MPEG-2 (what the players, editors and DVD tools that ask for
+    an .mpg read; FFmpeg's command line writes MPEG-1) where it holds the video as it is
+    (``picture``: the frame rate and the output's width and height), else H.264 (which FFmpeg's
+    MPEG program streams hold too): for a ``deep`` or ``hdr`` input (MPEG-2 has 8 bits, SDR), a
+    frame rate MPEG-2 has no code for (:data:`MPEG2_RATES`), a picture larger than its High level."""
+    rate, width, height = picture or (None, 0, 0)
+    why = ("the input has more than 8 bits a sample or is HDR" if deep or hdr
+           else "its frame rate is not known before the run" if rate is None
+           else f"its frame rate ({float(rate):.4g} fps) is none of MPEG-2's 23.976-60" if rate not in MPEG2_RATES
+           else f"{width}x{height} is larger than MPEG-2's High level (1920x1152)"
+           if width > MPEG2_MOST[0] or height > MPEG2_MOST[1] else "")
+    if not why:
+        return "mpeg2video", ""
+    return "libx264", (f"the .mpg holds H.264, not MPEG-2 (what players and DVD tools that take .mpg files "
+                       f"expect): {why}; --codec mpeg2video tries MPEG-2 anyway, or write .mp4 or .mkv")
+
+
 def options_for(suffix: str, codec: str | None, crf: int | None, deep: bool = False, hdr: bool = False,
-                source: tuple[str, str, str] | None = None, **settings) -> EncodeOptions:  # noqa: ANN003
+                source: tuple[str, str, str] | None = None, picture: tuple[Fraction | None, int, int] | None = None,
+                **settings) -> EncodeOptions:  # noqa: ANN003
     """The encoder settings for an output ending in ``suffix``: ``codec``, or the input's own where it
     is an editing or lossless one (:func:`kept_codec`; ``source``: the input's suffix, codec and
     pixel format), or the container's default for an input that is, or is not, ``deep`` or ``hdr``
-    (:func:`default_codec`); ``crf`` or that codec's (:func:`default_crf`), the rest as given
+    (:func:`default_codec`; an .mpg's: :func:`mpeg_ps_codec`, with ``picture``, the frame rate and
+    the output's size); ``crf`` or that codec's (:func:`default_crf`), the rest as given
     (``bitrate``, ``preset``, ``pix_fmt``, ``hdr10``, ...)."""
     if codec is None and source is not None and (kept := kept_codec(suffix, *source[:2])) is not None:
         codec, settings["kept_from"] = kept, source[1]
         if source[2] and not settings.get("pix_fmt"):  # its own, or the nearest the encoder takes
             settings["pix_fmt"] = encodable_pix_fmt(kept, source[2], 2, 2)
+    if codec is None and suffix.lower() in MPEG_PS_SUFFIXES:
+        codec, settings["note"] = mpeg_ps_codec(deep, hdr, picture)
     codec = codec or default_codec(suffix, deep, hdr)
     return EncodeOptions(codec=codec, crf=default_crf(codec) if crf is None else crf, **settings)
 
@@ -316,6 +348,7 @@ class EncodeOptions:
     deterministic: bool = False  # the same bits for the same frames, every time (segmented jobs; see codec_options)
     hdr10: Hdr10 | None = None  # the input's HDR10 metadata, written where the encoder takes it (HDR10_CODECS)
     kept_from: str | None = None  # the input's codec, which ``codec`` keeps (KEPT_CODECS; a note says so)
+    note: str = ""  # why the default codec is not the container's own (mpeg_ps_codec), said by the run
 
     def validate(self, suffix: str = "") -> None:
         """Check the settings before any work (the encoder would otherwise fail mid-run, or
@@ -592,6 +625,8 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
     stream.options = options.codec_options(pix_fmt)
     if options.kept_from:
         note = (f"{note}; " if note else "") + kept_note(options, pix_fmt)
+    if options.note:
+        note = (f"{note}; " if note else "") + options.note
     tag_hevc(container, stream, "hevc" if options.codec == "libx265" else options.codec)
     if options.hdr10 is not None and options.codec not in HDR10_CODECS:
         note = (f"{note}; " if note else "") + (
@@ -1211,6 +1246,12 @@ def _chapters_from(chapters: list[dict], cut: Fraction) -> list[dict]:
     return moved
 
 
+#: The muxers that write chapters (FFmpeg's others take them and write nothing: .avi, .ts, .flv,
+#: .mpg, .mxf, a video-only .ogv, which were said to be copied).
+CHAPTER_MUXERS = frozenset({"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "psp", "f4v", "matroska", "webm", "asf",
+                            "asf_stream", "nut"})
+
+
 def copy_container_metadata(src, out_container, suffix: str, copied: list[str], notes: list[str],  # noqa: ANN001
                             cut: Fraction | None = None) -> None:
     """Container tags (title, ...), chapters and attachments (Matroska fonts), where the output
@@ -1232,7 +1273,9 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
     chapters = src.chapters()
     if cut is not None:
         chapters = _chapters_from(chapters, cut)
-    if chapters:
+    if chapters and out_container.format.name not in CHAPTER_MUXERS:
+        notes.append(f"{len(chapters)} chapters not kept: a {suffix} file holds none (.mkv, .mp4 and .mov do)")
+    elif chapters:
         try:
             out_container.set_chapters(chapters)
             copied.append(f"{len(chapters)} chapters")

@@ -377,6 +377,8 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     copy_container_metadata(source, out, suffix, copied_names, notes, cut=cut)
     if encode.kept_from:
         notes.append(kept_note(encode, encode.pix_fmt or video_in.codec_context.pix_fmt))  # as encoded, not decoded
+    if encode.note:
+        notes.append(encode.note)
     return video, extra, copied
 
 

@@ -518,6 +518,22 @@ def test_a_scene_runs_as_a_resumable_job_that_gives_the_file_of_one_pass(
     assert _streams(tmp_path / "job.mkv") == _streams(tmp_path / "one.mkv")
 
 
+def test_chapters_an_output_cannot_hold_are_said_to_be_lost_not_copied(tmp_path: Path) -> None:
+    """FFmpeg's .avi, .ts, .flv, .mpg and .mxf muxers take chapters and write none: a run said
+    "copied: 3 chapters" of a file that held none. They are now said not to be kept."""
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    film = _scene_film(tmp_path / "film.mkv")
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
+        for suffix, held in ((".mpg", False), (".avi", False), (".mp4", True)):
+            result = up.run(api.plan_file(film, tmp_path / f"out{suffix}", scale=2, max_frames=10, subtitles=False))
+            with av.open(str(tmp_path / f"out{suffix}")) as c:
+                assert len(c.chapters()) == (3 if held else 0), suffix
+            assert ("3 chapters" in result.video.copied_streams) == held, result.video.copied_streams
+            assert any(n.startswith(f"3 chapters not kept: a {suffix} file") for n in result.video.notes) != held
+
+
 def test_a_long_video_whose_container_counts_no_frames_runs_as_a_resumable_job() -> None:
     """Matroska, WebM and MPEG-TS declare no frame count: `--segments auto` took them as 0 frames,
     so a two-hour .mkv ran in one pass, which a crash cannot resume. They are counted from their

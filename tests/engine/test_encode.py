@@ -218,6 +218,39 @@ def test_encoders_without_crf_take_it_as_their_quantiser_scale(tmp_path) -> None
     assert len(got) == 5 and psnr > 30, psnr  # 37.4 dB; at 200 kbit/s 22.0
 
 
+def test_an_mpg_output_is_mpeg2_where_mpeg2_holds_the_video(tmp_path) -> None:  # noqa: ANN001
+    """An .mpg (MPEG program stream) held H.264, which the players, editors and DVD tools that ask
+    for an .mpg do not read. It is now MPEG-2 where MPEG-2 holds the video as it is (a frame rate it
+    has a code for, 8 bits, up to 1920x1152), else H.264 with a note saying why and what to do."""
+    from fractions import Fraction
+
+    import av
+
+    from srstream import Upscaler
+    from srstream.engine.api import plan_file
+    from tests.conftest import write_video
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    ntsc = Fraction(30000, 1001)
+    assert encode.options_for(".mpg", None, None, picture=(ntsc, 1280, 720)).codec == "mpeg2video"
+    assert encode.options_for(".MPEG", None, None, picture=(Fraction(25), 1920, 1080)).codec == "mpeg2video"
+    for why, args, picture in (("13 fps", (), (Fraction(13), 640, 480)), ("8 bits", (True,), (ntsc, 1280, 720)),
+                               ("3840x2160", (), (Fraction(30), 3840, 2160))):
+        opts = encode.options_for(".mpg", None, None, *args, picture=picture)
+        assert opts.codec == "libx264" and why in opts.note and "--codec mpeg2video" in opts.note, opts
+    assert encode.options_for(".mpg", "libx264", None, picture=(ntsc, 64, 48)).note == ""  # asked for
+    assert encode.options_for(".ts", None, None, picture=(ntsc, 64, 48)).codec == "libx264"
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
+        for rate, codec in ((25, "mpeg2video"), (13, "h264")):
+            clip = write_video(tmp_path / f"c{rate}.mp4", frames=8, rate=rate)
+            result = up.run(plan_file(clip, tmp_path / f"c{rate}.mpg", scale=2))
+            with av.open(str(tmp_path / f"c{rate}.mpg")) as back:
+                assert back.streams.video[0].codec_context.name == codec
+                assert sum(1 for _ in back.decode(video=0)) == 8
+            assert ("holds H.264" in " ".join(result.video.notes)) == (codec == "h264")
+
+
 def test_a_muxer_that_says_no_is_not_called_a_permission_problem(tmp_path) -> None:  # noqa: ANN001
     """FFmpeg's muxers return -1 for 'I cannot do that' (44.1 kHz audio into .mxf), which reads as
     EPERM; it was reported as 'permission denied writing ...'. EACCES still is one."""
