@@ -1295,14 +1295,19 @@ def frames_kept(path: Path, given: int) -> None:
     """Check that the finished file at ``path`` holds the ``given`` video frames its muxer was handed:
     its index's count where it has one (.mp4, .mov), else its video packets, read without decoding.
     A muxer can drop frames without an error: FFmpeg's MXF muxer wrote the video only as far as the
-    audio reached.
+    audio reached. A file too short for FFmpeg to tell its format by (a transport stream of a few
+    small frames: "End of file") is read as the format its extension names.
 
     Raises:
         OutputError: it holds fewer (the caller deletes it).
     """
     import av
 
-    with av.open(str(path)) as container:
+    try:
+        opened = av.open(str(path))
+    except av.error.FFmpegError:
+        opened = av.open(str(path), format=format_for(path.suffix))
+    with opened as container:
         video = container.streams.video[0]
         kept = video.frames or sum(1 for packet in container.demux(video) if packet.size)
     if kept < given:

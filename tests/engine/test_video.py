@@ -115,6 +115,29 @@ def _write_vfr(path: Path, pts_ms: list[int]) -> Path:
     return path
 
 
+def test_a_transport_stream_too_short_to_probe_is_written(tmp_path: Path) -> None:
+    """A preview of three small frames into .ts was deleted as "the .ts muxer refused it": the
+    check that reads the finished file back could not open it, FFmpeg's format probe needing more
+    of a transport stream than it holds. It is read as the format its name says, and kept."""
+    src = tmp_path / "in.mp4"
+    with av.open(str(src), "w") as c:  # flat grey: a few bytes a frame
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 48, 32, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 48, 3), 90, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+    from srstream import Upscaler
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
+        assert up.upscale_file(src, tmp_path / "out.ts").video.frames_out == 3
+    with av.open(str(tmp_path / "out.ts"), format="mpegts") as back:
+        assert sum(1 for _ in back.decode(video=0)) == 3
+
+
 def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     src = _write_vfr(tmp_path / "vfr.mkv", [0, 33, 50, 120, 121, 400, 433])
     upscale_video(src, tmp_path / "vfr_x2.mkv", upscaler, FAST)
