@@ -15,7 +15,8 @@ What changes how an image looks is kept: its EXIF block (with the orientation a 
 records instead of turning the pixels), ICC colour profile and XMP travel to JPEG, PNG and WebP
 outputs unchanged (OpenCV's ``imdecodeWithMetadata`` / ``imencodeWithMetadata``); an output
 format that cannot hold them (BMP, TIFF through OpenCV) gets the pixels turned upright instead,
-so it displays the same way.
+so it displays the same way. A TIFF's ICC profile and XMP, which OpenCV neither reads nor writes
+there, are read from its tags and written into a TIFF output's (:func:`tiff_blocks`).
 
 An animated PNG (APNG) or WebP is upscaled frame by frame into an animation of the same kind, with
 its frame durations, loop count and alpha (OpenCV's ``imdecodeanimation`` / ``imencodeanimation``;
@@ -52,8 +53,8 @@ from srstream.images import (AV_STILL_SUFFIXES, FOLDER_SUFFIXES, HEIF_SUFFIXES, 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "PAGED_SUFFIXES", "StillMetadata",
            "animation_frames", "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs",
            "folder_files", "folder_videos", "image_frames", "is_glob", "read_animation", "read_pages", "read_still",
-           "read_still_with_metadata", "tiff_pages", "upright", "upscale_folder", "upscale_image", "videos_among",
-           "write_animation", "write_pages", "write_still"]
+           "read_still_with_metadata", "tiff_blocks", "tiff_pages", "upright", "upscale_folder", "upscale_image",
+           "videos_among", "write_animation", "write_pages", "write_still"]
 
 log = logging.getLogger("srstream.engine")
 
@@ -448,13 +449,8 @@ def pixel_density(data: bytes | memoryview) -> tuple[float, float] | None:
                     return (x * factor, y * factor) if factor and x and y else None
             return None
         if head[:4] in (b"II*\0", b"MM\0*"):
-            order = "<" if head[:2] == b"II" else ">"
-            ifd = struct.unpack(order + "I", data[4:8])[0]
-            count = struct.unpack(order + "H", data[ifd:ifd + 2])[0]
-            tags: dict[int, tuple[int, bytes]] = {}
-            for at in range(ifd + 2, ifd + 2 + 12 * count, 12):
-                tag, kind = struct.unpack(order + "HH", data[at:at + 4])
-                tags[tag] = (kind, bytes(data[at + 8:at + 12]))
+            order, _, entries = _tiff_directory(data)
+            tags = {tag: (kind, value) for tag, kind, _, value in entries}
 
             def rational(tag: int) -> float:
                 kind, value = tags.get(tag, (0, b""))
@@ -472,6 +468,88 @@ def pixel_density(data: bytes | memoryview) -> tuple[float, float] | None:
     except (struct.error, ValueError, IndexError):  # a file cut short or damaged: no density
         return None
     return None
+
+
+def _tiff_directory(data: bytes | memoryview) -> tuple[str, int, list[tuple[int, int, int, bytes]]]:
+    """A classic TIFF's byte order (``"<"``, ``">"``), the offset of its first image file directory
+    and that directory's entries: (tag, type, count, the 4 bytes of value or offset).
+
+    Raises:
+        ValueError: not a classic TIFF (a BigTIFF's directories are laid out otherwise).
+        struct.error / IndexError: cut short.
+    """
+    head = bytes(data[:4])
+    if head not in (b"II*\0", b"MM\0*"):
+        raise ValueError("not a classic TIFF")
+    order = "<" if head[:2] == b"II" else ">"
+    ifd = struct.unpack(order + "I", data[4:8])[0]
+    count = struct.unpack(order + "H", data[ifd:ifd + 2])[0]
+    entries = []
+    for at in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        tag, kind, many = struct.unpack(order + "HHI", data[at:at + 8])
+        entries.append((tag, kind, many, bytes(data[at + 8:at + 12])))
+    return order, ifd, entries
+
+
+#: What a TIFF holds of how its picture looks or is described that OpenCV neither reads nor writes
+#: there, by tag: its ICC colour profile (34675; a scan's, or Lightroom's Adobe RGB or ProPhoto
+#: export's, whose colours read as sRGB without it) and its XMP packet (700), as OpenCV's metadata
+#: types, which carry them to and from the other formats.
+_TIFF_BLOCKS = {34675: cv2.IMAGE_METADATA_ICCP, 700: cv2.IMAGE_METADATA_XMP}
+
+
+def tiff_blocks(data: bytes | memoryview) -> tuple[tuple[int, bytes], ...]:
+    """The ICC profile and XMP packet of a TIFF's first page (:data:`_TIFF_BLOCKS`), as
+    (OpenCV's metadata type, bytes); none for another file, or one cut short."""
+    try:
+        order, _, entries = _tiff_directory(data)
+        blocks = []
+        for tag, kind, many, value in entries:
+            if tag in _TIFF_BLOCKS and kind in (1, 2, 7) and many:  # BYTE, ASCII, UNDEFINED: a byte each
+                at = 0 if many <= 4 else struct.unpack(order + "I", value)[0]
+                block = value[:many] if many <= 4 else bytes(data[at:at + many])
+                if len(block) == many:
+                    blocks.append((_TIFF_BLOCKS[tag], block))
+        return tuple(blocks)
+    except (struct.error, ValueError, IndexError):
+        return ()
+
+
+def _with_tiff_blocks(data: bytes, chunks: tuple[tuple[int, bytes], ...]) -> bytes:
+    """An encoded classic TIFF with ``chunks``' ICC profile and XMP packet (OpenCV's metadata
+    types) in its first page's directory (:data:`_TIFF_BLOCKS`): the blocks and the directory,
+    its entries and those, are put at the file's end and the header pointed there (the old
+    directory stays, unreferenced; the other pages' chain goes on from the new one). ``data``
+    unchanged where there is none to add, or it is not a classic TIFF (a BigTIFF: over 4 GB)."""
+    tags = {kind: tag for tag, kind in _TIFF_BLOCKS.items()}
+    wanted = {tags[kind]: block for kind, block in chunks if kind in tags and block}
+    try:
+        order, ifd, entries = _tiff_directory(data)
+    except (struct.error, ValueError, IndexError):
+        return data
+    if not wanted:
+        return data
+    out = bytearray(data)
+    added = []
+    for tag, block in sorted(wanted.items()):
+        if len(out) % 2:
+            out += b"\0"  # TIFF offsets are word-aligned
+        added.append((tag, 7 if tag == 34675 else 1, len(block), struct.pack(order + "I", len(out))
+                      if len(block) > 4 else block.ljust(4, b"\0")))
+        if len(block) > 4:
+            out += block
+    count = struct.unpack(order + "H", data[ifd:ifd + 2])[0]
+    following = data[ifd + 2 + 12 * count:ifd + 6 + 12 * count]  # the next page's directory (0: none)
+    merged = sorted([e for e in entries if e[0] not in wanted] + added)
+    if len(out) % 2:
+        out += b"\0"
+    where = len(out)
+    out += struct.pack(order + "H", len(merged))
+    for tag, kind, many, value in merged:
+        out += struct.pack(order + "HHI", tag, kind, many) + value
+    out += following
+    out[4:8] = struct.pack(order + "I", where)
+    return bytes(out)
 
 
 def _with_density(suffix: str, data: bytes, density: tuple[float, float] | None) -> bytes:
@@ -518,8 +596,10 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
         raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{path}: {image.dtype} samples are not supported; convert to 8- or 16-bit")
-    meta = StillMetadata(tuple((int(t), np.asarray(c, np.uint8).tobytes())
-                               for t, c in zip(np.asarray(types).ravel(), chunks) if int(t) in _KEPT_TYPES),
+    read = tuple((int(t), np.asarray(c, np.uint8).tobytes()) for t, c in zip(np.asarray(types).ravel(), chunks)
+                 if int(t) in _KEPT_TYPES)
+    read += tuple(b for b in tiff_blocks(memoryview(data)) if b[0] not in {t for t, _ in read})  # OpenCV reads none
+    meta = StillMetadata(read,
                          avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
                          lossy_source(path, data[:4096].tobytes()), *_stored(memoryview(data)))
     if image.ndim == 2 and path.suffix.lower() in PAGED_SUFFIXES:
@@ -609,6 +689,9 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     kept, kind = (metadata.stored, metadata.stored_in) if metadata is not None else ((), "")
     suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()
     spliced = None  # the encoded file's bytes with what OpenCV does not write, copied out of its array once
+    if suffix in (".tif", ".tiff") and metadata is not None and any(t in _TIFF_BLOCKS.values()
+                                                                     for t, _ in metadata.chunks):
+        spliced = _with_tiff_blocks(data.tobytes(), metadata.chunks)
     if density is not None and suffix in (".png", ".jpg") and not suffix == kind == ".png":  # a PNG's pHYs is kept
         spliced = _with_density(suffix, data.tobytes(), density)
     if kept and suffix == kind:

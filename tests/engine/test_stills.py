@@ -982,6 +982,35 @@ def test_a_scans_print_density_is_kept_in_png_jpeg_and_tiff(tmp_path: Path, mode
             assert [round(d) for d in written.info["dpi"]] == [300, 300], (source, out)
 
 
+@pytest.mark.parametrize(("source", "out"), [("tif", "tif"), ("tif", "png"), ("png", "tif"), ("tif", "jpg")])
+def test_a_tiffs_colour_profile_and_xmp_are_kept(tmp_path: Path, model: Path, source: str, out: str,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A TIFF's ICC profile (a scan's, a Lightroom export's in Adobe RGB or ProPhoto, whose colours
+    read as sRGB without it) was dropped into every output, and a TIFF output held none from any
+    input: OpenCV neither reads nor writes them in a TIFF. They are now read from the TIFF's tags
+    and written into a TIFF output's, with its XMP; its pixels unchanged."""
+    image_module = pytest.importorskip("PIL.Image")
+    cms = pytest.importorskip("PIL.ImageCms")
+    profile = cms.ImageCmsProfile(cms.createProfile("sRGB")).tobytes()
+    pixels = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    src = tmp_path / f"scan.{source}"
+    tags = pytest.importorskip("PIL.TiffImagePlugin").ImageFileDirectory_v2()
+    tags[700], tags.tagtype[700] = xmp, 1  # XMP: BYTE
+    image_module.fromarray(pixels).save(src, icc_profile=profile, **({"tiffinfo": tags} if source == "tif" else {}))
+    code, _, err = run([str(src), "-o", str(tmp_path / f"out.{out}"), "--model", str(model), "--backend", "ort",
+                        "--precision", "fp32"], capsys)
+    assert code == 0, err
+    with image_module.open(tmp_path / f"out.{out}") as written:
+        assert written.info.get("icc_profile") == profile, (source, out)
+        if source == out == "tif":
+            assert written.tag_v2.get(700) == xmp
+    if out == "tif":  # the same pixels as the TIFF OpenCV wrote
+        assert run([str(src), "-o", str(tmp_path / "plain.tif"), "--model", str(model), "--backend", "ort",
+                    "--precision", "fp32"], capsys)[0] == 0
+        assert np.array_equal(cv2.imread(str(tmp_path / "out.tif")), cv2.imread(str(tmp_path / "plain.tif")))
+
+
 def test_pixel_density_reads_each_format_and_its_units() -> None:
     import struct
     import zlib
