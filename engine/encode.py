@@ -1246,6 +1246,20 @@ def _chapters_from(chapters: list[dict], cut: Fraction) -> list[dict]:
     return moved
 
 
+#: The muxers that time a track starting after 0 by an empty edit in the movie's timescale.
+_EDIT_LIST_MUXERS = frozenset({"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "psp", "f4v"})
+
+
+def exact_start(container, stream) -> None:  # noqa: ANN001 - an av output container and its video stream
+    """Time ``container``'s movie in ``stream``'s time base, where the muxer keeps a track's start
+    in the movie's timescale (MP4, MOV): FFmpeg's default, 1000 a second, rounded a video that
+    starts after 0 (a job's segment, a scene) to the millisecond, so a segment of 24-fps film
+    started up to half a millisecond off its first frame's time, and the join moved its frames by
+    that. Set before the header is written."""
+    if container.format.name in _EDIT_LIST_MUXERS and stream.time_base:
+        container.options["movie_timescale"] = str(stream.time_base.denominator)
+
+
 #: The muxers that write chapters (FFmpeg's others take them and write nothing: .avi, .ts, .flv,
 #: .mpg, .mxf, a video-only .ogv, which were said to be copied).
 CHAPTER_MUXERS = frozenset({"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "psp", "f4v", "matroska", "webm", "asf",

@@ -35,8 +35,8 @@ from typing import Any
 from srstream.atomic import PendingOutput, fitting_name, write_atomic
 from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags,
-                                    copy_streams, finish_probe, first_packets, frames_kept, kept_note, mux_copied,
-                                    tag_hevc, undecodable)
+                                    copy_streams, exact_start, finish_probe, first_packets, frames_kept, kept_note,
+                                    mux_copied, tag_hevc, undecodable)
 from srstream.engine.media import carried_streams, cut_pts, decode_order_times, main_video, no_video
 from srstream.engine.sequence import open_input
 from srstream.engine.timeline import Continuity, jumps_in
@@ -363,6 +363,7 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     starts this many seconds into the source (its chapters are moved). Returns (video, the
     streams to copy, what copy_streams made of them)."""
     video = out.add_stream_from_template(video_in)
+    exact_start(out, video)
     if video_in.codec_context.name == "utvideo":
         # its fourcc names its pixel layout (ULY0: 4:2:0, ULRA: RGBA, ...), which the template leaves out:
         # joined into an .avi, the AVI muxer's first UT Video tag (ULRA) made a 4:2:0 video undecodable

@@ -44,6 +44,7 @@ from srstream.engine.encode import (
     copy_container_metadata,
     copy_streams,
     default_codec,
+    exact_start,
     first_packets,
     frame_converter,
     frame_ticks,
@@ -688,6 +689,7 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
     rate = (video.average_rate or Fraction(30)) * (Fraction(4, 5) if source.ivtc else 1)  # telecine: the film's
     stream, pix_fmt, note = add_video_stream(container, options, rate, *size, video.time_base, source.matrix,
                                              like=video, alpha=source.alpha)
+    exact_start(container, stream)
     if note:
         notes.append(note)
     convert = frame_converter(pix_fmt, source.matrix, size, alpha=keeps_alpha(source, pix_fmt))

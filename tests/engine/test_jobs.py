@@ -85,6 +85,33 @@ def test_a_job_keeps_every_frame_timestamp_and_the_audio(tmp_path: Path, nearest
     assert not job_folder(tmp_path / "seg.mp4").exists()  # cleaned up after the join
 
 
+def test_a_job_of_24_fps_film_keeps_its_frames_times_exactly(tmp_path: Path, nearest: Path) -> None:
+    """A segment that starts after 0 is timed in an MP4 by an empty edit in the movie's timescale,
+    1/1000 s by default: a 24-fps film's segments (keyframes 10 frames, 0.41666 s, apart) started
+    up to half a millisecond early, and the join moved every frame of them by that (a scene cut with
+    --start too, however its keyframes fell). The movie is now timed in the video's time base."""
+    src = tmp_path / "film.mp4"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        v.options = {"g": "10", "bf": "2", "preset": "ultrafast"}
+        for i in range(40):
+            c.mux(v.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 5 * i, np.uint8), format="rgb24")))
+        c.mux(v.encode())
+    for name, how in (("one.mp4", ["--segments", "off"]), ("seg.mp4", ["--segments", "10"]),
+                      ("scene_one.mp4", ["--start", "0.3", "--segments", "off"]),
+                      ("scene_seg.mp4", ["--start", "0.3", "--segments", "10"])):
+        r = _cli(str(src), "-o", name, "--model", str(nearest), *how, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+
+    def times(name: str) -> list[Fraction]:
+        with av.open(str(tmp_path / name)) as c:
+            return [f.pts * f.time_base for f in c.decode(video=0)]
+
+    assert times("seg.mp4") == times("one.mp4") == times("film.mp4")
+    assert times("scene_seg.mp4") == times("scene_one.mp4") and len(times("scene_seg.mp4")) == 32
+
+
 def test_a_job_into_webm_reencodes_the_audio_it_cannot_copy(tmp_path: Path, nearest: Path) -> None:
     from srstream.engine.video import default_codec
 
