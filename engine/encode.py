@@ -1234,15 +1234,19 @@ def mux_copied(out_container, copied: dict, packet, until: Fraction | None = Non
     return 1
 
 
-def _chapters_from(chapters: list[dict], cut: Fraction) -> list[dict]:
-    """``chapters`` (PyAV's) of an output that starts ``cut`` seconds in: those that end after it,
-    each moved back by it (the one it falls in then starting at 0)."""
+def _chapters_from(chapters: list[dict], cut: Fraction | None, until: Fraction | None = None) -> list[dict]:
+    """``chapters`` (PyAV's) of an output that starts ``cut`` seconds in (None: at the start) and
+    runs ``until`` seconds (None: to the input's end): those that end after its start and begin
+    before its end, each moved back by the cut (the one it falls in then starting at 0) and ended
+    at the output's end at the latest."""
     moved = []
     for chapter in chapters:
         tb = chapter["time_base"]
-        shift = round(cut / tb)
-        if chapter["end"] > shift:
-            moved.append({**chapter, "start": max(0, chapter["start"] - shift), "end": chapter["end"] - shift})
+        shift = round((cut or 0) / tb)
+        start, end = chapter["start"] - shift, chapter["end"] - shift
+        last = round(until / tb) if until is not None else None
+        if end > 0 and (last is None or start < last):
+            moved.append({**chapter, "start": max(0, start), "end": end if last is None else min(end, last)})
     return moved
 
 
@@ -1267,11 +1271,12 @@ CHAPTER_MUXERS = frozenset({"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "psp", "
 
 
 def copy_container_metadata(src, out_container, suffix: str, copied: list[str], notes: list[str],  # noqa: ANN001
-                            cut: Fraction | None = None) -> None:
+                            cut: Fraction | None = None, until: Fraction | None = None) -> None:
     """Container tags (title, ...), chapters and attachments (Matroska fonts), where the output
     format can hold them; what it cannot hold is named in ``notes``, never silently lost. ``cut``:
     the output starts this many seconds into ``src`` (``--start``): the chapters that end before
-    it are left out, the others moved to count from it."""
+    it are left out, the others moved to count from it; ``until``: it runs this many seconds
+    (``--duration``, ``--to``): those that begin after are left out, the last ended there."""
     for key, value in (src.metadata or {}).items():
         if key.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration"):
             out_container.metadata[key] = value
@@ -1285,8 +1290,8 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
         notes.append(f"{len(keys)} QuickTime tags ({', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''}) not "
                      f"kept: a {suffix} file holds none (.mov, .mp4 and .mkv do)")
     chapters = src.chapters()
-    if cut is not None:
-        chapters = _chapters_from(chapters, cut)
+    if cut is not None or until is not None:
+        chapters = _chapters_from(chapters, cut, until)
     if chapters and out_container.format.name not in CHAPTER_MUXERS:
         notes.append(f"{len(chapters)} chapters not kept: a {suffix} file holds none (.mkv, .mp4 and .mov do)")
     elif chapters:

@@ -322,7 +322,7 @@ def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], 
             close = getattr(finished, "close", None)
             if close is not None:
                 close()  # a runner stops what it still has in flight
-        report.frames_out = _join(src, pending, folder, data, encode, report, sound, start, seconds is not None)
+        report.frames_out = _join(src, pending, folder, data, encode, report, sound, start, seconds)
         pending.commit()
     for entry in data["segments"]:
         (folder / entry["file"]).unlink(missing_ok=True)
@@ -355,12 +355,14 @@ _PROBE_PACKETS = 3
 
 
 def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, copied_names: list[str],  # noqa: ANN001
-                  notes: list[str], sound=None, cut: Fraction | None = None) -> tuple[Any, dict, dict]:  # noqa: ANN001
+                  notes: list[str], sound=None, cut: Fraction | None = None,  # noqa: ANN001
+                  until: Fraction | None = None) -> tuple[Any, dict, dict]:
     """The join's streams in ``out`` (the file, or :func:`join_filter`'s in memory): a copy of the
     segments' video (``video_in``, the first segment's stream) with the source video's tags, and the
     source's audio and subtitles as :func:`copy_streams` makes them, or the first audio stream of
-    ``sound`` (an open container: an image sequence's soundtrack) instead; ``cut``: the output
-    starts this many seconds into the source (its chapters are moved). Returns (video, the
+    ``sound`` (an open container: an image sequence's soundtrack) instead; ``cut`` / ``until``: the
+    output starts this many seconds into the source and runs this long (its chapters are moved
+    and cut: :func:`srstream.engine.encode.copy_container_metadata`). Returns (video, the
     streams to copy, what copy_streams made of them)."""
     video = out.add_stream_from_template(video_in)
     exact_start(out, video)
@@ -375,7 +377,7 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
     else:
         extra = carried_streams(source, encode.copy_audio, encode.copy_subtitles)
     copied = copy_streams(out, extra, suffix, copied_names)
-    copy_container_metadata(source, out, suffix, copied_names, notes, cut=cut)
+    copy_container_metadata(source, out, suffix, copied_names, notes, cut=cut, until=until)
     if encode.kept_from:
         notes.append(kept_note(encode, encode.pix_fmt or video_in.codec_context.pix_fmt))  # as encoded, not decoded
     if encode.note:
@@ -428,13 +430,14 @@ def join_filter(format_name: str, suffix: str, segment, source, encode: EncodeOp
 
 
 def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any], encode: EncodeOptions,
-          report: JobReport, sound: Path | None = None, start: float | None = None, ends: bool = False) -> int:
+          report: JobReport, sound: Path | None = None, start: float | None = None,
+          seconds: float | None = None) -> int:
     """Copy the segments' video packets and the source's other streams (or ``sound``'s first audio
-    stream) into ``pending``'s file; ``start``: the seconds into the source the segments start at
-    (:func:`run_job`); ``ends``: they end before the source does (``--duration``, ``--to``)."""
+    stream) into ``pending``'s file; ``start`` / ``seconds``: the part of the source the segments
+    hold (:func:`run_job`)."""
     files = [folder / s["file"] for s in data["segments"]]
     if sound is None:
-        return _join_into(src, pending, files, encode, report, data, None, start, ends)
+        return _join_into(src, pending, files, encode, report, data, None, start, seconds)
     with reading(str(sound)), open_input(sound) as sound_in:
         return _join_into(src, pending, files, encode, report, data, sound_in)
 
@@ -503,7 +506,8 @@ def _after_cut(source, streams: list, cut_at: Fraction | None, until: Fraction |
 
 
 def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: EncodeOptions, report: JobReport,
-               data: dict[str, Any], sound, start: float | None = None, ends: bool = False) -> int:  # noqa: ANN001
+               data: dict[str, Any], sound, start: float | None = None,  # noqa: ANN001
+               seconds: float | None = None) -> int:
     import av
 
     frames = 0
@@ -520,8 +524,9 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                 raise OutputError(f"{exc}; the segments are kept: run it again with --segments off, or with an .mkv "
                                   "or .mp4 output") from exc
             video_in = first.streams.video[0]
+            until = Fraction(seconds).limit_denominator(1_000_000) if seconds else None  # as one pass ends them
             video, extra, copied = _join_streams(out, video_in, source, encode, pending.tmp.suffix,
-                                                 report.copied_streams, report.notes, sound, cut)
+                                                 report.copied_streams, report.notes, sound, cut, until)
             bsf = av.bitstream.BitStreamFilterContext(name, video_in, video) if name else None
 
             def video_packets() -> Iterator[tuple[float, int, Any]]:
@@ -540,9 +545,9 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
             def other_packets() -> Iterator[tuple[float, int, Any]]:
                 if not extra:
                     return
-                if sound is None and (start is not None or ends):  # a part of the source
+                if sound is None and (start is not None or seconds):  # a part of the source
                     packets = _part_packets(src, source, list(extra.values()), main_video(source), start,
-                                            _shown_until(files[-1]) if ends else None)
+                                            _shown_until(files[-1]) if seconds else None)
                 else:
                     packets = (sound if sound is not None else source).demux(*extra.values())
                 for packet in packets:

@@ -694,7 +694,9 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
         notes.append(note)
     convert = frame_converter(pix_fmt, source.matrix, size, alpha=keeps_alpha(source, pix_fmt))
     streams = copy_streams(container, source.copied, suffix, copied)
-    copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at)
+    seconds = source.limit[1]  # a part's end (--duration, --to): the chapters end there
+    copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at,
+                            until=Fraction(seconds).limit_denominator(1_000_000) if seconds else None)
     return stream, convert, streams, pix_fmt
 
 

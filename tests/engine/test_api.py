@@ -423,7 +423,7 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
         # "Long" began before the keyframe the pictures are decoded from (0.8 s): it was lost
         assert lines == [(b"Long", 0, 980), (b"Across", 0, 280), (b"After", 580, 200)]
         assert [(ch["metadata"]["title"], ch["start"] * ch["time_base"], ch["end"] * ch["time_base"])
-                for ch in c.chapters()] == [("Two", 0, Fraction(12, 25)), ("Three", Fraction(12, 25), Fraction(27, 25))]
+                for ch in c.chapters()] == [("Two", 0, Fraction(12, 25)), ("Three", Fraction(12, 25), 1)]  # to 1 s
     with av.open(str(out)) as c:
         heard = [(f.pts * f.time_base, f.to_ndarray()[0]) for f in c.decode(audio=0)]
         rate = c.streams.audio[0].rate
@@ -532,6 +532,10 @@ def test_chapters_an_output_cannot_hold_are_said_to_be_lost_not_copied(tmp_path:
                 assert len(c.chapters()) == (3 if held else 0), suffix
             assert ("3 chapters" in result.video.copied_streams) == held, result.video.copied_streams
             assert any(n.startswith(f"3 chapters not kept: a {suffix} file") for n in result.video.notes) != held
+        up.run(api.plan_file(film, tmp_path / "preview.mkv", scale=2, max_seconds=0.5))
+    with av.open(str(tmp_path / "preview.mkv")) as c:  # a preview's chapters end with it: they ran on past it
+        kept = [(ch["metadata"]["title"], ch["end"] * ch["time_base"]) for ch in c.chapters()]
+        assert kept == [("One", Fraction(1, 2))]
 
 
 def test_a_long_video_whose_container_counts_no_frames_runs_as_a_resumable_job() -> None:
