@@ -574,11 +574,11 @@ class FileSource:
             return outcome
 
         try:
-            if start is not None and self.cut is not None:  # --start: from where decoding reaches the cut
-                if (point := self._seek_point(self._preroll(start))) is not None:
-                    self.container.seek(point, stream=video, backward=True, any_frame=False)
-            elif start is not None:  # decode from the keyframe at or before the span's start
-                self.container.seek(self._preroll(start), stream=video, backward=True, any_frame=False)
+            # a segment's span or --start: decoded from where decoding reaches its first frame (a transport
+            # stream's seek lands on any packet, and its decoder then waits for the next keyframe: a job's
+            # segments of one lost their first keyframe's frames, 36 of 240 in all)
+            if start is not None and (point := self._seek_point(self._preroll(start))) is not None:
+                self.container.seek(point, stream=video, backward=True, any_frame=False)
             packets = self.container.demux(video, *extra)
             if self.continuity is not None:
                 packets = _shifted(packets, self.continuity)
@@ -622,15 +622,16 @@ class FileSource:
         return "end"
 
     def _seek_point(self, target: int) -> int | None:
-        """Where to seek so that decoding reaches the frame at ``target`` (``--start``): ``target``
-        itself where the format's seek lands on a keyframe at or before it (an indexed MP4 or MKV),
-        else earlier: a transport stream seeks by time onto any packet, and its decoder then waits
-        for the next keyframe, past the target (tried 10 and 60 s before, each with a first frame
-        decoded on a second opening of the file); None: decode from the file's start (a pipe too)."""
+        """Where to seek so that decoding reaches the frame at ``target`` (a segment's first, or
+        ``--start``'s): ``target`` itself where the format's seek lands on a keyframe at or before
+        it (an indexed MP4 or MKV), else earlier: a transport stream seeks by time onto any packet,
+        and its decoder then waits for the next keyframe, past the target (tried 1, 3, 10 and 60 s
+        before, each with a first frame decoded on a second opening of the file); None: decode
+        from the file's start (a pipe too)."""
         if self.src == PIPE:
             return None
         tb, first_pts = self.video.time_base, self.video.start_time or 0
-        for back in (0, 10, 60):
+        for back in (0, 1, 3, 10, 60):
             point = target - round(back / tb)
             if point <= first_pts:
                 return None
