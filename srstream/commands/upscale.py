@@ -172,7 +172,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "under the output folder")
     parser.add_argument("--segments", default="auto", metavar="auto|off|FRAMES",
                         help="run a video as a resumable job of segments this many frames long, in a folder beside "
-                             "the output (auto: videos of 3000+ frames, 600-frame segments); after a crash or Ctrl-C "
+                             "the output (auto: videos, or scenes taken with --start/--to, of 3000+ frames, 600-frame "
+                             "segments); after a crash or Ctrl-C "
                              "the same command continues where it stopped")
     parser.add_argument("--restart", action="store_true",
                         help="with segments: drop an unfinished job of this output and start over")
