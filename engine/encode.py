@@ -1292,14 +1292,15 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
     chapters = src.chapters()
     if cut is not None or until is not None:
         chapters = _chapters_from(chapters, cut, until)
+    many = f"{len(chapters)} chapter{'s' if len(chapters) != 1 else ''}"
     if chapters and out_container.format.name not in CHAPTER_MUXERS:
-        notes.append(f"{len(chapters)} chapters not kept: a {suffix} file holds none (.mkv, .mp4 and .mov do)")
+        notes.append(f"{many} not kept: a {suffix} file holds none (.mkv, .mp4 and .mov do)")
     elif chapters:
         try:
             out_container.set_chapters(chapters)
-            copied.append(f"{len(chapters)} chapters")
+            copied.append(many)
         except Exception as exc:  # noqa: BLE001 - a format without chapters
-            notes.append(f"{len(chapters)} chapters not kept: {exc}")
+            notes.append(f"{many} not kept: {exc}")
     for att in (st for st in src.streams if st.type == "attachment"):
         name = att.metadata.get("filename") or getattr(att, "name", None) or f"attachment{att.index}"
         if suffix.lower() not in (".mkv", ".mka", ".webm"):

@@ -532,7 +532,8 @@ def test_chapters_an_output_cannot_hold_are_said_to_be_lost_not_copied(tmp_path:
                 assert len(c.chapters()) == (3 if held else 0), suffix
             assert ("3 chapters" in result.video.copied_streams) == held, result.video.copied_streams
             assert any(n.startswith(f"3 chapters not kept: a {suffix} file") for n in result.video.notes) != held
-        up.run(api.plan_file(film, tmp_path / "preview.mkv", scale=2, max_seconds=0.5))
+        preview = up.run(api.plan_file(film, tmp_path / "preview.mkv", scale=2, max_seconds=0.5))
+        assert "1 chapter" in preview.video.copied_streams  # not "1 chapters"
     with av.open(str(tmp_path / "preview.mkv")) as c:  # a preview's chapters end with it: they ran on past it
         kept = [(ch["metadata"]["title"], ch["end"] * ch["time_base"]) for ch in c.chapters()]
         assert kept == [("One", Fraction(1, 2))]
