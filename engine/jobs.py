@@ -459,14 +459,15 @@ def _shown_until(path: Path) -> Fraction | None:
 
 def _part_packets(src: Path, source, streams: list, video, start: float | None,  # noqa: ANN001
                   until: Fraction | None) -> Iterator[Any]:
-    """The packets of ``streams`` (the copied ones of ``source``, ``src`` opened) that a run of part of it keeps, as one
-    pass keeps them (:class:`srstream.engine.video.FileSource`): from ``start`` seconds into the file
-    (read from the keyframe of ``video`` at or before it; their times then count from there:
-    :func:`srstream.engine.video.from_cut`) and, with ``until`` (when the last frame kept ends, in
-    the output's seconds), those that start before it (at most one sound packet runs past it); the
-    reading stops once every sound stream is past it, or :data:`srstream.engine.video.PREVIEW_INTERLEAVE`
-    seconds later. A subtitle line on screen at the start, begun before that keyframe too, is
-    found as one pass finds it (:func:`srstream.engine.video.subtitles_across`)."""
+    """The packets of ``streams`` (the copied ones of ``source``, ``src`` opened) that a run of part
+    of it keeps, as one pass keeps them (:class:`srstream.engine.video.FileSource`): from ``start``
+    seconds into the file (read from the keyframe of ``video`` at or before it; their times then
+    count from there: :func:`srstream.engine.video.from_cut`) and, with ``until`` (when the last
+    frame kept ends, in the output's seconds), those that start before it (at most one sound packet
+    runs past it); the reading stops once every sound stream is past it, or
+    :data:`srstream.engine.video.PREVIEW_INTERLEAVE` seconds later. A subtitle line on screen at the
+    start, begun before that keyframe too, is found as one pass finds it
+    (:func:`srstream.engine.video.subtitles_across`)."""
     from srstream.engine.video import subtitles_across
 
     cut = cut_pts(source, video, start) if start is not None else None
