@@ -444,12 +444,12 @@ def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: 
         most, seconds, start = part
         if most is not None:
             return 0
-        frames = media.approx_frames  # a container that declares no count (Matroska, MPEG-TS): from its duration
-        rate = float(media.rate or 0)
-        if start and rate:
-            frames = max(0, frames - round(start * rate))
-        if seconds and rate and seconds < float("inf"):  # (a limit that is not a number is refused: _limited)
-            frames = min(frames, round(seconds * rate)) if frames else round(seconds * rate)
+        import math
+
+        # a container that declares no count (Matroska, MPEG-TS): from its duration; a limit that is not a
+        # number is refused by _limited
+        counted = dataclasses.replace(media, frames=media.approx_frames)
+        frames = frames_wanted(counted, (None, seconds if seconds and math.isfinite(seconds) else None), start)
         if parallel and frames < AUTO_SEGMENTS_FROM:
             return max(30, -(-max(frames, 1) // 8))  # about 8 segments (cut at keyframes)
         return AUTO_SEGMENT_FRAMES if frames >= AUTO_SEGMENTS_FROM else 0

@@ -457,12 +457,13 @@ def _shown_until(path: Path) -> Fraction | None:
     return end
 
 
-def _part_packets(src: Path, source, streams: list, video, start: float | None,  # noqa: ANN001
+def _part_packets(src: Path, source, streams: list, video, cut: int | None,  # noqa: ANN001
                   until: Fraction | None) -> Iterator[Any]:
     """The packets of ``streams`` (the copied ones of ``source``, ``src`` opened) that a run of part
-    of it keeps, as one pass keeps them (:class:`srstream.engine.video.FileSource`): from ``start``
-    seconds into the file (read from the keyframe of ``video`` at or before it; their times then
-    count from there: :func:`srstream.engine.video.from_cut`) and, with ``until`` (when the last
+    of it keeps, as one pass keeps them (:class:`srstream.engine.video.FileSource`): from ``cut``
+    (the first pts of ``video`` kept: :func:`srstream.engine.media.cut_pts`; read from its keyframe
+    at or before it; their times then count from there: :func:`srstream.engine.video.from_cut`)
+    and, with ``until`` (when the last
     frame kept ends, in the output's seconds), those that start before it (at most one sound packet
     runs past it); the reading stops once every sound stream is past it, or
     :data:`srstream.engine.video.PREVIEW_INTERLEAVE` seconds later. A subtitle line on screen at the
@@ -470,7 +471,6 @@ def _part_packets(src: Path, source, streams: list, video, start: float | None, 
     (:func:`srstream.engine.video.subtitles_across`)."""
     from srstream.engine.video import subtitles_across
 
-    cut = cut_pts(source, video, start) if start is not None else None
     cut_at = cut * video.time_base if cut is not None else None
     looked_back = None
     if cut is not None:
@@ -513,8 +513,9 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
 
     frames = 0
     with reading(str(src)), open_input(src) as source, av.open(str(files[0])) as first:
-        cut = cut_pts(source, main_video(source), start) * main_video(source).time_base if start is not None \
-            else None
+        video_src = main_video(source)
+        kept_from = cut_pts(source, video_src, start) if start is not None else None  # the first pts kept
+        cut = kept_from * video_src.time_base if kept_from is not None else None
         with writing(pending.tmp, encode.codec):
             out = av.open(str(pending.tmp), "w")
         try:
@@ -547,7 +548,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                 if not extra:
                     return
                 if sound is None and (start is not None or seconds):  # a part of the source
-                    packets = _part_packets(src, source, list(extra.values()), main_video(source), start,
+                    packets = _part_packets(src, source, list(extra.values()), video_src, kept_from,
                                             _shown_until(files[-1]) if seconds else None)
                 else:
                     packets = (sound if sound is not None else source).demux(*extra.values())
@@ -557,7 +558,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
 
             order = CopiedOrder()
             with writing(pending.tmp, encode.codec):  # in decode-time order; video first on a tie
-                end, frame_time = None, 1 / (main_video(source).average_rate or 30)
+                end, frame_time = None, 1 / (video_src.average_rate or 30)
                 for _, kind, packet in heapq.merge(video_packets(), other_packets(), key=lambda t: t[:2]):
                     if kind == 0:
                         frames += 1
