@@ -190,7 +190,7 @@ def picture_rgb(picture: Any, matrix: int, *, deep: bool = False, turns: int = 0
     ``matrix`` (an :data:`srstream.engine.encode.MATRICES` key) and the measured swscale flags,
     turned upright by ``turns`` quarter turns: the one YUV -> RGB conversion of every source."""
     kind = ("rgba64le" if deep else "rgba") if alpha else ("rgb48le" if deep else "rgb24")
-    rgb = picture.to_ndarray(format=kind, src_colorspace=MATRICES[matrix][0], interpolation=sws_flags())
+    rgb = picture.to_ndarray(format=kind, src_colorspace=MATRICES[matrix][0], interpolation=sws_flags(deep))
     if turns:  # shown upright, as FFmpeg's autorotate does; the output has no rotation flag
         rgb = np.ascontiguousarray(np.rot90(rgb, turns))
     return rgb

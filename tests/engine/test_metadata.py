@@ -168,6 +168,45 @@ def test_ten_bit_hdr_stays_ten_bit_with_its_colour_tags(tmp_path: Path, nearest:
     assert (np.unique(luma) % 4 != 0).any()
 
 
+def _planes(path: Path) -> list[np.ndarray]:
+    """The first frame's Y, U and V planes (10-bit samples as uint16)."""
+    with av.open(str(path)) as c:
+        frame = next(c.decode(video=0))
+    return [np.frombuffer(p, np.uint16).reshape(p.height, p.line_size // 2)[:, :p.width] for p in frame.planes]
+
+
+def test_ten_bit_colours_stay_the_colours_they_were(tmp_path: Path, nearest: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A 10-bit 4:2:0 video (a phone's HDR clip, an HEVC rip) came out in other colours: green
+    black, yellow orange, cyan blue (FFmpeg 8's swscale converts 4:2:0 to 16-bit RGB wrongly with
+    the bilinear chroma filter the 8-bit path takes). The grey ramp above could not show it. Bars
+    of saturated and mid colours, lossless in and out, upscaled by a nearest-neighbour net: every
+    sample inside a bar is the input's (at their edges, chroma is interpolated)."""
+    src = tmp_path / "bars.mkv"
+    colours = [(0, 255, 0), (255, 255, 0), (0, 255, 255), (255, 0, 255), (200, 40, 40), (40, 40, 200),
+               (128, 160, 90), (250, 250, 250)]
+    rgb = np.zeros((48, 64, 3), np.uint16)
+    for i, colour in enumerate(colours):
+        rgb[:, 8 * i:8 * i + 8] = np.array(colour, np.uint16) * 257
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=Fraction(25))
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p10le"
+        v.options = {"crf": "0", "preset": "ultrafast"}
+        for _ in range(2):
+            for p in v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(format="yuv420p10le")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    code, text = _run(src, tmp_path / "bars_x2.mkv", nearest, capsys, "--crf", "0")
+    assert code == 0, text
+    for plane, (before, after) in zip("YUV", zip(_planes(src), _planes(tmp_path / "bars_x2.mkv"))):
+        error = np.abs(after[::2, ::2].astype(int) - before.astype(int))
+        inside = error[:, [x for x in range(error.shape[1]) if 2 <= x * 64 // error.shape[1] % 8 <= 5]]
+        # of 1023 levels; inside a bar within 10 (the chroma filter's overshoot, clipped in RGB: 7 on
+        # the luma of the saturated bars), where the wrong conversion missed by up to 516
+        assert inside.max() <= 10 and error.mean() < 3, (plane, inside.max(), error.mean())
+
+
 #: An HDR10 grade's metadata as x265 takes it: a P3 mastering display (R, G, B, white), 1000 to
 #: 0.0001 cd/m²; MaxCLL 1000, MaxFALL 400.
 _MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
