@@ -498,11 +498,83 @@ def _tiff_directory(data: bytes | memoryview) -> tuple[str, int, list[tuple[int,
 _TIFF_BLOCKS = {34675: cv2.IMAGE_METADATA_ICCP, 700: cv2.IMAGE_METADATA_XMP}
 
 
+#: The tags of a TIFF's first directory that describe the photo, which an EXIF block's first
+#: directory holds alike (EXIF is laid out as a TIFF): description, camera make and model,
+#: software, date, artist, copyright, Windows' rating and its XP title, comment, author, keywords
+#: and subject, and the pointers to the EXIF (exposure, lens, dates) and GPS directories. What
+#: lays out the picture (size, strips, compression) is the encoder's own; not the orientation
+#: either, as a TIFF's pixels are upright both ways (OpenCV turns them as it reads a TIFF, and a
+#: TIFF output is written turned).
+_EXIF_TAGS = frozenset((0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x4746, 0x8298, 0x8769, 0x8825,
+                        0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F))
+#: Tags whose value is where another directory begins: EXIF, GPS, and the EXIF's interoperability.
+_DIRECTORY_TAGS = (0x8769, 0x8825, 0xA005)
+#: Each TIFF field type's struct code (a value of that type) and byte size.
+_TIFF_TYPES = {1: ("B", 1), 2: ("B", 1), 3: ("H", 2), 4: ("I", 4), 5: ("II", 8), 6: ("b", 1), 7: ("B", 1),
+               8: ("h", 2), 9: ("i", 4), 10: ("ii", 8), 11: ("f", 4), 12: ("d", 8), 13: ("I", 4)}
+
+
+def _copied_entries(src: bytes | memoryview, order: str, at: int, out: bytearray, out_order: str,
+                    keep: frozenset[int] | None = None, depth: int = 0) -> list[tuple[int, int, int, bytes]]:
+    """The entries of the directory at ``at`` in ``src`` (a TIFF, or an EXIF block, whose offsets
+    count from its first byte), those of ``keep``'s tags where given, for a directory in ``out``:
+    the values too long for an entry, and the directories that :data:`_DIRECTORY_TAGS` point to
+    (with theirs), are appended to ``out`` and pointed at there, every number in ``out_order``.
+    Entries of an unknown type, or whose value lies past the end, are left out. Each entry is
+    (tag, type, count, its 4 bytes of value or offset), as :func:`_tiff_directory` gives them. A
+    camera's maker note is copied as it is: one whose own offsets count from the file's start (as
+    Canon's do) points amiss in its new place, as after most tools but ExifTool. Written by hand:
+    OpenCV neither reads nor writes a TIFF's EXIF, and Pillow (not a base dependency) writes none
+    of its EXIF and GPS directories into a TIFF."""
+    count = struct.unpack(order + "H", src[at:at + 2])[0]
+    entries = []
+    for first in range(at + 2, at + 2 + 12 * count, 12):
+        tag, kind, many = struct.unpack(order + "HHI", src[first:first + 8])
+        if (keep is not None and tag not in keep) or kind not in _TIFF_TYPES:
+            continue
+        code, size = _TIFF_TYPES[kind]
+        length = size * many
+        where = first + 8 if length <= 4 else struct.unpack(order + "I", src[first + 8:first + 12])[0]
+        raw = bytes(src[where:where + length])
+        if len(raw) < length or many > 1 << 26:
+            continue
+        if tag in _DIRECTORY_TAGS and kind in (4, 13) and many == 1:
+            if depth >= 2:
+                continue
+            inner = _copied_entries(src, order, struct.unpack(order + "I", raw)[0], out, out_order, None, depth + 1)
+            raw = struct.pack(out_order + "I", _write_directory(out, out_order, inner))
+        elif code != "B" and order != out_order:  # the numbers written in the output's byte order
+            raw = struct.pack(out_order + code * many, *struct.unpack(order + code * many, raw))
+        if length <= 4:
+            entries.append((tag, kind, many, raw.ljust(4, b"\0")))
+        else:
+            if len(out) % 2:
+                out += b"\0"  # TIFF offsets are word-aligned
+            entries.append((tag, kind, many, struct.pack(out_order + "I", len(out))))
+            out += raw
+    return entries
+
+
+def _write_directory(out: bytearray, order: str, entries: list[tuple[int, int, int, bytes]],
+                     following: bytes = b"\0\0\0\0") -> int:
+    """Append a directory of ``entries`` (sorted by tag, as TIFF wants) and the offset of the next
+    one (``following``) to ``out``; returns where it begins."""
+    if len(out) % 2:
+        out += b"\0"
+    where = len(out)
+    out += struct.pack(order + "H", len(entries))
+    for tag, kind, many, value in sorted(entries):
+        out += struct.pack(order + "HHI", tag, kind, many) + value
+    out += following
+    return where
+
+
 def tiff_blocks(data: bytes | memoryview) -> tuple[tuple[int, bytes], ...]:
-    """The ICC profile and XMP packet of a TIFF's first page (:data:`_TIFF_BLOCKS`), as
+    """The ICC profile and XMP packet of a TIFF's first page (:data:`_TIFF_BLOCKS`), and its
+    description, camera and EXIF and GPS directories (:data:`_EXIF_TAGS`) as an EXIF block, as
     (OpenCV's metadata type, bytes); none for another file, or one cut short."""
     try:
-        order, _, entries = _tiff_directory(data)
+        order, ifd, entries = _tiff_directory(data)
         blocks = []
         for tag, kind, many, value in entries:
             if tag in _TIFF_BLOCKS and kind in (1, 2, 7) and many:  # BYTE, ASCII, UNDEFINED: a byte each
@@ -510,27 +582,47 @@ def tiff_blocks(data: bytes | memoryview) -> tuple[tuple[int, bytes], ...]:
                 block = value[:many] if many <= 4 else bytes(data[at:at + many])
                 if len(block) == many:
                     blocks.append((_TIFF_BLOCKS[tag], block))
+        exif = bytearray((b"II*\0" if order == "<" else b"MM\0*") + b"\0\0\0\0")
+        described = _copied_entries(data, order, ifd, exif, order, _EXIF_TAGS)
+        if described:
+            exif[4:8] = struct.pack(order + "I", _write_directory(exif, order, described))
+            blocks.append((cv2.IMAGE_METADATA_EXIF, bytes(exif)))
         return tuple(blocks)
     except (struct.error, ValueError, IndexError):
         return ()
 
 
+def _exif_entries(exif: bytes, out: bytearray, out_order: str) -> list[tuple[int, int, int, bytes]]:
+    """An EXIF block's description, camera and EXIF and GPS directories (:data:`_EXIF_TAGS`) as
+    entries of a directory in ``out`` (see :func:`_copied_entries`); none for a block cut short or
+    not laid out as a TIFF."""
+    if exif.startswith(b"Exif\0\0"):
+        exif = exif[6:]
+    try:
+        order, ifd, _ = _tiff_directory(exif)
+        return _copied_entries(exif, order, ifd, out, out_order, _EXIF_TAGS)
+    except (struct.error, ValueError, IndexError):
+        return []
+
+
 def _with_tiff_blocks(data: bytes, chunks: tuple[tuple[int, bytes], ...]) -> bytes:
     """An encoded classic TIFF with ``chunks``' ICC profile and XMP packet (OpenCV's metadata
-    types) in its first page's directory (:data:`_TIFF_BLOCKS`): the blocks and the directory,
-    its entries and those, are put at the file's end and the header pointed there (the old
-    directory stays, unreferenced; the other pages' chain goes on from the new one). ``data``
-    unchanged where there is none to add, or it is not a classic TIFF (a BigTIFF: over 4 GB)."""
+    types) in its first page's directory (:data:`_TIFF_BLOCKS`), and its EXIF block's tags
+    (:func:`_exif_entries`): the blocks and the directory, its entries and those, are put at the
+    file's end and the header pointed there (the old directory stays, unreferenced; the other
+    pages' chain goes on from the new one). ``data`` unchanged where there is none to add, or it
+    is not a classic TIFF (a BigTIFF: over 4 GB)."""
     tags = {kind: tag for tag, kind in _TIFF_BLOCKS.items()}
     wanted = {tags[kind]: block for kind, block in chunks if kind in tags and block}
+    exif = next((block for kind, block in chunks if kind == cv2.IMAGE_METADATA_EXIF), None)
     try:
         order, ifd, entries = _tiff_directory(data)
     except (struct.error, ValueError, IndexError):
         return data
-    if not wanted:
-        return data
     out = bytearray(data)
-    added = []
+    added = _exif_entries(exif, out, order) if exif else []
+    if not wanted and not added:
+        return data
     for tag, block in sorted(wanted.items()):
         if len(out) % 2:
             out += b"\0"  # TIFF offsets are word-aligned
@@ -540,14 +632,8 @@ def _with_tiff_blocks(data: bytes, chunks: tuple[tuple[int, bytes], ...]) -> byt
             out += block
     count = struct.unpack(order + "H", data[ifd:ifd + 2])[0]
     following = data[ifd + 2 + 12 * count:ifd + 6 + 12 * count]  # the next page's directory (0: none)
-    merged = sorted([e for e in entries if e[0] not in wanted] + added)
-    if len(out) % 2:
-        out += b"\0"
-    where = len(out)
-    out += struct.pack(order + "H", len(merged))
-    for tag, kind, many, value in merged:
-        out += struct.pack(order + "HHI", tag, kind, many) + value
-    out += following
+    replaced = {entry[0] for entry in added}
+    where = _write_directory(out, order, [e for e in entries if e[0] not in replaced] + added, following)
     out[4:8] = struct.pack(order + "I", where)
     return bytes(out)
 
@@ -689,8 +775,8 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     kept, kind = (metadata.stored, metadata.stored_in) if metadata is not None else ((), "")
     suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()
     spliced = None  # the encoded file's bytes with what OpenCV does not write, copied out of its array once
-    if suffix in (".tif", ".tiff") and metadata is not None and any(t in _TIFF_BLOCKS.values()
-                                                                     for t, _ in metadata.chunks):
+    if suffix in (".tif", ".tiff") and metadata is not None and any(
+            t in _TIFF_BLOCKS.values() or t == cv2.IMAGE_METADATA_EXIF for t, _ in metadata.chunks):
         spliced = _with_tiff_blocks(data.tobytes(), metadata.chunks)
     if density is not None and suffix in (".png", ".jpg") and not suffix == kind == ".png":  # a PNG's pHYs is kept
         spliced = _with_density(suffix, data.tobytes(), density)

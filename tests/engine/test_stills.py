@@ -1011,6 +1011,55 @@ def test_a_tiffs_colour_profile_and_xmp_are_kept(tmp_path: Path, model: Path, so
         assert np.array_equal(cv2.imread(str(tmp_path / "out.tif")), cv2.imread(str(tmp_path / "plain.tif")))
 
 
+def _ratio(value: object) -> float:
+    """An EXIF rational as Pillow gives it: a (numerator, denominator) pair from a TIFF's
+    directory, a number from an EXIF block."""
+    return value[0] / value[1] if isinstance(value, tuple) else float(value)
+
+
+def test_exif_goes_into_and_out_of_a_tiff(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A photo's EXIF (camera, exposure, date, GPS) was lost without a word into a TIFF output and
+    out of a TIFF input: OpenCV neither reads nor writes it there. It now goes into a TIFF's own
+    directory (the EXIF and GPS directories copied, their numbers in the TIFF's byte order; not the
+    orientation, as the TIFF's pixels are turned upright) and is read back from one."""
+    image_module = pytest.importorskip("PIL.Image")
+    exif = image_module.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112], exif[0x8298] = "Canon", "EOS R5", 6, "A. Photographer"
+    exif.get_ifd(0x8769).update({0x829A: (1, 250), 0x9003: "2026:12:01 10:00:00", 0x8827: 400})
+    exif.get_ifd(0x8825).update({1: "N", 2: (48.0, 51.0, 29.5), 3: "E", 4: (2.0, 17.0, 40.2)})
+    pixels = np.zeros((12, 20, 3), np.uint8)
+    pixels[:, :5] = (255, 0, 0)  # the left edge red: upright (orientation 6) it is the top
+    image_module.fromarray(pixels).save(tmp_path / "photo.jpg", exif=exif, quality=95)  # big-endian EXIF
+    args = ["--model", str(model), "--backend", "ort", "--precision", "fp32"]
+    assert run([str(tmp_path / "photo.jpg"), "-o", str(tmp_path / "photo.tif"), *args], capsys)[0] == 0
+    assert run([str(tmp_path / "photo.tif"), "-o", str(tmp_path / "again.png"), *args], capsys)[0] == 0
+    for name, orientation in (("photo.tif", None), ("again.png", None)):
+        with image_module.open(tmp_path / name) as written:
+            tags = written.getexif()
+            assert (tags.get(0x010F), tags.get(0x0110), tags.get(0x8298)) == ("Canon", "EOS R5", "A. Photographer")
+            assert tags.get(0x0112) == orientation, name
+            inner, gps = tags.get_ifd(0x8769), tags.get_ifd(0x8825)
+            assert (_ratio(inner.get(0x829A)), inner.get(0x9003), inner.get(0x8827)) == (1 / 250, "2026:12:01 10:00:00",
+                                                                                         400)
+            assert gps.get(1) == "N" and [_ratio(v) for v in gps.get(2)] == [48.0, 51.0, 29.5]
+            assert written.size == (24, 40) or written.size == (48, 80), (name, written.size)  # upright
+            shown = np.asarray(written.convert("RGB"))
+        assert shown[0, shown.shape[1] // 2, 0] > 200 and shown[-1, shown.shape[1] // 2, 0] < 50, name  # red on top
+    assert cv2.imread(str(tmp_path / "photo.tif")) is not None
+
+    # a TIFF saying its pixels are turned (a camera's; OpenCV reads them upright): upright, its
+    # orientation not carried on to turn them again
+    tiff_tags = pytest.importorskip("PIL.TiffImagePlugin").ImageFileDirectory_v2()
+    tiff_tags[0x0112], tiff_tags[0x010F] = 6, "Nikon"
+    image_module.fromarray(pixels).save(tmp_path / "turned.tif", tiffinfo=tiff_tags)
+    for out in ("tif", "png"):
+        assert run([str(tmp_path / "turned.tif"), "-o", str(tmp_path / f"turned_x2.{out}"), *args], capsys)[0] == 0
+        with image_module.open(tmp_path / f"turned_x2.{out}") as written:
+            assert written.getexif().get(0x010F) == "Nikon" and written.getexif().get(0x0112, 1) == 1
+            shown = np.asarray(written.convert("RGB"))
+        assert shown.shape[:2] == (40, 24) and shown[0, 12, 0] > 200 and shown[-1, 12, 0] < 50, out
+
+
 def test_pixel_density_reads_each_format_and_its_units() -> None:
     import struct
     import zlib
