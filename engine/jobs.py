@@ -252,6 +252,23 @@ def _prepare(src: Path, output: Path, options: dict[str, Any], segment_frames: i
     return folder, data
 
 
+def _with_kept(exc: OutputError, report: JobReport, folder: Path, data: dict[str, Any], *,
+               joining: bool = False) -> OutputError:
+    """``exc`` (a full disk, a file-size limit while writing a segment or, ``joining``, the output)
+    saying which segments are done and kept for the next run of the same command, where a single
+    run's message says that nothing was kept; and for the join, the room it needs."""
+    done = report.reused + report.done_now
+    if not done:
+        return exc
+    said = str(exc).removesuffix("; nothing was kept")
+    if joining:
+        size = sum((folder / entry["file"]).stat().st_size for entry in data["segments"]
+                   if (folder / entry["file"]).exists())
+        said += f" (the join needs about {size / 1e6:.0f} MB free beside the segments)"
+    return OutputError(f"{said}; {done} of {report.segments} segments are done and kept in {folder}: run the same "
+                       "command again to go on from there")
+
+
 def _done(folder: Path, seg: dict[str, Any]) -> bool:
     """A finished segment whose file is still what was recorded."""
     path = folder / seg["file"]
@@ -318,11 +335,16 @@ def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], 
             log(f"interrupted: {report.reused + report.done_now} of {report.segments} segments are done and kept "
                 f"in {folder}; run the same command again to continue")
             return report
+        except OutputError as exc:  # a full disk: what is done stays for the next run, and the message says so
+            raise _with_kept(exc, report, folder, data) from exc
         finally:
             close = getattr(finished, "close", None)
             if close is not None:
                 close()  # a runner stops what it still has in flight
-        report.frames_out = _join(src, pending, folder, data, encode, report, sound, start, seconds)
+        try:
+            report.frames_out = _join(src, pending, folder, data, encode, report, sound, start, seconds)
+        except OutputError as exc:
+            raise _with_kept(exc, report, folder, data, joining=True) from exc
         pending.commit()
     for entry in data["segments"]:
         (folder / entry["file"]).unlink(missing_ok=True)

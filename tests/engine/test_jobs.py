@@ -343,6 +343,52 @@ def test_a_damaged_segment_is_done_again(tmp_path: Path, nearest: Path, clip: Pa
     assert _streams(tmp_path / "out.mp4") == _streams(clip)
 
 
+def test_a_full_disk_says_which_segments_are_kept_and_the_same_command_goes_on(
+        tmp_path: Path, nearest: Path, clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk that filled up in a job's second segment said "nothing was kept", as a single run
+    says, where the first segment was kept for the next run; in the join, nothing said that every
+    segment was, or how much room the join takes."""
+    import errno
+
+    import srstream.engine.jobs as jobs
+    from srstream.engine.api import Upscaler, plan_file
+    from srstream.engine.av_errors import write_error
+    from srstream.errors import OutputError
+
+    full = write_error(OSError(errno.ENOSPC, "No space left on device"), tmp_path / ".seg_00001.partial.mp4")
+    real_run, real_join = jobs.run_job, jobs._join
+
+    def second_fills_the_disk(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def runner(todo):  # noqa: ANN001, ANN202
+            path, seg = todo[0]
+            yield seg, args[2](path, seg)
+            raise full
+
+        return real_run(*args, **{**kwargs, "run_segments": runner})
+
+    with Upscaler(str(nearest)) as up:
+        monkeypatch.setattr(jobs, "run_job", second_fills_the_disk)
+        with pytest.raises(OutputError) as caught:
+            up.run(plan_file(clip, tmp_path / "out.mp4", scale=2, segments=80))
+        said = str(caught.value)
+        assert "the disk is full" in said and "nothing was kept" not in said, said
+        assert "1 of 3 segments are done and kept" in said and "run the same command again" in said, said
+        monkeypatch.setattr(jobs, "run_job", real_run)
+
+        def join_fills_the_disk(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            raise write_error(OSError(errno.ENOSPC, "No space left on device"), tmp_path / ".out.partial.mp4")
+
+        monkeypatch.setattr(jobs, "_join", join_fills_the_disk)
+        with pytest.raises(OutputError) as caught:
+            up.run(plan_file(clip, tmp_path / "out.mp4", scale=2, segments=80))
+        said = str(caught.value)
+        assert "3 of 3 segments are done and kept" in said and "the join needs about" in said, said
+        monkeypatch.setattr(jobs, "_join", real_join)
+        result = up.run(plan_file(clip, tmp_path / "out.mp4", scale=2, segments=80))
+        assert result.segments.reused == 3 and result.segments.done_now == 0
+    assert _streams(tmp_path / "out.mp4") == _streams(clip)
+
+
 # -- Ray: the same file from 1 or 2 local workers, and from a 2-node cluster --------------------
 def _needs_ray() -> None:
     import importlib.util
