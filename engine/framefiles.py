@@ -189,6 +189,9 @@ class FramesSink:
         (:func:`timing_list`), whole, over a list sr-stream wrote before but never over a user's."""
         self.q.close()
         self.thread.join()
+        if isinstance(self.error, OutputError) and self.report.frames_out + self.kept:  # a full disk
+            raise OutputError(f"{self.error}; the {self.report.frames_out + self.kept} frames before it are whole and "
+                              f"stay in {self.target.folder}: the same command continues from there") from self.error
         if self.error is not None:
             raise self.error
         self.report.output = self.target.folder

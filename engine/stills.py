@@ -1401,7 +1401,11 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
                     report.done.append(src)
                 except (InputError, OutputError) as exc:
                     if isinstance(exc, OutputError) and isinstance(exc.__cause__, OSError):  # disk or folder: all would fail
-                        raise
+                        kept = len(report.done) + len(report.skipped)
+                        if not kept:
+                            raise
+                        raise OutputError(f"{exc}; the {kept} images done before it stay in {out_dir}: the same "
+                                          "command upscales only those left") from exc
                     report.failed.append((src, str(exc)))
             if progress:
                 progress(1)

@@ -72,6 +72,32 @@ def test_an_interrupted_run_is_continued_into_the_same_files(tmp_path: Path, nea
     assert (tmp_path / "cut" / "frames.ffconcat").read_bytes() == (tmp_path / "whole" / "frames.ffconcat").read_bytes()
 
 
+def test_a_full_disk_says_the_frames_before_it_stay_for_the_same_command(tmp_path: Path, nearest: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk filling up at the fifth frame file said only that it could not be written: the four
+    before it are whole and the same command goes on from them, as after Ctrl-C, and now it says so."""
+    import srstream.engine.stills as stills
+
+    clip = write_video(tmp_path / "clip.mp4", frames=12)
+    real = stills.write_still
+    written: list[Path] = []
+
+    def fills_at_the_fifth(path: Path, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if len(written) == 4:
+            raise OutputError(f"cannot write {path}: No space left on device; check the folder and free space")
+        real(path, *args, **kwargs)
+        written.append(path)
+
+    with Upscaler(str(nearest)) as up:
+        monkeypatch.setattr(stills, "write_still", fills_at_the_fifth)
+        with pytest.raises(OutputError, match="the 4 frames before it are whole and stay in .*the same command "
+                                              "continues from there"):
+            up.run(plan_file(clip, tmp_path / "frames" / "%03d.png", scale=2))
+        monkeypatch.setattr(stills, "write_still", real)
+        done = up.run(plan_file(clip, tmp_path / "frames" / "%03d.png", scale=2))
+    assert done.video.frames_out == 8 and len(list((tmp_path / "frames").glob("*.png"))) == 12
+
+
 def test_the_frames_times_are_written_beside_them_as_a_concat_list(tmp_path: Path, nearest: Path) -> None:
     """A picture file has no time: a variable-rate video's frames came out as if evenly spaced. A
     done run writes FFmpeg's concat list beside them, each file with its duration to the next

@@ -112,6 +112,39 @@ def test_a_folder_run_run_again_continues_with_what_is_left(tmp_path: Path, mode
     assert code == 0 and "0 of 4 images upscaled" in out and "4 skipped" in out and _stamps(out_dir) == again
 
 
+def test_a_full_disk_in_a_folder_run_says_the_images_done_stay(tmp_path: Path, model: Path,
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk filling up at a folder's third image said only that it could not be written: the two
+    before it stay, and the same command upscales only those left; now it says so."""
+    import errno
+
+    import srstream.engine.stills as stills
+
+    folder, out_dir = tmp_path / "shots", tmp_path / "shots_x2"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((6, 8, 3), 40 * i, np.uint8))
+    real = stills.write_still
+
+    def fills_at_the_third(path: Path, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if len(list(out_dir.glob("*.png"))) == 2:
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            except OSError as exc:
+                raise stills.OutputError(f"cannot write {path}: {exc.strerror}; check the folder and free space") \
+                    from exc
+        real(path, *args, **kwargs)
+
+    argv = [str(folder), "--model", str(model), "--backend", "ort", "--precision", "fp32"]
+    monkeypatch.setattr(stills, "write_still", fills_at_the_third)
+    code, _, err = run(argv, capsys)
+    assert code != 0 and "the 2 images done before it stay in" in err and "only those left" in err, err
+    monkeypatch.setattr(stills, "write_still", real)
+    code, out, err = run(argv, capsys)
+    assert code == 0 and "2 of 4 images upscaled" in out and "2 skipped" in out, out + err
+
+
 def test_a_folder_run_with_other_settings_is_refused_unless_overwrite(tmp_path: Path, model: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     folder, out_dir = tmp_path / "shots", tmp_path / "out"
