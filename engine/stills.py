@@ -52,9 +52,9 @@ from srstream.images import (AV_STILL_SUFFIXES, FOLDER_SUFFIXES, HEIF_SUFFIXES, 
 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "PAGED_SUFFIXES", "StillMetadata",
            "animation_frames", "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs",
-           "folder_files", "folder_videos", "image_frames", "is_glob", "read_animation", "read_pages", "read_still",
-           "read_still_with_metadata", "tiff_blocks", "tiff_pages", "upright", "upscale_folder", "upscale_image",
-           "videos_among", "write_animation", "write_pages", "write_still"]
+           "folder_files", "folder_videos", "image_frames", "is_glob", "page_metadata", "read_animation", "read_pages",
+           "read_still", "read_still_with_metadata", "tiff_blocks", "tiff_density", "tiff_pages", "upright",
+           "upscale_folder", "upscale_image", "videos_among", "write_animation", "write_pages", "write_still"]
 
 log = logging.getLogger("srstream.engine")
 
@@ -449,30 +449,40 @@ def pixel_density(data: bytes | memoryview) -> tuple[float, float] | None:
                     return (x * factor, y * factor) if factor and x and y else None
             return None
         if head[:4] in (b"II*\0", b"MM\0*"):
-            order, _, entries = _tiff_directory(data)
-            tags = {tag: (kind, value) for tag, kind, _, value in entries}
-
-            def rational(tag: int) -> float:
-                kind, value = tags.get(tag, (0, b""))
-                if kind != 5:  # RATIONAL: an offset to two 32-bit numbers
-                    return 0.0
-                at = struct.unpack(order + "I", value)[0]
-                num, den = struct.unpack(order + "II", data[at:at + 8])
-                return num / den if den else 0.0
-
-            kind, value = tags.get(296, (3, struct.pack(order + "H", 2) + bytes(2)))  # default: inches
-            unit = struct.unpack(order + "H", value[:2])[0] if kind == 3 else 0
-            factor = {2: 1.0, 3: _INCH_CM}.get(unit)
-            x, y = rational(282), rational(283)
-            return (x * factor, y * factor) if factor and x > 0 and y > 0 else None
+            return tiff_density(data)
     except (struct.error, ValueError, IndexError):  # a file cut short or damaged: no density
         return None
     return None
 
 
-def _tiff_directory(data: bytes | memoryview) -> tuple[str, int, list[tuple[int, int, int, bytes]]]:
-    """A classic TIFF's byte order (``"<"``, ``">"``), the offset of its first image file directory
-    and that directory's entries: (tag, type, count, the 4 bytes of value or offset).
+def tiff_density(data: bytes | memoryview, at: int | None = None) -> tuple[float, float] | None:
+    """:func:`pixel_density` of a TIFF's page (the first, or the one whose directory is ``at``)."""
+    try:
+        order, _, entries = _tiff_directory(data, at)
+        tags = {tag: (kind, value) for tag, kind, _, value in entries}
+
+        def rational(tag: int) -> float:
+            kind, value = tags.get(tag, (0, b""))
+            if kind != 5:  # RATIONAL: an offset to two 32-bit numbers
+                return 0.0
+            where = struct.unpack(order + "I", value)[0]
+            num, den = struct.unpack(order + "II", data[where:where + 8])
+            return num / den if den else 0.0
+
+        kind, value = tags.get(296, (3, struct.pack(order + "H", 2) + bytes(2)))  # default: inches
+        unit = struct.unpack(order + "H", value[:2])[0] if kind == 3 else 0
+        factor = {2: 1.0, 3: _INCH_CM}.get(unit)
+        x, y = rational(282), rational(283)
+        return (x * factor, y * factor) if factor and x > 0 and y > 0 else None
+    except (struct.error, ValueError, IndexError):  # a file cut short or damaged: no density
+        return None
+
+
+def _tiff_directory(data: bytes | memoryview,
+                    at: int | None = None) -> tuple[str, int, list[tuple[int, int, int, bytes]]]:
+    """A classic TIFF's byte order (``"<"``, ``">"``), the offset of an image file directory (the
+    first page's, or the one ``at`` that offset) and that directory's entries: (tag, type, count,
+    the 4 bytes of value or offset).
 
     Raises:
         ValueError: not a classic TIFF (a BigTIFF's directories are laid out otherwise).
@@ -482,12 +492,12 @@ def _tiff_directory(data: bytes | memoryview) -> tuple[str, int, list[tuple[int,
     if head not in (b"II*\0", b"MM\0*"):
         raise ValueError("not a classic TIFF")
     order = "<" if head[:2] == b"II" else ">"
-    ifd = struct.unpack(order + "I", data[4:8])[0]
+    ifd = struct.unpack(order + "I", data[4:8])[0] if at is None else at
     count = struct.unpack(order + "H", data[ifd:ifd + 2])[0]
     entries = []
-    for at in range(ifd + 2, ifd + 2 + 12 * count, 12):
-        tag, kind, many = struct.unpack(order + "HHI", data[at:at + 8])
-        entries.append((tag, kind, many, bytes(data[at + 8:at + 12])))
+    for first in range(ifd + 2, ifd + 2 + 12 * count, 12):
+        tag, kind, many = struct.unpack(order + "HHI", data[first:first + 8])
+        entries.append((tag, kind, many, bytes(data[first + 8:first + 12])))
     return order, ifd, entries
 
 
@@ -569,12 +579,13 @@ def _write_directory(out: bytearray, order: str, entries: list[tuple[int, int, i
     return where
 
 
-def tiff_blocks(data: bytes | memoryview) -> tuple[tuple[int, bytes], ...]:
-    """The ICC profile and XMP packet of a TIFF's first page (:data:`_TIFF_BLOCKS`), and its
-    description, camera and EXIF and GPS directories (:data:`_EXIF_TAGS`) as an EXIF block, as
-    (OpenCV's metadata type, bytes); none for another file, or one cut short."""
+def tiff_blocks(data: bytes | memoryview, at: int | None = None) -> tuple[tuple[int, bytes], ...]:
+    """The ICC profile and XMP packet of a TIFF's page (the first, or the one whose directory is
+    ``at``; :data:`_TIFF_BLOCKS`), and its description, camera and EXIF and GPS directories
+    (:data:`_EXIF_TAGS`) as an EXIF block, as (OpenCV's metadata type, bytes); none for another
+    file, or one cut short."""
     try:
-        order, ifd, entries = _tiff_directory(data)
+        order, ifd, entries = _tiff_directory(data, at)
         blocks = []
         for tag, kind, many, value in entries:
             if tag in _TIFF_BLOCKS and kind in (1, 2, 7) and many:  # BYTE, ASCII, UNDEFINED: a byte each
@@ -606,35 +617,56 @@ def _exif_entries(exif: bytes, out: bytearray, out_order: str) -> list[tuple[int
 
 
 def _with_tiff_blocks(data: bytes, chunks: tuple[tuple[int, bytes], ...]) -> bytes:
-    """An encoded classic TIFF with ``chunks``' ICC profile and XMP packet (OpenCV's metadata
-    types) in its first page's directory (:data:`_TIFF_BLOCKS`), and its EXIF block's tags
-    (:func:`_exif_entries`): the blocks and the directory, its entries and those, are put at the
-    file's end and the header pointed there (the old directory stays, unreferenced; the other
-    pages' chain goes on from the new one). ``data`` unchanged where there is none to add, or it
-    is not a classic TIFF (a BigTIFF: over 4 GB)."""
+    """:func:`_with_tiff_pages` for a TIFF's first page."""
+    return _with_tiff_pages(data, [(chunks, None)])
+
+
+def _with_tiff_pages(data: bytes,
+                     pages: list[tuple[tuple[tuple[int, bytes], ...], tuple[float, float] | None]]) -> bytes:
+    """An encoded classic TIFF with each of ``pages``' (chunks, density) in its page's directory,
+    in page order: the chunks' ICC profile and XMP packet (OpenCV's metadata types;
+    :data:`_TIFF_BLOCKS`) and their EXIF block's tags (:func:`_exif_entries`), and the pixels per
+    inch where given. The blocks and the directories, their entries and those, are put at the
+    file's end and the header pointed at the first (the old directories stay, unreferenced).
+    ``data`` unchanged where there is nothing to add, or it is not a classic TIFF (a BigTIFF:
+    over 4 GB)."""
     tags = {kind: tag for tag, kind in _TIFF_BLOCKS.items()}
-    wanted = {tags[kind]: block for kind, block in chunks if kind in tags and block}
-    exif = next((block for kind, block in chunks if kind == cv2.IMAGE_METADATA_EXIF), None)
     try:
-        order, ifd, entries = _tiff_directory(data)
+        order = _tiff_directory(data)[0]
+        chain = _directory_chain(lambda at, size: data[at:at + size])
+        directories = [_tiff_directory(data, at)[2] for at in chain]
     except (struct.error, ValueError, IndexError):
         return data
     out = bytearray(data)
-    added = _exif_entries(exif, out, order) if exif else []
-    if not wanted and not added:
+    changed = False
+    for number, (chunks, density) in enumerate(pages[:len(chain)]):
+        wanted = {tags[kind]: block for kind, block in chunks if kind in tags and block}
+        exif = next((block for kind, block in chunks if kind == cv2.IMAGE_METADATA_EXIF), None)
+        added = _exif_entries(exif, out, order) if exif else []
+        for tag, block in sorted(wanted.items()):
+            if len(out) % 2:
+                out += b"\0"  # TIFF offsets are word-aligned
+            added.append((tag, 7 if tag == 34675 else 1, len(block), struct.pack(order + "I", len(out))
+                          if len(block) > 4 else block.ljust(4, b"\0")))
+            if len(block) > 4:
+                out += block
+        if density is not None:  # inches (ResolutionUnit 2), as RATIONALs of whole pixels
+            for tag, value in ((282, density[0]), (283, density[1])):
+                if len(out) % 2:
+                    out += b"\0"
+                added.append((tag, 5, 1, struct.pack(order + "I", len(out))))
+                out += struct.pack(order + "II", max(1, round(value)), 1)
+            added.append((296, 3, 1, struct.pack(order + "H", 2) + bytes(2)))
+        if added:
+            replaced = {entry[0] for entry in added}
+            directories[number] = [e for e in directories[number] if e[0] not in replaced] + added
+            changed = True
+    if not changed:
         return data
-    for tag, block in sorted(wanted.items()):
-        if len(out) % 2:
-            out += b"\0"  # TIFF offsets are word-aligned
-        added.append((tag, 7 if tag == 34675 else 1, len(block), struct.pack(order + "I", len(out))
-                      if len(block) > 4 else block.ljust(4, b"\0")))
-        if len(block) > 4:
-            out += block
-    count = struct.unpack(order + "H", data[ifd:ifd + 2])[0]
-    following = data[ifd + 2 + 12 * count:ifd + 6 + 12 * count]  # the next page's directory (0: none)
-    replaced = {entry[0] for entry in added}
-    where = _write_directory(out, order, [e for e in entries if e[0] not in replaced] + added, following)
-    out[4:8] = struct.pack(order + "I", where)
+    following = b"\0\0\0\0"
+    for entries in reversed(directories):  # the last first: each points at the next one's new place
+        following = struct.pack(order + "I", _write_directory(out, order, entries, following))
+    out[4:8] = following
     return bytes(out)
 
 
@@ -851,29 +883,39 @@ def tiff_pages(path: Path) -> int:
 
     Read by hand: a chain of offsets, and neither OpenCV (``imcount`` decodes every page) nor
     Pillow (not a dependency of the engine) counts pages without reading them."""
-    pages, seen = 0, set()
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
-            if len(head) < 8 or head[:2] not in (b"II", b"MM"):
-                return 1
-            order = "little" if head[:2] == b"II" else "big"
-            big = int.from_bytes(head[2:4], order) == 43  # BigTIFF: 8-byte counts and offsets
-            count_size, entry_size, offset_size = (8, 20, 8) if big else (2, 12, 4)
-            ifd = int.from_bytes(head[8:16] if big else head[4:8], order)
-            while ifd and ifd not in seen and pages < 100_000:  # a loop in a damaged file ends the count
-                seen.add(ifd)
-                f.seek(ifd)
-                count = f.read(count_size)
-                if len(count) < count_size:
-                    break
-                f.seek(ifd + count_size + int.from_bytes(count, order) * entry_size)
-                following = f.read(offset_size)
-                pages += 1
-                ifd = int.from_bytes(following, order) if len(following) == offset_size else 0
+            def read(at: int, size: int) -> bytes:
+                f.seek(at)
+                return f.read(size)
+
+            return max(1, len(_directory_chain(read)))
     except OSError:
-        pass
-    return max(1, pages)
+        return 1
+
+
+def _directory_chain(read: Callable[[int, int], bytes]) -> list[int]:
+    """Where each directory of a TIFF or BigTIFF begins, in page order, through ``read(offset,
+    size)``; none for a file that is not a TIFF. A chain that loops, or runs past the end, stops
+    there (a damaged file)."""
+    head = read(0, 16)
+    if len(head) < 8 or head[:2] not in (b"II", b"MM"):
+        return []
+    order = "little" if head[:2] == b"II" else "big"
+    big = int.from_bytes(head[2:4], order) == 43  # BigTIFF: 8-byte counts and offsets
+    count_size, entry_size, offset_size = (8, 20, 8) if big else (2, 12, 4)
+    ifd = int.from_bytes(head[8:16] if big else head[4:8], order)
+    chain: list[int] = []
+    seen: set[int] = set()
+    while ifd and ifd not in seen and len(chain) < 100_000:
+        seen.add(ifd)
+        count = read(ifd, count_size)
+        if len(count) < count_size:
+            break
+        following = read(ifd + count_size + int.from_bytes(count, order) * entry_size, offset_size)
+        chain.append(ifd)
+        ifd = int.from_bytes(following, order) if len(following) == offset_size else 0
+    return chain
 
 
 def _unnamed(path: Path) -> bool:
@@ -1016,9 +1058,25 @@ def read_pages(path: Path) -> list[np.ndarray]:
     return out
 
 
-def write_pages(path: Path, pages: list[np.ndarray]) -> None:
+def page_metadata(path: Path) -> list[tuple[tuple[tuple[int, bytes], ...], tuple[float, float] | None]]:
+    """Each page's metadata of a multi-page TIFF, in page order: its ICC profile, XMP and EXIF
+    (:func:`tiff_blocks`) and pixels per inch (:func:`tiff_density`); none for a file that cannot
+    be read so (a BigTIFF)."""
+    try:
+        data = memoryview(np.fromfile(path, dtype=np.uint8))
+        _tiff_directory(data)
+        return [(tiff_blocks(data, at), tiff_density(data, at))
+                for at in _directory_chain(lambda at, size: bytes(data[at:at + size]))]
+    except (OSError, struct.error, ValueError, IndexError):
+        return []
+
+
+def write_pages(path: Path, pages: list[np.ndarray],
+                metadata: list[tuple[tuple[tuple[int, bytes], ...], tuple[float, float] | None]] | None = None) -> None:
     """Write RGB(A) or grey ``pages`` (uint8 or uint16, each its own size) as one multi-page TIFF,
-    atomically. The pages are converted for the encoder in place, one at a time.
+    atomically, with each page's ``metadata`` where given (:func:`page_metadata`: a scan's pixels
+    per inch, ICC profile, XMP, EXIF). The pages are converted for the encoder in place, one at a
+    time.
 
     Raises:
         OutputError: the encoder refuses, or the disk is full / the folder not writable.
@@ -1029,6 +1087,8 @@ def write_pages(path: Path, pages: list[np.ndarray]) -> None:
     ok, data = cv2.imencodemulti(path.suffix, pages)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as a {path.suffix} of {len(pages)} pages")
+    if metadata:
+        data = np.frombuffer(_with_tiff_pages(data.tobytes(), metadata), np.uint8)
     _write_encoded(path, data)
 
 
@@ -1139,7 +1199,8 @@ def _upscale_pages(src: Path, dst: Path, upscaler: FrameUpscaler, count: int) ->
     for i, page in enumerate(pages):
         pages[i] = upscaler.upscale(page)
     width, height = pages[0].shape[1], pages[0].shape[0]
-    write_pages(dst, pages)
+    metadata = page_metadata(src)  # each page's own, where OpenCV read every page of the chain
+    write_pages(dst, pages, metadata if len(metadata) == len(pages) else None)
     return width, height
 
 
