@@ -261,7 +261,7 @@ def _with_kept(exc: OutputError, report: JobReport, folder: Path, data: dict[str
     if not done:
         return exc
     said = str(exc).removesuffix("; nothing was kept")
-    if joining:
+    if joining and said != str(exc):  # the disk was full (srstream.engine.av_errors.write_error says so)
         size = sum((folder / entry["file"]).stat().st_size for entry in data["segments"]
                    if (folder / entry["file"]).exists())
         said += f" (the join needs about {size / 1e6:.0f} MB free beside the segments)"
