@@ -589,8 +589,8 @@ def tiff_blocks(data: bytes | memoryview, at: int | None = None) -> tuple[tuple[
         blocks = []
         for tag, kind, many, value in entries:
             if tag in _TIFF_BLOCKS and kind in (1, 2, 7) and many:  # BYTE, ASCII, UNDEFINED: a byte each
-                at = 0 if many <= 4 else struct.unpack(order + "I", value)[0]
-                block = value[:many] if many <= 4 else bytes(data[at:at + many])
+                where = 0 if many <= 4 else struct.unpack(order + "I", value)[0]
+                block = value[:many] if many <= 4 else bytes(data[where:where + many])
                 if len(block) == many:
                     blocks.append((_TIFF_BLOCKS[tag], block))
         exif = bytearray((b"II*\0" if order == "<" else b"MM\0*") + b"\0\0\0\0")
