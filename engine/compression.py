@@ -1,7 +1,8 @@
 """How hard a video was compressed, read from its own bitstream: the decoder's quantiser.
 
-FFmpeg's H.264 decoder (and its VP9, MPEG-2 and MPEG-4 ones, each on its own scale; not HEVC or
-AV1) can export the quantiser of every block of every frame (``export_side_data=venc_params``). The mean over the first frames is a direct
+FFmpeg's H.264 decoder (and its VP9, MPEG-1/2 and MPEG-4 part 2 ones, each on its own scale, which
+:data:`SCALES` maps onto H.264's; not HEVC or AV1) can export the quantiser of every block of every
+frame (``export_side_data=venc_params``). The mean over the first frames is a direct
 measure of how much the encoder threw away, independent of the content: for libx264 it sits
 about 4-5 above the CRF (measured on Big Buck Bunny at 960x540: CRF 18 -> 22.5, 23 -> 27.3,
 30 -> 35.2). Bits per pixel, the usual stand-in, depends on the content as much as on the
@@ -19,6 +20,7 @@ on titles (flat ground, sharp letters) looked like a screen recording from its f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +28,19 @@ from srstream.engine.av_errors import side_data
 from srstream.engine.screen import Look
 from srstream.engine.sequence import open_input
 
-__all__ = ["SPREAD_LOOKS", "Compression", "frame_qp", "measure", "read_compression"]
+__all__ = ["SCALES", "SPREAD_LOOKS", "Compression", "frame_qp", "measure", "read_compression"]
 
 #: Places spread over a video longer than the frames read, whose looks join those of its first frames.
 SPREAD_LOOKS = 8
+
+#: The quantisers other decoders export, on H.264's scale: (offset, slope, whether the slope is of
+#: 6 log2 of the quantiser), fitted at equal Y-PSNR against libx264 medium on four shared clips
+#: (``benchmarks/quantiser_scales.py``; results/bench/quantiser_scales.md). VP9's q index (0-255)
+#: maps linearly (rms error 1.2 of H.264's steps); the MPEG decoders export twice the qscale (a
+#: linear step size, where H.264's doubles every 6 steps): MPEG-2's fit serves MPEG-1 too, which
+#: quantises alike, and MPEG-4 part 2 (Xvid, DivX) has its own. HEVC and AV1 decoders export none.
+SCALES = {"vp9": (11.37, 0.1299, False), "mpeg2video": (15.02, 0.8395, True), "mpeg1video": (15.02, 0.8395, True),
+          "mpeg4": (14.07, 0.9065, True)}
 
 
 @dataclass(frozen=True)
@@ -46,14 +57,22 @@ class Compression:
 
     @property
     def h264_qp(self) -> float | None:
-        """The quantiser on H.264's 0-51 scale, which the model choice was measured on; None for
-        other codecs, whose scales differ (VP9's q index runs 0-255, MPEG-2's qscale 1-31)."""
-        return self.qp if self.codec == "h264" else None
+        """The quantiser on H.264's 0-51 scale, which the model choice was measured on: H.264's
+        own, or another codec's mapped onto it (:data:`SCALES`: VP9's q index, the MPEG
+        decoders' qscale); None where the decoder exports none (HEVC, AV1)."""
+        if self.qp is None or self.codec == "h264":
+            return self.qp
+        if self.codec not in SCALES:
+            return None
+        offset, slope, logarithmic = SCALES[self.codec]
+        return offset + slope * (6 * math.log2(max(self.qp, 1.0)) if logarithmic else self.qp)
 
     def describe(self) -> str:
         if self.qp is None:
             return f"{self.codec} (its decoder exports no quantiser)"
-        return f"{self.codec} at mean quantiser {self.qp:.1f} over {self.frames} frames"
+        said = f"{self.codec} at mean quantiser {self.qp:.1f} over {self.frames} frames"
+        mapped = self.h264_qp
+        return said if self.codec == "h264" or mapped is None else f"{said} (H.264's {mapped:.1f})"
 
 
 def measure(path: str | Path, frames: int = 30) -> Compression | None:

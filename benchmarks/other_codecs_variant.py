@@ -1,0 +1,89 @@
+"""The compressed-video variant against the default on VP9 and MPEG-2 streams, with the truth.
+
+    python benchmarks/other_codecs_variant.py --video ../shared/data/video
+
+What ``auto`` gains now that VP9's and MPEG-2's quantisers are read on H.264's scale
+(:data:`srstream.engine.compression.SCALES`): the first second of each higher-resolution clip is
+downscaled x2 (MATLAB bicubic), coded as one stream (libvpx-vp9 at two CRFs, FFmpeg's MPEG-2 at two
+fixed qscales, libx264 medium CRF 23 beside them), decoded, upscaled by bicubic, ``realtime-x2`` and
+``realtime-x2-compressed`` (fp32 ONNX Runtime) and scored on Y against the original frames (30
+frames, ``scale`` border pixels cropped). Prints one line per clip and coding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from compressed_video import read_frames
+from srstream.bench.methods import open_method
+from srstream.engine.av_errors import side_data
+from srstream.engine.compression import frame_qp
+from srstream.imresize import bicubic_degrade
+from srstream.metrics import psnr_y
+
+CODINGS = (("libvpx-vp9", {"crf": "35", "b": "0", "deadline": "good", "cpu-used": "4"}),
+           ("libvpx-vp9", {"crf": "50", "b": "0", "deadline": "good", "cpu-used": "4"}),
+           ("mpeg2video", {"qscale": "3"}), ("mpeg2video", {"qscale": "6"}),
+           ("libx264", {"crf": "23", "preset": "medium"}))
+
+
+def round_trip(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tuple[list[np.ndarray], float]:
+    """``frames`` coded as one stream and decoded, with the decoder's mean quantiser (own scale)."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    enc = av.CodecContext.create(codec, "w")
+    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+    enc.time_base, enc.framerate = Fraction(1, 30), Fraction(30)
+    if "qscale" in options:  # a fixed MPEG quantiser: the rate control held between equal bounds
+        enc.qmin = enc.qmax = int(options["qscale"])
+        enc.bit_rate = 50_000_000
+    else:
+        enc.options = options
+    packets = []
+    for i, rgb in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        packets += enc.encode(frame)
+    packets += enc.encode(None)
+    dec = av.CodecContext.create({"libvpx-vp9": "vp9", "libx264": "h264"}.get(codec, codec), "r")
+    dec.options = {"export_side_data": "venc_params"}
+    if codec == "mpeg2video":
+        dec.extradata = enc.extradata
+    out = [f for p in [*packets, None] for f in dec.decode(p)]
+    qps = [frame_qp(d) for f in out[:30] for d in side_data(f) if d.type.name == "VIDEO_ENC_PARAMS"]
+    out.sort(key=lambda f: f.pts or 0)
+    return [f.to_ndarray(format="rgb24") for f in out], float(np.mean(qps))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, default=Path("../shared/data/video"))
+    parser.add_argument("--clip", action="append", help="clip names in VIDEO (default: the 1080p and 720p ones)")
+    args = parser.parse_args()
+    clips = [args.video / c for c in (args.clip or ["bbb_1080p30_5s.mp4", "game_voxel_720p30.mp4"])]
+    if not all(c.exists() for c in clips):
+        print(f"clips missing in {args.video}; pass --video", file=sys.stderr)
+        return 2
+    methods = {m: open_method(m, scale=2, backend="ort", precision="fp32")
+               for m in ("realtime-x2", "realtime-x2-compressed")}
+    methods["bicubic"] = open_method("bicubic", scale=2)
+    for clip in clips:
+        truth = read_frames(clip, 1.0, 2)[:30]
+        small = [bicubic_degrade(f, 2) for f in truth]
+        for codec, options in CODINGS:
+            decoded, qp = round_trip(small, codec, options)
+            scores = {m: float(np.mean([psnr_y(run(x), y, 2) for x, y in zip(decoded, truth)]))
+                      for m, run in methods.items()}
+            print(clip.name, codec, options.get("crf", options.get("qscale")), f"quantiser {qp:.1f}",
+                  " ".join(f"{m} {v:.2f}" for m, v in scores.items()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
