@@ -441,8 +441,11 @@ class EncodeOptions:
                 opts |= {"rc": "vbr", "cq": str(self.crf), "b": "0"}
         if self.codec in QSCALE_CODECS and self.bitrate is None and self.crf is not None:
             # a fixed quantiser scale (FFmpeg's -q:v), as --crf means: FFmpeg's default average bitrate,
-            # 200 kbit/s, starved an upscaled picture
-            opts |= {"flags": "+qscale", "global_quality": str(self.crf * _QP2LAMBDA)}
+            # 200 kbit/s, starved an upscaled picture. The scale is each frame's quality, which FFmpeg's
+            # command line sets from global_quality and PyAV's frames leave at 0, so the encoder took
+            # its least, 2, whatever --crf said; held between equal bounds, it is the one asked for
+            opts |= {"flags": "+qscale", "global_quality": str(self.crf * _QP2LAMBDA), "qmin": str(self.crf),
+                     "qmax": str(self.crf)}
         if self.codec == "dnxhd" and not self.bitrate:
             # DNxHR: any size; plain DNxHD takes a few broadcast sizes at fixed bitrates. Its profiles
             # each take some pixel formats: HQ 8-bit 4:2:2, HQX 10-bit 4:2:2, 444 10-bit 4:4:4 or RGB

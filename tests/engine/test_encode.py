@@ -194,7 +194,7 @@ def test_encoders_without_crf_take_it_as_their_quantiser_scale(tmp_path) -> None
 
     opts = encode.options_for(".mpg", "mpeg2video", None)
     assert opts.crf == encode.DEFAULT_QSCALE == 2
-    assert opts.codec_options() == {"flags": "+qscale", "global_quality": "236"}
+    assert opts.codec_options() == {"flags": "+qscale", "global_quality": "236", "qmin": "2", "qmax": "2"}
     assert encode.EncodeOptions(codec="mpeg4", crf=5, bitrate="4M").codec_options() == {}  # a bitrate: its own
     with pytest.raises(ConfigError, match="quantiser scale .* 1 \\(best\\) to 31"):
         encode.EncodeOptions(codec="mpeg4", crf=40).validate(".avi")
@@ -216,6 +216,36 @@ def test_encoders_without_crf_take_it_as_their_quantiser_scale(tmp_path) -> None
         got = [f.to_ndarray(format="rgb24").astype(float) for f in back.decode(video=0)]
     psnr = 10 * np.log10(255 ** 2 / np.mean([(g - f) ** 2 for g, f in zip(got, frames)]))
     assert len(got) == 5 and psnr > 30, psnr  # 37.4 dB; at 200 kbit/s 22.0
+
+
+@pytest.mark.parametrize("codec", ["mpeg2video", "mpeg4", "mjpeg"])
+def test_the_quantiser_scale_asked_for_is_the_one_coded(tmp_path, codec: str) -> None:  # noqa: ANN001
+    """``--crf 12`` into an .mpg or an Xvid .avi gave the same file as ``--crf 2``: the encoder takes
+    each frame's quality, which PyAV's frames leave at 0, and coded every frame at its least
+    quantiser, 2. Each --crf now gives its own scale (the decoder reads back twice the qscale)."""
+    import av
+    import numpy as np
+
+    from srstream.engine.compression import measure
+
+    base = np.random.default_rng(1).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    sizes = {}
+    for crf in (2, 12):
+        path = tmp_path / f"q{crf}.avi"
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream(codec, rate=25)
+            stream.width, stream.height = 128, 96
+            stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+            stream.options = encode.EncodeOptions(codec=codec, crf=crf).codec_options()
+            for i in range(5):
+                frame = av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="rgb24")
+                frame.pts = i
+                out.mux(stream.encode(frame.reformat(format=stream.pix_fmt)))
+            out.mux(stream.encode(None))
+        sizes[crf] = path.stat().st_size
+        if codec != "mjpeg":  # its decoder exports no quantiser
+            assert measure(path).qp == 2 * crf, (codec, crf, measure(path).qp)
+    assert sizes[12] < sizes[2] * 0.6, sizes
 
 
 def test_an_mpg_output_is_mpeg2_where_mpeg2_holds_the_video(tmp_path) -> None:  # noqa: ANN001
