@@ -216,6 +216,15 @@ NVENC_PRESETS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")
 NVENC_FOR_X264 = dict(zip(X264_PRESETS, ("p1", "p2", "p3", "p3", "p4", "p4", "p5", "p6", "p7", "p7")))
 
 
+#: libvpx's VP9 speed for each x264 preset name (``--preset``): (deadline, cpu-used). libvpx's own
+#: default (good, speed 0-1) coded Big Buck Bunny at 720p at 2.6 fps on 2 cores of the AMX Xeon, the
+#: whole run's pace for a .webm output; good at speed 4 with row threading (``row-mt``, which
+#: changes no bit of quality) at 5.6 fps, 1% more bytes, 0.33 dB below it (45.22 dB; 2.3 dB below
+#: on a desktop capture, at 51 dB), as x264's veryfast stands to its medium; realtime at speed 6,
+#: 35 fps for 36% more bytes (``benchmarks/results/bench/vp9_speed.md``; bytes and dB do not
+#: depend on the CPU).
+LIBVPX_FOR_X264 = dict(zip(X264_PRESETS, (("realtime", 8), ("realtime", 6), ("good", 4), ("good", 4), ("good", 3),
+                                          ("good", 2), ("good", 1), ("good", 0), ("good", 0), ("good", 0))))
 #: The x264 preset sr-stream encodes with unless told otherwise. On sr-stream's output (four clips
 #: at 720p and 1440p) veryfast at CRF 16 stays within 0.3 dB of medium at CRF 18 in what the
 #: encoder loses on camera footage, and 0.9-1.9 dB below it (at 46.5 dB and more) on game and
@@ -392,7 +401,7 @@ class EncodeOptions:
             top = 51 if self.codec in ("libx264", "libx265") else 63
             if not 0 <= self.crf <= top:
                 raise ConfigError(f"--crf {self.crf} is out of range for {self.codec}: 0 (lossless) to {top}")
-        if self.codec in ("libx264", "libx265") and self.preset not in X264_PRESETS:
+        if self.codec in ("libx264", "libx265", "libvpx-vp9") and self.preset not in X264_PRESETS:
             raise ConfigError(f"--preset {self.preset!r}: expected one of {', '.join(X264_PRESETS)}")
         if self.codec in NVENC_CODECS and self.preset not in NVENC_PRESETS + X264_PRESETS:
             raise ConfigError(f"--preset {self.preset!r}: expected one of {', '.join(NVENC_PRESETS)} (or an x264 "
@@ -417,6 +426,9 @@ class EncodeOptions:
                 opts["crf"] = str(self.crf)
             if self.codec in ("libx264", "libx265") and self.preset:
                 opts["preset"] = self.preset
+            if self.codec == "libvpx-vp9" and self.preset in LIBVPX_FOR_X264:
+                deadline, speed = LIBVPX_FOR_X264[self.preset]
+                opts |= {"deadline": deadline, "cpu-used": str(speed), "row-mt": "1"}
             if self.codec == "libx265":
                 # x265 prints its whole configuration otherwise
                 opts["x265-params"] = "log-level=error" + (f":{self.hdr10.x265()}" if self.hdr10 else "")

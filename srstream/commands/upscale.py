@@ -194,7 +194,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     video.add_argument("--preset", default=DEFAULT_PRESET,
                        help=f"encoder preset (x264/x265; default {DEFAULT_PRESET}: at CRF 16 it keeps medium-at-18's "
                             "quality on camera footage for about 2x less encoder time; slower presets make smaller "
-                            "files; NVENC: p1-p7, or an x264 name taken as the nearest)")
+                            "files; VP9: the x264 names as libvpx's speed; NVENC: p1-p7, or an x264 name taken as "
+                            "the nearest)")
     video.add_argument("--pix-fmt", help="output pixel format (default: 4:2:0 at the input's depth: yuv420p, or "
                                           "yuv420p10le for 10-bit and deeper inputs)")
     video.add_argument("--audio", type=Path, metavar="FILE",
