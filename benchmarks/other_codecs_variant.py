@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from compressed_video import read_frames
+from quantiser_scales import round_trip
 from srstream.bench.methods import open_method
-from srstream.engine.av_errors import side_data
-from srstream.engine.compression import frame_qp
 from srstream.imresize import bicubic_degrade
 from srstream.metrics import psnr_y
 
@@ -32,33 +30,15 @@ CODINGS = (("libvpx-vp9", {"crf": "35", "b": "0", "deadline": "good", "cpu-used"
            ("libx264", {"crf": "23", "preset": "medium"}))
 
 
-def round_trip(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tuple[list[np.ndarray], float]:
-    """``frames`` coded as one stream and decoded, with the decoder's mean quantiser (own scale)."""
+def rgb_round_trip(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tuple[list[np.ndarray], float]:
+    """RGB ``frames`` through :func:`quantiser_scales.round_trip` (yuv420p, BT.601 as FFmpeg's
+    default conversion): the decoded frames as RGB, and the decoder's mean quantiser."""
     import av
 
-    h, w = frames[0].shape[:2]
-    enc = av.CodecContext.create(codec, "w")
-    enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
-    enc.time_base, enc.framerate = Fraction(1, 30), Fraction(30)
-    if "qscale" in options:  # a fixed MPEG quantiser: the rate control held between equal bounds
-        enc.qmin = enc.qmax = int(options["qscale"])
-        enc.bit_rate = 50_000_000
-    else:
-        enc.options = options
-    packets = []
-    for i, rgb in enumerate(frames):
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-        frame.pts = i
-        packets += enc.encode(frame)
-    packets += enc.encode(None)
-    dec = av.CodecContext.create({"libvpx-vp9": "vp9", "libx264": "h264"}.get(codec, codec), "r")
-    dec.options = {"export_side_data": "venc_params"}
-    if codec == "mpeg2video":
-        dec.extradata = enc.extradata
-    out = [f for p in [*packets, None] for f in dec.decode(p)]
-    qps = [frame_qp(d) for f in out[:30] for d in side_data(f) if d.type.name == "VIDEO_ENC_PARAMS"]
-    out.sort(key=lambda f: f.pts or 0)
-    return [f.to_ndarray(format="rgb24") for f in out], float(np.mean(qps))
+    planes = [av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+              for rgb in frames]
+    decoded, qp = round_trip(planes, codec, options)
+    return [av.VideoFrame.from_ndarray(p, format="yuv420p").to_ndarray(format="rgb24") for p in decoded], qp
 
 
 def main() -> int:
@@ -77,7 +57,7 @@ def main() -> int:
         truth = read_frames(clip, 1.0, 2)[:30]
         small = [bicubic_degrade(f, 2) for f in truth]
         for codec, options in CODINGS:
-            decoded, qp = round_trip(small, codec, options)
+            decoded, qp = rgb_round_trip(small, codec, options)
             scores = {m: float(np.mean([psnr_y(run(x), y, 2) for x, y in zip(decoded, truth)]))
                       for m, run in methods.items()}
             print(clip.name, codec, options.get("crf", options.get("qscale")), f"quantiser {qp:.1f}",

@@ -56,8 +56,10 @@ def _frames(path: Path, count: int) -> list[np.ndarray]:
     return out
 
 
-def _code(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tuple[float, float]:
-    """``frames`` coded as one stream and decoded: the decoder's mean quantiser and the mean Y-PSNR."""
+def round_trip(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tuple[list[np.ndarray], float]:
+    """``frames`` (yuv420p arrays) coded as one stream with ``codec`` (``options``; ``qscale``: a
+    fixed MPEG quantiser) and decoded: the decoded yuv420p arrays in display order, and the
+    decoder's mean quantiser on its own scale."""
     import av
 
     h, w = frames[0].shape[0] * 2 // 3, frames[0].shape[1]
@@ -65,7 +67,7 @@ def _code(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tupl
     enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
     enc.time_base = Fraction(1, 30)
     enc.framerate = Fraction(30)
-    if "qscale" in options:  # a fixed MPEG-2 qscale: its rate control held between equal bounds
+    if "qscale" in options:  # a fixed MPEG qscale: its rate control held between equal bounds
         enc.qmin = enc.qmax = int(options["qscale"])
         enc.bit_rate = 50_000_000
     else:
@@ -83,13 +85,21 @@ def _code(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tupl
     decoded, qps = [], []
     for packet in [*packets, None]:
         for frame in dec.decode(packet):
-            decoded.append(frame.to_ndarray(format="yuv420p")[:h])
+            decoded.append((frame.pts or 0, frame.to_ndarray(format="yuv420p")))
             qps += [frame_qp(d) for d in side_data(frame) if d.type.name == "VIDEO_ENC_PARAMS"]
+    decoded.sort(key=lambda item: item[0])
+    return [planes for _, planes in decoded], float(np.mean(qps))
+
+
+def _code(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tuple[float, float]:
+    """``frames`` through :func:`round_trip`: the decoder's mean quantiser and the mean Y-PSNR."""
+    h = frames[0].shape[0] * 2 // 3
+    decoded, qp = round_trip(frames, codec, options)
     psnrs = []
     for got, want in zip(decoded, frames):
-        mse = np.mean((got.astype(np.float64) - want[:h].astype(np.float64)) ** 2)
+        mse = np.mean((got[:h].astype(np.float64) - want[:h].astype(np.float64)) ** 2)
         psnrs.append(10 * math.log10(255 ** 2 / max(mse, 1e-10)))
-    return float(np.mean(qps)), float(np.mean(psnrs))
+    return qp, float(np.mean(psnrs))
 
 
 def _equivalent(curve: list[tuple[float, float]], psnr: float) -> float | None:
