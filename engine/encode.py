@@ -1326,7 +1326,7 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
             notes.append(f"{many} not kept: {exc}")
     for att in (st for st in src.streams if st.type == "attachment"):
         name = att.metadata.get("filename") or getattr(att, "name", None) or f"attachment{att.index}"
-        if suffix.lower() not in (".mkv", ".mka", ".webm"):
+        if suffix.lower() not in (".mkv", ".mka"):  # FFmpeg's WebM muxer drops them without a word
             notes.append(f"attachment {name} not kept: only .mkv outputs hold attachments")
             continue
         out_container.add_attachment(name, att.metadata.get("mimetype") or getattr(att, "mimetype", None)
