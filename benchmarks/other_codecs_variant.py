@@ -1,11 +1,12 @@
-"""The compressed-video variant against the default on VP9 and MPEG-2 streams, with the truth.
+"""The compressed-video variant against the default on VP9, MPEG-2, HEVC and AV1 streams, with the truth.
 
     python benchmarks/other_codecs_variant.py --video ../shared/data/video
 
-What ``auto`` gains now that VP9's and MPEG-2's quantisers are read on H.264's scale
+What ``auto`` gains now that VP9's, MPEG-2's, HEVC's and AV1's quantisers are read on H.264's scale
 (:data:`srstream.engine.compression.SCALES`): the first second of each higher-resolution clip is
 downscaled x2 (MATLAB bicubic), coded as one stream (libvpx-vp9 at two CRFs, FFmpeg's MPEG-2 at two
-fixed qscales, libx264 medium CRF 23 beside them), decoded, upscaled by bicubic, ``realtime-x2`` and
+fixed qscales, libx265 medium and SVT-AV1 preset 8 at two CRFs each, libx264 medium CRF 23 beside
+them), decoded, upscaled by bicubic, ``realtime-x2`` and
 ``realtime-x2-compressed`` (fp32 ONNX Runtime) and scored on Y against the original frames (30
 frames, ``scale`` border pixels cropped). Prints one line per clip and coding.
 """
@@ -13,6 +14,7 @@ frames, ``scale`` border pixels cropped). Prints one line per clip and coding.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +29,9 @@ from srstream.metrics import psnr_y
 CODINGS = (("libvpx-vp9", {"crf": "35", "b": "0", "deadline": "good", "cpu-used": "4"}),
            ("libvpx-vp9", {"crf": "50", "b": "0", "deadline": "good", "cpu-used": "4"}),
            ("mpeg2video", {"qscale": "3"}), ("mpeg2video", {"qscale": "6"}),
+           ("libx265", {"crf": "28", "preset": "medium", "x265-params": "log-level=error"}),
+           ("libx265", {"crf": "34", "preset": "medium", "x265-params": "log-level=error"}),
+           ("libsvtav1", {"crf": "35", "preset": "8"}), ("libsvtav1", {"crf": "50", "preset": "8"}),
            ("libx264", {"crf": "23", "preset": "medium"}))
 
 
@@ -46,6 +51,7 @@ def main() -> int:
     parser.add_argument("--video", type=Path, default=Path("../shared/data/video"))
     parser.add_argument("--clip", action="append", help="clip names in VIDEO (default: the 1080p and 720p ones)")
     args = parser.parse_args()
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1's banner at every stream: errors only
     clips = [args.video / c for c in (args.clip or ["bbb_1080p30_5s.mp4", "game_voxel_720p30.mp4"])]
     if not all(c.exists() for c in clips):
         print(f"clips missing in {args.video}; pass --video", file=sys.stderr)

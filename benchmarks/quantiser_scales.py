@@ -9,17 +9,20 @@ part 2 decoders export theirs too, on their own scales (VP9's q index 0-255; the
 the qscale 1-31), so a YouTube VP9 download, a DVD or an old Xvid file ran as clean video however
 hard it was compressed. This codes ``--frames`` frames of each clip (from a third in) with libx264
 medium at several CRFs (mean decoder quantiser, Y-PSNR against the frames coded), with libvpx-vp9
-at several CRFs and with FFmpeg's MPEG-2 and MPEG-4 at several qscales, reads each one's
-equivalent H.264 quantiser off the same clip's x264 curve at equal Y-PSNR, and fits the mapping
-:data:`srstream.engine.compression.SCALES` holds: linear in VP9's q index, linear in 6 log2 of
-the MPEG quantiser (a linear step size, where H.264's doubles every 6). Writes ``OUT.json`` and
-``OUT.md``.
+at several CRFs, with FFmpeg's MPEG-2 and MPEG-4 at several qscales, and with libx265 (medium) and
+SVT-AV1 (preset 8) at several CRFs (their quantisers read from the headers as ``sr-stream`` reads
+them: :class:`srstream.engine.compression.HeaderTrace`), reads each one's equivalent H.264
+quantiser off the same clip's x264 curve at equal Y-PSNR, and fits the mapping
+:data:`srstream.engine.compression.SCALES` holds: linear in VP9's and AV1's q index and in HEVC's
+slice QP, linear in 6 log2 of the MPEG quantiser (a linear step size, where H.264's doubles every
+6). Writes ``OUT.json`` and ``OUT.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -28,12 +31,16 @@ import numpy as np
 
 from srstream.bench.results import machine, write_json
 from srstream.engine.av_errors import side_data
-from srstream.engine.compression import frame_qp
+from srstream.engine.compression import frame_qp, read_compression
 
 CLIPS = ("traffic_360p30_audio.mp4", "bottles_360p30.mp4", "bbb_360p24_60s.mp4", "game_voxel_720p30.mp4")
 X264_CRFS = (14, 18, 23, 28, 33, 38, 43, 48)
 VP9_CRFS = (15, 25, 35, 45, 55, 63)
 MPEG2_QSCALES = (2, 3, 5, 8, 12, 18, 31)
+X265_CRFS = (14, 20, 26, 32, 38, 44)
+SVTAV1_CRFS = (20, 30, 40, 50, 58, 63)
+#: The codecs coded through a container and read back as a file is (their quantisers are in their headers).
+MUXED = {"libx265": "hevc", "libsvtav1": "av1"}
 
 
 def _frames(path: Path, count: int) -> list[np.ndarray]:
@@ -62,6 +69,8 @@ def round_trip(frames: list[np.ndarray], codec: str, options: dict[str, str]) ->
     decoder's mean quantiser on its own scale."""
     import av
 
+    if codec in MUXED:
+        return _muxed_round_trip(frames, codec, options)
     h, w = frames[0].shape[0] * 2 // 3, frames[0].shape[1]
     enc = av.CodecContext.create(codec, "w")
     enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
@@ -91,6 +100,29 @@ def round_trip(frames: list[np.ndarray], codec: str, options: dict[str, str]) ->
     return [planes for _, planes in decoded], float(np.mean(qps))
 
 
+def _muxed_round_trip(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tuple[list[np.ndarray], float]:
+    """:func:`round_trip` through a Matroska file in memory: its quantiser read by
+    :func:`~srstream.engine.compression.read_compression` from the file's headers, as a run reads it."""
+    import io
+
+    import av
+
+    memory = io.BytesIO()
+    with av.open(memory, "w", format="matroska") as out:
+        stream = out.add_stream(codec, rate=30, options=options)
+        stream.height, stream.width, stream.pix_fmt = frames[0].shape[0] * 2 // 3, frames[0].shape[1], "yuv420p"
+        for t, planes in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            frame.pts = t
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with av.open(io.BytesIO(memory.getvalue())) as container:
+        found = read_compression(container, container.streams.video[0], len(frames), spread=False)
+    with av.open(io.BytesIO(memory.getvalue())) as container:
+        decoded = [frame.to_ndarray(format="yuv420p") for frame in container.decode(video=0)]
+    return decoded, float(np.mean(found.qp))
+
+
 def _code(frames: list[np.ndarray], codec: str, options: dict[str, str]) -> tuple[float, float]:
     """``frames`` through :func:`round_trip`: the decoder's mean quantiser and the mean Y-PSNR."""
     h = frames[0].shape[0] * 2 // 3
@@ -117,11 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bench/quantiser_scales"))
     args = parser.parse_args(argv)
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1's banner at every stream: errors only
     clips = [args.video / name for name in CLIPS if (args.video / name).exists()]
     if not clips:
         print(f"no clips in {args.video}; pass --video", file=sys.stderr)
         return 2
-    rows: dict[str, list[dict]] = {"vp9": [], "mpeg2video": [], "mpeg4": []}
+    rows: dict[str, list[dict]] = {"vp9": [], "mpeg2video": [], "mpeg4": [], "hevc": [], "av1": []}
     curves = {}
     for clip in clips:
         frames = _frames(clip, args.frames)
@@ -131,9 +164,14 @@ def main(argv: list[str] | None = None) -> int:
         for codec, settings in (("vp9", [{"crf": str(c), "b": "0", "deadline": "good", "cpu-used": "4"}
                                          for c in VP9_CRFS]),
                                 ("mpeg2video", [{"qscale": str(q)} for q in MPEG2_QSCALES]),
-                                ("mpeg4", [{"qscale": str(q)} for q in MPEG2_QSCALES])):
+                                ("mpeg4", [{"qscale": str(q)} for q in MPEG2_QSCALES]),
+                                ("hevc", [{"crf": str(c), "preset": "medium", "x265-params": "log-level=error"}
+                                          for c in X265_CRFS]),
+                                ("av1", [{"crf": str(c), "preset": "8", "svtav1-params": "svt-log-level=1"}
+                                         for c in SVTAV1_CRFS])):
+            encoder = {"vp9": "libvpx-vp9", "hevc": "libx265", "av1": "libsvtav1"}.get(codec, codec)
             for options in settings:
-                qp, psnr = _code(frames, "libvpx-vp9" if codec == "vp9" else codec, options)
+                qp, psnr = _code(frames, encoder, options)
                 eq = _equivalent(curve, psnr)
                 rows[codec].append({"clip": clip.name, "options": options, "quantiser": qp, "psnr": psnr,
                                     "h264_qp": eq})
@@ -141,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                       None if eq is None else round(eq, 1), flush=True)
     fits = {}
     for codec, scale in (("vp9", lambda q: q), ("mpeg2video", lambda q: 6 * math.log2(q)),
-                         ("mpeg4", lambda q: 6 * math.log2(q))):
+                         ("mpeg4", lambda q: 6 * math.log2(q)), ("hevc", lambda q: q), ("av1", lambda q: q)):
         points = [(scale(r["quantiser"]), r["h264_qp"]) for r in rows[codec] if r["h264_qp"] is not None]
         x, y = np.array([p[0] for p in points]), np.array([p[1] for p in points])
         slope, offset = np.polyfit(x, y, 1) if len(set(x)) > 1 else (0.0, float(np.mean(y)))
@@ -155,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     cpu = machine()["cpu"]
     lines = [f"# Other codecs' quantisers on H.264's scale ({args.frames} frames of each clip from a third in; "
              f"{cpu['model']}, {cpu['microarchitecture']}; the fit does not depend on the CPU)",
-             "", "Equivalent H.264 quantiser = offset + slope * x, x = VP9's q index, or 6 log2 of the MPEG decoders'",
-             "quantiser (twice the qscale);",
+             "", "Equivalent H.264 quantiser = offset + slope * x, x = VP9's or AV1's q index (0-255), HEVC's slice QP",
+             "(from the headers: blocks' offsets left out), or 6 log2 of the MPEG decoders' quantiser",
+             "(twice the qscale);",
              "read at equal Y-PSNR off each clip's libx264 medium curve.", "",
              "| codec | offset | slope | points | rms error | max error |", "|---|---:|---:|---:|---:|---:|"]
     for codec, fit in fits.items():

@@ -1,8 +1,10 @@
 """How hard a video was compressed, read from its own bitstream: the decoder's quantiser.
 
 FFmpeg's H.264 decoder (and its VP9, MPEG-1/2 and MPEG-4 part 2 ones, each on its own scale, which
-:data:`SCALES` maps onto H.264's; not HEVC or AV1) can export the quantiser of every block of every
-frame (``export_side_data=venc_params``). The mean over the first frames is a direct
+:data:`SCALES` maps onto H.264's) can export the quantiser of every block of every frame
+(``export_side_data=venc_params``). Its HEVC and AV1 decoders export none; their streams' headers
+carry each slice's or frame's base quantiser, which :class:`HeaderTrace` reads through FFmpeg's own
+header parsers. The mean over the first frames is a direct
 measure of how much the encoder threw away, independent of the content: for libx264 it sits
 about 4-5 above the CRF (measured on Big Buck Bunny at 960x540: CRF 18 -> 22.5, 23 -> 27.3,
 30 -> 35.2). Bits per pixel, the usual stand-in, depends on the content as much as on the
@@ -21,6 +23,8 @@ on titles (flat ground, sharp letters) looked like a screen recording from its f
 from __future__ import annotations
 
 import math
+import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +32,8 @@ from srstream.engine.av_errors import side_data
 from srstream.engine.screen import Look
 from srstream.engine.sequence import open_input
 
-__all__ = ["SCALES", "SPREAD_LOOKS", "Compression", "frame_qp", "measure", "read_compression"]
+__all__ = ["HEADER_CODECS", "SCALES", "SPREAD_LOOKS", "Compression", "HeaderTrace", "frame_qp", "measure",
+           "read_compression"]
 
 #: Places spread over a video longer than the frames read, whose looks join those of its first frames.
 SPREAD_LOOKS = 8
@@ -40,7 +45,7 @@ SPREAD_LOOKS = 8
 #: linear step size, where H.264's doubles every 6 steps): MPEG-2's fit serves MPEG-1 too, which
 #: quantises alike, and MPEG-4 part 2 (Xvid, DivX) has its own. HEVC and AV1 decoders export none.
 SCALES = {"vp9": (11.37, 0.1299, False), "mpeg2video": (15.02, 0.8395, True), "mpeg1video": (15.02, 0.8395, True),
-          "mpeg4": (14.07, 0.9065, True)}
+          "mpeg4": (14.07, 0.9065, True), "hevc": (-2.84, 0.9728, False), "av1": (11.63, 0.1133, False)}
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class Compression:
     def h264_qp(self) -> float | None:
         """The quantiser on H.264's 0-51 scale, which the model choice was measured on: H.264's
         own, or another codec's mapped onto it (:data:`SCALES`: VP9's q index, the MPEG
-        decoders' qscale); None where the decoder exports none (HEVC, AV1)."""
+        decoders' qscale, HEVC's slice QP, AV1's base q index); None where none was read."""
         if self.qp is None or self.codec == "h264":
             return self.qp
         if self.codec not in SCALES:
@@ -107,17 +112,25 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
     qps: list[float] = []
     looks: list[Look] = []
     read = 0
-    codec = stream.codec_context.name
+    codec = stream.codec_context.codec.canonical_name  # "av1" whichever decoder (libdav1d) reads it
+    trace = HeaderTrace.of(stream) if codec in HEADER_CODECS else None
     stream.codec_context.options = {"export_side_data": "venc_params"}
-    for frame in container.decode(stream):
-        read += 1
-        for data in side_data(frame):
-            if data.type.name == "VIDEO_ENC_PARAMS":
-                qps.append(frame_qp(data))
-        if read % 10 == 1:
-            looks.append(look(frame.to_ndarray(format="gray")))
+    for packet in container.demux(stream):
+        if trace is not None:
+            trace.feed(packet)
+        for frame in packet.decode():
+            read += 1
+            for data in side_data(frame):
+                if data.type.name == "VIDEO_ENC_PARAMS":
+                    qps.append(frame_qp(data))
+            if read % 10 == 1:
+                looks.append(look(frame.to_ndarray(format="gray")))
+            if read >= frames:
+                break
         if read >= frames:
             break
+    if trace is not None:
+        qps = trace.quantisers()
     more = _spread_looks(container, stream) if spread and read >= frames else []
     # the whole video decides where it shows enough of itself; else its start does too
     looks = more if more and len(more) >= SPREAD_LOOKS // 2 else looks + more
@@ -142,6 +155,113 @@ def frame_qp(params) -> float:  # noqa: ANN001 - an av VideoEncParams side data
     start, size = params.blocks_offset, params.block_size
     blocks = table[start:start + params.nb_blocks * size].reshape(params.nb_blocks, size)
     return float(params.qp) + float(np.mean(blocks[:, 16:20].copy().view(np.int32)))
+
+
+#: The codecs whose quantisers :class:`HeaderTrace` reads from their headers (their decoders export none).
+HEADER_CODECS = ("hevc", "av1")
+
+#: Held while FFmpeg's log is turned up for a trace (its level is one setting for the whole process).
+_LOG_SETTINGS = threading.Lock()
+
+#: A line of FFmpeg's trace_headers log: bit position, syntax element, its bits, ``=``, its value.
+_TRACED = re.compile(r"^\s*\d+\s+(\S+)\s+[01]*\s*=\s*(-?\d+)\s*$")
+
+
+class HeaderTrace:
+    """The base quantiser of every coded picture in the packets :meth:`feed` is given, read from
+    their headers by FFmpeg's ``trace_headers`` bitstream filter: its coded-bitstream readers parse
+    the parameter sets and slice or frame headers and write each syntax element to FFmpeg's log,
+    which is captured here (a packet at a time, from this thread only). HEVC: each slice's QP,
+    26 + its picture parameter set's ``init_qp_minus26`` + its ``slice_qp_delta``, averaged over a
+    picture's slices; AV1: each coded frame's ``base_q_idx`` (not a shown frame's repeat). Neither
+    holds the blocks' own offsets, which sit in the entropy-coded data no header parser reads.
+    Written on FFmpeg's parsers rather than by hand: an HEVC slice header alone takes most of the
+    sequence and picture parameter sets (reference picture sets, scaling lists, weighted
+    prediction) to reach its QP."""
+
+    def __init__(self, filter_context) -> None:  # noqa: ANN001 - an av BitStreamFilterContext
+        self._filter = filter_context
+        self._initial: dict[int, int] = {}  # HEVC: picture parameter set -> its initial QP
+        self._pps = self._slice_pps = 0
+        self._picture: list[int] = []
+        self._quantisers: list[float] = []
+
+    @classmethod
+    def of(cls, stream) -> HeaderTrace | None:  # noqa: ANN001 - an av video stream
+        """A trace of ``stream``'s packets, its parameter sets read from its extradata; None where
+        FFmpeg's filter cannot be made for it."""
+        from av.bitstream import BitStreamFilterContext
+
+        from srstream.engine.av_errors import av_failures
+
+        trace = cls(None)
+        try:
+            trace._filter = trace._logged(lambda: BitStreamFilterContext("trace_headers", stream))
+        except (*av_failures(), ValueError):
+            return None
+        return trace
+
+    def feed(self, packet) -> None:  # noqa: ANN001 - an av Packet
+        """Read ``packet``'s headers (a copy of it: the filter empties what it is given). Where the
+        parsers refuse a unit, what they read of it counts (a slice's header, whose data they
+        refused: x265's slices of a small picture) and the next packet is read as usual."""
+        import av
+
+        from srstream.engine.av_errors import av_failures
+
+        if self._filter is None or not packet.size:
+            return
+        copy = av.Packet(bytes(packet))
+        try:
+            self._logged(lambda: self._filter.filter(copy))
+        except (*av_failures(), ValueError):
+            pass
+
+    def quantisers(self) -> list[float]:
+        """The base quantiser of each picture read so far, in coding order."""
+        self._close_picture()
+        return list(self._quantisers)
+
+    def _logged(self, call):  # noqa: ANN001, ANN202 - a call and its result
+        """``call()``, the syntax elements FFmpeg logs meanwhile (in this thread) read into the
+        quantisers. FFmpeg's log level and its folding of repeated lines are restored after it."""
+        import av.logging
+
+        logs: list = []
+        try:
+            with _LOG_SETTINGS:  # two threads' traces: neither turns the log off under the other
+                level, folded = av.logging.get_level(), av.logging.get_skip_repeated()
+                av.logging.set_level(av.logging.INFO)  # the level trace_headers writes at
+                av.logging.set_skip_repeated(False)  # two pictures' equal slice_qp_delta lines are two lines
+                try:
+                    with av.logging.Capture() as logs:
+                        return call()
+                finally:
+                    av.logging.set_level(level)
+                    av.logging.set_skip_repeated(folded)
+        finally:  # what was read before a failure counts too
+            for _, name, text in logs:
+                if name == "trace_headers" and (found := _TRACED.match(text)):
+                    self._element(found.group(1), int(found.group(2)))
+
+    def _element(self, name: str, value: int) -> None:
+        if name == "pps_pic_parameter_set_id":
+            self._pps = value
+        elif name == "init_qp_minus26":
+            self._initial[self._pps] = 26 + value
+        elif name == "first_slice_segment_in_pic_flag" and value:
+            self._close_picture()
+        elif name == "slice_pic_parameter_set_id":
+            self._slice_pps = value
+        elif name == "slice_qp_delta":
+            self._picture.append(self._initial.get(self._slice_pps, 26) + value)
+        elif name == "base_q_idx":
+            self._quantisers.append(float(value))
+
+    def _close_picture(self) -> None:
+        if self._picture:
+            self._quantisers.append(sum(self._picture) / len(self._picture))
+            self._picture = []
 
 
 def _spread_looks(container, stream) -> list[Look]:  # noqa: ANN001 - an open av container and its video stream

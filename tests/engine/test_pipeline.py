@@ -267,8 +267,8 @@ def test_other_codecs_quantisers_are_read_on_h264s_scale(tmp_path: Path) -> None
     """A VP9 video (a YouTube download), an MPEG-2 one (a DVD) or an MPEG-4 part 2 one (an Xvid
     file) was taken for clean however hard it was compressed: only H.264's quantiser was compared
     with the compressed variant's threshold. Their decoders' quantisers are now mapped onto
-    H.264's scale (fitted at equal damage: benchmarks/quantiser_scales.py); HEVC's decoder
-    exports none, and stays unknown."""
+    H.264's scale (fitted at equal damage: benchmarks/quantiser_scales.py); HEVC's and AV1's,
+    which their decoders do not export, are read from their headers (the next test)."""
     light = measure(_coded(tmp_path / "light.webm", "libvpx-vp9", {"crf": "10", "b": "0"}))
     hard = measure(_coded(tmp_path / "hard.webm", "libvpx-vp9", {"crf": "60", "b": "0"}))
     assert light.codec == hard.codec == "vp9" and light.h264_qp < 22 < 35 < hard.h264_qp, (light, hard)
@@ -278,8 +278,29 @@ def test_other_codecs_quantisers_are_read_on_h264s_scale(tmp_path: Path) -> None
         coarse = measure(_coded(tmp_path / f"coarse{suffix}", codec, {}, qscale=12))
         assert fine.qp == 4 and coarse.qp == 24  # twice the qscale
         assert 20 < fine.h264_qp < 28 < 35 < coarse.h264_qp < 40, (codec, fine.h264_qp, coarse.h264_qp)
-    hevc = measure(_coded(tmp_path / "clip.mkv", "libx265", {"x265-params": "log-level=error"}))
-    assert hevc.codec == "hevc" and hevc.qp is None and hevc.h264_qp is None
+
+
+def test_hevc_and_av1_quantisers_are_read_from_their_headers(tmp_path: Path) -> None:
+    """An HEVC video (every phone's, most downloads of films and series) or an AV1 one (YouTube,
+    streaming services) ran as clean however hard it was compressed: FFmpeg's decoders for them
+    export no quantiser. Their slice and frame headers carry it, read now through FFmpeg's own
+    header parsers (the trace_headers filter). x265 at a constant QP with no offsets between
+    frame types or blocks puts that QP in every slice, whichever way the picture is cut."""
+    import av.logging
+
+    fixed = "qp=30:ipratio=1:pbratio=1:aq-mode=0:cutree=0:log-level=error"
+    for slices in (1, 3):
+        hevc = measure(_coded(tmp_path / f"qp30_{slices}.mkv", "libx265", {"x265-params": f"{fixed}:slices={slices}"}))
+        assert hevc.codec == "hevc" and hevc.frames == 10 and hevc.qp == 30, (slices, hevc)
+    assert "H.264's" in hevc.describe() and 25 < hevc.h264_qp < 30
+    light = measure(_coded(tmp_path / "light.mkv", "libx265", {"crf": "14", "x265-params": "log-level=error"}))
+    hard = measure(_coded(tmp_path / "hard.mp4", "libx265", {"crf": "38", "x265-params": "log-level=error"}))
+    assert light.h264_qp < 22 < 35 < hard.h264_qp, (light, hard)
+    light = measure(_coded(tmp_path / "light_av1.mkv", "libsvtav1", {"crf": "20", "preset": "12"}))
+    hard = measure(_coded(tmp_path / "hard_av1.webm", "libsvtav1", {"crf": "58", "preset": "12"}))
+    assert light.codec == hard.codec == "av1" and light.h264_qp < 22 < 30 < hard.h264_qp, (light, hard)
+    # FFmpeg's log is left as it was: off (PyAV's default), and its repeats folded
+    assert av.logging.get_level() is None and av.logging.get_skip_repeated()
 
 
 def test_the_quantiser_of_interlaced_h264(tmp_path: Path) -> None:
