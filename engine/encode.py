@@ -18,13 +18,13 @@ import numpy as np
 
 from srstream.errors import ConfigError, OutputError, SRStreamError
 
-__all__ = ["AudioReencode", "BT601", "CopiedOrder", "EncodeOptions", "GifPalette", "HDR10_CODECS", "HDR_CODEC",
-           "HDR_TRANSFERS", "Hdr10", "KEPT_CODECS", "MATRICES", "PQ_TRANSFER", "SubtitleReencode", "X264_PRESETS",
-           "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet", "copy_stream_tags",
-           "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe", "first_packets",
-           "format_for", "frame_converter", "frame_ticks", "frames_kept", "has_alpha", "is_deep", "kept_codec",
-           "kept_note", "mux_copied", "output_pix_fmt", "plausible_dts", "rehearse", "sws_flags", "tag_hevc",
-           "undecodable", "x264_params"]
+__all__ = ["AudioReencode", "BT601", "CopiedOrder", "CoverPicture", "EncodeOptions", "GifPalette", "HDR10_CODECS",
+           "HDR_CODEC", "HDR_TRANSFERS", "Hdr10", "KEPT_CODECS", "MATRICES", "PQ_TRANSFER", "SubtitleReencode",
+           "X264_PRESETS", "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet",
+           "copy_stream_tags", "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe",
+           "first_packets", "format_for", "frame_converter", "frame_ticks", "frames_kept", "has_alpha", "is_deep",
+           "kept_codec", "kept_note", "mux_copied", "output_pix_fmt", "plausible_dts", "rehearse", "sws_flags",
+           "tag_hevc", "undecodable", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -908,6 +908,30 @@ class SubtitleReencode:
 
 
 _REENCODERS = (AudioReencode, SubtitleReencode)
+
+
+class CoverPicture:
+    """A video's cover picture (an ``attached_pic`` stream: an .mp4's or .m4v's ``covr`` atom, a
+    Matroska cover attachment shown as a stream) in an .mp4 or .m4v output: a stream marked as
+    the cover, whose one packet goes in at the end (:func:`mux_copied` with no packet; the MP4
+    muxer writes it into the file's index then). Made by :func:`copy_container_metadata`."""
+
+    def __init__(self, stream, packet) -> None:  # noqa: ANN001 - its av output stream, the picture's av Packet
+        self.stream, self._packet = stream, packet
+
+    def packets(self, packet=None) -> list:  # noqa: ANN001 - an input packet: none come (it is not demuxed)
+        """The picture's packet, once, when asked for what is left (``packet`` None)."""
+        if packet is not None or self._packet is None:
+            return []
+        out, self._packet = self._packet, None
+        out.stream = self.stream
+        return [out]
+
+
+#: The cover pictures a Matroska output holds as attachments (any image) and an MP4 one as its
+#: ``covr`` (FFmpeg's MP4 muxer takes these codecs: a QuickTime .mov gets none from it).
+_MP4_COVERS = {"mjpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp"}
+_COVER_SUFFIXES = {"mjpeg": "jpg", "png": "png", "bmp": "bmp", "webp": "webp", "gif": "gif", "tiff": "tif"}
 #: Formats that hold audio only at some sample rates (FFmpeg's MXF muxer: 48 kHz).
 _FORMAT_AUDIO_RATES = {"mxf": (48000,)}
 #: Formats whose audio is always encoded again and padded with silence from the video's start to its
@@ -1019,6 +1043,9 @@ def finish_probe(probe, copied: dict, samples: dict) -> None:  # noqa: ANN001 - 
     for index, target in copied.items():
         if isinstance(target, AudioReencode):
             for packet in target.silence():
+                probe.mux(packet)
+        elif isinstance(target, CoverPicture):
+            for packet in target.packets(None):
                 probe.mux(packet)
         elif index in samples and not isinstance(target, _REENCODERS):
             packet = copy_packet(samples[index])
@@ -1241,7 +1268,7 @@ def mux_copied(out_container, copied: dict, packet, until: Fraction | None = Non
     if packet is not None and order is not None and not order.keeps(packet):
         return 0
     if packet is None:
-        ends = [q for target in copied.values() if isinstance(target, _REENCODERS)
+        ends = [q for target in copied.values() if isinstance(target, (*_REENCODERS, CoverPicture))
                 for q in (target.packets(None, until) if isinstance(target, AudioReencode) else target.packets(None))]
         for q in ends:
             out_container.mux(q)
@@ -1294,12 +1321,14 @@ CHAPTER_MUXERS = frozenset({"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "psp", "
 
 
 def copy_container_metadata(src, out_container, suffix: str, copied: list[str], notes: list[str],  # noqa: ANN001
-                            cut: Fraction | None = None, until: Fraction | None = None) -> None:
-    """Container tags (title, ...), chapters and attachments (Matroska fonts), where the output
-    format can hold them; what it cannot hold is named in ``notes``, never silently lost. ``cut``:
-    the output starts this many seconds into ``src`` (``--start``): the chapters that end before
-    it are left out, the others moved to count from it; ``until``: it runs this many seconds
-    (``--duration``, ``--to``): those that begin after are left out, the last ended there."""
+                            cut: Fraction | None = None, until: Fraction | None = None) -> dict:
+    """Container tags (title, ...), chapters, attachments (Matroska fonts) and cover pictures,
+    where the output format can hold them; what it cannot hold is named in ``notes``, never
+    silently lost. ``cut``: the output starts this many seconds into ``src`` (``--start``): the
+    chapters that end before it are left out, the others moved to count from it; ``until``: it
+    runs this many seconds (``--duration``, ``--to``): those that begin after are left out, the
+    last ended there. Returns the cover pictures an .mp4 output takes, by input stream index
+    (:class:`CoverPicture`), for the caller's copied streams: :func:`mux_copied` muxes them at the end."""
     for key, value in (src.metadata or {}).items():
         if key.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration"):
             out_container.metadata[key] = value
@@ -1332,6 +1361,49 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
         out_container.add_attachment(name, att.metadata.get("mimetype") or getattr(att, "mimetype", None)
                                      or "application/octet-stream", bytes(att.data))
         copied.append(f"attachment {name}")
+    return _copy_covers(src, out_container, suffix, copied, notes)
+
+
+def _copy_covers(src, out_container, suffix: str, copied: list[str], notes: list[str]) -> dict:  # noqa: ANN001
+    """:func:`copy_container_metadata`'s cover pictures: into a Matroska output as attachments
+    (named and typed as the input's own, else ``cover.jpg``, ``cover.png``, as players look them
+    up), into an .mp4 or .m4v as a cover stream (:class:`CoverPicture`); any other output says it
+    holds none. The picture is read from a second opening of the input (the run's own reads the
+    video from its start, or from a cut)."""
+    import av
+
+    from srstream.engine.sequence import open_input
+
+    covers = [s for s in src.streams.video if s.disposition & av.stream.Disposition.attached_pic and s.codec_context]
+    found: dict = {}
+    for cover in covers:
+        codec = cover.codec_context.name
+        what = f"the cover picture (stream #{cover.index}, {codec})"
+        matroska = suffix.lower() in (".mkv", ".mka")
+        if not matroska and not (suffix.lower() in (".mp4", ".m4v") and codec in _MP4_COVERS):
+            notes.append(f"{what} not kept: FFmpeg writes none into a {suffix} file (.mkv and .mp4 take it)")
+            continue
+        try:
+            with open_input(src.name) as again:
+                packet = next((p for p in again.demux(again.streams[cover.index]) if p.size), None)
+                data = bytes(packet) if packet is not None else b""
+        except (av.error.FFmpegError, OSError, ValueError, IndexError):
+            data = b""
+        if not data:
+            piped = " from a pipe" if src.name.startswith("pipe") else ""
+            notes.append(f"{what} not kept: it could not be read again{piped}")
+            continue
+        if matroska:
+            name = cover.metadata.get("filename") or f"cover.{_COVER_SUFFIXES.get(codec, 'bin')}"
+            mime = cover.metadata.get("mimetype") or _MP4_COVERS.get(codec) or f"image/{codec}"
+            out_container.add_attachment(name, mime, data)
+            copied.append(f"cover picture {name}")
+            continue
+        stream = out_container.add_stream_from_template(cover)
+        stream.disposition = av.stream.Disposition.attached_pic  # the mark alone: FFmpeg's muxer wants no other
+        found[cover.index] = CoverPicture(stream, av.Packet(data))
+        copied.append(f"cover picture ({codec})")
+    return found
 
 
 def frames_kept(path: Path, given: int) -> None:

@@ -403,9 +403,9 @@ class FileSource:
             except (av.error.FFmpegError, ValueError):
                 self.notes.append("the input's VP9 alpha (transparency) is not read: this FFmpeg build has no libvpx")
         self.alpha = self.decoder is not None or (has_alpha(video.codec_context.pix_fmt or "") and name != "gif")
-        for other in (s for s in self.container.streams.video if s.index != video.index and s.codec_context):
-            what = "a cover picture" if other.disposition & av.stream.Disposition.attached_pic else "video"
-            self.notes.append(f"stream #{other.index} ({other.codec_context.name}, {what}) is not kept: sr-stream "
+        for other in (s for s in self.container.streams.video if s.index != video.index and s.codec_context
+                      and not s.disposition & av.stream.Disposition.attached_pic):  # covers: the output's metadata
+            self.notes.append(f"stream #{other.index} ({other.codec_context.name}, video) is not kept: sr-stream "
                               f"upscales one video stream, #{video.index}")
         for data in self.container.streams.data:
             tags = data.metadata or {}
@@ -696,8 +696,8 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
     convert = frame_converter(pix_fmt, source.matrix, size, alpha=keeps_alpha(source, pix_fmt))
     streams = copy_streams(container, source.copied, suffix, copied)
     seconds = source.limit[1]  # a part's end (--duration, --to): the chapters end there
-    copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at,
-                            until=Fraction(seconds).limit_denominator(1_000_000) if seconds else None)
+    streams.update(copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at,
+                                           until=Fraction(seconds).limit_denominator(1_000_000) if seconds else None))
     return stream, convert, streams, pix_fmt
 
 

@@ -138,6 +138,56 @@ def test_what_the_container_cannot_hold_is_said_not_lost_silently(tmp_path: Path
         assert [(p.pts * p.time_base, bytes(p)) for p in c.demux(sub) if p.size] == [(0, b"Bonjour")]
 
 
+def _covered(path: Path, picture: bytes) -> Path:
+    """Twenty frames of video with a JPEG cover picture (an ``attached_pic`` stream), as a music
+    video or a podcast's .mp4 holds its artwork."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=Fraction(25))
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        cover = c.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        packet = av.Packet(picture)
+        packet.stream = cover
+        c.mux(packet)
+        for i in range(20):
+            c.mux(v.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 10 * i, np.uint8), format="rgb24")))
+        c.mux(v.encode())
+    return path
+
+
+def _cover_of(path: Path) -> bytes | None:
+    with av.open(str(path)) as c:
+        covers = [s for s in c.streams.video if s.disposition & av.stream.Disposition.attached_pic]
+        return bytes(next(p for p in c.demux(covers[0]) if p.size)) if covers else None
+
+
+def test_a_cover_picture_is_kept(tmp_path: Path, nearest: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A video's cover picture (an .mp4's artwork, a Matroska cover.jpg) was dropped ("stream #1
+    (mjpeg, a cover picture) is not kept"). It goes into an .mp4 as its cover and into an .mkv as
+    a cover.jpg attachment, the picture's bytes as they were, in one pass and in a resumable job;
+    a format FFmpeg writes none into says so."""
+    import cv2
+
+    picture = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8))[1].tobytes()
+    src = _covered(tmp_path / "clip.mp4", picture)
+    assert _cover_of(src) == picture
+    job = ("--segments", "2")
+    for name, extra in (("out.mp4", ()), ("out.mkv", ()), ("job.mp4", job), ("job.mkv", job)):
+        code, text = _run(src, tmp_path / name, nearest, capsys, *extra)
+        assert code == 0 and "cover picture" in text.split("copied:")[1] and "not kept" not in text, (name, text)
+        assert _cover_of(tmp_path / name) == picture, name
+        with av.open(str(tmp_path / name)) as c:
+            assert c.streams.video[0].frames in (0, 20) and len(list(c.decode(video=0))) == 20, name
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert c.streams.video[1].metadata.get("filename") == "cover.jpg"
+        assert c.streams.video[1].metadata.get("mimetype") == "image/jpeg"
+    code, text = _run(tmp_path / "out.mkv", tmp_path / "again.mp4", nearest, capsys)  # a Matroska cover into MP4
+    assert code == 0 and _cover_of(tmp_path / "again.mp4") == picture, text
+    code, text = _run(src, tmp_path / "out.mov", nearest, capsys)
+    assert code == 0 and "the cover picture (stream #1, mjpeg) not kept: FFmpeg writes none into a .mov" in text, text
+
+
 def _ten_bit_hdr(path: Path, transfer: int = 16) -> Path:
     """A 10-bit BT.2020 PQ clip (another ``transfer``: BT.709's 1, SDR) whose luma ramp needs more
     than 256 levels."""
