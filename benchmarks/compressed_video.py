@@ -9,11 +9,13 @@ this makes one: the first ``--seconds`` of each higher-resolution clip (the 1080
 the 720p game and desktop captures) are downscaled by ``--scale`` with the benchmark's
 MATLAB-compatible bicubic, encoded as one H.264 stream at each ``--crf`` (libx264 ``medium``,
 yuv420p, the encoder's own GOP, so P/B frames are in it as in a real file), decoded, and upscaled
-by each method. The first ``--frames`` consecutive frames are scored against the original frames
-on BT.601 Y (``scale`` border pixels cropped, as the benchmark protocol), and so is how they
-change from frame to frame: the **temporal error** of :mod:`srstream.bench.temporal` (the RMS of
-the output's motion-compensated change minus the original's, along DIS optical flow of the
-original frames; flicker raises it, 0 is the truth's own motion). ``clean`` is the same frames
+by each method (``--codec libx265`` or ``libsvtav1``: the stream coded with HEVC or AV1 instead,
+its quantiser read as ``sr-stream`` reads it, for ``auto``). The first ``--frames`` consecutive
+frames are scored against the original frames on BT.601 Y (``scale`` border pixels cropped, as
+the benchmark protocol), and so is how they change from frame to frame: the **temporal error**
+of :mod:`srstream.bench.temporal` (the RMS of the output's motion-compensated change minus the
+original's, along DIS optical flow of the original frames; flicker raises it, 0 is the truth's
+own motion). ``clean`` is the same frames
 without the encoder (the protocol's own LR).
 
 A method named ``NAME+stabilized`` is NAME with the engine's temporal stabiliser (``sr-stream
@@ -30,6 +32,7 @@ crop through every method at the highest CRF.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -127,6 +130,22 @@ def h264_round_trip(frames: list[np.ndarray], crf: int, fps: int = 30) -> tuple[
     return [f.to_ndarray(format="rgb24") for f in out], float(np.mean(qps)) if qps else 0.0
 
 
+def coded_round_trip(frames: list[np.ndarray], crf: int, codec: str) -> tuple[list[np.ndarray], float]:
+    """:func:`h264_round_trip`, or with ``codec`` (libx265 medium, SVT-AV1 preset 8) through
+    :func:`other_codecs_variant.rgb_round_trip`, the quantiser mapped onto H.264's scale
+    (:attr:`srstream.engine.compression.Compression.h264_qp`), which the model choice reads."""
+    if codec == "libx264":
+        return h264_round_trip(frames, crf)
+    from other_codecs_variant import rgb_round_trip  # it imports this module
+
+    from srstream.engine.compression import Compression
+
+    options = {"libx265": {"crf": str(crf), "preset": "medium", "x265-params": "log-level=error"},
+               "libsvtav1": {"crf": str(crf), "preset": "8"}}[codec]
+    decoded, qp = rgb_round_trip(frames, codec, options)
+    return decoded, Compression({"libx265": "hevc", "libsvtav1": "av1"}[codec], qp, len(frames)).h264_qp
+
+
 class _PerStream:
     """A method whose model depends on the stream, opened per clip and condition: ``auto``, what
     ``sr-stream VIDEO`` runs without ``--model`` (the default model, or its compressed-video
@@ -193,6 +212,9 @@ def main() -> int:
     parser.add_argument("--clip", action="append", help="clip file names in DATA/video (repeatable)")
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--crf", type=int, action="append", help="x264 CRF of the LR stream (repeatable; default 23 and 30)")
+    parser.add_argument("--codec", default="libx264", choices=("libx264", "libx265", "libsvtav1"),
+                        help="the LR stream's encoder (libx265 medium, SVT-AV1 preset 8: their quantisers read from "
+                             "the headers and mapped onto H.264's scale, as a run reads them)")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each clip used")
     parser.add_argument("--frames", type=int, default=30, help="consecutive frames scored per clip (default 30)")
     parser.add_argument("-m", "--model", action="append", required=True)
@@ -200,6 +222,7 @@ def main() -> int:
     parser.add_argument("--crop", type=int, default=64, help="LR crop size of the grid")
     parser.add_argument("--out", type=Path, required=True, help="output path without extension")
     args = parser.parse_args()
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1's banner at every stream: errors only
     crfs = args.crf or [23, 30]
     clips = args.clip or list(CLIPS)
     for clip in clips:
@@ -220,7 +243,7 @@ def main() -> int:
             picks = list(range(min(args.frames, len(hr_frames))))
             flows = hr_flows([hr_frames[i] for i in picks])
             conditions: list[tuple[str, list[np.ndarray], float]] = [("clean", lr_clean, 0.0)]
-            conditions += [(f"crf{c}", *h264_round_trip(lr_clean, c)) for c in crfs]
+            conditions += [(f"crf{c}", *coded_round_trip(lr_clean, c, args.codec)) for c in crfs]
             shown = picks[len(picks) // 2]  # the frame the grid shows, from the scoring pass
             for cond, lr_frames, qp in conditions:
                 for method in methods:
@@ -275,7 +298,7 @@ def main() -> int:
 
     names = list(dict.fromkeys(r["method"] for r in results))
     lines = [f"Y-PSNR (dB) / temporal error (luma levels, lower is steadier; see srstream.bench.temporal), x{args.scale}; "
-             f"the first {args.frames} consecutive frames of each clip; LR: MATLAB bicubic, then H.264 (libx264 medium) "
+             f"the first {args.frames} consecutive frames of each clip; LR: MATLAB bicubic, then {args.codec} "
              f"at each CRF; `python {' '.join(['benchmarks/compressed_video.py', *sys.argv[1:]])}`",
              "", "| clip | LR | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
     for clip in clips:
