@@ -1,12 +1,12 @@
-"""The compressed-video variant against the default on VP9, MPEG-2, HEVC and AV1 streams, with the truth.
+"""The compressed-video variant against the default on VP9, MPEG-2, HEVC, AV1 and MJPEG streams, with the truth.
 
     python benchmarks/other_codecs_variant.py --video ../shared/data/video
 
-What ``auto`` gains now that VP9's, MPEG-2's, HEVC's and AV1's quantisers are read on H.264's scale
+What ``auto`` gains now that VP9's, MPEG-2's, HEVC's, AV1's and MJPEG's quantisers are read on H.264's scale
 (:data:`srstream.engine.compression.SCALES`): the first second of each higher-resolution clip is
 downscaled x2 (MATLAB bicubic), coded as one stream (libvpx-vp9 at two CRFs, FFmpeg's MPEG-2 at two
-fixed qscales, libx265 medium and SVT-AV1 preset 8 at two CRFs each, libx264 medium CRF 23 beside
-them), decoded, upscaled by bicubic, ``realtime-x2`` and
+fixed qscales, libx265 medium and SVT-AV1 preset 8 at two CRFs each, FFmpeg's MJPEG at two qscales,
+libx264 medium CRF 23 beside them), decoded, upscaled by bicubic, ``realtime-x2`` and
 ``realtime-x2-compressed`` (fp32 ONNX Runtime) and scored on Y against the original frames (30
 frames, ``scale`` border pixels cropped). Prints one line per clip and coding.
 """
@@ -32,6 +32,7 @@ CODINGS = (("libvpx-vp9", {"crf": "35", "b": "0", "deadline": "good", "cpu-used"
            ("libx265", {"crf": "28", "preset": "medium", "x265-params": "log-level=error"}),
            ("libx265", {"crf": "34", "preset": "medium", "x265-params": "log-level=error"}),
            ("libsvtav1", {"crf": "35", "preset": "8"}), ("libsvtav1", {"crf": "50", "preset": "8"}),
+           ("mjpeg", {"qscale": "3"}), ("mjpeg", {"qscale": "8"}),
            ("libx264", {"crf": "23", "preset": "medium"}))
 
 
@@ -50,6 +51,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, default=Path("../shared/data/video"))
     parser.add_argument("--clip", action="append", help="clip names in VIDEO (default: the 1080p and 720p ones)")
+    parser.add_argument("--codec", action="append", help="only the codings with these encoders (repeatable)")
     args = parser.parse_args()
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1's banner at every stream: errors only
     clips = [args.video / c for c in (args.clip or ["bbb_1080p30_5s.mp4", "game_voxel_720p30.mp4"])]
@@ -62,7 +64,7 @@ def main() -> int:
     for clip in clips:
         truth = read_frames(clip, 1.0, 2)[:30]
         small = [bicubic_degrade(f, 2) for f in truth]
-        for codec, options in CODINGS:
+        for codec, options in (c for c in CODINGS if not args.codec or c[0] in args.codec):
             decoded, qp = rgb_round_trip(small, codec, options)
             scores = {m: float(np.mean([psnr_y(run(x), y, 2) for x, y in zip(decoded, truth)]))
                       for m, run in methods.items()}

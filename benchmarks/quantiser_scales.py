@@ -40,7 +40,8 @@ MPEG2_QSCALES = (2, 3, 5, 8, 12, 18, 31)
 X265_CRFS = (14, 20, 26, 32, 38, 44)
 SVTAV1_CRFS = (20, 30, 40, 50, 58, 63)
 #: The codecs coded through a container and read back as a file is (their quantisers are in their headers).
-MUXED = {"libx265": "hevc", "libsvtav1": "av1"}
+MUXED = {"libx265": "hevc", "libsvtav1": "av1", "mjpeg": "mjpeg"}
+MJPEG_QSCALES = (1, 2, 3, 5, 8, 12, 18, 31)
 
 
 def _frames(path: Path, count: int) -> list[np.ndarray]:
@@ -109,17 +110,22 @@ def _muxed_round_trip(frames: list[np.ndarray], codec: str, options: dict[str, s
 
     memory = io.BytesIO()
     with av.open(memory, "w", format="matroska") as out:
-        stream = out.add_stream(codec, rate=30, options=options)
-        stream.height, stream.width, stream.pix_fmt = frames[0].shape[0] * 2 // 3, frames[0].shape[1], "yuv420p"
+        stream = out.add_stream(codec, rate=30, options={k: v for k, v in options.items() if k != "qscale"})
+        # MJPEG takes full-range 4:2:0 only: the same samples, so labelled (not converted) both ways
+        layout = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        stream.height, stream.width, stream.pix_fmt = frames[0].shape[0] * 2 // 3, frames[0].shape[1], layout
+        if "qscale" in options:  # as round_trip holds it
+            stream.codec_context.qmin = stream.codec_context.qmax = int(options["qscale"])
+            stream.codec_context.bit_rate = 50_000_000
         for t, planes in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(planes, format=layout)
             frame.pts = t
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     with av.open(io.BytesIO(memory.getvalue())) as container:
         found = read_compression(container, container.streams.video[0], len(frames), spread=False)
     with av.open(io.BytesIO(memory.getvalue())) as container:
-        decoded = [frame.to_ndarray(format="yuv420p") for frame in container.decode(video=0)]
+        decoded = [frame.to_ndarray() for frame in container.decode(video=0)]
     return decoded, float(np.mean(found.qp))
 
 
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if not clips:
         print(f"no clips in {args.video}; pass --video", file=sys.stderr)
         return 2
-    rows: dict[str, list[dict]] = {"vp9": [], "mpeg2video": [], "mpeg4": [], "hevc": [], "av1": []}
+    rows: dict[str, list[dict]] = {"vp9": [], "mpeg2video": [], "mpeg4": [], "hevc": [], "av1": [], "mjpeg": []}
     curves = {}
     for clip in clips:
         frames = _frames(clip, args.frames)
@@ -168,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                                 ("hevc", [{"crf": str(c), "preset": "medium", "x265-params": "log-level=error"}
                                           for c in X265_CRFS]),
                                 ("av1", [{"crf": str(c), "preset": "8", "svtav1-params": "svt-log-level=1"}
-                                         for c in SVTAV1_CRFS])):
+                                         for c in SVTAV1_CRFS]),
+                                ("mjpeg", [{"qscale": str(q)} for q in MJPEG_QSCALES])):
             encoder = {"vp9": "libvpx-vp9", "hevc": "libx265", "av1": "libsvtav1"}.get(codec, codec)
             for options in settings:
                 qp, psnr = _code(frames, encoder, options)
@@ -179,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                       None if eq is None else round(eq, 1), flush=True)
     fits = {}
     for codec, scale in (("vp9", lambda q: q), ("mpeg2video", lambda q: 6 * math.log2(q)),
-                         ("mpeg4", lambda q: 6 * math.log2(q)), ("hevc", lambda q: q), ("av1", lambda q: q)):
+                         ("mpeg4", lambda q: 6 * math.log2(q)), ("hevc", lambda q: q), ("av1", lambda q: q),
+                         ("mjpeg", lambda q: 6 * math.log2(q))):
         points = [(scale(r["quantiser"]), r["h264_qp"]) for r in rows[codec] if r["h264_qp"] is not None]
         x, y = np.array([p[0] for p in points]), np.array([p[1] for p in points])
         slope, offset = np.polyfit(x, y, 1) if len(set(x)) > 1 else (0.0, float(np.mean(y)))

@@ -4,8 +4,9 @@ FFmpeg's H.264 decoder (and its VP9, MPEG-1/2 and MPEG-4 part 2 ones, each on it
 :data:`SCALES` maps onto H.264's) can export the quantiser of every block of every frame
 (``export_side_data=venc_params``). Its HEVC and AV1 decoders export none; their streams' headers
 carry each slice's or frame's base quantiser, which :class:`HeaderTrace` reads through FFmpeg's own
-header parsers. The mean over the first frames is a direct
-measure of how much the encoder threw away, independent of the content: for libx264 it sits
+header parsers; an MJPEG frame carries its quantisation tables (:func:`jpeg_quantiser`). The mean
+over the first frames is a direct measure of how much the encoder threw away, independent of the
+content: for libx264 it sits
 about 4-5 above the CRF (measured on Big Buck Bunny at 960x540: CRF 18 -> 22.5, 23 -> 27.3,
 30 -> 35.2). Bits per pixel, the usual stand-in, depends on the content as much as on the
 encoder (our own clips span 0.007-0.08 bits per pixel at quantisers 17-30), so it is not used to
@@ -32,8 +33,8 @@ from srstream.engine.av_errors import side_data
 from srstream.engine.screen import Look
 from srstream.engine.sequence import open_input
 
-__all__ = ["HEADER_CODECS", "SCALES", "SPREAD_LOOKS", "Compression", "HeaderTrace", "frame_qp", "measure",
-           "read_compression"]
+__all__ = ["HEADER_CODECS", "SCALES", "SPREAD_LOOKS", "Compression", "HeaderTrace", "frame_qp", "jpeg_quantiser",
+           "measure", "read_compression"]
 
 #: Places spread over a video longer than the frames read, whose looks join those of its first frames.
 SPREAD_LOOKS = 8
@@ -46,8 +47,11 @@ SPREAD_LOOKS = 8
 #: quantises alike, and MPEG-4 part 2 (Xvid, DivX) has its own. HEVC's slice QP and AV1's base q index, which
 #: :class:`HeaderTrace` reads from the headers (their decoders export none), map linearly too (rms 1.7 and 2.2);
 #: both leave out the blocks' own offsets, which the fitted offset takes in at x265's and SVT-AV1's usual mean.
+#: MJPEG's is the mean step of each frame's luma quantisation table (:func:`jpeg_quantiser`), logarithmic as the
+#: MPEG quantisers' (rms 2.9).
 SCALES = {"vp9": (11.37, 0.1299, False), "mpeg2video": (15.02, 0.8395, True), "mpeg1video": (15.02, 0.8395, True),
-          "mpeg4": (14.07, 0.9065, True), "hevc": (-2.84, 0.9728, False), "av1": (11.63, 0.1133, False)}
+          "mpeg4": (14.07, 0.9065, True), "hevc": (-2.84, 0.9728, False), "av1": (11.63, 0.1133, False),
+          "mjpeg": (10.95, 0.8221, True)}
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,8 @@ class Compression:
     def h264_qp(self) -> float | None:
         """The quantiser on H.264's 0-51 scale, which the model choice was measured on: H.264's
         own, or another codec's mapped onto it (:data:`SCALES`: VP9's q index, the MPEG
-        decoders' qscale, HEVC's slice QP, AV1's base q index); None where none was read."""
+        decoders' qscale, HEVC's slice QP, AV1's base q index, MJPEG's mean luma step); None where
+        none was read."""
         if self.qp is None or self.codec == "h264":
             return self.qp
         if self.codec not in SCALES:
@@ -117,9 +122,12 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
     codec = stream.codec_context.codec.canonical_name  # "av1" whichever decoder (libdav1d) reads it
     trace = HeaderTrace.of(stream) if codec in HEADER_CODECS else None
     stream.codec_context.options = {"export_side_data": "venc_params"}
+    tables: list[float] = []  # MJPEG: each frame's luma quantisation table, averaged
     for packet in container.demux(stream):
         if trace is not None:
             trace.feed(packet)
+        elif codec == "mjpeg" and packet.size and (table := jpeg_quantiser(memoryview(packet))) is not None:
+            tables.append(table)
         for frame in packet.decode():
             read += 1
             for data in side_data(frame):
@@ -133,6 +141,8 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
             break
     if trace is not None:
         qps = trace.quantisers()
+    elif codec == "mjpeg":
+        qps = tables
     more = _spread_looks(container, stream) if spread and read >= frames else []
     # the whole video decides where it shows enough of itself; else its start does too
     looks = more if more and len(more) >= SPREAD_LOOKS // 2 else looks + more
@@ -157,6 +167,28 @@ def frame_qp(params) -> float:  # noqa: ANN001 - an av VideoEncParams side data
     start, size = params.blocks_offset, params.block_size
     blocks = table[start:start + params.nb_blocks * size].reshape(params.nb_blocks, size)
     return float(params.qp) + float(np.mean(blocks[:, 16:20].copy().view(np.int32)))
+
+
+def jpeg_quantiser(data: bytes | memoryview) -> float | None:
+    """The mean step of a JPEG picture's luma quantisation table (its ``DQT`` segment's table 0,
+    8- or 16-bit entries), as an MJPEG frame (a webcam's, an old camera's) carries it in its own
+    header; None where it has none. What any encoder's quality setting comes down to: libjpeg's
+    quality 75 gives 29, 90 gives 11.5; FFmpeg's encoder scales its tables by its qscale."""
+    import numpy as np
+
+    from srstream.engine.stills import jpeg_segments
+
+    for segment in jpeg_segments(data, (0xDB,)):
+        at, end = 4, len(segment)
+        while at < end:
+            wide, table = segment[at] >> 4, segment[at] & 15
+            size = 128 if wide else 64
+            if at + 1 + size > end:
+                break
+            if table == 0:
+                return float(np.frombuffer(segment[at + 1:at + 1 + size], ">u2" if wide else "u1").mean())
+            at += 1 + size
+    return None
 
 
 #: The codecs whose quantisers :class:`HeaderTrace` reads from their headers (their decoders export none).

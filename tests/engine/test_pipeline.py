@@ -245,12 +245,12 @@ def test_the_quantiser_is_read_from_the_bitstream(tmp_path: Path) -> None:
     assert measure(tmp_path / "x.png") is None and measure(tmp_path / "missing.mp4") is None
 
 
-def _coded(path: Path, codec: str, options: dict[str, str], qscale: int = 0) -> Path:
+def _coded(path: Path, codec: str, options: dict[str, str], qscale: int = 0, pix_fmt: str = "yuv420p") -> Path:
     """Ten moving frames of detail coded with ``codec`` (``qscale``: a fixed MPEG quantiser)."""
     base = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=30)
-        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = 128, 96, pix_fmt
         stream.options = options
         if qscale:
             stream.codec_context.qmin = stream.codec_context.qmax = qscale
@@ -301,6 +301,27 @@ def test_hevc_and_av1_quantisers_are_read_from_their_headers(tmp_path: Path) -> 
     assert light.codec == hard.codec == "av1" and light.h264_qp < 22 < 30 < hard.h264_qp, (light, hard)
     # FFmpeg's log is left as it was: off (PyAV's default), and its repeats folded
     assert av.logging.get_level() is None and av.logging.get_skip_repeated()
+
+
+def test_an_mjpeg_videos_quantiser_is_read_from_its_tables(tmp_path: Path) -> None:
+    """A webcam's MJPEG stream (most USB webcams send MJPEG at 720p and 1080p), an old camera's
+    AVI or a JPEG image sequence ran as clean however coarse its JPEG quality: FFmpeg's decoder
+    exports no quantiser. Each frame's own quantisation table says it (its mean luma step),
+    mapped onto H.264's scale as the MPEG quantisers are (benchmarks/quantiser_scales.py)."""
+    import cv2
+
+    from srstream.engine.compression import jpeg_quantiser
+
+    fine = measure(_coded(tmp_path / "fine.avi", "mjpeg", {}, qscale=1, pix_fmt="yuvj420p"))
+    coarse = measure(_coded(tmp_path / "coarse.mkv", "mjpeg", {}, qscale=12, pix_fmt="yuvj420p"))
+    assert fine.codec == coarse.codec == "mjpeg" and fine.frames == 10 and 0 < fine.qp < coarse.qp
+    assert fine.h264_qp < 22 < 35 < coarse.h264_qp, (fine, coarse)
+    # libjpeg's tables at quality 75 (OpenCV's JPEG writer, most cameras' "normal"): their mean step
+    picture = np.random.default_rng(2).integers(0, 256, (16, 16, 3), np.uint8)
+    assert jpeg_quantiser(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 75])[1].tobytes()) == 29.03125
+    assert jpeg_quantiser(b"\xff\xd8\xff\xdb\x00") is None and jpeg_quantiser(b"not a picture") is None
+    wide = bytes([0x11]) + b"\x00\x05" * 64 + bytes([0x10]) + b"\x01\x2c" * 64  # 16-bit tables: 1 (chroma), 0
+    assert jpeg_quantiser(b"\xff\xd8\xff\xdb" + (len(wide) + 2).to_bytes(2, "big") + wide + b"\xff\xda") == 300
 
 
 def test_the_quantiser_of_interlaced_h264(tmp_path: Path) -> None:
