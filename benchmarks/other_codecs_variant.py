@@ -1,14 +1,15 @@
-"""The compressed-video variant against the default on VP9, MPEG-2, HEVC, AV1 and MJPEG streams, with the truth.
+"""The compressed-video variant against the default on VP9, MPEG-2, HEVC, AV1, MJPEG and VP8 streams, with the truth.
 
     python benchmarks/other_codecs_variant.py --video ../shared/data/video
 
-What ``auto`` gains now that VP9's, MPEG-2's, HEVC's, AV1's and MJPEG's quantisers are read on H.264's scale
+What ``auto`` gains now that these codecs' quantisers are read on H.264's scale
 (:data:`srstream.engine.compression.SCALES`): the first second of each higher-resolution clip is
 downscaled x2 (MATLAB bicubic), coded as one stream (libvpx-vp9 at two CRFs, FFmpeg's MPEG-2 at two
-fixed qscales, libx265 medium and SVT-AV1 preset 8 at two CRFs each, FFmpeg's MJPEG at two qscales,
-libx264 medium CRF 23 beside them), decoded, upscaled by bicubic, ``realtime-x2`` and
-``realtime-x2-compressed`` (fp32 ONNX Runtime) and scored on Y against the original frames (30
-frames, ``scale`` border pixels cropped). Prints one line per clip and coding.
+fixed qscales, libx265 medium and SVT-AV1 preset 8 at two CRFs each, FFmpeg's MJPEG and libvpx's
+VP8 at two fixed quantisers each, libx264 medium CRF 23 beside them), decoded, upscaled by
+bicubic, ``realtime-x2`` and ``realtime-x2-compressed`` (fp32 ONNX Runtime) and scored on Y against
+the original frames (30 frames, ``scale`` border pixels cropped). Prints one line per clip and
+coding.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ CODINGS = (("libvpx-vp9", {"crf": "35", "b": "0", "deadline": "good", "cpu-used"
            ("libx265", {"crf": "34", "preset": "medium", "x265-params": "log-level=error"}),
            ("libsvtav1", {"crf": "35", "preset": "8"}), ("libsvtav1", {"crf": "50", "preset": "8"}),
            ("mjpeg", {"qscale": "3"}), ("mjpeg", {"qscale": "8"}),
+           ("libvpx", {"qscale": "20"}), ("libvpx", {"qscale": "40"}),
            ("libx264", {"crf": "23", "preset": "medium"}))
 
 

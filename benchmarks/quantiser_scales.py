@@ -10,12 +10,13 @@ the qscale 1-31), so a YouTube VP9 download, a DVD or an old Xvid file ran as cl
 hard it was compressed. This codes ``--frames`` frames of each clip (from a third in) with libx264
 medium at several CRFs (mean decoder quantiser, Y-PSNR against the frames coded), with libvpx-vp9
 at several CRFs, with FFmpeg's MPEG-2 and MPEG-4 at several qscales, and with libx265 (medium) and
-SVT-AV1 (preset 8) at several CRFs (their quantisers read from the headers as ``sr-stream`` reads
-them: :class:`srstream.engine.compression.HeaderTrace`), reads each one's equivalent H.264
-quantiser off the same clip's x264 curve at equal Y-PSNR, and fits the mapping
-:data:`srstream.engine.compression.SCALES` holds: linear in VP9's and AV1's q index and in HEVC's
-slice QP, linear in 6 log2 of the MPEG quantiser (a linear step size, where H.264's doubles every
-6). Writes ``OUT.json`` and ``OUT.md``.
+SVT-AV1 (preset 8) at several CRFs, FFmpeg's MJPEG and libvpx's VP8 at several fixed quantisers
+(their quantisers read from the headers as ``sr-stream`` reads them:
+:class:`srstream.engine.compression.HeaderTrace`, ``jpeg_quantiser``, ``vp8_quantiser``), reads
+each one's equivalent H.264 quantiser off the same clip's x264 curve at equal Y-PSNR, and fits the
+mapping :data:`srstream.engine.compression.SCALES` holds: linear in VP9's and AV1's q index and in
+HEVC's slice QP, linear in 6 log2 of the MPEG quantisers, of MJPEG's mean luma step and of VP8's
+luma AC step (linear step sizes, where H.264's doubles every 6). Writes ``OUT.json`` and ``OUT.md``.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ MPEG2_QSCALES = (2, 3, 5, 8, 12, 18, 31)
 X265_CRFS = (14, 20, 26, 32, 38, 44)
 SVTAV1_CRFS = (20, 30, 40, 50, 58, 63)
 #: The codecs coded through a container and read back as a file is (their quantisers are in their headers).
-MUXED = {"libx265": "hevc", "libsvtav1": "av1", "mjpeg": "mjpeg"}
+MUXED = {"libx265": "hevc", "libsvtav1": "av1", "mjpeg": "mjpeg", "libvpx": "vp8"}
 MJPEG_QSCALES = (1, 2, 3, 5, 8, 12, 18, 31)
+VP8_QUANTISERS = (4, 10, 20, 30, 40, 50, 63)  # libvpx's 0-63: index 0-127 in the headers, AC step 4-284
 
 
 def _frames(path: Path, count: int) -> list[np.ndarray]:
@@ -160,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     if not clips:
         print(f"no clips in {args.video}; pass --video", file=sys.stderr)
         return 2
-    rows: dict[str, list[dict]] = {"vp9": [], "mpeg2video": [], "mpeg4": [], "hevc": [], "av1": [], "mjpeg": []}
+    rows: dict[str, list[dict]] = {"vp9": [], "mpeg2video": [], "mpeg4": [], "hevc": [], "av1": [], "mjpeg": [],
+                                   "vp8": []}
     curves = {}
     for clip in clips:
         frames = _frames(clip, args.frames)
@@ -175,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                                           for c in X265_CRFS]),
                                 ("av1", [{"crf": str(c), "preset": "8", "svtav1-params": "svt-log-level=1"}
                                          for c in SVTAV1_CRFS]),
-                                ("mjpeg", [{"qscale": str(q)} for q in MJPEG_QSCALES])):
-            encoder = {"vp9": "libvpx-vp9", "hevc": "libx265", "av1": "libsvtav1"}.get(codec, codec)
+                                ("mjpeg", [{"qscale": str(q)} for q in MJPEG_QSCALES]),
+                                ("vp8", [{"qscale": str(q)} for q in VP8_QUANTISERS])):
+            encoder = {"vp9": "libvpx-vp9", "hevc": "libx265", "av1": "libsvtav1", "vp8": "libvpx"}.get(codec, codec)
             for options in settings:
                 qp, psnr = _code(frames, encoder, options)
                 eq = _equivalent(curve, psnr)
@@ -187,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     fits = {}
     for codec, scale in (("vp9", lambda q: q), ("mpeg2video", lambda q: 6 * math.log2(q)),
                          ("mpeg4", lambda q: 6 * math.log2(q)), ("hevc", lambda q: q), ("av1", lambda q: q),
-                         ("mjpeg", lambda q: 6 * math.log2(q))):
+                         ("mjpeg", lambda q: 6 * math.log2(q)), ("vp8", lambda q: 6 * math.log2(q))):
         points = [(scale(r["quantiser"]), r["h264_qp"]) for r in rows[codec] if r["h264_qp"] is not None]
         x, y = np.array([p[0] for p in points]), np.array([p[1] for p in points])
         slope, offset = np.polyfit(x, y, 1) if len(set(x)) > 1 else (0.0, float(np.mean(y)))
@@ -202,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Other codecs' quantisers on H.264's scale ({args.frames} frames of each clip from a third in; "
              f"{cpu['model']}, {cpu['microarchitecture']}; the fit does not depend on the CPU)",
              "", "Equivalent H.264 quantiser = offset + slope * x, x = VP9's or AV1's q index (0-255), HEVC's slice QP",
-             "(from the headers: blocks' offsets left out), or 6 log2 of the MPEG decoders' quantiser",
-             "(twice the qscale);",
+             "(from the headers: blocks' offsets left out), or 6 log2 of the MPEG decoders' quantiser (twice the",
+             "qscale), of MJPEG's mean luma quantisation step or of VP8's luma AC step;",
              "read at equal Y-PSNR off each clip's libx264 medium curve.", "",
              "| codec | offset | slope | points | rms error | max error |", "|---|---:|---:|---:|---:|---:|"]
     for codec, fit in fits.items():

@@ -4,9 +4,9 @@ FFmpeg's H.264 decoder (and its VP9, MPEG-1/2 and MPEG-4 part 2 ones, each on it
 :data:`SCALES` maps onto H.264's) can export the quantiser of every block of every frame
 (``export_side_data=venc_params``). Its HEVC and AV1 decoders export none; their streams' headers
 carry each slice's or frame's base quantiser, which :class:`HeaderTrace` reads through FFmpeg's own
-header parsers; an MJPEG frame carries its quantisation tables (:func:`jpeg_quantiser`). The mean
-over the first frames is a direct measure of how much the encoder threw away, independent of the
-content: for libx264 it sits
+header parsers; an MJPEG frame carries its quantisation tables (:func:`jpeg_quantiser`), a VP8
+frame its quantiser index (:func:`vp8_quantiser`). The mean over the first frames is a direct
+measure of how much the encoder threw away, independent of the content: for libx264 it sits
 about 4-5 above the CRF (measured on Big Buck Bunny at 960x540: CRF 18 -> 22.5, 23 -> 27.3,
 30 -> 35.2). Bits per pixel, the usual stand-in, depends on the content as much as on the
 encoder (our own clips span 0.007-0.08 bits per pixel at quantisers 17-30), so it is not used to
@@ -34,7 +34,7 @@ from srstream.engine.screen import Look
 from srstream.engine.sequence import open_input
 
 __all__ = ["HEADER_CODECS", "SCALES", "SPREAD_LOOKS", "Compression", "HeaderTrace", "frame_qp", "jpeg_quantiser",
-           "measure", "read_compression"]
+           "measure", "read_compression", "vp8_quantiser", "webp_quantiser"]
 
 #: Places spread over a video longer than the frames read, whose looks join those of its first frames.
 SPREAD_LOOKS = 8
@@ -47,11 +47,11 @@ SPREAD_LOOKS = 8
 #: quantises alike, and MPEG-4 part 2 (Xvid, DivX) has its own. HEVC's slice QP and AV1's base q index, which
 #: :class:`HeaderTrace` reads from the headers (their decoders export none), map linearly too (rms 1.7 and 2.2);
 #: both leave out the blocks' own offsets, which the fitted offset takes in at x265's and SVT-AV1's usual mean.
-#: MJPEG's is the mean step of each frame's luma quantisation table (:func:`jpeg_quantiser`), logarithmic as the
-#: MPEG quantisers' (rms 2.9).
+#: MJPEG's is the mean step of each frame's luma quantisation table (:func:`jpeg_quantiser`), VP8's its luma AC
+#: step (:func:`vp8_quantiser`), both logarithmic as the MPEG quantisers' (rms 2.9 and 2.3).
 SCALES = {"vp9": (11.37, 0.1299, False), "mpeg2video": (15.02, 0.8395, True), "mpeg1video": (15.02, 0.8395, True),
           "mpeg4": (14.07, 0.9065, True), "hevc": (-2.84, 0.9728, False), "av1": (11.63, 0.1133, False),
-          "mjpeg": (10.95, 0.8221, True)}
+          "mjpeg": (10.95, 0.8221, True), "vp8": (5.41, 0.8571, True)}
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ class Compression:
     def h264_qp(self) -> float | None:
         """The quantiser on H.264's 0-51 scale, which the model choice was measured on: H.264's
         own, or another codec's mapped onto it (:data:`SCALES`: VP9's q index, the MPEG
-        decoders' qscale, HEVC's slice QP, AV1's base q index, MJPEG's mean luma step); None where
-        none was read."""
+        decoders' qscale, HEVC's slice QP, AV1's base q index, MJPEG's mean luma step, VP8's luma
+        AC step); None where none was read."""
         if self.qp is None or self.codec == "h264":
             return self.qp
         if self.codec not in SCALES:
@@ -122,11 +122,13 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
     codec = stream.codec_context.codec.canonical_name  # "av1" whichever decoder (libdav1d) reads it
     trace = HeaderTrace.of(stream) if codec in HEADER_CODECS else None
     stream.codec_context.options = {"export_side_data": "venc_params"}
-    tables: list[float] = []  # MJPEG: each frame's luma quantisation table, averaged
+    tables: list[float] = []  # MJPEG: each frame's luma table's mean step; VP8: its luma AC step
     for packet in container.demux(stream):
         if trace is not None:
             trace.feed(packet)
         elif codec == "mjpeg" and packet.size and (table := jpeg_quantiser(memoryview(packet))) is not None:
+            tables.append(table)
+        elif codec == "vp8" and packet.size and (table := vp8_quantiser(memoryview(packet))) is not None:
             tables.append(table)
         for frame in packet.decode():
             read += 1
@@ -141,7 +143,7 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
             break
     if trace is not None:
         qps = trace.quantisers()
-    elif codec == "mjpeg":
+    elif codec in ("mjpeg", "vp8"):
         qps = tables
     more = _spread_looks(container, stream) if spread and read >= frames else []
     # the whole video decides where it shows enough of itself; else its start does too
@@ -188,6 +190,112 @@ def jpeg_quantiser(data: bytes | memoryview) -> float | None:
             if table == 0:
                 return float(np.frombuffer(segment[at + 1:at + 1 + size], ">u2" if wide else "u1").mean())
             at += 1 + size
+    return None
+
+
+class _BoolDecoder:
+    """VP8's boolean entropy decoder (RFC 6386, section 7), enough to read a frame header's fields."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 2
+        self.value = (data[0] << 8) | data[1] if len(data) >= 2 else 0
+        self.range, self.count = 255, 0
+
+    def bit(self, probability: int = 128) -> int:
+        split = 1 + (((self.range - 1) * probability) >> 8)
+        if self.value >= split << 8:
+            self.range -= split
+            self.value -= split << 8
+            got = 1
+        else:
+            self.range = split
+            got = 0
+        while self.range < 128:
+            self.value, self.range, self.count = self.value << 1, self.range << 1, self.count + 1
+            if self.count == 8:
+                self.count = 0
+                if self.at < len(self.data):
+                    self.value |= self.data[self.at]
+                self.at += 1
+        return got
+
+    def number(self, bits: int) -> int:
+        value = 0
+        for _ in range(bits):
+            value = (value << 1) | self.bit()
+        return value
+
+    def signed(self, bits: int) -> int:
+        """A flagged, signed field: 0 where its flag is not set."""
+        if not self.bit():
+            return 0
+        value = self.number(bits)
+        return -value if self.bit() else value
+
+
+#: VP8's luma AC quantiser step for each quantiser index 0-127 (RFC 6386, section 14.1): 4 to 58 by 1,
+#: to 116 by 2, to 173 by 3, to 229 by 4, then by 4-6 to 284.
+_VP8_AC_STEPS = (*range(4, 59), *range(60, 117, 2), *range(119, 174, 3), *range(177, 230, 4),
+                 234, 239, 245, 249, 254, 259, 264, 269, 274, 279, 284)
+
+
+def vp8_quantiser(frame: bytes | memoryview) -> float | None:
+    """The luma quantiser step of a VP8 frame (a WebM VP8 video's packet, a WebRTC call's, a lossy
+    WebP's ``VP8`` chunk), read from its header (RFC 6386, sections 9.3-9.6 and 19.2): the AC step
+    (:data:`_VP8_AC_STEPS`) of the frame's ``y_ac_qi``, or where segments carry their own quantisers
+    (libwebp's four), the mean of theirs (absolute, or added to the frame's). None where it is no
+    VP8 frame. FFmpeg's VP8 decoder exports none; written by hand, as no parser of FFmpeg's (its
+    ``trace_headers`` has none for VP8) or other library at hand reads it."""
+    data = bytes(frame[:64])  # the fields up to the quantiser take a few bytes
+    if len(data) < 11:
+        return None
+    key = not data[0] & 1
+    if key and data[3:6] != b"\x9d\x01\x2a":
+        return None
+    bits = _BoolDecoder(data[10:] if key else data[3:])
+    if key:
+        bits.number(2)  # colour space, clamping
+    segments: list[int] = []
+    absolute = False
+    if bits.bit():  # segmentation
+        update_map, update_data = bits.bit(), bits.bit()
+        if update_data:
+            absolute = bool(bits.bit())
+            segments = [bits.signed(7) for _ in range(4)]
+            for _ in range(4):
+                bits.signed(6)  # loop filter levels
+        if update_map:
+            for _ in range(3):
+                if bits.bit():
+                    bits.number(8)
+    bits.number(1 + 6 + 3)  # filter type, level, sharpness
+    if bits.bit() and bits.bit():  # loop filter deltas, updated
+        for _ in range(8):
+            bits.signed(6)
+    bits.number(2)  # token partitions
+    base = bits.number(7)
+    indices = [q if absolute else base + q for q in segments] or [base]
+    return float(sum(_VP8_AC_STEPS[min(127, max(0, q))] for q in indices) / len(indices))
+
+
+def webp_quantiser(data: bytes | memoryview) -> float | None:
+    """:func:`vp8_quantiser` of a lossy WebP's (first) picture; None for a lossless one (``VP8L``)
+    or anything else."""
+    import struct
+
+    if bytes(data[:4]) != b"RIFF" or bytes(data[8:12]) != b"WEBP":
+        return None
+    at = 12
+    while at + 8 <= len(data):
+        kind, size = bytes(data[at:at + 4]), struct.unpack("<I", data[at + 4:at + 8])[0]
+        if kind == b"VP8 ":
+            return vp8_quantiser(data[at + 8:at + 8 + size])
+        if kind == b"ANMF":  # an animation's first frame: its own chunks after 16 bytes of placement
+            at += 8 + 16
+            continue
+        if kind == b"VP8L":
+            return None
+        at += 8 + size + (size & 1)
     return None
 
 

@@ -659,11 +659,11 @@ def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN0
         model, hard = _for_content(model, media.path)
         screen = screen_variant(model.name)
     elif job.kind == "image" and not args.model and not args.fast and str(media.path) != "-":
-        model = _for_jpegs(model, [media.path])
+        model = _for_lossy_stills(model, [media.path])
     elif job.kind in ("folder", "glob") and not args.model and not args.fast:
         from srstream.engine.stills import expand_inputs
 
-        model = _for_jpegs(model, expand_inputs(media.path, media.recursive))
+        model = _for_lossy_stills(model, expand_inputs(media.path, media.recursive))
     if args.adapt == "auto" and on_file:
         model = _auto_fit(model, media, args, _frames_taken(media, job))
     elif args.adapt not in ("auto", "off"):
@@ -719,53 +719,64 @@ def _for_content(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
     return resolve_model(name), hard
 
 
-#: The most images of a folder whose JPEG tables :func:`_for_jpegs` reads (each file's first 64 KiB).
-JPEGS_CHECKED = 200
+#: The most images of a folder whose quantisers :func:`_for_lossy_stills` reads (each file's first 64 KiB).
+STILLS_CHECKED = 200
+
+#: What a lossy still's own quantiser is called, by the codec of its fit (:data:`srstream.engine.compression.SCALES`).
+_STILL_QUANTISERS = {"mjpeg": ("JPEG", "mean luma quantiser step"), "vp8": ("WebP", "VP8 quantiser step")}
 
 
-def _jpeg_quantiser_of(path: Path, head: int = 1 << 20) -> tuple[float, float] | None:
-    """The mean luma quantiser step of the JPEG at ``path`` (from its first ``head`` bytes: the
-    tables come before the picture data, after EXIF and ICC blocks) and that step on H.264's scale
-    (:data:`srstream.engine.compression.SCALES`' MJPEG fit); None for anything else or unreadable."""
-    from srstream.engine.compression import Compression, jpeg_quantiser
+def _still_quantiser_of(path: Path, head: int = 1 << 20) -> tuple[str, float, float] | None:
+    """The codec of the lossy picture at ``path`` (``mjpeg`` for a JPEG, ``vp8`` for a lossy WebP),
+    its own quantiser (a JPEG's mean luma quantisation step, a WebP's VP8 luma AC step) and that
+    quantiser on H.264's scale (:data:`srstream.engine.compression.SCALES`); read from its first
+    ``head`` bytes (the tables come before the picture data, after EXIF and ICC blocks). None for
+    anything else (a PNG, a lossless WebP) or unreadable."""
+    from srstream.engine.compression import Compression, jpeg_quantiser, webp_quantiser
 
     try:
         with open(path, "rb") as f:
             data = f.read(head)
     except OSError:
         return None  # the run says what is wrong with it
-    step = jpeg_quantiser(data) if data[:3] == b"\xff\xd8\xff" else None
-    return None if step is None else (step, Compression("mjpeg", step, 1).h264_qp)
+    codec, found = ("mjpeg", jpeg_quantiser(data)) if data[:3] == b"\xff\xd8\xff" else ("vp8", webp_quantiser(data))
+    return None if found is None else (codec, found, Compression(codec, found, 1).h264_qp)
 
 
-def _for_jpegs(model, paths: list[Path]):  # noqa: ANN001, ANN202 - ResolvedModel
+def _for_lossy_stills(model, paths: list[Path]):  # noqa: ANN001, ANN202 - ResolvedModel
     """The default model, or its variant for compressed input where the image at ``paths`` (of a
-    folder, each of the first :data:`JPEGS_CHECKED`) is a JPEG whose own quantisation table says it
-    was stored lossily enough: the threshold of a video's quantiser, on H.264's scale (libjpeg's
-    quality 95 maps to 23.4, over the threshold of 22; a camera's 97-100 stay under it). On Set5,
-    Set14 and BSD100 stored as JPEGs at quality 30-90 the variant scores 0.15-0.74 dB over the
-    default, at 95 -0.02 to +0.14, and 0.26-0.55 dB under it on the clean pictures
-    (benchmarks/results/bench/jpeg_stills_variant.md); a folder with one picture that is not such a
-    JPEG keeps the default."""
+    folder, each of the first :data:`STILLS_CHECKED`) is a JPEG or a lossy WebP whose own quantiser
+    says it was stored lossily enough: the threshold of a video's quantiser, on H.264's scale
+    (libjpeg's quality 95 maps to 23.4, over the threshold of 22; a camera's 97-100 stay under it).
+    On Set5, Set14 and BSD100 stored as JPEGs at quality 30-90 the variant scores 0.15-0.74 dB over
+    the default, at 95 -0.02 to +0.14, and 0.26-0.55 dB under it on the clean pictures
+    (benchmarks/results/bench/jpeg_stills_variant.md; WebP: webp_stills_variant.md); a folder with
+    one picture that is not such a still keeps the default."""
     from srstream.engine.models import COMPRESSED_VARIANTS, for_compression, resolve_model
 
-    checked = paths[:JPEGS_CHECKED]
-    found = [_jpeg_quantiser_of(path, 1 << 20 if len(checked) == 1 else 1 << 16) for path in checked]
+    checked = paths[:STILLS_CHECKED]
+    found = [_still_quantiser_of(path, 1 << 20 if len(checked) == 1 else 1 << 16) for path in checked]
     if not found or None in found:
         return model
-    lowest = min(qp for _, qp in found)
+    lowest = min(qp for _, _, qp in found)
     name = for_compression(model.name, lowest)[0]
     if name == model.name:
         return model
     threshold = COMPRESSED_VARIANTS[model.name][1]
-    steps = sorted(step for step, _ in found)
-    if len(found) == 1:
-        said = f"the picture was stored as a lossy JPEG (mean luma quantiser step {steps[0]:.1f}, H.264's {lowest:.1f}"
+    codecs = sorted({codec for codec, _, _ in found})
+    kinds = " and ".join(_STILL_QUANTISERS[c][0] + ("s" if len(found) > 1 else "") for c in codecs)
+    values = sorted(value for _, value, _ in found)
+    if len(codecs) > 1:
+        measured = f"H.264's {lowest:.1f} at least"
+    elif len(found) == 1:
+        measured = f"{_STILL_QUANTISERS[codecs[0]][1]} {values[0]:.1f}, H.264's {lowest:.1f}"
     else:
-        said = (f"the {len(found)} pictures{' checked' if len(paths) > len(found) else ''} were stored as lossy JPEGs "
-                f"(mean luma quantiser steps {steps[0]:.1f}-{steps[-1]:.1f}, H.264's {lowest:.1f} at least")
-    print(f"sr-stream: {said} >= {threshold:g}): {name}, trained for compressed input; --model {model.name} keeps the "
-          "default", file=sys.stderr)
+        plural = _STILL_QUANTISERS[codecs[0]][1].replace("step", "steps")
+        measured = f"{plural} {values[0]:.1f}-{values[-1]:.1f}, H.264's {lowest:.1f} at least"
+    said = (f"the picture was stored as a lossy {kinds}" if len(found) == 1 else
+            f"the {len(found)} pictures{' checked' if len(paths) > len(found) else ''} were stored as lossy {kinds}")
+    print(f"sr-stream: {said} ({measured} >= {threshold:g}): {name}, trained for compressed input; --model "
+          f"{model.name} keeps the default", file=sys.stderr)
     return resolve_model(name)
 
 

@@ -369,26 +369,26 @@ def test_quiet_says_only_what_went_wrong(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_a_lossy_jpeg_takes_the_compressed_variant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A JPEG (the web's, a chat's, an old collection's) ran with the clean-input model however
-    coarsely it was stored, where the compressed variant scores 0.15-0.74 dB more on Set5, Set14
+    """A JPEG or a lossy WebP (the web's, a chat's, an old collection's) ran with the clean-input
+    model however coarsely it was stored, where the compressed variant scores 0.15-0.74 dB more on Set5, Set14
     and BSD100 at JPEG qualities 30-90 (benchmarks/results/bench/jpeg_stills_variant.md). Its own
     quantisation table now decides, on the threshold a video's quantiser has; a camera's 98 and
     anything not a JPEG keep the default."""
     import cv2
     import numpy as np
 
-    from srstream.commands.upscale import _for_jpegs
+    from srstream.commands.upscale import _for_lossy_stills
     from srstream.engine.models import resolve_model
 
     default = resolve_model("realtime-x2")
     picture = cv2.GaussianBlur(np.random.default_rng(3).integers(0, 256, (24, 32, 3), np.uint8), (0, 0), 1.0)
     for quality, expected in ((50, "realtime-x2-compressed"), (95, "realtime-x2-compressed"), (98, "realtime-x2")):
         cv2.imwrite(str(tmp_path / f"q{quality}.jpg"), picture, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        assert _for_jpegs(default, [tmp_path / f"q{quality}.jpg"]).name == expected, quality
+        assert _for_lossy_stills(default, [tmp_path / f"q{quality}.jpg"]).name == expected, quality
     cv2.imwrite(str(tmp_path / "clean.png"), picture)
     (tmp_path / "png_named.jpg").write_bytes((tmp_path / "clean.png").read_bytes())
     for other in ("clean.png", "png_named.jpg", "missing.jpg"):
-        assert _for_jpegs(default, [tmp_path / other]) is default, other
+        assert _for_lossy_stills(default, [tmp_path / other]) is default, other
     capsys.readouterr()
     code, out, err = run([str(tmp_path / "q50.jpg"), "-o", str(tmp_path / "q50_x2.png"), "--backend", "ort",
                           "--precision", "fp32"], capsys)
@@ -408,4 +408,12 @@ def test_a_lossy_jpeg_takes_the_compressed_variant(tmp_path: Path, capsys: pytes
     assert code == 0 and "the 2 pictures were stored as lossy JPEGs (mean luma quantiser steps 5.8-57.6" in err, err
     assert "realtime-x2-compressed x2 on ort fp32" in err
     (album / "q98.jpg").write_bytes((tmp_path / "q98.jpg").read_bytes())
-    assert _for_jpegs(default, sorted(album.iterdir())) is default
+    assert _for_lossy_stills(default, sorted(album.iterdir())) is default
+    # a lossy WebP (VP8 inside) the same way, by its VP8 quantiser; a lossless WebP keeps the default
+    cv2.imwrite(str(tmp_path / "q50.webp"), picture, [cv2.IMWRITE_WEBP_QUALITY, 50])
+    cv2.imwrite(str(tmp_path / "lossless.webp"), picture, [cv2.IMWRITE_WEBP_QUALITY, 101])
+    assert _for_lossy_stills(default, [tmp_path / "q50.webp"]).name == "realtime-x2-compressed"
+    assert "the picture was stored as a lossy WebP (VP8 quantiser step" in capsys.readouterr().err
+    assert _for_lossy_stills(default, [tmp_path / "lossless.webp"]) is default
+    assert _for_lossy_stills(default, [tmp_path / "q50.webp", album / "q50.jpg"]).name == "realtime-x2-compressed"
+    assert "the 2 pictures were stored as lossy JPEGs and WebPs (H.264's" in capsys.readouterr().err

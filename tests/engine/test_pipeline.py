@@ -324,6 +324,30 @@ def test_an_mjpeg_videos_quantiser_is_read_from_its_tables(tmp_path: Path) -> No
     assert jpeg_quantiser(b"\xff\xd8\xff\xdb" + (len(wide) + 2).to_bytes(2, "big") + wide + b"\xff\xda") == 300
 
 
+def test_a_vp8_videos_quantiser_is_read_from_its_frame_headers(tmp_path: Path) -> None:
+    """VP8 (older WebM video, WebRTC calls and their recordings) ran as clean however coarse:
+    FFmpeg's decoder exports no quantiser. Each frame's header holds its index, read by hand
+    (RFC 6386's boolean decoder) and taken as its luma AC step: libvpx at a fixed quantiser q writes
+    its index table's entry for q in every frame (4 -> index 4, step 8; 20 -> 25, 29; 40 -> 59, 68),
+    key and inter frames alike; a lossy WebP is a VP8 key frame in a RIFF file, with libwebp's four
+    segment quantisers."""
+    import cv2
+
+    from srstream.engine.compression import vp8_quantiser, webp_quantiser
+
+    found = {q: measure(_coded(tmp_path / f"q{q}.webm", "libvpx", {}, qscale=q)) for q in (4, 20, 40)}
+    assert {q: (c.codec, c.frames, c.qp) for q, c in found.items()} == {4: ("vp8", 10, 8), 20: ("vp8", 10, 29),
+                                                                       40: ("vp8", 10, 68)}
+    assert found[4].h264_qp < 22 < 30 < found[40].h264_qp, found
+    picture = cv2.GaussianBlur(np.random.default_rng(4).integers(0, 256, (64, 64, 3), np.uint8), (0, 0), 1.5)
+    indices = [webp_quantiser(cv2.imencode(".webp", picture, [cv2.IMWRITE_WEBP_QUALITY, q])[1].tobytes())
+               for q in (20, 50, 80, 95)]
+    assert all(0 < a > b >= 0 for a, b in zip(indices, indices[1:])), indices  # finer quality, smaller index
+    lossless = cv2.imencode(".webp", picture, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+    assert webp_quantiser(lossless) is None and webp_quantiser(b"RIFF\x04\x00\x00\x00WEBP") is None
+    assert vp8_quantiser(b"\x00" * 8) is None and vp8_quantiser(b"\x10\x02\x00\x00\x00\x00" * 4) is None
+
+
 def test_the_quantiser_of_interlaced_h264(tmp_path: Path) -> None:
     """An interlaced H.264 stream (a broadcast recording, a camcorder's 1080i) coded as field pairs
     lists its macroblock pairs to a height rounded up to 32 lines: 80 lines, 5 macroblock rows, come

@@ -1,0 +1,105 @@
+"""The compressed-video variant against the default on lossy stills: from which JPEG or WebP quality on it wins.
+
+    python benchmarks/lossy_stills_variant.py --data ../shared/data --format jpeg \
+        --out benchmarks/results/bench/jpeg_stills_variant
+
+Pictures met on the web, in chats and in old photo collections are JPEGs or lossy WebPs, most of
+them well below the quality a camera stores. Each Set5, Set14 and BSD100 image is downscaled x2 as
+the benchmark protocol does (MATLAB bicubic), stored at each ``--quality`` (OpenCV's libjpeg, 4:2:0,
+as most JPEGs are, or its libwebp), decoded, upscaled by ``realtime-x2`` and
+``realtime-x2-compressed`` (fp32 ONNX Runtime) and scored on Y against the HR image (the protocol's
+border). Beside each quality: the picture's own quantiser (a JPEG's mean luma quantisation step,
+:func:`srstream.engine.compression.jpeg_quantiser`; a WebP's VP8 luma AC step,
+:func:`~srstream.engine.compression.webp_quantiser`) and what it maps to on H.264's scale
+(:data:`srstream.engine.compression.SCALES`, fitted on MJPEG and VP8 video), the number ``auto``
+compares with the variant's threshold. Writes ``OUT.json`` and ``OUT.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from srstream.bench.methods import open_method
+from srstream.bench.results import machine, write_json
+from srstream.engine.compression import Compression, jpeg_quantiser, webp_quantiser
+from srstream.evalset import BenchmarkSet
+
+SETS = ("Set5", "Set14", "BSD100")
+QUALITIES = (30, 50, 70, 80, 90, 95)
+MODELS = ("realtime-x2", "realtime-x2-compressed")
+
+
+#: --format: OpenCV's suffix and quality flag, the quantiser read from the file, the codec its fit is of.
+FORMATS = {"jpeg": (".jpg", cv2.IMWRITE_JPEG_QUALITY, jpeg_quantiser, "mjpeg"),
+           "webp": (".webp", cv2.IMWRITE_WEBP_QUALITY, webp_quantiser, "vp8")}
+
+
+def lossy_round_trip(rgb: np.ndarray, quality: int, kind: str) -> tuple[np.ndarray, float | None]:
+    """``rgb`` stored as a ``kind`` picture at ``quality`` and decoded; and its own quantiser."""
+    suffix, flag, quantiser, _ = FORMATS[kind]
+    data = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [flag, quality])[1]
+    decoded = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return decoded, quantiser(data.tobytes())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--format", choices=tuple(FORMATS), default="jpeg")
+    parser.add_argument("--quality", type=int, action="append", help=f"qualities (default {QUALITIES})")
+    parser.add_argument("--out", type=Path, help="default benchmarks/results/bench/FORMAT_stills_variant")
+    args = parser.parse_args(argv)
+    out = args.out or Path(f"benchmarks/results/bench/{args.format}_stills_variant")
+    codec = FORMATS[args.format][3]
+    sets = [name for name in SETS if (args.data / "val" / name).is_dir()]
+    if not sets:
+        print(f"no benchmark sets in {args.data / 'val'}; pass --data", file=sys.stderr)
+        return 2
+    methods = {m: open_method(m, scale=2, backend="ort", precision="fp32") for m in MODELS}
+    rows = []
+    try:
+        for name in sets:
+            bench = BenchmarkSet(args.data / "val" / name, 2)
+            for quality in [0, *(args.quality or QUALITIES)]:  # 0: the protocol's own LR, no JPEG
+                coded = [lossy_round_trip(p.lr, quality, args.format) if quality else (p.lr, None)
+                         for p in bench.pairs]
+                steps = [s for _, s in coded if s is not None]
+                step = float(np.mean(steps)) if steps else None
+                row = {"set": name, "quality": quality or None, "quantiser": step,
+                       "h264_qp": Compression(codec, step, 1).h264_qp if step is not None else None}
+                for model, run in methods.items():
+                    row[model] = bench.score([run(lr) for lr, _ in coded])[0]
+                rows.append(row)
+                print(name, quality or "clean", None if step is None else round(step, 1),
+                      None if row["h264_qp"] is None else round(row["h264_qp"], 1),
+                      " ".join(f"{m} {row[m]:.3f}" for m in MODELS), flush=True)
+    finally:
+        for run in methods.values():
+            run.close()
+    cpu = machine()["cpu"]
+    what = {"jpeg": "JPEG (OpenCV's libjpeg, 4:2:0)", "webp": "lossy WebP (OpenCV's libwebp)"}[args.format]
+    lines = [f"# The compressed variant on {what.split(' (')[0]} stills (x2, fp32 ONNX Runtime; {cpu['model']}, "
+             f"{cpu['microarchitecture']}; the scores do not depend on the CPU)", "",
+             f"LR: the protocol's MATLAB-bicubic x2, stored as a {what} at each quality; Y-PSNR (dB) against HR.",
+             "", f"| set | quality | {'mean luma step' if args.format == 'jpeg' else 'VP8 luma AC step'} | "
+             "H.264 equivalent | realtime-x2 | realtime-x2-compressed | gain |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        step = "-" if r["quantiser"] is None else f"{r['quantiser']:.1f}"
+        qp = "-" if r["h264_qp"] is None else f"{r['h264_qp']:.1f}"
+        gain = r["realtime-x2-compressed"] - r["realtime-x2"]
+        lines.append(f"| {r['set']} | {r['quality'] or 'none'} | {step} | {qp} | {r['realtime-x2']:.2f} | "
+                     f"{r['realtime-x2-compressed']:.2f} | {gain:+.2f} |")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out.with_suffix(".json"), {"machine": machine(), "format": args.format, "rows": rows})
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
