@@ -122,14 +122,13 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
     codec = stream.codec_context.codec.canonical_name  # "av1" whichever decoder (libdav1d) reads it
     trace = HeaderTrace.of(stream) if codec in HEADER_CODECS else None
     stream.codec_context.options = {"export_side_data": "venc_params"}
-    tables: list[float] = []  # MJPEG: each frame's luma table's mean step; VP8: its luma AC step
+    reader = _FRAME_QUANTISERS.get(codec)
+    headers: list[float] = []  # what each frame's own header says (MJPEG's table, VP8's index)
     for packet in container.demux(stream):
         if trace is not None:
             trace.feed(packet)
-        elif codec == "mjpeg" and packet.size and (table := jpeg_quantiser(memoryview(packet))) is not None:
-            tables.append(table)
-        elif codec == "vp8" and packet.size and (table := vp8_quantiser(memoryview(packet))) is not None:
-            tables.append(table)
+        elif reader is not None and packet.size and (found := reader(memoryview(packet))) is not None:
+            headers.append(found)
         for frame in packet.decode():
             read += 1
             for data in side_data(frame):
@@ -143,8 +142,8 @@ def read_compression(container, stream, frames: int = 30, spread: bool = True) -
             break
     if trace is not None:
         qps = trace.quantisers()
-    elif codec in ("mjpeg", "vp8"):
-        qps = tables
+    elif reader is not None:
+        qps = headers
     more = _spread_looks(container, stream) if spread and read >= frames else []
     # the whole video decides where it shows enough of itself; else its start does too
     looks = more if more and len(more) >= SPREAD_LOOKS // 2 else looks + more
@@ -298,6 +297,9 @@ def webp_quantiser(data: bytes | memoryview) -> float | None:
         at += 8 + size + (size & 1)
     return None
 
+
+#: The codecs whose every frame (one packet) carries its own quantiser in a header read here, by their readers.
+_FRAME_QUANTISERS = {"mjpeg": jpeg_quantiser, "vp8": vp8_quantiser}
 
 #: The codecs whose quantisers :class:`HeaderTrace` reads from their headers (their decoders export none).
 HEADER_CODECS = ("hevc", "av1")
