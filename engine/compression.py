@@ -34,7 +34,7 @@ from srstream.engine.screen import Look
 from srstream.engine.sequence import open_input
 
 __all__ = ["HEADER_CODECS", "SCALES", "SPREAD_LOOKS", "Compression", "HeaderTrace", "frame_qp", "jpeg_quantiser",
-           "measure", "read_compression", "vp8_quantiser", "webp_quantiser"]
+           "measure", "PICTURE_OFFSETS", "picture_quantiser", "read_compression", "vp8_quantiser", "webp_quantiser"]
 
 #: Places spread over a video longer than the frames read, whose looks join those of its first frames.
 SPREAD_LOOKS = 8
@@ -52,6 +52,14 @@ SPREAD_LOOKS = 8
 SCALES = {"vp9": (11.37, 0.1299, False), "mpeg2video": (15.02, 0.8395, True), "mpeg1video": (15.02, 0.8395, True),
           "mpeg4": (14.07, 0.9065, True), "hevc": (-2.84, 0.9728, False), "av1": (11.63, 0.1133, False),
           "mjpeg": (10.95, 0.8221, True), "vp8": (5.41, 0.8571, True)}
+
+#: What an AVIF's AV1 q index and a HEIC's HEVC slice QP (one intra picture, :func:`picture_quantiser`) add
+#: on H.264's scale to their video fits in :data:`SCALES`, measured not derived: ``realtime-x2-compressed``
+#: begins to gain over ``realtime-x2`` (the mean of Set5's, Set14's and BSD100's gains) at libaom's q index
+#: 42 and x265's slice QP 19, which the video fits put at 16.4 and 15.7, under the threshold of 22 a video's
+#: quantiser is held to (benchmarks/lossy_stills_variant.py; results/bench/avif_stills_variant.md,
+#: heic_stills_variant.md). JPEG's and WebP's pictures need none: theirs cross at 22-24 on the MJPEG and VP8 fits.
+PICTURE_OFFSETS = {"av1": 5.6, "hevc": 6.25}
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,34 @@ def measure(path: str | Path, frames: int = 30) -> Compression | None:
             return None if stream is None else read_compression(container, stream, frames)
     except (*av_failures(), OSError, ValueError):
         return None
+
+
+def picture_quantiser(source) -> tuple[str, float] | None:  # noqa: ANN001 - a path or a binary file
+    """The codec (``av1`` or ``hevc``) and base quantiser of the picture an AVIF or HEIC/HEIF file
+    holds (an AV1 or HEVC intra frame in an ISO BMFF image item, which FFmpeg's demuxer opens as a
+    one-frame stream; a tiled phone picture as a stream per tile, the first read), from its headers
+    alone (:class:`HeaderTrace`: AV1's ``base_q_idx``, HEVC's slice QP), without decoding it. None
+    for anything else or unreadable; never raises."""
+    import av
+
+    from srstream.engine.av_errors import av_failures
+    from srstream.engine.media import main_video
+
+    try:
+        with open_input(source) if isinstance(source, (str, Path)) else av.open(source) as container:
+            stream = main_video(container)
+            codec = stream.codec_context.codec.canonical_name if stream is not None else None
+            trace = HeaderTrace.of(stream) if codec in HEADER_CODECS else None
+            if trace is None:
+                return None
+            for packet in container.demux(stream):
+                trace.feed(packet)
+                if packet.size:
+                    break
+            found = trace.quantisers()
+    except (*av_failures(), OSError, ValueError):
+        return None
+    return (codec, sum(found) / len(found)) if found else None
 
 
 def read_compression(container, stream, frames: int = 30, spread: bool = True) -> Compression | None:  # noqa: ANN001

@@ -723,35 +723,47 @@ def _for_content(model, path: Path):  # noqa: ANN001, ANN202 - ResolvedModel
 STILLS_CHECKED = 200
 
 #: What a lossy still's own quantiser is called, by the codec of its fit (:data:`srstream.engine.compression.SCALES`).
-_STILL_QUANTISERS = {"mjpeg": ("JPEG", "mean luma quantiser step"), "vp8": ("WebP", "VP8 quantiser step")}
+_STILL_QUANTISERS = {"mjpeg": ("JPEG", "mean luma quantiser step"), "vp8": ("WebP", "VP8 quantiser step"),
+                     "av1": ("AVIF", "AV1 q index"), "hevc": ("HEIC", "HEVC slice QP")}
 
 
 def _still_quantiser_of(path: Path, head: int = 1 << 20) -> tuple[str, float, float] | None:
-    """The codec of the lossy picture at ``path`` (``mjpeg`` for a JPEG, ``vp8`` for a lossy WebP),
-    its own quantiser (a JPEG's mean luma quantisation step, a WebP's VP8 luma AC step) and that
-    quantiser on H.264's scale (:data:`srstream.engine.compression.SCALES`); read from its first
-    ``head`` bytes (the tables come before the picture data, after EXIF and ICC blocks). None for
-    anything else (a PNG, a lossless WebP) or unreadable."""
-    from srstream.engine.compression import Compression, jpeg_quantiser, webp_quantiser
+    """The codec of the lossy picture at ``path`` (``mjpeg`` for a JPEG, ``vp8`` for a lossy WebP,
+    ``av1`` for an AVIF, ``hevc`` for a HEIC/HEIF), its own quantiser (a JPEG's mean luma
+    quantisation step, a WebP's VP8 luma AC step, an AVIF's q index, a HEIC's slice QP) and that
+    quantiser on H.264's scale (:data:`srstream.engine.compression.SCALES`, and for an AVIF or a
+    HEIC :data:`~srstream.engine.compression.PICTURE_OFFSETS`); a JPEG's and a WebP's read from the
+    first ``head`` bytes (the tables come before the picture data, after EXIF and ICC blocks), an
+    AVIF's and a HEIC's from their picture's headers. None for anything else (a PNG, a lossless
+    WebP) or unreadable."""
+    from srstream.engine.compression import (PICTURE_OFFSETS, Compression, jpeg_quantiser, picture_quantiser,
+                                             webp_quantiser)
 
     try:
         with open(path, "rb") as f:
             data = f.read(head)
     except OSError:
         return None  # the run says what is wrong with it
+    if data[4:8] == b"ftyp":  # ISO BMFF: an AVIF's or a HEIC's picture, which FFmpeg's demuxer finds
+        picture = picture_quantiser(path)
+        if picture is None:
+            return None
+        codec, found = picture
+        return codec, found, Compression(codec, found, 1).h264_qp + PICTURE_OFFSETS[codec]
     codec, found = ("mjpeg", jpeg_quantiser(data)) if data[:3] == b"\xff\xd8\xff" else ("vp8", webp_quantiser(data))
     return None if found is None else (codec, found, Compression(codec, found, 1).h264_qp)
 
 
 def _for_lossy_stills(model, paths: list[Path]):  # noqa: ANN001, ANN202 - ResolvedModel
     """The default model, or its variant for compressed input where the image at ``paths`` (of a
-    folder, each of the first :data:`STILLS_CHECKED`) is a JPEG or a lossy WebP whose own quantiser
-    says it was stored lossily enough: the threshold of a video's quantiser, on H.264's scale
-    (libjpeg's quality 95 maps to 23.4, over the threshold of 22; a camera's 97-100 stay under it).
-    On Set5, Set14 and BSD100 stored as JPEGs at quality 30-90 the variant scores 0.15-0.74 dB over
-    the default, at 95 -0.02 to +0.14, and 0.26-0.55 dB under it on the clean pictures
-    (benchmarks/results/bench/jpeg_stills_variant.md; WebP: webp_stills_variant.md); a folder with
-    one picture that is not such a still keeps the default."""
+    folder, each of the first :data:`STILLS_CHECKED`) is a JPEG, a lossy WebP, an AVIF or a HEIC
+    whose own quantiser says it was stored lossily enough: the threshold of a video's quantiser, on
+    H.264's scale (libjpeg's quality 95 maps to 23.4, over the threshold of 22; a camera's 97-100
+    stay under it). On Set5, Set14 and BSD100 stored as JPEGs at quality 30-90 the variant scores
+    0.15-0.74 dB over the default, at 95 -0.02 to +0.14, and 0.26-0.55 dB under it on the clean
+    pictures (benchmarks/results/bench/jpeg_stills_variant.md; WebP, AVIF, HEIC:
+    webp_stills_variant.md, avif_stills_variant.md, heic_stills_variant.md); a folder with one
+    picture that is not such a still keeps the default."""
     from srstream.engine.models import COMPRESSED_VARIANTS, for_compression, resolve_model
 
     checked = paths[:STILLS_CHECKED]

@@ -324,6 +324,44 @@ def test_an_mjpeg_videos_quantiser_is_read_from_its_tables(tmp_path: Path) -> No
     assert jpeg_quantiser(b"\xff\xd8\xff\xdb" + (len(wide) + 2).to_bytes(2, "big") + wide + b"\xff\xda") == 300
 
 
+def test_an_avif_or_heic_pictures_quantiser_is_read_from_its_headers(tmp_path: Path) -> None:
+    """An AVIF (the web's newer pictures) or a HEIC (a phone's) is one AV1 or HEVC intra frame in
+    an ISO BMFF image item: FFmpeg's demuxer opens it as a one-frame stream and its header parsers
+    give the picture's q index or slice QP, read without decoding it (a path or an open file);
+    coarser quality, larger quantiser. Anything else, or a damaged file, gives None."""
+    import io
+
+    import cv2
+
+    from srstream.engine.compression import picture_quantiser
+
+    picture = cv2.GaussianBlur(np.random.default_rng(5).integers(0, 256, (64, 96, 3), np.uint8), (0, 0), 1.5)
+    found = []
+    for quality in (30, 60, 90):
+        cv2.imwrite(str(tmp_path / f"q{quality}.avif"), picture, [cv2.IMWRITE_AVIF_QUALITY, quality])
+        found.append(picture_quantiser(tmp_path / f"q{quality}.avif"))
+    assert [codec for codec, _ in found] == ["av1"] * 3 and found[0][1] > found[1][1] > found[2][1] > 0, found
+    data = (tmp_path / "q60.avif").read_bytes()
+    assert picture_quantiser(io.BytesIO(data)) == found[1]
+    with_alpha = np.dstack([picture, np.full(picture.shape[:2], 200, np.uint8)])  # its alpha is a second item
+    cv2.imwrite(str(tmp_path / "alpha.avif"), with_alpha, [cv2.IMWRITE_AVIF_QUALITY, 60])
+    assert picture_quantiser(tmp_path / "alpha.avif") == found[1]
+    cv2.imwrite(str(tmp_path / "clean.png"), picture)
+    cv2.imwrite(str(tmp_path / "q50.jpg"), picture, [cv2.IMWRITE_JPEG_QUALITY, 50])
+    (tmp_path / "cut.avif").write_bytes(data[:len(data) // 2])
+    for other in ("clean.png", "q50.jpg", "cut.avif", "missing.avif"):
+        assert picture_quantiser(tmp_path / other) is None, other
+    assert picture_quantiser(io.BytesIO(b"\0\0\0\x18ftypavif" + bytes(40))) is None
+    pillow_heif = pytest.importorskip("pillow_heif", reason="HEIC pictures are written with pillow-heif")
+    qps = []
+    for quality in (20, 50, 90):
+        rgb = np.ascontiguousarray(picture[:, :, ::-1])
+        pillow_heif.from_bytes(mode="RGB", size=(96, 64), data=rgb.tobytes()).save(tmp_path / f"q{quality}.heic",
+                                                                                   quality=quality)
+        qps.append(picture_quantiser(tmp_path / f"q{quality}.heic"))
+    assert [codec for codec, _ in qps] == ["hevc"] * 3 and qps[0][1] > qps[1][1] > qps[2][1] >= 0, qps
+
+
 def test_a_vp8_videos_quantiser_is_read_from_its_frame_headers(tmp_path: Path) -> None:
     """VP8 (older WebM video, WebRTC calls and their recordings) ran as clean however coarse:
     FFmpeg's decoder exports no quantiser. Each frame's header holds its index, read by hand
