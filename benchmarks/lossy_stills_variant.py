@@ -1,4 +1,4 @@
-"""The compressed-video variant against the default on lossy stills: from which JPEG, WebP, AVIF or HEIC quality on it wins.
+"""The compressed-video variant against the default on lossy JPEG, WebP, AVIF and HEIC stills: where it wins.
 
     python benchmarks/lossy_stills_variant.py --data ../shared/data --format jpeg \
         --out benchmarks/results/bench/jpeg_stills_variant
@@ -109,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             run.close()
     cpu = machine()["cpu"]
     what = {"jpeg": "JPEG (OpenCV's libjpeg, 4:2:0)", "webp": "lossy WebP (OpenCV's libwebp)",
-            "avif": "AVIF (OpenCV's libavif on libaom)", "heic": "HEIC (pillow-heif's libheif on x265, 4:2:0)"}[args.format]
+            "avif": "AVIF (OpenCV's libavif on libaom)",
+            "heic": "HEIC (pillow-heif's libheif on x265, 4:2:0)"}[args.format]
     lines = [f"# The compressed variant on {what.split(' (')[0]} stills (x2, fp32 ONNX Runtime; {cpu['model']}, "
              f"{cpu['microarchitecture']}; the scores do not depend on the CPU)", "",
-             f"LR: the protocol's MATLAB-bicubic x2, stored as {'an' if args.format == 'avif' else 'a'} {what} at each quality; Y-PSNR (dB) against HR.",
+             f"LR: the protocol's MATLAB-bicubic x2, stored as {'an' if args.format == 'avif' else 'a'} {what} at each "
+             "quality; Y-PSNR (dB) against HR.",
              "", f"| set | quality | {FORMATS[args.format][4]} | "
              "H.264 equivalent | realtime-x2 | realtime-x2-compressed | gain |",
              "|---|---:|---:|---:|---:|---:|---:|"]
