@@ -360,6 +360,11 @@ def test_an_avif_or_heic_pictures_quantiser_is_read_from_its_headers(tmp_path: P
                                                                                    quality=quality)
         qps.append(picture_quantiser(tmp_path / f"q{quality}.heic"))
     assert [codec for codec, _ in qps] == ["hevc"] * 3 and qps[0][1] > qps[1][1] > qps[2][1] >= 0, qps
+    # a phone's picture is a grid of tiles (512 wide on an iPhone), which FFmpeg opens as a stream each
+    wide = np.ascontiguousarray(np.tile(picture, (1, 2, 1))[:, :, ::-1])
+    pillow_heif.from_bytes(mode="RGB", size=(192, 64), data=wide.tobytes()).save(tmp_path / "grid.heic", quality=20,
+                                                                                 tile_size=64)
+    assert picture_quantiser(tmp_path / "grid.heic") == qps[0]
 
 
 def test_a_vp8_videos_quantiser_is_read_from_its_frame_headers(tmp_path: Path) -> None:
