@@ -621,15 +621,114 @@ def _with_tiff_blocks(data: bytes, chunks: tuple[tuple[int, bytes], ...]) -> byt
     return _with_tiff_pages(data, [(chunks, None)])
 
 
+def _tiff_value(order: str, entries: list[tuple[int, int, int, bytes]], tag: int) -> int | None:
+    """The first value of a directory's SHORT or LONG ``tag`` held in its entry (a count of one, or
+    two SHORTs), or None."""
+    for found, kind, many, value in entries:
+        if found == tag and (kind == 3 and many <= 2 or kind == 4 and many == 1):
+            return struct.unpack(order + ("H" if kind == 3 else "I"), value[:2 if kind == 3 else 4])[0]
+    return None
+
+
+def _alpha_entry(order: str, entries: list[tuple[int, int, int, bytes]]) -> tuple[int, int, int, bytes] | None:
+    """The ``ExtraSamples`` entry (338: one unassociated alpha, 2) that a directory of OpenCV's
+    encoder lacks where its page has an alpha channel (RGB and one more sample, or grey and one),
+    as TIFF requires; without it libtiff calls the fourth sample unspecified and GIMP asks what it
+    is. None where the directory has one, or no extra sample."""
+    photometric, samples = _tiff_value(order, entries, 262), _tiff_value(order, entries, 277)
+    colours = 3 if photometric == 2 else 1 if photometric in (0, 1) else 0
+    if not colours or samples != colours + 1 or any(tag == 338 for tag, *_ in entries):
+        return None
+    return 338, 3, 1, struct.pack(order + "H", 2) + bytes(2)
+
+
+def _jpeg_cmyk(data: bytes | memoryview) -> bool:
+    """Whether a JPEG file's bytes hold four components (a CMYK picture: Adobe's print files)."""
+    return bytes(data[:2]) == b"\xff\xd8" and any(
+        0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and end - start > 9 and data[start + 9] == 4
+        for start, marker, end in _jpeg_walk(data))
+
+
+def _unmark_alpha(data: np.ndarray) -> list[tuple[int | None, bool]]:
+    """Each page of a classic TIFF in ``data`` (a file's bytes, changed in place): its alpha's kind
+    (``ExtraSamples`` 1, premultiplied, or 2, straight; None: no alpha) and whether it is a CMYK
+    page (photometric 5, four inks); [] for anything else. The alpha is marked unspecified (0) in
+    ``data``: libtiff's RGBA reader, which OpenCV's takes for 8-bit pages, multiplies each colour by
+    a marked alpha, and a TIFF's straight alpha came out darkened where it is not opaque; unmarked,
+    the samples come through as stored (:func:`_as_stored`)."""
+    view = memoryview(data)
+    pages = []
+    try:
+        for at in _directory_chain(lambda at, size: bytes(view[at:at + size])):
+            order, _, entries = _tiff_directory(view, at)
+            alpha = _tiff_value(order, entries, 338)
+            for number, (tag, kind, many, _) in enumerate(entries):
+                if tag == 338 and kind == 3 and many == 1 and alpha in (1, 2):
+                    value = at + 2 + 12 * number + 8
+                    data[value:value + 2] = 0
+            cmyk = _tiff_value(order, entries, 262) == 5 and _tiff_value(order, entries, 277) == 4
+            pages.append((alpha if alpha in (1, 2) else None, cmyk))
+    except (struct.error, ValueError, IndexError):
+        pass
+    return pages
+
+
+def _as_stored(image: np.ndarray, page: tuple[int | None, bool]) -> np.ndarray:
+    """A page OpenCV decoded from a TIFF whose alpha :func:`_unmark_alpha` unmarked, as its file
+    means it: a premultiplied alpha's colours divided by it (each within 255 / (2 alpha) of the
+    straight one, and exact where composited); a CMYK page without the opaque alpha the reader gives
+    it as it turns the inks into RGB. Anything else as it is."""
+    alpha, cmyk = page
+    if image.ndim != 3 or image.shape[2] != 4:
+        return image
+    if cmyk:
+        return np.ascontiguousarray(image[:, :, :3])
+    if alpha != 1:
+        return image
+    top = 65535 if image.dtype == np.uint16 else 255
+    rows, cols = np.nonzero(image[:, :, 3] < top)
+    weight = image[rows, cols, 3:4].astype(np.uint64)
+    colour = (image[rows, cols, :3].astype(np.uint64) * top + weight // 2) // np.maximum(weight, 1)
+    image[rows, cols, :3] = np.where(weight > 0, np.minimum(colour, top), 0).astype(image.dtype)
+    return image
+
+
+#: An ICC profile's colour space (bytes 16-19 of its header) that describes the pixels a picture is
+#: read into: RGB or grey; a CMYK or Lab profile describes none of them.
+_PIXEL_PROFILES = (b"RGB ", b"GRAY")
+
+
+def _without_foreign_profile(path: Path, chunks: tuple[tuple[int, bytes], ...],
+                             cmyk: bool) -> tuple[tuple[int, bytes], ...]:
+    """``chunks`` without an ICC profile of another colour space than the decoded pixels' (a CMYK
+    picture's print profile: kept, colour-managed viewers and editors read the RGB output as inks);
+    with a note where the picture was CMYK, which OpenCV turns into RGB without colour management."""
+    foreign = next((bytes(c[16:20]).decode("latin-1").strip() for t, c in chunks if _foreign_profile(t, c)), None)
+    if cmyk:
+        kept, using = (f"; its {foreign} colour profile is not kept", " with its profile") if foreign else ("", "")
+        log.warning(f"note: {path.name} is a CMYK picture (print inks): read as RGB without colour management, so "
+                    f"its colours are approximate{kept}; convert it to RGB{using} in an image editor for exact ones")
+    elif foreign:
+        log.warning(f"note: {path.name}: its colour profile describes {foreign}, not the RGB it is read as; not kept")
+    return tuple((t, c) for t, c in chunks if not _foreign_profile(t, c))
+
+
+def _foreign_profile(kind: int, block: bytes) -> bool:
+    """Whether a metadata block is an ICC profile (its header's signature at byte 36) of neither RGB
+    nor grey (:data:`_PIXEL_PROFILES`)."""
+    return (kind == cv2.IMAGE_METADATA_ICCP and bytes(block[36:40]) == b"acsp"
+            and bytes(block[16:20]) not in _PIXEL_PROFILES)
+
+
 def _with_tiff_pages(data: bytes,
                      pages: list[tuple[tuple[tuple[int, bytes], ...], tuple[float, float] | None]]) -> bytes:
     """An encoded classic TIFF with each of ``pages``' (chunks, density) in its page's directory,
     in page order: the chunks' ICC profile and XMP packet (OpenCV's metadata types;
     :data:`_TIFF_BLOCKS`) and their EXIF block's tags (:func:`_exif_entries`), and the pixels per
-    inch where given. The blocks and the directories, their entries and those, are put at the
-    file's end and the header pointed at the first (the old directories stay, unreferenced).
-    ``data`` unchanged where there is nothing to add, or it is not a classic TIFF (a BigTIFF:
-    over 4 GB)."""
+    inch where given; and every page with an alpha channel saying so (:func:`_alpha_entry`). The
+    blocks and the directories, their entries and those, are put at the file's end and the header
+    pointed at the first (the old directories stay, unreferenced). ``data`` unchanged where there
+    is nothing to add, or it is not a classic TIFF (a BigTIFF: over 4 GB)."""
     tags = {kind: tag for tag, kind in _TIFF_BLOCKS.items()}
     try:
         order = _tiff_directory(data)[0]
@@ -639,6 +738,11 @@ def _with_tiff_pages(data: bytes,
         return data
     out = bytearray(data)
     changed = False
+    for number, entries in enumerate(directories):
+        alpha = _alpha_entry(order, entries)
+        if alpha is not None:
+            directories[number] = [*entries, alpha]
+            changed = True
     for number, (chunks, density) in enumerate(pages[:len(chain)]):
         wanted = {tags[kind]: block for kind, block in chunks if kind in tags and block}
         exif = next((block for kind, block in chunks if kind == cv2.IMAGE_METADATA_EXIF), None)
@@ -707,6 +811,7 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    tiff = _unmark_alpha(data)
     image, types, chunks = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED) if data.size else (None, (), ())
     head = data[:65536].tobytes() if path.suffix.lower() == ".avif" else b""  # only an AVIF's depth is in it
     image = full_range(image, head, path.suffix)
@@ -717,6 +822,9 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     read = tuple((int(t), np.asarray(c, np.uint8).tobytes()) for t, c in zip(np.asarray(types).ravel(), chunks)
                  if int(t) in _KEPT_TYPES)
     read += tuple(b for b in tiff_blocks(memoryview(data)) if b[0] not in {t for t, _ in read})  # OpenCV reads none
+    read = _without_foreign_profile(path, read, tiff[0][1] if tiff else _jpeg_cmyk(memoryview(data)))
+    if tiff:
+        image = _as_stored(image, tiff[0])
     meta = StillMetadata(read,
                          avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
                          lossy_source(path, data[:4096].tobytes()), *_stored(memoryview(data)))
@@ -807,9 +915,9 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     kept, kind = (metadata.stored, metadata.stored_in) if metadata is not None else ((), "")
     suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()
     spliced = None  # the encoded file's bytes with what OpenCV does not write, copied out of its array once
-    if suffix in (".tif", ".tiff") and metadata is not None and any(
-            t in _TIFF_BLOCKS.values() or t == cv2.IMAGE_METADATA_EXIF for t, _ in metadata.chunks):
-        spliced = _with_tiff_blocks(data.tobytes(), metadata.chunks)
+    if suffix in (".tif", ".tiff") and (image.shape[2] in (2, 4) or metadata is not None and any(
+            t in _TIFF_BLOCKS.values() or t == cv2.IMAGE_METADATA_EXIF for t, _ in metadata.chunks)):
+        spliced = _with_tiff_blocks(data.tobytes(), metadata.chunks if metadata is not None else ())
     if density is not None and suffix in (".png", ".jpg") and not suffix == kind == ".png":  # a PNG's pHYs is kept
         spliced = _with_density(suffix, data.tobytes(), density)
     if kept and suffix == kind:
@@ -1044,6 +1152,7 @@ def read_pages(path: Path) -> list[np.ndarray]:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    tiff = _unmark_alpha(data)
     ok, pages = cv2.imdecodemulti(data, cv2.IMREAD_UNCHANGED) if data.size else (False, ())
     if not ok or not pages:
         raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
@@ -1054,6 +1163,8 @@ def read_pages(path: Path) -> list[np.ndarray]:
                              "8- or 16-bit")
         if page.ndim == 3 and page.shape[2] not in (1, 3, 4):
             raise InputError(f"{path}: page {number} has {page.shape[2]} channels, which are not supported")
+        if number <= len(tiff):
+            page = _as_stored(page, tiff[number - 1])
         out.append(_rgb(page))
     return out
 
@@ -1065,7 +1176,7 @@ def page_metadata(path: Path) -> list[tuple[tuple[tuple[int, bytes], ...], tuple
     try:
         data = memoryview(np.fromfile(path, dtype=np.uint8))
         _tiff_directory(data)
-        return [(tiff_blocks(data, at), tiff_density(data, at))
+        return [(tuple(b for b in tiff_blocks(data, at) if not _foreign_profile(*b)), tiff_density(data, at))
                 for at in _directory_chain(lambda at, size: bytes(data[at:at + size]))]
     except (OSError, struct.error, ValueError, IndexError):
         return []
@@ -1087,8 +1198,8 @@ def write_pages(path: Path, pages: list[np.ndarray],
     ok, data = cv2.imencodemulti(path.suffix, pages)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as a {path.suffix} of {len(pages)} pages")
-    if metadata:
-        data = np.frombuffer(_with_tiff_pages(data.tobytes(), metadata), np.uint8)
+    if metadata or any(page.ndim == 3 and page.shape[2] == 4 for page in pages):
+        data = np.frombuffer(_with_tiff_pages(data.tobytes(), metadata or []), np.uint8)
     _write_encoded(path, data)
 
 

@@ -1156,3 +1156,106 @@ def test_pixel_density_reads_each_format_and_its_units() -> None:
     tiff += struct.pack("<II", 150, 1) * 2
     assert pixel_density(tiff) == (381.0, 381.0)
     assert pixel_density(tiff[:30]) is None and pixel_density(b"GIF89a") is None
+
+
+def _rgba_tiff(path: Path, rgba: np.ndarray) -> None:
+    """An 8-bit RGBA TIFF through FFmpeg's encoder, which marks its alpha unassociated (ExtraSamples 2)."""
+    with av.open(str(path), "w", format="image2", options={"update": "1"}) as c:
+        stream = c.add_stream("tiff", rate=1)
+        stream.width, stream.height, stream.pix_fmt = rgba.shape[1], rgba.shape[0], "rgba"
+        for packet in [*stream.encode(av.VideoFrame.from_ndarray(rgba, format="rgba")), *stream.encode()]:
+            c.mux(packet)
+
+
+def test_a_tiffs_alpha_keeps_its_colours_and_is_marked_as_alpha(tmp_path: Path, model: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """An 8-bit RGBA TIFF (a cut-out, a logo from an editor) came out with every partly transparent
+    pixel's colour multiplied by its alpha (libtiff's RGBA reader, which OpenCV's uses, does so),
+    written back as straight colour: darkened at each pass. And OpenCV's encoder writes no
+    ExtraSamples, so libtiff called the fourth sample unspecified. Now read as stored, single and
+    multi-page, and marked as alpha in what is written; a premultiplied alpha (ExtraSamples 1) is
+    divided out."""
+    from srstream.engine.stills import read_pages, read_still, write_pages, write_still
+
+    rgba = np.zeros((6, 8, 4), np.uint8)
+    rgba[..., :3] = (200, 100, 50)
+    rgba[..., 3] = np.array([255, 128, 64, 16, 1, 0, 200, 255], np.uint8)
+    src = tmp_path / "logo.tif"
+    _rgba_tiff(src, rgba)
+    assert cv2.imread(str(src), cv2.IMREAD_UNCHANGED)[0, 1, 2] == 100  # what OpenCV alone gives: 200 x 128 / 255
+    got = read_still(src)
+    assert np.array_equal(got, rgba)
+    premultiplied = rgba.copy()
+    premultiplied[..., :3] = (rgba[..., :3].astype(int) * rgba[..., 3:] + 127) // 255
+    _rgba_tiff(tmp_path / "associated.tif", premultiplied)
+    data = (tmp_path / "associated.tif").read_bytes()
+    marked = b"\x52\x01\x03\x00\x01\x00\x00\x00\x02\x00"  # ExtraSamples: one, unassociated
+    assert data.count(marked) == 1
+    (tmp_path / "associated.tif").write_bytes(data.replace(marked, marked[:8] + b"\x01\x00"))
+    straight = read_still(tmp_path / "associated.tif")
+    alpha = rgba[0, :, 3].astype(float)
+    error = np.abs(straight[0, :, :3].astype(float) - rgba[0, :, :3])
+    assert np.all(error[alpha > 0] <= 255 / (2 * alpha[alpha > 0])[:, None] + 0.5), error
+    assert np.all(straight[0, alpha == 0, :3] == 0) and np.array_equal(straight[..., 3], rgba[..., 3])
+    write_still(tmp_path / "again.tif", got)
+    assert _extra_samples(tmp_path / "again.tif") == [2]
+    assert np.array_equal(read_still(tmp_path / "again.tif"), got)  # a second pass loses nothing more
+    write_pages(tmp_path / "pages.tif", [got.copy(), got[..., :3].copy(), (got.astype(np.uint16) * 257)])
+    assert _extra_samples(tmp_path / "pages.tif") == [2, None, 2]
+    pages = read_pages(tmp_path / "pages.tif")
+    assert np.array_equal(pages[0], got) and np.array_equal(pages[2], got.astype(np.uint16) * 257)
+    code, _, err = run([str(src), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert _extra_samples(tmp_path / "logo_x2.tif") == [2]
+
+
+def _extra_samples(path: Path) -> list[int | None]:
+    """Each page's ExtraSamples value (None: it has none)."""
+    import struct
+
+    from srstream.engine.stills import _directory_chain, _tiff_directory, _tiff_value
+
+    data = path.read_bytes()
+    found = []
+    for at in _directory_chain(lambda at, size: data[at:at + size]):
+        order, _, entries = _tiff_directory(data, at)
+        found.append(_tiff_value(order, entries, 338))
+    assert struct.unpack("<H" if data[:2] == b"II" else ">H", data[2:4])[0] == 42
+    return found
+
+
+def test_a_cmyk_picture_comes_out_rgb_without_its_print_profile(tmp_path: Path, model: Path,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """A CMYK JPEG or TIFF (a print file, a stock photo agency's) is read as RGB by OpenCV, without
+    colour management: its CMYK profile was copied into the RGB output, where colour-managed
+    viewers take the RGB as inks, and a CMYK TIFF came out RGBA with an opaque alpha that was never
+    there. Now: RGB, the profile left out, and a note that says the colours are approximate."""
+    image_module = pytest.importorskip("PIL.Image", reason="Pillow writes the CMYK files")
+    from srstream.engine.stills import read_still_with_metadata
+
+    profile = bytearray(132)  # an ICC header for a CMYK output profile, no tags
+    profile[0:4], profile[12:24], profile[36:40] = (132).to_bytes(4, "big"), b"prtrCMYKLab ", b"acsp"
+    rgb = np.zeros((12, 16, 3), np.uint8)
+    rgb[:, :8] = (200, 30, 30)
+    rgb[:, 8:] = (30, 30, 200)
+    cmyk = image_module.fromarray(rgb).convert("CMYK")
+    cmyk.save(tmp_path / "print.jpg", quality=95, icc_profile=bytes(profile))
+    cmyk.save(tmp_path / "print.tif", icc_profile=bytes(profile))
+    for name in ("print.jpg", "print.tif"):
+        image, meta = read_still_with_metadata(tmp_path / name)
+        assert image.shape == (12, 16, 3), name
+        assert abs(image.astype(int) - rgb).max() <= 12, name  # as OpenCV turns the inks into RGB
+        assert not [c for t, c in meta.chunks if t == cv2.IMAGE_METADATA_ICCP], name
+        caplog.clear()
+        code, _, err = run([str(tmp_path / name), "--model", str(model)], capsys)
+        assert code == 0, err
+        assert caplog.text.count(f"{name} is a CMYK picture") == 1, caplog.text
+        assert "CMYK colour profile is not kept" in caplog.text
+        out = tmp_path / name.replace(".", "_x2.")
+        assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape == (24, 32, 3), name
+        with image_module.open(out) as written:
+            assert written.info.get("icc_profile") is None, name
+    image_module.fromarray(rgb).save(tmp_path / "plain.jpg", icc_profile=bytes(profile))  # a profile of the wrong kind
+    chunks = read_still_with_metadata(tmp_path / "plain.jpg")[1].chunks
+    assert not [c for t, c in chunks if t == cv2.IMAGE_METADATA_ICCP]
