@@ -5,9 +5,9 @@
 
 Pictures met on the web, in chats and in old photo collections are JPEGs, lossy WebPs or AVIFs,
 most of them well below the quality a camera stores; phones store HEICs. Each Set5, Set14 and
-BSD100 image is downscaled x2 as the benchmark protocol does (MATLAB bicubic), stored at each
+BSD100 image is downscaled x2 (``--scale 4``: x4) as the benchmark protocol does (MATLAB bicubic), stored at each
 ``--quality`` (OpenCV's libjpeg, 4:2:0, as most JPEGs are; its libwebp; its libavif on libaom; or
-pillow-heif's libheif on x265), decoded, upscaled by ``realtime-x2`` and ``realtime-x2-compressed``
+pillow-heif's libheif on x265), decoded, upscaled by ``realtime-xS`` and ``realtime-xS-compressed``
 (fp32 ONNX Runtime) and scored on Y against the HR image (the protocol's border). Beside each
 quality: the picture's own quantiser (a JPEG's mean luma quantisation step,
 :func:`srstream.engine.compression.jpeg_quantiser`; a WebP's VP8 luma AC step,
@@ -38,7 +38,6 @@ SETS = ("Set5", "Set14", "BSD100")
 QUALITIES = (30, 50, 70, 80, 90, 95)
 #: AVIF's and HEIC's: their quantisers cross the variant's threshold at higher qualities than JPEG's.
 PICTURE_QUALITIES = (20, 30, 40, 50, 60, 70, 80, 90, 95)
-MODELS = ("realtime-x2", "realtime-x2-compressed")
 
 
 def _picture(data: bytes) -> float | None:
@@ -74,22 +73,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--format", choices=tuple(FORMATS), default="jpeg")
+    parser.add_argument("--scale", type=int, choices=(2, 4), default=2)
     parser.add_argument("--quality", type=int, action="append",
                         help=f"qualities (default {QUALITIES}; AVIF, HEIC: {PICTURE_QUALITIES})")
-    parser.add_argument("--out", type=Path, help="default benchmarks/results/bench/FORMAT_stills_variant")
+    parser.add_argument("--out", type=Path, help="default benchmarks/results/bench/FORMAT_stills_variant[_x4]")
     args = parser.parse_args(argv)
-    out = args.out or Path(f"benchmarks/results/bench/{args.format}_stills_variant")
+    out = args.out or Path(f"benchmarks/results/bench/{args.format}_stills_variant{'_x4' if args.scale == 4 else ''}")
     codec = FORMATS[args.format][3]
     offset = PICTURE_OFFSETS[codec] if args.format in ("avif", "heic") else 0.0
     sets = [name for name in SETS if (args.data / "val" / name).is_dir()]
     if not sets:
         print(f"no benchmark sets in {args.data / 'val'}; pass --data", file=sys.stderr)
         return 2
-    methods = {m: open_method(m, scale=2, backend="ort", precision="fp32") for m in MODELS}
+    default, variant = models = (f"realtime-x{args.scale}", f"realtime-x{args.scale}-compressed")
+    methods = {m: open_method(m, scale=args.scale, backend="ort", precision="fp32") for m in models}
     rows = []
     try:
         for name in sets:
-            bench = BenchmarkSet(args.data / "val" / name, 2)
+            bench = BenchmarkSet(args.data / "val" / name, args.scale)
             qualities = args.quality or (PICTURE_QUALITIES if args.format in ("avif", "heic") else QUALITIES)
             for quality in [0, *qualities]:  # 0: the protocol's own LR, no JPEG
                 coded = [lossy_round_trip(p.lr, quality, args.format) if quality else (p.lr, None)
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(name, quality or "clean", None if step is None else round(step, 1),
                       None if row["h264_qp"] is None else round(row["h264_qp"], 1),
-                      " ".join(f"{m} {row[m]:.3f}" for m in MODELS), flush=True)
+                      " ".join(f"{m} {row[m]:.3f}" for m in models), flush=True)
     finally:
         for run in methods.values():
             run.close()
@@ -111,21 +112,22 @@ def main(argv: list[str] | None = None) -> int:
     what = {"jpeg": "JPEG (OpenCV's libjpeg, 4:2:0)", "webp": "lossy WebP (OpenCV's libwebp)",
             "avif": "AVIF (OpenCV's libavif on libaom)",
             "heic": "HEIC (pillow-heif's libheif on x265, 4:2:0)"}[args.format]
-    lines = [f"# The compressed variant on {what.split(' (')[0]} stills (x2, fp32 ONNX Runtime; {cpu['model']}, "
-             f"{cpu['microarchitecture']}; the scores do not depend on the CPU)", "",
-             f"LR: the protocol's MATLAB-bicubic x2, stored as {'an' if args.format == 'avif' else 'a'} {what} at each "
-             "quality; Y-PSNR (dB) against HR.",
-             "", f"| set | quality | {FORMATS[args.format][4]} | "
-             "H.264 equivalent | realtime-x2 | realtime-x2-compressed | gain |",
+    article = "an" if args.format == "avif" else "a"
+    lines = [f"# The compressed variant on {what.split(' (')[0]} stills (x{args.scale}, fp32 ONNX Runtime; "
+             f"{cpu['model']}, {cpu['microarchitecture']}; the scores do not depend on the CPU)", "",
+             f"LR: the protocol's MATLAB-bicubic x{args.scale}, stored as {article} {what} at each quality; Y-PSNR "
+             "(dB) against HR.", "", f"| set | quality | {FORMATS[args.format][4]} | H.264 equivalent | {default} | "
+             f"{variant} | gain |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         step = "-" if r["quantiser"] is None else f"{r['quantiser']:.1f}"
         qp = "-" if r["h264_qp"] is None else f"{r['h264_qp']:.1f}"
-        gain = r["realtime-x2-compressed"] - r["realtime-x2"]
-        lines.append(f"| {r['set']} | {r['quality'] or 'none'} | {step} | {qp} | {r['realtime-x2']:.2f} | "
-                     f"{r['realtime-x2-compressed']:.2f} | {gain:+.2f} |")
+        gain = r[variant] - r[default]
+        lines.append(f"| {r['set']} | {r['quality'] or 'none'} | {step} | {qp} | {r[default]:.2f} | "
+                     f"{r[variant]:.2f} | {gain:+.2f} |")
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(out.with_suffix(".json"), {"machine": machine(), "format": args.format, "rows": rows})
+    write_json(out.with_suffix(".json"), {"machine": machine(), "format": args.format, "scale": args.scale,
+                                          "rows": rows})
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0
 
