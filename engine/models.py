@@ -28,7 +28,8 @@ MODELS_DIR = Path(__file__).with_name("models")
 BUNDLED_MODELS: dict[str, str] = {"realtime-x2": "realtime-x2.onnx", "realtime-x2-compressed": "realtime-x2-compressed.onnx",
                                    "realtime-x4": "realtime-x4.onnx", "quality-x4": "quality-x4.onnx",
                                    "gan-x4": "gan-x4.onnx", "tiny-x2": "tiny-x2.onnx",
-                                   "tiny-x2-deep": "tiny-x2-deep.onnx", "realtime-x2-screen": "realtime-x2-screen.onnx"}
+                                   "tiny-x2-deep": "tiny-x2-deep.onnx", "realtime-x2-screen": "realtime-x2-screen.onnx",
+                                   "realtime-x4-compressed": "realtime-x4-compressed.onnx"}
 #: The bundled tiers per scale, cheapest first (each a PSNR-trained net of more compute than the one
 #: before): what live sources pick from by measured speed. Variants trained for other inputs
 #: (realtime-x2-compressed) or another look (gan-x4) are not tiers.
@@ -42,7 +43,12 @@ TIERS: dict[int, tuple[str, ...]] = {2: ("tiny-x2", "tiny-x2-deep", "realtime-x2
 #: desktop capture (text) within 0.07 dB either way. 22 takes the variant where natural footage
 #: gains most; the best single threshold on those three clips (27) would drop the natural-footage
 #: sample clip (25) back to the clean model, so the split is by content, not quantiser.
-COMPRESSED_VARIANTS: dict[str, tuple[str, float]] = {"realtime-x2": ("realtime-x2-compressed", 22.0)}
+#: x4 (``realtime-x4-compressed``, the same graph as realtime-x4 trained as the x2 variant first was) at the same 22,
+#: measured alike (x264 CRF 10-30, 12 frames, ``benchmarks/results/bench/compressed_threshold_x4.md``): natural
+#: footage gains from QP 23 (+0.04 dB, -0.02 at 19), the game capture from the lowest (+0.13 at 19.4), text loses
+#: 0.04-0.09 until about 34; on the lossy stills benchmark JPEG, AVIF and HEIC cross zero gain at the same 22.
+COMPRESSED_VARIANTS: dict[str, tuple[str, float]] = {"realtime-x2": ("realtime-x2-compressed", 22.0),
+                                                     "realtime-x4": ("realtime-x4-compressed", 22.0)}
 #: Bundled models with a variant of the same graph (and speed) trained on screen content: synthetic
 #: desktops drawn with TrueType fonts, clean and through H.264 (``trainer/recipes/realtime_x2_screen.yaml``, then
 #: ``realtime_x2_screen_subpixel.yaml`` and ``realtime_x2_screen_cleartype.yaml``: text as ClearType draws it).

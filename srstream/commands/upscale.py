@@ -86,7 +86,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", default=None,
                         help="bundled model (realtime-x2; realtime-x2-compressed, which heavily compressed videos take; "
                              "realtime-x2-screen, which screen recordings and games take; tiny-x2, tiny-x2-deep, "
-                             "realtime-x4, quality-x4, gan-x4) or an exported .onnx (default: realtime-x2)")
+                             "realtime-x4, realtime-x4-compressed, which --scale 4 takes for heavily compressed input; "
+                             "quality-x4, gan-x4) or an exported .onnx (default: realtime-x2)")
     parser.add_argument("--scale", type=_factor,
                         help="upscaling factor: 2 or 4 pick the bundled model for it; any other factor of 1 or "
                              "more (1.5, 3) runs the model of the next larger factor and shrinks its output to "

@@ -454,3 +454,6 @@ def test_a_coarse_avif_or_heic_takes_the_compressed_variant(tmp_path: Path, caps
     assert _for_lossy_stills(default, [tmp_path / "q30.heic", tmp_path / "q40.avif"]).name == "realtime-x2-compressed"
     assert "the 2 pictures were stored as lossy AVIFs and HEICs (H.264's" in capsys.readouterr().err
     assert _for_lossy_stills(default, [tmp_path / "q30.heic", tmp_path / "q95.avif"]) is default
+    # x4 (--scale 4) the same way, to its own variant
+    x4 = _for_lossy_stills(resolve_model("realtime-x4"), [tmp_path / "q40.avif"])
+    assert x4.name == "realtime-x4-compressed" and x4.spec.scale == 4

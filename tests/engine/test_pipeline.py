@@ -412,6 +412,11 @@ def test_the_default_model_follows_the_quantiser(monkeypatch: pytest.MonkeyPatch
     name, why = for_compression("realtime-x2", threshold + 0.5)
     assert name == variant and "--model realtime-x2 keeps the default" in why
     assert for_compression("quality-x4", 40.0) == ("quality-x4", "")
+    # x4 (``--scale 4``) has its own, bundled: a compressed video or picture taken x4 ran realtime-x4 however
+    # hard it was compressed, below bicubic on Big Buck Bunny at CRF 30 (compressed_auto_x4.md)
+    assert for_compression("realtime-x4", 30.0)[0] == "realtime-x4-compressed"
+    assert for_compression("realtime-x4", 21.0)[0] == "realtime-x4"
+    assert models.resolve_model("realtime-x4-compressed").spec.scale == 4
 
 
 def test_a_paced_window_shows_frames_at_the_pace_they_were_captured() -> None:
