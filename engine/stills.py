@@ -701,8 +701,9 @@ _PIXEL_PROFILES = (b"RGB ", b"GRAY")
 def _without_foreign_profile(path: Path, chunks: tuple[tuple[int, bytes], ...],
                              cmyk: bool) -> tuple[tuple[int, bytes], ...]:
     """``chunks`` without an ICC profile of another colour space than the decoded pixels' (a CMYK
-    picture's print profile: kept, colour-managed viewers and editors read the RGB output as inks);
-    with a note where the picture was CMYK, which OpenCV turns into RGB without colour management."""
+    picture's print profile, with which colour-managed viewers and editors read the RGB output as
+    inks); with a note where the picture was CMYK, which OpenCV turns into RGB without colour
+    management."""
     foreign = next((bytes(c[16:20]).decode("latin-1").strip() for t, c in chunks if _foreign_profile(t, c)), None)
     if cmyk:
         kept, using = (f"; its {foreign} colour profile is not kept", " with its profile") if foreign else ("", "")

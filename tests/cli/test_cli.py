@@ -454,6 +454,17 @@ def test_a_coarse_avif_or_heic_takes_the_compressed_variant(tmp_path: Path, caps
     assert _for_lossy_stills(default, [tmp_path / "q30.heic", tmp_path / "q40.avif"]).name == "realtime-x2-compressed"
     assert "the 2 pictures were stored as lossy AVIFs and HEICs (H.264's" in capsys.readouterr().err
     assert _for_lossy_stills(default, [tmp_path / "q30.heic", tmp_path / "q95.avif"]) is default
+    # a video in a folder of pictures (an AV1 .mp4: ISO BMFF as an AVIF is) is no lossy picture
+    import av
+
+    with av.open(str(tmp_path / "clip.mp4"), "w") as out:
+        stream = out.add_stream("libsvtav1", rate=10, options={"crf": "55", "preset": "12"})
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for t in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * t, np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    assert _for_lossy_stills(default, [tmp_path / "q40.avif", tmp_path / "clip.mp4"]) is default
     # x4 (--scale 4) the same way, to its own variant
     x4 = _for_lossy_stills(resolve_model("realtime-x4"), [tmp_path / "q40.avif"])
     assert x4.name == "realtime-x4-compressed" and x4.spec.scale == 4
