@@ -51,9 +51,11 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
 
     First the chosen model as asked; then its fastest INT8 candidate that is accurate on this
     machine, when it ships an INT8 graph and another precision was chosen; then each bundled
-    model of the same scale whose graph is smaller (fewer weights: these are convolutional nets
-    run at input resolution, so their cost per pixel follows their weight count) and not the same
-    architecture, in its fastest correct variant. Candidates are timed at the capture ``size``.
+    tier of the same scale (:data:`srstream.engine.models.TIERS`) whose graph is smaller (fewer
+    weights: these are convolutional nets run at input resolution, so their cost per pixel follows
+    their weight count) and not the same architecture, in its fastest correct variant. A variant
+    trained for other input is no rung of its own: it is its tier's graph (``quality-x4`` stepped
+    down to ``realtime-x4`` and then to ``realtime-x4-compressed``, which is no faster). Candidates are timed at the capture ``size``.
     Each rung opens its backend only when it is reached; ``stack`` closes them. Every rung is
     steadied (``stabilize``: strength, 0 for off; its tolerance and still-frame strength as
     :class:`srstream.engine.stabilize.StabilizedUpscaler` takes them) and capped alike.
@@ -62,7 +64,7 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
     from srstream.engine.backends import open_backend
     from srstream.errors import BackendError
     from srstream.engine.live import Rung
-    from srstream.engine.models import BUNDLED_MODELS, available_precisions, resolve_model
+    from srstream.engine.models import TIERS, available_precisions, resolve_model
     from srstream.engine.upscaler import FrameUpscaler
 
     def rung(m, choice) -> Rung:  # noqa: ANN001
@@ -91,7 +93,7 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
             pass  # no INT8 candidate is accurate on this machine: no such rung
     graph_bytes = model.path.stat().st_size
     faster = []
-    for name in BUNDLED_MODELS:
+    for name in TIERS.get(model.spec.scale, ()):
         other = resolve_model(name)
         # a smaller graph (fewer weights) of the same scale; another training of the same
         # architecture (realtime-x2-compressed beside realtime-x2) costs the same, so it is no rung
