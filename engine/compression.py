@@ -124,7 +124,7 @@ def picture_quantiser(source) -> tuple[str, float] | None:  # noqa: ANN001 - a p
     from srstream.engine.media import main_video
 
     try:
-        with open_input(source) if isinstance(source, (str, Path)) else av.open(source) as container:
+        with av.open(str(source) if isinstance(source, Path) else source) as container:
             stream = main_video(container)
             codec = stream.codec_context.codec.canonical_name if stream is not None else None
             trace = HeaderTrace.of(stream) if codec in HEADER_CODECS else None
