@@ -411,6 +411,8 @@ class FileSource:
             tags = data.metadata or {}
             if "timecode" in tags:  # a timecode track: kept as the video's timecode tag (a .mov writes it again)
                 continue
+            if data.discard == av.stream.Discard.all and self.container.chapters():
+                continue  # an .mp4's or .mov's chapter track, which its demuxer reads as the chapters (copied)
             name = tags.get("handler_name", "").strip() or (data.name or "")
             self.notes.append(f"stream #{data.index} (data{': ' + name if name else ''}) is not kept: sr-stream copies "
                               "sound and subtitles; a camera's telemetry (GoPro GPMF) or other data stays in the input")

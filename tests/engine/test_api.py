@@ -539,6 +539,23 @@ def test_chapters_an_output_cannot_hold_are_said_to_be_lost_not_copied(tmp_path:
         assert kept == [("One", Fraction(1, 2))]
 
 
+def test_an_mp4s_chapter_track_is_not_said_to_be_lost(tmp_path: Path) -> None:
+    """An .mp4 or .mov keeps its chapters in a text track its demuxer reads as the chapters and
+    shows as a data stream: a run copied the chapters and said "stream #2 (data: SubtitleHandler)
+    is not kept" of the same chapters."""
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    film = _scene_film(tmp_path / "film.mkv")
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
+        up.run(api.plan_file(film, tmp_path / "first.mp4", scale=2, max_frames=10, subtitles=False))
+        with av.open(str(tmp_path / "first.mp4")) as c:
+            assert len(c.chapters()) == 3 and len(c.streams.data) == 1  # the chapter track
+        again = up.run(api.plan_file(tmp_path / "first.mp4", tmp_path / "again.mp4", scale=2))
+    assert "3 chapters" in again.video.copied_streams
+    assert not any("data" in n for n in again.video.notes), again.video.notes
+
+
 def test_a_long_video_whose_container_counts_no_frames_runs_as_a_resumable_job() -> None:
     """Matroska, WebM and MPEG-TS declare no frame count: `--segments auto` took them as 0 frames,
     so a two-hour .mkv ran in one pass, which a crash cannot resume. They are counted from their
