@@ -16,10 +16,13 @@ from srstream.engine.av_errors import av_failures, read_error
 from srstream.errors import ConfigError, DependencyError, InputError
 
 __all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "LiveSource", "is_stream_url", "listens", "open_capture",
-           "parse_audio_input", "parse_live", "probe_stream", "shown_url"]
+           "parse_audio_input", "parse_live", "probe_camera", "probe_stream", "shown_url"]
 
 #: Frames of a network stream read before its run (:func:`probe_stream`): a second at 30 fps.
 PROBE_FRAMES = 30
+#: The frame rate a camera is wanted at where ``--fps`` does not say: under it, :func:`probe_camera`
+#: tries the camera's MJPEG.
+CAMERA_RATE = 24.0
 #: URL schemes read as live network streams (IP cameras, RTMP/SRT feeds, HLS): FFmpeg's protocols.
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp", "http", "https")
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
@@ -357,3 +360,66 @@ def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN20
     finally:
         container.close()
     return replace(source, found_size=size, rate=rate), found
+
+
+def probe_camera(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN201 - (LiveSource, Compression, str)
+    """A Linux (V4L2) camera opened before its run, which FFmpeg opens in the camera's first
+    uncompressed format at the size asked, at whatever rate that format has there: a UVC webcam's
+    YUYV at 1920x1080 comes at 5 fps over USB 2, where its MJPEG comes at 30. Where the rate so
+    given is under the one asked (``--fps``; :data:`CAMERA_RATE` where none is), the camera is
+    opened again for MJPEG (``input_format``), which is taken where it comes faster at the same
+    size. An MJPEG camera's first ``frames`` frames then say how hard it compresses (each frame's
+    own quantisation table), for the model variant, as a network stream's do.
+
+    Returns the source (with its size, rate and, where MJPEG was taken, its ``input_format``), how
+    hard it compresses (None for uncompressed frames, where nothing was read), and a line saying
+    what was found. Other cameras (another platform's, or one whose format is given) are returned as
+    they are, with None and an empty line.
+
+    Raises:
+        InputError: the camera cannot be opened (as the run would say).
+    """
+    from srstream.engine.compression import read_compression
+
+    if source.kind != "camera" or source.fmt != "v4l2" or "input_format" in source.options:
+        return source, None, ""
+    wanted = float(source.options.get("framerate") or CAMERA_RATE)
+
+    def facts(container):  # noqa: ANN001, ANN202 - the opened camera: (codec, size, rate, pixel format)
+        stream = container.streams.video[0]
+        cc = stream.codec_context
+        return (cc.name, (cc.width, cc.height) if cc.width and cc.height else None,
+                float(stream.average_rate) if stream.average_rate else 0.0, cc.pix_fmt or "?")
+
+    container = open_capture(source)
+    codec, size, rate, pix_fmt = facts(container)
+    shown = "x".join(map(str, size)) if size else "size unknown"
+    line = f"{source}: {shown}, {codec} at {rate:g} fps"
+    if codec == "rawvideo" and rate < wanted - 0.5:
+        container.close()  # a V4L2 camera streams to one opener at a time
+        faster = replace(source, options={**source.options, "input_format": "mjpeg"})
+        try:
+            container = open_capture(faster)
+        except InputError:  # no MJPEG: the uncompressed frames it is
+            container = None
+        else:
+            mjpeg = facts(container)
+            if mjpeg[0] == "mjpeg" and mjpeg[1] == size and mjpeg[2] > rate:
+                line = (f"{source}: {shown} uncompressed ({pix_fmt}) comes at {rate:g} fps only; its MJPEG, at "
+                        f"{mjpeg[2]:g} fps, is taken")
+                source, codec, rate = faster, "mjpeg", mjpeg[2]
+    found = None
+    try:
+        if container is not None and codec != "rawvideo":
+            try:
+                found = read_compression(container, container.streams.video[0], frames, spread=False)
+            except (*av_failures(), OSError, ValueError):  # the run reads it again and says what fails
+                found = None
+            if found is not None:  # a camera is a camera: its look is no screen recording's
+                found = replace(found, look=None)
+    finally:
+        if container is not None:
+            container.close()
+    if found is not None:
+        line += f"; {found.describe()}"
+    return replace(source, found_size=size, rate=rate or None), found, line

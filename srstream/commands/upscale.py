@@ -356,6 +356,12 @@ def _run(args: argparse.Namespace) -> int:
                 size = "x".join(map(str, source.size)) if source.size else "size unknown"
                 print(f"sr-stream: {source}: {size}, {source.rate or 0:g} fps, "
                       f"{found.describe() if found else 'no frame decoded yet'}", file=sys.stderr)
+            elif source.kind == "camera":  # its rate (MJPEG where it comes faster) and compression, as above
+                from srstream.engine.sources import probe_camera
+
+                source, found, line = probe_camera(source)
+                if line:
+                    print(f"sr-stream: {line}", file=sys.stderr)
             if model is None:
                 model, steady = live_model(args, source, found)
             from srstream.engine.strength import for_stream

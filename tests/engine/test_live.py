@@ -12,6 +12,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -924,3 +925,85 @@ def test_an_hls_stream_is_a_recording_only_when_its_playlist_ends(tmp_path: Path
     assert found == {"vod": True, "event": False, "master_live": False, "master_vod": True, "missing": True}
     assert _recording(opened(2_000_000, "dash"), "http://127.0.0.1:9/x.mpd")  # not HLS: the duration decides
     assert _recording(opened(2_000_000), "/tmp/local.m3u8") and not _recording(opened(0), "/tmp/local.m3u8")
+
+
+# -- a V4L2 camera's format ----------------------------------------------------------------------
+
+def _camera_files(tmp_path: Path, raw_rate: int = 5) -> dict[str, Path]:
+    """What a UVC webcam sends at one size: uncompressed YUYV at ``raw_rate`` fps, MJPEG at 30 (at
+    FFmpeg's qscale 12, a hard-compressed one)."""
+    frames = _generated(8, (64, 48))
+    files = {"": tmp_path / "yuyv.nut", "mjpeg": tmp_path / "mjpeg.avi"}
+    for (fmt, path), (codec, pix, rate) in zip(files.items(), (("rawvideo", "yuyv422", raw_rate),
+                                                                 ("mjpeg", "yuvj422p", 30))):
+        with av.open(str(path), "w") as c:
+            s = c.add_stream(codec, rate=rate)
+            s.width, s.height, s.pix_fmt = 64, 48, pix
+            if codec == "mjpeg":
+                s.codec_context.qmin = s.codec_context.qmax = 12
+                s.codec_context.bit_rate = 50_000_000
+            for i, frame in enumerate(frames):
+                f = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                f.pts = i
+                c.mux(s.encode(f))
+            c.mux(s.encode())
+    return files
+
+
+def _fake_camera(files: dict[str, Path], opened: list[str]):  # noqa: ANN202
+    """open_capture for "camera /dev/video0": the file of the format asked (None: no such format)."""
+    def open_capture(source: LiveSource):  # noqa: ANN202
+        fmt = source.options.get("input_format", "")
+        opened.append(fmt or "default")
+        if files.get(fmt) is None:
+            raise InputError(f"cannot open {source}: The V4L2 driver changed the pixel format")
+        return av.open(str(files[fmt]))
+    return open_capture
+
+
+def test_a_camera_whose_uncompressed_frames_are_slow_is_read_as_mjpeg(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """FFmpeg opens a V4L2 camera in its first uncompressed format: a UVC webcam asked for 1080p
+    sent YUYV at 5 fps, where its MJPEG comes at 30, and the run upscaled 5 fps. The MJPEG is now
+    taken where the uncompressed frames come slower than asked, and its quantisation tables pick
+    the model's variant as a network stream's do."""
+    from srstream.engine import sources
+
+    files, opened = _camera_files(tmp_path), []
+    monkeypatch.setattr(sources, "open_capture", _fake_camera(files, opened))
+    camera = parse_live("camera:0", size="64x48", platform="linux")
+    source, found, line = sources.probe_camera(camera)
+    assert opened == ["default", "mjpeg"]
+    assert source.options["input_format"] == "mjpeg" and source.rate == 30 and source.size == (64, 48)
+    assert found is not None and found.codec == "mjpeg" and found.h264_qp > 22 and found.look is None
+    assert "64x48 uncompressed (yuyv422) comes at 5 fps only; its MJPEG, at 30 fps, is taken" in line
+    assert "mjpeg at mean quantiser" in line
+
+    opened.clear()  # asked for 5 fps: the uncompressed frames are read, nothing else tried or read
+    source, found, line = sources.probe_camera(parse_live("camera:0", fps=5, platform="linux"))
+    assert opened == ["default"] and "input_format" not in source.options and found is None
+    assert line == "camera /dev/video0: 64x48, rawvideo at 5 fps"
+
+    opened.clear()  # a camera without MJPEG: its uncompressed frames, however slow
+    files["mjpeg"] = None
+    source, found, line = sources.probe_camera(camera)
+    assert opened == ["default", "mjpeg"] and "input_format" not in source.options and found is None
+    assert source.rate == 5 and line.endswith("rawvideo at 5 fps")
+
+
+def test_cli_runs_a_slow_uncompressed_camera_as_mjpeg_with_the_variant_it_calls_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from srstream.engine import live as live_mod, sources
+
+    files, opened = _camera_files(tmp_path), []
+    fake = _fake_camera(files, opened)
+    monkeypatch.setattr(sources, "open_capture", fake)
+    monkeypatch.setattr(live_mod, "open_capture", fake)
+    rc = main(["camera:0", "--size", "64x48", "--frames", "4", "--no-display", "-o", str(tmp_path / "r.mkv"),
+               "--backend", "ort", "--precision", "fp32"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert opened == ["default", "mjpeg", "mjpeg"]  # the run reads the MJPEG the probe took
+    assert "its MJPEG, at 30 fps, is taken" in err and "holds 30 fps" in err
+    assert "compressed hard" in err and "-> realtime-x2-compressed x2" in err
+    assert len(_decode(tmp_path / "r.mkv")) >= 1
