@@ -6,8 +6,9 @@
 Pictures met on the web, in chats and in old photo collections are JPEGs, lossy WebPs or AVIFs,
 most of them well below the quality a camera stores; phones store HEICs. Each Set5, Set14 and
 BSD100 image is downscaled x2 (``--scale 4``: x4) as the benchmark protocol does (MATLAB bicubic), stored at each
-``--quality`` (OpenCV's libjpeg, 4:2:0, as most JPEGs are; its libwebp; its libavif on libaom; or
-pillow-heif's libheif on x265), decoded, upscaled by ``realtime-xS`` and ``realtime-xS-compressed``
+``--quality`` (OpenCV's libjpeg, 4:2:0, as most JPEGs are; its libwebp; its libavif on libaom;
+``avif-svt``: FFmpeg's AVIF muxer on SVT-AV1, each ``--quality`` its CRF; or pillow-heif's libheif
+on x265), decoded, upscaled by ``realtime-xS`` and ``realtime-xS-compressed``
 (fp32 ONNX Runtime) and scored on Y against the HR image (the protocol's border). Beside each
 quality: the picture's own quantiser (a JPEG's mean luma quantisation step,
 :func:`srstream.engine.compression.jpeg_quantiser`; a WebP's VP8 luma AC step,
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +40,8 @@ SETS = ("Set5", "Set14", "BSD100")
 QUALITIES = (30, 50, 70, 80, 90, 95)
 #: AVIF's and HEIC's: their quantisers cross the variant's threshold at higher qualities than JPEG's.
 PICTURE_QUALITIES = (20, 30, 40, 50, 60, 70, 80, 90, 95)
+#: SVT-AV1's CRFs (0-63, lower is finer) for ``--format avif-svt``.
+SVT_CRFS = (5, 10, 15, 20, 25, 30, 40, 50)
 
 
 def _picture(data: bytes) -> float | None:
@@ -50,12 +54,27 @@ def _picture(data: bytes) -> float | None:
 FORMATS = {"jpeg": (".jpg", cv2.IMWRITE_JPEG_QUALITY, jpeg_quantiser, "mjpeg", "mean luma step"),
            "webp": (".webp", cv2.IMWRITE_WEBP_QUALITY, webp_quantiser, "vp8", "VP8 luma AC step"),
            "avif": (".avif", cv2.IMWRITE_AVIF_QUALITY, _picture, "av1", "AV1 q index"),
+           "avif-svt": (".avif", None, _picture, "av1", "AV1 q index"),
            "heic": (".heic", None, _picture, "hevc", "HEVC slice QP")}
 
 
 def lossy_round_trip(rgb: np.ndarray, quality: int, kind: str) -> tuple[np.ndarray, float | None]:
     """``rgb`` stored as a ``kind`` picture at ``quality`` and decoded; and its own quantiser."""
     suffix, flag, quantiser, _, _ = FORMATS[kind]
+    if kind == "avif-svt":  # FFmpeg's AVIF muxer on SVT-AV1 (PyAV's own FFmpeg), ``quality`` its CRF
+        import av
+
+        os.environ.setdefault("SVT_LOG", "1")  # errors only
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format="avif") as out:
+            stream = out.add_stream("libsvtav1", rate=1)
+            stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "yuv420p"
+            stream.options = {"crf": str(quality), "preset": "8"}
+            for packet in [*stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")), *stream.encode(None)]:
+                out.mux(packet)
+        data = buffer.getvalue()
+        with av.open(io.BytesIO(data)) as coded:
+            return next(coded.decode(video=0)).to_ndarray(format="rgb24"), quantiser(data)
     if flag is None:  # HEIC: libheif's x265 through pillow-heif, 4:2:0
         import pillow_heif
 
@@ -75,12 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=tuple(FORMATS), default="jpeg")
     parser.add_argument("--scale", type=int, choices=(2, 4), default=2)
     parser.add_argument("--quality", type=int, action="append",
-                        help=f"qualities (default {QUALITIES}; AVIF, HEIC: {PICTURE_QUALITIES})")
+                        help=f"qualities (default {QUALITIES}; AVIF, HEIC: {PICTURE_QUALITIES}; avif-svt: its CRFs, "
+                             f"{SVT_CRFS})")
     parser.add_argument("--out", type=Path, help="default benchmarks/results/bench/FORMAT_stills_variant[_x4]")
     args = parser.parse_args(argv)
     out = args.out or Path(f"benchmarks/results/bench/{args.format}_stills_variant{'_x4' if args.scale == 4 else ''}")
     codec = FORMATS[args.format][3]
-    offset = PICTURE_OFFSETS[codec] if args.format in ("avif", "heic") else 0.0
+    offset = PICTURE_OFFSETS[codec] if args.format in ("avif", "avif-svt", "heic") else 0.0
     sets = [name for name in SETS if (args.data / "val" / name).is_dir()]
     if not sets:
         print(f"no benchmark sets in {args.data / 'val'}; pass --data", file=sys.stderr)
@@ -91,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in sets:
             bench = BenchmarkSet(args.data / "val" / name, args.scale)
-            qualities = args.quality or (PICTURE_QUALITIES if args.format in ("avif", "heic") else QUALITIES)
+            qualities = args.quality or {"avif": PICTURE_QUALITIES, "heic": PICTURE_QUALITIES,
+                                         "avif-svt": SVT_CRFS}.get(args.format, QUALITIES)
             for quality in [0, *qualities]:  # 0: the protocol's own LR, no JPEG
                 coded = [lossy_round_trip(p.lr, quality, args.format) if quality else (p.lr, None)
                          for p in bench.pairs]
@@ -110,14 +131,15 @@ def main(argv: list[str] | None = None) -> int:
             run.close()
     cpu = machine()["cpu"]
     what = {"jpeg": "JPEG (OpenCV's libjpeg, 4:2:0)", "webp": "lossy WebP (OpenCV's libwebp)",
-            "avif": "AVIF (OpenCV's libavif on libaom)",
+            "avif": "AVIF (OpenCV's libavif on libaom)", "avif-svt": "AVIF (FFmpeg's muxer on SVT-AV1 preset 8)",
             "heic": "HEIC (pillow-heif's libheif on x265, 4:2:0)"}[args.format]
-    article = "an" if args.format == "avif" else "a"
+    article = "an" if args.format.startswith("avif") else "a"
     lines = [f"# The compressed variant on {what.split(' (')[0]} stills (x{args.scale}, fp32 ONNX Runtime; "
              f"{cpu['model']}, {cpu['microarchitecture']}; the scores do not depend on the CPU)", "",
-             f"LR: the protocol's MATLAB-bicubic x{args.scale}, stored as {article} {what} at each quality; Y-PSNR "
-             "(dB) against HR.", "", f"| set | quality | {FORMATS[args.format][4]} | H.264 equivalent | {default} | "
-             f"{variant} | gain |",
+             f"LR: the protocol's MATLAB-bicubic x{args.scale}, stored as {article} {what} at each "
+             f"{'CRF' if args.format == 'avif-svt' else 'quality'}; Y-PSNR "
+             "(dB) against HR.", "", f"| set | {'CRF' if args.format == 'avif-svt' else 'quality'} | "
+             f"{FORMATS[args.format][4]} | H.264 equivalent | {default} | {variant} | gain |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         step = "-" if r["quantiser"] is None else f"{r['quantiser']:.1f}"
