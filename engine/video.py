@@ -697,9 +697,14 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
         notes.append(note)
     convert = frame_converter(pix_fmt, source.matrix, size, alpha=keeps_alpha(source, pix_fmt))
     streams = copy_streams(container, source.copied, suffix, copied)
-    seconds = source.limit[1]  # a part's end (--duration, --to): the chapters end there
+    # a part's end (--duration, --to; --frames at the video's rate, the chapters being written first): the
+    # chapters end there
+    frames, seconds = source.limit
+    until = Fraction(seconds).limit_denominator(1_000_000) if seconds else None
+    if frames and video.average_rate:
+        until = min(until, frames / video.average_rate) if until is not None else frames / video.average_rate
     streams.update(copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at,
-                                           until=Fraction(seconds).limit_denominator(1_000_000) if seconds else None))
+                                           until=until))
     return stream, convert, streams, pix_fmt
 
 

@@ -527,16 +527,21 @@ def test_chapters_an_output_cannot_hold_are_said_to_be_lost_not_copied(tmp_path:
     nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
     with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
         for suffix, held in ((".mpg", False), (".avi", False), (".mp4", True)):
-            result = up.run(api.plan_file(film, tmp_path / f"out{suffix}", scale=2, max_frames=10, subtitles=False))
+            result = up.run(api.plan_file(film, tmp_path / f"out{suffix}", scale=2, subtitles=False))
             with av.open(str(tmp_path / f"out{suffix}")) as c:
                 assert len(c.chapters()) == (3 if held else 0), suffix
             assert ("3 chapters" in result.video.copied_streams) == held, result.video.copied_streams
             assert any(n.startswith(f"3 chapters not kept: a {suffix} file") for n in result.video.notes) != held
         preview = up.run(api.plan_file(film, tmp_path / "preview.mkv", scale=2, max_seconds=0.5))
         assert "1 chapter" in preview.video.copied_streams  # not "1 chapters"
+        frames = up.run(api.plan_file(film, tmp_path / "frames.mkv", scale=2, max_frames=20))
+        assert "2 chapters" in frames.video.copied_streams
     with av.open(str(tmp_path / "preview.mkv")) as c:  # a preview's chapters end with it: they ran on past it
         kept = [(ch["metadata"]["title"], ch["end"] * ch["time_base"]) for ch in c.chapters()]
         assert kept == [("One", Fraction(1, 2))]
+    with av.open(str(tmp_path / "frames.mkv")) as c:  # so do --frames': 20 frames at 25 fps, 0.8 s
+        kept = [(ch["metadata"]["title"], ch["end"] * ch["time_base"]) for ch in c.chapters()]
+        assert kept == [("One", Fraction(3, 5)), ("Two", Fraction(4, 5))]
 
 
 def test_an_mp4s_chapter_track_is_not_said_to_be_lost(tmp_path: Path) -> None:
@@ -548,7 +553,7 @@ def test_an_mp4s_chapter_track_is_not_said_to_be_lost(tmp_path: Path) -> None:
     film = _scene_film(tmp_path / "film.mkv")
     nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
     with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
-        up.run(api.plan_file(film, tmp_path / "first.mp4", scale=2, max_frames=10, subtitles=False))
+        up.run(api.plan_file(film, tmp_path / "first.mp4", scale=2, subtitles=False))
         with av.open(str(tmp_path / "first.mp4")) as c:
             assert len(c.chapters()) == 3 and len(c.streams.data) == 1  # the chapter track
         again = up.run(api.plan_file(tmp_path / "first.mp4", tmp_path / "again.mp4", scale=2))
