@@ -839,6 +839,12 @@ class AudioReencode:
             return []
         padded = []
         for frame in frames:
+            if frame.pts is not None and frame.sample_rate and frame.time_base != Fraction(1, frame.sample_rate):
+                # one time base for every frame: the encoder's resampler times all of them in its
+                # first frame's (the silence's, 1/rate), and a Matroska sound's milliseconds
+                # then counted as samples (1.2 s as 1200 samples: the muxer's times went back)
+                frame.pts = round(frame.pts * frame.time_base * frame.sample_rate)
+                frame.time_base = Fraction(1, frame.sample_rate)
             if frame.pts is not None:
                 if self.pad_from is not None and self.end is None:  # the first: silence before it
                     padded += self._silence(frame, self.pad_from, frame.pts * frame.time_base)
