@@ -950,6 +950,11 @@ _PADDED_AUDIO = ("mxf",)
 #: began 0.4 s in played at 0, 0.4 s before its picture, in .avi and .ogv alike. Such sound is encoded
 #: again with silence before it when it begins more than :data:`STARTLESS_TOLERANCE` seconds in.
 _STARTLESS_AUDIO = ("avi", "ogv")
+#: Formats whose muxer takes PCM sound that few players read from it: FFmpeg writes it into an .mp4 as
+#: ISO/IEC 23003-5 ``ipcm``, which browsers, QuickTime and Windows do not play and FFmpeg before 6.1
+#: (Debian 12's 5.1) reads as 16-bit samples: 24-bit 5.1 sound came out as noise. PCM is encoded again
+#: there (a .mov or .mkv output keeps it as it is).
+_PCM_SHY = ("mp4", "ipod")
 #: Sound may come this much early and still be copied as it is: half the 40 ms by which EBU R37
 #: lets sound lead its picture at the end of a broadcast chain (lip sync is seen from about 45 ms).
 STARTLESS_TOLERANCE = 0.02
@@ -1188,6 +1193,10 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
         try:
             if in_stream.type == "audio" and out_container.format.name in _PADDED_AUDIO:
                 raise _Reencode(f"the sound of a {suffix} file runs from the video's start to its end")
+            if in_stream.type == "audio" and in_stream.codec_context.name.startswith("pcm_") and \
+                    out_container.format.name in _PCM_SHY:
+                raise _Reencode(f"PCM in a {suffix} file plays in few players; a .mov or .mkv output keeps it "
+                                "as it is")
             late = _sound_start(in_stream) if in_stream.type == "audio" else 0.0
             if out_container.format.name in _STARTLESS_AUDIO and late > STARTLESS_TOLERANCE:
                 raise _Reencode(f"a {suffix} file keeps no start time for sound, which begins {late:.2f} s in")

@@ -89,15 +89,32 @@ def test_audio_a_header_refuses_is_reencoded_before_any_work(tmp_path: Path, ups
                                      "(a .mov file cannot hold opus)"]
 
 
-def test_pcm_from_matroska_is_copied_into_mp4(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+def test_pcm_from_matroska_is_copied_into_mov(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """Matroska declares PCM's channels in no order; the .mp4 muxer refused that at the first audio
-    packet, mid-run. The copy takes the usual stereo layout, as FFmpeg's command line does."""
+    packet, mid-run (PCM into an .mp4 is now encoded as AAC: the next test), as the .mov muxer does.
+    The copy takes the usual stereo layout, as FFmpeg's command line does."""
     src = write_tone_clip(tmp_path / "in.mkv", audio_codec="pcm_s16le")
-    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
-    assert audio_of(tmp_path / "out.mp4") == pytest.approx(audio_of(src)) and audio_of(src)[0] == "pcm_s16le"
+    report = upscale_video(src, tmp_path / "out.mov", upscaler, FAST)
+    assert audio_of(tmp_path / "out.mov") == pytest.approx(audio_of(src)) and audio_of(src)[0] == "pcm_s16le"
     assert report.copied_streams == ["audio stream #1 (pcm_s16le)"]
-    with av.open(str(tmp_path / "out.mp4")) as c:
+    with av.open(str(tmp_path / "out.mov")) as c:
         assert c.streams.audio[0].layout.name == "stereo"
+
+
+@pytest.mark.parametrize("audio_codec", ["pcm_s16le", "pcm_s24le"])
+def test_pcm_into_an_mp4_is_encoded_as_aac_said_with_where_it_is_kept(tmp_path: Path, upscaler: FrameUpscaler,
+                                                                     audio_codec: str) -> None:
+    """FFmpeg's .mp4 muxer takes PCM and writes it as ISO/IEC 23003-5 'ipcm', which browsers,
+    QuickTime and Windows do not play and FFmpeg 5.1 (Debian 12's) read as 16-bit samples: a
+    camera's 24-bit sound played as noise. It is encoded as AAC, in time and in tune, and the run
+    says that a .mov or .mkv keeps it as it is."""
+    src = write_tone_clip(tmp_path / "in.mov", audio_codec=audio_codec)
+    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    _, start_in, length_in, _ = audio_of(src)
+    codec, start, length, peak = audio_of(tmp_path / "out.mp4")
+    assert codec == "aac" and abs(start - start_in) < 0.005 and abs(length - length_in) < 0.03 and abs(peak - 440) < 3
+    assert report.copied_streams == [f"audio stream #1 ({audio_codec}) re-encoded as aac at 192 kbit/s (PCM in a "
+                                     ".mp4 file plays in few players; a .mov or .mkv output keeps it as it is)"]
 
 
 def _write_vfr(path: Path, pts_ms: list[int]) -> Path:
