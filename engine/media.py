@@ -15,7 +15,8 @@ from pathlib import Path
 
 from srstream.engine.sequence import open_input
 from srstream.errors import InputError
-from srstream.images import AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_ALIASES, IMAGE_SUFFIXES
+from srstream.images import (AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_ALIASES, IMAGE_SUFFIXES,
+                             RAW_STILL_SUFFIXES)
 
 __all__ = ["IMAGE_SUFFIXES", "MediaInfo", "carried_streams", "has_clear_pixels", "main_video", "no_video", "probe",
            "probe_video"]
@@ -319,8 +320,12 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
         images = [p for p in files if p.suffix.lower() in FOLDER_SUFFIXES]
         videos = len(videos_among(files))
         if not images and not videos:
+            raws = sum(p.suffix.lower() in RAW_STILL_SUFFIXES for p in files)
             raise InputError(f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos"
-                             + ("" if recursive else ", and without -r its subfolders are not read"))
+                             + (f", only {raws} camera raw file{'s' if raws > 1 else ''}: develop "
+                                f"{'them' if raws > 1 else 'it'} first (darktable, RawTherapee, Lightroom) to 16-bit "
+                                "TIFF or PNG, and upscale that" if raws else "")
+                             + ("" if recursive or raws else ", and without -r its subfolders are not read"))
         return MediaInfo(path=path, kind="folder", frames=len(images), recursive=recursive, videos=videos)
     try:
         with path.open("rb"):
@@ -330,6 +335,11 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
     if path.suffix.lower() in FLOAT_STILL_SUFFIXES:
         raise InputError(f"{path} is a floating-point (HDR) image; sr-stream's models take 8- and 16-bit pictures: "
                          "tone-map or convert it to a 16-bit PNG or TIFF first")
+    if path.suffix.lower() in RAW_STILL_SUFFIXES:
+        raise InputError(f"{path} is a camera raw file: the photo in it is the sensor's mosaic, still to be "
+                         "developed (white balance, colours), and what could be read of it here is a small preview "
+                         "or that mosaic undeveloped; develop it first (darktable, RawTherapee, Lightroom or the "
+                         "camera maker's software) to a 16-bit TIFF or PNG, and upscale that")
     if path.suffix.lower() in (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES, *IMAGE_ALIASES) or _is_still(path):
         return _probe_image(path)
     return _probe_video(path)

@@ -187,6 +187,15 @@ def folder_videos(path: Path, recursive: bool = False) -> list[Path]:
     return videos_among(folder_files(path, recursive) if path.is_dir() else map(Path, glob.glob(str(path))))
 
 
+def folder_raws(path: Path, recursive: bool = False) -> list[Path]:
+    """The camera raw files of a folder (with ``recursive``, of its subfolders too) or glob, which
+    a run leaves alone (:data:`srstream.images.RAW_STILL_SUFFIXES`: to be developed first)."""
+    from srstream.images import RAW_STILL_SUFFIXES
+
+    files = folder_files(path, recursive) if path.is_dir() else map(Path, glob.glob(str(path)))
+    return sorted(p for p in files if p.suffix.lower() in RAW_STILL_SUFFIXES)
+
+
 def videos_among(files: Iterable[Path]) -> list[Path]:
     """The videos among ``files`` (sorted; GIFs left to the images), as :func:`folder_videos` finds them."""
     from srstream.engine.outputs import INPUT_VIDEO_SUFFIXES

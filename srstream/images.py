@@ -11,7 +11,7 @@ import numpy as np
 from srstream.errors import InputError
 
 __all__ = ["AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_ALIASES",
-           "IMAGE_SUFFIXES", "LUMA_BT601", "avif_bits", "full_range", "list_images", "load_rgb", "read_heif",
+           "IMAGE_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES", "avif_bits", "full_range", "list_images", "load_rgb", "read_heif",
            "read_image"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
@@ -28,6 +28,11 @@ AV_STILL_SUFFIXES = (".ppm", ".pgm", ".pbm", ".pnm", ".pam", ".jp2", ".j2k", ".t
 IMAGE_ALIASES = {".jfif": ".jpg", ".jpe": ".jpg", ".pjpeg": ".jpg", ".pjp": ".jpg"}
 #: Floating-point (HDR) stills: refused with what to do (the models take 8- and 16-bit pictures).
 FLOAT_STILL_SUFFIXES = (".exr", ".hdr", ".pfm", ".phm")
+#: Camera raw files (Adobe DNG, Canon, Nikon, Sony, Fujifilm, Olympus, Panasonic, Pentax, Samsung,
+#: Hasselblad, Phase One, Sigma, Leica): refused with what to do. The photo is a sensor mosaic still to
+#: be developed; FFmpeg read a DNG or CR2 as a picture (its preview or the mosaic) and it was upscaled.
+RAW_STILL_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
+                      ".rw2", ".pef", ".srw", ".3fr", ".fff", ".iiq", ".x3f", ".rwl", ".mrw", ".kdc", ".erf", ".mos")
 #: What a folder or glob run of the engine upscales: images, and GIFs (as GIFs, through the video pipeline).
 FOLDER_SUFFIXES = (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES, *IMAGE_ALIASES, ".gif")
 #: BT.601 luma weights (R, G, B): the grey level of colour images and the Y of the luma models.

@@ -1134,7 +1134,7 @@ def _image(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
 
 
 def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
-    from srstream.engine.stills import expand_inputs
+    from srstream.engine.stills import expand_inputs, folder_raws
 
     files, output = expand_inputs(job.media.path, job.media.recursive), job.output
     with _progress(len(files), "image") as bar:
@@ -1147,6 +1147,14 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
         count = f"{len(report.own_format)} image{'s' if len(report.own_format) > 1 else ''}"
         print(f"note: {count} kept their own format, which --ext {job.image_suffix.lstrip('.')} cannot hold (an "
               f"animation, a TIFF's pages, a GIF): {names}", file=sys.stderr)
+    raws = folder_raws(job.media.path, job.media.recursive)
+    if raws:
+        names = ", ".join(p.name for p in raws[:3]) + (", ..." if len(raws) > 3 else "")
+        many = len(raws) > 1
+        print(f"note: {len(raws)} camera raw file{'s' if many else ''} left alone ({names}): develop "
+              f"{'them' if many else 'it'} first (darktable, RawTherapee, Lightroom) to 16-bit "
+              f"{'TIFFs or PNGs' if many else 'TIFF or PNG'}, and upscale {'those' if many else 'that'}",
+              file=sys.stderr)
     for src, why in report.failed:
         print(f"  failed: {src}: {why}", file=sys.stderr)
     if report.interrupted:

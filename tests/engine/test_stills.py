@@ -1259,3 +1259,26 @@ def test_a_cmyk_picture_comes_out_rgb_without_its_print_profile(tmp_path: Path, 
     image_module.fromarray(rgb).save(tmp_path / "plain.jpg", icc_profile=bytes(profile))  # a profile of the wrong kind
     chunks = read_still_with_metadata(tmp_path / "plain.jpg")[1].chunks
     assert not [c for t, c in chunks if t == cv2.IMAGE_METADATA_ICCP]
+
+
+def test_a_camera_raw_file_is_refused_with_what_to_do(tmp_path: Path, model: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A DNG or a CR2 is a TIFF whose photo is the sensor's mosaic, still to be developed: FFmpeg read
+    one as a picture (its small preview, or the mosaic undeveloped) and it was upscaled. A raw file
+    is refused with what to do; a folder run leaves its raw files alone and says so."""
+    tiff = tmp_path / "scan.tif"
+    cv2.imwrite(str(tiff), np.full((12, 10, 3), 90, np.uint8))
+    for name in ("IMG_0001.CR2", "photo.dng"):
+        (tmp_path / name).write_bytes(tiff.read_bytes())
+        code, _, err = run([str(tmp_path / name), "--model", str(model)], capsys)
+        assert code == 3 and "is a camera raw file" in err and "develop it first" in err, err
+        assert not list(tmp_path.glob(f"{Path(name).stem}_x2*"))
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    (tmp_path / "photo.dng").rename(shoot / "photo.dng")
+    code, _, err = run([str(shoot), "--model", str(model)], capsys)
+    assert code == 3 and "only 1 camera raw file: develop it first" in err, err
+    tiff.rename(shoot / "scan.tif")
+    code, _, err = run([str(shoot), "--model", str(model), "--backend", "ort", "--precision", "fp32"], capsys)
+    assert code == 0 and "1 camera raw file left alone (photo.dng): develop it first" in err, err
+    assert sorted(p.name for p in (tmp_path / "shoot_x2").iterdir() if not p.name.startswith(".")) == ["scan.tif"]
