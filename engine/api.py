@@ -314,8 +314,8 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
                 part: tuple[int | None, float | None, float | None] = (None, None, None)) -> FileJob:
     """:func:`plan_file` of a probed input; ``part``: (frames, seconds, start), the part of a video
     taken (:func:`_limited`), which decides whether ``segments="auto"`` makes a job of it."""
-    from srstream.engine.outputs import (check_image_size, check_kind, check_output, default_output, image_fits,
-                                         tagged_size)
+    from srstream.engine.outputs import (PICTURE_VIDEO_SUFFIXES, check_image_size, check_kind, check_output,
+                                         default_output, image_fits, tagged_size)
     from srstream.engine.encode import options_for
 
     if media.dolby_vision is not None and not media.dolby_vision.displayable:
@@ -354,7 +354,7 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
     from srstream.engine.animated import ANIMATED_SUFFIXES
 
     animation = media.kind == "video" and not streaming and output.suffix.lower() in ANIMATED_SUFFIXES
-    if media.width and (media.kind == "image" or output.suffix.lower() == ".gif" or animation):
+    if media.width and (media.kind == "image" or output.suffix.lower() in PICTURE_VIDEO_SUFFIXES or animation):
         size = tagged_size(scale, media.width, media.height)
         if dst is None and image_suffix is None and media.kind == "image" and not image_fits(output.suffix, *size):
             output = output.with_suffix(".png")  # a WebP or JPEG too large for its format: lossless PNG holds it
@@ -370,7 +370,8 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
     if media.kind == "video":
         suffix = ".mkv" if streaming else output.suffix  # -o - streams Matroska
         source = (media.path.suffix, media.codec, media.pix_fmt)
-        pictures = suffix.lower() == ".gif"  # a GIF holds no sound or subtitles: left out, said (_left_out)
+        # a GIF or an animated PNG holds no sound or subtitles: left out, said (_left_out)
+        pictures = suffix.lower() in PICTURE_VIDEO_SUFFIXES
         picture = (media.rate, *tagged_size(scale, media.width, media.height)) if media.width else None
         encode = options_for(suffix, codec, crf, media.deep, media.hdr, source, picture, bitrate=bitrate, preset=preset,
                              pix_fmt=pix_fmt, copy_audio=audio and not pictures,
@@ -530,14 +531,17 @@ def _stand_in(media: Any, output: Path, fps: float | None, sound: str | Path | N
 
 
 def _left_out(job: FileJob) -> list[str]:
-    """What a GIF output says of its input's sound and subtitles, which it has no place for (as an
+    """What a GIF (or animated PNG) output says of its input's sound and subtitles, which it has no place for (as an
     animated WebP says: :mod:`srstream.engine.animated`). They stopped the run before ("cannot
     copy audio stream #1 (aac) into .gif"), asking for --no-audio on every GIF of a clip with sound."""
+    from srstream.engine.outputs import PICTURE_VIDEO_SUFFIXES
+
     media = job.media
     kinds = [kind for kind, count in (("audio", media.audio_streams), ("subtitles", media.subtitle_streams)) if count]
-    if job.output.suffix.lower() != ".gif" or not kinds:
+    if job.output.suffix.lower() not in PICTURE_VIDEO_SUFFIXES or not kinds:
         return []
-    return [f"the input's {' and '.join(kinds)} has no place in a GIF: a video output (.mp4, .webm) keeps it"]
+    what = "a GIF" if job.output.suffix.lower() == ".gif" else "an animated PNG"
+    return [f"the input's {' and '.join(kinds)} has no place in {what}: a video output (.mp4, .webm) keeps it"]
 
 
 def _is_pil(image: Any) -> bool:

@@ -175,8 +175,8 @@ def default_codec(suffix: str, deep: bool = False, hdr: bool = False) -> str:
     where this FFmpeg build has it; VP9 for a .webm output (for a ``deep`` input, of more than 8
     bits a sample, the first of its encoders that keeps them: AV1), Theora or VP8 for an .ogv one,
     raw frames for a .y4m one (what those containers hold), the first this FFmpeg build has."""
-    if suffix.lower() == ".gif":
-        return "gif"
+    if suffix.lower() in (".gif", ".apng"):
+        return suffix.lower()[1:]
     if suffix.lower() in _HELD_CODECS:
         import av
 
@@ -542,7 +542,8 @@ def _with_alpha(pix_fmt: str) -> str:
     gbrp10le -> gbrap10le), or ``pix_fmt`` where FFmpeg has none."""
     import av
 
-    names = {"rgb24": "rgba", "bgr24": "bgra", "rgb48le": "rgba64le", "gray": "ya8", "gray16le": "ya16le"}
+    names = {"rgb24": "rgba", "bgr24": "bgra", "rgb48le": "rgba64le", "rgb48be": "rgba64be", "gray": "ya8",
+             "gray16le": "ya16le"}
     name = names.get(pix_fmt) or (f"yuva{pix_fmt[3:]}" if pix_fmt.startswith("yuv") and not pix_fmt.startswith("yuvj")
                                   else f"gbra{pix_fmt[3:]}" if pix_fmt.startswith("gbrp") else pix_fmt)
     try:
@@ -587,6 +588,8 @@ def choose_pix_fmt(options: EncodeOptions, input_pix_fmt: str | None, width: int
     if options.codec == "gif" and not options.pix_fmt:
         pix_fmt = "pal8"  # a palette made for each frame (GifPalette)
         note = "GIF output: 256 colours a frame (each frame's own palette, dithered); an .mp4 or .webm output keeps all"
+    elif options.codec == "apng" and not options.pix_fmt:
+        pix_fmt = "rgb48be" if is_deep(pix_fmt) else "rgb24"  # lossless RGB, as deep as the input
     if (width % 2 or height % 2) and pix_fmt in _SUBSAMPLED:
         wanted = pix_fmt
         pix_fmt = "yuv444p10le" if "10" in pix_fmt else "yuv444p"  # keep every pixel instead of cropping

@@ -18,7 +18,10 @@ __all__ = ["IMAGE_SIDE_LIMITS", "INPUT_VIDEO_SUFFIXES", "VIDEO_SUFFIXES", "check
 
 #: Output extensions FFmpeg's muxers are picked by (what `-o` may end with for a video).
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".m2ts", ".mts", ".flv", ".mpg", ".mpeg",
-                  ".ogv", ".gif", ".wmv", ".asf", ".3gp", ".mxf", ".nut", ".y4m")
+                  ".ogv", ".gif", ".apng", ".wmv", ".asf", ".3gp", ".mxf", ".nut", ".y4m")
+#: Video outputs that are animated pictures, a frame a packet: no sound or subtitles in them, and
+#: a loop count (a GIF's palette frames; an animated PNG's lossless RGB(A) frames).
+PICTURE_VIDEO_SUFFIXES = (".gif", ".apng")
 #: Videos a folder run takes: those, and formats FFmpeg reads but does not write (their outputs are
 #: .mkv, :func:`video_suffix`).
 INPUT_VIDEO_SUFFIXES = VIDEO_SUFFIXES + (".vob", ".mod", ".tod", ".vro", ".evo", ".m2v", ".rm", ".rmvb", ".divx",

@@ -728,18 +728,27 @@ def rehearse_output(source: FileSource, format_name: str, suffix: str, size: tup
 
 
 def _gif_loop(source: FileSource, path: Path) -> dict[str, str]:
-    """The GIF muxer's ``loop`` for a GIF out of a GIF or an animated PNG (an animated WebP's too,
-    read through one): as often as the input's own loop block or ``acTL`` says (-1: once, where a
-    GIF has none); FFmpeg's default (0, for ever) for a GIF out of a video."""
-    if path.suffix.lower() != ".gif" or source.src == PIPE or source.container.format.name not in ("gif", "apng"):
+    """The GIF muxer's ``loop`` (the APNG muxer's ``plays``) for a GIF or an animated PNG out of a
+    GIF or an animated PNG (an animated WebP's too, read through one): as often as the input's own
+    loop block or ``acTL`` says (a GIF without one plays once); for ever out of a video (FFmpeg's
+    GIF default; its APNG muxer's is once)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".apng"):
         return {}
-    from srstream.engine.animated import apng_plays, gif_repeats
+    plays = 0  # for ever
+    if source.src != PIPE and source.container.format.name in ("gif", "apng"):
+        from srstream.engine.animated import apng_plays, gif_repeats
 
-    if source.container.format.name == "apng":
-        plays = apng_plays(source.src)
-        return {} if plays is None else {"loop": str(0 if plays == 0 else -1 if plays == 1 else plays - 1)}
-    repeats = gif_repeats(source.src)
-    return {"loop": str(-1 if repeats is None else repeats)}
+        if source.container.format.name == "apng":
+            plays = apng_plays(source.src)
+            if plays is None:
+                return {}
+        else:
+            repeats = gif_repeats(source.src)
+            plays = 1 if repeats is None else 0 if repeats == 0 else repeats + 1
+    if suffix == ".apng":
+        return {"plays": str(plays)}
+    return {"loop": str(0 if plays == 0 else -1 if plays == 1 else plays - 1)}
 
 
 class FileSink:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from srstream import cli
-from srstream.engine.animated import gif_repeats, webp_loop_count
+from srstream.engine.animated import apng_plays, gif_repeats, webp_loop_count
 from tests.conftest import remux_video, write_video
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
@@ -85,11 +85,12 @@ def test_a_gif_plays_as_often_as_its_loop_block_says_as_webp_and_as_gif(tmp_path
     looping = {} if loop is None else {"loop": loop}
     frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, **looping)
     assert gif_repeats(src) == loop
-    for out in ("out.webp", "out.gif"):
+    for out in ("out.webp", "out.gif", "out.apng"):
         code, text = _run(capsys, str(src), "-o", str(tmp_path / out), "--model", str(nearest))
         assert code == 0, text
     ok, animation = cv2.imreadanimation(str(tmp_path / "out.webp"))
     assert ok and animation.loop_count == {None: 1, 0: 0, 2: 3}[loop]  # WebP counts every play
+    assert apng_plays(tmp_path / "out.apng") == {None: 1, 0: 0, 2: 3}[loop]  # so does APNG
     assert gif_repeats(tmp_path / "out.gif") == loop
     with image.open(tmp_path / "out.gif") as gif:  # as Pillow reads it
         assert gif.info.get("loop") == loop
@@ -186,3 +187,55 @@ def test_an_interrupted_or_failed_run_writes_nothing(tmp_path: Path) -> None:
     sink.send(Upscaled(Frame(0, 0, 0.0, None), np.zeros((4, 4, 3), np.uint8), 0.0), None)
     sink.close("done")
     assert [p.name for p in tmp_path.iterdir()] == ["x.webp"]
+
+
+def test_a_clip_becomes_an_animated_png_lossless_looping_with_its_depth_and_alpha(
+        tmp_path: Path, nearest: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """-o NAME.apng was refused ("the output's extension is unknown"): an animated PNG is the
+    lossless animated picture browsers show. Every frame at its time, exact RGB, looping for ever
+    (FFmpeg's APNG muxer plays once unless told), the sound left out and said; 10-bit video as
+    16-bit RGB and transparency as RGBA."""
+    src = write_video(tmp_path / "clip.mp4", frames=4, audio=True, times_ms=[0, 40, 80, 200])
+    code, text = _run(capsys, str(src), "-o", str(tmp_path / "clip.apng"), "--model", str(nearest))
+    assert code == 0 and "the input's audio has no place in an animated PNG" in text, text
+    assert "does not take" not in text  # RGB is what it is written in, not a fallback
+    assert apng_plays(tmp_path / "clip.apng") == 0
+    code, text = _run(capsys, str(src), "-o", str(tmp_path / "frames" / "%03d.png"), "--model", str(nearest))
+    assert code == 0, text
+    with av.open(str(tmp_path / "clip.apng")) as container:
+        assert container.format.name == "apng" and [s.type for s in container.streams] == ["video"]
+        frames = [(round(f.time, 2), f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+    assert [t for t, _ in frames] == [0, 0.04, 0.08, 0.2]
+    for i, (_, frame) in enumerate(frames):  # the very pixels of the run's own PNG frames
+        assert np.array_equal(frame, cv2.cvtColor(cv2.imread(str(tmp_path / "frames" / f"{i + 1:03d}.png")),
+                                                  cv2.COLOR_BGR2RGB))
+
+    deep = tmp_path / "deep.mkv"
+    with av.open(str(deep), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 24, 16, "yuv420p10le"
+        for i in range(2):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 24, 3), 3000 + 9000 * i, np.uint16), format="rgb48le")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    sticker = tmp_path / "sticker.mov"
+    with av.open(str(sticker), "w") as container:
+        stream = container.add_stream("qtrle", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 24, 16, "argb"
+        rgba = np.zeros((16, 24, 4), np.uint8)
+        rgba[:, 12:] = (200, 30, 60, 255)
+        frame = av.VideoFrame.from_ndarray(rgba, format="rgba")
+        frame.pts = 0
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    for name, pix_fmt in (("deep", "rgb48be"), ("sticker", "rgba")):
+        out = tmp_path / f"{name}.apng"
+        code, text = _run(capsys, str(tmp_path / f"{name}{'.mkv' if name == 'deep' else '.mov'}"), "-o", str(out),
+                          "--model", str(nearest))
+        assert code == 0, text
+        with av.open(str(out)) as container:
+            assert container.streams.video[0].codec_context.pix_fmt == pix_fmt
+            picture = next(container.decode(video=0)).to_ndarray(format="rgba")
+        if name == "sticker":
+            assert picture[:, :20, 3].max() == 0 and picture[:, 28:, 3].min() == 255
