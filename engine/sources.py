@@ -270,7 +270,7 @@ def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContai
         raise InputError(f"this PyAV/FFmpeg build has no {source.fmt!r} input, needed for {source}; "
                          "install PyAV from its wheels (pip install av) or capture another way")
     try:
-        return av.open(source.url, format=source.fmt or None, options=dict(source.options), timeout=10)
+        return _open_at_a_rate(source)
     except PermissionError as exc:
         raise InputError(f"permission denied opening {source}: {exc}; on Linux add yourself to the 'video' "
                          "group (sudo usermod -aG video $USER) and log in again") from exc
@@ -283,6 +283,32 @@ def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContai
                 "lavfi": "check the filter graph"}.get(source.fmt, "check the device name") if source.fmt else \
             "is the address right, the stream running and reachable from here (firewall, login)?"
         raise read_error(exc, f"cannot open {source}", hint) from exc
+
+
+#: The frame rates a macOS camera is tried at when ``--fps`` does not say, after FFmpeg's own 29.97:
+#: its AVFoundation input takes a rate only within 0.01 fps of one the camera offers, so a webcam
+#: that offers 30 fps refused the default ("Selected framerate (29.970030) is not supported by the
+#: device"), as one that offers 29.97 alone refuses 30.
+AVFOUNDATION_RATES = ("30", "60", "25", "24", "20", "15", "10")
+
+
+def _open_at_a_rate(source: LiveSource):  # noqa: ANN202 - av.container.InputContainer
+    """``av.open`` of ``source``; a macOS camera without ``--fps`` at the first of FFmpeg's default
+    and :data:`AVFOUNDATION_RATES` that it takes (where none is taken, the default's failure is
+    raised: FFmpeg's error does not say whether the rate was what it refused)."""
+    import av
+
+    rates: tuple[str | None, ...] = (None,)
+    if source.fmt == "avfoundation" and source.kind == "camera" and "framerate" not in source.options:
+        rates += AVFOUNDATION_RATES
+    first = None
+    for rate in rates:
+        options = dict(source.options) | ({"framerate": rate} if rate else {})
+        try:
+            return av.open(source.url, format=source.fmt or None, options=options, timeout=10)
+        except av_failures() as exc:
+            first = first or exc
+    raise first
 
 
 def _recording(container, url: str) -> bool:  # noqa: ANN001 - an av InputContainer

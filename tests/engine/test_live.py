@@ -1007,3 +1007,44 @@ def test_cli_runs_a_slow_uncompressed_camera_as_mjpeg_with_the_variant_it_calls_
     assert "its MJPEG, at 30 fps, is taken" in err and "holds 30 fps" in err
     assert "compressed hard" in err and "-> realtime-x2-compressed x2" in err
     assert len(_decode(tmp_path / "r.mkv")) >= 1
+
+
+def test_a_mac_camera_is_opened_at_a_rate_it_offers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FFmpeg's AVFoundation input asks a camera for 29.97 fps unless told and takes a rate only
+    within 0.01 of one offered: a webcam offering 30 alone refused it ("Selected framerate
+    (29.970030) is not supported by the device"). Without --fps the usual rates are tried after
+    the default; with --fps only that; where none is taken, the default's error is said."""
+    import av
+
+    from srstream.engine import sources
+
+    asked: list[str | None] = []
+
+    def fake_open(url, format=None, options=None, timeout=None):  # noqa: ANN001, ANN202, A002
+        asked.append((options or {}).get("framerate"))
+        if (options or {}).get("framerate") != offered:
+            raise av.error.OSError(5, "Input/output error")
+        return "opened"
+
+    monkeypatch.setattr(av, "open", fake_open)
+    monkeypatch.setattr(av, "formats_available", {*av.formats_available, "avfoundation"})  # as on a Mac
+    camera = parse_live("camera:0", platform="darwin")
+    offered = "30"
+    assert open_capture(camera) == "opened" and asked == [None, "30"]
+    asked.clear()
+    offered = None  # the default taken: nothing else tried
+    assert open_capture(camera) == "opened" and asked == [None]
+    asked.clear()
+    offered = "15"
+    with pytest.raises(InputError, match="cannot open camera 0"):  # --fps 30 asked: only 30
+        open_capture(parse_live("camera:0", fps=30, platform="darwin"))
+    assert asked == ["30"]
+    asked.clear()
+    offered = "7"  # none offered: all tried, the default's failure said
+    with pytest.raises(InputError, match="cannot open camera 0"):
+        open_capture(camera)
+    assert asked == [None, *sources.AVFOUNDATION_RATES]
+    asked.clear()
+    with pytest.raises(InputError):  # a Linux camera: one try, as before
+        open_capture(parse_live("camera:0", platform="linux"))
+    assert asked == [None]
