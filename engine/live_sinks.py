@@ -39,7 +39,11 @@ class Recorder:
     EARLY_PACKETS = 3000
 
     def __init__(self, path: Path, options: Any, report: Report, queue_size: int = 16) -> None:
-        self.pending = PendingOutput(Path(path))
+        from srstream.engine.video import PIPE, _Stdout
+
+        #: ``-o -``: Matroska on standard output (another program's input: ffmpeg to an RTMP server)
+        self.stdout = Path(path) == PIPE
+        self.pending = _Stdout() if self.stdout else PendingOutput(Path(path))
         self.path, self.tmp, self.options, self.report = Path(path), self.pending.tmp, options, report
         self.q: queue.Queue = queue.Queue()  # frames (at most queue_size, self.room), sound packets, None: the end
         self.room = threading.Semaphore(queue_size)
@@ -63,7 +67,7 @@ class Recorder:
         width, height = first.rgb.shape[1], first.rgb.shape[0]
         self.t0, self.clock0 = first.src.t, first.src.clock
         with writing(self.tmp, options.codec):
-            self.container = av.open(str(self.tmp), "w")
+            self.container = av.open("pipe:1", "w", format="matroska") if self.stdout else av.open(str(self.tmp), "w")
         # the file pipeline's stream set-up, tried in memory first (an unknown codec is a ConfigError, a
         # refusal an OutputError; close() then deletes the file)
         rehearse(self.container.format.name, options, lambda box, opts: self._streams(box, opts, width, height)[:2]
@@ -186,6 +190,8 @@ class Recorder:
                 self.error = self.error or OutputError(f"finalising {self.tmp} failed: {exc}")
         if keep and self.error is None and self.report.frames_out:
             self.report.output = self.pending.commit()
+            if self.stdout:  # nothing to read back
+                return
             try:
                 frames_kept(self.report.output, self.report.frames_out)
             except OutputError as exc:  # a live moment cannot be recorded again: what there is stays

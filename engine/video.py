@@ -900,6 +900,12 @@ class _Stdout:
 
     tmp = Path("<stdout>.mkv")
 
+    def __enter__(self) -> _Stdout:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
     def commit(self) -> Path:
         return PIPE
 

@@ -153,7 +153,9 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
         print("sr-stream: steadying the output over time, as for every screen recording and every stream "
               "compressed this hard (--stabilize 0 turns it off)", file=sys.stderr)
     output: Path | None = args.output
-    if output is not None:
+    to_stdout = output is not None and str(output) == "-"  # Matroska, for another program to read
+    out = sys.stderr if to_stdout else sys.stdout  # the summary: standard output carries the video then
+    if output is not None and not to_stdout:
         if output.exists() and not args.overwrite:
             raise ConfigError(f"{output} exists; pass --overwrite to replace it")
         if not output.parent.is_dir():
@@ -166,9 +168,10 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
                               device=args.device, stabilize=strength, stabilize_tolerance=tolerance,
                               stabilize_still=still_setting(screen), change_cap=cap_setting(args.change_cap, True))
         if output is not None:
-            options = options_for(output.suffix, args.codec, args.crf, bitrate=args.bitrate, preset=args.preset,
+            suffix = ".mkv" if to_stdout else output.suffix
+            options = options_for(suffix, args.codec, args.crf, bitrate=args.bitrate, preset=args.preset,
                                   pix_fmt=args.pix_fmt)
-            options.validate(output.suffix)
+            options.validate(suffix)
             recorder = Recorder(output, options, report)
             stack.enter_context(recorder.pending)  # released (and its temporary file removed) on any exit
             sinks.append(recorder)
@@ -185,7 +188,7 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
         print(f"sr-stream: {source} -> {ladder[0].label}"
               + (f", then down to {', '.join(r.label for r in ladder[1:])} if over {args.max_latency:g} ms"
                  if args.max_latency and len(ladder) > 1 else "")
-              + (f"; recording to {output}" if output else "")
+              + (f"; recording to {'standard output (Matroska)' if to_stdout else output}" if output else "")
               + ("; Ctrl-C or Q in the window stops" if display else "; Ctrl-C stops"), file=sys.stderr)
         audio_input = None
         if args.audio_input:
@@ -199,10 +202,10 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
                  audio_input=audio_input, pace=not args.no_pace)
     for switch in report.switches:
         print(f"sr-stream: switched {switch}", file=sys.stderr)
-    print(report.summary())
+    print(report.summary(), file=out)
     if report.output is not None:
         sound = f"; with {', '.join(report.copied_streams)}" if report.copied_streams else ""
-        print(f"{report.output}: {report.frames_out} frames{sound}")
+        print(f"{'standard output' if to_stdout else report.output}: {report.frames_out} frames{sound}", file=out)
     if report.damaged_packets:
         report.notes.append(f"{report.damaged_packets} damaged packets of {source} did not decode and were skipped")
     for note in report.notes[report.stopped_by == "disconnected":]:  # the first is then the error below

@@ -154,6 +154,20 @@ def test_cli_live_records_and_reports(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([f"lavfi:{GEN}", "--frames", "3", "--no-display", "-o", str(out)]) == 2  # exists: no overwrite
 
 
+def test_a_live_recording_streams_to_standard_output(tmp_path: Path) -> None:
+    """-o - (to pipe a camera into ffmpeg and on to an RTMP server) wrote a file named "-" and failed
+    at its first frame ("writing .-.partial failed"). It streams Matroska to standard output, as a
+    file run's -o - does, and the summary goes to standard error."""
+    r = subprocess.run([sys.executable, "-m", "srstream", f"lavfi:{GEN}", "--frames", "6", "--no-display", "-o", "-",
+                        "--backend", "ort", "--precision", "fp32"], cwd=tmp_path, capture_output=True, timeout=240)
+    assert r.returncode == 0, r.stderr.decode()
+    assert b"6 frames captured" in r.stderr and b"standard output: 6 frames" in r.stderr
+    assert not list(tmp_path.iterdir())  # no file named "-", nothing partial
+    (tmp_path / "piped.mkv").write_bytes(r.stdout)
+    assert r.stdout[:4] == b"\x1a\x45\xdf\xa3" and len(_decode(tmp_path / "piped.mkv")) == 6
+    assert _decode(tmp_path / "piped.mkv")[0].shape[:2] == (128, 192)
+
+
 @pytest.mark.parametrize("screen", [True, False])
 def test_a_screen_capture_is_steadied_as_a_screen_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str], screen: bool) -> None:
