@@ -24,7 +24,7 @@ __all__ = ["AudioReencode", "BT601", "CopiedOrder", "CoverPicture", "EncodeOptio
            "copy_stream_tags", "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe",
            "first_packets", "format_for", "frame_converter", "frame_ticks", "frames_kept", "has_alpha", "is_deep",
            "kept_codec", "kept_note", "mux_copied", "output_pix_fmt", "plausible_dts", "rehearse", "sws_flags",
-           "tag_hevc", "undecodable", "x264_params"]
+           "tag_hevc", "undecodable", "web_ready", "x264_params"]
 
 #: AVColorSpace values we convert with as declared (anything else is treated as BT.601): the
 #: swscale name of each matrix, and its (Kr, Kb) for the kernels' own Y'CbCr conversions.
@@ -1338,6 +1338,23 @@ CHAPTER_MUXERS = frozenset({"mp4", "mov", "ipod", "3gp", "3g2", "ismv", "psp", "
                             "asf_stream", "nut"})
 
 
+#: Muxers whose index (``moov``) FFmpeg writes after the data unless told: an .mp4, .m4v or .mov output
+#: is written with it first (``faststart``, moved there as the file is closed), so that a browser or a
+#: player streaming it over HTTP starts at once and a pipe can read it (``cat out.mp4 | sr-stream -``
+#: refused sr-stream's own outputs: "one whose index (moov) comes after its data cannot be read").
+_FASTSTART_MUXERS = frozenset({"mp4", "mov", "ipod"})
+
+
+def web_ready(out_container) -> None:  # noqa: ANN001 - an av output container, before its header is written
+    """Ask ``out_container`` (of :data:`_FASTSTART_MUXERS`, writing a file: the index is moved by
+    reading the file again, which a rehearsal in memory or a pipe cannot be) for its index first."""
+    if out_container.format.name in _FASTSTART_MUXERS and getattr(out_container, "file", None) is None \
+            and not str(out_container.name).startswith("pipe:"):
+        flags = out_container.options.get("movflags", "")
+        if "faststart" not in flags:
+            out_container.options["movflags"] = f"{flags}+faststart" if flags else "+faststart"
+
+
 def copy_container_metadata(src, out_container, suffix: str, copied: list[str], notes: list[str],  # noqa: ANN001
                             cut: Fraction | None = None, until: Fraction | None = None) -> dict:
     """Container tags (title, ...), chapters, attachments (Matroska fonts) and cover pictures,
@@ -1347,6 +1364,7 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
     runs this many seconds (``--duration``, ``--to``): those that begin after are left out, the
     last ended there. Returns the cover pictures an .mp4 output takes, by input stream index
     (:class:`CoverPicture`), for the caller's copied streams: :func:`mux_copied` muxes them at the end."""
+    web_ready(out_container)
     for key, value in (src.metadata or {}).items():
         if key.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration"):
             out_container.metadata[key] = value

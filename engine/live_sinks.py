@@ -13,7 +13,7 @@ from typing import Any
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
 from srstream.engine.encode import (AudioReencode, CopiedOrder, add_video_stream, copy_streams, frame_converter,
-                                    frames_kept, mux_copied, plausible_dts, rehearse)
+                                    frames_kept, mux_copied, plausible_dts, rehearse, web_ready)
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
@@ -68,6 +68,7 @@ class Recorder:
         self.t0, self.clock0 = first.src.t, first.src.clock
         with writing(self.tmp, options.codec):
             self.container = av.open("pipe:1", "w", format="matroska") if self.stdout else av.open(str(self.tmp), "w")
+        web_ready(self.container)
         # the file pipeline's stream set-up, tried in memory first (an unknown codec is a ConfigError, a
         # refusal an OutputError; close() then deletes the file)
         rehearse(self.container.format.name, options, lambda box, opts: self._streams(box, opts, width, height)[:2]

@@ -575,3 +575,36 @@ def test_a_long_video_whose_container_counts_no_frames_runs_as_a_resumable_job()
     assert api._segment_frames("auto", short, False) == 0
     assert api._segment_frames("auto", short, False, parallel=True) == 38  # about 8 segments of its 300 frames
     assert api._segment_frames("off", movie, False) == 0
+
+
+def test_an_mp4_output_has_its_index_first_and_reads_from_a_pipe(tmp_path: Path) -> None:
+    """An .mp4 or .mov output had its index (moov) after its data, FFmpeg's default: a browser
+    streaming it waits for the end, and sr-stream itself refused its own output on standard input
+    ("one whose index (moov) comes after its data cannot be read from a pipe"). It comes first now."""
+    import struct
+    import subprocess
+    import sys
+
+    from tests.onnx_models import nearest_x2_spec, write_nearest_x2
+
+    def top_boxes(path: Path) -> list[bytes]:
+        data, at, names = path.read_bytes(), 0, []
+        while at + 8 <= len(data):
+            size, name = struct.unpack(">I4s", data[at:at + 8])
+            names.append(name)
+            at += struct.unpack(">Q", data[at + 8:at + 16])[0] if size == 1 else size or len(data)
+        return names
+
+    film = _scene_film(tmp_path / "film.mkv")
+    nearest = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    with Upscaler(str(nearest), backend="ort", precision="fp32") as up:
+        for suffix in (".mp4", ".mov", ".m4v"):
+            up.run(api.plan_file(film, tmp_path / f"out{suffix}", scale=2, subtitles=False))
+            boxes = top_boxes(tmp_path / f"out{suffix}")
+            assert b"moov" in boxes and boxes.index(b"moov") < boxes.index(b"mdat"), (suffix, boxes)
+    r = subprocess.run([sys.executable, "-m", "srstream", "-", "-o", str(tmp_path / "again.mkv"), "--model",
+                        str(nearest), "--backend", "ort", "--precision", "fp32", "--no-subtitles"],
+                       input=(tmp_path / "out.mp4").read_bytes(), capture_output=True, timeout=240)
+    assert r.returncode == 0, r.stderr.decode()
+    with av.open(str(tmp_path / "again.mkv")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 50
