@@ -842,7 +842,8 @@ class AudioReencode:
             return []
         padded = []
         for frame in frames:
-            if frame.pts is not None and frame.sample_rate and frame.time_base != Fraction(1, frame.sample_rate):
+            if frame.pts is not None and frame.sample_rate and frame.time_base \
+                    and frame.time_base != Fraction(1, frame.sample_rate):
                 # one time base for every frame: the encoder's resampler times all of them in its
                 # first frame's (the silence's, 1/rate), and a Matroska sound's milliseconds
                 # then counted as samples (1.2 s as 1200 samples: the muxer's times went back)
