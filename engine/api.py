@@ -531,9 +531,10 @@ def _stand_in(media: Any, output: Path, fps: float | None, sound: str | Path | N
 
 
 def _left_out(job: FileJob) -> list[str]:
-    """What a GIF (or animated PNG) output says of its input's sound and subtitles, which it has no place for (as an
-    animated WebP says: :mod:`srstream.engine.animated`). They stopped the run before ("cannot
-    copy audio stream #1 (aac) into .gif"), asking for --no-audio on every GIF of a clip with sound."""
+    """What a GIF (or animated PNG) output says of its input's sound and subtitles, which it has no
+    place for (as an animated WebP says: :mod:`srstream.engine.animated`). They stopped the run
+    before ("cannot copy audio stream #1 (aac) into .gif"), asking for --no-audio on every GIF of a
+    clip with sound."""
     from srstream.engine.outputs import PICTURE_VIDEO_SUFFIXES
 
     media = job.media

@@ -11,8 +11,8 @@ import numpy as np
 from srstream.errors import InputError
 
 __all__ = ["AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_ALIASES",
-           "IMAGE_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES", "avif_bits", "full_range", "list_images", "load_rgb", "read_heif",
-           "read_image"]
+           "IMAGE_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES", "avif_bits", "full_range", "list_images", "load_rgb",
+           "read_heif", "read_image"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
 HEIF_SUFFIXES = (".heic", ".heif")

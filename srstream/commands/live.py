@@ -24,8 +24,8 @@ def live_model(args: argparse.Namespace, source, found=None):  # noqa: ANN001, A
     window capture, that tier's screen variant where it has one; for a network stream, the variant
     its first frames call for (``found``, :func:`srstream.engine.sources.probe_stream`: compressed
     hard, or a screen), as for a file, and for an MJPEG camera the one its quantisation tables call
-    for (:func:`srstream.engine.sources.probe_camera`). Returns (model, whether ``--stabilize auto`` steadies it:
-    a stream that took a variant, as a file that did)."""
+    for (:func:`srstream.engine.sources.probe_camera`). Returns (model, whether ``--stabilize auto``
+    steadies it: a stream that took a variant, as a file that did)."""
     from srstream.engine.autotune import pick_tier
     from srstream.engine.models import BUNDLED_MODELS, SCREEN_VARIANTS, for_content, resolve_model, steadied
 
