@@ -1057,7 +1057,8 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     lat = np.array(report.upscale_ms or [0.0])
     fps = report.frames_out / report.seconds if report.seconds else 0.0
     decoded = report.frames_decoded or report.frames_in
-    print(f"{output}: {report.frames_out} frames ({decoded} decoded) in {report.seconds:.1f} s, "
+    print(f"{output}: {report.frames_out} frame{'' if report.frames_out == 1 else 's'} ({decoded} decoded) in "
+          f"{report.seconds:.1f} s, "
           f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
           f"per frame; {frames.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}",
           file=sys.stderr if streaming else sys.stdout)
