@@ -608,6 +608,13 @@ def choose_pix_fmt(options: EncodeOptions, input_pix_fmt: str | None, width: int
     return pix_fmt, note
 
 
+#: The most pixels a picture has at the highest level of H.264 (6.2), HEVC (6.2) and AV1 (6.3): 8192x4352.
+LEVEL_PICTURE_LIMIT = 35_651_584
+#: Encoders whose streams have levels that decoders are built to (a 4K video taken x4 went beyond them).
+LEVELLED_CODECS = frozenset({"libx264", "libx265", "h264_nvenc", "hevc_nvenc", "av1_nvenc", "libsvtav1", "libaom-av1",
+                             "librav1e", "libvpx-vp9"})
+
+
 def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, width: int, height: int,  # noqa: ANN001
                      time_base: Fraction, matrix: int = BT601, *, like=None,  # noqa: ANN001
                      alpha: bool = False):  # noqa: ANN201
@@ -657,6 +664,11 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
         note = (f"{note}; " if note else "") + (
             f"the input's HDR10 metadata (mastering display, light levels) is not kept by {options.codec}: HDR "
             "players tone-map without it; --codec libx265 (.mp4, .mkv, .mov) or libsvtav1 keeps it")
+    if width * height > LEVEL_PICTURE_LIMIT and options.codec in LEVELLED_CODECS:
+        note = (f"{note}; " if note else "") + (
+            f"{width}x{height} is beyond the largest picture of every {options.codec} level (35.7 million "
+            "pixels, 8192x4352): software players (mpv, VLC, FFmpeg) play it, hardware decoders, browsers and "
+            "phones do not; a smaller --height, or frames (-o frames/%06d.png), for pictures this large")
     return stream, pix_fmt, note
 
 

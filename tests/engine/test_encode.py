@@ -321,3 +321,19 @@ def test_vp9_takes_the_preset_as_libvpx_speed() -> None:
     assert fastest["deadline"] == "realtime"
     with pytest.raises(ConfigError, match="--preset 'p4'"):
         encode.EncodeOptions(codec="libvpx-vp9", crf=18, preset="p4").validate(".webm")
+
+
+def test_a_picture_beyond_every_codec_level_is_said() -> None:
+    """A 4K video taken x4 was written as 15360x8640 H.264 flagged level 6.2 without a word: no
+    hardware decoder, browser or phone plays it. The run says so, and what to do; within the levels
+    nothing is said."""
+    import io
+    from fractions import Fraction
+
+    import av
+
+    for size, said in (((15360, 8640), True), ((8192, 4352), False), ((7680, 4320), False)):
+        with av.open(io.BytesIO(), "w", format="matroska") as box:
+            _, _, note = encode.add_video_stream(box, encode.options_for(".mkv", None, None), 30, *size,
+                                                 Fraction(1, 30))
+        assert ("beyond the largest picture of every libx264 level" in (note or "")) == said, (size, note)
