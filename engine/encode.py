@@ -1359,10 +1359,10 @@ _FASTSTART_MUXERS = frozenset({"mp4", "mov", "ipod"})
 
 
 def web_ready(out_container) -> None:  # noqa: ANN001 - an av output container, before its header is written
-    """Ask ``out_container`` (of :data:`_FASTSTART_MUXERS`, writing a file: the index is moved by
-    reading the file again, which a rehearsal in memory or a pipe cannot be) for its index first."""
-    if out_container.format.name in _FASTSTART_MUXERS and getattr(out_container, "file", None) is None \
-            and not str(out_container.name).startswith("pipe:"):
+    """Ask ``out_container`` (of :data:`_FASTSTART_MUXERS`) for its index first. For an output file
+    as it is opened: the muxer moves the index by reading the file again, which a rehearsal in
+    memory or a pipe cannot be."""
+    if out_container.format.name in _FASTSTART_MUXERS:
         flags = out_container.options.get("movflags", "")
         if "faststart" not in flags:
             out_container.options["movflags"] = f"{flags}+faststart" if flags else "+faststart"
@@ -1377,7 +1377,6 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
     runs this many seconds (``--duration``, ``--to``): those that begin after are left out, the
     last ended there. Returns the cover pictures an .mp4 output takes, by input stream index
     (:class:`CoverPicture`), for the caller's copied streams: :func:`mux_copied` muxes them at the end."""
-    web_ready(out_container)
     for key, value in (src.metadata or {}).items():
         if key.lower() not in ("encoder", "major_brand", "minor_version", "compatible_brands", "duration"):
             out_container.metadata[key] = value

@@ -36,7 +36,7 @@ from srstream.atomic import PendingOutput, fitting_name, write_atomic
 from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags,
                                     copy_streams, exact_start, finish_probe, first_packets, frames_kept, kept_note,
-                                    mux_copied, tag_hevc, undecodable)
+                                    mux_copied, tag_hevc, undecodable, web_ready)
 from srstream.engine.media import carried_streams, cut_pts, decode_order_times, main_video, no_video
 from srstream.engine.sequence import open_input
 from srstream.engine.timeline import Continuity, jumps_in
@@ -540,6 +540,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
         cut = kept_from * video_src.time_base if kept_from is not None else None
         with writing(pending.tmp, encode.codec):
             out = av.open(str(pending.tmp), "w")
+        web_ready(out)
         try:
             try:
                 with av.open(str(files[0])) as sample:

@@ -55,6 +55,7 @@ from srstream.engine.encode import (
     plausible_dts,
     rehearse,
     undecodable,
+    web_ready,
 )
 from srstream.engine.media import (carried_streams, cut_pts, decode_order_times, has_clear_pixels, main_video,
                                    no_video, shown_frames)
@@ -776,6 +777,7 @@ class FileSink:
             with writing(self.tmp, options.codec):
                 self.container = av.open("pipe:1", "w", format="matroska") if dst == PIPE \
                     else av.open(str(self.tmp), "w", options=_gif_loop(source, self.tmp))
+            web_ready(self.container)
             self.size = size  # (width, height) of the output frames
             if not rehearsed:  # a job's segments: once for them all, before the first (Upscaler._joinable)
                 rehearse_output(source, self.container.format.name, self.tmp.suffix, self.size, options)
