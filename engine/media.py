@@ -16,7 +16,7 @@ from pathlib import Path
 from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.images import (AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_ALIASES, IMAGE_SUFFIXES,
-                             RAW_STILL_SUFFIXES)
+                             RAW_STILL_SUFFIXES, develop_first)
 
 __all__ = ["IMAGE_SUFFIXES", "MediaInfo", "carried_streams", "has_clear_pixels", "main_video", "no_video", "probe",
            "probe_video"]
@@ -322,9 +322,8 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
         if not images and not videos:
             raws = sum(p.suffix.lower() in RAW_STILL_SUFFIXES for p in files)
             raise InputError(f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos"
-                             + (f", only {raws} camera raw file{'s' if raws > 1 else ''}: develop "
-                                f"{'them' if raws > 1 else 'it'} first (darktable, RawTherapee, Lightroom) to 16-bit "
-                                "TIFF or PNG, and upscale that" if raws else "")
+                             + (f", only {raws} camera raw file{'s' if raws > 1 else ''}: {develop_first(raws)}"
+                                if raws else "")
                              + ("" if recursive or raws else ", and without -r its subfolders are not read"))
         return MediaInfo(path=path, kind="folder", frames=len(images), recursive=recursive, videos=videos)
     try:
@@ -338,8 +337,7 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
     if path.suffix.lower() in RAW_STILL_SUFFIXES:
         raise InputError(f"{path} is a camera raw file: the photo in it is the sensor's mosaic, still to be "
                          "developed (white balance, colours), and what could be read of it here is a small preview "
-                         "or that mosaic undeveloped; develop it first (darktable, RawTherapee, Lightroom or the "
-                         "camera maker's software) to a 16-bit TIFF or PNG, and upscale that")
+                         f"or that mosaic undeveloped; {develop_first()}")
     if path.suffix.lower() in (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES, *IMAGE_ALIASES) or _is_still(path):
         return _probe_image(path)
     return _probe_video(path)

@@ -184,7 +184,7 @@ def folder_videos(path: Path, recursive: bool = False) -> list[Path]:
     """The videos of a folder (with ``recursive``, of its subfolders too) or glob (sorted), which a
     run of its images leaves alone: each is upscaled by a run of its own (:mod:`srstream.engine.folders`;
     GIFs are not among them: a folder run upscales them as GIFs)."""
-    return videos_among(folder_files(path, recursive) if path.is_dir() else map(Path, glob.glob(str(path))))
+    return videos_among(_folder_or_glob(path, recursive))
 
 
 def folder_raws(path: Path, recursive: bool = False) -> list[Path]:
@@ -192,8 +192,12 @@ def folder_raws(path: Path, recursive: bool = False) -> list[Path]:
     a run leaves alone (:data:`srstream.images.RAW_STILL_SUFFIXES`: to be developed first)."""
     from srstream.images import RAW_STILL_SUFFIXES
 
-    files = folder_files(path, recursive) if path.is_dir() else map(Path, glob.glob(str(path)))
-    return sorted(p for p in files if p.suffix.lower() in RAW_STILL_SUFFIXES)
+    return sorted(p for p in _folder_or_glob(path, recursive) if p.suffix.lower() in RAW_STILL_SUFFIXES)
+
+
+def _folder_or_glob(path: Path, recursive: bool) -> Iterable[Path]:
+    """The files of the folder ``path`` (:func:`folder_files`) or that the glob pattern ``path`` matches."""
+    return folder_files(path, recursive) if path.is_dir() else map(Path, glob.glob(str(path)))
 
 
 def videos_among(files: Iterable[Path]) -> list[Path]:

@@ -11,8 +11,8 @@ import numpy as np
 from srstream.errors import InputError
 
 __all__ = ["AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_ALIASES",
-           "IMAGE_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES", "avif_bits", "full_range", "list_images", "load_rgb",
-           "read_heif", "read_image"]
+           "IMAGE_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES", "avif_bits", "develop_first", "full_range",
+           "list_images", "load_rgb", "read_heif", "read_image"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
 HEIF_SUFFIXES = (".heic", ".heif")
@@ -33,6 +33,16 @@ FLOAT_STILL_SUFFIXES = (".exr", ".hdr", ".pfm", ".phm")
 #: be developed; FFmpeg read a DNG or CR2 as a picture (its preview or the mosaic) and it was upscaled.
 RAW_STILL_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
                       ".rw2", ".pef", ".srw", ".3fr", ".fff", ".iiq", ".x3f", ".rwl", ".mrw", ".kdc", ".erf", ".mos")
+
+
+def develop_first(count: int = 1) -> str:
+    """What to do with ``count`` camera raw files (:data:`RAW_STILL_SUFFIXES`), as the runs say it."""
+    many = count > 1
+    return (f"develop {'them' if many else 'it'} first (darktable, RawTherapee, Lightroom or the camera maker's "
+            f"software) to 16-bit {'TIFFs or PNGs' if many else 'TIFF or PNG'}, and upscale "
+            f"{'those' if many else 'that'}")
+
+
 #: What a folder or glob run of the engine upscales: images, and GIFs (as GIFs, through the video pipeline).
 FOLDER_SUFFIXES = (*IMAGE_SUFFIXES, *AV_STILL_SUFFIXES, *IMAGE_ALIASES, ".gif")
 #: BT.601 luma weights (R, G, B): the grey level of colour images and the Y of the luma models.

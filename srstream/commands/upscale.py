@@ -1150,12 +1150,11 @@ def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
               f"animation, a TIFF's pages, a GIF): {names}", file=sys.stderr)
     raws = folder_raws(job.media.path, job.media.recursive)
     if raws:
+        from srstream.images import develop_first
+
         names = ", ".join(p.name for p in raws[:3]) + (", ..." if len(raws) > 3 else "")
-        many = len(raws) > 1
-        print(f"note: {len(raws)} camera raw file{'s' if many else ''} left alone ({names}): develop "
-              f"{'them' if many else 'it'} first (darktable, RawTherapee, Lightroom) to 16-bit "
-              f"{'TIFFs or PNGs' if many else 'TIFF or PNG'}, and upscale {'those' if many else 'that'}",
-              file=sys.stderr)
+        print(f"note: {len(raws)} camera raw file{'s' if len(raws) > 1 else ''} left alone ({names}): "
+              f"{develop_first(len(raws))}", file=sys.stderr)
     for src, why in report.failed:
         print(f"  failed: {src}: {why}", file=sys.stderr)
     if report.interrupted:
