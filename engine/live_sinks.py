@@ -39,11 +39,11 @@ class Recorder:
     EARLY_PACKETS = 3000
 
     def __init__(self, path: Path, options: Any, report: Report, queue_size: int = 16) -> None:
-        from srstream.engine.video import PIPE, _Stdout
+        from srstream.engine.video import PIPE, StdoutOutput
 
         #: ``-o -``: Matroska on standard output (another program's input: ffmpeg to an RTMP server)
         self.stdout = Path(path) == PIPE
-        self.pending = _Stdout() if self.stdout else PendingOutput(Path(path))
+        self.pending = StdoutOutput() if self.stdout else PendingOutput(Path(path))
         self.path, self.tmp, self.options, self.report = Path(path), self.pending.tmp, options, report
         self.q: queue.Queue = queue.Queue()  # frames (at most queue_size, self.room), sound packets, None: the end
         self.room = threading.Semaphore(queue_size)

@@ -66,8 +66,8 @@ from srstream.engine.timeline import Continuity, jumps_in
 from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
-__all__ = ["DEINTERLACED_NOTE", "PIPE", "Deinterlacer", "EncodeOptions", "FileSink", "FileSource", "default_codec",
-           "end_of_input", "keeps_alpha", "part_note", "rehearse_output", "upscale_video"]
+__all__ = ["DEINTERLACED_NOTE", "PIPE", "Deinterlacer", "EncodeOptions", "FileSink", "FileSource", "StdoutOutput",
+           "default_codec", "end_of_input", "keeps_alpha", "part_note", "rehearse_output", "upscale_video"]
 
 #: ``-`` as the input or the output: standard input / output (streamed Matroska out).
 PIPE = Path("-")
@@ -766,7 +766,7 @@ class FileSink:
         import av
 
         self.options, self.report, self.source = options, report, source
-        self.pending = _Stdout() if dst == PIPE else PendingOutput(dst)
+        self.pending = StdoutOutput() if dst == PIPE else PendingOutput(dst)
         self.tmp = self.pending.tmp
         self.q = Channel(queue_size)
         self.sent = 0
@@ -883,7 +883,7 @@ class FileSink:
             raise SRStreamError(f"the encoder wrote {report.frames_out} frames for {self.sent} decoded; "
                                 "nothing was written (please report this)")
         if report.frames_in:
-            if not isinstance(self.pending, _Stdout):
+            if not isinstance(self.pending, StdoutOutput):
                 try:
                     frames_kept(self.tmp, report.frames_out)
                 except OutputError:
@@ -897,12 +897,13 @@ class FileSink:
             self.pending.discard()
 
 
-class _Stdout:
-    """``-o -``: the video streams to standard output as Matroska; nothing to lock or rename."""
+class StdoutOutput:
+    """``-o -``: the video streams to standard output as Matroska; nothing to lock or rename (a file
+    run's and a live recording's, in place of :class:`srstream.atomic.PendingOutput`)."""
 
     tmp = Path("<stdout>.mkv")
 
-    def __enter__(self) -> _Stdout:
+    def __enter__(self) -> StdoutOutput:
         return self
 
     def __exit__(self, *exc: object) -> None:
