@@ -37,6 +37,7 @@ from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags,
                                     copy_streams, exact_start, finish_probe, first_packets, frames_kept, kept_note,
                                     mux_copied, tag_hevc, undecodable, web_ready)
+from srstream.engine.captions import caption_packets, caption_track, starts_with_captions
 from srstream.engine.media import carried_streams, cut_pts, decode_order_times, main_video, no_video
 from srstream.engine.sequence import open_input
 from srstream.engine.timeline import Continuity, jumps_in
@@ -553,6 +554,10 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
             video, extra, copied = _join_streams(out, video_in, source, encode, pending.tmp.suffix,
                                                  report.copied_streams, report.notes, sound, cut, until)
             bsf = av.bitstream.BitStreamFilterContext(name, video_in, video) if name else None
+            captions = None  # the closed captions in the source's pictures, read again: the segments keep none
+            if sound is None and encode.copy_subtitles and starts_with_captions(src, video_src.index):
+                captions = caption_track(out, pending.tmp.suffix, video_src.time_base, report.copied_streams,
+                                         report.notes)
 
             def video_packets() -> Iterator[tuple[float, int, Any]]:
                 last: Fraction | None = None  # the decode time of the packet before, in seconds
@@ -579,10 +584,17 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                     if packet.dts is not None and packet.size:
                         yield float(packet.dts * packet.time_base), 1, packet
 
+            def caption_lines() -> Iterator[tuple[float, int, Any]]:
+                if captions is not None:
+                    for at, packet in caption_packets(src, video_src.index, captions, kept_from,
+                                                      _shown_until(files[-1]) if seconds else None):
+                        yield at, 2, packet
+
             order = CopiedOrder()
             with writing(pending.tmp, encode.codec):  # in decode-time order; video first on a tie
                 end, frame_time = None, 1 / (video_src.average_rate or 30)
-                for _, kind, packet in heapq.merge(video_packets(), other_packets(), key=lambda t: t[:2]):
+                for _, kind, packet in heapq.merge(video_packets(), other_packets(), caption_lines(),
+                                                   key=lambda t: t[:2]):
                     if kind == 0:
                         frames += 1
                         if packet.pts is not None:
@@ -591,8 +603,10 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                         for q in bsf.filter(packet) if bsf else [packet]:
                             q.stream = video
                             out.mux(q)
-                    else:
+                    elif kind == 1:
                         mux_copied(out, copied, packet, order=order)
+                    else:
+                        out.mux(packet)
                 for q in bsf.filter(None) if bsf else []:
                     q.stream = video
                     out.mux(q)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, read_error, reading, write_error, writing
+from srstream.engine.captions import CaptionData, caption_bytes, caption_track, has_captions
 from srstream.engine.dovi import dynamic_hdr_notes
 from srstream.engine.encode import (
     BT601,
@@ -351,6 +352,9 @@ class FileSource:
         if deinterlace not in ("auto", "on", "off"):
             raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on or off")
         self.src, self.span, self.deinterlace = src, span, deinterlace
+        self.copy_subtitles = copy_subtitles
+        #: its pictures carry closed captions (its first one does), which the output keeps as subtitles
+        self.captions = False
         self.bwdif: Deinterlacer | InverseTelecine | None = None
         self.ivtc = False  # telecined film, rebuilt (InverseTelecine): four frames out for five in
         self._origin: int | None = None  # the pts of the file's first frame: where the fives of telecine count from
@@ -440,6 +444,7 @@ class FileSource:
         if frame is None:
             return
         self.shape, self._origin = (frame.height, frame.width), frame.pts
+        self.captions = self.copy_subtitles and has_captions(frame)
         if self.video.codec_context.name == "gif":  # decoded as bgra whether transparent or not
             self.alpha = has_clear_pixels(frame)
         self.turns = round((frame.rotation or 0) / 90) % 4
@@ -485,6 +490,10 @@ class FileSource:
         held: deque | None = deque() if self.limit != (None, None) else None
         kept_until: Fraction | None = None  # the last kept frame's end, in seconds (a preview's)
         damaged_run = 0  # damaged packets in a row
+        # closed captions of the decoded pictures, (pts, cc_data), read before any deinterlacing or inverse
+        # telecine (which drops a picture in five, and its captions with it) and handed on with the frames
+        captions: deque | None = deque() if self.captions else None
+        unread_captions = False  # captions that began after the first picture (or come from a pipe)
 
         looked_back = None
         if self.cut_at is not None:  # the subtitle lines on screen at the cut, however long before its keyframe
@@ -506,6 +515,17 @@ class FileSource:
                 if begins is not None and begins >= until:
                     break
                 if not pass_on(held.popleft()):
+                    return False
+            return True
+
+        def caption_lines(upto: int | None) -> bool:  # the captions of the pictures up to pts ``upto`` (None: all)
+            while captions:
+                pts, data = captions[0]
+                if upto is not None and pts > upto:
+                    break
+                captions.popleft()
+                if (start is None or pts >= start) and (end is None or pts < end) and \
+                        not emit(Passthrough(CaptionData(data, pts - shift))):
                     return False
             return True
 
@@ -532,6 +552,8 @@ class FileSource:
                 return "frames"
             if most_seconds is not None and (pts - first_pts) * tb >= most_seconds:
                 return "duration"
+            if captions and not caption_lines(frame.pts):
+                return ""
             if not emit(Frame(report.frames_in, pts - shift, time.perf_counter(), frame)):
                 return ""
             report.frames_in += 1
@@ -608,6 +630,10 @@ class FileSource:
                 for decoded in pictures:
                     if self.decode_times:
                         decoded.pts = decoded.dts  # None for the last few: each gets the next free time
+                    if (data := caption_bytes(decoded)) is not None and decoded.pts is not None:
+                        if captions is not None:
+                            captions.append((decoded.pts, data))
+                        unread_captions |= captions is None and self.copy_subtitles
                     for frame in self._deinterlaced(decoded, report):
                         if (outcome := handle(frame)) is not None:
                             return finish(outcome)
@@ -620,8 +646,11 @@ class FileSource:
                         return outcome
             except av_failures() as exc:
                 report.decode_error = report.decode_error or str(read_error(exc, "deinterlacing"))
-        if not release(None):  # the file ended inside the preview's limit: all of its sound
+        if not release(None) or not caption_lines(None):  # the file ended inside the preview's limit: all of its sound
             return ""
+        if unread_captions:
+            report.notes.append("closed captions that begin after the video's first picture (or in a pipe) are not "
+                                "kept: sr-stream looks for them in the first one")
         return "end"
 
     def _seek_point(self, target: int) -> int | None:
@@ -688,7 +717,9 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
                     size: tuple[int, int], suffix: str, copied: list[str], notes: list[str]) -> tuple:
     """The output's streams in ``container`` (the file's, or :func:`rehearse`'s in memory): the
     encoder's at ``size``, like the input's video, and the copied or re-encoded audio and subtitles,
-    with the container's metadata. Returns (video stream, RGB-to-frame converter, copied streams, pix_fmt)."""
+    with the container's metadata, and a caption stream for the closed captions in its pictures. Returns
+    (video stream, RGB-to-frame converter, copied streams, pix_fmt, :class:`~srstream.engine.captions.Captions`
+    or None)."""
     video = source.video
     rate = (video.average_rate or Fraction(30)) * (Fraction(4, 5) if source.ivtc else 1)  # telecine: the film's
     stream, pix_fmt, note = add_video_stream(container, options, rate, *size, video.time_base, source.matrix,
@@ -706,7 +737,8 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
         until = min(until, frames / video.average_rate) if until is not None else frames / video.average_rate
     streams.update(copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at,
                                            until=until))
-    return stream, convert, streams, pix_fmt
+    captions = caption_track(container, suffix, video.time_base, copied, notes) if source.captions else None
+    return stream, convert, streams, pix_fmt, captions
 
 
 def keeps_alpha(source: FileSource, pix_fmt: str) -> bool:
@@ -781,7 +813,7 @@ class FileSink:
             self.size = size  # (width, height) of the output frames
             if not rehearsed:  # a job's segments: once for them all, before the first (Upscaler._joinable)
                 rehearse_output(source, self.container.format.name, self.tmp.suffix, self.size, options)
-            self.stream, self.convert, self.copied, self.pix_fmt = _output_streams(
+            self.stream, self.convert, self.copied, self.pix_fmt, self.captions = _output_streams(
                 self.container, options, source, self.size, self.tmp.suffix, report.copied_streams, report.notes)
             self.alpha = keeps_alpha(source, self.pix_fmt)
         except BaseException:
@@ -816,6 +848,10 @@ class FileSink:
         order = CopiedOrder()
         try:
             for item in self.q.drain():
+                if isinstance(item, Passthrough) and isinstance(item.packet, CaptionData):
+                    for packet in self.captions.packets(item.packet) if self.captions is not None else ():
+                        self.container.mux(packet)
+                    continue
                 if isinstance(item, Passthrough):
                     mux_copied(self.container, self.copied, item.packet, order=order)
                     self.report.packets_copied += 1
@@ -840,6 +876,12 @@ class FileSink:
             end = None if last is None else last * tb + 1 / rate
             mux_copied(self.container, self.copied, None, end)  # what the re-encoded streams still hold
             self.report.notes.extend(undecodable(self.copied) + order.notes())
+            if self.captions is not None:
+                for packet in self.captions.packets(None, end):  # the line still on screen at the end
+                    self.container.mux(packet)
+                if self.captions.bad:
+                    self.report.notes.append(f"{self.captions.bad} pictures' closed captions did not decode and "
+                                             "were left out")
         except av_failures() as exc:
             self.error = write_error(exc, self.tmp, self.options.codec)
         except BaseException as exc:  # noqa: BLE001 - raised by close() on the caller's thread
