@@ -47,14 +47,15 @@ class CaptionData:
 
 
 def caption_bytes(frame: Any) -> bytes | None:  # noqa: ANN401 - an av.VideoFrame
-    """``frame``'s closed-caption side data, or None."""
+    """``frame``'s closed-caption side data, or None (read as :func:`srstream.engine.av_errors.side_data`
+    reads it: a frame with a type of side data PyAV has no name for made ``frame.side_data`` raise)."""
     from av.sidedata.sidedata import Type
 
-    side = getattr(frame, "side_data", None)
-    if side is None:
+    from srstream.engine.av_errors import side_data
+
+    if getattr(frame, "side_data", None) is None:
         return None
-    data = side.get(Type.A53_CC)
-    return bytes(data) if data is not None else None
+    return next((bytes(data) for data in side_data(frame) if data.type == Type.A53_CC), None)
 
 
 def has_captions(frame: Any) -> bool:  # noqa: ANN401 - an av.VideoFrame
