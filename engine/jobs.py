@@ -40,6 +40,7 @@ from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_m
 from srstream.engine.captions import caption_packets, caption_track, starts_with_captions
 from srstream.engine.media import carried_streams, cut_pts, decode_order_times, main_video, no_video
 from srstream.engine.sequence import open_input
+from srstream.engine.spherical import ISO_MUXERS, output_projection, projection_boxes, write_projection
 from srstream.engine.timeline import Continuity, jumps_in
 from srstream.errors import ConfigError, InputError, OutputError
 
@@ -541,7 +542,11 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
         cut = kept_from * video_src.time_base if kept_from is not None else None
         with writing(pending.tmp, encode.codec):
             out = av.open(str(pending.tmp), "w")
-        web_ready(out)
+        iso = any(name in ISO_MUXERS for name in source.format.name.split(","))
+        projection = output_projection(projection_boxes(src) if iso else None, out.format.name, pending.tmp.suffix,
+                                       report.notes)
+        if projection is None:  # else the index stays at the end, where the projection boxes go in
+            web_ready(out)
         try:
             try:
                 with av.open(str(files[0])) as sample:
@@ -620,5 +625,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
             raise OutputError(f"the join wrote {frames} video packets for {expected} encoded frames; nothing was "
                               "replaced (please report this)")
         with writing(pending.tmp, encode.codec):
+            if projection is not None:
+                write_projection(pending.tmp, projection, report.notes)
             frames_kept(pending.tmp, frames)
     return frames

@@ -63,6 +63,8 @@ from srstream.engine.media import (carried_streams, cut_pts, decode_order_times,
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
+from srstream.engine.spherical import (ISO_MUXERS, output_projection, projection_boxes, projection_side_data,
+                                       write_projection)
 from srstream.engine.timeline import Continuity, jumps_in
 from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
@@ -355,6 +357,8 @@ class FileSource:
         self.copy_subtitles = copy_subtitles
         #: its pictures carry closed captions (its first one does), which the output keeps as subtitles
         self.captions = False
+        #: the 360-degree / stereo 3D boxes of an MP4 or MOV input, which an MP4 or MOV output is given
+        self.projection = None
         self.bwdif: Deinterlacer | InverseTelecine | None = None
         self.ivtc = False  # telecined film, rebuilt (InverseTelecine): four frames out for five in
         self._origin: int | None = None  # the pts of the file's first frame: where the fives of telecine count from
@@ -433,6 +437,18 @@ class FileSource:
         h, w = self.shape
         return (h, w) if self.turns % 2 else (w, h)
 
+    def _projection_facts(self, frame) -> None:  # noqa: ANN001 - the first av.VideoFrame
+        """Its 360-degree or stereo 3D projection: the boxes an MP4/MOV output is given, or a note."""
+        found = projection_side_data(frame)
+        if not found:
+            return
+        if any(name in ISO_MUXERS for name in self.container.format.name.split(",")):
+            self.projection = projection_boxes(self.src)
+        if self.projection is None and self.span == (None, None):
+            self.notes.append(f"the input is a 360-degree or stereo 3D video ({', '.join(found).lower()} side data) "
+                              "whose projection is not carried: sr-stream copies Google's sv3d/st3d boxes from an "
+                              "MP4 or MOV input only; players will show the output flat")
+
     def _first_frame_facts(self) -> None:
         """What only a decoded frame tells: the display rotation and interlacing (read from the
         first frame, in a second pass over the file's start)."""
@@ -445,6 +461,7 @@ class FileSource:
             return
         self.shape, self._origin = (frame.height, frame.width), frame.pts
         self.captions = self.copy_subtitles and has_captions(frame)
+        self._projection_facts(frame)
         if self.video.codec_context.name == "gif":  # decoded as bgra whether transparent or not
             self.alpha = has_clear_pixels(frame)
         self.turns = round((frame.rotation or 0) / 90) % 4
@@ -809,7 +826,11 @@ class FileSink:
             with writing(self.tmp, options.codec):
                 self.container = av.open("pipe:1", "w", format="matroska") if dst == PIPE \
                     else av.open(str(self.tmp), "w", options=_gif_loop(source, self.tmp))
-            web_ready(self.container)
+            #: the input's projection boxes, added once the muxer wrote the index at the end (not fast-start)
+            self.projection = output_projection(source.projection, self.container.format.name, self.tmp.suffix,
+                                                report.notes)
+            if self.projection is None:
+                web_ready(self.container)
             self.size = size  # (width, height) of the output frames
             if not rehearsed:  # a job's segments: once for them all, before the first (Upscaler._joinable)
                 rehearse_output(source, self.container.format.name, self.tmp.suffix, self.size, options)
@@ -908,6 +929,8 @@ class FileSink:
         closing, self.container = self.container, None
         try:
             closing.close()  # writes the trailer (the moov of an .mp4): a full disk shows here
+            if self.projection is not None and self.error is None:
+                write_projection(self.tmp, self.projection, self.report.notes)
         except av_failures() as exc:
             self.error = self.error or write_error(exc, self.tmp, self.options.codec)
         if self.error is not None:
