@@ -307,6 +307,20 @@ def _video_in_one_pass(job: FileJob, segments: int | str, option: str, in_pass: 
                           "job's join muxes) covers it whole: drop one or the other")
 
 
+def _with_sidecars(job: FileJob, result: FileResult) -> FileResult:
+    """``result``, the subtitle files beside a video input copied beside its finished output
+    (:func:`srstream.engine.sidecars.copy_sidecars`): not for a pipe, frames or an animation."""
+    report = result.segments if result.segments is not None else result.video
+    if (job.kind != "video" or job.frames is not None or job.animation or report is None or report.interrupted
+            or str(job.media.path) == "-" or str(job.output) == "-" or job.output.suffix.lower() in (".gif", ".apng")):
+        return result
+    from srstream.engine.sidecars import copy_sidecars
+
+    whole = job.limit == (None, None) and job.start is None
+    copy_sidecars(Path(job.media.path), job.output, report.notes, whole)
+    return result
+
+
 def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwrite: bool, codec: str | None,
                 crf: int | None, bitrate: str | None, preset: str, pix_fmt: str | None, audio: bool, subtitles: bool,
                 segments: int | str, restart: bool, workers: int, ray_address: str | None,
@@ -883,7 +897,7 @@ class Upscaler:
 
     def _run_job(self, job: FileJob, progress: Callable[[int], None] | None) -> FileResult:
         if job.sequence is None:
-            return self._run(job, progress)
+            return _with_sidecars(job, self._run(job, progress))
         try:  # an image sequence: its concat list is there while it runs (written again for a job run twice)
             if not job.sequence.listing.is_file():  # plan_file wrote it: every frame is not read twice
                 job.sequence.write()
