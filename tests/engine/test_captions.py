@@ -177,6 +177,22 @@ def test_captions_pass_through_the_deinterlacer_whole(tmp_path: Path, nearest: P
     assert _lines(out) == WHOLE
 
 
+def test_telecined_film_keeps_every_letter_of_its_captions(tmp_path: Path, nearest: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Inverse telecine drops one picture in five (the repeated fields), which carries two letters of
+    the captions: they are read from the pictures as decoded, before that."""
+    from tests.engine.test_video import _film, _write_telecined
+
+    pairs = _schedule(50)
+    sent = iter(range(50))
+    src = _write_telecined(tmp_path / "dvd.ts", _film(), each=lambda p: _with_sei(p, _sei(pairs[next(sent)])))
+    out = tmp_path / "film.mkv"
+    code, said = _run(src, out, nearest, capsys, "--segments", "off")
+    assert code == 0, said
+    assert "telecined film" in said and "40 frames (50 decoded)" in said
+    assert _lines(out) == [("HELLO WORLD", round(10 / 30, 3), round(40 / 30, 3))]
+
+
 def test_a_format_without_text_subtitles_says_the_captions_are_not_kept(
         tmp_path: Path, nearest: Path, captioned: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.ts"

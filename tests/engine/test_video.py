@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -918,10 +919,12 @@ def _film(frames: int = 40) -> list[np.ndarray]:
     return out
 
 
-def _write_telecined(path: Path, film: list[np.ndarray], gop: int = 250) -> Path:
+def _write_telecined(path: Path, film: list[np.ndarray], gop: int = 250,
+                     each: Callable[[av.Packet], av.Packet] = lambda packet: packet) -> Path:
     """``film`` (24 fps) hard-telecined to 30 fps by FFmpeg's telecine filter (3:2 pulldown: two
     of every five frames woven from two film frames), losslessly encoded as interlaced H.264 with a
-    keyframe every ``gop`` frames: a DVD or broadcast of a film or an anime."""
+    keyframe every ``gop`` frames: a DVD or broadcast of a film or an anime. ``each``: what each
+    packet (one picture, in display order: no B-frames) is muxed as."""
     import av.filter
 
     graph = av.filter.Graph()
@@ -947,9 +950,9 @@ def _write_telecined(path: Path, film: list[np.ndarray], gop: int = 250) -> Path
                 woven.pts, woven.time_base = count, Fraction(1, 30)
                 count += 1
                 for packet in stream.encode(woven):
-                    out.mux(packet)
+                    out.mux(each(packet))
         for packet in stream.encode(None):
-            out.mux(packet)
+            out.mux(each(packet))
     return path
 
 
