@@ -623,8 +623,9 @@ class Upscaler:
             factor, the model's output shrunk (area filter) or enlarged (Lanczos) to it. None:
             the model's factor.
         deinterlace: for videos: ``auto`` (the default) deinterlaces one whose first frame is
-            interlaced with FFmpeg's bwdif, a frame out for each frame in; ``on`` every frame
-            marked interlaced; ``off`` none (:class:`srstream.engine.video.Deinterlacer`).
+            interlaced with FFmpeg's bwdif, a frame out for each frame in; ``double`` a frame out for
+            each field (twice the frame rate); ``on`` every frame marked interlaced; ``off`` none
+            (:class:`srstream.engine.video.Deinterlacer`).
         tileable: each frame is a texture that repeats edge to edge: upscale it as if it wrapped
             around, so the output tiles without seams (:class:`srstream.engine.upscaler.TileableUpscaler`;
             the model's own factor only).
@@ -694,8 +695,8 @@ class Upscaler:
             from srstream.engine.upscaler import ResizedUpscaler
 
             frames = ResizedUpscaler(frames, output)
-        if deinterlace not in ("auto", "on", "off"):
-            raise ConfigError(f"deinterlace={deinterlace!r}: auto, on or off")
+        if deinterlace not in ("auto", "on", "off", "double"):
+            raise ConfigError(f"deinterlace={deinterlace!r}: auto, on, off or double")
         self.output, self.deinterlace, self.tileable = output, deinterlace, tileable
         self.channels = channels
         self._frames = frames

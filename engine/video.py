@@ -77,7 +77,10 @@ PIPE = Path("-")
 
 
 DEINTERLACED_NOTE = ("the input is interlaced: each frame deinterlaced (FFmpeg's bwdif, one frame out for each "
-                     "frame in, at its own time) before upscaling; --deinterlace off upscales the fields as they are")
+                     "frame in, at its own time) before upscaling; --deinterlace double makes a frame of each field "
+                     "(twice the frame rate and the work), off upscales the fields as they are")
+DOUBLED_NOTE = ("the input is interlaced: a frame made of each field (FFmpeg's bwdif, --deinterlace double), at twice "
+                "its frame rate, before upscaling")
 
 
 #: Damaged video packets in a row that are skipped before the decoding counts as failed (a
@@ -133,6 +136,8 @@ def telecined(path: Path, index: int, frames: int = TELECINE_PROBE_FRAMES) -> st
 
 #: bwdif as both deinterlacing paths run it: a frame out for each frame in, only frames marked interlaced.
 _BWDIF = "mode=send_frame:parity=auto:deint=interlaced"
+#: bwdif at the field rate (``--deinterlace double``): a frame out for each field of a frame marked interlaced.
+_BWDIF_FIELDS = "mode=send_field:parity=auto:deint=interlaced"
 
 
 def _graph(video, chain: list[tuple[str, str]]) -> tuple:  # noqa: ANN001 - av VideoStream
@@ -225,12 +230,16 @@ class Deinterlacer(InverseTelecine):
     """FFmpeg's ``bwdif`` (motion-adaptive, from the fields before and after) over a video
     stream's frames: one frame out for each frame in (``send_frame``), only frames marked
     interlaced changed, each with the timestamp it came in with (bwdif halves the time base for
-    field rates; the frames keep the stream's). Written as a filter graph of PyAV's, not by hand:
-    FFmpeg's is the deinterlacer its command line users know."""
+    field rates; the frames keep the stream's). ``fields``: a frame out for each field
+    (``send_field``) of a frame marked interlaced, the second half a frame's time after the first,
+    in the stream's time base (which must have two ticks a frame at least: :func:`fields_fit`).
+    Written as a filter graph of PyAV's, not by hand: FFmpeg's is the deinterlacer its command line
+    users know."""
 
-    def __init__(self, video) -> None:  # noqa: ANN001 - av VideoStream
-        self.graph, self.source, self.sink = _graph(video, [("bwdif", _BWDIF)])
+    def __init__(self, video, fields: bool = False) -> None:  # noqa: ANN001 - av VideoStream
+        self.graph, self.source, self.sink = _graph(video, [("bwdif", _BWDIF_FIELDS if fields else _BWDIF)])
         self.times: list[tuple[int | None, Fraction | None]] = []
+        self.fields, self.tb = fields, video.time_base
 
     def push(self, frame) -> list:  # noqa: ANN001 - av.VideoFrame
         self.times.append((frame.pts, frame.time_base))
@@ -240,8 +249,20 @@ class Deinterlacer(InverseTelecine):
     def _pull(self) -> list:
         out = _drain(self.sink)
         for frame in out:
-            frame.pts, frame.time_base = self.times.pop(0)
+            if self.fields:  # on bwdif's clock (half the stream's tick), back in the stream's time base
+                frame.pts = None if frame.pts is None else round(frame.pts * frame.time_base / self.tb)
+                frame.time_base = self.tb
+            else:
+                frame.pts, frame.time_base = self.times.pop(0)
         return out
+
+
+def fields_fit(video) -> bool:  # noqa: ANN001 - av VideoStream
+    """Whether ``video``'s time base holds a time between two frames' (two ticks a frame at least):
+    a frame a tick (an .y4m, an .ogv) has none, and ``--deinterlace double`` deinterlaces a frame for
+    each frame there."""
+    rate = video.average_rate or video.guessed_rate
+    return bool(rate and video.time_base and 1 / (rate * video.time_base) >= 2)
 
 
 #: How far past a preview's end (``--frames``, ``--duration``) its other streams' packets are looked
@@ -351,8 +372,8 @@ class FileSource:
         import av
 
         self.limit = limit
-        if deinterlace not in ("auto", "on", "off"):
-            raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on or off")
+        if deinterlace not in ("auto", "on", "off", "double"):
+            raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on, off or double")
         self.src, self.span, self.deinterlace = src, span, deinterlace
         self.copy_subtitles = copy_subtitles
         #: its pictures carry closed captions (its first one does), which the output keeps as subtitles
@@ -361,6 +382,7 @@ class FileSource:
         self.projection = None
         self.bwdif: Deinterlacer | InverseTelecine | None = None
         self.ivtc = False  # telecined film, rebuilt (InverseTelecine): four frames out for five in
+        self.doubled = False  # interlaced video deinterlaced a frame a field (--deinterlace double): two out for one
         self._origin: int | None = None  # the pts of the file's first frame: where the fives of telecine count from
         self._looked_back = None  # the second opening of the file subtitles_across read lines from
         self._ivtc_from: int | None = None  # a segment's first frame pushed into the InverseTelecine
@@ -432,6 +454,12 @@ class FileSource:
         return "standard input" if self.src == PIPE else str(self.src)
 
     @property
+    def rate(self) -> Fraction:
+        """The frame rate of what it hands on: the video's (30 where it says none), four fifths of it for
+        telecined film rebuilt, twice it deinterlaced a frame a field."""
+        return (self.video.average_rate or Fraction(30)) * (Fraction(4, 5) if self.ivtc else 2 if self.doubled else 1)
+
+    @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the pictures, upright."""
         h, w = self.shape
@@ -474,16 +502,15 @@ class FileSource:
         if self.deinterlace == "off" and frame.interlaced_frame:
             self.notes.append("the input is interlaced: frames are upscaled as progressive (--deinterlace off), "
                               "which keeps combing artefacts")
-        elif (self.deinterlace == "auto" and frame.interlaced_frame
+        elif (self.deinterlace in ("auto", "double") and frame.interlaced_frame
               and (order := telecined(self.src, self.video.index))
               and (rebuilt := _inverse_telecine(self.video, order)) is not None):
             self.notes.append(IVTC_NOTE)
             self._deinterlace_noted = self.ivtc = True
             self.bwdif = rebuilt
         elif self.deinterlace == "on" or frame.interlaced_frame:
-            self.notes.append(DEINTERLACED_NOTE)
+            self.bwdif = self._deinterlacer(self.notes)
             self._deinterlace_noted = True
-            self.bwdif = Deinterlacer(self.video)
 
     def read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
         import av
@@ -708,20 +735,29 @@ class FileSource:
         self._ivtc_from = self._origin + five * 5 * step
         return min(start, self._ivtc_from)
 
+    def _deinterlacer(self, notes: list[str]) -> Deinterlacer:
+        """bwdif for this video, a frame a field with ``--deinterlace double`` where its time base
+        holds field times (:func:`fields_fit`); what it does said in ``notes``."""
+        self.doubled = self.deinterlace == "double" and fields_fit(self.video)
+        if self.deinterlace == "double" and not self.doubled:
+            notes.append("the input is interlaced, and its time base has no time between two frames (a frame a tick): "
+                         "each frame deinterlaced into one (FFmpeg's bwdif), not a frame a field (--deinterlace double)")
+        else:
+            notes.append(DOUBLED_NOTE if self.doubled else DEINTERLACED_NOTE)
+        return Deinterlacer(self.video, fields=self.doubled)
+
     def _deinterlaced(self, frame, report: Report) -> list:  # noqa: ANN001 - av.VideoFrame
         """``frame``, or what the deinterlacer gives back for it (the frame before, once it has
         the one after). ``--deinterlace auto`` decides at the first frame: on where it is interlaced."""
         if self.bwdif is None and self.deinterlace != "off" and not self._deinterlace_decided:
             self._deinterlace_decided = True
             if self.deinterlace == "on" or frame.interlaced_frame:
-                self.bwdif = Deinterlacer(self.video)
-                if not self._deinterlace_noted:
-                    report.notes.append(DEINTERLACED_NOTE)
+                self.bwdif = self._deinterlacer([] if self._deinterlace_noted else report.notes)
         if self.ivtc and self._ivtc_from is not None and frame.pts is not None \
                 and frame.pts < self._ivtc_from - self.bwdif.step // 2:
             return []  # before the segment's first five: not pushed, so the fives fall as in one pass
-        if self.ivtc:  # four frames go on for five decoded: the input's end is judged by what decoded
-            report.frames_decoded = (report.frames_decoded or 0) + 1
+        if self.ivtc or self.doubled:  # four frames (or two) go on for one decoded: the input's end is judged by
+            report.frames_decoded = (report.frames_decoded or 0) + 1  # what decoded
         return self.bwdif.push(frame) if self.bwdif is not None else [frame]
 
     def close(self) -> None:
@@ -738,7 +774,7 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
     (video stream, RGB-to-frame converter, copied streams, pix_fmt, :class:`~srstream.engine.captions.Captions`
     or None)."""
     video = source.video
-    rate = (video.average_rate or Fraction(30)) * (Fraction(4, 5) if source.ivtc else 1)  # telecine: the film's
+    rate = source.rate
     stream, pix_fmt, note = add_video_stream(container, options, rate, *size, video.time_base, source.matrix,
                                              like=video, alpha=source.alpha)
     exact_start(container, stream)
@@ -862,7 +898,7 @@ class FileSink:
 
         tb = self.source.video.time_base
         last = None  # the latest frame's pts
-        rate = self.source.video.average_rate or Fraction(30)
+        rate = self.source.rate
         ticks = self.stream.codec_context.time_base
         given = 0  # frames given to the encoder
         last_tick = None

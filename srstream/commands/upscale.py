@@ -92,11 +92,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="upscaling factor: 2 or 4 pick the bundled model for it; any other factor of 1 or "
                              "more (1.5, 3) runs the model of the next larger factor and shrinks its output to "
                              "it (area filter); with --model, a factor below the model's shrinks its output")
-    parser.add_argument("--deinterlace", choices=("auto", "on", "off"), default="auto",
+    parser.add_argument("--deinterlace", choices=("auto", "on", "off", "double"), default="auto",
                         help="for video: auto (default) deinterlaces a video whose first frame is interlaced (DVD, "
                              "TV captures) with FFmpeg's bwdif before upscaling, a frame out for each frame in, or "
-                             "rebuilds telecined film (3:2 pulldown) into its 24 fps frames; on: bwdif on every frame "
-                             "marked interlaced; off: the fields upscaled as they are (combing kept)")
+                             "rebuilds telecined film (3:2 pulldown) into its 24 fps frames; double: as auto, but a "
+                             "frame out for each field (50i/60i sport and TV shot as video become 50/60 fps, twice "
+                             "the work); on: bwdif on every frame marked interlaced; off: the fields upscaled as they "
+                             "are (combing kept)")
     parser.add_argument("--height", type=int, default=None,
                         help="output height in pixels (e.g. 1080: 720p -> 1080p), the width following the aspect "
                              "ratio, both even; the model of the factor that reaches it, its output shrunk to it")

@@ -1014,6 +1014,37 @@ def test_an_interlaced_video_is_deinterlaced_frame_for_frame(tmp_path: Path, ups
     assert not any("interlaced" in n for n in upscale_video(progressive, tmp_path / "p2.mp4", upscaler, FAST).notes)
 
 
+def test_double_makes_a_frame_of_each_field_at_twice_the_rate(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """Video shot interlaced (sport, news: 50i/60i) moves a field at a time, 50 or 60 times a second;
+    deinterlaced a frame for each frame, half of that motion was lost. ``double`` makes a frame of
+    each field, at twice the rate, each showing its field's moment; telecined film is still rebuilt
+    into its own frames, and a time base of a tick a frame (no time between frames) keeps one."""
+    src = _write_interlaced(tmp_path / "tv.mp4")
+    report = upscale_video(src, tmp_path / "double.mp4", upscaler, FAST, deinterlace="double")
+    assert report.frames_decoded == 10 and report.frames_in == report.frames_out == 20 and not report.ended_early
+    assert any("a frame made of each field" in n for n in report.notes)
+    pts, _, time_base, _, _ = _frames(tmp_path / "double.mp4")
+    assert np.allclose(np.diff(pts) * float(time_base), 1 / 50, atol=0.001)
+    with av.open(str(tmp_path / "double.mp4")) as container:
+        assert container.streams.video[0].average_rate == 50
+    with av.open(str(src)) as container:  # each field's moment once: the disc 3 pixels further each field
+        fields = video_mod.Deinterlacer(container.streams.video[0], fields=True)
+        frames = [f for frame in container.decode(video=0) for f in fields.push(frame)] + fields.flush()
+    # each pair in the order its frame is flagged (this libx264 flags them bottom field first, FFmpeg's
+    # showinfo says, where the fixture drew the top field first); the first 12, while the disc is whole
+    centres = [np.nonzero(f.to_ndarray(format="gray")[8:40] > 128)[1].mean() for f in frames[:12]]
+    assert len(frames) == 20 and np.allclose(sorted(centres), 12 + 3 * np.arange(12), atol=0.75)
+    assert np.allclose(np.abs(np.diff(centres)), [3, 9] * 5 + [3], atol=0.75)  # two moments a frame, in pairs
+    film = upscale_video(_write_telecined(tmp_path / "dvd.mp4", _film()), tmp_path / "film.mp4", upscaler, FAST,
+                         deinterlace="double")
+    assert film.frames_out == 40 and any("telecined film" in n for n in film.notes)
+
+    class Ticks:  # a .y4m's stream: a frame a tick
+        average_rate, guessed_rate, time_base = Fraction(25), None, Fraction(1, 25)
+
+    assert not video_mod.fields_fit(Ticks()) and video_mod.fields_fit(av.open(str(src)).streams.video[0])
+
+
 def test_telecined_film_in_segments_is_the_film_of_one_pass(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """A telecined video ran in one pass only, so a long DVD film lost all its work to a crash: a
     segment's own start shifted the five-frame cycle (frames lost or doubled). Each segment now
