@@ -85,6 +85,7 @@ class Captions:
         self.stream.disposition = av.stream.Disposition.hearing_impaired
         self.what = f"the closed captions ({codec})"
         self.last: int | None = None  # the latest pts fed
+        self.written: int | None = None  # the latest line's start, in ticks
         self.lines = 0
         self.bad = 0
 
@@ -111,9 +112,13 @@ class Captions:
             return []
         if out is None or events.pts is None or events.pts < 0:
             return []
-        start = Fraction(events.pts, 1_000_000) + Fraction(events.start_display_time, 1000)
+        start = round((Fraction(events.pts, 1_000_000) + Fraction(events.start_display_time, 1000)) / _TICK)
+        if self.written is not None and start < self.written:  # times that went back (a damaged stream's)
+            self.bad += 1
+            return []
+        start = start if self.written is None else max(start, self.written + 1)  # a muxer takes each time once
         out.stream, out.time_base = self.stream, _TICK
-        out.pts = out.dts = round(start / _TICK)
+        out.pts = out.dts = self.written = start
         out.duration = max(1, events.end_display_time - events.start_display_time)
         self.lines += 1
         return [out]

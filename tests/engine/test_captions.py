@@ -203,3 +203,21 @@ def test_a_format_without_text_subtitles_says_the_captions_are_not_kept(
     assert code == 0 and "captions" not in said, said
     with av.open(str(tmp_path / "none.mp4")) as c:
         assert not c.streams.subtitles
+
+
+def test_lines_whose_times_go_back_are_left_out_not_fatal() -> None:
+    """A damaged recording's times can jump back; a caption line timed before the one written last
+    would have the muxer refuse the file: it is counted as undecodable and left out."""
+    import io
+
+    from srstream.engine.captions import CaptionData, Captions
+
+    with av.open(io.BytesIO(), "w", format="matroska") as out:
+        captions = Captions(out, "ass", Fraction(1, 90000))
+        packets = []
+        for i, pair in enumerate(_schedule(90)):
+            pts = (i if i < 45 else i - 50) * 3003  # back 50 frames from the 45th on
+            packets += captions.packets(CaptionData(b"\xfc" + pair, pts))
+        packets += captions.packets(None, Fraction(45, 30))
+        assert [bytes(p).decode().rsplit("}", 1)[-1] for p in packets] == ["HELLO WORLD"]
+        assert captions.bad == 1 and packets[0].pts == round(10 * 3003 / 90)  # ms
