@@ -410,10 +410,16 @@ class FileSource:
         self.shape = (video.codec_context.height, video.codec_context.width)
         video.thread_type = "AUTO"
         self.copied = carried_streams(self.container, copy_audio, copy_subtitles)
-        for unknown in (s for s in self.container.streams if s.type in ("audio", "subtitle", "video")
-                        and s.codec_context is None):  # a codec this FFmpeg does not know: no muxer takes it
-            self.notes.append(f"stream #{unknown.index} ({unknown.type}, in a codec this FFmpeg build does not know) "
-                              "is not kept")
+        for unknown in (s for s in self.container.streams if s.codec_context is None and (
+                s.type == "video" or (s.type == "audio" and copy_audio) or (s.type == "subtitle" and copy_subtitles))):
+            # a codec this FFmpeg does not know, or has no decoder for: PyAV copies no stream without one
+            if unknown.type == "subtitle":  # DVB teletext in a European broadcast's .ts (no libzvbi in PyAV's FFmpeg)
+                self.notes.append(f"stream #{unknown.index} (subtitle, in a codec this FFmpeg build has no decoder for, "
+                                  "such as DVB teletext) is not kept; FFmpeg's command line copies it apart: ffmpeg -i "
+                                  f"INPUT -map 0:{unknown.index} -c copy subtitles.ts")
+            else:
+                self.notes.append(f"stream #{unknown.index} ({unknown.type}, in a codec this FFmpeg build does not "
+                                  "know) is not kept")
         self.matrix = video.codec_context.colorspace if video.codec_context.colorspace in MATRICES else BT601
         self.deep = is_deep(video.codec_context.pix_fmt)
         # what the container counts, to tell a truncated file by (a segment's or a --start's frames are fewer)

@@ -138,6 +138,34 @@ def test_what_the_container_cannot_hold_is_said_not_lost_silently(tmp_path: Path
         assert [(p.pts * p.time_base, bytes(p)) for p in c.demux(sub) if p.size] == [(0, b"Bonjour")]
 
 
+def test_teletext_that_cannot_be_copied_is_named_with_how_to_keep_it(tmp_path: Path, nearest: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A European broadcast's .ts carries its subtitles as DVB teletext, which PyAV's FFmpeg has no
+    decoder for and so cannot copy: it was called "a codec this FFmpeg build does not know". The
+    note now says what it may be and the FFmpeg command that keeps it apart; --no-subtitles says
+    nothing."""
+    src = tmp_path / "dvb.ts"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        teletext = c.add_mux_stream("dvb_teletext")
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(v.encode(frame))
+            packet = av.Packet(bytes([0x10]) + bytes(46 * 4))  # data identifier, then four empty data units
+            packet.pts = packet.dts = i * 3600
+            packet.time_base, packet.stream = Fraction(1, 90000), teletext
+            c.mux(packet)
+        c.mux(v.encode(None))
+    code, text = _run(src, tmp_path / "out.mkv", nearest, capsys)
+    assert code == 0 and ("stream #1 (subtitle, in a codec this FFmpeg build has no decoder for, such as DVB "
+                          "teletext) is not kept; FFmpeg's command line copies it apart: ffmpeg -i INPUT -map 0:1 "
+                          "-c copy subtitles.ts") in text, text
+    code, text = _run(src, tmp_path / "quiet.mkv", nearest, capsys, "--no-subtitles")
+    assert code == 0 and "stream #1" not in text, text
+
+
 def _covered(path: Path, picture: bytes) -> Path:
     """Twenty frames of video with a JPEG cover picture (an ``attached_pic`` stream), as a music
     video or a podcast's .mp4 holds its artwork."""
