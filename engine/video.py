@@ -414,9 +414,9 @@ class FileSource:
                 s.type == "video" or (s.type == "audio" and copy_audio) or (s.type == "subtitle" and copy_subtitles))):
             # a codec this FFmpeg does not know, or has no decoder for: PyAV copies no stream without one
             if unknown.type == "subtitle":  # DVB teletext in a European broadcast's .ts (no libzvbi in PyAV's FFmpeg)
-                self.notes.append(f"stream #{unknown.index} (subtitle, in a codec this FFmpeg build has no decoder for, "
-                                  "such as DVB teletext) is not kept; FFmpeg's command line copies it apart: ffmpeg -i "
-                                  f"INPUT -map 0:{unknown.index} -c copy subtitles.ts")
+                self.notes.append(f"stream #{unknown.index} (subtitle, in a codec this FFmpeg build has no decoder "
+                                  "for, such as DVB teletext) is not kept; FFmpeg's command line copies it apart: "
+                                  f"ffmpeg -i INPUT -map 0:{unknown.index} -c copy subtitles.ts")
             else:
                 self.notes.append(f"stream #{unknown.index} ({unknown.type}, in a codec this FFmpeg build does not "
                                   "know) is not kept")
