@@ -746,8 +746,9 @@ class FileSource:
         holds field times (:func:`fields_fit`); what it does said in ``notes``."""
         self.doubled = self.deinterlace == "double" and fields_fit(self.video)
         if self.deinterlace == "double" and not self.doubled:
-            notes.append("the input is interlaced, and its time base has no time between two frames (a frame a tick): "
-                         "each frame deinterlaced into one (FFmpeg's bwdif), not a frame a field (--deinterlace double)")
+            notes.append("the input is interlaced, and its time base has no time between two frames (a frame a "
+                         "tick): each frame deinterlaced into one (FFmpeg's bwdif), not a frame a field "
+                         "(--deinterlace double)")
         else:
             notes.append(DOUBLED_NOTE if self.doubled else DEINTERLACED_NOTE)
         return Deinterlacer(self.video, fields=self.doubled)
