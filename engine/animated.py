@@ -25,6 +25,7 @@ import numpy as np
 
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
+from srstream.engine.upscaler import wrapped_sideways
 from srstream.errors import OutputError
 
 __all__ = ["ANIMATED_SUFFIXES", "AnimationSink", "PictureFrames", "animation_bytes", "apng_plays", "gif_repeats",
@@ -249,7 +250,8 @@ def upscale_to_animation(src: Path, dst: Path, upscaler: Any, *, memory: int,
         sink = AnimationSink(dst, report, source.video.time_base,
                              source.video.average_rate or source.video.guessed_rate or Fraction(25), memory, quality,
                              loops)
-        run(source, UpscaleStage([Rung("", lambda: upscaler)]), [sink], report=report, progress=progress)
+        rung = Rung("", lambda: wrapped_sideways(upscaler) if source.wraps else upscaler)  # a 360-degree panorama
+        run(source, UpscaleStage([rung]), [sink], report=report, progress=progress)
     except BaseException:
         source.close()
         raise

@@ -34,6 +34,7 @@ from typing import Any
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import TIMES_HEADER, concat_entry
+from srstream.engine.upscaler import wrapped_sideways
 from srstream.errors import ConfigError, OutputError
 
 __all__ = ["FRAME_SUFFIXES", "FrameFiles", "frame_files", "upscale_to_frames"]
@@ -266,7 +267,8 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
 
         sink = FramesSink(target, report, time_base=source.video.time_base,
                           rate=source.video.average_rate or source.video.guessed_rate or Fraction(25), quality=quality)
-        stage = _SkipWritten([Rung("", lambda: upscaler)], written, restart)
+        stage = _SkipWritten([Rung("", lambda: wrapped_sideways(upscaler) if source.wraps else upscaler)], written,
+                             restart)
         run(source, stage, [sink], report=report, progress=progress)
     except BaseException:
         source.close()

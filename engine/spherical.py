@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["ISO_MUXERS", "ProjectionBoxes", "add_projection", "output_projection", "projection_boxes",
-           "projection_side_data", "write_projection"]
+           "projection_side_data", "wraps_sideways", "write_projection"]
 
 #: Spherical Video V1's box in a track: a ``uuid`` box with this identifier, then RDF/XML.
 _V1_UUID = bytes.fromhex("ffcc8263f8554a938814587a02521fdd")
@@ -48,6 +48,24 @@ def projection_side_data(frame) -> list[str]:  # noqa: ANN001 - an av.VideoFrame
     from srstream.engine.av_errors import side_data
 
     return [data.type.name for data in side_data(frame) if data.type.name in ("SPHERICAL", "STEREO3D")]
+
+
+#: FFmpeg's AVSphericalProjection for a whole equirectangular sphere, and the AVStereo3DType values
+#: whose frames hold one whole panorama a row across (2D, top and bottom, frame sequence).
+_EQUIRECTANGULAR = 0
+_ROWS_WHOLE = (0, 2, 3)
+
+
+def wraps_sideways(frame) -> bool:  # noqa: ANN001 - an av.VideoFrame
+    """Whether ``frame`` is a whole equirectangular panorama (its side data says so), whose left and
+    right edges meet on the sphere: one panorama a row across, not two eyes side by side."""
+    from srstream.engine.av_errors import side_data
+
+    found = {data.type.name: bytes(data) for data in side_data(frame)}
+    sphere, stereo = found.get("SPHERICAL"), found.get("STEREO3D")
+    if sphere is None or len(sphere) < 4 or struct.unpack("<i", sphere[:4])[0] != _EQUIRECTANGULAR:
+        return False
+    return stereo is None or len(stereo) < 4 or struct.unpack("<i", stereo[:4])[0] in _ROWS_WHOLE
 
 
 def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int, int]]:

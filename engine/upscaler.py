@@ -28,7 +28,8 @@ from srstream.images import LUMA_BT601
 from srstream.spec import ModelSpec
 from srstream.tiling import TilePlan, plan_for_spec
 
-__all__ = ["FrameUpscaler", "OutputSize", "ResizedUpscaler", "choose_tile", "output_size"]
+__all__ = ["FrameUpscaler", "OutputSize", "ResizedUpscaler", "TileableUpscaler", "choose_tile", "output_size",
+           "wrapped_sideways"]
 
 #: A frame whose upscale would hold more than a quarter of this machine's memory in working buffers
 #: at once (the network's float32 output planes, twice over while tiles are blended, and a 16-bit
@@ -314,24 +315,31 @@ class TileableUpscaler:
     laid in a grid. The output then tiles without seams (it equals the middle of the upscaled
     grid), where a plain upscale mirrors each edge and leaves a visible line at every repeat.
     The padding costs ``(1 + 2 * margin / side)**2`` times a frame's work. Frames take the RGB
-    path (no 4:2:0 kernels: those do not pad); everything else is the wrapped upscaler's."""
+    path (no 4:2:0 kernels: those do not pad); everything else is the wrapped upscaler's.
 
-    def __init__(self, upscaler: Any) -> None:
-        self.inner = upscaler
+    ``sides_only``: wrapped from left to right only (an equirectangular 360-degree picture, whose
+    left and right edges are one meridian; its top and bottom are the poles, padded as any frame is).
+    """
+
+    def __init__(self, upscaler: Any, sides_only: bool = False) -> None:
+        self.inner, self.sides_only = upscaler, sides_only
         multiple = upscaler.spec.size_multiple  # a model on pixel phases (unshuffle): the frame's own phases
         self.pad = -(-max(upscaler.spec.margin, 2) // multiple) * multiple
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         p, s = self.pad, self.inner.spec.scale
-        padded = np.pad(frame, ((p, p), (p, p)) + ((0, 0),) * (frame.ndim - 2), mode="wrap")
+        q = 0 if self.sides_only else p  # rows padded
+        padded = np.pad(frame, ((q, q), (p, p)) + ((0, 0),) * (frame.ndim - 2), mode="wrap")
         out = self.inner.upscale(padded)
-        return np.ascontiguousarray(out[p * s:out.shape[0] - p * s, p * s:out.shape[1] - p * s])
+        return np.ascontiguousarray(out[q * s:out.shape[0] - q * s, p * s:out.shape[1] - p * s])
 
     def takes_yuv420(self, height: int, width: int) -> bool:
         return False
 
     def tile_label(self, height: int, width: int) -> str:
-        return f"{self.inner.tile_label(height + 2 * self.pad, width + 2 * self.pad)}, wrapped around"
+        rows = 0 if self.sides_only else 2 * self.pad
+        return f"{self.inner.tile_label(height + rows, width + 2 * self.pad)}, wrapped around" + \
+            (" left to right" if self.sides_only else "")
 
     def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, ensemble, tile, plan, ...
         return getattr(self.inner, name)
@@ -429,3 +437,11 @@ def output_size(upscaler: Any, width: int, height: int) -> tuple[int, int]:
         return sized(width, height)
     scale = upscaler.spec.scale
     return width * scale, height * scale
+
+
+def wrapped_sideways(upscaler: Any) -> Any:  # noqa: ANN401 - any upscaler of this module's interface
+    """``upscaler`` with each frame wrapped around from left to right (:class:`TileableUpscaler`,
+    ``sides_only``), inside the resize to an output size; as it was where it wraps already."""
+    if isinstance(upscaler, ResizedUpscaler):
+        return ResizedUpscaler(wrapped_sideways(upscaler.inner), upscaler.size)
+    return upscaler if isinstance(upscaler, TileableUpscaler) else TileableUpscaler(upscaler, sides_only=True)

@@ -64,9 +64,9 @@ from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscal
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
 from srstream.engine.spherical import (ISO_MUXERS, output_projection, projection_boxes, projection_side_data,
-                                       write_projection)
+                                       wraps_sideways, write_projection)
 from srstream.engine.timeline import Continuity, jumps_in
-from srstream.engine.upscaler import FrameUpscaler, output_size
+from srstream.engine.upscaler import FrameUpscaler, output_size, wrapped_sideways
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
 __all__ = ["DEINTERLACED_NOTE", "PIPE", "Deinterlacer", "EncodeOptions", "FileSink", "FileSource", "StdoutOutput",
@@ -380,6 +380,8 @@ class FileSource:
         self.captions = False
         #: the 360-degree / stereo 3D boxes of an MP4 or MOV input, which an MP4 or MOV output is given
         self.projection = None
+        #: an equirectangular panorama, whose frames are upscaled wrapped around from left to right
+        self.wraps = False
         self.bwdif: Deinterlacer | InverseTelecine | None = None
         self.ivtc = False  # telecined film, rebuilt (InverseTelecine): four frames out for five in
         self.doubled = False  # interlaced video deinterlaced a frame a field (--deinterlace double): two out for one
@@ -476,6 +478,10 @@ class FileSource:
         found = projection_side_data(frame)
         if not found:
             return
+        self.wraps = wraps_sideways(frame)
+        if self.wraps and self.span == (None, None):
+            self.notes.append("the input is a 360-degree equirectangular panorama: each frame is upscaled wrapped "
+                              "around from left to right, so no seam shows where its edges meet")
         if any(name in ISO_MUXERS for name in self.container.format.name.split(",")):
             self.projection = projection_boxes(self.src)
         if self.projection is None and self.span == (None, None):
@@ -1091,6 +1097,7 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
     """
     source = FileSource(src, copy_audio=options.copy_audio, copy_subtitles=options.copy_subtitles, span=span,
                         deinterlace=deinterlace, limit=limit, start=start)
+    upscaler = wrapped_sideways(upscaler) if source.wraps else upscaler
     report = Report(source=str(source), frames_declared=source.frames_declared, notes=list(source.notes))
     try:
         sink = FileSink(dst, source, output_size(upscaler, *source.size), options, report, queue_size, rehearsed)

@@ -43,8 +43,8 @@ V1 = _box(b"uuid", _V1_UUID + b"<rdf:SphericalVideo xmlns:GSpherical='http://ns.
           b"<GSpherical:ProjectionType>equirectangular</GSpherical:ProjectionType></rdf:SphericalVideo>")
 
 
-def _spherical_mp4(path: Path, frames: int = 8) -> Path:
-    """An equirectangular H.264 .mp4 (a keyframe every 4 frames) with :data:`SV3D` and :data:`ST3D` in its
+def _spherical_mp4(path: Path, frames: int = 8, st3d: bytes = ST3D) -> Path:
+    """An equirectangular H.264 .mp4 (a keyframe every 4 frames) with :data:`SV3D` and ``st3d`` in its
     sample entry and :data:`V1` in its track, the ``moov`` last (PyAV's default)."""
     with av.open(str(path), "w") as c:
         v = c.add_stream("libx264", rate=Fraction(30))
@@ -69,9 +69,9 @@ def _spherical_mp4(path: Path, frames: int = 8) -> Path:
         start, end = at + 8 + fixed, at + struct.unpack(">I", data[at:at + 4])[0]
     trak_end = parents[1] + struct.unpack(">I", data[parents[1]:parents[1] + 4])[0]
     data[trak_end:trak_end] = V1  # after the sample entry: put in first, nothing before it moves
-    data[end:end] = ST3D + SV3D
+    data[end:end] = st3d + SV3D
     for at in parents:
-        grown = len(V1) * (at in parents[:2]) + len(ST3D + SV3D)
+        grown = len(V1) * (at in parents[:2]) + len(st3d + SV3D)
         struct.pack_into(">I", data, at, struct.unpack(">I", data[at:at + 4])[0] + grown)
     path.write_bytes(bytes(data))
     return path
@@ -104,6 +104,7 @@ def test_a_360_degree_video_keeps_its_projection(tmp_path: Path, nearest: Path, 
     code, said = _run(spherical, out, nearest, capsys, "--segments", segments)
     assert code == 0, said
     assert "projection boxes (sv3d, st3d) are kept" in said
+    assert "equirectangular panorama: each frame is upscaled wrapped around from left to right" in said
     assert segments == "off" or "2 segments" in said
     boxes = projection_boxes(out)
     assert boxes is not None and boxes.entry == ST3D + SV3D and boxes.track == V1
@@ -133,3 +134,13 @@ def test_an_input_without_a_projection_is_left_fast_start(tmp_path: Path, neares
     assert code == 0 and "projection" not in said, said
     head = (tmp_path / "out.mp4").read_bytes()
     assert head.index(b"moov") < head.index(b"mdat")
+
+
+def test_two_eyes_side_by_side_are_not_wrapped_as_one_panorama(tmp_path: Path, nearest: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A stereo panorama with the eyes side by side (``st3d`` left-right) has each eye's edges meet,
+    not the frame's: it is not wrapped around whole (its boxes are still kept)."""
+    src = _spherical_mp4(tmp_path / "vr180.mp4", st3d=_full(b"st3d", bytes([2])))
+    code, said = _run(src, tmp_path / "out.mp4", nearest, capsys)
+    assert code == 0 and "projection boxes (sv3d, st3d) are kept" in said, said
+    assert "wrapped around" not in said
