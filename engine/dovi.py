@@ -28,6 +28,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from srstream.engine.isobox import find_moov
+
 __all__ = ["HDR10_PLUS_NOTE", "DoviConfig", "dropped_note", "dynamic_hdr_notes", "find_config", "read_config",
            "refusal", "ts_config"]
 
@@ -182,25 +184,13 @@ def _descriptor(body: bytes) -> DoviConfig | None:
 
 
 def _moov(file) -> bytes | None:  # noqa: ANN001 - a binary file
-    """An ISO file's ``moov`` box (its sample descriptions), found by walking the top-level boxes."""
-    offset = 0
-    while True:
-        file.seek(offset)
-        head = file.read(16)
-        if len(head) < 8:
-            return None
-        size, kind = struct.unpack(">I4s", head[:8])
-        header = 8
-        if size == 1 and len(head) == 16:  # a 64-bit size
-            size, header = struct.unpack(">Q", head[8:16])[0], 16
-        if kind == b"moov":
-            if size == 0 or size > _MOOV_LIMIT:
-                size = _MOOV_LIMIT
-            file.seek(offset)
-            return file.read(size)
-        if size < header:  # 0: the box runs to the end of the file; below its header: damaged
-            return None
-        offset += size
+    """An ISO file's ``moov`` box (its sample descriptions), at most :data:`_MOOV_LIMIT` bytes of it."""
+    found = find_moov(file)
+    if found is None:
+        return None
+    offset, size = found
+    file.seek(offset)
+    return file.read(_MOOV_LIMIT if size == 0 or size > _MOOV_LIMIT else size)
 
 
 _BASES = {1: "HDR10", 2: "SDR", 4: "HLG", 6: "HDR10"}

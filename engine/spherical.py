@@ -19,6 +19,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from srstream.engine import isobox
+
 __all__ = ["ISO_MUXERS", "ProjectionBoxes", "add_projection", "output_projection", "projection_boxes",
            "projection_side_data", "wraps_sideways", "write_projection"]
 
@@ -68,36 +70,19 @@ def wraps_sideways(frame) -> bool:  # noqa: ANN001 - an av.VideoFrame
     return stereo is None or len(stereo) < 4 or struct.unpack("<i", stereo[:4])[0] in _ROWS_WHOLE
 
 
-def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int, int]]:
-    """The boxes in ``data[start:end]``: (kind, offset, header size, size); none from a damaged size."""
-    found = []
-    while start + 8 <= end:
-        size, kind = struct.unpack(">I4s", data[start:start + 8])
-        header = 8
-        if size == 1 and start + 16 <= end:
-            size, header = struct.unpack(">Q", data[start + 8:start + 16])[0], 16
-        elif size == 0:
-            size = end - start
-        if size < header or start + size > end:
-            return found
-        found.append((kind, start, header, size))
-        start += size
-    return found
-
-
 def _child(data: bytes, parent: tuple[bytes, int, int, int], kind: bytes,
            skip: int = 0) -> tuple[bytes, int, int, int] | None:
     _, at, header, size = parent
-    return next((box for box in _boxes(data, at + header + skip, at + size) if box[0] == kind), None)
+    return next((box for box in isobox.boxes(data, at + header + skip, at + size) if box[0] == kind), None)
 
 
 def _video_path(moov: bytes) -> list[tuple[bytes, int, int, int]] | None:
     """The boxes from ``moov`` down to the first video track's sample entry: moov, trak, mdia,
     minf, stbl, stsd, the entry (offsets in ``moov``)."""
-    top = (b"moov", 0, *_boxes(moov, 0, len(moov))[0][2:]) if moov[4:8] == b"moov" else None
+    top = (b"moov", 0, *isobox.boxes(moov, 0, len(moov))[0][2:]) if moov[4:8] == b"moov" else None
     if top is None:
         return None
-    for trak in (box for box in _boxes(moov, top[2], top[3]) if box[0] == b"trak"):
+    for trak in (box for box in isobox.boxes(moov, top[2], top[3]) if box[0] == b"trak"):
         mdia = _child(moov, trak, b"mdia")
         hdlr = mdia and _child(moov, mdia, b"hdlr")
         if hdlr is None or moov[hdlr[1] + hdlr[2] + 8:hdlr[1] + hdlr[2] + 12] != b"vide":
@@ -107,32 +92,19 @@ def _video_path(moov: bytes) -> list[tuple[bytes, int, int, int]] | None:
         stsd = stbl and _child(moov, stbl, b"stsd")
         if stsd is None:
             return None
-        entries = _boxes(moov, stsd[1] + stsd[2] + 8, stsd[1] + stsd[3])
+        entries = isobox.boxes(moov, stsd[1] + stsd[2] + 8, stsd[1] + stsd[3])
         return [top, trak, mdia, minf, stbl, stsd, entries[0]] if entries else None
     return None
 
 
 def _read_moov(path: Path) -> tuple[int, bytes] | None:
-    """(offset, bytes) of ``path``'s ``moov`` box, walking the top-level boxes."""
+    """(offset, bytes) of ``path``'s ``moov`` box, where it is no larger than :data:`_MOOV_LIMIT`."""
     with open(path, "rb") as file:
-        offset = 0
-        while True:
-            file.seek(offset)
-            head = file.read(16)
-            if len(head) < 8:
-                return None
-            size, kind = struct.unpack(">I4s", head[:8])
-            header = 8
-            if size == 1 and len(head) == 16:
-                size, header = struct.unpack(">Q", head[8:16])[0], 16
-            if kind == b"moov":
-                if size < header or size > _MOOV_LIMIT:
-                    return None
-                file.seek(offset)
-                return offset, file.read(size)
-            if size < header:
-                return None
-            offset += size
+        found = isobox.find_moov(file)
+        if found is None or not 8 <= found[1] <= _MOOV_LIMIT:
+            return None
+        file.seek(found[0])
+        return found[0], file.read(found[1])
 
 
 def projection_boxes(path: Path) -> ProjectionBoxes | None:
@@ -148,11 +120,10 @@ def projection_boxes(path: Path) -> ProjectionBoxes | None:
     if chain is None:
         return None
     entry, trak = chain[-1], chain[1]
-    entry_boxes = b"".join(moov[at:at + size] for kind, at, _, size in _boxes(moov, entry[1] + entry[2] + _VISUAL_ENTRY,
-                                                                            entry[1] + entry[3])
-                           if kind in _ENTRY_BOXES)
-    track_boxes = b"".join(moov[at:at + size] for kind, at, header, size in _boxes(moov, trak[1] + trak[2],
-                                                                                trak[1] + trak[3])
+    in_entry = isobox.boxes(moov, entry[1] + entry[2] + _VISUAL_ENTRY, entry[1] + entry[3])
+    in_track = isobox.boxes(moov, trak[1] + trak[2], trak[1] + trak[3])
+    entry_boxes = b"".join(moov[at:at + size] for kind, at, _, size in in_entry if kind in _ENTRY_BOXES)
+    track_boxes = b"".join(moov[at:at + size] for kind, at, header, size in in_track
                            if kind == b"uuid" and moov[at + header:at + header + 16] == _V1_UUID)
     return ProjectionBoxes(entry_boxes, track_boxes) if entry_boxes or track_boxes else None
 
