@@ -33,6 +33,19 @@ def remux_video(src: Path, dst: Path, format: str | None = None) -> Path:
     return dst
 
 
+def emulation_prevented(rbsp: bytes) -> bytes:
+    """An H.264/H.265 NAL unit's payload with its emulation prevention bytes (a 3 after two zeros
+    before a byte of 3 or less), as it is written between start codes."""
+    escaped, zeros = bytearray(), 0
+    for byte in rbsp:
+        if zeros >= 2 and byte <= 3:
+            escaped.append(3)
+            zeros = 0
+        escaped.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(escaped)
+
+
 def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), audio: bool = False,
                 rate: int = 30, times_ms: list[int] | None = None) -> Path:
     """A tiny H.264 (or MPEG-4 part 2 where libx264 is missing) clip of moving gradients at ``rate``

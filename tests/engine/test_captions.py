@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from srstream import cli
+from tests.conftest import emulation_prevented
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 RATE = Fraction(30000, 1001)
@@ -56,15 +57,7 @@ def _schedule(frames: int) -> list[bytes]:
 def _sei(pair: bytes) -> bytes:
     """An H.264 SEI NAL unit with one A/53 cc_data triple (field 1, valid)."""
     payload = bytes([0xB5, 0x00, 0x31]) + b"GA94" + bytes([0x03, 0x40 | 1, 0xFF, 0xFC]) + pair + b"\xff"
-    rbsp = bytes([0x06, 4, len(payload)]) + payload + b"\x80"
-    escaped, zeros = bytearray(), 0
-    for byte in rbsp:  # emulation prevention
-        if zeros >= 2 and byte <= 3:
-            escaped.append(3)
-            zeros = 0
-        escaped.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-    return b"\0\0\0\1" + bytes(escaped)
+    return b"\0\0\0\1" + emulation_prevented(bytes([0x06, 4, len(payload)]) + payload + b"\x80")
 
 
 def _with_sei(packet: av.Packet, sei: bytes) -> av.Packet:

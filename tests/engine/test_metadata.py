@@ -14,7 +14,7 @@ import pytest
 
 from srstream import cli
 from srstream.engine.av_errors import side_data, stream_side_data
-from tests.conftest import remux_video
+from tests.conftest import emulation_prevented, remux_video
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 
@@ -336,14 +336,7 @@ def _hdr10_plus_sei() -> bytes:
     bits += "0" * (-len(bits) % 8)
     t35 = bytes([0xB5, 0x00, 0x3C, 0x00, 0x01, 0x04]) + bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
     rbsp = bytes([0x4E, 0x01, 4, len(t35)]) + t35 + b"\x80"  # NAL type 39, payload type 4, its size
-    escaped, zeros = bytearray(), 0
-    for byte in rbsp:  # emulation prevention
-        if zeros >= 2 and byte <= 3:
-            escaped.append(3)
-            zeros = 0
-        escaped.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-    return b"\0\0\0\1" + bytes(escaped)
+    return b"\0\0\0\1" + emulation_prevented(rbsp)
 
 
 def _with_dolby_vision(path: Path, profile: int, compatibility: int) -> Path:
