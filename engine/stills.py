@@ -348,8 +348,13 @@ def _decode_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
 
 
 #: PNG chunks copied from a PNG input to its PNG output as stored: text (``tEXt``, ``zTXt``,
-#: ``iTXt``) and the pixel density (``pHYs``); none of them depends on the pixels.
-PNG_KEPT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"pHYs")
+#: ``iTXt``), the pixel density (``pHYs``) and how its values are to be read as colours (gamma,
+#: primaries, ``sRGB``, and an HDR picture's ``cICP`` signal with its mastering display and light
+#: levels, ``mDCV``/``cLLI``: without them a PQ screenshot came out shown as washed-out SDR); none
+#: of them depends on the pixels' number. OpenCV reads and writes none of them (it keeps ``iCCP``).
+PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB", b"cICP", b"mDCV", b"cLLI")
+PNG_KEPT_CHUNKS = (*PNG_TEXT_CHUNKS, b"pHYs", *PNG_COLOUR_CHUNKS)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -809,11 +814,11 @@ def _with_density(suffix: str, data: bytes, density: tuple[float, float] | None)
 
 
 def _with_png_chunks(data: bytes, chunks: tuple[bytes, ...]) -> bytes:
-    """An encoded PNG with ``chunks`` put before its first ``IDAT`` (a ``pHYs`` only where the
-    encoder wrote none)."""
+    """An encoded PNG with ``chunks`` put before its first ``IDAT`` (one that the PNG holds once, a
+    ``pHYs`` or a colour chunk, only where the encoder wrote none)."""
     walk = list(_png_walk(data))
     have = {kind for _, kind, _ in walk}
-    chunks = tuple(chunk for chunk in chunks if not (chunk[4:8] == b"pHYs" and b"pHYs" in have))
+    chunks = tuple(chunk for chunk in chunks if chunk[4:8] in PNG_TEXT_CHUNKS or chunk[4:8] not in have)
     first = next((start for start, kind, _ in walk if kind == b"IDAT"), None)
     if not chunks or first is None:
         return data
@@ -937,9 +942,12 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     if kept and suffix == kind:
         insert = _with_png_chunks if kind == ".png" else _with_jpeg_segments
         spliced = insert(data.tobytes() if spliced is None else spliced, kept)
-    elif kind == ".png" and any(chunk[4:8] != b"pHYs" for chunk in kept):
+    elif kind == ".png" and any(chunk[4:8] in PNG_TEXT_CHUNKS for chunk in kept):
         log.warning(f"note: {path.name}: the input's PNG text (generation parameters, a title, ...) has no place in "
                     f"a {path.suffix} file; write .png to keep it")
+    if kind == ".png" and suffix != kind and any(chunk[4:8] == b"cICP" for chunk in kept):
+        log.warning(f"note: {path.name}: the input is an HDR PNG (its cICP chunk says how to show it), which a "
+                    f"{path.suffix} file written here does not say: it will be shown as SDR; write .png to keep it")
     elif kind == ".jpg" and kept:
         log.warning(f"note: {path.name}: the input's IPTC block and comments (caption, keywords, copyright) are "
                     f"JPEG's own; not kept in a {path.suffix} file (EXIF and XMP are)")

@@ -407,6 +407,32 @@ def test_a_pngs_text_and_density_are_kept(tmp_path: Path, model: Path, capsys: p
     assert code == 0 and "PNG text (generation parameters" in caplog.text
 
 
+def test_a_pngs_colour_chunks_are_kept_and_an_hdr_png_stays_hdr(tmp_path: Path, model: Path,
+                                                                 capsys: pytest.CaptureFixture[str],
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """How a PNG's values are to be read as colours (gamma and primaries; an HDR screenshot's cICP
+    signal, PQ in BT.2020, with its mastering display and light levels) was dropped, OpenCV writing
+    none of it: a 16-bit PQ picture came out to be shown as washed-out SDR. Each is kept once."""
+    from srstream.engine.stills import png_chunks
+
+    ok, png = cv2.imencode(".png", np.random.default_rng(7).integers(0, 65536, (6, 8, 3)).astype(np.uint16))
+    data = png.tobytes()
+    kept = (_png_chunk(b"gAMA", (45455).to_bytes(4, "big")),
+            _png_chunk(b"cHRM", bytes(32)),
+            _png_chunk(b"cICP", bytes([9, 16, 0, 1])),  # BT.2020 primaries, PQ, RGB, full range
+            _png_chunk(b"cLLI", (10_000_000).to_bytes(4, "big") + (4_000_000).to_bytes(4, "big")))
+    at = data.index(b"IDAT") - 4
+    (tmp_path / "hdr.png").write_bytes(data[:at] + b"".join(kept) + data[at:])
+    code, _, err = run([str(tmp_path / "hdr.png"), "--model", str(model)], capsys)
+    assert code == 0, err
+    out = (tmp_path / "hdr_x2.png").read_bytes()
+    assert png_chunks(out) == kept and out.index(b"cICP") < out.index(b"IDAT")
+    assert cv2.imread(str(tmp_path / "hdr_x2.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    code, _, err = run([str(tmp_path / "hdr.png"), "--ext", "jpg", "--model", str(model)], capsys)
+    assert code == 0 and "the input is an HDR PNG (its cICP chunk says how to show it)" in caplog.text
+    assert "PNG text" not in caplog.text
+
+
 def test_a_jpegs_iptc_block_and_comment_are_kept(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
                                                  caplog: pytest.LogCaptureFixture) -> None:
     """A photographer's IPTC caption, keywords and copyright (APP13) and a comment (COM) were dropped;
