@@ -945,12 +945,12 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     elif kind == ".png" and any(chunk[4:8] in PNG_TEXT_CHUNKS for chunk in kept):
         log.warning(f"note: {path.name}: the input's PNG text (generation parameters, a title, ...) has no place in "
                     f"a {path.suffix} file; write .png to keep it")
-    if kind == ".png" and suffix != kind and any(chunk[4:8] == b"cICP" for chunk in kept):
-        log.warning(f"note: {path.name}: the input is an HDR PNG (its cICP chunk says how to show it), which a "
-                    f"{path.suffix} file written here does not say: it will be shown as SDR; write .png to keep it")
     elif kind == ".jpg" and kept:
         log.warning(f"note: {path.name}: the input's IPTC block and comments (caption, keywords, copyright) are "
                     f"JPEG's own; not kept in a {path.suffix} file (EXIF and XMP are)")
+    if kind == ".png" and suffix != kind and any(chunk[4:8] == b"cICP" for chunk in kept):
+        log.warning(f"note: {path.name}: the input is an HDR PNG (its cICP chunk says how to show it), which a "
+                    f"{path.suffix} file written here does not say: it will be shown as SDR; write .png to keep it")
     _write_encoded(path, data if spliced is None else np.frombuffer(spliced, np.uint8))
 
 

@@ -449,6 +449,7 @@ def test_a_jpegs_iptc_block_and_comment_are_kept(tmp_path: Path, model: Path, ca
     assert code == 0, err
     assert jpeg_segments((tmp_path / "photo_x2.jpg").read_bytes()) == kept
     assert cv2.imread(str(tmp_path / "photo_x2.jpg")).shape == (12, 16, 3)
+    assert "IPTC" not in caplog.text  # kept: nothing to say
     code, _, err = run([str(tmp_path / "photo.jpg"), "--ext", "png", "--model", str(model)], capsys)
     assert code == 0 and "IPTC block and comments (caption, keywords, copyright) are JPEG's own" in caplog.text
 
