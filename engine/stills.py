@@ -39,6 +39,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -104,6 +105,11 @@ class StillMetadata:
     #: the pixels per inch (x, y) a PNG, JPEG or TIFF says it prints at (:func:`pixel_density`);
     #: written into a PNG, JPEG or TIFF output as it was (the upscaled picture prints larger)
     density: tuple[float, float] | None = None
+    #: a Multi-Picture JPEG's pictures behind its first (an Ultra HDR photo's gain map:
+    #: :class:`srstream.engine.mpf.MpfSet`), and the first's (height, width) as stored, which
+    #: they are scaled with into a JPEG output
+    further: Any = None
+    shape: tuple[int, int] = (0, 0)
 
     @property
     def orientation(self) -> int:
@@ -404,6 +410,19 @@ def jpeg_segments(data: bytes | memoryview, markers: tuple[int, ...] = JPEG_KEPT
     """The segments with these ``markers`` in a JPEG file's bytes, each whole (marker, length,
     data); () for anything else."""
     return tuple(bytes(data[start:end]) for start, marker, end in _jpeg_walk(data) if marker in markers)
+
+
+def _further_pictures(data: np.ndarray) -> Any:  # noqa: ANN401 - srstream.engine.mpf.MpfSet | None
+    """A JPEG's pictures behind its first, where its MPF index lists any (:mod:`srstream.engine.mpf`)."""
+    view = memoryview(data)
+    if bytes(view[:2]) != b"\xff\xd8":
+        return None
+    walk = list(_jpeg_walk(view))
+    if not any(marker == 0xE2 and bytes(view[start + 4:start + 8]) == b"MPF\0" for start, marker, _ in walk):
+        return None
+    from srstream.engine.mpf import further_pictures
+
+    return further_pictures(data.tobytes(), walk)
 
 
 def _with_jpeg_segments(data: bytes, segments: tuple[bytes, ...]) -> bytes:
@@ -846,7 +865,8 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
         image = _as_stored(image, tiff[0])
     meta = StillMetadata(read,
                          avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
-                         lossy_source(path, data[:4096].tobytes()), *_stored(memoryview(data)))
+                         lossy_source(path, data[:4096].tobytes()), *_stored(memoryview(data)),
+                         further=_further_pictures(data), shape=image.shape[:2])
     if image.ndim == 2 and path.suffix.lower() in PAGED_SUFFIXES:
         # OpenCV reads a grey TIFF with alpha (a scanned signature, a mask) as grey, its alpha dropped;
         # FFmpeg keeps it
@@ -902,6 +922,7 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     if path.suffix.lower() in (".jpg", ".jpeg") and image.shape[2] == 4:
         image = _flattened(path, image)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality or 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    turned = False  # the pixels were turned upright here: pictures stored behind them would not fit
     if params and image.shape[2] == 3:
         params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _JPEG_SAMPLING[_chroma(metadata)]]
     if path.suffix.lower() == ".webp" and (quality or (metadata is not None and metadata.lossy)):
@@ -927,6 +948,7 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
             log.warning(f"note: {path.name}: the input's metadata (EXIF/ICC/XMP) does not fit a {path.suffix} "
                         "file; written without it, turned upright")
             image = upright(image, metadata.orientation) if metadata is not None else image
+            turned = metadata is not None and metadata.orientation != 1
     if not ok:
         ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
@@ -951,7 +973,30 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     if kind == ".png" and suffix != kind and any(chunk[4:8] == b"cICP" for chunk in kept):
         log.warning(f"note: {path.name}: the input is an HDR PNG (its cICP chunk says how to show it), which a "
                     f"{path.suffix} file written here does not say: it will be shown as SDR; write .png to keep it")
+    further = metadata.further if metadata is not None else None
+    if further is not None:
+        spliced = _with_further(path, data.tobytes() if spliced is None else spliced, further, image.shape,
+                                metadata.shape, suffix == ".jpg" and not turned)
     _write_encoded(path, data if spliced is None else np.frombuffer(spliced, np.uint8))
+
+
+def _with_further(path: Path, encoded: bytes, further: Any,  # noqa: ANN401 - srstream.engine.mpf.MpfSet
+                  shape: tuple[int, ...], stored: tuple[int, int], fits: bool) -> bytes:
+    """``encoded`` (a JPEG output) with the input's pictures behind its first, scaled as the picture
+    was (:func:`srstream.engine.mpf.with_further_pictures`); as it was, with a note, where they do
+    not decode or the output cannot hold them (``fits`` False: not a JPEG, or turned upright)."""
+    from srstream.engine.mpf import with_further_pictures
+
+    what = "HDR gain map or depth map (a Multi-Picture JPEG's further pictures"
+    if not fits:
+        log.warning(f"note: {path.name}: the input's {what}, an Ultra HDR photo's HDR) is carried into a .jpg output "
+                    "only: this one shows as SDR")
+        return encoded
+    joined = with_further_pictures(encoded, further, (shape[1] / stored[1], shape[0] / stored[0]), _jpeg_walk)
+    if joined is None:
+        log.warning(f"note: {path.name}: the input's {what}) did not decode and is left out: it shows as SDR")
+        return encoded
+    return joined
 
 
 _JPEG_SAMPLING = {"411": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411, "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,

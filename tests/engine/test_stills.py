@@ -433,6 +433,70 @@ def test_a_pngs_colour_chunks_are_kept_and_an_hdr_png_stays_hdr(tmp_path: Path, 
     assert "PNG text" not in caplog.text
 
 
+_XMP = b"http://ns.adobe.com/xap/1.0/\0"
+
+
+def _app1(body: bytes) -> bytes:
+    import struct
+
+    return b"\xff\xe1" + struct.pack(">H", 2 + len(body)) + body
+
+
+def _ultra_hdr(path: Path) -> bytes:
+    """An Ultra HDR photo as an Android phone writes one: a 16x12 JPEG whose XMP names a gain map
+    of so many bytes, an MPF index, and behind it the 8x6 grey gain map JPEG with its hdrgm XMP.
+    Returns the gain map's bytes."""
+    from srstream.engine.mpf import _mpf_segment
+
+    ok, grey = cv2.imencode(".jpg", np.tile(np.arange(8, dtype=np.uint8) * 30, (6, 1)))
+    gain = grey.tobytes()[:20] + _app1(_XMP + b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+                                       b'hdrgm:Version="1.0" hdrgm:GainMapMax="2.0"/></rdf:RDF></x:xmpmeta>') \
+        + grey.tobytes()[20:]
+    ok, photo = cv2.imencode(".jpg", np.random.default_rng(8).integers(0, 256, (12, 16, 3)).astype(np.uint8))
+    xmp = _app1(_XMP + b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description hdrgm:Version="1.0">'
+                b'<Container:Directory><rdf:Seq><rdf:li><Container:Item Item:Semantic="Primary" Item:Mime='
+                b'"image/jpeg"/></rdf:li><rdf:li><Container:Item Item:Semantic="GainMap" Item:Mime="image/jpeg" '
+                b'Item:Length="%d"/></rdf:li></rdf:Seq></Container:Directory></rdf:Description></rdf:RDF>'
+                b'</x:xmpmeta>' % len(gain))
+    first = photo.tobytes()[:20] + xmp + photo.tobytes()[20:]  # after SOI and JFIF
+    at = 20 + len(xmp)
+    size = len(first) + len(_mpf_segment([0x20030000, 0], [len(gain)], 0, 0))
+    path.write_bytes(first[:at] + _mpf_segment([0x20030000, 0], [len(gain)], size, at + 8) + first[at:] + gain)
+    return gain
+
+
+def _pictures(path: Path) -> list[bytes]:
+    """The pictures of a Multi-Picture JPEG, as Pillow's reading of its MPF index places them."""
+    from PIL import Image
+
+    data = path.read_bytes()
+    with Image.open(path) as image:
+        entries, base = image._getmp()[0xB002], image.info["mpoffset"]
+    return [data[0 if e["DataOffset"] == 0 else base + e["DataOffset"]:][:e["Size"]] for e in entries]
+
+
+def test_an_ultra_hdr_photos_gain_map_is_scaled_with_it(tmp_path: Path, model: Path,
+                                                        capsys: pytest.CaptureFixture[str],
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """An Ultra HDR photo (every recent Android phone's) is a JPEG with its HDR gain map behind it,
+    which OpenCV does not see: the output came out SDR, its XMP naming a gain map that was gone.
+    Now the gain map comes out scaled as the picture was, with its own XMP, behind a new MPF index,
+    and the length the picture's XMP gives it is its new one; another format says it shows as SDR."""
+    gain = _ultra_hdr(tmp_path / "PXL_1.jpg")
+    assert [len(p) for p in _pictures(tmp_path / "PXL_1.jpg")][1:] == [len(gain)]  # Pillow reads the fixture
+    code, _, err = run([str(tmp_path / "PXL_1.jpg"), "--model", str(model)], capsys)
+    assert code == 0, err
+    out = tmp_path / "PXL_1_x2.jpg"
+    first, second = _pictures(out)
+    assert first + second == out.read_bytes()  # the gain map right behind the picture, nothing else
+    assert cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_UNCHANGED).shape == (24, 32, 3)
+    scaled = cv2.imdecode(np.frombuffer(second, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert scaled.shape == (12, 16) and abs(int(scaled[:, -1].mean()) - 210) < 12  # the ramp, twice the size
+    assert b'hdrgm:GainMapMax="2.0"' in second and b'Item:Length="%d"' % len(second) in first
+    code, _, err = run([str(tmp_path / "PXL_1.jpg"), "--ext", "png", "--model", str(model)], capsys)
+    assert code == 0 and "an Ultra HDR photo's HDR) is carried into a .jpg output only" in caplog.text
+
+
 def test_a_jpegs_iptc_block_and_comment_are_kept(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
                                                  caplog: pytest.LogCaptureFixture) -> None:
     """A photographer's IPTC caption, keywords and copyright (APP13) and a comment (COM) were dropped;
