@@ -18,7 +18,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["MpfPicture", "MpfSet", "further_pictures", "with_further_pictures"]
+__all__ = ["MpfPicture", "MpfSet", "carried", "further_pictures", "with_further_pictures"]
 
 _MPF = b"MPF\0"
 _ISO_GAIN_MAP = b"urn:iso:std:iso:ts:21496:-1\0"  # ISO 21496-1's APP2 block: the main picture's says its version
@@ -100,10 +100,28 @@ def _app_segments(data: bytes, walk: Iterable[tuple[int, int, int]]) -> list[byt
     return [data[s:e] for s, m, e in walk if 0xE1 <= m <= 0xEF and data[s + 4:s + 8] != _MPF]
 
 
+#: MP types (the low 24 bits of an entry's attribute) whose picture is the photo's in another form,
+#: scaled with it: "undefined" (Ultra HDR's and Apple's gain maps, depth maps). A large thumbnail
+#: (0x01000x) goes on as it is; a view of its own (a stereo camera's second eye, a panorama's part:
+#: 0x02000x) is not the photo's data and is left out, said by the caller.
+_SCALED_TYPES = (0x000000,)
+_THUMBNAIL_TYPES = (0x010001, 0x010002)
+
+
+def carried(found: MpfSet) -> MpfSet:
+    """``found`` without the pictures that are views of their own (:data:`_SCALED_TYPES`)."""
+    kept = tuple(p for p in found.pictures if p.attribute & 0xFFFFFF in (*_SCALED_TYPES, *_THUMBNAIL_TYPES))
+    return MpfSet(found.attribute, kept, found.blocks)
+
+
 def _scaled(picture: MpfPicture, factor: tuple[float, float], walk) -> bytes | None:  # noqa: ANN001
-    """``picture`` resized by ``factor`` (x, y) and encoded again, with its own APP segments."""
+    """``picture`` resized by ``factor`` (x, y) and encoded again, with its own APP segments (a
+    large thumbnail as it is)."""
     import cv2
     import numpy as np
+
+    if picture.attribute & 0xFFFFFF in _THUMBNAIL_TYPES:
+        return picture.data
 
     image = cv2.imdecode(np.frombuffer(picture.data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -141,7 +159,10 @@ def with_further_pictures(first: bytes, found: MpfSet, factor: tuple[float, floa
     pictures scaled by ``factor`` behind it, its blocks and an MPF index in it, and the lengths its
     XMP names made the new ones'; None where a picture does not decode (the caller says they are
     left out). ``walk``: the JPEG segment walk (:func:`srstream.engine.stills._jpeg_walk`)."""
+    found = carried(found)
     pictures = found.pictures
+    if not pictures:
+        return first
     scaled = [_scaled(picture, factor, walk) for picture in pictures]
     if any(data is None for data in scaled):
         return None

@@ -442,10 +442,10 @@ def _app1(body: bytes) -> bytes:
     return b"\xff\xe1" + struct.pack(">H", 2 + len(body)) + body
 
 
-def _ultra_hdr(path: Path) -> bytes:
+def _ultra_hdr(path: Path, kind: int = 0) -> bytes:
     """An Ultra HDR photo as an Android phone writes one: a 16x12 JPEG whose XMP names a gain map
-    of so many bytes, an MPF index, and behind it the 8x6 grey gain map JPEG with its hdrgm XMP.
-    Returns the gain map's bytes."""
+    of so many bytes, an MPF index, and behind it the 8x6 grey gain map JPEG with its hdrgm XMP
+    (``kind``: its MP type; 0x020002, a stereo camera's second eye). Returns the gain map's bytes."""
     from srstream.engine.mpf import _mpf_segment
 
     ok, grey = cv2.imencode(".jpg", np.tile(np.arange(8, dtype=np.uint8) * 30, (6, 1)))
@@ -460,8 +460,8 @@ def _ultra_hdr(path: Path) -> bytes:
                 b'</x:xmpmeta>' % len(gain))
     first = photo.tobytes()[:20] + xmp + photo.tobytes()[20:]  # after SOI and JFIF
     at = 20 + len(xmp)
-    size = len(first) + len(_mpf_segment([0x20030000, 0], [len(gain)], 0, 0))
-    path.write_bytes(first[:at] + _mpf_segment([0x20030000, 0], [len(gain)], size, at + 8) + first[at:] + gain)
+    size = len(first) + len(_mpf_segment([0x20030000, kind], [len(gain)], 0, 0))
+    path.write_bytes(first[:at] + _mpf_segment([0x20030000, kind], [len(gain)], size, at + 8) + first[at:] + gain)
     return gain
 
 
@@ -495,6 +495,11 @@ def test_an_ultra_hdr_photos_gain_map_is_scaled_with_it(tmp_path: Path, model: P
     assert b'hdrgm:GainMapMax="2.0"' in second and b'Item:Length="%d"' % len(second) in first
     code, _, err = run([str(tmp_path / "PXL_1.jpg"), "--ext", "png", "--model", str(model)], capsys)
     assert code == 0 and "an Ultra HDR photo's HDR) is carried into a .jpg output only" in caplog.text
+    _ultra_hdr(tmp_path / "stereo.jpg", kind=0x020002)  # a second eye: a view of its own, not scaled up blurred
+    code, _, err = run([str(tmp_path / "stereo.jpg"), "--model", str(model)], capsys)
+    assert code == 0 and "views of their own (a stereo camera's second eye" in caplog.text
+    with open(tmp_path / "stereo_x2.jpg", "rb") as file:
+        assert b"MPF\0" not in file.read()
 
 
 def test_a_jpegs_iptc_block_and_comment_are_kept(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
