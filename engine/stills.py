@@ -49,7 +49,7 @@ from srstream.engine.outputs import check_image_size, still_suffix
 from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError
 from srstream.images import (AV_STILL_SUFFIXES, FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range,
-                             read_heif)
+                             heif_extras, read_heif)
 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "PAGED_SUFFIXES", "StillMetadata",
            "animation_frames", "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs",
@@ -257,6 +257,12 @@ def _decode_heif(path: Path) -> tuple[np.ndarray, StillMetadata]:
     """An HEIC/HEIF through pillow-heif: its pixels upright (libheif applies the file's rotation and
     mirroring), so the EXIF block it carries on says orientation 1."""
     image, bits, blocks = read_heif(path)
+    extras = heif_extras(path)
+    if extras:  # pillow-heif writes no auxiliary or depth images
+        verb = "are" if len(extras) > 1 else "is"
+        sdr = ": the output shows as SDR" if "an HDR gain map" in extras else ""
+        log.warning(f"note: {path.name}: {' and '.join(extras)} beside the picture {verb} not carried (pillow-heif "
+                    f"writes no auxiliary images){sdr}")
     kinds = {"exif": cv2.IMAGE_METADATA_EXIF, "icc": cv2.IMAGE_METADATA_ICCP, "xmp": cv2.IMAGE_METADATA_XMP}
     chunks = tuple((kinds[k], _exif_upright(v) if k == "exif" else bytes(v)) for k, v in blocks.items())
     return image, StillMetadata(chunks, bits if image.dtype == np.uint16 else 0)

@@ -12,7 +12,7 @@ from srstream.errors import InputError
 
 __all__ = ["AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_ALIASES",
            "IMAGE_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES", "avif_bits", "develop_first", "full_range",
-           "list_images", "load_rgb", "read_heif", "read_image"]
+           "heif_extras", "list_images", "load_rgb", "read_heif", "read_image"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
 HEIF_SUFFIXES = (".heic", ".heif")
@@ -112,6 +112,23 @@ def read_heif(path: Path) -> tuple[np.ndarray, int, dict[str, bytes]]:
     blocks = {"exif": exif[6:] if exif.startswith(b"Exif\0\0") else exif, "icc": heif.info.get("icc_profile") or b"",
               "xmp": heif.info.get("xmp") or b""}
     return (image[:, :, None] if image.ndim == 2 else image), bits, {k: v for k, v in blocks.items() if v}
+
+
+def heif_extras(path: Path) -> list[str]:
+    """What an HEIC/HEIF holds beside its picture that is not written again: ``"an HDR gain map"``
+    (an iPhone photo's, an auxiliary image), ``"a depth map"`` (a portrait's); [] where it holds
+    neither, or cannot be read (reading it says why)."""
+    try:
+        import pillow_heif
+
+        info = pillow_heif.open_heif(path).info
+    except (ImportError, OSError, ValueError, RuntimeError):
+        return []
+    kinds = [str(kind).lower() for kind in (info.get("aux") or {})]
+    found = ["an HDR gain map"] if any("gainmap" in kind for kind in kinds) else []
+    if info.get("depth_images") or any("depth" in kind or "disparity" in kind for kind in kinds):
+        found.append("a depth map")
+    return found
 
 
 def read_image(path: Path) -> np.ndarray:

@@ -1055,6 +1055,34 @@ def test_a_folder_run_upscales_its_gifs_as_gifs(tmp_path: Path, model: Path,
         assert sum(1 for _ in container.decode(video=0)) == 1
 
 
+def test_an_iphones_gain_map_and_depth_map_are_said_to_be_left_out(tmp_path: Path, model: Path,
+                                                                    capsys: pytest.CaptureFixture[str],
+                                                                    caplog: pytest.LogCaptureFixture,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An iPhone's HEIC holds an HDR gain map (an auxiliary image) and, for a portrait, a depth map,
+    which pillow-heif reads and cannot write: they were dropped without a word. (pillow-heif writes
+    no auxiliary image either, so the file's info is given them here, as libheif reports an
+    iPhone's.)"""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from srstream.images import heif_extras
+
+    pillow_heif.from_bytes(mode="RGB", size=(8, 6), data=bytes(8 * 6 * 3)).save(tmp_path / "IMG_1.heic")
+    assert heif_extras(tmp_path / "IMG_1.heic") == []
+    opened = pillow_heif.open_heif
+
+    def iphone(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        heif = opened(path, *args, **kwargs)
+        heif.info["aux"] = {"urn:com:apple:photo:2020:aux:hdrgainmap": [48]}
+        heif.info["depth_images"] = [object()]
+        return heif
+
+    monkeypatch.setattr(pillow_heif, "open_heif", iphone)
+    assert heif_extras(tmp_path / "IMG_1.heic") == ["an HDR gain map", "a depth map"]
+    code, _, err = run([str(tmp_path / "IMG_1.heic"), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert "IMG_1.heic: an HDR gain map and a depth map beside the picture are not carried" in caplog.text
+
+
 def test_heic_photos_keep_their_depth_colour_profile_and_stay_upright(tmp_path: Path, model: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A phone's HEIC was taken for a video and refused ("the output's extension is unknown")."""
