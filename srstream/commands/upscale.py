@@ -255,8 +255,9 @@ class _LineProgress:
         if now - self.last >= self.every:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
-            of = f"/{self.total}" if self.total else ""
-            eta = f", {(self.total - self.done) / rate:.0f} s left" if self.total and rate else ""
+            total = self.total if self.total >= self.done else 0  # more frames out than in (--deinterlace double)
+            of = f"/{total}" if total else ""
+            eta = f", {(total - self.done) / rate:.0f} s left" if total and rate else ""
             print(f"sr-stream: {self.done}{of} {self.unit}s, {rate:.1f} {self.unit}s/s{eta}", file=sys.stderr,
                   flush=True)
 

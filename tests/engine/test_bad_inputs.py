@@ -463,6 +463,10 @@ def test_progress_without_a_terminal_is_a_line_every_few_seconds(capsys: pytest.
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3  # at 5, 10 and 15 s
     assert lines[0] == "sr-stream: 20/100 frames, 4.0 frames/s, 20 s left"
+    bar = _LineProgress(10, "frame", every=5.0, clock=lambda: now[0])  # two frames out for each in (double)
+    now[0] += 5.0
+    bar.update(20)
+    assert capsys.readouterr().err.strip() == "sr-stream: 20 frames, 4.0 frames/s"  # no "-2 s left"
 
 
 def test_progress_counts_the_frames_a_preview_takes_not_the_whole_input() -> None:
