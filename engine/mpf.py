@@ -18,7 +18,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["MpfPicture", "MpfSet", "carried", "further_pictures", "with_further_pictures"]
+__all__ = ["MpfPicture", "MpfSet", "carried", "further_pictures", "scaled_with_it", "with_further_pictures"]
 
 _MPF = b"MPF\0"
 _ISO_GAIN_MAP = b"urn:iso:std:iso:ts:21496:-1\0"  # ISO 21496-1's APP2 block: the main picture's says its version
@@ -106,6 +106,12 @@ def _app_segments(data: bytes, walk: Iterable[tuple[int, int, int]]) -> list[byt
 #: 0x02000x) is not the photo's data and is left out, said by the caller.
 _SCALED_TYPES = (0x000000,)
 _THUMBNAIL_TYPES = (0x010001, 0x010002)
+
+
+def scaled_with_it(found: MpfSet) -> bool:
+    """Whether ``found`` holds a picture that is the photo's in another form (a gain map, a depth
+    map), not only a camera's preview (:data:`_SCALED_TYPES`)."""
+    return any(p.attribute & 0xFFFFFF in _SCALED_TYPES for p in found.pictures)
 
 
 def carried(found: MpfSet) -> MpfSet:

@@ -991,12 +991,16 @@ def _with_further(path: Path, encoded: bytes, further: Any,  # noqa: ANN401 - sr
     """``encoded`` (a JPEG output) with the input's pictures behind its first, scaled as the picture
     was (:func:`srstream.engine.mpf.with_further_pictures`); as it was, with a note, where they do
     not decode or the output cannot hold them (``fits`` False: not a JPEG, or turned upright)."""
-    from srstream.engine.mpf import carried, with_further_pictures
+    from srstream.engine.mpf import carried, scaled_with_it, with_further_pictures
 
     what = "HDR gain map or depth map (a Multi-Picture JPEG's further pictures"
-    if not fits:
-        log.warning(f"note: {path.name}: the input's {what}, an Ultra HDR photo's HDR) is carried into a .jpg output "
-                    "only: this one shows as SDR")
+    if not fits:  # a camera's preview alone goes without a word: any viewer makes its own
+        if scaled_with_it(further) and path.suffix.lower() in (".jpg", ".jpeg"):
+            log.warning(f"note: {path.name}: the input's {what}) is left out: the picture was turned upright, its "
+                        "metadata not fitting; it shows as SDR")
+        elif scaled_with_it(further):
+            log.warning(f"note: {path.name}: the input's {what}, an Ultra HDR photo's HDR) is carried into a .jpg "
+                        "output only: this one shows as SDR")
         return encoded
     if len(carried(further).pictures) < len(further.pictures):
         log.warning(f"note: {path.name}: the input's further pictures that are views of their own (a stereo "

@@ -500,6 +500,12 @@ def test_an_ultra_hdr_photos_gain_map_is_scaled_with_it(tmp_path: Path, model: P
     assert code == 0 and "views of their own (a stereo camera's second eye" in caplog.text
     with open(tmp_path / "stereo_x2.jpg", "rb") as file:
         assert b"MPF\0" not in file.read()
+    preview = _ultra_hdr(tmp_path / "DSC_1.jpg", kind=0x010002)  # a camera's large preview: goes on as it is
+    caplog.clear()
+    code, _, err = run([str(tmp_path / "DSC_1.jpg"), "--model", str(model)], capsys)
+    assert code == 0 and _pictures(tmp_path / "DSC_1_x2.jpg")[1] == preview
+    code, _, err = run([str(tmp_path / "DSC_1.jpg"), "--ext", "png", "--model", str(model)], capsys)
+    assert code == 0 and "gain map" not in caplog.text  # any viewer makes its own preview
 
 
 def test_a_jpegs_iptc_block_and_comment_are_kept(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
