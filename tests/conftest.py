@@ -33,6 +33,17 @@ def remux_video(src: Path, dst: Path, format: str | None = None) -> Path:
     return dst
 
 
+def upscale_cli(src: Path, out: Path, model: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    """``sr-stream SRC -o OUT`` with ``model`` on ONNX Runtime fp32 and x264 ultrafast (a test's
+    quick, exact run): the exit code and what it printed."""
+    from srstream import cli
+
+    code = cli.main([str(src), "-o", str(out), "--model", str(model), "--backend", "ort", "--precision", "fp32",
+                     "--preset", "ultrafast", *extra])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
 def emulation_prevented(rbsp: bytes) -> bytes:
     """An H.264/H.265 NAL unit's payload with its emulation prevention bytes (a 3 after two zeros
     before a byte of 3 or less), as it is written between start codes."""

@@ -12,8 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from srstream import cli
-from tests.conftest import emulation_prevented
+from tests.conftest import emulation_prevented, upscale_cli
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 RATE = Fraction(30000, 1001)
@@ -111,13 +110,6 @@ def _lines(path: Path) -> list[tuple[str, float, float]]:
     return out
 
 
-def _run(src: Path, out: Path, nearest: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    code = cli.main([str(src), "-o", str(out), "--model", str(nearest), "--backend", "ort", "--precision", "fp32",
-                     "--preset", "ultrafast", *extra])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
 def _at(frame: int) -> float:
     return round(float(frame / RATE), 3)
 
@@ -136,7 +128,7 @@ def captioned(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_closed_captions_become_a_subtitle_stream_with_each_line_at_its_time(
         tmp_path: Path, nearest: Path, captioned: Path, capsys: pytest.CaptureFixture[str], suffix: str) -> None:
     out = tmp_path / f"out{suffix}"
-    code, said = _run(captioned, out, nearest, capsys, "--segments", "off")
+    code, said = upscale_cli(captioned, out, nearest, capsys, "--segments", "off")
     assert code == 0, said
     assert "closed captions (CEA-608, in the video) as a subtitle stream" in said
     assert _lines(out) == WHOLE
@@ -147,7 +139,7 @@ def test_closed_captions_become_a_subtitle_stream_with_each_line_at_its_time(
 def test_a_jobs_segments_keep_the_captions_as_one_pass_does(tmp_path: Path, nearest: Path, captioned: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "job.mkv"
-    code, said = _run(captioned, out, nearest, capsys, "--segments", "30")
+    code, said = upscale_cli(captioned, out, nearest, capsys, "--segments", "30")
     assert code == 0, said
     assert "3 segments" in said and "closed captions" in said
     assert _lines(out) == WHOLE
@@ -156,7 +148,7 @@ def test_a_jobs_segments_keep_the_captions_as_one_pass_does(tmp_path: Path, near
 def test_a_preview_ends_the_line_on_screen_with_its_last_frame(tmp_path: Path, nearest: Path, captioned: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "preview.mp4"
-    code, said = _run(captioned, out, nearest, capsys, "--frames", "30")
+    code, said = upscale_cli(captioned, out, nearest, capsys, "--frames", "30")
     assert code == 0, said
     assert _lines(out) == [("HELLO WORLD", _at(10), _at(30))]
 
@@ -165,7 +157,7 @@ def test_captions_pass_through_the_deinterlacer_whole(tmp_path: Path, nearest: P
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     src = _captioned_ts(tmp_path / "interlaced.ts", interlaced=True)
     out = tmp_path / "out.mkv"
-    code, said = _run(src, out, nearest, capsys, "--deinterlace", "on", "--segments", "off")
+    code, said = upscale_cli(src, out, nearest, capsys, "--deinterlace", "on", "--segments", "off")
     assert code == 0, said
     assert _lines(out) == WHOLE
 
@@ -180,7 +172,7 @@ def test_telecined_film_keeps_every_letter_of_its_captions(tmp_path: Path, neare
     sent = iter(range(50))
     src = _write_telecined(tmp_path / "dvd.ts", _film(), each=lambda p: _with_sei(p, _sei(pairs[next(sent)])))
     out = tmp_path / "film.mkv"
-    code, said = _run(src, out, nearest, capsys, "--segments", "off")
+    code, said = upscale_cli(src, out, nearest, capsys, "--segments", "off")
     assert code == 0, said
     assert "telecined film" in said and "40 frames (50 decoded)" in said
     assert _lines(out) == [("HELLO WORLD", round(10 / 30, 3), round(40 / 30, 3))]
@@ -189,10 +181,10 @@ def test_telecined_film_keeps_every_letter_of_its_captions(tmp_path: Path, neare
 def test_a_format_without_text_subtitles_says_the_captions_are_not_kept(
         tmp_path: Path, nearest: Path, captioned: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.ts"
-    code, said = _run(captioned, out, nearest, capsys)
+    code, said = upscale_cli(captioned, out, nearest, capsys)
     assert code == 0, said
     assert "closed captions are not kept: a .ts file holds no text subtitles" in said
-    code, said = _run(captioned, tmp_path / "none.mp4", nearest, capsys, "--no-subtitles")
+    code, said = upscale_cli(captioned, tmp_path / "none.mp4", nearest, capsys, "--no-subtitles")
     assert code == 0 and "captions" not in said, said
     with av.open(str(tmp_path / "none.mp4")) as c:
         assert not c.streams.subtitles

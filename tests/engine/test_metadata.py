@@ -12,22 +12,14 @@ import av
 import numpy as np
 import pytest
 
-from srstream import cli
 from srstream.engine.av_errors import side_data, stream_side_data
-from tests.conftest import emulation_prevented, remux_video
+from tests.conftest import emulation_prevented, remux_video, upscale_cli
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 
 @pytest.fixture(scope="module")
 def nearest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_nearest_x2(tmp_path_factory.mktemp("model") / "nearest.onnx", nearest_x2_spec())
-
-
-def _run(src: Path, out: Path, nearest: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    code = cli.main([str(src), "-o", str(out), "--model", str(nearest), "--backend", "ort", "--precision", "fp32",
-                     "--preset", "ultrafast", *extra])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def _labelled_mkv(path: Path) -> Path:
@@ -68,7 +60,7 @@ def _labelled_mkv(path: Path) -> Path:
 def test_tags_chapters_attachments_and_subtitles_are_kept(tmp_path: Path, nearest: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     src = _labelled_mkv(tmp_path / "film.mkv")
-    code, text = _run(src, tmp_path / "out.mkv", nearest, capsys)
+    code, text = upscale_cli(src, tmp_path / "out.mkv", nearest, capsys)
     assert code == 0, text
     assert "2 chapters" in text and "attachment font.ttf" in text and "subtitle" in text
     with av.open(str(tmp_path / "out.mkv")) as c:
@@ -100,20 +92,20 @@ def test_a_phones_quicktime_tags_are_kept(tmp_path: Path, nearest: Path, capsys:
         for p in [*v.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")), *v.encode()]:
             c.mux(p)
     for name in ("out.mov", "out.mp4"):
-        code, text = _run(src, tmp_path / name, nearest, capsys)
+        code, text = upscale_cli(src, tmp_path / name, nearest, capsys)
         assert code == 0, text
         with av.open(str(tmp_path / name)) as c:
             assert {key: c.metadata.get(key) for key in tags} == tags, name
-    code, text = _run(src, tmp_path / "out.avi", nearest, capsys)
+    code, text = upscale_cli(src, tmp_path / "out.avi", nearest, capsys)
     assert code == 0 and "4 QuickTime tags (com.apple.quicktime.make, com.apple.quicktime.model, ...) not kept" in text
 
 
 def test_what_the_container_cannot_hold_is_said_not_lost_silently(tmp_path: Path, nearest: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     src = _labelled_mkv(tmp_path / "film.mkv")
-    code, text = _run(src, tmp_path / "out.avi", nearest, capsys)  # no subtitle goes into AVI
+    code, text = upscale_cli(src, tmp_path / "out.avi", nearest, capsys)  # no subtitle goes into AVI
     assert code == 4 and "--no-subtitles" in text and not (tmp_path / "out.avi").exists()
-    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys)  # SubRip does not go into MP4 as it is
+    code, text = upscale_cli(src, tmp_path / "out.mp4", nearest, capsys)  # SubRip does not go into MP4 as it is
     assert code == 0 and "attachment font.ttf not kept: only .mkv outputs hold attachments" in text, text
     assert "subtitle stream #2 (srt) re-encoded as mov_text (a .mp4 file cannot hold srt)" in text, text
     with av.open(str(tmp_path / "out.mp4")) as c:
@@ -127,7 +119,7 @@ def test_what_the_container_cannot_hold_is_said_not_lost_silently(tmp_path: Path
 
     if default_codec(".webm") == "libx264":
         return  # this FFmpeg build has no VP9/AV1 encoder: no .webm output
-    code, text = _run(src, tmp_path / "out.webm", nearest, capsys)  # neither AAC nor SubRip goes into WebM
+    code, text = upscale_cli(src, tmp_path / "out.webm", nearest, capsys)  # neither AAC nor SubRip goes into WebM
     assert code == 0 and "re-encoded as libopus" in text and "re-encoded as webvtt" in text, text
     # FFmpeg's WebM muxer drops attachments without a word (WebM holds none): the font was said to be copied
     assert "attachment font.ttf not kept: only .mkv outputs hold attachments" in text, text
@@ -158,11 +150,11 @@ def test_teletext_that_cannot_be_copied_is_named_with_how_to_keep_it(tmp_path: P
             packet.time_base, packet.stream = Fraction(1, 90000), teletext
             c.mux(packet)
         c.mux(v.encode(None))
-    code, text = _run(src, tmp_path / "out.mkv", nearest, capsys)
+    code, text = upscale_cli(src, tmp_path / "out.mkv", nearest, capsys)
     assert code == 0 and ("stream #1 (subtitle, in a codec this FFmpeg build has no decoder for, such as DVB "
                           "teletext) is not kept; FFmpeg's command line copies it apart: ffmpeg -i INPUT -map 0:1 "
                           "-c copy subtitles.ts") in text, text
-    code, text = _run(src, tmp_path / "quiet.mkv", nearest, capsys, "--no-subtitles")
+    code, text = upscale_cli(src, tmp_path / "quiet.mkv", nearest, capsys, "--no-subtitles")
     assert code == 0 and "stream #1" not in text, text
 
 
@@ -202,7 +194,7 @@ def test_a_cover_picture_is_kept(tmp_path: Path, nearest: Path, capsys: pytest.C
     assert _cover_of(src) == picture
     job = ("--segments", "2")
     for name, extra in (("out.mp4", ()), ("out.mkv", ()), ("job.mp4", job), ("job.mkv", job)):
-        code, text = _run(src, tmp_path / name, nearest, capsys, *extra)
+        code, text = upscale_cli(src, tmp_path / name, nearest, capsys, *extra)
         assert code == 0 and "cover picture" in text.split("copied:")[1] and "not kept" not in text, (name, text)
         assert _cover_of(tmp_path / name) == picture, name
         with av.open(str(tmp_path / name)) as c:
@@ -210,9 +202,9 @@ def test_a_cover_picture_is_kept(tmp_path: Path, nearest: Path, capsys: pytest.C
     with av.open(str(tmp_path / "out.mkv")) as c:
         assert c.streams.video[1].metadata.get("filename") == "cover.jpg"
         assert c.streams.video[1].metadata.get("mimetype") == "image/jpeg"
-    code, text = _run(tmp_path / "out.mkv", tmp_path / "again.mp4", nearest, capsys)  # a Matroska cover into MP4
+    code, text = upscale_cli(tmp_path / "out.mkv", tmp_path / "again.mp4", nearest, capsys)  # a Matroska cover into MP4
     assert code == 0 and _cover_of(tmp_path / "again.mp4") == picture, text
-    code, text = _run(src, tmp_path / "out.mov", nearest, capsys)
+    code, text = upscale_cli(src, tmp_path / "out.mov", nearest, capsys)
     assert code == 0 and "the cover picture (stream #1, mjpeg) not kept: FFmpeg writes none into a .mov" in text, text
 
 
@@ -238,7 +230,7 @@ def _ten_bit_hdr(path: Path, transfer: int = 16) -> Path:
 def test_ten_bit_hdr_stays_ten_bit_with_its_colour_tags(tmp_path: Path, nearest: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     src = _ten_bit_hdr(tmp_path / "hdr.mkv")
-    code, text = _run(src, tmp_path / "out.mkv", nearest, capsys, "--crf", "0")
+    code, text = upscale_cli(src, tmp_path / "out.mkv", nearest, capsys, "--crf", "0")
     assert code == 0, text
     with av.open(str(tmp_path / "out.mkv")) as c:
         v = c.streams.video[0]
@@ -278,7 +270,7 @@ def test_ten_bit_colours_stay_the_colours_they_were(tmp_path: Path, nearest: Pat
                 c.mux(p)
         for p in v.encode():
             c.mux(p)
-    code, text = _run(src, tmp_path / "bars_x2.mkv", nearest, capsys, "--crf", "0")
+    code, text = upscale_cli(src, tmp_path / "bars_x2.mkv", nearest, capsys, "--crf", "0")
     assert code == 0, text
     for plane, (before, after) in zip("YUV", zip(_planes(src), _planes(tmp_path / "bars_x2.mkv"))):
         error = np.abs(after[::2, ::2].astype(int) - before.astype(int))
@@ -374,15 +366,15 @@ def test_dynamic_hdr_metadata_that_cannot_be_carried_is_named_and_profile_5_refu
     plus = _hdr10_clip(tmp_path / "plus.mp4", _hdr10_plus_sei())
     with av.open(str(plus)) as c:
         assert "DYNAMIC_HDR_PLUS" in [d.type.name for d in side_data(next(c.decode(video=0)))]
-    code, text = _run(plus, tmp_path / "plus_x2.mp4", nearest, capsys)
+    code, text = upscale_cli(plus, tmp_path / "plus_x2.mp4", nearest, capsys)
     assert code == 0 and "HDR10+ metadata" in text and "Dolby" not in text, text
     assert _hdr10_of(tmp_path / "plus_x2.mp4").light == (1000, 400)  # the static HDR10 metadata stays
-    code, text = _run(_hdr10_clip(tmp_path / "plain.mp4"), tmp_path / "plain_x2.mp4", nearest, capsys)
+    code, text = upscale_cli(_hdr10_clip(tmp_path / "plain.mp4"), tmp_path / "plain_x2.mp4", nearest, capsys)
     assert code == 0 and "HDR10+" not in text and "Dolby" not in text, text
 
     web = _with_dolby_vision(_hdr10_clip(tmp_path / "web.mp4"), 8, 1)
     assert read_config(web) == DoviConfig(8, 6, 1)
-    code, text = _run(web, tmp_path / "web_x2.mp4", nearest, capsys)
+    code, text = upscale_cli(web, tmp_path / "web_x2.mp4", nearest, capsys)
     assert code == 0 and "Dolby Vision profile 8.1" in text and "the HDR10 picture" in text, text
     with av.open(str(tmp_path / "web_x2.mp4")) as c:
         assert c.streams.video[0].frames == 4
@@ -392,7 +384,7 @@ def test_dynamic_hdr_metadata_that_cannot_be_carried_is_named_and_profile_5_refu
     matroska = remux_video(five, tmp_path / "p5.mkv")
     for source in (five, matroska):
         assert read_config(source) == DoviConfig(5, 6, 0) and not read_config(source).displayable
-        code, text = _run(source, tmp_path / f"{source.stem}_x2{source.suffix}", nearest, capsys)
+        code, text = upscale_cli(source, tmp_path / f"{source.stem}_x2{source.suffix}", nearest, capsys)
         assert code == 3 and "Dolby Vision profile 5" in text and "libplacebo" in text, text
         assert not (tmp_path / f"{source.stem}_x2{source.suffix}").exists()
     av1 = find_config(b"\0\0\0\x1fdvvC" + bytes([2, 0]) + struct.pack(">H", 10 << 9) + bytes(20))
@@ -425,29 +417,29 @@ def test_hdr10_video_becomes_hevc_main_10_with_its_mastering_metadata(tmp_path: 
     given = _hdr10_of(src)
     assert given is not None and given.light == (1000, 400) and given.primaries[0] == (0.68, 0.32)
     assert given.x265() == f"hdr10=1:master-display={_MASTERING}:max-cll=1000,400"  # the same words back
-    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys)
+    code, text = upscale_cli(src, tmp_path / "out.mp4", nearest, capsys)
     assert code == 0 and "HDR10" not in text, text
     with av.open(str(tmp_path / "out.mp4")) as c:
         v = c.streams.video[0]
         assert (v.codec_context.name, v.codec_context.profile, v.codec_context.codec_tag) == ("hevc", "Main 10", "hvc1")
         assert v.codec_context.pix_fmt == "yuv420p10le" and v.codec_context.color_trc == 16
     assert _hdr10_of(tmp_path / "out.mp4") == given
-    code, text = _run(src, tmp_path / "joined.mp4", nearest, capsys, "--segments", "2")  # a job's segments, joined
+    code, text = upscale_cli(src, tmp_path / "joined.mp4", nearest, capsys, "--segments", "2")  # a job's segments, joined
     assert code == 0 and "2 segments" in text, text
     with av.open(str(tmp_path / "joined.mp4")) as c:
         assert c.streams.video[0].codec_context.codec_tag == "hvc1" and c.streams.video[0].frames == 4
     assert _hdr10_of(tmp_path / "joined.mp4") == given
     if "libsvtav1" in av.codecs_available:  # PyAV's wheels have it (their libvpx-vp9 encodes 8 bits only)
-        code, text = _run(src, tmp_path / "out.webm", nearest, capsys)
+        code, text = upscale_cli(src, tmp_path / "out.webm", nearest, capsys)
         assert code == 0, text
         with av.open(str(tmp_path / "out.webm")) as c:
             cc = c.streams.video[0].codec_context
             assert cc.name in ("av1", "libdav1d") and cc.pix_fmt == "yuv420p10le"
         assert _hdr10_of(tmp_path / "out.webm").light == (1000, 400)
-    code, text = _run(src, tmp_path / "h264.mp4", nearest, capsys, "--codec", "libx264")
+    code, text = upscale_cli(src, tmp_path / "h264.mp4", nearest, capsys, "--codec", "libx264")
     assert code == 0 and "HDR10 metadata (mastering display, light levels) is not kept by libx264" in text, text
     sdr = _ten_bit_hdr(tmp_path / "anime.mkv", transfer=1)  # 10-bit SDR (an anime encode): x264 High 10, faster
-    code, text = _run(sdr, tmp_path / "anime_x2.mkv", nearest, capsys)
+    code, text = upscale_cli(sdr, tmp_path / "anime_x2.mkv", nearest, capsys)
     assert code == 0, text
     with av.open(str(tmp_path / "anime_x2.mkv")) as c:
         cc = c.streams.video[0].codec_context
@@ -481,7 +473,7 @@ def test_a_rotated_input_plays_the_same_way_after_upscaling(tmp_path: Path, near
     src = _rotated(tmp_path / "phone.mp4")
     with av.open(str(src)) as c:
         assert next(c.decode(video=0)).rotation == -90  # the player turns it 90 degrees clockwise
-    code, text = _run(src, tmp_path / "out.mp4", nearest, capsys, "--pix-fmt", "yuv444p", "--crf", "0")
+    code, text = upscale_cli(src, tmp_path / "out.mp4", nearest, capsys, "--pix-fmt", "yuv444p", "--crf", "0")
     assert code == 0 and "rotated by 90 degrees" in text, text
     with av.open(str(tmp_path / "out.mp4")) as c:
         frame = next(c.decode(video=0))
@@ -501,7 +493,7 @@ def test_pixel_aspect_ratio_is_kept(tmp_path: Path, nearest: Path, capsys: pytes
                 c.mux(p)
         for p in v.encode():
             c.mux(p)
-    code, text = _run(src, tmp_path / "out.mkv", nearest, capsys)
+    code, text = upscale_cli(src, tmp_path / "out.mkv", nearest, capsys)
     assert code == 0, text
     with av.open(str(tmp_path / "out.mkv")) as c:
         assert c.streams.video[0].codec_context.sample_aspect_ratio == Fraction(4, 3)
@@ -558,10 +550,10 @@ def test_dolby_vision_in_a_transport_stream_is_found(tmp_path: Path, nearest: Pa
     clip = _hdr10_clip(tmp_path / "clip.mp4")
     five = _ts_with_dolby_vision(clip, tmp_path / "p5.ts", 5, 0)
     assert read_config(five) == DoviConfig(5, 6, 0)
-    code, text = _run(five, tmp_path / "p5_x2.mkv", nearest, capsys)
+    code, text = upscale_cli(five, tmp_path / "p5_x2.mkv", nearest, capsys)
     assert code == 3 and "Dolby Vision profile 5" in text and not (tmp_path / "p5_x2.mkv").exists(), text
     eight = _ts_with_dolby_vision(clip, tmp_path / "p8.ts", 8, 1)
-    code, text = _run(eight, tmp_path / "p8_x2.mkv", nearest, capsys)
+    code, text = upscale_cli(eight, tmp_path / "p8_x2.mkv", nearest, capsys)
     assert code == 0 and "Dolby Vision profile 8.1" in text, text
     with av.open(str(tmp_path / "p8_x2.mkv")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 4

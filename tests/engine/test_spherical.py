@@ -13,9 +13,9 @@ import av
 import numpy as np
 import pytest
 
-from srstream import cli
 from srstream.engine.av_errors import side_data
 from srstream.engine.spherical import projection_boxes
+from tests.conftest import upscale_cli
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
 _V1_UUID = bytes.fromhex("ffcc8263f8554a938814587a02521fdd")
@@ -83,13 +83,6 @@ def _projection_read(path: Path) -> list[str]:
     return sorted(d.type.name for d in side_data(frame) if d.type.name in ("SPHERICAL", "STEREO3D"))
 
 
-def _run(src: Path, out: Path, nearest: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    code = cli.main([str(src), "-o", str(out), "--model", str(nearest), "--backend", "ort", "--precision", "fp32",
-                     "--preset", "ultrafast", *extra])
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
 @pytest.fixture(scope="module")
 def spherical(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = _spherical_mp4(tmp_path_factory.mktemp("vr") / "pano.mp4")
@@ -101,7 +94,7 @@ def spherical(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_360_degree_video_keeps_its_projection(tmp_path: Path, nearest: Path, spherical: Path, suffix: str,
                                                  segments: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / f"out{suffix}"
-    code, said = _run(spherical, out, nearest, capsys, "--segments", segments)
+    code, said = upscale_cli(spherical, out, nearest, capsys, "--segments", segments)
     assert code == 0, said
     assert "projection boxes (sv3d, st3d) are kept" in said
     assert "equirectangular panorama: each frame is upscaled wrapped around from left to right" in said
@@ -115,7 +108,7 @@ def test_a_360_degree_video_keeps_its_projection(tmp_path: Path, nearest: Path, 
 
 def test_a_format_without_the_boxes_says_the_projection_is_lost(tmp_path: Path, nearest: Path, spherical: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    code, said = _run(spherical, tmp_path / "out.mkv", nearest, capsys)
+    code, said = upscale_cli(spherical, tmp_path / "out.mkv", nearest, capsys)
     assert code == 0, said
     assert "projection is not carried into a .mkv file: an .mp4 or .mov output keeps it" in said
 
@@ -130,7 +123,7 @@ def test_an_input_without_a_projection_is_left_fast_start(tmp_path: Path, neares
                 packet.stream = stream
                 out.mux(packet)
     assert _projection_read(src) == []
-    code, said = _run(src, tmp_path / "out.mp4", nearest, capsys)
+    code, said = upscale_cli(src, tmp_path / "out.mp4", nearest, capsys)
     assert code == 0 and "projection" not in said, said
     head = (tmp_path / "out.mp4").read_bytes()
     assert head.index(b"moov") < head.index(b"mdat")
@@ -141,6 +134,6 @@ def test_two_eyes_side_by_side_are_not_wrapped_as_one_panorama(tmp_path: Path, n
     """A stereo panorama with the eyes side by side (``st3d`` left-right) has each eye's edges meet,
     not the frame's: it is not wrapped around whole (its boxes are still kept)."""
     src = _spherical_mp4(tmp_path / "vr180.mp4", st3d=_full(b"st3d", bytes([2])))
-    code, said = _run(src, tmp_path / "out.mp4", nearest, capsys)
+    code, said = upscale_cli(src, tmp_path / "out.mp4", nearest, capsys)
     assert code == 0 and "projection boxes (sv3d, st3d) are kept" in said, said
     assert "wrapped around" not in said
