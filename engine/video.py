@@ -550,6 +550,7 @@ class FileSource:
         # telecine (which drops a picture in five, and its captions with it) and handed on with the frames
         captions: deque | None = deque() if self.captions else None
         unread_captions = False  # captions that began after the first picture (or come from a pipe)
+        look_for_captions = self.captions or self.copy_subtitles  # per picture: kept, or said once to be lost
 
         looked_back = None
         if self.cut_at is not None:  # the subtitle lines on screen at the cut, however long before its keyframe
@@ -686,10 +687,11 @@ class FileSource:
                 for decoded in pictures:
                     if self.decode_times:
                         decoded.pts = decoded.dts  # None for the last few: each gets the next free time
-                    if (data := caption_bytes(decoded)) is not None and decoded.pts is not None:
+                    if look_for_captions and (data := caption_bytes(decoded)) is not None and decoded.pts is not None:
                         if captions is not None:
                             captions.append((decoded.pts, data))
-                        unread_captions |= captions is None and self.copy_subtitles
+                        else:  # noted once at the end; no need to look again
+                            unread_captions, look_for_captions = True, False
                     for frame in self._deinterlaced(decoded, report):
                         if (outcome := handle(frame)) is not None:
                             return finish(outcome)
