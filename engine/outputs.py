@@ -81,22 +81,26 @@ def image_format(text: str | None) -> str | None:
 
 
 def _writable(name: str, suffix: str) -> None:
-    """Refuse, before any work, an image format whose writer is not installed (HEIC: pillow-heif).
+    """Refuse, before any work, an image format whose writer is not installed (HEIC: pillow-heif; JPEG XL:
+    pillow-jxl-plugin).
 
     Raises:
         DependencyError: it is not.
     """
-    from srstream.images import HEIF_SUFFIXES
+    from srstream.images import HEIF_SUFFIXES, JXL_SUFFIXES
 
-    if suffix.lower() in HEIF_SUFFIXES:
+    needed = {**dict.fromkeys(HEIF_SUFFIXES, ("pillow_heif", "HEIC/HEIF", "pillow-heif", "heif")),
+              **dict.fromkeys(JXL_SUFFIXES, ("pillow_jxl", "JPEG XL", "pillow-jxl-plugin", "jxl"))}.get(suffix.lower())
+    if needed is not None:
         import importlib
 
+        module, kind, package, extra = needed
         try:
-            importlib.import_module("pillow_heif")
+            importlib.import_module(module)
         except ImportError as exc:
             from srstream.errors import DependencyError
 
-            raise DependencyError(f"{name}: HEIC/HEIF images need pillow-heif: pip install 'sr-stream[heif]'") from exc
+            raise DependencyError(f"{name}: {kind} images need {package}: pip install 'sr-stream[{extra}]'") from exc
 
 
 def video_suffix(suffix: str) -> str:

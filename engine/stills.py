@@ -48,8 +48,8 @@ from srstream.atomic import PendingOutput, write_atomic
 from srstream.engine.outputs import check_image_size, still_suffix
 from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError
-from srstream.images import (AV_STILL_SUFFIXES, FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, avif_bits, full_range,
-                             heif_extras, read_heif)
+from srstream.images import (AV_STILL_SUFFIXES, FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, JXL_SUFFIXES, avif_bits,
+                             full_range, heif_extras, is_jxl, read_heif, read_jxl)
 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "PAGED_SUFFIXES", "StillMetadata",
            "animation_frames", "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs",
@@ -65,7 +65,7 @@ _BATCH_RECORD_VERSION = 1
 
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 #: Output formats whose OpenCV encoder writes EXIF, ICC and XMP chunks (measured with OpenCV 5.0).
-_KEEPS_METADATA = (".jpg", ".jpeg", ".png", ".webp", *HEIF_SUFFIXES)
+_KEEPS_METADATA = (".jpg", ".jpeg", ".png", ".webp", *HEIF_SUFFIXES, *JXL_SUFFIXES)
 _KEPT_TYPES = (cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_ICCP, cv2.IMAGE_METADATA_XMP)
 #: AVIF quality: OpenCV's default (an encoder quantiser for about 34 dB on Set14's coastguard)
 #: visibly blurs; 95 gives files about the size of the JPEG quality 95 that .jpg outputs get, at
@@ -74,6 +74,10 @@ AVIF_QUALITY = 95
 #: HEIC quality (libheif's x265): over Set14, 75 makes 3% more bytes than JPEG quality 95 at
 #: 1.7 dB higher PSNR (39.80 against 38.12 dB; pillow-heif 1.9, libheif 1.23).
 HEIF_QUALITY = 75
+#: JPEG XL quality (libjxl at its default effort, 7): over Set14, 95 makes 14% fewer bytes than JPEG
+#: quality 95 at 1.1 dB higher PSNR (39.24 against 38.12 dB; pillow-jxl-plugin 1.3.8); ``--quality 100``
+#: writes it losslessly.
+JXL_QUALITY = 95
 #: Image formats whose files may hold an animation, which is read and written as one.
 ANIMATION_SUFFIXES = (".png", ".webp", ".avif")
 #: Image formats whose files may hold several pages (pictures of their own sizes, not an animation).
@@ -322,7 +326,7 @@ def _decode_av_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
 #: WebP's quality for an output whose source was stored lossily, as JPEG outputs get 95.
 WEBP_LOSSY_QUALITY = 95
 #: The image formats ``--quality`` sets (the others are lossless).
-LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp", ".avif", *HEIF_SUFFIXES)
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp", ".avif", *HEIF_SUFFIXES, *JXL_SUFFIXES)
 
 
 def lossy_source(path: Path, head: bytes | None = None) -> bool:
@@ -346,9 +350,22 @@ def lossy_source(path: Path, head: bytes | None = None) -> bool:
     return lossy >= 0 and (lossless < 0 or lossy < lossless)
 
 
+def _decode_jxl(path: Path) -> tuple[np.ndarray, StillMetadata]:
+    """A JPEG XL through pillow-jxl-plugin (:func:`srstream.images.read_jxl`), upright, so the EXIF block it
+    carries on says orientation 1; a JPEG stored in it losslessly as that JPEG."""
+    found = read_jxl(path)
+    if found.image is None:
+        return _decode_cv_still(path, np.frombuffer(found.jpeg, np.uint8))
+    kinds = {"exif": cv2.IMAGE_METADATA_EXIF, "icc": cv2.IMAGE_METADATA_ICCP, "xmp": cv2.IMAGE_METADATA_XMP}
+    chunks = tuple((kinds[k], _exif_upright(v) if k == "exif" else v) for k, v in found.blocks.items())
+    return found.image, StillMetadata(chunks, shape=found.image.shape[:2])
+
+
 def _decode_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     if path.suffix.lower() in HEIF_SUFFIXES:
         return _decode_heif(path)
+    if is_jxl(_head(path)):  # a JPEG XL by any name (and a file named .jxl that is not one, by what it is)
+        return _decode_jxl(path)
     if path.suffix.lower() in AV_STILL_SUFFIXES:
         return _decode_av_still(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:  # a name that does not say (.jfif, none): OpenCV, else FFmpeg
@@ -387,6 +404,48 @@ def png_chunks(data: bytes | memoryview, kinds: tuple[bytes, ...] = PNG_KEPT_CHU
     """The chunks of these ``kinds`` in a PNG file's bytes, each whole (length, type, data, CRC);
     () for anything else."""
     return tuple(bytes(data[start:end]) for start, kind, end in _png_walk(data) if kind in kinds)
+
+
+#: What an XMP packet follows in a JPEG's APP1 segment. OpenCV's metadata calls read and write a
+#: JPEG's XMP with it and a PNG's or WebP's without, so a JPEG's XMP went into a PNG, WebP or TIFF
+#: output behind it (read there as "http://ns.adobe.com/xap/1.0/" and no packet), and any other
+#: picture's into a JPEG's APP1 without it (read by nothing). :attr:`StillMetadata.chunks` hold the
+#: packet alone.
+XMP_JPEG_HEADER = b"http://ns.adobe.com/xap/1.0/\0"
+#: The keyword of a PNG text chunk holding XMP (an ``iTXt`` in the XMP specification; OpenCV reads and
+#: writes a ``tEXt``).
+PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
+
+
+def bare_xmp(packet: bytes) -> bytes:
+    """An XMP packet as read from any format: without a JPEG's namespace header and the NULs OpenCV ends a
+    PNG's with."""
+    return (packet[len(XMP_JPEG_HEADER):] if packet.startswith(XMP_JPEG_HEADER) else packet).rstrip(b"\0")
+
+
+def png_xmp(chunks: tuple[bytes, ...]) -> bytes | None:
+    """The XMP packet in a PNG's text chunks (whole, as :func:`png_chunks` gives them): an ``iTXt`` (Pillow's,
+    exiftool's, Photoshop's; compressed or not) or a ``tEXt`` with the XMP keyword; None where there is none."""
+    for chunk in chunks:
+        kind, body = chunk[4:8], chunk[8:-4]
+        keyword, _, rest = body.partition(b"\0")
+        if keyword != PNG_XMP_KEYWORD:
+            continue
+        if kind == b"tEXt":
+            return rest
+        if kind == b"iTXt" and len(rest) >= 2:
+            text = rest[2:].split(b"\0", 2)[-1]  # after the language tag and the translated keyword
+            try:
+                return zlib.decompress(text) if rest[0] else text
+            except zlib.error:
+                return None
+    return None
+
+
+def png_xmp_chunk(packet: bytes) -> bytes:
+    """A PNG ``iTXt`` chunk holding the XMP ``packet``, uncompressed, as the XMP specification puts it."""
+    body = PNG_XMP_KEYWORD + b"\0\0\0\0\0" + packet
+    return struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
 
 
 #: JPEG segments copied from a JPEG input to its JPEG output as stored: APP13 (Photoshop's
@@ -850,9 +909,19 @@ def _with_png_chunks(data: bytes, chunks: tuple[bytes, ...]) -> bytes:
     return data[:first] + b"".join(chunks) + data[first:]
 
 
-def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
+def _head(path: Path, size: int = 12) -> bytes:
+    """A file's first ``size`` bytes; b"" where it cannot be read (its decoder then says why)."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def _decode_cv_still(path: Path, data: np.ndarray | None = None) -> tuple[np.ndarray, StillMetadata]:
+    """The picture at ``path`` (or, where given, in ``data``, its bytes: a JPEG XL's JPEG) through OpenCV."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8) if data is None else data
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     tiff = _unmark_alpha(data)
@@ -865,13 +934,18 @@ def _decode_cv_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
         raise InputError(f"{path}: {image.dtype} samples are not supported; convert to 8- or 16-bit")
     read = tuple((int(t), np.asarray(c, np.uint8).tobytes()) for t, c in zip(np.asarray(types).ravel(), chunks)
                  if int(t) in _KEPT_TYPES)
+    read = tuple((t, bare_xmp(c) if t == cv2.IMAGE_METADATA_XMP else c) for t, c in read)
     read += tuple(b for b in tiff_blocks(memoryview(data)) if b[0] not in {t for t, _ in read})  # OpenCV reads none
     read = _without_foreign_profile(path, read, tiff[0][1] if tiff else _jpeg_cmyk(memoryview(data)))
     if tiff:
         image = _as_stored(image, tiff[0])
+    stored = _stored(memoryview(data))
+    found = png_xmp(stored[0]) if stored[1] == ".png" and cv2.IMAGE_METADATA_XMP not in dict(read) else None
+    if found:  # an iTXt's, which OpenCV does not read: into another format's output (a PNG's copies the chunk)
+        read += ((cv2.IMAGE_METADATA_XMP, bare_xmp(found)),)
     meta = StillMetadata(read,
                          avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
-                         lossy_source(path, data[:4096].tobytes()), *_stored(memoryview(data)),
+                         lossy_source(path, data[:4096].tobytes()), *stored,
                          further=_further_pictures(data), shape=image.shape[:2])
     if image.ndim == 2 and path.suffix.lower() in PAGED_SUFFIXES:
         # OpenCV reads a grey TIFF with alpha (a scanned signature, a mask) as grey, its alpha dropped;
@@ -906,6 +980,8 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
         image, chunks = upright(image, metadata.orientation), ()
     if path.suffix.lower() in HEIF_SUFFIXES:
         return _write_heif(path, image, chunks, metadata.bits if metadata is not None else 0, quality)
+    if path.suffix.lower() in JXL_SUFFIXES:
+        return _write_jxl(path, image, chunks, quality)
     swap = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}.get(image.shape[2])
     if swap is not None and image.flags.c_contiguous and image.flags.writeable:
         # OpenCV encodes BGR: R and B swapped in place and back after, not copied (a 48-megapixel
@@ -942,6 +1018,17 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
         params = [*params, cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, max(1, round(density[0])),
                   cv2.IMWRITE_TIFF_YDPI, max(1, round(density[1]))]
     ok = False
+    suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()
+    kept, kind = (metadata.stored, metadata.stored_in) if metadata is not None else ((), "")
+    xmp = dict(chunks).get(cv2.IMAGE_METADATA_XMP)
+    if xmp is not None and suffix in (".jpg", ".png"):  # OpenCV's JPEG XMP is behind its header; a PNG's is spliced
+        chunks = tuple((t, XMP_JPEG_HEADER + c) if t == cv2.IMAGE_METADATA_XMP else (t, c) for t, c in chunks
+                       if suffix == ".jpg" or t != cv2.IMAGE_METADATA_XMP)
+        # OpenCV writes a PNG's XMP with 4 bytes of whatever follows the packet; it goes in as an iTXt, where
+        # the input's own text chunks (copied as they were) hold none
+        xmp = png_xmp_chunk(xmp) if suffix == ".png" and not (kind == ".png" and png_xmp(kept)) else None
+    else:
+        xmp = None
     if chunks:
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # the failure is reported below
@@ -955,12 +1042,11 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
                         "file; written without it, turned upright")
             image = upright(image, metadata.orientation) if metadata is not None else image
             turned = metadata is not None and metadata.orientation != 1
+            xmp = None
     if not ok:
         ok, data = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
-    kept, kind = (metadata.stored, metadata.stored_in) if metadata is not None else ((), "")
-    suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()
     spliced = None  # the encoded file's bytes with what OpenCV does not write, copied out of its array once
     if suffix in (".tif", ".tiff") and (image.shape[2] in (2, 4) or metadata is not None and any(
             t in _TIFF_BLOCKS.values() or t == cv2.IMAGE_METADATA_EXIF for t, _ in metadata.chunks)):
@@ -976,6 +1062,8 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     elif kind == ".jpg" and kept:
         log.warning(f"note: {path.name}: the input's IPTC block and comments (caption, keywords, copyright) are "
                     f"JPEG's own; not kept in a {path.suffix} file (EXIF and XMP are)")
+    if xmp is not None:  # a PNG's XMP, as an iTXt chunk
+        spliced = _with_png_chunks(data.tobytes() if spliced is None else spliced, (xmp,))
     if kind == ".png" and suffix != kind and any(chunk[4:8] == b"cICP" for chunk in kept):
         log.warning(f"note: {path.name}: the input is an HDR PNG (its cICP chunk says how to show it), which a "
                     f"{path.suffix} file written here does not say: it will be shown as SDR; write .png to keep it")
@@ -1458,6 +1546,68 @@ def _write_heif(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
         finally:
             pillow_heif.options.SAVE_HDR_TO_12_BIT = twelve
         pending.commit()
+
+
+def _write_jxl(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], ...],
+               quality: int | None = None) -> None:
+    """A JPEG XL through pillow-jxl-plugin at ``quality`` or :data:`JXL_QUALITY` (100: lossless), with the EXIF
+    and XMP blocks. The plugin writes no ICC profile: a colour picture with one not sRGB's is converted to sRGB
+    (Pillow's LittleCMS), so it shows as it did, and said; 16-bit colour pictures are written in 8 bits (it
+    takes 16 for grey only), and said."""
+    try:
+        from pillow_jxl import Encoder
+    except ImportError as exc:
+        from srstream.errors import DependencyError
+
+        raise DependencyError(f"{path.name}: JPEG XL images need pillow-jxl-plugin: pip install 'sr-stream[jxl]'") \
+            from exc
+    blocks = {kind: data for kind, data in chunks}
+    if image.dtype == np.uint16 and image.shape[2] > 1:
+        log.warning(f"note: {path.name}: written in 8 bits a sample (pillow-jxl-plugin writes 16 for grey pictures "
+                    "only); a PNG or TIFF output keeps 16")
+        image = (image / 257.0).round().astype(np.uint8)
+    profile = blocks.get(cv2.IMAGE_METADATA_ICCP)
+    if profile and image.shape[2] >= 3:
+        image = _in_srgb(path, image, profile)
+    mode = {1: "I;16" if image.dtype == np.uint16 else "L", 3: "RGB", 4: "RGBA"}[image.shape[2]]
+    exif = blocks.get(cv2.IMAGE_METADATA_EXIF)
+    lossless = quality == 100
+    try:
+        encoder = Encoder(mode, lossless=lossless, quality=100 if lossless else quality or JXL_QUALITY)
+        data = encoder(np.ascontiguousarray(image).astype("<u2" if mode == "I;16" else np.uint8).tobytes(),
+                       image.shape[1], image.shape[0], False,
+                       exif=b"\0\0\0\0" + exif if exif else None,  # the box's offset to its TIFF header: none
+                       xmp=blocks.get(cv2.IMAGE_METADATA_XMP) or None)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise OutputError(f"cannot encode {path.name} as JPEG XL: {exc}") from exc
+    write_atomic(path, data)
+
+
+def _in_srgb(path: Path, image: np.ndarray, profile: bytes) -> np.ndarray:
+    """``image`` (RGB or RGBA, uint8) converted from the colours of the ICC ``profile`` to sRGB; as it is where the
+    profile gives sRGB's colours (within a level, on a grid of colours) or cannot be read (said)."""
+    import io
+
+    from PIL import Image, ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        name = (ImageCms.getProfileDescription(source) or "").strip() or "unnamed"
+        into = ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), "RGB", "RGB",
+                                       ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    except (OSError, ImageCms.PyCMSError) as exc:
+        log.warning(f"note: {path.name}: its ICC profile is left out (it cannot be read: {exc}; pillow-jxl-plugin "
+                    "writes none), so its colours show as sRGB")
+        return image
+    levels = np.linspace(0, 255, 6).round().astype(np.uint8)
+    grid = np.stack(np.meshgrid(levels, levels, levels), axis=-1).reshape(1, -1, 3)
+    shown = np.asarray(ImageCms.applyTransform(Image.fromarray(grid), into))
+    if np.abs(shown.astype(np.int16) - grid).max() <= 1:  # sRGB's own (libjxl names it "RGB_D65_SRG_Rel_SRG")
+        return image
+    log.warning(f"note: {path.name}: its colours are converted from its ICC profile ({name}) to sRGB, which "
+                "pillow-jxl-plugin writes them in (it writes no profile); a PNG, JPEG or TIFF output keeps the profile")
+    converted = np.asarray(ImageCms.applyTransform(Image.fromarray(np.ascontiguousarray(image[:, :, :3])), into))
+    return converted if image.shape[2] == 3 else np.dstack([converted, image[:, :, 3]])
 
 
 def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler, quality: int | None = None) -> tuple[int, int]:

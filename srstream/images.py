@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -11,12 +12,16 @@ import numpy as np
 from srstream.errors import InputError
 
 __all__ = ["AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_ALIASES",
-           "IMAGE_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES", "avif_bits", "develop_first", "full_range",
-           "heif_extras", "list_images", "load_rgb", "read_heif", "read_image"]
+           "IMAGE_SUFFIXES", "JXL_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES", "JxlPicture", "avif_bits",
+           "develop_first", "full_range", "heif_extras", "is_jxl", "list_images", "load_rgb", "read_heif", "read_image",
+           "read_jxl"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
 HEIF_SUFFIXES = (".heic", ".heif")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".avif", *HEIF_SUFFIXES)
+#: JPEG XL: read and written with pillow-jxl-plugin (libjxl), which neither OpenCV nor PyAV's FFmpeg
+#: (no libjxl) has a codec for: FFmpeg found the file and no decoder, and the run said it was damaged.
+JXL_SUFFIXES = (".jxl",)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".avif", *HEIF_SUFFIXES, *JXL_SUFFIXES)
 #: Still images the engine reads through FFmpeg (PyAV), which OpenCV reads not at all or in some
 #: layouts only (a .ppm in RGB alone, a .pgm in grey alone), and writes as PNG: netpbm, JPEG 2000,
 #: TGA, DDS textures, PCX, SGI, QOI, X11 dumps, DPX film scans, Sun raster, icons, Photoshop's
@@ -131,13 +136,98 @@ def heif_extras(path: Path) -> list[str]:
     return found
 
 
+def is_jxl(head: bytes) -> bool:
+    """Whether a file's first 12 bytes are a JPEG XL's: a bare codestream or the ISO BMFF container's signature."""
+    return head[:2] == b"\xff\x0a" or head[:12] == b"\0\0\0\x0cJXL \r\n\x87\n"
+
+
+@dataclass(frozen=True)
+class JxlPicture:
+    """What :func:`read_jxl` found in a JPEG XL file."""
+
+    #: ``(H, W, C)`` RGB(A) or grey, uint8, or uint16 grey; None where the file holds a JPEG
+    image: np.ndarray | None
+    #: a JPEG stored in it losslessly (``cjxl photo.jpg``), rebuilt bit for bit; b"" otherwise
+    jpeg: bytes
+    #: its ``exif`` (the TIFF block, as OpenCV gives a JPEG's), ``icc`` and ``xmp`` blocks where present
+    blocks: dict[str, bytes]
+
+
+def read_jxl(path: Path) -> JxlPicture:
+    """A JPEG XL file's picture, upright (libjxl applies its orientation), through pillow-jxl-plugin.
+    Its pictures of more than 8 bits come as 8 (the plugin's decoder gives colour pictures in 8 bits,
+    grey ones in 16).
+
+    Raises:
+        DependencyError: pillow-jxl-plugin is not installed. InputError: unreadable, an animation
+            (whose first frame alone the plugin decodes), or floating-point samples.
+    """
+    try:
+        from pillow_jxl import Decoder
+    except ImportError as exc:
+        from srstream.errors import DependencyError
+
+        raise DependencyError(f"{path}: JPEG XL images need pillow-jxl-plugin: pip install 'sr-stream[jxl]'") from exc
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if _animated_jxl(path):
+        raise InputError(f"{path} is an animated JPEG XL, whose frames after the first are not read here: convert it "
+                         "to an animated PNG or WebP first (djxl anim.jxl anim.apng) and upscale that")
+    try:
+        jpeg, info, pixels, icc, boxes = Decoder()(data)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{path} is not a readable JPEG XL image ({exc})") from exc
+    blocks = {"icc": bytes(icc or b"")}
+    for box in boxes:
+        if box.box_type == b"Exif" and "exif" not in blocks:  # a 4-byte offset to the TIFF header first
+            tiff = bytes(box.data)
+            if tiff[:4] not in (b"II*\0", b"MM\0*"):  # (some writers leave the offset out)
+                tiff = tiff[4 + int.from_bytes(tiff[:4], "big"):] if len(tiff) >= 8 else b""
+            blocks["exif"] = tiff
+        elif box.box_type == b"xml " and "xmp" not in blocks:
+            blocks["xmp"] = bytes(box.data)
+    if jpeg:
+        return JxlPicture(None, bytes(pixels), {})  # the JPEG's own blocks are in it
+    mode = info.mode
+    if mode == "F":
+        raise InputError(f"{path} is a floating-point (HDR) JPEG XL; sr-stream's models take 8- and 16-bit pictures: "
+                         "tone-map or convert it to a 16-bit PNG first")
+    deep = mode == "I;16"
+    channels = {"L": 1, "I;16": 1, "LA": 2, "RGB": 3, "RGBA": 4}.get(mode)
+    if channels is None:
+        raise InputError(f"{path}: JPEG XL pictures in mode {mode} are not supported; convert it to PNG first")
+    image = np.frombuffer(pixels, "<u2" if deep else np.uint8).reshape(info.height, info.width, channels)
+    if channels == 2:  # grey with alpha: as OpenCV gives such a PNG, RGBA
+        image = np.concatenate([image[:, :, :1].repeat(3, axis=2), image[:, :, 1:]], axis=2)
+    return JxlPicture(np.ascontiguousarray(image, np.uint16 if deep else np.uint8), b"",
+                      {k: v for k, v in blocks.items() if v})
+
+
+def _animated_jxl(path: Path) -> bool:
+    """Whether FFmpeg finds a JPEG XL animation at ``path`` (its ``jpegxl_anim`` demuxer reads the header's
+    animation flag; a still is ``jpegxl_pipe``)."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            return container.format.name == "jpegxl_anim"
+    except Exception:  # noqa: BLE001 - any FFmpeg or import failure: the decoder says what is wrong
+        return False
+
+
 def read_image(path: Path) -> np.ndarray:
     """A uint8 image as stored: ``(H, W)`` for grayscale files, else RGB ``(H, W, 3)``
     (alpha dropped, 16-bit reduced to 8)."""
-    if Path(path).suffix.lower() in HEIF_SUFFIXES:
-        rgb = read_heif(Path(path))[0]
+    suffix = Path(path).suffix.lower()
+    jxl = read_jxl(Path(path)) if suffix in JXL_SUFFIXES else None
+    if suffix in HEIF_SUFFIXES or (jxl is not None and jxl.image is not None):
+        rgb = jxl.image if jxl is not None else read_heif(Path(path))[0]
         image = rgb[:, :, 0] if rgb.shape[2] == 1 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR if rgb.shape[2] == 3
                                                                      else cv2.COLOR_RGBA2BGRA)
+    elif jxl is not None:
+        image = cv2.imdecode(np.frombuffer(jxl.jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
     else:
         data = np.fromfile(path, np.uint8)
         image = full_range(cv2.imdecode(data, cv2.IMREAD_UNCHANGED), data[:65536].tobytes(), Path(path).suffix) \

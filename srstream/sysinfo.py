@@ -33,7 +33,7 @@ __all__ = [
 PACKAGES = (
     "numpy", "onnxruntime", "onnxruntime-gpu", "av", "opencv-python-headless", "opencv-python",
     "opencv-contrib-python-headless", "torch", "onnx", "onnxslim", "safetensors", "tensorrt",
-    "pycuda", "pillow-heif",
+    "pycuda", "pillow-heif", "pillow-jxl-plugin",
 )
 
 #: /proc/cpuinfo flag -> what it buys us.

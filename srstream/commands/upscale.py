@@ -112,13 +112,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="x8 self-ensemble: every flip/rotation upscaled and averaged (about +0.1 dB, 8x the time; "
                              "for stills and offline video)")
     parser.add_argument("--ext", metavar="FORMAT",
-                        help="write image outputs in this format (png, jpg, webp, avif, tif, bmp, heic), not each "
+                        help="write image outputs in this format (png, jpg, webp, avif, tif, bmp, heic, jxl), not each "
                              "input's: a folder's or glob's images (an animation, a TIFF's pages or a GIF that the "
                              "format cannot hold keep theirs, named), or one image's default output")
     parser.add_argument("--quality", type=int, metavar="1-100",
-                        help="the quality of lossy image outputs (JPEG, WebP, AVIF, HEIC; a WebP is then lossy), a "
-                             "video's numbered frames' too: lower for smaller files (default: JPEG, WebP and AVIF "
-                             "95, HEIC 75; a WebP of a lossless source lossless)")
+                        help="the quality of lossy image outputs (JPEG, WebP, AVIF, HEIC, JPEG XL; a WebP is then "
+                             "lossy), a video's numbered frames' too: lower for smaller files (default: JPEG, WebP, "
+                             "AVIF and JPEG XL 95, HEIC 75; a WebP of a lossless source lossless; a JPEG XL at 100 "
+                             "lossless)")
     parser.add_argument("--tileable", action="store_true",
                         help="the input is a texture that repeats edge to edge: upscale it as if it wrapped around, "
                              "so the output tiles without seams (a plain upscale leaves a line at every repeat); "

@@ -1412,3 +1412,30 @@ def test_a_camera_raw_file_is_refused_with_what_to_do(tmp_path: Path, model: Pat
     code, _, err = run([str(shoot), "--model", str(model), "--backend", "ort", "--precision", "fp32"], capsys)
     assert code == 0 and "1 camera raw file left alone (photo.dng): develop it first" in err, err
     assert sorted(p.name for p in (tmp_path / "shoot_x2").iterdir() if not p.name.startswith(".")) == ["scan.tif"]
+
+
+@pytest.mark.parametrize("source", ["jpg", "png", "webp"])
+def test_xmp_reads_the_same_in_every_output_format(tmp_path: Path, model: Path, source: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """OpenCV reads and writes a JPEG's XMP behind its APP1 namespace header and a PNG's or WebP's
+    without: a JPEG's XMP went into a PNG, WebP or TIFF behind that header (Pillow read the PNG's as
+    "http://ns.adobe.com/xap/1.0/"), any other's into a JPEG without it (read by nothing); a PNG's
+    came out with 4 bytes after the packet, and a PNG's iTXt XMP (Pillow's, exiftool's) was not read
+    at all. Read here with Pillow, as other programs read them."""
+    image_module = pytest.importorskip("PIL.Image")
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description dc:format="image/x"/></rdf:RDF></x:xmpmeta>'
+    src = tmp_path / f"tagged.{source}"
+    text = pytest.importorskip("PIL.PngImagePlugin").PngInfo()
+    text.add_itxt("XML:com.adobe.xmp", xmp.decode())  # as exiftool and Photoshop store it (Pillow's xmp= is not)
+    image_module.fromarray(np.random.default_rng(1).integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(
+        src, **({"pnginfo": text} if source == "png" else {"xmp": xmp}))
+    for out in ("jpg", "png", "webp", "tif"):
+        code, _, err = run([str(src), "-o", str(tmp_path / f"out.{out}"), "--model", str(model)], capsys)
+        assert code == 0, err
+        with image_module.open(tmp_path / f"out.{out}") as written:
+            found = written.tag_v2.get(700) if out == "tif" else written.info.get("xmp") or written.info.get(
+                "XML:com.adobe.xmp")
+        assert (found.encode() if isinstance(found, str) else found) == xmp, (source, out)
+    with image_module.open(tmp_path / "out.png") as written:  # once, as an iTXt
+        written.load()
+        assert [k for k in written.text if k == "XML:com.adobe.xmp"] == ["XML:com.adobe.xmp"]
