@@ -65,7 +65,11 @@ _BATCH_RECORD_VERSION = 1
 
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 #: Output formats whose OpenCV encoder writes EXIF, ICC and XMP chunks (measured with OpenCV 5.0).
-_KEEPS_METADATA = (".jpg", ".jpeg", ".png", ".webp", *HEIF_SUFFIXES, *JXL_SUFFIXES)
+_KEEPS_METADATA = (".jpg", ".jpeg", ".png", ".webp", ".avif", *HEIF_SUFFIXES, *JXL_SUFFIXES)
+#: Of those, the formats whose viewers turn a picture by its container (an AVIF's ``irot``/``imir``
+#: boxes, a JPEG XL's codestream header) and not by its EXIF orientation, which their encoders here
+#: cannot set: the pixels are written upright and the EXIF block carried says orientation 1.
+_UPRIGHT_METADATA = (".avif", *JXL_SUFFIXES)
 _KEPT_TYPES = (cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_ICCP, cv2.IMAGE_METADATA_XMP)
 #: AVIF quality: OpenCV's default (an encoder quantiser for about 34 dB on Set14's coastguard)
 #: visibly blurs; 95 gives files about the size of the JPEG quality 95 that .jpg outputs get, at
@@ -918,6 +922,49 @@ def _head(path: Path, size: int = 12) -> bytes:
         return b""
 
 
+def _avif_profile(head: bytes) -> bytes:
+    """The ICC profile in an AVIF's first bytes (``head``): its ``colr`` box of type ``prof`` (the
+    picture's; where there are several, the first); b"" where it has none (an ``nclx`` box names its
+    colours instead) or the box is damaged."""
+    at = head.find(b"colrprof")
+    if at < 4:
+        return b""
+    size = struct.unpack(">I", head[at - 4:at])[0]
+    return head[at + 8:at - 4 + size] if 12 < size and at - 4 + size <= len(head) else b""
+
+
+#: The EXIF orientation (1-8) of FFmpeg's display matrix for a picture, by its top-left 2x2 (a, b, c, d) signs.
+_MATRIX_ORIENTATIONS = {(1, 0, 0, 1): 1, (-1, 0, 0, 1): 2, (-1, 0, 0, -1): 3, (1, 0, 0, -1): 4, (0, 1, 1, 0): 5,
+                        (0, 1, -1, 0): 6, (0, -1, -1, 0): 7, (0, -1, 1, 0): 8}
+
+
+def _container_orientation(path: Path, data: np.ndarray) -> int:
+    """The EXIF orientation (1-8) an AVIF's ``irot``/``imir`` boxes give its picture (what Chrome and
+    Firefox show, and what avifenc and Pillow write a rotated JPEG's orientation as): OpenCV's libavif
+    decoder hands on the pixels as stored, so a photo was upscaled, and came out, on its side. Read
+    from FFmpeg's display matrix for the picture, where the boxes are in the file's first 64 KiB (its
+    ``meta`` box); 1 otherwise, or where FFmpeg cannot tell."""
+    head = data[:65536].tobytes()
+    if b"irot" not in head and b"imir" not in head:
+        return 1
+    import av
+
+    from srstream.engine.av_errors import av_failures, side_data
+    from srstream.engine.media import main_video
+
+    try:
+        with av.open(str(path)) as container:
+            video = main_video(container)
+            frame = next(container.decode(video), None) if video is not None else None
+    except (*av_failures(), OSError, ValueError):
+        return 1
+    found = [bytes(sd) for sd in side_data(frame) if sd.type.name == "DISPLAYMATRIX"] if frame is not None else []
+    if not found or len(found[0]) < 36:
+        return 1
+    a, b, _, c, d = struct.unpack("<5i", found[0][:20])
+    return _MATRIX_ORIENTATIONS.get(tuple(int(np.sign(v)) for v in (a, b, c, d)), 1)
+
+
 def _decode_cv_still(path: Path, data: np.ndarray | None = None) -> tuple[np.ndarray, StillMetadata]:
     """The picture at ``path`` (or, where given, in ``data``, its bytes: a JPEG XL's JPEG) through OpenCV."""
     try:
@@ -939,6 +986,13 @@ def _decode_cv_still(path: Path, data: np.ndarray | None = None) -> tuple[np.nda
     read = _without_foreign_profile(path, read, tiff[0][1] if tiff else _jpeg_cmyk(memoryview(data)))
     if tiff:
         image = _as_stored(image, tiff[0])
+    profile = _avif_profile(head) if head and cv2.IMAGE_METADATA_ICCP not in dict(read) else b""
+    if profile:  # which OpenCV does not read from an AVIF (a P3 phone photo's, an Adobe RGB export's)
+        read += ((cv2.IMAGE_METADATA_ICCP, profile),)
+    turned = _container_orientation(path, data) if head else 1
+    if turned != 1:  # as libheif turns a HEIC, and browsers an AVIF; its EXIF, where it has one, then says 1
+        image = upright(image, turned)
+        read = tuple((t, _exif_upright(c) if t == cv2.IMAGE_METADATA_EXIF else c) for t, c in read)
     stored = _stored(memoryview(data))
     found = png_xmp(stored[0]) if stored[1] == ".png" and cv2.IMAGE_METADATA_XMP not in dict(read) else None
     if found:  # an iTXt's, which OpenCV does not read: into another format's output (a PNG's copies the chunk)
@@ -978,6 +1032,9 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
     chunks = metadata.chunks if metadata is not None else ()
     if chunks and path.suffix.lower() not in _KEEPS_METADATA:
         image, chunks = upright(image, metadata.orientation), ()
+    elif chunks and path.suffix.lower() in _UPRIGHT_METADATA and metadata.orientation != 1:
+        image = upright(image, metadata.orientation)
+        chunks = tuple((t, _exif_upright(c) if t == cv2.IMAGE_METADATA_EXIF else c) for t, c in chunks)
     if path.suffix.lower() in HEIF_SUFFIXES:
         return _write_heif(path, image, chunks, metadata.bits if metadata is not None else 0, quality)
     if path.suffix.lower() in JXL_SUFFIXES:

@@ -1439,3 +1439,49 @@ def test_xmp_reads_the_same_in_every_output_format(tmp_path: Path, model: Path, 
     with image_module.open(tmp_path / "out.png") as written:  # once, as an iTXt
         written.load()
         assert [k for k in written.text if k == "XML:com.adobe.xmp"] == ["XML:com.adobe.xmp"]
+
+
+def test_an_avifs_rotation_boxes_and_colour_profile_are_read_and_an_avif_or_jxl_output_is_upright(
+        tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """OpenCV's libavif decoder hands on an AVIF's pixels as stored, ignoring its ``irot``/``imir``
+    boxes (which browsers show it by, and avifenc and Pillow write a rotated JPEG's orientation as):
+    such a photo was upscaled, and came out, on its side; nor does it read an AVIF's ICC profile.
+    And an AVIF output, or a JPEG XL one, whose viewers ignore EXIF orientation, held no metadata,
+    or the pixels as stored with an EXIF orientation no viewer applies: now upright, orientation 1."""
+    image_module = pytest.importorskip("PIL.Image")
+    if not pytest.importorskip("PIL.features").check("avif"):
+        pytest.skip("this Pillow writes no AVIF")
+    import importlib.util
+
+    from srstream.engine.stills import read_still_with_metadata, upright
+
+    picture = np.random.default_rng(3).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    for orientation in range(1, 9):
+        exif = image_module.Exif()
+        exif[0x0112] = orientation
+        image_module.fromarray(picture).save(tmp_path / f"o{orientation}.avif", exif=exif.tobytes(), quality=100)
+        read, meta = read_still_with_metadata(tmp_path / f"o{orientation}.avif")
+        with image_module.open(tmp_path / f"o{orientation}.avif") as stored:  # Pillow's decode: as stored
+            shown = upright(np.asarray(stored.convert("RGB")), orientation)
+        assert read.shape == shown.shape and np.abs(read.astype(int) - shown).max() <= 2, orientation
+        assert meta.orientation == 1
+    cms = pytest.importorskip("PIL.ImageCms")
+    profile = cms.ImageCmsProfile(cms.createProfile("sRGB")).tobytes()
+    exif = image_module.Exif()
+    exif[0x0112], exif[0x010F] = 6, "Phone"  # shown turned a quarter clockwise
+    image_module.fromarray(picture).save(tmp_path / "turned.jpg", exif=exif.tobytes(), icc_profile=profile,
+                                         quality=95)
+    for out in ("avif", "jxl"):
+        if out == "jxl" and importlib.util.find_spec("pillow_jxl") is None:
+            continue
+        code, _, err = run([str(tmp_path / "turned.jpg"), "-o", str(tmp_path / f"turned.{out}"), "--model",
+                            str(model)], capsys)
+        assert code == 0, err
+        read, meta = read_still_with_metadata(tmp_path / f"turned.{out}")
+        assert read.shape[:2] == (24, 16) and meta.orientation == 1, out  # upright: 8x12 turned, x2
+        with image_module.open(tmp_path / f"turned.{out}") as written:
+            assert written.getexif().get(0x010F) == "Phone", out
+        with image_module.open(tmp_path / "turned.jpg") as source:
+            carried = source.info["icc_profile"]
+        if out == "avif":  # (a JPEG XL output's colours are sRGB's, and it holds none)
+            assert dict(meta.chunks)[cv2.IMAGE_METADATA_ICCP] == carried
