@@ -256,7 +256,7 @@ class _LineProgress:
         if now - self.last >= self.every:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
-            total = self.total if self.total >= self.done else 0  # more frames out than in (--deinterlace double)
+            total = self.total if self.total >= self.done else 0  # more frames than the container declared
             of = f"/{total}" if total else ""
             eta = f", {(total - self.done) / rate:.0f} s left" if total and rate else ""
             print(f"sr-stream: {self.done}{of} {self.unit}s, {rate:.1f} {self.unit}s/s{eta}", file=sys.stderr,

@@ -1020,8 +1020,10 @@ def test_double_makes_a_frame_of_each_field_at_twice_the_rate(tmp_path: Path, up
     each field, at twice the rate, each showing its field's moment; telecined film is still rebuilt
     into its own frames, and a time base of a tick a frame (no time between frames) keeps one."""
     src = _write_interlaced(tmp_path / "tv.mp4")
-    report = upscale_video(src, tmp_path / "double.mp4", upscaler, FAST, deinterlace="double")
+    shown: list[int] = []  # a run's progress, in the input's frames (its bar's total): it went on to 200%
+    report = upscale_video(src, tmp_path / "double.mp4", upscaler, FAST, deinterlace="double", progress=shown.append)
     assert report.frames_decoded == 10 and report.frames_in == report.frames_out == 20 and not report.ended_early
+    assert sum(shown) == 10
     assert any("a frame made of each field" in n for n in report.notes)
     pts, _, time_base, _, _ = _frames(tmp_path / "double.mp4")
     assert np.allclose(np.diff(pts) * float(time_base), 1 / 50, atol=0.001)
@@ -1035,9 +1037,11 @@ def test_double_makes_a_frame_of_each_field_at_twice_the_rate(tmp_path: Path, up
     centres = [np.nonzero(f.to_ndarray(format="gray")[8:40] > 128)[1].mean() for f in frames[:12]]
     assert len(frames) == 20 and np.allclose(sorted(centres), 12 + 3 * np.arange(12), atol=0.75)
     assert np.allclose(np.abs(np.diff(centres)), [3, 9] * 5 + [3], atol=0.75)  # two moments a frame, in pairs
+    shown.clear()
     film = upscale_video(_write_telecined(tmp_path / "dvd.mp4", _film()), tmp_path / "film.mp4", upscaler, FAST,
-                         deinterlace="double")
+                         deinterlace="double", progress=shown.append)
     assert film.frames_out == 40 and any("telecined film" in n for n in film.notes)
+    assert sum(shown) == 50  # (it stopped at 80%)
 
     class Ticks:  # a .y4m's stream: a frame a tick
         average_rate, guessed_rate, time_base = Fraction(25), None, Fraction(1, 25)
