@@ -18,7 +18,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["MpfPicture", "MpfSet", "carried", "further_pictures", "scaled_with_it", "with_further_pictures"]
+__all__ = ["MpfPicture", "MpfSet", "carried", "further_pictures", "is_view", "scaled_with_it", "with_app_segments",
+           "with_further_pictures"]
 
 _MPF = b"MPF\0"
 _ISO_GAIN_MAP = b"urn:iso:std:iso:ts:21496:-1\0"  # ISO 21496-1's APP2 block: the main picture's says its version
@@ -32,6 +33,8 @@ class MpfPicture:
 
     attribute: int
     data: bytes
+    #: encoded at the output's size already (a view upscaled as the first picture was): goes on as it is
+    ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,25 @@ def scaled_with_it(found: MpfSet) -> bool:
     return any(p.attribute & 0xFFFFFF in _SCALED_TYPES for p in found.pictures)
 
 
+def is_view(picture: MpfPicture) -> bool:
+    """Whether ``picture`` is a view of its own (MP type 0x02000x: a stereo camera's other eye, a
+    panorama's part, a multi-angle shot's angle), upscaled as the first picture is."""
+    return picture.attribute & 0xFFFF00 == 0x020000
+
+
 def carried(found: MpfSet) -> MpfSet:
-    """``found`` without the pictures that are views of their own (:data:`_SCALED_TYPES`)."""
-    kept = tuple(p for p in found.pictures if p.attribute & 0xFFFFFF in (*_SCALED_TYPES, *_THUMBNAIL_TYPES))
+    """``found`` without the pictures that are views of their own (:func:`is_view`), but those upscaled already."""
+    kept = tuple(p for p in found.pictures
+                 if p.ready or p.attribute & 0xFFFFFF in (*_SCALED_TYPES, *_THUMBNAIL_TYPES))
     return MpfSet(found.attribute, kept, found.blocks)
+
+
+def with_app_segments(encoded: bytes, source: bytes, walk) -> bytes:  # noqa: ANN001 - the walk function
+    """``encoded`` (a JPEG OpenCV wrote) with ``source``'s APP1-APP15 segments but an MPF index (its
+    EXIF, XMP, ISO 21496-1 block) after its JFIF segment."""
+    apps = _app_segments(source, walk(source))
+    at = 2 + (2 + struct.unpack(">H", encoded[4:6])[0] if encoded[2:4] == b"\xff\xe0" else 0)  # after JFIF
+    return encoded[:at] + b"".join(apps) + encoded[at:]
 
 
 def _scaled(picture: MpfPicture, factor: tuple[float, float], walk) -> bytes | None:  # noqa: ANN001
@@ -126,7 +144,7 @@ def _scaled(picture: MpfPicture, factor: tuple[float, float], walk) -> bytes | N
     import cv2
     import numpy as np
 
-    if picture.attribute & 0xFFFFFF in _THUMBNAIL_TYPES:
+    if picture.ready or picture.attribute & 0xFFFFFF in _THUMBNAIL_TYPES:
         return picture.data
 
     image = cv2.imdecode(np.frombuffer(picture.data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -137,10 +155,7 @@ def _scaled(picture: MpfPicture, factor: tuple[float, float], walk) -> bytes | N
                                [cv2.IMWRITE_JPEG_QUALITY, _QUALITY])
     if not ok:
         return None
-    encoded = encoded.tobytes()
-    apps = _app_segments(picture.data, walk(picture.data))
-    at = 2 + (2 + struct.unpack(">H", encoded[4:6])[0] if encoded[2:4] == b"\xff\xe0" else 0)  # after JFIF
-    return encoded[:at] + b"".join(apps) + encoded[at:]
+    return with_app_segments(encoded.tobytes(), picture.data, walk)
 
 
 def _mpf_segment(attributes: list[int], sizes: list[int], first_size: int, tiff_at: int) -> bytes:

@@ -29,6 +29,7 @@ a TIFF of as many pages, each in its own size, bit depth and channels (OpenCV's
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import json
 import logging
@@ -63,9 +64,9 @@ log = logging.getLogger("srstream.engine")
 BATCH_RECORD = ".sr-stream-batch.json"
 _BATCH_RECORD_VERSION = 1
 
-_EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
+_EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".mpo", ".webp", ".bmp")
 #: Output formats whose OpenCV encoder writes EXIF, ICC and XMP chunks (measured with OpenCV 5.0).
-_KEEPS_METADATA = (".jpg", ".jpeg", ".png", ".webp", ".avif", *HEIF_SUFFIXES, *JXL_SUFFIXES)
+_KEEPS_METADATA = (".jpg", ".jpeg", ".mpo", ".png", ".webp", ".avif", *HEIF_SUFFIXES, *JXL_SUFFIXES)
 #: Of those, the formats whose viewers turn a picture by its container (an AVIF's ``irot``/``imir``
 #: boxes, a JPEG XL's codestream header) and not by its EXIF orientation, which their encoders here
 #: cannot set: the pixels are written upright and the EXIF block carried says orientation 1.
@@ -330,7 +331,7 @@ def _decode_av_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
 #: WebP's quality for an output whose source was stored lossily, as JPEG outputs get 95.
 WEBP_LOSSY_QUALITY = 95
 #: The image formats ``--quality`` sets (the others are lossless).
-LOSSY_SUFFIXES = (".jpg", ".jpeg", ".webp", ".avif", *HEIF_SUFFIXES, *JXL_SUFFIXES)
+LOSSY_SUFFIXES = (".jpg", ".jpeg", ".mpo", ".webp", ".avif", *HEIF_SUFFIXES, *JXL_SUFFIXES)
 
 
 def lossy_source(path: Path, head: bytes | None = None) -> bool:
@@ -748,6 +749,22 @@ def _alpha_entry(order: str, entries: list[tuple[int, int, int, bytes]]) -> tupl
     return 338, 3, 1, struct.pack(order + "H", 2) + bytes(2)
 
 
+_ICC_APP2 = b"ICC_PROFILE\0"
+
+
+def jpeg_icc(data: bytes | memoryview) -> bytes:
+    """The ICC profile in a JPEG file's bytes: its ``ICC_PROFILE`` APP2 segments' bodies in their
+    sequence numbers' order; b"" where it has none. OpenCV joins every APP2 segment into the profile it
+    reads, an MPF index among them (an Ultra HDR phone photo's, a stereo camera's .mpo): the profile
+    carried into an output was damaged (libpng refused it; a JPEG output held it so)."""
+    parts = []
+    for start, marker, end in _jpeg_walk(data):
+        body = bytes(data[start + 4:end])
+        if marker == 0xE2 and body.startswith(_ICC_APP2) and len(body) > len(_ICC_APP2) + 2:
+            parts.append((body[len(_ICC_APP2)], body[len(_ICC_APP2) + 2:]))
+    return b"".join(part for _, part in sorted(parts, key=lambda p: p[0]))
+
+
 def _jpeg_cmyk(data: bytes | memoryview) -> bool:
     """Whether a JPEG file's bytes hold four components (a CMYK picture: Adobe's print files)."""
     return bytes(data[:2]) == b"\xff\xd8" and any(
@@ -982,6 +999,10 @@ def _decode_cv_still(path: Path, data: np.ndarray | None = None) -> tuple[np.nda
     read = tuple((int(t), np.asarray(c, np.uint8).tobytes()) for t, c in zip(np.asarray(types).ravel(), chunks)
                  if int(t) in _KEPT_TYPES)
     read = tuple((t, bare_xmp(c) if t == cv2.IMAGE_METADATA_XMP else c) for t, c in read)
+    if bytes(data[:2]) == b"\xff\xd8" and cv2.IMAGE_METADATA_ICCP in dict(read):  # its own, not every APP2's
+        profile = jpeg_icc(memoryview(data))
+        read = tuple((t, profile if t == cv2.IMAGE_METADATA_ICCP else c) for t, c in read
+                     if t != cv2.IMAGE_METADATA_ICCP or profile)
     read += tuple(b for b in tiff_blocks(memoryview(data)) if b[0] not in {t for t, _ in read})  # OpenCV reads none
     read = _without_foreign_profile(path, read, tiff[0][1] if tiff else _jpeg_cmyk(memoryview(data)))
     if tiff:
@@ -1056,26 +1077,27 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
 def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], ...],
                 metadata: StillMetadata | None, png_compression: int | None, quality: int | None = None) -> None:
     """:func:`write_still` of an image already in OpenCV's channel order."""
-    if image.dtype == np.uint16 and path.suffix.lower() in _EIGHT_BIT_ONLY:
+    # the format it is written in: a JPEG by any of its names (a stereo camera's .mpo is one)
+    suffix = ".jpg" if path.suffix.lower() in (".jpeg", ".mpo") else path.suffix.lower()
+    if image.dtype == np.uint16 and suffix in _EIGHT_BIT_ONLY:
         image = (image / 257.0 + 0.5).astype(np.uint8)
-    if path.suffix.lower() in (".jpg", ".jpeg") and image.shape[2] == 4:
+    if suffix == ".jpg" and image.shape[2] == 4:
         image = _flattened(path, image)
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality or 95] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality or 95] if suffix == ".jpg" else []
     turned = False  # the pixels were turned upright here: pictures stored behind them would not fit
     if params and image.shape[2] == 3:
         params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _JPEG_SAMPLING[_chroma(metadata)]]
-    if path.suffix.lower() == ".webp" and (quality or (metadata is not None and metadata.lossy)):
+    if suffix == ".webp" and (quality or (metadata is not None and metadata.lossy)):
         params = [cv2.IMWRITE_WEBP_QUALITY, quality or WEBP_LOSSY_QUALITY]  # else OpenCV's default: lossless
-    if path.suffix.lower() == ".avif":
+    if suffix == ".avif":
         image, params = _avif(image, metadata.bits if metadata is not None else 0, quality)
-    if png_compression is not None and path.suffix.lower() == ".png":
+    if png_compression is not None and suffix == ".png":
         params = [cv2.IMWRITE_PNG_COMPRESSION, png_compression]
     density = metadata.density if metadata is not None else None
-    if density is not None and path.suffix.lower() in (".tif", ".tiff"):  # OpenCV wrote no resolution at all
+    if density is not None and suffix in (".tif", ".tiff"):  # OpenCV wrote no resolution at all
         params = [*params, cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, max(1, round(density[0])),
                   cv2.IMWRITE_TIFF_YDPI, max(1, round(density[1]))]
     ok = False
-    suffix = ".jpg" if path.suffix.lower() == ".jpeg" else path.suffix.lower()
     kept, kind = (metadata.stored, metadata.stored_in) if metadata is not None else ((), "")
     xmp = dict(chunks).get(cv2.IMAGE_METADATA_XMP)
     if xmp is not None and suffix in (".jpg", ".png"):  # OpenCV's JPEG XMP is behind its header; a PNG's is spliced
@@ -1090,7 +1112,7 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # the failure is reported below
         try:
-            ok, data = cv2.imencodeWithMetadata(path.suffix, image, [t for t, _ in chunks],
+            ok, data = cv2.imencodeWithMetadata(suffix, image, [t for t, _ in chunks],
                                                 [np.frombuffer(c, np.uint8) for _, c in chunks], params)
         finally:
             cv2.utils.logging.setLogLevel(level)
@@ -1101,7 +1123,7 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
             turned = metadata is not None and metadata.orientation != 1
             xmp = None
     if not ok:
-        ok, data = cv2.imencode(path.suffix, image, params)
+        ok, data = cv2.imencode(suffix, image, params)
     if not ok:
         raise OutputError(f"cannot encode {path.name} as {path.suffix}")
     spliced = None  # the encoded file's bytes with what OpenCV does not write, copied out of its array once
@@ -1136,7 +1158,7 @@ def _with_further(path: Path, encoded: bytes, further: Any,  # noqa: ANN401 - sr
     """``encoded`` (a JPEG output) with the input's pictures behind its first, scaled as the picture
     was (:func:`srstream.engine.mpf.with_further_pictures`); as it was, with a note, where they do
     not decode or the output cannot hold them (``fits`` False: not a JPEG, or turned upright)."""
-    from srstream.engine.mpf import carried, scaled_with_it, with_further_pictures
+    from srstream.engine.mpf import carried, is_view, scaled_with_it, with_further_pictures
 
     what = "HDR gain map or depth map (a Multi-Picture JPEG's further pictures"
     if not fits:  # a camera's preview alone goes without a word: any viewer makes its own
@@ -1146,6 +1168,9 @@ def _with_further(path: Path, encoded: bytes, further: Any,  # noqa: ANN401 - sr
         elif scaled_with_it(further):
             log.warning(f"note: {path.name}: the input's {what}, an Ultra HDR photo's HDR) is carried into a .jpg "
                         "output only: this one shows as SDR")
+        elif any(is_view(picture) for picture in further.pictures):
+            log.warning(f"note: {path.name}: the input's further views (a stereo camera's other eye, a panorama's "
+                        "parts) are carried into a .jpg or .mpo output only: this one holds the first view")
         return encoded
     if len(carried(further).pictures) < len(further.pictures):
         log.warning(f"note: {path.name}: the input's further pictures that are views of their own (a stereo "
@@ -1687,8 +1712,35 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler, quality: int | 
     check_image_size(dst, *output_size(upscaler, image.shape[1], image.shape[0]))  # before the work, not after
     _check_memory(src, image, upscaler.spec.scale)
     out = upscaler.upscale(image)
+    if metadata.further is not None and dst.suffix.lower() in (".jpg", ".jpeg", ".mpo"):
+        metadata = _with_views_upscaled(src, metadata, upscaler, quality)
     write_still(dst, out, metadata=metadata, quality=quality)
     return out.shape[1], out.shape[0]
+
+
+def _with_views_upscaled(src: Path, metadata: StillMetadata, upscaler: FrameUpscaler,
+                         quality: int | None) -> StillMetadata:
+    """``metadata`` with the further pictures of a Multi-Picture JPEG that are views of their own (a
+    stereo camera's other eye: a Fujifilm W3's or a Nintendo 3DS's .mpo, a panorama's parts) upscaled
+    as its first picture was, so a JPEG output holds them all; they were left out, and a 3D photo came
+    out flat. One that does not decode is left out (said when the output is written)."""
+    from srstream.engine.mpf import MpfPicture, MpfSet, is_view, with_app_segments
+
+    pictures = []
+    for picture in metadata.further.pictures:
+        if is_view(picture):
+            view = cv2.imdecode(np.frombuffer(picture.data, np.uint8), cv2.IMREAD_COLOR)
+            if view is not None:
+                up = upscaler.upscale(np.ascontiguousarray(view[:, :, ::-1]))
+                ok, encoded = cv2.imencode(".jpg", np.ascontiguousarray(up[:, :, ::-1]),
+                                           [cv2.IMWRITE_JPEG_QUALITY, quality or 95])
+                if ok:
+                    log.info(f"{src.name}: its further view ({view.shape[1]}x{view.shape[0]}) upscaled too")
+                    picture = MpfPicture(picture.attribute, with_app_segments(encoded.tobytes(), picture.data,
+                                                                             _jpeg_walk), ready=True)
+        pictures.append(picture)
+    further = MpfSet(metadata.further.attribute, tuple(pictures), metadata.further.blocks)
+    return dataclasses.replace(metadata, further=further)
 
 
 def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:

@@ -21,7 +21,10 @@ HEIF_SUFFIXES = (".heic", ".heif")
 #: JPEG XL: read and written with pillow-jxl-plugin (libjxl), which neither OpenCV nor PyAV's FFmpeg
 #: (no libjxl) has a codec for: FFmpeg found the file and no decoder, and the run said it was damaged.
 JXL_SUFFIXES = (".jxl",)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".avif", *HEIF_SUFFIXES, *JXL_SUFFIXES)
+#: ``.mpo``: a Multi-Picture JPEG (a stereo camera's 3D photo: Fujifilm's W1/W3, Nintendo's 3DS), written
+#: as one under its own name; it was taken for a video and came out as a one-frame .mkv.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".mpo", ".bmp", ".webp", ".tif", ".tiff", ".avif", *HEIF_SUFFIXES,
+                  *JXL_SUFFIXES)
 #: Still images the engine reads through FFmpeg (PyAV), which OpenCV reads not at all or in some
 #: layouts only (a .ppm in RGB alone, a .pgm in grey alone), and writes as PNG: netpbm, JPEG 2000,
 #: TGA, DDS textures, PCX, SGI, QOI, X11 dumps, DPX film scans, Sun raster, icons, Photoshop's

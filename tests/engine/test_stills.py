@@ -495,11 +495,7 @@ def test_an_ultra_hdr_photos_gain_map_is_scaled_with_it(tmp_path: Path, model: P
     assert b'hdrgm:GainMapMax="2.0"' in second and b'Item:Length="%d"' % len(second) in first
     code, _, err = run([str(tmp_path / "PXL_1.jpg"), "--ext", "png", "--model", str(model)], capsys)
     assert code == 0 and "an Ultra HDR photo's HDR) is carried into a .jpg output only" in caplog.text
-    _ultra_hdr(tmp_path / "stereo.jpg", kind=0x020002)  # a second eye: a view of its own, not scaled up blurred
-    code, _, err = run([str(tmp_path / "stereo.jpg"), "--model", str(model)], capsys)
-    assert code == 0 and "views of their own (a stereo camera's second eye" in caplog.text
-    with open(tmp_path / "stereo_x2.jpg", "rb") as file:
-        assert b"MPF\0" not in file.read()
+    # a second eye: a view of its own, not scaled up blurred (test_a_stereo_mpos_second_eye_is_upscaled_too)
     preview = _ultra_hdr(tmp_path / "DSC_1.jpg", kind=0x010002)  # a camera's large preview: goes on as it is
     caplog.clear()
     code, _, err = run([str(tmp_path / "DSC_1.jpg"), "--model", str(model)], capsys)
@@ -1485,3 +1481,48 @@ def test_an_avifs_rotation_boxes_and_colour_profile_are_read_and_an_avif_or_jxl_
             carried = source.info["icc_profile"]
         if out == "avif":  # (a JPEG XL output's colours are sRGB's, and it holds none)
             assert dict(meta.chunks)[cv2.IMAGE_METADATA_ICCP] == carried
+
+
+def test_a_stereo_mpos_second_eye_is_upscaled_too(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A stereo camera's 3D photo (Fujifilm W3, Nintendo 3DS: an .mpo, a Multi-Picture JPEG with
+    the other eye behind the first) was taken for a video and came out as a one-frame .mkv; named
+    .jpg, its other eye was left out and it came out flat. Both eyes are upscaled by the model, into
+    an .mpo. OpenCV also read every APP2 segment, the MPF index among them, as the ICC profile: the
+    damaged profile went into the output (a PNG's refused it and lost all its metadata)."""
+    from srstream.engine.stills import jpeg_icc, read_still_with_metadata
+
+    eye = _ultra_hdr(tmp_path / "3D.jpg", kind=0x020002)  # its second picture: the other eye
+    (tmp_path / "DSCF0001.MPO").write_bytes((tmp_path / "3D.jpg").read_bytes())
+    for name in ("DSCF0001.MPO", "3D.jpg"):
+        code, _, err = run([str(tmp_path / name), "--model", str(model), "--backend", "ort", "--precision", "fp32"],
+                           capsys)
+        assert code == 0, err
+    out = tmp_path / "DSCF0001_x2.MPO"
+    assert out.read_bytes() == (tmp_path / "3D_x2.jpg").read_bytes()  # a JPEG by another name
+    first, second = _pictures(out)
+    assert cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_UNCHANGED).shape == (24, 32, 3)
+    from srstream.engine.backends import backend_def
+    from srstream.engine.models import read_onnx_spec
+    from srstream.engine.upscaler import FrameUpscaler
+
+    spec = read_onnx_spec(model)
+    seen = cv2.imdecode(np.frombuffer(eye, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    upscaled = FrameUpscaler(backend_def("ort").open(spec, model, "fp32"), spec, 0).upscale(np.ascontiguousarray(seen))
+    written = cv2.imdecode(np.frombuffer(second, np.uint8), cv2.IMREAD_COLOR)
+    encoded = cv2.imencode(".jpg", np.ascontiguousarray(upscaled[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 95])[1]
+    assert written.shape == (12, 16, 3) and np.array_equal(written, cv2.imdecode(encoded, cv2.IMREAD_COLOR))
+    assert b'hdrgm:GainMapMax="2.0"' in second  # its own XMP
+    assert "views of their own" not in caplog.text
+    code, _, err = run([str(tmp_path / "DSCF0001.MPO"), "-o", str(tmp_path / "flat.png"), "--model", str(model)],
+                       capsys)
+    assert code == 0 and "further views (a stereo camera's other eye" in caplog.text
+    assert "does not fit" not in caplog.text  # the MPF index is no ICC profile
+    # an MPO with a profile: the profile alone is read, not the MPF index before it
+    from PIL import Image, ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "pair.mpo", save_all=True, icc_profile=profile,
+                                                           append_images=[Image.new("RGB", (8, 8), (160,) * 3)])
+    assert jpeg_icc((tmp_path / "pair.mpo").read_bytes()) == profile
+    assert dict(read_still_with_metadata(tmp_path / "pair.mpo")[1].chunks)[cv2.IMAGE_METADATA_ICCP] == profile
