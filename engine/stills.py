@@ -277,6 +277,33 @@ def _decode_heif(path: Path) -> tuple[np.ndarray, StillMetadata]:
     return image, StillMetadata(chunks, bits if image.dtype == np.uint16 else 0)
 
 
+def _exif_sized(exif: bytes, width: int, height: int) -> bytes:
+    """``exif`` with the picture's size its EXIF directory records (PixelXDimension 0xA002,
+    PixelYDimension 0xA003) made ``width`` x ``height``: the upscaled picture's, where the input's
+    said (photo managers and ExifTool showed the size before the upscale). A SHORT field that cannot
+    hold the new size, or a block that does not parse, is left as it was."""
+    data = bytearray(exif)
+    try:
+        order, _, entries = _tiff_directory(data)
+        pointer = next((value for tag, kind, many, value in entries if tag == 0x8769 and kind in (4, 13)), None)
+        if pointer is None:
+            return exif
+        at = struct.unpack(order + "I", pointer)[0]
+        _, _, inner = _tiff_directory(data, at)
+    except (ValueError, struct.error, IndexError):
+        return exif
+    for number, (tag, kind, many, _) in enumerate(inner):
+        size = {0xA002: width, 0xA003: height}.get(tag)
+        field = at + 2 + 12 * number + 8
+        if size is None or many != 1 or field + 4 > len(data):
+            continue
+        if kind == 4:
+            data[field:field + 4] = struct.pack(order + "I", size)
+        elif kind == 3 and size <= 0xFFFF:
+            data[field:field + 2] = struct.pack(order + "H", size)
+    return bytes(data)
+
+
 def _exif_upright(exif: bytes) -> bytes:
     """``exif`` with its orientation tag (0x0112), where it has one, set to 1 (upright)."""
     data = bytearray(exif)
@@ -1056,6 +1083,8 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
     elif chunks and path.suffix.lower() in _UPRIGHT_METADATA and metadata.orientation != 1:
         image = upright(image, metadata.orientation)
         chunks = tuple((t, _exif_upright(c) if t == cv2.IMAGE_METADATA_EXIF else c) for t, c in chunks)
+    chunks = tuple((t, _exif_sized(c, image.shape[1], image.shape[0]) if t == cv2.IMAGE_METADATA_EXIF else c)
+                   for t, c in chunks)
     if path.suffix.lower() in HEIF_SUFFIXES:
         return _write_heif(path, image, chunks, metadata.bits if metadata is not None else 0, quality)
     if path.suffix.lower() in JXL_SUFFIXES:
@@ -1129,7 +1158,9 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     spliced = None  # the encoded file's bytes with what OpenCV does not write, copied out of its array once
     if suffix in (".tif", ".tiff") and (image.shape[2] in (2, 4) or metadata is not None and any(
             t in _TIFF_BLOCKS.values() or t == cv2.IMAGE_METADATA_EXIF for t, _ in metadata.chunks)):
-        spliced = _with_tiff_blocks(data.tobytes(), metadata.chunks if metadata is not None else ())
+        spliced = _with_tiff_blocks(data.tobytes(), tuple(
+            (t, _exif_sized(c, image.shape[1], image.shape[0]) if t == cv2.IMAGE_METADATA_EXIF else c)
+            for t, c in metadata.chunks) if metadata is not None else ())
     if density is not None and suffix in (".png", ".jpg") and not suffix == kind == ".png":  # a PNG's pHYs is kept
         spliced = _with_density(suffix, data.tobytes(), density)
     if kept and suffix == kind:

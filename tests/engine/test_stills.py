@@ -1526,3 +1526,21 @@ def test_a_stereo_mpos_second_eye_is_upscaled_too(tmp_path: Path, model: Path, c
                                                            append_images=[Image.new("RGB", (8, 8), (160,) * 3)])
     assert jpeg_icc((tmp_path / "pair.mpo").read_bytes()) == profile
     assert dict(read_still_with_metadata(tmp_path / "pair.mpo")[1].chunks)[cv2.IMAGE_METADATA_ICCP] == profile
+
+
+def test_the_exif_size_of_the_picture_is_the_upscaled_one(tmp_path: Path, model: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A camera's EXIF records the picture's size (PixelXDimension, PixelYDimension); it came out
+    saying the size before the upscale (photo managers and ExifTool showed that), in every format."""
+    image_module = pytest.importorskip("PIL.Image")
+    exif = image_module.Exif()
+    exif[0x010F] = "Phone"
+    exif.get_ifd(0x8769).update({0xA002: 24, 0xA003: 16})
+    image_module.fromarray(np.zeros((16, 24, 3), np.uint8)).save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    for out in ("jpg", "png", "webp", "tif"):
+        code, _, err = run([str(tmp_path / "photo.jpg"), "-o", str(tmp_path / f"big.{out}"), "--model", str(model)],
+                           capsys)
+        assert code == 0, err
+        with image_module.open(tmp_path / f"big.{out}") as written:
+            assert written.size == (48, 32) and written.getexif().get(0x010F) == "Phone"
+            assert dict(written.getexif().get_ifd(0x8769)) == {0xA002: 48, 0xA003: 32}, out
