@@ -23,8 +23,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CaptionData", "Captions", "caption_bytes", "caption_packets", "caption_track", "has_captions",
-           "starts_with_captions"]
+__all__ = ["CaptionData", "Captions", "caption_bytes", "caption_packets", "caption_track", "captions_ahead",
+           "has_captions", "starts_with_captions"]
 
 #: The caption stream's tick: a millisecond, the unit of subtitle durations.
 _TICK = Fraction(1, 1000)
@@ -146,8 +146,9 @@ def caption_track(out_container: Any, suffix: str, time_base: Fraction,  # noqa:
 
 
 def starts_with_captions(src: Path, index: int) -> bool:
-    """Whether the first picture of video stream ``index`` of ``src`` carries closed captions (as
-    :class:`srstream.engine.video.FileSource` decides for one pass)."""
+    """Whether the pictures of video stream ``index`` of ``src`` carry closed captions: its first, or those
+    of its first seconds (:func:`captions_ahead`), as :class:`srstream.engine.video.FileSource` decides for
+    one pass."""
     import av
 
     from srstream.engine.sequence import open_input
@@ -157,7 +158,44 @@ def starts_with_captions(src: Path, index: int) -> bool:
             frame = next(container.decode(container.streams[index]), None)
     except av.error.FFmpegError:
         return False
-    return frame is not None and has_captions(frame)
+    return frame is not None and (has_captions(frame) or captions_ahead(src, index))
+
+
+#: What marks closed captions in a picture's bytes: ATSC A/53 user data with cc_data (``GA94``, then
+#: type 3), in an H.264 or HEVC SEI or MPEG-2 user data, and a DVD's MPEG-2 caption user data.
+_CAPTION_MARKS = (b"GA94\x03", b"CC\x01\xf8")
+#: The codecs whose pictures FFmpeg's decoder reads such captions from.
+_CAPTION_CODECS = ("h264", "hevc", "mpeg2video", "mpeg1video")
+
+
+def captions_ahead(src: Path, index: int, seconds: float = 20.0, budget: int = 8 << 20) -> bool:
+    """Whether the pictures of the first ``seconds`` of video stream ``index`` of ``src`` (at most
+    ``budget`` bytes of them) carry closed captions, by their packets' bytes (:data:`_CAPTION_MARKS`):
+    demuxed, not decoded. A recording that begins before its captions do (in an advert, a channel's
+    ident) kept none: only its first picture was looked at, and a note said they were lost."""
+    from srstream.engine.av_errors import av_failures
+    from srstream.engine.sequence import open_input
+
+    try:
+        with open_input(src) as container:
+            video = container.streams[index]
+            if video.codec_context is None or video.codec_context.name not in _CAPTION_CODECS:
+                return False
+            read, first = 0, None
+            for packet in container.demux(video):
+                if not packet.size:
+                    continue
+                data = bytes(packet)
+                if any(mark in data for mark in _CAPTION_MARKS):
+                    return True
+                read += packet.size
+                first = packet.dts if first is None else first
+                if read > budget or (packet.dts is not None and first is not None
+                                     and (packet.dts - first) * video.time_base > seconds):
+                    return False
+    except (*av_failures(), OSError):
+        return False
+    return False
 
 
 def caption_packets(src: Path, index: int, captions: Captions, cut: int | None,

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, read_error, reading, write_error, writing
-from srstream.engine.captions import CaptionData, caption_bytes, caption_track, has_captions
+from srstream.engine.captions import CaptionData, caption_bytes, caption_track, captions_ahead, has_captions
 from srstream.engine.dovi import dynamic_hdr_notes
 from srstream.engine.encode import (
     BT601,
@@ -376,7 +376,8 @@ class FileSource:
             raise ConfigError(f"--deinterlace {deinterlace!r}: auto, on, off or double")
         self.src, self.span, self.deinterlace = src, span, deinterlace
         self.copy_subtitles = copy_subtitles
-        #: its pictures carry closed captions (its first one does), which the output keeps as subtitles
+        #: its pictures carry closed captions (its first one, or those of its first seconds), which the output
+        #: keeps as subtitles
         self.captions = False
         #: the 360-degree / stereo 3D boxes of an MP4 or MOV input, which an MP4 or MOV output is given
         self.projection = None
@@ -500,7 +501,7 @@ class FileSource:
         if frame is None:
             return
         self.shape, self._origin = (frame.height, frame.width), frame.pts
-        self.captions = self.copy_subtitles and has_captions(frame)
+        self.captions = self.copy_subtitles and (has_captions(frame) or captions_ahead(self.src, self.video.index))
         self._projection_facts(frame)
         if self.video.codec_context.name == "gif":  # decoded as bgra whether transparent or not
             self.alpha = has_clear_pixels(frame)
@@ -707,8 +708,8 @@ class FileSource:
         if not release(None) or not caption_lines(None):  # the file ended inside the preview's limit: all of its sound
             return ""
         if unread_captions:
-            report.notes.append("closed captions that begin after the video's first picture (or in a pipe) are not "
-                                "kept: sr-stream looks for them in the first one")
+            report.notes.append("closed captions that begin after the video's first 20 seconds (or in a pipe) are "
+                                "not kept: sr-stream looks for them there")
         return "end"
 
     def _seek_point(self, target: int) -> int | None:

@@ -69,9 +69,10 @@ def _with_sei(packet: av.Packet, sei: bytes) -> av.Packet:
     return out
 
 
-def _captioned_ts(path: Path, frames: int = 90, gop: int = 15, interlaced: bool = False) -> Path:
+def _captioned_ts(path: Path, frames: int = 90, gop: int = 15, interlaced: bool = False, first: int = 0) -> Path:
     """An MPEG-TS recording, H.264 at 29.97 fps with a keyframe every ``gop`` and no B-frames (each
-    packet is one picture, in display order), whose pictures carry :func:`_schedule`'s captions."""
+    packet is one picture, in display order), whose pictures from the ``first`` on carry
+    :func:`_schedule`'s captions (those before carry none)."""
     pairs = _schedule(frames)
     with av.open(str(path), "w", format="mpegts") as c:
         v = c.add_stream("libx264", rate=RATE)
@@ -84,7 +85,7 @@ def _captioned_ts(path: Path, frames: int = 90, gop: int = 15, interlaced: bool 
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i
             for p in v.encode(frame):
-                c.mux(_with_sei(p, _sei(pairs[sent])))
+                c.mux(_with_sei(p, _sei(pairs[sent])) if sent >= first else p)
                 sent += 1
         for p in v.encode():
             c.mux(_with_sei(p, _sei(pairs[sent])))
@@ -143,6 +144,20 @@ def test_a_jobs_segments_keep_the_captions_as_one_pass_does(tmp_path: Path, near
     assert code == 0, said
     assert "3 segments" in said and "closed captions" in said
     assert _lines(out) == WHOLE
+
+
+@pytest.mark.parametrize("segments", ["off", "30"])
+def test_captions_that_begin_after_the_first_picture_are_kept(tmp_path: Path, nearest: Path, segments: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A recording that begins before its captions do (an advert, a channel's ident) kept none: only
+    its first picture was looked at, and a note said they were lost (a job said nothing). The first
+    seconds' packets are looked at too; the first line's codes went by before the captions began."""
+    src = _captioned_ts(tmp_path / "late.ts", first=20)
+    out = tmp_path / "out.mkv"
+    code, said = upscale_cli(src, out, nearest, capsys, "--segments", segments)
+    assert code == 0, said
+    assert "closed captions (CEA-608, in the video) as a subtitle stream" in said and "not kept" not in said
+    assert _lines(out) == WHOLE[1:]
 
 
 def test_a_preview_ends_the_line_on_screen_with_its_last_frame(tmp_path: Path, nearest: Path, captioned: Path,
