@@ -180,8 +180,9 @@ def read_jxl(path: Path) -> JxlPicture:
                          "to an animated PNG or WebP first (djxl anim.jxl anim.apng) and upscale that")
     try:
         jpeg, info, pixels, icc, boxes = Decoder()(data)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise InputError(f"{path} is not a readable JPEG XL image ({exc})") from exc
+    except (OSError, ValueError, RuntimeError) as exc:  # the plugin's text asks for a debug build of libjxl
+        raise InputError(f"{path} is not a readable JPEG XL image (truncated or damaged: libjxl says "
+                         f"{str(exc).split('.')[0].strip() or 'nothing more'})") from exc
     blocks = {"icc": bytes(icc or b"")}
     for box in boxes:
         if box.box_type == b"Exif" and "exif" not in blocks:  # a 4-byte offset to the TIFF header first

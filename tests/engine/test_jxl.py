@@ -162,3 +162,13 @@ def test_animated_jpeg_xl_and_missing_pillow_jxl_are_refused_before_the_work(
         code, said = upscale_cli(tmp_path / src, tmp_path / out, model, capsys)
         assert code != 0 and "JPEG XL images need pillow-jxl-plugin: pip install 'sr-stream[jxl]'" in said
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jxl", "a.png", "anim.jxl", "net.onnx"]
+
+
+def test_a_truncated_jpeg_xl_is_an_input_error_that_says_so(tmp_path: Path, model: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The plugin's error asked the user to build libjxl from source in debug mode."""
+    data = _jxl(tmp_path / "whole.jxl", np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    (tmp_path / "cut.jxl").write_bytes(data.read_bytes()[:len(data.read_bytes()) // 2])
+    code, said = upscale_cli(tmp_path / "cut.jxl", tmp_path / "cut.png", model, capsys)
+    assert code == 3 and "cut.jxl is not a readable JPEG XL image (truncated or damaged" in said
+    assert "build" not in said and not (tmp_path / "cut.png").exists()
