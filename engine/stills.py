@@ -119,6 +119,9 @@ class StillMetadata:
     #: they are scaled with into a JPEG output
     further: Any = None
     shape: tuple[int, int] = (0, 0)
+    #: a motion photo's video (:func:`motion_video`: a Pixel's or a Samsung's MP4 behind the JPEG), which a
+    #: JPEG output ends with as it was
+    motion: bytes = b""
 
     @property
     def orientation(self) -> int:
@@ -507,6 +510,29 @@ def jpeg_segments(data: bytes | memoryview, markers: tuple[int, ...] = JPEG_KEPT
     """The segments with these ``markers`` in a JPEG file's bytes, each whole (marker, length,
     data); () for anything else."""
     return tuple(bytes(data[start:end]) for start, marker, end in _jpeg_walk(data) if marker in markers)
+
+
+def motion_video(data: bytes | memoryview, xmp: bytes | None) -> bytes:
+    """The video a motion photo carries at the end of its JPEG file's bytes ``data``, as its ``xmp`` places
+    it: Google's Motion Photo (Pixel phones, Samsung's since One UI 6: ``GCamera:MotionPhoto``, a
+    ``Container:Directory`` item of semantic ``MotionPhoto`` and its length) or the older Micro Video
+    (``GCamera:MicroVideoOffset``, counted from the file's end); b"" where it names none, or what it
+    names is no MP4 or QuickTime file. OpenCV reads the picture alone, and an upscaled motion photo lost
+    its video with its XMP still saying it was there."""
+    if not xmp or (b"MotionPhoto" not in xmp and b"MicroVideo" not in xmp):
+        return b""
+    import re
+
+    length = 0
+    for item in re.findall(rb"<Container:Item\b[^>]*>", xmp):
+        if re.search(rb'Item:Semantic="MotionPhoto"', item) and (found := re.search(rb'Item:Length="(\d+)"', item)):
+            length = int(found.group(1))
+            padding = re.search(rb'Item:Padding="(\d+)"', item)
+            length += int(padding.group(1)) if padding else 0
+    if not length and (found := re.search(rb'MicroVideoOffset="(\d+)"', xmp)):
+        length = int(found.group(1))
+    video = bytes(data[len(data) - length:]) if 8 < length < len(data) else b""
+    return video if video[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free") else b""
 
 
 def _further_pictures(data: np.ndarray) -> Any:  # noqa: ANN401 - srstream.engine.mpf.MpfSet | None
@@ -1048,7 +1074,9 @@ def _decode_cv_still(path: Path, data: np.ndarray | None = None) -> tuple[np.nda
     meta = StillMetadata(read,
                          avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
                          lossy_source(path, data[:4096].tobytes()), *stored,
-                         further=_further_pictures(data), shape=image.shape[:2])
+                         further=_further_pictures(data), shape=image.shape[:2],
+                         motion=motion_video(memoryview(data), dict(read).get(cv2.IMAGE_METADATA_XMP))
+                         if stored[1] == ".jpg" else b"")
     if image.ndim == 2 and path.suffix.lower() in PAGED_SUFFIXES:
         # OpenCV reads a grey TIFF with alpha (a scanned signature, a mask) as grey, its alpha dropped;
         # FFmpeg keeps it
@@ -1181,6 +1209,12 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     if further is not None:
         spliced = _with_further(path, data.tobytes() if spliced is None else spliced, further, image.shape,
                                 metadata.shape, suffix == ".jpg" and not turned)
+    if metadata is not None and metadata.motion:  # last in the file, where its XMP places it
+        if suffix == ".jpg" and not turned:
+            spliced = (data.tobytes() if spliced is None else spliced) + metadata.motion
+        else:
+            log.warning(f"note: {path.name}: the input is a motion photo, whose video is carried into a .jpg output "
+                        "only: this one is the still picture")
     _write_encoded(path, data if spliced is None else np.frombuffer(spliced, np.uint8))
 
 

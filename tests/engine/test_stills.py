@@ -1544,3 +1544,35 @@ def test_the_exif_size_of_the_picture_is_the_upscaled_one(tmp_path: Path, model:
         with image_module.open(tmp_path / f"big.{out}") as written:
             assert written.size == (48, 32) and written.getexif().get(0x010F) == "Phone"
             assert dict(written.getexif().get_ifd(0x8769)) == {0xA002: 48, 0xA003: 32}, out
+
+
+@pytest.mark.parametrize("kind", ["MotionPhoto", "MicroVideo"])
+def test_a_motion_photos_video_stays_behind_its_upscaled_picture(tmp_path: Path, model: Path, kind: str,
+                                                                 capsys: pytest.CaptureFixture[str],
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A Pixel's (or a recent Samsung's) motion photo is a JPEG with its few seconds of video behind
+    it, placed by its XMP; OpenCV reads the picture alone, and the upscaled photo lost the video with
+    its XMP still saying it was there. A JPEG output ends with the video as it was; another says it
+    is the still picture."""
+    from tests.conftest import write_video
+
+    clip = write_video(tmp_path / "clip.mp4", frames=4).read_bytes()
+    ok, photo = cv2.imencode(".jpg", np.random.default_rng(4).integers(0, 256, (12, 16, 3)).astype(np.uint8))
+    if kind == "MotionPhoto":
+        description = (b'GCamera:MotionPhoto="1" GCamera:MotionPhotoVersion="1"><Container:Directory><rdf:Seq>'
+                       b'<rdf:li rdf:parseType="Resource"><Container:Item Item:Mime="image/jpeg" '
+                       b'Item:Semantic="Primary" Item:Length="0" Item:Padding="0"/></rdf:li><rdf:li '
+                       b'rdf:parseType="Resource"><Container:Item Item:Mime="video/mp4" Item:Semantic="MotionPhoto" '
+                       b'Item:Length="%d" Item:Padding="0"/></rdf:li></rdf:Seq></Container:Directory>' % len(clip))
+    else:  # the older Micro Video: the video's offset from the file's end
+        description = b'GCamera:MicroVideo="1" GCamera:MicroVideoOffset="%d">' % len(clip)
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description ' + description
+           + b"</rdf:Description></rdf:RDF></x:xmpmeta>")
+    (tmp_path / "PXL_MP.jpg").write_bytes(photo.tobytes()[:20] + _app1(_XMP + xmp) + photo.tobytes()[20:] + clip)
+    code, _, err = run([str(tmp_path / "PXL_MP.jpg"), "--model", str(model)], capsys)
+    assert code == 0, err
+    out = (tmp_path / "PXL_MP_x2.jpg").read_bytes()
+    assert out.endswith(clip) and b'="%d"' % len(clip) in out  # where its XMP says, as it was
+    assert cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_COLOR).shape == (24, 32, 3)
+    code, _, err = run([str(tmp_path / "PXL_MP.jpg"), "--ext", "png", "--model", str(model)], capsys)
+    assert code == 0 and "a motion photo, whose video is carried into a .jpg output only" in caplog.text
