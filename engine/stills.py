@@ -80,8 +80,9 @@ AVIF_QUALITY = 95
 #: 1.7 dB higher PSNR (39.80 against 38.12 dB; pillow-heif 1.9, libheif 1.23).
 HEIF_QUALITY = 75
 #: JPEG XL quality (libjxl at its default effort, 7): over Set14, 95 makes 14% fewer bytes than JPEG
-#: quality 95 at 1.1 dB higher PSNR (39.24 against 38.12 dB; pillow-jxl-plugin 1.3.8); ``--quality 100``
-#: writes it losslessly.
+#: quality 95 at 1.1 dB higher RGB PSNR (39.24 against 38.12 dB; pillow-jxl-plugin 1.3.8); ``--quality 100``
+#: writes it losslessly. It takes its time: 6.3 s for a 24-megapixel picture, where JPEG takes 0.1 s and
+#: PNG 0.7 (effort 3 took 0.6 s for as many bytes, without libjxl's perceptual tuning; 2-core AMX Xeon).
 JXL_QUALITY = 95
 #: Image formats whose files may hold an animation, which is read and written as one.
 ANIMATION_SUFFIXES = (".png", ".webp", ".avif")
