@@ -513,13 +513,36 @@ def jpeg_segments(data: bytes | memoryview, markers: tuple[int, ...] = JPEG_KEPT
     return tuple(bytes(data[start:end]) for start, marker, end in _jpeg_walk(data) if marker in markers)
 
 
+def samsung_trailer(data: bytes | memoryview) -> bytes:
+    """The trailer a Samsung phone ends its JPEG file's bytes ``data`` with (SEF: a motion photo's
+    video, ``MotionPhoto_Data``, and what its camera records beside: capture times, a portrait's depth
+    map), whole: from its first field to its ``SEFH`` directory (the length before the ``SEFT`` tail
+    gives where it starts), each field placed by its distance back from the directory, so it reads
+    the same behind any picture; b"" where there is none, or it does not parse."""
+    if len(data) < 20 or bytes(data[-4:]) != b"SEFT":
+        return b""
+    size = struct.unpack("<I", data[-8:-4])[0]
+    head = len(data) - size - 8
+    if head < 0 or bytes(data[head:head + 4]) != b"SEFH":
+        return b""
+    count = struct.unpack("<I", data[head + 8:head + 12])[0]
+    if 12 + 12 * count > size:
+        return b""
+    back = max((struct.unpack("<I", data[head + 12 + 12 * i + 4:head + 12 + 12 * i + 8])[0] for i in range(count)),
+               default=0)
+    return bytes(data[head - back:]) if 0 <= back <= head else b""
+
+
 def motion_video(data: bytes | memoryview, xmp: bytes | None) -> bytes:
-    """The video a motion photo carries at the end of its JPEG file's bytes ``data``, as its ``xmp`` places
-    it: Google's Motion Photo (Pixel phones, Samsung's since One UI 6: ``GCamera:MotionPhoto``, a
-    ``Container:Directory`` item of semantic ``MotionPhoto`` and its length) or the older Micro Video
-    (``GCamera:MicroVideoOffset``, counted from the file's end); b"" where it names none, or what it
-    names is no MP4 or QuickTime file. OpenCV reads the picture alone, and an upscaled motion photo lost
-    its video with its XMP still saying it was there."""
+    """The video a motion photo carries at the end of its JPEG file's bytes ``data``: a Samsung phone's
+    trailer that holds it (:func:`samsung_trailer`), or as its ``xmp`` places it: Google's Motion Photo
+    (Pixel phones: ``GCamera:MotionPhoto``, a ``Container:Directory`` item of semantic ``MotionPhoto``
+    and its length) or the older Micro Video (``GCamera:MicroVideoOffset``, counted from the file's
+    end); b"" where it names none, or what it names is no MP4 or QuickTime file. OpenCV reads the
+    picture alone, and an upscaled motion photo lost its video with its XMP still saying it was there."""
+    samsung = samsung_trailer(data)
+    if samsung:
+        return samsung
     if not xmp or (b"MotionPhoto" not in xmp and b"MicroVideo" not in xmp):
         return b""
     import re
