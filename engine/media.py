@@ -355,7 +355,23 @@ def _is_still(path: Path) -> bool:
 
     try:
         with av.open(str(path)) as container:
-            return container.format.name.endswith("_pipe") and len(container.streams.video) == 1 \
-                and not container.streams.audio
+            name = container.format.name
+            if name == "mjpeg":  # JPEGs one after another: a Multi-Picture JPEG, or a camera's MJPEG stream
+                return _multi_picture(path)
+            return name.endswith("_pipe") and len(container.streams.video) == 1 and not container.streams.audio
     except (av.error.FFmpegError, OSError, ValueError):
         return False
+
+
+def _multi_picture(path: Path) -> bool:
+    """Whether the JPEG at ``path`` lists pictures behind it in an MPF index (an Ultra HDR photo with its
+    gain map, a stereo camera's .mpo), which FFmpeg reads as an MJPEG stream of them: piped in, or without
+    its extension, such a photo came out as a video."""
+    from srstream.engine.stills import jpeg_segments
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    return any(segment[4:8] == b"MPF\0" for segment in jpeg_segments(head, (0xE2,)))

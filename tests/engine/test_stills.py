@@ -1583,3 +1583,29 @@ def test_a_motion_photos_video_stays_behind_its_upscaled_picture(tmp_path: Path,
     assert cv2.imdecode(np.frombuffer(out, np.uint8), cv2.IMREAD_COLOR).shape == (24, 32, 3)
     code, _, err = run([str(tmp_path / "PXL_MP.jpg"), "--ext", "png", "--model", str(model)], capsys)
     assert code == 0 and "a motion photo, whose video is carried into a .jpg output only" in caplog.text
+
+
+def test_an_ultra_hdr_photo_without_its_extension_or_piped_in_is_a_picture(tmp_path: Path, model: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """FFmpeg reads a JPEG with pictures behind it (an Ultra HDR photo's gain map, an .mpo's other
+    eye) as an MJPEG stream of them: without its extension, or piped in, such a photo was taken for a
+    video (refused into a .jpg: "the input is a video"). A camera's MJPEG stream stays a video."""
+    import os
+    import subprocess
+    import sys
+
+    _ultra_hdr(tmp_path / "PXL_1.jpg")
+    (tmp_path / "PXL_1").write_bytes((tmp_path / "PXL_1.jpg").read_bytes())
+    code, _, err = run([str(tmp_path / "PXL_1"), "-o", str(tmp_path / "named.jpg"), "--model", str(model)], capsys)
+    assert code == 0, err
+    assert len(_pictures(tmp_path / "named.jpg")) == 2  # the gain map behind it
+    r = subprocess.run([sys.executable, "-m", "srstream", "-", "-o", "piped.jpg", "--model", str(model)],
+                       input=(tmp_path / "PXL_1.jpg").read_bytes(), cwd=tmp_path, capture_output=True, timeout=120,
+                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert r.returncode == 0, r.stderr.decode()
+    assert _pictures(tmp_path / "piped.jpg") == _pictures(tmp_path / "named.jpg")
+    ok, frame = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "camera").write_bytes(frame.tobytes() * 3)  # three frames of a raw MJPEG stream
+    from srstream.engine.media import probe
+
+    assert probe(tmp_path / "camera").kind == "video"
