@@ -16,7 +16,7 @@ from pathlib import Path
 from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.images import (AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_ALIASES, IMAGE_SUFFIXES,
-                             RAW_STILL_SUFFIXES, develop_first)
+                             RAW_STILL_SUFFIXES, develop_first, picture_kind)
 
 __all__ = ["IMAGE_SUFFIXES", "MediaInfo", "carried_streams", "has_clear_pixels", "main_video", "no_video", "probe",
            "probe_video"]
@@ -358,6 +358,9 @@ def _is_still(path: Path) -> bool:
             name = container.format.name
             if name == "mjpeg":  # JPEGs one after another: a Multi-Picture JPEG, or a camera's MJPEG stream
                 return _multi_picture(path)
+            if name.startswith("mov,"):  # an AVIF's or a HEIC's items, which FFmpeg's MP4 demuxer opens as streams
+                with open(path, "rb") as f:
+                    return bool(picture_kind(f.read(4096)))
             return name.endswith("_pipe") and len(container.streams.video) == 1 and not container.streams.audio
     except (av.error.FFmpegError, OSError, ValueError):
         return False

@@ -50,7 +50,7 @@ from srstream.engine.outputs import check_image_size, still_suffix
 from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError
 from srstream.images import (AV_STILL_SUFFIXES, FOLDER_SUFFIXES, HEIF_SUFFIXES, IMAGE_SUFFIXES, JXL_SUFFIXES, avif_bits,
-                             full_range, heif_extras, is_jxl, read_heif, read_jxl)
+                             full_range, heif_extras, is_jxl, picture_kind, read_heif, read_jxl)
 
 __all__ = ["ANIMATION_SUFFIXES", "BATCH_RECORD", "BatchReport", "PAGED_SUFFIXES", "StillMetadata",
            "animation_frames", "check_not_inputs", "continues_folder_run", "exif_orientation", "expand_inputs",
@@ -398,9 +398,10 @@ def _decode_jxl(path: Path) -> tuple[np.ndarray, StillMetadata]:
 
 
 def _decode_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
-    if path.suffix.lower() in HEIF_SUFFIXES:
+    head = _head(path, 4096)
+    if path.suffix.lower() in HEIF_SUFFIXES or picture_kind(head) == ".heic":  # a HEIC by any name (a pipe's)
         return _decode_heif(path)
-    if is_jxl(_head(path)):  # a JPEG XL by any name (and a file named .jxl that is not one, by what it is)
+    if is_jxl(head):  # a JPEG XL by any name (and a file named .jxl that is not one, by what it is)
         return _decode_jxl(path)
     if path.suffix.lower() in AV_STILL_SUFFIXES:
         return _decode_av_still(path)
@@ -1067,8 +1068,9 @@ def _decode_cv_still(path: Path, data: np.ndarray | None = None) -> tuple[np.nda
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     tiff = _unmark_alpha(data)
     image, types, chunks = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED) if data.size else (None, (), ())
-    head = data[:65536].tobytes() if path.suffix.lower() == ".avif" else b""  # only an AVIF's depth is in it
-    image = full_range(image, head, path.suffix)
+    avif = path.suffix.lower() == ".avif" or picture_kind(data[:4096].tobytes()) == ".avif"  # (a pipe's: by content)
+    head = data[:65536].tobytes() if avif else b""  # only an AVIF's depth is in it
+    image = full_range(image, head, ".avif" if avif else path.suffix)
     if image is None or image.size == 0:
         raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")
     if image.dtype not in (np.uint8, np.uint16):
@@ -1096,7 +1098,7 @@ def _decode_cv_still(path: Path, data: np.ndarray | None = None) -> tuple[np.nda
     if found:  # an iTXt's, which OpenCV does not read: into another format's output (a PNG's copies the chunk)
         read += ((cv2.IMAGE_METADATA_XMP, bare_xmp(found)),)
     meta = StillMetadata(read,
-                         avif_bits(head) if image.dtype == np.uint16 and path.suffix.lower() == ".avif" else 0,
+                         avif_bits(head) if image.dtype == np.uint16 and avif else 0,
                          lossy_source(path, data[:4096].tobytes()), *stored,
                          further=_further_pictures(data), shape=image.shape[:2],
                          motion=motion_video(memoryview(data), dict(read).get(cv2.IMAGE_METADATA_XMP))

@@ -11,10 +11,10 @@ import numpy as np
 
 from srstream.errors import InputError
 
-__all__ = ["AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_SUFFIXES", "IMAGE_ALIASES",
-           "IMAGE_SUFFIXES", "JXL_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES", "JxlPicture", "avif_bits",
-           "develop_first", "full_range", "heif_extras", "is_jxl", "list_images", "load_rgb", "read_heif", "read_image",
-           "read_jxl"]
+__all__ = ["AVIF_BRANDS", "AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_BRANDS",
+           "HEIF_SUFFIXES", "IMAGE_ALIASES", "IMAGE_SUFFIXES", "JXL_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES",
+           "JxlPicture", "avif_bits", "develop_first", "full_range", "heif_extras", "is_jxl", "list_images",
+           "load_rgb", "picture_kind", "read_heif", "read_image", "read_jxl"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
 HEIF_SUFFIXES = (".heic", ".heif")
@@ -137,6 +137,26 @@ def heif_extras(path: Path) -> list[str]:
     if info.get("depth_images") or any("depth" in kind or "disparity" in kind for kind in kinds):
         found.append("a depth map")
     return found
+
+
+#: The brands of an ISO BMFF file (its ``ftyp`` box's major and compatible ones) that say it holds an
+#: AVIF picture (or sequence), and those that say a HEIF one (Apple's HEIC, the generic image brand).
+AVIF_BRANDS = (b"avif", b"avis")
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+
+
+def picture_kind(head: bytes) -> str:
+    """``".avif"`` or ``".heic"`` for a file whose first bytes (``head``) are an AVIF's or a HEIF's
+    ``ftyp`` box, by its brands (an AVIF also says ``mif1``); "" for anything else (an .mp4 says
+    ``isom``, ``mp42``; a .mov ``qt  ``). A picture piped in or without its extension was read as a
+    video by FFmpeg's MP4 demuxer."""
+    if head[4:8] != b"ftyp" or len(head) < 16:
+        return ""
+    size = int.from_bytes(head[:4], "big")
+    brands = [head[8:12]] + [head[at:at + 4] for at in range(16, min(size, len(head)) - 3, 4)]
+    if any(brand in AVIF_BRANDS for brand in brands):
+        return ".avif"
+    return ".heic" if any(brand in HEIF_BRANDS for brand in brands) else ""
 
 
 def is_jxl(head: bytes) -> bool:

@@ -738,12 +738,6 @@ _STILL_QUANTISERS = {"mjpeg": ("JPEG", "mean luma quantiser step"), "vp8": ("Web
                      "av1": ("AVIF", "AV1 q index"), "hevc": ("HEIC", "HEVC slice QP")}
 
 
-#: The major brands of an ISO BMFF file (its ``ftyp`` box) that say it holds a picture: AVIF and its
-#: sequence, HEIC/HEIF (Apple's, and the generic image and sequence brands); an .mp4 or .mov says ``isom``,
-#: ``mp42``, ``qt  ``.
-_PICTURE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
-
-
 def _still_quantiser_of(path: Path, head: int = 1 << 20) -> tuple[str, float, float] | None:
     """The codec of the lossy picture at ``path`` (``mjpeg`` for a JPEG, ``vp8`` for a lossy WebP,
     ``av1`` for an AVIF, ``hevc`` for a HEIC/HEIF), its own quantiser (a JPEG's mean luma
@@ -755,6 +749,7 @@ def _still_quantiser_of(path: Path, head: int = 1 << 20) -> tuple[str, float, fl
     WebP) or unreadable."""
     from srstream.engine.compression import (PICTURE_OFFSETS, Compression, jpeg_quantiser, picture_quantiser,
                                              webp_quantiser)
+    from srstream.images import picture_kind
 
     try:
         with open(path, "rb") as f:
@@ -762,7 +757,7 @@ def _still_quantiser_of(path: Path, head: int = 1 << 20) -> tuple[str, float, fl
     except OSError:
         return None  # the run says what is wrong with it
     if data[4:8] == b"ftyp":  # ISO BMFF: a picture (or a video: an .mp4 in a folder of pictures is not one)
-        if data[8:12] not in _PICTURE_BRANDS:
+        if not picture_kind(data):  # its brands: srstream.images.AVIF_BRANDS, HEIF_BRANDS
             return None
         picture = picture_quantiser(path)
         if picture is None:

@@ -1609,3 +1609,32 @@ def test_an_ultra_hdr_photo_without_its_extension_or_piped_in_is_a_picture(tmp_p
     from srstream.engine.media import probe
 
     assert probe(tmp_path / "camera").kind == "video"
+
+
+@pytest.mark.parametrize("kind", ["avif", "heic"])
+def test_an_avif_or_heic_without_its_extension_is_a_picture(tmp_path: Path, model: Path, kind: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """FFmpeg opens an AVIF's or a HEIC's items with its MP4 demuxer: piped in (``curl ... | sr-stream -``)
+    or saved without its extension, such a picture was taken for a video and refused into a .png. The
+    ``ftyp`` brands tell it; an .mp4 under another name stays a video."""
+    from srstream.engine.media import probe
+    from srstream.engine.stills import read_still
+    from tests.conftest import write_video
+
+    picture = np.dstack([np.tile(np.arange(24, dtype=np.uint8) * 10, (16, 1))] * 3)
+    if kind == "heic":
+        pillow_heif = pytest.importorskip("pillow_heif")
+        pillow_heif.from_bytes(mode="RGB", size=(24, 16), data=picture.tobytes()).save(tmp_path / "a.heic",
+                                                                                      quality=-1)
+    else:
+        assert cv2.imwrite(str(tmp_path / "a.avif"), picture)
+    (tmp_path / "download").write_bytes((tmp_path / f"a.{kind}").read_bytes())
+    assert probe(tmp_path / "download").kind == "image"
+    code, _, err = run([str(tmp_path / "download"), "-o", str(tmp_path / "out.png"), "--model", str(model)], capsys)
+    assert code == 0, err
+    code, _, err = run([str(tmp_path / f"a.{kind}"), "-o", str(tmp_path / "named.png"), "--model", str(model)],
+                       capsys)
+    assert code == 0, err
+    assert np.array_equal(read_still(tmp_path / "out.png"), read_still(tmp_path / "named.png"))
+    (tmp_path / "clip.bin").write_bytes(write_video(tmp_path / "clip.mp4").read_bytes())
+    assert probe(tmp_path / "clip.bin").kind == "video"
