@@ -170,7 +170,7 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         raise ConfigError(f"--quality {image_quality}: from 1 (smallest files) to 100 (best)")
     from srstream.engine.media import probe_video
 
-    media = probe(src, recursive=recursive)
+    media = _gif_as_picture(probe(src, recursive=recursive), dst, image_format)
     stand_in = None  # an animated WebP's frames, which FFmpeg does not read, through an animated PNG
     if _animation_into_video(media, dst):
         if media.path.suffix.lower() == ".png" or _is_apng(media.path):  # FFmpeg reads an animated PNG as a video
@@ -210,6 +210,33 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         sequence.remove()
         raise
     return dataclasses.replace(job, sequence=sequence)
+
+
+def _gif_as_picture(media: Any, dst: str | Path | None, image_format: str | None) -> Any:  # noqa: ANN401
+    """``media`` (a probed input), a GIF of one frame asked for as a picture of another format (``-o
+    NAME.png``, ``.jpg``, ...; ``--ext``) planned as an image: such a GIF (a static web picture, a
+    sticker) was refused ("the input is a video, and the output's extension is an image format").
+
+    Raises:
+        ConfigError: an animated GIF asked for as a format of one picture, with the formats that hold it.
+    """
+    from srstream.images import IMAGE_SUFFIXES
+
+    if media.kind != "video" or media.codec != "gif":
+        return media
+    if dst is not None and str(dst) != "-" and not Path(dst).is_dir():
+        suffix, named = Path(dst).suffix.lower(), f"-o {dst}"
+    elif image_format is not None and dst is None:
+        suffix, named = "." + image_format.lower().lstrip("."), f"--ext {image_format}"
+    else:
+        return media
+    if suffix in (".gif", ".webp") or suffix not in IMAGE_SUFFIXES:  # a GIF, an animated WebP, a video
+        return media
+    if media.frames == 1:
+        return dataclasses.replace(media, kind="image", frames=0)
+    raise ConfigError(f"{named}: the input is an animated GIF of {media.frames or 'several'} frames, and {suffix} holds "
+                      "one picture; end the output with .apng (an animated PNG), .webp (an animated WebP), .gif, or "
+                      "a video's extension (.mp4)")
 
 
 def frames_wanted(media: Any, limit: tuple[int | None, float | None], start: float | None = None) -> int:

@@ -1797,8 +1797,8 @@ def upscale_image(src: Path, dst: Path, upscaler: FrameUpscaler, quality: int | 
         return _upscale_animation(src, dst, upscaler, quality)
     if (src.suffix.lower() in PAGED_SUFFIXES or unnamed) and (pages := tiff_pages(src)) > 1:
         return _upscale_pages(src, dst, upscaler, pages)
-    if src.suffix.lower() == ".gif":
-        return _upscale_gif(src, dst, upscaler, quality)
+    if src.suffix.lower() == ".gif" and dst.suffix.lower() in (".gif", ".webp"):
+        return _upscale_gif(src, dst, upscaler, quality)  # (a GIF of one frame into another format: a picture)
     image, metadata = read_still_with_metadata(src)
     check_image_size(dst, *output_size(upscaler, image.shape[1], image.shape[0]))  # before the work, not after
     _check_memory(src, image, upscaler.spec.scale)

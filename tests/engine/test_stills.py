@@ -1638,3 +1638,32 @@ def test_an_avif_or_heic_without_its_extension_is_a_picture(tmp_path: Path, mode
     assert np.array_equal(read_still(tmp_path / "out.png"), read_still(tmp_path / "named.png"))
     (tmp_path / "clip.bin").write_bytes(write_video(tmp_path / "clip.mp4").read_bytes())
     assert probe(tmp_path / "clip.bin").kind == "video"
+
+
+def test_a_gif_of_one_frame_is_a_picture_into_another_format(tmp_path: Path, model: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A static GIF (a web picture, a sticker) with ``-o NAME.png`` or ``--ext png`` was refused:
+    "the input is a video, and the output's extension is an image format". It is upscaled as the
+    picture it is, its transparency kept where the format holds it; an animated GIF into a format of
+    one picture is refused naming the formats that hold it."""
+    image_module = pytest.importorskip("PIL.Image")
+    from srstream.engine.stills import read_still
+
+    index = np.ones((16, 24), np.uint8)
+    index[:, :8] = 0  # transparent
+    still = image_module.fromarray(index, "P")
+    still.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    still.save(tmp_path / "sticker.gif", transparency=0)
+    for argv, out in ((["-o", str(tmp_path / "big.png")], "big.png"), (["--ext", "png"], "sticker_x2.png"),
+                      (["-o", str(tmp_path / "big.jpg")], "big.jpg")):
+        code, _, err = run([str(tmp_path / "sticker.gif"), *argv, "--model", str(model)], capsys)
+        assert code == 0, err
+        written = read_still(tmp_path / out)
+        assert written.shape == ((32, 48, 4) if out.endswith(".png") else (32, 48, 3)), out
+        if out.endswith(".png"):
+            assert (written[:, :14, 3] == 0).all() and (written[:, 18:, 3] == 255).all()
+    frames = [image_module.fromarray(np.full((16, 24, 3), v, np.uint8)) for v in (0, 120, 240)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    code, _, err = run([str(tmp_path / "anim.gif"), "-o", str(tmp_path / "anim.png"), "--model", str(model)], capsys)
+    assert code == 2 and "an animated GIF of 3 frames, and .png holds one picture" in err and ".apng" in err
+    assert not (tmp_path / "anim.png").exists()
