@@ -16,7 +16,7 @@ from pathlib import Path
 from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.images import (AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_ALIASES, IMAGE_SUFFIXES,
-                             RAW_STILL_SUFFIXES, develop_first, picture_kind)
+                             RAW_STILL_SUFFIXES, VECTOR_SUFFIXES, develop_first, picture_kind, render_first)
 
 __all__ = ["IMAGE_SUFFIXES", "MediaInfo", "carried_streams", "has_clear_pixels", "main_video", "no_video", "probe",
            "probe_video"]
@@ -334,6 +334,8 @@ def probe(path: str | Path, recursive: bool = False) -> MediaInfo:
     if path.suffix.lower() in FLOAT_STILL_SUFFIXES:
         raise InputError(f"{path} is a floating-point (HDR) image; sr-stream's models take 8- and 16-bit pictures: "
                          "tone-map or convert it to a 16-bit PNG or TIFF first")
+    if path.suffix.lower() in VECTOR_SUFFIXES:
+        raise InputError(render_first(path))
     if path.suffix.lower() in RAW_STILL_SUFFIXES:
         raise InputError(f"{path} is a camera raw file: the photo in it is the sensor's mosaic, still to be "
                          "developed (white balance, colours), and what could be read of it here is a small preview "

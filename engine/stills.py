@@ -349,6 +349,9 @@ def _decode_av_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
                 image = frame.to_ndarray(format=target)
     except av_failures() as exc:
         why = getattr(exc, "strerror", None) or str(exc)
+        if "decoder not found" in why.lower():  # FFmpeg knows the format, and this build cannot decode it
+            raise InputError(f"{path} is in a format this FFmpeg build has no decoder for; convert it to PNG "
+                             "first") from exc
         raise InputError(f"{path} is not a readable image (empty, truncated or damaged: {why})") from exc
     if frame is None:
         raise InputError(f"{path} is not a readable image (empty, truncated or not really {path.suffix})")

@@ -13,8 +13,8 @@ from srstream.errors import InputError
 
 __all__ = ["AVIF_BRANDS", "AV_STILL_SUFFIXES", "FLOAT_STILL_SUFFIXES", "FOLDER_SUFFIXES", "HEIF_BRANDS",
            "HEIF_SUFFIXES", "IMAGE_ALIASES", "IMAGE_SUFFIXES", "JXL_SUFFIXES", "LUMA_BT601", "RAW_STILL_SUFFIXES",
-           "JxlPicture", "avif_bits", "develop_first", "full_range", "heif_extras", "is_jxl", "list_images",
-           "load_rgb", "picture_kind", "read_heif", "read_image", "read_jxl"]
+           "VECTOR_SUFFIXES", "JxlPicture", "avif_bits", "develop_first", "full_range", "heif_extras", "is_jxl",
+           "list_images", "load_rgb", "picture_kind", "read_heif", "read_image", "read_jxl", "render_first"]
 
 #: HEIC/HEIF (a phone's photos): read and written with pillow-heif (libheif), which OpenCV has no codec for.
 HEIF_SUFFIXES = (".heic", ".heif")
@@ -41,6 +41,26 @@ FLOAT_STILL_SUFFIXES = (".exr", ".hdr", ".pfm", ".phm")
 #: be developed; FFmpeg read a DNG or CR2 as a picture (its preview or the mosaic) and it was upscaled.
 RAW_STILL_SUFFIXES = (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
                       ".rw2", ".pef", ".srw", ".3fr", ".fff", ".iiq", ".x3f", ".rwl", ".mrw", ".kdc", ".erf", ".mos")
+
+
+#: Drawings and documents (SVG, PDF, PostScript, Illustrator, Windows metafiles): refused with what to do.
+#: Their shapes scale without loss when rendered at the size wanted; a super-resolution model has no
+#: pixels to work on (FFmpeg found an SVG and no decoder, and the run called it damaged).
+VECTOR_SUFFIXES = {".svg": "rsvg-convert -w 2000 {name} -o picture.png, or Inkscape's export",
+                   ".svgz": "rsvg-convert -w 2000 {name} -o picture.png, or Inkscape's export",
+                   ".pdf": "pdftoppm -r 300 -png {name} page, a PNG a page",
+                   ".eps": "gs -sDEVICE=png16m -r300 -o picture.png {name}",
+                   ".ps": "gs -sDEVICE=png16m -r300 -o page%d.png {name}",
+                   ".ai": "Illustrator's or Inkscape's export at that size",
+                   ".emf": "Inkscape's or LibreOffice's export at that size",
+                   ".wmf": "Inkscape's or LibreOffice's export at that size"}
+
+
+def render_first(path: Path) -> str:
+    """What to do with a drawing or document (:data:`VECTOR_SUFFIXES`), as the run says it."""
+    how = VECTOR_SUFFIXES[path.suffix.lower()].format(name=path.name)
+    return (f"{path} is a drawing or document ({path.suffix.lstrip('.').upper()}), whose shapes scale without loss: "
+            f"render it at the size you want instead ({how}); a scan in it is upscaled once rendered")
 
 
 def develop_first(count: int = 1) -> str:

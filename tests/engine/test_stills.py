@@ -1667,3 +1667,20 @@ def test_a_gif_of_one_frame_is_a_picture_into_another_format(tmp_path: Path, mod
     code, _, err = run([str(tmp_path / "anim.gif"), "-o", str(tmp_path / "anim.png"), "--model", str(model)], capsys)
     assert code == 2 and "an animated GIF of 3 frames, and .png holds one picture" in err and ".apng" in err
     assert not (tmp_path / "anim.png").exists()
+
+
+def test_a_drawing_or_document_says_to_render_it_and_an_undecodable_format_says_so(
+        tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An SVG logo was "not a readable image (empty, truncated or damaged: Decoder not found)": FFmpeg
+    knows SVG and this build has no decoder. A drawing scales without loss when rendered; the run
+    says how. A format FFmpeg knows and cannot decode, under any name, says that, not "damaged"."""
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><rect width="20" height="20"/></svg>'
+    (tmp_path / "logo.svg").write_bytes(svg)
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
+    for name, how in (("logo.svg", "rsvg-convert -w 2000 logo.svg"), ("report.pdf", "pdftoppm -r 300 -png")):
+        code, _, err = run([str(tmp_path / name), "--model", str(model)], capsys)
+        assert code == 3 and "is a drawing or document" in err and how in err, err
+    (tmp_path / "logo").write_bytes(svg)
+    code, _, err = run([str(tmp_path / "logo"), "-o", str(tmp_path / "logo.png"), "--model", str(model)], capsys)
+    assert code == 3 and "in a format this FFmpeg build has no decoder for" in err and "damaged" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logo", "logo.svg", "net.onnx", "report.pdf"]
