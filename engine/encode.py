@@ -795,6 +795,17 @@ def is_deep(pix_fmt: str | None) -> bool:
 _USUAL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
+def usual_layout(layout):  # noqa: ANN001, ANN201 - an av AudioLayout, and it or a layout's name
+    """``layout``, or where its channels are in no declared order (PCM from Matroska or WAV: FFmpeg says
+    "1 channels") the usual layout for that many (:data:`_USUAL_LAYOUTS`), as FFmpeg's command line
+    guesses it: the .mp4 muxer refused such a stream at the first packet, and the AAC encoder a
+    re-encode of it ("Unsupported channel layout")."""
+    count = len(layout.channels)
+    if count in _USUAL_LAYOUTS and all(c.name == "NONE" for c in layout.channels):
+        return _USUAL_LAYOUTS[count]
+    return layout
+
+
 class AudioReencode:
     """An audio stream that the output format cannot hold as it is (AAC, MP3, FLAC or PCM into
     .webm), decoded and encoded again with the format's own audio codec (Opus for .webm) at the
@@ -827,7 +838,7 @@ class AudioReencode:
         if rates and rate not in rates:
             rate = min((r for r in rates if r >= rate), default=max(rates))
         self.stream = out_container.add_stream(codec, rate=rate)
-        self.stream.layout = in_stream.layout
+        self.stream.layout = usual_layout(in_stream.layout)
         self.stream.bit_rate = self.RATES.get(codec, self.DEFAULT_RATE) * max(1, in_stream.channels)
         self.what = f"audio stream #{in_stream.index} ({in_stream.codec_context.name})"
         self.bad = 0
@@ -1236,11 +1247,8 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
         if out[index].type != in_stream.type:  # e.g. mov_text into .ts becomes a data stream
             raise OutputError(f"a {suffix} file cannot hold the {what}; use an .mkv or .mp4 output, "
                               "or --no-subtitles / --no-audio")
-        count = len(in_stream.layout.channels) if in_stream.type == "audio" else 0
-        if count in _USUAL_LAYOUTS and all(c.name == "NONE" for c in in_stream.layout.channels):
-            # channels in no declared order (PCM from Matroska): the .mp4 muxer refuses that at the first
-            # packet, so take the usual layout for that many, as FFmpeg's command line guesses it
-            out[index].layout = _USUAL_LAYOUTS[count]
+        if in_stream.type == "audio":  # (the .mp4 muxer refuses channels in no order at the first packet)
+            out[index].layout = usual_layout(in_stream.layout)
         copy_stream_tags(in_stream, out[index])
         copied.append(what)
     return out
