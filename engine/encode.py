@@ -1260,6 +1260,11 @@ def _sound_start(in_stream) -> float:  # noqa: ANN001 - an av stream
     return 0.0 if start is None or in_stream.time_base is None else float(start * in_stream.time_base)
 
 
+#: FFmpeg's AVFMT_TS_NONSTRICT: the muxer takes packets of one stream at the same decode time (Matroska,
+#: WebM, Ogg); the others (MP4, MOV, MPEG-TS, AVI) refuse them.
+_TS_NONSTRICT = 0x20000
+
+
 class CopiedOrder:
     """The packets of each copied stream (audio, subtitles) that go back in time, left out.
 
@@ -1276,13 +1281,18 @@ class CopiedOrder:
         self.last: dict[int, int] = {}  # input stream index -> the latest decode time muxed
         self.left_out: dict[int, tuple[str, int, float]] = {}  # index -> (what, packets, seconds)
 
-    def keeps(self, packet) -> bool:  # noqa: ANN001 - an av.Packet of a copied stream
+    def keeps(self, packet, together: bool = False) -> bool:  # noqa: ANN001 - an av.Packet of a copied stream
+        """Whether ``packet`` goes out: its decode time is after the last one's, or the same where two may
+        share one: subtitles (an ASS file's sign and dialogue start together), and sound where
+        ``together`` (it is decoded again, or its muxer takes equal times: Matroska, WebM, Ogg): frames
+        shorter than its time base's tick. TrueHD's 1/1200-s frames in Matroska's milliseconds share a
+        time every sixth frame: one in six of a Blu-ray remux's TrueHD frames was left out, and the sound
+        broke up, in the copy and in the AAC made of it. (A strict muxer's copy still leaves them out.)"""
         index, dts = packet.stream.index, packet.dts
         if dts is None:
             return True
         last = self.last.get(index)
-        # subtitles: two events may start together (an ASS file's sign and dialogue); sound: never
-        if last is None or dts > last or (dts == last and packet.stream.type != "audio"):
+        if last is None or dts > last or (dts == last and (packet.stream.type != "audio" or together)):
             self.last[index] = dts
             return True
         what, count, seconds = self.left_out.get(index, (f"{packet.stream.type} stream #{index}", 0, 0.0))
@@ -1304,7 +1314,9 @@ def mux_copied(out_container, copied: dict, packet, until: Fraction | None = Non
     padded to ``until`` seconds, the video's end, where the format needs it). ``order``: where a
     packet that goes back in time is left out (:class:`CopiedOrder`). Returns how many packets
     went out."""
-    if packet is not None and order is not None and not order.keeps(packet):
+    if packet is not None and order is not None and not order.keeps(
+            packet, isinstance(copied.get(packet.stream.index), _REENCODERS)
+            or bool(out_container.format.flags & _TS_NONSTRICT)):
         return 0
     if packet is None:
         ends = [q for target in copied.values() if isinstance(target, (*_REENCODERS, CoverPicture))

@@ -90,6 +90,42 @@ def test_audio_a_header_refuses_is_reencoded_before_any_work(tmp_path: Path, ups
                                      "(a .mov file cannot hold opus)"]
 
 
+def test_sound_frames_shorter_than_a_millisecond_are_all_kept(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A Blu-ray remux's TrueHD (40-sample frames: 1/1200 s at 48 kHz) in Matroska's milliseconds has
+    one frame in six at the time of the one before; those were left out as "going back in time", and
+    the sound broke up, copied and encoded again alike. Here PCM in 40-sample packets stands for it
+    (no TrueHD encoder here): every packet is kept into .mkv, and the AAC made of it for .mp4 is whole."""
+    src = tmp_path / "remux.mkv"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("pcm_s16le", rate=48000)
+        a.layout = "stereo"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(19200) / 48000)).astype(np.float32)
+        for at in range(0, wave.size, 40):
+            sound = av.AudioFrame.from_ndarray(np.stack([wave[at:at + 40]] * 2), format="fltp", layout="stereo")
+            sound.sample_rate, sound.pts = 48000, at
+            c.mux(a.encode(sound))
+        c.mux(a.encode())
+
+    def times(path: Path) -> list[int]:
+        with av.open(str(path)) as c:
+            return [p.dts for p in c.demux(c.streams.audio[0]) if p.size]
+
+    sent = times(src)
+    assert len(sent) == 480 and sum(a == b for a, b in zip(sent, sent[1:])) == 80  # one in six shares a time
+    report = upscale_video(src, tmp_path / "out.mkv", upscaler, FAST)
+    assert len(times(tmp_path / "out.mkv")) == 480 and not report.notes, report.notes
+    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    codec, _, length, peak = audio_of(tmp_path / "out.mp4")
+    assert codec == "aac" and abs(length - 0.4) < 0.03 and abs(peak - 440) < 3 and not report.notes, report.notes
+
+
 def test_pcm_from_matroska_is_copied_into_mov(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """Matroska declares PCM's channels in no order; the .mp4 muxer refused that at the first audio
     packet, mid-run (PCM into an .mp4 is now encoded as AAC: the next test), as the .mov muxer does.
