@@ -795,6 +795,11 @@ def is_deep(pix_fmt: str | None) -> bool:
 _USUAL_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
+#: The channel layouts libopus takes for each channel count (Vorbis's order; it refuses any other):
+#: a DVD's or Blu-ray's AC-3 or DTS 5.1, "5.1(side)" to FFmpeg, into .webm refused the whole run.
+_VORBIS_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
 def usual_layout(layout):  # noqa: ANN001, ANN201 - an av AudioLayout, and it or a layout's name
     """``layout``, or where its channels are in no declared order (PCM from Matroska or WAV: FFmpeg says
     "1 channels") the usual layout for that many (:data:`_USUAL_LAYOUTS`), as FFmpeg's command line
@@ -839,6 +844,9 @@ class AudioReencode:
             rate = min((r for r in rates if r >= rate), default=max(rates))
         self.stream = out_container.add_stream(codec, rate=rate)
         self.stream.layout = usual_layout(in_stream.layout)
+        count = len(in_stream.layout.channels)
+        if codec == "libopus" and count in _VORBIS_LAYOUTS:  # PyAV's resampler maps the channels across
+            self.stream.layout = _VORBIS_LAYOUTS[count]
         self.stream.bit_rate = self.RATES.get(codec, self.DEFAULT_RATE) * max(1, in_stream.channels)
         self.what = f"audio stream #{in_stream.index} ({in_stream.codec_context.name})"
         self.bad = 0

@@ -77,6 +77,36 @@ def test_audio_a_webm_cannot_hold_is_reencoded_in_time_and_in_tune(tmp_path: Pat
     assert report.packets_copied > 0 and not report.notes
 
 
+def test_surround_sound_in_side_layout_is_reencoded_into_webm(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A DVD's or Blu-ray's AC-3 or DTS 5.1 is "5.1(side)" to FFmpeg, which libopus refuses (it takes
+    Vorbis's layouts): such a film into .webm stopped before any work ("Invalid channel layout").
+    It is encoded as Opus 5.1, the resampler moving the side channels to the back."""
+    if default_codec(".webm") == "libx264":
+        pytest.skip("this FFmpeg build has no VP9/AV1 encoder")
+    src = tmp_path / "film.mkv"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("ac3", rate=48000)
+        a.layout = "5.1(side)"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(19200) / 48000)).astype(np.float32)
+        sound = av.AudioFrame.from_ndarray(np.stack([wave] * 6), format="fltp", layout="5.1(side)")
+        sound.sample_rate, sound.pts = 48000, 0
+        c.mux(a.encode(sound))
+        c.mux(a.encode())
+    report = upscale_video(src, tmp_path / "out.webm", upscaler, EncodeOptions(codec="libvpx-vp9", crf=50))
+    codec, _, length, peak = audio_of(tmp_path / "out.webm")
+    assert codec == "opus" and abs(length - audio_of(src)[2]) < 0.03 and abs(peak - 440) < 3
+    with av.open(str(tmp_path / "out.webm")) as c:
+        assert c.streams.audio[0].layout.name == "5.1"
+    assert report.copied_streams[0].startswith("audio stream #1 (ac3) re-encoded as libopus")
+
+
 def test_audio_a_header_refuses_is_reencoded_before_any_work(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """The .mov muxer accepts an Opus stream and refuses it only when it writes the header, which
     stopped a run after its first frame; the copy is now tried on a header in memory first, and the
