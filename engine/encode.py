@@ -988,7 +988,8 @@ _STARTLESS_AUDIO = ("avi", "ogv")
 #: Formats whose muxer takes PCM sound that few players read from it: FFmpeg writes it into an .mp4 as
 #: ISO/IEC 23003-5 ``ipcm``, which browsers, QuickTime and Windows do not play and FFmpeg before 6.1
 #: (Debian 12's 5.1) reads as 16-bit samples: 24-bit 5.1 sound came out as noise. PCM is encoded again
-#: there (a .mov or .mkv output keeps it as it is).
+#: there (a .mov or .mkv output keeps it as it is). So is Vorbis, which the muxer writes and browsers,
+#: QuickTime and Windows do not play from an .mp4 (an .mkv or .webm keeps it).
 _PCM_SHY = ("mp4", "ipod")
 #: Sound may come this much early and still be copied as it is: half the 40 ms by which EBU R37
 #: lets sound lead its picture at the end of a broadcast chain (lip sync is seen from about 45 ms).
@@ -1231,6 +1232,10 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
             if in_stream.type == "audio" and in_stream.codec_context.name.startswith("pcm_") and \
                     out_container.format.name in _PCM_SHY:
                 raise _Reencode(f"PCM in a {suffix} file plays in few players; a .mov or .mkv output keeps it "
+                                "as it is")
+            if in_stream.type == "audio" and in_stream.codec_context.name == "vorbis" and \
+                    out_container.format.name in _PCM_SHY:  # FFmpeg's muxer takes it; browsers and QuickTime do not
+                raise _Reencode(f"Vorbis in a {suffix} file plays in few players; an .mkv or .webm output keeps it "
                                 "as it is")
             late = _sound_start(in_stream) if in_stream.type == "audio" else 0.0
             if out_container.format.name in _STARTLESS_AUDIO and late > STARTLESS_TOLERANCE:

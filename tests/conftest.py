@@ -100,11 +100,13 @@ def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), a
 
 
 def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_codec: str = "aac",
-                    start: float = 0.1, rate: int = 44100, end: float | None = None, first: int = 0) -> Path:
+                    start: float = 0.1, rate: int = 44100, end: float | None = None, first: int = 0,
+                    audio_options: dict[str, str] | None = None) -> Path:
     """A clip of ``frames`` grey frames at 25 fps (x264, a keyframe every 10) with a stereo sine
     ``tone`` in ``audio_codec`` at ``rate`` Hz, starting ``start`` seconds in and ending with the video
     (or ``end`` seconds in); ``first``: its clock starts as if that many frames came before (the
-    next piece of a recording)."""
+    next piece of a recording); ``audio_options``: the audio encoder's (``{"strict": "-2"}`` for FFmpeg's
+    own Vorbis encoder)."""
     import av
 
     with av.open(str(path), "w") as c:
@@ -113,6 +115,7 @@ def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_cod
         v.options = {"g": "10", "preset": "ultrafast"}
         a = c.add_stream(audio_codec, rate=rate)
         a.layout = "stereo"
+        a.codec_context.options = audio_options or {}
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), 40 + i * 3, np.uint8), format="rgb24")
             frame.pts = first + i

@@ -120,6 +120,21 @@ def test_audio_a_header_refuses_is_reencoded_before_any_work(tmp_path: Path, ups
                                      "(a .mov file cannot hold opus)"]
 
 
+def test_vorbis_into_an_mp4_is_encoded_as_aac_and_kept_in_mkv(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """FFmpeg's .mp4 muxer writes Vorbis, which browsers, QuickTime and Windows do not play from an
+    .mp4: a Matroska or Ogg film's sound went silent there. It is encoded as AAC, in time and in tune,
+    said; an .mkv keeps it as it is."""
+    src = write_tone_clip(tmp_path / "in.mkv", audio_codec="vorbis", audio_options={"strict": "-2"})
+    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    _, start_in, length_in, _ = audio_of(src)
+    codec, start, length, peak = audio_of(tmp_path / "out.mp4")
+    assert codec == "aac" and abs(start - start_in) < 0.03 and abs(length - length_in) < 0.03 and abs(peak - 440) < 3
+    assert report.copied_streams == ["audio stream #1 (vorbis) re-encoded as aac at 192 kbit/s (Vorbis in a .mp4 "
+                                     "file plays in few players; an .mkv or .webm output keeps it as it is)"]
+    kept = upscale_video(src, tmp_path / "out.mkv", upscaler, FAST)
+    assert kept.copied_streams == ["audio stream #1 (vorbis)"] and audio_of(tmp_path / "out.mkv")[0] == "vorbis"
+
+
 def test_sound_frames_shorter_than_a_millisecond_are_all_kept(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """A Blu-ray remux's TrueHD (40-sample frames: 1/1200 s at 48 kHz) in Matroska's milliseconds has
     one frame in six at the time of the one before; those were left out as "going back in time", and
