@@ -101,12 +101,13 @@ def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (64, 48), a
 
 def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_codec: str = "aac",
                     start: float = 0.1, rate: int = 44100, end: float | None = None, first: int = 0,
-                    audio_options: dict[str, str] | None = None) -> Path:
-    """A clip of ``frames`` grey frames at 25 fps (x264, a keyframe every 10) with a stereo sine
-    ``tone`` in ``audio_codec`` at ``rate`` Hz, starting ``start`` seconds in and ending with the video
-    (or ``end`` seconds in); ``first``: its clock starts as if that many frames came before (the
-    next piece of a recording); ``audio_options``: the audio encoder's (``{"strict": "-2"}`` for FFmpeg's
-    own Vorbis encoder)."""
+                    audio_options: dict[str, str] | None = None, layout: str = "stereo",
+                    chunk: int | None = None) -> Path:
+    """A clip of ``frames`` grey frames at 25 fps (x264, a keyframe every 10) with a sine ``tone`` on
+    every channel of ``layout`` in ``audio_codec`` at ``rate`` Hz, starting ``start`` seconds in and ending
+    with the video (or ``end`` seconds in); ``first``: its clock starts as if that many frames came before
+    (the next piece of a recording); ``audio_options``: the audio encoder's (``{"strict": "-2"}`` for
+    FFmpeg's own Vorbis encoder); ``chunk``: the samples handed to the encoder at a time (PCM's packets)."""
     import av
 
     with av.open(str(path), "w") as c:
@@ -114,7 +115,7 @@ def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_cod
         v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
         v.options = {"g": "10", "preset": "ultrafast"}
         a = c.add_stream(audio_codec, rate=rate)
-        a.layout = "stereo"
+        a.layout = layout
         a.codec_context.options = audio_options or {}
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(np.full((64, 96, 3), 40 + i * 3, np.uint8), format="rgb24")
@@ -123,9 +124,12 @@ def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_cod
         c.mux(v.encode())
         n = int(rate * ((frames / 25 if end is None else end) - start))
         wave = (0.3 * np.sin(2 * np.pi * tone * np.arange(n) / rate)).astype(np.float32)
-        sound = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
-        sound.sample_rate, sound.pts = rate, int((start + first / 25) * rate)
-        c.mux(a.encode(sound))
+        channels = len(av.AudioLayout(layout).channels)
+        for at in range(0, n, chunk or n):
+            sound = av.AudioFrame.from_ndarray(np.stack([wave[at:at + (chunk or n)]] * channels), format="fltp",
+                                               layout=layout)
+            sound.sample_rate, sound.pts = rate, int((start + first / 25) * rate) + at
+            c.mux(a.encode(sound))
         c.mux(a.encode())
     return path
 

@@ -83,22 +83,8 @@ def test_surround_sound_in_side_layout_is_reencoded_into_webm(tmp_path: Path, up
     It is encoded as Opus 5.1, the resampler moving the side channels to the back."""
     if default_codec(".webm") == "libx264":
         pytest.skip("this FFmpeg build has no VP9/AV1 encoder")
-    src = tmp_path / "film.mkv"
-    with av.open(str(src), "w") as c:
-        v = c.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        a = c.add_stream("ac3", rate=48000)
-        a.layout = "5.1(side)"
-        for i in range(10):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
-            frame.pts = i
-            c.mux(v.encode(frame))
-        c.mux(v.encode())
-        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(19200) / 48000)).astype(np.float32)
-        sound = av.AudioFrame.from_ndarray(np.stack([wave] * 6), format="fltp", layout="5.1(side)")
-        sound.sample_rate, sound.pts = 48000, 0
-        c.mux(a.encode(sound))
-        c.mux(a.encode())
+    src = write_tone_clip(tmp_path / "film.mkv", frames=10, audio_codec="ac3", start=0, rate=48000,
+                          layout="5.1(side)")
     report = upscale_video(src, tmp_path / "out.webm", upscaler, EncodeOptions(codec="libvpx-vp9", crf=50))
     codec, _, length, peak = audio_of(tmp_path / "out.webm")
     assert codec == "opus" and abs(length - audio_of(src)[2]) < 0.03 and abs(peak - 440) < 3
@@ -140,23 +126,8 @@ def test_sound_frames_shorter_than_a_millisecond_are_all_kept(tmp_path: Path, up
     one frame in six at the time of the one before; those were left out as "going back in time", and
     the sound broke up, copied and encoded again alike. Here PCM in 40-sample packets stands for it
     (no TrueHD encoder here): every packet is kept into .mkv, and the AAC made of it for .mp4 is whole."""
-    src = tmp_path / "remux.mkv"
-    with av.open(str(src), "w") as c:
-        v = c.add_stream("libx264", rate=25)
-        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
-        a = c.add_stream("pcm_s16le", rate=48000)
-        a.layout = "stereo"
-        for i in range(10):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 20, np.uint8), format="rgb24")
-            frame.pts = i
-            c.mux(v.encode(frame))
-        c.mux(v.encode())
-        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(19200) / 48000)).astype(np.float32)
-        for at in range(0, wave.size, 40):
-            sound = av.AudioFrame.from_ndarray(np.stack([wave[at:at + 40]] * 2), format="fltp", layout="stereo")
-            sound.sample_rate, sound.pts = 48000, at
-            c.mux(a.encode(sound))
-        c.mux(a.encode())
+    src = write_tone_clip(tmp_path / "remux.mkv", frames=10, audio_codec="pcm_s16le", start=0, rate=48000,
+                          chunk=40)
 
     def times(path: Path) -> list[int]:
         with av.open(str(path)) as c:
