@@ -276,9 +276,20 @@ def _decode_heif(path: Path) -> tuple[np.ndarray, StillMetadata]:
         sdr = ": the output shows as SDR" if "an HDR gain map" in extras else ""
         log.warning(f"note: {path.name}: {' and '.join(extras)} beside the picture {verb} not carried (pillow-heif "
                     f"writes no auxiliary images){sdr}")
+    return image, StillMetadata(_named_chunks(blocks), bits if image.dtype == np.uint16 else 0)
+
+
+def _named_chunks(blocks: dict[str, bytes]) -> tuple[tuple[int, bytes], ...]:
+    """``{"exif", "icc", "xmp"}`` blocks (pillow-heif's, pillow-jxl-plugin's) as OpenCV's metadata chunks, the
+    EXIF saying orientation 1: those libraries hand the pixels on upright."""
     kinds = {"exif": cv2.IMAGE_METADATA_EXIF, "icc": cv2.IMAGE_METADATA_ICCP, "xmp": cv2.IMAGE_METADATA_XMP}
-    chunks = tuple((kinds[k], _exif_upright(v) if k == "exif" else bytes(v)) for k, v in blocks.items())
-    return image, StillMetadata(chunks, bits if image.dtype == np.uint16 else 0)
+    return _with_exif(tuple((kinds[k], bytes(v)) for k, v in blocks.items()), _exif_upright)
+
+
+def _with_exif(chunks: tuple[tuple[int, bytes], ...],
+               change: Callable[[bytes], bytes]) -> tuple[tuple[int, bytes], ...]:
+    """``chunks`` with ``change`` made to the EXIF block among them."""
+    return tuple((t, change(c) if t == cv2.IMAGE_METADATA_EXIF else c) for t, c in chunks)
 
 
 def _exif_sized(exif: bytes, width: int, height: int) -> bytes:
@@ -395,9 +406,7 @@ def _decode_jxl(path: Path) -> tuple[np.ndarray, StillMetadata]:
     found = read_jxl(path)
     if found.image is None:
         return _decode_cv_still(path, np.frombuffer(found.jpeg, np.uint8))
-    kinds = {"exif": cv2.IMAGE_METADATA_EXIF, "icc": cv2.IMAGE_METADATA_ICCP, "xmp": cv2.IMAGE_METADATA_XMP}
-    chunks = tuple((kinds[k], _exif_upright(v) if k == "exif" else v) for k, v in found.blocks.items())
-    return found.image, StillMetadata(chunks, shape=found.image.shape[:2])
+    return found.image, StillMetadata(_named_chunks(found.blocks), shape=found.image.shape[:2])
 
 
 def _decode_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
@@ -1095,7 +1104,7 @@ def _decode_cv_still(path: Path, data: np.ndarray | None = None) -> tuple[np.nda
     turned = _container_orientation(path, data) if head else 1
     if turned != 1:  # as libheif turns a HEIC, and browsers an AVIF; its EXIF, where it has one, then says 1
         image = upright(image, turned)
-        read = tuple((t, _exif_upright(c) if t == cv2.IMAGE_METADATA_EXIF else c) for t, c in read)
+        read = _with_exif(read, _exif_upright)
     stored = _stored(memoryview(data))
     found = png_xmp(stored[0]) if stored[1] == ".png" and cv2.IMAGE_METADATA_XMP not in dict(read) else None
     if found:  # an iTXt's, which OpenCV does not read: into another format's output (a PNG's copies the chunk)
@@ -1139,9 +1148,8 @@ def write_still(path: Path, image: np.ndarray, *, png_compression: int | None = 
         image, chunks = upright(image, metadata.orientation), ()
     elif chunks and path.suffix.lower() in _UPRIGHT_METADATA and metadata.orientation != 1:
         image = upright(image, metadata.orientation)
-        chunks = tuple((t, _exif_upright(c) if t == cv2.IMAGE_METADATA_EXIF else c) for t, c in chunks)
-    chunks = tuple((t, _exif_sized(c, image.shape[1], image.shape[0]) if t == cv2.IMAGE_METADATA_EXIF else c)
-                   for t, c in chunks)
+        chunks = _with_exif(chunks, _exif_upright)
+    chunks = _with_exif(chunks, lambda exif: _exif_sized(exif, image.shape[1], image.shape[0]))
     if path.suffix.lower() in HEIF_SUFFIXES:
         return _write_heif(path, image, chunks, metadata.bits if metadata is not None else 0, quality)
     if path.suffix.lower() in JXL_SUFFIXES:
@@ -1215,9 +1223,9 @@ def _encode_bgr(path: Path, image: np.ndarray, chunks: tuple[tuple[int, bytes], 
     spliced = None  # the encoded file's bytes with what OpenCV does not write, copied out of its array once
     if suffix in (".tif", ".tiff") and (image.shape[2] in (2, 4) or metadata is not None and any(
             t in _TIFF_BLOCKS.values() or t == cv2.IMAGE_METADATA_EXIF for t, _ in metadata.chunks)):
-        spliced = _with_tiff_blocks(data.tobytes(), tuple(
-            (t, _exif_sized(c, image.shape[1], image.shape[0]) if t == cv2.IMAGE_METADATA_EXIF else c)
-            for t, c in metadata.chunks) if metadata is not None else ())
+        spliced = _with_tiff_blocks(data.tobytes(), _with_exif(
+            metadata.chunks, lambda exif: _exif_sized(exif, image.shape[1], image.shape[0]))
+            if metadata is not None else ())
     if density is not None and suffix in (".png", ".jpg") and not suffix == kind == ".png":  # a PNG's pHYs is kept
         spliced = _with_density(suffix, data.tobytes(), density)
     if kept and suffix == kind:
