@@ -843,10 +843,9 @@ class AudioReencode:
         if rates and rate not in rates:
             rate = min((r for r in rates if r >= rate), default=max(rates))
         self.stream = out_container.add_stream(codec, rate=rate)
-        self.stream.layout = usual_layout(in_stream.layout)
-        count = len(in_stream.layout.channels)
-        if codec == "libopus" and count in _VORBIS_LAYOUTS:  # PyAV's resampler maps the channels across
-            self.stream.layout = _VORBIS_LAYOUTS[count]
+        count = len(in_stream.layout.channels)  # (libopus: PyAV's resampler maps the channels across)
+        self.stream.layout = _VORBIS_LAYOUTS[count] if codec == "libopus" and count in _VORBIS_LAYOUTS \
+            else usual_layout(in_stream.layout)
         self.stream.bit_rate = self.RATES.get(codec, self.DEFAULT_RATE) * max(1, in_stream.channels)
         self.what = f"audio stream #{in_stream.index} ({in_stream.codec_context.name})"
         self.bad = 0
@@ -991,6 +990,13 @@ _STARTLESS_AUDIO = ("avi", "ogv")
 #: there (a .mov or .mkv output keeps it as it is). So is Vorbis, which the muxer writes and browsers,
 #: QuickTime and Windows do not play from an .mp4 (an .mkv or .webm keeps it).
 _PCM_SHY = ("mp4", "ipod")
+
+
+def _shy_sound(codec: str) -> tuple[str, str] | None:
+    """(its name, the outputs that keep it) for a sound codec few players read from a :data:`_PCM_SHY` format."""
+    if codec.startswith("pcm_"):
+        return "PCM", "a .mov or .mkv"
+    return ("Vorbis", "an .mkv or .webm") if codec == "vorbis" else None
 #: Sound may come this much early and still be copied as it is: half the 40 ms by which EBU R37
 #: lets sound lead its picture at the end of a broadcast chain (lip sync is seen from about 45 ms).
 STARTLESS_TOLERANCE = 0.02
@@ -1229,14 +1235,9 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
         try:
             if in_stream.type == "audio" and out_container.format.name in _PADDED_AUDIO:
                 raise _Reencode(f"the sound of a {suffix} file runs from the video's start to its end")
-            if in_stream.type == "audio" and in_stream.codec_context.name.startswith("pcm_") and \
-                    out_container.format.name in _PCM_SHY:
-                raise _Reencode(f"PCM in a {suffix} file plays in few players; a .mov or .mkv output keeps it "
-                                "as it is")
-            if in_stream.type == "audio" and in_stream.codec_context.name == "vorbis" and \
-                    out_container.format.name in _PCM_SHY:  # FFmpeg's muxer takes it; browsers and QuickTime do not
-                raise _Reencode(f"Vorbis in a {suffix} file plays in few players; an .mkv or .webm output keeps it "
-                                "as it is")
+            shy = _shy_sound(in_stream.codec_context.name) if in_stream.type == "audio" else None
+            if shy is not None and out_container.format.name in _PCM_SHY:
+                raise _Reencode(f"{shy[0]} in a {suffix} file plays in few players; {shy[1]} output keeps it as it is")
             late = _sound_start(in_stream) if in_stream.type == "audio" else 0.0
             if out_container.format.name in _STARTLESS_AUDIO and late > STARTLESS_TOLERANCE:
                 raise _Reencode(f"a {suffix} file keeps no start time for sound, which begins {late:.2f} s in")
