@@ -1294,6 +1294,34 @@ class CopiedOrder:
     def __init__(self) -> None:
         self.last: dict[int, int] = {}  # input stream index -> the latest decode time muxed
         self.left_out: dict[int, tuple[str, int, float]] = {}  # index -> (what, packets, seconds)
+        self.clock: dict[int, Fraction | None] = {}  # index -> where its next sound frame starts (s), when retimed
+
+    def retime(self, packet, out_time_base: Fraction) -> None:  # noqa: ANN001 - an av.Packet of a copied stream
+        """Time a copied sound ``packet`` to the sample in ``out_time_base``, where that is finer than the
+        input's clock, as FFmpeg's command line does (``av_rescale_delta``): each frame starts where the one
+        before ends, so long as that is within one of the input's ticks of its own time (else at its own).
+        Matroska keeps times in milliseconds: a Blu-ray remux's TrueHD frames (1/1200 s) came out of it in
+        pairs at the same time, which an MPEG-TS (.ts, .m2ts) or .mp4 muxer takes only in order, and one in
+        six was left out; an AAC or AC-3 copy into an .mp4 got frames 1 ms longer or shorter than they are.
+        A time never moves by more than the input's own rounding."""
+        stream, index = packet.stream, packet.stream.index
+        tick = packet.time_base
+        if (packet.dts is None or stream.type != "audio" or tick is None or out_time_base is None
+                or not out_time_base < tick):
+            return
+        ctx = stream.codec_context
+        rate, size = ctx.sample_rate, ctx.frame_size
+        length = (Fraction(size, rate) if size and rate else
+                  packet.duration * tick if packet.duration else None)
+        own = packet.dts * tick
+        expected = self.clock.get(index)
+        at = expected if expected is not None and abs(own - expected) < tick else own
+        self.clock[index] = None if length is None else at + length
+        dts = round(at / out_time_base)
+        pts = None if packet.pts is None else dts + round((packet.pts - packet.dts) * tick / out_time_base)
+        duration = round(length / out_time_base) if length is not None else 0
+        packet.time_base = out_time_base
+        packet.dts, packet.pts, packet.duration = dts, pts, duration
 
     def keeps(self, packet, together: bool = False) -> bool:  # noqa: ANN001 - an av.Packet of a copied stream
         """Whether ``packet`` goes out: its decode time is after the last one's, or the same where two may
@@ -1328,10 +1356,14 @@ def mux_copied(out_container, copied: dict, packet, until: Fraction | None = Non
     padded to ``until`` seconds, the video's end, where the format needs it). ``order``: where a
     packet that goes back in time is left out (:class:`CopiedOrder`). Returns how many packets
     went out."""
-    if packet is not None and order is not None and not order.keeps(
-            packet, isinstance(copied.get(packet.stream.index), _REENCODERS)
-            or bool(out_container.format.flags & _TS_NONSTRICT)):
-        return 0
+    if packet is not None and order is not None:
+        target = copied.get(packet.stream.index)
+        if target is not None and not isinstance(target, (*_REENCODERS, CoverPicture)):
+            out_container.start_encoding()  # the muxer's time bases are set with its header
+            order.retime(packet, target.time_base)
+        if not order.keeps(packet, isinstance(target, _REENCODERS)
+                           or bool(out_container.format.flags & _TS_NONSTRICT)):
+            return 0
     if packet is None:
         ends = [q for target in copied.values() if isinstance(target, (*_REENCODERS, CoverPicture))
                 for q in (target.packets(None, until) if isinstance(target, AudioReencode) else target.packets(None))]

@@ -134,6 +134,19 @@ def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_cod
     return path
 
 
+def ffmpeg_cli(*args: str) -> str | None:
+    """Run FFmpeg's command line (``ffmpeg -y ARGS``) to make a fixture PyAV cannot encode (TrueHD);
+    None when it did, else why not, for ``pytest.skip`` (no ffmpeg, or its build lacks what is asked)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        return "no ffmpeg command (tests/system-deps.sh installs it)"
+    done = subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], capture_output=True,
+                          text=True, timeout=120)
+    return None if done.returncode == 0 else f"ffmpeg could not make the fixture: {done.stderr.strip()[-300:]}"
+
+
 def audio_of(path: Path, index: int = 0) -> tuple[str, float, float, float]:
     """The audio stream ``index`` of ``path``: codec, when the sound starts and how long it lasts in
     seconds (from the first to the last sample above a tenth of full scale in the first channel, so

@@ -18,7 +18,7 @@ from srstream.engine.models import read_onnx_spec
 from srstream.engine.upscaler import FrameUpscaler
 from srstream.engine.video import EncodeOptions, default_codec, upscale_video
 from srstream.errors import InputError, OutputError
-from tests.conftest import audio_of, write_tone_clip, write_video
+from tests.conftest import audio_of, ffmpeg_cli, write_tone_clip, write_video
 from tests.onnx_models import write_conv_net
 
 FAST = EncodeOptions(preset="ultrafast", crf=30)
@@ -121,6 +121,11 @@ def test_vorbis_into_an_mp4_is_encoded_as_aac_and_kept_in_mkv(tmp_path: Path, up
     assert kept.copied_streams == ["audio stream #1 (vorbis)"] and audio_of(tmp_path / "out.mkv")[0] == "vorbis"
 
 
+def _sound_times(path: Path) -> list[int]:
+    with av.open(str(path)) as c:
+        return [p.dts for p in c.demux(c.streams.audio[0]) if p.size]
+
+
 def test_sound_frames_shorter_than_a_millisecond_are_all_kept(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """A Blu-ray remux's TrueHD (40-sample frames: 1/1200 s at 48 kHz) in Matroska's milliseconds has
     one frame in six at the time of the one before; those were left out as "going back in time", and
@@ -129,17 +134,49 @@ def test_sound_frames_shorter_than_a_millisecond_are_all_kept(tmp_path: Path, up
     src = write_tone_clip(tmp_path / "remux.mkv", frames=10, audio_codec="pcm_s16le", start=0, rate=48000,
                           chunk=40)
 
-    def times(path: Path) -> list[int]:
-        with av.open(str(path)) as c:
-            return [p.dts for p in c.demux(c.streams.audio[0]) if p.size]
-
-    sent = times(src)
+    sent = _sound_times(src)
     assert len(sent) == 480 and sum(a == b for a, b in zip(sent, sent[1:])) == 80  # one in six shares a time
     report = upscale_video(src, tmp_path / "out.mkv", upscaler, FAST)
-    assert len(times(tmp_path / "out.mkv")) == 480 and not report.notes, report.notes
+    assert len(_sound_times(tmp_path / "out.mkv")) == 480 and not report.notes, report.notes
     report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
     codec, _, length, peak = audio_of(tmp_path / "out.mp4")
     assert codec == "aac" and abs(length - 0.4) < 0.03 and abs(peak - 440) < 3 and not report.notes, report.notes
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".m2ts"])
+def test_truehd_from_matroska_is_copied_whole_into_mpeg_ts(tmp_path: Path, upscaler: FrameUpscaler,
+                                                          suffix: str) -> None:
+    """A Blu-ray remux's TrueHD in Matroska's milliseconds has one frame in six at the time of the one
+    before; MPEG-TS (.ts, and Blu-ray's own .m2ts) takes a stream's frames only in order, and those were
+    left out of the copy (400 of 2,400 in 2 s, "went back in time"). Timed to the sample in the output's
+    90 kHz clock, as FFmpeg's command line does, every frame is kept, 1/1200 s apart. (FFmpeg's command
+    line makes the TrueHD; PyAV has no TrueHD encoder.)"""
+    src = tmp_path / "remux.mkv"
+    made = ffmpeg_cli("-f", "lavfi", "-i", "color=c=gray:s=96x64:r=25:d=2", "-f", "lavfi", "-i",
+                   "sine=frequency=440:sample_rate=48000:duration=2", "-c:v", "libx264", "-preset", "ultrafast",
+                   "-c:a", "truehd", "-strict", "-2", str(src))
+    if made:
+        pytest.skip(made)
+    sent = _sound_times(src)
+    assert len(sent) == 2400 and sum(a == b for a, b in zip(sent, sent[1:])) == 400
+    report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, FAST)
+    out = _sound_times(tmp_path / f"out{suffix}")
+    assert report.copied_streams == ["audio stream #1 (truehd)"] and not report.notes, report.notes
+    assert len(out) == 2400 and {b - a for a, b in zip(out, out[1:])} == {75}  # 1/1200 s at 90 kHz
+
+
+def test_aac_from_matroska_keeps_its_frame_lengths_in_mp4(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """Matroska rounds each AAC frame's time (1024 samples, 23.2 ms at 44.1 kHz) to the millisecond;
+    copied into an .mp4, whose clock counts samples, the frames were 1,014 to 1,059 samples long, as the
+    rounding fell. Each now starts where the one before ends, as in the input's encoder."""
+    src = write_tone_clip(tmp_path / "in.mkv", frames=25, start=0)
+    sent = _sound_times(src)
+    assert {b - a for a, b in zip(sent, sent[1:])} == {23, 24}  # milliseconds
+    upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    out = _sound_times(tmp_path / "out.mp4")
+    assert len(out) == len(sent) and {b - a for a, b in zip(out, out[1:])} == {1024}
+    (codec, start, length, peak), (_, start_in, length_in, peak_in) = audio_of(tmp_path / "out.mp4"), audio_of(src)
+    assert codec == "aac" and abs(start - start_in) < 0.003 and abs(length - length_in) < 0.003 and abs(peak - peak_in) < 1
 
 
 def test_pcm_from_matroska_is_copied_into_mov(tmp_path: Path, upscaler: FrameUpscaler) -> None:
