@@ -997,6 +997,12 @@ def _shy_sound(codec: str) -> tuple[str, str] | None:
     if codec.startswith("pcm_"):
         return "PCM", "a .mov or .mkv"
     return ("Vorbis", "an .mkv or .webm") if codec == "vorbis" else None
+#: The sound an MPEG transport stream (.ts, .m2ts, .mts) names to its readers. FFmpeg's muxer writes any
+#: other (FLAC, ALAC, Vorbis, PCM but Blu-ray's) as a private stream that no player, nor FFmpeg, reads back
+#: as sound: a run said it had copied it, and the output was silent. Such sound is encoded again as AC-3
+#: (what Blu-ray, ATSC and DVB carry, up to 5.1; AAC above), not as the muxer's default MP2 (stereo only).
+_TS_SOUND = frozenset({"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m",
+                       "pcm_bluray"})
 #: Sound may come this much early and still be copied as it is: half the 40 ms by which EBU R37
 #: lets sound lead its picture at the end of a broadcast chain (lip sync is seen from about 45 ms).
 STARTLESS_TOLERANCE = 0.02
@@ -1012,6 +1018,8 @@ def _reencoder(in_stream, out_container) -> AudioReencode | SubtitleReencode | N
 
     if in_stream.type == "audio":
         default = out_container.default_audio_codec
+        if out_container.format.name == "mpegts":  # (see _TS_SOUND)
+            default = "ac3" if len(in_stream.layout.channels) <= 6 else "aac"
         codec = {"opus": "libopus", "vorbis": "libvorbis"}.get(default, default)
         kind = AudioReencode
     elif in_stream.type == "subtitle" and in_stream.codec_context.name in _TEXT_SUBTITLES:
@@ -1238,6 +1246,10 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
             shy = _shy_sound(in_stream.codec_context.name) if in_stream.type == "audio" else None
             if shy is not None and out_container.format.name in _PCM_SHY:
                 raise _Reencode(f"{shy[0]} in a {suffix} file plays in few players; {shy[1]} output keeps it as it is")
+            if (in_stream.type == "audio" and out_container.format.name == "mpegts"
+                    and in_stream.codec_context.codec.canonical_name not in _TS_SOUND):
+                raise _Reencode(f"a {suffix} file holds {in_stream.codec_context.name} as data that players do "
+                                "not read as sound; an .mkv output keeps it as it is")
             late = _sound_start(in_stream) if in_stream.type == "audio" else 0.0
             if out_container.format.name in _STARTLESS_AUDIO and late > STARTLESS_TOLERANCE:
                 raise _Reencode(f"a {suffix} file keeps no start time for sound, which begins {late:.2f} s in")
@@ -1312,7 +1324,7 @@ class CopiedOrder:
         ctx = stream.codec_context
         rate, size = ctx.sample_rate, ctx.frame_size
         length = (Fraction(size, rate) if size and rate else
-                  packet.duration * tick if packet.duration else None)
+                  packet.duration * tick if packet.duration else _decoded_length(packet))
         own = packet.dts * tick
         expected = self.clock.get(index)
         at = expected if expected is not None and abs(own - expected) < tick else own
@@ -1347,6 +1359,21 @@ class CopiedOrder:
                 f"{'were' if count > 1 else 'was'} left out: the input's {what.split()[0]} overlaps itself there, as "
                 "where two recordings are joined end to end"
                 for what, count, seconds in self.left_out.values()]
+
+
+def _decoded_length(packet) -> Fraction | None:  # noqa: ANN001 - an av.Packet of a sound stream
+    """How long a sound ``packet`` whose container gives no length plays, in seconds, found by decoding it
+    (Matroska's ALAC and FLAC, an .avi's FLAC): an .mp4 muxer takes the last packet's length from the
+    packet, and one of none was left out of the file, the end of the sound with it. None where it does
+    not decode."""
+    import av
+
+    try:
+        frames = packet.decode()
+    except (av.error.FFmpegError, ValueError):
+        return None
+    samples, rate = sum(f.samples for f in frames), frames[0].sample_rate if frames else 0
+    return Fraction(samples, rate) if samples and rate else None
 
 
 def mux_copied(out_container, copied: dict, packet, until: Fraction | None = None,  # noqa: ANN001

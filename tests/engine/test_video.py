@@ -180,6 +180,39 @@ def test_aac_from_matroska_keeps_its_frame_lengths_in_mp4(tmp_path: Path, upscal
     assert abs(peak - peak_in) < 1
 
 
+def _sound_seconds(path: Path) -> tuple[str, str, float]:
+    """The first audio stream's codec, layout and decoded length in seconds."""
+    with av.open(str(path)) as c:
+        sound = c.streams.audio[0]
+        return sound.codec_context.name, sound.layout.name, sum(f.samples for f in c.decode(sound)) / sound.rate
+
+
+@pytest.mark.parametrize(("audio_codec", "layout", "made"), [("flac", "stereo", "ac3"), ("pcm_s16le", "5.1", "ac3"),
+                                                             ("flac", "6.1", "aac")])
+def test_sound_mpeg_ts_does_not_name_is_encoded_again(tmp_path: Path, upscaler: FrameUpscaler, audio_codec: str,
+                                                      layout: str, made: str) -> None:
+    """FFmpeg's MPEG-TS muxer writes FLAC, ALAC, Vorbis and PCM as a private stream that players and
+    FFmpeg read as data, not sound: the run said "copied" and the .ts or .m2ts had no sound. Such sound
+    is encoded as AC-3 (AAC above 5.1, which AC-3 cannot carry), said, at its length."""
+    src = write_tone_clip(tmp_path / "in.mkv", frames=25, audio_codec=audio_codec, layout=layout, start=0)
+    report = upscale_video(src, tmp_path / "out.ts", upscaler, FAST)
+    assert report.copied_streams[0].startswith(f"audio stream #1 ({audio_codec}) re-encoded as {made} at ")
+    assert "a .ts file holds" in report.copied_streams[0]
+    codec, out_layout, seconds = _sound_seconds(tmp_path / "out.ts")
+    assert codec == made and len(av.AudioLayout(out_layout).channels) == len(av.AudioLayout(layout).channels)
+    assert abs(seconds - _sound_seconds(src)[2]) < 0.05
+
+
+def test_sound_packets_of_no_length_keep_their_end_in_mp4(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """Matroska gives ALAC's frames no length; an .mp4 muxer takes a packet's length from the packet, and
+    left the last one out (FFmpeg's command line too): the end of the sound was lost. Each copied packet's
+    length is found by decoding it where the container does not give it."""
+    src = write_tone_clip(tmp_path / "in.mkv", frames=25, audio_codec="alac", start=0, rate=48000)
+    upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    assert len(_sound_times(tmp_path / "out.mp4")) == len(_sound_times(src))
+    assert _sound_seconds(tmp_path / "out.mp4") == pytest.approx(_sound_seconds(src))
+
+
 def test_pcm_from_matroska_is_copied_into_mov(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """Matroska declares PCM's channels in no order; the .mp4 muxer refused that at the first audio
     packet, mid-run (PCM into an .mp4 is now encoded as AAC: the next test), as the .mov muxer does.
