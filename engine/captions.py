@@ -23,6 +23,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from srstream.engine.encode import MP4_FAMILY
+
 __all__ = ["CaptionData", "Captions", "caption_bytes", "caption_packets", "caption_track", "captions_ahead",
            "has_captions", "starts_with_captions"]
 
@@ -31,8 +33,6 @@ _TICK = Fraction(1, 1000)
 #: CEA-608 "erase displayed memory" on field 1, as an A/53 cc_data triple (marker 0xFC, the byte pair
 #: with odd parity): fed at the end so that a caption still on screen is written, ending there.
 _ERASE = bytes([0xFC, 0x94, 0x2C])
-#: Output formats (FFmpeg's muxer names) whose text subtitles are mov_text.
-_MP4_FAMILY = ("mp4", "mov", "ipod", "3gp", "3g2", "psp", "ismv")
 #: Subtitle encoders that take the caption decoder's text.
 _TEXT_ENCODERS = ("ass", "ssa", "subrip", "srt", "webvtt", "mov_text", "text")
 
@@ -131,7 +131,7 @@ def caption_track(out_container: Any, suffix: str, time_base: Fraction,  # noqa:
     import av
 
     names = out_container.format.name.split(",")
-    codec = "mov_text" if any(n in _MP4_FAMILY for n in names) else out_container.default_subtitle_codec
+    codec = "mov_text" if any(n in MP4_FAMILY for n in names) else out_container.default_subtitle_codec
     if codec not in _TEXT_ENCODERS:
         notes.append(f"the input's closed captions are not kept: a {suffix} file holds no text subtitles; an .mkv "
                      "or .mp4 output keeps them as a subtitle stream")

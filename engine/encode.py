@@ -19,7 +19,8 @@ import numpy as np
 from srstream.errors import ConfigError, OutputError, SRStreamError
 
 __all__ = ["AudioReencode", "BT601", "CopiedOrder", "CoverPicture", "EncodeOptions", "GifPalette", "HDR10_CODECS",
-           "HDR_CODEC", "HDR_TRANSFERS", "Hdr10", "KEPT_CODECS", "MATRICES", "PQ_TRANSFER", "SubtitleReencode",
+           "HDR_CODEC", "HDR_TRANSFERS", "Hdr10", "KEPT_CODECS", "MATRICES", "MP4_FAMILY", "PQ_TRANSFER",
+           "SubtitleReencode",
            "X264_PRESETS", "add_video_stream", "choose_pix_fmt", "copy_container_metadata", "copy_packet",
            "copy_stream_tags", "copy_streams", "default_codec", "encodable_pix_fmt", "encoder_frame", "finish_probe",
            "first_packets", "format_for", "frame_converter", "frame_ticks", "frames_kept", "has_alpha", "is_deep",
@@ -1008,6 +1009,13 @@ _TS_SOUND = frozenset({"mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "t
 STARTLESS_TOLERANCE = 0.02
 #: Subtitle codecs with text to carry from one format to another.
 _TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
+#: FFmpeg's MP4-family muxers (.mp4, .mov, .m4v, .3gp, .3g2, .psp, .ismv): text subtitles go in as mov_text.
+MP4_FAMILY = ("mp4", "mov", "ipod", "3gp", "3g2", "psp", "ismv")
+#: The subtitles an MPEG transport stream names to its readers (DVB, teletext, ARIB, Blu-ray's PGS and
+#: text in .m2ts); FFmpeg's muxer wrote text subtitles (SubRip, ASS, WebVTT, mov_text) into a .ts as a data
+#: stream no player shows, and a run said it had copied them; into .m2ts it refused them mid-run.
+_TS_SUBTITLES = frozenset({"dvb_subtitle", "dvb_teletext", "arib_caption", "hdmv_pgs_subtitle",
+                           "hdmv_text_subtitle"})
 
 
 def _reencoder(in_stream, out_container) -> AudioReencode | SubtitleReencode | None:  # noqa: ANN001
@@ -1023,9 +1031,10 @@ def _reencoder(in_stream, out_container) -> AudioReencode | SubtitleReencode | N
         codec = {"opus": "libopus", "vorbis": "libvorbis"}.get(default, default)
         kind = AudioReencode
     elif in_stream.type == "subtitle" and in_stream.codec_context.name in _TEXT_SUBTITLES:
-        default = out_container.default_subtitle_codec
-        mp4 = any(name in out_container.format.name.split(",") for name in ("mp4", "mov"))
-        codec = "mov_text" if mp4 else default
+        if out_container.format.name == "mpegts":  # none a transport stream names takes text (_TS_SUBTITLES)
+            return None
+        mp4 = any(name in out_container.format.name.split(",") for name in MP4_FAMILY)
+        codec = "mov_text" if mp4 else out_container.default_subtitle_codec
         kind = SubtitleReencode
     else:
         return None
@@ -1250,6 +1259,10 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
                     and in_stream.codec_context.codec.canonical_name not in _TS_SOUND):
                 raise _Reencode(f"a {suffix} file holds {in_stream.codec_context.name} as data that players do "
                                 "not read as sound; an .mkv output keeps it as it is")
+            if (in_stream.type == "subtitle" and out_container.format.name == "mpegts"
+                    and in_stream.codec_context.codec.canonical_name not in _TS_SUBTITLES):
+                raise _Reencode(f"a {suffix} file holds {in_stream.codec_context.name} as data that players do not "
+                                "show")
             late = _sound_start(in_stream) if in_stream.type == "audio" else 0.0
             if out_container.format.name in _STARTLESS_AUDIO and late > STARTLESS_TOLERANCE:
                 raise _Reencode(f"a {suffix} file keeps no start time for sound, which begins {late:.2f} s in")

@@ -105,6 +105,12 @@ def test_what_the_container_cannot_hold_is_said_not_lost_silently(tmp_path: Path
     src = _labelled_mkv(tmp_path / "film.mkv")
     code, text = upscale_cli(src, tmp_path / "out.avi", nearest, capsys)  # no subtitle goes into AVI
     assert code == 4 and "--no-subtitles" in text and not (tmp_path / "out.avi").exists()
+    for name in ("out.ts", "out.m2ts"):  # a transport stream names no text subtitles: a .ts held them as data,
+        code, text = upscale_cli(src, tmp_path / name, nearest, capsys)  # and a .m2ts refused them mid-run
+        assert code == 4 and "holds srt as data that players do not show" in text and "--no-subtitles" in text, text
+        assert not (tmp_path / name).exists()
+    code, text = upscale_cli(src, tmp_path / "out.m4v", nearest, capsys)  # .m4v and .3gp take mov_text as .mp4 does
+    assert code == 0 and "subtitle stream #2 (srt) re-encoded as mov_text (a .m4v file cannot hold srt)" in text, text
     code, text = upscale_cli(src, tmp_path / "out.mp4", nearest, capsys)  # SubRip does not go into MP4 as it is
     assert code == 0 and "attachment font.ttf not kept: only .mkv outputs hold attachments" in text, text
     assert "subtitle stream #2 (srt) re-encoded as mov_text (a .mp4 file cannot hold srt)" in text, text
