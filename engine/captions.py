@@ -53,9 +53,11 @@ def caption_bytes(frame: Any) -> bytes | None:  # noqa: ANN401 - an av.VideoFram
 
     from srstream.engine.av_errors import side_data
 
-    if getattr(frame, "side_data", None) is None:
+    try:  # (not ``getattr(frame, "side_data")`` first: that read raised before side_data named the new types)
+        entries = side_data(frame)
+    except AttributeError:  # not a decoded frame
         return None
-    return next((bytes(data) for data in side_data(frame) if data.type == Type.A53_CC), None)
+    return next((bytes(data) for data in entries if data.type == Type.A53_CC), None)
 
 
 def has_captions(frame: Any) -> bool:  # noqa: ANN401 - an av.VideoFrame

@@ -773,6 +773,34 @@ def test_an_encoder_gets_what_it_takes_and_every_frame_is_kept(tmp_path: Path, u
     assert (f"{codec} does not take yuv420p: encoded as {pix_fmt}" in report.notes) == (pix_fmt != "yuv420p")
 
 
+def test_frames_with_side_data_pyav_has_no_name_for_upscale_in_a_fresh_process(tmp_path: Path) -> None:
+    """FFmpeg's TIFF decoder (a film scan or an editor's 16-bit TIFF-in-MOV intermediate) attaches the
+    frame's EXIF as side data of a type PyAV 18 has no name for. The closed-caption check read
+    ``frame.side_data`` before the reader that names such types had run, and a fresh process ended in
+    a traceback ("31 is not a valid Type") on the first frame; a test process that had named them
+    earlier could not see it."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "scan.mov"
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("tiff", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 24, "rgb48le"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 4000 * (i + 1), np.uint16), format="rgb48le")
+            frame.pts = i
+            for packet in v.encode(frame):
+                c.mux(packet)
+        for packet in v.encode():
+            c.mux(packet)
+    net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
+    r = subprocess.run([sys.executable, "-m", "srstream", str(src), "-o", "out.mkv", "--model", str(net)],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 3
+
+
 @pytest.mark.parametrize(("suffix", "start", "codec", "src_name"), [
     (".avi", 0.4, "mp3float", "in.mp4"), (".avi", 0.0, "aac", "in.mp4"), (".ogv", 0.4, "flac", "in.mp4"),
     (".ogv", 0.0, "flac", "in.mp4"),
