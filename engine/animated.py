@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from srstream.engine.media import video_rate
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.upscaler import wrapped_sideways
@@ -248,7 +249,7 @@ def upscale_to_animation(src: Path, dst: Path, upscaler: Any, *, memory: int,
         # a GIF plays as often as its own loop block says (once where it has none); a video loops for ever
         loops = webp_loop_count(gif_repeats(src)) if source.container.format.name == "gif" else 0
         sink = AnimationSink(dst, report, source.video.time_base,
-                             source.video.average_rate or source.video.guessed_rate or Fraction(25), memory, quality,
+                             video_rate(source.video) or source.video.guessed_rate or Fraction(25), memory, quality,
                              loops)
         rung = Rung("", lambda: wrapped_sideways(upscaler) if source.wraps else upscaler)  # a 360-degree panorama
         run(source, UpscaleStage([rung]), [sink], report=report, progress=progress)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from srstream.engine.encode import MP4_FAMILY
+from srstream.engine.media import video_rate
 
 __all__ = ["CaptionData", "Captions", "caption_bytes", "caption_packets", "caption_track", "captions_ahead",
            "has_captions", "starts_with_captions"]
@@ -230,6 +231,6 @@ def caption_packets(src: Path, index: int, captions: Captions, cut: int | None,
                 for packet in captions.packets(CaptionData(data, pts)):
                     yield float(packet.pts * packet.time_base), packet
         if last is not None:
-            end = until if until is not None else last * tb + 1 / (video.average_rate or 30)
+            end = until if until is not None else last * tb + 1 / (video_rate(video) or 30)
             for packet in captions.packets(None, end):
                 yield float(packet.pts * packet.time_base), packet

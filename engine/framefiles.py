@@ -31,6 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from srstream.engine.media import video_rate
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import TIMES_HEADER, concat_entry
@@ -266,7 +267,7 @@ def upscale_to_frames(src: Path, target: FrameFiles, upscaler: Any, *, overwrite
             return not overwrite and path.exists() and _kept(path, redo_before)
 
         sink = FramesSink(target, report, time_base=source.video.time_base,
-                          rate=source.video.average_rate or source.video.guessed_rate or Fraction(25), quality=quality)
+                          rate=video_rate(source.video) or source.video.guessed_rate or Fraction(25), quality=quality)
         stage = _SkipWritten([Rung("", lambda: wrapped_sideways(upscaler) if source.wraps else upscaler)], written,
                              restart)
         run(source, stage, [sink], report=report, progress=progress)

@@ -38,7 +38,7 @@ from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_m
                                     copy_streams, exact_start, finish_probe, first_packets, frames_kept, kept_note,
                                     mux_copied, tag_hevc, undecodable, web_ready)
 from srstream.engine.captions import caption_packets, caption_track, starts_with_captions
-from srstream.engine.media import carried_streams, cut_pts, decode_order_times, main_video, no_video
+from srstream.engine.media import carried_streams, cut_pts, decode_order_times, main_video, no_video, video_rate
 from srstream.engine.sequence import open_input
 from srstream.engine.spherical import ISO_MUXERS, output_projection, projection_boxes, write_projection
 from srstream.engine.timeline import Continuity, jumps_in
@@ -473,7 +473,7 @@ def _shown_until(path: Path) -> Fraction | None:
     end = None
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        step = round(1 / (video.average_rate or 30) / video.time_base)
+        step = round(1 / (video_rate(video) or 30) / video.time_base)
         for packet in container.demux(video):
             if packet.size and packet.pts is not None:
                 shown = (packet.pts + (packet.duration or step)) * packet.time_base
@@ -597,7 +597,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
 
             order = CopiedOrder()
             with writing(pending.tmp, encode.codec):  # in decode-time order; video first on a tie
-                end, frame_time = None, 1 / (video_src.average_rate or 30)
+                end, frame_time = None, 1 / (video_rate(video_src) or 30)
                 for _, kind, packet in heapq.merge(video_packets(), other_packets(), caption_lines(),
                                                    key=lambda t: t[:2]):
                     if kind == 0:

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from srstream.engine.av_errors import av_failures, read_error
 from srstream.engine.encode import BT601, MATRICES
 from srstream.engine.live_sinks import Recorder
+from srstream.engine.media import video_rate
 from srstream.engine.messages import Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Display, Rung, Sink, UpscaleStage, run
 from srstream.engine.sources import LiveSource, open_capture
@@ -133,7 +134,7 @@ class CaptureSource:
         import av
 
         stream = self.container.streams.video[0]
-        rate = float(stream.average_rate or 30)
+        rate = float(video_rate(stream) or 30)
         timed = self.source.kind == "stream"  # a network stream's own clock times the recording
         start = time.perf_counter()
         damaged_run = 0

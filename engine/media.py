@@ -19,7 +19,23 @@ from srstream.images import (AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUF
                              RAW_STILL_SUFFIXES, VECTOR_SUFFIXES, develop_first, picture_kind, render_first)
 
 __all__ = ["IMAGE_SUFFIXES", "MediaInfo", "carried_streams", "has_clear_pixels", "main_video", "no_video", "probe",
-           "probe_video"]
+           "probe_video", "video_rate"]
+
+
+#: Frames a second above which FFmpeg's average rate of a stream is taken for its clock's tick rate, where
+#: its guessed rate is a frame rate (the fastest phones' slow motion is 960 frames a second).
+_MAX_RATE = 1000
+
+
+def video_rate(video) -> Fraction | None:  # noqa: ANN001 - an av video stream
+    """``video``'s frames a second: FFmpeg's average rate, or its guessed rate where the average is the
+    stream's clock instead. FFmpeg 8 reads a raw DV file (a camcorder tape's capture, ``.dv``) at
+    60,000 frames a second on a 1/60,000-s clock: an .mp4 output's timecode track refused that rate after
+    the work was done ("fps 60000 is too large"), and an .mkv output said 30,000 frames a second."""
+    average, guessed = video.average_rate, video.guessed_rate
+    if average and guessed and average > _MAX_RATE >= guessed:
+        return guessed
+    return average
 
 
 def main_video(container):  # noqa: ANN001, ANN201 - an av input container and its stream
@@ -145,7 +161,7 @@ def _probe_video(path: Path) -> MediaInfo:
                                  "the software that made it (or one that plays it) into a common codec first")
             if not video.codec_context.width or not video.codec_context.height:
                 raise InputError(f"{path}: the video stream has no frame size; the file may be corrupt")
-            rate = video.average_rate
+            rate = video_rate(video)
             seconds = (float(video.duration * video.time_base) if video.duration and video.time_base
                        else container.duration / av.time_base if container.duration else 0.0)
             cc = video.codec_context

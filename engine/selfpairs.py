@@ -21,6 +21,7 @@ import numpy as np
 from srstream.engine import encode
 from srstream.engine.av_errors import side_data
 from srstream.engine.compression import frame_qp
+from srstream.engine.media import video_rate
 from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.imresize import bicubic_degrade
@@ -108,7 +109,7 @@ def sample_runs(path: Path, runs: int, run_frames: int, max_pixels: int) -> list
         per_run = max(1, min(run_frames, max_pixels // max(1, runs * width * height)))
         seconds = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
                    else container.duration / av.time_base if container.duration else 0.0)
-        rate = float(stream.average_rate or 0)
+        rate = float(video_rate(stream) or 0)
         frames = stream.frames or int(seconds * rate)
         if frames > 2 * runs * per_run and seconds and stream.time_base:
             out = [_run_at(container, stream, seconds * (i + 0.5) / runs, per_run) for i in range(runs)]

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field, replace
 
 from srstream.engine.av_errors import av_failures, read_error
+from srstream.engine.media import video_rate
 from srstream.errors import ConfigError, DependencyError, InputError
 
 __all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "LiveSource", "is_stream_url", "listens", "open_capture",
@@ -382,7 +383,7 @@ def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN20
             found = None
         cc = stream.codec_context
         size = (cc.width, cc.height) if cc.width and cc.height else None
-        rate = float(stream.average_rate) if stream.average_rate else None
+        rate = float(video_rate(stream) or 0) or None
     finally:
         container.close()
     return replace(source, found_size=size, rate=rate), found
@@ -415,7 +416,7 @@ def probe_camera(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN20
         stream = container.streams.video[0]
         cc = stream.codec_context
         return (cc.name, (cc.width, cc.height) if cc.width and cc.height else None,
-                float(stream.average_rate) if stream.average_rate else 0.0, cc.pix_fmt or "?")
+                float(video_rate(stream) or 0), cc.pix_fmt or "?")
 
     container = open_capture(source)
     codec, size, rate, pix_fmt = facts(container)

@@ -59,7 +59,7 @@ from srstream.engine.encode import (
     web_ready,
 )
 from srstream.engine.media import (carried_streams, cut_pts, decode_order_times, has_clear_pixels, main_video,
-                                   no_video, shown_frames)
+                                   no_video, shown_frames, video_rate)
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
@@ -146,7 +146,7 @@ def _graph(video, chain: list[tuple[str, str]]) -> tuple:  # noqa: ANN001 - av V
     import av.filter
 
     cc = video.codec_context
-    rate = video.average_rate or video.guessed_rate or Fraction(30000, 1001)
+    rate = video_rate(video) or video.guessed_rate or Fraction(30000, 1001)
     sar = cc.sample_aspect_ratio if cc.sample_aspect_ratio and cc.sample_aspect_ratio.numerator else Fraction(1)
     graph = av.filter.Graph()
     source = graph.add("buffer", f"video_size={cc.width}x{cc.height}:pix_fmt={cc.pix_fmt}:time_base={video.time_base}"
@@ -189,7 +189,7 @@ class InverseTelecine:
 
     def __init__(self, video, order: str = "tff") -> None:  # noqa: ANN001 - av VideoStream
         self.tb = video.time_base
-        self.step = frame_ticks(video.average_rate, self.tb)
+        self.step = frame_ticks(video_rate(video), self.tb)
         self.first: int | None = None  # the first pushed frame's pts
         self.made = 0  # film frames given so far
         self.graph, self.source, self.sink = _graph(video, [
@@ -261,7 +261,7 @@ def fields_fit(video) -> bool:  # noqa: ANN001 - av VideoStream
     """Whether ``video``'s time base holds a time between two frames' (two ticks a frame at least):
     a frame a tick (an .y4m, an .ogv) has none, and ``--deinterlace double`` deinterlaces a frame for
     each frame there."""
-    rate = video.average_rate or video.guessed_rate
+    rate = video_rate(video) or video.guessed_rate
     return bool(rate and video.time_base and 1 / (rate * video.time_base) >= 2)
 
 
@@ -466,7 +466,7 @@ class FileSource:
     def rate(self) -> Fraction:
         """The frame rate of what it hands on: the video's (30 where it says none), four fifths of it for
         telecined film rebuilt, twice it deinterlaced a frame a field."""
-        return (self.video.average_rate or Fraction(30)) * (Fraction(4, 5) if self.ivtc else 2 if self.doubled else 1)
+        return (video_rate(self.video) or Fraction(30)) * (Fraction(4, 5) if self.ivtc else 2 if self.doubled else 1)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -531,7 +531,7 @@ class FileSource:
         video = self.video
         extra = [s for s in self.container.streams if s.index in self.copied]
         tb = video.time_base
-        step = int(round(1 / (video.average_rate or 30) / tb)) if tb else 1
+        step = int(round(1 / (video_rate(video) or 30) / tb)) if tb else 1
         start, end = self.span
         if self.cut is not None:  # --start: a segment's frames, from the cut on
             start = self.cut if start is None else max(start, self.cut)
@@ -802,8 +802,9 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
     # chapters end there
     frames, seconds = source.limit
     until = Fraction(seconds).limit_denominator(1_000_000) if seconds else None
-    if frames and video.average_rate:
-        until = min(until, frames / video.average_rate) if until is not None else frames / video.average_rate
+    rate = video_rate(video)
+    if frames and rate:
+        until = min(until, frames / rate) if until is not None else frames / rate
     streams.update(copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at,
                                            until=until))
     captions = caption_track(container, suffix, video.time_base, copied, notes) if source.captions else None

@@ -773,6 +773,31 @@ def test_an_encoder_gets_what_it_takes_and_every_frame_is_kept(tmp_path: Path, u
     assert (f"{codec} does not take yuv420p: encoded as {pix_fmt}" in report.notes) == (pix_fmt != "yuv420p")
 
 
+def test_a_raw_dv_tape_capture_keeps_its_frame_rate(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """FFmpeg 8 reads a raw DV file (``.dv``: a camcorder tape captured with dvgrab or a capture card)
+    at an average of 60,000 frames a second, its clock's tick rate: an .mp4 output's timecode track
+    refused that rate ("fps 60000 is too large") after the work, and an .mkv said 30,000 fps. The
+    stream's guessed rate, 25, is taken where the average is above any camera's."""
+    src = tmp_path / "tape.dv"
+    with av.open(str(src), "w", format="dv") as c:
+        v = c.add_stream("dvvideo", rate=25)
+        v.width, v.height, v.pix_fmt = 720, 576, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((576, 720, 3), 60 * (i + 1), np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in v.encode(frame):
+                c.mux(packet)
+        for packet in v.encode():
+            c.mux(packet)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].average_rate > 1000 and c.metadata.get("timecode")  # what FFmpeg 8 says
+    for suffix in (".mp4", ".mkv"):
+        report = upscale_video(src, tmp_path / f"out{suffix}", upscaler, FAST)
+        assert report.frames_out == 3
+        with av.open(str(tmp_path / f"out{suffix}")) as c:
+            assert c.streams.video[0].average_rate == 25, suffix
+
+
 def test_frames_with_side_data_pyav_has_no_name_for_upscale_in_a_fresh_process(tmp_path: Path) -> None:
     """FFmpeg's TIFF decoder (a film scan or an editor's 16-bit TIFF-in-MOV intermediate) attaches the
     frame's EXIF as side data of a type PyAV 18 has no name for. The closed-caption check read
