@@ -850,6 +850,34 @@ class AudioReencode:
         self.stream.bit_rate = self.RATES.get(codec, self.DEFAULT_RATE) * max(1, in_stream.channels)
         self.what = f"audio stream #{in_stream.index} ({in_stream.codec_context.name})"
         self.bad = 0
+        self.first: tuple[str, str, int] | None = None  # the first decoded frame's format, layout and rate
+        self.convert = None  # an av.AudioResampler to those, from ``self.converting``
+        self.converting: tuple[str, str, int] | None = None
+        self.changed = 0  # frames decoded in another layout or rate than the first, converted to it
+
+    def _as_first(self, frame) -> list:  # noqa: ANN001 - a decoded av.AudioFrame, or None: what is held back
+        """``frame`` in the first frame's sample format, layout and rate, which the encoder's resampler
+        was set up with and holds to. A broadcast recording's AC-3 switches between stereo (the adverts)
+        and 5.1 (the programme) mid-stream: re-encoded (into .webm, or an .avi for a late start), the run
+        ended in a traceback there ("Frame does not match AudioResampler setup"). Such frames are mixed
+        down or up to the first's layout, as FFmpeg's command line does."""
+        import av
+
+        held = list(self.convert.resample(None)) if self.convert is not None and (
+            frame is None or (frame.format.name, frame.layout.name, frame.sample_rate) != self.converting) else []
+        if held or frame is None:
+            self.convert = self.converting = None
+        if frame is None:
+            return held
+        shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+        self.first = self.first or shape
+        if shape == self.first:
+            return [*held, frame]
+        self.changed += 1
+        if self.convert is None:
+            self.convert = av.AudioResampler(format=self.first[0], layout=self.first[1], rate=self.first[2])
+            self.converting = shape
+        return [*held, *self.convert.resample(frame)]
 
     def silence(self) -> list:
         """The packets of a frame of silence and the encoder's end (for :func:`rehearse`, on its own stream)."""
@@ -872,24 +900,34 @@ class AudioReencode:
             self.bad += 1
             return []
         padded = []
-        for frame in frames:
-            if frame.pts is not None and frame.sample_rate and frame.time_base \
-                    and frame.time_base != Fraction(1, frame.sample_rate):
+        for decoded in frames:
+            if decoded.pts is not None and decoded.sample_rate and decoded.time_base \
+                    and decoded.time_base != Fraction(1, decoded.sample_rate):
                 # one time base for every frame: the encoder's resampler times all of them in its
                 # first frame's (the silence's, 1/rate), and a Matroska sound's milliseconds
                 # then counted as samples (1.2 s as 1200 samples: the muxer's times went back)
-                frame.pts = round(frame.pts * frame.time_base * frame.sample_rate)
-                frame.time_base = Fraction(1, frame.sample_rate)
+                decoded.pts = round(decoded.pts * decoded.time_base * decoded.sample_rate)
+                decoded.time_base = Fraction(1, decoded.sample_rate)
+            padded += self._timed(self._as_first(decoded))
+        if packet is None:
+            padded += self._timed(self._as_first(None))
+        if packet is None and self.pads and until is not None and self.last is not None and self.end is not None:
+            padded += self._silence(self.last, self.end, until)
+        out = [q for frame in padded for q in self.stream.encode(frame)]
+        return out + list(self.stream.encode(None)) if packet is None else out
+
+    def _timed(self, frames: list) -> list:
+        """``frames`` (in the first frame's shape), after the silence before the first of all where the
+        format plays sound from the file's start; notes where the sound ends."""
+        padded = []
+        for frame in frames:
             if frame.pts is not None:
                 if self.pad_from is not None and self.end is None:  # the first: silence before it
                     padded += self._silence(frame, self.pad_from, frame.pts * frame.time_base)
                 self.end = frame.pts * frame.time_base + Fraction(frame.samples, frame.sample_rate)
             self.last = frame
             padded.append(frame)
-        if packet is None and self.pads and until is not None and self.last is not None and self.end is not None:
-            padded += self._silence(self.last, self.end, until)
-        out = [q for frame in padded for q in self.stream.encode(frame)]
-        return out + list(self.stream.encode(None)) if packet is None else out
+        return padded
 
     @staticmethod
     def _silence(like, start: Fraction, until: Fraction) -> list:  # noqa: ANN001 - an av.AudioFrame
@@ -1585,6 +1623,11 @@ def frames_kept(path: Path, given: int) -> None:
 
 
 def undecodable(copied: dict) -> list[str]:
-    """Notes for the packets of re-encoded streams (audio, subtitles) that did not decode and were left out."""
-    return [f"{target.bad} packets of {target.what} did not decode and were left out"
-            for target in copied.values() if isinstance(target, _REENCODERS) and target.bad]
+    """Notes for the packets of re-encoded streams (audio, subtitles) that did not decode and were left out,
+    and for sound whose layout or rate changed mid-stream, encoded in its first's."""
+    bad = [f"{target.bad} packets of {target.what} did not decode and were left out"
+           for target in copied.values() if isinstance(target, _REENCODERS) and target.bad]
+    return bad + [f"{target.changed} frames of {target.what} came in another layout or rate than its first "
+                  f"({target.first[1]}, {target.first[2]} Hz) and were mixed to it, as a broadcast's sound switching "
+                  "between stereo and 5.1 is; an .mkv or .ts output copies it as it is"
+                  for target in copied.values() if isinstance(target, AudioReencode) and target.changed]
