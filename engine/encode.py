@@ -1615,8 +1615,11 @@ def frames_kept(path: Path, given: int) -> None:
     except av.error.FFmpegError:
         opened = av.open(str(path), format=format_for(path.suffix))
     with opened as container:
-        video = container.streams.video[0]
-        kept = video.frames or sum(1 for packet in container.demux(video) if packet.size)
+        video = container.streams.video[0] if container.streams.video else None
+        try:
+            kept = 0 if video is None else video.frames or sum(1 for packet in container.demux(video) if packet.size)
+        except IndexError:  # FFmpeg's FLV muxer wrote an .mp4's MPEG-1 Layer II sound as MP3, and the file read
+            kept = 0  # back as dozens of sound streams, found as it was read (PyAV's demux then raised)
     if kept < given:
         raise OutputError(f"the {path.suffix} muxer kept {kept} of the {given} frames it was given; nothing was "
                           "written: choose an .mkv or .mp4 output (and please report this)")

@@ -799,6 +799,23 @@ def test_an_encoder_gets_what_it_takes_and_every_frame_is_kept(tmp_path: Path, u
     assert (f"{codec} does not take yuv420p: encoded as {pix_fmt}" in report.notes) == (pix_fmt != "yuv420p")
 
 
+def test_an_output_that_reads_back_without_its_video_is_refused_not_a_traceback(tmp_path: Path,
+                                                                               upscaler: FrameUpscaler) -> None:
+    """MPEG-1 Layer II sound in an .mp4 (FFmpeg reads it as "mp3"), copied into .flv, is written as MP3;
+    the .flv reads back as dozens of sound streams, found one by one as it is read, and the check of
+    the frames kept ended in a traceback (PyAV's IndexError). It is refused as a muxer that kept none
+    of the frames, and nothing is left behind."""
+    src = tmp_path / "layer2.mp4"
+    made = ffmpeg_cli("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25:duration=2", "-f", "lavfi", "-i",
+                      "sine=frequency=440:sample_rate=48000:duration=2", "-c:v", "libx264", "-preset", "ultrafast",
+                      "-c:a", "mp2", str(src))
+    if made:
+        pytest.skip(made)
+    with pytest.raises(OutputError, match="the .flv muxer kept 0 of the 50 frames it was given"):
+        upscale_video(src, tmp_path / "out.flv", upscaler, FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["layer2.mp4", "net.onnx"]
+
+
 def test_a_raw_dv_tape_capture_keeps_its_frame_rate(tmp_path: Path, upscaler: FrameUpscaler) -> None:
     """FFmpeg 8 reads a raw DV file (``.dv``: a camcorder tape captured with dvgrab or a capture card)
     at an average of 60,000 frames a second, its clock's tick rate: an .mp4 output's timecode track
