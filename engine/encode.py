@@ -863,13 +863,13 @@ class AudioReencode:
         down or up to the first's layout, as FFmpeg's command line does."""
         import av
 
-        held = list(self.convert.resample(None)) if self.convert is not None and (
-            frame is None or (frame.format.name, frame.layout.name, frame.sample_rate) != self.converting) else []
-        if held or frame is None:
+        shape = None if frame is None else (frame.format.name, frame.layout.name, frame.sample_rate)
+        held = []
+        if self.convert is not None and shape != self.converting:  # what the last conversion holds, then a new one
+            held = list(self.convert.resample(None))
             self.convert = self.converting = None
         if frame is None:
             return held
-        shape = (frame.format.name, frame.layout.name, frame.sample_rate)
         self.first = self.first or shape
         if shape == self.first:
             return [*held, frame]

@@ -371,17 +371,16 @@ def test_sound_that_switches_between_stereo_and_5_1_is_encoded_again_whole(tmp_p
     (into .webm, as Opus) the run ended in a traceback at the switch, after upscaling to there ("Frame
     does not match AudioResampler setup"): the 5.1 is now mixed to the first frames' stereo, said, and
     the sound runs to its end."""
-    parts = [write_tone_clip(tmp_path / "advert.ts", frames=25, audio_codec="ac3", rate=48000),
-             write_tone_clip(tmp_path / "film.ts", frames=25, audio_codec="ac3", rate=48000, layout="5.1",
-                             first=25, tone=660)]
-    src = tmp_path / "recording.ts"
+    parts = [write_tone_clip(tmp_path / f"part{i}.ts", frames=25, audio_codec="ac3", rate=48000, first=25 * i,
+                             layout="5.1" if i % 2 else "stereo", tone=660 if i % 2 else 440) for i in range(4)]
+    src = tmp_path / "recording.ts"  # adverts, the programme, adverts, the programme
     src.write_bytes(b"".join(part.read_bytes() for part in parts))
     report = upscale_video(src, tmp_path / "out.mkv", upscaler, FAST)  # copied as it is
     assert report.copied_streams == ["audio stream #1 (ac3)"] and not report.notes, report.notes
     if default_codec(".webm") == "libx264":
         pytest.skip("this FFmpeg build has no VP9/AV1 encoder: no .webm output")
     report = upscale_video(src, tmp_path / "again.webm", upscaler, EncodeOptions(codec=default_codec(".webm")))
-    assert report.frames_out == 50 and "re-encoded as libopus" in report.copied_streams[0], report.copied_streams
+    assert report.frames_out == 100 and "re-encoded as libopus" in report.copied_streams[0], report.copied_streams
     assert any(" frames of audio stream #1 (ac3) came in another layout or rate than its first (stereo, 48000 Hz) "
                "and were mixed to it" in note for note in report.notes), report.notes
     with av.open(str(tmp_path / "again.webm")) as c:
