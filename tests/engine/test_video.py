@@ -815,22 +815,30 @@ def test_an_output_that_reads_back_without_its_video_is_refused_not_a_traceback(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["layer2.mp4", "net.onnx"]
 
 
-def test_a_raw_dv_tape_capture_keeps_its_frame_rate(tmp_path: Path, upscaler: FrameUpscaler) -> None:
-    """FFmpeg 8 reads a raw DV file (``.dv``: a camcorder tape captured with dvgrab or a capture card)
-    at an average of 60,000 frames a second, its clock's tick rate: an .mp4 output's timecode track
-    refused that rate ("fps 60000 is too large") after the work, and an .mkv said 30,000 fps. The
-    stream's guessed rate, 25, is taken where the average is above any camera's."""
-    src = tmp_path / "tape.dv"
-    with av.open(str(src), "w", format="dv") as c:
-        v = c.add_stream("dvvideo", rate=25)
-        v.width, v.height, v.pix_fmt = 720, 576, "yuv420p"
-        for i in range(3):
-            frame = av.VideoFrame.from_ndarray(np.full((576, 720, 3), 60 * (i + 1), np.uint8), format="rgb24")
+def _write_coded(path: Path, codec: str, pix_fmt: str, pictures: list[np.ndarray],
+                 container_format: str | None = None) -> Path:
+    """A 25-fps video of ``pictures`` (RGB, 8-bit or 16-bit) in ``codec`` and ``pix_fmt``."""
+    with av.open(str(path), "w", format=container_format) as c:
+        v = c.add_stream(codec, rate=25)
+        v.height, v.width = pictures[0].shape[:2]
+        v.pix_fmt = pix_fmt
+        for i, picture in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb48le" if picture.dtype == np.uint16 else "rgb24")
             frame.pts = i
             for packet in v.encode(frame):
                 c.mux(packet)
         for packet in v.encode():
             c.mux(packet)
+    return path
+
+
+def test_a_raw_dv_tape_capture_keeps_its_frame_rate(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """FFmpeg 8 reads a raw DV file (``.dv``: a camcorder tape captured with dvgrab or a capture card)
+    at an average of 60,000 frames a second, its clock's tick rate: an .mp4 output's timecode track
+    refused that rate ("fps 60000 is too large") after the work, and an .mkv said 30,000 fps. The
+    stream's guessed rate, 25, is taken where the average is above any camera's."""
+    src = _write_coded(tmp_path / "tape.dv", "dvvideo", "yuv420p",
+                       [np.full((576, 720, 3), 60 * (i + 1), np.uint8) for i in range(3)], container_format="dv")
     with av.open(str(src)) as c:
         assert c.streams.video[0].average_rate > 1000 and c.metadata.get("timecode")  # what FFmpeg 8 says
     for suffix in (".mp4", ".mkv"):
@@ -849,17 +857,8 @@ def test_frames_with_side_data_pyav_has_no_name_for_upscale_in_a_fresh_process(t
     import subprocess
     import sys
 
-    src = tmp_path / "scan.mov"
-    with av.open(str(src), "w") as c:
-        v = c.add_stream("tiff", rate=25)
-        v.width, v.height, v.pix_fmt = 32, 24, "rgb48le"
-        for i in range(3):
-            frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), 4000 * (i + 1), np.uint16), format="rgb48le")
-            frame.pts = i
-            for packet in v.encode(frame):
-                c.mux(packet)
-        for packet in v.encode():
-            c.mux(packet)
+    src = _write_coded(tmp_path / "scan.mov", "tiff", "rgb48le",
+                       [np.full((24, 32, 3), 4000 * (i + 1), np.uint16) for i in range(3)])
     net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
     r = subprocess.run([sys.executable, "-m", "srstream", str(src), "-o", "out.mkv", "--model", str(net)],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
