@@ -1054,6 +1054,9 @@ MP4_FAMILY = ("mp4", "mov", "ipod", "3gp", "3g2", "psp", "ismv")
 #: stream no player shows, and a run said it had copied them; into .m2ts it refused them mid-run.
 _TS_SUBTITLES = frozenset({"dvb_subtitle", "dvb_teletext", "arib_caption", "hdmv_pgs_subtitle",
                            "hdmv_text_subtitle"})
+#: What a transport stream names, by stream type, and what players do not do with the rest.
+_TS_NAMED = {"audio": (_TS_SOUND, "read as sound; an .mkv output keeps it as it is"),
+             "subtitle": (_TS_SUBTITLES, "show")}
 
 
 def _reencoder(in_stream, out_container) -> AudioReencode | SubtitleReencode | None:  # noqa: ANN001
@@ -1293,14 +1296,11 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
             shy = _shy_sound(in_stream.codec_context.name) if in_stream.type == "audio" else None
             if shy is not None and out_container.format.name in _PCM_SHY:
                 raise _Reencode(f"{shy[0]} in a {suffix} file plays in few players; {shy[1]} output keeps it as it is")
-            if (in_stream.type == "audio" and out_container.format.name == "mpegts"
-                    and in_stream.codec_context.codec.canonical_name not in _TS_SOUND):
-                raise _Reencode(f"a {suffix} file holds {in_stream.codec_context.name} as data that players do "
-                                "not read as sound; an .mkv output keeps it as it is")
-            if (in_stream.type == "subtitle" and out_container.format.name == "mpegts"
-                    and in_stream.codec_context.codec.canonical_name not in _TS_SUBTITLES):
+            named, verb = _TS_NAMED.get(in_stream.type, (None, ""))
+            if (named is not None and out_container.format.name == "mpegts"
+                    and in_stream.codec_context.codec.canonical_name not in named):
                 raise _Reencode(f"a {suffix} file holds {in_stream.codec_context.name} as data that players do not "
-                                "show")
+                                f"{verb}")
             late = _sound_start(in_stream) if in_stream.type == "audio" else 0.0
             if out_container.format.name in _STARTLESS_AUDIO and late > STARTLESS_TOLERANCE:
                 raise _Reencode(f"a {suffix} file keeps no start time for sound, which begins {late:.2f} s in")
