@@ -345,7 +345,7 @@ def _decode_av_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
 
     try:
         with av.open(str(path)) as container:
-            video = main_video(container)
+            video = _largest_picture(container) if container.format.name == "ico" else main_video(container)
             frame = next(container.decode(video), None) if video is not None else None
             if frame is not None:
                 name = frame.format.name
@@ -371,6 +371,19 @@ def _decode_av_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     if image.shape[2] == 4 and (image[:, :, 3] == image[:, :, 3].max()).all() and image[0, 0, 3] in (255, 65535):
         image = image[:, :, :3]  # every pixel opaque (a palette's, or an alpha plane stored full): RGB
     return np.ascontiguousarray(image), StillMetadata()
+
+
+def _largest_picture(container):  # noqa: ANN001, ANN202 - an av input container and its stream
+    """A Windows icon's largest picture, of its deepest colours where it holds several of one size
+    (16-colour and true-colour 32x32 pictures). FFmpeg reads each picture in an .ico as a stream of its own,
+    the smallest first (as icon tools write them), and takes that first: a 256x256 icon was upscaled from its
+    16x16 picture."""
+    def size(stream) -> tuple[int, int]:  # noqa: ANN001
+        context = stream.codec_context
+        bits = sum(c.bits for c in context.format.components) if context.format is not None else 0
+        return context.width * context.height, bits
+
+    return max(container.streams.video, key=size, default=None)
 
 
 #: WebP's quality for an output whose source was stored lossily, as JPEG outputs get 95.
@@ -1061,7 +1074,7 @@ def _container_orientation(path: Path, data: np.ndarray) -> int:
 
     try:
         with av.open(str(path)) as container:
-            video = main_video(container)
+            video = _largest_picture(container) if container.format.name == "ico" else main_video(container)
             frame = next(container.decode(video), None) if video is not None else None
     except (*av_failures(), OSError, ValueError):
         return 1

@@ -254,6 +254,52 @@ def test_stills_ffmpeg_reads_come_out_as_png(tmp_path: Path, model: Path, capsys
     assert code == 3 and "floating-point (HDR) image" in err and not list(tmp_path.glob("sky_x2*"))
 
 
+def _icon(path: Path, pictures: list[tuple[np.ndarray, str]]) -> Path:
+    """A Windows icon holding ``pictures`` (RGB(A) arrays, each stored as Pillow stores it in ``"png"`` or
+    ``"bmp"`` form; a 3-channel one through a 256-colour palette) in the order given."""
+    import io
+    import struct
+
+    from PIL import Image
+
+    entries, data = [], []
+    for pixels, form in pictures:
+        picture = Image.fromarray(pixels)
+        stored = io.BytesIO()
+        (picture.convert("P") if pixels.shape[2] == 3 else picture).save(stored, "ICO", sizes=[picture.size],
+                                                                         bitmap_format=form)
+        icon = stored.getvalue()
+        size, at = struct.unpack("<II", icon[14:22])
+        entries.append(icon[6:14])
+        data.append(icon[at:at + size])
+    at = 6 + 16 * len(pictures)
+    directory = b""
+    for entry, picture in zip(entries, data, strict=True):
+        directory += entry + struct.pack("<II", len(picture), at)
+        at += len(picture)
+    path.write_bytes(struct.pack("<HHH", 0, 1, len(pictures)) + directory + b"".join(data))
+    return path
+
+
+def test_an_icon_is_upscaled_from_its_largest_picture(tmp_path: Path, model: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """An .ico holds one picture per size, the smallest first, and FFmpeg reads each as a stream of its
+    own: a 48x48 icon was upscaled from its 16x16 picture (into a 32x32 PNG). The largest is read, and of
+    two of that size, the one of more colours (a true-colour picture, not its 256-colour fallback)."""
+    from srstream.engine.stills import read_still
+
+    rng = np.random.default_rng(5)
+    big = np.dstack([rng.integers(0, 256, (48, 48, 3), np.uint8), np.full((48, 48, 1), 200, np.uint8)])
+    small = big[::3, ::3].copy()
+    src = _icon(tmp_path / "app.ico", [(small, "png"), (big[:32, :32, :3].copy(), "bmp"), (big, "png")])
+    assert np.array_equal(read_still(src), big)
+    code, _, err = run([str(src), "--model", str(model)], capsys)
+    assert code == 0 and read_still(tmp_path / "app_x2.png").shape == (96, 96, 4), err
+    fallback = big[:32, :32].copy()
+    src = _icon(tmp_path / "two.ico", [(fallback[..., :3].copy(), "bmp"), (fallback, "bmp"), (small, "bmp")])
+    assert np.array_equal(read_still(src), fallback)
+
+
 def test_an_image_whose_name_does_not_say_is_still_an_image(tmp_path: Path, model: Path,
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """A picture without an extension (a download named by its hash, a cache's file) or with another
