@@ -390,6 +390,34 @@ def test_sound_that_switches_between_stereo_and_5_1_is_encoded_again_whole(tmp_p
     assert abs(sum(f.samples for f in frames) / sound.rate - _sound_seconds(src)[2]) < 0.05
 
 
+def test_aac_that_switches_rate_and_channels_is_not_copied_where_it_is_described_once(
+        tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A recording's .ts whose AAC is 44.1 kHz stereo in the adverts and 48 kHz 5.1 in the programme (a DVB
+    channel's, a streaming service's with adverts spliced in): each ADTS frame says its own shape, and an
+    .mp4, .mov or .mkv says one for the whole track. Copied there, every frame after the switch failed to
+    decode ("Invalid data"), and the run said it had copied the sound. It is encoded again in its
+    longest-running shape, whole and said; a .ts output, which keeps the frames' own headers, copies it."""
+    parts = [write_tone_clip(tmp_path / "advert.ts", frames=25, rate=44100, layout="stereo"),
+             write_tone_clip(tmp_path / "programme.ts", frames=50, rate=48000, layout="5.1", tone=660, first=25)]
+    src = tmp_path / "recording.ts"
+    src.write_bytes(b"".join(part.read_bytes() for part in parts))
+    report = upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    assert report.copied_streams[0].startswith("audio stream #1 (aac) re-encoded as aac at 576 kbit/s (its sound "
+                                               "switches between 44.1 kHz stereo and 48 kHz 5.1 (first 1."), report
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        sound = c.streams.audio[0]
+        frames = list(c.decode(sound))  # every frame decodes
+    assert {(f.layout.name, f.sample_rate) for f in frames} == {("5.1", 48000)}
+    assert abs(sum(f.samples for f in frames) / 48000 - 3.0) < 0.1
+    assert any("came in another layout or rate than its longest-running (5.1, 48000 Hz)" in note
+               for note in report.notes), report.notes
+    report = upscale_video(src, tmp_path / "out.ts", upscaler, FAST)
+    assert report.copied_streams == ["audio stream #1 (aac)"]
+    with av.open(str(tmp_path / "out.ts")) as c:
+        shapes = {(f.layout.name, f.sample_rate) for f in c.decode(c.streams.audio[0])}
+    assert shapes == {("stereo", 44100), ("5.1", 48000)}
+
+
 def test_a_transport_stream_of_joined_files_keeps_every_frame_and_its_sound(tmp_path: Path,
                                                                             upscaler: FrameUpscaler) -> None:
     """Its times start again at the join: the run failed ('Invalid argument') once the first part was
