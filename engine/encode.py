@@ -813,6 +813,16 @@ def usual_layout(layout):  # noqa: ANN001, ANN201 - an av AudioLayout, and it or
     return layout
 
 
+def _hush(frame) -> None:  # noqa: ANN001 - a new av.AudioFrame
+    """Fill ``frame`` with silence: unsigned 8-bit samples at 128, every other format at 0. Only its
+    channels' planes (one, packed): PyAV lists more planes than a planar frame of 8 or more channels has
+    (9 for 7.1, 52 for 22.2), the rest pointing nowhere, and writing them crashed the run (a 7.1 film's
+    sound padded with silence into .mxf)."""
+    planes = frame.planes[:len(frame.layout.channels) if frame.format.is_planar else 1]
+    for plane in planes:
+        plane.update(bytes([128 if frame.format.name.startswith("u8") else 0]) * plane.buffer_size)
+
+
 class AudioReencode:
     """An audio stream that the output format cannot hold as it is (AAC, MP3, FLAC or PCM into
     .webm), decoded and encoded again with the format's own audio codec (Opus for .webm) at the
@@ -852,7 +862,10 @@ class AudioReencode:
         layout = _USUAL_LAYOUTS.get(count, f"{count}c") if shape else usual_layout(in_stream.layout)
         # (libopus: PyAV's resampler maps the channels across)
         self.stream.layout = _VORBIS_LAYOUTS[count] if codec == "libopus" and count in _VORBIS_LAYOUTS else layout
-        self.stream.bit_rate = self.RATES.get(codec, self.DEFAULT_RATE) * max(1, count)
+        depth = "".join(c for c in codec.split("_")[-1] if c.isdigit()) if codec.startswith("pcm_") else ""
+        # (PCM: its own rate, as said in the run's line; 16-bit 48 kHz 7.1 is 6,144 kbit/s, not the 768 of AAC)
+        self.stream.bit_rate = int(depth) * rate * max(1, count) if depth else \
+            self.RATES.get(codec, self.DEFAULT_RATE) * max(1, count)
         #: the (layout, rate) every frame is converted to (``shape``), else the first frame's
         self.target = (self.stream.layout.name, self.stream.rate) if shape else None
         self.what = f"audio stream #{in_stream.index} ({in_stream.codec_context.name})"
@@ -891,8 +904,7 @@ class AudioReencode:
         import av
 
         frame = av.AudioFrame(format="s16", layout=self.stream.layout, samples=1024)
-        for plane in frame.planes:
-            plane.update(bytes(plane.buffer_size))
+        _hush(frame)
         frame.sample_rate, frame.pts = self.stream.rate, 0
         return [*self.stream.encode(frame), *self.stream.encode(None)]
 
@@ -947,8 +959,7 @@ class AudioReencode:
         left = int(-(-(until * rate - start) // 1))
         while left > 0:
             frame = av.AudioFrame(format=like.format.name, layout=like.layout, samples=min(left, 1024))
-            for plane in frame.planes:  # unsigned 8-bit samples are silent at 128; every other format at 0
-                plane.update(bytes([128 if like.format.name.startswith("u8") else 0]) * plane.buffer_size)
+            _hush(frame)
             frame.sample_rate, frame.time_base, frame.pts = rate, Fraction(1, rate), start
             frames.append(frame)
             start += frame.samples

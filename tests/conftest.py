@@ -126,8 +126,10 @@ def write_tone_clip(path: Path, frames: int = 30, tone: float = 440.0, audio_cod
         wave = (0.3 * np.sin(2 * np.pi * tone * np.arange(n) / rate)).astype(np.float32)
         channels = len(av.AudioLayout(layout).channels)
         for at in range(0, n, chunk or n):
-            sound = av.AudioFrame.from_ndarray(np.stack([wave[at:at + (chunk or n)]] * channels), format="fltp",
-                                               layout=layout)
+            piece = np.stack([wave[at:at + (chunk or n)]] * channels)
+            # (packed from 8 channels: PyAV lists a planar 7.1 frame's planes as 9, and from_ndarray refuses it)
+            sound = av.AudioFrame.from_ndarray(piece.T.reshape(1, -1), format="flt", layout=layout) if channels >= 8 \
+                else av.AudioFrame.from_ndarray(piece, format="fltp", layout=layout)
             sound.sample_rate, sound.pts = rate, int((start + first / 25) * rate) + at
             c.mux(a.encode(sound))
         c.mux(a.encode())

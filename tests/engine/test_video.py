@@ -826,6 +826,20 @@ def test_an_encoder_gets_what_it_takes_and_every_frame_is_kept(tmp_path: Path, u
     assert (f"{codec} does not take yuv420p: encoded as {pix_fmt}" in report.notes) == (pix_fmt != "yuv420p")
 
 
+def test_a_7_1_sound_padded_with_silence_is_written_not_a_crash(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """A 7.1 film's sound starting after its video, into .mxf (whose sound runs from the video's start):
+    the silence before it is written plane by plane, and PyAV lists 9 planes for a planar frame of 8
+    channels, the ninth pointing nowhere. The run died of a segmentation fault, leaving its lock and a
+    partial file behind; the sound now starts with its silence, 8 channels to the video's end."""
+    src = write_tone_clip(tmp_path / "film.mp4", frames=25, layout="7.1", start=0.4, rate=48000)
+    report = upscale_video(src, tmp_path / "out.mxf", upscaler, EncodeOptions(codec="mpeg2video"))
+    assert "padded with silence" in report.copied_streams[0], report.copied_streams
+    with av.open(str(tmp_path / "out.mxf")) as c:
+        sound = c.streams.audio[0]
+        samples = sum(f.samples for f in c.decode(sound))
+    assert sound.channels == 8 and abs(samples / 48000 - 1.0) < 0.05, (sound.channels, samples)
+
+
 def test_an_output_that_reads_back_without_its_video_is_refused_not_a_traceback(tmp_path: Path,
                                                                                upscaler: FrameUpscaler) -> None:
     """MPEG-1 Layer II sound in an .mp4 (FFmpeg reads it as "mp3"), copied into .flv, is written as MP3;
