@@ -706,6 +706,16 @@ def copy_stream_tags(src, dst) -> None:  # noqa: ANN001 - av Streams
         pass
 
 
+def track_languages(container) -> dict[int, str]:  # noqa: ANN001 - an av output container, before it is closed
+    """Track ID -> language of each stream of a .mov output that has one (FFmpeg numbers a file's tracks from 1
+    in its streams' order), for :func:`srstream.engine.isobox.write_languages` once it is written: FFmpeg's MOV
+    muxer writes only the old Macintosh language codes. Empty for any other format."""
+    if container.format.name != "mov":
+        return {}
+    return {stream.index + 1: stream.metadata["language"] for stream in container.streams
+            if stream.metadata.get("language")}
+
+
 def encoder_frame(rgb: np.ndarray, pix_fmt: str, matrix: int = BT601):  # noqa: ANN201 - av.VideoFrame
     """An ``(H, W, 3)`` uint8 (or uint16) RGB array, or ``(H, W, 4)`` RGBA, as a frame in the
     encoder's ``pix_fmt``, converted with ``matrix`` and accurate rounding (see :data:`_SWS_FLAGS`)."""

@@ -36,7 +36,8 @@ from srstream.atomic import PendingOutput, fitting_name, write_atomic
 from srstream.engine.av_errors import reading, writing
 from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags,
                                     copy_streams, exact_start, finish_probe, first_packets, frames_kept, kept_note,
-                                    mux_copied, tag_hevc, undecodable, web_ready)
+                                    mux_copied, tag_hevc, track_languages, undecodable, web_ready)
+from srstream.engine.isobox import write_languages
 from srstream.engine.captions import caption_packets, caption_track, starts_with_captions
 from srstream.engine.media import carried_streams, cut_pts, decode_order_times, main_video, no_video, video_rate
 from srstream.engine.sequence import open_input
@@ -618,8 +619,11 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
                 mux_copied(out, copied, None, end)  # what the re-encoded streams still hold
             report.notes.extend(undecodable(copied) + order.notes())
         finally:
+            languages = track_languages(out)
             with writing(pending.tmp, encode.codec):
                 out.close()
+                if languages:
+                    write_languages(pending.tmp, languages)
         expected = sum(s.get("frames_out", 0) for s in data["segments"])
         if frames != expected:
             raise OutputError(f"the join wrote {frames} video packets for {expected} encoded frames; nothing was "

@@ -55,9 +55,11 @@ from srstream.engine.encode import (
     mux_copied,
     plausible_dts,
     rehearse,
+    track_languages,
     undecodable,
     web_ready,
 )
+from srstream.engine.isobox import write_languages
 from srstream.engine.media import (carried_streams, cut_pts, decode_order_times, has_clear_pixels, main_video,
                                    no_video, shown_frames, video_rate)
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
@@ -980,8 +982,11 @@ class FileSink:
             self._abandon()
             return
         closing, self.container = self.container, None
+        languages = track_languages(closing)
         try:
             closing.close()  # writes the trailer (the moov of an .mp4): a full disk shows here
+            if languages and self.error is None:
+                write_languages(self.tmp, languages)
             if self.projection is not None and self.error is None:
                 write_projection(self.tmp, self.projection, self.report.notes)
         except av_failures() as exc:

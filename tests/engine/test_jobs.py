@@ -240,12 +240,17 @@ def test_an_editing_or_lossless_input_keeps_its_codec(tmp_path: Path, nearest: P
         stream = c.add_stream(codec, rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
         stream.codec_context.gop_size = 1  # FFV1 too codes every frame alone, as an editor's export does
+        stream.metadata["language"] = "deu"
         for i in range(20):
             rgba = np.dstack([rng.integers(0, 256, (48, 64, 3), np.uint8), np.full((48, 64), 200, np.uint8)])
             frame = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format=pix_fmt)
             frame.pts = i
             c.mux(stream.encode(frame))
         c.mux(stream.encode(None))
+    if name == "in.mov":  # (not among the MOV muxer's own codes, which wrote none: a German ProRes master's)
+        from srstream.engine.isobox import write_languages
+
+        assert write_languages(tmp_path / name, {1: "deu"}) == [1]
     decoder = {"prores_ks": "prores"}.get(codec, codec)
     for args, where in (([], "in_x2" + Path(name).suffix), (["-o", f"job{Path(name).suffix}", "--segments", "5"],
                                                              f"job{Path(name).suffix}")):
@@ -256,6 +261,7 @@ def test_an_editing_or_lossless_input_keeps_its_codec(tmp_path: Path, nearest: P
             video = c.streams.video[0]
             assert video.codec_context.name == decoder
             assert video.codec_context.pix_fmt.startswith(pix_fmt[:8]), video.codec_context.pix_fmt
+            assert video.metadata.get("language") == ("deu" if name == "in.mov" else video.metadata.get("language"))
             assert sum(1 for _ in c.decode(video)) == 20
     r = _cli(name, "--model", str(nearest), "-o", "other.mp4", cwd=tmp_path)
     assert r.returncode == 0 and "editing" not in r.stderr, r.stderr

@@ -78,6 +78,38 @@ def test_tags_chapters_attachments_and_subtitles_are_kept(tmp_path: Path, neares
         assert lines == [b"Bonjour"]
 
 
+def test_every_tracks_language_is_kept_in_a_mov(tmp_path: Path, nearest: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """FFmpeg's MOV muxer writes a track's language only as one of about a hundred old Macintosh codes
+    ("ger", not "deu", which an .mp4 and every phone writes; no "swe", "nld", "zho" at all): a German and a
+    Swedish sound track came out of a .mov without their languages, said to be copied. They are written as
+    the ISO codes QuickTime reads there too."""
+    src = tmp_path / "film.mp4"
+    languages = ["nld", "deu", "swe", "fra"]
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=Fraction(25))
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        sounds = [c.add_stream("aac", rate=44100) for _ in languages[1:]]
+        for stream, language in zip([v, *sounds], languages, strict=True):
+            stream.metadata["language"] = language
+        for i in range(5):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")):
+                c.mux(p)
+        for a in sounds:
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
+            sound.sample_rate = 44100
+            for p in [*a.encode(sound), *a.encode()]:
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    for name in ("out.mov", "out.mp4"):
+        code, text = upscale_cli(src, tmp_path / name, nearest, capsys)
+        assert code == 0, text
+        with av.open(str(tmp_path / name)) as c:
+            assert [s.metadata.get("language") for s in c.streams] == languages, name
+            assert sum(1 for p in c.demux(c.streams.audio[2]) if p.size) > 3
+
+
 def test_a_phones_quicktime_tags_are_kept(tmp_path: Path, nearest: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An iPhone's make, model, local capture time and place are QuickTime metadata keys
     (``com.apple.quicktime.*``), which FFmpeg's MOV/MP4 muxer dropped without a word."""
