@@ -1167,8 +1167,11 @@ def _reencoder(in_stream, out_container,  # noqa: ANN001 - av streams
 
     if in_stream.type == "audio":
         default = out_container.default_audio_codec
-        if out_container.format.name == "mpegts":  # (see _TS_SOUND)
-            default = "ac3" if len(in_stream.layout.channels) <= 6 else "aac"
+        channels = shape[1] if shape else len(in_stream.layout.channels)
+        # (.ts: see _TS_SOUND; MPEG audio, .avi's, .flv's and .mpg's own, is stereo at most, and a 5.1 film's sound
+        # into them was refused: AC-3, as a DVD's, or AAC above 5.1 and in .flv, which holds no AC-3)
+        if out_container.format.name == "mpegts" or (default in ("mp3", "mp2") and channels > 2):
+            default = "ac3" if channels <= 6 and out_container.format.name != "flv" else "aac"
         codec = {"opus": "libopus", "vorbis": "libvorbis"}.get(default, default)
         kind = AudioReencode
     elif in_stream.type == "subtitle" and in_stream.codec_context.name in _TEXT_SUBTITLES:

@@ -840,6 +840,18 @@ def test_a_7_1_sound_padded_with_silence_is_written_not_a_crash(tmp_path: Path, 
     assert sound.channels == 8 and abs(samples / 48000 - 1.0) < 0.05, (sound.channels, samples)
 
 
+def test_a_5_1_sound_encoded_again_for_avi_stays_5_1(tmp_path: Path, upscaler: FrameUpscaler) -> None:
+    """An .avi keeps no start time for sound, so a broadcast's 5.1 that starts after its picture is encoded
+    again with silence before it, in the format's own MP3, which holds two channels at most: the run was
+    refused ("libmp3lame: stereo"). Such sound is AC-3 now, as a DVD's, 5.1 and whole."""
+    src = write_tone_clip(tmp_path / "broadcast.ts", frames=25, audio_codec="ac3", rate=48000, layout="5.1",
+                          start=0.5)
+    report = upscale_video(src, tmp_path / "out.avi", upscaler, FAST)
+    assert report.copied_streams[0].startswith("audio stream #1 (ac3) re-encoded as ac3 at 576 kbit/s (a .avi file "
+                                               "keeps no start time for sound"), report.copied_streams
+    assert _sound_seconds(tmp_path / "out.avi")[1:] == ("5.1(side)", pytest.approx(1.0, abs=0.05))
+
+
 def test_an_output_that_reads_back_without_its_video_is_refused_not_a_traceback(tmp_path: Path,
                                                                                upscaler: FrameUpscaler) -> None:
     """MPEG-1 Layer II sound in an .mp4 (FFmpeg reads it as "mp3"), copied into .flv, is written as MP3;
