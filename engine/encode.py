@@ -1324,7 +1324,16 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
             raise
         return memory.getvalue()
 
-    def refused(reason: object) -> OutputError:
+    def sound_encoder(name: str) -> bool:
+        try:
+            return av.codec.Codec(name, "w").type == "audio"
+        except (ValueError, av.error.FFmpegError):  # a muxer's or a filter's name, not an encoder's
+            return False
+
+    def refused(reason: object, sound: bool = False) -> OutputError:
+        if sound:  # the sound encoded again for the format, not the picture (a 24-channel master into .mp4)
+            return OutputError(f"{what} cannot be written: its sound cannot be encoded for it ({reason}); nothing "
+                               "was written. Use an .mkv output, which keeps the sound as it is, or --no-audio")
         if options.codec in NVENC_CODECS:
             return OutputError(f"{what} cannot be written ({reason}); nothing was written. {options.codec} needs an "
                                "NVIDIA GPU that has the hardware encoder (GeForce/RTX, L4/L40; not A100/H100/H200) "
@@ -1344,8 +1353,9 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
         with av.logging.Capture(local=False) as logs:
             attempt(dataclasses.replace(options, threads=1))
     except (av.error.FFmpegError, ValueError) as exc:
-        said = [f"{name}: {text.strip()}" for lvl, name, text in logs if lvl <= av.logging.ERROR and text.strip()]
-        raise refused(said[-1] if said else exc) from exc  # the last: what stopped it (DNxHD lists its profiles first)
+        said = [(name, text.strip()) for lvl, name, text in logs if lvl <= av.logging.ERROR and text.strip()]
+        # the last: what stopped it (DNxHD lists its profiles first)
+        raise refused(": ".join(said[-1]) if said else exc, bool(said) and sound_encoder(said[-1][0])) from exc
     finally:
         av.logging.set_level(level)
     raise refused(first) from first  # refused with the encoder's threads only: so would the run be

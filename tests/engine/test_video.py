@@ -852,6 +852,19 @@ def test_a_5_1_sound_encoded_again_for_avi_stays_5_1(tmp_path: Path, upscaler: F
     assert _sound_seconds(tmp_path / "out.avi")[1:] == ("5.1(side)", pytest.approx(1.0, abs=0.05))
 
 
+def test_sound_no_encoder_of_the_format_takes_is_refused_naming_the_sound(tmp_path: Path,
+                                                                           upscaler: FrameUpscaler) -> None:
+    """A 24-channel master's PCM (22.2) into .mp4, whose AAC encoder takes 8 channels at most: refused before any
+    work, as before, but the run told the user to try another --codec or --pix-fmt, which are the picture's. It
+    names the sound now, and the outputs that keep it."""
+    src = write_tone_clip(tmp_path / "master.mkv", frames=10, audio_codec="pcm_s16le", layout="22.2", rate=48000)
+    with pytest.raises(OutputError, match=r"its sound cannot be encoded for it \(aac: .*\); nothing was written. "
+                                          r"Use an \.mkv output, which keeps the sound as it is, or --no-audio"):
+        upscale_video(src, tmp_path / "out.mp4", upscaler, FAST)
+    assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))
+    assert upscale_video(src, tmp_path / "out.mkv", upscaler, FAST).copied_streams == ["audio stream #1 (pcm_s16le)"]
+
+
 def test_an_output_that_reads_back_without_its_video_is_refused_not_a_traceback(tmp_path: Path,
                                                                                upscaler: FrameUpscaler) -> None:
     """MPEG-1 Layer II sound in an .mp4 (FFmpeg reads it as "mp3"), copied into .flv, is written as MP3;
