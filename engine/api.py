@@ -1225,6 +1225,12 @@ class Upscaler:
                                       f"frames hold {declared * 4 // 5}")
             elif declared and report.frames_out + damaged < declared and not getattr(self, "_input_ivtc", False):
                 report.ended_early = f"the input ended after {report.frames_out} of the {declared} frames it declares"
+            elif not declared and not part:  # a Matroska film: its tag's seconds, and what was written
+                from srstream.engine.media import declared_and_written, short_of_declared
+
+                short = short_of_declared(*declared_and_written(Path(job.media.path), Path(report.output)))
+                if short:
+                    report.notes.append(short)
         if runner is not None and runner.nodes:
             spread = ", ".join(str(n) for n in sorted(runner.nodes.values(), reverse=True))
             done = sum(runner.nodes.values())

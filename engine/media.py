@@ -213,6 +213,53 @@ def shown_frames(path: Path, video) -> int:  # noqa: ANN001 - an av stream of an
     return min(declared, sum(1 for entry in entries if not entry.is_discard))
 
 
+def tagged_seconds(video) -> float | None:  # noqa: ANN001 - an av stream
+    """The length a Matroska or WebM file's ``DURATION`` tag gives ``video`` (FFmpeg's muxer and mkvmerge
+    write one for each track, near the file's start, from what they wrote), in seconds; None where there is
+    none. A Matroska file declares no frame count: this is what tells a truncated one (a download cut off)."""
+    text = (video.metadata or {}).get("DURATION") or ""
+    hours, _, rest = text.partition(":")
+    minutes, _, seconds = rest.partition(":")
+    try:
+        value = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def short_of_declared(declared: float | None, read: float | None) -> str:
+    """A note where a video's frames end well before the seconds its container declares (more than half
+    a second, and 2%), else ``""``."""
+    if not declared or read is None or declared - read <= max(0.5, declared / 50):
+        return ""
+    return (f"the input's video ends {read:.2f} s in, of the {declared:.2f} s its container declares: the input "
+            "looks truncated or damaged (a download cut off?); the output holds every frame that decoded")
+
+
+def declared_and_written(src: Path, out: Path) -> tuple[float | None, float | None]:
+    """(the seconds ``src``'s Matroska tag declares for its video (:func:`tagged_seconds`), those of the video
+    written to ``out``), each None where unknown: for a run whose frames went by segments (a resumable job)."""
+    import av
+
+    found: list[float | None] = []
+    for path, tagged in ((src, True), (out, False)):
+        try:
+            with av.open(str(path)) as container:
+                video = main_video(container)
+                if video is None:
+                    found.append(None)
+                elif tagged:
+                    found.append(tagged_seconds(video))
+                else:
+                    found.append(tagged_seconds(video) or (float(video.duration * video.time_base)
+                                                           if video.duration and video.time_base else None))
+        except (av.error.FFmpegError, OSError):
+            found.append(None)
+        if found[0] is None:
+            return None, None
+    return found[0], found[1]
+
+
 def _riff_whole(path: Path) -> bool:
     """Whether a RIFF file (AVI; an OpenDML AVI over 1 GB is several RIFF chunks in a row) holds
     every byte its chunks' sizes say: their ends fall on the file's end."""

@@ -61,7 +61,8 @@ from srstream.engine.encode import (
 )
 from srstream.engine.isobox import write_languages
 from srstream.engine.media import (carried_streams, cut_pts, decode_order_times, has_clear_pixels, main_video,
-                                   no_video, shown_frames, video_rate)
+                                   no_video, short_of_declared, shown_frames, tagged_seconds,
+                                   video_rate)
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
@@ -430,6 +431,10 @@ class FileSource:
         # what the container counts, to tell a truncated file by (a segment's or a --start's frames are fewer)
         self.frames_declared = shown_frames(src, video) if span == (None, None) and src != PIPE and start is None \
             else 0
+        #: the seconds a Matroska video's tag declares (:func:`tagged_seconds`), where it declares no frame count
+        self.seconds_declared = tagged_seconds(video) if span == (None, None) and start is None \
+            and not self.frames_declared else None
+        self.read_until: Fraction | None = None  # where the last frame read ends, in seconds from the video's start
         #: its frames are timed by their decoding times (:func:`srstream.engine.media.decode_order_times`)
         self.decode_times = src != PIPE and decode_order_times(src, video)
         #: a transport stream's times made continuous across jumps (:mod:`srstream.engine.timeline`)
@@ -617,6 +622,7 @@ class FileSource:
             if not emit(Frame(report.frames_in, pts - shift, time.perf_counter(), frame)):
                 return ""
             report.frames_in += 1
+            self.read_until = (pts + (frame.duration or step) - (video.start_time or 0)) * tb
             if held is not None:
                 kept_until = (pts + (frame.duration or step)) * tb
                 if not release(kept_until):
@@ -1140,6 +1146,9 @@ def upscale_video(src: Path, dst: Path, upscaler: FrameUpscaler, options: Encode
                          "data cannot be read from a pipe; pass the file itself, or remux it first with "
                          "ffmpeg -i IN -c copy -movflags faststart OUT.mp4 (or send Matroska: -f matroska -)")
     end_of_input(src, report, start, limit[1])
+    short = short_of_declared(source.seconds_declared, None if source.read_until is None else float(source.read_until))
+    if short and report.stopped_by == "end":
+        report.notes.append(short)
     if source.continuity is not None and source.continuity.jumps:
         jumps = source.continuity.jumps
         report.notes.append(f"the input's timestamps jump {jumps} time{'s' if jumps > 1 else ''} (files joined end to "

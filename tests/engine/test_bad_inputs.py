@@ -207,6 +207,26 @@ def test_a_truncated_input_says_so_keeps_what_decoded_and_exits_3(tmp_path: Path
     assert _frames(tmp_path / "job.mp4") == got and _leftovers(tmp_path) == []
 
 
+def test_a_truncated_matroska_input_is_said_to_be_so(tmp_path: Path, nearest: Path) -> None:
+    """A Matroska film cut off (a download stopped half-way) declares no frame count, so a run, in one pass or
+    as a resumable job, wrote the half that was there and said nothing. Its tag's length (FFmpeg's and
+    mkvmerge's muxers write one per track, near the start) now tells it: a note says so. A whole one says
+    nothing."""
+    whole = _clip(tmp_path / "whole.mkv", 60)
+    data = whole.read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 2])
+    for args in ([], ["--segments", "20"]):
+        r = _cli("cut.mkv", "-o", "out.mkv", "--model", str(nearest), "--preset", "ultrafast", "--overwrite", *args,
+                 cwd=tmp_path)
+        got = _frames(tmp_path / "out.mkv")
+        assert r.returncode == 0 and 0 < got < 60, r.stderr
+        assert "of the 2.00 s its container declares: the input looks truncated or damaged" in r.stderr, r.stderr
+        r = _cli("whole.mkv", "-o", "out.mkv", "--model", str(nearest), "--preset", "ultrafast", "--overwrite", *args,
+                 cwd=tmp_path)
+        assert r.returncode == 0 and _frames(tmp_path / "out.mkv") == 60 and "truncated" not in r.stderr, r.stderr
+    assert _leftovers(tmp_path) == []
+
+
 def test_a_reader_that_closes_standard_output_early_is_said_as_such(tmp_path: Path, nearest: Path) -> None:
     """`sr-stream in.mp4 -o - | head -c 1000`: the error blamed the encoder or the muxer and said to
     check the file extension."""
