@@ -1135,8 +1135,7 @@ class Upscaler:
         import dataclasses
         import io
 
-        import av
-
+        from srstream.engine.av_errors import open_av
         from srstream.engine.encode import choose_pix_fmt, format_for
         from srstream.engine.jobs import join_filter, segment_suffix
         from srstream.engine.sequence import open_input
@@ -1157,7 +1156,7 @@ class Upscaler:
             except (OutputError, ConfigError) as exc:  # a one-pass run says what is wrong with the settings
                 raise OutputError(f"its segments ({suffix} files) cannot hold {job.encode.codec} video") from exc
             sound = job.sequence.audio if job.sequence is not None else None
-            with av.open(io.BytesIO(segment)) as sample, contextlib.ExitStack() as opened:
+            with open_av(io.BytesIO(segment)) as sample, contextlib.ExitStack() as opened:
                 heard = opened.enter_context(open_input(sound)) if sound is not None else None
                 join_filter(format_for(job.output.suffix), job.output.suffix, sample, source.container, job.encode,
                             heard)

@@ -15,7 +15,18 @@ from pathlib import Path
 
 from srstream.errors import InputError, OutputError
 
-__all__ = ["av_failures", "read_error", "reading", "side_data", "stream_side_data", "write_error", "writing"]
+__all__ = ["av_failures", "open_av", "read_error", "reading", "side_data", "stream_side_data", "write_error", "writing"]
+
+
+def open_av(target, **kwargs):  # noqa: ANN001, ANN003, ANN201 - what av.open takes and returns
+    """``av.open`` of an input (a path, a URL, a file object), whose tags are read whatever their bytes: one
+    that is not UTF-8 (a title or an artist in Latin-1, as an old Windows tagger wrote it) is read with U+FFFD
+    in its place. PyAV reads tags strictly by default and raised UnicodeDecodeError on opening such a file:
+    the run ended in a traceback before any work."""
+    import av
+
+    kwargs.setdefault("metadata_errors", "replace")
+    return av.open(target, **kwargs)
 
 
 def av_failures() -> tuple[type[BaseException], ...]:

@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from srstream.engine.av_errors import side_data
+from srstream.engine.av_errors import open_av, side_data
 from srstream.engine.screen import Look
 from srstream.engine.sequence import open_input
 
@@ -119,13 +119,11 @@ def picture_quantiser(source) -> tuple[str, float] | None:  # noqa: ANN001 - a p
     one-frame stream; a tiled phone picture as a stream per tile, the first read), from its headers
     alone (:class:`HeaderTrace`: AV1's ``base_q_idx``, HEVC's slice QP), without decoding it. None
     for anything else or unreadable; never raises."""
-    import av
-
     from srstream.engine.av_errors import av_failures
     from srstream.engine.media import main_video
 
     try:
-        with av.open(str(source) if isinstance(source, Path) else source) as container:
+        with open_av(str(source) if isinstance(source, Path) else source) as container:
             stream = main_video(container)
             codec = stream.codec_context.codec.canonical_name if stream is not None else None
             trace = HeaderTrace.of(stream) if codec in HEADER_CODECS else None

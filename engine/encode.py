@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from srstream.engine.av_errors import open_av
 from srstream.errors import ConfigError, OutputError, SRStreamError
 
 __all__ = ["AudioReencode", "BT601", "CopiedOrder", "CoverPicture", "EncodeOptions", "GifPalette", "HDR10_CODECS",
@@ -1731,9 +1732,9 @@ def frames_kept(path: Path, given: int) -> None:
     import av
 
     try:
-        opened = av.open(str(path))
+        opened = open_av(str(path))
     except av.error.FFmpegError:
-        opened = av.open(str(path), format=format_for(path.suffix))
+        opened = open_av(str(path), format=format_for(path.suffix))
     with opened as container:
         video = container.streams.video[0] if container.streams.video else None
         try:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from srstream.atomic import PendingOutput, fitting_name, write_atomic
-from srstream.engine.av_errors import reading, writing
+from srstream.engine.av_errors import open_av, reading, writing
 from srstream.engine.encode import (CopiedOrder, EncodeOptions, copy_container_metadata, copy_packet, copy_stream_tags,
                                     copy_streams, exact_start, finish_probe, first_packets, frames_kept, kept_note,
                                     mux_copied, tag_hevc, track_languages, undecodable, web_ready)
@@ -364,9 +364,7 @@ def run_job(src: Path, output: Path, upscale_segment: Callable[[Path, Segment], 
 
 
 def _packets(path: Path) -> Iterator[Any]:
-    import av
-
-    with av.open(str(path)) as container:
+    with open_av(str(path)) as container:
         for packet in container.demux(container.streams.video[0]):
             if packet.size:
                 yield packet
@@ -469,10 +467,8 @@ def _join(src: Path, pending: PendingOutput, folder: Path, data: dict[str, Any],
 
 def _shown_until(path: Path) -> Fraction | None:
     """When the last frame of a segment file ends, in seconds (its own times: the output's)."""
-    import av
-
     end = None
-    with av.open(str(path)) as container:
+    with open_av(str(path)) as container:
         video = container.streams.video[0]
         step = round(1 / (video_rate(video) or 30) / video.time_base)
         for packet in container.demux(video):
@@ -537,7 +533,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
     import av
 
     frames = 0
-    with reading(str(src)), open_input(src) as source, av.open(str(files[0])) as first:
+    with reading(str(src)), open_input(src) as source, open_av(str(files[0])) as first:
         video_src = main_video(source)
         kept_from = cut_pts(source, video_src, start) if start is not None else None  # the first pts kept
         cut = kept_from * video_src.time_base if kept_from is not None else None
@@ -550,7 +546,7 @@ def _join_into(src: Path, pending: PendingOutput, files: list[Path], encode: Enc
             web_ready(out)
         try:
             try:
-                with av.open(str(files[0])) as sample:
+                with open_av(str(files[0])) as sample:
                     name = join_filter(out.format.name, pending.tmp.suffix, sample, source, encode, sound)
             except OutputError as exc:  # found before the first segment, unless the job began before that check
                 raise OutputError(f"{exc}; the segments are kept: run it again with --segments off, or with an .mkv "

@@ -13,6 +13,7 @@ from typing import Any
 from fractions import Fraction
 from pathlib import Path
 
+from srstream.engine.av_errors import open_av
 from srstream.engine.sequence import open_input
 from srstream.errors import InputError
 from srstream.images import (AV_STILL_SUFFIXES, FLOAT_STILL_SUFFIXES, FOLDER_SUFFIXES, IMAGE_ALIASES, IMAGE_SUFFIXES,
@@ -244,7 +245,7 @@ def declared_and_written(src: Path, out: Path) -> tuple[float | None, float | No
     found: list[float | None] = []
     for path, tagged in ((src, True), (out, False)):
         try:
-            with av.open(str(path)) as container:
+            with open_av(str(path)) as container:
                 video = main_video(container)
                 if video is None:
                     found.append(None)
@@ -419,7 +420,7 @@ def _is_still(path: Path) -> bool:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with open_av(str(path)) as container:
             name = container.format.name
             if name == "mjpeg":  # JPEGs one after another: a Multi-Picture JPEG, or a camera's MJPEG stream
                 return _multi_picture(path)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from srstream.atomic import fitting_name
+from srstream.engine.av_errors import open_av
 from srstream.errors import ConfigError, InputError
 
 __all__ = ["DEFAULT_RATE", "LIST_SUFFIX", "SEQUENCE_SUFFIXES", "TIMES_HEADER", "ImageSequence", "concat_entry",
@@ -64,11 +65,9 @@ def open_input(path: str | Path, **kwargs: Any):  # noqa: ANN201 - an av input c
     """``av.open`` of an input video: a concat list (:data:`LIST_SUFFIX`) through FFmpeg's
     ``concat`` demuxer, whose paths may be absolute (its ``safe`` off), anything else as FFmpeg
     finds it."""
-    import av
-
     if str(path).lower().endswith(LIST_SUFFIX):
-        return av.open(str(path), format="concat", options={"safe": "0"}, **kwargs)
-    return av.open(str(path), **kwargs)
+        return open_av(str(path), format="concat", options={"safe": "0"}, **kwargs)
+    return open_av(str(path), **kwargs)
 
 
 def frame_rate(fps: float | Fraction | None) -> Fraction:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 
-from srstream.engine.av_errors import av_failures, read_error
+from srstream.engine.av_errors import av_failures, open_av, read_error
 from srstream.engine.media import video_rate
 from srstream.errors import ConfigError, DependencyError, InputError
 
@@ -297,8 +297,6 @@ def _open_at_a_rate(source: LiveSource):  # noqa: ANN202 - av.container.InputCon
     """``av.open`` of ``source``; a macOS camera without ``--fps`` at the first of FFmpeg's default
     and :data:`AVFOUNDATION_RATES` that it takes (where none is taken, the default's failure is
     raised: FFmpeg's error does not say whether the rate was what it refused)."""
-    import av
-
     rates: tuple[str | None, ...] = (None,)
     if source.fmt == "avfoundation" and source.kind == "camera" and "framerate" not in source.options:
         rates += AVFOUNDATION_RATES
@@ -306,7 +304,7 @@ def _open_at_a_rate(source: LiveSource):  # noqa: ANN202 - av.container.InputCon
     for rate in rates:
         options = dict(source.options) | ({"framerate": rate} if rate else {})
         try:
-            return av.open(source.url, format=source.fmt or None, options=options, timeout=10)
+            return open_av(source.url, format=source.fmt or None, options=options, timeout=10)
         except av_failures() as exc:
             first = first or exc
     raise first

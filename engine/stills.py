@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from srstream.atomic import PendingOutput, write_atomic
+from srstream.engine.av_errors import open_av
 from srstream.engine.outputs import check_image_size, still_suffix
 from srstream.engine.upscaler import FrameUpscaler, output_size
 from srstream.errors import ConfigError, InputError, OutputError
@@ -337,14 +338,12 @@ def _decode_av_still(path: Path) -> tuple[np.ndarray, StillMetadata]:
     """A still that FFmpeg reads and OpenCV does not (:data:`AV_STILL_SUFFIXES`), decoded with PyAV:
     ``(H, W, C)`` grey, RGB or RGBA (with or without alpha as stored), uint8, or uint16 for samples
     of more than 8 bits (a 10-bit DPX scan, a 16-bit netpbm)."""
-    import av
-
     from srstream.engine.av_errors import av_failures
     from srstream.engine.encode import has_alpha, is_deep
     from srstream.engine.media import main_video
 
     try:
-        with av.open(str(path)) as container:
+        with open_av(str(path)) as container:
             video = _largest_picture(container) if container.format.name == "ico" else main_video(container)
             frame = next(container.decode(video), None) if video is not None else None
             if frame is not None:
@@ -1067,13 +1066,11 @@ def _container_orientation(path: Path, data: np.ndarray) -> int:
     head = data[:65536].tobytes()
     if b"irot" not in head and b"imir" not in head:
         return 1
-    import av
-
     from srstream.engine.av_errors import av_failures, side_data
     from srstream.engine.media import main_video
 
     try:
-        with av.open(str(path)) as container:
+        with open_av(str(path)) as container:
             video = _largest_picture(container) if container.format.name == "ico" else main_video(container)
             frame = next(container.decode(video), None) if video is not None else None
     except (*av_failures(), OSError, ValueError):

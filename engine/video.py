@@ -33,7 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from srstream.atomic import PendingOutput
-from srstream.engine.av_errors import av_failures, read_error, reading, write_error, writing
+from srstream.engine.av_errors import av_failures, open_av, read_error, reading, write_error, writing
 from srstream.engine.captions import CaptionData, caption_bytes, caption_track, captions_ahead, has_captions
 from srstream.engine.dovi import dynamic_hdr_notes
 from srstream.engine.encode import (
@@ -396,7 +396,7 @@ class FileSource:
         where = "standard input" if src == PIPE else str(src)
         with reading(where, "a pipe needs a streamable format such as Matroska or MPEG-TS (ffmpeg ... -f matroska -)"
                      if src == PIPE else ""):
-            self.container = av.open("pipe:0") if src == PIPE else open_input(src)
+            self.container = open_av("pipe:0") if src == PIPE else open_input(src)
         video = main_video(self.container)
         if video is None:
             why = no_video(src, self.container)

@@ -253,9 +253,9 @@ def _animated_jxl(path: Path) -> bool:
     """Whether FFmpeg finds a JPEG XL animation at ``path`` (its ``jpegxl_anim`` demuxer reads the header's
     animation flag; a still is ``jpegxl_pipe``)."""
     try:
-        import av
+        from srstream.engine.av_errors import open_av
 
-        with av.open(str(path)) as container:
+        with open_av(str(path)) as container:
             return container.format.name == "jpegxl_anim"
     except Exception:  # noqa: BLE001 - any FFmpeg or import failure: the decoder says what is wrong
         return False

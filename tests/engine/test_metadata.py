@@ -110,6 +110,34 @@ def test_every_tracks_language_is_kept_in_a_mov(tmp_path: Path, nearest: Path,
             assert sum(1 for p in c.demux(c.streams.audio[2]) if p.size) > 3
 
 
+def test_tags_that_are_not_utf_8_are_read_not_a_traceback(tmp_path: Path, nearest: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A title in Latin-1, as old Windows taggers wrote them: PyAV reads tags strictly as UTF-8 and raised
+    UnicodeDecodeError on opening the file, so the run ended in a traceback before any work. The tag is read
+    with U+FFFD for the byte that is not UTF-8, and the film upscaled with its sound."""
+    src = tmp_path / "old.mp4"
+    with av.open(str(src), "w") as c:
+        c.metadata["title"] = "Caf\u00e9 Noir"
+        v = c.add_stream("libx264", rate=Fraction(25))
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("aac", rate=44100)
+        for i in range(5):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")):
+                c.mux(p)
+        sound = av.AudioFrame.from_ndarray(np.zeros((1, 4096), np.float32), format="fltp", layout="mono")
+        sound.sample_rate = 44100
+        for p in [*a.encode(sound), *a.encode(), *v.encode()]:
+            c.mux(p)
+    data = src.read_bytes()
+    assert data.count("Caf\u00e9".encode()) == 1
+    src.write_bytes(data.replace("Caf\u00e9 ".encode(), b"Caf\xe9  "))  # Latin-1, as long
+    code, text = upscale_cli(src, tmp_path / "out.mp4", nearest, capsys)
+    assert code == 0 and "Traceback" not in text, text
+    with av.open(str(tmp_path / "out.mp4"), metadata_errors="replace") as c:
+        assert c.metadata.get("title") == "Caf\ufffd  Noir" and len(c.streams.audio) == 1
+        assert sum(1 for _ in c.decode(video=0)) == 5
+
+
 def test_a_phones_quicktime_tags_are_kept(tmp_path: Path, nearest: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An iPhone's make, model, local capture time and place are QuickTime metadata keys
     (``com.apple.quicktime.*``), which FFmpeg's MOV/MP4 muxer dropped without a word."""
