@@ -10,7 +10,7 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["boxes", "find_moov", "write_languages"]
+__all__ = ["boxes", "find_moov", "unfinished", "write_languages"]
 
 
 def find_moov(file: BinaryIO) -> tuple[int, int] | None:
@@ -31,6 +31,33 @@ def find_moov(file: BinaryIO) -> tuple[int, int] | None:
         if size < header:  # 0: the box runs to the end of the file; below its header: damaged
             return None
         offset += size
+
+
+def unfinished(path: str | Path) -> bool:
+    """Whether the file at ``path`` is an ISO file (MP4, MOV) that was never finished: it begins with a
+    ``ftyp`` box and holds sample data (``mdat``) but no index (``moov``), which a camera or phone writes
+    when its recording stops, so no player can read what is there."""
+    kinds = set()
+    try:
+        with open(path, "rb") as file:
+            size_of_file = file.seek(0, 2)
+            offset = 0
+            while offset + 8 <= size_of_file:
+                file.seek(offset)
+                head = file.read(16)
+                size, kind = struct.unpack(">I4s", head[:8])
+                kinds.add(kind)
+                if not offset and kind != b"ftyp":
+                    return False
+                header = 8
+                if size == 1 and len(head) == 16:
+                    size, header = struct.unpack(">Q", head[8:16])[0], 16
+                if size < header:  # 0: to the end of the file (an mdat whose size was never written), or damaged
+                    break
+                offset += size
+    except (OSError, struct.error):
+        return False
+    return b"moov" not in kinds and b"mdat" in kinds
 
 
 def boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int, int]]:

@@ -190,6 +190,14 @@ def _probe_video(path: Path) -> MediaInfo:
                 pix_fmt=cc.pix_fmt or "",
             )
     except av_failures() as exc:
+        from srstream.engine.isobox import unfinished
+
+        if unfinished(path):
+            raise InputError(f"{path} is an MP4/MOV recording that was never finished: its index (the moov box), "
+                             "which a camera or phone writes when the recording stops, is missing (the battery ran "
+                             "out, the app crashed, the card filled), so nothing in it can be read; rebuild the index "
+                             "first with a tool such as untrunc, given a whole recording from the same device; "
+                             "nothing was written") from exc
         raise read_error(exc, f"{path} is not a video or image sr-stream can read") from exc
 
 

@@ -207,6 +207,27 @@ def test_a_truncated_input_says_so_keeps_what_decoded_and_exits_3(tmp_path: Path
     assert _frames(tmp_path / "job.mp4") == got and _leftovers(tmp_path) == []
 
 
+def test_a_recording_never_finished_is_said_to_be_so(tmp_path: Path, nearest: Path) -> None:
+    """A phone's or a camera's MP4 whose recording stopped before its end (the battery, a crash, a full card)
+    has its frames but not the index written last, and nothing reads it: the run said it was not a video
+    sr-stream can read and to check that it is complete. It now says what happened and what rebuilds it."""
+    from srstream.engine.isobox import unfinished
+
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(whole), "w") as c:  # the index after the frames, as a camera writes it
+        s = c.add_stream("libx264", rate=Fraction(30))
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(30):
+            c.mux(s.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 8, np.uint8), format="rgb24")))
+        c.mux(s.encode())
+    data = whole.read_bytes()
+    (tmp_path / "VID_0001.mp4").write_bytes(data[: len(data) // 3])  # within its frames
+    assert not unfinished(whole) and unfinished(tmp_path / "VID_0001.mp4")
+    r = _cli("VID_0001.mp4", "-o", "out.mp4", "--model", str(nearest), cwd=tmp_path)
+    assert r.returncode == 3 and "recording that was never finished: its index (the moov box)" in r.stderr, r.stderr
+    assert "untrunc" in r.stderr and not (tmp_path / "out.mp4").exists() and _leftovers(tmp_path) == []
+
+
 def test_a_truncated_matroska_input_is_said_to_be_so(tmp_path: Path, nearest: Path) -> None:
     """A Matroska film cut off (a download stopped half-way) declares no frame count, so a run, in one pass or
     as a resumable job, wrote the half that was there and said nothing. Its tag's length (FFmpeg's and
