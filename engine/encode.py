@@ -1102,10 +1102,13 @@ def _sound_shape(rate: int, channels: int) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _adts_shapes(path: str, index: int, stamp: tuple[int, int]) -> tuple[tuple[int, int, int, float], ...]:
+def _adts_shapes(path: str, index: int, stamp: tuple[int, int], start: float | None = None,
+                 end: float | None = None) -> tuple[tuple[int, int, int, float], ...]:
     """(rate, channels, samples, first seconds) of each shape the ADTS frames of stream ``index`` of the
-    file at ``path`` (of size and mtime ``stamp``) come in, in order of appearance; () where it cannot be read.
-    Read from the frames' 7-byte headers, not decoded: a 77-minute .ts of 346 MB in 2.1 s on a 2-core Xeon."""
+    file at ``path`` (of size and mtime ``stamp``) come in, in order of appearance, from ``start`` to ``end``
+    seconds on the stream's clock where given (a preview's, a scene's: not the whole film); () where it
+    cannot be read. Read from the frames' 7-byte headers, not decoded: a 77-minute .ts of 346 MB in 2.1 s on
+    a 2-core Xeon."""
     import av
 
     from srstream.engine.sequence import open_input
@@ -1114,7 +1117,14 @@ def _adts_shapes(path: str, index: int, stamp: tuple[int, int]) -> tuple[tuple[i
     try:
         with open_input(path) as container:
             stream = container.streams[index]
+            if start:
+                container.seek(max(0, int((start - 1) * 1_000_000)))  # (microseconds; a second early: every frame)
             for packet in container.demux(stream):
+                at = float(packet.pts * packet.time_base) if packet.pts is not None else None
+                if at is not None and ((start is not None and at < start) or (end is not None and at >= end)):
+                    if end is not None and at >= end:
+                        break
+                    continue
                 head = bytes(packet)[:7] if packet.size >= 7 else b""
                 if len(head) < 7 or head[0] != 0xFF or head[1] & 0xF6 != 0xF0:
                     continue  # not an ADTS frame (or a flush)
@@ -1122,14 +1132,14 @@ def _adts_shapes(path: str, index: int, stamp: tuple[int, int]) -> tuple[tuple[i
                 if rate_index >= len(_ADTS_RATES) or not config:  # a reserved rate; channels set in the frame
                     continue
                 shape = (_ADTS_RATES[rate_index], 8 if config == 7 else config)
-                seconds = float(packet.pts * packet.time_base) if packet.pts is not None else 0.0
-                shapes.setdefault(shape, [0, seconds])[0] += 1024 * ((head[6] & 3) + 1)
+                shapes.setdefault(shape, [0, at or 0.0])[0] += 1024 * ((head[6] & 3) + 1)
     except (av.error.FFmpegError, OSError, IndexError):  # the run reads it and says what is wrong
         return ()
     return tuple((rate, channels, samples, first) for (rate, channels), (samples, first) in shapes.items())
 
 
-def _switching_sound(in_stream, out_format: str, suffix: str) -> None:  # noqa: ANN001 - an av stream
+def _switching_sound(in_stream, out_format: str, suffix: str,  # noqa: ANN001 - an av stream
+                     span: tuple[Fraction | None, Fraction | None] = (None, None)) -> None:
     """Refuse to copy AAC whose ADTS frames switch rate or channels mid-stream (a DVB recording's adverts in
     stereo and its programme in 5.1, a streaming service's .ts with adverts spliced in at 44.1 kHz) into a
     format that describes the sound once, for all of it (.mp4, .mov, .mkv, ...): the frames after the switch
@@ -1148,7 +1158,10 @@ def _switching_sound(in_stream, out_format: str, suffix: str) -> None:  # noqa: 
         return
     if not stat.S_ISREG(found.st_mode):  # a pipe, a device
         return
-    shapes = _adts_shapes(container.name, in_stream.index, (found.st_size, found.st_mtime_ns))
+    start = float(span[0]) if span[0] is not None else None
+    origin = start if start is not None else (container.start_time or 0) / 1_000_000
+    end = origin + float(span[1]) if span[1] is not None else None
+    shapes = _adts_shapes(container.name, in_stream.index, (found.st_size, found.st_mtime_ns), start, end)
     if len(shapes) < 2:
         return
     longest = max(shapes, key=lambda shape: shape[2])
@@ -1394,12 +1407,14 @@ class _Reencode(ValueError):
         self.shape = shape
 
 
-def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]) -> dict:  # noqa: ANN001
+def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str],  # noqa: ANN001
+                 span: tuple[Fraction | None, Fraction | None] = (None, None)) -> dict:
     """Add a stream-copy output stream for each input stream (audio, subtitles), with its tags and
     dispositions; returns input index -> output stream, or ->
     :class:`AudioReencode` / :class:`SubtitleReencode` for an audio or text subtitle stream the
     format cannot hold as it is (and for all audio into .mxf, :data:`_PADDED_AUDIO`), and appends
-    what was copied (or re-encoded) to ``copied``.
+    what was copied (or re-encoded) to ``copied``. ``span``: (where the output starts, in seconds on the input's
+    clock, and how long it runs) where it is a part (a preview, a scene): what is looked at in the sound.
 
     Raises:
         OutputError: the output format cannot hold one of them (with what to use instead).
@@ -1424,7 +1439,7 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
             if out_container.format.name in _STARTLESS_AUDIO and late > STARTLESS_TOLERANCE:
                 raise _Reencode(f"a {suffix} file keeps no start time for sound, which begins {late:.2f} s in")
             if in_stream.type == "audio":
-                _switching_sound(in_stream, out_container.format.name, suffix)
+                _switching_sound(in_stream, out_container.format.name, suffix, span)
             _header_takes(out_container.format.name, in_stream)
             out[index] = out_container.add_stream_from_template(in_stream)
         except (av.error.FFmpegError, ValueError) as exc:

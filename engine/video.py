@@ -805,7 +805,6 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
     if note:
         notes.append(note)
     convert = frame_converter(pix_fmt, source.matrix, size, alpha=keeps_alpha(source, pix_fmt))
-    streams = copy_streams(container, source.copied, suffix, copied)
     # a part's end (--duration, --to; --frames at the video's rate, the chapters being written first): the
     # chapters end there
     frames, seconds = source.limit
@@ -813,6 +812,7 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
     rate = video_rate(video)
     if frames and rate:
         until = min(until, frames / rate) if until is not None else frames / rate
+    streams = copy_streams(container, source.copied, suffix, copied, (source.cut_at, until))
     streams.update(copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at,
                                            until=until))
     captions = caption_track(container, suffix, video.time_base, copied, notes) if source.captions else None

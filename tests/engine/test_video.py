@@ -416,6 +416,10 @@ def test_aac_that_switches_rate_and_channels_is_not_copied_where_it_is_described
     with av.open(str(tmp_path / "out.ts")) as c:
         shapes = {(f.layout.name, f.sample_rate) for f in c.decode(c.streams.audio[0])}
     assert shapes == {("stereo", 44100), ("5.1", 48000)}
+    # a preview of the adverts, or the programme from 1.5 s on, holds one shape: copied as it is
+    for part in ({"limit": (15, None)}, {"start": 1.5}):
+        report = upscale_video(src, tmp_path / "part.mp4", upscaler, FAST, **part)
+        assert report.copied_streams == ["audio stream #1 (aac)"], (part, report.copied_streams)
 
 
 def test_a_transport_stream_of_joined_files_keeps_every_frame_and_its_sound(tmp_path: Path,
