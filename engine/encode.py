@@ -1648,6 +1648,11 @@ def web_ready(out_container) -> None:  # noqa: ANN001 - an av output container, 
             out_container.options["movflags"] = f"{flags}+faststart" if flags else "+faststart"
 
 
+#: FFmpeg's muxers that write no stream's language: an .avi's, .flv's, .mpg's or .mxf's French and German sound
+#: tracks came out unnamed, though the run said it had kept the tags.
+_NO_LANGUAGES = ("avi", "flv", "mpeg", "vob", "dvd", "svcd", "vcd", "mxf", "mxf_d10", "mxf_opatom")
+
+
 def copy_container_metadata(src, out_container, suffix: str, copied: list[str], notes: list[str],  # noqa: ANN001
                             cut: Fraction | None = None, until: Fraction | None = None) -> dict:
     """Container tags (title, ...), chapters, attachments (Matroska fonts) and cover pictures,
@@ -1669,6 +1674,11 @@ def copy_container_metadata(src, out_container, suffix: str, copied: list[str], 
     elif keys and suffix.lower() != ".mkv":
         notes.append(f"{len(keys)} QuickTime tags ({', '.join(keys[:2])}{', ...' if len(keys) > 2 else ''}) not "
                      f"kept: a {suffix} file holds none (.mov, .mp4 and .mkv do)")
+    spoken = [stream.metadata.get("language") for stream in out_container.streams
+              if stream.type in ("audio", "subtitle") and stream.metadata.get("language") not in (None, "", "und")]
+    if spoken and out_container.format.name in _NO_LANGUAGES:
+        notes.append(f"the language{'s' if len(spoken) > 1 else ''} of its sound and subtitles ({', '.join(spoken)}) "
+                     f"not kept: a {suffix} file holds none (.mkv, .mp4, .mov and .ts do)")
     chapters = src.chapters()
     if cut is not None or until is not None:
         chapters = _chapters_from(chapters, cut, until)

@@ -108,6 +108,9 @@ def test_every_tracks_language_is_kept_in_a_mov(tmp_path: Path, nearest: Path,
         with av.open(str(tmp_path / name)) as c:
             assert [s.metadata.get("language") for s in c.streams] == languages, name
             assert sum(1 for p in c.demux(c.streams.audio[2]) if p.size) > 3
+    # FFmpeg's .avi muxer writes no language at all: said, not lost without a word
+    code, text = upscale_cli(src, tmp_path / "out.avi", nearest, capsys)
+    assert code == 0 and "the languages of its sound and subtitles (deu, swe, fra) not kept: a .avi file" in text, text
 
 
 def test_tags_that_are_not_utf_8_are_read_not_a_traceback(tmp_path: Path, nearest: Path,
