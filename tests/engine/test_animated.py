@@ -73,6 +73,13 @@ def test_a_transparent_gif_becomes_a_transparent_webp(tmp_path: Path, nearest: P
     assert code == 0 and "kept their own format" not in text, text
     ok, animation = cv2.imreadanimation(str(tmp_path / "emotes_x2" / "emote.webp"))
     assert ok and list(animation.durations) == [100, 200, 50]
+    # and one alone: it was refused ("--ext: for image outputs; emote.gif is a video"), -o had to name it
+    for ext, name in (("webp", "emote_x2.webp"), ("png", "emote_x2.apng")):
+        code, text = _run(capsys, str(folder / "emote.gif"), "--ext", ext, "--model", str(nearest))
+        ok, animation = cv2.imreadanimation(str(folder / name))
+        assert code == 0 and ok and len(animation.frames) == 3, text
+    code, text = _run(capsys, str(folder / "emote.gif"), "--ext", "jpg", "--model", str(nearest))
+    assert code != 0 and "holds one picture" in text and not list(folder.glob("*.jpg")), text
 
 
 @pytest.mark.parametrize("loop", [None, 0, 2])
