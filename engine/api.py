@@ -96,6 +96,10 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
 
 
+#: The animation an image format names (``--ext``, ``image_format``) for an animated GIF, WebP or PNG alone.
+ANIMATION_FORMATS = {".webp": ".webp", ".png": ".apng"}
+
+
 #: ``segments="auto"``: videos of at least this many frames run as resumable jobs of
 #: :data:`AUTO_SEGMENT_FRAMES`-frame segments (about 20 s at 30 fps): an interruption then costs at
 #: most one segment of work.
@@ -234,6 +238,8 @@ def _gif_as_picture(media: Any, dst: str | Path | None, image_format: str | None
         return media
     if media.frames == 1:
         return dataclasses.replace(media, kind="image", frames=0)
+    if dst is None and suffix in ANIMATION_FORMATS:  # --ext png: its animated PNG (:data:`ANIMATION_FORMATS`)
+        return media
     raise ConfigError(f"{named}: the input is an animated GIF of {media.frames or 'several'} frames, and {suffix} holds "
                       "one picture; end the output with .apng (an animated PNG), .webp (an animated WebP), .gif, or "
                       "a video's extension (.mp4)")
@@ -378,6 +384,10 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
             output = output.with_suffix(image_suffix)
         elif output.suffix.lower() != image_suffix:
             raise ConfigError(f"-o {output} and --ext {image_suffix.lstrip('.')} name two formats: drop one")
+    elif (media.kind == "video" and dst is None and image_suffix in ANIMATION_FORMATS
+          and media.path.suffix.lower() in (".gif", ".webp", ".png", ".apng")):
+        # an animation alone, into the animated format --ext names (it came out as an .mp4, the format ignored)
+        output = output.with_suffix(ANIMATION_FORMATS[image_suffix])
     if dst is None and into is not None:
         output = Path(into) / output.name
     streaming = str(output) == "-"

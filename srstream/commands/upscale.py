@@ -502,8 +502,7 @@ def _plan(args: argparse.Namespace, into: Path | None = None, overwrite: bool | 
 
         height = probe(args.input).height or None
     model, resize, tag = _sized_model(args, height)
-    output = args.output if args.output is not None or into is not None else _animation_as(args, tag)
-    job = plan_file(args.input, output, scale=tag, overwrite=args.overwrite if overwrite is None else overwrite,
+    job = plan_file(args.input, args.output, scale=tag, overwrite=args.overwrite if overwrite is None else overwrite,
                     codec=args.codec, crf=args.crf, bitrate=args.bitrate, preset=args.preset, pix_fmt=args.pix_fmt,
                     audio=not args.no_audio, subtitles=not args.no_subtitles, segments=args.segments,
                     restart=args.restart, workers=args.workers, ray_address=args.ray_address,
@@ -528,36 +527,16 @@ def _plan(args: argparse.Namespace, into: Path | None = None, overwrite: bool | 
 _IMAGE_ONLY = (("ext", "--ext", None), ("quality", "--quality", None))
 
 
-#: The animation outputs ``--ext`` names for an animated GIF, WebP or PNG given alone (an APNG for ``png``).
-_ANIMATION_EXTS = {".webp": ".webp", ".png": ".apng"}
-
-
-def _animation_as(args: argparse.Namespace, tag: int | str) -> Path | None:
-    """The default output of an animation given alone (``sticker.gif --ext webp``: ``sticker_x2.webp``) in the
-    animation format ``--ext`` names, else None. A folder's animations took ``--ext`` and one alone was
-    refused ("for image outputs; sticker.gif is a video"): ``-o`` had to name it."""
-    from srstream.engine.media import probe
-    from srstream.engine.outputs import default_output, image_format
-
-    suffix = _ANIMATION_EXTS.get(image_format(args.ext) or "")
-    if suffix is None or args.input.suffix.lower() not in (".gif", ".webp", ".png", ".apng") \
-            or not args.input.is_file():
-        return None
-    media = probe(args.input)
-    if media.kind != "video":  # a still: --ext is an image output's as it is
-        return None
-    return default_output(args.input, tag, "image").with_suffix(suffix)
-
-
 def _unused_image_options(args: argparse.Namespace, job) -> list[str]:  # noqa: ANN001 - FileJob
     """Which of :data:`_IMAGE_ONLY` the command line set and ``job`` has no use for: a video's, an
     image sequence's, a folder of videos only (``--quality`` serves numbered frames and an animated
-    WebP too; ``--ext`` an animation given alone, :func:`_animation_as`)."""
+    WebP too; ``--ext`` an animation given alone, which it names: ``ANIMATION_FORMATS``)."""
+    from srstream.engine.api import ANIMATION_FORMATS
     from srstream.engine.outputs import image_format
 
     images = job.sequence is None and (job.kind == "image" or (job.kind != "video" and job.media.frames))
     animated = args.output is None and job.kind == "video" and job.output is not None \
-        and job.output.suffix.lower() == _ANIMATION_EXTS.get(image_format(args.ext) or "", "")
+        and job.output.suffix.lower() == ANIMATION_FORMATS.get(image_format(args.ext) or "", "")
     return [option for option in _given(args, _IMAGE_ONLY)
             if not (images or (option == "--quality" and (job.frames is not None or job.animation))
                     or (option == "--ext" and animated))]
