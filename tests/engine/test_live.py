@@ -1034,7 +1034,8 @@ def test_a_mac_camera_is_opened_at_a_rate_it_offers(monkeypatch: pytest.MonkeyPa
 
     asked: list[str | None] = []
 
-    def fake_open(url, format=None, options=None, timeout=None):  # noqa: ANN001, ANN202, A002
+    def fake_open(url, format=None, options=None, timeout=None, metadata_errors="strict"):  # noqa: ANN001, ANN202, A002
+        assert metadata_errors == "replace"  # a camera's tags read whatever their bytes (av_errors.open_av)
         asked.append((options or {}).get("framerate"))
         if (options or {}).get("framerate") != offered:
             raise av.error.OSError(5, "Input/output error")

@@ -70,10 +70,11 @@ def test_bad_inputs_raise_input_error(tmp_path: Path, make, message: str) -> Non
 
 
 def test_truncated_video_raises_or_probes_honestly(tmp_path: Path) -> None:
-    """Cutting a file mid-way loses its index (moov at the end): probing must fail clearly."""
+    """Cutting a file mid-way loses its index (moov at the end): probing must fail clearly, saying so (as a
+    recording that stopped before its end has no index either)."""
     whole = write_video(tmp_path / "whole.mp4", frames=10).read_bytes()
     cut = _write(tmp_path / "cut.mp4", whole[: len(whole) // 2])
-    with pytest.raises(InputError, match="not a video or image"):
+    with pytest.raises(InputError, match=r"cut\.mp4 is an MP4/MOV recording that was never finished: its index"):
         probe(cut)
 
 
