@@ -293,18 +293,9 @@ def write_b_frame_avi(path: Path, frames: int = 30) -> Path:
     """H.264 with B-frames in AVI, which stores no presentation times: FFmpeg's demuxer gives the
     packets times in file (decoding) order."""
     rng = np.random.default_rng(2)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=Fraction(30))
-        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
-        s.options = {"preset": "ultrafast", "bf": "2", "g": "10"}
-        for i in range(frames):
-            f = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+    pictures = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(frames)]
+    return _write_coded(path, "libx264", "yuv420p", pictures, rate=30, options={"preset": "ultrafast", "bf": "2",
+                                                                                "g": "10"})
 
 
 def test_an_avi_of_b_frames_keeps_its_frames_in_time(tmp_path: Path, upscaler: FrameUpscaler) -> None:
@@ -887,12 +878,14 @@ def test_an_output_that_reads_back_without_its_video_is_refused_not_a_traceback(
 
 
 def _write_coded(path: Path, codec: str, pix_fmt: str, pictures: list[np.ndarray],
-                 container_format: str | None = None) -> Path:
-    """A 25-fps video of ``pictures`` (RGB, 8-bit or 16-bit) in ``codec`` and ``pix_fmt``."""
+                 container_format: str | None = None, rate: int = 25, options: dict[str, str] | None = None) -> Path:
+    """A ``rate``-fps video of ``pictures`` (RGB, 8-bit or 16-bit) in ``codec`` and ``pix_fmt``, with the
+    encoder's ``options``."""
     with av.open(str(path), "w", format=container_format) as c:
-        v = c.add_stream(codec, rate=25)
+        v = c.add_stream(codec, rate=rate)
         v.height, v.width = pictures[0].shape[:2]
         v.pix_fmt = pix_fmt
+        v.options = options or {}
         for i, picture in enumerate(pictures):
             frame = av.VideoFrame.from_ndarray(picture, format="rgb48le" if picture.dtype == np.uint16 else "rgb24")
             frame.pts = i
