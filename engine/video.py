@@ -622,7 +622,8 @@ class FileSource:
             if not emit(Frame(report.frames_in, pts - shift, time.perf_counter(), frame)):
                 return ""
             report.frames_in += 1
-            self.read_until = (pts + (frame.duration or step) - (video.start_time or 0)) * tb
+            if self.seconds_declared:  # (per frame: only where a truncation is looked for)
+                self.read_until = (pts + (frame.duration or step) - (video.start_time or 0)) * tb
             if held is not None:
                 kept_until = (pts + (frame.duration or step)) * tb
                 if not release(kept_until):
