@@ -798,14 +798,17 @@ class Upscaler:
         threads take turns.
 
         Raises:
-            InputError: another dtype, a float outside 0..1 (or NaN), or another shape or
-                channel count.
+            InputError: another dtype, a float outside 0..1 (or NaN), an empty image, or another shape
+                or channel count.
         """
         if _is_pil(image):
             return self._upscale_pil(image)
         if isinstance(image, (str, os.PathLike)):
             raise InputError(f"{image}: upscale takes a decoded image (an array or a PIL image); for a file, "
                              "upscale_file(path, output), or read it first (cv2.imread, PIL.Image.open)")
+        if image is None or isinstance(image, (bytes, bytearray)):
+            raise InputError(f"upscale was given {type(image).__name__}, not an image: pass an H x W or H x W x C "
+                             "array (bytes of a file: cv2.imdecode or PIL.Image.open(io.BytesIO(data)) first)")
         image = np.asarray(image)
         if image.ndim not in (2, 3):
             several = " (several images: upscale_batch, or frames for a stream)" if image.ndim == 4 else ""
@@ -824,6 +827,9 @@ class Upscaler:
 
     def _upscale_rgb(self, image: np.ndarray) -> np.ndarray:
         """:meth:`upscale` of an 8- or 16-bit array in RGB order (or grey)."""
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise InputError(f"an empty image ({image.shape[1]} x {image.shape[0]} pixels): there is nothing to "
+                             "upscale")
         with self._lock:
             if self._closed:
                 raise ConfigError("this Upscaler was closed: open a new one (or upscale inside its with block)")
@@ -848,7 +854,8 @@ class Upscaler:
 
     def _upscale_pil(self, image: Any) -> Any:
         """A PIL image upscaled into a PIL image: its mode kept (CMYK, YCbCr and HSV upscaled as
-        RGB and turned back, as Pillow converts them), its ``info`` (ICC profile, EXIF, DPI) carried as
+        RGB and turned back, as Pillow converts them; RGBX as RGB; premultiplied RGBa and La as RGBA
+        and LA), its ``info`` (ICC profile, EXIF, DPI) carried as
         ``Image.resize`` carries it. A palette image comes back RGB (RGBA where it has transparent
         colours) and a bilevel one grey: the upscaled edges hold colours and levels between theirs."""
         from PIL import Image  # the caller's own Pillow: it made the image
@@ -860,8 +867,10 @@ class Upscaler:
         elif mode == "1":
             back = "L"
             pixels = np.asarray(image.convert(back))
-        elif mode in ("CMYK", "YCbCr", "HSV"):
+        elif mode in ("CMYK", "YCbCr", "HSV", "RGBX"):  # RGBX: RGB with a padding byte (a 32-bit BMP, a TIFF)
             pixels = np.asarray(image.convert("RGB"))
+        elif mode in ("RGBa", "La"):  # premultiplied alpha: upscaled straight and premultiplied again
+            pixels = np.asarray(image.convert(mode.upper()))
         elif mode == "I":  # 32-bit integers: how Pillow opens a 16-bit PNG
             pixels = np.asarray(image)
             if pixels.size and not (pixels.min() >= 0 and pixels.max() <= 65535):

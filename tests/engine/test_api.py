@@ -86,6 +86,17 @@ def test_pil_images_come_back_as_pil_images_in_their_own_mode() -> None:
         same(image_module.fromarray(deep), "I", up.upscale(deep.astype(np.uint16)).astype(np.int32))
         with pytest.raises(InputError, match="mode LAB: convert it to RGB"):
             up.upscale(rgb.convert("LAB"))
+        # RGB with a padding byte (a 32-bit BMP) and premultiplied alpha: as RGB and RGBA, given back in their modes
+        padded = up.upscale(rgb.convert("RGBX"))
+        assert padded.mode == "RGBX" and np.array_equal(np.asarray(padded.convert("RGB")), up.upscale(np.asarray(rgb)))
+        rgba = image_module.merge("RGBA", (*rgb.split(), grey.point(lambda v: 255 - v)))
+        premultiplied = up.upscale(rgba.convert("RGBa"))
+        assert premultiplied.mode == "RGBa" and premultiplied.size == (22, 18)
+        straight = up.upscale(np.asarray(rgba.convert("RGBa").convert("RGBA")))
+        assert np.array_equal(np.asarray(premultiplied), np.asarray(image_module.fromarray(straight).convert("RGBa")))
+        assert up.upscale(with_alpha.convert("La")).mode == "La"
+        with pytest.raises(InputError, match=r"empty image \(0 x 0 pixels\)"):
+            up.upscale(image_module.new("RGB", (0, 0)))
 
 
 def test_arrays_in_other_layouts_are_upscaled_or_named() -> None:
@@ -103,6 +114,12 @@ def test_arrays_in_other_layouts_are_upscaled_or_named() -> None:
         up.upscale(image.transpose(2, 0, 1))
     with pytest.raises(InputError, match="upscale takes a decoded image.*upscale_file"):
         up.upscale("photo.jpg")
+    with pytest.raises(InputError, match="given NoneType, not an image"):  # not "an array of shape ()"
+        up.upscale(None)
+    with pytest.raises(InputError, match="given bytes, not an image.*imdecode"):
+        up.upscale(b"\x89PNG")
+    with pytest.raises(InputError, match=r"an empty image \(5 x 0 pixels\)"):  # not the tiler's error
+        up.upscale(np.zeros((0, 5, 3), np.uint8))
     import pickle
 
     with pytest.raises(TypeError, match="open one in each process"):  # not "cannot pickle 'Core' object"
