@@ -24,6 +24,8 @@ every core).
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import numbers
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -170,6 +172,9 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
 
     from srstream.engine.outputs import image_format as format_suffix
 
+    _check_types(crf=crf, max_frames=max_frames, image_quality=image_quality, workers=workers,
+                 max_seconds=max_seconds, start=start, fps=fps, overwrite=overwrite, audio=audio,
+                 subtitles=subtitles, restart=restart, recursive=recursive)
     if image_quality is not None and not 1 <= image_quality <= 100:
         raise ConfigError(f"--quality {image_quality}: from 1 (smallest files) to 100 (best)")
     from srstream.engine.media import probe_video
@@ -214,6 +219,31 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
         sequence.remove()
         raise
     return dataclasses.replace(job, sequence=sequence)
+
+
+_WHOLE = ("crf", "max_frames", "image_quality", "workers")  # plan_file's whole-number arguments
+_SWITCHES = ("overwrite", "audio", "subtitles", "restart", "recursive")  # and its True/False ones
+
+
+def _check_types(**values: Any) -> None:
+    """A :class:`ConfigError` naming the argument of :func:`plan_file` given a value of the wrong kind
+    (``crf="18"``, ``crf=18.5``; ``audio="no"``, which Python reads as True), before it is compared or
+    taken as true; None passes (not given)."""
+    for name, value in values.items():
+        if value is None:
+            continue
+        if name in _SWITCHES:
+            if isinstance(value, (str, bytes)):  # audio="no" would be taken as True
+                raise ConfigError(f"{name}={value!r}: True or False, not a string")
+        elif isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral if name in _WHOLE
+                                                                           else numbers.Real):
+            kind = "a whole number" if name in _WHOLE else "a number"
+            try:
+                hint = f" ({name}={int(value) if name in _WHOLE else float(value)!r}, not a string)" \
+                    if isinstance(value, str) else ""
+            except ValueError:
+                hint = ""
+            raise ConfigError(f"{name}={value!r}: {kind}{hint}")
 
 
 def _gif_as_picture(media: Any, dst: str | Path | None, image_format: str | None) -> Any:  # noqa: ANN401
@@ -909,6 +939,13 @@ class Upscaler:
         upscaled into a video, ``max_frames``, ``max_seconds`` and ``start`` for a part of a video
         (a preview, a scene), and ``image_format`` and ``image_quality`` for images (see
         :func:`plan_file`)."""
+        unknown = sorted(set(encode) - set(inspect.signature(plan_file).parameters) | {"scale"} & set(encode))
+        if unknown:  # not "plan_file() got an unexpected keyword argument"
+            takes = [k for k, p in inspect.signature(plan_file).parameters.items() if p.kind == p.KEYWORD_ONLY
+                     and k not in ("scale", "overwrite")]
+            scale = " (the scale is the model's: Upscaler(scale=...))" if "scale" in unknown else ""
+            raise TypeError(f"upscale_file() got unexpected keyword arguments {', '.join(unknown)}; it takes "
+                            f"overwrite, progress and {', '.join(takes)}{scale}")
         return self.run(plan_file(src, dst, scale=self.spec.scale, overwrite=overwrite, **encode), progress)
 
     def run(self, job: FileJob, progress: Callable[[int], None] | None = None) -> FileResult:

@@ -218,6 +218,18 @@ def test_files_go_through_the_same_checks_as_the_command_line(tiny_video: Path, 
             up.upscale_file(tiny_video, tmp_path / "out.mkv")
         with pytest.raises(ConfigError, match="--crf 99 is out of range"):
             up.upscale_file(tiny_video, tmp_path / "again.mkv", crf=99)
+        # arguments of the wrong kind are named, not compared ("'<=' not supported") or taken as true
+        with pytest.raises(ConfigError, match=r"crf='18': a whole number \(crf=18, not a string\)"):
+            up.upscale_file(tiny_video, tmp_path / "again.mkv", crf="18")
+        with pytest.raises(ConfigError, match="audio='no': True or False, not a string"):
+            up.upscale_file(tiny_video, tmp_path / "again.mkv", audio="no")
+        with pytest.raises(ConfigError, match=r"start='1:30': a number$"):
+            up.upscale_file(tiny_video, tmp_path / "again.mkv", start="1:30")
+        with pytest.raises(TypeError, match="upscale_file.. got unexpected keyword arguments frames; .*max_frames"):
+            up.upscale_file(tiny_video, tmp_path / "again.mkv", frames=3)
+        with pytest.raises(TypeError, match=r"arguments scale; .*Upscaler\(scale=...\)"):
+            up.upscale_file(tiny_video, tmp_path / "again.mkv", scale=4)
+        assert not (tmp_path / "again.mkv").exists()
 
 
 def test_encoder_defaults_depend_on_the_codec(tiny_video: Path, tmp_path: Path) -> None:
