@@ -172,16 +172,46 @@ def is_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
+def _apple_double(name: str) -> bool:
+    """A macOS AppleDouble file (``._photo.jpg``: the Finder's metadata of ``photo.jpg``, which a Mac
+    writes beside each file it copies onto a USB stick or network share): never a picture."""
+    return name.startswith("._")
+
+
 def folder_files(path: Path, recursive: bool = False) -> list[Path]:
     """The files of a folder, sorted; with ``recursive``, of its subfolders too (hidden ones, such
-    as a run's ``.job`` folders, left out)."""
+    as a run's ``.job`` folders, left out); a Mac's AppleDouble files (:func:`_apple_double`) left out."""
     if not recursive:
-        return sorted(p for p in path.iterdir() if p.is_file())
+        return sorted(p for p in path.iterdir() if p.is_file() and not _apple_double(p.name))
     found = []
     for folder, subfolders, names in os.walk(path):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        found += [Path(folder) / name for name in names if (Path(folder) / name).is_file()]
+        found += [Path(folder) / name for name in names
+                  if not _apple_double(name) and (Path(folder) / name).is_file()]
     return sorted(found)
+
+
+def unread_subfolders(path: Path, output: Path | None = None, limit: int = 10_000) -> list[Path]:
+    """The subfolders of the folder ``path`` (hidden ones and the run's ``output`` left out, sorted)
+    that hold an image or a video at any depth, which a run without ``-r`` does not read; each
+    searched until its first such file, and all of them through at most ``limit`` files (a huge tree
+    is not walked whole to say so)."""
+    from srstream.engine.outputs import INPUT_VIDEO_SUFFIXES
+
+    wanted = {*FOLDER_SUFFIXES, *INPUT_VIDEO_SUFFIXES}
+    held, seen = [], 0
+    mine = output.resolve() if output is not None else None
+    for sub in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
+                      and p.resolve() != mine):
+        for folder, subfolders, names in os.walk(sub):
+            subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+            seen += len(names)
+            if any(Path(n).suffix.lower() in wanted and not _apple_double(n) for n in names):
+                held.append(sub)
+                break
+            if seen > limit:
+                return held
+    return held
 
 
 def expand_inputs(path: Path, recursive: bool = False) -> list[Path]:

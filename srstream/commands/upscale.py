@@ -476,6 +476,8 @@ def _run_file(args: argparse.Namespace) -> int:
     job, model, resize = _plan(args)
     if job.sequence is not None:
         print(f"sr-stream: {job.sequence.describe()}", file=sys.stderr)
+    if job.media.kind == "folder" and not job.media.recursive and job.sequence is None:
+        _say_unread_subfolders(job.media.path, job.output)
     if job.videos:
         return _folder(args, job)
     return _upscale(args, job, model, resize)
@@ -1137,6 +1139,18 @@ def _image(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
         size = f"{count} pages (the first {size})" if paged else f"an animation of {count} frames of {size}"
     print(f"{job.output}: {size} in {result.seconds:.2f} s; {up.frame_upscaler.backend.describe()}")
     return 0
+
+
+def _say_unread_subfolders(folder: Path, output: Path) -> None:
+    """A note naming the subfolders of ``folder`` with images or videos (not the run's ``output``) that
+    a run without ``-r`` leaves alone."""
+    from srstream.engine.stills import unread_subfolders
+
+    subs = unread_subfolders(folder, output)
+    if subs:
+        names = ", ".join(p.name for p in subs[:3]) + (", ..." if len(subs) > 3 else "")
+        print(f"note: {len(subs)} subfolder{'s' if len(subs) > 1 else ''} with images or videos not read ({names}): "
+              "-r (--recursive) upscales them too, each at its place under the output folder", file=sys.stderr)
 
 
 def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler

@@ -76,8 +76,10 @@ def test_folder_goes_on_past_a_bad_image_and_fails_at_the_end(tmp_path: Path, mo
     for i in range(3):
         cv2.imwrite(str(folder / f"{i}.png"), np.full((6, 8, 3), 40 * i, np.uint8))
     (folder / "bad.png").write_bytes(b"\x89PNG not really")
+    (folder / "._0.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64))
     code, out, err = run([str(folder), "--model", str(model)], capsys)
     assert code == 3 and "3 of 4 images" in out and "bad.png" in err
+    assert "._0.png" not in err and "note:" not in err  # a Mac's AppleDouble file is not a picture that failed
     assert sorted(p.name for p in (tmp_path / "shots_x2").iterdir()) == [BATCH_RECORD, "0.png", "1.png", "2.png"]
 
 
@@ -1071,8 +1073,13 @@ def test_a_recursive_folder_run_keeps_the_folder_tree(tmp_path: Path, model: Pat
     assert cv2.imread(str(out_dir / "2024" / "b.png")).shape == (12, 12, 3)
     code, out, err = run([str(library), "-r", "-o", str(out_dir), "--model", str(model)], capsys)
     assert code == 0 and "2 skipped (already there)" in out and "1 skipped (already there" in out, err
-    code, out, err = run([str(library), "-o", str(tmp_path / "flat"), "--model", str(model)], capsys)
-    assert code == 0 and "1 of 1 images" in out and "videos" not in out  # without -r: the folder itself
+    (library / "empty").mkdir()
+    (library / "flat").mkdir()  # the output folder, with the pictures a run before wrote
+    assert cv2.imwrite(str(library / "flat" / "a.png"), np.full((12, 12, 3), 90, np.uint8))
+    code, out, err = run([str(library), "-o", str(library / "flat"), "--overwrite", "--model", str(model)], capsys)
+    assert code == 0 and "1 of 1 images" in out and "videos" not in out  # without -r: the folder itself,
+    # and a note naming the subfolders left alone that hold pictures (not the empty one, the hidden one or the output)
+    assert "note: 1 subfolder with images or videos not read (2024): -r (--recursive) upscales them" in err
     code, out, err = run([str(library), "-r", "-o", str(library / "2024" / "up"), "--model", str(model)], capsys)
     assert code == 4 and "which a recursive run reads whole" in err
     code, out, err = run([str(library / "a.png"), "-r", "--model", str(model)], capsys)
