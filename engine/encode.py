@@ -1408,13 +1408,15 @@ class _Reencode(ValueError):
 
 
 def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str],  # noqa: ANN001
-                 span: tuple[Fraction | None, Fraction | None] = (None, None)) -> dict:
+                 span: tuple[Fraction | None, Fraction | None] = (None, None), notes: list[str] | None = None) -> dict:
     """Add a stream-copy output stream for each input stream (audio, subtitles), with its tags and
     dispositions; returns input index -> output stream, or ->
     :class:`AudioReencode` / :class:`SubtitleReencode` for an audio or text subtitle stream the
     format cannot hold as it is (and for all audio into .mxf, :data:`_PADDED_AUDIO`), and appends
     what was copied (or re-encoded) to ``copied``. ``span``: (where the output starts, in seconds on the input's
     clock, and how long it runs) where it is a part (a preview, a scene): what is looked at in the sound.
+    A camera's telemetry track (:func:`srstream.engine.media.is_gpmf`) is copied into an .mp4 or .mov, and
+    left out of other formats with a note in ``notes``.
 
     Raises:
         OutputError: the output format cannot hold one of them (with what to use instead).
@@ -1423,6 +1425,11 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
 
     out = {}
     for index, in_stream in in_streams.items():
+        if in_stream.type == "data":  # a camera's telemetry (media.is_gpmf): copied where the format holds it
+            telemetry = _copy_telemetry(out_container, in_stream, suffix, copied, notes)
+            if telemetry is not None:
+                out[index] = telemetry
+            continue
         what = f"{in_stream.type} stream #{index} ({in_stream.codec_context.name})"
         try:
             if in_stream.type == "audio" and out_container.format.name in _PADDED_AUDIO:
@@ -1465,6 +1472,34 @@ def copy_streams(out_container, in_streams: dict, suffix: str, copied: list[str]
         copy_stream_tags(in_stream, out[index])
         copied.append(what)
     return out
+
+
+#: The formats that hold a GoPro camera's telemetry track as GoPro's own files do (``gpmd``)
+TELEMETRY_FORMATS = ("mp4", "mov")
+
+
+def _copy_telemetry(out_container, in_stream, suffix: str, copied: list[str],  # noqa: ANN001, ANN202
+                    notes: list[str] | None):
+    """The output stream copying the GoPro telemetry ``in_stream`` into an .mp4 or .mov (appended to
+    ``copied``), or None, with a note in ``notes``, for a format that would not keep it as such (Matroska
+    and WebM refuse it; MPEG-TS would write it as a private stream nothing reads as GPMF): its packets
+    are then dropped (:func:`mux_copied`)."""
+    import av
+
+    what = f"data stream #{in_stream.index} (GoPro telemetry)"
+    if out_container.format.name in TELEMETRY_FORMATS:
+        try:
+            stream = out_container.add_stream_from_template(in_stream)
+        except (av.error.FFmpegError, ValueError):
+            stream = None
+        if stream is not None:
+            copy_stream_tags(in_stream, stream)
+            copied.append(what)
+            return stream
+    if notes is not None:
+        notes.append(f"stream #{in_stream.index} (data: GoPro telemetry: GPS, accelerometer, gyroscope) is not kept: a "
+                     f"{suffix} file does not hold it; an .mp4 or .mov output keeps it, as the camera's own file does")
+    return None
 
 
 def _sound_start(in_stream) -> float:  # noqa: ANN001 - an av stream
@@ -1584,7 +1619,9 @@ def mux_copied(out_container, copied: dict, packet, until: Fraction | None = Non
         for q in ends:
             out_container.mux(q)
         return len(ends)
-    target = copied[packet.stream.index]
+    target = copied.get(packet.stream.index)
+    if target is None:  # a telemetry track the format does not keep (_copy_telemetry)
+        return 0
     if isinstance(target, _REENCODERS):
         out = target.packets(packet)
         for q in out:

@@ -399,7 +399,7 @@ def _join_streams(out, video_in, source, encode: EncodeOptions, suffix: str, cop
         extra = {s.index: s for s in sound.streams.audio[:1]}
     else:
         extra = carried_streams(source, encode.copy_audio, encode.copy_subtitles)
-    copied = copy_streams(out, extra, suffix, copied_names, (cut, until))
+    copied = copy_streams(out, extra, suffix, copied_names, (cut, until), notes)
     copied.update(copy_container_metadata(source, out, suffix, copied_names, notes, cut=cut, until=until))
     if encode.kept_from:
         notes.append(kept_note(encode, encode.pix_fmt or video_in.codec_context.pix_fmt))  # as encoded, not decoded

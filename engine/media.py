@@ -72,9 +72,35 @@ def cut_pts(container, video, start: float) -> int:  # noqa: ANN001 - an av inpu
 def carried_streams(container, audio: bool = True, subtitles: bool = True) -> dict:  # noqa: ANN001
     """The streams of ``container`` a run carries into its output, by index: its sound (``audio``) and
     subtitles (``subtitles``), those in a codec this FFmpeg build knows (no muxer takes one it does not:
-    :class:`srstream.engine.video.FileSource` names them). One pass and a job's join take the same."""
-    return {s.index: s for s in container.streams if s.codec_context is not None
-            and ((s.type == "audio" and audio) or (s.type == "subtitle" and subtitles))}
+    :class:`srstream.engine.video.FileSource` names them), and with either, a camera's GoPro telemetry
+    (:func:`is_gpmf`: an .mp4 or .mov output keeps it, :func:`srstream.engine.encode.copy_streams`; a run
+    of the video alone, as a job's segments are, carries none). One pass and a job's join take the same."""
+    carried = {}
+    for s in container.streams:
+        if is_gpmf(s) and (audio or subtitles):
+            s.discard = 0  # AVDISCARD_DEFAULT: the MP4 demuxer leaves some data tracks out of what it reads
+            carried[s.index] = s
+        elif s.codec_context is not None and ((s.type == "audio" and audio) or (s.type == "subtitle" and subtitles)):
+            carried[s.index] = s
+    return carried
+
+
+def is_gpmf(stream) -> bool:  # noqa: ANN001 - an av stream
+    """A GoPro camera's telemetry track (GPMF: GPS, accelerometer, gyroscope; the ``gpmd`` track its
+    MP4 files carry, handler "GoPro MET"), which mapping and stabilising tools read from the video."""
+    if stream.type != "data":
+        return False
+    tags = {k.lower(): v for k, v in (stream.metadata or {}).items()}
+    return "gopro met" in tags.get("handler_name", "").lower() or _codec_tag(stream) == "gpmd"
+
+
+def _codec_tag(stream) -> str:  # noqa: ANN001 - an av stream
+    """The four characters of ``stream``'s codec tag ("" where PyAV does not give it)."""
+    try:
+        tag = stream.codec_tag
+    except AttributeError:
+        return ""
+    return tag if isinstance(tag, str) else ""
 
 
 def no_video(path, container) -> str:  # noqa: ANN001

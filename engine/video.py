@@ -60,9 +60,8 @@ from srstream.engine.encode import (
     web_ready,
 )
 from srstream.engine.isobox import write_languages
-from srstream.engine.media import (carried_streams, cut_pts, decode_order_times, has_clear_pixels, main_video,
-                                   no_video, short_of_declared, shown_frames, tagged_seconds,
-                                   video_rate)
+from srstream.engine.media import (carried_streams, cut_pts, decode_order_times, has_clear_pixels, is_gpmf,
+                                   main_video, no_video, short_of_declared, shown_frames, tagged_seconds, video_rate)
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
@@ -456,13 +455,15 @@ class FileSource:
                               f"upscales one video stream, #{video.index}")
         for data in self.container.streams.data:
             tags = data.metadata or {}
+            if is_gpmf(data) and (data.index in self.copied or not (copy_audio or copy_subtitles)):
+                continue  # a camera's telemetry: copied where the output holds it; a run of the video alone keeps none
             if "timecode" in tags:  # a timecode track: kept as the video's timecode tag (a .mov writes it again)
                 continue
             if data.discard == av.stream.Discard.all and self.container.chapters():
                 continue  # an .mp4's or .mov's chapter track, which its demuxer reads as the chapters (copied)
             name = tags.get("handler_name", "").strip() or (data.name or "")
             self.notes.append(f"stream #{data.index} (data{': ' + name if name else ''}) is not kept: sr-stream copies "
-                              "sound and subtitles; a camera's telemetry (GoPro GPMF) or other data stays in the input")
+                              "sound, subtitles and GoPro telemetry; other data stays in the input")
         if src != PIPE:  # a pipe cannot be read twice: no rotation flags or interlacing notes from one
             self._first_frame_facts()
 
@@ -813,7 +814,7 @@ def _output_streams(container, options: EncodeOptions, source: FileSource,  # no
     rate = video_rate(video)
     if frames and rate:
         until = min(until, frames / rate) if until is not None else frames / rate
-    streams = copy_streams(container, source.copied, suffix, copied, (source.cut_at, until))
+    streams = copy_streams(container, source.copied, suffix, copied, (source.cut_at, until), notes)
     streams.update(copy_container_metadata(source.container, container, suffix, copied, notes, cut=source.cut_at,
                                            until=until))
     captions = caption_track(container, suffix, video.time_base, copied, notes) if source.captions else None

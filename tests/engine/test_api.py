@@ -637,3 +637,62 @@ def test_an_mp4_output_has_its_index_first_and_reads_from_a_pipe(tmp_path: Path)
     assert r.returncode == 0, r.stderr.decode()
     with av.open(str(tmp_path / "again.mkv")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 50
+
+
+def _gopro_clip(path: Path, frames: int = 50) -> list[bytes]:
+    """A 25-fps clip with a GoPro camera's telemetry track (``gpmd``, handler "GoPro MET": a packet
+    every half second, as GoPro's files hold one a second); returns the packets' bytes."""
+    sent = []
+    with av.open(str(path), "w") as c:
+        video = c.add_stream("libx264", rate=25, options={"g": "10"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        data = c.add_data_stream("bin_data")
+        data.metadata["handler_name"] = "GoPro MET"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 4 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                c.mux(packet)
+            if i % 12 == 0 and i + 12 <= frames:
+                body = b"DEVC" + bytes([i]) * 60
+                packet = av.Packet(body)
+                packet.stream, packet.pts, packet.dts = data, i * 40, i * 40
+                packet.duration, packet.time_base = 480, Fraction(1, 1000)
+                c.mux(packet)
+                sent.append(body)
+        for packet in video.encode(None):
+            c.mux(packet)
+    return sent
+
+
+def _telemetry(path: Path) -> tuple[str, list[tuple[float, bytes]]]:
+    with av.open(str(path)) as c:
+        if not c.streams.data:
+            return "", []
+        data = c.streams.data[0]
+        data.discard = av.stream.Discard.default
+        packets = [(float(p.pts * p.time_base), bytes(p)) for p in c.demux(data) if p.size]
+        return data.metadata.get("handler_name", ""), packets
+
+
+def test_a_gopro_clips_telemetry_goes_into_an_mp4_or_mov_and_is_named_where_it_cannot(tmp_path: Path) -> None:
+    """A GoPro's GPS and motion track (GPMF), which dashboard and stabilising tools read from the video,
+    was left out of every output; an .mp4 or .mov now keeps it, in one pass, a scene and a job's join."""
+    src = tmp_path / "GX010001.MP4"
+    sent = _gopro_clip(src)
+    with Upscaler(scale=2, fast=True) as up:
+        for name, options in [("out.mp4", {}), ("out.mov", {"audio": False}), ("job.mp4", {"segments": 20})]:
+            result = up.upscale_file(src, tmp_path / name, **options)
+            report = result.segments if result.segments is not None else result.video
+            assert (result.segments is not None) == ("segments" in options)
+            assert "data stream #1 (GoPro telemetry)" in report.copied_streams, (name, report.copied_streams)
+            assert not any("not kept" in n for n in report.notes), report.notes
+            handler, packets = _telemetry(tmp_path / name)
+            assert handler == "GoPro MET" and packets == [(0.48 * i, body) for i, body in enumerate(sent)], name
+        scene = up.upscale_file(src, tmp_path / "scene.mp4", start=0.6)  # from the cut on, moved back by it
+        assert [(round(t, 2), body) for t, body in _telemetry(tmp_path / "scene.mp4")[1]] == \
+            [(0.36, sent[2]), (0.84, sent[3])], scene.video.notes
+        mkv = up.upscale_file(src, tmp_path / "out.mkv")
+        assert _telemetry(tmp_path / "out.mkv") == ("", [])
+        assert any(n.startswith("stream #1 (data: GoPro telemetry: GPS, accelerometer, gyroscope) is not kept: a .mkv")
+                   for n in mkv.video.notes), mkv.video.notes
