@@ -15,7 +15,7 @@ animation, which the video pipeline (a packet a frame) does not take.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -56,8 +56,20 @@ def gif_repeats(path: Path | str) -> int | None:
 
 def _loop_block(data: Any) -> int | None:  # noqa: ANN401 - bytes or a mapped file
     """:func:`gif_repeats` of a GIF file's bytes."""
+    for kind, at in _gif_blocks(data):
+        if kind == 0x21 and data[at + 1] == 0xFF and data[at + 3:at + 14] in (b"NETSCAPE2.0", b"ANIMEXTS1.0") \
+                and data[at + 14:at + 16] == b"\x03\x01":
+            return int.from_bytes(data[at + 16:at + 18], "little")
+    return None
+
+
+def _gif_blocks(data: Any) -> Iterator[tuple[int, int]]:  # noqa: ANN401 - bytes or a mapped file
+    """(kind, offset) of each block of a GIF file's bytes after its screen descriptor: 0x21 an
+    extension, 0x2C a picture, then how it ends: 0x3B the trailer, :data:`_CUT` where the file stops
+    first (a block runs past its end, or no trailer follows the last), :data:`_DAMAGED` at a byte that
+    begins no block. Only the sub-blocks' length bytes of a picture's data are read."""
     if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
-        return None
+        return
     at = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # the screen descriptor, its colour table
 
     def skip_blocks(i: int) -> int:  # data sub-blocks, each led by its length, up to the empty one
@@ -68,17 +80,35 @@ def _loop_block(data: Any) -> int | None:  # noqa: ANN401 - bytes or a mapped fi
     while at < len(data):
         kind = data[at]
         if kind == 0x21 and at + 2 < len(data):  # an extension: its label, then its sub-blocks
-            label, block = data[at + 1], data[at + 2:at + 3 + 11]
-            if label == 0xFF and block[1:] in (b"NETSCAPE2.0", b"ANIMEXTS1.0") and data[at + 14:at + 16] == b"\x03\x01":
-                return int.from_bytes(data[at + 16:at + 18], "little")
+            yield kind, at
             at = skip_blocks(at + 2)
         elif kind == 0x2C and at + 10 <= len(data):  # a picture: its descriptor, colour table, LZW data
+            yield kind, at
             flags = data[at + 9]
             at += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
             at = skip_blocks(at + 1)
-        else:  # the trailer, or damage
-            return None
-    return None
+        elif kind in (0x21, 0x2C):  # a block's first bytes, then the end of the file
+            break
+        else:
+            yield (kind if kind == 0x3B else _DAMAGED), at
+            return
+    yield _CUT, at
+
+
+_CUT, _DAMAGED = -1, -2  # how a GIF's blocks end other than at its trailer (_gif_blocks)
+
+
+def gif_cut_short(path: Path | str) -> bool:
+    """Whether the GIF ``path`` stops before its trailer (a download or copy that did not finish, which
+    FFmpeg decodes up to the cut without a word). False for a whole GIF, a damaged one (which the
+    decoder reports) and a file that is not a GIF. The file is mapped and its blocks walked."""
+    import mmap
+
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return any(kind == _CUT for kind, _ in _gif_blocks(data))
+    except (OSError, ValueError):  # unreadable, or empty (nothing to map)
+        return False
 
 
 def apng_plays(path: Path | str) -> int | None:

@@ -464,6 +464,13 @@ class FileSource:
             name = tags.get("handler_name", "").strip() or (data.name or "")
             self.notes.append(f"stream #{data.index} (data{': ' + name if name else ''}) is not kept: sr-stream copies "
                               "sound, subtitles and GoPro telemetry; other data stays in the input")
+        if src != PIPE and self.container.format.name == "gif":
+            from srstream.engine.animated import gif_cut_short
+
+            if gif_cut_short(src):  # FFmpeg decodes up to the cut without a word
+                self.notes.append(f"{src} stops before its end (a GIF's closing byte): the file was cut short, as an "
+                                  "unfinished download or copy is; the frames it holds are upscaled, the rest are "
+                                  "not in it")
         if src != PIPE:  # a pipe cannot be read twice: no rotation flags or interlacing notes from one
             self._first_frame_facts()
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from srstream import cli
-from srstream.engine.animated import apng_plays, gif_repeats, webp_loop_count
+from srstream.engine.animated import apng_plays, gif_cut_short, gif_repeats, webp_loop_count
 from tests.conftest import remux_video, write_video
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
 
@@ -116,6 +116,28 @@ def test_a_gifs_loop_block_is_found_after_its_first_picture(tmp_path: Path) -> N
     assert gif_repeats_bytes(screen + picture + b"\x3b") is None
     assert gif_repeats_bytes(screen + picture[:14]) is None  # cut short
     assert gif_repeats_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20)) is None
+    whole = screen + picture + block + b"\x3b"
+    for n in range(14, len(whole)):  # cut at any byte after the screen descriptor, up to the closing byte
+        gif_repeats_bytes(whole[:n])
+        assert gif_cut_short(tmp_path / "a.gif"), n
+    for kept in (whole, whole + bytes(3), screen + picture + b"\x99\x3b"):  # whole, padded, damaged: not cut short
+        gif_repeats_bytes(kept)
+        assert not gif_cut_short(tmp_path / "a.gif")
+
+
+def test_a_gif_cut_short_is_upscaled_as_far_as_it_goes_and_said_to_be(tmp_path: Path, nearest: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A GIF whose download or copy did not finish was upscaled up to the cut without a word."""
+    image = pytest.importorskip("PIL.Image")
+    frames = [image.fromarray(np.full((8, 12, 3), 20 * i, np.uint8)) for i in range(10)]
+    frames[0].save(tmp_path / "whole.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    data = (tmp_path / "whole.gif").read_bytes()
+    (tmp_path / "cut.gif").write_bytes(data[:len(data) * 2 // 3])
+    for name, out in [("cut.gif", "a.gif"), ("cut.gif", "b.webp"), ("whole.gif", "c.gif")]:
+        code, text = _run(capsys, str(tmp_path / name), "-o", str(tmp_path / out), "--model", str(nearest))
+        assert code == 0, text
+        assert ("stops before its end (a GIF's closing byte): the file was cut short" in text) == (name == "cut.gif"), \
+            text
 
 
 @pytest.mark.parametrize("suffix", [".webp", ".png"])
