@@ -171,11 +171,15 @@ _CAPTION_MARKS = (b"GA94\x03", b"CC\x01\xf8")
 _CAPTION_CODECS = ("h264", "hevc", "mpeg2video", "mpeg1video")
 
 
-def captions_ahead(src: Path, index: int, seconds: float = 20.0, budget: int = 8 << 20) -> bool:
-    """Whether the pictures of the first ``seconds`` of video stream ``index`` of ``src`` (at most
-    ``budget`` bytes of them) carry closed captions, by their packets' bytes (:data:`_CAPTION_MARKS`):
-    demuxed, not decoded. A recording that begins before its captions do (in an advert, a channel's
-    ident) kept none: only its first picture was looked at, and a note said they were lost."""
+def captions_ahead(src: Path, index: int, seconds: float = 20.0, budget: int = 8 << 20, samples: int = 8,
+                   window: float = 4.0) -> bool:
+    """Whether the pictures of video stream ``index`` of ``src`` carry closed captions, by their packets'
+    bytes (:data:`_CAPTION_MARKS`): demuxed, not decoded. Those of its first ``seconds`` are looked at (at
+    most ``budget`` bytes of them), then ``window`` seconds at each of ``samples`` places spread over the
+    rest (a quarter of the budget each). A recording that begins before its captions do (in an advert, a
+    channel's ident) kept none: only its first picture was looked at, and a note said they were lost; one
+    that begins with minutes of them (a recorder's padding before a programme) kept none either while
+    only its first 20 seconds were."""
     from srstream.engine.av_errors import av_failures
     from srstream.engine.sequence import open_input
 
@@ -184,20 +188,46 @@ def captions_ahead(src: Path, index: int, seconds: float = 20.0, budget: int = 8
             video = container.streams[index]
             if video.codec_context is None or video.codec_context.name not in _CAPTION_CODECS:
                 return False
-            read, first = 0, None
-            for packet in container.demux(video):
-                if not packet.size:
-                    continue
-                data = bytes(packet)
-                if any(mark in data for mark in _CAPTION_MARKS):
-                    return True
-                read += packet.size
-                first = packet.dts if first is None else first
-                if read > budget or (packet.dts is not None and first is not None
-                                     and (packet.dts - first) * video.time_base > seconds):
+            if _marked(container, video, seconds, budget):
+                return True
+            tb, length = video.time_base, _length(container, video)
+            if tb is None or length is None or length <= seconds + window:
+                return False
+            origin = Fraction(container.start_time or 0, 1_000_000)
+            for k in range(1, samples + 1):
+                at = origin + seconds + (length - seconds - window) * k / (samples + 1)
+                try:
+                    container.seek(int(at / tb), stream=video, backward=True)
+                except av_failures():
                     return False
+                if _marked(container, video, window, budget // 4):
+                    return True
     except (*av_failures(), OSError):
         return False
+    return False
+
+
+def _length(container: Any, video: Any) -> Fraction | None:  # noqa: ANN401 - an av container and its stream
+    """How long ``container`` runs, in seconds, as it says (None where it does not)."""
+    if video.duration and video.time_base:
+        return video.duration * video.time_base
+    return Fraction(container.duration, 1_000_000) if container.duration else None
+
+
+def _marked(container: Any, video: Any, seconds: float, budget: int) -> bool:  # noqa: ANN401
+    """Whether a packet of ``video`` in ``container``'s next ``seconds`` (at most ``budget`` bytes, from
+    where it was left or sought to) holds a caption mark."""
+    read, first = 0, None
+    for packet in container.demux(video):
+        if not packet.size:
+            continue
+        if any(mark in bytes(packet) for mark in _CAPTION_MARKS):
+            return True
+        read += packet.size
+        first = packet.dts if first is None else first
+        if read > budget or (packet.dts is not None and first is not None
+                             and (packet.dts - first) * video.time_base > seconds):
+            return False
     return False
 
 

@@ -725,8 +725,9 @@ class FileSource:
         if not release(None) or not caption_lines(None):  # the file ended inside the preview's limit: all of its sound
             return ""
         if unread_captions:
-            report.notes.append("closed captions that begin after the video's first 20 seconds (or in a pipe) are "
-                                "not kept: sr-stream looks for them there")
+            report.notes.append("closed captions that appear only late in the video (past its first 20 seconds and "
+                                "the places sampled after them) or in a pipe are not kept: sr-stream looks for them "
+                                "there before the run")
         return "end"
 
     def _seek_point(self, target: int) -> int | None:

@@ -43,11 +43,11 @@ _RCL, _EOC, _EDM = (0x14, 0x20), (0x14, 0x2F), (0x14, 0x2C)
 LINES = [(2, "HELLO WORLD"), (40, None), (50, "SECOND LINE")]
 
 
-def _schedule(frames: int) -> list[bytes]:
+def _schedule(frames: int, lines: list = LINES) -> list[bytes]:
     """A byte pair for each frame (field 1): HELLO WORLD on screen from frame 10 to 40, SECOND LINE
-    from 58 on (still on screen when a video of 90 frames ends)."""
+    from 58 on (still on screen when a video of 90 frames ends); or ``lines``."""
     pairs = [_pair(0, 0)] * frames
-    for at, line in LINES:
+    for at, line in lines:
         codes = _command(*_EDM) if line is None else _command(*_RCL) + _text(line) + _command(*_EOC)
         pairs[at:at + len(codes)] = codes
     return pairs
@@ -69,11 +69,12 @@ def _with_sei(packet: av.Packet, sei: bytes) -> av.Packet:
     return out
 
 
-def _captioned_ts(path: Path, frames: int = 90, gop: int = 15, interlaced: bool = False, first: int = 0) -> Path:
+def _captioned_ts(path: Path, frames: int = 90, gop: int = 15, interlaced: bool = False, first: int = 0,
+                  lines: list = LINES) -> Path:
     """An MPEG-TS recording, H.264 at 29.97 fps with a keyframe every ``gop`` and no B-frames (each
     packet is one picture, in display order), whose pictures from the ``first`` on carry
-    :func:`_schedule`'s captions (those before carry none)."""
-    pairs = _schedule(frames)
+    :func:`_schedule`'s captions of ``lines`` (those before carry none)."""
+    pairs = _schedule(frames, lines)
     with av.open(str(path), "w", format="mpegts") as c:
         v = c.add_stream("libx264", rate=RATE)
         v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
@@ -158,6 +159,22 @@ def test_captions_that_begin_after_the_first_picture_are_kept(tmp_path: Path, ne
     assert code == 0, said
     assert "closed captions (CEA-608, in the video) as a subtitle stream" in said and "not kept" not in said
     assert _lines(out) == WHOLE[1:]
+
+
+@pytest.mark.parametrize("segments", ["off", "300"])
+def test_captions_that_begin_minutes_into_a_recording_are_kept(tmp_path: Path, nearest: Path, segments: str,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A recorder's padding before a programme (adverts, the channel's ident) runs minutes without
+    captions: only the first 20 seconds were looked at, and the captions after them were lost (with a
+    note). Places spread over the rest are looked at too."""
+    src = _captioned_ts(tmp_path / "padded.ts", frames=1200, gop=60, first=900,
+                        lines=[(910, "PROGRAMME"), (1000, None)])
+    out = tmp_path / "out.mkv"
+    code, said = upscale_cli(src, out, nearest, capsys, "--segments", segments)
+    assert code == 0, said
+    assert "closed captions (CEA-608, in the video) as a subtitle stream" in said and "not kept" not in said
+    assert [text for text, _, _ in _lines(out)] == ["PROGRAMME"]
+    assert _lines(out)[0][1:] == pytest.approx((_at(917), _at(1000)), abs=0.002)
 
 
 def test_a_preview_ends_the_line_on_screen_with_its_last_frame(tmp_path: Path, nearest: Path, captioned: Path,
