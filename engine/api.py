@@ -175,6 +175,9 @@ def plan_file(src: str | Path, dst: str | Path | None = None, *, scale: int | st
     _check_types(crf=crf, max_frames=max_frames, image_quality=image_quality, workers=workers,
                  max_seconds=max_seconds, start=start, fps=fps, overwrite=overwrite, audio=audio,
                  subtitles=subtitles, restart=restart, recursive=recursive)
+    if crf is not None and bitrate:  # the encoder would take the bitrate and drop the CRF without a word
+        raise ConfigError(f"--crf {crf} and --bitrate {bitrate} both set a video's quality: give one (--crf for a "
+                          "constant quality, --bitrate for a file size)")
     if image_quality is not None and not 1 <= image_quality <= 100:
         raise ConfigError(f"--quality {image_quality}: from 1 (smallest files) to 100 (best)")
     from srstream.engine.media import probe_video

@@ -611,6 +611,24 @@ def choose_pix_fmt(options: EncodeOptions, input_pix_fmt: str | None, width: int
     return pix_fmt, note
 
 
+def _formats_holding(codec: str) -> list[str]:
+    """The outputs among .mov, .mkv and .mp4 whose muxer takes a stream of the encoder ``codec`` (tried
+    in memory); none where this FFmpeg build has no such encoder."""
+    import io
+
+    import av
+
+    held = []
+    for suffix, name in ((".mov", "mov"), (".mkv", "matroska"), (".mp4", "mp4")):
+        try:
+            with av.open(io.BytesIO(), "w", format=name) as probe:
+                probe.add_stream(codec, rate=25)
+        except (av.error.FFmpegError, ValueError):
+            continue
+        held.append(f"a {suffix}")
+    return held
+
+
 #: The most pixels a picture has at the highest level of H.264 (6.2), HEVC (6.2) and AV1 (6.3): 8192x4352.
 LEVEL_PICTURE_LIMIT = 35_651_584
 #: Encoders whose streams have levels that decoders are built to (a 4K video taken x4 went beyond them).
@@ -639,6 +657,11 @@ def add_video_stream(container, options: EncodeOptions, rate: Fraction | int, wi
     try:
         stream = container.add_stream(options.codec, rate=rate)
     except (av.error.FFmpegError, ValueError) as exc:
+        holders = _formats_holding(options.codec)
+        if holders:  # the encoder is there; the format refuses it (ProRes into .mp4 or .avi)
+            raise ConfigError(f"this output's format ({container.format.name}) cannot hold {options.codec} video "
+                              f"({exc}); use {' or '.join(holders)} output, or another --codec such as "
+                              "libx264") from exc
         raise ConfigError(f"video codec {options.codec!r} is not available in this FFmpeg "
                           f"build ({exc}); try --codec libx264 or mpeg4") from exc
     pix_fmt, note = choose_pix_fmt(options, like.codec_context.pix_fmt if like is not None else None, width, height,

@@ -229,7 +229,12 @@ def test_files_go_through_the_same_checks_as_the_command_line(tiny_video: Path, 
             up.upscale_file(tiny_video, tmp_path / "again.mkv", frames=3)
         with pytest.raises(TypeError, match=r"arguments scale; .*Upscaler\(scale=...\)"):
             up.upscale_file(tiny_video, tmp_path / "again.mkv", scale=4)
-        assert not (tmp_path / "again.mkv").exists()
+        with pytest.raises(ConfigError, match="--crf 20 and --bitrate 2M both set a video's quality: give one"):
+            up.upscale_file(tiny_video, tmp_path / "again.mkv", crf=20, bitrate="2M")  # the CRF was dropped
+        # an encoder the format refuses is not called missing from FFmpeg; the outputs that hold it are named
+        with pytest.raises(ConfigError, match=r"format \(mp4\) cannot hold prores_ks video .*use a \.mov or a \.mkv"):
+            up.upscale_file(tiny_video, tmp_path / "again.mp4", codec="prores_ks")
+        assert not (tmp_path / "again.mkv").exists() and not (tmp_path / "again.mp4").exists()
 
 
 def test_encoder_defaults_depend_on_the_codec(tiny_video: Path, tmp_path: Path) -> None:
