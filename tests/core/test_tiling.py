@@ -140,7 +140,7 @@ def test_known_plan() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"tile": 8, "overlap": 4, "scale": 2}, "too small"),
+        ({"tile": 8, "overlap": 4, "scale": 2}, "too small .*use a tile of 9 or more \\(--tile\\), 0 for whole"),
         ({"tile": 32, "overlap": 2, "scale": 2, "margin": 3}, "receptive-field margin"),
         ({"tile": 30, "overlap": 2, "scale": 2, "size_multiple": 4}, "multiple"),
         ({"tile": 32, "overlap": 2, "scale": 0}, "scale"),
