@@ -77,8 +77,8 @@ def plan_axis(length: int, tile: int, overlap: int, size_multiple: int = 1) -> A
     if step < size_multiple:
         raise TilingError(
             f"tile {tile} is too small for overlap {overlap}: a tile holds the overlap on both sides and "
-            f"{size_multiple} pixel{'s' if size_multiple > 1 else ''} more; use a tile of {2 * overlap + size_multiple} "
-            "or more (--tile), 0 for whole frames, or a smaller overlap"
+            f"{size_multiple} pixel{'s' if size_multiple > 1 else ''} more; use a tile of "
+            f"{2 * overlap + size_multiple} or more (--tile), 0 for whole frames, or a smaller overlap"
         )
     origins = list(range(0, padded - tile, step))
     origins.append(padded - tile)
