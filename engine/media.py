@@ -87,20 +87,12 @@ def carried_streams(container, audio: bool = True, subtitles: bool = True) -> di
 
 def is_gpmf(stream) -> bool:  # noqa: ANN001 - an av stream
     """A GoPro camera's telemetry track (GPMF: GPS, accelerometer, gyroscope; the ``gpmd`` track its
-    MP4 files carry, handler "GoPro MET"), which mapping and stabilising tools read from the video."""
+    MP4 files carry, by its handler's name "GoPro MET", which FFmpeg's remuxes keep), which mapping and
+    stabilising tools read from the video."""
     if stream.type != "data":
         return False
-    tags = {k.lower(): v for k, v in (stream.metadata or {}).items()}
-    return "gopro met" in tags.get("handler_name", "").lower() or _codec_tag(stream) == "gpmd"
-
-
-def _codec_tag(stream) -> str:  # noqa: ANN001 - an av stream
-    """The four characters of ``stream``'s codec tag ("" where PyAV does not give it)."""
-    try:
-        tag = stream.codec_tag
-    except AttributeError:
-        return ""
-    return tag if isinstance(tag, str) else ""
+    tags = {k.lower(): v for k, v in (stream.metadata or {}).items()}  # (PyAV gives a data stream no codec tag)
+    return "gopro met" in tags.get("handler_name", "").lower()
 
 
 def no_video(path, container) -> str:  # noqa: ANN001
