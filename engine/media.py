@@ -95,6 +95,28 @@ def is_gpmf(stream) -> bool:  # noqa: ANN001 - an av stream
     return "gopro met" in tags.get("handler_name", "").lower()
 
 
+#: MPEG-TS packet layouts: (packet size, offset of the 0x47 sync byte in it): plain (188), Blu-ray and
+#: AVCHD's .m2ts with a 4-byte time before each packet (192), and with Reed-Solomon bytes after it (204).
+_TS_LAYOUTS = ((188, 0), (192, 4), (204, 0))
+
+
+def ts_cut_short(path: Path | str) -> bool:
+    """Whether the MPEG-TS file ``path`` ends inside a packet: every recorder writes whole ones, so a
+    file that does not (a download or copy that did not finish, a recording whose writer was killed)
+    was cut, which FFmpeg reads up to there without a word. False where its first packets do not show
+    one of the layouts (:data:`_TS_LAYOUTS`) or it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(5 * 204)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    for packet, sync in _TS_LAYOUTS:
+        if len(head) >= 4 * packet + sync and all(head[sync + i * packet] == 0x47 for i in range(4)):
+            return size % packet != 0
+    return False
+
+
 def no_video(path, container) -> str:  # noqa: ANN001
     """Why ``container`` (``path``) gives no video stream to upscale, and what to do."""
     if container.streams.video:  # only cover pictures

@@ -248,6 +248,40 @@ def test_a_truncated_matroska_input_is_said_to_be_so(tmp_path: Path, nearest: Pa
     assert _leftovers(tmp_path) == []
 
 
+def test_a_transport_stream_cut_inside_a_packet_is_said_to_be_so(tmp_path: Path, nearest: Path) -> None:
+    """A .ts or .m2ts (a broadcast recording, a camcorder's AVCHD) cut off declares no frame count or
+    length, so a run wrote what was there and said nothing. Recorders write whole packets (188 bytes,
+    192 in an .m2ts); a file that ends inside one was cut, and a note now says so, in one pass and as a
+    job. A whole one, and one cut on a packet's boundary, say nothing."""
+    from srstream.engine.media import ts_cut_short
+
+    mp4 = _clip(tmp_path / "src.mp4", 60)
+    for name, options in (("whole.ts", {}), ("whole.m2ts", {"mpegts_m2ts_mode": "1"})):
+        with av.open(str(mp4)) as i, av.open(str(tmp_path / name), "w", format="mpegts", options=options) as o:
+            out = o.add_stream_from_template(i.streams.video[0])
+            for packet in i.demux(i.streams.video[0]):
+                if packet.dts is not None:
+                    packet.stream = out
+                    o.mux(packet)
+    for name, size in (("whole.ts", 188), ("whole.m2ts", 192)):
+        data = (tmp_path / name).read_bytes()
+        assert len(data) % size == 0 and not ts_cut_short(tmp_path / name)
+        for cut in (len(data) // 2 // size * size, len(data) // 2 // size * size + 77):  # on a boundary, inside
+            (tmp_path / f"cut{name[5:]}").write_bytes(data[:cut])
+            assert ts_cut_short(tmp_path / f"cut{name[5:]}") == (cut % size != 0)
+    for args in ([], ["--segments", "20"]):
+        r = _cli("cut.m2ts", "-o", "out.mkv", "--model", str(nearest), "--preset", "ultrafast", "--overwrite", *args,
+                 cwd=tmp_path)
+        assert r.returncode == 0 and 0 < _frames(tmp_path / "out.mkv") < 60, r.stderr
+        assert "cut.m2ts ends inside a transport-stream packet" in r.stderr and "cut short" in r.stderr, r.stderr
+    r = _cli("cut.ts", "-o", "out.mkv", "--model", str(nearest), "--preset", "ultrafast", "--overwrite", cwd=tmp_path)
+    assert r.returncode == 0 and "cut.ts ends inside a transport-stream packet" in r.stderr, r.stderr
+    r = _cli("whole.ts", "-o", "out.mkv", "--model", str(nearest), "--preset", "ultrafast", "--overwrite",
+             cwd=tmp_path)
+    assert r.returncode == 0 and _frames(tmp_path / "out.mkv") == 60 and "cut short" not in r.stderr, r.stderr
+    assert _leftovers(tmp_path) == []
+
+
 def test_a_reader_that_closes_standard_output_early_is_said_as_such(tmp_path: Path, nearest: Path) -> None:
     """`sr-stream in.mp4 -o - | head -c 1000`: the error blamed the encoder or the muxer and said to
     check the file extension."""
