@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from srstream.engine.encode import MP4_FAMILY
-from srstream.engine.media import video_rate
+from srstream.engine.media import stream_seconds, video_rate
 
 __all__ = ["CaptionData", "Captions", "caption_bytes", "caption_packets", "caption_track", "captions_ahead",
            "has_captions", "starts_with_captions"]
@@ -190,8 +190,8 @@ def captions_ahead(src: Path, index: int, seconds: float = 20.0, budget: int = 8
                 return False
             if _marked(container, video, seconds, budget):
                 return True
-            tb, length = video.time_base, _length(container, video)
-            if tb is None or length is None or length <= seconds + window:
+            tb, length = video.time_base, Fraction(stream_seconds(container, video))
+            if tb is None or length <= seconds + window:
                 return False
             origin = Fraction(container.start_time or 0, 1_000_000)
             for k in range(1, samples + 1):
@@ -205,13 +205,6 @@ def captions_ahead(src: Path, index: int, seconds: float = 20.0, budget: int = 8
     except (*av_failures(), OSError):
         return False
     return False
-
-
-def _length(container: Any, video: Any) -> Fraction | None:  # noqa: ANN401 - an av container and its stream
-    """How long ``container`` runs, in seconds, as it says (None where it does not)."""
-    if video.duration and video.time_base:
-        return video.duration * video.time_base
-    return Fraction(container.duration, 1_000_000) if container.duration else None
 
 
 def _marked(container: Any, video: Any, seconds: float, budget: int) -> bool:  # noqa: ANN401

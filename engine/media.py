@@ -69,6 +69,13 @@ def cut_pts(container, video, start: float) -> int:  # noqa: ANN001 - an av inpu
     return origin + math.ceil(Fraction(start).limit_denominator(1_000_000) / video.time_base)
 
 
+def stream_seconds(container, stream) -> float:  # noqa: ANN001 - an av input container and one of its streams
+    """How long ``stream`` runs, in seconds, as it says, else as ``container`` says (0 where neither does)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return container.duration / 1_000_000 if container.duration else 0.0  # (AV_TIME_BASE: microseconds)
+
+
 def carried_streams(container, audio: bool = True, subtitles: bool = True) -> dict:  # noqa: ANN001
     """The streams of ``container`` a run carries into its output, by index: its sound (``audio``) and
     subtitles (``subtitles``), those in a codec this FFmpeg build knows (no muxer takes one it does not:
@@ -186,8 +193,6 @@ def probe_video(path: Path) -> MediaInfo:
 
 
 def _probe_video(path: Path) -> MediaInfo:
-    import av  # base dependency; imported lazily to keep `--help` fast
-
     from srstream.engine.av_errors import av_failures, read_error
     from srstream.engine.dovi import read_config
     from srstream.engine.encode import HDR_TRANSFERS, is_deep
@@ -203,8 +208,7 @@ def _probe_video(path: Path) -> MediaInfo:
             if not video.codec_context.width or not video.codec_context.height:
                 raise InputError(f"{path}: the video stream has no frame size; the file may be corrupt")
             rate = video_rate(video)
-            seconds = (float(video.duration * video.time_base) if video.duration and video.time_base
-                       else container.duration / av.time_base if container.duration else 0.0)
+            seconds = stream_seconds(container, video)
             cc = video.codec_context
             deep = is_deep(cc.pix_fmt)
             try:  # its first frame: its size (a stream's parameters can be its last size's), GIF alpha, HDR10

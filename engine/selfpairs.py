@@ -96,10 +96,8 @@ def sample_runs(path: Path, runs: int, run_frames: int, max_pixels: int) -> list
     Raises:
         InputError: no video stream, or no frame decodes.
     """
-    import av
-
     from srstream.engine.av_errors import reading
-    from srstream.engine.media import main_video
+    from srstream.engine.media import main_video, stream_seconds
 
     with reading(str(path)), open_input(path) as container:
         stream = main_video(container)
@@ -107,8 +105,7 @@ def sample_runs(path: Path, runs: int, run_frames: int, max_pixels: int) -> list
             raise InputError(f"{path} has no video stream to adapt to")
         width, height = stream.codec_context.width, stream.codec_context.height
         per_run = max(1, min(run_frames, max_pixels // max(1, runs * width * height)))
-        seconds = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
-                   else container.duration / av.time_base if container.duration else 0.0)
+        seconds = stream_seconds(container, stream)
         rate = float(video_rate(stream) or 0)
         frames = stream.frames or int(seconds * rate)
         if frames > 2 * runs * per_run and seconds and stream.time_base:
