@@ -942,10 +942,10 @@ class Upscaler:
         upscaled into a video, ``max_frames``, ``max_seconds`` and ``start`` for a part of a video
         (a preview, a scene), and ``image_format`` and ``image_quality`` for images (see
         :func:`plan_file`)."""
-        unknown = sorted(set(encode) - set(inspect.signature(plan_file).parameters) | {"scale"} & set(encode))
+        parameters = inspect.signature(plan_file).parameters
+        unknown = sorted(set(encode) - set(parameters) | {"scale"} & set(encode))
         if unknown:  # not "plan_file() got an unexpected keyword argument"
-            takes = [k for k, p in inspect.signature(plan_file).parameters.items() if p.kind == p.KEYWORD_ONLY
-                     and k not in ("scale", "overwrite")]
+            takes = [k for k, p in parameters.items() if p.kind == p.KEYWORD_ONLY and k not in ("scale", "overwrite")]
             scale = " (the scale is the model's: Upscaler(scale=...))" if "scale" in unknown else ""
             raise TypeError(f"upscale_file() got unexpected keyword arguments {', '.join(unknown)}; it takes "
                             f"overwrite, progress and {', '.join(takes)}{scale}")

@@ -456,8 +456,8 @@ class FileSource:
                               f"upscales one video stream, #{video.index}")
         for data in self.container.streams.data:
             tags = data.metadata or {}
-            if is_gpmf(data) and (data.index in self.copied or not (copy_audio or copy_subtitles)):
-                continue  # a camera's telemetry: copied where the output holds it; a run of the video alone keeps none
+            if is_gpmf(data):  # a camera's telemetry: carried with the sound or subtitles (the output's format says
+                continue  # whether it keeps it); a run of the video alone, as a job's segment, keeps none
             if "timecode" in tags:  # a timecode track: kept as the video's timecode tag (a .mov writes it again)
                 continue
             if data.discard == av.stream.Discard.all and self.container.chapters():
