@@ -12,6 +12,12 @@ Supported (recognised from the state dict's keys and shapes, never from the file
   to them first. Width, growth, depth and scale are read from the shapes; Real-ESRGAN's x2plus,
   which folds the picture 2x2 into 12 channels first (pixel unshuffle), runs so (``unshuffle``).
   Its x1 model (folded 4x4, no upscale) is refused: sr-stream upscales.
+* **SPAN** (Wan et al. 2024, the NTIRE 2024 efficient-SR winner; the community's SPAN models,
+  OpenModelDB's ``2xHFA2kSPAN``, ``4xNomos8k_span_otf_*``, upscayl's): every 3x3 conv of it is
+  trained as branches (``Conv3XC``: 1x1 -> 3x3 -> 1x1 beside a 1x1), which are collapsed into the
+  one plain conv SPAN itself runs at inference (:class:`~srstream.archs.span.SPANNet`). The file's
+  ``eval_conv`` is used only where the branches are absent: SPAN recomputes it from them before
+  every inference, and a checkpoint saved while training holds it as initialised.
 * **leftthomas/SRGAN generators** (x2/x4/x8, trained on VOC2012): SRResNet with 5 residual
   blocks whose BatchNorm we fold into the convolutions (inference statistics, exact up to
   rounding), one-parameter PReLUs broadcast to per-channel ones, an activated trunk conv and a
@@ -223,12 +229,75 @@ def _convert_rrdb(state: Mapping[str, torch.Tensor], name: str | None, stem: str
     return spec, {k: v.contiguous() for k, v in out.items()}
 
 
+# -- SPAN (Wan et al. 2024: the community's SPAN models, in the layout of SPAN's own code) ---------
+
+#: One of SPAN's re-parameterisable 3x3 convs (``Conv3XC``): ``conv_1``, ``block_K.cN_r``, ``conv_2``.
+_SPAN_CONVS = ("conv_1", *(f"block_{b}.c{c}_r" for b in range(1, 7) for c in range(1, 4)), "conv_2")
+
+
+def _is_span(state: Mapping[str, torch.Tensor]) -> bool:
+    return {"conv_1.sk.weight", "block_1.c1_r.sk.weight", "block_6.c3_r.sk.weight", "conv_cat.weight",
+            "conv_2.sk.weight", "upsampler.0.weight"} <= set(state) or \
+        {"conv_1.eval_conv.weight", "block_6.c3_r.eval_conv.weight", "conv_cat.weight",
+         "upsampler.0.weight"} <= set(state)
+
+
+def _collapse_conv3xc(state: Mapping[str, torch.Tensor], name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """SPAN's ``Conv3XC`` at ``name`` as the one 3x3 conv it runs at inference: ``1x1 -> 3x3 -> 1x1``
+    (computed in double: ``w3 . w2 . w1``, the biases carried through) plus the 1x1 ``sk`` at the
+    centre tap. SPAN recomputes its stored ``eval_conv`` from these branches before every inference
+    forward, so the branches, not a possibly stale ``eval_conv``, are the model; a file with only
+    ``eval_conv`` (saved collapsed) gives that."""
+    if f"{name}.sk.weight" not in state:
+        return state[f"{name}.eval_conv.weight"], state[f"{name}.eval_conv.bias"]
+    w1, b1, w2, b2, w3, b3 = (state[f"{name}.conv.{i}.{part}"].double()
+                              for i in range(3) for part in ("weight", "bias"))
+    weight = torch.einsum("on,nmij,mc->ocij", w3[:, :, 0, 0], w2, w1[:, :, 0, 0])
+    bias = w3[:, :, 0, 0] @ (w2.sum((2, 3)) @ b1 + b2) + b3
+    weight[:, :, 1, 1] += state[f"{name}.sk.weight"].double()[:, :, 0, 0]
+    return weight.float(), (bias + state[f"{name}.sk.bias"].double()).float()
+
+
+def _convert_span(state: Mapping[str, torch.Tensor], name: str | None, stem: str) -> tuple[ModelSpec, State]:
+    name = name or stem
+    missing = [c for c in _SPAN_CONVS if f"{c}.sk.weight" not in state and f"{c}.eval_conv.weight" not in state]
+    if missing:
+        raise ModelError(f"{name}: a SPAN layout without {', '.join(missing[:3])}: not one sr-stream imports")
+    convs = {c: _collapse_conv3xc(state, c) for c in _SPAN_CONVS}
+    head = convs["conv_1"][0]
+    features, in_ch = int(head.shape[0]), int(head.shape[1])
+    up = state["upsampler.0.weight"]
+    scale = round((up.shape[0] / in_ch) ** 0.5)
+    if scale * scale * in_ch != up.shape[0] or in_ch not in (1, 3) or state["conv_cat.weight"].shape[:2] != (
+            features, 4 * features):
+        raise ModelError(f"{name}: a SPAN of {in_ch} input channels and {up.shape[0]} upsampling channels is not "
+                         "one sr-stream imports (x1 to x8 of RGB or grey, output as input)")
+    if scale < 2:
+        raise ModelError(f"{name}: a x1 SPAN (restoration, no upscale) is not one sr-stream runs: sr-stream upscales")
+    out: State = {"head.weight": head, "head.bias": convs["conv_1"][1],
+                  "last.weight": convs["conv_2"][0], "last.bias": convs["conv_2"][1],
+                  "mix.weight": state["conv_cat.weight"], "mix.bias": state["conv_cat.bias"],
+                  "up.weight": up, "up.bias": state["upsampler.0.bias"]}
+    for b in range(6):
+        for c in range(3):
+            out[f"blocks.{b}.convs.{c}.weight"], out[f"blocks.{b}.convs.{c}.bias"] = convs[f"block_{b + 1}.c{c + 1}_r"]
+    norm = "no_norm" not in state  # SPAN's code keeps this buffer in a model trained without the mean shift
+    if norm and in_ch != 3:
+        raise ModelError(f"{name}: a grey SPAN that shifts its input by the RGB mean is not one sr-stream imports")
+    spec = generator_spec(name, "span", scale, in_channels=in_ch, params={"features": features, "norm": norm},
+                          source="SPAN (hongyuanyu/SPAN, Wan et al. 2024), re-parameterised convs collapsed, "
+                                 "imported by sr-stream")
+    return spec, {k: v.contiguous() for k, v in out.items()}
+
+
 IMPORTERS: tuple[Importer, ...] = (
     Importer("realesrgan-compact", "Real-ESRGAN SRVGGNetCompact (realesr-animevideov3, realesr-general)",
              _is_srvgg, _convert_srvgg),
     Importer("leftthomas-srgan", "leftthomas/SRGAN generator (x2/x4/x8)", _is_leftthomas, _convert_leftthomas),
     Importer("esrgan-rrdb", "ESRGAN RRDBNet x2/x4/x8 (RealESRGAN_x4plus and x2plus, community ESRGAN models; BasicSR "
              "or original layout)", _is_rrdb, _convert_rrdb),
+    Importer("span", "SPAN x2/x3/x4 (the community's SPAN models, e.g. 2xHFA2kSPAN, 4xNomos8k_span_otf)",
+             _is_span, _convert_span),
 )
 
 

@@ -25,19 +25,23 @@ TINY = {
     "compact_y": {"features": 8, "convs": 2},
     "compact_unshuffle": {"features": 8, "convs": 1, "unshuffle": 2},
     "compact_y_unshuffle": {"features": 8, "convs": 2, "unshuffle": 2, "block": "ecb"},
+    "span": {"features": 4},
+    "span_no_norm": {"features": 4, "norm": False},
 }
 
 
 def arch_of(key: str) -> str:
     if key.startswith("compact_y"):
         return "compact_y"
+    if key.startswith("span"):
+        return "span"
     return "srresnet" if key.startswith("srresnet") else "compact" if key.startswith("compact_") else key
 
 
 def cases() -> list[tuple[str, int, int]]:
     out = []
     for key, scale, channels in itertools.product(TINY, (2, 3, 4), (1, 3)):
-        if key.startswith("compact_y") and channels == 1:
+        if key in ("compact_y", "compact_y_unshuffle", "span") and channels == 1:
             continue
         out.append((key, scale, channels))
     return out
@@ -73,7 +77,8 @@ def test_margin_bounds_the_real_receptive_field(key: str) -> None:
     assert reach >= spec.margin - 2  # the formula is tight, not a blanket over-estimate
 
 
-@pytest.mark.parametrize("key", ["srresnet", "rrdb", "compact", "compact_bilinear", "compact_linear", "compact_y"])
+@pytest.mark.parametrize("key", ["srresnet", "rrdb", "compact", "compact_bilinear", "compact_linear", "compact_y",
+                                 "span"])
 def test_tiled_inference_equals_whole_frame(key: str) -> None:
     spec = generator_spec("t", arch_of(key), 2, params=TINY[key])
     net = build_generator(spec).eval()
@@ -158,7 +163,7 @@ def test_bad_parameters_and_names() -> None:
         build_generator(generator_spec("x", "srresnet", 2, params={"norm": "group"}))
     with pytest.raises(SpecError, match="cannot build"):
         build_generator(generator_spec("x", "compact", 2, params={"featurez": 3}))
-    with pytest.raises(RegistryError, match="known: srresnet, rrdb, compact, compact_y"):
+    with pytest.raises(RegistryError, match="known: srresnet, rrdb, compact, compact_y, span"):
         generator_spec("x", "edsr", 2)
 
 

@@ -1,4 +1,4 @@
-"""The two supported third-party generators as their projects define them (layer for layer,
+"""The supported third-party generators as their projects define them (layer for layer,
 with their original parameter names), so tests can check our imports against the originals.
 
 * ``SRVGGNetCompact``: Real-ESRGAN's compact video net (basicsr/archs/srvgg_arch.py):
@@ -7,6 +7,9 @@ with their original parameter names), so tests can check our imports against the
 * ``LeftthomasGenerator``: leftthomas/SRGAN's generator as in the released checkpoints
   (block7 = conv + PReLU): 9x9 conv + PReLU, 5 residual blocks (conv-BN-PReLU-conv-BN),
   conv + PReLU, long skip, (conv, pixel shuffle, PReLU) per x2, 9x9 conv, ``(tanh + 1) / 2``.
+* ``TrainingSPAN``: SPAN (hongyuanyu/SPAN, as the community trains it) in its training form, every
+  3x3 conv the branches ``Conv3XC`` trains (1x1 -> 3x3 -> 1x1 on the zero-padded input, plus a
+  1x1), its ``eval_conv`` left as initialised (as a checkpoint saved while training has it).
 """
 
 from __future__ import annotations
@@ -162,3 +165,51 @@ def esrgan_original_names(state: dict[str, torch.Tensor], blocks: int, ups: int)
         for part in ("weight", "bias"):
             out[f"model.{index}.{part}"] = state[f"{name}.{part}"]
     return out
+
+
+class _Conv3XC(nn.Module):
+    def __init__(self, c_in: int, c_out: int, gain: int = 2) -> None:
+        super().__init__()
+        self.sk = nn.Conv2d(c_in, c_out, 1)
+        self.conv = nn.Sequential(nn.Conv2d(c_in, c_in * gain, 1), nn.Conv2d(c_in * gain, c_out * gain, 3),
+                                  nn.Conv2d(c_out * gain, c_out, 1))
+        self.eval_conv = nn.Conv2d(c_in, c_out, 3, padding=1)  # stored, never used here
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.pad(x, (1, 1, 1, 1))) + self.sk(x)
+
+
+class _SPAB(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.c1_r, self.c2_r, self.c3_r = (_Conv3XC(channels, channels) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out1 = F.silu(self.c1_r(x))  # SPAN's SiLU is in place: the out1 it returns is activated
+        out3 = self.c3_r(F.silu(self.c2_r(out1)))
+        return (out3 + x) * (torch.sigmoid(out3) - 0.5), out1
+
+
+class TrainingSPAN(nn.Module):
+    def __init__(self, num_in_ch: int = 3, feature_channels: int = 48, upscale: int = 4, norm: bool = True) -> None:
+        super().__init__()
+        self.upscale, self.norm = upscale, norm
+        if not norm:
+            self.register_buffer("no_norm", torch.zeros(1))
+        self.conv_1 = _Conv3XC(num_in_ch, feature_channels)
+        for i in range(1, 7):
+            setattr(self, f"block_{i}", _SPAB(feature_channels))
+        self.conv_cat = nn.Conv2d(4 * feature_channels, feature_channels, 1)
+        self.conv_2 = _Conv3XC(feature_channels, feature_channels)
+        self.upsampler = nn.Sequential(nn.Conv2d(feature_channels, num_in_ch * upscale ** 2, 3, padding=1),
+                                       nn.PixelShuffle(upscale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm:
+            x = (x - torch.tensor([0.4488, 0.4371, 0.4040]).reshape(1, 3, 1, 1)) * 255.0
+        feature = self.conv_1(x)
+        out, outs = feature, []
+        for i in range(1, 7):
+            out, first = getattr(self, f"block_{i}")(out)
+            outs.append(out)
+        return self.upsampler(self.conv_cat(torch.cat([feature, self.conv_2(out), outs[0], first], 1)))

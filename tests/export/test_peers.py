@@ -12,7 +12,7 @@ from srstream.export.parity import check_parity
 from srstream.export.sources import load_generator
 from srstream.export.to_onnx import export_onnx
 from tests.conftest import shared_data
-from tests.export.peer_reference import (BasicsrRRDBNet, LeftthomasGenerator, SRVGGNetCompact,
+from tests.export.peer_reference import (BasicsrRRDBNet, LeftthomasGenerator, SRVGGNetCompact, TrainingSPAN,
                                          esrgan_original_names, randomise_bn)
 
 
@@ -89,6 +89,67 @@ def test_realesrgan_x2plus_folds_the_picture_first_and_x1_is_refused(tmp_path: P
     torch.save({"params_ema": one.state_dict()}, tmp_path / "RealESRGAN_x1.pth")
     with pytest.raises(ModelError, match="48 input channels"):
         load_generator(tmp_path / "RealESRGAN_x1.pth")
+
+
+@pytest.mark.parametrize(("scale", "norm", "saved"), [(4, True, "pth"), (2, False, "safetensors"), (3, True, "pth")])
+def test_span_collapses_its_branches_and_computes_what_it_trains(tmp_path: Path, scale: int, norm: bool,
+                                                                  saved: str) -> None:
+    """The community's SPAN models (OpenModelDB's 2xHFA2kSPAN, 4xNomos8k_span_otf, upscayl's) were
+    refused as "not a supported third-party format". Every 3x3 conv is collapsed from the branches
+    it was trained as; the file's ``eval_conv`` (random here, as in a checkpoint saved while
+    training) is not what runs."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(scale)
+    ref = TrainingSPAN(feature_channels=6, upscale=scale, norm=norm)
+    randomise_bn(ref)
+    with torch.no_grad():  # weights spread as a trained net's are, every bias and branch non-zero
+        for p in ref.parameters():
+            p.copy_(torch.randn_like(p) * (0.8 / max(1, p[0].numel()) ** 0.5))
+    path = tmp_path / f"{scale}xTiny_span.{saved}"
+    if saved == "pth":
+        torch.save({"params_ema": ref.state_dict()}, path)
+    else:
+        save_file(ref.state_dict(), str(path))
+    loaded = load_generator(path)
+    assert loaded.imported and loaded.spec.arch == "span" and loaded.spec.scale == scale
+    assert dict(loaded.spec.arch_params) == {"features": 6, "norm": norm} and loaded.spec.margin == 21
+    assert sum(p.numel() for p in loaded.module.parameters()) < sum(p.numel() for p in ref.parameters()) / 2
+    with torch.no_grad():
+        size = float(ref.eval()(torch.rand(1, 3, 8, 8)).abs().max())  # random weights: far from [0, 1]
+    assert _compare(ref, loaded.module) < 1e-5 * size
+
+
+@pytest.mark.parametrize("saved", ["span_x2_tiny", "span_x2_tiny_collapsed"])
+def test_span_matches_spandrels_span(saved: str) -> None:
+    """Against an implementation not ours: a SPAN of random weights, saved and run by spandrel 0.4.2
+    (chaiNNer's and ComfyUI's loader; ``make_span_golden.py`` wrote the files), as trained (branches,
+    a stale ``eval_conv``) and as saved collapsed (``eval_conv`` only)."""
+    import numpy as np
+
+    golden = Path(__file__).parent / "golden"
+    loaded = load_generator(golden / f"{saved}.safetensors")
+    case = np.load(golden / "span_x2_tiny.npz")
+    with torch.no_grad():
+        out = loaded.module.eval()(torch.from_numpy(case["input"])).numpy()
+    assert out.shape == case["output"].shape
+    assert np.abs(out - case["output"]).max() < 1e-5 * np.abs(case["output"]).max()
+
+
+def test_a_span_upscales_seamlessly_in_tiles(tmp_path: Path) -> None:
+    """Exported (with the export's parity check) and run by the engine: its 21-pixel reach is what
+    the tiles overlap, so a tiled frame is the whole frame's result."""
+    import numpy as np
+
+    from srstream import Upscaler, cli
+
+    assert cli.main(["export", str(Path(__file__).parent / "golden" / "span_x2_tiny.safetensors"),
+                     "-o", str(tmp_path / "span.onnx")]) == 0
+    frame = np.random.default_rng(3).integers(0, 256, (70, 90, 3)).astype(np.uint8)
+    with Upscaler(str(tmp_path / "span.onnx"), backend="ort", precision="fp32", tile=0) as whole, \
+            Upscaler(str(tmp_path / "span.onnx"), backend="ort", precision="fp32", tile=48) as tiled:
+        assert np.abs(tiled.upscale(frame).astype(int) - whole.upscale(frame)).max() == 0
+        assert whole.upscale(frame).shape == (140, 180, 3)
 
 
 class Arbitrary:
