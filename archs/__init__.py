@@ -27,6 +27,7 @@ GENERATORS: Registry[Any] = Registry("architecture", [
     Entry("compact", "srstream.archs.compact:CompactNet", "plain conv stack + sub-pixel + global skip"),
     Entry("compact_y", "srstream.archs.compact:CompactYNet", "compact net on luma, bilinear chroma"),
     Entry("span", "srstream.archs.span:SPANNet", "SPAN (Wan et al.), inference form, for imported models"),
+    Entry("realplksr", "srstream.archs.plksr:RealPLKSRNet", "RealPLKSR (partial large kernels), for imported models"),
 ])
 
 DISCRIMINATORS: Registry[Any] = Registry("discriminator", [

@@ -18,6 +18,11 @@ Supported (recognised from the state dict's keys and shapes, never from the file
   one plain conv SPAN itself runs at inference (:class:`~srstream.archs.span.SPANNet`). The file's
   ``eval_conv`` is used only where the branches are absent: SPAN recomputes it from them before
   every inference, and a checkpoint saved while training holds it as initialised.
+* **RealPLKSR** (partial large-kernel CNN, as neosr and the community train it; OpenModelDB's
+  ``4xNomos2_realplksr_dysample`` and the like), with a pixel shuffle or DySample, onto
+  :class:`~srstream.archs.plksr.RealPLKSRNet`. Only the models trained with ``layer_norm`` (a
+  LayerNorm per pixel): the others' GroupNorm normalises over the whole picture, so tiles, bands
+  and frames of other sizes would each come out differently; they are refused, saying so.
 * **leftthomas/SRGAN generators** (x2/x4/x8, trained on VOC2012): SRResNet with 5 residual
   blocks whose BatchNorm we fold into the convolutions (inference statistics, exact up to
   rounding), one-parameter PReLUs broadcast to per-channel ones, an activated trunk conv and a
@@ -290,6 +295,49 @@ def _convert_span(state: Mapping[str, torch.Tensor], name: str | None, stem: str
     return spec, {k: v.contiguous() for k, v in out.items()}
 
 
+# -- RealPLKSR (neosr's, as the community trains it) ------------------------------------------------
+
+def _is_realplksr(state: Mapping[str, torch.Tensor]) -> bool:
+    return {"feats.0.weight", "feats.1.lk.conv.weight", "feats.1.refine.weight",
+            "feats.1.channel_mixer.0.weight"} <= set(state)
+
+
+def _convert_realplksr(state: Mapping[str, torch.Tensor], name: str | None, stem: str) -> tuple[ModelSpec, State]:
+    name = name or stem
+    if "feats.1.layer_norm.weight" not in state:
+        raise ModelError(f"{name}: a RealPLKSR that ends each block with a GroupNorm (trained without layer_norm) "
+                         "normalises over the whole picture, so its tiles, bands and frames of another size would "
+                         "each come out differently; sr-stream imports the RealPLKSR models trained with layer_norm "
+                         "(neosr's default)")
+    blocks = max(int(m.group(1)) for k in state if (m := re.fullmatch(r"feats\.(\d+)\.refine\.weight", k)))
+    tail = state.get(f"feats.{blocks + 2}.weight")
+    head = state["feats.0.weight"]
+    dim, large = int(head.shape[0]), state["feats.1.lk.conv.weight"]
+    scale = round((tail.shape[0] / 3) ** 0.5) if tail is not None else 0
+    if head.shape[1] != 3 or tail is None or 3 * scale * scale != tail.shape[0] or scale < 2:
+        raise ModelError(f"{name}: a RealPLKSR layout sr-stream does not import (RGB, x2 and up)")
+    attention = "feats.1.attn.f.0.weight" in state
+    dysample = "to_img.init_pos" in state
+    out: State = {"head.weight": head, "head.bias": state["feats.0.bias"],
+                  "tail.weight": tail, "tail.bias": state[f"feats.{blocks + 2}.bias"]}
+    parts = {"layer_norm": "norm", "channel_mixer.0": "mix.0", "channel_mixer.2": "mix.2", "lk.conv": "large",
+             "refine": "refine", **({"attn.f.0": "attn"} if attention else {})}
+    for b in range(blocks):
+        for theirs, ours in parts.items():
+            for part in ("weight", "bias"):
+                out[f"blocks.{b}.{ours}.{part}"] = state[f"feats.{b + 1}.{theirs}.{part}"]
+    if dysample:
+        for theirs, ours in (("offset.weight", "offset.weight"), ("offset.bias", "offset.bias"),
+                             ("scope.weight", "scope.weight"), ("end_conv.weight", "end.weight"),
+                             ("end_conv.bias", "end.bias"), ("init_pos", "offsets")):
+            out[f"dysample.{ours}"] = state[f"to_img.{theirs}"]
+    spec = generator_spec(name, "realplksr", scale, params={
+        "dim": dim, "blocks": blocks, "kernel": int(large.shape[-1]), "partial": int(large.shape[0]),
+        "attention": attention, "dysample": dysample},
+        source="RealPLKSR (dslisleedh/PLKSR, neosr), imported by sr-stream")
+    return spec, {k: v.contiguous() for k, v in out.items()}
+
+
 IMPORTERS: tuple[Importer, ...] = (
     Importer("realesrgan-compact", "Real-ESRGAN SRVGGNetCompact (realesr-animevideov3, realesr-general)",
              _is_srvgg, _convert_srvgg),
@@ -298,6 +346,8 @@ IMPORTERS: tuple[Importer, ...] = (
              "or original layout)", _is_rrdb, _convert_rrdb),
     Importer("span", "SPAN x2/x3/x4 (the community's SPAN models, e.g. 2xHFA2kSPAN, 4xNomos8k_span_otf)",
              _is_span, _convert_span),
+    Importer("realplksr", "RealPLKSR x2/x3/x4, with or without DySample (the community's models trained with "
+             "layer_norm, e.g. 4xNomos2_realplksr_dysample)", _is_realplksr, _convert_realplksr),
 )
 
 

@@ -27,21 +27,26 @@ TINY = {
     "compact_y_unshuffle": {"features": 8, "convs": 2, "unshuffle": 2, "block": "ecb"},
     "span": {"features": 4},
     "span_no_norm": {"features": 4, "norm": False},
+    "realplksr": {"dim": 8, "blocks": 2, "kernel": 5, "partial": 2},
+    "realplksr_dysample": {"dim": 8, "blocks": 2, "kernel": 7, "partial": 2, "attention": False, "dysample": True},
 }
+#: Whose margin is a bound, not the reach itself: DySample's learnt offsets are taken to reach up to
+#: :data:`srstream.archs.plksr.DYSAMPLE_REACH` pixels, which a random net's do not.
+LOOSE_MARGINS = {"realplksr_dysample"}
 
 
 def arch_of(key: str) -> str:
     if key.startswith("compact_y"):
         return "compact_y"
-    if key.startswith("span"):
-        return "span"
+    if key.startswith(("span", "realplksr")):
+        return key.split("_")[0]
     return "srresnet" if key.startswith("srresnet") else "compact" if key.startswith("compact_") else key
 
 
 def cases() -> list[tuple[str, int, int]]:
     out = []
     for key, scale, channels in itertools.product(TINY, (2, 3, 4), (1, 3)):
-        if key in ("compact_y", "compact_y_unshuffle", "span") and channels == 1:
+        if key in ("compact_y", "compact_y_unshuffle", "span", "realplksr", "realplksr_dysample") and channels == 1:
             continue
         out.append((key, scale, channels))
     return out
@@ -74,11 +79,12 @@ def test_margin_bounds_the_real_receptive_field(key: str) -> None:
     rows, cols = torch.nonzero(x.grad.abs().sum(1)[0] > 0, as_tuple=True)
     reach = int(max((rows - c).abs().max(), (cols - c).abs().max()))
     assert reach <= spec.margin
-    assert reach >= spec.margin - 2  # the formula is tight, not a blanket over-estimate
+    if key not in LOOSE_MARGINS:
+        assert reach >= spec.margin - 2  # the formula is tight, not a blanket over-estimate
 
 
 @pytest.mark.parametrize("key", ["srresnet", "rrdb", "compact", "compact_bilinear", "compact_linear", "compact_y",
-                                 "span"])
+                                 "span", "realplksr", "realplksr_dysample"])
 def test_tiled_inference_equals_whole_frame(key: str) -> None:
     spec = generator_spec("t", arch_of(key), 2, params=TINY[key])
     net = build_generator(spec).eval()
@@ -163,7 +169,7 @@ def test_bad_parameters_and_names() -> None:
         build_generator(generator_spec("x", "srresnet", 2, params={"norm": "group"}))
     with pytest.raises(SpecError, match="cannot build"):
         build_generator(generator_spec("x", "compact", 2, params={"featurez": 3}))
-    with pytest.raises(RegistryError, match="known: srresnet, rrdb, compact, compact_y, span"):
+    with pytest.raises(RegistryError, match="known: srresnet, rrdb, compact, compact_y, span, realplksr"):
         generator_spec("x", "edsr", 2)
 
 

@@ -123,7 +123,7 @@ def test_span_collapses_its_branches_and_computes_what_it_trains(tmp_path: Path,
 @pytest.mark.parametrize("saved", ["span_x2_tiny", "span_x2_tiny_collapsed"])
 def test_span_matches_spandrels_span(saved: str) -> None:
     """Against an implementation not ours: a SPAN of random weights, saved and run by spandrel 0.4.2
-    (chaiNNer's and ComfyUI's loader; ``make_span_golden.py`` wrote the files), as trained (branches,
+    (chaiNNer's and ComfyUI's loader; ``make_peer_golden.py`` wrote the files), as trained (branches,
     a stale ``eval_conv``) and as saved collapsed (``eval_conv`` only)."""
     import numpy as np
 
@@ -136,19 +136,50 @@ def test_span_matches_spandrels_span(saved: str) -> None:
     assert np.abs(out - case["output"]).max() < 1e-5 * np.abs(case["output"]).max()
 
 
-def test_a_span_upscales_seamlessly_in_tiles(tmp_path: Path) -> None:
-    """Exported (with the export's parity check) and run by the engine: its 21-pixel reach is what
-    the tiles overlap, so a tiled frame is the whole frame's result."""
+@pytest.mark.parametrize(("saved", "params"), [
+    ("realplksr_x2_dysample", {"dim": 8, "blocks": 2, "kernel": 17, "partial": 2, "attention": True,
+                               "dysample": True}),
+    ("realplksr_x3", {"dim": 8, "blocks": 2, "kernel": 17, "partial": 2, "attention": False, "dysample": False}),
+])
+def test_realplksr_matches_spandrels(saved: str, params: dict) -> None:
+    """The community's RealPLKSR models (OpenModelDB's 4xNomos2_realplksr_dysample, ...) were refused as
+    "not a supported third-party format". Against spandrel 0.4.2's RealPLKSR, with DySample and the
+    attention and without either (``make_peer_golden.py`` wrote the files)."""
+    import numpy as np
+
+    golden = Path(__file__).parent / "golden"
+    loaded = load_generator(golden / f"{saved}.safetensors")
+    assert loaded.spec.arch == "realplksr" and dict(loaded.spec.arch_params) == params
+    case = np.load(golden / f"{saved}.npz")
+    with torch.no_grad():
+        out = loaded.module.eval()(torch.from_numpy(case["input"])).numpy()
+    assert out.shape == case["output"].shape
+    assert np.abs(out - case["output"]).max() < 1e-5 * np.abs(case["output"]).max()
+
+
+def test_a_realplksr_with_groupnorm_is_refused_with_the_reason() -> None:
+    """A GroupNorm normalises over the whole picture: tiles would not join; said, not run wrong."""
+    with pytest.raises(ModelError, match="GroupNorm.*layer_norm"):
+        load_generator(Path(__file__).parent / "golden" / "realplksr_x2_groupnorm.safetensors")
+
+
+@pytest.mark.parametrize(("saved", "tile", "levels"), [("span_x2_tiny", 48, 0), ("realplksr_x2_dysample", 64, 1)])
+def test_an_imported_net_upscales_seamlessly_in_tiles(tmp_path: Path, saved: str, tile: int, levels: int) -> None:
+    """Exported (with the export's parity check) and run by the engine: the net's reach (SPAN's 21
+    pixels; RealPLKSR's 11 per block, DySample's few) is what the tiles overlap, so a tiled frame is
+    the whole frame's result (RealPLKSR's LayerNorm and sampling round differently at another size,
+    by 3e-6 here, which can move a pixel by a level)."""
     import numpy as np
 
     from srstream import Upscaler, cli
 
-    assert cli.main(["export", str(Path(__file__).parent / "golden" / "span_x2_tiny.safetensors"),
-                     "-o", str(tmp_path / "span.onnx")]) == 0
+    assert cli.main(["export", str(Path(__file__).parent / "golden" / f"{saved}.safetensors"),
+                     "-o", str(tmp_path / "net.onnx")]) == 0
     frame = np.random.default_rng(3).integers(0, 256, (70, 90, 3)).astype(np.uint8)
-    with Upscaler(str(tmp_path / "span.onnx"), backend="ort", precision="fp32", tile=0) as whole, \
-            Upscaler(str(tmp_path / "span.onnx"), backend="ort", precision="fp32", tile=48) as tiled:
-        assert np.abs(tiled.upscale(frame).astype(int) - whole.upscale(frame)).max() == 0
+    with Upscaler(str(tmp_path / "net.onnx"), backend="ort", precision="fp32", tile=0) as whole, \
+            Upscaler(str(tmp_path / "net.onnx"), backend="ort", precision="fp32", tile=tile) as tiled:
+        assert tiled.frame_upscaler.tile_label(70, 90).endswith("per frame")  # tiles, not the whole frame
+        assert np.abs(tiled.upscale(frame).astype(int) - whole.upscale(frame)).max() <= levels
         assert whole.upscale(frame).shape == (140, 180, 3)
 
 
