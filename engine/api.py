@@ -1062,7 +1062,12 @@ class Upscaler:
             if batch.interrupted:
                 return FileResult(job, batch=batch, seconds=batch.seconds)
         videos = self._run_videos(job) if job.videos else None
-        return FileResult(job, batch=batch, videos=videos, seconds=time.perf_counter() - started)
+        notes = []
+        if job.media.kind == "folder" and not getattr(job.media, "recursive", False):
+            from srstream.engine.stills import unread_subfolders_note
+
+            notes = [note] if (note := unread_subfolders_note(job.media.path, job.output, "recursive=True")) else []
+        return FileResult(job, batch=batch, videos=videos, seconds=time.perf_counter() - started, notes=notes)
 
     def _run_animation(self, job: FileJob, progress: Callable[[int], None] | None) -> FileResult:
         """:func:`srstream.engine.animated.upscale_to_animation`, refused before the work where the

@@ -214,6 +214,17 @@ def unread_subfolders(path: Path, output: Path | None = None, limit: int = 10_00
     return held
 
 
+def unread_subfolders_note(path: Path, output: Path | None = None, option: str = "-r (--recursive)") -> str | None:
+    """The note naming :func:`unread_subfolders` of ``path`` and the ``option`` that reads them (None:
+    there are none)."""
+    subs = unread_subfolders(path, output)
+    if not subs:
+        return None
+    names = ", ".join(p.name for p in subs[:3]) + (", ..." if len(subs) > 3 else "")
+    return (f"{len(subs)} subfolder{'s' if len(subs) > 1 else ''} with images or videos not read ({names}): "
+            f"{option} upscales them too, each at its place under the output folder")
+
+
 def expand_inputs(path: Path, recursive: bool = False) -> list[Path]:
     """The images and GIFs of a folder (sorted; with ``recursive``, its subfolders' too) or of a
     glob pattern.

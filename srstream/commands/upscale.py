@@ -1144,13 +1144,11 @@ def _image(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler
 def _say_unread_subfolders(folder: Path, output: Path) -> None:
     """A note naming the subfolders of ``folder`` with images or videos (not the run's ``output``) that
     a run without ``-r`` leaves alone."""
-    from srstream.engine.stills import unread_subfolders
+    from srstream.engine.stills import unread_subfolders_note
 
-    subs = unread_subfolders(folder, output)
-    if subs:
-        names = ", ".join(p.name for p in subs[:3]) + (", ..." if len(subs) > 3 else "")
-        print(f"note: {len(subs)} subfolder{'s' if len(subs) > 1 else ''} with images or videos not read ({names}): "
-              "-r (--recursive) upscales them too, each at its place under the output folder", file=sys.stderr)
+    note = unread_subfolders_note(folder, output)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _batch(job, up) -> int:  # noqa: ANN001 - FileJob, Upscaler

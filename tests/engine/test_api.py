@@ -339,6 +339,12 @@ def test_a_folder_of_videos_runs_through_the_library_as_on_the_command_line(tmp_
         again = up.upscale_file(season, out, recursive=True).videos
         assert again.done == [] and len(again.kept) == 2 and len(again.failed) == 1
         assert "0 of 3 videos upscaled, 2 skipped" in again.summary(out)
+        # without recursive: the subfolder left alone is named, as the command line names it
+        flat = up.upscale_file(season, tmp_path / "flat")
+        assert flat.videos.done == [season / "e01.mp4"]
+        assert flat.notes == ["1 subfolder with images or videos not read (extras): recursive=True upscales them "
+                              "too, each at its place under the output folder"]
+        assert up.upscale_file(season, tmp_path / "deep", recursive=True).notes == []
         with pytest.raises(OutputError, match="is the input itself"):
             up.upscale_file(season, season, overwrite=True)
         (tmp_path / "afile").write_bytes(b"x")
