@@ -124,6 +124,84 @@ def ts_cut_short(path: Path | str) -> bool:
     return False
 
 
+def flv_cut_short(path: Path | str) -> bool:
+    """Whether the FLV file ``path`` ends inside a tag: each of its tags is followed by the tag's size
+    (its last four bytes), which must lead back to the last tag's header (an audio, video or script
+    tag of that size). A download or copy that did not finish ends elsewhere, and FFmpeg reads up to
+    there without a word. False where it cannot be read or is no FLV."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if f.read(3) != b"FLV" or size < 13 + 15:  # header and the first size: no tag at all
+                return False
+            f.seek(size - 4)
+            last = int.from_bytes(f.read(4), "big")
+            if not 11 <= last <= size - 13 - 4:
+                return True
+            f.seek(size - 4 - last)
+            tag = f.read(4)
+    except OSError:
+        return False
+    return tag[0] & 0x1F not in (8, 9, 18) or int.from_bytes(tag[1:4], "big") != last - 11
+
+
+def _ps_walk(data: bytes, pos: int) -> bool | None:
+    """From the pack header at ``data[pos:]``, the packs and PES packets of an MPEG program stream
+    followed to the end of ``data``: True where the last runs past it (cut), False where they end at it
+    (or at the end code), None where the bytes stop following the layout (a false start, padding) or
+    too few were followed to tell (a start code's bytes inside a packet's data are no pack)."""
+    steps = 0  # pack headers and packets followed
+    while pos < len(data):
+        if len(data) - pos < 4:
+            return True if steps > 2 and data[pos:] == b"\0\0\1"[:len(data) - pos] else None
+        if data[pos:pos + 3] != b"\0\0\1":
+            return None
+        code = data[pos + 3]
+        if code == 0xBA:  # a pack header: MPEG-1's (12 bytes) or MPEG-2's (14 and its stuffing)
+            if len(data) - pos < 14 and not (len(data) - pos > 4 and data[pos + 4] & 0xF0 == 0x20):
+                return True if steps > 2 else None
+            if data[pos + 4] & 0xF0 == 0x20:
+                pos += 12
+            elif data[pos + 4] & 0xC0 == 0x40:
+                pos += 14 + (data[pos + 13] & 7)
+            else:
+                return None
+        elif code == 0xB9:  # the program's end
+            pos += 4
+        elif code >= 0xBB:  # the system header, a PES packet: a length of its own
+            if len(data) - pos < 6:
+                return True if steps > 2 else None
+            pos += 6 + int.from_bytes(data[pos + 4:pos + 6], "big")
+        else:
+            return None
+        steps += 1
+    if pos == len(data):
+        return False
+    return True if steps > 2 else None
+
+
+def ps_cut_short(path: Path | str, tail: int = 1 << 18) -> bool:
+    """Whether the MPEG program stream ``path`` (.mpg, .vob, a camcorder's .mod/.tod) ends inside a pack:
+    its last ``tail`` bytes are followed pack by pack from the first pack header whose packets lead on
+    to the file's end, and the last packet runs past it. A DVD's files and every muxer end on a whole
+    pack; a copy or download that did not finish does not (unless cut at a pack's edge), and FFmpeg reads
+    up to there without a word. False where that cannot be told."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            f.seek(max(0, size - tail))
+            data = f.read(tail)
+    except OSError:
+        return False
+    pos = data.find(b"\0\0\1\xba")
+    while pos >= 0:
+        found = _ps_walk(data, pos)
+        if found is not None:
+            return found
+        pos = data.find(b"\0\0\1\xba", pos + 4)
+    return False
+
+
 def no_video(path, container) -> str:  # noqa: ANN001
     """Why ``container`` (``path``) gives no video stream to upscale, and what to do."""
     if container.streams.video:  # only cover pictures

@@ -60,9 +60,9 @@ from srstream.engine.encode import (
     web_ready,
 )
 from srstream.engine.isobox import write_languages
-from srstream.engine.media import (carried_streams, cut_pts, decode_order_times, has_clear_pixels, is_gpmf,
-                                   main_video, no_video, short_of_declared, shown_frames, tagged_seconds, ts_cut_short,
-                                   video_rate)
+from srstream.engine.media import (carried_streams, cut_pts, decode_order_times, flv_cut_short, has_clear_pixels,
+                                   is_gpmf, main_video, no_video, ps_cut_short, short_of_declared, shown_frames,
+                                   tagged_seconds, ts_cut_short, video_rate)
 from srstream.engine.messages import Channel, Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sequence import open_input
@@ -472,10 +472,13 @@ class FileSource:
                 self.notes.append(f"{src} stops before its end (a GIF's closing byte): the file was cut short, as an "
                                   "unfinished download or copy is; the frames it holds are upscaled, the rest are "
                                   "not in it")
-        if src != PIPE and self.container.format.name == "mpegts" and ts_cut_short(src):
-            self.notes.append(f"{src} ends inside a transport-stream packet, which no recorder writes: the file was "
-                              "cut short (an unfinished download or copy, a recording stopped abruptly); what it "
-                              "holds is upscaled, and anything after the cut is not in it")
+        if src != PIPE:  # FFmpeg reads each of these up to a cut without a word
+            unit = {"mpegts": ("a transport-stream packet", ts_cut_short), "flv": ("an FLV tag", flv_cut_short),
+                    "mpeg": ("an MPEG program-stream pack", ps_cut_short)}.get(self.container.format.name)
+            if unit is not None and unit[1](src):
+                self.notes.append(f"{src} ends inside {unit[0]}, which no recorder writes: the file was cut short "
+                                  "(an unfinished download or copy, a recording stopped abruptly); what it holds is "
+                                  "upscaled, and anything after the cut is not in it")
         if src != PIPE:  # a pipe cannot be read twice: no rotation flags or interlacing notes from one
             self._first_frame_facts()
 

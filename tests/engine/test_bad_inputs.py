@@ -282,6 +282,57 @@ def test_a_transport_stream_cut_inside_a_packet_is_said_to_be_so(tmp_path: Path,
     assert _leftovers(tmp_path) == []
 
 
+def _muxed(path: Path, fmt: str, video: str, audio: str, frames: int = 60) -> bytes:
+    """A clip of random frames and a tone written by FFmpeg's ``fmt`` muxer; its bytes."""
+    with av.open(str(path), "w", format=fmt) as c:
+        v = c.add_stream(video, rate=25)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream(audio, rate=44100)
+        rng = np.random.default_rng(1)
+        for i in range(frames):
+            for p in v.encode(av.VideoFrame.from_ndarray(rng.integers(0, 255, (48, 64, 3), np.uint8), format="rgb24")):
+                c.mux(p)
+        tone = (np.sin(np.arange(44100 * frames // 25) / 9) * 8000).astype(np.int16)[None]
+        for i in range(0, tone.shape[1], 1152):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, i:i + 1152]), format="s16", layout="mono")
+            frame.sample_rate = 44100
+            for p in a.encode(frame):
+                c.mux(p)
+        for stream in (v, a):
+            for p in stream.encode():
+                c.mux(p)
+    return path.read_bytes()
+
+
+def test_an_flv_or_mpeg_program_stream_cut_short_is_said_to_be_so(tmp_path: Path, nearest: Path) -> None:
+    """An FLV (an old web video's download) or an .mpg/.vob (a DVD's, a camcorder's) cut off was
+    upscaled to the cut without a word: neither declares what FFmpeg would check. An FLV ends with
+    its last tag's size, which leads back to that tag; a program stream's packs and packets each say
+    their length, and a muxer ends on a whole one. A file that ends elsewhere was cut; a whole one, and
+    one cut on a pack's edge, say nothing."""
+    from srstream.engine.media import flv_cut_short, ps_cut_short
+
+    rng = np.random.default_rng(7)
+    for name, fmt, video, audio, check in (("whole.flv", "flv", "flv", "mp3", flv_cut_short),
+                                           ("whole.mpg", "mpeg", "mpeg2video", "mp2", ps_cut_short),
+                                           ("whole.vob", "vob", "mpeg2video", "ac3", ps_cut_short)):
+        data = _muxed(tmp_path / name, fmt, video, audio)
+        assert not check(tmp_path / name) and not (ps_cut_short if check is flv_cut_short else flv_cut_short)(
+            tmp_path / name)
+        for cut in rng.integers(len(data) // 10, len(data) - 1, 25):
+            (tmp_path / "piece").write_bytes(data[:cut])
+            assert check(tmp_path / "piece") or (fmt != "flv" and cut % 2048 == 0), (name, cut)
+        (tmp_path / f"cut{name[5:]}").write_bytes(data[:len(data) * 3 // 5 + 11])
+    for name in ("cut.flv", "cut.vob"):
+        r = _cli(name, "-o", "out.mkv", "--model", str(nearest), "--preset", "ultrafast", "--overwrite", cwd=tmp_path)
+        assert r.returncode == 0 and 0 < _frames(tmp_path / "out.mkv") < 60, r.stderr
+        assert f"{name} ends inside an" in r.stderr and "cut short" in r.stderr, r.stderr
+    r = _cli("whole.mpg", "-o", "out.mkv", "--model", str(nearest), "--preset", "ultrafast", "--overwrite",
+             cwd=tmp_path)
+    assert r.returncode == 0 and _frames(tmp_path / "out.mkv") == 60 and "cut short" not in r.stderr, r.stderr
+    assert _leftovers(tmp_path) == []
+
+
 def test_a_reader_that_closes_standard_output_early_is_said_as_such(tmp_path: Path, nearest: Path) -> None:
     """`sr-stream in.mp4 -o - | head -c 1000`: the error blamed the encoder or the muxer and said to
     check the file extension."""
