@@ -4,9 +4,9 @@ the form neosr and the community train it), for the community's RealPLKSR models
 
 ``head: conv3x3 (3 -> D)`` -> blocks, each ``x + refine(attn(large(mix(norm(x)))))``:
 
-* ``norm``: a LayerNorm over the channels of each pixel (the models trained with ``layer_norm``;
-  those that end each block with a GroupNorm instead, over the whole picture, are not imported:
-  tiles, bands and frames of another size would each be normalised differently);
+* ``norm``: a LayerNorm over the channels of each pixel (the models trained with ``layer_norm``);
+  or none here, and a GroupNorm (4 groups) at the block's end instead (the others: RealPLKSR's first
+  form), whose statistics are the whole picture's, so that such a net runs on whole frames;
 * ``mix``: conv3x3 (D -> 2D), Mish, conv3x3 (2D -> D);
 * ``large``: a ``kernel x kernel`` conv (17 in the published models) over the first ``partial``
   channels, the rest passed on;
@@ -32,6 +32,10 @@ __all__ = ["DySample", "RealPLKSRNet"]
 #: sample's own pixel: what the tiles overlap for it. Its offsets are
 #: ``0.5 * sigmoid(.) * conv1x1(x)``, small in trained models but not bounded by the network.
 DYSAMPLE_REACH = 3
+#: The groups of a ``norm="group"`` block's GroupNorm (4 in RealPLKSR's code; its weights do not say).
+GROUPS = 4
+#: The blocks' normalisations: see the module docstring.
+NORMS = ("layer", "group")
 
 
 class _ChannelNorm(nn.Module):
@@ -50,9 +54,10 @@ class _ChannelNorm(nn.Module):
 
 
 class _Block(nn.Module):
-    def __init__(self, dim: int, kernel: int, partial: int, attention: bool) -> None:
+    def __init__(self, dim: int, kernel: int, partial: int, attention: bool, norm: str) -> None:
         super().__init__()
-        self.norm = _ChannelNorm(dim)
+        self.norm = _ChannelNorm(dim) if norm == "layer" else None
+        self.group_norm = nn.GroupNorm(GROUPS, dim) if norm == "group" else None
         self.mix = nn.Sequential(nn.Conv2d(dim, 2 * dim, 3, padding=1), nn.Mish(),
                                  nn.Conv2d(2 * dim, dim, 3, padding=1))
         self.large = nn.Conv2d(partial, partial, kernel, padding=kernel // 2)
@@ -60,12 +65,13 @@ class _Block(nn.Module):
         self.refine = nn.Conv2d(dim, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.mix(self.norm(x))
+        out = self.mix(self.norm(x) if self.norm is not None else x)
         p = self.large.in_channels
         out = torch.cat([self.large(out[:, :p]), out[:, p:]], 1)
         if self.attn is not None:
             out = out * torch.sigmoid(self.attn(out))
-        return x + self.refine(out)
+        out = self.refine(out)
+        return x + (self.group_norm(out) if self.group_norm is not None else out)
 
 
 class DySample(nn.Module):
@@ -107,16 +113,20 @@ class RealPLKSRNet(nn.Module):
         kernel: the large kernel's size (17). partial: the channels it convolves (D / 4).
         attention: the element-wise attention (on in the published models).
         dysample: DySample instead of the pixel shuffle.
+        norm: ``layer`` (a LayerNorm first in each block) or ``group`` (a GroupNorm last).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 3, scale: int = 4, dim: int = 64, blocks: int = 28,
-                 kernel: int = 17, partial: int = 16, attention: bool = True, dysample: bool = False) -> None:
+                 kernel: int = 17, partial: int = 16, attention: bool = True, dysample: bool = False,
+                 norm: str = "layer") -> None:
         super().__init__()
         if in_channels != 3 or out_channels != 3:
             raise ValueError("RealPLKSR takes and returns RGB (3 channels)")
+        if norm not in NORMS:
+            raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)}")
         self.scale = scale
         self.head = nn.Conv2d(3, dim, 3, padding=1)
-        self.blocks = nn.Sequential(*(_Block(dim, kernel, partial, attention) for _ in range(blocks)))
+        self.blocks = nn.Sequential(*(_Block(dim, kernel, partial, attention, norm) for _ in range(blocks)))
         self.tail = nn.Conv2d(dim, 3 * scale * scale, 3, padding=1)
         self.dysample = DySample(3 * scale * scale, 3, scale, 3 if scale % 2 else 4) if dysample else None
 
@@ -127,7 +137,8 @@ class RealPLKSRNet(nn.Module):
     @staticmethod
     def margin(scale: int = 4, blocks: int = 28, kernel: int = 17, attention: bool = True, dysample: bool = False,
                **_: object) -> int:
-        """Receptive-field radius in input pixels: per block two 3x3 convs, the large kernel's half and
-        the attention's 3x3; the head and the tail; DySample's bilinear pixel and its offsets'
-        :data:`DYSAMPLE_REACH`."""
+        """Receptive-field radius in input pixels of its convolutions: per block two 3x3 convs, the large
+        kernel's half and the attention's 3x3; the head and the tail; DySample's bilinear pixel and its
+        offsets' :data:`DYSAMPLE_REACH`. (A ``norm="group"`` net reaches the whole picture through its
+        GroupNorms: its spec says whole frames.)"""
         return blocks * (2 + kernel // 2 + (1 if attention else 0)) + 2 + (1 + DYSAMPLE_REACH if dysample else 0)

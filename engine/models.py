@@ -84,7 +84,9 @@ def read_onnx_spec(path: Path) -> ModelSpec:
     if path.suffix.lower() in (".pth", ".pt", ".safetensors", ".ckpt", ".pb"):
         raise ModelError(f"{path} is a {path.suffix} file, not an ONNX model: convert it once with "
                          f"`sr-stream export {path} -o {path.with_suffix('.onnx').name}` and pass the .onnx "
-                         "(sr-stream bench takes peers' .pb/.pth files directly)")
+                         "(the command line takes a .pth or .safetensors file itself, exporting it once; from "
+                         "Python, srstream.imported.imported_onnx(path) gives its .onnx; sr-stream bench takes "
+                         "peers' .pb files too)")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own unexported exception types

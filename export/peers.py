@@ -20,9 +20,9 @@ Supported (recognised from the state dict's keys and shapes, never from the file
   every inference, and a checkpoint saved while training holds it as initialised.
 * **RealPLKSR** (partial large-kernel CNN, as neosr and the community train it; OpenModelDB's
   ``4xNomos2_realplksr_dysample`` and the like), with a pixel shuffle or DySample, onto
-  :class:`~srstream.archs.plksr.RealPLKSRNet`. Only the models trained with ``layer_norm`` (a
-  LayerNorm per pixel): the others' GroupNorm normalises over the whole picture, so tiles, bands
-  and frames of other sizes would each come out differently; they are refused, saying so.
+  :class:`~srstream.archs.plksr.RealPLKSRNet`: those trained with ``layer_norm`` (a LayerNorm per
+  pixel) run in tiles like any conv net; the others end each block with a GroupNorm, whose
+  statistics are the whole picture's, so their spec says whole frames (tile 0), as they were run.
 * **leftthomas/SRGAN generators** (x2/x4/x8, trained on VOC2012): SRResNet with 5 residual
   blocks whose BatchNorm we fold into the convolutions (inference statistics, exact up to
   rounding), one-parameter PReLUs broadcast to per-channel ones, an activated trunk conv and a
@@ -304,11 +304,10 @@ def _is_realplksr(state: Mapping[str, torch.Tensor]) -> bool:
 
 def _convert_realplksr(state: Mapping[str, torch.Tensor], name: str | None, stem: str) -> tuple[ModelSpec, State]:
     name = name or stem
-    if "feats.1.layer_norm.weight" not in state:
-        raise ModelError(f"{name}: a RealPLKSR that ends each block with a GroupNorm (trained without layer_norm) "
-                         "normalises over the whole picture, so its tiles, bands and frames of another size would "
-                         "each come out differently; sr-stream imports the RealPLKSR models trained with layer_norm "
-                         "(neosr's default)")
+    norm = "layer" if "feats.1.layer_norm.weight" in state else "group" if "feats.1.norm.weight" in state else None
+    if norm is None:
+        raise ModelError(f"{name}: a RealPLKSR with neither a LayerNorm nor a GroupNorm in its blocks is not one "
+                         "sr-stream imports")
     blocks = max(int(m.group(1)) for k in state if (m := re.fullmatch(r"feats\.(\d+)\.refine\.weight", k)))
     tail = state.get(f"feats.{blocks + 2}.weight")
     head = state["feats.0.weight"]
@@ -320,7 +319,8 @@ def _convert_realplksr(state: Mapping[str, torch.Tensor], name: str | None, stem
     dysample = "to_img.init_pos" in state
     out: State = {"head.weight": head, "head.bias": state["feats.0.bias"],
                   "tail.weight": tail, "tail.bias": state[f"feats.{blocks + 2}.bias"]}
-    parts = {"layer_norm": "norm", "channel_mixer.0": "mix.0", "channel_mixer.2": "mix.2", "lk.conv": "large",
+    parts = {("layer_norm" if norm == "layer" else "norm"): ("norm" if norm == "layer" else "group_norm"),
+             "channel_mixer.0": "mix.0", "channel_mixer.2": "mix.2", "lk.conv": "large",
              "refine": "refine", **({"attn.f.0": "attn"} if attention else {})}
     for b in range(blocks):
         for theirs, ours in parts.items():
@@ -331,10 +331,12 @@ def _convert_realplksr(state: Mapping[str, torch.Tensor], name: str | None, stem
                              ("scope.weight", "scope.weight"), ("end_conv.weight", "end.weight"),
                              ("end_conv.bias", "end.bias"), ("init_pos", "offsets")):
             out[f"dysample.{ours}"] = state[f"to_img.{theirs}"]
+    # a GroupNorm's statistics are the whole picture's: whole frames (tile 0), as the net was run
+    whole = {"tile": 0} if norm == "group" else {}
     spec = generator_spec(name, "realplksr", scale, params={
         "dim": dim, "blocks": blocks, "kernel": int(large.shape[-1]), "partial": int(large.shape[0]),
-        "attention": attention, "dysample": dysample},
-        source="RealPLKSR (dslisleedh/PLKSR, neosr), imported by sr-stream")
+        "attention": attention, "dysample": dysample, **({"norm": norm} if norm == "group" else {})},
+        source="RealPLKSR (dslisleedh/PLKSR, neosr), imported by sr-stream", **whole)
     return spec, {k: v.contiguous() for k, v in out.items()}
 
 
@@ -346,8 +348,8 @@ IMPORTERS: tuple[Importer, ...] = (
              "or original layout)", _is_rrdb, _convert_rrdb),
     Importer("span", "SPAN x2/x3/x4 (the community's SPAN models, e.g. 2xHFA2kSPAN, 4xNomos8k_span_otf)",
              _is_span, _convert_span),
-    Importer("realplksr", "RealPLKSR x2/x3/x4, with or without DySample (the community's models trained with "
-             "layer_norm, e.g. 4xNomos2_realplksr_dysample)", _is_realplksr, _convert_realplksr),
+    Importer("realplksr", "RealPLKSR x2/x3/x4, with or without DySample, LayerNorm or GroupNorm (the community's "
+             "models, e.g. 4xNomos2_realplksr_dysample)", _is_realplksr, _convert_realplksr),
 )
 
 

@@ -28,7 +28,7 @@ LAZY_ALLOWED = {
     REPO / "srstream" / "commands" / "export.py",
     REPO / "srstream" / "commands" / "bench.py",
     REPO / "srstream" / "commands" / "upscale.py",  # --adapt fine-tunes the model with the trainer first
-    REPO / "srstream" / "bench" / "methods.py",  # imports third-party PyTorch peers with the exporter
+    REPO / "srstream" / "imported.py",  # imports third-party PyTorch weights with the exporter (upscale, bench)
     REPO / "engine" / "backends" / "torch_backend.py",
     REPO / "engine" / "backends" / "trt_backend.py",  # builds missing engines with export's (torch-free) builder
 }

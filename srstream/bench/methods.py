@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from types import TracebackType
 
 import numpy as np
 
-from srstream.errors import ConfigError, DependencyError, InputError
+from srstream.errors import ConfigError, InputError
 from srstream.imresize import bicubic_upscale, lanczos_upscale
 
 __all__ = ["INTERPOLATIONS", "PEERS", "Method", "MethodInfo", "Peer", "default_peers_dir", "open_method"]
@@ -147,7 +146,9 @@ def open_method(name: str, *, scale: int | None = None, backend: str = "auto", p
     if path is not None and path.suffix == ".pb":
         method = _open_opencv(path, peer, scale)
     elif path is not None and path.suffix in (".pth", ".pt", ".safetensors"):
-        onnx_path = _imported_onnx(path, peer.name if peer else path.stem, cache_dir)
+        from srstream.imported import imported_onnx
+
+        onnx_path = imported_onnx(path, peer.name if peer else path.stem, cache_dir, log=print)
         method = _open_engine(str(onnx_path), backend, precision, tile, kind="peer", source=path,
                               project=peer.project if peer else "", ensemble=ensemble, device=device, size=size)
     else:
@@ -234,30 +235,3 @@ def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, ki
                       runtime + (", x8 self-ensemble" if ensemble else ""), str(source or model.path),
                       project or model.spec.source)
     return Method(info, upscaler.upscale, opened.close, upscaler)
-
-
-def _cache_root(cache_dir: Path | None) -> Path:
-    if cache_dir:
-        return cache_dir
-    from srstream.cache import cache_root
-
-    return cache_root() / "peers"
-
-
-def _imported_onnx(path: Path, name: str, cache_dir: Path | None) -> Path:
-    """The ONNX file of third-party weights, exported (and verified) by the exporter once.
-
-    Keyed by the weight file's SHA-256, so a changed file is exported again.
-    """
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    out = _cache_root(cache_dir) / f"{name}-{digest}.onnx"
-    if out.is_file():
-        return out
-    try:
-        from srstream.export.pipeline import ExportOptions, run_export
-    except ModuleNotFoundError as exc:
-        raise DependencyError(f"benchmarking the PyTorch peer {path} imports it with the exporter, which needs "
-                              f"{exc.name}: pip install 'sr-stream[export,train]' (or pass an exported .onnx)") from exc
-    out.parent.mkdir(parents=True, exist_ok=True)
-    run_export(path, ExportOptions(out=out, name=name))
-    return out

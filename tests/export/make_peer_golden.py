@@ -8,8 +8,8 @@ builds them, and what spandrel's networks compute from an input.
   "no_update_params" files); ``span_x2_tiny.npz``: input and output.
 * ``realplksr_x2_dysample.safetensors`` / ``.npz``: a RealPLKSR with LayerNorm, the published
   models' 17x17 large kernel and DySample; ``realplksr_x3.safetensors`` / ``.npz``: one with a pixel
-  shuffle, without the attention; ``realplksr_x2_groupnorm.safetensors``: one with GroupNorm
-  (refused).
+  shuffle, without the attention; ``realplksr_x2_groupnorm.safetensors`` / ``.npz``: one with
+  RealPLKSR's first normalisation, a GroupNorm ending each block.
 
 Not run by the tests: it needs ``pip install spandrel==0.4.2`` (and torchvision).
 
@@ -75,8 +75,7 @@ def main() -> None:
                 end.weight.copy_(1 / end.weight.shape[1] + 0.05 * torch.randn_like(end.weight))
                 end.bias.zero_()
         save_file(_state(model), str(HERE / f"{name}.safetensors"))
-        if layer_norm:
-            _case(model, name, (12, 10), scale)
+        _case(model, name, (12, 10), scale)
 
 
 if __name__ == "__main__":

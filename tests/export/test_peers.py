@@ -140,11 +140,14 @@ def test_span_matches_spandrels_span(saved: str) -> None:
     ("realplksr_x2_dysample", {"dim": 8, "blocks": 2, "kernel": 17, "partial": 2, "attention": True,
                                "dysample": True}),
     ("realplksr_x3", {"dim": 8, "blocks": 2, "kernel": 17, "partial": 2, "attention": False, "dysample": False}),
+    ("realplksr_x2_groupnorm", {"dim": 8, "blocks": 2, "kernel": 17, "partial": 2, "attention": True,
+                                "dysample": False, "norm": "group"}),
 ])
 def test_realplksr_matches_spandrels(saved: str, params: dict) -> None:
     """The community's RealPLKSR models (OpenModelDB's 4xNomos2_realplksr_dysample, ...) were refused as
     "not a supported third-party format". Against spandrel 0.4.2's RealPLKSR, with DySample and the
-    attention and without either (``make_peer_golden.py`` wrote the files)."""
+    attention, without either, and with RealPLKSR's first normalisation, a GroupNorm at each block's
+    end (``make_peer_golden.py`` wrote the files)."""
     import numpy as np
 
     golden = Path(__file__).parent / "golden"
@@ -157,10 +160,25 @@ def test_realplksr_matches_spandrels(saved: str, params: dict) -> None:
     assert np.abs(out - case["output"]).max() < 1e-5 * np.abs(case["output"]).max()
 
 
-def test_a_realplksr_with_groupnorm_is_refused_with_the_reason() -> None:
-    """A GroupNorm normalises over the whole picture: tiles would not join; said, not run wrong."""
-    with pytest.raises(ModelError, match="GroupNorm.*layer_norm"):
-        load_generator(Path(__file__).parent / "golden" / "realplksr_x2_groupnorm.safetensors")
+def test_a_realplksr_with_groupnorm_runs_on_whole_frames(tmp_path: Path) -> None:
+    """A GroupNorm's statistics are the whole picture's: tiles of it would each be normalised on
+    their own and not join. Its spec says whole frames, which ``auto`` runs even where it would tile
+    another net, and the engine's frame is the PyTorch net's."""
+    import numpy as np
+
+    from srstream import Upscaler, cli
+
+    source = Path(__file__).parent / "golden" / "realplksr_x2_groupnorm.safetensors"
+    loaded = load_generator(source)
+    assert loaded.spec.tile == 0
+    assert cli.main(["export", str(source), "-o", str(tmp_path / "net.onnx")]) == 0
+    frame = np.random.default_rng(5).integers(0, 256, (70, 90, 3)).astype(np.uint8)
+    with Upscaler(str(tmp_path / "net.onnx"), backend="ort", precision="fp32") as up:
+        assert up.spec.tile == 0 and up.frame_upscaler.tile_label(4000, 6000) == "whole frame"
+        with torch.no_grad():
+            ref = loaded.module.eval()(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255)[0]
+        expected = (ref.clamp(0, 1) * 255).round().permute(1, 2, 0).numpy()
+        assert np.abs(up.upscale(frame).astype(float) - expected).max() <= 1
 
 
 @pytest.mark.parametrize(("saved", "tile", "levels"), [("span_x2_tiny", 48, 0), ("realplksr_x2_dysample", 64, 1)])
@@ -224,3 +242,37 @@ def test_real_peer_weights_import_and_export(relpath: str, reference, tmp_path: 
     graph = export_onnx(loaded.module, loaded.spec).model
     report = check_parity(original, loaded.spec, graph.SerializeToString())  # ONNX vs their PyTorch model
     assert report.passed, report.summary()
+
+
+def test_the_command_line_takes_a_weights_file_and_exports_it_once(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """``sr-stream clip.mp4 --model 2xHFA2kSPAN.pth`` was refused ("convert it once with sr-stream
+    export"). The file is now exported (and verified) into the cache once, keyed by its bytes, and run;
+    the next run takes the cached graph; a file no importer knows is refused, caching nothing."""
+    import shutil
+
+    import cv2
+    import numpy as np
+
+    from srstream import cli
+    from srstream.cache import cache_root
+
+    weights = tmp_path / "2xTiny_span.safetensors"
+    shutil.copy(Path(__file__).parent / "golden" / "span_x2_tiny.safetensors", weights)
+    assert cv2.imwrite(str(tmp_path / "in.png"), np.random.default_rng(4).integers(0, 256, (20, 30, 3), np.uint8))
+    cached = sorted((cache_root() / "peers").glob("2xTiny_span-*.onnx"))
+    for run in range(2):
+        code = cli.main([str(tmp_path / "in.png"), "-o", str(tmp_path / f"out{run}.png"), "--model", str(weights)])
+        err = capsys.readouterr().err
+        assert code == 0, err
+        assert cv2.imread(str(tmp_path / f"out{run}.png")).shape == (40, 60, 3)
+        assert ("imported 2xTiny_span: span x2" in err and "parity vs PyTorch" in err) == (run == 0), err
+        now = sorted((cache_root() / "peers").glob("2xTiny_span-*.onnx"))
+        assert len(now) == len(cached) + 1 and now[-1].stat().st_size > 0
+    assert np.array_equal(cv2.imread(str(tmp_path / "out0.png")), cv2.imread(str(tmp_path / "out1.png")))
+    unknown = tmp_path / "other.pth"
+    torch.save({"encoder.weight": torch.zeros(3, 3)}, unknown)
+    before = sorted((cache_root() / "peers").iterdir())
+    assert cli.main([str(tmp_path / "in.png"), "-o", str(tmp_path / "out2.png"), "--model", str(unknown)]) != 0
+    assert "not a supported third-party format" in capsys.readouterr().err
+    assert sorted((cache_root() / "peers").iterdir()) == before and not (tmp_path / "out2.png").exists()
