@@ -6,6 +6,7 @@ metadata by ``sr-stream export`` (see :class:`srstream.spec.ModelSpec`).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,9 +85,7 @@ def read_onnx_spec(path: Path) -> ModelSpec:
     if path.suffix.lower() in (".pth", ".pt", ".safetensors", ".ckpt", ".pb"):
         raise ModelError(f"{path} is a {path.suffix} file, not an ONNX model: convert it once with "
                          f"`sr-stream export {path} -o {path.with_suffix('.onnx').name}` and pass the .onnx "
-                         "(the command line takes a .pth or .safetensors file itself, exporting it once; from "
-                         "Python, srstream.imported.imported_onnx(path) gives its .onnx; sr-stream bench takes "
-                         "peers' .pb files too)")
+                         "(sr-stream bench takes peers' .pb files directly)")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own unexported exception types
@@ -101,13 +100,24 @@ def read_onnx_spec(path: Path) -> ModelSpec:
 
 
 def resolve_model(name_or_path: str) -> ResolvedModel:
-    """Resolve ``--model``: a bundled name, or a path to an ``.onnx`` file.
+    """Resolve ``--model``: a bundled name, a path to an ``.onnx`` file, or to a weights file from
+    elsewhere (``.pth``, ``.pt``, ``.safetensors``) that sr-stream's exporter imports: its graph,
+    exported and verified into the cache on first use (:func:`srstream.imported.imported_onnx`, which
+    needs torch then; what it does is said on standard error).
 
     Raises:
-        ModelError: unknown name (the message lists the bundled ones), or a bundled file missing
-            from the installation.
+        ModelError: unknown name (the message lists the bundled ones), a missing file, a weights
+            file of no format sr-stream imports, or a bundled file missing from the installation.
+        DependencyError: a weights file not yet in the cache, and no torch to export it with.
     """
+    from srstream.imported import imported_onnx, is_weight_file
+
     path = Path(name_or_path)
+    if is_weight_file(path):
+        if not path.is_file():
+            raise ModelError(f"model file {path} does not exist")
+        graph = imported_onnx(path, log=lambda line: print(f"sr-stream: {line}", file=sys.stderr))
+        return ResolvedModel(path.stem, graph, read_onnx_spec(graph))
     if path.suffix.lower() == ".onnx" or path.exists():
         return ResolvedModel(path.stem, path, read_onnx_spec(path))
     if name_or_path not in BUNDLED_MODELS:

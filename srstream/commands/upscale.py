@@ -319,13 +319,7 @@ def _run(args: argparse.Namespace) -> int:
     from srstream.engine.media import is_pipe
     from srstream.engine.models import pick_model
     from srstream.engine.sources import parse_live
-    from srstream.imported import is_weight_file
 
-    if args.model and is_weight_file(args.model):  # a .pth from elsewhere: its ONNX graph, made once and kept
-        from srstream.imported import imported_onnx
-
-        args.model = str(imported_onnx(Path(args.model),
-                                       log=lambda line: print(f"sr-stream: {line}", file=sys.stderr)))
     if isinstance(args.input, list) and len(args.input) > 1:
         return _several(args, args.input)
     text = args.input[0] if isinstance(args.input, list) else args.input

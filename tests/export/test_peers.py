@@ -246,9 +246,10 @@ def test_real_peer_weights_import_and_export(relpath: str, reference, tmp_path: 
 
 def test_the_command_line_takes_a_weights_file_and_exports_it_once(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    """``sr-stream clip.mp4 --model 2xHFA2kSPAN.pth`` was refused ("convert it once with sr-stream
-    export"). The file is now exported (and verified) into the cache once, keyed by its bytes, and run;
-    the next run takes the cached graph; a file no importer knows is refused, caching nothing."""
+    """``sr-stream clip.mp4 --model 2xHFA2kSPAN.pth`` (and ``Upscaler("2xHFA2kSPAN.pth")``) was refused
+    ("convert it once with sr-stream export"). The file is now exported (and verified) into the cache
+    once, keyed by its bytes, and run; the next run takes the cached graph; a file no importer knows is
+    refused, caching nothing."""
     import shutil
 
     import cv2
@@ -270,6 +271,12 @@ def test_the_command_line_takes_a_weights_file_and_exports_it_once(tmp_path: Pat
         now = sorted((cache_root() / "peers").glob("2xTiny_span-*.onnx"))
         assert len(now) == len(cached) + 1 and now[-1].stat().st_size > 0
     assert np.array_equal(cv2.imread(str(tmp_path / "out0.png")), cv2.imread(str(tmp_path / "out1.png")))
+    from srstream import Upscaler
+
+    with Upscaler(str(weights)) as up:  # the library takes it too, from the cache
+        assert up.model == "2xTiny_span" and up.spec.arch == "span"
+        rgb = cv2.cvtColor(cv2.imread(str(tmp_path / "in.png")), cv2.COLOR_BGR2RGB)
+        assert up.upscale(rgb).shape == (40, 60, 3)
     unknown = tmp_path / "other.pth"
     torch.save({"encoder.weight": torch.zeros(3, 3)}, unknown)
     before = sorted((cache_root() / "peers").iterdir())
