@@ -439,7 +439,8 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
 
     animation = media.kind == "video" and not streaming and output.suffix.lower() in ANIMATED_SUFFIXES
     if media.width and (media.kind == "image" or output.suffix.lower() in PICTURE_VIDEO_SUFFIXES or animation):
-        size = tagged_size(scale, media.width, media.height)
+        size = tagged_size(scale, media.width, media.height, even=not (media.kind == "image" or animation or
+                                                                       output.suffix.lower() in PICTURE_VIDEO_SUFFIXES))
         if dst is None and image_suffix is None and media.kind == "image" and not image_fits(output.suffix, *size):
             output = output.with_suffix(".png")  # a WebP or JPEG too large for its format: lossless PNG holds it
         check_image_size(output, *size)
@@ -456,7 +457,8 @@ def _plan_media(media: Any, dst: str | Path | None, *, scale: int | str, overwri
         source = (media.path.suffix, media.codec, media.pix_fmt)
         # a GIF or an animated PNG holds no sound or subtitles: left out, said (_left_out)
         pictures = suffix.lower() in PICTURE_VIDEO_SUFFIXES
-        picture = (media.rate, *tagged_size(scale, media.width, media.height)) if media.width else None
+        picture = (media.rate, *tagged_size(scale, media.width, media.height, even=not pictures)) if media.width \
+            else None
         encode = options_for(suffix, codec, crf, media.deep, media.hdr, source, picture, bitrate=bitrate, preset=preset,
                              pix_fmt=pix_fmt, copy_audio=audio and not pictures,
                              copy_subtitles=subtitles and not pictures, hdr10=media.hdr10)
@@ -770,6 +772,9 @@ class Upscaler:
         self.output, self.deinterlace, self.tileable = output, deinterlace, tileable
         self.channels = channels
         self._frames = frames
+        from srstream.engine.upscaler import for_pictures
+
+        self._pictures = for_pictures(frames)  # images and arrays: the size asked to the pixel, not rounded to even
         # one call at a time: the backend's request (OpenVINO's says "Infer Request is busy" to a second
         # thread), the tile buffers and the stabiliser's last frame are the Upscaler's own
         self._lock = threading.RLock()
@@ -811,11 +816,20 @@ class Upscaler:
                   f", resized to {self.output.label}" if self.output is not None else ""]
         return f"{self.spec.name} x{self.spec.scale} on {self._backend.describe()}" + "".join(extras)
 
-    def output_size(self, width: int, height: int) -> tuple[int, int]:
-        """The size a ``width`` x ``height`` input comes out at: the model's factor, or ``output``'s."""
+    def output_size(self, width: int, height: int, *, picture: bool = False) -> tuple[int, int]:
+        """The size a ``width`` x ``height`` video comes out at (``picture``: an image, an array, a GIF or
+        animated PNG or WebP): the model's factor, or ``output``'s (rounded to even sides for a video,
+        whose 4:2:0 needs them)."""
         from srstream.engine.upscaler import output_size
 
-        return output_size(self._frames, width, height)
+        return output_size(self._pictures if picture else self._frames, width, height)
+
+    def _sized(self, output: Path) -> Any:
+        """The upscaler for a video input written to ``output``: a GIF's or an animated PNG's frames at the
+        size asked to the pixel, as an image's; a video's with even sides."""
+        from srstream.engine.outputs import PICTURE_VIDEO_SUFFIXES
+
+        return self._pictures if Path(output).suffix.lower() in PICTURE_VIDEO_SUFFIXES else self._frames
 
     @property
     def frame_upscaler(self) -> Any:
@@ -867,8 +881,8 @@ class Upscaler:
             if self._closed:
                 raise ConfigError("this Upscaler was closed: open a new one (or upscale inside its with block)")
             if image.ndim == 2:
-                return self._frames.upscale(image[:, :, None])[:, :, 0]
-            return self._frames.upscale(image)
+                return self._pictures.upscale(image[:, :, None])[:, :, 0]
+            return self._pictures.upscale(image)
 
     def _upscale_float(self, image: np.ndarray) -> np.ndarray:
         """A float image in 0..1 run as 16-bit, returned in its own float type."""
@@ -1033,7 +1047,7 @@ class Upscaler:
             from srstream.engine.video import upscale_video
 
             self._start_video()
-            video = upscale_video(job.media.path, job.output, self._frames, job.encode, progress=progress,
+            video = upscale_video(job.media.path, job.output, self._sized(job.output), job.encode, progress=progress,
                                   deinterlace=self.deinterlace, limit=job.limit, start=job.start)
             video.notes[:0] = _left_out(job)
             return FileResult(job, video=video, seconds=video.seconds)
@@ -1048,14 +1062,14 @@ class Upscaler:
         if job.kind == "image":
             from srstream.engine.stills import upscale_image
 
-            size = upscale_image(job.media.path, job.output, self._frames, job.image_quality)
+            size = upscale_image(job.media.path, job.output, self._pictures, job.image_quality)
             return FileResult(job, size=size, seconds=time.perf_counter() - started)
         batch = None
         if job.media.frames:
             from srstream.engine.stills import expand_inputs, upscale_folder
 
             recursive = getattr(job.media, "recursive", False)
-            batch = upscale_folder(expand_inputs(job.media.path, recursive), job.output, self._frames,
+            batch = upscale_folder(expand_inputs(job.media.path, recursive), job.output, self._pictures,
                                    overwrite=job.overwrite, progress=progress, settings=self.image_settings(),
                                    root=job.media.path if recursive else None, suffix=job.image_suffix,
                                    quality=job.image_quality)
@@ -1080,7 +1094,7 @@ class Upscaler:
         from srstream.engine.stills import _animation_memory
 
         media, counted = job.media, frames_wanted(job.media, job.limit, job.start)
-        width, height = self.output_size(media.width, media.height)
+        width, height = self.output_size(media.width, media.height, picture=True)
         needed = animation_bytes(counted, width, height, alpha=True)
         if needed > _animation_memory():
             raise OutputError(f"-o {job.output}: an animated WebP is encoded whole, and {counted} frames of "
@@ -1088,7 +1102,7 @@ class Upscaler:
                               "machine's memory; take part of the input (--duration, --frames), or write a video "
                               "(.mp4, .webm)")
         self._start_video()
-        report = upscale_to_animation(media.path, job.output, self._frames, memory=_animation_memory(),
+        report = upscale_to_animation(media.path, job.output, self._pictures, memory=_animation_memory(),
                                       progress=progress, deinterlace=self.deinterlace, limit=job.limit,
                                       quality=job.image_quality, start=job.start)
         return FileResult(job, video=report, seconds=report.seconds)

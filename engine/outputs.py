@@ -197,16 +197,16 @@ def check_image_size(output: Path, width: int, height: int) -> None:
                           ".png or .tif (no such limit), or ask for a smaller --scale or --height")
 
 
-def tagged_size(scale: int | str, width: int, height: int) -> tuple[int, int]:
+def tagged_size(scale: int | str, width: int, height: int, even: bool = True) -> tuple[int, int]:
     """The output size a scale or an output name's tag (:func:`default_output`'s ``x2``, ``x1.5``,
-    ``1080p``) gives an input of ``width`` x ``height``."""
+    ``1080p``) gives an input of ``width`` x ``height``: a video's (``even`` sides), or a picture's."""
     from srstream.engine.upscaler import OutputSize
 
     if isinstance(scale, int):
         return width * scale, height * scale
     if scale.endswith("p"):
-        return OutputSize(height=int(scale[:-1]))(width, height)
+        return OutputSize(height=int(scale[:-1]), even=even)(width, height)
     factor = float(scale.lstrip("x"))
     if factor == int(factor):
         return width * int(factor), height * int(factor)
-    return OutputSize(scale=factor)(width, height)
+    return OutputSize(scale=factor, even=even)(width, height)

@@ -15,7 +15,7 @@ images stay 16-bit.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -28,7 +28,8 @@ from srstream.images import LUMA_BT601
 from srstream.spec import ModelSpec
 from srstream.tiling import TilePlan, plan_for_spec
 
-__all__ = ["FrameUpscaler", "OutputSize", "ResizedUpscaler", "TileableUpscaler", "choose_tile", "output_size",
+__all__ = ["FrameUpscaler", "OutputSize", "ResizedUpscaler", "TileableUpscaler", "choose_tile", "for_pictures",
+           "output_size",
            "wrapped_sideways"]
 
 #: A frame whose upscale would hold more than a quarter of this machine's memory in working buffers
@@ -349,11 +350,13 @@ class TileableUpscaler:
 class OutputSize:
     """An output size other than the model's own factor (``--scale 1.5``, ``--height 1080``):
     ``scale``, any factor of 1 or more, or ``height`` in pixels with the width that keeps the
-    aspect ratio. Both sides are rounded to even numbers (4:2:0 video needs them; an image loses
-    at most a pixel)."""
+    aspect ratio. With ``even`` (video: 4:2:0 needs it) both sides are rounded to even numbers;
+    without (:func:`for_pictures`: images and arrays) to the nearest pixel, the height asked
+    exactly."""
 
     scale: float | None = None
     height: int | None = None
+    even: bool = True
 
     def __post_init__(self) -> None:
         from srstream.errors import ConfigError
@@ -368,6 +371,8 @@ class OutputSize:
     def __call__(self, width: int, height: int) -> tuple[int, int]:
         """The output (width, height) for an input of ``width`` x ``height``."""
         factor = self.scale if self.scale is not None else self.height / height
+        if not self.even:
+            return max(1, int(width * factor + 0.5)), self.height or max(1, int(height * factor + 0.5))
         return max(2, 2 * int(width * factor / 2 + 0.5)), max(2, 2 * int(height * factor / 2 + 0.5))
 
     @property
@@ -428,6 +433,14 @@ class ResizedUpscaler:
 
     def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, stabilizer, change_cap, tile_label, ...
         return getattr(self.inner, name)
+
+
+def for_pictures(upscaler: Any) -> Any:  # noqa: ANN401 - any upscaler of this module's interface
+    """``upscaler`` for images and arrays: resized (:class:`ResizedUpscaler`) to the size asked to the
+    pixel, where a video's sides are rounded to even numbers for its 4:2:0 encoder."""
+    if isinstance(upscaler, ResizedUpscaler) and upscaler.size.even:
+        return ResizedUpscaler(upscaler.inner, replace(upscaler.size, even=False))
+    return upscaler
 
 
 def output_size(upscaler: Any, width: int, height: int) -> tuple[int, int]:

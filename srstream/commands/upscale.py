@@ -1041,11 +1041,14 @@ def _frames_wanted(media, job) -> int:  # noqa: ANN001 - MediaInfo, FileJob
 def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscaler
     import numpy as np
 
+    from srstream.engine.outputs import PICTURE_VIDEO_SUFFIXES
+
     output = job.output
     streaming = str(output) == "-"  # stdout carries the video: every word goes to stderr
     frames = up.frame_upscaler
     if media.width:
-        width, height = up.output_size(media.width, media.height)
+        width, height = up.output_size(media.width, media.height,
+                                       picture=output.suffix.lower() in PICTURE_VIDEO_SUFFIXES)
         tiles = frames.tile_label(media.height, media.width)
         print(f"sr-stream: {media.width}x{media.height} -> {width}x{height}, {tiles}", file=sys.stderr)
     with _progress(_frames_wanted(media, job), "frame") as bar:

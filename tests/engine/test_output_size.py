@@ -27,6 +27,9 @@ def test_output_sizes_are_even_and_keep_the_aspect_ratio() -> None:
     assert OutputSize(height=1080)(640, 360) == (1920, 1080)
     assert OutputSize(height=1080)(854, 480) == (1922, 1080)  # 854 x 2.25 = 1921.5: the even one nearest
     assert OutputSize(scale=3)(5, 3) == (16, 10)
+    # a picture's (for_pictures): to the pixel, the height asked exactly
+    assert OutputSize(height=1081, even=False)(854, 480) == (1923, 1081)
+    assert OutputSize(scale=3, even=False)(5, 3) == (15, 9) and OutputSize(scale=1.5, even=False)(3, 1) == (5, 2)
     assert (OutputSize(scale=1.5).label, OutputSize(height=720).label) == ("x1.5", "720p")
     assert [OutputSize(scale=s).model_scale() for s in (1, 1.5, 2, 2.5, 4, 6)] == [2, 2, 2, 4, 4, 4]
     for bad in ({"scale": 0.5}, {"height": 1}, {}, {"scale": 2.0, "height": 1080}):
@@ -36,7 +39,9 @@ def test_output_sizes_are_even_and_keep_the_aspect_ratio() -> None:
 
 def test_an_image_at_one_and_a_half_times_is_the_x2_result_shrunk(tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """``--scale`` took only 2, 3, 4 or 8, and 3 and 8 failed for want of a model."""
+    """``--scale`` took only 2, 3, 4 or 8, and 3 and 8 failed for want of a model. An image comes out at
+    the size asked to the pixel (30 x 1.5 = 45 wide): it was rounded to even sides as a video's are (46),
+    which only 4:2:0 video needs."""
     net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
     yy, xx = np.mgrid[0:20, 0:30]
     picture = np.dstack([xx * 8, yy * 12, (xx + yy) * 5]).astype(np.uint8)
@@ -45,12 +50,12 @@ def test_an_image_at_one_and_a_half_times_is_the_x2_result_shrunk(tmp_path: Path
     code, out, err = run([str(src), "--model", str(net), "--scale", "1.5", "--backend", "ort", "--precision", "fp32"],
                          capsys)
     assert code == 0, err
-    assert "resized to x1.5" in err and "pic_x1.5.png: 46x30" in out
+    assert "resized to x1.5" in err and "pic_x1.5.png: 45x30" in out
     code, _, err = run([str(src), "--model", str(net), "-o", str(tmp_path / "x2.png"), "--backend", "ort",
                         "--precision", "fp32"], capsys)
     assert code == 0, err
     x2 = cv2.imread(str(tmp_path / "x2.png"))
-    expected = cv2.resize(x2, (46, 30), interpolation=cv2.INTER_AREA)
+    expected = cv2.resize(x2, (45, 30), interpolation=cv2.INTER_AREA)
     assert np.array_equal(cv2.imread(str(tmp_path / "pic_x1.5.png")), expected)
 
 
@@ -84,6 +89,37 @@ def test_output_size_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code != 0 and "for files and images" in err
 
 
+def test_pictures_come_out_at_the_size_asked_and_videos_at_even_sides(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``--height 35`` gave an image 36 rows and ``--scale 1.5`` of a 30x18 array 46x28: both sides were
+    rounded to even numbers for every output, which only a 4:2:0 video needs. An image, an array, a
+    GIF or animated PNG or WebP now has the size asked to the pixel; a video keeps even sides."""
+    from PIL import Image
+
+    from srstream import Upscaler
+
+    net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
+    assert cv2.imwrite(str(tmp_path / "pic.png"), np.random.default_rng(0).integers(0, 256, (20, 30, 3), np.uint8))
+    code, out, err = run([str(tmp_path / "pic.png"), "--model", str(net), "--height", "35"], capsys)
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "pic_35p.png")).shape == (35, 53, 3)  # 30 x 1.75 = 52.5: the nearest
+    src = write_video(tmp_path / "clip.mp4", frames=4, size=(30, 18))
+    for name, size in (("out.gif", (45, 27)), ("out.apng", (45, 27)), ("out.webp", (45, 27)), ("out.mp4", (46, 28))):
+        code, out, err = run([str(src), "--model", str(net), "--scale", "1.5", "-o", str(tmp_path / name)], capsys)
+        assert code == 0, err
+        assert f"30x18 -> {size[0]}x{size[1]}" in err or name == "out.webp", err
+        if name == "out.mp4":
+            with av.open(str(tmp_path / name)) as container:
+                cc = container.streams.video[0].codec_context
+                assert (cc.width, cc.height) == size
+        else:
+            with Image.open(tmp_path / name) as picture:
+                assert picture.size == size and picture.n_frames == 4, name
+    with Upscaler(str(net), backend="ort", precision="fp32", output=OutputSize(scale=1.5)) as up:
+        assert up.upscale(np.zeros((18, 30, 3), np.uint8)).shape == (27, 45, 3)
+        assert up.output_size(30, 18) == (46, 28) and up.output_size(30, 18, picture=True) == (45, 27)
+
+
 def test_a_folder_run_records_its_output_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     net = write_conv_net(tmp_path / "net.onnx", 2, convs=2, features=4)
     shots = tmp_path / "shots"
@@ -92,7 +128,7 @@ def test_a_folder_run_records_its_output_size(tmp_path: Path, capsys: pytest.Cap
         assert cv2.imwrite(str(shots / f"{i}.png"), np.full((10, 14, 3), 40 * i, np.uint8))
     code, out, err = run([str(shots), "--model", str(net), "--scale", "1.5"], capsys)
     assert code == 0, err
-    assert cv2.imread(str(tmp_path / "shots_x1.5" / "0.png")).shape == (16, 22, 3)
+    assert cv2.imread(str(tmp_path / "shots_x1.5" / "0.png")).shape == (15, 21, 3)  # 10x14 x 1.5, to the pixel
     code, _, err = run([str(shots), "--model", str(net), "-o", str(tmp_path / "shots_x1.5")], capsys)
     assert code != 0 and "other settings" in err and "output" in err  # never two sizes in one folder
 
