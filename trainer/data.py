@@ -78,17 +78,26 @@ class ImageBank:
         index = json.loads(index_path.read_text())
         self.entries = [_Entry(*row) for row in index["entries"]]
         self.sources = index["sources"]
+        #: the files that did not decode (damaged, truncated, not images), left out
+        self.unreadable: list[str] = index.get("unreadable", [])
+        if self.unreadable and log:
+            names = ", ".join(Path(p).name for p in self.unreadable[:5]) + (", ..." if len(self.unreadable) > 5 else "")
+            log(f"{len(self.unreadable)} of {len(files)} files did not decode and are left out ({names})")
         self.data = np.memmap(self.path, dtype=np.uint8, mode="r")
 
     def _build(self, files: list[Path], index_path: Path, max_side: int, min_side: int,
                log: Callable[[str], None] | None = None) -> None:
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        entries, sources, offset = [], [], 0
+        entries, sources, unreadable, offset = [], [], [], 0
         with open(tmp, "wb") as out:
             for n, path in enumerate(files, 1):
                 if log and n % 100 == 0:
                     log(f"  {n}/{len(files)} images decoded")
-                image = load_rgb(path)
+                try:  # a scraped or downloaded set has a damaged file or two: left out, said, not the end
+                    image = load_rgb(path)
+                except InputError:
+                    unreadable.append(str(path))
+                    continue
                 h, w = image.shape[:2]
                 if min(h, w) < min_side:
                     continue
@@ -101,12 +110,14 @@ class ImageBank:
                 offset += image.size
         if not entries:
             tmp.unlink(missing_ok=True)
+            if len(unreadable) == len(files):
+                raise InputError(f"none of the {len(files)} training images decodes ({Path(unreadable[0]).name}, ...)")
             raise InputError(f"no training image is at least {min_side}x{min_side} pixels")
         # Both files appear atomically and the index last, so a half-built bank is never read,
         # even when several DDP ranks build the same bank at once.
         os.replace(tmp, self.path)
         tmp_index = index_path.with_suffix(f".tmp{os.getpid()}")
-        tmp_index.write_text(json.dumps({"entries": entries, "sources": sources}))
+        tmp_index.write_text(json.dumps({"entries": entries, "sources": sources, "unreadable": unreadable}))
         os.replace(tmp_index, index_path)
 
     def __len__(self) -> int:

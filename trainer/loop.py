@@ -30,7 +30,7 @@ import yaml
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from srstream.archs import DISCRIMINATORS, build_generator, generator_spec
+from srstream.archs import DISCRIMINATORS, GENERATORS, build_generator, generator_spec
 from srstream.errors import ConfigError
 from srstream.spec import ModelSpec
 from srstream.trainer import checkpoint as ckpt
@@ -42,6 +42,27 @@ from srstream.trainer.runtime import Runtime
 from srstream.trainer.validate import ValidationSet, comparison_strip, write_png
 
 __all__ = ["RunPaths", "Trainer", "build_optimizer"]
+
+
+def _init_weights(weights: Path) -> tuple[ModelSpec, dict[str, torch.Tensor]]:
+    """``--init``'s spec and weights: an sr-stream checkpoint's, or a model from elsewhere that the
+    exporter imports (a Real-ESRGAN compact or ESRGAN ``.pth``, SPAN, RealPLKSR: the same network in
+    sr-stream's architecture, to fine-tune on one's own pictures).
+
+    Raises:
+        ModelError: neither (the importer's message lists the formats it knows).
+    """
+    from srstream.errors import ModelError
+
+    try:
+        return ckpt.load_model_weights(weights)
+    except ModelError:
+        if weights.is_dir() or weights.suffix.lower() not in (".pth", ".pt", ".safetensors"):
+            raise
+    from srstream.export.sources import load_generator
+
+    loaded = load_generator(weights)
+    return loaded.spec, {k: v.detach().clone() for k, v in loaded.module.state_dict().items()}
 
 
 @dataclass(frozen=True)
@@ -242,13 +263,33 @@ class Trainer:
         if self.rt.is_main:
             if (out / "recipe.yaml").exists() and not resume:
                 raise ConfigError(f"run folder {out} already holds a run; pass --resume or choose another --out")
+            if resume and (out / "recipe.yaml").exists():
+                # the network is the run's: another recipe's would not load its checkpoints, and its
+                # recipe.yaml (the run's record) was overwritten before that failed
+                held = (yaml.safe_load((out / "recipe.yaml").read_text()) or {}).get("model")
+                net = ("arch", "scale", "in_channels", "params")
+                wanted = self.recipe.to_dict()["model"]
+                if isinstance(held, dict) and any(held.get(k, wanted[k]) != wanted[k] for k in net):
+                    raise ConfigError(f"run folder {out} holds a run of {held.get('name')} ({held.get('arch')} "
+                                      f"x{held.get('scale')} {held.get('params')}), and this recipe's network is "
+                                      f"another ({wanted['arch']} x{wanted['scale']} {wanted['params']}): resume it "
+                                      f"with its own recipe (sr-stream train {out / 'recipe.yaml'} --resume ...), "
+                                      "or choose another --out")
+            elif resume and ckpt.latest(out) is None:
+                self._say(f"--resume: {out} holds no run yet; starting it")
             out.mkdir(parents=True, exist_ok=True)
             (out / "recipe.yaml").write_text(yaml.safe_dump(self.recipe.to_dict(), sort_keys=False))
         self.rt.barrier()
 
     def _init_from(self, weights: Path) -> None:
-        spec, state = ckpt.load_model_weights(weights)
+        spec, state = _init_weights(weights)
         have, want = dict(spec.arch_params), dict(self.spec.arch_params)
+        if spec.arch == self.spec.arch:  # a parameter left at its default is that default (an imported spec names all)
+            import inspect
+
+            defaults = {k: p.default for k, p in inspect.signature(GENERATORS.load(spec.arch)).parameters.items()
+                        if p.default is not inspect.Parameter.empty and k not in ("in_channels", "out_channels", "scale")}
+            have, want = {**defaults, **have}, {**defaults, **want}
 
         def differ(*keys: str) -> bool:
             return {k: v for k, v in have.items() if k not in keys} != {k: v for k, v in want.items() if k not in keys}

@@ -37,6 +37,28 @@ def test_missing_or_empty_folders(tmp_path: Path) -> None:
         ImageBank([tmp_path / "empty"], tmp_path)
 
 
+def test_a_damaged_file_among_the_training_images_is_left_out_and_said(hr_folder: Path, tmp_path: Path) -> None:
+    """One file that did not decode (a truncated download in a scraped set) ended the whole run
+    ("is not a readable image"). It is left out, named, on the first run and on runs that reuse the
+    cache; only a folder where nothing decodes is refused."""
+    import shutil
+
+    folder = tmp_path / "set"
+    shutil.copytree(hr_folder, folder)
+    (folder / "zz_cut.png").write_bytes((folder / sorted(p.name for p in folder.iterdir())[0]).read_bytes()[:40])
+    (folder / "notes.jpg").write_text("not a picture")
+    for _ in range(2):  # built, then reused
+        said: list[str] = []
+        bank = ImageBank([folder], tmp_path / "cache", log=said.append)
+        assert len(bank) == 6 and sorted(Path(p).name for p in bank.unreadable) == ["notes.jpg", "zz_cut.png"]
+        assert any("2 of 8 files did not decode and are left out (notes.jpg, zz_cut.png)" in line for line in said)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"\x89PNG")
+    with pytest.raises(InputError, match="none of the 1 training images decodes"):
+        ImageBank([broken], tmp_path / "cache")
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_samples_are_deterministic_per_seed_and_index(hr_folder: Path, tmp_path: Path, channels: int) -> None:
     bank = ImageBank([hr_folder], tmp_path)

@@ -103,6 +103,13 @@ def test_existing_run_needs_resume_and_init_must_match(hr_folder: Path, tmp_path
     t.run()
     with pytest.raises(ConfigError, match="--resume"):
         _trainer(hr_folder, tmp_path / "run")
+    # resumed with another network: refused before its record (recipe.yaml) is touched; it crashed
+    # loading the checkpoint, after overwriting the record with the other recipe
+    record = (tmp_path / "run" / "recipe.yaml").read_text()
+    with pytest.raises(ConfigError,
+                       match="holds a run of smoke-x2 .*'features': 8.*another .*'features': 4.*its own recipe"):
+        _trainer(hr_folder, tmp_path / "run", ["model.params.features=4"], resume=True)
+    assert (tmp_path / "run" / "recipe.yaml").read_text() == record
     weights = ckpt.latest(tmp_path / "run") / "model.safetensors"
     recipe = load_recipe("tiny", ["model.params.features=4"])
     with pytest.raises(ConfigError, match="does not match"):
@@ -111,6 +118,25 @@ def test_existing_run_needs_resume_and_init_must_match(hr_folder: Path, tmp_path
     loaded = ckpt.load_model_weights(weights)[1]
     for name, value in ok.generator.state_dict().items():
         assert torch.equal(value, loaded[name]), name
+
+
+def test_init_takes_a_community_model_of_the_recipes_network(hr_folder: Path, tmp_path: Path) -> None:
+    """Fine-tuning a Real-ESRGAN compact model on one's own pictures: ``--init model.pth`` was refused
+    ("carries no sr-stream spec"). A file the exporter imports starts the recipe's net where its shape is
+    the recipe's (parameters left at their defaults count as given), computing what the original does."""
+    from tests.export.peer_reference import SRVGGNetCompact
+
+    torch.manual_seed(3)
+    original = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2).eval()
+    torch.save({"params": original.state_dict()}, tmp_path / "realesr-small.pth")
+    trainer = Trainer(load_recipe("tiny"), RunPaths(data=(hr_folder,), out=tmp_path / "run",
+                                                    init=tmp_path / "realesr-small.pth"))
+    x = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        assert float((trainer.generator.eval()(x) - original(x)).abs().max()) < 1e-6
+    torch.save({"params": SRVGGNetCompact(num_feat=8, num_conv=3, upscale=2).state_dict()}, tmp_path / "deeper4.pth")
+    with pytest.raises(ConfigError, match="does not match the recipe's compact x2"):
+        Trainer(load_recipe("tiny"), RunPaths(data=(hr_folder,), out=tmp_path / "run2", init=tmp_path / "deeper4.pth"))
 
 
 def test_init_deepens_a_compact_net_without_changing_its_output(hr_folder: Path, tmp_path: Path) -> None:
