@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from srstream.archs import DISCRIMINATORS, GENERATORS, build_generator, generator_spec
-from srstream.errors import ConfigError
+from srstream.errors import ConfigError, Interrupted, note_signal
 from srstream.spec import ModelSpec
 from srstream.trainer import checkpoint as ckpt
 from srstream.trainer import losses
@@ -492,6 +494,7 @@ class Trainer:
         result: dict[str, Any] = {}
         fetch = partial(self.data.batch, batch=self.recipe.data.batch, rank=self.rt.rank, world=self.rt.world)
         batches = prefetched(fetch, self.step, total, workers=self.recipe.data.workers, log=self._say)
+        stop, previous = self._deferred_stop()
         try:
             while self.step < total:
                 index, within = self._phase_at(self.step)
@@ -528,10 +531,43 @@ class Trainer:
                     result = self._validate()
                 if self.step % self.recipe.ckpt_every == 0 or self.step == total:
                     self._checkpoint(result)
+                elif stop:  # Ctrl-C, SIGTERM or SIGHUP during the step: its end kept, then stopped
+                    self._checkpoint(result)
+                if stop and self.step < total:
+                    bar.close()
+                    self._say(f"stopped at step {self.step} of {total}, checkpoint kept in "
+                              f"{self.paths.out / 'checkpoints'}: the same command with --resume continues from there")
+                    raise Interrupted(stop[0])
         finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
             batches.close()  # stops the batch thread or worker processes, on Ctrl-C too
         bar.close()
         return result
+
+    def _deferred_stop(self) -> tuple[list[int], dict[int, Any]]:
+        """Ctrl-C, SIGTERM or SIGHUP in a one-process run stops it at the end of the step in flight,
+        with a checkpoint there (a step cut in half would leave the weights half-updated), where they
+        lost every step since the last checkpoint (up to ``ckpt_every``); a second signal stops it at
+        once. Returns the list the signal is put in and the handlers replaced (none in a DDP run,
+        whose processes must stop at one step, or off the main thread)."""
+        stop: list[int] = []
+        if self.rt.world != 1 or threading.current_thread() is not threading.main_thread():
+            return stop, {}
+
+        def defer(signum: int, frame: object) -> None:
+            note_signal(signum)
+            if stop:
+                raise Interrupted(signum)
+            stop.append(signum)
+            self._say("stopping when the step in flight ends, to keep a checkpoint there (again to stop at once, "
+                      "without it)")
+
+        previous = {}
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            if (signum := getattr(signal, name, None)) is not None:
+                previous[signum] = signal.signal(signum, defer)
+        return stop, previous
 
     def _log(self, row: dict[str, Any]) -> None:
         """Append ``row`` (plus the Unix time, so elapsed time including validation is known)."""

@@ -25,6 +25,8 @@ TINY = {
     "rrdb": {"features": 8, "blocks": 1, "growth": 4},
     "compact": {"features": 8, "convs": 2},
     "compact_y": {"features": 8, "convs": 2},
+    "span": {"features": 4, "norm": False},  # (with norm, a random net's outputs run to the hundreds)
+    "realplksr": {"dim": 8, "blocks": 1, "kernel": 5, "partial": 2, "dysample": True},
 }
 
 

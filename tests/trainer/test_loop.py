@@ -329,6 +329,37 @@ def test_cli_train_and_list(hr_folder: Path, val_folder: Path, tmp_path: Path, c
     assert code == 0 and "final: Y-PSNR" in out and ckpt.latest(tmp_path / "r") is not None
 
 
+@pytest.mark.parametrize("signum", [2, 15])  # Ctrl-C, and SIGTERM (kill, a batch system's stop)
+def test_a_stopped_run_keeps_a_checkpoint_at_its_last_step(hr_folder: Path, tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM lost every step since the last checkpoint (``ckpt_every``: 2000 for
+    realtime-x2, minutes of a CPU's work). The run now stops at the end of the step in flight with a
+    checkpoint there (exit 128 + the signal), and ``--resume`` continues from it exactly."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "srstream", "train", "tiny", "--data", str(hr_folder), "--out", str(out),
+               "--set", "phases.0.steps=100000", "--set", "ckpt_every=100000", "--set", "val_every=100000"]
+    with subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}) as proc:
+        for line in proc.stderr:  # once training runs (not a terminal: the first step is announced)
+            if "step 1 done" in line:
+                break
+        time.sleep(1.0)
+        proc.send_signal(signum)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=120) == 128 + signum, rest
+    kept = ckpt.latest(out)
+    assert kept is not None and "stopped at step" in rest and "--resume continues" in rest, rest
+    step = int(kept.name.split("_")[1])
+    assert step > 1 and f"stopped at step {step} of 100010" in rest
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert max(r.get("step", 0) for r in rows) == step  # logged every step: none after the checkpoint's
+    resumed = _trainer(hr_folder, out, ["phases.0.steps=100000", "ckpt_every=100000", "val_every=100000"],
+                       resume=True)
+    assert resumed.step == step
+
+
 @pytest.mark.slow
 def test_ddp_with_two_cpu_processes(hr_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
