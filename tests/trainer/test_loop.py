@@ -334,7 +334,6 @@ def test_a_stopped_run_keeps_a_checkpoint_at_its_last_step(hr_folder: Path, tmp_
     """Ctrl-C or SIGTERM lost every step since the last checkpoint (``ckpt_every``: 2000 for
     realtime-x2, minutes of a CPU's work). The run now stops at the end of the step in flight with a
     checkpoint there (exit 128 + the signal), and ``--resume`` continues from it exactly."""
-    import signal
     import time
 
     out = tmp_path / "run"
