@@ -46,6 +46,9 @@ def locate_weights(path: Path) -> Path:
         InputError: nothing usable is there.
     """
     path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".onnx":
+        raise InputError(f"{path} is an ONNX graph already, which sr-stream runs as it is (--model {path}); export "
+                         "takes a PyTorch checkpoint, a run folder or a weights file (.pth, .safetensors)")
     if path.is_file():
         return path
     if not path.exists():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from srstream.errors import ModelError
+from srstream.errors import InputError, ModelError
 from srstream.export.parity import check_parity
 from srstream.export.sources import load_generator
 from srstream.export.to_onnx import export_onnx
@@ -206,6 +206,10 @@ class Arbitrary:
 
 
 def test_unknown_and_unsafe_files_are_refused(tmp_path: Path) -> None:
+    graph = tmp_path / "model.onnx"  # said as what it is, not "not a PyTorch checkpoint ... Unsupported operand"
+    graph.write_bytes(b"\x08\x08\x12\x07pytorch")
+    with pytest.raises(InputError, match="is an ONNX graph already, which sr-stream runs as it is"):
+        load_generator(graph)
     unknown = tmp_path / "other.pth"
     torch.save({"encoder.weight": torch.zeros(3, 3)}, unknown)
     with pytest.raises(ModelError, match="not a supported third-party format"):
