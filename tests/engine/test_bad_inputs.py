@@ -521,8 +521,10 @@ def test_model_errors_name_the_model_and_what_to_do(tmp_path: Path, nearest: Pat
 
     src = write_video(tmp_path / "in.mp4", frames=2)
     (tmp_path / "weights.pth").write_bytes(b"\x80\x02not really")
-    r = _cli(str(src), "-o", "a.mp4", "--model", "weights.pth", cwd=tmp_path)
-    assert r.returncode == 5 and "sr-stream export weights.pth -o weights.onnx" in r.stderr, r.stderr
+    r = _cli(str(src), "-o", "a.mp4", "--model", "weights.pth", cwd=tmp_path)  # imported as a model: it is none
+    assert r.returncode == 5 and "weights.pth is not a PyTorch checkpoint sr-stream can read (damaged" in r.stderr, \
+        r.stderr
+    assert not (tmp_path / "a.mp4").exists()
     lying = ModelSpec(name="liar-x4", arch="nearest", scale=4, margin=0, tile=64)  # the graph is x2
     write_nearest_x2(tmp_path / "liar.onnx", lying)
     r = _cli(str(src), "-o", "b.mp4", "--model", "liar.onnx", "--backend", "ort", "--precision", "fp32", cwd=tmp_path)
