@@ -85,6 +85,8 @@ def list_images(folders: Sequence[Path]) -> list[Path]:
     """
     files: list[Path] = []
     for folder in folders:
+        if Path(folder).is_file():
+            raise InputError(f"data folder {folder} is a file: pass the folder that holds the images")
         if not Path(folder).is_dir():
             raise InputError(f"data folder {folder} does not exist")
         files += [p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]

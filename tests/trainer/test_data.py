@@ -35,6 +35,9 @@ def test_missing_or_empty_folders(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images"):
         ImageBank([tmp_path / "empty"], tmp_path)
+    (tmp_path / "one.png").write_bytes(b"")  # a picture given for the folder: said, not "does not exist"
+    with pytest.raises(InputError, match="one.png is a file: pass the folder that holds the images"):
+        ImageBank([tmp_path / "one.png"], tmp_path)
 
 
 def test_a_damaged_file_among_the_training_images_is_left_out_and_said(hr_folder: Path, tmp_path: Path) -> None:
