@@ -158,11 +158,13 @@ def _ps_walk(data: bytes, pos: int) -> bool | None:
             return None
         code = data[pos + 3]
         if code == 0xBA:  # a pack header: MPEG-1's (12 bytes) or MPEG-2's (14 and its stuffing)
-            if len(data) - pos < 14 and not (len(data) - pos > 4 and data[pos + 4] & 0xF0 == 0x20):
+            if len(data) - pos < 5:
                 return True if steps > 2 else None
             if data[pos + 4] & 0xF0 == 0x20:
                 pos += 12
             elif data[pos + 4] & 0xC0 == 0x40:
+                if len(data) - pos < 14:  # the stuffing's length is in its last byte
+                    return True if steps > 2 else None
                 pos += 14 + (data[pos + 13] & 7)
             else:
                 return None

@@ -29,8 +29,7 @@ from srstream.spec import ModelSpec
 from srstream.tiling import TilePlan, plan_for_spec
 
 __all__ = ["FrameUpscaler", "OutputSize", "ResizedUpscaler", "TileableUpscaler", "choose_tile", "for_pictures",
-           "output_size",
-           "wrapped_sideways"]
+           "output_size", "wrapped_sideways"]
 
 #: A frame whose upscale would hold more than a quarter of this machine's memory in working buffers
 #: at once (the network's float32 output planes, twice over while tiles are blended, and a 16-bit
