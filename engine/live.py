@@ -20,6 +20,8 @@ What the source names mean and how they open: :mod:`srstream.engine.sources`.
 
 from __future__ import annotations
 
+import itertools
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -30,7 +32,7 @@ from srstream.engine.live_sinks import Recorder
 from srstream.engine.media import video_rate
 from srstream.engine.messages import Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Display, Rung, Sink, UpscaleStage, run
-from srstream.engine.sources import LiveSource, open_capture
+from srstream.engine.sources import SOUND_AHEAD, LiveSource, open_capture
 from srstream.errors import ConfigError, InputError
 
 __all__ = ["RECONNECT_SECONDS", "CaptureSource", "Rung", "run_live"]
@@ -56,7 +58,15 @@ class CaptureSource:
 
     def __init__(self, source: LiveSource, max_frames: int | None = None, sound: bool = False) -> None:
         self.source, self.max_frames = source, max_frames
-        self.container = open_capture(source)
+        #: the packets the probe's connection kept for this run (from a keyframe on): decoded first, to
+        #: reach the live edge, their pictures not shown (they are as late as the model took to prepare)
+        self.backlog: list = []
+        taken = source.held.take() if source.held is not None else None
+        self.held_from = None if taken is None else source.held  # (its first read only)
+        if taken is not None:
+            self.container, self.backlog = taken
+        else:
+            self.container = open_capture(source)
         cc = self.container.streams.video[0].codec_context
         self.matrix = cc.colorspace if cc.colorspace in MATRICES else BT601
         #: the stream's sound, passed on to the sinks (a recording) when ``sound`` is asked for: a
@@ -112,7 +122,7 @@ class CaptureSource:
                     return False
                 continue
             self.container.close()
-            self.container = container
+            self.container, self.held_from = container, None
             report.notes.pop(0)  # the failure _read noted: the run goes on
             report.notes.append(f"{self.source} failed after {report.frames_in} frames and was reconnected "
                                 f"{time.perf_counter() - began:.0f} s later")
@@ -138,9 +148,23 @@ class CaptureSource:
         timed = self.source.kind == "stream"  # a network stream's own clock times the recording
         start = time.perf_counter()
         damaged_run = 0
+        wanted = [s for s in (stream, self.audio) if s is not None]
+        backlog, self.backlog = [p for p in self.backlog if p.stream in wanted], []
+        # the backlog's pictures are decoded, not shown; its sound from a second before its last picture's time
+        # on is kept (sound is muxed ahead of its pictures; the recording starts it with its first picture)
+        edge = max((float(p.pts * p.time_base) for p in backlog if p.stream is stream and p.pts is not None),
+                   default=None)
+        # and a picture from before the first packet read here, which the decoder held back from the probe
+        # (whose sound the probe did not keep), is not shown either
+        floor = -math.inf if self.held_from is None else None
+        old = len(backlog)
         try:
-            for packet in self.container.demux(*[s for s in (stream, self.audio) if s is not None]):
+            for packet in itertools.chain(backlog, self.container.demux(*wanted)):
+                old -= 1
                 if packet.stream.type == "audio":
+                    if old >= 0 and edge is not None and (packet.pts is None or float(packet.pts * packet.time_base)
+                                                          < edge - SOUND_AHEAD):
+                        continue
                     if packet.size and packet.pts is not None and packet.dts is not None:
                         seconds = float(packet.pts * packet.time_base)  # moved onto the run's clock:
                         step = round((self._clock(seconds) - seconds) / packet.time_base)
@@ -148,6 +172,8 @@ class CaptureSource:
                         if not emit(Passthrough(packet)):
                             return ""
                     continue
+                if floor is None and packet.pts is not None:
+                    floor = float(packet.pts * packet.time_base)
                 try:
                     pictures = packet.decode()
                 except av.error.FFmpegError:  # a packet damaged on the way (RTP over UDP loses some): skipped,
@@ -158,6 +184,9 @@ class CaptureSource:
                     continue
                 damaged_run = 0
                 for frame in pictures:
+                    if old >= 0 or (frame.time is not None and ((edge is not None and frame.time <= edge)
+                                                                or (floor is not None and frame.time < floor))):
+                        continue  # the backlog's, decoded to reach the live edge (some come out a packet late)
                     if stop.is_set():
                         return ""
                     clock = due = None

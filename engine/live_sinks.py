@@ -66,6 +66,12 @@ class Recorder:
         options = self.options
         width, height = first.rgb.shape[1], first.rgb.shape[0]
         self.t0, self.clock0 = first.src.t, first.src.clock
+        if self.clock0 is not None:  # a stream's sound: the file starts with the packet that holds the first
+            for packet in self.early:  # picture's moment (it was left out, the picture's sound 21 ms late)
+                if packet.pts is not None and packet.duration and packet.time_base:
+                    start = float(packet.pts * packet.time_base)
+                    if start < self.clock0 < start + float(packet.duration * packet.time_base):
+                        self.clock0 = start
         with writing(self.tmp, options.codec):
             self.container = av.open("pipe:1", "w", format="matroska") if self.stdout else av.open(str(self.tmp), "w")
         web_ready(self.container)

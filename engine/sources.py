@@ -10,13 +10,14 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field, replace
 
 from srstream.engine.av_errors import av_failures, open_av, read_error
 from srstream.engine.media import video_rate
 from srstream.errors import ConfigError, DependencyError, InputError
 
-__all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "LiveSource", "is_stream_url", "listens", "open_capture",
+__all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "HeldStream", "LiveSource", "is_stream_url", "listens", "open_capture",
            "parse_audio_input", "parse_live", "probe_camera", "probe_stream", "shown_url"]
 
 #: Frames of a network stream read before its run (:func:`probe_stream`): a second at 30 fps.
@@ -48,6 +49,8 @@ class LiveSource:
     #: a network stream's frame size and rate, read by :func:`probe_stream` (None: not probed)
     found_size: tuple[int, int] | None = None
     rate: float | None = None
+    #: the probe's connection, kept for the run (:class:`HeldStream`; None: the run opens its own)
+    held: HeldStream | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return self.label or f"{self.kind} {self.url}"
@@ -352,13 +355,87 @@ def _hls_ends(url: str, depth: int = 2) -> bool | None:
     return None
 
 
-def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN201 - (LiveSource, Compression | None)
-    """A network stream opened once before its run, for its first ``frames`` frames: the source with
-    its frame size and rate (the tier that holds them is picked for them), and how hard it was
-    compressed and whether it looks like a screen
-    (:class:`srstream.engine.compression.Compression`: the model variant for it; None when no
-    frame decoded). The connection is closed again, so the run's own starts at the live edge, not
-    behind what waited while the model was prepared.
+#: Seconds of a held stream's sound kept from before the picture the run starts at (sound is muxed
+#: ahead of its pictures, and an AAC frame that holds a picture's first sound starts before it).
+SOUND_AHEAD = 1.0
+#: The most bytes of packets a :class:`HeldStream` keeps (a stream without keyframes, refreshed
+#: within its frames, never clears them): the oldest go first.
+HELD_BYTES = 64 << 20
+
+
+class HeldStream:
+    """A network stream's connection, kept from its probe for its run: opening it again waited for a
+    keyframe and FFmpeg's stream analysis a second time (a 640x360 stream with a keyframe every 5 s
+    showed its first frame 10.2-10.4 s after the start, 6.4-6.7 s with the connection kept; 2-core
+    AMX Xeon, two runs each). Until the run takes it (:meth:`take`), a thread
+    reads on, keeping the packets from the latest video keyframe on (:data:`HELD_BYTES` at most), so
+    that the run decodes from there and is at the live edge as soon as they are decoded, not behind
+    by the time the model took to prepare."""
+
+    def __init__(self, container, limit: int = HELD_BYTES) -> None:  # noqa: ANN001 - an av InputContainer
+        import collections
+
+        self.container, self.limit = container, limit
+        self.video = container.streams.video[0]
+        self.streams = [self.video, *container.streams.audio[:1]]
+        self.packets: collections.deque = collections.deque()
+        self.size = 0
+        self.halt = threading.Event()
+        self.failed = self.taken = False
+        self.thread = threading.Thread(target=self._drain, name="held-stream", daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        import collections
+
+        try:
+            for packet in self.container.demux(*self.streams):
+                if packet.stream is self.video and packet.is_keyframe:  # decoding starts here: what is before
+                    at = _seconds(packet)  # it goes, bar the sound of the second before it (muxed ahead of it)
+                    kept = [p for p in self.packets if p.stream is not self.video and at is not None
+                            and (t := _seconds(p)) is not None and t >= at - SOUND_AHEAD]
+                    self.packets = collections.deque(kept)
+                    self.size = sum(p.size for p in kept)
+                self.packets.append(packet)  # (the packet read as the run took over is kept too)
+                self.size += packet.size
+                while self.size > self.limit and len(self.packets) > 1:
+                    self.size -= self.packets.popleft().size
+                if self.halt.is_set():
+                    return
+        except (*av_failures(), OSError, ValueError):  # the run opens its own, and says what fails
+            self.failed = True
+
+    def take(self, wait: float = 15.0):  # noqa: ANN201 - (av InputContainer, [av Packet]) | None
+        """The connection and the packets kept, the thread stopped (it stops at its next packet);
+        None where the stream failed meanwhile, or sent nothing for ``wait`` seconds (the run then
+        opens its own connection)."""
+        self.halt.set()
+        self.thread.join(wait)
+        if self.thread.is_alive() or self.failed:
+            self.close()
+            return None
+        self.taken = True
+        return self.container, list(self.packets)
+
+    def close(self) -> None:
+        """Give the connection up, where no run took it (one that never started); a reading thread
+        still blocked keeps it until its next packet."""
+        self.halt.set()
+        if not self.taken and not self.thread.is_alive():
+            self.container.close()
+
+
+def _seconds(packet) -> float | None:  # noqa: ANN001 - an av Packet
+    """A packet's presentation time in seconds (None: it has none)."""
+    return float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else None
+
+
+def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES, hold: bool = False):  # noqa: ANN201
+    """A network stream opened before its run, for its first ``frames`` frames: the source with its
+    frame size and rate (the tier that holds them is picked for them), and how hard it was compressed
+    and whether it looks like a screen (:class:`srstream.engine.compression.Compression`: the model
+    variant for it; None when no frame decoded). With ``hold`` the connection is kept for the run
+    (the source's ``held``, :class:`HeldStream`); else it is closed again.
 
     Raises:
         InputError: the stream cannot be opened, carries no video, or has an end (a recording).
@@ -366,6 +443,7 @@ def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN20
     from srstream.engine.compression import read_compression
 
     container = open_capture(source)
+    kept = False
     try:
         if _recording(container, source.url):  # duration in microseconds
             raise InputError(f"{source} is a recording {container.duration / 1e6:.0f} s long, not a live stream: "
@@ -382,9 +460,13 @@ def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN20
         cc = stream.codec_context
         size = (cc.width, cc.height) if cc.width and cc.height else None
         rate = float(video_rate(stream) or 0) or None
+        # (not HLS: it opens without waiting for a keyframe, and a player starts it segments behind the edge)
+        held = HeldStream(container) if hold and container.format.name != "hls" else None
+        kept = held is not None
     finally:
-        container.close()
-    return replace(source, found_size=size, rate=rate), found
+        if not kept:
+            container.close()
+    return replace(source, found_size=size, rate=rate, held=held), found
 
 
 def probe_camera(source: LiveSource, frames: int = PROBE_FRAMES):  # noqa: ANN201 - (LiveSource, Compression, str)

@@ -356,7 +356,7 @@ def _run(args: argparse.Namespace) -> int:
             if source.kind == "stream" and not listens(source.url):
                 from srstream.engine.sources import probe_stream
 
-                source, found = probe_stream(source)
+                source, found = probe_stream(source, hold=True)  # its connection kept for the run
                 size = "x".join(map(str, source.size)) if source.size else "size unknown"
                 print(f"sr-stream: {source}: {size}, {source.rate or 0:g} fps, "
                       f"{found.describe() if found else 'no frame decoded yet'}", file=sys.stderr)
@@ -366,12 +366,16 @@ def _run(args: argparse.Namespace) -> int:
                 source, found, line = probe_camera(source)
                 if line:
                     print(f"sr-stream: {line}", file=sys.stderr)
-            if model is None:
-                model, steady = live_model(args, source, found)
-            from srstream.engine.strength import for_stream
+            try:
+                if model is None:
+                    model, steady = live_model(args, source, found)
+                from srstream.engine.strength import for_stream
 
-            model, _ = for_stream(model, _compression(model, args.compression, None, found))
-            return run_live_command(args, source, model, steady)
+                model, _ = for_stream(model, _compression(model, args.compression, None, found))
+                return run_live_command(args, source, model, steady)
+            finally:
+                if source.held is not None:  # a run that never took the probe's connection
+                    source.held.close()
     return _run_file(args)
 
 

@@ -672,6 +672,43 @@ def test_a_network_stream_is_probed_and_gets_the_model_its_compression_calls_for
     assert len(_decode(tmp_path / "r.mkv")) >= 1
 
 
+def test_a_network_stream_is_opened_once_for_its_probe_and_its_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe's connection was closed and the run opened its own, waiting for a keyframe and FFmpeg's
+    analysis again (about 4 s more before the first frame, for a stream with a keyframe every 5 s). It
+    is kept for the run: one connection, its pictures from the live edge on, every one recorded."""
+    import socket
+    import threading
+
+    from srstream.engine import live, sources
+
+    opened = []
+    real = sources.open_capture
+
+    def counted(source):  # noqa: ANN001, ANN202
+        opened.append(str(source))
+        return real(source)
+
+    monkeypatch.setattr(sources, "open_capture", counted)
+    monkeypatch.setattr(live, "open_capture", counted)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stop = threading.Event()
+    sender = threading.Thread(target=_send_udp, args=(port, stop), kwargs={"crf": 30}, daemon=True)
+    sender.start()
+    try:
+        rc = main([f"udp://127.0.0.1:{port}", "--frames", "12", "--no-display", "-o", str(tmp_path / "r.mkv"),
+                   "--model", "tiny-x2", "--backend", "ort", "--precision", "fp32", "--stabilize", "0"])
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert opened == [f"stream udp://127.0.0.1:{port}"], opened
+    assert "12 frames captured" in out and len(_decode(tmp_path / "r.mkv")) == 12
+
+
 def test_a_stream_pushed_to_sr_stream_as_its_server_is_not_probed_away(tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """OBS or a camera pushing to sr-stream (``tcp://...?listen``, ``rtmp://...?listen=1``, SRT in
