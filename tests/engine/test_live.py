@@ -573,7 +573,9 @@ def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int
             time.sleep(max(0.0, start + (i + 1) / 25 - time.perf_counter()))
 
 
-def test_cli_upscales_and_records_a_network_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _upscale_udp(args: list[str], **send: object) -> tuple[int, int]:
+    """``main`` on a UDP stream :func:`_send_udp` sends (``send``: its options) to a free local port,
+    the sender stopped after: (the exit code, the port)."""
     import socket
     import threading
 
@@ -581,15 +583,19 @@ def test_cli_upscales_and_records_a_network_stream(tmp_path: Path, capsys: pytes
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     stop = threading.Event()
-    sender = threading.Thread(target=_send_udp, args=(port, stop), daemon=True)
+    sender = threading.Thread(target=_send_udp, args=(port, stop), kwargs=send, daemon=True)
     sender.start()
-    out = tmp_path / "rec.mkv"
     try:
-        rc = main([f"udp://127.0.0.1:{port}", "--frames", "12", "--no-display", "-o", str(out), "--model", "tiny-x2",
-                   "--backend", "ort", "--precision", "fp32"])
+        return main([f"udp://127.0.0.1:{port}", *args]), port
     finally:
         stop.set()  # the sender goes on until the reader has its frames, however slow the machine
         sender.join(timeout=10)
+
+
+def test_cli_upscales_and_records_a_network_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rec.mkv"
+    rc, port = _upscale_udp(["--frames", "12", "--no-display", "-o", str(out), "--model", "tiny-x2", "--backend", "ort",
+                             "--precision", "fp32"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "12 frames captured" in captured.out and f"stream udp://127.0.0.1:{port}" in captured.out
@@ -602,24 +608,11 @@ def test_a_network_streams_sound_is_recorded_in_step_with_its_pictures(
     """A recording of an IP camera's or a live channel's stream had no sound: the stream's audio was
     never read. Now it is recorded beside the pictures, on the stream's clock: each tone starts
     with its white frame. With --no-audio, none."""
-    import socket
-    import threading
-
     import av
 
     def record(out: Path, *extra: str) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        stop = threading.Event()
-        sender = threading.Thread(target=_send_udp, args=(port, stop), kwargs={"sound": True}, daemon=True)
-        sender.start()
-        try:
-            rc = main([f"udp://127.0.0.1:{port}", "--frames", "45", "--no-display", "-o", str(out), "--model",
-                       "tiny-x2", "--backend", "ort", "--precision", "fp32", *extra])
-        finally:
-            stop.set()
-            sender.join(timeout=10)
+        rc, _ = _upscale_udp(["--frames", "45", "--no-display", "-o", str(out), "--model", "tiny-x2", "--backend",
+                              "ort", "--precision", "fp32", *extra], sound=True)
         assert rc == 0, capsys.readouterr().err
 
     out = tmp_path / "rec.mp4"
@@ -649,21 +642,8 @@ def test_a_network_stream_is_probed_and_gets_the_model_its_compression_calls_for
     """A network stream ran the default tier, timed at 640x360 and 30 fps whatever it sent, and
     never its compressed variant: only files were measured. Its first second is now read first:
     its size, rate and quantiser pick the tier and the variant (and the stabiliser), as for a file."""
-    import socket
-    import threading
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    stop = threading.Event()
-    sender = threading.Thread(target=_send_udp, args=(port, stop), kwargs={"crf": 40}, daemon=True)
-    sender.start()
-    try:
-        rc = main([f"udp://127.0.0.1:{port}", "--frames", "6", "--no-display", "-o", str(tmp_path / "r.mkv"),
-                   "--backend", "ort", "--precision", "fp32"])
-    finally:
-        stop.set()
-        sender.join(timeout=10)
+    rc, port = _upscale_udp(["--frames", "6", "--no-display", "-o", str(tmp_path / "r.mkv"), "--backend", "ort",
+                             "--precision", "fp32"], crf=40)
     err = capsys.readouterr().err
     assert rc == 0, err
     assert f"stream udp://127.0.0.1:{port}: 64x48, 25 fps, h264 at mean quantiser" in err
@@ -677,9 +657,6 @@ def test_a_network_stream_is_opened_once_for_its_probe_and_its_run(
     """The probe's connection was closed and the run opened its own, waiting for a keyframe and FFmpeg's
     analysis again (about 4 s more before the first frame, for a stream with a keyframe every 5 s). It
     is kept for the run: one connection, its pictures from the live edge on, every one recorded."""
-    import socket
-    import threading
-
     from srstream.engine import live, sources
 
     opened = []
@@ -691,18 +668,8 @@ def test_a_network_stream_is_opened_once_for_its_probe_and_its_run(
 
     monkeypatch.setattr(sources, "open_capture", counted)
     monkeypatch.setattr(live, "open_capture", counted)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    stop = threading.Event()
-    sender = threading.Thread(target=_send_udp, args=(port, stop), kwargs={"crf": 30}, daemon=True)
-    sender.start()
-    try:
-        rc = main([f"udp://127.0.0.1:{port}", "--frames", "12", "--no-display", "-o", str(tmp_path / "r.mkv"),
-                   "--model", "tiny-x2", "--backend", "ort", "--precision", "fp32", "--stabilize", "0"])
-    finally:
-        stop.set()
-        sender.join(timeout=10)
+    rc, port = _upscale_udp(["--frames", "12", "--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2",
+                             "--backend", "ort", "--precision", "fp32", "--stabilize", "0"], crf=30)
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert opened == [f"stream udp://127.0.0.1:{port}"], opened
