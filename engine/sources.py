@@ -5,6 +5,7 @@ network protocols) with errors that say what to do."""
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import shutil
@@ -373,8 +374,6 @@ class HeldStream:
     by the time the model took to prepare."""
 
     def __init__(self, container, limit: int = HELD_BYTES) -> None:  # noqa: ANN001 - an av InputContainer
-        import collections
-
         self.container, self.limit = container, limit
         self.video = container.streams.video[0]
         self.streams = [self.video, *container.streams.audio[:1]]
@@ -386,8 +385,6 @@ class HeldStream:
         self.thread.start()
 
     def _drain(self) -> None:
-        import collections
-
         try:
             for packet in self.container.demux(*self.streams):
                 if packet.stream is self.video and packet.is_keyframe:  # decoding starts here: what is before
