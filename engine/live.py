@@ -32,7 +32,7 @@ from srstream.engine.live_sinks import Recorder
 from srstream.engine.media import video_rate
 from srstream.engine.messages import Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Display, Rung, Sink, UpscaleStage, run
-from srstream.engine.sources import SOUND_AHEAD, LiveSource, open_capture
+from srstream.engine.sources import SOUND_AHEAD, LiveSource, listens, open_capture
 from srstream.errors import ConfigError, InputError
 
 __all__ = ["RECONNECT_SECONDS", "CaptureSource", "Rung", "run_live"]
@@ -63,6 +63,8 @@ class CaptureSource:
         self.backlog: list = []
         taken = source.held.take() if source.held is not None else None
         self.held_from = None if taken is None else source.held  # (its first read only)
+        #: the failure that ended the held connection before the run took it: raised once its packets are decoded
+        self.cut = None if taken is None else source.held.failed
         if taken is not None:
             self.container, self.backlog = taken
         else:
@@ -105,8 +107,19 @@ class CaptureSource:
     def read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
         while True:
             outcome = self._read(emit, stop, report)
-            if outcome != "failed" or not self._reconnected(stop, report):
-                return "disconnected" if outcome == "failed" else outcome
+            if outcome != "failed":
+                return outcome
+            if self._reconnected(stop, report):
+                continue
+            if stop.is_set() or self.source.kind != "stream" or RECONNECT_SECONDS <= 0:
+                return "disconnected"
+            if listens(self.source.url):  # a stream pushed to sr-stream ends when its sender leaves: RTMP's,
+                # stopped in OBS or ffmpeg, fails ("Input/output error") as a dropped connection does
+                report.notes[0] = (f"{self.source}: its sender left after {report.frames_in} frames and did not "
+                                   f"come back within {RECONNECT_SECONDS:g} s; the stream ends there")
+                return "source-ended"
+            report.notes.insert(0, f"{self.source}: could not reconnect within {RECONNECT_SECONDS:g} s")
+            return "disconnected"
 
     def _reconnected(self, stop: threading.Event, report: Report) -> bool:
         """A network stream that failed, opened again within :data:`RECONNECT_SECONDS`."""
@@ -114,13 +127,15 @@ class CaptureSource:
             return False
         began = time.perf_counter()
         while not stop.wait(1.0):
-            try:
-                container = open_capture(self.source)
+            try:  # (a stream sr-stream serves waits there for its sender's return, as long as is left)
+                container = open_capture(self.source, wait=max(1.0, began + RECONNECT_SECONDS - time.perf_counter()),
+                                         stop=stop)
             except InputError:
                 if time.perf_counter() - began >= RECONNECT_SECONDS:
-                    report.notes.insert(0, f"{self.source}: could not reconnect within {RECONNECT_SECONDS:g} s")
                     return False
                 continue
+            if container is None:  # stopped while waiting
+                return False
             self.container.close()
             self.container, self.held_from = container, None
             report.notes.pop(0)  # the failure _read noted: the run goes on
@@ -159,7 +174,8 @@ class CaptureSource:
         floor = -math.inf if self.held_from is None else None
         old = len(backlog)
         try:
-            for packet in itertools.chain(backlog, self.container.demux(*wanted)):
+            cut, self.cut = self.cut, None
+            for packet in itertools.chain(backlog, () if cut else self.container.demux(*wanted)):
                 old -= 1
                 if packet.stream.type == "audio":
                     if old >= 0 and edge is not None and (packet.pts is None or float(packet.pts * packet.time_base)
@@ -206,6 +222,8 @@ class CaptureSource:
                     report.frames_in += 1
                     if self.max_frames is not None and report.frames_in >= self.max_frames:
                         return "frames"
+            if cut is not None:
+                raise cut
         except av_failures() as exc:
             why = read_error(exc, f"{self.source} failed after {report.frames_in} frames",
                              "the device was disconnected or closed; what was recorded is kept")
@@ -333,6 +351,7 @@ def run_live(source: LiveSource, ladder: list[Rung], *, display: Display | None 
             if microphone.failure:
                 report.notes.append(microphone.failure)
     if report.upscaled == 0 and report.stopped_by not in ("interrupt", "user"):
-        raise InputError(f"{source} delivered no frames; nothing was written")
+        why = f" ({report.notes[0]})" if report.notes else ""  # what ended it: a failure, a sender that left
+        raise InputError(f"{source} delivered no frames{why}; nothing was written")
     return report
 

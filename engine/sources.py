@@ -27,7 +27,7 @@ PROBE_FRAMES = 30
 #: tries the camera's MJPEG.
 CAMERA_RATE = 24.0
 #: URL schemes read as live network streams (IP cameras, RTMP/SRT feeds, HLS): FFmpeg's protocols.
-STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp", "http", "https")
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "rist", "udp", "rtp", "tcp", "http", "https")
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
 #: What an http(s) URL ending so names: a file (upscaled whole once downloaded), not a live stream.
 _FILE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ogv", ".3gp",
@@ -77,9 +77,25 @@ def listens(url: str) -> bool:
     """Whether opening ``url`` makes sr-stream the server a sender connects to (``rtmp://...?listen=1``,
     ``tcp://...?listen``, ``srt://...?mode=listener``): such a sender comes once, and goes if its
     connection is closed."""
-    query = url.split("?", 1)[1].lower() if "?" in url else ""
-    params = dict(part.partition("=")[::2] for part in query.split("&") if part)
-    return params.get("listen", "0") != "0" or params.get("mode") == "listener"
+    params = _query(url)
+    return params.get("listen", "0") != "0" or params.get("mode", "").lower() == "listener"
+
+
+def _query(url: str) -> dict[str, str]:
+    """``url``'s query parameters, their names in lower case (``?listen`` gives ``{"listen": ""}``)."""
+    query = url.split("?", 1)[1] if "?" in url else ""
+    return {name.lower(): value for name, _, value in (part.partition("=") for part in query.split("&") if part)}
+
+
+def _served(url: str, options: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """What FFmpeg is given to be the server of ``url``: RTMP takes ``listen`` as an option, not from
+    the URL (``rtmp://0.0.0.0/live?listen=1`` connected to a server there, refused); TCP and SRT
+    read theirs from the URL's query."""
+    if not url.lower().startswith(("rtmp://", "rtmps://")) or "?" not in url:
+        return url, options
+    base, query = url.split("?", 1)
+    kept = [part for part in query.split("&") if part.partition("=")[0].lower() != "listen"]
+    return base + ("?" + "&".join(kept) if kept else ""), options | {"listen": "1"}
 
 
 def shown_url(url: str) -> str:
@@ -142,8 +158,9 @@ def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
     * ``lavfi:GRAPH``: an FFmpeg generator such as ``testsrc2=size=640x360:rate=30``, paced to
       its frame rate like a camera (for tests and demos);
     * a network stream's URL (:data:`STREAM_SCHEMES`): an IP camera's ``rtsp://`` (over TCP, which
-      loses no packets on a busy network), an ``rtmp://`` / ``srt://`` / ``udp://`` feed, an HTTP
-      live stream (HLS) or MJPEG camera. Read as it arrives, like a camera.
+      loses no packets on a busy network), an ``rtmp://`` / ``udp://`` / ``tcp://`` feed (``srt://``
+      where FFmpeg has it; ``?listen``: pushed to sr-stream), an HTTP live stream (HLS) or MJPEG
+      camera. Read as it arrives, like a camera.
 
     ``fps`` and ``size`` become the device's ``framerate`` / ``video_size`` options (not a
     stream's: it sends what it sends).
@@ -263,19 +280,36 @@ def parse_audio_input(text: str, platform: str | None = None) -> LiveSource:
     raise ConfigError(f"sound capture is not supported on {platform}")
 
 
-def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContainer
-    """Open ``source`` with PyAV, turning the device errors into ones that say what to do.
+def open_capture(source: LiveSource, wait: float | None = None,  # noqa: ANN201 - av InputContainer | None
+                 stop: threading.Event | None = None):
+    """Open ``source`` with PyAV, turning the device errors into ones that say what to do. A stream
+    sr-stream is the server of (:func:`listens`) is open once its sender connects: within ``wait``
+    seconds (None: however long that takes), a wait that Ctrl-C or ``stop`` ends (None is returned
+    for ``stop``). Anything else answers within :data:`OPEN_TIMEOUT`.
 
     Raises:
-        InputError: no such camera / display / window, permission denied, or an unusable format.
+        InputError: no such camera / display / window, permission denied, an unusable format, a
+            protocol this FFmpeg lacks, or nothing within the time.
     """
     import av
 
     if source.fmt and not any(source.fmt in name.split(",") for name in av.formats_available):  # "video4linux2,v4l2"
         raise InputError(f"this PyAV/FFmpeg build has no {source.fmt!r} input, needed for {source}; "
                          "install PyAV from its wheels (pip install av) or capture another way")
+    served = source.kind == "stream" and listens(source.url)
     try:
-        return _open_at_a_rate(source)
+        return _await_sender(source, wait, stop) if served else _open_at_a_rate(source)
+    except av.error.ProtocolNotFoundError as exc:
+        scheme = source.url.split(":", 1)[0].lower()
+        raise InputError(f"cannot open {source}: the FFmpeg that PyAV brings has no {scheme}:// protocol; relay the "
+                         f"stream to one it has, e.g. ffmpeg -i {scheme}://... -c copy -f mpegts "
+                         "udp://127.0.0.1:9000 with an ffmpeg built with it, and read udp://127.0.0.1:9000") from exc
+    except av.error.ExitError as exc:  # PyAV's own timeout
+        if served and wait is not None:
+            raise InputError(f"no sender connected to {source} and sent it a stream within {wait:g} s") from exc
+        hint = ("did the sender start sending?" if served else
+                "is the address right, the stream running and reachable from here (firewall, login)?")
+        raise InputError(f"cannot open {source}: nothing came within {OPEN_TIMEOUT:g} s; {hint}") from exc
     except PermissionError as exc:
         raise InputError(f"permission denied opening {source}: {exc}; on Linux add yourself to the 'video' "
                          "group (sudo usermod -aG video $USER) and log in again") from exc
@@ -297,6 +331,73 @@ def open_capture(source: LiveSource):  # noqa: ANN201 - av.container.InputContai
 AVFOUNDATION_RATES = ("30", "60", "25", "24", "20", "15", "10")
 
 
+#: How long opening a stream, camera or screen waits for an answer (seconds), and each read after
+#: for the next packet: PyAV's timeouts. A stream sr-stream serves waits for its sender's connection
+#: as long as it is asked to (:func:`open_capture`).
+OPEN_TIMEOUT = 10.0
+READ_TIMEOUT = 10.0
+
+
+def _await_sender(source: LiveSource, wait: float | None, stop: threading.Event | None):  # noqa: ANN202
+    """A stream sr-stream serves, open once its sender connected (:func:`open_capture`). FFmpeg waits
+    for the connection heeding nothing but its own timeout (Ctrl-C was held until it), so it waits
+    on a thread of its own; Ctrl-C or ``stop`` ends the wait by connecting to the port from here,
+    which ends FFmpeg's."""
+    url, options = _served(source.url, dict(source.options))
+    done: dict = {}
+
+    def connect() -> None:
+        try:
+            done["container"] = open_av(url, format=source.fmt or None, options=options,
+                                        timeout=(wait, READ_TIMEOUT))
+        except BaseException as exc:  # noqa: BLE001 - raised where the wait is
+            done["error"] = exc
+
+    thread = threading.Thread(target=connect, name="awaiting-sender", daemon=True)
+    ended = True  # by Ctrl-C (KeyboardInterrupt, raised on) or stop
+    try:
+        thread.start()
+        while thread.is_alive() and not (stop is not None and stop.is_set()):
+            thread.join(0.1)
+        ended = thread.is_alive()
+    finally:
+        if ended:  # (knocked again while FFmpeg may not listen yet, for up to 5 s)
+            for _ in range(25):
+                _knock(url)
+                thread.join(0.2)
+                if not thread.is_alive():
+                    break
+            if "container" in done:
+                done.pop("container").close()
+    if ended:
+        return None
+    if "error" in done:
+        raise done["error"]
+    return done["container"]
+
+
+def _knock(url: str) -> None:
+    """Connect to the port ``url`` listens on and leave at once, which ends FFmpeg's wait for a
+    sender there (in vain where the port cannot be reached from here; the wait's thread then stays
+    until the process ends)."""
+    import socket
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or {"rtmp": 1935, "rtmps": 443}.get(parts.scheme.lower())
+        host = parts.hostname or ""
+    except ValueError:
+        return
+    if port is None:
+        return
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError:
+        pass
+
+
 def _open_at_a_rate(source: LiveSource):  # noqa: ANN202 - av.container.InputContainer
     """``av.open`` of ``source``; a macOS camera without ``--fps`` at the first of FFmpeg's default
     and :data:`AVFOUNDATION_RATES` that it takes (where none is taken, the default's failure is
@@ -308,7 +409,8 @@ def _open_at_a_rate(source: LiveSource):  # noqa: ANN202 - av.container.InputCon
     for rate in rates:
         options = dict(source.options) | ({"framerate": rate} if rate else {})
         try:
-            return open_av(source.url, format=source.fmt or None, options=options, timeout=10)
+            return open_av(source.url, format=source.fmt or None, options=options,
+                           timeout=(OPEN_TIMEOUT, READ_TIMEOUT))
         except av_failures() as exc:
             first = first or exc
     raise first
@@ -380,7 +482,9 @@ class HeldStream:
         self.packets: collections.deque = collections.deque()
         self.size = 0
         self.halt = threading.Event()
-        self.failed = self.taken = False
+        self.taken = False
+        #: what ended the stream while it was held (None: nothing); the run decodes what was kept, then fails so
+        self.failed: BaseException | None = None
         self.thread = threading.Thread(target=self._drain, name="held-stream", daemon=True)
         self.thread.start()
 
@@ -399,16 +503,18 @@ class HeldStream:
                     self.size -= self.packets.popleft().size
                 if self.halt.is_set():
                     return
-        except (*av_failures(), OSError, ValueError):  # the run opens its own, and says what fails
-            self.failed = True
+        except (*av_failures(), OSError, ValueError) as exc:  # the run decodes what was kept, then fails so
+            self.failed = OSError(str(exc)) if isinstance(exc, ValueError) else exc
 
     def take(self, wait: float = 15.0):  # noqa: ANN201 - (av InputContainer, [av Packet]) | None
         """The connection and the packets kept, the thread stopped (it stops at its next packet);
-        None where the stream failed meanwhile, or sent nothing for ``wait`` seconds (the run then
-        opens its own connection)."""
+        None where the stream sent nothing for ``wait`` seconds (the run then opens its own
+        connection). Where it failed meanwhile (:attr:`failed`), what it kept until then: a stream
+        pushed to sr-stream whose sender left while the model was prepared was opened again,
+        waiting for a sender that had gone."""
         self.halt.set()
         self.thread.join(wait)
-        if self.thread.is_alive() or self.failed:
+        if self.thread.is_alive():
             self.close()
             return None
         self.taken = True
@@ -441,8 +547,8 @@ def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES, hold: bool = Fa
 
     container = open_capture(source)
     kept = False
-    try:
-        if _recording(container, source.url):  # duration in microseconds
+    try:  # (what is pushed to sr-stream is live, whatever duration its sender wrote)
+        if not listens(source.url) and _recording(container, source.url):  # duration in microseconds
             raise InputError(f"{source} is a recording {container.duration / 1e6:.0f} s long, not a live stream: "
                              "read live, it would lose the frames the upscaler cannot keep up with; download it "
                              "first (ffmpeg -i URL -c copy clip.mp4) and upscale the file, which keeps every frame")

@@ -349,13 +349,13 @@ def _run(args: argparse.Namespace) -> int:
             scale = int(args.scale) if args.scale else None
             model = pick_model(args.model, scale, fast=args.fast) if args.model or args.fast else None
             found, steady = None, False
-            from srstream.engine.sources import listens
+            # its size, rate, compression and look, from its first frames
+            if source.kind == "stream":
+                from srstream.engine.sources import listens, probe_stream, shown_url
 
-            # its size, rate, compression and look, from its first frames; not where sr-stream is the
-            # server (OBS pushing RTMP to it): a sender whose connection the probe closed goes away
-            if source.kind == "stream" and not listens(source.url):
-                from srstream.engine.sources import probe_stream
-
+                if listens(source.url):  # sr-stream is the server (OBS pushing RTMP to it)
+                    print(f"sr-stream: waiting for a sender to connect to {shown_url(source.url)} (Ctrl-C stops)",
+                          file=sys.stderr, flush=True)
                 source, found = probe_stream(source, hold=True)  # its connection kept for the run
                 size = "x".join(map(str, source.size)) if source.size else "size unknown"
                 print(f"sr-stream: {source}: {size}, {source.rate or 0:g} fps, "

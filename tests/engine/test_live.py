@@ -520,12 +520,12 @@ def test_parse_network_streams() -> None:
 
 
 def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int | None = None,  # noqa: ANN001
-              url: str | None = None) -> None:
+              url: str | None = None, fmt: str = "mpegts", seconds: float = 60) -> None:
     """An MPEG-TS stream of moving frames at 25 fps to 127.0.0.1:``port``, as a network camera
-    sends, until ``stop`` is set (at most 60 s). With ``sound``, AAC beside it, silent but for a
+    sends, until ``stop`` is set (at most ``seconds``). With ``sound``, AAC beside it, silent but for a
     tone during every tenth frame, which is white (the clap a recording is synchronised by). With
     ``crf``, H.264 at that CRF of a textured scene panning (a camera's picture) instead of MPEG-2.
-    ``url``: another destination (a server to connect to, tried until it listens)."""
+    ``url``: another destination (a server to connect to, tried until it listens), in ``fmt``."""
     import av
 
     time.sleep(delay)
@@ -533,7 +533,7 @@ def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int
     texture = ((texture.astype(np.float32) + np.roll(texture, 1, 1) + np.roll(texture, 1, 0)) / 3).astype(np.uint8)
     target = url or f"udp://127.0.0.1:{port}?pkt_size=1316"
     for _ in range(150):  # a server may not listen yet: PyAV connects when the header is written
-        out = av.open(target, "w", format="mpegts")
+        out = av.open(target, "w", format=fmt)
         stream = out.add_stream("mpeg2video" if crf is None else "libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.options = {"g": "5"} if crf is None else {"g": "5", "crf": str(crf), "tune": "zerolatency"}
@@ -544,33 +544,36 @@ def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int
         try:
             out.start_encoding()
             break
-        except av.error.ConnectionRefusedError:
+        except (av.error.ConnectionRefusedError, av.error.ExitError):  # (RTMP's handshake, with none there)
             if stop.wait(0.2):
                 return
-    with out:
-        start = time.perf_counter()
-        for i in range(25 * 60):
-            if stop.is_set():
-                break
-            rgb = np.zeros((48, 64, 3), np.uint8)
-            rgb[10:30, i % 40:i % 40 + 10] = 255
-            if crf is not None:
-                rgb = np.ascontiguousarray(texture[:, i % 96:i % 96 + 64])
-            if sound and i % 10 == 0:
-                rgb[:] = 255
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-            while sound and sent < (i + 1) * 48000 // 25:  # the sound up to the frame's end
-                t = (sent + np.arange(1024)) / 48000
-                wave = np.where((t * 25).astype(int) % 10 == 0, 0.5 * np.sin(2 * np.pi * 1000 * t), 0)
-                samples = av.AudioFrame.from_ndarray(wave.astype(np.float32)[None], format="fltp", layout="mono")
-                samples.sample_rate, samples.pts = 48000, sent
-                for packet in audio.encode(samples):
+    try:  # (a server that has its frames hangs up: the sending ends there)
+        with out:
+            start = time.perf_counter()
+            for i in range(round(25 * seconds)):
+                if stop.is_set():
+                    break
+                rgb = np.zeros((48, 64, 3), np.uint8)
+                rgb[10:30, i % 40:i % 40 + 10] = 255
+                if crf is not None:
+                    rgb = np.ascontiguousarray(texture[:, i % 96:i % 96 + 64])
+                if sound and i % 10 == 0:
+                    rgb[:] = 255
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts = i
+                for packet in stream.encode(frame):
                     out.mux(packet)
-                sent += 1024
-            time.sleep(max(0.0, start + (i + 1) / 25 - time.perf_counter()))
+                while sound and sent < (i + 1) * 48000 // 25:  # the sound up to the frame's end
+                    t = (sent + np.arange(1024)) / 48000
+                    wave = np.where((t * 25).astype(int) % 10 == 0, 0.5 * np.sin(2 * np.pi * 1000 * t), 0)
+                    samples = av.AudioFrame.from_ndarray(wave.astype(np.float32)[None], format="fltp", layout="mono")
+                    samples.sample_rate, samples.pts = 48000, sent
+                    for packet in audio.encode(samples):
+                        out.mux(packet)
+                    sent += 1024
+                time.sleep(max(0.0, start + (i + 1) / 25 - time.perf_counter()))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 def _upscale_udp(args: list[str], **send: object) -> tuple[int, int]:
@@ -662,9 +665,9 @@ def test_a_network_stream_is_opened_once_for_its_probe_and_its_run(
     opened = []
     real = sources.open_capture
 
-    def counted(source):  # noqa: ANN001, ANN202
+    def counted(source, **waiting):  # noqa: ANN001, ANN003, ANN202
         opened.append(str(source))
-        return real(source)
+        return real(source, **waiting)
 
     monkeypatch.setattr(sources, "open_capture", counted)
     monkeypatch.setattr(live, "open_capture", counted)
@@ -676,30 +679,139 @@ def test_a_network_stream_is_opened_once_for_its_probe_and_its_run(
     assert "12 frames captured" in out and len(_decode(tmp_path / "r.mkv")) == 12
 
 
-def test_a_stream_pushed_to_sr_stream_as_its_server_is_not_probed_away(tmp_path: Path,
-                                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    """OBS or a camera pushing to sr-stream (``tcp://...?listen``, ``rtmp://...?listen=1``, SRT in
-    listener mode) connects once: the probe's connection, closed, took the sender with it. Such a
-    stream is read on its one connection."""
+def _pushed(args: list[str], scheme: str = "tcp", **send: object) -> tuple[int, str]:
+    """``main`` as the server of a stream :func:`_send_udp` pushes to it (``scheme``: tcp, in MPEG-TS, or
+    rtmp, in FLV) on a free local port: (the exit code, the URL)."""
     import socket
     import threading
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    url = f"tcp://127.0.0.1:{port}?listen" if scheme == "tcp" else f"rtmp://127.0.0.1:{port}/live?listen=1"
+    target = f"tcp://127.0.0.1:{port}" if scheme == "tcp" else f"rtmp://127.0.0.1:{port}/live/key"
     stop = threading.Event()
     sender = threading.Thread(target=_send_udp, args=(port, stop), daemon=True,
-                              kwargs={"url": f"tcp://127.0.0.1:{port}", "delay": 0.2})
+                              kwargs={"url": target, "fmt": "mpegts" if scheme == "tcp" else "flv"} | send)
     sender.start()
     try:
-        rc = main([f"tcp://127.0.0.1:{port}?listen", "--frames", "10", "--no-display", "-o", str(tmp_path / "r.mkv"),
-                   "--model", "tiny-x2", "--backend", "ort", "--precision", "fp32"])
+        return main([url, *args]), url
     finally:
         stop.set()
         sender.join(timeout=10)
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "rtmp"])
+def test_a_stream_pushed_to_sr_stream_as_its_server_is_waited_for_and_probed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, scheme: str) -> None:
+    """OBS or a camera pushing to sr-stream (``tcp://...?listen``, ``rtmp://...?listen=1``) connects once. Such a
+    stream was not probed (the probe's connection, closed, took the sender with it), so it ran the default
+    tier and never the compressed variant; sr-stream gave up on its sender after 10 s (FFmpeg's "Immediate
+    exit requested"); and RTMP's ``listen=1`` in the URL, which FFmpeg does not read there, connected to a
+    server instead ("Connection refused"). The sender is now waited for however long it takes, and its
+    stream probed on the one connection the run goes on with."""
+    from srstream.engine import sources
+
+    monkeypatch.setattr(sources, "OPEN_TIMEOUT", 1.0)  # the sender comes after the time anything else gets
+    rc, url = _pushed(["--frames", "10", "--no-display", "-o", str(tmp_path / "r.mkv"), "--backend", "ort",
+                       "--precision", "fp32"], scheme, delay=2.5, crf=40)
     captured = capsys.readouterr()
     assert rc == 0 and "10 frames captured" in captured.out, captured.err
+    assert f"waiting for a sender to connect to {url}" in captured.err
+    assert f"stream {url}: 64x48, 25 fps, h264 at mean quantiser" in captured.err
+    assert "-> realtime-x2-compressed x2" in captured.err
     assert len(_decode(tmp_path / "r.mkv")) >= 1
+
+
+def test_a_stream_pushed_to_sr_stream_ends_when_its_sender_leaves(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An RTMP sender that stops (OBS's "Stop Streaming", ffmpeg at the end of its input) fails as a dropped
+    connection does: the run waited 30 s for it and exited 3, "could not reconnect". Its sender not coming
+    back is the end of a pushed stream: the run ends as a stream that ends does, and says so."""
+    from srstream.engine import live as live_mod
+
+    monkeypatch.setattr(live_mod, "RECONNECT_SECONDS", 2.0)
+    rc, url = _pushed(["--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2", "--backend", "ort",
+                       "--precision", "fp32"], "rtmp", crf=30, seconds=10)
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "its sender left after" in captured.err and "did not come back within 2 s; the stream ends there" \
+        in captured.err
+    assert "stopped: source-ended" in captured.out
+    assert len(_decode(tmp_path / "r.mkv")) >= 10
+
+
+def test_a_sender_that_leaves_before_the_run_begins_is_not_waited_for_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pushed stream whose sender left after the probe, while the model was prepared: the held
+    connection's failure dropped what it had kept and the run listened again, for ever, for a sender
+    that had gone. The run now takes the failed connection, and the wait for the sender's return
+    is the one any failure gets."""
+    import _thread
+    import threading
+
+    from srstream.engine import live as live_mod
+
+    monkeypatch.setattr(live_mod, "RECONNECT_SECONDS", 2.0)
+    watchdog = threading.Timer(40, _thread.interrupt_main)  # the old way never ended
+    watchdog.start()
+    try:
+        rc, _ = _pushed(["--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2", "--backend", "ort",
+                         "--precision", "fp32"], "rtmp", crf=30, seconds=1.4)
+    finally:
+        watchdog.cancel()
+    err = capsys.readouterr().err
+    assert rc != 130, err
+    assert rc == 3 and "delivered no frames (stream rtmp://" in err and not (tmp_path / "r.mkv").exists()
+    assert "its sender left after 0 frames and did not come back within 2 s; the stream ends there)" in err
+
+
+def test_waiting_for_a_sender_ends_on_ctrl_c(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """FFmpeg's wait for a connection heeded no Ctrl-C: the run went on waiting until its 10-s timeout,
+    and failed then. Ctrl-C now ends the wait at once, as any run's (exit 130), and frees the port."""
+    import _thread
+    import socket
+    import threading
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    def listening() -> bool:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        return any(row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A" for row in rows)
+
+    waited = []
+
+    def interrupt() -> None:  # Ctrl-C once sr-stream waits on the port
+        for _ in range(600):
+            if listening():
+                waited.append(time.perf_counter())
+                time.sleep(0.5)
+                return _thread.interrupt_main()
+            time.sleep(0.05)
+
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs Linux's /proc/net/tcp to see when the port listens")
+    threading.Thread(target=interrupt, daemon=True).start()
+    rc = main([f"tcp://127.0.0.1:{port}?listen", "--frames", "10", "--no-display", "-o", str(tmp_path / "r.mkv")])
+    assert waited, "it never listened"
+    took = time.perf_counter() - waited[0]
+    assert rc == 130 and took < 4, (rc, took, capsys.readouterr().err)
+    assert not (tmp_path / "r.mkv").exists()
+    with socket.socket() as again:  # the port is free for the next run
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
+
+
+def test_a_protocol_the_ffmpeg_of_pyav_lacks_is_named_with_a_way_round() -> None:
+    """PyAV's FFmpeg has no SRT: ``srt://`` failed with "Protocol not found; is the address right, the stream
+    running and reachable from here?", which sent the user looking at the network."""
+    with pytest.raises(InputError) as info:
+        open_capture(parse_live("srt://127.0.0.1:9"))
+    if "Protocol not found" not in str(info.value.__cause__):
+        pytest.skip(f"this PyAV's FFmpeg reads SRT ({info.value})")
+    assert "the FFmpeg that PyAV brings has no srt:// protocol" in str(info.value)
+    assert "-f mpegts udp://127.0.0.1:9000" in str(info.value)
 
 
 def test_an_hls_playlist_is_played_at_its_pace_and_a_recorded_one_is_refused(
@@ -880,7 +992,7 @@ def test_a_network_stream_that_fails_is_reconnected_and_the_recording_goes_on(
         def close(self) -> None:
             self.container.close()
 
-    def open_capture(source):  # noqa: ANN001, ANN202
+    def open_capture(source, **waiting):  # noqa: ANN001, ANN003, ANN202
         opened.append(1)
         container = real_open(LiveSource("lavfi", "lavfi", GEN, paced=True))
         return Failing(container) if len(opened) == 1 else container
