@@ -83,9 +83,9 @@ def read_onnx_spec(path: Path) -> ModelSpec:
     if not path.is_file():
         raise ModelError(f"model file {path} does not exist")
     if path.suffix.lower() in (".pth", ".pt", ".safetensors", ".ckpt", ".pb"):
-        raise ModelError(f"{path} is a {path.suffix} file, not an ONNX model: convert it once with "
-                         f"`sr-stream export {path} -o {path.with_suffix('.onnx').name}` and pass the .onnx "
-                         "(sr-stream bench takes peers' .pb files directly)")
+        raise ModelError(f"{path} is a {path.suffix} file, not an ONNX model: pass it to --model as it is (sr-stream "
+                         f"imports it once), or convert it with `sr-stream export {path} -o "
+                         f"{path.with_suffix('.onnx').name}` and pass the .onnx")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own unexported exception types
@@ -101,9 +101,10 @@ def read_onnx_spec(path: Path) -> ModelSpec:
 
 def resolve_model(name_or_path: str) -> ResolvedModel:
     """Resolve ``--model``: a bundled name, a path to an ``.onnx`` file, or to a weights file from
-    elsewhere (``.pth``, ``.pt``, ``.safetensors``) that sr-stream's exporter imports: its graph,
-    exported and verified into the cache on first use (:func:`srstream.imported.imported_onnx`, which
-    needs torch then; what it does is said on standard error).
+    elsewhere (``.pth``, ``.pt``, ``.safetensors``) that sr-stream's exporter imports, or OpenCV
+    dnn_superres's ``.pb`` graphs: its graph, exported and verified into the cache on first use
+    (:func:`srstream.imported.imported_onnx`, which needs torch then, or onnx for a ``.pb``; what it
+    does is said on standard error).
 
     Raises:
         ModelError: unknown name (the message lists the bundled ones), a missing file, a weights

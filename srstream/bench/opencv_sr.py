@@ -14,58 +14,16 @@ images (checked; see ``benchmarks/results/bench/README.md``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from srstream.errors import DependencyError, ModelError
+from srstream.protowire import field as _field
+from srstream.protowire import fields as _fields
 
 __all__ = ["OpenCvSuperRes", "rename_block_size"]
-
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = value = 0
-    while True:
-        byte = buf[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    out, n = bytearray(), len(payload)
-    key = number << 3 | 2
-    for v in (key, n):
-        while v >= 0x80:
-            out.append(v & 0x7F | 0x80)
-            v >>= 7
-        out.append(v)
-    return bytes(out) + payload
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, bytes, bytes | None]]:
-    """(field number, the field's raw bytes, payload of length-delimited fields) in order."""
-    i = 0
-    while i < len(buf):
-        start = i
-        key, i = _varint(buf, i)
-        wire = key & 7
-        payload = None
-        if wire == 0:
-            _, i = _varint(buf, i)
-        elif wire in (1, 5):
-            i += 8 if wire == 1 else 4
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            payload, i = buf[i:i + n], i + n
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield key >> 3, buf[start:i], payload
 
 
 def _rename_in_node(node: bytes) -> bytes:

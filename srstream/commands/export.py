@@ -97,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
             sep = ""
         if not sep or not key.strip():
             raise ConfigError(f"--metric {item!r}: expected KEY=NUMBER")
+    if args.checkpoint.suffix.lower() == ".pb":
+        return _tf_graph(args)
     try:
         from srstream.export.pipeline import ExportOptions, describe, run_export
     except ModuleNotFoundError as exc:
@@ -114,6 +116,27 @@ def run(args: argparse.Namespace) -> int:
     result = run_export(args.checkpoint, opts)
     for line in describe(result):
         print(line)
+    return 0
+
+
+def _tf_graph(args: argparse.Namespace) -> int:
+    """``sr-stream export FSRCNN_x2.pb -o fsrcnn.onnx``: an OpenCV dnn_superres graph converted
+    (:func:`srstream.imported.imported_graph`), its fp32 graph only."""
+    from srstream.errors import ConfigError, InputError, OutputError
+    from srstream.imported import imported_graph
+
+    asked = [flag for flag, on in (("--fp16", args.fp16), ("--int8", args.int8), ("--trt", args.trt),
+                                   ("--safetensors", args.safetensors)) if on]
+    if asked:
+        raise ConfigError(f"{args.checkpoint} is an OpenCV dnn_superres graph: export converts it to its fp32 ONNX "
+                          f"graph only, without {', '.join(asked)} (`auto` runs it in bf16 where the CPU has it)")
+    if not args.checkpoint.is_file():
+        raise InputError(f"{args.checkpoint} does not exist")
+    if args.out.suffix.lower() != ".onnx":
+        raise ConfigError(f"-o {args.out}: the converted graph is an .onnx file")
+    if args.out.exists() and not args.overwrite:
+        raise OutputError(f"{args.out} exists; pass --overwrite to replace it")
+    imported_graph(args.checkpoint, args.name or args.checkpoint.stem, args.out, log=print)
     return 0
 
 
