@@ -32,7 +32,7 @@ from srstream.engine.live_sinks import Recorder
 from srstream.engine.media import video_rate
 from srstream.engine.messages import Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Display, Rung, Sink, UpscaleStage, run
-from srstream.engine.sources import SOUND_AHEAD, LiveSource, listens, open_capture
+from srstream.engine.sources import SOUND_AHEAD, LiveSource, open_capture, pushed
 from srstream.errors import ConfigError, InputError
 
 __all__ = ["RECONNECT_SECONDS", "CaptureSource", "Rung", "run_live"]
@@ -113,8 +113,9 @@ class CaptureSource:
                 continue
             if stop.is_set() or self.source.kind != "stream" or RECONNECT_SECONDS <= 0:
                 return "disconnected"
-            if listens(self.source.url):  # a stream pushed to sr-stream ends when its sender leaves: RTMP's,
-                # stopped in OBS or ffmpeg, fails ("Input/output error") as a dropped connection does
+            if pushed(self.source.url):  # a stream sent to sr-stream ends when its sender stops: RTMP's,
+                # stopped in OBS or ffmpeg, fails ("Input/output error") as a dropped connection does; UDP
+                # just stops
                 report.notes[0] = (f"{self.source}: its sender left after {report.frames_in} frames and did not "
                                    f"come back within {RECONNECT_SECONDS:g} s; the stream ends there")
                 return "source-ended"
@@ -127,7 +128,7 @@ class CaptureSource:
             return False
         began = time.perf_counter()
         while not stop.wait(1.0):
-            try:  # (a stream sr-stream serves waits there for its sender's return, as long as is left)
+            try:  # (a stream sent to sr-stream waits there for its sender's return, as long as is left)
                 container = open_capture(self.source, wait=max(1.0, began + RECONNECT_SECONDS - time.perf_counter()),
                                          stop=stop)
             except InputError:

@@ -19,7 +19,7 @@ from srstream.engine.media import video_rate
 from srstream.errors import ConfigError, DependencyError, InputError
 
 __all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "HeldStream", "LiveSource", "is_stream_url", "listens", "open_capture",
-           "parse_audio_input", "parse_live", "probe_camera", "probe_stream", "shown_url"]
+           "parse_audio_input", "parse_live", "probe_camera", "probe_stream", "pushed", "shown_url"]
 
 #: Frames of a network stream read before its run (:func:`probe_stream`): a second at 30 fps.
 PROBE_FRAMES = 30
@@ -79,6 +79,13 @@ def listens(url: str) -> bool:
     connection is closed."""
     params = _query(url)
     return params.get("listen", "0") != "0" or params.get("mode", "").lower() == "listener"
+
+
+def pushed(url: str) -> bool:
+    """Whether ``url``'s stream is sent to sr-stream, not fetched from a server: one sr-stream serves
+    (:func:`listens`), or UDP or RTP, received on a port of this machine. Such a stream comes when
+    its sender starts, as a player (ffplay, VLC) waits for it, and ends when its sender stops."""
+    return listens(url) or url.split(":", 1)[0].lower() in ("udp", "rtp")
 
 
 def _query(url: str) -> dict[str, str]:
@@ -283,9 +290,9 @@ def parse_audio_input(text: str, platform: str | None = None) -> LiveSource:
 def open_capture(source: LiveSource, wait: float | None = None,  # noqa: ANN201 - av InputContainer | None
                  stop: threading.Event | None = None):
     """Open ``source`` with PyAV, turning the device errors into ones that say what to do. A stream
-    sr-stream is the server of (:func:`listens`) is open once its sender connects: within ``wait``
-    seconds (None: however long that takes), a wait that Ctrl-C or ``stop`` ends (None is returned
-    for ``stop``). Anything else answers within :data:`OPEN_TIMEOUT`.
+    sent to sr-stream (:func:`pushed`) is open once its sender sends: within ``wait`` seconds (None:
+    however long that takes), a wait that Ctrl-C or ``stop`` ends (None is returned for ``stop``).
+    Anything else answers within :data:`OPEN_TIMEOUT`.
 
     Raises:
         InputError: no such camera / display / window, permission denied, an unusable format, a
@@ -296,7 +303,7 @@ def open_capture(source: LiveSource, wait: float | None = None,  # noqa: ANN201 
     if source.fmt and not any(source.fmt in name.split(",") for name in av.formats_available):  # "video4linux2,v4l2"
         raise InputError(f"this PyAV/FFmpeg build has no {source.fmt!r} input, needed for {source}; "
                          "install PyAV from its wheels (pip install av) or capture another way")
-    served = source.kind == "stream" and listens(source.url)
+    served = source.kind == "stream" and pushed(source.url)
     try:
         return _await_sender(source, wait, stop) if served else _open_at_a_rate(source)
     except av.error.ProtocolNotFoundError as exc:
@@ -306,7 +313,7 @@ def open_capture(source: LiveSource, wait: float | None = None,  # noqa: ANN201 
                          "udp://127.0.0.1:9000 with an ffmpeg built with it, and read udp://127.0.0.1:9000") from exc
     except av.error.ExitError as exc:  # PyAV's own timeout
         if served and wait is not None:
-            raise InputError(f"no sender connected to {source} and sent it a stream within {wait:g} s") from exc
+            raise InputError(f"no sender sent {source} a stream within {wait:g} s") from exc
         hint = ("did the sender start sending?" if served else
                 "is the address right, the stream running and reachable from here (firewall, login)?")
         raise InputError(f"cannot open {source}: nothing came within {OPEN_TIMEOUT:g} s; {hint}") from exc
@@ -339,12 +346,14 @@ READ_TIMEOUT = 10.0
 
 
 def _await_sender(source: LiveSource, wait: float | None, stop: threading.Event | None):  # noqa: ANN202
-    """A stream sr-stream serves, open once its sender connected (:func:`open_capture`). FFmpeg waits
-    for the connection heeding nothing but its own timeout (Ctrl-C was held until it), so it waits
-    on a thread of its own; Ctrl-C or ``stop`` ends the wait by connecting to the port from here,
-    which ends FFmpeg's."""
+    """A stream sent to sr-stream, open once its sender sent it (:func:`open_capture`). FFmpeg waits
+    for it heeding nothing but its own timeout (Ctrl-C was held until it), so it waits on a thread
+    of its own; Ctrl-C or ``stop`` ends the wait, and where sr-stream serves the stream, FFmpeg's
+    too, by connecting to the port from here (a UDP port's wait stays, its thread ending with the
+    process or at the first packet)."""
     url, options = _served(source.url, dict(source.options))
     done: dict = {}
+    abandoned = threading.Event()
 
     def connect() -> None:
         try:
@@ -352,6 +361,9 @@ def _await_sender(source: LiveSource, wait: float | None, stop: threading.Event 
                                         timeout=(wait, READ_TIMEOUT))
         except BaseException as exc:  # noqa: BLE001 - raised where the wait is
             done["error"] = exc
+        else:
+            if abandoned.is_set():  # a stream that came after the wait was given up
+                done.pop("container").close()
 
     thread = threading.Thread(target=connect, name="awaiting-sender", daemon=True)
     ended = True  # by Ctrl-C (KeyboardInterrupt, raised on) or stop
@@ -361,14 +373,17 @@ def _await_sender(source: LiveSource, wait: float | None, stop: threading.Event 
             thread.join(0.1)
         ended = thread.is_alive()
     finally:
-        if ended:  # (knocked again while FFmpeg may not listen yet, for up to 5 s)
+        if ended:
+            abandoned.set()
+        if ended and listens(source.url):  # (knocked again while FFmpeg may not listen yet, for up to 5 s)
             for _ in range(25):
                 _knock(url)
                 thread.join(0.2)
                 if not thread.is_alive():
                     break
-            if "container" in done:
-                done.pop("container").close()
+        late = done.pop("container", None) if ended else None
+        if late is not None:
+            late.close()
     if ended:
         return None
     if "error" in done:

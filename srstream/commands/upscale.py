@@ -351,10 +351,11 @@ def _run(args: argparse.Namespace) -> int:
             found, steady = None, False
             # its size, rate, compression and look, from its first frames
             if source.kind == "stream":
-                from srstream.engine.sources import listens, probe_stream, shown_url
+                from srstream.engine.sources import listens, probe_stream, pushed, shown_url
 
-                if listens(source.url):  # sr-stream is the server (OBS pushing RTMP to it)
-                    print(f"sr-stream: waiting for a sender to connect to {shown_url(source.url)} (Ctrl-C stops)",
+                if pushed(source.url):  # sent to sr-stream: sr-stream as the server (OBS pushing RTMP), or UDP
+                    what = "a sender to connect to" if listens(source.url) else "the stream sent to"
+                    print(f"sr-stream: waiting for {what} {shown_url(source.url)} (Ctrl-C stops)",
                           file=sys.stderr, flush=True)
                 source, found = probe_stream(source, hold=True)  # its connection kept for the run
                 size = "x".join(map(str, source.size)) if source.size else "size unknown"

@@ -766,6 +766,26 @@ def test_a_sender_that_leaves_before_the_run_begins_is_not_waited_for_again(
     assert "its sender left after 0 frames and did not come back within 2 s; the stream ends there)" in err
 
 
+def test_a_udp_stream_is_waited_for_and_ends_when_its_sender_stops(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A UDP stream is sent to sr-stream, as to a player: started before its sender, sr-stream gave up
+    after 10 s ("Immediate exit requested"), where ffplay and VLC wait. It now waits, and the sender
+    stopping ends the run as a stream's end does (it exited 3, "could not reconnect", 30 s later)."""
+    from srstream.engine import live as live_mod
+    from srstream.engine import sources
+
+    monkeypatch.setattr(sources, "OPEN_TIMEOUT", 1.0)  # the sender comes after the time a server gets
+    monkeypatch.setattr(sources, "READ_TIMEOUT", 2.0)
+    monkeypatch.setattr(live_mod, "RECONNECT_SECONDS", 2.0)
+    rc, port = _upscale_udp(["--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2", "--backend", "ort",
+                             "--precision", "fp32"], delay=2.5, seconds=5)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert f"waiting for the stream sent to udp://127.0.0.1:{port}" in err
+    assert "its sender left after" in err and "stopped: source-ended" in out
+    assert len(_decode(tmp_path / "r.mkv")) >= 10
+
+
 def test_waiting_for_a_sender_ends_on_ctrl_c(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """FFmpeg's wait for a connection heeded no Ctrl-C: the run went on waiting until its 10-s timeout,
     and failed then. Ctrl-C now ends the wait at once, as any run's (exit 130), and frees the port."""
