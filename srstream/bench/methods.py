@@ -208,11 +208,33 @@ def _open_opencv(path: Path, peer: Peer | None, scale: int | None) -> Method:
     from srstream.bench.opencv_sr import OpenCvSuperRes
 
     if peer is None and not scale:
-        raise ConfigError(f"{path}: an OpenCV .pb model needs --scale (its factor is checked on a probe image)")
+        scale = _graph_scale(path)
     sr = OpenCvSuperRes(path, peer.algo if peer else "fsrcnn", peer.scale if peer else scale)
     info = MethodInfo(peer.name if peer else path.stem, "peer", sr.scale, "opencv", "fp32", sr.runtime, str(path),
                       peer.project if peer else "")
     return Method(info, sr)
+
+
+def _graph_scale(path: Path) -> int:
+    """The factor of an OpenCV ``.pb`` model that is not a known peer, from its graph converted and run
+    once (:mod:`srstream.tfgraph`; dnn_superres itself is told it)."""
+    from srstream.errors import DependencyError
+
+    try:
+        import onnxruntime as ort
+        import numpy as np
+
+        from srstream.tfgraph import to_onnx
+
+        session = ort.InferenceSession(to_onnx(path.read_bytes(), path.stem, str(path)).SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        height = session.run(None, {"input": np.zeros((1, 1, 8, 10), np.float32)})[0].shape[2]
+    except DependencyError as exc:
+        raise ConfigError(f"{path}: an OpenCV .pb model needs --scale where onnx is not installed to read its "
+                          "factor from its graph") from exc
+    if height % 8 or not 1 <= height // 8 <= 8:
+        raise ConfigError(f"{path} turns 8 rows into {height}: not an upscaler sr-stream can measure")
+    return height // 8
 
 
 def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, kind: str = "sr-stream",

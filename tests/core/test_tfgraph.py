@@ -185,3 +185,17 @@ def test_dnn_superres_models_convert_to_what_opencv_runs(tmp_path: Path) -> None
          for p in (ours, theirs)]
     assert ours.shape == theirs.shape == (192, 256, 3)
     assert 10 * np.log10(255 ** 2 / np.mean((y[0] - y[1]) ** 2)) > 45
+
+
+def test_the_bench_reads_an_opencv_models_factor_from_its_graph(tmp_path: Path,
+                                                              tiny_graph: tuple[bytes, tuple]) -> None:
+    """``sr-stream bench quality -m my_fsrcnn.pb`` (a name that is no known peer) needed --scale."""
+    from srstream.bench.methods import open_method
+
+    if not hasattr(cv2.dnn, "readNetFromTensorflow"):
+        pytest.skip("this OpenCV has no TensorFlow importer to run the graph with")
+    path = tmp_path / "my_model.pb"
+    path.write_bytes(tiny_graph[0])
+    with open_method(str(path)) as method:
+        assert method.info.scale == 2 and method.info.backend == "opencv"
+        assert method(np.full((5, 7, 3), 90, np.uint8)).shape == (10, 14, 3)
