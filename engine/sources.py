@@ -305,7 +305,9 @@ def open_capture(source: LiveSource, wait: float | None = None,  # noqa: ANN201 
                          "install PyAV from its wheels (pip install av) or capture another way")
     served = source.kind == "stream" and pushed(source.url)
     try:
-        return _await_sender(source, wait, stop) if served else _open_at_a_rate(source)
+        if source.kind == "stream":  # waited for on a thread, heeding Ctrl-C
+            return _open_stream(source, wait if served else OPEN_TIMEOUT, stop)
+        return _open_at_a_rate(source)
     except av.error.ProtocolNotFoundError as exc:
         scheme = source.url.split(":", 1)[0].lower()
         raise InputError(f"cannot open {source}: the FFmpeg that PyAV brings has no {scheme}:// protocol; relay the "
@@ -345,12 +347,13 @@ OPEN_TIMEOUT = 10.0
 READ_TIMEOUT = 10.0
 
 
-def _await_sender(source: LiveSource, wait: float | None, stop: threading.Event | None):  # noqa: ANN202
-    """A stream sent to sr-stream, open once its sender sent it (:func:`open_capture`). FFmpeg waits
-    for it heeding nothing but its own timeout (Ctrl-C was held until it), so it waits on a thread
-    of its own; Ctrl-C or ``stop`` ends the wait, and where sr-stream serves the stream, FFmpeg's
-    too, by connecting to the port from here (a UDP port's wait stays, its thread ending with the
-    process or at the first packet)."""
+def _open_stream(source: LiveSource, wait: float | None, stop: threading.Event | None):  # noqa: ANN202
+    """A network stream, open once it answers within ``wait`` seconds (None: however long that takes;
+    :func:`open_capture`). FFmpeg waits for it heeding nothing but its own timeout (Ctrl-C was held
+    until it: 10 s for a camera that does not answer, for ever for a sender), so it waits on a
+    thread of its own; Ctrl-C or ``stop`` ends the wait, and where sr-stream serves the stream,
+    FFmpeg's too, by connecting to the port from here (another's wait stays, its thread ending with
+    the process, at its timeout or at the stream's first packet)."""
     url, options = _served(source.url, dict(source.options))
     done: dict = {}
     abandoned = threading.Event()
@@ -365,7 +368,7 @@ def _await_sender(source: LiveSource, wait: float | None, stop: threading.Event 
             if abandoned.is_set():  # a stream that came after the wait was given up
                 done.pop("container").close()
 
-    thread = threading.Thread(target=connect, name="awaiting-sender", daemon=True)
+    thread = threading.Thread(target=connect, name="opening-stream", daemon=True)
     ended = True  # by Ctrl-C (KeyboardInterrupt, raised on) or stop
     try:
         thread.start()

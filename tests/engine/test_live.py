@@ -786,6 +786,35 @@ def test_a_udp_stream_is_waited_for_and_ends_when_its_sender_stops(
     assert len(_decode(tmp_path / "r.mkv")) >= 10
 
 
+def test_ctrl_c_while_a_stream_is_opened_ends_the_run_at_once(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A camera or server that takes the connection and sends nothing held Ctrl-C for FFmpeg's 10 s, after
+    which the run failed ("Immediate exit requested"). Ctrl-C now ends it at once (exit 130)."""
+    import _thread
+    import socket
+    import threading
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        accepted = []
+
+        def interrupt() -> None:  # Ctrl-C once sr-stream is connected and waiting
+            connection, _ = server.accept()
+            accepted.append((connection, time.perf_counter()))
+            time.sleep(0.5)
+            _thread.interrupt_main()
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        rc = main([f"tcp://127.0.0.1:{port}", "--frames", "10", "--no-display", "-o", str(tmp_path / "r.mkv")])
+        assert accepted, "it never connected"
+        took = time.perf_counter() - accepted[0][1]
+        accepted[0][0].close()
+    assert rc == 130 and took < 4, (rc, took, capsys.readouterr().err)
+    assert not (tmp_path / "r.mkv").exists()
+
+
 def test_waiting_for_a_sender_ends_on_ctrl_c(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """FFmpeg's wait for a connection heeded no Ctrl-C: the run went on waiting until its 10-s timeout,
     and failed then. Ctrl-C now ends the wait at once, as any run's (exit 130), and frees the port."""
