@@ -17,7 +17,56 @@ from srstream.engine.encode import (AudioReencode, CopiedOrder, add_video_stream
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
-__all__ = ["Recorder", "VirtualCamera"]
+__all__ = ["SENT_FORMATS", "NetworkOutput", "Recorder", "VirtualCamera", "sent_format"]
+
+#: What a live run's upscaled frames are sent to a server in (``-o URL``), by the URL's scheme: the
+#: muxer, and the file suffix whose encoder settings it takes (FLV for RTMP: H.264 and AAC, what
+#: YouTube's, Twitch's and nginx-rtmp's ingest take; MPEG-TS over UDP, TCP and SRT, as ffmpeg sends).
+SENT_FORMATS = {"rtmp": ("flv", ".flv"), "rtmps": ("flv", ".flv"), "udp": ("mpegts", ".ts"),
+                "tcp": ("mpegts", ".ts"), "srt": ("mpegts", ".ts"), "rist": ("mpegts", ".ts"),
+                "rtp": ("rtp_mpegts", ".ts"), "rtsp": ("rtsp", ".mp4")}
+
+
+def sent_format(url: str) -> tuple[str, str]:
+    """(muxer, suffix) for sending to ``url`` (:data:`SENT_FORMATS`).
+
+    Raises:
+        ConfigError: a scheme nothing is sent over (http: HLS is written as files).
+    """
+    from srstream.errors import ConfigError
+
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in SENT_FORMATS:
+        raise ConfigError(f"-o {url}: sr-stream sends a live run's frames over {', '.join(SENT_FORMATS)}; for HLS, "
+                          "record to a file or send to a server that makes HLS of it (nginx-rtmp, MediaMTX)")
+    return SENT_FORMATS[scheme]
+
+
+class NetworkOutput:
+    """``-o rtmp://...`` (or udp://, tcp://, srt://, rtsp://): a live run's frames sent to a server
+    as they are upscaled; nothing to lock or rename (in place of
+    :class:`srstream.atomic.PendingOutput`). ``tmp`` names it in messages, its suffix the format's."""
+
+    def __init__(self, url: str) -> None:
+        from srstream.engine.sources import shown_url
+
+        self.url = url
+        self.tmp = Path(f"{shown_url(url).split('?', 1)[0].replace('/', '_')}{sent_format(url)[1]}")
+
+    def __enter__(self) -> NetworkOutput:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def commit(self) -> str:
+        return self.url
+
+    def keep_partial(self) -> str:
+        return self.url
+
+    def discard(self) -> None:
+        pass
 
 
 class Recorder:
@@ -41,9 +90,14 @@ class Recorder:
     def __init__(self, path: Path, options: Any, report: Report, queue_size: int = 16) -> None:
         from srstream.engine.video import PIPE, StdoutOutput
 
-        #: ``-o -``: Matroska on standard output (another program's input: ffmpeg to an RTMP server)
-        self.stdout = Path(path) == PIPE
-        self.pending = StdoutOutput() if self.stdout else PendingOutput(Path(path))
+        from srstream.engine.sources import is_stream_url
+
+        #: ``-o rtmp://...``: sent to a server (given as text: a Path folds the URL's "//")
+        self.url = path if isinstance(path, str) and is_stream_url(path) else None
+        #: ``-o -``: Matroska on standard output (another program's input)
+        self.stdout = self.url is None and Path(path) == PIPE
+        self.pending = NetworkOutput(self.url) if self.url else StdoutOutput() if self.stdout else \
+            PendingOutput(Path(path))
         self.path, self.tmp, self.options, self.report = Path(path), self.pending.tmp, options, report
         self.q: queue.Queue = queue.Queue()  # frames (at most queue_size, self.room), sound packets, None: the end
         self.room = threading.Semaphore(queue_size)
@@ -72,8 +126,12 @@ class Recorder:
                     start = float(packet.pts * packet.time_base)
                     if start < self.clock0 < start + float(packet.duration * packet.time_base):
                         self.clock0 = start
-        with writing(self.tmp, options.codec):
-            self.container = av.open("pipe:1", "w", format="matroska") if self.stdout else av.open(str(self.tmp), "w")
+        if self.url is not None:
+            self.container = self._send()
+        else:
+            with writing(self.tmp, options.codec):
+                self.container = av.open("pipe:1", "w", format="matroska") if self.stdout else \
+                    av.open(str(self.tmp), "w")
         web_ready(self.container)
         # the file pipeline's stream set-up, tried in memory first (an unknown codec is a ConfigError, a
         # refusal an OutputError; close() then deletes the file)
@@ -84,8 +142,49 @@ class Recorder:
             self.report.notes.append(note)
         if self.sound is not None:
             self._add_sound()
+        if self.url is not None:  # the connection, made as the header is sent: refused here, not at a frame
+            try:
+                self.container.start_encoding()
+            except (*av_failures(), ValueError) as exc:
+                raise self._unsent(exc) from exc
         self.thread = threading.Thread(target=self._run, name="record", daemon=True)
         self.thread.start()
+
+    def _send(self):  # noqa: ANN202 - an av OutputContainer
+        """The container sent to the server ``-o`` names, in its format (:func:`sent_format`); the
+        connection is made as its header is written.
+
+        Raises:
+            OutputError: an unusable URL.
+        """
+        import av
+
+        from srstream.engine.sources import OPEN_TIMEOUT, READ_TIMEOUT
+
+        try:
+            return av.open(self.url, "w", format=sent_format(self.url)[0], timeout=(OPEN_TIMEOUT, READ_TIMEOUT))
+        except (*av_failures(), ValueError) as exc:
+            raise self._unsent(exc) from exc
+
+    def _unsent(self, exc: BaseException) -> OutputError:
+        """What a failure to reach the server ``-o`` names, or to go on sending to it, says."""
+        import av
+
+        from srstream.engine.sources import OPEN_TIMEOUT, shown_url
+
+        where = shown_url(self.url)
+        if isinstance(exc, av.error.ProtocolNotFoundError):
+            scheme = self.url.split(":", 1)[0]
+            return OutputError(f"cannot send to {where}: the FFmpeg that PyAV brings has no {scheme}:// protocol; "
+                               "send to udp://HOST:PORT and relay it, or -o - | ffmpeg -i - -c copy ... "
+                               f"{scheme}://...")
+        why = f"no answer within {OPEN_TIMEOUT:g} s" if isinstance(exc, av.error.ExitError) else \
+            getattr(exc, "strerror", None) or str(exc)
+        if self.report.frames_out:
+            return OutputError(f"sending to {where} failed after {self.report.frames_out} frames ({why}): the server "
+                               "closed the connection or could no longer be reached")
+        return OutputError(f"cannot send to {where} ({why}): is the server running there, and the address and "
+                           "stream key right?")
 
     @staticmethod
     def _streams(container, options: Any, width: int, height: int) -> tuple:  # noqa: ANN001 - an av container
@@ -168,7 +267,7 @@ class Recorder:
                 mux_copied(self.container, {0: self.sound_out}, None)  # what an encoder still holds
             self.report.notes.extend(self.order.notes())
         except av_failures() as exc:
-            self.error = write_error(exc, self.tmp, self.options.codec)
+            self.error = self._unsent(exc) if self.url else write_error(exc, self.tmp, self.options.codec)
         except BaseException as exc:  # noqa: BLE001 - re-raised by send()/close() on the caller's thread
             self.error = exc
 
@@ -197,7 +296,7 @@ class Recorder:
                 self.error = self.error or OutputError(f"finalising {self.tmp} failed: {exc}")
         if keep and self.error is None and self.report.frames_out:
             self.report.output = self.pending.commit()
-            if self.stdout:  # nothing to read back
+            if self.stdout or self.url:  # nothing to read back
                 return
             try:
                 frames_kept(self.report.output, self.report.frames_out)

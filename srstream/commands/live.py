@@ -152,10 +152,16 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
     if (screen or steady) and args.stabilize == "auto":
         print("sr-stream: steadying the output over time, as for every screen recording and every stream "
               "compressed this hard (--stabilize 0 turns it off)", file=sys.stderr)
-    output: Path | None = args.output
+    output: Path | str | None = args.output  # (a str: a server's URL, -o rtmp://...)
+    sent = isinstance(output, str)
+    from srstream.engine.live_sinks import sent_format
+    from srstream.engine.sources import shown_url
+
+    if sent:
+        sent_format(output)  # (a scheme nothing is sent over, refused before the model is prepared)
     to_stdout = output is not None and str(output) == "-"  # Matroska, for another program to read
     out = sys.stderr if to_stdout else sys.stdout  # the summary: standard output carries the video then
-    if output is not None and not to_stdout:
+    if output is not None and not to_stdout and not sent:
         if output.exists() and not args.overwrite:
             raise ConfigError(f"{output} exists; pass --overwrite to replace it")
         if not output.parent.is_dir():
@@ -168,7 +174,7 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
                               device=args.device, stabilize=strength, stabilize_tolerance=tolerance,
                               stabilize_still=still_setting(screen), change_cap=cap_setting(args.change_cap, True))
         if output is not None:
-            suffix = ".mkv" if to_stdout else output.suffix
+            suffix = ".mkv" if to_stdout else sent_format(output)[1] if sent else output.suffix
             options = options_for(suffix, args.codec, args.crf, bitrate=args.bitrate, preset=args.preset,
                                   pix_fmt=args.pix_fmt)
             options.validate(suffix)
@@ -188,7 +194,9 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
         print(f"sr-stream: {source} -> {ladder[0].label}"
               + (f", then down to {', '.join(r.label for r in ladder[1:])} if over {args.max_latency:g} ms"
                  if args.max_latency and len(ladder) > 1 else "")
-              + (f"; recording to {'standard output (Matroska)' if to_stdout else output}" if output else "")
+              + (f"; {'sending' if sent else 'recording'} to "
+                 f"{'standard output (Matroska)' if to_stdout else shown_url(output) if sent else output}"
+                 if output else "")
               + ("; Ctrl-C or Q in the window stops" if display else "; Ctrl-C stops"), file=sys.stderr)
         audio_input = None
         if args.audio_input:
@@ -205,7 +213,8 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
     print(report.summary(), file=out)
     if report.output is not None:
         sound = f"; with {', '.join(report.copied_streams)}" if report.copied_streams else ""
-        print(f"{'standard output' if to_stdout else report.output}: {report.frames_out} frames{sound}", file=out)
+        where = "standard output" if to_stdout else shown_url(str(report.output)) if sent else report.output
+        print(f"{where}: {report.frames_out} frames{sound}", file=out)
     if report.damaged_packets:
         report.notes.append(f"{report.damaged_packets} damaged packets of {source} did not decode and were skipped")
     for note in report.notes[report.stopped_by == "disconnected":]:  # the first is then the error below

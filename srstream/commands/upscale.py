@@ -78,7 +78,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "stream's URL (rtsp://, rtmp://, srt://, udp://, http(s):// for HLS or MJPEG). "
                              "Several files or folders (a shell's unquoted *.mp4) are each upscaled as alone, "
                              "into -o FOLDER where given")
-    parser.add_argument("-o", "--output", type=Path,
+    parser.add_argument("-o", "--output", type=_output_arg,
                         help="output path (default: INPUT_xS.ext beside the input; a folder for folders/globs), "
                              "or an existing folder (the output goes there under its default name); for a video, "
                              "numbered frames with 'frames/%%06d.png'; for a folder of images, a video (an image "
@@ -305,6 +305,14 @@ class _Quiet:
 QUIET_KEEPS = ("sr-stream: error", "sr-stream: interrupted", "  failed: ")
 
 
+def _output_arg(text: str) -> Path | str:
+    """``-o``: a path, or a server's URL that a live run sends to (``rtmp://...``), kept as text (a
+    Path folds its "//")."""
+    from srstream.engine.sources import is_stream_url
+
+    return text if is_stream_url(text) else Path(text)
+
+
 def run(args: argparse.Namespace) -> int:
     if not getattr(args, "quiet", False):
         return _run(args)
@@ -377,7 +385,16 @@ def _run(args: argparse.Namespace) -> int:
             finally:
                 if source.held is not None:  # a run that never took the probe's connection
                     source.held.close()
+    _no_server(args)
     return _run_file(args)
+
+
+def _no_server(args: argparse.Namespace) -> None:
+    """Files are upscaled into files: ``-o rtmp://...`` is for live sources."""
+    if isinstance(args.output, str):
+        raise ConfigError(f"-o {args.output}: a live source's upscaled frames are sent to a server as they come; a "
+                          "file is upscaled into a file (upscale it, then send that: ffmpeg -re -i OUT -c copy -f "
+                          "flv rtmp://...)")
 
 
 def _names_an_image(output: Path) -> bool:
@@ -562,6 +579,8 @@ def _several(args: argparse.Namespace, texts: list[str]) -> int:
     import copy
 
     from srstream.engine.outputs import VIDEO_SUFFIXES
+
+    _no_server(args)
     from srstream.engine.sources import parse_live
     from srstream.images import IMAGE_SUFFIXES
 

@@ -815,6 +815,45 @@ def test_ctrl_c_while_a_stream_is_opened_ends_the_run_at_once(tmp_path: Path,
     assert not (tmp_path / "r.mkv").exists()
 
 
+@pytest.mark.parametrize("scheme", ["rtmp", "udp"])
+def test_a_live_run_is_sent_to_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str], scheme: str) -> None:
+    """``-o rtmp://server/live/KEY`` (YouTube's, Twitch's or one's own ingest) or ``-o udp://HOST:PORT`` was
+    taken for a file path, its "//" folded ("rtmp:/127.0.0.1:1940/live is not a folder"). The upscaled
+    frames are now sent there as they come: FLV over RTMP, MPEG-TS over UDP. A server that is not there
+    says so, before any frame; a file input is refused (it is upscaled into a file)."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM if scheme == "rtmp" else socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"rtmp://127.0.0.1:{port}/live/key" if scheme == "rtmp" else f"udp://127.0.0.1:{port}?pkt_size=1316"
+    # the server (RTMP) or the receiving end (UDP), in a process of its own (PyAV holds the GIL while it
+    # connects, so a receiver beside it in this process waits on it as it waits on the receiver)
+    receive = (f"import av\nwith av.open({url.split('?')[0]!r}, options={{'listen': '1'}} if {scheme == 'rtmp'} "
+               "else {}, timeout=30) as c:\n    for i, f in enumerate(c.decode(video=0)):\n"
+               "        print(f.width, f.height, flush=True)\n        if i == 9: break\n")
+    receiver = subprocess.Popen([sys.executable, "-c", receive], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        rc = main(["lavfi:testsrc2=size=64x48:rate=25", "--frames", "30", "--no-display", "-o", url, "--model",
+                   "tiny-x2", "--backend", "ort", "--precision", "fp32"])
+        got = receiver.communicate(timeout=30)[0].split("\n")
+    finally:
+        receiver.kill()
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert f"sending to {url}" in captured.err and f"{url}: " in captured.out
+    assert len([line for line in got if line == "128 96"]) == 10, got
+    if scheme == "rtmp":
+        assert main(["lavfi:testsrc2=size=64x48:rate=25", "--frames", "5", "--no-display", "-o", url, "--model",
+                     "tiny-x2"]) == 4
+        assert "(Connection refused): is the server running there" in capsys.readouterr().err
+        assert main([str(tmp_path / "x.mp4"), "-o", url]) == 2
+        assert "a file is upscaled into a file" in capsys.readouterr().err
+
+
 def test_waiting_for_a_sender_ends_on_ctrl_c(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """FFmpeg's wait for a connection heeded no Ctrl-C: the run went on waiting until its 10-s timeout,
     and failed then. Ctrl-C now ends the wait at once, as any run's (exit 130), and frees the port."""
@@ -825,6 +864,7 @@ def test_waiting_for_a_sender_ends_on_ctrl_c(tmp_path: Path, capsys: pytest.Capt
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+
     def listening() -> bool:
         rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
         return any(row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A" for row in rows)
