@@ -341,8 +341,8 @@ AVFOUNDATION_RATES = ("30", "60", "25", "24", "20", "15", "10")
 
 
 #: How long opening a stream, camera or screen waits for an answer (seconds), and each read after
-#: for the next packet: PyAV's timeouts. A stream sr-stream serves waits for its sender's connection
-#: as long as it is asked to (:func:`open_capture`).
+#: for the next packet: PyAV's timeouts. A stream sent to sr-stream (:func:`pushed`) waits for its
+#: sender as long as it is asked to (:func:`open_capture`).
 OPEN_TIMEOUT = 10.0
 READ_TIMEOUT = 10.0
 
