@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-__all__ = ["field", "fields", "values"]
+__all__ = ["field", "fields", "values", "varints"]
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:
@@ -20,6 +20,15 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
         shift += 7
         if byte < 0x80:
             return value, i
+
+
+def varints(buf: bytes) -> list[int]:
+    """The values of a packed repeated varint field's payload."""
+    out, i = [], 0
+    while i < len(buf):
+        value, i = _varint(buf, i)
+        out.append(value)
+    return out
 
 
 def field(number: int, payload: bytes) -> bytes:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from srstream.errors import DependencyError, ModelError
-from srstream.protowire import fields, values
+from srstream.protowire import fields, values, varints
 
 __all__ = ["OPS", "TfNode", "check_against_opencv", "read_graph", "to_onnx"]
 
@@ -60,18 +60,7 @@ class TfNode:
         """A list-of-ints attribute (``strides``, ``dilations``)."""
         listed = self.attr(key).get(1, [b""])[0]
         return [v for number, wire, value, _ in values(listed) if number == 3
-                for v in ([value] if wire == 0 else _packed_varints(value))]
-
-
-def _packed_varints(buf: bytes) -> list[int]:
-    out, shift, value = [], 0, 0
-    for byte in buf:
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            out.append(value)
-            shift = value = 0
-    return out
+                for v in ([value] if wire == 0 else varints(value))]
 
 
 def read_graph(data: bytes, where: str = "the graph") -> list[TfNode]:
@@ -124,7 +113,7 @@ def _tensor(node: TfNode, where: str) -> np.ndarray:
             floats += list(struct.unpack(f"<{len(value) // 4}f", value)) if wire == 2 else \
                 [struct.unpack("<f", value)[0]]
         elif number in (7, 10):
-            ints += _packed_varints(value) if wire == 2 else [value]
+            ints += varints(value) if wire == 2 else [value]
     if dtype not in _DTYPES:
         raise ModelError(f"{where}: constant {node.name} is of TensorFlow type {dtype}, which sr-stream does not read")
     size = int(np.prod(shape)) if shape else 1
@@ -230,11 +219,13 @@ def to_onnx(data: bytes, name: str, where: str = "the graph"):  # noqa: ANN201 -
             continue
         args = node.inputs
         if node.op == "Placeholder":
-            onnx_nodes.append(helper.make_node("Transpose", ["input"], [node.name], perm=[0, 2, 3, 1]))
+            to_nhwc("input", node.name)
             layout[node.name] = "NHWC"
             continue
         if node.op in ("Conv2D", "BiasAdd", "DepthToSpace") and node.text("data_format", "NHWC") != "NHWC":
             raise ModelError(f"{where}: {node.op} {node.name} is {node.text('data_format')}; sr-stream converts NHWC")
+        if node.op in ("Conv2D", "DepthToSpace") and layout.get(args[0]) != "NHWC":
+            raise ModelError(f"{where}: {node.op} {node.name} reads {args[0]}, which is not NHWC")
         if node.op == "Conv2D":
             unit(node, "strides")
             unit(node, "dilations")
@@ -248,7 +239,7 @@ def to_onnx(data: bytes, name: str, where: str = "the graph"):  # noqa: ANN201 -
             onnx_nodes.append(helper.make_node("Conv", [to_nchw(args[0], node.name), w], [f"{node.name}_conv"],
                                                kernel_shape=[kh, kw], pads=pads))
             to_nhwc(f"{node.name}_conv", node.name)
-            if channels is None and args[0] in [n.name for n in inputs]:
+            if channels is None and args[0] == inputs[0].name:
                 channels = int(weight.shape[2])
         elif node.op == "DepthToSpace":
             block = node.attr("block_size").get(3, [0])[0]
@@ -258,8 +249,6 @@ def to_onnx(data: bytes, name: str, where: str = "the graph"):  # noqa: ANN201 -
         elif node.op == "Transpose":
             perm = [int(v) for v in consts[args[1]]]
             onnx_nodes.append(helper.make_node("Transpose", [args[0]], [node.name], perm=perm))
-            layout[node.name] = {(0, 3, 1, 2): "NCHW", (0, 2, 3, 1): "NHWC"}.get(tuple(perm), "?")
-            continue
         elif node.op in _ELEMENTWISE:
             named = [constant(consts[a], f"{node.name}_{i}") if a in consts else a for i, a in enumerate(args[:2])]
             onnx_nodes.append(helper.make_node(_ELEMENTWISE[node.op], named, [node.name]))
@@ -268,9 +257,10 @@ def to_onnx(data: bytes, name: str, where: str = "the graph"):  # noqa: ANN201 -
                                                         constant(np.float32(6), f"{node.name}_hi")], [node.name]))
         else:
             onnx_nodes.append(helper.make_node(_UNARY[node.op], [args[0]], [node.name]))
-        layout[node.name] = next((layout[a] for a in args if a in layout), "NHWC")
-        if node.op in ("Conv2D", "DepthToSpace"):
-            layout[node.name] = "NHWC"
+        if node.op == "Transpose":  # from NHWC to NCHW (the graph's end), or back
+            layout[node.name] = {(0, 3, 1, 2): "NCHW", (0, 2, 3, 1): "NHWC"}.get(tuple(perm), "?")
+        else:  # a Conv2D's or DepthToSpace's is NHWC as its input's; an elementwise op's its input's
+            layout[node.name] = next((layout[a] for a in args if a in layout), "NHWC")
     if layout.get(end.name) == "NHWC":
         onnx_nodes.append(helper.make_node("Transpose", [end.name], ["output"], perm=[0, 3, 1, 2]))
     elif layout.get(end.name) == "NCHW":

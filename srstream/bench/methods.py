@@ -216,25 +216,18 @@ def _open_opencv(path: Path, peer: Peer | None, scale: int | None) -> Method:
 
 
 def _graph_scale(path: Path) -> int:
-    """The factor of an OpenCV ``.pb`` model that is not a known peer, from its graph converted and run
-    once (:mod:`srstream.tfgraph`; dnn_superres itself is told it)."""
+    """The factor of an OpenCV ``.pb`` model that is no known peer, from its spec as ``--model`` imports
+    it (:func:`srstream.imported.imported_onnx`: converted once into the cache; dnn_superres itself
+    is told the factor)."""
+    from srstream.engine.models import read_onnx_spec
     from srstream.errors import DependencyError
+    from srstream.imported import imported_onnx
 
     try:
-        import onnxruntime as ort
-        import numpy as np
-
-        from srstream.tfgraph import to_onnx
-
-        session = ort.InferenceSession(to_onnx(path.read_bytes(), path.stem, str(path)).SerializeToString(),
-                                       providers=["CPUExecutionProvider"])
-        height = session.run(None, {"input": np.zeros((1, 1, 8, 10), np.float32)})[0].shape[2]
+        return read_onnx_spec(imported_onnx(path, log=lambda line: None)).scale
     except DependencyError as exc:
         raise ConfigError(f"{path}: an OpenCV .pb model needs --scale where onnx is not installed to read its "
                           "factor from its graph") from exc
-    if height % 8 or not 1 <= height // 8 <= 8:
-        raise ConfigError(f"{path} turns 8 rows into {height}: not an upscaler sr-stream can measure")
-    return height // 8
 
 
 def _open_engine(name: str, backend: str, precision: str, tile: int | str, *, kind: str = "sr-stream",
