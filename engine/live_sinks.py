@@ -98,7 +98,7 @@ class Recorder:
         self.stdout = self.url is None and Path(path) == PIPE
         self.pending = NetworkOutput(self.url) if self.url else StdoutOutput() if self.stdout else \
             PendingOutput(Path(path))
-        self.path, self.tmp, self.options, self.report = Path(path), self.pending.tmp, options, report
+        self.tmp, self.options, self.report = self.pending.tmp, options, report
         self.q: queue.Queue = queue.Queue()  # frames (at most queue_size, self.room), sound packets, None: the end
         self.room = threading.Semaphore(queue_size)
         self.error: BaseException | None = None

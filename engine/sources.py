@@ -303,10 +303,10 @@ def open_capture(source: LiveSource, wait: float | None = None,  # noqa: ANN201 
     if source.fmt and not any(source.fmt in name.split(",") for name in av.formats_available):  # "video4linux2,v4l2"
         raise InputError(f"this PyAV/FFmpeg build has no {source.fmt!r} input, needed for {source}; "
                          "install PyAV from its wheels (pip install av) or capture another way")
-    served = source.kind == "stream" and pushed(source.url)
+    awaited = source.kind == "stream" and pushed(source.url)
     try:
         if source.kind == "stream":  # waited for on a thread, heeding Ctrl-C
-            return _open_stream(source, wait if served else OPEN_TIMEOUT, stop)
+            return _open_stream(source, wait if awaited else OPEN_TIMEOUT, stop)
         return _open_at_a_rate(source)
     except av.error.ProtocolNotFoundError as exc:
         scheme = source.url.split(":", 1)[0].lower()
@@ -314,9 +314,9 @@ def open_capture(source: LiveSource, wait: float | None = None,  # noqa: ANN201 
                          f"stream to one it has, e.g. ffmpeg -i {scheme}://... -c copy -f mpegts "
                          "udp://127.0.0.1:9000 with an ffmpeg built with it, and read udp://127.0.0.1:9000") from exc
     except av.error.ExitError as exc:  # PyAV's own timeout
-        if served and wait is not None:
+        if awaited and wait is not None:
             raise InputError(f"no sender sent {source} a stream within {wait:g} s") from exc
-        hint = ("did the sender start sending?" if served else
+        hint = ("did the sender start sending?" if awaited else
                 "is the address right, the stream running and reachable from here (firewall, login)?")
         raise InputError(f"cannot open {source}: nothing came within {OPEN_TIMEOUT:g} s; {hint}") from exc
     except PermissionError as exc:

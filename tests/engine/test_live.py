@@ -576,20 +576,25 @@ def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int
         pass
 
 
-def _upscale_udp(args: list[str], **send: object) -> tuple[int, int]:
-    """``main`` on a UDP stream :func:`_send_udp` sends (``send``: its options) to a free local port,
-    the sender stopped after: (the exit code, the port)."""
+def _streamed(args: list[str], scheme: str = "udp", **send: object) -> tuple[int, str]:
+    """``main`` on a stream :func:`_send_udp` sends (``send``: its options) to a free local port, the sender
+    stopped after: (the exit code, the URL). ``scheme``: udp (MPEG-TS sent to sr-stream), or tcp (MPEG-TS)
+    or rtmp (FLV) pushed to sr-stream as its server."""
     import socket
     import threading
 
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if scheme == "udp" else socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    url, send = {"udp": (f"udp://127.0.0.1:{port}", send),
+                 "tcp": (f"tcp://127.0.0.1:{port}?listen", {"url": f"tcp://127.0.0.1:{port}"} | send),
+                 "rtmp": (f"rtmp://127.0.0.1:{port}/live?listen=1",
+                          {"url": f"rtmp://127.0.0.1:{port}/live/key", "fmt": "flv"} | send)}[scheme]
     stop = threading.Event()
     sender = threading.Thread(target=_send_udp, args=(port, stop), kwargs=send, daemon=True)
     sender.start()
     try:
-        return main([f"udp://127.0.0.1:{port}", *args]), port
+        return main([url, *args]), url
     finally:
         stop.set()  # the sender goes on until the reader has its frames, however slow the machine
         sender.join(timeout=10)
@@ -597,11 +602,11 @@ def _upscale_udp(args: list[str], **send: object) -> tuple[int, int]:
 
 def test_cli_upscales_and_records_a_network_stream(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rec.mkv"
-    rc, port = _upscale_udp(["--frames", "12", "--no-display", "-o", str(out), "--model", "tiny-x2", "--backend", "ort",
-                             "--precision", "fp32"])
+    rc, url = _streamed(["--frames", "12", "--no-display", "-o", str(out), "--model", "tiny-x2", "--backend", "ort",
+                        "--precision", "fp32"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    assert "12 frames captured" in captured.out and f"stream udp://127.0.0.1:{port}" in captured.out
+    assert "12 frames captured" in captured.out and f"stream {url}" in captured.out
     frames = _decode(out)
     assert len(frames) > 0 and frames[0].shape[:2] == (96, 128)
 
@@ -614,8 +619,8 @@ def test_a_network_streams_sound_is_recorded_in_step_with_its_pictures(
     import av
 
     def record(out: Path, *extra: str) -> None:
-        rc, _ = _upscale_udp(["--frames", "45", "--no-display", "-o", str(out), "--model", "tiny-x2", "--backend",
-                              "ort", "--precision", "fp32", *extra], sound=True)
+        rc, _ = _streamed(["--frames", "45", "--no-display", "-o", str(out), "--model", "tiny-x2", "--backend",
+                          "ort", "--precision", "fp32", *extra], sound=True)
         assert rc == 0, capsys.readouterr().err
 
     out = tmp_path / "rec.mp4"
@@ -645,11 +650,11 @@ def test_a_network_stream_is_probed_and_gets_the_model_its_compression_calls_for
     """A network stream ran the default tier, timed at 640x360 and 30 fps whatever it sent, and
     never its compressed variant: only files were measured. Its first second is now read first:
     its size, rate and quantiser pick the tier and the variant (and the stabiliser), as for a file."""
-    rc, port = _upscale_udp(["--frames", "6", "--no-display", "-o", str(tmp_path / "r.mkv"), "--backend", "ort",
-                             "--precision", "fp32"], crf=40)
+    rc, url = _streamed(["--frames", "6", "--no-display", "-o", str(tmp_path / "r.mkv"), "--backend", "ort",
+                        "--precision", "fp32"], crf=40)
     err = capsys.readouterr().err
     assert rc == 0, err
-    assert f"stream udp://127.0.0.1:{port}: 64x48, 25 fps, h264 at mean quantiser" in err
+    assert f"stream {url}: 64x48, 25 fps, h264 at mean quantiser" in err
     assert "at 64x48 here" in err and "holds 25 fps" in err  # the tier, timed at the stream's size and rate
     assert "compressed hard" in err and "-> realtime-x2-compressed x2" in err and "steadying" in err
     assert len(_decode(tmp_path / "r.mkv")) >= 1
@@ -671,34 +676,12 @@ def test_a_network_stream_is_opened_once_for_its_probe_and_its_run(
 
     monkeypatch.setattr(sources, "open_capture", counted)
     monkeypatch.setattr(live, "open_capture", counted)
-    rc, port = _upscale_udp(["--frames", "12", "--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2",
-                             "--backend", "ort", "--precision", "fp32", "--stabilize", "0"], crf=30)
+    rc, url = _streamed(["--frames", "12", "--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2",
+                        "--backend", "ort", "--precision", "fp32", "--stabilize", "0"], crf=30)
     out, err = capsys.readouterr()
     assert rc == 0, err
-    assert opened == [f"stream udp://127.0.0.1:{port}"], opened
+    assert opened == [f"stream {url}"], opened
     assert "12 frames captured" in out and len(_decode(tmp_path / "r.mkv")) == 12
-
-
-def _pushed(args: list[str], scheme: str = "tcp", **send: object) -> tuple[int, str]:
-    """``main`` as the server of a stream :func:`_send_udp` pushes to it (``scheme``: tcp, in MPEG-TS, or
-    rtmp, in FLV) on a free local port: (the exit code, the URL)."""
-    import socket
-    import threading
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"tcp://127.0.0.1:{port}?listen" if scheme == "tcp" else f"rtmp://127.0.0.1:{port}/live?listen=1"
-    target = f"tcp://127.0.0.1:{port}" if scheme == "tcp" else f"rtmp://127.0.0.1:{port}/live/key"
-    stop = threading.Event()
-    sender = threading.Thread(target=_send_udp, args=(port, stop), daemon=True,
-                              kwargs={"url": target, "fmt": "mpegts" if scheme == "tcp" else "flv"} | send)
-    sender.start()
-    try:
-        return main([url, *args]), url
-    finally:
-        stop.set()
-        sender.join(timeout=10)
 
 
 @pytest.mark.parametrize("scheme", ["tcp", "rtmp"])
@@ -713,8 +696,8 @@ def test_a_stream_pushed_to_sr_stream_as_its_server_is_waited_for_and_probed(
     from srstream.engine import sources
 
     monkeypatch.setattr(sources, "OPEN_TIMEOUT", 1.0)  # the sender comes after the time anything else gets
-    rc, url = _pushed(["--frames", "10", "--no-display", "-o", str(tmp_path / "r.mkv"), "--backend", "ort",
-                       "--precision", "fp32"], scheme, delay=2.5, crf=40)
+    rc, url = _streamed(["--frames", "10", "--no-display", "-o", str(tmp_path / "r.mkv"), "--backend", "ort",
+                        "--precision", "fp32"], scheme, delay=2.5, crf=40)
     captured = capsys.readouterr()
     assert rc == 0 and "10 frames captured" in captured.out, captured.err
     assert f"waiting for a sender to connect to {url}" in captured.err
@@ -731,8 +714,8 @@ def test_a_stream_pushed_to_sr_stream_ends_when_its_sender_leaves(
     from srstream.engine import live as live_mod
 
     monkeypatch.setattr(live_mod, "RECONNECT_SECONDS", 2.0)
-    rc, url = _pushed(["--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2", "--backend", "ort",
-                       "--precision", "fp32"], "rtmp", crf=30, seconds=10)
+    rc, url = _streamed(["--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2", "--backend", "ort",
+                        "--precision", "fp32"], "rtmp", crf=30, seconds=10)
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "its sender left after" in captured.err and "did not come back within 2 s; the stream ends there" \
@@ -756,8 +739,8 @@ def test_a_sender_that_leaves_before_the_run_begins_is_not_waited_for_again(
     watchdog = threading.Timer(40, _thread.interrupt_main)  # the old way never ended
     watchdog.start()
     try:
-        rc, _ = _pushed(["--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2", "--backend", "ort",
-                         "--precision", "fp32"], "rtmp", crf=30, seconds=1.4)
+        rc, _ = _streamed(["--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2", "--backend", "ort",
+                          "--precision", "fp32"], "rtmp", crf=30, seconds=1.4)
     finally:
         watchdog.cancel()
     err = capsys.readouterr().err
@@ -777,11 +760,11 @@ def test_a_udp_stream_is_waited_for_and_ends_when_its_sender_stops(
     monkeypatch.setattr(sources, "OPEN_TIMEOUT", 1.0)  # the sender comes after the time a server gets
     monkeypatch.setattr(sources, "READ_TIMEOUT", 2.0)
     monkeypatch.setattr(live_mod, "RECONNECT_SECONDS", 2.0)
-    rc, port = _upscale_udp(["--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2", "--backend", "ort",
-                             "--precision", "fp32"], delay=2.5, seconds=5)
+    rc, url = _streamed(["--no-display", "-o", str(tmp_path / "r.mkv"), "--model", "tiny-x2", "--backend", "ort",
+                        "--precision", "fp32"], delay=2.5, seconds=5)
     out, err = capsys.readouterr()
     assert rc == 0, err
-    assert f"waiting for the stream sent to udp://127.0.0.1:{port}" in err
+    assert f"waiting for the stream sent to {url}" in err
     assert "its sender left after" in err and "stopped: source-ended" in out
     assert len(_decode(tmp_path / "r.mkv")) >= 10
 
