@@ -1311,6 +1311,13 @@ def finish_probe(probe, copied: dict, samples: dict) -> None:  # noqa: ANN001 - 
             raise
 
 
+#: Muxers that cannot write into memory, and the format :func:`rehearse` and :func:`_header_takes` try
+#: their streams in instead: RTSP's sends RTP packets over its own connection (tried in memory it
+#: said "Invalid data found": no live run could send to an RTSP server, and a stream's AAC was
+#: encoded again for it, "a .mp4 file cannot hold aac").
+STAND_INS = {"rtsp": "mp4"}
+
+
 def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, int], what: str,  # noqa: ANN001
              samples: dict | None = None) -> bytes:
     """Write a whole output into memory before any work, and return it: ``build(container, options)``
@@ -1340,7 +1347,7 @@ def rehearse(format_name: str, options: EncodeOptions, build, size: tuple[int, i
 
     def attempt(opts: EncodeOptions) -> bytes:
         memory = io.BytesIO()
-        probe = av.open(memory, "w", format=format_name)
+        probe = av.open(memory, "w", format=STAND_INS.get(format_name, format_name))
         try:
             stream, convert, copied = build(probe, opts)
             tick = stream.codec_context.time_base
@@ -1410,7 +1417,7 @@ def _header_takes(format_name: str, in_stream) -> None:  # noqa: ANN001 - an av 
 
     import av
 
-    probe = av.open(io.BytesIO(), "w", format=format_name)
+    probe = av.open(io.BytesIO(), "w", format=STAND_INS.get(format_name, format_name))
     try:
         probe.add_stream_from_template(in_stream)
         probe.start_encoding()

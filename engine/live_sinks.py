@@ -162,7 +162,10 @@ class Recorder:
         from srstream.engine.sources import OPEN_TIMEOUT, READ_TIMEOUT
 
         try:
-            return av.open(self.url, "w", format=sent_format(self.url)[0], timeout=(OPEN_TIMEOUT, READ_TIMEOUT))
+            muxer = sent_format(self.url)[0]
+            # RTSP over TCP, as a camera is read: FFmpeg's default, UDP, loses packets, and a firewall drops it
+            return av.open(self.url, "w", format=muxer, options={"rtsp_transport": "tcp"} if muxer == "rtsp" else {},
+                           timeout=(OPEN_TIMEOUT, READ_TIMEOUT))
         except (*av_failures(), ValueError) as exc:
             raise self._unsent(exc) from exc
 

@@ -337,3 +337,30 @@ def test_a_picture_beyond_every_codec_level_is_said() -> None:
             _, _, note = encode.add_video_stream(box, encode.options_for(".mkv", None, None), 30, *size,
                                                  Fraction(1, 30))
         assert ("beyond the largest picture of every libx264 level" in (note or "")) == said, (size, note)
+
+
+def test_a_stream_sent_over_rtsp_keeps_its_sound_as_it_is() -> None:
+    """RTSP's muxer sends over its own connection and cannot write into memory: tried there, every live run
+    sent to an RTSP server failed ("a .mp4 recording with libx264 cannot be written") and a camera's AAC
+    was encoded again for it ("a .mp4 file cannot hold aac"). Its streams are tried in MP4 instead."""
+    import io
+
+    import av
+    import numpy as np
+
+    memory = io.BytesIO()
+    with av.open(memory, "w", format="mp4") as made:
+        stream = made.add_stream("aac", rate=48000, layout="stereo")
+        for index in range(4):
+            frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 48000, index * 1024
+            for packet in stream.encode(frame):
+                made.mux(packet)
+        for packet in stream.encode(None):
+            made.mux(packet)
+    memory.seek(0)
+    with av.open(memory) as source:
+        sent = av.open("rtsp://127.0.0.1:9/live", "w", format="rtsp")  # connects only as its header is written
+        copied: list[str] = []
+        kept = encode.copy_streams(sent, {0: source.streams.audio[0]}, ".mp4", copied)[0]
+    assert copied == ["audio stream #0 (aac)"] and isinstance(kept, av.audio.stream.AudioStream), copied
