@@ -94,15 +94,23 @@ def _query(url: str) -> dict[str, str]:
     return {name.lower(): value for name, _, value in (part.partition("=") for part in query.split("&") if part)}
 
 
+#: How long FFmpeg's RTSP server waits for a sender (seconds): its "for ever", -1, fails at once in
+#: FFmpeg 8 ("Numerical result out of range"), so the longest it takes (its TCP wait, in ms, is an int).
+RTSP_LISTEN_SECONDS = (2**31 - 1) // 1000
+
+
 def _served(url: str, options: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """What FFmpeg is given to be the server of ``url``: RTMP takes ``listen`` as an option, not from
-    the URL (``rtmp://0.0.0.0/live?listen=1`` connected to a server there, refused); TCP and SRT
-    read theirs from the URL's query."""
-    if not url.lower().startswith(("rtmp://", "rtmps://")) or "?" not in url:
+    """What FFmpeg is given to be the server of ``url``: RTMP and RTSP take ``listen`` as an option, not
+    from the URL (``rtmp://0.0.0.0/live?listen=1`` connected to a server there, refused, as did
+    ``rtsp://0.0.0.0:8554/live?listen``); TCP and SRT read theirs from the URL's query."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme not in ("rtmp", "rtmps", "rtsp") or not listens(url):
         return url, options
     base, query = url.split("?", 1)
     kept = [part for part in query.split("&") if part.partition("=")[0].lower() != "listen"]
-    return base + ("?" + "&".join(kept) if kept else ""), options | {"listen": "1"}
+    served = {"rtsp_flags": "listen", "listen_timeout": str(RTSP_LISTEN_SECONDS)} if scheme == "rtsp" else \
+        {"listen": "1"}
+    return base + ("?" + "&".join(kept) if kept else ""), options | served
 
 
 def shown_url(url: str) -> str:
@@ -403,7 +411,7 @@ def _knock(url: str) -> None:
 
     try:
         parts = urllib.parse.urlsplit(url)
-        port = parts.port or {"rtmp": 1935, "rtmps": 443}.get(parts.scheme.lower())
+        port = parts.port or {"rtmp": 1935, "rtmps": 443, "rtsp": 554}.get(parts.scheme.lower())
         host = parts.hostname or ""
     except ValueError:
         return

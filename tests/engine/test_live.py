@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import re
 import subprocess
 import sys
 import time
@@ -578,8 +579,8 @@ def _send_udp(port: int, stop, delay: float = 0.5, sound: bool = False, crf: int
 
 def _streamed(args: list[str], scheme: str = "udp", **send: object) -> tuple[int, str]:
     """``main`` on a stream :func:`_send_udp` sends (``send``: its options) to a free local port, the sender
-    stopped after: (the exit code, the URL). ``scheme``: udp (MPEG-TS sent to sr-stream), or tcp (MPEG-TS)
-    or rtmp (FLV) pushed to sr-stream as its server."""
+    stopped after: (the exit code, the URL). ``scheme``: udp (MPEG-TS sent to sr-stream), or tcp (MPEG-TS),
+    rtmp (FLV) or rtsp (RTP) pushed to sr-stream as its server."""
     import socket
     import threading
 
@@ -589,7 +590,9 @@ def _streamed(args: list[str], scheme: str = "udp", **send: object) -> tuple[int
     url, send = {"udp": (f"udp://127.0.0.1:{port}", send),
                  "tcp": (f"tcp://127.0.0.1:{port}?listen", {"url": f"tcp://127.0.0.1:{port}"} | send),
                  "rtmp": (f"rtmp://127.0.0.1:{port}/live?listen=1",
-                          {"url": f"rtmp://127.0.0.1:{port}/live/key", "fmt": "flv"} | send)}[scheme]
+                          {"url": f"rtmp://127.0.0.1:{port}/live/key", "fmt": "flv"} | send),
+                 "rtsp": (f"rtsp://127.0.0.1:{port}/live?listen", {"url": f"rtsp://127.0.0.1:{port}/live",
+                                                                    "fmt": "rtsp"} | send)}[scheme]
     stop = threading.Event()
     sender = threading.Thread(target=_send_udp, args=(port, stop), kwargs=send, daemon=True)
     sender.start()
@@ -684,15 +687,15 @@ def test_a_network_stream_is_opened_once_for_its_probe_and_its_run(
     assert "12 frames captured" in out and len(_decode(tmp_path / "r.mkv")) == 12
 
 
-@pytest.mark.parametrize("scheme", ["tcp", "rtmp"])
+@pytest.mark.parametrize("scheme", ["tcp", "rtmp", "rtsp"])
 def test_a_stream_pushed_to_sr_stream_as_its_server_is_waited_for_and_probed(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, scheme: str) -> None:
-    """OBS or a camera pushing to sr-stream (``tcp://...?listen``, ``rtmp://...?listen=1``) connects once. Such a
-    stream was not probed (the probe's connection, closed, took the sender with it), so it ran the default
-    tier and never the compressed variant; sr-stream gave up on its sender after 10 s (FFmpeg's "Immediate
-    exit requested"); and RTMP's ``listen=1`` in the URL, which FFmpeg does not read there, connected to a
-    server instead ("Connection refused"). The sender is now waited for however long it takes, and its
-    stream probed on the one connection the run goes on with."""
+    """OBS or a camera pushing to sr-stream (``tcp://...?listen``, ``rtmp://...?listen=1``,
+    ``rtsp://...?listen``) connects once. Such a stream was not probed (the probe's connection, closed, took
+    the sender with it), so it ran the default tier and never the compressed variant; sr-stream gave up on
+    its sender after 10 s (FFmpeg's "Immediate exit requested"); and RTMP's and RTSP's ``listen`` in the URL,
+    which FFmpeg does not read there, connected to a server instead ("Connection refused"). The sender is
+    now waited for however long it takes, and its stream probed on the one connection the run goes on with."""
     from srstream.engine import sources
 
     monkeypatch.setattr(sources, "OPEN_TIMEOUT", 1.0)  # the sender comes after the time anything else gets
@@ -798,25 +801,32 @@ def test_ctrl_c_while_a_stream_is_opened_ends_the_run_at_once(tmp_path: Path,
     assert not (tmp_path / "r.mkv").exists()
 
 
-@pytest.mark.parametrize("scheme", ["rtmp", "udp"])
+@pytest.mark.parametrize("scheme", ["rtmp", "udp", "rtsp"])
 def test_a_live_run_is_sent_to_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str], scheme: str) -> None:
     """``-o rtmp://server/live/KEY`` (YouTube's, Twitch's or one's own ingest) or ``-o udp://HOST:PORT`` was
     taken for a file path, its "//" folded ("rtmp:/127.0.0.1:1940/live is not a folder"). The upscaled
-    frames are now sent there as they come: FLV over RTMP, MPEG-TS over UDP. A server that is not there
-    says so, before any frame; a file input is refused (it is upscaled into a file)."""
+    frames are now sent there as they come: FLV over RTMP, MPEG-TS over UDP, RTP over RTSP's TCP
+    connection (to MediaMTX, say; its muxer was tried in memory, which it cannot write to, and every
+    run failed, "a .mp4 recording with libx264 cannot be written"). A server that is not there says so,
+    before any frame; a file input is refused (it is upscaled into a file)."""
     import socket
     import subprocess
     import sys
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM if scheme == "rtmp" else socket.SOCK_DGRAM) as probe:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if scheme == "udp" else socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    url = f"rtmp://127.0.0.1:{port}/live/key" if scheme == "rtmp" else f"udp://127.0.0.1:{port}?pkt_size=1316"
-    # the server (RTMP) or the receiving end (UDP), in a process of its own (PyAV holds the GIL while it
-    # connects, so a receiver beside it in this process waits on it as it waits on the receiver)
-    receive = (f"import av\nwith av.open({url.split('?')[0]!r}, options={{'listen': '1'}} if {scheme == 'rtmp'} "
-               "else {}, timeout=30) as c:\n    for i, f in enumerate(c.decode(video=0)):\n"
-               "        print(f.width, f.height, flush=True)\n        if i == 9: break\n")
+    url = {"rtmp": f"rtmp://127.0.0.1:{port}/live/key", "udp": f"udp://127.0.0.1:{port}?pkt_size=1316",
+           "rtsp": f"rtsp://127.0.0.1:{port}/live"}[scheme]
+    # the server (RTMP; RTSP, as FFmpeg takes a stream sent to it) or the receiving end (UDP), in a process of
+    # its own (PyAV holds the GIL while it connects, so a receiver beside it in this process waits on it as
+    # it waits on the receiver)
+    # (RTSP's wait is its own option: its default, for ever, fails at once in FFmpeg 8, "Numerical result out of range")
+    served = {"rtmp": {"listen": "1"}, "rtsp": {"rtsp_flags": "listen", "listen_timeout": "30"}}.get(scheme, {})
+    receive = (f"import av\nwith av.open({url.split('?')[0]!r}, options={served!r}, "
+               f"timeout={None if scheme == 'rtsp' else 30}) as c:\n    for i, f in enumerate(c.decode(video=0)):\n"
+               # an RTSP server reads to the sender's end (its leaving first broke the sender's pipe)
+               f"        print(f.width, f.height, flush=True)\n        if i == 9 and {scheme != 'rtsp'}: break\n")
     receiver = subprocess.Popen([sys.executable, "-c", receive], stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(1.0)
@@ -828,7 +838,8 @@ def test_a_live_run_is_sent_to_a_server(tmp_path: Path, capsys: pytest.CaptureFi
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert f"sending to {url}" in captured.err and f"{url}: " in captured.out
-    assert len([line for line in got if line == "128 96"]) == 10, got
+    sent = int(re.search(rf"{re.escape(url)}: (\d+) frames", captured.out)[1])
+    assert len([line for line in got if line == "128 96"]) == (sent if scheme == "rtsp" else 10) >= 10, got
     if scheme == "rtmp":
         assert main(["lavfi:testsrc2=size=64x48:rate=25", "--frames", "5", "--no-display", "-o", url, "--model",
                      "tiny-x2"]) == 4
