@@ -46,6 +46,10 @@ TIME_JUMP = 5.0
 #: again, a second apart, before the run ends as a disconnected device does; the recording goes on
 #: across a reconnection.
 RECONNECT_SECONDS = 30.0
+#: Network streams read from a server whose end, where it does not say how long it lasts, is tried
+#: again as a failure is (:meth:`CaptureSource._cut_short`); it ends the run when the stream does
+#: not come back within :data:`RECONNECT_SECONDS`. HLS's end is its playlist's last segment.
+RESUMED_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps")
 
 
 class CaptureSource:
@@ -107,6 +111,14 @@ class CaptureSource:
     def read(self, emit: Callable[[Frame | Passthrough], bool], stop: threading.Event, report: Report) -> str:
         while True:
             outcome = self._read(emit, stop, report)
+            if outcome == "source-ended" and self._cut_short(stop):
+                self.failed_at = time.perf_counter()
+                report.notes.insert(0, f"{self.source} ended after {report.frames_in} frames")
+                if self._reconnected(stop, report, "ended"):
+                    continue
+                report.notes[0] = (f"{self.source} ended after {report.frames_in} frames and did not come back "
+                                   f"within {RECONNECT_SECONDS:g} s; the stream ends there")
+                return "source-ended"
             if outcome != "failed":
                 return outcome
             if self._reconnected(stop, report):
@@ -122,8 +134,17 @@ class CaptureSource:
             report.notes.insert(0, f"{self.source}: could not reconnect within {RECONNECT_SECONDS:g} s")
             return "disconnected"
 
-    def _reconnected(self, stop: threading.Event, report: Report) -> bool:
-        """A network stream that failed, opened again within :data:`RECONNECT_SECONDS`."""
+    def _cut_short(self, stop: threading.Event) -> bool:
+        """Whether the end of a live stream read from a server may be a lost connection, to be opened
+        again: RTSP's over TCP ends as a stream does when its camera or server restarts (the
+        connection closes), and RTMP's when its sender restarts (OBS, behind nginx-rtmp); one that
+        says how long it lasts (a recording served over RTSP) ended."""
+        return (self.source.kind == "stream" and not stop.is_set() and RECONNECT_SECONDS > 0
+                and self.source.url.split(":", 1)[0].lower() in RESUMED_SCHEMES and not pushed(self.source.url)
+                and self.container.duration is None)
+
+    def _reconnected(self, stop: threading.Event, report: Report, how: str = "failed") -> bool:
+        """A network stream that failed (or ended, ``how``), opened again within :data:`RECONNECT_SECONDS`."""
         if self.source.kind != "stream" or RECONNECT_SECONDS <= 0:
             return False
         began = time.perf_counter()
@@ -140,7 +161,7 @@ class CaptureSource:
             self.container.close()
             self.container, self.held_from = container, None
             report.notes.pop(0)  # the failure _read noted: the run goes on
-            report.notes.append(f"{self.source} failed after {report.frames_in} frames and was reconnected "
+            report.notes.append(f"{self.source} {how} after {report.frames_in} frames and was reconnected "
                                 f"{time.perf_counter() - began:.0f} s later")
             # the new connection's times start afresh: on the run's clock they follow the last one's
             # after the time the stream was away

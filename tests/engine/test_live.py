@@ -1102,6 +1102,60 @@ def test_a_network_stream_that_fails_is_reconnected_and_the_recording_goes_on(
     assert report.stopped_by == "disconnected" and "failed after 10 frames" in report.notes[0]
 
 
+def test_a_live_rtsp_stream_that_ends_is_opened_again(model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """RTSP over TCP ends as a stream does when its camera or server restarts (the connection closes, and
+    FFmpeg says "end of file"): the run ended there, as for a broadcast's end, where a failure is opened
+    again. A live stream read from a server that ends is now opened again as a failed one is; one that
+    does not come back ends the run as before (exit 0), saying so; a recording served over RTSP (it has
+    a duration) ends at its end."""
+    from srstream.engine import live as live_mod
+
+    opened: list[int | None] = []
+    real_open = live_mod.open_capture
+
+    class Ending:  # a connection that ends after 10 frames
+        def __init__(self, container, duration: int | None) -> None:  # noqa: ANN001
+            self.container, self.streams, self.duration = container, container.streams, duration
+
+        def demux(self, *streams):  # noqa: ANN001, ANN002, ANN202
+            for i, packet in enumerate(self.container.demux(*streams)):  # a packet a frame
+                if i == 10:
+                    return
+                yield packet
+
+        def close(self) -> None:
+            self.container.close()
+
+    def opening(duration: int | None, back: bool):  # noqa: ANN202
+        def open_capture(source, **waiting):  # noqa: ANN001, ANN003, ANN202
+            if opened and not back:
+                raise InputError("cannot open stream rtsp://cam/stream: Connection refused")
+            opened.append(duration)
+            return Ending(real_open(LiveSource("lavfi", "lavfi", GEN, paced=True)), duration)
+        return open_capture
+
+    def run(duration: int | None, back: bool = True) -> Report:
+        opened.clear()
+        monkeypatch.setattr(live_mod, "open_capture", opening(duration, back))
+        source = LiveSource("stream", "", "rtsp://cam/stream", label="stream rtsp://cam/stream", paced=True)
+        report = Report(source=str(source))
+        with ExitStack() as stack:
+            run_live(source, [_rung(model, "int8", stack)], report=report, max_frames=25)
+        return report
+
+    report = run(None)
+    assert len(opened) == 3 and report.frames_in == 25 and report.stopped_by == "frames", report.notes
+    assert "stream rtsp://cam/stream ended after 10 frames and was reconnected 1 s later" in report.notes
+    monkeypatch.setattr(live_mod, "RECONNECT_SECONDS", 2.5)
+    report = run(None, back=False)
+    assert report.stopped_by == "source-ended" and report.frames_in == 10, report.notes
+    assert report.notes[0] == ("stream rtsp://cam/stream ended after 10 frames and did not come back within 2.5 s; "
+                               "the stream ends there")
+    report = run(4_000_000)  # 4 s long: a recording, which ends
+    assert len(opened) == 1 and report.stopped_by == "source-ended" and report.frames_in == 10, report.notes
+    assert not report.notes
+
+
 def test_an_hls_stream_is_a_recording_only_when_its_playlist_ends(tmp_path: Path) -> None:
     """The FFmpeg of PyAV 19 gives a live HLS playlist of type EVENT a duration, its length so far,
     which had made every such live stream a "recording". An HLS stream over HTTP with a duration is
