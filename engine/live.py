@@ -137,7 +137,7 @@ class CaptureSource:
     def _cut_short(self, stop: threading.Event) -> bool:
         """Whether the end of a live stream read from a server may be a lost connection, to be opened
         again: RTSP's over TCP ends as a stream does when its camera or server restarts (the
-        connection closes), and RTMP's when its sender restarts (OBS, behind nginx-rtmp); one that
+        connection closes), and RTMP's is taken alike (a sender restarting behind a relay); one that
         says how long it lasts (a recording served over RTSP) ended."""
         return (self.source.kind == "stream" and not stop.is_set() and RECONNECT_SECONDS > 0
                 and self.source.url.split(":", 1)[0].lower() in RESUMED_SCHEMES and not pushed(self.source.url)
