@@ -32,7 +32,7 @@ from srstream.engine.live_sinks import Recorder
 from srstream.engine.media import video_rate
 from srstream.engine.messages import Frame, Passthrough, Report, Upscaled
 from srstream.engine.pipeline import Display, Rung, Sink, UpscaleStage, run
-from srstream.engine.sources import SOUND_AHEAD, LiveSource, open_capture, pushed
+from srstream.engine.sources import SOUND_AHEAD, LiveSource, open_capture, pushed, timed_by_arrival
 from srstream.errors import ConfigError, InputError
 
 __all__ = ["RECONNECT_SECONDS", "CaptureSource", "Rung", "run_live"]
@@ -183,6 +183,7 @@ class CaptureSource:
         stream = self.container.streams.video[0]
         rate = float(video_rate(stream) or 30)
         timed = self.source.kind == "stream"  # a network stream's own clock times the recording
+        arrival = timed and timed_by_arrival(self.container)  # (or, where its frames carry no times, their arrival)
         start = time.perf_counter()
         damaged_run = 0
         wanted = [s for s in (stream, self.audio) if s is not None]
@@ -230,7 +231,8 @@ class CaptureSource:
                     clock = due = None
                     if timed:  # released at its time on the stream's clock: what the network sends in a
                         # burst (a buffer probed, an HLS segment) is played at its pace, not dropped
-                        clock = self._clock(frame.time) if frame.time is not None else self.latest + 1 / rate
+                        seconds = time.perf_counter() if arrival else frame.time
+                        clock = self._clock(seconds) if seconds is not None else self.latest + 1 / rate
                         self.latest = max(self.latest, clock)
                         if self.anchor is None:
                             self.anchor = time.perf_counter() - clock

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field, replace
 
 from srstream.engine.av_errors import av_failures, open_av, read_error
@@ -19,7 +20,7 @@ from srstream.engine.media import video_rate
 from srstream.errors import ConfigError, DependencyError, InputError
 
 __all__ = ["PROBE_FRAMES", "STREAM_SCHEMES", "HeldStream", "LiveSource", "is_stream_url", "listens", "open_capture",
-           "parse_audio_input", "parse_live", "probe_camera", "probe_stream", "pushed", "shown_url"]
+           "parse_audio_input", "parse_live", "probe_camera", "probe_stream", "pushed", "shown_url", "timed_by_arrival"]
 
 #: Frames of a network stream read before its run (:func:`probe_stream`): a second at 30 fps.
 PROBE_FRAMES = 30
@@ -559,6 +560,39 @@ def _seconds(packet) -> float | None:  # noqa: ANN001 - an av Packet
     return float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else None
 
 
+def timed_by_arrival(container) -> bool:  # noqa: ANN001 - an av InputContainer
+    """Whether a stream's frames carry no times of their own, so that they are timed as they arrive:
+    an IP camera's or ESP32-CAM's MJPEG over HTTP (``multipart/x-mixed-replace``), or JPEGs one after
+    another, to which FFmpeg gives invented times at 25 fps (a camera sending 15 was recorded to play
+    1.7x too fast) and no frame rate (the run said "0 fps")."""
+    name = container.format.name
+    return name in ("mpjpeg", "mjpeg") or name.endswith("_pipe")
+
+
+class _Arrivals:
+    """A container whose packets' arrival times are noted as they are read (:func:`timed_by_arrival`)."""
+
+    def __init__(self, container) -> None:  # noqa: ANN001 - an av InputContainer
+        self.container, self.times = container, []
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - the container's own
+        return getattr(self.container, name)
+
+    def demux(self, *streams):  # noqa: ANN002, ANN202 - av streams; av packets
+        for packet in self.container.demux(*streams):
+            self.times.append(time.perf_counter())
+            yield packet
+
+    def rate(self) -> float | None:
+        """The frame rate they came at: the median gap between the later half's arrivals (the first
+        come at once from what FFmpeg read while it opened the stream); None where all came so."""
+        import statistics
+
+        later = self.times[len(self.times) // 2:]
+        gap = statistics.median(b - a for a, b in zip(later, later[1:])) if len(later) > 2 else 0.0
+        return round(1 / gap, 1) if gap > 0.002 else None
+
+
 def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES, hold: bool = False):  # noqa: ANN201
     """A network stream opened before its run, for its first ``frames`` frames: the source with its
     frame size and rate (the tier that holds them is picked for them), and how hard it was compressed
@@ -582,13 +616,14 @@ def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES, hold: bool = Fa
             kinds = ", ".join(s.type for s in container.streams) or "nothing"
             raise InputError(f"{source} carries no video (only {kinds}); sr-stream upscales pictures")
         stream = container.streams.video[0]
+        arrivals = _Arrivals(container) if timed_by_arrival(container) else None
         try:
-            found = read_compression(container, stream, frames, spread=False)
+            found = read_compression(arrivals or container, stream, frames, spread=False)
         except (*av_failures(), OSError, ValueError):  # the run reads it again and says what fails
             found = None
         cc = stream.codec_context
         size = (cc.width, cc.height) if cc.width and cc.height else None
-        rate = float(video_rate(stream) or 0) or None
+        rate = float(video_rate(stream) or 0) or None if arrivals is None else arrivals.rate()
         # (not HLS: it opens without waiting for a keyframe, and a player starts it segments behind the edge)
         held = HeldStream(container) if hold and container.format.name != "hls" else None
         kept = held is not None

@@ -367,7 +367,8 @@ def _run(args: argparse.Namespace) -> int:
                           file=sys.stderr, flush=True)
                 source, found = probe_stream(source, hold=True)  # its connection kept for the run
                 size = "x".join(map(str, source.size)) if source.size else "size unknown"
-                print(f"sr-stream: {source}: {size}, {source.rate or 0:g} fps, "
+                rate = f"{source.rate:g} fps" if source.rate else "frame rate unknown"
+                print(f"sr-stream: {source}: {size}, {rate}, "
                       f"{found.describe() if found else 'no frame decoded yet'}", file=sys.stderr)
             elif source.kind == "camera":  # its rate (MJPEG where it comes faster) and compression, as above
                 from srstream.engine.sources import probe_camera

@@ -962,7 +962,7 @@ def test_a_damaged_packet_of_a_stream_is_skipped_not_a_disconnection(
 
     class Lossy:
         def __init__(self, container) -> None:  # noqa: ANN001
-            self.container, self.streams = container, container.streams
+            self.container, self.streams, self.format = container, container.streams, container.format
 
         def demux(self, *streams):  # noqa: ANN001, ANN002, ANN202
             for i, packet in enumerate(self.container.demux(*streams)):
@@ -1018,7 +1018,7 @@ def test_a_jump_in_a_streams_timestamps_is_neither_a_wait_nor_a_burst(model, tmp
 
     class Jumping:
         def __init__(self, container) -> None:  # noqa: ANN001
-            self.container, self.streams = container, container.streams
+            self.container, self.streams, self.format = container, container.streams, container.format
 
         def demux(self, *streams):  # noqa: ANN001, ANN002, ANN202
             for i, packet in enumerate(self.container.demux(*streams)):
@@ -1064,7 +1064,7 @@ def test_a_network_stream_that_fails_is_reconnected_and_the_recording_goes_on(
 
     class Failing:  # the first connection: 10 frames, then the network fails
         def __init__(self, container) -> None:  # noqa: ANN001
-            self.container, self.streams = container, container.streams
+            self.container, self.streams, self.format = container, container.streams, container.format
 
         def demux(self, *streams):  # noqa: ANN001, ANN002, ANN202
             for i, packet in enumerate(self.container.demux(*streams)):  # a packet a frame
@@ -1115,7 +1115,8 @@ def test_a_live_rtsp_stream_that_ends_is_opened_again(model, monkeypatch: pytest
 
     class Ending:  # a connection that ends after 10 frames
         def __init__(self, container, duration: int | None) -> None:  # noqa: ANN001
-            self.container, self.streams, self.duration = container, container.streams, duration
+            self.container, self.streams, self.format = container, container.streams, container.format
+            self.duration = duration
 
         def demux(self, *streams):  # noqa: ANN001, ANN002, ANN202
             for i, packet in enumerate(self.container.demux(*streams)):  # a packet a frame
@@ -1154,6 +1155,55 @@ def test_a_live_rtsp_stream_that_ends_is_opened_again(model, monkeypatch: pytest
     report = run(4_000_000)  # 4 s long: a recording, which ends
     assert len(opened) == 1 and report.stopped_by == "source-ended" and report.frames_in == 10, report.notes
     assert not report.notes
+
+
+def test_an_mjpeg_camera_over_http_is_timed_as_its_frames_arrive(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """An IP camera's or ESP32-CAM's MJPEG over HTTP carries no times: FFmpeg invents them at 25 fps, so a
+    camera sending 10 fps was recorded to play 2.5x too fast, and the run said "0 fps". Its frames are now
+    timed as they arrive, and its rate measured so."""
+    import http.server
+    import threading
+
+    import cv2
+
+    boundary = "123456789000000000000987654321"  # an ESP32-CAM's
+
+    class Camera(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Type", f"multipart/x-mixed-replace;boundary={boundary}")
+            self.end_headers()
+            start = time.perf_counter()
+            try:
+                noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), np.uint8)  # a camera's frame size
+                for i in range(150):
+                    jpeg = cv2.imencode(".jpg", np.roll(noise, i, 1))[1].tobytes()
+                    self.wfile.write(f"\r\n--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}"
+                                     "\r\n\r\n".encode() + jpeg)
+                    time.sleep(max(0.0, start + (i + 1) / 10 - time.perf_counter()))  # 10 fps
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    out = tmp_path / "rec.mkv"
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Camera) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/stream"
+        try:
+            rc = main([url, "--frames", "15", "--no-display", "-o", str(out), "--model", "tiny-x2", "--backend",
+                       "ort", "--precision", "fp32"])
+        finally:
+            server.shutdown()
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    rate = float(re.search(rf"stream {re.escape(url)}: 320x240, ([\d.]+) fps, mjpeg", captured.err)[1])
+    assert 8 < rate <= 10.5, captured.err
+    with av.open(str(out)) as container:
+        times = [float(f.time) for f in container.decode(video=0)]
+    assert len(times) >= 10 and np.median(np.diff(times)) == pytest.approx(0.1, abs=0.02), times
 
 
 def test_an_hls_stream_is_a_recording_only_when_its_playlist_ends(tmp_path: Path) -> None:
