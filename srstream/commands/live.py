@@ -117,6 +117,36 @@ def _position(text: str | None) -> tuple[int, int] | None:
     return x, y
 
 
+def check_live_output(output: Path | str | None, overwrite: bool) -> None:
+    """Refuse a live run's ``-o`` before its source is opened (a sender may be waited for, for hours)
+    and before its model is prepared: a server's URL sent nothing over, a file that exists, a folder
+    that does not, or an extension that is not a video's. A picture's (.png, .webp) and none at all
+    were refused at the first frame, after the model had loaded; an HLS playlist (.m3u8) was written
+    naming the recording's temporary file as its one segment.
+
+    Raises:
+        ConfigError: what to change.
+    """
+    from srstream.engine.live_sinks import sent_format
+    from srstream.engine.outputs import VIDEO_SUFFIXES
+
+    if output is None or str(output) == "-":
+        return
+    if isinstance(output, str):  # a server's URL
+        sent_format(output)
+        return
+    if output.suffix.lower() not in VIDEO_SUFFIXES:
+        hls = output.suffix.lower() == ".m3u8"
+        raise ConfigError(f"-o {output}: a live run records a video; end it with one of "
+                          f"{', '.join(VIDEO_SUFFIXES[:6])} ..." + (
+                              ", or send it to a server that makes HLS of it (-o rtmp://..., nginx-rtmp, MediaMTX)"
+                              if hls else ""))
+    if output.exists() and not overwrite:
+        raise ConfigError(f"{output} exists; pass --overwrite to replace it")
+    if not output.parent.is_dir():
+        raise ConfigError(f"{output.parent} is not a folder; create it first")
+
+
 def run_live_command(args: argparse.Namespace, source, model, steady: bool = False) -> int:  # noqa: ANN001
     """Upscale the live ``source`` (a LiveSource) with ``model`` (a ResolvedModel); ``steady``: a
     network stream that :func:`live_model` says ``--stabilize auto`` steadies."""
@@ -157,15 +187,9 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
     from srstream.engine.live_sinks import sent_format
     from srstream.engine.sources import shown_url
 
-    if sent:
-        sent_format(output)  # (a scheme nothing is sent over, refused before the model is prepared)
+    check_live_output(output, args.overwrite)  # (again: the stream may have taken long to come)
     to_stdout = output is not None and str(output) == "-"  # Matroska, for another program to read
     out = sys.stderr if to_stdout else sys.stdout  # the summary: standard output carries the video then
-    if output is not None and not to_stdout and not sent:
-        if output.exists() and not args.overwrite:
-            raise ConfigError(f"{output} exists; pass --overwrite to replace it")
-        if not output.parent.is_dir():
-            raise ConfigError(f"{output.parent} is not a folder; create it first")
     report = Report(source=str(source))
     sinks = []
     display = None

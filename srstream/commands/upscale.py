@@ -349,7 +349,9 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError("--adapt tunes the model to one video file before upscaling it; a live source has "
                               "no file to learn from first: drop --adapt")
         if source is not None:
-            from srstream.commands.live import live_model, run_live_command
+            from srstream.commands.live import check_live_output, live_model, run_live_command
+
+            check_live_output(args.output, args.overwrite)
 
             if args.height is not None or (args.scale is not None and args.scale not in (2, 4)):
                 raise ConfigError("--height and factors other than a model's (2, 4) are for files and images; a "

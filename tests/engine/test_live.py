@@ -801,6 +801,34 @@ def test_ctrl_c_while_a_stream_is_opened_ends_the_run_at_once(tmp_path: Path,
     assert not (tmp_path / "r.mkv").exists()
 
 
+def test_a_live_runs_output_is_refused_before_its_source_is_opened(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A live run's ``-o`` ending in a picture's extension or none failed at the first frame, after the model
+    had loaded (exit 4, "writing .rec.p_1k83_2.partial failed"); an HLS playlist was written naming the
+    recording's temporary file as its one segment; an output that exists was said only after a pushed
+    stream's sender, waited for however long, had come. Each is refused first now (exit 2)."""
+    import _thread
+    import threading
+
+    for name, said in (("rec.png", "a live run records a video; end it with one of .mp4"),
+                       ("rec", "a live run records a video"), ("live.m3u8", "a server that makes HLS of it")):
+        assert main(["lavfi:testsrc2=size=64x48:rate=25", "--frames", "3", "--no-display", "-o",
+                     str(tmp_path / name), "--model", "tiny-x2"]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "->" not in err, err  # (the run's header: the model was not prepared)
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "rec.mp4").write_bytes(b"kept")
+    watchdog = threading.Timer(20, _thread.interrupt_main)  # a sender waited for: the old way never ended
+    watchdog.start()
+    try:
+        rc = main(["rtmp://127.0.0.1:9/live?listen=1", "--no-display", "-o", str(tmp_path / "rec.mp4")])
+    finally:
+        watchdog.cancel()
+    err = capsys.readouterr().err
+    assert rc == 2 and "rec.mp4 exists; pass --overwrite" in err and "waiting" not in err, err
+    assert (tmp_path / "rec.mp4").read_bytes() == b"kept"
+
+
 @pytest.mark.parametrize("scheme", ["rtmp", "udp", "rtsp"])
 def test_a_live_run_is_sent_to_a_server(tmp_path: Path, capsys: pytest.CaptureFixture[str], scheme: str) -> None:
     """``-o rtmp://server/live/KEY`` (YouTube's, Twitch's or one's own ingest) or ``-o udp://HOST:PORT`` was
