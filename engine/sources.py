@@ -211,7 +211,11 @@ def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
     if kind == "lavfi":
         if not rest:
             raise ConfigError("lavfi: needs a filter graph, e.g. lavfi:testsrc2=size=640x360:rate=30")
-        return LiveSource("lavfi", "lavfi", rest, {}, f"lavfi {rest}", paced=True)
+        # its rate, for the tier that holds it (it was taken as 30): a generator's ``rate=`` or ``r=``, else
+        # FFmpeg's 25
+        given = re.search(r"(?:^|[=:])(?:rate|r)=(\d+(?:\.\d+)?)(?:/(\d+))?(?=[:,;]|$)", rest.split(",")[0])
+        rate = float(given[1]) / float(given[2] or 1) if given and float(given[2] or 1) else 25.0
+        return LiveSource("lavfi", "lavfi", rest, {}, f"lavfi {rest}", paced=True, rate=rate or None)
     if kind == "camera":
         if platform.startswith("linux"):
             device = rest if rest.startswith("/") else f"/dev/video{rest or 0}"

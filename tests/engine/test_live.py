@@ -54,6 +54,9 @@ def test_parse_live_sources_per_platform(monkeypatch: pytest.MonkeyPatch) -> Non
     assert parse_live("window:Game", platform="win32").url == "title=Game"
     gen = parse_live(f"lavfi:{GEN}")
     assert gen.paced and gen.fmt == "lavfi" and gen.url == GEN
+    # its rate picks the tier (taken as 30 whatever it was): rate= or r=, a fraction too; else FFmpeg's 25
+    assert (gen.rate, parse_live("lavfi:testsrc2=s=64x48:r=30000/1001,format=gray").rate,
+            parse_live("lavfi:color=c=red").rate) == (30, pytest.approx(29.97, abs=0.01), 25)
     for bad, why in [("screen@1,2,3", "x,y,width,height"), ("screen@0,0,0,5", "empty size"),
                      ("camera:front", "number or a /dev/video"), ("lavfi:", "filter graph")]:
         with pytest.raises(ConfigError, match=why):
