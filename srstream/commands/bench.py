@@ -20,7 +20,7 @@ from pathlib import Path
 
 from srstream.commands import Command, add_backend_arguments, frame_size
 from srstream.commands.upscale import tile_size
-from srstream.errors import ConfigError
+from srstream.errors import ConfigError, InputError
 
 
 def _model_options(parser: argparse.ArgumentParser, repeat: bool = False) -> None:
@@ -116,6 +116,9 @@ def _speed(args: argparse.Namespace) -> int:
     width, height = args.input or (640, 360)
     if args.runs < 1 or args.warmup < 0:
         raise ConfigError("--runs must be >= 1 and --warmup >= 0")
+    if args.clip and not args.clip.is_file():  # (said after the whole per-frame benchmark had run)
+        raise InputError(f"--clip {args.clip}: no such file" if not args.clip.exists() else
+                         f"--clip {args.clip}: not a file; name a video")
     speed.reset_peak_rss()
     from srstream.bench.methods import INTERPOLATIONS
 

@@ -249,6 +249,14 @@ def test_speed_command_and_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     assert data["machine"]["cpu"]["usable_cores"] >= 1
 
 
+def test_a_missing_clip_is_said_before_the_speed_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--clip`` naming no file was said only after the whole per-frame benchmark had run."""
+    assert cli.main(["bench", "speed", "--model", "bicubic", "--scale", "2", "--input", "32x18", "--runs", "1",
+                     "--warmup", "0", "--clip", str(tmp_path / "none.mp4")]) == 3
+    captured = capsys.readouterr()
+    assert "--clip" in captured.err and "no such file" in captured.err and "fps" not in captured.out
+
+
 def test_speed_end_to_end_needs_an_engine_model(tmp_path: Path) -> None:
     clip = write_video(tmp_path / "clip.mp4", frames=2)
     assert cli.main(["bench", "speed", "--model", "bicubic", "--scale", "2", "--input", "32x18", "--runs", "1",
