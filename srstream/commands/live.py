@@ -243,8 +243,19 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
         report.notes.append(f"{report.damaged_packets} damaged packets of {source} did not decode and were skipped")
     for note in report.notes[report.stopped_by == "disconnected":]:  # the first is then the error below
         print(f"note: {note}", file=sys.stderr)
-    if args.report is not None:
-        args.report.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    if args.report is not None:  # what ran, where and when, beside the counters (a speed without them says
+        # little), written whole or not at all
+        import time
+
+        from srstream import __version__
+        from srstream.atomic import write_atomic
+        from srstream.sysinfo import collect
+
+        described = {"model": ladder[0].label, "output": None if report.output is None else str(
+            "-" if to_stdout else shown_url(str(report.output)) if sent else report.output)}
+        write_atomic(args.report, (json.dumps({**report.to_dict(), **described, "srstream": __version__,
+                                               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                               "machine": collect().to_dict()}, indent=1) + "\n").encode())
     if report.stopped_by == "disconnected":
         raise InputError(report.notes[0] if report.notes else f"{source} disconnected")
     from srstream.errors import interrupted_exit_code

@@ -148,13 +148,18 @@ def test_cli_live_records_and_reports(tmp_path: Path, capsys: pytest.CaptureFixt
     out, js = tmp_path / "cam.mp4", tmp_path / "report.json"
     rc = main([f"lavfi:{GEN}", "--frames", "15", "--no-display", "-o", str(out), "--report", str(js)])
     assert rc == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "15 frames captured" in text and "latency p50" in text and "dropped" in text
     import json
 
     data = json.loads(js.read_text())
     assert data["frames_in"] == 15 and data["frames_out"] == len(_decode(out)) > 0
     assert {"latency_ms_p50", "latency_ms_p99", "dropped_before_upscale", "fps"} <= set(data)
+    # what ran, on what machine, into what: the counters alone did not say (as the bench's records do)
+    ran = re.search(r" -> (.+?); recording to ", captured.err)
+    assert data["model"] == ran[1] and data["output"] == str(out), (data, captured.err)
+    assert data["machine"]["cpu"]["usable_cores"] >= 1 and data["srstream"] and data["date"]
     assert main([f"lavfi:{GEN}", "--frames", "3", "--no-display", "-o", str(out)]) == 2  # exists: no overwrite
 
 
