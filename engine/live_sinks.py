@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import queue
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,15 @@ def sent_format(url: str) -> tuple[str, str]:
         raise ConfigError(f"-o {url}: sr-stream sends a live run's frames over {', '.join(SENT_FORMATS)}; for HLS, "
                           "record to a file or send to a server that makes HLS of it (nginx-rtmp, MediaMTX)")
     return SENT_FORMATS[scheme]
+
+
+#: How long a server that ``-o`` sends to and that fails (restarted, a dropped connection) is
+#: connected to again, a second apart, before the run ends for it (exit 4); the frames upscaled
+#: meanwhile are dropped and counted, as an encoder that cannot keep up drops them.
+RESEND_SECONDS = 30.0
+#: How long each of those attempts waits for an answer (seconds): PyAV holds Python's lock while it
+#: connects, so the capture and the window wait as long.
+RESEND_TIMEOUT = 3.0
 
 
 class NetworkOutput:
@@ -113,12 +123,16 @@ class Recorder:
         self.order = CopiedOrder()  # its packets that go back in time, left out
         self.early: collections.deque = collections.deque(maxlen=self.EARLY_PACKETS)
         self.lock = threading.Lock()  # the file's opening against sound packets arriving from the reader
+        self.closing = threading.Event()  # the run has ended: a server that failed is not waited for
+        self.tried_again = False  # a server that failed was connected to again for RESEND_SECONDS, in vain
+        self.size: tuple[int, int] = (0, 0)  # the frames' (width, height)
 
     def _open(self, first: Upscaled) -> None:
         import av
 
         options = self.options
         width, height = first.rgb.shape[1], first.rgb.shape[0]
+        self.size = (width, height)
         self.t0, self.clock0 = first.src.t, first.src.clock
         if self.clock0 is not None:  # a stream's sound: the file starts with the packet that holds the first
             for packet in self.early:  # picture's moment (it was left out, the picture's sound 21 ms late)
@@ -150,9 +164,10 @@ class Recorder:
         self.thread = threading.Thread(target=self._run, name="record", daemon=True)
         self.thread.start()
 
-    def _send(self):  # noqa: ANN202 - an av OutputContainer
+    def _send(self, wait: float | None = None):  # noqa: ANN202 - an av OutputContainer
         """The container sent to the server ``-o`` names, in its format (:func:`sent_format`); the
-        connection is made as its header is written.
+        connection is made as its header is written, waiting ``wait`` seconds for an answer
+        (:data:`~srstream.engine.sources.OPEN_TIMEOUT` where None).
 
         Raises:
             OutputError: an unusable URL.
@@ -165,7 +180,7 @@ class Recorder:
             muxer = sent_format(self.url)[0]
             # RTSP over TCP, as a camera is read: FFmpeg's default, UDP, loses packets, and a firewall drops it
             return av.open(self.url, "w", format=muxer, options={"rtsp_transport": "tcp"} if muxer == "rtsp" else {},
-                           timeout=(OPEN_TIMEOUT, READ_TIMEOUT))
+                           timeout=(OPEN_TIMEOUT if wait is None else wait, READ_TIMEOUT))
         except (*av_failures(), ValueError) as exc:
             raise self._unsent(exc) from exc
 
@@ -184,8 +199,9 @@ class Recorder:
         why = f"no answer within {OPEN_TIMEOUT:g} s" if isinstance(exc, av.error.ExitError) else \
             getattr(exc, "strerror", None) or str(exc)
         if self.report.frames_out:
-            return OutputError(f"sending to {where} failed after {self.report.frames_out} frames ({why}): the server "
-                               "closed the connection or could no longer be reached")
+            again = f" and it could not be reached again within {RESEND_SECONDS:g} s" if self.tried_again else ""
+            return OutputError(f"sending to {where} failed after {self.report.frames_out} frames ({why}){again}: the "
+                               "server closed the connection or could no longer be reached")
         return OutputError(f"cannot send to {where} ({why}): is the server running there, and the address and "
                            "stream key right?")
 
@@ -203,15 +219,7 @@ class Recorder:
         without it, and says so (a live moment is not refused for its sound)."""
         done: list[str] = []
         try:
-            if self.sound.codec_context.name.startswith("pcm_"):  # a sound device's raw samples: compressed
-                webm = any(n in self.container.format.name.split(",") for n in ("webm", "ogg"))
-                self.sound_out = AudioReencode(self.sound, self.container, "libopus" if webm else "aac")
-                done.append(f"the sound device's {self.sound.codec_context.name} encoded as "
-                            f"{self.sound_out.stream.codec_context.name} at {self.sound_out.stream.bit_rate // 1000} "
-                            "kbit/s")
-            else:
-                self.sound_out = copy_streams(self.container, {self.sound.index: self.sound}, self.tmp.suffix,
-                                              done)[self.sound.index]
+            self.sound_out = self._sound_stream(self.container, done)
         except (OutputError, ValueError, *av_failures()) as exc:
             self.report.notes.append(f"the sound ({self.sound.codec_context.name}) is not recorded: {exc}")
             self.sound, self.early = None, collections.deque()
@@ -220,6 +228,51 @@ class Recorder:
         for packet in self.early:  # what came before the first picture, in order before it
             self.q.put(Passthrough(packet))
         self.early.clear()
+
+    def _sound_stream(self, container, done: list[str]):  # noqa: ANN001, ANN202 - av containers and streams
+        """The sound's output stream in ``container``: copied, or a device's PCM encoded (an
+        :class:`AudioReencode`); what it is is appended to ``done``."""
+        if self.sound.codec_context.name.startswith("pcm_"):  # a sound device's raw samples: compressed
+            webm = any(n in container.format.name.split(",") for n in ("webm", "ogg"))
+            out = AudioReencode(self.sound, container, "libopus" if webm else "aac")
+            done.append(f"the sound device's {self.sound.codec_context.name} encoded as "
+                        f"{out.stream.codec_context.name} at {out.stream.bit_rate // 1000} kbit/s")
+            return out
+        return copy_streams(container, {self.sound.index: self.sound}, self.tmp.suffix, done)[self.sound.index]
+
+    def _resent(self, exc: BaseException) -> bool:
+        """After sending to the server failed (``exc``): connected to again, a second apart, for up to
+        :data:`RESEND_SECONDS` (a server restarting, a dropped connection; OBS reconnects likewise),
+        the run going on meanwhile. True once it is back, with a note; False when it is not, or the
+        run ended meanwhile."""
+        from srstream.engine.sources import shown_url
+
+        why = getattr(exc, "strerror", None) or str(exc)
+        sent, began = self.report.frames_out, time.perf_counter()
+        try:
+            self.container.close()
+        except (*av_failures(), ValueError, OSError):  # the connection is gone already
+            pass
+        while time.perf_counter() - began < RESEND_SECONDS and not self.closing.wait(1.0):
+            container = None
+            try:
+                container = self._send(RESEND_TIMEOUT)
+                stream, convert = self._streams(container, self.options, *self.size)[:2]
+                sound_out = self._sound_stream(container, []) if self.sound is not None else None
+                container.start_encoding()
+            except (*av_failures(), ValueError, OutputError):
+                if container is not None:
+                    try:
+                        container.close()
+                    except (*av_failures(), ValueError, OSError):
+                        pass
+                continue
+            self.container, self.stream, self.convert, self.sound_out = container, stream, convert, sound_out
+            self.report.notes.append(f"sending to {shown_url(self.url)} failed after {sent} frames ({why}) and was "
+                                     f"connected again {time.perf_counter() - began:.0f} s later")
+            return True
+        self.tried_again = time.perf_counter() - began >= RESEND_SECONDS  # (said by _unsent)
+        return False
 
     def send(self, frame: Upscaled, abort: object = None) -> bool:
         if self.error is not None:
@@ -250,20 +303,14 @@ class Recorder:
                 item = self.q.get()
                 if item is None:
                     break
-                if isinstance(item, Passthrough):
-                    self._mux_sound(item.packet)
-                    continue
-                self.room.release()
-                since = (item.src.t - self.t0 if item.src.clock is None or self.clock0 is None
-                         else item.src.clock - self.clock0)
-                pts = max(int(round(since * 1000)), self.last_pts + 1)
-                self.last_pts = pts
-                frame = self.convert(item.rgb)
-                frame.pts, frame.time_base = pts, Fraction(1, 1000)
-                given += 1
-                for packet in plausible_dts(self.stream.encode(frame)):
-                    self.container.mux(packet)
-                self.report.frames_out += 1
+                if not isinstance(item, Passthrough):
+                    self.room.release()
+                try:
+                    given += self._write(item)
+                except av_failures() as exc:  # a server that failed: connected to again (its item is lost)
+                    if self.url is None or not self._resent(exc):
+                        raise
+                    given = 0  # (a new encoder)
             for packet in plausible_dts(self.stream.encode(None), short=given < 3):
                 self.container.mux(packet)
             if self.sound_out is not None:
@@ -273,6 +320,22 @@ class Recorder:
             self.error = self._unsent(exc) if self.url else write_error(exc, self.tmp, self.options.codec)
         except BaseException as exc:  # noqa: BLE001 - re-raised by send()/close() on the caller's thread
             self.error = exc
+
+    def _write(self, item: Upscaled | Passthrough) -> int:
+        """Encode and mux a frame, or mux a sound packet; the frames given to the encoder (1 or 0)."""
+        if isinstance(item, Passthrough):
+            self._mux_sound(item.packet)
+            return 0
+        since = (item.src.t - self.t0 if item.src.clock is None or self.clock0 is None
+                 else item.src.clock - self.clock0)
+        pts = max(int(round(since * 1000)), self.last_pts + 1)
+        self.last_pts = pts
+        frame = self.convert(item.rgb)
+        frame.pts, frame.time_base = pts, Fraction(1, 1000)
+        for packet in plausible_dts(self.stream.encode(frame)):
+            self.container.mux(packet)
+        self.report.frames_out += 1
+        return 1
 
     def _mux_sound(self, packet) -> None:  # noqa: ANN001 - an av.Packet of the source's sound
         """Mux a sound packet, its times moved to start at the first recorded picture; one from before
@@ -290,6 +353,7 @@ class Recorder:
         has frames: a recording ends when the user stops it, so an interruption keeps it too."""
         keep = outcome != "failed"
         if self.thread is not None:
+            self.closing.set()  # (a server being connected to again is not waited for)
             self.q.put(None)
             self.thread.join()
         if self.container is not None:

@@ -809,6 +809,65 @@ def test_ctrl_c_while_a_stream_is_opened_ends_the_run_at_once(tmp_path: Path,
     assert not (tmp_path / "r.mkv").exists()
 
 
+def test_a_server_that_fails_is_sent_to_again(capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server sent to that restarted, or a connection that dropped, ended the run (exit 4, "sending to ...
+    failed after N frames"). The server is now connected to again, a second apart, for up to 30 s, as OBS
+    does, and the run goes on; the frames upscaled meanwhile are dropped and counted."""
+    import socket
+    import subprocess
+    import threading
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"rtmp://127.0.0.1:{port}/live/key"
+
+    def server(frames: int | None) -> subprocess.Popen:  # an RTMP server that leaves after ``frames``
+        # (one that leaves stops at once, as a server that restarts: closing the connection waits on the sender)
+        code = (f"import av, os\nn = 0\ntry:\n    with av.open({url!r}, options={{'listen': '1'}}, timeout=30) as c:\n"
+                "        for f in c.decode(video=0):\n            n += 1\n"
+                f"            if n == {frames or 0}:\n                print(n, flush=True)\n                os._exit(0)\n"
+                "except av.error.FFmpegError:\n    pass\nprint(n)\n")
+        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+
+    got: list[int] = []
+
+    def servers(again: bool) -> None:  # the first leaves after 10 frames; the second comes up once it has gone
+        first = server(10)
+        got.append(int(first.communicate(timeout=60)[0]))
+        if again:
+            second = server(None)
+            got.append(int(second.communicate(timeout=60)[0]))
+
+    def run(again: bool = True) -> int:
+        got.clear()
+        serving = threading.Thread(target=servers, args=(again,), daemon=True)
+        serving.start()
+        time.sleep(1.0)
+        # (noise, whose frames are big: small ones fill the socket's buffers for seconds before a write fails)
+        rc = main(["lavfi:nullsrc=size=320x180:rate=25,geq=lum='random(1)*255':cb=128:cr=128", "--frames", "125",
+                   "--no-display", "-o", url, "--model", "tiny-x2", "--backend", "ort", "--precision", "fp32"])
+        serving.join(timeout=60)
+        return rc
+
+    rc = run()
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert re.search(rf"sending to {re.escape(url)} failed after \d+ frames \(.+\) and was connected again \d+ s "
+                     "later", captured.err), captured.err
+    sent = int(re.search(rf"{re.escape(url)}: (\d+) frames", captured.out)[1])
+    assert got[0] == 10 and got[1] >= 20 and sent >= got[1], (got, sent, captured.out)
+    assert "dropped by the encoder" in captured.out
+    from srstream.engine import live_sinks
+
+    monkeypatch.setattr(live_sinks, "RESEND_SECONDS", 1.0)  # one that does not come back: the run fails for it
+    assert run(again=False) == 4
+    err = capsys.readouterr().err
+    assert re.search(rf"error: sending to {re.escape(url)} failed after \d+ frames \(.+\) and it could not be "
+                     "reached again within 1 s", err), err
+
+
 def test_a_live_runs_output_is_refused_before_its_source_is_opened(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     """A live run's ``-o`` ending in a picture's extension or none failed at the first frame, after the model
