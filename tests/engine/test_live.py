@@ -827,7 +827,8 @@ def test_a_server_that_fails_is_sent_to_again(capsys: pytest.CaptureFixture[str]
         # (one that leaves stops at once, as a server that restarts: closing the connection waits on the sender)
         code = (f"import av, os\nn = 0\ntry:\n    with av.open({url!r}, options={{'listen': '1'}}, timeout=30) as c:\n"
                 "        for f in c.decode(video=0):\n            n += 1\n"
-                f"            if n == {frames or 0}:\n                print(n, flush=True)\n                os._exit(0)\n"
+                f"            if n == {frames or 0}:\n                print(n, flush=True)\n"
+                "                os._exit(0)\n"
                 "except av.error.FFmpegError:\n    pass\nprint(n)\n")
         return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
 
