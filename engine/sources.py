@@ -213,8 +213,8 @@ def parse_live(text: str, *, fps: float | None = None, size: str | None = None,
             raise ConfigError("lavfi: needs a filter graph, e.g. lavfi:testsrc2=size=640x360:rate=30")
         # its rate, for the tier that holds it (it was taken as 30): a generator's ``rate=`` or ``r=``, else
         # FFmpeg's 25
-        given = re.search(r"(?:^|[=:])(?:rate|r)=(\d+(?:\.\d+)?)(?:/(\d+))?(?=[:,;]|$)", rest.split(",")[0])
-        rate = float(given[1]) / float(given[2] or 1) if given and float(given[2] or 1) else 25.0
+        given = re.search(r"(?:^|[=:])(?:rate|r)=(\d+(?:\.\d+)?)(?:/([1-9]\d*))?(?=[:,;]|$)", rest.split(",")[0])
+        rate = float(given[1]) / int(given[2] or 1) if given else 25.0
         return LiveSource("lavfi", "lavfi", rest, {}, f"lavfi {rest}", paced=True, rate=rate or None)
     if kind == "camera":
         if platform.startswith("linux"):
@@ -627,7 +627,7 @@ def probe_stream(source: LiveSource, frames: int = PROBE_FRAMES, hold: bool = Fa
             found = None
         cc = stream.codec_context
         size = (cc.width, cc.height) if cc.width and cc.height else None
-        rate = float(video_rate(stream) or 0) or None if arrivals is None else arrivals.rate()
+        rate = arrivals.rate() if arrivals is not None else float(video_rate(stream) or 0) or None
         # (not HLS: it opens without waiting for a keyframe, and a player starts it segments behind the edge)
         held = HeldStream(container) if hold and container.format.name != "hls" else None
         kept = held is not None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from pathlib import Path
 
@@ -235,27 +234,25 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
     for switch in report.switches:
         print(f"sr-stream: switched {switch}", file=sys.stderr)
     print(report.summary(), file=out)
-    if report.output is not None:
+    where = None if report.output is None else "-" if to_stdout else shown_url(str(report.output)) if sent \
+        else str(report.output)
+    if where is not None:
         sound = f"; with {', '.join(report.copied_streams)}" if report.copied_streams else ""
-        where = "standard output" if to_stdout else shown_url(str(report.output)) if sent else report.output
-        print(f"{where}: {report.frames_out} frames{sound}", file=out)
+        print(f"{'standard output' if to_stdout else where}: {report.frames_out} frames{sound}", file=out)
     if report.damaged_packets:
         report.notes.append(f"{report.damaged_packets} damaged packets of {source} did not decode and were skipped")
     for note in report.notes[report.stopped_by == "disconnected":]:  # the first is then the error below
         print(f"note: {note}", file=sys.stderr)
     if args.report is not None:  # what ran, where and when, beside the counters (a speed without them says
-        # little), written whole or not at all
+        # little), as the bench's records say it, written whole or not at all
         import time
 
         from srstream import __version__
-        from srstream.atomic import write_atomic
-        from srstream.sysinfo import collect
+        from srstream.bench.results import machine, write_json
 
-        described = {"model": ladder[0].label, "output": None if report.output is None else str(
-            "-" if to_stdout else shown_url(str(report.output)) if sent else report.output)}
-        write_atomic(args.report, (json.dumps({**report.to_dict(), **described, "srstream": __version__,
-                                               "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                               "machine": collect().to_dict()}, indent=1) + "\n").encode())
+        write_json(args.report, {**report.to_dict(), "model": ladder[0].label, "output": where,
+                                 "srstream": __version__, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                 "machine": machine()})
     if report.stopped_by == "disconnected":
         raise InputError(report.notes[0] if report.notes else f"{source} disconnected")
     from srstream.errors import interrupted_exit_code
