@@ -64,8 +64,9 @@ class CpuInfo:
     """``model`` is the brand string, which a virtual machine may shorten to "AMD EPYC"; ``family`` and
     ``model_number`` are the CPUID family and model the (virtual) machine presents (AMD family 23 model 1 is
     first-generation Zen, family 25 Zen 3 or 4), and ``microarchitecture`` archspec's name for the newest
-    microarchitecture whose instructions the CPU shows (``zen``, ``zen3``, ``sapphirerapids``...; None
-    when not read from this machine). In a VM all three describe the CPU presented, not the host's."""
+    microarchitecture whose instructions the CPU shows (``zen``, ``zen3``, ``sapphirerapids``...; for an
+    AMD CPU whose flags name only a generic level, its Zen generation by family and model; None when
+    not read from this machine). In a VM all three describe the CPU presented, not the host's."""
 
     model: str
     logical_cores: int
@@ -121,13 +122,15 @@ def cpu_info(cpuinfo_text: str | None = None, *, microarchitecture: bool = False
     ``microarchitecture``, also this machine's microarchitecture's name (archspec reads its catalogue
     for it once per process: 0.28 s on a 2-core first-generation Zen; the engine's own calls skip it)."""
     text = _read("/proc/cpuinfo") if cpuinfo_text is None else cpuinfo_text
-    model, flags = platform.processor() or platform.machine(), set()
+    model, vendor, flags = platform.processor() or platform.machine(), "", set()
     numbers: dict[str, int] = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()
         if key == "model name" and value.strip():
             model = value.strip()
+        elif key == "vendor_id":
+            vendor = value.strip()
         elif key in ("cpu family", "model") and value.strip().isdigit():
             numbers[key] = int(value)
         elif key == "flags":
@@ -144,18 +147,41 @@ def cpu_info(cpuinfo_text: str | None = None, *, microarchitecture: bool = False
         features={flag: flag in flags for flag in CPU_FEATURES},
         family=numbers.get("cpu family"),
         model_number=numbers.get("model"),
-        microarchitecture=_microarchitecture() if microarchitecture and cpuinfo_text is None else None,
+        microarchitecture=(_microarchitecture(vendor, numbers.get("cpu family"), numbers.get("model"))
+                           if microarchitecture and cpuinfo_text is None else None),
     )
 
 
-def _microarchitecture() -> str | None:
+#: AMD's Zen generations by CPUID family and model ranges, as Linux sets its ZEN1..ZEN5 feature bits
+#: (``arch/x86/kernel/cpu/amd.c``); Zen+ is counted as Zen, as archspec does.
+_AMD_ZEN = {23: (("zen", ((0x00, 0x2F), (0x50, 0x5F))),
+                 ("zen2", ((0x30, 0x4F), (0x60, 0x7F), (0x90, 0x91), (0xA0, 0xAF)))),
+            25: (("zen3", ((0x00, 0x0F), (0x20, 0x5F))), ("zen4", ((0x10, 0x1F), (0x60, 0xAF)))),
+            26: (("zen5", ((0x00, 0x2F), (0x40, 0x4F), (0x60, 0x7F))),)}
+
+
+def amd_zen(family: int | None, model: int | None) -> str | None:
+    """``zen4``: the Zen generation of an AMD CPUID family and model (None for other ones)."""
+    for name, ranges in _AMD_ZEN.get(family if family is not None else -1, ()):
+        if model is not None and any(lo <= model <= hi for lo, hi in ranges):
+            return name
+    return None
+
+
+def _microarchitecture(vendor: str = "", family: int | None = None, model: int | None = None) -> str | None:
     """This machine's microarchitecture as archspec (Spack's CPU catalogue) names it from the CPU's
-    vendor and instruction flags; None without archspec."""
+    vendor and instruction flags; None without archspec. A virtual machine that hides a flag archspec
+    requires (a 2-core Zen 4 VM shows neither ``pku`` nor ``flush_l1d``) gets only a generic level
+    (``x86_64_v4``) from it; an AMD CPU is then named from its CPUID family and model (:func:`amd_zen`),
+    which the VM presents as it presents the flags."""
     try:
         import archspec.cpu
     except ImportError:
         return None
-    return archspec.cpu.host().name
+    name = archspec.cpu.host().name
+    if name.startswith("x86_64") and vendor == "AuthenticAMD":
+        return amd_zen(family, model) or name
+    return name
 
 
 def total_memory(default: int = 8 << 30) -> int:

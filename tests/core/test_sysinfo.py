@@ -41,6 +41,24 @@ def test_this_machine_s_microarchitecture_is_named_only_when_asked() -> None:
     assert sysinfo.cpu_info().microarchitecture is None
 
 
+@pytest.mark.parametrize(("family", "model", "zen"), [(23, 1, "zen"), (23, 0x31, "zen2"), (25, 0x01, "zen3"),
+                                                     (25, 0x11, "zen4"), (25, 0x61, "zen4"), (26, 0x44, "zen5"),
+                                                     (25, 0xF0, None), (6, 143, None), (None, None, None)])
+def test_amd_zen_generation_comes_from_cpuid_family_and_model(family, model, zen) -> None:  # noqa: ANN001
+    assert sysinfo.amd_zen(family, model) == zen
+
+
+def test_amd_cpu_with_hidden_flags_is_named_by_its_family_and_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 2-core Zen 4 VM hid ``pku`` and ``flush_l1d``, so archspec named it ``x86_64_v4`` only."""
+    archspec_cpu = pytest.importorskip("archspec.cpu")
+    monkeypatch.setattr(archspec_cpu, "host", lambda: archspec_cpu.TARGETS["x86_64_v4"])
+    assert sysinfo._microarchitecture("AuthenticAMD", 25, 17) == "zen4"
+    assert sysinfo._microarchitecture("AuthenticAMD", 25, 0xF0) == "x86_64_v4"  # a model not in the table
+    assert sysinfo._microarchitecture("GenuineIntel", 6, 143) == "x86_64_v4"
+    monkeypatch.setattr(archspec_cpu, "host", lambda: archspec_cpu.TARGETS["zen3"])
+    assert sysinfo._microarchitecture("AuthenticAMD", 25, 17) == "zen3"  # archspec's name when it has one
+
+
 def test_cpu_without_flags_reports_no_features() -> None:
     assert not any(sysinfo.cpu_info("").features.values())
 
