@@ -533,10 +533,11 @@ def _segment_frames(segments: int | str, media: Any, streaming: bool, parallel: 
             return 0
         import math
 
-        # a container that declares no count (Matroska, MPEG-TS): from its duration; a limit that is not a
-        # number is refused by _limited
+        # a container that declares no count (Matroska, MPEG-TS): from its duration; a limit or start that is
+        # not a number is refused by _limited
         counted = dataclasses.replace(media, frames=media.approx_frames)
-        frames = frames_wanted(counted, (None, seconds if seconds and math.isfinite(seconds) else None), start)
+        frames = frames_wanted(counted, (None, seconds if seconds and math.isfinite(seconds) else None),
+                               start if start is not None and math.isfinite(start) else None)
         if parallel and frames < AUTO_SEGMENTS_FROM:
             return max(30, -(-max(frames, 1) // 8))  # about 8 segments (cut at keyframes)
         return AUTO_SEGMENT_FRAMES if frames >= AUTO_SEGMENTS_FROM else 0

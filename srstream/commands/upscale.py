@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -1028,7 +1029,7 @@ def _seconds(text: str) -> float:
         if len(parts) > 3 or any(not part.strip() for part in parts):
             raise ValueError(text)
         numbers = [float(part) for part in parts]
-        if any(n < 0 for n in numbers) or any(n >= 60 for n in numbers[1:]) \
+        if not all(math.isfinite(n) for n in numbers) or any(n < 0 for n in numbers) or any(n >= 60 for n in numbers[1:]) \
                 or any(not n.is_integer() for n in numbers[:-1]):
             raise ValueError(text)
     except ValueError:

@@ -492,6 +492,10 @@ def test_start_takes_a_scene_from_inside_a_video_with_its_sound_subtitles_and_ch
     assert shared.segment_frames and shared.start == 1
     capsys.readouterr()
     assert cli.main([str(film), "--start", "1:75"]) == 2 and "as players show it" in capsys.readouterr().err
+    for text in ("nan", "inf", "0:nan"):  # float() reads them; a traceback ("cannot convert float NaN") before
+        assert cli.main([str(film), "--start", text]) == 2 and "as players show it" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="--start nan: a time from the video's start"):  # the API's own check
+        api.plan_file(film, tmp_path / "nan.mkv", scale=2, start=float("nan"))
     # beside an image, which is upscaled whole; a cut is no truncated file ("ended after 25 of the 50 frames")
     import cv2
 
