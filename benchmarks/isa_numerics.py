@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 MODELS = {"realtime-x2": 2, "realtime-x2-compressed": 2, "realtime-x2-screen": 2, "realtime-x4": 4, "tiny-x2": 2,
-          "tiny-x2-deep": 2}
+          "tiny-x2-deep": 2, "realtime-x4-compressed": 4}
 SETS = ("Set5", "Set14", "BSD100")
 JOURNAL = "isa_numerics.jsonl"
 #: What the emulated CPU models lack, for the table.
