@@ -9,10 +9,11 @@ an argparse parser, ``run`` does the work and returns the exit code (raising
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["PRECISIONS", "Command", "add_backend_arguments", "frame_size"]
+__all__ = ["PRECISIONS", "Command", "add_backend_arguments", "frame_size", "positive_number"]
 
 #: ``--precision`` choices (what each backend runs is in its declaration).
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
@@ -44,3 +45,15 @@ def frame_size(text: str) -> tuple[int, int]:
     if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 640x360, got {text!r}")
     return int(w), int(h)
+
+
+def positive_number(text: str) -> float:
+    """argparse type of a rate, a budget or a time above 0 (``--fps 29.97``, ``--max-latency 50``):
+    ``float`` alone also reads ``nan`` and ``inf``, which passed every ``<= 0`` check after it."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from srstream.commands import Command, frame_size
+from srstream.commands import Command, frame_size, positive_number
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", default=None, help="with --tune: the model (default: realtime-x2)")
     parser.add_argument("--input", type=frame_size, help="with --tune: the input frame size WIDTHxHEIGHT (default 640x360)")
     parser.add_argument("--refresh", action="store_true", help="with --tune: measure again instead of reading the cache")
-    parser.add_argument("--fps", type=float, default=30.0,
+    parser.add_argument("--fps", type=positive_number, default=30.0,
                         help="with --tune: the live frame rate the tier choice is made for (default 30)")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from srstream.commands import Command, add_backend_arguments
+from srstream.commands import Command, add_backend_arguments, positive_number
 from srstream.engine.encode import DEFAULT_PRESET
 from srstream.errors import ConfigError, InputError, OutputError, SRStreamError
 
@@ -216,7 +216,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     video.add_argument("--to", type=_seconds, metavar="TIME",
                        help="end at this time of a video file (as --start takes it; in place of --duration)")
     live = parser.add_argument_group("live sources (camera, screen, window)")
-    live.add_argument("--fps", type=float, help="capture frame rate (default: the device's); for a folder or glob of "
+    live.add_argument("--fps", type=positive_number, help="capture frame rate (default: the device's); for a folder or glob of "
                       "images with -o VIDEO, the video's frame rate (default 25)")
     live.add_argument("--size", help="capture size WIDTHxHEIGHT for cameras and whole screens (default: the device's)")
     live.add_argument("--duration", type=_seconds, metavar="SECONDS",
@@ -232,7 +232,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--window-pos", help="window position X,Y on the screen")
     live.add_argument("--virtual-camera", action="store_true", help="also send the upscaled frames to a virtual camera "
                                                                      "(pyvirtualcam)")
-    live.add_argument("--max-latency", type=float, metavar="MS",
+    live.add_argument("--max-latency", type=positive_number, metavar="MS",
                       help="latency budget: switch to INT8 or a faster bundled model when the median misses it")
     live.add_argument("--report", type=Path, help="write the live run's counters and latencies as JSON here")
     live.add_argument("--audio-input", metavar="DEVICE",

@@ -137,6 +137,18 @@ def test_bad_tile_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "expected 'auto' or a number of pixels" in err
 
 
+@pytest.mark.parametrize("args", [["lavfi:testsrc2", "--fps", "nan"], ["lavfi:testsrc2", "--fps", "inf"],
+                                  ["lavfi:testsrc2", "--fps", "0"], ["lavfi:testsrc2", "--max-latency", "-1"],
+                                  ["lavfi:testsrc2", "--max-latency", "nan"], ["info", "--tune", "--fps", "nan"],
+                                  ["info", "--tune", "--fps", "-5"]])
+def test_a_rate_or_budget_that_is_not_a_number_above_0_is_a_usage_error(
+        args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """``float`` reads ``nan`` and ``inf``: a live run took ``--fps nan`` and ``--max-latency nan`` / ``-1``
+    (it stepped down at once, "median latency 13 ms > --max-latency nan ms"), and ``info --tune`` ``--fps -5``."""
+    code, _, err = run(args, capsys)
+    assert code == 2 and "expected a number above 0" in err
+
+
 def test_existing_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
     out = tmp_path / "out.mp4"
