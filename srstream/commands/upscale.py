@@ -216,8 +216,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     video.add_argument("--to", type=_seconds, metavar="TIME",
                        help="end at this time of a video file (as --start takes it; in place of --duration)")
     live = parser.add_argument_group("live sources (camera, screen, window)")
-    live.add_argument("--fps", type=positive_number, help="capture frame rate (default: the device's); for a folder or glob of "
-                      "images with -o VIDEO, the video's frame rate (default 25)")
+    live.add_argument("--fps", type=positive_number,
+                      help="capture frame rate (default: the device's); for a folder or glob of images with -o VIDEO, "
+                           "the video's frame rate (default 25)")
     live.add_argument("--size", help="capture size WIDTHxHEIGHT for cameras and whole screens (default: the device's)")
     live.add_argument("--duration", type=_seconds, metavar="SECONDS",
                       help="stop after this many seconds (default: until closed or Ctrl-C); for a video file, "
