@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from srstream.commands import Command, add_backend_arguments, frame_size
+from srstream.commands import Command, add_backend_arguments, frame_size, positive_number
 from srstream.commands.upscale import tile_size
 from srstream.errors import ConfigError, InputError
 
@@ -59,7 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--threads", type=int, default=0, help="use only N cores (default: all usable)")
     s.add_argument("--warmup", type=int, default=5)
     s.add_argument("--runs", type=int, default=50, help="timed calls (at least 3; fewer when --max-seconds passes)")
-    s.add_argument("--max-seconds", type=float, default=20.0)
+    s.add_argument("--max-seconds", type=positive_number, default=20.0,
+                   help="stop timing after this long, once 3 calls are timed (default 20)")
     s.add_argument("--clip", type=Path, help="also run the file pipeline end to end on this video")
     s.add_argument("--json", type=Path)
     g = sub.add_parser("grid", help="a PNG of crops: LR | each model | HR")
@@ -112,10 +113,10 @@ def _speed(args: argparse.Namespace) -> int:
     from srstream.bench import speed
     from srstream.bench.results import record, write_json
 
+    if args.runs < 1 or args.warmup < 0 or args.threads < 0:
+        raise ConfigError("--runs must be >= 1, --warmup >= 0 and --threads >= 0 (0: every usable core)")
     cores = speed.limit_threads(args.threads)
     width, height = args.input or (640, 360)
-    if args.runs < 1 or args.warmup < 0:
-        raise ConfigError("--runs must be >= 1 and --warmup >= 0")
     if args.clip and not args.clip.is_file():  # (said after the whole per-frame benchmark had run)
         raise InputError(f"--clip {args.clip}: no such file" if not args.clip.exists() else
                          f"--clip {args.clip}: not a file; name a video")

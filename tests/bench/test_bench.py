@@ -258,6 +258,18 @@ def test_a_missing_clip_is_said_before_the_speed_runs(tmp_path: Path, capsys: py
     assert "--clip" in captured.err and "no such file" in captured.err and "fps" not in captured.out
 
 
+@pytest.mark.parametrize(("option", "said"), [(["--max-seconds", "nan"], "expected a number above 0"),
+                                             (["--max-seconds", "-1"], "expected a number above 0"),
+                                             (["--threads", "-1"], "--threads >= 0")])
+def test_speed_settings_out_of_range_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 option: list[str], said: str) -> None:
+    """They were taken: ``--max-seconds nan`` timed all 50 runs, ``-1`` three, ``--threads -1`` every core."""
+    model = write_nearest_x2(tmp_path / "nearest.onnx", nearest_x2_spec())
+    assert cli.main(["bench", "speed", "--model", str(model), "--input", "32x18", *option]) == 2
+    captured = capsys.readouterr()
+    assert said in captured.err and "fps" not in captured.out
+
+
 def test_speed_end_to_end_needs_an_engine_model(tmp_path: Path) -> None:
     clip = write_video(tmp_path / "clip.mp4", frames=2)
     assert cli.main(["bench", "speed", "--model", "bicubic", "--scale", "2", "--input", "32x18", "--runs", "1",
