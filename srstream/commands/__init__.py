@@ -13,7 +13,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["PRECISIONS", "Command", "add_backend_arguments", "frame_size", "positive_number"]
+__all__ = ["PRECISIONS", "Command", "add_backend_arguments", "frame_size", "non_negative_number", "positive_number",
+           "whole_number"]
 
 #: ``--precision`` choices (what each backend runs is in its declaration).
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
@@ -47,13 +48,35 @@ def frame_size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def positive_number(text: str) -> float:
-    """argparse type of a rate, a budget or a time above 0 (``--fps 29.97``, ``--max-latency 50``):
-    ``float`` alone also reads ``nan`` and ``inf``, which passed every ``<= 0`` check after it."""
+def positive_number(text: str, *, zero: bool = False) -> float:
+    """argparse type of a rate, a budget or a time above 0 (``--fps 29.97``, ``--max-latency 50``;
+    ``zero``: 0 or more): ``float`` alone also reads ``nan`` and ``inf``, which passed every ``<= 0``
+    check after it."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    if not ((value >= 0 if zero else value > 0) and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number {'of 0 or more' if zero else 'above 0'}, got {text!r}")
     return value
+
+
+def non_negative_number(text: str) -> float:
+    """argparse type of a budget of 0 or more (``--int8-max-cost 0.04``), finite."""
+    return positive_number(text, zero=True)
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """argparse type of a count of ``minimum`` or more (``--calib-count 64``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {minimum} or more, got {text!r}")
+        return value
+
+    parse.__name__ = "whole_number"  # argparse names the type in some messages
+    return parse

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srstream.commands import Command
+from srstream.commands import Command, non_negative_number, whole_number
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,13 +27,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fp16-io", action="store_true", help="with --fp16: fp16 input and output too")
     parser.add_argument("--int8", action="store_true", help="also write OUT.int8.onnx (QDQ, for CPUs); needs --calib")
     parser.add_argument("--calib", type=Path, help="folder of images to calibrate INT8 on")
-    parser.add_argument("--calib-count", type=int, default=64, help="calibration crops (default 64)")
+    parser.add_argument("--calib-count", type=whole_number(1), default=64, help="calibration crops (default 64)")
     parser.add_argument("--calib-method", default="percentile", choices=("minmax", "percentile", "entropy"))
     parser.add_argument("--int8-keep-float", default="auto", metavar="LIST",
                         help="convs left in float in the INT8 graph: auto (default: the fewest that keep the "
                              "PSNR cost on --val within --int8-max-cost; first,last without --val), "
                              "first,last, first, last, or none")
-    parser.add_argument("--int8-max-cost", type=float, default=0.04, metavar="DB",
+    parser.add_argument("--int8-max-cost", type=non_negative_number, default=0.04, metavar="DB",
                         help="PSNR budget of --int8-keep-float auto, in dB on --val (default 0.04)")
     parser.add_argument("--int8-format", default="s8s8", choices=("s8s8", "u8s8", "u8s7"),
                         help="activation x weight types (default s8s8: u8s8 saturates on CPUs without VNNI; "
@@ -45,8 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val", type=Path, help="benchmark folder (e.g. Set5) to measure the INT8 PSNR cost on")
     parser.add_argument("--trt", action="store_true", help="build (or find cached) a TensorRT engine; needs a GPU")
     parser.add_argument("--trt-precision", default="fp16", choices=("fp16", "fp32", "int8"))
-    parser.add_argument("--trt-tile", type=int, default=0, help="static tile size of the engine (default: the spec's)")
-    parser.add_argument("--trt-batch", type=int, default=4, help="largest batch of tiles (default 4)")
+    parser.add_argument("--trt-tile", type=whole_number(0), default=0,
+                        help="static tile size of the engine (default: the spec's)")
+    parser.add_argument("--trt-batch", type=whole_number(1), default=4, help="largest batch of tiles (default 4)")
     parser.add_argument("--trt-cache", type=Path, help="engine cache folder (default ~/.cache/sr-stream/engines)")
     parser.add_argument("--metric", action="append", default=[], metavar="KEY=VALUE",
                         help="a measured number to record in the spec, e.g. bsd100_x2_psnr_y=31.71 (repeatable)")

@@ -426,3 +426,16 @@ def test_a_net_on_pixel_phases_is_refused_before_any_work(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match="unshuffle 2"):
         run_export(ckpt, ExportOptions(out=tmp_path / "u.onnx"), log=lambda *_: None)
     assert not list(tmp_path.glob("u*"))
+
+
+@pytest.mark.parametrize(("option", "said"), [(["--calib-count", "0"], "a whole number of 1 or more"),
+                                             (["--int8-max-cost", "nan"], "a number of 0 or more"),
+                                             (["--int8-max-cost", "-1"], "a number of 0 or more"),
+                                             (["--trt-batch", "0"], "a whole number of 1 or more"),
+                                             (["--trt-tile", "-5"], "a whole number of 0 or more")])
+def test_export_counts_and_budgets_out_of_range_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 option: list[str], said: str) -> None:
+    """They were taken: ``--calib-count 0`` ended in "no calibration image is at least 128x128 pixels",
+    ``--int8-max-cost nan`` or ``-1`` wrote an INT8 graph to a budget nothing can meet."""
+    assert cli.main(["export", str(tmp_path / "none.safetensors"), "-o", str(tmp_path / "m.onnx"), *option]) == 2
+    assert said in capsys.readouterr().err and not list(tmp_path.iterdir())
