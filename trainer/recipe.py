@@ -276,6 +276,9 @@ class Recipe:
                               "(auto, contiguous or channels_last)")
         if not 0.0 <= self.fp32_tail <= 1.0:
             raise ConfigError(f"recipe: fp32_tail must be in [0, 1], got {self.fp32_tail}")
+        for name in ("val_every", "ckpt_every", "log_every"):
+            if getattr(self, name) < 1:  # 0 divided every step's count ("integer modulo by zero" after step 1)
+                raise ConfigError(f"recipe: {name} must be >= 1 (steps), got {getattr(self, name)}")
         if self.keep_weights_every < 0:
             raise ConfigError(f"recipe: keep_weights_every must be >= 0, got {self.keep_weights_every}")
         if not 0.0 <= self.ema < 1.0:

@@ -38,6 +38,9 @@ def test_overrides_are_typed_and_nested() -> None:
         ("nonsense", "KEY.PATH=VALUE"),
         ("phases.9.steps=1", "--set"),
         ("phases.0.optim.betas=[0.9]", "expected 2 items"),
+        ("val_every=0", "val_every must be >= 1"),  # training crashed after its first step (modulo by zero)
+        ("log_every=0", "log_every must be >= 1"),
+        ("ckpt_every=-1", "ckpt_every must be >= 1"),  # a checkpoint every step
     ],
 )
 def test_bad_overrides_raise(override: str, message: str) -> None:
