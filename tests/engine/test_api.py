@@ -296,6 +296,18 @@ def test_a_change_capped_upscaler_holds_a_still_stream_and_records_the_cap(tiny_
         Upscaler(scale=2, fast=True, change_cap=-1)
 
 
+@pytest.mark.parametrize(("option", "said"), [({"change_cap": float("inf")}, "change_cap=inf"),
+                                             ({"threads": -1}, "threads=-1"),  # was taken
+                                             ({"threads": float("nan")}, "threads=nan"),  # ORT's TypeError
+                                             ({"tile": -5}, "tile=-5"), ({"tile": float("nan")}, "tile=nan"),
+                                             ({"tile": True}, "tile=True"),
+                                             ({"scale": float("nan")}, "scale=nan"),  # "upscales x2, not xnan"
+                                             ({"size": (0, 0)}, r"size=\(0, 0\)")])  # was taken
+def test_upscaler_settings_out_of_range_are_named(option: dict[str, object], said: str) -> None:
+    with pytest.raises(ConfigError, match=said):
+        Upscaler(fast=True, backend="ort", precision="fp32", **option)  # type: ignore[arg-type]
+
+
 def _decoded(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
