@@ -2039,6 +2039,11 @@ def upscale_folder(files: list[Path], out_dir: Path, upscaler: FrameUpscaler, *,
         if dst in names and names[dst].with_suffix("") == src.with_suffix("") and suffix is not None:
             raise OutputError(f"{names[dst]} and {src} would both be written to {dst} (--ext "
                               f"{suffix.lstrip('.')}); rename one, or drop --ext")
+        if dst in names and names[dst].with_suffix("") == src.with_suffix(""):  # x.png beside x.tga, written as PNG
+            moved = [f"a {p.suffix}" for p in (names[dst], src) if p.suffix.lower() != dst.suffix.lower()]
+            raise OutputError(f"{names[dst]} and {src} would both be written to {dst} ({' and '.join(moved)} "
+                              f"{'are' if len(moved) > 1 else 'is'} written as {dst.suffix}); nothing was upscaled: "
+                              "rename one of them")
         if dst in names:
             raise OutputError(f"{names[dst]} and {src} would both be written to {dst}; upscale the folders one "
                               "at a time")

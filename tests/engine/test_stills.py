@@ -256,6 +256,21 @@ def test_stills_ffmpeg_reads_come_out_as_png(tmp_path: Path, model: Path, capsys
     assert code == 3 and "floating-point (HDR) image" in err and not list(tmp_path.glob("sky_x2*"))
 
 
+def test_a_folder_with_a_still_written_as_png_beside_a_png_of_its_name_says_rename(
+        tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``scan.ppm`` beside ``scan.png`` would both be ``scan.png``: the run was refused with "upscale the
+    folders one at a time", which they already were."""
+    import cv2
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _av_still(folder / "scan.ppm", "ppm", "rgb24", np.full((6, 5, 3), 90, np.uint8), "rgb24")
+    cv2.imwrite(str(folder / "scan.png"), np.full((6, 5, 3), 30, np.uint8))
+    code, _, err = run([str(folder), "-o", str(tmp_path / "out"), "--model", str(model)], capsys)
+    assert code == 4 and "(a .ppm is written as .png)" in err and "rename one of them" in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def _icon(path: Path, pictures: list[tuple[np.ndarray, str]]) -> Path:
     """A Windows icon holding ``pictures`` (RGB(A) arrays, each stored as Pillow stores it in ``"png"`` or
     ``"bmp"`` form; a 3-channel one through a 256-colour palette) in the order given."""
