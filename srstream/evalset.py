@@ -64,6 +64,10 @@ class BenchmarkSet:
     """
 
     def __init__(self, folder: Path, scale: int, channels: int = 3, limit: int = 0) -> None:
+        if limit < 0:  # a slice's [:-1] would drop the last image and the scores would still name the set
+            from srstream.errors import ConfigError
+
+            raise ConfigError(f"limit {limit}: the first N images, or 0 for all")
         self.folder, self.scale, self.channels = Path(folder), scale, channels
         self.pairs: list[Pair] = []
         for path in list_images([folder])[: limit or None]:

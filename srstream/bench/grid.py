@@ -76,6 +76,10 @@ def comparison_grid(data: Path, scale: int, methods: Sequence[Method], out: Path
         InputError: the folder is missing or holds unreadable images.
         OutputError: the PNG cannot be written.
     """
+    if images < 1 or crop < 0:  # images=0 would be every image of the set (BenchmarkSet's limit 0)
+        from srstream.errors import ConfigError
+
+        raise ConfigError(f"images={images}, crop={crop}: 1 image or more, and a crop of 0 (the default) or more")
     bench = BenchmarkSet(data, scale, limit=images)
     size = crop or min(48 * scale, 192)
     size -= size % scale

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from srstream.commands import Command, add_backend_arguments, frame_size, positive_number
+from srstream.commands import Command, add_backend_arguments, frame_size, positive_number, whole_number
 from srstream.commands.upscale import tile_size
 from srstream.errors import ConfigError, InputError
 
@@ -48,7 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--scale", type=int, choices=(2, 3, 4, 8),
                    help="the factor (default: the model's own; bicubic/lanczos need it)")
     _model_options(q)
-    q.add_argument("--limit", type=int, default=0, help="only the first N images")
+    q.add_argument("--limit", type=whole_number(0), default=0, help="only the first N images (0: all)")
     q.add_argument("--json", type=Path, help="write the summary and per-image scores here")
     q.add_argument("--csv", type=Path, help="write per-image scores here (default: beside --json)")
     s = sub.add_parser("speed", help="latency and throughput per frame, or end to end on a clip")
@@ -67,8 +67,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--data", type=Path, required=True)
     g.add_argument("--scale", type=int, required=True, choices=(2, 3, 4, 8))
     _model_options(g, repeat=True)
-    g.add_argument("--images", type=int, default=3, help="how many images (the first N, most detailed crop each)")
-    g.add_argument("--crop", type=int, default=0, help="HR crop size in pixels (default 48 * scale, at most 192)")
+    g.add_argument("--images", type=whole_number(1), default=3,
+                   help="how many images (the first N, most detailed crop each)")
+    g.add_argument("--crop", type=whole_number(0), default=0,
+                   help="HR crop size in pixels (default 48 * scale, at most 192)")
     g.add_argument("--out", type=Path, required=True)
     r = sub.add_parser("report", help="tables and plots from a folder of result JSON files")
     r.add_argument("results", type=Path)

@@ -297,6 +297,26 @@ def test_grid_and_report(tmp_path: Path) -> None:
     assert (results / "pareto.png").is_file() and (results / "latency.png").is_file()
 
 
+def test_counts_out_of_range_are_refused_not_sliced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``quality --limit -1`` scored all but the last image and still named the set ("Set5 x2 ... 37.386
+    dB" of 4 images); ``grid --images 0`` drew every image, ``-2`` all but two, ``--crop -5`` crashed."""
+    from srstream.bench.grid import comparison_grid
+    from srstream.evalset import BenchmarkSet
+
+    hr = _images(tmp_path / "hr", count=2, size=(64, 48))
+    for args in (["quality", "--data", str(hr), "--scale", "2", "--model", "bicubic", "--limit", "-1"],
+                 ["grid", "--data", str(hr), "--scale", "2", "--model", "bicubic", "--images", "0", "--out",
+                  str(tmp_path / "g.png")],
+                 ["grid", "--data", str(hr), "--scale", "2", "--model", "bicubic", "--crop", "-5", "--out",
+                  str(tmp_path / "g.png")]):
+        assert cli.main(["bench", *args]) == 2
+        assert "expected a whole number of" in capsys.readouterr().err and not (tmp_path / "g.png").exists()
+    with pytest.raises(ConfigError, match="limit -1"):
+        BenchmarkSet(hr, 2, limit=-1)
+    with pytest.raises(ConfigError, match="images=0"):
+        comparison_grid(hr, 2, [], tmp_path / "g.png", images=0)
+
+
 def test_peers_are_listed_with_where_they_are_looked_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["bench", "peers", "--peers", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
