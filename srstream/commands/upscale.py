@@ -35,6 +35,8 @@ def _factor(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a factor such as 2, 1.5 or 3, got {text!r}") from None
     if not value >= 1:
         raise argparse.ArgumentTypeError(f"a factor of 1 or more, got {text!r} (sr-stream does not shrink)")
+    if not math.isfinite(value):  # inf passed, to fail as "cannot convert float infinity to integer"
+        raise argparse.ArgumentTypeError(f"expected a factor such as 2, 1.5 or 3, got {text!r}")
     return value
 
 

@@ -80,6 +80,7 @@ def test_output_size_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
                        (["--height", "40", "--scale", "2"], "give one"),
                        (["--scale", "0.5"], "does not shrink"),
                        (["--scale", "1.5x"], "a factor such as"),
+                       (["--scale", "inf"], "a factor such as"),  # "cannot convert float infinity to integer"
                        (["--scale", "6"], "not x6")):
         code, _, err = run([str(src), *argv], capsys)
         assert code != 0 and says in err, (argv, err)
