@@ -364,6 +364,8 @@ class OutputSize:
             raise ConfigError("give an output scale or an output height, not both")
         if self.scale is not None and not self.scale >= 1:
             raise ConfigError(f"--scale {self.scale:g}: a factor of 1 or more (sr-stream does not shrink)")
+        if self.scale is not None and self.scale == float("inf"):  # failed later: "cannot convert float infinity"
+            raise ConfigError("--scale inf: a factor such as 2, 1.5 or 3")
         if self.height is not None and self.height < 2:
             raise ConfigError(f"--height {self.height}: at least 2 pixels")
 

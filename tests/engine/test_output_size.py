@@ -88,6 +88,11 @@ def test_output_size_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     code, _, err = run(["lavfi:testsrc2=size=32x32:rate=30", "--scale", "1.5", "--frames", "1", "--no-display"],
                        capsys)
     assert code != 0 and "for files and images" in err
+    from srstream.engine.upscaler import OutputSize
+    from srstream.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--scale inf: a factor such as"):  # the API's Upscaler(output=...)
+        OutputSize(scale=float("inf"))
 
 
 def test_pictures_come_out_at_the_size_asked_and_videos_at_even_sides(tmp_path: Path,
