@@ -740,8 +740,9 @@ class Upscaler:
         if scale is not None and not (isinstance(scale, numbers.Integral) and not isinstance(scale, bool)
                                       and scale >= 1):
             raise ConfigError(f"scale={scale!r}: the factor of a model, such as 2 or 4 (None: the default's)")
-        if size is not None and not (len(size) == 2 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                                                             and v >= 1 for v in size)):
+        if size is not None and not (isinstance(size, (tuple, list)) and len(size) == 2
+                                     and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+                                             for v in size)):
             raise ConfigError(f"size={size!r}: the frame size (width, height) the backends are timed at, or None")
         if channels not in ("rgb", "bgr"):
             raise ConfigError(f"channels={channels!r}: 'rgb', or 'bgr' for OpenCV's arrays")

@@ -1032,8 +1032,8 @@ def _seconds(text: str) -> float:
         if len(parts) > 3 or any(not part.strip() for part in parts):
             raise ValueError(text)
         numbers = [float(part) for part in parts]
-        if not all(math.isfinite(n) for n in numbers) or any(n < 0 for n in numbers) or any(n >= 60 for n in numbers[1:]) \
-                or any(not n.is_integer() for n in numbers[:-1]):
+        if not all(math.isfinite(n) for n in numbers) or any(n < 0 for n in numbers) \
+                or any(n >= 60 for n in numbers[1:]) or any(not n.is_integer() for n in numbers[:-1]):
             raise ValueError(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: seconds (90, 7.5) or a time as players show it (1:30, "

@@ -302,7 +302,8 @@ def test_a_change_capped_upscaler_holds_a_still_stream_and_records_the_cap(tiny_
                                              ({"tile": -5}, "tile=-5"), ({"tile": float("nan")}, "tile=nan"),
                                              ({"tile": True}, "tile=True"),
                                              ({"scale": float("nan")}, "scale=nan"),  # "upscales x2, not xnan"
-                                             ({"size": (0, 0)}, r"size=\(0, 0\)")])  # was taken
+                                             ({"size": (0, 0)}, r"size=\(0, 0\)"),  # was taken
+                                             ({"size": 640}, "size=640")])  # "object of type 'int' has no len()"
 def test_upscaler_settings_out_of_range_are_named(option: dict[str, object], said: str) -> None:
     with pytest.raises(ConfigError, match=said):
         Upscaler(fast=True, backend="ort", precision="fp32", **option)  # type: ignore[arg-type]
