@@ -472,13 +472,20 @@ class EncodeOptions:
 
 
 def _parse_bitrate(text: str) -> int:
+    """``--bitrate 8M`` in bits per second: at least 1k (FFmpeg's encoders count in kbit/s: libx264
+    took ``--bitrate 100`` as none, "bitrate not specified"), finite (``infk`` failed as "cannot
+    convert float infinity to integer") and not 0 (which was taken)."""
     units = {"k": 1_000, "m": 1_000_000}
     try:
         if text[-1].lower() in units:
-            return int(float(text[:-1]) * units[text[-1].lower()])
-        return int(text)
+            value = float(text[:-1]) * units[text[-1].lower()]
+        else:
+            value = float(int(text))
     except (ValueError, IndexError):
         raise ConfigError(f"--bitrate {text!r}: expected a number like 8M or 2500k") from None
+    if not (1_000 <= value < float("inf")):
+        raise ConfigError(f"--bitrate {text!r}: a rate of 1k (1000 bits/s) or more, like 8M or 2500k")
+    return int(value)
 
 
 def output_pix_fmt(requested: str | None, input_pix_fmt: str | None) -> str:

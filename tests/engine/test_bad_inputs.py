@@ -486,6 +486,9 @@ def test_a_glob_over_folders_with_the_same_names_is_refused(tmp_path: Path, near
     (["--preset", "bogus"], "--preset 'bogus': expected one of"), (["--pix-fmt", "bogus"], "not a pixel format"),
     (["--codec", "aac"], "encodes audio, not video"), (["--codec", "nope264"], "not an encoder"),
     (["--bitrate", "fast"], "expected a number like 8M"),
+    # 0 was taken, infk crashed ("cannot convert float infinity"), 100 failed in libx264 ("bitrate not specified")
+    (["--bitrate", "0"], "a rate of 1k"), (["--bitrate", "infk"], "a rate of 1k"),
+    (["--bitrate", "100"], "a rate of 1k"),
 ])
 def test_bad_encoder_settings_are_usage_errors_before_any_work(tmp_path: Path, nearest: Path, option: list[str],
                                                                 words: str) -> None:
