@@ -127,7 +127,8 @@ def _fps_size(fps: float | None, size: str | None) -> dict[str, str]:
             raise ConfigError(f"--fps must be positive, got {fps}")
         options["framerate"] = f"{fps:g}"
     if size is not None:
-        if not _SIZE.match(size):
+        match = _SIZE.match(size)
+        if not match or not (int(match[1]) >= 1 and int(match[2]) >= 1):  # 0x0 was taken
             raise ConfigError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 640x360")
         options["video_size"] = size
     return options

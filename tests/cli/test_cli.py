@@ -149,6 +149,12 @@ def test_a_rate_or_budget_that_is_not_a_number_above_0_is_a_usage_error(
     assert code == 2 and "expected a number above 0" in err
 
 
+def test_a_capture_size_of_0_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--size 0x0`` was taken (and a camera would have been asked for no picture)."""
+    code, _, err = run(["lavfi:testsrc2", "--size", "0x0", "--frames", "1", "--no-display"], capsys)
+    assert code == 2 and "--size '0x0': expected WIDTHxHEIGHT" in err
+
+
 def test_existing_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = write_nearest_x2(tmp_path / "n.onnx", nearest_x2_spec())
     out = tmp_path / "out.mp4"
