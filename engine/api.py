@@ -249,6 +249,11 @@ def _check_types(**values: Any) -> None:
             raise ConfigError(f"{name}={value!r}: {kind}{hint}")
 
 
+def _whole(value: Any, least: int) -> bool:  # noqa: ANN401
+    """Whether ``value`` is a whole number (not a float, nor a bool) of ``least`` or more."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and value >= least
+
+
 def _gif_as_picture(media: Any, dst: str | Path | None, image_format: str | None) -> Any:  # noqa: ANN401
     """``media`` (a probed input), a GIF of one frame asked for as a picture of another format (``-o
     NAME.png``, ``.jpg``, ...; ``--ext``) planned as an image: such a GIF (a static web picture, a
@@ -732,17 +737,15 @@ class Upscaler:
             raise ConfigError(f"stabilize_tolerance={stabilize_tolerance}: a positive number of luma levels")
         if not (change_cap >= 0 and change_cap < float("inf")):
             raise ConfigError(f"change_cap={change_cap}: 0 (off) or a positive gain")
-        # an int, not a float or a bool (nan reached ONNX Runtime's options as a TypeError, -1 was taken)
-        if not (isinstance(threads, numbers.Integral) and not isinstance(threads, bool) and threads >= 0):
+        # whole numbers (threads=nan reached ONNX Runtime's options as a TypeError, -1 was taken)
+        if not _whole(threads, 0):
             raise ConfigError(f"threads={threads!r}: 0 (every usable core) or a number of threads")
-        if tile != "auto" and not (isinstance(tile, numbers.Integral) and not isinstance(tile, bool) and tile >= 0):
+        if tile != "auto" and not _whole(tile, 0):
             raise ConfigError(f"tile={tile!r}: 'auto', 0 (whole frames) or a tile size in pixels")
-        if scale is not None and not (isinstance(scale, numbers.Integral) and not isinstance(scale, bool)
-                                      and scale >= 1):
+        if scale is not None and not _whole(scale, 1):
             raise ConfigError(f"scale={scale!r}: the factor of a model, such as 2 or 4 (None: the default's)")
         if size is not None and not (isinstance(size, (tuple, list)) and len(size) == 2
-                                     and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
-                                             for v in size)):
+                                     and all(_whole(v, 1) for v in size)):
             raise ConfigError(f"size={size!r}: the frame size (width, height) the backends are timed at, or None")
         if channels not in ("rgb", "bgr"):
             raise ConfigError(f"channels={channels!r}: 'rgb', or 'bgr' for OpenCV's arrays")

@@ -477,10 +477,7 @@ def _parse_bitrate(text: str) -> int:
     convert float infinity to integer") and not 0 (which was taken)."""
     units = {"k": 1_000, "m": 1_000_000}
     try:
-        if text[-1].lower() in units:
-            value = float(text[:-1]) * units[text[-1].lower()]
-        else:
-            value = float(int(text))
+        value = float(text[:-1]) * units[text[-1].lower()] if text[-1].lower() in units else int(text)
     except (ValueError, IndexError):
         raise ConfigError(f"--bitrate {text!r}: expected a number like 8M or 2500k") from None
     if not (1_000 <= value < float("inf")):
