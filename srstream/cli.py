@@ -129,8 +129,27 @@ def _run(argv: list[str]) -> int:
     return command.run(args)
 
 
+#: Stop signals a stopping run lets by while it finishes what it has (its output written whole, or its
+#: part kept): a second Ctrl-C, or ``timeout``'s signal sent to the process and then to its group,
+#: landed while a live recording's muxer was being closed and lost the whole recording (its temporary
+#: file deleted as the exception passed). The one after these stops it at once, as FFmpeg's fourth does.
+LET_BY = 2
+
+_signals = {"count": 0}
+
+
 def _raise_interrupted(signum: int, frame: object) -> None:
-    note_signal(signum)
+    _signals["count"] += 1
+    if 1 < _signals["count"] <= LET_BY + 1:
+        left = LET_BY + 2 - _signals["count"]
+        try:  # os.write: a print here could re-enter one the signal interrupted
+            os.write(2, f"{PROG}: stopping; what was done is being kept (Ctrl-C {left} more "
+                        f"time{'s' if left > 1 else ''} quits at once and loses it)\n".encode())
+        except OSError:  # a closed terminal (SIGHUP)
+            pass
+        return
+    if _signals["count"] == 1:
+        note_signal(signum)
     raise Interrupted(signum)
 
 
@@ -142,6 +161,7 @@ def _stop_signals() -> dict[int, object]:
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous = {}
+    _signals["count"] = 0
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None:

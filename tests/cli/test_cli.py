@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from srstream import __version__, cli
 from srstream.commands import Command
+from srstream.errors import Interrupted, interrupted_exit_code
 from srstream.registry import Entry, Registry
 from tests.conftest import SAMPLE_CLIP
 from tests.onnx_models import nearest_x2_spec, write_nearest_x2
@@ -486,3 +489,26 @@ def test_a_coarse_avif_or_heic_takes_the_compressed_variant(tmp_path: Path, caps
     # x4 (--scale 4) the same way, to its own variant
     x4 = _for_lossy_stills(resolve_model("realtime-x4"), [tmp_path / "q40.avif"])
     assert x4.name == "realtime-x4-compressed" and x4.spec.scale == 4
+
+
+def test_stop_signals_after_the_first_are_let_by_twice_and_the_fourth_stops_at_once(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """The first raises (the run stops and keeps what it did); the next two only say so, as the run
+    finishes writing; a fourth raises again, for a run that does not finish."""
+    previous = cli._stop_signals()
+    try:
+        with pytest.raises(Interrupted):
+            os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(2):
+            os.kill(os.getpid(), signal.SIGINT)  # handled here, raising nothing
+        with pytest.raises(Interrupted) as fourth:
+            os.kill(os.getpid(), signal.SIGINT)
+        assert fourth.value.signum == signal.SIGINT and interrupted_exit_code() == 143  # the first says the code
+        err = capfd.readouterr().err
+        assert "Ctrl-C 2 more times quits at once" in err and "Ctrl-C 1 more time quits at once" in err, err
+        cli._stop_signals()  # the next run starts counting again
+        with pytest.raises(Interrupted):
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

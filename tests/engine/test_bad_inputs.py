@@ -153,6 +153,24 @@ def test_a_stopped_run_keeps_its_part_and_never_replaces_a_complete_output(tmp_p
     assert 0 < _frames(kept) < 240 and _leftovers(tmp_path) == []
 
 
+def test_a_second_and_third_ctrl_c_while_a_stopped_run_finishes_lose_nothing(tmp_path: Path, nearest: Path,
+                                                                            slow_clip: Path) -> None:
+    """Ctrl-C pressed again while the run writes what it has (or ``timeout``'s signal sent to the process
+    and then to its group) raised a second time in the middle of that and lost the whole output: a live
+    recording of a stream served over RTSP was deleted with its temporary file."""
+    run = _start(str(slow_clip), "-o", "out.mp4", "--model", str(nearest), "--preset", "veryslow", cwd=tmp_path)
+    _wait_for_lock(tmp_path, run)
+    time.sleep(1.5)
+    for _ in range(3):  # the encoder's lookahead (veryslow) still being written when the last comes
+        run.send_signal(signal.SIGINT)
+        time.sleep(0.15)
+    _, err = run.communicate(timeout=120)
+    kept = tmp_path / "out.interrupted.mp4"
+    assert run.returncode == 130 and (f"are in {kept.name}" in err or f"are in {kept}" in err), err
+    assert 0 < _frames(kept) < 240 and _leftovers(tmp_path) == [] and not (tmp_path / "out.mp4").exists()
+    assert "Ctrl-C 1 more time quits at once" in err, err
+
+
 def test_a_killed_run_leaves_a_lock_the_next_run_takes_over(tmp_path: Path, nearest: Path, slow_clip: Path) -> None:
     run = _start(str(slow_clip), "-o", "out.mp4", "--model", str(nearest), "--preset", "veryslow", cwd=tmp_path)
     _wait_for_lock(tmp_path, run)
