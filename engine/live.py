@@ -116,8 +116,8 @@ class CaptureSource:
                 report.notes.insert(0, f"{self.source} ended after {report.frames_in} frames")
                 if self._reconnected(stop, report, "ended"):
                     continue
-                report.notes[0] = (f"{self.source} ended after {report.frames_in} frames and did not come back "
-                                   f"within {RECONNECT_SECONDS:g} s; the stream ends there")
+                report.notes[0] += ("; the run was stopped while it was being opened again" if stop.is_set() else
+                                    f" and did not come back within {RECONNECT_SECONDS:g} s; the stream ends there")
                 return "source-ended"
             if outcome != "failed":
                 return outcome

@@ -1239,13 +1239,13 @@ def test_a_live_rtsp_stream_that_ends_is_opened_again(model, monkeypatch: pytest
             return Ending(real_open(LiveSource("lavfi", "lavfi", GEN, paced=True)), duration)
         return open_capture
 
-    def run(duration: int | None, back: bool = True) -> Report:
+    def run(duration: int | None, back: bool = True, seconds: float | None = None) -> Report:
         opened.clear()
         monkeypatch.setattr(live_mod, "open_capture", opening(duration, back))
         source = LiveSource("stream", "", "rtsp://cam/stream", label="stream rtsp://cam/stream", paced=True)
         report = Report(source=str(source))
         with ExitStack() as stack:
-            run_live(source, [_rung(model, "int8", stack)], report=report, max_frames=25)
+            run_live(source, [_rung(model, "int8", stack)], report=report, max_frames=25, max_seconds=seconds)
         return report
 
     report = run(None)
@@ -1256,6 +1256,12 @@ def test_a_live_rtsp_stream_that_ends_is_opened_again(model, monkeypatch: pytest
     assert report.stopped_by == "source-ended" and report.frames_in == 10, report.notes
     assert report.notes[0] == ("stream rtsp://cam/stream ended after 10 frames and did not come back within 2.5 s; "
                                "the stream ends there")
+    # stopped (Ctrl-C, --duration) while it waited for the stream: it was not given the time to come back
+    monkeypatch.setattr(live_mod, "RECONNECT_SECONDS", 30.0)
+    report = run(None, back=False, seconds=1.5)
+    assert report.stopped_by == "duration" and report.seconds < 5, report.notes
+    assert report.notes[0] == ("stream rtsp://cam/stream ended after 10 frames; the run was stopped while it was "
+                               "being opened again")
     report = run(4_000_000)  # 4 s long: a recording, which ends
     assert len(opened) == 1 and report.stopped_by == "source-ended" and report.frames_in == 10, report.notes
     assert not report.notes
