@@ -25,6 +25,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from srstream.engine.av_errors import av_failures, read_error
 from srstream.engine.encode import BT601, MATRICES
@@ -78,6 +79,10 @@ class CaptureSource:
         #: the stream's sound, passed on to the sinks (a recording) when ``sound`` is asked for: a
         #: network stream's only (a camera's microphone is a device of its own: SoundCapture)
         self.audio = self._sound(self.container) if sound and source.kind == "stream" else None
+        #: told the sound stream of a connection opened again (None: it has none, or another kind) before
+        #: the connection it replaces is closed: a closed container's stream must not be read again (a
+        #: recording that opened after a reconnection copied the old one's and crashed the process)
+        self.sound_users: list[Callable[[Any], None]] = []
         # the stream's clock, run on across reconnections: this connection's first time (seconds),
         # what is added to its times, the latest time given, and when the connection failed
         self.origin: float | None = None
@@ -158,8 +163,7 @@ class CaptureSource:
                 continue
             if container is None:  # stopped while waiting
                 return False
-            self.container.close()
-            self.container, self.held_from = container, None
+            old, self.container, self.held_from = self.container, container, None
             report.notes.pop(0)  # the failure _read noted: the run goes on
             report.notes.append(f"{self.source} {how} after {report.frames_in} frames and was reconnected "
                                 f"{time.perf_counter() - began:.0f} s later")
@@ -174,6 +178,9 @@ class CaptureSource:
                                         "after that")
                     new = None
                 self.audio = new
+                for tell in self.sound_users:
+                    tell(new)
+            old.close()
             return True
         return False
 
@@ -356,6 +363,8 @@ def run_live(source: LiveSource, ladder: list[Rung], *, display: Display | None 
             microphone = SoundCapture(audio_input)
         for recorder in recorders:  # a network stream's sound, or the device's, goes into its recordings
             recorder.sound = capture.audio if microphone is None else microphone.stream
+            if microphone is None:
+                capture.sound_users.append(recorder.switch_sound)
         stage = UpscaleStage(ladder, max_latency_ms=max_latency_ms)
     except BaseException:
         for opened in (capture, microphone):

@@ -286,6 +286,15 @@ class Recorder:
             self.report.dropped_by_encoder += 1
         return True
 
+    def switch_sound(self, stream) -> None:  # noqa: ANN001 - an av stream, or None
+        """The network stream's sound after it was opened again (None: none, or another kind, which is
+        not recorded): taken before the old connection closes, as its stream must not be read after."""
+        with self.lock:
+            if self.sound is not None:
+                self.sound = stream
+                if stream is None:
+                    self.early.clear()
+
     def passthrough(self, packet: Passthrough, abort: object = None) -> bool:
         """A packet of the stream's sound: kept until the file opens, then queued with the frames."""
         if self.sound is not None and self.error is None:
@@ -346,6 +355,8 @@ class Recorder:
         if packet.dts - step < 0:
             return
         packet.pts, packet.dts = packet.pts - step, packet.dts - step
+        if not isinstance(self.sound_out, AudioReencode):  # a copy: its packets are the output stream's
+            packet.stream = self.sound_out  # from here, as one from before a reconnection has a closed input's
         mux_copied(self.container, {packet.stream.index: self.sound_out}, packet, order=self.order)
 
     def close(self, outcome: str) -> None:
@@ -397,6 +408,15 @@ class VirtualCamera:
                 raise OutputError(f"no virtual camera could be opened: {exc}") from exc
         self.cam.send(frame.rgb)
         return True
+
+    def switch_sound(self, stream) -> None:  # noqa: ANN001 - an av stream, or None
+        """The network stream's sound after it was opened again (None: none, or another kind, which is
+        not recorded): taken before the old connection closes, as its stream must not be read after."""
+        with self.lock:
+            if self.sound is not None:
+                self.sound = stream
+                if stream is None:
+                    self.early.clear()
 
     def passthrough(self, packet: Passthrough, abort: object = None) -> bool:
         return True

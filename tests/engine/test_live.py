@@ -1267,6 +1267,101 @@ def test_a_live_rtsp_stream_that_ends_is_opened_again(model, monkeypatch: pytest
     assert not report.notes
 
 
+def test_a_recording_that_opens_after_its_stream_was_opened_again_copies_the_new_sound(
+        model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """A recording opens at its first picture and copies the stream's sound then. Where the connection
+    that was read when the run started ended before that (a camera restarting as sr-stream starts, or a
+    server closing a stream that had sent its pictures ahead), the sound copied was the closed
+    connection's: the process crashed (a segmentation fault in FFmpeg), and the recording was lost."""
+    from srstream.engine import live as live_mod
+    from tests.conftest import SAMPLE_CLIP
+
+    opened: list[object] = []
+
+    class Connection:  # the sample clip as a stream's connection; the first sends 20 sound packets, then ends
+        def __init__(self) -> None:
+            self.container = av.open(str(SAMPLE_CLIP))
+            self.streams, self.format, self.duration = self.container.streams, self.container.format, None
+            self.first = not opened
+
+        def demux(self, *streams):  # noqa: ANN002, ANN202
+            sent = 0
+            for packet in self.container.demux(*streams):
+                if self.first and (packet.stream.type == "video" or sent == 20):
+                    if sent == 20:
+                        return
+                    continue
+                sent += packet.stream.type == "audio"
+                yield packet
+
+        def close(self) -> None:
+            self.container.close()
+
+    def open_capture(source, **waiting):  # noqa: ANN001, ANN003, ANN202
+        opened.append(Connection())
+        return opened[-1]
+
+    monkeypatch.setattr(live_mod, "open_capture", open_capture)
+    source = LiveSource("stream", "", "rtsp://cam/stream", label="stream rtsp://cam/stream")
+    out = tmp_path / "rec.mp4"
+    report = Report(source=str(source))
+    with ExitStack() as stack:
+        rec = Recorder(out, EncodeOptions(codec="libx264", preset="ultrafast"), report)
+        run_live(source, [_rung(model, "int8", stack)], sinks=[rec], report=report, max_frames=60)
+    assert len(opened) == 2 and any("ended after 0 frames and was reconnected" in n for n in report.notes), report.notes
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"] and c.streams.audio[0].codec_context.name == "aac"
+        kinds = [p.stream.type for p in c.demux() if p.size]
+    assert kinds.count("video") == report.frames_out > 0 and kinds.count("audio") > 40  # the sound of most of 2 s
+
+
+def test_a_stream_from_an_rtsp_server_is_recorded_across_its_restarts(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Read from a real RTSP server, not FFmpeg's own listening end: aio-rtsp-toolkit's (its own RTSP and
+    RTP over TCP, interleaved), serving the sample clip with its AAC sound and closing the connection at
+    the clip's end, as a camera or server that restarts does. The recording goes on across that, with
+    the sound; sr-stream was never run against a server before."""
+    import socket
+
+    pytest.importorskip("aio_rtsp_toolkit.server", reason="pip install aio-rtsp-toolkit (a dev dependency)")
+    from tests.conftest import SAMPLE_CLIP
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(SAMPLE_CLIP, served / "clip.mp4")
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    server = subprocess.Popen([sys.executable, "-c", "from server_demo import main; main()", "-d", str(served),
+                               "-H", "127.0.0.1", "-p", str(ports[0]), "-cp", str(ports[1])],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = tmp_path / "rec.mp4"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", ports[0])) == 0:
+                    break
+            time.sleep(0.1)
+        url = f"rtsp://127.0.0.1:{ports[0]}/clip.mp4"
+        rc = main([url, "--no-display", "--frames", "150", "-o", str(out), "--model", "tiny-x2"])
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=30)[0]
+    err = "".join(capsys.readouterr())
+    assert rc == 0, err + log
+    assert re.search(r"ended after \d+ frames and was reconnected \d s later", err), err
+    recorded = int(re.search(r"(\d+) recorded", err).group(1))
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"] and c.streams.audio[0].codec_context.name == "aac"
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (1280, 720)
+        assert sum(1 for _ in c.decode(video=0)) == recorded > 30
+        seconds = float(c.duration / 1e6)
+    assert seconds > 4.5, seconds  # more than the clip: the part after the server's restart is in it
+
+
 def test_an_mjpeg_camera_over_http_is_timed_as_its_frames_arrive(tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """An IP camera's or ESP32-CAM's MJPEG over HTTP carries no times: FFmpeg invents them at 25 fps, so a
