@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 import queue
 import threading
 import time
@@ -13,8 +14,8 @@ from typing import Any
 
 from srstream.atomic import PendingOutput
 from srstream.engine.av_errors import av_failures, write_error, writing
-from srstream.engine.encode import (AudioReencode, CopiedOrder, add_video_stream, copy_streams, frame_converter,
-                                    frames_kept, mux_copied, plausible_dts, rehearse, web_ready)
+from srstream.engine.encode import (BT601, AudioReencode, CopiedOrder, add_video_stream, choose_pix_fmt, copy_streams,
+                                    frame_converter, frames_kept, mux_copied, plausible_dts, rehearse, web_ready)
 from srstream.engine.messages import Passthrough, Report, Upscaled
 from srstream.errors import DependencyError, OutputError
 
@@ -87,7 +88,9 @@ class Recorder:
     the file plays at the pace the source was captured, dropped frames included. A network stream's
     sound, or a sound device's (:attr:`sound`, set before the first frame), is recorded beside it on
     that clock, copied, or encoded again where the format cannot hold it (a device's PCM into
-    .mp4: AAC), from the first recorded picture on. The encoder
+    .mp4: AAC), from the first recorded picture on. Frames come as RGB, or, where the encoder takes
+    4:2:0 (:attr:`takes_yuv`), as the kernels' yuv420p planes in the source's :attr:`matrix` (a
+    headless run skips two colour conversions a frame). The encoder
     gets up to ``queue_size`` frames: when it cannot keep up, the frame is dropped and counted
     (sound is never dropped). The file is locked from the start (a second run recording to it is
     refused) and written to an exclusive temporary file; a recording ends when the user stops it,
@@ -126,12 +129,17 @@ class Recorder:
         self.closing = threading.Event()  # the run has ended: a server that failed is not waited for
         self.tried_again = False  # a server that failed was connected to again for RESEND_SECONDS, in vain
         self.size: tuple[int, int] = (0, 0)  # the frames' (width, height)
+        #: the source's YUV matrix (a MATRICES key): the recording's colour tags, what its RGB frames are
+        #: converted with and what planes given as they are (an Upscaled's ``yuv``) are in
+        self.matrix = BT601
+        self.pix_fmt = ""
 
     def _open(self, first: Upscaled) -> None:
         import av
 
         options = self.options
-        width, height = first.rgb.shape[1], first.rgb.shape[0]
+        height, width = first.rgb.shape[:2] if first.rgb is not None else (first.yuv.shape[0] * 2 // 3,
+                                                                            first.yuv.shape[1])
         self.size = (width, height)
         self.t0, self.clock0 = first.src.t, first.src.clock
         if self.clock0 is not None:  # a stream's sound: the file starts with the packet that holds the first
@@ -205,14 +213,19 @@ class Recorder:
         return OutputError(f"cannot send to {where} ({why}): is the server running there, and the address and "
                            "stream key right?")
 
-    @staticmethod
-    def _streams(container, options: Any, width: int, height: int) -> tuple:  # noqa: ANN001 - an av container
+    def _streams(self, container, options: Any, width: int, height: int) -> tuple:  # noqa: ANN001 - an av container
         """The recording's video stream in ``container`` (the file's, or :func:`rehearse`'s in memory):
         (stream, RGB-to-frame converter, pix_fmt, note)."""
-        stream, pix_fmt, note = add_video_stream(container, options, 30, width, height, Fraction(1, 1000))
+        stream, pix_fmt, note = add_video_stream(container, options, 30, width, height, Fraction(1, 1000), self.matrix)
         if options.codec in ("libx264", "libx265"):  # a live encoder must not buffer frames
             stream.options = {**options.codec_options(pix_fmt), "tune": "zerolatency"}
-        return stream, frame_converter(pix_fmt, size=(width, height)), pix_fmt, note
+        return stream, frame_converter(pix_fmt, self.matrix, size=(width, height)), pix_fmt, note
+
+    @functools.cached_property
+    def takes_yuv(self) -> bool:
+        """Whether the encoder takes the kernels' planes as they are (8-bit limited-range 4:2:0): its
+        pixel format at an even size is yuv420p."""
+        return choose_pix_fmt(self.options, None, 16, 16)[0] == "yuv420p"
 
     def _add_sound(self) -> None:
         """The sound's output stream (copied, or encoded again); a format that holds neither records
@@ -332,6 +345,8 @@ class Recorder:
 
     def _write(self, item: Upscaled | Passthrough) -> int:
         """Encode and mux a frame, or mux a sound packet; the frames given to the encoder (1 or 0)."""
+        import av
+
         if isinstance(item, Passthrough):
             self._mux_sound(item.packet)
             return 0
@@ -339,7 +354,12 @@ class Recorder:
                  else item.src.clock - self.clock0)
         pts = max(int(round(since * 1000)), self.last_pts + 1)
         self.last_pts = pts
-        frame = self.convert(item.rgb)
+        if item.yuv is None:
+            frame = self.convert(item.rgb)
+        elif self.pix_fmt == "yuv420p":  # the kernels' planes, in self.matrix
+            frame = av.VideoFrame.from_ndarray(item.yuv, format="yuv420p")
+        else:  # (not given where takes_yuv is False)
+            raise ValueError(f"a {self.pix_fmt} recording was given yuv420p planes")
         frame.pts, frame.time_base = pts, Fraction(1, 1000)
         for packet in plausible_dts(self.stream.encode(frame)):
             self.container.mux(packet)
