@@ -87,6 +87,7 @@ class CaptureSource:
         # what is added to its times, the latest time given, and when the connection failed
         self.origin: float | None = None
         self.shift, self.latest, self.failed_at = 0.0, 0.0, 0.0
+        self.picture_clock: float | None = None  # the latest picture's time on that clock
         self.anchor: float | None = None  # perf_counter() at the clock's 0: when its frames are due
 
     @staticmethod
@@ -240,6 +241,12 @@ class CaptureSource:
                         # burst (a buffer probed, an HLS segment) is played at its pace, not dropped
                         seconds = time.perf_counter() if arrival else frame.time
                         clock = self._clock(seconds) if seconds is not None else self.latest + 1 / rate
+                        if self.picture_clock is not None and clock <= self.picture_clock:
+                            # a picture timed at or before the one before it: a server that sends B-frames
+                            # with their decode times (aio-rtsp-toolkit's: 18018, 15015, 21021, 12012, ...)
+                            # had them released in pairs a millisecond apart, and a quarter were dropped
+                            clock = self.picture_clock + 1 / rate
+                        self.picture_clock = clock
                         self.latest = max(self.latest, clock)
                         if self.anchor is None:
                             self.anchor = time.perf_counter() - clock
