@@ -429,15 +429,6 @@ class VirtualCamera:
         self.cam.send(frame.rgb)
         return True
 
-    def switch_sound(self, stream) -> None:  # noqa: ANN001 - an av stream, or None
-        """The network stream's sound after it was opened again (None: none, or another kind, which is
-        not recorded): taken before the old connection closes, as its stream must not be read after."""
-        with self.lock:
-            if self.sound is not None:
-                self.sound = stream
-                if stream is None:
-                    self.early.clear()
-
     def passthrough(self, packet: Passthrough, abort: object = None) -> bool:
         return True
 
