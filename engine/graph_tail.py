@@ -28,7 +28,7 @@ import numpy as np
 
 from srstream.engine import kernels
 
-__all__ = ["Tail", "split", "unsigned_activations", "unsigned_graph"]
+__all__ = ["Tail", "split", "split_cached", "unsigned_activations", "unsigned_graph"]
 
 #: ``SRSTREAM_GRAPH_TAIL=0`` runs whole graphs (for measuring one against the other).
 ENV = "SRSTREAM_GRAPH_TAIL"
@@ -203,3 +203,56 @@ def split(path: Path, unsigned: bool = False) -> tuple[bytes, Tail] | None:
     tail = Tail(np.ascontiguousarray(weight), np.ascontiguousarray(bias, np.float32), scale,
                 float(act_scale.reshape(())), int(act_zero.reshape(())))
     return head, tail
+
+
+#: The cached form of :func:`split`'s result; a change to what it makes changes this.
+CACHE_VERSION = 1
+
+
+def split_cached(path: Path, unsigned: bool = False) -> tuple[bytes, Tail] | None:
+    """:func:`split`, its result (a cut, or none) kept in the cache (``graph-tail/``) by the graph's
+    contents: ``import onnx`` alone took 0.5-1 s of every OpenVINO run's start on a 2-core Zen 4, for
+    the same answer each time. Where the cache cannot be written, the graph is split every time."""
+    import hashlib
+    import importlib.util
+    import shutil
+    import tempfile
+
+    from srstream.cache import cache_root
+
+    if os.environ.get(ENV, "1") == "0" or not kernels.has_native():
+        return None
+    try:
+        key = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
+    except OSError:
+        return split(path, unsigned)
+    folder = cache_root() / "graph-tail" / f"{key}-{'u' if unsigned else 's'}{CACHE_VERSION}"
+    try:
+        if (folder / "none").is_file():
+            return None
+        with np.load(folder / "tail.npz", allow_pickle=False) as z:
+            tail = Tail(z["weight"], z["bias"], int(z["scale"]), float(z["act_scale"]), int(z["act_zero"]))
+        return (folder / "head.onnx").read_bytes(), tail
+    except (OSError, KeyError, ValueError):  # not there yet, or left incomplete: made again
+        pass
+    cut = split(path, unsigned)
+    if cut is None and importlib.util.find_spec("onnx") is None:  # a None for want of onnx is not kept
+        return cut
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".part-", dir=folder.parent))
+        try:
+            if cut is None:
+                (work / "none").touch()
+            else:
+                (work / "head.onnx").write_bytes(cut[0])
+                t = cut[1]
+                np.savez(work / "tail.npz", weight=t.weight, bias=t.bias, scale=t.scale, act_scale=t.act_scale,
+                         act_zero=t.act_zero)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(work, folder)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    except OSError:  # a full disk or a read-only cache: split again next time
+        pass
+    return cut

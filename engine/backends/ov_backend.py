@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from srstream.engine.backends.base import Availability, Backend, BackendDef
-from srstream.engine.graph_tail import Tail, split, unsigned_graph
+from srstream.engine.graph_tail import Tail, split_cached, unsigned_graph
 from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, DependencyError, ModelError
 from srstream.spec import ModelSpec
@@ -150,7 +150,7 @@ class OvBackend(Backend):
         self.tail: Tail | None = None
         unsigned = precision == "int8" and family == "CPU" and _unsigned_int8()
         if luma is not None and precision == "int8":  # its last conv, skip and shuffle by our kernel
-            cut = split(luma, unsigned)
+            cut = split_cached(luma, unsigned)
             if cut is not None:
                 source, self.tail = cut
         if unsigned and source is not None and self.tail is None:

@@ -45,6 +45,39 @@ def test_other_graphs_are_left_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     assert graph_tail.split(luma_variant_path(model.path, "int8")) is None
 
 
+@needs_native
+def test_a_split_is_kept_in_the_cache_and_the_next_run_never_imports_onnx(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """``import onnx`` took 0.5-1 s of every OpenVINO run's start, for the same cut each time: it is kept
+    by the graph's contents (a cut, or none), and taken from there in a later process without onnx."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("SRSTREAM_CACHE", str(tmp_path))
+    deep = luma_variant_path(resolve_model("tiny-x2-deep").path, "int8")
+    whole = luma_variant_path(resolve_model("realtime-x2").path, "int8")  # its last conv is int8: no cut
+    for unsigned in (False, True):
+        made = graph_tail.split_cached(deep, unsigned)
+        want = graph_tail.split(deep, unsigned)
+        assert made is not None and made[0] == want[0]
+        assert graph_tail.split_cached(whole, unsigned) is None
+    with monkeypatch.context() as patched:
+        patched.setattr(graph_tail, "split", lambda *a: pytest.fail("split again"))
+        kept = graph_tail.split_cached(deep, True)
+        assert graph_tail.split_cached(whole) is None
+    head, tail = kept
+    assert head == want[0] and np.array_equal(tail.weight, want[1].weight) and np.array_equal(tail.bias, want[1].bias)
+    assert (tail.scale, tail.act_scale, tail.act_zero) == (want[1].scale, want[1].act_scale, want[1].act_zero)
+    code = ("import sys; from pathlib import Path; from srstream.engine.graph_tail import split_cached; "
+            f"assert split_cached(Path({str(deep)!r})) is not None and split_cached(Path({str(whole)!r})) is None; "
+            "print('onnx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    for entry in (tmp_path / "graph-tail").iterdir():  # an entry left incomplete is made again
+        for f in entry.iterdir():
+            f.unlink()
+    assert graph_tail.split_cached(deep) is not None and graph_tail.split_cached(whole) is None
+
+
 @pytest.mark.parametrize("name", ["realtime-x2", "tiny-x2"])
 def test_unsigned_activations_change_no_value(name: str) -> None:
     """int8 codes of zero point -128 re-encoded as uint8 of zero point 0 (for OpenVINO on AMX):
