@@ -28,7 +28,7 @@ import numpy as np
 
 from srstream.engine import kernels
 
-__all__ = ["Tail", "split", "split_cached", "unsigned_activations", "unsigned_graph"]
+__all__ = ["Tail", "split", "split_cached", "unsigned_activations", "unsigned_graph", "unsigned_graph_cached"]
 
 #: ``SRSTREAM_GRAPH_TAIL=0`` runs whole graphs (for measuring one against the other).
 ENV = "SRSTREAM_GRAPH_TAIL"
@@ -205,14 +205,17 @@ def split(path: Path, unsigned: bool = False) -> tuple[bytes, Tail] | None:
     return head, tail
 
 
-#: The cached form of :func:`split`'s result; a change to what it makes changes this.
+#: The cached form of :func:`split`'s and :func:`unsigned_graph`'s results; a change to what they
+#: make changes this.
 CACHE_VERSION = 1
 
 
-def split_cached(path: Path, unsigned: bool = False) -> tuple[bytes, Tail] | None:
-    """:func:`split`, its result (a cut, or none) kept in the cache (``graph-tail/``) by the graph's
-    contents: ``import onnx`` alone took 0.5-1 s of every OpenVINO run's start on a 2-core Zen 4, for
-    the same answer each time. Where the cache cannot be written, the graph is split every time."""
+def _kept(path: Path, tag: str, make: Any, save: Any, load: Any) -> Any:
+    """``make()`` (a graph transform of the file at ``path``: a result, or None), kept in the cache
+    (``graph-tail/``) by the file's contents and ``tag``: ``save(result, folder)`` writes it, ``load(folder)``
+    reads it back. ``import onnx`` alone took 0.5-1 s of every OpenVINO run's start on a 2-core Zen 4, for
+    the same answer each time. Where the cache cannot be written, it is made every time; a None for want
+    of ``onnx`` is not kept."""
     import hashlib
     import importlib.util
     import shutil
@@ -220,39 +223,58 @@ def split_cached(path: Path, unsigned: bool = False) -> tuple[bytes, Tail] | Non
 
     from srstream.cache import cache_root
 
-    if os.environ.get(ENV, "1") == "0" or not kernels.has_native():
-        return None
     try:
         key = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:32]
     except OSError:
-        return split(path, unsigned)
-    folder = cache_root() / "graph-tail" / f"{key}-{'u' if unsigned else 's'}{CACHE_VERSION}"
+        return make()
+    folder = cache_root() / "graph-tail" / f"{key}-{tag}{CACHE_VERSION}"
     try:
-        if (folder / "none").is_file():
-            return None
-        with np.load(folder / "tail.npz", allow_pickle=False) as z:
-            tail = Tail(z["weight"], z["bias"], int(z["scale"]), float(z["act_scale"]), int(z["act_zero"]))
-        return (folder / "head.onnx").read_bytes(), tail
+        return None if (folder / "none").is_file() else load(folder)
     except (OSError, KeyError, ValueError):  # not there yet, or left incomplete: made again
         pass
-    cut = split(path, unsigned)
-    if cut is None and importlib.util.find_spec("onnx") is None:  # a None for want of onnx is not kept
-        return cut
+    made = make()
+    if made is None and importlib.util.find_spec("onnx") is None:
+        return made
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".part-", dir=folder.parent))
         try:
-            if cut is None:
+            if made is None:
                 (work / "none").touch()
             else:
-                (work / "head.onnx").write_bytes(cut[0])
-                t = cut[1]
-                np.savez(work / "tail.npz", weight=t.weight, bias=t.bias, scale=t.scale, act_scale=t.act_scale,
-                         act_zero=t.act_zero)
+                save(made, work)
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(work, folder)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    except OSError:  # a full disk or a read-only cache: split again next time
+    except OSError:  # a full disk or a read-only cache: made again next time
         pass
-    return cut
+    return made
+
+
+def split_cached(path: Path, unsigned: bool = False) -> tuple[bytes, Tail] | None:
+    """:func:`split`, kept in the cache by the graph's contents (:func:`_kept`)."""
+    if os.environ.get(ENV, "1") == "0" or not kernels.has_native():
+        return None
+
+    def save(cut: tuple[bytes, Tail], folder: Path) -> None:
+        head, t = cut
+        (folder / "head.onnx").write_bytes(head)
+        np.savez(folder / "tail.npz", weight=t.weight, bias=t.bias, scale=t.scale, act_scale=t.act_scale,
+                 act_zero=t.act_zero)
+
+    def load(folder: Path) -> tuple[bytes, Tail]:
+        with np.load(folder / "tail.npz", allow_pickle=False) as z:
+            tail = Tail(z["weight"], z["bias"], int(z["scale"]), float(z["act_scale"]), int(z["act_zero"]))
+        return (folder / "head.onnx").read_bytes(), tail
+
+    return _kept(path, "tail-u" if unsigned else "tail-s", lambda: split(path, unsigned), save, load)
+
+
+def unsigned_graph_cached(source: Path | bytes) -> bytes | None:
+    """:func:`unsigned_graph`, kept in the cache by the graph's contents where ``source`` is a file."""
+    if isinstance(source, bytes):
+        return unsigned_graph(source)
+    return _kept(source, "unsigned", lambda: unsigned_graph(source),
+                 lambda graph, folder: (folder / "graph.onnx").write_bytes(graph),
+                 lambda folder: (folder / "graph.onnx").read_bytes())

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from srstream.engine.backends.base import Availability, Backend, BackendDef
-from srstream.engine.graph_tail import Tail, split_cached, unsigned_graph
+from srstream.engine.graph_tail import Tail, split_cached, unsigned_graph_cached
 from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, DependencyError, ModelError
 from srstream.spec import ModelSpec
@@ -154,7 +154,7 @@ class OvBackend(Backend):
             if cut is not None:
                 source, self.tail = cut
         if unsigned and source is not None and self.tail is None:
-            source = unsigned_graph(source) or source
+            source = unsigned_graph_cached(source) or source
         if source is None:
             raise ModelError(f"model {spec.name} has no int8 variant beside {model} "
                              f"(expected {Path(model).stem}.int8.onnx); export one with sr-stream export --int8")

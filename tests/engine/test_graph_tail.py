@@ -47,8 +47,9 @@ def test_other_graphs_are_left_whole(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @needs_native
 def test_a_split_is_kept_in_the_cache_and_the_next_run_never_imports_onnx(tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    """``import onnx`` took 0.5-1 s of every OpenVINO run's start, for the same cut each time: it is kept
-    by the graph's contents (a cut, or none), and taken from there in a later process without onnx."""
+    """``import onnx`` took 0.5-1 s of every OpenVINO run's start, for the same cut each time: it (or the
+    graph re-encoded for AMX) is kept by the graph's contents, and taken from there in a later process
+    without onnx."""
     import subprocess
     import sys
 
@@ -60,15 +61,20 @@ def test_a_split_is_kept_in_the_cache_and_the_next_run_never_imports_onnx(tmp_pa
         want = graph_tail.split(deep, unsigned)
         assert made is not None and made[0] == want[0]
         assert graph_tail.split_cached(whole, unsigned) is None
+    recoded = graph_tail.unsigned_graph_cached(whole)  # (what OpenVINO on AMX runs instead)
+    assert recoded is not None and recoded == graph_tail.unsigned_graph(whole)
     with monkeypatch.context() as patched:
         patched.setattr(graph_tail, "split", lambda *a: pytest.fail("split again"))
+        patched.setattr(graph_tail, "unsigned_graph", lambda *a: pytest.fail("re-encoded again"))
         kept = graph_tail.split_cached(deep, True)
-        assert graph_tail.split_cached(whole) is None
+        assert graph_tail.split_cached(whole) is None and graph_tail.unsigned_graph_cached(whole) == recoded
     head, tail = kept
     assert head == want[0] and np.array_equal(tail.weight, want[1].weight) and np.array_equal(tail.bias, want[1].bias)
     assert (tail.scale, tail.act_scale, tail.act_zero) == (want[1].scale, want[1].act_scale, want[1].act_zero)
-    code = ("import sys; from pathlib import Path; from srstream.engine.graph_tail import split_cached; "
+    code = ("import sys; from pathlib import Path; "
+            "from srstream.engine.graph_tail import split_cached, unsigned_graph_cached; "
             f"assert split_cached(Path({str(deep)!r})) is not None and split_cached(Path({str(whole)!r})) is None; "
+            f"assert unsigned_graph_cached(Path({str(whole)!r})); "
             "print('onnx' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
