@@ -43,6 +43,9 @@ __all__ = ["RECONNECT_SECONDS", "CaptureSource", "Rung", "run_live"]
 DAMAGED_RUN = 250
 #: A jump in a network stream's timestamps beyond this many seconds is a discontinuity, not a wait.
 TIME_JUMP = 5.0
+#: How many frames' time a picture timed out of order may be moved past the latest time a picture
+#: carried (B-frames given their decode times are up to 2-3 frames out: x264's pyramid of 3).
+REORDER = 4
 #: How long a network stream that fails (an IP camera rebooting, a dropped connection) is tried
 #: again, a second apart, before the run ends as a disconnected device does; the recording goes on
 #: across a reconnection.
@@ -87,7 +90,9 @@ class CaptureSource:
         # what is added to its times, the latest time given, and when the connection failed
         self.origin: float | None = None
         self.shift, self.latest, self.failed_at = 0.0, 0.0, 0.0
-        self.picture_clock: float | None = None  # the latest picture's time on that clock
+        # the latest picture's time on that clock, and the latest time a picture carried
+        self.picture_clock: float | None = None
+        self.picture_top = -math.inf
         self.anchor: float | None = None  # perf_counter() at the clock's 0: when its frames are due
 
     @staticmethod
@@ -241,11 +246,14 @@ class CaptureSource:
                         # burst (a buffer probed, an HLS segment) is played at its pace, not dropped
                         seconds = time.perf_counter() if arrival else frame.time
                         clock = self._clock(seconds) if seconds is not None else self.latest + 1 / rate
+                        self.picture_top = max(self.picture_top, clock)
                         if self.picture_clock is not None and clock <= self.picture_clock:
                             # a picture timed at or before the one before it: a server that sends B-frames
                             # with their decode times (aio-rtsp-toolkit's: 18018, 15015, 21021, 12012, ...)
-                            # had them released in pairs a millisecond apart, and a quarter were dropped
-                            clock = self.picture_clock + 1 / rate
+                            # had them released in pairs a millisecond apart, and a quarter were dropped.
+                            # Never more than REORDER frames after the latest time given (a stream whose
+                            # rate is taken too low would run ever later)
+                            clock = min(self.picture_clock + 1 / rate, self.picture_top + REORDER / rate)
                         self.picture_clock = clock
                         self.latest = max(self.latest, clock)
                         if self.anchor is None:
