@@ -230,7 +230,7 @@ def _kept(path: Path, tag: str, make: Any, save: Any, load: Any) -> Any:
     folder = cache_root() / "graph-tail" / f"{key}-{tag}{CACHE_VERSION}"
     try:
         return None if (folder / "none").is_file() else load(folder)
-    except (OSError, KeyError, ValueError):  # not there yet, or left incomplete: made again
+    except Exception:  # noqa: BLE001 - not there yet, or left incomplete or damaged (a bad zip): made again
         pass
     made = make()
     if made is None and importlib.util.find_spec("onnx") is None:
@@ -264,7 +264,7 @@ def split_cached(path: Path, unsigned: bool = False) -> tuple[bytes, Tail] | Non
                  act_zero=t.act_zero)
 
     def load(folder: Path) -> tuple[bytes, Tail]:
-        with np.load(folder / "tail.npz", allow_pickle=False) as z:
+        with open(folder / "tail.npz", "rb") as f, np.load(f, allow_pickle=False) as z:  # (closed if not a zip)
             tail = Tail(z["weight"], z["bias"], int(z["scale"]), float(z["act_scale"]), int(z["act_zero"]))
         return (folder / "head.onnx").read_bytes(), tail
 

@@ -78,9 +78,9 @@ def test_a_split_is_kept_in_the_cache_and_the_next_run_never_imports_onnx(tmp_pa
             "print('onnx' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
-    for entry in (tmp_path / "graph-tail").iterdir():  # an entry left incomplete is made again
+    for entry in (tmp_path / "graph-tail").iterdir():  # an entry left incomplete or damaged is made again
         for f in entry.iterdir():
-            f.unlink()
+            f.write_bytes(b"PK\x03\x04 cut short") if f.suffix == ".npz" else f.unlink()
     assert graph_tail.split_cached(deep) is not None and graph_tail.split_cached(whole) is None
 
 
