@@ -132,8 +132,7 @@ class UpscaleStage:
             return Upscaled(frame, self.upscaler.upscale(self._fitted(picture, shape, source, frame.index)),
                             time.perf_counter(), label)
         if self.yuv and not isinstance(picture, np.ndarray) and picture.format.name == "yuv420p" \
-                and picture.color_range != 2 and not source.turns \
-                and getattr(self.upscaler, "takes_yuv420", lambda *_: False)(*shape):  # (a stand-in may not)
+                and picture.color_range != 2 and not source.turns and self.upscaler.takes_yuv420(*shape):
             planes = self.upscaler.upscale_yuv420(*(plane_view(p) for p in picture.planes),
                                                   matrix=_limited_range(source.matrix))
             return Upscaled(frame, None, time.perf_counter(), label, yuv=planes)

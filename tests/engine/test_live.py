@@ -526,6 +526,13 @@ def test_a_slow_upscaler_never_holds_up_the_capture(model) -> None:  # noqa: ANN
             _time.sleep(0.15)
             return self.inner.upscale(frame)
 
+        def takes_yuv420(self, height: int, width: int) -> bool:
+            return self.inner.takes_yuv420(height, width)
+
+        def upscale_yuv420(self, *planes: np.ndarray, **how: object) -> np.ndarray:  # a run without a window's path
+            _time.sleep(0.15)
+            return self.inner.upscale_yuv420(*planes, **how)
+
     with ExitStack() as stack:
         rung = _rung(model, "int8", stack)
         slow = Rung("slow", lambda: Slow(rung.make()))
