@@ -712,6 +712,10 @@ class Upscaler:
             ``"bgr"`` for OpenCV's (``cv2.imread``, ``cv2.VideoCapture``), alpha last in either.
             The model sees RGB: BGR frames given as RGB come out with their luma taken from the
             wrong weights (up to 16 levels off on Set5's head). PIL images are RGB whatever it says.
+        reuse: run the network only on the blocks of a frame whose input differs from the frame
+            before's (within the model's reach), the rest of its output reused: the same samples,
+            and much less work on screen recordings and games with a still camera
+            (:mod:`srstream.engine.reuse`). False: every frame runs whole.
 
     Raises:
         ModelError, ConfigError, DependencyError, BackendError: as the command line reports them.
@@ -723,7 +727,7 @@ class Upscaler:
                  stabilize: float = 0.0, stabilize_tolerance: float | None = None, stabilize_still: float = 0.0,
                  threads: int = 0,
                  compression: float | None = None, change_cap: float = 0.0, output: Any = None,
-                 deinterlace: str = "auto", tileable: bool = False, channels: str = "rgb") -> None:
+                 deinterlace: str = "auto", tileable: bool = False, channels: str = "rgb", reuse: bool = True) -> None:
         import dataclasses
 
         from srstream.engine.autotune import choose
@@ -766,7 +770,7 @@ class Upscaler:
         if threads and options is not None and any(f.name == "threads" for f in dataclasses.fields(options)):
             self.choice = dataclasses.replace(self.choice, options=dataclasses.replace(options, threads=threads))
         self._backend = open_backend(self.resolved, self.choice)
-        frames: Any = FrameUpscaler(self._backend, self.resolved.spec, tile, ensemble=ensemble)
+        frames: Any = FrameUpscaler(self._backend, self.resolved.spec, tile, ensemble=ensemble, reuse=bool(reuse))
         if tileable:
             from srstream.engine.upscaler import TileableUpscaler
 

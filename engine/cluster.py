@@ -99,6 +99,7 @@ class WorkerPlan:
     stabilize_still: float = 0.0
     output: tuple[float | None, int | None] | None = None  # an OutputSize's (scale, height), when resized
     deinterlace: str = "auto"
+    reuse: bool = True
 
 
 def _model_files(path: Path) -> list[Path]:
@@ -132,7 +133,8 @@ def _open(plan: WorkerPlan, blobs: list[bytes]) -> Any:
                                 tile=tile, ensemble=plan.ensemble, stabilize=plan.stabilize,
                                 stabilize_tolerance=plan.stabilize_tolerance, threads=plan.threads,
                                 change_cap=plan.change_cap, stabilize_still=plan.stabilize_still,
-                                output=OutputSize(*plan.output) if plan.output else None, deinterlace=plan.deinterlace)
+                                output=OutputSize(*plan.output) if plan.output else None, deinterlace=plan.deinterlace,
+                                reuse=plan.reuse)
     return _opened[key]
 
 
@@ -270,7 +272,7 @@ class RayRunner:
                                self.threads, stabilizer.tolerance if stabilizer else None, cap.gain if cap else 0.0,
                                stabilizer.still if stabilizer else 0.0,
                                (upscaler.output.scale, upscaler.output.height) if upscaler.output else None,
-                               upscaler.deinterlace)
+                               upscaler.deinterlace, frames.reuse_stats is not None)
         self.blobs = ray.put([p.read_bytes() for p in files])
         self.token = secrets.token_hex(16)
         self.task = ray.remote(segment_task).options(num_cpus=min(self.threads, max(total, 1)),

@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -92,6 +92,7 @@ class Rung:
 
     label: str
     make: Callable[[], Any]  # -> FrameUpscaler (opened lazily, closed by the caller's ExitStack)
+    opened: list[Any] = field(default_factory=list)  # what ``make`` opened, for the run's summary
 
 
 class UpscaleStage:

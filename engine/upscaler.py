@@ -23,6 +23,7 @@ import numpy as np
 
 from srstream.engine import kernels
 from srstream.engine.backends.base import Backend
+from srstream.engine.reuse import RegionReuse, ReuseStats
 from srstream.errors import ConfigError, InputError, ModelError
 from srstream.images import LUMA_BT601
 from srstream.spec import ModelSpec
@@ -76,8 +77,13 @@ def choose_tile(spec: ModelSpec, backend: Backend, height: int, width: int, requ
 class FrameUpscaler:
     """Upscale ``(H, W, C)`` uint8/uint16 frames (C = 1, 2 (grey and alpha), 3 or 4; RGB order) with ``backend``."""
 
-    def __init__(self, backend: Backend, spec: ModelSpec, tile: int | str = "auto", *, ensemble: bool = False) -> None:
+    def __init__(self, backend: Backend, spec: ModelSpec, tile: int | str = "auto", *, ensemble: bool = False,
+                 reuse: bool = False) -> None:
         self.backend, self.spec, self.tile, self.ensemble = backend, spec, tile, ensemble
+        # frames in order (a video, a live source): run the network only where the input changed
+        # (srstream.engine.reuse); off where the same frame is timed over and over (autotune, bench)
+        self._reuse = RegionReuse(spec.margin, spec.scale, backend.max_batch) \
+            if reuse and not ensemble and not backend.fixed_tile and spec.size_multiple == 1 else None
         self._plans: dict[tuple[int, int], TilePlan] = {}
         self._tiles: dict[TilePlan, np.ndarray] = {}  # packed-tile buffers, reused frame after frame
         low, high = spec.value_range
@@ -89,6 +95,11 @@ class FrameUpscaler:
         self._chroma = cv2.INTER_LINEAR if backend.luma_graph else cv2.INTER_CUBIC
         self._channels = 1 if self._luma else spec.in_channels
         self._mode = kernels.PackMode.LUMA if self._luma else kernels.PackMode.RGB
+
+    @property
+    def reuse_stats(self) -> ReuseStats | None:
+        """What running the network only where frames changed spared (None: not on)."""
+        return None if self._reuse is None else self._reuse.stats
 
     def _tile_buffer(self, plan: TilePlan) -> np.ndarray:
         """The ``(N, C_in, tile_h, tile_w)`` input buffer of ``plan``, allocated once: a fresh one
@@ -113,20 +124,31 @@ class FrameUpscaler:
     def _infer(self, tiles: np.ndarray, plan: TilePlan) -> np.ndarray:
         """Packed tiles -> the network's blended ``(C_out, H*s, W*s)`` float32 planes in its value
         range (a view of the backend's output when one tile covers the frame)."""
-        step = max(1, self.backend.max_batch)
-        outputs = self.backend.infer_batches([tiles[i:i + step] for i in range(0, len(tiles), step)])
-        out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
-        out = np.asarray(out, dtype=np.float32)
-        s, (th, tw) = self.spec.scale, plan.tile_shape
+        if self._reuse is not None:
+            out = self._reuse.run(tiles, self._run) if len(plan) == 1 else self._reuse.run_tiles(tiles, self._run)
+        else:
+            step = max(1, self.backend.max_batch)
+            outputs = self.backend.infer_batches([tiles[i:i + step] for i in range(0, len(tiles), step)])
+            out = np.concatenate(outputs) if len(outputs) > 1 else outputs[0]
+            out = self._check(np.asarray(out, dtype=np.float32), tiles)
+        if len(plan) == 1:
+            oh, ow = plan.output_shape
+            return out[0, :, :oh, :ow]
+        return kernels.blend_tiles(out, plan)
+
+    def _run(self, tiles: np.ndarray) -> np.ndarray:
+        """One batch of at most ``max_batch`` tiles through the backend, its output checked."""
+        return self._check(np.asarray(self.backend.infer(tiles), dtype=np.float32), tiles)
+
+    def _check(self, out: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+        """``out``, the backend's float32 output for ``tiles``, checked against the spec."""
+        s, (th, tw) = self.spec.scale, tiles.shape[2:]
         expected = (len(tiles), self._channels, th * s, tw * s)
         if out.shape != expected:
             raise ModelError(f"model {self.spec.name} returned {tuple(out.shape)} for {tuple(tiles.shape)} tiles, "
                              f"where its spec (x{s}, {self._channels} channels out) promises {expected}; "
                              "the file's spec does not describe its graph: re-export it with sr-stream export")
-        if len(plan) == 1:
-            oh, ow = plan.output_shape
-            return out[0, :, :oh, :ow]
-        return kernels.blend_tiles(out, plan)
+        return out
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         """The upscaled frame, same dtype and channel count.

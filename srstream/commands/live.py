@@ -46,7 +46,8 @@ def live_model(args: argparse.Namespace, source, found=None):  # noqa: ANN001, A
 
 def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.ExitStack, *,  # noqa: ANN001
                  size: tuple[int, int] | None = None, device: str | None = None, stabilize: float = 0.0,
-                 stabilize_tolerance: float = 6.0, stabilize_still: float = 0.0, change_cap: float = 0.0) -> list:
+                 stabilize_tolerance: float = 6.0, stabilize_still: float = 0.0, change_cap: float = 0.0,
+                 reuse: bool = True) -> list:
     """The configurations ``--max-latency`` may step down to, cheapest last.
 
     First the chosen model as asked; then its fastest INT8 candidate that is accurate on this
@@ -70,7 +71,8 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
     def rung(m, choice) -> Rung:  # noqa: ANN001
         def make() -> FrameUpscaler:
             be = stack.enter_context(open_backend(m, choice))
-            upscaler = FrameUpscaler(be, m.spec, tile)
+            upscaler = FrameUpscaler(be, m.spec, tile, reuse=reuse)
+            made.opened.append(upscaler)
             if stabilize:
                 from srstream.engine.stabilize import StabilizedUpscaler
 
@@ -82,7 +84,8 @@ def build_ladder(model, backend: str, precision: str, tile, stack: contextlib.Ex
                 upscaler = CappedUpscaler(upscaler, change_cap)  # type: ignore[assignment]
             return upscaler
 
-        return Rung(f"{m.spec.name} x{m.spec.scale} {choice.backend}/{choice.precision}", make)
+        made = Rung(f"{m.spec.name} x{m.spec.scale} {choice.backend}/{choice.precision}", make)
+        return made
 
     first = choose(model, backend, precision, size=size, device=device)
     ladder = [rung(model, first)]
@@ -195,7 +198,8 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
     with contextlib.ExitStack() as stack:
         ladder = build_ladder(model, args.backend, args.precision, args.tile, stack, size=source.size,
                               device=args.device, stabilize=strength, stabilize_tolerance=tolerance,
-                              stabilize_still=still_setting(screen), change_cap=cap_setting(args.change_cap, True))
+                              stabilize_still=still_setting(screen), change_cap=cap_setting(args.change_cap, True),
+                              reuse=not args.no_reuse)
         if output is not None:
             suffix = ".mkv" if to_stdout else sent_format(output)[1] if sent else output.suffix
             options = options_for(suffix, args.codec, args.crf, bitrate=args.bitrate, preset=args.preset,
@@ -234,6 +238,11 @@ def run_live_command(args: argparse.Namespace, source, model, steady: bool = Fal
     for switch in report.switches:
         print(f"sr-stream: switched {switch}", file=sys.stderr)
     print(report.summary(), file=out)
+    from srstream.engine.reuse import ReuseStats
+
+    spared = ReuseStats.total(u.reuse_stats for r in ladder for u in r.opened).describe()
+    if spared:
+        print(f"sr-stream: {spared}", file=out)
     where = None if report.output is None else "-" if to_stdout else shown_url(str(report.output)) if sent \
         else str(report.output)
     if where is not None:

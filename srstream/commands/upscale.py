@@ -123,6 +123,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "lossy), a video's numbered frames' too: lower for smaller files (default: JPEG, WebP, "
                              "AVIF and JPEG XL 95, HEIC 75; a WebP of a lossless source lossless; a JPEG XL at 100 "
                              "lossless)")
+    parser.add_argument("--no-reuse", action="store_true",
+                        help="run the network on every frame whole; by default it runs only on the blocks whose "
+                             "input changed from the frame before (within the model's reach) and the rest of the "
+                             "output is reused: the same result, 2-7x faster on screen recordings and games with a "
+                             "still camera, no change on camera footage")
     parser.add_argument("--tileable", action="store_true",
                         help="the input is a texture that repeats edge to edge: upscale it as if it wrapped around, "
                              "so the output tiles without seams (a plain upscale leaves a line at every repeat); "
@@ -730,7 +735,7 @@ def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN0
                   size=_timing_size(job), stabilize=stabilize,
                   stabilize_tolerance=tolerance, stabilize_still=still_setting(screen), compression=compression,
                   change_cap=cap_setting(args.change_cap, job.kind == "video"), output=resize,
-                  deinterlace=args.deinterlace, tileable=args.tileable) as up:
+                  deinterlace=args.deinterlace, tileable=args.tileable, reuse=not args.no_reuse) as up:
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if up.spec.arch == "foreign":  # an ONNX graph from elsewhere: say what was measured of it
             print(f"sr-stream: {up.spec.source}", file=sys.stderr)
@@ -1103,6 +1108,10 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
           f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
           f"per frame; {frames.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}",
           file=sys.stderr if streaming else sys.stdout)
+    stats = getattr(frames, "reuse_stats", None)
+    spared = stats.describe() if stats is not None else None
+    if spared:
+        print(f"sr-stream: {spared}", file=sys.stderr if streaming else sys.stdout)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     if report.interrupted:
