@@ -1,0 +1,112 @@
+"""`sr-stream CLIP` with and without `--no-reuse`, alternated: end-to-end fps and the same output.
+
+    python benchmarks/region_reuse.py --data ../shared/data --out benchmarks/results/bench/region_reuse \
+        [--clip screen_desktop_720p60.mp4 --clip game_voxel_720p30.mp4 ...] [--seconds 10] [--rounds 2]
+        [-- EXTRA sr-stream OPTIONS]
+
+Each clip (a name under ``DATA/video`` or a path) is upscaled with every default, its first
+``--seconds`` only, by the installed ``sr-stream`` command: once as it runs by default (the network
+run only where a frame changed, ``srstream.engine.reuse``) and once with ``--no-reuse``, the two in
+turn for ``--rounds`` rounds so that a machine's slow spell falls on both. fps is the run's own
+end-to-end figure (decode, upscale, stabiliser and change cap where the defaults take them, x264
+encode); the share of the frames' area the network ran on is the run's summary line. Every pair's
+outputs are compared frame by frame (FFmpeg's ``framemd5`` of the decoded video): they must be the
+same pictures. Results: ``OUT/<cpu>.json`` and ``OUT/<cpu>.md`` (the CPU class as
+``benchmarks/cpu_speed.py`` names it). Stop other work first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_CLIPS = ("screen_desktop_720p60.mp4", "game_voxel_720p30.mp4", "traffic_360p30_audio.mp4",
+                 "bbb_360p24_60s.mp4")
+
+
+def _run(clip: Path, out: Path, seconds: float, extra: list[str]) -> dict:
+    command = [shutil.which("sr-stream") or "sr-stream", str(clip), "-o", str(out), "--overwrite",
+               "--duration", str(seconds), *extra]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    said = done.stdout + done.stderr
+    fps = re.search(r"([\d.]+) fps end to end", said)
+    share = re.search(r"the network ran on (\d+)% of the frames' area", said)
+    model = re.search(r"sr-stream: (\S+ x\d on \S+ \S+)", said)
+    return {"fps": float(fps.group(1)) if fps else None, "wall_s": round(wall, 2),
+            "network_share": int(share.group(1)) / 100 if share else 1.0, "model": model.group(1) if model else None}
+
+
+def _frame_hashes(path: Path) -> list[str]:
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-f", "framemd5", "-"],
+                          capture_output=True, text=True, check=True)
+    return [line.rsplit(",", 1)[-1].strip() for line in done.stdout.splitlines() if line and not line.startswith("#")]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--clip", action="append", help="a clip under DATA/video or a path (default: four)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("extra", nargs="*", help="after --: more sr-stream options for both runs")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from cpu_speed import cpu_class
+
+    from srstream.sysinfo import collect
+
+    info = collect()
+    clips = [Path(c) if Path(c).is_file() else args.data / "video" / c for c in (args.clip or DEFAULT_CLIPS)]
+    missing = [str(c) for c in clips if not c.is_file()]
+    if missing:
+        raise SystemExit(f"not found: {', '.join(missing)} (give --data or a clip's path)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in clips:
+            for rnd in range(args.rounds):
+                pair = {}
+                for label, options in (("reuse", []), ("whole", ["--no-reuse"])):
+                    out = Path(tmp) / f"{label}.mkv"
+                    pair[label] = _run(clip, out, args.seconds, options + args.extra)
+                    pair[label]["hashes"] = _frame_hashes(out)
+                same = pair["reuse"]["hashes"] == pair["whole"]["hashes"]
+                row = {"clip": clip.name, "round": rnd + 1, "frames": len(pair["whole"]["hashes"]), "same_output": same,
+                       **{f"{k}_{f}": pair[k][f] for k in pair for f in ("fps", "wall_s", "network_share")},
+                       "model": pair["whole"]["model"]}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    name = cpu_class(info)
+    args.out.mkdir(parents=True, exist_ok=True)
+    features = sorted(k for k, v in info.cpu.features.items() if v)
+    record = {"cpu": info.cpu.model, "cpu_class": name, "features": features,
+              "seconds": args.seconds, "extra": args.extra, "date": time.strftime("%Y-%m-%d"), "runs": rows}
+    (args.out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    lines = [f"# Running the network only where frames changed: `sr-stream CLIP` against `--no-reuse`, {name}",
+             "", f"CPU: {info.cpu.model} ({name}); {time.strftime('%Y-%m-%d')}; the first {args.seconds:g} s of each "
+             f"clip, every default{' plus ' + ' '.join(args.extra) if args.extra else ''}; the two runs alternated.",
+             "", "| clip | round | frames | what ran | fps, reuse (default) | fps, --no-reuse | speed-up | "
+             "network ran on | same output |", "|---|---:|---:|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        up = r["reuse_fps"] / r["whole_fps"] if r["reuse_fps"] and r["whole_fps"] else float("nan")
+        lines.append(f"| {r['clip']} | {r['round']} | {r['frames']} | {r['model']} | {r['reuse_fps']} | "
+                     f"{r['whole_fps']} | {up:.2f}x | {100 * r['reuse_network_share']:.0f}% | "
+                     f"{'yes' if r['same_output'] else '**no**'} |")
+    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print(args.out / f"{name}.md")
+    return 0 if all(r["same_output"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
