@@ -109,7 +109,15 @@ class RegionReuse:
     def run(self, tiles: np.ndarray, infer: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """The network's ``(1, C_out, H*s, W*s)`` output for the one whole-frame tile ``tiles``
         ``(1, C, H, W)``; ``infer`` runs a batch. The result is this object's own buffer, valid
-        until the next call."""
+        until the next call. A failure (``infer`` raising, an interrupt) forgets the last frame:
+        its kept output may then be part new, part old."""
+        try:
+            return self._run(tiles, infer)
+        except BaseException:
+            self.reset()
+            raise
+
+    def _run(self, tiles: np.ndarray, infer: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         x = tiles[0]
         _, height, width = x.shape
         self.stats.frames += 1
@@ -146,7 +154,14 @@ class RegionReuse:
         (a frame too large for one piece, blended by the caller), recomputing only the tiles whose
         input changed: each tile is run alone, its output a function of its own input. ``infer``
         runs up to ``max_batch`` tiles. The result is this object's own buffer, valid until the
-        next call."""
+        next call. A failure forgets the last frame, as :meth:`run`'s does."""
+        try:
+            return self._run_tiles(tiles, infer)
+        except BaseException:
+            self.reset()
+            raise
+
+    def _run_tiles(self, tiles: np.ndarray, infer: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         n, _, height, width = tiles.shape
         self.stats.frames += 1
         self.stats.pixels_total += n * height * width

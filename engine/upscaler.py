@@ -123,7 +123,8 @@ class FrameUpscaler:
 
     def _infer(self, tiles: np.ndarray, plan: TilePlan) -> np.ndarray:
         """Packed tiles -> the network's blended ``(C_out, H*s, W*s)`` float32 planes in its value
-        range (a view of the backend's output when one tile covers the frame)."""
+        range (a view of the backend's output, or of the output kept for reuse, when one tile
+        covers the frame)."""
         if self._reuse is not None:
             out = self._reuse.run(tiles, self._run) if len(plan) == 1 else self._reuse.run_tiles(tiles, self._run)
         else:
@@ -187,7 +188,8 @@ class FrameUpscaler:
         height, width = frame.shape[:2]
         s = self.spec.scale
         planes = 1 if self._luma else self.spec.out_channels
-        per_row = width * s * s * (8 * planes + 6 + frame.itemsize * 4)  # working bytes per input row
+        kept = 4 * planes + 4 if self._reuse is not None else 0  # the output (and input) kept for reuse
+        per_row = width * s * s * (8 * planes + 6 + frame.itemsize * 4 + kept)  # working bytes per input row
         limit = BAND_FROM_BYTES if BAND_FROM_BYTES is not None else _quarter_of_memory()
         if height * per_row <= limit or height < 4:
             return self._upscale_whole(frame)

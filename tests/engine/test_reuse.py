@@ -193,3 +193,28 @@ def test_a_video_upscaled_in_part_is_the_video_upscaled_whole(tmp_path: Path, ca
     assert len(part) == len(whole) == 24
     for a, b in zip(part, whole):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_a_failed_frame_is_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend that fails half-way through a frame's windows leaves the kept output part new,
+    part old: the next frame then runs whole, not against that mixture."""
+    monkeypatch.setattr(RegionReuse, "_cheaper", lambda self, blocks, pixels: True)
+    r = RegionReuse(margin=2, scale=2, max_batch=1)
+    calls = {"n": 0, "fail_at": None}
+
+    def infer(batch: np.ndarray) -> np.ndarray:
+        calls["n"] += 1
+        if calls["n"] == calls["fail_at"]:
+            raise RuntimeError("the backend failed")
+        return np.repeat(np.repeat(batch, 2, axis=2), 2, axis=3)
+
+    first = np.zeros((1, 1, 96, 96), np.float32)
+    r.run(first, infer)
+    second = first.copy()
+    second[0, 0, 5, 5] = second[0, 0, 70, 70] = 1.0  # two blocks apart: two windows
+    calls["fail_at"] = calls["n"] + 2
+    with pytest.raises(RuntimeError):
+        r.run(second, infer)
+    calls["fail_at"] = None
+    out = r.run(first, infer)  # back to the first frame: must not keep the failed frame's first window
+    assert not out.any()
