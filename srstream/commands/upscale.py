@@ -736,7 +736,8 @@ def _upscale(args: argparse.Namespace, job, model, resize) -> int:  # noqa: ANN0
                   size=_timing_size(job), stabilize=stabilize,
                   stabilize_tolerance=tolerance, stabilize_still=still_setting(screen), compression=compression,
                   change_cap=cap_setting(args.change_cap, job.kind == "video"), output=resize,
-                  deinterlace=args.deinterlace, tileable=args.tileable, reuse=not args.no_reuse) as up:
+                  deinterlace=args.deinterlace, tileable=args.tileable,
+                  reuse=not args.no_reuse and job.kind != "image") as up:  # one picture: nothing to reuse
         print(f"sr-stream: {up.describe()} ({up.reason})", file=sys.stderr)
         if up.spec.arch == "foreign":  # an ONNX graph from elsewhere: say what was measured of it
             print(f"sr-stream: {up.spec.source}", file=sys.stderr)
