@@ -1,6 +1,11 @@
 """Probe: OpenVINO LATENCY (1 request, 2 threads) vs THROUGHPUT (2 streams x 1 thread, 2 requests in flight)
 on the backend's own graph (realtime-x2-compressed INT8 luma graph minus tail), 640x360."""
-import sys, time, numpy as np, openvino as ov
+import sys
+import time
+
+import numpy as np
+import openvino as ov
+
 from srstream.engine.models import resolve_model
 from srstream.engine.backends import open_backend, Choice
 name = sys.argv[1] if len(sys.argv) > 1 else "realtime-x2-compressed"

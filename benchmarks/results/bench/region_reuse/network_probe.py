@@ -1,5 +1,10 @@
 """Reuse on vs off through FrameUpscaler.upscale_yuv420 on a clip: exactness and net time."""
-import sys, time, av, numpy as np
+import sys
+import time
+
+import av
+import numpy as np
+
 from srstream.engine.models import resolve_model
 from srstream.engine.backends import open_backend, Choice
 from srstream.engine.upscaler import FrameUpscaler
