@@ -20,6 +20,9 @@ efficiency: about 1.2x per pixel for realtime-x2 INT8 with OpenVINO, up to 1.3-3
 a 2-core Zen 4). So each frame takes the cheaper of the two by the time per input pixel each has
 taken on this run so far (a running mean of both, measured as they run), never a fixed ratio.
 
+It needs the margin to be a true bound: the upscaler leaves it off for a net that reaches the
+whole picture (a spec of whole frames only) and for a foreign graph (its margin measured, not known).
+
 The windows' results equal the whole frame's in exact arithmetic; INT8, fp32 and bf16 graphs on
 ONNX Runtime and OpenVINO gave the same samples to the bit on a Zen 4. Elsewhere a kernel chosen
 for the window's shape may round an fp32 sum differently: one level in an output sample at most.

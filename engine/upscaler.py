@@ -81,9 +81,12 @@ class FrameUpscaler:
                  reuse: bool = False) -> None:
         self.backend, self.spec, self.tile, self.ensemble = backend, spec, tile, ensemble
         # frames in order (a video, a live source): run the network only where the input changed
-        # (srstream.engine.reuse); off where the same frame is timed over and over (autotune, bench)
+        # (srstream.engine.reuse); off where the same frame is timed over and over (autotune, bench), and
+        # where the margin is no bound: a net that reaches the whole picture (its spec says whole frames
+        # only, tile 0: a GroupNorm's statistics) or a foreign graph's, measured to half a level, not exact
+        exact_margin = spec.tile > 0 and spec.arch != "foreign"
         self._reuse = RegionReuse(spec.margin, spec.scale, backend.max_batch) \
-            if reuse and not ensemble and not backend.fixed_tile and spec.size_multiple == 1 else None
+            if reuse and exact_margin and not ensemble and not backend.fixed_tile and spec.size_multiple == 1 else None
         self._plans: dict[tuple[int, int], TilePlan] = {}
         self._tiles: dict[TilePlan, np.ndarray] = {}  # packed-tile buffers, reused frame after frame
         low, high = spec.value_range

@@ -218,3 +218,14 @@ def test_a_failed_frame_is_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
     calls["fail_at"] = None
     out = r.run(first, infer)  # back to the first frame: must not keep the failed frame's first window
     assert not out.any()
+
+
+@pytest.mark.parametrize("change", [{"tile": 0}, {"arch": "foreign"}])
+def test_no_reuse_where_the_margin_is_no_bound(backend: OrtBackend, change: dict) -> None:
+    """A net whose spec says whole frames only (tile 0: a GroupNorm reaches the whole picture, an
+    imported RealPLKSR's) or a foreign graph's measured margin bounds nothing exactly: no reuse."""
+    import dataclasses
+
+    spec = dataclasses.replace(backend.spec, **change)
+    assert FrameUpscaler(backend, spec, 0, reuse=True).reuse_stats is None
+    assert FrameUpscaler(backend, backend.spec, 0, reuse=True).reuse_stats is not None
