@@ -114,8 +114,11 @@ class RegionReuse:
         ``(1, C, H, W)``; ``infer`` runs a batch. The result is this object's own buffer, valid
         until the next call. A failure (``infer`` raising, an interrupt) forgets the last frame:
         its kept output may then be part new, part old."""
+        return self._forgetting_on_failure(self._run, tiles, infer)
+
+    def _forgetting_on_failure(self, step: Callable[..., np.ndarray], *args: object) -> np.ndarray:
         try:
-            return self._run(tiles, infer)
+            return step(*args)
         except BaseException:
             self.reset()
             raise
@@ -158,11 +161,7 @@ class RegionReuse:
         input changed: each tile is run alone, its output a function of its own input. ``infer``
         runs up to ``max_batch`` tiles. The result is this object's own buffer, valid until the
         next call. A failure forgets the last frame, as :meth:`run`'s does."""
-        try:
-            return self._run_tiles(tiles, infer)
-        except BaseException:
-            self.reset()
-            raise
+        return self._forgetting_on_failure(self._run_tiles, tiles, infer)
 
     def _run_tiles(self, tiles: np.ndarray, infer: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         n, _, height, width = tiles.shape
@@ -176,14 +175,10 @@ class RegionReuse:
             return self._tiles_out
         for first in range(0, len(changed), self.batch):
             group = changed[first:first + self.batch]
-            # the batch shapes the plain path runs: full batches, and a fresh frame's last
-            whole_batch = len(group) == self.batch or (fresh and first + len(group) == n)
-            if whole_batch and group[-1] - group[0] == len(group) - 1:  # tiles in a row: no copy
+            if len(group) == self.batch and group[-1] - group[0] == self.batch - 1:  # a full batch in a row: no copy
                 out = infer(tiles[group[0]:group[-1] + 1])
             else:  # a full batch whatever the count (one shape for the backend; spare places hold stale tiles)
-                if self._tile_batch is None or self._tile_batch.shape[1:] != tiles.shape[1:] \
-                        or self._tile_batch.dtype != tiles.dtype:
-                    self._tile_batch = np.zeros((self.batch, *tiles.shape[1:]), tiles.dtype)
+                self._tile_batch = _scratch(self._tile_batch, (self.batch, *tiles.shape[1:]), tiles.dtype)
                 for j, i in enumerate(group):
                     self._tile_batch[j] = tiles[i]
                 out = infer(self._tile_batch)
@@ -226,8 +221,7 @@ class RegionReuse:
                  pixels: int) -> np.ndarray:
         channels, height, width = x.shape
         w, s, m = self.window, self.scale, self.margin
-        if self._buffer is None or self._buffer.shape[1] != channels or self._buffer.dtype != x.dtype:
-            self._buffer = np.zeros((self.batch, channels, w, w), x.dtype)
+        self._buffer = _scratch(self._buffer, (self.batch, channels, w, w), x.dtype)
         start = time.perf_counter()
         for first in range(0, len(blocks), self.batch):
             group = blocks[first:first + self.batch]
@@ -248,6 +242,13 @@ class RegionReuse:
         self.stats.window_frames += 1
         self.stats.pixels_run += pixels
         return self._output[None]
+
+
+def _scratch(buffer: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """``buffer`` if it has this shape and type, else a new zeroed one (kept from frame to frame)."""
+    if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+        return np.zeros(shape, dtype)
+    return buffer
 
 
 def _mean(old: float | None, new: float) -> float:
