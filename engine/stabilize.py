@@ -33,6 +33,8 @@ luma models do. Works the same for files and live sources; it needs frames in or
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -90,6 +92,24 @@ def setting(asked: str | float, hard: bool) -> tuple[float, float]:
     return strength, COMPRESSED_TOLERANCE if hard else DEFAULT_TOLERANCE
 
 _LUMA = np.array(LUMA_BT601, np.float32)
+_BELOW_STILL_MOTION = float(np.nextafter(np.float32(STILL_MOTION), np.float32(0)))
+
+
+def _round_u8(luma: np.ndarray) -> np.ndarray:
+    """Float luma (0-255) -> uint8, rounded half up and saturated."""
+    return np.clip(luma + 0.5, 0, 255).astype(np.uint8)
+
+
+def _codes_to_luma(codes: np.ndarray, gain: float, offset: float) -> np.ndarray:
+    """8-bit Y' codes -> float32 luma on the 0-255 scale (``codes * gain + offset``)."""
+    return cv2.addWeighted(codes, gain, codes, 0.0, offset, dtype=cv2.CV_32F)
+
+
+@functools.lru_cache(maxsize=4)
+def _codes_to_luma_u8(gain: float, offset: float) -> np.ndarray:
+    """The 256-entry table of :func:`_round_u8` of :func:`_codes_to_luma`: the same values, by
+    ``cv2.LUT`` in 0.1 ms at 720p instead of a rounding pass over floats (4 ms)."""
+    return _round_u8(_codes_to_luma(np.arange(256, dtype=np.uint8).reshape(1, 256), gain, offset))
 
 
 class TemporalStabilizer:
@@ -144,9 +164,10 @@ class TemporalStabilizer:
         if self.strength <= 0:
             return
         gain, offset = (1.0, 0.0) if full_range else (255.0 / 219.0, -16.0 * 255.0 / 219.0)
-        lr_u8, base, flow = self._start(cv2.addWeighted(lr_y, gain, lr_y, 0.0, offset, dtype=cv2.CV_32F), out_y.shape)
+        lr_u8, base, flow = self._start(_codes_to_luma(lr_y, gain, offset), out_y.shape,
+                                        cv2.LUT(lr_y, _codes_to_luma_u8(gain, offset)))
         if flow is None:
-            self._first(lr_u8, base, cv2.addWeighted(out_y, gain, out_y, 0.0, offset, dtype=cv2.CV_32F))
+            self._first(lr_u8, base, _codes_to_luma(out_y, gain, offset))
             return
         _, prev_base, prev_detail = self._prev
         next_base, next_detail = stabilize_luma_codes(
@@ -169,14 +190,19 @@ class TemporalStabilizer:
         self._keep(lr_u8, change, next_base, next_detail)
         return change
 
-    def _start(self, lr_y: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _start(self, lr_y: np.ndarray, size: tuple[int, int],
+               lr_u8: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """This frame's input luma ``lr_y`` (float32, 0-255) -> (as uint8, its bicubic upscale to
-        ``size``, the flow to the previous frame: ``None`` when there is none of this size)."""
+        ``size``, the flow to the previous frame: ``None`` when there is none of this size).
+        ``lr_u8``: ``lr_y`` rounded to uint8 where the caller has it already."""
         h, w = size
-        lr_u8 = np.clip(lr_y + 0.5, 0, 255).astype(np.uint8)
+        if lr_u8 is None:
+            lr_u8 = _round_u8(lr_y)
         base = cv2.resize(lr_y, (w, h), interpolation=cv2.INTER_CUBIC)
         if self._prev is None or self._prev[0].shape != lr_u8.shape or self._prev[1].shape != base.shape:
             return lr_u8, base, None
+        if np.array_equal(lr_u8, self._prev[0]):  # a repeated frame (screens, games): DIS would find 0 too
+            return lr_u8, base, np.zeros((*lr_u8.shape, 2), np.float32)
         return lr_u8, base, self.flow.calc(lr_u8, self._prev[0], None)  # where each pixel was before
 
     def _strength(self, flow: np.ndarray) -> float:
@@ -184,12 +210,16 @@ class TemporalStabilizer:
         stands still, its small motions then set to none (in place)."""
         if self.still <= self.strength:
             return self.strength
-        resting = cv2.magnitude(flow[..., 0], flow[..., 1]) < STILL_MOTION
-        if np.count_nonzero(resting) < STILL_SHARE * resting.size:
+        # 1 where a pixel moved at least STILL_MOTION, else 0 (OpenCV's threshold is strict: >, so the
+        # float32 just below it); a float mask, so that zeroing the rest is one multiply, not a
+        # boolean-indexed assignment (20 ms at 720p, most of this step)
+        moving = cv2.threshold(cv2.magnitude(flow[..., 0], flow[..., 1]), _BELOW_STILL_MOTION, 1.0,
+                               cv2.THRESH_BINARY)[1]
+        if moving.size - cv2.countNonZero(moving) < STILL_SHARE * moving.size:
             return self.strength
         if np.hypot(*np.median(flow[::4, ::4].reshape(-1, 2), axis=0)) >= STILL_DRIFT:  # a slow pan
             return self.strength
-        flow[resting] = 0.0
+        cv2.multiply(flow, cv2.merge([moving, moving]), dst=flow)
         return self.still
 
     def _first(self, lr_u8: np.ndarray, base: np.ndarray, y: np.ndarray) -> None:

@@ -149,3 +149,43 @@ def test_a_frame_that_stands_still_is_held_harder_and_a_moving_one_is_not() -> N
     for shift in (3, 0.3):  # a fast pan, and one of a third of a pixel a frame
         moving, plain = run(STILL_STRENGTH, shift), run(0.0, shift)
         assert all(np.array_equal(a, b) for a, b in zip(moving, plain))
+
+
+def test_the_codes_table_rounds_as_the_float_luma_does() -> None:
+    """The video path rounds its input's Y' codes to 0-255 luma through a 256-entry table: the same
+    bytes as rounding the float luma, full and limited range, on planes of odd sizes."""
+    from srstream.engine.stabilize import _codes_to_luma, _codes_to_luma_u8, _round_u8
+
+    rng = np.random.default_rng(3)
+    for shape in ((1, 1), (7, 13), (37, 641)):
+        codes = rng.integers(0, 256, shape, np.uint8)
+        for gain, offset in ((1.0, 0.0), (255.0 / 219.0, -16.0 * 255.0 / 219.0)):
+            assert np.array_equal(cv2.LUT(codes, _codes_to_luma_u8(gain, offset)),
+                                  _round_u8(_codes_to_luma(codes, gain, offset)))
+
+
+def test_a_repeated_frame_takes_no_flow_and_the_flow_would_have_been_zero() -> None:
+    """A frame identical to the one before (a still screen, a paused game) skips the optical flow:
+    DIS finds no motion at all between identical frames, so the output is the one the flow would
+    give."""
+    rng = np.random.default_rng(4)
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+    text = np.full((48, 64), 230, np.uint8)
+    cv2.putText(text, "Ag", (4, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 20, 2)
+    for image in (_scene(rng)[0][..., 0], text, rng.integers(0, 256, (48, 64), np.uint8)):
+        assert not flow.calc(image, image.copy(), None).any()
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner, self.calls = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST), 0
+
+        def calc(self, *args):  # noqa: ANN002, ANN202
+            self.calls += 1
+            return self.inner.calc(*args)
+
+    steady = TemporalStabilizer(2, 0.5, 12.0, base=True, still=0.85)
+    steady.flow = Counting()
+    frames = [lr for lr, _ in _grey_sequence()]
+    for lr in (frames[0], frames[1], frames[1], frames[1], frames[2]):
+        steady.steady_luma(lr, cv2.resize(lr, (lr.shape[1] * 2, lr.shape[0] * 2)))
+    assert steady.flow.calls == 2  # frame 1 after frame 0, frame 2 after frame 1; none for the repeats
