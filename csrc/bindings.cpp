@@ -274,6 +274,33 @@ NB_MODULE(_native, m) {
     check(released([&] { return stabilize_luma(a); }));
   });
 
+  m.def("stabilize_rgb", [](Array image, float wr, float wg, float wb, const In& base, const In& flow,
+                            const In& prev_base, const In& prev_detail, Array next_base, Array next_detail, int scale,
+                            float strength, float tolerance, bool blend_base) {
+    require(image.dtype() == nb::dtype<uint8_t>() && image.ndim() == 3 &&
+                (image.shape(2) == 3 || image.shape(2) == 4) && image.stride(2) == 1 &&
+                (image.shape(1) == 1 || image.stride(1) == static_cast<int64_t>(image.shape(2))),
+            "stabilize_rgb: image must be a uint8 (H, W, 3 or 4) array with contiguous rows");
+    auto plane = [&](const auto& a, const char* what) {
+      require(a.dtype() == nb::dtype<float>() && a.ndim() == 2 && a.shape(0) == image.shape(0) &&
+                  a.shape(1) == image.shape(1) && c_contiguous(a),
+              std::string("stabilize_rgb: ") + what + " must be a contiguous float32 plane of the image's size");
+      return static_cast<const float*>(a.data());
+    };
+    require(scale >= 1 && flow.dtype() == nb::dtype<float>() && flow.ndim() == 3 &&
+                flow.shape(0) * scale == image.shape(0) && flow.shape(1) * scale == image.shape(1) &&
+                flow.shape(2) == 2 && c_contiguous(flow),
+            "stabilize_rgb: flow must be a contiguous float32 (H/scale, W/scale, 2) array");
+    StabilizeArgs a{nullptr, plane(base, "base"), static_cast<const float*>(flow.data()),
+                    plane(prev_base, "prev_base"), plane(prev_detail, "prev_detail"), nullptr,
+                    const_cast<float*>(plane(next_base, "next_base")),
+                    const_cast<float*>(plane(next_detail, "next_detail")), static_cast<int>(image.shape(0)),
+                    static_cast<int>(image.shape(1)), scale, strength, tolerance, blend_base,
+                    static_cast<uint8_t*>(image.data()), static_cast<std::ptrdiff_t>(image.stride(0)), 1.0f, 0.0f,
+                    1.0f, true, static_cast<int>(image.shape(2)), wr, wg, wb};
+    check(released([&] { return stabilize_luma(a); }));
+  });
+
   m.def("cap_plane", [](Array out, Array prev, const In& limit, const In& lut, const In& rows, const In& cols) {
     auto u8_plane = [](const auto& a, const char* what) {
       require(a.dtype() == nb::dtype<uint8_t>() && a.ndim() == 2 && (a.shape(1) == 1 || a.stride(1) == 1),

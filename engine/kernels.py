@@ -29,9 +29,8 @@ import numpy as np
 from srstream.engine.kernels_ref import (
     BFLOAT16, BT601, BT709, PackMode, YuvMatrix, _check_frame, _check_planes, _check_yuv, _from_real, _origins,
     _out_channels, _real, _storage, _strided_rows, cap_plane_reference, conv_tail_reference, pack_tiles_reference,
-    pack_tiles_yuv420_reference,
-    stabilize_luma_codes_reference, stabilize_luma_reference, unpack_luma_residual_reference, unpack_reference,
-    unpack_yuv420_reference,
+    pack_tiles_yuv420_reference, stabilize_luma_codes_reference, stabilize_luma_reference, stabilize_rgb_reference,
+    unpack_luma_residual_reference, unpack_reference, unpack_yuv420_reference,
 )
 from srstream.errors import KernelError
 from srstream.tiling import TilePlan
@@ -41,7 +40,8 @@ __all__ = [
     "cap_plane", "cap_plane_reference", "conv_tail", "conv_tail_reference", "has_native",
     "cuda_status", "pack_tiles", "tile_origins", "pack_tiles_reference", "pack_tiles_yuv420",
     "pack_tiles_yuv420_reference",
-    "stabilize_luma", "stabilize_luma_codes", "stabilize_luma_codes_reference", "stabilize_luma_reference", "unpack",
+    "stabilize_luma", "stabilize_luma_codes", "stabilize_luma_codes_reference", "stabilize_luma_reference",
+    "stabilize_rgb", "stabilize_rgb_reference", "unpack",
     "unpack_luma_residual", "unpack_luma_residual_reference", "unpack_reference", "unpack_yuv420",
     "unpack_yuv420_reference",
 ]
@@ -339,6 +339,37 @@ def stabilize_luma_codes(codes: np.ndarray, base: np.ndarray, flow: np.ndarray, 
         return out
     _native.stabilize_luma_codes(codes, gain, offset, inv_gain, base, flow, prev_base, prev_detail, *out, scale,
                                  strength, tolerance, blend_base)
+    return out
+
+
+def stabilize_rgb(image: np.ndarray, base: np.ndarray, flow: np.ndarray, prev_base: np.ndarray,
+                  prev_detail: np.ndarray, *, weights: tuple[float, float, float], scale: int, strength: float,
+                  tolerance: float, blend_base: bool,
+                  out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stabilize_luma` on an 8-bit RGB(A) frame (``(H, W, 3 or 4)`` uint8, rows contiguous):
+    its luma is ``(wr * R + wg * G) + wb * B`` (``weights``, float32), and R, G and B are each updated
+    in place to ``round(sample + change)`` clamped to 0-255, alpha kept: no float copy of the frame,
+    no change plane and no merge. Returns (next base, next detail), in ``out`` if given.
+
+    Raises:
+        KernelError: as :func:`stabilize_luma`; an image that is not 8-bit RGB(A).
+    """
+    if (image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (3, 4) or image.strides[2] != 1
+            or (image.shape[1] > 1 and image.strides[1] != image.shape[2])):
+        raise KernelError(f"stabilize_rgb: image must be a uint8 (H, W, 3 or 4) array with contiguous rows, got "
+                          f"{image.dtype} {image.shape}")
+    planes = {"base": base, "prev_base": prev_base, "prev_detail": prev_detail}
+    out = _stabilize_checks("stabilize_rgb", image[..., 0], planes, flow, scale, tolerance, out, 2)
+    wr, wg, wb = (float(np.float32(w)) for w in weights)
+    if _native is None:
+        updated, *state = stabilize_rgb_reference(image, (wr, wg, wb), base, flow, prev_base, prev_detail, scale,
+                                                  strength, tolerance, blend_base)
+        image[...] = updated
+        for o, r in zip(out, state):
+            o[...] = r
+        return out
+    _native.stabilize_rgb(image, wr, wg, wb, base, flow, prev_base, prev_detail, *out, scale, strength, tolerance,
+                          blend_base)
     return out
 
 

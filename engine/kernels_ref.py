@@ -361,6 +361,28 @@ def stabilize_luma_codes_reference(codes: np.ndarray, gain: float, offset: float
     return np.clip(np.rint(c + change * inv_gain), 0, 255).astype(np.uint8), next_base, next_detail
 
 
+def rgb_luma_reference(image: np.ndarray, weights: tuple[float, float, float]) -> np.ndarray:
+    """The luma :func:`stabilize_rgb_reference` reads from an 8-bit RGB(A) image: ``(wr * R + wg *
+    G) + wb * B`` in float32, in that order."""
+    wr, wg, wb = (_F32(w) for w in weights)
+    r, g, b = (image[..., c].astype(_F32) for c in range(3))
+    return (wr * r + wg * g) + wb * b
+
+
+def stabilize_rgb_reference(image: np.ndarray, weights: tuple[float, float, float], base: np.ndarray,
+                            flow: np.ndarray, prev_base: np.ndarray, prev_detail: np.ndarray, scale: int,
+                            strength: float, tolerance: float, blend_base: bool
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`stabilize_luma_reference` on an 8-bit RGB(A) image: (the updated image, R, G and B each
+    ``round(sample + change)`` clamped to 0-255 and alpha kept, next base, next detail)."""
+    change, next_base, next_detail = stabilize_luma_reference(rgb_luma_reference(image, weights), base, flow,
+                                                              prev_base, prev_detail, scale, strength, tolerance,
+                                                              blend_base)
+    updated = image.copy()
+    updated[..., :3] = np.clip(np.rint(image[..., :3].astype(_F32) + change[..., None]), 0, 255).astype(np.uint8)
+    return updated, next_base, next_detail
+
+
 def cap_plane_reference(out: np.ndarray, prev: np.ndarray, limit: np.ndarray, lut: np.ndarray, rows: np.ndarray,
                         cols: np.ndarray) -> np.ndarray:
     """numpy :func:`~srstream.engine.kernels.cap_plane`: ``out`` (uint8) clamped to within

@@ -38,7 +38,8 @@ import functools
 import cv2
 import numpy as np
 
-from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes
+from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes, stabilize_rgb
+from srstream.engine.kernels_ref import rgb_luma_reference
 from srstream.images import LUMA_BT601
 
 __all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "STILL_DRIFT", "STILL_MOTION",
@@ -107,8 +108,8 @@ def _codes_to_luma(codes: np.ndarray, gain: float, offset: float) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _codes_to_luma_u8(gain: float, offset: float) -> np.ndarray:
-    """The 256-entry table of :func:`_round_u8` of :func:`_codes_to_luma`: the same values, by
-    ``cv2.LUT`` in 0.1 ms at 720p instead of a rounding pass over floats (4 ms)."""
+    """The 256-entry table of :func:`_round_u8` of :func:`_codes_to_luma`: the same values by one
+    ``cv2.LUT`` pass over the codes (0.06 ms at 720p) instead of three over floats (0.35 ms)."""
     return _round_u8(_codes_to_luma(np.arange(256, dtype=np.uint8).reshape(1, 256), gain, offset))
 
 
@@ -144,6 +145,8 @@ class TemporalStabilizer:
         """``lr`` (h, w, C) and ``sr`` (h*s, w*s, C), uint8 or uint16, RGB(A): the steadied ``sr``."""
         if lr.ndim != 3 or lr.shape[2] < 3 or self.strength <= 0:
             return sr
+        if sr.dtype == np.uint8 and sr.ndim == 3 and sr.shape[2] in (3, 4):
+            return self._steady_rgb(self._luma(lr), sr)
         change = self._change(self._luma(lr), self._luma(sr))
         if change is None:
             return sr
@@ -174,6 +177,22 @@ class TemporalStabilizer:
             out_y, base, flow, prev_base, prev_detail, gain=gain, offset=offset, scale=self.scale,
             strength=self._strength(flow), tolerance=self.tolerance, blend_base=self.blend_base, out=self._spare[1:])
         self._keep(lr_u8, self._spare[0], next_base, next_detail)
+
+    def _steady_rgb(self, lr_y: np.ndarray, sr: np.ndarray) -> np.ndarray:
+        """A steadied copy of the 8-bit RGB(A) frame ``sr``, made by one native pass that reads its luma
+        and adds the change to R, G and B, in place of a float luma plane, a change plane, a merge and
+        an add; ``lr_y``: its input's float luma."""
+        lr_u8, base, flow = self._start(lr_y, sr.shape[:2])
+        if flow is None:
+            self._first(lr_u8, base, rgb_luma_reference(sr, LUMA_BT601))
+            return sr
+        _, prev_base, prev_detail = self._prev
+        sr = np.array(sr, copy=True)  # the caller's frame stays as it was
+        next_base, next_detail = stabilize_rgb(
+            sr, base, flow, prev_base, prev_detail, weights=LUMA_BT601, scale=self.scale,
+            strength=self._strength(flow), tolerance=self.tolerance, blend_base=self.blend_base, out=self._spare[1:])
+        self._keep(lr_u8, self._spare[0], next_base, next_detail)
+        return sr
 
     def _change(self, lr_y: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """The luma change (float32, 0-255 scale, at ``y``'s size) that steadies this frame, given

@@ -185,6 +185,8 @@ Status stabilize_luma(const StabilizeArgs& a) {
   if (a.scale < 1 || a.height < a.scale || a.width < a.scale || a.height % a.scale || a.width % a.scale)
     return Status::Error("stabilize_luma: the output size must be the input size times the scale");
   if (!(a.tolerance > 0.0f)) return Status::Error("stabilize_luma: tolerance must be positive");
+  if (a.rgb && (!a.codes || (a.pixel != 3 && a.pixel != 4)))
+    return Status::Error("stabilize_luma: an RGB image needs 3 or 4 samples per pixel");
   table().stabilize(a);
   return Status::Ok();
 }

@@ -702,8 +702,13 @@ inline void warp_row(const WarpRow& R, float* wb, float* wd) { warp_pixels(R, 0,
 // that the loops vectorise (gathers need -fno-trapping-math for the float -> int conversions);
 // float ops in the reference's order (kernels_ref.stabilize_luma_reference), so the results are
 // bit-identical.
-template <bool Blend, bool Codes>
+// Codes: 0 float luma in, a change plane out; 1 an 8-bit code plane, updated in place; 3 or 4 an
+// interleaved 8-bit RGB or RGBA image of that many samples a pixel, its R, G and B updated in place
+// (its luma read into a row first and the change written back from one: three loops that
+// vectorise, where one with the strided samples would not).
+template <bool Blend, int Codes>
 void stabilize_rows(const StabilizeArgs& A) {
+  constexpr bool Rgb = Codes >= 3;
   const int H = A.height, W = A.width, s = A.scale, h = H / s, w = W / s;
   const float sf = static_cast<float>(s), k = A.strength / A.tolerance, strength = A.strength;
   const float fw = static_cast<float>(W), fh = static_cast<float>(H);
@@ -738,9 +743,12 @@ void stabilize_rows(const StabilizeArgs& A) {
         oy[x] = ax1 * f[i0 + 1] + ax * f[i1 + 1];
       }
     }
-    std::vector<float> warped(2 * static_cast<std::size_t>(W));  // this thread's row of warped base, detail
+    // this thread's row of warped base, detail (and, for an RGB image, its luma and change)
+    std::vector<float> warped((Rgb ? 4 : 2) * static_cast<std::size_t>(W));
     float* __restrict wb_row = warped.data();
     float* __restrict wd_row = warped.data() + W;
+    float* __restrict luma_row = Rgb ? warped.data() + 2 * W : nullptr;
+    float* __restrict change_row = Rgb ? warped.data() + 3 * W : nullptr;
 #pragma omp for schedule(static)
     for (int y = 0; y < H; ++y) {
       int rlo;
@@ -754,11 +762,20 @@ void stabilize_rows(const StabilizeArgs& A) {
       const float* __restrict uy0 = uy_rows + r0;
       const float* __restrict uy1 = uy_rows + r1;
       const std::ptrdiff_t row = static_cast<std::ptrdiff_t>(y) * W;
-      const float* __restrict yr = Codes ? nullptr : A.y + row;
+      const float* __restrict yr = Rgb ? luma_row : (Codes ? nullptr : A.y + row);
       uint8_t* __restrict cr = Codes ? A.codes + static_cast<std::ptrdiff_t>(y) * A.codes_stride : nullptr;
       const float gain = A.gain, offset = A.offset, inv_gain = A.inv_gain;
+      if constexpr (Rgb) {
+        const float wr = A.wr, wg = A.wg, wbl = A.wb;
+#pragma omp simd
+        for (int x = 0; x < W; ++x) {
+          const uint8_t* p = cr + static_cast<std::ptrdiff_t>(x) * Codes;
+          luma_row[x] =
+              (wr * static_cast<float>(p[0]) + wg * static_cast<float>(p[1])) + wbl * static_cast<float>(p[2]);
+        }
+      }
       const float* __restrict br = A.base + row;
-      float* __restrict out_change = Codes ? nullptr : A.change + row;
+      float* __restrict out_change = Rgb ? change_row : (Codes ? nullptr : A.change + row);
       float* __restrict out_base = A.next_base + row;
       float* __restrict out_detail = A.next_detail + row;
       warp_row(WarpRow{fy, ay, ay1, sf, fw, fh, W, H, ux0, ux1, uy0, uy1, A.prev_base, A.prev_detail}, wb_row, wd_row);
@@ -767,7 +784,7 @@ void stabilize_rows(const StabilizeArgs& A) {
         const float wb = wb_row[x], wd = wd_row[x];
         const float b = br[x];
         float luma;
-        if constexpr (Codes) {
+        if constexpr (Codes == 1) {
           luma = static_cast<float>(cr[x]) * gain + offset;
         } else {
           luma = yr[x];
@@ -785,11 +802,21 @@ void stabilize_rows(const StabilizeArgs& A) {
         } else {
           out_base[x] = b;
         }
-        if constexpr (Codes) {
+        if constexpr (Codes == 1) {
           const float v = std::nearbyint(static_cast<float>(cr[x]) + total * inv_gain);
           cr[x] = static_cast<uint8_t>(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
         } else {
           out_change[x] = total;
+        }
+      }
+      if constexpr (Rgb) {
+        for (int x = 0; x < W; ++x) {
+          uint8_t* p = cr + static_cast<std::ptrdiff_t>(x) * Codes;
+          const float total = change_row[x];
+          for (int c = 0; c < 3; ++c) {
+            const float v = std::nearbyint(static_cast<float>(p[c]) + total);
+            p[c] = static_cast<uint8_t>(v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v));
+          }
         }
       }
     }
@@ -797,12 +824,16 @@ void stabilize_rows(const StabilizeArgs& A) {
 }
 
 inline void stabilize_impl(const StabilizeArgs& A) {
-  if (A.codes) {
-    if (A.blend_base) return stabilize_rows<true, true>(A);
-    return stabilize_rows<false, true>(A);
+  if (A.codes && A.rgb) {
+    if (A.pixel == 4) return A.blend_base ? stabilize_rows<true, 4>(A) : stabilize_rows<false, 4>(A);
+    return A.blend_base ? stabilize_rows<true, 3>(A) : stabilize_rows<false, 3>(A);
   }
-  if (A.blend_base) return stabilize_rows<true, false>(A);
-  stabilize_rows<false, false>(A);
+  if (A.codes) {
+    if (A.blend_base) return stabilize_rows<true, 1>(A);
+    return stabilize_rows<false, 1>(A);
+  }
+  if (A.blend_base) return stabilize_rows<true, 0>(A);
+  stabilize_rows<false, 0>(A);
 }
 
 // ---- a luma graph's last conv, skip and pixel shuffle (see kernels.h: conv_tail) -------------

@@ -300,6 +300,23 @@ def _check_stabilizer(a: dict[str, np.ndarray], scale: int, blend_base: bool) ->
         np.testing.assert_array_equal(mine, ref_codes)
         for g, r in zip(state, ref_state):
             np.testing.assert_array_equal(g, r)
+    # an interleaved RGB and RGBA frame (rows padded), its luma read and its R, G, B updated in place
+    rng = np.random.default_rng(codes.size)
+    weights = (0.299, 0.587, 0.114)
+    for channels in (3, 4):
+        height, width = codes.shape
+        image = rng.integers(0, 256, (height, width + 3, channels), np.uint8)[:, :width]
+        image[..., :3] = np.clip(image[..., :3].astype(int) // 4 + codes[..., None] * 3 // 4, 0, 255)
+        mine = image.copy()
+        state = K.stabilize_rgb(mine, *args, weights=weights, scale=scale, strength=0.7, tolerance=25.0,
+                                blend_base=blend_base)
+        ref_image, *ref_state = R.stabilize_rgb_reference(image, tuple(float(np.float32(w)) for w in weights), *args,
+                                                          scale, 0.7, 25.0, blend_base)
+        np.testing.assert_array_equal(mine, ref_image)
+        if channels == 4:
+            np.testing.assert_array_equal(mine[..., 3], image[..., 3])  # alpha kept
+        for g, r in zip(state, ref_state):
+            np.testing.assert_array_equal(g, r)
 
 
 def test_cap_plane_matches_reference(isa):
@@ -378,6 +395,10 @@ def test_stabilize_luma_refuses_bad_planes():
     with pytest.raises(KernelError, match="tolerance"):
         K.stabilize_luma(a["y"], a["base"], a["flow"], a["prev_base"], a["prev_detail"],
                          **{**args, "tolerance": 0.0})
+    for image in (np.zeros((8, 8, 2), np.uint8), np.zeros((8, 8, 3), np.uint16), np.zeros((8, 8, 3), np.uint8)[:, ::2]):
+        with pytest.raises(KernelError, match="image must be"):
+            K.stabilize_rgb(image, a["base"], a["flow"], a["prev_base"], a["prev_detail"], weights=(0.3, 0.6, 0.1),
+                            **args)
 
 
 def test_bad_arguments_raise_kernel_errors():

@@ -149,6 +149,11 @@ struct StabilizeArgs {
   uint8_t* codes = nullptr;
   std::ptrdiff_t codes_stride = 0;
   float gain = 1.0f, offset = 0.0f, inv_gain = 1.0f;
+  // rgb: codes is an interleaved 8-bit RGB(A) image of pixel samples per pixel (3 or 4; alpha kept),
+  // luma = (wr * R + wg * G) + wb * B, and the change is added to R, G and B alike, rounded
+  bool rgb = false;
+  int pixel = 1;
+  float wr = 0.0f, wg = 0.0f, wb = 0.0f;
 };
 Status stabilize_luma(const StabilizeArgs& args);
 
