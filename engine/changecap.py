@@ -93,9 +93,8 @@ class ChangeCap:
         """``lr`` (h, w[, C]) and ``sr`` (h*s, w*s[, C]) of one dtype (uint8 or uint16): ``sr`` capped,
         in place. A frame of a new size starts over."""
         change = self._input_change("rgb", lr, sr.shape[:2])
-        if change is not None and not self._is_cut(change):
-            self._cap("rgb", sr, change)
-        self._keep("rgb", lr, sr)
+        kept = change is not None and not self._is_cut(change) and self._cap("rgb", sr, change)
+        self._keep("rgb", lr, sr, out_kept=kept)
         return sr
 
     def planes(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, frame: np.ndarray) -> None:
@@ -150,11 +149,12 @@ class ChangeCap:
         the previous output took the result too (the native one-pass clamp of an 8-bit plane)."""
         previous = self._prev[key][1]
         h, w = out.shape[:2]
-        if out.ndim == 2 and out.dtype == np.uint8 and kernels.has_native():
-            kernels.cap_plane(out, previous, change, self._gain_table, _nearest(change.shape[0], h),
-                              _nearest(change.shape[1], w))
-            return True
         channels = out.shape[2] if out.ndim == 3 else 1
+        if out.dtype == np.uint8 and kernels.has_native() and (out.ndim == 2 or out.flags.c_contiguous):
+            # an interleaved frame is a plane of w * channels samples a row, each taking its pixel's cap
+            kernels.cap_plane(out.reshape(h, w * channels), previous.reshape(h, w * channels), change,
+                              self._gain_table, _nearest(change.shape[0], h), _nearest(change.shape[1], w, channels))
+            return True
         if self.gain != 1.0:
             change = cv2.multiply(change, self.gain, dtype=cv2.CV_16U if change.dtype == np.uint16 else cv2.CV_8U)
         if channels > 1:  # the same limit for every channel, spread at the input's size (4x fewer pixels)
@@ -177,12 +177,12 @@ class ChangeCap:
 
 
 @functools.lru_cache(maxsize=16)
-def _nearest(source: int, size: int) -> np.ndarray:
+def _nearest(source: int, size: int, channels: int = 1) -> np.ndarray:
     """For each of ``size`` samples along an axis, the one of ``source`` that cv2.resize's
-    nearest-neighbour mode takes (int32): the native clamp spreads the cap exactly as the OpenCV
-    path does."""
+    nearest-neighbour mode takes (int32), each repeated ``channels`` times (the samples of an
+    interleaved pixel): the native clamp spreads the cap exactly as the OpenCV path does."""
     index = cv2.resize(np.arange(source, dtype=np.float32)[None], (size, 1), interpolation=cv2.INTER_NEAREST)
-    return np.ascontiguousarray(index[0].astype(np.int32))
+    return np.ascontiguousarray(np.repeat(index[0].astype(np.int32), channels))
 
 
 def _levels(eight_bit: int, dtype: np.dtype) -> int:

@@ -171,6 +171,36 @@ def test_the_native_clamp_equals_the_opencv_passes(h, w, scale, gain, radius, no
     assert not np.array_equal(results[True][1], inputs[1][3])  # the cap did change something
 
 
+@pytest.mark.parametrize(("h", "w", "scale"), [(24, 32, 2), (23, 31, 3)])
+@pytest.mark.parametrize("channels", (3, 4))
+@pytest.mark.parametrize(("gain", "radius", "noise"), [(2.0, 1, 4), (1.5, 0, 0)])
+def test_an_8_bit_rgb_frame_takes_the_native_clamp_with_the_opencv_result(h, w, scale, channels, gain, radius, noise,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interleaved 8-bit RGB(A) frame is clamped as one plane of its samples by the native pass
+    (each sample taking its pixel's cap, alpha too, as the OpenCV passes cap every channel); frame
+    after frame, a cut included, it gives what the OpenCV passes give."""
+    from srstream.engine import kernels
+
+    if not kernels.has_native():
+        pytest.skip("the native kernels are not built here")
+    rng = np.random.default_rng(h * w * channels)
+    base, patch = _scene(5, (h, w, channels)), _scene(7, (5, 6, channels))
+    inputs = []
+    for k, x in enumerate((3, 3, 5, 9, 0, 14)):  # a small patch moving over a still picture; frame 4: a cut
+        lr = base.copy() if k != 4 else _scene(6, (h, w, channels))
+        lr[4:9, x:x + 6] = patch
+        inputs.append((lr, rng.integers(0, 256, (h * scale, w * scale, channels), np.uint8)))
+    results = {}
+    for native in (True, False):
+        if not native:
+            monkeypatch.setattr(kernels, "has_native", lambda: False)
+        cap = ChangeCap(scale, gain, radius, noise)
+        results[native] = [cap(lr, sr.copy()).copy() for lr, sr in inputs]
+    for a, b in zip(results[True], results[False]):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(results[True][1], inputs[1][1])  # the cap did change something
+
+
 def test_the_capped_upscaler_wraps_both_paths() -> None:
     class Plain:
         spec = type("Spec", (), {"scale": 2, "name": "plain"})()
