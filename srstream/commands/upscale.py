@@ -388,6 +388,12 @@ def _run(args: argparse.Namespace) -> int:
                 source, found, line = probe_camera(source)
                 if line:
                     print(f"sr-stream: {line}", file=sys.stderr)
+            elif source.kind in ("screen", "window") and source.size is None:  # its size, for the tier
+                from srstream.engine.sources import probe_screen
+
+                source = probe_screen(source)
+                if source.size:
+                    print(f"sr-stream: {source}: {source.size[0]}x{source.size[1]}", file=sys.stderr)
             try:
                 if model is None:
                     model, steady = live_model(args, source, found)

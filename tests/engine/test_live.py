@@ -25,7 +25,7 @@ from srstream.engine.live import CaptureSource, Rung, run_live
 from srstream.engine.messages import LatestFrame, Passthrough, Report
 from srstream.engine.pipeline import UpscaleStage
 from srstream.engine.live_sinks import Recorder
-from srstream.engine.sources import LiveSource, open_capture, parse_live
+from srstream.engine.sources import LiveSource, open_capture, parse_live, probe_screen
 from srstream.engine.models import resolve_model
 from srstream.engine.pattern import draw, read_counter
 from srstream.engine.upscaler import FrameUpscaler
@@ -492,6 +492,30 @@ def test_cli_shows_a_screen_region(xvfb: str, tmp_path: Path, monkeypatch: pytes
     assert "capture-to-display latency" in capsys.readouterr().out
 
 
+def test_a_whole_screen_is_sized_before_its_tier_is_picked(xvfb: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole screen's capture says no size until opened: its tier was picked at 640x360 whatever
+    the screen, too slow a tier for a larger one. It is opened once first, and the tier picked at its
+    own size; a region and a camera are left as they are (nothing opened)."""
+    from srstream.engine import autotune
+
+    screen = parse_live(f"screen:{xvfb}", platform="linux")
+    assert screen.size is None and probe_screen(screen).size == (1280, 720)
+    for known in (parse_live("screen::93@0,0,32,32", platform="linux"), parse_live("camera:0", platform="linux")):
+        assert probe_screen(known) is known
+
+    seen = []
+
+    def pick_tier(scale, *, fps, size=None, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        seen.append(size)
+        raise ConfigError("stop here: the tier's size is what this test wants")
+
+    monkeypatch.setenv("DISPLAY", xvfb)
+    monkeypatch.setattr(autotune, "pick_tier", pick_tier)
+    assert main([f"screen:{xvfb}", "--frames", "3", "--no-display", "-o", str(tmp_path / "rec.mp4")]) != 0
+    assert seen == [(1280, 720)] and not (tmp_path / "rec.mp4").exists()
+
+
 def test_window_by_title(xvfb: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("xwininfo") is None:
         pytest.skip("needs xwininfo (apt install x11-utils)")
@@ -506,6 +530,7 @@ def test_window_by_title(xvfb: str, monkeypatch: pytest.MonkeyPatch) -> None:
         finally:
             container.close()
         assert frame.shape == (48, 128, 3) and read_counter(frame) > 0  # the window's own pixels
+        assert source.size is None and probe_screen(source).size == (128, 48)  # its size, for the tier
     finally:
         painter.terminate()
         painter.wait(timeout=10)
