@@ -361,6 +361,26 @@ def test_cap_plane_without_the_native_kernels(monkeypatch: pytest.MonkeyPatch):
         K.cap_plane(out, prev, limit, lut, rows + 1, cols)
 
 
+def test_stabilize_rgb_without_the_native_kernels(monkeypatch: pytest.MonkeyPatch):
+    """A build without the extension steadies an 8-bit RGBA frame (padded rows) in place with the
+    reference: R, G and B changed, alpha and the row padding not."""
+    monkeypatch.setattr(K, "_native", None)
+    a = _stabilizer_inputs(np.random.default_rng(13), 9, 11, 2)
+    args = (a["base"], a["flow"], a["prev_base"], a["prev_detail"])
+    frame = np.random.default_rng(14).integers(0, 256, (18, 25, 4), np.uint8)
+    before, image = frame.copy(), frame[:, :22]
+    state = K.stabilize_rgb(image, *args, weights=(0.299, 0.587, 0.114), scale=2, strength=0.7, tolerance=25.0,
+                            blend_base=True)
+    want, *want_state = R.stabilize_rgb_reference(before[:, :22], (float(np.float32(0.299)), float(np.float32(0.587)),
+                                                                   float(np.float32(0.114))), *args, 2, 0.7, 25.0, True)
+    np.testing.assert_array_equal(image, want)
+    assert not np.array_equal(image[..., :3], before[:, :22, :3])
+    np.testing.assert_array_equal(image[..., 3], before[:, :22, 3])
+    np.testing.assert_array_equal(frame[:, 22:], before[:, 22:])
+    for g, r in zip(state, want_state):
+        np.testing.assert_array_equal(g, r)
+
+
 def test_stabilize_luma_follows_the_flow_and_fades_with_the_mismatch():
     """What the step means, on the reference: with a flow of one input pixel to the left, the
     previous detail arrives shifted by the scale; a base that matches the warped one takes
