@@ -50,7 +50,7 @@ def _frames(clip: Path, count: int) -> list[tuple]:
 
 
 def _time(step, frames: list[tuple], rounds: int) -> tuple[float, str]:  # noqa: ANN001
-    """The fastest round's mean ms per frame of ``step(make)`` and the md5 of that round's outputs."""
+    """The fastest round's mean ms per frame of the runner ``step()`` makes, and the md5 of that round's outputs."""
     best, digest = float("inf"), ""
     for _ in range(rounds):
         run = step()

@@ -125,6 +125,37 @@ const uint8_t* plane_of(const A& a, const char* what) {
   return static_cast<const uint8_t*>(a.data());
 }
 
+// What the stabiliser bindings share: the float32 state planes of the frame's H x W size and the
+// (H/scale, W/scale, 2) flow, checked, and the arguments they fill (the luma's source and the change
+// are each binding's own).
+struct StabilizeState {
+  const In &base, &flow, &prev_base, &prev_detail;
+  Array next_base, next_detail;
+  int scale;
+  float strength, tolerance;
+  bool blend_base;
+};
+
+template <class A>
+const float* float_plane(const A& a, size_t h, size_t w, const char* what, const char* name) {
+  require(a.dtype() == nb::dtype<float>() && a.ndim() == 2 && a.shape(0) == h && a.shape(1) == w && c_contiguous(a),
+          std::string(what) + ": " + name + " must be a contiguous float32 plane of the frame's size");
+  return static_cast<const float*>(a.data());
+}
+
+StabilizeArgs stabilize_args(const StabilizeState& s, size_t h, size_t w, const char* what) {
+  require(s.scale >= 1 && s.flow.dtype() == nb::dtype<float>() && s.flow.ndim() == 3 &&
+              s.flow.shape(0) * s.scale == h && s.flow.shape(1) * s.scale == w && s.flow.shape(2) == 2 &&
+              c_contiguous(s.flow),
+          std::string(what) + ": flow must be a contiguous float32 (H/scale, W/scale, 2) array");
+  auto out = [&](const Array& a, const char* name) { return const_cast<float*>(float_plane(a, h, w, what, name)); };
+  return StabilizeArgs{nullptr, float_plane(s.base, h, w, what, "base"), static_cast<const float*>(s.flow.data()),
+                       float_plane(s.prev_base, h, w, what, "prev_base"),
+                       float_plane(s.prev_detail, h, w, what, "prev_detail"), nullptr,
+                       out(s.next_base, "next_base"), out(s.next_detail, "next_detail"), static_cast<int>(h),
+                       static_cast<int>(w), s.scale, s.strength, s.tolerance, s.blend_base};
+}
+
 }  // namespace
 
 NB_MODULE(_native, m) {
@@ -230,22 +261,12 @@ NB_MODULE(_native, m) {
   m.def("stabilize_luma", [](const In& y, const In& base, const In& flow, const In& prev_base, const In& prev_detail,
                              Array change, Array next_base, Array next_detail, int scale, float strength,
                              float tolerance, bool blend_base) {
-    auto plane = [&](const auto& a, const char* what) {
-      require(a.dtype() == nb::dtype<float>() && a.ndim() == 2 && a.shape(0) == y.shape(0) &&
-                  a.shape(1) == y.shape(1) && c_contiguous(a),
-              std::string("stabilize_luma: ") + what + " must be a contiguous float32 plane of the output size");
-      return static_cast<const float*>(a.data());
-    };
     require(y.ndim() == 2, "stabilize_luma: y must be an (H, W) plane");
-    require(scale >= 1 && flow.dtype() == nb::dtype<float>() && flow.ndim() == 3 &&
-                flow.shape(0) * scale == y.shape(0) && flow.shape(1) * scale == y.shape(1) && flow.shape(2) == 2 &&
-                c_contiguous(flow),
-            "stabilize_luma: flow must be a contiguous float32 (H/scale, W/scale, 2) array");
-    StabilizeArgs a{plane(y, "y"), plane(base, "base"), static_cast<const float*>(flow.data()),
-                    plane(prev_base, "prev_base"), plane(prev_detail, "prev_detail"),
-                    const_cast<float*>(plane(change, "change")), const_cast<float*>(plane(next_base, "next_base")),
-                    const_cast<float*>(plane(next_detail, "next_detail")), static_cast<int>(y.shape(0)),
-                    static_cast<int>(y.shape(1)), scale, strength, tolerance, blend_base};
+    const size_t h = y.shape(0), w = y.shape(1);
+    StabilizeArgs a = stabilize_args({base, flow, prev_base, prev_detail, next_base, next_detail, scale, strength,
+                                      tolerance, blend_base}, h, w, "stabilize_luma");
+    a.y = float_plane(y, h, w, "stabilize_luma", "y");
+    a.change = const_cast<float*>(float_plane(change, h, w, "stabilize_luma", "change"));
     check(released([&] { return stabilize_luma(a); }));
   });
 
@@ -254,23 +275,13 @@ NB_MODULE(_native, m) {
                                    Array next_detail, int scale, float strength, float tolerance, bool blend_base) {
     require(codes.dtype() == nb::dtype<uint8_t>() && codes.ndim() == 2 && (codes.shape(1) == 1 || codes.stride(1) == 1),
             "stabilize_luma_codes: codes must be a uint8 (H, W) plane with contiguous rows");
-    auto plane = [&](const auto& a, const char* what) {
-      require(a.dtype() == nb::dtype<float>() && a.ndim() == 2 && a.shape(0) == codes.shape(0) &&
-                  a.shape(1) == codes.shape(1) && c_contiguous(a),
-              std::string("stabilize_luma_codes: ") + what + " must be a contiguous float32 plane of the codes' size");
-      return static_cast<const float*>(a.data());
-    };
-    require(scale >= 1 && flow.dtype() == nb::dtype<float>() && flow.ndim() == 3 &&
-                flow.shape(0) * scale == codes.shape(0) && flow.shape(1) * scale == codes.shape(1) &&
-                flow.shape(2) == 2 && c_contiguous(flow),
-            "stabilize_luma_codes: flow must be a contiguous float32 (H/scale, W/scale, 2) array");
-    StabilizeArgs a{nullptr, plane(base, "base"), static_cast<const float*>(flow.data()),
-                    plane(prev_base, "prev_base"), plane(prev_detail, "prev_detail"), nullptr,
-                    const_cast<float*>(plane(next_base, "next_base")),
-                    const_cast<float*>(plane(next_detail, "next_detail")), static_cast<int>(codes.shape(0)),
-                    static_cast<int>(codes.shape(1)), scale, strength, tolerance, blend_base,
-                    static_cast<uint8_t*>(codes.data()), static_cast<std::ptrdiff_t>(codes.stride(0)), gain, offset,
-                    inv_gain};
+    StabilizeArgs a = stabilize_args({base, flow, prev_base, prev_detail, next_base, next_detail, scale, strength,
+                                      tolerance, blend_base}, codes.shape(0), codes.shape(1), "stabilize_luma_codes");
+    a.codes = static_cast<uint8_t*>(codes.data());
+    a.codes_stride = static_cast<std::ptrdiff_t>(codes.stride(0));
+    a.gain = gain;
+    a.offset = offset;
+    a.inv_gain = inv_gain;
     check(released([&] { return stabilize_luma(a); }));
   });
 
@@ -281,23 +292,15 @@ NB_MODULE(_native, m) {
                 (image.shape(2) == 3 || image.shape(2) == 4) && image.stride(2) == 1 &&
                 (image.shape(1) == 1 || image.stride(1) == static_cast<int64_t>(image.shape(2))),
             "stabilize_rgb: image must be a uint8 (H, W, 3 or 4) array with contiguous rows");
-    auto plane = [&](const auto& a, const char* what) {
-      require(a.dtype() == nb::dtype<float>() && a.ndim() == 2 && a.shape(0) == image.shape(0) &&
-                  a.shape(1) == image.shape(1) && c_contiguous(a),
-              std::string("stabilize_rgb: ") + what + " must be a contiguous float32 plane of the image's size");
-      return static_cast<const float*>(a.data());
-    };
-    require(scale >= 1 && flow.dtype() == nb::dtype<float>() && flow.ndim() == 3 &&
-                flow.shape(0) * scale == image.shape(0) && flow.shape(1) * scale == image.shape(1) &&
-                flow.shape(2) == 2 && c_contiguous(flow),
-            "stabilize_rgb: flow must be a contiguous float32 (H/scale, W/scale, 2) array");
-    StabilizeArgs a{nullptr, plane(base, "base"), static_cast<const float*>(flow.data()),
-                    plane(prev_base, "prev_base"), plane(prev_detail, "prev_detail"), nullptr,
-                    const_cast<float*>(plane(next_base, "next_base")),
-                    const_cast<float*>(plane(next_detail, "next_detail")), static_cast<int>(image.shape(0)),
-                    static_cast<int>(image.shape(1)), scale, strength, tolerance, blend_base,
-                    static_cast<uint8_t*>(image.data()), static_cast<std::ptrdiff_t>(image.stride(0)), 1.0f, 0.0f,
-                    1.0f, true, static_cast<int>(image.shape(2)), wr, wg, wb};
+    StabilizeArgs a = stabilize_args({base, flow, prev_base, prev_detail, next_base, next_detail, scale, strength,
+                                      tolerance, blend_base}, image.shape(0), image.shape(1), "stabilize_rgb");
+    a.codes = static_cast<uint8_t*>(image.data());
+    a.codes_stride = static_cast<std::ptrdiff_t>(image.stride(0));
+    a.rgb = true;
+    a.pixel = static_cast<int>(image.shape(2));
+    a.wr = wr;
+    a.wg = wg;
+    a.wb = wb;
     check(released([&] { return stabilize_luma(a); }));
   });
 
