@@ -103,6 +103,11 @@ class BackendDef:
         return cls(spec, model, precision, options if options is not None else self.options())
 
 
+#: ``SRSTREAM_LANES=1``: a file's frames go through the network one at a time, as a live source's do
+#: (:meth:`Backend.lanes`).
+LANES_ENV = "SRSTREAM_LANES"
+
+
 class Backend(ABC):
     """Base class of every inference backend."""
 
@@ -140,6 +145,17 @@ class Backend(ABC):
         """Outputs of several batches, in order. Backends that can overlap copies and compute
         across batches (TensorRT) override this; the default runs them one by one."""
         return [self.infer(b) for b in batches]
+
+    def lanes(self) -> int:
+        """How many frames to run at once when frames queue up (a file's, not a live source's): 1,
+        or more where :meth:`lane` gives views that run side by side with better throughput than
+        one frame on every core (OpenVINO's streams on a CPU)."""
+        return 1
+
+    def lane(self) -> Backend:
+        """A view of this backend for one of :meth:`lanes` threads that infer at the same time:
+        its own requests, the compiled graphs shared. Only where :meth:`lanes` is above 1."""
+        raise NotImplementedError(f"{self.name} runs one frame at a time")
 
     def run_frame_samples(self, frame: np.ndarray, plan: TilePlan, mode: int, gain: float, bias: float,
                           inv: tuple[float, float]) -> np.ndarray | None:

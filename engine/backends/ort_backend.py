@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from srstream.engine.backends.base import Availability, Backend, BackendDef
+from srstream.engine.backends.base import LANES_ENV, Availability, Backend, BackendDef
 from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, ModelError
 from srstream.spec import ModelSpec
@@ -80,8 +81,9 @@ class OrtBackend(Backend):
         if path is None:
             raise ModelError(f"model {spec.name} has no {precision} variant beside {model} "
                              f"(expected {model.stem}.{precision}.onnx); export one with sr-stream export --{precision}")
+        self.threads = options.threads or len(os.sched_getaffinity(0))
         session_options = ort.SessionOptions()
-        session_options.intra_op_num_threads = options.threads or len(os.sched_getaffinity(0))
+        session_options.intra_op_num_threads = self.threads
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         session_options.log_severity_level = 3
         # Idle pool threads sleep instead of spinning between runs: in the file pipeline the decoder
@@ -94,17 +96,35 @@ class OrtBackend(Backend):
         luma = cpu_luma_graph(spec, model, precision) if providers == ["CPUExecutionProvider"] else None
         if luma is not None:  # on the CPU, the net alone: the colour work is done once per frame outside
             path, self.luma_graph = luma, True
-        try:
-            self.session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), session_options,
-                                                providers=providers)
-        except Exception as exc:  # ORT's exception types are not importable
-            where = f"the in-memory graph of {spec.name}" if isinstance(path, bytes) else str(path)
-            raise ModelError(f"ONNX Runtime cannot load {where}: {exc}") from exc
+        self._load = (path, session_options, providers)
+        self.session = self._session(self.threads)
         self.provider = self.session.get_providers()[0]
         self.input_dtype = np.dtype(np.float16 if self.session.get_inputs()[0].type == "tensor(float16)" else np.float32)
         batch = self.session.get_inputs()[0].shape[0]
         if isinstance(batch, int) and batch > 0:  # a graph exported for one batch size (a foreign one): no more
             self.max_batch = min(self.max_batch, batch)
+
+    def _session(self, threads: int) -> Any:  # noqa: ANN401 - an onnxruntime.InferenceSession
+        import onnxruntime as ort
+
+        path, session_options, providers = self._load
+        session_options.intra_op_num_threads = threads
+        try:
+            return ort.InferenceSession(path if isinstance(path, bytes) else str(path), session_options,
+                                        providers=providers)
+        except Exception as exc:  # ORT's exception types are not importable
+            where = f"the in-memory graph of {self.spec.name}" if isinstance(path, bytes) else str(path)
+            raise ModelError(f"ONNX Runtime cannot load {where}: {exc}") from exc
+
+    def lanes(self) -> int:
+        """2 on the CPU given 2 threads or more: a file's frames two at a time, each on a session of
+        half the threads (see :mod:`srstream.engine.backends.ov_backend`, whose lanes these follow)."""
+        if os.environ.get(LANES_ENV) == "1" or self.provider != "CPUExecutionProvider":
+            return 1
+        return 2 if self.threads >= 2 else 1
+
+    def lane(self) -> OrtLane:
+        return OrtLane(self, self._session(max(1, self.threads // self.lanes())))
 
     @property
     def device(self) -> str:
@@ -122,6 +142,26 @@ class OrtBackend(Backend):
 
     def close(self) -> None:
         self.__dict__.pop("session", None)
+
+
+class OrtLane:
+    """One lane of an :class:`OrtBackend` (:meth:`OrtBackend.lane`): a session of its own, of half the
+    threads; everything else is the backend's."""
+
+    def __init__(self, backend: OrtBackend, session: Any) -> None:  # noqa: ANN401
+        self.backend, self.session = backend, session
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return OrtBackend.infer(self, batch)  # type: ignore[arg-type] - its session, the backend's spec
+
+    def infer_batches(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.infer(b) for b in batches]
+
+    def lanes(self) -> int:
+        return 1
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - spec, input_dtype, max_batch, luma_graph, ...
+        return getattr(self.backend, name)
 
 
 BACKEND = BackendDef(

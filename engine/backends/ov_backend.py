@@ -11,6 +11,15 @@ realtime-x2 on a Zen 4: 0.02 dB lower in fp32, 0.05 dB in the float parts of the
 The graphs have dynamic batch, height and width; each input shape gets its own compiled model
 (a static shape ran realtime-x2 7% faster on the CPU than the dynamic one), kept for the last
 few shapes, since a video streams one tile or frame shape.
+
+A video file's frames queue up for the network, and on a CPU two of them run at once (:meth:`OvBackend.lanes`,
+:meth:`OvBackend.lane`: OpenVINO's throughput mode, two streams that share the cores between them) rather than
+one on every core (its latency mode, which single calls and live sources keep). One frame on two threads
+meets at a barrier after every layer, and waits there whenever the encoder or the steps after the network
+take one of the two cores from it; two frames on a thread each do not wait for each other. On a 2-core
+Zen 4, with x264 encoding 720p beside it, realtime-x2-compressed's INT8 graph at 640x360 ran 11.9-15.2 fps
+one frame at a time and 15.5-20.7 fps two at a time (alone: 22.4-25.4 and 24.2-27.5;
+``benchmarks/results/bench/lanes/``). ``SRSTREAM_LANES=1`` runs one frame at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from srstream.engine.backends.base import Availability, Backend, BackendDef
+from srstream.engine.backends.base import LANES_ENV, Availability, Backend, BackendDef
 from srstream.engine.graph_tail import Tail, split_cached, unsigned_graph_cached
 from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, DependencyError, ModelError
@@ -167,6 +177,8 @@ class OvBackend(Backend):
         if family == "CPU":
             self.config["INFERENCE_NUM_THREADS"] = options.threads or len(os.sched_getaffinity(0))
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self._lane_models: OrderedDict[tuple[int, ...], Any] = OrderedDict()  # compiled for lanes, shared
+        self._compiling = threading.Lock()
         batch = self.model.inputs[0].get_partial_shape()[0]
         if batch.is_static and batch.get_length() > 0:  # a graph exported for one batch size (a foreign one)
             self.max_batch = min(self.max_batch, batch.get_length())
@@ -184,24 +196,28 @@ class OvBackend(Backend):
     def memory_budget(self) -> int:
         return 1 << 30
 
+    def _compile(self, shape: tuple[int, ...], config: dict[str, Any]) -> Any:
+        model = self.model.clone()
+        try:
+            model.reshape(list(shape))
+            return self.core.compile_model(model, self.device_name, config)
+        except Exception as exc:
+            raise BackendError(f"OpenVINO cannot compile {self.spec.name} for {shape} on {self.device_name}: {exc}") from exc
+
     def _request(self, shape: tuple[int, ...]) -> Any:
         """An infer request compiled for ``shape`` (the last few shapes are kept)."""
         if shape in self._compiled:
             self._compiled.move_to_end(shape)
             return self._compiled[shape]
-        model = self.model.clone()
-        try:
-            model.reshape(list(shape))
-            compiled = self.core.compile_model(model, self.device_name, self.config)
-        except Exception as exc:
-            raise BackendError(f"OpenVINO cannot compile {self.spec.name} for {shape} on {self.device_name}: {exc}") from exc
-        self._compiled[shape] = compiled.create_infer_request()
+        self._compiled[shape] = self._compile(shape, self.config).create_infer_request()
         while len(self._compiled) > _SHAPES_KEPT:
             self._compiled.popitem(last=False)
         return self._compiled[shape]
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        request = self._request(tuple(batch.shape))
+        return self._run(self._request(tuple(batch.shape)), batch)
+
+    def _run(self, request: Any, batch: np.ndarray) -> np.ndarray:  # noqa: ANN401 - an InferRequest
         batch = np.ascontiguousarray(batch, np.float32)
         try:
             request.infer({0: batch})
@@ -211,9 +227,56 @@ class OvBackend(Backend):
             return self.tail.apply(request.get_output_tensor(0).data, batch)
         return np.array(request.get_output_tensor(0).data, np.float32, copy=True)
 
+    def lanes(self) -> int:
+        """2 on a CPU given 2 threads or more (see the module), else 1."""
+        if os.environ.get(LANES_ENV) == "1" or self.device_name.split(".")[0].upper() != "CPU":
+            return 1
+        return 2 if self.config.get("INFERENCE_NUM_THREADS", 0) >= 2 else 1
+
+    def lane(self) -> OvLane:
+        return OvLane(self)
+
+    def _lane_model(self, shape: tuple[int, ...]) -> Any:
+        """The model compiled for ``shape`` in throughput mode, one stream per lane, shared by the lanes."""
+        with self._compiling:
+            if shape not in self._lane_models:
+                config = {**self.config, "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": self.lanes()}
+                self._lane_models[shape] = self._compile(shape, config)
+                while len(self._lane_models) > _SHAPES_KEPT:
+                    self._lane_models.popitem(last=False)
+            return self._lane_models[shape]
+
     def close(self) -> None:
         self._compiled.clear()
+        self._lane_models.clear()
         self.__dict__.pop("model", None)
+
+
+class OvLane:
+    """One lane of an :class:`OvBackend` (:meth:`OvBackend.lane`): its own infer requests on the
+    backend's throughput-mode models; everything else is the backend's."""
+
+    def __init__(self, backend: OvBackend) -> None:
+        self.backend = backend
+        self._requests: dict[tuple[int, ...], Any] = {}
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        shape = tuple(batch.shape)
+        request = self._requests.get(shape)
+        if request is None:
+            if len(self._requests) >= _SHAPES_KEPT:
+                self._requests.clear()
+            request = self._requests[shape] = self.backend._lane_model(shape).create_infer_request()
+        return self.backend._run(request, batch)
+
+    def infer_batches(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.infer(b) for b in batches]
+
+    def lanes(self) -> int:
+        return 1  # a lane runs its frames one at a time
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - spec, max_batch, input_dtype, luma_graph, tail, ...
+        return getattr(self.backend, name)
 
 
 BACKEND = BackendDef(

@@ -12,10 +12,11 @@ import pytest
 from srstream import cli
 from srstream.engine.autotune import choose
 from srstream.engine.backends import Choice, open_backend
+from srstream.engine.backends.ort_backend import OrtBackend, OrtOptions
 from srstream.engine.models import ResolvedModel, read_onnx_spec, resolve_model
 from srstream.sysinfo import gpus
 from tests.conftest import SAMPLE_CLIP as SAMPLE
-from tests.onnx_models import write_conv_net
+from tests.onnx_models import conv_net_spec, write_conv_net
 
 
 def test_auto_without_an_int8_graph_runs_a_float_precision(tmp_path: Path) -> None:
@@ -78,3 +79,23 @@ def test_trt_backend_matches_onnx_runtime(tmp_path: Path) -> None:
         outs = trt_b.infer_batches([x[:2], x[2:]])
         ref = ort_b.infer(x)
         assert np.abs(np.concatenate(outs) - ref).max() < 2 / 255
+
+
+def test_onnx_runtime_runs_two_lanes_of_half_the_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU with 2 threads or more ONNX Runtime runs a file's frames in two lanes, each a
+    session of its own with half the threads, giving the main session's output; 1 thread, or
+    ``SRSTREAM_LANES=1``, keeps one."""
+    spec = conv_net_spec(2)
+    path = write_conv_net(tmp_path / "net.onnx", 2, spec=spec)
+    x = np.random.default_rng(3).random((2, 3, 20, 24), np.float32)
+    with OrtBackend(read_onnx_spec(path), path, "fp32", OrtOptions(threads=2)) as backend:
+        assert backend.lanes() == 2
+        lane = backend.lane()
+        assert lane.lanes() == 1 and lane.session is not backend.session
+        assert lane.session.get_session_options().intra_op_num_threads == 1
+        assert np.allclose(lane.infer(x), backend.infer(x), atol=1e-5)
+        monkeypatch.setenv("SRSTREAM_LANES", "1")
+        assert backend.lanes() == 1
+    monkeypatch.delenv("SRSTREAM_LANES")
+    with OrtBackend(read_onnx_spec(path), path, "fp32", OrtOptions(threads=1)) as one:
+        assert one.lanes() == 1
