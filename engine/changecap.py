@@ -35,12 +35,14 @@ Frames must come in order; :meth:`ChangeCap.reset` after a seek or between unrel
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import cv2
 import numpy as np
 
 from srstream.engine import kernels
+from srstream.engine.upscaler import later
 from srstream.errors import ConfigError
 
 __all__ = ["DEFAULT_GAIN", "DEFAULT_RADIUS", "NOISE_LEVEL", "CappedUpscaler", "ChangeCap"]
@@ -200,18 +202,32 @@ class CappedUpscaler:
         self.change_cap = ChangeCap(upscaler.spec.scale, gain, radius)
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
-        return self.change_cap(frame, self.inner.upscale(frame))
+        return self.upscale_later(frame)()
+
+    def upscale_later(self, frame: np.ndarray) -> Callable[[], np.ndarray]:
+        """:meth:`upscale` in two parts (:func:`srstream.engine.upscaler.later`): the network's
+        (and the steps before the cap's), then the cap's."""
+        rest = later(self.inner, "upscale", frame)
+        return lambda: self.change_cap(frame, rest())
 
     def takes_yuv420(self, height: int, width: int) -> bool:
         return self.inner.takes_yuv420(height, width)
 
     def upscale_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix=None) -> np.ndarray:  # noqa: ANN001
         """The wrapped upscaler's 4:2:0 frame, capped in place."""
-        from srstream.engine.kernels import BT601
+        return self.upscale_yuv420_later(y, u, v, matrix)()
 
-        frame = self.inner.upscale_yuv420(y, u, v, BT601 if matrix is None else matrix)
-        self.change_cap.planes(y, u, v, frame)
-        return frame
+    def upscale_yuv420_later(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                             matrix=None) -> Callable[[], np.ndarray]:  # noqa: ANN001
+        """:meth:`upscale_yuv420` in two parts: the network's, then the cap's."""
+        from srstream.engine.kernels import BT601
+        rest = later(self.inner, "upscale_yuv420", y, u, v, BT601 if matrix is None else matrix)
+
+        def finish() -> np.ndarray:
+            frame = rest()
+            self.change_cap.planes(y, u, v, frame)
+            return frame
+        return finish
 
     def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, stabilizer, tile_label, ...
         return getattr(self.inner, name)

@@ -4,7 +4,8 @@ two channel policies between threads, and the one report of every run.
 * :class:`Frame`, :class:`Passthrough`, :class:`Upscaled`: a decoded picture, another stream's
   packet, an upscaled frame.
 * :class:`Channel` (bounded, waits: files) and :class:`LatestFrame` (one slot, the newest wins and
-  the drop is counted: live sources, the window).
+  the drop is counted: live sources, the window); :class:`InOrder` (several producers, one consumer
+  that takes their items in order: the network's lanes to the steps after it).
 * :class:`Report`: frames read, upscaled, written and shown, drops at each stage, timings, why the
   run stopped, what was kept.
 """
@@ -103,6 +104,58 @@ class Channel:
     @property
     def closed(self) -> bool:
         return self._closed.is_set() and self._q.empty()
+
+
+class InOrder:
+    """From several producers to one consumer, in order: each producer numbers its items (0, 1, 2, ...
+    among them all, in the order they took their work) and the consumer gets them by number. A
+    producer waits while its item is ``size`` or more ahead of the next one due (back-pressure,
+    giving up once ``abort`` is set)."""
+
+    def __init__(self, producers: int, size: int) -> None:
+        self._cond = threading.Condition()
+        self._items: dict[int, Any] = {}
+        self._next = 0
+        self._open = producers
+        self._size = size
+
+    def put(self, number: int, item: Any, abort: threading.Event) -> bool:
+        with self._cond:
+            while number - self._next >= self._size:
+                if abort.is_set():
+                    return False
+                self._cond.wait(0.1)
+            self._items[number] = item
+            self._cond.notify_all()
+        return True
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The next item in order, or None after ``timeout`` or once every producer is done."""
+        with self._cond:
+            if self._next not in self._items and self._open > 0:
+                self._cond.wait(timeout)
+            if self._next not in self._items:
+                return None
+            item = self._items.pop(self._next)
+            self._next += 1
+            self._cond.notify_all()
+            return item
+
+    def close(self) -> None:
+        """One producer is done."""
+        with self._cond:
+            self._open -= 1
+            self._cond.notify_all()
+
+    def discard(self) -> None:
+        """Nothing kept: the run stopped (a file's frames not written are the report's shortfall)."""
+        with self._cond:
+            self._items.clear()
+
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._open <= 0 and self._next not in self._items
 
 
 class LatestFrame:

@@ -2,10 +2,17 @@
 
 A frame's way from ``sr-stream INPUT`` to the encoder::
 
-    Source.read (its thread)        upscale stage (its thread)             Sink (its own thread)
-    decode/capture -> Frame ---> [channel] ---> RGB/YUV -> net -> Upscaled ---> encode / record / show
-                   \\-> Passthrough (audio, subtitles) ------------------------> Sink.passthrough
+    Source.read (its thread)   upscale (a thread per lane)      finish (its thread)          Sink (its thread)
+    decode/capture -> Frame --> [channel] --> RGB/YUV -> net --> [in order] --> stabiliser, cap --> encode
+                   \\-> Passthrough (audio, subtitles) -----------------------------------------> Sink.passthrough
 
+* **A file's small frames go through the network two at a time** where the backend offers lanes
+  (:meth:`UpscaleStage.lanes`: OpenVINO's streams, or an ONNX Runtime session per lane, on a CPU):
+  one frame on every core waits at each layer's barrier whenever the encoder or the decoder takes
+  a core, two frames on a thread each do not. The steps after the network (the stabiliser, the change
+  cap, a resize: :func:`srstream.engine.upscaler.later`) then take the frames in order on the
+  ``finish`` thread. With one lane (live sources, larger frames) they run right after the network on
+  its thread, as one frame's network threads would only wait for them.
 * **Messages are typed** (:mod:`srstream.engine.messages`): ``Frame`` (a decoded picture with its
   timestamp and the clock time it was read), ``Passthrough`` (another stream's packet, copied
   untouched: it never goes through the upscale stage) and ``Upscaled``.
@@ -42,7 +49,8 @@ import numpy as np
 
 from srstream.engine.encode import MATRICES, sws_flags
 from srstream.engine.kernels import YuvMatrix
-from srstream.engine.messages import Channel, Frame, LatestFrame, Passthrough, Report, Upscaled
+from srstream.engine.messages import Channel, Frame, InOrder, LatestFrame, Passthrough, Report, Upscaled
+from srstream.engine.upscaler import in_lane, later
 
 __all__ = ["Display", "Rung", "Sink", "Source", "UpscaleStage", "picture_rgb", "plane_view", "run"]
 
@@ -86,6 +94,15 @@ class Display(Protocol):
     def close(self) -> None: ...
 
 
+#: The largest frames (input pixels) that go through the network two or more at a time where the
+#: backend offers lanes: each lane holds buffers of its own (and region reuse its own kept output).
+#: On a 2-core Zen 4 (``benchmarks/results/bench/lanes/``) lanes took 640x360 clips 4-13% faster end to
+#: end with OpenVINO INT8 (11-18% with ONNX Runtime INT8), the same output; the 1280x720 game capture
+#: ran 1.0x and 0.91x, its steps after the network (at 2560x1440) the limit there. Sizes between are
+#: unmeasured: lanes stop at 640x480.
+LANE_PIXELS = 640 * 480
+
+
 @dataclass
 class Rung:
     """One configuration of the latency ladder: a label and how to get its upscaler."""
@@ -123,22 +140,38 @@ class UpscaleStage:
                            alpha=getattr(source, "alpha", False))
 
     def __call__(self, frame: Frame, source: Source) -> Upscaled:
+        return self.begin(frame, source)()
+
+    def lanes(self, source: Source) -> int:
+        """How many frames the network runs at once: the upscaler's ``lanes`` (its backend's, which
+        wrappers pass on) for a file's frames up to :data:`LANE_PIXELS`; 1 for a live source (each
+        frame as soon as possible) and larger frames."""
+        shape = getattr(source, "shape", None)
+        if source.live or (shape is not None and shape[0] * shape[1] > LANE_PIXELS):
+            return 1
+        return max(1, int(getattr(self.upscaler, "lanes", 1)))
+
+    def begin(self, frame: Frame, source: Source) -> Callable[[], Upscaled]:
+        """The network's part of a frame, now; the returned function does the rest (the stabiliser,
+        the change cap, a resize: :func:`srstream.engine.upscaler.later`) and gives the frame. The
+        run calls it on its ``finish`` thread, in order, while this one begins the next frame."""
         picture = frame.picture
         shape = (picture.shape[0], picture.shape[1]) if isinstance(picture, np.ndarray) \
             else (picture.height, picture.width)
         if self.size is None:  # a file's stream size (every segment alike), else the first frame's
             self.size = getattr(source, "shape", None) or shape
-        label = self.ladder[self.rung].label
+        label, upscaler = self.ladder[self.rung].label, self.upscaler  # the ladder may step on meanwhile
         if shape != self.size and not source.live:
-            return Upscaled(frame, self.upscaler.upscale(self._fitted(picture, shape, source, frame.index)),
-                            time.perf_counter(), label)
+            rest = later(upscaler, "upscale", self._fitted(picture, shape, source, frame.index))
+            return lambda: Upscaled(frame, rest(), time.perf_counter(), label)
         if self.yuv and not isinstance(picture, np.ndarray) and picture.format.name == "yuv420p" \
-                and picture.color_range != 2 and not source.turns and self.upscaler.takes_yuv420(*shape):
-            planes = self.upscaler.upscale_yuv420(*(plane_view(p) for p in picture.planes),
-                                                  matrix=_limited_range(source.matrix))
-            return Upscaled(frame, None, time.perf_counter(), label, yuv=planes)
+                and picture.color_range != 2 and not source.turns and upscaler.takes_yuv420(*shape):
+            rest = later(upscaler, "upscale_yuv420", *(plane_view(p) for p in picture.planes),
+                         _limited_range(source.matrix))
+            return lambda: Upscaled(frame, None, time.perf_counter(), label, yuv=rest())
         rgb = self.to_rgb(picture, source)
-        return Upscaled(frame, self.upscaler.upscale(rgb), time.perf_counter(), label, input=rgb)
+        rest = later(upscaler, "upscale", rgb)
+        return lambda: Upscaled(frame, rest(), time.perf_counter(), label, input=rgb)
 
     def _fitted(self, picture: Any, shape: tuple[int, int], source: Source, index: int) -> np.ndarray:
         """A frame whose size differs from the stream's (a broadcast's SD ad in HD, an adaptive
@@ -233,6 +266,10 @@ class Pacer:
         return src.t + delay
 
 
+def _done(up: Upscaled) -> Callable[[], Upscaled]:
+    return lambda: up
+
+
 class _Run:
     def __init__(self, source: Source, stage: UpscaleStage, sinks: list[Sink], report: Report, *,
                  display: Display | None, watch: Callable[[Upscaled], None] | None, queue_size: int,
@@ -250,6 +287,12 @@ class _Run:
         self.halted_by = ""
         self.source_ended_by = ""
         self.finished = threading.Event()  # the upscale stage has nothing more to do
+        # frames whose network part is done, for the finish thread, in order: with one lane, one waits
+        # while one is finished; with more, each lane's frame may wait
+        self.lanes = stage.lanes(source)
+        self.begun = InOrder(self.lanes, self.lanes)
+        self.taking = threading.Lock()
+        self.taken = 0
         self.errors: list[BaseException] = []
         self.has_display = display is not None
         self.progress = progress
@@ -277,17 +320,47 @@ class _Run:
         finally:
             self.frames.close()
 
-    def upscale(self) -> None:
+    def upscale(self, lane: int) -> None:
+        """The network's part of each frame (:meth:`UpscaleStage.begin`), handed to :meth:`finish`
+        in order; one such thread per lane, each taking the next frame when it is free."""
+        try:
+            with in_lane(lane):
+                while not self.stop.is_set():
+                    with self.taking:  # a frame and its number together, so numbers follow the frames
+                        item = self.frames.get(timeout=0.1)
+                        number = self.taken
+                        self.taken += item is not None
+                    if item is None:
+                        if self.frames.closed:
+                            return
+                        continue
+                    t = time.perf_counter()
+                    rest = self.stage.begin(item, self.source)
+                    if self.lanes == 1:  # the rest at once, as the network's threads would wait for it
+                        rest = _done(rest())
+                    if not self.begun.put(number, (item, time.perf_counter() - t, rest), self.stop):
+                        return
+        except KeyboardInterrupt:  # raised inside the network (a test's stand-in for Ctrl-C)
+            self.halt("interrupt")
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.fail(exc)
+        finally:
+            self.begun.close()
+
+    def finish(self) -> None:
+        """The rest of each frame in order (the steps after the network), while the network runs
+        on the next; then to the sinks and the window."""
         try:
             while not self.stop.is_set():
-                item = self.frames.get(timeout=0.1)
-                if item is None:
-                    if self.frames.closed:
+                begun = self.begun.get(timeout=0.1)
+                if begun is None:
+                    if self.begun.closed:
                         return
                     continue
+                item, network_s, rest = begun
                 t = time.perf_counter()
-                up = self.stage(item, self.source)
-                self.report.upscale_ms.append((up.t_done - t) * 1000)
+                up = rest()
+                self.report.upscale_ms.append((network_s + time.perf_counter() - t) * 1000)
                 self.report.upscaled += 1
                 for sink in self.sinks:
                     if not sink.send(up, self.stop):
@@ -369,7 +442,9 @@ def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Repor
     start = time.perf_counter()
     deadline = start + max_seconds if max_seconds else None
     threads = [threading.Thread(target=run_.read, name="read", daemon=True),
-               threading.Thread(target=run_.upscale, name="upscale", daemon=True)]
+               *(threading.Thread(target=run_.upscale, args=(lane,), name="upscale" if lane == 0 else f"upscale{lane}",
+                                  daemon=True) for lane in range(run_.lanes)),
+               threading.Thread(target=run_.finish, name="finish", daemon=True)]
     try:
         for t in threads:
             t.start()

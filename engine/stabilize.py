@@ -34,12 +34,14 @@ luma models do. Works the same for files and live sources; it needs frames in or
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
 from srstream.engine.kernels import stabilize_luma, stabilize_luma_codes, stabilize_rgb
 from srstream.engine.kernels_ref import rgb_luma_reference
+from srstream.engine.upscaler import later
 from srstream.images import LUMA_BT601
 
 __all__ = ["COMPRESSED_TOLERANCE", "DEFAULT_STRENGTH", "DEFAULT_TOLERANCE", "STILL_DRIFT", "STILL_MOTION",
@@ -266,19 +268,33 @@ class StabilizedUpscaler:
         self.stabilizer = TemporalStabilizer(upscaler.spec.scale, strength, tolerance, base=True, still=still)
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
-        return self.stabilizer(frame, self.inner.upscale(frame))
+        return self.upscale_later(frame)()
+
+    def upscale_later(self, frame: np.ndarray) -> Callable[[], np.ndarray]:
+        """:meth:`upscale` in two parts (:func:`srstream.engine.upscaler.later`): the network's,
+        then the stabiliser's."""
+        rest = later(self.inner, "upscale", frame)
+        return lambda: self.stabilizer(frame, rest())
 
     def takes_yuv420(self, height: int, width: int) -> bool:
         return self.inner.takes_yuv420(height, width)
 
     def upscale_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix=None) -> np.ndarray:  # noqa: ANN001
         """The wrapped upscaler's 4:2:0 frame, its luma plane steadied in place."""
-        from srstream.engine.kernels import BT601
+        return self.upscale_yuv420_later(y, u, v, matrix)()
 
+    def upscale_yuv420_later(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                             matrix=None) -> Callable[[], np.ndarray]:  # noqa: ANN001
+        """:meth:`upscale_yuv420` in two parts: the network's, then the stabiliser's."""
+        from srstream.engine.kernels import BT601
         matrix = BT601 if matrix is None else matrix
-        frame = self.inner.upscale_yuv420(y, u, v, matrix)
-        self.stabilizer.steady_luma(y, frame[:frame.shape[0] * 2 // 3], full_range=bool(matrix[2]))
-        return frame
+        rest = later(self.inner, "upscale_yuv420", y, u, v, matrix)
+
+        def finish() -> np.ndarray:
+            frame = rest()
+            self.stabilizer.steady_luma(y, frame[:frame.shape[0] * 2 // 3], full_range=bool(matrix[2]))
+            return frame
+        return finish
 
     def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, tile_label, ...
         return getattr(self.inner, name)

@@ -15,6 +15,9 @@ images stay 16-bit.
 from __future__ import annotations
 
 import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,7 +33,7 @@ from srstream.spec import ModelSpec
 from srstream.tiling import TilePlan, plan_for_spec
 
 __all__ = ["FrameUpscaler", "OutputSize", "ResizedUpscaler", "TileableUpscaler", "choose_tile", "for_pictures",
-           "output_size", "wrapped_sideways"]
+           "in_lane", "later", "output_size", "wrapped_sideways"]
 
 #: A frame whose upscale would hold more than a quarter of this machine's memory in working buffers
 #: at once (the network's float32 output planes, twice over while tiles are blended, and a 16-bit
@@ -44,6 +47,41 @@ BAND_FROM_BYTES: int | None = None
 BAND_BYTES = 512 << 20
 
 _LUMA = np.array(LUMA_BT601, np.float32)
+
+
+_LANE = threading.local()  # which of a run's network threads this is (see in_lane)
+
+
+@contextmanager
+def in_lane(index: int) -> Iterator[None]:
+    """While in this block, the calling thread is lane ``index`` of a run that upscales several
+    frames at once (a file's: ``UpscaleStage.lanes``): each :class:`FrameUpscaler` then runs its
+    frames on its own copy for that lane, with the backend's :meth:`~Backend.lane` (its own requests,
+    tile buffers and region reuse), so the lanes never wait for each other; outside, on one."""
+    _LANE.index = index
+    try:
+        yield
+    finally:
+        _LANE.index = None
+
+
+def later(upscaler: Any, method: str, *args: Any) -> Callable[[], np.ndarray]:  # noqa: ANN401 - any upscaler
+    """``upscaler.<method>(*args)`` (``upscale`` or ``upscale_yuv420``) in two parts: the network's,
+    run now, and the steps that wrappers add after it (the stabiliser, the change cap, a resize),
+    run when the returned function is called. With lanes (a file's frames two at a time: see
+    :func:`in_lane`) the pipeline calls it on its ``finish`` thread, in order, while the lanes run
+    the network on the frames after.
+
+    A wrapper splits its frames by a ``<method>_later`` method of its class, which calls this on the
+    upscaler it wraps and returns a function that finishes the frame. Any other upscaler (the plain
+    :class:`FrameUpscaler`, a wrapper without one) runs the whole call now. Each returned function
+    is to be called once, in the order of the calls that made them: the steps keep the frame before
+    as their state. The network's part of later frames may run meanwhile."""
+    split = getattr(type(upscaler), f"{method}_later", None)  # the class's own: never the wrapped one's
+    if split is not None:
+        return split(upscaler, *args)
+    done = getattr(upscaler, method)(*args)
+    return lambda: done
 
 
 @functools.cache
@@ -98,11 +136,37 @@ class FrameUpscaler:
         self._chroma = cv2.INTER_LINEAR if backend.luma_graph else cv2.INTER_CUBIC
         self._channels = 1 if self._luma else spec.in_channels
         self._mode = kernels.PackMode.LUMA if self._luma else kernels.PackMode.RGB
+        self._lanes: dict[int, FrameUpscaler] = {}  # in_lane: a copy per lane, made when first used
+        self._making = threading.Lock()
+
+    @property
+    def lanes(self) -> int:
+        """How many frames this runs at once to best effect when frames queue up: the backend's
+        :meth:`~srstream.engine.backends.base.Backend.lanes` (1 with the self-ensemble)."""
+        return 1 if self.ensemble else self.backend.lanes()
+
+    def _in_lane(self) -> FrameUpscaler:
+        """The copy of this upscaler for the calling thread's lane (:func:`in_lane`), or itself."""
+        index = getattr(_LANE, "index", None)
+        if index is None or self.lanes < 2:
+            return self
+        lane = self._lanes.get(index)
+        if lane is None:
+            with self._making:
+                lane = self._lanes.get(index)
+                if lane is None:
+                    lane = FrameUpscaler(self.backend.lane(), self.spec, self.tile, reuse=self._reuse is not None)
+                    self._lanes[index] = lane
+        return lane
 
     @property
     def reuse_stats(self) -> ReuseStats | None:
-        """What running the network only where frames changed spared (None: not on)."""
-        return None if self._reuse is None else self._reuse.stats
+        """What running the network only where frames changed spared (None: not on), lanes included."""
+        if self._reuse is None:
+            return None
+        if not self._lanes:
+            return self._reuse.stats
+        return ReuseStats.total([self._reuse.stats, *(lane._reuse.stats for lane in self._lanes.values())])
 
     def _tile_buffer(self, plan: TilePlan) -> np.ndarray:
         """The ``(N, C_in, tile_h, tile_w)`` input buffer of ``plan``, allocated once: a fresh one
@@ -165,6 +229,8 @@ class FrameUpscaler:
         Raises:
             InputError: unsupported dtype or channel count.
         """
+        if (lane := self._in_lane()) is not self:
+            return lane.upscale(frame)
         if not self.ensemble:
             return self._upscale(frame)
         if frame.dtype not in (np.uint8, np.uint16):
@@ -302,6 +368,8 @@ class FrameUpscaler:
         Raises:
             InputError: see :meth:`takes_yuv420`.
         """
+        if (lane := self._in_lane()) is not self:
+            return lane.upscale_yuv420(y, u, v, matrix)
         h, w = y.shape
         if not self.takes_yuv420(h, w):
             raise InputError(f"the yuv420 path needs an RGB or luma model and an even output size, not "
@@ -431,33 +499,52 @@ class ResizedUpscaler:
         return self.size(width, height)
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
-        out = self.inner.upscale(frame)
+        return self.upscale_later(frame)()
+
+    def upscale_later(self, frame: np.ndarray) -> Callable[[], np.ndarray]:
+        """:meth:`upscale` in two parts (see :func:`later`): the resize is the second."""
+        rest = later(self.inner, "upscale", frame)
         width, height = self.size(frame.shape[1], frame.shape[0])
-        if (out.shape[1], out.shape[0]) == (width, height):
-            return out
-        shrink = width <= out.shape[1] and height <= out.shape[0]
-        resized = cv2.resize(out, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4)
-        return resized if resized.ndim == out.ndim else resized[:, :, None]
+
+        def finish() -> np.ndarray:
+            out = rest()
+            if (out.shape[1], out.shape[0]) == (width, height):
+                return out
+            shrink = width <= out.shape[1] and height <= out.shape[0]
+            how = cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4
+            resized = cv2.resize(out, (width, height), interpolation=how)
+            return resized if resized.ndim == out.ndim else resized[:, :, None]
+        return finish
 
     def takes_yuv420(self, height: int, width: int) -> bool:
         return self.inner.takes_yuv420(height, width)
 
     def upscale_yuv420(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix=None) -> np.ndarray:  # noqa: ANN001
         """The wrapped upscaler's yuv420p frame, each plane resized to the output size."""
-        frame = self.inner.upscale_yuv420(y, u, v) if matrix is None else self.inner.upscale_yuv420(y, u, v, matrix)
+        return self.upscale_yuv420_later(y, u, v, matrix)()
+
+    def upscale_yuv420_later(self, y: np.ndarray, u: np.ndarray, v: np.ndarray,
+                             matrix=None) -> Callable[[], np.ndarray]:  # noqa: ANN001
+        """:meth:`upscale_yuv420` in two parts (see :func:`later`): the resize is the second."""
+        rest = later(self.inner, "upscale_yuv420", y, u, v) if matrix is None else \
+            later(self.inner, "upscale_yuv420", y, u, v, matrix)
         width, height = self.size(y.shape[1], y.shape[0])
-        oh, ow = frame.shape[0] * 2 // 3, frame.shape[1]
-        if (ow, oh) == (width, height):
-            return frame
-        shrink = width <= ow and height <= oh
-        how = cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4
-        out = np.empty((height * 3 // 2, width), np.uint8)
-        cv2.resize(frame[:oh], (width, height), dst=out[:height], interpolation=how)
-        chroma_in = frame[oh:].reshape(2, oh // 2, ow // 2)
-        chroma_out = out[height:].reshape(2, height // 2, width // 2)
-        for src, dst in zip(chroma_in, chroma_out):
-            cv2.resize(src, (width // 2, height // 2), dst=dst, interpolation=how)
-        return out
+
+        def finish() -> np.ndarray:
+            frame = rest()
+            oh, ow = frame.shape[0] * 2 // 3, frame.shape[1]
+            if (ow, oh) == (width, height):
+                return frame
+            shrink = width <= ow and height <= oh
+            how = cv2.INTER_AREA if shrink else cv2.INTER_LANCZOS4
+            out = np.empty((height * 3 // 2, width), np.uint8)
+            cv2.resize(frame[:oh], (width, height), dst=out[:height], interpolation=how)
+            chroma_in = frame[oh:].reshape(2, oh // 2, ow // 2)
+            chroma_out = out[height:].reshape(2, height // 2, width // 2)
+            for src, dst in zip(chroma_in, chroma_out):
+                cv2.resize(src, (width // 2, height // 2), dst=dst, interpolation=how)
+            return out
+        return finish
 
     def __getattr__(self, name: str):  # noqa: ANN204 - spec, backend, stabilizer, change_cap, tile_label, ...
         return getattr(self.inner, name)

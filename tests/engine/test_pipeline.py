@@ -16,7 +16,7 @@ from srstream.engine.compression import measure
 from srstream.engine.encode import BT601
 from srstream.engine.live import CaptureSource
 from srstream.engine.models import COMPRESSED_VARIANTS, for_compression
-from srstream.engine.messages import Frame, Passthrough, Upscaled
+from srstream.engine.messages import Frame, InOrder, Passthrough, Upscaled
 from srstream.engine.pipeline import Rung, UpscaleStage, run
 from srstream.engine.sources import parse_live
 from srstream.engine.video import FileSource
@@ -473,3 +473,88 @@ def test_a_paced_window_shows_frames_at_the_pace_they_were_captured() -> None:
     for i, delay in enumerate((0.05, 0.15, 0.05, 0.15)):
         due = slow.due(Upscaled(Frame(2 * i, None, 100.0 + i * 0.02, None), None, 100.0 + i * 0.02 + delay))
     assert due == pytest.approx(100.0 + 3 * 0.02 + 0.10 + 0.01)
+
+
+class _Lanes(_Nearest):
+    """A stand-in upscaler that runs two frames at once (``lanes``), each for a time of its own so
+    that they come back out of order, with a step after the network that keeps the frame before
+    as its state (as the stabiliser does), split off by ``upscale_later``."""
+
+    lanes = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.running = self.most = 0
+        self.finished: list[int] = []
+
+    def upscale_later(self, rgb: np.ndarray):  # noqa: ANN201
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.03 if int(rgb[0, 0, 0]) % 2 else 0.005)  # frames of odd value take longer
+        out = super().upscale(rgb)
+        with self.lock:
+            self.running -= 1
+
+        def finish() -> np.ndarray:
+            self.finished.append(int(rgb[0, 0, 1]))
+            return out
+        return finish
+
+
+def test_lanes_run_two_frames_at_once_and_finish_them_in_order() -> None:
+    """A file's frames go through the network two at a time where the upscaler says it runs two
+    lanes: every frame arrives, in order, the steps after the network see the frames in order, and
+    a live source keeps one frame at a time."""
+    frames = _frames(12)
+    for frame in frames:
+        frame.picture[0, 0, 0], frame.picture[0, 0, 1] = frame.index * 7 % 5, frame.index
+    net, sink = _Lanes(), _ListSink()
+    report = run(_ListSource(frames), UpscaleStage([Rung("lanes", lambda: net)]), [sink])
+    assert [g[1] for g in sink.got] == list(range(12)) and report.upscaled == 12
+    assert net.finished == list(range(12)) and net.most == 2
+    assert len(report.upscale_ms) == 12 and min(report.upscale_ms) > 0
+    big = _ListSource([])
+    big.shape = (720, 1280)  # a file's frames larger than LANE_PIXELS: one at a time
+    assert UpscaleStage([Rung("lanes", _Lanes)]).lanes(big) == 1
+    live, sink = _Lanes(), _ListSink()
+    report = run(_ListSource(_frames(12), live=True, gap=0.01), UpscaleStage([Rung("lanes", lambda: live)]), [sink])
+    assert live.most == 1 and [g[1] for g in sink.got] == sorted(g[1] for g in sink.got)
+
+
+def test_an_error_in_one_lane_fails_the_run() -> None:
+    class Broken(_Lanes):
+        def upscale_later(self, rgb: np.ndarray):  # noqa: ANN201
+            if int(rgb[0, 0, 1]) == 5:
+                raise InputError("the sixth frame is bad")
+            return super().upscale_later(rgb)
+
+    frames = _frames(10)
+    for frame in frames:
+        frame.picture[0, 0, 1] = frame.index
+    sink = _ListSink()
+    with pytest.raises(InputError, match="sixth frame"):
+        run(_ListSource(frames), UpscaleStage([Rung("b", Broken)]), [sink])
+    assert sink.outcome == "failed" and [g[1] for g in sink.got] == list(range(len(sink.got)))
+
+
+def test_in_order_hands_items_over_by_number_and_holds_producers_back() -> None:
+    channel, stop = InOrder(producers=2, size=2), threading.Event()
+    assert channel.put(1, "b", stop) and channel.get(timeout=0.01) is None  # 0 is due first
+    assert channel.put(0, "a", stop)
+    assert channel.get(timeout=0.01) == "a" and channel.get(timeout=0.01) == "b"
+    assert channel.put(3, "d", stop)
+    held = threading.Thread(target=channel.put, args=(4, "e", stop))  # 2 ahead of the next due (2): waits
+    held.start()
+    time.sleep(0.15)
+    assert held.is_alive()
+    assert channel.put(2, "c", stop) and channel.get(timeout=0.01) == "c"
+    held.join(timeout=1)
+    assert not held.is_alive() and channel.get(timeout=0.01) == "d" and channel.get(timeout=0.01) == "e"
+    channel.close()
+    assert not channel.closed
+    channel.close()
+    assert channel.closed and channel.get(timeout=0.01) is None
+    stop.set()
+    assert not InOrder(1, 1).put(1, "x", stop)  # waiting for room gives up once told to stop

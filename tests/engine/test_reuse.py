@@ -15,7 +15,7 @@ from srstream.engine import reuse
 from srstream.engine.backends.ort_backend import OrtBackend
 from srstream.engine.models import read_onnx_spec
 from srstream.engine.reuse import BLOCK, RegionReuse, ReuseStats
-from srstream.engine.upscaler import FrameUpscaler
+from srstream.engine.upscaler import FrameUpscaler, in_lane
 from tests.conftest import SAMPLE_CLIP, upscale_cli
 from tests.onnx_models import conv_net_spec, write_conv_net
 
@@ -176,15 +176,20 @@ def _decoded(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 
 
+@pytest.mark.parametrize("lanes", ["1", "auto"])
 def test_a_video_upscaled_in_part_is_the_video_upscaled_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                                               monkeypatch: pytest.MonkeyPatch, lanes: str) -> None:
+    """With the frames one at a time, and two at a time (lanes: each lane's frames reuse the
+    frame that lane ran before, so which frames count as identical depends on which lane was free)."""
     monkeypatch.setattr(RegionReuse, "_cheaper", lambda self, blocks, pixels: True)
+    if lanes == "1":
+        monkeypatch.setenv("SRSTREAM_LANES", "1")
     src = _screen_like_video(tmp_path / "screen.mkv")
     net = write_conv_net(tmp_path / "net.onnx", 2, convs=4, spec=conv_net_spec(2, convs=4))
     code, said = upscale_cli(src, tmp_path / "part.mkv", net, capsys, "--crf", "0", "--stabilize", "0",
                              "--change-cap", "off")
     assert code == 0, said
-    assert "the network ran on" in said and "11 frames identical" in said, said
+    assert "the network ran on" in said and ("11 frames identical" in said or lanes != "1"), said
     code, said_whole = upscale_cli(src, tmp_path / "whole.mkv", net, capsys, "--crf", "0", "--stabilize", "0",
                                    "--change-cap", "off", "--no-reuse")
     assert code == 0, said_whole
@@ -229,3 +234,58 @@ def test_no_reuse_where_the_margin_is_no_bound(backend: OrtBackend, change: dict
     spec = dataclasses.replace(backend.spec, **change)
     assert FrameUpscaler(backend, spec, 0, reuse=True).reuse_stats is None
     assert FrameUpscaler(backend, backend.spec, 0, reuse=True).reuse_stats is not None
+
+
+class _TwoLanes:
+    """``backend`` as one that runs two lanes, each a view counting its own calls."""
+
+    def __init__(self, backend: OrtBackend) -> None:
+        self.backend, self.views = backend, []
+
+    def lanes(self) -> int:
+        return 2
+
+    def lane(self):  # noqa: ANN201
+        outer = self
+
+        class View:
+            calls = 0
+
+            def infer(self, batch: np.ndarray) -> np.ndarray:
+                self.calls += 1
+                return outer.backend.infer(batch)
+
+            def infer_batches(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+                return [self.infer(b) for b in batches]
+
+            def lanes(self) -> int:
+                return 1
+
+            def __getattr__(self, name: str):  # noqa: ANN204
+                return getattr(outer.backend, name)
+
+        self.views.append(View())
+        return self.views[-1]
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.backend, name)
+
+
+def test_each_lane_runs_on_its_own_copy_and_reuses_its_own_frames(backend: OrtBackend,
+                                                                  clip_frames: list[np.ndarray]) -> None:
+    """In a lane (a file's frames two at a time), an upscaler runs each frame on the copy for that
+    lane, with the backend's lane view and region reuse of its own, and gives the frames it gives
+    outside one; the reuse it reports counts every lane's frames."""
+    whole = FrameUpscaler(backend, backend.spec, 0)
+    laned = FrameUpscaler(_TwoLanes(backend), backend.spec, 0, reuse=True)
+    assert laned.lanes == 2 and FrameUpscaler(_TwoLanes(backend), backend.spec, 0, ensemble=True).lanes == 1
+    frames = _sequence(clip_frames)
+    for i, frame in enumerate(frames):
+        with in_lane(i % 2):
+            out = laned.upscale(frame)
+        diff = np.abs(whole.upscale(frame).astype(int) - out.astype(int))
+        assert diff.max() <= 1 and (diff == 0).mean() > 0.999
+    views = laned.backend.views
+    assert len(views) == 2 and all(view.calls > 0 for view in views)
+    stats = laned.reuse_stats
+    assert stats.frames == len(frames) and stats.still_frames + stats.window_frames > 0
