@@ -50,7 +50,7 @@ import numpy as np
 from srstream.engine.encode import MATRICES, sws_flags
 from srstream.engine.kernels import YuvMatrix
 from srstream.engine.messages import Channel, Frame, InOrder, LatestFrame, Passthrough, Report, Upscaled
-from srstream.engine.upscaler import in_lane, later
+from srstream.engine.upscaler import in_lane, lanes_of, later
 
 __all__ = ["Display", "Rung", "Sink", "Source", "UpscaleStage", "picture_rgb", "plane_view", "run"]
 
@@ -143,13 +143,13 @@ class UpscaleStage:
         return self.begin(frame, source)()
 
     def lanes(self, source: Source) -> int:
-        """How many frames the network runs at once: the upscaler's ``lanes`` (its backend's, which
-        wrappers pass on) for a file's frames up to :data:`LANE_PIXELS`; 1 for a live source (each
-        frame as soon as possible) and larger frames."""
+        """How many frames the network runs at once: the upscaler's (:func:`~srstream.engine.upscaler.lanes_of`:
+        its backend's, through wrappers that split their frames) for a file's frames up to
+        :data:`LANE_PIXELS`; 1 for a live source (each frame as soon as possible) and larger frames."""
         shape = getattr(source, "shape", None)
         if source.live or (shape is not None and shape[0] * shape[1] > LANE_PIXELS):
             return 1
-        return max(1, int(getattr(self.upscaler, "lanes", 1)))
+        return lanes_of(self.upscaler)
 
     def begin(self, frame: Frame, source: Source) -> Callable[[], Upscaled]:
         """The network's part of a frame, now; the returned function does the rest (the stabiliser,

@@ -33,7 +33,7 @@ from srstream.spec import ModelSpec
 from srstream.tiling import TilePlan, plan_for_spec
 
 __all__ = ["FrameUpscaler", "OutputSize", "ResizedUpscaler", "TileableUpscaler", "choose_tile", "for_pictures",
-           "in_lane", "later", "output_size", "wrapped_sideways"]
+           "in_lane", "lanes_of", "later", "output_size", "wrapped_sideways"]
 
 #: A frame whose upscale would hold more than a quarter of this machine's memory in working buffers
 #: at once (the network's float32 output planes, twice over while tiles are blended, and a 16-bit
@@ -82,6 +82,18 @@ def later(upscaler: Any, method: str, *args: Any) -> Callable[[], np.ndarray]:  
         return split(upscaler, *args)
     done = getattr(upscaler, method)(*args)
     return lambda: done
+
+
+def lanes_of(upscaler: Any) -> int:  # noqa: ANN401 - any upscaler
+    """How many frames ``upscaler`` may run at once (:func:`in_lane`): the ``lanes`` of the upscaler at
+    the bottom of its wrappers (a :class:`FrameUpscaler`'s: its backend's) where every wrapper above
+    it splits its frames (``upscale_later``: :func:`later`), so that their steps, which keep the
+    frame before, run once per frame and in order; 1 where one does not."""
+    while "inner" in vars(upscaler):
+        if getattr(type(upscaler), "upscale_later", None) is None:
+            return 1
+        upscaler = vars(upscaler)["inner"]
+    return max(1, int(getattr(upscaler, "lanes", 1)))
 
 
 @functools.cache
@@ -422,11 +434,19 @@ class TileableUpscaler:
         self.pad = -(-max(upscaler.spec.margin, 2) // multiple) * multiple
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
+        return self.upscale_later(frame)()
+
+    def upscale_later(self, frame: np.ndarray) -> Callable[[], np.ndarray]:
+        """:meth:`upscale` in two parts (see :func:`later`): the crop is the second."""
         p, s = self.pad, self.inner.spec.scale
         q = 0 if self.sides_only else p  # rows padded
         padded = np.pad(frame, ((q, q), (p, p)) + ((0, 0),) * (frame.ndim - 2), mode="wrap")
-        out = self.inner.upscale(padded)
-        return np.ascontiguousarray(out[q * s:out.shape[0] - q * s, p * s:out.shape[1] - p * s])
+        rest = later(self.inner, "upscale", padded)
+
+        def finish() -> np.ndarray:
+            out = rest()
+            return np.ascontiguousarray(out[q * s:out.shape[0] - q * s, p * s:out.shape[1] - p * s])
+        return finish
 
     def takes_yuv420(self, height: int, width: int) -> bool:
         return False

@@ -515,6 +515,14 @@ def test_lanes_run_two_frames_at_once_and_finish_them_in_order() -> None:
     assert [g[1] for g in sink.got] == list(range(12)) and report.upscaled == 12
     assert net.finished == list(range(12)) and net.most == 2
     assert len(report.upscale_ms) == 12 and min(report.upscale_ms) > 0
+    class Plain:  # a wrapper that does not split its frames: its step would run in the lanes, out of order
+        def __init__(self, inner: _Lanes) -> None:
+            self.inner = inner
+
+        def upscale(self, rgb: np.ndarray) -> np.ndarray:
+            return self.inner.upscale(rgb)
+
+    assert UpscaleStage([Rung("plain", lambda: Plain(_Lanes()))]).lanes(_ListSource([])) == 1
     big = _ListSource([])
     big.shape = (720, 1280)  # a file's frames larger than LANE_PIXELS: one at a time
     assert UpscaleStage([Rung("lanes", _Lanes)]).lanes(big) == 1

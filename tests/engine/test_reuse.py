@@ -13,9 +13,11 @@ import pytest
 
 from srstream.engine import reuse
 from srstream.engine.backends.ort_backend import OrtBackend
+from srstream.engine.changecap import CappedUpscaler
 from srstream.engine.models import read_onnx_spec
 from srstream.engine.reuse import BLOCK, RegionReuse, ReuseStats
-from srstream.engine.upscaler import FrameUpscaler, in_lane
+from srstream.engine.stabilize import StabilizedUpscaler
+from srstream.engine.upscaler import FrameUpscaler, OutputSize, ResizedUpscaler, TileableUpscaler, in_lane, lanes_of
 from tests.conftest import SAMPLE_CLIP, upscale_cli
 from tests.onnx_models import conv_net_spec, write_conv_net
 
@@ -286,6 +288,10 @@ def test_each_lane_runs_on_its_own_copy_and_reuses_its_own_frames(backend: OrtBa
         diff = np.abs(whole.upscale(frame).astype(int) - out.astype(int))
         assert diff.max() <= 1 and (diff == 0).mean() > 0.999
     views = laned.backend.views
+    # lanes reach through every wrapper that splits its frames: the change cap, the stabiliser, a
+    # resize, a tileable texture's padding
+    chain = TileableUpscaler(ResizedUpscaler(StabilizedUpscaler(CappedUpscaler(laned)), OutputSize(scale=1.5)))
+    assert lanes_of(chain) == 2 and lanes_of(FrameUpscaler(backend, backend.spec, 0, ensemble=True)) == 1
     assert len(views) == 2 and all(view.calls > 0 for view in views)
     stats = laned.reuse_stats
     assert stats.frames == len(frames) and stats.still_frames + stats.window_frames > 0
