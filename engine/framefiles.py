@@ -105,14 +105,18 @@ class _SkipWritten(UpscaleStage):
         super().__init__(ladder)
         self.written, self.restart, self.skipping = written, restart, False
 
-    def __call__(self, frame: Frame, source: Any) -> Upscaled:
+    def lanes(self, source: Any) -> int:
+        return 1  # the restart must come between two frames' steps after the network, in order
+
+    def begin(self, frame: Frame, source: Any) -> Callable[[], Upscaled]:
         if self.written(frame.index):
             self.skipping = True
-            return Upscaled(frame, None, time.perf_counter())
+            skipped = Upscaled(frame, None, time.perf_counter())
+            return lambda: skipped
         if self.skipping:
             self.skipping = False
             self.restart()
-        return super().__call__(frame, source)
+        return super().begin(frame, source)
 
 
 def timing_list(target: FrameFiles, times: dict[int, int | None], time_base: Fraction, rate: Fraction) -> str:
