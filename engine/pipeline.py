@@ -348,8 +348,8 @@ class _Run:
             self.begun.close()
 
     def finish(self) -> None:
-        """The rest of each frame in order (the steps after the network), while the network runs
-        on the next; then to the sinks and the window."""
+        """The rest of each frame in order (the steps after the network, where the lanes left them),
+        then to the sinks and the window."""
         try:
             while not self.stop.is_set():
                 begun = self.begun.get(timeout=0.1)
@@ -373,7 +373,7 @@ class _Run:
                 self.stage.observe(latency, self.report)
                 if self.progress:
                     self.progress(1)
-        except KeyboardInterrupt:  # raised inside the network (a test's stand-in for Ctrl-C)
+        except KeyboardInterrupt:  # raised in a step after the network or a callback (a test's stand-in for Ctrl-C)
             self.halt("interrupt")
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self.fail(exc)
