@@ -17,8 +17,8 @@ A video file's frames queue up for the network, and on a CPU two of them run at 
 one on every core (its latency mode, which single calls and live sources keep). One frame on two threads
 meets at a barrier after every layer, and waits there whenever the encoder or the steps after the network
 take one of the two cores from it; two frames on a thread each do not wait for each other. On a 2-core
-Zen 4, with x264 encoding 720p beside it, realtime-x2-compressed's INT8 graph at 640x360 ran 11.9-15.2 fps
-one frame at a time and 15.5-20.7 fps two at a time (alone: 22.4-25.4 and 24.2-27.5;
+Zen 4, with x264 encoding 720p beside it, realtime-x2-compressed's INT8 graph at 640x360 ran 13.8-16.4 fps
+one frame at a time and 18.9-21.0 fps two at a time (alone: 19.1-25.6 and 25.1-26.5;
 ``benchmarks/results/bench/lanes/``). ``SRSTREAM_LANES=1`` runs one frame at a time.
 """
 
