@@ -219,6 +219,7 @@ class Report:
     packets_copied: int = 0
     copied_streams: list[str] = field(default_factory=list)
     upscale_ms: list[float] = field(default_factory=list)  # per frame, the upscale stage's own time
+    lanes: int = 1  # frames the network ran at once (srstream.engine.pipeline: a file's small frames, 2)
     latency_ms: list[float] = field(default_factory=list)  # read -> shown (or -> upscaled without a window)
     seconds: float = 0.0
     stopped_by: str = ""  # end | frames | duration | user | interrupt | source-ended | disconnected | error

@@ -439,6 +439,7 @@ def run(source: Source, stage: UpscaleStage, sinks: list[Sink], *, report: Repor
     report = report or Report(source=str(source))
     run_ = _Run(source, stage, sinks, report, display=display, watch=watch, queue_size=queue_size,
                 progress=progress, pace=pace)
+    report.lanes = run_.lanes
     start = time.perf_counter()
     deadline = start + max_seconds if max_seconds else None
     threads = [threading.Thread(target=run_.read, name="read", daemon=True),

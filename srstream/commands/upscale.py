@@ -1114,7 +1114,8 @@ def _video(media, job, up) -> int:  # noqa: ANN001 - MediaInfo, FileJob, Upscale
     print(f"{output}: {report.frames_out} frame{'' if report.frames_out == 1 else 's'} ({decoded} decoded) in "
           f"{report.seconds:.1f} s, "
           f"{fps:.1f} fps end to end; upscale p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms "
-          f"per frame; {frames.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}",
+          f"per frame{f' ({lanes} at a time)' if (lanes := getattr(report, 'lanes', 1)) > 1 else ''}; "
+          f"{frames.backend.describe()}; copied: {', '.join(report.copied_streams) or 'nothing'}",
           file=sys.stderr if streaming else sys.stdout)
     stats = getattr(frames, "reuse_stats", None)
     spared = stats.describe() if stats is not None else None

@@ -514,7 +514,7 @@ def test_lanes_run_two_frames_at_once_and_finish_them_in_order() -> None:
     report = run(_ListSource(frames), UpscaleStage([Rung("lanes", lambda: net)]), [sink])
     assert [g[1] for g in sink.got] == list(range(12)) and report.upscaled == 12
     assert net.finished == list(range(12)) and net.most == 2
-    assert len(report.upscale_ms) == 12 and min(report.upscale_ms) > 0
+    assert len(report.upscale_ms) == 12 and min(report.upscale_ms) > 0 and report.lanes == 2
     class Plain:  # a wrapper that does not split its frames: its step would run in the lanes, out of order
         def __init__(self, inner: _Lanes) -> None:
             self.inner = inner
@@ -528,7 +528,7 @@ def test_lanes_run_two_frames_at_once_and_finish_them_in_order() -> None:
     assert UpscaleStage([Rung("lanes", _Lanes)]).lanes(big) == 1
     live, sink = _Lanes(), _ListSink()
     report = run(_ListSource(_frames(12), live=True, gap=0.01), UpscaleStage([Rung("lanes", lambda: live)]), [sink])
-    assert live.most == 1 and [g[1] for g in sink.got] == sorted(g[1] for g in sink.got)
+    assert live.most == 1 and report.lanes == 1 and [g[1] for g in sink.got] == sorted(g[1] for g in sink.got)
 
 
 def test_an_error_in_one_lane_fails_the_run() -> None:
