@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_CLIPS = ("screen_desktop_720p60.mp4", "game_voxel_720p30.mp4", "traffic_360p30_audio.mp4",
@@ -56,22 +57,24 @@ def _frame_hashes(path: Path) -> list[str]:
     return [line.rsplit(",", 1)[-1].strip() for line in done.stdout.splitlines() if line and not line.startswith("#")]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(doc: str, seconds: float) -> argparse.Namespace:
+    """The command line of an alternated comparison (this one's and ``lanes.py``'s)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--clip", action="append", help="a clip under DATA/video or a path (default: four)")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clip", action="append", help="a clip under DATA/video or a path (default: the script's)")
+    parser.add_argument("--seconds", type=float, default=seconds)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("extra", nargs="*", help="after --: more sr-stream options for both runs")
-    args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from cpu_speed import cpu_class
+    return parser.parse_args()
 
-    from srstream.sysinfo import collect
 
-    info = collect()
-    clips = [Path(c) if Path(c).is_file() else args.data / "video" / c for c in (args.clip or DEFAULT_CLIPS)]
+def alternate(args: argparse.Namespace, default_clips: tuple[str, ...],
+              ways: tuple[tuple[str, list[str], dict[str, str]], ...]) -> list[dict]:
+    """Each clip, ``args.rounds`` times, run once each way (``(label, sr-stream options, environment)``)
+    in turn; a row per round: each way's fps, wall time and network share (``LABEL_fps``, ...), the
+    frames, what ran and whether every way gave the same decoded frames."""
+    clips = [Path(c) if Path(c).is_file() else args.data / "video" / c for c in (args.clip or default_clips)]
     missing = [str(c) for c in clips if not c.is_file()]
     if missing:
         raise SystemExit(f"not found: {', '.join(missing)} (give --data or a clip's path)")
@@ -79,36 +82,60 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:
             for rnd in range(args.rounds):
-                pair = {}
-                for label, options in (("reuse", []), ("whole", ["--no-reuse"])):
+                runs = {}
+                for label, extra, env in ways:
                     out = Path(tmp) / f"{label}.mkv"
-                    pair[label] = _run(clip, out, args.seconds, options + args.extra)
-                    pair[label]["hashes"] = _frame_hashes(out)
-                same = pair["reuse"]["hashes"] == pair["whole"]["hashes"]
-                row = {"clip": clip.name, "round": rnd + 1, "frames": len(pair["whole"]["hashes"]), "same_output": same,
-                       **{f"{k}_{f}": pair[k][f] for k in pair for f in ("fps", "wall_s", "network_share")},
-                       "model": pair["whole"]["model"]}
+                    runs[label] = _run(clip, out, args.seconds, extra + args.extra, env)
+                    runs[label]["hashes"] = _frame_hashes(out)
+                last = runs[ways[-1][0]]
+                row = {"clip": clip.name, "round": rnd + 1, "frames": len(last["hashes"]),
+                       "same_output": all(r["hashes"] == last["hashes"] for r in runs.values()),
+                       **{f"{k}_{f}": runs[k][f] for k in runs for f in ("fps", "wall_s", "network_share")},
+                       "model": last["model"]}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+    return rows
+
+
+def record(args: argparse.Namespace, rows: list[dict], title: str, header: str, line: Callable[[dict], str]) -> int:
+    """``OUT/<cpu>.json`` and ``.md`` (``title``, the CPU and the run, then ``header`` and a ``line`` per
+    row); 0 when every row gave the same output."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from cpu_speed import cpu_class
+
+    from srstream.sysinfo import collect
+
+    info = collect()
     name = cpu_class(info)
     args.out.mkdir(parents=True, exist_ok=True)
     features = sorted(k for k, v in info.cpu.features.items() if v)
-    record = {"cpu": info.cpu.model, "cpu_class": name, "features": features,
-              "seconds": args.seconds, "extra": args.extra, "date": time.strftime("%Y-%m-%d"), "runs": rows}
-    (args.out / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
-    lines = [f"# Running the network only where frames changed: `sr-stream CLIP` against `--no-reuse`, {name}",
-             "", f"CPU: {info.cpu.model} ({name}); {time.strftime('%Y-%m-%d')}; the first {args.seconds:g} s of each "
-             f"clip, every default{' plus ' + ' '.join(args.extra) if args.extra else ''}; the two runs alternated.",
-             "", "| clip | round | frames | what ran | fps, reuse (default) | fps, --no-reuse | speed-up | "
-             "network ran on | same output |", "|---|---:|---:|---|---:|---:|---:|---:|---|"]
-    for r in rows:
-        up = r["reuse_fps"] / r["whole_fps"] if r["reuse_fps"] and r["whole_fps"] else float("nan")
-        lines.append(f"| {r['clip']} | {r['round']} | {r['frames']} | {r['model']} | {r['reuse_fps']} | "
-                     f"{r['whole_fps']} | {up:.2f}x | {100 * r['reuse_network_share']:.0f}% | "
-                     f"{'yes' if r['same_output'] else '**no**'} |")
+    data = {"cpu": info.cpu.model, "cpu_class": name, "features": features,
+            "seconds": args.seconds, "extra": args.extra, "date": time.strftime("%Y-%m-%d"), "runs": rows}
+    (args.out / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    lines = [f"# {title}, {name}", "", f"CPU: {info.cpu.model} ({name}); {time.strftime('%Y-%m-%d')}; the first "
+             f"{args.seconds:g} s of each clip, every default{' plus ' + ' '.join(args.extra) if args.extra else ''}; "
+             "the two runs alternated.", "", header, *(line(r) for r in rows)]
     (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print(args.out / f"{name}.md")
     return 0 if all(r["same_output"] for r in rows) else 1
+
+
+def speedup(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "nan"
+
+
+def main() -> int:
+    args = options(__doc__, 10.0)
+    rows = alternate(args, DEFAULT_CLIPS, (("reuse", [], {}), ("whole", ["--no-reuse"], {})))
+    header = ("| clip | round | frames | what ran | fps, reuse (default) | fps, --no-reuse | speed-up | "
+              "network ran on | same output |\n|---|---:|---:|---|---:|---:|---:|---:|---|")
+    def line(r: dict) -> str:
+        return (f"| {r['clip']} | {r['round']} | {r['frames']} | {r['model']} | {r['reuse_fps']} | {r['whole_fps']} | "
+                f"{speedup(r['reuse_fps'], r['whole_fps'])} | {100 * r['reuse_network_share']:.0f}% | "
+                f"{'yes' if r['same_output'] else '**no**'} |")
+
+    return record(args, rows, "Running the network only where frames changed: `sr-stream CLIP` against `--no-reuse`",
+                  header, line)
 
 
 if __name__ == "__main__":
