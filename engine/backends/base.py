@@ -152,7 +152,7 @@ class Backend(ABC):
         one frame on every core (OpenVINO's streams on a CPU)."""
         return 1
 
-    def lane(self) -> Backend:
+    def lane(self) -> Lane:
         """A view of this backend for one of :meth:`lanes` threads that infer at the same time:
         its own requests, the compiled graphs shared. Only where :meth:`lanes` is above 1."""
         raise NotImplementedError(f"{self.name} runs one frame at a time")
@@ -196,3 +196,24 @@ class Backend(ABC):
 
     def describe(self) -> str:
         return f"{self.name} {self.precision} on {self.device}"
+
+
+class Lane:
+    """One lane of a backend (:meth:`Backend.lane`): a subclass's ``infer`` runs on what the lane
+    holds of its own (an infer request, a session); it runs its frames one at a time, and everything
+    else is the backend's."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def infer_batches(self, batches: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [self.infer(b) for b in batches]
+
+    def lanes(self) -> int:
+        return 1
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - spec, max_batch, input_dtype, luma_graph, ...
+        return getattr(self.backend, name)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from srstream.engine.backends.base import LANES_ENV, Availability, Backend, BackendDef
+from srstream.engine.backends.base import LANES_ENV, Availability, Backend, BackendDef, Lane
 from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, ModelError
 from srstream.spec import ModelSpec
@@ -144,24 +144,15 @@ class OrtBackend(Backend):
         self.__dict__.pop("session", None)
 
 
-class OrtLane:
-    """One lane of an :class:`OrtBackend` (:meth:`OrtBackend.lane`): a session of its own, of half the
-    threads; everything else is the backend's."""
+class OrtLane(Lane):
+    """One lane of an :class:`OrtBackend`: a session of its own, of half the threads."""
 
     def __init__(self, backend: OrtBackend, session: Any) -> None:  # noqa: ANN401
-        self.backend, self.session = backend, session
+        super().__init__(backend)
+        self.session = session
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return OrtBackend.infer(self, batch)  # type: ignore[arg-type] - its session, the backend's spec
-
-    def infer_batches(self, batches: list[np.ndarray]) -> list[np.ndarray]:
-        return [self.infer(b) for b in batches]
-
-    def lanes(self) -> int:
-        return 1
-
-    def __getattr__(self, name: str):  # noqa: ANN204 - spec, input_dtype, max_batch, luma_graph, ...
-        return getattr(self.backend, name)
 
 
 BACKEND = BackendDef(

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from srstream.engine.backends.base import LANES_ENV, Availability, Backend, BackendDef
+from srstream.engine.backends.base import LANES_ENV, Availability, Backend, BackendDef, Lane
 from srstream.engine.graph_tail import Tail, split_cached, unsigned_graph_cached
 from srstream.engine.models import cpu_luma_graph, variant_path
 from srstream.errors import BackendError, DependencyError, ModelError
@@ -252,12 +252,11 @@ class OvBackend(Backend):
         self.__dict__.pop("model", None)
 
 
-class OvLane:
-    """One lane of an :class:`OvBackend` (:meth:`OvBackend.lane`): its own infer requests on the
-    backend's throughput-mode models; everything else is the backend's."""
+class OvLane(Lane):
+    """One lane of an :class:`OvBackend`: its own infer requests on the backend's throughput-mode models."""
 
     def __init__(self, backend: OvBackend) -> None:
-        self.backend = backend
+        super().__init__(backend)
         self._requests: dict[tuple[int, ...], Any] = {}
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
@@ -268,15 +267,6 @@ class OvLane:
                 self._requests.clear()
             request = self._requests[shape] = self.backend._lane_model(shape).create_infer_request()
         return self.backend._run(request, batch)
-
-    def infer_batches(self, batches: list[np.ndarray]) -> list[np.ndarray]:
-        return [self.infer(b) for b in batches]
-
-    def lanes(self) -> int:
-        return 1  # a lane runs its frames one at a time
-
-    def __getattr__(self, name: str):  # noqa: ANN204 - spec, max_batch, input_dtype, luma_graph, tail, ...
-        return getattr(self.backend, name)
 
 
 BACKEND = BackendDef(

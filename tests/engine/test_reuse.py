@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from srstream.engine import reuse
+from srstream.engine.backends.base import Lane
 from srstream.engine.backends.ort_backend import OrtBackend
 from srstream.engine.changecap import CappedUpscaler
 from srstream.engine.models import read_onnx_spec
@@ -247,26 +248,15 @@ class _TwoLanes:
     def lanes(self) -> int:
         return 2
 
-    def lane(self):  # noqa: ANN201
-        outer = self
-
-        class View:
+    def lane(self) -> Lane:
+        class View(Lane):
             calls = 0
 
             def infer(self, batch: np.ndarray) -> np.ndarray:
                 self.calls += 1
-                return outer.backend.infer(batch)
+                return self.backend.infer(batch)
 
-            def infer_batches(self, batches: list[np.ndarray]) -> list[np.ndarray]:
-                return [self.infer(b) for b in batches]
-
-            def lanes(self) -> int:
-                return 1
-
-            def __getattr__(self, name: str):  # noqa: ANN204
-                return getattr(outer.backend, name)
-
-        self.views.append(View())
+        self.views.append(View(self.backend))
         return self.views[-1]
 
     def __getattr__(self, name: str):  # noqa: ANN204
